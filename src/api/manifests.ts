@@ -1,0 +1,143 @@
+/**
+ * The manifest API (DESIGN.md section 1) as zod schemas. Types are inferred
+ * from the schemas so the validator and the code can never disagree, and the
+ * JSON Schema editors use is generated from the same source.
+ */
+import { z } from 'zod';
+import type { V1EnvVar } from '@kubernetes/client-node';
+import { API_GROUP_VERSION, DNS1123_LABEL, DNS1123_MAX, SECRET_KEY } from './names.js';
+
+const DNS_RULE =
+  'must be a DNS-1123 label: lowercase letters, digits and "-", starting and ending with a letter or digit, at most 63 characters';
+const dnsName = z
+  .string()
+  .min(1)
+  .max(DNS1123_MAX, { error: DNS_RULE })
+  .regex(DNS1123_LABEL, { error: DNS_RULE })
+  .describe('DNS-1123 label: lowercase letters, digits and "-", at most 63 characters');
+
+const labels = z.record(z.string(), z.string());
+
+export const ObjectMeta = z.strictObject({
+  name: dnsName,
+  namespace: z.string().optional().describe('Accepted for Kubernetes compatibility; ignored by the local runtime'),
+  labels: labels.optional(),
+  annotations: labels.optional(),
+});
+
+const secretKeyName = z
+  .string()
+  .min(1)
+  .regex(SECRET_KEY, { error: 'must consist of letters, digits, "-", "_" and "."' });
+
+export const SecretKeySelector = z.strictObject({
+  name: dnsName.describe('Name of the Secret'),
+  key: secretKeyName.describe('Key within the Secret'),
+  optional: z.boolean().optional().describe('Skip silently when the secret or key is missing'),
+});
+
+export const EnvVarSource = z.strictObject({
+  secretKeyRef: SecretKeySelector,
+});
+
+const envName = z
+  .string()
+  .min(1)
+  .regex(/^[^=\0]+$/, { error: 'must not contain "="' });
+
+export const EnvVar = z
+  .strictObject({
+    name: envName,
+    value: z.string().optional(),
+    valueFrom: EnvVarSource.optional(),
+  })
+  .refine((e) => !(e.value !== undefined && e.valueFrom !== undefined), {
+    message: 'value and valueFrom may not both be set',
+    path: ['valueFrom'],
+  });
+
+export const SecretEnvSource = z.strictObject({
+  name: dnsName,
+  optional: z.boolean().optional(),
+});
+
+export const EnvFromSource = z.strictObject({
+  prefix: z.string().optional(),
+  secretRef: SecretEnvSource,
+});
+
+const PORT_RULE = 'must be an integer from 1 to 65535';
+
+export const TRANSPORTS = ['stdio', 'streamable-http', 'sse'] as const;
+export const RESTART_POLICIES = ['Always', 'OnFailure', 'Never'] as const;
+
+export const MCPServerSpec = z.strictObject({
+  command: z.string().min(1).describe('Program to run; looked up on PATH, never through a shell'),
+  args: z.array(z.string()).optional(),
+  workingDir: z.string().min(1).optional().describe("Relative to the manifest's own folder"),
+  transport: z.enum(TRANSPORTS).optional().describe('stdio (default), streamable-http or sse'),
+  port: z
+    .int()
+    .min(1, { error: PORT_RULE })
+    .max(65535, { error: PORT_RULE })
+    .optional()
+    .describe('stdio: the port of apiary\'s HTTP endpoint; HTTP transports: the port the server listens on ($PORT)'),
+  env: z.array(EnvVar).optional(),
+  envFrom: z.array(EnvFromSource).optional(),
+  restartPolicy: z.enum(RESTART_POLICIES).optional().describe('Always (default), OnFailure or Never'),
+  suspend: z.boolean().optional().describe('true: stop the server and keep the manifest'),
+});
+
+export const MCPServerManifest = z.strictObject({
+  apiVersion: z.literal(API_GROUP_VERSION),
+  kind: z.literal('MCPServer'),
+  metadata: ObjectMeta,
+  spec: MCPServerSpec,
+});
+
+const stringMap = z.record(secretKeyName, z.string());
+
+export const SEALED_VALUE = /^apiary:v1:[0-9a-f]{8,64}:[A-Za-z0-9_-]+$/;
+const BASE64_RULE = 'must be base64 (use stringData for plain text)';
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+export const ApiarySecretManifest = z.strictObject({
+  apiVersion: z.literal(API_GROUP_VERSION),
+  kind: z.literal('Secret'),
+  metadata: ObjectMeta,
+  type: z.string().optional(),
+  encryptedData: z.record(secretKeyName, z.string().regex(SEALED_VALUE, { error: 'must be a value sealed by apiary (apiary:v1:<keyid>:<data>)' })).optional().describe('Values sealed by apiary; safe to commit'),
+  stringData: stringMap.optional().describe('Plain text values (local demos only; `apiary seal` encrypts them)'),
+  data: z.record(secretKeyName, z.string().regex(BASE64, { error: BASE64_RULE })).optional().describe('Base64 values (Kubernetes compatibility)'),
+});
+
+export const KubernetesSecretManifest = z.strictObject({
+  apiVersion: z.literal('v1'),
+  kind: z.literal('Secret'),
+  metadata: ObjectMeta,
+  type: z.string().optional(),
+  immutable: z.boolean().optional(),
+  stringData: stringMap.optional(),
+  data: z.record(secretKeyName, z.string().regex(BASE64, { error: BASE64_RULE })).optional(),
+});
+
+export type ObjectMeta = z.infer<typeof ObjectMeta>;
+export type EnvVar = z.infer<typeof EnvVar>;
+export type EnvFromSource = z.infer<typeof EnvFromSource>;
+export type MCPServerSpec = z.infer<typeof MCPServerSpec>;
+export type MCPServerManifest = z.infer<typeof MCPServerManifest>;
+export type ApiarySecretManifest = z.infer<typeof ApiarySecretManifest>;
+export type KubernetesSecretManifest = z.infer<typeof KubernetesSecretManifest>;
+export type SecretManifest = ApiarySecretManifest | KubernetesSecretManifest;
+export type Transport = (typeof TRANSPORTS)[number];
+export type RestartPolicy = (typeof RESTART_POLICIES)[number];
+
+// Our env entries are Kubernetes EnvVars: a Kubernetes runtime can pass them on.
+export const envVarIsKubernetesShaped = (e: EnvVar): V1EnvVar => e;
+
+/** The schema for each (apiVersion, kind) apiary accepts. */
+export const MANIFEST_SCHEMAS = [
+  { apiVersion: API_GROUP_VERSION, kind: 'MCPServer', schema: MCPServerManifest },
+  { apiVersion: API_GROUP_VERSION, kind: 'Secret', schema: ApiarySecretManifest },
+  { apiVersion: 'v1', kind: 'Secret', schema: KubernetesSecretManifest },
+] as const;

@@ -1,0 +1,47 @@
+export const API_GROUP_VERSION = 'apiary.dev/v1alpha1';
+
+export const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+export const DNS1123_MAX = 63;
+
+export function isDns1123Label(name: string): boolean {
+  return name.length <= DNS1123_MAX && DNS1123_LABEL.test(name);
+}
+
+/** Kubernetes' rule for Secret data keys. */
+export const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
+
+export type Kind = 'MCPServer' | 'Secret';
+export const KINDS: readonly Kind[] = ['MCPServer', 'Secret'];
+
+/** A resource's identity: `kind/name`, the key the work queue carries. */
+export type ResourceKey = `${Kind}/${string}`;
+
+export function resourceKey(kind: Kind, name: string): ResourceKey {
+  return `${kind}/${name}`;
+}
+
+export function parseResourceKey(key: ResourceKey): { kind: Kind; name: string } {
+  const slash = key.indexOf('/');
+  return { kind: key.slice(0, slash) as Kind, name: key.slice(slash + 1) };
+}
+
+const KIND_ALIASES: Record<string, Kind> = {
+  mcpserver: 'MCPServer',
+  mcpservers: 'MCPServer',
+  mcp: 'MCPServer',
+  secret: 'Secret',
+  secrets: 'Secret',
+};
+
+/** `mcp`, `MCPServers`, `secret`... -> the canonical kind, or undefined. */
+export function kindFromAlias(text: string): Kind | undefined {
+  return KIND_ALIASES[text.toLowerCase()];
+}
+
+export function kindPlural(kind: Kind): string {
+  return kind === 'MCPServer' ? 'mcpservers' : 'secrets';
+}
+
+export function kindLower(kind: Kind): string {
+  return kind.toLowerCase();
+}

@@ -1,0 +1,90 @@
+/**
+ * Status shapes (DESIGN.md section 3). Conditions follow Kubernetes'
+ * metav1.Condition; phase is derived from them for display.
+ */
+export type ConditionStatus = 'True' | 'False' | 'Unknown';
+
+export interface Condition {
+  type: string;
+  status: ConditionStatus;
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+  observedGeneration: number;
+}
+
+export type MCPServerConditionType = 'Ready' | 'SecretsResolved' | 'Reconciling' | 'Stalled';
+
+export const MCPSERVER_PHASES = [
+  'Pending',
+  'Running',
+  'Stuck',
+  'CrashLoopBackOff',
+  'Failed',
+  'Completed',
+  'Suspended',
+  'Terminating',
+] as const;
+export type MCPServerPhase = (typeof MCPSERVER_PHASES)[number];
+
+export interface LastTermination {
+  exitCode: number | null;
+  signal: string | null;
+  finishedAt: string;
+  reason?: string;
+}
+
+export interface MCPServerStatus {
+  observedGeneration: number;
+  phase: MCPServerPhase;
+  conditions: Condition[];
+  pid?: number;
+  startedAt?: string;
+  restartCount: number;
+  lastTermination?: LastTermination;
+  url?: string;
+  message?: string;
+  /** When the controller will try again (back-off), if it is waiting. */
+  nextRetryAt?: string;
+}
+
+export type SecretPhase = 'Ready' | 'Invalid' | 'DecryptFailed';
+
+export interface SecretStatus {
+  observedGeneration: number;
+  phase: SecretPhase;
+  conditions: Condition[];
+  keys: string[];
+  /** Key -> how it is stored in the manifest. */
+  forms: Record<string, 'sealed' | 'plain' | 'base64'>;
+  decryptable: boolean;
+  usedBy: string[];
+  message?: string;
+}
+
+export interface ResourceEvent {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+  count: number;
+  firstTimestamp: string;
+  lastTimestamp: string;
+}
+
+/** Set a condition; lastTransitionTime moves only when status flips. */
+export function setCondition(
+  conditions: readonly Condition[],
+  next: Omit<Condition, 'lastTransitionTime'>,
+  now: string,
+): Condition[] {
+  const previous = conditions.find((c) => c.type === next.type);
+  const lastTransitionTime =
+    previous !== undefined && previous.status === next.status ? previous.lastTransitionTime : now;
+  const updated: Condition = { ...next, lastTransitionTime };
+  const rest = conditions.filter((c) => c.type !== next.type);
+  return [...rest, updated];
+}
+
+export function findCondition(conditions: readonly Condition[] | undefined, type: string): Condition | undefined {
+  return conditions?.find((c) => c.type === type);
+}

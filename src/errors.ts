@@ -1,0 +1,42 @@
+/**
+ * One error class for everything apiary reports to a person. The code is a
+ * stable string a caller can branch on; the message says what to do next.
+ * Messages never contain secret values (they are built from names only).
+ */
+export type ErrorCode =
+  | 'ManifestInvalid'
+  | 'NotFound'
+  | 'Usage'
+  | 'KeyUnavailable'
+  | 'KeyFileInsecure'
+  | 'KeyMismatch'
+  | 'SecretNotFound'
+  | 'SecretKeyNotFound'
+  | 'SecretDecryptFailed'
+  | 'SecretValueInvalid'
+  | 'ControllerRunning'
+  | 'StateInvalid'
+  | 'Timeout'
+  | 'Io';
+
+export class ApiaryError extends Error {
+  readonly code: ErrorCode;
+  /** Extra lines printed under the message (hints, ways out). */
+  readonly hints: readonly string[];
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; hints?: readonly string[] } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'ApiaryError';
+    this.code = code;
+    this.hints = options.hints ?? [];
+  }
+}
+
+export function isApiaryError(err: unknown, code?: ErrorCode): err is ApiaryError {
+  return err instanceof ApiaryError && (code === undefined || err.code === code);
+}
+
+/** The message of any thrown value, for wrapping. */
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,14 @@
+/** A problem found in a manifest, located to its file, line and column. */
+export interface ManifestError {
+  /** Path as shown to the user (relative to where the directory was named). */
+  file: string;
+  line: number;
+  col: number;
+  /** Dotted field path, when the error belongs to a field. */
+  field?: string;
+  message: string;
+}
+
+export function formatManifestError(e: ManifestError): string {
+  return `${e.file}:${e.line}:${e.col}: ${e.message}`;
+}

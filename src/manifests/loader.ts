@@ -1,0 +1,146 @@
+/**
+ * Reads a manifest directory (DESIGN.md section 7): every *.yaml / *.yml
+ * below it, hidden files and editor temp files skipped. Returns the valid
+ * resources and every error, each located to file:line:col.
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { resourceKey, type ResourceKey } from '../api/names.js';
+import type { ManifestError } from './errors.js';
+import { parseManifestText, type ParsedDocument } from './parse.js';
+import type { Resource } from './resource.js';
+
+export const MAX_MANIFEST_BYTES = 1024 * 1024;
+
+export interface LoadResult {
+  resources: Resource[];
+  documents: ParsedDocument[];
+  errors: ManifestError[];
+  warnings: ManifestError[];
+  files: string[];
+}
+
+const EDITOR_TEMP = [/~$/, /\.sw[a-p]$/, /^#.*#$/, /\.(tmp|bak|orig|rej)$/i];
+
+export function isManifestFileName(name: string): boolean {
+  if (name.startsWith('.')) return false;
+  if (EDITOR_TEMP.some((re) => re.test(name))) return false;
+  return /\.ya?ml$/i.test(name);
+}
+
+/** Every manifest file below `dir`, sorted for a stable order. */
+export async function listManifestFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (folder: string): Promise<void> => {
+    const entries = await readdir(folder, { withFileTypes: true });
+    for (const entry of entries) {
+      if (entry.name.startsWith('.') || entry.name === 'node_modules') continue;
+      const full = join(folder, entry.name);
+      if (entry.isDirectory()) {
+        await walk(full);
+      } else if (isManifestFileName(entry.name)) {
+        if (entry.isFile()) out.push(full);
+        else if (entry.isSymbolicLink() && (await stat(full).catch(() => undefined))?.isFile()) out.push(full);
+      }
+    }
+  };
+  await walk(dir);
+  return out.sort();
+}
+
+/** Reads and parses one file; size and encoding problems come back as errors. */
+export async function loadFile(path: string, file: string): Promise<ParsedDocument[]> {
+  const fail = (line: number, message: string): ParsedDocument[] => [
+    {
+      source: { path, file, index: 0, line, col: 1 },
+      errors: [{ file, line, col: 1, message }],
+      warnings: [],
+      text: '',
+    },
+  ];
+  const info = await stat(path);
+  if (info.size > MAX_MANIFEST_BYTES) {
+    return fail(1, `file is ${(info.size / 1024 / 1024).toFixed(1)} MiB; manifests over 1 MiB are not read`);
+  }
+  const bytes = await readFile(path);
+  const text = decodeUtf8(bytes);
+  if (typeof text !== 'string') return fail(text.line, 'file is not valid UTF-8 text');
+  return parseManifestText(text, path, file);
+}
+
+function decodeUtf8(bytes: Buffer): string | { line: number } {
+  try {
+    const text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
+    return text;
+  } catch {
+    return { line: firstInvalidUtf8Line(bytes) };
+  }
+}
+
+function firstInvalidUtf8Line(bytes: Buffer): number {
+  let line = 1;
+  let i = 0;
+  while (i < bytes.length) {
+    const b = bytes[i]!;
+    const length = b < 0x80 ? 1 : b >= 0xc2 && b < 0xe0 ? 2 : b >= 0xe0 && b < 0xf0 ? 3 : b >= 0xf0 && b < 0xf5 ? 4 : 0;
+    if (length === 0) return line;
+    const chunk = bytes.subarray(i, i + length);
+    if (chunk.length < length || !Buffer.from(chunk.toString('utf8'), 'utf8').equals(chunk)) return line;
+    if (b === 0x0a) line++;
+    i += length;
+  }
+  return line;
+}
+
+/** Marks every document that declares an already-declared (kind, name) pair, at both places. */
+function reportConflicts(documents: ParsedDocument[]): void {
+  const byKey = new Map<ResourceKey, ParsedDocument[]>();
+  for (const doc of documents) {
+    if (doc.kind === undefined || doc.name === undefined) continue;
+    const key = resourceKey(doc.kind, doc.name);
+    byKey.set(key, [...(byKey.get(key) ?? []), doc]);
+  }
+  for (const group of byKey.values()) {
+    if (group.length < 2) continue;
+    for (const doc of group) {
+      const others = group
+        .filter((other) => other !== doc)
+        .map((other) => `${other.source.file}:${other.namePosition?.line ?? other.source.line}`);
+      const pos = doc.namePosition ?? { line: doc.source.line, col: doc.source.col };
+      doc.errors.push({
+        file: doc.source.file,
+        line: pos.line,
+        col: pos.col,
+        message: `metadata.name: ${doc.kind} "${doc.name}" is declared more than once; also at ${others.join(', ')}`,
+      });
+      delete doc.resource;
+    }
+  }
+}
+
+/**
+ * Loads a directory. `displayRoot` is how the directory is shown in error
+ * messages (defaults to the path given).
+ */
+export async function loadDirectory(dir: string, displayRoot: string = dir): Promise<LoadResult> {
+  const files = await listManifestFiles(dir);
+  const documents: ParsedDocument[] = [];
+  for (const path of files) {
+    documents.push(...(await loadFile(path, join(displayRoot, relative(dir, path)))));
+  }
+  return assemble(documents, files);
+}
+
+export function assemble(documents: ParsedDocument[], files: string[]): LoadResult {
+  reportConflicts(documents);
+  const resources: Resource[] = [];
+  const errors: ManifestError[] = [];
+  const warnings: ManifestError[] = [];
+  for (const doc of documents) {
+    if (doc.resource !== undefined) resources.push(doc.resource);
+    errors.push(...doc.errors);
+    warnings.push(...doc.warnings);
+  }
+  errors.sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.col - b.col);
+  return { resources, documents, errors, warnings, files };
+}

@@ -1,0 +1,181 @@
+/**
+ * Parses one manifest file's text into documents: each either a valid
+ * resource or a list of located errors. One bad document never hides the
+ * good ones beside it.
+ */
+import { LineCounter, parseAllDocuments, isMap, isScalar, type Document } from 'yaml';
+import { MANIFEST_SCHEMAS } from '../api/manifests.js';
+import { KINDS, type Kind } from '../api/names.js';
+import { closest } from '../util/suggest.js';
+import type { ManifestError } from './errors.js';
+import { describeIssues } from './issues.js';
+import { locate, type Position } from './locate.js';
+import type { Resource, SourceRef } from './resource.js';
+
+export interface ParsedDocument {
+  source: SourceRef;
+  /** Known once the document names a kind apiary understands. */
+  kind?: Kind;
+  /** Known once metadata.name is a string, even if the document is invalid. */
+  name?: string;
+  /** Where metadata.name is, for conflict reports. */
+  namePosition?: Position;
+  resource?: Resource;
+  errors: ManifestError[];
+  warnings: ManifestError[];
+  /** The document's own text, comments included. */
+  text: string;
+}
+
+const MAX_ALIASES = 100;
+const SECRET_MAPS = ['encryptedData', 'stringData', 'data'] as const;
+
+export function parseManifestText(text: string, path: string, file: string): ParsedDocument[] {
+  const lineCounter = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+  const list = Array.isArray(docs) ? docs : [];
+  const results: ParsedDocument[] = [];
+  list.forEach((doc, index) => {
+    const parsed = parseDocument(doc, text, lineCounter, { path, file, index });
+    if (parsed !== undefined) results.push(parsed);
+  });
+  return results;
+}
+
+function documentText(doc: Document, text: string): string {
+  const [start, , end] = doc.range ?? [0, 0, text.length];
+  return text.slice(start, end);
+}
+
+function isEmptyDocument(doc: Document): boolean {
+  if (doc.errors.length > 0) return false;
+  return doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null);
+}
+
+function parseDocument(
+  doc: Document,
+  text: string,
+  lc: LineCounter,
+  where: { path: string; file: string; index: number },
+): ParsedDocument | undefined {
+  if (isEmptyDocument(doc)) return undefined;
+  const start = lc.linePos(doc.contents?.range?.[0] ?? doc.range?.[0] ?? 0);
+  const source: SourceRef = { ...where, line: start.line, col: start.col };
+  const result: ParsedDocument = { source, errors: [], warnings: [], text: documentText(doc, text) };
+  const error = (pos: Position, message: string, field?: string): void => {
+    result.errors.push({ file: where.file, line: pos.line, col: pos.col, message, ...(field ? { field } : {}) });
+  };
+
+  if (doc.errors.length > 0) {
+    for (const e of doc.errors) {
+      const pos = e.linePos?.[0] ?? { line: start.line, col: start.col };
+      error({ line: pos.line, col: pos.col }, `YAML syntax error: ${yamlMessage(e.message)}`);
+    }
+    return result;
+  }
+  if (!isMap(doc.contents)) {
+    error(start, 'document must be a mapping with apiVersion, kind, metadata');
+    return result;
+  }
+
+  let input: unknown;
+  try {
+    input = doc.toJS({ maxAliasCount: MAX_ALIASES });
+  } catch (e) {
+    error(start, `YAML error: ${yamlMessage(e instanceof Error ? e.message : String(e))}`);
+    return result;
+  }
+  const object = input as Record<string, unknown>;
+  const metadata = object['metadata'];
+  if (metadata !== null && typeof metadata === 'object' && typeof (metadata as Record<string, unknown>)['name'] === 'string') {
+    result.name = (metadata as Record<string, string>)['name'];
+    result.namePosition = locate(doc, ['metadata', 'name'], lc);
+  }
+
+  const schema = chooseSchema(object, (path, message) => error(locate(doc, path, lc), message, path.join('.')));
+  if (schema === undefined) {
+    const kind = object['kind'];
+    if (typeof kind === 'string' && (KINDS as readonly string[]).includes(kind)) result.kind = kind as Kind;
+    return result;
+  }
+  result.kind = schema.kind;
+
+  const parsed = schema.schema.safeParse(input);
+  if (!parsed.success) {
+    for (const p of describeIssues(schema.schema, parsed.error.issues, input)) {
+      error(locate(doc, p.path, lc, { atKey: p.atKey }), p.message);
+    }
+  }
+  if (schema.kind === 'Secret') checkSecretMaps(object, doc, lc, error, result);
+  if (result.errors.length === 0 && parsed.success && result.name !== undefined) {
+    result.resource = { kind: schema.kind, name: result.name, manifest: parsed.data, source } as Resource;
+  }
+  return result;
+}
+
+type SchemaEntry = (typeof MANIFEST_SCHEMAS)[number];
+
+function chooseSchema(
+  object: Record<string, unknown>,
+  error: (path: string[], message: string) => void,
+): SchemaEntry | undefined {
+  const apiVersion = object['apiVersion'];
+  const kind = object['kind'];
+  if (apiVersion === undefined) error(['apiVersion'], 'apiVersion: required field is missing');
+  if (kind === undefined) error(['kind'], 'kind: required field is missing');
+  if (apiVersion === undefined || kind === undefined) return undefined;
+  if (typeof kind !== 'string' || !(KINDS as readonly string[]).includes(kind)) {
+    const suggestion = typeof kind === 'string' ? closest(kind, KINDS) : undefined;
+    error(
+      ['kind'],
+      `kind: unknown kind ${JSON.stringify(kind)}; expected MCPServer or Secret${suggestion ? ` (did you mean "${suggestion}"?)` : ''}`,
+    );
+    return undefined;
+  }
+  const entry = MANIFEST_SCHEMAS.find((s) => s.apiVersion === apiVersion && s.kind === kind);
+  if (entry === undefined) {
+    const accepted = MANIFEST_SCHEMAS.filter((s) => s.kind === kind).map((s) => s.apiVersion);
+    error(['apiVersion'], `apiVersion: unknown apiVersion ${JSON.stringify(apiVersion)} for kind ${kind}; expected ${accepted.join(' or ')}`);
+  }
+  return entry;
+}
+
+function checkSecretMaps(
+  object: Record<string, unknown>,
+  doc: Document,
+  lc: LineCounter,
+  error: (pos: Position, message: string) => void,
+  result: ParsedDocument,
+): void {
+  const firstSeenIn = new Map<string, string>();
+  for (const map of SECRET_MAPS) {
+    const values = object[map];
+    if (values === null || typeof values !== 'object' || Array.isArray(values)) continue;
+    for (const key of Object.keys(values)) {
+      const earlier = firstSeenIn.get(key);
+      if (earlier !== undefined) {
+        error(
+          locate(doc, [map, key], lc, { atKey: true }),
+          `${map}.${key}: key "${key}" is also set in ${earlier}; a key may appear in only one of encryptedData, stringData and data`,
+        );
+      } else {
+        firstSeenIn.set(key, map);
+      }
+    }
+    if (map !== 'encryptedData' && Object.keys(values).length > 0) {
+      const pos = locate(doc, [map], lc, { atKey: true });
+      result.warnings.push({
+        file: result.source.file,
+        line: pos.line,
+        col: pos.col,
+        message: `${map} holds unencrypted values; run "apiary seal ${result.source.file}" to encrypt them`,
+      });
+    }
+  }
+}
+
+/** yaml's pretty messages carry a position suffix and a source excerpt; we print our own. */
+function yamlMessage(message: string): string {
+  const firstLine = message.split('\n')[0] ?? message;
+  return firstLine.replace(/ at line \d+, column \d+:?$/, '');
+}

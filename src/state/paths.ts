@@ -1,0 +1,36 @@
+import { createHash } from 'node:crypto';
+import { homedir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+
+export interface Locations {
+  /** Absolute manifest directory. */
+  dir: string;
+  /** The manifest directory as the user named it (for messages). */
+  dirDisplay: string;
+  /** Absolute state directory. */
+  stateDir: string;
+}
+
+/**
+ * DESIGN.md section 5: --dir, else $APIARY_DIR, else ./manifests; --state-dir,
+ * else $APIARY_STATE_DIR, else a folder under $XDG_STATE_HOME/apiary named
+ * after the manifest directory's absolute path.
+ */
+export function resolveLocations(
+  options: { dir?: string | undefined; stateDir?: string | undefined },
+  env: NodeJS.ProcessEnv = process.env,
+  cwd: string = process.cwd(),
+): Locations {
+  const dirDisplay = options.dir ?? env['APIARY_DIR'] ?? 'manifests';
+  const dir = resolve(cwd, dirDisplay);
+  const explicitState = options.stateDir ?? env['APIARY_STATE_DIR'];
+  const stateDir = explicitState !== undefined ? resolve(cwd, explicitState) : defaultStateDir(dir, env);
+  return { dir, dirDisplay, stateDir };
+}
+
+export function defaultStateDir(dir: string, env: NodeJS.ProcessEnv = process.env): string {
+  const stateHome = env['XDG_STATE_HOME'] || join(env['HOME'] || homedir(), '.local', 'state');
+  const digest = createHash('sha256').update(dir).digest('hex').slice(0, 12);
+  const label = basename(dir).replace(/[^A-Za-z0-9._-]/g, '_') || 'root';
+  return join(stateHome, 'apiary', `${label}-${digest}`);
+}

@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { runCli } from './helpers/cli.js';
+
+describe('apiary CLI (built binary)', () => {
+  it('validate on the bundled manifests exits 0', async () => {
+    const r = await runCli(['validate', 'manifests']);
+    expect(r.stderr).toContain('2 valid resource(s) in 2 file(s); no errors');
+    expect(r.code).toBe(0);
+  });
+
+  it('validate on broken manifests exits 1 and locates every error', async () => {
+    const r = await runCli(['validate', 'test/fixtures/manifests/invalid/35-duplicate-across-files']);
+    expect(r.code).toBe(1);
+    expect(r.stdout.trim().split('\n')).toEqual([
+      'test/fixtures/manifests/invalid/35-duplicate-across-files/a.yaml:4:9: metadata.name: MCPServer "demo" is declared more than once; also at test/fixtures/manifests/invalid/35-duplicate-across-files/b.yaml:5',
+      'test/fixtures/manifests/invalid/35-duplicate-across-files/b.yaml:5:9: metadata.name: MCPServer "demo" is declared more than once; also at test/fixtures/manifests/invalid/35-duplicate-across-files/a.yaml:4',
+      'test/fixtures/manifests/invalid/35-duplicate-across-files/b.yaml:8:3: spec.agrs: unknown field; did you mean "args"?',
+    ]);
+  });
+
+  it('validate -o json prints a machine-readable report', async () => {
+    const r = await runCli(['validate', 'test/fixtures/manifests/invalid/07-unknown-field-spec.yaml', '-o', 'json']);
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.stdout) as { valid: boolean; errors: { file: string; line: number; col: number; message: string }[] };
+    expect(report.valid).toBe(false);
+    expect(report.errors).toEqual([
+      {
+        file: 'test/fixtures/manifests/invalid/07-unknown-field-spec.yaml',
+        line: 7,
+        col: 3,
+        message: 'spec.agrs: unknown field; did you mean "args"?',
+      },
+    ]);
+  });
+
+  it('takes --dir from the global options, before or after the verb', async () => {
+    const before = await runCli(['--dir', 'test/fixtures/manifests/valid', 'validate']);
+    const after = await runCli(['validate', '--dir', 'test/fixtures/manifests/valid']);
+    expect(before.code).toBe(0);
+    expect(after.code).toBe(0);
+    expect(after.stderr).toContain('5 valid resource(s) in 3 file(s)');
+  });
+
+  it('uses $APIARY_DIR when --dir is absent', async () => {
+    const r = await runCli(['validate'], { env: { APIARY_DIR: 'test/fixtures/manifests/invalid/13-port-zero.yaml' } });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('13-port-zero.yaml:7:9: spec.port: must be an integer from 1 to 65535; got 0');
+  });
+
+  it('a missing path is a clear error, exit 1', async () => {
+    const r = await runCli(['validate', 'no/such/dir']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('error: no/such/dir: no such file or directory\n');
+  });
+
+  it('usage errors exit 2', async () => {
+    expect((await runCli(['no-such-verb'])).code).toBe(2);
+    expect((await runCli(['validate', '-o', 'xml'])).code).toBe(2);
+  });
+
+  it('--help works on every verb and exits 0', async () => {
+    const root = await runCli(['--help']);
+    expect(root.code).toBe(0);
+    const verbs = [...root.stdout.matchAll(/^ {2}([a-z]+)\b/gm)].map((m) => m[1]!).filter((v) => v !== 'help');
+    expect(verbs.length).toBeGreaterThan(1);
+    for (const verb of verbs) {
+      const r = await runCli([verb, '--help']);
+      expect(r.code, verb).toBe(0);
+      expect(r.stdout, verb).toContain(`Usage: apiary ${verb}`);
+    }
+  });
+
+  it('schema prints JSON Schema', async () => {
+    const r = await runCli(['schema']);
+    expect(r.code).toBe(0);
+    expect((JSON.parse(r.stdout) as { $id: string }).$id).toContain('apiary');
+  });
+});

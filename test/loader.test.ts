@@ -1,0 +1,101 @@
+import { mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { formatManifestError } from '../src/manifests/errors.js';
+import { assemble, isManifestFileName, loadDirectory, loadFile } from '../src/manifests/loader.js';
+
+const FIXTURES = new URL('./fixtures/manifests/', import.meta.url).pathname;
+const INVALID = join(FIXTURES, 'invalid');
+
+async function errorsFor(name: string): Promise<string[]> {
+  const path = join(INVALID, name);
+  const result = (await stat(path)).isDirectory()
+    ? await loadDirectory(path, name)
+    : assemble(await loadFile(path, name), [path]);
+  return result.errors.map(formatManifestError);
+}
+
+describe('invalid fixtures', async () => {
+  const entries = (await readdir(INVALID)).filter((n) => !n.endsWith('.expected')).sort();
+
+  it('has at least 25 cases, each paired with its expected errors', async () => {
+    expect(entries.length).toBeGreaterThanOrEqual(25);
+    const names = new Set(await readdir(INVALID));
+    for (const entry of entries) expect(names.has(`${entry.replace(/\.yaml$/, '')}.expected`), entry).toBe(true);
+  });
+
+  it.each(entries)('%s produces exactly its expected errors', async (entry) => {
+    const expected = (await readFile(join(INVALID, `${entry.replace(/\.yaml$/, '')}.expected`), 'utf8'))
+      .split('\n')
+      .filter((l) => l !== '');
+    expect(expected.length).toBeGreaterThan(0);
+    expect(await errorsFor(entry)).toEqual(expected);
+  });
+});
+
+describe('valid fixtures', () => {
+  it('load without errors, skipping hidden, temp and non-YAML files', async () => {
+    const result = await loadDirectory(join(FIXTURES, 'valid'), 'valid');
+    expect(result.errors).toEqual([]);
+    expect(result.resources.map((r) => `${r.kind}/${r.name}`).sort()).toEqual([
+      'MCPServer/github',
+      'MCPServer/http-one',
+      'MCPServer/sse-one',
+      'Secret/github',
+      'Secret/shared-keys',
+    ]);
+    expect(result.files.map((f) => f.slice(f.indexOf('valid/')))).toEqual([
+      'valid/full-server.yaml',
+      'valid/secrets.yaml',
+      'valid/team/http-server.yml',
+    ]);
+  });
+
+  it('warns about unencrypted secret maps without failing', async () => {
+    const result = await loadDirectory(join(FIXTURES, 'valid'), 'valid');
+    expect(result.warnings.map(formatManifestError)).toContain(
+      'valid/secrets.yaml:15:1: data holds unencrypted values; run "apiary seal valid/secrets.yaml" to encrypt them',
+    );
+  });
+
+  it('keeps the good document beside a bad one', async () => {
+    const result = assemble(await loadFile(join(INVALID, '28-multi-doc-one-bad.yaml'), 'x.yaml'), []);
+    expect(result.resources.map((r) => r.name)).toEqual(['demo']);
+    expect(result.errors).toHaveLength(1);
+  });
+
+  it('records where each resource is declared', async () => {
+    const result = await loadDirectory(join(FIXTURES, 'valid'), 'valid');
+    const sse = result.resources.find((r) => r.name === 'sse-one');
+    expect(sse?.source).toMatchObject({ file: 'valid/team/http-server.yml', index: 2, line: 13, col: 1 });
+  });
+});
+
+describe('file checks', () => {
+  it('refuses a file over 1 MiB without reading it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'apiary-big-'));
+    await writeFile(join(dir, 'big.yaml'), `# ${'x'.repeat(1024 * 1024)}\n`);
+    const result = await loadDirectory(dir, 'd');
+    expect(result.errors.map(formatManifestError)).toEqual(['d/big.yaml:1:1: file is 1.0 MiB; manifests over 1 MiB are not read']);
+  });
+
+  it('never echoes secret values in errors', async () => {
+    const errors = [...(await errorsFor('25-data-not-base64.yaml')), ...(await errorsFor('26-encrypted-bad-format.yaml'))];
+    expect(errors.join('\n')).not.toMatch(/hunter2|not base64!/);
+  });
+
+  it.each([
+    ['server.yaml', true],
+    ['server.YML', true],
+    ['.server.yaml', false],
+    ['server.yaml~', false],
+    ['.server.yaml.swp', false],
+    ['server.yaml.swp', false],
+    ['#server.yaml#', false],
+    ['server.yaml.tmp', false],
+    ['server.json', false],
+  ])('%s is a manifest file: %s', (name, expected) => {
+    expect(isManifestFileName(name)).toBe(expected);
+  });
+});
