@@ -1,4 +1,5 @@
 import { Option, type Command } from 'commander';
+import { KeyStore } from '../crypto/keys.js';
 import { resolveLocations, type Locations } from '../state/paths.js';
 import type { Io } from './io.js';
 
@@ -8,6 +9,8 @@ export interface CliContext {
   env: NodeJS.ProcessEnv;
   exitCode: number;
   locations(cmd: Command): Locations;
+  /** The master key store (one per process, so the key is fetched once). */
+  keys: KeyStore;
 }
 
 export function createContext(io: Io, env: NodeJS.ProcessEnv): CliContext {
@@ -15,6 +18,7 @@ export function createContext(io: Io, env: NodeJS.ProcessEnv): CliContext {
     io,
     env,
     exitCode: 0,
+    keys: new KeyStore({ env }),
     locations(cmd) {
       const opts = cmd.optsWithGlobals<{ dir?: string; stateDir?: string }>();
       return resolveLocations({ dir: opts.dir, stateDir: opts.stateDir }, env);

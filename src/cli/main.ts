@@ -8,6 +8,9 @@ import { createContext } from './context.js';
 import { paint, processIo, type Io } from './io.js';
 import { registerSchema } from './commands/schema.js';
 import { registerValidate } from './commands/validate.js';
+import { registerKey } from './commands/key.js';
+import { registerSecret } from './commands/secret.js';
+import { registerSeal } from './commands/seal.js';
 
 export const VERSION = '0.1.0';
 
@@ -26,7 +29,14 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): { program: Command
     });
   registerValidate(program, ctx);
   registerSchema(program, ctx);
-  for (const cmd of program.commands) cmd.exitOverride();
+  registerSecret(program, ctx);
+  registerSeal(program, ctx);
+  registerKey(program, ctx);
+  const override = (cmd: Command): void => {
+    cmd.exitOverride();
+    cmd.commands.forEach(override);
+  };
+  program.commands.forEach(override);
   return { program, exitCode: () => ctx.exitCode };
 }
 

@@ -1,0 +1,18 @@
+/**
+ * `npm run bench`: prints apiary's figures as tables. Not a test: nothing
+ * here passes or fails, it measures.
+ */
+import { cpus } from 'node:os';
+import { benchCrypto } from './crypto.js';
+import { printTable } from './stats.js';
+
+const sections = new Set(process.argv.slice(2));
+const want = (name: string): boolean => sections.size === 0 || sections.has(name);
+
+console.log(`# apiary benchmark, ${new Date().toISOString()}`);
+console.log(
+  `node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}); ` +
+    `NODE_EXTRA_CA_CERTS ${process.env['NODE_EXTRA_CA_CERTS'] ? 'set (adds ~90 ms to each node start)' : 'not set'}`,
+);
+
+if (want('crypto')) printTable('Secrets at rest', await benchCrypto());

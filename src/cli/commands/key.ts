@@ -1,0 +1,44 @@
+import type { Command } from 'commander';
+import { createKeyFile, KEYRING_SERVICE } from '../../crypto/keys.js';
+import type { CliContext } from '../context.js';
+
+export function registerKey(program: Command, ctx: CliContext): void {
+  const key = program.command('key').description('the master key that seals secret values');
+
+  key
+    .command('init')
+    .description('create the master key (in the OS keyring, or with --file in an owner-only key file)')
+    .option('--file <PATH>', 'create a key file instead (for machines without a keyring); use it with APIARY_KEY_FILE')
+    .action(async (opts: { file?: string }) => {
+      const { io } = ctx;
+      if (opts.file !== undefined) {
+        const master = await createKeyFile(opts.file);
+        io.out(`created key ${master.id} in ${opts.file} (mode 0600)`);
+        io.out(`use it with: export APIARY_KEY_FILE=${opts.file}`);
+        return;
+      }
+      const { key: master, created } = await ctx.keys.getOrCreate();
+      const where = ctx.keys.location().where;
+      io.out(created ? `created key ${master.id} in the ${where}` : `key ${master.id} already exists in the ${where}`);
+    });
+
+  key
+    .command('status')
+    .description('show which key backend is in use, the key id and where the key lives')
+    .option('-o, --output <format>', 'text or json', 'text')
+    .action(async (opts: { output: string }) => {
+      const location = ctx.keys.location();
+      const master = await ctx.keys.get();
+      const status = {
+        backend: location.backend,
+        keyId: master.id,
+        location: location.where,
+        ...(location.backend === 'keyring' ? { service: KEYRING_SERVICE, account: ctx.keys.account } : {}),
+      };
+      if (opts.output === 'json') {
+        ctx.io.out(JSON.stringify(status, null, 2));
+      } else {
+        ctx.io.out(`backend:  ${status.backend}\nkey id:   ${status.keyId}\nlocation: ${status.location}`);
+      }
+    });
+}

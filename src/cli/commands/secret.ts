@@ -1,0 +1,156 @@
+import type { Command } from 'commander';
+import { displayPath } from '../paths.js';
+import { isDns1123Label, SECRET_KEY } from '../../api/names.js';
+import { openSecret, secretForms } from '../../crypto/secret-data.js';
+import { ApiaryError } from '../../errors.js';
+import { loadDirectory } from '../../manifests/loader.js';
+import { serversUsingSecret } from '../../manifests/references.js';
+import type { SecretResource } from '../../manifests/resource.js';
+import { deleteSecret, setSecretValue } from '../../manifests/secret-edits.js';
+import type { CliContext } from '../context.js';
+import { readSecretValue } from '../secret-input.js';
+import { table } from '../table.js';
+
+function checkName(name: string): void {
+  if (!isDns1123Label(name)) {
+    throw new ApiaryError('Usage', `"${name}" is not a valid secret name: use lowercase letters, digits and "-" (a DNS-1123 label)`);
+  }
+}
+
+function checkKey(key: string): void {
+  if (!SECRET_KEY.test(key)) throw new ApiaryError('Usage', `"${key}" is not a valid key: use letters, digits, "-", "_" and "."`);
+}
+
+export async function findSecret(dir: string, name: string): Promise<{ secret: SecretResource; all: Awaited<ReturnType<typeof loadDirectory>> }> {
+  const all = await loadDirectory(dir);
+  const secret = all.resources.find((r): r is SecretResource => r.kind === 'Secret' && r.name === name);
+  if (secret === undefined) {
+    const broken = all.documents.find((d) => d.kind === 'Secret' && d.name === name);
+    if (broken?.errors[0] !== undefined) {
+      throw new ApiaryError('ManifestInvalid', `secret "${name}" is declared but invalid: ${broken.errors[0].file}:${broken.errors[0].line}:${broken.errors[0].col}: ${broken.errors[0].message}`);
+    }
+    throw new ApiaryError('SecretNotFound', `secret "${name}" not found in ${dir}`);
+  }
+  return { secret, all };
+}
+
+export function usersWarning(servers: readonly string[], name: string): string | undefined {
+  if (servers.length === 0) return undefined;
+  return (
+    `secret "${name}" is used by ${servers.map((s) => `mcpserver/${s}`).join(', ')}: ` +
+    'running servers keep running, but cannot start or restart until the secret is back'
+  );
+}
+
+export function registerSecret(program: Command, ctx: CliContext): void {
+  const secret = program.command('secret').description('manage secrets: values are sealed into the manifest directory');
+
+  secret
+    .command('set')
+    .description('set one value: read from stdin, a hidden prompt, or --from-file (never from the command line)')
+    .argument('<NAME>', 'secret name')
+    .argument('<KEY>', 'key within the secret')
+    .option('--from-file <PATH>', 'read the value from a file (kept exactly)')
+    .action(async (name: string, key: string, opts: { fromFile?: string }, cmd: Command) => {
+      checkName(name);
+      checkKey(key);
+      const { dir } = ctx.locations(cmd);
+      const value = await readSecretValue({ label: `${name}/${key}`, ...(opts.fromFile ? { fromFile: opts.fromFile } : {}) });
+      const { key: master, created: keyCreated } = await ctx.keys.getOrCreate();
+      if (keyCreated) ctx.io.err(`created master key ${master.id} in the ${ctx.keys.location().where}`);
+      const result = await setSecretValue(dir, name, key, value, master);
+      const file = displayPath(result.file);
+      ctx.io.out(`secret/${name} key "${key}" sealed ${result.created ? `into new file ${file}` : `in ${file}`}`);
+      if (result.converted) ctx.io.err(`note: ${file}: converted secret/${name} to apiVersion apiary.dev/v1alpha1 to hold sealed values`);
+    });
+
+  secret
+    .command('get')
+    .description('print a value (or every key as KEY=value)')
+    .argument('<NAME>', 'secret name')
+    .argument('[KEY]', 'key within the secret')
+    .action(async (name: string, key: string | undefined, _opts: unknown, cmd: Command) => {
+      const { secret: resource } = await findSecret(ctx.locations(cmd).dir, name);
+      const entries = await openSecret(resource, ctx.keys);
+      const wanted = key === undefined ? [...entries.values()].sort((a, b) => a.key.localeCompare(b.key)) : [entries.get(key)];
+      if (key !== undefined && wanted[0] === undefined) throw new ApiaryError('SecretKeyNotFound', `secret "${name}" has no key "${key}"`);
+      for (const entry of wanted) if (entry?.error) throw entry.error;
+      for (const entry of wanted) {
+        if (entry?.value === undefined) continue;
+        // Exactly the value, then one newline, even when the value ends in one.
+        ctx.io.out(`${key === undefined ? `${entry.key}=` : ''}${entry.value.reveal()}\n`);
+      }
+    });
+
+  secret
+    .command('list')
+    .description('list secrets: keys, form (sealed/plain), which servers use them, whether they decrypt here')
+    .option('-o, --output <format>', 'table or json', 'table')
+    .action(async (opts: { output: string }, cmd: Command) => {
+      const all = await loadDirectory(ctx.locations(cmd).dir);
+      const rows = [];
+      for (const r of all.resources) {
+        if (r.kind !== 'Secret') continue;
+        rows.push(await describeSecret(r, all.resources, ctx));
+      }
+      if (opts.output === 'json') {
+        ctx.io.out(JSON.stringify(rows, null, 2));
+        return;
+      }
+      if (rows.length === 0) {
+        ctx.io.err('no secrets found');
+        return;
+      }
+      ctx.io.out(
+        table(
+          ['NAME', 'KEYS', 'FORM', 'USED BY', 'DECRYPTS'],
+          rows.map((r) => [r.name, r.keys.join(',') || '<none>', r.form, r.usedBy.join(',') || '<none>', r.decrypts]),
+        ),
+      );
+    });
+
+  secret
+    .command('delete')
+    .description('delete a secret, or one key of it; says which servers use it')
+    .argument('<NAME>', 'secret name')
+    .argument('[KEY]', 'delete only this key')
+    .action(async (name: string, key: string | undefined, _opts: unknown, cmd: Command) => {
+      const { dir } = ctx.locations(cmd);
+      const before = await loadDirectory(dir);
+      const result = await deleteSecret(dir, name, key);
+      const file = displayPath(result.file);
+      ctx.io.out(
+        key === undefined
+          ? `secret/${name} deleted from ${file}${result.fileDeleted ? ' (file removed)' : ''}`
+          : `secret/${name} key "${key}" deleted from ${file}`,
+      );
+      const warning = usersWarning(serversUsingSecret(before.resources, name), name);
+      if (warning !== undefined) ctx.io.err(`warning: ${warning}`);
+    });
+}
+
+export interface SecretSummary {
+  name: string;
+  keys: string[];
+  form: string;
+  usedBy: string[];
+  decrypts: 'yes' | 'no' | 'n/a';
+  errors: string[];
+  file: string;
+}
+
+export async function describeSecret(r: SecretResource, all: Parameters<typeof serversUsingSecret>[0], ctx: CliContext): Promise<SecretSummary> {
+  const forms = secretForms(r);
+  const kinds = new Set(forms.values());
+  const entries = kinds.has('sealed') ? await openSecret(r, ctx.keys) : undefined;
+  const errors = [...(entries?.values() ?? [])].flatMap((e) => (e.error ? [e.error.message] : []));
+  return {
+    name: r.name,
+    keys: [...forms.keys()].sort(),
+    form: kinds.size === 0 ? '<empty>' : [...kinds].map((k) => (k === 'base64' ? 'plain' : k)).filter((v, i, a) => a.indexOf(v) === i).join('+'),
+    usedBy: serversUsingSecret(all, r.name),
+    decrypts: entries === undefined ? 'n/a' : errors.length === 0 ? 'yes' : 'no',
+    errors,
+    file: r.source.file,
+  };
+}

@@ -1,0 +1,155 @@
+/**
+ * Where the master key lives: the OS keyring (service "apiary"), or, on a
+ * machine without one, a key file named by APIARY_KEY_FILE. The key is
+ * fetched once per process and cached.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { ApiaryError, messageOf } from '../errors.js';
+import { ensureDir, writeFileAtomic } from '../util/atomic.js';
+import { osKeyring, type Keyring } from './keyring.js';
+import { MASTER_KEY_BYTES, MasterKey } from './seal.js';
+
+export const KEYRING_SERVICE = 'apiary';
+export const DEFAULT_KEYRING_ACCOUNT = 'master-key';
+const KEY_FILE_PREFIX = 'apiary-master-key:v1:';
+
+export interface KeyLocation {
+  backend: 'keyring' | 'file';
+  /** Human-readable: `keyring service "apiary", account "master-key"` or the file path. */
+  where: string;
+}
+
+export interface KeyStoreOptions {
+  env?: NodeJS.ProcessEnv;
+  keyring?: Keyring;
+}
+
+export class KeyStore {
+  readonly #env: NodeJS.ProcessEnv;
+  readonly #keyring: Keyring;
+  #cached: Promise<MasterKey> | undefined;
+
+  constructor(options: KeyStoreOptions = {}) {
+    this.#env = options.env ?? process.env;
+    this.#keyring = options.keyring ?? osKeyring;
+  }
+
+  get keyFile(): string | undefined {
+    const file = this.#env['APIARY_KEY_FILE'];
+    return file === undefined || file === '' ? undefined : resolve(file);
+  }
+
+  get account(): string {
+    return this.#env['APIARY_KEYRING_ACCOUNT'] || DEFAULT_KEYRING_ACCOUNT;
+  }
+
+  location(): KeyLocation {
+    const file = this.keyFile;
+    return file !== undefined
+      ? { backend: 'file', where: file }
+      : { backend: 'keyring', where: `OS keyring, service "${KEYRING_SERVICE}", account "${this.account}"` };
+  }
+
+  /** The existing key; never creates one. */
+  get(): Promise<MasterKey> {
+    this.#cached ??= this.#load(false).then((r) => r.key);
+    this.#cached.catch(() => (this.#cached = undefined));
+    return this.#cached;
+  }
+
+  /** The key, created on first use (keyring only; key files are made by `key init --file`). */
+  async getOrCreate(): Promise<{ key: MasterKey; created: boolean }> {
+    const result = await this.#load(true);
+    this.#cached = Promise.resolve(result.key);
+    return result;
+  }
+
+  async #load(create: boolean): Promise<{ key: MasterKey; created: boolean }> {
+    const file = this.keyFile;
+    if (file !== undefined) return { key: await readKeyFile(file), created: false };
+    return this.#loadFromKeyring(create);
+  }
+
+  async #loadFromKeyring(create: boolean): Promise<{ key: MasterKey; created: boolean }> {
+    let stored: string | null;
+    try {
+      stored = await this.#keyring.get(KEYRING_SERVICE, this.account);
+    } catch (cause) {
+      throw keyringUnavailable(cause);
+    }
+    if (stored !== null) return { key: decodeStoredKey(stored, this.location().where), created: false };
+    if (!create) {
+      throw new ApiaryError('KeyUnavailable', `no apiary master key found (looked in the ${this.location().where})`, {
+        hints: [
+          'Create one with `apiary key init` (or by sealing a value: `apiary secret set NAME KEY`).',
+          'On a machine without a keyring, set APIARY_KEY_FILE to a key file (`apiary key init --file PATH`).',
+        ],
+      });
+    }
+    const { key, bytes } = MasterKey.generate();
+    try {
+      await this.#keyring.set(KEYRING_SERVICE, this.account, bytes.toString('base64'));
+    } catch (cause) {
+      throw keyringUnavailable(cause);
+    }
+    return { key, created: true };
+  }
+}
+
+function keyringUnavailable(cause: unknown): ApiaryError {
+  return new ApiaryError('KeyUnavailable', `cannot use the OS keyring: ${messageOf(cause)}`, {
+    cause,
+    hints: [
+      'apiary keeps its master key in the OS keyring (Secret Service on Linux, Keychain on macOS, Credential Manager on Windows).',
+      'Ways out:',
+      '  - start and unlock a Secret Service (for example gnome-keyring-daemon inside a D-Bus session), or',
+      '  - use a key file instead:  apiary key init --file ~/.config/apiary/master.key',
+      '                             export APIARY_KEY_FILE=~/.config/apiary/master.key',
+    ],
+  });
+}
+
+function decodeStoredKey(text: string, where: string): MasterKey {
+  const bytes = Buffer.from(text.trim(), 'base64');
+  if (bytes.length !== MASTER_KEY_BYTES) {
+    throw new ApiaryError('KeyUnavailable', `the master key in the ${where} is not a valid apiary key`);
+  }
+  return new MasterKey(bytes);
+}
+
+async function readKeyFile(path: string): Promise<MasterKey> {
+  const info = await stat(path).catch((cause: unknown) => {
+    throw new ApiaryError('KeyUnavailable', `APIARY_KEY_FILE names ${path}, which cannot be read (${messageOf(cause)})`, {
+      cause,
+      hints: [`Create it with: apiary key init --file ${path}`],
+    });
+  });
+  if ((info.mode & 0o077) !== 0) {
+    throw new ApiaryError(
+      'KeyFileInsecure',
+      `key file ${path} can be read by group or others (mode ${(info.mode & 0o777).toString(8).padStart(4, '0')}); apiary refuses to use it`,
+      { hints: [`Fix it with: chmod 600 ${path}`] },
+    );
+  }
+  if (typeof process.getuid === 'function' && info.uid !== process.getuid()) {
+    throw new ApiaryError('KeyFileInsecure', `key file ${path} belongs to another user (uid ${info.uid}); apiary refuses to use it`);
+  }
+  const text = (await readFile(path, 'utf8')).trim();
+  if (!text.startsWith(KEY_FILE_PREFIX)) {
+    throw new ApiaryError('KeyUnavailable', `key file ${path} is not an apiary key file`);
+  }
+  return decodeStoredKey(text.slice(KEY_FILE_PREFIX.length), path);
+}
+
+/** Creates a new key file, owner-only. Never overwrites one. */
+export async function createKeyFile(path: string): Promise<MasterKey> {
+  const absolute = resolve(path);
+  if (await stat(absolute).then(() => true, () => false)) {
+    throw new ApiaryError('Io', `${absolute} already exists; apiary never overwrites a key (values sealed with it would be lost)`);
+  }
+  await ensureDir(dirname(absolute));
+  const { key, bytes } = MasterKey.generate();
+  await writeFileAtomic(absolute, `${KEY_FILE_PREFIX}${bytes.toString('base64')}\n`, { mode: 0o600 });
+  return key;
+}

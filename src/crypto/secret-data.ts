@@ -1,0 +1,55 @@
+/** Opens a Secret resource: every key's value, or why it cannot be read. */
+import { ApiaryError } from '../errors.js';
+import type { SecretResource } from '../manifests/resource.js';
+import type { KeyStore } from './keys.js';
+import { unseal, type MasterKey } from './seal.js';
+import { SecretValue } from './secret-value.js';
+
+export type SecretForm = 'sealed' | 'plain' | 'base64';
+
+export interface SecretEntry {
+  key: string;
+  form: SecretForm;
+  value?: SecretValue;
+  error?: ApiaryError;
+}
+
+export function secretForms(resource: SecretResource): Map<string, SecretForm> {
+  const forms = new Map<string, SecretForm>();
+  const m = resource.manifest;
+  if ('encryptedData' in m) for (const k of Object.keys(m.encryptedData ?? {})) forms.set(k, 'sealed');
+  for (const k of Object.keys(m.stringData ?? {})) forms.set(k, 'plain');
+  for (const k of Object.keys(m.data ?? {})) forms.set(k, 'base64');
+  return forms;
+}
+
+/** Decrypts once; the key store is asked only if some value is sealed. */
+export async function openSecret(resource: SecretResource, keys: Pick<KeyStore, 'get'>): Promise<Map<string, SecretEntry>> {
+  const m = resource.manifest;
+  const entries = new Map<string, SecretEntry>();
+  for (const [k, v] of Object.entries(m.stringData ?? {})) entries.set(k, { key: k, form: 'plain', value: new SecretValue(v) });
+  for (const [k, v] of Object.entries(m.data ?? {})) {
+    entries.set(k, { key: k, form: 'base64', value: new SecretValue(Buffer.from(v, 'base64').toString('utf8')) });
+  }
+  const sealed = 'encryptedData' in m ? Object.entries(m.encryptedData ?? {}) : [];
+  if (sealed.length === 0) return entries;
+  let master: MasterKey | undefined;
+  let keyError: ApiaryError | undefined;
+  try {
+    master = await keys.get();
+  } catch (err) {
+    keyError = err instanceof ApiaryError ? err : new ApiaryError('KeyUnavailable', String(err), { cause: err });
+  }
+  for (const [k, v] of sealed) {
+    if (master === undefined) {
+      entries.set(k, { key: k, form: 'sealed', error: keyError! });
+      continue;
+    }
+    try {
+      entries.set(k, { key: k, form: 'sealed', value: unseal(master, resource.name, k, v) });
+    } catch (err) {
+      entries.set(k, { key: k, form: 'sealed', error: err as ApiaryError });
+    }
+  }
+  return entries;
+}

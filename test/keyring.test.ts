@@ -1,0 +1,51 @@
+/**
+ * Against the real OS keyring. .ci/run starts a private D-Bus session with an
+ * unlocked gnome-keyring; in CI these tests must run, elsewhere they are
+ * skipped when no Secret Service answers.
+ */
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { osKeyring } from '../src/crypto/keyring.js';
+import { runCli } from './helpers/cli.js';
+import { tempDir } from './helpers/tmp.js';
+
+async function keyringWorks(): Promise<boolean> {
+  try {
+    await osKeyring.set('apiary-probe', 'probe', 'x');
+    return (await osKeyring.get('apiary-probe', 'probe')) === 'x';
+  } catch {
+    return false;
+  }
+}
+
+const available = await keyringWorks();
+if (!available && process.env['CI'] === 'true') {
+  throw new Error('CI must provide a Secret Service (see .ci/run): the real-keyring tests cannot be skipped there');
+}
+
+describe.skipIf(!available)('the real OS keyring', () => {
+  it('a key created in one process is read back by another', async () => {
+    const env = { APIARY_KEYRING_ACCOUNT: `test-${randomBytes(4).toString('hex')}`, APIARY_KEY_FILE: '' };
+    const dir = await tempDir();
+    const init = await runCli(['key', 'init', '--dir', dir], { env });
+    expect(init.code).toBe(0);
+    const id = /created key ([0-9a-f]{8}) in the OS keyring/.exec(init.stdout)?.[1];
+    expect(id).toMatch(/^[0-9a-f]{8}$/);
+
+    const status = await runCli(['key', 'status', '-o', 'json', '--dir', dir], { env });
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ backend: 'keyring', keyId: id, service: 'apiary', account: env.APIARY_KEYRING_ACCOUNT });
+
+    const again = await runCli(['key', 'init', '--dir', dir], { env });
+    expect(again.stdout).toContain(`key ${id} already exists`);
+  });
+
+  it('secret set seals with the keyring key and secret get reads it in a new process', async () => {
+    const env = { APIARY_KEYRING_ACCOUNT: `test-${randomBytes(4).toString('hex')}`, APIARY_KEY_FILE: '' };
+    const dir = await tempDir();
+    const set = await runCli(['secret', 'set', 'github', 'token', '--dir', dir], { env, input: 'ghp_from_keyring\n' });
+    expect(set.code, set.stderr).toBe(0);
+    const get = await runCli(['secret', 'get', 'github', 'token', '--dir', dir], { env });
+    expect(get.stdout).toBe('ghp_from_keyring\n');
+  });
+});
