@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'ControllerRunning'
   | 'StateInvalid'
   | 'Timeout'
+  | 'StartFailed'
   | 'Io';
 
 export class ApiaryError extends Error {

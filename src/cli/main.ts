@@ -9,6 +9,11 @@ import { paint, processIo, type Io } from './io.js';
 import { registerSchema } from './commands/schema.js';
 import { registerValidate } from './commands/validate.js';
 import { registerKey } from './commands/key.js';
+import { registerUp } from './commands/up.js';
+import { registerGet } from './commands/get.js';
+import { registerDescribe } from './commands/describe.js';
+import { registerWait } from './commands/wait.js';
+import { registerLogs } from './commands/logs.js';
 import { registerSecret } from './commands/secret.js';
 import { registerSeal } from './commands/seal.js';
 
@@ -27,6 +32,11 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): { program: Command
       writeOut: (s) => io.out(s),
       writeErr: (s) => io.err(s),
     });
+  registerUp(program, ctx);
+  registerGet(program, ctx);
+  registerDescribe(program, ctx);
+  registerWait(program, ctx);
+  registerLogs(program, ctx);
   registerValidate(program, ctx);
   registerSchema(program, ctx);
   registerSecret(program, ctx);

@@ -92,30 +92,34 @@ function firstInvalidUtf8Line(bytes: Buffer): number {
   return line;
 }
 
-/** Marks every document that declares an already-declared (kind, name) pair, at both places. */
-function reportConflicts(documents: ParsedDocument[]): void {
+/**
+ * Every document that declares an already-declared (kind, name) pair gets a
+ * conflict error, at both places. Returns new objects; the input is not changed.
+ */
+function withConflicts(documents: readonly ParsedDocument[]): ParsedDocument[] {
   const byKey = new Map<ResourceKey, ParsedDocument[]>();
   for (const doc of documents) {
     if (doc.kind === undefined || doc.name === undefined) continue;
     const key = resourceKey(doc.kind, doc.name);
     byKey.set(key, [...(byKey.get(key) ?? []), doc]);
   }
-  for (const group of byKey.values()) {
-    if (group.length < 2) continue;
-    for (const doc of group) {
-      const others = group
-        .filter((other) => other !== doc)
-        .map((other) => `${other.source.file}:${other.namePosition?.line ?? other.source.line}`);
-      const pos = doc.namePosition ?? { line: doc.source.line, col: doc.source.col };
-      doc.errors.push({
-        file: doc.source.file,
-        line: pos.line,
-        col: pos.col,
-        message: `metadata.name: ${doc.kind} "${doc.name}" is declared more than once; also at ${others.join(', ')}`,
-      });
-      delete doc.resource;
-    }
-  }
+  return documents.map((doc) => {
+    if (doc.kind === undefined || doc.name === undefined) return doc;
+    const group = byKey.get(resourceKey(doc.kind, doc.name))!;
+    if (group.length < 2) return doc;
+    const others = group
+      .filter((other) => other !== doc)
+      .map((other) => `${other.source.file}:${other.namePosition?.line ?? other.source.line}`);
+    const pos = doc.namePosition ?? { line: doc.source.line, col: doc.source.col };
+    const conflict: ManifestError = {
+      file: doc.source.file,
+      line: pos.line,
+      col: pos.col,
+      message: `metadata.name: ${doc.kind} "${doc.name}" is declared more than once; also at ${others.join(', ')}`,
+    };
+    const { resource: _dropped, ...rest } = doc;
+    return { ...rest, errors: [...doc.errors, conflict] };
+  });
 }
 
 /**
@@ -131,8 +135,8 @@ export async function loadDirectory(dir: string, displayRoot: string = dir): Pro
   return assemble(documents, files);
 }
 
-export function assemble(documents: ParsedDocument[], files: string[]): LoadResult {
-  reportConflicts(documents);
+export function assemble(parsed: readonly ParsedDocument[], files: string[]): LoadResult {
+  const documents = withConflicts(parsed);
   const resources: Resource[] = [];
   const errors: ManifestError[] = [];
   const warnings: ManifestError[] = [];

@@ -1,0 +1,90 @@
+import type { Command } from 'commander';
+import { kindFromAlias, type Kind } from '../../api/names.js';
+import { ApiaryError } from '../../errors.js';
+import { readStateView, type ObjectView, type StateView } from '../../state/view.js';
+import { closest } from '../../util/suggest.js';
+import type { CliContext } from '../context.js';
+import { outputOption } from '../context.js';
+import { asList, controllerNotice, kindLabel, secretTable, serialize, serverTable } from '../format.js';
+import { paint } from '../io.js';
+
+type Output = 'table' | 'wide' | 'json' | 'yaml';
+
+export function parseKinds(type: string | undefined): Kind[] {
+  if (type === undefined || type.toLowerCase() === 'all') return ['MCPServer', 'Secret'];
+  const kind = kindFromAlias(type);
+  if (kind === undefined) {
+    const suggestion = closest(type, ['mcpservers', 'secrets', 'all']);
+    throw new ApiaryError('Usage', `unknown resource type "${type}"; use mcpservers, secrets or all${suggestion ? ` (did you mean "${suggestion}"?)` : ''}`);
+  }
+  return [kind];
+}
+
+export function select(view: StateView, kinds: readonly Kind[], name: string | undefined): ObjectView[] {
+  const objects = view.objects.filter((o) => kinds.includes(o.kind) && (name === undefined || o.name === name));
+  if (name !== undefined && objects.length === 0) {
+    throw new ApiaryError('NotFound', `${kinds.map((k) => kindLabel(k, name)).join(' or ')} not found`);
+  }
+  return objects;
+}
+
+function render(objects: readonly ObjectView[], kinds: readonly Kind[], output: Output, now: number): string {
+  if (output === 'json' || output === 'yaml') {
+    const single = objects.length === 1 && kinds.length === 1 && objects[0] !== undefined;
+    return serialize(single ? objects[0]!.object : asList(objects), output);
+  }
+  const wide = output === 'wide';
+  const parts: string[] = [];
+  const servers = objects.filter((o) => o.kind === 'MCPServer');
+  const secrets = objects.filter((o) => o.kind === 'Secret');
+  if (kinds.includes('MCPServer') && (servers.length > 0 || kinds.length === 1)) parts.push(servers.length ? serverTable(servers, wide, now) : 'No mcpservers found.');
+  if (kinds.includes('Secret') && (secrets.length > 0 || kinds.length === 1)) parts.push(secrets.length ? secretTable(secrets, wide, now) : 'No secrets found.');
+  return parts.length ? parts.join('\n\n') : 'No resources found.';
+}
+
+export function registerGet(program: Command, ctx: CliContext): void {
+  program
+    .command('get')
+    .description('list servers and secrets with phase, ready, restarts, age and url (never secret values)')
+    .argument('[TYPE]', 'mcpservers (mcp), secrets, or all', 'all')
+    .argument('[NAME]', 'one resource')
+    .addOption(outputOption(['table', 'wide', 'json', 'yaml'], 'table'))
+    .option('-w, --watch', 'after listing, print a line for every change')
+    .action(async (type: string, name: string | undefined, opts: { output: Output; watch?: boolean }, cmd: Command) => {
+      const kinds = parseKinds(type);
+      const { dir, stateDir } = ctx.locations(cmd);
+      const view = await readStateView(dir, stateDir);
+      const objects = select(view, kinds, name);
+      const notice = controllerNotice(view, Date.now());
+      if (notice) ctx.io.err(paint(ctx.io, 'yellow', `warning: ${notice}`));
+      ctx.io.out(render(objects, kinds, opts.output, Date.now()));
+      if (opts.watch) await watch(ctx, dir, stateDir, kinds, name, opts.output);
+    });
+}
+
+async function watch(ctx: CliContext, dir: string, stateDir: string, kinds: readonly Kind[], name: string | undefined, output: Output): Promise<void> {
+  const signature = (o: ObjectView): string => JSON.stringify([o.object.status, o.errors, o.object.metadata.generation]);
+  let seen = new Map((await readStateView(dir, stateDir)).objects.map((o) => [o.key, signature(o)]));
+  let stop = false;
+  const onSignal = (): void => {
+    stop = true;
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  while (!stop) {
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const view = await readStateView(dir, stateDir);
+    const objects = view.objects.filter((o) => kinds.includes(o.kind) && (name === undefined || o.name === name));
+    const next = new Map(objects.map((o) => [o.key, signature(o)]));
+    const changed = objects.filter((o) => seen.get(o.key) !== next.get(o.key));
+    for (const o of changed) {
+      const text = render([o], [o.kind], output, Date.now());
+      // Tables: one row per change, without repeating the header.
+      ctx.io.out(output === 'table' || output === 'wide' ? (text.split('\n')[1] ?? text) : text);
+    }
+    for (const key of seen.keys()) {
+      if (!next.has(key) && (name === undefined || key.endsWith(`/${name}`))) ctx.io.out(`${key.split('/')[1]}   <deleted>`);
+    }
+    seen = next;
+  }
+}

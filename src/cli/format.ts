@@ -1,0 +1,153 @@
+/** Rendering of status views for the terminal (tables, describe) and for scripts (json, yaml). */
+import { stringify } from 'yaml';
+import { kindLower, type Kind } from '../api/names.js';
+import { findCondition, type MCPServerStatus, type SecretStatus } from '../api/status.js';
+import type { ObjectView, StateView } from '../state/view.js';
+import { age, table } from './table.js';
+
+export function asList(objects: readonly ObjectView[]): Record<string, unknown> {
+  return { apiVersion: 'v1', kind: 'List', metadata: {}, items: objects.map((o) => o.object) };
+}
+
+export function serialize(value: unknown, format: 'json' | 'yaml'): string {
+  return format === 'json' ? JSON.stringify(value, null, 2) : stringify(value, { lineWidth: 0 }).trimEnd();
+}
+
+function serverPhase(o: ObjectView): string {
+  if (o.errors.length > 0 && o.record === undefined) return 'Invalid';
+  const status = o.object.status as MCPServerStatus | undefined;
+  if (status === undefined) return 'Unknown';
+  return o.orphan ? `${status.phase} (deleted)` : status.phase;
+}
+
+export function serverTable(objects: readonly ObjectView[], wide: boolean, now: number): string {
+  const headers = ['NAME', 'PHASE', 'READY', 'RESTARTS', 'AGE', 'URL'];
+  if (wide) headers.push('PID', 'GENERATION', 'MESSAGE');
+  const rows = objects.map((o) => {
+    const status = o.object.status as MCPServerStatus | undefined;
+    const ready = findCondition(status?.conditions, 'Ready');
+    const row = [
+      o.name,
+      serverPhase(o),
+      ready?.status === 'True' ? 'True' : ready ? 'False' : '-',
+      String(status?.restartCount ?? 0),
+      age(status?.startedAt ?? o.object.metadata.creationTimestamp, now),
+      status?.url ?? '<none>',
+    ];
+    if (wide) {
+      row.push(
+        status?.pid !== undefined ? String(status.pid) : '-',
+        `${status?.observedGeneration ?? 0}/${o.object.metadata.generation ?? 0}${o.stale ? '*' : ''}`,
+        o.errors[0] ?? status?.message ?? '',
+      );
+    }
+    return row;
+  });
+  return table(headers, rows);
+}
+
+export function secretTable(objects: readonly ObjectView[], wide: boolean, now: number): string {
+  const headers = ['NAME', 'KEYS', 'STATE', 'USED BY', 'AGE'];
+  if (wide) headers.push('FORMS', 'MESSAGE');
+  const rows = objects.map((o) => {
+    const status = o.object.status as SecretStatus | undefined;
+    const keys = status?.keys ?? Object.keys((o.object.spec as { keys?: object } | undefined)?.keys ?? {});
+    const state = o.errors.length > 0 ? 'Invalid' : (status?.phase ?? 'Unknown');
+    const row = [o.name, String(keys.length), o.orphan ? `${state} (deleted)` : state, status?.usedBy.join(',') || '<none>', age(o.object.metadata.creationTimestamp, now)];
+    if (wide) {
+      const forms = status?.forms ?? (o.object.spec as { keys?: Record<string, string> } | undefined)?.keys ?? {};
+      row.push([...new Set(Object.values(forms))].join('+') || '-', o.errors[0] ?? status?.message ?? '');
+    }
+    return row;
+  });
+  return table(headers, rows);
+}
+
+export function controllerNotice(view: StateView, now: number): string | undefined {
+  if (view.controller !== undefined) return undefined;
+  const last = view.lastWrittenAt ? `; status last written ${age(view.lastWrittenAt, now)} ago (${view.lastWrittenAt})` : '; no status has been written yet';
+  return `no apiary controller is running for this state directory${last}. Start one with: apiary up`;
+}
+
+function line(label: string, value: string | number | undefined): string {
+  return `${`${label}:`.padEnd(18)}${value ?? '<none>'}`;
+}
+
+export function describe(o: ObjectView, view: StateView, now: number): string {
+  const out: string[] = [];
+  const status = o.object.status;
+  out.push(line('Name', o.name), line('Kind', o.kind), line('Declared in', o.declaredAt ?? '<deleted from the manifests>'));
+  const labels = o.object.metadata.labels;
+  out.push(line('Labels', labels ? Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(', ') : '<none>'));
+  out.push(line('Generation', `${o.object.metadata.generation ?? 0} (observed ${status?.observedGeneration ?? 0})${o.stale ? ', manifest changed since the controller last saw it' : ''}`));
+  if (o.errors.length > 0) {
+    out.push('Manifest errors:');
+    for (const e of o.errors) out.push(`  ${e}`);
+  }
+  if (o.kind === 'MCPServer') describeServer(o, status as MCPServerStatus | undefined, out, now);
+  else describeSecret(o, status as SecretStatus | undefined, out);
+  if (status !== undefined) {
+    out.push('Conditions:');
+    out.push(indent(table(['TYPE', 'STATUS', 'REASON', 'SINCE', 'MESSAGE'], status.conditions.map((c) => [c.type, c.status, c.reason, age(c.lastTransitionTime, now), c.message])), 2));
+  }
+  out.push('Events:');
+  if (o.events.length === 0) out.push('  <none>');
+  else {
+    out.push(indent(table(['TYPE', 'REASON', 'AGE', 'FROM', 'MESSAGE'], o.events.map((e) => [e.type, e.reason, age(e.lastTimestamp, now) + (e.count > 1 ? ` (x${e.count} over ${age(e.firstTimestamp, now)})` : ''), 'apiary', e.message])), 2));
+  }
+  const notice = controllerNotice(view, now);
+  if (notice) out.push('', `Note: ${notice}`);
+  return out.join('\n');
+}
+
+function describeServer(o: ObjectView, status: MCPServerStatus | undefined, out: string[], now: number): void {
+  if (status !== undefined) {
+    out.push(line('Phase', status.phase));
+    if (status.message) out.push(line('Message', status.message));
+    out.push(line('PID', status.pid), line('Started', status.startedAt ? `${status.startedAt} (${age(status.startedAt, now)} ago)` : undefined));
+    out.push(line('Restarts', status.restartCount));
+    if (status.lastTermination) {
+      const t = status.lastTermination;
+      out.push(line('Last termination', `${t.reason ?? ''} ${t.signal ? `signal ${t.signal}` : `exit code ${t.exitCode ?? 'unknown'}`} at ${t.finishedAt}`.trim()));
+    }
+    if (status.nextRetryAt) out.push(line('Next retry', status.nextRetryAt));
+    out.push(line('URL', status.url));
+  }
+  const r = o.resource;
+  if (r?.kind !== 'MCPServer') return;
+  const spec = r.manifest.spec;
+  out.push('Spec:');
+  out.push(`  ${line('Command', [spec.command, ...(spec.args ?? [])].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' '))}`);
+  out.push(`  ${line('Working dir', spec.workingDir ?? '.')}`, `  ${line('Transport', spec.transport ?? 'stdio')}`, `  ${line('Restart policy', spec.restartPolicy ?? 'Always')}`);
+  if (spec.port !== undefined) out.push(`  ${line('Port', spec.port)}`);
+  if (spec.suspend) out.push(`  ${line('Suspend', 'true')}`);
+  const env = spec.env ?? [];
+  const envFrom = spec.envFrom ?? [];
+  if (env.length + envFrom.length > 0) {
+    out.push('  Environment:');
+    for (const e of envFrom) out.push(`    <all keys of secret ${e.secretRef.name}>${e.prefix ? ` prefixed ${e.prefix}` : ''}${e.secretRef.optional ? ' (optional)' : ''}`);
+    for (const e of env) {
+      const ref = e.valueFrom?.secretKeyRef;
+      out.push(`    ${e.name.padEnd(24)} ${ref ? `<- secret ${ref.name}/${ref.key}${ref.optional ? ' (optional)' : ''}` : `= ${e.value ?? ''}`}`);
+    }
+  }
+}
+
+function describeSecret(o: ObjectView, status: SecretStatus | undefined, out: string[]): void {
+  const forms = status?.forms ?? (o.object.spec as { keys?: Record<string, string> } | undefined)?.keys ?? {};
+  out.push(line('State', status?.phase ?? 'Unknown'));
+  if (status?.message) out.push(line('Message', status.message));
+  out.push(line('Used by', status?.usedBy.map((s) => `mcpserver/${s}`).join(', ') || '<none>'));
+  out.push('Keys:');
+  const keys = Object.entries(forms);
+  if (keys.length === 0) out.push('  <none>');
+  for (const [k, form] of keys) out.push(`  ${k.padEnd(24)} ${form}`);
+}
+
+function indent(text: string, n: number): string {
+  return text.split('\n').map((l) => ' '.repeat(n) + l).join('\n');
+}
+
+export function kindLabel(kind: Kind, name: string): string {
+  return `${kindLower(kind)}/${name}`;
+}

@@ -1,0 +1,239 @@
+/**
+ * The controller: source -> queue -> one reconciler per kind -> runtime ->
+ * status. File events and process exits only enqueue keys; reconcilers read
+ * the world afresh each time (level-triggered). A periodic resync catches
+ * anything an event missed.
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { parseResourceKey, resourceKey, type ResourceKey } from '../api/names.js';
+import type { KeyStore } from '../crypto/keys.js';
+import { messageOf } from '../errors.js';
+import { referencedSecretNames } from '../manifests/references.js';
+import type { MCPServerResource } from '../manifests/resource.js';
+import type { ReconcileContext, ReconcileResult } from '../reconcilers/context.js';
+import { MCPServerReconciler } from '../reconcilers/mcpserver.js';
+import type { ServerMemory } from '../reconcilers/mcpserver-plan.js';
+import { SecretReconciler } from '../reconcilers/secret.js';
+import { SecretResolver } from '../reconcilers/secret-resolver.js';
+import { ProcessRuntime } from '../runtime/process-runtime.js';
+import type { Runtime } from '../runtime/runtime.js';
+import { acquireControllerLock, type ControllerInfo } from '../state/controller-lock.js';
+import { StateLayout } from '../state/layout.js';
+import { RecordBook } from '../state/record-book.js';
+import { StatusStore } from '../state/status-store.js';
+import { ensureDir, writeFileAtomic } from '../util/atomic.js';
+import { systemClock, type Clock } from './clock.js';
+import { DesiredState } from './desired-state.js';
+import type { Logger } from './logger.js';
+import { WorkQueue } from './queue.js';
+import { ManifestSource } from './source.js';
+
+export const VERSION = '0.1.0';
+
+export interface ControllerOptions {
+  dir: string;
+  stateDir: string;
+  keys: KeyStore;
+  logger: Logger;
+  env?: NodeJS.ProcessEnv;
+  clock?: Clock;
+  runtime?: Runtime;
+  resyncMs?: number;
+  workers?: number;
+}
+
+export class Controller {
+  readonly #opts: ControllerOptions;
+  readonly #clock: Clock;
+  readonly #layout: StateLayout;
+  readonly #desired: DesiredState;
+  readonly #queue: WorkQueue<ResourceKey>;
+  readonly #memory = new Map<string, ServerMemory>();
+  #runtime!: Runtime;
+  #records!: RecordBook;
+  #servers!: MCPServerReconciler;
+  #secrets!: SecretReconciler;
+  #source!: ManifestSource;
+  #release: (() => Promise<void>) | undefined;
+  #workers: Promise<void>[] = [];
+  #resyncTimer: { cancel(): void } | undefined;
+  #stopping = false;
+  info: ControllerInfo | undefined;
+
+  constructor(options: ControllerOptions) {
+    this.#opts = options;
+    this.#clock = options.clock ?? systemClock;
+    this.#layout = new StateLayout(options.stateDir);
+    this.#desired = new DesiredState(options.dir);
+    this.#queue = new WorkQueue<ResourceKey>({ clock: this.#clock });
+  }
+
+  get desired(): DesiredState {
+    return this.#desired;
+  }
+
+  async start(): Promise<void> {
+    const { logger } = this.#opts;
+    // 1. One controller per state directory.
+    const lock = await acquireControllerLock(this.#layout, this.#opts.dir, VERSION);
+    this.#release = lock.release;
+    this.info = lock.info;
+    try {
+      await this.#startInner(lock.info);
+    } catch (err) {
+      await this.#release();
+      throw err;
+    }
+    logger.info('controller started', { dir: this.#opts.dir, stateDir: this.#opts.stateDir, pid: process.pid });
+  }
+
+  async #startInner(info: ControllerInfo): Promise<void> {
+    const { logger } = this.#opts;
+    await ensureDir(this.#layout.root);
+    const stateKey = await loadStateKey(this.#layout);
+    const store = new StatusStore(this.#layout);
+    this.#records = new RecordBook(store, this.#clock, { pid: info.pid, runId: info.runId });
+    await this.#records.load();
+    this.#runtime = this.#opts.runtime ?? new ProcessRuntime({ layout: this.#layout, clock: this.#clock });
+
+    const ctx: ReconcileContext = {
+      desired: this.#desired,
+      runtime: this.#runtime,
+      secrets: new SecretResolver(this.#opts.keys),
+      records: this.#records,
+      memory: this.#memory,
+      clock: this.#clock,
+      logger,
+      parentEnv: this.#opts.env ?? process.env,
+      fingerprint: (value) => createHmac('sha256', stateKey).update(value).digest('hex').slice(0, 16),
+    };
+    this.#servers = new MCPServerReconciler(ctx);
+    this.#secrets = new SecretReconciler(ctx);
+
+    // 2. What an earlier controller left running.
+    const adoption = await this.#runtime.adopt();
+    for (const p of adoption.adopted) {
+      this.#servers.memory(p.name).lastRunConfigHash = p.configHash;
+      const restarts = (this.#records.get('MCPServer', p.name)?.status as { restartCount?: number } | undefined)?.restartCount;
+      if (restarts !== undefined) this.#servers.memory(p.name).restartCount = restarts;
+      logger.info('adopted running server', { server: p.name, pid: p.pid });
+    }
+    for (const g of adoption.gone) logger.info('server from an earlier run is gone', { server: g.name, pid: g.pid });
+    this.#runtime.onExit((name, termination) => {
+      const policy = this.#policyOf(name);
+      this.#servers.onExit(name, termination, policy);
+      this.#queue.add(resourceKey('MCPServer', name));
+    });
+
+    // 3. Desired state, then the watcher, then workers.
+    await this.#desired.scan();
+    for (const line of this.#desired.orphanErrors()) logger.warn('invalid manifest', { error: line });
+    this.#source = new ManifestSource({ desired: this.#desired, clock: this.#clock, logger, onAffected: (keys) => this.#enqueue(keys) });
+    await this.#source.start();
+    const workers = this.#opts.workers ?? 8;
+    for (let i = 0; i < workers; i++) this.#workers.push(this.#work());
+    this.#enqueueAll();
+    this.#scheduleResync();
+  }
+
+  #policyOf(name: string): 'Always' | 'OnFailure' | 'Never' {
+    const resource = this.#desired.get(resourceKey('MCPServer', name))?.resource as MCPServerResource | undefined;
+    return resource?.manifest.spec.restartPolicy ?? 'Always';
+  }
+
+  /** Enqueues keys, and for each Secret every MCPServer that references it (the one cross-kind mapping). */
+  #enqueue(keys: Iterable<ResourceKey>): void {
+    const secrets = new Set<string>();
+    for (const key of keys) {
+      this.#queue.add(key);
+      const { kind, name } = parseResourceKey(key);
+      if (kind === 'Secret') secrets.add(name);
+    }
+    if (secrets.size === 0) return;
+    for (const resource of this.#desired.resources()) {
+      if (resource.kind !== 'MCPServer') continue;
+      for (const name of referencedSecretNames(resource)) {
+        if (secrets.has(name)) {
+          this.#queue.add(resourceKey('MCPServer', resource.name));
+          break;
+        }
+      }
+    }
+  }
+
+  #enqueueAll(): void {
+    const keys = new Set<ResourceKey>([...this.#desired.keys(), ...this.#records.keys()]);
+    for (const p of this.#runtime.list()) keys.add(resourceKey('MCPServer', p.name));
+    for (const key of keys) this.#queue.add(key);
+  }
+
+  #scheduleResync(): void {
+    const resyncMs = this.#opts.resyncMs ?? 30_000;
+    this.#resyncTimer = this.#clock.setTimeout(() => {
+      void this.resync().finally(() => {
+        if (!this.#stopping) this.#scheduleResync();
+      });
+    }, resyncMs);
+  }
+
+  /** Re-reads changed files and reconciles everything. */
+  async resync(): Promise<void> {
+    const { affected, unsettled } = await this.#desired.scan();
+    this.#enqueue(affected);
+    for (const path of unsettled) this.#source.touch(path);
+    this.#enqueueAll();
+    await this.#runtime.maintain().catch((err: unknown) => this.#opts.logger.warn('log rotation failed', { error: messageOf(err) }));
+  }
+
+  async #work(): Promise<void> {
+    for (;;) {
+      const key = await this.#queue.get();
+      if (key === undefined) return;
+      try {
+        const result = await this.#reconcile(key);
+        this.#queue.forget(key);
+        if (result.requeueAfterMs !== undefined) this.#queue.addAfter(key, result.requeueAfterMs);
+      } catch (err) {
+        const delay = this.#queue.addRateLimited(key);
+        this.#opts.logger.error('reconcile failed', { key, error: messageOf(err), retryInMs: delay });
+      } finally {
+        this.#queue.done(key);
+      }
+    }
+  }
+
+  #reconcile(key: ResourceKey): Promise<ReconcileResult> {
+    const { kind, name } = parseResourceKey(key);
+    return kind === 'MCPServer' ? this.#servers.reconcile(name) : this.#secrets.reconcile(name);
+  }
+
+  /** Stops watching, stops every server gracefully, records that, and releases the lock. */
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.#resyncTimer?.cancel();
+    await this.#source?.stop();
+    this.#queue.shutDown();
+    await Promise.allSettled(this.#workers);
+    const running = this.#runtime?.list() ?? [];
+    this.#opts.logger.info('stopping servers', { count: running.length });
+    await Promise.allSettled(running.map((p) => this.#runtime.stop(p.name)));
+    for (const p of running) await this.#servers.markControllerStopped(p.name).catch(() => undefined);
+    await this.#release?.();
+    this.#opts.logger.info('controller stopped');
+  }
+}
+
+/** A random per-state-directory key for fingerprints of secret values (never the values themselves). */
+async function loadStateKey(layout: StateLayout): Promise<Buffer> {
+  try {
+    const key = Buffer.from((await readFile(layout.stateKeyFile, 'utf8')).trim(), 'base64');
+    if (key.length === 32) return key;
+  } catch {
+    // Created below.
+  }
+  const key = randomBytes(32);
+  await writeFileAtomic(layout.stateKeyFile, key.toString('base64'));
+  return key;
+}

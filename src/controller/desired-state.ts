@@ -1,0 +1,146 @@
+/**
+ * The desired state: what the manifest directory declares, kept per file so
+ * one file event re-reads one file. A file whose read looks torn (YAML syntax
+ * errors, or suddenly empty) is reported as unsettled so the source can read
+ * it again before acting on it.
+ */
+import { createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { relative } from 'node:path';
+import { resourceKey, type ResourceKey } from '../api/names.js';
+import { formatManifestError, type ManifestError } from '../manifests/errors.js';
+import { assemble, listManifestFiles, loadFile } from '../manifests/loader.js';
+import type { ParsedDocument } from '../manifests/parse.js';
+import type { Resource } from '../manifests/resource.js';
+
+export interface DesiredEntry {
+  key: ResourceKey;
+  /** The valid resource, if the declaration is valid. */
+  resource?: Resource;
+  /** Errors of the declaration(s), when invalid. */
+  errors: ManifestError[];
+}
+
+interface FileEntry {
+  fingerprint: string;
+  mtimeMs: number;
+  size: number;
+  docs: ParsedDocument[];
+}
+
+export interface FileRead {
+  path: string;
+  /** False when the read may have caught a half-written file. */
+  settled: boolean;
+  entry?: FileEntry;
+}
+
+export class DesiredState {
+  readonly dir: string;
+  readonly #files = new Map<string, FileEntry>();
+  #entries = new Map<ResourceKey, DesiredEntry>();
+
+  constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  get(key: ResourceKey): DesiredEntry | undefined {
+    return this.#entries.get(key);
+  }
+
+  keys(): ResourceKey[] {
+    return [...this.#entries.keys()];
+  }
+
+  resources(): Resource[] {
+    return [...this.#entries.values()].flatMap((e) => (e.resource ? [e.resource] : []));
+  }
+
+  /** Reads a file without changing the state. */
+  async read(path: string): Promise<FileRead> {
+    const info = await stat(path).catch(() => undefined);
+    if (info === undefined || !info.isFile()) return { path, settled: true };
+    const docs = await loadFile(path, relative(process.cwd(), path) || path).catch(() => undefined);
+    if (docs === undefined) return { path, settled: true };
+    const text = docs.map((d) => d.text).join('\u0000');
+    const fingerprint = createHash('sha256').update(`${info.size}:${text}`).digest('hex');
+    const torn = docs.some((d) => d.errors.some((e) => e.message.startsWith('YAML'))) || (docs.length === 0 && (this.#files.get(path)?.docs.length ?? 0) > 0);
+    return { path, settled: !torn, entry: { fingerprint, mtimeMs: info.mtimeMs, size: info.size, docs } };
+  }
+
+  /** Applies a read; returns the keys whose declaration may have changed. */
+  commit(read: FileRead): Set<ResourceKey> {
+    const before = this.#files.get(read.path);
+    if (before?.fingerprint === read.entry?.fingerprint) return new Set();
+    const affected = new Set<ResourceKey>();
+    for (const doc of [...(before?.docs ?? []), ...(read.entry?.docs ?? [])]) {
+      if (doc.kind !== undefined && doc.name !== undefined) affected.add(resourceKey(doc.kind, doc.name));
+    }
+    if (read.entry === undefined) this.#files.delete(read.path);
+    else this.#files.set(read.path, read.entry);
+    const previous = this.#entries;
+    this.#rebuild();
+    // Conflicts span files: a key whose entry changed anywhere is affected too.
+    for (const [key, entry] of this.#entries) if (!sameEntry(previous.get(key), entry)) affected.add(key);
+    for (const key of previous.keys()) if (!this.#entries.has(key)) affected.add(key);
+    return affected;
+  }
+
+  /** Is the file on disk different from what was last committed (cheap stat check)? */
+  async isStale(path: string): Promise<boolean> {
+    const known = this.#files.get(path);
+    const info = await stat(path).catch(() => undefined);
+    if (known === undefined || info === undefined) return known !== undefined || info !== undefined;
+    return info.mtimeMs !== known.mtimeMs || info.size !== known.size;
+  }
+
+  /** Re-reads every changed file; returns affected keys. Used at start and by the periodic resync. */
+  async scan(): Promise<{ affected: Set<ResourceKey>; unsettled: string[] }> {
+    const files = await listManifestFiles(this.dir).catch(() => [] as string[]);
+    const affected = new Set<ResourceKey>();
+    const unsettled: string[] = [];
+    const present = new Set(files);
+    for (const path of [...this.#files.keys()]) if (!present.has(path)) files.push(path);
+    for (const path of files) {
+      if (!(await this.isStale(path))) continue;
+      const read = await this.read(path);
+      if (!read.settled) {
+        unsettled.push(path);
+        continue;
+      }
+      for (const key of this.commit(read)) affected.add(key);
+    }
+    return { affected, unsettled };
+  }
+
+  #rebuild(): void {
+    const docs = [...this.#files.values()].flatMap((f) => f.docs);
+    const result = assemble(docs, []);
+    const entries = new Map<ResourceKey, DesiredEntry>();
+    for (const doc of result.documents) {
+      if (doc.kind === undefined || doc.name === undefined) continue;
+      const key = resourceKey(doc.kind, doc.name);
+      const entry = entries.get(key) ?? { key, errors: [] };
+      if (doc.resource !== undefined && doc.errors.length === 0) entry.resource = doc.resource;
+      entry.errors.push(...doc.errors);
+      entries.set(key, entry);
+    }
+    for (const entry of entries.values()) if (entry.errors.length > 0) delete entry.resource;
+    this.#entries = entries;
+  }
+
+  /** Errors in documents that name no resource (no kind or name): shown in the controller log. */
+  orphanErrors(): string[] {
+    return [...this.#files.values()]
+      .flatMap((f) => f.docs)
+      .filter((d) => d.kind === undefined || d.name === undefined)
+      .flatMap((d) => d.errors.map(formatManifestError));
+  }
+}
+
+function sameEntry(a: DesiredEntry | undefined, b: DesiredEntry): boolean {
+  if (a === undefined) return false;
+  return JSON.stringify(a.resource?.manifest) === JSON.stringify(b.resource?.manifest) &&
+    JSON.stringify(a.errors) === JSON.stringify(b.errors) &&
+    a.resource?.source.path === b.resource?.source.path;
+}

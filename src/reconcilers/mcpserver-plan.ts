@@ -1,0 +1,253 @@
+/**
+ * The MCPServer reconciler's decisions, as pure functions: what to do
+ * (planServer) and what to report (serverStatus). No I/O here; the executor
+ * in mcpserver.ts performs the actions and reads the world.
+ */
+import type { RestartPolicy } from '../api/manifests.js';
+import { setCondition, type Condition, type LastTermination, type MCPServerPhase, type MCPServerStatus } from '../api/status.js';
+import type { LaunchSpec, ObservedProcess, Termination } from '../runtime/runtime.js';
+import type { SecretProblem } from './resolve-env.js';
+
+export const BACKOFF_INITIAL_MS = 1_000;
+export const BACKOFF_MAX_MS = 5 * 60_000;
+export const BACKOFF_RESET_AFTER_MS = 10 * 60_000;
+
+/** What the controller remembers about a server between passes (not status: the world it observed). */
+export interface ServerMemory {
+  restartCount: number;
+  /** Consecutive failed runs, for back-off. */
+  crashes: number;
+  nextRetryAt?: number;
+  lastTermination?: Termination;
+  /** The configuration of the run that last terminated. */
+  lastRunConfigHash?: string;
+  /** A start attempt failed before the process existed. */
+  startError?: string;
+  /** A rollout restart asked for at this time (apiary restart). */
+  restartRequestedAt?: string;
+  /** The restart request already carried out. */
+  restartHandledAt?: string;
+}
+
+export function emptyMemory(): ServerMemory {
+  return { restartCount: 0, crashes: 0 };
+}
+
+export type DesiredServer =
+  | { state: 'absent' }
+  | { state: 'invalid'; message: string }
+  | {
+      state: 'valid';
+      generation: number;
+      suspend: boolean;
+      restartPolicy: RestartPolicy;
+      /** Present when every secret resolved. */
+      launch?: LaunchSpec;
+      problems: SecretProblem[];
+    };
+
+export type ServerAction =
+  | { type: 'start'; launch: LaunchSpec; restart: boolean }
+  | { type: 'stop'; reason: 'Deleted' | 'Suspended' | 'ConfigChanged' | 'RestartRequested' }
+  | { type: 'requeue'; afterMs: number }
+  | { type: 'forget' };
+
+export interface PlanInput {
+  now: number;
+  desired: DesiredServer;
+  observed?: ObservedProcess;
+  memory: ServerMemory;
+}
+
+export function shouldRestart(policy: RestartPolicy, t: Termination): boolean {
+  if (policy === 'Always') return true;
+  if (policy === 'Never') return false;
+  return !(t.exitCode === 0 && t.signal === null);
+}
+
+/** Back-off before the next start after `crashes` consecutive failed runs: 1 s doubling to 5 min. */
+export function backoffDelay(crashes: number): number {
+  return Math.min(BACKOFF_MAX_MS, BACKOFF_INITIAL_MS * 2 ** Math.max(0, crashes - 1));
+}
+
+/** Folds a termination into memory (crash accounting and the back-off timer). */
+export function recordTermination(memory: ServerMemory, t: Termination, policy: RestartPolicy, configHash: string | undefined, now: number): ServerMemory {
+  const next: ServerMemory = { ...memory, lastTermination: t };
+  if (configHash !== undefined) next.lastRunConfigHash = configHash;
+  if (t.reason === 'Stopped') {
+    delete next.nextRetryAt;
+    return next;
+  }
+  const crashes = t.ranForMs >= BACKOFF_RESET_AFTER_MS ? 1 : memory.crashes + 1;
+  next.crashes = crashes;
+  if (shouldRestart(policy, t)) next.nextRetryAt = now + backoffDelay(crashes);
+  else delete next.nextRetryAt;
+  return next;
+}
+
+function restartPending(memory: ServerMemory): boolean {
+  return memory.restartRequestedAt !== undefined && memory.restartRequestedAt !== memory.restartHandledAt;
+}
+
+export function planServer({ now, desired, observed, memory }: PlanInput): ServerAction[] {
+  // A stop in progress finishes first; its exit enqueues the next pass.
+  if (observed?.stopping) return [];
+  if (desired.state === 'absent') return observed ? [{ type: 'stop', reason: 'Deleted' }] : [{ type: 'forget' }];
+  // An invalid manifest changes nothing: a running server keeps its last valid spec.
+  if (desired.state === 'invalid') return [];
+  if (desired.suspend) return observed ? [{ type: 'stop', reason: 'Suspended' }] : [];
+  const launch = desired.launch;
+
+  if (observed) {
+    // A configuration that cannot start (secrets missing) never replaces a running one.
+    if (launch === undefined) return [];
+    if (launch.configHash !== observed.configHash) return [{ type: 'stop', reason: 'ConfigChanged' }];
+    if (restartPending(memory)) return [{ type: 'stop', reason: 'RestartRequested' }];
+    return [];
+  }
+
+  if (launch === undefined) return [];
+  const last = memory.lastTermination;
+  const configChanged = memory.lastRunConfigHash !== undefined && memory.lastRunConfigHash !== launch.configHash;
+  if (last !== undefined && !configChanged && !restartPending(memory)) {
+    if (last.reason !== 'Stopped' && !shouldRestart(desired.restartPolicy, last)) return [];
+    if (memory.nextRetryAt !== undefined && memory.nextRetryAt > now) {
+      return [{ type: 'requeue', afterMs: memory.nextRetryAt - now }];
+    }
+  }
+  // Only a start after the process ended by itself counts as a restart; a rollout does not.
+  return [{ type: 'start', launch, restart: last !== undefined && last.reason !== 'Stopped' }];
+}
+
+export interface StatusInput {
+  now: number;
+  desired: DesiredServer;
+  observed?: ObservedProcess;
+  memory: ServerMemory;
+  previous?: MCPServerStatus;
+  /** The generation status refers to when the manifest is invalid (the last valid one). */
+  lastGeneration: number;
+}
+
+interface Verdict {
+  phase: MCPServerPhase;
+  ready: [boolean, string, string];
+  message?: string;
+}
+
+function describeTermination(t: Termination): string {
+  if (t.signal !== null) return `killed by ${t.signal}`;
+  if (t.exitCode !== null) return `exit code ${t.exitCode}`;
+  return t.message ?? 'exit status unknown';
+}
+
+function verdict(input: StatusInput): Verdict {
+  const { desired, observed, memory, now } = input;
+  if (observed?.stopping) return { phase: 'Terminating', ready: [false, 'Terminating', `stopping pid ${observed.pid}`] };
+  if (observed) return { phase: 'Running', ready: [true, 'ProcessRunning', `pid ${observed.pid} is running`] };
+  if (desired.state === 'invalid') {
+    return { phase: 'Stuck', ready: [false, 'InvalidManifest', desired.message], message: desired.message };
+  }
+  if (desired.state === 'absent') return { phase: 'Terminating', ready: [false, 'Deleted', 'the manifest was deleted'] };
+  if (desired.suspend) return { phase: 'Suspended', ready: [false, 'Suspended', 'spec.suspend is true'], message: 'suspended' };
+  const problem = desired.problems[0];
+  if (problem !== undefined) {
+    const message = desired.problems.map((p) => p.message).join('; ');
+    return { phase: 'Stuck', ready: [false, problem.reason, message], message };
+  }
+  const last = memory.lastTermination;
+  if (memory.nextRetryAt !== undefined && memory.nextRetryAt > now && last !== undefined) {
+    const seconds = Math.ceil((memory.nextRetryAt - now) / 1000);
+    const why = memory.startError ?? describeTermination(last);
+    const message = `back-off ${formatDelay(backoffDelay(memory.crashes))} restarting failed server (${why}); next try in ${seconds}s`;
+    return { phase: 'CrashLoopBackOff', ready: [false, 'CrashLoopBackOff', message], message };
+  }
+  if (last !== undefined && last.reason !== 'Stopped' && !shouldRestart(desired.restartPolicy, last)) {
+    const clean = last.exitCode === 0 && last.signal === null;
+    const message = `${clean ? 'exited cleanly' : `failed (${memory.startError ?? describeTermination(last)})`}; restartPolicy ${desired.restartPolicy} does not restart it`;
+    return clean
+      ? { phase: 'Completed', ready: [false, 'Completed', message], message }
+      : { phase: 'Failed', ready: [false, 'Failed', message], message };
+  }
+  return { phase: 'Pending', ready: [false, 'Starting', 'starting'] };
+}
+
+function formatDelay(ms: number): string {
+  return ms >= 60_000 ? `${Math.round(ms / 60_000)}m` : `${Math.round(ms / 1000)}s`;
+}
+
+export function serverStatus(input: StatusInput): MCPServerStatus {
+  const { desired, observed, memory, previous } = input;
+  const nowIso = new Date(input.now).toISOString();
+  const generation = desired.state === 'valid' ? desired.generation : input.lastGeneration;
+  const v = verdict(input);
+  let conditions: Condition[] = previous?.conditions ?? [];
+  const set = (type: string, status: boolean | 'Unknown', reason: string, message: string): void => {
+    conditions = setCondition(
+      conditions,
+      { type, status: status === 'Unknown' ? 'Unknown' : status ? 'True' : 'False', reason, message, observedGeneration: generation },
+      nowIso,
+    );
+  };
+
+  set('Ready', v.ready[0], v.ready[1], v.ready[2]);
+
+  const problems = desired.state === 'valid' ? desired.problems : [];
+  const first = problems[0];
+  if (desired.state === 'invalid') {
+    set('SecretsResolved', 'Unknown', 'InvalidManifest', 'the manifest is invalid');
+  } else if (first !== undefined) {
+    const all = problems.map((p) => p.message).join('; ');
+    set('SecretsResolved', false, first.reason, observed ? `${all}; the running server keeps running but cannot restart until it is back` : all);
+  } else {
+    set('SecretsResolved', true, 'SecretsResolved', 'every referenced secret resolved');
+  }
+
+  const updateBlocked = observed !== undefined && first !== undefined && desired.state === 'valid' && desired.generation !== observed.generation;
+  if (desired.state === 'invalid') {
+    set('Stalled', true, 'InvalidManifest', observed ? `${desired.message}; still running generation ${observed.generation}` : desired.message);
+  } else if (!observed && first !== undefined && !(desired.state === 'valid' && desired.suspend)) {
+    set('Stalled', true, first.reason, problems.map((p) => p.message).join('; '));
+  } else if (updateBlocked) {
+    set('Stalled', true, first.reason, `update to generation ${generation} blocked: ${first.message}; generation ${observed.generation} keeps running`);
+  } else {
+    set('Stalled', false, 'Progressing', 'no intervention needed');
+  }
+
+  const reconciling = v.phase === 'Pending' || v.phase === 'Terminating';
+  set('Reconciling', reconciling, reconciling ? (v.phase === 'Pending' ? 'Starting' : 'Stopping') : 'Reconciled', reconciling ? v.ready[2] : 'the server matches its manifest');
+
+  const order = ['Ready', 'SecretsResolved', 'Reconciling', 'Stalled'];
+  conditions.sort((a, b) => order.indexOf(a.type) - order.indexOf(b.type));
+
+  const status: MCPServerStatus = {
+    observedGeneration: generation,
+    phase: v.phase,
+    conditions,
+    restartCount: memory.restartCount,
+  };
+  if (observed) {
+    status.pid = observed.pid;
+    status.startedAt = observed.startedAt;
+  }
+  if (memory.lastTermination) status.lastTermination = toLastTermination(memory.lastTermination);
+  if (v.phase === 'CrashLoopBackOff' && memory.nextRetryAt !== undefined) status.nextRetryAt = new Date(memory.nextRetryAt).toISOString();
+  const message = updateBlocked
+    ? `update blocked: ${first.message}`
+    : desired.state === 'invalid' && observed
+      ? `manifest invalid, still running generation ${observed.generation}: ${desired.message}`
+      : first !== undefined && observed
+        ? `${first.message}; keeps running, cannot restart until it is back`
+        : v.message;
+  if (message !== undefined) status.message = message;
+  return status;
+}
+
+function toLastTermination(t: Termination): LastTermination {
+  return {
+    exitCode: t.exitCode,
+    signal: t.signal,
+    finishedAt: t.finishedAt,
+    reason: t.reason,
+  };
+}

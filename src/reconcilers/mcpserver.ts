@@ -1,0 +1,260 @@
+/**
+ * The MCPServer reconciler's executor: reads the desired and observed state,
+ * asks the pure planner what to do, does it, and writes status computed
+ * from the world. Steps are numbered in reconcile().
+ */
+import { createHash } from 'node:crypto';
+import { dirname, resolve } from 'node:path';
+import { resourceKey } from '../api/names.js';
+import { setCondition, type MCPServerStatus } from '../api/status.js';
+import { isApiaryError } from '../errors.js';
+import { formatManifestError } from '../manifests/errors.js';
+import type { MCPServerResource } from '../manifests/resource.js';
+import { buildEnvironment } from '../runtime/env.js';
+import type { LaunchSpec, Termination } from '../runtime/runtime.js';
+import type { ReconcileContext, ReconcileResult } from './context.js';
+import {
+  emptyMemory,
+  planServer,
+  recordTermination,
+  serverStatus,
+  type DesiredServer,
+  type ServerAction,
+  type ServerMemory,
+} from './mcpserver-plan.js';
+import { resolveEnv } from './resolve-env.js';
+
+const KIND = 'MCPServer';
+
+export function specHash(resource: MCPServerResource): string {
+  return createHash('sha256').update(JSON.stringify(resource.manifest.spec)).digest('hex').slice(0, 16);
+}
+
+/** Reads the desired server: valid (with its launch if secrets resolve), invalid, or absent. */
+export async function desiredServer(ctx: ReconcileContext, name: string): Promise<DesiredServer> {
+  const entry = ctx.desired.get(resourceKey(KIND, name));
+  if (entry === undefined) return { state: 'absent' };
+  if (entry.resource === undefined || entry.resource.kind !== KIND) {
+    ctx.records.ensure(KIND, name);
+    return { state: 'invalid', message: entry.errors.map(formatManifestError).join('; ') };
+  }
+  const resource = entry.resource;
+  const { labels, annotations } = resource.manifest.metadata;
+  const generation = ctx.records.observeSpec(KIND, name, specHash(resource), {
+    ...(labels ? { labels } : {}),
+    ...(annotations ? { annotations } : {}),
+  });
+  const spec = resource.manifest.spec;
+  const resolved = await resolveEnv(spec, (secret) => ctx.secrets.lookup(ctx.desired, secret));
+  const base = {
+    state: 'valid' as const,
+    generation,
+    suspend: spec.suspend === true,
+    restartPolicy: spec.restartPolicy ?? 'Always',
+    problems: resolved.problems,
+  };
+  if (resolved.problems.length > 0) return base;
+  return { ...base, launch: launchSpec(ctx, resource, generation, resolved.vars) };
+}
+
+function launchSpec(ctx: ReconcileContext, resource: MCPServerResource, generation: number, vars: [string, string | { reveal(): string }][]): LaunchSpec {
+  const spec = resource.manifest.spec;
+  const declared: [string, string][] = vars.map(([k, v]) => [k, typeof v === 'string' ? v : v.reveal()]);
+  if (spec.transport !== undefined && spec.transport !== 'stdio' && spec.port !== undefined) declared.push(['PORT', String(spec.port)]);
+  const cwd = resolve(dirname(resource.source.path), spec.workingDir ?? '.');
+  // The fingerprint covers what changes the process; secret values enter only through a keyed hash.
+  const identity = {
+    command: spec.command,
+    args: spec.args ?? [],
+    cwd,
+    transport: spec.transport ?? 'stdio',
+    port: spec.port,
+    env: vars.map(([k, v]) => [k, typeof v === 'string' ? v : `secret:${ctx.fingerprint(v.reveal())}`]),
+  };
+  return {
+    name: resource.name,
+    command: spec.command,
+    args: spec.args ?? [],
+    cwd,
+    env: buildEnvironment(ctx.parentEnv, declared),
+    configHash: createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 16),
+    generation,
+  };
+}
+
+export class MCPServerReconciler {
+  readonly #ctx: ReconcileContext;
+
+  constructor(ctx: ReconcileContext) {
+    this.#ctx = ctx;
+  }
+
+  memory(name: string): ServerMemory {
+    let memory = this.#ctx.memory.get(name);
+    if (memory === undefined) {
+      memory = emptyMemory();
+      this.#ctx.memory.set(name, memory);
+    }
+    return memory;
+  }
+
+  async reconcile(name: string): Promise<ReconcileResult> {
+    const ctx = this.#ctx;
+    // 1. Desired state: the manifest, its generation and its resolved environment.
+    let desired = await desiredServer(ctx, name);
+    let requeueAfterMs: number | undefined;
+
+    // 2. Plan and act; a stop for a rollout is followed by a second pass that starts the new process.
+    for (let pass = 0; pass < 2; pass++) {
+      const observed = ctx.runtime.observe(name);
+      const memory = this.memory(name);
+      // A server stuck on secrets starts as soon as they are back, not after a back-off timer.
+      if (!observed && desired.state === 'valid' && desired.problems.length > 0 && memory.nextRetryAt !== undefined) {
+        delete memory.nextRetryAt;
+        memory.crashes = 0;
+      }
+      const actions = planServer({ now: ctx.clock.now(), desired, observed, memory });
+      if (actions.length === 0) break;
+      const outcome = await this.#execute(name, actions, desired);
+      if (outcome.forgotten) return {};
+      requeueAfterMs = outcome.requeueAfterMs;
+      if (!outcome.again) break;
+      desired = await desiredServer(ctx, name);
+    }
+
+    // 3. Status, recomputed from the world.
+    await this.#writeStatus(name, desired);
+    return requeueAfterMs !== undefined ? { requeueAfterMs } : {};
+  }
+
+  async #execute(name: string, actions: ServerAction[], desired: DesiredServer): Promise<{ again: boolean; forgotten?: boolean; requeueAfterMs?: number }> {
+    const ctx = this.#ctx;
+    let again = false;
+    let requeueAfterMs: number | undefined;
+    for (const action of actions) {
+      switch (action.type) {
+        case 'forget':
+          ctx.memory.delete(name);
+          await ctx.records.remove(KIND, name);
+          ctx.logger.info('server removed', { server: name });
+          return { again: false, forgotten: true };
+        case 'stop': {
+          const observed = ctx.runtime.observe(name);
+          ctx.records.event(KIND, name, 'Normal', 'Stopping', `stopping pid ${observed?.pid ?? '?'}: ${stopReason(action.reason)}`);
+          ctx.logger.info('stopping server', { server: name, pid: observed?.pid, reason: action.reason });
+          // stop() marks the process as stopping at once, so status shows Terminating while it goes.
+          const stopped = ctx.runtime.stop(name);
+          await this.#writeStatus(name, desired);
+          await stopped;
+          if (action.reason === 'RestartRequested') this.memory(name).restartHandledAt = this.memory(name).restartRequestedAt;
+          if (action.reason === 'Deleted') {
+            ctx.memory.delete(name);
+            await ctx.records.remove(KIND, name);
+            return { again: false, forgotten: true };
+          }
+          again = action.reason === 'ConfigChanged' || action.reason === 'RestartRequested';
+          break;
+        }
+        case 'start':
+          requeueAfterMs = await this.#start(name, action.launch, action.restart, desired);
+          break;
+        case 'requeue':
+          requeueAfterMs = action.afterMs;
+          break;
+      }
+    }
+    return requeueAfterMs !== undefined ? { again, requeueAfterMs } : { again };
+  }
+
+  async #start(name: string, launch: LaunchSpec, restart: boolean, desired: DesiredServer): Promise<number | undefined> {
+    const ctx = this.#ctx;
+    const memory = this.memory(name);
+    try {
+      const observed = await ctx.runtime.start(launch);
+      if (restart) memory.restartCount += 1;
+      delete memory.startError;
+      delete memory.nextRetryAt;
+      memory.lastRunConfigHash = launch.configHash;
+      ctx.records.event(KIND, name, 'Normal', 'Started', `started pid ${observed.pid} (generation ${launch.generation})`);
+      ctx.logger.info('server started', { server: name, pid: observed.pid, generation: launch.generation, command: launch.command });
+      return undefined;
+    } catch (err) {
+      if (!isApiaryError(err, 'StartFailed')) throw err;
+      const now = ctx.clock.now();
+      const termination: Termination = { exitCode: null, signal: null, finishedAt: new Date(now).toISOString(), reason: 'StartError', message: err.message, ranForMs: 0 };
+      const policy = desired.state === 'valid' ? desired.restartPolicy : 'Always';
+      const next = recordTermination(memory, termination, policy, launch.configHash, now);
+      next.startError = err.message;
+      ctx.memory.set(name, next);
+      ctx.records.event(KIND, name, 'Warning', 'FailedStart', err.message);
+      ctx.logger.warn('server failed to start', { server: name, error: err.message });
+      return next.nextRetryAt !== undefined ? next.nextRetryAt - now : undefined;
+    }
+  }
+
+  /** Called by the controller when a process exits. */
+  onExit(name: string, termination: Termination, policy: 'Always' | 'OnFailure' | 'Never'): void {
+    const ctx = this.#ctx;
+    const memory = this.memory(name);
+    const next = recordTermination(memory, termination, policy, memory.lastRunConfigHash, ctx.clock.now());
+    delete next.startError;
+    ctx.memory.set(name, next);
+    if (termination.reason === 'Stopped') return;
+    const how = termination.signal ?? (termination.exitCode !== null ? `exit code ${termination.exitCode}` : termination.message ?? 'unknown');
+    const clean = termination.exitCode === 0 && termination.signal === null;
+    ctx.records.event(KIND, name, clean ? 'Normal' : 'Warning', clean ? 'Completed' : 'Exited', `process exited (${how})`);
+    ctx.logger.warn('server exited', { server: name, exitCode: termination.exitCode, signal: termination.signal, reason: termination.reason });
+  }
+
+  /** After a graceful controller shutdown: the server was stopped with it and starts again with the next one. */
+  async markControllerStopped(name: string): Promise<void> {
+    const ctx = this.#ctx;
+    const record = ctx.records.get(KIND, name);
+    if (record === undefined) return;
+    const previous = record.status as MCPServerStatus;
+    const now = new Date(ctx.clock.now()).toISOString();
+    const message = 'the apiary controller stopped, and stopped this server with it';
+    const { pid: _pid, startedAt: _startedAt, ...rest } = previous;
+    const memory = this.memory(name);
+    await ctx.records.setStatus(KIND, name, {
+      ...rest,
+      phase: 'Pending',
+      conditions: setCondition(previous.conditions, { type: 'Ready', status: 'False', reason: 'ControllerStopped', message, observedGeneration: previous.observedGeneration }, now),
+      ...(memory.lastTermination ? { lastTermination: { exitCode: memory.lastTermination.exitCode, signal: memory.lastTermination.signal, finishedAt: memory.lastTermination.finishedAt, reason: memory.lastTermination.reason } } : {}),
+      message,
+    });
+  }
+
+  async #writeStatus(name: string, desired: DesiredServer): Promise<void> {
+    const ctx = this.#ctx;
+    const record = ctx.records.get(KIND, name);
+    if (record === undefined) return;
+    const previous = record.status as MCPServerStatus;
+    const observed = ctx.runtime.observe(name);
+    const status = serverStatus({
+      now: ctx.clock.now(),
+      desired,
+      ...(observed ? { observed } : {}),
+      memory: this.memory(name),
+      previous,
+      lastGeneration: observed?.generation ?? previous.observedGeneration,
+    });
+    if (previous.phase !== status.phase && ['Stuck', 'CrashLoopBackOff', 'Failed'].includes(status.phase)) {
+      ctx.records.event(KIND, name, 'Warning', status.phase, status.message ?? status.phase);
+    }
+    await ctx.records.setStatus(KIND, name, status);
+  }
+}
+
+function stopReason(reason: string): string {
+  switch (reason) {
+    case 'ConfigChanged':
+      return 'the configuration changed';
+    case 'RestartRequested':
+      return 'a restart was requested';
+    case 'Suspended':
+      return 'spec.suspend is true';
+    default:
+      return 'the manifest was deleted';
+  }
+}

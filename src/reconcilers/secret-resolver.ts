@@ -1,0 +1,53 @@
+/**
+ * Opens secrets for the reconcilers, decrypting each version of a secret
+ * once: servers that share a secret share its decrypted entries.
+ */
+import { createHash } from 'node:crypto';
+import { resourceKey } from '../api/names.js';
+import { openSecret, type SecretEntry } from '../crypto/secret-data.js';
+import type { KeyStore } from '../crypto/keys.js';
+import type { DesiredState } from '../controller/desired-state.js';
+import { formatManifestError } from '../manifests/errors.js';
+import type { SecretResource } from '../manifests/resource.js';
+
+export type SecretLookup =
+  | { state: 'missing' }
+  | { state: 'invalid'; message: string }
+  | { state: 'ok'; resource: SecretResource; entries: Map<string, SecretEntry>; version: string };
+
+export function secretVersion(resource: SecretResource): string {
+  const m = resource.manifest;
+  const data = { e: 'encryptedData' in m ? m.encryptedData : undefined, s: m.stringData, d: m.data };
+  return createHash('sha256').update(JSON.stringify(data)).digest('hex').slice(0, 16);
+}
+
+export class SecretResolver {
+  readonly #keys: Pick<KeyStore, 'get'>;
+  readonly #cache = new Map<string, { version: string; entries: Promise<Map<string, SecretEntry>> }>();
+
+  constructor(keys: Pick<KeyStore, 'get'>) {
+    this.#keys = keys;
+  }
+
+  async lookup(desired: DesiredState, name: string): Promise<SecretLookup> {
+    const entry = desired.get(resourceKey('Secret', name));
+    if (entry === undefined) return { state: 'missing' };
+    if (entry.resource === undefined || entry.resource.kind !== 'Secret') {
+      const first = entry.errors[0];
+      return { state: 'invalid', message: first ? formatManifestError(first) : 'invalid manifest' };
+    }
+    const resource = entry.resource;
+    const version = secretVersion(resource);
+    let cached = this.#cache.get(name);
+    if (cached === undefined || cached.version !== version) {
+      cached = { version, entries: openSecret(resource, this.#keys) };
+      this.#cache.set(name, cached);
+    }
+    return { state: 'ok', resource, entries: await cached.entries, version };
+  }
+
+  /** Drops cached values (e.g. after the key store changes). */
+  clear(): void {
+    this.#cache.clear();
+  }
+}

@@ -1,0 +1,288 @@
+/**
+ * Runs servers as local processes: no shell, each in its own process group
+ * (so launchers such as npx do not leak children), stdin kept open, output to
+ * a per-server log file that survives the controller, and a record per
+ * process (pid + start time) so a restarted controller finds what it left.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { copyFile, readdir, readFile, rename, rm, stat, truncate } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { ApiaryError } from '../errors.js';
+import type { Clock } from '../controller/clock.js';
+import type { StateLayout } from '../state/layout.js';
+import { ensureDir, FILE_MODE, writeFileAtomic } from '../util/atomic.js';
+import { isSameProcess, procStartTime } from './proc.js';
+import type { AdoptionReport, ExitListener, LaunchSpec, ObservedProcess, Runtime, Termination } from './runtime.js';
+
+export interface ProcessRuntimeOptions {
+  layout: StateLayout;
+  clock: Clock;
+  /** After closing stdin, how long to wait before SIGTERM. */
+  stdinGraceMs?: number;
+  /** After SIGTERM, how long to wait before SIGKILL. */
+  termGraceMs?: number;
+  /** How often adopted processes (not our children) are checked. */
+  adoptedPollMs?: number;
+  maxLogBytes?: number;
+}
+
+interface ProcessRecord {
+  name: string;
+  pid: number;
+  procStart?: string;
+  startedAt: string;
+  configHash: string;
+  generation: number;
+  command: string;
+}
+
+interface Tracked {
+  observed: ObservedProcess;
+  child?: ChildProcess;
+  startedAtMs: number;
+  exited: Promise<Termination>;
+  resolveExit: (t: Termination) => void;
+  stopRequested: boolean;
+}
+
+export class ProcessRuntime implements Runtime {
+  readonly #layout: StateLayout;
+  readonly #clock: Clock;
+  readonly #stdinGraceMs: number;
+  readonly #termGraceMs: number;
+  readonly #adoptedPollMs: number;
+  readonly #maxLogBytes: number;
+  readonly #tracked = new Map<string, Tracked>();
+  readonly #listeners: ExitListener[] = [];
+
+  constructor(options: ProcessRuntimeOptions) {
+    this.#layout = options.layout;
+    this.#clock = options.clock;
+    this.#stdinGraceMs = options.stdinGraceMs ?? 1_000;
+    this.#termGraceMs = options.termGraceMs ?? 5_000;
+    this.#adoptedPollMs = options.adoptedPollMs ?? 500;
+    this.#maxLogBytes = options.maxLogBytes ?? 10 * 1024 * 1024;
+  }
+
+  onExit(listener: ExitListener): void {
+    this.#listeners.push(listener);
+  }
+
+  observe(name: string): ObservedProcess | undefined {
+    return this.#tracked.get(name)?.observed;
+  }
+
+  list(): ObservedProcess[] {
+    return [...this.#tracked.values()].map((t) => t.observed);
+  }
+
+  async start(spec: LaunchSpec): Promise<ObservedProcess> {
+    if (this.#tracked.has(spec.name)) throw new ApiaryError('Io', `server "${spec.name}" is already running`);
+    await this.#checkWorkingDir(spec);
+    const logFd = await this.#openFreshLog(spec.name);
+    let child: ChildProcess;
+    try {
+      child = spawn(spec.command, [...spec.args], {
+        cwd: spec.cwd,
+        env: spec.env,
+        shell: false,
+        detached: true,
+        stdio: ['pipe', logFd, logFd],
+      });
+    } finally {
+      closeSync(logFd);
+    }
+    if (child.pid === undefined) {
+      const error = await new Promise<NodeJS.ErrnoException>((resolve) => child.once('error', resolve));
+      throw startError(spec, error);
+    }
+    // A later 'error' (e.g. EPIPE on stdin) must not crash the controller.
+    child.on('error', () => undefined);
+    child.stdin?.on('error', () => undefined);
+    const pid = child.pid;
+    const startedAtMs = this.#clock.now();
+    const observed: ObservedProcess = {
+      name: spec.name,
+      pid,
+      startedAt: new Date(startedAtMs).toISOString(),
+      configHash: spec.configHash,
+      generation: spec.generation,
+      stopping: false,
+      adopted: false,
+    };
+    const tracked = this.#track(observed, startedAtMs, child);
+    child.once('exit', (code, signal) => {
+      this.#finish(spec.name, tracked, {
+        exitCode: code,
+        signal,
+        reason: tracked.stopRequested ? 'Stopped' : signal !== null ? 'Signal' : code === 0 ? 'Completed' : 'Error',
+      });
+    });
+    await this.#writeRecord({
+      name: spec.name,
+      pid,
+      startedAt: observed.startedAt,
+      configHash: spec.configHash,
+      generation: spec.generation,
+      command: basename(spec.command),
+      ...(procStartTime(pid) !== undefined ? { procStart: procStartTime(pid)! } : {}),
+    });
+    return observed;
+  }
+
+  async stop(name: string): Promise<Termination | undefined> {
+    const tracked = this.#tracked.get(name);
+    if (tracked === undefined) return undefined;
+    tracked.stopRequested = true;
+    tracked.observed.stopping = true;
+    const pid = tracked.observed.pid;
+    tracked.child?.stdin?.end();
+    const within = (ms: number): Promise<Termination | undefined> =>
+      Promise.race([tracked.exited, new Promise<undefined>((resolve) => this.#clock.setTimeout(() => resolve(undefined), ms))]);
+    let done = tracked.child !== undefined ? await within(this.#stdinGraceMs) : undefined;
+    if (done === undefined) {
+      signalGroup(pid, 'SIGTERM');
+      done = await within(this.#termGraceMs);
+    }
+    if (done === undefined) {
+      signalGroup(pid, 'SIGKILL');
+      done = await tracked.exited;
+    }
+    return done;
+  }
+
+  async adopt(): Promise<AdoptionReport> {
+    const report: AdoptionReport = { adopted: [], gone: [] };
+    const files = await readdir(this.#layout.processDir).catch(() => [] as string[]);
+    for (const file of files) {
+      if (!file.endsWith('.json')) continue;
+      const path = `${this.#layout.processDir}/${file}`;
+      let record: ProcessRecord;
+      try {
+        record = JSON.parse(await readFile(path, 'utf8')) as ProcessRecord;
+      } catch {
+        await rm(path, { force: true });
+        continue;
+      }
+      if (this.#tracked.has(record.name)) continue;
+      if (!isSameProcess(record.pid, record.procStart)) {
+        report.gone.push({ name: record.name, pid: record.pid });
+        await rm(path, { force: true });
+        continue;
+      }
+      const startedAtMs = Date.parse(record.startedAt);
+      const observed: ObservedProcess = {
+        name: record.name,
+        pid: record.pid,
+        startedAt: record.startedAt,
+        configHash: record.configHash,
+        generation: record.generation,
+        stopping: false,
+        adopted: true,
+      };
+      const tracked = this.#track(observed, startedAtMs);
+      this.#pollAdopted(record, tracked);
+      report.adopted.push(observed);
+    }
+    return report;
+  }
+
+  async maintain(): Promise<void> {
+    for (const name of this.#tracked.keys()) {
+      const path = this.#layout.logFile(name);
+      const size = (await stat(path).catch(() => undefined))?.size ?? 0;
+      if (size <= this.#maxLogBytes) continue;
+      // copytruncate: the child appends (O_APPEND), so it carries on at the new end.
+      await copyFile(path, this.#layout.rotatedLogFile(name));
+      await truncate(path, 0);
+    }
+  }
+
+  #track(observed: ObservedProcess, startedAtMs: number, child?: ChildProcess): Tracked {
+    let resolveExit!: (t: Termination) => void;
+    const exited = new Promise<Termination>((resolve) => (resolveExit = resolve));
+    const tracked: Tracked = { observed, startedAtMs, exited, resolveExit, stopRequested: false, ...(child ? { child } : {}) };
+    this.#tracked.set(observed.name, tracked);
+    return tracked;
+  }
+
+  #finish(name: string, tracked: Tracked, exit: { exitCode: number | null; signal: string | null; reason: string; message?: string }): void {
+    if (this.#tracked.get(name) !== tracked) return;
+    this.#tracked.delete(name);
+    // The leader is gone; whatever it left in its group goes too.
+    signalGroup(tracked.observed.pid, 'SIGKILL');
+    const now = this.#clock.now();
+    const termination: Termination = {
+      exitCode: exit.exitCode,
+      signal: exit.signal,
+      finishedAt: new Date(now).toISOString(),
+      reason: exit.reason,
+      ...(exit.message !== undefined ? { message: exit.message } : {}),
+      ranForMs: Math.max(0, now - tracked.startedAtMs),
+    };
+    void rm(this.#layout.processRecord(name), { force: true }).then(() => {
+      tracked.resolveExit(termination);
+      for (const listener of this.#listeners) listener(name, termination);
+    });
+  }
+
+  #pollAdopted(record: ProcessRecord, tracked: Tracked): void {
+    const check = (): void => {
+      if (this.#tracked.get(record.name) !== tracked) return;
+      if (isSameProcess(record.pid, record.procStart)) {
+        this.#clock.setTimeout(check, this.#adoptedPollMs);
+        return;
+      }
+      this.#finish(record.name, tracked, {
+        exitCode: null,
+        signal: null,
+        reason: tracked.stopRequested ? 'Stopped' : 'Lost',
+        message: 'exit status unknown: the process was started by an earlier controller',
+      });
+    };
+    this.#clock.setTimeout(check, this.#adoptedPollMs);
+  }
+
+  async #checkWorkingDir(spec: LaunchSpec): Promise<void> {
+    const info = await stat(spec.cwd).catch(() => undefined);
+    if (info?.isDirectory() !== true) {
+      throw new ApiaryError('StartFailed', `working directory ${spec.cwd} does not exist`);
+    }
+  }
+
+  async #openFreshLog(name: string): Promise<number> {
+    await ensureDir(this.#layout.logDir);
+    const current = this.#layout.logFile(name);
+    const size = (await stat(current).catch(() => undefined))?.size ?? 0;
+    if (size > 0) await rename(current, this.#layout.previousLogFile(name));
+    return openSync(current, 'a', FILE_MODE);
+  }
+
+  async #writeRecord(record: ProcessRecord): Promise<void> {
+    await ensureDir(this.#layout.processDir);
+    await writeFileAtomic(this.#layout.processRecord(record.name), JSON.stringify(record, null, 2));
+  }
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+function startError(spec: LaunchSpec, error: NodeJS.ErrnoException): ApiaryError {
+  const message =
+    error.code === 'ENOENT'
+      ? `command "${spec.command}" not found${spec.command.includes('/') ? '' : ' on PATH'}`
+      : error.code === 'EACCES'
+        ? `command "${spec.command}" is not executable`
+        : `cannot start "${spec.command}": ${error.message}`;
+  return new ApiaryError('StartFailed', message, { cause: error });
+}

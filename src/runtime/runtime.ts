@@ -1,0 +1,62 @@
+/**
+ * The seam between the controller and whatever runs servers. The process
+ * runtime implements it with local processes; a Kubernetes runtime can
+ * implement it with pods. Nothing here knows about manifests or status.
+ */
+
+/** Everything needed to start one server. `env` holds resolved secret values: never log it. */
+export interface LaunchSpec {
+  name: string;
+  command: string;
+  args: readonly string[];
+  cwd: string;
+  env: Readonly<Record<string, string>>;
+  /** Fingerprint of the effective configuration (spec plus secret values), without the values. */
+  configHash: string;
+  generation: number;
+}
+
+export interface Termination {
+  exitCode: number | null;
+  signal: string | null;
+  finishedAt: string;
+  /** Why: Completed, Error, Signal, StartError, Stopped, Lost (gone while apiary was down). */
+  reason: string;
+  message?: string;
+  /** How long the process ran, for back-off reset. */
+  ranForMs: number;
+}
+
+export interface ObservedProcess {
+  name: string;
+  pid: number;
+  startedAt: string;
+  configHash: string;
+  generation: number;
+  /** A stop has been asked for and is in progress. */
+  stopping: boolean;
+  /** Found running from an earlier controller, rather than started by this one. */
+  adopted: boolean;
+}
+
+export interface AdoptionReport {
+  adopted: ObservedProcess[];
+  /** Records whose process was gone (or whose pid now belongs to another process). */
+  gone: { name: string; pid: number }[];
+}
+
+export type ExitListener = (name: string, termination: Termination) => void;
+
+export interface Runtime {
+  /** Starts a server; rejects with an ApiaryError (code StartFailed) when it cannot be started at all. */
+  start(spec: LaunchSpec): Promise<ObservedProcess>;
+  /** Stops a server gracefully; resolves when it is gone. */
+  stop(name: string): Promise<Termination | undefined>;
+  observe(name: string): ObservedProcess | undefined;
+  list(): ObservedProcess[];
+  /** Finds servers left running by an earlier controller. */
+  adopt(): Promise<AdoptionReport>;
+  onExit(listener: ExitListener): void;
+  /** Periodic housekeeping (log rotation). */
+  maintain(): Promise<void>;
+}

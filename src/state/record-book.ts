@@ -1,0 +1,98 @@
+/**
+ * The controller's in-memory view of the state directory: generations,
+ * status and events per resource, persisted through the StatusStore. Loaded
+ * once at start; written only by reconcilers.
+ */
+import { resourceKey, type Kind, type ResourceKey } from '../api/names.js';
+import type { MCPServerStatus, SecretStatus } from '../api/status.js';
+import type { Clock } from '../controller/clock.js';
+import { addEvent, type StatusRecord } from './records.js';
+import type { StatusStore } from './status-store.js';
+
+export class RecordBook {
+  readonly #store: StatusStore;
+  readonly #clock: Clock;
+  readonly #writer: { pid: number; runId: string };
+  readonly #records = new Map<ResourceKey, StatusRecord>();
+
+  constructor(store: StatusStore, clock: Clock, writer: { pid: number; runId: string }) {
+    this.#store = store;
+    this.#clock = clock;
+    this.#writer = writer;
+  }
+
+  async load(): Promise<void> {
+    for (const record of await this.#store.list()) this.#records.set(resourceKey(record.kind, record.metadata.name), record);
+  }
+
+  get(kind: Kind, name: string): StatusRecord | undefined {
+    return this.#records.get(resourceKey(kind, name));
+  }
+
+  keys(): ResourceKey[] {
+    return [...this.#records.keys()];
+  }
+
+  #now(): string {
+    return new Date(this.#clock.now()).toISOString();
+  }
+
+  /**
+   * The resource's generation for this spec hash: 1 for a new resource, one
+   * more each time the hash changes.
+   */
+  observeSpec(kind: Kind, name: string, specHash: string, meta: { labels?: Record<string, string>; annotations?: Record<string, string> }): number {
+    const key = resourceKey(kind, name);
+    const existing = this.#records.get(key);
+    if (existing === undefined) {
+      const record: StatusRecord = {
+        kind,
+        metadata: { name, generation: 1, creationTimestamp: this.#now(), ...meta },
+        specHash,
+        status: { observedGeneration: 0, phase: 'Pending', conditions: [], restartCount: 0 } as MCPServerStatus,
+        events: [],
+        writtenBy: this.#writer,
+        writtenAt: this.#now(),
+      };
+      this.#records.set(key, record);
+      return 1;
+    }
+    const { labels: _l, annotations: _a, ...baseMeta } = existing.metadata;
+    existing.metadata = { ...baseMeta, ...meta };
+    if (existing.specHash !== specHash) {
+      existing.specHash = specHash;
+      existing.metadata.generation += 1;
+    }
+    return existing.metadata.generation;
+  }
+
+  generation(kind: Kind, name: string): number {
+    return this.get(kind, name)?.metadata.generation ?? 0;
+  }
+
+  event(kind: Kind, name: string, type: 'Normal' | 'Warning', reason: string, message: string): void {
+    const record = this.get(kind, name);
+    if (record === undefined) return;
+    record.events = addEvent(record.events, { type, reason, message }, this.#now());
+  }
+
+  /** Sets status and persists the record if anything changed. */
+  async setStatus(kind: Kind, name: string, status: MCPServerStatus | SecretStatus): Promise<void> {
+    const record = this.get(kind, name);
+    if (record === undefined) return;
+    record.status = status;
+    record.writtenBy = this.#writer;
+    record.writtenAt = this.#now();
+    await this.#store.write(record);
+  }
+
+  /** Ensures a record exists for a resource whose manifest is invalid and was never valid. */
+  ensure(kind: Kind, name: string): void {
+    if (this.get(kind, name) === undefined) this.observeSpec(kind, name, '', {});
+  }
+
+  async remove(kind: Kind, name: string): Promise<void> {
+    this.#records.delete(resourceKey(kind, name));
+    await this.#store.remove(kind, name);
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * Status as readers see it: the objects `get -o json` prints (manifest spec
+ * plus the controller's status), built from the manifest directory and the
+ * state directory. Usable whether or not a controller runs, and by any
+ * front end (CLI now, a web page later). Never includes secret values.
+ */
+import { relative } from 'node:path';
+import { API_GROUP_VERSION, resourceKey, type Kind, type ResourceKey } from '../api/names.js';
+import type { MCPServerStatus, SecretStatus, ResourceEvent } from '../api/status.js';
+import { secretForms } from '../crypto/secret-data.js';
+import { formatManifestError } from '../manifests/errors.js';
+import { loadDirectory } from '../manifests/loader.js';
+import type { Resource } from '../manifests/resource.js';
+import { specHash } from '../reconcilers/mcpserver.js';
+import { secretVersion } from '../reconcilers/secret-resolver.js';
+import { liveController, readControllerInfo, type ControllerInfo } from './controller-lock.js';
+import { StateLayout } from './layout.js';
+import type { StatusRecord } from './records.js';
+import { StatusStore } from './status-store.js';
+
+export interface ApiObject {
+  apiVersion: string;
+  kind: Kind;
+  metadata: {
+    name: string;
+    generation?: number;
+    creationTimestamp?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+  spec?: unknown;
+  status?: MCPServerStatus | SecretStatus;
+}
+
+export interface ObjectView {
+  key: ResourceKey;
+  kind: Kind;
+  name: string;
+  object: ApiObject;
+  record?: StatusRecord;
+  resource?: Resource;
+  /** Manifest errors, if the declaration is invalid. */
+  errors: string[];
+  /** Where it is declared (file:line). */
+  declaredAt?: string;
+  /** The manifest differs from what the controller last observed. */
+  stale: boolean;
+  /** In the state directory but no longer in the manifests (being deleted). */
+  orphan: boolean;
+  events: ResourceEvent[];
+}
+
+export interface StateView {
+  controller?: ControllerInfo;
+  /** Set when no controller runs: the last controller's info, if any. */
+  lastController?: ControllerInfo;
+  lastWrittenAt?: string;
+  objects: ObjectView[];
+}
+
+export function currentSpecHash(resource: Resource): string {
+  return resource.kind === 'MCPServer' ? specHash(resource) : secretVersion(resource);
+}
+
+function objectFor(kind: Kind, name: string, resource: Resource | undefined, record: StatusRecord | undefined): ApiObject {
+  const meta = resource?.manifest.metadata;
+  const metadata: ApiObject['metadata'] = { name };
+  if (record) {
+    metadata.generation = record.metadata.generation;
+    metadata.creationTimestamp = record.metadata.creationTimestamp;
+  }
+  if (meta?.labels) metadata.labels = meta.labels;
+  if (meta?.annotations) metadata.annotations = meta.annotations;
+  const object: ApiObject = { apiVersion: API_GROUP_VERSION, kind, metadata };
+  if (resource?.kind === 'MCPServer') object.spec = resource.manifest.spec;
+  if (resource?.kind === 'Secret') {
+    // Keys and their form only: never values.
+    object.spec = { keys: Object.fromEntries(secretForms(resource)) };
+  }
+  if (record) object.status = record.status;
+  return object;
+}
+
+export async function readStateView(dir: string, stateDir: string): Promise<StateView> {
+  const layout = new StateLayout(stateDir);
+  const [loaded, records, controller, lastController] = await Promise.all([
+    loadDirectory(dir, relative(process.cwd(), dir) || '.').catch(() => undefined),
+    new StatusStore(layout).list(),
+    liveController(layout),
+    readControllerInfo(layout),
+  ]);
+  const byKey = new Map<ResourceKey, ObjectView>();
+  const recordFor = new Map(records.map((r) => [resourceKey(r.kind, r.metadata.name), r]));
+  for (const doc of loaded?.documents ?? []) {
+    if (doc.kind === undefined || doc.name === undefined) continue;
+    const key = resourceKey(doc.kind, doc.name);
+    const existing = byKey.get(key);
+    const record = recordFor.get(key);
+    const resource = doc.errors.length === 0 ? doc.resource : undefined;
+    const view: ObjectView = existing ?? {
+      key,
+      kind: doc.kind,
+      name: doc.name,
+      object: objectFor(doc.kind, doc.name, resource, record),
+      ...(record ? { record } : {}),
+      errors: [],
+      declaredAt: `${doc.source.file}:${doc.source.line}`,
+      stale: false,
+      orphan: false,
+      events: record?.events ?? [],
+    };
+    view.errors.push(...doc.errors.map(formatManifestError));
+    if (resource && view.errors.length === 0) {
+      view.resource = resource;
+      view.stale = record === undefined || record.specHash !== currentSpecHash(resource);
+    } else {
+      delete view.resource;
+    }
+    byKey.set(key, view);
+  }
+  for (const record of records) {
+    const key = resourceKey(record.kind, record.metadata.name);
+    if (byKey.has(key)) continue;
+    byKey.set(key, {
+      key,
+      kind: record.kind,
+      name: record.metadata.name,
+      object: objectFor(record.kind, record.metadata.name, undefined, record),
+      record,
+      errors: [],
+      stale: true,
+      orphan: true,
+      events: record.events,
+    });
+  }
+  const objects = [...byKey.values()].sort((a, b) => a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name));
+  const lastWrittenAt = records.map((r) => r.writtenAt).sort().at(-1);
+  return {
+    ...(controller ? { controller } : {}),
+    ...(!controller && lastController ? { lastController } : {}),
+    ...(lastWrittenAt ? { lastWrittenAt } : {}),
+    objects,
+  };
+}
+
+/** Is this object's status current: written by the running controller, for the manifest as it is now? */
+export function isCurrent(view: StateView, object: ObjectView): boolean {
+  return (
+    view.controller !== undefined &&
+    object.record !== undefined &&
+    object.record.writtenBy.runId === view.controller.runId &&
+    !object.stale
+  );
+}

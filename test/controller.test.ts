@@ -1,0 +1,256 @@
+import { createHash } from 'node:crypto';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { findCondition } from '../src/api/status.js';
+import { MasterKey, seal } from '../src/crypto/seal.js';
+import { harness, isAlive, secretYaml, tinyServer } from './helpers/controller.js';
+
+const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
+const TOKEN_ENV = `    - name: GITHUB_TOKEN
+      valueFrom:
+        secretKeyRef: { name: github, key: token }
+`;
+
+describe('controller: lifecycle', () => {
+  it('starts a server, restarts it on edit, stops it on delete', async () => {
+    const h = await harness();
+    await h.write('a.yaml', tinyServer('a', h));
+    await h.start();
+    const first = await h.waitFor('a running', async () => (await h.status('a'))?.phase === 'Running' && (await h.status('a'))!.pid);
+    expect(isAlive(first)).toBe(true);
+
+    await h.write('a.yaml', tinyServer('a', h, { args: ['--changed'] }));
+    const second = await h.waitFor('a restarted', async () => {
+      const s = await h.status('a');
+      return s?.phase === 'Running' && s.pid !== first && s.observedGeneration === 2 && s.pid;
+    });
+    expect(isAlive(first)).toBe(false);
+    expect((await h.report('a', second)).cwd).toBe(h.dir);
+    expect((await h.server('a'))?.events.map((e) => e.reason)).toEqual(['Started', 'Stopping', 'Started']);
+
+    await rm(join(h.dir, 'a.yaml'));
+    await h.waitFor('a removed', async () => (await h.server('a')) === undefined);
+    expect(isAlive(second)).toBe(false);
+  });
+
+  it('suspend: true stops the server and keeps it listed; false starts it again', async () => {
+    const h = await harness();
+    await h.write('a.yaml', tinyServer('a', h));
+    await h.start();
+    const pid = await h.waitFor('running', async () => (await h.status('a'))?.pid);
+    await h.write('a.yaml', tinyServer('a', h, { extra: '  suspend: true\n' }));
+    await h.waitFor('suspended', async () => (await h.status('a'))?.phase === 'Suspended');
+    expect(isAlive(pid)).toBe(false);
+    await h.write('a.yaml', tinyServer('a', h, { extra: '  suspend: false\n' }));
+    await h.waitFor('running again', async () => (await h.status('a'))?.phase === 'Running');
+  });
+
+  it('a crashing server backs off (CrashLoopBackOff) and recovers', async () => {
+    const h = await harness();
+    await h.write('a.yaml', tinyServer('a', h, { args: ['--crash-times', '2', '3'] }));
+    await h.start();
+    const crashing = await h.waitFor('back-off', async () => {
+      const s = await h.status('a');
+      return s?.phase === 'CrashLoopBackOff' && s;
+    });
+    expect(crashing.lastTermination).toMatchObject({ exitCode: 3, reason: 'Error' });
+    expect(crashing.message).toMatch(/^back-off 1s restarting failed server \(exit code 3\)/);
+    const recovered = await h.waitFor('recovered', async () => {
+      const s = await h.status('a');
+      return s?.phase === 'Running' && s.restartCount === 2 && s;
+    }, 15_000);
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await h.status('a'))?.phase).toBe('Running');
+    expect(recovered.restartCount).toBe(2);
+    expect(await h.starts('a')).toHaveLength(3);
+  }, 30_000);
+
+  it('restartPolicy Never leaves a failed server Failed; OnFailure leaves a clean exit Completed', async () => {
+    const h = await harness();
+    await h.write('never.yaml', tinyServer('never', h, { args: ['--exit-after', '50', '4'], restartPolicy: 'Never' }));
+    await h.write('onfail.yaml', tinyServer('onfail', h, { args: ['--exit-after', '50', '0'], restartPolicy: 'OnFailure' }));
+    await h.start();
+    const failed = await h.waitFor('failed', async () => ((await h.status('never'))?.phase === 'Failed' ? h.status('never') : undefined));
+    expect(failed?.message).toBe('failed (exit code 4); restartPolicy Never does not restart it');
+    await h.waitFor('completed', async () => (await h.status('onfail'))?.phase === 'Completed');
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await h.starts('never')).toHaveLength(1);
+    expect(await h.starts('onfail')).toHaveLength(1);
+  });
+
+  it('a command that is not on PATH backs off with a clear message', async () => {
+    const h = await harness();
+    await h.write('x.yaml', 'apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata: { name: x }\nspec:\n  command: no-such-command-apiary\n');
+    await h.start();
+    const s = await h.waitFor('back-off', async () => ((await h.status('x'))?.phase === 'CrashLoopBackOff' ? h.status('x') : undefined));
+    expect(s?.message).toMatch(/restarting failed server \(command "no-such-command-apiary" not found on PATH\)/);
+  });
+
+  it('builds the environment from the allowlist and the declared variables only', async () => {
+    const h = await harness();
+    await h.write('a.yaml', tinyServer('a', h, { env: '    - name: HOME\n      value: /declared/home\n' }));
+    await h.start({ SOME_CONTROLLER_TOKEN: 'x', APIARY_INTERNAL: 'y', HTTPS_PROXY: 'http://proxy:3128', no_proxy: 'localhost', LC_ALL: 'C.UTF-8' });
+    const pid = await h.waitFor('running', async () => (await h.status('a'))?.pid);
+    const report = await h.report('a', pid);
+    expect(report.envNames).not.toContain('SOME_CONTROLLER_TOKEN');
+    expect(report.envNames).not.toContain('APIARY_INTERNAL');
+    expect(report.envNames).not.toContain('APIARY_KEY_FILE');
+    expect(report.envNames).toEqual(expect.arrayContaining(['PATH', 'HTTPS_PROXY', 'no_proxy', 'LC_ALL', 'REPORT_DIR', 'SERVER_NAME']));
+    const allowed = /^(PATH|HOME|USER|LOGNAME|SHELL|TERM|LANG|TZ|TMPDIR|LC_.*|(HTTP|HTTPS|NO)_PROXY|(http|https|no)_proxy|NODE_EXTRA_CA_CERTS|SSL_CERT_FILE|SSL_CERT_DIR|REPORT_DIR|SERVER_NAME|REPORT_HASH)$/;
+    // Node itself may add a few of its own (e.g. NODE_CHANNEL_FD is not used here): everything else must be allowed.
+    expect(report.envNames.filter((n) => !allowed.test(n))).toEqual([]);
+    // A declared variable wins over an inherited one.
+    await h.write('b.yaml', tinyServer('b', h, { env: '    - name: HOME\n      value: /declared/home\n', hash: ['HOME'] }));
+    const pidB = await h.waitFor('b running', async () => (await h.status('b'))?.pid);
+    expect((await h.report('b', pidB)).hashes['HOME']).toBe(sha('/declared/home'));
+  });
+});
+
+describe('controller: the missing-secret rules', () => {
+  it('rule 2: deleting a secret leaves the running server Running; rule 1: once it stops it is Stuck; rule 3: it starts within a second of the secret returning', async () => {
+    const h = await harness();
+    await h.write('secret.yaml', secretYaml('github', { token: 'tok-1' }));
+    await h.write('a.yaml', tinyServer('a', h, { env: TOKEN_ENV, hash: ['GITHUB_TOKEN'] }));
+    await h.start();
+    const pid = await h.waitFor('running', async () => (await h.status('a'))?.pid);
+    expect((await h.report('a', pid)).hashes['GITHUB_TOKEN']).toBe(sha('tok-1'));
+
+    await rm(join(h.dir, 'secret.yaml'));
+    const afterDelete = await h.waitFor('SecretsResolved=False', async () => {
+      const s = await h.status('a');
+      return findCondition(s?.conditions, 'SecretsResolved')?.status === 'False' && s;
+    });
+    expect(afterDelete.phase).toBe('Running');
+    expect(afterDelete.pid).toBe(pid);
+    expect(isAlive(pid)).toBe(true);
+    expect(findCondition(afterDelete.conditions, 'Ready')?.status).toBe('True');
+    expect(findCondition(afterDelete.conditions, 'Stalled')?.status).toBe('False');
+    expect(findCondition(afterDelete.conditions, 'SecretsResolved')).toMatchObject({
+      reason: 'SecretNotFound',
+      message: 'secret "github" not found (needed for env GITHUB_TOKEN); the running server keeps running but cannot restart until it is back',
+    });
+
+    process.kill(pid, 'SIGKILL');
+    const stuck = await h.waitFor('Stuck', async () => {
+      const s = await h.status('a');
+      return s?.phase === 'Stuck' && s;
+    });
+    for (const type of ['Ready', 'SecretsResolved', 'Stalled']) {
+      expect(findCondition(stuck.conditions, type), type).toMatchObject({
+        status: type === 'Stalled' ? 'True' : 'False',
+        reason: 'SecretNotFound',
+      });
+    }
+    expect(stuck.message).toBe('secret "github" not found (needed for env GITHUB_TOKEN)');
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await h.starts('a')).toHaveLength(1); // never started with a partial environment
+
+    const restoredAt = Date.now();
+    await h.write('secret.yaml', secretYaml('github', { token: 'tok-1' }));
+    const newPid = await h.waitFor('running again', async () => {
+      const s = await h.status('a');
+      return s?.phase === 'Running' && s.pid;
+    });
+    expect(Date.now() - restoredAt).toBeLessThan(1000);
+    expect((await h.report('a', newPid)).hashes['GITHUB_TOKEN']).toBe(sha('tok-1'));
+  }, 30_000);
+
+  it('a missing key is SecretKeyNotFound; optional references are skipped', async () => {
+    const h = await harness();
+    await h.write('secret.yaml', secretYaml('github', { other: 'x' }));
+    await h.write('a.yaml', tinyServer('a', h, { env: TOKEN_ENV }));
+    await h.write(
+      'b.yaml',
+      tinyServer('b', h, {
+        hash: ['MAYBE'],
+        env: '    - name: MAYBE\n      valueFrom:\n        secretKeyRef: { name: nope, key: k, optional: true }\n',
+        extra: '  envFrom:\n    - secretRef: { name: also-nope, optional: true }\n',
+      }),
+    );
+    await h.start();
+    const a = await h.waitFor('a stuck', async () => ((await h.status('a'))?.phase === 'Stuck' ? h.status('a') : undefined));
+    expect(findCondition(a?.conditions, 'Stalled')).toMatchObject({ reason: 'SecretKeyNotFound', message: 'secret "github" has no key "token" (needed for env GITHUB_TOKEN)' });
+    const pidB = await h.waitFor('b running', async () => (await h.status('b'))?.pid);
+    expect((await h.report('b', pidB)).hashes['MAYBE']).toBeNull();
+  });
+
+  it('a value this machine cannot decrypt is SecretDecryptFailed, naming both key ids', async () => {
+    const h = await harness();
+    const other = MasterKey.generate().key;
+    await h.write('secret.yaml', `apiVersion: apiary.dev/v1alpha1\nkind: Secret\nmetadata: { name: github }\nencryptedData:\n  token: ${seal(other, 'github', 'token', 'v')}\n`);
+    await h.write('a.yaml', tinyServer('a', h, { env: TOKEN_ENV }));
+    await h.start();
+    const s = await h.waitFor('stuck', async () => ((await h.status('a'))?.phase === 'Stuck' ? h.status('a') : undefined));
+    expect(findCondition(s?.conditions, 'SecretsResolved')?.reason).toBe('SecretDecryptFailed');
+    expect(s?.message).toMatch(new RegExp(`secret "github" key "token" was sealed for key ${other.id}, but this machine's key is [0-9a-f]{8} \\(needed for env GITHUB_TOKEN\\)`));
+    expect(await h.starts('a')).toHaveLength(0);
+  });
+
+  it('a changed secret value restarts the server with the new value', async () => {
+    const h = await harness();
+    await h.write('secret.yaml', secretYaml('github', { token: 'old' }));
+    await h.write('a.yaml', tinyServer('a', h, { env: TOKEN_ENV, hash: ['GITHUB_TOKEN'] }));
+    await h.start();
+    const pid = await h.waitFor('running', async () => (await h.status('a'))?.pid);
+    await h.write('secret.yaml', secretYaml('github', { token: 'new' }));
+    const next = await h.waitFor('restarted', async () => {
+      const s = await h.status('a');
+      return s?.phase === 'Running' && s.pid !== pid && s.pid;
+    });
+    expect((await h.report('a', next)).hashes['GITHUB_TOKEN']).toBe(sha('new'));
+    expect((await h.status('a'))?.restartCount).toBe(0); // a rollout is not a restart
+  });
+
+  it('an update that needs a missing secret keeps the old process, saying why', async () => {
+    const h = await harness();
+    await h.write('a.yaml', tinyServer('a', h));
+    await h.start();
+    const pid = await h.waitFor('running', async () => (await h.status('a'))?.pid);
+    await h.write('a.yaml', tinyServer('a', h, { env: TOKEN_ENV }));
+    const s = await h.waitFor('blocked', async () => {
+      const st = await h.status('a');
+      return findCondition(st?.conditions, 'Stalled')?.status === 'True' && st;
+    });
+    expect(s.pid).toBe(pid);
+    expect(s.phase).toBe('Running');
+    expect(isAlive(pid)).toBe(true);
+    expect(s.message).toBe('update blocked: secret "github" not found (needed for env GITHUB_TOKEN)');
+    expect(findCondition(s.conditions, 'Stalled')?.message).toBe(
+      'update to generation 2 blocked: secret "github" not found (needed for env GITHUB_TOKEN); generation 1 keeps running',
+    );
+    await h.write('secret.yaml', secretYaml('github', { token: 'now' }));
+    await h.waitFor('rolled', async () => {
+      const st = await h.status('a');
+      return st?.phase === 'Running' && st.pid !== pid && st.observedGeneration === 2;
+    });
+  });
+});
+
+describe('controller: invalid manifests', () => {
+  it('an invalid edit keeps the old process running its last valid spec, pointing at the file', async () => {
+    const h = await harness();
+    await h.write('a.yaml', tinyServer('a', h));
+    await h.write('b.yaml', tinyServer('b', h));
+    await h.start();
+    const pid = await h.waitFor('running', async () => (await h.status('a'))?.pid);
+    await h.write('a.yaml', tinyServer('a', h).replace('restartPolicy: Always', 'restartPolicy: Sometimes'));
+    const s = await h.waitFor('stalled', async () => {
+      const st = await h.status('a');
+      return findCondition(st?.conditions, 'Stalled')?.reason === 'InvalidManifest' && st;
+    });
+    expect(s.phase).toBe('Running');
+    expect(s.pid).toBe(pid);
+    expect(findCondition(s.conditions, 'Stalled')?.message).toMatch(
+      /a\.yaml:8:18: spec\.restartPolicy: must be one of Always, OnFailure, Never; got "Sometimes"; still running generation 1$/,
+    );
+    expect((await h.status('b'))?.phase).toBe('Running');
+    // A never-valid manifest is Stuck with the reason, and costs nobody else anything.
+    await h.write('c.yaml', 'apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata: { name: c }\nspec:\n  agrs: []\n');
+    const c = await h.waitFor('c stuck', async () => ((await h.status('c'))?.phase === 'Stuck' ? h.status('c') : undefined));
+    expect(c?.message).toContain('spec.agrs: unknown field; did you mean "args"?');
+    await writeFile(join(h.dir, 'broken.yaml'), 'this: [is not yaml\n');
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await h.status('b'))?.phase).toBe('Running');
+  });
+});

@@ -1,0 +1,136 @@
+import { readdir, readFile, writeFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach } from 'vitest';
+import { Controller } from '../../src/controller/controller.js';
+import { silentLogger } from '../../src/controller/logger.js';
+import { KeyStore } from '../../src/crypto/keys.js';
+import { readStateView, type ObjectView, type StateView } from '../../src/state/view.js';
+import type { MCPServerStatus } from '../../src/api/status.js';
+import { workspace } from './tmp.js';
+
+export const TINY_SERVER = fileURLToPath(new URL('../fixtures/servers/tiny-server.mjs', import.meta.url));
+
+const running: Controller[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((c) => c.stop()));
+});
+
+export interface Harness {
+  dir: string;
+  stateDir: string;
+  reports: string;
+  keyFile: string;
+  env: NodeJS.ProcessEnv;
+  controller?: Controller;
+  start(extraEnv?: NodeJS.ProcessEnv): Promise<Controller>;
+  write(file: string, text: string): Promise<void>;
+  view(): Promise<StateView>;
+  server(name: string): Promise<ObjectView | undefined>;
+  status(name: string): Promise<MCPServerStatus | undefined>;
+  waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs?: number): Promise<T>;
+  starts(name: string): Promise<number[]>;
+  report(name: string, pid: number): Promise<{ envNames: string[]; hashes: Record<string, string | null>; cwd: string }>;
+}
+
+export async function harness(): Promise<Harness> {
+  const ws = await workspace();
+  const reports = join(ws.root, 'reports');
+  await mkdir(reports, { recursive: true });
+  await mkdir(ws.dir, { recursive: true });
+  const h: Harness = {
+    dir: ws.dir,
+    stateDir: ws.stateDir,
+    reports,
+    keyFile: ws.keyFile,
+    env: { ...ws.env },
+    async start(extraEnv = {}) {
+      const controller = new Controller({
+        dir: ws.dir,
+        stateDir: ws.stateDir,
+        keys: new KeyStore({ env: { APIARY_KEY_FILE: ws.keyFile } }),
+        logger: silentLogger,
+        env: { ...process.env, ...extraEnv },
+        resyncMs: 60_000,
+      });
+      await controller.start();
+      running.push(controller);
+      h.controller = controller;
+      return controller;
+    },
+    write: (file, text) => writeFile(join(ws.dir, file), text),
+    view: () => readStateView(ws.dir, ws.stateDir),
+    async server(name) {
+      return (await h.view()).objects.find((o) => o.kind === 'MCPServer' && o.name === name);
+    },
+    async status(name) {
+      return (await h.server(name))?.object.status as MCPServerStatus | undefined;
+    },
+    async waitFor(what, probe, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      let last: unknown;
+      for (;;) {
+        const value = await probe();
+        if (value !== undefined && value !== false) return value as never;
+        if (Date.now() > deadline) {
+          last = await h.view().then((v) => v.objects.map((o) => ({ key: o.key, status: o.object.status, errors: o.errors })));
+          throw new Error(`timed out waiting for ${what}; state: ${JSON.stringify(last, null, 1)}`);
+        }
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    },
+    async starts(name) {
+      const text = await readFile(join(reports, `${name}.starts`), 'utf8').catch(() => '');
+      return text.trim().split('\n').filter(Boolean).map(Number);
+    },
+    async report(name, pid) {
+      // The server writes its report once it has booted.
+      const text = await h.waitFor(`report of ${name} pid ${pid}`, () => readFile(join(reports, `${name}.${pid}.json`), 'utf8').catch(() => undefined));
+      return JSON.parse(text);
+    },
+  };
+  return h;
+}
+
+/** An MCPServer manifest running the tiny test server. */
+export function tinyServer(
+  name: string,
+  h: Pick<Harness, 'reports'>,
+  options: { args?: string[]; env?: string; hash?: string[]; extra?: string; restartPolicy?: string } = {},
+): string {
+  const args = [TINY_SERVER, ...(options.args ?? [])].map((a) => JSON.stringify(a)).join(', ');
+  return `apiVersion: apiary.dev/v1alpha1
+kind: MCPServer
+metadata:
+  name: ${name}
+spec:
+  command: node
+  args: [${args}]
+  restartPolicy: ${options.restartPolicy ?? 'Always'}
+  env:
+    - name: REPORT_DIR
+      value: ${JSON.stringify(h.reports)}
+    - name: SERVER_NAME
+      value: ${name}
+    - name: REPORT_HASH
+      value: ${JSON.stringify((options.hash ?? []).join(','))}
+${options.env ?? ''}${options.extra ?? ''}`;
+}
+
+export function secretYaml(name: string, values: Record<string, string>): string {
+  const lines = Object.entries(values).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`).join('\n');
+  return `apiVersion: apiary.dev/v1alpha1\nkind: Secret\nmetadata:\n  name: ${name}\nstringData:\n${lines}\n`;
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function listReports(dir: string): Promise<string[]> {
+  return (await readdir(dir)).filter((f) => f.endsWith('.json'));
+}

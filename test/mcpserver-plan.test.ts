@@ -1,0 +1,139 @@
+import { describe, expect, it } from 'vitest';
+import { findCondition } from '../src/api/status.js';
+import {
+  backoffDelay,
+  emptyMemory,
+  planServer,
+  recordTermination,
+  serverStatus,
+  type DesiredServer,
+  type ServerMemory,
+} from '../src/reconcilers/mcpserver-plan.js';
+import type { LaunchSpec, ObservedProcess, Termination } from '../src/runtime/runtime.js';
+
+const NOW = Date.parse('2026-01-01T00:00:00Z');
+const launch = (hash = 'h1', generation = 1): LaunchSpec => ({ name: 'a', command: 'node', args: [], cwd: '/', env: {}, configHash: hash, generation });
+const valid = (over: Partial<Extract<DesiredServer, { state: 'valid' }>> = {}): DesiredServer => ({
+  state: 'valid',
+  generation: 1,
+  suspend: false,
+  restartPolicy: 'Always',
+  launch: launch(),
+  problems: [],
+  ...over,
+});
+const missing = { reason: 'SecretNotFound' as const, secret: 'github', message: 'secret "github" not found (needed for env GITHUB_TOKEN)' };
+const running = (over: Partial<ObservedProcess> = {}): ObservedProcess => ({
+  name: 'a',
+  pid: 42,
+  startedAt: new Date(NOW - 1000).toISOString(),
+  configHash: 'h1',
+  generation: 1,
+  stopping: false,
+  adopted: false,
+  ...over,
+});
+const exit = (code: number | null, over: Partial<Termination> = {}): Termination => ({
+  exitCode: code,
+  signal: null,
+  finishedAt: new Date(NOW).toISOString(),
+  reason: code === 0 ? 'Completed' : 'Error',
+  ranForMs: 1000,
+  ...over,
+});
+const mem = (over: Partial<ServerMemory> = {}): ServerMemory => ({ ...emptyMemory(), ...over });
+
+describe('planServer', () => {
+  const cases: [string, Parameters<typeof planServer>[0], string[]][] = [
+    ['new server starts', { now: NOW, desired: valid(), memory: mem() }, ['start']],
+    ['running and unchanged: nothing', { now: NOW, desired: valid(), observed: running(), memory: mem() }, []],
+    ['config changed: stop to roll', { now: NOW, desired: valid({ launch: launch('h2', 2) }), observed: running(), memory: mem() }, ['stop:ConfigChanged']],
+    ['config changed but a secret is missing: keep running', { now: NOW, desired: valid({ launch: undefined, problems: [missing], generation: 2 }), observed: running(), memory: mem() }, []],
+    ['secret deleted while running: keep running', { now: NOW, desired: valid({ launch: undefined, problems: [missing] }), observed: running(), memory: mem() }, []],
+    ['not running, secret missing: do not start (Stuck)', { now: NOW, desired: valid({ launch: undefined, problems: [missing] }), memory: mem() }, []],
+    ['invalid manifest while running: keep running', { now: NOW, desired: { state: 'invalid', message: 'x' }, observed: running(), memory: mem() }, []],
+    ['deleted while running: stop', { now: NOW, desired: { state: 'absent' }, observed: running(), memory: mem() }, ['stop:Deleted']],
+    ['deleted and gone: forget', { now: NOW, desired: { state: 'absent' }, memory: mem() }, ['forget']],
+    ['suspended while running: stop', { now: NOW, desired: valid({ suspend: true }), observed: running(), memory: mem() }, ['stop:Suspended']],
+    ['suspended and stopped: nothing', { now: NOW, desired: valid({ suspend: true }), memory: mem() }, []],
+    ['stopping: wait for the exit', { now: NOW, desired: { state: 'absent' }, observed: running({ stopping: true }), memory: mem() }, []],
+    ['crashed, back-off pending: requeue', { now: NOW, desired: valid(), memory: mem({ lastTermination: exit(1), lastRunConfigHash: 'h1', nextRetryAt: NOW + 2000, crashes: 2 }) }, ['requeue:2000']],
+    ['crashed, back-off over: restart', { now: NOW, desired: valid(), memory: mem({ lastTermination: exit(1), lastRunConfigHash: 'h1', nextRetryAt: NOW - 1, crashes: 2 }) }, ['start:restart']],
+    ['crashed, config changed meanwhile: start at once', { now: NOW, desired: valid({ launch: launch('h2') }), memory: mem({ lastTermination: exit(1), lastRunConfigHash: 'h1', nextRetryAt: NOW + 60_000 }) }, ['start:restart']],
+    ['Never + failed: stays down', { now: NOW, desired: valid({ restartPolicy: 'Never' }), memory: mem({ lastTermination: exit(1), lastRunConfigHash: 'h1' }) }, []],
+    ['OnFailure + clean exit: stays down', { now: NOW, desired: valid({ restartPolicy: 'OnFailure' }), memory: mem({ lastTermination: exit(0), lastRunConfigHash: 'h1' }) }, []],
+    ['OnFailure + failure: restarts', { now: NOW, desired: valid({ restartPolicy: 'OnFailure' }), memory: mem({ lastTermination: exit(2), lastRunConfigHash: 'h1' }) }, ['start:restart']],
+    ['restart requested: stop', { now: NOW, desired: valid(), observed: running(), memory: mem({ restartRequestedAt: 't1' }) }, ['stop:RestartRequested']],
+    ['restart request already handled: nothing', { now: NOW, desired: valid(), observed: running(), memory: mem({ restartRequestedAt: 't1', restartHandledAt: 't1' }) }, []],
+    ['after a rollout stop: start, not a restart', { now: NOW, desired: valid({ launch: launch('h2') }), memory: mem({ lastTermination: exit(null, { reason: 'Stopped' }), lastRunConfigHash: 'h1' }) }, ['start']],
+  ];
+  it.each(cases)('%s', (_name, input, expected) => {
+    const actions = planServer(input).map((a) =>
+      a.type === 'stop' ? `stop:${a.reason}` : a.type === 'requeue' ? `requeue:${a.afterMs}` : a.type === 'start' ? (a.restart ? 'start:restart' : 'start') : a.type,
+    );
+    expect(actions).toEqual(expected);
+  });
+});
+
+describe('back-off', () => {
+  it('is 1 s doubling to a 5-minute cap', () => {
+    expect([1, 2, 3, 4, 8, 9, 10, 20].map(backoffDelay)).toEqual([1000, 2000, 4000, 8000, 128_000, 256_000, 300_000, 300_000]);
+  });
+
+  it('resets after 10 minutes of steady running', () => {
+    const crashed = recordTermination(mem({ crashes: 6 }), exit(1, { ranForMs: 10 * 60_000 }), 'Always', 'h1', NOW);
+    expect(crashed.crashes).toBe(1);
+    expect(crashed.nextRetryAt).toBe(NOW + 1000);
+    const again = recordTermination(mem({ crashes: 6 }), exit(1, { ranForMs: 5_000 }), 'Always', 'h1', NOW);
+    expect(again.nextRetryAt).toBe(NOW + 64_000);
+  });
+
+  it('a stop asked for by apiary is not a crash', () => {
+    const stopped = recordTermination(mem({ crashes: 3, nextRetryAt: NOW + 5 }), exit(null, { reason: 'Stopped' }), 'Always', 'h1', NOW);
+    expect(stopped.crashes).toBe(3);
+    expect(stopped.nextRetryAt).toBeUndefined();
+  });
+});
+
+describe('serverStatus', () => {
+  const base = { now: NOW, memory: mem(), lastGeneration: 1 };
+  it('Running: Ready=True, and a deleted secret only turns SecretsResolved false', () => {
+    const s = serverStatus({ ...base, desired: valid({ launch: undefined, problems: [missing] }), observed: running() });
+    expect(s.phase).toBe('Running');
+    expect(findCondition(s.conditions, 'Ready')?.status).toBe('True');
+    expect(findCondition(s.conditions, 'Stalled')?.status).toBe('False');
+    expect(findCondition(s.conditions, 'SecretsResolved')).toMatchObject({ status: 'False', reason: 'SecretNotFound' });
+  });
+
+  it('Stuck: Ready, SecretsResolved and Stalled all carry the reason', () => {
+    const s = serverStatus({ ...base, desired: valid({ launch: undefined, problems: [missing] }) });
+    expect(s.phase).toBe('Stuck');
+    expect(s.conditions.map((c) => [c.type, c.status, c.reason])).toEqual([
+      ['Ready', 'False', 'SecretNotFound'],
+      ['SecretsResolved', 'False', 'SecretNotFound'],
+      ['Reconciling', 'False', 'Reconciled'],
+      ['Stalled', 'True', 'SecretNotFound'],
+    ]);
+    expect(s.message).toBe(missing.message);
+  });
+
+  it('lastTransitionTime moves only when a condition flips', () => {
+    const first = serverStatus({ ...base, desired: valid(), observed: running() });
+    const later = serverStatus({ ...base, now: NOW + 60_000, desired: valid(), observed: running({ pid: 43 }), previous: first });
+    expect(findCondition(later.conditions, 'Ready')?.lastTransitionTime).toBe(findCondition(first.conditions, 'Ready')?.lastTransitionTime);
+    const down = serverStatus({ ...base, now: NOW + 120_000, desired: valid({ launch: undefined, problems: [missing] }), previous: later });
+    expect(findCondition(down.conditions, 'Ready')?.lastTransitionTime).toBe(new Date(NOW + 120_000).toISOString());
+  });
+
+  it.each([
+    ['Suspended', { desired: valid({ suspend: true }) }],
+    ['Terminating', { desired: valid(), observed: running({ stopping: true }) }],
+    ['CrashLoopBackOff', { desired: valid(), memory: mem({ lastTermination: exit(1), crashes: 1, nextRetryAt: NOW + 1000 }) }],
+    ['Failed', { desired: valid({ restartPolicy: 'Never' }), memory: mem({ lastTermination: exit(1) }) }],
+    ['Completed', { desired: valid({ restartPolicy: 'OnFailure' }), memory: mem({ lastTermination: exit(0) }) }],
+    ['Pending', { desired: valid() }],
+    ['Stuck', { desired: { state: 'invalid' as const, message: 'f.yaml:1:1: bad' } }],
+  ])('phase %s', (phase, over) => {
+    expect(serverStatus({ ...base, ...over } as Parameters<typeof serverStatus>[0]).phase).toBe(phase);
+  });
+});

@@ -1,0 +1,98 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { BIN, runCli } from './helpers/cli.js';
+import { harness, isAlive, secretYaml, tinyServer, type Harness } from './helpers/controller.js';
+
+function up(h: Harness): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  const child = spawn(BIN, ['up'], { env: { ...process.env, ...h.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, output: () => output, exited };
+}
+
+describe('apiary up (the built CLI)', () => {
+  it('runs servers, answers get/describe/wait, and stops everything on SIGTERM with exit 0', async () => {
+    const h = await harness();
+    await h.write('secret.yaml', secretYaml('github', { token: 'cli-secret-value-xyz' }));
+    await h.write('a.yaml', tinyServer('a', h, { env: '    - name: GITHUB_TOKEN\n      valueFrom:\n        secretKeyRef: { name: github, key: token }\n' }));
+    const controller = up(h);
+    const ready = await runCli(['wait', 'mcpserver/a', '--for=condition=Ready', '--timeout', '15s'], { env: h.env });
+    expect(ready.code, controller.output()).toBe(0);
+    expect(ready.stdout).toBe('mcpserver/a condition met: Ready=True\n');
+
+    const json = await runCli(['get', 'all', '-o', 'json'], { env: h.env });
+    expect(json.code).toBe(0);
+    expect(json.stdout).not.toContain('cli-secret-value-xyz');
+    const list = JSON.parse(json.stdout) as { kind: string; items: { kind: string; metadata: { name: string; generation: number }; status: { phase: string; pid?: number } }[] };
+    expect(list.kind).toBe('List');
+    expect(list.items.map((i) => [i.kind, i.metadata.name, i.status.phase])).toEqual([
+      ['MCPServer', 'a', 'Running'],
+      ['Secret', 'github', 'Ready'],
+    ]);
+    expect(list.items[0]!.metadata.generation).toBe(1);
+    const pid = list.items[0]!.status.pid!;
+
+    const table = await runCli(['get', 'mcp'], { env: h.env });
+    expect(table.stdout).toMatch(/^NAME {3}PHASE {5}READY {3}RESTARTS {3}AGE {3}URL\na {6}Running {3}True {4}0 {10}\d+s {4}<none>\n$/);
+    const single = JSON.parse((await runCli(['get', 'mcpserver', 'a', '-o', 'json'], { env: h.env })).stdout) as { kind: string };
+    expect(single.kind).toBe('MCPServer');
+    expect((await runCli(['get', 'secrets', 'nope'], { env: h.env })).code).toBe(1);
+    expect((await runCli(['get', 'pods'], { env: h.env })).code).toBe(2);
+
+    const described = await runCli(['describe', 'MCPServers', 'a'], { env: h.env });
+    expect(described.stdout).toContain('GITHUB_TOKEN             <- secret github/token');
+    expect(described.stdout).toMatch(/Normal {3}Started {3}\d+s +apiary {3}started pid \d+ \(generation 1\)/);
+
+    controller.child.kill('SIGTERM');
+    expect(await controller.exited).toBe(0);
+    expect(isAlive(pid)).toBe(false);
+    const after = await runCli(['get'], { env: h.env });
+    expect(after.stderr).toMatch(/warning: no apiary controller is running for this state directory; status last written \d+s ago/);
+    const stale = await runCli(['wait', 'mcpserver/a', '--for=condition=Ready=false', '--timeout', '500ms'], { env: h.env });
+    expect(stale.code).toBe(1);
+    expect(stale.stderr).toContain('no apiary controller is running');
+    const output = controller.output();
+    expect(output).not.toContain('cli-secret-value-xyz');
+    expect(output).toContain('"msg":"controller stopped"');
+  }, 30_000);
+
+  it('a second up for the same state directory is refused, naming the running one', async () => {
+    const h = await harness();
+    await h.write('a.yaml', tinyServer('a', h));
+    const first = up(h);
+    expect((await runCli(['wait', 'mcpserver/a', '--for=phase=Running', '--timeout', '15s'], { env: h.env })).code).toBe(0);
+    const second = await runCli(['up'], { env: h.env });
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain(`error: another apiary controller (pid ${first.child.pid}`);
+    first.child.kill('SIGINT');
+    expect(await first.exited).toBe(0);
+  }, 30_000);
+
+  it('after kill -9 of the controller, the next up adopts what was left and never runs two copies', async () => {
+    const h = await harness();
+    await h.write('a.yaml', tinyServer('a', h, { args: ['--ignore-stdin'] }));
+    const first = up(h);
+    expect((await runCli(['wait', 'mcpserver/a', '--for=phase=Running', '--timeout', '15s'], { env: h.env })).code).toBe(0);
+    const [pid] = await h.starts('a');
+    first.child.kill('SIGKILL');
+    await first.exited;
+    expect(isAlive(pid!)).toBe(true);
+
+    const second = up(h);
+    expect((await runCli(['wait', 'mcpserver/a', '--for=phase=Running', '--timeout', '15s'], { env: h.env })).code).toBe(0);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await h.starts('a')).toEqual([pid]);
+    expect((await h.status('a'))?.pid).toBe(pid);
+    expect(second.output()).toContain('"msg":"adopted running server"');
+
+    // The adopted process is still managed: an edit replaces it.
+    await h.write('a.yaml', tinyServer('a', h, { args: ['--ignore-stdin', '--v2'] }));
+    await h.waitFor('rolled', async () => (await h.starts('a')).length === 2 && !isAlive(pid!));
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+    const [, pid2] = await h.starts('a');
+    expect(isAlive(pid2!)).toBe(false);
+  }, 40_000);
+});
