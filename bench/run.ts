@@ -3,6 +3,7 @@
  * here passes or fails, it measures.
  */
 import { cpus } from 'node:os';
+import { benchController } from './controller.js';
 import { benchCrypto } from './crypto.js';
 import { printTable } from './stats.js';
 
@@ -16,3 +17,4 @@ console.log(
 );
 
 if (want('crypto')) printTable('Secrets at rest', await benchCrypto());
+if (want('controller')) printTable('Controller', await benchController());

@@ -80,3 +80,19 @@ describe('WorkQueue', () => {
     expect(clock.pending()).toBe(0);
   });
 });
+
+describe('WorkQueue.idle', () => {
+  it('resolves once nothing is queued or in progress', async () => {
+    const q = new WorkQueue({ clock: new FakeClock() });
+    await q.idle();
+    q.add('a');
+    let idle = false;
+    const waiting = q.idle().then(() => (idle = true));
+    const key = await q.get();
+    await Promise.resolve();
+    expect(idle).toBe(false);
+    q.done(key!);
+    await waiting;
+    expect(idle).toBe(true);
+  });
+});

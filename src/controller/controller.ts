@@ -9,13 +9,13 @@ import { readFile } from 'node:fs/promises';
 import { parseResourceKey, resourceKey, type ResourceKey } from '../api/names.js';
 import type { KeyStore } from '../crypto/keys.js';
 import { messageOf } from '../errors.js';
-import { referencedSecretNames } from '../manifests/references.js';
 import type { MCPServerResource } from '../manifests/resource.js';
 import type { ReconcileContext, ReconcileResult } from '../reconcilers/context.js';
 import { MCPServerReconciler } from '../reconcilers/mcpserver.js';
 import type { ServerMemory } from '../reconcilers/mcpserver-plan.js';
 import { SecretReconciler } from '../reconcilers/secret.js';
 import { SecretResolver } from '../reconcilers/secret-resolver.js';
+import { inheritedEnvironment } from '../runtime/env.js';
 import { ProcessRuntime } from '../runtime/process-runtime.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { acquireControllerLock, type ControllerInfo } from '../state/controller-lock.js';
@@ -105,7 +105,7 @@ export class Controller {
       memory: this.#memory,
       clock: this.#clock,
       logger,
-      parentEnv: this.#opts.env ?? process.env,
+      inheritedEnv: inheritedEnvironment(this.#opts.env ?? process.env),
       fingerprint: (value) => createHmac('sha256', stateKey).update(value).digest('hex').slice(0, 16),
     };
     this.#servers = new MCPServerReconciler(ctx);
@@ -150,15 +150,8 @@ export class Controller {
       const { kind, name } = parseResourceKey(key);
       if (kind === 'Secret') secrets.add(name);
     }
-    if (secrets.size === 0) return;
-    for (const resource of this.#desired.resources()) {
-      if (resource.kind !== 'MCPServer') continue;
-      for (const name of referencedSecretNames(resource)) {
-        if (secrets.has(name)) {
-          this.#queue.add(resourceKey('MCPServer', resource.name));
-          break;
-        }
-      }
+    for (const secret of secrets) {
+      for (const server of this.#desired.serversUsingSecret(secret)) this.#queue.add(resourceKey('MCPServer', server));
     }
   }
 
@@ -175,6 +168,11 @@ export class Controller {
         if (!this.#stopping) this.#scheduleResync();
       });
     }, resyncMs);
+  }
+
+  /** Resolves when every queued key has been reconciled. */
+  idle(): Promise<void> {
+    return this.#queue.idle();
   }
 
   /** Re-reads changed files and reconciles everything. */

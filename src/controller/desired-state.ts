@@ -11,6 +11,7 @@ import { resourceKey, type ResourceKey } from '../api/names.js';
 import { formatManifestError, type ManifestError } from '../manifests/errors.js';
 import { assemble, listManifestFiles, loadFile } from '../manifests/loader.js';
 import type { ParsedDocument } from '../manifests/parse.js';
+import { referencedSecretNames } from '../manifests/references.js';
 import type { Resource } from '../manifests/resource.js';
 
 export interface DesiredEntry {
@@ -39,6 +40,8 @@ export class DesiredState {
   readonly dir: string;
   readonly #files = new Map<string, FileEntry>();
   #entries = new Map<ResourceKey, DesiredEntry>();
+  /** Secret name -> the valid MCPServers that reference it (rebuilt with the entries). */
+  #users = new Map<string, string[]>();
 
   constructor(dir: string) {
     this.dir = dir;
@@ -50,6 +53,11 @@ export class DesiredState {
 
   keys(): ResourceKey[] {
     return [...this.#entries.keys()];
+  }
+
+  /** The valid MCPServers (sorted names) that reference secret `name`. */
+  serversUsingSecret(name: string): string[] {
+    return this.#users.get(name) ?? [];
   }
 
   resources(): Resource[] {
@@ -70,18 +78,28 @@ export class DesiredState {
 
   /** Applies a read; returns the keys whose declaration may have changed. */
   commit(read: FileRead): Set<ResourceKey> {
-    const before = this.#files.get(read.path);
-    if (before?.fingerprint === read.entry?.fingerprint) return new Set();
+    return this.commitAll([read]);
+  }
+
+  /** Applies several reads with one rebuild (a full scan of many files stays linear). */
+  commitAll(reads: readonly FileRead[]): Set<ResourceKey> {
     const affected = new Set<ResourceKey>();
-    for (const doc of [...(before?.docs ?? []), ...(read.entry?.docs ?? [])]) {
-      if (doc.kind !== undefined && doc.name !== undefined) affected.add(resourceKey(doc.kind, doc.name));
+    let changed = false;
+    for (const read of reads) {
+      const before = this.#files.get(read.path);
+      if (before?.fingerprint === read.entry?.fingerprint) continue;
+      changed = true;
+      for (const doc of [...(before?.docs ?? []), ...(read.entry?.docs ?? [])]) {
+        if (doc.kind !== undefined && doc.name !== undefined) affected.add(resourceKey(doc.kind, doc.name));
+      }
+      if (read.entry === undefined) this.#files.delete(read.path);
+      else this.#files.set(read.path, read.entry);
     }
-    if (read.entry === undefined) this.#files.delete(read.path);
-    else this.#files.set(read.path, read.entry);
+    if (!changed) return affected;
     const previous = this.#entries;
     this.#rebuild();
     // Conflicts span files: a key whose entry changed anywhere is affected too.
-    for (const [key, entry] of this.#entries) if (!sameEntry(previous.get(key), entry)) affected.add(key);
+    for (const [key, entry] of this.#entries) if (!affected.has(key) && !sameEntry(previous.get(key), entry)) affected.add(key);
     for (const key of previous.keys()) if (!this.#entries.has(key)) affected.add(key);
     return affected;
   }
@@ -101,15 +119,14 @@ export class DesiredState {
     const unsettled: string[] = [];
     const present = new Set(files);
     for (const path of [...this.#files.keys()]) if (!present.has(path)) files.push(path);
+    const reads: FileRead[] = [];
     for (const path of files) {
       if (!(await this.isStale(path))) continue;
       const read = await this.read(path);
-      if (!read.settled) {
-        unsettled.push(path);
-        continue;
-      }
-      for (const key of this.commit(read)) affected.add(key);
+      if (read.settled) reads.push(read);
+      else unsettled.push(path);
     }
+    for (const key of this.commitAll(reads)) affected.add(key);
     return { affected, unsettled };
   }
 
@@ -125,8 +142,15 @@ export class DesiredState {
       entry.errors.push(...doc.errors);
       entries.set(key, entry);
     }
-    for (const entry of entries.values()) if (entry.errors.length > 0) delete entry.resource;
+    const users = new Map<string, string[]>();
+    for (const entry of entries.values()) {
+      if (entry.errors.length > 0) delete entry.resource;
+      if (entry.resource?.kind !== 'MCPServer') continue;
+      for (const secret of referencedSecretNames(entry.resource)) users.set(secret, [...(users.get(secret) ?? []), entry.resource.name]);
+    }
+    for (const list of users.values()) list.sort();
     this.#entries = entries;
+    this.#users = users;
   }
 
   /** Errors in documents that name no resource (no kind or name): shown in the controller log. */
@@ -140,6 +164,8 @@ export class DesiredState {
 
 function sameEntry(a: DesiredEntry | undefined, b: DesiredEntry): boolean {
   if (a === undefined) return false;
+  // Unchanged files keep their parsed objects: identity is the cheap common case.
+  if (a.resource === b.resource && a.errors.length === 0 && b.errors.length === 0) return true;
   return JSON.stringify(a.resource?.manifest) === JSON.stringify(b.resource?.manifest) &&
     JSON.stringify(a.errors) === JSON.stringify(b.errors) &&
     a.resource?.source.path === b.resource?.source.path;

@@ -23,6 +23,7 @@ export class WorkQueue<K extends string = string> {
   readonly #failures = new Map<K, number>();
   readonly #delayed = new Map<K, { at: number; timer: Timer }>();
   #waiters: ((key: K | undefined) => void)[] = [];
+  #idleWaiters: (() => void)[] = [];
   #shuttingDown = false;
 
   constructor(options: QueueOptions) {
@@ -97,6 +98,17 @@ export class WorkQueue<K extends string = string> {
       this.#dirty.delete(key);
       this.add(key);
     }
+    if (this.#isIdle()) for (const resolve of this.#idleWaiters.splice(0)) resolve();
+  }
+
+  #isIdle(): boolean {
+    return this.#queue.length === 0 && this.#processing.size === 0;
+  }
+
+  /** Resolves once nothing is queued or being processed (timed work not counted). */
+  idle(): Promise<void> {
+    if (this.#isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
   get length(): number {

@@ -15,8 +15,8 @@ export interface ReconcileContext {
   memory: Map<string, ServerMemory>;
   clock: Clock;
   logger: Logger;
-  /** The controller's environment, from which the allowlist is inherited. */
-  parentEnv: NodeJS.ProcessEnv;
+  /** The allowlisted part of the controller's environment, which every server inherits. */
+  inheritedEnv: Readonly<Record<string, string>>;
   /** Keyed fingerprint of secret values, so a config hash never holds a value. */
   fingerprint(value: string): string;
 }

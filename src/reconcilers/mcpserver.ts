@@ -76,7 +76,7 @@ function launchSpec(ctx: ReconcileContext, resource: MCPServerResource, generati
     command: spec.command,
     args: spec.args ?? [],
     cwd,
-    env: buildEnvironment(ctx.parentEnv, declared),
+    env: buildEnvironment(ctx.inheritedEnv, declared),
     configHash: createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 16),
     generation,
   };

@@ -8,7 +8,6 @@ import { resourceKey } from '../api/names.js';
 import { setCondition, type Condition, type SecretStatus } from '../api/status.js';
 import { secretForms } from '../crypto/secret-data.js';
 import { formatManifestError } from '../manifests/errors.js';
-import { serversUsingSecret } from '../manifests/references.js';
 import type { ReconcileContext, ReconcileResult } from './context.js';
 import { secretVersion } from './secret-resolver.js';
 
@@ -31,7 +30,7 @@ export class SecretReconciler {
       return {};
     }
     const now = new Date(ctx.clock.now()).toISOString();
-    const usedBy = serversUsingSecret(ctx.desired.resources(), name);
+    const usedBy = ctx.desired.serversUsingSecret(name);
     const previous = ctx.records.get(KIND, name)?.status as SecretStatus | undefined;
     let conditions: Condition[] = previous?.conditions ?? [];
 

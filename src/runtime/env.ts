@@ -22,12 +22,18 @@ export function isInherited(name: string): boolean {
   return INHERITED.has(name) || name.startsWith('LC_') || PROXY.has(name.toUpperCase());
 }
 
-/** The inherited allowlist, then the declared variables (which win). */
-export function buildEnvironment(parent: NodeJS.ProcessEnv, declared: Iterable<readonly [string, string]>): Record<string, string> {
+/** The controller's variables a server inherits (compute once: reading process.env is slow). */
+export function inheritedEnvironment(parent: NodeJS.ProcessEnv): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(parent)) {
     if (value !== undefined && isInherited(name)) env[name] = value;
   }
+  return env;
+}
+
+/** The inherited allowlist, then the declared variables (which win). */
+export function buildEnvironment(inherited: Readonly<Record<string, string>>, declared: Iterable<readonly [string, string]>): Record<string, string> {
+  const env: Record<string, string> = { ...inherited };
   for (const [name, value] of declared) env[name] = value;
   return env;
 }

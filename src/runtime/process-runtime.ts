@@ -5,13 +5,13 @@
  * process (pid + start time) so a restarted controller finds what it left.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
-import { copyFile, readdir, readFile, rename, rm, stat, truncate } from 'node:fs/promises';
+import { closeSync, mkdirSync, openSync, renameSync, statSync, type Stats } from 'node:fs';
+import { copyFile, readdir, readFile, rm, stat, truncate } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ApiaryError } from '../errors.js';
 import type { Clock } from '../controller/clock.js';
 import type { StateLayout } from '../state/layout.js';
-import { ensureDir, FILE_MODE, writeFileAtomic } from '../util/atomic.js';
+import { DIR_MODE, ensureDir, FILE_MODE, writeFileAtomic } from '../util/atomic.js';
 import { isSameProcess, procStartTime } from './proc.js';
 import type { AdoptionReport, ExitListener, LaunchSpec, ObservedProcess, Runtime, Termination } from './runtime.js';
 
@@ -79,8 +79,10 @@ export class ProcessRuntime implements Runtime {
 
   async start(spec: LaunchSpec): Promise<ObservedProcess> {
     if (this.#tracked.has(spec.name)) throw new ApiaryError('Io', `server "${spec.name}" is already running`);
-    await this.#checkWorkingDir(spec);
-    const logFd = await this.#openFreshLog(spec.name);
+    // Synchronous file work up to the spawn: many servers starting at once on a
+    // busy machine would otherwise queue behind each other in libuv's threadpool.
+    this.#checkWorkingDir(spec);
+    const logFd = this.#openFreshLog(spec.name);
     let child: ChildProcess;
     try {
       child = spawn(spec.command, [...spec.args], {
@@ -244,24 +246,32 @@ export class ProcessRuntime implements Runtime {
     this.#clock.setTimeout(check, this.#adoptedPollMs);
   }
 
-  async #checkWorkingDir(spec: LaunchSpec): Promise<void> {
-    const info = await stat(spec.cwd).catch(() => undefined);
+  #checkWorkingDir(spec: LaunchSpec): void {
+    const info = statOrUndefined(spec.cwd);
     if (info?.isDirectory() !== true) {
       throw new ApiaryError('StartFailed', `working directory ${spec.cwd} does not exist`);
     }
   }
 
-  async #openFreshLog(name: string): Promise<number> {
-    await ensureDir(this.#layout.logDir);
+  #openFreshLog(name: string): number {
+    mkdirSync(this.#layout.logDir, { recursive: true, mode: DIR_MODE });
     const current = this.#layout.logFile(name);
-    const size = (await stat(current).catch(() => undefined))?.size ?? 0;
-    if (size > 0) await rename(current, this.#layout.previousLogFile(name));
+    const size = statOrUndefined(current)?.size ?? 0;
+    if (size > 0) renameSync(current, this.#layout.previousLogFile(name));
     return openSync(current, 'a', FILE_MODE);
   }
 
   async #writeRecord(record: ProcessRecord): Promise<void> {
     await ensureDir(this.#layout.processDir);
     await writeFileAtomic(this.#layout.processRecord(record.name), JSON.stringify(record, null, 2));
+  }
+}
+
+function statOrUndefined(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
   }
 }
 

@@ -30,7 +30,7 @@ export interface Harness {
   status(name: string): Promise<MCPServerStatus | undefined>;
   waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs?: number): Promise<T>;
   starts(name: string): Promise<number[]>;
-  report(name: string, pid: number): Promise<{ envNames: string[]; hashes: Record<string, string | null>; cwd: string }>;
+  report(name: string, pid: number): Promise<{ envNames: string[]; hashes: Record<string, string | null>; cwd: string; args: string[] }>;
 }
 
 export async function harness(): Promise<Harness> {

@@ -1,0 +1,317 @@
+/**
+ * The controller's figures (issue: step 3), measured against real processes
+ * and, for edit -> restart, against mcp-hub doing the same job.
+ *
+ * "Spawned" is measured by the server itself: its command is a tiny sh
+ * wrapper that writes a nanosecond timestamp the moment it starts, then execs
+ * a real stdio MCP server (examples/hello-server.mjs). Both apiary and
+ * mcp-hub run that same command, so node's boot time is not in either figure.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Controller } from '../src/controller/controller.js';
+import { silentLogger } from '../src/controller/logger.js';
+import { KeyStore } from '../src/crypto/keys.js';
+import { loadDirectory } from '../src/manifests/loader.js';
+import { StateLayout } from '../src/state/layout.js';
+import { StatusStore } from '../src/state/status-store.js';
+import { fmtMs, now, percentile, type Row } from './stats.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const BIN = join(ROOT, 'bin', 'apiary');
+const HELLO = join(ROOT, 'examples', 'hello-server.mjs');
+const STAMP = 'date +%s%N > "$STAMP_DIR/$$.stamp"; exec node "$HELLO"';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const epochMs = (): number => performance.timeOrigin + performance.now();
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 2): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`bench: timed out waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+/** New stamp files since `seen`; returns the earliest new stamp (epoch ms). */
+async function newStamp(dir: string, seen: Set<string>): Promise<number | undefined> {
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.stamp') && !seen.has(f));
+  if (files.length === 0) return undefined;
+  let earliest = Infinity;
+  for (const f of files) {
+    const text = (await readFile(join(dir, f), 'utf8')).trim();
+    if (text === '') return undefined;
+    seen.add(f);
+    earliest = Math.min(earliest, Number(BigInt(text) / 1000n) / 1000);
+  }
+  return earliest;
+}
+
+function serverManifest(name: string, stampDir: string, extra = '', edit = 0): string {
+  return `apiVersion: apiary.dev/v1alpha1
+kind: MCPServer
+metadata:
+  name: ${name}
+spec:
+  command: /bin/sh
+  args: ["-c", ${JSON.stringify(STAMP)}]
+  env:
+    - name: STAMP_DIR
+      value: ${JSON.stringify(stampDir)}
+    - name: HELLO
+      value: ${JSON.stringify(HELLO)}
+    - name: EDIT
+      value: "${edit}"
+${extra}`;
+}
+
+interface Up {
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+function startUp(dir: string, stateDir: string, keyFile: string): Up {
+  const child = spawn(BIN, ['up', '--dir', dir, '--state-dir', stateDir], {
+    env: { ...process.env, APIARY_KEY_FILE: keyFile },
+    stdio: ['ignore', 'ignore', 'ignore'],
+  });
+  const exited = new Promise<void>((r) => child.on('exit', () => r()));
+  return {
+    child,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+async function workspace(): Promise<{ root: string; dir: string; stateDir: string; stamps: string; keyFile: string }> {
+  const root = await mkdtemp(join(tmpdir(), 'apiary-bench-'));
+  const dir = join(root, 'manifests');
+  const stamps = join(root, 'stamps');
+  await mkdir(dir, { recursive: true });
+  await mkdir(stamps, { recursive: true });
+  const keyFile = join(root, 'key');
+  const { createKeyFile } = await import('../src/crypto/keys.js');
+  await createKeyFile(keyFile);
+  return { root, dir, stateDir: join(root, 'state'), stamps, keyFile };
+}
+
+async function editToSpawnApiary(edits: number): Promise<number[]> {
+  const ws = await workspace();
+  const file = join(ws.dir, 'edit.yaml');
+  await writeFile(file, serverManifest('edit', ws.stamps));
+  const up = startUp(ws.dir, ws.stateDir, ws.keyFile);
+  const seen = new Set<string>();
+  await until('first spawn', () => newStamp(ws.stamps, seen));
+  const samples: number[] = [];
+  try {
+    for (let i = 1; i <= edits; i++) {
+      await sleep(150);
+      const t0 = epochMs();
+      await writeFile(file, serverManifest('edit', ws.stamps, '', i));
+      const stamp = await until(`spawn after edit ${i}`, () => newStamp(ws.stamps, seen));
+      samples.push(stamp - t0);
+    }
+  } finally {
+    await up.stop();
+    await rm(ws.root, { recursive: true, force: true });
+  }
+  return samples;
+}
+
+async function editToSpawnMcpHub(edits: number): Promise<number[]> {
+  const ws = await workspace();
+  const config = join(ws.root, 'mcp-servers.json');
+  const write = (edit: number): Promise<void> =>
+    writeFile(
+      config,
+      JSON.stringify({
+        mcpServers: { edit: { command: '/bin/sh', args: ['-c', STAMP], env: { STAMP_DIR: ws.stamps, HELLO, EDIT: String(edit) } } },
+      }),
+    );
+  await write(0);
+  const port = 39000 + Math.floor(Math.random() * 1000);
+  const hub = spawn(process.execPath, [join(ROOT, 'node_modules', 'mcp-hub', 'dist', 'cli.js'), '--port', String(port), '--config', config, '--watch'], {
+    stdio: ['ignore', 'ignore', 'ignore'],
+    env: { ...process.env, HOME: ws.root },
+  });
+  const seen = new Set<string>();
+  const samples: number[] = [];
+  try {
+    await until('mcp-hub first spawn', () => newStamp(ws.stamps, seen));
+    await sleep(1000);
+    for (let i = 1; i <= edits; i++) {
+      await sleep(400);
+      const t0 = epochMs();
+      await write(i);
+      const stamp = await until(`mcp-hub spawn after edit ${i}`, () => newStamp(ws.stamps, seen), 10_000);
+      samples.push(stamp - t0);
+    }
+  } finally {
+    hub.kill('SIGTERM');
+    await new Promise((r) => hub.on('exit', r));
+    await rm(ws.root, { recursive: true, force: true });
+  }
+  return samples;
+}
+
+async function statusOf(stateDir: string, name: string): Promise<{ phase: string; pid?: number } | undefined> {
+  const record = await new StatusStore(new StateLayout(stateDir)).read('MCPServer', name);
+  return record?.status as { phase: string; pid?: number } | undefined;
+}
+
+async function secretRestoredToSpawn(rounds: number): Promise<number[]> {
+  const ws = await workspace();
+  const secretFile = join(ws.dir, 'secret.yaml');
+  const secret = 'apiVersion: apiary.dev/v1alpha1\nkind: Secret\nmetadata: { name: token }\nstringData: { value: bench-not-secret }\n';
+  await writeFile(secretFile, secret);
+  await writeFile(join(ws.dir, 'stuck.yaml'), serverManifest('stuck', ws.stamps, '    - name: TOKEN\n      valueFrom:\n        secretKeyRef: { name: token, key: value }\n'));
+  const up = startUp(ws.dir, ws.stateDir, ws.keyFile);
+  const seen = new Set<string>();
+  const samples: number[] = [];
+  try {
+    await until('first spawn', () => newStamp(ws.stamps, seen));
+    for (let i = 0; i < rounds; i++) {
+      const { pid } = (await until('running', async () => {
+        const s = await statusOf(ws.stateDir, 'stuck');
+        return s?.phase === 'Running' && s.pid ? s : undefined;
+      }))!;
+      await rm(secretFile);
+      await sleep(100);
+      process.kill(pid!, 'SIGKILL');
+      await until('stuck', async () => ((await statusOf(ws.stateDir, 'stuck'))?.phase === 'Stuck' ? true : undefined));
+      await sleep(50);
+      const t0 = epochMs();
+      await writeFile(secretFile, secret);
+      samples.push((await until('spawn after restore', () => newStamp(ws.stamps, seen))) - t0);
+    }
+  } finally {
+    await up.stop();
+    await rm(ws.root, { recursive: true, force: true });
+  }
+  return samples;
+}
+
+async function writeManyResources(dir: string, stamps: string, count: number, suspended: boolean): Promise<void> {
+  const half = count / 2;
+  for (let i = 0; i < half; i++) {
+    await writeFile(join(dir, `secret-${i}.yaml`), `apiVersion: apiary.dev/v1alpha1\nkind: Secret\nmetadata: { name: s-${i} }\nstringData: { k: v${i} }\n`);
+    await writeFile(
+      join(dir, `server-${i}.yaml`),
+      serverManifest(`srv-${i}`, stamps, `    - name: K\n      valueFrom:\n        secretKeyRef: { name: s-${i}, key: k }\n${suspended ? '  suspend: true\n' : ''}`),
+    );
+  }
+}
+
+async function thousand(): Promise<Row[]> {
+  const ws = await workspace();
+  await writeManyResources(ws.dir, ws.stamps, 1000, true);
+  const loads: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t = now();
+    const result = await loadDirectory(ws.dir);
+    loads.push(now() - t);
+    if (result.resources.length !== 1000 || result.errors.length > 0) throw new Error('bench: 1000-manifest load went wrong');
+  }
+  const tCli = now();
+  const validate = spawn(BIN, ['validate', ws.dir], { stdio: 'ignore' });
+  await new Promise((r) => validate.on('exit', r));
+  const cliMs = now() - tCli;
+
+  const controller = new Controller({ dir: ws.dir, stateDir: ws.stateDir, keys: new KeyStore({ env: { APIARY_KEY_FILE: ws.keyFile } }), logger: silentLogger, resyncMs: 3_600_000 });
+  const tStart = now();
+  await controller.start();
+  await controller.idle();
+  const startMs = now() - tStart;
+  const resyncs: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    const t = now();
+    await controller.resync();
+    await controller.idle();
+    resyncs.push(now() - t);
+  }
+  await controller.stop();
+
+  const up = startUp(ws.dir, ws.stateDir, ws.keyFile);
+  await until('1000 statuses', async () => ((await new StatusStore(new StateLayout(ws.stateDir)).list()).length >= 1000 ? true : undefined), 60_000, 100);
+  await sleep(2000);
+  const rss = Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${up.child.pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
+  await up.stop();
+  await rm(ws.root, { recursive: true, force: true });
+  return [
+    { measure: '1,000 manifests: cold load + validate (in process)', result: `${fmtMs(percentile(loads, 50))} p50`, target: '<= 1 s', note: `5 runs; \`apiary validate\` as a process: ${fmtMs(cliMs)} wall` },
+    { measure: '1,000 resources: controller start to idle', result: fmtMs(startMs), note: '500 suspended servers + 500 secrets' },
+    { measure: '1,000 resources: no-op resync', result: `${fmtMs(percentile(resyncs, 50))} p50, ${fmtMs(Math.max(...resyncs))} max`, target: '<= 100 ms', note: '10 runs: stat every file, reconcile every key, write nothing' },
+    { measure: 'controller RSS with 1,000 resources', result: `${rss.toFixed(0)} MB`, target: '<= 150 MB', note: '`apiary up`, servers suspended' },
+  ];
+}
+
+async function hundredServers(light: boolean): Promise<Row> {
+  const ws = await workspace();
+  const light_ = `apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata: { name: NAME }\nspec:\n  command: sleep\n  args: ["3600"]\n`;
+  for (let i = 0; i < 100; i++) await writeFile(join(ws.dir, `s${i}.yaml`), light ? light_.replace('NAME', `s${i}`) : serverManifest(`s${i}`, ws.stamps));
+  const t0 = now();
+  const up = startUp(ws.dir, ws.stateDir, ws.keyFile);
+  const store = new StatusStore(new StateLayout(ws.stateDir));
+  await until('100 running', async () => {
+    const records = await store.list('MCPServer');
+    return records.length === 100 && records.every((r) => (r.status as { phase: string }).phase === 'Running') ? true : undefined;
+  }, 60_000, 20);
+  const allRunning = now() - t0;
+  if (light) {
+    await up.stop();
+    await rm(ws.root, { recursive: true, force: true });
+    return {
+      measure: '100 `sleep` processes: cold start -> all Running',
+      result: fmtMs(allRunning),
+      note: "the controller's own cost: no server boot competing for the 2 cores",
+    };
+  }
+  // How long until every one of them is a booted MCP server (node loaded, stdio transport up).
+  await until('100 booted', async () => {
+    const logs = await Promise.all(Array.from({ length: 100 }, (_, i) => readFile(join(ws.stateDir, 'logs', `s${i}.log`), 'utf8').catch(() => '')));
+    return logs.every((l) => l.includes('apiary-hello: ready')) ? true : undefined;
+  }, 120_000, 100);
+  const allBooted = now() - t0;
+  await up.stop();
+  await rm(ws.root, { recursive: true, force: true });
+  return {
+    measure: '100 small servers: cold start -> all Running',
+    result: fmtMs(allRunning),
+    target: '<= 10 s',
+    note: `from spawning \`apiary up\`; 100 node MCP servers booting at once saturate both cores (all ready after ${fmtMs(allBooted)})`,
+  };
+}
+
+export async function benchController(): Promise<Row[]> {
+  const rows: Row[] = [];
+  const apiary = await editToSpawnApiary(60);
+  rows.push({
+    measure: 'manifest edit -> new process spawned',
+    result: `p50 ${fmtMs(percentile(apiary, 50))} / p99 ${fmtMs(percentile(apiary, 99))}`,
+    target: '<= 50 ms / <= 200 ms',
+    note: `${apiary.length} in-place edits; includes stopping the old process`,
+  });
+  try {
+    const hub = await editToSpawnMcpHub(30);
+    rows.push({
+      measure: 'mcp-hub --watch: config edit -> new process spawned',
+      result: `p50 ${fmtMs(percentile(hub, 50))} / p99 ${fmtMs(percentile(hub, 99))}`,
+      note: `${hub.length} edits; apiary is ${(percentile(hub, 50) / percentile(apiary, 50)).toFixed(1)}x faster at p50`,
+    });
+  } catch (err) {
+    rows.push({ measure: 'mcp-hub --watch: config edit -> new process spawned', result: 'n/a', note: (err as Error).message });
+  }
+  const restored = await secretRestoredToSpawn(20);
+  rows.push({ measure: 'secret file restored -> stuck server spawned', result: `p50 ${fmtMs(percentile(restored, 50))}`, target: '<= 100 ms', note: `${restored.length} rounds; p99 ${fmtMs(percentile(restored, 99))}` });
+  rows.push(...(await thousand()));
+  rows.push(await hundredServers(false));
+  rows.push(await hundredServers(true));
+  return rows;
+}
