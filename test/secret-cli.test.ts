@@ -186,3 +186,20 @@ stringData: { a: "1" }
     expect(leftovers.length).toBeLessThanOrEqual(50);
   }, 120_000);
 });
+
+describe('secret set on a terminal', () => {
+  it('prompts without echoing the value (driven through a pseudo-terminal)', async () => {
+    const ws = await workspace();
+    const env = { ...process.env, ...ws.env, NO_COLOR: '1' };
+    const child = spawn('script', ['-qfec', `${BIN} secret set github token`, '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    for (let i = 0; i < 100 && !output.includes('input hidden'); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(output).toContain('Value for github/token (input hidden): ');
+    child.stdin.write('tty-typed-valuX\u007fe\r');
+    expect(await exited).toBe(0);
+    expect(output).not.toContain('tty-typed');
+    expect((await runCli(['secret', 'get', 'github', 'token'], { env: ws.env })).stdout).toBe('tty-typed-value\n');
+  });
+});

@@ -8,6 +8,7 @@ import { KeyStore } from '../../src/crypto/keys.js';
 import { readStateView, type ObjectView, type StateView } from '../../src/state/view.js';
 import type { MCPServerStatus } from '../../src/api/status.js';
 import { workspace } from './tmp.js';
+import { procStartTime } from '../../src/runtime/proc.js';
 
 export const TINY_SERVER = fileURLToPath(new URL('../fixtures/servers/tiny-server.mjs', import.meta.url));
 
@@ -122,13 +123,9 @@ export function secretYaml(name: string, values: Record<string, string>): string
   return `apiVersion: apiary.dev/v1alpha1\nkind: Secret\nmetadata:\n  name: ${name}\nstringData:\n${lines}\n`;
 }
 
+/** Alive and not a zombie (an orphan's zombie lingers until PID 1 reaps it). */
 export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  return procStartTime(pid) !== undefined;
 }
 
 export async function listReports(dir: string): Promise<string[]> {

@@ -1,0 +1,57 @@
+import { readFile, stat } from 'node:fs/promises';
+import { describe, expect, it } from 'vitest';
+import { systemClock } from '../src/controller/clock.js';
+import { ProcessRuntime } from '../src/runtime/process-runtime.js';
+import type { LaunchSpec, Termination } from '../src/runtime/runtime.js';
+import { StateLayout } from '../src/state/layout.js';
+import { isAlive } from './helpers/controller.js';
+import { tempDir } from './helpers/tmp.js';
+
+function launch(name: string, script: string, cwd: string): LaunchSpec {
+  return { name, command: 'sh', args: ['-c', script], cwd, env: { PATH: process.env['PATH'] ?? '' }, configHash: 'h', generation: 1 };
+}
+
+describe('ProcessRuntime', () => {
+  it('rotates a log past its size limit without losing what the process writes next', async () => {
+    const root = await tempDir();
+    const layout = new StateLayout(root);
+    const runtime = new ProcessRuntime({ layout, clock: systemClock, maxLogBytes: 1000 });
+    await runtime.start(launch('chatty', 'head -c 5000 /dev/zero | tr "\\0" x; echo; read line; echo after-rotation; sleep 5', root));
+    for (let i = 0; i < 100 && ((await stat(layout.logFile('chatty')).catch(() => undefined))?.size ?? 0) < 5000; i++) await new Promise((r) => setTimeout(r, 20));
+    await runtime.maintain();
+    expect((await stat(layout.rotatedLogFile('chatty'))).size).toBeGreaterThanOrEqual(5000);
+    expect((await stat(layout.logFile('chatty'))).size).toBe(0);
+    await runtime.stop('chatty');
+  });
+
+  it('stops a whole process group: close stdin, then SIGTERM, then SIGKILL', async () => {
+    const root = await tempDir();
+    const layout = new StateLayout(root);
+    const runtime = new ProcessRuntime({ layout, clock: systemClock, stdinGraceMs: 100, termGraceMs: 300 });
+    const exits: Termination[] = [];
+    runtime.onExit((_n, t) => exits.push(t));
+    // A launcher that ignores stdin and SIGTERM and leaves a child behind, like a stubborn npx.
+    const p = await runtime.start(launch('stubborn', 'trap "" TERM; sleep 30 & echo $! > child.pid; wait', root));
+    for (let i = 0; i < 100; i++) {
+      if ((await readFile(`${root}/child.pid`, 'utf8').catch(() => '')).trim()) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const childPid = Number((await readFile(`${root}/child.pid`, 'utf8')).trim());
+    const started = Date.now();
+    const t = await runtime.stop('stubborn');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(350);
+    expect(t?.signal).toBe('SIGKILL');
+    expect(t?.reason).toBe('Stopped');
+    expect(isAlive(p.pid)).toBe(false);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(isAlive(childPid)).toBe(false);
+    expect(exits).toHaveLength(1);
+  });
+
+  it('a missing working directory or command is a StartFailed error, not a crash', async () => {
+    const root = await tempDir();
+    const runtime = new ProcessRuntime({ layout: new StateLayout(root), clock: systemClock });
+    await expect(runtime.start({ ...launch('x', 'true', root), cwd: `${root}/nope` })).rejects.toMatchObject({ code: 'StartFailed', message: `working directory ${root}/nope does not exist` });
+    await expect(runtime.start({ ...launch('y', 'true', root), command: 'no-such-binary-xyz' })).rejects.toMatchObject({ code: 'StartFailed', message: 'command "no-such-binary-xyz" not found on PATH' });
+  });
+});
