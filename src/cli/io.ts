@@ -4,6 +4,8 @@ export interface Io {
   err(text: string): void;
   color: boolean;
   isTTY: boolean;
+  /** A transient status line on stderr (spinners); only on a terminal. */
+  status(text: string | undefined): void;
 }
 
 export function processIo(): Io {
@@ -13,6 +15,10 @@ export function processIo(): Io {
     err: (text) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
     color: isTTY && process.env['NO_COLOR'] === undefined && process.env['TERM'] !== 'dumb',
     isTTY,
+    status: (text) => {
+      if (process.stderr.isTTY !== true) return;
+      process.stderr.write(text === undefined ? '\r\u001b[2K' : `\r\u001b[2K${text}`);
+    },
   };
 }
 

@@ -14,6 +14,10 @@ import { registerGet } from './commands/get.js';
 import { registerDescribe } from './commands/describe.js';
 import { registerWait } from './commands/wait.js';
 import { registerLogs } from './commands/logs.js';
+import { registerApply } from './commands/apply.js';
+import { registerRollout } from './commands/rollout.js';
+import { registerAdd } from './commands/add.js';
+import { registerCompletion } from './commands/completion.js';
 import { registerSecret } from './commands/secret.js';
 import { registerSeal } from './commands/seal.js';
 
@@ -37,11 +41,15 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): { program: Command
   registerDescribe(program, ctx);
   registerWait(program, ctx);
   registerLogs(program, ctx);
+  registerApply(program, ctx);
+  registerRollout(program, ctx);
+  registerAdd(program, ctx);
   registerValidate(program, ctx);
   registerSchema(program, ctx);
   registerSecret(program, ctx);
   registerSeal(program, ctx);
   registerKey(program, ctx);
+  registerCompletion(program, ctx);
   const override = (cmd: Command): void => {
     cmd.exitOverride();
     cmd.commands.forEach(override);

@@ -5,6 +5,7 @@
  * anything an event missed.
  */
 import { createHmac, randomBytes } from 'node:crypto';
+import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { parseResourceKey, resourceKey, type ResourceKey } from '../api/names.js';
 import type { KeyStore } from '../crypto/keys.js';
@@ -21,6 +22,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import { acquireControllerLock, type ControllerInfo } from '../state/controller-lock.js';
 import { StateLayout } from '../state/layout.js';
 import { RecordBook } from '../state/record-book.js';
+import { clearRestartRequest, readRestartRequests } from '../state/requests.js';
 import { StatusStore } from '../state/status-store.js';
 import { ensureDir, writeFileAtomic } from '../util/atomic.js';
 import { systemClock, type Clock } from './clock.js';
@@ -59,6 +61,7 @@ export class Controller {
   #workers: Promise<void>[] = [];
   #resyncTimer: { cancel(): void } | undefined;
   #stopping = false;
+  #requestWatcher: FSWatcher | undefined;
   info: ControllerInfo | undefined;
 
   constructor(options: ControllerOptions) {
@@ -106,6 +109,7 @@ export class Controller {
       clock: this.#clock,
       logger,
       inheritedEnv: inheritedEnvironment(this.#opts.env ?? process.env),
+      restartHandled: (name, requestedAt) => clearRestartRequest(this.#layout, { name, requestedAt }),
       fingerprint: (value) => createHmac('sha256', stateKey).update(value).digest('hex').slice(0, 16),
     };
     this.#servers = new MCPServerReconciler(ctx);
@@ -131,10 +135,28 @@ export class Controller {
     for (const line of this.#desired.orphanErrors()) logger.warn('invalid manifest', { error: line });
     this.#source = new ManifestSource({ desired: this.#desired, clock: this.#clock, logger, onAffected: (keys) => this.#enqueue(keys) });
     await this.#source.start();
+    await this.#watchRequests();
     const workers = this.#opts.workers ?? 8;
     for (let i = 0; i < workers; i++) this.#workers.push(this.#work());
     this.#enqueueAll();
     this.#scheduleResync();
+  }
+
+  /** Rollout restarts asked for through the CLI (files in the state directory). */
+  async #watchRequests(): Promise<void> {
+    await ensureDir(this.#layout.requestsDir);
+    this.#requestWatcher = watch(this.#layout.requestsDir, () => void this.#readRequests());
+    this.#requestWatcher.on('error', (err) => this.#opts.logger.warn('request watch error', { error: messageOf(err) }));
+    await this.#readRequests();
+  }
+
+  async #readRequests(): Promise<void> {
+    for (const request of await readRestartRequests(this.#layout)) {
+      if (this.#servers.requestRestart(request.name, request.requestedAt)) {
+        this.#opts.logger.info('rollout restart requested', { server: request.name });
+        this.#queue.add(resourceKey('MCPServer', request.name));
+      }
+    }
   }
 
   #policyOf(name: string): 'Always' | 'OnFailure' | 'Never' {
@@ -181,6 +203,7 @@ export class Controller {
     this.#enqueue(affected);
     for (const path of unsettled) this.#source.touch(path);
     this.#enqueueAll();
+    await this.#readRequests();
     await this.#runtime.maintain().catch((err: unknown) => this.#opts.logger.warn('log rotation failed', { error: messageOf(err) }));
   }
 
@@ -211,6 +234,7 @@ export class Controller {
     if (this.#stopping) return;
     this.#stopping = true;
     this.#resyncTimer?.cancel();
+    this.#requestWatcher?.close();
     await this.#source?.stop();
     this.#queue.shutDown();
     await Promise.allSettled(this.#workers);

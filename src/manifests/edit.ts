@@ -4,10 +4,10 @@
  * document and comment in the file stays byte for byte as it was. Writes are
  * atomic and serialized per manifest directory with a lock.
  */
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
-import { Parser, parseDocument, type Document } from 'yaml';
+import { isMap, isScalar, LineCounter, Parser, parseDocument, type Document } from 'yaml';
 import { ApiaryError, messageOf } from '../errors.js';
 import { ensureDir, writeFileAtomic } from '../util/atomic.js';
 
@@ -25,6 +25,35 @@ export function splitDocuments(text: string): Segment[] {
   if (starts[0]! > 0) segments.push({ text: text.slice(0, starts[0]), isDocument: false });
   starts.forEach((start, i) => segments.push({ text: text.slice(start, starts[i + 1] ?? text.length), isDocument: true }));
   return segments;
+}
+
+/** Each document's own text, as written; the first includes any comments above it. */
+export function documentTexts(text: string): string[] {
+  const segments = splitDocuments(text);
+  const texts: string[] = [];
+  let prefix = '';
+  for (const segment of segments) {
+    if (!segment.isDocument) {
+      prefix += segment.text;
+      continue;
+    }
+    texts.push(prefix + segment.text);
+    prefix = '';
+  }
+  return texts;
+}
+
+/** Replaces document `index` (and, for the first, the comments above it) with `replacement`, as written. */
+export function replaceDocumentText(text: string, index: number, replacement: string): string {
+  const segments = splitDocuments(text);
+  const docPositions = segments.flatMap((s, i) => (s.isDocument ? [i] : []));
+  const at = docPositions[index];
+  if (at === undefined) throw new ApiaryError('Io', `document ${index + 1} not found; the file changed while apiary was editing it`);
+  let next = replacement.endsWith('\n') ? replacement : `${replacement}\n`;
+  const target = segments[at]!;
+  if (/^---/.test(target.text) && !/^(\s*#.*\n|\s*\n)*---/.test(next)) next = `---\n${next}`;
+  const from = index === 0 ? 0 : at;
+  return [...segments.slice(0, from), { text: next, isDocument: true }, ...segments.slice(at + 1)].map((s) => s.text).join('');
 }
 
 export type DocumentEdit = (doc: Document) => 'delete' | 'keep' | void;
@@ -91,4 +120,49 @@ export async function withDirectoryLock<T>(dir: string, fn: () => Promise<T>): P
   } finally {
     await release().catch(() => undefined);
   }
+}
+
+/** `base.yaml` in `dir`, or `base-2.yaml`, `base-3.yaml`... whichever does not exist yet. */
+export async function freshFile(dir: string, base: string): Promise<string> {
+  for (let i = 1; ; i++) {
+    const path = join(dir, i === 1 ? `${base}.yaml` : `${base}-${i}.yaml`);
+    if (!(await stat(path).then(() => true, () => false))) return path;
+  }
+}
+
+/**
+ * Sets `key: value` (or, with undefined, removes the key) in the block
+ * mapping at `path` of a document's text by editing only the lines
+ * involved, so every comment and the layout stay exactly as written. Returns
+ * undefined when the mapping is not a plain block mapping (the caller then
+ * falls back to the Document API).
+ */
+export function setInBlockMap(text: string, path: readonly string[], key: string, value: string | undefined): string | undefined {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc });
+  if (doc.errors.length > 0) return undefined;
+  const map = doc.getIn(path, true);
+  if (!isMap(map) || map.flow === true || map.items.length === 0) return undefined;
+  const pair = map.items.find((p) => isScalar(p.key) && String(p.key.value) === key);
+  const lineStart = (offset: number): number => text.lastIndexOf('\n', offset - 1) + 1;
+  const lineEnd = (offset: number): number => {
+    const end = text.indexOf('\n', offset);
+    return end === -1 ? text.length : end + 1;
+  };
+  if (pair !== undefined) {
+    const keyNode = pair.key as { range?: [number, number, number] };
+    const valueNode = pair.value as { range?: [number, number, number] } | null;
+    if (!isScalar(pair.value) || keyNode.range === undefined || valueNode?.range === undefined) return undefined;
+    if (value === undefined) return text.slice(0, lineStart(keyNode.range[0])) + text.slice(lineEnd(valueNode.range[1]));
+    return text.slice(0, valueNode.range[0]) + value + text.slice(valueNode.range[1]);
+  }
+  if (value === undefined) return text;
+  const firstKey = map.items[0]!.key as { range?: [number, number, number] };
+  const last = map.items[map.items.length - 1]!;
+  const lastEnd = (last.value as { range?: [number, number, number] } | null)?.range?.[1] ?? (last.key as { range?: [number, number, number] }).range?.[1];
+  if (firstKey.range === undefined || lastEnd === undefined) return undefined;
+  const indent = ' '.repeat(lc.linePos(firstKey.range[0]).col - 1);
+  const at = lineEnd(Math.max(lastEnd - 1, 0));
+  const before = text.slice(0, at);
+  return `${before}${before.endsWith('\n') ? '' : '\n'}${indent}${key}: ${value}\n${text.slice(at)}`;
 }

@@ -3,15 +3,14 @@
  * secret or a key, seal plain values in place. Each operation holds the
  * directory lock across its read-modify-write.
  */
-import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { isMap, stringify, type Document } from 'yaml';
 import { API_GROUP_VERSION } from '../api/names.js';
 import { seal, type MasterKey } from '../crypto/seal.js';
 import type { SecretValue } from '../crypto/secret-value.js';
 import { ApiaryError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { editDocumentInFile, editDocumentText, withDirectoryLock } from './edit.js';
+import { editDocumentInFile, editDocumentText, freshFile, withDirectoryLock } from './edit.js';
 import { formatManifestError } from './errors.js';
 import { loadDirectory } from './loader.js';
 import type { ParsedDocument } from './parse.js';
@@ -73,7 +72,7 @@ export async function setSecretValue(dir: string, name: string, key: string, val
       });
       return { file: existing.source.path, created: false, converted };
     }
-    const path = await freshFileName(dir, `secret-${name}`);
+    const path = await freshFile(dir, `secret-${name}`);
     const text = stringify({
       apiVersion: API_GROUP_VERSION,
       kind: 'Secret',
@@ -83,13 +82,6 @@ export async function setSecretValue(dir: string, name: string, key: string, val
     await writeFileAtomic(path, `# Created by apiary secret set. Values are sealed for this machine's key: safe to commit.\n${text}`);
     return { file: path, created: true, converted: false };
   });
-}
-
-async function freshFileName(dir: string, base: string): Promise<string> {
-  for (let i = 1; ; i++) {
-    const path = join(dir, i === 1 ? `${base}.yaml` : `${base}-${i}.yaml`);
-    if (!(await stat(path).then(() => true, () => false))) return path;
-  }
 }
 
 export interface DeleteResult {

@@ -17,6 +17,8 @@ export interface ReconcileContext {
   logger: Logger;
   /** The allowlisted part of the controller's environment, which every server inherits. */
   inheritedEnv: Readonly<Record<string, string>>;
+  /** A rollout restart asked for at `requestedAt` has been carried out. */
+  restartHandled(name: string, requestedAt: string): Promise<void>;
   /** Keyed fingerprint of secret values, so a config hash never holds a value. */
   fingerprint(value: string): string;
 }

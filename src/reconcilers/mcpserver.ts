@@ -146,7 +146,7 @@ export class MCPServerReconciler {
           const stopped = ctx.runtime.stop(name);
           await this.#writeStatus(name, desired);
           await stopped;
-          if (action.reason === 'RestartRequested') this.memory(name).restartHandledAt = this.memory(name).restartRequestedAt;
+          if (action.reason === 'RestartRequested') await this.#restartHandled(name);
           if (action.reason === 'Deleted') {
             ctx.memory.delete(name);
             await ctx.records.remove(KIND, name);
@@ -172,6 +172,7 @@ export class MCPServerReconciler {
     try {
       const observed = await ctx.runtime.start(launch);
       if (restart) memory.restartCount += 1;
+      if (memory.restartRequestedAt !== undefined && memory.restartRequestedAt !== memory.restartHandledAt) await this.#restartHandled(name);
       delete memory.startError;
       delete memory.nextRetryAt;
       memory.lastRunConfigHash = launch.configHash;
@@ -190,6 +191,23 @@ export class MCPServerReconciler {
       ctx.logger.warn('server failed to start', { server: name, error: err.message });
       return next.nextRetryAt !== undefined ? next.nextRetryAt - now : undefined;
     }
+  }
+
+  async #restartHandled(name: string): Promise<void> {
+    const memory = this.memory(name);
+    const at = memory.restartRequestedAt;
+    if (at === undefined) return;
+    memory.restartHandledAt = at;
+    await this.#ctx.restartHandled(name, at);
+  }
+
+  /** A rollout restart was asked for (apiary restart). */
+  requestRestart(name: string, requestedAt: string): boolean {
+    const memory = this.memory(name);
+    if (memory.restartRequestedAt === requestedAt || memory.restartHandledAt === requestedAt) return false;
+    memory.restartRequestedAt = requestedAt;
+    this.#ctx.records.event(KIND, name, 'Normal', 'RestartRequested', `rollout restart requested at ${requestedAt}`);
+    return true;
   }
 
   /** Called by the controller when a process exits. */

@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, renameSync, statSync, type Stats } from 'node:fs';
-import { copyFile, readdir, readFile, rm, stat, truncate } from 'node:fs/promises';
+import { appendFile, copyFile, readdir, readFile, rm, stat, truncate } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ApiaryError } from '../errors.js';
 import type { Clock } from '../controller/clock.js';
@@ -25,6 +25,7 @@ export interface ProcessRuntimeOptions {
   /** How often adopted processes (not our children) are checked. */
   adoptedPollMs?: number;
   maxLogBytes?: number;
+  logIndexEveryMs?: number;
 }
 
 interface ProcessRecord {
@@ -55,6 +56,10 @@ export class ProcessRuntime implements Runtime {
   readonly #maxLogBytes: number;
   readonly #tracked = new Map<string, Tracked>();
   readonly #listeners: ExitListener[] = [];
+  /** Log size last indexed per server, for timestamps. */
+  readonly #indexed = new Map<string, number>();
+  #indexTimer: { cancel(): void } | undefined;
+  readonly #indexEveryMs: number;
 
   constructor(options: ProcessRuntimeOptions) {
     this.#layout = options.layout;
@@ -63,6 +68,32 @@ export class ProcessRuntime implements Runtime {
     this.#termGraceMs = options.termGraceMs ?? 5_000;
     this.#adoptedPollMs = options.adoptedPollMs ?? 500;
     this.#maxLogBytes = options.maxLogBytes ?? 10 * 1024 * 1024;
+    this.#indexEveryMs = options.logIndexEveryMs ?? 250;
+  }
+
+  /**
+   * Servers write their logs straight to the file (so logs survive the
+   * controller), so lines carry no time. A small index records when the file
+   * reached each size; `logs --timestamps` maps lines to it (within the period).
+   */
+  #scheduleIndex(): void {
+    if (this.#indexTimer !== undefined || this.#tracked.size === 0) return;
+    this.#indexTimer = this.#clock.setTimeout(() => {
+      this.#indexTimer = undefined;
+      void this.#indexLogs().finally(() => this.#scheduleIndex());
+    }, this.#indexEveryMs);
+  }
+
+  async #indexLogs(): Promise<void> {
+    for (const name of this.#tracked.keys()) await this.#indexLog(name);
+  }
+
+  async #indexLog(name: string): Promise<void> {
+    const size = (await stat(this.#layout.logFile(name)).catch(() => undefined))?.size ?? 0;
+    if (size <= (this.#indexed.get(name) ?? 0)) return;
+    this.#indexed.set(name, size);
+    const now = new Date(this.#clock.now()).toISOString();
+    await appendFile(this.#layout.logIndexFile(name), `${size} ${now}\n`, { mode: FILE_MODE }).catch(() => undefined);
   }
 
   onExit(listener: ExitListener): void {
@@ -114,6 +145,7 @@ export class ProcessRuntime implements Runtime {
       adopted: false,
     };
     const tracked = this.#track(observed, startedAtMs, child);
+    this.#scheduleIndex();
     child.once('exit', (code, signal) => {
       this.#finish(spec.name, tracked, {
         exitCode: code,
@@ -198,6 +230,8 @@ export class ProcessRuntime implements Runtime {
       // copytruncate: the child appends (O_APPEND), so it carries on at the new end.
       await copyFile(path, this.#layout.rotatedLogFile(name));
       await truncate(path, 0);
+      renameIfPresent(this.#layout.logIndexFile(name), `${this.#layout.rotatedLogFile(name)}.idx`);
+      this.#indexed.set(name, 0);
     }
   }
 
@@ -223,7 +257,7 @@ export class ProcessRuntime implements Runtime {
       ...(exit.message !== undefined ? { message: exit.message } : {}),
       ranForMs: Math.max(0, now - tracked.startedAtMs),
     };
-    void rm(this.#layout.processRecord(name), { force: true }).then(() => {
+    void Promise.all([rm(this.#layout.processRecord(name), { force: true }), this.#indexLog(name)]).then(() => {
       tracked.resolveExit(termination);
       for (const listener of this.#listeners) listener(name, termination);
     });
@@ -258,12 +292,22 @@ export class ProcessRuntime implements Runtime {
     const current = this.#layout.logFile(name);
     const size = statOrUndefined(current)?.size ?? 0;
     if (size > 0) renameSync(current, this.#layout.previousLogFile(name));
+    renameIfPresent(this.#layout.logIndexFile(name), this.#layout.previousLogIndexFile(name));
+    this.#indexed.set(name, 0);
     return openSync(current, 'a', FILE_MODE);
   }
 
   async #writeRecord(record: ProcessRecord): Promise<void> {
     await ensureDir(this.#layout.processDir);
     await writeFileAtomic(this.#layout.processRecord(record.name), JSON.stringify(record, null, 2));
+  }
+}
+
+function renameIfPresent(from: string, to: string): void {
+  try {
+    renameSync(from, to);
+  } catch {
+    // Nothing to move.
   }
 }
 

@@ -26,6 +26,13 @@ export class StateLayout {
   previousLogFile(name: string): string {
     return join(this.logDir, `${name}.previous.log`);
   }
+  /** "size time" lines: when the log had grown to that size (for logs --timestamps). */
+  logIndexFile(name: string): string {
+    return join(this.logDir, `${name}.log.idx`);
+  }
+  previousLogIndexFile(name: string): string {
+    return join(this.logDir, `${name}.previous.log.idx`);
+  }
   rotatedLogFile(name: string): string {
     return join(this.logDir, `${name}.log.1`);
   }

@@ -12,7 +12,8 @@ export function registerLogs(program: Command, ctx: CliContext): void {
     .option('-f, --follow', 'keep printing new output')
     .option('--tail <N>', 'only the last N lines')
     .option('-p, --previous', 'the output of the previous run')
-    .action(async (name: string, opts: { follow?: boolean; tail?: string; previous?: boolean }, cmd: Command) => {
+    .option('--timestamps', 'prefix each line with when apiary saw it (within a quarter second)')
+    .action(async (name: string, opts: { follow?: boolean; tail?: string; previous?: boolean; timestamps?: boolean }, cmd: Command) => {
       const layout = new StateLayout(ctx.locations(cmd).stateDir);
       const path = opts.previous ? layout.previousLogFile(name) : layout.logFile(name);
       const text = await readFile(path, 'utf8').catch(() => undefined);
@@ -23,27 +24,55 @@ export function registerLogs(program: Command, ctx: CliContext): void {
       if (tail !== undefined && (!Number.isInteger(tail) || tail < 0)) throw new ApiaryError('Usage', '--tail takes a whole number');
       let lines = text.split('\n');
       if (lines.at(-1) === '') lines.pop();
+      if (opts.timestamps) {
+        const index = await readIndex(opts.previous ? layout.previousLogIndexFile(name) : layout.logIndexFile(name));
+        const fallback = (await stat(path)).mtime.toISOString();
+        let end = 0;
+        lines = lines.map((line) => {
+          end += Buffer.byteLength(line) + 1;
+          return `${index.find((e) => e.size >= end - 1)?.time ?? fallback} ${line}`;
+        });
+      }
       if (tail !== undefined) lines = tail === 0 ? [] : lines.slice(-tail);
       if (lines.length > 0) process.stdout.write(`${lines.join('\n')}\n`);
-      if (opts.follow) await follow(path, Buffer.byteLength(text));
+      if (opts.follow) await follow(path, Buffer.byteLength(text), opts.timestamps === true);
     });
 }
 
-async function follow(path: string, from: number): Promise<void> {
+async function readIndex(path: string): Promise<{ size: number; time: string }[]> {
+  const text = await readFile(path, 'utf8').catch(() => '');
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const [size, time] = l.split(' ');
+      return { size: Number(size), time: time ?? '' };
+    });
+}
+
+async function follow(path: string, from: number, timestamps: boolean): Promise<void> {
   let offset = from;
+  let inode = (await stat(path).catch(() => undefined))?.ino;
   let stop = false;
   process.once('SIGINT', () => (stop = true));
   process.once('SIGTERM', () => (stop = true));
   while (!stop) {
     await new Promise((resolve) => setTimeout(resolve, 200));
-    const size = (await stat(path).catch(() => undefined))?.size ?? 0;
-    if (size < offset) offset = 0; // rotated or restarted
+    const info = await stat(path).catch(() => undefined);
+    const size = info?.size ?? 0;
+    // A new run starts a new file (the old one becomes --previous); a rotation truncates it.
+    if (info !== undefined && info.ino !== inode) {
+      inode = info.ino;
+      offset = 0;
+    }
+    if (size < offset) offset = 0;
     if (size === offset) continue;
     const handle = await open(path, 'r');
     try {
       const buffer = Buffer.alloc(size - offset);
       await handle.read(buffer, 0, buffer.length, offset);
-      process.stdout.write(buffer);
+      const chunk = buffer.toString('utf8');
+      process.stdout.write(timestamps ? chunk.replace(/^(?=.)/gm, `${new Date().toISOString()} `) : chunk);
       offset = size;
     } finally {
       await handle.close();

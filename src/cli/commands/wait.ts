@@ -51,22 +51,32 @@ export function registerWait(program: Command, ctx: CliContext): void {
       const want = parseFor(opts.for);
       const timeoutMs = parseDuration(opts.timeout);
       const { dir, stateDir } = ctx.locations(cmd);
-      const deadline = Date.now() + timeoutMs;
+      const started = Date.now();
+      const deadline = started + timeoutMs;
+      const frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+      let frame = 0;
       let view = await readStateView(dir, stateDir);
-      for (;;) {
-        const object = view.objects.find((o) => o.kind === kind && o.name === name);
-        if (satisfied(view, object, want)) {
-          ctx.io.out(`${kindLabel(kind, name)} ${want.type === 'phase' ? `phase=${want.phase}` : `condition met: ${want.condition}=${want.status}`}`);
-          return;
+      try {
+        for (;;) {
+          const object = view.objects.find((o) => o.kind === kind && o.name === name);
+          if (satisfied(view, object, want)) {
+            ctx.io.out(`${kindLabel(kind, name)} ${want.type === 'phase' ? `phase=${want.phase}` : `condition met: ${want.condition}=${want.status}`}`);
+            return;
+          }
+          if (Date.now() >= deadline) {
+            const why = view.controller === undefined ? ' (no apiary controller is running for this state directory)' : object === undefined ? ' (not found)' : '';
+            ctx.io.err(`timed out after ${opts.timeout} waiting for ${kindLabel(kind, name)} ${opts.for}${why}`);
+            ctx.exitCode = 1;
+            return;
+          }
+          if (Date.now() - started > 1000) {
+            ctx.io.status(`${frames[frame++ % frames.length]} waiting for ${kindLabel(kind, name)} ${opts.for} (${Math.floor((Date.now() - started) / 1000)}s)`);
+          }
+          await new Promise((resolve) => setTimeout(resolve, Math.min(100, Math.max(0, deadline - Date.now()))));
+          view = await readStateView(dir, stateDir);
         }
-        if (Date.now() >= deadline) {
-          const why = view.controller === undefined ? ' (no apiary controller is running for this state directory)' : object === undefined ? ' (not found)' : '';
-          ctx.io.err(`timed out after ${opts.timeout} waiting for ${kindLabel(kind, name)} ${opts.for}${why}`);
-          ctx.exitCode = 1;
-          return;
-        }
-        await new Promise((resolve) => setTimeout(resolve, Math.min(100, Math.max(0, deadline - Date.now()))));
-        view = await readStateView(dir, stateDir);
+      } finally {
+        if (Date.now() - started > 1000) ctx.io.status(undefined);
       }
     });
 }

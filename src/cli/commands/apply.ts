@@ -1,0 +1,118 @@
+import type { Command } from 'commander';
+import { kindLower } from '../../api/names.js';
+import { ApiaryError } from '../../errors.js';
+import { apply, planChanges, readInput, type InputRead } from '../../manifests/apply.js';
+import { diffChanges } from '../../manifests/diff.js';
+import { formatManifestError } from '../../manifests/errors.js';
+import { loadDirectory } from '../../manifests/loader.js';
+import { deleteDocuments } from '../../manifests/resource-edits.js';
+import { serversUsingSecret } from '../../manifests/references.js';
+import { kindFromAlias } from '../../api/names.js';
+import type { CliContext } from '../context.js';
+import { paint } from '../io.js';
+import { displayPath } from '../paths.js';
+import { readStream } from '../secret-input.js';
+import { usersWarning } from './secret.js';
+
+async function readChecked(ctx: CliContext, path: string, dir: string): Promise<InputRead> {
+  const input = await readInput(path, dir, () => readStream(process.stdin));
+  for (const w of input.warnings) ctx.io.err(paint(ctx.io, 'yellow', `warning: ${formatManifestError(w)}`));
+  if (input.errors.length > 0) {
+    for (const e of input.errors) ctx.io.err(formatManifestError(e));
+    throw new ApiaryError('ManifestInvalid', `${input.errors.length} error(s) in ${path}; nothing was written`);
+  }
+  if (input.documents.length === 0) throw new ApiaryError('ManifestInvalid', `no resources found in ${path}`);
+  return input;
+}
+
+export function registerApply(program: Command, ctx: CliContext): void {
+  program
+    .command('apply')
+    .description('write manifests into the manifest directory (validated first: nothing is written if anything is invalid)')
+    .requiredOption('-f, --filename <PATH>', 'a file, a folder, or - for stdin')
+    .option('-o, --output <format>', 'text or json', 'text')
+    .action(async (opts: { filename: string; output: string }, cmd: Command) => {
+      const { dir } = ctx.locations(cmd);
+      const input = await readChecked(ctx, opts.filename, dir);
+      const results = await apply(dir, input.documents);
+      if (opts.output === 'json') {
+        ctx.io.out(JSON.stringify(results.map((r) => ({ kind: r.kind, name: r.name, action: r.action, file: displayPath(r.file) })), null, 2));
+        return;
+      }
+      for (const r of results) ctx.io.out(`${kindLower(r.kind)}/${r.name} ${r.action}`);
+    });
+
+  program
+    .command('diff')
+    .description('show what apply would change and what would happen; exit 0 when nothing differs, 1 when something does, 2 on error')
+    .requiredOption('-f, --filename <PATH>', 'a file, a folder, or - for stdin')
+    .option('-o, --output <format>', 'text or json', 'text')
+    .action(async (opts: { filename: string; output: string }, cmd: Command) => {
+      const { dir } = ctx.locations(cmd);
+      try {
+        const input = await readChecked(ctx, opts.filename, dir);
+        const loaded = await loadDirectory(dir);
+        const changes = await planChanges(dir, input.documents, loaded);
+        const resources = [...loaded.resources.filter((r) => !input.documents.some((d) => d.key === `${r.kind}/${r.name}`)), ...input.documents.map((d) => d.resource)];
+        const entries = await diffChanges(changes, (secret) => serversUsingSecret(resources, secret), ctx.keys);
+        const differs = entries.some((e) => e.state !== 'unchanged');
+        if (opts.output === 'json') {
+          ctx.io.out(JSON.stringify(entries.map(({ key: _key, ...e }) => e), null, 2));
+        } else {
+          for (const e of entries) if (e.patch) ctx.io.out(colorPatch(ctx, e.patch));
+          for (const e of entries) ctx.io.out(`${kindLower(e.kind)}/${e.name}: ${e.consequence}`);
+        }
+        ctx.exitCode = differs ? 1 : 0;
+      } catch (err) {
+        // kubectl's convention: 1 means "differs", so an error is 2.
+        if (err instanceof ApiaryError) {
+          ctx.io.err(`${paint(ctx.io, 'red', 'error:')} ${err.message}`);
+          ctx.exitCode = 2;
+          return;
+        }
+        throw err;
+      }
+    });
+
+  program
+    .command('delete')
+    .description('remove resources from the manifest directory (by -f PATH, or KIND NAME)')
+    .argument('[KIND]', 'mcpserver (mcp) or secret')
+    .argument('[NAME]', 'resource name')
+    .option('-f, --filename <PATH>', 'delete what this file or folder declares')
+    .option('--ignore-not-found', 'do not fail when a resource is not declared')
+    .option('-o, --output <format>', 'text or json', 'text')
+    .action(async (kindText: string | undefined, name: string | undefined, opts: { filename?: string; ignoreNotFound?: boolean; output: string }, cmd: Command) => {
+      const { dir } = ctx.locations(cmd);
+      let targets;
+      if (opts.filename !== undefined) {
+        if (kindText !== undefined) throw new ApiaryError('Usage', 'use either -f PATH or KIND NAME, not both');
+        targets = (await readChecked(ctx, opts.filename, dir)).documents.map((d) => ({ kind: d.kind, name: d.name }));
+      } else {
+        const kind = kindText ? kindFromAlias(kindText) : undefined;
+        if (kind === undefined || name === undefined) throw new ApiaryError('Usage', 'delete needs -f PATH, or KIND NAME (e.g. delete mcpserver github)');
+        targets = [{ kind, name }];
+      }
+      const before = await loadDirectory(dir);
+      const deleted = await deleteDocuments(dir, targets, { ignoreNotFound: opts.ignoreNotFound === true });
+      if (opts.output === 'json') {
+        ctx.io.out(JSON.stringify(deleted.map((d) => ({ kind: d.kind, name: d.name, file: displayPath(d.file), fileDeleted: d.fileDeleted })), null, 2));
+      } else {
+        for (const d of deleted) ctx.io.out(`${kindLower(d.kind)}/${d.name} deleted from ${displayPath(d.file)}${d.fileDeleted ? ' (file removed)' : ''}`);
+      }
+      for (const d of deleted) {
+        if (d.kind !== 'Secret') continue;
+        const warning = usersWarning(serversUsingSecret(before.resources, d.name), d.name);
+        if (warning) ctx.io.err(paint(ctx.io, 'yellow', `warning: ${warning}`));
+      }
+    });
+}
+
+function colorPatch(ctx: CliContext, patch: string): string {
+  if (!ctx.io.color) return patch.trimEnd();
+  return patch
+    .trimEnd()
+    .split('\n')
+    .map((l) => (l.startsWith('+') && !l.startsWith('+++') ? paint(ctx.io, 'green', l) : l.startsWith('-') && !l.startsWith('---') ? paint(ctx.io, 'red', l) : l))
+    .join('\n');
+}

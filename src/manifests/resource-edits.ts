@@ -1,0 +1,75 @@
+/**
+ * Edits of declared resources in the manifest directory: delete documents,
+ * set or clear spec.suspend. Each holds the directory lock across its
+ * read-modify-write and keeps the rest of the file as it was.
+ */
+import { kindLower, type Kind } from '../api/names.js';
+import { ApiaryError } from '../errors.js';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../util/atomic.js';
+import { documentTexts, editDocumentInFile, replaceDocumentText, setInBlockMap, withDirectoryLock } from './edit.js';
+import { formatManifestError } from './errors.js';
+import { loadDirectory } from './loader.js';
+import type { ParsedDocument } from './parse.js';
+
+export interface Target {
+  kind: Kind;
+  name: string;
+}
+
+export interface DeletedResource extends Target {
+  file: string;
+  fileDeleted: boolean;
+}
+
+function requireEditable(doc: ParsedDocument): void {
+  const syntax = doc.errors.find((e) => e.message.startsWith('YAML'));
+  if (syntax !== undefined) throw new ApiaryError('ManifestInvalid', `cannot edit ${doc.source.file}: ${formatManifestError(syntax)}`);
+}
+
+/** Removes the declaring documents; a multi-document file keeps its other documents and comments. */
+export async function deleteDocuments(dir: string, targets: readonly Target[], options: { ignoreNotFound?: boolean } = {}): Promise<DeletedResource[]> {
+  return withDirectoryLock(dir, async () => {
+    const loaded = await loadDirectory(dir);
+    const found = targets.map((t) => ({ target: t, doc: loaded.documents.find((d) => d.kind === t.kind && d.name === t.name) }));
+    const missing = found.filter((f) => f.doc === undefined).map((f) => `${kindLower(f.target.kind)}/${f.target.name}`);
+    if (missing.length > 0 && options.ignoreNotFound !== true) {
+      throw new ApiaryError('NotFound', `${missing.join(', ')} not found in ${dir}`);
+    }
+    const present = found.filter((f): f is { target: Target; doc: ParsedDocument } => f.doc !== undefined);
+    for (const { doc } of present) requireEditable(doc);
+    // Delete from the last document of each file to the first, so indexes stay valid.
+    present.sort((a, b) => a.doc.source.path.localeCompare(b.doc.source.path) || b.doc.source.index - a.doc.source.index);
+    const results: DeletedResource[] = [];
+    for (const { target, doc } of present) {
+      const outcome = await editDocumentInFile(doc.source.path, doc.source.index, () => 'delete');
+      results.push({ ...target, file: doc.source.path, fileDeleted: outcome === 'deleted' });
+    }
+    return results;
+  });
+}
+
+/** Sets (or, with false, removes) spec.suspend on an MCPServer, keeping comments and layout. */
+export async function setSuspend(dir: string, name: string, suspend: boolean): Promise<{ file: string; changed: boolean }> {
+  return withDirectoryLock(dir, async () => {
+    const loaded = await loadDirectory(dir);
+    const doc = loaded.documents.find((d) => d.kind === 'MCPServer' && d.name === name);
+    if (doc === undefined) throw new ApiaryError('NotFound', `mcpserver/${name} not found in ${dir}`);
+    requireEditable(doc);
+    const current = doc.resource?.kind === 'MCPServer' && doc.resource.manifest.spec.suspend === true;
+    if (current === suspend) return { file: doc.source.path, changed: false };
+    const text = await readFile(doc.source.path, 'utf8');
+    // Edit only the suspend line, so comments and layout stay as written; fall back to re-rendering the document.
+    const docText = documentTexts(text)[doc.source.index];
+    const edited = docText === undefined ? undefined : setInBlockMap(docText, ['spec'], 'suspend', suspend ? 'true' : undefined);
+    if (edited !== undefined) {
+      await writeFileAtomic(doc.source.path, replaceDocumentText(text, doc.source.index, edited));
+    } else {
+      await editDocumentInFile(doc.source.path, doc.source.index, (document) => {
+        if (suspend) document.setIn(['spec', 'suspend'], true);
+        else document.deleteIn(['spec', 'suspend']);
+      });
+    }
+    return { file: doc.source.path, changed: true };
+  });
+}

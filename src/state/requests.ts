@@ -1,0 +1,48 @@
+/**
+ * Requests from the CLI to the controller that are not file edits, such as
+ * a rollout restart (like `kubectl rollout restart`). One small file per
+ * request in the state directory; the controller removes it once handled.
+ */
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ensureDir, writeFileAtomic } from '../util/atomic.js';
+import type { StateLayout } from './layout.js';
+
+export interface RestartRequest {
+  name: string;
+  requestedAt: string;
+}
+
+const PREFIX = 'restart-';
+
+export async function requestRestart(layout: StateLayout, name: string, now: Date = new Date()): Promise<RestartRequest> {
+  await ensureDir(layout.requestsDir);
+  const request = { name, requestedAt: now.toISOString() };
+  await writeFileAtomic(join(layout.requestsDir, `${PREFIX}${name}.json`), JSON.stringify(request));
+  return request;
+}
+
+export async function readRestartRequests(layout: StateLayout): Promise<RestartRequest[]> {
+  const files = await readdir(layout.requestsDir).catch(() => [] as string[]);
+  const out: RestartRequest[] = [];
+  for (const file of files) {
+    if (!file.startsWith(PREFIX) || !file.endsWith('.json')) continue;
+    try {
+      out.push(JSON.parse(await readFile(join(layout.requestsDir, file), 'utf8')) as RestartRequest);
+    } catch {
+      // Half-written or foreign: ignored; a complete one replaces it atomically.
+    }
+  }
+  return out;
+}
+
+/** Removes the request if it is still the one that was handled (a newer one stays). */
+export async function clearRestartRequest(layout: StateLayout, handled: RestartRequest): Promise<void> {
+  const path = join(layout.requestsDir, `${PREFIX}${handled.name}.json`);
+  try {
+    const current = JSON.parse(await readFile(path, 'utf8')) as RestartRequest;
+    if (current.requestedAt === handled.requestedAt) await rm(path, { force: true });
+  } catch {
+    // Already gone.
+  }
+}

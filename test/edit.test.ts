@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { documentTexts, replaceDocumentText, setInBlockMap, splitDocuments } from '../src/manifests/edit.js';
+
+describe('setInBlockMap', () => {
+  const doc = `kind: MCPServer
+spec: # the spec
+  command: node   # launcher
+  env:
+    - name: A
+      value: "1"   # kept
+# trailing comment
+`;
+  it('adds a key after the last entry, at the mapping indent, touching no other line', () => {
+    expect(setInBlockMap(doc, ['spec'], 'suspend', 'true')).toBe(doc.replace('      value: "1"   # kept\n', '      value: "1"   # kept\n  suspend: true\n'));
+  });
+
+  it('replaces only the value of an existing key, and removes only its line', () => {
+    const withKey = 'spec:\n  suspend: false # why\n  command: x\n';
+    expect(setInBlockMap(withKey, ['spec'], 'suspend', 'true')).toBe('spec:\n  suspend: true # why\n  command: x\n');
+    expect(setInBlockMap(withKey, ['spec'], 'suspend', undefined)).toBe('spec:\n  command: x\n');
+  });
+
+  it('gives up on flow mappings so the caller can fall back', () => {
+    expect(setInBlockMap('spec: { command: x }\n', ['spec'], 'suspend', 'true')).toBeUndefined();
+  });
+});
+
+describe('document texts', () => {
+  const file = '# head\na: 1\n---\n# second\nb: 2\n---\nc: 3\n';
+  it('splits a file into documents, the first keeping the comments above it', () => {
+    expect(documentTexts(file)).toEqual(['# head\na: 1\n', '---\n# second\nb: 2\n', '---\nc: 3\n']);
+    expect(splitDocuments(file).map((s) => s.isDocument)).toEqual([false, true, true, true]);
+  });
+
+  it('replaces one document as written and leaves the others byte for byte', () => {
+    expect(replaceDocumentText(file, 1, '# new\nb: 3\n')).toBe('# head\na: 1\n---\n# new\nb: 3\n---\nc: 3\n');
+    expect(replaceDocumentText(file, 0, 'a: 2\n')).toBe('a: 2\n---\n# second\nb: 2\n---\nc: 3\n');
+  });
+});
