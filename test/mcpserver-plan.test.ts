@@ -12,7 +12,7 @@ import {
 import type { LaunchSpec, ObservedProcess, Termination } from '../src/runtime/runtime.js';
 
 const NOW = Date.parse('2026-01-01T00:00:00Z');
-const launch = (hash = 'h1', generation = 1): LaunchSpec => ({ name: 'a', command: 'node', args: [], cwd: '/', env: {}, configHash: hash, generation });
+const launch = (hash = 'h1', generation = 1): LaunchSpec => ({ name: 'a', command: 'node', args: [], cwd: '/', env: {}, configHash: hash, generation, attachStdio: true });
 const valid = (over: Partial<Extract<DesiredServer, { state: 'valid' }>> = {}): DesiredServer => ({
   state: 'valid',
   generation: 1,

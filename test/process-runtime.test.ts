@@ -8,7 +8,7 @@ import { isAlive } from './helpers/controller.js';
 import { tempDir } from './helpers/tmp.js';
 
 function launch(name: string, script: string, cwd: string): LaunchSpec {
-  return { name, command: 'sh', args: ['-c', script], cwd, env: { PATH: process.env['PATH'] ?? '' }, configHash: 'h', generation: 1 };
+  return { name, command: 'sh', args: ['-c', script], cwd, env: { PATH: process.env['PATH'] ?? '' }, configHash: 'h', generation: 1, attachStdio: false };
 }
 
 describe('ProcessRuntime', () => {

@@ -35,7 +35,7 @@ describe('apiary up (the built CLI)', () => {
     const pid = list.items[0]!.status.pid!;
 
     const table = await runCli(['get', 'mcp'], { env: h.env });
-    expect(table.stdout).toMatch(/^NAME {3}PHASE {5}READY {3}RESTARTS {3}AGE {3}URL\na {6}Running {3}True {4}0 {10}\d+s {4}<none>\n$/);
+    expect(table.stdout).toMatch(/^NAME {3}PHASE {5}READY {3}RESTARTS {3}AGE {3}URL\na {6}Running {3}True {4}0 {10}\d+s {4}http:\/\/127\.0\.0\.1:\d+\/mcp\n$/);
     const single = JSON.parse((await runCli(['get', 'mcpserver', 'a', '-o', 'json'], { env: h.env })).stdout) as { kind: string };
     expect(single.kind).toBe('MCPServer');
     expect((await runCli(['get', 'secrets', 'nope'], { env: h.env })).code).toBe(1);
@@ -70,29 +70,37 @@ describe('apiary up (the built CLI)', () => {
     expect(await first.exited).toBe(0);
   }, 30_000);
 
-  it('after kill -9 of the controller, the next up adopts what was left and never runs two copies', async () => {
+  it('after kill -9 of the controller, the next up adopts an HTTP server and replaces a stdio one: never two copies', async () => {
     const h = await harness();
-    await h.write('a.yaml', tinyServer('a', h, { args: ['--ignore-stdin'] }));
+    // An HTTP server keeps running without apiary; a stdio one cannot be talked to again (its stdio went with the controller).
+    await h.write('web.yaml', tinyServer('web', h, { args: ['--ignore-stdin'], extra: '  transport: streamable-http\n' }));
+    await h.write('io.yaml', tinyServer('io', h, { args: ['--ignore-stdin'] }));
     const first = up(h);
-    expect((await runCli(['wait', 'mcpserver/a', '--for=phase=Running', '--timeout', '15s'], { env: h.env })).code).toBe(0);
-    const [pid] = await h.starts('a');
+    for (const name of ['web', 'io']) {
+      expect((await runCli(['wait', `mcpserver/${name}`, '--for=phase=Running', '--timeout', '15s'], { env: h.env })).code).toBe(0);
+    }
+    const [web] = await h.starts('web');
+    const [io] = await h.starts('io');
     first.child.kill('SIGKILL');
     await first.exited;
-    expect(isAlive(pid!)).toBe(true);
+    expect(isAlive(web!)).toBe(true);
+    expect(isAlive(io!)).toBe(true);
 
     const second = up(h);
-    expect((await runCli(['wait', 'mcpserver/a', '--for=phase=Running', '--timeout', '15s'], { env: h.env })).code).toBe(0);
+    await h.waitFor('io replaced', async () => (await h.starts('io')).length === 2 && !isAlive(io!) && (await h.status('io'))?.phase === 'Running');
+    expect((await runCli(['wait', 'mcpserver/web', '--for=phase=Running', '--timeout', '15s'], { env: h.env })).code).toBe(0);
     await new Promise((r) => setTimeout(r, 1000));
-    expect(await h.starts('a')).toEqual([pid]);
-    expect((await h.status('a'))?.pid).toBe(pid);
+    expect(await h.starts('web')).toEqual([web]);
+    expect((await h.status('web'))?.pid).toBe(web);
+    expect(await h.starts('io')).toHaveLength(2);
     expect(second.output()).toContain('"msg":"adopted running server"');
 
     // The adopted process is still managed: an edit replaces it.
-    await h.write('a.yaml', tinyServer('a', h, { args: ['--ignore-stdin', '--v2'] }));
-    await h.waitFor('rolled', async () => (await h.starts('a')).length === 2 && !isAlive(pid!));
+    await h.write('web.yaml', tinyServer('web', h, { args: ['--ignore-stdin', '--v2'], extra: '  transport: streamable-http\n' }));
+    await h.waitFor('rolled', async () => (await h.starts('web')).length === 2 && !isAlive(web!));
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
-    const [, pid2] = await h.starts('a');
-    expect(isAlive(pid2!)).toBe(false);
+    const [, web2] = await h.starts('web');
+    expect(isAlive(web2!)).toBe(false);
   }, 40_000);
 });

@@ -71,6 +71,12 @@ const PORT_RULE = 'must be an integer from 1 to 65535';
 export const TRANSPORTS = ['stdio', 'streamable-http', 'sse'] as const;
 export const RESTART_POLICIES = ['Always', 'OnFailure', 'Never'] as const;
 
+export const HealthCheck = z.strictObject({
+  intervalSeconds: z.int().min(1, { error: 'must be at least 1' }).optional().describe('How often to send an MCP ping (default 30)'),
+  timeoutSeconds: z.int().min(1, { error: 'must be at least 1' }).optional().describe('How long a ping may take (default 5)'),
+  failureThreshold: z.int().min(1, { error: 'must be at least 1' }).optional().describe('Failed pings in a row before the server is restarted as Unhealthy (default 3)'),
+});
+
 export const MCPServerSpec = z.strictObject({
   command: z.string().min(1).describe('Program to run; looked up on PATH, never through a shell'),
   args: z.array(z.string()).optional(),
@@ -86,6 +92,7 @@ export const MCPServerSpec = z.strictObject({
   envFrom: z.array(EnvFromSource).optional(),
   restartPolicy: z.enum(RESTART_POLICIES).optional().describe('Always (default), OnFailure or Never'),
   suspend: z.boolean().optional().describe('true: stop the server and keep the manifest'),
+  healthCheck: HealthCheck.optional().describe('Liveness by MCP ping'),
 });
 
 export const MCPServerManifest = z.strictObject({
@@ -125,6 +132,7 @@ export type ObjectMeta = z.infer<typeof ObjectMeta>;
 export type EnvVar = z.infer<typeof EnvVar>;
 export type EnvFromSource = z.infer<typeof EnvFromSource>;
 export type MCPServerSpec = z.infer<typeof MCPServerSpec>;
+export type HealthCheck = z.infer<typeof HealthCheck>;
 export type MCPServerManifest = z.infer<typeof MCPServerManifest>;
 export type ApiarySecretManifest = z.infer<typeof ApiarySecretManifest>;
 export type KubernetesSecretManifest = z.infer<typeof KubernetesSecretManifest>;

@@ -43,6 +43,11 @@ export interface MCPServerStatus {
   restartCount: number;
   lastTermination?: LastTermination;
   url?: string;
+  /** From the MCP initialize handshake. */
+  serverInfo?: { name: string; version: string };
+  protocolVersion?: string;
+  /** How many tools the server listed when it became Ready. */
+  tools?: number;
   message?: string;
   /** When the controller will try again (back-off), if it is waiting. */
   nextRetryAt?: string;

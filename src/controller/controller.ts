@@ -15,6 +15,7 @@ import type { ReconcileContext, ReconcileResult } from '../reconcilers/context.j
 import { MCPServerReconciler } from '../reconcilers/mcpserver.js';
 import type { ServerMemory } from '../reconcilers/mcpserver-plan.js';
 import { SecretReconciler } from '../reconcilers/secret.js';
+import { Gateway } from '../mcp/gateway.js';
 import { SecretResolver } from '../reconcilers/secret-resolver.js';
 import { inheritedEnvironment } from '../runtime/env.js';
 import { ProcessRuntime } from '../runtime/process-runtime.js';
@@ -53,6 +54,7 @@ export class Controller {
   readonly #queue: WorkQueue<ResourceKey>;
   readonly #memory = new Map<string, ServerMemory>();
   #runtime!: Runtime;
+  #gateway!: Gateway;
   #records!: RecordBook;
   #servers!: MCPServerReconciler;
   #secrets!: SecretReconciler;
@@ -100,9 +102,20 @@ export class Controller {
     await this.#records.load();
     this.#runtime = this.#opts.runtime ?? new ProcessRuntime({ layout: this.#layout, clock: this.#clock });
 
+    this.#gateway = new Gateway({
+      clock: this.#clock,
+      logger,
+      layout: this.#layout,
+      onChange: (name) => this.#queue.add(resourceKey('MCPServer', name)),
+      onUnhealthy: (name, pid, message) => {
+        this.#servers.markUnhealthy(name, pid, message);
+        this.#queue.add(resourceKey('MCPServer', name));
+      },
+    });
     const ctx: ReconcileContext = {
       desired: this.#desired,
       runtime: this.#runtime,
+      gateway: this.#gateway,
       secrets: new SecretResolver(this.#opts.keys),
       records: this.#records,
       memory: this.#memory,
@@ -125,6 +138,7 @@ export class Controller {
     }
     for (const g of adoption.gone) logger.info('server from an earlier run is gone', { server: g.name, pid: g.pid });
     this.#runtime.onExit((name, termination) => {
+      if (termination.pid !== undefined) this.#gateway.detach(name, termination.pid, `the server process exited (${termination.reason})`);
       const policy = this.#policyOf(name);
       this.#servers.onExit(name, termination, policy);
       this.#queue.add(resourceKey('MCPServer', name));
@@ -241,6 +255,7 @@ export class Controller {
     const running = this.#runtime?.list() ?? [];
     this.#opts.logger.info('stopping servers', { count: running.length });
     await Promise.allSettled(running.map((p) => this.#runtime.stop(p.name)));
+    await this.#gateway?.closeAll();
     for (const p of running) await this.#servers.markControllerStopped(p.name).catch(() => undefined);
     await this.#release?.();
     this.#opts.logger.info('controller stopped');

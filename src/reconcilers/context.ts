@@ -2,6 +2,7 @@
 import type { Clock } from '../controller/clock.js';
 import type { DesiredState } from '../controller/desired-state.js';
 import type { Logger } from '../controller/logger.js';
+import type { Gateway } from '../mcp/gateway.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { RecordBook } from '../state/record-book.js';
 import type { ServerMemory } from './mcpserver-plan.js';
@@ -10,6 +11,8 @@ import type { SecretResolver } from './secret-resolver.js';
 export interface ReconcileContext {
   desired: DesiredState;
   runtime: Runtime;
+  /** MCP endpoints, readiness and liveness. */
+  gateway: Gateway;
   secrets: SecretResolver;
   records: RecordBook;
   memory: Map<string, ServerMemory>;

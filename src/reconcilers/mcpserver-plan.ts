@@ -3,9 +3,11 @@
  * (planServer) and what to report (serverStatus). No I/O here; the executor
  * in mcpserver.ts performs the actions and reads the world.
  */
-import type { RestartPolicy } from '../api/manifests.js';
+import type { RestartPolicy, Transport } from '../api/manifests.js';
+import type { HealthOptions } from '../mcp/bridge.js';
 import { setCondition, type Condition, type LastTermination, type MCPServerPhase, type MCPServerStatus } from '../api/status.js';
 import type { LaunchSpec, ObservedProcess, Termination } from '../runtime/runtime.js';
+import type { McpView } from '../mcp/gateway.js';
 import type { SecretProblem } from './resolve-env.js';
 
 export const BACKOFF_INITIAL_MS = 1_000;
@@ -27,6 +29,8 @@ export interface ServerMemory {
   restartRequestedAt?: string;
   /** The restart request already carried out. */
   restartHandledAt?: string;
+  /** Liveness failed for this process (MCP pings). */
+  unhealthy?: { pid: number; message: string };
 }
 
 export function emptyMemory(): ServerMemory {
@@ -41,14 +45,20 @@ export type DesiredServer =
       generation: number;
       suspend: boolean;
       restartPolicy: RestartPolicy;
+      transport?: Transport;
+      /** The endpoint port (stdio) or the server's own ($PORT); absent while suspended. */
+      port?: number;
+      health?: HealthOptions;
       /** Present when every secret resolved. */
       launch?: LaunchSpec;
       problems: SecretProblem[];
     };
 
+export type StopReason = 'Deleted' | 'Suspended' | 'ConfigChanged' | 'RestartRequested' | 'Unhealthy' | 'Reattach';
+
 export type ServerAction =
   | { type: 'start'; launch: LaunchSpec; restart: boolean }
-  | { type: 'stop'; reason: 'Deleted' | 'Suspended' | 'ConfigChanged' | 'RestartRequested' }
+  | { type: 'stop'; reason: StopReason }
   | { type: 'requeue'; afterMs: number }
   | { type: 'forget' };
 
@@ -99,8 +109,11 @@ export function planServer({ now, desired, observed, memory }: PlanInput): Serve
   const launch = desired.launch;
 
   if (observed) {
+    if (memory.unhealthy?.pid === observed.pid) return [{ type: 'stop', reason: 'Unhealthy' }];
     // A configuration that cannot start (secrets missing) never replaces a running one.
     if (launch === undefined) return [];
+    // A stdio server left by an earlier controller cannot be talked to (its stdio went with it): replace it.
+    if (observed.adopted && launch.attachStdio) return [{ type: 'stop', reason: 'Reattach' }];
     if (launch.configHash !== observed.configHash) return [{ type: 'stop', reason: 'ConfigChanged' }];
     if (restartPending(memory)) return [{ type: 'stop', reason: 'RestartRequested' }];
     return [];
@@ -127,6 +140,8 @@ export interface StatusInput {
   previous?: MCPServerStatus;
   /** The generation status refers to when the manifest is invalid (the last valid one). */
   lastGeneration: number;
+  /** The MCP side: handshake state, URL, server info. */
+  mcp?: McpView;
 }
 
 interface Verdict {
@@ -144,7 +159,7 @@ function describeTermination(t: Termination): string {
 function verdict(input: StatusInput): Verdict {
   const { desired, observed, memory, now } = input;
   if (observed?.stopping) return { phase: 'Terminating', ready: [false, 'Terminating', `stopping pid ${observed.pid}`] };
-  if (observed) return { phase: 'Running', ready: [true, 'ProcessRunning', `pid ${observed.pid} is running`] };
+  if (observed) return { phase: 'Running', ready: mcpReadiness(observed, input.mcp) };
   if (desired.state === 'invalid') {
     return { phase: 'Stuck', ready: [false, 'InvalidManifest', desired.message], message: desired.message };
   }
@@ -170,6 +185,18 @@ function verdict(input: StatusInput): Verdict {
       : { phase: 'Failed', ready: [false, 'Failed', message], message };
   }
   return { phase: 'Pending', ready: [false, 'Starting', 'starting'] };
+}
+
+/** Running is not Ready until the MCP handshake (initialize, then tools/list) has succeeded. */
+function mcpReadiness(observed: ObservedProcess, mcp: McpView | undefined): [boolean, string, string] {
+  if (mcp === undefined) return [true, 'ProcessRunning', `pid ${observed.pid} is running`];
+  if (mcp.endpointError !== undefined) return [false, 'EndpointUnavailable', mcp.endpointError];
+  if (mcp.state === 'ready') {
+    const info = mcp.serverInfo ? `${mcp.serverInfo.name} ${mcp.serverInfo.version}` : 'the server';
+    return [true, 'Initialized', `${info} answered initialize and listed ${mcp.toolCount ?? 0} tool(s)`];
+  }
+  if (mcp.state === 'failed') return [false, 'HandshakeFailed', mcp.message ?? 'the MCP handshake failed'];
+  return [false, 'Initializing', mcp.message ?? 'waiting for the MCP initialize handshake'];
 }
 
 function formatDelay(ms: number): string {
@@ -229,6 +256,13 @@ export function serverStatus(input: StatusInput): MCPServerStatus {
   if (observed) {
     status.pid = observed.pid;
     status.startedAt = observed.startedAt;
+  }
+  const mcp = input.mcp;
+  if (mcp?.url !== undefined) status.url = mcp.url;
+  if (observed && mcp?.state === 'ready') {
+    if (mcp.serverInfo) status.serverInfo = mcp.serverInfo;
+    if (mcp.protocolVersion) status.protocolVersion = mcp.protocolVersion;
+    status.tools = mcp.toolCount ?? 0;
   }
   if (memory.lastTermination) status.lastTermination = toLastTermination(memory.lastTermination);
   if (v.phase === 'CrashLoopBackOff' && memory.nextRetryAt !== undefined) status.nextRetryAt = new Date(memory.nextRetryAt).toISOString();

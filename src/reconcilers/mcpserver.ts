@@ -9,6 +9,9 @@ import { resourceKey } from '../api/names.js';
 import { setCondition, type MCPServerStatus } from '../api/status.js';
 import { isApiaryError } from '../errors.js';
 import { formatManifestError } from '../manifests/errors.js';
+import type { MCPServerSpec } from '../api/manifests.js';
+import type { HealthOptions } from '../mcp/bridge.js';
+import { DEFAULT_HEALTH } from '../mcp/gateway.js';
 import type { MCPServerResource } from '../manifests/resource.js';
 import { buildEnvironment } from '../runtime/env.js';
 import type { LaunchSpec, Termination } from '../runtime/runtime.js';
@@ -46,29 +49,45 @@ export async function desiredServer(ctx: ReconcileContext, name: string): Promis
   });
   const spec = resource.manifest.spec;
   const resolved = await resolveEnv(spec, (secret) => ctx.secrets.lookup(ctx.desired, secret));
+  const suspend = spec.suspend === true;
+  const transport = spec.transport ?? 'stdio';
   const base = {
     state: 'valid' as const,
     generation,
-    suspend: spec.suspend === true,
+    suspend,
     restartPolicy: spec.restartPolicy ?? 'Always',
+    transport,
+    health: healthOf(spec.healthCheck),
     problems: resolved.problems,
   };
-  if (resolved.problems.length > 0) return base;
-  return { ...base, launch: launchSpec(ctx, resource, generation, resolved.vars) };
+  if (suspend) return base;
+  const port = spec.port ?? (await ctx.gateway.ports.portFor(name));
+  if (resolved.problems.length > 0) return { ...base, port };
+  return { ...base, port, launch: launchSpec(ctx, resource, generation, resolved.vars, port) };
 }
 
-function launchSpec(ctx: ReconcileContext, resource: MCPServerResource, generation: number, vars: [string, string | { reveal(): string }][]): LaunchSpec {
+function healthOf(check: MCPServerSpec['healthCheck']): HealthOptions {
+  return {
+    intervalMs: (check?.intervalSeconds ?? DEFAULT_HEALTH.intervalMs / 1000) * 1000,
+    timeoutMs: (check?.timeoutSeconds ?? DEFAULT_HEALTH.timeoutMs / 1000) * 1000,
+    failureThreshold: check?.failureThreshold ?? DEFAULT_HEALTH.failureThreshold,
+  };
+}
+
+function launchSpec(ctx: ReconcileContext, resource: MCPServerResource, generation: number, vars: [string, string | { reveal(): string }][], port: number): LaunchSpec {
   const spec = resource.manifest.spec;
+  const transport = spec.transport ?? 'stdio';
   const declared: [string, string][] = vars.map(([k, v]) => [k, typeof v === 'string' ? v : v.reveal()]);
-  if (spec.transport !== undefined && spec.transport !== 'stdio' && spec.port !== undefined) declared.push(['PORT', String(spec.port)]);
+  // HTTP servers listen themselves, on $PORT (unless the manifest sets PORT).
+  if (transport !== 'stdio' && !declared.some(([k]) => k === 'PORT')) declared.unshift(['PORT', String(port)]);
   const cwd = resolve(dirname(resource.source.path), spec.workingDir ?? '.');
   // The fingerprint covers what changes the process; secret values enter only through a keyed hash.
   const identity = {
     command: spec.command,
     args: spec.args ?? [],
     cwd,
-    transport: spec.transport ?? 'stdio',
-    port: spec.port,
+    transport,
+    port: transport === 'stdio' ? undefined : port,
     env: vars.map(([k, v]) => [k, typeof v === 'string' ? v : `secret:${ctx.fingerprint(v.reveal())}`]),
   };
   return {
@@ -79,6 +98,7 @@ function launchSpec(ctx: ReconcileContext, resource: MCPServerResource, generati
     env: buildEnvironment(ctx.inheritedEnv, declared),
     configHash: createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 16),
     generation,
+    attachStdio: transport === 'stdio',
   };
 }
 
@@ -122,9 +142,27 @@ export class MCPServerReconciler {
       desired = await desiredServer(ctx, name);
     }
 
-    // 3. Status, recomputed from the world.
+    // 3. The MCP side: endpoint, upstream session, readiness.
+    const retryEndpoint = await this.#convergeMcp(name, desired);
+    if (retryEndpoint) requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, 5_000);
+
+    // 4. Status, recomputed from the world.
     await this.#writeStatus(name, desired);
     return requeueAfterMs !== undefined ? { requeueAfterMs } : {};
+  }
+
+  /** Returns true when the endpoint could not listen and should be retried. */
+  async #convergeMcp(name: string, desired: DesiredServer): Promise<boolean> {
+    const { gateway, runtime } = this.#ctx;
+    if (desired.state === 'invalid') return false;
+    if (desired.state === 'absent' || desired.suspend || desired.port === undefined || desired.transport === undefined || desired.health === undefined) {
+      await gateway.remove(name);
+      return false;
+    }
+    await gateway.ensure(name, desired.transport, desired.port, desired.health);
+    const observed = runtime.observe(name);
+    if (observed !== undefined) gateway.attach(name, observed);
+    return gateway.view(name)?.endpointError !== undefined;
   }
 
   async #execute(name: string, actions: ServerAction[], desired: DesiredServer): Promise<{ again: boolean; forgotten?: boolean; requeueAfterMs?: number }> {
@@ -134,6 +172,7 @@ export class MCPServerReconciler {
     for (const action of actions) {
       switch (action.type) {
         case 'forget':
+          await ctx.gateway.remove(name);
           ctx.memory.delete(name);
           await ctx.records.remove(KIND, name);
           ctx.logger.info('server removed', { server: name });
@@ -145,14 +184,16 @@ export class MCPServerReconciler {
           // stop() marks the process as stopping at once, so status shows Terminating while it goes.
           const stopped = ctx.runtime.stop(name);
           await this.#writeStatus(name, desired);
-          await stopped;
+          const termination = await stopped;
+          if (action.reason === 'Unhealthy' && termination !== undefined) this.#recordUnhealthy(name, termination, desired);
           if (action.reason === 'RestartRequested') await this.#restartHandled(name);
           if (action.reason === 'Deleted') {
+            await ctx.gateway.remove(name);
             ctx.memory.delete(name);
             await ctx.records.remove(KIND, name);
             return { again: false, forgotten: true };
           }
-          again = action.reason === 'ConfigChanged' || action.reason === 'RestartRequested';
+          again = action.reason !== 'Suspended';
           break;
         }
         case 'start':
@@ -191,6 +232,26 @@ export class MCPServerReconciler {
       ctx.logger.warn('server failed to start', { server: name, error: err.message });
       return next.nextRetryAt !== undefined ? next.nextRetryAt - now : undefined;
     }
+  }
+
+  /** A liveness failure counts as a failed run: restarted per restartPolicy, with back-off. */
+  #recordUnhealthy(name: string, termination: Termination, desired: DesiredServer): void {
+    const ctx = this.#ctx;
+    const memory = this.memory(name);
+    const message = memory.unhealthy?.message ?? 'MCP pings failed';
+    const policy = desired.state === 'valid' ? desired.restartPolicy : 'Always';
+    const next = recordTermination(memory, { ...termination, reason: 'Unhealthy', message }, policy, memory.lastRunConfigHash, ctx.clock.now());
+    delete next.unhealthy;
+    ctx.memory.set(name, next);
+  }
+
+  /** Liveness failed for the process `pid` (the gateway's pings): the next pass restarts it. */
+  markUnhealthy(name: string, pid: number, message: string): void {
+    const memory = this.memory(name);
+    if (memory.unhealthy?.pid === pid) return;
+    memory.unhealthy = { pid, message };
+    this.#ctx.records.event(KIND, name, 'Warning', 'Unhealthy', `${message}; restarting`);
+    this.#ctx.logger.warn('server unhealthy', { server: name, pid, reason: message });
   }
 
   async #restartHandled(name: string): Promise<void> {
@@ -249,6 +310,7 @@ export class MCPServerReconciler {
     if (record === undefined) return;
     const previous = record.status as MCPServerStatus;
     const observed = ctx.runtime.observe(name);
+    const mcp = ctx.gateway.view(name);
     const status = serverStatus({
       now: ctx.clock.now(),
       desired,
@@ -256,7 +318,11 @@ export class MCPServerReconciler {
       memory: this.memory(name),
       previous,
       lastGeneration: observed?.generation ?? previous.observedGeneration,
+      ...(mcp ? { mcp } : {}),
     });
+    if (!observed && ['Stuck', 'CrashLoopBackOff', 'Failed', 'Completed'].includes(status.phase)) {
+      ctx.gateway.unavailable(name, `${status.phase}: ${status.message ?? ''}`.trim());
+    }
     if (previous.phase !== status.phase && ['Stuck', 'CrashLoopBackOff', 'Failed'].includes(status.phase)) {
       ctx.records.event(KIND, name, 'Warning', status.phase, status.message ?? status.phase);
     }

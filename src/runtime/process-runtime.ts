@@ -121,7 +121,7 @@ export class ProcessRuntime implements Runtime {
         env: spec.env,
         shell: false,
         detached: true,
-        stdio: ['pipe', logFd, logFd],
+        stdio: ['pipe', spec.attachStdio ? 'pipe' : logFd, logFd],
       });
     } finally {
       closeSync(logFd);
@@ -143,6 +143,7 @@ export class ProcessRuntime implements Runtime {
       generation: spec.generation,
       stopping: false,
       adopted: false,
+      ...(spec.attachStdio && child.stdin && child.stdout ? { stdio: { stdin: child.stdin, stdout: child.stdout } } : {}),
     };
     const tracked = this.#track(observed, startedAtMs, child);
     this.#scheduleIndex();
@@ -250,6 +251,7 @@ export class ProcessRuntime implements Runtime {
     signalGroup(tracked.observed.pid, 'SIGKILL');
     const now = this.#clock.now();
     const termination: Termination = {
+      pid: tracked.observed.pid,
       exitCode: exit.exitCode,
       signal: exit.signal,
       finishedAt: new Date(now).toISOString(),

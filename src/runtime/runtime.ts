@@ -1,3 +1,5 @@
+import type { Readable, Writable } from 'node:stream';
+
 /**
  * The seam between the controller and whatever runs servers. The process
  * runtime implements it with local processes; a Kubernetes runtime can
@@ -14,9 +16,12 @@ export interface LaunchSpec {
   /** Fingerprint of the effective configuration (spec plus secret values), without the values. */
   configHash: string;
   generation: number;
+  /** Keep stdout as a pipe for apiary (stdio MCP servers); otherwise it goes to the log. */
+  attachStdio: boolean;
 }
 
 export interface Termination {
+  pid?: number;
   exitCode: number | null;
   signal: string | null;
   finishedAt: string;
@@ -37,6 +42,8 @@ export interface ObservedProcess {
   stopping: boolean;
   /** Found running from an earlier controller, rather than started by this one. */
   adopted: boolean;
+  /** The process's stdin and stdout, when apiary holds them (stdio servers it started). */
+  stdio?: { stdin: Writable; stdout: Readable };
 }
 
 export interface AdoptionReport {

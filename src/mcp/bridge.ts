@@ -1,0 +1,457 @@
+/**
+ * One upstream MCP session per server process, shared by many clients.
+ * apiary initializes the server itself, answers each client's `initialize`
+ * from that session, remaps JSON-RPC ids (and progress tokens) so clients
+ * cannot collide, routes responses, notifications and server-to-client
+ * requests to the right client, and after a restart initializes the new
+ * process so clients carry on. A request caught by a restart gets a clear
+ * error, never a hang.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Readable, Writable } from 'node:stream';
+import type { Clock, Timer } from '../controller/clock.js';
+import {
+  ErrorCodes,
+  errorResponse,
+  isNotification,
+  isRequest,
+  isResponse,
+  type Id,
+  type JsonRpcMessage,
+  type JsonRpcRequest,
+  type JsonRpcResponse,
+} from './jsonrpc.js';
+import { StdioUpstream } from './upstream.js';
+
+export const APIARY_CLIENT_INFO = { name: 'apiary', version: '0.1.0' };
+export const PROTOCOL_VERSION = '2025-06-18';
+
+export type UpstreamState = 'down' | 'initializing' | 'ready' | 'failed';
+
+export interface InitializeResult {
+  protocolVersion: string;
+  capabilities: Record<string, unknown>;
+  serverInfo: { name: string; version: string; [k: string]: unknown };
+  instructions?: string;
+}
+
+export interface BridgeStatus {
+  state: UpstreamState;
+  pid?: number;
+  serverInfo?: { name: string; version: string };
+  protocolVersion?: string;
+  toolCount?: number;
+  message?: string;
+  sessions: number;
+}
+
+export interface HealthOptions {
+  intervalMs: number;
+  timeoutMs: number;
+  failureThreshold: number;
+}
+
+/** Where a client session's messages go: responses carry the id of the client's request they answer. */
+export type Deliver = (message: JsonRpcMessage, relatedRequestId?: Id) => void;
+
+interface Session {
+  id: string;
+  deliver: Deliver;
+  lastActive: number;
+  capabilities?: Record<string, unknown>;
+}
+
+type Pending =
+  | { kind: 'client'; session: string; id: Id; progressToken?: string }
+  | { kind: 'internal'; resolve: (r: JsonRpcResponse) => void; timer?: Timer };
+
+export interface BridgeOptions {
+  name: string;
+  clock: Clock;
+  /** Non-JSON lines the server printed on stdout (for its log). */
+  onNoise?: (line: string) => void;
+  onChange?: () => void;
+  /** Too many failed pings in a row. */
+  onUnhealthy?: (message: string) => void;
+  health?: HealthOptions;
+  /** How long a request waits for a (re)starting server before it fails. */
+  readyWaitMs?: number;
+}
+
+export class Bridge {
+  readonly #opts: BridgeOptions;
+  readonly #sessions = new Map<string, Session>();
+  readonly #pending = new Map<number, Pending>();
+  /** Server-to-client requests in flight: downstream id -> (session, upstream id). */
+  readonly #serverRequests = new Map<string, { session: string; upstreamId: Id }>();
+  readonly #progress = new Map<string, { session: string; token: string | number }>();
+  #nextId = 1;
+  #upstream: StdioUpstream | undefined;
+  #state: UpstreamState = 'down';
+  #pid: number | undefined;
+  #init: InitializeResult | undefined;
+  #toolCount: number | undefined;
+  #message: string | undefined;
+  #readyWaiters: (() => void)[] = [];
+  #healthTimer: Timer | undefined;
+  #failures = 0;
+  #everReady = false;
+
+  constructor(options: BridgeOptions) {
+    this.#opts = options;
+  }
+
+  status(): BridgeStatus {
+    return {
+      state: this.#state,
+      sessions: this.#sessions.size,
+      ...(this.#pid !== undefined ? { pid: this.#pid } : {}),
+      ...(this.#init ? { serverInfo: { name: this.#init.serverInfo.name, version: this.#init.serverInfo.version }, protocolVersion: this.#init.protocolVersion } : {}),
+      ...(this.#toolCount !== undefined ? { toolCount: this.#toolCount } : {}),
+      ...(this.#message !== undefined ? { message: this.#message } : {}),
+    };
+  }
+
+  #set(state: UpstreamState, message?: string): void {
+    this.#state = state;
+    this.#message = message;
+    if (state === 'ready' || state === 'failed' || state === 'down') for (const w of this.#readyWaiters.splice(0)) w();
+    this.#opts.onChange?.();
+  }
+
+  // ---- the server process ----
+
+  /** A new process: talk to it over its stdio and initialize it. */
+  attach(stdin: Writable, stdout: Readable, pid: number): void {
+    this.detach('replaced');
+    this.#pid = pid;
+    this.#init = undefined;
+    this.#toolCount = undefined;
+    this.#failures = 0;
+    const upstream = new StdioUpstream(stdin, stdout, {
+      onMessage: (m) => this.#fromUpstream(m),
+      onNoise: (line) => this.#opts.onNoise?.(line),
+      onClose: () => {
+        if (this.#upstream === upstream) this.detach('the server closed its stdio');
+      },
+    });
+    this.#upstream = upstream;
+    this.#set('initializing', 'waiting for the MCP initialize handshake');
+    void this.#initialize(upstream);
+  }
+
+  async #initialize(upstream: StdioUpstream): Promise<void> {
+    const init = await this.#call(upstream, 'initialize', {
+      protocolVersion: PROTOCOL_VERSION,
+      capabilities: { roots: { listChanged: true }, sampling: {}, elicitation: {} },
+      clientInfo: APIARY_CLIENT_INFO,
+    });
+    if (this.#upstream !== upstream) return;
+    if (init.error || init.result === undefined) {
+      this.#set('failed', `initialize failed: ${init.error?.message ?? 'no result'}`);
+      return;
+    }
+    this.#init = init.result as InitializeResult;
+    upstream.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    if (this.#init.capabilities?.['tools'] !== undefined) {
+      const tools = await this.#call(upstream, 'tools/list', {});
+      if (this.#upstream !== upstream) return;
+      if (tools.error) {
+        this.#set('failed', `tools/list failed: ${tools.error.message}`);
+        return;
+      }
+      this.#toolCount = ((tools.result as { tools?: unknown[] } | undefined)?.tools ?? []).length;
+    } else {
+      this.#toolCount = 0;
+    }
+    const restarted = this.#everReady;
+    this.#everReady = true;
+    this.#set('ready');
+    this.#scheduleHealth();
+    // Clients of the previous process may hold stale lists.
+    if (restarted) {
+      const caps = this.#init.capabilities ?? {};
+      for (const kind of ['tools', 'resources', 'prompts']) {
+        if (caps[kind] !== undefined) this.#broadcast({ jsonrpc: '2.0', method: `notifications/${kind}/list_changed` });
+      }
+    }
+  }
+
+  /** The process is gone: fail what was in flight, clearly. */
+  detach(reason: string): void {
+    const upstream = this.#upstream;
+    if (upstream === undefined) return;
+    this.#upstream = undefined;
+    this.#healthTimer?.cancel();
+    this.#healthTimer = undefined;
+    for (const [id, pending] of this.#pending) {
+      this.#pending.delete(id);
+      if (pending.kind === 'internal') {
+        pending.timer?.cancel();
+        pending.resolve(errorResponse(id, ErrorCodes.ServerRestarted, reason));
+      } else {
+        this.#sessions.get(pending.session)?.deliver(
+          errorResponse(pending.id, ErrorCodes.ServerRestarted, `MCP server "${this.#opts.name}" stopped while handling this request (${reason}); it is safe to retry`),
+          pending.id,
+        );
+      }
+    }
+    this.#serverRequests.clear();
+    this.#progress.clear();
+    this.#pid = undefined;
+    this.#set('down', reason);
+  }
+
+  #call(upstream: StdioUpstream, method: string, params: Record<string, unknown>, timeoutMs?: number): Promise<JsonRpcResponse> {
+    const id = this.#nextId++;
+    return new Promise((resolve) => {
+      const pending: Pending = { kind: 'internal', resolve };
+      if (timeoutMs !== undefined) {
+        pending.timer = this.#opts.clock.setTimeout(() => {
+          if (this.#pending.delete(id)) resolve(errorResponse(id, ErrorCodes.InternalError, `no answer to ${method} within ${timeoutMs} ms`));
+        }, timeoutMs);
+      }
+      this.#pending.set(id, pending);
+      upstream.send({ jsonrpc: '2.0', id, method, params });
+    });
+  }
+
+  #scheduleHealth(): void {
+    const health = this.#opts.health;
+    if (health === undefined || this.#upstream === undefined) return;
+    const upstream = this.#upstream;
+    this.#healthTimer = this.#opts.clock.setTimeout(() => {
+      void this.#call(upstream, 'ping', {}, health.timeoutMs).then((r) => {
+        if (this.#upstream !== upstream) return;
+        if (r.error) {
+          this.#failures += 1;
+          if (this.#failures >= health.failureThreshold) {
+            this.#opts.onUnhealthy?.(`${this.#failures} MCP pings in a row failed (last: ${r.error.message})`);
+            return;
+          }
+        } else {
+          this.#failures = 0;
+        }
+        this.#scheduleHealth();
+      });
+    }, health.intervalMs);
+  }
+
+  #whenSettled(timeoutMs: number): Promise<void> {
+    if (this.#state === 'ready') return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = this.#opts.clock.setTimeout(resolve, timeoutMs);
+      this.#readyWaiters.push(() => {
+        timer.cancel();
+        resolve();
+      });
+    });
+  }
+
+  /** Waits for a starting or restarting server; true when it is ready. */
+  async #ready(): Promise<boolean> {
+    const wait = this.#opts.readyWaitMs ?? 10_000;
+    const deadline = this.#opts.clock.now() + wait;
+    while (!this.isReady() && this.#opts.clock.now() < deadline) {
+      await this.#whenSettled(deadline - this.#opts.clock.now());
+      if (this.#state === 'failed') return false;
+    }
+    return this.isReady();
+  }
+
+  isReady(): boolean {
+    return this.#state === 'ready';
+  }
+
+  #unavailable(id: Id | null): JsonRpcResponse {
+    const why = this.#message ? `: ${this.#message}` : '';
+    return errorResponse(id, ErrorCodes.ServerUnavailable, `MCP server "${this.#opts.name}" is not ready (${this.#state}${why})`);
+  }
+
+  // ---- clients ----
+
+  openSession(deliver: Deliver): string {
+    const id = randomUUID();
+    this.#sessions.set(id, { id, deliver, lastActive: this.#opts.clock.now() });
+    this.#opts.onChange?.();
+    return id;
+  }
+
+  hasSession(id: string): boolean {
+    return this.#sessions.has(id);
+  }
+
+  /** Replaces where a session's messages go (an HTTP stream opened or closed). */
+  setDeliver(id: string, deliver: Deliver): void {
+    const session = this.#sessions.get(id);
+    if (session) session.deliver = deliver;
+  }
+
+  closeSession(id: string): void {
+    if (!this.#sessions.delete(id)) return;
+    for (const [upstreamId, pending] of this.#pending) {
+      if (pending.kind === 'client' && pending.session === id) {
+        this.#pending.delete(upstreamId);
+        this.#upstream?.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: upstreamId, reason: 'client session closed' } });
+      }
+    }
+    this.#opts.onChange?.();
+  }
+
+  /** A message from a client session. */
+  async fromClient(sessionId: string, message: JsonRpcMessage): Promise<void> {
+    const session = this.#sessions.get(sessionId);
+    if (session === undefined) return;
+    session.lastActive = this.#opts.clock.now();
+    if (isRequest(message)) return this.#clientRequest(session, message);
+    if (isNotification(message)) return this.#clientNotification(message);
+    if (isResponse(message)) return this.#clientResponse(message);
+  }
+
+  async #clientRequest(session: Session, request: JsonRpcRequest): Promise<void> {
+    if (request.method === 'initialize') {
+      session.capabilities = (request.params?.['capabilities'] as Record<string, unknown> | undefined) ?? {};
+      if (!(await this.#ready()) || this.#init === undefined) {
+        session.deliver(this.#unavailable(request.id), request.id);
+        return;
+      }
+      const { protocolVersion, capabilities, serverInfo, instructions } = this.#init;
+      session.deliver({ jsonrpc: '2.0', id: request.id, result: { protocolVersion, capabilities, serverInfo, ...(instructions ? { instructions } : {}) } }, request.id);
+      return;
+    }
+    if (!(await this.#ready())) {
+      session.deliver(this.#unavailable(request.id), request.id);
+      return;
+    }
+    const upstream = this.#upstream!;
+    const upstreamId = this.#nextId++;
+    const pending: Pending = { kind: 'client', session: session.id, id: request.id };
+    let params = request.params;
+    const meta = params?.['_meta'] as Record<string, unknown> | undefined;
+    const token = meta?.['progressToken'];
+    if (typeof token === 'string' || typeof token === 'number') {
+      const mapped = `p${upstreamId}`;
+      this.#progress.set(mapped, { session: session.id, token });
+      pending.progressToken = mapped;
+      params = { ...params, _meta: { ...meta, progressToken: mapped } };
+    }
+    this.#pending.set(upstreamId, pending);
+    upstream.send({ jsonrpc: '2.0', id: upstreamId, method: request.method, ...(params !== undefined ? { params } : {}) });
+  }
+
+  #clientNotification(notification: JsonRpcMessage & { method: string; params?: Record<string, unknown> }): void {
+    if (notification.method === 'notifications/initialized') return;
+    if (notification.method === 'notifications/cancelled') {
+      const clientId = notification.params?.['requestId'];
+      for (const [upstreamId, pending] of this.#pending) {
+        if (pending.kind === 'client' && pending.id === clientId) {
+          this.#pending.delete(upstreamId);
+          this.#upstream?.send({ jsonrpc: '2.0', method: notification.method, params: { ...notification.params, requestId: upstreamId } });
+        }
+      }
+      return;
+    }
+    this.#upstream?.send(notification);
+  }
+
+  #clientResponse(response: JsonRpcResponse): void {
+    const key = String(response.id);
+    const route = this.#serverRequests.get(key);
+    if (route === undefined) return;
+    this.#serverRequests.delete(key);
+    this.#upstream?.send({ ...response, id: route.upstreamId });
+  }
+
+  // ---- the server's messages ----
+
+  #fromUpstream(message: JsonRpcMessage): void {
+    if (isResponse(message)) return this.#upstreamResponse(message);
+    if (isRequest(message)) return this.#upstreamRequest(message);
+    if (isNotification(message)) return this.#upstreamNotification(message);
+  }
+
+  #upstreamResponse(response: JsonRpcResponse): void {
+    if (typeof response.id !== 'number') return;
+    const pending = this.#pending.get(response.id);
+    if (pending === undefined) return;
+    this.#pending.delete(response.id);
+    if (pending.kind === 'internal') {
+      pending.timer?.cancel();
+      pending.resolve(response);
+      return;
+    }
+    if (pending.progressToken !== undefined) this.#progress.delete(pending.progressToken);
+    this.#sessions.get(pending.session)?.deliver({ ...response, id: pending.id }, pending.id);
+  }
+
+  #upstreamRequest(request: JsonRpcRequest): void {
+    if (request.method === 'ping') {
+      this.#upstream?.send({ jsonrpc: '2.0', id: request.id, result: {} });
+      return;
+    }
+    const session = this.#pickSession(request.method);
+    if (session === undefined && request.method === 'roots/list') {
+      // apiary declared roots for its clients; with none connected there are none.
+      this.#upstream?.send({ jsonrpc: '2.0', id: request.id, result: { roots: [] } });
+      return;
+    }
+    if (session === undefined) {
+      this.#upstream?.send(errorResponse(request.id, ErrorCodes.MethodNotFound, `no connected client can answer ${request.method}`));
+      return;
+    }
+    const downstreamId = `apiary-${this.#nextId++}`;
+    this.#serverRequests.set(downstreamId, { session: session.id, upstreamId: request.id });
+    session.deliver({ ...request, id: downstreamId });
+  }
+
+  /** The client a server-to-client request goes to: the one with a request in flight, else the most recent. */
+  #pickSession(method: string): Session | undefined {
+    const capability = method.startsWith('sampling/') ? 'sampling' : method.startsWith('elicitation/') ? 'elicitation' : method.startsWith('roots/') ? 'roots' : undefined;
+    const able = (s: Session): boolean => capability === undefined || s.capabilities?.[capability] !== undefined;
+    for (const pending of [...this.#pending.values()].reverse()) {
+      if (pending.kind !== 'client') continue;
+      const s = this.#sessions.get(pending.session);
+      if (s && able(s)) return s;
+    }
+    return [...this.#sessions.values()].filter(able).sort((a, b) => b.lastActive - a.lastActive)[0];
+  }
+
+  #upstreamNotification(notification: JsonRpcMessage & { method: string; params?: Record<string, unknown> }): void {
+    if (notification.method === 'notifications/progress') {
+      const token = notification.params?.['progressToken'];
+      const route = typeof token === 'string' ? this.#progress.get(token) : undefined;
+      if (route === undefined) return;
+      const relatedId = [...this.#pending.values()].find((p) => p.kind === 'client' && p.progressToken === token);
+      this.#sessions.get(route.session)?.deliver({ ...notification, params: { ...notification.params, progressToken: route.token } }, relatedId?.kind === 'client' ? relatedId.id : undefined);
+      return;
+    }
+    if (notification.method === 'notifications/cancelled') {
+      const upstreamId = notification.params?.['requestId'];
+      for (const [downstreamId, route] of this.#serverRequests) {
+        if (route.upstreamId === upstreamId) {
+          this.#serverRequests.delete(downstreamId);
+          this.#sessions.get(route.session)?.deliver({ ...notification, params: { ...notification.params, requestId: downstreamId } });
+        }
+      }
+      return;
+    }
+    this.#broadcast(notification);
+  }
+
+  #broadcast(message: JsonRpcMessage): void {
+    for (const session of this.#sessions.values()) session.deliver(message);
+  }
+
+  /** The server will not come back soon (stuck, failed, backing off): fail requests at once, saying why. */
+  markUnavailable(message: string): void {
+    if (this.#upstream !== undefined) return;
+    if (this.#state === 'failed' && this.#message === message) return;
+    this.#set('failed', message);
+  }
+
+  /** Stops everything: the resource is gone. */
+  close(): void {
+    this.detach('the server was removed');
+    for (const id of [...this.#sessions.keys()]) this.closeSession(id);
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * The MCP side of every server, owned by the controller: for stdio servers a
+ * Bridge (one upstream session per process) behind an HttpEndpoint that
+ * lives as long as the resource, so its URL survives restarts; for HTTP
+ * servers an HttpProbe. Reconcilers ask it to converge and read its view.
+ */
+import { appendFile } from 'node:fs/promises';
+import type { Transport } from '../api/manifests.js';
+import type { Clock } from '../controller/clock.js';
+import type { Logger } from '../controller/logger.js';
+import { messageOf } from '../errors.js';
+import type { ObservedProcess } from '../runtime/runtime.js';
+import type { StateLayout } from '../state/layout.js';
+import { FILE_MODE } from '../util/atomic.js';
+import { Bridge, type BridgeStatus, type HealthOptions } from './bridge.js';
+import { HttpEndpoint } from './http-endpoint.js';
+import { HttpProbe } from './http-probe.js';
+import { PortRegistry } from './ports.js';
+
+export interface McpView extends BridgeStatus {
+  url?: string;
+  /** Why the endpoint is not listening (e.g. the port is taken). */
+  endpointError?: string;
+}
+
+interface Entry {
+  transport: Transport;
+  port: number;
+  health: HealthOptions;
+  bridge?: Bridge;
+  endpoint?: HttpEndpoint;
+  endpointError?: string;
+  probe?: HttpProbe;
+}
+
+export interface GatewayOptions {
+  clock: Clock;
+  logger: Logger;
+  layout: StateLayout;
+  onChange(name: string): void;
+  onUnhealthy(name: string, pid: number, message: string): void;
+}
+
+export const DEFAULT_HEALTH: HealthOptions = { intervalMs: 30_000, timeoutMs: 5_000, failureThreshold: 3 };
+
+export class Gateway {
+  readonly #opts: GatewayOptions;
+  readonly #entries = new Map<string, Entry>();
+  readonly ports: PortRegistry;
+
+  constructor(options: GatewayOptions) {
+    this.#opts = options;
+    this.ports = new PortRegistry(options.layout.root);
+  }
+
+  /** Makes sure the server's MCP plumbing exists for this transport and port. */
+  async ensure(name: string, transport: Transport, port: number, health: HealthOptions): Promise<void> {
+    let entry = this.#entries.get(name);
+    if (entry !== undefined && (entry.transport !== transport || entry.port !== port)) {
+      await this.remove(name);
+      entry = undefined;
+    }
+    if (entry === undefined) {
+      entry = { transport, port, health };
+      this.#entries.set(name, entry);
+    }
+    entry.health = health;
+    if (transport !== 'stdio') return;
+    entry.bridge ??= new Bridge({
+      name,
+      clock: this.#opts.clock,
+      health,
+      onChange: () => this.#opts.onChange(name),
+      onUnhealthy: (message) => {
+        const pid = entry!.bridge?.status().pid;
+        if (pid !== undefined) this.#opts.onUnhealthy(name, pid, message);
+      },
+      onNoise: (line) => void appendFile(this.#opts.layout.logFile(name), `[stdout, not JSON-RPC] ${line}\n`, { mode: FILE_MODE }).catch(() => undefined),
+    });
+    if (entry.endpoint === undefined) {
+      const endpoint = new HttpEndpoint(entry.bridge, port);
+      try {
+        await endpoint.listen();
+        entry.endpoint = endpoint;
+        delete entry.endpointError;
+        this.#opts.logger.info('MCP endpoint listening', { server: name, url: endpoint.url });
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        entry.endpointError = code === 'EADDRINUSE' ? `port ${port} is already in use on 127.0.0.1` : `cannot listen on 127.0.0.1:${port}: ${messageOf(err)}`;
+      }
+    }
+  }
+
+  /** Connects the server's current process (new pid: new upstream session). */
+  attach(name: string, observed: ObservedProcess): void {
+    const entry = this.#entries.get(name);
+    if (entry === undefined || observed.stopping) return;
+    if (entry.transport === 'stdio') {
+      if (entry.bridge === undefined || observed.stdio === undefined) return;
+      if (entry.bridge.status().pid !== observed.pid) entry.bridge.attach(observed.stdio.stdin, observed.stdio.stdout, observed.pid);
+      return;
+    }
+    if (entry.probe?.pid === observed.pid) return;
+    void entry.probe?.stop();
+    entry.probe = new HttpProbe(
+      {
+        url: httpUrl(entry.transport, entry.port),
+        transport: entry.transport,
+        clock: this.#opts.clock,
+        health: entry.health,
+        onChange: () => this.#opts.onChange(name),
+        onUnhealthy: (message) => this.#opts.onUnhealthy(name, observed.pid, message),
+      },
+      observed.pid,
+    );
+  }
+
+  /** The process is gone. */
+  detach(name: string, pid: number, reason: string): void {
+    const entry = this.#entries.get(name);
+    if (entry === undefined) return;
+    if (entry.bridge?.status().pid === pid) entry.bridge.detach(reason);
+    if (entry.probe?.pid === pid) {
+      void entry.probe.stop();
+      delete entry.probe;
+    }
+  }
+
+  /** No process is coming soon: clients get this message at once instead of waiting. */
+  unavailable(name: string, message: string): void {
+    this.#entries.get(name)?.bridge?.markUnavailable(message);
+  }
+
+  view(name: string): McpView | undefined {
+    const entry = this.#entries.get(name);
+    if (entry === undefined) return undefined;
+    if (entry.transport === 'stdio') {
+      return {
+        ...(entry.bridge?.status() ?? { state: 'down', sessions: 0 }),
+        ...(entry.endpoint ? { url: entry.endpoint.url } : {}),
+        ...(entry.endpointError ? { endpointError: entry.endpointError } : {}),
+      };
+    }
+    return { ...(entry.probe?.status() ?? { state: 'down', sessions: 0 }), url: httpUrl(entry.transport, entry.port) };
+  }
+
+  async remove(name: string): Promise<void> {
+    const entry = this.#entries.get(name);
+    if (entry === undefined) return;
+    this.#entries.delete(name);
+    entry.bridge?.close();
+    await entry.endpoint?.close();
+    await entry.probe?.stop();
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.#entries.keys()].map((name) => this.remove(name)));
+  }
+}
+
+export function httpUrl(transport: Transport, port: number): string {
+  return `http://127.0.0.1:${port}/${transport === 'sse' ? 'sse' : 'mcp'}`;
+}

@@ -1,0 +1,249 @@
+/**
+ * apiary's Streamable HTTP endpoint for a stdio server, at
+ * http://127.0.0.1:<port>/mcp. Each client gets a session (Mcp-Session-Id);
+ * its messages go to the shared upstream through the Bridge. A POST that
+ * carries requests is answered with plain JSON when the answer is all there
+ * is, and upgraded to an event stream when the server sends something first
+ * (progress, a sampling request). Binds loopback only and checks Host and
+ * Origin against DNS rebinding, as the MCP specification requires.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Bridge } from './bridge.js';
+import { ErrorCodes, errorResponse, isRequest, parseMessages, type Id, type JsonRpcMessage } from './jsonrpc.js';
+
+const MAX_BODY = 4 * 1024 * 1024;
+const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+
+interface PostStream {
+  res: ServerResponse;
+  waiting: Set<Id>;
+  acceptsSse: boolean;
+  mode: 'pending' | 'sse' | 'done';
+  batch: boolean;
+  collected: JsonRpcMessage[];
+}
+
+interface SessionStreams {
+  posts: Set<PostStream>;
+  get?: ServerResponse;
+}
+
+export class HttpEndpoint {
+  readonly #bridge: Bridge;
+  readonly #host = '127.0.0.1';
+  #port: number;
+  #server: Server | undefined;
+  readonly #streams = new Map<string, SessionStreams>();
+
+  constructor(bridge: Bridge, port: number) {
+    this.#bridge = bridge;
+    this.#port = port;
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  get url(): string {
+    return `http://${this.#host}:${this.#port}/mcp`;
+  }
+
+  /** Listens; rejects with the socket error (EADDRINUSE...) when it cannot. */
+  listen(): Promise<void> {
+    const server = createServer((req, res) => void this.#handle(req, res));
+    server.keepAliveTimeout = 30_000;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.#port, this.#host, () => {
+        server.off('error', reject);
+        this.#port = (server.address() as AddressInfo).port;
+        this.#server = server;
+        resolve();
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const [id, streams] of this.#streams) {
+      streams.get?.end();
+      for (const post of streams.posts) post.res.end();
+      this.#bridge.closeSession(id);
+    }
+    this.#streams.clear();
+    const server = this.#server;
+    this.#server = undefined;
+    if (server === undefined) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  #allowed(req: IncomingMessage): string | undefined {
+    const host = req.headers.host ?? '';
+    const hostname = host.replace(/:\d+$/, '');
+    if (!LOOPBACK_NAMES.has(hostname)) return `Host "${host}" is not allowed`;
+    const origin = req.headers.origin;
+    if (origin !== undefined && origin !== 'null') {
+      let originHost: string;
+      try {
+        originHost = new URL(origin).hostname;
+      } catch {
+        return `Origin "${origin}" is not allowed`;
+      }
+      if (!LOOPBACK_NAMES.has(originHost)) return `Origin "${origin}" is not allowed`;
+    } else if (origin === 'null') {
+      return 'Origin "null" is not allowed';
+    }
+    return undefined;
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0]!.replace(/\/$/, '');
+    if (path !== '/mcp') return this.#fail(res, 404, null, ErrorCodes.InvalidRequest, `not found: use ${this.url}`);
+    const refused = this.#allowed(req);
+    if (refused !== undefined) return this.#fail(res, 403, null, ErrorCodes.InvalidRequest, `${refused} (DNS rebinding protection)`);
+    if (req.method === 'POST') return this.#post(req, res);
+    if (req.method === 'GET') return this.#get(req, res);
+    if (req.method === 'DELETE') return this.#delete(req, res);
+    res.writeHead(405, { Allow: 'GET, POST, DELETE' }).end();
+  }
+
+  #fail(res: ServerResponse, status: number, id: Id | null, code: number, message: string): void {
+    res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(errorResponse(id, code, message)));
+  }
+
+  async #post(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let body: unknown;
+    try {
+      body = JSON.parse(await readBody(req));
+    } catch (err) {
+      return this.#fail(res, 400, null, ErrorCodes.ParseError, `invalid JSON: ${(err as Error).message}`);
+    }
+    const messages = parseMessages(body);
+    if (messages === undefined) return this.#fail(res, 400, null, ErrorCodes.InvalidRequest, 'not a JSON-RPC 2.0 message');
+    const accept = String(req.headers.accept ?? '');
+    const acceptsSse = accept.includes('text/event-stream') || accept.includes('*/*');
+    const initialize = messages.find((m) => isRequest(m) && m.method === 'initialize');
+    let sessionId = header(req, 'mcp-session-id');
+    const headers: Record<string, string> = {};
+    if (initialize !== undefined) {
+      if (messages.length > 1) return this.#fail(res, 400, null, ErrorCodes.InvalidRequest, 'initialize must be sent alone');
+      sessionId = this.#bridge.openSession((m, related) => this.#deliver(sessionId!, m, related));
+      this.#streams.set(sessionId, { posts: new Set() });
+      headers['Mcp-Session-Id'] = sessionId;
+    } else if (sessionId === undefined) {
+      return this.#fail(res, 400, null, ErrorCodes.InvalidRequest, 'missing Mcp-Session-Id header: send initialize first');
+    } else if (!this.#bridge.hasSession(sessionId)) {
+      return this.#fail(res, 404, null, ErrorCodes.InvalidRequest, 'unknown or expired session: initialize again');
+    }
+    const requests = messages.filter(isRequest);
+    if (requests.length === 0) {
+      res.writeHead(202).end();
+      for (const m of messages) await this.#bridge.fromClient(sessionId, m);
+      return;
+    }
+    const stream: PostStream = { res, waiting: new Set(requests.map((r) => r.id)), acceptsSse, mode: 'pending', batch: Array.isArray(body), collected: [] };
+    for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+    const streams = this.#streams.get(sessionId)!;
+    streams.posts.add(stream);
+    res.on('close', () => streams.posts.delete(stream));
+    for (const m of messages) await this.#bridge.fromClient(sessionId, m);
+  }
+
+  #get(req: IncomingMessage, res: ServerResponse): void {
+    const sessionId = header(req, 'mcp-session-id');
+    if (!String(req.headers.accept ?? '').includes('text/event-stream')) {
+      res.writeHead(405, { Allow: 'POST, DELETE' }).end();
+      return;
+    }
+    if (sessionId === undefined || !this.#bridge.hasSession(sessionId)) return this.#fail(res, sessionId ? 404 : 400, null, ErrorCodes.InvalidRequest, 'unknown or missing session');
+    const streams = this.#streams.get(sessionId)!;
+    streams.get?.end();
+    res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
+    res.flushHeaders();
+    streams.get = res;
+    res.on('close', () => {
+      if (streams.get === res) delete streams.get;
+    });
+  }
+
+  #delete(req: IncomingMessage, res: ServerResponse): void {
+    const sessionId = header(req, 'mcp-session-id');
+    if (sessionId === undefined || !this.#bridge.hasSession(sessionId)) return this.#fail(res, 404, null, ErrorCodes.InvalidRequest, 'unknown session');
+    const streams = this.#streams.get(sessionId);
+    streams?.get?.end();
+    for (const post of streams?.posts ?? []) post.res.end();
+    this.#streams.delete(sessionId);
+    this.#bridge.closeSession(sessionId);
+    res.writeHead(200).end();
+  }
+
+  /** Routes a message for a session: to the POST it answers, else any open stream. */
+  #deliver(sessionId: string, message: JsonRpcMessage, related?: Id): void {
+    const streams = this.#streams.get(sessionId);
+    if (streams === undefined) return;
+    const isAnswer = !('method' in message) && 'id' in message && message.id !== null;
+    const owner = related !== undefined ? [...streams.posts].find((p) => p.waiting.has(related)) : undefined;
+    if (owner !== undefined) {
+      if (isAnswer) owner.waiting.delete(related!);
+      this.#write(owner, message, isAnswer);
+      return;
+    }
+    // Unrelated (server-to-client requests, broadcasts): an open event stream, a POST that can become one, or the GET stream.
+    const sse = [...streams.posts].find((p) => p.mode === 'sse') ?? [...streams.posts].find((p) => p.mode === 'pending' && p.acceptsSse);
+    if (sse !== undefined) return this.#write(sse, message, false);
+    if (streams.get !== undefined) streams.get.write(sseEvent(message));
+  }
+
+  #write(stream: PostStream, message: JsonRpcMessage, isAnswer: boolean): void {
+    if (stream.mode === 'done') return;
+    if (stream.mode === 'pending') {
+      if (isAnswer) {
+        // Nothing streamed yet: when every answer is in, reply with plain JSON.
+        stream.collected.push(message);
+        if (stream.waiting.size === 0) {
+          stream.mode = 'done';
+          stream.res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(stream.batch ? stream.collected : stream.collected[0]));
+        }
+        return;
+      }
+      // Something before the answer (progress, a sampling request): switch to an event stream.
+      if (!stream.acceptsSse) return;
+      stream.mode = 'sse';
+      stream.res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
+      for (const m of stream.collected.splice(0)) stream.res.write(sseEvent(m));
+    }
+    stream.res.write(sseEvent(message));
+    if (isAnswer && stream.waiting.size === 0) {
+      stream.mode = 'done';
+      stream.res.end();
+    }
+  }
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function sseEvent(message: JsonRpcMessage): string {
+  return `event: message\ndata: ${JSON.stringify(message)}\n\n`;
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY) {
+        reject(new Error('request body too large'));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}

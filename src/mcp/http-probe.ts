@@ -1,0 +1,117 @@
+/**
+ * Readiness and liveness for servers that speak HTTP themselves
+ * (streamable-http, sse): an MCP client session through the official SDK,
+ * retried until the server listens; Ready once initialize and tools/list
+ * succeed; then a periodic ping.
+ */
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Clock, Timer } from '../controller/clock.js';
+import { messageOf } from '../errors.js';
+import { APIARY_CLIENT_INFO, type BridgeStatus, type HealthOptions, type UpstreamState } from './bridge.js';
+
+export interface ProbeOptions {
+  url: string;
+  transport: 'streamable-http' | 'sse';
+  clock: Clock;
+  health: HealthOptions;
+  onChange: () => void;
+  onUnhealthy: (message: string) => void;
+}
+
+export class HttpProbe {
+  readonly #opts: ProbeOptions;
+  #client: Client | undefined;
+  #state: UpstreamState = 'initializing';
+  #message: string | undefined = 'waiting for the server to listen';
+  #serverInfo: { name: string; version: string } | undefined;
+  #protocolVersion: string | undefined;
+  #toolCount: number | undefined;
+  #timer: Timer | undefined;
+  #stopped = false;
+  #failures = 0;
+  #pid: number;
+
+  constructor(options: ProbeOptions, pid: number) {
+    this.#opts = options;
+    this.#pid = pid;
+    this.#schedule(300);
+  }
+
+  get pid(): number {
+    return this.#pid;
+  }
+
+  status(): BridgeStatus {
+    return {
+      state: this.#state,
+      sessions: 0,
+      pid: this.#pid,
+      ...(this.#serverInfo ? { serverInfo: this.#serverInfo } : {}),
+      ...(this.#protocolVersion ? { protocolVersion: this.#protocolVersion } : {}),
+      ...(this.#toolCount !== undefined ? { toolCount: this.#toolCount } : {}),
+      ...(this.#message ? { message: this.#message } : {}),
+    };
+  }
+
+  #set(state: UpstreamState, message?: string): void {
+    if (this.#state === state && this.#message === message) return;
+    this.#state = state;
+    this.#message = message;
+    this.#opts.onChange();
+  }
+
+  #schedule(ms: number): void {
+    if (this.#stopped) return;
+    this.#timer = this.#opts.clock.setTimeout(() => void this.#tick(), ms);
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#stopped) return;
+    if (this.#client === undefined) return this.#connect();
+    try {
+      await this.#client.ping({ timeout: this.#opts.health.timeoutMs });
+      this.#failures = 0;
+    } catch (err) {
+      this.#failures += 1;
+      if (this.#failures >= this.#opts.health.failureThreshold) {
+        this.#opts.onUnhealthy(`${this.#failures} MCP pings in a row failed (last: ${messageOf(err)})`);
+        return;
+      }
+    }
+    this.#schedule(this.#opts.health.intervalMs);
+  }
+
+  async #connect(): Promise<void> {
+    const url = new URL(this.#opts.url);
+    const client = new Client(APIARY_CLIENT_INFO, { capabilities: {} });
+    const transport = this.#opts.transport === 'sse' ? new SSEClientTransport(url) : new StreamableHTTPClientTransport(url);
+    try {
+      await client.connect(transport, { timeout: this.#opts.health.timeoutMs });
+      const caps = client.getServerCapabilities();
+      this.#toolCount = caps?.tools ? (await client.listTools(undefined, { timeout: this.#opts.health.timeoutMs })).tools.length : 0;
+      const info = client.getServerVersion();
+      if (info) this.#serverInfo = { name: info.name, version: info.version };
+      this.#protocolVersion = (transport as { protocolVersion?: string }).protocolVersion;
+      if (this.#stopped) {
+        await client.close().catch(() => undefined);
+        return;
+      }
+      this.#client = client;
+      this.#set('ready');
+      this.#schedule(this.#opts.health.intervalMs);
+    } catch (err) {
+      await client.close().catch(() => undefined);
+      this.#set('initializing', `waiting for the MCP handshake at ${this.#opts.url} (${messageOf(err)})`);
+      this.#schedule(500);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#timer?.cancel();
+    await this.#client?.close().catch(() => undefined);
+    this.#client = undefined;
+  }
+}
