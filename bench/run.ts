@@ -5,6 +5,7 @@
 import { cpus } from 'node:os';
 import { benchController } from './controller.js';
 import { benchCrypto } from './crypto.js';
+import { benchMcp } from './mcp.js';
 import { printTable } from './stats.js';
 
 const sections = new Set(process.argv.slice(2));
@@ -18,3 +19,4 @@ console.log(
 
 if (want('crypto')) printTable('Secrets at rest', await benchCrypto());
 if (want('controller')) printTable('Controller', await benchController());
+if (want('mcp')) printTable('MCP endpoint', await benchMcp());

@@ -18,6 +18,7 @@ import { registerApply } from './commands/apply.js';
 import { registerRollout } from './commands/rollout.js';
 import { registerAdd } from './commands/add.js';
 import { registerCompletion } from './commands/completion.js';
+import { registerClient } from './commands/client.js';
 import { registerSecret } from './commands/secret.js';
 import { registerSeal } from './commands/seal.js';
 
@@ -49,6 +50,7 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): { program: Command
   registerSecret(program, ctx);
   registerSeal(program, ctx);
   registerKey(program, ctx);
+  registerClient(program, ctx);
   registerCompletion(program, ctx);
   const override = (cmd: Command): void => {
     cmd.exitOverride();

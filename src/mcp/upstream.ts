@@ -14,13 +14,11 @@ export interface UpstreamHandlers {
 
 export class StdioUpstream {
   readonly #stdin: Writable;
-  readonly #stdout: Readable;
   #buffer = '';
   #closed = false;
 
   constructor(stdin: Writable, stdout: Readable, handlers: UpstreamHandlers) {
     this.#stdin = stdin;
-    this.#stdout = stdout;
     stdout.setEncoding('utf8');
     stdout.on('data', (chunk: string) => {
       this.#buffer += chunk;

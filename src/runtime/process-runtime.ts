@@ -178,6 +178,8 @@ export class ProcessRuntime implements Runtime {
     let done = tracked.child !== undefined ? await within(this.#stdinGraceMs) : undefined;
     if (done === undefined) {
       signalGroup(pid, 'SIGTERM');
+      // A stopped (SIGSTOP, hung in a debugger) process only sees SIGTERM once it runs again.
+      signalGroup(pid, 'SIGCONT');
       done = await within(this.#termGraceMs);
     }
     if (done === undefined) {

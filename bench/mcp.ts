@@ -1,0 +1,142 @@
+/**
+ * tools/call through apiary's endpoint, against the SDK's direct stdio client
+ * on the same server and against supergateway (--stateful) bridging it, with
+ * 1 and 4 concurrent clients. The server is examples/hello-server.mjs (the
+ * SDK's McpServer with one small tool): the figures are the transports'.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { createKeyFile } from '../src/crypto/keys.js';
+import { freePort } from '../src/mcp/ports.js';
+import { StateLayout } from '../src/state/layout.js';
+import { StatusStore } from '../src/state/status-store.js';
+import { fmtMs, now, percentile, type Row } from './stats.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const HELLO = join(ROOT, 'examples', 'hello-server.mjs');
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Result {
+  p50: number;
+  p99: number;
+  rps: number;
+}
+
+async function measure(makeClient: () => Promise<Client>, clients: number, callsPerClient: number): Promise<Result> {
+  const list = await Promise.all(Array.from({ length: clients }, () => makeClient()));
+  const call = (c: Client): Promise<unknown> => c.callTool({ name: 'greet', arguments: { name: 'bench' } });
+  for (const c of list) for (let i = 0; i < 100; i++) await call(c);
+  const latencies: number[] = [];
+  const t0 = now();
+  await Promise.all(
+    list.map(async (c) => {
+      for (let i = 0; i < callsPerClient; i++) {
+        const t = now();
+        await call(c);
+        latencies.push(now() - t);
+      }
+    }),
+  );
+  const elapsed = now() - t0;
+  await Promise.all(list.map((c) => c.close()));
+  return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), rps: (clients * callsPerClient) / (elapsed / 1000) };
+}
+
+async function httpClient(url: string): Promise<Client> {
+  const client = new Client({ name: 'bench', version: '1.0.0' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+  return client;
+}
+
+async function stdioClient(): Promise<Client> {
+  const client = new Client({ name: 'bench', version: '1.0.0' });
+  await client.connect(new StdioClientTransport({ command: process.execPath, args: [HELLO], stderr: 'ignore' }));
+  return client;
+}
+
+async function withApiary<T>(fn: (url: string) => Promise<T>): Promise<T> {
+  const root = await mkdtemp(join(tmpdir(), 'apiary-bench-mcp-'));
+  const dir = join(root, 'manifests');
+  await mkdir(dir);
+  await createKeyFile(join(root, 'key'));
+  await writeFile(join(dir, 'hello.yaml'), `apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata: { name: hello }\nspec:\n  command: ${JSON.stringify(process.execPath)}\n  args: [${JSON.stringify(HELLO)}]\n`);
+  const stateDir = join(root, 'state');
+  const up = spawn(join(ROOT, 'bin', 'apiary'), ['up', '--dir', dir, '--state-dir', stateDir], { env: { ...process.env, APIARY_KEY_FILE: join(root, 'key') }, stdio: 'ignore' });
+  try {
+    const store = new StatusStore(new StateLayout(stateDir));
+    let url: string | undefined;
+    for (let i = 0; i < 300 && url === undefined; i++) {
+      const s = (await store.read('MCPServer', 'hello'))?.status as { url?: string; conditions?: { type: string; status: string }[] } | undefined;
+      if (s?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) url = s.url;
+      else await sleep(100);
+    }
+    if (url === undefined) throw new Error('bench: apiary never became Ready');
+    return await fn(url);
+  } finally {
+    await stop(up);
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+async function withSupergateway<T>(fn: (url: string) => Promise<T>): Promise<T> {
+  const port = await freePort();
+  const gateway = spawn(
+    process.execPath,
+    [join(ROOT, 'node_modules', 'supergateway', 'dist', 'index.js'), '--stdio', `${process.execPath} ${HELLO}`, '--outputTransport', 'streamableHttp', '--stateful', '--port', String(port), '--logLevel', 'none'],
+    { stdio: 'ignore' },
+  );
+  try {
+    const url = `http://127.0.0.1:${port}/mcp`;
+    for (let i = 0; i < 100; i++) {
+      try {
+        await (await httpClient(url)).close();
+        break;
+      } catch {
+        await sleep(100);
+      }
+    }
+    return await fn(url);
+  } finally {
+    await stop(gateway);
+  }
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  const exited = new Promise((r) => child.on('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+function row(measure: string, r: Result, base?: Result, target?: string): Row {
+  const added = base ? `; +${fmtMs(r.p50 - base.p50)} p50 over direct stdio` : '';
+  return { measure, result: `p50 ${fmtMs(r.p50)} / p99 ${fmtMs(r.p99)}, ${r.rps.toFixed(0)} calls/s`, ...(target ? { target } : {}), note: `${added.slice(2)}` };
+}
+
+export async function benchMcp(): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const clients of [1, 4]) {
+    const calls = clients === 1 ? 3000 : 1500;
+    const direct = await measure(stdioClient, clients, calls);
+    const apiary = await withApiary((url) => measure(() => httpClient(url), clients, calls));
+    const supergateway = await withSupergateway((url) => measure(() => httpClient(url), clients, calls));
+    rows.push(row(`tools/call, ${clients} client(s): direct stdio (SDK)`, direct));
+    rows.push(
+      row(
+        `tools/call, ${clients} client(s): through apiary`,
+        apiary,
+        direct,
+        clients === 1 ? 'added p50 <= 1 ms; >= 1,000 calls/s' : undefined,
+      ),
+    );
+    const sg = row(`tools/call, ${clients} client(s): supergateway --stateful`, supergateway, direct);
+    sg.note = `${sg.note}; apiary does ${(apiary.rps / supergateway.rps).toFixed(1)}x its calls/s`;
+    rows.push(sg);
+  }
+  return rows;
+}

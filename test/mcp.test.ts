@@ -1,0 +1,190 @@
+/**
+ * Real MCP through apiary: @modelcontextprotocol/server-everything run as a
+ * stdio server under the controller, reached with the official SDK client
+ * at status.url.
+ */
+import { request } from 'node:http';
+import { createServer } from 'node:net';
+import { createRequire } from 'node:module';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { describe, expect, it } from 'vitest';
+import { findCondition } from '../src/api/status.js';
+import { runCli } from './helpers/cli.js';
+import { harness, isAlive, tinyServer, type Harness } from './helpers/controller.js';
+
+const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
+
+function everything(name: string, mode: 'stdio' | 'streamableHttp' = 'stdio', extra = ''): string {
+  return `apiVersion: apiary.dev/v1alpha1
+kind: MCPServer
+metadata:
+  name: ${name}
+spec:
+  command: node
+  args: [${JSON.stringify(EVERYTHING)}, ${mode}]
+${mode === 'streamableHttp' ? '  transport: streamable-http\n' : ''}${extra}`;
+}
+
+async function ready(h: Harness, name: string, notPid?: number): Promise<{ url: string; pid: number }> {
+  return h.waitFor(`${name} Ready`, async () => {
+    const s = await h.status(name);
+    return findCondition(s?.conditions, 'Ready')?.status === 'True' && s!.pid !== notPid && s!.url ? { url: s!.url, pid: s!.pid! } : undefined;
+  }, 20_000);
+}
+
+async function connect(url: string, name = 'test'): Promise<Client> {
+  const client = new Client({ name, version: '1.0.0' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+  return client;
+}
+
+describe('MCP through apiary (server-everything, SDK client)', () => {
+  it('Ready means the handshake passed; tools/list and tools/call work through status.url', async () => {
+    const h = await harness();
+    await h.write('e.yaml', everything('everything'));
+    await h.start();
+    const { url } = await ready(h, 'everything');
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/mcp$/);
+    const status = await h.status('everything');
+    expect(status?.serverInfo?.name).toBeTruthy();
+    expect(status?.tools).toBeGreaterThan(5);
+    expect(findCondition(status?.conditions, 'Ready')?.reason).toBe('Initialized');
+
+    const client = await connect(url);
+    const tools = await client.listTools();
+    expect(tools.tools.length).toBe(status?.tools);
+    expect(tools.tools.map((t) => t.name)).toContain('echo');
+    const result = await client.callTool({ name: 'echo', arguments: { message: 'through apiary' } });
+    expect(result.content).toEqual([{ type: 'text', text: 'Echo: through apiary' }]);
+    expect(client.getServerVersion()?.name).toBe(status?.serverInfo?.name);
+    await client.close();
+  });
+
+  it('three clients at once each get their own answers', async () => {
+    const h = await harness();
+    await h.write('e.yaml', everything('everything'));
+    await h.start();
+    const { url } = await ready(h, 'everything');
+    const clients = await Promise.all([1, 2, 3].map((i) => connect(url, `client-${i}`)));
+    const answers = await Promise.all(
+      clients.flatMap((client, i) =>
+        Array.from({ length: 20 }, (_, j) => client.callTool({ name: 'echo', arguments: { message: `c${i}-m${j}` } }).then((r) => [`c${i}-m${j}`, (r.content as { text: string }[])[0]!.text])),
+      ),
+    );
+    for (const [sent, got] of answers) expect(got).toBe(`Echo: ${sent}`);
+    const sums = await Promise.all(clients.map((c, i) => c.callTool({ name: 'get-sum', arguments: { a: i, b: 100 } })));
+    sums.forEach((r, i) => expect(JSON.stringify(r.content)).toContain(String(100 + i)));
+    await Promise.all(clients.map((c) => c.close()));
+  });
+
+  it('a server killed mid-call: the client gets a clear error, then carries on with the restarted server', async () => {
+    const h = await harness();
+    await h.write('e.yaml', everything('everything'));
+    await h.start();
+    const { url, pid } = await ready(h, 'everything');
+    const client = await connect(url);
+    const call = client.callTool({ name: 'trigger-long-running-operation', arguments: { duration: 10, steps: 5 } }, undefined, { timeout: 30_000 });
+    await new Promise((r) => setTimeout(r, 500));
+    process.kill(pid, 'SIGKILL');
+    const started = Date.now();
+    await expect(call).rejects.toThrow(/stopped while handling this request/);
+    expect(Date.now() - started).toBeLessThan(3000);
+    const next = await ready(h, 'everything', pid);
+    expect(next.url).toBe(url);
+    const again = await client.callTool({ name: 'echo', arguments: { message: 'after restart' } });
+    expect(again.content).toEqual([{ type: 'text', text: 'Echo: after restart' }]);
+    await client.close();
+  }, 30_000);
+
+  it('a hung server (stopped with SIGSTOP) fails its pings and is restarted as Unhealthy', async () => {
+    const h = await harness();
+    await h.write('e.yaml', everything('everything', 'stdio', '  healthCheck: { intervalSeconds: 1, timeoutSeconds: 1, failureThreshold: 2 }\n'));
+    await h.start();
+    const { pid } = await ready(h, 'everything');
+    process.kill(pid, 'SIGSTOP');
+    const next = await ready(h, 'everything', pid);
+    expect(isAlive(pid)).toBe(false);
+    const s = await h.status('everything');
+    expect(s?.lastTermination?.reason).toBe('Unhealthy');
+    expect(s?.restartCount).toBe(1);
+    expect((await h.server('everything'))?.events.find((e) => e.reason === 'Unhealthy')?.message).toMatch(/2 MCP pings in a row failed/);
+    expect(next.pid).not.toBe(pid);
+  }, 30_000);
+
+  it('refuses a foreign Origin or Host (DNS rebinding protection) and binds loopback only', async () => {
+    const h = await harness();
+    await h.write('e.yaml', everything('everything'));
+    await h.start();
+    const { url } = await ready(h, 'everything');
+    const { port } = new URL(url);
+    const post = (headers: Record<string, string>): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, path: '/mcp', method: 'POST', headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', ...headers } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } }));
+      });
+    expect(await post({ Origin: 'http://evil.example' })).toBe(403);
+    expect(await post({ Host: `evil.example:${port}` })).toBe(403);
+    expect(await post({ Origin: `http://localhost:${port}` })).toBe(200);
+    expect(await post({})).toBe(200);
+  });
+
+  it('a server that never answers the handshake is Running but not Ready, saying why', async () => {
+    const h = await harness();
+    await h.write('t.yaml', tinyServer('silent', h, { args: ['--no-mcp'] }));
+    await h.start();
+    await h.waitFor('running', async () => (await h.status('silent'))?.phase === 'Running');
+    await new Promise((r) => setTimeout(r, 500));
+    const ready = findCondition((await h.status('silent'))?.conditions, 'Ready');
+    expect(ready).toMatchObject({ status: 'False', reason: 'Initializing', message: 'waiting for the MCP initialize handshake' });
+  });
+
+  it('a port already in use is a clear status message, not a crash; the URL stays the same across controller restarts', async () => {
+    const h = await harness();
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const taken = (blocker.address() as { port: number }).port;
+    await h.write('t.yaml', tinyServer('busy', h, { extra: `  port: ${taken}\n` }));
+    await h.write('u.yaml', tinyServer('free', h));
+    await h.start();
+    const busy = await h.waitFor('port error', async () => {
+      const r = findCondition((await h.status('busy'))?.conditions, 'Ready');
+      return r?.reason === 'EndpointUnavailable' && r;
+    });
+    expect(busy.message).toBe(`port ${taken} is already in use on 127.0.0.1`);
+    const { url } = await ready(h, 'free');
+    blocker.close();
+    await ready(h, 'busy');
+    await h.controller!.stop();
+    await h.start();
+    expect((await ready(h, 'free')).url).toBe(url);
+  }, 30_000);
+
+  it('an HTTP server gets $PORT and is Ready once its own endpoint answers', async () => {
+    const h = await harness();
+    await h.write('e.yaml', everything('web', 'streamableHttp'));
+    await h.start();
+    const { url } = await ready(h, 'web');
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/mcp$/);
+    const client = await connect(url);
+    expect((await client.callTool({ name: 'echo', arguments: { message: 'direct' } })).content).toEqual([{ type: 'text', text: 'Echo: direct' }]);
+    await client.close();
+  });
+
+  it('client config prints what each client needs to reach the Ready servers', async () => {
+    const h = await harness();
+    await h.write('e.yaml', everything('everything'));
+    await h.start();
+    const { url } = await ready(h, 'everything');
+    const claude = JSON.parse((await runCli(['client', 'config', '--client', 'claude'], { env: h.env })).stdout);
+    expect(claude).toEqual({ mcpServers: { everything: { type: 'http', url } } });
+    const vscode = JSON.parse((await runCli(['client', 'config', '--client', 'vscode'], { env: h.env })).stdout);
+    expect(vscode).toEqual({ servers: { everything: { type: 'http', url } } });
+    const cursor = JSON.parse((await runCli(['client', 'config', '--client', 'cursor'], { env: h.env })).stdout);
+    expect(cursor).toEqual({ mcpServers: { everything: { url } } });
+  });
+});
