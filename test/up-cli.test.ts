@@ -1,10 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { BIN, runCli } from './helpers/cli.js';
 import { harness, isAlive, secretYaml, tinyServer, type Harness } from './helpers/controller.js';
 
+const controllers: ChildProcess[] = [];
+afterEach(() => {
+  // A failed assertion must not leave a controller (and its servers) running.
+  for (const child of controllers.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+});
+
 function up(h: Harness): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
   const child = spawn(BIN, ['up'], { env: { ...process.env, ...h.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  controllers.push(child);
   let output = '';
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
