@@ -55,3 +55,22 @@ describe('ProcessRuntime', () => {
     await expect(runtime.start({ ...launch('y', 'true', root), command: 'no-such-binary-xyz' })).rejects.toMatchObject({ code: 'StartFailed', message: 'command "no-such-binary-xyz" not found on PATH' });
   });
 });
+
+describe('ProcessRuntime exit reporting', () => {
+  it('reports an exit in the same turn the process leaves observe(), so no reconcile sees neither', async () => {
+    const root = await tempDir();
+    const runtime = new ProcessRuntime({ layout: new StateLayout(root), clock: systemClock });
+    let reported = false;
+    let gap = false;
+    runtime.onExit(() => (reported = true));
+    await runtime.start(launch('quick', 'sleep 0.3; exit 3', root));
+    expect(runtime.observe('quick')).toBeDefined();
+    // Look between every I/O turn, as a reconcile woken by another event would.
+    while (!reported) {
+      if (runtime.observe('quick') === undefined && !reported) gap = true;
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(gap).toBe(false);
+    expect(runtime.observe('quick')).toBeUndefined();
+  });
+});

@@ -209,14 +209,16 @@ export class MCPServerReconciler {
 
   async #start(name: string, launch: LaunchSpec, restart: boolean, desired: DesiredServer): Promise<number | undefined> {
     const ctx = this.#ctx;
+    // Bookkeeping first: the process may exit (and onExit copy this memory) before start() returns.
     const memory = this.memory(name);
+    if (restart) memory.restartCount += 1;
+    delete memory.startError;
+    delete memory.nextRetryAt;
+    memory.lastRunConfigHash = launch.configHash;
+    const requested = memory.restartRequestedAt !== undefined && memory.restartRequestedAt !== memory.restartHandledAt;
     try {
       const observed = await ctx.runtime.start(launch);
-      if (restart) memory.restartCount += 1;
-      if (memory.restartRequestedAt !== undefined && memory.restartRequestedAt !== memory.restartHandledAt) await this.#restartHandled(name);
-      delete memory.startError;
-      delete memory.nextRetryAt;
-      memory.lastRunConfigHash = launch.configHash;
+      if (requested) await this.#restartHandled(name);
       ctx.records.event(KIND, name, 'Normal', 'Started', `started pid ${observed.pid} (generation ${launch.generation})`);
       ctx.logger.info('server started', { server: name, pid: observed.pid, generation: launch.generation, command: launch.command });
       return undefined;
@@ -225,7 +227,7 @@ export class MCPServerReconciler {
       const now = ctx.clock.now();
       const termination: Termination = { exitCode: null, signal: null, finishedAt: new Date(now).toISOString(), reason: 'StartError', message: err.message, ranForMs: 0 };
       const policy = desired.state === 'valid' ? desired.restartPolicy : 'Always';
-      const next = recordTermination(memory, termination, policy, launch.configHash, now);
+      const next = recordTermination(this.memory(name), termination, policy, launch.configHash, now);
       next.startError = err.message;
       ctx.memory.set(name, next);
       ctx.records.event(KIND, name, 'Warning', 'FailedStart', err.message);

@@ -56,6 +56,8 @@ export class ProcessRuntime implements Runtime {
   readonly #maxLogBytes: number;
   readonly #tracked = new Map<string, Tracked>();
   readonly #listeners: ExitListener[] = [];
+  /** Record writes and removals per server, in order (an old exit must not remove a new record). */
+  readonly #recordOps = new Map<string, Promise<void>>();
   /** Log size last indexed per server, for timestamps. */
   readonly #indexed = new Map<string, number>();
   #indexTimer: { cancel(): void } | undefined;
@@ -261,10 +263,21 @@ export class ProcessRuntime implements Runtime {
       ...(exit.message !== undefined ? { message: exit.message } : {}),
       ranForMs: Math.max(0, now - tracked.startedAtMs),
     };
-    void Promise.all([rm(this.#layout.processRecord(name), { force: true }), this.#indexLog(name)]).then(() => {
-      tracked.resolveExit(termination);
-      for (const listener of this.#listeners) listener(name, termination);
-    });
+    // Report the exit in the same turn the process leaves observe(): a reconcile in between
+    // would see neither the process nor its termination, and start a second copy.
+    tracked.resolveExit(termination);
+    for (const listener of this.#listeners) listener(name, termination);
+    void this.#recordOp(name, () => rm(this.#layout.processRecord(name), { force: true }));
+    void this.#indexLog(name);
+  }
+
+  #recordOp(name: string, op: () => Promise<unknown>): Promise<void> {
+    const next = (this.#recordOps.get(name) ?? Promise.resolve()).then(op).then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#recordOps.set(name, next);
+    return next;
   }
 
   #pollAdopted(record: ProcessRecord, tracked: Tracked): void {
@@ -301,9 +314,13 @@ export class ProcessRuntime implements Runtime {
     return openSync(current, 'a', FILE_MODE);
   }
 
+  /** Written in order with removals; skipped when the process is already gone again. */
   async #writeRecord(record: ProcessRecord): Promise<void> {
-    await ensureDir(this.#layout.processDir);
-    await writeFileAtomic(this.#layout.processRecord(record.name), JSON.stringify(record, null, 2));
+    await this.#recordOp(record.name, async () => {
+      if (this.#tracked.get(record.name)?.observed.pid !== record.pid) return;
+      await ensureDir(this.#layout.processDir);
+      await writeFileAtomic(this.#layout.processRecord(record.name), JSON.stringify(record, null, 2));
+    });
   }
 }
 
