@@ -150,7 +150,7 @@ export class Controller {
     this.#source = new ManifestSource({ desired: this.#desired, clock: this.#clock, logger, onAffected: (keys) => this.#enqueue(keys) });
     await this.#source.start();
     await this.#watchRequests();
-    const workers = this.#opts.workers ?? 8;
+    const workers = this.#opts.workers ?? 16;
     for (let i = 0; i < workers; i++) this.#workers.push(this.#work());
     this.#enqueueAll();
     this.#scheduleResync();
@@ -256,6 +256,7 @@ export class Controller {
     this.#opts.logger.info('stopping servers', { count: running.length });
     await Promise.allSettled(running.map((p) => this.#runtime.stop(p.name)));
     await this.#gateway?.closeAll();
+    await this.#gateway?.ports.flush();
     for (const p of running) await this.#servers.markControllerStopped(p.name).catch(() => undefined);
     await this.#release?.();
     this.#opts.logger.info('controller stopped');

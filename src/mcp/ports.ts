@@ -46,8 +46,36 @@ export class PortRegistry {
     let port = await freePort();
     while (used.has(port)) port = await freePort();
     this.#ports[name] = port;
-    await writeFileAtomic(this.#file, JSON.stringify(this.#ports, null, 2));
+    this.#persist();
     return port;
+  }
+
+  #writing: Promise<void> | undefined;
+  #dirty = false;
+
+  /**
+   * Write-behind, coalesced: a burst of assignments (100 servers starting at
+   * once) costs one or two atomic writes, and nobody waits on an fsync to start.
+   */
+  #persist(): void {
+    if (this.#writing !== undefined) {
+      this.#dirty = true;
+      return;
+    }
+    this.#writing = writeFileAtomic(this.#file, JSON.stringify(this.#ports, null, 2))
+      .catch(() => undefined)
+      .finally(() => {
+        this.#writing = undefined;
+        if (this.#dirty) {
+          this.#dirty = false;
+          this.#persist();
+        }
+      });
+  }
+
+  /** Resolves once every assignment so far is on disk. */
+  async flush(): Promise<void> {
+    while (this.#writing !== undefined) await this.#writing;
   }
 
   /** The remembered port was taken by someone else: pick another next time. */
@@ -55,7 +83,7 @@ export class PortRegistry {
     await this.#load();
     if (!(name in this.#ports)) return;
     delete this.#ports[name];
-    await writeFileAtomic(this.#file, JSON.stringify(this.#ports, null, 2));
+    this.#persist();
   }
 }
 

@@ -61,9 +61,12 @@ export async function desiredServer(ctx: ReconcileContext, name: string): Promis
     problems: resolved.problems,
   };
   if (suspend) return base;
-  const port = spec.port ?? (await ctx.gateway.ports.portFor(name));
-  if (resolved.problems.length > 0) return { ...base, port };
-  return { ...base, port, launch: launchSpec(ctx, resource, generation, resolved.vars, port) };
+  // An HTTP server needs its port before it starts ($PORT); a stdio server's endpoint port is
+  // settled after the spawn, so a burst of starts does not wait on port bookkeeping.
+  const port = spec.port ?? (transport === 'stdio' ? undefined : await ctx.gateway.ports.portFor(name));
+  const withPort = port !== undefined ? { ...base, port } : base;
+  if (resolved.problems.length > 0) return withPort;
+  return { ...withPort, launch: launchSpec(ctx, resource, generation, resolved.vars, port) };
 }
 
 function healthOf(check: MCPServerSpec['healthCheck']): HealthOptions {
@@ -74,12 +77,12 @@ function healthOf(check: MCPServerSpec['healthCheck']): HealthOptions {
   };
 }
 
-function launchSpec(ctx: ReconcileContext, resource: MCPServerResource, generation: number, vars: [string, string | { reveal(): string }][], port: number): LaunchSpec {
+function launchSpec(ctx: ReconcileContext, resource: MCPServerResource, generation: number, vars: [string, string | { reveal(): string }][], port: number | undefined): LaunchSpec {
   const spec = resource.manifest.spec;
   const transport = spec.transport ?? 'stdio';
   const declared: [string, string][] = vars.map(([k, v]) => [k, typeof v === 'string' ? v : v.reveal()]);
   // HTTP servers listen themselves, on $PORT (unless the manifest sets PORT).
-  if (transport !== 'stdio' && !declared.some(([k]) => k === 'PORT')) declared.unshift(['PORT', String(port)]);
+  if (transport !== 'stdio' && port !== undefined && !declared.some(([k]) => k === 'PORT')) declared.unshift(['PORT', String(port)]);
   const cwd = resolve(dirname(resource.source.path), spec.workingDir ?? '.');
   // The fingerprint covers what changes the process; secret values enter only through a keyed hash.
   const identity = {
@@ -155,11 +158,12 @@ export class MCPServerReconciler {
   async #convergeMcp(name: string, desired: DesiredServer): Promise<boolean> {
     const { gateway, runtime } = this.#ctx;
     if (desired.state === 'invalid') return false;
-    if (desired.state === 'absent' || desired.suspend || desired.port === undefined || desired.transport === undefined || desired.health === undefined) {
+    if (desired.state === 'absent' || desired.suspend || desired.transport === undefined || desired.health === undefined) {
       await gateway.remove(name);
       return false;
     }
-    await gateway.ensure(name, desired.transport, desired.port, desired.health);
+    const port = desired.port ?? (await gateway.ports.portFor(name));
+    await gateway.ensure(name, desired.transport, port, desired.health);
     const observed = runtime.observe(name);
     if (observed !== undefined) gateway.attach(name, observed);
     return gateway.view(name)?.endpointError !== undefined;
