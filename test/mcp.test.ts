@@ -7,6 +7,7 @@ import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { describe, expect, it } from 'vitest';
 import { findCondition } from '../src/api/status.js';
@@ -111,6 +112,17 @@ describe('MCP through apiary (server-everything, SDK client)', () => {
     expect((await h.server('everything'))?.events.find((e) => e.reason === 'Unhealthy')?.message).toMatch(/2 MCP pings in a row failed/);
     expect(next.pid).not.toBe(pid);
   }, 30_000);
+
+  it('older clients reach the same session over the legacy SSE transport at /sse', async () => {
+    const h = await harness();
+    await h.write('e.yaml', everything('everything'));
+    await h.start();
+    const { url } = await ready(h, 'everything');
+    const client = new Client({ name: 'legacy', version: '1.0.0' });
+    await client.connect(new SSEClientTransport(new URL(url.replace(/\/mcp$/, '/sse'))));
+    expect((await client.callTool({ name: 'echo', arguments: { message: 'over sse' } })).content).toEqual([{ type: 'text', text: 'Echo: over sse' }]);
+    await client.close();
+  });
 
   it('refuses a foreign Origin or Host (DNS rebinding protection) and binds loopback only', async () => {
     const h = await harness();

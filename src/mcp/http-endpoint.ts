@@ -1,6 +1,6 @@
 /**
  * apiary's Streamable HTTP endpoint for a stdio server, at
- * http://127.0.0.1:<port>/mcp. Each client gets a session (Mcp-Session-Id);
+ * http://127.0.0.1:<port>/mcp (and the legacy HTTP+SSE transport at /sse). Each client gets a session (Mcp-Session-Id);
  * its messages go to the shared upstream through the Bridge. A POST that
  * carries requests is answered with plain JSON when the answer is all there
  * is, and upgraded to an event stream when the server sends something first
@@ -35,6 +35,8 @@ export class HttpEndpoint {
   #port: number;
   #server: Server | undefined;
   readonly #streams = new Map<string, SessionStreams>();
+  /** Legacy SSE sessions: session id -> the open GET /sse stream. */
+  readonly #legacy = new Map<string, ServerResponse>();
 
   constructor(bridge: Bridge, port: number) {
     this.#bridge = bridge;
@@ -65,6 +67,7 @@ export class HttpEndpoint {
   }
 
   async close(): Promise<void> {
+    for (const res of this.#legacy.values()) res.end();
     for (const [id, streams] of this.#streams) {
       streams.get?.end();
       for (const post of streams.posts) post.res.end();
@@ -99,9 +102,15 @@ export class HttpEndpoint {
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0]!.replace(/\/$/, '');
-    if (path !== '/mcp') return this.#fail(res, 404, null, ErrorCodes.InvalidRequest, `not found: use ${this.url}`);
+    if (path !== '/mcp' && path !== '/sse' && path !== '/messages') return this.#fail(res, 404, null, ErrorCodes.InvalidRequest, `not found: use ${this.url}`);
     const refused = this.#allowed(req);
     if (refused !== undefined) return this.#fail(res, 403, null, ErrorCodes.InvalidRequest, `${refused} (DNS rebinding protection)`);
+    if (path === '/sse' && req.method === 'GET') return this.#legacyStream(req, res);
+    if (path === '/messages' && req.method === 'POST') return this.#legacyPost(req, res);
+    if (path !== '/mcp') {
+      res.writeHead(405).end();
+      return;
+    }
     if (req.method === 'POST') return this.#post(req, res);
     if (req.method === 'GET') return this.#get(req, res);
     if (req.method === 'DELETE') return this.#delete(req, res);
@@ -165,6 +174,35 @@ export class HttpEndpoint {
     res.on('close', () => {
       if (streams.get === res) delete streams.get;
     });
+  }
+
+  /**
+   * The legacy HTTP+SSE transport (protocol 2024-11-05) for older clients:
+   * GET /sse opens the stream and names the POST endpoint; every reply travels on the stream.
+   */
+  #legacyStream(_req: IncomingMessage, res: ServerResponse): void {
+    res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
+    const sessionId = this.#bridge.openSession((m) => res.write(sseEvent(m)));
+    this.#legacy.set(sessionId, res);
+    res.write(`event: endpoint\ndata: /messages?sessionId=${encodeURIComponent(sessionId)}\n\n`);
+    res.on('close', () => {
+      this.#legacy.delete(sessionId);
+      this.#bridge.closeSession(sessionId);
+    });
+  }
+
+  async #legacyPost(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const sessionId = new URL(req.url ?? '/', 'http://localhost').searchParams.get('sessionId') ?? '';
+    if (!this.#legacy.has(sessionId)) return this.#fail(res, 404, null, ErrorCodes.InvalidRequest, 'unknown session: open GET /sse first');
+    let messages;
+    try {
+      messages = parseMessages(JSON.parse(await readBody(req)));
+    } catch (err) {
+      return this.#fail(res, 400, null, ErrorCodes.ParseError, `invalid JSON: ${(err as Error).message}`);
+    }
+    if (messages === undefined) return this.#fail(res, 400, null, ErrorCodes.InvalidRequest, 'not a JSON-RPC 2.0 message');
+    res.writeHead(202).end('Accepted');
+    for (const m of messages) await this.#bridge.fromClient(sessionId, m);
   }
 
   #delete(req: IncomingMessage, res: ServerResponse): void {
