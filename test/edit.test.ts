@@ -1,4 +1,9 @@
+import { spawnSync } from 'node:child_process';
+import { readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { withDirectoryLock } from '../src/manifests/edit.js';
+import { tempDir } from './helpers/tmp.js';
 import { documentTexts, replaceDocumentText, setInBlockMap, splitDocuments } from '../src/manifests/edit.js';
 
 describe('setInBlockMap', () => {
@@ -35,5 +40,17 @@ describe('document texts', () => {
   it('replaces one document as written and leaves the others byte for byte', () => {
     expect(replaceDocumentText(file, 1, '# new\nb: 3\n')).toBe('# head\na: 1\n---\n# new\nb: 3\n---\nc: 3\n');
     expect(replaceDocumentText(file, 0, 'a: 2\n')).toBe('a: 2\n---\n# second\nb: 2\n---\nc: 3\n');
+  });
+});
+
+describe('withDirectoryLock', () => {
+  it('sweeps temp files of writers that died, and keeps those of live ones', async () => {
+    const dir = await tempDir();
+    const dead = spawnSync('true').pid;
+    await writeFile(join(dir, `.a.yaml.${dead}.0123abcd.tmp`), 'half');
+    await writeFile(join(dir, `.b.yaml.${process.ppid}.0123abcd.tmp`), 'in progress');
+    await writeFile(join(dir, 'c.yaml'), 'kept: true\n');
+    await withDirectoryLock(dir, async () => undefined);
+    expect((await readdir(dir)).sort()).toEqual([`.b.yaml.${process.ppid}.0123abcd.tmp`, 'c.yaml']);
   });
 });

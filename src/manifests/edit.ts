@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { isMap, isScalar, LineCounter, Parser, parseDocument, type Document } from 'yaml';
 import { ApiaryError, messageOf } from '../errors.js';
-import { ensureDir, writeFileAtomic } from '../util/atomic.js';
+import { ensureDir, sweepTempFiles, writeFileAtomic } from '../util/atomic.js';
 
 interface Segment {
   text: string;
@@ -116,6 +116,8 @@ export async function withDirectoryLock<T>(dir: string, fn: () => Promise<T>): P
     throw new ApiaryError('Io', `cannot lock ${dir} for writing: ${messageOf(cause)}`, { cause });
   }
   try {
+    // Writers killed mid-write leave hidden temp files; while we hold the lock none is ours to keep.
+    await sweepTempFiles(dir);
     return await fn();
   } finally {
     await release().catch(() => undefined);

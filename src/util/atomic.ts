@@ -4,7 +4,7 @@
  * old file or the new one, never a mix.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 export const FILE_MODE = 0o600;
@@ -46,5 +46,33 @@ async function syncDir(folder: string): Promise<void> {
     }
   } catch {
     // Some filesystems refuse fsync on a directory; the rename is still atomic.
+  }
+}
+
+const TEMP_NAME = /^\.(.+)\.(\d+)\.[0-9a-f]{8}\.tmp$/;
+
+/**
+ * Removes temp files left by writers that died mid-write (their pid is gone).
+ * Call it only while holding the folder's write lock.
+ */
+export async function sweepTempFiles(folder: string): Promise<number> {
+  let removed = 0;
+  for (const name of await readdir(folder).catch(() => [] as string[])) {
+    const match = TEMP_NAME.exec(name);
+    if (match === null) continue;
+    const pid = Number(match[2]);
+    if (pid === process.pid || pidAlive(pid)) continue;
+    await rm(join(folder, name), { force: true });
+    removed++;
+  }
+  return removed;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
