@@ -38,10 +38,6 @@ export function kindFromAlias(text: string): Kind | undefined {
   return KIND_ALIASES[text.toLowerCase()];
 }
 
-export function kindPlural(kind: Kind): string {
-  return kind === 'MCPServer' ? 'mcpservers' : 'secrets';
-}
-
 export function kindLower(kind: Kind): string {
   return kind.toLowerCase();
 }

@@ -115,10 +115,6 @@ export class WorkQueue<K extends string = string> {
     return this.#queue.length;
   }
 
-  isProcessing(key: K): boolean {
-    return this.#processing.has(key);
-  }
-
   shutDown(): void {
     this.#shuttingDown = true;
     for (const { timer } of this.#delayed.values()) timer.cancel();

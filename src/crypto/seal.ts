@@ -53,10 +53,6 @@ function associatedData(secretName: string, key: string): Buffer {
   return Buffer.from(`apiary:v1\0${secretName}\0${key}`);
 }
 
-export function isSealed(text: string): boolean {
-  return text.startsWith(PREFIX);
-}
-
 export function seal(master: MasterKey, secretName: string, key: string, value: SecretValue | string): string {
   const plaintext = typeof value === 'string' ? value : value.reveal();
   const nonce = randomBytes(NONCE_BYTES);

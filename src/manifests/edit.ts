@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { isMap, isScalar, LineCounter, Parser, parseDocument, type Document } from 'yaml';
 import { ApiaryError, messageOf } from '../errors.js';
+import { formatManifestError } from './errors.js';
+import type { ParsedDocument } from './parse.js';
 import { ensureDir, sweepTempFiles, writeFileAtomic } from '../util/atomic.js';
 
 interface Segment {
@@ -54,6 +56,12 @@ export function replaceDocumentText(text: string, index: number, replacement: st
   if (/^---/.test(target.text) && !/^(\s*#.*\n|\s*\n)*---/.test(next)) next = `---\n${next}`;
   const from = index === 0 ? 0 : at;
   return [...segments.slice(0, from), { text: next, isDocument: true }, ...segments.slice(at + 1)].map((s) => s.text).join('');
+}
+
+/** Refuses to edit a document whose YAML does not parse (its errors say where). */
+export function requireEditable(doc: ParsedDocument): void {
+  const syntax = doc.errors.find((e) => e.message.startsWith('YAML'));
+  if (syntax !== undefined) throw new ApiaryError('ManifestInvalid', `cannot edit ${doc.source.file}: ${formatManifestError(syntax)}`);
 }
 
 export type DocumentEdit = (doc: Document) => 'delete' | 'keep' | void;

@@ -7,8 +7,7 @@ import { kindLower, type Kind } from '../api/names.js';
 import { ApiaryError } from '../errors.js';
 import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../util/atomic.js';
-import { documentTexts, editDocumentInFile, replaceDocumentText, setInBlockMap, withDirectoryLock } from './edit.js';
-import { formatManifestError } from './errors.js';
+import { documentTexts, editDocumentInFile, replaceDocumentText, requireEditable, setInBlockMap, withDirectoryLock } from './edit.js';
 import { loadDirectory } from './loader.js';
 import type { ParsedDocument } from './parse.js';
 
@@ -20,11 +19,6 @@ export interface Target {
 export interface DeletedResource extends Target {
   file: string;
   fileDeleted: boolean;
-}
-
-function requireEditable(doc: ParsedDocument): void {
-  const syntax = doc.errors.find((e) => e.message.startsWith('YAML'));
-  if (syntax !== undefined) throw new ApiaryError('ManifestInvalid', `cannot edit ${doc.source.file}: ${formatManifestError(syntax)}`);
 }
 
 /** Removes the declaring documents; a multi-document file keeps its other documents and comments. */

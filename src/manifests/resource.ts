@@ -1,5 +1,4 @@
 import type { MCPServerManifest, SecretManifest } from '../api/manifests.js';
-import type { Kind } from '../api/names.js';
 
 /** Where a document came from. */
 export interface SourceRef {
@@ -28,11 +27,3 @@ export interface SecretResource {
 }
 
 export type Resource = MCPServerResource | SecretResource;
-
-export function sourceLabel(source: SourceRef): string {
-  return `${source.file}:${source.line}:${source.col}`;
-}
-
-export function isKind(kind: Kind) {
-  return (r: Resource): boolean => r.kind === kind;
-}

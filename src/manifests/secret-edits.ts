@@ -10,7 +10,7 @@ import { seal, type MasterKey } from '../crypto/seal.js';
 import type { SecretValue } from '../crypto/secret-value.js';
 import { ApiaryError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { editDocumentInFile, editDocumentText, freshFile, withDirectoryLock } from './edit.js';
+import { editDocumentInFile, editDocumentText, freshFile, requireEditable, withDirectoryLock } from './edit.js';
 import { formatManifestError } from './errors.js';
 import { loadDirectory } from './loader.js';
 import type { ParsedDocument } from './parse.js';
@@ -21,13 +21,6 @@ const PLAIN_MAPS = ['stringData', 'data'] as const;
 export async function findSecretDocument(dir: string, name: string): Promise<ParsedDocument | undefined> {
   const result = await loadDirectory(dir);
   return result.documents.find((d) => d.kind === 'Secret' && d.name === name);
-}
-
-function requireEditable(doc: ParsedDocument): void {
-  const syntax = doc.errors.find((e) => e.message.startsWith('YAML'));
-  if (syntax !== undefined) {
-    throw new ApiaryError('ManifestInvalid', `cannot edit ${doc.source.file}: ${formatManifestError(syntax)}`);
-  }
 }
 
 /** Moves a Kubernetes v1 Secret to apiary's apiVersion so it can hold sealed values. */

@@ -45,9 +45,4 @@ export class SecretResolver {
     }
     return { state: 'ok', resource, entries: await cached.entries, version };
   }
-
-  /** Drops cached values (e.g. after the key store changes). */
-  clear(): void {
-    this.#cache.clear();
-  }
 }

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { isAlive } from '../runtime/proc.js';
 
 export const FILE_MODE = 0o600;
 export const DIR_MODE = 0o700;
@@ -61,18 +62,9 @@ export async function sweepTempFiles(folder: string): Promise<number> {
     const match = TEMP_NAME.exec(name);
     if (match === null) continue;
     const pid = Number(match[2]);
-    if (pid === process.pid || pidAlive(pid)) continue;
+    if (pid === process.pid || isAlive(pid)) continue;
     await rm(join(folder, name), { force: true });
     removed++;
   }
   return removed;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
