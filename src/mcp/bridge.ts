@@ -253,8 +253,9 @@ export class Bridge {
     const wait = this.#opts.readyWaitMs ?? 10_000;
     const deadline = this.#opts.clock.now() + wait;
     while (!this.isReady() && this.#opts.clock.now() < deadline) {
-      await this.#whenSettled(deadline - this.#opts.clock.now());
+      // Failed (handshake error, or the controller says no process is coming): answer at once.
       if (this.#state === 'failed') return false;
+      await this.#whenSettled(deadline - this.#opts.clock.now());
     }
     return this.isReady();
   }

@@ -27,7 +27,11 @@ interface PostStream {
 interface SessionStreams {
   posts: Set<PostStream>;
   get?: ServerResponse;
+  lastSeen: number;
 }
+
+/** A session with no request and no open stream for this long is closed (clients that vanish without DELETE). */
+export const SESSION_IDLE_MS = 30 * 60_000;
 
 export class HttpEndpoint {
   readonly #bridge: Bridge;
@@ -37,6 +41,7 @@ export class HttpEndpoint {
   readonly #streams = new Map<string, SessionStreams>();
   /** Legacy SSE sessions: session id -> the open GET /sse stream. */
   readonly #legacy = new Map<string, ServerResponse>();
+  #sweeper: NodeJS.Timeout | undefined;
 
   constructor(bridge: Bridge, port: number) {
     this.#bridge = bridge;
@@ -61,12 +66,27 @@ export class HttpEndpoint {
         server.off('error', reject);
         this.#port = (server.address() as AddressInfo).port;
         this.#server = server;
+        this.#sweeper = setInterval(() => this.expireIdleSessions(Date.now()), 60_000);
+        this.#sweeper.unref();
         resolve();
       });
     });
   }
 
+  /** Closes sessions idle past SESSION_IDLE_MS with nothing open; returns how many. */
+  expireIdleSessions(now: number): number {
+    let closed = 0;
+    for (const [id, streams] of this.#streams) {
+      if (streams.get !== undefined || streams.posts.size > 0 || now - streams.lastSeen < SESSION_IDLE_MS) continue;
+      this.#streams.delete(id);
+      this.#bridge.closeSession(id);
+      closed++;
+    }
+    return closed;
+  }
+
   async close(): Promise<void> {
+    clearInterval(this.#sweeper);
     for (const res of this.#legacy.values()) res.end();
     for (const [id, streams] of this.#streams) {
       streams.get?.end();
@@ -138,13 +158,14 @@ export class HttpEndpoint {
     if (initialize !== undefined) {
       if (messages.length > 1) return this.#fail(res, 400, null, ErrorCodes.InvalidRequest, 'initialize must be sent alone');
       sessionId = this.#bridge.openSession((m, related) => this.#deliver(sessionId!, m, related));
-      this.#streams.set(sessionId, { posts: new Set() });
+      this.#streams.set(sessionId, { posts: new Set(), lastSeen: Date.now() });
       headers['Mcp-Session-Id'] = sessionId;
     } else if (sessionId === undefined) {
       return this.#fail(res, 400, null, ErrorCodes.InvalidRequest, 'missing Mcp-Session-Id header: send initialize first');
     } else if (!this.#bridge.hasSession(sessionId)) {
       return this.#fail(res, 404, null, ErrorCodes.InvalidRequest, 'unknown or expired session: initialize again');
     }
+    this.#streams.get(sessionId)!.lastSeen = Date.now();
     const requests = messages.filter(isRequest);
     if (requests.length === 0) {
       res.writeHead(202).end();
@@ -221,9 +242,11 @@ export class HttpEndpoint {
     const streams = this.#streams.get(sessionId);
     if (streams === undefined) return;
     const isAnswer = !('method' in message) && 'id' in message && message.id !== null;
-    const owner = related !== undefined ? [...streams.posts].find((p) => p.waiting.has(related)) : undefined;
-    if (owner !== undefined) {
-      if (isAnswer) owner.waiting.delete(related!);
+    if (related !== undefined) {
+      // An answer (or progress) for a POST whose connection the client already closed has nowhere to go.
+      const owner = [...streams.posts].find((p) => p.waiting.has(related));
+      if (owner === undefined) return;
+      if (isAnswer) owner.waiting.delete(related);
       this.#write(owner, message, isAnswer);
       return;
     }

@@ -1,0 +1,147 @@
+/**
+ * The bridge's routing rules, with a scripted upstream on in-memory streams
+ * (the server end is the only fake here; end-to-end runs are in mcp.test.ts).
+ */
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { systemClock } from '../src/controller/clock.js';
+import { Bridge } from '../src/mcp/bridge.js';
+import { HttpEndpoint } from '../src/mcp/http-endpoint.js';
+import type { Id, JsonRpcMessage } from '../src/mcp/jsonrpc.js';
+
+interface Upstream {
+  received: JsonRpcMessage[];
+  reply(message: JsonRpcMessage): void;
+  next(method: string): Promise<JsonRpcMessage & { id: Id; params?: Record<string, unknown> }>;
+}
+
+/** Attaches a scripted server that completes the handshake, then lets the test answer. */
+async function attached(bridge: Bridge): Promise<Upstream> {
+  const toServer = new PassThrough();
+  const fromServer = new PassThrough();
+  const received: JsonRpcMessage[] = [];
+  const waiters: { method: string; resolve: (m: never) => void }[] = [];
+  let buffer = '';
+  toServer.setEncoding('utf8');
+  toServer.on('data', (chunk: string) => {
+    buffer += chunk;
+    let nl: number;
+    while ((nl = buffer.indexOf('\n')) !== -1) {
+      const m = JSON.parse(buffer.slice(0, nl)) as JsonRpcMessage & { id?: Id; method?: string };
+      buffer = buffer.slice(nl + 1);
+      received.push(m);
+      if (m.method === 'initialize') reply({ jsonrpc: '2.0', id: m.id!, result: { protocolVersion: '2025-06-18', capabilities: { tools: {} }, serverInfo: { name: 'scripted', version: '1' } } });
+      else if (m.method === 'tools/list') reply({ jsonrpc: '2.0', id: m.id!, result: { tools: [] } });
+      const w = waiters.findIndex((x) => x.method === m.method);
+      if (w !== -1) waiters.splice(w, 1)[0]!.resolve(m as never);
+    }
+  });
+  const reply = (message: JsonRpcMessage): void => void fromServer.write(`${JSON.stringify(message)}\n`);
+  bridge.attach(toServer, fromServer, 4242);
+  for (let i = 0; i < 100 && !bridge.isReady(); i++) await new Promise((r) => setTimeout(r, 5));
+  return {
+    received,
+    reply,
+    next: (method) => new Promise((resolve) => waiters.push({ method, resolve: resolve as never })),
+  };
+}
+
+function session(bridge: Bridge): { id: string; got: { message: JsonRpcMessage; related?: Id }[] } {
+  const got: { message: JsonRpcMessage; related?: Id }[] = [];
+  const id = bridge.openSession((message, related) => got.push({ message, ...(related !== undefined ? { related } : {}) }));
+  return { id, got };
+}
+
+describe('Bridge', () => {
+  it('two clients using the same request id get their own answers, whatever the order', async () => {
+    const bridge = new Bridge({ name: 's', clock: systemClock });
+    const up = await attached(bridge);
+    const a = session(bridge);
+    const b = session(bridge);
+    const first = up.next('tools/call');
+    await bridge.fromClient(a.id, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'x', arguments: { who: 'a' } } });
+    const fromA = await first;
+    const second = up.next('tools/call');
+    await bridge.fromClient(b.id, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'x', arguments: { who: 'b' } } });
+    const fromB = await second;
+    expect(fromA.id).not.toBe(fromB.id);
+    up.reply({ jsonrpc: '2.0', id: fromB.id, result: { who: 'b' } });
+    up.reply({ jsonrpc: '2.0', id: fromA.id, result: { who: 'a' } });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(a.got).toEqual([{ message: { jsonrpc: '2.0', id: 1, result: { who: 'a' } }, related: 1 }]);
+    expect(b.got).toEqual([{ message: { jsonrpc: '2.0', id: 1, result: { who: 'b' } }, related: 1 }]);
+  });
+
+  it('progress tokens are remapped per client and routed back with the original token', async () => {
+    const bridge = new Bridge({ name: 's', clock: systemClock });
+    const up = await attached(bridge);
+    const a = session(bridge);
+    const b = session(bridge);
+    const calls = [up.next('tools/call'), up.next('tools/call')];
+    await bridge.fromClient(a.id, { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'x', _meta: { progressToken: 'tok' } } });
+    await bridge.fromClient(b.id, { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'x', _meta: { progressToken: 'tok' } } });
+    const [ca, cb] = (await Promise.all(calls)) as [Awaited<(typeof calls)[0]>, Awaited<(typeof calls)[1]>];
+    const ta = (ca.params!['_meta'] as { progressToken: string }).progressToken;
+    const tb = (cb.params!['_meta'] as { progressToken: string }).progressToken;
+    expect(ta).not.toBe(tb);
+    up.reply({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: tb, progress: 1 } });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(a.got).toEqual([]);
+    expect(b.got).toEqual([{ message: { jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: 'tok', progress: 1 } }, related: 7 }]);
+  });
+
+  it('a server-to-client request goes to a client that can answer it, and its answer goes back with the server id', async () => {
+    const bridge = new Bridge({ name: 's', clock: systemClock });
+    const up = await attached(bridge);
+    const plain = session(bridge);
+    const sampler = session(bridge);
+    await bridge.fromClient(plain.id, { jsonrpc: '2.0', id: 1, method: 'initialize', params: { capabilities: {} } });
+    await bridge.fromClient(sampler.id, { jsonrpc: '2.0', id: 1, method: 'initialize', params: { capabilities: { sampling: {} } } });
+    up.reply({ jsonrpc: '2.0', id: 'srv-9', method: 'sampling/createMessage', params: {} });
+    await new Promise((r) => setTimeout(r, 20));
+    const request = sampler.got.find((g) => 'method' in g.message)!.message as { id: Id };
+    expect(plain.got.filter((g) => 'method' in g.message)).toEqual([]);
+    await bridge.fromClient(sampler.id, { jsonrpc: '2.0', id: request.id, result: { content: 'hi' } });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(up.received.at(-1)).toEqual({ jsonrpc: '2.0', id: 'srv-9', result: { content: 'hi' } });
+  });
+
+  it('requests in flight when the process goes get a clear error at once', async () => {
+    const bridge = new Bridge({ name: 's', clock: systemClock, readyWaitMs: 200 });
+    await attached(bridge);
+    const a = session(bridge);
+    await bridge.fromClient(a.id, { jsonrpc: '2.0', id: 3, method: 'tools/call', params: {} });
+    bridge.detach('the server process exited (Error)');
+    expect(a.got[0]?.message).toMatchObject({ id: 3, error: { code: -32002, message: expect.stringContaining('stopped while handling this request') } });
+    bridge.markUnavailable('Stuck: secret "x" not found (needed for env X)');
+    const started = Date.now();
+    await bridge.fromClient(a.id, { jsonrpc: '2.0', id: 4, method: 'tools/list' });
+    expect(Date.now() - started).toBeLessThan(100);
+    expect(a.got[1]?.message).toMatchObject({ id: 4, error: { code: -32001, message: 'MCP server "s" is not ready (failed: Stuck: secret "x" not found (needed for env X))' } });
+  });
+});
+
+describe('HttpEndpoint sessions', () => {
+  it('closes sessions that stay idle with nothing open', async () => {
+    const bridge = new Bridge({ name: 's', clock: systemClock });
+    await attached(bridge);
+    const endpoint = new HttpEndpoint(bridge, 0);
+    await endpoint.listen();
+    const init = await fetch(endpoint.url, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } }),
+    });
+    const sessionId = init.headers.get('mcp-session-id')!;
+    expect(await init.json()).toMatchObject({ id: 1, result: { serverInfo: { name: 'scripted' } } });
+    expect(endpoint.expireIdleSessions(Date.now())).toBe(0);
+    expect(endpoint.expireIdleSessions(Date.now() + 31 * 60_000)).toBe(1);
+    const after = await fetch(endpoint.url, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', 'Mcp-Session-Id': sessionId },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }),
+    });
+    expect(after.status).toBe(404);
+    await endpoint.close();
+  });
+});
