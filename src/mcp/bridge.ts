@@ -8,6 +8,7 @@
  * error, never a hang.
  */
 import { randomUUID } from 'node:crypto';
+import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
 import type { Readable, Writable } from 'node:stream';
 import type { Clock, Timer } from '../controller/clock.js';
 import {
@@ -24,7 +25,8 @@ import {
 import { StdioUpstream } from './upstream.js';
 
 export const APIARY_CLIENT_INFO = { name: 'apiary', version: '0.1.0' };
-export const PROTOCOL_VERSION = '2025-06-18';
+/** What apiary asks servers for; they answer with the version they speak. */
+export const PROTOCOL_VERSION = LATEST_PROTOCOL_VERSION;
 
 export type UpstreamState = 'down' | 'initializing' | 'ready' | 'failed';
 
