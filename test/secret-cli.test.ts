@@ -204,3 +204,23 @@ describe('secret set on a terminal', () => {
     expect((await runCli(['secret', 'get', 'github', 'token'], { env: ws.env })).stdout).toBe('tty-typed-value\n');
   });
 });
+
+describe('secret set on an existing sealed secret', () => {
+  it('adds or rotates one line and leaves every other byte of the document as written', async () => {
+    const ws = await workspace();
+    await runCli(['secret', 'set', 'github', 'token'], { env: ws.env, input: 'first' });
+    const path = join(ws.dir, 'secret-github.yaml');
+    const sealedLine = (await readFile(path, 'utf8')).split('\n').find((l) => l.includes('token:'))!;
+    const original = `# team secret, do not edit by hand\napiVersion: apiary.dev/v1alpha1\nkind: Secret\nmetadata: { name: github }   # flow style\nencryptedData:\n${sealedLine}   # rotated quarterly\n`;
+    await writeFile(path, original);
+    await runCli(['secret', 'set', 'github', 'user'], { env: ws.env, input: 'octocat' });
+    const added = await readFile(path, 'utf8');
+    expect(added.startsWith(original)).toBe(true);
+    expect(added.slice(original.length)).toMatch(/^ {2}user: apiary:v1:[0-9a-f]{8}:[A-Za-z0-9_-]+\n$/);
+    await runCli(['secret', 'set', 'github', 'token'], { env: ws.env, input: 'second' });
+    const rotated = await readFile(path, 'utf8');
+    expect(rotated.split('\n').filter((l, i) => l !== added.split('\n')[i])).toHaveLength(1);
+    expect(rotated).toContain('   # rotated quarterly\n');
+    expect((await runCli(['secret', 'get', 'github'], { env: ws.env })).stdout).toBe('token=second\nuser=octocat\n');
+  });
+});

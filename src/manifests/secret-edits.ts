@@ -10,7 +10,7 @@ import { seal, type MasterKey } from '../crypto/seal.js';
 import type { SecretValue } from '../crypto/secret-value.js';
 import { ApiaryError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { editDocumentInFile, editDocumentText, freshFile, requireEditable, withDirectoryLock } from './edit.js';
+import { documentTexts, editDocumentInFile, editDocumentText, freshFile, replaceDocumentText, requireEditable, setInBlockMap, withDirectoryLock } from './edit.js';
 import { formatManifestError } from './errors.js';
 import { loadDirectory } from './loader.js';
 import type { ParsedDocument } from './parse.js';
@@ -59,6 +59,7 @@ export async function setSecretValue(dir: string, name: string, key: string, val
     const existing = await findSecretDocument(dir, name);
     if (existing !== undefined) {
       requireEditable(existing);
+      if (await setSealedLine(existing, key, sealed)) return { file: existing.source.path, created: false, converted: false };
       let converted = false;
       await editDocumentInFile(existing.source.path, existing.source.index, (doc) => {
         converted = putSealed(doc, key, sealed);
@@ -75,6 +76,23 @@ export async function setSecretValue(dir: string, name: string, key: string, val
     await writeFileAtomic(path, `# Created by apiary secret set. Values are sealed for this machine's key: safe to commit.\n${text}`);
     return { file: path, created: true, converted: false };
   });
+}
+
+/**
+ * The common case (an apiary Secret that already has a block encryptedData map
+ * and holds this key nowhere else) edits one line, so the document keeps its
+ * layout and comments exactly. Returns false when the general path is needed.
+ */
+async function setSealedLine(doc: ParsedDocument, key: string, sealed: string): Promise<boolean> {
+  const manifest = doc.resource?.kind === 'Secret' ? doc.resource.manifest : undefined;
+  if (manifest === undefined || !('encryptedData' in manifest) || manifest.encryptedData === undefined) return false;
+  if (manifest.stringData?.[key] !== undefined || manifest.data?.[key] !== undefined) return false;
+  const text = await readFile(doc.source.path, 'utf8');
+  const docText = documentTexts(text)[doc.source.index];
+  const edited = docText === undefined ? undefined : setInBlockMap(docText, ['encryptedData'], key, sealed);
+  if (edited === undefined) return false;
+  await writeFileAtomic(doc.source.path, replaceDocumentText(text, doc.source.index, edited));
+  return true;
 }
 
 export interface DeleteResult {
