@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
 import type { Readable, Writable } from 'node:stream';
 import type { Clock, Timer } from '../controller/clock.js';
+import type { HealthOptions } from './health.js';
 import {
   ErrorCodes,
   errorResponse,
@@ -45,12 +46,6 @@ export interface BridgeStatus {
   toolCount?: number;
   message?: string;
   sessions: number;
-}
-
-export interface HealthOptions {
-  intervalMs: number;
-  timeoutMs: number;
-  failureThreshold: number;
 }
 
 /** Where a client session's messages go: responses carry the id of the client's request they answer. */

@@ -12,7 +12,8 @@ import { messageOf } from '../errors.js';
 import type { ObservedProcess } from '../runtime/runtime.js';
 import type { StateLayout } from '../state/layout.js';
 import { FILE_MODE } from '../util/atomic.js';
-import { Bridge, type BridgeStatus, type HealthOptions } from './bridge.js';
+import { Bridge, type BridgeStatus } from './bridge.js';
+import type { HealthOptions } from './health.js';
 import { HttpEndpoint } from './http-endpoint.js';
 import { HttpProbe } from './http-probe.js';
 import { PortRegistry } from './ports.js';
@@ -40,8 +41,6 @@ export interface GatewayOptions {
   onChange(name: string): void;
   onUnhealthy(name: string, pid: number, message: string): void;
 }
-
-export const DEFAULT_HEALTH: HealthOptions = { intervalMs: 30_000, timeoutMs: 5_000, failureThreshold: 3 };
 
 export class Gateway {
   readonly #opts: GatewayOptions;

@@ -9,7 +9,8 @@ import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Clock, Timer } from '../controller/clock.js';
 import { messageOf } from '../errors.js';
-import { APIARY_CLIENT_INFO, type BridgeStatus, type HealthOptions, type UpstreamState } from './bridge.js';
+import { APIARY_CLIENT_INFO, type BridgeStatus, type UpstreamState } from './bridge.js';
+import type { HealthOptions } from './health.js';
 
 export interface ProbeOptions {
   url: string;

@@ -4,7 +4,7 @@
  * in mcpserver.ts performs the actions and reads the world.
  */
 import type { RestartPolicy, Transport } from '../api/manifests.js';
-import type { HealthOptions } from '../mcp/bridge.js';
+import type { HealthOptions } from '../mcp/health.js';
 import { setCondition, type Condition, type LastTermination, type MCPServerPhase, type MCPServerStatus } from '../api/status.js';
 import type { LaunchSpec, ObservedProcess, Termination } from '../runtime/runtime.js';
 import type { McpView } from '../mcp/gateway.js';

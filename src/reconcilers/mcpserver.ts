@@ -10,8 +10,8 @@ import { setCondition, type MCPServerStatus } from '../api/status.js';
 import { isApiaryError } from '../errors.js';
 import { formatManifestError } from '../manifests/errors.js';
 import type { MCPServerSpec } from '../api/manifests.js';
-import type { HealthOptions } from '../mcp/bridge.js';
-import { DEFAULT_HEALTH } from '../mcp/gateway.js';
+import { DEFAULT_HEALTH, type HealthOptions } from '../mcp/health.js';
+import { specHash } from './spec-hash.js';
 import type { MCPServerResource } from '../manifests/resource.js';
 import { buildEnvironment } from '../runtime/env.js';
 import type { LaunchSpec, Termination } from '../runtime/runtime.js';
@@ -28,10 +28,6 @@ import {
 import { resolveEnv } from './resolve-env.js';
 
 const KIND = 'MCPServer';
-
-export function specHash(resource: MCPServerResource): string {
-  return createHash('sha256').update(JSON.stringify(resource.manifest.spec)).digest('hex').slice(0, 16);
-}
 
 /** Reads the desired server: valid (with its launch if secrets resolve), invalid, or absent. */
 export async function desiredServer(ctx: ReconcileContext, name: string): Promise<DesiredServer> {

@@ -11,7 +11,7 @@ import { secretForms } from '../crypto/secret-data.js';
 import { formatManifestError } from '../manifests/errors.js';
 import { loadDirectory } from '../manifests/loader.js';
 import type { Resource } from '../manifests/resource.js';
-import { specHash } from '../reconcilers/mcpserver.js';
+import { specHash } from '../reconcilers/spec-hash.js';
 import { secretVersion } from '../reconcilers/secret-resolver.js';
 import { liveController, readControllerInfo, type ControllerInfo } from './controller-lock.js';
 import { StateLayout } from './layout.js';

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { stat } from 'node:fs/promises';
-import { Controller } from '../../controller/controller.js';
 import { createLogger } from '../../controller/logger.js';
 import { ApiaryError } from '../../errors.js';
 import type { CliContext } from '../context.js';
@@ -23,6 +22,8 @@ export function registerUp(program: Command, ctx: CliContext): void {
       const resyncSeconds = Number(opts.resync);
       if (!Number.isFinite(resyncSeconds) || resyncSeconds < 1) throw new ApiaryError('Usage', '--resync takes a number of seconds (at least 1)');
       const logger = createLogger(logSink(ctx.io, process.stderr.isTTY === true), opts.verbose ? 'debug' : 'info');
+      // Loaded here: the controller brings the MCP SDK, which no other verb needs.
+      const { Controller } = await import('../../controller/controller.js');
       const controller = new Controller({ dir, stateDir, keys: ctx.keys, logger, env: ctx.env, resyncMs: resyncSeconds * 1000 });
       await controller.start();
       await new Promise<void>((resolve) => {
