@@ -1,4 +1,4 @@
-import { open, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { harness, tinyServer } from './helpers/controller.js';
@@ -65,5 +65,43 @@ describe('manifest source', () => {
     await mkdir(join(h.dir, 'team', 'tools'), { recursive: true });
     await writeFile(join(h.dir, 'team', 'tools', 'b.yaml'), tinyServer('b', h));
     await h.waitFor('b running', async () => (await h.status('b'))?.phase === 'Running');
+  });
+});
+
+describe('the manifest directory itself disappearing', () => {
+  it('prunes nothing while it is gone, and picks up where it was when it is back', async () => {
+    const h = await harness();
+    await h.write('a.yaml', tinyServer('a', h));
+    await h.start();
+    const pid = await h.waitFor('running', async () => (await h.status('a'))?.pid);
+    const away = `${h.dir}.away`;
+    await rename(h.dir, away);
+    await new Promise((r) => setTimeout(r, 800));
+    await h.controller!.resync();
+    await h.controller!.idle();
+    expect((await h.status('a'))?.pid).toBe(pid);
+    expect((await h.status('a'))?.phase).toBe('Running');
+    await rename(away, h.dir);
+    await h.controller!.resync();
+    await h.controller!.idle();
+    expect((await h.status('a'))?.pid).toBe(pid);
+    // Deleted and made again (a new inode): the next resync watches it again, so edits apply promptly.
+    const text = await readFile(join(h.dir, 'a.yaml'), 'utf8');
+    await rm(h.dir, { recursive: true });
+    await h.controller!.resync();
+    await mkdir(h.dir);
+    await writeFile(join(h.dir, 'a.yaml'), text);
+    await h.controller!.resync();
+    await h.controller!.idle();
+    expect((await h.status('a'))?.pid).toBe(pid);
+    await writeFile(join(h.dir, 'a.yaml'), tinyServer('a', h, { args: ['--after-recreate'] }));
+    await h.waitFor('edit applied by the new watch', async () => {
+      const s = await h.status('a');
+      return s?.pid !== pid && s?.phase === 'Running';
+    }, 3000);
+    // And a real delete still prunes.
+    await rm(join(h.dir, 'a.yaml'));
+    await h.controller!.resync();
+    await h.waitFor('a pruned', async () => (await h.server('a')) === undefined);
   });
 });

@@ -63,6 +63,7 @@ export class Controller {
   #workers: Promise<void>[] = [];
   #resyncTimer: { cancel(): void } | undefined;
   #stopping = false;
+  #dirMissing = false;
   #requestWatcher: FSWatcher | undefined;
   info: ControllerInfo | undefined;
 
@@ -213,7 +214,15 @@ export class Controller {
 
   /** Re-reads changed files and reconciles everything. */
   async resync(): Promise<void> {
-    const { affected, unsettled } = await this.#desired.scan();
+    const { affected, unsettled, missing } = await this.#desired.scan();
+    if (missing) {
+      if (!this.#dirMissing) this.#opts.logger.warn('manifest directory is gone; keeping every server as it is until it is back', { dir: this.#opts.dir });
+      this.#dirMissing = true;
+    } else if (this.#dirMissing) {
+      this.#dirMissing = false;
+      this.#opts.logger.info('manifest directory is back; watching it again', { dir: this.#opts.dir });
+      await this.#source.restart();
+    }
     this.#enqueue(affected);
     for (const path of unsettled) this.#source.touch(path);
     this.#enqueueAll();

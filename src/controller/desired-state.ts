@@ -113,7 +113,17 @@ export class DesiredState {
   }
 
   /** Re-reads every changed file; returns affected keys. Used at start and by the periodic resync. */
-  async scan(): Promise<{ affected: Set<ResourceKey>; unsettled: string[] }> {
+  /**
+   * Is the manifest directory itself there? When it is not (unmounted, moved
+   * away mid-checkout), nothing is read and nothing is pruned: losing the whole
+   * directory is not a request to stop every server.
+   */
+  async present(): Promise<boolean> {
+    return (await stat(this.dir).catch(() => undefined))?.isDirectory() === true;
+  }
+
+  async scan(): Promise<{ affected: Set<ResourceKey>; unsettled: string[]; missing?: true }> {
+    if (!(await this.present())) return { affected: new Set(), unsettled: [], missing: true };
     const files = await listManifestFiles(this.dir).catch(() => [] as string[]);
     const affected = new Set<ResourceKey>();
     const unsettled: string[] = [];

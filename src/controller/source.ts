@@ -63,6 +63,13 @@ export class ManifestSource {
     this.#watcher = watcher;
   }
 
+  /** Watches afresh: after the directory was deleted and made again, the old watch is dead. */
+  async restart(): Promise<void> {
+    await this.#watcher?.close();
+    this.#watcher = undefined;
+    await this.start();
+  }
+
   /** A file may have changed: read it (serialized per file). */
   touch(path: string): void {
     if (this.#closed) return;
@@ -87,12 +94,17 @@ export class ManifestSource {
 
   async #process(path: string): Promise<void> {
     const { desired } = this.#opts;
+    if (!(await desired.present())) {
+      this.#opts.logger.warn('manifest directory is gone; keeping every server as it is until it is back', { dir: desired.dir });
+      return;
+    }
     let read = await desired.read(path);
     for (const delay of this.#settle) {
       if (read.settled || this.#closed) break;
       await this.#sleep(delay);
       read = await desired.read(path);
     }
+    if (!(await desired.present())) return;
     const affected = desired.commit(read);
     if (affected.size > 0) this.#opts.onAffected(affected);
     if (!read.settled) {
