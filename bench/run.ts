@@ -3,7 +3,7 @@
  * here passes or fails, it measures.
  */
 import { cpus } from 'node:os';
-import { benchController } from './controller.js';
+import { benchController, hundredServers } from './controller.js';
 import { benchCrypto } from './crypto.js';
 import { benchMcp } from './mcp.js';
 import { printTable } from './stats.js';
@@ -19,4 +19,6 @@ console.log(
 
 if (want('crypto')) printTable('Secrets at rest', await benchCrypto());
 if (want('controller')) printTable('Controller', await benchController());
+// Not in the default run (it is part of 'controller'): the cold start alone, e.g. `npm run bench -- cold-start`.
+if (sections.has('cold-start')) printTable('Cold start', [await hundredServers(false), await hundredServers(true)]);
 if (want('mcp')) printTable('MCP endpoint', await benchMcp());

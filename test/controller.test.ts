@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -104,6 +105,21 @@ describe('controller: lifecycle', () => {
     await h.write('b.yaml', tinyServer('b', h, { env: '    - name: HOME\n      value: /declared/home\n', hash: ['HOME'] }));
     const pidB = await h.waitFor('b running', async () => (await h.status('b'))?.pid);
     expect((await h.report('b', pidB)).hashes['HOME']).toBe(sha('/declared/home'));
+  });
+});
+
+describe('controller: cold start', () => {
+  it('starts many servers at once and leaves none of them held once the first pass is done', async () => {
+    const h = await harness();
+    const names = Array.from({ length: 12 }, (_, i) => `s${i}`);
+    for (const name of names) await h.write(`${name}.yaml`, tinyServer(name, h));
+    await h.start();
+    await h.controller!.idle();
+    const pids = await Promise.all(names.map((name) => h.waitFor(`${name} running`, async () => (await h.status(name))?.pid)));
+    await new Promise((r) => setTimeout(r, 100));
+    const states = pids.map((pid) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[0]);
+    expect(states.filter((s) => s === 'T')).toEqual([]);
+    await Promise.all(names.map((name) => h.waitFor(`${name} ready`, async () => findCondition((await h.status(name))?.conditions, 'Ready')?.status === 'True')));
   });
 });
 

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { systemClock } from '../src/controller/clock.js';
@@ -72,5 +73,30 @@ describe('ProcessRuntime exit reporting', () => {
     }
     expect(gap).toBe(false);
     expect(runtime.observe('quick')).toBeUndefined();
+  });
+});
+
+function procState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+  } catch {
+    return undefined;
+  }
+}
+
+describe('ProcessRuntime holding a cold start', () => {
+  it('keeps processes started while holding stopped until releaseHeld, then lets them run', async () => {
+    const root = await tempDir();
+    const runtime = new ProcessRuntime({ layout: new StateLayout(root), clock: systemClock });
+    runtime.holdStarts();
+    const held = await runtime.start(launch('held', 'sleep 30', root));
+    expect(procState(held.pid)).toBe('T');
+    runtime.releaseHeld();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(procState(held.pid)).toBe('S');
+    const later = await runtime.start(launch('later', 'sleep 30', root));
+    expect(procState(later.pid)).not.toBe('T');
+    await Promise.all([runtime.stop('held'), runtime.stop('later')]);
   });
 });

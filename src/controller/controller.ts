@@ -33,6 +33,8 @@ import { WorkQueue } from './queue.js';
 import { ManifestSource } from './source.js';
 
 export const VERSION = '0.1.0';
+/** However long the first pass takes, servers started in it run after this. */
+const FIRST_PASS_HOLD_MAX_MS = 2_000;
 
 export interface ControllerOptions {
   dir: string;
@@ -153,7 +155,15 @@ export class Controller {
     await this.#watchRequests();
     const workers = this.#opts.workers ?? 16;
     for (let i = 0; i < workers; i++) this.#workers.push(this.#work());
+    // The first pass starts everything at once: hold the new processes until it is recorded.
+    this.#runtime.holdStarts?.();
+    const release = (): void => this.#runtime.releaseHeld?.();
+    const cap = this.#clock.setTimeout(release, FIRST_PASS_HOLD_MAX_MS);
     this.#enqueueAll();
+    void this.#queue.idle().then(() => {
+      cap.cancel();
+      release();
+    });
     this.#scheduleResync();
   }
 
@@ -258,6 +268,7 @@ export class Controller {
     this.#stopping = true;
     this.#resyncTimer?.cancel();
     this.#requestWatcher?.close();
+    this.#runtime?.releaseHeld?.();
     await this.#source?.stop();
     this.#queue.shutDown();
     await Promise.allSettled(this.#workers);

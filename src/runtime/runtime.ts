@@ -66,4 +66,11 @@ export interface Runtime {
   onExit(listener: ExitListener): void;
   /** Periodic housekeeping (log rotation). */
   maintain(): Promise<void>;
+  /**
+   * Optional: keep processes started from now on from running until
+   * releaseHeld(), so a cold start of many servers is not slowed by the
+   * servers it has already started (see ProcessRuntime).
+   */
+  holdStarts?(): void;
+  releaseHeld?(): void;
 }
