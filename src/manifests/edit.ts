@@ -176,3 +176,16 @@ export function setInBlockMap(text: string, path: readonly string[], key: string
   const before = text.slice(0, at);
   return `${before}${before.endsWith('\n') ? '' : '\n'}${indent}${key}: ${value}\n${text.slice(at)}`;
 }
+
+/**
+ * setInBlockMap on document `index` of the file at `path`, written atomically.
+ * Returns false (writing nothing) when the mapping is not a plain block mapping.
+ */
+export async function editBlockMapLine(path: string, index: number, mapPath: readonly string[], key: string, value: string | undefined): Promise<boolean> {
+  const text = await readFile(path, 'utf8');
+  const docText = documentTexts(text)[index];
+  const edited = docText === undefined ? undefined : setInBlockMap(docText, mapPath, key, value);
+  if (edited === undefined) return false;
+  await writeFileAtomic(path, replaceDocumentText(text, index, edited));
+  return true;
+}

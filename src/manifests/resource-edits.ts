@@ -5,9 +5,7 @@
  */
 import { kindLower, type Kind } from '../api/names.js';
 import { ApiaryError } from '../errors.js';
-import { readFile } from 'node:fs/promises';
-import { writeFileAtomic } from '../util/atomic.js';
-import { documentTexts, editDocumentInFile, replaceDocumentText, requireEditable, setInBlockMap, withDirectoryLock } from './edit.js';
+import { editBlockMapLine, editDocumentInFile, requireEditable, withDirectoryLock } from './edit.js';
 import { loadDirectory } from './loader.js';
 import type { ParsedDocument } from './parse.js';
 
@@ -52,13 +50,8 @@ export async function setSuspend(dir: string, name: string, suspend: boolean): P
     requireEditable(doc);
     const current = doc.resource?.kind === 'MCPServer' && doc.resource.manifest.spec.suspend === true;
     if (current === suspend) return { file: doc.source.path, changed: false };
-    const text = await readFile(doc.source.path, 'utf8');
     // Edit only the suspend line, so comments and layout stay as written; fall back to re-rendering the document.
-    const docText = documentTexts(text)[doc.source.index];
-    const edited = docText === undefined ? undefined : setInBlockMap(docText, ['spec'], 'suspend', suspend ? 'true' : undefined);
-    if (edited !== undefined) {
-      await writeFileAtomic(doc.source.path, replaceDocumentText(text, doc.source.index, edited));
-    } else {
+    if (!(await editBlockMapLine(doc.source.path, doc.source.index, ['spec'], 'suspend', suspend ? 'true' : undefined))) {
       await editDocumentInFile(doc.source.path, doc.source.index, (document) => {
         if (suspend) document.setIn(['spec', 'suspend'], true);
         else document.deleteIn(['spec', 'suspend']);

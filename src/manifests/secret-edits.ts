@@ -10,7 +10,7 @@ import { seal, type MasterKey } from '../crypto/seal.js';
 import type { SecretValue } from '../crypto/secret-value.js';
 import { ApiaryError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { documentTexts, editDocumentInFile, editDocumentText, freshFile, replaceDocumentText, requireEditable, setInBlockMap, withDirectoryLock } from './edit.js';
+import { editBlockMapLine, editDocumentInFile, editDocumentText, freshFile, requireEditable, withDirectoryLock } from './edit.js';
 import { formatManifestError } from './errors.js';
 import { loadDirectory } from './loader.js';
 import type { ParsedDocument } from './parse.js';
@@ -87,12 +87,7 @@ async function setSealedLine(doc: ParsedDocument, key: string, sealed: string): 
   const manifest = doc.resource?.kind === 'Secret' ? doc.resource.manifest : undefined;
   if (manifest === undefined || !('encryptedData' in manifest) || manifest.encryptedData === undefined) return false;
   if (manifest.stringData?.[key] !== undefined || manifest.data?.[key] !== undefined) return false;
-  const text = await readFile(doc.source.path, 'utf8');
-  const docText = documentTexts(text)[doc.source.index];
-  const edited = docText === undefined ? undefined : setInBlockMap(docText, ['encryptedData'], key, sealed);
-  if (edited === undefined) return false;
-  await writeFileAtomic(doc.source.path, replaceDocumentText(text, doc.source.index, edited));
-  return true;
+  return editBlockMapLine(doc.source.path, doc.source.index, ['encryptedData'], key, sealed);
 }
 
 export interface DeleteResult {
