@@ -24,12 +24,15 @@ export class ApiaryError extends Error {
   readonly code: ErrorCode;
   /** Extra lines printed under the message (hints, ways out). */
   readonly hints: readonly string[];
+  /** Overrides the CLI's exit code for this error (diff: 1 means "differs", so errors are 2). */
+  readonly exitCode: number | undefined;
 
-  constructor(code: ErrorCode, message: string, options: { cause?: unknown; hints?: readonly string[] } = {}) {
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; hints?: readonly string[]; exitCode?: number } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'ApiaryError';
     this.code = code;
     this.hints = options.hints ?? [];
+    this.exitCode = options.exitCode;
   }
 }
 

@@ -72,6 +72,7 @@ describe('edit and apply (built CLI against a running controller)', () => {
     expect(d.stdout + d.stderr).not.toMatch(/diff-old-value|diff-new-value|same-user/);
     const bad = await runCli(['diff', '-f', join(src, 'nope.yaml')], { env: h.env });
     expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe(`error: ${join(src, 'nope.yaml')}: no such file or directory\n`);
   });
 
   it('delete from a multi-document file keeps the rest and its comments; deleting a used secret warns', async () => {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { kindLower } from '../../api/names.js';
-import { ApiaryError } from '../../errors.js';
+import { ApiaryError, messageOf } from '../../errors.js';
 import { apply, planChanges, readInput, type InputRead } from '../../manifests/apply.js';
 import { diffChanges } from '../../manifests/diff.js';
 import { formatManifestError } from '../../manifests/errors.js';
@@ -64,13 +64,9 @@ export function registerApply(program: Command, ctx: CliContext): void {
         }
         ctx.exitCode = differs ? 1 : 0;
       } catch (err) {
-        // kubectl's convention: 1 means "differs", so an error is 2.
-        if (err instanceof ApiaryError) {
-          ctx.io.err(`${paint(ctx.io, 'red', 'error:')} ${err.message}`);
-          ctx.exitCode = 2;
-          return;
-        }
-        throw err;
+        // kubectl's convention: 1 means "differs", so any error is 2; the top-level catch prints it.
+        const e = err instanceof ApiaryError ? err : new ApiaryError('Io', messageOf(err), { cause: err });
+        throw new ApiaryError(e.code, e.message, { cause: err, hints: e.hints, exitCode: 2 });
       }
     });
 
