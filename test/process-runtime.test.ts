@@ -85,16 +85,30 @@ function procState(pid: number): string | undefined {
   }
 }
 
+/**
+ * The state a process settles in. A signal reaches a process only once it leaves an
+ * uninterruptible sleep ('D', e.g. paging in its binary right after exec), so a state
+ * read right after kill() can still show the state from before it.
+ */
+async function settledState(pid: number, want: string): Promise<string | undefined> {
+  let state = procState(pid);
+  for (let i = 0; i < 100 && state !== want && (state === 'D' || state === 'R'); i++) {
+    await new Promise((r) => setTimeout(r, 10));
+    state = procState(pid);
+  }
+  return state;
+}
+
 describe('ProcessRuntime holding a cold start', () => {
   it('keeps processes started while holding stopped until releaseHeld, then lets them run', async () => {
     const root = await tempDir();
     const runtime = new ProcessRuntime({ layout: new StateLayout(root), clock: systemClock });
     runtime.holdStarts();
     const held = await runtime.start(launch('held', 'sleep 30', root));
-    expect(procState(held.pid)).toBe('T');
+    expect(await settledState(held.pid, 'T')).toBe('T');
     runtime.releaseHeld();
     await new Promise((r) => setTimeout(r, 50));
-    expect(procState(held.pid)).toBe('S');
+    expect(await settledState(held.pid, 'S')).toBe('S');
     const later = await runtime.start(launch('later', 'sleep 30', root));
     expect(procState(later.pid)).not.toBe('T');
     await Promise.all([runtime.stop('held'), runtime.stop('later')]);
