@@ -103,8 +103,7 @@ describe('edit and apply (built CLI against a running controller)', () => {
     expect(isAlive(pid)).toBe(false);
     expect((await h.status('a'))?.restartCount).toBe(0);
     expect((await h.server('a'))?.events.map((e) => e.reason)).toContain('RestartRequested');
-    await new Promise((r) => setTimeout(r, 300));
-    expect(await readdir(join(h.stateDir, 'requests'))).toEqual([]);
+    await h.waitFor('request cleared', async () => (await readdir(join(h.stateDir, 'requests'))).length === 0);
 
     const s = await runCli(['suspend', 'a'], { env: h.env });
     expect(s.stdout).toMatch(/^mcpserver\/a suspended/);
