@@ -105,15 +105,26 @@ stringData: { a: "1" }
     const ws = await workspace();
     await mkdir(ws.dir, { recursive: true });
     const path = join(ws.dir, 's.yaml');
-    await writeFile(path, '# keep this comment\napiVersion: v1\nkind: Secret\nmetadata:\n  name: k8s\ndata:\n  a: cGxhaW4tYQ==  # base64\nstringData:\n  b: plain-b\n');
+    await writeFile(path, '# keep this comment\napiVersion: v1\nkind: Secret\nmetadata:\n  name: k8s\n# from the cluster\ndata:\n  a: cGxhaW4tYQ==  # base64\nstringData:\n  # the second one\n  b: plain-b # trailing\n');
     const r = await runCli(['seal', path], { env: ws.env });
     expect(r.stdout).toMatch(/sealed 2 value\(s\) with key [0-9a-f]{8}/);
     const text = await readFile(path, 'utf8');
-    expect(text).toContain('# keep this comment');
+    // Every comment stays with what it was written beside.
+    expect(text).toMatch(/^# keep this comment\napiVersion: apiary\.dev\/v1alpha1\n/);
+    expect(text).toMatch(/\n# from the cluster\nencryptedData:\n {2}a: apiary:v1:\S+ # base64\n {2}# the second one\n {2}b: apiary:v1:\S+ # trailing\n$/);
     expect(text).not.toMatch(/plain-a|plain-b|cGxhaW4tYQ==/);
     expect(parse(text)).toMatchObject({ apiVersion: 'apiary.dev/v1alpha1', encryptedData: { a: expect.any(String), b: expect.any(String) } });
     expect((await runCli(['secret', 'get', 'k8s'], { env: ws.env })).stdout).toBe('a=plain-a\nb=plain-b\n');
     expect((await runCli(['seal', path], { env: ws.env })).stdout).toContain('nothing to seal');
+
+    // A Secret that does not validate is not sealed: nothing is written, and the error says where.
+    const bad = join(ws.dir, 'bad.yaml');
+    const badText = 'apiVersion: apiary.dev/v1alpha1\nkind: Secret\nmetadata: { name: bad }\nstringData:\n  a: plain-a\ndata:\n  a: cGxhaW4tYQ==\n';
+    await writeFile(bad, badText);
+    const refused = await runCli(['seal', bad], { env: ws.env });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^error: \S+bad\.yaml:7:3: data\.a: key "a" is also set in stringData; .*; nothing was sealed$/m);
+    expect(await readFile(bad, 'utf8')).toBe(badText);
   });
 
   it('delete names the servers that use the secret; delete KEY removes one key', async () => {

@@ -4,7 +4,7 @@
  * directory lock across its read-modify-write.
  */
 import { readFile } from 'node:fs/promises';
-import { isMap, stringify, type Document } from 'yaml';
+import { isMap, isScalar, Scalar, stringify, type Document, type Pair, type YAMLMap } from 'yaml';
 import { API_GROUP_VERSION } from '../api/names.js';
 import { seal, type MasterKey } from '../crypto/seal.js';
 import type { SecretValue } from '../crypto/secret-value.js';
@@ -16,7 +16,6 @@ import { loadDirectory } from './loader.js';
 import type { ParsedDocument } from './parse.js';
 import { parseManifestText } from './parse.js';
 
-const PLAIN_MAPS = ['stringData', 'data'] as const;
 
 export async function findSecretDocument(dir: string, name: string): Promise<ParsedDocument | undefined> {
   const result = await loadDirectory(dir);
@@ -31,17 +30,93 @@ function ensureApiaryApiVersion(doc: Document): boolean {
   return true;
 }
 
-function dropEmptyMap(doc: Document, key: string): void {
-  const node = doc.get(key, true);
-  if (isMap(node) && node.items.length === 0) doc.delete(key);
+type Sealer = (key: string, plaintext: string) => string;
+type PlainSource = { pair: Pair<Scalar, YAMLMap<Scalar, unknown>>; base64: boolean };
+
+function isNamed(node: unknown, name: string): node is Scalar {
+  return isScalar(node) && String(node.value) === name;
+}
+
+/** The top-level pair for `name` (keys apiary added itself may be plain strings). */
+function rootPair(doc: Document, name: string): Pair | undefined {
+  return isMap(doc.contents) ? doc.contents.items.find((p) => p.key === name || isNamed(p.key, name)) : undefined;
+}
+
+/** A comment block made of the comments a removed node carried. */
+function joinComments(...parts: (string | null | undefined)[]): string | undefined {
+  const kept = parts.filter((c): c is string => c !== undefined && c !== null && c !== '');
+  return kept.length > 0 ? kept.join('\n') : undefined;
+}
+
+/**
+ * Moves plain values (all of them, or only key `only`) from stringData/data into
+ * encryptedData, sealed, each entry keeping its comments. Without an
+ * encryptedData map the first plain map is renamed, so entries stay where they
+ * were written; a map emptied by the move goes, handing its comments to the
+ * first entry moved out of it. Returns how many values were sealed.
+ */
+function sealPlainEntries(doc: Document, sealer: Sealer, only?: string): number {
+  const root = doc.contents;
+  if (!isMap(root)) return 0;
+  const sources: PlainSource[] = [];
+  for (const pair of root.items) {
+    if ((isNamed(pair.key, 'stringData') || isNamed(pair.key, 'data')) && isMap(pair.value)) {
+      sources.push({ pair: pair as PlainSource['pair'], base64: isNamed(pair.key, 'data') });
+    }
+  }
+  const wanted = (item: Pair<unknown, unknown>): boolean => isScalar(item.key) && (only === undefined || String(item.key.value) === only);
+  const entries = sources.flatMap((source) => source.pair.value!.items.filter(wanted).map((item) => ({ ...source, item })));
+  if (entries.length === 0) return 0;
+  ensureApiaryApiVersion(doc);
+
+  let target = rootPair(doc, 'encryptedData')?.value;
+  if (!isMap(target)) {
+    const whole = sources.find((s) => s.pair.value!.items.length > 0 && s.pair.value!.items.every(wanted));
+    if (whole !== undefined) {
+      whole.pair.key.value = 'encryptedData';
+      target = whole.pair.value;
+    } else {
+      doc.set('encryptedData', doc.createNode({}));
+      target = rootPair(doc, 'encryptedData')!.value;
+    }
+  }
+  const into = target as YAMLMap<Scalar, unknown>;
+  const firstMoved = new Map<YAMLMap, Pair>();
+  for (const { pair, base64, item } of entries) {
+    const key = String((item.key as Scalar).value);
+    const old = item.value;
+    const raw = isScalar(old) ? String(old.value) : '';
+    const sealed = new Scalar(sealer(key, base64 ? Buffer.from(raw, 'base64').toString('utf8') : raw));
+    if (isScalar(old)) {
+      sealed.comment = old.comment;
+      sealed.commentBefore = old.commentBefore;
+      sealed.spaceBefore = old.spaceBefore;
+    }
+    item.value = sealed;
+    const from = pair.value!;
+    if (from === into) continue;
+    from.items.splice(from.items.indexOf(item), 1);
+    const existing = into.items.find((i) => (i.key as unknown) === key || isNamed(i.key, key));
+    if (existing !== undefined) existing.value = sealed;
+    else {
+      into.items.push(item as Pair<Scalar, unknown>);
+      if (!firstMoved.has(from)) firstMoved.set(from, item);
+    }
+  }
+  for (const { pair } of sources) {
+    const map = pair.value!;
+    if (map === into || map.items.length > 0) continue;
+    const heir = firstMoved.get(map)?.key;
+    if (isScalar(heir)) heir.commentBefore = joinComments(pair.key.commentBefore, map.commentBefore, map.comment, heir.commentBefore);
+    root.items.splice(root.items.indexOf(pair), 1);
+  }
+  return entries.length;
 }
 
 function putSealed(doc: Document, key: string, sealed: string): boolean {
-  const converted = ensureApiaryApiVersion(doc);
-  for (const map of PLAIN_MAPS) {
-    if (doc.hasIn([map, key])) doc.deleteIn([map, key]);
-    dropEmptyMap(doc, map);
-  }
+  const converted = doc.get('apiVersion') !== API_GROUP_VERSION;
+  if (sealPlainEntries(doc, () => sealed, key) > 0) return converted;
+  ensureApiaryApiVersion(doc);
   if (!isMap(doc.get('encryptedData', true))) doc.set('encryptedData', doc.createNode({}));
   doc.setIn(['encryptedData', key], sealed);
   return converted;
@@ -104,7 +179,7 @@ export async function deleteSecret(dir: string, name: string, key?: string): Pro
     let found = key === undefined;
     const outcome = await editDocumentInFile(existing.source.path, existing.source.index, (doc) => {
       if (key === undefined) return 'delete';
-      for (const map of ['encryptedData', ...PLAIN_MAPS]) {
+      for (const map of ['encryptedData', 'stringData', 'data']) {
         if (doc.hasIn([map, key])) {
           doc.deleteIn([map, key]);
           found = true;
@@ -123,32 +198,22 @@ export async function sealFile(path: string, master: MasterKey, lockDir: string)
     let text = await readFile(path, 'utf8');
     const docs = parseManifestText(text, path, path);
     const syntax = docs.flatMap((d) => d.errors).find((e) => e.message.startsWith('YAML'));
-    if (syntax !== undefined) throw new ApiaryError('ManifestInvalid', `cannot seal ${path}: ${formatManifestError(syntax)}`);
+    if (syntax !== undefined) throw new ApiaryError('ManifestInvalid', `${formatManifestError(syntax)}; nothing was sealed`);
+    // Sealing what does not validate could seal the wrong thing (a value that is not a string, a key in two maps).
+    const invalid = docs.find((d) => d.kind === 'Secret' && d.errors.length > 0)?.errors[0];
+    if (invalid !== undefined) throw new ApiaryError('ManifestInvalid', `${formatManifestError(invalid)}; nothing was sealed`);
     let count = 0;
     for (const parsed of docs) {
       if (parsed.kind !== 'Secret' || parsed.name === undefined) continue;
       const name = parsed.name;
       const next = editDocumentText(text, parsed.source.index, (doc) => {
-        const plain = collectPlain(doc);
-        if (plain.length === 0) return 'keep';
-        for (const [key, value] of plain) putSealed(doc, key, seal(master, name, key, value));
-        count += plain.length;
-        return undefined;
+        const sealed = sealPlainEntries(doc, (key, plaintext) => seal(master, name, key, plaintext));
+        count += sealed;
+        return sealed === 0 ? 'keep' : undefined;
       });
       if (next !== null) text = next;
     }
     if (count > 0) await writeFileAtomic(path, text);
     return count;
   });
-}
-
-function collectPlain(doc: Document): [string, string][] {
-  const out: [string, string][] = [];
-  const stringData = doc.get('stringData');
-  const data = doc.get('data');
-  const asObject = (node: unknown): Record<string, unknown> =>
-    isMap(node) ? (node.toJSON() as Record<string, unknown>) : {};
-  for (const [k, v] of Object.entries(asObject(stringData))) out.push([k, String(v)]);
-  for (const [k, v] of Object.entries(asObject(data))) out.push([k, Buffer.from(String(v), 'base64').toString('utf8')]);
-  return out;
 }
