@@ -171,7 +171,10 @@ stringData: { a: "1" }
 
   it('a writer killed with SIGKILL at random points leaves the old or the new file, 50 times', async () => {
     const ws = await workspace();
+    // Kill points spread over a whole write as long as one takes on this machine right now.
+    const timed = Date.now();
     await runCli(['secret', 'set', 'victim', 'base'], { env: ws.env, input: 'base-value' });
+    const window = (Date.now() - timed) * 1.2;
     const path = join(ws.dir, 'secret-victim.yaml');
     const outcomes = { old: 0, new: 0 };
     let known = new Set(['base']);
@@ -179,7 +182,7 @@ stringData: { a: "1" }
       const child = spawn(BIN, ['secret', 'set', 'victim', `k${i}`], { env: { ...process.env, ...ws.env }, stdio: ['pipe', 'ignore', 'ignore'] });
       child.stdin.end('x'.repeat(20_000));
       const exited = new Promise((resolve) => child.on('exit', resolve));
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * 400));
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * window));
       child.kill('SIGKILL');
       await exited;
       const docs = parseAllDocuments(await readFile(path, 'utf8'));
