@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BIN, runCli } from './helpers/cli.js';
@@ -115,6 +115,34 @@ describe('edit and apply (built CLI against a running controller)', () => {
     await runCli(['resume', 'a'], { env: h.env });
     expect(await readFile(join(h.dir, 'a.yaml'), 'utf8')).toBe(tinyServer('a', h).replace('spec:\n', 'spec: # the spec\n'));
     await running(h, 'a', next);
+  });
+
+  it('wait: several targets, KIND --all, --for=delete, and a timeout that says where each one is', async () => {
+    const h = await harness();
+    await h.write('a.yaml', tinyServer('a', h));
+    await h.write('b.yaml', tinyServer('b', h));
+    await h.write('c.yaml', tinyServer('c', h, { env: '    - name: TOK\n      valueFrom:\n        secretKeyRef: { name: gone, key: k }\n' }));
+    await h.start();
+    const both = await runCli(['wait', 'mcp', 'a', 'b', '--for=condition=Ready', '--timeout', '15s'], { env: h.env });
+    expect(both.code, both.stderr).toBe(0);
+    expect(both.stdout.split('\n').sort()).toEqual(['', 'mcpserver/a condition met: Ready=True', 'mcpserver/b condition met: Ready=True']);
+    expect((await runCli(['wait', 'mcpserver/c', '--for=phase=Stuck', '--timeout', '15s'], { env: h.env })).code).toBe(0);
+
+    const all = await runCli(['wait', 'mcp', '--all', '--for=condition=Ready', '--timeout', '300ms'], { env: h.env });
+    expect(all.code).toBe(1);
+    expect(all.stdout.split('\n').sort()).toEqual(['', 'mcpserver/a condition met: Ready=True', 'mcpserver/b condition met: Ready=True']);
+    expect(all.stderr).toBe('timed out after 300ms waiting for mcpserver/c condition=Ready (phase Stuck, Ready=False: secret "gone" not found (needed for env TOK))\n');
+
+    const pid = (await h.status('b'))!.pid!;
+    await rm(join(h.dir, 'b.yaml'));
+    const gone = await runCli(['wait', 'mcpserver/b', '--for=delete', '--timeout', '15s'], { env: h.env });
+    expect(gone.stdout).toBe('mcpserver/b deleted\n');
+    expect(isAlive(pid)).toBe(false);
+
+    for (const args of [['mcp', '--for=delete'], ['mcp/a', '--all', '--for=delete'], ['pod/a', '--for=delete'], ['mcp/a', '--for=gone']]) {
+      expect((await runCli(['wait', ...args], { env: h.env })).code, args.join(' ')).toBe(2);
+    }
+    expect((await runCli(['wait', 'secret', '--all', '--for=delete'], { env: h.env })).stderr).toBe('error: no secrets found\n');
   });
 
   it('logs: tail, follow and timestamps', async () => {

@@ -20,7 +20,7 @@ export function bashCompletion(program: Command): string {
   const cases = verbs
     .map((v) => {
       const words = [...(subverbs[v] ?? []), ...(options[v] ?? [])];
-      const extra = ['get', 'describe'].includes(v) ? ' mcpservers secrets all' : '';
+      const extra = ['get', 'describe', 'wait'].includes(v) ? ' mcpservers secrets' + (v === 'get' ? ' all' : '') : '';
       return `    ${v}) words="${words.join(' ')}${extra}" ;;`;
     })
     .join('\n');

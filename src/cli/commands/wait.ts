@@ -1,12 +1,15 @@
 import type { Command } from 'commander';
-import { kindFromAlias, type Kind } from '../../api/names.js';
+import { kindFromAlias, kindLower, type Kind } from '../../api/names.js';
 import { findCondition } from '../../api/status.js';
 import { ApiaryError } from '../../errors.js';
 import { isCurrent, readStateView, type ObjectView, type StateView } from '../../state/view.js';
 import type { CliContext } from '../context.js';
 import { kindLabel } from '../format.js';
 
-export type WaitFor = { type: 'condition'; condition: string; status: 'True' | 'False' | 'Unknown' } | { type: 'phase'; phase: string };
+export type WaitFor =
+  | { type: 'condition'; condition: string; status: 'True' | 'False' | 'Unknown' }
+  | { type: 'phase'; phase: string }
+  | { type: 'delete' };
 
 export function parseFor(text: string): WaitFor {
   const condition = /^condition=([A-Za-z]+)(?:=(true|false|unknown))?$/i.exec(text);
@@ -16,7 +19,8 @@ export function parseFor(text: string): WaitFor {
   }
   const phase = /^phase=([A-Za-z]+)$/i.exec(text);
   if (phase) return { type: 'phase', phase: phase[1]! };
-  throw new ApiaryError('Usage', `--for takes condition=NAME[=true|false] or phase=PHASE; got "${text}"`);
+  if (text.toLowerCase() === 'delete') return { type: 'delete' };
+  throw new ApiaryError('Usage', `--for takes condition=NAME[=true|false], phase=PHASE or delete; got "${text}"`);
 }
 
 export function parseDuration(text: string): number {
@@ -27,8 +31,13 @@ export function parseDuration(text: string): number {
   return n * (unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000);
 }
 
-/** Is the wait satisfied? Only by current status from a running controller (as kubectl wait ignores stale generations). */
+/**
+ * Is the wait satisfied? Only by current status from a running controller (as
+ * kubectl wait ignores stale generations). Deleted means gone from the manifests
+ * and, once the controller has stopped it, from the state directory too.
+ */
 export function satisfied(view: StateView, object: ObjectView | undefined, want: WaitFor): boolean {
+  if (want.type === 'delete') return object === undefined;
   if (object === undefined || !isCurrent(view, object)) return false;
   const status = object.object.status;
   if (status === undefined) return false;
@@ -37,17 +46,68 @@ export function satisfied(view: StateView, object: ObjectView | undefined, want:
   return condition !== undefined && condition.status === want.status && condition.observedGeneration === object.object.metadata.generation;
 }
 
+interface Target {
+  kind: Kind;
+  name: string;
+}
+
+function kindOf(text: string): Kind {
+  const kind = kindFromAlias(text);
+  if (kind === undefined) throw new ApiaryError('Usage', `unknown kind "${text}" (use mcpserver or secret)`);
+  return kind;
+}
+
+/** kubectl's shapes: KIND/NAME..., KIND NAME..., or KIND --all. */
+export function parseTargets(args: string[], all: boolean, view: StateView): Target[] {
+  if (args.length === 0) throw new ApiaryError('Usage', 'name what to wait for: KIND/NAME, KIND NAME or KIND --all');
+  if (args[0]!.includes('/')) {
+    if (all) throw new ApiaryError('Usage', '--all takes a kind (e.g. wait mcp --all), not KIND/NAME');
+    return args.map((arg) => {
+      const [kindText, name, extra] = arg.split('/');
+      if (!kindText || !name || extra !== undefined) throw new ApiaryError('Usage', `expected KIND/NAME (e.g. mcpserver/github); got "${arg}"`);
+      return { kind: kindOf(kindText), name };
+    });
+  }
+  const kind = kindOf(args[0]!);
+  const names = args.slice(1);
+  if (all) {
+    if (names.length > 0) throw new ApiaryError('Usage', '--all and names do not go together');
+    const found = view.objects.filter((o) => o.kind === kind).map((o) => ({ kind, name: o.name }));
+    if (found.length === 0) throw new ApiaryError('NotFound', `no ${kindLower(kind)}s found`);
+    return found;
+  }
+  if (names.length === 0) throw new ApiaryError('Usage', `name the ${kind} to wait for, or use --all`);
+  return names.map((name) => ({ kind, name }));
+}
+
+/** What a target is doing now, for a timeout message. */
+function currently(view: StateView, object: ObjectView | undefined, want: WaitFor): string {
+  if (view.controller === undefined && want.type !== 'delete') return 'no apiary controller is running for this state directory';
+  if (object === undefined) return 'not found';
+  if (object.errors.length > 0) return `invalid: ${object.errors[0]}`;
+  const status = object.object.status;
+  if (status === undefined) return 'no status yet';
+  if (want.type === 'delete') return `still ${object.orphan ? 'being deleted' : 'declared'} (phase ${status.phase})`;
+  if (!isCurrent(view, object)) return 'the controller has not yet observed the latest change';
+  const ready = findCondition(status.conditions, want.type === 'condition' ? want.condition : 'Ready');
+  const detail = status.message ?? ready?.message;
+  return `phase ${status.phase}${ready ? `, ${ready.type}=${ready.status}` : ''}${detail ? `: ${detail}` : ''}`;
+}
+
+function describeWant(want: WaitFor): string {
+  if (want.type === 'delete') return 'deleted';
+  return want.type === 'phase' ? `phase=${want.phase}` : `condition met: ${want.condition}=${want.status}`;
+}
+
 export function registerWait(program: Command, ctx: CliContext): void {
   program
     .command('wait')
-    .description('wait until a resource meets a condition or phase; exit 0 when met, 1 on timeout')
-    .argument('<KIND/NAME>', 'e.g. mcpserver/github')
-    .requiredOption('--for <CONDITION>', 'condition=Ready[=false] or phase=Stuck')
+    .description('wait until resources meet a condition, reach a phase or are deleted; exit 0 when all are, 1 on timeout')
+    .argument('<TARGET...>', 'KIND/NAME..., KIND NAME... or KIND --all (e.g. mcpserver/github, mcp --all)')
+    .requiredOption('--for <CONDITION>', 'condition=Ready[=false], phase=Stuck or delete')
+    .option('--all', 'every resource of the kind')
     .option('--timeout <DURATION>', 'how long to wait', '30s')
-    .action(async (target: string, opts: { for: string; timeout: string }, cmd: Command) => {
-      const [kindText, name] = target.split('/');
-      const kind: Kind | undefined = kindText ? kindFromAlias(kindText) : undefined;
-      if (kind === undefined || !name) throw new ApiaryError('Usage', `expected KIND/NAME (e.g. mcpserver/github); got "${target}"`);
+    .action(async (args: string[], opts: { for: string; timeout: string; all?: boolean }, cmd: Command) => {
       const want = parseFor(opts.for);
       const timeoutMs = parseDuration(opts.timeout);
       const { dir, stateDir } = ctx.locations(cmd);
@@ -56,21 +116,28 @@ export function registerWait(program: Command, ctx: CliContext): void {
       const frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
       let frame = 0;
       let view = await readStateView(dir, stateDir);
+      const pending = parseTargets(args, opts.all === true, view);
+      const what = pending.length === 1 ? kindLabel(pending[0]!.kind, pending[0]!.name) : `${pending.length} resources`;
       try {
         for (;;) {
-          const object = view.objects.find((o) => o.kind === kind && o.name === name);
-          if (satisfied(view, object, want)) {
-            ctx.io.out(`${kindLabel(kind, name)} ${want.type === 'phase' ? `phase=${want.phase}` : `condition met: ${want.condition}=${want.status}`}`);
-            return;
+          const find = (t: Target): ObjectView | undefined => view.objects.find((o) => o.kind === t.kind && o.name === t.name);
+          for (const target of [...pending]) {
+            if (!satisfied(view, find(target), want)) continue;
+            ctx.io.status(undefined);
+            ctx.io.out(`${kindLabel(target.kind, target.name)} ${describeWant(want)}`);
+            pending.splice(pending.indexOf(target), 1);
           }
+          if (pending.length === 0) return;
           if (Date.now() >= deadline) {
-            const why = view.controller === undefined ? ' (no apiary controller is running for this state directory)' : object === undefined ? ' (not found)' : '';
-            ctx.io.err(`timed out after ${opts.timeout} waiting for ${kindLabel(kind, name)} ${opts.for}${why}`);
+            ctx.io.status(undefined);
+            for (const target of pending) {
+              ctx.io.err(`timed out after ${opts.timeout} waiting for ${kindLabel(target.kind, target.name)} ${opts.for} (${currently(view, find(target), want)})`);
+            }
             ctx.exitCode = 1;
             return;
           }
           if (Date.now() - started > 1000) {
-            ctx.io.status(`${frames[frame++ % frames.length]} waiting for ${kindLabel(kind, name)} ${opts.for} (${Math.floor((Date.now() - started) / 1000)}s)`);
+            ctx.io.status(`${frames[frame++ % frames.length]} waiting for ${what} ${opts.for} (${Math.floor((Date.now() - started) / 1000)}s)`);
           }
           await new Promise((resolve) => setTimeout(resolve, Math.min(100, Math.max(0, deadline - Date.now()))));
           view = await readStateView(dir, stateDir);
