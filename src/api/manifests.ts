@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import type { V1EnvVar } from '@kubernetes/client-node';
-import { API_GROUP_VERSION, DNS1123_LABEL, DNS1123_MAX, SECRET_KEY } from './names.js';
+import { API_GROUP_VERSION, DNS1123_LABEL, DNS1123_MAX, LABEL_KEY, LABEL_KEY_RULE, LABEL_VALUE, LABEL_VALUE_RULE, SECRET_KEY } from './names.js';
 
 const DNS_RULE =
   'must be a DNS-1123 label: lowercase letters, digits and "-", starting and ending with a letter or digit, at most 63 characters';
@@ -16,13 +16,15 @@ const dnsName = z
   .regex(DNS1123_LABEL, { error: DNS_RULE })
   .describe('DNS-1123 label: lowercase letters, digits and "-", at most 63 characters');
 
-const labels = z.record(z.string(), z.string());
+const labelKey = z.string().regex(LABEL_KEY, { error: LABEL_KEY_RULE });
+const labels = z.record(labelKey, z.string().regex(LABEL_VALUE, { error: LABEL_VALUE_RULE }));
+const annotations = z.record(labelKey, z.string());
 
 export const ObjectMeta = z.strictObject({
   name: dnsName,
   namespace: z.string().optional().describe('Accepted for Kubernetes compatibility; ignored by the local runtime'),
   labels: labels.optional(),
-  annotations: labels.optional(),
+  annotations: annotations.optional(),
 });
 
 const secretKeyName = z

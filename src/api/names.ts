@@ -7,6 +7,22 @@ export function isDns1123Label(name: string): boolean {
   return name.length <= DNS1123_MAX && DNS1123_LABEL.test(name);
 }
 
+/** A label or annotation key: `[prefix/]name`, the prefix a DNS subdomain (e.g. `apiary.dev/team`). */
+export const LABEL_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+/** A label value: empty, or a name of up to 63 characters. */
+export const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+
+export function isLabelKey(key: string): boolean {
+  return LABEL_KEY.test(key) && key.lastIndexOf('/') <= 253;
+}
+
+export function isLabelValue(value: string): boolean {
+  return LABEL_VALUE.test(value);
+}
+
+export const LABEL_KEY_RULE = 'must be a label key: [prefix/]name, the name up to 63 letters, digits, "-", "_" and ".", starting and ending with a letter or digit';
+export const LABEL_VALUE_RULE = 'must be a label value: empty, or up to 63 letters, digits, "-", "_" and ".", starting and ending with a letter or digit';
+
 /** Kubernetes' rule for Secret data keys. */
 export const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
 
