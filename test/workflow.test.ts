@@ -117,15 +117,25 @@ describe('edit and apply (built CLI against a running controller)', () => {
     await running(h, 'a', next);
   });
 
-  it('wait: several targets, KIND --all, --for=delete, and a timeout that says where each one is', async () => {
+  it('wait: several targets, KIND --all, -l, --for=delete, and a timeout that says where each one is; get -l', async () => {
     const h = await harness();
-    await h.write('a.yaml', tinyServer('a', h));
-    await h.write('b.yaml', tinyServer('b', h));
+    const team = (name: string, label: string): string => tinyServer(name, h).replace(`  name: ${name}\n`, `  name: ${name}\n  labels: { team: ${label} }\n`);
+    await h.write('a.yaml', team('a', 'tools'));
+    await h.write('b.yaml', team('b', 'web'));
     await h.write('c.yaml', tinyServer('c', h, { env: '    - name: TOK\n      valueFrom:\n        secretKeyRef: { name: gone, key: k }\n' }));
     await h.start();
     const both = await runCli(['wait', 'mcp', 'a', 'b', '--for=condition=Ready', '--timeout', '15s'], { env: h.env });
     expect(both.code, both.stderr).toBe(0);
     expect(both.stdout.split('\n').sort()).toEqual(['', 'mcpserver/a condition met: Ready=True', 'mcpserver/b condition met: Ready=True']);
+    // Label selectors, as kubectl -l.
+    expect((await runCli(['wait', 'mcp', '-l', 'team', '--for=condition=Ready', '--timeout', '300ms'], { env: h.env })).code).toBe(0);
+    const names = async (...args: string[]): Promise<string[]> =>
+      ((JSON.parse((await runCli(['get', 'mcp', '-o', 'json', ...args], { env: h.env })).stdout) as { items: { metadata: { name: string } }[] }).items).map((i) => i.metadata.name);
+    expect(await names('-l', 'team=tools')).toEqual(['a']);
+    expect(await names('-l', 'team!=tools')).toEqual(['b', 'c']);
+    expect(await names('-l', 'team in (tools,web)')).toEqual(['a', 'b']);
+    expect(await names('-l', '!team')).toEqual(['c']);
+    expect((await runCli(['get', 'mcp', '-l', 'team=a b'], { env: h.env })).code).toBe(2);
     expect((await runCli(['wait', 'mcpserver/c', '--for=phase=Stuck', '--timeout', '15s'], { env: h.env })).code).toBe(0);
 
     const all = await runCli(['wait', 'mcp', '--all', '--for=condition=Ready', '--timeout', '300ms'], { env: h.env });

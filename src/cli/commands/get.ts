@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { kindFromAlias, type Kind } from '../../api/names.js';
 import { ApiaryError } from '../../errors.js';
+import { matchesSelector, parseSelector, type Selector } from '../../api/selector.js';
 import { readStateView, type ObjectView, type StateView } from '../../state/view.js';
 import { closest } from '../../util/suggest.js';
 import type { CliContext } from '../context.js';
@@ -20,18 +21,20 @@ export function parseKinds(type: string | undefined): Kind[] {
   return [kind];
 }
 
-export function select(view: StateView, kinds: readonly Kind[], name: string | undefined): ObjectView[] {
-  const objects = view.objects.filter((o) => kinds.includes(o.kind) && (name === undefined || o.name === name));
+export function select(view: StateView, kinds: readonly Kind[], name: string | undefined, selector: Selector = []): ObjectView[] {
+  const objects = view.objects.filter(
+    (o) => kinds.includes(o.kind) && (name === undefined || o.name === name) && matchesSelector(selector, o.object.metadata.labels),
+  );
   if (name !== undefined && objects.length === 0) {
     throw new ApiaryError('NotFound', `${kinds.map((k) => kindLabel(k, name)).join(' or ')} not found`);
   }
   return objects;
 }
 
-function render(objects: readonly ObjectView[], kinds: readonly Kind[], output: Output, now: number): string {
+/** As kubectl: one named resource prints as the object itself, anything else as a List (even of one). */
+function render(objects: readonly ObjectView[], kinds: readonly Kind[], output: Output, now: number, single = false): string {
   if (output === 'json' || output === 'yaml') {
-    const single = objects.length === 1 && kinds.length === 1 && objects[0] !== undefined;
-    return serialize(single ? objects[0]!.object : asList(objects), output);
+    return serialize(single && objects[0] !== undefined ? objects[0].object : asList(objects), output);
   }
   const wide = output === 'wide';
   const parts: string[] = [];
@@ -49,22 +52,36 @@ export function registerGet(program: Command, ctx: CliContext): void {
     .argument('[TYPE]', 'mcpservers (mcp), secrets, or all', 'all')
     .argument('[NAME]', 'one resource')
     .addOption(outputOption(['table', 'wide', 'json', 'yaml'], 'table'))
+    .option('-l, --selector <SELECTOR>', 'only resources whose labels match, e.g. team=tools,tier!=dev')
     .option('-w, --watch', 'after listing, print a line for every change')
-    .action(async (type: string, name: string | undefined, opts: { output: Output; watch?: boolean }, cmd: Command) => {
+    .action(async (type: string, name: string | undefined, opts: { output: Output; watch?: boolean; selector?: string }, cmd: Command) => {
       const kinds = parseKinds(type);
+      const selector = parseSelector(opts.selector ?? '');
+      if (name !== undefined && selector.length > 0) throw new ApiaryError('Usage', 'a NAME and --selector do not go together');
       const { dir, stateDir } = ctx.locations(cmd);
       const view = await readStateView(dir, stateDir);
-      const objects = select(view, kinds, name);
+      const objects = select(view, kinds, name, selector);
       const notice = controllerNotice(view, Date.now());
       if (notice) ctx.io.err(paint(ctx.io, 'yellow', `warning: ${notice}`));
-      ctx.io.out(render(objects, kinds, opts.output, Date.now()));
-      if (opts.watch) await watch(ctx, dir, stateDir, kinds, name, opts.output);
+      ctx.io.out(render(objects, kinds, opts.output, Date.now(), name !== undefined && kinds.length === 1));
+      if (opts.watch) await watch(ctx, { dir, stateDir, kinds, name, selector, output: opts.output, shown: objects });
     });
 }
 
-async function watch(ctx: CliContext, dir: string, stateDir: string, kinds: readonly Kind[], name: string | undefined, output: Output): Promise<void> {
+interface WatchOptions {
+  dir: string;
+  stateDir: string;
+  kinds: readonly Kind[];
+  name: string | undefined;
+  selector: Selector;
+  output: Output;
+  /** What the listing showed: a change after it is a line, however soon it comes. */
+  shown: readonly ObjectView[];
+}
+
+async function watch(ctx: CliContext, w: WatchOptions): Promise<void> {
   const signature = (o: ObjectView): string => JSON.stringify([o.object.status, o.errors, o.object.metadata.generation]);
-  let seen = new Map((await readStateView(dir, stateDir)).objects.map((o) => [o.key, signature(o)]));
+  let seen = new Map(w.shown.map((o) => [o.key, signature(o)]));
   let stop = false;
   const onSignal = (): void => {
     stop = true;
@@ -73,17 +90,16 @@ async function watch(ctx: CliContext, dir: string, stateDir: string, kinds: read
   process.once('SIGTERM', onSignal);
   while (!stop) {
     await new Promise((resolve) => setTimeout(resolve, 300));
-    const view = await readStateView(dir, stateDir);
-    const objects = view.objects.filter((o) => kinds.includes(o.kind) && (name === undefined || o.name === name));
+    const objects = select(await readStateView(w.dir, w.stateDir), w.kinds, undefined, w.selector).filter((o) => w.name === undefined || o.name === w.name);
     const next = new Map(objects.map((o) => [o.key, signature(o)]));
     const changed = objects.filter((o) => seen.get(o.key) !== next.get(o.key));
     for (const o of changed) {
-      const text = render([o], [o.kind], output, Date.now());
+      const text = render([o], [o.kind], w.output, Date.now(), true);
       // Tables: one row per change, without repeating the header.
-      ctx.io.out(output === 'table' || output === 'wide' ? (text.split('\n')[1] ?? text) : text);
+      ctx.io.out(w.output === 'table' || w.output === 'wide' ? (text.split('\n')[1] ?? text) : text);
     }
     for (const key of seen.keys()) {
-      if (!next.has(key) && (name === undefined || key.endsWith(`/${name}`))) ctx.io.out(`${key.split('/')[1]}   <deleted>`);
+      if (!next.has(key)) ctx.io.out(`${key.split('/')[1]}   <deleted>`);
     }
     seen = next;
   }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { kindFromAlias, kindLower, type Kind } from '../../api/names.js';
+import { matchesSelector, parseSelector, type Selector } from '../../api/selector.js';
 import { findCondition } from '../../api/status.js';
 import { ApiaryError } from '../../errors.js';
 import { isCurrent, readStateView, type ObjectView, type StateView } from '../../state/view.js';
@@ -57,11 +58,12 @@ function kindOf(text: string): Kind {
   return kind;
 }
 
-/** kubectl's shapes: KIND/NAME..., KIND NAME..., or KIND --all. */
-export function parseTargets(args: string[], all: boolean, view: StateView): Target[] {
+/** kubectl's shapes: KIND/NAME..., KIND NAME..., KIND --all, or KIND -l SELECTOR. */
+export function parseTargets(args: string[], all: boolean, selector: Selector, view: StateView): Target[] {
+  if (selector.length > 0) all = true;
   if (args.length === 0) throw new ApiaryError('Usage', 'name what to wait for: KIND/NAME, KIND NAME or KIND --all');
   if (args[0]!.includes('/')) {
-    if (all) throw new ApiaryError('Usage', '--all takes a kind (e.g. wait mcp --all), not KIND/NAME');
+    if (all) throw new ApiaryError('Usage', '--all and --selector take a kind (e.g. wait mcp --all), not KIND/NAME');
     return args.map((arg) => {
       const [kindText, name, extra] = arg.split('/');
       if (!kindText || !name || extra !== undefined) throw new ApiaryError('Usage', `expected KIND/NAME (e.g. mcpserver/github); got "${arg}"`);
@@ -71,9 +73,9 @@ export function parseTargets(args: string[], all: boolean, view: StateView): Tar
   const kind = kindOf(args[0]!);
   const names = args.slice(1);
   if (all) {
-    if (names.length > 0) throw new ApiaryError('Usage', '--all and names do not go together');
-    const found = view.objects.filter((o) => o.kind === kind).map((o) => ({ kind, name: o.name }));
-    if (found.length === 0) throw new ApiaryError('NotFound', `no ${kindLower(kind)}s found`);
+    if (names.length > 0) throw new ApiaryError('Usage', '--all and --selector do not go together with names');
+    const found = view.objects.filter((o) => o.kind === kind && matchesSelector(selector, o.object.metadata.labels)).map((o) => ({ kind, name: o.name }));
+    if (found.length === 0) throw new ApiaryError('NotFound', `no ${kindLower(kind)}s found${selector.length > 0 ? ' matching the selector' : ''}`);
     return found;
   }
   if (names.length === 0) throw new ApiaryError('Usage', `name the ${kind} to wait for, or use --all`);
@@ -103,12 +105,14 @@ export function registerWait(program: Command, ctx: CliContext): void {
   program
     .command('wait')
     .description('wait until resources meet a condition, reach a phase or are deleted; exit 0 when all are, 1 on timeout')
-    .argument('<TARGET...>', 'KIND/NAME..., KIND NAME... or KIND --all (e.g. mcpserver/github, mcp --all)')
+    .argument('<TARGET...>', 'KIND/NAME..., KIND NAME..., KIND --all or KIND -l SELECTOR (e.g. mcpserver/github, mcp --all)')
     .requiredOption('--for <CONDITION>', 'condition=Ready[=false], phase=Stuck or delete')
     .option('--all', 'every resource of the kind')
+    .option('-l, --selector <SELECTOR>', 'every resource of the kind whose labels match, e.g. team=tools')
     .option('--timeout <DURATION>', 'how long to wait', '30s')
-    .action(async (args: string[], opts: { for: string; timeout: string; all?: boolean }, cmd: Command) => {
+    .action(async (args: string[], opts: { for: string; timeout: string; all?: boolean; selector?: string }, cmd: Command) => {
       const want = parseFor(opts.for);
+      const selector = parseSelector(opts.selector ?? '');
       const timeoutMs = parseDuration(opts.timeout);
       const { dir, stateDir } = ctx.locations(cmd);
       const started = Date.now();
@@ -116,7 +120,7 @@ export function registerWait(program: Command, ctx: CliContext): void {
       const frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
       let frame = 0;
       let view = await readStateView(dir, stateDir);
-      const pending = parseTargets(args, opts.all === true, view);
+      const pending = parseTargets(args, opts.all === true, selector, view);
       const what = pending.length === 1 ? kindLabel(pending[0]!.kind, pending[0]!.name) : `${pending.length} resources`;
       try {
         for (;;) {
