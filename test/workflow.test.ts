@@ -34,6 +34,8 @@ describe('edit and apply (built CLI against a running controller)', () => {
 
     const json = await runCli(['apply', '-f', '-', '-o', 'json'], { env: h.env, input: secretYaml('github', { token: 'x' }) });
     expect(JSON.parse(json.stdout)).toEqual([{ kind: 'Secret', name: 'github', action: 'created', file: expect.stringMatching(/secret-github\.yaml$/) }]);
+    // Plain values are pointed out where they landed, with the command that seals them there.
+    expect(json.stderr).toMatch(/^warning: secret\/github holds unencrypted values in (\S+secret-github\.yaml); run "apiary seal \1" to encrypt them\n$/);
   });
 
   it('apply of a folder with one invalid file writes nothing', async () => {

@@ -7,6 +7,8 @@ export interface ManifestError {
   /** Dotted field path, when the error belongs to a field. */
   field?: string;
   message: string;
+  /** Set on warnings a caller may word for its own context. */
+  code?: 'PlaintextValues';
 }
 
 export function formatManifestError(e: ManifestError): string {

@@ -168,7 +168,8 @@ function checkSecretMaps(
         file: result.source.file,
         line: pos.line,
         col: pos.col,
-        message: `${map} holds unencrypted values; run "apiary seal ${result.source.file}" to encrypt them`,
+        message: `${map} holds unencrypted values; ${result.source.path === '-' ? 'once written, "apiary seal FILE" encrypts them' : `run "apiary seal ${result.source.file}" to encrypt them`}`,
+        code: 'PlaintextValues',
       });
     }
   }

@@ -3,7 +3,8 @@ import { kindLower } from '../../api/names.js';
 import { ApiaryError, messageOf } from '../../errors.js';
 import { apply, planChanges, readInput, type InputRead } from '../../manifests/apply.js';
 import { diffChanges } from '../../manifests/diff.js';
-import { formatManifestError } from '../../manifests/errors.js';
+import { formatManifestError, type ManifestError } from '../../manifests/errors.js';
+import { secretForms } from '../../crypto/secret-data.js';
 import { loadDirectory } from '../../manifests/loader.js';
 import { deleteDocuments } from '../../manifests/resource-edits.js';
 import { serversUsingSecret } from '../../manifests/references.js';
@@ -14,9 +15,9 @@ import { displayPath } from '../paths.js';
 import { readStream } from '../secret-input.js';
 import { usersWarning } from './secret.js';
 
-async function readChecked(ctx: CliContext, path: string, dir: string): Promise<InputRead> {
+async function readChecked(ctx: CliContext, path: string, dir: string, skip?: ManifestError['code']): Promise<InputRead> {
   const input = await readInput(path, dir, () => readStream(process.stdin));
-  for (const w of input.warnings) ctx.io.err(paint(ctx.io, 'yellow', `warning: ${formatManifestError(w)}`));
+  for (const w of input.warnings) if (skip === undefined || w.code !== skip) ctx.io.err(paint(ctx.io, 'yellow', `warning: ${formatManifestError(w)}`));
   if (input.errors.length > 0) {
     for (const e of input.errors) ctx.io.err(formatManifestError(e));
     throw new ApiaryError('ManifestInvalid', `${input.errors.length} error(s) in ${path}; nothing was written`);
@@ -33,8 +34,15 @@ export function registerApply(program: Command, ctx: CliContext): void {
     .option('-o, --output <format>', 'text or json', 'text')
     .action(async (opts: { filename: string; output: string }, cmd: Command) => {
       const { dir } = ctx.locations(cmd);
-      const input = await readChecked(ctx, opts.filename, dir);
+      // Plain values are worth a warning where they land, not where they came from.
+      const input = await readChecked(ctx, opts.filename, dir, 'PlaintextValues');
       const results = await apply(dir, input.documents);
+      for (const r of results) {
+        const resource = input.documents.find((d) => d.kind === r.kind && d.name === r.name)?.resource;
+        if (resource?.kind !== 'Secret' || ![...secretForms(resource).values()].some((form) => form !== 'sealed')) continue;
+        const file = displayPath(r.file);
+        ctx.io.err(paint(ctx.io, 'yellow', `warning: secret/${r.name} holds unencrypted values in ${file}; run "apiary seal ${file}" to encrypt them`));
+      }
       if (opts.output === 'json') {
         ctx.io.out(JSON.stringify(results.map((r) => ({ kind: r.kind, name: r.name, action: r.action, file: displayPath(r.file) })), null, 2));
         return;
