@@ -171,20 +171,25 @@ stringData: { a: "1" }
 
   it('a writer killed with SIGKILL at random points leaves the old or the new file, 50 times', async () => {
     const ws = await workspace();
-    // Kill points spread over a whole write as long as one takes on this machine right now.
-    const timed = Date.now();
     await runCli(['secret', 'set', 'victim', 'base'], { env: ws.env, input: 'base-value' });
-    const window = (Date.now() - timed) * 1.2;
     const path = join(ws.dir, 'secret-victim.yaml');
-    const outcomes = { old: 0, new: 0 };
-    let known = new Set(['base']);
-    for (let i = 0; i < 50; i++) {
-      const child = spawn(BIN, ['secret', 'set', 'victim', `k${i}`], { env: { ...process.env, ...ws.env }, stdio: ['pipe', 'ignore', 'ignore'] });
+    const writer = (key: string): { exited: Promise<unknown>; kill: () => void } => {
+      const child = spawn(BIN, ['secret', 'set', 'victim', key], { env: { ...process.env, ...ws.env }, stdio: ['pipe', 'ignore', 'ignore'] });
       child.stdin.end('x'.repeat(20_000));
-      const exited = new Promise((resolve) => child.on('exit', resolve));
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * window));
-      child.kill('SIGKILL');
-      await exited;
+      return { exited: new Promise((resolve) => child.on('exit', resolve)), kill: () => child.kill('SIGKILL') };
+    };
+    // Kill points sweep twice as long as a whole write takes on this machine right now
+    // (timed with the same command), so early ones land before the rename and late ones after.
+    const timed = Date.now();
+    await writer('timing').exited;
+    const span = 2 * (Date.now() - timed);
+    const outcomes = { old: 0, new: 0 };
+    let known = new Set(['base', 'timing']);
+    for (let i = 0; i < 50; i++) {
+      const child = writer(`k${i}`);
+      await new Promise((resolve) => setTimeout(resolve, ((i + Math.random()) / 50) * span));
+      child.kill();
+      await child.exited;
       const docs = parseAllDocuments(await readFile(path, 'utf8'));
       expect(Array.isArray(docs) && docs.every((d) => d.errors.length === 0)).toBe(true);
       const keys = new Set(Object.keys((parse(await readFile(path, 'utf8')) as { encryptedData: object }).encryptedData));
