@@ -29,6 +29,7 @@ describe('controller: lifecycle', () => {
     expect(isAlive(first)).toBe(false);
     expect((await h.report('a', second)).cwd).toBe(h.dir);
     expect((await h.server('a'))?.events.map((e) => e.reason)).toEqual(['Started', 'Stopping', 'Started']);
+    expect((await h.server('a'))?.events[1]?.message).toBe(`stopping pid ${first}: args changed`);
 
     await rm(join(h.dir, 'a.yaml'));
     await h.waitFor('a removed', async () => (await h.server('a')) === undefined);
@@ -216,6 +217,8 @@ describe('controller: the missing-secret rules', () => {
     });
     expect((await h.report('a', next)).hashes['GITHUB_TOKEN']).toBe(sha('new'));
     expect((await h.status('a'))?.restartCount).toBe(0); // a rollout is not a restart
+    // The event says which variable's secret changed, never the value.
+    expect((await h.server('a'))?.events.find((e) => e.reason === 'Stopping')?.message).toBe(`stopping pid ${pid}: env GITHUB_TOKEN changed`);
   });
 
   it('an update that needs a missing secret keeps the old process, saying why', async () => {

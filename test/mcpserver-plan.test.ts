@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { findCondition } from '../src/api/status.js';
 import {
   backoffDelay,
+  describeConfigChange,
   emptyMemory,
   planServer,
   recordTermination,
@@ -135,5 +136,14 @@ describe('serverStatus', () => {
     ['Stuck', { desired: { state: 'invalid' as const, message: 'f.yaml:1:1: bad' } }],
   ])('phase %s', (phase, over) => {
     expect(serverStatus({ ...base, ...over } as Parameters<typeof serverStatus>[0]).phase).toBe(phase);
+  });
+});
+
+describe('describeConfigChange', () => {
+  it('names the parts that changed, were added or were removed, and only falls back when it cannot know', () => {
+    const before = { command: 'c1', args: 'a1', 'env TOKEN': 't1', 'env OLD': 'o1' };
+    expect(describeConfigChange(before, { command: 'c1', args: 'a2', 'env TOKEN': 't2', 'env NEW': 'n1' })).toBe('args, env TOKEN changed; env NEW added; env OLD removed');
+    expect(describeConfigChange(before, { ...before })).toBe('the configuration changed');
+    expect(describeConfigChange(undefined, before)).toBe('the configuration changed');
   });
 });

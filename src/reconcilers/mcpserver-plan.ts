@@ -23,6 +23,8 @@ export interface ServerMemory {
   lastTermination?: Termination;
   /** The configuration of the run that last terminated. */
   lastRunConfigHash?: string;
+  /** The same, part by part, for saying what changed. */
+  lastRunParts?: Readonly<Record<string, string>>;
   /** A start attempt failed before the process existed. */
   startError?: string;
   /** A rollout restart asked for at this time (apiary restart). */
@@ -284,4 +286,23 @@ function toLastTermination(t: Termination): LastTermination {
     finishedAt: t.finishedAt,
     reason: t.reason,
   };
+}
+
+/** Which parts of a server's configuration differ, e.g. "args, env GITHUB_TOKEN changed". Never values. */
+export function describeConfigChange(before: Readonly<Record<string, string>> | undefined, after: Readonly<Record<string, string>> | undefined): string {
+  if (before === undefined || after === undefined) return 'the configuration changed';
+  const changed: string[] = [];
+  const added: string[] = [];
+  const removed: string[] = [];
+  for (const [part, hash] of Object.entries(after)) {
+    if (!(part in before)) added.push(part);
+    else if (before[part] !== hash) changed.push(part);
+  }
+  for (const part of Object.keys(before)) if (!(part in after)) removed.push(part);
+  const phrases = [
+    ...(changed.length > 0 ? [`${changed.join(', ')} changed`] : []),
+    ...(added.length > 0 ? [`${added.join(', ')} added`] : []),
+    ...(removed.length > 0 ? [`${removed.join(', ')} removed`] : []),
+  ];
+  return phrases.length > 0 ? phrases.join('; ') : 'the configuration changed';
 }

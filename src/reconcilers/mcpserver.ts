@@ -17,6 +17,7 @@ import { buildEnvironment } from '../runtime/env.js';
 import type { LaunchSpec, Termination } from '../runtime/runtime.js';
 import type { ReconcileContext, ReconcileResult } from './context.js';
 import {
+  describeConfigChange,
   emptyMemory,
   planServer,
   recordTermination,
@@ -73,6 +74,15 @@ function healthOf(check: MCPServerSpec['healthCheck']): HealthOptions {
   };
 }
 
+const shortHash = (value: unknown): string => createHash('sha256').update(JSON.stringify(value) ?? '').digest('hex').slice(0, 16);
+
+function configParts(identity: { env: (string | undefined)[][] } & Record<string, unknown>): Record<string, string> {
+  const parts: Record<string, string> = {};
+  for (const [field, value] of Object.entries(identity)) if (field !== 'env') parts[field === 'cwd' ? 'workingDir' : field] = shortHash(value);
+  for (const [name, value] of identity.env) parts[`env ${name}`] = shortHash(value);
+  return parts;
+}
+
 function launchSpec(ctx: ReconcileContext, resource: MCPServerResource, generation: number, vars: [string, string | { reveal(): string }][], port: number | undefined): LaunchSpec {
   const spec = resource.manifest.spec;
   const transport = spec.transport ?? 'stdio';
@@ -96,6 +106,7 @@ function launchSpec(ctx: ReconcileContext, resource: MCPServerResource, generati
     cwd,
     env: buildEnvironment(ctx.inheritedEnv, declared),
     configHash: createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 16),
+    configParts: configParts(identity),
     generation,
     attachStdio: transport === 'stdio',
   };
@@ -179,7 +190,11 @@ export class MCPServerReconciler {
           return { again: false, forgotten: true };
         case 'stop': {
           const observed = ctx.runtime.observe(name);
-          ctx.records.event(KIND, name, 'Normal', 'Stopping', `stopping pid ${observed?.pid ?? '?'}: ${stopReason(action.reason)}`);
+          const why =
+            action.reason === 'ConfigChanged' && desired.state === 'valid'
+              ? describeConfigChange(this.memory(name).lastRunParts, desired.launch?.configParts)
+              : stopReason(action.reason);
+          ctx.records.event(KIND, name, 'Normal', 'Stopping', `stopping pid ${observed?.pid ?? '?'}: ${why}`);
           ctx.logger.info('stopping server', { server: name, pid: observed?.pid, reason: action.reason });
           // stop() marks the process as stopping at once, so status shows Terminating while it goes.
           const stopped = ctx.runtime.stop(name);
@@ -215,6 +230,8 @@ export class MCPServerReconciler {
     delete memory.startError;
     delete memory.nextRetryAt;
     memory.lastRunConfigHash = launch.configHash;
+    if (launch.configParts !== undefined) memory.lastRunParts = launch.configParts;
+    else delete memory.lastRunParts;
     const requested = memory.restartRequestedAt !== undefined && memory.restartRequestedAt !== memory.restartHandledAt;
     try {
       const observed = await ctx.runtime.start(launch);

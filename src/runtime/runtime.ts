@@ -15,6 +15,8 @@ export interface LaunchSpec {
   env: Readonly<Record<string, string>>;
   /** Fingerprint of the effective configuration (spec plus secret values), without the values. */
   configHash: string;
+  /** The same fingerprint part by part (`args`, `env GITHUB_TOKEN`, ...), to say what changed. */
+  configParts?: Readonly<Record<string, string>>;
   generation: number;
   /** Keep stdout as a pipe for apiary (stdio MCP servers); otherwise it goes to the log. */
   attachStdio: boolean;
