@@ -9,7 +9,7 @@ import { outputOption } from '../context.js';
 import { asList, controllerNotice, kindLabel, secretTable, serialize, serverTable } from '../format.js';
 import { paint } from '../io.js';
 
-type Output = 'table' | 'wide' | 'json' | 'yaml';
+type Output = 'table' | 'wide' | 'json' | 'yaml' | 'name';
 
 export function parseKinds(type: string | undefined): Kind[] {
   if (type === undefined || type.toLowerCase() === 'all') return ['MCPServer', 'Secret'];
@@ -33,6 +33,7 @@ export function select(view: StateView, kinds: readonly Kind[], name: string | u
 
 /** As kubectl: one named resource prints as the object itself, anything else as a List (even of one). */
 function render(objects: readonly ObjectView[], kinds: readonly Kind[], output: Output, now: number, single = false): string {
+  if (output === 'name') return objects.map((o) => kindLabel(o.kind, o.name)).join('\n');
   if (output === 'json' || output === 'yaml') {
     return serialize(single && objects[0] !== undefined ? objects[0].object : asList(objects), output);
   }
@@ -51,7 +52,7 @@ export function registerGet(program: Command, ctx: CliContext): void {
     .description('list servers and secrets with phase, ready, restarts, age and url (never secret values)')
     .argument('[TYPE]', 'mcpservers (mcp), secrets, or all', 'all')
     .argument('[NAME]', 'one resource')
-    .addOption(outputOption(['table', 'wide', 'json', 'yaml'], 'table'))
+    .addOption(outputOption(['table', 'wide', 'json', 'yaml', 'name'], 'table'))
     .option('-l, --selector <SELECTOR>', 'only resources whose labels match, e.g. team=tools,tier!=dev')
     .option('-w, --watch', 'after listing, print a line for every change')
     .action(async (type: string, name: string | undefined, opts: { output: Output; watch?: boolean; selector?: string }, cmd: Command) => {
@@ -63,7 +64,7 @@ export function registerGet(program: Command, ctx: CliContext): void {
       const objects = select(view, kinds, name, selector);
       const notice = controllerNotice(view, Date.now());
       if (notice) ctx.io.err(paint(ctx.io, 'yellow', `warning: ${notice}`));
-      ctx.io.out(render(objects, kinds, opts.output, Date.now(), name !== undefined && kinds.length === 1));
+      if (opts.output !== 'name' || objects.length > 0) ctx.io.out(render(objects, kinds, opts.output, Date.now(), name !== undefined && kinds.length === 1));
       if (opts.watch) await watch(ctx, { dir, stateDir, kinds, name, selector, output: opts.output, shown: objects });
     });
 }
