@@ -17,11 +17,13 @@ const dnsName = z
   .describe('DNS-1123 label: lowercase letters, digits and "-", at most 63 characters');
 
 const labelKey = z.string().regex(LABEL_KEY, { error: LABEL_KEY_RULE });
-const labels = z.record(labelKey, z.string().regex(LABEL_VALUE, { error: LABEL_VALUE_RULE }));
-const annotations = z.record(labelKey, z.string());
+const labels = z
+  .record(labelKey, z.string().regex(LABEL_VALUE, { error: LABEL_VALUE_RULE }))
+  .describe('Key/value pairs to select resources by (get -l, wait -l); Kubernetes label rules');
+const annotations = z.record(labelKey, z.string()).describe('Free-form notes for people and tools; apiary ignores them');
 
 export const ObjectMeta = z.strictObject({
-  name: dnsName,
+  name: dnsName.describe('Unique among resources of this kind in the directory; a DNS-1123 label'),
   namespace: z.string().optional().describe('Accepted for Kubernetes compatibility; ignored by the local runtime'),
   labels: labels.optional(),
   annotations: annotations.optional(),
@@ -39,7 +41,7 @@ export const SecretKeySelector = z.strictObject({
 });
 
 export const EnvVarSource = z.strictObject({
-  secretKeyRef: SecretKeySelector,
+  secretKeyRef: SecretKeySelector.describe('One key of a Secret; a server whose secret is missing is Stuck, never started without it'),
 });
 
 const envName = z
@@ -49,9 +51,9 @@ const envName = z
 
 export const EnvVar = z
   .strictObject({
-    name: envName,
-    value: z.string().optional(),
-    valueFrom: EnvVarSource.optional(),
+    name: envName.describe('Name of the environment variable'),
+    value: z.string().optional().describe('A literal value (not secret: it is shown by get -o yaml)'),
+    valueFrom: EnvVarSource.optional().describe('Where the value comes from instead of value'),
   })
   .refine((e) => !(e.value !== undefined && e.valueFrom !== undefined), {
     message: 'value and valueFrom may not both be set',
@@ -59,13 +61,13 @@ export const EnvVar = z
   });
 
 export const SecretEnvSource = z.strictObject({
-  name: dnsName,
-  optional: z.boolean().optional(),
+  name: dnsName.describe('Name of the Secret'),
+  optional: z.boolean().optional().describe('Skip silently when the secret is missing'),
 });
 
 export const EnvFromSource = z.strictObject({
-  prefix: z.string().optional(),
-  secretRef: SecretEnvSource,
+  prefix: z.string().optional().describe('Put before every key to make the variable name'),
+  secretRef: SecretEnvSource.describe('A Secret whose every key becomes a variable'),
 });
 
 const PORT_RULE = 'must be an integer from 1 to 65535';
@@ -81,7 +83,7 @@ export const HealthCheck = z.strictObject({
 
 export const MCPServerSpec = z.strictObject({
   command: z.string().min(1).describe('Program to run; looked up on PATH, never through a shell'),
-  args: z.array(z.string()).optional(),
+  args: z.array(z.string()).optional().describe('Arguments, passed as they are (no shell, no expansion)'),
   workingDir: z.string().min(1).optional().describe("Relative to the manifest's own folder"),
   transport: z.enum(TRANSPORTS).optional().describe('stdio (default), streamable-http or sse'),
   port: z
@@ -90,19 +92,23 @@ export const MCPServerSpec = z.strictObject({
     .max(65535, { error: PORT_RULE })
     .optional()
     .describe('stdio: the port of apiary\'s HTTP endpoint; HTTP transports: the port the server listens on ($PORT)'),
-  env: z.array(EnvVar).optional(),
-  envFrom: z.array(EnvFromSource).optional(),
+  env: z.array(EnvVar).optional().describe('Variables set for the server; nothing else of apiary\'s environment reaches it but PATH, HOME, locale and proxy settings'),
+  envFrom: z.array(EnvFromSource).optional().describe('Secrets whose every key becomes a variable'),
   restartPolicy: z.enum(RESTART_POLICIES).optional().describe('Always (default), OnFailure or Never'),
   suspend: z.boolean().optional().describe('true: stop the server and keep the manifest'),
   healthCheck: HealthCheck.optional().describe('Liveness by MCP ping'),
 });
 
+const META_DESCRIPTION = 'Name, labels and annotations';
+const API_VERSION_DESCRIPTION = 'The version of the schema this document follows';
+const KIND_DESCRIPTION = 'What the document declares';
+
 export const MCPServerManifest = z.strictObject({
-  apiVersion: z.literal(API_GROUP_VERSION),
-  kind: z.literal('MCPServer'),
-  metadata: ObjectMeta,
-  spec: MCPServerSpec,
-});
+  apiVersion: z.literal(API_GROUP_VERSION).describe(API_VERSION_DESCRIPTION),
+  kind: z.literal('MCPServer').describe(KIND_DESCRIPTION),
+  metadata: ObjectMeta.describe(META_DESCRIPTION),
+  spec: MCPServerSpec.describe('How to run the server'),
+}).describe('An MCP server apiary runs, restarts on change and serves over HTTP');
 
 const stringMap = z.record(secretKeyName, z.string());
 
@@ -110,25 +116,36 @@ export const SEALED_VALUE = /^apiary:v1:[0-9a-f]{8,64}:[A-Za-z0-9_-]+$/;
 const BASE64_RULE = 'must be base64 (use stringData for plain text)';
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
-export const ApiarySecretManifest = z.strictObject({
-  apiVersion: z.literal(API_GROUP_VERSION),
-  kind: z.literal('Secret'),
-  metadata: ObjectMeta,
-  type: z.string().optional(),
-  encryptedData: z.record(secretKeyName, z.string().regex(SEALED_VALUE, { error: 'must be a value sealed by apiary (apiary:v1:<keyid>:<data>)' })).optional().describe('Values sealed by apiary; safe to commit'),
-  stringData: stringMap.optional().describe('Plain text values (local demos only; `apiary seal` encrypts them)'),
-  data: z.record(secretKeyName, z.string().regex(BASE64, { error: BASE64_RULE })).optional().describe('Base64 values (Kubernetes compatibility)'),
-});
+const SECRET_TYPE = 'Kubernetes Secret type (e.g. Opaque); kept, not used';
+const DATA = 'Base64 values (Kubernetes compatibility; not encrypted: `apiary seal` encrypts them)';
+const STRING_DATA = 'Plain text values (local demos only; `apiary seal` encrypts them)';
 
-export const KubernetesSecretManifest = z.strictObject({
-  apiVersion: z.literal('v1'),
-  kind: z.literal('Secret'),
-  metadata: ObjectMeta,
-  type: z.string().optional(),
-  immutable: z.boolean().optional(),
-  stringData: stringMap.optional(),
-  data: z.record(secretKeyName, z.string().regex(BASE64, { error: BASE64_RULE })).optional(),
-});
+export const ApiarySecretManifest = z
+  .strictObject({
+    apiVersion: z.literal(API_GROUP_VERSION).describe(API_VERSION_DESCRIPTION),
+    kind: z.literal('Secret').describe(KIND_DESCRIPTION),
+    metadata: ObjectMeta.describe(META_DESCRIPTION),
+    type: z.string().optional().describe(SECRET_TYPE),
+    encryptedData: z
+      .record(secretKeyName, z.string().regex(SEALED_VALUE, { error: 'must be a value sealed by apiary (apiary:v1:<keyid>:<data>)' }))
+      .optional()
+      .describe('Values sealed by apiary (`apiary secret set`, `apiary seal`); safe to commit'),
+    stringData: stringMap.optional().describe(STRING_DATA),
+    data: z.record(secretKeyName, z.string().regex(BASE64, { error: BASE64_RULE })).optional().describe(DATA),
+  })
+  .describe('Named values MCPServers read into their environment; a key may appear in only one of encryptedData, stringData and data');
+
+export const KubernetesSecretManifest = z
+  .strictObject({
+    apiVersion: z.literal('v1').describe(API_VERSION_DESCRIPTION),
+    kind: z.literal('Secret').describe(KIND_DESCRIPTION),
+    metadata: ObjectMeta.describe(META_DESCRIPTION),
+    type: z.string().optional().describe(SECRET_TYPE),
+    immutable: z.boolean().optional().describe('Kubernetes only; apiary ignores it'),
+    stringData: stringMap.optional().describe(STRING_DATA),
+    data: z.record(secretKeyName, z.string().regex(BASE64, { error: BASE64_RULE })).optional().describe(DATA),
+  })
+  .describe('A plain Kubernetes Secret, accepted as it is; `apiary seal` turns it into an apiary Secret with sealed values');
 
 export type ObjectMeta = z.infer<typeof ObjectMeta>;
 export type EnvVar = z.infer<typeof EnvVar>;
