@@ -75,4 +75,13 @@ describe('apiary CLI (built binary)', () => {
     expect(r.code).toBe(0);
     expect((JSON.parse(r.stdout) as { $id: string }).$id).toContain('apiary');
   });
+
+  it('explain documents a field as kubectl explain does; a wrong field exits 1 with a suggestion', async () => {
+    const r = await runCli(['explain', 'mcp.spec.healthCheck']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^KIND: {5}MCPServer\nVERSION: {2}apiary\.dev\/v1alpha1\n\nFIELD: {4}healthCheck <Object>\n\nDESCRIPTION:\n {2}Liveness by MCP ping\n\nFIELDS:\n {2}intervalSeconds {3}<integer>\n {4}How often/);
+    const wrong = await runCli(['explain', 'mcp.spec.helthCheck']);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toBe('error: field "helthCheck" does not exist in mcp.spec; did you mean "healthCheck"?\n');
+  });
 });

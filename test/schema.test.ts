@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
+import { explain } from '../src/api/explain.js';
 import { manifestJsonSchema } from '../src/api/jsonschema.js';
 
 describe('JSON Schema', () => {
@@ -12,5 +13,42 @@ describe('JSON Schema', () => {
     const text = JSON.stringify(manifestJsonSchema());
     expect(text).toContain('"additionalProperties":false');
     expect(text).toContain('"restartPolicy"');
+  });
+});
+
+describe('explain (kubectl explain over the same schema)', () => {
+  it('walks into fields and through arrays, with types, required marks and descriptions', () => {
+    const spec = explain('mcpserver.spec');
+    expect(spec).toMatchObject({ kind: 'MCPServer', apiVersion: 'apiary.dev/v1alpha1', path: 'mcpserver.spec', type: 'Object', required: true });
+    expect(spec.fields.find((f) => f.name === 'command')).toEqual({ name: 'command', type: 'string', required: true, description: expect.stringContaining('never through a shell') });
+    expect(spec.fields.find((f) => f.name === 'env')?.type).toBe('[]Object');
+    expect(explain('mcp.spec.env.valueFrom.secretKeyRef').fields.map((f) => [f.name, f.required])).toEqual([
+      ['name', true],
+      ['key', true],
+      ['optional', false],
+    ]);
+    expect(explain('mcpserver.spec.restartPolicy').allowed).toEqual(['Always', 'OnFailure', 'Never']);
+    expect(explain('secret.encryptedData').type).toBe('map[string]string');
+    expect(explain('secret', 'v1').fields.map((f) => f.name)).toContain('immutable');
+  });
+
+  it('every field a user can write is documented', () => {
+    const undocumented: string[] = [];
+    const visit = (path: string, apiVersion: string): void => {
+      for (const f of explain(path, apiVersion).fields) {
+        if (f.description === undefined) undocumented.push(`${path}.${f.name}`);
+        if (f.type.endsWith('Object')) visit(`${path}.${f.name}`, apiVersion);
+      }
+    };
+    visit('mcpserver', 'apiary.dev/v1alpha1');
+    visit('secret', 'apiary.dev/v1alpha1');
+    visit('secret', 'v1');
+    expect(undocumented).toEqual([]);
+  });
+
+  it('a field that does not exist is an error with a suggestion', () => {
+    expect(() => explain('mcpserver.spec.agrs')).toThrow('field "agrs" does not exist in mcpserver.spec; did you mean "args"?');
+    expect(() => explain('mcpserver.spec.args.x')).toThrow('mcpserver.spec.args has no fields (it is []string)');
+    expect(() => explain('pod')).toThrow(expect.objectContaining({ code: 'Usage' }));
   });
 });
