@@ -59,8 +59,8 @@ function kindOf(text: string): Kind {
 }
 
 /** kubectl's shapes: KIND/NAME..., KIND NAME..., KIND --all, or KIND -l SELECTOR. */
-export function parseTargets(args: string[], all: boolean, selector: Selector, view: StateView): Target[] {
-  if (selector.length > 0) all = true;
+export function parseTargets(args: string[], allOfKind: boolean, selector: Selector, view: StateView): Target[] {
+  const all = allOfKind || selector.length > 0;
   if (args.length === 0) throw new ApiaryError('Usage', 'name what to wait for: KIND/NAME, KIND NAME or KIND --all');
   if (args[0]!.includes('/')) {
     if (all) throw new ApiaryError('Usage', '--all and --selector take a kind (e.g. wait mcp --all), not KIND/NAME');
