@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { runCli } from './helpers/cli.js';
+import { tempDir } from './helpers/tmp.js';
 
 describe('apiary CLI (built binary)', () => {
   it('validate on the bundled manifests exits 0', async () => {
@@ -51,6 +52,13 @@ describe('apiary CLI (built binary)', () => {
     const r = await runCli(['validate', 'no/such/dir']);
     expect(r.code).toBe(1);
     expect(r.stderr).toBe('error: no/such/dir: no such file or directory\n');
+    // get and describe say so too, rather than only that nothing was found.
+    const state = { APIARY_STATE_DIR: await tempDir() };
+    const get = await runCli(['get', '--dir', '/no/such/dir'], { env: state });
+    expect(get.stderr).toContain('warning: manifest directory /no/such/dir does not exist\n');
+    const described = await runCli(['describe', 'mcp', 'a', '--dir', '/no/such/dir'], { env: state });
+    expect(described.code).toBe(1);
+    expect(described.stderr).toBe('error: mcpserver/a not found (manifest directory /no/such/dir does not exist)\n');
   });
 
   it('usage errors exit 2', async () => {

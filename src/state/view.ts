@@ -8,6 +8,7 @@ import { relative } from 'node:path';
 import { API_GROUP_VERSION, resourceKey, type Kind, type ResourceKey } from '../api/names.js';
 import type { MCPServerStatus, SecretStatus, ResourceEvent } from '../api/status.js';
 import { secretForms } from '../crypto/secret-data.js';
+import { messageOf } from '../errors.js';
 import { formatManifestError } from '../manifests/errors.js';
 import { loadDirectory } from '../manifests/loader.js';
 import type { Resource } from '../manifests/resource.js';
@@ -55,6 +56,8 @@ export interface StateView {
   /** Set when no controller runs: the last controller's info, if any. */
   lastController?: ControllerInfo;
   lastWrittenAt?: string;
+  /** Why the manifest directory could not be read (e.g. it does not exist). */
+  manifestsError?: string;
   objects: ObjectView[];
 }
 
@@ -83,8 +86,13 @@ function objectFor(kind: Kind, name: string, resource: Resource | undefined, rec
 
 export async function readStateView(dir: string, stateDir: string): Promise<StateView> {
   const layout = new StateLayout(stateDir);
+  let manifestsError: string | undefined;
   const [loaded, records, controller, lastController] = await Promise.all([
-    loadDirectory(dir, relative(process.cwd(), dir) || '.').catch(() => undefined),
+    loadDirectory(dir, relative(process.cwd(), dir) || '.').catch((err: unknown) => {
+      const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
+      manifestsError = missing ? `manifest directory ${dir} does not exist` : `cannot read the manifest directory: ${messageOf(err)}`;
+      return undefined;
+    }),
     new StatusStore(layout).list(),
     liveController(layout),
     readControllerInfo(layout),
@@ -139,6 +147,7 @@ export async function readStateView(dir: string, stateDir: string): Promise<Stat
     ...(controller ? { controller } : {}),
     ...(!controller && lastController ? { lastController } : {}),
     ...(lastWrittenAt ? { lastWrittenAt } : {}),
+    ...(manifestsError !== undefined ? { manifestsError } : {}),
     objects,
   };
 }

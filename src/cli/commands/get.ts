@@ -26,7 +26,8 @@ export function select(view: StateView, kinds: readonly Kind[], name: string | u
     (o) => kinds.includes(o.kind) && (name === undefined || o.name === name) && matchesSelector(selector, o.object.metadata.labels),
   );
   if (name !== undefined && objects.length === 0) {
-    throw new ApiaryError('NotFound', `${kinds.map((k) => kindLabel(k, name)).join(' or ')} not found`);
+    const why = view.manifestsError !== undefined ? ` (${view.manifestsError})` : '';
+    throw new ApiaryError('NotFound', `${kinds.map((k) => kindLabel(k, name)).join(' or ')} not found${why}`);
   }
   return objects;
 }
@@ -62,6 +63,7 @@ export function registerGet(program: Command, ctx: CliContext): void {
       const { dir, stateDir } = ctx.locations(cmd);
       const view = await readStateView(dir, stateDir);
       const objects = select(view, kinds, name, selector);
+      if (view.manifestsError !== undefined) ctx.io.err(paint(ctx.io, 'yellow', `warning: ${view.manifestsError}`));
       const notice = controllerNotice(view, Date.now());
       if (notice) ctx.io.err(paint(ctx.io, 'yellow', `warning: ${notice}`));
       if (opts.output !== 'name' || objects.length > 0) ctx.io.out(render(objects, kinds, opts.output, Date.now(), name !== undefined && kinds.length === 1));
