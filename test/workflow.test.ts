@@ -93,6 +93,12 @@ describe('edit and apply (built CLI against a running controller)', () => {
     expect(await readFile(join(h.dir, 'all.yaml'), 'utf8')).toBe(`# shared file\n${tinyServer('a', h)}`);
     expect((await runCli(['delete', 'mcp', 'nope'], { env: h.env })).code).toBe(1);
     expect((await runCli(['delete', 'mcp', 'nope', '--ignore-not-found'], { env: h.env })).code).toBe(0);
+    // Several at once, as kubectl takes them; one missing name deletes nothing.
+    expect((await runCli(['delete', 'mcp', 'a', 'nope'], { env: h.env })).code).toBe(1);
+    expect(await readdir(h.dir)).toEqual(['all.yaml', 'b.yaml']);
+    const both = await runCli(['delete', 'mcpserver/a', 'mcp/b'], { env: h.env });
+    expect(both.stdout).toMatch(/^mcpserver\/a deleted from \S+all\.yaml \(file removed\)\nmcpserver\/b deleted from \S+b\.yaml \(file removed\)\n$/);
+    expect(await readdir(h.dir)).toEqual([]);
   });
 
   it('restart replaces the pid; suspend and resume keep comments and stop and start the process', async () => {

@@ -8,9 +8,9 @@ import { secretForms } from '../../crypto/secret-data.js';
 import { loadDirectory } from '../../manifests/loader.js';
 import { deleteDocuments } from '../../manifests/resource-edits.js';
 import { serversUsingSecret } from '../../manifests/references.js';
-import { kindFromAlias } from '../../api/names.js';
 import type { CliContext } from '../context.js';
 import { paint } from '../io.js';
+import { namedTargets } from '../targets.js';
 import { displayPath } from '../paths.js';
 import { readStream } from '../secret-input.js';
 import { usersWarning } from './secret.js';
@@ -80,22 +80,20 @@ export function registerApply(program: Command, ctx: CliContext): void {
 
   program
     .command('delete')
-    .description('remove resources from the manifest directory (by -f PATH, or KIND NAME)')
-    .argument('[KIND]', 'mcpserver (mcp) or secret')
-    .argument('[NAME]', 'resource name')
+    .description('remove resources from the manifest directory (by -f PATH, KIND NAME... or KIND/NAME...)')
+    .argument('[TARGETS...]', 'KIND NAME... (e.g. mcp github gitlab) or KIND/NAME... (e.g. mcp/github secret/github)')
     .option('-f, --filename <PATH>', 'delete what this file or folder declares')
     .option('--ignore-not-found', 'do not fail when a resource is not declared')
     .option('-o, --output <format>', 'text or json', 'text')
-    .action(async (kindText: string | undefined, name: string | undefined, opts: { filename?: string; ignoreNotFound?: boolean; output: string }, cmd: Command) => {
+    .action(async (args: string[], opts: { filename?: string; ignoreNotFound?: boolean; output: string }, cmd: Command) => {
       const { dir } = ctx.locations(cmd);
       let targets;
       if (opts.filename !== undefined) {
-        if (kindText !== undefined) throw new ApiaryError('Usage', 'use either -f PATH or KIND NAME, not both');
+        if (args.length > 0) throw new ApiaryError('Usage', 'use either -f PATH or KIND NAME, not both');
         targets = (await readChecked(ctx, opts.filename, dir)).documents.map((d) => ({ kind: d.kind, name: d.name }));
       } else {
-        const kind = kindText ? kindFromAlias(kindText) : undefined;
-        if (kind === undefined || name === undefined) throw new ApiaryError('Usage', 'delete needs -f PATH, or KIND NAME (e.g. delete mcpserver github)');
-        targets = [{ kind, name }];
+        targets = namedTargets(args).targets;
+        if (targets.length === 0) throw new ApiaryError('Usage', 'delete needs -f PATH, KIND NAME... or KIND/NAME... (e.g. delete mcpserver github)');
       }
       const before = await loadDirectory(dir);
       const deleted = await deleteDocuments(dir, targets, { ignoreNotFound: opts.ignoreNotFound === true });

@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
-import { kindFromAlias, kindLower, type Kind } from '../../api/names.js';
+import { kindLower } from '../../api/names.js';
 import { matchesSelector, parseSelector, type Selector } from '../../api/selector.js';
 import { findCondition } from '../../api/status.js';
 import { ApiaryError } from '../../errors.js';
 import { isCurrent, readStateView, type ObjectView, type StateView } from '../../state/view.js';
 import type { CliContext } from '../context.js';
 import { kindLabel } from '../format.js';
+import { namedTargets, type Target } from '../targets.js';
 
 export type WaitFor =
   | { type: 'condition'; condition: string; status: 'True' | 'False' | 'Unknown' }
@@ -47,39 +48,23 @@ export function satisfied(view: StateView, object: ObjectView | undefined, want:
   return condition !== undefined && condition.status === want.status && condition.observedGeneration === object.object.metadata.generation;
 }
 
-interface Target {
-  kind: Kind;
-  name: string;
-}
-
-function kindOf(text: string): Kind {
-  const kind = kindFromAlias(text);
-  if (kind === undefined) throw new ApiaryError('Usage', `unknown kind "${text}" (use mcpserver or secret)`);
-  return kind;
-}
-
 /** kubectl's shapes: KIND/NAME..., KIND NAME..., KIND --all, or KIND -l SELECTOR. */
 export function parseTargets(args: string[], allOfKind: boolean, selector: Selector, view: StateView): Target[] {
   const all = allOfKind || selector.length > 0;
   if (args.length === 0) throw new ApiaryError('Usage', 'name what to wait for: KIND/NAME, KIND NAME or KIND --all');
-  if (args[0]!.includes('/')) {
+  const { kind, targets } = namedTargets(args);
+  if (kind === undefined) {
     if (all) throw new ApiaryError('Usage', '--all and --selector take a kind (e.g. wait mcp --all), not KIND/NAME');
-    return args.map((arg) => {
-      const [kindText, name, extra] = arg.split('/');
-      if (!kindText || !name || extra !== undefined) throw new ApiaryError('Usage', `expected KIND/NAME (e.g. mcpserver/github); got "${arg}"`);
-      return { kind: kindOf(kindText), name };
-    });
+    return targets;
   }
-  const kind = kindOf(args[0]!);
-  const names = args.slice(1);
   if (all) {
-    if (names.length > 0) throw new ApiaryError('Usage', '--all and --selector do not go together with names');
+    if (targets.length > 0) throw new ApiaryError('Usage', '--all and --selector do not go together with names');
     const found = view.objects.filter((o) => o.kind === kind && matchesSelector(selector, o.object.metadata.labels)).map((o) => ({ kind, name: o.name }));
     if (found.length === 0) throw new ApiaryError('NotFound', `no ${kindLower(kind)}s found${selector.length > 0 ? ' matching the selector' : ''}`);
     return found;
   }
-  if (names.length === 0) throw new ApiaryError('Usage', `name the ${kind} to wait for, or use --all`);
-  return names.map((name) => ({ kind, name }));
+  if (targets.length === 0) throw new ApiaryError('Usage', `name the ${kind} to wait for, or use --all`);
+  return targets;
 }
 
 /** What a target is doing now, for a timeout message. */
