@@ -146,6 +146,8 @@ describe('edit and apply (built CLI against a running controller)', () => {
     expect((await runCli(['get', 'mcp', '-l', 'team=a b'], { env: h.env })).code).toBe(2);
     expect((await runCli(['get', 'mcp', '-l', 'team', '-o', 'name'], { env: h.env })).stdout).toBe('mcpserver/a\nmcpserver/b\n');
     expect((await runCli(['get', 'mcp', '-l', 'team=none', '-o', 'name'], { env: h.env })).stdout).toBe('');
+    const described = (await runCli(['describe', 'mcp', '-l', 'team'], { env: h.env })).stdout;
+    expect(described.match(/^Name: +\S+$/gm)).toEqual(['Name:             a', 'Name:             b']);
     expect((await runCli(['wait', 'mcpserver/c', '--for=phase=Stuck', '--timeout', '15s'], { env: h.env })).code).toBe(0);
 
     const all = await runCli(['wait', 'mcp', '--all', '--for=condition=Ready', '--timeout', '300ms'], { env: h.env });

@@ -95,8 +95,6 @@ export function describe(o: ObjectView, view: StateView, now: number): string {
   else {
     out.push(indent(table(['TYPE', 'REASON', 'AGE', 'FROM', 'MESSAGE'], o.events.map((e) => [e.type, e.reason, age(e.lastTimestamp, now) + (e.count > 1 ? ` (x${e.count} over ${age(e.firstTimestamp, now)})` : ''), 'apiary', e.message])), 2));
   }
-  const notice = controllerNotice(view, now);
-  if (notice) out.push('', `Note: ${notice}`);
   return out.join('\n');
 }
 

@@ -1,20 +1,30 @@
 import type { Command } from 'commander';
+import { kindLower } from '../../api/names.js';
+import { parseSelector } from '../../api/selector.js';
+import { ApiaryError } from '../../errors.js';
 import { readStateView } from '../../state/view.js';
 import type { CliContext } from '../context.js';
-import { describe } from '../format.js';
+import { controllerNotice, describe } from '../format.js';
 import { parseKinds, select } from './get.js';
 
 export function registerDescribe(program: Command, ctx: CliContext): void {
   program
     .command('describe')
-    .description('show one resource: spec summary, status, conditions and events')
+    .description('show resources in detail: spec summary, status, conditions and events (every one of the kind without NAME)')
     .argument('<KIND>', 'mcpserver (mcp) or secret')
-    .argument('<NAME>', 'resource name')
-    .action(async (kind: string, name: string, _opts: unknown, cmd: Command) => {
+    .argument('[NAME]', 'resource name')
+    .option('-l, --selector <SELECTOR>', 'only resources whose labels match, e.g. team=tools')
+    .action(async (kind: string, name: string | undefined, opts: { selector?: string }, cmd: Command) => {
       const kinds = parseKinds(kind);
+      const selector = parseSelector(opts.selector ?? '');
+      if (name !== undefined && selector.length > 0) throw new ApiaryError('Usage', 'a NAME and --selector do not go together');
       const { dir, stateDir } = ctx.locations(cmd);
       const view = await readStateView(dir, stateDir);
-      const [object] = select(view, kinds, name);
-      ctx.io.out(describe(object!, view, Date.now()));
+      const objects = select(view, kinds, name, selector);
+      if (objects.length === 0) throw new ApiaryError('NotFound', `no ${kinds.map((k) => `${kindLower(k)}s`).join(' or ')} found${selector.length > 0 ? ' matching the selector' : ''}`);
+      // One note about the controller, after everything, however many resources.
+      const now = Date.now();
+      const notice = controllerNotice(view, now);
+      ctx.io.out(objects.map((o) => describe(o, view, now)).join('\n\n\n') + (notice ? `\n\nNote: ${notice}` : ''));
     });
 }
