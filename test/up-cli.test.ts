@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BIN, runCli } from './helpers/cli.js';
 import { harness, isAlive, secretYaml, tinyServer, type Harness } from './helpers/controller.js';
@@ -110,4 +112,33 @@ describe('apiary up (the built CLI)', () => {
     const [, web2] = await h.starts('web');
     expect(isAlive(web2!)).toBe(false);
   }, 40_000);
+
+  it('up -d runs the controller in the background until down stops it and its servers', async () => {
+    const h = await harness();
+    await h.write('a.yaml', tinyServer('a', h));
+    const started = await runCli(['up', '-d'], { env: h.env });
+    expect(started.code, started.stderr).toBe(0);
+    const [, pidText] = /\(pid (\d+)\); logs: (\S+controller\.log); stop it with: apiary down\n$/.exec(started.stdout) ?? [];
+    expect(pidText).toBeDefined();
+    const controller = Number(pidText);
+    try {
+      const again = await runCli(['up', '-d'], { env: h.env });
+      expect(again.code).toBe(1);
+      expect(again.stderr).toContain(`another apiary controller (pid ${controller}`);
+      expect((await runCli(['wait', 'mcp/a', '--for=condition=Ready', '--timeout', '15s'], { env: h.env })).code).toBe(0);
+      const server = (await h.status('a'))!.pid!;
+      const down = await runCli(['down'], { env: h.env });
+      expect(down.stdout).toBe(`apiary controller (pid ${controller}) stopped, and its servers with it\n`);
+      expect(isAlive(controller)).toBe(false);
+      expect(isAlive(server)).toBe(false);
+      // Its log went to the state directory, owner-only.
+      const log = join(h.stateDir, 'controller.log');
+      expect((await stat(log)).mode & 0o777).toBe(0o600);
+      expect(await readFile(log, 'utf8')).toContain('"msg":"controller stopped"');
+      const none = await runCli(['down'], { env: h.env });
+      expect([none.code, none.stderr]).toEqual([0, 'no apiary controller is running for this state directory\n']);
+    } finally {
+      if (isAlive(controller)) process.kill(controller, 'SIGTERM');
+    }
+  }, 30_000);
 });

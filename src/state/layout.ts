@@ -39,6 +39,13 @@ export class StateLayout {
   get controllerFile(): string {
     return join(this.root, 'controller.json');
   }
+  /** The controller's own log when it runs in the background (up --detach). */
+  get controllerLogFile(): string {
+    return join(this.root, 'controller.log');
+  }
+  get previousControllerLogFile(): string {
+    return join(this.root, 'controller.previous.log');
+  }
   get stateKeyFile(): string {
     return join(this.root, 'state.key');
   }

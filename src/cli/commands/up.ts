@@ -1,17 +1,34 @@
 import type { Command } from 'commander';
-import { stat } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { readFile, rename, stat } from 'node:fs/promises';
 import { createLogger } from '../../controller/logger.js';
 import { ApiaryError } from '../../errors.js';
+import { isSameProcess } from '../../runtime/proc.js';
+import { liveController } from '../../state/controller-lock.js';
+import { StateLayout } from '../../state/layout.js';
+import { ensureDir } from '../../util/atomic.js';
 import type { CliContext } from '../context.js';
 import { logSink } from '../log-sink.js';
+import { displayPath } from '../paths.js';
+import { parseDuration } from './wait.js';
+
+interface UpOptions {
+  resync: string;
+  verbose?: boolean;
+  detach?: boolean;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export function registerUp(program: Command, ctx: CliContext): void {
   program
     .command('up')
-    .description('run the controller in the foreground: watch --dir and keep the servers matching it (Ctrl-C stops everything)')
+    .description('run the controller: watch --dir and keep the servers matching it (foreground: Ctrl-C stops everything; -d: in the background, until apiary down)')
     .option('--resync <seconds>', 'full resync period', '30')
+    .option('-d, --detach', 'run in the background, logging to controller.log in the state directory')
     .option('-v, --verbose', 'debug logging')
-    .action(async (opts: { resync: string; verbose?: boolean }, cmd: Command) => {
+    .action(async (opts: UpOptions, cmd: Command) => {
       const { dir, dirDisplay, stateDir } = ctx.locations(cmd);
       const info = await stat(dir).catch(() => undefined);
       if (info?.isDirectory() !== true) {
@@ -21,6 +38,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
       }
       const resyncSeconds = Number(opts.resync);
       if (!Number.isFinite(resyncSeconds) || resyncSeconds < 1) throw new ApiaryError('Usage', '--resync takes a number of seconds (at least 1)');
+      if (opts.detach) return detach(ctx, dir, stateDir, opts);
       const logger = createLogger(logSink(ctx.io, process.stderr.isTTY === true), opts.verbose ? 'debug' : 'info');
       // Loaded here: the controller brings the MCP SDK, which no other verb needs.
       const { Controller } = await import('../../controller/controller.js');
@@ -38,4 +56,68 @@ export function registerUp(program: Command, ctx: CliContext): void {
       });
       await controller.stop();
     });
+
+  program
+    .command('down')
+    .description('stop the controller running for this state directory (up -d or another terminal) and, with it, every server')
+    .option('--timeout <DURATION>', 'how long to wait for it to stop', '60s')
+    .action(async (opts: { timeout: string }, cmd: Command) => {
+      const timeoutMs = parseDuration(opts.timeout);
+      const layout = new StateLayout(ctx.locations(cmd).stateDir);
+      const running = await liveController(layout);
+      if (running === undefined) {
+        ctx.io.err('no apiary controller is running for this state directory');
+        return;
+      }
+      process.kill(running.pid, 'SIGTERM');
+      const deadline = Date.now() + timeoutMs;
+      while (isSameProcess(running.pid, running.procStart)) {
+        if (Date.now() >= deadline) {
+          throw new ApiaryError('Timeout', `the controller (pid ${running.pid}) is still stopping its servers after ${opts.timeout}`, {
+            hints: ['Wait longer with --timeout, or look at its log. A controller killed with -9 leaves its servers running; the next up takes them over.'],
+          });
+        }
+        ctx.io.status(`stopping the controller (pid ${running.pid}) and its servers...`);
+        await sleep(100);
+      }
+      ctx.io.status(undefined);
+      ctx.io.out(`apiary controller (pid ${running.pid}) stopped, and its servers with it`);
+    });
+}
+
+/**
+ * Starts `apiary up` again as a background process of its own (a new session,
+ * stdio to a log file) and returns once it holds the controller lock, or says
+ * why it did not start.
+ */
+async function detach(ctx: CliContext, dir: string, stateDir: string, opts: UpOptions): Promise<void> {
+  const layout = new StateLayout(stateDir);
+  const running = await liveController(layout);
+  if (running !== undefined) {
+    throw new ApiaryError('ControllerRunning', `another apiary controller (pid ${running.pid}, started ${running.startedAt}) is running for state directory ${stateDir}`, {
+      hints: ['Stop it with: apiary down'],
+    });
+  }
+  await ensureDir(layout.root);
+  await rename(layout.controllerLogFile, layout.previousControllerLogFile).catch(() => undefined);
+  const log = openSync(layout.controllerLogFile, 'a', 0o600);
+  const args = [process.argv[1]!, 'up', '--dir', dir, '--state-dir', stateDir, '--resync', opts.resync, ...(opts.verbose ? ['--verbose'] : [])];
+  const child = spawn(process.execPath, [...process.execArgv, ...args], { detached: true, stdio: ['ignore', log, log], env: ctx.env });
+  closeSync(log);
+  let exited: number | null | undefined;
+  child.once('exit', (code) => (exited = code));
+  child.unref();
+  const logPath = displayPath(layout.controllerLogFile);
+  for (const started = Date.now(); Date.now() - started < 30_000; ) {
+    if ((await liveController(layout))?.pid === child.pid) {
+      ctx.io.out(`apiary controller started in the background (pid ${child.pid}); logs: ${logPath}; stop it with: apiary down`);
+      return;
+    }
+    if (exited !== undefined) {
+      const tail = (await readFile(layout.controllerLogFile, 'utf8').catch(() => '')).trim().split('\n').slice(-5);
+      throw new ApiaryError('StartFailed', `the background controller exited (code ${exited}) before it started`, { hints: tail.length > 0 && tail[0] !== '' ? tail : [`see ${logPath}`] });
+    }
+    await sleep(50);
+  }
+  throw new ApiaryError('Timeout', `the background controller (pid ${child.pid}) did not start within 30 s; see ${logPath}`);
 }
