@@ -122,7 +122,17 @@ describe('edit and apply (built CLI against a running controller)', () => {
     expect((await runCli(['suspend', 'a'], { env: h.env })).stdout).toBe('mcpserver/a already suspended\n');
     await runCli(['resume', 'a'], { env: h.env });
     expect(await readFile(join(h.dir, 'a.yaml'), 'utf8')).toBe(tinyServer('a', h).replace('spec:\n', 'spec: # the spec\n'));
-    await running(h, 'a', next);
+    const resumed = await running(h, 'a', next);
+
+    // Several names at once; a name that is not declared acts on none of them.
+    await h.write('b.yaml', tinyServer('b', h));
+    const b = await running(h, 'b');
+    expect((await runCli(['suspend', 'a', 'nope'], { env: h.env })).code).toBe(1);
+    expect(await readFile(join(h.dir, 'a.yaml'), 'utf8')).not.toContain('suspend: true');
+    const restarted = await runCli(['restart', 'a', 'b', '-o', 'json'], { env: h.env });
+    expect((JSON.parse(restarted.stdout) as { name: string }[]).map((r) => r.name)).toEqual(['a', 'b']);
+    await running(h, 'a', resumed);
+    await running(h, 'b', b);
   });
 
   it('wait: several targets, KIND --all, -l, --for=delete, and a timeout that says where each one is; get -l', async () => {

@@ -9,25 +9,39 @@ import type { CliContext } from '../context.js';
 import { paint } from '../io.js';
 import { displayPath } from '../paths.js';
 
-function print(ctx: CliContext, output: string, json: Record<string, unknown>, text: string): void {
-  ctx.io.out(output === 'json' ? JSON.stringify(json, null, 2) : text);
+/** One object for one name (as before), a list for several, as kubectl prints them. */
+function print(ctx: CliContext, output: string, results: { json: Record<string, unknown>; text: string }[]): void {
+  if (output === 'json') {
+    const objects = results.map((r) => r.json);
+    ctx.io.out(JSON.stringify(objects.length === 1 ? objects[0] : objects, null, 2));
+  } else {
+    for (const r of results) ctx.io.out(r.text);
+  }
+}
+
+/** All or nothing: a typo in one name acts on none. */
+async function requireServers(dir: string, names: readonly string[]): Promise<void> {
+  const loaded = await loadDirectory(dir);
+  const missing = names.find((name) => !loaded.documents.some((d) => d.kind === 'MCPServer' && d.name === name));
+  if (missing !== undefined) throw new ApiaryError('NotFound', `mcpserver/${missing} not found in ${dir}`);
 }
 
 export function registerRollout(program: Command, ctx: CliContext): void {
   program
     .command('restart')
-    .description('roll a server: stop it and start it again with the same manifest (like kubectl rollout restart)')
-    .argument('<NAME>', 'server name')
+    .description('roll servers: stop each and start it again with the same manifest (like kubectl rollout restart)')
+    .argument('<NAME...>', 'server names')
     .option('-o, --output <format>', 'text or json', 'text')
-    .action(async (name: string, opts: { output: string }, cmd: Command) => {
+    .action(async (names: string[], opts: { output: string }, cmd: Command) => {
       const { dir, stateDir } = ctx.locations(cmd);
-      const loaded = await loadDirectory(dir);
-      if (!loaded.documents.some((d) => d.kind === 'MCPServer' && d.name === name)) {
-        throw new ApiaryError('NotFound', `mcpserver/${name} not found in ${dir}`);
-      }
+      await requireServers(dir, names);
       const layout = new StateLayout(stateDir);
-      const request = await requestRestart(layout, name);
-      print(ctx, opts.output, { kind: 'MCPServer', name, restartRequestedAt: request.requestedAt }, `mcpserver/${name} restart requested`);
+      const results = [];
+      for (const name of names) {
+        const request = await requestRestart(layout, name);
+        results.push({ json: { kind: 'MCPServer', name, restartRequestedAt: request.requestedAt }, text: `mcpserver/${name} restart requested` });
+      }
+      print(ctx, opts.output, results);
       if ((await liveController(layout)) === undefined) {
         ctx.io.err(paint(ctx.io, 'yellow', 'warning: no apiary controller is running for this state directory; the restart happens when one starts'));
       }
@@ -36,19 +50,22 @@ export function registerRollout(program: Command, ctx: CliContext): void {
   for (const [verb, suspend] of [['suspend', true], ['resume', false]] as const) {
     program
       .command(verb)
-      .description(suspend ? 'stop a server and keep it listed (sets spec.suspend: true in its manifest, keeping comments)' : 'start a suspended server again (clears spec.suspend in its manifest)')
-      .argument('<NAME>', 'server name')
+      .description(suspend ? 'stop servers and keep them listed (sets spec.suspend: true in each manifest, keeping comments)' : 'start suspended servers again (clears spec.suspend in each manifest)')
+      .argument('<NAME...>', 'server names')
       .option('-o, --output <format>', 'text or json', 'text')
-      .action(async (name: string, opts: { output: string }, cmd: Command) => {
+      .action(async (names: string[], opts: { output: string }, cmd: Command) => {
         const { dir } = ctx.locations(cmd);
-        const result = await setSuspend(dir, name, suspend);
-        const state = suspend ? 'suspended' : 'resumed';
-        print(
-          ctx,
-          opts.output,
-          { kind: 'MCPServer', name, suspend, changed: result.changed, file: displayPath(result.file) },
-          result.changed ? `mcpserver/${name} ${state} (${displayPath(result.file)})` : `mcpserver/${name} already ${suspend ? 'suspended' : 'running (not suspended)'}`,
-        );
+        await requireServers(dir, names);
+        const results = [];
+        for (const name of names) {
+          const result = await setSuspend(dir, name, suspend);
+          const state = suspend ? 'suspended' : 'resumed';
+          results.push({
+            json: { kind: 'MCPServer', name, suspend, changed: result.changed, file: displayPath(result.file) },
+            text: result.changed ? `mcpserver/${name} ${state} (${displayPath(result.file)})` : `mcpserver/${name} already ${suspend ? 'suspended' : 'running (not suspended)'}`,
+          });
+        }
+        print(ctx, opts.output, results);
       });
   }
 }
