@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatManifestError } from '../src/manifests/errors.js';
 import { assemble, isManifestFileName, loadDirectory, loadFile } from '../src/manifests/loader.js';
+import { parseManifestText } from '../src/manifests/parse.js';
 
 const FIXTURES = new URL('./fixtures/manifests/', import.meta.url).pathname;
 const INVALID = join(FIXTURES, 'invalid');
@@ -57,6 +58,16 @@ describe('valid fixtures', () => {
     expect(result.warnings.map(formatManifestError)).toContain(
       'valid/secrets.yaml:15:1: data holds unencrypted values; run "apiary seal valid/secrets.yaml" to encrypt them',
     );
+  });
+
+  it('warns that $(VAR) in command or args is not expanded, at the argument, and only then', () => {
+    const text = 'apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata: { name: a }\nspec:\n  command: node\n  args:\n    - server.js\n    - --token=$(GITHUB_TOKEN)\n    - $$(ESCAPED)\n    - costs $5 (USD)\n';
+    const [doc] = parseManifestText(text, 'a.yaml', 'a.yaml');
+    expect(doc!.errors).toEqual([]);
+    expect(doc!.resource).toBeDefined();
+    expect(doc!.warnings.map(formatManifestError)).toEqual([
+      'a.yaml:8:7: spec.args[1]: "$(GITHUB_TOKEN)" is passed as written: apiary does not expand variables in command or args (a secret in a command line is readable by every local user); have the server read GITHUB_TOKEN from its environment',
+    ]);
   });
 
   it('keeps the good document beside a bad one', async () => {

@@ -4,7 +4,7 @@
  * good ones beside it.
  */
 import { LineCounter, parseAllDocuments, isMap, isScalar, type Document } from 'yaml';
-import { MANIFEST_SCHEMAS } from '../api/manifests.js';
+import { MANIFEST_SCHEMAS, type MCPServerManifest } from '../api/manifests.js';
 import { KINDS, type Kind } from '../api/names.js';
 import { closest } from '../util/suggest.js';
 import type { ManifestError } from './errors.js';
@@ -107,6 +107,7 @@ function parseDocument(
     }
   }
   if (schema.kind === 'Secret') checkSecretMaps(object, doc, lc, error, result);
+  if (schema.kind === 'MCPServer' && parsed.success) warnVariableReferences(parsed.data as MCPServerManifest, doc, lc, result);
   if (result.errors.length === 0 && parsed.success && result.name !== undefined) {
     result.resource = { kind: schema.kind, name: result.name, manifest: parsed.data, source } as Resource;
   }
@@ -138,6 +139,30 @@ function chooseSchema(
     error(['apiVersion'], `apiVersion: unknown apiVersion ${JSON.stringify(apiVersion)} for kind ${kind}; expected ${accepted.join(' or ')}`);
   }
   return entry;
+}
+
+/**
+ * Kubernetes expands `$(VAR)` in command and args; apiary does not, because a
+ * secret expanded into a command line is readable by every local user (argv is
+ * public in /proc). Say so where the reference is written, instead of letting
+ * the server start with a literal "$(GITHUB_TOKEN)" argument.
+ */
+function warnVariableReferences(manifest: MCPServerManifest, doc: Document, lc: LineCounter, result: ParsedDocument): void {
+  const spec = manifest.spec;
+  const fields: [(string | number)[], string][] = [[['spec', 'command'], spec.command], ...(spec.args ?? []).map((a, i): [(string | number)[], string] => [['spec', 'args', i], a])];
+  for (const [path, text] of fields) {
+    const reference = /(?<!\$)\$\(([A-Za-z_][A-Za-z0-9_]*)\)/.exec(text);
+    if (reference === null) continue;
+    const pos = locate(doc, path, lc);
+    const field = path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i > 0 ? '.' : ''}${p}`)).join('');
+    result.warnings.push({
+      file: result.source.file,
+      line: pos.line,
+      col: pos.col,
+      field,
+      message: `${field}: "${reference[0]}" is passed as written: apiary does not expand variables in command or args (a secret in a command line is readable by every local user); have the server read ${reference[1]} from its environment`,
+    });
+  }
 }
 
 function checkSecretMaps(
