@@ -115,7 +115,8 @@ describe('apiary up (the built CLI)', () => {
 
   it('up -d runs the controller in the background until down stops it and its servers', async () => {
     const h = await harness();
-    await h.write('a.yaml', tinyServer('a', h));
+    // Kubernetes would expand $(TOKEN) here; apiary does not, and says so.
+    await h.write('a.yaml', tinyServer('a', h, { args: ['--label=$(TOKEN)'] }));
     const started = await runCli(['up', '-d'], { env: h.env });
     expect(started.code, started.stderr).toBe(0);
     const [, pidText] = /\(pid (\d+)\); logs: (\S+controller\.log); stop it with: apiary down\n$/.exec(started.stdout) ?? [];
@@ -127,6 +128,7 @@ describe('apiary up (the built CLI)', () => {
       expect(again.stderr).toContain(`another apiary controller (pid ${controller}`);
       expect((await runCli(['wait', 'mcp/a', '--for=condition=Ready', '--timeout', '15s'], { env: h.env })).code).toBe(0);
       const server = (await h.status('a'))!.pid!;
+      expect((await runCli(['describe', 'mcp', 'a'], { env: h.env })).stdout).toMatch(/^Manifest warnings:\n {2}\S+a\.yaml:\d+:\d+: spec\.args\[1\]: "\$\(TOKEN\)" is passed as written/m);
       const down = await runCli(['down'], { env: h.env });
       expect(down.stdout).toBe(`apiary controller (pid ${controller}) stopped, and its servers with it\n`);
       expect(isAlive(controller)).toBe(false);
@@ -134,7 +136,9 @@ describe('apiary up (the built CLI)', () => {
       // Its log went to the state directory, owner-only.
       const log = join(h.stateDir, 'controller.log');
       expect((await stat(log)).mode & 0o777).toBe(0o600);
-      expect(await readFile(log, 'utf8')).toContain('"msg":"controller stopped"');
+      const logText = await readFile(log, 'utf8');
+      expect(logText).toContain('"msg":"controller stopped"');
+      expect(logText).toMatch(/"msg":"manifest warning","warning":"\S+a\.yaml:\d+:\d+: spec\.args\[1\]: \\"\$\(TOKEN\)\\" is passed as written/);
       const none = await runCli(['down'], { env: h.env });
       expect([none.code, none.stderr]).toEqual([0, 'no apiary controller is running for this state directory\n']);
     } finally {

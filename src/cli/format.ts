@@ -80,6 +80,10 @@ export function describe(o: ObjectView, view: StateView, now: number): string {
   const labels = o.object.metadata.labels;
   out.push(line('Labels', labels ? Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(', ') : '<none>'));
   out.push(line('Generation', `${o.object.metadata.generation ?? 0} (observed ${status?.observedGeneration ?? 0})${o.stale ? ', manifest changed since the controller last saw it' : ''}`));
+  if (o.warnings.length > 0) {
+    out.push('Manifest warnings:');
+    for (const w of o.warnings) out.push(`  ${w}`);
+  }
   if (o.errors.length > 0) {
     out.push('Manifest errors:');
     for (const e of o.errors) out.push(`  ${e}`);

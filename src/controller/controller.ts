@@ -10,6 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { parseResourceKey, resourceKey, type ResourceKey } from '../api/names.js';
 import type { KeyStore } from '../crypto/keys.js';
 import { messageOf } from '../errors.js';
+import { formatManifestError } from '../manifests/errors.js';
 import type { MCPServerResource } from '../manifests/resource.js';
 import type { ReconcileContext, ReconcileResult } from '../reconcilers/context.js';
 import { MCPServerReconciler } from '../reconcilers/mcpserver.js';
@@ -73,7 +74,7 @@ export class Controller {
     this.#opts = options;
     this.#clock = options.clock ?? systemClock;
     this.#layout = new StateLayout(options.stateDir);
-    this.#desired = new DesiredState(options.dir);
+    this.#desired = new DesiredState(options.dir, (w) => options.logger.warn('manifest warning', { warning: formatManifestError(w) }));
     this.#queue = new WorkQueue<ResourceKey>({ clock: this.#clock });
   }
 

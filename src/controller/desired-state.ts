@@ -43,8 +43,12 @@ export class DesiredState {
   /** Secret name -> the valid MCPServers that reference it (rebuilt with the entries). */
   #users = new Map<string, string[]>();
 
-  constructor(dir: string) {
+  readonly #onWarning: ((warning: ManifestError) => void) | undefined;
+
+  /** `onWarning` hears each manifest warning once, when the file that has it is (re)read with a change. */
+  constructor(dir: string, onWarning?: (warning: ManifestError) => void) {
     this.dir = dir;
+    this.#onWarning = onWarning;
   }
 
   get(key: ResourceKey): DesiredEntry | undefined {
@@ -94,6 +98,7 @@ export class DesiredState {
       }
       if (read.entry === undefined) this.#files.delete(read.path);
       else this.#files.set(read.path, read.entry);
+      for (const doc of read.entry?.docs ?? []) for (const warning of doc.warnings) this.#onWarning?.(warning);
     }
     if (!changed) return affected;
     const previous = this.#entries;

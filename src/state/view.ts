@@ -42,6 +42,8 @@ export interface ObjectView {
   resource?: Resource;
   /** Manifest errors, if the declaration is invalid. */
   errors: string[];
+  /** Manifest warnings (e.g. plain secret values, an unexpanded $(VAR)). */
+  warnings: string[];
   /** Where it is declared (file:line). */
   declaredAt?: string;
   /** The manifest differs from what the controller last observed. */
@@ -112,12 +114,14 @@ export async function readStateView(dir: string, stateDir: string): Promise<Stat
       object: objectFor(doc.kind, doc.name, resource, record),
       ...(record ? { record } : {}),
       errors: [],
+      warnings: [],
       declaredAt: `${doc.source.file}:${doc.source.line}`,
       stale: false,
       orphan: false,
       events: record?.events ?? [],
     };
     view.errors.push(...doc.errors.map(formatManifestError));
+    view.warnings.push(...doc.warnings.map(formatManifestError));
     if (resource && view.errors.length === 0) {
       view.resource = resource;
       view.stale = record === undefined || record.specHash !== currentSpecHash(resource);
@@ -136,6 +140,7 @@ export async function readStateView(dir: string, stateDir: string): Promise<Stat
       object: objectFor(record.kind, record.metadata.name, undefined, record),
       record,
       errors: [],
+      warnings: [],
       stale: true,
       orphan: true,
       events: record.events,
