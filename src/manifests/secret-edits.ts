@@ -16,7 +16,6 @@ import { loadDirectory } from './loader.js';
 import type { ParsedDocument } from './parse.js';
 import { parseManifestText } from './parse.js';
 
-
 export async function findSecretDocument(dir: string, name: string): Promise<ParsedDocument | undefined> {
   const result = await loadDirectory(dir);
   return result.documents.find((d) => d.kind === 'Secret' && d.name === name);
