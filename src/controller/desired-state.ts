@@ -13,6 +13,7 @@ import { assemble, listManifestFiles, loadFile } from '../manifests/loader.js';
 import type { ParsedDocument } from '../manifests/parse.js';
 import { referencedSecretNames } from '../manifests/references.js';
 import type { Resource } from '../manifests/resource.js';
+import { mapConcurrent } from '../util/concurrency.js';
 
 export interface DesiredEntry {
   key: ResourceKey;
@@ -35,6 +36,9 @@ export interface FileRead {
   settled: boolean;
   entry?: FileEntry;
 }
+
+/** Stats in flight during a scan: enough to keep libuv's four threads busy, few enough not to queue everything else behind them. */
+const STAT_CONCURRENCY = 16;
 
 export class DesiredState {
   readonly dir: string;
@@ -135,8 +139,9 @@ export class DesiredState {
     const present = new Set(files);
     for (const path of [...this.#files.keys()]) if (!present.has(path)) files.push(path);
     const reads: FileRead[] = [];
-    for (const path of files) {
-      if (!(await this.isStale(path))) continue;
+    const stale = await mapConcurrent(files, STAT_CONCURRENCY, (path) => this.isStale(path));
+    for (const [i, path] of files.entries()) {
+      if (!stale[i]) continue;
       const read = await this.read(path);
       if (read.settled) reads.push(read);
       else unsettled.push(path);
