@@ -139,6 +139,7 @@ describe('apiary up (the built CLI)', () => {
       const logText = await readFile(log, 'utf8');
       expect(logText).toContain('"msg":"controller stopped"');
       expect(logText).toMatch(/"msg":"manifest warning","warning":"\S+a\.yaml:\d+:\d+: spec\.args\[1\]: \\"\$\(TOKEN\)\\" is passed as written/);
+      expect((await runCli(['logs', '--controller', '--tail', '1'], { env: h.env })).stdout).toMatch(/^\{"time":"[^"]+","level":"info","msg":"controller stopped"\}\n$/);
       const none = await runCli(['down'], { env: h.env });
       expect([none.code, none.stderr]).toEqual([0, 'no apiary controller is running for this state directory\n']);
     } finally {

@@ -7,24 +7,35 @@ import type { CliContext } from '../context.js';
 export function registerLogs(program: Command, ctx: CliContext): void {
   program
     .command('logs')
-    .description("print a server's output (stdout and stderr)")
-    .argument('<NAME>', 'server name')
+    .description("print a server's output (stdout and stderr), or with --controller the log of a controller started with up -d")
+    .argument('[NAME]', 'server name')
     .option('-f, --follow', 'keep printing new output')
     .option('--tail <N>', 'only the last N lines')
     .option('-p, --previous', 'the output of the previous run')
     .option('--timestamps', 'prefix each line with when apiary saw it (within a quarter second)')
-    .action(async (name: string, opts: { follow?: boolean; tail?: string; previous?: boolean; timestamps?: boolean }, cmd: Command) => {
+    .option('--controller', "the background controller's own log (its lines carry their time)")
+    .action(async (name: string | undefined, opts: { follow?: boolean; tail?: string; previous?: boolean; timestamps?: boolean; controller?: boolean }, cmd: Command) => {
       const layout = new StateLayout(ctx.locations(cmd).stateDir);
-      const path = opts.previous ? layout.previousLogFile(name) : layout.logFile(name);
+      if (opts.controller === true) {
+        if (name !== undefined) throw new ApiaryError('Usage', 'use either NAME or --controller, not both');
+        if (opts.timestamps === true) throw new ApiaryError('Usage', '--timestamps is for servers: every controller log line carries its own time');
+      } else if (name === undefined) {
+        throw new ApiaryError('Usage', 'name a server (apiary logs NAME), or use --controller');
+      }
+      const path =
+        name === undefined
+          ? opts.previous ? layout.previousControllerLogFile : layout.controllerLogFile
+          : opts.previous ? layout.previousLogFile(name) : layout.logFile(name);
       const text = await readFile(path, 'utf8').catch(() => undefined);
       if (text === undefined) {
-        throw new ApiaryError('NotFound', `no ${opts.previous ? 'previous ' : ''}logs for mcpserver/${name}`);
+        const whose = name === undefined ? 'the controller (it writes a log only when started with up -d)' : `mcpserver/${name}`;
+        throw new ApiaryError('NotFound', `no ${opts.previous ? 'previous ' : ''}logs for ${whose}`);
       }
       const tail = opts.tail === undefined ? undefined : Number(opts.tail);
       if (tail !== undefined && (!Number.isInteger(tail) || tail < 0)) throw new ApiaryError('Usage', '--tail takes a whole number');
       let lines = text.split('\n');
       if (lines.at(-1) === '') lines.pop();
-      if (opts.timestamps) {
+      if (opts.timestamps && name !== undefined) {
         const index = await readIndex(opts.previous ? layout.previousLogIndexFile(name) : layout.logIndexFile(name));
         const fallback = (await stat(path)).mtime.toISOString();
         let end = 0;
