@@ -1,11 +1,9 @@
 import type { Command } from 'commander';
 import { kindLower } from '../../api/names.js';
-import { parseSelector } from '../../api/selector.js';
 import { ApiaryError } from '../../errors.js';
-import { readStateView } from '../../state/view.js';
 import type { CliContext } from '../context.js';
 import { controllerNotice, describe } from '../format.js';
-import { parseKinds, select } from './get.js';
+import { query } from './get.js';
 
 export function registerDescribe(program: Command, ctx: CliContext): void {
   program
@@ -15,12 +13,7 @@ export function registerDescribe(program: Command, ctx: CliContext): void {
     .argument('[NAME]', 'resource name')
     .option('-l, --selector <SELECTOR>', 'only resources whose labels match, e.g. team=tools')
     .action(async (kind: string, name: string | undefined, opts: { selector?: string }, cmd: Command) => {
-      const kinds = parseKinds(kind);
-      const selector = parseSelector(opts.selector ?? '');
-      if (name !== undefined && selector.length > 0) throw new ApiaryError('Usage', 'a NAME and --selector do not go together');
-      const { dir, stateDir } = ctx.locations(cmd);
-      const view = await readStateView(dir, stateDir);
-      const objects = select(view, kinds, name, selector);
+      const { kinds, selector, view, objects } = await query(ctx, cmd, kind, name, opts.selector);
       if (objects.length === 0) throw new ApiaryError('NotFound', `no ${kinds.map((k) => `${kindLower(k)}s`).join(' or ')} found${selector.length > 0 ? ' matching the selector' : ''}`);
       // One note about the controller, after everything, however many resources.
       const now = Date.now();

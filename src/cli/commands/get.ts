@@ -33,6 +33,16 @@ export function select(view: StateView, kinds: readonly Kind[], name: string | u
 }
 
 /** As kubectl: one named resource prints as the object itself, anything else as a List (even of one). */
+/** What get and describe share: the kinds, name and selector asked for, and the objects they pick. */
+export async function query(ctx: CliContext, cmd: Command, type: string | undefined, name: string | undefined, selectorText: string | undefined) {
+  const kinds = parseKinds(type);
+  const selector = parseSelector(selectorText ?? '');
+  if (name !== undefined && selector.length > 0) throw new ApiaryError('Usage', 'a NAME and --selector do not go together');
+  const { dir, stateDir } = ctx.locations(cmd);
+  const view = await readStateView(dir, stateDir);
+  return { kinds, selector, dir, stateDir, view, objects: select(view, kinds, name, selector) };
+}
+
 function render(objects: readonly ObjectView[], kinds: readonly Kind[], output: Output, now: number, single = false): string {
   if (output === 'name') return objects.map((o) => kindLabel(o.kind, o.name)).join('\n');
   if (output === 'json' || output === 'yaml') {
@@ -57,12 +67,7 @@ export function registerGet(program: Command, ctx: CliContext): void {
     .option('-l, --selector <SELECTOR>', 'only resources whose labels match, e.g. team=tools,tier!=dev')
     .option('-w, --watch', 'after listing, print a line for every change')
     .action(async (type: string, name: string | undefined, opts: { output: Output; watch?: boolean; selector?: string }, cmd: Command) => {
-      const kinds = parseKinds(type);
-      const selector = parseSelector(opts.selector ?? '');
-      if (name !== undefined && selector.length > 0) throw new ApiaryError('Usage', 'a NAME and --selector do not go together');
-      const { dir, stateDir } = ctx.locations(cmd);
-      const view = await readStateView(dir, stateDir);
-      const objects = select(view, kinds, name, selector);
+      const { kinds, selector, dir, stateDir, view, objects } = await query(ctx, cmd, type, name, opts.selector);
       if (view.manifestsError !== undefined) ctx.io.err(paint(ctx.io, 'yellow', `warning: ${view.manifestsError}`));
       const notice = controllerNotice(view, Date.now());
       if (notice) ctx.io.err(paint(ctx.io, 'yellow', `warning: ${notice}`));
