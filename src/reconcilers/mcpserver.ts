@@ -105,7 +105,7 @@ function launchSpec(ctx: ReconcileContext, resource: MCPServerResource, generati
     args: spec.args ?? [],
     cwd,
     env: buildEnvironment(ctx.inheritedEnv, declared),
-    configHash: createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 16),
+    configHash: shortHash(identity),
     configParts: configParts(identity),
     generation,
     attachStdio: transport === 'stdio',
