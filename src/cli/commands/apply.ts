@@ -1,18 +1,18 @@
 import type { Command } from 'commander';
 import { kindLower } from '../../api/names.js';
+import { secretForms } from '../../crypto/secret-data.js';
 import { ApiaryError, messageOf } from '../../errors.js';
 import { apply, planChanges, readInput, type InputRead } from '../../manifests/apply.js';
 import { diffChanges } from '../../manifests/diff.js';
 import { formatManifestError, type ManifestError } from '../../manifests/errors.js';
-import { secretForms } from '../../crypto/secret-data.js';
 import { loadDirectory } from '../../manifests/loader.js';
 import { deleteDocuments } from '../../manifests/resource-edits.js';
 import { serversUsingSecret } from '../../manifests/references.js';
 import type { CliContext } from '../context.js';
 import { paint } from '../io.js';
-import { namedTargets } from '../targets.js';
 import { displayPath } from '../paths.js';
 import { readStream } from '../secret-input.js';
+import { namedTargets } from '../targets.js';
 import { usersWarning } from './secret.js';
 
 async function readChecked(ctx: CliContext, path: string, dir: string, skip?: ManifestError['code']): Promise<InputRead> {

@@ -32,7 +32,6 @@ export function select(view: StateView, kinds: readonly Kind[], name: string | u
   return objects;
 }
 
-/** As kubectl: one named resource prints as the object itself, anything else as a List (even of one). */
 /** What get and describe share: the kinds, name and selector asked for, and the objects they pick. */
 export async function query(ctx: CliContext, cmd: Command, type: string | undefined, name: string | undefined, selectorText: string | undefined) {
   const kinds = parseKinds(type);
@@ -43,6 +42,7 @@ export async function query(ctx: CliContext, cmd: Command, type: string | undefi
   return { kinds, selector, dir, stateDir, view, objects: select(view, kinds, name, selector) };
 }
 
+/** As kubectl: one named resource prints as the object itself, anything else as a List (even of one). */
 function render(objects: readonly ObjectView[], kinds: readonly Kind[], output: Output, now: number, single = false): string {
   if (output === 'name') return objects.map((o) => kindLabel(o.kind, o.name)).join('\n');
   if (output === 'json' || output === 'yaml') {
