@@ -6,6 +6,7 @@
 export type ErrorCode =
   | 'ManifestInvalid'
   | 'NotFound'
+  | 'NameInvalid'
   | 'Usage'
   | 'KeyUnavailable'
   | 'KeyFileInsecure'

@@ -79,7 +79,7 @@ function reportError(io: Io, err: unknown): number {
   if (isApiaryError(err)) {
     io.err(`${paint(io, 'red', 'error:')} ${err.message}`);
     for (const hint of err.hints) io.err(`  ${hint}`);
-    return err.exitCode ?? (err.code === 'Usage' ? 2 : 1);
+    return err.exitCode ?? (err.code === 'Usage' || err.code === 'NameInvalid' ? 2 : 1);
   }
   const wrapped = new ApiaryError('Io', err instanceof Error ? err.message : String(err), { cause: err });
   io.err(`${paint(io, 'red', 'error:')} ${wrapped.message}`);

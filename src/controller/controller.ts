@@ -74,7 +74,11 @@ export class Controller {
     this.#opts = options;
     this.#clock = options.clock ?? systemClock;
     this.#layout = new StateLayout(options.stateDir);
-    this.#desired = new DesiredState(options.dir, (w) => options.logger.warn('manifest warning', { warning: formatManifestError(w) }));
+    this.#desired = new DesiredState(
+      options.dir,
+      (w) => options.logger.warn('manifest warning', { warning: formatManifestError(w) }),
+      (e) => options.logger.warn('invalid manifest', { error: formatManifestError(e) }),
+    );
     this.#queue = new WorkQueue<ResourceKey>({ clock: this.#clock });
   }
 
@@ -150,7 +154,6 @@ export class Controller {
 
     // 3. Desired state, then the watcher, then workers.
     await this.#desired.scan();
-    for (const line of this.#desired.orphanErrors()) logger.warn('invalid manifest', { error: line });
     this.#source = new ManifestSource({ desired: this.#desired, clock: this.#clock, logger, onAffected: (keys) => this.#enqueue(keys) });
     await this.#source.start();
     await this.#watchRequests();

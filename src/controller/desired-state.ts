@@ -7,8 +7,8 @@
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { relative } from 'node:path';
-import { resourceKey, type ResourceKey } from '../api/names.js';
-import { formatManifestError, type ManifestError } from '../manifests/errors.js';
+import { isDns1123Label, resourceKey, type ResourceKey } from '../api/names.js';
+import type { ManifestError } from '../manifests/errors.js';
 import { assemble, listManifestFiles, loadFile } from '../manifests/loader.js';
 import type { ParsedDocument } from '../manifests/parse.js';
 import { referencedSecretNames } from '../manifests/references.js';
@@ -48,11 +48,17 @@ export class DesiredState {
   #users = new Map<string, string[]>();
 
   readonly #onWarning: ((warning: ManifestError) => void) | undefined;
+  readonly #onUnnamed: ((error: ManifestError) => void) | undefined;
 
-  /** `onWarning` hears each manifest warning once, when the file that has it is (re)read with a change. */
-  constructor(dir: string, onWarning?: (warning: ManifestError) => void) {
+  /**
+   * `onWarning` hears each manifest warning, and `onUnnamed` each error of a
+   * document that declares no valid resource (so no status can carry it), once,
+   * when the file that has it is (re)read with a change.
+   */
+  constructor(dir: string, onWarning?: (warning: ManifestError) => void, onUnnamed?: (error: ManifestError) => void) {
     this.dir = dir;
     this.#onWarning = onWarning;
+    this.#onUnnamed = onUnnamed;
   }
 
   get(key: ResourceKey): DesiredEntry | undefined {
@@ -98,11 +104,15 @@ export class DesiredState {
       if (before?.fingerprint === read.entry?.fingerprint) continue;
       changed = true;
       for (const doc of [...(before?.docs ?? []), ...(read.entry?.docs ?? [])]) {
-        if (doc.kind !== undefined && doc.name !== undefined) affected.add(resourceKey(doc.kind, doc.name));
+        const key = keyOf(doc);
+        if (key !== undefined) affected.add(key);
       }
       if (read.entry === undefined) this.#files.delete(read.path);
       else this.#files.set(read.path, read.entry);
-      for (const doc of read.entry?.docs ?? []) for (const warning of doc.warnings) this.#onWarning?.(warning);
+      for (const doc of read.entry?.docs ?? []) {
+        for (const warning of doc.warnings) this.#onWarning?.(warning);
+        if (keyOf(doc) === undefined) for (const error of doc.errors) this.#onUnnamed?.(error);
+      }
     }
     if (!changed) return affected;
     const previous = this.#entries;
@@ -155,8 +165,8 @@ export class DesiredState {
     const result = assemble(docs, []);
     const entries = new Map<ResourceKey, DesiredEntry>();
     for (const doc of result.documents) {
-      if (doc.kind === undefined || doc.name === undefined) continue;
-      const key = resourceKey(doc.kind, doc.name);
+      const key = keyOf(doc);
+      if (key === undefined) continue;
       const entry = entries.get(key) ?? { key, errors: [] };
       if (doc.resource !== undefined && doc.errors.length === 0) entry.resource = doc.resource;
       entry.errors.push(...doc.errors);
@@ -172,14 +182,16 @@ export class DesiredState {
     this.#entries = entries;
     this.#users = users;
   }
+}
 
-  /** Errors in documents that name no resource (no kind or name): shown in the controller log. */
-  orphanErrors(): string[] {
-    return [...this.#files.values()]
-      .flatMap((f) => f.docs)
-      .filter((d) => d.kind === undefined || d.name === undefined)
-      .flatMap((d) => d.errors.map(formatManifestError));
-  }
+/**
+ * The resource a document declares, if it names one validly. A document whose
+ * name is not a DNS-1123 label is reported (its errors say where) but is no
+ * resource: it gets no queue key, no status and no file of any kind.
+ */
+function keyOf(doc: ParsedDocument): ResourceKey | undefined {
+  if (doc.kind === undefined || doc.name === undefined || !isDns1123Label(doc.name)) return undefined;
+  return resourceKey(doc.kind, doc.name);
 }
 
 function sameEntry(a: DesiredEntry | undefined, b: DesiredEntry): boolean {

@@ -1,6 +1,19 @@
-/** Where things live in the state directory. */
+/**
+ * Where things live in the state directory. A path is built from a resource
+ * name only after the name has passed the DNS-1123 rule, here, at the one
+ * place every per-resource path comes from: a name such as `../../x` can
+ * never reach a file outside the state directory.
+ */
 import { join } from 'node:path';
-import type { Kind } from '../api/names.js';
+import { isDns1123Label, type Kind } from '../api/names.js';
+import { ApiaryError } from '../errors.js';
+
+/** The name, if it may name a file; otherwise a NameInvalid error. */
+export function fileSafeName(name: string): string {
+  if (isDns1123Label(name)) return name;
+  const shown = JSON.stringify(name.length > 80 ? `${name.slice(0, 80)}...` : name);
+  throw new ApiaryError('NameInvalid', `${shown} is not a valid resource name: names are DNS-1123 labels (lower-case letters, digits and "-", at most 63 characters)`);
+}
 
 export class StateLayout {
   constructor(readonly root: string) {}
@@ -9,32 +22,32 @@ export class StateLayout {
     return join(this.root, 'status');
   }
   statusFile(kind: Kind, name: string): string {
-    return join(this.statusDir, kind.toLowerCase(), `${name}.json`);
+    return join(this.statusKindDir(kind), `${fileSafeName(name)}.json`);
   }
   get processDir(): string {
     return join(this.root, 'processes');
   }
   processRecord(name: string): string {
-    return join(this.processDir, `${name}.json`);
+    return join(this.processDir, `${fileSafeName(name)}.json`);
   }
   get logDir(): string {
     return join(this.root, 'logs');
   }
   logFile(name: string): string {
-    return join(this.logDir, `${name}.log`);
+    return join(this.logDir, `${fileSafeName(name)}.log`);
   }
   previousLogFile(name: string): string {
-    return join(this.logDir, `${name}.previous.log`);
+    return join(this.logDir, `${fileSafeName(name)}.previous.log`);
   }
   /** "size time" lines: when the log had grown to that size (for logs --timestamps). */
   logIndexFile(name: string): string {
-    return join(this.logDir, `${name}.log.idx`);
+    return join(this.logDir, `${fileSafeName(name)}.log.idx`);
   }
   previousLogIndexFile(name: string): string {
-    return join(this.logDir, `${name}.previous.log.idx`);
+    return join(this.logDir, `${fileSafeName(name)}.previous.log.idx`);
   }
   rotatedLogFile(name: string): string {
-    return join(this.logDir, `${name}.log.1`);
+    return join(this.logDir, `${fileSafeName(name)}.log.1`);
   }
   get controllerFile(): string {
     return join(this.root, 'controller.json');
@@ -51,5 +64,12 @@ export class StateLayout {
   }
   get requestsDir(): string {
     return join(this.root, 'requests');
+  }
+  restartRequestFile(name: string): string {
+    return join(this.requestsDir, `restart-${fileSafeName(name)}.json`);
+  }
+  /** The folder of one kind's status files. */
+  statusKindDir(kind: Kind): string {
+    return join(this.statusDir, kind.toLowerCase());
   }
 }

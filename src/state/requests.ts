@@ -5,6 +5,7 @@
  */
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isDns1123Label } from '../api/names.js';
 import { ensureDir, writeFileAtomic } from '../util/atomic.js';
 import type { StateLayout } from './layout.js';
 
@@ -18,7 +19,7 @@ const PREFIX = 'restart-';
 export async function requestRestart(layout: StateLayout, name: string, now: Date = new Date()): Promise<RestartRequest> {
   await ensureDir(layout.requestsDir);
   const request = { name, requestedAt: now.toISOString() };
-  await writeFileAtomic(join(layout.requestsDir, `${PREFIX}${name}.json`), JSON.stringify(request));
+  await writeFileAtomic(layout.restartRequestFile(name), JSON.stringify(request));
   return request;
 }
 
@@ -28,7 +29,9 @@ export async function readRestartRequests(layout: StateLayout): Promise<RestartR
   for (const file of files) {
     if (!file.startsWith(PREFIX) || !file.endsWith('.json')) continue;
     try {
-      out.push(JSON.parse(await readFile(join(layout.requestsDir, file), 'utf8')) as RestartRequest);
+      const request = JSON.parse(await readFile(join(layout.requestsDir, file), 'utf8')) as RestartRequest;
+      // A foreign file naming something else (or nothing valid) is not a request.
+      if (typeof request.name === 'string' && isDns1123Label(request.name) && file === `${PREFIX}${request.name}.json`) out.push(request);
     } catch {
       // Half-written or foreign: ignored; a complete one replaces it atomically.
     }
@@ -38,7 +41,7 @@ export async function readRestartRequests(layout: StateLayout): Promise<RestartR
 
 /** Removes the request if it is still the one that was handled (a newer one stays). */
 export async function clearRestartRequest(layout: StateLayout, handled: RestartRequest): Promise<void> {
-  const path = join(layout.requestsDir, `${PREFIX}${handled.name}.json`);
+  const path = layout.restartRequestFile(handled.name);
   try {
     const current = JSON.parse(await readFile(path, 'utf8')) as RestartRequest;
     if (current.requestedAt === handled.requestedAt) await rm(path, { force: true });

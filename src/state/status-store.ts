@@ -5,7 +5,7 @@
  */
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { KINDS, type Kind } from '../api/names.js';
+import { isDns1123Label, KINDS, type Kind } from '../api/names.js';
 import { ensureDir, writeFileAtomic } from '../util/atomic.js';
 import type { StateLayout } from './layout.js';
 import type { StatusRecord } from './records.js';
@@ -29,12 +29,13 @@ export class StatusStore {
   async list(kind?: Kind): Promise<StatusRecord[]> {
     const out: StatusRecord[] = [];
     for (const k of kind ? [kind] : KINDS) {
-      const dir = dirname(this.#layout.statusFile(k, 'x'));
-      const files = await readdir(dir).catch(() => [] as string[]);
+      const files = await readdir(this.#layout.statusKindDir(k)).catch(() => [] as string[]);
       for (const file of files.sort()) {
-        if (!file.endsWith('.json') || file.startsWith('.')) continue;
-        const record = await this.read(k, file.slice(0, -'.json'.length));
-        if (record !== undefined) out.push(record);
+        const name = file.endsWith('.json') ? file.slice(0, -'.json'.length) : '';
+        // Only files apiary could have written: named after a valid name, holding that name.
+        if (!isDns1123Label(name)) continue;
+        const record = await this.read(k, name);
+        if (record !== undefined && record.kind === k && record.metadata?.name === name) out.push(record);
       }
     }
     return out;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
 import { Controller } from '../../src/controller/controller.js';
-import { silentLogger } from '../../src/controller/logger.js';
+import { createLogger, type LogRecord } from '../../src/controller/logger.js';
 import { KeyStore } from '../../src/crypto/keys.js';
 import { readStateView, type ObjectView, type StateView } from '../../src/state/view.js';
 import type { MCPServerStatus } from '../../src/api/status.js';
@@ -23,6 +23,8 @@ export interface Harness {
   reports: string;
   keyFile: string;
   env: NodeJS.ProcessEnv;
+  /** Every record the controller logged (at debug and above). */
+  logs: LogRecord[];
   controller?: Controller;
   start(extraEnv?: NodeJS.ProcessEnv): Promise<Controller>;
   write(file: string, text: string): Promise<void>;
@@ -45,12 +47,13 @@ export async function harness(): Promise<Harness> {
     reports,
     keyFile: ws.keyFile,
     env: { ...ws.env },
+    logs: [],
     async start(extraEnv = {}) {
       const controller = new Controller({
         dir: ws.dir,
         stateDir: ws.stateDir,
         keys: new KeyStore({ env: { APIARY_KEY_FILE: ws.keyFile } }),
-        logger: silentLogger,
+        logger: createLogger((record) => h.logs.push(record), 'debug'),
         env: { ...process.env, ...extraEnv },
         resyncMs: 60_000,
       });
