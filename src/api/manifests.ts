@@ -44,6 +44,10 @@ export const EnvVarSource = z.strictObject({
   secretKeyRef: SecretKeySelector.describe('One key of a Secret; a server whose secret is missing is Stuck, never started without it'),
 });
 
+/** Text handed to a process (argv, environment, a path): a C string, so no NUL byte. */
+const NUL_RULE = 'must not contain a NUL byte (a process cannot be given one)';
+const processText = (): z.ZodString => z.string().regex(/^[^\0]*$/, { error: NUL_RULE });
+
 const envName = z
   .string()
   .min(1)
@@ -52,7 +56,7 @@ const envName = z
 export const EnvVar = z
   .strictObject({
     name: envName.describe('Name of the environment variable'),
-    value: z.string().optional().describe('A literal value (not secret: it is shown by get -o yaml)'),
+    value: processText().optional().describe('A literal value (not secret: it is shown by get -o yaml)'),
     valueFrom: EnvVarSource.optional().describe('Where the value comes from instead of value'),
   })
   .refine((e) => !(e.value !== undefined && e.valueFrom !== undefined), {
@@ -66,7 +70,7 @@ export const SecretEnvSource = z.strictObject({
 });
 
 export const EnvFromSource = z.strictObject({
-  prefix: z.string().optional().describe('Put before every key to make the variable name'),
+  prefix: processText().optional().describe('Put before every key to make the variable name'),
   secretRef: SecretEnvSource.describe('A Secret whose every key becomes a variable'),
 });
 
@@ -82,9 +86,9 @@ export const HealthCheck = z.strictObject({
 });
 
 export const MCPServerSpec = z.strictObject({
-  command: z.string().min(1).describe('Program to run; looked up on PATH, never through a shell'),
-  args: z.array(z.string()).optional().describe('Arguments, passed as they are (no shell, no expansion)'),
-  workingDir: z.string().min(1).optional().describe("Relative to the manifest's own folder"),
+  command: processText().min(1).describe('Program to run; looked up on PATH, never through a shell'),
+  args: z.array(processText()).optional().describe('Arguments, passed as they are (no shell, no expansion)'),
+  workingDir: processText().min(1).optional().describe("Relative to the manifest's own folder"),
   transport: z.enum(TRANSPORTS).optional().describe('stdio (default), streamable-http or sse'),
   port: z
     .int()

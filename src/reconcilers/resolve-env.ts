@@ -8,7 +8,7 @@ import type { MCPServerSpec } from '../api/manifests.js';
 import type { SecretValue } from '../crypto/secret-value.js';
 import type { SecretLookup } from './secret-resolver.js';
 
-export type SecretProblemReason = 'SecretNotFound' | 'SecretKeyNotFound' | 'SecretDecryptFailed';
+export type SecretProblemReason = 'SecretNotFound' | 'SecretKeyNotFound' | 'SecretDecryptFailed' | 'SecretValueInvalid';
 
 export interface SecretProblem {
   reason: SecretProblemReason;
@@ -39,8 +39,14 @@ export async function resolveEnv(spec: MCPServerSpec, lookup: (name: string) => 
       continue;
     }
     for (const entry of [...found.entries.values()].sort((a, b) => a.key.localeCompare(b.key))) {
-      if (entry.value !== undefined) vars.push([`${source.prefix ?? ''}${entry.key}`, entry.value]);
-      else if (ref.optional !== true) problems.push(decryptFailed(ref.name, entry.error?.message, needed));
+      const variable = `${source.prefix ?? ''}${entry.key}`;
+      if (entry.value === undefined) {
+        if (ref.optional !== true) problems.push(decryptFailed(ref.name, entry.error?.message, needed));
+      } else if (!passable(entry.value)) {
+        problems.push(unpassable(ref.name, entry.key, `needed for env ${variable} from envFrom`));
+      } else {
+        vars.push([variable, entry.value]);
+      }
     }
   }
 
@@ -68,6 +74,10 @@ export async function resolveEnv(spec: MCPServerSpec, lookup: (name: string) => 
       if (ref.optional !== true) problems.push(decryptFailed(ref.name, entry.error?.message, needed));
       continue;
     }
+    if (!passable(entry.value)) {
+      problems.push(unpassable(ref.name, ref.key, needed));
+      continue;
+    }
     vars.push([env.name, entry.value]);
   }
   return { vars, problems, referenced: [...referenced].sort() };
@@ -83,4 +93,21 @@ function missing(name: string, found: Exclude<SecretLookup, { state: 'ok' }>, ne
 
 function decryptFailed(name: string, detail: string | undefined, needed: string): SecretProblem {
   return { reason: 'SecretDecryptFailed', secret: name, message: `${detail ?? `secret "${name}" cannot be decrypted`} (${needed})` };
+}
+
+/**
+ * A process environment is a list of C strings: a NUL byte cannot be passed
+ * (spawn would fail, quoting the value in its error). Refused here, before any
+ * spawn, so the reason names the secret and key and never the value.
+ */
+function passable(value: SecretValue): boolean {
+  return !value.reveal().includes('\0');
+}
+
+function unpassable(name: string, key: string, needed: string): SecretProblem {
+  return {
+    reason: 'SecretValueInvalid',
+    secret: name,
+    message: `secret "${name}" key "${key}" holds a NUL byte, which an environment variable cannot carry (${needed})`,
+  };
 }

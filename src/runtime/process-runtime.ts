@@ -127,6 +127,10 @@ export class ProcessRuntime implements Runtime {
         detached: true,
         stdio: ['pipe', spec.attachStdio ? 'pipe' : logFd, logFd],
       });
+    } catch (err) {
+      // Node validates argv and env synchronously, and its message quotes the
+      // offending value (which may be a secret): only the code goes further.
+      throw startError(spec, err as NodeJS.ErrnoException);
     } finally {
       closeSync(logFd);
     }
@@ -384,6 +388,7 @@ function startError(spec: LaunchSpec, error: NodeJS.ErrnoException): ApiaryError
       ? `command "${spec.command}" not found${spec.command.includes('/') ? '' : ' on PATH'}`
       : error.code === 'EACCES'
         ? `command "${spec.command}" is not executable`
-        : `cannot start "${spec.command}": ${error.message}`;
-  return new ApiaryError('StartFailed', message, { cause: error });
+        : `cannot start "${spec.command}": ${error.code ?? error.name}`;
+  // No cause: the raw error's message may quote argv or environment values.
+  return new ApiaryError('StartFailed', message);
 }

@@ -1,0 +1,109 @@
+/**
+ * What probing as an attacker and as a careless user found (issue 9), each
+ * kept fixed by a test that failed before its fix.
+ */
+import { readdir, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { findCondition } from '../src/api/status.js';
+import { harness, tinyServer } from './helpers/controller.js';
+import { runCli } from './helpers/cli.js';
+
+/** Every file below `dir`, recursively. */
+async function filesBelow(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true }).catch(() => []);
+  return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+}
+
+describe('a name never becomes a path unless it is valid', () => {
+  it('a Secret named ../../../victim/x gets no file: the file outside the state directory stays, also when the manifest goes', async () => {
+    const h = await harness();
+    const victimDir = join(dirname(h.stateDir), 'victim');
+    const victim = join(victimDir, 'claude_desktop_config.json');
+    await mkdir(victimDir, { recursive: true });
+    await writeFile(victim, '{"mcpServers":{}}\n');
+    const hostile = `apiVersion: apiary.dev/v1alpha1
+kind: Secret
+metadata:
+  name: ../../../victim/claude_desktop_config
+stringData:
+  token: x
+`;
+    await h.write('evil.yaml', hostile);
+    await h.write('a.yaml', tinyServer('a', h));
+    await h.start();
+    await h.waitFor('a running', async () => (await h.status('a'))?.phase === 'Running');
+    // A resync passes over every key the controller knows: the hostile one is not among them.
+    await h.controller!.resync();
+    expect(await readFile(victim, 'utf8')).toBe('{"mcpServers":{}}\n');
+    const written = await filesBelow(h.stateDir);
+    expect(written.filter((f) => f.includes('victim') || f.includes('claude'))).toEqual([]);
+    expect(h.logs.some((r) => r.msg === 'invalid manifest' && String(r['error']).includes('evil.yaml:4'))).toBe(true);
+
+    await rm(join(h.dir, 'evil.yaml'));
+    await h.controller!.resync();
+    await h.waitFor('a still running', async () => (await h.status('a'))?.phase === 'Running');
+    expect(await readFile(victim, 'utf8')).toBe('{"mcpServers":{}}\n');
+  });
+
+  it('logs and restart refuse a name that is not a DNS-1123 label, reading and writing nothing', async () => {
+    const h = await harness();
+    const outside = join(dirname(h.stateDir), 'x.log');
+    await writeFile(outside, 'not yours\n');
+    const logs = await runCli(['logs', '../../x'], { env: h.env });
+    expect(logs.code).toBe(2);
+    expect(logs.stdout).toBe('');
+    expect(logs.stderr).toContain('"../../x" is not a valid resource name');
+    const restart = await runCli(['restart', '../../x'], { env: h.env });
+    expect(restart.code).not.toBe(0);
+    expect(await filesBelow(h.stateDir)).toEqual([]);
+  });
+});
+
+describe('a secret value that cannot be passed to a process', () => {
+  it('is refused before spawning: Stuck with SecretValueInvalid naming secret and key, the value in no log, status or file', async () => {
+    const h = await harness();
+    const canary = 'CANARY-7f3e9a';
+    await h.write('s.yaml', `apiVersion: apiary.dev/v1alpha1
+kind: Secret
+metadata:
+  name: github
+stringData:
+  token: "${canary}\\0tail"
+`);
+    await h.write('a.yaml', tinyServer('a', h, { env: `    - name: GITHUB_TOKEN
+      valueFrom:
+        secretKeyRef: { name: github, key: token }
+` }));
+    await h.start();
+    const status = await h.waitFor('a stuck', async () => {
+      const s = await h.status('a');
+      return s?.phase === 'Stuck' && s;
+    });
+    const stalled = findCondition(status.conditions, 'Stalled');
+    expect(stalled).toMatchObject({ status: 'True', reason: 'SecretValueInvalid' });
+    expect(stalled?.message).toBe('secret "github" key "token" holds a NUL byte, which an environment variable cannot carry (needed for env GITHUB_TOKEN)');
+    await h.controller!.resync();
+    expect(JSON.stringify(h.logs)).not.toContain(canary);
+    for (const file of await filesBelow(h.stateDir)) expect(await readFile(file, 'utf8'), file).not.toContain(canary);
+    expect(h.logs.filter((r) => r.level === 'error')).toEqual([]);
+
+    // Mended, it starts on its own (the missing-secret rules apply to it as to a missing key).
+    await h.write('s.yaml', `apiVersion: apiary.dev/v1alpha1
+kind: Secret
+metadata:
+  name: github
+stringData:
+  token: "${canary}"
+`);
+    await h.waitFor('a running', async () => (await h.status('a'))?.phase === 'Running');
+  });
+
+  it('a NUL byte in a literal value, an argument or the command is a manifest error at its line', async () => {
+    const h = await harness();
+    await h.write('a.yaml', tinyServer('a', h, { env: '    - name: X\n      value: "a\\0b"\n' }));
+    const result = await runCli(['validate', h.dir], { env: h.env });
+    expect(result.code).toBe(1);
+    expect(result.stdout + result.stderr).toMatch(/a\.yaml:\d+:\d+: spec\.env\[3\]\.value: must not contain a NUL byte/);
+  });
+});
