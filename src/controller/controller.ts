@@ -21,7 +21,7 @@ import { SecretResolver } from '../reconcilers/secret-resolver.js';
 import { inheritedEnvironment } from '../runtime/env.js';
 import { ProcessRuntime } from '../runtime/process-runtime.js';
 import type { Runtime } from '../runtime/runtime.js';
-import { acquireControllerLock, type ControllerInfo } from '../state/controller-lock.js';
+import { acquireControllerLock, type ControllerInfo, type ControllerLock } from '../state/controller-lock.js';
 import { StateLayout } from '../state/layout.js';
 import { RecordBook } from '../state/record-book.js';
 import { clearRestartRequest, readRestartRequests } from '../state/requests.js';
@@ -63,6 +63,7 @@ export class Controller {
   #secrets!: SecretReconciler;
   #source!: ManifestSource;
   #release: (() => Promise<void>) | undefined;
+  #lock: ControllerLock | undefined;
   #workers: Promise<void>[] = [];
   #resyncTimer: { cancel(): void } | undefined;
   #stopping = false;
@@ -90,6 +91,7 @@ export class Controller {
     const { logger } = this.#opts;
     // 1. One controller per state directory.
     const lock = await acquireControllerLock(this.#layout, this.#opts.dir, VERSION);
+    this.#lock = lock;
     this.#release = lock.release;
     this.info = lock.info;
     try {
@@ -228,6 +230,7 @@ export class Controller {
 
   /** Re-reads changed files and reconciles everything. */
   async resync(): Promise<void> {
+    await this.#lock?.repairInfo().catch((err: unknown) => this.#opts.logger.warn('cannot rewrite controller.json', { error: messageOf(err) }));
     const { affected, unsettled, missing } = await this.#desired.scan();
     if (missing) {
       if (!this.#dirMissing) this.#opts.logger.warn('manifest directory is gone; keeping every server as it is until it is back', { dir: this.#opts.dir });

@@ -1,13 +1,18 @@
 /**
- * One controller per state directory. The lock file records the owner's pid
- * and start time; a lock whose process is gone (or whose pid was reused) is
- * stale and taken over.
+ * One controller per state directory. The lock is a kernel lock on
+ * `controller.lock`, held on an open file for the controller's whole life:
+ * the kernel drops it when the holder exits however it exits (kill -9, OOM),
+ * and two processes can never both hold it, whatever any file says.
+ * `controller.json` beside it is information only (who holds it, since when),
+ * for messages and for readers that match status to its writer.
  */
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rm } from 'node:fs/promises';
+import { closeSync, openSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import { tryLock, unlock } from 'fs-native-extensions';
 import { ApiaryError } from '../errors.js';
-import { isSameProcess, procStartTime } from '../runtime/proc.js';
-import { ensureDir } from '../util/atomic.js';
+import { procStartTime } from '../runtime/proc.js';
+import { ensureDir, FILE_MODE, writeFileAtomic } from '../util/atomic.js';
 import type { StateLayout } from './layout.js';
 
 export interface ControllerInfo {
@@ -19,22 +24,64 @@ export interface ControllerInfo {
   version: string;
 }
 
+export interface ControllerLock {
+  info: ControllerInfo;
+  /** Writes controller.json again if it is missing or not ours (someone removed or damaged it). */
+  repairInfo(): Promise<void>;
+  release(): Promise<void>;
+}
+
 export async function readControllerInfo(layout: StateLayout): Promise<ControllerInfo | undefined> {
   try {
-    return JSON.parse(await readFile(layout.controllerFile, 'utf8')) as ControllerInfo;
+    const info = JSON.parse(await readFile(layout.controllerFile, 'utf8')) as ControllerInfo;
+    return typeof info?.pid === 'number' && typeof info.runId === 'string' ? info : undefined;
   } catch {
     return undefined;
   }
 }
 
-/** The running controller for this state directory, if there is one. */
-export async function liveController(layout: StateLayout): Promise<ControllerInfo | undefined> {
-  const info = await readControllerInfo(layout);
-  return info !== undefined && isSameProcess(info.pid, info.procStart) ? info : undefined;
+/** Is the controller lock held (by any process, this one included)? */
+export function isControllerLockHeld(layout: StateLayout): boolean {
+  let fd: number;
+  try {
+    fd = openSync(layout.controllerLockFile, 'r');
+  } catch {
+    return false; // never created: no controller ever ran here
+  }
+  try {
+    // A shared lock is refused exactly when someone holds the exclusive one.
+    if (!tryLock(fd, { shared: true })) return true;
+    unlock(fd);
+    return false;
+  } finally {
+    closeSync(fd);
+  }
 }
 
-export async function acquireControllerLock(layout: StateLayout, dir: string, version: string): Promise<{ info: ControllerInfo; release: () => Promise<void> }> {
+/**
+ * The running controller for this state directory, if there is one: the lock
+ * says whether one runs; controller.json says which. When the lock is held but
+ * the record is unreadable, the holder repairs it at its next resync.
+ */
+export async function liveController(layout: StateLayout): Promise<ControllerInfo | undefined> {
+  if (!isControllerLockHeld(layout)) return undefined;
+  return readControllerInfo(layout);
+}
+
+export async function acquireControllerLock(layout: StateLayout, dir: string, version: string): Promise<ControllerLock> {
   await ensureDir(layout.root);
+  // Opened for writing (an exclusive lock needs it) without truncating; O_CLOEXEC (libuv's
+  // default) keeps the descriptor out of every server, so a server that outlives the
+  // controller never holds the lock.
+  const fd = openSync(layout.controllerLockFile, 'a', FILE_MODE);
+  if (!tryLock(fd)) {
+    closeSync(fd);
+    const holder = await readControllerInfo(layout);
+    const who = holder !== undefined ? `pid ${holder.pid}, started ${holder.startedAt}` : 'its record controller.json is unreadable';
+    throw new ApiaryError('ControllerRunning', `another apiary controller (${who}) is running for state directory ${layout.root}`, {
+      hints: ['Stop it first (apiary down, or Ctrl-C where it runs), or use another --state-dir.'],
+    });
+  }
   const procStart = procStartTime(process.pid);
   const info: ControllerInfo = {
     pid: process.pid,
@@ -44,31 +91,29 @@ export async function acquireControllerLock(layout: StateLayout, dir: string, ve
     dir,
     version,
   };
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const handle = await open(layout.controllerFile, 'wx', 0o600);
-      await handle.writeFile(JSON.stringify(info, null, 2));
-      await handle.sync();
-      await handle.close();
-      return {
-        info,
-        release: async () => {
-          const current = await readControllerInfo(layout);
-          if (current?.runId === info.runId) await rm(layout.controllerFile, { force: true });
-        },
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const holder = await liveController(layout);
-      if (holder !== undefined) {
-        throw new ApiaryError(
-          'ControllerRunning',
-          `another apiary controller (pid ${holder.pid}, started ${holder.startedAt}) is running for state directory ${layout.root}`,
-          { hints: ['Stop it first, or use another --state-dir.'] },
-        );
-      }
-      await rm(layout.controllerFile, { force: true });
-    }
+  const text = JSON.stringify(info, null, 2);
+  const writeInfo = (): Promise<void> => writeFileAtomic(layout.controllerFile, text);
+  try {
+    await writeInfo();
+  } catch (err) {
+    closeSync(fd);
+    throw err;
   }
-  throw new ApiaryError('ControllerRunning', `cannot take the controller lock in ${layout.root}`);
+  let released = false;
+  return {
+    info,
+    async repairInfo() {
+      if (released) return;
+      const current = await readFile(layout.controllerFile, 'utf8').catch(() => undefined);
+      if (current !== text) await writeInfo();
+    },
+    async release() {
+      if (released) return;
+      released = true;
+      // The record goes first, while the lock still keeps any other controller out.
+      await rm(layout.controllerFile, { force: true });
+      unlock(fd);
+      closeSync(fd);
+    },
+  };
 }

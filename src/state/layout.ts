@@ -49,6 +49,10 @@ export class StateLayout {
   rotatedLogFile(name: string): string {
     return join(this.logDir, `${fileSafeName(name)}.log.1`);
   }
+  /** Held locked by the running controller (a kernel lock); its content means nothing. */
+  get controllerLockFile(): string {
+    return join(this.root, 'controller.lock');
+  }
   get controllerFile(): string {
     return join(this.root, 'controller.json');
   }

@@ -4,8 +4,7 @@ import { closeSync, openSync } from 'node:fs';
 import { readFile, rename, stat } from 'node:fs/promises';
 import { createLogger } from '../../controller/logger.js';
 import { ApiaryError } from '../../errors.js';
-import { isSameProcess } from '../../runtime/proc.js';
-import { liveController } from '../../state/controller-lock.js';
+import { isControllerLockHeld, liveController } from '../../state/controller-lock.js';
 import { StateLayout } from '../../state/layout.js';
 import { ensureDir } from '../../util/atomic.js';
 import type { CliContext } from '../context.js';
@@ -71,7 +70,8 @@ export function registerUp(program: Command, ctx: CliContext): void {
       }
       process.kill(running.pid, 'SIGTERM');
       const deadline = Date.now() + timeoutMs;
-      while (isSameProcess(running.pid, running.procStart)) {
+      // The lock is the truth: it is released once every server has stopped.
+      while (isControllerLockHeld(layout)) {
         if (Date.now() >= deadline) {
           throw new ApiaryError('Timeout', `the controller (pid ${running.pid}) is still stopping its servers after ${opts.timeout}`, {
             hints: ['Wait longer with --timeout, or look at its log. A controller killed with -9 leaves its servers running; the next up takes them over.'],
