@@ -2,12 +2,19 @@
  * What probing as an attacker and as a careless user found (issue 9), each
  * kept fixed by a test that failed before its fix.
  */
-import { readdir, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdir, readdir, readFile, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { findCondition } from '../src/api/status.js';
-import { harness, tinyServer } from './helpers/controller.js';
-import { runCli } from './helpers/cli.js';
+import { harness, isAlive, tinyServer } from './helpers/controller.js';
+import { BIN, runCli } from './helpers/cli.js';
+import { Controller } from '../src/controller/controller.js';
+import { silentLogger } from '../src/controller/logger.js';
+import { KeyStore } from '../src/crypto/keys.js';
+import { isControllerLockHeld } from '../src/state/controller-lock.js';
+import { StateLayout } from '../src/state/layout.js';
+import { resolveLocations } from '../src/state/paths.js';
 
 /** Every file below `dir`, recursively. */
 async function filesBelow(dir: string): Promise<string[]> {
@@ -105,5 +112,50 @@ stringData:
     const result = await runCli(['validate', h.dir], { env: h.env });
     expect(result.code).toBe(1);
     expect(result.stdout + result.stderr).toMatch(/a\.yaml:\d+:\d+: spec\.env\[3\]\.value: must not contain a NUL byte/);
+  });
+});
+
+describe('one controller per state directory, by a kernel lock', () => {
+  it('a corrupt controller.json does not let a second controller in; the first repairs it at its next resync', async () => {
+    const h = await harness();
+    await h.write('a.yaml', tinyServer('a', h));
+    const first = await h.start();
+    const pid = await h.waitFor('a running', async () => (await h.status('a'))?.phase === 'Running' && (await h.status('a'))?.pid);
+    await writeFile(join(h.stateDir, 'controller.json'), '{"pid": 12');
+    const second = new Controller({ dir: h.dir, stateDir: h.stateDir, keys: new KeyStore({ env: { APIARY_KEY_FILE: h.keyFile } }), logger: silentLogger });
+    await expect(second.start()).rejects.toMatchObject({ code: 'ControllerRunning', message: expect.stringContaining('controller.json is unreadable') });
+    expect(isAlive(pid)).toBe(true);
+    expect((await h.status('a'))?.pid).toBe(pid);
+    await first.resync();
+    expect(JSON.parse(await readFile(join(h.stateDir, 'controller.json'), 'utf8'))).toMatchObject({ pid: process.pid, runId: first.info!.runId });
+  });
+
+  it('of two controllers started at once on one state directory exactly one runs; the lock dies with a kill -9', async () => {
+    const h = await harness();
+    const make = (): Controller => new Controller({ dir: h.dir, stateDir: h.stateDir, keys: new KeyStore({ env: { APIARY_KEY_FILE: h.keyFile } }), logger: silentLogger });
+    const pair = [make(), make()];
+    const results = await Promise.allSettled(pair.map((c) => c.start()));
+    expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    await Promise.all(pair.map((c, i) => (results[i]!.status === 'fulfilled' ? c.stop() : undefined)));
+
+    // A controller in another process, killed with -9: the next one takes over at once.
+    const up = spawn(BIN, ['up', '--dir', h.dir, '--state-dir', h.stateDir], { env: { ...process.env, ...h.env }, stdio: 'ignore' });
+    await h.waitFor('the child controller holds the lock', async () => isControllerLockHeld(new StateLayout(h.stateDir)));
+    const exited = new Promise((resolve) => up.once('exit', resolve));
+    up.kill('SIGKILL');
+    await exited;
+    expect(isControllerLockHeld(new StateLayout(h.stateDir))).toBe(false);
+    await h.start();
+  });
+});
+
+describe('the manifest directory is known by its real path', () => {
+  it('the same directory through a symlink has the same state directory, so a second up is refused', async () => {
+    const h = await harness();
+    const link = join(dirname(h.dir), 'link-to-manifests');
+    await symlink(h.dir, link);
+    const env = { ...process.env, XDG_STATE_HOME: join(dirname(h.dir), 'xdg-state'), HOME: dirname(h.dir) };
+    expect(resolveLocations({ dir: link }, env).stateDir).toBe(resolveLocations({ dir: h.dir }, env).stateDir);
+    expect(resolveLocations({ dir: link }, env).dir).toBe(await realpath(h.dir));
   });
 });

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 
@@ -22,10 +23,23 @@ export function resolveLocations(
   cwd: string = process.cwd(),
 ): Locations {
   const dirDisplay = options.dir ?? env['APIARY_DIR'] ?? 'manifests';
-  const dir = resolve(cwd, dirDisplay);
+  const dir = realDirectory(resolve(cwd, dirDisplay));
   const explicitState = options.stateDir ?? env['APIARY_STATE_DIR'];
   const stateDir = explicitState !== undefined ? resolve(cwd, explicitState) : defaultStateDir(dir, env);
   return { dir, dirDisplay, stateDir };
+}
+
+/**
+ * The directory's real path (symlinks resolved), so one directory reached by
+ * two paths has one state directory and one controller. A directory that does
+ * not exist yet keeps the path as given (get says it is missing).
+ */
+function realDirectory(path: string): string {
+  try {
+    return realpathSync.native(path);
+  } catch {
+    return path;
+  }
 }
 
 export function defaultStateDir(dir: string, env: NodeJS.ProcessEnv = process.env): string {
