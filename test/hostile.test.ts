@@ -3,7 +3,7 @@
  * kept fixed by a test that failed before its fix.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, readdir, readFile, realpath, rm, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { findCondition } from '../src/api/status.js';
@@ -157,5 +157,32 @@ describe('the manifest directory is known by its real path', () => {
     const env = { ...process.env, XDG_STATE_HOME: join(dirname(h.dir), 'xdg-state'), HOME: dirname(h.dir) };
     expect(resolveLocations({ dir: link }, env).stateDir).toBe(resolveLocations({ dir: h.dir }, env).stateDir);
     expect(resolveLocations({ dir: link }, env).dir).toBe(await realpath(h.dir));
+  });
+});
+
+describe('a symlinked manifest is edited through its link', () => {
+  it('seal and secret set write the target and keep the link; no plain text is left anywhere', async () => {
+    const h = await harness();
+    const elsewhere = join(dirname(h.dir), 'elsewhere');
+    await mkdir(elsewhere);
+    const target = join(elsewhere, 'github.yaml');
+    await writeFile(target, 'apiVersion: apiary.dev/v1alpha1\nkind: Secret\nmetadata:\n  name: github\nstringData:\n  token: PLAIN-CANARY-1\n');
+    const link = join(h.dir, 'github.yaml');
+    await symlink(target, link);
+
+    const seal = await runCli(['seal', link], { env: h.env });
+    expect(seal.code, seal.stderr).toBe(0);
+    expect((await lstat(link)).isSymbolicLink()).toBe(true);
+    const sealed = await readFile(target, 'utf8');
+    expect(sealed).not.toContain('PLAIN-CANARY-1');
+    expect(sealed).toMatch(/encryptedData:\n {2}token: "?apiary:v1:/);
+
+    const set = await runCli(['secret', 'set', 'github', 'other'], { env: h.env, input: 'PLAIN-CANARY-2' });
+    expect(set.code, set.stderr).toBe(0);
+    expect((await lstat(link)).isSymbolicLink()).toBe(true);
+    const after = await readFile(target, 'utf8');
+    expect(after).toMatch(/ {2}other: "?apiary:v1:/);
+    expect(after).not.toContain('PLAIN-CANARY');
+    expect(await readdir(h.dir)).toEqual(['github.yaml']);
   });
 });

@@ -8,7 +8,7 @@ import { readFile, stat, utimes } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { kindLower, resourceKey, type Kind, type ResourceKey } from '../api/names.js';
 import { ApiaryError } from '../errors.js';
-import { writeFileAtomic } from '../util/atomic.js';
+import { MANIFEST_WRITE, writeFileAtomic } from '../util/atomic.js';
 import { documentTexts, freshFile, replaceDocumentText, withDirectoryLock } from './edit.js';
 import type { ManifestError } from './errors.js';
 import { assemble, listManifestFiles, loadDirectory, type LoadResult } from './loader.js';
@@ -148,13 +148,13 @@ export async function apply(dir: string, inputs: readonly InputDocument[]): Prom
         file = input.path;
       } else if (change.existing === undefined) {
         file = await freshFile(dir, `${kindLower(input.kind)}-${input.name}`);
-        await writeFileAtomic(file, input.text.endsWith('\n') ? input.text : `${input.text}\n`);
+        await writeFileAtomic(file, input.text.endsWith('\n') ? input.text : `${input.text}\n`, MANIFEST_WRITE);
       } else {
         file = change.existing.path;
         // An unchanged object whose text changed (comments, layout) is still written as the user wrote it.
         if (change.existing.text.trim() !== input.text.trim()) {
           const text = await readFile(file, 'utf8');
-          await writeFileAtomic(file, replaceDocumentText(text, change.existing.index, input.text));
+          await writeFileAtomic(file, replaceDocumentText(text, change.existing.index, input.text), MANIFEST_WRITE);
         }
       }
       results.push({ key: input.key, kind: input.kind, name: input.name, action: change.action, file });

@@ -11,7 +11,7 @@ import { isMap, isScalar, LineCounter, Parser, parseDocument, type Document } fr
 import { ApiaryError, messageOf } from '../errors.js';
 import { formatManifestError } from './errors.js';
 import type { ParsedDocument } from './parse.js';
-import { ensureDir, sweepTempFiles, writeFileAtomic } from '../util/atomic.js';
+import { ensureDir, MANIFEST_WRITE, sweepTempFiles, writeFileAtomic } from '../util/atomic.js';
 
 interface Segment {
   text: string;
@@ -98,7 +98,7 @@ export async function editDocumentInFile(path: string, index: number, edit: Docu
     return 'deleted';
   }
   if (next === text) return 'unchanged';
-  await writeFileAtomic(path, next);
+  await writeFileAtomic(path, next, MANIFEST_WRITE);
   return 'written';
 }
 
@@ -186,6 +186,6 @@ export async function editBlockMapLine(path: string, index: number, mapPath: rea
   const docText = documentTexts(text)[index];
   const edited = docText === undefined ? undefined : setInBlockMap(docText, mapPath, key, value);
   if (edited === undefined) return false;
-  await writeFileAtomic(path, replaceDocumentText(text, index, edited));
+  await writeFileAtomic(path, replaceDocumentText(text, index, edited), MANIFEST_WRITE);
   return true;
 }

@@ -9,7 +9,7 @@ import { API_GROUP_VERSION } from '../api/names.js';
 import { seal, type MasterKey } from '../crypto/seal.js';
 import type { SecretValue } from '../crypto/secret-value.js';
 import { ApiaryError } from '../errors.js';
-import { writeFileAtomic } from '../util/atomic.js';
+import { MANIFEST_WRITE, writeFileAtomic } from '../util/atomic.js';
 import { editBlockMapLine, editDocumentInFile, editDocumentText, freshFile, requireEditable, withDirectoryLock } from './edit.js';
 import { formatManifestError } from './errors.js';
 import { loadDirectory } from './loader.js';
@@ -147,7 +147,7 @@ export async function setSecretValue(dir: string, name: string, key: string, val
       metadata: { name },
       encryptedData: { [key]: sealed },
     });
-    await writeFileAtomic(path, `# Created by apiary secret set. Values are sealed for this machine's key: safe to commit.\n${text}`);
+    await writeFileAtomic(path, `# Created by apiary secret set. Values are sealed for this machine's key: safe to commit.\n${text}`, MANIFEST_WRITE);
     return { file: path, created: true, converted: false };
   });
 }
@@ -212,7 +212,7 @@ export async function sealFile(path: string, master: MasterKey, lockDir: string)
       });
       if (next !== null) text = next;
     }
-    if (count > 0) await writeFileAtomic(path, text);
+    if (count > 0) await writeFileAtomic(path, text, MANIFEST_WRITE);
     return count;
   });
 }

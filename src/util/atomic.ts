@@ -4,7 +4,7 @@
  * old file or the new one, never a mix.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, realpath, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { isAlive } from '../runtime/proc.js';
 
@@ -15,7 +15,16 @@ export async function ensureDir(path: string): Promise<void> {
   await mkdir(path, { recursive: true, mode: DIR_MODE });
 }
 
-export async function writeFileAtomic(path: string, data: string | Uint8Array, options: { mode?: number } = {}): Promise<void> {
+/** How a file in the manifest directory is rewritten: through a symlink to its target. */
+export const MANIFEST_WRITE = { throughSymlink: true } as const;
+
+/**
+ * `throughSymlink`: when `path` is a symlink, replace the file it points at and
+ * keep the link (a user's manifest linked from elsewhere). State files never
+ * set it: a link planted there is replaced, never written through.
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, options: { mode?: number; throughSymlink?: boolean } = {}): Promise<void> {
+  if (options.throughSymlink === true) path = await realpath(path).catch(() => path);
   const folder = dirname(path);
   const temp = join(folder, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   const handle = await open(temp, 'wx', options.mode ?? FILE_MODE);
