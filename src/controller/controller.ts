@@ -8,6 +8,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { parseResourceKey, resourceKey, type ResourceKey } from '../api/names.js';
+import type { MCPServerStatus } from '../api/status.js';
 import type { KeyStore } from '../crypto/keys.js';
 import { messageOf } from '../errors.js';
 import { formatManifestError } from '../manifests/errors.js';
@@ -109,7 +110,9 @@ export class Controller {
     const stateKey = await loadStateKey(this.#layout);
     const store = new StatusStore(this.#layout);
     this.#records = new RecordBook(store, this.#clock, { pid: info.pid, runId: info.runId });
-    await this.#records.load();
+    for (const problem of await this.#records.load()) {
+      logger.warn('status file unreadable; rebuilding it from the world', { file: problem.file, error: problem.error });
+    }
     this.#runtime = this.#opts.runtime ?? new ProcessRuntime({ layout: this.#layout, clock: this.#clock });
 
     this.#gateway = new Gateway({
@@ -117,6 +120,7 @@ export class Controller {
       logger,
       layout: this.#layout,
       onChange: (name) => this.#queue.add(resourceKey('MCPServer', name)),
+      recoverPorts: () => portsFromStatus(this.#records),
       onUnhealthy: (name, pid, message) => {
         this.#servers.markUnhealthy(name, pid, message);
         this.#queue.add(resourceKey('MCPServer', name));
@@ -291,6 +295,18 @@ export class Controller {
 }
 
 /** A random per-state-directory key for fingerprints of secret values (never the values themselves). */
+/** The port in each server's status URL: what a lost ports file is rebuilt from. */
+function portsFromStatus(records: RecordBook): Record<string, number> {
+  const ports: Record<string, number> = {};
+  for (const key of records.keys()) {
+    const { kind, name } = parseResourceKey(key);
+    const url = kind === 'MCPServer' ? (records.get(kind, name)?.status as MCPServerStatus | undefined)?.url : undefined;
+    const port = url !== undefined && URL.canParse(url) ? Number(new URL(url).port) : NaN;
+    if (Number.isInteger(port) && port > 0) ports[name] = port;
+  }
+  return ports;
+}
+
 async function loadStateKey(layout: StateLayout): Promise<Buffer> {
   try {
     const key = Buffer.from((await readFile(layout.stateKeyFile, 'utf8')).trim(), 'base64');

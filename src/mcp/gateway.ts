@@ -39,6 +39,8 @@ export interface GatewayOptions {
   logger: Logger;
   layout: StateLayout;
   onChange(name: string): void;
+  /** The ports servers were last seen on, for rebuilding a damaged ports file. */
+  recoverPorts?: () => Record<string, number>;
   onUnhealthy(name: string, pid: number, message: string): void;
 }
 
@@ -49,7 +51,10 @@ export class Gateway {
 
   constructor(options: GatewayOptions) {
     this.#opts = options;
-    this.ports = new PortRegistry(options.layout.root);
+    this.ports = new PortRegistry(options.layout.root, {
+      onProblem: (file, error) => options.logger.warn('ports file unreadable; rebuilding it from the servers\' status', { file, error }),
+      ...(options.recoverPorts ? { recover: options.recoverPorts } : {}),
+    });
   }
 
   /** Makes sure the server's MCP plumbing exists for this transport and port. */

@@ -6,29 +6,49 @@
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { messageOf } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
+
+export interface PortRegistryOptions {
+  /** Told when ports.json is there but unreadable (it is then rebuilt). */
+  onProblem?: (file: string, error: string) => void;
+  /** The ports the world shows (running servers' status URLs): what a damaged file is rebuilt from. */
+  recover?: () => Record<string, number>;
+}
 
 export class PortRegistry {
   readonly #file: string;
+  readonly #opts: PortRegistryOptions;
   #ports: Record<string, number> = {};
-  #loading: Promise<void> | undefined;
+  #loaded = false;
   /** Assignments are serialized: two servers never get the same port, and none is lost. */
   #queue: Promise<unknown> = Promise.resolve();
 
-  constructor(stateDir: string) {
+  constructor(stateDir: string, options: PortRegistryOptions = {}) {
     this.#file = join(stateDir, 'ports.json');
+    this.#opts = options;
   }
 
-  #load(): Promise<void> {
-    this.#loading ??= readFile(this.#file, 'utf8').then(
-      (text) => {
-        this.#ports = JSON.parse(text) as Record<string, number>;
-      },
-      () => {
-        this.#ports = {};
-      },
-    );
-    return this.#loading;
+  /** Reads the file once; a damaged one is named, rebuilt from the world and written back, never kept as broken. */
+  async #load(): Promise<void> {
+    if (this.#loaded) return;
+    let text: string | undefined;
+    try {
+      text = await readFile(this.#file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.#opts.onProblem?.(this.#file, messageOf(err));
+    }
+    if (text !== undefined) {
+      const parsed = parsePorts(text);
+      if (typeof parsed === 'string') {
+        this.#opts.onProblem?.(this.#file, parsed);
+        this.#ports = { ...this.#opts.recover?.() };
+        this.#persist();
+      } else {
+        this.#ports = parsed;
+      }
+    }
+    this.#loaded = true;
   }
 
   /** The remembered port for `name`, assigning a free one the first time. */
@@ -85,6 +105,23 @@ export class PortRegistry {
     delete this.#ports[name];
     this.#persist();
   }
+}
+
+/** name -> port, or why the text is not that. */
+function parsePorts(text: string): Record<string, number> | string {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return messageOf(err);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not a JSON object of ports';
+  const ports: Record<string, number> = {};
+  for (const [name, port] of Object.entries(value)) {
+    if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535) return `the port of "${name}" is not a port number`;
+    ports[name] = port as number;
+  }
+  return ports;
 }
 
 export function freePort(): Promise<number> {

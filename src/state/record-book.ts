@@ -7,7 +7,7 @@ import { resourceKey, type Kind, type ResourceKey } from '../api/names.js';
 import type { MCPServerStatus, SecretStatus } from '../api/status.js';
 import type { Clock } from '../controller/clock.js';
 import { addEvent, type StatusRecord } from './records.js';
-import type { StatusStore } from './status-store.js';
+import type { StateFileProblem, StatusStore } from './status-store.js';
 
 export class RecordBook {
   readonly #store: StatusStore;
@@ -21,8 +21,11 @@ export class RecordBook {
     this.#writer = writer;
   }
 
-  async load(): Promise<void> {
-    for (const record of await this.#store.list()) this.#records.set(resourceKey(record.kind, record.metadata.name), record);
+  /** Loads what the last run left; returns the status files that could not be read (they are rebuilt). */
+  async load(): Promise<StateFileProblem[]> {
+    const { records, problems } = await this.#store.scan();
+    for (const record of records) this.#records.set(resourceKey(record.kind, record.metadata.name), record);
+    return problems;
   }
 
   get(kind: Kind, name: string): StatusRecord | undefined {

@@ -3,42 +3,79 @@
  * the state directory. Only the controller writes here (atomically, owner
  * only); the CLI reads. Unchanged records are not rewritten.
  */
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { isDns1123Label, KINDS, type Kind } from '../api/names.js';
 import { ensureDir, writeFileAtomic } from '../util/atomic.js';
 import type { StateLayout } from './layout.js';
+import { messageOf } from '../errors.js';
 import type { StatusRecord } from './records.js';
+
+/** A state file that is there but cannot be used: named to the user, rebuilt by the controller. */
+export interface StateFileProblem {
+  kind: Kind;
+  name: string;
+  file: string;
+  error: string;
+}
+
+async function sameFile(path: string, known: { size: number; mtimeMs: number }): Promise<boolean> {
+  const info = await stat(path).catch(() => undefined);
+  return info !== undefined && info.size === known.size && info.mtimeMs === known.mtimeMs;
+}
 
 export class StatusStore {
   readonly #layout: StateLayout;
-  readonly #written = new Map<string, string>();
+  readonly #written = new Map<string, { fingerprint: string; size: number; mtimeMs: number }>();
 
   constructor(layout: StateLayout) {
     this.#layout = layout;
   }
 
   async read(kind: Kind, name: string): Promise<StatusRecord | undefined> {
+    const result = await this.#readChecked(kind, name);
+    return 'record' in result ? result.record : undefined;
+  }
+
+  /** A record, nothing (no file), or what is wrong with the file that is there. */
+  async #readChecked(kind: Kind, name: string): Promise<{ record: StatusRecord } | { missing: true } | { problem: StateFileProblem }> {
+    const file = this.#layout.statusFile(kind, name);
+    let text: string;
     try {
-      return JSON.parse(await readFile(this.#layout.statusFile(kind, name), 'utf8')) as StatusRecord;
-    } catch {
-      return undefined;
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { missing: true };
+      return { problem: { kind, name, file, error: messageOf(err) } };
+    }
+    try {
+      const record = JSON.parse(text) as StatusRecord;
+      if (record?.kind === kind && record.metadata?.name === name && typeof record.status === 'object') return { record };
+      return { problem: { kind, name, file, error: 'not a status record for this resource' } };
+    } catch (err) {
+      return { problem: { kind, name, file, error: messageOf(err) } };
     }
   }
 
   async list(kind?: Kind): Promise<StatusRecord[]> {
-    const out: StatusRecord[] = [];
+    return (await this.scan(kind)).records;
+  }
+
+  /** Every readable record, and every status file that is there but cannot be read as one. */
+  async scan(kind?: Kind): Promise<{ records: StatusRecord[]; problems: StateFileProblem[] }> {
+    const records: StatusRecord[] = [];
+    const problems: StateFileProblem[] = [];
     for (const k of kind ? [kind] : KINDS) {
       const files = await readdir(this.#layout.statusKindDir(k)).catch(() => [] as string[]);
       for (const file of files.sort()) {
         const name = file.endsWith('.json') ? file.slice(0, -'.json'.length) : '';
         // Only files apiary could have written: named after a valid name, holding that name.
         if (!isDns1123Label(name)) continue;
-        const record = await this.read(k, name);
-        if (record !== undefined && record.kind === k && record.metadata?.name === name) out.push(record);
+        const result = await this.#readChecked(k, name);
+        if ('record' in result) records.push(result.record);
+        else if ('problem' in result) problems.push(result.problem);
       }
     }
-    return out;
+    return { records, problems };
   }
 
   /**
@@ -49,10 +86,13 @@ export class StatusStore {
     const path = this.#layout.statusFile(record.kind, record.metadata.name);
     const { writtenAt: _, ...comparable } = record;
     const fingerprint = JSON.stringify(comparable);
-    if (this.#written.get(path) === fingerprint) return false;
+    const last = this.#written.get(path);
+    // Unchanged, and the file is still the one written (not truncated or replaced behind our back).
+    if (last?.fingerprint === fingerprint && (await sameFile(path, last))) return false;
     await ensureDir(dirname(path));
     await writeFileAtomic(path, `${JSON.stringify(record, null, 2)}\n`);
-    this.#written.set(path, fingerprint);
+    const info = await stat(path).catch(() => undefined);
+    this.#written.set(path, { fingerprint, size: info?.size ?? -1, mtimeMs: info?.mtimeMs ?? -1 });
     return true;
   }
 

@@ -5,7 +5,7 @@
  * front end (CLI now, a web page later). Never includes secret values.
  */
 import { relative } from 'node:path';
-import { API_GROUP_VERSION, resourceKey, type Kind, type ResourceKey } from '../api/names.js';
+import { API_GROUP_VERSION, kindLower, resourceKey, type Kind, type ResourceKey } from '../api/names.js';
 import type { MCPServerStatus, SecretStatus, ResourceEvent } from '../api/status.js';
 import { secretForms } from '../crypto/secret-data.js';
 import { messageOf } from '../errors.js';
@@ -60,6 +60,8 @@ export interface StateView {
   lastWrittenAt?: string;
   /** Why the manifest directory could not be read (e.g. it does not exist). */
   manifestsError?: string;
+  /** State files that are there but unreadable (truncated, damaged): named, never read as "no status". */
+  stateProblems: string[];
   objects: ObjectView[];
 }
 
@@ -89,13 +91,13 @@ function objectFor(kind: Kind, name: string, resource: Resource | undefined, rec
 export async function readStateView(dir: string, stateDir: string): Promise<StateView> {
   const layout = new StateLayout(stateDir);
   let manifestsError: string | undefined;
-  const [loaded, records, controller, lastController] = await Promise.all([
+  const [loaded, { records, problems }, controller, lastController] = await Promise.all([
     loadDirectory(dir, relative(process.cwd(), dir) || '.').catch((err: unknown) => {
       const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
       manifestsError = missing ? `manifest directory ${dir} does not exist` : `cannot read the manifest directory: ${messageOf(err)}`;
       return undefined;
     }),
-    new StatusStore(layout).list(),
+    new StatusStore(layout).scan(),
     liveController(layout),
     readControllerInfo(layout),
   ]);
@@ -153,6 +155,7 @@ export async function readStateView(dir: string, stateDir: string): Promise<Stat
     ...(!controller && lastController ? { lastController } : {}),
     ...(lastWrittenAt ? { lastWrittenAt } : {}),
     ...(manifestsError !== undefined ? { manifestsError } : {}),
+    stateProblems: problems.map((p) => `status of ${kindLower(p.kind)}/${p.name} is unreadable (${p.file}: ${p.error}); a running controller rewrites it at its next pass`),
     objects,
   };
 }

@@ -18,6 +18,7 @@ export function registerDescribe(program: Command, ctx: CliContext): void {
       // One note about the controller, after everything, however many resources.
       const now = Date.now();
       const notice = controllerNotice(view, now);
-      ctx.io.out(objects.map((o) => describe(o, view, now)).join('\n\n\n') + (notice ? `\n\nNote: ${notice}` : ''));
+      const notes = [...view.stateProblems, ...(notice ? [notice] : [])].map((n) => `\n\nNote: ${n}`).join('');
+      ctx.io.out(objects.map((o) => describe(o, view, now)).join('\n\n\n') + notes);
     });
 }

@@ -69,6 +69,7 @@ export function registerGet(program: Command, ctx: CliContext): void {
     .action(async (type: string, name: string | undefined, opts: { output: Output; watch?: boolean; selector?: string }, cmd: Command) => {
       const { kinds, selector, dir, stateDir, view, objects } = await query(ctx, cmd, type, name, opts.selector);
       if (view.manifestsError !== undefined) ctx.io.err(paint(ctx.io, 'yellow', `warning: ${view.manifestsError}`));
+      for (const problem of view.stateProblems) ctx.io.err(paint(ctx.io, 'yellow', `warning: ${problem}`));
       const notice = controllerNotice(view, Date.now());
       if (notice) ctx.io.err(paint(ctx.io, 'yellow', `warning: ${notice}`));
       if (opts.output !== 'name' || objects.length > 0) ctx.io.out(render(objects, kinds, opts.output, Date.now(), name !== undefined && kinds.length === 1));
