@@ -186,3 +186,81 @@ describe('a symlinked manifest is edited through its link', () => {
     expect(await readdir(h.dir)).toEqual(['github.yaml']);
   });
 });
+
+describe('damaged state files are named and rebuilt, never kept as broken', () => {
+  it('a corrupt ports.json is named in the log, rebuilt from status, and the servers keep their URLs', async () => {
+    const h = await harness();
+    await h.write('a.yaml', tinyServer('a', h));
+    const first = await h.start();
+    const url = await h.waitFor('a has a url', async () => (await h.status('a'))?.url);
+    await first.stop();
+    await writeFile(join(h.stateDir, 'ports.json'), '{"a": 4');
+    await h.start();
+    await h.waitFor('a running at the same url', async () => {
+      const s = await h.status('a');
+      return s?.phase === 'Running' && s.url === url;
+    });
+    expect(h.logs.find((r) => r.msg.startsWith('ports file unreadable'))).toMatchObject({ file: join(h.stateDir, 'ports.json') });
+    await h.controller!.resync();
+    expect(JSON.parse(await readFile(join(h.stateDir, 'ports.json'), 'utf8'))).toEqual({ a: Number(new URL(url).port) });
+  });
+
+  it('a truncated status file is named by get, not shown as Unknown, and the controller rewrites it', async () => {
+    const h = await harness();
+    await h.write('a.yaml', tinyServer('a', h));
+    const first = await h.start();
+    await h.waitFor('a running', async () => (await h.status('a'))?.phase === 'Running');
+    const file = join(h.stateDir, 'status', 'mcpserver', 'a.json');
+    const truncate = async (): Promise<void> => writeFile(file, (await readFile(file, 'utf8')).slice(0, 40));
+
+    // While it runs, the next pass notices the file is not what it wrote.
+    await truncate();
+    await first.resync();
+    await h.waitFor('status rewritten', async () => (await h.status('a'))?.phase === 'Running');
+
+    await first.stop();
+    await truncate();
+    const get = await runCli(['get', 'mcp'], { env: h.env });
+    expect(get.stderr).toContain(`warning: status of mcpserver/a is unreadable (${file}: `);
+    await h.start();
+    await h.waitFor('running again, status rewritten', async () => (await h.status('a'))?.phase === 'Running');
+    expect(h.logs.find((r) => r.msg.startsWith('status file unreadable'))).toMatchObject({ file });
+  });
+});
+
+describe('input is bounded and every verb stops on a signal', () => {
+  const bigSecret = (bytes: number): string => {
+    const lines = ['apiVersion: apiary.dev/v1alpha1', 'kind: Secret', 'metadata:', '  name: big', 'stringData:'];
+    for (let i = 0, size = 0; size < bytes; i++) {
+      const line = `  k${i}: "${'x'.repeat(60)}"`;
+      lines.push(line);
+      size += line.length + 1;
+    }
+    return `${lines.join('\n')}\n`;
+  };
+
+  it('apply and diff refuse a file or a stream over 1 MiB at once, writing nothing', async () => {
+    const h = await harness();
+    const big = join(dirname(h.dir), 'big.yaml');
+    await writeFile(big, bigSecret(5_000_000));
+    for (const verb of ['apply', 'diff']) {
+      const fromFile = await runCli([verb, '-f', big], { env: h.env });
+      expect(fromFile.code, verb).toBe(verb === 'diff' ? 2 : 1);
+      expect(fromFile.stderr).toContain(`${big}:1:1: file is 4.8 MiB; manifests over 1 MiB are not read`);
+      const fromStdin = await runCli([verb, '-f', '-'], { env: h.env, input: bigSecret(5_000_000) });
+      expect(fromStdin.code, verb).toBe(verb === 'diff' ? 2 : 1);
+      expect(fromStdin.stderr).toContain('<stdin>:1:1: input is over 1 MiB; manifests over 1 MiB are not read');
+    }
+    expect(await readdir(h.dir)).toEqual([]);
+    const set = await runCli(['secret', 'set', 'big', 'k'], { env: h.env, input: 'x'.repeat(2 * 1024 * 1024) });
+    expect(set.code).toBe(2);
+    expect(set.stderr).toContain('error: the value for big/k is over 1 MiB');
+  });
+
+  it('loading the CLI installs no signal handler, so a verb busy parsing dies at once on SIGTERM', async () => {
+    const { buildProgram } = await import('../src/cli/main.js');
+    expect(typeof buildProgram).toBe('function');
+    expect(process.listenerCount('SIGTERM')).toBe(0);
+    expect(process.listenerCount('SIGINT')).toBe(0);
+  });
+});

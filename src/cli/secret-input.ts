@@ -2,29 +2,48 @@
  * Reads a secret value for `secret set`: from --from-file, from stdin when it
  * is not a terminal, or from a hidden prompt. Never from argv.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { SecretValue } from '../crypto/secret-value.js';
 import { ApiaryError, messageOf } from '../errors.js';
+
+/** Kubernetes' own limit for a Secret, and apiary's for a manifest file. */
+const MAX_INPUT_BYTES = 1024 * 1024;
 
 export async function readSecretValue(options: { fromFile?: string; label: string }): Promise<SecretValue> {
   let text: string;
   if (options.fromFile !== undefined) {
-    text = await readFile(options.fromFile, 'utf8').catch((cause: unknown) => {
-      throw new ApiaryError('Io', `cannot read ${options.fromFile}: ${messageOf(cause)}`, { cause });
+    const from = options.fromFile;
+    const size = (await stat(from).catch(() => undefined))?.size ?? 0;
+    if (size > MAX_INPUT_BYTES) throw new ApiaryError('Usage', `${from} is over 1 MiB; a secret value may be at most 1 MiB`);
+    text = await readFile(from, 'utf8').catch((cause: unknown) => {
+      throw new ApiaryError('Io', `cannot read ${from}: ${messageOf(cause)}`, { cause });
     });
   } else if (process.stdin.isTTY === true) {
     text = await hiddenPrompt(`Value for ${options.label} (input hidden): `);
   } else {
-    text = (await readStream(process.stdin)).replace(/\r?\n$/, '');
+    text = (await readAll(process.stdin, `the value for ${options.label}`)).replace(/\r?\n$/, '');
   }
   if (text.length === 0) throw new ApiaryError('Usage', `refusing an empty value for ${options.label}`);
   return new SecretValue(text);
 }
 
-export async function readStream(stream: NodeJS.ReadableStream): Promise<string> {
+/** The whole stream as text, or undefined as soon as it passes `limitBytes` (the rest is not read). */
+export async function readStream(stream: NodeJS.ReadableStream, limitBytes = MAX_INPUT_BYTES): Promise<string | undefined> {
   const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  let size = 0;
+  for await (const chunk of stream) {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    size += bytes.length;
+    if (size > limitBytes) return undefined;
+    chunks.push(bytes);
+  }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+export async function readAll(stream: NodeJS.ReadableStream, what: string): Promise<string> {
+  const text = await readStream(stream);
+  if (text === undefined) throw new ApiaryError('Usage', `${what} is over 1 MiB`);
+  return text;
 }
 
 /** A prompt that echoes nothing; Ctrl-C aborts, backspace edits. */

@@ -11,7 +11,7 @@ import { ApiaryError } from '../errors.js';
 import { MANIFEST_WRITE, writeFileAtomic } from '../util/atomic.js';
 import { documentTexts, freshFile, replaceDocumentText, withDirectoryLock } from './edit.js';
 import type { ManifestError } from './errors.js';
-import { assemble, listManifestFiles, loadDirectory, type LoadResult } from './loader.js';
+import { assemble, listManifestFiles, loadDirectory, MAX_MANIFEST_BYTES, readManifestText, tooLarge, unreadableFile, type LoadResult } from './loader.js';
 import { parseManifestText, type ParsedDocument } from './parse.js';
 import type { Resource } from './resource.js';
 
@@ -41,21 +41,27 @@ export function isInside(dir: string, path: string): boolean {
 }
 
 /** Reads a file, a folder or stdin ("-"), and checks every document. */
-export async function readInput(path: string, dir: string, stdin?: () => Promise<string>): Promise<InputRead> {
+export async function readInput(path: string, dir: string, stdin?: (limitBytes: number) => Promise<string | undefined>): Promise<InputRead> {
   const sources: { text: string; path?: string; display: string }[] = [];
+  const parsed: ParsedDocument[] = [];
   if (path === '-') {
     if (stdin === undefined) throw new ApiaryError('Usage', 'no standard input to read');
-    sources.push({ text: await stdin(), display: '<stdin>' });
+    // Read no further than the limit: a stream of any size costs at most 1 MiB.
+    const text = await stdin(MAX_MANIFEST_BYTES);
+    if (text === undefined) parsed.push(unreadableFile('-', { file: '<stdin>', line: 1, col: 1, message: 'input is over 1 MiB; manifests over 1 MiB are not read' }));
+    else sources.push({ text, display: '<stdin>' });
   } else {
     const absolute = resolve(path);
     const info = await stat(absolute).catch(() => undefined);
     if (info === undefined) throw new ApiaryError('NotFound', `${path}: no such file or directory`);
     const files = info.isDirectory() ? await listManifestFiles(absolute) : [absolute];
     for (const file of files) {
-      sources.push({ text: await readFile(file, 'utf8'), path: file, display: info.isDirectory() ? join(path, relative(absolute, file)) : path });
+      const display = info.isDirectory() ? join(path, relative(absolute, file)) : path;
+      const read = await readManifestText(file, display);
+      if ('error' in read) parsed.push(unreadableFile(file, read.error));
+      else sources.push({ text: read.text, path: file, display });
     }
   }
-  const parsed: ParsedDocument[] = [];
   const texts = new Map<ParsedDocument, string>();
   for (const source of sources) {
     const docs = parseManifestText(source.text, source.path ?? '-', source.display);
@@ -153,8 +159,11 @@ export async function apply(dir: string, inputs: readonly InputDocument[]): Prom
         file = change.existing.path;
         // An unchanged object whose text changed (comments, layout) is still written as the user wrote it.
         if (change.existing.text.trim() !== input.text.trim()) {
-          const text = await readFile(file, 'utf8');
-          await writeFileAtomic(file, replaceDocumentText(text, change.existing.index, input.text), MANIFEST_WRITE);
+          const next = replaceDocumentText(await readFile(file, 'utf8'), change.existing.index, input.text);
+          const bytes = Buffer.byteLength(next);
+          // Never write a file the loader would then refuse.
+          if (bytes > MAX_MANIFEST_BYTES) throw new ApiaryError('ManifestInvalid', `${file}: ${tooLarge(bytes)}: not written`);
+          await writeFileAtomic(file, next, MANIFEST_WRITE);
         }
       }
       results.push({ key: input.key, kind: input.kind, name: input.name, action: change.action, file });

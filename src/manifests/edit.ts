@@ -4,14 +4,16 @@
  * document and comment in the file stays byte for byte as it was. Writes are
  * atomic and serialized per manifest directory with a lock.
  */
+import { closeSync, openSync } from 'node:fs';
 import { readFile, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import lockfile from 'proper-lockfile';
+import { dirname, join } from 'node:path';
+import { tryLock } from 'fs-native-extensions';
+import { manifestLockFile } from '../state/paths.js';
 import { isMap, isScalar, LineCounter, Parser, parseDocument, type Document } from 'yaml';
-import { ApiaryError, messageOf } from '../errors.js';
+import { ApiaryError } from '../errors.js';
 import { formatManifestError } from './errors.js';
 import type { ParsedDocument } from './parse.js';
-import { ensureDir, MANIFEST_WRITE, sweepTempFiles, writeFileAtomic } from '../util/atomic.js';
+import { ensureDir, FILE_MODE, MANIFEST_WRITE, sweepTempFiles, writeFileAtomic } from '../util/atomic.js';
 
 interface Segment {
   text: string;
@@ -102,33 +104,31 @@ export async function editDocumentInFile(path: string, index: number, edit: Docu
   return 'written';
 }
 
-export const LOCK_NAME = '.apiary.lock';
+/** How long a writer waits for another one before giving up. */
+const LOCK_WAIT_MS = 60_000;
 
 /**
  * Serializes writers of one manifest directory across processes. Finding a
  * declaration and rewriting it is a read-modify-write over many files, so the
- * lock covers the whole directory.
+ * lock covers the whole directory. It is a kernel lock on an open file: it
+ * goes with its holder however the holder ends (Ctrl-C, kill -9), so nobody
+ * ever waits on a stale lock, and no signal handler is needed to release it.
  */
 export async function withDirectoryLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
   await ensureDir(dir);
-  let release: () => Promise<void>;
+  const lockFile = manifestLockFile(dir);
+  await ensureDir(dirname(lockFile));
+  const fd = openSync(lockFile, 'a', FILE_MODE);
   try {
-    release = await lockfile.lock(dir, {
-      lockfilePath: join(dir, LOCK_NAME),
-      realpath: false,
-      stale: 5_000,
-      update: 1_000,
-      retries: { retries: 400, factor: 1.2, minTimeout: 10, maxTimeout: 100, randomize: true },
-    });
-  } catch (cause) {
-    throw new ApiaryError('Io', `cannot lock ${dir} for writing: ${messageOf(cause)}`, { cause });
-  }
-  try {
+    for (let waited = 0, pause = 5; !tryLock(fd); waited += pause, pause = Math.min(pause * 2, 100)) {
+      if (waited >= LOCK_WAIT_MS) throw new ApiaryError('Io', `cannot lock ${dir} for writing: another apiary command has held it for ${LOCK_WAIT_MS / 1000} s`);
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
     // Writers killed mid-write leave hidden temp files; while we hold the lock none is ours to keep.
     await sweepTempFiles(dir);
     return await fn();
   } finally {
-    await release().catch(() => undefined);
+    closeSync(fd); // closing the file drops the lock
   }
 }
 

@@ -48,24 +48,33 @@ export async function listManifestFiles(dir: string): Promise<string[]> {
   return out.sort();
 }
 
+/**
+ * A manifest file's text, or the error that keeps it from being read: over
+ * 1 MiB (checked before reading, so a huge file costs nothing) or not UTF-8.
+ * Every reader of manifests (the controller, validate, apply, diff) goes through it.
+ */
+export async function readManifestText(path: string, file: string): Promise<{ text: string } | { error: ManifestError }> {
+  const info = await stat(path);
+  if (info.size > MAX_MANIFEST_BYTES) return { error: { file, line: 1, col: 1, message: tooLarge(info.size) } };
+  const text = decodeUtf8(await readFile(path));
+  if (typeof text !== 'string') return { error: { file, line: text.line, col: 1, message: 'file is not valid UTF-8 text' } };
+  return { text };
+}
+
+export function tooLarge(bytes: number): string {
+  return `file is ${(bytes / 1024 / 1024).toFixed(1)} MiB; manifests over 1 MiB are not read`;
+}
+
+/** A document that stands for a whole file that could not be read. */
+export function unreadableFile(path: string, error: ManifestError): ParsedDocument {
+  return { source: { path, file: error.file, index: 0, line: error.line, col: 1 }, errors: [error], warnings: [], text: '' };
+}
+
 /** Reads and parses one file; size and encoding problems come back as errors. */
 export async function loadFile(path: string, file: string): Promise<ParsedDocument[]> {
-  const fail = (line: number, message: string): ParsedDocument[] => [
-    {
-      source: { path, file, index: 0, line, col: 1 },
-      errors: [{ file, line, col: 1, message }],
-      warnings: [],
-      text: '',
-    },
-  ];
-  const info = await stat(path);
-  if (info.size > MAX_MANIFEST_BYTES) {
-    return fail(1, `file is ${(info.size / 1024 / 1024).toFixed(1)} MiB; manifests over 1 MiB are not read`);
-  }
-  const bytes = await readFile(path);
-  const text = decodeUtf8(bytes);
-  if (typeof text !== 'string') return fail(text.line, 'file is not valid UTF-8 text');
-  return parseManifestText(text, path, file);
+  const read = await readManifestText(path, file);
+  if ('error' in read) return [unreadableFile(path, read.error)];
+  return parseManifestText(read.text, path, file);
 }
 
 function decodeUtf8(bytes: Buffer): string | { line: number } {

@@ -43,8 +43,26 @@ function realDirectory(path: string): string {
 }
 
 export function defaultStateDir(dir: string, env: NodeJS.ProcessEnv = process.env): string {
+  return join(apiaryStateHome(env), directoryLabel(dir));
+}
+
+/**
+ * The lock file that serializes writers of manifest directory `dir` (any
+ * path to it): per directory, not per --state-dir, and outside the directory,
+ * which is often a git checkout that should not see apiary's files.
+ */
+export function manifestLockFile(dir: string, env: NodeJS.ProcessEnv = process.env): string {
+  return join(apiaryStateHome(env), 'locks', `${directoryLabel(realDirectory(dir))}.lock`);
+}
+
+function apiaryStateHome(env: NodeJS.ProcessEnv): string {
   const stateHome = env['XDG_STATE_HOME'] || join(env['HOME'] || homedir(), '.local', 'state');
+  return join(stateHome, 'apiary');
+}
+
+/** `<name>-<hash of the absolute path>`: readable, and unique per directory. */
+function directoryLabel(dir: string): string {
   const digest = createHash('sha256').update(dir).digest('hex').slice(0, 12);
   const label = basename(dir).replace(/[^A-Za-z0-9._-]/g, '_') || 'root';
-  return join(stateHome, 'apiary', `${label}-${digest}`);
+  return `${label}-${digest}`;
 }

@@ -31,6 +31,7 @@ export function runCli(
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
+    child.stdin.on('error', () => undefined); // a child that stops reading early (an input limit)
     child.stdin.end(options.input ?? '');
   });
 }

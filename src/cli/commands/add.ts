@@ -10,7 +10,7 @@ import type { SecretResource } from '../../manifests/resource.js';
 import { setSecretValue } from '../../manifests/secret-edits.js';
 import type { CliContext } from '../context.js';
 import { displayPath } from '../paths.js';
-import { hiddenPrompt, readStream } from '../secret-input.js';
+import { hiddenPrompt, readAll } from '../secret-input.js';
 import { SecretValue } from '../../crypto/secret-value.js';
 import { writeFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -72,7 +72,7 @@ export function registerAdd(program: Command, ctx: CliContext): void {
       if (!checked.success) throw new ApiaryError('Usage', `invalid server: ${checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
 
       // Values for new secrets: a hidden prompt on a terminal, else one line each from stdin.
-      const lines = process.stdin.isTTY === true || pending.length === 0 ? [] : (await readStream(process.stdin)).split(/\r?\n/);
+      const lines = process.stdin.isTTY === true || pending.length === 0 ? [] : (await readAll(process.stdin, 'standard input')).split(/\r?\n/);
       for (const [i, p] of pending.entries()) {
         const text = process.stdin.isTTY === true ? await hiddenPrompt(`Value for ${p.variable} (secret ${p.secret}, input hidden): `) : lines[i];
         if (!text) throw new ApiaryError('Usage', `no value given for ${p.variable}; nothing was written`);

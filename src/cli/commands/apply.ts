@@ -16,7 +16,7 @@ import { namedTargets } from '../targets.js';
 import { usersWarning } from './secret.js';
 
 async function readChecked(ctx: CliContext, path: string, dir: string, skip?: ManifestError['code']): Promise<InputRead> {
-  const input = await readInput(path, dir, () => readStream(process.stdin));
+  const input = await readInput(path, dir, (limit) => readStream(process.stdin, limit));
   for (const w of input.warnings) if (skip === undefined || w.code !== skip) ctx.io.err(paint(ctx.io, 'yellow', `warning: ${formatManifestError(w)}`));
   if (input.errors.length > 0) {
     for (const e of input.errors) ctx.io.err(formatManifestError(e));
