@@ -121,6 +121,74 @@ describe('Bridge', () => {
   });
 });
 
+describe('Bridge: one client never reaches into another', () => {
+  const capable = async (bridge: Bridge): Promise<ReturnType<typeof session>> => {
+    const s = session(bridge);
+    await bridge.fromClient(s.id, { jsonrpc: '2.0', id: 'init', method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: { sampling: {} }, clientInfo: { name: 'c', version: '1' } } });
+    s.got.length = 0;
+    return s;
+  };
+  const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 20));
+
+  it('a client cancels only its own request, though another uses the same id', async () => {
+    const bridge = new Bridge({ name: 's', clock: systemClock });
+    const up = await attached(bridge);
+    const a = await capable(bridge);
+    const b = await capable(bridge);
+    const calls = [up.next('tools/call'), up.next('tools/call')];
+    await bridge.fromClient(a.id, { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'slow' } });
+    await bridge.fromClient(b.id, { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'slow' } });
+    const [fromA, fromB] = await Promise.all(calls);
+    await bridge.fromClient(b.id, { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 7 } });
+    await settle();
+    const cancels = up.received.filter((m) => 'method' in m && m.method === 'notifications/cancelled');
+    expect(cancels).toEqual([{ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: fromB!.id } }]);
+    up.reply({ jsonrpc: '2.0', id: fromA!.id, result: { ok: 'a' } });
+    await settle();
+    expect(a.got).toEqual([{ message: { jsonrpc: '2.0', id: 7, result: { ok: 'a' } }, related: 7 }]);
+  });
+
+  it("a sampling request during A's tool call goes to A, though B asked for a list since, and only A may answer it", async () => {
+    const bridge = new Bridge({ name: 's', clock: systemClock });
+    const up = await attached(bridge);
+    const a = await capable(bridge);
+    const b = await capable(bridge);
+    const call = up.next('tools/call');
+    await bridge.fromClient(a.id, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'summarize' } });
+    const upstreamCall = await call;
+    const list = up.next('prompts/list');
+    await bridge.fromClient(b.id, { jsonrpc: '2.0', id: 1, method: 'prompts/list' });
+    await list;
+    up.reply({ jsonrpc: '2.0', id: 900, method: 'sampling/createMessage', params: { messages: [], maxTokens: 10 } });
+    await settle();
+    expect(b.got).toEqual([]);
+    const asked = a.got.find((g) => 'method' in g.message && g.message.method === 'sampling/createMessage')?.message as { id: Id } | undefined;
+    expect(asked).toBeDefined();
+
+    // B answering A's question (by guessing its id) is ignored; A's answer reaches the server.
+    await bridge.fromClient(b.id, { jsonrpc: '2.0', id: asked!.id, result: { content: { type: 'text', text: 'from b' } } });
+    await bridge.fromClient(a.id, { jsonrpc: '2.0', id: asked!.id, result: { content: { type: 'text', text: 'from a' } } });
+    await settle();
+    const answers = up.received.filter((m) => 'id' in m && m.id === 900);
+    expect(answers).toEqual([{ jsonrpc: '2.0', id: 900, result: { content: { type: 'text', text: 'from a' } } }]);
+    expect(upstreamCall.id).toBeDefined();
+  });
+
+  it('a client that disconnects with a question pending gets the server an error, not a hang', async () => {
+    const bridge = new Bridge({ name: 's', clock: systemClock });
+    const up = await attached(bridge);
+    const a = await capable(bridge);
+    const call = up.next('tools/call');
+    await bridge.fromClient(a.id, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'summarize' } });
+    await call;
+    up.reply({ jsonrpc: '2.0', id: 901, method: 'sampling/createMessage', params: { messages: [], maxTokens: 10 } });
+    await settle();
+    bridge.closeSession(a.id);
+    await settle();
+    expect(up.received.find((m) => 'id' in m && m.id === 901)).toMatchObject({ error: { message: 'the client this request went to has disconnected' } });
+  });
+});
+
 describe('HttpEndpoint sessions', () => {
   it('closes sessions that stay idle with nothing open', async () => {
     const bridge = new Bridge({ name: 's', clock: systemClock });

@@ -59,7 +59,7 @@ interface Session {
 }
 
 type Pending =
-  | { kind: 'client'; session: string; id: Id; progressToken?: string }
+  | { kind: 'client'; session: string; id: Id; method?: string; progressToken?: string }
   | { kind: 'internal'; resolve: (r: JsonRpcResponse) => void; timer?: Timer };
 
 export interface BridgeOptions {
@@ -73,6 +73,13 @@ export interface BridgeOptions {
   health?: HealthOptions;
   /** How long a request waits for a (re)starting server before it fails. */
   readyWaitMs?: number;
+}
+
+/** Requests during which a server never asks its client anything (listing, pinging, subscribing, setting levels). */
+const NEVER_ASKS_BACK = /^(ping|logging\/setLevel|.*\/list|resources\/(subscribe|unsubscribe)|resources\/templates\/list)$/;
+
+function canAskBack(method: string | undefined): boolean {
+  return method !== undefined && !NEVER_ASKS_BACK.test(method);
 }
 
 export class Bridge {
@@ -293,6 +300,12 @@ export class Bridge {
         this.#upstream?.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: upstreamId, reason: 'client session closed' } });
       }
     }
+    // The server must not wait forever on a question to a client that is gone.
+    for (const [downstreamId, route] of this.#serverRequests) {
+      if (route.session !== id) continue;
+      this.#serverRequests.delete(downstreamId);
+      this.#upstream?.send(errorResponse(route.upstreamId, ErrorCodes.InternalError, 'the client this request went to has disconnected'));
+    }
     this.#opts.onChange?.();
   }
 
@@ -302,8 +315,8 @@ export class Bridge {
     if (session === undefined) return;
     session.lastActive = this.#opts.clock.now();
     if (isRequest(message)) return this.#clientRequest(session, message);
-    if (isNotification(message)) return this.#clientNotification(message);
-    if (isResponse(message)) return this.#clientResponse(message);
+    if (isNotification(message)) return this.#clientNotification(session, message);
+    if (isResponse(message)) return this.#clientResponse(session, message);
   }
 
   async #clientRequest(session: Session, request: JsonRpcRequest): Promise<void> {
@@ -333,16 +346,18 @@ export class Bridge {
       pending.progressToken = mapped;
       params = { ...params, _meta: { ...meta, progressToken: mapped } };
     }
+    pending.method = request.method;
     this.#pending.set(upstreamId, pending);
     upstream.send({ jsonrpc: '2.0', id: upstreamId, method: request.method, ...(params !== undefined ? { params } : {}) });
   }
 
-  #clientNotification(notification: JsonRpcMessage & { method: string; params?: Record<string, unknown> }): void {
+  #clientNotification(session: Session, notification: JsonRpcMessage & { method: string; params?: Record<string, unknown> }): void {
     if (notification.method === 'notifications/initialized') return;
     if (notification.method === 'notifications/cancelled') {
+      // Ids are per session: a client cancels only its own requests.
       const clientId = notification.params?.['requestId'];
       for (const [upstreamId, pending] of this.#pending) {
-        if (pending.kind === 'client' && pending.id === clientId) {
+        if (pending.kind === 'client' && pending.session === session.id && pending.id === clientId) {
           this.#pending.delete(upstreamId);
           this.#upstream?.send({ jsonrpc: '2.0', method: notification.method, params: { ...notification.params, requestId: upstreamId } });
         }
@@ -352,10 +367,11 @@ export class Bridge {
     this.#upstream?.send(notification);
   }
 
-  #clientResponse(response: JsonRpcResponse): void {
+  #clientResponse(session: Session, response: JsonRpcResponse): void {
     const key = String(response.id);
     const route = this.#serverRequests.get(key);
-    if (route === undefined) return;
+    // Only the client the request went to may answer it.
+    if (route === undefined || route.session !== session.id) return;
     this.#serverRequests.delete(key);
     this.#upstream?.send({ ...response, id: route.upstreamId });
   }
@@ -402,12 +418,19 @@ export class Bridge {
     session.deliver({ ...request, id: downstreamId });
   }
 
-  /** The client a server-to-client request goes to: the one with a request in flight, else the most recent. */
+  /**
+   * The client a server-to-client request goes to. Over stdio the wire does
+   * not say which client request it serves, so: the client whose request
+   * can cause one (a tool call, a prompt, a resource read: never a list or a
+   * ping) is in flight; of several, the one whose request reached the server
+   * last; with none in flight (a request of the server's own), the client
+   * heard from last. Only clients that declared the capability are asked.
+   */
   #pickSession(method: string): Session | undefined {
     const capability = method.startsWith('sampling/') ? 'sampling' : method.startsWith('elicitation/') ? 'elicitation' : method.startsWith('roots/') ? 'roots' : undefined;
     const able = (s: Session): boolean => capability === undefined || s.capabilities?.[capability] !== undefined;
     for (const pending of [...this.#pending.values()].reverse()) {
-      if (pending.kind !== 'client') continue;
+      if (pending.kind !== 'client' || !canAskBack(pending.method)) continue;
       const s = this.#sessions.get(pending.session);
       if (s && able(s)) return s;
     }
