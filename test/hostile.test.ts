@@ -3,7 +3,7 @@
  * kept fixed by a test that failed before its fix.
  */
 import { spawn } from 'node:child_process';
-import { lstat, mkdir, readdir, readFile, realpath, rm, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, realpath, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { findCondition } from '../src/api/status.js';
@@ -262,5 +262,35 @@ describe('input is bounded and every verb stops on a signal', () => {
     expect(typeof buildProgram).toBe('function');
     expect(process.listenerCount('SIGTERM')).toBe(0);
     expect(process.listenerCount('SIGINT')).toBe(0);
+  });
+});
+
+describe('a manifest file that cannot be read', () => {
+  // Root reads any mode, so the unreadable file is a link to one that fails every read (EIO).
+  const makeUnreadable = async (path: string): Promise<void> => {
+    const temp = `${path}.link`;
+    await symlink('/proc/self/mem', temp);
+    await rename(temp, path);
+  };
+
+  it('is reported by itself: validate and get name it and go on with the rest; the controller keeps what it last read', async () => {
+    const h = await harness();
+    await h.write('a.yaml', tinyServer('a', h));
+    await h.write('b.yaml', tinyServer('b', h));
+    await h.start();
+    const pid = await h.waitFor('a and b running', async () => (await h.status('b'))?.phase === 'Running' && (await h.status('a'))?.phase === 'Running' && (await h.status('a'))?.pid);
+
+    await makeUnreadable(join(h.dir, 'a.yaml'));
+    await h.controller!.resync();
+    await h.waitFor('the controller reports it', async () => h.logs.some((r) => r.msg === 'manifest file unreadable'));
+    expect((await h.status('a'))?.pid).toBe(pid);
+    expect(isAlive(pid)).toBe(true);
+
+    const validate = await runCli(['validate', h.dir], { env: h.env });
+    expect(validate.code).toBe(1);
+    expect(validate.stdout + validate.stderr).toMatch(/a\.yaml:1:1: cannot read: /);
+    const get = await runCli(['get', 'mcp'], { env: h.env });
+    expect(get.code).toBe(0);
+    expect(get.stdout).toMatch(/\nb {6}Running/);
   });
 });

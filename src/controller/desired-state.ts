@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { relative } from 'node:path';
 import { isDns1123Label, resourceKey, type ResourceKey } from '../api/names.js';
+import { messageOf } from '../errors.js';
 import type { ManifestError } from '../manifests/errors.js';
 import { assemble, listManifestFiles, loadFile } from '../manifests/loader.js';
 import type { ParsedDocument } from '../manifests/parse.js';
@@ -43,6 +44,8 @@ const STAT_CONCURRENCY = 16;
 export class DesiredState {
   readonly dir: string;
   readonly #files = new Map<string, FileEntry>();
+  /** Files that could not be read at their last read (reported once). */
+  readonly #unreadable = new Set<string>();
   #entries = new Map<ResourceKey, DesiredEntry>();
   /** Secret name -> the valid MCPServers that reference it (rebuilt with the entries). */
   #users = new Map<string, string[]>();
@@ -80,14 +83,37 @@ export class DesiredState {
 
   /** Reads a file without changing the state. */
   async read(path: string): Promise<FileRead> {
-    const info = await stat(path).catch(() => undefined);
-    if (info === undefined || !info.isFile()) return { path, settled: true };
-    const docs = await loadFile(path, relative(process.cwd(), path) || path).catch(() => undefined);
-    if (docs === undefined) return { path, settled: true };
+    const file = relative(process.cwd(), path) || path;
+    let info;
+    try {
+      info = await stat(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { path, settled: true };
+      return this.#keepUnreadable(path, { file, line: 1, col: 1, message: `cannot read: ${messageOf(err)}`, code: 'Unreadable' });
+    }
+    if (!info.isFile()) return { path, settled: true };
+    const docs = await loadFile(path, file);
+    const unreadable = docs.length === 1 ? docs[0]!.errors.find((e) => e.code === 'Unreadable') : undefined;
+    if (unreadable !== undefined) return this.#keepUnreadable(path, unreadable);
+    this.#unreadable.delete(path);
     const text = docs.map((d) => d.text).join('\u0000');
     const fingerprint = createHash('sha256').update(`${info.size}:${text}`).digest('hex');
     const torn = docs.some((d) => d.errors.some((e) => e.message.startsWith('YAML'))) || (docs.length === 0 && (this.#files.get(path)?.docs.length ?? 0) > 0);
     return { path, settled: !torn, entry: { fingerprint, mtimeMs: info.mtimeMs, size: info.size, docs } };
+  }
+
+  /**
+   * A file that cannot be read (permissions, I/O) says nothing about its
+   * resources: what was last read from it stands, as when the whole directory
+   * goes missing. Reported once, when it becomes unreadable.
+   */
+  #keepUnreadable(path: string, error: ManifestError): FileRead {
+    if (!this.#unreadable.has(path)) {
+      this.#unreadable.add(path);
+      this.#onUnnamed?.({ ...error, message: `${error.message}; what was last read from it stays in force` });
+    }
+    const previous = this.#files.get(path);
+    return previous !== undefined ? { path, settled: true, entry: previous } : { path, settled: true };
   }
 
   /** Applies a read; returns the keys whose declaration may have changed. */
@@ -143,11 +169,17 @@ export class DesiredState {
 
   async scan(): Promise<{ affected: Set<ResourceKey>; unsettled: string[]; missing?: true }> {
     if (!(await this.present())) return { affected: new Set(), unsettled: [], missing: true };
-    const files = await listManifestFiles(this.dir).catch(() => [] as string[]);
+    const unreadableFolders: string[] = [];
+    const files = await listManifestFiles(this.dir, (folder) => unreadableFolders.push(`${folder}/`)).catch(() => [] as string[]);
     const affected = new Set<ResourceKey>();
     const unsettled: string[] = [];
     const present = new Set(files);
-    for (const path of [...this.#files.keys()]) if (!present.has(path)) files.push(path);
+    for (const path of [...this.#files.keys()]) {
+      if (present.has(path)) continue;
+      // Below a folder that cannot be listed now: not gone, just not visible; it stays as it was.
+      if (unreadableFolders.some((folder) => path.startsWith(folder))) continue;
+      files.push(path);
+    }
     const reads: FileRead[] = [];
     const stale = await mapConcurrent(files, STAT_CONCURRENCY, (path) => this.isStale(path));
     for (const [i, path] of files.entries()) {

@@ -7,8 +7,12 @@ export interface ManifestError {
   /** Dotted field path, when the error belongs to a field. */
   field?: string;
   message: string;
-  /** Set on warnings a caller may word for its own context. */
-  code?: 'PlaintextValues';
+  /**
+   * PlaintextValues: a warning a caller may word for its own context.
+   * Unreadable: the file (or folder) could not be read at all (permissions,
+   * I/O): not a statement about its resources, which a controller keeps as they were.
+   */
+  code?: 'PlaintextValues' | 'Unreadable';
 }
 
 export function formatManifestError(e: ManifestError): string {

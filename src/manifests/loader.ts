@@ -6,6 +6,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { resourceKey, type ResourceKey } from '../api/names.js';
+import { messageOf } from '../errors.js';
 import type { ManifestError } from './errors.js';
 import { parseManifestText, type ParsedDocument } from './parse.js';
 import type { Resource } from './resource.js';
@@ -28,11 +29,22 @@ export function isManifestFileName(name: string): boolean {
   return /\.ya?ml$/i.test(name);
 }
 
-/** Every manifest file below `dir`, sorted for a stable order. */
-export async function listManifestFiles(dir: string): Promise<string[]> {
+/**
+ * Every manifest file below `dir`, sorted for a stable order. A subfolder
+ * that cannot be read is passed to `onUnreadable` (or, without it, skipped);
+ * only `dir` itself failing is an error.
+ */
+export async function listManifestFiles(dir: string, onUnreadable?: (folder: string, err: unknown) => void): Promise<string[]> {
   const out: string[] = [];
   const walk = async (folder: string): Promise<void> => {
-    const entries = await readdir(folder, { withFileTypes: true });
+    let entries;
+    try {
+      entries = await readdir(folder, { withFileTypes: true });
+    } catch (err) {
+      if (folder === dir) throw err;
+      onUnreadable?.(folder, err);
+      return;
+    }
     for (const entry of entries) {
       if (entry.name.startsWith('.') || entry.name === 'node_modules') continue;
       const full = join(folder, entry.name);
@@ -54,11 +66,23 @@ export async function listManifestFiles(dir: string): Promise<string[]> {
  * Every reader of manifests (the controller, validate, apply, diff) goes through it.
  */
 export async function readManifestText(path: string, file: string): Promise<{ text: string } | { error: ManifestError }> {
-  const info = await stat(path);
-  if (info.size > MAX_MANIFEST_BYTES) return { error: { file, line: 1, col: 1, message: tooLarge(info.size) } };
-  const text = decodeUtf8(await readFile(path));
+  let bytes: Buffer;
+  try {
+    const info = await stat(path);
+    if (info.size > MAX_MANIFEST_BYTES) return { error: { file, line: 1, col: 1, message: tooLarge(info.size) } };
+    bytes = await readFile(path);
+  } catch (err) {
+    return { error: unreadable(file, err) };
+  }
+  const text = decodeUtf8(bytes);
   if (typeof text !== 'string') return { error: { file, line: text.line, col: 1, message: 'file is not valid UTF-8 text' } };
   return { text };
+}
+
+function unreadable(file: string, err: unknown): ManifestError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const why = code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'ENOENT' ? 'it was removed while being read' : messageOf(err);
+  return { file, line: 1, col: 1, message: `cannot read: ${why}`, code: 'Unreadable' };
 }
 
 export function tooLarge(bytes: number): string {
@@ -136,8 +160,10 @@ function withConflicts(documents: readonly ParsedDocument[]): ParsedDocument[] {
  * messages (defaults to the path given).
  */
 export async function loadDirectory(dir: string, displayRoot: string = dir): Promise<LoadResult> {
-  const files = await listManifestFiles(dir);
   const documents: ParsedDocument[] = [];
+  const files = await listManifestFiles(dir, (folder, err) => {
+    documents.push(unreadableFile(folder, unreadable(`${join(displayRoot, relative(dir, folder))}/`, err)));
+  });
   for (const path of files) {
     documents.push(...(await loadFile(path, join(displayRoot, relative(dir, path)))));
   }
