@@ -118,6 +118,14 @@ describe('serverStatus', () => {
     expect(s.message).toBe(missing.message);
   });
 
+  it.each([
+    ['command not found', { desired: valid(), memory: mem({ lastTermination: exit(null, { reason: 'StartError' }), crashes: 1, nextRetryAt: NOW + 1000, startError: 'command "nope" not found on PATH' }) }, 'StartFailed', 'command "nope" not found on PATH'],
+    ['port in use', { desired: valid(), observed: running(), mcp: { state: 'down', sessions: 0, endpointError: 'port 8931 is already in use on 127.0.0.1' } }, 'EndpointUnavailable', 'port 8931 is already in use on 127.0.0.1'],
+  ])('Stalled=True where only a person can help: %s', (_name, over, reason, message) => {
+    const s = serverStatus({ ...base, ...over } as Parameters<typeof serverStatus>[0]);
+    expect(findCondition(s.conditions, 'Stalled')).toMatchObject({ status: 'True', reason, message });
+  });
+
   it('lastTransitionTime moves only when a condition flips', () => {
     const first = serverStatus({ ...base, desired: valid(), observed: running() });
     const later = serverStatus({ ...base, now: NOW + 60_000, desired: valid(), observed: running({ pid: 43 }), previous: first });

@@ -239,6 +239,12 @@ export function serverStatus(input: StatusInput): MCPServerStatus {
     set('Stalled', true, first.reason, problems.map((p) => p.message).join('; '));
   } else if (updateBlocked) {
     set('Stalled', true, first.reason, `update to generation ${generation} blocked: ${first.message}; generation ${observed.generation} keeps running`);
+  } else if (observed && input.mcp?.endpointError !== undefined) {
+    // Retrying will not free the port: someone has to.
+    set('Stalled', true, 'EndpointUnavailable', input.mcp.endpointError);
+  } else if (!observed && memory.startError !== undefined) {
+    // Command not found or not executable: back-off keeps trying, but only a person can fix it.
+    set('Stalled', true, 'StartFailed', memory.startError);
   } else {
     set('Stalled', false, 'Progressing', 'no intervention needed');
   }
