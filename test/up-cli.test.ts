@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile, stat } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BIN, runCli } from './helpers/cli.js';
@@ -146,4 +146,41 @@ describe('apiary up (the built CLI)', () => {
       if (isAlive(controller)) process.kill(controller, 'SIGTERM');
     }
   }, 30_000);
+});
+
+describe('a second Ctrl-C', () => {
+  it('kills every server at once, a server that ignores SIGTERM too, before the controller goes', async () => {
+    const h = await harness();
+    await h.write('a.yaml', tinyServer('a', h, { args: ['--ignore-stdin', '--ignore-sigterm'] }));
+    const controller = up(h);
+    const ready = await runCli(['wait', 'mcpserver/a', '--for=condition=Ready', '--timeout', '15s'], { env: h.env });
+    expect(ready.code, controller.output()).toBe(0);
+    const pid = JSON.parse((await runCli(['get', 'mcp', 'a', '-o', 'json'], { env: h.env })).stdout).status.pid as number;
+    const died = new Promise<NodeJS.Signals | null>((resolve) => controller.child.on('exit', (_code, signal) => resolve(signal)));
+    controller.child.kill('SIGINT');
+    // The first one starts a graceful stop: stdin closed, then SIGTERM, which this server ignores.
+    await h.waitFor('the graceful stop under way', async () => controller.output().includes('signal received, stopping'));
+    controller.child.kill('SIGINT');
+    expect(await died).toBe('SIGINT');
+    expect(controller.output()).toContain('second signal: killed every server');
+    await h.waitFor('the server gone', async () => !isAlive(pid));
+  });
+});
+
+describe('what a crash or a careless setup could leak', () => {
+  it('the controller and its servers run with no core dumps, and a state directory open to others is closed with a warning', async () => {
+    const h = await harness();
+    await mkdir(h.stateDir, { recursive: true, mode: 0o777 });
+    await chmod(h.stateDir, 0o777);
+    await h.write('a.yaml', tinyServer('a', h));
+    const controller = up(h);
+    const ready = await runCli(['wait', 'mcpserver/a', '--for=condition=Ready', '--timeout', '15s'], { env: h.env });
+    expect(ready.code, controller.output()).toBe(0);
+    expect((await stat(h.stateDir)).mode & 0o777).toBe(0o700);
+    expect(controller.output()).toContain(`state directory ${h.stateDir} was open to others (mode 777); changed it to 700`);
+    const pid = JSON.parse((await runCli(['get', 'mcp', 'a', '-o', 'json'], { env: h.env })).stdout).status.pid as number;
+    for (const p of [controller.child.pid!, pid]) {
+      expect(await readFile(`/proc/${p}/limits`, 'utf8')).toMatch(/^Max core file size\s+0\s+0\s+bytes/m);
+    }
+  });
 });

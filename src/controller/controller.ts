@@ -27,7 +27,7 @@ import { StateLayout } from '../state/layout.js';
 import { RecordBook } from '../state/record-book.js';
 import { clearRestartRequest, readRestartRequests } from '../state/requests.js';
 import { StatusStore } from '../state/status-store.js';
-import { ensureDir, writeFileAtomic } from '../util/atomic.js';
+import { ensureDir, ensurePrivateDir, writeFileAtomic } from '../util/atomic.js';
 import { systemClock, type Clock } from './clock.js';
 import { DesiredState } from './desired-state.js';
 import type { Logger } from './logger.js';
@@ -79,7 +79,7 @@ export class Controller {
     this.#desired = new DesiredState(
       options.dir,
       (w) => options.logger.warn('manifest warning', { warning: formatManifestError(w) }),
-      (e) => options.logger.warn('invalid manifest', { error: formatManifestError(e) }),
+      (e) => options.logger.warn(e.code === 'Unreadable' ? 'manifest file unreadable' : 'invalid manifest', { error: formatManifestError(e) }),
     );
     this.#queue = new WorkQueue<ResourceKey>({ clock: this.#clock });
   }
@@ -90,7 +90,9 @@ export class Controller {
 
   async start(): Promise<void> {
     const { logger } = this.#opts;
-    // 1. One controller per state directory.
+    // 1. One controller per state directory, which only its owner may enter.
+    const loosened = await ensurePrivateDir(this.#layout.root);
+    if (loosened !== undefined) logger.warn(loosened);
     const lock = await acquireControllerLock(this.#layout, this.#opts.dir, VERSION);
     this.#lock = lock;
     this.#release = lock.release;
@@ -273,6 +275,15 @@ export class Controller {
     return kind === 'MCPServer' ? this.#servers.reconcile(name) : this.#secrets.reconcile(name);
   }
 
+  /**
+   * A second Ctrl-C: no more grace. Every server's process group gets SIGKILL
+   * now, synchronously, so none that ignores SIGTERM outlives the controller
+   * with its secrets in its environment (docker compose does the same).
+   */
+  killServersNow(): number {
+    return this.#runtime?.killAll?.() ?? 0;
+  }
+
   /** Stops watching, stops every server gracefully, records that, and releases the lock. */
   async stop(): Promise<void> {
     if (this.#stopping) return;
@@ -294,7 +305,6 @@ export class Controller {
   }
 }
 
-/** A random per-state-directory key for fingerprints of secret values (never the values themselves). */
 /** The port in each server's status URL: what a lost ports file is rebuilt from. */
 function portsFromStatus(records: RecordBook): Record<string, number> {
   const ports: Record<string, number> = {};
@@ -307,6 +317,7 @@ function portsFromStatus(records: RecordBook): Record<string, number> {
   return ports;
 }
 
+/** A random per-state-directory key for fingerprints of secret values (never the values themselves). */
 async function loadStateKey(layout: StateLayout): Promise<Buffer> {
   try {
     const key = Buffer.from((await readFile(layout.stateKeyFile, 'utf8')).trim(), 'base64');

@@ -196,6 +196,17 @@ export class ProcessRuntime implements Runtime {
     for (const pid of held ?? []) signalGroup(pid, 'SIGCONT');
   }
 
+  killAll(): number {
+    let killed = 0;
+    for (const tracked of this.#tracked.values()) {
+      tracked.stopRequested = true;
+      tracked.observed.stopping = true;
+      signalGroup(tracked.observed.pid, 'SIGKILL');
+      killed++;
+    }
+    return killed;
+  }
+
   async stop(name: string): Promise<Termination | undefined> {
     const tracked = this.#tracked.get(name);
     if (tracked === undefined) return undefined;

@@ -75,4 +75,6 @@ export interface Runtime {
    */
   holdStarts?(): void;
   releaseHeld?(): void;
+  /** Optional: kill every server at once (SIGKILL), synchronously; returns how many. */
+  killAll?(): number;
 }

@@ -4,8 +4,9 @@
  * old file or the new one, never a mix.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, realpath, rename, rm } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { ApiaryError } from '../errors.js';
 import { isAlive } from '../runtime/proc.js';
 
 export const FILE_MODE = 0o600;
@@ -13,6 +14,27 @@ export const DIR_MODE = 0o700;
 
 export async function ensureDir(path: string): Promise<void> {
   await mkdir(path, { recursive: true, mode: DIR_MODE });
+}
+
+/**
+ * A folder only its owner may enter (the state directory: logs, status and
+ * process records under it). One made here is 0700; one that was already
+ * there and open to others is closed (the returned warning says so); one that
+ * belongs to another user is refused, since its owner could read or replace
+ * everything apiary writes there.
+ */
+export async function ensurePrivateDir(path: string): Promise<string | undefined> {
+  await ensureDir(path);
+  const info = await stat(path);
+  const uid = process.getuid?.();
+  if (uid !== undefined && info.uid !== uid) {
+    throw new ApiaryError('StateInvalid', `state directory ${path} belongs to another user (uid ${info.uid})`, {
+      hints: ['Use a state directory of your own (--state-dir, or APIARY_STATE_DIR).'],
+    });
+  }
+  if ((info.mode & 0o077) === 0) return undefined;
+  await chmod(path, DIR_MODE);
+  return `state directory ${path} was open to others (mode ${(info.mode & 0o777).toString(8)}); changed it to 700`;
 }
 
 /** How a file in the manifest directory is rewritten: through a symlink to its target. */

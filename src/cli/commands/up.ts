@@ -43,17 +43,29 @@ export function registerUp(program: Command, ctx: CliContext): void {
       const { Controller } = await import('../../controller/controller.js');
       const controller = new Controller({ dir, stateDir, keys: ctx.keys, logger, env: ctx.env, resyncMs: resyncSeconds * 1000 });
       await controller.start();
-      await new Promise<void>((resolve) => {
-        const onSignal = (signal: NodeJS.Signals): void => {
-          logger.info('signal received, stopping', { signal });
-          process.off('SIGINT', onSignal);
-          process.off('SIGTERM', onSignal);
-          resolve();
-        };
-        process.on('SIGINT', onSignal);
-        process.on('SIGTERM', onSignal);
-      });
+      let signals = 0;
+      const onSignal = (signal: NodeJS.Signals): void => {
+        signals += 1;
+        if (signals === 1) {
+          logger.info('signal received, stopping (again to kill every server at once)', { signal });
+          stopRequested();
+          return;
+        }
+        // The second one: kill every server first, then go the way the signal says.
+        const killed = controller.killServersNow();
+        logger.warn('second signal: killed every server', { signal, killed });
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        process.kill(process.pid, signal);
+      };
+      let stopRequested!: () => void;
+      const stopping = new Promise<void>((resolve) => (stopRequested = resolve));
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      await stopping;
       await controller.stop();
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
     });
 
   program
