@@ -2,11 +2,12 @@
  * The bridge's routing rules, with a scripted upstream on in-memory streams
  * (the server end is the only fake here; end-to-end runs are in mcp.test.ts).
  */
+import { request } from 'node:http';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { systemClock } from '../src/controller/clock.js';
-import { Bridge } from '../src/mcp/bridge.js';
-import { HttpEndpoint } from '../src/mcp/http-endpoint.js';
+import { Bridge, MAX_IN_FLIGHT_PER_CLIENT } from '../src/mcp/bridge.js';
+import { HttpEndpoint, MAX_SESSIONS } from '../src/mcp/http-endpoint.js';
 import type { Id, JsonRpcMessage } from '../src/mcp/jsonrpc.js';
 
 interface Upstream {
@@ -188,6 +189,104 @@ describe('Bridge: one client never reaches into another', () => {
     expect(up.received.find((m) => 'id' in m && m.id === 901)).toMatchObject({ error: { message: 'the client this request went to has disconnected' } });
   });
 });
+
+describe('Bridge: one client cannot crowd out another', () => {
+  it(`a client's requests beyond ${MAX_IN_FLIGHT_PER_CLIENT} wait in its own queue; another client's ping goes straight to the server`, async () => {
+    const bridge = new Bridge({ name: 's', clock: systemClock });
+    const up = await attached(bridge);
+    const flood = session(bridge);
+    const other = session(bridge);
+    for (let i = 0; i < 50; i++) await bridge.fromClient(flood.id, { jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'slow' } });
+    const ping = up.next('ping');
+    await bridge.fromClient(other.id, { jsonrpc: '2.0', id: 'p', method: 'ping' });
+    const upstreamPing = await ping;
+    const calls = () => up.received.filter((m) => 'method' in m && m.method === 'tools/call') as { id: Id }[];
+    expect(calls()).toHaveLength(MAX_IN_FLIGHT_PER_CLIENT);
+    up.reply({ jsonrpc: '2.0', id: upstreamPing.id, result: {} });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(other.got).toEqual([{ message: { jsonrpc: '2.0', id: 'p', result: {} }, related: 'p' }]);
+
+    // Each answer lets the next waiting request go; none is lost or reordered.
+    for (let answered = 0; answered < 50; answered++) {
+      const next = calls()[answered]!;
+      up.reply({ jsonrpc: '2.0', id: next.id, result: { n: answered } });
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    await new Promise((r) => setTimeout(r, 20));
+    expect(flood.got.map((g) => (g.message as { id: Id }).id)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+  });
+});
+
+describe('HttpEndpoint: malformed and oversized input', () => {
+  const post = (url: string, body: string, sessionId?: string): Promise<Response> =>
+    fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', ...(sessionId ? { 'Mcp-Session-Id': sessionId } : {}) }, body });
+  const open = async (): Promise<{ endpoint: HttpEndpoint; up: Upstream; sessionId: string }> => {
+    const bridge = new Bridge({ name: 's', clock: systemClock });
+    const up = await attached(bridge);
+    const endpoint = new HttpEndpoint(bridge, 0);
+    await endpoint.listen();
+    const init = await post(endpoint.url, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } }));
+    return { endpoint, up, sessionId: init.headers.get('mcp-session-id')! };
+  };
+
+  it('an invalid request is answered with Invalid Request, never forwarded; a repeated id in a batch is answered, not merged', async () => {
+    const { endpoint, up, sessionId } = await open();
+    const badMethod = await post(endpoint.url, JSON.stringify({ jsonrpc: '2.0', id: 3, method: 123 }), sessionId);
+    expect(await badMethod.json()).toEqual({ jsonrpc: '2.0', id: 3, error: { code: -32600, message: 'not a valid JSON-RPC 2.0 message' } });
+    const nullId = await post(endpoint.url, JSON.stringify({ jsonrpc: '2.0', id: null, method: 'tools/list' }), sessionId);
+    expect(await nullId.json()).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'not a valid JSON-RPC 2.0 message' } });
+    expect(up.received.filter((m) => 'method' in m && (m.method as unknown) === 123)).toEqual([]);
+
+    const answered = up.next('tools/call');
+    const batch = post(endpoint.url, JSON.stringify([
+      { jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'a' } },
+      { jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'b' } },
+      { jsonrpc: '2.0', method: 7 },
+    ]), sessionId);
+    const call = await answered;
+    up.reply({ jsonrpc: '2.0', id: call.id, result: { ok: true } });
+    expect(await (await batch).json()).toEqual([
+      { jsonrpc: '2.0', id: 5, error: { code: -32600, message: 'request id 5 is used twice in this batch' } },
+      { jsonrpc: '2.0', id: null, error: { code: -32600, message: 'not a valid JSON-RPC 2.0 message' } },
+      { jsonrpc: '2.0', id: 5, result: { ok: true } },
+    ]);
+    await endpoint.close();
+  });
+
+  it('a body over the limit gets 413, declared or streamed, and the endpoint goes on serving', async () => {
+    const { endpoint, sessionId } = await open();
+    const declared = await rawPost(endpoint.port, { 'Content-Length': String(100 * 1024 * 1024) }, 'x'.repeat(1024));
+    expect(declared).toBe(413);
+    const streamed = await rawPost(endpoint.port, { 'Transfer-Encoding': 'chunked' }, 'x'.repeat(5 * 1024 * 1024));
+    expect(streamed).toBe(413);
+    const ok = await post(endpoint.url, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }), sessionId);
+    expect(ok.status).toBe(202);
+    await endpoint.close();
+  });
+
+  it(`sessions are bounded at ${MAX_SESSIONS}: the one idle longest makes room`, async () => {
+    const { endpoint, sessionId: first } = await open();
+    const init = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } });
+    let last = '';
+    for (let i = 0; i < MAX_SESSIONS + 20; i++) last = (await post(endpoint.url, init)).headers.get('mcp-session-id')!;
+    const ping = JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    expect((await post(endpoint.url, ping, first)).status).toBe(404);
+    expect((await post(endpoint.url, ping, last)).status).toBe(202);
+    await endpoint.close();
+  });
+});
+
+/** A POST over a plain socket, so a body can lie about its length or stream past the limit; resolves with the status. */
+function rawPost(port: number, headers: Record<string, string>, body: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/mcp', method: 'POST', headers: { 'Content-Type': 'application/json', ...headers } }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
 
 describe('HttpEndpoint sessions', () => {
   it('closes sessions that stay idle with nothing open', async () => {

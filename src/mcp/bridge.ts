@@ -56,7 +56,17 @@ interface Session {
   deliver: Deliver;
   lastActive: number;
   capabilities?: Record<string, unknown>;
+  /** This client's requests at the server now, and those waiting their turn. */
+  inFlight: number;
+  waiting: JsonRpcRequest[];
 }
+
+/**
+ * Requests one client may have at the server at once; the rest wait in its
+ * own queue. The server reads its stdin in order, so without this a client
+ * that floods it puts every other client's request (a ping) behind its own.
+ */
+export const MAX_IN_FLIGHT_PER_CLIENT = 8;
 
 type Pending =
   | { kind: 'client'; session: string; id: Id; method?: string; progressToken?: string }
@@ -200,6 +210,12 @@ export class Bridge {
         );
       }
     }
+    for (const session of this.#sessions.values()) {
+      session.inFlight = 0;
+      for (const request of session.waiting.splice(0)) {
+        session.deliver(errorResponse(request.id, ErrorCodes.ServerRestarted, `MCP server "${this.#opts.name}" stopped before this request reached it (${reason}); it is safe to retry`), request.id);
+      }
+    }
     this.#serverRequests.clear();
     this.#progress.clear();
     this.#pid = undefined;
@@ -277,7 +293,7 @@ export class Bridge {
 
   openSession(deliver: Deliver): string {
     const id = randomUUID();
-    this.#sessions.set(id, { id, deliver, lastActive: this.#opts.clock.now() });
+    this.#sessions.set(id, { id, deliver, lastActive: this.#opts.clock.now(), inFlight: 0, waiting: [] });
     this.#opts.onChange?.();
     return id;
   }
@@ -297,6 +313,7 @@ export class Bridge {
     for (const [upstreamId, pending] of this.#pending) {
       if (pending.kind === 'client' && pending.session === id) {
         this.#pending.delete(upstreamId);
+        if (pending.progressToken !== undefined) this.#progress.delete(pending.progressToken);
         this.#upstream?.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: upstreamId, reason: 'client session closed' } });
       }
     }
@@ -334,7 +351,21 @@ export class Bridge {
       session.deliver(this.#unavailable(request.id), request.id);
       return;
     }
-    const upstream = this.#upstream!;
+    if (session.inFlight >= MAX_IN_FLIGHT_PER_CLIENT) {
+      session.waiting.push(request);
+      return;
+    }
+    this.#forward(session, request);
+  }
+
+  /** Sends a client's request to the server under an id of apiary's. */
+  #forward(session: Session, request: JsonRpcRequest): void {
+    const upstream = this.#upstream;
+    if (upstream === undefined) {
+      session.deliver(this.#unavailable(request.id), request.id);
+      return;
+    }
+    session.inFlight += 1;
     const upstreamId = this.#nextId++;
     const pending: Pending = { kind: 'client', session: session.id, id: request.id };
     let params = request.params;
@@ -351,6 +382,17 @@ export class Bridge {
     upstream.send({ jsonrpc: '2.0', id: upstreamId, method: request.method, ...(params !== undefined ? { params } : {}) });
   }
 
+  /** A client request is done at the server (answered, cancelled, failed): its client's next one may go. */
+  #settle(upstreamId: number, pending: Extract<Pending, { kind: 'client' }>): void {
+    this.#pending.delete(upstreamId);
+    if (pending.progressToken !== undefined) this.#progress.delete(pending.progressToken);
+    const session = this.#sessions.get(pending.session);
+    if (session === undefined) return;
+    session.inFlight -= 1;
+    const next = session.waiting.shift();
+    if (next !== undefined) this.#forward(session, next);
+  }
+
   #clientNotification(session: Session, notification: JsonRpcMessage & { method: string; params?: Record<string, unknown> }): void {
     if (notification.method === 'notifications/initialized') return;
     if (notification.method === 'notifications/cancelled') {
@@ -358,10 +400,12 @@ export class Bridge {
       const clientId = notification.params?.['requestId'];
       for (const [upstreamId, pending] of this.#pending) {
         if (pending.kind === 'client' && pending.session === session.id && pending.id === clientId) {
-          this.#pending.delete(upstreamId);
+          this.#settle(upstreamId, pending);
           this.#upstream?.send({ jsonrpc: '2.0', method: notification.method, params: { ...notification.params, requestId: upstreamId } });
         }
       }
+      // One still waiting its turn never reached the server: it is just dropped.
+      session.waiting = session.waiting.filter((r) => r.id !== clientId);
       return;
     }
     this.#upstream?.send(notification);
@@ -388,14 +432,14 @@ export class Bridge {
     if (typeof response.id !== 'number') return;
     const pending = this.#pending.get(response.id);
     if (pending === undefined) return;
-    this.#pending.delete(response.id);
     if (pending.kind === 'internal') {
+      this.#pending.delete(response.id);
       pending.timer?.cancel();
       pending.resolve(response);
       return;
     }
-    if (pending.progressToken !== undefined) this.#progress.delete(pending.progressToken);
     this.#sessions.get(pending.session)?.deliver({ ...response, id: pending.id }, pending.id);
+    this.#settle(response.id, pending);
   }
 
   #upstreamRequest(request: JsonRpcRequest): void {

@@ -10,7 +10,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Bridge } from './bridge.js';
-import { ErrorCodes, errorResponse, isRequest, parseMessages, type Id, type JsonRpcMessage } from './jsonrpc.js';
+import { checkClientMessages, ErrorCodes, errorResponse, isRequest, type Id, type JsonRpcMessage } from './jsonrpc.js';
 
 const MAX_BODY = 4 * 1024 * 1024;
 const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
@@ -32,6 +32,8 @@ interface SessionStreams {
 
 /** A session with no request and no open stream for this long is closed (clients that vanish without DELETE). */
 export const SESSION_IDLE_MS = 30 * 60_000;
+/** Sessions per endpoint; past it, the one idle longest makes room (measured: ~23 kB each). */
+export const MAX_SESSIONS = 256;
 
 export class HttpEndpoint {
   readonly #bridge: Bridge;
@@ -142,21 +144,25 @@ export class HttpEndpoint {
   }
 
   async #post(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const text = await readBody(req, res);
+    if (text === undefined) return;
     let body: unknown;
     try {
-      body = JSON.parse(await readBody(req));
+      body = JSON.parse(text);
     } catch (err) {
       return this.#fail(res, 400, null, ErrorCodes.ParseError, `invalid JSON: ${(err as Error).message}`);
     }
-    const messages = parseMessages(body);
-    if (messages === undefined) return this.#fail(res, 400, null, ErrorCodes.InvalidRequest, 'not a JSON-RPC 2.0 message');
+    const checked = checkClientMessages(body);
+    if (checked === undefined) return this.#fail(res, 400, null, ErrorCodes.InvalidRequest, 'an empty batch is not a JSON-RPC 2.0 message');
+    const { messages, rejected, batch } = checked;
     const accept = String(req.headers.accept ?? '');
     const acceptsSse = accept.includes('text/event-stream') || accept.includes('*/*');
     const initialize = messages.find((m) => isRequest(m) && m.method === 'initialize');
     let sessionId = header(req, 'mcp-session-id');
     const headers: Record<string, string> = {};
     if (initialize !== undefined) {
-      if (messages.length > 1) return this.#fail(res, 400, null, ErrorCodes.InvalidRequest, 'initialize must be sent alone');
+      if (messages.length > 1 || rejected.length > 0) return this.#fail(res, 400, null, ErrorCodes.InvalidRequest, 'initialize must be sent alone');
+      this.#makeRoomForSession();
       sessionId = this.#bridge.openSession((m, related) => this.#deliver(sessionId!, m, related));
       this.#streams.set(sessionId, { posts: new Set(), lastSeen: Date.now() });
       headers['Mcp-Session-Id'] = sessionId;
@@ -167,17 +173,37 @@ export class HttpEndpoint {
     }
     this.#streams.get(sessionId)!.lastSeen = Date.now();
     const requests = messages.filter(isRequest);
-    if (requests.length === 0) {
+    if (requests.length === 0 && rejected.length === 0) {
       res.writeHead(202).end();
       for (const m of messages) await this.#bridge.fromClient(sessionId, m);
       return;
     }
-    const stream: PostStream = { res, waiting: new Set(requests.map((r) => r.id)), acceptsSse, mode: 'pending', batch: Array.isArray(body), collected: [] };
+    const stream: PostStream = { res, waiting: new Set(requests.map((r) => r.id)), acceptsSse, mode: 'pending', batch, collected: [] };
     for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
     const streams = this.#streams.get(sessionId)!;
     streams.posts.add(stream);
     res.on('close', () => streams.posts.delete(stream));
+    // What was rejected is answered with the rest (at once, when nothing else is awaited).
+    stream.collected.push(...rejected);
+    if (stream.waiting.size === 0) return this.#finish(stream);
     for (const m of messages) await this.#bridge.fromClient(sessionId, m);
+  }
+
+  /**
+   * Sessions are bounded: at the limit, the one idle longest (no open stream)
+   * is closed to make room, as a client that never sends DELETE would want.
+   */
+  #makeRoomForSession(): void {
+    if (this.#streams.size < MAX_SESSIONS) return;
+    let oldest: [string, SessionStreams] | undefined;
+    for (const entry of this.#streams) {
+      const streams = entry[1];
+      if (streams.get !== undefined || streams.posts.size > 0) continue;
+      if (oldest === undefined || streams.lastSeen < oldest[1].lastSeen) oldest = entry;
+    }
+    if (oldest === undefined) return;
+    this.#streams.delete(oldest[0]);
+    this.#bridge.closeSession(oldest[0]);
   }
 
   #get(req: IncomingMessage, res: ServerResponse): void {
@@ -215,15 +241,20 @@ export class HttpEndpoint {
   async #legacyPost(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const sessionId = new URL(req.url ?? '/', 'http://localhost').searchParams.get('sessionId') ?? '';
     if (!this.#legacy.has(sessionId)) return this.#fail(res, 404, null, ErrorCodes.InvalidRequest, 'unknown session: open GET /sse first');
-    let messages;
+    const text = await readBody(req, res);
+    if (text === undefined) return;
+    let checked;
     try {
-      messages = parseMessages(JSON.parse(await readBody(req)));
+      checked = checkClientMessages(JSON.parse(text));
     } catch (err) {
       return this.#fail(res, 400, null, ErrorCodes.ParseError, `invalid JSON: ${(err as Error).message}`);
     }
-    if (messages === undefined) return this.#fail(res, 400, null, ErrorCodes.InvalidRequest, 'not a JSON-RPC 2.0 message');
+    if (checked === undefined) return this.#fail(res, 400, null, ErrorCodes.InvalidRequest, 'an empty batch is not a JSON-RPC 2.0 message');
     res.writeHead(202).end('Accepted');
-    for (const m of messages) await this.#bridge.fromClient(sessionId, m);
+    // The legacy transport answers everything on the event stream, rejections too.
+    const stream = this.#legacy.get(sessionId);
+    for (const answer of checked.rejected) stream?.write(sseEvent(answer));
+    for (const m of checked.messages) await this.#bridge.fromClient(sessionId, m);
   }
 
   #delete(req: IncomingMessage, res: ServerResponse): void {
@@ -256,16 +287,19 @@ export class HttpEndpoint {
     if (streams.get !== undefined) streams.get.write(sseEvent(message));
   }
 
+  /** Every answer is in and nothing was streamed: one plain JSON reply. */
+  #finish(stream: PostStream): void {
+    stream.mode = 'done';
+    stream.res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(stream.batch ? stream.collected : stream.collected[0]));
+  }
+
   #write(stream: PostStream, message: JsonRpcMessage, isAnswer: boolean): void {
     if (stream.mode === 'done') return;
     if (stream.mode === 'pending') {
       if (isAnswer) {
         // Nothing streamed yet: when every answer is in, reply with plain JSON.
         stream.collected.push(message);
-        if (stream.waiting.size === 0) {
-          stream.mode = 'done';
-          stream.res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(stream.batch ? stream.collected : stream.collected[0]));
-        }
+        if (stream.waiting.size === 0) this.#finish(stream);
         return;
       }
       // Something before the answer (progress, a sampling request): switch to an event stream.
@@ -291,20 +325,36 @@ function sseEvent(message: JsonRpcMessage): string {
   return `event: message\ndata: ${JSON.stringify(message)}\n\n`;
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
+/**
+ * The request body, or undefined once a 413 has been sent for one over
+ * MAX_BODY: refused up front by Content-Length, or as soon as a chunked body
+ * passes the limit (the rest is drained, not kept, for at most a few seconds).
+ */
+function readBody(req: IncomingMessage, res: ServerResponse): Promise<string | undefined> {
+  const tooLarge = (): undefined => {
+    res.writeHead(413, { 'Content-Type': 'application/json', Connection: 'close' });
+    res.end(JSON.stringify(errorResponse(null, ErrorCodes.InvalidRequest, `request body is over ${MAX_BODY / 1024 / 1024} MiB`)));
+    req.resume();
+    setTimeout(() => req.destroy(), 5_000).unref();
+    return undefined;
+  };
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > MAX_BODY) return Promise.resolve(tooLarge());
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer): void => {
       size += chunk.length;
       if (size > MAX_BODY) {
-        reject(new Error('request body too large'));
-        req.destroy();
+        req.off('data', onData);
+        chunks.length = 0;
+        resolve(tooLarge());
         return;
       }
       chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    };
+    req.on('data', onData);
+    req.on('end', () => resolve(size > MAX_BODY ? undefined : Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });
 }

@@ -1,4 +1,6 @@
 /** The JSON-RPC 2.0 shapes MCP uses, loosely typed: apiary routes messages, it does not interpret most of them. */
+import { JSONRPCMessageSchema } from '@modelcontextprotocol/sdk/types.js';
+
 export type Id = string | number;
 
 export interface JsonRpcRequest {
@@ -58,4 +60,50 @@ export function parseMessages(value: unknown): JsonRpcMessage[] | undefined {
     if (m === null || typeof m !== 'object' || (m as { jsonrpc?: unknown }).jsonrpc !== '2.0') return undefined;
   }
   return list as JsonRpcMessage[];
+}
+
+export interface CheckedBatch {
+  /** Well-formed messages, in order, each request id once. */
+  messages: JsonRpcMessage[];
+  /** The answer to each element that was not a valid message (or repeated an id), as JSON-RPC says. */
+  rejected: JsonRpcResponse[];
+  batch: boolean;
+}
+
+/**
+ * A client's POST body, element by element, against the MCP SDK's own
+ * JSON-RPC schema: an element that is not a message (`"method": 123`,
+ * `"id": null`) is answered with Invalid Request instead of being forwarded
+ * to a server that would never answer it; a request id repeated within one
+ * batch is answered once per repeat, never merged.
+ */
+export function checkClientMessages(value: unknown): CheckedBatch | undefined {
+  const batch = Array.isArray(value);
+  const list: unknown[] = batch ? value : [value];
+  if (list.length === 0) return undefined;
+  const messages: JsonRpcMessage[] = [];
+  const rejected: JsonRpcResponse[] = [];
+  const ids = new Set<Id>();
+  for (const element of list) {
+    const id = idOf(element);
+    if (!JSONRPCMessageSchema.safeParse(element).success) {
+      rejected.push(errorResponse(id, ErrorCodes.InvalidRequest, 'not a valid JSON-RPC 2.0 message'));
+      continue;
+    }
+    const message = element as JsonRpcMessage;
+    if (isRequest(message)) {
+      if (ids.has(message.id)) {
+        rejected.push(errorResponse(message.id, ErrorCodes.InvalidRequest, `request id ${JSON.stringify(message.id)} is used twice in this batch`));
+        continue;
+      }
+      ids.add(message.id);
+    }
+    messages.push(message);
+  }
+  return { messages, rejected, batch };
+}
+
+function idOf(value: unknown): Id | null {
+  const id = typeof value === 'object' && value !== null ? (value as { id?: unknown }).id : undefined;
+  return typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id)) ? id : null;
 }
