@@ -32,6 +32,11 @@ export default tseslint.config(
     },
   },
   {
+    // A CommonJS module in TypeScript under verbatimModuleSyntax imports with `import x = require()`.
+    files: ['**/*.cts'],
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     files: ['src/cli/**/*.ts', 'bench/**/*.ts', 'test/**/*.ts', 'examples/**/*.ts'],
     rules: { 'no-console': 'off' },
   },

@@ -140,11 +140,11 @@ describe('one controller per state directory, by a kernel lock', () => {
 
     // A controller in another process, killed with -9: the next one takes over at once.
     const up = spawn(BIN, ['up', '--dir', h.dir, '--state-dir', h.stateDir], { env: { ...process.env, ...h.env }, stdio: 'ignore' });
-    await h.waitFor('the child controller holds the lock', async () => isControllerLockHeld(new StateLayout(h.stateDir)));
+    await h.waitFor('the child controller holds the lock', () => isControllerLockHeld(new StateLayout(h.stateDir)));
     const exited = new Promise((resolve) => up.once('exit', resolve));
     up.kill('SIGKILL');
     await exited;
-    expect(isControllerLockHeld(new StateLayout(h.stateDir))).toBe(false);
+    expect(await isControllerLockHeld(new StateLayout(h.stateDir))).toBe(false);
     await h.start();
   });
 });

@@ -1,3 +1,6 @@
 import { main } from './main.js';
 
-process.exitCode = await main(process.argv.slice(2));
+// No top-level await: the launcher loads this entry as one bundled CommonJS script.
+void main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

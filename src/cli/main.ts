@@ -4,27 +4,49 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ApiaryError, isApiaryError } from '../errors.js';
-import { createContext } from './context.js';
+import { createContext, type CliContext } from './context.js';
 import { paint, processIo, type Io } from './io.js';
-import { registerSchema } from './commands/schema.js';
-import { registerValidate } from './commands/validate.js';
-import { registerKey } from './commands/key.js';
-import { registerUp } from './commands/up.js';
-import { registerGet } from './commands/get.js';
-import { registerDescribe } from './commands/describe.js';
-import { registerWait } from './commands/wait.js';
-import { registerLogs } from './commands/logs.js';
-import { registerApply } from './commands/apply.js';
-import { registerRollout } from './commands/rollout.js';
-import { registerAdd } from './commands/add.js';
-import { registerCompletion } from './commands/completion.js';
-import { registerClient } from './commands/client.js';
-import { registerSecret } from './commands/secret.js';
-import { registerSeal } from './commands/seal.js';
-
 export const VERSION = '0.1.0';
 
-export function buildProgram(io: Io, env: NodeJS.ProcessEnv): { program: Command; exitCode: () => number } {
+type Register = (program: Command, ctx: CliContext) => void;
+
+/**
+ * Each verb's module, loaded only when that verb runs: a command pays for
+ * what it uses (get never loads the controller, the MCP SDK or the keyring).
+ * Help, completion and an unknown verb load them all.
+ */
+const VERBS: Record<string, () => Promise<Register>> = {
+  up: () => import('./commands/up.js').then((m) => m.registerUp),
+  get: () => import('./commands/get.js').then((m) => m.registerGet),
+  describe: () => import('./commands/describe.js').then((m) => m.registerDescribe),
+  wait: () => import('./commands/wait.js').then((m) => m.registerWait),
+  logs: () => import('./commands/logs.js').then((m) => m.registerLogs),
+  apply: () => import('./commands/apply.js').then((m) => m.registerApply),
+  restart: () => import('./commands/rollout.js').then((m) => m.registerRollout),
+  add: () => import('./commands/add.js').then((m) => m.registerAdd),
+  validate: () => import('./commands/validate.js').then((m) => m.registerValidate),
+  schema: () => import('./commands/schema.js').then((m) => m.registerSchema),
+  secret: () => import('./commands/secret.js').then((m) => m.registerSecret),
+  seal: () => import('./commands/seal.js').then((m) => m.registerSeal),
+  key: () => import('./commands/key.js').then((m) => m.registerKey),
+  client: () => import('./commands/client.js').then((m) => m.registerClient),
+  completion: () => import('./commands/completion.js').then((m) => m.registerCompletion),
+};
+/** Verbs registered by another verb's module. */
+const SHARED: Record<string, string> = { down: 'up', diff: 'apply', delete: 'apply', suspend: 'restart', resume: 'restart', explain: 'schema' };
+const GLOBAL_OPTIONS_WITH_VALUE = new Set(['--dir', '--state-dir']);
+
+/** The verb argv names (global options may come first), if any. */
+export function verbOf(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (GLOBAL_OPTIONS_WITH_VALUE.has(arg)) i++;
+    else if (!arg.startsWith('-')) return arg;
+  }
+  return undefined;
+}
+
+export async function buildProgram(io: Io, env: NodeJS.ProcessEnv, argv: readonly string[] = []): Promise<{ program: Command; exitCode: () => number }> {
   const ctx = createContext(io, env);
   const program = new Command('apiary')
     .description('Run MCP servers from a directory of Kubernetes-style YAML manifests')
@@ -37,21 +59,11 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): { program: Command
       writeOut: (s) => io.out(s),
       writeErr: (s) => io.err(s),
     });
-  registerUp(program, ctx);
-  registerGet(program, ctx);
-  registerDescribe(program, ctx);
-  registerWait(program, ctx);
-  registerLogs(program, ctx);
-  registerApply(program, ctx);
-  registerRollout(program, ctx);
-  registerAdd(program, ctx);
-  registerValidate(program, ctx);
-  registerSchema(program, ctx);
-  registerSecret(program, ctx);
-  registerSeal(program, ctx);
-  registerKey(program, ctx);
-  registerClient(program, ctx);
-  registerCompletion(program, ctx);
+  const verb = verbOf(argv);
+  const owner = verb === undefined ? undefined : (SHARED[verb] ?? verb);
+  const versionOnly = verb === undefined && (argv.includes('--version') || argv.includes('-V'));
+  const needed = versionOnly ? [] : owner !== undefined && owner !== 'completion' && VERBS[owner] !== undefined ? [VERBS[owner]] : Object.values(VERBS);
+  for (const register of await Promise.all(needed.map((load) => load()))) register(program, ctx);
   const override = (cmd: Command): void => {
     cmd.exitOverride();
     cmd.commands.forEach(override);
@@ -61,7 +73,7 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): { program: Command
 }
 
 export async function main(argv: readonly string[], io: Io = processIo(), env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const { program, exitCode } = buildProgram(io, env);
+  const { program, exitCode } = await buildProgram(io, env, argv);
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return exitCode();

@@ -9,9 +9,9 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
-import { tryLock, unlock } from 'fs-native-extensions';
+import type * as FsExtensions from 'fs-native-extensions';
 import { ApiaryError } from '../errors.js';
-import { procStartTime } from '../runtime/proc.js';
+import { isSameProcess, procStartTime } from '../runtime/proc.js';
 import { ensureDir, FILE_MODE, writeFileAtomic } from '../util/atomic.js';
 import type { StateLayout } from './layout.js';
 
@@ -40,8 +40,17 @@ export async function readControllerInfo(layout: StateLayout): Promise<Controlle
   }
 }
 
+/**
+ * The kernel-lock calls, loaded on first use: a native addon whose loading
+ * costs a reader (get, describe) ~10 ms that the pid record saves it.
+ */
+async function locks(): Promise<typeof FsExtensions> {
+  return import('fs-native-extensions');
+}
+
 /** Is the controller lock held (by any process, this one included)? */
-export function isControllerLockHeld(layout: StateLayout): boolean {
+export async function isControllerLockHeld(layout: StateLayout): Promise<boolean> {
+  const { tryLock, unlock } = await locks();
   let fd: number;
   try {
     fd = openSync(layout.controllerLockFile, 'r');
@@ -64,8 +73,10 @@ export function isControllerLockHeld(layout: StateLayout): boolean {
  * the record is unreadable, the holder repairs it at its next resync.
  */
 export async function liveController(layout: StateLayout): Promise<ControllerInfo | undefined> {
-  if (!isControllerLockHeld(layout)) return undefined;
-  return readControllerInfo(layout);
+  const info = await readControllerInfo(layout);
+  // The record's process, alive with the same start time, is the holder (only the holder writes it).
+  if (info !== undefined && isSameProcess(info.pid, info.procStart)) return info;
+  return info !== undefined && (await isControllerLockHeld(layout)) ? info : undefined;
 }
 
 export async function acquireControllerLock(layout: StateLayout, dir: string, version: string): Promise<ControllerLock> {
@@ -73,6 +84,7 @@ export async function acquireControllerLock(layout: StateLayout, dir: string, ve
   // Opened for writing (an exclusive lock needs it) without truncating; O_CLOEXEC (libuv's
   // default) keeps the descriptor out of every server, so a server that outlives the
   // controller never holds the lock.
+  const { tryLock, unlock } = await locks();
   const fd = openSync(layout.controllerLockFile, 'a', FILE_MODE);
   if (!tryLock(fd)) {
     closeSync(fd);

@@ -83,7 +83,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
       process.kill(running.pid, 'SIGTERM');
       const deadline = Date.now() + timeoutMs;
       // The lock is the truth: it is released once every server has stopped.
-      while (isControllerLockHeld(layout)) {
+      while (await isControllerLockHeld(layout)) {
         if (Date.now() >= deadline) {
           throw new ApiaryError('Timeout', `the controller (pid ${running.pid}) is still stopping its servers after ${opts.timeout}`, {
             hints: ['Wait longer with --timeout, or look at its log. A controller killed with -9 leaves its servers running; the next up takes them over.'],
