@@ -4,6 +4,7 @@
  */
 import { cpus } from 'node:os';
 import { benchController, hundredServers } from './controller.js';
+import { benchCli } from './cli.js';
 import { benchCrypto } from './crypto.js';
 import { benchMcp } from './mcp.js';
 import { printTable } from './stats.js';
@@ -17,6 +18,7 @@ console.log(
     `NODE_EXTRA_CA_CERTS ${process.env['NODE_EXTRA_CA_CERTS'] ? 'set (adds ~90 ms to each node start)' : 'not set'}`,
 );
 
+if (want('cli')) printTable('CLI start-up', await benchCli());
 if (want('crypto')) printTable('Secrets at rest', await benchCrypto());
 if (want('controller')) printTable('Controller', await benchController());
 // Not in the default run (it is part of 'controller'): the cold start alone, e.g. `npm run bench -- cold-start`.

@@ -200,9 +200,15 @@ describe('damaged state files are named and rebuilt, never kept as broken', () =
       const s = await h.status('a');
       return s?.phase === 'Running' && s.url === url;
     });
-    expect(h.logs.find((r) => r.msg.startsWith('ports file unreadable'))).toMatchObject({ file: join(h.stateDir, 'ports.json') });
+    expect(h.logs.find((r) => r.msg.startsWith('ports file damaged'))).toMatchObject({ file: join(h.stateDir, 'ports.json') });
     await h.controller!.resync();
     expect(JSON.parse(await readFile(join(h.stateDir, 'ports.json'), 'utf8'))).toEqual({ a: Number(new URL(url).port) });
+
+    // Damaged while the controller runs: rewritten at its next resync.
+    await writeFile(join(h.stateDir, 'ports.json'), '{"a"');
+    await h.controller!.resync();
+    await h.controller!.idle();
+    await h.waitFor('ports.json whole again', async () => (await readFile(join(h.stateDir, 'ports.json'), 'utf8').catch(() => '')).includes(`"a": ${new URL(url).port}`));
   });
 
   it('a truncated status file is named by get, not shown as Unknown, and the controller rewrites it', async () => {

@@ -27,7 +27,7 @@ import { StateLayout } from '../state/layout.js';
 import { RecordBook } from '../state/record-book.js';
 import { clearRestartRequest, readRestartRequests } from '../state/requests.js';
 import { StatusStore } from '../state/status-store.js';
-import { ensureDir, ensurePrivateDir, writeFileAtomic } from '../util/atomic.js';
+import { ensureDir, ensurePrivateDir, sweepTempFiles, writeFileAtomic } from '../util/atomic.js';
 import { systemClock, type Clock } from './clock.js';
 import { DesiredState } from './desired-state.js';
 import type { Logger } from './logger.js';
@@ -109,6 +109,8 @@ export class Controller {
   async #startInner(info: ControllerInfo): Promise<void> {
     const { logger } = this.#opts;
     await ensureDir(this.#layout.root);
+    // Writers killed mid-write (a controller, a CLI verb) leave hidden temp files; under the lock none is live.
+    for (const folder of this.#layout.writtenFolders()) await sweepTempFiles(folder);
     const stateKey = await loadStateKey(this.#layout);
     const store = new StatusStore(this.#layout);
     this.#records = new RecordBook(store, this.#clock, { pid: info.pid, runId: info.runId });
@@ -153,6 +155,7 @@ export class Controller {
       logger.info('adopted running server', { server: p.name, pid: p.pid });
     }
     for (const g of adoption.gone) logger.info('server from an earlier run is gone', { server: g.name, pid: g.pid });
+    for (const u of adoption.unreadable) logger.warn('process record unreadable; a process it named may still run unseen', { file: u.file, error: u.error });
     this.#runtime.onExit((name, termination) => {
       if (termination.pid !== undefined) this.#gateway.detach(name, termination.pid, `the server process exited (${termination.reason})`);
       const policy = this.#policyOf(name);
@@ -250,7 +253,8 @@ export class Controller {
     for (const path of unsettled) this.#source.touch(path);
     this.#enqueueAll();
     await this.#readRequests();
-    await this.#runtime.maintain().catch((err: unknown) => this.#opts.logger.warn('log rotation failed', { error: messageOf(err) }));
+    await this.#runtime.maintain().catch((err: unknown) => this.#opts.logger.warn('runtime upkeep failed', { error: messageOf(err) }));
+    await this.#gateway.ports.repair().catch((err: unknown) => this.#opts.logger.warn('cannot rewrite the ports file', { error: messageOf(err) }));
   }
 
   async #work(): Promise<void> {

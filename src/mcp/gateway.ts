@@ -52,7 +52,7 @@ export class Gateway {
   constructor(options: GatewayOptions) {
     this.#opts = options;
     this.ports = new PortRegistry(options.layout.root, {
-      onProblem: (file, error) => options.logger.warn('ports file unreadable; rebuilding it from the servers\' status', { file, error }),
+      onProblem: (file, error) => options.logger.warn('ports file damaged; rewriting it (from the servers\' status when it cannot be read)', { file, error }),
       ...(options.recoverPorts ? { recover: options.recoverPorts } : {}),
     });
   }

@@ -82,7 +82,7 @@ export class PortRegistry {
       this.#dirty = true;
       return;
     }
-    this.#writing = writeFileAtomic(this.#file, JSON.stringify(this.#ports, null, 2))
+    this.#writing = writeFileAtomic(this.#file, this.#text())
       .catch(() => undefined)
       .finally(() => {
         this.#writing = undefined;
@@ -91,6 +91,20 @@ export class PortRegistry {
           this.#persist();
         }
       });
+  }
+
+  /** Rewrites the file if it is not what was last written (damaged or removed behind our back). */
+  async repair(): Promise<void> {
+    if (!this.#loaded || this.#writing !== undefined) return;
+    const current = await readFile(this.#file, 'utf8').catch(() => undefined);
+    if (current !== this.#text()) {
+      this.#opts.onProblem?.(this.#file, current === undefined ? 'it is gone' : 'it is not what apiary wrote');
+      this.#persist();
+    }
+  }
+
+  #text(): string {
+    return JSON.stringify(this.#ports, null, 2);
   }
 
   /** Resolves once every assignment so far is on disk. */

@@ -8,7 +8,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, renameSync, statSync, type Stats } from 'node:fs';
 import { appendFile, copyFile, readdir, readFile, rm, stat, truncate } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { ApiaryError } from '../errors.js';
+import { isDns1123Label } from '../api/names.js';
+import { ApiaryError, messageOf } from '../errors.js';
 import type { Clock } from '../controller/clock.js';
 import type { StateLayout } from '../state/layout.js';
 import { DIR_MODE, ensureDir, FILE_MODE, writeFileAtomic } from '../util/atomic.js';
@@ -58,6 +59,8 @@ export class ProcessRuntime implements Runtime {
   readonly #listeners: ExitListener[] = [];
   /** Record writes and removals per server, in order (an old exit must not remove a new record). */
   readonly #recordOps = new Map<string, Promise<void>>();
+  /** The record text last written per server, to notice one damaged behind our back. */
+  readonly #recordTexts = new Map<string, { pid: number; text: string }>();
   /** Log size last indexed per server, for timestamps. */
   readonly #indexed = new Map<string, number>();
   #indexTimer: { cancel(): void } | undefined;
@@ -231,7 +234,7 @@ export class ProcessRuntime implements Runtime {
   }
 
   async adopt(): Promise<AdoptionReport> {
-    const report: AdoptionReport = { adopted: [], gone: [] };
+    const report: AdoptionReport = { adopted: [], gone: [], unreadable: [] };
     const files = await readdir(this.#layout.processDir).catch(() => [] as string[]);
     for (const file of files) {
       if (!file.endsWith('.json')) continue;
@@ -239,7 +242,10 @@ export class ProcessRuntime implements Runtime {
       let record: ProcessRecord;
       try {
         record = JSON.parse(await readFile(path, 'utf8')) as ProcessRecord;
-      } catch {
+        // Only a record apiary could have written: named after its server, with a pid.
+        if (file !== `${record.name}.json` || !isDns1123Label(record.name) || !Number.isInteger(record.pid)) throw new Error('not a process record');
+      } catch (err) {
+        report.unreadable.push({ file: path, error: messageOf(err) });
         await rm(path, { force: true });
         continue;
       }
@@ -260,6 +266,7 @@ export class ProcessRuntime implements Runtime {
         adopted: true,
       };
       const tracked = this.#track(observed, startedAtMs);
+      this.#recordTexts.set(record.name, { pid: record.pid, text: JSON.stringify(record, null, 2) });
       // A controller killed during a cold start may have left it held.
       signalGroup(record.pid, 'SIGCONT');
       this.#pollAdopted(record, tracked);
@@ -269,6 +276,7 @@ export class ProcessRuntime implements Runtime {
   }
 
   async maintain(): Promise<void> {
+    await this.#repairRecords();
     for (const name of this.#tracked.keys()) {
       const path = this.#layout.logFile(name);
       const size = (await stat(path).catch(() => undefined))?.size ?? 0;
@@ -359,9 +367,28 @@ export class ProcessRuntime implements Runtime {
   async #writeRecord(record: ProcessRecord): Promise<void> {
     await this.#recordOp(record.name, async () => {
       if (this.#tracked.get(record.name)?.observed.pid !== record.pid) return;
+      const text = JSON.stringify(record, null, 2);
       await ensureDir(this.#layout.processDir);
-      await writeFileAtomic(this.#layout.processRecord(record.name), JSON.stringify(record, null, 2));
+      await writeFileAtomic(this.#layout.processRecord(record.name), text);
+      this.#recordTexts.set(record.name, { pid: record.pid, text });
     });
+  }
+
+  /**
+   * A record is how the next controller finds a process after a crash: one
+   * damaged or removed behind our back would leave that process to run
+   * unseen beside a new copy. Each is checked, and rewritten if it is not
+   * what was written.
+   */
+  async #repairRecords(): Promise<void> {
+    for (const [name, written] of this.#recordTexts) {
+      if (this.#tracked.get(name)?.observed.pid !== written.pid) {
+        this.#recordTexts.delete(name);
+        continue;
+      }
+      const current = await readFile(this.#layout.processRecord(name), 'utf8').catch(() => undefined);
+      if (current !== written.text) await this.#writeRecord(JSON.parse(written.text) as ProcessRecord);
+    }
   }
 }
 

@@ -52,6 +52,8 @@ export interface AdoptionReport {
   adopted: ObservedProcess[];
   /** Records whose process was gone (or whose pid now belongs to another process). */
   gone: { name: string; pid: number }[];
+  /** Records that could not be read (damaged, foreign): removed, and their process, if any, is lost to apiary. */
+  unreadable: { file: string; error: string }[];
 }
 
 export type ExitListener = (name: string, termination: Termination) => void;

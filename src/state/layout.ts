@@ -5,7 +5,7 @@
  * never reach a file outside the state directory.
  */
 import { join } from 'node:path';
-import { isDns1123Label, type Kind } from '../api/names.js';
+import { isDns1123Label, KINDS, type Kind } from '../api/names.js';
 import { ApiaryError } from '../errors.js';
 
 /** The name, if it may name a file; otherwise a NameInvalid error. */
@@ -65,6 +65,10 @@ export class StateLayout {
   }
   get stateKeyFile(): string {
     return join(this.root, 'state.key');
+  }
+  /** Every folder apiary writes files into atomically (where a killed writer may leave a temp file). */
+  writtenFolders(): string[] {
+    return [this.root, this.processDir, this.requestsDir, ...KINDS.map((k) => this.statusKindDir(k))];
   }
   get requestsDir(): string {
     return join(this.root, 'requests');

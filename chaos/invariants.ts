@@ -1,0 +1,75 @@
+/**
+ * What must hold after every round, whatever the fault: checked from
+ * outside, on the files and processes themselves, never by asking apiary's
+ * code. Each check returns the violations it found (empty when it holds).
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import type { World } from './world.js';
+
+/**
+ * Exactly one process per server that should run, none for one that should
+ * not; with `known`, no process of a server outside it either.
+ */
+export function oneProcessEach(world: World, running: readonly string[], stopped: readonly string[], found = world.serverProcesses(), known?: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const name of running) if ((found[name]?.length ?? 0) !== 1) out.push(`server ${name}: ${found[name]?.length ?? 0} processes (want 1) ${found[name]?.join(', ') ?? ''}`.trim());
+  for (const name of stopped) if ((found[name]?.length ?? 0) !== 0) out.push(`server ${name}: ${found[name]!.length} processes (want 0)`);
+  if (known !== undefined) for (const name of Object.keys(found)) if (!known.includes(name)) out.push(`a process of unknown server ${name}`);
+  return out;
+}
+
+const STATE_FILE = /^(controller\.(json|lock|log|previous\.log)|ports\.json|state\.key|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.json|\.log|\.previous\.log|\.log\.idx|\.previous\.log\.idx|\.log\.1|\.log\.1\.idx))$/;
+
+/**
+ * Every folder 0700 and file 0600; every file named as apiary names its
+ * files (no temp file left behind, nothing foreign); every JSON file whole.
+ */
+export async function stateFilesSound(world: World): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (folder: string): Promise<void> => {
+    const info = await stat(folder);
+    if ((info.mode & 0o777) !== 0o700) out.push(`${rel(world, folder)}/: mode ${(info.mode & 0o777).toString(8)} (want 700)`);
+    for (const entry of await readdir(folder, { withFileTypes: true })) {
+      const path = join(folder, entry.name);
+      if (entry.isDirectory()) {
+        await walk(path);
+        continue;
+      }
+      const mode = (await stat(path)).mode & 0o777;
+      if (mode !== 0o600) out.push(`${rel(world, path)}: mode ${mode.toString(8)} (want 600)`);
+      if (!STATE_FILE.test(entry.name)) out.push(`${rel(world, path)}: not a file apiary writes (a temp file left behind?)`);
+      if (entry.name.endsWith('.json')) {
+        try {
+          JSON.parse(await readFile(path, 'utf8'));
+        } catch {
+          out.push(`${rel(world, path)}: torn (does not parse)`);
+        }
+      }
+    }
+  };
+  await walk(world.stateDir);
+  return out;
+}
+
+/** No secret value, ever set in this run, in any file apiary wrote or the text given (logs, CLI output, responses). */
+export async function noCanary(world: World, canaries: readonly string[], texts: Record<string, string>): Promise<string[]> {
+  const out: string[] = [];
+  const places: [string, string][] = Object.entries(texts);
+  const walk = async (folder: string): Promise<void> => {
+    for (const entry of await readdir(folder, { withFileTypes: true })) {
+      const path = join(folder, entry.name);
+      if (entry.isDirectory()) await walk(path);
+      else places.push([rel(world, path), await readFile(path, 'latin1')]);
+    }
+  };
+  await walk(world.stateDir);
+  await walk(world.dir);
+  places.push(['controller log', await readFile(world.controllerLog, 'latin1').catch(() => '')]);
+  for (const [where, text] of places) for (const canary of canaries) if (text.includes(canary)) out.push(`secret value ${canary.slice(0, 12)}... found in ${where}`);
+  return out;
+}
+
+function rel(world: World, path: string): string {
+  return relative(world.root, path) || '.';
+}
