@@ -167,13 +167,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           if (del.code !== 0) report.violations.push(`round ${round}: secret delete failed: ${del.stderr}`);
           extraPresent = false;
           // Rule 2: it keeps running, and status says the secret is gone.
-          const seen = await until(2_000, () => world.status('fragile')?.conditions?.some((c) => c.type === 'SecretsResolved' && c.status === 'False') === true);
-          if (!seen) report.violations.push(`round ${round}: the deleted secret was not reported in fragile's status within 2 s`);
+          const seen = await until(convergeLimit, () => world.status('fragile')?.conditions?.some((c) => c.type === 'SecretsResolved' && c.status === 'False') === true);
+          if (!seen) report.violations.push(`round ${round}: the deleted secret was not reported in fragile's status within ${convergeLimit} ms`);
           if (world.status('fragile')?.phase !== 'Running') report.violations.push(`round ${round}: fragile is ${world.status('fragile')?.phase} after its secret was deleted (want Running)`);
           const pid = world.serverProcesses()['fragile']?.[0];
           if (pid === undefined) report.violations.push(`round ${round}: fragile stopped when its secret was deleted`);
           else killGroup(pid);
-          const stuck = await until(2_000, () => world.status('fragile')?.phase === 'Stuck');
+          const stuck = await until(convergeLimit, () => world.status('fragile')?.phase === 'Stuck');
           if (!stuck) report.violations.push(`round ${round}: fragile is ${world.status('fragile')?.phase}, not Stuck, without its secret`);
           await setSecret('extra', 'key');
           extraPresent = true;
