@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { buildProgram, verbOf } from '../src/cli/main.js';
 import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -91,5 +92,22 @@ describe('apiary CLI (built binary)', () => {
     const wrong = await runCli(['explain', 'mcp.spec.helthCheck']);
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toBe('error: field "helthCheck" does not exist in mcp.spec; did you mean "healthCheck"?\n');
+  });
+});
+
+describe('a verb loads only what it uses', () => {
+  const silent = { out: () => undefined, err: () => undefined, status: () => undefined, isTTY: false } as unknown as Parameters<typeof buildProgram>[0];
+
+  it('the verb is found after global options, and only its module is registered', async () => {
+    expect(verbOf(['--dir', 'x', '--state-dir', 'y', 'get', 'mcp'])).toBe('get');
+    expect(verbOf(['--version'])).toBeUndefined();
+    const names = async (argv: string[]): Promise<string[]> => (await buildProgram(silent, {}, argv)).program.commands.map((c) => c.name()).sort();
+    expect(await names(['get', 'mcp'])).toEqual(['get']);
+    expect(await names(['--dir', 'm', 'diff', '-f', 'x'])).toEqual(['apply', 'delete', 'diff']);
+    expect(await names(['--version'])).toEqual([]);
+    // Help, completion and anything unknown see every verb.
+    expect((await names(['--help'])).length).toBeGreaterThan(15);
+    expect(await names(['completion', 'bash'])).toContain('up');
+    expect(await names(['pods'])).toContain('get');
   });
 });
