@@ -40,6 +40,7 @@ export async function readStream(stream: NodeJS.ReadableStream, limitBytes = MAX
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** The whole stream as text; over 1 MiB it is a usage error naming `what`. */
 export async function readAll(stream: NodeJS.ReadableStream, what: string): Promise<string> {
   const text = await readStream(stream);
   if (text === undefined) throw new ApiaryError('Usage', `${what} is over 1 MiB`);
