@@ -6,6 +6,7 @@ import { cpus } from 'node:os';
 import { benchController, hundredServers } from './controller.js';
 import { benchCli } from './cli.js';
 import { benchCrypto } from './crypto.js';
+import { benchFairness } from './fairness.js';
 import { benchMcp } from './mcp.js';
 import { printTable } from './stats.js';
 
@@ -24,3 +25,4 @@ if (want('controller')) printTable('Controller', await benchController());
 // Not in the default run (it is part of 'controller'): the cold start alone, e.g. `npm run bench -- cold-start`.
 if (sections.has('cold-start')) printTable('Cold start', [await hundredServers(false), await hundredServers(true)]);
 if (want('mcp')) printTable('MCP endpoint', await benchMcp());
+if (want('fairness')) printTable('One client flooding a server', await benchFairness());
