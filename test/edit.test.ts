@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { readdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readdir, rm, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { withDirectoryLock } from '../src/manifests/edit.js';
 import { tempDir } from './helpers/tmp.js';
@@ -52,5 +52,37 @@ describe('withDirectoryLock', () => {
     await writeFile(join(dir, 'c.yaml'), 'kept: true\n');
     await withDirectoryLock(dir, async () => undefined);
     expect((await readdir(dir)).sort()).toEqual([`.b.yaml.${process.ppid}.0123abcd.tmp`, 'c.yaml']);
+  });
+});
+
+describe('withDirectoryLock where the state home cannot be written', () => {
+  it('falls back to a hidden lock file in the directory, and still serializes writers', async () => {
+    const dir = await tempDir();
+    const blocker = join(dir, '..', `${basename(dir)}-not-a-folder`);
+    await writeFile(blocker, 'a file where a folder would go');
+    const saved = process.env['XDG_STATE_HOME'];
+    process.env['XDG_STATE_HOME'] = join(blocker, 'state');
+    try {
+      const order: string[] = [];
+      await Promise.all([
+        withDirectoryLock(dir, async () => {
+          order.push('a in');
+          await new Promise((r) => setTimeout(r, 50));
+          order.push('a out');
+        }),
+        withDirectoryLock(dir, async () => {
+          order.push('b in');
+          await new Promise((r) => setTimeout(r, 50));
+          order.push('b out');
+        }),
+      ]);
+      // One section at a time, whichever took the lock first.
+      expect(order.join()).toMatch(/^(a in,a out,b in,b out|b in,b out,a in,a out)$/);
+      expect(await readdir(dir)).toEqual(['.apiary.lock']);
+    } finally {
+      if (saved === undefined) delete process.env['XDG_STATE_HOME'];
+      else process.env['XDG_STATE_HOME'] = saved;
+      await rm(blocker, { force: true });
+    }
   });
 });

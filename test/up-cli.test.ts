@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BIN, runCli } from './helpers/cli.js';
@@ -168,19 +168,31 @@ describe('a second Ctrl-C', () => {
 });
 
 describe('what a crash or a careless setup could leak', () => {
-  it('the controller and its servers run with no core dumps, and a state directory open to others is closed with a warning', async () => {
+  it('the controller and its servers run with no core dumps', async () => {
     const h = await harness();
-    await mkdir(h.stateDir, { recursive: true, mode: 0o777 });
-    await chmod(h.stateDir, 0o777);
     await h.write('a.yaml', tinyServer('a', h));
     const controller = up(h);
     const ready = await runCli(['wait', 'mcpserver/a', '--for=condition=Ready', '--timeout', '15s'], { env: h.env });
     expect(ready.code, controller.output()).toBe(0);
     expect((await stat(h.stateDir)).mode & 0o777).toBe(0o700);
-    expect(controller.output()).toContain(`state directory ${h.stateDir} was open to others (mode 777); changed it to 700`);
     const pid = JSON.parse((await runCli(['get', 'mcp', 'a', '-o', 'json'], { env: h.env })).stdout).status.pid as number;
     for (const p of [controller.child.pid!, pid]) {
       expect(await readFile(`/proc/${p}/limits`, 'utf8')).toMatch(/^Max core file size\s+0\s+0\s+bytes/m);
     }
+    controller.child.kill('SIGTERM');
+    expect(await controller.exited).toBe(0);
+  });
+
+  it('a state directory open to others is refused with the command that closes it, and left as it was', async () => {
+    const h = await harness();
+    await mkdir(h.stateDir, { recursive: true });
+    await chmod(h.stateDir, 0o777);
+    await h.write('a.yaml', tinyServer('a', h));
+    const controller = up(h);
+    expect(await controller.exited).toBe(1);
+    expect(controller.output()).toContain(`error: state directory ${h.stateDir} is open to others (mode 777)`);
+    expect(controller.output()).toContain(`Close it with: chmod 700 ${h.stateDir}`);
+    expect((await stat(h.stateDir)).mode & 0o777).toBe(0o777);
+    expect(await readdir(h.stateDir)).toEqual([]);
   });
 });

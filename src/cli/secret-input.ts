@@ -50,10 +50,11 @@ export async function readAll(stream: NodeJS.ReadableStream, what: string): Prom
 /** A prompt that echoes nothing; Ctrl-C aborts, backspace edits. */
 export function hiddenPrompt(question: string): Promise<string> {
   const stdin = process.stdin;
-  process.stderr.write(question);
   return new Promise((resolve, reject) => {
     let value = '';
+    // Echo off before the question shows: whatever is typed once it is visible is never echoed.
     stdin.setRawMode(true);
+    process.stderr.write(question);
     stdin.resume();
     stdin.setEncoding('utf8');
     const finish = (error?: ApiaryError): void => {

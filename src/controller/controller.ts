@@ -91,8 +91,7 @@ export class Controller {
   async start(): Promise<void> {
     const { logger } = this.#opts;
     // 1. One controller per state directory, which only its owner may enter.
-    const loosened = await ensurePrivateDir(this.#layout.root);
-    if (loosened !== undefined) logger.warn(loosened);
+    await ensurePrivateDir(this.#layout.root);
     const lock = await acquireControllerLock(this.#layout, this.#opts.dir, VERSION);
     this.#lock = lock;
     this.#release = lock.release;

@@ -116,9 +116,7 @@ const LOCK_WAIT_MS = 60_000;
  */
 export async function withDirectoryLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
   await ensureDir(dir);
-  const lockFile = manifestLockFile(dir);
-  await ensureDir(dirname(lockFile));
-  const fd = openSync(lockFile, 'a', FILE_MODE);
+  const fd = await openLockFile(dir);
   try {
     for (let waited = 0, pause = 5; !tryLock(fd); waited += pause, pause = Math.min(pause * 2, 100)) {
       if (waited >= LOCK_WAIT_MS) throw new ApiaryError('Io', `cannot lock ${dir} for writing: another apiary command has held it for ${LOCK_WAIT_MS / 1000} s`);
@@ -131,6 +129,23 @@ export async function withDirectoryLock<T>(dir: string, fn: () => Promise<T>): P
     closeSync(fd); // closing the file drops the lock
   }
 }
+
+/**
+ * The lock file lives under the user's state home, keyed by the directory; when
+ * that cannot be written (a read-only home), a hidden file in the directory
+ * itself serves, as a writer can write there anyway.
+ */
+async function openLockFile(dir: string): Promise<number> {
+  const preferred = manifestLockFile(dir);
+  try {
+    await ensureDir(dirname(preferred));
+    return openSync(preferred, 'a', FILE_MODE);
+  } catch {
+    return openSync(join(dir, LOCK_FALLBACK), 'a', FILE_MODE);
+  }
+}
+
+const LOCK_FALLBACK = '.apiary.lock';
 
 /** `base.yaml` in `dir`, or `base-2.yaml`, `base-3.yaml`... whichever does not exist yet. */
 export async function freshFile(dir: string, base: string): Promise<string> {

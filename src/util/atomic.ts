@@ -4,7 +4,7 @@
  * old file or the new one, never a mix.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, open, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ApiaryError } from '../errors.js';
 import { isAlive } from '../runtime/proc.js';
@@ -18,12 +18,12 @@ export async function ensureDir(path: string): Promise<void> {
 
 /**
  * A folder only its owner may enter (the state directory: logs, status and
- * process records under it). One made here is 0700; one that was already
- * there and open to others is closed (the returned warning says so); one that
- * belongs to another user is refused, since its owner could read or replace
- * everything apiary writes there.
+ * process records under it). One made here is 0700. One that was already
+ * there and is open to others, or belongs to another user, is refused with
+ * the command that fixes it, never changed behind the user's back (pointed
+ * at /tmp by mistake, a chmod would break the machine).
  */
-export async function ensurePrivateDir(path: string): Promise<string | undefined> {
+export async function ensurePrivateDir(path: string): Promise<void> {
   await ensureDir(path);
   const info = await stat(path);
   const uid = process.getuid?.();
@@ -32,9 +32,10 @@ export async function ensurePrivateDir(path: string): Promise<string | undefined
       hints: ['Use a state directory of your own (--state-dir, or APIARY_STATE_DIR).'],
     });
   }
-  if ((info.mode & 0o077) === 0) return undefined;
-  await chmod(path, DIR_MODE);
-  return `state directory ${path} was open to others (mode ${(info.mode & 0o777).toString(8)}); changed it to 700`;
+  if ((info.mode & 0o077) === 0) return;
+  throw new ApiaryError('StateInvalid', `state directory ${path} is open to others (mode ${(info.mode & 0o7777).toString(8)}): anyone who can read it can read server logs, and anyone who can write it can replace what apiary reads back`, {
+    hints: [`Close it with: chmod 700 ${path}`, 'or use a state directory of your own (--state-dir, or APIARY_STATE_DIR).'],
+  });
 }
 
 /** How a file in the manifest directory is rewritten: through a symlink to its target. */
