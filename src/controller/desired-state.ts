@@ -81,7 +81,7 @@ export class DesiredState {
     return [...this.#entries.values()].flatMap((e) => (e.resource ? [e.resource] : []));
   }
 
-  /** Reads a file without changing the state. */
+  /** Reads a file without changing the desired state (a file that turns unreadable is reported, once). */
   async read(path: string): Promise<FileRead> {
     const file = relative(process.cwd(), path) || path;
     let info;

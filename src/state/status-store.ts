@@ -6,9 +6,9 @@
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { isDns1123Label, KINDS, type Kind } from '../api/names.js';
+import { messageOf } from '../errors.js';
 import { ensureDir, writeFileAtomic } from '../util/atomic.js';
 import type { StateLayout } from './layout.js';
-import { messageOf } from '../errors.js';
 import type { StatusRecord } from './records.js';
 
 /** A state file that is there but cannot be used: named to the user, rebuilt by the controller. */
