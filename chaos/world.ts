@@ -146,21 +146,22 @@ ${token}`;
     }
   }
 
-  async killController(): Promise<void> {
-    const child = this.controller;
-    this.controller = undefined;
-    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
+  /** kill -9: the controller gets no chance to stop anything. */
+  killController(): Promise<void> {
+    return this.#endController('SIGKILL');
   }
 
-  async stopController(): Promise<void> {
+  /** SIGTERM, as Ctrl-C does: the controller stops its servers, then exits (SIGKILL after 20 s). */
+  stopController(): Promise<void> {
+    return this.#endController('SIGTERM');
+  }
+
+  async #endController(signal: NodeJS.Signals): Promise<void> {
     const child = this.controller;
     this.controller = undefined;
     if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
+    child.kill(signal);
     const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
     await exited;
     clearTimeout(timer);

@@ -86,7 +86,7 @@ export interface BridgeOptions {
 }
 
 /** Requests during which a server never asks its client anything (listing, pinging, subscribing, setting levels). */
-const NEVER_ASKS_BACK = /^(ping|logging\/setLevel|.*\/list|resources\/(subscribe|unsubscribe)|resources\/templates\/list)$/;
+const NEVER_ASKS_BACK = /^(ping|logging\/setLevel|.*\/list|resources\/(subscribe|unsubscribe))$/;
 
 function canAskBack(method: string | undefined): boolean {
   return method !== undefined && !NEVER_ASKS_BACK.test(method);
@@ -367,7 +367,7 @@ export class Bridge {
     }
     session.inFlight += 1;
     const upstreamId = this.#nextId++;
-    const pending: Pending = { kind: 'client', session: session.id, id: request.id };
+    const pending: Pending = { kind: 'client', session: session.id, id: request.id, method: request.method };
     let params = request.params;
     const meta = params?.['_meta'] as Record<string, unknown> | undefined;
     const token = meta?.['progressToken'];
@@ -377,7 +377,6 @@ export class Bridge {
       pending.progressToken = mapped;
       params = { ...params, _meta: { ...meta, progressToken: mapped } };
     }
-    pending.method = request.method;
     this.#pending.set(upstreamId, pending);
     upstream.send({ jsonrpc: '2.0', id: upstreamId, method: request.method, ...(params !== undefined ? { params } : {}) });
   }
