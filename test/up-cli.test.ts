@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmod, mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
+import { chmod, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BIN, runCli } from './helpers/cli.js';
@@ -195,4 +196,43 @@ describe('what a crash or a careless setup could leak', () => {
     expect((await stat(h.stateDir)).mode & 0o777).toBe(0o777);
     expect(await readdir(h.stateDir)).toEqual([]);
   });
+});
+
+describe('a process record lost while no controller ran', () => {
+  /** This test's server processes, by the REPORT_DIR in their environment. */
+  const serversOf = (h: Harness): number[] =>
+    readdirSync('/proc').filter((e) => /^\d+$/.test(e)).flatMap((e) => {
+      try {
+        const environ = readFileSync(`/proc/${e}/environ`, 'utf8').split('\0');
+        const zombie = / Z /.test(readFileSync(`/proc/${e}/stat`, 'utf8').replace(/\(.*\)/, 'x'));
+        return environ.includes(`REPORT_DIR=${h.reports}`) && !zombie ? [Number(e)] : [];
+      } catch {
+        return [];
+      }
+    });
+
+  it('the next controller finds the server by its log file: it is adopted and rolled, never run twice', async () => {
+    const h = await harness();
+    // It ignores stdin EOF and SIGTERM: it outlives a killed controller, as many real servers do.
+    await h.write('a.yaml', tinyServer('a', h, { args: ['--ignore-stdin', '--ignore-sigterm'] }));
+    const first = up(h);
+    expect((await runCli(['wait', 'mcpserver/a', '--for=condition=Ready', '--timeout', '15s'], { env: h.env })).code, first.output()).toBe(0);
+    const [orphan] = serversOf(h);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    await writeFile(join(h.stateDir, 'processes', 'a.json'), '{"name": "a", "pi');
+
+    const second = up(h);
+    await h.waitFor('the orphan found', async () => second.output().includes('found a server without its record; adopted it'));
+    expect(serversOf(h).length).toBeLessThanOrEqual(1);
+    // Its configuration is unknown, so it is rolled to the manifest: stopped (after its grace), then started anew.
+    const replaced = await h.waitFor('a replaced', async () => {
+      const pids = serversOf(h);
+      return pids.length === 1 && pids[0] !== orphan && pids[0];
+    }, 20_000);
+    expect(isAlive(orphan!)).toBe(false);
+    expect(serversOf(h)).toEqual([replaced]);
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+  }, 40_000);
 });

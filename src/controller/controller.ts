@@ -63,7 +63,6 @@ export class Controller {
   #servers!: MCPServerReconciler;
   #secrets!: SecretReconciler;
   #source!: ManifestSource;
-  #release: (() => Promise<void>) | undefined;
   #lock: ControllerLock | undefined;
   #workers: Promise<void>[] = [];
   #resyncTimer: { cancel(): void } | undefined;
@@ -94,12 +93,11 @@ export class Controller {
     await ensurePrivateDir(this.#layout.root);
     const lock = await acquireControllerLock(this.#layout, this.#opts.dir, VERSION);
     this.#lock = lock;
-    this.#release = lock.release;
     this.info = lock.info;
     try {
       await this.#startInner(lock.info);
     } catch (err) {
-      await this.#release();
+      await lock.release();
       throw err;
     }
     logger.info('controller started', { dir: this.#opts.dir, stateDir: this.#opts.stateDir, pid: process.pid });
@@ -107,7 +105,6 @@ export class Controller {
 
   async #startInner(info: ControllerInfo): Promise<void> {
     const { logger } = this.#opts;
-    await ensureDir(this.#layout.root);
     // Writers killed mid-write (a controller, a CLI verb) leave hidden temp files; under the lock none is live.
     for (const folder of this.#layout.writtenFolders()) await sweepTempFiles(folder);
     const stateKey = await loadStateKey(this.#layout);
@@ -154,7 +151,8 @@ export class Controller {
       logger.info('adopted running server', { server: p.name, pid: p.pid });
     }
     for (const g of adoption.gone) logger.info('server from an earlier run is gone', { server: g.name, pid: g.pid });
-    for (const u of adoption.unreadable) logger.warn('process record unreadable; a process it named may still run unseen', { file: u.file, error: u.error });
+    for (const u of adoption.unreadable) logger.warn('process record unreadable; its process is looked for by its log file', { file: u.file, error: u.error });
+    for (const s of adoption.strays) logger.warn(s.action === 'adopted' ? 'found a server without its record; adopted it' : 'found a second copy of a server; killed it', { server: s.name, pid: s.pid });
     this.#runtime.onExit((name, termination) => {
       if (termination.pid !== undefined) this.#gateway.detach(name, termination.pid, `the server process exited (${termination.reason})`);
       const policy = this.#policyOf(name);
@@ -303,7 +301,7 @@ export class Controller {
     await this.#gateway?.closeAll();
     await this.#gateway?.ports.flush();
     for (const p of running) await this.#servers.markControllerStopped(p.name).catch(() => undefined);
-    await this.#release?.();
+    await this.#lock?.release();
     this.#opts.logger.info('controller stopped');
   }
 }

@@ -1,5 +1,6 @@
 /** Process identity from /proc: a pid plus its start time, so a reused pid is not mistaken for ours. */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 /** The process's start time in clock ticks since boot, or undefined if it is gone (or /proc is absent). */
 export function procStartTime(pid: number): string | undefined {
@@ -37,4 +38,35 @@ export function isSameProcess(pid: number, startTime: string | undefined): boole
   if (!hasProcFs()) return isAlive(pid);
   const now = procStartTime(pid);
   return now !== undefined && now === startTime;
+}
+
+/**
+ * Process-group leaders whose stderr is open on a file in `folder`, with
+ * that file: how a server apiary started can be found without its record
+ * (servers write straight to their log file, and each leads its own group,
+ * so a launcher's children, which share the file, are not counted twice).
+ * Empty where there is no /proc.
+ */
+export function groupLeadersLoggingTo(folder: string): { pid: number; procStart: string; file: string }[] {
+  const found: { pid: number; procStart: string; file: string }[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return found;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // fields[0] state, [2] process group, [19] start time.
+      if (fields[0] === 'Z' || fields[2] !== entry) continue;
+      const file = readlinkSync(`/proc/${entry}/fd/2`);
+      if (dirname(file) === folder) found.push({ pid: Number(entry), procStart: fields[19]!, file });
+    } catch {
+      // Gone, or not ours to look at.
+    }
+  }
+  return found;
 }

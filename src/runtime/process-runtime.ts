@@ -13,7 +13,7 @@ import { ApiaryError, messageOf } from '../errors.js';
 import type { Clock } from '../controller/clock.js';
 import type { StateLayout } from '../state/layout.js';
 import { DIR_MODE, ensureDir, FILE_MODE, writeFileAtomic } from '../util/atomic.js';
-import { isSameProcess, procStartTime } from './proc.js';
+import { groupLeadersLoggingTo, isSameProcess, procStartTime } from './proc.js';
 import type { AdoptionReport, ExitListener, LaunchSpec, ObservedProcess, Runtime, Termination } from './runtime.js';
 
 export interface ProcessRuntimeOptions {
@@ -234,7 +234,7 @@ export class ProcessRuntime implements Runtime {
   }
 
   async adopt(): Promise<AdoptionReport> {
-    const report: AdoptionReport = { adopted: [], gone: [], unreadable: [] };
+    const report: AdoptionReport = { adopted: [], gone: [], unreadable: [], strays: [] };
     const files = await readdir(this.#layout.processDir).catch(() => [] as string[]);
     for (const file of files) {
       if (!file.endsWith('.json')) continue;
@@ -255,24 +255,55 @@ export class ProcessRuntime implements Runtime {
         await rm(path, { force: true });
         continue;
       }
-      const startedAtMs = Date.parse(record.startedAt);
-      const observed: ObservedProcess = {
-        name: record.name,
-        pid: record.pid,
-        startedAt: record.startedAt,
-        configHash: record.configHash,
-        generation: record.generation,
-        stopping: false,
-        adopted: true,
-      };
-      const tracked = this.#track(observed, startedAtMs);
-      this.#recordTexts.set(record.name, { pid: record.pid, text: JSON.stringify(record, null, 2) });
-      // A controller killed during a cold start may have left it held.
-      signalGroup(record.pid, 'SIGCONT');
-      this.#pollAdopted(record, tracked);
-      report.adopted.push(observed);
+      report.adopted.push(this.#adoptRecord(record));
     }
+    this.#adoptUnrecorded(report);
     return report;
+  }
+
+  #adoptRecord(record: ProcessRecord): ObservedProcess {
+    const observed: ObservedProcess = {
+      name: record.name,
+      pid: record.pid,
+      startedAt: record.startedAt,
+      configHash: record.configHash,
+      generation: record.generation,
+      stopping: false,
+      adopted: true,
+    };
+    const tracked = this.#track(observed, Date.parse(record.startedAt));
+    this.#recordTexts.set(record.name, { pid: record.pid, text: JSON.stringify(record, null, 2) });
+    // A controller killed during a cold start may have left it held.
+    signalGroup(record.pid, 'SIGCONT');
+    this.#pollAdopted(record, tracked);
+    return observed;
+  }
+
+  /**
+   * A record can be lost (damaged or removed while no controller ran). The
+   * server still names itself by the log file its stderr is open on: one
+   * found that way is adopted with an unknown configuration (so the next
+   * pass rolls it to the manifest), and a second copy of a server already
+   * adopted is killed. Either way, never two copies of one server.
+   */
+  #adoptUnrecorded(report: AdoptionReport): void {
+    const logDir = this.#layout.logDir;
+    for (const found of groupLeadersLoggingTo(logDir)) {
+      const name = /^(.+?)(\.previous)?\.log$/.exec(basename(found.file))?.[1];
+      if (name === undefined || !isDns1123Label(name)) continue;
+      const tracked = this.#tracked.get(name);
+      if (tracked?.observed.pid === found.pid) continue;
+      if (tracked !== undefined) {
+        signalGroup(found.pid, 'SIGKILL');
+        report.strays.push({ name, pid: found.pid, action: 'killed' });
+        continue;
+      }
+      const now = new Date(this.#clock.now()).toISOString();
+      const record: ProcessRecord = { name, pid: found.pid, procStart: found.procStart, startedAt: now, configHash: 'unknown', generation: 0, command: '' };
+      report.adopted.push(this.#adoptRecord(record));
+      report.strays.push({ name, pid: found.pid, action: 'adopted' });
+      void this.#writeRecord(record);
+    }
   }
 
   async maintain(): Promise<void> {

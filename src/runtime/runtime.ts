@@ -54,6 +54,8 @@ export interface AdoptionReport {
   gone: { name: string; pid: number }[];
   /** Records that could not be read (damaged, foreign): removed, and their process, if any, is lost to apiary. */
   unreadable: { file: string; error: string }[];
+  /** Server processes found without a record (by their log file): adopted, or killed as a second copy. */
+  strays: { name: string; pid: number; action: 'adopted' | 'killed' }[];
 }
 
 export type ExitListener = (name: string, termination: Termination) => void;
