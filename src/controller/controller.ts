@@ -17,7 +17,7 @@ import type { ReconcileContext, ReconcileResult } from '../reconcilers/context.j
 import { MCPServerReconciler } from '../reconcilers/mcpserver.js';
 import type { ServerMemory } from '../reconcilers/mcpserver-plan.js';
 import { SecretReconciler } from '../reconcilers/secret.js';
-import { Gateway } from '../mcp/gateway.js';
+import { Gateway, type McpView } from '../mcp/gateway.js';
 import { SecretResolver } from '../reconcilers/secret-resolver.js';
 import { inheritedEnvironment } from '../runtime/env.js';
 import { ProcessRuntime } from '../runtime/process-runtime.js';
@@ -27,6 +27,7 @@ import { StateLayout } from '../state/layout.js';
 import { RecordBook } from '../state/record-book.js';
 import { clearRestartRequest, readRestartRequests } from '../state/requests.js';
 import { StatusStore } from '../state/status-store.js';
+import type { StateViewInput } from '../state/view.js';
 import { ensureDir, ensurePrivateDir, sweepTempFiles, writeFileAtomic } from '../util/atomic.js';
 import { systemClock, type Clock } from './clock.js';
 import { DesiredState } from './desired-state.js';
@@ -69,6 +70,7 @@ export class Controller {
   #stopping = false;
   #dirMissing = false;
   #requestWatcher: FSWatcher | undefined;
+  readonly #observers = new Set<() => void>();
   info: ControllerInfo | undefined;
 
   constructor(options: ControllerOptions) {
@@ -85,6 +87,30 @@ export class Controller {
 
   get desired(): DesiredState {
     return this.#desired;
+  }
+
+  /**
+   * Hears that what readers see may have changed: a manifest was re-read or a
+   * status record was written. Level, not edge: the listener reads a fresh
+   * snapshot; it is not told what changed.
+   */
+  observe(listener: () => void): () => void {
+    this.#observers.add(listener);
+    return () => this.#observers.delete(listener);
+  }
+
+  #changed(): void {
+    for (const listener of this.#observers) listener();
+  }
+
+  /** What a live reader composes its view from: the manifests as last read, and every status record as last written. */
+  snapshot(): StateViewInput {
+    return { documents: this.#desired.documents(), records: this.#records?.all() ?? [], ...(this.info ? { controller: this.info } : {}) };
+  }
+
+  /** What the MCP side knows of a server now (its handshake, the tools it listed). */
+  mcpView(name: string): McpView | undefined {
+    return this.#gateway?.view(name);
   }
 
   async start(): Promise<void> {
@@ -110,6 +136,7 @@ export class Controller {
     const stateKey = await loadStateKey(this.#layout);
     const store = new StatusStore(this.#layout);
     this.#records = new RecordBook(store, this.#clock, { pid: info.pid, runId: info.runId });
+    this.#records.onWrite(() => this.#changed());
     for (const problem of await this.#records.load()) {
       logger.warn('status file unreadable; rebuilding it from the world', { file: problem.file, error: problem.error });
     }
@@ -203,6 +230,7 @@ export class Controller {
 
   /** Enqueues keys, and for each Secret every MCPServer that references it (the one cross-kind mapping). */
   #enqueue(keys: Iterable<ResourceKey>): void {
+    this.#changed();
     const secrets = new Set<string>();
     for (const key of keys) {
       this.#queue.add(key);

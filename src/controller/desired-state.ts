@@ -47,6 +47,7 @@ export class DesiredState {
   /** Files that could not be read at their last read (reported once). */
   readonly #unreadable = new Set<string>();
   #entries = new Map<ResourceKey, DesiredEntry>();
+  #documents: readonly ParsedDocument[] = [];
   /** Secret name -> the valid MCPServers that reference it (rebuilt with the entries). */
   #users = new Map<string, string[]>();
 
@@ -75,6 +76,11 @@ export class DesiredState {
   /** The valid MCPServers (sorted names) that reference secret `name`. */
   serversUsingSecret(name: string): string[] {
     return this.#users.get(name) ?? [];
+  }
+
+  /** Every document read, in file order, with the errors assembling them found (duplicates): what readers compose views from. */
+  documents(): readonly ParsedDocument[] {
+    return this.#documents;
   }
 
   resources(): Resource[] {
@@ -193,8 +199,9 @@ export class DesiredState {
   }
 
   #rebuild(): void {
-    const docs = [...this.#files.values()].flatMap((f) => f.docs);
+    const docs = [...this.#files.entries()].sort(([a], [b]) => a.localeCompare(b)).flatMap(([, f]) => f.docs);
     const result = assemble(docs, []);
+    this.#documents = result.documents;
     const entries = new Map<ResourceKey, DesiredEntry>();
     for (const doc of result.documents) {
       const key = keyOf(doc);

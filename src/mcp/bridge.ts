@@ -44,8 +44,25 @@ export interface BridgeStatus {
   serverInfo?: { name: string; version: string };
   protocolVersion?: string;
   toolCount?: number;
+  /** The tools the server listed at its handshake (names and first lines of descriptions, for people to read). */
+  tools?: ToolSummary[];
   message?: string;
   sessions: number;
+}
+
+export interface ToolSummary {
+  name: string;
+  description?: string;
+}
+
+/** What is worth showing of a tools/list result: names, and descriptions cut to a readable length. */
+export function summarizeTools(tools: readonly unknown[]): ToolSummary[] {
+  return tools.flatMap((t) => {
+    const { name, description } = (t ?? {}) as { name?: unknown; description?: unknown };
+    if (typeof name !== 'string') return [];
+    const text = typeof description === 'string' ? description.trim().slice(0, 300) : '';
+    return [{ name, ...(text ? { description: text } : {}) }];
+  });
 }
 
 /** Where a client session's messages go: responses carry the id of the client's request they answer. */
@@ -105,6 +122,7 @@ export class Bridge {
   #pid: number | undefined;
   #init: InitializeResult | undefined;
   #toolCount: number | undefined;
+  #tools: ToolSummary[] | undefined;
   #message: string | undefined;
   #readyWaiters: (() => void)[] = [];
   #healthTimer: Timer | undefined;
@@ -122,6 +140,7 @@ export class Bridge {
       ...(this.#pid !== undefined ? { pid: this.#pid } : {}),
       ...(this.#init ? { serverInfo: { name: this.#init.serverInfo.name, version: this.#init.serverInfo.version }, protocolVersion: this.#init.protocolVersion } : {}),
       ...(this.#toolCount !== undefined ? { toolCount: this.#toolCount } : {}),
+      ...(this.#tools !== undefined ? { tools: this.#tools } : {}),
       ...(this.#message !== undefined ? { message: this.#message } : {}),
     };
   }
@@ -141,6 +160,7 @@ export class Bridge {
     this.#pid = pid;
     this.#init = undefined;
     this.#toolCount = undefined;
+    this.#tools = undefined;
     this.#failures = 0;
     const upstream = new StdioUpstream(stdin, stdout, {
       onMessage: (m) => this.#fromUpstream(m),
@@ -174,9 +194,12 @@ export class Bridge {
         this.#set('failed', `tools/list failed: ${tools.error.message}`);
         return;
       }
-      this.#toolCount = ((tools.result as { tools?: unknown[] } | undefined)?.tools ?? []).length;
+      const listed = (tools.result as { tools?: unknown[] } | undefined)?.tools ?? [];
+      this.#toolCount = listed.length;
+      this.#tools = summarizeTools(listed);
     } else {
       this.#toolCount = 0;
+      this.#tools = [];
     }
     const restarted = this.#everReady;
     this.#everReady = true;

@@ -9,7 +9,7 @@ import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Clock, Timer } from '../controller/clock.js';
 import { messageOf } from '../errors.js';
-import { APIARY_CLIENT_INFO, type BridgeStatus, type UpstreamState } from './bridge.js';
+import { APIARY_CLIENT_INFO, summarizeTools, type BridgeStatus, type ToolSummary, type UpstreamState } from './bridge.js';
 import type { HealthOptions } from './health.js';
 
 export interface ProbeOptions {
@@ -29,6 +29,7 @@ export class HttpProbe {
   #serverInfo: { name: string; version: string } | undefined;
   #protocolVersion: string | undefined;
   #toolCount: number | undefined;
+  #tools: ToolSummary[] | undefined;
   #timer: Timer | undefined;
   #stopped = false;
   #failures = 0;
@@ -52,6 +53,7 @@ export class HttpProbe {
       ...(this.#serverInfo ? { serverInfo: this.#serverInfo } : {}),
       ...(this.#protocolVersion ? { protocolVersion: this.#protocolVersion } : {}),
       ...(this.#toolCount !== undefined ? { toolCount: this.#toolCount } : {}),
+      ...(this.#tools !== undefined ? { tools: this.#tools } : {}),
       ...(this.#message ? { message: this.#message } : {}),
     };
   }
@@ -91,7 +93,9 @@ export class HttpProbe {
     try {
       await client.connect(transport, { timeout: this.#opts.health.timeoutMs });
       const caps = client.getServerCapabilities();
-      this.#toolCount = caps?.tools ? (await client.listTools(undefined, { timeout: this.#opts.health.timeoutMs })).tools.length : 0;
+      const listed = caps?.tools ? (await client.listTools(undefined, { timeout: this.#opts.health.timeoutMs })).tools : [];
+      this.#toolCount = listed.length;
+      this.#tools = summarizeTools(listed);
       const info = client.getServerVersion();
       if (info) this.#serverInfo = { name: info.name, version: info.version };
       this.#protocolVersion = (transport as { protocolVersion?: string }).protocolVersion;

@@ -14,6 +14,7 @@ export class RecordBook {
   readonly #clock: Clock;
   readonly #writer: { pid: number; runId: string };
   readonly #records = new Map<ResourceKey, StatusRecord>();
+  readonly #listeners = new Set<(kind: Kind, name: string) => void>();
 
   constructor(store: StatusStore, clock: Clock, writer: { pid: number; runId: string }) {
     this.#store = store;
@@ -34,6 +35,21 @@ export class RecordBook {
 
   keys(): ResourceKey[] {
     return [...this.#records.keys()];
+  }
+
+  /** Every record as last written (readers copy what they keep). */
+  all(): StatusRecord[] {
+    return [...this.#records.values()];
+  }
+
+  /** Hears each record written or removed, after the file is: a live reader (the console) re-reads then. */
+  onWrite(listener: (kind: Kind, name: string) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #written(kind: Kind, name: string): void {
+    for (const listener of this.#listeners) listener(kind, name);
   }
 
   #now(): string {
@@ -86,7 +102,7 @@ export class RecordBook {
     record.status = status;
     record.writtenBy = this.#writer;
     record.writtenAt = this.#now();
-    await this.#store.write(record);
+    if (await this.#store.write(record)) this.#written(kind, name);
   }
 
   /** Ensures a record exists for a resource whose manifest is invalid and was never valid. */
@@ -97,5 +113,6 @@ export class RecordBook {
   async remove(kind: Kind, name: string): Promise<void> {
     this.#records.delete(resourceKey(kind, name));
     await this.#store.remove(kind, name);
+    this.#written(kind, name);
   }
 }

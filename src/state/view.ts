@@ -11,13 +11,14 @@ import { secretForms } from '../crypto/secret-data.js';
 import { messageOf } from '../errors.js';
 import { formatManifestError } from '../manifests/errors.js';
 import { loadDirectory } from '../manifests/loader.js';
+import type { ParsedDocument } from '../manifests/parse.js';
 import type { Resource } from '../manifests/resource.js';
 import { specHash } from '../reconcilers/spec-hash.js';
 import { secretVersion } from '../reconcilers/secret-resolver.js';
 import { liveController, readControllerInfo, type ControllerInfo } from './controller-lock.js';
 import { StateLayout } from './layout.js';
 import type { StatusRecord } from './records.js';
-import { StatusStore } from './status-store.js';
+import { StatusStore, type StateFileProblem } from './status-store.js';
 
 export interface ApiObject {
   apiVersion: string;
@@ -101,9 +102,32 @@ export async function readStateView(dir: string, stateDir: string): Promise<Stat
     liveController(layout),
     readControllerInfo(layout),
   ]);
+  return composeStateView({
+    documents: loaded?.documents ?? [],
+    records,
+    ...(manifestsError !== undefined ? { manifestsError } : {}),
+    problems,
+    ...(controller ? { controller } : {}),
+    ...(lastController ? { lastController } : {}),
+  });
+}
+
+/** What a state view is made of, however it was read: from disk (the CLI) or a running controller's memory (the console). */
+export interface StateViewInput {
+  documents: readonly ParsedDocument[];
+  records: readonly StatusRecord[];
+  manifestsError?: string;
+  problems?: readonly StateFileProblem[];
+  controller?: ControllerInfo;
+  lastController?: ControllerInfo;
+}
+
+/** The one serializer: every reader's objects come from here. */
+export function composeStateView(input: StateViewInput): StateView {
+  const { documents, records, manifestsError, problems = [], controller, lastController } = input;
   const byKey = new Map<ResourceKey, ObjectView>();
   const recordFor = new Map(records.map((r) => [resourceKey(r.kind, r.metadata.name), r]));
-  for (const doc of loaded?.documents ?? []) {
+  for (const doc of documents) {
     if (doc.kind === undefined || doc.name === undefined) continue;
     const key = resourceKey(doc.kind, doc.name);
     const existing = byKey.get(key);
