@@ -20,6 +20,8 @@ export interface KeyLocation {
   where: string;
 }
 
+export type KeyStatus = KeyLocation & ({ state: 'ok'; id: string } | { state: 'absent' } | { state: 'unavailable'; error: ApiaryError });
+
 export interface KeyStoreOptions {
   env?: NodeJS.ProcessEnv;
   keyring?: Keyring;
@@ -56,6 +58,27 @@ export class KeyStore {
     this.#cached ??= this.#load(false).then((r) => r.key);
     this.#cached.catch(() => (this.#cached = undefined));
     return this.#cached;
+  }
+
+  /**
+   * Whether the key can be used here, without creating one: `absent` is
+   * fine (the first sealed value creates it); `unavailable` carries why and
+   * the way out (the keyring cannot be reached, a key file is unsafe...).
+   */
+  async status(): Promise<KeyStatus> {
+    const location = this.location();
+    if (this.keyFile === undefined) {
+      try {
+        if ((await this.#keyring.get(KEYRING_SERVICE, this.account)) === null) return { state: 'absent', ...location };
+      } catch (cause) {
+        return { state: 'unavailable', ...location, error: keyringUnavailable(cause) };
+      }
+    }
+    try {
+      return { state: 'ok', ...location, id: (await this.get()).id };
+    } catch (err) {
+      return { state: 'unavailable', ...location, error: err instanceof ApiaryError ? err : new ApiaryError('KeyUnavailable', messageOf(err)) };
+    }
   }
 
   /** The key, created on first use (keyring only; key files are made by `key init --file`). */

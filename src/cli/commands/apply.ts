@@ -13,7 +13,7 @@ import { paint } from '../io.js';
 import { displayPath } from '../paths.js';
 import { readStream } from '../secret-input.js';
 import { namedTargets } from '../targets.js';
-import { usersWarning } from './secret.js';
+import { usersWarning } from '../../manifests/secret-summary.js';
 
 async function readChecked(ctx: CliContext, path: string, dir: string, skip?: ManifestError['code']): Promise<InputRead> {
   const input = await readInput(path, dir, (limit) => readStream(process.stdin, limit));

@@ -4,21 +4,7 @@ import { ApiaryError } from '../../errors.js';
 import { readStateView } from '../../state/view.js';
 import type { CliContext } from '../context.js';
 import { paint } from '../io.js';
-
-type ClientKind = 'claude' | 'cursor' | 'vscode';
-
-/** The JSON each MCP client reads to reach servers over HTTP. */
-export function clientConfig(kind: ClientKind, servers: Record<string, string>): Record<string, unknown> {
-  const entries = Object.entries(servers);
-  switch (kind) {
-    case 'claude': // Claude Code's .mcp.json
-      return { mcpServers: Object.fromEntries(entries.map(([name, url]) => [name, { type: 'http', url }])) };
-    case 'cursor': // .cursor/mcp.json
-      return { mcpServers: Object.fromEntries(entries.map(([name, url]) => [name, { url }])) };
-    case 'vscode': // .vscode/mcp.json
-      return { servers: Object.fromEntries(entries.map(([name, url]) => [name, { type: 'http', url }])) };
-  }
-}
+import { clientConfig, type ClientKind } from '../../mcp/client-config.js';
 
 export function registerClient(program: Command, ctx: CliContext): void {
   const client = program.command('client').description('connect MCP clients to the servers apiary runs');

@@ -1,12 +1,13 @@
 import type { Command } from 'commander';
 import { displayPath } from '../paths.js';
 import { isDns1123Label, SECRET_KEY } from '../../api/names.js';
-import { openSecret, secretForms } from '../../crypto/secret-data.js';
+import { openSecret } from '../../crypto/secret-data.js';
 import { ApiaryError } from '../../errors.js';
 import { loadDirectory } from '../../manifests/loader.js';
 import { serversUsingSecret } from '../../manifests/references.js';
 import type { SecretResource } from '../../manifests/resource.js';
 import { deleteSecret, setSecretValue } from '../../manifests/secret-edits.js';
+import { summarizeSecret, usersWarning } from '../../manifests/secret-summary.js';
 import type { CliContext } from '../context.js';
 import { readSecretValue } from '../secret-input.js';
 import { table } from '../table.js';
@@ -32,14 +33,6 @@ export async function findSecret(dir: string, name: string): Promise<{ secret: S
     throw new ApiaryError('SecretNotFound', `secret "${name}" not found in ${dir}`);
   }
   return { secret, all };
-}
-
-export function usersWarning(servers: readonly string[], name: string): string | undefined {
-  if (servers.length === 0) return undefined;
-  return (
-    `secret "${name}" is used by ${servers.map((s) => `mcpserver/${s}`).join(', ')}: ` +
-    'running servers keep running, but cannot start or restart until the secret is back'
-  );
 }
 
 export function registerSecret(program: Command, ctx: CliContext): void {
@@ -91,7 +84,7 @@ export function registerSecret(program: Command, ctx: CliContext): void {
       const rows = [];
       for (const r of all.resources) {
         if (r.kind !== 'Secret') continue;
-        rows.push(await describeSecret(r, all.resources, ctx));
+        rows.push(await summarizeSecret(r, all.resources, ctx.keys));
       }
       if (opts.output === 'json') {
         ctx.io.out(JSON.stringify(rows, null, 2));
@@ -127,30 +120,4 @@ export function registerSecret(program: Command, ctx: CliContext): void {
       const warning = usersWarning(serversUsingSecret(before.resources, name), name);
       if (warning !== undefined) ctx.io.err(`warning: ${warning}`);
     });
-}
-
-export interface SecretSummary {
-  name: string;
-  keys: string[];
-  form: string;
-  usedBy: string[];
-  decrypts: 'yes' | 'no' | 'n/a';
-  errors: string[];
-  file: string;
-}
-
-export async function describeSecret(r: SecretResource, all: Parameters<typeof serversUsingSecret>[0], ctx: CliContext): Promise<SecretSummary> {
-  const forms = secretForms(r);
-  const kinds = new Set(forms.values());
-  const entries = kinds.has('sealed') ? await openSecret(r, ctx.keys) : undefined;
-  const errors = [...(entries?.values() ?? [])].flatMap((e) => (e.error ? [e.error.message] : []));
-  return {
-    name: r.name,
-    keys: [...forms.keys()].sort(),
-    form: kinds.size === 0 ? '<empty>' : [...kinds].map((k) => (k === 'base64' ? 'plain' : k)).filter((v, i, a) => a.indexOf(v) === i).join('+'),
-    usedBy: serversUsingSecret(all, r.name),
-    decrypts: entries === undefined ? 'n/a' : errors.length === 0 ? 'yes' : 'no',
-    errors,
-    file: r.source.file,
-  };
 }
