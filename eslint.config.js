@@ -9,7 +9,7 @@ export default tseslint.config(
   { languageOptions: { globals: { ...globals.node } } },
   ...tseslint.configs.recommended,
   {
-    files: ['**/*.ts'],
+    files: ['**/*.ts', 'ui/**/*.tsx'],
     languageOptions: {
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },
@@ -30,6 +30,11 @@ export default tseslint.config(
       ],
       'no-console': 'error',
     },
+  },
+  {
+    // The web console runs in a browser.
+    files: ['ui/**/*.{ts,tsx}'],
+    languageOptions: { globals: { ...globals.browser } },
   },
   {
     // A CommonJS module in TypeScript under verbatimModuleSyntax imports with `import x = require()`.

@@ -30,6 +30,7 @@ const VERBS: Record<string, () => Promise<Register>> = {
   seal: () => import('./commands/seal.js').then((m) => m.registerSeal),
   key: () => import('./commands/key.js').then((m) => m.registerKey),
   client: () => import('./commands/client.js').then((m) => m.registerClient),
+  ui: () => import('./commands/ui.js').then((m) => m.registerUi),
   completion: () => import('./commands/completion.js').then((m) => m.registerCompletion),
 };
 /** Verbs registered by another verb's module. */

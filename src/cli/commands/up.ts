@@ -16,6 +16,8 @@ interface UpOptions {
   resync: string;
   verbose?: boolean;
   detach?: boolean;
+  ui: boolean;
+  uiPort?: string;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -27,6 +29,8 @@ export function registerUp(program: Command, ctx: CliContext): void {
     .option('--resync <seconds>', 'full resync period', '30')
     .option('-d, --detach', 'run in the background, logging to controller.log in the state directory')
     .option('-v, --verbose', 'debug logging')
+    .option('--ui-port <PORT>', 'port of the web console on 127.0.0.1 (default: the one used last time if free, else any free port)')
+    .option('--no-ui', 'do not serve the web console')
     .action(async (opts: UpOptions, cmd: Command) => {
       const { dir, dirDisplay, stateDir } = ctx.locations(cmd);
       const info = await stat(dir).catch(() => undefined);
@@ -37,12 +41,28 @@ export function registerUp(program: Command, ctx: CliContext): void {
       }
       const resyncSeconds = Number(opts.resync);
       if (!Number.isFinite(resyncSeconds) || resyncSeconds < 1) throw new ApiaryError('Usage', '--resync takes a number of seconds (at least 1)');
+      const uiPort = opts.uiPort === undefined ? undefined : Number(opts.uiPort);
+      if (uiPort !== undefined && (!Number.isInteger(uiPort) || uiPort < 1 || uiPort > 65535)) throw new ApiaryError('Usage', '--ui-port takes a port number (1-65535)');
       if (opts.detach) return detach(ctx, dir, stateDir, opts);
       const logger = createLogger(logSink(ctx.io, process.stderr.isTTY === true), opts.verbose ? 'debug' : 'info');
       // Loaded here: the controller brings the MCP SDK, which no other verb needs.
-      const { Controller } = await import('../../controller/controller.js');
+      const { Controller, VERSION } = await import('../../controller/controller.js');
       const controller = new Controller({ dir, stateDir, keys: ctx.keys, logger, env: ctx.env, resyncMs: resyncSeconds * 1000 });
       await controller.start();
+      let console_: { stop(): Promise<void> } | undefined;
+      if (opts.ui) {
+        try {
+          const { ConsoleServer } = await import('../../console/server.js');
+          const server = new ConsoleServer({ dir, stateDir, keys: ctx.keys, logger, backend: controller, version: VERSION, ...(uiPort !== undefined ? { port: uiPort } : {}) });
+          await server.start();
+          console_ = server;
+          ctx.io.out(`apiary console: ${server.loginUrl}`);
+          ctx.io.out('  (the link signs you in once; apiary ui prints a fresh one)');
+        } catch (err) {
+          await controller.stop();
+          throw err;
+        }
+      }
       let signals = 0;
       const onSignal = (signal: NodeJS.Signals): void => {
         signals += 1;
@@ -63,6 +83,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       await stopping;
+      await console_?.stop();
       await controller.stop();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
@@ -113,7 +134,11 @@ async function detach(ctx: CliContext, dir: string, stateDir: string, opts: UpOp
   await ensureDir(layout.root);
   await rename(layout.controllerLogFile, layout.previousControllerLogFile).catch(() => undefined);
   const log = openSync(layout.controllerLogFile, 'a', 0o600);
-  const args = [process.argv[1]!, 'up', '--dir', dir, '--state-dir', stateDir, '--resync', opts.resync, ...(opts.verbose ? ['--verbose'] : [])];
+  const args = [
+    process.argv[1]!, 'up', '--dir', dir, '--state-dir', stateDir, '--resync', opts.resync,
+    ...(opts.verbose ? ['--verbose'] : []),
+    ...(opts.ui ? (opts.uiPort !== undefined ? ['--ui-port', opts.uiPort] : []) : ['--no-ui']),
+  ];
   const child = spawn(process.execPath, [...process.execArgv, ...args], { detached: true, stdio: ['ignore', log, log], env: ctx.env });
   closeSync(log);
   let exited: number | null | undefined;
@@ -123,6 +148,7 @@ async function detach(ctx: CliContext, dir: string, stateDir: string, opts: UpOp
   for (const started = Date.now(); Date.now() - started < 30_000; ) {
     if ((await liveController(layout))?.pid === child.pid) {
       ctx.io.out(`apiary controller started in the background (pid ${child.pid}); logs: ${logPath}; stop it with: apiary down`);
+      if (opts.ui) ctx.io.out('the web console: run apiary ui for its login link');
       return;
     }
     if (exited !== undefined) {

@@ -1,0 +1,396 @@
+/**
+ * The console's JSON API under /api/v1/. Reads return the objects `get -o
+ * json` prints (composed by the same function); every write calls the same
+ * function a CLI verb calls and lands in the manifest directory. No response
+ * carries a secret value: values only ever come in, in a request body.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { open, readFile, stat } from 'node:fs/promises';
+import { isDns1123Label, kindLower, SECRET_KEY, type Kind } from '../api/names.js';
+import type { MCPServerStatus } from '../api/status.js';
+import { findCondition } from '../api/status.js';
+import type { KeyStore } from '../crypto/keys.js';
+import { openSecret, secretForms } from '../crypto/secret-data.js';
+import { SecretValue } from '../crypto/secret-value.js';
+import { ApiaryError } from '../errors.js';
+import { planInstall, writeInstall, type InstallRequest, type SecretBinding } from '../manifests/install.js';
+import { formatManifestError } from '../manifests/errors.js';
+import { loadDirectory } from '../manifests/loader.js';
+import { secretReferences } from '../manifests/references.js';
+import type { MCPServerResource, Resource, SecretResource } from '../manifests/resource.js';
+import { deleteDocuments, setSuspend } from '../manifests/resource-edits.js';
+import { deleteSecret, setSecretValue } from '../manifests/secret-edits.js';
+import { summarizeSecret, usersWarning } from '../manifests/secret-summary.js';
+import { CLIENT_KINDS, clientConfig } from '../mcp/client-config.js';
+import type { McpView } from '../mcp/gateway.js';
+import { fileSafeName, StateLayout } from '../state/layout.js';
+import { requestRestart } from '../state/requests.js';
+import type { ObjectView, StateView } from '../state/view.js';
+import type { Feed } from './feed.js';
+import { HttpError, readJsonBody, sendJson, stringField } from './http.js';
+
+export interface ApiContext {
+  dir: string;
+  stateDir: string;
+  keys: KeyStore;
+  feed: Feed;
+  version: string;
+  mcpView(name: string): McpView | undefined;
+}
+
+type Handler = (ctx: ApiContext, req: IncomingMessage, res: ServerResponse, params: string[]) => Promise<void>;
+
+interface Route {
+  method: string;
+  pattern: RegExp;
+  handler: Handler;
+}
+
+const NAME = '([a-z0-9][-a-z0-9]*)';
+const KEY = '([-._a-zA-Z0-9]+)';
+
+const routes: Route[] = [
+  { method: 'GET', pattern: /^\/api\/v1\/console$/, handler: consoleInfo },
+  { method: 'GET', pattern: /^\/api\/v1\/watch$/, handler: async (ctx, _req, res) => ctx.feed.subscribe(res) },
+  { method: 'GET', pattern: /^\/api\/v1\/(mcpservers|secrets)$/, handler: list },
+  { method: 'GET', pattern: new RegExp(`^/api/v1/(mcpservers|secrets)/${NAME}$`), handler: one },
+  { method: 'GET', pattern: new RegExp(`^/api/v1/mcpservers/${NAME}/detail$`), handler: serverDetail },
+  { method: 'GET', pattern: new RegExp(`^/api/v1/mcpservers/${NAME}/logs$`), handler: logs },
+  { method: 'GET', pattern: /^\/api\/v1\/secretsummaries$/, handler: secretSummaries },
+  { method: 'POST', pattern: /^\/api\/v1\/secrets$/, handler: createSecret },
+  { method: 'PUT', pattern: new RegExp(`^/api/v1/secrets/${NAME}/keys/${KEY}$`), handler: updateSecret },
+  { method: 'DELETE', pattern: new RegExp(`^/api/v1/secrets/${NAME}$`), handler: removeSecret },
+  { method: 'POST', pattern: new RegExp(`^/api/v1/mcpservers/${NAME}/(restart|suspend|resume)$`), handler: serverAction },
+  { method: 'DELETE', pattern: new RegExp(`^/api/v1/mcpservers/${NAME}$`), handler: removeServer },
+  { method: 'POST', pattern: /^\/api\/v1\/install\/plan$/, handler: installPlan },
+  { method: 'POST', pattern: /^\/api\/v1\/install$/, handler: install },
+];
+
+/** Finds the handler for a request; a known path with another method is 405, an unknown one 404. */
+export async function routeApi(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+  const matches = routes.filter((r) => r.pattern.test(path));
+  const route = matches.find((r) => r.method === req.method);
+  if (route === undefined) {
+    if (matches.length > 0) throw new HttpError(405, 'MethodNotAllowed', `${req.method} is not allowed on ${path}`);
+    throw new HttpError(404, 'NotFound', `no such API path: ${path}`);
+  }
+  const params = (route.pattern.exec(path) ?? []).slice(1).map((p) => decodeURIComponent(p));
+  await route.handler(ctx, req, res, params);
+}
+
+const KIND_OF: Record<string, Kind> = { mcpservers: 'MCPServer', secrets: 'Secret' };
+
+function objectsOf(view: StateView, kind: Kind): ObjectView[] {
+  return view.objects.filter((o) => o.kind === kind);
+}
+
+function find(view: StateView, kind: Kind, name: string): ObjectView {
+  const found = view.objects.find((o) => o.kind === kind && o.name === name);
+  if (found === undefined) throw new HttpError(404, 'NotFound', `${kindLower(kind)}/${name} not found`);
+  return found;
+}
+
+/** As `get TYPE -o json`: a Kubernetes List of the full objects. */
+async function list(ctx: ApiContext, _req: IncomingMessage, res: ServerResponse, [type]: string[]): Promise<void> {
+  const objects = objectsOf(ctx.feed.view(), KIND_OF[type!]!);
+  sendJson(res, 200, { apiVersion: 'v1', kind: 'List', metadata: {}, items: objects.map((o) => o.object) });
+}
+
+async function one(ctx: ApiContext, _req: IncomingMessage, res: ServerResponse, [type, name]: string[]): Promise<void> {
+  sendJson(res, 200, find(ctx.feed.view(), KIND_OF[type!]!, name!).object);
+}
+
+async function consoleInfo(ctx: ApiContext, _req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const key = await ctx.keys.status();
+  const view = ctx.feed.view();
+  sendJson(res, 200, {
+    version: ctx.version,
+    dir: ctx.dir,
+    stateDir: ctx.stateDir,
+    controller: view.controller,
+    key: key.state === 'unavailable' ? { state: key.state, backend: key.backend, where: key.where, code: key.error.code, message: key.error.message, hints: key.error.hints } : key,
+  });
+}
+
+function resources(view: StateView): Resource[] {
+  return view.objects.flatMap((o) => (o.resource ? [o.resource] : []));
+}
+
+/**
+ * The directory as it is on disk now, for writes and what follows them: the
+ * controller's copy trails a write by a file event, and a check made against
+ * it (does this key exist?) must not.
+ */
+async function onDisk(ctx: ApiContext): Promise<Resource[]> {
+  return (await loadDirectory(ctx.dir)).resources;
+}
+
+type BindingState = 'ok' | 'SecretNotFound' | 'SecretKeyNotFound' | 'SecretDecryptFailed';
+
+interface Binding {
+  variable?: string;
+  secret: string;
+  key?: string;
+  optional: boolean;
+  from: 'env' | 'envFrom';
+  state: BindingState;
+  message?: string;
+}
+
+/** Each secret a server's environment is bound to, and whether it is there and opens here (never the value). */
+async function bindingsOf(server: MCPServerResource, all: readonly Resource[], keys: KeyStore): Promise<Binding[]> {
+  const secrets = new Map(all.filter((r): r is SecretResource => r.kind === 'Secret').map((s) => [s.name, s]));
+  const opened = new Map<string, Awaited<ReturnType<typeof openSecret>>>();
+  const bindings: Binding[] = [];
+  for (const ref of secretReferences(server)) {
+    const base = { ...(ref.env !== undefined ? { variable: ref.env } : {}), secret: ref.secret, ...(ref.key !== undefined ? { key: ref.key } : {}), optional: ref.optional, from: ref.key === undefined ? ('envFrom' as const) : ('env' as const) };
+    const secret = secrets.get(ref.secret);
+    if (secret === undefined) {
+      bindings.push({ ...base, state: 'SecretNotFound', message: `secret "${ref.secret}" not found${ref.optional ? ' (optional: skipped)' : ''}` });
+      continue;
+    }
+    if (ref.key !== undefined && !secretForms(secret).has(ref.key)) {
+      bindings.push({ ...base, state: 'SecretKeyNotFound', message: `secret "${ref.secret}" has no key "${ref.key}"${ref.optional ? ' (optional: skipped)' : ''}` });
+      continue;
+    }
+    if (!opened.has(secret.name)) opened.set(secret.name, await openSecret(secret, keys));
+    const entries = opened.get(secret.name)!;
+    const failed = ref.key === undefined ? [...entries.values()].find((e) => e.error) : entries.get(ref.key)?.error ? entries.get(ref.key) : undefined;
+    bindings.push(failed?.error ? { ...base, state: 'SecretDecryptFailed', message: failed.error.message } : { ...base, state: 'ok' });
+  }
+  return bindings;
+}
+
+async function serverDetail(ctx: ApiContext, _req: IncomingMessage, res: ServerResponse, [name]: string[]): Promise<void> {
+  const view = ctx.feed.view();
+  const o = find(view, 'MCPServer', name!);
+  const server = o.resource?.kind === 'MCPServer' ? o.resource : undefined;
+  const doc = ctx.feed.document('MCPServer', name!);
+  const status = o.object.status as MCPServerStatus | undefined;
+  const mcp = ctx.mcpView(name!);
+  const url = status?.url;
+  const ready = findCondition(status?.conditions, 'Ready')?.status === 'True';
+  sendJson(res, 200, {
+    object: o.object,
+    declaredAt: o.declaredAt,
+    errors: o.errors,
+    warnings: o.warnings,
+    stale: o.stale,
+    events: o.events,
+    bindings: server ? await bindingsOf(server, resources(view), ctx.keys) : [],
+    mcp: mcp ? { state: mcp.state, serverInfo: mcp.serverInfo, protocolVersion: mcp.protocolVersion, sessions: mcp.sessions } : undefined,
+    tools: mcp?.tools,
+    manifest: doc ? { file: doc.source.file, text: doc.text } : undefined,
+    clients: url ? Object.fromEntries(CLIENT_KINDS.map((k) => [k, clientConfig(k, { [name!]: url })])) : undefined,
+    ready,
+  });
+}
+
+const LOG_TAIL_MAX = 5000;
+const LOG_POLL_MS = 250;
+
+/** The server's output: the last lines (?tail=N, ?previous=true), or with ?follow=true a stream of what it writes next. */
+async function logs(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, [name]: string[]): Promise<void> {
+  const query = new URL(req.url ?? '/', 'http://console').searchParams;
+  const layout = new StateLayout(ctx.stateDir);
+  const previous = query.get('previous') === 'true';
+  const path = previous ? layout.previousLogFile(fileSafeName(name!)) : layout.logFile(fileSafeName(name!));
+  const tail = Math.min(Number(query.get('tail') ?? 1000) || 1000, LOG_TAIL_MAX);
+  const text = await readFile(path, 'utf8').catch(() => undefined);
+  if (query.get('follow') !== 'true') {
+    if (text === undefined) {
+      sendJson(res, 200, { name, previous, lines: [], message: `no ${previous ? 'previous ' : ''}logs for mcpserver/${name} yet` });
+      return;
+    }
+    const lines = text.split('\n');
+    if (lines.at(-1) === '') lines.pop();
+    sendJson(res, 200, { name, previous, lines: lines.slice(-tail) });
+    return;
+  }
+  res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', Connection: 'keep-alive' });
+  res.write('retry: 1000\n\n');
+  let offset = text === undefined ? 0 : Buffer.byteLength(text);
+  let inode = (await stat(path).catch(() => undefined))?.ino;
+  let closed = false;
+  res.on('close', () => (closed = true));
+  while (!closed) {
+    await new Promise((resolve) => setTimeout(resolve, LOG_POLL_MS));
+    const info = await stat(path).catch(() => undefined);
+    if (info === undefined) continue;
+    // A new run starts a new file (the old one becomes previous); a rotation truncates it.
+    if (info.ino !== inode || info.size < offset) {
+      inode = info.ino;
+      offset = 0;
+      res.write(`event: restarted\ndata: {}\n\n`);
+    }
+    if (info.size === offset) continue;
+    const handle = await open(path, 'r');
+    try {
+      const buffer = Buffer.alloc(Math.min(info.size - offset, 1024 * 1024));
+      await handle.read(buffer, 0, buffer.length, offset);
+      offset += buffer.length;
+      res.write(`data: ${JSON.stringify({ text: buffer.toString('utf8') })}\n\n`);
+    } finally {
+      await handle.close();
+    }
+  }
+}
+
+/** As `secret list -o json` (read from the directory), plus the secrets servers ask for that nobody declares. */
+async function secretSummaries(ctx: ApiContext, _req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const loaded = await loadDirectory(ctx.dir);
+  const all = loaded.resources;
+  const items = [];
+  for (const doc of loaded.documents) {
+    if (doc.kind !== 'Secret' || doc.name === undefined) continue;
+    if (doc.resource?.kind !== 'Secret' || doc.errors.length > 0) {
+      items.push({ name: doc.name, keys: [], form: 'invalid', usedBy: [], uses: [], decrypts: 'n/a', errors: doc.errors.map(formatManifestError), file: doc.source.file });
+      continue;
+    }
+    items.push(await summarizeSecret(doc.resource, all, ctx.keys));
+  }
+  // What a Stuck server is waiting on.
+  const declared = new Set(loaded.documents.filter((d) => d.kind === 'Secret' && d.name !== undefined).map((d) => d.name!));
+  const wanted = new Map<string, { server: string; variable?: string; key?: string }[]>();
+  for (const r of all) {
+    if (r.kind !== 'MCPServer') continue;
+    for (const ref of secretReferences(r)) {
+      if (declared.has(ref.secret)) continue;
+      wanted.set(ref.secret, [...(wanted.get(ref.secret) ?? []), { server: r.name, ...(ref.env ? { variable: ref.env } : {}), ...(ref.key ? { key: ref.key } : {}) }]);
+    }
+  }
+  sendJson(res, 200, { items, missing: [...wanted].map(([name, uses]) => ({ name, uses })) });
+}
+
+function checkSecretName(name: string): void {
+  if (!isDns1123Label(name)) throw new ApiaryError('Usage', `"${name}" is not a valid secret name: use lowercase letters, digits and "-" (a DNS-1123 label)`);
+}
+
+function checkKey(key: string): void {
+  if (!SECRET_KEY.test(key)) throw new ApiaryError('Usage', `"${key}" is not a valid key: use letters, digits, "-", "_" and "."`);
+}
+
+function valueOf(body: Record<string, unknown>): SecretValue {
+  const value = body['value'];
+  if (typeof value !== 'string' || value === '') throw new ApiaryError('Usage', 'a value is required');
+  return new SecretValue(value);
+}
+
+function declaredSecret(all: readonly Resource[], name: string): SecretResource | undefined {
+  return all.find((r): r is SecretResource => r.kind === 'Secret' && r.name === name);
+}
+
+/** Add secret: a new secret, or a new key in an existing one. A key that is there already is a conflict (update it instead). */
+async function createSecret(ctx: ApiContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const body = await readJsonBody(req);
+  const name = stringField(body, 'name');
+  const key = stringField(body, 'key');
+  checkSecretName(name);
+  checkKey(key);
+  const value = valueOf(body);
+  const existing = declaredSecret(await onDisk(ctx), name);
+  if (existing !== undefined && secretForms(existing).has(key)) throw new HttpError(409, 'AlreadyExists', `secret "${name}" already has key "${key}"; use Update to give it a new value`);
+  const { key: master } = await ctx.keys.getOrCreate();
+  const result = await setSecretValue(ctx.dir, name, key, value, master);
+  sendJson(res, existing === undefined ? 201 : 200, { name, key, file: result.file, created: result.created });
+}
+
+async function updateSecret(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, [name, key]: string[]): Promise<void> {
+  const body = await readJsonBody(req);
+  const value = valueOf(body);
+  const existing = declaredSecret(await onDisk(ctx), name!);
+  if (existing === undefined) throw new HttpError(404, 'NotFound', `secret "${name}" not found`);
+  if (!secretForms(existing).has(key!)) throw new HttpError(404, 'NotFound', `secret "${name}" has no key "${key}"`);
+  const { key: master } = await ctx.keys.getOrCreate();
+  const result = await setSecretValue(ctx.dir, name!, key!, value, master);
+  sendJson(res, 200, { name, key, file: result.file, usedBy: usersOf(await onDisk(ctx), name!) });
+}
+
+function usersOf(all: readonly Resource[], name: string): string[] {
+  return all
+    .filter((r): r is MCPServerResource => r.kind === 'MCPServer' && secretReferences(r).some((ref) => ref.secret === name))
+    .map((r) => r.name)
+    .sort();
+}
+
+async function removeSecret(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, [name]: string[]): Promise<void> {
+  await readJsonBody(req);
+  const users = usersOf(await onDisk(ctx), name!);
+  const result = await deleteSecret(ctx.dir, name!);
+  sendJson(res, 200, { name, file: result.file, fileDeleted: result.fileDeleted, usedBy: users, warning: usersWarning(users, name!) });
+}
+
+async function requireServer(ctx: ApiContext, name: string): Promise<void> {
+  const loaded = await loadDirectory(ctx.dir);
+  if (!loaded.documents.some((d) => d.kind === 'MCPServer' && d.name === name)) throw new HttpError(404, 'NotFound', `mcpserver/${name} not found`);
+}
+
+async function serverAction(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, [name, action]: string[]): Promise<void> {
+  await readJsonBody(req);
+  await requireServer(ctx, name!);
+  if (action === 'restart') {
+    const request = await requestRestart(new StateLayout(ctx.stateDir), name!);
+    sendJson(res, 200, { name, restartRequestedAt: request.requestedAt });
+    return;
+  }
+  const result = await setSuspend(ctx.dir, name!, action === 'suspend');
+  sendJson(res, 200, { name, suspend: action === 'suspend', changed: result.changed, file: result.file });
+}
+
+async function removeServer(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, [name]: string[]): Promise<void> {
+  await readJsonBody(req);
+  await requireServer(ctx, name!);
+  const [deleted] = await deleteDocuments(ctx.dir, [{ kind: 'MCPServer', name: name! }]);
+  sendJson(res, 200, { name, file: deleted?.file, fileDeleted: deleted?.fileDeleted });
+}
+
+/** The install form's request, checked field by field (the values, if any, are separate). */
+function installRequest(body: Record<string, unknown>): InstallRequest {
+  const strings = (field: string): string[] => {
+    const value = body[field] ?? [];
+    if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw new ApiaryError('Usage', `"${field}" must be a list of strings`);
+    return value as string[];
+  };
+  const port = body['port'];
+  if (port !== undefined && port !== null && port !== '' && !Number.isInteger(Number(port))) throw new ApiaryError('Usage', '"port" must be a whole number');
+  const env = (Array.isArray(body['env']) ? body['env'] : []).map((e: unknown) => {
+    const { name, value } = (e ?? {}) as { name?: unknown; value?: unknown };
+    if (typeof name !== 'string' || typeof value !== 'string') throw new ApiaryError('Usage', 'each env entry needs a name and a value');
+    return { name, value };
+  });
+  const secrets = (Array.isArray(body['secrets']) ? body['secrets'] : []).map((s: unknown): SecretBinding => {
+    const { variable, secret, key } = (s ?? {}) as { variable?: unknown; secret?: unknown; key?: unknown };
+    if (typeof variable !== 'string') throw new ApiaryError('Usage', 'each secret variable needs a name');
+    if (typeof secret === 'string' && typeof key === 'string') return { variable, existing: { secret, key } };
+    return { variable, create: {} };
+  });
+  const transport = stringField(body, 'transport', false);
+  return {
+    name: stringField(body, 'name'),
+    command: stringField(body, 'command'),
+    args: strings('args'),
+    ...(transport ? { transport: transport as InstallRequest['transport'] & string } : {}),
+    ...(port !== undefined && port !== null && port !== '' ? { port: Number(port) } : {}),
+    env,
+    secrets,
+  };
+}
+
+async function installPlan(ctx: ApiContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const body = await readJsonBody(req);
+  const plan = planInstall(installRequest(body), await onDisk(ctx));
+  sendJson(res, 200, { yaml: plan.yaml, command: plan.command, newSecrets: plan.newSecrets });
+}
+
+async function install(ctx: ApiContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const body = await readJsonBody(req);
+  const plan = planInstall(installRequest(body), await onDisk(ctx));
+  const given = (body['values'] ?? {}) as Record<string, unknown>;
+  const values = new Map<string, SecretValue>();
+  for (const s of plan.newSecrets) {
+    const value = given[s.variable];
+    if (typeof value === 'string' && value !== '') values.set(s.variable, new SecretValue(value));
+  }
+  const result = await writeInstall(ctx.dir, plan, values, ctx.keys);
+  sendJson(res, 201, { name: plan.name, file: result.server?.file, action: result.server?.action, secretsCreated: result.secretsCreated, command: plan.command });
+}

@@ -1,0 +1,203 @@
+/**
+ * The web console, served by the controller on 127.0.0.1: the built page
+ * (no CDN, works offline), the JSON API and its event stream. Every request
+ * passes the Host allowlist; the API and its stream need a session cookie
+ * (from a one-time login URL) or the API token as a bearer.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import type { Logger } from '../controller/logger.js';
+import type { KeyStore } from '../crypto/keys.js';
+import { ApiaryError, messageOf } from '../errors.js';
+import type { McpView } from '../mcp/gateway.js';
+import { routeApi, type ApiContext } from './api.js';
+import { ConsoleAuth, rememberedPort, SESSION_COOKIE } from './auth.js';
+import { Feed, type FeedSource } from './feed.js';
+import { allowedHosts, bearer, checkStateChange, cookie, HttpError, SECURITY_HEADERS, sendError, sendJson } from './http.js';
+
+export interface ConsoleBackend extends FeedSource {
+  mcpView(name: string): McpView | undefined;
+}
+
+export interface ConsoleOptions {
+  dir: string;
+  stateDir: string;
+  keys: KeyStore;
+  logger: Logger;
+  backend: ConsoleBackend;
+  version: string;
+  /** A port asked for (`--ui-port`); otherwise the last one, if free, else any free one. */
+  port?: number;
+  /** Where the built page is (dist/console); found beside the CLI when not given. */
+  assetsDir?: string;
+}
+
+const ASSET_TYPES: Record<string, string> = {
+  '/': 'text/html; charset=utf-8',
+  '/app.js': 'text/javascript; charset=utf-8',
+  '/app.css': 'text/css; charset=utf-8',
+  '/favicon.svg': 'image/svg+xml',
+};
+
+/** dist/console, found from the running script (bin/apiary, the bundle, or a test runner inside the checkout). */
+export function findAssetsDir(): string | undefined {
+  const starts = [process.argv[1] ? dirname(resolve(process.argv[1])) : undefined, process.cwd()].filter((s): s is string => s !== undefined);
+  for (const start of starts) {
+    for (let dir = start; ; dir = dirname(dir)) {
+      for (const candidate of [join(dir, 'dist', 'console'), join(dir, 'console')]) {
+        if (existsSync(join(candidate, 'index.html')) && existsSync(join(candidate, 'app.js'))) return candidate;
+      }
+      if (dirname(dir) === dir) break;
+    }
+  }
+  return undefined;
+}
+
+export class ConsoleServer {
+  readonly #opts: ConsoleOptions;
+  readonly #auth: ConsoleAuth;
+  readonly #feed: Feed;
+  readonly #assets = new Map<string, Buffer>();
+  #server: Server | undefined;
+  #port = 0;
+
+  constructor(options: ConsoleOptions) {
+    this.#opts = options;
+    this.#auth = new ConsoleAuth(options.stateDir);
+    this.#feed = new Feed(options.backend);
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.#port}`;
+  }
+
+  /** The URL a person opens to sign in (its token works once; console.json holds the next). */
+  get loginUrl(): string {
+    return `${this.url}/login?token=${this.#auth.loginToken}`;
+  }
+
+  get apiToken(): string {
+    return this.#auth.apiToken;
+  }
+
+  async start(): Promise<void> {
+    const assetsDir = this.#opts.assetsDir ?? findAssetsDir();
+    if (assetsDir === undefined) {
+      throw new ApiaryError('NotFound', 'the console page is not built (dist/console is missing)', { hints: ['Build it with: npm run build', 'Or run without the console: apiary up --no-ui'] });
+    }
+    for (const [path, file] of [['/', 'index.html'], ['/app.js', 'app.js'], ['/app.css', 'app.css'], ['/favicon.svg', 'favicon.svg']] as const) {
+      const content = await readFile(join(assetsDir, file)).catch(() => undefined);
+      if (content !== undefined) this.#assets.set(path, content);
+    }
+    this.#server = createServer((req, res) => void this.#handle(req, res));
+    // A stream that a page leaves open must not hold the controller at exit.
+    this.#server.keepAliveTimeout = 5_000;
+    this.#port = await this.#listen();
+    await this.#auth.publish(this.url, this.#port);
+    this.#feed.start();
+  }
+
+  async #listen(): Promise<number> {
+    const server = this.#server!;
+    const tryPort = (port: number): Promise<number> =>
+      new Promise((resolvePort, reject) => {
+        const onError = (err: Error): void => {
+          server.off('listening', onListening);
+          reject(err);
+        };
+        const onListening = (): void => {
+          server.off('error', onError);
+          resolvePort((server.address() as { port: number }).port);
+        };
+        server.once('error', onError);
+        server.once('listening', onListening);
+        server.listen(port, '127.0.0.1');
+      });
+    if (this.#opts.port !== undefined) {
+      return tryPort(this.#opts.port).catch((err: unknown) => {
+        throw new ApiaryError('StartFailed', `the console cannot listen on 127.0.0.1:${this.#opts.port} (${messageOf(err)})`, { hints: ['Pick another with --ui-port, or leave it out to use a free one; --no-ui runs without the console.'] });
+      });
+    }
+    const remembered = await rememberedPort(this.#opts.stateDir);
+    if (remembered !== undefined) {
+      try {
+        return await tryPort(remembered);
+      } catch {
+        this.#opts.logger.info('the console port used last time is taken; using another', { port: remembered });
+      }
+    }
+    return tryPort(0);
+  }
+
+  async stop(): Promise<void> {
+    this.#feed.stop();
+    const server = this.#server;
+    if (server === undefined) return;
+    server.closeAllConnections();
+    await new Promise<void>((done) => server.close(() => done()));
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    for (const [header, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(header, value);
+    try {
+      const host = req.headers.host ?? '';
+      if (!allowedHosts(this.#port).has(host)) throw new HttpError(403, 'Forbidden', 'this console answers only to 127.0.0.1, localhost and [::1] on its own port');
+      const url = new URL(req.url ?? '/', `http://${host}`);
+      if (req.method === 'OPTIONS') throw new HttpError(405, 'MethodNotAllowed', 'no cross-origin requests');
+      if (req.method !== 'GET' && req.method !== 'HEAD') checkStateChange(req, host);
+      if (url.pathname === '/login') return await this.#login(req, res, url);
+      if (url.pathname === '/logout') return this.#logout(req, res);
+      if (url.pathname.startsWith('/api/')) {
+        if (!this.#auth.allows(cookie(req, SESSION_COOKIE), bearer(req))) {
+          throw new HttpError(401, 'Unauthorized', 'sign in first: open the login URL that `apiary ui` prints', ['apiary ui']);
+        }
+        return await routeApi(this.#apiContext(), req, res, url.pathname);
+      }
+      return this.#asset(req, res, url.pathname);
+    } catch (err) {
+      if (!(err instanceof HttpError) && !(err instanceof ApiaryError)) this.#opts.logger.warn('console request failed', { path: req.url?.split('?')[0], error: messageOf(err) });
+      sendError(res, err);
+    }
+  }
+
+  #apiContext(): ApiContext {
+    const { dir, stateDir, keys, version, backend } = this.#opts;
+    return { dir, stateDir, keys, version, feed: this.#feed, mcpView: (name) => backend.mcpView(name) };
+  }
+
+  /** Spends the one-time token for a session cookie and sends the browser on without the token in its address bar. */
+  async #login(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    if (req.method !== 'GET') throw new HttpError(405, 'MethodNotAllowed', 'open the login URL in a browser');
+    const session = await this.#auth.login(url.searchParams.get('token') ?? '');
+    if (session === undefined) {
+      res.writeHead(303, { Location: '/?login=expired', 'Cache-Control': 'no-store' });
+      res.end();
+      return;
+    }
+    res.writeHead(303, {
+      Location: '/',
+      'Set-Cookie': `${SESSION_COOKIE}=${session}; HttpOnly; SameSite=Strict; Path=/`,
+      'Cache-Control': 'no-store',
+    });
+    res.end();
+  }
+
+  #logout(req: IncomingMessage, res: ServerResponse): void {
+    if (req.method !== 'POST') throw new HttpError(405, 'MethodNotAllowed', 'sign out with POST');
+    this.#auth.logout(cookie(req, SESSION_COOKIE));
+    res.setHeader('Set-Cookie', `${SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0`);
+    sendJson(res, 200, { signedOut: true });
+  }
+
+  #asset(req: IncomingMessage, res: ServerResponse, path: string): void {
+    if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'MethodNotAllowed', `${req.method} is not allowed here`);
+    // The page is one document: any other path (a deep link such as /servers/x) gets it too.
+    const key = this.#assets.has(path) ? path : path.includes('.') ? undefined : '/';
+    const content = key === undefined ? undefined : this.#assets.get(key);
+    if (key === undefined || content === undefined) throw new HttpError(404, 'NotFound', `no such file: ${path}`);
+    res.writeHead(200, { 'Content-Type': ASSET_TYPES[key]!, 'Content-Length': content.length, 'Cache-Control': 'no-cache' });
+    res.end(req.method === 'HEAD' ? undefined : content);
+  }
+}

@@ -1,0 +1,205 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { readConsoleRecord } from '../src/console/auth.js';
+import { KeyStore } from '../src/crypto/keys.js';
+import { runCli } from './helpers/cli.js';
+import { startConsole, readEvents } from './helpers/console.js';
+import { harness, secretYaml, tinyServer, TINY_SERVER } from './helpers/controller.js';
+
+const deniedKeyring = {
+  get: async () => {
+    throw new Error("Couldn't access platform storage: AccessDenied");
+  },
+  set: async () => {
+    throw new Error("Couldn't access platform storage: AccessDenied");
+  },
+  delete: async () => false,
+};
+
+async function filesUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) out.push(join(entry.parentPath, entry.name));
+  }
+  return out;
+}
+
+describe('console API', () => {
+  it('returns exactly the objects get -o json prints', async () => {
+    const h = await harness();
+    await h.write('a.yaml', tinyServer('a', h));
+    await h.write('s.yaml', secretYaml('github', { token: 'x' }));
+    await h.write('b.yaml', tinyServer('b', h, { env: '    - name: T\n      valueFrom:\n        secretKeyRef: { name: missing, key: k }\n' }));
+    const c = await startConsole(h);
+    await h.waitFor('a Running and b Stuck', async () => (await h.status('a'))?.phase === 'Running' && (await h.status('b'))?.phase === 'Stuck' && (await h.status('a'))?.conditions.find((x) => x.type === 'Ready')?.status === 'True');
+    await h.controller!.idle();
+    for (const [type, cli] of [['mcpservers', 'mcpservers'], ['secrets', 'secrets']] as const) {
+      const api = (await c.request('GET', `/api/v1/${type}`)).json();
+      const printed = JSON.parse((await runCli(['get', cli, '-o', 'json'], { env: h.env })).stdout);
+      expect(api).toEqual(printed);
+    }
+    const one = (await c.request('GET', '/api/v1/mcpservers/b')).json();
+    expect(one).toEqual(JSON.parse((await runCli(['get', 'mcpserver', 'b', '-o', 'json'], { env: h.env })).stdout));
+    expect((await c.request('GET', '/api/v1/mcpservers/nope')).status).toBe(404);
+  });
+
+  it('streams ADDED, a BOOKMARK, then MODIFIED and DELETED as the directory changes', async () => {
+    const h = await harness();
+    await h.write('a.yaml', tinyServer('a', h));
+    const c = await startConsole(h);
+    await h.waitFor('a Running', async () => (await h.status('a'))?.phase === 'Running');
+    const initial = await readEvents(c.port, c.server.apiToken, '/api/v1/watch', (e) => e.some((x) => x.type === 'BOOKMARK'));
+    expect(initial.events.map((e) => [e.type, e.object.metadata.name])).toEqual([['ADDED', 'a'], ['BOOKMARK', undefined]]);
+    const watching = readEvents(c.port, c.server.apiToken, '/api/v1/watch', (e) => e.some((x) => x.type === 'DELETED' && x.object.metadata.name === 'a'), 15_000);
+    await new Promise((r) => setTimeout(r, 100));
+    await h.write('a.yaml', tinyServer('a', h, { extra: '  suspend: true\n' }));
+    await h.waitFor('a Suspended', async () => (await h.status('a'))?.phase === 'Suspended');
+    await runCli(['delete', 'mcpserver', 'a'], { env: h.env });
+    const { events } = await watching;
+    const phases = events.filter((e) => e.type === 'MODIFIED').map((e) => e.object.status?.phase);
+    expect(phases).toContain('Suspended');
+    expect(events.at(-1)?.type).toBe('DELETED');
+  });
+
+  it('refuses other hosts, requests without a session, cross-site changes, wrong types and big bodies; sends no CORS headers', async () => {
+    const h = await harness();
+    const c = await startConsole(h);
+    const hostile = await c.request('GET', '/api/v1/mcpservers', { headers: { Host: `evil.example:${c.port}` } });
+    expect(hostile.status).toBe(403);
+    expect((await c.request('GET', '/', { headers: { Host: `127.0.0.1.nip.io:${c.port}` }, auth: false })).status).toBe(403);
+    expect((await c.request('GET', '/api/v1/mcpservers', { headers: { Host: `127.0.0.1:${c.port + 1}` } })).status).toBe(403);
+    for (const host of [`127.0.0.1:${c.port}`, `localhost:${c.port}`, `[::1]:${c.port}`]) {
+      expect((await c.request('GET', '/api/v1/mcpservers', { headers: { Host: host } })).status).toBe(200);
+    }
+    expect((await c.request('GET', '/api/v1/mcpservers', { auth: false })).status).toBe(401);
+    expect((await c.request('GET', '/api/v1/watch', { auth: false })).status).toBe(401);
+    expect((await c.request('GET', '/api/v1/mcpservers', { headers: { Authorization: 'Bearer wrong' } })).status).toBe(401);
+
+    const body = { name: 'github', key: 'token', value: 'v' };
+    expect((await c.request('POST', '/api/v1/secrets', { body, headers: { 'Sec-Fetch-Site': 'same-site' } })).status).toBe(403);
+    expect((await c.request('POST', '/api/v1/secrets', { body, headers: { 'Sec-Fetch-Site': 'cross-site' } })).status).toBe(403);
+    expect((await c.request('POST', '/api/v1/secrets', { body, headers: { Origin: 'http://evil.example' } })).status).toBe(403);
+    expect((await c.request('POST', '/api/v1/secrets', { rawBody: 'name=github&key=token&value=v', headers: { 'Content-Type': 'application/x-www-form-urlencoded' } })).status).toBe(415);
+    expect((await c.request('POST', '/api/v1/secrets', { rawBody: 'x', headers: { 'Content-Type': 'text/plain' } })).status).toBe(415);
+    const big = await c.request('POST', '/api/v1/secrets', { body: { ...body, value: 'x'.repeat(70 * 1024) } });
+    expect(big.status).toBe(413);
+    const preflight = await c.request('OPTIONS', '/api/v1/secrets', { headers: { Origin: 'http://evil.example', 'Access-Control-Request-Method': 'POST' } });
+    expect(preflight.status).toBe(405);
+    expect(Object.keys(preflight.headers).filter((k) => k.startsWith('access-control'))).toEqual([]);
+    // None of these wrote anything.
+    expect(await readdir(h.dir)).toEqual([]);
+
+    const ok = await c.request('GET', '/api/v1/secrets');
+    expect(ok.headers['content-security-policy']).toContain("default-src 'self'");
+    expect(ok.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+    expect(ok.headers['x-content-type-options']).toBe('nosniff');
+    expect(ok.headers['cache-control']).toBe('no-store');
+    expect(Object.keys(ok.headers).filter((k) => k.startsWith('access-control'))).toEqual([]);
+    const page = await c.request('GET', '/', { auth: false });
+    expect(page.status).toBe(200);
+    expect(page.headers['content-security-policy']).toContain("default-src 'self'");
+    expect(page.body).not.toMatch(/https?:\/\//); // nothing from a CDN
+  });
+
+  it('trades a one-time login token for an HttpOnly SameSite=Strict cookie, and drops the token from the address', async () => {
+    const h = await harness();
+    const c = await startConsole(h);
+    const record = await readConsoleRecord(h.stateDir);
+    expect(record?.port).toBe(c.port);
+    expect(((await import('node:fs')).statSync(join(h.stateDir, 'console.json')).mode & 0o777).toString(8)).toBe('600');
+    const login = await c.request('GET', `/login?token=${record!.loginToken}`, { auth: false });
+    expect(login.status).toBe(303);
+    expect(login.headers.location).toBe('/');
+    const cookie = String(login.headers['set-cookie']);
+    expect(cookie).toMatch(/^apiary_session=[\w-]+; HttpOnly; SameSite=Strict; Path=\/$/);
+    const session = cookie.split(';')[0]!;
+    expect((await c.request('GET', '/api/v1/mcpservers', { auth: false, headers: { Cookie: session } })).status).toBe(200);
+    // Spent: the same token again signs nobody in, and console.json holds the next one.
+    const again = await c.request('GET', `/login?token=${record!.loginToken}`, { auth: false });
+    expect(again.status).toBe(303);
+    expect(again.headers.location).toBe('/?login=expired');
+    expect(again.headers['set-cookie']).toBeUndefined();
+    const next = await readConsoleRecord(h.stateDir);
+    expect(next!.loginToken).not.toBe(record!.loginToken);
+    // `apiary ui` prints the next one-time link for the running controller.
+    const ui = await runCli(['ui', '--no-open'], { env: h.env });
+    expect(ui.code, ui.stderr).toBe(0);
+    expect(ui.stdout).toBe(`http://127.0.0.1:${c.port}/login?token=${next!.loginToken}\n`);
+  });
+
+  it('writes through the same code as the CLI: secrets sealed, servers suspended, installs planned with clear names; never a value out', async () => {
+    const canary = 'CANARY-5f1c9e-value';
+    const h = await harness();
+    await h.write('shared.yaml', secretYaml('github-token', { OTHER: 'x' }));
+    const c = await startConsole(h);
+    const created = await c.request('POST', '/api/v1/secrets', { body: { name: 'api', key: 'API_KEY', value: `${canary}-1` } });
+    expect(created.status, created.body).toBe(201);
+    expect((await c.request('POST', '/api/v1/secrets', { body: { name: 'api', key: 'API_KEY', value: 'y' } })).status).toBe(409);
+    expect((await runCli(['secret', 'get', 'api', 'API_KEY'], { env: h.env })).stdout).toBe(`${canary}-1\n`);
+
+    const request = {
+      name: 'gh',
+      command: 'node',
+      args: [TINY_SERVER],
+      env: [{ name: 'LOG_LEVEL', value: 'debug' }],
+      secrets: [{ variable: 'GITHUB_TOKEN' }, { variable: 'API_KEY', secret: 'api', key: 'API_KEY' }],
+    };
+    const plan = (await c.request('POST', '/api/v1/install/plan', { body: request })).json<{ yaml: string; command: string; newSecrets: { secret: string; key: string }[] }>();
+    // github-token is taken (it holds another key): the new secret is scoped to the server, not "github-token-2".
+    expect(plan.newSecrets).toEqual([{ variable: 'GITHUB_TOKEN', secret: 'gh-github-token', key: 'GITHUB_TOKEN' }]);
+    expect(plan.command).toBe(`apiary add gh --env LOG_LEVEL=debug --secret GITHUB_TOKEN=gh-github-token/GITHUB_TOKEN --secret API_KEY=api/API_KEY -- node ${TINY_SERVER}`);
+    expect(plan.yaml).toContain('name: gh-github-token');
+    const missingValue = await c.request('POST', '/api/v1/install', { body: request });
+    expect(missingValue.status).toBe(400);
+    expect(missingValue.json()['message']).toBe('no value given for GITHUB_TOKEN; nothing was written');
+    const installed = await c.request('POST', '/api/v1/install', { body: { ...request, values: { GITHUB_TOKEN: `${canary}-2` } } });
+    expect(installed.status, installed.body).toBe(201);
+    expect((await c.request('POST', '/api/v1/install', { body: { ...request, values: { GITHUB_TOKEN: 'z' } } })).status).toBe(400); // gh exists now
+    expect((await runCli(['validate'], { env: h.env })).code).toBe(0);
+    expect((await runCli(['secret', 'get', 'gh-github-token', 'GITHUB_TOKEN'], { env: h.env })).stdout).toBe(`${canary}-2\n`);
+    await h.waitFor('gh Running', async () => (await h.status('gh'))?.phase === 'Running');
+
+    const suspended = await c.request('POST', '/api/v1/mcpservers/gh/suspend', { body: {} });
+    expect(suspended.status, suspended.body).toBe(200);
+    expect(suspended.json()['changed']).toBe(true);
+    expect(await readFile(join(h.dir, 'mcpserver-gh.yaml'), 'utf8')).toContain('suspend: true');
+    await h.waitFor('gh Suspended', async () => (await h.status('gh'))?.phase === 'Suspended');
+    await c.request('POST', '/api/v1/mcpservers/gh/resume', { body: {} });
+    await h.waitFor('gh Running again', async () => (await h.status('gh'))?.phase === 'Running');
+
+    const deleted = await c.request('DELETE', '/api/v1/secrets/gh-github-token', { body: {} });
+    expect(deleted.status, deleted.body).toBe(200);
+    expect(deleted.json()['warning']).toBe('secret "gh-github-token" is used by mcpserver/gh: running servers keep running, but cannot start or restart until the secret is back');
+    const detail = (await c.request('GET', '/api/v1/mcpservers/gh/detail')).json<{ bindings: { variable: string; state: string }[]; manifest: { file: string } }>();
+    await h.waitFor('binding marked missing', async () => {
+      const d = (await c.request('GET', '/api/v1/mcpservers/gh/detail')).json<{ bindings: { variable: string; state: string }[] }>();
+      return d.bindings.find((b) => b.variable === 'GITHUB_TOKEN')?.state === 'SecretNotFound';
+    });
+    expect(detail.manifest.file).toContain('mcpserver-gh.yaml');
+
+    // The canary is in no answer, no event, no log record and no state file (the manifests hold it sealed only).
+    const answers: string[] = [];
+    for (const path of ['/api/v1/mcpservers', '/api/v1/secrets', '/api/v1/secretsummaries', '/api/v1/console', '/api/v1/mcpservers/gh', '/api/v1/mcpservers/gh/detail', '/api/v1/mcpservers/gh/logs', '/api/v1/secrets/api']) {
+      answers.push((await c.request('GET', path)).body);
+    }
+    answers.push((await readEvents(c.port, c.server.apiToken, '/api/v1/watch', (e) => e.some((x) => x.type === 'BOOKMARK'))).raw);
+    answers.push(JSON.stringify(h.logs));
+    for (const file of await filesUnder(h.stateDir)) answers.push(await readFile(file, 'utf8'));
+    for (const file of await filesUnder(h.dir)) answers.push(await readFile(file, 'utf8'));
+    for (const text of answers) expect(text).not.toContain(canary);
+  });
+
+  it('shows keyring trouble as a state with the reason and the way out, and refuses to seal', async () => {
+    const h = await harness();
+    const c = await startConsole(h, new KeyStore({ env: {}, keyring: deniedKeyring }));
+    const info = (await c.request('GET', '/api/v1/console')).json<{ key: { state: string; message: string; hints: string[] } }>();
+    expect(info.key.state).toBe('unavailable');
+    expect(info.key.message).toBe("cannot use the OS keyring: Couldn't access platform storage: AccessDenied");
+    expect(info.key.hints.join('\n')).toContain('APIARY_KEY_FILE');
+    const refused = await c.request('POST', '/api/v1/secrets', { body: { name: 'a', key: 'k', value: 'v' } });
+    expect(refused.status).toBe(503);
+    expect(refused.json()['reason']).toBe('KeyUnavailable');
+    expect(await readdir(h.dir)).toEqual([]);
+  });
+});

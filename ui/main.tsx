@@ -1,0 +1,78 @@
+/** The console's shell: sign-in check, navigation, the live store, the disconnected banner. */
+import { render } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import { ApiError } from './api';
+import { InstallPage } from './install';
+import { loadConsoleInfo } from './keyring';
+import { useRoute } from './router';
+import { SecretsPage } from './secrets';
+import { ServerDetailPage, ServersPage } from './servers';
+import { store } from './store';
+import type { ConsoleInfo } from './types';
+
+function useStore(): number {
+  const [version, setVersion] = useState(store.version);
+  useEffect(() => store.subscribe(() => setVersion(store.version)), []);
+  return version;
+}
+
+function SignIn({ expired }: { expired: boolean }) {
+  return (
+    <main class="signin">
+      <h1>apiary console</h1>
+      {expired && <p class="error">That login link was already used. Each link signs in once.</p>}
+      <p>Sign in with the link the controller prints. For a new one, run:</p>
+      <pre>apiary ui</pre>
+    </main>
+  );
+}
+
+function App() {
+  const route = useRoute();
+  useStore();
+  const [info, setInfo] = useState<ConsoleInfo>();
+  const [auth, setAuth] = useState<'checking' | 'in' | 'out'>('checking');
+  useEffect(() => {
+    loadConsoleInfo().then(
+      (i) => {
+        setInfo(i);
+        setAuth('in');
+        store.start();
+      },
+      (err: unknown) => setAuth(err instanceof ApiError && err.status === 401 ? 'out' : 'in'),
+    );
+  }, []);
+  if (auth === 'out') return <SignIn expired={new URLSearchParams(location.search).get('login') === 'expired'} />;
+  if (auth === 'checking') return null;
+  const nav = (page: string, href: string, label: string) => (
+    <a href={href} aria-current={route.page === page || (page === 'servers' && route.page === 'server') ? 'page' : undefined}>{label}</a>
+  );
+  return (
+    <>
+      <header>
+        <span class="brand" aria-hidden="true">⬡</span>
+        <span class="title">apiary</span>
+        <nav aria-label="Main">
+          {nav('servers', '#/', 'Servers')}
+          {nav('secrets', '#/secrets', 'Secrets')}
+          {nav('install', '#/install', 'Install')}
+        </nav>
+        <span class="where" title={info?.stateDir}>{info?.dir}</span>
+      </header>
+      {!store.connected && store.synced && (
+        <div class="banner" role="status" data-testid="disconnected">Disconnected from the controller: reconnecting... (what you see may be out of date)</div>
+      )}
+      {info?.key.state === 'unavailable' && route.page === 'servers' && (
+        <div class="banner bad" role="alert">The master key cannot be used: {info.key.message} <a href="#/secrets">What to do</a></div>
+      )}
+      <main>
+        {route.page === 'servers' && <ServersPage />}
+        {route.page === 'server' && route.name && <ServerDetailPage name={route.name} />}
+        {route.page === 'secrets' && <SecretsPage {...(route.params.get('add') !== null ? { add: route.params.get('add')! } : {})} {...(route.params.get('key') ? { addKey: route.params.get('key')! } : {})} />}
+        {route.page === 'install' && <InstallPage />}
+      </main>
+    </>
+  );
+}
+
+render(<App />, document.getElementById('app')!);
