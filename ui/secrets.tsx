@@ -42,20 +42,20 @@ export function SecretForm({ mode, name: initialName, keyName: initialKey, onClo
   return (
     <Dialog title={mode === 'add' ? 'Add secret' : `Update ${name}/${key}`} onClose={onClose}>
       <form onSubmit={(e) => void submit(e)} class="stack">
-        <label>
-          Name
-          <input name="name" required pattern="[a-z0-9]([-a-z0-9]*[a-z0-9])?" maxLength={63} value={name} readOnly={mode === 'update'} onInput={(e) => setName((e.target as HTMLInputElement).value)} aria-describedby="name-help" />
+        <div class="field">
+          <label for="secret-name">Name</label>
+          <input id="secret-name" name="name" required pattern="[a-z0-9]([-a-z0-9]*[a-z0-9])?" maxLength={63} value={name} readOnly={mode === 'update'} onInput={(e) => setName((e.target as HTMLInputElement).value)} aria-describedby="name-help" />
           <small id="name-help">Lowercase letters, digits and "-".</small>
-        </label>
-        <label>
-          Key
-          <input name="key" required pattern="[-._a-zA-Z0-9]+" value={key} readOnly={mode === 'update'} onInput={(e) => setKey((e.target as HTMLInputElement).value)} />
-        </label>
-        <label>
-          {mode === 'add' ? 'Value' : 'New value'}
-          <input name="value" type="password" required autoComplete="off" value={value} onInput={(e) => setValue((e.target as HTMLInputElement).value)} aria-describedby="value-help" />
+        </div>
+        <div class="field">
+          <label for="secret-key">Key</label>
+          <input id="secret-key" name="key" required pattern="[-._a-zA-Z0-9]+" value={key} readOnly={mode === 'update'} onInput={(e) => setKey((e.target as HTMLInputElement).value)} />
+        </div>
+        <div class="field">
+          <label for="secret-value">{mode === 'add' ? 'Value' : 'New value'}</label>
+          <input id="secret-value" name="value" type="password" required autoComplete="off" value={value} onInput={(e) => setValue((e.target as HTMLInputElement).value)} aria-describedby="value-help" />
           <small id="value-help">Sealed with this machine's key and written to the manifest directory; it is never shown again.</small>
-        </label>
+        </div>
         <ErrorNote error={error} />
         <div class="buttons">
           <button type="button" onClick={onClose}>Cancel</button>
@@ -119,12 +119,14 @@ export function SecretsPage({ add, addKey }: { add?: string; addKey?: string }) 
                   <td>{s.form}</td>
                   <td title={s.errors.join('\n')}>{s.decrypts === 'yes' ? '✓ yes' : s.decrypts === 'no' ? <span class="bad-text">✗ no</span> : 'n/a (plain)'}</td>
                   <td>{s.uses.length === 0 ? <span class="muted">nobody</span> : usesText(s.uses)}</td>
-                  <td class="actions">
+                  <td>
+                    <span class="actions">
                     {s.keys.map((k) => (
                       <button key={k} type="button" class="small" aria-label={`Update ${s.name}/${k}`} onClick={() => setForm({ mode: 'update', name: s.name, key: k })}>Update {s.keys.length > 1 ? k : ''}</button>
                     ))}
                     <button type="button" class="small" aria-label={`Add a key to ${s.name}`} onClick={() => setForm({ mode: 'add', name: s.name })}>Add key</button>
                     <button type="button" class="small danger" aria-label={`Delete ${s.name}`} onClick={() => setDeleting(s)}>Delete</button>
+                    </span>
                   </td>
                 </tr>
               ))}

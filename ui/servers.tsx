@@ -36,10 +36,22 @@ function ActionDialog({ action, onClose }: { action: Action; onClose: () => void
     suspend: { title: `Suspend ${name}?`, body: 'The server is stopped and stays listed (spec.suspend: true is written to its manifest). Resume starts it again.', button: 'Suspend' },
     delete: { title: `Delete ${name}?`, body: 'Its manifest is removed from the directory and the server is stopped. Secrets it uses stay.', button: 'Delete' },
   }[kind];
+  const server = store.get('MCPServer', name);
+  const missing = server ? missingSecrets(server) : [];
   return (
     <Confirm
       title={text.title}
-      body={<p>{text.body}</p>}
+      body={
+        <>
+          <p>{text.body}</p>
+          {missing.length > 0 && kind !== 'delete' && (
+            <p class="warn-text">
+              It needs {missing.map((m) => `${m.secret}${m.key ? `/${m.key}` : ''}`).join(', ')}, which {missing.length === 1 ? 'is' : 'are'} missing:{' '}
+              {kind === 'restart' ? 'apiary keeps it running rather than stop a server that could not start again.' : 'once stopped, it cannot start again (it turns Stuck) until the secret is back.'}
+            </p>
+          )}
+        </>
+      }
       action={text.button}
       danger={kind !== 'restart'}
       onClose={onClose}

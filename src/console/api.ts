@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { open, readFile, stat } from 'node:fs/promises';
+import { relative } from 'node:path';
 import { isDns1123Label, kindLower, SECRET_KEY, type Kind } from '../api/names.js';
 import type { MCPServerStatus } from '../api/status.js';
 import { findCondition } from '../api/status.js';
@@ -180,7 +181,7 @@ async function serverDetail(ctx: ApiContext, _req: IncomingMessage, res: ServerR
     bindings: server ? await bindingsOf(server, resources(view), ctx.keys) : [],
     mcp: mcp ? { state: mcp.state, serverInfo: mcp.serverInfo, protocolVersion: mcp.protocolVersion, sessions: mcp.sessions } : undefined,
     tools: mcp?.tools,
-    manifest: doc ? { file: doc.source.file, text: doc.text } : undefined,
+    manifest: doc ? { file: relative(ctx.dir, doc.source.path), text: doc.text } : undefined,
     clients: url ? Object.fromEntries(CLIENT_KINDS.map((k) => [k, clientConfig(k, { [name!]: url })])) : undefined,
     ready,
   });
@@ -238,7 +239,8 @@ async function logs(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, 
 
 /** As `secret list -o json` (read from the directory), plus the secrets servers ask for that nobody declares. */
 async function secretSummaries(ctx: ApiContext, _req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const loaded = await loadDirectory(ctx.dir);
+  // Files named relative to the manifest directory, as a person browsing it sees them.
+  const loaded = await loadDirectory(ctx.dir, '.');
   const all = loaded.resources;
   const items = [];
   for (const doc of loaded.documents) {

@@ -64,7 +64,7 @@ export async function startConsole(h: Harness, keys?: KeyStore): Promise<Console
 }
 
 /** Reads an SSE stream until `until` holds for the events so far (or the timeout). */
-export function readEvents(port: number, token: string, path: string, until: (events: { type: string; object: { kind: string; metadata: { name: string }; status?: { phase?: string } } }[]) => boolean, timeoutMs = 10_000): Promise<{ events: { type: string; object: { kind: string; metadata: { name: string }; status?: { phase?: string } } }[]; raw: string }> {
+export function readEvents(port: number, token: string, path: string, until: (events: { type: string; object: { kind: string; metadata: { name: string }; status?: { phase?: string } } }[]) => boolean, timeoutMs = 10_000, signal?: AbortSignal): Promise<{ events: { type: string; object: { kind: string; metadata: { name: string }; status?: { phase?: string } } }[]; raw: string }> {
   return new Promise((resolve, reject) => {
     const events: { type: string; object: never }[] = [];
     let raw = '';
@@ -93,6 +93,12 @@ export function readEvents(port: number, token: string, path: string, until: (ev
     }, timeoutMs);
     req.on('error', (err) => {
       if (!raw) reject(err);
+    });
+    // Stopped by the caller: what was read so far is the answer.
+    signal?.addEventListener('abort', () => {
+      clearTimeout(timer);
+      req.destroy();
+      resolve({ events, raw });
     });
     req.end();
   });

@@ -11,6 +11,7 @@ import type { CliContext } from '../context.js';
 import { logSink } from '../log-sink.js';
 import { displayPath } from '../paths.js';
 import { parseDuration } from './wait.js';
+import { readConsoleRecord } from '../../console/auth.js';
 
 interface UpOptions {
   resync: string;
@@ -118,6 +119,18 @@ export function registerUp(program: Command, ctx: CliContext): void {
     });
 }
 
+/** The background controller's console link, once it serves one (it starts right after the controller). */
+async function printConsoleLink(ctx: CliContext, stateDir: string, pid: number): Promise<void> {
+  for (const started = Date.now(); Date.now() - started < 10_000; await sleep(50)) {
+    const record = await readConsoleRecord(stateDir);
+    if (record?.pid === pid) {
+      ctx.io.out(`apiary console: ${record.url}/login?token=${record.loginToken}`);
+      return;
+    }
+  }
+  ctx.io.err('note: the web console has not started yet; apiary ui prints its link once it has');
+}
+
 /**
  * Starts `apiary up` again as a background process of its own (a new session,
  * stdio to a log file) and returns once it holds the controller lock, or says
@@ -148,7 +161,7 @@ async function detach(ctx: CliContext, dir: string, stateDir: string, opts: UpOp
   for (const started = Date.now(); Date.now() - started < 30_000; ) {
     if ((await liveController(layout))?.pid === child.pid) {
       ctx.io.out(`apiary controller started in the background (pid ${child.pid}); logs: ${logPath}; stop it with: apiary down`);
-      if (opts.ui) ctx.io.out('the web console: run apiary ui for its login link');
+      if (opts.ui) await printConsoleLink(ctx, stateDir, child.pid!);
       return;
     }
     if (exited !== undefined) {

@@ -1,0 +1,289 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
+/**
+ * The console in a real Chromium (Debian's, through playwright-core) against
+ * a real `apiary up` on a temporary directory: the seed's flows from the page
+ * alone, without a reload, and the security rules as a browser meets them.
+ * Screenshots of each page go to test-artifacts/screenshots.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:http';
+import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { readConsoleRecord } from '../src/console/auth.js';
+import { loadDirectory } from '../src/manifests/loader.js';
+import { hasChromium, launchChromium } from './helpers/browser.js';
+import { BIN, ROOT } from './helpers/cli.js';
+import { readEvents } from './helpers/console.js';
+import { harness, isAlive, secretYaml, TINY_SERVER, type Harness } from './helpers/controller.js';
+
+const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
+const SHOTS = join(ROOT, 'test-artifacts', 'screenshots');
+const CANARY = 'CANARY-e2e-7d41b0';
+
+let browser: Browser;
+const controllers: ChildProcess[] = [];
+
+beforeAll(async () => {
+  if (!hasChromium()) throw new Error('Chromium is not installed at /usr/bin/chromium (apt install chromium); .ci/run installs it');
+  browser = await launchChromium();
+  await mkdir(SHOTS, { recursive: true });
+});
+afterAll(async () => {
+  await browser?.close();
+});
+afterEach(() => {
+  for (const child of controllers.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+});
+
+/** `apiary up` as a user runs it; resolves with the login URL it prints. */
+async function up(h: Harness, extraEnv: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; loginUrl: string; output: () => string }> {
+  const child = spawn(BIN, ['up'], { env: { ...process.env, ...h.env, ...extraEnv, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  controllers.push(child);
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const loginUrl = await h.waitFor('the login URL', async () => /apiary console: (\S+)/.exec(output)?.[1], 20_000);
+  return { child, loginUrl, output: () => output };
+}
+
+async function signIn(loginUrl: string, viewport = { width: 1280, height: 800 }): Promise<Page> {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  await page.goto(loginUrl);
+  await page.waitForSelector('header nav');
+  return page;
+}
+
+function nav(page: Page, to: 'Servers' | 'Secrets' | 'Install'): Promise<void> {
+  return page.locator('header nav').getByRole('link', { name: to, exact: true }).click();
+}
+
+function badge(page: Page, server: string) {
+  return page.locator(`tr[data-server="${server}"] [data-testid=phase]`);
+}
+
+async function expectBadge(page: Page, server: string, text: string, timeout = 20_000): Promise<void> {
+  await page.waitForFunction(
+    ([s, t]) => document.querySelector(`tr[data-server="${s}"] [data-testid=phase]`)?.textContent === t,
+    [server, text] as const,
+    { timeout, polling: 50 },
+  );
+}
+
+async function apiGet<T>(port: number, token: string, path: string): Promise<T> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, { headers: { Authorization: `Bearer ${token}` } });
+  return (await res.json()) as T;
+}
+
+async function filesUnder(dir: string): Promise<string[]> {
+  return (await readdir(dir, { withFileTypes: true, recursive: true })).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+}
+
+describe('the web console in Chromium', () => {
+  it("does the seed's flows from the page alone, live, and never shows a value", async () => {
+    const h = await harness();
+    await h.write('shared.yaml', secretYaml('shared', { API_KEY: 'shared-plain-value' }));
+    await h.write(
+      'everything.yaml',
+      `apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata:\n  name: everything\nspec:\n  command: node\n  args: [${JSON.stringify(EVERYTHING)}, stdio]\n`,
+    );
+    const controller = await up(h);
+    const record = (await readConsoleRecord(h.stateDir))!;
+    // Everything the API streams during the test, read beside the page.
+    const stopStream = new AbortController();
+    const stream = readEvents(record.port, record.apiToken, '/api/v1/watch', () => false, 170_000, stopStream.signal);
+    const responses: string[] = [];
+
+    const page = await signIn(controller.loginUrl);
+    page.on('response', (r) => {
+      if (r.url().includes('/api/') && !r.url().includes('/watch') && !r.url().includes('follow=true')) void r.text().then((t) => responses.push(t), () => undefined);
+    });
+    // The token is spent and gone from the address bar.
+    expect(page.url()).toBe(`${record.url}/`);
+    await page.evaluate(() => ((window as unknown as { notReloaded: boolean }).notReloaded = true));
+    await expectBadge(page, 'everything', 'Running');
+
+    // 1. Add a secret.
+    await nav(page, 'Secrets');
+    await page.getByRole('button', { name: 'Add secret' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Name').fill('github');
+    await dialog.getByLabel('Key').fill('token');
+    await dialog.getByLabel('Value', { exact: true }).fill(`${CANARY}-1`);
+    await page.getByRole('dialog').getByRole('button', { name: 'Add secret' }).click();
+    await page.locator('tr[data-secret="github"]').waitFor();
+
+    // 2. Install a server with one new secret and one existing.
+    await nav(page, 'Install');
+    await page.getByLabel('Name').fill('gh');
+    await page.getByLabel('Command').fill('node');
+    await page.getByLabel('Arguments, one per line').fill(TINY_SERVER);
+    await page.getByRole('button', { name: 'Add a secret variable' }).click();
+    await page.getByRole('button', { name: 'Add a secret variable' }).click();
+    const vars = page.locator('fieldset').first().locator('.var');
+    await vars.nth(0).getByLabel('Variable', { exact: true }).fill('GITHUB_TOKEN');
+    await vars.nth(0).getByLabel('Value', { exact: true }).fill(`${CANARY}-2`);
+    await vars.nth(1).getByLabel('Variable', { exact: true }).fill('API_KEY');
+    await vars.nth(1).getByLabel('Value from').selectOption('shared/API_KEY');
+    await page.getByRole('button', { name: 'Review' }).click();
+    const planYaml = page.getByTestId('plan-yaml');
+    await planYaml.waitFor();
+    expect(await planYaml.textContent()).toContain('name: github-token');
+    expect(await page.getByTestId('plan-command').textContent()).toBe(`apiary add gh --secret GITHUB_TOKEN --secret API_KEY=shared/API_KEY -- node ${TINY_SERVER}`);
+    await page.screenshot({ path: join(SHOTS, 'install.png'), fullPage: true });
+    await page.getByRole('button', { name: 'Install', exact: true }).click();
+    await page.waitForURL(/#\/servers\/gh$/);
+    await nav(page, 'Servers');
+    await expectBadge(page, 'gh', 'Running');
+    const first = await apiGet<{ status: { pid: number } }>(record.port, record.apiToken, '/api/v1/mcpservers/gh');
+
+    // 3. Update a value: the server rolls to a new process.
+    await nav(page, 'Secrets');
+    await page.getByRole('button', { name: 'Update github-token/GITHUB_TOKEN' }).click();
+    expect(await dialog.getByLabel('New value').inputValue()).toBe(''); // values never come to the page
+    await dialog.getByLabel('New value').fill(`${CANARY}-3`);
+    await page.getByRole('button', { name: 'Update value' }).click();
+    const rolled = await h.waitFor('gh rolled', async () => {
+      const o = await apiGet<{ status: { pid?: number; phase: string } }>(record.port, record.apiToken, '/api/v1/mcpservers/gh');
+      return o.status.phase === 'Running' && o.status.pid !== undefined && o.status.pid !== first.status.pid ? o.status.pid : undefined;
+    }, 20_000);
+
+    // 4. Delete the in-use secret: the warning names the server; it keeps running.
+    await page.getByRole('button', { name: 'Delete github-token' }).click();
+    const warning = page.getByTestId('delete-warning');
+    expect(await warning.textContent()).toContain('Used by gh (GITHUB_TOKEN)');
+    expect(await warning.textContent()).toContain('Running servers keep running');
+    await page.screenshot({ path: join(SHOTS, 'secrets-delete.png') });
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+    await page.locator('tr[data-secret="github-token"]').waitFor({ state: 'detached' });
+    await nav(page, 'Servers');
+    await page.getByRole('link', { name: 'Add secret github-token/GITHUB_TOKEN' }).waitFor();
+    expect(await badge(page, 'gh').textContent()).toBe('Running');
+    expect(isAlive(rolled)).toBe(true);
+
+    // 5. A restart is refused while the secret is missing (it could not start again), and the dialog says so.
+    await page.getByRole('button', { name: 'Restart gh' }).click();
+    expect(await page.getByRole('dialog').textContent()).toContain('apiary keeps it running');
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    // Stop it: it cannot start again, and the badge says why, live.
+    await page.getByRole('button', { name: 'Suspend gh' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Suspend' }).click();
+    await expectBadge(page, 'gh', 'Suspended');
+    expect(isAlive(rolled)).toBe(false);
+    await page.getByRole('button', { name: 'Resume gh' }).click();
+    await expectBadge(page, 'gh', 'Stuck (SecretNotFound)');
+    expect(await badge(page, 'gh').getAttribute('title')).toBe('secret "github-token" not found (needed for env GITHUB_TOKEN)');
+    await page.screenshot({ path: join(SHOTS, 'servers-stuck.png') });
+
+    // 6. Add it back from the link: the row turns Running, without a reload.
+    await page.getByRole('link', { name: 'Add secret github-token/GITHUB_TOKEN' }).click();
+    expect(await dialog.getByLabel('Name').inputValue()).toBe('github-token');
+    expect(await dialog.getByLabel('Key').inputValue()).toBe('GITHUB_TOKEN');
+    await dialog.getByLabel('Value', { exact: true }).fill(`${CANARY}-4`);
+    await page.getByRole('dialog').getByRole('button', { name: 'Add secret' }).click();
+    await nav(page, 'Servers');
+    await expectBadge(page, 'gh', 'Running');
+    expect(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
+    await page.screenshot({ path: join(SHOTS, 'servers.png') });
+
+    // The other pages, for the record.
+    await nav(page, 'Secrets');
+    await page.locator('tr[data-secret="github-token"]').waitFor();
+    await page.screenshot({ path: join(SHOTS, 'secrets.png') });
+    await page.goto(`${record.url}/#/servers/everything`);
+    await page.locator('.tools li').first().waitFor({ timeout: 20_000 });
+    await page.screenshot({ path: join(SHOTS, 'server-detail.png'), fullPage: true });
+
+    // No value anywhere: the DOM, every API answer, the event stream, the controller's output, the state directory.
+    const dom = await page.evaluate(() => document.documentElement.outerHTML);
+    stopStream.abort();
+    const streamed = (await stream).raw;
+    const texts = [dom, streamed, controller.output(), ...responses];
+    for (const file of await filesUnder(h.stateDir)) texts.push(await readFile(file, 'utf8'));
+    for (const text of texts) expect(text).not.toContain(CANARY);
+    expect(responses.length).toBeGreaterThan(10);
+    expect(streamed).toContain('"MODIFIED"');
+    await page.context().close();
+  }, 180_000);
+
+  it('refuses a cross-site write from a page on another port, even with the session cookie', async () => {
+    const h = await harness();
+    const controller = await up(h);
+    const record = (await readConsoleRecord(h.stateDir))!;
+    const page = await signIn(controller.loginUrl);
+    // Another origin on the same host: the same "site", so the SameSite cookie alone would not stop it.
+    const evil = createServer((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/html' });
+      res.end(`<script>
+        const body = JSON.stringify({ name: 'evil', key: 'k', value: 'v' });
+        window.results = Promise.all([
+          fetch('${record.url}/api/v1/secrets', { method: 'POST', credentials: 'include', headers: { 'Content-Type': 'application/json' }, body }).then((r) => r.status, (e) => 'blocked: ' + e.message),
+          fetch('${record.url}/api/v1/secrets', { method: 'POST', mode: 'no-cors', credentials: 'include', headers: { 'Content-Type': 'text/plain' }, body }).then((r) => r.type, (e) => 'blocked: ' + e.message),
+          fetch('${record.url}/api/v1/mcpservers', { credentials: 'include' }).then((r) => r.status, (e) => 'blocked: ' + e.message),
+        ]);
+      </script>`);
+    });
+    await new Promise<void>((resolve) => evil.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (evil.address() as { port: number }).port;
+      await page.goto(`http://127.0.0.1:${port}/`);
+      const results = await page.evaluate(() => (window as unknown as { results: Promise<unknown[]> }).results);
+      expect(String(results[0])).toMatch(/^blocked/); // the preflight is refused: no CORS headers
+      // A no-cors text/plain POST is sent (with the cookie: another port is the same site) and refused by the server;
+      // Chromium's opaque-response blocking may also turn the refusal into a network error.
+      expect(String(results[1])).toMatch(/^(opaque|blocked)/);
+      expect(String(results[2])).toMatch(/^blocked/); // and nothing can be read back
+      expect((await loadDirectory(h.dir)).resources).toEqual([]);
+    } finally {
+      evil.close();
+      await page.context().close();
+    }
+  }, 60_000);
+
+  it('shows keyring trouble on its own screen with the reason and the way out', async () => {
+    const h = await harness();
+    await chmod(h.keyFile, 0o644);
+    const controller = await up(h);
+    const page = await signIn(controller.loginUrl);
+    await nav(page, 'Secrets');
+    const screen = page.getByRole('heading', { name: 'The master key cannot be used' });
+    await screen.waitFor();
+    const text = await page.locator('section.keyring').textContent();
+    expect(text).toContain('can be read by group or others (mode 0644)');
+    expect(text).toContain(`chmod 600 ${h.keyFile}`);
+    await page.screenshot({ path: join(SHOTS, 'keyring.png') });
+    await page.context().close();
+  }, 60_000);
+
+  it('is usable on a narrow window and in dark mode', async () => {
+    const h = await harness();
+    await h.write('a.yaml', `apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata:\n  name: a\nspec:\n  command: node\n  args: [${JSON.stringify(TINY_SERVER)}]\n`);
+    const controller = await up(h);
+    const context = await browser.newContext({ viewport: { width: 390, height: 800 }, colorScheme: 'dark' });
+    const page = await context.newPage();
+    await page.goto(controller.loginUrl);
+    await expectBadge(page, 'a', 'Running');
+    // Nothing wider than the window.
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    expect(background).toBe('rgb(22, 24, 28)');
+    // Every control has a name a screen reader can say.
+    const unnamed = await page.evaluate(() =>
+      [...document.querySelectorAll('button, input, select, textarea, a')].filter((el) => !(el.getAttribute('aria-label') || el.textContent?.trim() || (el as HTMLInputElement).labels?.length)).map((el) => el.outerHTML),
+    );
+    expect(unnamed).toEqual([]);
+    // Keyboard: a focused action opens its dialog with Enter, and Escape closes it.
+    await page.getByRole('button', { name: 'Suspend a' }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('dialog').waitFor();
+    await page.keyboard.press('Escape');
+    await page.getByRole('dialog').waitFor({ state: 'detached' });
+    await page.screenshot({ path: join(SHOTS, 'servers-narrow-dark.png') });
+    await writeFile(join(SHOTS, '.gitkeep'), '');
+    await context.close();
+  }, 60_000);
+});
