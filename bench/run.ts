@@ -5,6 +5,7 @@
 import { cpus } from 'node:os';
 import { benchController, hundredServers } from './controller.js';
 import { benchCli } from './cli.js';
+import { benchConsole } from './console.js';
 import { benchCrypto } from './crypto.js';
 import { benchFairness } from './fairness.js';
 import { benchMcp } from './mcp.js';
@@ -26,3 +27,4 @@ if (want('controller')) printTable('Controller', await benchController());
 if (sections.has('cold-start')) printTable('Cold start', [await hundredServers(false), await hundredServers(true)]);
 if (want('mcp')) printTable('MCP endpoint', await benchMcp());
 if (want('fairness')) printTable('One client flooding a server', await benchFairness());
+if (want('console')) printTable('Web console (Chromium, 500 servers)', await benchConsole());
