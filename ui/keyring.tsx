@@ -34,7 +34,8 @@ export function KeyringScreen({ info }: { info: KeyInfo }) {
       <h2>The way out</h2>
       <pre>{(info.hints ?? []).join('\n')}</pre>
       <p>
-        After fixing it, restart the controller with the same environment (<code>APIARY_KEY_FILE</code> set, or the keyring unlocked), then:
+        Once it is fixed (an unlocked keyring, a key file only you can read), check again. A new <code>APIARY_KEY_FILE</code> takes a controller
+        restarted with it set.
       </p>
       <button
         type="button"
