@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * The web console in Chromium with 500 servers: page load to a rendered
  * table, a manifest edit to the updated badge (p50/p99), the bundle size.

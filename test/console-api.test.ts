@@ -112,9 +112,13 @@ describe('console API', () => {
     expect(login.status).toBe(303);
     expect(login.headers.location).toBe('/');
     const cookie = String(login.headers['set-cookie']);
-    expect(cookie).toMatch(/^apiary_session=[\w-]+; HttpOnly; SameSite=Strict; Path=\/$/);
+    expect(cookie).toMatch(/^apiary_session=[\w.-]+; HttpOnly; SameSite=Strict; Path=\/$/);
     const session = cookie.split(';')[0]!;
     expect((await c.request('GET', '/api/v1/mcpservers', { auth: false, headers: { Cookie: session } })).status).toBe(200);
+    // A session is signed: one altered by a character, or made up, is refused.
+    const forged = `${session.slice(0, -1)}${session.endsWith('A') ? 'B' : 'A'}`;
+    expect((await c.request('GET', '/api/v1/mcpservers', { auth: false, headers: { Cookie: forged } })).status).toBe(401);
+    expect((await c.request('GET', '/api/v1/mcpservers', { auth: false, headers: { Cookie: `apiary_session=${Date.now() + 1e9}.x.y` } })).status).toBe(401);
     // Spent: the same token again signs nobody in, and console.json holds the next one.
     const again = await c.request('GET', `/login?token=${record!.loginToken}`, { auth: false });
     expect(again.status).toBe(303);

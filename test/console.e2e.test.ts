@@ -259,6 +259,27 @@ describe('the web console in Chromium', () => {
     await page.context().close();
   }, 60_000);
 
+  it('shows a disconnected banner while the controller is away, and picks up the changes when it is back', async () => {
+    const h = await harness();
+    const server = (suspend: boolean) => `apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata:\n  name: a\nspec:\n  command: node\n  args: [${JSON.stringify(TINY_SERVER)}]\n${suspend ? '  suspend: true\n' : ''}`;
+    await h.write('a.yaml', server(false));
+    const first = await up(h);
+    const page = await signIn(first.loginUrl);
+    await expectBadge(page, 'a', 'Running');
+    await page.evaluate(() => ((window as unknown as { notReloaded: boolean }).notReloaded = true));
+    expect(await page.getByTestId('disconnected').count()).toBe(0);
+    first.child.kill('SIGTERM');
+    await page.getByTestId('disconnected').waitFor({ timeout: 15_000 });
+    // Changed while nobody watches.
+    await h.write('a.yaml', server(true));
+    const second = await up(h);
+    expect(new URL(second.loginUrl).port).toBe(new URL(first.loginUrl).port); // the remembered port: the open page's URL still works
+    await page.getByTestId('disconnected').waitFor({ state: 'detached', timeout: 15_000 });
+    await expectBadge(page, 'a', 'Suspended');
+    expect(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
+    await page.context().close();
+  }, 60_000);
+
   it('is usable on a narrow window and in dark mode', async () => {
     const h = await harness();
     await h.write('a.yaml', `apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata:\n  name: a\nspec:\n  command: node\n  args: [${JSON.stringify(TINY_SERVER)}]\n`);

@@ -35,6 +35,9 @@ export class Store {
         this.connected = false;
         this.#notify();
       }
+      // The browser retries a dropped stream by itself, but gives up on an error answer (a controller
+      // that is starting again): then open a new one, a little later.
+      if (source.readyState === EventSource.CLOSED && this.#source === source) setTimeout(() => this.start(), 2000);
     };
   }
 

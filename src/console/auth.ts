@@ -4,16 +4,18 @@
  * cookie (HttpOnly, SameSite=Strict); each use mints the next login token. A
  * script sends the API token as `Authorization: Bearer`. Both tokens live in
  * console.json in the state directory (0600, in a 0700 folder), so only the
- * owner of the state directory can read them.
+ * owner of the state directory can read them. A session is signed with a key
+ * kept beside them (console.key), so an open page keeps working across a
+ * controller restart, as a signed-in browser tab would expect.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { StateLayout } from '../state/layout.js';
 import { writeFileAtomic } from '../util/atomic.js';
 
 export const SESSION_COOKIE = 'apiary_session';
-/** Sessions end with the controller; a long idle one ends sooner. */
-const SESSION_IDLE_MS = 12 * 60 * 60 * 1000;
+/** A session lasts this long from sign-in; then `apiary ui` gives a new link. */
+const SESSION_MS = 12 * 60 * 60 * 1000;
 
 /** What `apiary ui` reads to print a login URL for the running controller. */
 export interface ConsoleRecord {
@@ -25,7 +27,7 @@ export interface ConsoleRecord {
 }
 
 export function consoleFile(stateDir: string): string {
-  return join(stateDir, 'console.json');
+  return new StateLayout(stateDir).consoleFile;
 }
 
 export async function readConsoleRecord(stateDir: string): Promise<ConsoleRecord | undefined> {
@@ -52,15 +54,32 @@ function same(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
+/** The key sessions are signed with: made once per state directory, owner-only. */
+async function sessionKey(stateDir: string): Promise<Buffer> {
+  const file = new StateLayout(stateDir).consoleKeyFile;
+  const existing = await readFile(file, 'utf8').catch(() => undefined);
+  const key = existing === undefined ? undefined : Buffer.from(existing.trim(), 'base64');
+  if (key?.length === 32) return key;
+  const fresh = randomBytes(32);
+  await writeFileAtomic(file, `${fresh.toString('base64')}\n`);
+  return fresh;
+}
+
 export class ConsoleAuth {
   readonly #stateDir: string;
   readonly #apiToken = token();
   #loginToken = token();
-  readonly #sessions = new Map<string, number>();
+  #key: Buffer | undefined;
+  /** Signed out before they expired. */
+  readonly #revoked = new Set<string>();
   #record: Omit<ConsoleRecord, 'loginToken' | 'apiToken'> | undefined;
 
   constructor(stateDir: string) {
     this.#stateDir = stateDir;
+  }
+
+  #sign(body: string): string {
+    return createHmac('sha256', this.#key!).update(body).digest('base64url');
   }
 
   get loginToken(): string {
@@ -73,6 +92,7 @@ export class ConsoleAuth {
 
   /** Writes console.json for this console (at start, and each time the login token changes). */
   async publish(url: string, port: number): Promise<void> {
+    this.#key ??= await sessionKey(this.#stateDir);
     this.#record = { url, port, pid: process.pid };
     await this.#write();
   }
@@ -88,26 +108,21 @@ export class ConsoleAuth {
     if (!same(candidate, this.#loginToken)) return undefined;
     this.#loginToken = token();
     await this.#write();
-    const session = token();
-    this.#sessions.set(session, Date.now());
-    return session;
+    const body = `${Date.now() + SESSION_MS}.${token()}`;
+    return `${body}.${this.#sign(body)}`;
   }
 
   logout(session: string | undefined): void {
-    if (session !== undefined) this.#sessions.delete(session);
+    if (session !== undefined) this.#revoked.add(session);
   }
 
-  /** A live session (refreshed by use), or the API token as a bearer. */
+  /** A signed, unexpired session, or the API token as a bearer. */
   allows(session: string | undefined, bearer: string | undefined): boolean {
     if (bearer !== undefined && same(bearer, this.#apiToken)) return true;
-    if (session === undefined) return false;
-    const last = this.#sessions.get(session);
-    if (last === undefined) return false;
-    if (Date.now() - last > SESSION_IDLE_MS) {
-      this.#sessions.delete(session);
-      return false;
-    }
-    this.#sessions.set(session, Date.now());
-    return true;
+    if (session === undefined || this.#key === undefined || this.#revoked.has(session)) return false;
+    const dot = session.lastIndexOf('.');
+    const body = session.slice(0, dot);
+    if (dot < 0 || !same(session.slice(dot + 1), this.#sign(body))) return false;
+    return Number(body.split('.')[0]) > Date.now();
   }
 }

@@ -63,6 +63,14 @@ export class StateLayout {
   get previousControllerLogFile(): string {
     return join(this.root, 'controller.previous.log');
   }
+  /** The web console's address and tokens (what `apiary ui` reads). */
+  get consoleFile(): string {
+    return join(this.root, 'console.json');
+  }
+  /** The key console sessions are signed with. */
+  get consoleKeyFile(): string {
+    return join(this.root, 'console.key');
+  }
   get stateKeyFile(): string {
     return join(this.root, 'state.key');
   }
