@@ -5,6 +5,7 @@ import { readConsoleRecord } from '../src/console/auth.js';
 import { KeyStore } from '../src/crypto/keys.js';
 import { runCli } from './helpers/cli.js';
 import { startConsole, readEvents } from './helpers/console.js';
+import { filesUnder } from './helpers/tmp.js';
 import { harness, secretYaml, tinyServer, TINY_SERVER } from './helpers/controller.js';
 
 const deniedKeyring = {
@@ -16,14 +17,6 @@ const deniedKeyring = {
   },
   delete: async () => false,
 };
-
-async function filesUnder(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile()) out.push(join(entry.parentPath, entry.name));
-  }
-  return out;
-}
 
 describe('console API', () => {
   it('returns exactly the objects get -o json prints', async () => {

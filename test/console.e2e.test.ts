@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:http';
-import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -18,6 +18,7 @@ import { loadDirectory } from '../src/manifests/loader.js';
 import { hasChromium, launchChromium } from './helpers/browser.js';
 import { BIN, ROOT } from './helpers/cli.js';
 import { readEvents } from './helpers/console.js';
+import { filesUnder } from './helpers/tmp.js';
 import { harness, isAlive, secretYaml, TINY_SERVER, type Harness } from './helpers/controller.js';
 
 const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
@@ -77,10 +78,6 @@ async function expectBadge(page: Page, server: string, text: string, timeout = 2
 async function apiGet<T>(port: number, token: string, path: string): Promise<T> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`, { headers: { Authorization: `Bearer ${token}` } });
   return (await res.json()) as T;
-}
-
-async function filesUnder(dir: string): Promise<string[]> {
-  return (await readdir(dir, { withFileTypes: true, recursive: true })).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
 }
 
 describe('the web console in Chromium', () => {

@@ -3,21 +3,13 @@
  * errors, except `secret get`'s own stdout. This runs the verbs that handle
  * values and greps everything they left behind.
  */
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, type RunResult } from './helpers/cli.js';
-import { workspace } from './helpers/tmp.js';
+import { workspace, filesUnder } from './helpers/tmp.js';
 
 const PLAINTEXTS = ['leak-canary-alpha-7f3e', 'leak-canary-beta-19ac', 'leak-canary-gamma-c0de', 'leak-canary-delta-5eed'];
-
-async function allFiles(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile()) out.push(join(entry.parentPath, entry.name));
-  }
-  return out;
-}
 
 describe('no plaintext outside `secret get`', () => {
   it('greps every file written and every output for the values used', async () => {
@@ -57,7 +49,7 @@ describe('no plaintext outside `secret get`', () => {
       [`run ${i} stderr`, r.stderr],
     ]);
     haystacks.push([`secret get stderr`, revealed.stderr]);
-    for (const file of [...(await allFiles(ws.root))]) haystacks.push([file, await readFile(file, 'latin1')]);
+    for (const file of [...(await filesUnder(ws.root))]) haystacks.push([file, await readFile(file, 'latin1')]);
     expect(haystacks.length).toBeGreaterThan(20);
     for (const [where, text] of haystacks) {
       for (const secret of PLAINTEXTS) expect(text.includes(secret), `${secret} found in ${where}`).toBe(false);

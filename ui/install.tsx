@@ -11,6 +11,7 @@ import { ErrorNote } from './components';
 import { KeyringScreen, useConsoleInfo } from './keyring';
 import { navigate } from './router';
 import { store } from './store';
+import type { InstallPlanAnswer } from './types';
 
 interface PlainVar {
   name: string;
@@ -24,11 +25,7 @@ interface SecretVar {
   value: string;
 }
 
-interface Plan {
-  yaml: string;
-  command: string;
-  newSecrets: { variable: string; secret: string; key: string }[];
-}
+type Plan = InstallPlanAnswer;
 
 function existingKeys(): string[] {
   return store.list('Secret').flatMap((s) => Object.keys((s.spec as { keys?: Record<string, string> } | undefined)?.keys ?? {}).map((k) => `${s.metadata.name}/${k}`));

@@ -8,14 +8,11 @@ import { api } from './api';
 import { Confirm, Dialog, ErrorNote } from './components';
 import { KeyringScreen, useConsoleInfo } from './keyring';
 import { store } from './store';
-import type { SecretSummary, SecretUse } from './types';
+import type { SecretSummaries, SecretSummary, SecretUse } from './types';
 
-interface Summaries {
-  items: SecretSummary[];
-  missing: { name: string; uses: SecretUse[] }[];
-}
+type Summaries = SecretSummaries;
 
-function usesText(uses: readonly SecretUse[]): string {
+function usesText(uses: readonly Pick<SecretUse, 'server' | 'variable'>[]): string {
   return uses.map((u) => `${u.server}${u.variable ? ` (${u.variable})` : ''}`).join(', ');
 }
 

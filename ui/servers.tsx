@@ -4,7 +4,7 @@ import { api } from './api';
 import { age, condition, Confirm, CopyButton, ErrorNote, PhaseBadge } from './components';
 import { navigate } from './router';
 import { store } from './store';
-import type { ApiObject, ServerDetail, ServerSpec } from './types';
+import type { ApiObject, LogLines, ServerDetail, ServerSpec } from './types';
 
 /** The secret references of a server that nothing declares (or that lack the key): what a Stuck server waits for. */
 export function missingSecrets(server: ApiObject): { secret: string; key?: string; variable?: string }[] {
@@ -186,7 +186,7 @@ function Logs({ name }: { name: string }) {
   useEffect(() => {
     let source: EventSource | undefined;
     setError(undefined);
-    api.get<{ lines: string[]; message?: string }>(`/api/v1/mcpservers/${name}/logs?tail=1000${previous ? '&previous=true' : ''}`).then(
+    api.get<LogLines>(`/api/v1/mcpservers/${name}/logs?tail=1000${previous ? '&previous=true' : ''}`).then(
       (r) => {
         setLines(r.lines);
         if (r.message) setError(r.message);

@@ -1,12 +1,11 @@
-/** The API's shapes, as the page reads them (the server's are in src/state/view.ts and src/api/status.ts). */
-export interface Condition {
-  type: string;
-  status: 'True' | 'False' | 'Unknown';
-  reason: string;
-  message: string;
-  lastTransitionTime: string;
-}
+/** The API's shapes, as the page reads them: the answers' types come from the server's own (src/api), types only. */
+import type { ConsoleInfo as ServerConsoleInfo, ServerDetail as ServerDetailOf } from '../src/api/console.js';
+import type { Condition } from '../src/api/status.js';
 
+export type { Binding, InstallPlanAnswer, KeyInfo, LogLines, SecretSummaries, SecretSummary, SecretUse } from '../src/api/console.js';
+export type { Condition, ResourceEvent } from '../src/api/status.js';
+export type ServerDetail = ServerDetailOf<ApiObject>;
+export type ConsoleInfo = ServerConsoleInfo<{ pid: number; startedAt: string }>;
 export interface EnvVar {
   name: string;
   value?: string;
@@ -49,70 +48,3 @@ export interface WatchEvent {
   object: ApiObject;
 }
 
-export interface ResourceEvent {
-  type: 'Normal' | 'Warning';
-  reason: string;
-  message: string;
-  count: number;
-  firstTimestamp: string;
-  lastTimestamp: string;
-}
-
-export interface Binding {
-  variable?: string;
-  secret: string;
-  key?: string;
-  optional: boolean;
-  from: 'env' | 'envFrom';
-  state: 'ok' | 'SecretNotFound' | 'SecretKeyNotFound' | 'SecretDecryptFailed';
-  message?: string;
-}
-
-export interface ServerDetail {
-  object: ApiObject;
-  declaredAt?: string;
-  errors: string[];
-  warnings: string[];
-  events: ResourceEvent[];
-  bindings: Binding[];
-  tools?: { name: string; description?: string }[];
-  mcp?: { state: string; serverInfo?: { name: string; version: string }; protocolVersion?: string; sessions: number };
-  manifest?: { file: string; text: string };
-  clients?: Record<string, unknown>;
-}
-
-export interface SecretUse {
-  server: string;
-  variable?: string;
-  key?: string;
-  optional?: boolean;
-}
-
-export interface SecretSummary {
-  name: string;
-  keys: string[];
-  form: string;
-  usedBy: string[];
-  uses: SecretUse[];
-  decrypts: 'yes' | 'no' | 'n/a';
-  errors: string[];
-  file: string;
-}
-
-export interface KeyInfo {
-  state: 'ok' | 'absent' | 'unavailable';
-  backend: 'keyring' | 'file';
-  where: string;
-  id?: string;
-  code?: string;
-  message?: string;
-  hints?: string[];
-}
-
-export interface ConsoleInfo {
-  version: string;
-  dir: string;
-  stateDir: string;
-  controller?: { pid: number; startedAt: string };
-  key: KeyInfo;
-}

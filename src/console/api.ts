@@ -7,6 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { open, readFile, stat } from 'node:fs/promises';
 import { relative } from 'node:path';
+import type { Binding, ConsoleInfo, InstallPlanAnswer, LogLines, SecretSummaries, SecretSummary, ServerDetail } from '../api/console.js';
 import { isDns1123Label, kindLower, SECRET_KEY, type Kind } from '../api/names.js';
 import type { MCPServerStatus } from '../api/status.js';
 import { findCondition } from '../api/status.js';
@@ -110,7 +111,7 @@ async function consoleInfo(ctx: ApiContext, _req: IncomingMessage, res: ServerRe
     stateDir: ctx.stateDir,
     controller: view.controller,
     key: key.state === 'unavailable' ? { state: key.state, backend: key.backend, where: key.where, code: key.error.code, message: key.error.message, hints: key.error.hints } : key,
-  });
+  } satisfies ConsoleInfo);
 }
 
 function resources(view: StateView): Resource[] {
@@ -124,18 +125,6 @@ function resources(view: StateView): Resource[] {
  */
 async function onDisk(ctx: ApiContext): Promise<Resource[]> {
   return (await loadDirectory(ctx.dir)).resources;
-}
-
-type BindingState = 'ok' | 'SecretNotFound' | 'SecretKeyNotFound' | 'SecretDecryptFailed';
-
-interface Binding {
-  variable?: string;
-  secret: string;
-  key?: string;
-  optional: boolean;
-  from: 'env' | 'envFrom';
-  state: BindingState;
-  message?: string;
 }
 
 /** Each secret a server's environment is bound to, and whether it is there and opens here (never the value). */
@@ -184,7 +173,7 @@ async function serverDetail(ctx: ApiContext, _req: IncomingMessage, res: ServerR
     manifest: doc ? { file: relative(ctx.dir, doc.source.path), text: doc.text } : undefined,
     clients: url ? Object.fromEntries(CLIENT_KINDS.map((k) => [k, clientConfig(k, { [name!]: url })])) : undefined,
     ready,
-  });
+  } satisfies ServerDetail);
 }
 
 const LOG_TAIL_MAX = 5000;
@@ -200,12 +189,12 @@ async function logs(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, 
   const text = await readFile(path, 'utf8').catch(() => undefined);
   if (query.get('follow') !== 'true') {
     if (text === undefined) {
-      sendJson(res, 200, { name, previous, lines: [], message: `no ${previous ? 'previous ' : ''}logs for mcpserver/${name} yet` });
+      sendJson(res, 200, { name: name!, previous, lines: [], message: `no ${previous ? 'previous ' : ''}logs for mcpserver/${name} yet` } satisfies LogLines);
       return;
     }
     const lines = text.split('\n');
     if (lines.at(-1) === '') lines.pop();
-    sendJson(res, 200, { name, previous, lines: lines.slice(-tail) });
+    sendJson(res, 200, { name: name!, previous, lines: lines.slice(-tail) } satisfies LogLines);
     return;
   }
   res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', Connection: 'keep-alive' });
@@ -242,7 +231,7 @@ async function secretSummaries(ctx: ApiContext, _req: IncomingMessage, res: Serv
   // Files named relative to the manifest directory, as a person browsing it sees them.
   const loaded = await loadDirectory(ctx.dir, '.');
   const all = loaded.resources;
-  const items = [];
+  const items: SecretSummary[] = [];
   for (const doc of loaded.documents) {
     if (doc.kind !== 'Secret' || doc.name === undefined) continue;
     if (doc.resource?.kind !== 'Secret' || doc.errors.length > 0) {
@@ -261,7 +250,7 @@ async function secretSummaries(ctx: ApiContext, _req: IncomingMessage, res: Serv
       wanted.set(ref.secret, [...(wanted.get(ref.secret) ?? []), { server: r.name, ...(ref.env ? { variable: ref.env } : {}), ...(ref.key ? { key: ref.key } : {}) }]);
     }
   }
-  sendJson(res, 200, { items, missing: [...wanted].map(([name, uses]) => ({ name, uses })) });
+  sendJson(res, 200, { items, missing: [...wanted].map(([name, uses]) => ({ name, uses })) } satisfies SecretSummaries);
 }
 
 function checkSecretName(name: string): void {
@@ -381,7 +370,7 @@ function installRequest(body: Record<string, unknown>): InstallRequest {
 async function installPlan(ctx: ApiContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const body = await readJsonBody(req);
   const plan = planInstall(installRequest(body), await onDisk(ctx));
-  sendJson(res, 200, { yaml: plan.yaml, command: plan.command, newSecrets: plan.newSecrets });
+  sendJson(res, 200, { yaml: plan.yaml, command: plan.command, newSecrets: plan.newSecrets } satisfies InstallPlanAnswer);
 }
 
 async function install(ctx: ApiContext, req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -2,30 +2,13 @@
  * A secret as `secret list` and the console's Secrets page show it: keys,
  * form, whether it opens on this machine, and who uses it. Never values.
  */
+import type { SecretSummary, SecretUse } from '../api/console.js';
 import type { KeyStore } from '../crypto/keys.js';
 import { openSecret, secretForms } from '../crypto/secret-data.js';
 import { secretReferences } from './references.js';
 import type { MCPServerResource, Resource, SecretResource } from './resource.js';
 
-export interface SecretUse {
-  server: string;
-  /** The variable it fills; for envFrom, the prefix (if any). */
-  variable?: string;
-  /** Undefined for envFrom (every key). */
-  key?: string;
-  optional: boolean;
-}
-
-export interface SecretSummary {
-  name: string;
-  keys: string[];
-  form: string;
-  usedBy: string[];
-  uses: SecretUse[];
-  decrypts: 'yes' | 'no' | 'n/a';
-  errors: string[];
-  file: string;
-}
+export type { SecretSummary, SecretUse };
 
 /** Every reference to secret `name`, by server then variable. */
 export function usesOfSecret(resources: readonly Resource[], name: string): SecretUse[] {

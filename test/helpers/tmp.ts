@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach } from 'vitest';
@@ -25,4 +25,9 @@ export async function workspace(): Promise<{ root: string; dir: string; stateDir
   const keyFile = join(root, 'master.key');
   await createKeyFile(keyFile);
   return { root, dir, stateDir, keyFile, env: { APIARY_DIR: dir, APIARY_STATE_DIR: stateDir, APIARY_KEY_FILE: keyFile } };
+}
+
+/** Every file below a folder (for searching all that was written). */
+export async function filesUnder(dir: string): Promise<string[]> {
+  return (await readdir(dir, { withFileTypes: true, recursive: true })).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
 }

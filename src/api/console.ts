@@ -1,0 +1,93 @@
+/**
+ * The shapes of the console API's own answers (beyond the objects `get -o
+ * json` prints): written by src/console, read by the page in ui/. Types only,
+ * nothing that needs Node, so the page's build can import them too.
+ */
+import type { ResourceEvent } from './status.js';
+
+/** A reference to a secret from a server's environment. */
+export interface SecretUse {
+  server: string;
+  /** The variable it fills; for envFrom, the prefix (if any). */
+  variable?: string;
+  /** Undefined for envFrom (every key). */
+  key?: string;
+  optional: boolean;
+}
+
+/** A secret as `secret list -o json` and the Secrets page show it. Never values. */
+export interface SecretSummary {
+  name: string;
+  keys: string[];
+  form: string;
+  usedBy: string[];
+  uses: SecretUse[];
+  decrypts: 'yes' | 'no' | 'n/a';
+  errors: string[];
+  file: string;
+}
+
+export interface SecretSummaries {
+  items: SecretSummary[];
+  /** Secrets servers ask for that nobody declares. */
+  missing: { name: string; uses: Omit<SecretUse, 'optional'>[] }[];
+}
+
+export type BindingState = 'ok' | 'SecretNotFound' | 'SecretKeyNotFound' | 'SecretDecryptFailed';
+
+/** One secret a server's environment is bound to, and whether it is there and opens here. */
+export interface Binding {
+  variable?: string;
+  secret: string;
+  key?: string;
+  optional: boolean;
+  from: 'env' | 'envFrom';
+  state: BindingState;
+  message?: string;
+}
+
+export interface ServerDetail<O = unknown> {
+  object: O;
+  declaredAt?: string;
+  errors: string[];
+  warnings: string[];
+  stale: boolean;
+  events: ResourceEvent[];
+  bindings: Binding[];
+  mcp?: { state: string; serverInfo?: { name: string; version: string }; protocolVersion?: string; sessions: number };
+  tools?: { name: string; description?: string }[];
+  manifest?: { file: string; text: string };
+  clients?: Record<string, unknown>;
+  ready: boolean;
+}
+
+export interface KeyInfo {
+  state: 'ok' | 'absent' | 'unavailable';
+  backend: 'keyring' | 'file';
+  where: string;
+  id?: string;
+  code?: string;
+  message?: string;
+  hints?: readonly string[];
+}
+
+export interface ConsoleInfo<C = unknown> {
+  version: string;
+  dir: string;
+  stateDir: string;
+  controller?: C;
+  key: KeyInfo;
+}
+
+export interface LogLines {
+  name: string;
+  previous: boolean;
+  lines: string[];
+  message?: string;
+}
+
+export interface InstallPlanAnswer {
+  yaml: string;
+  command: string;
+  newSecrets: { variable: string; secret: string; key: string }[];
+}
