@@ -253,6 +253,13 @@ describe('the web console in Chromium', () => {
     expect(text).toContain('can be read by group or others (mode 0644)');
     expect(text).toContain(`chmod 600 ${h.keyFile}`);
     await page.screenshot({ path: join(SHOTS, 'keyring.png') });
+    // Signing out ends the session: the page asks for a new link, and the old cookie opens nothing.
+    const [cookie] = await page.context().cookies();
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByText('For a new one, run:').waitFor();
+    const record = (await readConsoleRecord(h.stateDir))!;
+    const res = await fetch(`${record.url}/api/v1/mcpservers`, { headers: { Cookie: `${cookie!.name}=${cookie!.value}` } });
+    expect(res.status).toBe(401);
     await page.context().close();
   }, 60_000);
 

@@ -1,7 +1,7 @@
 /** The console's shell: sign-in check, navigation, the live store, the disconnected banner. */
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError } from './api';
+import { api, ApiError } from './api';
 import { InstallPage } from './install';
 import { loadConsoleInfo } from './keyring';
 import { useRoute } from './router';
@@ -58,6 +58,15 @@ function App() {
           {nav('install', '#/install', 'Install')}
         </nav>
         <span class="where" title={info?.stateDir}>{info?.dir}</span>
+        <button
+          type="button"
+          class="small"
+          onClick={() => {
+            void api.post('/logout').finally(() => location.reload());
+          }}
+        >
+          Sign out
+        </button>
       </header>
       {!store.connected && store.synced && (
         <div class="banner" role="status" data-testid="disconnected">Disconnected from the controller: reconnecting... (what you see may be out of date)</div>

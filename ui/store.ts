@@ -37,8 +37,15 @@ export class Store {
       }
       // The browser retries a dropped stream by itself, but gives up on an error answer (a controller
       // that is starting again): then open a new one, a little later.
-      if (source.readyState === EventSource.CLOSED && this.#source === source) setTimeout(() => this.start(), 2000);
+      if (source.readyState === EventSource.CLOSED && this.#source === source) setTimeout(() => void this.#reopen(), 2000);
     };
+  }
+
+  /** A session that ended (signed out, expired) shows the sign-in page; anything else tries the stream again. */
+  async #reopen(): Promise<void> {
+    const status = await fetch('/api/v1/console', { credentials: 'same-origin' }).then((r) => r.status, () => 0);
+    if (status === 401) location.reload();
+    else this.start();
   }
 
   stop(): void {
