@@ -36,8 +36,16 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
 });
-afterEach(() => {
-  for (const child of controllers.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+afterEach(async () => {
+  // Stopped and waited for: a controller still writing status while the temp folders are removed fails the removal.
+  await Promise.all(
+    controllers.splice(0).map(async (child) => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 15_000))]);
+    }),
+  );
 });
 
 /** `apiary up` as a user runs it; resolves with the login URL it prints. */
@@ -272,8 +280,10 @@ describe('the web console in Chromium', () => {
     await expectBadge(page, 'a', 'Running');
     await page.evaluate(() => ((window as unknown as { notReloaded: boolean }).notReloaded = true));
     expect(await page.getByTestId('disconnected').count()).toBe(0);
+    const firstExited = new Promise((resolve) => first.child.once('exit', resolve));
     first.child.kill('SIGTERM');
     await page.getByTestId('disconnected').waitFor({ timeout: 15_000 });
+    await firstExited; // its lock is released: the next up may start
     // Changed while nobody watches.
     await h.write('a.yaml', server(true));
     const second = await up(h);
