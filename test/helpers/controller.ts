@@ -88,9 +88,15 @@ export async function harness(): Promise<Harness> {
       return text.trim().split('\n').filter(Boolean).map(Number);
     },
     async report(name, pid) {
-      // The server writes its report once it has booted.
-      const text = await h.waitFor(`report of ${name} pid ${pid}`, () => readFile(join(reports, `${name}.${pid}.json`), 'utf8').catch(() => undefined));
-      return JSON.parse(text);
+      // The server writes its report once it has booted (not atomically: a read may catch it empty or half written).
+      return h.waitFor(`report of ${name} pid ${pid}`, async () => {
+        const text = await readFile(join(reports, `${name}.${pid}.json`), 'utf8').catch(() => undefined);
+        try {
+          return text === undefined ? undefined : JSON.parse(text);
+        } catch {
+          return undefined;
+        }
+      });
     },
   };
   return h;
