@@ -7,6 +7,7 @@ import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { describe, expect, it } from 'vitest';
@@ -59,6 +60,41 @@ describe('MCP through apiary (server-everything, SDK client)', () => {
     const result = await client.callTool({ name: 'echo', arguments: { message: 'through apiary' } });
     expect(result.content).toEqual([{ type: 'text', text: 'Echo: through apiary' }]);
     expect(client.getServerVersion()?.name).toBe(status?.serverInfo?.name);
+    await client.close();
+  });
+
+  it('spec.tools: filtered tools are absent from tools/list and refused by tools/call; a change reaches clients without a restart', async () => {
+    const h = await harness();
+    await h.write('e.yaml', everything('everything', 'stdio', '  tools:\n    allow: ["get-*", echo]\n    deny: [get-env]\n'));
+    await h.start();
+    const { url, pid } = await ready(h, 'everything');
+    const status = await h.status('everything');
+    const client = await connect(url);
+    const names = (await client.listTools()).tools.map((t) => t.name);
+    expect(names).toContain('echo');
+    expect(names).toContain('get-sum');
+    expect(names).not.toContain('get-env'); // denied, though allowed by get-*
+    expect(names).not.toContain('trigger-long-running-operation'); // not allowed
+    expect(names.every((n) => n === 'echo' || n.startsWith('get-'))).toBe(true);
+    expect(status?.tools).toBe(names.length);
+    expect(status?.toolsFiltered).toContain('get-env');
+    expect(status?.toolsFiltered).toContain('trigger-long-running-operation');
+    expect(findCondition(status?.conditions, 'Ready')?.message).toMatch(/listed \d+ tool\(s\), \d+ filtered out by spec\.tools$/);
+    const refused = await client.callTool({ name: 'get-env', arguments: {} }).catch((err: Error) => err);
+    expect(String(refused)).toContain('tool "get-env" is not available: the server\'s spec.tools keeps it from clients');
+    expect(((await client.callTool({ name: 'get-sum', arguments: { a: 1, b: 2 } })).content as { text: string }[])[0]!.text).toContain('3');
+
+    // Widening the filter: clients are told their list changed, the process is the same.
+    let changed = 0;
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+      changed += 1;
+    });
+    await h.write('e.yaml', everything('everything', 'stdio', '  tools:\n    deny: [get-env]\n'));
+    await h.waitFor('list_changed', async () => changed > 0);
+    const wider = (await client.listTools()).tools.map((t) => t.name);
+    expect(wider).toContain('trigger-long-running-operation');
+    expect(wider).not.toContain('get-env');
+    expect((await h.status('everything'))?.pid).toBe(pid);
     await client.close();
   });
 

@@ -322,7 +322,13 @@ export function ServerDetailPage({ name }: { name: string }) {
       <h2>Tools</h2>
       {detail?.tools === undefined ? <p class="muted">Not known yet: the server has not completed its MCP handshake.</p> : detail.tools.length === 0 ? <p class="muted">The server lists no tools.</p> : (
         <ul class="tools">
-          {detail.tools.map((t) => <li key={t.name}><code>{t.name}</code>{t.description ? ` - ${t.description.split('\n')[0]}` : ''}</li>)}
+          {detail.tools.map((t) => (
+            <li key={t.name} class={t.filtered ? 'muted' : ''}>
+              <code>{t.name}</code>
+              {t.filtered ? ' (filtered out by spec.tools: clients do not see it)' : ''}
+              {t.description ? ` - ${t.description.split('\n')[0]}` : ''}
+            </li>
+          ))}
         </ul>
       )}
 

@@ -55,7 +55,8 @@ export interface ServerDetail<O = unknown> {
   events: ResourceEvent[];
   bindings: Binding[];
   mcp?: { state: string; serverInfo?: { name: string; version: string }; protocolVersion?: string; sessions: number };
-  tools?: { name: string; description?: string }[];
+  /** Every tool the server listed; `filtered` marks those spec.tools keeps from clients. */
+  tools?: { name: string; description?: string; filtered?: boolean }[];
   manifest?: { file: string; text: string };
   clients?: Record<string, unknown>;
   ready: boolean;

@@ -85,6 +85,14 @@ export const HealthCheck = z.strictObject({
   failureThreshold: z.int().min(1, { error: 'must be at least 1' }).optional().describe('Failed pings in a row before the server is restarted as Unhealthy (default 3)'),
 });
 
+const TOOL_PATTERN_RULE = 'must be a tool name or a glob (* and ?), without spaces';
+const toolPattern = z.string().regex(/^[^\s\0]+$/, { error: TOOL_PATTERN_RULE });
+
+export const ToolFilter = z.strictObject({
+  allow: z.array(toolPattern).optional().describe('Only these tools are exposed (names or globs such as get-*); absent: every tool'),
+  deny: z.array(toolPattern).optional().describe('These tools are never exposed (names or globs), even when allowed'),
+});
+
 export const MCPServerSpec = z.strictObject({
   command: processText().min(1).describe('Program to run; looked up on PATH, never through a shell'),
   args: z.array(processText()).optional().describe('Arguments, passed as they are (no shell, no expansion)'),
@@ -101,6 +109,7 @@ export const MCPServerSpec = z.strictObject({
   restartPolicy: z.enum(RESTART_POLICIES).optional().describe('Always (default), OnFailure or Never'),
   suspend: z.boolean().optional().describe('true: stop the server and keep the manifest'),
   healthCheck: HealthCheck.optional().describe('Liveness by MCP ping'),
+  tools: ToolFilter.optional().describe("Which tools apiary's endpoint exposes: filtered ones are absent from tools/list and refused by tools/call (no restart when this changes)"),
 });
 
 const META_DESCRIPTION = 'Name, labels and annotations';

@@ -46,8 +46,10 @@ export interface MCPServerStatus {
   /** From the MCP initialize handshake. */
   serverInfo?: { name: string; version: string };
   protocolVersion?: string;
-  /** How many tools the server listed when it became Ready. */
+  /** How many of the server's tools apiary's endpoint exposes (after spec.tools). */
   tools?: number;
+  /** The tools the server listed that spec.tools keeps from clients. */
+  toolsFiltered?: string[];
   message?: string;
   /** When the controller will try again (back-off), if it is waiting. */
   nextRetryAt?: string;

@@ -114,6 +114,10 @@ function describeServer(o: ObjectView, status: MCPServerStatus | undefined, out:
     }
     if (status.nextRetryAt) out.push(line('Next retry', status.nextRetryAt));
     out.push(line('URL', status.url));
+    if (status.tools !== undefined) {
+      const filtered = status.toolsFiltered ?? [];
+      out.push(line('Tools', `${status.tools} exposed${filtered.length > 0 ? `, ${filtered.length} filtered by spec.tools (${filtered.join(', ')})` : ''}`));
+    }
   }
   const r = o.resource;
   if (r?.kind !== 'MCPServer') return;
@@ -123,6 +127,8 @@ function describeServer(o: ObjectView, status: MCPServerStatus | undefined, out:
   out.push(`  ${line('Working dir', spec.workingDir ?? '.')}`, `  ${line('Transport', spec.transport ?? 'stdio')}`, `  ${line('Restart policy', spec.restartPolicy ?? 'Always')}`);
   if (spec.port !== undefined) out.push(`  ${line('Port', spec.port)}`);
   if (spec.suspend) out.push(`  ${line('Suspend', 'true')}`);
+  if (spec.tools?.allow) out.push(`  ${line('Tools allowed', spec.tools.allow.join(', ') || '<none>')}`);
+  if (spec.tools?.deny?.length) out.push(`  ${line('Tools denied', spec.tools.deny.join(', '))}`);
   const env = spec.env ?? [];
   const envFrom = spec.envFrom ?? [];
   if (env.length + envFrom.length > 0) {

@@ -23,6 +23,7 @@ import {
   type JsonRpcRequest,
   type JsonRpcResponse,
 } from './jsonrpc.js';
+import { EXPOSE_ALL, type ToolFilter } from './tool-filter.js';
 import { StdioUpstream } from './upstream.js';
 
 export const APIARY_CLIENT_INFO = { name: 'apiary', version: '0.1.0' };
@@ -43,7 +44,10 @@ export interface BridgeStatus {
   pid?: number;
   serverInfo?: { name: string; version: string };
   protocolVersion?: string;
+  /** How many tools clients see (after spec.tools). */
   toolCount?: number;
+  /** The tools spec.tools keeps from clients. */
+  filteredTools?: string[];
   /** The tools the server listed at its handshake (names and first lines of descriptions, for people to read). */
   tools?: ToolSummary[];
   message?: string;
@@ -53,6 +57,8 @@ export interface BridgeStatus {
 export interface ToolSummary {
   name: string;
   description?: string;
+  /** Kept from clients by spec.tools. */
+  filtered?: boolean;
 }
 
 /** What is worth showing of a tools/list result: names, and descriptions cut to a readable length. */
@@ -121,8 +127,8 @@ export class Bridge {
   #state: UpstreamState = 'down';
   #pid: number | undefined;
   #init: InitializeResult | undefined;
-  #toolCount: number | undefined;
   #tools: ToolSummary[] | undefined;
+  #filter: ToolFilter = EXPOSE_ALL;
   #message: string | undefined;
   #readyWaiters: (() => void)[] = [];
   #healthTimer: Timer | undefined;
@@ -139,10 +145,25 @@ export class Bridge {
       sessions: this.#sessions.size,
       ...(this.#pid !== undefined ? { pid: this.#pid } : {}),
       ...(this.#init ? { serverInfo: { name: this.#init.serverInfo.name, version: this.#init.serverInfo.version }, protocolVersion: this.#init.protocolVersion } : {}),
-      ...(this.#toolCount !== undefined ? { toolCount: this.#toolCount } : {}),
-      ...(this.#tools !== undefined ? { tools: this.#tools } : {}),
+      ...this.#toolStatus(),
       ...(this.#message !== undefined ? { message: this.#message } : {}),
     };
+  }
+
+  /** What the tools look like to clients: counts, and each tool marked when spec.tools filters it. */
+  #toolStatus(): Pick<BridgeStatus, 'toolCount' | 'filteredTools' | 'tools'> {
+    if (this.#tools === undefined) return {};
+    const tools = this.#tools.map((t) => (this.#filter.exposes(t.name) ? t : { ...t, filtered: true }));
+    const filtered = tools.filter((t) => t.filtered).map((t) => t.name);
+    return { toolCount: tools.length - filtered.length, ...(filtered.length > 0 ? { filteredTools: filtered } : {}), tools };
+  }
+
+  /** spec.tools, enforced here: a change tells connected clients their tool list changed (no restart). */
+  setToolFilter(filter: ToolFilter): void {
+    if (filter.key === this.#filter.key) return;
+    this.#filter = filter;
+    if (this.#state === 'ready' && this.#init?.capabilities?.['tools'] !== undefined) this.#broadcast({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' });
+    this.#opts.onChange?.();
   }
 
   #set(state: UpstreamState, message?: string): void {
@@ -159,7 +180,6 @@ export class Bridge {
     this.detach('replaced');
     this.#pid = pid;
     this.#init = undefined;
-    this.#toolCount = undefined;
     this.#tools = undefined;
     this.#failures = 0;
     const upstream = new StdioUpstream(stdin, stdout, {
@@ -194,11 +214,8 @@ export class Bridge {
         this.#set('failed', `tools/list failed: ${tools.error.message}`);
         return;
       }
-      const listed = (tools.result as { tools?: unknown[] } | undefined)?.tools ?? [];
-      this.#toolCount = listed.length;
-      this.#tools = summarizeTools(listed);
+      this.#tools = summarizeTools((tools.result as { tools?: unknown[] } | undefined)?.tools ?? []);
     } else {
-      this.#toolCount = 0;
       this.#tools = [];
     }
     const restarted = this.#everReady;
@@ -370,6 +387,13 @@ export class Bridge {
       session.deliver({ jsonrpc: '2.0', id: request.id, result: { protocolVersion, capabilities, serverInfo, ...(instructions ? { instructions } : {}) } }, request.id);
       return;
     }
+    if (request.method === 'tools/call') {
+      const tool = request.params?.['name'];
+      if (typeof tool === 'string' && !this.#filter.exposes(tool)) {
+        session.deliver(errorResponse(request.id, ErrorCodes.InvalidParams, `tool "${tool}" is not available: the server's spec.tools keeps it from clients`), request.id);
+        return;
+      }
+    }
     if (!(await this.#ready())) {
       session.deliver(this.#unavailable(request.id), request.id);
       return;
@@ -460,8 +484,17 @@ export class Bridge {
       pending.resolve(response);
       return;
     }
-    this.#sessions.get(pending.session)?.deliver({ ...response, id: pending.id }, pending.id);
+    const answer = pending.method === 'tools/list' ? this.#filterToolList(response) : response;
+    this.#sessions.get(pending.session)?.deliver({ ...answer, id: pending.id }, pending.id);
     this.#settle(response.id, pending);
+  }
+
+  /** A tools/list answer with the tools spec.tools keeps from clients taken out. */
+  #filterToolList(response: JsonRpcResponse): JsonRpcResponse {
+    const result = (response as { result?: { tools?: unknown } }).result;
+    if (this.#filter === EXPOSE_ALL || result === undefined || !Array.isArray(result.tools)) return response;
+    const tools = result.tools.filter((t: unknown) => this.#filter.exposes(String((t as { name?: unknown } | null)?.name)));
+    return { ...response, result: { ...result, tools } } as JsonRpcResponse;
   }
 
   #upstreamRequest(request: JsonRpcRequest): void {

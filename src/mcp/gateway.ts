@@ -17,6 +17,7 @@ import type { HealthOptions } from './health.js';
 import { HttpEndpoint } from './http-endpoint.js';
 import { HttpProbe } from './http-probe.js';
 import { PortRegistry } from './ports.js';
+import { compileToolFilter, type ToolFilterSpec } from './tool-filter.js';
 
 export interface McpView extends BridgeStatus {
   url?: string;
@@ -58,7 +59,7 @@ export class Gateway {
   }
 
   /** Makes sure the server's MCP plumbing exists for this transport and port. */
-  async ensure(name: string, transport: Transport, port: number, health: HealthOptions): Promise<void> {
+  async ensure(name: string, transport: Transport, port: number, health: HealthOptions, tools?: ToolFilterSpec): Promise<void> {
     let entry = this.#entries.get(name);
     if (entry !== undefined && (entry.transport !== transport || entry.port !== port)) {
       await this.remove(name);
@@ -81,6 +82,7 @@ export class Gateway {
       },
       onNoise: (line) => void appendFile(this.#opts.layout.logFile(name), `[stdout, not JSON-RPC] ${line}\n`, { mode: FILE_MODE }).catch(() => undefined),
     });
+    entry.bridge.setToolFilter(compileToolFilter(tools));
     if (entry.endpoint === undefined) {
       const endpoint = new HttpEndpoint(entry.bridge, port);
       try {

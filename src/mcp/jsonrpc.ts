@@ -41,6 +41,7 @@ export const ErrorCodes = {
   ParseError: -32700,
   InvalidRequest: -32600,
   MethodNotFound: -32601,
+  InvalidParams: -32602,
   InternalError: -32603,
   /** apiary: the server is not running or not ready. */
   ServerUnavailable: -32001,

@@ -5,6 +5,7 @@
  */
 import type { RestartPolicy, Transport } from '../api/manifests.js';
 import type { HealthOptions } from '../mcp/health.js';
+import type { ToolFilterSpec } from '../mcp/tool-filter.js';
 import { setCondition, type Condition, type LastTermination, type MCPServerPhase, type MCPServerStatus } from '../api/status.js';
 import type { LaunchSpec, ObservedProcess, Termination } from '../runtime/runtime.js';
 import type { McpView } from '../mcp/gateway.js';
@@ -51,6 +52,8 @@ export type DesiredServer =
       /** The endpoint port (stdio) or the server's own ($PORT); absent while suspended. */
       port?: number;
       health?: HealthOptions;
+      /** spec.tools: what the endpoint exposes (changing it never restarts the process). */
+      tools?: ToolFilterSpec;
       /** Present when every secret resolved. */
       launch?: LaunchSpec;
       problems: SecretProblem[];
@@ -195,7 +198,8 @@ function mcpReadiness(observed: ObservedProcess, mcp: McpView | undefined): [boo
   if (mcp.endpointError !== undefined) return [false, 'EndpointUnavailable', mcp.endpointError];
   if (mcp.state === 'ready') {
     const info = mcp.serverInfo ? `${mcp.serverInfo.name} ${mcp.serverInfo.version}` : 'the server';
-    return [true, 'Initialized', `${info} answered initialize and listed ${mcp.toolCount ?? 0} tool(s)`];
+    const filtered = mcp.filteredTools?.length ?? 0;
+    return [true, 'Initialized', `${info} answered initialize and listed ${(mcp.toolCount ?? 0) + filtered} tool(s)${filtered > 0 ? `, ${filtered} filtered out by spec.tools` : ''}`];
   }
   if (mcp.state === 'failed') return [false, 'HandshakeFailed', mcp.message ?? 'the MCP handshake failed'];
   return [false, 'Initializing', mcp.message ?? 'waiting for the MCP initialize handshake'];
@@ -271,6 +275,7 @@ export function serverStatus(input: StatusInput): MCPServerStatus {
     if (mcp.serverInfo) status.serverInfo = mcp.serverInfo;
     if (mcp.protocolVersion) status.protocolVersion = mcp.protocolVersion;
     status.tools = mcp.toolCount ?? 0;
+    if (mcp.filteredTools !== undefined && mcp.filteredTools.length > 0) status.toolsFiltered = mcp.filteredTools;
   }
   if (memory.lastTermination) status.lastTermination = toLastTermination(memory.lastTermination);
   if (v.phase === 'CrashLoopBackOff' && memory.nextRetryAt !== undefined) status.nextRetryAt = new Date(memory.nextRetryAt).toISOString();

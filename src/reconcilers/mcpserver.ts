@@ -55,6 +55,7 @@ export async function desiredServer(ctx: ReconcileContext, name: string): Promis
     restartPolicy: spec.restartPolicy ?? 'Always',
     transport,
     health: healthOf(spec.healthCheck),
+    ...(spec.tools ? { tools: spec.tools } : {}),
     problems: resolved.problems,
   };
   if (suspend) return base;
@@ -170,7 +171,7 @@ export class MCPServerReconciler {
       return false;
     }
     const port = desired.port ?? (await gateway.ports.portFor(name));
-    await gateway.ensure(name, desired.transport, port, desired.health);
+    await gateway.ensure(name, desired.transport, port, desired.health, desired.tools);
     const observed = runtime.observe(name);
     if (observed !== undefined) gateway.attach(name, observed);
     return gateway.view(name)?.endpointError !== undefined;

@@ -1,0 +1,23 @@
+import { describe, expect, it } from 'vitest';
+import { compileToolFilter } from '../src/mcp/tool-filter.js';
+
+describe('spec.tools filters', () => {
+  it.each([
+    [undefined, ['a', 'get-env'], ['a', 'get-env']],
+    [{ allow: ['get-*'] }, ['get-env', 'get-sum', 'echo', 'xget-sum'], ['get-env', 'get-sum']],
+    [{ allow: ['get-*'], deny: ['get-env'] }, ['get-env', 'get-sum', 'echo'], ['get-sum']],
+    [{ deny: ['*_delete', 'drop?'] }, ['repo_delete', 'repo_create', 'drop1', 'drop12'], ['repo_create', 'drop12']],
+    [{ allow: [] }, ['a', 'b'], []],
+    [{ allow: ['a.b'] }, ['a.b', 'axb'], ['a.b']], // a dot is a dot, not "any character"
+    [{ allow: ['(x)+'] }, ['(x)+', 'xx'], ['(x)+']],
+  ])('%j exposes exactly what it should', (spec, tools, exposed) => {
+    const filter = compileToolFilter(spec);
+    expect(tools.filter((t) => filter.exposes(t))).toEqual(exposed);
+  });
+
+  it('the same patterns make the same key; others do not', () => {
+    expect(compileToolFilter({ allow: ['a'] }).key).toBe(compileToolFilter({ allow: ['a'] }).key);
+    expect(compileToolFilter({ allow: ['a'] }).key).not.toBe(compileToolFilter({ deny: ['a'] }).key);
+    expect(compileToolFilter(undefined).key).toBe(compileToolFilter({ deny: [] }).key);
+  });
+});
