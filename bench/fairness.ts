@@ -25,7 +25,8 @@ export async function benchFairness(): Promise<Row[]> {
     for (let i = 0; i < 400 && (url = world.status('busy')?.url) === undefined; i++) await sleep(25);
     if (url === undefined) throw new Error('bench: the server never got a URL');
     const probe = new Client({ name: 'probe', version: '1' });
-    await probe.connect(new StreamableHTTPClientTransport(new URL(url)));
+    const headers = await world.endpointHeaders();
+    await probe.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }));
     const pings = async (until: number, max: number): Promise<number[]> => {
       const times: number[] = [];
       while (times.length < max && Date.now() < until) {
@@ -37,7 +38,7 @@ export async function benchFairness(): Promise<Row[]> {
       return times;
     };
     const idle = await pings(Infinity, 50);
-    const flooder = spawn(process.execPath, [FLOODER, url, String(IN_FLIGHT), String(FLOOD_MS)], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const flooder = spawn(process.execPath, [FLOODER, url, String(IN_FLIGHT), String(FLOOD_MS)], { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, APIARY_ENDPOINT_TOKEN: headers['Authorization']?.slice('Bearer '.length) ?? '' } });
     let out = '';
     flooder.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const done = new Promise((resolve) => flooder.on('exit', resolve));

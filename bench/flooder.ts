@@ -10,7 +10,9 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 setMaxListeners(0);
 const [url, inFlight, ms] = [process.argv[2]!, Number(process.argv[3]), Number(process.argv[4])];
 const client = new Client({ name: 'flooder', version: '1' });
-await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+// The endpoint token comes in the environment, never on the command line.
+const token = process.env['APIARY_ENDPOINT_TOKEN'];
+await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: token ? { Authorization: `Bearer ${token}` } : {} } }));
 const stopAt = Date.now() + ms;
 let calls = 0;
 await Promise.all(

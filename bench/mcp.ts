@@ -14,6 +14,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { createKeyFile } from '../src/crypto/keys.js';
+import { authorizationHeader, readEndpointToken } from '../src/mcp/endpoint-token.js';
 import { freePort } from '../src/mcp/ports.js';
 import { StateLayout } from '../src/state/layout.js';
 import { StatusStore } from '../src/state/status-store.js';
@@ -55,9 +56,9 @@ async function measure(makeClient: () => Promise<Client>, clients: number, calls
   return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), rps: (clients * callsPerClient) / (elapsed / 1000) };
 }
 
-async function httpClient(url: string): Promise<Client> {
+async function httpClient(url: string, headers: Record<string, string> = {}): Promise<Client> {
   const client = new Client({ name: 'bench', version: '1.0.0' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+  await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }));
   return client;
 }
 
@@ -67,7 +68,7 @@ async function stdioClient(): Promise<Client> {
   return client;
 }
 
-async function withApiary<T>(fn: (url: string) => Promise<T>): Promise<T> {
+async function withApiary<T>(fn: (url: string, headers: Record<string, string>) => Promise<T>): Promise<T> {
   const root = await mkdtemp(join(tmpdir(), 'apiary-bench-mcp-'));
   const dir = join(root, 'manifests');
   await mkdir(dir);
@@ -84,7 +85,9 @@ async function withApiary<T>(fn: (url: string) => Promise<T>): Promise<T> {
       else await sleep(100);
     }
     if (url === undefined) throw new Error('bench: apiary never became Ready');
-    return await fn(url);
+    // Measured as users run it: with the endpoint's bearer token (authentication is on by default).
+    const token = await readEndpointToken(new StateLayout(stateDir));
+    return await fn(url, token === undefined ? {} : authorizationHeader(token));
   } finally {
     await stop(up);
     await rm(root, { recursive: true, force: true });
@@ -130,7 +133,7 @@ export async function benchMcp(): Promise<Row[]> {
   for (const clients of [1, 4]) {
     const calls = clients === 1 ? 3000 : 1500;
     const direct = await measure(stdioClient, clients, calls);
-    const apiary = await withApiary((url) => measure(() => httpClient(url), clients, calls));
+    const apiary = await withApiary((url, headers) => measure(() => httpClient(url, headers), clients, calls));
     const supergateway = await withSupergateway((url) => measure(() => httpClient(url), clients, calls));
     rows.push(row(`tools/call, ${clients} client(s): direct stdio (SDK)`, direct));
     rows.push(

@@ -280,9 +280,10 @@ async function corruptOne(world: World, random: () => number): Promise<void> {
 async function clientFlood(world: World, name: string): Promise<{ idle: number[]; during: number[]; calls: number; errors: number; responses: string }> {
   const url = world.status(name)?.url;
   if (url === undefined) return { idle: [], during: [], calls: 0, errors: 1, responses: '' };
+  const headers = await world.endpointHeaders();
   const connect = async (): Promise<Client> => {
     const client = new Client({ name: 'chaos', version: '1' });
-    await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+    await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }));
     return client;
   };
   const probe = await connect();

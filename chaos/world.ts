@@ -11,6 +11,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createKeyFile } from '../src/crypto/keys.js';
+import { authorizationHeader, readEndpointToken } from '../src/mcp/endpoint-token.js';
+import { StateLayout } from '../src/state/layout.js';
 
 /** The checkout: one folder up from chaos/ as TypeScript, two from dist/chaos/ as built. */
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -103,6 +105,12 @@ ${token}`;
   }
 
   // ---- the CLI and the controller ----
+
+  /** The header apiary's endpoints require, for the world's MCP clients. */
+  async endpointHeaders(): Promise<Record<string, string>> {
+    const token = await readEndpointToken(new StateLayout(this.stateDir));
+    return token === undefined ? {} : authorizationHeader(token);
+  }
 
   cli(args: readonly string[], input = ''): Promise<CliResult> {
     return new Promise((resolve, reject) => {

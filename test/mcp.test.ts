@@ -3,7 +3,9 @@
  * stdio server under the controller, reached with the official SDK client
  * at status.url.
  */
+import { statSync } from 'node:fs';
 import { request } from 'node:http';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -12,6 +14,8 @@ import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { describe, expect, it } from 'vitest';
 import { findCondition } from '../src/api/status.js';
+import { readEndpointToken } from '../src/mcp/endpoint-token.js';
+import { StateLayout } from '../src/state/layout.js';
 import { runCli } from './helpers/cli.js';
 import { harness, isAlive, tinyServer, type Harness } from './helpers/controller.js';
 
@@ -29,15 +33,23 @@ ${mode === 'streamableHttp' ? '  transport: streamable-http\n' : ''}${extra}`;
 }
 
 async function ready(h: Harness, name: string, notPid?: number): Promise<{ url: string; pid: number }> {
+  token = await readEndpointToken(new StateLayout(h.stateDir));
   return h.waitFor(`${name} Ready`, async () => {
     const s = await h.status(name);
     return findCondition(s?.conditions, 'Ready')?.status === 'True' && s!.pid !== notPid && s!.url ? { url: s!.url, pid: s!.pid! } : undefined;
   }, 20_000);
 }
 
+/** The endpoint token of the controller the last ready() looked at: every client sends it. */
+let token: string | undefined;
+
+function withToken(): { requestInit: RequestInit } {
+  return { requestInit: { headers: token !== undefined ? { Authorization: `Bearer ${token}` } : {} } };
+}
+
 async function connect(url: string, name = 'test'): Promise<Client> {
   const client = new Client({ name, version: '1.0.0' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+  await client.connect(new StreamableHTTPClientTransport(new URL(url), withToken()));
   return client;
 }
 
@@ -155,7 +167,7 @@ describe('MCP through apiary (server-everything, SDK client)', () => {
     await h.start();
     const { url } = await ready(h, 'everything');
     const client = new Client({ name: 'legacy', version: '1.0.0' });
-    await client.connect(new SSEClientTransport(new URL(url.replace(/\/mcp$/, '/sse'))));
+    await client.connect(new SSEClientTransport(new URL(url.replace(/\/mcp$/, '/sse')), withToken()));
     expect((await client.callTool({ name: 'echo', arguments: { message: 'over sse' } })).content).toEqual([{ type: 'text', text: 'Echo: over sse' }]);
     await client.close();
   });
@@ -175,10 +187,50 @@ describe('MCP through apiary (server-everything, SDK client)', () => {
         req.on('error', reject);
         req.end(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } }));
       });
-    expect(await post({ Origin: 'http://evil.example' })).toBe(403);
-    expect(await post({ Host: `evil.example:${port}` })).toBe(403);
-    expect(await post({ Origin: `http://localhost:${port}` })).toBe(200);
-    expect(await post({})).toBe(200);
+    const auth = { Authorization: `Bearer ${token}` };
+    expect(await post({ ...auth, Origin: 'http://evil.example' })).toBe(403);
+    expect(await post({ ...auth, Host: `evil.example:${port}` })).toBe(403);
+    expect(await post({ ...auth, Origin: `http://localhost:${port}` })).toBe(200);
+    expect(await post(auth)).toBe(200);
+    // The bearer token is required: without it, or with another, 401.
+    expect(await post({})).toBe(401);
+    expect(await post({ Authorization: `Bearer ${'x'.repeat(token!.length)}` })).toBe(401);
+    expect(await post({ Authorization: token! })).toBe(401);
+  });
+
+  it('authentication is on by default: 401 says how to get the token; client config carries it; --no-auth turns it off', async () => {
+    const h = await harness();
+    await h.write('e.yaml', everything('everything'));
+    await h.start();
+    const { url } = await ready(h, 'everything');
+    expect(token).toMatch(/^[\w-]{43}$/);
+    expect((statSync(join(h.stateDir, 'endpoint.token')).mode & 0o777).toString(8)).toBe('600');
+    const bare = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' }, body: '{}' });
+    expect(bare.status).toBe(401);
+    expect(bare.headers.get('www-authenticate')).toBe('Bearer realm="apiary"');
+    expect(((await bare.json()) as { error: { message: string } }).error.message).toContain('apiary client config prints a configuration with it');
+    const anonymous = new Client({ name: 'anonymous', version: '1' });
+    await expect(anonymous.connect(new StreamableHTTPClientTransport(new URL(url)))).rejects.toThrow();
+    const config = JSON.parse((await runCli(['client', 'config'], { env: h.env })).stdout) as { mcpServers: Record<string, { url: string; headers: Record<string, string> }> };
+    expect(config.mcpServers['everything']).toEqual({ type: 'http', url, headers: { Authorization: `Bearer ${token}` } });
+    const client = await connect(url);
+    expect((await client.listTools()).tools.length).toBeGreaterThan(5);
+    await client.close();
+    // The same token after a controller restart: a configured client keeps working.
+    const before = token;
+    await h.controller!.stop();
+    await h.start();
+    await ready(h, 'everything');
+    expect(token).toBe(before);
+
+    const open = await harness();
+    await open.write('e.yaml', everything('everything'));
+    await open.start({}, { auth: false });
+    const { url: openUrl } = await ready(open, 'everything');
+    const unauthenticated = new Client({ name: 'anonymous', version: '1' });
+    await unauthenticated.connect(new StreamableHTTPClientTransport(new URL(openUrl)));
+    expect((await unauthenticated.listTools()).tools.length).toBeGreaterThan(5);
+    await unauthenticated.close();
   });
 
   it('a server that never answers the handshake is Running but not Ready, saying why', async () => {
@@ -229,10 +281,11 @@ describe('MCP through apiary (server-everything, SDK client)', () => {
     await h.start();
     const { url } = await ready(h, 'everything');
     const claude = JSON.parse((await runCli(['client', 'config', '--client', 'claude'], { env: h.env })).stdout);
-    expect(claude).toEqual({ mcpServers: { everything: { type: 'http', url } } });
+    const headers = { Authorization: `Bearer ${token}` };
+    expect(claude).toEqual({ mcpServers: { everything: { type: 'http', url, headers } } });
     const vscode = JSON.parse((await runCli(['client', 'config', '--client', 'vscode'], { env: h.env })).stdout);
-    expect(vscode).toEqual({ servers: { everything: { type: 'http', url } } });
+    expect(vscode).toEqual({ servers: { everything: { type: 'http', url, headers } } });
     const cursor = JSON.parse((await runCli(['client', 'config', '--client', 'cursor'], { env: h.env })).stdout);
-    expect(cursor).toEqual({ mcpServers: { everything: { url } } });
+    expect(cursor).toEqual({ mcpServers: { everything: { url, headers } } });
   });
 });

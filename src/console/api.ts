@@ -24,6 +24,7 @@ import { deleteDocuments, setSuspend } from '../manifests/resource-edits.js';
 import { deleteSecret, setSecretValue } from '../manifests/secret-edits.js';
 import { summarizeSecret, usersWarning } from '../manifests/secret-summary.js';
 import { CLIENT_KINDS, clientConfig } from '../mcp/client-config.js';
+import { readEndpointToken } from '../mcp/endpoint-token.js';
 import type { McpView } from '../mcp/gateway.js';
 import { fileSafeName, StateLayout } from '../state/layout.js';
 import { requestRestart } from '../state/requests.js';
@@ -160,6 +161,7 @@ async function serverDetail(ctx: ApiContext, _req: IncomingMessage, res: ServerR
   const mcp = ctx.mcpView(name!);
   const url = status?.url;
   const ready = findCondition(status?.conditions, 'Ready')?.status === 'True';
+  const token = await readEndpointToken(new StateLayout(ctx.stateDir));
   sendJson(res, 200, {
     object: o.object,
     declaredAt: o.declaredAt,
@@ -171,7 +173,7 @@ async function serverDetail(ctx: ApiContext, _req: IncomingMessage, res: ServerR
     mcp: mcp ? { state: mcp.state, serverInfo: mcp.serverInfo, protocolVersion: mcp.protocolVersion, sessions: mcp.sessions } : undefined,
     tools: mcp?.tools,
     manifest: doc ? { file: relative(ctx.dir, doc.source.path), text: doc.text } : undefined,
-    clients: url ? Object.fromEntries(CLIENT_KINDS.map((k) => [k, clientConfig(k, { [name!]: url })])) : undefined,
+    clients: url ? Object.fromEntries(CLIENT_KINDS.map((k) => [k, clientConfig(k, { [name!]: url }, token)])) : undefined,
     ready,
   } satisfies ServerDetail);
 }

@@ -17,6 +17,7 @@ import type { ReconcileContext, ReconcileResult } from '../reconcilers/context.j
 import { MCPServerReconciler } from '../reconcilers/mcpserver.js';
 import type { ServerMemory } from '../reconcilers/mcpserver-plan.js';
 import { SecretReconciler } from '../reconcilers/secret.js';
+import { loadEndpointToken } from '../mcp/endpoint-token.js';
 import { Gateway, type McpView } from '../mcp/gateway.js';
 import { SecretResolver } from '../reconcilers/secret-resolver.js';
 import { inheritedEnvironment } from '../runtime/env.js';
@@ -49,6 +50,8 @@ export interface ControllerOptions {
   runtime?: Runtime;
   resyncMs?: number;
   workers?: number;
+  /** Require the state directory's bearer token on every MCP endpoint (default true; up --no-auth). */
+  auth?: boolean;
 }
 
 export class Controller {
@@ -142,7 +145,9 @@ export class Controller {
     }
     this.#runtime = this.#opts.runtime ?? new ProcessRuntime({ layout: this.#layout, clock: this.#clock });
 
+    const token = this.#opts.auth === false ? undefined : await loadEndpointToken(this.#layout);
     this.#gateway = new Gateway({
+      ...(token !== undefined ? { token } : {}),
       clock: this.#clock,
       logger,
       layout: this.#layout,

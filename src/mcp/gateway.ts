@@ -43,6 +43,8 @@ export interface GatewayOptions {
   /** The ports servers were last seen on, for rebuilding a damaged ports file. */
   recoverPorts?: () => Record<string, number>;
   onUnhealthy(name: string, pid: number, message: string): void;
+  /** The bearer token every endpoint requires; absent: no authentication (up --no-auth). */
+  token?: string;
 }
 
 export class Gateway {
@@ -84,7 +86,7 @@ export class Gateway {
     });
     entry.bridge.setToolFilter(compileToolFilter(tools));
     if (entry.endpoint === undefined) {
-      const endpoint = new HttpEndpoint(entry.bridge, port);
+      const endpoint = new HttpEndpoint(entry.bridge, port, this.#opts.token !== undefined ? { token: this.#opts.token } : {});
       try {
         await endpoint.listen();
         entry.endpoint = endpoint;

@@ -8,6 +8,7 @@
  * Origin against DNS rebinding, as the MCP specification requires.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Bridge } from './bridge.js';
 import { checkClientMessages, ErrorCodes, errorResponse, isRequest, type Id, type JsonRpcMessage } from './jsonrpc.js';
@@ -45,9 +46,13 @@ export class HttpEndpoint {
   readonly #legacy = new Map<string, ServerResponse>();
   #sweeper: NodeJS.Timeout | undefined;
 
-  constructor(bridge: Bridge, port: number) {
+  /** Required as `Authorization: Bearer` on every request, when set. */
+  readonly #token: string | undefined;
+
+  constructor(bridge: Bridge, port: number, options: { token?: string } = {}) {
     this.#bridge = bridge;
     this.#port = port;
+    this.#token = options.token;
   }
 
   get port(): number {
@@ -127,6 +132,10 @@ export class HttpEndpoint {
     if (path !== '/mcp' && path !== '/sse' && path !== '/messages') return this.#fail(res, 404, null, ErrorCodes.InvalidRequest, `not found: use ${this.url}`);
     const refused = this.#allowed(req);
     if (refused !== undefined) return this.#fail(res, 403, null, ErrorCodes.InvalidRequest, `${refused} (DNS rebinding protection)`);
+    if (this.#token !== undefined && !bearerMatches(req, this.#token)) {
+      res.setHeader('WWW-Authenticate', 'Bearer realm="apiary"');
+      return this.#fail(res, 401, null, ErrorCodes.InvalidRequest, 'apiary\'s MCP endpoints need its token: send Authorization: Bearer <token> (apiary client config prints a configuration with it; apiary up --no-auth turns this off)');
+    }
     if (path === '/sse' && req.method === 'GET') return this.#legacyStream(req, res);
     if (path === '/messages' && req.method === 'POST') return this.#legacyPost(req, res);
     if (path !== '/mcp') {
@@ -357,4 +366,12 @@ function readBody(req: IncomingMessage, res: ServerResponse): Promise<string | u
     req.on('end', () => resolve(size > MAX_BODY ? undefined : Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });
+}
+
+function bearerMatches(req: IncomingMessage, token: string): boolean {
+  const header = req.headers.authorization ?? '';
+  if (!header.startsWith('Bearer ')) return false;
+  const given = Buffer.from(header.slice('Bearer '.length).trim());
+  const wanted = Buffer.from(token);
+  return given.length === wanted.length && timingSafeEqual(given, wanted);
 }

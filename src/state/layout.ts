@@ -63,6 +63,10 @@ export class StateLayout {
   get previousControllerLogFile(): string {
     return join(this.root, 'controller.previous.log');
   }
+  /** The bearer token every MCP endpoint of this controller requires (unless up --no-auth). */
+  get endpointTokenFile(): string {
+    return join(this.root, 'endpoint.token');
+  }
   /** The web console's address and tokens (what `apiary ui` reads). */
   get consoleFile(): string {
     return join(this.root, 'console.json');

@@ -26,7 +26,7 @@ export interface Harness {
   /** Every record the controller logged (at debug and above). */
   logs: LogRecord[];
   controller?: Controller;
-  start(extraEnv?: NodeJS.ProcessEnv): Promise<Controller>;
+  start(extraEnv?: NodeJS.ProcessEnv, options?: { auth?: boolean }): Promise<Controller>;
   write(file: string, text: string): Promise<void>;
   view(): Promise<StateView>;
   server(name: string): Promise<ObjectView | undefined>;
@@ -48,8 +48,9 @@ export async function harness(): Promise<Harness> {
     keyFile: ws.keyFile,
     env: { ...ws.env },
     logs: [],
-    async start(extraEnv = {}) {
+    async start(extraEnv = {}, options = {}) {
       const controller = new Controller({
+        ...options,
         dir: ws.dir,
         stateDir: ws.stateDir,
         keys: new KeyStore({ env: { APIARY_KEY_FILE: ws.keyFile } }),

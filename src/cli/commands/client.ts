@@ -5,6 +5,8 @@ import { readStateView } from '../../state/view.js';
 import type { CliContext } from '../context.js';
 import { paint } from '../io.js';
 import { clientConfig, type ClientKind } from '../../mcp/client-config.js';
+import { readEndpointToken } from '../../mcp/endpoint-token.js';
+import { StateLayout } from '../../state/layout.js';
 
 export function registerClient(program: Command, ctx: CliContext): void {
   const client = program.command('client').description('connect MCP clients to the servers apiary runs');
@@ -24,7 +26,8 @@ export function registerClient(program: Command, ctx: CliContext): void {
         if (view.controller !== undefined && status?.url && findCondition(status.conditions, 'Ready')?.status === 'True') servers[o.name] = status.url;
         else skipped.push(o.name);
       }
-      ctx.io.out(JSON.stringify(clientConfig(opts.client as ClientKind, servers), null, 2));
+      const token = await readEndpointToken(new StateLayout(stateDir));
+      ctx.io.out(JSON.stringify(clientConfig(opts.client as ClientKind, servers, token), null, 2));
       if (skipped.length > 0) ctx.io.err(paint(ctx.io, 'yellow', `note: not Ready, left out: ${skipped.join(', ')}${view.controller ? '' : ' (no apiary controller is running)'}`));
     });
 }

@@ -19,6 +19,7 @@ interface UpOptions {
   detach?: boolean;
   ui: boolean;
   uiPort?: string;
+  auth: boolean;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -32,6 +33,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
     .option('-v, --verbose', 'debug logging')
     .option('--ui-port <PORT>', 'port of the web console on 127.0.0.1 (default: the one used last time if free, else any free port)')
     .option('--no-ui', 'do not serve the web console')
+    .option('--no-auth', "serve the MCP endpoints without the bearer token (any local process may call every server's tools)")
     .action(async (opts: UpOptions, cmd: Command) => {
       const { dir, dirDisplay, stateDir } = ctx.locations(cmd);
       const info = await stat(dir).catch(() => undefined);
@@ -48,7 +50,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
       const logger = createLogger(logSink(ctx.io, process.stderr.isTTY === true), opts.verbose ? 'debug' : 'info');
       // Loaded here: the controller brings the MCP SDK, which no other verb needs.
       const { Controller, VERSION } = await import('../../controller/controller.js');
-      const controller = new Controller({ dir, stateDir, keys: ctx.keys, logger, env: ctx.env, resyncMs: resyncSeconds * 1000 });
+      const controller = new Controller({ dir, stateDir, keys: ctx.keys, logger, env: ctx.env, resyncMs: resyncSeconds * 1000, auth: opts.auth });
       await controller.start();
       let console_: { stop(): Promise<void> } | undefined;
       if (opts.ui) {
@@ -151,6 +153,7 @@ async function detach(ctx: CliContext, dir: string, stateDir: string, opts: UpOp
     process.argv[1]!, 'up', '--dir', dir, '--state-dir', stateDir, '--resync', opts.resync,
     ...(opts.verbose ? ['--verbose'] : []),
     ...(opts.ui ? (opts.uiPort !== undefined ? ['--ui-port', opts.uiPort] : []) : ['--no-ui']),
+    ...(opts.auth ? [] : ['--no-auth']),
   ];
   const child = spawn(process.execPath, [...process.execArgv, ...args], { detached: true, stdio: ['ignore', log, log], env: ctx.env });
   closeSync(log);
