@@ -132,6 +132,8 @@ describe('controller: the missing-secret rules', () => {
     await h.start();
     const pid = await h.waitFor('running', async () => (await h.status('a'))?.pid);
     expect((await h.report('a', pid)).hashes['GITHUB_TOKEN']).toBe(sha('tok-1'));
+    // Ready (handshake done) before the secret goes, so what follows is about the secret alone.
+    await h.waitFor('ready', async () => findCondition((await h.status('a'))?.conditions, 'Ready')?.status === 'True');
 
     await rm(join(h.dir, 'secret.yaml'));
     const afterDelete = await h.waitFor('SecretsResolved=False', async () => {
