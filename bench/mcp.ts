@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setMaxListeners } from 'node:events';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +15,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { createKeyFile } from '../src/crypto/keys.js';
 import { authorizationHeader, readEndpointToken } from '../src/mcp/endpoint-token.js';
-import { freePort } from '../src/mcp/ports.js';
+import { AGGREGATE_PORT_KEY, freePort } from '../src/mcp/ports.js';
 import { StateLayout } from '../src/state/layout.js';
 import { StatusStore } from '../src/state/status-store.js';
 import { fmtMs, now, percentile, type Row } from './stats.js';
@@ -36,9 +36,9 @@ interface Result {
   rps: number;
 }
 
-async function measure(makeClient: () => Promise<Client>, clients: number, callsPerClient: number): Promise<Result> {
+async function measure(makeClient: () => Promise<Client>, clients: number, callsPerClient: number, tool = 'greet'): Promise<Result> {
   const list = await Promise.all(Array.from({ length: clients }, () => makeClient()));
-  const call = (c: Client): Promise<unknown> => c.callTool({ name: 'greet', arguments: { name: 'bench' } });
+  const call = (c: Client): Promise<unknown> => c.callTool({ name: tool, arguments: { name: 'bench' } });
   for (const c of list) for (let i = 0; i < 100; i++) await call(c);
   const latencies: number[] = [];
   const t0 = now();
@@ -68,7 +68,7 @@ async function stdioClient(): Promise<Client> {
   return client;
 }
 
-async function withApiary<T>(fn: (url: string, headers: Record<string, string>) => Promise<T>): Promise<T> {
+async function withApiary<T>(fn: (url: string, headers: Record<string, string>, aggregateUrl: string) => Promise<T>): Promise<T> {
   const root = await mkdtemp(join(tmpdir(), 'apiary-bench-mcp-'));
   const dir = join(root, 'manifests');
   await mkdir(dir);
@@ -87,7 +87,8 @@ async function withApiary<T>(fn: (url: string, headers: Record<string, string>) 
     if (url === undefined) throw new Error('bench: apiary never became Ready');
     // Measured as users run it: with the endpoint's bearer token (authentication is on by default).
     const token = await readEndpointToken(new StateLayout(stateDir));
-    return await fn(url, token === undefined ? {} : authorizationHeader(token));
+    const aggregatePort = (JSON.parse(await readFile(join(stateDir, 'ports.json'), 'utf8')) as Record<string, number>)[AGGREGATE_PORT_KEY];
+    return await fn(url, token === undefined ? {} : authorizationHeader(token), `http://127.0.0.1:${aggregatePort}/mcp`);
   } finally {
     await stop(up);
     await rm(root, { recursive: true, force: true });
@@ -133,7 +134,10 @@ export async function benchMcp(): Promise<Row[]> {
   for (const clients of [1, 4]) {
     const calls = clients === 1 ? 3000 : 1500;
     const direct = await measure(stdioClient, clients, calls);
-    const apiary = await withApiary((url, headers) => measure(() => httpClient(url, headers), clients, calls));
+    const [apiary, aggregate] = await withApiary(async (url, headers, aggregateUrl) => [
+      await measure(() => httpClient(url, headers), clients, calls),
+      await measure(() => httpClient(aggregateUrl, headers), clients, calls, 'hello__greet'),
+    ]);
     const supergateway = await withSupergateway((url) => measure(() => httpClient(url), clients, calls));
     rows.push(row(`tools/call, ${clients} client(s): direct stdio (SDK)`, direct));
     rows.push(
@@ -144,6 +148,9 @@ export async function benchMcp(): Promise<Row[]> {
         clients === 1 ? 'added p50 <= 1 ms; >= 1,000 calls/s' : undefined,
       ),
     );
+    const viaAggregate = row(`tools/call, ${clients} client(s): through apiary's aggregate endpoint`, aggregate, direct);
+    viaAggregate.note = `${viaAggregate.note}; +${fmtMs(aggregate.p50 - apiary.p50)} p50 over the server's own endpoint`;
+    rows.push(viaAggregate);
     const sg = row(`tools/call, ${clients} client(s): supergateway --stateful`, supergateway, direct);
     sg.note = `${sg.note}; apiary does ${(apiary.rps / supergateway.rps).toFixed(1)}x its calls/s`;
     rows.push(sg);

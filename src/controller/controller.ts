@@ -19,6 +19,7 @@ import type { ServerMemory } from '../reconcilers/mcpserver-plan.js';
 import { SecretReconciler } from '../reconcilers/secret.js';
 import { loadEndpointToken } from '../mcp/endpoint-token.js';
 import { Gateway, type McpView } from '../mcp/gateway.js';
+import { AGGREGATE_PORT_KEY } from '../mcp/ports.js';
 import { SecretResolver } from '../reconcilers/secret-resolver.js';
 import { inheritedEnvironment } from '../runtime/env.js';
 import { ProcessRuntime } from '../runtime/process-runtime.js';
@@ -75,6 +76,8 @@ export class Controller {
   #requestWatcher: FSWatcher | undefined;
   readonly #observers = new Set<() => void>();
   info: ControllerInfo | undefined;
+  /** The aggregate MCP endpoint (every Ready server's tools at one URL), once it listens. */
+  aggregateUrl: string | undefined;
 
   constructor(options: ControllerOptions) {
     this.#opts = options;
@@ -152,7 +155,7 @@ export class Controller {
       logger,
       layout: this.#layout,
       onChange: (name) => this.#queue.add(resourceKey('MCPServer', name)),
-      recoverPorts: () => portsFromStatus(this.#records),
+      recoverPorts: () => ({ ...portsFromStatus(this.#records), ...(this.aggregateUrl !== undefined ? { [AGGREGATE_PORT_KEY]: Number(new URL(this.aggregateUrl).port) } : {}) }),
       onUnhealthy: (name, pid, message) => {
         this.#servers.markUnhealthy(name, pid, message);
         this.#queue.add(resourceKey('MCPServer', name));
@@ -191,6 +194,14 @@ export class Controller {
       this.#servers.onExit(name, termination, policy);
       this.#queue.add(resourceKey('MCPServer', name));
     });
+
+    const aggregate = await this.#gateway.startAggregate(VERSION);
+    if ('url' in aggregate) {
+      this.aggregateUrl = aggregate.url;
+      logger.info('aggregate MCP endpoint listening', { url: aggregate.url });
+    } else {
+      logger.warn('aggregate MCP endpoint unavailable', { error: aggregate.error });
+    }
 
     // 3. Desired state, then the watcher, then workers.
     await this.#desired.scan();

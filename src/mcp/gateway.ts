@@ -12,11 +12,12 @@ import { messageOf } from '../errors.js';
 import type { ObservedProcess } from '../runtime/runtime.js';
 import type { StateLayout } from '../state/layout.js';
 import { FILE_MODE } from '../util/atomic.js';
+import { Aggregate } from './aggregate.js';
 import { Bridge, type BridgeStatus } from './bridge.js';
 import type { HealthOptions } from './health.js';
 import { HttpEndpoint } from './http-endpoint.js';
 import { HttpProbe } from './http-probe.js';
-import { PortRegistry } from './ports.js';
+import { AGGREGATE_PORT_KEY, PortRegistry } from './ports.js';
 import { compileToolFilter, type ToolFilterSpec } from './tool-filter.js';
 
 export interface McpView extends BridgeStatus {
@@ -50,6 +51,7 @@ export interface GatewayOptions {
 export class Gateway {
   readonly #opts: GatewayOptions;
   readonly #entries = new Map<string, Entry>();
+  #aggregate: { aggregate: Aggregate; endpoint: HttpEndpoint } | undefined;
   readonly ports: PortRegistry;
 
   constructor(options: GatewayOptions) {
@@ -77,7 +79,10 @@ export class Gateway {
       name,
       clock: this.#opts.clock,
       health,
-      onChange: () => this.#opts.onChange(name),
+      onChange: () => {
+        this.#opts.onChange(name);
+        this.#aggregate?.aggregate.changed();
+      },
       onUnhealthy: (message) => {
         const pid = entry!.bridge?.status().pid;
         if (pid !== undefined) this.#opts.onUnhealthy(name, pid, message);
@@ -116,7 +121,10 @@ export class Gateway {
         transport: entry.transport,
         clock: this.#opts.clock,
         health: entry.health,
-        onChange: () => this.#opts.onChange(name),
+        onChange: () => {
+        this.#opts.onChange(name);
+        this.#aggregate?.aggregate.changed();
+      },
         onUnhealthy: (message) => this.#opts.onUnhealthy(name, observed.pid, message),
       },
       observed.pid,
@@ -152,16 +160,41 @@ export class Gateway {
     return { ...(entry.probe?.status() ?? { state: 'down', sessions: 0 }), url: httpUrl(entry.transport, entry.port) };
   }
 
+  /** The stdio servers whose MCP session is ready now, for the aggregate endpoint. */
+  readyBridges(): Map<string, Bridge> {
+    const ready = new Map<string, Bridge>();
+    for (const [name, entry] of this.#entries) if (entry.bridge?.isReady()) ready.set(name, entry.bridge);
+    return ready;
+  }
+
+  /** Serves every Ready server's tools at one URL, on the port remembered for it; returns the URL, or why not. */
+  async startAggregate(version: string, port?: number): Promise<{ url: string } | { error: string }> {
+    const aggregate = new Aggregate(this, version);
+    const chosen = port ?? (await this.ports.portFor(AGGREGATE_PORT_KEY));
+    const endpoint = new HttpEndpoint(aggregate, chosen, this.#opts.token !== undefined ? { token: this.#opts.token } : {});
+    try {
+      await endpoint.listen();
+    } catch (err) {
+      return { error: `cannot listen on 127.0.0.1:${chosen}: ${messageOf(err)}` };
+    }
+    this.#aggregate = { aggregate, endpoint };
+    return { url: endpoint.url };
+  }
+
   async remove(name: string): Promise<void> {
     const entry = this.#entries.get(name);
     if (entry === undefined) return;
     this.#entries.delete(name);
+    this.#aggregate?.aggregate.changed();
     entry.bridge?.close();
     await entry.endpoint?.close();
     await entry.probe?.stop();
   }
 
   async closeAll(): Promise<void> {
+    this.#aggregate?.aggregate.close();
+    await this.#aggregate?.endpoint.close();
+    this.#aggregate = undefined;
     await Promise.all([...this.#entries.keys()].map((name) => this.remove(name)));
   }
 }

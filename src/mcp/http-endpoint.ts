@@ -10,7 +10,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import type { Bridge } from './bridge.js';
+import type { Deliver } from './bridge.js';
 import { checkClientMessages, ErrorCodes, errorResponse, isRequest, type Id, type JsonRpcMessage } from './jsonrpc.js';
 
 const MAX_BODY = 4 * 1024 * 1024;
@@ -36,8 +36,16 @@ export const SESSION_IDLE_MS = 30 * 60_000;
 /** Sessions per endpoint; past it, the one idle longest makes room (measured: ~23 kB each). */
 export const MAX_SESSIONS = 256;
 
+/** What the endpoint serves: client sessions and their messages (a server's Bridge, or the aggregate of every server). */
+export interface SessionHost {
+  openSession(deliver: Deliver): string;
+  hasSession(id: string): boolean;
+  closeSession(id: string): void;
+  fromClient(sessionId: string, message: JsonRpcMessage): Promise<void>;
+}
+
 export class HttpEndpoint {
-  readonly #bridge: Bridge;
+  readonly #bridge: SessionHost;
   readonly #host = '127.0.0.1';
   #port: number;
   #server: Server | undefined;
@@ -49,7 +57,7 @@ export class HttpEndpoint {
   /** Required as `Authorization: Bearer` on every request, when set. */
   readonly #token: string | undefined;
 
-  constructor(bridge: Bridge, port: number, options: { token?: string } = {}) {
+  constructor(bridge: SessionHost, port: number, options: { token?: string } = {}) {
     this.#bridge = bridge;
     this.#port = port;
     this.#token = options.token;

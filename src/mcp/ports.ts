@@ -9,6 +9,9 @@ import { join } from 'node:path';
 import { messageOf } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
 
+/** The key of the aggregate endpoint's port in ports.json: not a DNS-1123 name, so no server can have it. */
+export const AGGREGATE_PORT_KEY = '_aggregate';
+
 export interface PortRegistryOptions {
   /** Told when ports.json is there but unreadable (it is then rebuilt). */
   onProblem?: (file: string, error: string) => void;

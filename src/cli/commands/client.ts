@@ -7,6 +7,10 @@ import { paint } from '../io.js';
 import { clientConfig, type ClientKind } from '../../mcp/client-config.js';
 import { readEndpointToken } from '../../mcp/endpoint-token.js';
 import { StateLayout } from '../../state/layout.js';
+import { liveController } from '../../state/controller-lock.js';
+import { AGGREGATE_PORT_KEY } from '../../mcp/ports.js';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 
 export function registerClient(program: Command, ctx: CliContext): void {
   const client = program.command('client').description('connect MCP clients to the servers apiary runs');
@@ -14,9 +18,18 @@ export function registerClient(program: Command, ctx: CliContext): void {
     .command('config')
     .description('print the JSON a client needs to reach every Ready server')
     .option('--client <NAME>', 'claude, cursor or vscode', 'claude')
-    .action(async (opts: { client: string }, cmd: Command) => {
+    .option('--aggregate', "one entry, apiary's aggregate endpoint, serving every Ready server's tools as <server>__<tool>")
+    .action(async (opts: { client: string; aggregate?: boolean }, cmd: Command) => {
       if (!['claude', 'cursor', 'vscode'].includes(opts.client)) throw new ApiaryError('Usage', `unknown client "${opts.client}"; use claude, cursor or vscode`);
       const { dir, stateDir } = ctx.locations(cmd);
+      if (opts.aggregate === true) {
+        const layout = new StateLayout(stateDir);
+        if ((await liveController(layout)) === undefined) throw new ApiaryError('NotFound', 'no apiary controller is running for this state directory', { hints: ['Start one with: apiary up'] });
+        const port = (JSON.parse(await readFile(join(stateDir, 'ports.json'), 'utf8').catch(() => '{}')) as Record<string, number>)[AGGREGATE_PORT_KEY];
+        if (port === undefined) throw new ApiaryError('NotFound', 'the running controller serves no aggregate endpoint (see its log)');
+        ctx.io.out(JSON.stringify(clientConfig(opts.client as ClientKind, { apiary: `http://127.0.0.1:${port}/mcp` }, await readEndpointToken(layout)), null, 2));
+        return;
+      }
       const view = await readStateView(dir, stateDir);
       const servers: Record<string, string> = {};
       const skipped: string[] = [];

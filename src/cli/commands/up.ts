@@ -52,6 +52,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
       const { Controller, VERSION } = await import('../../controller/controller.js');
       const controller = new Controller({ dir, stateDir, keys: ctx.keys, logger, env: ctx.env, resyncMs: resyncSeconds * 1000, auth: opts.auth });
       await controller.start();
+      if (controller.aggregateUrl !== undefined) ctx.io.out(`apiary MCP endpoint (every Ready server, tools named <server>__<tool>): ${controller.aggregateUrl}`);
       let console_: { stop(): Promise<void> } | undefined;
       if (opts.ui) {
         try {
