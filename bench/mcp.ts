@@ -149,7 +149,8 @@ export async function benchMcp(): Promise<Row[]> {
       ),
     );
     const viaAggregate = row(`tools/call, ${clients} client(s): through apiary's aggregate endpoint`, aggregate, direct);
-    viaAggregate.note = `${viaAggregate.note}; +${fmtMs(aggregate.p50 - apiary.p50)} p50 over the server's own endpoint`;
+    const delta = aggregate.p50 - apiary.p50;
+    viaAggregate.note = `${viaAggregate.note}; ${delta >= 0 ? '+' : '-'}${fmtMs(Math.abs(delta))} p50 against the server's own endpoint`;
     rows.push(viaAggregate);
     const sg = row(`tools/call, ${clients} client(s): supergateway --stateful`, supergateway, direct);
     sg.note = `${sg.note}; apiary does ${(apiary.rps / supergateway.rps).toFixed(1)}x its calls/s`;

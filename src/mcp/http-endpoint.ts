@@ -17,19 +17,38 @@ const MAX_BODY = 4 * 1024 * 1024;
 const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
 
 interface PostStream {
+  /** Names its events (`p3/17`), so a client can resume it. */
+  key: string;
+  session: SessionStreams;
   res: ServerResponse;
   waiting: Set<Id>;
   acceptsSse: boolean;
-  mode: 'pending' | 'sse' | 'done';
+  /** detached: the client's connection dropped mid-stream; events are kept for a resume (GET with Last-Event-ID). */
+  mode: 'pending' | 'sse' | 'detached' | 'done';
   batch: boolean;
   collected: JsonRpcMessage[];
+}
+
+/** An event sent (or kept) on one of a session's streams, for replay after a reconnect. */
+interface SentEvent {
+  stream: string;
+  seq: number;
+  text: string;
 }
 
 interface SessionStreams {
   posts: Set<PostStream>;
   get?: ServerResponse;
   lastSeen: number;
+  /** Event ids are `<stream>/<seq>`, seq counting every event of the session. */
+  seq: number;
+  streamsOpened: number;
+  history: SentEvent[];
 }
+
+/** Events kept per session for resuming streams (Last-Event-ID); older ones are gone. */
+export const REPLAY_EVENTS = 512;
+const GET_STREAM = 'g';
 
 /** A session with no request and no open stream for this long is closed (clients that vanish without DELETE). */
 export const SESSION_IDLE_MS = 30 * 60_000;
@@ -92,7 +111,7 @@ export class HttpEndpoint {
   expireIdleSessions(now: number): number {
     let closed = 0;
     for (const [id, streams] of this.#streams) {
-      if (streams.get !== undefined || streams.posts.size > 0 || now - streams.lastSeen < SESSION_IDLE_MS) continue;
+      if (streams.get !== undefined || hasOpenPost(streams) || now - streams.lastSeen < SESSION_IDLE_MS) continue;
       this.#streams.delete(id);
       this.#bridge.closeSession(id);
       closed++;
@@ -181,7 +200,7 @@ export class HttpEndpoint {
       if (messages.length > 1 || rejected.length > 0) return this.#fail(res, 400, null, ErrorCodes.InvalidRequest, 'initialize must be sent alone');
       this.#makeRoomForSession();
       sessionId = this.#bridge.openSession((m, related) => this.#deliver(sessionId!, m, related));
-      this.#streams.set(sessionId, { posts: new Set(), lastSeen: Date.now() });
+      this.#streams.set(sessionId, { posts: new Set(), lastSeen: Date.now(), seq: 0, streamsOpened: 0, history: [] });
       headers['Mcp-Session-Id'] = sessionId;
     } else if (sessionId === undefined) {
       return this.#fail(res, 400, null, ErrorCodes.InvalidRequest, 'missing Mcp-Session-Id header: send initialize first');
@@ -195,11 +214,17 @@ export class HttpEndpoint {
       for (const m of messages) await this.#bridge.fromClient(sessionId, m);
       return;
     }
-    const stream: PostStream = { res, waiting: new Set(requests.map((r) => r.id)), acceptsSse, mode: 'pending', batch, collected: [] };
-    for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
     const streams = this.#streams.get(sessionId)!;
+    streams.streamsOpened += 1;
+    const stream: PostStream = { key: `p${streams.streamsOpened}`, session: streams, res, waiting: new Set(requests.map((r) => r.id)), acceptsSse, mode: 'pending', batch, collected: [] };
+    for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
     streams.posts.add(stream);
-    res.on('close', () => streams.posts.delete(stream));
+    res.on('close', () => {
+      if (stream.res !== res) return;
+      // A dropped event stream with answers still to come is kept, so the client can resume it.
+      if (stream.mode === 'sse' && stream.waiting.size > 0) stream.mode = 'detached';
+      else streams.posts.delete(stream);
+    });
     // What was rejected is answered with the rest (at once, when nothing else is awaited).
     stream.collected.push(...rejected);
     if (stream.waiting.size === 0) return this.#finish(stream);
@@ -215,7 +240,7 @@ export class HttpEndpoint {
     let oldest: [string, SessionStreams] | undefined;
     for (const entry of this.#streams) {
       const streams = entry[1];
-      if (streams.get !== undefined || streams.posts.size > 0) continue;
+      if (streams.get !== undefined || hasOpenPost(streams)) continue;
       if (oldest === undefined || streams.lastSeen < oldest[1].lastSeen) oldest = entry;
     }
     if (oldest === undefined) return;
@@ -231,9 +256,26 @@ export class HttpEndpoint {
     }
     if (sessionId === undefined || !this.#bridge.hasSession(sessionId)) return this.#fail(res, sessionId ? 404 : 400, null, ErrorCodes.InvalidRequest, 'unknown or missing session');
     const streams = this.#streams.get(sessionId)!;
-    streams.get?.end();
+    const resume = parseEventId(header(req, 'last-event-id'));
+    const post = resume === undefined ? undefined : [...streams.posts].find((p) => p.key === resume.stream);
     res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
     res.flushHeaders();
+    // What the client missed on the stream it names, in order.
+    if (resume !== undefined) for (const event of streams.history) if (event.stream === resume.stream && event.seq > resume.seq) res.write(event.text);
+    if (resume !== undefined && resume.stream !== GET_STREAM) {
+      // Resuming a request's stream: the rest of its answers come here, then it ends.
+      if (post?.mode === 'detached') {
+        post.res = res;
+        post.mode = 'sse';
+        res.on('close', () => {
+          if (post.res === res && post.waiting.size > 0) post.mode = 'detached';
+        });
+      } else {
+        res.end();
+      }
+      return;
+    }
+    streams.get?.end();
     streams.get = res;
     res.on('close', () => {
       if (streams.get === res) delete streams.get;
@@ -301,7 +343,17 @@ export class HttpEndpoint {
     // Unrelated (server-to-client requests, broadcasts): an open event stream, a POST that can become one, or the GET stream.
     const sse = [...streams.posts].find((p) => p.mode === 'sse') ?? [...streams.posts].find((p) => p.mode === 'pending' && p.acceptsSse);
     if (sse !== undefined) return this.#write(sse, message, false);
-    if (streams.get !== undefined) streams.get.write(sseEvent(message));
+    // Kept even with no GET stream open: a client resuming it gets what it missed.
+    this.#emit(streams, GET_STREAM, streams.get, message);
+  }
+
+  /** Writes one event (when a connection is open) and keeps it for replay. */
+  #emit(streams: SessionStreams, stream: string, res: ServerResponse | undefined, message: JsonRpcMessage): void {
+    streams.seq += 1;
+    const text = `id: ${stream}/${streams.seq}\n${sseEvent(message)}`;
+    streams.history.push({ stream, seq: streams.seq, text });
+    if (streams.history.length > REPLAY_EVENTS) streams.history.splice(0, streams.history.length - REPLAY_EVENTS);
+    res?.write(text);
   }
 
   /** Every answer is in and nothing was streamed: one plain JSON reply. */
@@ -312,6 +364,15 @@ export class HttpEndpoint {
 
   #write(stream: PostStream, message: JsonRpcMessage, isAnswer: boolean): void {
     if (stream.mode === 'done') return;
+    const session = stream.session;
+    if (stream.mode === 'detached') {
+      this.#emit(session, stream.key, undefined, message);
+      if (isAnswer && stream.waiting.size === 0) {
+        stream.mode = 'done';
+        session.posts.delete(stream);
+      }
+      return;
+    }
     if (stream.mode === 'pending') {
       if (isAnswer) {
         // Nothing streamed yet: when every answer is in, reply with plain JSON.
@@ -323,11 +384,12 @@ export class HttpEndpoint {
       if (!stream.acceptsSse) return;
       stream.mode = 'sse';
       stream.res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
-      for (const m of stream.collected.splice(0)) stream.res.write(sseEvent(m));
+      for (const m of stream.collected.splice(0)) this.#emit(session, stream.key, stream.res, m);
     }
-    stream.res.write(sseEvent(message));
+    this.#emit(session, stream.key, stream.res, message);
     if (isAnswer && stream.waiting.size === 0) {
       stream.mode = 'done';
+      session.posts.delete(stream);
       stream.res.end();
     }
   }
@@ -336,6 +398,16 @@ export class HttpEndpoint {
 function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value[0] : value;
+}
+
+function hasOpenPost(streams: SessionStreams): boolean {
+  return [...streams.posts].some((p) => p.mode !== 'detached');
+}
+
+/** `<stream>/<seq>` as this endpoint writes event ids; anything else is no resume point. */
+function parseEventId(text: string | undefined): { stream: string; seq: number } | undefined {
+  const match = /^(g|p\d+)\/(\d+)$/.exec(text ?? '');
+  return match ? { stream: match[1]!, seq: Number(match[2]) } : undefined;
 }
 
 function sseEvent(message: JsonRpcMessage): string {
