@@ -7,13 +7,13 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { parseResourceKey, resourceKey, type ResourceKey } from '../api/names.js';
+import { parseResourceKey, resourceKey, type Kind, type ResourceKey } from '../api/names.js';
 import type { MCPServerStatus } from '../api/status.js';
 import type { KeyStore } from '../crypto/keys.js';
 import { messageOf } from '../errors.js';
 import { formatManifestError } from '../manifests/errors.js';
 import type { MCPServerResource } from '../manifests/resource.js';
-import type { ReconcileContext, ReconcileResult } from '../reconcilers/context.js';
+import type { ReconcileContext, ReconcileResult, Reconciler } from '../reconcilers/context.js';
 import { MCPServerReconciler } from '../reconcilers/mcpserver.js';
 import type { ServerMemory } from '../reconcilers/mcpserver-plan.js';
 import { SecretReconciler } from '../reconcilers/secret.js';
@@ -66,7 +66,8 @@ export class Controller {
   #gateway!: Gateway;
   #records!: RecordBook;
   #servers!: MCPServerReconciler;
-  #secrets!: SecretReconciler;
+  /** One reconciler per kind, picked by the key's kind. */
+  #reconcilers = new Map<Kind, Reconciler>();
   #source!: ManifestSource;
   #lock: ControllerLock | undefined;
   #workers: Promise<void>[] = [];
@@ -175,7 +176,10 @@ export class Controller {
       fingerprint: (value) => createHmac('sha256', stateKey).update(value).digest('hex').slice(0, 16),
     };
     this.#servers = new MCPServerReconciler(ctx);
-    this.#secrets = new SecretReconciler(ctx);
+    this.#reconcilers = new Map<Kind, Reconciler>([
+      ['MCPServer', this.#servers],
+      ['Secret', new SecretReconciler(ctx)],
+    ]);
 
     // 2. What an earlier controller left running.
     const adoption = await this.#runtime.adopt();
@@ -317,7 +321,7 @@ export class Controller {
 
   #reconcile(key: ResourceKey): Promise<ReconcileResult> {
     const { kind, name } = parseResourceKey(key);
-    return kind === 'MCPServer' ? this.#servers.reconcile(name) : this.#secrets.reconcile(name);
+    return this.#reconcilers.get(kind)!.reconcile(name);
   }
 
   /**

@@ -29,3 +29,8 @@ export interface ReconcileContext {
 export interface ReconcileResult {
   requeueAfterMs?: number;
 }
+
+/** controller-runtime's Reconcile(req): one per kind, handed only a name; it reads the world afresh. */
+export interface Reconciler {
+  reconcile(name: string): Promise<ReconcileResult>;
+}
