@@ -11,6 +11,7 @@ import { findCondition } from '../src/api/status.js';
 import { readEndpointToken } from '../src/mcp/endpoint-token.js';
 import { StateLayout } from '../src/state/layout.js';
 import { harness, type Harness } from './helpers/controller.js';
+import { sseParser } from './helpers/sse.js';
 
 const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
 
@@ -35,18 +36,10 @@ function open(url: URL, headers: Record<string, string>, method = 'GET', body?: 
     const events: Event[] = [];
     let raw = '';
     const req = request({ host: url.hostname, port: url.port, path: url.pathname, method, headers: { ...headers, ...(body ? { 'Content-Length': String(Buffer.byteLength(body)) } : {}) } }, (res) => {
-      let buffer = '';
+      const parse = sseParser((event) => events.push(event as Event));
       res.on('data', (d: Buffer) => {
         raw += d.toString();
-        buffer += d.toString();
-        let end;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const id = /^id: (.*)$/m.exec(block)?.[1];
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (data) events.push({ ...(id ? { id } : {}), data: JSON.parse(data) });
-        }
+        parse(d.toString());
       });
       res.on('error', () => undefined);
       const stream: Stream = {

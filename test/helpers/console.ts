@@ -5,6 +5,7 @@ import { ConsoleServer } from '../../src/console/server.js';
 import { createLogger } from '../../src/controller/logger.js';
 import { KeyStore } from '../../src/crypto/keys.js';
 import type { Harness } from './controller.js';
+import { sseParser } from './sse.js';
 
 const servers: ConsoleServer[] = [];
 afterEach(async () => {
@@ -69,17 +70,10 @@ export function readEvents(port: number, token: string, path: string, until: (ev
     const events: { type: string; object: never }[] = [];
     let raw = '';
     const req = httpRequest({ host: '127.0.0.1', port, path, headers: { Host: `127.0.0.1:${port}`, Authorization: `Bearer ${token}` } }, (res) => {
-      let buffer = '';
+      const parse = sseParser((event) => events.push(event.data as never));
       res.on('data', (d: Buffer) => {
         raw += d.toString();
-        buffer += d.toString();
-        let end;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const data = block.split('\n').find((l) => l.startsWith('data: '));
-          if (data) events.push(JSON.parse(data.slice(6)));
-        }
+        parse(d.toString());
         if (until(events)) {
           clearTimeout(timer);
           req.destroy();

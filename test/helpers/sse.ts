@@ -1,0 +1,15 @@
+/** Server-Sent Events as tests read them: chunks in, each complete event (its id and parsed data) out. */
+export function sseParser(onEvent: (event: { id?: string; data: unknown }) => void): (chunk: string) => void {
+  let buffer = '';
+  return (chunk) => {
+    buffer += chunk;
+    let end;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const id = /^id: (.*)$/m.exec(block)?.[1];
+      const data = /^data: (.*)$/m.exec(block)?.[1];
+      if (data !== undefined) onEvent({ ...(id !== undefined ? { id } : {}), data: JSON.parse(data) });
+    }
+  };
+}
