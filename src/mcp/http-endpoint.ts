@@ -44,10 +44,12 @@ interface SessionStreams {
   seq: number;
   streamsOpened: number;
   history: SentEvent[];
+  historyBytes: number;
 }
 
-/** Events kept per session for resuming streams (Last-Event-ID); older ones are gone. */
+/** Events kept per session for resuming streams (Last-Event-ID), at most this many and this many bytes; older ones are gone. */
 export const REPLAY_EVENTS = 512;
+export const REPLAY_BYTES = 1024 * 1024;
 const GET_STREAM = 'g';
 
 /** A session with no request and no open stream for this long is closed (clients that vanish without DELETE). */
@@ -200,7 +202,7 @@ export class HttpEndpoint {
       if (messages.length > 1 || rejected.length > 0) return this.#fail(res, 400, null, ErrorCodes.InvalidRequest, 'initialize must be sent alone');
       this.#makeRoomForSession();
       sessionId = this.#bridge.openSession((m, related) => this.#deliver(sessionId!, m, related));
-      this.#streams.set(sessionId, { posts: new Set(), lastSeen: Date.now(), seq: 0, streamsOpened: 0, history: [] });
+      this.#streams.set(sessionId, { posts: new Set(), lastSeen: Date.now(), seq: 0, streamsOpened: 0, history: [], historyBytes: 0 });
       headers['Mcp-Session-Id'] = sessionId;
     } else if (sessionId === undefined) {
       return this.#fail(res, 400, null, ErrorCodes.InvalidRequest, 'missing Mcp-Session-Id header: send initialize first');
@@ -352,7 +354,10 @@ export class HttpEndpoint {
     streams.seq += 1;
     const text = `id: ${stream}/${streams.seq}\n${sseEvent(message)}`;
     streams.history.push({ stream, seq: streams.seq, text });
-    if (streams.history.length > REPLAY_EVENTS) streams.history.splice(0, streams.history.length - REPLAY_EVENTS);
+    streams.historyBytes += text.length;
+    while (streams.history.length > REPLAY_EVENTS || (streams.historyBytes > REPLAY_BYTES && streams.history.length > 1)) {
+      streams.historyBytes -= streams.history.shift()!.text.length;
+    }
     res?.write(text);
   }
 
