@@ -35,6 +35,8 @@ export class Feed {
   #heartbeat: NodeJS.Timeout | undefined;
   #unsubscribe: (() => void) | undefined;
   #seq = 0;
+  /** Changes arrived while nobody watched: composed when someone does. */
+  #stale = false;
 
   constructor(source: FeedSource) {
     this.#source = source;
@@ -73,6 +75,7 @@ export class Feed {
   subscribe(res: ServerResponse): void {
     res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
     const client: Client = { res };
+    if (this.#stale) this.#publish();
     this.#clients.add(client);
     res.on('close', () => this.#clients.delete(client));
     let text = 'retry: 1000\n\n';
@@ -82,6 +85,11 @@ export class Feed {
   }
 
   #schedule(): void {
+    // Nobody watching: no composing on the controller's time; the first subscriber gets a fresh view.
+    if (this.#clients.size === 0) {
+      this.#stale = true;
+      return;
+    }
     this.#timer ??= setTimeout(() => {
       this.#timer = undefined;
       this.#publish();
@@ -89,6 +97,7 @@ export class Feed {
   }
 
   #publish(): void {
+    this.#stale = false;
     const view = this.view();
     const next = new Map<ResourceKey, string>();
     const objects = new Map<ResourceKey, ApiObject>();
