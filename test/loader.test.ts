@@ -60,16 +60,14 @@ describe('valid fixtures', () => {
     );
   });
 
-  it('checks spec.tools patterns, and warns where it cannot be enforced yet (an HTTP server reached directly)', () => {
+  it('checks spec.tools patterns, for every transport', () => {
     const stdio = 'apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata: { name: a }\nspec:\n  command: node\n  tools:\n    allow: ["get-*"]\n    deny: [get-env]\n';
     const [ok] = parseManifestText(stdio, 'a.yaml', 'a.yaml');
     expect(ok!.errors).toEqual([]);
     expect(ok!.warnings).toEqual([]);
     const [http] = parseManifestText(stdio.replace('  tools:', '  transport: streamable-http\n  tools:'), 'b.yaml', 'b.yaml');
     expect(http!.errors).toEqual([]);
-    expect(http!.warnings.map(formatManifestError)).toEqual([
-      'b.yaml:7:3: spec.tools: not enforced for a streamable-http server yet: clients reach it directly at its own port and see every tool (apiary enforces it for stdio servers, which it serves itself)',
-    ]);
+    expect(http!.warnings).toEqual([]); // enforced by apiary's proxy in front of it
     const [bad] = parseManifestText(stdio.replace('"get-*"', '"get *"').replace('[get-env]', '[get-env]\n    only: [x]'), 'c.yaml', 'c.yaml');
     expect(bad!.errors.map(formatManifestError)).toEqual([
       'c.yaml:7:13: spec.tools.allow[0]: must be a tool name or a glob (* and ?), without spaces; got "get *"',

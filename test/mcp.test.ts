@@ -3,7 +3,8 @@
  * stdio server under the controller, reached with the official SDK client
  * at status.url.
  */
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
@@ -264,14 +265,44 @@ describe('MCP through apiary (server-everything, SDK client)', () => {
     expect((await ready(h, 'free')).url).toBe(url);
   }, 30_000);
 
-  it('an HTTP server gets $PORT and is Ready once its own endpoint answers', async () => {
+  it('an HTTP server listens on an internal $PORT; apiary fronts it at the stable URL with the token and spec.tools', async () => {
     const h = await harness();
-    await h.write('e.yaml', everything('web', 'streamableHttp'));
+    await h.write('e.yaml', everything('web', 'streamableHttp', '  tools:\n    deny: [get-env, "trigger-*"]\n'));
     await h.start();
-    const { url } = await ready(h, 'web');
+    const { url, pid } = await ready(h, 'web');
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/mcp$/);
+    // The server itself listens elsewhere: on the port apiary gave it as $PORT, not the URL's.
+    const internal = Number(JSON.parse(await readFile(join(h.stateDir, 'ports.json'), 'utf8'))['web~upstream']);
+    expect(internal).toBeGreaterThan(0);
+    expect(internal).not.toBe(Number(new URL(url).port));
+    expect(readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')).toContain(`PORT=${internal}`);
+
+    const anonymous = new Client({ name: 'anonymous', version: '1' });
+    await expect(anonymous.connect(new StreamableHTTPClientTransport(new URL(url)))).rejects.toThrow();
     const client = await connect(url);
-    expect((await client.callTool({ name: 'echo', arguments: { message: 'direct' } })).content).toEqual([{ type: 'text', text: 'Echo: direct' }]);
+    const names = (await client.listTools()).tools.map((t) => t.name);
+    expect(names).toContain('echo');
+    expect(names).not.toContain('get-env');
+    expect(names.some((n) => n.startsWith('trigger-'))).toBe(false);
+    const status = await h.status('web');
+    expect(status?.tools).toBe(names.length);
+    expect(status?.toolsFiltered).toContain('get-env');
+    await expect(client.callTool({ name: 'get-env', arguments: {} })).rejects.toThrow(/spec\.tools keeps it from clients/);
+    expect((await client.callTool({ name: 'echo', arguments: { message: 'fronted' } })).content).toEqual([{ type: 'text', text: 'Echo: fronted' }]);
+    await client.close();
+  });
+
+  it('a server on the legacy SSE transport is fronted too: its event stream passes through, tools/list filtered on it', async () => {
+    const h = await harness();
+    await h.write('e.yaml', `apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata:\n  name: legacy\nspec:\n  command: node\n  args: [${JSON.stringify(EVERYTHING)}, sse]\n  transport: sse\n  tools:\n    allow: [echo]\n`);
+    await h.start();
+    const { url } = await ready(h, 'legacy');
+    expect(url).toMatch(/\/sse$/);
+    const client = new Client({ name: 'legacy-client', version: '1' });
+    await client.connect(new SSEClientTransport(new URL(url), withToken()));
+    expect((await client.listTools()).tools.map((t) => t.name)).toEqual(['echo']);
+    expect((await client.callTool({ name: 'echo', arguments: { message: 'over sse' } })).content).toEqual([{ type: 'text', text: 'Echo: over sse' }]);
+    await expect(client.callTool({ name: 'get-sum', arguments: { a: 1, b: 2 } })).rejects.toThrow(/spec\.tools/);
     await client.close();
   });
 

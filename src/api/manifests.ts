@@ -103,7 +103,7 @@ export const MCPServerSpec = z.strictObject({
     .min(1, { error: PORT_RULE })
     .max(65535, { error: PORT_RULE })
     .optional()
-    .describe('stdio: the port of apiary\'s HTTP endpoint; HTTP transports: the port the server listens on ($PORT)'),
+    .describe("The port of apiary's endpoint for this server (its status.url); an HTTP server listens on an internal $PORT behind it"),
   env: z.array(EnvVar).optional().describe('Variables set for the server; nothing else of apiary\'s environment reaches it but PATH, HOME, locale and proxy settings'),
   envFrom: z.array(EnvFromSource).optional().describe('Secrets whose every key becomes a variable'),
   restartPolicy: z.enum(RESTART_POLICIES).optional().describe('Always (default), OnFailure or Never'),

@@ -109,7 +109,6 @@ function parseDocument(
   if (schema.kind === 'Secret') checkSecretMaps(object, doc, lc, error, result);
   if (schema.kind === 'MCPServer' && parsed.success) {
     warnVariableReferences(parsed.data as MCPServerManifest, doc, lc, result);
-    warnUnenforcedToolFilter(parsed.data as MCPServerManifest, doc, lc, result);
   }
   if (result.errors.length === 0 && parsed.success && result.name !== undefined) {
     result.resource = { kind: schema.kind, name: result.name, manifest: parsed.data, source } as Resource;
@@ -166,20 +165,6 @@ function warnVariableReferences(manifest: MCPServerManifest, doc: Document, lc: 
       message: `${field}: "${reference[0]}" is passed as written: apiary does not expand variables in command or args (a secret in a command line is readable by every local user); have the server read ${reference[1]} from its environment`,
     });
   }
-}
-
-/** Until apiary fronts HTTP servers, spec.tools can be enforced only on the stdio servers it serves itself. */
-function warnUnenforcedToolFilter(manifest: MCPServerManifest, doc: Document, lc: LineCounter, result: ParsedDocument): void {
-  const { transport, tools } = manifest.spec;
-  if (tools === undefined || transport === undefined || transport === 'stdio') return;
-  const pos = locate(doc, ['spec', 'tools'], lc, { atKey: true });
-  result.warnings.push({
-    file: result.source.file,
-    line: pos.line,
-    col: pos.col,
-    field: 'spec.tools',
-    message: `spec.tools: not enforced for a ${transport} server yet: clients reach it directly at its own port and see every tool (apiary enforces it for stdio servers, which it serves itself)`,
-  });
 }
 
 function checkSecretMaps(

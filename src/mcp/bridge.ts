@@ -71,6 +71,13 @@ export function summarizeTools(tools: readonly unknown[]): ToolSummary[] {
   });
 }
 
+/** The tools as clients see them through a filter: counts, and each tool marked when the filter keeps it from them. */
+export function toolStatus(listed: readonly ToolSummary[], filter: ToolFilter): Pick<BridgeStatus, 'toolCount' | 'filteredTools' | 'tools'> {
+  const tools = listed.map((t) => (filter.exposes(t.name) ? t : { ...t, filtered: true }));
+  const filtered = tools.filter((t) => t.filtered).map((t) => t.name);
+  return { toolCount: tools.length - filtered.length, ...(filtered.length > 0 ? { filteredTools: filtered } : {}), tools };
+}
+
 /** Where a client session's messages go: responses carry the id of the client's request they answer. */
 export type Deliver = (message: JsonRpcMessage, relatedRequestId?: Id) => void;
 
@@ -152,10 +159,7 @@ export class Bridge {
 
   /** What the tools look like to clients: counts, and each tool marked when spec.tools filters it. */
   #toolStatus(): Pick<BridgeStatus, 'toolCount' | 'filteredTools' | 'tools'> {
-    if (this.#tools === undefined) return {};
-    const tools = this.#tools.map((t) => (this.#filter.exposes(t.name) ? t : { ...t, filtered: true }));
-    const filtered = tools.filter((t) => t.filtered).map((t) => t.name);
-    return { toolCount: tools.length - filtered.length, ...(filtered.length > 0 ? { filteredTools: filtered } : {}), tools };
+    return this.#tools === undefined ? {} : toolStatus(this.#tools, this.#filter);
   }
 
   /** spec.tools, enforced here: a change tells connected clients their tool list changed (no restart). */

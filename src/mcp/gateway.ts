@@ -13,12 +13,13 @@ import type { ObservedProcess } from '../runtime/runtime.js';
 import type { StateLayout } from '../state/layout.js';
 import { FILE_MODE } from '../util/atomic.js';
 import { Aggregate } from './aggregate.js';
-import { Bridge, type BridgeStatus } from './bridge.js';
+import { Bridge, toolStatus, type BridgeStatus } from './bridge.js';
 import type { HealthOptions } from './health.js';
 import { HttpEndpoint } from './http-endpoint.js';
 import { HttpProbe } from './http-probe.js';
 import { AGGREGATE_PORT_KEY, PortRegistry } from './ports.js';
-import { compileToolFilter, type ToolFilterSpec } from './tool-filter.js';
+import { compileToolFilter, EXPOSE_ALL, type ToolFilter, type ToolFilterSpec } from './tool-filter.js';
+import { HttpProxy } from './http-proxy.js';
 
 export interface McpView extends BridgeStatus {
   url?: string;
@@ -34,6 +35,10 @@ interface Entry {
   endpoint?: HttpEndpoint;
   endpointError?: string;
   probe?: HttpProbe;
+  /** HTTP servers: apiary's proxy on the stable port, in front of the server's internal one. */
+  proxy?: HttpProxy;
+  upstreamPort?: number;
+  filter?: ToolFilter;
 }
 
 export interface GatewayOptions {
@@ -63,18 +68,18 @@ export class Gateway {
   }
 
   /** Makes sure the server's MCP plumbing exists for this transport and port. */
-  async ensure(name: string, transport: Transport, port: number, health: HealthOptions, tools?: ToolFilterSpec): Promise<void> {
+  async ensure(name: string, transport: Transport, port: number, health: HealthOptions, tools?: ToolFilterSpec, upstreamPort?: number): Promise<void> {
     let entry = this.#entries.get(name);
-    if (entry !== undefined && (entry.transport !== transport || entry.port !== port)) {
+    if (entry !== undefined && (entry.transport !== transport || entry.port !== port || entry.upstreamPort !== upstreamPort)) {
       await this.remove(name);
       entry = undefined;
     }
     if (entry === undefined) {
-      entry = { transport, port, health };
+      entry = { transport, port, health, ...(upstreamPort !== undefined ? { upstreamPort } : {}) };
       this.#entries.set(name, entry);
     }
     entry.health = health;
-    if (transport !== 'stdio') return;
+    if (transport !== 'stdio') return this.#ensureProxy(name, entry, compileToolFilter(tools));
     entry.bridge ??= new Bridge({
       name,
       clock: this.#opts.clock,
@@ -104,6 +109,27 @@ export class Gateway {
     }
   }
 
+  /** An HTTP server's stable URL: apiary's proxy, with the token and spec.tools, in front of its internal port. */
+  async #ensureProxy(name: string, entry: Entry, filter: ToolFilter): Promise<void> {
+    if (entry.proxy === undefined && entry.upstreamPort !== undefined) {
+      const proxy = new HttpProxy(entry.port, entry.upstreamPort, this.#opts.token !== undefined ? { token: this.#opts.token } : {});
+      try {
+        await proxy.listen();
+        entry.proxy = proxy;
+        delete entry.endpointError;
+        this.#opts.logger.info('MCP endpoint listening', { server: name, url: httpUrl(entry.transport, entry.port), upstreamPort: entry.upstreamPort });
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        entry.endpointError = code === 'EADDRINUSE' ? `port ${entry.port} is already in use on 127.0.0.1` : `cannot listen on 127.0.0.1:${entry.port}: ${messageOf(err)}`;
+      }
+    }
+    entry.proxy?.setToolFilter(filter);
+    if (entry.filter?.key !== filter.key) {
+      entry.filter = filter;
+      this.#opts.onChange(name);
+    }
+  }
+
   /** Connects the server's current process (new pid: new upstream session). */
   attach(name: string, observed: ObservedProcess): void {
     const entry = this.#entries.get(name);
@@ -117,14 +143,12 @@ export class Gateway {
     void entry.probe?.stop();
     entry.probe = new HttpProbe(
       {
-        url: httpUrl(entry.transport, entry.port),
+        // The probe talks to the server directly, behind the proxy.
+        url: httpUrl(entry.transport, entry.upstreamPort ?? entry.port),
         transport: entry.transport,
         clock: this.#opts.clock,
         health: entry.health,
-        onChange: () => {
-        this.#opts.onChange(name);
-        this.#aggregate?.aggregate.changed();
-      },
+        onChange: () => this.#opts.onChange(name),
         onUnhealthy: (message) => this.#opts.onUnhealthy(name, observed.pid, message),
       },
       observed.pid,
@@ -157,7 +181,13 @@ export class Gateway {
         ...(entry.endpointError ? { endpointError: entry.endpointError } : {}),
       };
     }
-    return { ...(entry.probe?.status() ?? { state: 'down', sessions: 0 }), url: httpUrl(entry.transport, entry.port) };
+    const probed = entry.probe?.status() ?? { state: 'down' as const, sessions: 0 };
+    return {
+      ...probed,
+      ...(probed.tools !== undefined ? toolStatus(probed.tools, entry.filter ?? EXPOSE_ALL) : {}),
+      url: httpUrl(entry.transport, entry.port),
+      ...(entry.endpointError ? { endpointError: entry.endpointError } : {}),
+    };
   }
 
   /** The stdio servers whose MCP session is ready now, for the aggregate endpoint. */
@@ -188,6 +218,7 @@ export class Gateway {
     this.#aggregate?.aggregate.changed();
     entry.bridge?.close();
     await entry.endpoint?.close();
+    await entry.proxy?.close();
     await entry.probe?.stop();
   }
 

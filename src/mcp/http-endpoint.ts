@@ -137,33 +137,14 @@ export class HttpEndpoint {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
-  #allowed(req: IncomingMessage): string | undefined {
-    const host = req.headers.host ?? '';
-    const hostname = host.replace(/:\d+$/, '');
-    if (!LOOPBACK_NAMES.has(hostname)) return `Host "${host}" is not allowed`;
-    const origin = req.headers.origin;
-    if (origin !== undefined && origin !== 'null') {
-      let originHost: string;
-      try {
-        originHost = new URL(origin).hostname;
-      } catch {
-        return `Origin "${origin}" is not allowed`;
-      }
-      if (!LOOPBACK_NAMES.has(originHost)) return `Origin "${origin}" is not allowed`;
-    } else if (origin === 'null') {
-      return 'Origin "null" is not allowed';
-    }
-    return undefined;
-  }
-
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0]!.replace(/\/$/, '');
     if (path !== '/mcp' && path !== '/sse' && path !== '/messages') return this.#fail(res, 404, null, ErrorCodes.InvalidRequest, `not found: use ${this.url}`);
-    const refused = this.#allowed(req);
+    const refused = hostRefusal(req);
     if (refused !== undefined) return this.#fail(res, 403, null, ErrorCodes.InvalidRequest, `${refused} (DNS rebinding protection)`);
     if (this.#token !== undefined && !bearerMatches(req, this.#token)) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="apiary"');
-      return this.#fail(res, 401, null, ErrorCodes.InvalidRequest, 'apiary\'s MCP endpoints need its token: send Authorization: Bearer <token> (apiary client config prints a configuration with it; apiary up --no-auth turns this off)');
+      return this.#fail(res, 401, null, ErrorCodes.InvalidRequest, TOKEN_REQUIRED);
     }
     if (path === '/sse' && req.method === 'GET') return this.#legacyStream(req, res);
     if (path === '/messages' && req.method === 'POST') return this.#legacyPost(req, res);
@@ -453,7 +434,30 @@ function readBody(req: IncomingMessage, res: ServerResponse): Promise<string | u
   });
 }
 
-function bearerMatches(req: IncomingMessage, token: string): boolean {
+/** Why a request is refused for its Host or Origin (DNS rebinding protection), if it is. */
+export function hostRefusal(req: IncomingMessage): string | undefined {
+  const host = req.headers.host ?? '';
+  const hostname = host.replace(/:\d+$/, '');
+  if (!LOOPBACK_NAMES.has(hostname)) return `Host "${host}" is not allowed`;
+  const origin = req.headers.origin;
+  if (origin !== undefined && origin !== 'null') {
+    let originHost: string;
+    try {
+      originHost = new URL(origin).hostname;
+    } catch {
+      return `Origin "${origin}" is not allowed`;
+    }
+    if (!LOOPBACK_NAMES.has(originHost)) return `Origin "${origin}" is not allowed`;
+  } else if (origin === 'null') {
+    return 'Origin "null" is not allowed';
+  }
+  return undefined;
+}
+
+export const TOKEN_REQUIRED =
+  "apiary's MCP endpoints need its token: send Authorization: Bearer <token> (apiary client config prints a configuration with it; apiary up --no-auth turns this off)";
+
+export function bearerMatches(req: IncomingMessage, token: string): boolean {
   const header = req.headers.authorization ?? '';
   if (!header.startsWith('Bearer ')) return false;
   const given = Buffer.from(header.slice('Bearer '.length).trim());

@@ -12,6 +12,11 @@ import { writeFileAtomic } from '../util/atomic.js';
 /** The key of the aggregate endpoint's port in ports.json: not a DNS-1123 name, so no server can have it. */
 export const AGGREGATE_PORT_KEY = '_aggregate';
 
+/** The key of the internal port an HTTP server listens on behind apiary's proxy. */
+export function upstreamPortKey(name: string): string {
+  return `${name}~upstream`;
+}
+
 export interface PortRegistryOptions {
   /** Told when ports.json is there but unreadable (it is then rebuilt). */
   onProblem?: (file: string, error: string) => void;

@@ -49,8 +49,10 @@ export type DesiredServer =
       suspend: boolean;
       restartPolicy: RestartPolicy;
       transport?: Transport;
-      /** The endpoint port (stdio) or the server's own ($PORT); absent while suspended. */
+      /** The port of apiary's endpoint for the server (the stable URL); absent while suspended. */
       port?: number;
+      /** HTTP servers: the internal port the server listens on ($PORT), behind apiary's proxy. */
+      upstreamPort?: number;
       health?: HealthOptions;
       /** spec.tools: what the endpoint exposes (changing it never restarts the process). */
       tools?: ToolFilterSpec;

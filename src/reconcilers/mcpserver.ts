@@ -11,6 +11,7 @@ import { isApiaryError } from '../errors.js';
 import { formatManifestError } from '../manifests/errors.js';
 import type { MCPServerSpec } from '../api/manifests.js';
 import { DEFAULT_HEALTH, type HealthOptions } from '../mcp/health.js';
+import { upstreamPortKey } from '../mcp/ports.js';
 import { specHash } from './spec-hash.js';
 import type { MCPServerResource } from '../manifests/resource.js';
 import { buildEnvironment } from '../runtime/env.js';
@@ -62,9 +63,18 @@ export async function desiredServer(ctx: ReconcileContext, name: string): Promis
   // An HTTP server needs its port before it starts ($PORT); a stdio server's endpoint port is
   // settled after the spawn, so a burst of starts does not wait on port bookkeeping.
   const port = spec.port ?? (transport === 'stdio' ? undefined : await ctx.gateway.ports.portFor(name));
-  const withPort = port !== undefined ? { ...base, port } : base;
+  // An HTTP server listens on an internal port; apiary's proxy serves the stable one in front of it.
+  const upstreamPort = transport === 'stdio' ? undefined : (declaredPort(spec) ?? (await ctx.gateway.ports.portFor(upstreamPortKey(name))));
+  const withPort = { ...base, ...(port !== undefined ? { port } : {}), ...(upstreamPort !== undefined ? { upstreamPort } : {}) };
   if (resolved.problems.length > 0) return withPort;
-  return { ...withPort, launch: launchSpec(ctx, resource, generation, resolved.vars, port) };
+  return { ...withPort, launch: launchSpec(ctx, resource, generation, resolved.vars, upstreamPort) };
+}
+
+/** A literal PORT the manifest sets itself: the server listens there, and the proxy forwards to it. */
+function declaredPort(spec: MCPServerSpec): number | undefined {
+  const value = spec.env?.find((e) => e.name === 'PORT')?.value;
+  const port = value === undefined ? NaN : Number(value);
+  return Number.isInteger(port) && port > 0 && port < 65536 ? port : undefined;
 }
 
 function healthOf(check: MCPServerSpec['healthCheck']): HealthOptions {
@@ -88,7 +98,7 @@ function launchSpec(ctx: ReconcileContext, resource: MCPServerResource, generati
   const spec = resource.manifest.spec;
   const transport = spec.transport ?? 'stdio';
   const declared: [string, string][] = vars.map(([k, v]) => [k, typeof v === 'string' ? v : v.reveal()]);
-  // HTTP servers listen themselves, on $PORT (unless the manifest sets PORT).
+  // HTTP servers listen themselves, on $PORT (the internal port behind apiary's proxy, unless the manifest sets PORT).
   if (transport !== 'stdio' && port !== undefined && !declared.some(([k]) => k === 'PORT')) declared.unshift(['PORT', String(port)]);
   const cwd = resolve(dirname(resource.source.path), spec.workingDir ?? '.');
   // The fingerprint covers what changes the process; secret values enter only through a keyed hash.
@@ -171,7 +181,7 @@ export class MCPServerReconciler {
       return false;
     }
     const port = desired.port ?? (await gateway.ports.portFor(name));
-    await gateway.ensure(name, desired.transport, port, desired.health, desired.tools);
+    await gateway.ensure(name, desired.transport, port, desired.health, desired.tools, desired.upstreamPort);
     const observed = runtime.observe(name);
     if (observed !== undefined) gateway.attach(name, observed);
     return gateway.view(name)?.endpointError !== undefined;

@@ -1,0 +1,200 @@
+/**
+ * apiary's stable URL in front of a server that speaks HTTP itself
+ * (streamable-http, sse): the server listens on an internal $PORT, and this
+ * proxy, on the URL clients know, applies what apiary's own endpoint applies:
+ * the Host/Origin checks, the bearer token, and spec.tools (a filtered tool is
+ * taken out of every tools/list answer, JSON or event stream, and a
+ * tools/call on it is refused). Everything else passes through as it is,
+ * streams included.
+ */
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { bearerMatches, hostRefusal, TOKEN_REQUIRED } from './http-endpoint.js';
+import { ErrorCodes, errorResponse } from './jsonrpc.js';
+import { EXPOSE_ALL, type ToolFilter } from './tool-filter.js';
+
+const MAX_BODY = 4 * 1024 * 1024;
+
+export class HttpProxy {
+  readonly #port: number;
+  readonly #upstreamPort: number;
+  readonly #token: string | undefined;
+  #filter: ToolFilter = EXPOSE_ALL;
+  #server: Server | undefined;
+  /** Legacy SSE transport: session id -> the client's event stream, where its answers go (refusals too). */
+  readonly #legacyStreams = new Map<string, ServerResponse>();
+
+  constructor(port: number, upstreamPort: number, options: { token?: string } = {}) {
+    this.#port = port;
+    this.#upstreamPort = upstreamPort;
+    this.#token = options.token;
+  }
+
+  get upstreamPort(): number {
+    return this.#upstreamPort;
+  }
+
+  setToolFilter(filter: ToolFilter): void {
+    this.#filter = filter;
+  }
+
+  listen(): Promise<void> {
+    const server = createServer((req, res) => void this.#handle(req, res));
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.#port, '127.0.0.1', () => {
+        server.off('error', reject);
+        this.#server = server;
+        resolve();
+      });
+    });
+  }
+
+  get port(): number {
+    return (this.#server?.address() as AddressInfo | null)?.port ?? this.#port;
+  }
+
+  async close(): Promise<void> {
+    const server = this.#server;
+    this.#server = undefined;
+    if (server === undefined) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  #fail(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
+    res.writeHead(status, { 'Content-Type': 'application/json', ...headers }).end(JSON.stringify(errorResponse(null, ErrorCodes.InvalidRequest, message)));
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const refused = hostRefusal(req);
+    if (refused !== undefined) return this.#fail(res, 403, `${refused} (DNS rebinding protection)`);
+    if (this.#token !== undefined && !bearerMatches(req, this.#token)) return this.#fail(res, 401, TOKEN_REQUIRED, { 'WWW-Authenticate': 'Bearer realm="apiary"' });
+    let body: Buffer | undefined;
+    if (req.method === 'POST') {
+      body = await readLimited(req);
+      if (body === undefined) return this.#fail(res, 413, `the body is over ${MAX_BODY / 1024 / 1024} MiB`);
+      const refusal = this.#refusedCall(body);
+      if (refusal !== undefined) {
+        // The legacy transport answers on the session's event stream, and the POST itself only with 202.
+        const session = new URL(req.url ?? '/', 'http://proxy').searchParams.get('sessionId');
+        const stream = session === null ? undefined : this.#legacyStreams.get(session);
+        if (stream !== undefined) {
+          stream.write(`event: message\ndata: ${JSON.stringify(refusal)}\n\n`);
+          res.writeHead(202).end('Accepted');
+          return;
+        }
+        res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(refusal));
+        return;
+      }
+    }
+    this.#forward(req, res, body);
+  }
+
+  /** A tools/call on a filtered tool is answered here and never reaches the server. */
+  #refusedCall(body: Buffer): unknown {
+    if (this.#filter === EXPOSE_ALL) return undefined;
+    let message: unknown;
+    try {
+      message = JSON.parse(body.toString('utf8'));
+    } catch {
+      return undefined;
+    }
+    const refuse = (m: unknown): unknown => {
+      const { method, params, id } = (m ?? {}) as { method?: unknown; params?: { name?: unknown }; id?: unknown };
+      if (method !== 'tools/call' || typeof params?.name !== 'string' || this.#filter.exposes(params.name)) return undefined;
+      return errorResponse(typeof id === 'string' || typeof id === 'number' ? id : null, ErrorCodes.InvalidParams, `tool "${params.name}" is not available: the server's spec.tools keeps it from clients`);
+    };
+    if (!Array.isArray(message)) return refuse(message);
+    const refusals = message.map(refuse);
+    // A batch with a filtered call is answered whole: apiary cannot split one POST's answer between itself and the server.
+    return refusals.some((r) => r !== undefined) ? message.map((m, i) => refusals[i] ?? errorResponse(null, ErrorCodes.InvalidRequest, 'not sent: another call in this batch names a filtered tool')) : undefined;
+  }
+
+  #forward(req: IncomingMessage, res: ServerResponse, body: Buffer | undefined): void {
+    const headers = { ...req.headers, host: `127.0.0.1:${this.#upstreamPort}` };
+    // apiary's token is for apiary; the server never sees it.
+    delete headers.authorization;
+    if (body !== undefined) headers['content-length'] = String(body.length);
+    const upstream = request({ host: '127.0.0.1', port: this.#upstreamPort, method: req.method, path: req.url, headers }, (answer) => {
+      const type = String(answer.headers['content-type'] ?? '');
+      const stream = type.includes('text/event-stream');
+      // Event streams are always read event by event (a filter may come later; a legacy stream must be known by its session).
+      const filtering = stream || (this.#filter !== EXPOSE_ALL && type.includes('application/json'));
+      const outHeaders = { ...answer.headers };
+      if (filtering) delete outHeaders['content-length'];
+      res.writeHead(answer.statusCode ?? 502, outHeaders);
+      if (!filtering) {
+        answer.pipe(res);
+        return;
+      }
+      if (!stream) {
+        const chunks: Buffer[] = [];
+        answer.on('data', (d: Buffer) => chunks.push(d));
+        answer.on('end', () => res.end(this.#filterJsonText(Buffer.concat(chunks).toString('utf8'))));
+        return;
+      }
+      // An event stream: each event's data rewritten as it arrives.
+      let buffer = '';
+      answer.setEncoding('utf8');
+      answer.on('data', (chunk: string) => {
+        buffer += chunk;
+        let end;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const event = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const session = /^event: endpoint$/m.test(event) ? /sessionId=([^&\s]+)/.exec(event)?.[1] : undefined;
+          if (session !== undefined) {
+            this.#legacyStreams.set(session, res);
+            res.on('close', () => this.#legacyStreams.delete(session));
+          }
+          res.write(this.#filter === EXPOSE_ALL ? `${event}\n\n` : `${event.replace(/^data: (.*)$/m, (_, data: string) => `data: ${this.#filterJsonText(data)}`)}\n\n`);
+        }
+      });
+      answer.on('end', () => res.end(buffer));
+    });
+    upstream.on('error', (err) => {
+      if (!res.headersSent) this.#fail(res, 502, `the server is not answering on its port (${err.message})`);
+      else res.end();
+    });
+    res.on('close', () => upstream.destroy());
+    upstream.end(body);
+  }
+
+  /** A tools/list result (alone or in a batch) with the filtered tools taken out; anything else as it was. */
+  #filterJsonText(text: string): string {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      return text;
+    }
+    let changed = false;
+    const filter = (m: unknown): unknown => {
+      const result = (m as { result?: { tools?: unknown } } | null)?.result;
+      if (result === undefined || !Array.isArray(result.tools)) return m;
+      changed = true;
+      return { ...(m as object), result: { ...result, tools: result.tools.filter((t: unknown) => this.#filter.exposes(String((t as { name?: unknown } | null)?.name))) } };
+    };
+    const out = Array.isArray(value) ? value.map(filter) : filter(value);
+    return changed ? JSON.stringify(out) : text;
+  }
+}
+
+function readLimited(req: IncomingMessage): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (d: Buffer) => {
+      size += d.length;
+      if (size > MAX_BODY) {
+        resolve(undefined);
+        req.destroy();
+        return;
+      }
+      chunks.push(d);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
