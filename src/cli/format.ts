@@ -5,10 +5,6 @@ import { findCondition, type MCPServerStatus, type SecretStatus } from '../api/s
 import type { ObjectView, StateView } from '../state/view.js';
 import { age, table } from './table.js';
 
-export function asList(objects: readonly ObjectView[]): Record<string, unknown> {
-  return { apiVersion: 'v1', kind: 'List', metadata: {}, items: objects.map((o) => o.object) };
-}
-
 export function serialize(value: unknown, format: 'json' | 'yaml'): string {
   return format === 'json' ? JSON.stringify(value, null, 2) : stringify(value, { lineWidth: 0 }).trimEnd();
 }

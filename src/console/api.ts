@@ -28,7 +28,7 @@ import { readEndpointToken } from '../mcp/endpoint-token.js';
 import type { McpView } from '../mcp/gateway.js';
 import { fileSafeName, StateLayout } from '../state/layout.js';
 import { requestRestart } from '../state/requests.js';
-import type { ObjectView, StateView } from '../state/view.js';
+import { asList, type ObjectView, type StateView } from '../state/view.js';
 import type { Feed } from './feed.js';
 import { HttpError, readJsonBody, sendJson, stringField } from './http.js';
 
@@ -96,7 +96,7 @@ function find(view: StateView, kind: Kind, name: string): ObjectView {
 /** As `get TYPE -o json`: a Kubernetes List of the full objects. */
 async function list(ctx: ApiContext, _req: IncomingMessage, res: ServerResponse, [type]: string[]): Promise<void> {
   const objects = objectsOf(ctx.feed.view(), KIND_OF[type!]!);
-  sendJson(res, 200, { apiVersion: 'v1', kind: 'List', metadata: {}, items: objects.map((o) => o.object) });
+  sendJson(res, 200, asList(objects));
 }
 
 async function one(ctx: ApiContext, _req: IncomingMessage, res: ServerResponse, [type, name]: string[]): Promise<void> {

@@ -184,6 +184,11 @@ export function composeStateView(input: StateViewInput): StateView {
   };
 }
 
+/** As kubectl prints several objects: a Kubernetes List of them (the CLI's `-o json` and the console's API alike). */
+export function asList(objects: readonly ObjectView[]): Record<string, unknown> {
+  return { apiVersion: 'v1', kind: 'List', metadata: {}, items: objects.map((o) => o.object) };
+}
+
 /** Is this object's status current: written by the running controller, for the manifest as it is now? */
 export function isCurrent(view: StateView, object: ObjectView): boolean {
   return (

@@ -2,11 +2,11 @@ import type { Command } from 'commander';
 import { kindFromAlias, type Kind } from '../../api/names.js';
 import { ApiaryError } from '../../errors.js';
 import { matchesSelector, parseSelector, type Selector } from '../../api/selector.js';
-import { readStateView, type ObjectView, type StateView } from '../../state/view.js';
+import { asList, readStateView, type ObjectView, type StateView } from '../../state/view.js';
 import { closest } from '../../util/suggest.js';
 import type { CliContext } from '../context.js';
 import { outputOption } from '../context.js';
-import { asList, controllerNotice, kindLabel, secretTable, serialize, serverTable } from '../format.js';
+import { controllerNotice, kindLabel, secretTable, serialize, serverTable } from '../format.js';
 import { paint } from '../io.js';
 
 type Output = 'table' | 'wide' | 'json' | 'yaml' | 'name';
