@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { findCondition } from '../src/api/status.js';
 import { MasterKey, seal } from '../src/crypto/seal.js';
+import { runCli } from './helpers/cli.js';
 import { harness, isAlive, secretYaml, tinyServer } from './helpers/controller.js';
 
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
@@ -125,6 +126,32 @@ describe('controller: cold start', () => {
 });
 
 describe('controller: the missing-secret rules', () => {
+  it('restart while a needed secret is missing: the server is not stopped, the CLI says so, and it restarts once the secret is back', async () => {
+    const h = await harness();
+    await h.write('secret.yaml', secretYaml('github', { token: 'tok-1' }));
+    await h.write('a.yaml', tinyServer('a', h, { env: TOKEN_ENV }));
+    await h.start();
+    const pid = await h.waitFor('ready', async () => {
+      const s = await h.status('a');
+      return findCondition(s?.conditions, 'Ready')?.status === 'True' && s?.pid;
+    });
+    await rm(join(h.dir, 'secret.yaml'));
+    await h.waitFor('SecretsResolved=False', async () => findCondition((await h.status('a'))?.conditions, 'SecretsResolved')?.status === 'False');
+    const restart = await runCli(['restart', 'a'], { env: h.env });
+    expect(restart.code).toBe(0);
+    expect(restart.stderr).toBe('warning: mcpserver/a is not stopped while a secret it needs is missing (secret "github" not found (needed for env GITHUB_TOKEN)); the restart happens once it is back\n');
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await h.status('a'))?.pid).toBe(pid);
+    expect(isAlive(pid)).toBe(true);
+    await h.write('secret.yaml', secretYaml('github', { token: 'tok-1' }));
+    const next = await h.waitFor('restarted once the secret is back', async () => {
+      const s = await h.status('a');
+      return s?.phase === 'Running' && s.pid !== undefined && s.pid !== pid && s.pid;
+    });
+    expect(isAlive(pid)).toBe(false);
+    expect(next).not.toBe(pid);
+  });
+
   it('rule 2: deleting a secret leaves the running server Running; rule 1: once it stops it is Stuck; rule 3: it starts within a second of the secret returning', async () => {
     const h = await harness();
     await h.write('secret.yaml', secretYaml('github', { token: 'tok-1' }));

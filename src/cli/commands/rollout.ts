@@ -5,6 +5,8 @@ import { setSuspend } from '../../manifests/resource-edits.js';
 import { liveController } from '../../state/controller-lock.js';
 import { StateLayout } from '../../state/layout.js';
 import { requestRestart } from '../../state/requests.js';
+import { readStateView } from '../../state/view.js';
+import { findCondition, type MCPServerStatus } from '../../api/status.js';
 import type { CliContext } from '../context.js';
 import { paint } from '../io.js';
 import { displayPath } from '../paths.js';
@@ -44,6 +46,16 @@ export function registerRollout(program: Command, ctx: CliContext): void {
       print(ctx, opts.output, results);
       if ((await liveController(layout)) === undefined) {
         ctx.io.err(paint(ctx.io, 'yellow', 'warning: no apiary controller is running for this state directory; the restart happens when one starts'));
+        return;
+      }
+      // A server that could not start again is not stopped: say so, and what the restart waits for.
+      const view = await readStateView(dir, stateDir);
+      for (const name of names) {
+        const status = view.objects.find((o) => o.kind === 'MCPServer' && o.name === name)?.object.status as MCPServerStatus | undefined;
+        const secrets = findCondition(status?.conditions, 'SecretsResolved');
+        if (status?.phase === 'Running' && secrets?.status === 'False') {
+          ctx.io.err(paint(ctx.io, 'yellow', `warning: mcpserver/${name} is not stopped while a secret it needs is missing (${secrets.message.split(';')[0]}); the restart happens once it is back`));
+        }
       }
     });
 
