@@ -56,11 +56,20 @@ export async function stateFilesSound(world: World): Promise<string[]> {
 export async function noCanary(world: World, canaries: readonly string[], texts: Record<string, string>): Promise<string[]> {
   const out: string[] = [];
   const places: [string, string][] = Object.entries(texts);
+  // A file can vanish between the listing and the read: a writer's temp file renamed into place (its
+  // content is then in the file it became, read by this pass or the next one).
+  const gone = (err: unknown): undefined => {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  };
   const walk = async (folder: string): Promise<void> => {
-    for (const entry of await readdir(folder, { withFileTypes: true })) {
+    for (const entry of (await readdir(folder, { withFileTypes: true }).catch(gone)) ?? []) {
       const path = join(folder, entry.name);
       if (entry.isDirectory()) await walk(path);
-      else places.push([rel(world, path), await readFile(path, 'latin1')]);
+      else {
+        const text = await readFile(path, 'latin1').catch(gone);
+        if (text !== undefined) places.push([rel(world, path), text]);
+      }
     }
   };
   await walk(world.stateDir);
