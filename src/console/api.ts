@@ -18,9 +18,9 @@ import { ApiaryError } from '../errors.js';
 import { planInstall, writeInstall, type InstallRequest, type SecretBinding } from '../manifests/install.js';
 import { formatManifestError } from '../manifests/errors.js';
 import { loadDirectory } from '../manifests/loader.js';
-import { secretReferences } from '../manifests/references.js';
+import { secretReferences, serversUsingSecret } from '../manifests/references.js';
 import type { MCPServerResource, Resource, SecretResource } from '../manifests/resource.js';
-import { deleteDocuments, setSuspend } from '../manifests/resource-edits.js';
+import { deleteDocuments, requireServers, setSuspend } from '../manifests/resource-edits.js';
 import { deleteSecret, setSecretValue } from '../manifests/secret-edits.js';
 import { summarizeSecret, usersWarning } from '../manifests/secret-summary.js';
 import { CLIENT_KINDS, clientConfig } from '../mcp/client-config.js';
@@ -296,32 +296,21 @@ async function updateSecret(ctx: ApiContext, req: IncomingMessage, res: ServerRe
   if (!secretForms(existing).has(key!)) throw new HttpError(404, 'NotFound', `secret "${name}" has no key "${key}"`);
   const { key: master } = await ctx.keys.getOrCreate();
   const result = await setSecretValue(ctx.dir, name!, key!, value, master);
-  sendJson(res, 200, { name, key, file: result.file, usedBy: usersOf(await onDisk(ctx), name!) });
-}
-
-function usersOf(all: readonly Resource[], name: string): string[] {
-  return all
-    .filter((r): r is MCPServerResource => r.kind === 'MCPServer' && secretReferences(r).some((ref) => ref.secret === name))
-    .map((r) => r.name)
-    .sort();
+  sendJson(res, 200, { name, key, file: result.file, usedBy: serversUsingSecret(await onDisk(ctx), name!) });
 }
 
 async function removeSecret(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, [name]: string[]): Promise<void> {
   await readJsonBody(req);
-  const users = usersOf(await onDisk(ctx), name!);
+  const users = serversUsingSecret(await onDisk(ctx), name!);
   const result = await deleteSecret(ctx.dir, name!);
   sendJson(res, 200, { name, file: result.file, fileDeleted: result.fileDeleted, usedBy: users, warning: usersWarning(users, name!) });
 }
 
-async function requireServer(ctx: ApiContext, name: string): Promise<void> {
-  const loaded = await loadDirectory(ctx.dir);
-  if (!loaded.documents.some((d) => d.kind === 'MCPServer' && d.name === name)) throw new HttpError(404, 'NotFound', `mcpserver/${name} not found`);
-}
-
 async function serverAction(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, [name, action]: string[]): Promise<void> {
   await readJsonBody(req);
-  await requireServer(ctx, name!);
+  // As the CLI verbs: restart checks the name first; suspend, resume and delete say NotFound themselves.
   if (action === 'restart') {
+    await requireServers(ctx.dir, [name!]);
     const request = await requestRestart(new StateLayout(ctx.stateDir), name!);
     sendJson(res, 200, { name, restartRequestedAt: request.requestedAt });
     return;
@@ -332,7 +321,6 @@ async function serverAction(ctx: ApiContext, req: IncomingMessage, res: ServerRe
 
 async function removeServer(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, [name]: string[]): Promise<void> {
   await readJsonBody(req);
-  await requireServer(ctx, name!);
   const [deleted] = await deleteDocuments(ctx.dir, [{ kind: 'MCPServer', name: name! }]);
   sendJson(res, 200, { name, file: deleted?.file, fileDeleted: deleted?.fileDeleted });
 }

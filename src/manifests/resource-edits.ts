@@ -41,6 +41,13 @@ export async function deleteDocuments(dir: string, targets: readonly Target[], o
   });
 }
 
+/** All or nothing: a typo in one name acts on none (restart, suspend, resume from the CLI and the console). */
+export async function requireServers(dir: string, names: readonly string[]): Promise<void> {
+  const loaded = await loadDirectory(dir);
+  const missing = names.find((name) => !loaded.documents.some((d) => d.kind === 'MCPServer' && d.name === name));
+  if (missing !== undefined) throw new ApiaryError('NotFound', `mcpserver/${missing} not found in ${dir}`);
+}
+
 /** Sets (or, with false, removes) spec.suspend on an MCPServer, keeping comments and layout. */
 export async function setSuspend(dir: string, name: string, suspend: boolean): Promise<{ file: string; changed: boolean }> {
   return withDirectoryLock(dir, async () => {

@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
-import { ApiaryError } from '../../errors.js';
-import { loadDirectory } from '../../manifests/loader.js';
-import { setSuspend } from '../../manifests/resource-edits.js';
+import { requireServers, setSuspend } from '../../manifests/resource-edits.js';
 import { liveController } from '../../state/controller-lock.js';
 import { StateLayout } from '../../state/layout.js';
 import { requestRestart } from '../../state/requests.js';
@@ -19,13 +17,6 @@ function print(ctx: CliContext, output: string, results: { json: Record<string, 
   } else {
     for (const r of results) ctx.io.out(r.text);
   }
-}
-
-/** All or nothing: a typo in one name acts on none. */
-async function requireServers(dir: string, names: readonly string[]): Promise<void> {
-  const loaded = await loadDirectory(dir);
-  const missing = names.find((name) => !loaded.documents.some((d) => d.kind === 'MCPServer' && d.name === name));
-  if (missing !== undefined) throw new ApiaryError('NotFound', `mcpserver/${missing} not found in ${dir}`);
 }
 
 export function registerRollout(program: Command, ctx: CliContext): void {
