@@ -23,7 +23,7 @@ import {
   type JsonRpcRequest,
   type JsonRpcResponse,
 } from './jsonrpc.js';
-import { EXPOSE_ALL, type ToolFilter } from './tool-filter.js';
+import { EXPOSE_ALL, refuseFilteredCall, withExposedTools, type ToolFilter } from './tool-filter.js';
 import { StdioUpstream } from './upstream.js';
 
 export const APIARY_CLIENT_INFO = { name: 'apiary', version: '0.1.0' };
@@ -391,12 +391,10 @@ export class Bridge {
       session.deliver({ jsonrpc: '2.0', id: request.id, result: { protocolVersion, capabilities, serverInfo, ...(instructions ? { instructions } : {}) } }, request.id);
       return;
     }
-    if (request.method === 'tools/call') {
-      const tool = request.params?.['name'];
-      if (typeof tool === 'string' && !this.#filter.exposes(tool)) {
-        session.deliver(errorResponse(request.id, ErrorCodes.InvalidParams, `tool "${tool}" is not available: the server's spec.tools keeps it from clients`), request.id);
-        return;
-      }
+    const refused = request.method === 'tools/call' ? refuseFilteredCall(this.#filter, request.id, request.params?.['name']) : undefined;
+    if (refused !== undefined) {
+      session.deliver(refused, request.id);
+      return;
     }
     if (!(await this.#ready())) {
       session.deliver(this.#unavailable(request.id), request.id);
@@ -488,17 +486,9 @@ export class Bridge {
       pending.resolve(response);
       return;
     }
-    const answer = pending.method === 'tools/list' ? this.#filterToolList(response) : response;
+    const answer = (pending.method === 'tools/list' && this.#filter !== EXPOSE_ALL ? withExposedTools(this.#filter, response) : undefined) ?? response;
     this.#sessions.get(pending.session)?.deliver({ ...answer, id: pending.id }, pending.id);
     this.#settle(response.id, pending);
-  }
-
-  /** A tools/list answer with the tools spec.tools keeps from clients taken out. */
-  #filterToolList(response: JsonRpcResponse): JsonRpcResponse {
-    const result = (response as { result?: { tools?: unknown } }).result;
-    if (this.#filter === EXPOSE_ALL || result === undefined || !Array.isArray(result.tools)) return response;
-    const tools = result.tools.filter((t: unknown) => this.#filter.exposes(String((t as { name?: unknown } | null)?.name)));
-    return { ...response, result: { ...result, tools } } as JsonRpcResponse;
   }
 
   #upstreamRequest(request: JsonRpcRequest): void {

@@ -103,8 +103,7 @@ export class Gateway {
         delete entry.endpointError;
         this.#opts.logger.info('MCP endpoint listening', { server: name, url: endpoint.url });
       } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        entry.endpointError = code === 'EADDRINUSE' ? `port ${port} is already in use on 127.0.0.1` : `cannot listen on 127.0.0.1:${port}: ${messageOf(err)}`;
+        entry.endpointError = listenError(err, port);
       }
     }
   }
@@ -119,8 +118,7 @@ export class Gateway {
         delete entry.endpointError;
         this.#opts.logger.info('MCP endpoint listening', { server: name, url: httpUrl(entry.transport, entry.port), upstreamPort: entry.upstreamPort });
       } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        entry.endpointError = code === 'EADDRINUSE' ? `port ${entry.port} is already in use on 127.0.0.1` : `cannot listen on 127.0.0.1:${entry.port}: ${messageOf(err)}`;
+        entry.endpointError = listenError(err, entry.port);
       }
     }
     entry.proxy?.setToolFilter(filter);
@@ -228,6 +226,11 @@ export class Gateway {
     this.#aggregate = undefined;
     await Promise.all([...this.#entries.keys()].map((name) => this.remove(name)));
   }
+}
+
+/** Why an endpoint (apiary's own, or the proxy in front of an HTTP server) cannot listen, for status. */
+function listenError(err: unknown, port: number): string {
+  return (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? `port ${port} is already in use on 127.0.0.1` : `cannot listen on 127.0.0.1:${port}: ${messageOf(err)}`;
 }
 
 export function httpUrl(transport: Transport, port: number): string {

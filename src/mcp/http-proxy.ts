@@ -11,7 +11,7 @@ import { createServer, request, type IncomingMessage, type Server, type ServerRe
 import type { AddressInfo } from 'node:net';
 import { bearerMatches, hostRefusal, TOKEN_REQUIRED } from './http-endpoint.js';
 import { ErrorCodes, errorResponse } from './jsonrpc.js';
-import { EXPOSE_ALL, type ToolFilter } from './tool-filter.js';
+import { EXPOSE_ALL, refuseFilteredCall, withExposedTools, type ToolFilter } from './tool-filter.js';
 
 const MAX_BODY = 4 * 1024 * 1024;
 
@@ -102,8 +102,7 @@ export class HttpProxy {
     }
     const refuse = (m: unknown): unknown => {
       const { method, params, id } = (m ?? {}) as { method?: unknown; params?: { name?: unknown }; id?: unknown };
-      if (method !== 'tools/call' || typeof params?.name !== 'string' || this.#filter.exposes(params.name)) return undefined;
-      return errorResponse(typeof id === 'string' || typeof id === 'number' ? id : null, ErrorCodes.InvalidParams, `tool "${params.name}" is not available: the server's spec.tools keeps it from clients`);
+      return method === 'tools/call' ? refuseFilteredCall(this.#filter, typeof id === 'string' || typeof id === 'number' ? id : null, params?.name) : undefined;
     };
     if (!Array.isArray(message)) return refuse(message);
     const refusals = message.map(refuse);
@@ -171,10 +170,10 @@ export class HttpProxy {
     }
     let changed = false;
     const filter = (m: unknown): unknown => {
-      const result = (m as { result?: { tools?: unknown } } | null)?.result;
-      if (result === undefined || !Array.isArray(result.tools)) return m;
+      const filtered = withExposedTools(this.#filter, m);
+      if (filtered === undefined) return m;
       changed = true;
-      return { ...(m as object), result: { ...result, tools: result.tools.filter((t: unknown) => this.#filter.exposes(String((t as { name?: unknown } | null)?.name))) } };
+      return filtered;
     };
     const out = Array.isArray(value) ? value.map(filter) : filter(value);
     return changed ? JSON.stringify(out) : text;

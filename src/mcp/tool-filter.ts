@@ -4,6 +4,8 @@
  * patterns matches, and no `deny` pattern matches. Enforced at the endpoint:
  * a filtered tool is absent from tools/list and a tools/call on it is refused.
  */
+import { ErrorCodes, errorResponse, type Id, type JsonRpcResponse } from './jsonrpc.js';
+
 export interface ToolFilterSpec {
   allow?: readonly string[];
   deny?: readonly string[];
@@ -30,4 +32,17 @@ export function compileToolFilter(spec: ToolFilterSpec | undefined): ToolFilter 
     key: JSON.stringify([spec.allow ?? null, spec.deny ?? []]),
     exposes: (tool) => (allow === undefined || allow.some((p) => p.test(tool))) && !deny.some((p) => p.test(tool)),
   };
+}
+
+/** The answer to a tools/call on a tool the filter keeps from clients, or undefined when the call may go on. */
+export function refuseFilteredCall(filter: ToolFilter, id: Id | null, tool: unknown): JsonRpcResponse | undefined {
+  if (typeof tool !== 'string' || filter.exposes(tool)) return undefined;
+  return errorResponse(id, ErrorCodes.InvalidParams, `tool "${tool}" is not available: the server's spec.tools keeps it from clients`);
+}
+
+/** A tools/list answer with the filtered tools taken out; undefined when the message is no such answer. */
+export function withExposedTools<M>(filter: ToolFilter, message: M): M | undefined {
+  const result = (message as { result?: { tools?: unknown } } | null)?.result;
+  if (result === undefined || !Array.isArray(result.tools)) return undefined;
+  return { ...message, result: { ...result, tools: result.tools.filter((t: unknown) => filter.exposes(String((t as { name?: unknown } | null)?.name))) } };
 }
