@@ -55,6 +55,29 @@ describe('console API', () => {
     expect(events.at(-1)?.type).toBe('DELETED');
   });
 
+  it('serves a server\'s logs: the last lines, and with follow=true what the next run writes, marked as a new run', async () => {
+    const h = await harness();
+    await h.write('a.yaml', tinyServer('a', h));
+    const c = await startConsole(h);
+    const first = await h.waitFor('a running', async () => (await h.status('a'))?.pid);
+    const lines = await h.waitFor('a logged', async () => {
+      const r = (await c.request('GET', '/api/v1/mcpservers/a/logs')).json<{ lines: string[] }>();
+      return r.lines.length > 0 && r.lines;
+    });
+    expect(lines).toContain(`tiny-server a pid ${first} up`);
+    const follow = readEvents(c.port, c.server.apiToken, '/api/v1/mcpservers/a/logs?follow=true', (events) => JSON.stringify(events).includes('up') && events.length >= 2, 15_000);
+    await new Promise((r) => setTimeout(r, 300));
+    await c.request('POST', '/api/v1/mcpservers/a/restart', { body: {} });
+    const next = await h.waitFor('a restarted', async () => {
+      const pid = (await h.status('a'))?.pid;
+      return pid !== undefined && pid !== first && pid;
+    });
+    const { raw } = await follow;
+    expect(raw).toContain('event: restarted');
+    expect(raw).toContain(`tiny-server a pid ${next} up`);
+    expect(raw).not.toContain(`pid ${first} up`); // what was there before the stream opened is not sent again
+  });
+
   it('refuses other hosts, requests without a session, cross-site changes, wrong types and big bodies; sends no CORS headers', async () => {
     const h = await harness();
     const c = await startConsole(h);

@@ -5,7 +5,7 @@
  * carries a secret value: values only ever come in, in a request body.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { open, readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { relative } from 'node:path';
 import type { Binding, ConsoleInfo, InstallPlanAnswer, LogLines, SecretSummaries, SecretSummary, ServerDetail } from '../api/console.js';
 import { isDns1123Label, kindLower, SECRET_KEY, type Kind } from '../api/names.js';
@@ -27,6 +27,7 @@ import { CLIENT_KINDS, clientConfig } from '../mcp/client-config.js';
 import { readEndpointToken } from '../mcp/endpoint-token.js';
 import type { McpView } from '../mcp/gateway.js';
 import { fileSafeName, StateLayout } from '../state/layout.js';
+import { followFile } from '../state/follow.js';
 import { requestRestart } from '../state/requests.js';
 import { asList, type ObjectView, type StateView } from '../state/view.js';
 import type { Feed } from './feed.js';
@@ -201,30 +202,10 @@ async function logs(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, 
   }
   res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', Connection: 'keep-alive' });
   res.write('retry: 1000\n\n');
-  let offset = text === undefined ? 0 : Buffer.byteLength(text);
-  let inode = (await stat(path).catch(() => undefined))?.ino;
   let closed = false;
   res.on('close', () => (closed = true));
-  while (!closed) {
-    await new Promise((resolve) => setTimeout(resolve, LOG_POLL_MS));
-    const info = await stat(path).catch(() => undefined);
-    if (info === undefined) continue;
-    // A new run starts a new file (the old one becomes previous); a rotation truncates it.
-    if (info.ino !== inode || info.size < offset) {
-      inode = info.ino;
-      offset = 0;
-      res.write(`event: restarted\ndata: {}\n\n`);
-    }
-    if (info.size === offset) continue;
-    const handle = await open(path, 'r');
-    try {
-      const buffer = Buffer.alloc(Math.min(info.size - offset, 1024 * 1024));
-      await handle.read(buffer, 0, buffer.length, offset);
-      offset += buffer.length;
-      res.write(`data: ${JSON.stringify({ text: buffer.toString('utf8') })}\n\n`);
-    } finally {
-      await handle.close();
-    }
+  for await (const event of followFile(path, text === undefined ? 0 : Buffer.byteLength(text), { pollMs: LOG_POLL_MS, stopped: () => closed })) {
+    res.write('restarted' in event ? 'event: restarted\ndata: {}\n\n' : `data: ${JSON.stringify({ text: event.text })}\n\n`);
   }
 }
 

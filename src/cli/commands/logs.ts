@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { open, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { followFile } from '../../state/follow.js';
 import { ApiaryError } from '../../errors.js';
 import { StateLayout } from '../../state/layout.js';
 import type { CliContext } from '../context.js';
@@ -62,31 +63,10 @@ async function readIndex(path: string): Promise<{ size: number; time: string }[]
 }
 
 async function follow(path: string, from: number, timestamps: boolean): Promise<void> {
-  let offset = from;
-  let inode = (await stat(path).catch(() => undefined))?.ino;
   let stop = false;
   process.once('SIGINT', () => (stop = true));
   process.once('SIGTERM', () => (stop = true));
-  while (!stop) {
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    const info = await stat(path).catch(() => undefined);
-    const size = info?.size ?? 0;
-    // A new run starts a new file (the old one becomes --previous); a rotation truncates it.
-    if (info !== undefined && info.ino !== inode) {
-      inode = info.ino;
-      offset = 0;
-    }
-    if (size < offset) offset = 0;
-    if (size === offset) continue;
-    const handle = await open(path, 'r');
-    try {
-      const buffer = Buffer.alloc(size - offset);
-      await handle.read(buffer, 0, buffer.length, offset);
-      const chunk = buffer.toString('utf8');
-      process.stdout.write(timestamps ? chunk.replace(/^(?=.)/gm, `${new Date().toISOString()} `) : chunk);
-      offset = size;
-    } finally {
-      await handle.close();
-    }
+  for await (const event of followFile(path, from, { pollMs: 200, stopped: () => stop })) {
+    if ('text' in event) process.stdout.write(timestamps ? event.text.replace(/^(?=.)/gm, `${new Date().toISOString()} `) : event.text);
   }
 }
