@@ -8,9 +8,10 @@
  * kept beside them (console.key), so an open page keeps working across a
  * controller restart, as a signed-in browser tab would expect.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { StateLayout } from '../state/layout.js';
+import { sameToken } from '../util/tokens.js';
 import { writeFileAtomic } from '../util/atomic.js';
 
 export const SESSION_COOKIE = 'apiary_session';
@@ -46,12 +47,6 @@ export async function rememberedPort(stateDir: string): Promise<number | undefin
 
 function token(): string {
   return randomBytes(24).toString('base64url');
-}
-
-function same(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 /** The key sessions are signed with: made once per state directory, owner-only. */
@@ -105,7 +100,7 @@ export class ConsoleAuth {
 
   /** Exchanges a login token for a new session id; the token is spent either way it matches. */
   async login(candidate: string): Promise<string | undefined> {
-    if (!same(candidate, this.#loginToken)) return undefined;
+    if (!sameToken(candidate, this.#loginToken)) return undefined;
     this.#loginToken = token();
     await this.#write();
     const body = `${Date.now() + SESSION_MS}.${token()}`;
@@ -118,11 +113,11 @@ export class ConsoleAuth {
 
   /** A signed, unexpired session, or the API token as a bearer. */
   allows(session: string | undefined, bearer: string | undefined): boolean {
-    if (bearer !== undefined && same(bearer, this.#apiToken)) return true;
+    if (bearer !== undefined && sameToken(bearer, this.#apiToken)) return true;
     if (session === undefined || this.#key === undefined || this.#revoked.has(session)) return false;
     const dot = session.lastIndexOf('.');
     const body = session.slice(0, dot);
-    if (dot < 0 || !same(session.slice(dot + 1), this.#sign(body))) return false;
+    if (dot < 0 || !sameToken(session.slice(dot + 1), this.#sign(body))) return false;
     return Number(body.split('.')[0]) > Date.now();
   }
 }

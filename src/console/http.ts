@@ -113,10 +113,6 @@ export function cookie(req: IncomingMessage, name: string): string | undefined {
   return undefined;
 }
 
-export function bearer(req: IncomingMessage): string | undefined {
-  const header = req.headers.authorization;
-  return header?.startsWith('Bearer ') ? header.slice('Bearer '.length).trim() : undefined;
-}
 
 export function stringField(body: Record<string, unknown>, field: string, required = true): string {
   const value = body[field];

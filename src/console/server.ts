@@ -15,7 +15,8 @@ import type { McpView } from '../mcp/gateway.js';
 import { routeApi, type ApiContext } from './api.js';
 import { ConsoleAuth, rememberedPort, SESSION_COOKIE } from './auth.js';
 import { Feed, type FeedSource } from './feed.js';
-import { allowedHosts, bearer, checkStateChange, cookie, HttpError, SECURITY_HEADERS, sendError, sendJson } from './http.js';
+import { bearerToken } from '../util/tokens.js';
+import { allowedHosts, checkStateChange, cookie, HttpError, SECURITY_HEADERS, sendError, sendJson } from './http.js';
 
 export interface ConsoleBackend extends FeedSource {
   mcpView(name: string): McpView | undefined;
@@ -150,7 +151,7 @@ export class ConsoleServer {
       if (url.pathname === '/login') return await this.#login(req, res, url);
       if (url.pathname === '/logout') return this.#logout(req, res);
       if (url.pathname.startsWith('/api/')) {
-        if (!this.#auth.allows(cookie(req, SESSION_COOKIE), bearer(req))) {
+        if (!this.#auth.allows(cookie(req, SESSION_COOKIE), bearerToken(req))) {
           throw new HttpError(401, 'Unauthorized', 'sign in first: open the login URL that `apiary ui` prints', ['apiary ui']);
         }
         return await routeApi(this.#apiContext(), req, res, url.pathname);

@@ -8,8 +8,8 @@
  * Origin against DNS rebinding, as the MCP specification requires.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { bearerToken, sameToken } from '../util/tokens.js';
 import type { Deliver } from './bridge.js';
 import { checkClientMessages, ErrorCodes, errorResponse, isRequest, type Id, type JsonRpcMessage } from './jsonrpc.js';
 
@@ -458,9 +458,6 @@ export const TOKEN_REQUIRED =
   "apiary's MCP endpoints need its token: send Authorization: Bearer <token> (apiary client config prints a configuration with it; apiary up --no-auth turns this off)";
 
 export function bearerMatches(req: IncomingMessage, token: string): boolean {
-  const header = req.headers.authorization ?? '';
-  if (!header.startsWith('Bearer ')) return false;
-  const given = Buffer.from(header.slice('Bearer '.length).trim());
-  const wanted = Buffer.from(token);
-  return given.length === wanted.length && timingSafeEqual(given, wanted);
+  const given = bearerToken(req);
+  return given !== undefined && sameToken(given, token);
 }
