@@ -28,7 +28,6 @@ export class HttpProbe {
   #message: string | undefined = 'waiting for the server to listen';
   #serverInfo: { name: string; version: string } | undefined;
   #protocolVersion: string | undefined;
-  #toolCount: number | undefined;
   #tools: ToolSummary[] | undefined;
   #timer: Timer | undefined;
   #stopped = false;
@@ -52,7 +51,7 @@ export class HttpProbe {
       pid: this.#pid,
       ...(this.#serverInfo ? { serverInfo: this.#serverInfo } : {}),
       ...(this.#protocolVersion ? { protocolVersion: this.#protocolVersion } : {}),
-      ...(this.#toolCount !== undefined ? { toolCount: this.#toolCount } : {}),
+      // Counts come from the tools, through the server's filter (Gateway.view).
       ...(this.#tools !== undefined ? { tools: this.#tools } : {}),
       ...(this.#message ? { message: this.#message } : {}),
     };
@@ -94,7 +93,6 @@ export class HttpProbe {
       await client.connect(transport, { timeout: this.#opts.health.timeoutMs });
       const caps = client.getServerCapabilities();
       const listed = caps?.tools ? (await client.listTools(undefined, { timeout: this.#opts.health.timeoutMs })).tools : [];
-      this.#toolCount = listed.length;
       this.#tools = summarizeTools(listed);
       const info = client.getServerVersion();
       if (info) this.#serverInfo = { name: info.name, version: info.version };
