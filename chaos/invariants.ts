@@ -19,7 +19,7 @@ export function oneProcessEach(world: World, running: readonly string[], stopped
   return out;
 }
 
-const STATE_FILE = /^(controller\.(json|lock|log|previous\.log)|console\.(json|key)|endpoint\.token|ports\.json|state\.key|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.json|\.log|\.previous\.log|\.log\.idx|\.previous\.log\.idx|\.log\.1|\.log\.1\.idx))$/;
+const STATE_FILE = /^(controller\.(json|lock|log|previous\.log)|console\.(json|key)|endpoint\.token|ports\.json|state\.key|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.json|\.next\.json|\.old\.json|\.log|\.next\.log|\.previous\.log|\.log\.idx|\.previous\.log\.idx|\.log\.1|\.log\.1\.idx))$/;
 
 /**
  * Every folder 0700 and file 0600; every file named as apiary names its

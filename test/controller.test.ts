@@ -27,14 +27,36 @@ describe('controller: lifecycle', () => {
       const s = await h.status('a');
       return s?.phase === 'Running' && s.pid !== first && s.observedGeneration === 2 && s.pid;
     });
-    expect(isAlive(first)).toBe(false);
+    // A rolling update (the default for stdio servers): the new process started beside the old one,
+    // took over once it answered the handshake, and the old one, with nothing left to answer, stopped.
+    await h.waitFor('the old process gone', async () => !isAlive(first));
     expect((await h.report('a', second)).cwd).toBe(h.dir);
-    expect((await h.server('a'))?.events.map((e) => e.reason)).toEqual(['Started', 'Stopping', 'Started']);
-    expect((await h.server('a'))?.events[1]?.message).toBe(`stopping pid ${first}: args changed`);
+    const events = (await h.server('a'))?.events ?? [];
+    expect(events.map((e) => e.reason)).toEqual(['Started', 'RollingUpdate', 'RolledOut']);
+    expect(events[1]?.message).toBe(`started pid ${second} (generation 2) beside pid ${first}: args changed`);
+    expect(events[2]?.message).toMatch(new RegExp(`^pid ${second} \\(generation 2\\) took over from pid ${first}, \\d+ ms after it started$`));
+    expect((await h.status('a'))?.restartCount).toBe(0);
 
     await rm(join(h.dir, 'a.yaml'));
     await h.waitFor('a removed', async () => (await h.server('a')) === undefined);
     expect(isAlive(second)).toBe(false);
+  });
+
+  it('strategy Recreate: the old process stops before the new one starts', async () => {
+    const h = await harness();
+    const recreate = '  strategy:\n    type: Recreate\n';
+    await h.write('a.yaml', tinyServer('a', h, { extra: recreate }));
+    await h.start();
+    const first = await h.waitFor('a running', async () => (await h.status('a'))?.phase === 'Running' && (await h.status('a'))!.pid);
+    await h.write('a.yaml', tinyServer('a', h, { args: ['--changed'], extra: recreate }));
+    const second = await h.waitFor('a restarted', async () => {
+      const s = await h.status('a');
+      return s?.phase === 'Running' && s.pid !== first && s.observedGeneration === 2 && s.pid;
+    });
+    expect(isAlive(first)).toBe(false);
+    expect((await h.server('a'))?.events.map((e) => e.reason)).toEqual(['Started', 'Stopping', 'Started']);
+    expect((await h.server('a'))?.events[1]?.message).toBe(`stopping pid ${first}: args changed`);
+    expect(isAlive(second)).toBe(true);
   });
 
   it('suspend: true stops the server and keeps it listed; false starts it again', async () => {
@@ -247,7 +269,7 @@ describe('controller: the missing-secret rules', () => {
     expect((await h.report('a', next)).hashes['GITHUB_TOKEN']).toBe(sha('new'));
     expect((await h.status('a'))?.restartCount).toBe(0); // a rollout is not a restart
     // The event says which variable's secret changed, never the value.
-    expect((await h.server('a'))?.events.find((e) => e.reason === 'Stopping')?.message).toBe(`stopping pid ${pid}: env GITHUB_TOKEN changed`);
+    expect((await h.server('a'))?.events.find((e) => e.reason === 'RollingUpdate')?.message).toBe(`started pid ${next} (generation 1) beside pid ${pid}: env GITHUB_TOKEN changed`);
   });
 
   it('an update that needs a missing secret keeps the old process, saying why', async () => {

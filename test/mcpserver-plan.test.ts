@@ -20,13 +20,17 @@ const valid = (over: Partial<Extract<DesiredServer, { state: 'valid' }>> = {}): 
   suspend: false,
   restartPolicy: 'Always',
   launch: launch(),
+  strategy: 'Recreate',
+  rollingUpdate: { progressDeadlineMs: 60_000, drainMs: 30_000 },
   problems: [],
   ...over,
 });
+const rolling = (over: Partial<Extract<DesiredServer, { state: 'valid' }>> = {}): DesiredServer => valid({ strategy: 'RollingUpdate', ...over });
 const missing = { reason: 'SecretNotFound' as const, secret: 'github', message: 'secret "github" not found (needed for env GITHUB_TOKEN)' };
 const running = (over: Partial<ObservedProcess> = {}): ObservedProcess => ({
   name: 'a',
   pid: 42,
+  slot: 'current',
   startedAt: new Date(NOW - 1000).toISOString(),
   configHash: 'h1',
   generation: 1,
@@ -69,10 +73,39 @@ describe('planServer', () => {
     ['after a rollout stop: start, not a restart', { now: NOW, desired: valid({ launch: launch('h2') }), memory: mem({ lastTermination: exit(null, { reason: 'Stopped' }), lastRunConfigHash: 'h1' }) }, ['start']],
   ];
   it.each(cases)('%s', (_name, input, expected) => {
-    const actions = planServer(input).map((a) =>
-      a.type === 'stop' ? `stop:${a.reason}` : a.type === 'requeue' ? `requeue:${a.afterMs}` : a.type === 'start' ? (a.restart ? 'start:restart' : 'start') : a.type,
-    );
-    expect(actions).toEqual(expected);
+    expect(planServer(input).map(show)).toEqual(expected);
+  });
+});
+
+const show = (a: ReturnType<typeof planServer>[number]): string =>
+  a.type === 'stop' ? `stop:${a.reason}${a.slot ? `@${a.slot}` : ''}` : a.type === 'requeue' ? `requeue:${a.afterMs}` : a.type === 'start' ? (a.restart ? 'start:restart' : 'start') : a.type;
+
+describe('planServer, rolling updates', () => {
+  const next = (over: Partial<ObservedProcess> = {}): ObservedProcess => running({ pid: 43, slot: 'next', configHash: 'h2', generation: 2, startedAt: new Date(NOW - 500).toISOString(), ...over });
+  const old = running({ pid: 41, slot: 'old', configHash: 'h0' });
+  const h2 = rolling({ launch: launch('h2', 2), generation: 2 });
+  const cases: [string, Parameters<typeof planServer>[0], string[]][] = [
+    ['config changed: start the new process beside the old', { now: NOW, desired: h2, observed: running(), memory: mem() }, ['surge']],
+    ['restart requested: the same, beside', { now: NOW, desired: rolling(), observed: running(), memory: mem({ restartRequestedAt: 't1' }) }, ['surge']],
+    ['new process initializing: wait until its deadline', { now: NOW, desired: h2, observed: running(), next: next(), nextState: 'initializing', memory: mem() }, ['requeue:59500']],
+    ['new process initialized: it takes over', { now: NOW, desired: h2, observed: running(), next: next(), nextState: 'ready', memory: mem() }, ['promote']],
+    ['initialized, but the last replaced one still drains: wait for it (its exit brings the next pass)', { now: NOW, desired: h2, observed: running(), next: next(), nextState: 'ready', old, memory: mem() }, []],
+    ['handshake failed: stop it, the old keeps serving', { now: NOW, desired: h2, observed: running(), next: next(), nextState: 'failed', memory: mem() }, ['stop:RolloutFailed@next']],
+    ['not ready by the deadline: stop it', { now: NOW, desired: h2, observed: running(), next: next({ startedAt: new Date(NOW - 60_000).toISOString() }), nextState: 'initializing', memory: mem() }, ['stop:ProgressDeadlineExceeded@next']],
+    ['edited again while it starts: stop it', { now: NOW, desired: rolling({ launch: launch('h3', 3), generation: 3 }), observed: running(), next: next(), nextState: 'initializing', memory: mem() }, ['stop:Superseded@next']],
+    ['edited back while it starts: stop it', { now: NOW, desired: rolling(), observed: running(), next: next(), nextState: 'initializing', memory: mem() }, ['stop:Superseded@next']],
+    ['a failed rollout waits out its back-off', { now: NOW, desired: h2, observed: running(), memory: mem({ rollout: { configHash: 'h2', generation: 2, failures: 1, nextRetryAt: NOW + 1000, message: 'x' } }) }, ['requeue:1000']],
+    ['a failed rollout of another config does not hold a new one', { now: NOW, desired: h2, observed: running(), memory: mem({ rollout: { configHash: 'h9', generation: 9, failures: 3, nextRetryAt: NOW + 8000, message: 'x' } }) }, ['surge']],
+    ['the old process died mid-rollout: the new one takes over when ready', { now: NOW, desired: h2, next: next(), nextState: 'ready', memory: mem({ lastTermination: exit(1), lastRunConfigHash: 'h1', nextRetryAt: NOW + 1000 }) }, ['promote']],
+    ['deleted mid-rollout: every process stops', { now: NOW, desired: { state: 'absent' }, observed: running(), next: next(), old, memory: mem() }, ['stop:Deleted@next', 'stop:Deleted@old', 'stop:Deleted']],
+    ['suspended mid-rollout: every process stops', { now: NOW, desired: rolling({ suspend: true }), observed: running(), next: next(), memory: mem() }, ['stop:Suspended@next', 'stop:Suspended']],
+    ['deleted, only a draining one left: it is stopped, nothing forgotten yet', { now: NOW, desired: { state: 'absent' }, old, memory: mem() }, ['stop:Deleted@old']],
+    ['Recreate: stop, then start', { now: NOW, desired: valid({ launch: launch('h2', 2) }), observed: running(), memory: mem() }, ['stop:ConfigChanged']],
+    ['an adopted stdio server is replaced stop-then-start (its stdio is gone)', { now: NOW, desired: h2, observed: running({ adopted: true }), memory: mem() }, ['stop:Reattach']],
+    ['HTTP servers are never rolled beside', { now: NOW, desired: rolling({ launch: { ...launch('h2', 2), attachStdio: false } }), observed: running(), memory: mem() }, ['stop:ConfigChanged']],
+  ];
+  it.each(cases)('%s', (_name, input, expected) => {
+    expect(planServer(input).map(show)).toEqual(expected);
   });
 });
 
@@ -144,6 +177,34 @@ describe('serverStatus', () => {
     ['Stuck', { desired: { state: 'invalid' as const, message: 'f.yaml:1:1: bad' } }],
   ])('phase %s', (phase, over) => {
     expect(serverStatus({ ...base, ...over } as Parameters<typeof serverStatus>[0]).phase).toBe(phase);
+  });
+
+  it('a rolling update: Running and Ready on the old generation, Reconciling until the new process takes over', () => {
+    const desired = rolling({ launch: launch('h2', 2), generation: 2 });
+    const next = running({ pid: 43, slot: 'next', configHash: 'h2', generation: 2 });
+    const s = serverStatus({ ...base, desired, observed: running(), next });
+    expect(s.phase).toBe('Running');
+    expect(s.pid).toBe(42);
+    expect(s.observedGeneration).toBe(2);
+    // Ready speaks of the generation serving, so waiting for Ready at generation 2 waits for the new process.
+    expect(findCondition(s.conditions, 'Ready')).toMatchObject({ status: 'True', observedGeneration: 1 });
+    expect(findCondition(s.conditions, 'Reconciling')).toMatchObject({ status: 'True', reason: 'RollingUpdate', observedGeneration: 2 });
+    expect(findCondition(s.conditions, 'Reconciling')?.message).toContain('pid 43 (generation 2) is starting beside pid 42 (generation 1)');
+    expect(findCondition(s.conditions, 'Stalled')?.status).toBe('False');
+  });
+
+  it('a failed rolling update: the old keeps serving, Stalled says why and when the next try is', () => {
+    const desired = rolling({ launch: launch('h2', 2), generation: 2 });
+    const rollout = { configHash: 'h2', generation: 2, failures: 2, nextRetryAt: NOW + 2000, message: 'the new process (pid 43) exited (exit code 3) before it was ready' };
+    const s = serverStatus({ ...base, desired, observed: running(), memory: mem({ rollout }) });
+    expect(s.phase).toBe('Running');
+    expect(findCondition(s.conditions, 'Ready')).toMatchObject({ status: 'True', observedGeneration: 1 });
+    expect(findCondition(s.conditions, 'Stalled')).toMatchObject({ status: 'True', reason: 'RolloutFailed' });
+    expect(s.message).toBe('rolling update to generation 2 failed (the new process (pid 43) exited (exit code 3) before it was ready); generation 1 (pid 42) keeps serving; next try in 2s');
+    // Once the serving process is the one the manifest asks for, the old failure says nothing.
+    const done = serverStatus({ ...base, desired, observed: running({ configHash: 'h2', generation: 2 }), memory: mem({ rollout }) });
+    expect(findCondition(done.conditions, 'Stalled')?.status).toBe('False');
+    expect(findCondition(done.conditions, 'Ready')?.observedGeneration).toBe(2);
   });
 });
 

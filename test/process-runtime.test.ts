@@ -50,6 +50,50 @@ describe('ProcessRuntime', () => {
     expect(exits).toHaveLength(1);
   });
 
+  it('a rollout: next beside current, promoted; records and logs follow; a controller lost mid-rollout leaves one copy', async () => {
+    const root = await tempDir();
+    const layout = new StateLayout(root);
+    const runtime = new ProcessRuntime({ layout, clock: systemClock, stdinGraceMs: 100, termGraceMs: 300 });
+    const exits: Termination[] = [];
+    runtime.onExit((_n, t) => exits.push(t));
+    const first = await runtime.start(launch('s', 'echo first $$; sleep 30', root));
+    const second = await runtime.start({ ...launch('s', 'echo second $$; sleep 30', root), configHash: 'h2', generation: 2 }, 'next');
+    expect(runtime.observe('s')?.pid).toBe(first.pid);
+    expect(runtime.observe('s', 'next')?.pid).toBe(second.pid);
+    await expect(runtime.start(launch('s', 'sleep 30', root), 'next')).rejects.toThrow(/already has a next process/);
+    for (let i = 0; i < 100 && !(await readFile(layout.nextLogFile('s'), 'utf8')).includes('second'); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(JSON.parse(await readFile(layout.processRecord('s', 'next'), 'utf8')).pid).toBe(second.pid);
+
+    runtime.promote('s');
+    expect(runtime.observe('s')).toMatchObject({ pid: second.pid, slot: 'current' });
+    expect(runtime.observe('s', 'old')).toMatchObject({ pid: first.pid, slot: 'old' });
+    expect(runtime.observe('s', 'next')).toBeUndefined();
+    expect(() => runtime.promote('s')).toThrow(/no next process/);
+    expect(await readFile(layout.logFile('s'), 'utf8')).toContain('second');
+    expect(await readFile(layout.previousLogFile('s'), 'utf8')).toContain('first');
+    for (let i = 0; i < 100; i++) {
+      const current = await readFile(layout.processRecord('s'), 'utf8').catch(() => '');
+      const old = await readFile(layout.processRecord('s', 'old'), 'utf8').catch(() => '');
+      if (current.includes(`"pid": ${second.pid}`) && old.includes(`"pid": ${first.pid}`)) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(JSON.parse(await readFile(layout.processRecord('s'), 'utf8')).pid).toBe(second.pid);
+    expect(JSON.parse(await readFile(layout.processRecord('s', 'old'), 'utf8')).pid).toBe(first.pid);
+    await expect(stat(layout.processRecord('s', 'next'))).rejects.toThrow();
+
+    // The controller is lost here (its runtime forgotten, the processes left running): the next one
+    // adopts the current process and ends the old one, so two copies never outlive a rollout.
+    const next = new ProcessRuntime({ layout, clock: systemClock });
+    const report = await next.adopt();
+    expect(report.adopted.map((p) => p.pid)).toEqual([second.pid]);
+    expect(report.strays).toEqual([{ name: 's', pid: first.pid, action: 'killed' }]);
+    for (let i = 0; i < 100 && isAlive(first.pid); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(isAlive(first.pid)).toBe(false);
+    await expect(stat(layout.processRecord('s', 'old'))).rejects.toThrow();
+    await next.stop('s');
+    expect(isAlive(second.pid)).toBe(false);
+  });
+
   it('a missing working directory or command is a StartFailed error, not a crash', async () => {
     const root = await tempDir();
     const runtime = new ProcessRuntime({ layout: new StateLayout(root), clock: systemClock });

@@ -1,6 +1,7 @@
 import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { findCondition } from '../src/api/status.js';
 import { harness, tinyServer } from './helpers/controller.js';
 
 /** An in-place save that a reader can catch half-way: truncate, write half, pause, write the rest. */
@@ -28,7 +29,9 @@ describe('manifest source', () => {
     const pid = await h.waitFor('the last edit running', async () => {
       const s = await h.server('a');
       const status = await h.status('a');
-      return s?.stale === false && status?.phase === 'Running' && status.pid;
+      // Rolled out: Ready speaks of the generation the manifest is at (during a rolling update it names the old one).
+      const ready = findCondition(status?.conditions, 'Ready');
+      return s?.stale === false && status?.phase === 'Running' && ready?.status === 'True' && ready.observedGeneration === s.object.metadata.generation && status.pid;
     }, 20_000);
     expect((await h.report('a', pid)).args).toEqual(['--edit-29']);
   }, 40_000);

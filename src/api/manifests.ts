@@ -93,6 +93,18 @@ export const ToolFilter = z.strictObject({
   deny: z.array(toolPattern).optional().describe('These tools are never exposed (names or globs), even when allowed'),
 });
 
+export const STRATEGIES = ['RollingUpdate', 'Recreate'] as const;
+
+export const RollingUpdate = z.strictObject({
+  progressDeadlineSeconds: z.int().min(1, { error: 'must be at least 1' }).optional().describe('How long a new process may take to start and answer the MCP handshake before the rollout is given up and retried with back-off (default 60)'),
+  drainSeconds: z.int().min(0, { error: 'must be 0 or more' }).optional().describe('How long the replaced process may take to answer the requests it holds before it is stopped (default 30)'),
+});
+
+export const Strategy = z.strictObject({
+  type: z.enum(STRATEGIES).optional().describe('RollingUpdate (default for stdio servers): the new process starts and is initialized beside the old one, which keeps serving until it takes over; Recreate (HTTP servers): the old process stops before the new one starts'),
+  rollingUpdate: RollingUpdate.optional().describe('Bounds of a rolling update'),
+});
+
 export const MCPServerSpec = z.strictObject({
   command: processText().min(1).describe('Program to run; looked up on PATH, never through a shell'),
   args: z.array(processText()).optional().describe('Arguments, passed as they are (no shell, no expansion)'),
@@ -110,6 +122,10 @@ export const MCPServerSpec = z.strictObject({
   suspend: z.boolean().optional().describe('true: stop the server and keep the manifest'),
   healthCheck: HealthCheck.optional().describe('Liveness by MCP ping'),
   tools: ToolFilter.optional().describe("Which tools apiary's endpoint exposes: filtered ones are absent from tools/list and refused by tools/call (no restart when this changes)"),
+  strategy: Strategy.optional().describe('How a change reaches the running server (like a Deployment\'s strategy)'),
+}).refine((spec) => !(spec.strategy?.type === 'RollingUpdate' && (spec.transport ?? 'stdio') !== 'stdio'), {
+  message: 'RollingUpdate needs transport stdio: an HTTP server keeps its own sessions, which a new process cannot take over; use Recreate',
+  path: ['strategy', 'type'],
 });
 
 const META_DESCRIPTION = 'Name, labels and annotations';

@@ -345,10 +345,10 @@ export class Controller {
     await Promise.allSettled(this.#workers);
     const running = this.#runtime?.list() ?? [];
     this.#opts.logger.info('stopping servers', { count: running.length });
-    await Promise.allSettled(running.map((p) => this.#runtime.stop(p.name)));
+    await Promise.allSettled(running.map((p) => this.#runtime.stop(p.name, p.slot)));
     await this.#gateway?.closeAll();
     await this.#gateway?.ports.flush();
-    for (const p of running) await this.#servers.markControllerStopped(p.name).catch(() => undefined);
+    for (const name of new Set(running.map((p) => p.name))) await this.#servers.markControllerStopped(name).catch(() => undefined);
     await this.#lock?.release();
     this.#opts.logger.info('controller stopped');
   }

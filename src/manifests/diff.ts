@@ -69,7 +69,8 @@ export async function changedSecretKeys(before: SecretResource | undefined, afte
   return changed;
 }
 
-const NO_RESTART_FIELDS = new Set(['suspend', 'restartPolicy']);
+/** Fields read by apiary itself (the endpoint, the planner), not by the process: changing them restarts nothing. */
+const NO_RESTART_FIELDS = new Set(['suspend', 'restartPolicy', 'tools', 'healthCheck', 'strategy']);
 
 export function serverConsequence(before: MCPServerSpec | undefined, after: MCPServerSpec, metadataChanged: boolean): string {
   if (before === undefined) return after.suspend ? 'create (suspended: not started)' : 'create and start';
@@ -79,7 +80,8 @@ export function serverConsequence(before: MCPServerSpec | undefined, after: MCPS
     (f) => !NO_RESTART_FIELDS.has(f) && JSON.stringify(before[f as keyof MCPServerSpec]) !== JSON.stringify(after[f as keyof MCPServerSpec]),
   );
   if (changed.length > 0) return after.suspend ? `no restart: suspended (${changed.join(', ')} changed)` : `restart (${changed.join(', ')} changed)`;
-  if (before.restartPolicy !== after.restartPolicy) return 'no restart (restartPolicy changed)';
+  const settings = [...fields].filter((f) => f !== 'suspend' && NO_RESTART_FIELDS.has(f) && JSON.stringify(before[f as keyof MCPServerSpec]) !== JSON.stringify(after[f as keyof MCPServerSpec]));
+  if (settings.length > 0) return `no restart (${settings.join(', ')} changed)`;
   return metadataChanged ? 'no restart (metadata only)' : 'no change';
 }
 

@@ -6,6 +6,11 @@
  * requests to the right client, and after a restart initializes the new
  * process so clients carry on. A request caught by a restart gets a clear
  * error, never a hang.
+ *
+ * A rolling update needs no restart: the new process is initialized beside
+ * the serving one (prepare), then takes new requests (promote) while the
+ * old one finishes those it holds (drained), so clients keep their sessions
+ * and never see an error for it.
  */
 import { randomUUID } from 'node:crypto';
 import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
@@ -52,6 +57,8 @@ export interface BridgeStatus {
   tools?: ToolSummary[];
   message?: string;
   sessions: number;
+  /** A new process being initialized beside the serving one (a rolling update). */
+  next?: { pid: number; state: UpstreamState; message?: string };
 }
 
 export interface ToolSummary {
@@ -98,9 +105,22 @@ interface Session {
  */
 export const MAX_IN_FLIGHT_PER_CLIENT = 8;
 
+/** A request at a server process: a client's (under apiary's id), or apiary's own. `upstream` is the process it went to. */
 type Pending =
-  | { kind: 'client'; session: string; id: Id; method?: string; progressToken?: string }
-  | { kind: 'internal'; resolve: (r: JsonRpcResponse) => void; timer?: Timer };
+  | { kind: 'client'; upstream: StdioUpstream; session: string; id: Id; method?: string; progressToken?: string }
+  | { kind: 'internal'; upstream: StdioUpstream; resolve: (r: JsonRpcResponse) => void; timer?: Timer };
+
+/** What a process answered to apiary's handshake. */
+type Handshake = { init: InitializeResult; tools: ToolSummary[] } | { error: string };
+
+/** A new process beside the serving one, initialized before it takes over. */
+interface Candidate {
+  upstream: StdioUpstream;
+  pid: number;
+  state: UpstreamState;
+  message?: string;
+  handshake?: Extract<Handshake, { init: InitializeResult }>;
+}
 
 export interface BridgeOptions {
   name: string;
@@ -126,8 +146,8 @@ export class Bridge {
   readonly #opts: BridgeOptions;
   readonly #sessions = new Map<string, Session>();
   readonly #pending = new Map<number, Pending>();
-  /** Server-to-client requests in flight: downstream id -> (session, upstream id). */
-  readonly #serverRequests = new Map<string, { session: string; upstreamId: Id }>();
+  /** Server-to-client requests in flight: downstream id -> (session, the process that asked, its id). */
+  readonly #serverRequests = new Map<string, { session: string; upstream: StdioUpstream; upstreamId: Id }>();
   readonly #progress = new Map<string, { session: string; token: string | number }>();
   #nextId = 1;
   #upstream: StdioUpstream | undefined;
@@ -141,6 +161,9 @@ export class Bridge {
   #healthTimer: Timer | undefined;
   #failures = 0;
   #everReady = false;
+  #next: Candidate | undefined;
+  /** Replaced processes still finishing client requests, and who waits for them to be done. */
+  readonly #draining = new Map<StdioUpstream, { pid: number; waiters: (() => void)[] }>();
 
   constructor(options: BridgeOptions) {
     this.#opts = options;
@@ -154,6 +177,7 @@ export class Bridge {
       ...(this.#init ? { serverInfo: { name: this.#init.serverInfo.name, version: this.#init.serverInfo.version }, protocolVersion: this.#init.protocolVersion } : {}),
       ...this.#toolStatus(),
       ...(this.#message !== undefined ? { message: this.#message } : {}),
+      ...(this.#next ? { next: { pid: this.#next.pid, state: this.#next.state, ...(this.#next.message !== undefined ? { message: this.#next.message } : {}) } } : {}),
     };
   }
 
@@ -186,53 +210,173 @@ export class Bridge {
     this.#init = undefined;
     this.#tools = undefined;
     this.#failures = 0;
-    const upstream = new StdioUpstream(stdin, stdout, {
-      onMessage: (m) => this.#fromUpstream(m),
-      onNoise: (line) => this.#opts.onNoise?.(line),
-      onClose: () => {
-        if (this.#upstream === upstream) this.detach('the server closed its stdio');
-      },
-    });
+    const upstream = this.#connect(stdin, stdout, pid);
     this.#upstream = upstream;
     this.#set('initializing', 'waiting for the MCP initialize handshake');
-    void this.#initialize(upstream);
+    void this.#handshake(upstream).then((result) => {
+      if (this.#upstream !== upstream) return;
+      if ('error' in result) this.#set('failed', result.error);
+      else this.#serve(result);
+    });
   }
 
-  async #initialize(upstream: StdioUpstream): Promise<void> {
-    const init = await this.#call(upstream, 'initialize', {
+  #connect(stdin: Writable, stdout: Readable, pid: number): StdioUpstream {
+    const upstream: StdioUpstream = new StdioUpstream(stdin, stdout, {
+      onMessage: (m) => this.#fromUpstream(upstream, m),
+      onNoise: (line) => this.#opts.onNoise?.(line),
+      // Whatever part the process plays by then: serving, starting beside, or replaced.
+      onClose: () => {
+        if (this.#upstream === upstream) this.detach('the server closed its stdio');
+        else this.retire(pid, this.#next?.upstream === upstream ? 'the new process closed its stdio' : 'the replaced process closed its stdio before answering');
+      },
+    });
+    return upstream;
+  }
+
+  /** apiary's own handshake with a process: initialize, initialized, and the tools it lists. */
+  async #handshake(upstream: StdioUpstream): Promise<Handshake> {
+    const answer = await this.#call(upstream, 'initialize', {
       protocolVersion: PROTOCOL_VERSION,
       capabilities: { roots: { listChanged: true }, sampling: {}, elicitation: {} },
       clientInfo: APIARY_CLIENT_INFO,
     });
-    if (this.#upstream !== upstream) return;
-    if (init.error || init.result === undefined) {
-      this.#set('failed', `initialize failed: ${init.error?.message ?? 'no result'}`);
-      return;
-    }
-    this.#init = init.result as InitializeResult;
+    if (answer.error || answer.result === undefined) return { error: `initialize failed: ${answer.error?.message ?? 'no result'}` };
+    const init = answer.result as InitializeResult;
     upstream.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
-    if (this.#init.capabilities?.['tools'] !== undefined) {
-      const tools = await this.#call(upstream, 'tools/list', {});
-      if (this.#upstream !== upstream) return;
-      if (tools.error) {
-        this.#set('failed', `tools/list failed: ${tools.error.message}`);
-        return;
-      }
-      this.#tools = summarizeTools((tools.result as { tools?: unknown[] } | undefined)?.tools ?? []);
-    } else {
-      this.#tools = [];
-    }
+    if (init.capabilities?.['tools'] === undefined) return { init, tools: [] };
+    const tools = await this.#call(upstream, 'tools/list', {});
+    if (tools.error) return { error: `tools/list failed: ${tools.error.message}` };
+    return { init, tools: summarizeTools((tools.result as { tools?: unknown[] } | undefined)?.tools ?? []) };
+  }
+
+  /** The current process answered the handshake: it serves clients from now on. */
+  #serve({ init, tools }: Extract<Handshake, { init: InitializeResult }>): void {
+    this.#init = init;
+    this.#tools = tools;
     const restarted = this.#everReady;
     this.#everReady = true;
     this.#set('ready');
     this.#scheduleHealth();
     // Clients of the previous process may hold stale lists.
     if (restarted) {
-      const caps = this.#init.capabilities ?? {};
+      const caps = init.capabilities ?? {};
       for (const kind of ['tools', 'resources', 'prompts']) {
         if (caps[kind] !== undefined) this.#broadcast({ jsonrpc: '2.0', method: `notifications/${kind}/list_changed` });
       }
     }
+  }
+
+  // ---- rolling updates ----
+
+  /** A new process beside the serving one: initialized now, serving once promoted. */
+  prepare(stdin: Writable, stdout: Readable, pid: number): void {
+    if (this.#next?.pid === pid) return;
+    if (this.#next !== undefined) this.retire(this.#next.pid, 'replaced by a newer process');
+    const upstream = this.#connect(stdin, stdout, pid);
+    const candidate: Candidate = { upstream, pid, state: 'initializing', message: 'waiting for the MCP initialize handshake' };
+    this.#next = candidate;
+    this.#opts.onChange?.();
+    void this.#handshake(upstream).then((result) => {
+      if (this.#next !== candidate) return;
+      if ('error' in result) {
+        candidate.state = 'failed';
+        candidate.message = result.error;
+      } else {
+        candidate.state = 'ready';
+        delete candidate.message;
+        candidate.handshake = result;
+      }
+      this.#opts.onChange?.();
+    });
+  }
+
+  /**
+   * The initialized new process takes every request from now on; the one it
+   * replaces keeps its requests in flight until they are answered (see
+   * drained). False when there is no initialized new process.
+   */
+  promote(): boolean {
+    const next = this.#next;
+    if (next?.state !== 'ready' || next.handshake === undefined) return false;
+    this.#next = undefined;
+    const old = this.#upstream;
+    if (old !== undefined && this.#pid !== undefined) this.#draining.set(old, { pid: this.#pid, waiters: [] });
+    this.#healthTimer?.cancel();
+    this.#healthTimer = undefined;
+    this.#upstream = next.upstream;
+    this.#pid = next.pid;
+    this.#failures = 0;
+    this.#serve(next.handshake);
+    if (old !== undefined) this.#checkDrained(old);
+    return true;
+  }
+
+  /** Resolves true when the replaced process `pid` has answered every client request it holds, false after `timeoutMs`. */
+  drained(pid: number, timeoutMs: number): Promise<boolean> {
+    const entry = [...this.#draining.entries()].find(([, d]) => d.pid === pid);
+    if (entry === undefined || this.#inFlightAt(entry[0]) === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = this.#opts.clock.setTimeout(() => resolve(false), timeoutMs);
+      entry[1].waiters.push(() => {
+        timer.cancel();
+        resolve(true);
+      });
+    });
+  }
+
+  #inFlightAt(upstream: StdioUpstream): number {
+    let count = 0;
+    for (const pending of this.#pending.values()) if (pending.kind === 'client' && pending.upstream === upstream) count++;
+    return count;
+  }
+
+  #checkDrained(upstream: StdioUpstream): void {
+    const draining = this.#draining.get(upstream);
+    if (draining === undefined || this.#inFlightAt(upstream) > 0) return;
+    for (const waiter of draining.waiters.splice(0)) waiter();
+  }
+
+  /**
+   * A process that is not the serving one is gone or given up (a new one
+   * that failed, an old one that was stopped): what it still held fails,
+   * clearly. The serving process is detach()ed instead.
+   */
+  retire(pid: number, reason: string): void {
+    if (this.#next?.pid === pid) {
+      const { upstream } = this.#next;
+      this.#next = undefined;
+      this.#failPending(upstream, reason);
+      this.#opts.onChange?.();
+      return;
+    }
+    for (const [upstream, draining] of this.#draining) {
+      if (draining.pid !== pid) continue;
+      this.#draining.delete(upstream);
+      this.#failPending(upstream, reason);
+      for (const waiter of draining.waiters.splice(0)) waiter();
+    }
+  }
+
+  /** Every request at this process fails with an error that says it is safe to retry. */
+  #failPending(upstream: StdioUpstream, reason: string): void {
+    for (const [id, pending] of this.#pending) {
+      if (pending.upstream !== upstream) continue;
+      this.#pending.delete(id);
+      if (pending.kind === 'internal') {
+        pending.timer?.cancel();
+        pending.resolve(errorResponse(id, ErrorCodes.ServerRestarted, reason));
+        continue;
+      }
+      if (pending.progressToken !== undefined) this.#progress.delete(pending.progressToken);
+      const session = this.#sessions.get(pending.session);
+      if (session === undefined) continue;
+      session.inFlight -= 1;
+      session.deliver(
+        errorResponse(pending.id, ErrorCodes.ServerRestarted, `MCP server "${this.#opts.name}" stopped while handling this request (${reason}); it is safe to retry`),
+        pending.id,
+      );
+    }
+    for (const [downstreamId, route] of this.#serverRequests) if (route.upstream === upstream) this.#serverRequests.delete(downstreamId);
   }
 
   /** The process is gone: fail what was in flight, clearly. */
@@ -242,26 +386,12 @@ export class Bridge {
     this.#upstream = undefined;
     this.#healthTimer?.cancel();
     this.#healthTimer = undefined;
-    for (const [id, pending] of this.#pending) {
-      this.#pending.delete(id);
-      if (pending.kind === 'internal') {
-        pending.timer?.cancel();
-        pending.resolve(errorResponse(id, ErrorCodes.ServerRestarted, reason));
-      } else {
-        this.#sessions.get(pending.session)?.deliver(
-          errorResponse(pending.id, ErrorCodes.ServerRestarted, `MCP server "${this.#opts.name}" stopped while handling this request (${reason}); it is safe to retry`),
-          pending.id,
-        );
-      }
-    }
+    this.#failPending(upstream, reason);
     for (const session of this.#sessions.values()) {
-      session.inFlight = 0;
       for (const request of session.waiting.splice(0)) {
         session.deliver(errorResponse(request.id, ErrorCodes.ServerRestarted, `MCP server "${this.#opts.name}" stopped before this request reached it (${reason}); it is safe to retry`), request.id);
       }
     }
-    this.#serverRequests.clear();
-    this.#progress.clear();
     this.#pid = undefined;
     this.#set('down', reason);
   }
@@ -269,7 +399,7 @@ export class Bridge {
   #call(upstream: StdioUpstream, method: string, params: Record<string, unknown>, timeoutMs?: number): Promise<JsonRpcResponse> {
     const id = this.#nextId++;
     return new Promise((resolve) => {
-      const pending: Pending = { kind: 'internal', resolve };
+      const pending: Pending = { kind: 'internal', upstream, resolve };
       if (timeoutMs !== undefined) {
         pending.timer = this.#opts.clock.setTimeout(() => {
           if (this.#pending.delete(id)) resolve(errorResponse(id, ErrorCodes.InternalError, `no answer to ${method} within ${timeoutMs} ms`));
@@ -358,14 +488,15 @@ export class Bridge {
       if (pending.kind === 'client' && pending.session === id) {
         this.#pending.delete(upstreamId);
         if (pending.progressToken !== undefined) this.#progress.delete(pending.progressToken);
-        this.#upstream?.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: upstreamId, reason: 'client session closed' } });
+        pending.upstream.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: upstreamId, reason: 'client session closed' } });
+        this.#checkDrained(pending.upstream);
       }
     }
     // The server must not wait forever on a question to a client that is gone.
     for (const [downstreamId, route] of this.#serverRequests) {
       if (route.session !== id) continue;
       this.#serverRequests.delete(downstreamId);
-      this.#upstream?.send(errorResponse(route.upstreamId, ErrorCodes.InternalError, 'the client this request went to has disconnected'));
+      route.upstream.send(errorResponse(route.upstreamId, ErrorCodes.InternalError, 'the client this request went to has disconnected'));
     }
     this.#opts.onChange?.();
   }
@@ -416,7 +547,7 @@ export class Bridge {
     }
     session.inFlight += 1;
     const upstreamId = this.#nextId++;
-    const pending: Pending = { kind: 'client', session: session.id, id: request.id, method: request.method };
+    const pending: Pending = { kind: 'client', upstream, session: session.id, id: request.id, method: request.method };
     let params = request.params;
     const meta = params?.['_meta'] as Record<string, unknown> | undefined;
     const token = meta?.['progressToken'];
@@ -434,6 +565,7 @@ export class Bridge {
   #settle(upstreamId: number, pending: Extract<Pending, { kind: 'client' }>): void {
     this.#pending.delete(upstreamId);
     if (pending.progressToken !== undefined) this.#progress.delete(pending.progressToken);
+    if (pending.upstream !== this.#upstream) this.#checkDrained(pending.upstream);
     const session = this.#sessions.get(pending.session);
     if (session === undefined) return;
     session.inFlight -= 1;
@@ -449,7 +581,7 @@ export class Bridge {
       for (const [upstreamId, pending] of this.#pending) {
         if (pending.kind === 'client' && pending.session === session.id && pending.id === clientId) {
           this.#settle(upstreamId, pending);
-          this.#upstream?.send({ jsonrpc: '2.0', method: notification.method, params: { ...notification.params, requestId: upstreamId } });
+          pending.upstream.send({ jsonrpc: '2.0', method: notification.method, params: { ...notification.params, requestId: upstreamId } });
         }
       }
       // One still waiting its turn never reached the server: it is just dropped.
@@ -465,21 +597,21 @@ export class Bridge {
     // Only the client the request went to may answer it.
     if (route === undefined || route.session !== session.id) return;
     this.#serverRequests.delete(key);
-    this.#upstream?.send({ ...response, id: route.upstreamId });
+    route.upstream.send({ ...response, id: route.upstreamId });
   }
 
   // ---- the server's messages ----
 
-  #fromUpstream(message: JsonRpcMessage): void {
-    if (isResponse(message)) return this.#upstreamResponse(message);
-    if (isRequest(message)) return this.#upstreamRequest(message);
-    if (isNotification(message)) return this.#upstreamNotification(message);
+  #fromUpstream(upstream: StdioUpstream, message: JsonRpcMessage): void {
+    if (isResponse(message)) return this.#upstreamResponse(upstream, message);
+    if (isRequest(message)) return this.#upstreamRequest(upstream, message);
+    if (isNotification(message)) return this.#upstreamNotification(upstream, message);
   }
 
-  #upstreamResponse(response: JsonRpcResponse): void {
+  #upstreamResponse(upstream: StdioUpstream, response: JsonRpcResponse): void {
     if (typeof response.id !== 'number') return;
     const pending = this.#pending.get(response.id);
-    if (pending === undefined) return;
+    if (pending === undefined || pending.upstream !== upstream) return;
     if (pending.kind === 'internal') {
       this.#pending.delete(response.id);
       pending.timer?.cancel();
@@ -491,23 +623,24 @@ export class Bridge {
     this.#settle(response.id, pending);
   }
 
-  #upstreamRequest(request: JsonRpcRequest): void {
+  #upstreamRequest(upstream: StdioUpstream, request: JsonRpcRequest): void {
     if (request.method === 'ping') {
-      this.#upstream?.send({ jsonrpc: '2.0', id: request.id, result: {} });
+      upstream.send({ jsonrpc: '2.0', id: request.id, result: {} });
       return;
     }
-    const session = this.#pickSession(request.method);
+    // A process not yet serving asks nobody (clients do not know it yet); one being replaced asks only for its own requests.
+    const session = this.#next?.upstream === upstream ? undefined : this.#pickSession(request.method, upstream);
     if (session === undefined && request.method === 'roots/list') {
       // apiary declared roots for its clients; with none connected there are none.
-      this.#upstream?.send({ jsonrpc: '2.0', id: request.id, result: { roots: [] } });
+      upstream.send({ jsonrpc: '2.0', id: request.id, result: { roots: [] } });
       return;
     }
     if (session === undefined) {
-      this.#upstream?.send(errorResponse(request.id, ErrorCodes.MethodNotFound, `no connected client can answer ${request.method}`));
+      upstream.send(errorResponse(request.id, ErrorCodes.MethodNotFound, `no connected client can answer ${request.method}`));
       return;
     }
     const downstreamId = `apiary-${this.#nextId++}`;
-    this.#serverRequests.set(downstreamId, { session: session.id, upstreamId: request.id });
+    this.#serverRequests.set(downstreamId, { session: session.id, upstream, upstreamId: request.id });
     session.deliver({ ...request, id: downstreamId });
   }
 
@@ -519,18 +652,19 @@ export class Bridge {
    * last; with none in flight (a request of the server's own), the client
    * heard from last. Only clients that declared the capability are asked.
    */
-  #pickSession(method: string): Session | undefined {
+  #pickSession(method: string, upstream: StdioUpstream): Session | undefined {
     const capability = method.startsWith('sampling/') ? 'sampling' : method.startsWith('elicitation/') ? 'elicitation' : method.startsWith('roots/') ? 'roots' : undefined;
     const able = (s: Session): boolean => capability === undefined || s.capabilities?.[capability] !== undefined;
     for (const pending of [...this.#pending.values()].reverse()) {
-      if (pending.kind !== 'client' || !canAskBack(pending.method)) continue;
+      if (pending.kind !== 'client' || pending.upstream !== upstream || !canAskBack(pending.method)) continue;
       const s = this.#sessions.get(pending.session);
       if (s && able(s)) return s;
     }
+    if (upstream !== this.#upstream) return undefined;
     return [...this.#sessions.values()].filter(able).sort((a, b) => b.lastActive - a.lastActive)[0];
   }
 
-  #upstreamNotification(notification: JsonRpcMessage & { method: string; params?: Record<string, unknown> }): void {
+  #upstreamNotification(upstream: StdioUpstream, notification: JsonRpcMessage & { method: string; params?: Record<string, unknown> }): void {
     if (notification.method === 'notifications/progress') {
       const token = notification.params?.['progressToken'];
       const route = typeof token === 'string' ? this.#progress.get(token) : undefined;
@@ -542,14 +676,15 @@ export class Bridge {
     if (notification.method === 'notifications/cancelled') {
       const upstreamId = notification.params?.['requestId'];
       for (const [downstreamId, route] of this.#serverRequests) {
-        if (route.upstreamId === upstreamId) {
+        if (route.upstream === upstream && route.upstreamId === upstreamId) {
           this.#serverRequests.delete(downstreamId);
           this.#sessions.get(route.session)?.deliver({ ...notification, params: { ...notification.params, requestId: downstreamId } });
         }
       }
       return;
     }
-    this.#broadcast(notification);
+    // Only the serving process speaks to every client; a replaced one's lists are no longer what clients see.
+    if (upstream === this.#upstream || (this.#draining.has(upstream) && !notification.method.endsWith('/list_changed'))) this.#broadcast(notification);
   }
 
   #broadcast(message: JsonRpcMessage): void {
@@ -565,6 +700,8 @@ export class Bridge {
 
   /** Stops everything: the resource is gone. */
   close(): void {
+    if (this.#next !== undefined) this.retire(this.#next.pid, 'the server was removed');
+    for (const { pid } of [...this.#draining.values()]) this.retire(pid, 'the server was removed');
     this.detach('the server was removed');
     for (const id of [...this.#sessions.keys()]) this.closeSession(id);
   }

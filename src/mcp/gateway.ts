@@ -153,11 +153,33 @@ export class Gateway {
     );
   }
 
+  /**
+   * A rolling update: a new process for the server is initialized beside the
+   * serving one, and takes over at promote(). Only stdio servers: apiary
+   * holds their sessions, so clients can move without noticing.
+   */
+  prepare(name: string, observed: ObservedProcess): void {
+    const bridge = this.#entries.get(name)?.bridge;
+    if (bridge === undefined || observed.stdio === undefined || observed.stopping) return;
+    bridge.prepare(observed.stdio.stdin, observed.stdio.stdout, observed.pid);
+  }
+
+  /** The initialized new process serves from now on; false when it is not initialized (yet). */
+  promote(name: string): boolean {
+    return this.#entries.get(name)?.bridge?.promote() ?? false;
+  }
+
+  /** Resolves true once the replaced process `pid` has answered what it held, false after `timeoutMs`. */
+  drained(name: string, pid: number, timeoutMs: number): Promise<boolean> {
+    return this.#entries.get(name)?.bridge?.drained(pid, timeoutMs) ?? Promise.resolve(true);
+  }
+
   /** The process is gone. */
   detach(name: string, pid: number, reason: string): void {
     const entry = this.#entries.get(name);
     if (entry === undefined) return;
     if (entry.bridge?.status().pid === pid) entry.bridge.detach(reason);
+    else entry.bridge?.retire(pid, reason);
     if (entry.probe?.pid === pid) {
       void entry.probe.stop();
       delete entry.probe;

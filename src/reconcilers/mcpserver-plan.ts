@@ -4,10 +4,11 @@
  * in mcpserver.ts performs the actions and reads the world.
  */
 import type { RestartPolicy, Transport } from '../api/manifests.js';
+import type { UpstreamState } from '../mcp/bridge.js';
 import type { HealthOptions } from '../mcp/health.js';
 import type { ToolFilterSpec } from '../mcp/tool-filter.js';
 import { setCondition, type Condition, type LastTermination, type MCPServerPhase, type MCPServerStatus } from '../api/status.js';
-import type { LaunchSpec, ObservedProcess, Termination } from '../runtime/runtime.js';
+import type { LaunchSpec, ObservedProcess, Slot, Termination } from '../runtime/runtime.js';
 import type { McpView } from '../mcp/gateway.js';
 import type { SecretProblem } from './resolve-env.js';
 
@@ -34,7 +35,22 @@ export interface ServerMemory {
   restartHandledAt?: string;
   /** Liveness failed for this process (MCP pings). */
   unhealthy?: { pid: number; message: string };
+  /** The last rolling update failed: the configuration it tried, how many times in a row, when to try again, and why. */
+  rollout?: RolloutFailure;
 }
+
+export interface RolloutFailure {
+  configHash: string;
+  generation: number;
+  failures: number;
+  nextRetryAt: number;
+  message: string;
+}
+
+export const DEFAULT_PROGRESS_DEADLINE_MS = 60_000;
+export const DEFAULT_DRAIN_MS = 30_000;
+
+export type Strategy = 'RollingUpdate' | 'Recreate';
 
 export function emptyMemory(): ServerMemory {
   return { restartCount: 0, crashes: 0 };
@@ -56,16 +72,36 @@ export type DesiredServer =
       health?: HealthOptions;
       /** spec.tools: what the endpoint exposes (changing it never restarts the process). */
       tools?: ToolFilterSpec;
+      /** How a change reaches the running process (RollingUpdate only for stdio servers). */
+      strategy: Strategy;
+      rollingUpdate: { progressDeadlineMs: number; drainMs: number };
       /** Present when every secret resolved. */
       launch?: LaunchSpec;
       problems: SecretProblem[];
     };
 
-export type StopReason = 'Deleted' | 'Suspended' | 'ConfigChanged' | 'RestartRequested' | 'Unhealthy' | 'Reattach';
+export type StopReason =
+  | 'Deleted'
+  | 'Suspended'
+  | 'ConfigChanged'
+  | 'RestartRequested'
+  | 'Unhealthy'
+  | 'Reattach'
+  /** A new process no longer wanted: the manifest changed again (or back) while it started. */
+  | 'Superseded'
+  /** A new process that failed its MCP handshake. */
+  | 'RolloutFailed'
+  /** A new process that did not become ready within progressDeadlineSeconds. */
+  | 'ProgressDeadlineExceeded';
 
 export type ServerAction =
   | { type: 'start'; launch: LaunchSpec; restart: boolean }
-  | { type: 'stop'; reason: StopReason }
+  /** A rolling update: start the new process beside the current one. */
+  | { type: 'surge'; launch: LaunchSpec }
+  /** The new process is initialized: it takes over, and the one it replaces drains and stops. */
+  | { type: 'promote' }
+  /** Stop the process in a slot (current when absent); only a current one's stop is waited for. */
+  | { type: 'stop'; reason: StopReason; slot?: Slot }
   | { type: 'requeue'; afterMs: number }
   | { type: 'forget' };
 
@@ -74,6 +110,11 @@ export interface PlanInput {
   desired: DesiredServer;
   observed?: ObservedProcess;
   memory: ServerMemory;
+  /** A rolling update in progress: the new process, and how far its MCP handshake got. */
+  next?: ObservedProcess;
+  nextState?: UpstreamState;
+  /** A replaced process still draining. */
+  old?: ObservedProcess;
 }
 
 export function shouldRestart(policy: RestartPolicy, t: Termination): boolean {
@@ -106,13 +147,21 @@ function restartPending(memory: ServerMemory): boolean {
   return memory.restartRequestedAt !== undefined && memory.restartRequestedAt !== memory.restartHandledAt;
 }
 
-export function planServer({ now, desired, observed, memory }: PlanInput): ServerAction[] {
+export function planServer(input: PlanInput): ServerAction[] {
+  const { now, desired, observed, memory, next, old } = input;
+  // Going away: every process of the server stops (a rollout's too); the current one is waited for.
+  if (desired.state === 'absent' || (desired.state === 'valid' && desired.suspend)) {
+    const reason = desired.state === 'absent' ? 'Deleted' : 'Suspended';
+    const stops: ServerAction[] = [];
+    for (const p of [next, old]) if (p !== undefined && !p.stopping) stops.push({ type: 'stop', reason, slot: p.slot });
+    if (observed !== undefined && !observed.stopping) stops.push({ type: 'stop', reason });
+    if (stops.length > 0 || observed !== undefined || next !== undefined || old !== undefined) return stops;
+    return desired.state === 'absent' ? [{ type: 'forget' }] : [];
+  }
   // A stop in progress finishes first; its exit enqueues the next pass.
   if (observed?.stopping) return [];
-  if (desired.state === 'absent') return observed ? [{ type: 'stop', reason: 'Deleted' }] : [{ type: 'forget' }];
   // An invalid manifest changes nothing: a running server keeps its last valid spec.
   if (desired.state === 'invalid') return [];
-  if (desired.suspend) return observed ? [{ type: 'stop', reason: 'Suspended' }] : [];
   const launch = desired.launch;
 
   if (observed) {
@@ -121,11 +170,14 @@ export function planServer({ now, desired, observed, memory }: PlanInput): Serve
     if (launch === undefined) return [];
     // A stdio server left by an earlier controller cannot be talked to (its stdio went with it): replace it.
     if (observed.adopted && launch.attachStdio) return [{ type: 'stop', reason: 'Reattach' }];
-    if (launch.configHash !== observed.configHash) return [{ type: 'stop', reason: 'ConfigChanged' }];
-    if (restartPending(memory)) return [{ type: 'stop', reason: 'RestartRequested' }];
-    return [];
+    const why: StopReason | undefined = launch.configHash !== observed.configHash ? 'ConfigChanged' : restartPending(memory) ? 'RestartRequested' : undefined;
+    if (desired.strategy === 'RollingUpdate' && launch.attachStdio) return planRollout(input, launch, why !== undefined);
+    if (next !== undefined && !next.stopping) return [{ type: 'stop', reason: 'Superseded', slot: 'next' }];
+    return why !== undefined ? [{ type: 'stop', reason: why }] : [];
   }
 
+  // The serving process is gone in the middle of a rollout: the new one takes over when it can.
+  if (next !== undefined) return next.stopping ? [] : planRollout(input, launch, true);
   if (launch === undefined) return [];
   const last = memory.lastTermination;
   const configChanged = memory.lastRunConfigHash !== undefined && memory.lastRunConfigHash !== launch.configHash;
@@ -139,10 +191,43 @@ export function planServer({ now, desired, observed, memory }: PlanInput): Serve
   return [{ type: 'start', launch, restart: last !== undefined && last.reason !== 'Stopped' }];
 }
 
+/**
+ * A rolling update, one step per pass: start the new process beside the
+ * serving one; once it has answered the MCP handshake, it takes over; a new
+ * process that fails, or is not ready in time, is stopped and tried again
+ * with back-off while the old one keeps serving.
+ */
+function planRollout({ now, desired, memory, next, nextState, old }: PlanInput, launch: LaunchSpec | undefined, wanted: boolean): ServerAction[] {
+  if (next !== undefined) {
+    if (next.stopping) return [];
+    if (!wanted || launch === undefined || next.configHash !== launch.configHash) return [{ type: 'stop', reason: 'Superseded', slot: 'next' }];
+    // One replaced process at a time: the next switch waits until the last one has answered what it
+    // held (at most drainSeconds), so no client's request is cut short by a quick second rollout.
+    if (nextState === 'ready') return old !== undefined ? [] : [{ type: 'promote' }];
+    if (nextState === 'failed') return [{ type: 'stop', reason: 'RolloutFailed', slot: 'next' }];
+    const deadlineMs = desired.state === 'valid' ? desired.rollingUpdate.progressDeadlineMs : DEFAULT_PROGRESS_DEADLINE_MS;
+    const deadline = Date.parse(next.startedAt) + deadlineMs;
+    if (now >= deadline) return [{ type: 'stop', reason: 'ProgressDeadlineExceeded', slot: 'next' }];
+    return [{ type: 'requeue', afterMs: deadline - now }];
+  }
+  if (!wanted || launch === undefined) return [];
+  const failed = memory.rollout;
+  if (failed !== undefined && failed.configHash === launch.configHash && failed.nextRetryAt > now) return [{ type: 'requeue', afterMs: failed.nextRetryAt - now }];
+  return [{ type: 'surge', launch }];
+}
+
+/** Folds a failed rolling update into memory: back-off before the next try, as for a crash. */
+export function recordRolloutFailure(memory: ServerMemory, configHash: string, generation: number, message: string, now: number): ServerMemory {
+  const failures = memory.rollout?.configHash === configHash ? memory.rollout.failures + 1 : 1;
+  return { ...memory, rollout: { configHash, generation, failures, nextRetryAt: now + backoffDelay(failures), message } };
+}
+
 export interface StatusInput {
   now: number;
   desired: DesiredServer;
   observed?: ObservedProcess;
+  /** A rolling update's new process, while it starts. */
+  next?: ObservedProcess;
   memory: ServerMemory;
   previous?: MCPServerStatus;
   /** The generation status refers to when the manifest is invalid (the last valid one). */
@@ -166,6 +251,7 @@ function describeTermination(t: Termination): string {
 function verdict(input: StatusInput): Verdict {
   const { desired, observed, memory, now } = input;
   if (observed?.stopping) return { phase: 'Terminating', ready: [false, 'Terminating', `stopping pid ${observed.pid}`] };
+  if (!observed && input.next !== undefined) return { phase: 'Pending', ready: [false, 'Starting', `pid ${input.next.pid} is starting (rolling update)`] };
   if (observed) return { phase: 'Running', ready: mcpReadiness(observed, input.mcp) };
   if (desired.state === 'invalid') {
     return { phase: 'Stuck', ready: [false, 'InvalidManifest', desired.message], message: desired.message };
@@ -217,15 +303,21 @@ export function serverStatus(input: StatusInput): MCPServerStatus {
   const generation = desired.state === 'valid' ? desired.generation : input.lastGeneration;
   const v = verdict(input);
   let conditions: Condition[] = previous?.conditions ?? [];
-  const set = (type: string, status: boolean | 'Unknown', reason: string, message: string): void => {
+  const set = (type: string, status: boolean | 'Unknown', reason: string, message: string, observedGeneration = generation): void => {
     conditions = setCondition(
       conditions,
-      { type, status: status === 'Unknown' ? 'Unknown' : status ? 'True' : 'False', reason, message, observedGeneration: generation },
+      { type, status: status === 'Unknown' ? 'Unknown' : status ? 'True' : 'False', reason, message, observedGeneration },
       nowIso,
     );
   };
 
-  set('Ready', v.ready[0], v.ready[1], v.ready[2]);
+  // A rolling update in progress (or failed): the process serving is the old generation's, and Ready
+  // says so, so `wait --for=condition=Ready` after an edit waits for the new process to take over.
+  const launch = desired.state === 'valid' ? desired.launch : undefined;
+  const rollout = input.next !== undefined ? input.next : undefined;
+  const failedRollout = observed !== undefined && launch !== undefined && memory.rollout?.configHash === launch.configHash && launch.configHash !== observed.configHash ? memory.rollout : undefined;
+  const rolling = observed !== undefined && (rollout !== undefined || failedRollout !== undefined);
+  set('Ready', v.ready[0], v.ready[1], v.ready[2], rolling ? observed.generation : generation);
 
   const problems = desired.state === 'valid' ? desired.problems : [];
   const first = problems[0];
@@ -245,6 +337,8 @@ export function serverStatus(input: StatusInput): MCPServerStatus {
     set('Stalled', true, first.reason, problems.map((p) => p.message).join('; '));
   } else if (updateBlocked) {
     set('Stalled', true, first.reason, `update to generation ${generation} blocked: ${first.message}; generation ${observed.generation} keeps running`);
+  } else if (failedRollout !== undefined && rollout === undefined) {
+    set('Stalled', true, 'RolloutFailed', rolloutFailedMessage(failedRollout, observed!, input.now));
   } else if (observed && input.mcp?.endpointError !== undefined) {
     // Retrying will not free the port: someone has to.
     set('Stalled', true, 'EndpointUnavailable', input.mcp.endpointError);
@@ -256,7 +350,11 @@ export function serverStatus(input: StatusInput): MCPServerStatus {
   }
 
   const reconciling = v.phase === 'Pending' || v.phase === 'Terminating';
-  set('Reconciling', reconciling, reconciling ? (v.phase === 'Pending' ? 'Starting' : 'Stopping') : 'Reconciled', reconciling ? v.ready[2] : 'the server matches its manifest');
+  if (rollout !== undefined && observed !== undefined && !reconciling) {
+    set('Reconciling', true, 'RollingUpdate', `pid ${rollout.pid} (generation ${rollout.generation}) is starting beside pid ${observed.pid} (generation ${observed.generation}), which serves until the new one answers the MCP handshake`);
+  } else {
+    set('Reconciling', reconciling, reconciling ? (v.phase === 'Pending' ? 'Starting' : 'Stopping') : 'Reconciled', reconciling ? v.ready[2] : 'the server matches its manifest');
+  }
 
   const order = ['Ready', 'SecretsResolved', 'Reconciling', 'Stalled'];
   conditions.sort((a, b) => order.indexOf(a.type) - order.indexOf(b.type));
@@ -283,6 +381,8 @@ export function serverStatus(input: StatusInput): MCPServerStatus {
   if (v.phase === 'CrashLoopBackOff' && memory.nextRetryAt !== undefined) status.nextRetryAt = new Date(memory.nextRetryAt).toISOString();
   const message = updateBlocked
     ? `update blocked: ${first.message}`
+    : failedRollout !== undefined && rollout === undefined
+      ? rolloutFailedMessage(failedRollout, observed!, input.now)
     : desired.state === 'invalid' && observed
       ? `manifest invalid, still running generation ${observed.generation}: ${desired.message}`
       : first !== undefined && observed
@@ -290,6 +390,11 @@ export function serverStatus(input: StatusInput): MCPServerStatus {
         : v.message;
   if (message !== undefined) status.message = message;
   return status;
+}
+
+function rolloutFailedMessage(failed: RolloutFailure, observed: ObservedProcess, now: number): string {
+  const seconds = Math.max(0, Math.ceil((failed.nextRetryAt - now) / 1000));
+  return `rolling update to generation ${failed.generation} failed (${failed.message}); generation ${observed.generation} (pid ${observed.pid}) keeps serving; next try in ${seconds}s`;
 }
 
 function toLastTermination(t: Termination): LastTermination {

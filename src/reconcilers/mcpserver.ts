@@ -15,17 +15,21 @@ import { upstreamPortKey } from '../mcp/ports.js';
 import { specHash } from './spec-hash.js';
 import type { MCPServerResource } from '../manifests/resource.js';
 import { buildEnvironment } from '../runtime/env.js';
-import type { LaunchSpec, Termination } from '../runtime/runtime.js';
+import type { LaunchSpec, ObservedProcess, Slot, Termination } from '../runtime/runtime.js';
 import type { ReconcileContext, ReconcileResult } from './context.js';
 import {
+  DEFAULT_DRAIN_MS,
+  DEFAULT_PROGRESS_DEADLINE_MS,
   describeConfigChange,
   emptyMemory,
   planServer,
+  recordRolloutFailure,
   recordTermination,
   serverStatus,
   type DesiredServer,
   type ServerAction,
   type ServerMemory,
+  type StopReason,
 } from './mcpserver-plan.js';
 import { resolveEnv } from './resolve-env.js';
 
@@ -57,6 +61,12 @@ export async function desiredServer(ctx: ReconcileContext, name: string): Promis
     transport,
     health: healthOf(spec.healthCheck),
     ...(spec.tools ? { tools: spec.tools } : {}),
+    // Only apiary holds a stdio server's sessions, so only there can a new process take over unnoticed.
+    strategy: spec.strategy?.type ?? (transport === 'stdio' ? 'RollingUpdate' : 'Recreate'),
+    rollingUpdate: {
+      progressDeadlineMs: (spec.strategy?.rollingUpdate?.progressDeadlineSeconds ?? DEFAULT_PROGRESS_DEADLINE_MS / 1000) * 1000,
+      drainMs: (spec.strategy?.rollingUpdate?.drainSeconds ?? DEFAULT_DRAIN_MS / 1000) * 1000,
+    },
     problems: resolved.problems,
   };
   if (suspend) return base;
@@ -146,15 +156,25 @@ export class MCPServerReconciler {
     let requeueAfterMs: number | undefined;
 
     // 2. Plan and act; a stop for a rollout is followed by a second pass that starts the new process.
-    for (let pass = 0; pass < 2; pass++) {
+    for (let pass = 0; pass < 3; pass++) {
       const observed = ctx.runtime.observe(name);
+      const next = ctx.runtime.observe(name, 'next');
+      const old = ctx.runtime.observe(name, 'old');
       const memory = this.memory(name);
       // A server stuck on secrets starts as soon as they are back, not after a back-off timer.
       if (!observed && desired.state === 'valid' && desired.problems.length > 0 && memory.nextRetryAt !== undefined) {
         delete memory.nextRetryAt;
         memory.crashes = 0;
       }
-      const actions = planServer({ now: ctx.clock.now(), desired, observed, memory });
+      const nextState = next !== undefined ? ctx.gateway.view(name)?.next : undefined;
+      const actions = planServer({
+        now: ctx.clock.now(),
+        desired,
+        observed,
+        memory,
+        ...(next ? { next, nextState: nextState?.pid === next.pid ? nextState.state : 'initializing' } : {}),
+        ...(old ? { old } : {}),
+      });
       if (actions.length === 0) break;
       const outcome = await this.#execute(name, actions, desired);
       if (outcome.forgotten) return {};
@@ -184,6 +204,8 @@ export class MCPServerReconciler {
     await gateway.ensure(name, desired.transport, port, desired.health, desired.tools, desired.upstreamPort);
     const observed = runtime.observe(name);
     if (observed !== undefined) gateway.attach(name, observed);
+    const next = runtime.observe(name, 'next');
+    if (next !== undefined) gateway.prepare(name, next);
     return gateway.view(name)?.endpointError !== undefined;
   }
 
@@ -200,6 +222,10 @@ export class MCPServerReconciler {
           ctx.logger.info('server removed', { server: name });
           return { again: false, forgotten: true };
         case 'stop': {
+          if (action.slot !== undefined && action.slot !== 'current') {
+            this.#stopBeside(name, action.slot, action.reason, desired);
+            break;
+          }
           const observed = ctx.runtime.observe(name);
           const why =
             action.reason === 'ConfigChanged' && desired.state === 'valid'
@@ -224,6 +250,12 @@ export class MCPServerReconciler {
         }
         case 'start':
           requeueAfterMs = await this.#start(name, action.launch, action.restart, desired);
+          break;
+        case 'surge':
+          requeueAfterMs = await this.#surge(name, action.launch);
+          break;
+        case 'promote':
+          await this.#promote(name, desired);
           break;
         case 'requeue':
           requeueAfterMs = action.afterMs;
@@ -262,6 +294,83 @@ export class MCPServerReconciler {
       ctx.logger.warn('server failed to start', { server: name, error: err.message });
       return next.nextRetryAt !== undefined ? next.nextRetryAt - now : undefined;
     }
+  }
+
+  /** A rolling update begins: the new process starts beside the serving one, which is left alone. */
+  async #surge(name: string, launch: LaunchSpec): Promise<number | undefined> {
+    const ctx = this.#ctx;
+    const current = ctx.runtime.observe(name);
+    try {
+      const next = await ctx.runtime.start(launch, 'next');
+      const why = current !== undefined && launch.configHash === current.configHash ? 'a restart was requested' : describeConfigChange(this.memory(name).lastRunParts, launch.configParts);
+      ctx.records.event(KIND, name, 'Normal', 'RollingUpdate', `started pid ${next.pid} (generation ${launch.generation}) beside pid ${current?.pid ?? '?'}: ${why}`);
+      ctx.logger.info('rolling update: new process started', { server: name, pid: next.pid, replaces: current?.pid, generation: launch.generation });
+      ctx.gateway.prepare(name, next);
+      return undefined;
+    } catch (err) {
+      if (!isApiaryError(err, 'StartFailed')) throw err;
+      return this.#rolloutFailed(name, launch.configHash, launch.generation, err.message);
+    }
+  }
+
+  /** The new process answered the handshake: clients move to it, and the old one drains, then stops. */
+  async #promote(name: string, desired: DesiredServer): Promise<void> {
+    const ctx = this.#ctx;
+    const old = ctx.runtime.observe(name);
+    const next = ctx.runtime.observe(name, 'next');
+    if (next === undefined || !ctx.gateway.promote(name)) return;
+    ctx.runtime.promote(name);
+    const memory = this.memory(name);
+    memory.lastRunConfigHash = next.configHash;
+    const launch = desired.state === 'valid' ? desired.launch : undefined;
+    if (launch?.configHash === next.configHash && launch.configParts !== undefined) memory.lastRunParts = launch.configParts;
+    delete memory.rollout;
+    if (memory.restartRequestedAt !== undefined && memory.restartRequestedAt !== memory.restartHandledAt) await this.#restartHandled(name);
+    const took = ctx.clock.now() - Date.parse(next.startedAt);
+    ctx.records.event(KIND, name, 'Normal', 'RolledOut', `pid ${next.pid} (generation ${next.generation}) took over${old ? ` from pid ${old.pid}` : ''}, ${took} ms after it started`);
+    ctx.logger.info('rolling update: new process serving', { server: name, pid: next.pid, replaced: old?.pid, ms: took });
+    if (old === undefined) return;
+    const drainMs = desired.state === 'valid' ? desired.rollingUpdate.drainMs : DEFAULT_DRAIN_MS;
+    void this.#drainAndStop(name, old, drainMs);
+  }
+
+  /** The replaced process answers what it holds (at most drainMs), then stops; its exit enqueues a pass. */
+  async #drainAndStop(name: string, old: ObservedProcess, drainMs: number): Promise<void> {
+    const ctx = this.#ctx;
+    const drained = await ctx.gateway.drained(name, old.pid, drainMs);
+    if (ctx.runtime.observe(name, 'old')?.pid !== old.pid) return;
+    if (!drained) ctx.records.event(KIND, name, 'Warning', 'DrainTimeout', `pid ${old.pid} still had requests after ${drainMs / 1000}s (strategy.rollingUpdate.drainSeconds); stopping it`);
+    await ctx.runtime.stop(name, 'old').catch((err: unknown) => ctx.logger.warn('cannot stop a replaced process', { server: name, pid: old.pid, error: String(err) }));
+  }
+
+  /** Stops a rollout's new or old process, without waiting: its exit enqueues the next pass. */
+  #stopBeside(name: string, slot: Slot, reason: StopReason, desired: DesiredServer): void {
+    const ctx = this.#ctx;
+    const target = ctx.runtime.observe(name, slot);
+    if (target === undefined) return;
+    if (reason === 'RolloutFailed' || reason === 'ProgressDeadlineExceeded') {
+      const view = ctx.gateway.view(name)?.next;
+      const why =
+        reason === 'RolloutFailed'
+          ? `the new process (pid ${target.pid}) failed the MCP handshake: ${view?.message ?? 'no answer'}`
+          : `the new process (pid ${target.pid}) was not ready within ${desired.state === 'valid' ? desired.rollingUpdate.progressDeadlineMs / 1000 : DEFAULT_PROGRESS_DEADLINE_MS / 1000}s (strategy.rollingUpdate.progressDeadlineSeconds)`;
+      this.#rolloutFailed(name, target.configHash, target.generation, why);
+    } else {
+      ctx.logger.info('stopping a rollout process', { server: name, slot, pid: target.pid, reason });
+    }
+    void ctx.runtime.stop(name, slot).catch((err: unknown) => ctx.logger.warn('cannot stop a rollout process', { server: name, pid: target.pid, error: String(err) }));
+  }
+
+  /** A rolling update failed: the old process keeps serving; the next try waits out a back-off. */
+  #rolloutFailed(name: string, configHash: string, generation: number, message: string): number {
+    const ctx = this.#ctx;
+    const now = ctx.clock.now();
+    const next = recordRolloutFailure(this.memory(name), configHash, generation, message, now);
+    ctx.memory.set(name, next);
+    const current = ctx.runtime.observe(name);
+    ctx.records.event(KIND, name, 'Warning', 'RolloutFailed', `${message}; ${current ? `pid ${current.pid} keeps serving; ` : ''}next try in ${Math.ceil((next.rollout!.nextRetryAt - now) / 1000)}s`);
+    ctx.logger.warn('rolling update failed', { server: name, generation, reason: message });
+    return next.rollout!.nextRetryAt - now;
   }
 
   /** A liveness failure counts as a failed run: restarted per restartPolicy, with back-off. */
@@ -305,6 +414,15 @@ export class MCPServerReconciler {
   onExit(name: string, termination: Termination, policy: 'Always' | 'OnFailure' | 'Never'): void {
     const ctx = this.#ctx;
     const memory = this.memory(name);
+    // A replaced process stopping is the end of a rollout, not news; a new one that dies before it
+    // took over is a failed rollout (the old one still serves), not a crash of the server.
+    if (termination.slot === 'old') return;
+    if (termination.slot === 'next') {
+      if (termination.reason === 'Stopped') return;
+      const how = termination.signal ?? (termination.exitCode !== null ? `exit code ${termination.exitCode}` : termination.message ?? 'unknown');
+      this.#rolloutFailed(name, termination.configHash ?? '', termination.generation ?? 0, `the new process (pid ${termination.pid ?? '?'}) exited (${how}) before it was ready; its output: apiary logs ${name} --next`);
+      return;
+    }
     const next = recordTermination(memory, termination, policy, memory.lastRunConfigHash, ctx.clock.now());
     delete next.startError;
     ctx.memory.set(name, next);
@@ -340,17 +458,19 @@ export class MCPServerReconciler {
     if (record === undefined) return;
     const previous = record.status as MCPServerStatus;
     const observed = ctx.runtime.observe(name);
+    const next = ctx.runtime.observe(name, 'next');
     const mcp = ctx.gateway.view(name);
     const status = serverStatus({
       now: ctx.clock.now(),
       desired,
       ...(observed ? { observed } : {}),
+      ...(next ? { next } : {}),
       memory: this.memory(name),
       previous,
       lastGeneration: observed?.generation ?? previous.observedGeneration,
       ...(mcp ? { mcp } : {}),
     });
-    if (!observed && ['Stuck', 'CrashLoopBackOff', 'Failed', 'Completed'].includes(status.phase)) {
+    if (!observed && !next && ['Stuck', 'CrashLoopBackOff', 'Failed', 'Completed'].includes(status.phase)) {
       ctx.gateway.unavailable(name, `${status.phase}: ${status.message ?? ''}`.trim());
     }
     if (previous.phase !== status.phase && ['Stuck', 'CrashLoopBackOff', 'Failed'].includes(status.phase)) {

@@ -14,7 +14,7 @@ import type { Clock } from '../controller/clock.js';
 import type { StateLayout } from '../state/layout.js';
 import { DIR_MODE, ensureDir, FILE_MODE, writeFileAtomic } from '../util/atomic.js';
 import { groupLeadersLoggingTo, isSameProcess, procStartTime } from './proc.js';
-import type { AdoptionReport, ExitListener, LaunchSpec, ObservedProcess, Runtime, Termination } from './runtime.js';
+import type { AdoptionReport, ExitListener, LaunchSpec, ObservedProcess, Runtime, Slot, Termination } from './runtime.js';
 
 export interface ProcessRuntimeOptions {
   layout: StateLayout;
@@ -40,12 +40,20 @@ interface ProcessRecord {
 }
 
 interface Tracked {
+  /** observed.slot says where it is tracked (it changes when a rollout promotes it). */
   observed: ObservedProcess;
   child?: ChildProcess;
   startedAtMs: number;
   exited: Promise<Termination>;
   resolveExit: (t: Termination) => void;
   stopRequested: boolean;
+  /** What was (or is being) written to its record file. */
+  record?: ProcessRecord;
+}
+
+/** The key a process is tracked under: its server's name, and its slot. */
+function slotKey(name: string, slot: Slot): string {
+  return slot === 'current' ? name : `${name}\0${slot}`;
 }
 
 export class ProcessRuntime implements Runtime {
@@ -55,12 +63,13 @@ export class ProcessRuntime implements Runtime {
   readonly #termGraceMs: number;
   readonly #adoptedPollMs: number;
   readonly #maxLogBytes: number;
+  /** Keyed by name and slot (slotKey). */
   readonly #tracked = new Map<string, Tracked>();
   readonly #listeners: ExitListener[] = [];
   /** Record writes and removals per server, in order (an old exit must not remove a new record). */
   readonly #recordOps = new Map<string, Promise<void>>();
-  /** The record text last written per server, to notice one damaged behind our back. */
-  readonly #recordTexts = new Map<string, { pid: number; text: string }>();
+  /** The record text last written per process (keyed by slotKey), to notice one damaged behind our back. */
+  readonly #recordTexts = new Map<string, { name: string; slot: Slot; pid: number; text: string }>();
   /** Log size last indexed per server, for timestamps. */
   readonly #indexed = new Map<string, number>();
   #indexTimer: { cancel(): void } | undefined;
@@ -92,7 +101,12 @@ export class ProcessRuntime implements Runtime {
   }
 
   async #indexLogs(): Promise<void> {
-    for (const name of this.#tracked.keys()) await this.#indexLog(name);
+    for (const name of this.#currentNames()) await this.#indexLog(name);
+  }
+
+  /** The servers with a current process (whose log is NAME.log). */
+  #currentNames(): string[] {
+    return [...this.#tracked.values()].filter((t) => t.observed.slot === 'current').map((t) => t.observed.name);
   }
 
   async #indexLog(name: string): Promise<void> {
@@ -107,20 +121,21 @@ export class ProcessRuntime implements Runtime {
     this.#listeners.push(listener);
   }
 
-  observe(name: string): ObservedProcess | undefined {
-    return this.#tracked.get(name)?.observed;
+  observe(name: string, slot: Slot = 'current'): ObservedProcess | undefined {
+    return this.#tracked.get(slotKey(name, slot))?.observed;
   }
 
   list(): ObservedProcess[] {
     return [...this.#tracked.values()].map((t) => t.observed);
   }
 
-  async start(spec: LaunchSpec): Promise<ObservedProcess> {
-    if (this.#tracked.has(spec.name)) throw new ApiaryError('Io', `server "${spec.name}" is already running`);
+  async start(spec: LaunchSpec, slot: 'current' | 'next' = 'current'): Promise<ObservedProcess> {
+    if (this.#tracked.has(slotKey(spec.name, slot))) throw new ApiaryError('Io', `server "${spec.name}" already has a ${slot} process`);
     // Synchronous file work up to the spawn: many servers starting at once on a
     // busy machine would otherwise queue behind each other in libuv's threadpool.
     this.#checkWorkingDir(spec);
-    const logFd = this.#openFreshLog(spec.name);
+    // A next process writes its own log until it takes over: the current one keeps writing NAME.log.
+    const logFd = slot === 'current' ? this.#openFreshLog(spec.name) : openSync(this.#layout.nextLogFile(spec.name), 'w', FILE_MODE);
     let child: ChildProcess;
     try {
       child = spawn(spec.command, [...spec.args], {
@@ -149,6 +164,7 @@ export class ProcessRuntime implements Runtime {
     const observed: ObservedProcess = {
       name: spec.name,
       pid,
+      slot,
       startedAt: new Date(startedAtMs).toISOString(),
       configHash: spec.configHash,
       generation: spec.generation,
@@ -163,13 +179,13 @@ export class ProcessRuntime implements Runtime {
     }
     this.#scheduleIndex();
     child.once('exit', (code, signal) => {
-      this.#finish(spec.name, tracked, {
+      this.#finish(tracked, {
         exitCode: code,
         signal,
         reason: tracked.stopRequested ? 'Stopped' : signal !== null ? 'Signal' : code === 0 ? 'Completed' : 'Error',
       });
     });
-    await this.#writeRecord({
+    tracked.record = {
       name: spec.name,
       pid,
       startedAt: observed.startedAt,
@@ -177,8 +193,36 @@ export class ProcessRuntime implements Runtime {
       generation: spec.generation,
       command: basename(spec.command),
       ...(procStartTime(pid) !== undefined ? { procStart: procStartTime(pid)! } : {}),
-    });
+    };
+    await this.#writeRecord(tracked.record, slot);
     return observed;
+  }
+
+  promote(name: string): void {
+    const current = this.#tracked.get(slotKey(name, 'current'));
+    const next = this.#tracked.get(slotKey(name, 'next'));
+    if (next === undefined) throw new ApiaryError('Io', `server "${name}" has no next process to promote`);
+    if (this.#tracked.has(slotKey(name, 'old'))) throw new ApiaryError('Io', `server "${name}" still has an old process`);
+    this.#tracked.delete(slotKey(name, 'next'));
+    next.observed.slot = 'current';
+    this.#tracked.set(slotKey(name, 'current'), next);
+    if (current !== undefined) {
+      current.observed.slot = 'old';
+      this.#tracked.set(slotKey(name, 'old'), current);
+    }
+    // Each process keeps writing its own file (the descriptors follow the renames):
+    // the old one's output is `logs --previous` from now on, the new one's `logs`.
+    renameIfPresent(this.#layout.logFile(name), this.#layout.previousLogFile(name));
+    renameIfPresent(this.#layout.logIndexFile(name), this.#layout.previousLogIndexFile(name));
+    renameIfPresent(this.#layout.nextLogFile(name), this.#layout.logFile(name));
+    this.#indexed.set(name, 0);
+    // Records move in an order that a crash at any point leaves adoptable: the
+    // old record first, then the current one overwritten, then next's removed.
+    // Adoption keeps NAME.json and ends whatever NAME.old/next.json name besides.
+    this.#recordTexts.delete(slotKey(name, 'next'));
+    if (current?.record !== undefined) void this.#writeRecord(current.record, 'old');
+    if (next.record !== undefined) void this.#writeRecord(next.record, 'current');
+    void this.#recordOp(name, () => rm(this.#layout.processRecord(name, 'next'), { force: true }));
   }
 
   /**
@@ -210,8 +254,8 @@ export class ProcessRuntime implements Runtime {
     return killed;
   }
 
-  async stop(name: string): Promise<Termination | undefined> {
-    const tracked = this.#tracked.get(name);
+  async stop(name: string, slot: Slot = 'current'): Promise<Termination | undefined> {
+    const tracked = this.#tracked.get(slotKey(name, slot));
     if (tracked === undefined) return undefined;
     tracked.stopRequested = true;
     tracked.observed.stopping = true;
@@ -236,26 +280,43 @@ export class ProcessRuntime implements Runtime {
   async adopt(): Promise<AdoptionReport> {
     const report: AdoptionReport = { adopted: [], gone: [], unreadable: [], strays: [] };
     const files = await readdir(this.#layout.processDir).catch(() => [] as string[]);
+    // A controller that died mid-rollout leaves NAME.next.json or NAME.old.json beside NAME.json:
+    // the current process is adopted, and any other is ended (read after the current ones).
+    const sidelined: { path: string; record: ProcessRecord }[] = [];
     for (const file of files) {
       if (!file.endsWith('.json')) continue;
       const path = `${this.#layout.processDir}/${file}`;
       let record: ProcessRecord;
+      let slot: Slot;
       try {
         record = JSON.parse(await readFile(path, 'utf8')) as ProcessRecord;
-        // Only a record apiary could have written: named after its server, with a pid.
-        if (file !== `${record.name}.json` || !isDns1123Label(record.name) || !Number.isInteger(record.pid)) throw new Error('not a process record');
+        slot = (/^[^.]+\.(next|old)\.json$/.exec(file)?.[1] as Slot | undefined) ?? 'current';
+        // Only a record apiary could have written: named after its server and slot, with a pid.
+        if (!isDns1123Label(record.name) || file !== basename(this.#layout.processRecord(record.name, slot)) || !Number.isInteger(record.pid)) throw new Error('not a process record');
       } catch (err) {
         report.unreadable.push({ file: path, error: messageOf(err) });
         await rm(path, { force: true });
         continue;
       }
-      if (this.#tracked.has(record.name)) continue;
+      if (slot !== 'current') {
+        sidelined.push({ path, record });
+        continue;
+      }
+      if (this.#tracked.has(slotKey(record.name, 'current'))) continue;
       if (!isSameProcess(record.pid, record.procStart)) {
         report.gone.push({ name: record.name, pid: record.pid });
         await rm(path, { force: true });
         continue;
       }
       report.adopted.push(this.#adoptRecord(record));
+    }
+    for (const { path, record } of sidelined) {
+      const adopted = this.#tracked.get(slotKey(record.name, 'current'))?.observed.pid === record.pid;
+      if (!adopted && isSameProcess(record.pid, record.procStart)) {
+        signalGroup(record.pid, 'SIGKILL');
+        report.strays.push({ name: record.name, pid: record.pid, action: 'killed' });
+      }
+      await rm(path, { force: true });
     }
     this.#adoptUnrecorded(report);
     return report;
@@ -265,6 +326,7 @@ export class ProcessRuntime implements Runtime {
     const observed: ObservedProcess = {
       name: record.name,
       pid: record.pid,
+      slot: 'current',
       startedAt: record.startedAt,
       configHash: record.configHash,
       generation: record.generation,
@@ -272,7 +334,8 @@ export class ProcessRuntime implements Runtime {
       adopted: true,
     };
     const tracked = this.#track(observed, Date.parse(record.startedAt));
-    this.#recordTexts.set(record.name, { pid: record.pid, text: JSON.stringify(record, null, 2) });
+    tracked.record = record;
+    this.#recordTexts.set(slotKey(record.name, 'current'), { name: record.name, slot: 'current', pid: record.pid, text: JSON.stringify(record, null, 2) });
     // A controller killed during a cold start may have left it held.
     signalGroup(record.pid, 'SIGCONT');
     this.#pollAdopted(record, tracked);
@@ -289,9 +352,9 @@ export class ProcessRuntime implements Runtime {
   #adoptUnrecorded(report: AdoptionReport): void {
     const logDir = this.#layout.logDir;
     for (const found of groupLeadersLoggingTo(logDir)) {
-      const name = /^(.+?)(\.previous)?\.log$/.exec(basename(found.file))?.[1];
+      const name = /^(.+?)(\.previous|\.next)?\.log$/.exec(basename(found.file))?.[1];
       if (name === undefined || !isDns1123Label(name)) continue;
-      const tracked = this.#tracked.get(name);
+      const tracked = this.#tracked.get(slotKey(name, 'current'));
       if (tracked?.observed.pid === found.pid) continue;
       if (tracked !== undefined) {
         signalGroup(found.pid, 'SIGKILL');
@@ -302,13 +365,13 @@ export class ProcessRuntime implements Runtime {
       const record: ProcessRecord = { name, pid: found.pid, procStart: found.procStart, startedAt: now, configHash: 'unknown', generation: 0, command: '' };
       report.adopted.push(this.#adoptRecord(record));
       report.strays.push({ name, pid: found.pid, action: 'adopted' });
-      void this.#writeRecord(record);
+      void this.#writeRecord(record, 'current');
     }
   }
 
   async maintain(): Promise<void> {
     await this.#repairRecords();
-    for (const name of this.#tracked.keys()) {
+    for (const name of this.#currentNames()) {
       const path = this.#layout.logFile(name);
       const size = (await stat(path).catch(() => undefined))?.size ?? 0;
       if (size <= this.#maxLogBytes) continue;
@@ -324,18 +387,22 @@ export class ProcessRuntime implements Runtime {
     let resolveExit!: (t: Termination) => void;
     const exited = new Promise<Termination>((resolve) => (resolveExit = resolve));
     const tracked: Tracked = { observed, startedAtMs, exited, resolveExit, stopRequested: false, ...(child ? { child } : {}) };
-    this.#tracked.set(observed.name, tracked);
+    this.#tracked.set(slotKey(observed.name, observed.slot), tracked);
     return tracked;
   }
 
-  #finish(name: string, tracked: Tracked, exit: { exitCode: number | null; signal: string | null; reason: string; message?: string }): void {
-    if (this.#tracked.get(name) !== tracked) return;
-    this.#tracked.delete(name);
+  #finish(tracked: Tracked, exit: { exitCode: number | null; signal: string | null; reason: string; message?: string }): void {
+    const { name, slot } = tracked.observed;
+    if (this.#tracked.get(slotKey(name, slot)) !== tracked) return;
+    this.#tracked.delete(slotKey(name, slot));
     // The leader is gone; whatever it left in its group goes too.
     signalGroup(tracked.observed.pid, 'SIGKILL');
     const now = this.#clock.now();
     const termination: Termination = {
       pid: tracked.observed.pid,
+      slot,
+      configHash: tracked.observed.configHash,
+      generation: tracked.observed.generation,
       exitCode: exit.exitCode,
       signal: exit.signal,
       finishedAt: new Date(now).toISOString(),
@@ -347,8 +414,9 @@ export class ProcessRuntime implements Runtime {
     // would see neither the process nor its termination, and start a second copy.
     tracked.resolveExit(termination);
     for (const listener of this.#listeners) listener(name, termination);
-    void this.#recordOp(name, () => rm(this.#layout.processRecord(name), { force: true }));
-    void this.#indexLog(name);
+    this.#recordTexts.delete(slotKey(name, slot));
+    void this.#recordOp(name, () => rm(this.#layout.processRecord(name, slot), { force: true }));
+    if (slot === 'current') void this.#indexLog(name);
   }
 
   #recordOp(name: string, op: () => Promise<unknown>): Promise<void> {
@@ -362,12 +430,12 @@ export class ProcessRuntime implements Runtime {
 
   #pollAdopted(record: ProcessRecord, tracked: Tracked): void {
     const check = (): void => {
-      if (this.#tracked.get(record.name) !== tracked) return;
+      if (!this.#isTracked(tracked)) return;
       if (isSameProcess(record.pid, record.procStart)) {
         this.#clock.setTimeout(check, this.#adoptedPollMs);
         return;
       }
-      this.#finish(record.name, tracked, {
+      this.#finish(tracked, {
         exitCode: null,
         signal: null,
         reason: tracked.stopRequested ? 'Stopped' : 'Lost',
@@ -394,14 +462,18 @@ export class ProcessRuntime implements Runtime {
     return openSync(current, 'a', FILE_MODE);
   }
 
-  /** Written in order with removals; skipped when the process is already gone again. */
-  async #writeRecord(record: ProcessRecord): Promise<void> {
+  #isTracked(tracked: Tracked): boolean {
+    return this.#tracked.get(slotKey(tracked.observed.name, tracked.observed.slot)) === tracked;
+  }
+
+  /** Written in order with removals; skipped when the process is already gone again (or has moved to another slot). */
+  async #writeRecord(record: ProcessRecord, slot: Slot): Promise<void> {
     await this.#recordOp(record.name, async () => {
-      if (this.#tracked.get(record.name)?.observed.pid !== record.pid) return;
+      if (this.#tracked.get(slotKey(record.name, slot))?.observed.pid !== record.pid) return;
       const text = JSON.stringify(record, null, 2);
       await ensureDir(this.#layout.processDir);
-      await writeFileAtomic(this.#layout.processRecord(record.name), text);
-      this.#recordTexts.set(record.name, { pid: record.pid, text });
+      await writeFileAtomic(this.#layout.processRecord(record.name, slot), text);
+      this.#recordTexts.set(slotKey(record.name, slot), { name: record.name, slot, pid: record.pid, text });
     });
   }
 
@@ -412,13 +484,13 @@ export class ProcessRuntime implements Runtime {
    * what was written.
    */
   async #repairRecords(): Promise<void> {
-    for (const [name, written] of this.#recordTexts) {
-      if (this.#tracked.get(name)?.observed.pid !== written.pid) {
-        this.#recordTexts.delete(name);
+    for (const [key, written] of this.#recordTexts) {
+      if (this.#tracked.get(key)?.observed.pid !== written.pid) {
+        this.#recordTexts.delete(key);
         continue;
       }
-      const current = await readFile(this.#layout.processRecord(name), 'utf8').catch(() => undefined);
-      if (current !== written.text) await this.#writeRecord(JSON.parse(written.text) as ProcessRecord);
+      const current = await readFile(this.#layout.processRecord(written.name, written.slot), 'utf8').catch(() => undefined);
+      if (current !== written.text) await this.#writeRecord(JSON.parse(written.text) as ProcessRecord, written.slot);
     }
   }
 }

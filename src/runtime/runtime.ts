@@ -22,8 +22,20 @@ export interface LaunchSpec {
   attachStdio: boolean;
 }
 
+/**
+ * Which of a server's processes: the one serving (`current`), a new one
+ * started beside it for a rolling update (`next`), or the one it replaced,
+ * finishing what it was doing before it stops (`old`). Outside a rollout a
+ * server has only a current process.
+ */
+export type Slot = 'current' | 'next' | 'old';
+
 export interface Termination {
   pid?: number;
+  /** The slot the process held when it ended, and the configuration it ran. */
+  slot?: Slot;
+  configHash?: string;
+  generation?: number;
   exitCode: number | null;
   signal: string | null;
   finishedAt: string;
@@ -37,6 +49,7 @@ export interface Termination {
 export interface ObservedProcess {
   name: string;
   pid: number;
+  slot: Slot;
   startedAt: string;
   configHash: string;
   generation: number;
@@ -61,11 +74,23 @@ export interface AdoptionReport {
 export type ExitListener = (name: string, termination: Termination) => void;
 
 export interface Runtime {
-  /** Starts a server; rejects with an ApiaryError (code StartFailed) when it cannot be started at all. */
-  start(spec: LaunchSpec): Promise<ObservedProcess>;
-  /** Stops a server gracefully; resolves when it is gone. */
-  stop(name: string): Promise<Termination | undefined>;
-  observe(name: string): ObservedProcess | undefined;
+  /**
+   * Starts a server's process in a slot (`current` by default; `next` beside
+   * a running one, for a rolling update); rejects with an ApiaryError (code
+   * StartFailed) when it cannot be started at all.
+   */
+  start(spec: LaunchSpec, slot?: 'current' | 'next'): Promise<ObservedProcess>;
+  /** Stops the process in a slot (`current` by default) gracefully; resolves when it is gone. */
+  stop(name: string, slot?: Slot): Promise<Termination | undefined>;
+  observe(name: string, slot?: Slot): ObservedProcess | undefined;
+  /**
+   * The `next` process takes over: it becomes `current`, and the one it
+   * replaces becomes `old` (still running, to be stopped once it has
+   * finished its work). Throws when there is no next process or an old one
+   * is still there.
+   */
+  promote(name: string): void;
+  /** Every process of every server, in every slot. */
   list(): ObservedProcess[];
   /** Finds servers left running by an earlier controller. */
   adopt(): Promise<AdoptionReport>;

@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import { isDns1123Label, KINDS, type Kind } from '../api/names.js';
 import { ApiaryError } from '../errors.js';
+import type { Slot } from '../runtime/runtime.js';
 
 /** The name, if it may name a file; otherwise a NameInvalid error. */
 export function fileSafeName(name: string): string {
@@ -27,14 +28,19 @@ export class StateLayout {
   get processDir(): string {
     return join(this.root, 'processes');
   }
-  processRecord(name: string): string {
-    return join(this.processDir, `${fileSafeName(name)}.json`);
+  /** The record of a server's process in a slot: `NAME.json` for the current one, `NAME.next.json`, `NAME.old.json` during a rollout. */
+  processRecord(name: string, slot: Slot = 'current'): string {
+    return join(this.processDir, `${fileSafeName(name)}${slot === 'current' ? '' : `.${slot}`}.json`);
   }
   get logDir(): string {
     return join(this.root, 'logs');
   }
   logFile(name: string): string {
     return join(this.logDir, `${fileSafeName(name)}.log`);
+  }
+  /** Where a process started beside the current one (a rolling update) writes until it takes over. */
+  nextLogFile(name: string): string {
+    return join(this.logDir, `${fileSafeName(name)}.next.log`);
   }
   previousLogFile(name: string): string {
     return join(this.logDir, `${fileSafeName(name)}.previous.log`);

@@ -13,9 +13,10 @@ export function registerLogs(program: Command, ctx: CliContext): void {
     .option('-f, --follow', 'keep printing new output')
     .option('--tail <N>', 'only the last N lines')
     .option('-p, --previous', 'the output of the previous run')
+    .option('--next', 'the output of the new process of a rolling update (one starting, or the last that failed to take over)')
     .option('--timestamps', 'prefix each line with when apiary saw it (within a quarter second)')
     .option('--controller', "the background controller's own log (its lines carry their time)")
-    .action(async (name: string | undefined, opts: { follow?: boolean; tail?: string; previous?: boolean; timestamps?: boolean; controller?: boolean }, cmd: Command) => {
+    .action(async (name: string | undefined, opts: { follow?: boolean; tail?: string; previous?: boolean; next?: boolean; timestamps?: boolean; controller?: boolean }, cmd: Command) => {
       const layout = new StateLayout(ctx.locations(cmd).stateDir);
       if (opts.controller === true) {
         if (name !== undefined) throw new ApiaryError('Usage', 'use either NAME or --controller, not both');
@@ -23,14 +24,16 @@ export function registerLogs(program: Command, ctx: CliContext): void {
       } else if (name === undefined) {
         throw new ApiaryError('Usage', 'name a server (apiary logs NAME), or use --controller');
       }
+      if (opts.next === true && (opts.previous === true || name === undefined)) throw new ApiaryError('Usage', '--next is for a server, and not with --previous');
+      if (opts.next === true && opts.timestamps === true) throw new ApiaryError('Usage', '--timestamps is not kept for a rolling update\'s new process until it takes over');
       const path =
         name === undefined
           ? opts.previous ? layout.previousControllerLogFile : layout.controllerLogFile
-          : opts.previous ? layout.previousLogFile(name) : layout.logFile(name);
+          : opts.previous ? layout.previousLogFile(name) : opts.next ? layout.nextLogFile(name) : layout.logFile(name);
       const text = await readFile(path, 'utf8').catch(() => undefined);
       if (text === undefined) {
         const whose = name === undefined ? 'the controller (it writes a log only when started with up -d)' : `mcpserver/${name}`;
-        throw new ApiaryError('NotFound', `no ${opts.previous ? 'previous ' : ''}logs for ${whose}`);
+        throw new ApiaryError('NotFound', `no ${opts.previous ? 'previous ' : opts.next ? 'rolling-update ' : ''}logs for ${whose}`);
       }
       const tail = opts.tail === undefined ? undefined : Number(opts.tail);
       if (tail !== undefined && (!Number.isInteger(tail) || tail < 0)) throw new ApiaryError('Usage', '--tail takes a whole number');
