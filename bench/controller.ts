@@ -1,6 +1,6 @@
 /**
- * The controller's figures (issue: step 3), measured against real processes
- * and, for edit -> restart, against mcp-hub doing the same job.
+ * The controller's figures (issue: step 3), measured against real processes.
+ * Edit -> new process, against mcp-hub, is in rollout.ts.
  *
  * "Spawned" is measured by the server itself: its command is a tiny sh
  * wrapper that writes a nanosecond timestamp the moment it starts, then execs
@@ -100,65 +100,6 @@ async function workspace(): Promise<{ root: string; dir: string; stateDir: strin
   const { createKeyFile } = await import('../src/crypto/keys.js');
   await createKeyFile(keyFile);
   return { root, dir, stateDir: join(root, 'state'), stamps, keyFile };
-}
-
-async function editToSpawnApiary(edits: number): Promise<number[]> {
-  const ws = await workspace();
-  const file = join(ws.dir, 'edit.yaml');
-  await writeFile(file, serverManifest('edit', ws.stamps));
-  const up = startUp(ws.dir, ws.stateDir, ws.keyFile);
-  const seen = new Set<string>();
-  await until('first spawn', () => newStamp(ws.stamps, seen));
-  const samples: number[] = [];
-  try {
-    for (let i = 1; i <= edits; i++) {
-      await sleep(150);
-      const t0 = epochMs();
-      await writeFile(file, serverManifest('edit', ws.stamps, '', i));
-      const stamp = await until(`spawn after edit ${i}`, () => newStamp(ws.stamps, seen));
-      samples.push(stamp - t0);
-    }
-  } finally {
-    await up.stop();
-    await rm(ws.root, { recursive: true, force: true });
-  }
-  return samples;
-}
-
-async function editToSpawnMcpHub(edits: number): Promise<number[]> {
-  const ws = await workspace();
-  const config = join(ws.root, 'mcp-servers.json');
-  const write = (edit: number): Promise<void> =>
-    writeFile(
-      config,
-      JSON.stringify({
-        mcpServers: { edit: { command: '/bin/sh', args: ['-c', STAMP], env: { STAMP_DIR: ws.stamps, HELLO, EDIT: String(edit) } } },
-      }),
-    );
-  await write(0);
-  const port = 39000 + Math.floor(Math.random() * 1000);
-  const hub = spawn(process.execPath, [join(ROOT, 'node_modules', 'mcp-hub', 'dist', 'cli.js'), '--port', String(port), '--config', config, '--watch'], {
-    stdio: ['ignore', 'ignore', 'ignore'],
-    env: { ...process.env, HOME: ws.root },
-  });
-  const seen = new Set<string>();
-  const samples: number[] = [];
-  try {
-    await until('mcp-hub first spawn', () => newStamp(ws.stamps, seen));
-    await sleep(1000);
-    for (let i = 1; i <= edits; i++) {
-      await sleep(400);
-      const t0 = epochMs();
-      await write(i);
-      const stamp = await until(`mcp-hub spawn after edit ${i}`, () => newStamp(ws.stamps, seen), 10_000);
-      samples.push(stamp - t0);
-    }
-  } finally {
-    hub.kill('SIGTERM');
-    await new Promise((r) => hub.on('exit', r));
-    await rm(ws.root, { recursive: true, force: true });
-  }
-  return samples;
 }
 
 async function statusOf(stateDir: string, name: string): Promise<{ phase: string; pid?: number } | undefined> {
@@ -291,23 +232,6 @@ export async function hundredServers(light: boolean): Promise<Row> {
 
 export async function benchController(): Promise<Row[]> {
   const rows: Row[] = [];
-  const apiary = await editToSpawnApiary(60);
-  rows.push({
-    measure: 'manifest edit -> new process spawned',
-    result: `p50 ${fmtMs(percentile(apiary, 50))} / p99 ${fmtMs(percentile(apiary, 99))}`,
-    target: '<= 50 ms / <= 200 ms',
-    note: `${apiary.length} in-place edits; includes stopping the old process`,
-  });
-  try {
-    const hub = await editToSpawnMcpHub(30);
-    rows.push({
-      measure: 'mcp-hub --watch: config edit -> new process spawned',
-      result: `p50 ${fmtMs(percentile(hub, 50))} / p99 ${fmtMs(percentile(hub, 99))}`,
-      note: `${hub.length} edits; apiary is ${(percentile(hub, 50) / percentile(apiary, 50)).toFixed(1)}x faster at p50`,
-    });
-  } catch (err) {
-    rows.push({ measure: 'mcp-hub --watch: config edit -> new process spawned', result: 'n/a', note: (err as Error).message });
-  }
   const restored = await secretRestoredToSpawn(20);
   rows.push({ measure: 'secret file restored -> stuck server spawned', result: `p50 ${fmtMs(percentile(restored, 50))}`, target: '<= 100 ms', note: `${restored.length} rounds; p99 ${fmtMs(percentile(restored, 99))}` });
   rows.push(...(await thousand()));

@@ -3,48 +3,21 @@
  * (the server end is the only fake here; end-to-end runs are in mcp.test.ts).
  */
 import { request } from 'node:http';
-import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { systemClock } from '../src/controller/clock.js';
 import { Bridge, MAX_IN_FLIGHT_PER_CLIENT } from '../src/mcp/bridge.js';
 import { HttpEndpoint, MAX_SESSIONS } from '../src/mcp/http-endpoint.js';
 import type { Id, JsonRpcMessage } from '../src/mcp/jsonrpc.js';
+import { scriptedServer, type ScriptedServer } from './helpers/scripted-server.js';
 
-interface Upstream {
-  received: JsonRpcMessage[];
-  reply(message: JsonRpcMessage): void;
-  next(method: string): Promise<JsonRpcMessage & { id: Id; params?: Record<string, unknown> }>;
-}
+type Upstream = Pick<ScriptedServer, 'received' | 'reply' | 'next' | 'close'>;
 
 /** Attaches a scripted server that completes the handshake, then lets the test answer. */
 async function attached(bridge: Bridge): Promise<Upstream> {
-  const toServer = new PassThrough();
-  const fromServer = new PassThrough();
-  const received: JsonRpcMessage[] = [];
-  const waiters: { method: string; resolve: (m: never) => void }[] = [];
-  let buffer = '';
-  toServer.setEncoding('utf8');
-  toServer.on('data', (chunk: string) => {
-    buffer += chunk;
-    let nl: number;
-    while ((nl = buffer.indexOf('\n')) !== -1) {
-      const m = JSON.parse(buffer.slice(0, nl)) as JsonRpcMessage & { id?: Id; method?: string };
-      buffer = buffer.slice(nl + 1);
-      received.push(m);
-      if (m.method === 'initialize') reply({ jsonrpc: '2.0', id: m.id!, result: { protocolVersion: '2025-06-18', capabilities: { tools: {} }, serverInfo: { name: 'scripted', version: '1' } } });
-      else if (m.method === 'tools/list') reply({ jsonrpc: '2.0', id: m.id!, result: { tools: [] } });
-      const w = waiters.findIndex((x) => x.method === m.method);
-      if (w !== -1) waiters.splice(w, 1)[0]!.resolve(m as never);
-    }
-  });
-  const reply = (message: JsonRpcMessage): void => void fromServer.write(`${JSON.stringify(message)}\n`);
-  bridge.attach(toServer, fromServer, 4242);
+  const server = scriptedServer();
+  bridge.attach(server.toServer, server.fromServer, 4242);
   for (let i = 0; i < 100 && !bridge.isReady(); i++) await new Promise((r) => setTimeout(r, 5));
-  return {
-    received,
-    reply,
-    next: (method) => new Promise((resolve) => waiters.push({ method, resolve: resolve as never })),
-  };
+  return server;
 }
 
 function session(bridge: Bridge): { id: string; got: { message: JsonRpcMessage; related?: Id }[] } {
@@ -310,5 +283,75 @@ describe('HttpEndpoint sessions', () => {
     });
     expect(after.status).toBe(404);
     await endpoint.close();
+  });
+});
+
+describe('Bridge rolling updates', () => {
+  it('a new process is initialized beside the serving one, takes new requests at promote, and the old answers what it held', async () => {
+    const bridge = new Bridge({ name: 's', clock: systemClock });
+    const old = await attached(bridge);
+    const client = session(bridge);
+    // A call in flight at the old process when the rollout begins.
+    const heldAtOld = old.next('tools/call');
+    await bridge.fromClient(client.id, { jsonrpc: '2.0', id: 'slow', method: 'tools/call', params: { name: 'slow' } });
+    const slow = await heldAtOld;
+
+    const fresh = scriptedServer({ name: 'fresh' });
+    bridge.prepare(fresh.toServer, fresh.fromServer, 5252);
+    expect(bridge.status().next).toMatchObject({ pid: 5252 });
+    for (let i = 0; i < 100 && bridge.status().next?.state !== 'ready'; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(bridge.status()).toMatchObject({ pid: 4242, state: 'ready', next: { pid: 5252, state: 'ready' } });
+    // Before promote, clients still talk to the old process only, and the new one asked nobody anything.
+    expect(fresh.received.map((m) => (m as { method?: string }).method)).toEqual(['initialize', 'notifications/initialized', 'tools/list']);
+
+    expect(bridge.promote()).toBe(true);
+    expect(bridge.status()).toMatchObject({ pid: 5252, state: 'ready', serverInfo: { name: 'fresh' } });
+    expect(bridge.status().next).toBeUndefined();
+    const drained = bridge.drained(4242, 10_000);
+    let isDrained = false;
+    void drained.then(() => (isDrained = true));
+
+    // A new request goes to the new process.
+    const atFresh = fresh.next('tools/call');
+    await bridge.fromClient(client.id, { jsonrpc: '2.0', id: 'quick', method: 'tools/call', params: { name: 'quick' } });
+    fresh.reply({ jsonrpc: '2.0', id: (await atFresh).id, result: { from: 'fresh' } });
+    await new Promise((r) => setTimeout(r, 10));
+    expect(isDrained).toBe(false);
+    // The old one answers the call it held: the client gets it, under its own id, and the old one is drained.
+    old.reply({ jsonrpc: '2.0', id: slow.id, result: { from: 'old' } });
+    expect(await drained).toBe(true);
+    const answers = client.got.map((g) => g.message).filter((m) => 'result' in m || 'error' in m);
+    expect(answers).toEqual([
+      { jsonrpc: '2.0', id: 'quick', result: { from: 'fresh' } },
+      { jsonrpc: '2.0', id: 'slow', result: { from: 'old' } },
+    ]);
+    // Clients were told their lists may have changed; nothing failed.
+    expect(client.got.some((g) => (g.message as { method?: string }).method === 'notifications/tools/list_changed')).toBe(true);
+  });
+
+  it('a replaced process that leaves with a request unanswered: that request fails, saying it is safe to retry; a failed candidate is dropped', async () => {
+    const bridge = new Bridge({ name: 's', clock: systemClock });
+    const old = await attached(bridge);
+    const client = session(bridge);
+    const held = old.next('tools/call');
+    await bridge.fromClient(client.id, { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'slow' } });
+    await held;
+    const fresh = scriptedServer();
+    bridge.prepare(fresh.toServer, fresh.fromServer, 5252);
+    for (let i = 0; i < 100 && bridge.status().next?.state !== 'ready'; i++) await new Promise((r) => setTimeout(r, 5));
+    bridge.promote();
+    expect(await bridge.drained(4242, 20)).toBe(false);
+    old.close();
+    for (let i = 0; i < 100 && !client.got.some((g) => 'error' in g.message); i++) await new Promise((r) => setTimeout(r, 5));
+    expect(client.got.map((g) => g.message)).toContainEqual(expect.objectContaining({ id: 7, error: expect.objectContaining({ message: expect.stringMatching(/it is safe to retry/) }) }));
+
+    // A candidate that never answers and then leaves is dropped; the serving process is untouched.
+    const silent = scriptedServer({ silent: true });
+    bridge.prepare(silent.toServer, silent.fromServer, 6262);
+    expect(bridge.status().next).toMatchObject({ pid: 6262, state: 'initializing' });
+    silent.close();
+    for (let i = 0; i < 100 && bridge.status().next !== undefined; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(bridge.status()).toMatchObject({ pid: 5252, state: 'ready' });
+    expect(bridge.status().next).toBeUndefined();
   });
 });

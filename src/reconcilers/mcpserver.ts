@@ -223,7 +223,7 @@ export class MCPServerReconciler {
           return { again: false, forgotten: true };
         case 'stop': {
           if (action.slot !== undefined && action.slot !== 'current') {
-            this.#stopBeside(name, action.slot, action.reason, desired);
+            requeueAfterMs = this.#stopBeside(name, action.slot, action.reason, desired);
             break;
           }
           const observed = ctx.runtime.observe(name);
@@ -252,7 +252,7 @@ export class MCPServerReconciler {
           requeueAfterMs = await this.#start(name, action.launch, action.restart, desired);
           break;
         case 'surge':
-          requeueAfterMs = await this.#surge(name, action.launch);
+          requeueAfterMs = await this.#surge(name, action.launch, desired);
           break;
         case 'promote':
           await this.#promote(name, desired);
@@ -297,7 +297,7 @@ export class MCPServerReconciler {
   }
 
   /** A rolling update begins: the new process starts beside the serving one, which is left alone. */
-  async #surge(name: string, launch: LaunchSpec): Promise<number | undefined> {
+  async #surge(name: string, launch: LaunchSpec, desired: DesiredServer): Promise<number | undefined> {
     const ctx = this.#ctx;
     const current = ctx.runtime.observe(name);
     try {
@@ -306,7 +306,8 @@ export class MCPServerReconciler {
       ctx.records.event(KIND, name, 'Normal', 'RollingUpdate', `started pid ${next.pid} (generation ${launch.generation}) beside pid ${current?.pid ?? '?'}: ${why}`);
       ctx.logger.info('rolling update: new process started', { server: name, pid: next.pid, replaces: current?.pid, generation: launch.generation });
       ctx.gateway.prepare(name, next);
-      return undefined;
+      // Its handshake brings the next pass; this one comes at its deadline if the handshake never does.
+      return desired.state === 'valid' ? desired.rollingUpdate.progressDeadlineMs : DEFAULT_PROGRESS_DEADLINE_MS;
     } catch (err) {
       if (!isApiaryError(err, 'StartFailed')) throw err;
       return this.#rolloutFailed(name, launch.configHash, launch.generation, err.message);
@@ -344,21 +345,24 @@ export class MCPServerReconciler {
   }
 
   /** Stops a rollout's new or old process, without waiting: its exit enqueues the next pass. */
-  #stopBeside(name: string, slot: Slot, reason: StopReason, desired: DesiredServer): void {
+  #stopBeside(name: string, slot: Slot, reason: StopReason, desired: DesiredServer): number | undefined {
     const ctx = this.#ctx;
     const target = ctx.runtime.observe(name, slot);
-    if (target === undefined) return;
+    if (target === undefined) return undefined;
+    let retryInMs: number | undefined;
     if (reason === 'RolloutFailed' || reason === 'ProgressDeadlineExceeded') {
       const view = ctx.gateway.view(name)?.next;
       const why =
         reason === 'RolloutFailed'
           ? `the new process (pid ${target.pid}) failed the MCP handshake: ${view?.message ?? 'no answer'}`
           : `the new process (pid ${target.pid}) was not ready within ${desired.state === 'valid' ? desired.rollingUpdate.progressDeadlineMs / 1000 : DEFAULT_PROGRESS_DEADLINE_MS / 1000}s (strategy.rollingUpdate.progressDeadlineSeconds)`;
-      this.#rolloutFailed(name, target.configHash, target.generation, why);
+      retryInMs = this.#rolloutFailed(name, target.configHash, target.generation, why);
     } else {
       ctx.logger.info('stopping a rollout process', { server: name, slot, pid: target.pid, reason });
     }
-    void ctx.runtime.stop(name, slot).catch((err: unknown) => ctx.logger.warn('cannot stop a rollout process', { server: name, pid: target.pid, error: String(err) }));
+    // A new process never served anyone: it need not be given time to leave on its own.
+    void ctx.runtime.stop(name, slot, { terminate: slot === 'next' }).catch((err: unknown) => ctx.logger.warn('cannot stop a rollout process', { server: name, pid: target.pid, error: String(err) }));
+    return retryInMs;
   }
 
   /** A rolling update failed: the old process keeps serving; the next try waits out a back-off. */

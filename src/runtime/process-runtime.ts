@@ -254,7 +254,7 @@ export class ProcessRuntime implements Runtime {
     return killed;
   }
 
-  async stop(name: string, slot: Slot = 'current'): Promise<Termination | undefined> {
+  async stop(name: string, slot: Slot = 'current', options: { terminate?: boolean } = {}): Promise<Termination | undefined> {
     const tracked = this.#tracked.get(slotKey(name, slot));
     if (tracked === undefined) return undefined;
     tracked.stopRequested = true;
@@ -263,7 +263,7 @@ export class ProcessRuntime implements Runtime {
     tracked.child?.stdin?.end();
     const within = (ms: number): Promise<Termination | undefined> =>
       Promise.race([tracked.exited, new Promise<undefined>((resolve) => this.#clock.setTimeout(() => resolve(undefined), ms))]);
-    let done = tracked.child !== undefined ? await within(this.#stdinGraceMs) : undefined;
+    let done = tracked.child !== undefined && options.terminate !== true ? await within(this.#stdinGraceMs) : undefined;
     if (done === undefined) {
       signalGroup(pid, 'SIGTERM');
       // A stopped (SIGSTOP, hung in a debugger) process only sees SIGTERM once it runs again.

@@ -80,8 +80,13 @@ export interface Runtime {
    * StartFailed) when it cannot be started at all.
    */
   start(spec: LaunchSpec, slot?: 'current' | 'next'): Promise<ObservedProcess>;
-  /** Stops the process in a slot (`current` by default) gracefully; resolves when it is gone. */
-  stop(name: string, slot?: Slot): Promise<Termination | undefined>;
+  /**
+   * Stops the process in a slot (`current` by default) gracefully; resolves
+   * when it is gone. `terminate`: SIGTERM at once instead of first waiting
+   * for the process to leave on its own when its stdin closes (for a process
+   * that never served anyone, such as a rollout's new one given up).
+   */
+  stop(name: string, slot?: Slot, options?: { terminate?: boolean }): Promise<Termination | undefined>;
   observe(name: string, slot?: Slot): ObservedProcess | undefined;
   /**
    * The `next` process takes over: it becomes `current`, and the one it

@@ -1,0 +1,55 @@
+/**
+ * The server end of a stdio MCP server on in-memory streams: it answers
+ * apiary's handshake (initialize, tools/list) and pings by itself, unless
+ * told to stay silent, and lets the test answer everything else.
+ */
+import { PassThrough } from 'node:stream';
+import type { Id, JsonRpcMessage } from '../../src/mcp/jsonrpc.js';
+
+export interface ScriptedServer {
+  /** What apiary writes (the process's stdin) and reads (its stdout). */
+  toServer: PassThrough;
+  fromServer: PassThrough;
+  received: JsonRpcMessage[];
+  reply(message: JsonRpcMessage): void;
+  /** The next request of this method the server receives. */
+  next(method: string): Promise<JsonRpcMessage & { id: Id; params?: Record<string, unknown> }>;
+  /** The process leaves: its stdout closes. */
+  close(): void;
+}
+
+export function scriptedServer(options: { silent?: boolean; name?: string; tools?: string[] } = {}): ScriptedServer {
+  const toServer = new PassThrough();
+  const fromServer = new PassThrough();
+  const received: JsonRpcMessage[] = [];
+  const waiters: { method: string; resolve: (m: never) => void }[] = [];
+  let buffer = '';
+  const reply = (message: JsonRpcMessage): void => void fromServer.write(`${JSON.stringify(message)}\n`);
+  toServer.setEncoding('utf8');
+  toServer.on('data', (chunk: string) => {
+    buffer += chunk;
+    let nl: number;
+    while ((nl = buffer.indexOf('\n')) !== -1) {
+      const m = JSON.parse(buffer.slice(0, nl)) as JsonRpcMessage & { id?: Id; method?: string };
+      buffer = buffer.slice(nl + 1);
+      received.push(m);
+      if (options.silent === true) continue;
+      if (m.method === 'initialize') reply({ jsonrpc: '2.0', id: m.id!, result: { protocolVersion: '2025-06-18', capabilities: { tools: {} }, serverInfo: { name: options.name ?? 'scripted', version: '1' } } });
+      else if (m.method === 'tools/list') reply({ jsonrpc: '2.0', id: m.id!, result: { tools: (options.tools ?? []).map((name) => ({ name, inputSchema: { type: 'object' } })) } });
+      else if (m.method === 'ping') reply({ jsonrpc: '2.0', id: m.id!, result: {} });
+      const w = waiters.findIndex((x) => x.method === m.method);
+      if (w !== -1) waiters.splice(w, 1)[0]!.resolve(m as never);
+    }
+  });
+  return {
+    toServer,
+    fromServer,
+    received,
+    reply,
+    next: (method) => new Promise((resolve) => waiters.push({ method, resolve: resolve as never })),
+    close: () => {
+      fromServer.end();
+      fromServer.destroy();
+    },
+  };
+}
