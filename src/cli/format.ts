@@ -2,6 +2,7 @@
 import { stringify } from 'yaml';
 import { kindLower, type Kind } from '../api/names.js';
 import { findCondition, type MCPServerStatus, type SecretStatus } from '../api/status.js';
+import type { MCPServerSpec } from '../api/manifests.js';
 import type { ObjectView, StateView } from '../state/view.js';
 import { age, table } from './table.js';
 
@@ -120,7 +121,7 @@ function describeServer(o: ObjectView, status: MCPServerStatus | undefined, out:
   const spec = r.manifest.spec;
   out.push('Spec:');
   out.push(`  ${line('Command', [spec.command, ...(spec.args ?? [])].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' '))}`);
-  out.push(`  ${line('Working dir', spec.workingDir ?? '.')}`, `  ${line('Transport', spec.transport ?? 'stdio')}`, `  ${line('Restart policy', spec.restartPolicy ?? 'Always')}`);
+  out.push(`  ${line('Working dir', spec.workingDir ?? '.')}`, `  ${line('Transport', spec.transport ?? 'stdio')}`, `  ${line('Restart policy', spec.restartPolicy ?? 'Always')}`, `  ${line('Strategy', strategyOf(spec))}`);
   if (spec.port !== undefined) out.push(`  ${line('Port', spec.port)}`);
   if (spec.suspend) out.push(`  ${line('Suspend', 'true')}`);
   if (spec.tools?.allow) out.push(`  ${line('Tools allowed', spec.tools.allow.join(', ') || '<none>')}`);
@@ -154,4 +155,15 @@ function indent(text: string, n: number): string {
 
 export function kindLabel(kind: Kind, name: string): string {
   return `${kindLower(kind)}/${name}`;
+}
+
+/** The rollout strategy in effect, with its bounds when they are not the defaults. */
+function strategyOf(spec: MCPServerSpec): string {
+  const type = spec.strategy?.type ?? ((spec.transport ?? 'stdio') === 'stdio' ? 'RollingUpdate' : 'Recreate');
+  const rolling = spec.strategy?.rollingUpdate;
+  const bounds = [
+    ...(rolling?.progressDeadlineSeconds !== undefined ? [`progress deadline ${rolling.progressDeadlineSeconds}s`] : []),
+    ...(rolling?.drainSeconds !== undefined ? [`drain ${rolling.drainSeconds}s`] : []),
+  ];
+  return type === 'RollingUpdate' && bounds.length > 0 ? `${type} (${bounds.join(', ')})` : type;
 }
