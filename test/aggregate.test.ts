@@ -77,3 +77,30 @@ describe('the aggregate endpoint (every Ready server at one URL)', () => {
     await client.close();
   }, 60_000);
 });
+
+describe('the aggregate endpoint and HTTP servers', () => {
+  it('serves an HTTP server (streamable-http) beside a stdio one, with its spec.tools', async () => {
+    const h = await harness();
+    await h.write('web.yaml', server('web', [EVERYTHING, 'streamableHttp'], '  transport: streamable-http\n  tools:\n    deny: [get-env, "trigger-*"]\n'));
+    await h.write('memory.yaml', server('memory', [MEMORY], `  env:\n    - name: MEMORY_FILE_PATH\n      value: ${JSON.stringify(join(h.reports, 'memory.jsonl'))}\n`));
+    const controller = await h.start();
+    for (const name of ['web', 'memory']) {
+      await h.waitFor(`${name} Ready`, async () => findCondition((await h.status(name))?.conditions, 'Ready')?.status === 'True', 20_000);
+    }
+    const token = (await readEndpointToken(new StateLayout(h.stateDir)))!;
+    const client = new Client({ name: 'aggregate-http', version: '1' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(controller.aggregateUrl!), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+    const names = (await client.listTools()).tools.map((t) => t.name);
+    expect(names).toContain('web__echo');
+    expect(names).toContain('memory__read_graph');
+    expect(names.filter((n) => n.startsWith('web__trigger-') || n === 'web__get-env')).toEqual([]);
+    const echo = await client.callTool({ name: 'web__echo', arguments: { message: 'over http' } });
+    expect(echo.content).toEqual([{ type: 'text', text: 'Echo: over http' }]);
+    await expect(client.callTool({ name: 'web__get-env', arguments: {} })).rejects.toThrow(/spec\.tools/);
+    // What the server itself answers comes back as it said it (this one reports an unknown tool as a tool error).
+    const unknown = await client.callTool({ name: 'web__no-such-tool', arguments: {} });
+    expect(unknown.isError).toBe(true);
+    expect(JSON.stringify(unknown.content)).toContain('no-such-tool');
+    await client.close();
+  }, 60_000);
+});

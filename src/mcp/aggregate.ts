@@ -1,14 +1,15 @@
 /**
  * One MCP server made of every Ready one: tools and prompts named
  * `<server>__<name>`, resources listed with their server, calls routed to the
- * server the name says. It talks to each server through that server's own
- * Bridge, as one more client session, so the bridge's rules (spec.tools,
- * fairness, readiness) hold here too. Clients hear `list_changed` when a
+ * server the name says. It talks to each stdio server through that
+ * server's own Bridge, as one more client session, so the bridge's rules
+ * (spec.tools, fairness, readiness) hold here too; an HTTP server through
+ * the gateway's session with it, behind the same spec.tools. Clients hear `list_changed` when a
  * server comes, goes, or changes what it offers.
  */
 import { randomUUID } from 'node:crypto';
 import { LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
-import type { Bridge, Deliver } from './bridge.js';
+import { Bridge, type Deliver, type ToolSummary } from './bridge.js';
 import { ErrorCodes, errorResponse, isNotification, isRequest, isResponse, type Id, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from './jsonrpc.js';
 
 /** Between a server's name and its tool's: a DNS-1123 name never holds two underscores, so the first pair splits them. */
@@ -16,9 +17,18 @@ export const SEPARATOR = '__';
 const CALL_TIMEOUT_MS = 120_000;
 const LIST_KINDS = ['tools', 'prompts', 'resources'] as const;
 
+/** A Ready server that is not a bridge (an HTTP server): asked directly, spec.tools already applied. */
+export interface RemoteMember {
+  request(method: string, params: Record<string, unknown>, timeoutMs: number): Promise<JsonRpcResponse>;
+  /** What it offers now, to notice a change. */
+  tools(): readonly ToolSummary[];
+}
+
+export type AggregateMember = Bridge | RemoteMember;
+
 /** What the aggregate needs of the gateway: the servers whose MCP session is ready now. */
 export interface AggregateSource {
-  readyBridges(): Map<string, Bridge>;
+  readyMembers(): Map<string, AggregateMember>;
 }
 
 interface Member {
@@ -69,7 +79,10 @@ export class Aggregate {
   /** Something about the servers may have changed: tell clients their lists changed, once per burst, if they did. */
   changed(): void {
     for (const [bridge, member] of this.#members) if (!bridge.hasSession(member.session)) this.#members.delete(bridge);
-    const signature = [...this.#source.readyBridges()].map(([name, bridge]) => `${name}:${JSON.stringify(bridge.status().tools ?? [])}`).sort().join('|');
+    const signature = [...this.#source.readyMembers()]
+      .map(([name, member]) => `${name}:${JSON.stringify(member instanceof Bridge ? (member.status().tools ?? []) : member.tools())}`)
+      .sort()
+      .join('|');
     if (signature === this.#signature) return;
     this.#signature = signature;
     this.#notifyTimer ??= setTimeout(() => {
@@ -139,17 +152,17 @@ export class Aggregate {
   }
 
   async #call(server: string, method: string, params: Record<string, unknown>, id: Id): Promise<JsonRpcResponse> {
-    const bridge = this.#source.readyBridges().get(server);
-    if (bridge === undefined) return errorResponse(id, ErrorCodes.ServerUnavailable, `server "${server}" is not Ready (or not known to apiary)`);
-    const answer = await this.#request(bridge, method, params);
+    const member = this.#source.readyMembers().get(server);
+    if (member === undefined) return errorResponse(id, ErrorCodes.ServerUnavailable, `server "${server}" is not Ready (or not known to apiary)`);
+    const answer = await this.#request(member, method, params);
     return { ...answer, id };
   }
 
   /** Each Ready member's list, its entries renamed; a member that fails is left out, not fatal. */
   async #gather(method: string, field: string, rename: (server: string, item: Record<string, unknown>) => Record<string, unknown>): Promise<Record<string, unknown>[]> {
     const lists = await Promise.all(
-      [...this.#source.readyBridges()].map(async ([server, bridge]) => {
-        const answer = await this.#request(bridge, method, {}).catch(() => undefined);
+      [...this.#source.readyMembers()].map(async ([server, member]) => {
+        const answer = await this.#request(member, method, {}).catch(() => undefined);
         const items = (answer as { result?: Record<string, unknown> } | undefined)?.result?.[field];
         return Array.isArray(items) ? items.map((item) => rename(server, item as Record<string, unknown>)) : [];
       }),
@@ -175,7 +188,9 @@ export class Aggregate {
     return member;
   }
 
-  #request(bridge: Bridge, method: string, params: Record<string, unknown>): Promise<JsonRpcResponse> {
+  #request(target: AggregateMember, method: string, params: Record<string, unknown>): Promise<JsonRpcResponse> {
+    if (!(target instanceof Bridge)) return target.request(method, params, CALL_TIMEOUT_MS);
+    const bridge = target;
     const member = this.#member(bridge);
     const id = this.#nextId++;
     return new Promise((resolve) => {

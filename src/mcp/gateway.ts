@@ -12,13 +12,13 @@ import { messageOf } from '../errors.js';
 import type { ObservedProcess } from '../runtime/runtime.js';
 import type { StateLayout } from '../state/layout.js';
 import { FILE_MODE } from '../util/atomic.js';
-import { Aggregate } from './aggregate.js';
+import { Aggregate, type AggregateMember, type RemoteMember } from './aggregate.js';
 import { Bridge, toolStatus, type BridgeStatus } from './bridge.js';
 import type { HealthOptions } from './health.js';
 import { HttpEndpoint } from './http-endpoint.js';
 import { HttpProbe } from './http-probe.js';
 import { AGGREGATE_PORT_KEY, PortRegistry } from './ports.js';
-import { compileToolFilter, EXPOSE_ALL, type ToolFilter, type ToolFilterSpec } from './tool-filter.js';
+import { compileToolFilter, EXPOSE_ALL, refuseFilteredCall, withExposedTools, type ToolFilter, type ToolFilterSpec } from './tool-filter.js';
 import { HttpProxy } from './http-proxy.js';
 
 export interface McpView extends BridgeStatus {
@@ -125,6 +125,7 @@ export class Gateway {
     if (entry.filter?.key !== filter.key) {
       entry.filter = filter;
       this.#opts.onChange(name);
+      this.#aggregate?.aggregate.changed();
     }
   }
 
@@ -146,7 +147,10 @@ export class Gateway {
         transport: entry.transport,
         clock: this.#opts.clock,
         health: entry.health,
-        onChange: () => this.#opts.onChange(name),
+        onChange: () => {
+          this.#opts.onChange(name);
+          this.#aggregate?.aggregate.changed();
+        },
         onUnhealthy: (message) => this.#opts.onUnhealthy(name, observed.pid, message),
       },
       observed.pid,
@@ -210,10 +214,13 @@ export class Gateway {
     };
   }
 
-  /** The stdio servers whose MCP session is ready now, for the aggregate endpoint. */
-  readyBridges(): Map<string, Bridge> {
-    const ready = new Map<string, Bridge>();
-    for (const [name, entry] of this.#entries) if (entry.bridge?.isReady()) ready.set(name, entry.bridge);
+  /** The servers whose MCP session is ready now, for the aggregate endpoint: stdio ones by their bridge, HTTP ones through the probe's session. */
+  readyMembers(): Map<string, AggregateMember> {
+    const ready = new Map<string, AggregateMember>();
+    for (const [name, entry] of this.#entries) {
+      if (entry.bridge?.isReady()) ready.set(name, entry.bridge);
+      else if (entry.probe?.status().state === 'ready') ready.set(name, httpMember(entry.probe, entry.filter ?? EXPOSE_ALL));
+    }
     return ready;
   }
 
@@ -248,6 +255,19 @@ export class Gateway {
     this.#aggregate = undefined;
     await Promise.all([...this.#entries.keys()].map((name) => this.remove(name)));
   }
+}
+
+/** An HTTP server as the aggregate sees it: the probe's session, behind the server's spec.tools. */
+function httpMember(probe: HttpProbe, filter: ToolFilter): RemoteMember {
+  return {
+    tools: () => (probe.status().tools ?? []).filter((t) => filter.exposes(t.name)),
+    async request(method, params, timeoutMs) {
+      const refused = method === 'tools/call' ? refuseFilteredCall(filter, 0, params['name']) : undefined;
+      if (refused !== undefined) return refused;
+      const answer = await probe.request(method, params, timeoutMs);
+      return method === 'tools/list' ? (withExposedTools(filter, answer) ?? answer) : answer;
+    },
+  };
 }
 
 /** Why an endpoint (apiary's own, or the proxy in front of an HTTP server) cannot listen, for status. */

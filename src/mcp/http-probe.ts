@@ -2,13 +2,16 @@
  * Readiness and liveness for servers that speak HTTP themselves
  * (streamable-http, sse): an MCP client session through the official SDK,
  * retried until the server listens; Ready once initialize and tools/list
- * succeed; then a periodic ping.
+ * succeed; then a periodic ping. The same session carries the aggregate
+ * endpoint's requests to the server (request()).
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { McpError, ResultSchema, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { Clock, Timer } from '../controller/clock.js';
 import { messageOf } from '../errors.js';
+import { ErrorCodes, errorResponse, type JsonRpcResponse } from './jsonrpc.js';
 import { APIARY_CLIENT_INFO, summarizeTools, type BridgeStatus, type ToolSummary, type UpstreamState } from './bridge.js';
 import type { HealthOptions } from './health.js';
 
@@ -19,6 +22,8 @@ export interface ProbeOptions {
   health: HealthOptions;
   onChange: () => void;
   onUnhealthy: (message: string) => void;
+  /** The server said its tool list changed (the probe re-reads it). */
+  onToolsChanged?: () => void;
 }
 
 export class HttpProbe {
@@ -94,6 +99,12 @@ export class HttpProbe {
       const caps = client.getServerCapabilities();
       const listed = caps?.tools ? (await client.listTools(undefined, { timeout: this.#opts.health.timeoutMs })).tools : [];
       this.#tools = summarizeTools(listed);
+      client.setNotificationHandler(ToolListChangedNotificationSchema, async () => {
+        const again = await client.listTools(undefined, { timeout: this.#opts.health.timeoutMs }).catch(() => undefined);
+        if (again !== undefined) this.#tools = summarizeTools(again.tools);
+        this.#opts.onChange();
+        this.#opts.onToolsChanged?.();
+      });
       const info = client.getServerVersion();
       if (info) this.#serverInfo = { name: info.name, version: info.version };
       this.#protocolVersion = (transport as { protocolVersion?: string }).protocolVersion;
@@ -108,6 +119,18 @@ export class HttpProbe {
       await client.close().catch(() => undefined);
       this.#set('initializing', `waiting for the MCP handshake at ${this.#opts.url} (${messageOf(err)})`);
       this.#schedule(500);
+    }
+  }
+
+  /** One request to the server over the probe's session (for the aggregate endpoint); errors come back as JSON-RPC errors. */
+  async request(method: string, params: Record<string, unknown>, timeoutMs: number): Promise<JsonRpcResponse> {
+    const client = this.#client;
+    if (client === undefined || this.#state !== 'ready') return errorResponse(0, ErrorCodes.ServerUnavailable, `the server is not ready (${this.#message ?? this.#state})`);
+    try {
+      const result = await client.request({ method, params } as never, ResultSchema, { timeout: timeoutMs });
+      return { jsonrpc: '2.0', id: 0, result } as JsonRpcResponse;
+    } catch (err) {
+      return errorResponse(0, err instanceof McpError ? err.code : ErrorCodes.InternalError, err instanceof McpError ? err.message.replace(/^MCP error -?\d+: /, '') : messageOf(err));
     }
   }
 
