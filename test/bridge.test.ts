@@ -355,3 +355,17 @@ describe('Bridge rolling updates', () => {
     expect(bridge.status().next).toBeUndefined();
   });
 });
+
+describe('Bridge handshake', () => {
+  it("a server whose initialize answer is not an MCP InitializeResult (by the SDK's schema) fails the handshake, saying which field", async () => {
+    const bridge = new Bridge({ name: 's', clock: systemClock });
+    const server = scriptedServer({ silent: true });
+    const asked = server.next('initialize');
+    bridge.attach(server.toServer, server.fromServer, 4242);
+    const init = await asked;
+    server.reply({ jsonrpc: '2.0', id: init.id, result: { protocolVersion: '2025-06-18', capabilities: {} } });
+    for (let i = 0; i < 100 && bridge.status().state === 'initializing'; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(bridge.status()).toMatchObject({ state: 'failed' });
+    expect(bridge.status().message).toMatch(/^initialize failed: the answer is not an MCP InitializeResult \(serverInfo: /);
+  });
+});

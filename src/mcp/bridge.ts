@@ -13,7 +13,7 @@
  * and never see an error for it.
  */
 import { randomUUID } from 'node:crypto';
-import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
+import { InitializeResultSchema, LATEST_PROTOCOL_VERSION, type InitializeResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Readable, Writable } from 'node:stream';
 import type { Clock, Timer } from '../controller/clock.js';
 import type { HealthOptions } from './health.js';
@@ -37,12 +37,6 @@ export const PROTOCOL_VERSION = LATEST_PROTOCOL_VERSION;
 
 export type UpstreamState = 'down' | 'initializing' | 'ready' | 'failed';
 
-export interface InitializeResult {
-  protocolVersion: string;
-  capabilities: Record<string, unknown>;
-  serverInfo: { name: string; version: string; [k: string]: unknown };
-  instructions?: string;
-}
 
 export interface BridgeStatus {
   state: UpstreamState;
@@ -241,7 +235,10 @@ export class Bridge {
       clientInfo: APIARY_CLIENT_INFO,
     });
     if (answer.error || answer.result === undefined) return { error: `initialize failed: ${answer.error?.message ?? 'no result'}` };
-    const init = answer.result as InitializeResult;
+    // Checked against the SDK's schema: what apiary answers every client's initialize with must be whole.
+    const parsed = InitializeResultSchema.safeParse(answer.result);
+    if (!parsed.success) return { error: `initialize failed: the answer is not an MCP InitializeResult (${parsed.error.issues[0]?.path.join('.') ?? ''}: ${parsed.error.issues[0]?.message ?? 'invalid'})` };
+    const init = parsed.data;
     upstream.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
     if (init.capabilities?.['tools'] === undefined) return { init, tools: [] };
     const tools = await this.#call(upstream, 'tools/list', {});
@@ -260,7 +257,7 @@ export class Bridge {
     // Clients of the previous process may hold stale lists.
     if (restarted) {
       const caps = init.capabilities ?? {};
-      for (const kind of ['tools', 'resources', 'prompts']) {
+      for (const kind of ['tools', 'resources', 'prompts'] as const) {
         if (caps[kind] !== undefined) this.#broadcast({ jsonrpc: '2.0', method: `notifications/${kind}/list_changed` });
       }
     }

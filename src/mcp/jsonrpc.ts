@@ -1,27 +1,18 @@
-/** The JSON-RPC 2.0 shapes MCP uses, loosely typed: apiary routes messages, it does not interpret most of them. */
-import { JSONRPCMessageSchema } from '@modelcontextprotocol/sdk/types.js';
+/** The JSON-RPC 2.0 shapes MCP uses, from the SDK's own types; apiary routes messages, it does not interpret most of them. */
+import { JSONRPCMessageSchema, type JSONRPCErrorResponse, type JSONRPCNotification, type JSONRPCRequest, type JSONRPCResultResponse, type RequestId } from '@modelcontextprotocol/sdk/types.js';
 
-export type Id = string | number;
+export type Id = RequestId;
 
-export interface JsonRpcRequest {
-  jsonrpc: '2.0';
-  id: Id;
-  method: string;
-  params?: Record<string, unknown>;
-}
+/** The SDK's message types: a request, a notification (params loosely typed: apiary routes most without reading them). */
+export type JsonRpcRequest = JSONRPCRequest;
+export type JsonRpcNotification = JSONRPCNotification;
 
-export interface JsonRpcNotification {
-  jsonrpc: '2.0';
-  method: string;
-  params?: Record<string, unknown>;
-}
-
-export interface JsonRpcResponse {
-  jsonrpc: '2.0';
-  id: Id | null;
-  result?: unknown;
-  error?: { code: number; message: string; data?: unknown };
-}
+/**
+ * The SDK's result and error responses. An error answering a message that
+ * could not be read carries id null (JSON-RPC 2.0, section 5), which the
+ * SDK's error type leaves out; hence the one widening here.
+ */
+export type JsonRpcResponse = (JSONRPCResultResponse & { error?: undefined }) | (Omit<JSONRPCErrorResponse, 'id'> & { id: Id | null; result?: undefined });
 
 export type JsonRpcMessage = JsonRpcRequest | JsonRpcNotification | JsonRpcResponse;
 

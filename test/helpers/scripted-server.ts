@@ -33,8 +33,9 @@ export function scriptedServer(options: { silent?: boolean; name?: string; tools
       const m = JSON.parse(buffer.slice(0, nl)) as JsonRpcMessage & { id?: Id; method?: string };
       buffer = buffer.slice(nl + 1);
       received.push(m);
-      if (options.silent === true) continue;
-      if (m.method === 'initialize') reply({ jsonrpc: '2.0', id: m.id!, result: { protocolVersion: '2025-06-18', capabilities: { tools: {} }, serverInfo: { name: options.name ?? 'scripted', version: '1' } } });
+      if (options.silent === true) {
+        // Says nothing by itself; the test may still answer what it waits for.
+      } else if (m.method === 'initialize') reply({ jsonrpc: '2.0', id: m.id!, result: { protocolVersion: '2025-06-18', capabilities: { tools: {} }, serverInfo: { name: options.name ?? 'scripted', version: '1' } } });
       else if (m.method === 'tools/list') reply({ jsonrpc: '2.0', id: m.id!, result: { tools: (options.tools ?? []).map((name) => ({ name, inputSchema: { type: 'object' } })) } });
       else if (m.method === 'ping') reply({ jsonrpc: '2.0', id: m.id!, result: {} });
       const w = waiters.findIndex((x) => x.method === m.method);
