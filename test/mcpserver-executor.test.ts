@@ -63,7 +63,7 @@ async function setup() {
     restartHandled: async () => undefined,
     fingerprint: (v) => createHash('sha256').update(v).digest('hex').slice(0, 16),
   });
-  runtime.onExit((name, t) => reconciler.onExit(name, t, 'Always'));
+  runtime.onExit((name, t) => reconciler.onExit(name, t));
   const write = async (text: string): Promise<void> => {
     await writeFile(join(ws.dir, 'a.yaml'), text);
     await desired.scan();

@@ -5,11 +5,11 @@ import {
   describeConfigChange,
   emptyMemory,
   planServer,
-  recordTermination,
   serverStatus,
   type DesiredServer,
   type ServerMemory,
 } from '../src/reconcilers/mcpserver-plan.js';
+import { NO_HISTORY, RunHistories, type RunHistory } from '../src/runtime/history.js';
 import type { LaunchSpec, ObservedProcess, Termination } from '../src/runtime/runtime.js';
 
 const NOW = Date.parse('2026-01-01T00:00:00Z');
@@ -44,33 +44,40 @@ const exit = (code: number | null, over: Partial<Termination> = {}): Termination
   finishedAt: new Date(NOW).toISOString(),
   reason: code === 0 ? 'Completed' : 'Error',
   ranForMs: 1000,
+  slot: 'current',
+  configHash: 'h1',
   ...over,
 });
 const mem = (over: Partial<ServerMemory> = {}): ServerMemory => ({ ...emptyMemory(), ...over });
+/** The runtime's record: the last run ended with `t`, after `failures` failed runs in a row. */
+const ran = (t: Termination, failures = 1, restartCount = 0): RunHistory => ({ lastTermination: t, failures, restartCount });
+const ago = (ms: number): string => new Date(NOW - ms).toISOString();
 
 describe('planServer', () => {
+  const h = NO_HISTORY;
   const cases: [string, Parameters<typeof planServer>[0], string[]][] = [
-    ['new server starts', { now: NOW, desired: valid(), memory: mem() }, ['start']],
-    ['running and unchanged: nothing', { now: NOW, desired: valid(), observed: running(), memory: mem() }, []],
-    ['config changed: stop to roll', { now: NOW, desired: valid({ launch: launch('h2', 2) }), observed: running(), memory: mem() }, ['stop:ConfigChanged']],
-    ['config changed but a secret is missing: keep running', { now: NOW, desired: valid({ launch: undefined, problems: [missing], generation: 2 }), observed: running(), memory: mem() }, []],
-    ['secret deleted while running: keep running', { now: NOW, desired: valid({ launch: undefined, problems: [missing] }), observed: running(), memory: mem() }, []],
-    ['not running, secret missing: do not start (Stuck)', { now: NOW, desired: valid({ launch: undefined, problems: [missing] }), memory: mem() }, []],
-    ['invalid manifest while running: keep running', { now: NOW, desired: { state: 'invalid', message: 'x' }, observed: running(), memory: mem() }, []],
-    ['deleted while running: stop', { now: NOW, desired: { state: 'absent' }, observed: running(), memory: mem() }, ['stop:Deleted']],
-    ['deleted and gone: forget', { now: NOW, desired: { state: 'absent' }, memory: mem() }, ['forget']],
-    ['suspended while running: stop', { now: NOW, desired: valid({ suspend: true }), observed: running(), memory: mem() }, ['stop:Suspended']],
-    ['suspended and stopped: nothing', { now: NOW, desired: valid({ suspend: true }), memory: mem() }, []],
-    ['stopping: wait for the exit', { now: NOW, desired: { state: 'absent' }, observed: running({ stopping: true }), memory: mem() }, []],
-    ['crashed, back-off pending: requeue', { now: NOW, desired: valid(), memory: mem({ lastTermination: exit(1), lastRunConfigHash: 'h1', nextRetryAt: NOW + 2000, crashes: 2 }) }, ['requeue:2000']],
-    ['crashed, back-off over: restart', { now: NOW, desired: valid(), memory: mem({ lastTermination: exit(1), lastRunConfigHash: 'h1', nextRetryAt: NOW - 1, crashes: 2 }) }, ['start:restart']],
-    ['crashed, config changed meanwhile: start at once', { now: NOW, desired: valid({ launch: launch('h2') }), memory: mem({ lastTermination: exit(1), lastRunConfigHash: 'h1', nextRetryAt: NOW + 60_000 }) }, ['start:restart']],
-    ['Never + failed: stays down', { now: NOW, desired: valid({ restartPolicy: 'Never' }), memory: mem({ lastTermination: exit(1), lastRunConfigHash: 'h1' }) }, []],
-    ['OnFailure + clean exit: stays down', { now: NOW, desired: valid({ restartPolicy: 'OnFailure' }), memory: mem({ lastTermination: exit(0), lastRunConfigHash: 'h1' }) }, []],
-    ['OnFailure + failure: restarts', { now: NOW, desired: valid({ restartPolicy: 'OnFailure' }), memory: mem({ lastTermination: exit(2), lastRunConfigHash: 'h1' }) }, ['start:restart']],
-    ['restart requested: stop', { now: NOW, desired: valid(), observed: running(), memory: mem({ restartRequestedAt: 't1' }) }, ['stop:RestartRequested']],
-    ['restart request already handled: nothing', { now: NOW, desired: valid(), observed: running(), memory: mem({ restartRequestedAt: 't1', restartHandledAt: 't1' }) }, []],
-    ['after a rollout stop: start, not a restart', { now: NOW, desired: valid({ launch: launch('h2') }), memory: mem({ lastTermination: exit(null, { reason: 'Stopped' }), lastRunConfigHash: 'h1' }) }, ['start']],
+    ['new server starts', { now: NOW, desired: valid(), memory: mem(), history: h }, ['start']],
+    ['running and unchanged: nothing', { now: NOW, desired: valid(), observed: running(), memory: mem(), history: h }, []],
+    ['config changed: stop to roll', { now: NOW, desired: valid({ launch: launch('h2', 2) }), observed: running(), memory: mem(), history: h }, ['stop:ConfigChanged']],
+    ['config changed but a secret is missing: keep running', { now: NOW, desired: valid({ launch: undefined, problems: [missing], generation: 2 }), observed: running(), memory: mem(), history: h }, []],
+    ['secret deleted while running: keep running', { now: NOW, desired: valid({ launch: undefined, problems: [missing] }), observed: running(), memory: mem(), history: h }, []],
+    ['not running, secret missing: do not start (Stuck)', { now: NOW, desired: valid({ launch: undefined, problems: [missing] }), memory: mem(), history: h }, []],
+    ['invalid manifest while running: keep running', { now: NOW, desired: { state: 'invalid', message: 'x' }, observed: running(), memory: mem(), history: h }, []],
+    ['deleted while running: stop', { now: NOW, desired: { state: 'absent' }, observed: running(), memory: mem(), history: h }, ['stop:Deleted']],
+    ['deleted and gone: forget', { now: NOW, desired: { state: 'absent' }, memory: mem(), history: h }, ['forget']],
+    ['suspended while running: stop', { now: NOW, desired: valid({ suspend: true }), observed: running(), memory: mem(), history: h }, ['stop:Suspended']],
+    ['suspended and stopped: nothing', { now: NOW, desired: valid({ suspend: true }), memory: mem(), history: h }, []],
+    ['stopping: wait for the exit', { now: NOW, desired: { state: 'absent' }, observed: running({ stopping: true }), memory: mem(), history: h }, []],
+    ['crashed, back-off pending: requeue', { now: NOW, desired: valid(), memory: mem(), history: ran(exit(1), 2) }, ['requeue:2000']],
+    ['crashed, back-off over: restart', { now: NOW, desired: valid(), memory: mem(), history: ran(exit(1, { finishedAt: ago(2001) }), 2) }, ['start']],
+    ['crashed, config changed meanwhile: start at once', { now: NOW, desired: valid({ launch: launch('h2') }), memory: mem(), history: ran(exit(1), 7) }, ['start']],
+    ['Never + failed: stays down', { now: NOW, desired: valid({ restartPolicy: 'Never' }), memory: mem(), history: ran(exit(1)) }, []],
+    ['OnFailure + clean exit: stays down', { now: NOW, desired: valid({ restartPolicy: 'OnFailure' }), memory: mem(), history: ran(exit(0)) }, []],
+    ['OnFailure + failure: restarts after its back-off', { now: NOW, desired: valid({ restartPolicy: 'OnFailure' }), memory: mem(), history: ran(exit(2, { finishedAt: ago(5000) })) }, ['start']],
+    ['a failed start (command not found) backs off too', { now: NOW, desired: valid(), memory: mem(), history: ran(exit(null, { reason: 'StartError', message: 'command "x" not found on PATH' }), 3) }, ['requeue:4000']],
+    ['restart requested: stop', { now: NOW, desired: valid(), observed: running(), memory: mem({ restartRequestedAt: 't1' }), history: h }, ['stop:RestartRequested']],
+    ['restart request already handled: nothing', { now: NOW, desired: valid(), observed: running(), memory: mem({ restartRequestedAt: 't1', restartHandledAt: 't1' }), history: h }, []],
+    ['after a rollout stop: start at once', { now: NOW, desired: valid({ launch: launch('h2') }), memory: mem(), history: ran(exit(null, { reason: 'Stopped' }), 3) }, ['start']],
   ];
   it.each(cases)('%s', (_name, input, expected) => {
     expect(planServer(input).map(show)).toEqual(expected);
@@ -78,13 +85,13 @@ describe('planServer', () => {
 });
 
 const show = (a: ReturnType<typeof planServer>[number]): string =>
-  a.type === 'stop' ? `stop:${a.reason}${a.slot ? `@${a.slot}` : ''}` : a.type === 'requeue' ? `requeue:${a.afterMs}` : a.type === 'start' ? (a.restart ? 'start:restart' : 'start') : a.type;
+  a.type === 'stop' ? `stop:${a.reason}${a.slot ? `@${a.slot}` : ''}` : a.type === 'requeue' ? `requeue:${a.afterMs}` : a.type;
 
 describe('planServer, rolling updates', () => {
   const next = (over: Partial<ObservedProcess> = {}): ObservedProcess => running({ pid: 43, slot: 'next', configHash: 'h2', generation: 2, startedAt: new Date(NOW - 500).toISOString(), ...over });
   const old = running({ pid: 41, slot: 'old', configHash: 'h0' });
   const h2 = rolling({ launch: launch('h2', 2), generation: 2 });
-  const cases: [string, Parameters<typeof planServer>[0], string[]][] = [
+  const cases: [string, Omit<Parameters<typeof planServer>[0], 'history'> & { history?: RunHistory }, string[]][] = [
     ['config changed: start the new process beside the old', { now: NOW, desired: h2, observed: running(), memory: mem() }, ['surge']],
     ['restart requested: the same, beside', { now: NOW, desired: rolling(), observed: running(), memory: mem({ restartRequestedAt: 't1' }) }, ['surge']],
     ['new process initializing: wait until its deadline', { now: NOW, desired: h2, observed: running(), next: next(), nextState: 'initializing', memory: mem() }, ['requeue:59500']],
@@ -96,7 +103,7 @@ describe('planServer, rolling updates', () => {
     ['edited back while it starts: stop it', { now: NOW, desired: rolling(), observed: running(), next: next(), nextState: 'initializing', memory: mem() }, ['stop:Superseded@next']],
     ['a failed rollout waits out its back-off', { now: NOW, desired: h2, observed: running(), memory: mem({ rollout: { configHash: 'h2', generation: 2, failures: 1, nextRetryAt: NOW + 1000, message: 'x' } }) }, ['requeue:1000']],
     ['a failed rollout of another config does not hold a new one', { now: NOW, desired: h2, observed: running(), memory: mem({ rollout: { configHash: 'h9', generation: 9, failures: 3, nextRetryAt: NOW + 8000, message: 'x' } }) }, ['surge']],
-    ['the old process died mid-rollout: the new one takes over when ready', { now: NOW, desired: h2, next: next(), nextState: 'ready', memory: mem({ lastTermination: exit(1), lastRunConfigHash: 'h1', nextRetryAt: NOW + 1000 }) }, ['promote']],
+    ['the old process died mid-rollout: the new one takes over when ready', { now: NOW, desired: h2, next: next(), nextState: 'ready', memory: mem(), history: ran(exit(1)) }, ['promote']],
     ['deleted mid-rollout: every process stops', { now: NOW, desired: { state: 'absent' }, observed: running(), next: next(), old, memory: mem() }, ['stop:Deleted@next', 'stop:Deleted@old', 'stop:Deleted']],
     ['suspended mid-rollout: every process stops', { now: NOW, desired: rolling({ suspend: true }), observed: running(), next: next(), memory: mem() }, ['stop:Suspended@next', 'stop:Suspended']],
     ['deleted, only a draining one left: it is stopped, nothing forgotten yet', { now: NOW, desired: { state: 'absent' }, old, memory: mem() }, ['stop:Deleted@old']],
@@ -105,7 +112,7 @@ describe('planServer, rolling updates', () => {
     ['HTTP servers are never rolled beside', { now: NOW, desired: rolling({ launch: { ...launch('h2', 2), attachStdio: false } }), observed: running(), memory: mem() }, ['stop:ConfigChanged']],
   ];
   it.each(cases)('%s', (_name, input, expected) => {
-    expect(planServer(input).map(show)).toEqual(expected);
+    expect(planServer({ history: NO_HISTORY, ...input }).map(show)).toEqual(expected);
   });
 });
 
@@ -113,24 +120,38 @@ describe('back-off', () => {
   it('is 1 s doubling to a 5-minute cap', () => {
     expect([1, 2, 3, 4, 8, 9, 10, 20].map(backoffDelay)).toEqual([1000, 2000, 4000, 8000, 128_000, 256_000, 300_000, 300_000]);
   });
+});
 
-  it('resets after 10 minutes of steady running', () => {
-    const crashed = recordTermination(mem({ crashes: 6 }), exit(1, { ranForMs: 10 * 60_000 }), 'Always', 'h1', NOW);
-    expect(crashed.crashes).toBe(1);
-    expect(crashed.nextRetryAt).toBe(NOW + 1000);
-    const again = recordTermination(mem({ crashes: 6 }), exit(1, { ranForMs: 5_000 }), 'Always', 'h1', NOW);
-    expect(again.nextRetryAt).toBe(NOW + 64_000);
+describe("the runtime's run history (what back-off and restart counts come from)", () => {
+  it('counts failed runs in a row, and a run of 10 minutes starts the count again', () => {
+    const runs = new RunHistories();
+    for (let i = 0; i < 6; i++) runs.ended('a', exit(1, { ranForMs: 5_000 }));
+    expect(runs.get('a').failures).toBe(6);
+    runs.ended('a', exit(1, { ranForMs: 10 * 60_000 }));
+    expect(runs.get('a').failures).toBe(1);
   });
 
-  it('a stop asked for by apiary is not a crash', () => {
-    const stopped = recordTermination(mem({ crashes: 3, nextRetryAt: NOW + 5 }), exit(null, { reason: 'Stopped' }), 'Always', 'h1', NOW);
-    expect(stopped.crashes).toBe(3);
-    expect(stopped.nextRetryAt).toBeUndefined();
+  it('a stop asked for by apiary is not a failure, and the start after it is not a restart', () => {
+    const runs = new RunHistories();
+    runs.ended('a', exit(1));
+    runs.started('a');
+    expect(runs.get('a')).toMatchObject({ restartCount: 1, failures: 1 });
+    runs.ended('a', exit(null, { reason: 'Stopped' }));
+    runs.started('a');
+    expect(runs.get('a')).toMatchObject({ restartCount: 1, failures: 1, lastTermination: { reason: 'Stopped' } });
+    // A failed start (no process) is a failed run, and the next start a restart.
+    runs.ended('a', exit(null, { reason: 'StartError', message: 'command "x" not found on PATH' }));
+    runs.started('a');
+    expect(runs.get('a')).toMatchObject({ restartCount: 2, failures: 2 });
+    runs.amend('a', { failures: 0 });
+    expect(runs.get('a')).toMatchObject({ restartCount: 2, failures: 0 });
+    runs.amend('a', undefined);
+    expect(runs.get('a')).toEqual(NO_HISTORY);
   });
 });
 
 describe('serverStatus', () => {
-  const base = { now: NOW, memory: mem(), lastGeneration: 1 };
+  const base = { now: NOW, memory: mem(), history: NO_HISTORY, lastGeneration: 1 };
   it('Running: Ready=True, and a deleted secret only turns SecretsResolved false', () => {
     const s = serverStatus({ ...base, desired: valid({ launch: undefined, problems: [missing] }), observed: running() });
     expect(s.phase).toBe('Running');
@@ -152,7 +173,7 @@ describe('serverStatus', () => {
   });
 
   it.each([
-    ['command not found', { desired: valid(), memory: mem({ lastTermination: exit(null, { reason: 'StartError' }), crashes: 1, nextRetryAt: NOW + 1000, startError: 'command "nope" not found on PATH' }) }, 'StartFailed', 'command "nope" not found on PATH'],
+    ['command not found', { desired: valid(), history: ran(exit(null, { reason: 'StartError', message: 'command "nope" not found on PATH' })) }, 'StartFailed', 'command "nope" not found on PATH'],
     ['port in use', { desired: valid(), observed: running(), mcp: { state: 'down', sessions: 0, endpointError: 'port 8931 is already in use on 127.0.0.1' } }, 'EndpointUnavailable', 'port 8931 is already in use on 127.0.0.1'],
   ])('Stalled=True where only a person can help: %s', (_name, over, reason, message) => {
     const s = serverStatus({ ...base, ...over } as Parameters<typeof serverStatus>[0]);
@@ -170,9 +191,9 @@ describe('serverStatus', () => {
   it.each([
     ['Suspended', { desired: valid({ suspend: true }) }],
     ['Terminating', { desired: valid(), observed: running({ stopping: true }) }],
-    ['CrashLoopBackOff', { desired: valid(), memory: mem({ lastTermination: exit(1), crashes: 1, nextRetryAt: NOW + 1000 }) }],
-    ['Failed', { desired: valid({ restartPolicy: 'Never' }), memory: mem({ lastTermination: exit(1) }) }],
-    ['Completed', { desired: valid({ restartPolicy: 'OnFailure' }), memory: mem({ lastTermination: exit(0) }) }],
+    ['CrashLoopBackOff', { desired: valid(), history: ran(exit(1)) }],
+    ['Failed', { desired: valid({ restartPolicy: 'Never' }), history: ran(exit(1)) }],
+    ['Completed', { desired: valid({ restartPolicy: 'OnFailure' }), history: ran(exit(0)) }],
     ['Pending', { desired: valid() }],
     ['Stuck', { desired: { state: 'invalid' as const, message: 'f.yaml:1:1: bad' } }],
   ])('phase %s', (phase, over) => {

@@ -12,7 +12,6 @@ import type { MCPServerStatus } from '../api/status.js';
 import type { KeyStore } from '../crypto/keys.js';
 import { messageOf } from '../errors.js';
 import { formatManifestError } from '../manifests/errors.js';
-import type { MCPServerResource } from '../manifests/resource.js';
 import type { ReconcileContext, ReconcileResult, Reconciler } from '../reconcilers/context.js';
 import { MCPServerReconciler } from '../reconcilers/mcpserver.js';
 import type { ServerMemory } from '../reconcilers/mcpserver-plan.js';
@@ -184,9 +183,9 @@ export class Controller {
     // 2. What an earlier controller left running.
     const adoption = await this.#runtime.adopt();
     for (const p of adoption.adopted) {
-      this.#servers.memory(p.name).lastRunConfigHash = p.configHash;
+      // The runtime's history starts anew with this controller: carry the restart count over from status.
       const restarts = (this.#records.get('MCPServer', p.name)?.status as { restartCount?: number } | undefined)?.restartCount;
-      if (restarts !== undefined) this.#servers.memory(p.name).restartCount = restarts;
+      if (restarts !== undefined) this.#runtime.amendHistory(p.name, { restartCount: restarts });
       logger.info('adopted running server', { server: p.name, pid: p.pid });
     }
     for (const g of adoption.gone) logger.info('server from an earlier run is gone', { server: g.name, pid: g.pid });
@@ -194,8 +193,7 @@ export class Controller {
     for (const s of adoption.strays) logger.warn(s.action === 'adopted' ? 'found a server without its record; adopted it' : 'found a second copy of a server; killed it', { server: s.name, pid: s.pid });
     this.#runtime.onExit((name, termination) => {
       if (termination.pid !== undefined) this.#gateway.detach(name, termination.pid, `the server process exited (${termination.reason})`);
-      const policy = this.#policyOf(name);
-      this.#servers.onExit(name, termination, policy);
+      this.#servers.onExit(name, termination);
       this.#queue.add(resourceKey('MCPServer', name));
     });
 
@@ -241,11 +239,6 @@ export class Controller {
         this.#queue.add(resourceKey('MCPServer', request.name));
       }
     }
-  }
-
-  #policyOf(name: string): 'Always' | 'OnFailure' | 'Never' {
-    const resource = this.#desired.get(resourceKey('MCPServer', name))?.resource as MCPServerResource | undefined;
-    return resource?.manifest.spec.restartPolicy ?? 'Always';
   }
 
   /** Enqueues keys, and for each Secret every MCPServer that references it (the one cross-kind mapping). */

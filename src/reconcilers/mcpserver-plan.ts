@@ -8,27 +8,22 @@ import type { UpstreamState } from '../mcp/bridge.js';
 import type { HealthOptions } from '../mcp/health.js';
 import type { ToolFilterSpec } from '../mcp/tool-filter.js';
 import { setCondition, type Condition, type LastTermination, type MCPServerPhase, type MCPServerStatus } from '../api/status.js';
+import type { RunHistory } from '../runtime/history.js';
 import type { LaunchSpec, ObservedProcess, Slot, Termination } from '../runtime/runtime.js';
 import type { McpView } from '../mcp/gateway.js';
 import type { SecretProblem } from './resolve-env.js';
 
 export const BACKOFF_INITIAL_MS = 1_000;
 export const BACKOFF_MAX_MS = 5 * 60_000;
-export const BACKOFF_RESET_AFTER_MS = 10 * 60_000;
 
-/** What the controller remembers about a server between passes (not status: the world it observed). */
+/**
+ * What the controller itself remembers about a server between passes: its
+ * own intentions and explanations, never what happened to processes (that is
+ * the runtime's history: restarts, terminations, failures in a row).
+ */
 export interface ServerMemory {
-  restartCount: number;
-  /** Consecutive failed runs, for back-off. */
-  crashes: number;
-  nextRetryAt?: number;
-  lastTermination?: Termination;
-  /** The configuration of the run that last terminated. */
-  lastRunConfigHash?: string;
-  /** The same, part by part, for saying what changed. */
+  /** The configuration of the serving process, part by part, for saying what a change changed. */
   lastRunParts?: Readonly<Record<string, string>>;
-  /** A start attempt failed before the process existed. */
-  startError?: string;
   /** A rollout restart asked for at this time (apiary restart). */
   restartRequestedAt?: string;
   /** The restart request already carried out. */
@@ -53,7 +48,7 @@ export const DEFAULT_DRAIN_MS = 30_000;
 export type Strategy = 'RollingUpdate' | 'Recreate';
 
 export function emptyMemory(): ServerMemory {
-  return { restartCount: 0, crashes: 0 };
+  return {};
 }
 
 export type DesiredServer =
@@ -95,7 +90,7 @@ export type StopReason =
   | 'ProgressDeadlineExceeded';
 
 export type ServerAction =
-  | { type: 'start'; launch: LaunchSpec; restart: boolean }
+  | { type: 'start'; launch: LaunchSpec }
   /** A rolling update: start the new process beside the current one. */
   | { type: 'surge'; launch: LaunchSpec }
   /** The new process is initialized: it takes over, and the one it replaces drains and stops. */
@@ -110,6 +105,8 @@ export interface PlanInput {
   desired: DesiredServer;
   observed?: ObservedProcess;
   memory: ServerMemory;
+  /** The runtime's record of the server's runs. */
+  history: RunHistory;
   /** A rolling update in progress: the new process, and how far its MCP handshake got. */
   next?: ObservedProcess;
   nextState?: UpstreamState;
@@ -128,19 +125,17 @@ export function backoffDelay(crashes: number): number {
   return Math.min(BACKOFF_MAX_MS, BACKOFF_INITIAL_MS * 2 ** Math.max(0, crashes - 1));
 }
 
-/** Folds a termination into memory (crash accounting and the back-off timer). */
-export function recordTermination(memory: ServerMemory, t: Termination, policy: RestartPolicy, configHash: string | undefined, now: number): ServerMemory {
-  const next: ServerMemory = { ...memory, lastTermination: t };
-  if (configHash !== undefined) next.lastRunConfigHash = configHash;
-  if (t.reason === 'Stopped') {
-    delete next.nextRetryAt;
-    return next;
-  }
-  const crashes = t.ranForMs >= BACKOFF_RESET_AFTER_MS ? 1 : memory.crashes + 1;
-  next.crashes = crashes;
-  if (shouldRestart(policy, t)) next.nextRetryAt = now + backoffDelay(crashes);
-  else delete next.nextRetryAt;
-  return next;
+/** When a server whose last run failed may start again (its back-off), if it is to be restarted at all. */
+export function nextRetryAt(history: RunHistory, policy: RestartPolicy): number | undefined {
+  const last = history.lastTermination;
+  if (last === undefined || last.reason === 'Stopped' || history.failures === 0 || !shouldRestart(policy, last)) return undefined;
+  return Date.parse(last.finishedAt) + backoffDelay(history.failures);
+}
+
+/** Why the last start failed before a process existed (command not found, ...), if it did. */
+export function startErrorOf(history: RunHistory): string | undefined {
+  const last = history.lastTermination;
+  return last?.reason === 'StartError' ? (last.message ?? 'the process could not be started') : undefined;
 }
 
 function restartPending(memory: ServerMemory): boolean {
@@ -148,7 +143,7 @@ function restartPending(memory: ServerMemory): boolean {
 }
 
 export function planServer(input: PlanInput): ServerAction[] {
-  const { now, desired, observed, memory, next, old } = input;
+  const { now, desired, observed, memory, history, next, old } = input;
   // Going away: every process of the server stops (a rollout's too); the current one is waited for.
   if (desired.state === 'absent' || (desired.state === 'valid' && desired.suspend)) {
     const reason = desired.state === 'absent' ? 'Deleted' : 'Suspended';
@@ -179,16 +174,14 @@ export function planServer(input: PlanInput): ServerAction[] {
   // The serving process is gone in the middle of a rollout: the new one takes over when it can.
   if (next !== undefined) return next.stopping ? [] : planRollout(input, launch, true);
   if (launch === undefined) return [];
-  const last = memory.lastTermination;
-  const configChanged = memory.lastRunConfigHash !== undefined && memory.lastRunConfigHash !== launch.configHash;
+  const last = history.lastTermination;
+  const configChanged = last?.configHash !== undefined && last.configHash !== launch.configHash;
   if (last !== undefined && !configChanged && !restartPending(memory)) {
     if (last.reason !== 'Stopped' && !shouldRestart(desired.restartPolicy, last)) return [];
-    if (memory.nextRetryAt !== undefined && memory.nextRetryAt > now) {
-      return [{ type: 'requeue', afterMs: memory.nextRetryAt - now }];
-    }
+    const retryAt = nextRetryAt(history, desired.restartPolicy);
+    if (retryAt !== undefined && retryAt > now) return [{ type: 'requeue', afterMs: retryAt - now }];
   }
-  // Only a start after the process ended by itself counts as a restart; a rollout does not.
-  return [{ type: 'start', launch, restart: last !== undefined && last.reason !== 'Stopped' }];
+  return [{ type: 'start', launch }];
 }
 
 /**
@@ -226,6 +219,8 @@ export interface StatusInput {
   now: number;
   desired: DesiredServer;
   observed?: ObservedProcess;
+  /** The runtime's record of the server's runs. */
+  history: RunHistory;
   /** A rolling update's new process, while it starts. */
   next?: ObservedProcess;
   memory: ServerMemory;
@@ -249,7 +244,7 @@ function describeTermination(t: Termination): string {
 }
 
 function verdict(input: StatusInput): Verdict {
-  const { desired, observed, memory, now } = input;
+  const { desired, observed, now } = input;
   if (observed?.stopping) return { phase: 'Terminating', ready: [false, 'Terminating', `stopping pid ${observed.pid}`] };
   if (!observed && input.next !== undefined) return { phase: 'Pending', ready: [false, 'Starting', `pid ${input.next.pid} is starting (rolling update)`] };
   if (observed) return { phase: 'Running', ready: mcpReadiness(observed, input.mcp) };
@@ -263,16 +258,18 @@ function verdict(input: StatusInput): Verdict {
     const message = desired.problems.map((p) => p.message).join('; ');
     return { phase: 'Stuck', ready: [false, problem.reason, message], message };
   }
-  const last = memory.lastTermination;
-  if (memory.nextRetryAt !== undefined && memory.nextRetryAt > now && last !== undefined) {
-    const seconds = Math.ceil((memory.nextRetryAt - now) / 1000);
-    const why = memory.startError ?? describeTermination(last);
-    const message = `back-off ${formatDelay(backoffDelay(memory.crashes))} restarting failed server (${why}); next try in ${seconds}s`;
+  const { history } = input;
+  const last = history.lastTermination;
+  const retryAt = desired.state === 'valid' ? nextRetryAt(history, desired.restartPolicy) : undefined;
+  if (retryAt !== undefined && retryAt > now && last !== undefined) {
+    const seconds = Math.ceil((retryAt - now) / 1000);
+    const why = startErrorOf(history) ?? describeTermination(last);
+    const message = `back-off ${formatDelay(backoffDelay(history.failures))} restarting failed server (${why}); next try in ${seconds}s`;
     return { phase: 'CrashLoopBackOff', ready: [false, 'CrashLoopBackOff', message], message };
   }
   if (last !== undefined && last.reason !== 'Stopped' && !shouldRestart(desired.restartPolicy, last)) {
     const clean = last.exitCode === 0 && last.signal === null;
-    const message = `${clean ? 'exited cleanly' : `failed (${memory.startError ?? describeTermination(last)})`}; restartPolicy ${desired.restartPolicy} does not restart it`;
+    const message = `${clean ? 'exited cleanly' : `failed (${startErrorOf(history) ?? describeTermination(last)})`}; restartPolicy ${desired.restartPolicy} does not restart it`;
     return clean
       ? { phase: 'Completed', ready: [false, 'Completed', message], message }
       : { phase: 'Failed', ready: [false, 'Failed', message], message };
@@ -342,9 +339,9 @@ export function serverStatus(input: StatusInput): MCPServerStatus {
   } else if (observed && input.mcp?.endpointError !== undefined) {
     // Retrying will not free the port: someone has to.
     set('Stalled', true, 'EndpointUnavailable', input.mcp.endpointError);
-  } else if (!observed && memory.startError !== undefined) {
+  } else if (!observed && startErrorOf(input.history) !== undefined) {
     // Command not found or not executable: back-off keeps trying, but only a person can fix it.
-    set('Stalled', true, 'StartFailed', memory.startError);
+    set('Stalled', true, 'StartFailed', startErrorOf(input.history)!);
   } else {
     set('Stalled', false, 'Progressing', 'no intervention needed');
   }
@@ -363,7 +360,7 @@ export function serverStatus(input: StatusInput): MCPServerStatus {
     observedGeneration: generation,
     phase: v.phase,
     conditions,
-    restartCount: memory.restartCount,
+    restartCount: input.history.restartCount,
   };
   if (observed) {
     status.pid = observed.pid;
@@ -377,8 +374,10 @@ export function serverStatus(input: StatusInput): MCPServerStatus {
     status.tools = mcp.toolCount ?? 0;
     if (mcp.filteredTools !== undefined && mcp.filteredTools.length > 0) status.toolsFiltered = mcp.filteredTools;
   }
-  if (memory.lastTermination) status.lastTermination = toLastTermination(memory.lastTermination);
-  if (v.phase === 'CrashLoopBackOff' && memory.nextRetryAt !== undefined) status.nextRetryAt = new Date(memory.nextRetryAt).toISOString();
+  const last = input.history.lastTermination;
+  if (last) status.lastTermination = toLastTermination(last);
+  const retryAt = desired.state === 'valid' ? nextRetryAt(input.history, desired.restartPolicy) : undefined;
+  if (v.phase === 'CrashLoopBackOff' && retryAt !== undefined) status.nextRetryAt = new Date(retryAt).toISOString();
   const message = updateBlocked
     ? `update blocked: ${first.message}`
     : failedRollout !== undefined && rollout === undefined

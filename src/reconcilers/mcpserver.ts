@@ -23,8 +23,8 @@ import {
   describeConfigChange,
   emptyMemory,
   planServer,
+  nextRetryAt,
   recordRolloutFailure,
-  recordTermination,
   serverStatus,
   type DesiredServer,
   type ServerAction,
@@ -162,9 +162,8 @@ export class MCPServerReconciler {
       const old = ctx.runtime.observe(name, 'old');
       const memory = this.memory(name);
       // A server stuck on secrets starts as soon as they are back, not after a back-off timer.
-      if (!observed && desired.state === 'valid' && desired.problems.length > 0 && memory.nextRetryAt !== undefined) {
-        delete memory.nextRetryAt;
-        memory.crashes = 0;
+      if (!observed && desired.state === 'valid' && desired.problems.length > 0 && ctx.runtime.history(name).failures > 0) {
+        ctx.runtime.amendHistory(name, { failures: 0 });
       }
       const nextState = next !== undefined ? ctx.gateway.view(name)?.next : undefined;
       const actions = planServer({
@@ -172,6 +171,7 @@ export class MCPServerReconciler {
         desired,
         observed,
         memory,
+        history: ctx.runtime.history(name),
         ...(next ? { next, nextState: nextState?.pid === next.pid ? nextState.state : 'initializing' } : {}),
         ...(old ? { old } : {}),
       });
@@ -218,6 +218,7 @@ export class MCPServerReconciler {
         case 'forget':
           await ctx.gateway.remove(name);
           ctx.memory.delete(name);
+          ctx.runtime.amendHistory(name, undefined);
           await ctx.records.remove(KIND, name);
           ctx.logger.info('server removed', { server: name });
           return { again: false, forgotten: true };
@@ -234,14 +235,16 @@ export class MCPServerReconciler {
           ctx.records.event(KIND, name, 'Normal', 'Stopping', `stopping pid ${observed?.pid ?? '?'}: ${why}`);
           ctx.logger.info('stopping server', { server: name, pid: observed?.pid, reason: action.reason });
           // stop() marks the process as stopping at once, so status shows Terminating while it goes.
-          const stopped = ctx.runtime.stop(name);
+          // A liveness failure is a failed run (restarted per restartPolicy, with back-off), not a stop asked for.
+          const unhealthy = this.memory(name).unhealthy;
+          const stopped = ctx.runtime.stop(name, 'current', action.reason === 'Unhealthy' ? { failure: { reason: 'Unhealthy', message: unhealthy?.message ?? 'MCP pings failed' } } : {});
           await this.#writeStatus(name, desired);
-          const termination = await stopped;
-          if (action.reason === 'Unhealthy' && termination !== undefined) this.#recordUnhealthy(name, termination, desired);
+          await stopped;
           if (action.reason === 'RestartRequested') await this.#restartHandled(name);
           if (action.reason === 'Deleted') {
             await ctx.gateway.remove(name);
             ctx.memory.delete(name);
+            ctx.runtime.amendHistory(name, undefined);
             await ctx.records.remove(KIND, name);
             return { again: false, forgotten: true };
           }
@@ -249,7 +252,7 @@ export class MCPServerReconciler {
           break;
         }
         case 'start':
-          requeueAfterMs = await this.#start(name, action.launch, action.restart, desired);
+          requeueAfterMs = await this.#start(name, action.launch, desired);
           break;
         case 'surge':
           requeueAfterMs = await this.#surge(name, action.launch, desired);
@@ -265,14 +268,9 @@ export class MCPServerReconciler {
     return requeueAfterMs !== undefined ? { again, requeueAfterMs } : { again };
   }
 
-  async #start(name: string, launch: LaunchSpec, restart: boolean, desired: DesiredServer): Promise<number | undefined> {
+  async #start(name: string, launch: LaunchSpec, desired: DesiredServer): Promise<number | undefined> {
     const ctx = this.#ctx;
-    // Bookkeeping first: the process may exit (and onExit copy this memory) before start() returns.
     const memory = this.memory(name);
-    if (restart) memory.restartCount += 1;
-    delete memory.startError;
-    delete memory.nextRetryAt;
-    memory.lastRunConfigHash = launch.configHash;
     if (launch.configParts !== undefined) memory.lastRunParts = launch.configParts;
     else delete memory.lastRunParts;
     const requested = memory.restartRequestedAt !== undefined && memory.restartRequestedAt !== memory.restartHandledAt;
@@ -284,15 +282,11 @@ export class MCPServerReconciler {
       return undefined;
     } catch (err) {
       if (!isApiaryError(err, 'StartFailed')) throw err;
-      const now = ctx.clock.now();
-      const termination: Termination = { exitCode: null, signal: null, finishedAt: new Date(now).toISOString(), reason: 'StartError', message: err.message, ranForMs: 0 };
-      const policy = desired.state === 'valid' ? desired.restartPolicy : 'Always';
-      const next = recordTermination(this.memory(name), termination, policy, launch.configHash, now);
-      next.startError = err.message;
-      ctx.memory.set(name, next);
+      // The runtime recorded the failed start in the server's history: back-off follows from it.
       ctx.records.event(KIND, name, 'Warning', 'FailedStart', err.message);
       ctx.logger.warn('server failed to start', { server: name, error: err.message });
-      return next.nextRetryAt !== undefined ? next.nextRetryAt - now : undefined;
+      const retryAt = nextRetryAt(ctx.runtime.history(name), desired.state === 'valid' ? desired.restartPolicy : 'Always');
+      return retryAt !== undefined ? Math.max(0, retryAt - ctx.clock.now()) : undefined;
     }
   }
 
@@ -322,7 +316,6 @@ export class MCPServerReconciler {
     if (next === undefined || !ctx.gateway.promote(name)) return;
     ctx.runtime.promote(name);
     const memory = this.memory(name);
-    memory.lastRunConfigHash = next.configHash;
     const launch = desired.state === 'valid' ? desired.launch : undefined;
     if (launch?.configHash === next.configHash && launch.configParts !== undefined) memory.lastRunParts = launch.configParts;
     delete memory.rollout;
@@ -377,17 +370,6 @@ export class MCPServerReconciler {
     return next.rollout!.nextRetryAt - now;
   }
 
-  /** A liveness failure counts as a failed run: restarted per restartPolicy, with back-off. */
-  #recordUnhealthy(name: string, termination: Termination, desired: DesiredServer): void {
-    const ctx = this.#ctx;
-    const memory = this.memory(name);
-    const message = memory.unhealthy?.message ?? 'MCP pings failed';
-    const policy = desired.state === 'valid' ? desired.restartPolicy : 'Always';
-    const next = recordTermination(memory, { ...termination, reason: 'Unhealthy', message }, policy, memory.lastRunConfigHash, ctx.clock.now());
-    delete next.unhealthy;
-    ctx.memory.set(name, next);
-  }
-
   /** Liveness failed for the process `pid` (the gateway's pings): the next pass restarts it. */
   markUnhealthy(name: string, pid: number, message: string): void {
     const memory = this.memory(name);
@@ -415,7 +397,7 @@ export class MCPServerReconciler {
   }
 
   /** Called by the controller when a process exits. */
-  onExit(name: string, termination: Termination, policy: 'Always' | 'OnFailure' | 'Never'): void {
+  onExit(name: string, termination: Termination): void {
     const ctx = this.#ctx;
     const memory = this.memory(name);
     // A replaced process stopping is the end of a rollout, not news; a new one that dies before it
@@ -427,9 +409,8 @@ export class MCPServerReconciler {
       this.#rolloutFailed(name, termination.configHash ?? '', termination.generation ?? 0, `the new process (pid ${termination.pid ?? '?'}) exited (${how}) before it was ready; its output: apiary logs ${name} --next`);
       return;
     }
-    const next = recordTermination(memory, termination, policy, memory.lastRunConfigHash, ctx.clock.now());
-    delete next.startError;
-    ctx.memory.set(name, next);
+    // The runtime has the termination in the server's history; what is left here is telling people.
+    if (memory.unhealthy?.pid === termination.pid) delete memory.unhealthy;
     if (termination.reason === 'Stopped') return;
     const how = termination.signal ?? (termination.exitCode !== null ? `exit code ${termination.exitCode}` : termination.message ?? 'unknown');
     const clean = termination.exitCode === 0 && termination.signal === null;
@@ -446,12 +427,12 @@ export class MCPServerReconciler {
     const now = new Date(ctx.clock.now()).toISOString();
     const message = 'the apiary controller stopped, and stopped this server with it';
     const { pid: _pid, startedAt: _startedAt, ...rest } = previous;
-    const memory = this.memory(name);
+    const last = ctx.runtime.history(name).lastTermination;
     await ctx.records.setStatus(KIND, name, {
       ...rest,
       phase: 'Pending',
       conditions: setCondition(previous.conditions, { type: 'Ready', status: 'False', reason: 'ControllerStopped', message, observedGeneration: previous.observedGeneration }, now),
-      ...(memory.lastTermination ? { lastTermination: { exitCode: memory.lastTermination.exitCode, signal: memory.lastTermination.signal, finishedAt: memory.lastTermination.finishedAt, reason: memory.lastTermination.reason } } : {}),
+      ...(last ? { lastTermination: { exitCode: last.exitCode, signal: last.signal, finishedAt: last.finishedAt, reason: last.reason } } : {}),
       message,
     });
   }
@@ -470,6 +451,7 @@ export class MCPServerReconciler {
       ...(observed ? { observed } : {}),
       ...(next ? { next } : {}),
       memory: this.memory(name),
+      history: ctx.runtime.history(name),
       previous,
       lastGeneration: observed?.generation ?? previous.observedGeneration,
       ...(mcp ? { mcp } : {}),

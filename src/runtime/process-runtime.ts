@@ -14,7 +14,8 @@ import type { Clock } from '../controller/clock.js';
 import type { StateLayout } from '../state/layout.js';
 import { DIR_MODE, ensureDir, FILE_MODE, writeFileAtomic } from '../util/atomic.js';
 import { groupLeadersLoggingTo, isSameProcess, procStartTime } from './proc.js';
-import type { AdoptionReport, ExitListener, LaunchSpec, ObservedProcess, Runtime, Slot, Termination } from './runtime.js';
+import { RunHistories, type RunHistory } from './history.js';
+import type { AdoptionReport, ExitListener, LaunchSpec, ObservedProcess, Runtime, Slot, StopOptions, Termination } from './runtime.js';
 
 export interface ProcessRuntimeOptions {
   layout: StateLayout;
@@ -47,6 +48,8 @@ interface Tracked {
   exited: Promise<Termination>;
   resolveExit: (t: Termination) => void;
   stopRequested: boolean;
+  /** A stop that is a failure (Unhealthy): what its termination says instead of Stopped. */
+  failure?: { reason: string; message: string };
   /** What was (or is being) written to its record file. */
   record?: ProcessRecord;
 }
@@ -76,6 +79,7 @@ export class ProcessRuntime implements Runtime {
   readonly #indexEveryMs: number;
   /** Held (stopped) process groups, while a cold start is being set up. */
   #held: Set<number> | undefined;
+  readonly #history = new RunHistories();
 
   constructor(options: ProcessRuntimeOptions) {
     this.#layout = options.layout;
@@ -121,6 +125,14 @@ export class ProcessRuntime implements Runtime {
     this.#listeners.push(listener);
   }
 
+  history(name: string): RunHistory {
+    return this.#history.get(name);
+  }
+
+  amendHistory(name: string, change: Partial<RunHistory> | undefined): void {
+    this.#history.amend(name, change);
+  }
+
   observe(name: string, slot: Slot = 'current'): ObservedProcess | undefined {
     return this.#tracked.get(slotKey(name, slot))?.observed;
   }
@@ -131,6 +143,21 @@ export class ProcessRuntime implements Runtime {
 
   async start(spec: LaunchSpec, slot: 'current' | 'next' = 'current'): Promise<ObservedProcess> {
     if (this.#tracked.has(slotKey(spec.name, slot))) throw new ApiaryError('Io', `server "${spec.name}" already has a ${slot} process`);
+    try {
+      const observed = await this.#spawn(spec, slot);
+      if (slot === 'current') this.#history.started(spec.name);
+      return observed;
+    } catch (err) {
+      // A start that failed before a process existed is a failed run of the server, with back-off.
+      if (slot === 'current' && err instanceof ApiaryError && err.code === 'StartFailed') {
+        const now = new Date(this.#clock.now()).toISOString();
+        this.#history.ended(spec.name, { exitCode: null, signal: null, finishedAt: now, reason: 'StartError', message: err.message, ranForMs: 0, slot, configHash: spec.configHash, generation: spec.generation });
+      }
+      throw err;
+    }
+  }
+
+  async #spawn(spec: LaunchSpec, slot: 'current' | 'next'): Promise<ObservedProcess> {
     // Synchronous file work up to the spawn: many servers starting at once on a
     // busy machine would otherwise queue behind each other in libuv's threadpool.
     this.#checkWorkingDir(spec);
@@ -182,7 +209,8 @@ export class ProcessRuntime implements Runtime {
       this.#finish(tracked, {
         exitCode: code,
         signal,
-        reason: tracked.stopRequested ? 'Stopped' : signal !== null ? 'Signal' : code === 0 ? 'Completed' : 'Error',
+        reason: tracked.stopRequested ? (tracked.failure?.reason ?? 'Stopped') : signal !== null ? 'Signal' : code === 0 ? 'Completed' : 'Error',
+        ...(tracked.stopRequested && tracked.failure ? { message: tracked.failure.message } : {}),
       });
     });
     tracked.record = {
@@ -254,10 +282,11 @@ export class ProcessRuntime implements Runtime {
     return killed;
   }
 
-  async stop(name: string, slot: Slot = 'current', options: { terminate?: boolean } = {}): Promise<Termination | undefined> {
+  async stop(name: string, slot: Slot = 'current', options: StopOptions = {}): Promise<Termination | undefined> {
     const tracked = this.#tracked.get(slotKey(name, slot));
     if (tracked === undefined) return undefined;
     tracked.stopRequested = true;
+    if (options.failure !== undefined) tracked.failure = options.failure;
     tracked.observed.stopping = true;
     const pid = tracked.observed.pid;
     tracked.child?.stdin?.end();
@@ -412,6 +441,7 @@ export class ProcessRuntime implements Runtime {
     };
     // Report the exit in the same turn the process leaves observe(): a reconcile in between
     // would see neither the process nor its termination, and start a second copy.
+    if (slot === 'current') this.#history.ended(name, termination);
     tracked.resolveExit(termination);
     for (const listener of this.#listeners) listener(name, termination);
     this.#recordTexts.delete(slotKey(name, slot));
@@ -438,8 +468,8 @@ export class ProcessRuntime implements Runtime {
       this.#finish(tracked, {
         exitCode: null,
         signal: null,
-        reason: tracked.stopRequested ? 'Stopped' : 'Lost',
-        message: 'exit status unknown: the process was started by an earlier controller',
+        reason: tracked.stopRequested ? (tracked.failure?.reason ?? 'Stopped') : 'Lost',
+        message: tracked.stopRequested && tracked.failure ? tracked.failure.message : 'exit status unknown: the process was started by an earlier controller',
       });
     };
     this.#clock.setTimeout(check, this.#adoptedPollMs);

@@ -1,4 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
+import type { RunHistory } from './history.js';
 
 /**
  * The seam between the controller and whatever runs servers. The process
@@ -71,6 +72,13 @@ export interface AdoptionReport {
   strays: { name: string; pid: number; action: 'adopted' | 'killed' }[];
 }
 
+export interface StopOptions {
+  /** SIGTERM at once, without first waiting for the process to leave when its stdin closes. */
+  terminate?: boolean;
+  /** Why, when it is a failure rather than a stop asked for (e.g. Unhealthy): recorded as the termination's reason, and counted for back-off. */
+  failure?: { reason: string; message: string };
+}
+
 export type ExitListener = (name: string, termination: Termination) => void;
 
 export interface Runtime {
@@ -86,7 +94,7 @@ export interface Runtime {
    * for the process to leave on its own when its stdin closes (for a process
    * that never served anyone, such as a rollout's new one given up).
    */
-  stop(name: string, slot?: Slot, options?: { terminate?: boolean }): Promise<Termination | undefined>;
+  stop(name: string, slot?: Slot, options?: StopOptions): Promise<Termination | undefined>;
   observe(name: string, slot?: Slot): ObservedProcess | undefined;
   /**
    * The `next` process takes over: it becomes `current`, and the one it
@@ -109,6 +117,10 @@ export interface Runtime {
    */
   holdStarts?(): void;
   releaseHeld?(): void;
+  /** What the runtime observed of a server's runs: restarts, the last termination, failures in a row. */
+  history(name: string): RunHistory;
+  /** Carries over an earlier controller's restart count, waives back-off ({ failures: 0 }), or forgets a server (undefined). */
+  amendHistory(name: string, change: Partial<RunHistory> | undefined): void;
   /** Optional: kill every server at once (SIGKILL), synchronously; returns how many. */
   killAll?(): number;
 }

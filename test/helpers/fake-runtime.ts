@@ -4,7 +4,8 @@
  * FakeClock, the MCPServer executor can be driven step by step without
  * waiting on wall time.
  */
-import type { AdoptionReport, ExitListener, LaunchSpec, ObservedProcess, Runtime, Slot, Termination } from '../../src/runtime/runtime.js';
+import { RunHistories, type RunHistory } from '../../src/runtime/history.js';
+import type { AdoptionReport, ExitListener, LaunchSpec, ObservedProcess, Runtime, Slot, StopOptions, Termination } from '../../src/runtime/runtime.js';
 import type { Clock } from '../../src/controller/clock.js';
 import { scriptedServer, type ScriptedServer } from './scripted-server.js';
 
@@ -20,6 +21,7 @@ export class FakeRuntime implements Runtime {
   readonly #listeners: ExitListener[] = [];
   readonly #procs = new Map<string, FakeProcess>();
   #nextPid = 1000;
+  readonly #history = new RunHistories();
   /** Every start, in order. */
   readonly started: LaunchSpec[] = [];
   /** How a process started from this spec behaves: answers the handshake, or stays silent. */
@@ -45,19 +47,28 @@ export class FakeRuntime implements Runtime {
     };
     this.started.push(spec);
     this.#procs.set(key(spec.name, slot), { observed, server, spec, startedAtMs: this.#clock.now() });
+    if (slot === 'current') this.#history.started(spec.name);
     return observed;
   }
 
+  history(name: string): RunHistory {
+    return this.#history.get(name);
+  }
+
+  amendHistory(name: string, change: Partial<RunHistory> | undefined): void {
+    this.#history.amend(name, change);
+  }
+
   /** Stops at once: the process leaves as soon as it is asked to. */
-  async stop(name: string, slot: Slot = 'current'): Promise<Termination | undefined> {
+  async stop(name: string, slot: Slot = 'current', options: StopOptions = {}): Promise<Termination | undefined> {
     const proc = this.#procs.get(key(name, slot));
     if (proc === undefined) return undefined;
     proc.observed.stopping = true;
-    return this.exit(name, slot, { exitCode: 0, signal: null, reason: 'Stopped' });
+    return this.exit(name, slot, { exitCode: 0, signal: null, reason: options.failure?.reason ?? 'Stopped', ...(options.failure ? { message: options.failure.message } : {}) });
   }
 
   /** The process in `slot` ends (a crash, when the test says so). */
-  exit(name: string, slot: Slot, how: { exitCode: number | null; signal: string | null; reason: string }): Termination {
+  exit(name: string, slot: Slot, how: { exitCode: number | null; signal: string | null; reason: string; message?: string }): Termination {
     const proc = this.#procs.get(key(name, slot));
     if (proc === undefined) throw new Error(`no ${slot} process for ${name}`);
     this.#procs.delete(key(name, slot));
@@ -71,6 +82,7 @@ export class FakeRuntime implements Runtime {
       finishedAt: new Date(this.#clock.now()).toISOString(),
       ranForMs: this.#clock.now() - proc.startedAtMs,
     };
+    if (slot === 'current') this.#history.ended(name, termination);
     for (const listener of this.#listeners) listener(name, termination);
     return termination;
   }
