@@ -156,11 +156,18 @@ export class Bridge {
   #failures = 0;
   #everReady = false;
   #next: Candidate | undefined;
+  #health: HealthOptions | undefined;
   /** Replaced processes still finishing client requests, and who waits for them to be done. */
   readonly #draining = new Map<StdioUpstream, { pid: number; waiters: (() => void)[] }>();
 
   constructor(options: BridgeOptions) {
     this.#opts = options;
+    this.#health = options.health;
+  }
+
+  /** spec.healthCheck changed: the next ping follows it (no restart). */
+  setHealth(health: HealthOptions): void {
+    this.#health = health;
   }
 
   status(): BridgeStatus {
@@ -408,7 +415,7 @@ export class Bridge {
   }
 
   #scheduleHealth(): void {
-    const health = this.#opts.health;
+    const health = this.#health;
     if (health === undefined || this.#upstream === undefined) return;
     const upstream = this.#upstream;
     this.#healthTimer = this.#opts.clock.setTimeout(() => {

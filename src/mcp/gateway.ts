@@ -95,6 +95,7 @@ export class Gateway {
       onNoise: (line) => void appendFile(this.#opts.layout.logFile(name), `[stdout, not JSON-RPC] ${line}\n`, { mode: FILE_MODE }).catch(() => undefined),
     });
     entry.bridge.setToolFilter(compileToolFilter(tools));
+    entry.bridge.setHealth(health);
     if (entry.endpoint === undefined) {
       const endpoint = new HttpEndpoint(entry.bridge, port, this.#opts.token !== undefined ? { token: this.#opts.token } : {});
       try {
