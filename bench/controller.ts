@@ -8,7 +8,7 @@
  * mcp-hub run that same command, so node's boot time is not in either figure.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,7 @@ import { KeyStore } from '../src/crypto/keys.js';
 import { loadDirectory } from '../src/manifests/loader.js';
 import { StateLayout } from '../src/state/layout.js';
 import { StatusStore } from '../src/state/status-store.js';
+import { epochMs, newStamp, sleep, until } from './stamps.js';
 import { fmtMs, now, percentile, type Row } from './stats.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -25,32 +26,8 @@ const BIN = join(ROOT, 'bin', 'apiary');
 const HELLO = join(ROOT, 'examples', 'hello-server.mjs');
 const STAMP = 'date +%s%N > "$STAMP_DIR/$$.stamp"; exec node "$HELLO"';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const epochMs = (): number => performance.timeOrigin + performance.now();
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 2): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`bench: timed out waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
 
-/** New stamp files since `seen`; returns the earliest new stamp (epoch ms). */
-async function newStamp(dir: string, seen: Set<string>): Promise<number | undefined> {
-  const files = (await readdir(dir)).filter((f) => f.endsWith('.stamp') && !seen.has(f));
-  if (files.length === 0) return undefined;
-  let earliest = Infinity;
-  for (const f of files) {
-    const text = (await readFile(join(dir, f), 'utf8')).trim();
-    if (text === '') return undefined;
-    seen.add(f);
-    earliest = Math.min(earliest, Number(BigInt(text) / 1000n) / 1000);
-  }
-  return earliest;
-}
 
 function serverManifest(name: string, stampDir: string, extra = '', edit = 0): string {
   return `apiVersion: apiary.dev/v1alpha1

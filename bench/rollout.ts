@@ -11,7 +11,7 @@
  *   SDK clients: RollingUpdate (the default) and Recreate, in the same run.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -22,41 +22,19 @@ import { createKeyFile } from '../src/crypto/keys.js';
 import { readEndpointToken } from '../src/mcp/endpoint-token.js';
 import { StateLayout } from '../src/state/layout.js';
 import { StatusStore } from '../src/state/status-store.js';
+import { epochMs, newStamp, sleep, until } from './stamps.js';
 import { fmtMs, percentile, type Row } from './stats.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(ROOT, 'bin', 'apiary');
 const HELLO = join(ROOT, 'examples', 'hello-server.mjs');
 const STAMP = 'date +%s%N > "$STAMP_DIR/$$.stamp"; exec node "$SERVER"';
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const epochMs = (): number => performance.timeOrigin + performance.now();
 
 type ServerKind = 'exits on stdin EOF' | 'exits on SIGTERM only';
 type When = 'booting' | 'idle';
 const GAP_MS: Record<When, number> = { booting: 150, idle: 1_500 };
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 2): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`bench: timed out waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
 
-/** The earliest new stamp (epoch ms) since `seen`. */
-async function newStamp(dir: string, seen: Set<string>): Promise<number | undefined> {
-  const files = (await readdir(dir)).filter((f) => f.endsWith('.stamp') && !seen.has(f));
-  let earliest: number | undefined;
-  for (const f of files) {
-    const text = (await readFile(join(dir, f), 'utf8')).trim();
-    if (text === '') return undefined;
-    seen.add(f);
-    earliest = Math.min(earliest ?? Infinity, Number(BigInt(text) / 1000n) / 1000);
-  }
-  return earliest;
-}
 
 interface Workspace {
   root: string;
