@@ -32,9 +32,10 @@ const VERBS: Record<string, () => Promise<Register>> = {
   client: () => import('./commands/client.js').then((m) => m.registerClient),
   ui: () => import('./commands/ui.js').then((m) => m.registerUi),
   completion: () => import('./commands/completion.js').then((m) => m.registerCompletion),
+  catalog: () => import('./commands/catalog.js').then((m) => m.registerCatalog),
 };
 /** Verbs registered by another verb's module. */
-const SHARED: Record<string, string> = { down: 'up', diff: 'apply', delete: 'apply', suspend: 'restart', resume: 'restart', explain: 'schema' };
+const SHARED: Record<string, string> = { down: 'up', diff: 'apply', delete: 'apply', suspend: 'restart', resume: 'restart', explain: 'schema', install: 'catalog', upgrade: 'catalog' };
 const GLOBAL_OPTIONS_WITH_VALUE = new Set(['--dir', '--state-dir']);
 
 /** The verb argv names (global options may come first), if any. */
@@ -51,7 +52,6 @@ export async function buildProgram(io: Io, env: NodeJS.ProcessEnv, argv: readonl
   const ctx = createContext(io, env);
   const program = new Command('apiary')
     .description('Run MCP servers from a directory of Kubernetes-style YAML manifests')
-    .version(VERSION)
     .option('--dir <DIR>', 'manifest directory (default: $APIARY_DIR, else ./manifests)')
     .option('--state-dir <DIR>', 'state directory (default: $APIARY_STATE_DIR, else under $XDG_STATE_HOME/apiary)')
     .showHelpAfterError('(run with --help for usage)')
@@ -61,6 +61,8 @@ export async function buildProgram(io: Io, env: NodeJS.ProcessEnv, argv: readonl
       writeErr: (s) => io.err(s),
     });
   const verb = verbOf(argv);
+  // `apiary --version` is apiary's; after a verb, --version is the verb's own (install --version 1.2.3).
+  if (verb === undefined) program.version(VERSION);
   const owner = verb === undefined ? undefined : (SHARED[verb] ?? verb);
   const versionOnly = verb === undefined && (argv.includes('--version') || argv.includes('-V'));
   const needed = versionOnly ? [] : owner !== undefined && owner !== 'completion' && VERBS[owner] !== undefined ? [VERBS[owner]] : Object.values(VERBS);

@@ -23,7 +23,9 @@ export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export type SecretBinding =
   | { variable: string; existing: { secret: string; key: string } }
   /** A new secret: named after the variable unless a name is given. */
-  | { variable: string; create: { secret?: string; key?: string } };
+  | { variable: string; create: { secret?: string; key?: string } }
+  /** Bound to a secret that does not exist yet (install --allow-missing): the server is Stuck, naming it, until it does. */
+  | { variable: string; unresolved: { secret: string; key: string } };
 
 export interface InstallRequest {
   name: string;
@@ -33,6 +35,8 @@ export interface InstallRequest {
   port?: number;
   env?: { name: string; value: string }[];
   secrets?: SecretBinding[];
+  /** metadata.annotations (where a catalog install came from). */
+  annotations?: Record<string, string>;
 }
 
 export interface NewSecret {
@@ -90,7 +94,9 @@ export function planInstall(request: InstallRequest, resources: readonly Resourc
   for (const binding of request.secrets ?? []) {
     checkVariable(binding.variable, seen, problems);
     let ref: { secret: string; key: string } | undefined;
-    if ('existing' in binding) {
+    if ('unresolved' in binding) {
+      ref = binding.unresolved;
+    } else if ('existing' in binding) {
       const { secret, key } = binding.existing;
       const found = secrets.get(secret);
       if (found === undefined) problems.push(`${binding.variable}: secret "${secret}" not found`);
@@ -115,7 +121,7 @@ export function planInstall(request: InstallRequest, resources: readonly Resourc
   const server = {
     apiVersion: API_GROUP_VERSION,
     kind: 'MCPServer',
-    metadata: { name },
+    metadata: { name, ...(request.annotations !== undefined ? { annotations: request.annotations } : {}) },
     spec: {
       command: request.command,
       ...(args.length ? { args } : {}),
@@ -161,7 +167,7 @@ function addCommand(request: InstallRequest, newSecrets: readonly NewSecret[]): 
   for (const e of request.env ?? []) words.push('--env', `${e.name}=${e.value}`);
   for (const binding of request.secrets ?? []) {
     const created = newSecrets.find((s) => s.variable === binding.variable);
-    const ref = 'existing' in binding ? binding.existing : created;
+    const ref = 'existing' in binding ? binding.existing : 'unresolved' in binding ? binding.unresolved : created;
     const automatic = created !== undefined && created.secret === secretNameFor(created.variable) && created.key === created.variable;
     words.push('--secret', automatic || ref === undefined ? binding.variable : `${binding.variable}=${ref.secret}/${ref.key}`);
   }

@@ -36,8 +36,9 @@ export interface Harness {
   report(name: string, pid: number): Promise<{ envNames: string[]; hashes: Record<string, string | null>; cwd: string; args: string[] }>;
 }
 
-export async function harness(): Promise<Harness> {
-  const ws = await workspace();
+/** `under`: where the workspace goes (the system's temp folder by default). */
+export async function harness(options: { under?: string } = {}): Promise<Harness> {
+  const ws = await workspace(options.under);
   const reports = join(ws.root, 'reports');
   await mkdir(reports, { recursive: true });
   await mkdir(ws.dir, { recursive: true });

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach } from 'vitest';
@@ -6,9 +6,10 @@ import { createKeyFile } from '../../src/crypto/keys.js';
 
 const made: string[] = [];
 
-/** A temp folder removed after the test. */
-export async function tempDir(prefix = 'apiary-test-'): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
+/** A temp folder removed after the test (under `base`, the system's temp folder by default). */
+export async function tempDir(prefix = 'apiary-test-', base = tmpdir()): Promise<string> {
+  await mkdir(base, { recursive: true });
+  const dir = await mkdtemp(join(base, prefix));
   made.push(dir);
   return dir;
 }
@@ -18,8 +19,8 @@ afterEach(async () => {
 });
 
 /** A manifest dir, a state dir and an owner-only key file, with env pointing at them. */
-export async function workspace(): Promise<{ root: string; dir: string; stateDir: string; keyFile: string; env: NodeJS.ProcessEnv }> {
-  const root = await tempDir();
+export async function workspace(base?: string): Promise<{ root: string; dir: string; stateDir: string; keyFile: string; env: NodeJS.ProcessEnv }> {
+  const root = await tempDir('apiary-test-', base);
   const dir = join(root, 'manifests');
   const stateDir = join(root, 'state');
   const keyFile = join(root, 'master.key');

@@ -1,0 +1,210 @@
+/**
+ * Catalogs of installable servers in the MCP Registry's server.json form:
+ * the small one bundled with apiary, any server.json file or folder of them,
+ * and a registry's `/v0.1/servers` API. An entry that does not validate is
+ * reported with where it came from and which field is wrong, and skipped;
+ * one bad entry never hides the others.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { ApiaryError, messageOf } from '../errors.js';
+import { fieldPath, ServerJson } from './server-json.js';
+
+export interface CatalogEntry {
+  server: ServerJson;
+  /** Where it came from: "bundled", a file path, or a registry URL. */
+  source: string;
+}
+
+export interface CatalogProblem {
+  /** The file (or URL, with the entry's index) the entry came from. */
+  where: string;
+  field: string;
+  message: string;
+}
+
+export interface CatalogListing {
+  entries: CatalogEntry[];
+  problems: CatalogProblem[];
+}
+
+export interface CatalogOptions {
+  /** Include the catalog bundled with apiary (default true). */
+  bundled?: boolean;
+  /** server.json files, or folders of them. */
+  paths?: readonly string[];
+  /** Registry base URLs (the official one: https://registry.modelcontextprotocol.io). */
+  registries?: readonly string[];
+  /** At most this many pages of 100 from each registry (default 5). */
+  registryPages?: number;
+  fetch?: typeof fetch;
+}
+
+/** The folder of server.json files shipped with apiary: beside its package.json, found from the running script. */
+export function bundledCatalogDir(): string | undefined {
+  const starts = [process.argv[1] ? dirname(resolve(process.argv[1])) : undefined, process.cwd()].filter((s): s is string => s !== undefined);
+  for (const start of starts) {
+    for (let dir = start; ; dir = dirname(dir)) {
+      if (existsSync(join(dir, 'catalog')) && isApiaryPackage(join(dir, 'package.json'))) return join(dir, 'catalog');
+      if (dirname(dir) === dir) break;
+    }
+  }
+  return undefined;
+}
+
+function isApiaryPackage(file: string): boolean {
+  try {
+    return (JSON.parse(readFileSync(file, 'utf8')) as { name?: unknown }).name === 'apiary';
+  } catch {
+    return false;
+  }
+}
+
+/** Every entry of every source asked for; with `search`, registries are asked to search and files are filtered the same way. */
+export async function loadCatalog(options: CatalogOptions, search?: string): Promise<CatalogListing> {
+  const listing: CatalogListing = { entries: [], problems: [] };
+  const add = (more: CatalogListing): void => {
+    listing.entries.push(...more.entries);
+    listing.problems.push(...more.problems);
+  };
+  if (options.bundled !== false) {
+    const dir = bundledCatalogDir();
+    if (dir !== undefined) add(await readPath(dir, 'bundled'));
+  }
+  for (const path of options.paths ?? []) add(await readPath(resolve(path)));
+  for (const url of options.registries ?? []) add(await readRegistry(url, search, options));
+  if (search !== undefined) listing.entries = listing.entries.filter((e) => matches(e.server, search));
+  return listing;
+}
+
+/** Case-insensitive, on the name, title and description; every word must appear. */
+export function matches(server: ServerJson, search: string): boolean {
+  const text = `${server.name} ${server.title ?? ''} ${server.description}`.toLowerCase();
+  return search
+    .toLowerCase()
+    .split(/\s+/)
+    .filter(Boolean)
+    .every((word) => text.includes(word));
+}
+
+async function readPath(path: string, label?: string): Promise<CatalogListing> {
+  const info = await stat(path).catch(() => undefined);
+  if (info === undefined) return { entries: [], problems: [{ where: path, field: '(the file)', message: 'no such file or folder' }] };
+  if (!info.isDirectory()) return readFileEntries(path, label ?? path);
+  const listing: CatalogListing = { entries: [], problems: [] };
+  for (const name of (await readdir(path)).sort()) {
+    if (!name.endsWith('.json') || name.startsWith('.')) continue;
+    const more = await readFileEntries(join(path, name), label ?? join(path, name));
+    listing.entries.push(...more.entries);
+    listing.problems.push(...more.problems);
+  }
+  return listing;
+}
+
+/** A file holds one server.json, or a registry listing ({ servers: [{ server }] }) saved from the API. */
+async function readFileEntries(file: string, source: string): Promise<CatalogListing> {
+  let value: unknown;
+  try {
+    value = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    return { entries: [], problems: [{ where: file, field: '(the file)', message: `not JSON: ${messageOf(err)}` }] };
+  }
+  const servers = (value as { servers?: unknown }).servers;
+  if (Array.isArray(servers)) return validateAll(servers.map((s) => (s as { server?: unknown }).server ?? s), (i) => `${file} servers[${i}]`, source);
+  return validateAll([value], () => file, source);
+}
+
+function validateAll(values: readonly unknown[], where: (index: number) => string, source: string): CatalogListing {
+  const listing: CatalogListing = { entries: [], problems: [] };
+  values.forEach((value, index) => {
+    const parsed = ServerJson.safeParse(value);
+    if (parsed.success) listing.entries.push({ server: parsed.data, source });
+    else for (const issue of parsed.error.issues.slice(0, 5)) listing.problems.push({ where: where(index), field: fieldPath(issue.path), message: issue.message });
+  });
+  return listing;
+}
+
+/** A registry's `/v0.1/servers` list (latest versions), page by page; with `search`, the registry searches. */
+async function readRegistry(base: string, search: string | undefined, options: CatalogOptions): Promise<CatalogListing> {
+  const listing: CatalogListing = { entries: [], problems: [] };
+  const get = options.fetch ?? fetch;
+  let cursor: string | undefined;
+  let seen = 0;
+  for (let page = 0; page < (options.registryPages ?? 5); page++) {
+    const url = new URL('v0.1/servers', base.endsWith('/') ? base : `${base}/`);
+    url.searchParams.set('limit', '100');
+    url.searchParams.set('version', 'latest');
+    if (search !== undefined) url.searchParams.set('search', search);
+    if (cursor !== undefined) url.searchParams.set('cursor', cursor);
+    let body: { servers?: unknown; metadata?: { nextCursor?: unknown } };
+    try {
+      const response = await get(url, { headers: { Accept: 'application/json' }, signal: AbortSignal.timeout(15_000) });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      body = (await response.json()) as typeof body;
+    } catch (err) {
+      throw new ApiaryError('Io', `cannot read the registry at ${url.origin}${url.pathname}: ${messageOf(err)}`);
+    }
+    if (!Array.isArray(body.servers)) throw new ApiaryError('Io', `${url.origin}${url.pathname} did not answer with a server list ({ servers: [...] })`);
+    const offset = seen;
+    seen += body.servers.length;
+    const more = validateAll(
+      body.servers.map((s) => (s as { server?: unknown }).server),
+      (i) => `${url.origin}${url.pathname} servers[${offset + i}]`,
+      base,
+    );
+    listing.entries.push(...more.entries);
+    listing.problems.push(...more.problems);
+    cursor = typeof body.metadata?.nextCursor === 'string' && body.metadata.nextCursor !== '' ? body.metadata.nextCursor : undefined;
+    if (cursor === undefined) break;
+  }
+  return listing;
+}
+
+/**
+ * The entry a name means: the full name (`io.github.x/weather`) or its part
+ * after the slash when only one entry has it; the newest version unless one
+ * is asked for. Ambiguity and absence are errors that list the candidates.
+ */
+export function findEntry(entries: readonly CatalogEntry[], name: string, version?: string): CatalogEntry {
+  const exact = entries.filter((e) => e.server.name === name);
+  const byShort = exact.length > 0 ? exact : entries.filter((e) => e.server.name.split('/')[1] === name || shortName(e.server.name) === name);
+  const names = [...new Set(byShort.map((e) => e.server.name))];
+  if (names.length === 0) throw new ApiaryError('NotFound', `no catalog entry named "${name}"`, { hints: ['List them with: apiary catalog list', `Or search: apiary catalog search ${name}`] });
+  if (names.length > 1) throw new ApiaryError('Usage', `"${name}" matches ${names.length} entries: ${names.join(', ')}; use the full name`);
+  const versions = byShort.filter((e) => version === undefined || e.server.version === version);
+  if (versions.length === 0) {
+    throw new ApiaryError('NotFound', `${names[0]} has no version ${version}; the catalog has ${byShort.map((e) => e.server.version).join(', ')}`);
+  }
+  return versions.sort((a, b) => compareVersions(b.server.version, a.server.version))[0]!;
+}
+
+/** io.github.modelcontextprotocol/server-everything -> everything: a server name people would pick. */
+export function shortName(name: string): string {
+  const last = name.split('/').pop() ?? name;
+  const cleaned = last
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^(mcp-server-|server-|mcp-)/, '')
+    .replace(/(-mcp-server|-server|-mcp)$/, '')
+    .replace(/-+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 63)
+    .replace(/-+$/, '');
+  return cleaned === '' ? 'server' : /^[a-z0-9]/.test(cleaned) ? cleaned : `s-${cleaned}`.slice(0, 63);
+}
+
+/** Compares dotted versions number by number (1.10 > 1.9); text parts compare as text. */
+export function compareVersions(a: string, b: string): number {
+  const pa = a.split(/[.+-]/);
+  const pb = b.split(/[.+-]/);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const x = pa[i] ?? '';
+    const y = pb[i] ?? '';
+    const nx = Number(x);
+    const ny = Number(y);
+    const order = Number.isInteger(nx) && Number.isInteger(ny) && x !== '' && y !== '' ? nx - ny : x.localeCompare(y);
+    if (order !== 0) return order;
+  }
+  return 0;
+}

@@ -1,0 +1,199 @@
+/**
+ * From a catalog entry to an install request: which package runs (and with
+ * what command), and what each of its variables needs. Pure: the CLI and the
+ * console gather the values, and `planInstall` (manifests/install.ts) turns
+ * the request into the manifests both write.
+ */
+import type { Transport } from '../api/manifests.js';
+import { ApiaryError } from '../errors.js';
+import { secretNameFor, type InstallRequest, type SecretBinding } from '../manifests/install.js';
+import type { CatalogEntry } from './catalog.js';
+import type { Argument, KeyValueInput, Package, ServerJson } from './server-json.js';
+
+/** Annotations an installed server carries, so `upgrade` knows where it came from. */
+export const CATALOG_NAME_ANNOTATION = 'apiary.dev/catalog-name';
+export const CATALOG_VERSION_ANNOTATION = 'apiary.dev/catalog-version';
+
+/** One thing an install needs from a person: an environment variable or an argument. */
+export interface CatalogVariable {
+  name: string;
+  kind: 'env' | 'argument';
+  description?: string;
+  required: boolean;
+  secret: boolean;
+  default?: string;
+  choices?: string[];
+  format?: string;
+  /** Set by the entry itself: not asked for. */
+  fixed?: string;
+}
+
+/** How the chosen package runs. */
+export interface Launch {
+  command: string;
+  /** Arguments, with `{ARG}` where an argument variable's value goes. */
+  args: string[];
+  transport: Transport;
+  /** A PORT the package's own transport URL names (apiary forwards to it). */
+  port?: number;
+  package: Package;
+}
+
+/** The runtimes apiary knows how to start a package with. */
+const RUNTIMES: Record<string, { runtime: string; defaultArgs: string[]; ref: (p: Package) => string }> = {
+  npm: { runtime: 'npx', defaultArgs: ['-y'], ref: (p) => (p.version ? `${p.identifier}@${p.version}` : p.identifier) },
+  pypi: { runtime: 'uvx', defaultArgs: [], ref: (p) => (p.version ? `${p.identifier}==${p.version}` : p.identifier) },
+  oci: { runtime: 'docker', defaultArgs: ['run', '-i', '--rm'], ref: (p) => (p.version && !p.identifier.includes(':') ? `${p.identifier}:${p.version}` : p.identifier) },
+  nuget: { runtime: 'dnx', defaultArgs: [], ref: (p) => (p.version ? `${p.identifier}@${p.version}` : p.identifier) },
+};
+
+/** The package apiary runs: the first one it knows how to start (npm, pypi, oci, nuget, in the entry's order). */
+export function choosePackage(server: ServerJson): Package {
+  const packages = server.packages ?? [];
+  const runnable = packages.find((p) => RUNTIMES[p.registryType] !== undefined);
+  if (runnable !== undefined) return runnable;
+  const kinds = packages.map((p) => p.registryType).join(', ');
+  if ((server.remotes ?? []).length > 0) {
+    throw new ApiaryError('Usage', `${server.name} is a hosted (remote) server${kinds ? ` and its packages (${kinds}) are not ones apiary can start` : ''}: remote entries are not supported yet`, {
+      hints: [`Its URL: ${server.remotes![0]!.url}`],
+    });
+  }
+  throw new ApiaryError('Usage', `${server.name} has no package apiary can start${kinds ? ` (it has: ${kinds}; apiary runs npm, pypi, oci and nuget packages)` : ''}`);
+}
+
+export function launchOf(entry: CatalogEntry): Launch {
+  const pkg = choosePackage(entry.server);
+  const known = RUNTIMES[pkg.registryType]!;
+  const runtimeArgs = (pkg.runtimeArguments ?? []).flatMap(argumentWords);
+  const env = pkg.registryType === 'oci' ? (pkg.environmentVariables ?? []).flatMap((v) => ['-e', v.name]) : [];
+  const args = [...(runtimeArgs.length > 0 ? runtimeArgs : known.defaultArgs), ...env, known.ref(pkg), ...(pkg.packageArguments ?? []).flatMap(argumentWords)];
+  const transport = pkg.transport.type;
+  const port = transport === 'stdio' ? undefined : portOf(pkg.transport.url);
+  return { command: pkg.runtimeHint ?? known.runtime, args, transport, ...(port !== undefined ? { port } : {}), package: pkg };
+}
+
+/** A literal port in the package's transport URL (`http://localhost:3000/mcp`). */
+function portOf(url: string): number | undefined {
+  const port = /^https?:\/\/[^/:]+:(\d+)/.exec(url)?.[1];
+  return port === undefined ? undefined : Number(port);
+}
+
+/** The words one argument adds: a fixed value as it is, or a `{NAME}` slot for a value to be given. */
+function argumentWords(arg: Argument): string[] {
+  const value = arg.value !== undefined ? substitute(arg.value, arg.variables) : arg.default;
+  if (arg.type === 'positional') return [value ?? `{${arg.valueHint ?? 'value'}}`];
+  if (value === undefined) return arg.isRequired === true ? [`${arg.name}={${argumentName(arg)}}`] : [];
+  return [`${arg.name}=${value}`];
+}
+
+/** `{name}` in a value, from its variables' values or defaults; unknown ones stay as they are. */
+function substitute(value: string, variables: Record<string, { value?: string | undefined; default?: string | undefined }> | undefined): string {
+  return value.replace(/\{([a-zA-Z_][a-zA-Z0-9_]*)\}/g, (whole, name: string) => variables?.[name]?.value ?? variables?.[name]?.default ?? whole);
+}
+
+function argumentName(arg: Argument): string {
+  return arg.type === 'positional' ? (arg.valueHint ?? 'value') : arg.name.replace(/^-+/, '');
+}
+
+/** Everything the chosen package asks for: its environment variables, and arguments without a fixed value. */
+export function variablesOf(entry: CatalogEntry): CatalogVariable[] {
+  const pkg = choosePackage(entry.server);
+  const vars: CatalogVariable[] = (pkg.environmentVariables ?? []).map((v) => variable(v.name, 'env', v));
+  for (const arg of [...(pkg.runtimeArguments ?? []), ...(pkg.packageArguments ?? [])]) {
+    if (arg.value !== undefined) continue;
+    if (arg.type === 'named' && arg.default === undefined && arg.isRequired !== true) continue;
+    if (arg.type === 'positional' && arg.default !== undefined) continue;
+    vars.push(variable(argumentName(arg), 'argument', { ...arg, isRequired: arg.type === 'positional' ? true : arg.isRequired }));
+  }
+  return vars;
+}
+
+function variable(name: string, kind: CatalogVariable['kind'], input: Omit<KeyValueInput, 'name'>): CatalogVariable {
+  const fixed = input.value !== undefined ? substitute(input.value, input.variables) : undefined;
+  return {
+    name,
+    kind,
+    required: input.isRequired === true,
+    secret: input.isSecret === true,
+    ...(input.description !== undefined ? { description: input.description } : {}),
+    ...(input.default !== undefined ? { default: input.default } : {}),
+    ...(input.choices !== undefined && input.choices.length > 0 ? { choices: input.choices } : {}),
+    ...(input.format !== undefined ? { format: input.format } : {}),
+    ...(fixed !== undefined && !/\{[a-zA-Z_]/.test(fixed) ? { fixed } : {}),
+  };
+}
+
+/** What a person gave for the variables. */
+export interface VariableValues {
+  /** Plain values (non-secret variables and arguments). */
+  plain: ReadonlyMap<string, string>;
+  /** Secret variables bound to an existing secret's key. */
+  bound: ReadonlyMap<string, { secret: string; key: string }>;
+  /** Secret variables whose value was typed or read (sealed into a new secret at write time). */
+  typed: ReadonlySet<string>;
+}
+
+export interface CatalogInstall {
+  request: InstallRequest;
+  /** Required variables with nothing given (the install stops unless allowed; then the server is Stuck). */
+  missing: CatalogVariable[];
+}
+
+/**
+ * The install request for an entry and the values given. A required
+ * variable without a value is reported in `missing`; with `allowMissing`, a
+ * missing secret is still bound (to the secret it would be kept in), so the
+ * server is written and reported Stuck, naming it, until that secret exists.
+ */
+export function catalogInstall(entry: CatalogEntry, name: string, values: VariableValues, options: { allowMissing?: boolean } = {}): CatalogInstall {
+  const launch = launchOf(entry);
+  const vars = variablesOf(entry);
+  const missing: CatalogVariable[] = [];
+  const env: { name: string; value: string }[] = [];
+  const secrets: SecretBinding[] = [];
+  const argValues = new Map<string, string>();
+  for (const v of vars) {
+    if (v.fixed !== undefined) {
+      if (v.kind === 'env') env.push({ name: v.name, value: v.fixed });
+      continue;
+    }
+    if (v.kind === 'argument') {
+      const given = values.plain.get(v.name) ?? v.default;
+      if (given !== undefined) argValues.set(v.name, given);
+      else if (v.required) missing.push(v);
+      continue;
+    }
+    if (v.secret) {
+      const bound = values.bound.get(v.name);
+      if (bound !== undefined) secrets.push({ variable: v.name, existing: bound });
+      else if (values.typed.has(v.name)) secrets.push({ variable: v.name, create: {} });
+      else if (v.required) {
+        missing.push(v);
+        if (options.allowMissing === true) secrets.push({ variable: v.name, unresolved: { secret: secretNameFor(v.name), key: v.name } });
+      }
+      continue;
+    }
+    const given = values.plain.get(v.name) ?? v.default;
+    if (given !== undefined) env.push({ name: v.name, value: given });
+    else if (v.required) missing.push(v);
+  }
+  const args = launch.args.map((word) => word.replace(/\{([^{}]+)\}/g, (whole, slot: string) => argValues.get(slot) ?? whole));
+  if (launch.port !== undefined && !env.some((e) => e.name === 'PORT')) env.push({ name: 'PORT', value: String(launch.port) });
+  const request: InstallRequest = {
+    name,
+    command: launch.command,
+    args,
+    ...(launch.transport !== 'stdio' ? { transport: launch.transport } : {}),
+    env,
+    secrets,
+    annotations: { [CATALOG_NAME_ANNOTATION]: entry.server.name, [CATALOG_VERSION_ANNOTATION]: entry.server.version },
+  };
+  return { request, missing };
+}
+
+/** How to give a missing variable on the command line. */
+export function howToGive(v: CatalogVariable): string {
+  if (v.kind === 'argument') return `--arg ${v.name}=VALUE`;
+  if (v.secret) return `--secret ${v.name}=SECRET/KEY (an existing secret) or --secret-stdin ${v.name}`;
+  return `--env ${v.name}=${v.choices ? v.choices.join('|') : 'VALUE'}`;
+}

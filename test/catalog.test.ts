@@ -1,0 +1,218 @@
+/**
+ * Catalogs and installs: the bundled entries installed and reached through
+ * apiary with the SDK client; required secrets asked for, bound or refused;
+ * a folder with broken entries; a registry API served from a local fixture.
+ */
+import { createServer, type Server } from 'node:http';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { findCondition } from '../src/api/status.js';
+import { readEndpointToken } from '../src/mcp/endpoint-token.js';
+import { StateLayout } from '../src/state/layout.js';
+import { ROOT, runCli } from './helpers/cli.js';
+import { harness, secretYaml } from './helpers/controller.js';
+import { workspace } from './helpers/tmp.js';
+
+const FIXTURES = fileURLToPath(new URL('./fixtures/catalog', import.meta.url));
+const REGISTRY = fileURLToPath(new URL('./fixtures/registry', import.meta.url));
+const WEATHER = ['--catalog', FIXTURES, '--no-bundled'];
+
+async function manifests(dir: string, file: string): Promise<Record<string, unknown>[]> {
+  return parseAllDocuments(await readFile(join(dir, file), 'utf8')).map((d) => d.toJSON() as Record<string, unknown>);
+}
+
+describe('the bundled catalog', () => {
+  it('pins the versions this checkout runs (so each entry below starts from the local packages)', async () => {
+    const listed = JSON.parse((await runCli(['catalog', 'list', '-o', 'json'])).stdout) as { servers: { server: { name: string; version: string; packages: { identifier: string; version: string }[] } }[] };
+    expect(listed.servers.map((s) => s.server.name).sort()).toEqual(['io.github.modelcontextprotocol/server-everything', 'io.github.modelcontextprotocol/server-memory']);
+    for (const { server } of listed.servers) {
+      const pkg = server.packages[0]!;
+      const installed = JSON.parse(await readFile(join(ROOT, 'node_modules', pkg.identifier, 'package.json'), 'utf8')) as { version: string };
+      expect(pkg.version, server.name).toBe(installed.version);
+    }
+  });
+
+  it('each entry installs with no questions and is Ready through apiary, its tools reached with the SDK client', async () => {
+    // Under the checkout: `npx -y pkg@version` then resolves the version this checkout has installed, offline.
+    const h = await harness({ under: join(ROOT, 'test-artifacts', 'catalog') });
+    for (const name of ['everything', 'memory']) {
+      const result = await runCli(['install', name, '--env', `MEMORY_FILE_PATH=${join(h.reports, 'memory.jsonl')}`].slice(0, name === 'memory' ? 4 : 2), { env: h.env });
+      expect(result.stderr).toBe('');
+      expect(result.stdout).toMatch(new RegExp(`^mcpserver/${name} created \\(.+\\): io\\.github\\.modelcontextprotocol/server-${name} 2026\\.8\\.31$`, 'm'));
+    }
+    await h.start();
+    const token = (await readEndpointToken(new StateLayout(h.stateDir)))!;
+    const tools: Record<string, string> = { everything: 'echo', memory: 'read_graph' };
+    for (const name of ['everything', 'memory']) {
+      const status = await h.waitFor(`${name} Ready`, async () => {
+        const s = await h.status(name);
+        return findCondition(s?.conditions, 'Ready')?.status === 'True' && s;
+      }, 30_000);
+      const client = new Client({ name: 'catalog-test', version: '1' });
+      await client.connect(new StreamableHTTPClientTransport(new URL(status.url!), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+      const listed = (await client.listTools()).tools.map((t) => t.name);
+      expect(listed).toContain(tools[name]);
+      const result = await client.callTool({ name: tools[name]!, arguments: name === 'everything' ? { message: 'from the catalog' } : {} });
+      expect(result.isError ?? false).toBe(false);
+      await client.close();
+    }
+    const [server] = await manifests(h.dir, 'mcpserver-everything.yaml');
+    expect(server).toMatchObject({ metadata: { annotations: { 'apiary.dev/catalog-name': 'io.github.modelcontextprotocol/server-everything', 'apiary.dev/catalog-version': '2026.8.31' } }, spec: { command: 'npx', args: ['-y', '@modelcontextprotocol/server-everything@2026.8.31', 'stdio'] } });
+  }, 90_000);
+});
+
+describe('catalog files', () => {
+  it('lists a folder of server.json files, reporting each broken entry with its file and field, and skipping it', async () => {
+    const result = await runCli(['catalog', 'list', ...WEATHER]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('io.example/weather');
+    expect(result.stdout).not.toContain('io.example/broken');
+    expect(result.stderr).toContain(`warning: skipped ${join(FIXTURES, 'broken.json')}: description:`);
+    expect(result.stderr).toContain(`warning: skipped ${join(FIXTURES, 'broken.json')}: packages[0].transport.type:`);
+    expect(result.stderr).toMatch(new RegExp(`warning: skipped ${join(FIXTURES, 'not-json.json')}: \\(the file\\): not JSON`));
+    const search = await runCli(['catalog', 'search', 'forecast', 'key', ...WEATHER]);
+    expect(search.stdout.trim().split('\n')).toHaveLength(3); // header and both versions
+    const show = await runCli(['catalog', 'show', 'weather', ...WEATHER]);
+    expect(show.stdout).toContain('Version:       2.0.0');
+    const v1 = await runCli(['catalog', 'show', 'io.example/weather', '--version', '1.0.0', ...WEATHER]);
+    expect(v1.stdout).toMatch(/WEATHER_API_KEY\s+env\s+yes\s+yes/);
+    expect(v1.stdout).toMatch(/WEATHER_ENDPOINT\s+env\s+no\s+no\s+\(fixed\) https:\/\/api\.example\.com\/v1/);
+    expect(v1.stdout).toContain('Runs:          npx -y @example/weather-mcp@1.0.0 --units=metric');
+  });
+});
+
+describe('install', () => {
+  const v1 = ['weather', '--version', '1.0.0', ...WEATHER];
+
+  it('refuses without the required values, naming each and how to give it; writes nothing', async () => {
+    const ws = await workspace();
+    const result = await runCli(['install', ...v1], { env: ws.env });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('io.example/weather needs WEATHER_API_KEY, REGION; nothing was written');
+    expect(result.stderr).toContain('WEATHER_API_KEY (secret): Your API key; give it with --secret WEATHER_API_KEY=SECRET/KEY (an existing secret) or --secret-stdin WEATHER_API_KEY');
+    expect(result.stderr).toContain('REGION: Where forecasts are for; give it with --env REGION=eu|us');
+    await expect(readFile(join(ws.dir, 'mcpserver-weather.yaml'))).rejects.toThrow();
+    // A secret is never taken from argv, and a choice must be one of the choices.
+    expect((await runCli(['install', ...v1, '--env', 'WEATHER_API_KEY=x', '--env', 'REGION=eu'], { env: ws.env })).stderr).toContain('WEATHER_API_KEY is a secret');
+    expect((await runCli(['install', ...v1, '--env', 'REGION=mars'], { env: ws.env })).stderr).toContain('REGION must be one of eu, us; got "mars"');
+  });
+
+  it('seals a value read from stdin into a secret named after the variable (scoped to the server when taken); plain values stay plain', async () => {
+    const ws = await workspace();
+    const { mkdir, writeFile } = await import('node:fs/promises');
+    await mkdir(ws.dir, { recursive: true });
+    // A secret of that name already exists (another server's): the new one is scoped, not numbered.
+    await writeFile(join(ws.dir, 'taken.yaml'), secretYaml('weather-api-key', { other: 'x' }));
+    const result = await runCli(['install', ...v1, '--env', 'REGION=eu', '--secret-stdin', 'WEATHER_API_KEY'], { env: ws.env, input: 'k-123-canary\n' });
+    expect(result.stderr).not.toContain('error');
+    expect(result.stdout).toContain('secret/weather-weather-api-key created (sealed)');
+    const [server] = await manifests(ws.dir, 'mcpserver-weather.yaml');
+    expect((server as { spec: { env: unknown[] } }).spec.env).toEqual([
+      { name: 'REGION', value: 'eu' },
+      { name: 'LOG_LEVEL', value: 'info' },
+      { name: 'WEATHER_ENDPOINT', value: 'https://api.example.com/v1' },
+      { name: 'WEATHER_API_KEY', valueFrom: { secretKeyRef: { name: 'weather-weather-api-key', key: 'WEATHER_API_KEY' } } },
+    ]);
+    const sealed = await readFile(join(ws.dir, 'secret-weather-weather-api-key.yaml'), 'utf8');
+    expect(sealed).toContain('encryptedData');
+    expect(sealed).not.toContain('k-123-canary');
+    expect((await runCli(['secret', 'get', 'weather-weather-api-key', 'WEATHER_API_KEY'], { env: ws.env })).stdout.trim()).toBe('k-123-canary');
+  });
+
+  it('binds an existing secret with --secret VAR=SECRET/KEY, and --dry-run writes nothing', async () => {
+    const ws = await workspace();
+    const { mkdir, writeFile } = await import('node:fs/promises');
+    await mkdir(ws.dir, { recursive: true });
+    await writeFile(join(ws.dir, 'keys.yaml'), secretYaml('team-keys', { weather: 'w' }));
+    const dry = await runCli(['install', ...v1, '--env', 'REGION=us', '--secret', 'WEATHER_API_KEY=team-keys/weather', '--dry-run'], { env: ws.env });
+    expect(dry.stdout).toContain('secretKeyRef:');
+    expect(dry.stdout).toContain('name: team-keys');
+    await expect(readFile(join(ws.dir, 'mcpserver-weather.yaml'))).rejects.toThrow();
+    const done = await runCli(['install', ...v1, '--env', 'REGION=us', '--secret', 'WEATHER_API_KEY=team-keys/weather', '--name', 'forecast'], { env: ws.env });
+    expect(done.stdout).not.toContain('created (sealed)');
+    const [server] = await manifests(ws.dir, 'mcpserver-forecast.yaml');
+    expect(JSON.stringify(server)).toContain('{"name":"WEATHER_API_KEY","valueFrom":{"secretKeyRef":{"name":"team-keys","key":"weather"}}}');
+    const missingKey = await runCli(['install', ...v1, '--env', 'REGION=us', '--secret', 'WEATHER_API_KEY=team-keys/nope', '--name', 'other'], { env: ws.env });
+    expect(missingKey.stderr).toContain('secret "team-keys" has no key "nope"');
+  });
+
+  it('--allow-missing writes the server, which is then Stuck naming the secret it waits for', async () => {
+    const h = await harness();
+    const result = await runCli(['install', ...v1, '--env', 'REGION=eu', '--allow-missing'], { env: h.env });
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain('warning: WEATHER_API_KEY has no value: mcpserver/weather is Stuck until secret weather-api-key has key WEATHER_API_KEY (apiary secret set weather-api-key WEATHER_API_KEY)');
+    await h.start();
+    const stuck = await h.waitFor('Stuck', async () => {
+      const s = await h.status('weather');
+      return s?.phase === 'Stuck' && s;
+    });
+    expect(stuck.message).toBe('secret "weather-api-key" not found (needed for env WEATHER_API_KEY)');
+  });
+
+  it('upgrade shows which variables were added or removed, keeps the values given before, and needs the new required ones', async () => {
+    const ws = await workspace();
+    const { mkdir, writeFile } = await import('node:fs/promises');
+    await mkdir(ws.dir, { recursive: true });
+    await writeFile(join(ws.dir, 'keys.yaml'), secretYaml('team-keys', { weather: 'w' }));
+    await runCli(['install', ...v1, '--env', 'REGION=us', '--secret', 'WEATHER_API_KEY=team-keys/weather'], { env: ws.env });
+    const refused = await runCli(['upgrade', 'weather', ...WEATHER], { env: ws.env });
+    expect(refused.stdout).toContain('mcpserver/weather: io.example/weather 1.0.0 -> 2.0.0');
+    expect(refused.stdout).toContain('  + CACHE_DIR (required): Where to cache forecasts');
+    expect(refused.stdout).toContain('  - LOG_LEVEL (no longer used: removed from the manifest)');
+    expect(refused.stderr).toContain('io.example/weather needs CACHE_DIR; nothing was written');
+    const done = await runCli(['upgrade', 'weather', '--env', 'CACHE_DIR=/var/cache/weather', ...WEATHER], { env: ws.env });
+    expect(done.code).toBe(0);
+    const [server] = (await manifests(ws.dir, 'mcpserver-weather.yaml')) as { metadata: { annotations: Record<string, string> }; spec: { args: string[]; env: { name: string }[] } }[];
+    expect(server!.metadata.annotations['apiary.dev/catalog-version']).toBe('2.0.0');
+    expect(server!.spec.args).toEqual(['-y', '@example/weather-mcp@2.0.0']);
+    expect(JSON.stringify(server!.spec.env)).toBe(
+      JSON.stringify([
+        { name: 'REGION', value: 'us' },
+        { name: 'CACHE_DIR', value: '/var/cache/weather' },
+        { name: 'WEATHER_API_KEY', valueFrom: { secretKeyRef: { name: 'team-keys', key: 'weather' } } },
+      ]),
+    );
+    expect((await runCli(['upgrade', 'weather', ...WEATHER], { env: ws.env })).stdout).toContain('is at io.example/weather 2.0.0, the newest in the catalog');
+  });
+});
+
+describe('a registry API (a local server in the registry\'s documented shape)', () => {
+  let server: Server | undefined;
+  afterEach(() => new Promise<void>((r) => (server ? server.close(() => r()) : r())));
+
+  it('reads every page, passes the search on, reports a bad entry and installs from it', async () => {
+    const asked: string[] = [];
+    server = createServer((req, res) => {
+      asked.push(req.url ?? '');
+      const url = new URL(req.url ?? '/', 'http://x');
+      if (url.pathname !== '/v0.1/servers') return void res.writeHead(404).end();
+      void readFile(join(REGISTRY, url.searchParams.get('cursor') ? 'page2.json' : 'page1.json')).then((body) => res.writeHead(200, { 'Content-Type': 'application/json' }).end(body));
+    });
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const list = await runCli(['catalog', 'list', '--registry', base, '--no-bundled']);
+    expect(list.stdout).toContain('io.github.example/notes');
+    expect(list.stdout).toContain('io.github.example/tickets');
+    expect(list.stderr).toContain(`warning: skipped ${base}/v0.1/servers servers[1]: name: must be reverse-DNS with one slash`);
+    expect(asked).toEqual(['/v0.1/servers?limit=100&version=latest', '/v0.1/servers?limit=100&version=latest&cursor=io.github.example%2Fnotes%3A0.3.1']);
+    asked.length = 0;
+    await runCli(['catalog', 'search', 'notes', '--registry', base, '--no-bundled']);
+    expect(asked[0]).toBe('/v0.1/servers?limit=100&version=latest&search=notes');
+
+    const ws = await workspace();
+    const dry = await runCli(['install', 'notes', '--env', 'NOTES_DIR=/srv/notes', '--dry-run', '--registry', base, '--no-bundled'], { env: ws.env });
+    expect(dry.stdout).toContain('command: uvx');
+    expect(dry.stdout).toContain('notes-mcp==0.3.1');
+    const tickets = await runCli(['catalog', 'show', 'tickets', '--registry', base, '--no-bundled']);
+    expect(tickets.stdout).toContain('Runs:          docker run -i --rm -e TRACKER_TOKEN ghcr.io/example/tickets-mcp:2.1.0');
+    const down = await runCli(['catalog', 'list', '--registry', 'http://127.0.0.1:9', '--no-bundled']);
+    expect(down.code).toBe(1);
+    expect(down.stderr).toContain('cannot read the registry at http://127.0.0.1:9/v0.1/servers');
+  });
+});
+
