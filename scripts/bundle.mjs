@@ -33,6 +33,8 @@ await build({
   bundle: true,
   platform: 'node',
   format: 'cjs',
+  // ESM builds first: jsonc-parser's UMD build requires its parts at run time, which a bundle cannot follow.
+  mainFields: ['module', 'main'],
   target: 'node20.19',
   external: EXTERNAL,
   minifySyntax: true,

@@ -81,6 +81,10 @@ export class StateLayout {
   get consoleKeyFile(): string {
     return join(this.root, 'console.key');
   }
+  /** What `client config --write` wrote into which client's file (for --remove). */
+  get clientsFile(): string {
+    return join(this.root, 'clients.json');
+  }
   get stateKeyFile(): string {
     return join(this.root, 'state.key');
   }

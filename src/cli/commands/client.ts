@@ -10,7 +10,43 @@ import { StateLayout } from '../../state/layout.js';
 import { liveController } from '../../state/controller-lock.js';
 import { AGGREGATE_PORT_KEY } from '../../mcp/ports.js';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { createTwoFilesPatch } from 'diff';
+import { applyClientEdit, clientConfigPath, planClientRemove, planClientWrite, serversKey } from '../../clients/config-file.js';
+import { displayPath } from '../paths.js';
+
+interface ClientOptions {
+  client: string;
+  aggregate?: boolean;
+  write?: boolean;
+  remove?: boolean;
+  file?: string;
+  dryRun?: boolean;
+  force?: boolean;
+}
+
+/** --write (entries given) or --remove (none): plan, show or write, and say what changed. */
+async function writeClientFile(ctx: CliContext, kind: ClientKind, layout: StateLayout, opts: ClientOptions, entries: Record<string, unknown> | undefined): Promise<void> {
+  const path = opts.file !== undefined ? resolve(opts.file) : clientConfigPath(kind, ctx.env);
+  const edit = entries === undefined ? await planClientRemove(kind, path, layout) : await planClientWrite(kind, path, entries, layout, { force: opts.force === true });
+  for (const s of edit.skipped) ctx.io.err(paint(ctx.io, 'yellow', `warning: ${s.why}`));
+  if (opts.dryRun === true) {
+    if (edit.after === edit.before) ctx.io.out(`${displayPath(path)}: no change`);
+    else ctx.io.out(createTwoFilesPatch(displayPath(path), displayPath(path), edit.before ?? '', edit.after ?? '', edit.before === undefined ? '(new file)' : '', edit.after === undefined ? '(deleted)' : '', { context: 3 }).trimEnd());
+    return;
+  }
+  await applyClientEdit(kind, edit, entries, layout);
+  const shown = displayPath(path);
+  if (edit.added.length + edit.updated.length + edit.removed.length === 0) {
+    ctx.io.out(`${shown}: ${entries === undefined ? 'nothing of apiary\'s to remove' : 'already up to date'}`);
+    return;
+  }
+  for (const name of edit.added) ctx.io.out(`${shown}: added ${name}`);
+  for (const name of edit.updated) ctx.io.out(`${shown}: updated ${name}`);
+  for (const name of edit.removed) ctx.io.out(`${shown}: removed ${name}`);
+  if (entries === undefined) ctx.io.out(edit.restored === true ? (edit.after === undefined ? `${shown}: deleted (apiary had created it)` : `${shown}: back as it was before apiary wrote to it`) : `${shown}: apiary's entries taken out; everything else left as it is`);
+  else ctx.io.out(`${shown}: written${edit.before !== undefined ? ` (the previous file is ${displayPath(`${path}.apiary-backup`)})` : ''}; restart or reload ${kind === 'claude' ? 'Claude Code' : kind === 'cursor' ? 'Cursor' : 'VS Code'} to pick it up`);
+}
 
 export function registerClient(program: Command, ctx: CliContext): void {
   const client = program.command('client').description('connect MCP clients to the servers apiary runs');
@@ -19,15 +55,24 @@ export function registerClient(program: Command, ctx: CliContext): void {
     .description('print the JSON a client needs to reach every Ready server')
     .option('--client <NAME>', 'claude, cursor or vscode', 'claude')
     .option('--aggregate', "one entry, apiary's aggregate endpoint, serving every Ready server's tools as <server>__<tool>")
-    .action(async (opts: { client: string; aggregate?: boolean }, cmd: Command) => {
+    .option('--write', "merge the entries into the client's own configuration file (keeping everything else; the previous file kept as <file>.apiary-backup)")
+    .option('--remove', 'take out of that file what --write put there')
+    .option('--file <PATH>', "another file than the client's user-level one (e.g. a project's .mcp.json or .vscode/mcp.json)")
+    .option('--dry-run', 'with --write or --remove: show the change as a diff, write nothing')
+    .option('--force', 'with --write: replace an entry of the same name that apiary did not write')
+    .action(async (opts: ClientOptions, cmd: Command) => {
       if (!['claude', 'cursor', 'vscode'].includes(opts.client)) throw new ApiaryError('Usage', `unknown client "${opts.client}"; use claude, cursor or vscode`);
+      const kind = opts.client as ClientKind;
       const { dir, stateDir } = ctx.locations(cmd);
+      const layout = new StateLayout(stateDir);
+      if (opts.remove === true) return writeClientFile(ctx, kind, layout, opts, undefined);
       if (opts.aggregate === true) {
-        const layout = new StateLayout(stateDir);
         if ((await liveController(layout)) === undefined) throw new ApiaryError('NotFound', 'no apiary controller is running for this state directory', { hints: ['Start one with: apiary up'] });
         const port = (JSON.parse(await readFile(join(stateDir, 'ports.json'), 'utf8').catch(() => '{}')) as Record<string, number>)[AGGREGATE_PORT_KEY];
         if (port === undefined) throw new ApiaryError('NotFound', 'the running controller serves no aggregate endpoint (see its log)');
-        ctx.io.out(JSON.stringify(clientConfig(opts.client as ClientKind, { apiary: `http://127.0.0.1:${port}/mcp` }, await readEndpointToken(layout)), null, 2));
+        const config = clientConfig(kind, { apiary: `http://127.0.0.1:${port}/mcp` }, await readEndpointToken(layout));
+        if (opts.write === true) return writeClientFile(ctx, kind, layout, opts, config[serversKey(kind)] as Record<string, unknown>);
+        ctx.io.out(JSON.stringify(config, null, 2));
         return;
       }
       const view = await readStateView(dir, stateDir);
@@ -39,8 +84,14 @@ export function registerClient(program: Command, ctx: CliContext): void {
         if (view.controller !== undefined && status?.url && findCondition(status.conditions, 'Ready')?.status === 'True') servers[o.name] = status.url;
         else skipped.push(o.name);
       }
-      const token = await readEndpointToken(new StateLayout(stateDir));
-      ctx.io.out(JSON.stringify(clientConfig(opts.client as ClientKind, servers, token), null, 2));
+      const token = await readEndpointToken(layout);
+      const config = clientConfig(kind, servers, token);
+      if (opts.write === true) {
+        if (Object.keys(servers).length === 0) throw new ApiaryError('NotFound', 'no Ready server to write', { hints: [view.controller ? `Not Ready: ${skipped.join(', ')}` : 'Start the controller with: apiary up'] });
+        await writeClientFile(ctx, kind, layout, opts, config[serversKey(kind)] as Record<string, unknown>);
+      } else {
+        ctx.io.out(JSON.stringify(config, null, 2));
+      }
       if (skipped.length > 0) ctx.io.err(paint(ctx.io, 'yellow', `note: not Ready, left out: ${skipped.join(', ')}${view.controller ? '' : ' (no apiary controller is running)'}`));
     });
 }
