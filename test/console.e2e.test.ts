@@ -19,7 +19,7 @@ import { hasChromium, launchChromium } from './helpers/browser.js';
 import { BIN, ROOT } from './helpers/cli.js';
 import { readEvents } from './helpers/console.js';
 import { filesUnder } from './helpers/tmp.js';
-import { harness, isAlive, secretYaml, TINY_SERVER, type Harness } from './helpers/controller.js';
+import { harness, isAlive, secretYaml, TINY_SERVER, tinyServer, type Harness } from './helpers/controller.js';
 
 const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
 const SHOTS = join(ROOT, 'test-artifacts', 'screenshots');
@@ -49,8 +49,8 @@ afterEach(async () => {
 });
 
 /** `apiary up` as a user runs it; resolves with the login URL it prints. */
-async function up(h: Harness, extraEnv: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; loginUrl: string; output: () => string }> {
-  const child = spawn(BIN, ['up'], { env: { ...process.env, ...h.env, ...extraEnv, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+async function up(h: Harness, extraEnv: NodeJS.ProcessEnv = {}, args: string[] = []): Promise<{ child: ChildProcess; loginUrl: string; output: () => string }> {
+  const child = spawn(BIN, ['up', ...args], { env: { ...process.env, ...h.env, ...extraEnv, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
   controllers.push(child);
   let output = '';
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
@@ -67,7 +67,7 @@ async function signIn(loginUrl: string, viewport = { width: 1280, height: 800 })
   return page;
 }
 
-function nav(page: Page, to: 'Servers' | 'Secrets' | 'Install'): Promise<void> {
+function nav(page: Page, to: 'Servers' | 'Secrets' | 'Install' | 'Catalog'): Promise<void> {
   return page.locator('header nav').getByRole('link', { name: to, exact: true }).click();
 }
 
@@ -214,6 +214,65 @@ describe('the web console in Chromium', () => {
     expect(streamed).toContain('"MODIFIED"');
     await page.context().close();
   }, 180_000);
+
+  it('installs from the Catalog: search, the entry with every variable, the form with required marks, choices and a sealed secret', async () => {
+    const h = await harness();
+    await h.write('a.yaml', tinyServer('a', h));
+    const home = join(h.reports, 'home');
+    await mkdir(home);
+    const fixtures = join(ROOT, 'test', 'fixtures', 'catalog');
+    const { loginUrl } = await up(h, { HOME: home }, ['--catalog', fixtures]);
+    const page = await signIn(loginUrl);
+    await nav(page, 'Catalog');
+    await page.locator('[data-entry="io.github.modelcontextprotocol/server-memory"]').waitFor();
+    await page.screenshot({ path: join(SHOTS, 'catalog.png') });
+    await page.getByLabel('Search').fill('forecast');
+    await page.waitForFunction(() => document.querySelectorAll('.cards li').length === 1);
+    expect(await page.locator('.cards li').textContent()).toContain('io.example/weather 2.0.0');
+    // The broken fixture files are listed as skipped, with file and field.
+    expect(await page.locator('details.problems').textContent()).toContain('broken.json: packages[0].transport.type');
+    await page.getByRole('link', { name: 'io.example/weather' }).click();
+    await page.getByRole('heading', { name: 'io.example/weather' }).waitFor();
+    const rows = page.locator('table tbody tr');
+    expect(await rows.count()).toBe(3);
+    expect(await rows.nth(0).textContent()).toContain('WEATHER_API_KEYyesyes');
+    await page.getByRole('button', { name: 'Install' }).click();
+    await page.getByRole('heading', { name: 'Install io.example/weather 2.0.0' }).waitFor();
+    // Required marks on what is required; the choices offered; the secret as pick-or-type.
+    expect(await page.locator('[data-variable="REGION"] .required').count()).toBe(1);
+    expect(await page.locator('[data-variable="REGION"] option').allTextContents()).toEqual(['choose...', 'eu', 'us']);
+    await page.getByLabel('Name').fill('forecast');
+    await page.getByLabel('REGION', { exact: true }).selectOption('eu');
+    await page.getByLabel('CACHE_DIR', { exact: true }).fill('/var/cache/forecast');
+    await page.getByLabel('WEATHER_API_KEY value').fill(`${CANARY}-catalog`);
+    await page.getByRole('button', { name: 'Review' }).click();
+    const planYaml = page.getByTestId('plan-yaml');
+    await planYaml.waitFor();
+    expect(await planYaml.textContent()).toContain('apiary.dev/catalog-name: io.example/weather');
+    expect(await planYaml.textContent()).toContain('name: weather-api-key');
+    expect(await planYaml.textContent()).not.toContain(CANARY);
+    expect(await page.getByTestId('plan-command').textContent()).toBe('apiary install io.example/weather --version 2.0.0 --name forecast --env REGION=eu --env CACHE_DIR=/var/cache/forecast');
+    await page.screenshot({ path: join(SHOTS, 'catalog-install.png'), fullPage: true });
+    await page.getByRole('button', { name: 'Install', exact: true }).click();
+    await page.waitForURL(/#\/servers\/forecast$/);
+    const loaded = await loadDirectory(h.dir);
+    const server = loaded.resources.find((r) => r.kind === 'MCPServer' && r.name === 'forecast');
+    expect(server?.kind === 'MCPServer' && server.manifest.spec.env?.find((e) => e.name === 'WEATHER_API_KEY')?.valueFrom?.secretKeyRef).toEqual({ name: 'weather-api-key', key: 'WEATHER_API_KEY' });
+    expect(loaded.resources.some((r) => r.kind === 'Secret' && r.name === 'weather-api-key')).toBe(true);
+    for (const file of await filesUnder(h.dir)) expect(await readFile(file, 'utf8'), file).not.toContain(CANARY);
+
+    // The Servers page writes every Ready server into a client's own file, as client config --write does.
+    await nav(page, 'Servers');
+    await expectBadge(page, 'a', 'Running');
+    await page.getByRole('button', { name: 'Add to Cursor' }).click();
+    await page.getByTestId('client-result').waitFor();
+    expect(await page.getByTestId('client-result').textContent()).toBe(`${join(home, '.cursor', 'mcp.json')}: added a`);
+    const cursor = JSON.parse(await readFile(join(home, '.cursor', 'mcp.json'), 'utf8')) as { mcpServers: Record<string, { url: string; headers: Record<string, string> }> };
+    expect(cursor.mcpServers['a']?.headers['Authorization']).toMatch(/^Bearer /);
+    await page.getByRole('button', { name: 'Remove from Cursor' }).click();
+    await page.waitForFunction(() => document.querySelector('[data-testid=client-result]')?.textContent?.endsWith('removed a'));
+    await expect(readFile(join(home, '.cursor', 'mcp.json'))).rejects.toThrow();
+  });
 
   it('refuses a cross-site write from a page on another port, even with the session cookie', async () => {
     const h = await harness();

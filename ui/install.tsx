@@ -27,12 +27,12 @@ interface SecretVar {
 
 type Plan = InstallPlanAnswer;
 
-function existingKeys(): string[] {
+export function existingKeys(): string[] {
   return store.list('Secret').flatMap((s) => Object.keys((s.spec as { keys?: Record<string, string> } | undefined)?.keys ?? {}).map((k) => `${s.metadata.name}/${k}`));
 }
 
 /** GITHUB_TOKEN -> github-token/GITHUB_TOKEN, if that secret holds that key: the likely binding. */
-function guessSource(variable: string): string {
+export function guessSource(variable: string): string {
   const guess = `${variable.toLowerCase().replace(/_/g, '-')}/${variable}`;
   return existingKeys().includes(guess) ? guess : 'new';
 }
@@ -169,22 +169,27 @@ export function InstallPage() {
           <button type="submit" class={plan ? '' : 'primary'}>Review</button>
         </div>
       </form>
-      {plan && (
-        <section class="plan" aria-labelledby="plan-title">
-          <h2 id="plan-title">What will be written</h2>
-          {plan.newSecrets.length > 0 && (
-            <p>
-              New sealed {plan.newSecrets.length === 1 ? 'secret' : 'secrets'}: {plan.newSecrets.map((s) => `${s.secret} (key ${s.key}, for ${s.variable})`).join(', ')}
-            </p>
-          )}
-          <pre class="code" data-testid="plan-yaml">{plan.yaml}</pre>
-          <p>The same from a terminal:</p>
-          <pre class="code" data-testid="plan-command">{plan.command}</pre>
-          <div class="buttons">
-            <button type="button" class="primary" disabled={busy} onClick={() => void write()}>Install</button>
-          </div>
-        </section>
+      {plan && <PlanView plan={plan} busy={busy} onInstall={() => void write()} />}
+    </section>
+  );
+}
+
+/** What an install will write, reviewed before the Install button writes it. */
+export function PlanView({ plan, busy, onInstall }: { plan: Plan; busy: boolean; onInstall: () => void }) {
+  return (
+    <section class="plan" aria-labelledby="plan-title">
+      <h2 id="plan-title">What will be written</h2>
+      {plan.newSecrets.length > 0 && (
+        <p>
+          New sealed {plan.newSecrets.length === 1 ? 'secret' : 'secrets'}: {plan.newSecrets.map((s) => `${s.secret} (key ${s.key}, for ${s.variable})`).join(', ')}
+        </p>
       )}
+      <pre class="code" data-testid="plan-yaml">{plan.yaml}</pre>
+      <p>The same from a terminal:</p>
+      <pre class="code" data-testid="plan-command">{plan.command}</pre>
+      <div class="buttons">
+        <button type="button" class="primary" disabled={busy} onClick={onInstall}>Install</button>
+      </div>
     </section>
   );
 }

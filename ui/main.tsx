@@ -2,6 +2,7 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError } from './api';
+import { CatalogEntryPage, CatalogInstallPage, CatalogPage } from './catalog';
 import { InstallPage } from './install';
 import { loadConsoleInfo } from './keyring';
 import { useRoute } from './router';
@@ -45,7 +46,7 @@ function App() {
   if (auth === 'out') return <SignIn expired={new URLSearchParams(location.search).get('login') === 'expired'} />;
   if (auth === 'checking') return null;
   const nav = (page: string, href: string, label: string) => (
-    <a href={href} aria-current={route.page === page || (page === 'servers' && route.page === 'server') ? 'page' : undefined}>{label}</a>
+    <a href={href} aria-current={route.page === page || (page === 'servers' && route.page === 'server') || (page === 'catalog' && route.page.startsWith('catalog')) ? 'page' : undefined}>{label}</a>
   );
   return (
     <>
@@ -55,6 +56,7 @@ function App() {
         <nav aria-label="Main">
           {nav('servers', '#/', 'Servers')}
           {nav('secrets', '#/secrets', 'Secrets')}
+          {nav('catalog', '#/catalog', 'Catalog')}
           {nav('install', '#/install', 'Install')}
         </nav>
         <span class="where" title={info?.stateDir}>{info?.dir}</span>
@@ -79,6 +81,9 @@ function App() {
         {route.page === 'server' && route.name && <ServerDetailPage name={route.name} />}
         {route.page === 'secrets' && <SecretsPage {...(route.params.get('add') !== null ? { add: route.params.get('add')! } : {})} {...(route.params.get('key') ? { addKey: route.params.get('key')! } : {})} />}
         {route.page === 'install' && <InstallPage />}
+        {route.page === 'catalog' && <CatalogPage {...(route.params.get('search') ? { search: route.params.get('search')! } : {})} />}
+        {route.page === 'catalog-entry' && <CatalogEntryPage name={route.params.get('name') ?? ''} {...(route.params.get('version') ? { version: route.params.get('version')! } : {})} />}
+        {route.page === 'catalog-install' && <CatalogInstallPage name={route.params.get('name') ?? ''} {...(route.params.get('version') ? { version: route.params.get('version')! } : {})} />}
       </main>
     </>
   );

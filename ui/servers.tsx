@@ -4,7 +4,7 @@ import { api } from './api';
 import { age, condition, Confirm, CopyButton, ErrorNote, PhaseBadge } from './components';
 import { navigate } from './router';
 import { store } from './store';
-import type { ApiObject, LogLines, ServerDetail, ServerSpec } from './types';
+import type { ApiObject, ClientFileAnswer, LogLines, ServerDetail, ServerSpec } from './types';
 
 /** The secret references of a server that nothing declares (or that lack the key): what a Stuck server waits for. */
 export function missingSecrets(server: ApiObject): { secret: string; key?: string; variable?: string }[] {
@@ -172,6 +172,41 @@ export function ServersPage() {
         </div>
       )}
       {action && <ActionDialog action={action} onClose={() => setAction(undefined)} />}
+      {servers.length > 0 && <ClientFiles />}
+    </section>
+  );
+}
+
+const CLIENT_NAMES: Record<string, string> = { claude: 'Claude Code', cursor: 'Cursor', vscode: 'VS Code' };
+
+/** As `client config --write/--remove`: every Ready server into (or out of) a client's own configuration file. */
+function ClientFiles() {
+  const [result, setResult] = useState<string>();
+  const [error, setError] = useState<Error>();
+  const run = async (kind: string, action: 'write' | 'remove') => {
+    setError(undefined);
+    try {
+      const r = await api.post<ClientFileAnswer>(`/api/v1/clients/${kind}/${action}`);
+      const parts = [...r.added.map((n) => `added ${n}`), ...r.updated.map((n) => `updated ${n}`), ...r.removed.map((n) => `removed ${n}`)];
+      setResult(`${r.file}: ${parts.length > 0 ? parts.join(', ') : 'no change'}${r.skipped.length > 0 ? `; ${r.skipped.join('; ')}` : ''}`);
+    } catch (err) {
+      setError(err as Error);
+    }
+  };
+  return (
+    <section class="clients" aria-labelledby="clients-title">
+      <h2 id="clients-title">Clients</h2>
+      <p class="muted">Every Ready server, written into the client's own configuration file (the previous file is kept beside it), or taken out again.</p>
+      <div class="buttons">
+        {Object.entries(CLIENT_NAMES).map(([kind, label]) => (
+          <span key={kind} class="client-buttons">
+            <button type="button" onClick={() => void run(kind, 'write')}>Add to {label}</button>
+            <button type="button" class="small" onClick={() => void run(kind, 'remove')}>Remove from {label}</button>
+          </span>
+        ))}
+      </div>
+      {result && <p role="status" data-testid="client-result">{result}</p>}
+      <ErrorNote error={error} />
     </section>
   );
 }

@@ -2,7 +2,20 @@
 import type { ConsoleInfo as ServerConsoleInfo, ServerDetail as ServerDetailOf } from '../src/api/console.js';
 import type { Condition } from '../src/api/status.js';
 
-export type { Binding, InstallPlanAnswer, KeyInfo, LogLines, SecretSummaries, SecretSummary, SecretUse } from '../src/api/console.js';
+export type {
+  Binding,
+  CatalogAnswer,
+  CatalogEntryAnswer,
+  CatalogInstallAnswer,
+  CatalogVariableView,
+  ClientFileAnswer,
+  InstallPlanAnswer,
+  KeyInfo,
+  LogLines,
+  SecretSummaries,
+  SecretSummary,
+  SecretUse,
+} from '../src/api/console.js';
 export type { Condition, ResourceEvent } from '../src/api/status.js';
 export type ServerDetail = ServerDetailOf<ApiObject>;
 export type ConsoleInfo = ServerConsoleInfo<{ pid: number; startedAt: string }>;

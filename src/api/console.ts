@@ -92,3 +92,60 @@ export interface InstallPlanAnswer {
   command: string;
   newSecrets: { variable: string; secret: string; key: string }[];
 }
+
+/** A catalog entry as the Catalog page lists it (the newest version of each). */
+export interface CatalogItem {
+  name: string;
+  title?: string;
+  version: string;
+  description: string;
+  /** registryType/transport, or remote/transport. */
+  transport: string;
+  /** "bundled", a file, or a registry URL. */
+  source: string;
+}
+
+export interface CatalogAnswer {
+  items: CatalogItem[];
+  problems: { where: string; field: string; message: string }[];
+}
+
+/** One thing an install asks for (an environment variable or an argument). */
+export interface CatalogVariableView {
+  name: string;
+  kind: 'env' | 'argument';
+  description?: string;
+  required: boolean;
+  secret: boolean;
+  default?: string;
+  choices?: string[];
+  format?: string;
+  fixed?: string;
+}
+
+export interface CatalogEntryAnswer<S = unknown> {
+  /** The entry's server.json. */
+  server: S;
+  source: string;
+  defaultName: string;
+  /** true, or why apiary cannot install it. */
+  installable: true | string;
+  /** The command apiary would run. */
+  runs?: string;
+  variables: CatalogVariableView[];
+}
+
+export interface CatalogInstallAnswer extends InstallPlanAnswer {
+  /** Required variables without a value (only with allowMissing). */
+  missing: string[];
+}
+
+export interface ClientFileAnswer {
+  file: string;
+  dryRun: boolean;
+  added: string[];
+  updated: string[];
+  removed: string[];
+  skipped: string[];
+  changed: boolean;
+}

@@ -6,7 +6,7 @@
  */
 import type { Transport } from '../api/manifests.js';
 import { ApiaryError } from '../errors.js';
-import { secretNameFor, type InstallRequest, type SecretBinding } from '../manifests/install.js';
+import { secretNameFor, shellWord, type InstallRequest, type SecretBinding } from '../manifests/install.js';
 import type { CatalogEntry } from './catalog.js';
 import type { Argument, KeyValueInput, Package, ServerJson } from './server-json.js';
 
@@ -196,4 +196,13 @@ export function howToGive(v: CatalogVariable): string {
   if (v.kind === 'argument') return `--arg ${v.name}=VALUE`;
   if (v.secret) return `--secret ${v.name}=SECRET/KEY (an existing secret) or --secret-stdin ${v.name}`;
   return `--env ${v.name}=${v.choices ? v.choices.join('|') : 'VALUE'}`;
+}
+
+/** The `apiary install` command that writes the same (typed secret values are asked for when it runs). */
+export function installCommand(entry: CatalogEntry, name: string, values: VariableValues): string {
+  const vars = new Map(variablesOf(entry).map((v) => [v.name, v]));
+  const words = ['apiary', 'install', entry.server.name, '--version', entry.server.version, '--name', name];
+  for (const [k, v] of values.plain) words.push(vars.get(k)?.kind === 'argument' ? '--arg' : '--env', `${k}=${v}`);
+  for (const [k, ref] of values.bound) words.push('--secret', `${k}=${ref.secret}/${ref.key}`);
+  return words.map(shellWord).join(' ');
 }

@@ -32,6 +32,8 @@ import { requestRestart } from '../state/requests.js';
 import { asList, type ObjectView, type StateView } from '../state/view.js';
 import type { Feed } from './feed.js';
 import { HttpError, readJsonBody, sendJson, stringField } from './http.js';
+import { catalogEntry, catalogInstallPlan, catalogInstallWrite, catalogList, clientFile } from './catalog-api.js';
+import type { CatalogOptions } from '../catalog/catalog.js';
 
 export interface ApiContext {
   dir: string;
@@ -40,6 +42,8 @@ export interface ApiContext {
   feed: Feed;
   version: string;
   mcpView(name: string): McpView | undefined;
+  /** Where the Catalog page's entries come from (as `apiary catalog`'s --catalog and --registry). */
+  catalog: CatalogOptions;
 }
 
 type Handler = (ctx: ApiContext, req: IncomingMessage, res: ServerResponse, params: string[]) => Promise<void>;
@@ -68,6 +72,11 @@ const routes: Route[] = [
   { method: 'DELETE', pattern: new RegExp(`^/api/v1/mcpservers/${NAME}$`), handler: removeServer },
   { method: 'POST', pattern: /^\/api\/v1\/install\/plan$/, handler: installPlan },
   { method: 'POST', pattern: /^\/api\/v1\/install$/, handler: install },
+  { method: 'GET', pattern: /^\/api\/v1\/catalog$/, handler: catalogList },
+  { method: 'GET', pattern: /^\/api\/v1\/catalog\/entry$/, handler: catalogEntry },
+  { method: 'POST', pattern: /^\/api\/v1\/catalog\/install\/plan$/, handler: catalogInstallPlan },
+  { method: 'POST', pattern: /^\/api\/v1\/catalog\/install$/, handler: catalogInstallWrite },
+  { method: 'POST', pattern: /^\/api\/v1\/clients\/(claude|cursor|vscode)\/(write|remove)$/, handler: clientFile },
 ];
 
 /** Finds the handler for a request; a known path with another method is 405, an unknown one 404. */

@@ -13,6 +13,7 @@ import type { KeyStore } from '../crypto/keys.js';
 import { ApiaryError, messageOf } from '../errors.js';
 import type { McpView } from '../mcp/gateway.js';
 import { routeApi, type ApiContext } from './api.js';
+import type { CatalogOptions } from '../catalog/catalog.js';
 import { ConsoleAuth, rememberedPort, SESSION_COOKIE } from './auth.js';
 import { Feed, type FeedSource } from './feed.js';
 import { bearerToken } from '../util/tokens.js';
@@ -26,6 +27,8 @@ export interface ConsoleOptions {
   dir: string;
   stateDir: string;
   keys: KeyStore;
+  /** The Catalog page's sources (up --catalog, --registry); the bundled catalog by default. */
+  catalog?: CatalogOptions;
   logger: Logger;
   backend: ConsoleBackend;
   version: string;
@@ -165,7 +168,7 @@ export class ConsoleServer {
 
   #apiContext(): ApiContext {
     const { dir, stateDir, keys, version, backend } = this.#opts;
-    return { dir, stateDir, keys, version, feed: this.#feed, mcpView: (name) => backend.mcpView(name) };
+    return { dir, stateDir, keys, version, feed: this.#feed, mcpView: (name) => backend.mcpView(name), catalog: this.#opts.catalog ?? {} };
   }
 
   /** Spends the one-time token for a session cookie and sends the browser on without the token in its address bar. */

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
@@ -20,7 +21,11 @@ interface UpOptions {
   ui: boolean;
   uiPort?: string;
   auth: boolean;
+  catalog: string[];
+  registry: string[];
 }
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -34,6 +39,8 @@ export function registerUp(program: Command, ctx: CliContext): void {
     .option('--ui-port <PORT>', 'port of the web console on 127.0.0.1 (default: the one used last time if free, else any free port)')
     .option('--no-ui', 'do not serve the web console')
     .option('--no-auth', "serve the MCP endpoints without the bearer token (any local process may call every server's tools)")
+    .option('--catalog <PATH>', "the console's Catalog page also lists these server.json files or folders (repeatable)", collect, [])
+    .option('--registry <URL>', "the console's Catalog page also lists this MCP registry's servers (repeatable)", collect, [])
     .action(async (opts: UpOptions, cmd: Command) => {
       const { dir, dirDisplay, stateDir } = ctx.locations(cmd);
       const info = await stat(dir).catch(() => undefined);
@@ -57,7 +64,8 @@ export function registerUp(program: Command, ctx: CliContext): void {
       if (opts.ui) {
         try {
           const { ConsoleServer } = await import('../../console/server.js');
-          const server = new ConsoleServer({ dir, stateDir, keys: ctx.keys, logger, backend: controller, version: VERSION, ...(uiPort !== undefined ? { port: uiPort } : {}) });
+          const catalog = { paths: opts.catalog.map((p) => resolve(p)), registries: opts.registry };
+          const server = new ConsoleServer({ dir, stateDir, keys: ctx.keys, logger, backend: controller, version: VERSION, catalog, ...(uiPort !== undefined ? { port: uiPort } : {}) });
           await server.start();
           console_ = server;
           ctx.io.out(`apiary console: ${server.loginUrl}`);
@@ -155,6 +163,8 @@ async function detach(ctx: CliContext, dir: string, stateDir: string, opts: UpOp
     ...(opts.verbose ? ['--verbose'] : []),
     ...(opts.ui ? (opts.uiPort !== undefined ? ['--ui-port', opts.uiPort] : []) : ['--no-ui']),
     ...(opts.auth ? [] : ['--no-auth']),
+    ...opts.catalog.flatMap((p) => ['--catalog', resolve(p)]),
+    ...opts.registry.flatMap((u) => ['--registry', u]),
   ];
   const child = spawn(process.execPath, [...process.execArgv, ...args], { detached: true, stdio: ['ignore', log, log], env: ctx.env });
   closeSync(log);

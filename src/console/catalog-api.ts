@@ -1,0 +1,142 @@
+/**
+ * The console's Catalog page and client configuration, over the same code as
+ * `apiary catalog`, `apiary install` and `client config --write`: entries
+ * from the same sources, installs planned by `catalogInstall` and written by
+ * `writeInstall`, client files edited by the same planner. Secret values only
+ * come in, in a request body, and are sealed at once.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { CatalogAnswer, CatalogEntryAnswer, CatalogInstallAnswer, ClientFileAnswer } from '../api/console.js';
+import { findCondition, type MCPServerStatus } from '../api/status.js';
+import { findEntry, loadCatalog, shortName } from '../catalog/catalog.js';
+import { catalogInstall, installCommand, launchOf, variablesOf, type VariableValues } from '../catalog/install-plan.js';
+import { applyClientEdit, clientConfigPath, planClientRemove, planClientWrite, serversKey } from '../clients/config-file.js';
+import { SecretValue } from '../crypto/secret-value.js';
+import { ApiaryError } from '../errors.js';
+import { planInstall, writeInstall } from '../manifests/install.js';
+import { loadDirectory } from '../manifests/loader.js';
+import { CLIENT_KINDS, clientConfig, type ClientKind } from '../mcp/client-config.js';
+import { readEndpointToken } from '../mcp/endpoint-token.js';
+import { StateLayout } from '../state/layout.js';
+import type { ApiContext } from './api.js';
+import { HttpError, readJsonBody, sendJson, stringField } from './http.js';
+
+function transportOf(server: { packages?: { registryType: string; transport: { type: string } }[] | undefined; remotes?: { type: string }[] | undefined }): string {
+  const pkg = server.packages?.[0];
+  if (pkg !== undefined) return `${pkg.registryType}/${pkg.transport.type}`;
+  return server.remotes?.[0] !== undefined ? `remote/${server.remotes[0].type}` : '-';
+}
+
+/** GET /api/v1/catalog?search=TEXT: entries (newest version of each), and the ones skipped with why. */
+export async function catalogList(ctx: ApiContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const search = new URL(req.url ?? '/', 'http://console').searchParams.get('search') ?? undefined;
+  const listing = await loadCatalog(ctx.catalog, search === '' ? undefined : search);
+  const newest = new Map<string, (typeof listing.entries)[number]>();
+  for (const e of listing.entries) if (!newest.has(e.server.name) || findEntry([newest.get(e.server.name)!, e], e.server.name) === e) newest.set(e.server.name, e);
+  sendJson(res, 200, {
+    items: [...newest.values()].map((e) => ({
+      name: e.server.name,
+      ...(e.server.title ? { title: e.server.title } : {}),
+      version: e.server.version,
+      description: e.server.description,
+      transport: transportOf(e.server),
+      source: e.source,
+    })),
+    problems: listing.problems,
+  } satisfies CatalogAnswer);
+}
+
+/** GET /api/v1/catalog/entry?name=N[&version=V]: what the detail page and the install form show. */
+export async function catalogEntry(ctx: ApiContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const query = new URL(req.url ?? '/', 'http://console').searchParams;
+  const name = query.get('name');
+  if (name === null || name === '') throw new HttpError(400, 'BadRequest', 'name is required');
+  const entry = findEntry((await loadCatalog(ctx.catalog)).entries, name, query.get('version') ?? undefined);
+  let runs: string | undefined;
+  let installable: true | string = true;
+  try {
+    const launch = launchOf(entry);
+    runs = [launch.command, ...launch.args].join(' ');
+  } catch (err) {
+    installable = err instanceof Error ? err.message : String(err);
+  }
+  sendJson(res, 200, {
+    server: entry.server,
+    source: entry.source,
+    defaultName: shortName(entry.server.name),
+    installable,
+    ...(runs !== undefined ? { runs } : {}),
+    variables: installable === true ? variablesOf(entry) : [],
+  } satisfies CatalogEntryAnswer);
+}
+
+/** The form's values: plain ones, secrets bound to existing keys ("secret/key"), and typed secret values. */
+function valuesOf(body: Record<string, unknown>): { values: VariableValues; typed: Map<string, SecretValue> } {
+  const record = (field: string): Record<string, unknown> => {
+    const value = body[field] ?? {};
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ApiaryError('Usage', `"${field}" must be an object`);
+    return value as Record<string, unknown>;
+  };
+  const plain = new Map<string, string>();
+  for (const [k, v] of Object.entries(record('plain'))) if (typeof v === 'string' && v !== '') plain.set(k, v);
+  const bound = new Map<string, { secret: string; key: string }>();
+  for (const [k, v] of Object.entries(record('bound'))) {
+    if (typeof v !== 'string' || v === '') continue;
+    const [secret, ...key] = v.split('/');
+    if (!secret || key.length === 0) throw new ApiaryError('Usage', `${k}: "${v}" is not SECRET/KEY`);
+    bound.set(k, { secret, key: key.join('/') });
+  }
+  const typed = new Map<string, SecretValue>();
+  for (const [k, v] of Object.entries(record('secrets'))) if (typeof v === 'string' && v !== '') typed.set(k, new SecretValue(v));
+  return { values: { plain, bound, typed: new Set(typed.keys()) }, typed };
+}
+
+async function planned(ctx: ApiContext, body: Record<string, unknown>) {
+  const entry = findEntry((await loadCatalog(ctx.catalog)).entries, stringField(body, 'entry'), stringField(body, 'version', false) || undefined);
+  const name = stringField(body, 'name', false) || shortName(entry.server.name);
+  const { values, typed } = valuesOf(body);
+  const allowMissing = body['allowMissing'] === true;
+  const { request, missing } = catalogInstall(entry, name, values, { allowMissing });
+  if (missing.length > 0 && !allowMissing) {
+    throw new ApiaryError('Usage', `${entry.server.name} needs ${missing.map((v) => v.name).join(', ')}`, { hints: missing.map((v) => `${v.name}${v.description ? `: ${v.description}` : ''}`) });
+  }
+  const plan = planInstall(request, (await loadDirectory(ctx.dir)).resources);
+  // The same from a terminal is an install from the catalog, not an `add`.
+  return { entry, plan: { ...plan, command: installCommand(entry, name, values) }, typed, missing };
+}
+
+/** POST /api/v1/catalog/install/plan: the manifests an install would write, and what it still lacks. */
+export async function catalogInstallPlan(ctx: ApiContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const { plan, missing } = await planned(ctx, await readJsonBody(req));
+  sendJson(res, 200, { yaml: plan.yaml, command: plan.command, newSecrets: plan.newSecrets, missing: missing.map((v) => v.name) } satisfies CatalogInstallAnswer);
+}
+
+/** POST /api/v1/catalog/install: writes it (typed secret values sealed first). */
+export async function catalogInstallWrite(ctx: ApiContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const { entry, plan, typed, missing } = await planned(ctx, await readJsonBody(req));
+  const result = await writeInstall(ctx.dir, plan, typed, ctx.keys);
+  sendJson(res, 201, { name: plan.name, catalog: entry.server.name, version: entry.server.version, file: result.server?.file, secretsCreated: result.secretsCreated, missing: missing.map((v) => v.name) });
+}
+
+/** POST /api/v1/clients/{kind}/(write|remove)[?dryRun=true]: as `client config --write/--remove` for every Ready server. */
+export async function clientFile(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, [kind, action]: string[]): Promise<void> {
+  await readJsonBody(req);
+  if (!CLIENT_KINDS.includes(kind as ClientKind)) throw new HttpError(404, 'NotFound', `unknown client "${kind}"`);
+  const client = kind as ClientKind;
+  const dryRun = new URL(req.url ?? '/', 'http://console').searchParams.get('dryRun') === 'true';
+  const layout = new StateLayout(ctx.stateDir);
+  const path = clientConfigPath(client);
+  let entries: Record<string, unknown> | undefined;
+  if (action === 'write') {
+    const servers: Record<string, string> = {};
+    for (const o of ctx.feed.view().objects) {
+      const status = o.object.status as MCPServerStatus | undefined;
+      if (o.kind === 'MCPServer' && status?.url && findCondition(status.conditions, 'Ready')?.status === 'True') servers[o.name] = status.url;
+    }
+    if (Object.keys(servers).length === 0) throw new ApiaryError('NotFound', 'no Ready server to write');
+    entries = clientConfig(client, servers, await readEndpointToken(layout))[serversKey(client)] as Record<string, unknown>;
+  }
+  const edit = entries === undefined ? await planClientRemove(client, path, layout) : await planClientWrite(client, path, entries, layout);
+  if (!dryRun) await applyClientEdit(client, edit, entries, layout);
+  sendJson(res, 200, { file: path, dryRun, added: edit.added, updated: edit.updated, removed: edit.removed, skipped: edit.skipped.map((s) => s.why), changed: edit.after !== edit.before } satisfies ClientFileAnswer);
+}
