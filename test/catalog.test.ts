@@ -210,6 +210,15 @@ describe('a registry API (a local server in the registry\'s documented shape)', 
     expect(dry.stdout).toContain('notes-mcp==0.3.1');
     const tickets = await runCli(['catalog', 'show', 'tickets', '--registry', base, '--no-bundled']);
     expect(tickets.stdout).toContain('Runs:          docker run -i --rm -e TRACKER_TOKEN ghcr.io/example/tickets-mcp:2.1.0');
+    // Its hosted endpoint instead: a remote MCPServer whose header takes its key from a sealed secret.
+    const remote = await runCli(['install', 'tickets', '--remote', '--secret-stdin', 'TOKEN', '--registry', base, '--no-bundled'], { env: ws.env, input: 'tk-canary-9\n' });
+    expect(remote.stderr).not.toContain('error');
+    expect(remote.stdout).toContain('secret/token created (sealed)');
+    const [ticket] = await manifests(ws.dir, 'mcpserver-tickets.yaml');
+    expect((ticket as { spec: unknown }).spec).toEqual({
+      remote: { url: 'https://tickets.example.com/mcp', transport: 'streamable-http', headers: [{ name: 'Authorization', value: 'Bearer $(TOKEN)' }] },
+      env: [{ name: 'TOKEN', valueFrom: { secretKeyRef: { name: 'token', key: 'TOKEN' } } }],
+    });
     const down = await runCli(['catalog', 'list', '--registry', 'http://127.0.0.1:9', '--no-bundled']);
     expect(down.code).toBe(1);
     expect(down.stderr).toContain('cannot read the registry at http://127.0.0.1:9/v0.1/servers');

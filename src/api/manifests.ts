@@ -105,8 +105,21 @@ export const Strategy = z.strictObject({
   rollingUpdate: RollingUpdate.optional().describe('Bounds of a rolling update'),
 });
 
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+export const RemoteHeader = z.strictObject({
+  name: z.string().regex(HEADER_NAME, { error: 'must be an HTTP header name' }).describe('Header name, e.g. Authorization'),
+  value: processText().describe('Header value; $(VAR) is replaced by the variable VAR of spec.env (which may come from a secret)'),
+});
+
+export const Remote = z.strictObject({
+  url: z.string().regex(/^https?:\/\/\S+$/, { error: 'must be an http:// or https:// URL' }).describe('The hosted server\'s MCP endpoint; $(VAR) is replaced as in headers'),
+  transport: z.enum(['streamable-http', 'sse']).optional().describe('streamable-http (default) or sse'),
+  headers: z.array(RemoteHeader).optional().describe('Headers apiary adds to every request it forwards (clients never see them)'),
+});
+
 export const MCPServerSpec = z.strictObject({
-  command: processText().min(1).describe('Program to run; looked up on PATH, never through a shell'),
+  command: processText().min(1).optional().describe('Program to run; looked up on PATH, never through a shell (or spec.remote)'),
   args: z.array(processText()).optional().describe('Arguments, passed as they are (no shell, no expansion)'),
   workingDir: processText().min(1).optional().describe("Relative to the manifest's own folder"),
   transport: z.enum(TRANSPORTS).optional().describe('stdio (default), streamable-http or sse'),
@@ -123,10 +136,20 @@ export const MCPServerSpec = z.strictObject({
   healthCheck: HealthCheck.optional().describe('Liveness by MCP ping'),
   tools: ToolFilter.optional().describe("Which tools apiary's endpoint exposes: filtered ones are absent from tools/list and refused by tools/call (no restart when this changes)"),
   strategy: Strategy.optional().describe('How a change reaches the running server (like a Deployment\'s strategy)'),
-}).refine((spec) => !(spec.strategy?.type === 'RollingUpdate' && (spec.transport ?? 'stdio') !== 'stdio'), {
-  message: 'RollingUpdate needs transport stdio: an HTTP server keeps its own sessions, which a new process cannot take over; use Recreate',
-  path: ['strategy', 'type'],
-});
+  remote: Remote.optional().describe('A hosted server apiary fronts at its own endpoint instead of running a command; spec.env holds the values its headers refer to'),
+})
+  .refine((spec) => !(spec.strategy?.type === 'RollingUpdate' && (spec.transport ?? 'stdio') !== 'stdio'), {
+    message: 'RollingUpdate needs transport stdio: an HTTP server keeps its own sessions, which a new process cannot take over; use Recreate',
+    path: ['strategy', 'type'],
+  })
+  .refine((spec) => (spec.command === undefined) !== (spec.remote === undefined), {
+    message: 'set either command (a server apiary runs) or remote (a hosted one apiary fronts), not both or neither',
+    path: ['command'],
+  })
+  .refine((spec) => spec.remote === undefined || (spec.args === undefined && spec.workingDir === undefined && spec.transport === undefined), {
+    message: 'args, workingDir and transport are for a command; a remote server has remote.url and remote.transport',
+    path: ['remote'],
+  });
 
 const META_DESCRIPTION = 'Name, labels and annotations';
 const API_VERSION_DESCRIPTION = 'The version of the schema this document follows';

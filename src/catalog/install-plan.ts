@@ -8,7 +8,7 @@ import type { Transport } from '../api/manifests.js';
 import { ApiaryError } from '../errors.js';
 import { secretNameFor, shellWord, type InstallRequest, type SecretBinding } from '../manifests/install.js';
 import type { CatalogEntry } from './catalog.js';
-import type { Argument, KeyValueInput, Package, ServerJson } from './server-json.js';
+import type { Argument, KeyValueInput, Package, Remote, ServerJson } from './server-json.js';
 
 /** Annotations an installed server carries, so `upgrade` knows where it came from. */
 export const CATALOG_NAME_ANNOTATION = 'apiary.dev/catalog-name';
@@ -53,16 +53,65 @@ export function choosePackage(server: ServerJson): Package {
   const runnable = packages.find((p) => RUNTIMES[p.registryType] !== undefined);
   if (runnable !== undefined) return runnable;
   const kinds = packages.map((p) => p.registryType).join(', ');
-  if ((server.remotes ?? []).length > 0) {
-    throw new ApiaryError('Usage', `${server.name} is a hosted (remote) server${kinds ? ` and its packages (${kinds}) are not ones apiary can start` : ''}: remote entries are not supported yet`, {
-      hints: [`Its URL: ${server.remotes![0]!.url}`],
-    });
-  }
   throw new ApiaryError('Usage', `${server.name} has no package apiary can start${kinds ? ` (it has: ${kinds}; apiary runs npm, pypi, oci and nuget packages)` : ''}`);
 }
 
+/** What an install sets up: a package apiary runs, or (with none it can run, or when asked) a hosted server it fronts. */
+export function targetOf(server: ServerJson, preferRemote = false): { package: Package } | { remote: Remote } {
+  const remote = server.remotes?.[0];
+  if (remote !== undefined && (preferRemote || !(server.packages ?? []).some((p) => RUNTIMES[p.registryType] !== undefined))) return { remote };
+  if (preferRemote) throw new ApiaryError('Usage', `${server.name} has no remote (hosted) endpoint`);
+  return { package: choosePackage(server) };
+}
+
+/** HEADER or {var} names as environment variable names: X-API-Key -> X_API_KEY. */
+function envName(name: string): string {
+  const cleaned = name.toUpperCase().replace(/[^A-Z0-9_]/g, '_');
+  return /^[0-9]/.test(cleaned) ? `_${cleaned}` : cleaned;
+}
+
+/** A hosted server's variables: its URL's {variables}, and its headers (each {variable} in a header's value, or the header itself). */
+function remoteVariables(remote: Remote): CatalogVariable[] {
+  const vars: CatalogVariable[] = [];
+  for (const [name, input] of Object.entries(remote.variables ?? {})) vars.push(variable(envName(name), 'env', input));
+  for (const header of remote.headers ?? []) {
+    const slots = [...(header.value ?? '').matchAll(/\{([a-zA-Z_][a-zA-Z0-9_]*)\}/g)].map((m) => m[1]!);
+    if (header.value !== undefined && slots.length === 0) continue;
+    if (slots.length === 0) {
+      vars.push(variable(envName(header.name), 'env', header));
+      continue;
+    }
+    for (const slot of slots) {
+      const input = header.variables?.[slot] ?? {};
+      vars.push(variable(envName(slot), 'env', { ...input, isSecret: input.isSecret ?? header.isSecret, isRequired: input.isRequired ?? header.isRequired, description: input.description ?? header.description }));
+    }
+  }
+  return vars;
+}
+
+/** `{var}` in a template as `$(VAR)`: what spec.remote expands from spec.env. */
+function asReference(template: string): string {
+  return template.replace(/\{([a-zA-Z_][a-zA-Z0-9_]*)\}/g, (_, name: string) => `$(${envName(name)})`);
+}
+
+function remoteSpec(remote: Remote): NonNullable<InstallRequest['remote']> {
+  const headers = (remote.headers ?? []).map((h) => ({ name: h.name, value: h.value !== undefined ? asReference(h.value) : `$(${envName(h.name)})` }));
+  return { url: asReference(remote.url), transport: remote.type, ...(headers.length > 0 ? { headers } : {}) };
+}
+
 export function launchOf(entry: CatalogEntry): Launch {
-  const pkg = choosePackage(entry.server);
+  return launchOfPackage(choosePackage(entry.server));
+}
+
+/** What an install would set up, in words: the command apiary runs, or the hosted URL it fronts. */
+export function describeTarget(entry: CatalogEntry, preferRemote = false): string {
+  const target = targetOf(entry.server, preferRemote);
+  if ('remote' in target) return `fronts the hosted server ${target.remote.url} (${target.remote.type})`;
+  const launch = launchOfPackage(target.package);
+  return [launch.command, ...launch.args].join(' ');
+}
+
+function launchOfPackage(pkg: Package): Launch {
   const known = RUNTIMES[pkg.registryType]!;
   const runtimeArgs = (pkg.runtimeArguments ?? []).flatMap(argumentWords);
   const env = pkg.registryType === 'oci' ? (pkg.environmentVariables ?? []).flatMap((v) => ['-e', v.name]) : [];
@@ -95,9 +144,11 @@ function argumentName(arg: Argument): string {
   return arg.type === 'positional' ? (arg.valueHint ?? 'value') : arg.name.replace(/^-+/, '');
 }
 
-/** Everything the chosen package asks for: its environment variables, and arguments without a fixed value. */
-export function variablesOf(entry: CatalogEntry): CatalogVariable[] {
-  const pkg = choosePackage(entry.server);
+/** Everything the install asks for: the package's environment variables and arguments without a fixed value, or a hosted server's. */
+export function variablesOf(entry: CatalogEntry, preferRemote = false): CatalogVariable[] {
+  const target = targetOf(entry.server, preferRemote);
+  if ('remote' in target) return remoteVariables(target.remote);
+  const pkg = target.package;
   const vars: CatalogVariable[] = (pkg.environmentVariables ?? []).map((v) => variable(v.name, 'env', v));
   for (const arg of [...(pkg.runtimeArguments ?? []), ...(pkg.packageArguments ?? [])]) {
     if (arg.value !== undefined) continue;
@@ -145,9 +196,10 @@ export interface CatalogInstall {
  * missing secret is still bound (to the secret it would be kept in), so the
  * server is written and reported Stuck, naming it, until that secret exists.
  */
-export function catalogInstall(entry: CatalogEntry, name: string, values: VariableValues, options: { allowMissing?: boolean } = {}): CatalogInstall {
-  const launch = launchOf(entry);
-  const vars = variablesOf(entry);
+export function catalogInstall(entry: CatalogEntry, name: string, values: VariableValues, options: { allowMissing?: boolean; remote?: boolean } = {}): CatalogInstall {
+  const target = targetOf(entry.server, options.remote === true);
+  const launch: Launch | undefined = 'package' in target ? launchOfPackage(target.package) : undefined;
+  const vars = variablesOf(entry, options.remote === true);
   const missing: CatalogVariable[] = [];
   const env: { name: string; value: string }[] = [];
   const secrets: SecretBinding[] = [];
@@ -177,6 +229,11 @@ export function catalogInstall(entry: CatalogEntry, name: string, values: Variab
     if (given !== undefined) env.push({ name: v.name, value: given });
     else if (v.required) missing.push(v);
   }
+  const annotations = { [CATALOG_NAME_ANNOTATION]: entry.server.name, [CATALOG_VERSION_ANNOTATION]: entry.server.version };
+  if (launch === undefined) {
+    const remote = (target as { remote: Remote }).remote;
+    return { request: { name, command: '', remote: remoteSpec(remote), env, secrets, annotations }, missing };
+  }
   const args = launch.args.map((word) => word.replace(/\{([^{}]+)\}/g, (whole, slot: string) => argValues.get(slot) ?? whole));
   if (launch.port !== undefined && !env.some((e) => e.name === 'PORT')) env.push({ name: 'PORT', value: String(launch.port) });
   const request: InstallRequest = {
@@ -186,7 +243,7 @@ export function catalogInstall(entry: CatalogEntry, name: string, values: Variab
     ...(launch.transport !== 'stdio' ? { transport: launch.transport } : {}),
     env,
     secrets,
-    annotations: { [CATALOG_NAME_ANNOTATION]: entry.server.name, [CATALOG_VERSION_ANNOTATION]: entry.server.version },
+    annotations,
   };
   return { request, missing };
 }

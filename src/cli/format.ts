@@ -120,8 +120,13 @@ function describeServer(o: ObjectView, status: MCPServerStatus | undefined, out:
   if (r?.kind !== 'MCPServer') return;
   const spec = r.manifest.spec;
   out.push('Spec:');
-  out.push(`  ${line('Command', [spec.command, ...(spec.args ?? [])].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' '))}`);
-  out.push(`  ${line('Working dir', spec.workingDir ?? '.')}`, `  ${line('Transport', spec.transport ?? 'stdio')}`, `  ${line('Restart policy', spec.restartPolicy ?? 'Always')}`, `  ${line('Strategy', strategyOf(spec))}`);
+  if (spec.remote !== undefined) {
+    out.push(`  ${line('Remote', `${spec.remote.url} (${spec.remote.transport ?? 'streamable-http'})`)}`);
+    for (const h of spec.remote.headers ?? []) out.push(`  ${line('Header', `${h.name}: ${h.value.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, '<$1>')}`)}`);
+  } else {
+    out.push(`  ${line('Command', [spec.command ?? '', ...(spec.args ?? [])].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' '))}`);
+    out.push(`  ${line('Working dir', spec.workingDir ?? '.')}`, `  ${line('Transport', spec.transport ?? 'stdio')}`, `  ${line('Restart policy', spec.restartPolicy ?? 'Always')}`, `  ${line('Strategy', strategyOf(spec))}`);
+  }
   if (spec.port !== undefined) out.push(`  ${line('Port', spec.port)}`);
   if (spec.suspend) out.push(`  ${line('Suspend', 'true')}`);
   if (spec.tools?.allow) out.push(`  ${line('Tools allowed', spec.tools.allow.join(', ') || '<none>')}`);

@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CatalogAnswer, CatalogEntryAnswer, CatalogInstallAnswer, ClientFileAnswer } from '../api/console.js';
 import { findCondition, type MCPServerStatus } from '../api/status.js';
 import { findEntry, loadCatalog, shortName } from '../catalog/catalog.js';
-import { catalogInstall, installCommand, launchOf, variablesOf, type VariableValues } from '../catalog/install-plan.js';
+import { catalogInstall, describeTarget, installCommand, variablesOf, type VariableValues } from '../catalog/install-plan.js';
 import { applyClientEdit, clientConfigPath, planClientRemove, planClientWrite, serversKey } from '../clients/config-file.js';
 import { SecretValue } from '../crypto/secret-value.js';
 import { ApiaryError } from '../errors.js';
@@ -55,8 +55,7 @@ export async function catalogEntry(ctx: ApiContext, req: IncomingMessage, res: S
   let runs: string | undefined;
   let installable: true | string = true;
   try {
-    const launch = launchOf(entry);
-    runs = [launch.command, ...launch.args].join(' ');
+    runs = describeTarget(entry);
   } catch (err) {
     installable = err instanceof Error ? err.message : String(err);
   }

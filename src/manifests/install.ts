@@ -37,6 +37,8 @@ export interface InstallRequest {
   secrets?: SecretBinding[];
   /** metadata.annotations (where a catalog install came from). */
   annotations?: Record<string, string>;
+  /** A hosted server instead of a command (spec.remote); `command` is then empty. */
+  remote?: { url: string; transport?: 'streamable-http' | 'sse'; headers?: { name: string; value: string }[] };
 }
 
 export interface NewSecret {
@@ -80,7 +82,7 @@ export function planInstall(request: InstallRequest, resources: readonly Resourc
   const { name } = request;
   if (!isDns1123Label(name)) problems.push(`name "${name}" is not valid: use lowercase letters, digits and "-" (at most 63)`);
   else if (options.replace !== true && resources.some((r) => r.kind === 'MCPServer' && r.name === name)) problems.push(`mcpserver/${name} already exists; pick another name or edit its manifest`);
-  if (request.command.trim() === '') problems.push('the command is empty');
+  if (request.remote === undefined && request.command.trim() === '') problems.push('the command is empty');
   if (request.transport !== undefined && !TRANSPORTS.includes(request.transport)) problems.push(`transport must be one of ${TRANSPORTS.join(', ')}`);
   const secrets = new Map(resources.filter((r): r is SecretResource => r.kind === 'Secret').map((s) => [s.name, s]));
   const taken = new Set(secrets.keys());
@@ -123,7 +125,7 @@ export function planInstall(request: InstallRequest, resources: readonly Resourc
     kind: 'MCPServer',
     metadata: { name, ...(request.annotations !== undefined ? { annotations: request.annotations } : {}) },
     spec: {
-      command: request.command,
+      ...(request.remote !== undefined ? { remote: request.remote } : { command: request.command }),
       ...(args.length ? { args } : {}),
       ...(request.transport ? { transport: request.transport } : {}),
       ...(request.port !== undefined ? { port: request.port } : {}),

@@ -151,7 +151,7 @@ function chooseSchema(
  */
 function warnVariableReferences(manifest: MCPServerManifest, doc: Document, lc: LineCounter, result: ParsedDocument): void {
   const spec = manifest.spec;
-  const fields: [(string | number)[], string][] = [[['spec', 'command'], spec.command], ...(spec.args ?? []).map((a, i): [(string | number)[], string] => [['spec', 'args', i], a])];
+  const fields: [(string | number)[], string][] = [...(spec.command !== undefined ? [[['spec', 'command'], spec.command] as [(string | number)[], string]] : []), ...(spec.args ?? []).map((a, i): [(string | number)[], string] => [['spec', 'args', i], a])];
   for (const [path, text] of fields) {
     const reference = /(?<!\$)\$\(([A-Za-z_][A-Za-z0-9_]*)\)/.exec(text);
     if (reference === null) continue;

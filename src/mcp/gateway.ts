@@ -19,7 +19,7 @@ import { HttpEndpoint } from './http-endpoint.js';
 import { HttpProbe } from './http-probe.js';
 import { AGGREGATE_PORT_KEY, PortRegistry } from './ports.js';
 import { compileToolFilter, EXPOSE_ALL, refuseFilteredCall, withExposedTools, type ToolFilter, type ToolFilterSpec } from './tool-filter.js';
-import { HttpProxy } from './http-proxy.js';
+import { HttpProxy, type RemoteTarget } from './http-proxy.js';
 
 export interface McpView extends BridgeStatus {
   url?: string;
@@ -39,6 +39,15 @@ interface Entry {
   proxy?: HttpProxy;
   upstreamPort?: number;
   filter?: ToolFilter;
+  /** A hosted server (spec.remote): the fingerprint of its URL and headers, to notice a change. */
+  remoteHash?: string;
+}
+
+/** A hosted server as the gateway fronts it: headers hold resolved secret values (kept in memory only). */
+export interface RemoteServer extends RemoteTarget {
+  transport: 'streamable-http' | 'sse';
+  /** Fingerprint of url and headers, secret values only through a keyed hash. */
+  hash: string;
 }
 
 export interface GatewayOptions {
@@ -70,7 +79,7 @@ export class Gateway {
   /** Makes sure the server's MCP plumbing exists for this transport and port. */
   async ensure(name: string, transport: Transport, port: number, health: HealthOptions, tools?: ToolFilterSpec, upstreamPort?: number): Promise<void> {
     let entry = this.#entries.get(name);
-    if (entry !== undefined && (entry.transport !== transport || entry.port !== port || entry.upstreamPort !== upstreamPort)) {
+    if (entry !== undefined && (entry.transport !== transport || entry.port !== port || entry.upstreamPort !== upstreamPort || entry.remoteHash !== undefined)) {
       await this.remove(name);
       entry = undefined;
     }
@@ -107,6 +116,71 @@ export class Gateway {
         entry.endpointError = listenError(err, port);
       }
     }
+  }
+
+  /**
+   * A hosted server (spec.remote) at apiary's own stable URL: the proxy adds
+   * its headers (the token and spec.tools as for any server), and the probe
+   * says whether it answers. A changed URL or header value (a rotated secret)
+   * takes effect at once, without a new port.
+   */
+  async ensureRemote(name: string, port: number, remote: RemoteServer, health: HealthOptions, tools?: ToolFilterSpec): Promise<void> {
+    let entry = this.#entries.get(name);
+    if (entry !== undefined && (entry.transport !== remote.transport || entry.port !== port || entry.remoteHash === undefined)) {
+      await this.remove(name);
+      entry = undefined;
+    }
+    if (entry === undefined) {
+      entry = { transport: remote.transport, port, health };
+      this.#entries.set(name, entry);
+    }
+    entry.health = health;
+    const target = { url: remote.url, headers: remote.headers };
+    if (entry.proxy === undefined) {
+      const proxy = new HttpProxy(port, target, this.#opts.token !== undefined ? { token: this.#opts.token } : {});
+      try {
+        await proxy.listen();
+        entry.proxy = proxy;
+        delete entry.endpointError;
+        this.#opts.logger.info('MCP endpoint listening', { server: name, url: httpUrl(remote.transport, port), remote: new URL(remote.url).origin });
+      } catch (err) {
+        entry.endpointError = listenError(err, port);
+      }
+    } else if (entry.remoteHash !== remote.hash) {
+      entry.proxy.setRemote(target);
+    }
+    const filter = compileToolFilter(tools);
+    entry.proxy?.setToolFilter(filter);
+    if (entry.filter?.key !== filter.key) {
+      entry.filter = filter;
+      this.#opts.onChange(name);
+      this.#aggregate?.aggregate.changed();
+    }
+    if (entry.probe === undefined || entry.remoteHash !== remote.hash) {
+      void entry.probe?.stop();
+      entry.probe = new HttpProbe(
+        {
+          url: remote.url,
+          transport: remote.transport,
+          headers: remote.headers,
+          clock: this.#opts.clock,
+          health,
+          onChange: () => {
+            this.#opts.onChange(name);
+            this.#aggregate?.aggregate.changed();
+          },
+          // Nothing to restart: a hosted server that stops answering is reported, and probed again.
+          onUnhealthy: (message) => {
+            this.#opts.logger.warn('hosted server not answering', { server: name, reason: message });
+            void entry!.probe?.stop();
+            entry!.probe = undefined;
+            this.#opts.onChange(name);
+          },
+        },
+        0,
+      );
+    }
+    entry.remoteHash = remote.hash;
   }
 
   /** An HTTP server's stable URL: apiary's proxy, with the token and spec.tools, in front of its internal port. */

@@ -24,6 +24,8 @@ export interface ProbeOptions {
   onUnhealthy: (message: string) => void;
   /** The server said its tool list changed (the probe re-reads it). */
   onToolsChanged?: () => void;
+  /** Headers for every request (a hosted server's, from its manifest). */
+  headers?: Record<string, string>;
 }
 
 export class HttpProbe {
@@ -93,7 +95,8 @@ export class HttpProbe {
   async #connect(): Promise<void> {
     const url = new URL(this.#opts.url);
     const client = new Client(APIARY_CLIENT_INFO, { capabilities: {} });
-    const transport = this.#opts.transport === 'sse' ? new SSEClientTransport(url) : new StreamableHTTPClientTransport(url);
+    const init = this.#opts.headers !== undefined ? { requestInit: { headers: this.#opts.headers } } : {};
+    const transport = this.#opts.transport === 'sse' ? new SSEClientTransport(url, init) : new StreamableHTTPClientTransport(url, init);
     try {
       await client.connect(transport, { timeout: this.#opts.health.timeoutMs });
       const caps = client.getServerCapabilities();

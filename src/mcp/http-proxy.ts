@@ -8,6 +8,7 @@
  * streams included.
  */
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { bearerMatches, hostRefusal, TOKEN_REQUIRED } from './http-endpoint.js';
 import { ErrorCodes, errorResponse } from './jsonrpc.js';
@@ -15,19 +16,33 @@ import { EXPOSE_ALL, refuseFilteredCall, withExposedTools, type ToolFilter } fro
 
 const MAX_BODY = 4 * 1024 * 1024;
 
+/** A hosted server: its URL, and the headers apiary adds (values resolved from secrets; never logged). */
+export interface RemoteTarget {
+  url: string;
+  headers: Record<string, string>;
+}
+
 export class HttpProxy {
   readonly #port: number;
   readonly #upstreamPort: number;
+  #remote: { url: URL; headers: Record<string, string> } | undefined;
   readonly #token: string | undefined;
   #filter: ToolFilter = EXPOSE_ALL;
   #server: Server | undefined;
   /** Legacy SSE transport: session id -> the client's event stream, where its answers go (refusals too). */
   readonly #legacyStreams = new Map<string, ServerResponse>();
 
-  constructor(port: number, upstreamPort: number, options: { token?: string } = {}) {
+  /** `upstream`: the internal port of a server apiary runs, or a hosted server's URL and headers. */
+  constructor(port: number, upstream: number | RemoteTarget, options: { token?: string } = {}) {
     this.#port = port;
-    this.#upstreamPort = upstreamPort;
+    this.#upstreamPort = typeof upstream === 'number' ? upstream : 0;
+    if (typeof upstream !== 'number') this.setRemote(upstream);
     this.#token = options.token;
+  }
+
+  /** A hosted server's new URL or header values (a secret rotated): what the next request is sent with. */
+  setRemote(target: RemoteTarget): void {
+    this.#remote = { url: new URL(target.url), headers: { ...target.headers } };
   }
 
   get upstreamPort(): number {
@@ -110,12 +125,25 @@ export class HttpProxy {
     return refusals.some((r) => r !== undefined) ? message.map((m, i) => refusals[i] ?? errorResponse(null, ErrorCodes.InvalidRequest, 'not sent: another call in this batch names a filtered tool')) : undefined;
   }
 
+  /** Where a request goes: the local server's port as it came, or the hosted server (its endpoint path for apiary's). */
+  #destination(req: IncomingMessage): { send: typeof request; host: string; port: number; path: string; hostHeader: string; extra: Record<string, string> } {
+    const remote = this.#remote;
+    if (remote === undefined) return { send: request, host: '127.0.0.1', port: this.#upstreamPort, path: req.url ?? '/', hostHeader: `127.0.0.1:${this.#upstreamPort}`, extra: {} };
+    const incoming = new URL(req.url ?? '/', 'http://apiary');
+    const own = incoming.pathname === '/mcp' || incoming.pathname === '/sse';
+    const path = own ? `${remote.url.pathname}${incoming.search || remote.url.search}` : `${incoming.pathname}${incoming.search}`;
+    const https = remote.url.protocol === 'https:';
+    return { send: https ? httpsRequest : request, host: remote.url.hostname, port: Number(remote.url.port || (https ? 443 : 80)), path, hostHeader: remote.url.host, extra: remote.headers };
+  }
+
   #forward(req: IncomingMessage, res: ServerResponse, body: Buffer | undefined): void {
-    const headers = { ...req.headers, host: `127.0.0.1:${this.#upstreamPort}` };
-    // apiary's token is for apiary; the server never sees it.
-    delete headers.authorization;
+    const to = this.#destination(req);
+    const headers: Record<string, string | string[] | undefined> = { ...req.headers, host: to.hostHeader };
+    // apiary's token is for apiary; the server never sees it (a hosted server gets the headers its manifest sets).
+    delete headers['authorization'];
+    Object.assign(headers, to.extra);
     if (body !== undefined) headers['content-length'] = String(body.length);
-    const upstream = request({ host: '127.0.0.1', port: this.#upstreamPort, method: req.method, path: req.url, headers }, (answer) => {
+    const upstream = to.send({ host: to.host, port: to.port, method: req.method, path: to.path, headers }, (answer) => {
       const type = String(answer.headers['content-type'] ?? '');
       const stream = type.includes('text/event-stream');
       // Event streams are always read event by event (a filter may come later; a legacy stream must be known by its session).
@@ -153,7 +181,7 @@ export class HttpProxy {
       answer.on('end', () => res.end(buffer));
     });
     upstream.on('error', (err) => {
-      if (!res.headersSent) this.#fail(res, 502, `the server is not answering on its port (${err.message})`);
+      if (!res.headersSent) this.#fail(res, 502, this.#remote ? `the hosted server at ${this.#remote.url.host} is not answering (${err.message})` : `the server is not answering on its port (${err.message})`);
       else res.end();
     });
     res.on('close', () => upstream.destroy());

@@ -10,7 +10,7 @@ import type { ToolFilterSpec } from '../mcp/tool-filter.js';
 import { setCondition, type Condition, type LastTermination, type MCPServerPhase, type MCPServerStatus } from '../api/status.js';
 import type { RunHistory } from '../runtime/history.js';
 import type { LaunchSpec, ObservedProcess, Slot, Termination } from '../runtime/runtime.js';
-import type { McpView } from '../mcp/gateway.js';
+import type { McpView, RemoteServer } from '../mcp/gateway.js';
 import type { SecretProblem } from './resolve-env.js';
 
 export const BACKOFF_INITIAL_MS = 1_000;
@@ -72,6 +72,10 @@ export type DesiredServer =
       rollingUpdate: { progressDeadlineMs: number; drainMs: number };
       /** Present when every secret resolved. */
       launch?: LaunchSpec;
+      /** spec.remote: a hosted server, no process here. */
+      hosted?: boolean;
+      /** The hosted server's URL and headers, present when every secret resolved. */
+      remote?: RemoteServer;
       problems: SecretProblem[];
     };
 
@@ -157,6 +161,10 @@ export function planServer(input: PlanInput): ServerAction[] {
   if (observed?.stopping) return [];
   // An invalid manifest changes nothing: a running server keeps its last valid spec.
   if (desired.state === 'invalid') return [];
+  // A hosted server runs no process here (one left from when it had a command goes).
+  if (desired.state === 'valid' && desired.hosted === true) {
+    return observed !== undefined ? [{ type: 'stop', reason: 'ConfigChanged' }] : [];
+  }
   const launch = desired.launch;
 
   if (observed) {
@@ -254,10 +262,15 @@ function verdict(input: StatusInput): Verdict {
   if (desired.state === 'absent') return { phase: 'Terminating', ready: [false, 'Deleted', 'the manifest was deleted'] };
   if (desired.suspend) return { phase: 'Suspended', ready: [false, 'Suspended', 'spec.suspend is true'], message: 'suspended' };
   const problem = desired.problems[0];
+  // Rule 2 for a hosted server: apiary keeps fronting it with the values it had.
+  if (problem !== undefined && desired.hosted === true && input.mcp?.state === 'ready') {
+    return { phase: 'Running', ready: [true, 'Initialized', 'fronted with the values it had; a change cannot be applied until the secret is back'] };
+  }
   if (problem !== undefined) {
     const message = desired.problems.map((p) => p.message).join('; ');
     return { phase: 'Stuck', ready: [false, problem.reason, message], message };
   }
+  if (desired.remote !== undefined) return { phase: 'Running', ready: remoteReadiness(desired.remote, input.mcp) };
   const { history } = input;
   const last = history.lastTermination;
   const retryAt = desired.state === 'valid' ? nextRetryAt(history, desired.restartPolicy) : undefined;
@@ -275,6 +288,18 @@ function verdict(input: StatusInput): Verdict {
       : { phase: 'Failed', ready: [false, 'Failed', message], message };
   }
   return { phase: 'Pending', ready: [false, 'Starting', 'starting'] };
+}
+
+/** A hosted server is Ready once apiary's session with it is (its handshake answered). */
+function remoteReadiness(remote: RemoteServer, mcp: McpView | undefined): [boolean, string, string] {
+  const host = new URL(remote.url).host;
+  if (mcp?.endpointError !== undefined) return [false, 'EndpointUnavailable', mcp.endpointError];
+  if (mcp?.state === 'ready') {
+    const info = mcp.serverInfo ? `${mcp.serverInfo.name} ${mcp.serverInfo.version}` : 'the server';
+    const filtered = mcp.filteredTools?.length ?? 0;
+    return [true, 'Initialized', `${info} at ${host} answered initialize and listed ${(mcp.toolCount ?? 0) + filtered} tool(s)${filtered > 0 ? `, ${filtered} filtered out by spec.tools` : ''}`];
+  }
+  return [false, 'Connecting', mcp?.message ?? `connecting to ${host}`];
 }
 
 /** Running is not Ready until the MCP handshake (initialize, then tools/list) has succeeded. */
@@ -368,7 +393,8 @@ export function serverStatus(input: StatusInput): MCPServerStatus {
   }
   const mcp = input.mcp;
   if (mcp?.url !== undefined) status.url = mcp.url;
-  if (observed && mcp?.state === 'ready') {
+  const serving = observed !== undefined || (desired.state === 'valid' && desired.remote !== undefined);
+  if (serving && mcp?.state === 'ready') {
     if (mcp.serverInfo) status.serverInfo = mcp.serverInfo;
     if (mcp.protocolVersion) status.protocolVersion = mcp.protocolVersion;
     status.tools = mcp.toolCount ?? 0;

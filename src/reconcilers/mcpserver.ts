@@ -10,6 +10,7 @@ import { setCondition, type MCPServerStatus } from '../api/status.js';
 import { isApiaryError } from '../errors.js';
 import { formatManifestError } from '../manifests/errors.js';
 import type { MCPServerSpec } from '../api/manifests.js';
+import type { RemoteServer } from '../mcp/gateway.js';
 import { DEFAULT_HEALTH, type HealthOptions } from '../mcp/health.js';
 import { upstreamPortKey } from '../mcp/ports.js';
 import { specHash } from './spec-hash.js';
@@ -52,7 +53,7 @@ export async function desiredServer(ctx: ReconcileContext, name: string): Promis
   const spec = resource.manifest.spec;
   const resolved = await resolveEnv(spec, (secret) => ctx.secrets.lookup(ctx.desired, secret));
   const suspend = spec.suspend === true;
-  const transport = spec.transport ?? 'stdio';
+  const transport = spec.remote !== undefined ? (spec.remote.transport ?? 'streamable-http') : (spec.transport ?? 'stdio');
   const base = {
     state: 'valid' as const,
     generation,
@@ -68,8 +69,14 @@ export async function desiredServer(ctx: ReconcileContext, name: string): Promis
       drainMs: (spec.strategy?.rollingUpdate?.drainSeconds ?? DEFAULT_DRAIN_MS / 1000) * 1000,
     },
     problems: resolved.problems,
+    ...(spec.remote !== undefined ? { hosted: true } : {}),
   };
   if (suspend) return base;
+  if (spec.remote !== undefined) {
+    const port = spec.port ?? (await ctx.gateway.ports.portFor(name));
+    if (resolved.problems.length > 0) return { ...base, port };
+    return { ...base, port, remote: remoteServer(ctx, spec.remote, resolved.vars) };
+  }
   // An HTTP server needs its port before it starts ($PORT); a stdio server's endpoint port is
   // settled after the spawn, so a burst of starts does not wait on port bookkeeping.
   const port = spec.port ?? (transport === 'stdio' ? undefined : await ctx.gateway.ports.portFor(name));
@@ -78,6 +85,26 @@ export async function desiredServer(ctx: ReconcileContext, name: string): Promis
   const withPort = { ...base, ...(port !== undefined ? { port } : {}), ...(upstreamPort !== undefined ? { upstreamPort } : {}) };
   if (resolved.problems.length > 0) return withPort;
   return { ...withPort, launch: launchSpec(ctx, resource, generation, resolved.vars, upstreamPort) };
+}
+
+/**
+ * A hosted server's URL and headers with $(VAR) replaced by spec.env's values
+ * (Kubernetes' dependent-variable syntax; $$ escapes). The values stay in
+ * memory, in the gateway; the fingerprint holds secrets only as a keyed hash.
+ */
+function remoteServer(ctx: ReconcileContext, remote: NonNullable<MCPServerSpec['remote']>, vars: [string, string | { reveal(): string }][]): RemoteServer {
+  const values = new Map(vars.map(([k, v]) => [k, typeof v === 'string' ? v : v.reveal()]));
+  const secret = new Set(vars.filter(([, v]) => typeof v !== 'string').map(([k]) => k));
+  const expand = (text: string, hashed: boolean): string =>
+    text.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (whole, name: string | undefined) => {
+      if (name === undefined) return '$';
+      const value = values.get(name);
+      if (value === undefined) return whole;
+      return hashed && secret.has(name) ? `secret:${ctx.fingerprint(value)}` : value;
+    });
+  const headers = Object.fromEntries((remote.headers ?? []).map((h) => [h.name, expand(h.value, false)]));
+  const identity = { url: expand(remote.url, true), headers: (remote.headers ?? []).map((h) => [h.name, expand(h.value, true)]) };
+  return { url: expand(remote.url, false), transport: remote.transport ?? 'streamable-http', headers, hash: shortHash(identity) };
 }
 
 /** A literal PORT the manifest sets itself: the server listens there, and the proxy forwards to it. */
@@ -113,7 +140,7 @@ function launchSpec(ctx: ReconcileContext, resource: MCPServerResource, generati
   const cwd = resolve(dirname(resource.source.path), spec.workingDir ?? '.');
   // The fingerprint covers what changes the process; secret values enter only through a keyed hash.
   const identity = {
-    command: spec.command,
+    command: spec.command ?? '',
     args: spec.args ?? [],
     cwd,
     transport,
@@ -122,7 +149,7 @@ function launchSpec(ctx: ReconcileContext, resource: MCPServerResource, generati
   };
   return {
     name: resource.name,
-    command: spec.command,
+    command: spec.command ?? '',
     args: spec.args ?? [],
     cwd,
     env: buildEnvironment(ctx.inheritedEnv, declared),
@@ -201,6 +228,11 @@ export class MCPServerReconciler {
       return false;
     }
     const port = desired.port ?? (await gateway.ports.portFor(name));
+    if (desired.hosted === true) {
+      // A secret gone missing leaves the hosted server fronted with the values it had (as a running process keeps its environment).
+      if (desired.remote !== undefined) await gateway.ensureRemote(name, port, desired.remote, desired.health, desired.tools);
+      return gateway.view(name)?.endpointError !== undefined;
+    }
     await gateway.ensure(name, desired.transport, port, desired.health, desired.tools, desired.upstreamPort);
     const observed = runtime.observe(name);
     if (observed !== undefined) gateway.attach(name, observed);

@@ -6,7 +6,7 @@ import {
   CATALOG_VERSION_ANNOTATION,
   catalogInstall,
   howToGive,
-  launchOf,
+  describeTarget,
   variablesOf,
   type CatalogVariable,
   type VariableValues,
@@ -108,6 +108,7 @@ export function registerCatalog(program: Command, ctx: CliContext): void {
     .option('--secret <VAR=SECRET/KEY>', 'bind a secret variable to an existing secret (repeatable)', collect, [])
     .option('--secret-stdin <VAR>', 'read VAR\'s value from standard input (sealed into a new secret)')
     .option('--allow-missing', 'write the server even when required variables have no value; it is Stuck, saying which, until they do')
+    .option('--remote', "front the entry's hosted (remote) endpoint even when it also has a package apiary could run")
     .option('--dry-run', 'print the manifests instead of writing them')
     .option('-o, --output <format>', 'text or json', 'text')
     .action(async (name: string, opts: InstallOptions, cmd: Command) => {
@@ -175,6 +176,7 @@ interface InstallOptions extends SourceOptions {
   secret: string[];
   secretStdin?: string;
   allowMissing?: boolean;
+  remote?: boolean;
   dryRun?: boolean;
   output: string;
 }
@@ -214,7 +216,7 @@ async function installEntry(
   opts: InstallOptions,
   mode: { replace: boolean; carried?: { plain: Map<string, string>; bound: Map<string, { secret: string; key: string }> } },
 ): Promise<void> {
-  const vars = variablesOf(entry);
+  const vars = variablesOf(entry, opts.remote === true);
   const known = new Map(vars.map((v) => [v.name, v]));
   const plain = new Map([...(mode.carried?.plain ?? []), ...pairs(opts.env, '--env'), ...pairs(opts.arg, '--arg')]);
   const bound = new Map(mode.carried?.bound ?? []);
@@ -255,7 +257,7 @@ async function installEntry(
   }
 
   const values: VariableValues = { plain, bound, typed: new Set(typed.keys()) };
-  const { request, missing } = catalogInstall(entry, serverName, values, { allowMissing: opts.allowMissing === true });
+  const { request, missing } = catalogInstall(entry, serverName, values, { allowMissing: opts.allowMissing === true, remote: opts.remote === true });
   if (missing.length > 0 && opts.allowMissing !== true) {
     const lines = missing.map((v) => `${v.name}${v.secret ? ' (secret)' : ''}${v.description ? `: ${v.description}` : ''}; give it with ${howToGive(v)}`);
     throw new ApiaryError('Usage', `${entry.server.name} needs ${missing.map((v) => v.name).join(', ')}; nothing was written`, { hints: [...lines, 'Or write it anyway with --allow-missing: it is then Stuck, saying what it waits for'] });
@@ -306,8 +308,7 @@ function describeEntry(entry: CatalogEntry): string {
   for (const p of server.packages ?? []) out.push(`Package:       ${p.registryType} ${p.identifier}${p.version ? `@${p.version}` : ''} (${p.transport.type}${p.runtimeHint ? `, run with ${p.runtimeHint}` : ''})`);
   for (const r of server.remotes ?? []) out.push(`Remote:        ${r.type} ${r.url}`);
   try {
-    const launch = launchOf(entry);
-    out.push(`Runs:          ${[launch.command, ...launch.args].join(' ')}`);
+    out.push(`Runs:          ${describeTarget(entry)}`);
     out.push(`Installs as:   apiary install ${server.name} --name ${shortName(server.name)}`);
     const vars = variablesOf(entry);
     out.push('Variables:');

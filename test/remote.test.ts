@@ -1,0 +1,111 @@
+/**
+ * A hosted server (spec.remote): apiary runs no process, fronts the server's
+ * URL at its own endpoint with its own token, and adds the headers the
+ * manifest declares, their values from secrets. The "hosted" server here is
+ * the MCP SDK's own server over Streamable HTTP, refusing requests without
+ * its bearer key.
+ */
+import { createServer, type Server } from 'node:http';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { findCondition } from '../src/api/status.js';
+import { readEndpointToken } from '../src/mcp/endpoint-token.js';
+import { StateLayout } from '../src/state/layout.js';
+import { runCli } from './helpers/cli.js';
+import { harness, secretYaml } from './helpers/controller.js';
+
+let hosted: Server | undefined;
+afterEach(() => new Promise<void>((r) => (hosted ? hosted.close(() => r()) : r())));
+
+/** A stateless MCP server that answers only `Authorization: Bearer <key>`, recording what it was sent. */
+async function hostedServer(key: string): Promise<{ url: string; seen: string[] }> {
+  const seen: string[] = [];
+  hosted = createServer((req, res) => {
+    seen.push(String(req.headers.authorization ?? ''));
+    if (req.headers.authorization !== `Bearer ${key}`) return void res.writeHead(401, { 'Content-Type': 'application/json' }).end('{"error":"unauthorized"}');
+    const server = new McpServer({ name: 'hosted', version: '9.9.9' });
+    server.registerTool('shout', { description: 'Upper-cases a word', inputSchema: { word: z.string() } }, async ({ word }) => ({ content: [{ type: 'text', text: word.toUpperCase() }] }));
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    res.on('close', () => void transport.close());
+    void server.connect(transport).then(() => transport.handleRequest(req, res));
+  });
+  await new Promise<void>((r) => hosted!.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(hosted.address() as { port: number }).port}/mcp`, seen };
+}
+
+function remoteManifest(url: string): string {
+  return `apiVersion: apiary.dev/v1alpha1
+kind: MCPServer
+metadata:
+  name: hosted
+spec:
+  remote:
+    url: ${url}
+    headers:
+      - name: Authorization
+        value: Bearer $(HOSTED_KEY)
+  env:
+    - name: HOSTED_KEY
+      valueFrom:
+        secretKeyRef: { name: hosted, key: key }
+`;
+}
+
+describe('a hosted server (spec.remote)', () => {
+  it('is fronted at apiary\'s URL with apiary\'s token; the key from a secret goes to the server and nowhere else', async () => {
+    const { url, seen } = await hostedServer('k-remote-canary');
+    const h = await harness();
+    await h.write('secret.yaml', secretYaml('hosted', { key: 'k-remote-canary' }));
+    await h.write('hosted.yaml', remoteManifest(url));
+    await h.start();
+    const status = await h.waitFor('hosted Ready', async () => {
+      const s = await h.status('hosted');
+      return findCondition(s?.conditions, 'Ready')?.status === 'True' && s;
+    });
+    expect(status.phase).toBe('Running');
+    expect(status.pid).toBeUndefined();
+    expect(findCondition(status.conditions, 'Ready')?.message).toBe(`hosted 9.9.9 at ${new URL(url).host} answered initialize and listed 1 tool(s)`);
+    expect(status.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/mcp$/);
+    expect(status.url).not.toBe(url);
+
+    const token = (await readEndpointToken(new StateLayout(h.stateDir)))!;
+    const client = new Client({ name: 'remote-test', version: '1' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(status.url!), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+    const answer = await client.callTool({ name: 'shout', arguments: { word: 'hello' } });
+    expect(answer.content).toEqual([{ type: 'text', text: 'HELLO' }]);
+    await client.close();
+    // The hosted server only ever saw its own key, never apiary's token.
+    expect(seen.length).toBeGreaterThan(0);
+    expect(new Set(seen)).toEqual(new Set(['Bearer k-remote-canary']));
+    // describe shows where the header's value comes from, not the value.
+    const described = await runCli(['describe', 'mcpserver', 'hosted'], { env: h.env });
+    expect(described.stdout).toContain(`Remote:           ${url} (streamable-http)`);
+    expect(described.stdout).toContain('  Header:           Authorization: Bearer <HOSTED_KEY>');
+    expect(described.stdout).not.toContain('k-remote-canary');
+
+    // The key rotated: the next request carries the new one, no new port, no restart.
+    const before = seen.length;
+    await h.write('secret.yaml', secretYaml('hosted', { key: 'k-rotated' }));
+    await h.waitFor('the new key used', async () => seen.slice(before).includes('Bearer k-rotated'), 15_000);
+    expect((await h.status('hosted'))?.url).toBe(status.url);
+  });
+
+  it('without its secret it is Stuck, naming it; a manifest with both command and remote is refused', async () => {
+    const { url } = await hostedServer('k');
+    const h = await harness();
+    await h.write('hosted.yaml', remoteManifest(url));
+    await h.start();
+    const stuck = await h.waitFor('Stuck', async () => {
+      const s = await h.status('hosted');
+      return s?.phase === 'Stuck' && s;
+    });
+    expect(stuck.message).toBe('secret "hosted" not found (needed for env HOSTED_KEY)');
+    await h.write('both.yaml', remoteManifest(url).replace('name: hosted\nspec:\n', 'name: both\nspec:\n  command: node\n'));
+    const validate = await runCli(['validate'], { env: h.env });
+    expect(validate.stdout + validate.stderr).toContain('set either command (a server apiary runs) or remote (a hosted one apiary fronts), not both or neither');
+  });
+});
