@@ -106,6 +106,6 @@ describe('a hosted server (spec.remote)', () => {
     expect(stuck.message).toBe('secret "hosted" not found (needed for env HOSTED_KEY)');
     await h.write('both.yaml', remoteManifest(url).replace('name: hosted\nspec:\n', 'name: both\nspec:\n  command: node\n'));
     const validate = await runCli(['validate'], { env: h.env });
-    expect(validate.stdout + validate.stderr).toContain('set either command (a server apiary runs) or remote (a hosted one apiary fronts), not both or neither');
+    expect(validate.stdout + validate.stderr).toContain('set either command (a server apiary runs) or remote (a hosted one apiary fronts), not both');
   });
 });

@@ -20,7 +20,8 @@ describe('explain (kubectl explain over the same schema)', () => {
   it('walks into fields and through arrays, with types, required marks and descriptions', () => {
     const spec = explain('mcpserver.spec');
     expect(spec).toMatchObject({ kind: 'MCPServer', apiVersion: 'apiary.dev/v1alpha1', path: 'mcpserver.spec', type: 'Object', required: true });
-    expect(spec.fields.find((f) => f.name === 'command')).toEqual({ name: 'command', type: 'string', required: true, description: expect.stringContaining('never through a shell') });
+    // Not required by the schema alone: a hosted server has spec.remote instead (the manifest must have one of them).
+    expect(spec.fields.find((f) => f.name === 'command')).toEqual({ name: 'command', type: 'string', required: false, description: expect.stringContaining('never through a shell') });
     expect(spec.fields.find((f) => f.name === 'env')?.type).toBe('[]Object');
     expect(explain('mcp.spec.env.valueFrom.secretKeyRef').fields.map((f) => [f.name, f.required])).toEqual([
       ['name', true],

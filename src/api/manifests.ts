@@ -142,8 +142,12 @@ export const MCPServerSpec = z.strictObject({
     message: 'RollingUpdate needs transport stdio: an HTTP server keeps its own sessions, which a new process cannot take over; use Recreate',
     path: ['strategy', 'type'],
   })
-  .refine((spec) => (spec.command === undefined) !== (spec.remote === undefined), {
-    message: 'set either command (a server apiary runs) or remote (a hosted one apiary fronts), not both or neither',
+  .refine((spec) => spec.command !== undefined || spec.remote !== undefined, {
+    message: 'required field is missing (or spec.remote, for a hosted server apiary fronts)',
+    path: ['command'],
+  })
+  .refine((spec) => spec.command === undefined || spec.remote === undefined, {
+    message: 'set either command (a server apiary runs) or remote (a hosted one apiary fronts), not both',
     path: ['command'],
   })
   .refine((spec) => spec.remote === undefined || (spec.args === undefined && spec.workingDir === undefined && spec.transport === undefined), {
