@@ -9,7 +9,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api } from './api';
 import { ErrorNote } from './components';
-import { existingKeys, guessSource, PlanView } from './install';
+import { existingKeys, guessSource, PlanView, useReviewThenWrite } from './install';
 import { KeyringScreen, useConsoleInfo } from './keyring';
 import { navigate } from './router';
 import type { CatalogAnswer, CatalogEntryAnswer, CatalogInstallAnswer, CatalogVariableView } from './types';
@@ -153,9 +153,8 @@ export function CatalogInstallPage({ name, version }: { name: string; version?: 
   const [plain, setPlain] = useState<Record<string, string>>({});
   const [sources, setSources] = useState<Record<string, string>>({});
   const [typed, setTyped] = useState<Record<string, string>>({});
-  const [plan, setPlan] = useState<CatalogInstallAnswer>();
-  const [error, setError] = useState<{ message: string; hints?: string[] }>();
-  const [busy, setBusy] = useState(false);
+  const flow = useReviewThenWrite<CatalogInstallAnswer>('/api/v1/catalog/install/plan', '/api/v1/catalog/install');
+  const { plan, error, busy, changed } = flow;
   if (loadError) return <ErrorNote error={loadError} />;
   if (!entry) return null;
   const vars = entry.variables.filter((v) => v.fixed === undefined);
@@ -170,27 +169,8 @@ export function CatalogInstallPage({ name, version }: { name: string; version?: 
     bound: Object.fromEntries(vars.filter((v) => v.secret && sourceOf(v) !== 'new').map((v) => [v.name, sourceOf(v)])),
     secrets: Object.fromEntries(vars.filter((v) => v.secret && sourceOf(v) === 'new').map((v) => [v.name, typed[v.name] ?? ''])),
   });
-  const changed = () => setPlan(undefined);
-  const review = async (e: Event) => {
-    e.preventDefault();
-    setError(undefined);
-    try {
-      setPlan(await api.post<CatalogInstallAnswer>('/api/v1/catalog/install/plan', body()));
-    } catch (err) {
-      setError(err as Error);
-    }
-  };
-  const write = async () => {
-    setBusy(true);
-    setError(undefined);
-    try {
-      await api.post('/api/v1/catalog/install', body());
-      navigate(`#/servers/${body().name}`);
-    } catch (err) {
-      setError(err as Error);
-      setBusy(false);
-    }
-  };
+  const review = (e: Event) => flow.review(e, body());
+  const write = () => flow.write(body(), `#/servers/${body().name}`);
   return (
     <section aria-labelledby="catalog-install-title">
       <p><a href={`#/catalog/entry?name=${encodeURIComponent(entry.server.name)}`}>{entry.server.title ?? entry.server.name}</a></p>

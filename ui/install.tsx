@@ -46,9 +46,8 @@ export function InstallPage() {
   const [port, setPort] = useState('');
   const [plain, setPlain] = useState<PlainVar[]>([]);
   const [secrets, setSecrets] = useState<SecretVar[]>([]);
-  const [plan, setPlan] = useState<Plan>();
-  const [error, setError] = useState<{ message: string; hints?: string[] }>();
-  const [busy, setBusy] = useState(false);
+  const flow = useReviewThenWrite<Plan>('/api/v1/install/plan', '/api/v1/install');
+  const { plan, error, busy, changed } = flow;
   if (info?.key.state === 'unavailable' && secrets.some((s) => s.source === 'new')) return <KeyringScreen info={info.key} />;
 
   const body = () => ({
@@ -60,28 +59,8 @@ export function InstallPage() {
     env: plain.filter((p) => p.name),
     secrets: secrets.filter((s) => s.variable).map((s) => (s.source === 'new' ? { variable: s.variable } : { variable: s.variable, secret: s.source.split('/')[0], key: s.source.split('/').slice(1).join('/') })),
   });
-  const changed = () => setPlan(undefined);
-  const review = async (e: Event) => {
-    e.preventDefault();
-    setError(undefined);
-    try {
-      setPlan(await api.post<Plan>('/api/v1/install/plan', body()));
-    } catch (err) {
-      setError(err as Error);
-    }
-  };
-  const write = async () => {
-    setBusy(true);
-    setError(undefined);
-    try {
-      const values = Object.fromEntries(secrets.filter((s) => s.source === 'new').map((s) => [s.variable, s.value]));
-      await api.post('/api/v1/install', { ...body(), values });
-      navigate(`#/servers/${name}`);
-    } catch (err) {
-      setError(err as Error);
-      setBusy(false);
-    }
-  };
+  const review = (e: Event) => flow.review(e, body());
+  const write = () => flow.write({ ...body(), values: Object.fromEntries(secrets.filter((s) => s.source === 'new').map((s) => [s.variable, s.value])) }, `#/servers/${name}`);
   const keys = existingKeys();
   return (
     <section aria-labelledby="install-title">
@@ -172,6 +151,39 @@ export function InstallPage() {
       {plan && <PlanView plan={plan} busy={busy} onInstall={() => void write()} />}
     </section>
   );
+}
+
+/** Review (the plan endpoint), then write (the install endpoint) and go to the server: the install forms' flow. */
+export function useReviewThenWrite<P>(planPath: string, writePath: string) {
+  const [plan, setPlan] = useState<P>();
+  const [error, setError] = useState<{ message: string; hints?: string[] }>();
+  const [busy, setBusy] = useState(false);
+  return {
+    plan,
+    error,
+    busy,
+    changed: () => setPlan(undefined),
+    review: async (e: Event, body: unknown) => {
+      e.preventDefault();
+      setError(undefined);
+      try {
+        setPlan(await api.post<P>(planPath, body));
+      } catch (err) {
+        setError(err as Error);
+      }
+    },
+    write: async (body: unknown, then: string) => {
+      setBusy(true);
+      setError(undefined);
+      try {
+        await api.post(writePath, body);
+        navigate(then);
+      } catch (err) {
+        setError(err as Error);
+        setBusy(false);
+      }
+    },
+  };
 }
 
 /** What an install will write, reviewed before the Install button writes it. */

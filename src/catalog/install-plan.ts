@@ -4,6 +4,7 @@
  * console gather the values, and `planInstall` (manifests/install.ts) turns
  * the request into the manifests both write.
  */
+import type { CatalogVariableView } from '../api/console.js';
 import type { Transport } from '../api/manifests.js';
 import { ApiaryError } from '../errors.js';
 import { secretNameFor, shellWord, type InstallRequest, type SecretBinding } from '../manifests/install.js';
@@ -14,19 +15,8 @@ import type { Argument, KeyValueInput, Package, Remote, ServerJson } from './ser
 export const CATALOG_NAME_ANNOTATION = 'apiary.dev/catalog-name';
 export const CATALOG_VERSION_ANNOTATION = 'apiary.dev/catalog-version';
 
-/** One thing an install needs from a person: an environment variable or an argument. */
-export interface CatalogVariable {
-  name: string;
-  kind: 'env' | 'argument';
-  description?: string;
-  required: boolean;
-  secret: boolean;
-  default?: string;
-  choices?: string[];
-  format?: string;
-  /** Set by the entry itself: not asked for. */
-  fixed?: string;
-}
+/** One thing an install needs from a person: an environment variable or an argument (the shape the console shows too). */
+export type CatalogVariable = CatalogVariableView;
 
 /** How the chosen package runs. */
 export interface Launch {

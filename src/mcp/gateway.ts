@@ -76,6 +76,12 @@ export class Gateway {
     });
   }
 
+  /** What a server offers may have changed: its reconcile, and the aggregate's clients, hear of it. */
+  #changed(name: string): void {
+    this.#opts.onChange(name);
+    this.#aggregate?.aggregate.changed();
+  }
+
   /** Makes sure the server's MCP plumbing exists for this transport and port. */
   async ensure(name: string, transport: Transport, port: number, health: HealthOptions, tools?: ToolFilterSpec, upstreamPort?: number): Promise<void> {
     let entry = this.#entries.get(name);
@@ -93,10 +99,7 @@ export class Gateway {
       name,
       clock: this.#opts.clock,
       health,
-      onChange: () => {
-        this.#opts.onChange(name);
-        this.#aggregate?.aggregate.changed();
-      },
+      onChange: () => this.#changed(name),
       onUnhealthy: (message) => {
         const pid = entry!.bridge?.status().pid;
         if (pid !== undefined) this.#opts.onUnhealthy(name, pid, message);
@@ -153,8 +156,7 @@ export class Gateway {
     entry.proxy?.setToolFilter(filter);
     if (entry.filter?.key !== filter.key) {
       entry.filter = filter;
-      this.#opts.onChange(name);
-      this.#aggregate?.aggregate.changed();
+      this.#changed(name);
     }
     if (entry.probe === undefined || entry.remoteHash !== remote.hash) {
       void entry.probe?.stop();
@@ -165,10 +167,7 @@ export class Gateway {
           headers: remote.headers,
           clock: this.#opts.clock,
           health,
-          onChange: () => {
-            this.#opts.onChange(name);
-            this.#aggregate?.aggregate.changed();
-          },
+          onChange: () => this.#changed(name),
           // Nothing to restart: a hosted server that stops answering is reported, and probed again.
           onUnhealthy: (message) => {
             this.#opts.logger.warn('hosted server not answering', { server: name, reason: message });
@@ -199,8 +198,7 @@ export class Gateway {
     entry.proxy?.setToolFilter(filter);
     if (entry.filter?.key !== filter.key) {
       entry.filter = filter;
-      this.#opts.onChange(name);
-      this.#aggregate?.aggregate.changed();
+      this.#changed(name);
     }
   }
 
@@ -222,10 +220,7 @@ export class Gateway {
         transport: entry.transport,
         clock: this.#opts.clock,
         health: entry.health,
-        onChange: () => {
-          this.#opts.onChange(name);
-          this.#aggregate?.aggregate.changed();
-        },
+        onChange: () => this.#changed(name),
         onUnhealthy: (message) => this.#opts.onUnhealthy(name, observed.pid, message),
       },
       observed.pid,
