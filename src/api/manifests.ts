@@ -137,6 +137,7 @@ export const MCPServerSpec = z.strictObject({
   tools: ToolFilter.optional().describe("Which tools apiary's endpoint exposes: filtered ones are absent from tools/list and refused by tools/call (no restart when this changes)"),
   strategy: Strategy.optional().describe('How a change reaches the running server (like a Deployment\'s strategy)'),
   remote: Remote.optional().describe('A hosted server apiary fronts at its own endpoint instead of running a command; spec.env holds the values its headers refer to'),
+  image: z.string().regex(/^[a-z0-9]+([._/:@-][A-Za-z0-9_.-]+)*$/, { error: 'must be a container image reference, e.g. node:20-slim or ghcr.io/org/server:1.2' }).optional().describe('Container image the command runs in on Kubernetes (apiary up --runtime kubernetes, apiary render); unused by local processes'),
 })
   .refine((spec) => !(spec.strategy?.type === 'RollingUpdate' && (spec.transport ?? 'stdio') !== 'stdio'), {
     message: 'RollingUpdate needs transport stdio: an HTTP server keeps its own sessions, which a new process cannot take over; use Recreate',

@@ -33,6 +33,7 @@ const VERBS: Record<string, () => Promise<Register>> = {
   ui: () => import('./commands/ui.js').then((m) => m.registerUi),
   completion: () => import('./commands/completion.js').then((m) => m.registerCompletion),
   catalog: () => import('./commands/catalog.js').then((m) => m.registerCatalog),
+  render: () => import('./commands/render.js').then((m) => m.registerRender),
 };
 /** Verbs registered by another verb's module. */
 const SHARED: Record<string, string> = { down: 'up', diff: 'apply', delete: 'apply', suspend: 'restart', resume: 'restart', explain: 'schema', install: 'catalog', upgrade: 'catalog' };
