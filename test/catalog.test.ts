@@ -225,3 +225,30 @@ describe('a registry API (a local server in the registry\'s documented shape)', 
   });
 });
 
+
+describe('install on a terminal', () => {
+  it('asks for each secret without echoing it and for a required value showing its choices (driven through a pseudo-terminal)', async () => {
+    const { spawn } = await import('node:child_process');
+    const { BIN } = await import('./helpers/cli.js');
+    const ws = await workspace();
+    const env = { ...process.env, ...ws.env, NO_COLOR: '1' };
+    const child = spawn('script', ['-qfec', `${BIN} install weather --version 1.0.0 --catalog ${FIXTURES} --no-bundled`, '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const until = async (text: string): Promise<void> => {
+      for (let i = 0; i < 200 && !output.includes(text); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(output).toContain(text);
+    };
+    await until('Value for WEATHER_API_KEY (Your API key), input hidden: ');
+    child.stdin.write('tty-key-canary\r');
+    await until('Value for REGION (Where forecasts are for) [eu|us]: ');
+    child.stdin.write('us\r');
+    expect(await exited).toBe(0);
+    expect(output).not.toContain('tty-key-canary');
+    expect(output).toContain('secret/weather-api-key created (sealed)');
+    expect((await runCli(['secret', 'get', 'weather-api-key', 'WEATHER_API_KEY'], { env: ws.env })).stdout).toBe('tty-key-canary\n');
+    const [server] = await manifests(ws.dir, 'mcpserver-weather.yaml');
+    expect(JSON.stringify(server)).toContain('{"name":"REGION","value":"us"}');
+  });
+});
