@@ -27,6 +27,8 @@ const STATE_FILE = /^(controller\.(json|lock|log|previous\.log)|console\.(json|k
  */
 export async function stateFilesSound(world: World): Promise<string[]> {
   const out: string[] = [];
+  /** Files not named as apiary names its files: a temp file renamed into place a moment later is not one left behind. */
+  const unnamed: string[] = [];
   const walk = async (folder: string): Promise<void> => {
     const info = await stat(folder);
     if ((info.mode & 0o777) !== 0o700) out.push(`${rel(world, folder)}/: mode ${(info.mode & 0o777).toString(8)} (want 700)`);
@@ -36,12 +38,17 @@ export async function stateFilesSound(world: World): Promise<string[]> {
         await walk(path);
         continue;
       }
-      const mode = (await stat(path)).mode & 0o777;
+      // A writer still at work (a status write after a rollout's last exit) renames its temp file away between readdir and stat.
+      const fileInfo = await stat(path).catch(gone);
+      if (fileInfo === undefined) continue;
+      const mode = fileInfo.mode & 0o777;
       if (mode !== 0o600) out.push(`${rel(world, path)}: mode ${mode.toString(8)} (want 600)`);
-      if (!STATE_FILE.test(entry.name)) out.push(`${rel(world, path)}: not a file apiary writes (a temp file left behind?)`);
+      if (!STATE_FILE.test(entry.name)) unnamed.push(path);
       if (entry.name.endsWith('.json')) {
+        const text = await readFile(path, 'utf8').catch(gone);
+        if (text === undefined) continue;
         try {
-          JSON.parse(await readFile(path, 'utf8'));
+          JSON.parse(text);
         } catch {
           out.push(`${rel(world, path)}: torn (does not parse)`);
         }
@@ -49,7 +56,15 @@ export async function stateFilesSound(world: World): Promise<string[]> {
     }
   };
   await walk(world.stateDir);
+  if (unnamed.length > 0) await new Promise((r) => setTimeout(r, 1_000));
+  for (const path of unnamed) if ((await stat(path).catch(gone)) !== undefined) out.push(`${rel(world, path)}: not a file apiary writes (a temp file left behind?)`);
   return out;
+}
+
+/** undefined for a file that is gone (ENOENT); any other error is thrown. */
+function gone(err: unknown): undefined {
+  if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+  throw err;
 }
 
 /** No secret value, ever set in this run, in any file apiary wrote or the text given (logs, CLI output, responses). */
@@ -58,10 +73,6 @@ export async function noCanary(world: World, canaries: readonly string[], texts:
   const places: [string, string][] = Object.entries(texts);
   // A file can vanish between the listing and the read: a writer's temp file renamed into place (its
   // content is then in the file it became, read by this pass or the next one).
-  const gone = (err: unknown): undefined => {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  };
   const walk = async (folder: string): Promise<void> => {
     for (const entry of (await readdir(folder, { withFileTypes: true }).catch(gone)) ?? []) {
       const path = join(folder, entry.name);
