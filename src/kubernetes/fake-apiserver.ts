@@ -1,0 +1,403 @@
+/**
+ * A small, stateful Kubernetes API server on 127.0.0.1, for the Kubernetes
+ * runtime's contract tests and bench (no real API server runs on these
+ * machines). It speaks the real wire protocol for what apiary uses:
+ * discovery, server-side apply (application/apply-patch+yaml, fieldManager,
+ * managedFields per manager, conflicts and force), GET and LIST (label
+ * selectors, resourceVersion), WATCH from a resourceVersion (410 Gone once
+ * that version is compacted away), DELETE; and a tiny deployment controller
+ * and kubelet that give each Deployment a pod whose container waits with
+ * CreateContainerConfigError, in the kubelet's own words, when a secret or
+ * key it needs is missing. Real `kubectl` drives it too (see the tests), so
+ * it is not shaped only around apiary's client.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parse as parseYaml } from 'yaml';
+
+type Obj = { apiVersion: string; kind: string; metadata: Record<string, unknown> & { name: string; namespace?: string; labels?: Record<string, string>; resourceVersion?: string; uid?: string; managedFields?: ManagedField[] } } & Record<string, unknown>;
+
+interface ManagedField {
+  manager: string;
+  operation: 'Apply' | 'Update';
+  apiVersion: string;
+  time: string;
+  fieldsType: 'FieldsV1';
+  fieldsV1: Record<string, unknown>;
+}
+
+interface ResourceType {
+  group: string;
+  version: string;
+  kind: string;
+  plural: string;
+  namespaced: true;
+}
+
+const TYPES: ResourceType[] = [
+  { group: '', version: 'v1', kind: 'Secret', plural: 'secrets', namespaced: true },
+  { group: '', version: 'v1', kind: 'Service', plural: 'services', namespaced: true },
+  { group: '', version: 'v1', kind: 'Pod', plural: 'pods', namespaced: true },
+  { group: 'apps', version: 'v1', kind: 'Deployment', plural: 'deployments', namespaced: true },
+];
+
+interface WatchEvent {
+  rv: number;
+  type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  plural: string;
+  object: Obj;
+}
+
+export interface FakeApiServerOptions {
+  /** Watch events kept for resuming; older resourceVersions get 410 Gone. */
+  retainEvents?: number;
+}
+
+export class FakeApiServer {
+  readonly #objects = new Map<string, Obj>();
+  readonly #events: WatchEvent[] = [];
+  readonly #watchers = new Set<{ plural: string; namespace: string | undefined; selector: Map<string, string>; send: (e: WatchEvent) => void }>();
+  readonly #retain: number;
+  #rv = 1;
+  #server: Server | undefined;
+  /** Every request, as "METHOD path": what a test can read back. */
+  readonly requests: string[] = [];
+
+  constructor(options: FakeApiServerOptions = {}) {
+    this.#retain = options.retainEvents ?? 1000;
+  }
+
+  async listen(): Promise<string> {
+    const server = createServer((req, res) => void this.#handle(req, res).catch((err: unknown) => this.#status(res, 500, 'InternalError', String(err))));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    this.#server = server;
+    return this.url;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${(this.#server?.address() as AddressInfo).port}`;
+  }
+
+  async close(): Promise<void> {
+    this.#server?.closeAllConnections();
+    await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
+  }
+
+  /** A kubeconfig for kubectl and client-node (plain HTTP, no auth: a fake on 127.0.0.1). */
+  kubeconfig(namespace = 'default'): string {
+    return `apiVersion: v1
+kind: Config
+clusters: [{ name: fake, cluster: { server: "${this.url}" } }]
+users: [{ name: fake, user: {} }]
+contexts: [{ name: fake, context: { cluster: fake, user: fake, namespace: ${namespace} } }]
+current-context: fake
+`;
+  }
+
+  /** Drops watch events up to now: a watch from an older resourceVersion then gets 410 Gone. */
+  compact(): void {
+    this.#events.length = 0;
+  }
+
+  get(plural: string, namespace: string, name: string): Obj | undefined {
+    return this.#objects.get(key(plural, namespace, name));
+  }
+
+  // ---- HTTP ----
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://fake');
+    this.requests.push(`${req.method} ${url.pathname}${url.search}`);
+    const path = url.pathname.replace(/\/$/, '');
+    if (path === '/version') return this.#json(res, 200, { major: '1', minor: '32', gitVersion: 'v1.32.0-apiary-fake', platform: 'linux/amd64' });
+    if (path === '/api') return this.#json(res, 200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] });
+    if (path === '/apis') return this.#json(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [{ name: 'apps', versions: [{ groupVersion: 'apps/v1', version: 'v1' }], preferredVersion: { groupVersion: 'apps/v1', version: 'v1' } }] });
+    if (path === '/api/v1' || path === '/apis/apps/v1') return this.#json(res, 200, this.#resourceList(path === '/api/v1' ? '' : 'apps'));
+    // Every namespace exists in the fake (kubectl asks, to word a NotFound).
+    const namespaceOnly = /^\/api\/v1\/namespaces\/([^/]+)$/.exec(path);
+    if (namespaceOnly !== null) return this.#json(res, 200, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespaceOnly[1] }, status: { phase: 'Active' } });
+    const match = /^\/(?:api\/v1|apis\/apps\/v1)\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?(?:\/(status))?$/.exec(path) ?? /^\/(?:api\/v1|apis\/apps\/v1)\/()([^/]+)$/.exec(path);
+    if (match === null) return this.#status(res, 404, 'NotFound', `the server could not find the requested resource (${path})`);
+    const namespace = match[1] === '' ? undefined : match[1];
+    const plural = match[2]!;
+    const name = match[3];
+    const type = TYPES.find((t) => t.plural === plural && (t.group === '' ? path.startsWith('/api/v1') : path.startsWith(`/apis/${t.group}/`)));
+    if (type === undefined) return this.#status(res, 404, 'NotFound', `the server could not find the requested resource (${plural})`);
+    const method = req.method ?? 'GET';
+    if (method === 'GET' && name === undefined && url.searchParams.get('watch') === 'true') return this.#watch(req, res, type, namespace, url);
+    if (method === 'GET' && name === undefined) return this.#list(res, type, namespace, url);
+    if (method === 'GET') return this.#getOne(res, type, namespace!, name!);
+    if (method === 'PATCH' && name !== undefined) return this.#apply(req, res, type, namespace!, name, url);
+    if (method === 'DELETE' && name !== undefined) return this.#delete(res, type, namespace!, name);
+    return this.#status(res, 405, 'MethodNotAllowed', `${method} is not supported by the fake on ${path}`);
+  }
+
+  #resourceList(group: string): Record<string, unknown> {
+    return {
+      kind: 'APIResourceList',
+      apiVersion: 'v1',
+      groupVersion: group === '' ? 'v1' : `${group}/v1`,
+      resources: TYPES.filter((t) => t.group === group).map((t) => ({
+        name: t.plural,
+        singularName: t.kind.toLowerCase(),
+        namespaced: true,
+        kind: t.kind,
+        verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
+      })),
+    };
+  }
+
+  #json(res: ServerResponse, code: number, body: unknown): void {
+    res.writeHead(code, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+  }
+
+  #status(res: ServerResponse, code: number, reason: string, message: string, details?: Record<string, unknown>): void {
+    this.#json(res, code, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code, ...(details ? { details } : {}) });
+  }
+
+  #getOne(res: ServerResponse, type: ResourceType, namespace: string, name: string): void {
+    const object = this.#objects.get(key(type.plural, namespace, name));
+    if (object === undefined) return this.#status(res, 404, 'NotFound', `${type.plural}${type.group ? `.${type.group}` : ''} "${name}" not found`, { name, kind: type.plural });
+    this.#json(res, 200, object);
+  }
+
+  #list(res: ServerResponse, type: ResourceType, namespace: string | undefined, url: URL): void {
+    const selector = parseSelector(url.searchParams.get('labelSelector'));
+    const items = [...this.#objects.values()].filter((o) => kindPlural(o) === type.plural && (namespace === undefined || o.metadata.namespace === namespace) && matchesSelector(o, selector));
+    this.#json(res, 200, { kind: `${type.kind}List`, apiVersion: type.group === '' ? 'v1' : `${type.group}/v1`, metadata: { resourceVersion: String(this.#rv) }, items });
+  }
+
+  #watch(req: IncomingMessage, res: ServerResponse, type: ResourceType, namespace: string | undefined, url: URL): void {
+    const from = Number(url.searchParams.get('resourceVersion') ?? this.#rv);
+    const selector = parseSelector(url.searchParams.get('labelSelector'));
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+    const oldest = this.#events[0]?.rv ?? this.#rv + 1;
+    if (from < oldest - 1 && from < this.#rv) {
+      // As the API server does: the version asked for is compacted away; the client must list again.
+      res.end(`${JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', message: `too old resource version: ${from} (${oldest - 1})`, reason: 'Expired', code: 410 } })}\n`);
+      return;
+    }
+    const wanted = (e: WatchEvent): boolean => e.plural === type.plural && (namespace === undefined || e.object.metadata.namespace === namespace) && matchesSelector(e.object, selector);
+    for (const e of this.#events) if (e.rv > from && wanted(e)) res.write(`${JSON.stringify({ type: e.type, object: e.object })}\n`);
+    const watcher = { plural: type.plural, namespace, selector, send: (e: WatchEvent) => void (wanted(e) && res.write(`${JSON.stringify({ type: e.type, object: e.object })}\n`)) };
+    this.#watchers.add(watcher);
+    const timeout = Number(url.searchParams.get('timeoutSeconds') ?? 0);
+    const timer = timeout > 0 ? setTimeout(() => res.end(), timeout * 1000) : undefined;
+    req.on('close', () => {
+      clearTimeout(timer);
+      this.#watchers.delete(watcher);
+    });
+  }
+
+  async #apply(req: IncomingMessage, res: ServerResponse, type: ResourceType, namespace: string, name: string, url: URL): Promise<void> {
+    const contentType = String(req.headers['content-type'] ?? '');
+    if (!contentType.startsWith('application/apply-patch')) return this.#status(res, 415, 'UnsupportedMediaType', `the fake supports server-side apply only (Content-Type application/apply-patch+yaml), not ${contentType}`);
+    const manager = url.searchParams.get('fieldManager');
+    if (manager === null || manager === '') return this.#status(res, 422, 'Invalid', 'fieldManager is required for apply patch');
+    const force = url.searchParams.get('force') === 'true';
+    const text = await body(req);
+    const patch = parseYaml(text) as Obj;
+    if (patch?.metadata?.name !== name) return this.#status(res, 400, 'BadRequest', `the name of the object (${String(patch?.metadata?.name)}) does not match the name on the URL (${name})`);
+    const k = key(type.plural, namespace, name);
+    const existing = this.#objects.get(k);
+    const applied = leafPaths(strip(patch));
+    // Conflicts: a field another manager applied, with another value, unless forced (then it changes hands).
+    const conflicts: string[] = [];
+    const conflicting = new Set<string>();
+    const current = existing === undefined ? new Map<string, string>() : leafPaths(strip(existing));
+    for (const field of existing?.metadata.managedFields ?? []) {
+      if (field.manager === manager) continue;
+      for (const path of Object.keys(field.fieldsV1)) {
+        if (!applied.has(path) || current.get(path) === applied.get(path)) continue;
+        conflicts.push(`.${path} (owned by "${field.manager}")`);
+        conflicting.add(path);
+      }
+    }
+    if (conflicts.length > 0 && !force) {
+      return this.#status(res, 409, 'Conflict', `Apply failed with ${conflicts.length} conflict${conflicts.length === 1 ? '' : 's'}: conflict with ${conflicts.join(', ')}`, { causes: conflicts.map((c) => ({ reason: 'FieldManagerConflict', message: `conflict with ${c}` })) });
+    }
+    const object = merge(existing === undefined ? {} : strip(existing), strip(patch)) as Obj;
+    // What this manager owns now is exactly what it applied; a field applied with the same value is
+    // owned by both, one taken by force from another manager is that manager's no more.
+    const others = (existing?.metadata.managedFields ?? []).filter((f) => f.manager !== manager).map((f) => ({ ...f, fieldsV1: Object.fromEntries(Object.entries(f.fieldsV1).filter(([p]) => !conflicting.has(p))) }));
+    const owned: ManagedField = { manager, operation: 'Apply', apiVersion: patch.apiVersion, time: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), fieldsType: 'FieldsV1', fieldsV1: Object.fromEntries([...applied.keys()].map((p) => [p, {}])) };
+    object.metadata = {
+      ...object.metadata,
+      name,
+      namespace,
+      uid: existing?.metadata.uid ?? uid(),
+      creationTimestamp: (existing?.metadata['creationTimestamp'] as string | undefined) ?? new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+      generation: existing === undefined ? 1 : JSON.stringify(existing['spec']) === JSON.stringify(object['spec']) ? (existing.metadata['generation'] as number) : (existing.metadata['generation'] as number) + 1,
+      managedFields: [...others.filter((f) => Object.keys(f.fieldsV1).length > 0), owned],
+    };
+    if (existing !== undefined && JSON.stringify(strip(existing)) === JSON.stringify(strip(object)) && JSON.stringify(existing.metadata.managedFields?.map((f) => [f.manager, f.fieldsV1])) === JSON.stringify(object.metadata.managedFields?.map((f) => [f.manager, f.fieldsV1]))) {
+      return this.#json(res, 200, existing);
+    }
+    const stored = this.#store(type.plural, object, existing === undefined ? 'ADDED' : 'MODIFIED');
+    this.#json(res, existing === undefined ? 201 : 200, stored);
+    this.#simulate();
+  }
+
+  #delete(res: ServerResponse, type: ResourceType, namespace: string, name: string): void {
+    const k = key(type.plural, namespace, name);
+    const existing = this.#objects.get(k);
+    if (existing === undefined) return this.#status(res, 404, 'NotFound', `${type.plural}${type.group ? `.${type.group}` : ''} "${name}" not found`, { name, kind: type.plural });
+    this.#objects.delete(k);
+    this.#record('DELETED', type.plural, { ...existing, metadata: { ...existing.metadata, resourceVersion: String(++this.#rv) } });
+    this.#json(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, kind: type.plural, uid: existing.metadata.uid } });
+    this.#simulate();
+  }
+
+  #store(plural: string, object: Obj, type: 'ADDED' | 'MODIFIED'): Obj {
+    const stored = { ...object, metadata: { ...object.metadata, resourceVersion: String(++this.#rv) } } as Obj;
+    this.#objects.set(key(plural, stored.metadata.namespace!, stored.metadata.name), stored);
+    this.#record(type, plural, stored);
+    return stored;
+  }
+
+  #record(type: WatchEvent['type'], plural: string, object: Obj): void {
+    const event: WatchEvent = { rv: this.#rv, type, plural, object };
+    this.#events.push(event);
+    while (this.#events.length > this.#retain) this.#events.shift();
+    for (const w of this.#watchers) w.send(event);
+  }
+
+  // ---- the deployment controller and the kubelet, in miniature ----
+
+  /**
+   * Each Deployment with replicas > 0 has one pod (named after the template's
+   * hash); its container runs when every secret and key it references exists,
+   * and otherwise waits with CreateContainerConfigError in the kubelet's words.
+   */
+  #simulate(): void {
+    const deployments = [...this.#objects.values()].filter((o) => o.kind === 'Deployment');
+    const wantedPods = new Map<string, Obj>();
+    for (const d of deployments) {
+      const spec = d['spec'] as { replicas?: number; template?: { metadata?: { labels?: Record<string, string> }; spec?: { containers?: Container[] } } };
+      if ((spec.replicas ?? 1) === 0) continue;
+      const template = spec.template ?? {};
+      const hash = shortHash(JSON.stringify(template));
+      const name = `${d.metadata.name}-${hash}-${shortHash(`${d.metadata.name}${hash}`).slice(0, 5)}`;
+      const containers = template.spec?.containers ?? [];
+      const statuses = containers.map((c) => this.#containerStatus(c, d.metadata.namespace!));
+      wantedPods.set(key('pods', d.metadata.namespace!, name), {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name, namespace: d.metadata.namespace!, labels: { ...(template.metadata?.labels ?? {}), 'pod-template-hash': hash }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: d.metadata.name, uid: d.metadata.uid }] },
+        spec: template.spec ?? {},
+        status: { phase: statuses.every((s) => s.ready) ? 'Running' : 'Pending', containerStatuses: statuses },
+      } as Obj);
+    }
+    for (const [k, pod] of this.#objects) {
+      if (pod.kind !== 'Pod' || wantedPods.has(k)) continue;
+      this.#objects.delete(k);
+      this.#record('DELETED', 'pods', { ...pod, metadata: { ...pod.metadata, resourceVersion: String(++this.#rv) } });
+    }
+    for (const [k, pod] of wantedPods) {
+      const existing = this.#objects.get(k);
+      if (existing !== undefined && JSON.stringify(existing['status']) === JSON.stringify(pod['status'])) continue;
+      this.#store('pods', { ...pod, metadata: { ...pod.metadata, uid: existing?.metadata.uid ?? uid() } } as Obj, existing === undefined ? 'ADDED' : 'MODIFIED');
+    }
+  }
+
+  #containerStatus(container: Container, namespace: string): Record<string, unknown> & { ready: boolean } {
+    const base = { name: container.name, image: container.image, imageID: '', restartCount: 0 };
+    for (const e of container.env ?? []) {
+      const ref = e.valueFrom?.secretKeyRef;
+      if (ref === undefined || ref.optional === true) continue;
+      const secret = this.#objects.get(key('secrets', namespace, ref.name));
+      if (secret === undefined) return { ...base, ready: false, state: { waiting: { reason: 'CreateContainerConfigError', message: `secret "${ref.name}" not found` } } };
+      const keys = new Set([...Object.keys((secret['data'] as Record<string, string> | undefined) ?? {}), ...Object.keys((secret['stringData'] as Record<string, string> | undefined) ?? {})]);
+      if (!keys.has(ref.key)) return { ...base, ready: false, state: { waiting: { reason: 'CreateContainerConfigError', message: `couldn't find key ${ref.key} in Secret ${namespace}/${ref.name}` } } };
+    }
+    for (const f of container.envFrom ?? []) {
+      if (f.secretRef === undefined || f.secretRef.optional === true) continue;
+      if (this.#objects.get(key('secrets', namespace, f.secretRef.name)) === undefined) return { ...base, ready: false, state: { waiting: { reason: 'CreateContainerConfigError', message: `secret "${f.secretRef.name}" not found` } } };
+    }
+    return { ...base, ready: true, started: true, state: { running: { startedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z') } } };
+  }
+}
+
+interface Container {
+  name: string;
+  image?: string;
+  env?: { name: string; valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean } } }[];
+  envFrom?: { secretRef?: { name: string; optional?: boolean } }[];
+}
+
+function key(plural: string, namespace: string, name: string): string {
+  return `${plural}/${namespace}/${name}`;
+}
+
+function kindPlural(o: Obj): string | undefined {
+  return TYPES.find((t) => t.kind === o.kind)?.plural;
+}
+
+function uid(): string {
+  const h = randomBytes(16).toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+function shortHash(text: string): string {
+  let h = 2166136261;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619) >>> 0;
+  return h.toString(36).padStart(7, '0').slice(0, 10);
+}
+
+/** The object without what the server owns (resourceVersion, uid, managedFields, status...). */
+function strip(o: Obj): Record<string, unknown> {
+  const { metadata, status: _status, ...rest } = o as Obj & { status?: unknown };
+  const { resourceVersion: _rv, uid: _uid, managedFields: _mf, creationTimestamp: _ct, generation: _g, ...meta } = metadata;
+  return { ...rest, metadata: meta };
+}
+
+/** Leaf fields as dotted paths (arrays of named items by name, others by index), with their values. */
+function leafPaths(value: unknown, prefix = ''): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (v: unknown, path: string): void => {
+    if (Array.isArray(v)) {
+      v.forEach((item, i) => walk(item, `${path}[${typeof (item as { name?: unknown })?.name === 'string' ? `name=${(item as { name: string }).name}` : i}]`));
+      return;
+    }
+    if (v !== null && typeof v === 'object') {
+      for (const [k, child] of Object.entries(v)) walk(child, path === '' ? k : `${path}.${k}`);
+      return;
+    }
+    out.set(path, JSON.stringify(v));
+  };
+  walk(value, prefix);
+  return out;
+}
+
+/** Server-side apply's result, simplified: maps merge key by key, lists are replaced whole. */
+function merge(base: unknown, patch: unknown): unknown {
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch) || base === null || typeof base !== 'object' || Array.isArray(base)) return patch;
+  const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
+  for (const [k, v] of Object.entries(patch)) out[k] = merge(out[k], v);
+  return out;
+}
+
+function parseSelector(text: string | null): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const part of (text ?? '').split(',').filter(Boolean)) {
+    const [k, v] = part.split('=');
+    if (k) out.set(k, v ?? '');
+  }
+  return out;
+}
+
+function matchesSelector(o: Obj, selector: Map<string, string>): boolean {
+  for (const [k, v] of selector) if (o.metadata.labels?.[k] !== v) return false;
+  return true;
+}
+
+function body(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    req.setEncoding('utf8');
+    req.on('data', (d: string) => (text += d));
+    req.on('end', () => resolve(text));
+    req.on('error', reject);
+  });
+}
