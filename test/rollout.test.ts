@@ -194,6 +194,7 @@ describe('rolling updates', () => {
     const layout = new StateLayout(h.stateDir);
     expect(await readFile(layout.logFile('a'), 'utf8')).toContain(`pid ${second.pid} up`);
     expect(await readFile(layout.previousLogFile('a'), 'utf8')).toContain(`pid ${first.pid} up`);
-    expect(await readFile(join(h.stateDir, 'processes', 'a.json'), 'utf8')).toContain(`"pid": ${second.pid}`);
+    // The records follow (written in order, each synced to disk: they may trail the switch by a few writes).
+    await h.waitFor('the record of the new process', async () => (await readFile(join(h.stateDir, 'processes', 'a.json'), 'utf8')).includes(`"pid": ${second.pid}`));
   }, 30_000);
 });
