@@ -98,4 +98,16 @@ describe('client config --write', () => {
     const forced = await runCli(['client', 'config', '--write', '--force'], { env });
     expect(forced.stdout).toContain('updated a');
   });
+
+  it('an entry that was already there, identical, is not apiary\'s: --remove leaves it', async () => {
+    const { h, url, token } = await readyServer();
+    const home = await tempDir('apiary-home-');
+    const env = { ...h.env, HOME: home };
+    const file = join(home, '.claude.json');
+    const mine = `${JSON.stringify({ mcpServers: { a: { type: 'http', url, headers: { Authorization: `Bearer ${token}` } } } }, null, 2)}\n`;
+    await writeFile(file, mine);
+    expect((await runCli(['client', 'config', '--write'], { env })).stdout).toContain('already up to date');
+    expect((await runCli(['client', 'config', '--remove'], { env })).stdout).toContain("nothing of apiary's to remove");
+    expect(await readFile(file, 'utf8')).toBe(mine);
+  });
 });

@@ -227,7 +227,9 @@ export async function applyClientEdit(kind: ClientKind, edit: ClientEdit, entrie
     else record[edit.path] = remaining;
     if (remaining === undefined) await rm(backupPath(edit.path), { force: true });
   } else {
-    const wrote = Object.fromEntries(Object.entries(entries).filter(([name]) => !edit.skipped.some((s) => s.name === name)).map(([name, value]) => [name, canonical(value)]));
+    // Only what apiary put there: an identical entry that was there before is not apiary's to take out.
+    const changed = new Set([...edit.added, ...edit.updated]);
+    const wrote = Object.fromEntries(Object.entries(entries).filter(([name]) => changed.has(name) || previous?.entries[name] !== undefined).map(([name, value]) => [name, canonical(value)]));
     record[edit.path] = { kind, createdFile: previous?.createdFile ?? edit.before === undefined, entries: { ...(previous?.entries ?? {}), ...wrote }, sha256: sha(edit.after ?? ''), restorable };
   }
   await writeFileAtomic(layout.clientsFile, `${JSON.stringify(record, null, 2)}\n`);
