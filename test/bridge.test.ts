@@ -369,3 +369,26 @@ describe('Bridge handshake', () => {
     expect(bridge.status().message).toMatch(/^initialize failed: the answer is not an MCP InitializeResult \(serverInfo: /);
   });
 });
+
+describe('Bridge rolling updates, a client at its limit', () => {
+  it('requests waiting behind ones held by a replaced process go to the new one when it leaves', async () => {
+    const bridge = new Bridge({ name: 's', clock: systemClock });
+    const old = await attached(bridge);
+    const client = session(bridge);
+    for (let i = 0; i < MAX_IN_FLIGHT_PER_CLIENT + 1; i++) await bridge.fromClient(client.id, { jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'slow' } });
+    // Eight at the old process, the ninth waiting its turn.
+    for (let i = 0; i < 100 && old.received.filter((m) => (m as { method?: string }).method === 'tools/call').length < MAX_IN_FLIGHT_PER_CLIENT; i++) await new Promise((r) => setTimeout(r, 5));
+    const fresh = scriptedServer();
+    bridge.prepare(fresh.toServer, fresh.fromServer, 5252);
+    for (let i = 0; i < 100 && bridge.status().next?.state !== 'ready'; i++) await new Promise((r) => setTimeout(r, 5));
+    bridge.promote();
+    const atFresh = fresh.next('tools/call');
+    old.close(); // the old process leaves with eight unanswered (a drain that timed out)
+    const ninth = await atFresh;
+    fresh.reply({ jsonrpc: '2.0', id: ninth.id, result: { from: 'fresh' } });
+    for (let i = 0; i < 100 && !client.got.some((g) => (g.message as { id?: unknown }).id === MAX_IN_FLIGHT_PER_CLIENT); i++) await new Promise((r) => setTimeout(r, 5));
+    const answers = client.got.map((g) => g.message).filter((m) => 'id' in m) as { id: number; error?: { message: string }; result?: unknown }[];
+    expect(answers.filter((a) => a.error?.message.includes('it is safe to retry'))).toHaveLength(MAX_IN_FLIGHT_PER_CLIENT);
+    expect(answers.find((a) => a.id === MAX_IN_FLIGHT_PER_CLIENT)).toEqual({ jsonrpc: '2.0', id: MAX_IN_FLIGHT_PER_CLIENT, result: { from: 'fresh' } });
+  });
+});

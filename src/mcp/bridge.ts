@@ -379,6 +379,9 @@ export class Bridge {
         errorResponse(pending.id, ErrorCodes.ServerRestarted, `MCP server "${this.#opts.name}" stopped while handling this request (${reason}); it is safe to retry`),
         pending.id,
       );
+      // A replaced process gone: what this client has waiting goes to the serving one (none serving: detach fails it).
+      const waiting = this.#upstream !== undefined ? session.waiting.shift() : undefined;
+      if (waiting !== undefined) this.#forward(session, waiting);
     }
     for (const [downstreamId, route] of this.#serverRequests) if (route.upstream === upstream) this.#serverRequests.delete(downstreamId);
   }
