@@ -22,7 +22,7 @@ function print(ctx: CliContext, output: string, results: { json: Record<string, 
 export function registerRollout(program: Command, ctx: CliContext): void {
   program
     .command('restart')
-    .description('roll servers: stop each and start it again with the same manifest (like kubectl rollout restart)')
+    .description('roll servers with the same manifest, like kubectl rollout restart: a new process beside each, switched to once it answers (strategy Recreate: stop, then start)')
     .argument('<NAME...>', 'server names')
     .option('-o, --output <format>', 'text or json', 'text')
     .action(async (names: string[], opts: { output: string }, cmd: Command) => {
