@@ -326,6 +326,13 @@ export class Controller {
     return this.#runtime?.killAll?.() ?? 0;
   }
 
+  /** Where a stop in progress is, and what it waits for: for a log line when it takes long. */
+  stopProgress(): { step: string; busy: string[]; processes: string[] } {
+    return { step: this.#stopStep, busy: this.#queue.busy(), processes: (this.#runtime?.list() ?? []).map((p) => `${p.name}/${p.slot} pid ${p.pid}${p.stopping ? ' (stopping)' : ''}`) };
+  }
+
+  #stopStep = 'not stopping';
+
   /** Stops watching, stops every server gracefully, records that, and releases the lock. */
   async stop(): Promise<void> {
     if (this.#stopping) return;
@@ -333,16 +340,23 @@ export class Controller {
     this.#resyncTimer?.cancel();
     this.#requestWatcher?.close();
     this.#runtime?.releaseHeld?.();
+    this.#stopStep = 'stopping the manifest watcher';
     await this.#source?.stop();
     this.#queue.shutDown();
+    this.#stopStep = 'waiting for reconciles in progress to finish';
     await Promise.allSettled(this.#workers);
     const running = this.#runtime?.list() ?? [];
     this.#opts.logger.info('stopping servers', { count: running.length });
+    this.#stopStep = 'stopping servers';
     await Promise.allSettled(running.map((p) => this.#runtime.stop(p.name, p.slot)));
+    this.#stopStep = 'closing the MCP endpoints';
     await this.#gateway?.closeAll();
     await this.#gateway?.ports.flush();
+    this.#stopStep = 'recording that the servers stopped';
     for (const name of new Set(running.map((p) => p.name))) await this.#servers.markControllerStopped(name).catch(() => undefined);
+    this.#stopStep = 'releasing the controller lock';
     await this.#lock?.release();
+    this.#stopStep = 'stopped';
     this.#opts.logger.info('controller stopped');
   }
 }

@@ -92,6 +92,11 @@ export class WorkQueue<K extends string = string> {
   }
 
   /** Marks a key finished; if it was added meanwhile, it is queued again. */
+  /** The keys being worked on now (for saying what a stop is waiting for). */
+  busy(): K[] {
+    return [...this.#processing];
+  }
+
   done(key: K): void {
     this.#processing.delete(key);
     if (this.#dirty.has(key)) {

@@ -95,8 +95,14 @@ export function registerUp(program: Command, ctx: CliContext): void {
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       await stopping;
+      // A stop that takes long says what it waits for (a second signal still kills every server at once).
+      let consoleStopped = false;
+      const slow = setInterval(() => logger.warn('still stopping', consoleStopped ? controller.stopProgress() : { step: 'stopping the web console' }), 10_000);
+      slow.unref();
       await console_?.stop();
+      consoleStopped = true;
       await controller.stop();
+      clearInterval(slow);
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     });
