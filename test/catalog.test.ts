@@ -252,3 +252,28 @@ describe('install on a terminal', () => {
     expect(JSON.stringify(server)).toContain('{"name":"REGION","value":"us"}');
   });
 });
+
+describe('upgrade of a hosted server', () => {
+  it('stays hosted: the new version is fronted too, not swapped for its package', async () => {
+    const ws = await workspace();
+    const { mkdir, writeFile } = await import('node:fs/promises');
+    const folder = join(ws.root, 'catalog');
+    await mkdir(folder, { recursive: true });
+    const entry = (version: string) =>
+      JSON.stringify({
+        name: 'io.example/tickets',
+        description: 'Tickets',
+        version,
+        packages: [{ registryType: 'npm', identifier: '@example/tickets', version, transport: { type: 'stdio' } }],
+        remotes: [{ type: 'streamable-http', url: `https://tickets.example.com/v${version}/mcp` }],
+      });
+    await writeFile(join(folder, 'a.json'), entry('1.0.0'));
+    await writeFile(join(folder, 'b.json'), entry('2.0.0'));
+    const source = ['--catalog', folder, '--no-bundled'];
+    expect((await runCli(['install', 'tickets', '--version', '1.0.0', '--remote', ...source], { env: ws.env })).code).toBe(0);
+    const upgraded = await runCli(['upgrade', 'tickets', ...source], { env: ws.env });
+    expect(upgraded.code, upgraded.stderr).toBe(0);
+    const [server] = (await manifests(ws.dir, 'mcpserver-tickets.yaml')) as { spec: Record<string, unknown> }[];
+    expect(server!.spec).toEqual({ remote: { url: 'https://tickets.example.com/v2.0.0/mcp', transport: 'streamable-http' } });
+  });
+});

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { mkdir, stat } from 'node:fs/promises';
-import { loadCatalog, findEntry, shortName, type CatalogEntry, type CatalogListing, type CatalogOptions } from '../../catalog/catalog.js';
+import { loadCatalog, findEntry, shortName, transportOf, type CatalogEntry, type CatalogListing, type CatalogOptions } from '../../catalog/catalog.js';
 import {
   CATALOG_NAME_ANNOTATION,
   CATALOG_VERSION_ANNOTATION,
@@ -46,15 +46,8 @@ function reportProblems(ctx: CliContext, listing: CatalogListing): void {
   for (const p of listing.problems) ctx.io.err(paint(ctx.io, 'yellow', `warning: skipped ${p.where}: ${p.field}: ${p.message}`));
 }
 
-function transportOf(entry: CatalogEntry): string {
-  const pkg = entry.server.packages?.[0];
-  if (pkg !== undefined) return `${pkg.registryType}/${pkg.transport.type}`;
-  const remote = entry.server.remotes?.[0];
-  return remote !== undefined ? `remote/${remote.type}` : '-';
-}
-
 function listRows(entries: readonly CatalogEntry[]): string[][] {
-  return entries.map((e) => [e.server.name, e.server.version, transportOf(e), e.source === 'bundled' ? 'bundled' : displayPath(e.source), e.server.description]);
+  return entries.map((e) => [e.server.name, e.server.version, transportOf(e.server), e.source === 'bundled' ? 'bundled' : displayPath(e.source), e.server.description]);
 }
 
 export function registerCatalog(program: Command, ctx: CliContext): void {
@@ -152,10 +145,12 @@ export function registerCatalog(program: Command, ctx: CliContext): void {
         ctx.io.out(`mcpserver/${name} is at ${catalogName} ${installed}, the newest in the catalog`);
         return;
       }
+      // A hosted server stays hosted, a package stays a package.
+      const remote = server.manifest.spec.remote !== undefined;
       // What changed between the two versions' variables (the old entry, when the catalog still has it).
       const previous = listing.entries.find((e) => e.server.name === catalogName && e.server.version === installed);
-      const before = new Map((previous !== undefined ? variablesOf(previous) : envOf(server).map((n) => ({ name: n }) as CatalogVariable)).map((v) => [v.name, v]));
-      const after = new Map(variablesOf(target).map((v) => [v.name, v]));
+      const before = new Map((previous !== undefined ? variablesOf(previous, remote) : envOf(server).map((n) => ({ name: n }) as CatalogVariable)).map((v) => [v.name, v]));
+      const after = new Map(variablesOf(target, remote).map((v) => [v.name, v]));
       const added = [...after.values()].filter((v) => !before.has(v.name));
       const removed = [...before.values()].filter((v) => !after.has(v.name));
       ctx.io.out(`mcpserver/${name}: ${catalogName} ${installed} -> ${target.server.version}`);
@@ -164,7 +159,7 @@ export function registerCatalog(program: Command, ctx: CliContext): void {
       if (added.length === 0 && removed.length === 0) ctx.io.out('  variables unchanged');
       // What the server is given today carries over: plain values, and secret bindings.
       const carried = carriedValues(server, new Set(after.keys()));
-      await installEntry(ctx, dir, target, name, opts, { replace: true, carried });
+      await installEntry(ctx, dir, target, name, { ...opts, remote }, { replace: true, carried });
     });
 }
 
