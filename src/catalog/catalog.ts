@@ -179,6 +179,14 @@ export function findEntry(entries: readonly CatalogEntry[], name: string, versio
   return versions.sort((a, b) => compareVersions(b.server.version, a.server.version))[0]!;
 }
 
+/** How an entry runs, in a word: `npm/stdio`, `remote/streamable-http`. */
+export function transportOf(server: ServerJson): string {
+  const pkg = server.packages?.[0];
+  if (pkg !== undefined) return `${pkg.registryType}/${pkg.transport.type}`;
+  const remote = server.remotes?.[0];
+  return remote !== undefined ? `remote/${remote.type}` : '-';
+}
+
 /** io.github.modelcontextprotocol/server-everything -> everything: a server name people would pick. */
 export function shortName(name: string): string {
   const last = name.split('/').pop() ?? name;

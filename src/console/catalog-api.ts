@@ -7,25 +7,18 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CatalogAnswer, CatalogEntryAnswer, CatalogInstallAnswer, ClientFileAnswer } from '../api/console.js';
-import { findCondition, type MCPServerStatus } from '../api/status.js';
-import { findEntry, loadCatalog, shortName } from '../catalog/catalog.js';
+import { findEntry, loadCatalog, shortName, transportOf } from '../catalog/catalog.js';
 import { catalogInstall, describeTarget, installCommand, variablesOf, type VariableValues } from '../catalog/install-plan.js';
 import { applyClientEdit, clientConfigPath, planClientRemove, planClientWrite, serversKey } from '../clients/config-file.js';
 import { SecretValue } from '../crypto/secret-value.js';
 import { ApiaryError } from '../errors.js';
 import { planInstall, writeInstall } from '../manifests/install.js';
 import { loadDirectory } from '../manifests/loader.js';
-import { CLIENT_KINDS, clientConfig, type ClientKind } from '../mcp/client-config.js';
+import { CLIENT_KINDS, clientConfig, readyServerUrls, type ClientKind } from '../mcp/client-config.js';
 import { readEndpointToken } from '../mcp/endpoint-token.js';
 import { StateLayout } from '../state/layout.js';
 import type { ApiContext } from './api.js';
 import { HttpError, readJsonBody, sendJson, stringField } from './http.js';
-
-function transportOf(server: { packages?: { registryType: string; transport: { type: string } }[] | undefined; remotes?: { type: string }[] | undefined }): string {
-  const pkg = server.packages?.[0];
-  if (pkg !== undefined) return `${pkg.registryType}/${pkg.transport.type}`;
-  return server.remotes?.[0] !== undefined ? `remote/${server.remotes[0].type}` : '-';
-}
 
 /** GET /api/v1/catalog?search=TEXT: entries (newest version of each), and the ones skipped with why. */
 export async function catalogList(ctx: ApiContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -127,11 +120,7 @@ export async function clientFile(ctx: ApiContext, req: IncomingMessage, res: Ser
   const path = clientConfigPath(client);
   let entries: Record<string, unknown> | undefined;
   if (action === 'write') {
-    const servers: Record<string, string> = {};
-    for (const o of ctx.feed.view().objects) {
-      const status = o.object.status as MCPServerStatus | undefined;
-      if (o.kind === 'MCPServer' && status?.url && findCondition(status.conditions, 'Ready')?.status === 'True') servers[o.name] = status.url;
-    }
+    const { servers } = readyServerUrls(ctx.feed.view());
     if (Object.keys(servers).length === 0) throw new ApiaryError('NotFound', 'no Ready server to write');
     entries = clientConfig(client, servers, await readEndpointToken(layout))[serversKey(client)] as Record<string, unknown>;
   }

@@ -139,58 +139,35 @@ export class Gateway {
     }
     entry.health = health;
     const target = { url: remote.url, headers: remote.headers };
-    if (entry.proxy === undefined) {
-      const proxy = new HttpProxy(port, target, this.#opts.token !== undefined ? { token: this.#opts.token } : {});
-      try {
-        await proxy.listen();
-        entry.proxy = proxy;
-        delete entry.endpointError;
-        this.#opts.logger.info('MCP endpoint listening', { server: name, url: httpUrl(remote.transport, port), remote: new URL(remote.url).origin });
-      } catch (err) {
-        entry.endpointError = listenError(err, port);
-      }
-    } else if (entry.remoteHash !== remote.hash) {
-      entry.proxy.setRemote(target);
-    }
-    const filter = compileToolFilter(tools);
-    entry.proxy?.setToolFilter(filter);
-    if (entry.filter?.key !== filter.key) {
-      entry.filter = filter;
-      this.#changed(name);
-    }
+    if (entry.remoteHash !== remote.hash) entry.proxy?.setRemote(target);
+    await this.#ensureProxy(name, entry, compileToolFilter(tools), target);
     if (entry.probe === undefined || entry.remoteHash !== remote.hash) {
       void entry.probe?.stop();
-      entry.probe = new HttpProbe(
-        {
-          url: remote.url,
-          transport: remote.transport,
-          headers: remote.headers,
-          clock: this.#opts.clock,
-          health,
-          onChange: () => this.#changed(name),
-          // Nothing to restart: a hosted server that stops answering is reported, and probed again.
-          onUnhealthy: (message) => {
-            this.#opts.logger.warn('hosted server not answering', { server: name, reason: message });
-            void entry!.probe?.stop();
-            entry!.probe = undefined;
-            this.#opts.onChange(name);
-          },
-        },
-        0,
-      );
+      const hosted = entry;
+      // Nothing to restart: a hosted server that stops answering is reported, and probed again.
+      entry.probe = this.#probe(name, hosted, { url: remote.url, headers: remote.headers }, 0, (message) => {
+        this.#opts.logger.warn('hosted server not answering', { server: name, reason: message });
+        void hosted.probe?.stop();
+        delete hosted.probe;
+        this.#opts.onChange(name);
+      });
     }
     entry.remoteHash = remote.hash;
   }
 
-  /** An HTTP server's stable URL: apiary's proxy, with the token and spec.tools, in front of its internal port. */
-  async #ensureProxy(name: string, entry: Entry, filter: ToolFilter): Promise<void> {
-    if (entry.proxy === undefined && entry.upstreamPort !== undefined) {
-      const proxy = new HttpProxy(entry.port, entry.upstreamPort, this.#opts.token !== undefined ? { token: this.#opts.token } : {});
+  /**
+   * An HTTP server's stable URL: apiary's proxy, with the token and spec.tools,
+   * in front of the server's internal port (or a hosted server's URL).
+   */
+  async #ensureProxy(name: string, entry: Entry, filter: ToolFilter, remote?: RemoteTarget): Promise<void> {
+    const upstream = remote ?? entry.upstreamPort;
+    if (entry.proxy === undefined && upstream !== undefined) {
+      const proxy = new HttpProxy(entry.port, upstream, this.#opts.token !== undefined ? { token: this.#opts.token } : {});
       try {
         await proxy.listen();
         entry.proxy = proxy;
         delete entry.endpointError;
-        this.#opts.logger.info('MCP endpoint listening', { server: name, url: httpUrl(entry.transport, entry.port), upstreamPort: entry.upstreamPort });
+        this.#opts.logger.info('MCP endpoint listening', { server: name, url: httpUrl(entry.transport, entry.port), ...(remote ? { remote: new URL(remote.url).origin } : { upstreamPort: entry.upstreamPort }) });
       } catch (err) {
         entry.endpointError = listenError(err, entry.port);
       }
@@ -213,18 +190,14 @@ export class Gateway {
     }
     if (entry.probe?.pid === observed.pid) return;
     void entry.probe?.stop();
-    entry.probe = new HttpProbe(
-      {
-        // The probe talks to the server directly, behind the proxy.
-        url: httpUrl(entry.transport, entry.upstreamPort ?? entry.port),
-        transport: entry.transport,
-        clock: this.#opts.clock,
-        health: entry.health,
-        onChange: () => this.#changed(name),
-        onUnhealthy: (message) => this.#opts.onUnhealthy(name, observed.pid, message),
-      },
-      observed.pid,
-    );
+    // The probe talks to the server directly, behind the proxy.
+    entry.probe = this.#probe(name, entry, { url: httpUrl(entry.transport, entry.upstreamPort ?? entry.port) }, observed.pid, (message) => this.#opts.onUnhealthy(name, observed.pid, message));
+  }
+
+  /** Readiness and liveness of an HTTP server (one apiary runs, pid; or a hosted one, pid 0) through an MCP session of apiary's own. */
+  #probe(name: string, entry: Entry, at: { url: string; headers?: Record<string, string> }, pid: number, onUnhealthy: (message: string) => void): HttpProbe {
+    const transport = entry.transport === 'sse' ? 'sse' : 'streamable-http';
+    return new HttpProbe({ ...at, transport, clock: this.#opts.clock, health: entry.health, onChange: () => this.#changed(name), onUnhealthy }, pid);
   }
 
   /**

@@ -245,7 +245,8 @@ interface Verdict {
   message?: string;
 }
 
-function describeTermination(t: Termination): string {
+/** How a run ended, in words: "killed by SIGTERM", "exit code 3". */
+export function describeTermination(t: Termination): string {
   if (t.signal !== null) return `killed by ${t.signal}`;
   if (t.exitCode !== null) return `exit code ${t.exitCode}`;
   return t.message ?? 'exit status unknown';
@@ -422,7 +423,7 @@ function rolloutFailedMessage(failed: RolloutFailure, observed: ObservedProcess,
   return `rolling update to generation ${failed.generation} failed (${failed.message}); generation ${observed.generation} (pid ${observed.pid}) keeps serving; next try in ${seconds}s`;
 }
 
-function toLastTermination(t: Termination): LastTermination {
+export function toLastTermination(t: Termination): LastTermination {
   return {
     exitCode: t.exitCode,
     signal: t.signal,

@@ -22,11 +22,13 @@ import {
   DEFAULT_DRAIN_MS,
   DEFAULT_PROGRESS_DEADLINE_MS,
   describeConfigChange,
+  describeTermination,
   emptyMemory,
   planServer,
   nextRetryAt,
   recordRolloutFailure,
   serverStatus,
+  toLastTermination,
   type DesiredServer,
   type ServerAction,
   type ServerMemory,
@@ -437,8 +439,7 @@ export class MCPServerReconciler {
     if (termination.slot === 'old') return;
     if (termination.slot === 'next') {
       if (termination.reason === 'Stopped') return;
-      const how = termination.signal ?? (termination.exitCode !== null ? `exit code ${termination.exitCode}` : termination.message ?? 'unknown');
-      this.#rolloutFailed(name, termination.configHash ?? '', termination.generation ?? 0, `the new process (pid ${termination.pid ?? '?'}) exited (${how}) before it was ready; its output: apiary logs ${name} --next`);
+      this.#rolloutFailed(name, termination.configHash ?? '', termination.generation ?? 0, `the new process (pid ${termination.pid ?? '?'}) exited (${describeTermination(termination)}) before it was ready; its output: apiary logs ${name} --next`);
       return;
     }
     // The runtime has the termination in the server's history; what is left here is telling people.
@@ -464,7 +465,7 @@ export class MCPServerReconciler {
       ...rest,
       phase: 'Pending',
       conditions: setCondition(previous.conditions, { type: 'Ready', status: 'False', reason: 'ControllerStopped', message, observedGeneration: previous.observedGeneration }, now),
-      ...(last ? { lastTermination: { exitCode: last.exitCode, signal: last.signal, finishedAt: last.finishedAt, reason: last.reason } } : {}),
+      ...(last ? { lastTermination: toLastTermination(last) } : {}),
       message,
     });
   }

@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
-import { findCondition, type MCPServerStatus } from '../../api/status.js';
 import { ApiaryError } from '../../errors.js';
 import { readStateView } from '../../state/view.js';
 import type { CliContext } from '../context.js';
 import { paint } from '../io.js';
-import { clientConfig, type ClientKind } from '../../mcp/client-config.js';
+import { clientConfig, readyServerUrls, type ClientKind } from '../../mcp/client-config.js';
 import { readEndpointToken } from '../../mcp/endpoint-token.js';
 import { StateLayout } from '../../state/layout.js';
 import { liveController } from '../../state/controller-lock.js';
@@ -76,14 +75,7 @@ export function registerClient(program: Command, ctx: CliContext): void {
         return;
       }
       const view = await readStateView(dir, stateDir);
-      const servers: Record<string, string> = {};
-      const skipped: string[] = [];
-      for (const o of view.objects) {
-        if (o.kind !== 'MCPServer') continue;
-        const status = o.object.status as MCPServerStatus | undefined;
-        if (view.controller !== undefined && status?.url && findCondition(status.conditions, 'Ready')?.status === 'True') servers[o.name] = status.url;
-        else skipped.push(o.name);
-      }
+      const { servers, notReady: skipped } = readyServerUrls(view);
       const token = await readEndpointToken(layout);
       const config = clientConfig(kind, servers, token);
       if (opts.write === true) {
