@@ -33,13 +33,14 @@ interface ResourceType {
   kind: string;
   plural: string;
   namespaced: true;
+  shortNames?: string[];
 }
 
 const TYPES: ResourceType[] = [
   { group: '', version: 'v1', kind: 'Secret', plural: 'secrets', namespaced: true },
-  { group: '', version: 'v1', kind: 'Service', plural: 'services', namespaced: true },
-  { group: '', version: 'v1', kind: 'Pod', plural: 'pods', namespaced: true },
-  { group: 'apps', version: 'v1', kind: 'Deployment', plural: 'deployments', namespaced: true },
+  { group: '', version: 'v1', kind: 'Service', plural: 'services', namespaced: true, shortNames: ['svc'] },
+  { group: '', version: 'v1', kind: 'Pod', plural: 'pods', namespaced: true, shortNames: ['po'] },
+  { group: 'apps', version: 'v1', kind: 'Deployment', plural: 'deployments', namespaced: true, shortNames: ['deploy'] },
 ];
 
 interface WatchEvent {
@@ -57,7 +58,7 @@ export interface FakeApiServerOptions {
 export class FakeApiServer {
   readonly #objects = new Map<string, Obj>();
   readonly #events: WatchEvent[] = [];
-  readonly #watchers = new Set<{ plural: string; namespace: string | undefined; selector: Map<string, string>; send: (e: WatchEvent) => void }>();
+  readonly #watchers = new Set<{ plural: string; namespace: string | undefined; selector: Map<string, string>; send: (e: WatchEvent) => void; end: () => void }>();
   readonly #retain: number;
   #rv = 1;
   #server: Server | undefined;
@@ -68,9 +69,10 @@ export class FakeApiServer {
     this.#retain = options.retainEvents ?? 1000;
   }
 
-  async listen(): Promise<string> {
+  /** Listens on 127.0.0.1 (port 0: any free one; pass the old port to come back where a client expects it). */
+  async listen(port = 0): Promise<string> {
     const server = createServer((req, res) => void this.#handle(req, res).catch((err: unknown) => this.#status(res, 500, 'InternalError', String(err))));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
     this.#server = server;
     return this.url;
   }
@@ -84,15 +86,21 @@ export class FakeApiServer {
     await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
   }
 
-  /** A kubeconfig for kubectl and client-node (plain HTTP, no auth: a fake on 127.0.0.1). */
+  /** A kubeconfig for kubectl and client-node (plain HTTP, no auth: a fake on 127.0.0.1; client-node takes http:// only with insecure-skip-tls-verify). */
   kubeconfig(namespace = 'default'): string {
     return `apiVersion: v1
 kind: Config
-clusters: [{ name: fake, cluster: { server: "${this.url}" } }]
+clusters: [{ name: fake, cluster: { server: "${this.url}", insecure-skip-tls-verify: true } }]
 users: [{ name: fake, user: {} }]
 contexts: [{ name: fake, context: { cluster: fake, user: fake, namespace: ${namespace} } }]
 current-context: fake
 `;
+  }
+
+  /** Ends every open watch cleanly, as an API server does when a watch times out: clients resume from their resourceVersion. */
+  endWatches(): void {
+    for (const w of this.#watchers) w.end();
+    this.#watchers.clear();
   }
 
   /** Drops watch events up to now: a watch from an older resourceVersion then gets 410 Gone. */
@@ -143,6 +151,7 @@ current-context: fake
         singularName: t.kind.toLowerCase(),
         namespaced: true,
         kind: t.kind,
+        ...(t.shortNames ? { shortNames: t.shortNames } : {}),
         verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
       })),
     };
@@ -172,6 +181,8 @@ current-context: fake
     const from = Number(url.searchParams.get('resourceVersion') ?? this.#rv);
     const selector = parseSelector(url.searchParams.get('labelSelector'));
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+    // As the API server does: the headers go at once, before any event (a client waits for them).
+    res.flushHeaders();
     const oldest = this.#events[0]?.rv ?? this.#rv + 1;
     if (from < oldest - 1 && from < this.#rv) {
       // As the API server does: the version asked for is compacted away; the client must list again.
@@ -180,7 +191,7 @@ current-context: fake
     }
     const wanted = (e: WatchEvent): boolean => e.plural === type.plural && (namespace === undefined || e.object.metadata.namespace === namespace) && matchesSelector(e.object, selector);
     for (const e of this.#events) if (e.rv > from && wanted(e)) res.write(`${JSON.stringify({ type: e.type, object: e.object })}\n`);
-    const watcher = { plural: type.plural, namespace, selector, send: (e: WatchEvent) => void (wanted(e) && res.write(`${JSON.stringify({ type: e.type, object: e.object })}\n`)) };
+    const watcher = { plural: type.plural, namespace, selector, send: (e: WatchEvent) => void (wanted(e) && res.write(`${JSON.stringify({ type: e.type, object: e.object })}\n`)), end: () => res.end() };
     this.#watchers.add(watcher);
     const timeout = Number(url.searchParams.get('timeoutSeconds') ?? 0);
     const timer = timeout > 0 ? setTimeout(() => res.end(), timeout * 1000) : undefined;
@@ -218,6 +229,8 @@ current-context: fake
       return this.#status(res, 409, 'Conflict', `Apply failed with ${conflicts.length} conflict${conflicts.length === 1 ? '' : 's'}: conflict with ${conflicts.join(', ')}`, { causes: conflicts.map((c) => ({ reason: 'FieldManagerConflict', message: `conflict with ${c}` })) });
     }
     const object = merge(existing === undefined ? {} : strip(existing), strip(patch)) as Obj;
+    // Status is the controllers' (and the kubelet's), not the applier's: an apply keeps it.
+    if (existing?.['status'] !== undefined) object['status'] = existing['status'];
     // What this manager owns now is exactly what it applied; a field applied with the same value is
     // owned by both, one taken by force from another manager is that manager's no more.
     const others = (existing?.metadata.managedFields ?? []).filter((f) => f.manager !== manager).map((f) => ({ ...f, fieldsV1: Object.fromEntries(Object.entries(f.fieldsV1).filter(([p]) => !conflicting.has(p))) }));
@@ -266,38 +279,52 @@ current-context: fake
   // ---- the deployment controller and the kubelet, in miniature ----
 
   /**
-   * Each Deployment with replicas > 0 has one pod (named after the template's
-   * hash); its container runs when every secret and key it references exists,
-   * and otherwise waits with CreateContainerConfigError in the kubelet's words.
+   * Each Deployment with replicas > 0 has one pod per template (a new
+   * template replaces it, as a rollout does). The kubelet starts a new pod's
+   * container once every secret and key it references exists, and until then
+   * it waits with CreateContainerConfigError in the kubelet's words; a
+   * container that runs keeps running when a secret is deleted (its
+   * environment was set when it started). The Deployment's status follows.
    */
   #simulate(): void {
-    const deployments = [...this.#objects.values()].filter((o) => o.kind === 'Deployment');
-    const wantedPods = new Map<string, Obj>();
-    for (const d of deployments) {
-      const spec = d['spec'] as { replicas?: number; template?: { metadata?: { labels?: Record<string, string> }; spec?: { containers?: Container[] } } };
-      if ((spec.replicas ?? 1) === 0) continue;
+    const keep = new Set<string>();
+    for (const d of [...this.#objects.values()].filter((o) => o.kind === 'Deployment')) {
+      const namespace = d.metadata.namespace!;
+      const spec = d['spec'] as { replicas?: number; template?: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: { containers?: Container[] } } };
+      const replicas = spec.replicas ?? 1;
       const template = spec.template ?? {};
       const hash = shortHash(JSON.stringify(template));
-      const name = `${d.metadata.name}-${hash}-${shortHash(`${d.metadata.name}${hash}`).slice(0, 5)}`;
-      const containers = template.spec?.containers ?? [];
-      const statuses = containers.map((c) => this.#containerStatus(c, d.metadata.namespace!));
-      wantedPods.set(key('pods', d.metadata.namespace!, name), {
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: { name, namespace: d.metadata.namespace!, labels: { ...(template.metadata?.labels ?? {}), 'pod-template-hash': hash }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: d.metadata.name, uid: d.metadata.uid }] },
-        spec: template.spec ?? {},
-        status: { phase: statuses.every((s) => s.ready) ? 'Running' : 'Pending', containerStatuses: statuses },
-      } as Obj);
+      let ready = 0;
+      if (replicas > 0) {
+        const k = [...this.#objects.entries()].find(([, p]) => p.kind === 'Pod' && p.metadata.namespace === namespace && p.metadata.labels?.['pod-template-hash'] === hash && (p.metadata['ownerReferences'] as { name: string }[] | undefined)?.[0]?.name === d.metadata.name)?.[0];
+        const existing = k === undefined ? undefined : this.#objects.get(k);
+        const previous = (existing?.['status'] as { containerStatuses?: (Record<string, unknown> & { ready: boolean })[] } | undefined)?.containerStatuses;
+        // The kubelet looks at the secrets only for a container it has not started yet.
+        const statuses = (template.spec?.containers ?? []).map((c, i) => (previous?.[i]?.ready === true ? previous[i]! : this.#containerStatus(c, namespace)));
+        const status = { phase: statuses.every((c) => c.ready) ? 'Running' : 'Pending', containerStatuses: statuses };
+        ready = statuses.every((c) => c.ready) ? 1 : 0;
+        if (existing === undefined) {
+          const pod = {
+            apiVersion: 'v1',
+            kind: 'Pod',
+            metadata: { name: `${d.metadata.name}-${hash}-${randomBytes(3).toString('hex').slice(0, 5)}`, namespace, uid: uid(), creationTimestamp: now(), labels: { ...(template.metadata?.labels ?? {}), 'pod-template-hash': hash }, ...(template.metadata?.annotations ? { annotations: template.metadata.annotations } : {}), ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: d.metadata.name, uid: d.metadata.uid }] },
+            spec: template.spec ?? {},
+            status,
+          } as Obj;
+          keep.add(key('pods', namespace, pod.metadata.name));
+          this.#store('pods', pod, 'ADDED');
+        } else {
+          keep.add(k!);
+          if (JSON.stringify(existing['status']) !== JSON.stringify(status)) this.#store('pods', { ...existing, status } as Obj, 'MODIFIED');
+        }
+      }
+      const deploymentStatus = { observedGeneration: d.metadata['generation'], replicas, updatedReplicas: replicas, readyReplicas: ready, availableReplicas: ready, ...(replicas > ready ? { unavailableReplicas: replicas - ready } : {}) };
+      if (JSON.stringify(d['status']) !== JSON.stringify(deploymentStatus)) this.#store('deployments', { ...d, status: deploymentStatus } as Obj, 'MODIFIED');
     }
-    for (const [k, pod] of this.#objects) {
-      if (pod.kind !== 'Pod' || wantedPods.has(k)) continue;
+    for (const [k, pod] of [...this.#objects.entries()]) {
+      if (pod.kind !== 'Pod' || keep.has(k)) continue;
       this.#objects.delete(k);
       this.#record('DELETED', 'pods', { ...pod, metadata: { ...pod.metadata, resourceVersion: String(++this.#rv) } });
-    }
-    for (const [k, pod] of wantedPods) {
-      const existing = this.#objects.get(k);
-      if (existing !== undefined && JSON.stringify(existing['status']) === JSON.stringify(pod['status'])) continue;
-      this.#store('pods', { ...pod, metadata: { ...pod.metadata, uid: existing?.metadata.uid ?? uid() } } as Obj, existing === undefined ? 'ADDED' : 'MODIFIED');
     }
   }
 
@@ -315,8 +342,12 @@ current-context: fake
       if (f.secretRef === undefined || f.secretRef.optional === true) continue;
       if (this.#objects.get(key('secrets', namespace, f.secretRef.name)) === undefined) return { ...base, ready: false, state: { waiting: { reason: 'CreateContainerConfigError', message: `secret "${f.secretRef.name}" not found` } } };
     }
-    return { ...base, ready: true, started: true, state: { running: { startedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z') } } };
+    return { ...base, ready: true, started: true, state: { running: { startedAt: now() } } };
   }
+}
+
+function now(): string {
+  return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 }
 
 interface Container {
