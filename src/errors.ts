@@ -19,6 +19,8 @@ export type ErrorCode =
   | 'StateInvalid'
   | 'Timeout'
   | 'StartFailed'
+  | 'ClusterRefused'
+  | 'ClusterUnreachable'
   | 'Io';
 
 export class ApiaryError extends Error {

@@ -39,6 +39,8 @@ export interface MCPServerStatus {
   phase: MCPServerPhase;
   conditions: Condition[];
   pid?: number;
+  /** On the Kubernetes runtime: the pod that serves, as namespace/name (instead of a pid). */
+  pod?: string;
   startedAt?: string;
   restartCount: number;
   lastTermination?: LastTermination;

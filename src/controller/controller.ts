@@ -16,6 +16,8 @@ import type { ReconcileContext, ReconcileResult, Reconciler } from '../reconcile
 import { MCPServerReconciler } from '../reconcilers/mcpserver.js';
 import type { ServerMemory } from '../reconcilers/mcpserver-plan.js';
 import { SecretReconciler } from '../reconcilers/secret.js';
+import type { KubeCluster } from '../kubernetes/cluster.js';
+import { ClusterSecretReconciler, ClusterServerReconciler } from '../kubernetes/reconcilers.js';
 import { loadEndpointToken } from '../mcp/endpoint-token.js';
 import { Gateway, type McpView } from '../mcp/gateway.js';
 import { AGGREGATE_PORT_KEY } from '../mcp/ports.js';
@@ -52,6 +54,8 @@ export interface ControllerOptions {
   workers?: number;
   /** Require the state directory's bearer token on every MCP endpoint (default true; up --no-auth). */
   auth?: boolean;
+  /** Run the servers on this Kubernetes cluster instead of as local processes (up --runtime kubernetes). */
+  cluster?: KubeCluster;
 }
 
 export class Controller {
@@ -65,6 +69,8 @@ export class Controller {
   #gateway!: Gateway;
   #records!: RecordBook;
   #servers!: MCPServerReconciler;
+  /** The Kubernetes runtime's server reconciler, when servers run on a cluster. */
+  #clusterServers: ClusterServerReconciler | undefined;
   /** One reconciler per kind, picked by the key's kind. */
   #reconcilers = new Map<Kind, Reconciler>();
   #source!: ManifestSource;
@@ -175,27 +181,9 @@ export class Controller {
       fingerprint: (value) => createHmac('sha256', stateKey).update(value).digest('hex').slice(0, 16),
     };
     this.#servers = new MCPServerReconciler(ctx);
-    this.#reconcilers = new Map<Kind, Reconciler>([
-      ['MCPServer', this.#servers],
-      ['Secret', new SecretReconciler(ctx)],
-    ]);
-
-    // 2. What an earlier controller left running.
-    const adoption = await this.#runtime.adopt();
-    for (const p of adoption.adopted) {
-      // The runtime's history starts anew with this controller: carry the restart count over from status.
-      const restarts = (this.#records.get('MCPServer', p.name)?.status as { restartCount?: number } | undefined)?.restartCount;
-      if (restarts !== undefined) this.#runtime.amendHistory(p.name, { restartCount: restarts });
-      logger.info('adopted running server', { server: p.name, pid: p.pid });
-    }
-    for (const g of adoption.gone) logger.info('server from an earlier run is gone', { server: g.name, pid: g.pid });
-    for (const u of adoption.unreadable) logger.warn('process record unreadable; its process is looked for by its log file', { file: u.file, error: u.error });
-    for (const s of adoption.strays) logger.warn(s.action === 'adopted' ? 'found a server without its record; adopted it' : 'found a second copy of a server; killed it', { server: s.name, pid: s.pid });
-    this.#runtime.onExit((name, termination) => {
-      if (termination.pid !== undefined) this.#gateway.detach(name, termination.pid, `the server process exited (${termination.reason})`);
-      this.#servers.onExit(name, termination);
-      this.#queue.add(resourceKey('MCPServer', name));
-    });
+    const cluster = this.#opts.cluster;
+    if (cluster !== undefined) await this.#startCluster(ctx, cluster);
+    else await this.#startProcesses(ctx);
 
     const aggregate = await this.#gateway.startAggregate(VERSION);
     if ('url' in aggregate) {
@@ -224,6 +212,56 @@ export class Controller {
     this.#scheduleResync();
   }
 
+  /** Servers as local processes: adopt what an earlier controller left running, hear exits. */
+  async #startProcesses(ctx: ReconcileContext): Promise<void> {
+    const { logger } = this.#opts;
+    this.#reconcilers = new Map<Kind, Reconciler>([
+      ['MCPServer', this.#servers],
+      ['Secret', new SecretReconciler(ctx)],
+    ]);
+
+    // 2. What an earlier controller left running.
+    const adoption = await this.#runtime.adopt();
+    for (const p of adoption.adopted) {
+      // The runtime's history starts anew with this controller: carry the restart count over from status.
+      const restarts = (this.#records.get('MCPServer', p.name)?.status as { restartCount?: number } | undefined)?.restartCount;
+      if (restarts !== undefined) this.#runtime.amendHistory(p.name, { restartCount: restarts });
+      logger.info('adopted running server', { server: p.name, pid: p.pid });
+    }
+    for (const g of adoption.gone) logger.info('server from an earlier run is gone', { server: g.name, pid: g.pid });
+    for (const u of adoption.unreadable) logger.warn('process record unreadable; its process is looked for by its log file', { file: u.file, error: u.error });
+    for (const s of adoption.strays) logger.warn(s.action === 'adopted' ? 'found a server without its record; adopted it' : 'found a second copy of a server; killed it', { server: s.name, pid: s.pid });
+    this.#runtime.onExit((name, termination) => {
+      if (termination.pid !== undefined) this.#gateway.detach(name, termination.pid, `the server process exited (${termination.reason})`);
+      this.#servers.onExit(name, termination);
+      this.#queue.add(resourceKey('MCPServer', name));
+    });
+  }
+
+  /**
+   * Servers on a Kubernetes cluster: the cluster reconcilers, and the
+   * informers, whose changes enqueue the manifest they came from. Nothing is
+   * adopted: the cluster is the record of what runs.
+   */
+  async #startCluster(ctx: ReconcileContext, cluster: KubeCluster): Promise<void> {
+    const { logger } = this.#opts;
+    const clusterCtx = { ...ctx, cluster };
+    this.#clusterServers = new ClusterServerReconciler(clusterCtx);
+    this.#reconcilers = new Map<Kind, Reconciler>([
+      ['MCPServer', this.#clusterServers],
+      ['Secret', new ClusterSecretReconciler(clusterCtx)],
+    ]);
+    await cluster.start(
+      (kind, name) => this.#queue.add(resourceKey(kind === 'Secret' ? 'Secret' : 'MCPServer', name)),
+      (reachable) => {
+        if (reachable.ok) logger.info('Kubernetes API server reachable again', { server: cluster.server });
+        else logger.warn('Kubernetes API server unreachable; servers keep running there, status says so', { server: cluster.server, error: reachable.error });
+        this.#enqueueAll();
+      },
+    );
+    logger.info('running servers on Kubernetes', { context: cluster.context, namespace: cluster.namespace, server: cluster.server, synced: cluster.synced });
+  }
+
   /** Rollout restarts asked for through the CLI (files in the state directory). */
   async #watchRequests(): Promise<void> {
     await ensureDir(this.#layout.requestsDir);
@@ -234,7 +272,7 @@ export class Controller {
 
   async #readRequests(): Promise<void> {
     for (const request of await readRestartRequests(this.#layout)) {
-      if (this.#servers.requestRestart(request.name, request.requestedAt)) {
+      if ((this.#clusterServers ?? this.#servers).requestRestart(request.name, request.requestedAt)) {
         this.#opts.logger.info('rollout restart requested', { server: request.name });
         this.#queue.add(resourceKey('MCPServer', request.name));
       }
@@ -258,6 +296,10 @@ export class Controller {
   #enqueueAll(): void {
     const keys = new Set<ResourceKey>([...this.#desired.keys(), ...this.#records.keys()]);
     for (const p of this.#runtime.list()) keys.add(resourceKey('MCPServer', p.name));
+    // On a cluster, what apiary made there and has no manifest any more is pruned by its reconciler.
+    const managed = this.#opts.cluster?.managedNames();
+    for (const name of managed?.MCPServer ?? []) keys.add(resourceKey('MCPServer', name));
+    for (const name of managed?.Secret ?? []) keys.add(resourceKey('Secret', name));
     for (const key of keys) this.#queue.add(key);
   }
 
@@ -345,6 +387,9 @@ export class Controller {
     this.#queue.shutDown();
     this.#stopStep = 'waiting for reconciles in progress to finish';
     await Promise.allSettled(this.#workers);
+    // Servers on a cluster keep running there without apiary (as under Flux): only the informers stop.
+    this.#stopStep = 'stopping the Kubernetes informers';
+    await this.#opts.cluster?.stop();
     const running = this.#runtime?.list() ?? [];
     this.#opts.logger.info('stopping servers', { count: running.length });
     this.#stopStep = 'stopping servers';

@@ -14,6 +14,8 @@ export const MANAGED_BY = 'app.kubernetes.io/managed-by';
 export const NAME_LABEL = 'apiary.dev/name';
 export const KIND_LABEL = 'apiary.dev/kind';
 export const FIELD_MANAGER = 'apiary';
+/** On a Secret the runtime applied: a keyed fingerprint of its values, to apply only what changed (never the values). */
+export const VALUES_HASH_ANNOTATION = 'apiary.dev/values-hash';
 /** The port an HTTP server listens on in its container ($PORT), behind its Service's port 80. */
 export const CONTAINER_PORT = 8080;
 

@@ -13,10 +13,13 @@ import { secretVersion } from './secret-resolver.js';
 
 const KIND = 'Secret';
 
-export class SecretReconciler {
-  readonly #ctx: ReconcileContext;
+/** What status for a Secret needs, whichever runtime runs the servers. */
+export type SecretContext = Pick<ReconcileContext, 'desired' | 'records' | 'secrets' | 'clock' | 'logger'>;
 
-  constructor(ctx: ReconcileContext) {
+export class SecretReconciler {
+  readonly #ctx: SecretContext;
+
+  constructor(ctx: SecretContext) {
     this.#ctx = ctx;
   }
 

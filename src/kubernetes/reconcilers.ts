@@ -1,0 +1,267 @@
+/**
+ * The reconcilers of the Kubernetes runtime: the same desired state, status
+ * records and events as the process runtime, but the world is a cluster.
+ * Each MCPServer becomes its Deployment (and Service) by server-side apply,
+ * each Secret a Kubernetes Secret whose values the controller decrypts
+ * (they go to the API server and nowhere else), and status is read from the
+ * informers' caches. Deleting a manifest prunes what apiary made for it.
+ */
+import { resourceKey } from '../api/names.js';
+import type { MCPServerStatus } from '../api/status.js';
+import type { Clock } from '../controller/clock.js';
+import type { DesiredState } from '../controller/desired-state.js';
+import type { Logger } from '../controller/logger.js';
+import { isApiaryError, messageOf } from '../errors.js';
+import { formatManifestError } from '../manifests/errors.js';
+import type { ReconcileResult } from '../reconcilers/context.js';
+import { resolveEnv } from '../reconcilers/resolve-env.js';
+import { SecretReconciler } from '../reconcilers/secret.js';
+import type { SecretResolver } from '../reconcilers/secret-resolver.js';
+import { specHash } from '../reconcilers/spec-hash.js';
+import type { RecordBook } from '../state/record-book.js';
+import type { KubeCluster } from './cluster.js';
+import { renderServer, type KubeObject, KIND_LABEL, MANAGED_BY, NAME_LABEL, FIELD_MANAGER, VALUES_HASH_ANNOTATION } from './render.js';
+import { clusterServerStatus, type ClusterDesired } from './server-status.js';
+
+/** On the Deployment: the manifest generation it was applied from. */
+export const GENERATION_ANNOTATION = 'apiary.dev/generation';
+/** On the pod template: a keyed fingerprint of the secret values the server uses, so a new value rolls the pods (never the values). */
+export const SECRETS_HASH_ANNOTATION = 'apiary.dev/secrets-hash';
+/** On the pod template: the last `apiary restart`, as kubectl rollout restart's restartedAt. */
+export const RESTARTED_AT_ANNOTATION = 'apiary.dev/restartedAt';
+/** Objects are applied again after this even when nothing changed here, undoing edits made in the cluster. */
+const REAPPLY_MS = 5 * 60_000;
+/** While the API server is unreachable, a server is looked at again this often. */
+const UNREACHABLE_RETRY_MS = 5_000;
+
+export interface ClusterContext {
+  desired: DesiredState;
+  records: RecordBook;
+  secrets: SecretResolver;
+  clock: Clock;
+  logger: Logger;
+  cluster: KubeCluster;
+  fingerprint(value: string): string;
+  restartHandled(name: string, requestedAt: string): Promise<void>;
+}
+
+interface Applied {
+  at: number;
+  generation: number;
+  secretsHash: string;
+}
+
+export class ClusterServerReconciler {
+  readonly #ctx: ClusterContext;
+  readonly #applied = new Map<string, Applied>();
+  readonly #applyErrors = new Map<string, string>();
+  readonly #restarts = new Map<string, string>();
+
+  constructor(ctx: ClusterContext) {
+    this.#ctx = ctx;
+  }
+
+  /** `apiary restart`: the pods are replaced by a rollout (the template's restartedAt changes). */
+  requestRestart(name: string, requestedAt: string): boolean {
+    if (this.#restarts.get(name) === requestedAt) return false;
+    this.#restarts.set(name, requestedAt);
+    this.#ctx.records.event('MCPServer', name, 'Normal', 'RestartRequested', `rollout restart requested at ${requestedAt}`);
+    return true;
+  }
+
+  async reconcile(name: string): Promise<ReconcileResult> {
+    const ctx = this.#ctx;
+    const { cluster } = ctx;
+    // 1. Desired state.
+    const entry = ctx.desired.get(resourceKey('MCPServer', name));
+    if (entry === undefined) {
+      // 2a. Deleted: prune what apiary made for it, then forget it.
+      const removed = [(await cluster.remove('Deployment', name)) && 'Deployment', (await cluster.remove('Service', name)) && 'Service'].filter(Boolean);
+      if (removed.length > 0) ctx.logger.info('server removed from the cluster', { server: name, deleted: removed.join(', '), namespace: cluster.namespace });
+      this.#applied.delete(name);
+      this.#applyErrors.delete(name);
+      if (ctx.records.get('MCPServer', name) !== undefined) ctx.logger.info('server removed', { server: name });
+      await ctx.records.remove('MCPServer', name);
+      return {};
+    }
+    let desired: ClusterDesired;
+    let objects: KubeObject[] = [];
+    let secretsHash = '';
+    if (entry.resource === undefined || entry.resource.kind !== 'MCPServer') {
+      ctx.records.ensure('MCPServer', name);
+      desired = { state: 'invalid', message: entry.errors.map(formatManifestError).join('; ') };
+    } else {
+      const resource = entry.resource;
+      const { labels, annotations } = resource.manifest.metadata;
+      const generation = ctx.records.observeSpec('MCPServer', name, specHash(resource), { ...(labels ? { labels } : {}), ...(annotations ? { annotations } : {}) });
+      const rendered = renderServer(resource, { namespace: cluster.namespace });
+      if ('problem' in rendered) {
+        desired = { state: 'unrunnable', generation, message: rendered.problem };
+      } else {
+        const resolved = await resolveEnv(resource.manifest.spec, (secret) => ctx.secrets.lookup(ctx.desired, secret));
+        desired = { state: 'valid', generation, problems: resolved.problems };
+        secretsHash = ctx.fingerprint(JSON.stringify(resolved.vars.filter(([, v]) => typeof v !== 'string').map(([k, v]) => [k, (v as { reveal(): string }).reveal()])));
+        objects = rendered.objects;
+        // 2b. A secret the server uses that apiary is still applying: wait for it, rather than
+        // let the kubelet report it missing for a moment.
+        const pending = resolved.referenced.filter((s) => !resolved.problems.some((p) => p.secret === s) && ctx.desired.get(resourceKey('Secret', s)) !== undefined && !cluster.has('Secret', s));
+        if (pending.length > 0 && cluster.reachable.ok && cluster.deployment(name) === undefined) {
+          await this.#writeStatus(name, desired);
+          return { requeueAfterMs: 200 };
+        }
+      }
+    }
+
+    // 3. Apply, when what the cluster has is not this generation (or not lately).
+    let requeueAfterMs: number | undefined;
+    if (desired.state === 'valid') {
+      const deployment = cluster.deployment(name);
+      const observed: Applied | undefined = deployment === undefined ? undefined : {
+        at: this.#applied.get(name)?.at ?? 0,
+        generation: Number(deployment.metadata?.annotations?.[GENERATION_ANNOTATION] ?? 0),
+        secretsHash: deployment.spec?.template.metadata?.annotations?.[SECRETS_HASH_ANNOTATION] ?? '',
+      };
+      const restartAt = this.#restarts.get(name) ?? deployment?.spec?.template.metadata?.annotations?.[RESTARTED_AT_ANNOTATION];
+      const restartPending = restartAt !== undefined && restartAt !== deployment?.spec?.template.metadata?.annotations?.[RESTARTED_AT_ANNOTATION];
+      const stale = observed === undefined || observed.generation !== desired.generation || observed.secretsHash !== secretsHash || restartPending || ctx.clock.now() - observed.at > REAPPLY_MS;
+      // A server with a secret missing here keeps what the cluster runs (its pods hold the values
+      // they started with); only a server the cluster has never seen is applied, for the kubelet to report.
+      const blocked = desired.problems.length > 0 && deployment !== undefined;
+      if (stale && !blocked) {
+        const annotated = objects.map((o) => annotate(o, desired.state === 'valid' ? desired.generation : 0, secretsHash, restartAt));
+        try {
+          for (const object of annotated) await cluster.apply(object);
+          if (objects.every((o) => o.kind !== 'Service')) await cluster.remove('Service', name);
+          this.#applied.set(name, { at: ctx.clock.now(), generation: desired.generation, secretsHash });
+          this.#applyErrors.delete(name);
+          if (observed === undefined || observed.generation !== desired.generation || observed.secretsHash !== secretsHash || restartPending) {
+            ctx.records.event('MCPServer', name, 'Normal', 'Applied', `${annotated.map((o) => `${o.kind} ${cluster.namespace}/${o.metadata.name}`).join(' and ')} applied (generation ${desired.generation})${restartPending ? ', restarting its pods' : ''}`);
+            ctx.logger.info('server applied to the cluster', { server: name, generation: desired.generation, namespace: cluster.namespace });
+          }
+          if (restartPending && restartAt !== undefined) await ctx.restartHandled(name, restartAt);
+        } catch (err) {
+          const message = messageOf(err);
+          if (isApiaryError(err) && err.code === 'ClusterRefused') {
+            if (this.#applyErrors.get(name) !== message) ctx.records.event('MCPServer', name, 'Warning', 'ApplyFailed', message);
+            this.#applyErrors.set(name, message);
+            ctx.logger.warn('apply refused by the API server', { server: name, error: message });
+          }
+          requeueAfterMs = UNREACHABLE_RETRY_MS;
+        }
+      }
+    }
+    // 4. Status, from the informers' caches.
+    await this.#writeStatus(name, desired);
+    if (!cluster.reachable.ok) requeueAfterMs = UNREACHABLE_RETRY_MS;
+    return requeueAfterMs !== undefined ? { requeueAfterMs } : {};
+  }
+
+  async #writeStatus(name: string, desired: ClusterDesired): Promise<void> {
+    const ctx = this.#ctx;
+    const record = ctx.records.get('MCPServer', name);
+    if (record === undefined) return;
+    const previous = record.status as MCPServerStatus;
+    const deployment = ctx.cluster.deployment(name);
+    const applied = deployment?.metadata?.annotations?.[GENERATION_ANNOTATION];
+    const applyError = this.#applyErrors.get(name);
+    const status = clusterServerStatus({
+      now: ctx.clock.now(),
+      desired,
+      lastGeneration: previous.observedGeneration,
+      ...(deployment !== undefined ? { deployment } : {}),
+      pods: ctx.cluster.pods(name),
+      ...(applied !== undefined ? { appliedGeneration: Number(applied) } : {}),
+      ...(applyError !== undefined ? { applyError } : {}),
+      reachable: ctx.cluster.reachable,
+      previous,
+    });
+    if (previous.phase !== status.phase) {
+      if (['Stuck', 'CrashLoopBackOff', 'Failed'].includes(status.phase)) ctx.records.event('MCPServer', name, 'Warning', status.conditions.find((c) => c.type === 'Ready')?.reason ?? status.phase, status.message ?? status.phase);
+      else if (status.phase === 'Running') ctx.records.event('MCPServer', name, 'Normal', 'Started', status.conditions.find((c) => c.type === 'Ready')?.message ?? 'running');
+    }
+    await ctx.records.setStatus('MCPServer', name, status);
+  }
+}
+
+/** The object with apiary's bookkeeping annotations (generation on the Deployment; secrets and restart on its pod template). */
+function annotate(object: KubeObject, generation: number, secretsHash: string, restartedAt: string | undefined): KubeObject {
+  if (object.kind !== 'Deployment') return object;
+  const spec = object['spec'] as { template: { metadata: { labels: Record<string, string>; annotations?: Record<string, string> } } };
+  return {
+    ...object,
+    metadata: { ...object.metadata, annotations: { ...object.metadata.annotations, [GENERATION_ANNOTATION]: String(generation) } },
+    spec: {
+      ...spec,
+      template: {
+        ...spec.template,
+        metadata: {
+          ...spec.template.metadata,
+          annotations: { ...spec.template.metadata.annotations, ...(secretsHash !== '' ? { [SECRETS_HASH_ANNOTATION]: secretsHash } : {}), ...(restartedAt !== undefined ? { [RESTARTED_AT_ANNOTATION]: restartedAt } : {}) },
+        },
+      },
+    },
+  };
+}
+
+/**
+ * Secrets: status exactly as locally (the SecretReconciler), then the
+ * cluster's copy: applied with the decrypted values when they change, left
+ * as it is while a value cannot be decrypted here, deleted with the manifest.
+ */
+export class ClusterSecretReconciler {
+  readonly #ctx: ClusterContext;
+  readonly #status: SecretReconciler;
+  readonly #warned = new Map<string, string>();
+
+  constructor(ctx: ClusterContext) {
+    this.#ctx = ctx;
+    this.#status = new SecretReconciler(ctx);
+  }
+
+  async reconcile(name: string): Promise<ReconcileResult> {
+    const ctx = this.#ctx;
+    const { cluster } = ctx;
+    await this.#status.reconcile(name);
+    const lookup = await ctx.secrets.lookup(ctx.desired, name);
+    try {
+      if (lookup.state === 'missing') {
+        if (await cluster.remove('Secret', name)) {
+          ctx.logger.info('secret deleted from the cluster; pods that use it keep their values until they restart', { secret: name, namespace: cluster.namespace });
+        }
+        return {};
+      }
+      if (lookup.state === 'invalid') return {};
+      const entries = [...lookup.entries.values()];
+      const failed = entries.find((e) => e.value === undefined);
+      if (failed !== undefined) {
+        const message = `not applied to the cluster: key "${failed.key}" cannot be decrypted here (${failed.error?.message ?? 'no value'}); the cluster keeps what it has`;
+        if (this.#warned.get(name) !== message) {
+          ctx.records.event('Secret', name, 'Warning', 'ApplyFailed', message);
+          ctx.logger.warn('secret not applied to the cluster', { secret: name, reason: message });
+        }
+        this.#warned.set(name, message);
+        return {};
+      }
+      this.#warned.delete(name);
+      const data = Object.fromEntries(entries.sort((a, b) => a.key.localeCompare(b.key)).map((e) => [e.key, Buffer.from(e.value!.reveal(), 'utf8').toString('base64')]));
+      const hash = ctx.fingerprint(JSON.stringify(data));
+      if (cluster.has('Secret', name) && cluster.secretValuesHash(name) === hash) return {};
+      await cluster.apply({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name, labels: { [MANAGED_BY]: FIELD_MANAGER, [NAME_LABEL]: name, [KIND_LABEL]: 'secret' }, annotations: { [VALUES_HASH_ANNOTATION]: hash } },
+        type: 'Opaque',
+        data,
+      });
+      ctx.records.event('Secret', name, 'Normal', 'Applied', `Secret ${cluster.namespace}/${name} applied (${entries.length} key(s))`);
+      ctx.logger.info('secret applied to the cluster', { secret: name, namespace: cluster.namespace, keys: entries.length });
+      return {};
+    } catch (err) {
+      // Said once per cause: a lost API server fails every retry the same way.
+      const message = messageOf(err);
+      if (this.#warned.get(name) !== message) ctx.logger.warn('secret not applied to the cluster; retrying', { secret: name, error: message });
+      this.#warned.set(name, message);
+      return { requeueAfterMs: UNREACHABLE_RETRY_MS };
+    }
+  }
+}
