@@ -103,7 +103,8 @@ function describeServer(o: ObjectView, status: MCPServerStatus | undefined, out:
   if (status !== undefined) {
     out.push(line('Phase', status.phase));
     if (status.message) out.push(line('Message', status.message));
-    out.push(line('PID', status.pid), line('Started', status.startedAt ? `${status.startedAt} (${age(status.startedAt, now)} ago)` : undefined));
+    // On Kubernetes the server is a pod, not a local process.
+    out.push(status.pod !== undefined ? line('Pod', status.pod) : line('PID', status.pid), line('Started', status.startedAt ? `${status.startedAt} (${age(status.startedAt, now)} ago)` : undefined));
     out.push(line('Restarts', status.restartCount));
     if (status.lastTermination) {
       const t = status.lastTermination;
@@ -124,6 +125,7 @@ function describeServer(o: ObjectView, status: MCPServerStatus | undefined, out:
     out.push(`  ${line('Remote', `${spec.remote.url} (${spec.remote.transport ?? 'streamable-http'})`)}`);
     for (const h of spec.remote.headers ?? []) out.push(`  ${line('Header', `${h.name}: ${h.value.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, '<$1>')}`)}`);
   } else {
+    if (spec.image !== undefined) out.push(`  ${line('Image', spec.image)}`);
     out.push(`  ${line('Command', [spec.command ?? '', ...(spec.args ?? [])].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' '))}`);
     out.push(`  ${line('Working dir', spec.workingDir ?? '.')}`, `  ${line('Transport', spec.transport ?? 'stdio')}`, `  ${line('Restart policy', spec.restartPolicy ?? 'Always')}`, `  ${line('Strategy', strategyOf(spec))}`);
   }

@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { delimiter, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
@@ -13,6 +13,7 @@ import { logSink } from '../log-sink.js';
 import { displayPath } from '../paths.js';
 import { parseDuration } from './wait.js';
 import { readConsoleRecord } from '../../console/auth.js';
+import type { KubeCluster } from '../../kubernetes/cluster.js';
 
 interface UpOptions {
   resync: string;
@@ -23,6 +24,10 @@ interface UpOptions {
   auth: boolean;
   catalog: string[];
   registry: string[];
+  runtime: string;
+  context?: string;
+  namespace?: string;
+  kubeconfig?: string;
 }
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -41,6 +46,10 @@ export function registerUp(program: Command, ctx: CliContext): void {
     .option('--no-auth', "serve the MCP endpoints without the bearer token (any local process may call every server's tools)")
     .option('--catalog <PATH>', "the console's Catalog page also lists these server.json files or folders (repeatable)", collect, [])
     .option('--registry <URL>', "the console's Catalog page also lists this MCP registry's servers (repeatable)", collect, [])
+    .option('--runtime <RUNTIME>', 'where servers run: process (local processes) or kubernetes (Deployments on a cluster, by server-side apply)', 'process')
+    .option('--context <NAME>', 'kubernetes runtime: the kubeconfig context (default: the current one)')
+    .option('-n, --namespace <NS>', "kubernetes runtime: the namespace apiary's objects go to (default: the context's, else default)")
+    .option('--kubeconfig <FILE>', 'kubernetes runtime: the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)')
     .action(async (opts: UpOptions, cmd: Command) => {
       const { dir, dirDisplay, stateDir } = ctx.locations(cmd);
       const info = await stat(dir).catch(() => undefined);
@@ -53,12 +62,18 @@ export function registerUp(program: Command, ctx: CliContext): void {
       if (!Number.isFinite(resyncSeconds) || resyncSeconds < 1) throw new ApiaryError('Usage', '--resync takes a number of seconds (at least 1)');
       const uiPort = opts.uiPort === undefined ? undefined : Number(opts.uiPort);
       if (uiPort !== undefined && (!Number.isInteger(uiPort) || uiPort < 1 || uiPort > 65535)) throw new ApiaryError('Usage', '--ui-port takes a port number (1-65535)');
+      if (opts.runtime !== 'process' && opts.runtime !== 'kubernetes') throw new ApiaryError('Usage', `--runtime must be process or kubernetes; got "${opts.runtime}"`);
+      if (opts.runtime === 'process' && (opts.context !== undefined || opts.namespace !== undefined || opts.kubeconfig !== undefined)) {
+        throw new ApiaryError('Usage', '--context, --namespace and --kubeconfig are for --runtime kubernetes');
+      }
       if (opts.detach) return detach(ctx, dir, stateDir, opts);
       const logger = createLogger(logSink(ctx.io, process.stderr.isTTY === true), opts.verbose ? 'debug' : 'info');
       // Loaded here: the controller brings the MCP SDK, which no other verb needs.
       const { Controller, VERSION } = await import('../../controller/controller.js');
-      const controller = new Controller({ dir, stateDir, keys: ctx.keys, logger, env: ctx.env, resyncMs: resyncSeconds * 1000, auth: opts.auth });
+      const cluster = opts.runtime === 'kubernetes' ? await loadCluster(opts, ctx) : undefined;
+      const controller = new Controller({ dir, stateDir, keys: ctx.keys, logger, env: ctx.env, resyncMs: resyncSeconds * 1000, auth: opts.auth, ...(cluster !== undefined ? { cluster } : {}) });
       await controller.start();
+      if (cluster !== undefined) ctx.io.out(`servers run on Kubernetes: context ${cluster.context}, namespace ${cluster.namespace} (${cluster.server})`);
       if (controller.aggregateUrl !== undefined) ctx.io.out(`apiary MCP endpoint (every Ready server, tools named <server>__<tool>): ${controller.aggregateUrl}`);
       let console_: { stop(): Promise<void> } | undefined;
       if (opts.ui) {
@@ -136,6 +151,16 @@ export function registerUp(program: Command, ctx: CliContext): void {
     });
 }
 
+/** The cluster `up --runtime kubernetes` runs servers on, read from the kubeconfig as kubectl reads it. */
+async function loadCluster(opts: UpOptions, ctx: CliContext): Promise<KubeCluster> {
+  const { KubeCluster } = await import('../../kubernetes/cluster.js');
+  const { systemClock } = await import('../../controller/clock.js');
+  // One file in $KUBECONFIG is read from the CLI's environment; a list is merged by client-node, as kubectl does.
+  const fromEnv = ctx.env['KUBECONFIG'];
+  const kubeconfig = opts.kubeconfig ?? (fromEnv !== undefined && fromEnv !== '' && !fromEnv.includes(delimiter) ? fromEnv : undefined);
+  return KubeCluster.load({ env: ctx.env, ...(opts.context !== undefined ? { context: opts.context } : {}), ...(opts.namespace !== undefined ? { namespace: opts.namespace } : {}), ...(kubeconfig !== undefined ? { kubeconfig } : {}) }, systemClock);
+}
+
 /** The background controller's console link, once it serves one (it starts right after the controller). */
 async function printConsoleLink(ctx: CliContext, stateDir: string, pid: number): Promise<void> {
   for (const started = Date.now(); Date.now() - started < 10_000; await sleep(50)) {
@@ -171,6 +196,10 @@ async function detach(ctx: CliContext, dir: string, stateDir: string, opts: UpOp
     ...(opts.auth ? [] : ['--no-auth']),
     ...opts.catalog.flatMap((p) => ['--catalog', resolve(p)]),
     ...opts.registry.flatMap((u) => ['--registry', u]),
+    ...(opts.runtime !== 'process' ? ['--runtime', opts.runtime] : []),
+    ...(opts.context !== undefined ? ['--context', opts.context] : []),
+    ...(opts.namespace !== undefined ? ['--namespace', opts.namespace] : []),
+    ...(opts.kubeconfig !== undefined ? ['--kubeconfig', resolve(opts.kubeconfig)] : []),
   ];
   const child = spawn(process.execPath, [...process.execArgv, ...args], { detached: true, stdio: ['ignore', log, log], env: ctx.env });
   closeSync(log);
