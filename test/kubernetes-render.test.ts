@@ -6,12 +6,14 @@
 import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { Secret, Service } from 'kubernetes-models/v1';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { findCondition } from '../src/api/status.js';
 import { podVerdict } from '../src/kubernetes/pod-status.js';
+import { clusterServerStatus } from '../src/kubernetes/server-status.js';
 import { renderKubernetes } from '../src/kubernetes/render.js';
 import { loadDirectory } from '../src/manifests/loader.js';
 import { ROOT, runCli } from './helpers/cli.js';
@@ -135,5 +137,59 @@ describe('pods in apiary\'s words', () => {
     expect(podVerdict(pod({ state: { waiting: { reason: 'CreateContainerConfigError', message: 'secret "hello-credentials" not found' } } }), 1).message).toBe(
       'secret "hello-credentials" not found (the kubelet cannot start pod hello-7d9f8c6b5-x2x9q: CreateContainerConfigError)',
     );
+  });
+});
+
+describe('an MCPServer\'s status on Kubernetes', () => {
+  const running = pod({ ready: true, state: { running: { startedAt: new Date('2026-11-29T10:00:00Z') } } });
+  const deployment = (generation: number, observed: number, updated = 1): V1Deployment => ({ metadata: { name: 'hello', generation }, spec: { replicas: 1, selector: {}, template: {} }, status: { observedGeneration: observed, replicas: 1, updatedReplicas: updated } });
+  const base = { now: Date.parse('2026-11-29T10:01:00Z'), lastGeneration: 1, reachable: { ok: true, since: 0 } };
+  const problem = { reason: 'SecretNotFound' as const, secret: 'creds', message: 'secret "creds" not found (needed for env TOKEN)' };
+
+  it('reads like a local server: phase, Ready, the pod instead of a pid', () => {
+    const s = clusterServerStatus({ ...base, desired: { state: 'valid', generation: 1, problems: [] }, deployment: deployment(1, 1), pods: [running], appliedGeneration: 1 });
+    expect(s).toMatchObject({ phase: 'Running', observedGeneration: 1, pod: 'mcp/hello-7d9f8c6b5-x2x9q', startedAt: '2026-11-29T10:00:00.000Z', restartCount: 0 });
+    expect(s.conditions.map((c) => [c.type, c.status, c.reason])).toEqual([
+      ['Ready', 'True', 'ContainerReady'],
+      ['SecretsResolved', 'True', 'SecretsResolved'],
+      ['Reconciling', 'False', 'Reconciled'],
+      ['Stalled', 'False', 'Progressing'],
+    ]);
+  });
+
+  it('a secret deleted under a running pod: it keeps running, and an update waits for the secret', () => {
+    const kept = clusterServerStatus({ ...base, desired: { state: 'valid', generation: 1, problems: [problem] }, deployment: deployment(1, 1), pods: [running], appliedGeneration: 1 });
+    expect(kept.phase).toBe('Running');
+    expect(findCondition(kept.conditions, 'SecretsResolved')).toMatchObject({ status: 'False', reason: 'SecretNotFound', message: expect.stringContaining('the running pod keeps running') });
+    expect(findCondition(kept.conditions, 'Stalled')?.status).toBe('False');
+    const blocked = clusterServerStatus({ ...base, desired: { state: 'valid', generation: 2, problems: [problem] }, deployment: deployment(1, 1), pods: [running], appliedGeneration: 1 });
+    expect(findCondition(blocked.conditions, 'Stalled')).toMatchObject({ status: 'True', reason: 'SecretNotFound', message: expect.stringContaining('update to generation 2 blocked') });
+    expect(blocked.message).toBe('update blocked: secret "creds" not found (needed for env TOKEN)');
+  });
+
+  it('while a rollout runs, Ready speaks of the generation still serving', () => {
+    const previous = clusterServerStatus({ ...base, desired: { state: 'valid', generation: 1, problems: [] }, deployment: deployment(1, 1), pods: [running], appliedGeneration: 1 });
+    const rolling = clusterServerStatus({ ...base, desired: { state: 'valid', generation: 2, problems: [] }, deployment: deployment(2, 1, 0), pods: [running], appliedGeneration: 2, previous });
+    expect(findCondition(rolling.conditions, 'Ready')?.observedGeneration).toBe(1);
+    expect(findCondition(rolling.conditions, 'Reconciling')).toMatchObject({ status: 'True', reason: 'RollingUpdate' });
+    const done = clusterServerStatus({ ...base, desired: { state: 'valid', generation: 2, problems: [] }, deployment: deployment(2, 2), pods: [running], appliedGeneration: 2, previous: rolling });
+    expect(findCondition(done.conditions, 'Ready')?.observedGeneration).toBe(2);
+  });
+
+  it('a lost API server: Ready Unknown with the reason, the last phase kept as a guess', () => {
+    const previous = clusterServerStatus({ ...base, desired: { state: 'valid', generation: 1, problems: [] }, deployment: deployment(1, 1), pods: [running], appliedGeneration: 1 });
+    const lost = clusterServerStatus({ ...base, desired: { state: 'valid', generation: 1, problems: [] }, deployment: deployment(1, 1), pods: [running], appliedGeneration: 1, previous, reachable: { ok: false, error: 'cannot reach the API server at https://k8s:6443 (ECONNREFUSED)', since: 0 } });
+    expect(lost.phase).toBe('Running');
+    expect(findCondition(lost.conditions, 'Ready')).toMatchObject({ status: 'Unknown', reason: 'ClusterUnreachable', message: expect.stringContaining('ECONNREFUSED') });
+    expect(lost.message).toContain('the API server is unreachable');
+  });
+
+  it('a server that cannot run there, or an invalid manifest, is Stalled saying why', () => {
+    const unrunnable = clusterServerStatus({ ...base, desired: { state: 'unrunnable', generation: 1, message: 'spec.image is required to run on Kubernetes' }, pods: [] });
+    expect(unrunnable.phase).toBe('Stuck');
+    expect(findCondition(unrunnable.conditions, 'Stalled')).toMatchObject({ status: 'True', reason: 'Unrunnable' });
+    const invalid = clusterServerStatus({ ...base, desired: { state: 'invalid', message: 'a.yaml:3:1: spec.command is required' }, deployment: deployment(1, 1), pods: [running], appliedGeneration: 1 });
+    expect(invalid.phase).toBe('Running');
+    expect(findCondition(invalid.conditions, 'Stalled')).toMatchObject({ status: 'True', reason: 'InvalidManifest', message: expect.stringContaining('the cluster keeps running what was applied last') });
   });
 });

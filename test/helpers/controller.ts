@@ -2,7 +2,7 @@ import { readdir, readFile, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
-import { Controller } from '../../src/controller/controller.js';
+import { Controller, type ControllerOptions } from '../../src/controller/controller.js';
 import { createLogger, type LogRecord } from '../../src/controller/logger.js';
 import { KeyStore } from '../../src/crypto/keys.js';
 import { readStateView, type ObjectView, type StateView } from '../../src/state/view.js';
@@ -26,7 +26,7 @@ export interface Harness {
   /** Every record the controller logged (at debug and above). */
   logs: LogRecord[];
   controller?: Controller;
-  start(extraEnv?: NodeJS.ProcessEnv, options?: { auth?: boolean }): Promise<Controller>;
+  start(extraEnv?: NodeJS.ProcessEnv, options?: Partial<Pick<ControllerOptions, 'auth' | 'cluster'>>): Promise<Controller>;
   write(file: string, text: string): Promise<void>;
   view(): Promise<StateView>;
   server(name: string): Promise<ObjectView | undefined>;

@@ -1,0 +1,344 @@
+/**
+ * The Kubernetes runtime's contract: `up --runtime kubernetes` turns the
+ * manifest directory into Deployments, Services and Secrets by server-side
+ * apply, reads status back through informers, keeps the missing-secret rules
+ * in the kubelet's terms, and prunes only what it made.
+ *
+ * By default it runs against the stateful fake API server on 127.0.0.1 (no
+ * real one can run on these machines). With APIARY_K8S_LIVE=1 and KUBECONFIG
+ * the same contract runs against that cluster, in a namespace made for the
+ * run and deleted after it; the tests that need the fake's hands (ending
+ * watches, compacting history, taking the API server away) are skipped there.
+ */
+import { CoreV1Api, KubeConfig, KubernetesObjectApi, type KubernetesObject, type V1Deployment, type V1Secret } from '@kubernetes/client-node';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { findCondition } from '../src/api/status.js';
+import { systemClock } from '../src/controller/clock.js';
+import { KubeCluster } from '../src/kubernetes/cluster.js';
+import { FakeApiServer } from '../src/kubernetes/fake-apiserver.js';
+import { BIN, ROOT, runCli } from './helpers/cli.js';
+import { harness, secretYaml, type Harness } from './helpers/controller.js';
+
+const LIVE = process.env['APIARY_K8S_LIVE'] === '1';
+if (LIVE && process.env['KUBECONFIG'] === undefined) throw new Error('APIARY_K8S_LIVE=1 needs KUBECONFIG pointing at the cluster to test against');
+if (!LIVE) console.info('kube-runtime: against the fake API server (set APIARY_K8S_LIVE=1 and KUBECONFIG to run the contract against a real cluster)');
+
+/** What each test drives: the cluster apiary is pointed at, and a client of the test's own to look at it. */
+interface Target {
+  namespace: string;
+  kubeconfigFile: string;
+  fake?: FakeApiServer;
+  objects: KubernetesObjectApi;
+  core: CoreV1Api;
+  cleanup(): Promise<void>;
+}
+
+const targets: Target[] = [];
+afterEach(async () => {
+  await Promise.allSettled(targets.splice(0).map((t) => t.cleanup()));
+});
+
+async function target(h: Harness): Promise<Target> {
+  const config = new KubeConfig();
+  let t: Target;
+  if (LIVE) {
+    config.loadFromFile(process.env['KUBECONFIG']!);
+    const namespace = `apiary-test-${Date.now().toString(36)}`;
+    const core = config.makeApiClient(CoreV1Api);
+    await core.createNamespace({ body: { metadata: { name: namespace } } });
+    t = { namespace, kubeconfigFile: process.env['KUBECONFIG']!, objects: KubernetesObjectApi.makeApiClient(config), core, cleanup: async () => void (await core.deleteNamespace({ name: namespace })) };
+  } else {
+    const fake = new FakeApiServer();
+    await fake.listen();
+    const kubeconfigFile = join(h.stateDir, '..', 'kubeconfig');
+    await writeFile(kubeconfigFile, fake.kubeconfig('apiary-test'));
+    config.loadFromString(fake.kubeconfig('apiary-test'));
+    t = { namespace: 'apiary-test', kubeconfigFile, fake, objects: KubernetesObjectApi.makeApiClient(config), core: config.makeApiClient(CoreV1Api), cleanup: () => fake.close() };
+  }
+  targets.push(t);
+  return t;
+}
+
+/** A stdio server that runs in any image with node, reading its token from a Secret. */
+function server(name: string, options: { secret?: string; transport?: string; args?: string[] } = {}): string {
+  return `apiVersion: apiary.dev/v1alpha1
+kind: MCPServer
+metadata:
+  name: ${name}
+spec:
+  image: docker.io/library/node:22-alpine
+  command: node
+  args: ${JSON.stringify(options.args ?? ['-e', 'process.stdin.resume()'])}
+  transport: ${options.transport ?? 'stdio'}
+${options.transport !== undefined && options.transport !== 'stdio' ? '  strategy: { type: Recreate }\n' : ''}  env:
+    - name: GREETING
+      value: Hello
+${options.secret !== undefined ? `    - name: TOKEN\n      valueFrom:\n        secretKeyRef: { name: ${options.secret}, key: token }\n` : ''}`;
+}
+
+async function read<T extends KubernetesObject>(t: Target, apiVersion: string, kind: string, name: string): Promise<T | undefined> {
+  try {
+    return (await t.objects.read({ apiVersion, kind, metadata: { name, namespace: t.namespace } })) as T;
+  } catch (err) {
+    if ((err as { code?: number }).code === 404) return undefined;
+    throw err;
+  }
+}
+
+async function podOf(t: Target, name: string): Promise<string | undefined> {
+  const pods = await t.core.listNamespacedPod({ namespace: t.namespace, labelSelector: `apiary.dev/name=${name}` });
+  return pods.items.find((p) => p.metadata?.deletionTimestamp === undefined)?.metadata?.name;
+}
+
+async function startOn(h: Harness, t: Target): Promise<KubeCluster> {
+  const cluster = KubeCluster.load({ kubeconfig: t.kubeconfigFile, namespace: t.namespace }, systemClock);
+  await h.start({}, { cluster });
+  return cluster;
+}
+
+const ready = (h: Harness, name: string) => async () => {
+  const s = await h.status(name);
+  return s?.phase === 'Running' && findCondition(s.conditions, 'Ready')?.status === 'True' && s;
+};
+
+const timeout = LIVE ? 180_000 : 20_000;
+
+describe(`Kubernetes runtime (${LIVE ? 'live cluster' : 'fake API server'})`, () => {
+  it('applies Deployments, a Service and the Secret by server-side apply as "apiary"; status comes from the kubelet', async () => {
+    const h = await harness();
+    const t = await target(h);
+    await h.write('creds.yaml', secretYaml('creds', { token: 's3cret-value' }));
+    await h.write('a.yaml', server('a', { secret: 'creds' }));
+    await h.write('web.yaml', server('web', { transport: 'streamable-http', args: ['-e', 'require("http").createServer((q,s)=>s.end()).listen(process.env.PORT)'] }));
+    await startOn(h, t);
+    const a = await h.waitFor('a Ready', ready(h, 'a'), timeout);
+    await h.waitFor('web Ready', ready(h, 'web'), timeout);
+    expect(findCondition(a.conditions, 'Ready')?.reason).toBe('ContainerReady');
+    expect(findCondition(a.conditions, 'SecretsResolved')?.status).toBe('True');
+
+    const deployment = await read<V1Deployment>(t, 'apps/v1', 'Deployment', 'a');
+    expect(deployment?.metadata?.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'apiary', 'apiary.dev/name': 'a', 'apiary.dev/kind': 'mcpserver' });
+    expect(deployment?.metadata?.managedFields?.some((f) => f.manager === 'apiary' && f.operation === 'Apply')).toBe(true);
+    expect(deployment?.spec?.template.spec?.containers[0]?.env).toContainEqual({ name: 'TOKEN', valueFrom: { secretKeyRef: { name: 'creds', key: 'token' } } });
+    const secret = await read<V1Secret>(t, 'v1', 'Secret', 'creds');
+    expect(Buffer.from(secret!.data!['token']!, 'base64').toString()).toBe('s3cret-value');
+    expect(secret?.metadata?.managedFields?.some((f) => f.manager === 'apiary')).toBe(true);
+    expect(await read(t, 'v1', 'Service', 'web')).toBeDefined();
+    expect(await read(t, 'v1', 'Service', 'a')).toBeUndefined();
+    // The value went to the API server and nowhere else: not in status, events or logs.
+    expect(JSON.stringify((await h.view()).objects.map((o) => o.record))).not.toContain('s3cret-value');
+    expect(JSON.stringify(h.logs)).not.toContain('s3cret-value');
+    const events = (await h.server('a'))?.record?.events ?? [];
+    expect(events.map((e) => `${e.reason}: ${e.message}`)).toContainEqual(expect.stringContaining(`Applied: Deployment ${t.namespace}/a applied (generation 1)`));
+  }, timeout * 2);
+
+  it('a deleted secret: the pod keeps running; restarted, it is Stuck naming the secret; the secret back, it runs again by itself', async () => {
+    const h = await harness();
+    const t = await target(h);
+    await h.write('creds.yaml', secretYaml('creds', { token: 'one' }));
+    await h.write('a.yaml', server('a', { secret: 'creds' }));
+    await startOn(h, t);
+    await h.waitFor('a Ready', ready(h, 'a'), timeout);
+    const first = await podOf(t, 'a');
+
+    await rm(join(h.dir, 'creds.yaml'));
+    await h.waitFor('the cluster Secret deleted', async () => (await read(t, 'v1', 'Secret', 'creds')) === undefined, timeout);
+    const kept = await h.waitFor('SecretsResolved False while running', async () => {
+      const s = await h.status('a');
+      return s?.phase === 'Running' && findCondition(s.conditions, 'SecretsResolved')?.status === 'False' && s;
+    }, timeout);
+    expect(kept.message).toContain('keeps running');
+    expect(await podOf(t, 'a')).toBe(first);
+
+    // The pod restarts (a node drain, an eviction): the kubelet cannot configure the new one.
+    await t.core.deleteNamespacedPod({ name: first!, namespace: t.namespace });
+    const stuck = await h.waitFor('Stuck', async () => {
+      const s = await h.status('a');
+      return s?.phase === 'Stuck' && s;
+    }, timeout);
+    expect(findCondition(stuck.conditions, 'Ready')?.reason).toBe('SecretNotFound');
+    expect(findCondition(stuck.conditions, 'Stalled')).toMatchObject({ status: 'True', reason: 'SecretNotFound' });
+    expect(findCondition(stuck.conditions, 'Ready')?.message).toContain('secret "creds" not found');
+
+    await h.write('creds.yaml', secretYaml('creds', { token: 'one' }));
+    const back = await h.waitFor('Running again', ready(h, 'a'), timeout);
+    expect(findCondition(back.conditions, 'SecretsResolved')?.status).toBe('True');
+  }, timeout * 3);
+
+  it('a missing key is Stuck with SecretKeyNotFound; a new value rolls the pod', async () => {
+    const h = await harness();
+    const t = await target(h);
+    await h.write('creds.yaml', secretYaml('creds', { other: 'x' }));
+    await h.write('a.yaml', server('a', { secret: 'creds' }));
+    await startOn(h, t);
+    // A server the cluster has never run is applied even so: what status shows is the kubelet's word.
+    const stuck = await h.waitFor('Stuck on the key', async () => {
+      const s = await h.status('a');
+      return s?.phase === 'Stuck' && s;
+    }, timeout);
+    expect(findCondition(stuck.conditions, 'Ready')?.reason).toBe('SecretKeyNotFound');
+    expect(findCondition(stuck.conditions, 'Ready')?.message).toContain('secret "creds" has no key "token"');
+
+    await h.write('creds.yaml', secretYaml('creds', { token: 'one' }));
+    await h.waitFor('a Ready', ready(h, 'a'), timeout);
+    const before = await podOf(t, 'a');
+    await h.write('creds.yaml', secretYaml('creds', { token: 'two' }));
+    await h.waitFor('a new pod for the new value', async () => {
+      const pod = await podOf(t, 'a');
+      return pod !== undefined && pod !== before && (await ready(h, 'a')());
+    }, timeout);
+  }, timeout * 3);
+
+  it('a deleted manifest prunes what apiary made for it, and nothing it did not make', async () => {
+    const h = await harness();
+    const t = await target(h);
+    await h.write('web.yaml', server('web', { transport: 'streamable-http' }));
+    await h.write('creds.yaml', secretYaml('creds', { token: 'one' }));
+    await startOn(h, t);
+    await h.waitFor('web applied', async () => (await read(t, 'v1', 'Service', 'web')) !== undefined, timeout);
+    // Someone else's Secret in the same namespace, with no apiary label.
+    await t.objects.patch({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'theirs', namespace: t.namespace }, stringData: { k: 'v' } } as KubernetesObject, undefined, undefined, 'someone', true, 'application/apply-patch+yaml');
+
+    await rm(join(h.dir, 'web.yaml'));
+    await rm(join(h.dir, 'creds.yaml'));
+    await h.waitFor('pruned', async () => (await read(t, 'apps/v1', 'Deployment', 'web')) === undefined && (await read(t, 'v1', 'Service', 'web')) === undefined && (await read(t, 'v1', 'Secret', 'creds')) === undefined, timeout);
+    expect(await h.server('web')).toBeUndefined();
+    expect(await read(t, 'v1', 'Secret', 'theirs')).toBeDefined();
+  }, timeout * 2);
+
+  it.skipIf(LIVE)('objects left by an earlier run whose manifests are gone are pruned at start', async () => {
+    const h = await harness();
+    const t = await target(h);
+    await h.write('a.yaml', server('a'));
+    await h.write('b.yaml', server('b'));
+    await startOn(h, t);
+    await h.waitFor('a and b applied', async () => (await read(t, 'apps/v1', 'Deployment', 'b')) !== undefined && (await read(t, 'apps/v1', 'Deployment', 'a')) !== undefined, timeout);
+    await h.controller!.stop();
+    // Still running there without apiary, as under Flux.
+    expect(await read(t, 'apps/v1', 'Deployment', 'a')).toBeDefined();
+    await rm(join(h.dir, 'b.yaml'));
+    await startOn(h, t);
+    await h.waitFor('b pruned', async () => (await read(t, 'apps/v1', 'Deployment', 'b')) === undefined, timeout);
+    expect(await read(t, 'apps/v1', 'Deployment', 'a')).toBeDefined();
+  }, 30_000);
+
+  it.skipIf(LIVE)('informers resume an ended watch from its resourceVersion, and list afresh after 410 Gone', async () => {
+    const h = await harness();
+    const t = await target(h);
+    const fake = t.fake!;
+    await h.write('a.yaml', server('a'));
+    await startOn(h, t);
+    await h.waitFor('a Ready', ready(h, 'a'), timeout);
+    const lists = (): number => fake.requests.filter((r) => r.startsWith('GET /api/v1/namespaces/apiary-test/pods?') && !r.includes('watch=true')).length;
+    const watches = (): string[] => fake.requests.filter((r) => r.startsWith('GET /api/v1/namespaces/apiary-test/pods?') && r.includes('watch=true'));
+    const listed = lists();
+    const watched = watches().length;
+
+    fake.endWatches();
+    await h.waitFor('the pod watch resumed', async () => watches().length > watched, 5_000);
+    const resumed = watches().at(-1)!;
+    expect(Number(new URL(resumed.slice(4), 'http://x').searchParams.get('resourceVersion'))).toBeGreaterThan(1);
+    expect(lists()).toBe(listed);
+
+    // History compacted: the resumed watch is told 410 Expired, and the informer lists again.
+    await h.write('b.yaml', server('b'));
+    await h.waitFor('b Ready', ready(h, 'b'), timeout);
+    fake.compact();
+    await h.write('a.yaml', server('a', { args: ['-e', 'process.stdin.resume() // v2'] }));
+    fake.endWatches();
+    await h.waitFor('listed again', async () => lists() > listed, 5_000);
+    // The cache is whole again: a's new pod is seen, and status follows.
+    await h.waitFor('a on generation 2', async () => {
+      const s = await ready(h, 'a')();
+      return s !== false && findCondition(s.conditions, 'Ready')?.observedGeneration === 2;
+    }, timeout);
+  }, 30_000);
+
+  it.skipIf(LIVE)('a lost API server is a condition, not a crash; an edit made meanwhile is applied when it is back', async () => {
+    const h = await harness();
+    const t = await target(h);
+    const fake = t.fake!;
+    await h.write('a.yaml', server('a'));
+    await startOn(h, t);
+    await h.waitFor('a Ready', ready(h, 'a'), timeout);
+    const port = Number(new URL(fake.url).port);
+
+    await fake.close();
+    await h.write('a.yaml', server('a', { args: ['-e', 'process.stdin.resume() // edited while away'] }));
+    const lost = await h.waitFor('ClusterUnreachable', async () => {
+      const s = await h.status('a');
+      return findCondition(s?.conditions, 'Ready')?.reason === 'ClusterUnreachable' && s;
+    }, timeout);
+    expect(findCondition(lost.conditions, 'Ready')?.status).toBe('Unknown');
+    expect(findCondition(lost.conditions, 'Ready')?.message).toContain('cannot reach the API server');
+    expect(lost.phase).toBe('Running');
+
+    await fake.listen(port);
+    await h.waitFor('the edit applied and Ready', async () => {
+      const s = await ready(h, 'a')();
+      const d = fake.get('deployments', 'apiary-test', 'a');
+      return s !== false && JSON.stringify(d).includes('edited while away') && findCondition(s.conditions, 'Ready')?.observedGeneration === 2;
+    }, 20_000);
+  }, 40_000);
+});
+
+describe.skipIf(LIVE)('apiary up --runtime kubernetes (the built CLI, with the real kubectl beside it)', () => {
+  it('the bundled example with spec.image: applied, Ready; its secret deleted and its pod deleted with kubectl: Stuck naming it; restored: Ready', async () => {
+    const h = await harness();
+    const t = await target(h);
+    // The bundled manifests, as a user would run them on a cluster: with an image.
+    const hello = (await readFile(join(ROOT, 'manifests', 'hello.yaml'), 'utf8')).replace(/^spec:$/m, 'spec:\n  image: docker.io/library/node:22-alpine');
+    await h.write('hello.yaml', hello);
+    const credentials = await readFile(join(ROOT, 'manifests', 'hello-credentials.yaml'), 'utf8');
+    await h.write('hello-credentials.yaml', credentials);
+    const env = { ...h.env, KUBECONFIG: t.kubeconfigFile, NO_COLOR: '1' };
+    const child = spawn(BIN, ['up', '--runtime', 'kubernetes', '--no-ui'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      const ready = await runCli(['wait', 'mcpserver/hello', '--for=condition=Ready', '--timeout', '15s'], { env });
+      expect(ready.code, output).toBe(0);
+      expect(output).toContain('servers run on Kubernetes: context fake, namespace apiary-test');
+      const table = await runCli(['get', 'mcp'], { env });
+      expect(table.stdout).toMatch(/^NAME {4}PHASE {5}READY {3}RESTARTS {3}AGE {3}URL\nhello {3}Running {3}True {4}0 /);
+      const described = await runCli(['describe', 'mcpserver', 'hello'], { env });
+      expect(described.stdout).toMatch(/Pod: +apiary-test\/hello-/);
+      expect(described.stdout).toContain('Image:            docker.io/library/node:22-alpine');
+      expect(described.stdout).toMatch(/Normal {3}Applied {3}\d+s +apiary {3}Deployment apiary-test\/hello applied \(generation 1\)/);
+      // Asynchronously: the fake API server answers from this very process.
+      const kubectl = async (...args: string[]): Promise<string> => (await promisify(execFile)('kubectl', ['--kubeconfig', t.kubeconfigFile, ...args], { encoding: 'utf8' })).stdout;
+      expect(await kubectl('get', 'deployment', 'hello', '-o', 'jsonpath={.metadata.managedFields[*].manager}')).toContain('apiary');
+
+      await rm(join(h.dir, 'hello-credentials.yaml'));
+      await h.waitFor('the Secret gone from the cluster', async () => (await read(t, 'v1', 'Secret', 'hello-credentials')) === undefined);
+      expect((JSON.parse((await runCli(['get', 'mcp', 'hello', '-o', 'json'], { env })).stdout) as { status: { phase: string } }).status.phase).toBe('Running');
+      await kubectl('delete', 'pod', '-l', 'apiary.dev/name=hello');
+      const stuck = await runCli(['wait', 'mcpserver/hello', '--for=phase=Stuck', '--timeout', '15s'], { env });
+      expect(stuck.code, output).toBe(0);
+      const why = await runCli(['describe', 'mcpserver', 'hello'], { env });
+      expect(why.stdout).toMatch(/Ready +False +SecretNotFound +\d+s +secret "hello-credentials" not found \(the kubelet cannot start pod hello-\S+: CreateContainerConfigError\)/);
+
+      await h.write('hello-credentials.yaml', credentials);
+      expect((await runCli(['wait', 'mcpserver/hello', '--for=condition=Ready', '--timeout', '15s'], { env })).code, output).toBe(0);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+    // Stopping apiary leaves the servers running in the cluster.
+    expect(await read(t, 'apps/v1', 'Deployment', 'hello')).toBeDefined();
+    expect(output).not.toContain('demo-not-a-real-token');
+  }, 60_000);
+
+  it('says there is no cluster configured, instead of trying localhost:8080', async () => {
+    const h = await harness();
+    const result = await runCli(['up', '--runtime', 'kubernetes', '--no-ui'], { env: { ...h.env, KUBECONFIG: '', HOME: h.dir } });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('error: no Kubernetes cluster configured: no kubeconfig found');
+  });
+});
