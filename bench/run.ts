@@ -10,6 +10,7 @@ import { benchCrypto } from './crypto.js';
 import { benchFairness } from './fairness.js';
 import { benchMcp } from './mcp.js';
 import { benchRollout } from './rollout.js';
+import { benchKubernetes } from './kubernetes.js';
 import { printTable } from './stats.js';
 
 const sections = new Set(process.argv.slice(2));
@@ -27,6 +28,7 @@ if (want('controller')) printTable('Controller', await benchController());
 // Not in the default run (it is part of 'controller'): the cold start alone, e.g. `npm run bench -- cold-start`.
 if (sections.has('cold-start')) printTable('Cold start', [await hundredServers(false), await hundredServers(true)]);
 if (want('rollout')) printTable('Rollouts (edit -> new process, side by side with mcp-hub --watch)', await benchRollout());
+if (want('kubernetes')) printTable('Kubernetes runtime (against the fake API server; apiary in its own process)', await benchKubernetes());
 if (want('mcp')) printTable('MCP endpoint', await benchMcp());
 if (want('fairness')) printTable('One client flooding a server', await benchFairness());
 if (want('console')) printTable('Web console (Chromium, 500 servers)', await benchConsole());

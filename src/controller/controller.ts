@@ -252,7 +252,8 @@ export class Controller {
       ['Secret', new ClusterSecretReconciler(clusterCtx)],
     ]);
     await cluster.start(
-      (kind, name) => this.#queue.add(resourceKey(kind === 'Secret' ? 'Secret' : 'MCPServer', name)),
+      // A Secret that appears in the cluster also wakes the servers that wait for it.
+      (kind, name) => this.#enqueue([resourceKey(kind === 'Secret' ? 'Secret' : 'MCPServer', name)]),
       (reachable) => {
         if (reachable.ok) logger.info('Kubernetes API server reachable again', { server: cluster.server });
         else logger.warn('Kubernetes API server unreachable; servers keep running there, status says so', { server: cluster.server, error: reachable.error });

@@ -53,6 +53,8 @@ interface WatchEvent {
 export interface FakeApiServerOptions {
   /** Watch events kept for resuming; older resourceVersions get 410 Gone. */
   retainEvents?: number;
+  /** Hears each request as it arrives (for the bench: when a PATCH reached the API server). */
+  onRequest?: (method: string, path: string) => void;
 }
 
 export class FakeApiServer {
@@ -60,6 +62,7 @@ export class FakeApiServer {
   readonly #events: WatchEvent[] = [];
   readonly #watchers = new Set<{ plural: string; namespace: string | undefined; selector: Map<string, string>; send: (e: WatchEvent) => void; end: () => void }>();
   readonly #retain: number;
+  readonly #onRequest: FakeApiServerOptions['onRequest'];
   #rv = 1;
   #server: Server | undefined;
   /** Every request, as "METHOD path": what a test can read back. */
@@ -67,6 +70,7 @@ export class FakeApiServer {
 
   constructor(options: FakeApiServerOptions = {}) {
     this.#retain = options.retainEvents ?? 1000;
+    this.#onRequest = options.onRequest;
   }
 
   /** Listens on 127.0.0.1 (port 0: any free one; pass the old port to come back where a client expects it). */
@@ -117,6 +121,7 @@ current-context: fake
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://fake');
     this.requests.push(`${req.method} ${url.pathname}${url.search}`);
+    this.#onRequest?.(req.method ?? 'GET', url.pathname);
     const path = url.pathname.replace(/\/$/, '');
     if (path === '/version') return this.#json(res, 200, { major: '1', minor: '32', gitVersion: 'v1.32.0-apiary-fake', platform: 'linux/amd64' });
     if (path === '/api') return this.#json(res, 200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] });
