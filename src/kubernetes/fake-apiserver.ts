@@ -11,9 +11,12 @@
  * key it needs is missing. Real `kubectl` drives it too (see the tests), so
  * it is not shaped only around apiary's client.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { parse as parseYaml } from 'yaml';
 
 type Obj = { apiVersion: string; kind: string; metadata: Record<string, unknown> & { name: string; namespace?: string; labels?: Record<string, string>; resourceVersion?: string; uid?: string; managedFields?: ManagedField[] } } & Record<string, unknown>;
@@ -55,6 +58,21 @@ export interface FakeApiServerOptions {
   retainEvents?: number;
   /** Hears each request as it arrives (for the bench: when a PATCH reached the API server). */
   onRequest?: (method: string, path: string) => void;
+  /**
+   * The kubelet runs each container's command as a local process (the image
+   * is ignored; relative paths resolve from `cwd`), so attach and
+   * port-forward reach a real server. Each container gets a network of its
+   * own in miniature: its declared port is a free local port, passed as $PORT.
+   */
+  runContainers?: { cwd: string };
+}
+
+/** A container the kubelet runs as a local process. */
+interface LocalContainer {
+  child: ChildProcess;
+  /** containerPort -> the local port it really listens on. */
+  ports: Map<number, number>;
+  exited: boolean;
 }
 
 export class FakeApiServer {
@@ -63,6 +81,12 @@ export class FakeApiServer {
   readonly #watchers = new Set<{ plural: string; namespace: string | undefined; selector: Map<string, string>; send: (e: WatchEvent) => void; end: () => void }>();
   readonly #retain: number;
   readonly #onRequest: FakeApiServerOptions['onRequest'];
+  readonly #run: FakeApiServerOptions['runContainers'];
+  /** Pod key -> its container's local process (runContainers). */
+  readonly #containers = new Map<string, LocalContainer>();
+  /** Pod key -> container restarts so far, and when the next one is due. */
+  readonly #restarts = new Map<string, { count: number; timer?: NodeJS.Timeout }>();
+  readonly #sockets = new WebSocketServer({ noServer: true, handleProtocols: (offered) => (offered.has('v4.channel.k8s.io') ? 'v4.channel.k8s.io' : false) });
   #rv = 1;
   #server: Server | undefined;
   /** Every request, as "METHOD path": what a test can read back. */
@@ -71,11 +95,13 @@ export class FakeApiServer {
   constructor(options: FakeApiServerOptions = {}) {
     this.#retain = options.retainEvents ?? 1000;
     this.#onRequest = options.onRequest;
+    this.#run = options.runContainers;
   }
 
   /** Listens on 127.0.0.1 (port 0: any free one; pass the old port to come back where a client expects it). */
   async listen(port = 0): Promise<string> {
     const server = createServer((req, res) => void this.#handle(req, res).catch((err: unknown) => this.#status(res, 500, 'InternalError', String(err))));
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(req, socket, head));
     await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
     this.#server = server;
     return this.url;
@@ -85,7 +111,9 @@ export class FakeApiServer {
     return `http://127.0.0.1:${(this.#server?.address() as AddressInfo).port}`;
   }
 
+  /** Stops serving (the objects stay, for a listen() on the same port to serve again). */
   async close(): Promise<void> {
+    for (const client of this.#sockets.clients) client.terminate();
     this.#server?.closeAllConnections();
     await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
   }
@@ -99,6 +127,18 @@ users: [{ name: fake, user: {} }]
 contexts: [{ name: fake, context: { cluster: fake, user: fake, namespace: ${namespace} } }]
 current-context: fake
 `;
+  }
+
+  /** Stops every container's local process (the end of a test). */
+  async shutdown(): Promise<void> {
+    for (const r of this.#restarts.values()) clearTimeout(r.timer);
+    const exits = [...this.#containers.values()].filter((c) => !c.exited).map((c) => new Promise<void>((resolve) => {
+      c.child.once('exit', () => resolve());
+      c.child.kill('SIGKILL');
+    }));
+    this.#containers.clear();
+    await Promise.all(exits);
+    await this.close();
   }
 
   /** Ends every open watch cleanly, as an API server does when a watch times out: clients resume from their resourceVersion. */
@@ -304,8 +344,8 @@ current-context: fake
         const k = [...this.#objects.entries()].find(([, p]) => p.kind === 'Pod' && p.metadata.namespace === namespace && p.metadata.labels?.['pod-template-hash'] === hash && (p.metadata['ownerReferences'] as { name: string }[] | undefined)?.[0]?.name === d.metadata.name)?.[0];
         const existing = k === undefined ? undefined : this.#objects.get(k);
         const previous = (existing?.['status'] as { containerStatuses?: (Record<string, unknown> & { ready: boolean })[] } | undefined)?.containerStatuses;
-        // The kubelet looks at the secrets only for a container it has not started yet.
-        const statuses = (template.spec?.containers ?? []).map((c, i) => (previous?.[i]?.ready === true ? previous[i]! : this.#containerStatus(c, namespace)));
+        // The kubelet looks at the secrets only for a container it has not started yet (and one in back-off waits for its restart).
+        const statuses = (template.spec?.containers ?? []).map((c, i) => (previous?.[i]?.ready === true || isBackingOff(previous?.[i]) ? previous![i]! : this.#containerStatus(c, namespace)));
         const status = { phase: statuses.every((c) => c.ready) ? 'Running' : 'Pending', containerStatuses: statuses };
         ready = statuses.every((c) => c.ready) ? 1 : 0;
         if (existing === undefined) {
@@ -331,6 +371,158 @@ current-context: fake
       this.#objects.delete(k);
       this.#record('DELETED', 'pods', { ...pod, metadata: { ...pod.metadata, resourceVersion: String(++this.#rv) } });
     }
+    if (this.#run === undefined) return;
+    for (const k of keep) {
+      const running = (this.#objects.get(k)?.['status'] as { containerStatuses?: { state?: { running?: unknown } }[] } | undefined)?.containerStatuses?.[0]?.state?.running;
+      if (running !== undefined && !this.#containers.has(k) && !this.#launching.has(k)) void this.#launch(k);
+    }
+    for (const k of [...this.#containers.keys(), ...this.#restarts.keys()]) if (!keep.has(k)) this.#stopContainer(k);
+  }
+
+  // ---- containers as local processes (runContainers) ----
+
+  readonly #launching = new Set<string>();
+
+  async #launch(k: string): Promise<void> {
+    const run = this.#run!;
+    this.#launching.add(k);
+    try {
+      const pod = this.#objects.get(k);
+      const container = (pod?.['spec'] as { containers?: Container[] } | undefined)?.containers?.[0];
+      if (pod === undefined || container === undefined) return;
+      const namespace = pod.metadata.namespace!;
+      const ports = new Map<number, number>();
+      for (const p of container.ports ?? []) ports.set(p.containerPort, await freePort());
+      const env: Record<string, string> = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/' };
+      for (const f of container.envFrom ?? []) {
+        const secret = f.secretRef === undefined ? undefined : this.#objects.get(key('secrets', namespace, f.secretRef.name));
+        for (const [name, value] of Object.entries(secretValues(secret))) env[`${f.prefix ?? ''}${name}`] = value;
+      }
+      for (const e of container.env ?? []) {
+        const ref = e.valueFrom?.secretKeyRef;
+        if (ref === undefined) env[e.name] = e.value ?? '';
+        else {
+          const value = secretValues(this.#objects.get(key('secrets', namespace, ref.name)))[ref.key];
+          if (value !== undefined) env[e.name] = value;
+        }
+      }
+      // The container's own network, in miniature: its port is a free local one.
+      for (const [containerPort, local] of ports) if (env['PORT'] === String(containerPort)) env['PORT'] = String(local);
+      if (!this.#objects.has(k)) return;
+      const [command, ...rest] = container.command ?? [];
+      const child = spawn(command ?? 'false', [...rest, ...(container.args ?? [])], { cwd: run.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
+      const entry: LocalContainer = { child, ports, exited: false };
+      this.#containers.set(k, entry);
+      // Output nobody is attached to goes nowhere (the container's log, in a real kubelet).
+      child.stdout!.on('data', () => undefined);
+      child.stderr!.on('data', () => undefined);
+      child.stdin!.on('error', () => undefined);
+      child.on('error', () => undefined);
+      child.once('exit', (code, signal) => {
+        entry.exited = true;
+        if (this.#containers.get(k) === entry) this.#crashed(k, code, signal);
+      });
+    } finally {
+      this.#launching.delete(k);
+    }
+  }
+
+  /** The container exited on its own: CrashLoopBackOff, restarted after 1 s doubling to 10 s, as the kubelet does (its cap is 5 min). */
+  #crashed(k: string, code: number | null, signal: NodeJS.Signals | null): void {
+    this.#containers.delete(k);
+    const pod = this.#objects.get(k);
+    if (pod === undefined) return;
+    const restart = this.#restarts.get(k) ?? { count: 0 };
+    restart.count += 1;
+    this.#restarts.set(k, restart);
+    const delay = Math.min(10_000, 1000 * 2 ** (restart.count - 1));
+    const previous = (pod['status'] as { containerStatuses: Record<string, unknown>[] }).containerStatuses[0]!;
+    const terminated = { exitCode: code ?? 128 + 9, ...(signal !== null ? { signal: 9 } : {}), reason: code === 0 ? 'Completed' : 'Error', startedAt: now(), finishedAt: now() };
+    const waiting = { ...previous, ready: false, started: false, restartCount: restart.count, state: { waiting: { reason: 'CrashLoopBackOff', message: `back-off ${delay / 1000}s restarting failed container=${String(previous['name'])} pod=${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})` } }, lastState: { terminated } };
+    this.#store('pods', { ...pod, status: { phase: 'Running', containerStatuses: [waiting] } } as Obj, 'MODIFIED');
+    restart.timer = setTimeout(() => {
+      const current = this.#objects.get(k);
+      if (current === undefined) return;
+      const running = { ...waiting, ready: true, started: true, state: { running: { startedAt: now() } } };
+      this.#store('pods', { ...current, status: { phase: 'Running', containerStatuses: [running] } } as Obj, 'MODIFIED');
+      this.#simulate();
+    }, delay);
+    restart.timer.unref();
+    this.#simulate();
+  }
+
+  #stopContainer(k: string): void {
+    clearTimeout(this.#restarts.get(k)?.timer);
+    this.#restarts.delete(k);
+    const entry = this.#containers.get(k);
+    this.#containers.delete(k);
+    if (entry !== undefined && !entry.exited) entry.child.kill('SIGTERM');
+  }
+
+  // ---- attach and port-forward (WebSocket, v4.channel.k8s.io) ----
+
+  #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(req.url ?? '/', 'http://fake');
+    this.requests.push(`UPGRADE ${url.pathname}${url.search}`);
+    const m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/(attach|portforward)$/.exec(url.pathname);
+    const k = m === null ? undefined : key('pods', m[1]!, m[2]!);
+    if (m === null || k === undefined || !this.#objects.has(k)) {
+      socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    this.#sockets.handleUpgrade(req, socket, head, (ws) => (m[3] === 'attach' ? this.#attach(ws, k, url) : this.#portForward(ws, k, url)));
+  }
+
+  /** kubectl attach: stdin from channel 0 to the container, its stdout (and stderr) back on channels 1 (and 2). */
+  #attach(ws: WebSocket, k: string, url: URL): void {
+    const c = this.#containers.get(k);
+    if (c === undefined || c.exited) {
+      ws.send(channel(3, JSON.stringify({ metadata: {}, status: 'Failure', message: 'container server is not running', reason: 'BadRequest', code: 400 })));
+      ws.close();
+      return;
+    }
+    const out = (chunk: Buffer): void => ws.send(channel(1, chunk));
+    const err = (chunk: Buffer): void => ws.send(channel(2, chunk));
+    const exit = (): void => {
+      ws.send(channel(3, JSON.stringify({ metadata: {}, status: 'Success' })));
+      ws.close();
+    };
+    c.child.stdout!.on('data', out);
+    if (url.searchParams.get('stderr') === 'true') c.child.stderr!.on('data', err);
+    c.child.once('exit', exit);
+    ws.on('message', (data: Buffer) => {
+      if (data[0] === 0 && url.searchParams.get('stdin') === 'true') c.child.stdin!.write(data.subarray(1));
+    });
+    ws.on('close', () => {
+      c.child.stdout!.off('data', out);
+      c.child.stderr!.off('data', err);
+      c.child.off('exit', exit);
+    });
+  }
+
+  /** kubectl port-forward: one connection per WebSocket; data on channel 0, errors on 1, each opened with the port (uint16, little-endian). */
+  #portForward(ws: WebSocket, k: string, url: URL): void {
+    const port = Number(url.searchParams.get('ports'));
+    const local = this.#containers.get(k)?.ports.get(port);
+    const prefix = Buffer.from([port & 0xff, (port >> 8) & 0xff]);
+    ws.send(channel(0, prefix));
+    ws.send(channel(1, prefix));
+    if (local === undefined) {
+      ws.send(channel(1, `error forwarding port ${port}: the container is not running, or does not declare that port`));
+      ws.close();
+      return;
+    }
+    const socket: Socket = connect(local, '127.0.0.1');
+    socket.on('data', (d: Buffer) => ws.send(channel(0, d)));
+    socket.on('error', (e) => {
+      ws.send(channel(1, `an error occurred forwarding ${port} -> ${port}: ${e.message}`));
+      ws.close();
+    });
+    socket.on('close', () => ws.close());
+    ws.on('message', (data: Buffer) => {
+      if (data[0] === 0) socket.write(data.subarray(1));
+    });
+    ws.on('close', () => socket.destroy());
   }
 
   #containerStatus(container: Container, namespace: string): Record<string, unknown> & { ready: boolean } {
@@ -358,8 +550,37 @@ function now(): string {
 interface Container {
   name: string;
   image?: string;
-  env?: { name: string; valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean } } }[];
-  envFrom?: { secretRef?: { name: string; optional?: boolean } }[];
+  command?: string[];
+  args?: string[];
+  ports?: { containerPort: number }[];
+  env?: { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean } } }[];
+  envFrom?: { prefix?: string; secretRef?: { name: string; optional?: boolean } }[];
+}
+
+function isBackingOff(status: Record<string, unknown> | undefined): boolean {
+  return (status?.['state'] as { waiting?: { reason?: string } } | undefined)?.waiting?.reason === 'CrashLoopBackOff';
+}
+
+function secretValues(secret: Obj | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries((secret?.['data'] as Record<string, string> | undefined) ?? {})) out[k] = Buffer.from(v, 'base64').toString('utf8');
+  for (const [k, v] of Object.entries((secret?.['stringData'] as Record<string, string> | undefined) ?? {})) out[k] = v;
+  return out;
+}
+
+function channel(n: number, data: Buffer | string): Buffer {
+  return Buffer.concat([Buffer.from([n]), typeof data === 'string' ? Buffer.from(data) : data]);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createTcpServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 function key(plural: string, namespace: string, name: string): string {
