@@ -18,6 +18,7 @@ import type { ServerMemory } from '../reconcilers/mcpserver-plan.js';
 import { SecretReconciler } from '../reconcilers/secret.js';
 import type { KubeCluster } from '../kubernetes/cluster.js';
 import { ClusterSecretReconciler, ClusterServerReconciler } from '../kubernetes/reconcilers.js';
+import { ClusterLinks } from '../kubernetes/links.js';
 import { loadEndpointToken } from '../mcp/endpoint-token.js';
 import { Gateway, type McpView } from '../mcp/gateway.js';
 import { AGGREGATE_PORT_KEY } from '../mcp/ports.js';
@@ -71,6 +72,7 @@ export class Controller {
   #servers!: MCPServerReconciler;
   /** The Kubernetes runtime's server reconciler, when servers run on a cluster. */
   #clusterServers: ClusterServerReconciler | undefined;
+  #links: ClusterLinks | undefined;
   /** One reconciler per kind, picked by the key's kind. */
   #reconcilers = new Map<Kind, Reconciler>();
   #source!: ManifestSource;
@@ -163,7 +165,8 @@ export class Controller {
       onChange: (name) => this.#queue.add(resourceKey('MCPServer', name)),
       recoverPorts: () => ({ ...portsFromStatus(this.#records), ...(this.aggregateUrl !== undefined ? { [AGGREGATE_PORT_KEY]: Number(new URL(this.aggregateUrl).port) } : {}) }),
       onUnhealthy: (name, pid, message) => {
-        this.#servers.markUnhealthy(name, pid, message);
+        if (this.#clusterServers !== undefined) void this.#clusterServers.markUnhealthy(name, message);
+        else this.#servers.markUnhealthy(name, pid, message);
         this.#queue.add(resourceKey('MCPServer', name));
       },
     });
@@ -245,7 +248,9 @@ export class Controller {
    */
   async #startCluster(ctx: ReconcileContext, cluster: KubeCluster): Promise<void> {
     const { logger } = this.#opts;
-    const clusterCtx = { ...ctx, cluster };
+    const links = new ClusterLinks({ config: cluster.config, namespace: cluster.namespace, gateway: this.#gateway, logger, onChange: (name) => this.#queue.add(resourceKey('MCPServer', name)) });
+    this.#links = links;
+    const clusterCtx = { ...ctx, cluster, links };
     this.#clusterServers = new ClusterServerReconciler(clusterCtx);
     this.#reconcilers = new Map<Kind, Reconciler>([
       ['MCPServer', this.#clusterServers],
@@ -396,6 +401,7 @@ export class Controller {
     this.#stopStep = 'stopping servers';
     await Promise.allSettled(running.map((p) => this.#runtime.stop(p.name, p.slot)));
     this.#stopStep = 'closing the MCP endpoints';
+    await this.#links?.closeAll();
     await this.#gateway?.closeAll();
     await this.#gateway?.ports.flush();
     this.#stopStep = 'recording that the servers stopped';

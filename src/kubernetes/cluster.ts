@@ -115,6 +115,11 @@ export class KubeCluster {
     this.#reachable = { ok: true, since: clock.now() };
   }
 
+  /** The kubeconfig in use, for attach and port-forward. */
+  get config(): KubeConfig {
+    return this.#config;
+  }
+
   get reachable(): Reachability {
     return this.#reachable;
   }
@@ -243,7 +248,7 @@ export class KubeCluster {
   }
 
   /** Deletes an object apiary made (never one without its label); false when there was none. */
-  async remove(kind: Exclude<ManagedKind, 'Pod'>, name: string): Promise<boolean> {
+  async remove(kind: ManagedKind, name: string): Promise<boolean> {
     const object = this.#informers.get(kind)?.get(name, this.namespace);
     if (object === undefined || object.metadata?.labels?.[MANAGED_BY] !== FIELD_MANAGER) return false;
     try {

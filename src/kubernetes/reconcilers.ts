@@ -13,13 +13,19 @@ import type { DesiredState } from '../controller/desired-state.js';
 import type { Logger } from '../controller/logger.js';
 import { isApiaryError, messageOf } from '../errors.js';
 import { formatManifestError } from '../manifests/errors.js';
+import type { MCPServerResource } from '../manifests/resource.js';
 import type { ReconcileResult } from '../reconcilers/context.js';
 import { resolveEnv } from '../reconcilers/resolve-env.js';
 import { SecretReconciler } from '../reconcilers/secret.js';
 import type { SecretResolver } from '../reconcilers/secret-resolver.js';
+import type { SecretEntry } from '../crypto/secret-data.js';
 import { specHash } from '../reconcilers/spec-hash.js';
 import type { RecordBook } from '../state/record-book.js';
+import type { Gateway } from '../mcp/gateway.js';
+import { healthOf } from '../reconcilers/mcpserver.js';
 import type { KubeCluster } from './cluster.js';
+import type { ClusterLinks } from './links.js';
+import { podVerdict } from './pod-status.js';
 import { renderServer, type KubeObject, KIND_LABEL, MANAGED_BY, NAME_LABEL, FIELD_MANAGER, VALUES_HASH_ANNOTATION } from './render.js';
 import { clusterServerStatus, type ClusterDesired } from './server-status.js';
 
@@ -41,6 +47,10 @@ export interface ClusterContext {
   clock: Clock;
   logger: Logger;
   cluster: KubeCluster;
+  /** The local MCP endpoints, as for local servers. */
+  gateway: Gateway;
+  /** Attach and port-forward from those endpoints to the servers' pods. */
+  links: ClusterLinks;
   fingerprint(value: string): string;
   restartHandled(name: string, requestedAt: string): Promise<void>;
 }
@@ -80,6 +90,7 @@ export class ClusterServerReconciler {
       if (removed.length > 0) ctx.logger.info('server removed from the cluster', { server: name, deleted: removed.join(', '), namespace: cluster.namespace });
       this.#applied.delete(name);
       this.#applyErrors.delete(name);
+      await ctx.links.remove(name);
       if (ctx.records.get('MCPServer', name) !== undefined) ctx.logger.info('server removed', { server: name });
       await ctx.records.remove('MCPServer', name);
       return {};
@@ -102,12 +113,18 @@ export class ClusterServerReconciler {
         desired = { state: 'valid', generation, problems: resolved.problems };
         secretsHash = ctx.fingerprint(JSON.stringify(resolved.vars.filter(([, v]) => typeof v !== 'string').map(([k, v]) => [k, (v as { reveal(): string }).reveal()])));
         objects = rendered.objects;
-        // 2b. A secret the server uses that apiary is still applying: wait for it, rather than
-        // let the kubelet report it missing for a moment.
-        const pending = resolved.referenced.filter((s) => !resolved.problems.some((p) => p.secret === s) && ctx.desired.get(resourceKey('Secret', s)) !== undefined && !cluster.has('Secret', s));
-        if (pending.length > 0 && cluster.reachable.ok && cluster.deployment(name) === undefined) {
+        // 2b. A secret the server uses whose values apiary has not applied yet: wait for them (the
+        // Secret informer wakes this server), or a new pod could start with the old values, or none.
+        const pending: string[] = [];
+        for (const secret of resolved.referenced) {
+          if (resolved.problems.some((p) => p.secret === secret)) continue;
+          const lookup = await ctx.secrets.lookup(ctx.desired, secret);
+          const values = lookup.state === 'ok' ? clusterSecretData(ctx, [...lookup.entries.values()]) : undefined;
+          if (values !== undefined && cluster.secretValuesHash(secret) !== values.hash) pending.push(secret);
+        }
+        if (pending.length > 0 && cluster.reachable.ok) {
           await this.#writeStatus(name, desired);
-          return { requeueAfterMs: 200 };
+          return { requeueAfterMs: 1000 };
         }
       }
     }
@@ -150,10 +167,37 @@ export class ClusterServerReconciler {
         }
       }
     }
-    // 4. Status, from the informers' caches.
+    // 4. apiary's endpoint for it, linked to the pod that runs it.
+    if (entry.resource?.kind === 'MCPServer' && desired.state === 'valid') await this.#link(name, entry.resource);
+    else await ctx.links.remove(name);
+    // 5. Status, from the informers' caches.
     await this.#writeStatus(name, desired);
     if (!cluster.reachable.ok) requeueAfterMs = UNREACHABLE_RETRY_MS;
     return requeueAfterMs !== undefined ? { requeueAfterMs } : {};
+  }
+
+  /** A running container is reached through attach (stdio) or a port-forward (HTTP); otherwise clients are told why not. */
+  async #link(name: string, resource: MCPServerResource): Promise<void> {
+    const ctx = this.#ctx;
+    const spec = resource.manifest.spec;
+    const deployment = ctx.cluster.deployment(name);
+    const pod = ctx.cluster.pods(name)[0];
+    const verdict = podVerdict(pod, deployment?.spec?.replicas ?? 1);
+    if (verdict.phase !== 'Running' || pod?.metadata?.name === undefined) {
+      ctx.links.down(name, `${verdict.phase}: ${verdict.message}`);
+      return;
+    }
+    const port = spec.port ?? (await ctx.gateway.ports.portFor(name));
+    await ctx.links.ensure(name, pod.metadata.name, spec.transport ?? 'stdio', port, healthOf(spec.healthCheck), spec.tools);
+  }
+
+  /** Liveness failed through the link (the gateway's pings): the pod is deleted, for its Deployment to replace it, as a failed liveness probe restarts a container. */
+  async markUnhealthy(name: string, message: string): Promise<void> {
+    const ctx = this.#ctx;
+    const pod = ctx.cluster.pods(name)[0]?.metadata?.name;
+    ctx.records.event('MCPServer', name, 'Warning', 'Unhealthy', `${message}; deleting pod ${pod ?? '?'} for its Deployment to replace it`);
+    ctx.logger.warn('server unhealthy', { server: name, pod, reason: message });
+    if (pod !== undefined) await ctx.cluster.remove('Pod', pod).catch((err: unknown) => ctx.logger.warn('cannot delete the unhealthy pod', { server: name, pod, error: messageOf(err) }));
   }
 
   async #writeStatus(name: string, desired: ClusterDesired): Promise<void> {
@@ -164,7 +208,11 @@ export class ClusterServerReconciler {
     const deployment = ctx.cluster.deployment(name);
     const applied = deployment?.metadata?.annotations?.[GENERATION_ANNOTATION];
     const applyError = this.#applyErrors.get(name);
+    const mcp = ctx.gateway.view(name);
+    const linkError = ctx.links.error(name);
     const status = clusterServerStatus({
+      ...(mcp !== undefined ? { mcp } : {}),
+      ...(linkError !== undefined ? { linkError } : {}),
       now: ctx.clock.now(),
       desired,
       lastGeneration: previous.observedGeneration,
@@ -201,6 +249,13 @@ function annotate(object: KubeObject, generation: number, secretsHash: string, r
       },
     },
   };
+}
+
+/** A Secret's data as apiary applies it, and its keyed fingerprint (undefined while a value cannot be decrypted here). */
+function clusterSecretData(ctx: Pick<ClusterContext, 'fingerprint'>, entries: SecretEntry[]): { data: Record<string, string>; hash: string } | undefined {
+  if (entries.some((e) => e.value === undefined)) return undefined;
+  const data = Object.fromEntries([...entries].sort((a, b) => a.key.localeCompare(b.key)).map((e) => [e.key, Buffer.from(e.value!.reveal(), 'utf8').toString('base64')]));
+  return { data, hash: ctx.fingerprint(JSON.stringify(data)) };
 }
 
 /**
@@ -243,8 +298,7 @@ export class ClusterSecretReconciler {
         return {};
       }
       this.#warned.delete(name);
-      const data = Object.fromEntries(entries.sort((a, b) => a.key.localeCompare(b.key)).map((e) => [e.key, Buffer.from(e.value!.reveal(), 'utf8').toString('base64')]));
-      const hash = ctx.fingerprint(JSON.stringify(data));
+      const { data, hash } = clusterSecretData(ctx, entries)!;
       if (cluster.has('Secret', name) && cluster.secretValuesHash(name) === hash) return {};
       await cluster.apply({
         apiVersion: 'v1',

@@ -8,6 +8,7 @@
  */
 import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
 import { setCondition, type Condition, type MCPServerStatus } from '../api/status.js';
+import type { McpView } from '../mcp/gateway.js';
 import type { SecretProblem } from '../reconcilers/resolve-env.js';
 import type { Reachability } from './cluster.js';
 import { podVerdict } from './pod-status.js';
@@ -31,6 +32,24 @@ export interface ClusterStatusInput {
   applyError?: string;
   reachable: Reachability;
   previous?: MCPServerStatus;
+  /** apiary's endpoint for the server (through attach or port-forward), once its pod runs. */
+  mcp?: McpView;
+  /** Why the endpoint cannot reach the pod (attach or port-forward refused). */
+  linkError?: string;
+}
+
+/** A running pod is Ready once the MCP handshake through apiary's link to it has succeeded, as a local process is. */
+function mcpReadiness(pod: string, mcp: McpView | undefined, linkError: string | undefined): [boolean, string, string] | undefined {
+  if (linkError !== undefined) return [false, 'AttachFailed', linkError];
+  if (mcp === undefined) return undefined;
+  if (mcp.endpointError !== undefined) return [false, 'EndpointUnavailable', mcp.endpointError];
+  if (mcp.state === 'ready') {
+    const info = mcp.serverInfo ? `${mcp.serverInfo.name} ${mcp.serverInfo.version}` : 'the server';
+    const filtered = mcp.filteredTools?.length ?? 0;
+    return [true, 'Initialized', `${info} in pod ${pod} answered initialize and listed ${(mcp.toolCount ?? 0) + filtered} tool(s)${filtered > 0 ? `, ${filtered} filtered out by spec.tools` : ''}`];
+  }
+  if (mcp.state === 'failed') return [false, 'HandshakeFailed', mcp.message ?? 'the MCP handshake failed'];
+  return [false, 'Initializing', mcp.message ?? `waiting for the MCP initialize handshake with pod ${pod}`];
 }
 
 /** The Deployment has caught up with its spec: every replica runs the current template. */
@@ -64,7 +83,9 @@ export function clusterServerStatus(input: ClusterStatusInput): MCPServerStatus 
   // Ready: the kubelet's readiness; its generation the one serving while a rollout runs.
   const previousReady = previous?.conditions.find((c) => c.type === 'Ready');
   const readyGeneration = caughtUp || previousReady === undefined ? generation : previousReady.observedGeneration;
+  const handshake = v.ready && pod?.metadata?.name !== undefined ? mcpReadiness(pod.metadata.name, input.mcp, input.linkError) : undefined;
   if (lost) set('Ready', 'Unknown', 'ClusterUnreachable', `${input.reachable.error ?? 'the API server is unreachable'}; last known: ${previous?.phase ?? 'nothing yet'}`, previousReady?.observedGeneration ?? generation);
+  else if (handshake !== undefined) set('Ready', handshake[0], handshake[1], handshake[2], readyGeneration);
   else set('Ready', v.ready, v.reason, v.message, readyGeneration);
 
   if (desired.state === 'invalid') set('SecretsResolved', 'Unknown', 'InvalidManifest', 'the manifest is invalid');
@@ -99,6 +120,14 @@ export function clusterServerStatus(input: ClusterStatusInput): MCPServerStatus 
   const started = pod?.status?.containerStatuses?.[0]?.state?.running?.startedAt;
   if (running && started !== undefined) status.startedAt = new Date(started).toISOString();
   if (v.lastTermination !== undefined) status.lastTermination = v.lastTermination;
+  const mcp = input.mcp;
+  if (mcp?.url !== undefined) status.url = mcp.url;
+  if (running && mcp?.state === 'ready') {
+    if (mcp.serverInfo) status.serverInfo = mcp.serverInfo;
+    if (mcp.protocolVersion) status.protocolVersion = mcp.protocolVersion;
+    status.tools = mcp.toolCount ?? 0;
+    if (mcp.filteredTools !== undefined && mcp.filteredTools.length > 0) status.toolsFiltered = mcp.filteredTools;
+  }
   const message = lost
     ? `the API server is unreachable: ${input.reachable.error ?? ''}`.trim()
     : desired.state === 'invalid'

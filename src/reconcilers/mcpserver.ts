@@ -116,7 +116,8 @@ function declaredPort(spec: MCPServerSpec): number | undefined {
   return Number.isInteger(port) && port > 0 && port < 65536 ? port : undefined;
 }
 
-function healthOf(check: MCPServerSpec['healthCheck']): HealthOptions {
+/** spec.healthCheck as the gateway's liveness settings. */
+export function healthOf(check: MCPServerSpec['healthCheck']): HealthOptions {
   return {
     intervalMs: (check?.intervalSeconds ?? DEFAULT_HEALTH.intervalMs / 1000) * 1000,
     timeoutMs: (check?.timeoutSeconds ?? DEFAULT_HEALTH.timeoutMs / 1000) * 1000,
