@@ -15,6 +15,7 @@ import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { findCondition } from '../src/api/status.js';
 import { systemClock } from '../src/controller/clock.js';
@@ -22,6 +23,10 @@ import { KubeCluster } from '../src/kubernetes/cluster.js';
 import { FakeApiServer } from '../src/kubernetes/fake-apiserver.js';
 import { BIN, ROOT, runCli } from './helpers/cli.js';
 import { harness, secretYaml, type Harness } from './helpers/controller.js';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { readEndpointToken } from '../src/mcp/endpoint-token.js';
+import { StateLayout } from '../src/state/layout.js';
 
 const LIVE = process.env['APIARY_K8S_LIVE'] === '1';
 if (LIVE && process.env['KUBECONFIG'] === undefined) throw new Error('APIARY_K8S_LIVE=1 needs KUBECONFIG pointing at the cluster to test against');
@@ -42,7 +47,8 @@ afterEach(async () => {
   await Promise.allSettled(targets.splice(0).map((t) => t.cleanup()));
 });
 
-async function target(h: Harness): Promise<Target> {
+/** `cwd`: where the fake's kubelet runs commands from (relative paths in args resolve there). */
+async function target(h: Harness, cwd = ROOT): Promise<Target> {
   const config = new KubeConfig();
   let t: Target;
   if (LIVE) {
@@ -52,32 +58,49 @@ async function target(h: Harness): Promise<Target> {
     await core.createNamespace({ body: { metadata: { name: namespace } } });
     t = { namespace, kubeconfigFile: process.env['KUBECONFIG']!, objects: KubernetesObjectApi.makeApiClient(config), core, cleanup: async () => void (await core.deleteNamespace({ name: namespace })) };
   } else {
-    const fake = new FakeApiServer();
+    const fake = new FakeApiServer({ runContainers: { cwd } });
     await fake.listen();
     const kubeconfigFile = join(h.stateDir, '..', 'kubeconfig');
     await writeFile(kubeconfigFile, fake.kubeconfig('apiary-test'));
     config.loadFromString(fake.kubeconfig('apiary-test'));
-    t = { namespace: 'apiary-test', kubeconfigFile, fake, objects: KubernetesObjectApi.makeApiClient(config), core: config.makeApiClient(CoreV1Api), cleanup: () => fake.close() };
+    t = { namespace: 'apiary-test', kubeconfigFile, fake, objects: KubernetesObjectApi.makeApiClient(config), core: config.makeApiClient(CoreV1Api), cleanup: () => fake.shutdown() };
   }
   targets.push(t);
   return t;
 }
 
-/** A stdio server that runs in any image with node, reading its token from a Secret. */
-function server(name: string, options: { secret?: string; transport?: string; args?: string[] } = {}): string {
+/**
+ * Real MCP servers. On the fake, its kubelet runs the container's command on
+ * this machine from the repository root (the image is not pulled); on a live
+ * cluster the image fetches server-everything with npx.
+ */
+const EVERYTHING_VERSION = '2026.8.31';
+function server(name: string, options: { secret?: string; transport?: string; edit?: string } = {}): string {
+  const http = options.transport !== undefined && options.transport !== 'stdio';
+  const [command, args] = LIVE
+    ? ['npx', ['-y', `@modelcontextprotocol/server-everything@${EVERYTHING_VERSION}`, ...(http ? ['streamableHttp'] : [])]]
+    : http ? ['node', ['node_modules/@modelcontextprotocol/server-everything/dist/index.js', 'streamableHttp']] : ['node', ['examples/hello-server.mjs']];
   return `apiVersion: apiary.dev/v1alpha1
 kind: MCPServer
 metadata:
   name: ${name}
 spec:
   image: docker.io/library/node:22-alpine
-  command: node
-  args: ${JSON.stringify(options.args ?? ['-e', 'process.stdin.resume()'])}
+  command: ${command}
+  args: ${JSON.stringify(args)}
   transport: ${options.transport ?? 'stdio'}
-${options.transport !== undefined && options.transport !== 'stdio' ? '  strategy: { type: Recreate }\n' : ''}  env:
+${http ? '  strategy: { type: Recreate }\n' : ''}  env:
     - name: GREETING
-      value: Hello
-${options.secret !== undefined ? `    - name: TOKEN\n      valueFrom:\n        secretKeyRef: { name: ${options.secret}, key: token }\n` : ''}`;
+      value: ${options.edit ?? 'Hello'}
+${options.secret !== undefined ? `    - name: HELLO_TOKEN\n      valueFrom:\n        secretKeyRef: { name: ${options.secret}, key: token }\n` : ''}`;
+}
+
+/** An MCP client of apiary's endpoint for a server, with the state directory's token. */
+async function connectTo(h: Harness, url: string): Promise<Client> {
+  const token = await readEndpointToken(new StateLayout(h.stateDir));
+  const client = new Client({ name: 'kube-runtime-test', version: '1' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+  return client;
 }
 
 async function read<T extends KubernetesObject>(t: Target, apiVersion: string, kind: string, name: string): Promise<T | undefined> {
@@ -113,17 +136,36 @@ describe(`Kubernetes runtime (${LIVE ? 'live cluster' : 'fake API server'})`, ()
     const t = await target(h);
     await h.write('creds.yaml', secretYaml('creds', { token: 's3cret-value' }));
     await h.write('a.yaml', server('a', { secret: 'creds' }));
-    await h.write('web.yaml', server('web', { transport: 'streamable-http', args: ['-e', 'require("http").createServer((q,s)=>s.end()).listen(process.env.PORT)'] }));
+    await h.write('web.yaml', server('web', { transport: 'streamable-http' }));
     await startOn(h, t);
     const a = await h.waitFor('a Ready', ready(h, 'a'), timeout);
     await h.waitFor('web Ready', ready(h, 'web'), timeout);
-    expect(findCondition(a.conditions, 'Ready')?.reason).toBe('ContainerReady');
+    expect(findCondition(a.conditions, 'Ready')?.reason).toBe('Initialized');
     expect(findCondition(a.conditions, 'SecretsResolved')?.status).toBe('True');
+    expect(a.pod).toMatch(new RegExp(`^${t.namespace}/a-`));
+    // Reached as a local server is: apiary's endpoint, attached to the container's stdin and stdout.
+    const client = await connectTo(h, a.url!);
+    const greeting = await client.callTool({ name: 'greet', arguments: { name: 'cluster' } });
+    expect(greeting.content).toEqual([{ type: 'text', text: 'Hello, cluster!' }]);
+    const whoami = await client.callTool({ name: 'whoami', arguments: {} });
+    expect(JSON.stringify(whoami.content)).toContain(createHash('sha256').update('s3cret-value').digest('hex').slice(0, 12));
+    await client.close();
+    // And an HTTP server through the port-forward apiary keeps, behind its proxy.
+    const web = (await h.status('web'))!;
+    const webClient = await connectTo(h, web.url!);
+    const echo = await webClient.callTool({ name: 'echo', arguments: { message: 'through the port-forward' } });
+    expect(JSON.stringify(echo.content)).toContain('through the port-forward');
+    await webClient.close();
+    // The aggregate endpoint has both, as it has local servers.
+    const all = await connectTo(h, h.controller!.aggregateUrl!);
+    const names = (await all.listTools()).tools.map((tool) => tool.name);
+    expect(names).toEqual(expect.arrayContaining(['a__greet', 'web__echo']));
+    await all.close();
 
     const deployment = await read<V1Deployment>(t, 'apps/v1', 'Deployment', 'a');
     expect(deployment?.metadata?.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'apiary', 'apiary.dev/name': 'a', 'apiary.dev/kind': 'mcpserver' });
     expect(deployment?.metadata?.managedFields?.some((f) => f.manager === 'apiary' && f.operation === 'Apply')).toBe(true);
-    expect(deployment?.spec?.template.spec?.containers[0]?.env).toContainEqual({ name: 'TOKEN', valueFrom: { secretKeyRef: { name: 'creds', key: 'token' } } });
+    expect(deployment?.spec?.template.spec?.containers[0]?.env).toContainEqual({ name: 'HELLO_TOKEN', valueFrom: { secretKeyRef: { name: 'creds', key: 'token' } } });
     const secret = await read<V1Secret>(t, 'v1', 'Secret', 'creds');
     expect(Buffer.from(secret!.data!['token']!, 'base64').toString()).toBe('s3cret-value');
     expect(secret?.metadata?.managedFields?.some((f) => f.manager === 'apiary')).toBe(true);
@@ -184,13 +226,19 @@ describe(`Kubernetes runtime (${LIVE ? 'live cluster' : 'fake API server'})`, ()
     expect(findCondition(stuck.conditions, 'Ready')?.message).toContain('secret "creds" has no key "token"');
 
     await h.write('creds.yaml', secretYaml('creds', { token: 'one' }));
-    await h.waitFor('a Ready', ready(h, 'a'), timeout);
+    const first = await h.waitFor('a Ready', ready(h, 'a'), timeout);
     const before = await podOf(t, 'a');
+    const client = await connectTo(h, first.url!);
+    const fingerprint = async (): Promise<string> => JSON.stringify((await client.callTool({ name: 'whoami', arguments: {} })).content);
+    expect(await fingerprint()).toContain(createHash('sha256').update('one').digest('hex').slice(0, 12));
     await h.write('creds.yaml', secretYaml('creds', { token: 'two' }));
     await h.waitFor('a new pod for the new value', async () => {
       const pod = await podOf(t, 'a');
-      return pod !== undefined && pod !== before && (await ready(h, 'a')());
+      return pod !== undefined && pod !== before && (await ready(h, 'a')()) && (await h.status('a'))?.pod?.endsWith(pod);
     }, timeout);
+    // The same client session, now answered by the new pod with the new value.
+    expect(await fingerprint()).toContain(createHash('sha256').update('two').digest('hex').slice(0, 12));
+    await client.close();
   }, timeout * 3);
 
   it('a deleted manifest prunes what apiary made for it, and nothing it did not make', async () => {
@@ -208,6 +256,20 @@ describe(`Kubernetes runtime (${LIVE ? 'live cluster' : 'fake API server'})`, ()
     await h.waitFor('pruned', async () => (await read(t, 'apps/v1', 'Deployment', 'web')) === undefined && (await read(t, 'v1', 'Service', 'web')) === undefined && (await read(t, 'v1', 'Secret', 'creds')) === undefined, timeout);
     expect(await h.server('web')).toBeUndefined();
     expect(await read(t, 'v1', 'Secret', 'theirs')).toBeDefined();
+  }, timeout * 2);
+
+  it('a container that exits is in CrashLoopBackOff, with how it ended', async () => {
+    const h = await harness();
+    const t = await target(h);
+    await h.write('bad.yaml', server('bad').replace(/command: .*\n {2}args: .*\n/, 'command: node\n  args: ["-e", "process.exit(3)"]\n'));
+    await startOn(h, t);
+    const crashing = await h.waitFor('CrashLoopBackOff', async () => {
+      const s = await h.status('bad');
+      return s?.phase === 'CrashLoopBackOff' && s.lastTermination !== undefined && s;
+    }, timeout);
+    expect(crashing.lastTermination?.exitCode).toBe(3);
+    expect(crashing.restartCount).toBeGreaterThanOrEqual(1);
+    expect(findCondition(crashing.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'CrashLoopBackOff', message: expect.stringContaining('(exit code 3)') });
   }, timeout * 2);
 
   it.skipIf(LIVE)('objects left by an earlier run whose manifests are gone are pruned at start', async () => {
@@ -248,7 +310,7 @@ describe(`Kubernetes runtime (${LIVE ? 'live cluster' : 'fake API server'})`, ()
     await h.write('b.yaml', server('b'));
     await h.waitFor('b Ready', ready(h, 'b'), timeout);
     fake.compact();
-    await h.write('a.yaml', server('a', { args: ['-e', 'process.stdin.resume() // v2'] }));
+    await h.write('a.yaml', server('a', { edit: 'Hi' }));
     fake.endWatches();
     await h.waitFor('listed again', async () => lists() > listed, 5_000);
     // The cache is whole again: a's new pod is seen, and status follows.
@@ -268,7 +330,7 @@ describe(`Kubernetes runtime (${LIVE ? 'live cluster' : 'fake API server'})`, ()
     const port = Number(new URL(fake.url).port);
 
     await fake.close();
-    await h.write('a.yaml', server('a', { args: ['-e', 'process.stdin.resume() // edited while away'] }));
+    await h.write('a.yaml', server('a', { edit: 'EditedWhileAway' }));
     const lost = await h.waitFor('ClusterUnreachable', async () => {
       const s = await h.status('a');
       return findCondition(s?.conditions, 'Ready')?.reason === 'ClusterUnreachable' && s;
@@ -281,7 +343,7 @@ describe(`Kubernetes runtime (${LIVE ? 'live cluster' : 'fake API server'})`, ()
     await h.waitFor('the edit applied and Ready', async () => {
       const s = await ready(h, 'a')();
       const d = fake.get('deployments', 'apiary-test', 'a');
-      return s !== false && JSON.stringify(d).includes('edited while away') && findCondition(s.conditions, 'Ready')?.observedGeneration === 2;
+      return s !== false && JSON.stringify(d).includes('EditedWhileAway') && findCondition(s.conditions, 'Ready')?.observedGeneration === 2;
     }, 20_000);
   }, 40_000);
 });
@@ -289,7 +351,8 @@ describe(`Kubernetes runtime (${LIVE ? 'live cluster' : 'fake API server'})`, ()
 describe.skipIf(LIVE)('apiary up --runtime kubernetes (the built CLI, with the real kubectl beside it)', () => {
   it('the bundled example with spec.image: applied, Ready; its secret deleted and its pod deleted with kubectl: Stuck naming it; restored: Ready', async () => {
     const h = await harness();
-    const t = await target(h);
+    // The bundled server's path is relative to the bundled manifests' folder: the fake's kubelet runs it from there.
+    const t = await target(h, join(ROOT, 'manifests'));
     // The bundled manifests, as a user would run them on a cluster: with an image.
     const hello = (await readFile(join(ROOT, 'manifests', 'hello.yaml'), 'utf8')).replace(/^spec:$/m, 'spec:\n  image: docker.io/library/node:22-alpine');
     await h.write('hello.yaml', hello);
