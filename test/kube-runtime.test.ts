@@ -389,6 +389,18 @@ describe.skipIf(LIVE)('apiary up --runtime kubernetes (the built CLI, with the r
 
       await h.write('hello-credentials.yaml', credentials);
       expect((await runCli(['wait', 'mcpserver/hello', '--for=condition=Ready', '--timeout', '15s'], { env })).code, output).toBe(0);
+
+      // restart rolls the pod, as kubectl rollout restart does; logs says where the output is.
+      const before = await podOf(t, 'hello');
+      expect((await runCli(['restart', 'hello'], { env })).code).toBe(0);
+      await h.waitFor('a new pod', async () => {
+        const pod = await podOf(t, 'hello');
+        return pod !== undefined && pod !== before;
+      });
+      expect((await runCli(['wait', 'mcpserver/hello', '--for=condition=Ready', '--timeout', '15s'], { env })).code, output).toBe(0);
+      const logs = await runCli(['logs', 'hello'], { env });
+      expect(logs.code).toBe(1);
+      expect(logs.stderr).toMatch(/no logs for mcpserver\/hello here: it runs on Kubernetes, in pod apiary-test\/hello-\S+\n {2}kubectl logs -n apiary-test hello-/);
     } finally {
       child.kill('SIGTERM');
     }

@@ -3,6 +3,8 @@ import { readFile, stat } from 'node:fs/promises';
 import { followFile } from '../../state/follow.js';
 import { ApiaryError } from '../../errors.js';
 import { StateLayout } from '../../state/layout.js';
+import { StatusStore } from '../../state/status-store.js';
+import type { MCPServerStatus } from '../../api/status.js';
 import type { CliContext } from '../context.js';
 
 export function registerLogs(program: Command, ctx: CliContext): void {
@@ -33,7 +35,12 @@ export function registerLogs(program: Command, ctx: CliContext): void {
       const text = await readFile(path, 'utf8').catch(() => undefined);
       if (text === undefined) {
         const whose = name === undefined ? 'the controller (it writes a log only when started with up -d)' : `mcpserver/${name}`;
-        throw new ApiaryError('NotFound', `no ${opts.previous ? 'previous ' : opts.next ? 'rolling-update ' : ''}logs for ${whose}`);
+        // A server on Kubernetes writes to its pod's log, which the cluster keeps.
+        const pod = name === undefined ? undefined : ((await new StatusStore(layout).read('MCPServer', name).catch(() => undefined))?.status as MCPServerStatus | undefined)?.pod;
+        const [namespace, podName] = pod?.split('/') ?? [];
+        throw new ApiaryError('NotFound', `no ${opts.previous ? 'previous ' : opts.next ? 'rolling-update ' : ''}logs for ${whose}${pod !== undefined ? ' here: it runs on Kubernetes, in pod ' + pod : ''}`, {
+          ...(pod !== undefined ? { hints: [`kubectl logs -n ${namespace} ${podName}${opts.follow === true ? ' -f' : ''}${opts.previous === true ? ' --previous' : ''}`] } : {}),
+        });
       }
       const tail = opts.tail === undefined ? undefined : Number(opts.tail);
       if (tail !== undefined && (!Number.isInteger(tail) || tail < 0)) throw new ApiaryError('Usage', '--tail takes a whole number');
