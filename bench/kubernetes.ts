@@ -127,7 +127,7 @@ export async function benchKubernetes(): Promise<Row[]> {
     rows.push({
       measure: 'manifest edit -> Deployment PATCH received by the API server',
       result: `p50 ${fmtMs(percentile(samples, 50))}`,
-      note: `${EDITS} edits with ${SERVERS} servers applied; p99 ${fmtMs(percentile(samples, 99))}; includes the file watcher's settle time`,
+      note: `${EDITS} edits with ${SERVERS} servers applied; p99 ${fmtMs(percentile(samples, 99))}; includes the file watcher's settle time; the fake runs no containers here, so apiary's attaches are refused and back off meanwhile`,
     });
   } finally {
     child.kill('SIGTERM');

@@ -29,6 +29,9 @@ interface Link {
   socket?: { close(): void };
   forward?: Server;
   error?: string;
+  /** Attaches failed in a row, and when the next try is due (1 s doubling to 30 s). */
+  failures: number;
+  retryAt: number;
 }
 
 export interface LinkOptions {
@@ -64,11 +67,14 @@ export class ClusterLinks {
       await this.remove(name);
       link = undefined;
     }
-    link ??= { transport, id: 0 };
+    link ??= { transport, id: 0, failures: 0, retryAt: 0 };
     this.#links.set(name, link);
     if (transport === 'stdio') {
       await gateway.ensure(name, 'stdio', port, health, tools);
-      if (link.pod !== pod || link.socket === undefined) await this.#attach(name, link, pod);
+      if (link.pod === pod && link.socket !== undefined) return;
+      // A failed attach is not retried at every reconcile (the gateway's own changes requeue it): it backs off.
+      if (link.socket === undefined && Date.now() < link.retryAt) return;
+      await this.#attach(name, link, pod);
       return;
     }
     link.forward ??= await this.#forwarder(name, link);
@@ -94,19 +100,36 @@ export class ClusterLinks {
       const id = nextId++;
       Object.assign(link, { pod, id, socket });
       delete link.error;
+      const openedAt = Date.now();
       socket.on('close', () => {
         if (link.id !== id) return;
         delete link.socket;
         gateway.detach(name, id, `the attach to pod ${pod} closed`);
-        this.#opts.onChange(name);
+        // One that closes at once (the container not running, a kubelet refusing) backs off as a failed one does.
+        this.#retryLater(name, link, Date.now() - openedAt < 5_000 ? `the attach to pod ${pod} closed after ${Date.now() - openedAt} ms` : undefined);
       });
       gateway.attach(name, { ...observed(name, id), stdio: { stdin, stdout } });
       logger.info('attached to the server\'s container', { server: name, pod, namespace: this.#opts.namespace });
     } catch (err) {
-      link.error = `cannot attach to pod ${pod}: ${attachError(err)}`;
       delete link.pod;
-      logger.warn('cannot attach to the server\'s container', { server: name, pod, error: link.error });
+      this.#retryLater(name, link, `cannot attach to pod ${pod}: ${attachError(err)}`);
     }
+  }
+
+  /** Reconcile the server again: at once after a link that served a while, backing off (1 s doubling to 30 s) after a failure. */
+  #retryLater(name: string, link: Link, error: string | undefined): void {
+    if (error === undefined) {
+      link.failures = 0;
+      link.retryAt = 0;
+      this.#opts.onChange(name);
+      return;
+    }
+    if (link.error !== error) this.#opts.logger.warn('cannot attach to the server\'s container', { server: name, error });
+    link.error = error;
+    link.failures += 1;
+    const delay = Math.min(30_000, 1000 * 2 ** (link.failures - 1));
+    link.retryAt = Date.now() + delay;
+    setTimeout(() => this.#opts.onChange(name), delay).unref();
   }
 
   /** A local port whose every connection is port-forwarded to the current pod's container port. */
