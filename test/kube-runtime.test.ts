@@ -16,6 +16,11 @@ import { promisify } from 'node:util';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { z } from 'zod';
 import { afterEach, describe, expect, it } from 'vitest';
 import { findCondition } from '../src/api/status.js';
 import { systemClock } from '../src/controller/clock.js';
@@ -270,6 +275,31 @@ describe(`Kubernetes runtime (${LIVE ? 'live cluster' : 'fake API server'})`, ()
     expect(crashing.lastTermination?.exitCode).toBe(3);
     expect(crashing.restartCount).toBeGreaterThanOrEqual(1);
     expect(findCondition(crashing.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'CrashLoopBackOff', message: expect.stringContaining('(exit code 3)') });
+  }, timeout * 2);
+
+  it('a hosted server (spec.remote) is fronted from here, as without a cluster; nothing is deployed for it', async () => {
+    const hosted = createServer((req, res) => {
+      const server = new McpServer({ name: 'hosted', version: '9.9.9' });
+      server.registerTool('shout', { description: 'Upper-cases a word', inputSchema: { word: z.string() } }, async ({ word }) => ({ content: [{ type: 'text', text: word.toUpperCase() }] }));
+      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+      res.on('close', () => void transport.close());
+      void server.connect(transport).then(() => transport.handleRequest(req, res));
+    });
+    await new Promise<void>((r) => hosted.listen(0, '127.0.0.1', r));
+    try {
+      const h = await harness();
+      const t = await target(h);
+      await h.write('hosted.yaml', `apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata:\n  name: hosted\nspec:\n  remote:\n    url: http://127.0.0.1:${(hosted.address() as AddressInfo).port}/mcp\n`);
+      await startOn(h, t);
+      const s = await h.waitFor('hosted Ready', ready(h, 'hosted'), timeout);
+      const client = await connectTo(h, s.url!);
+      expect((await client.callTool({ name: 'shout', arguments: { word: 'hi' } })).content).toEqual([{ type: 'text', text: 'HI' }]);
+      await client.close();
+      expect(await read(t, 'apps/v1', 'Deployment', 'hosted')).toBeUndefined();
+    } finally {
+      hosted.closeAllConnections();
+      await new Promise<void>((r) => hosted.close(() => r()));
+    }
   }, timeout * 2);
 
   it.skipIf(LIVE)('objects left by an earlier run whose manifests are gone are pruned at start', async () => {

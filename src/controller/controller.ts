@@ -251,7 +251,7 @@ export class Controller {
     const links = new ClusterLinks({ config: cluster.config, namespace: cluster.namespace, gateway: this.#gateway, logger, onChange: (name) => this.#queue.add(resourceKey('MCPServer', name)) });
     this.#links = links;
     const clusterCtx = { ...ctx, cluster, links };
-    this.#clusterServers = new ClusterServerReconciler(clusterCtx);
+    this.#clusterServers = new ClusterServerReconciler(clusterCtx, this.#servers);
     this.#reconcilers = new Map<Kind, Reconciler>([
       ['MCPServer', this.#clusterServers],
       ['Secret', new ClusterSecretReconciler(clusterCtx)],

@@ -54,6 +54,10 @@ export class ClusterLinks {
     this.#opts = options;
   }
 
+  has(name: string): boolean {
+    return this.#links.has(name);
+  }
+
   /** Why the link to the server's pod is down, if it is. */
   error(name: string): string | undefined {
     return this.#links.get(name)?.error;

@@ -14,7 +14,7 @@ import type { Logger } from '../controller/logger.js';
 import { isApiaryError, messageOf } from '../errors.js';
 import { formatManifestError } from '../manifests/errors.js';
 import type { MCPServerResource } from '../manifests/resource.js';
-import type { ReconcileResult } from '../reconcilers/context.js';
+import type { ReconcileResult, Reconciler } from '../reconcilers/context.js';
 import { resolveEnv } from '../reconcilers/resolve-env.js';
 import { SecretReconciler } from '../reconcilers/secret.js';
 import type { SecretResolver } from '../reconcilers/secret-resolver.js';
@@ -63,12 +63,15 @@ interface Applied {
 
 export class ClusterServerReconciler {
   readonly #ctx: ClusterContext;
+  /** Hosted servers (spec.remote) run nowhere to deploy: the local reconciler fronts them, as without a cluster. */
+  readonly #hosted: Reconciler;
   readonly #applied = new Map<string, Applied>();
   readonly #applyErrors = new Map<string, string>();
   readonly #restarts = new Map<string, string>();
 
-  constructor(ctx: ClusterContext) {
+  constructor(ctx: ClusterContext, hosted: Reconciler) {
     this.#ctx = ctx;
+    this.#hosted = hosted;
   }
 
   /** `apiary restart`: the pods are replaced by a rollout (the template's restartedAt changes). */
@@ -94,6 +97,12 @@ export class ClusterServerReconciler {
       if (ctx.records.get('MCPServer', name) !== undefined) ctx.logger.info('server removed', { server: name });
       await ctx.records.remove('MCPServer', name);
       return {};
+    }
+    if (entry.resource?.kind === 'MCPServer' && entry.resource.manifest.spec.remote !== undefined) {
+      // Hosted: what apiary deployed for it before (it ran in a pod) goes; the endpoint is fronted from here.
+      for (const kind of ['Deployment', 'Service'] as const) if (await cluster.remove(kind, name)) ctx.logger.info('hosted server: its pod\'s objects removed from the cluster', { server: name, kind });
+      if (ctx.links.has(name)) await ctx.links.remove(name);
+      return this.#hosted.reconcile(name);
     }
     let desired: ClusterDesired;
     let objects: KubeObject[] = [];
