@@ -28,6 +28,7 @@ import { KubeCluster } from '../src/kubernetes/cluster.js';
 import { FakeApiServer } from '../src/kubernetes/fake-apiserver.js';
 import { BIN, ROOT, runCli } from './helpers/cli.js';
 import { harness, secretYaml, type Harness } from './helpers/controller.js';
+import { startConsole } from './helpers/console.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { readEndpointToken } from '../src/mcp/endpoint-token.js';
@@ -161,6 +162,10 @@ describe(`Kubernetes runtime (${LIVE ? 'live cluster' : 'fake API server'})`, ()
     const echo = await webClient.callTool({ name: 'echo', arguments: { message: 'through the port-forward' } });
     expect(JSON.stringify(echo.content)).toContain('through the port-forward');
     await webClient.close();
+    // The console's API reads it as it reads a local server.
+    const consoleApi = await startConsole(h);
+    const fromConsole = (await consoleApi.request('GET', '/api/v1/mcpservers/a')).json<{ status: { phase: string; pod?: string; url?: string } }>();
+    expect(fromConsole.status).toMatchObject({ phase: 'Running', pod: a.pod, url: a.url });
     // The aggregate endpoint has both, as it has local servers.
     const all = await connectTo(h, h.controller!.aggregateUrl!);
     const names = (await all.listTools()).tools.map((tool) => tool.name);
