@@ -475,6 +475,11 @@ current-context: fake
 
   /** kubectl attach: stdin from channel 0 to the container, its stdout (and stderr) back on channels 1 (and 2). */
   #attach(ws: WebSocket, k: string, url: URL): void {
+    // The pod says running from the moment the kubelet starts the container: wait for its process.
+    if (!this.#containers.has(k) && this.#launching.has(k)) {
+      setTimeout(() => this.#attach(ws, k, url), 10);
+      return;
+    }
     const c = this.#containers.get(k);
     if (c === undefined || c.exited) {
       ws.send(channel(3, JSON.stringify({ metadata: {}, status: 'Failure', message: 'container server is not running', reason: 'BadRequest', code: 400 })));

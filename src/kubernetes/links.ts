@@ -32,6 +32,8 @@ interface Link {
   /** Attaches failed in a row, and when the next try is due (1 s doubling to 30 s). */
   failures: number;
   retryAt: number;
+  /** The pod those failures were with (a new pod gets a fresh try). */
+  failedPod?: string;
 }
 
 export interface LinkOptions {
@@ -77,7 +79,7 @@ export class ClusterLinks {
       await gateway.ensure(name, 'stdio', port, health, tools);
       if (link.pod === pod && link.socket !== undefined) return;
       // A failed attach is not retried at every reconcile (the gateway's own changes requeue it): it backs off.
-      if (link.socket === undefined && Date.now() < link.retryAt) return;
+      if (link.socket === undefined && link.failedPod === pod && Date.now() < link.retryAt) return;
       await this.#attach(name, link, pod);
       return;
     }
@@ -92,11 +94,8 @@ export class ClusterLinks {
 
   async #attach(name: string, link: Link, pod: string): Promise<void> {
     const { gateway, logger } = this.#opts;
-    if (link.socket !== undefined) {
-      link.socket.close();
-      gateway.detach(name, link.id, `pod ${link.pod} was replaced by ${pod}`);
-    }
-    delete link.socket;
+    if (link.socket !== undefined) this.#close(name, link, `pod ${link.pod} was replaced by ${pod}`);
+    if (link.failedPod !== pod) link.failures = 0;
     const stdin = new PassThrough();
     const stdout = new PassThrough();
     try {
@@ -110,18 +109,19 @@ export class ClusterLinks {
         delete link.socket;
         gateway.detach(name, id, `the attach to pod ${pod} closed`);
         // One that closes at once (the container not running, a kubelet refusing) backs off as a failed one does.
-        this.#retryLater(name, link, Date.now() - openedAt < 5_000 ? `the attach to pod ${pod} closed after ${Date.now() - openedAt} ms` : undefined);
+        this.#retryLater(name, link, Date.now() - openedAt < 5_000 ? `the attach to pod ${pod} closed after ${Date.now() - openedAt} ms` : undefined, pod);
       });
       gateway.attach(name, { ...observed(name, id), stdio: { stdin, stdout } });
       logger.info('attached to the server\'s container', { server: name, pod, namespace: this.#opts.namespace });
     } catch (err) {
       delete link.pod;
-      this.#retryLater(name, link, `cannot attach to pod ${pod}: ${attachError(err)}`);
+      this.#retryLater(name, link, `cannot attach to pod ${pod}: ${attachError(err)}`, pod);
     }
   }
 
   /** Reconcile the server again: at once after a link that served a while, backing off (1 s doubling to 30 s) after a failure. */
-  #retryLater(name: string, link: Link, error: string | undefined): void {
+  #retryLater(name: string, link: Link, error: string | undefined, pod: string): void {
+    link.failedPod = pod;
     if (error === undefined) {
       link.failures = 0;
       link.retryAt = 0;
@@ -164,15 +164,22 @@ export class ClusterLinks {
     return server;
   }
 
+  /** Closes the link's attach on apiary's own account (not a failure: no back-off follows). */
+  #close(name: string, link: Link, message: string): void {
+    const socket = link.socket;
+    const id = link.id;
+    delete link.socket;
+    link.id = 0;
+    socket?.close();
+    if (id !== 0) this.#opts.gateway.detach(name, id, message);
+  }
+
   /** The server's pod is not running: its endpoint answers that at once, and the link waits for the next pod. */
   down(name: string, message: string): void {
     const link = this.#links.get(name);
     if (link === undefined) return;
-    if (link.socket !== undefined) {
-      link.socket.close();
-      delete link.socket;
-    }
-    if (link.id !== 0) this.#opts.gateway.detach(name, link.id, message);
+    if (link.socket !== undefined) this.#close(name, link, message);
+    else if (link.id !== 0) this.#opts.gateway.detach(name, link.id, message);
     if (link.transport !== 'stdio') link.id = 0;
     delete link.pod;
     this.#opts.gateway.unavailable(name, message);
