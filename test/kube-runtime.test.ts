@@ -136,6 +136,16 @@ const ready = (h: Harness, name: string) => async () => {
 
 const timeout = LIVE ? 180_000 : 20_000;
 
+/** The fake with one stdio server, a, applied and Ready. */
+async function oneReadyServer(): Promise<{ h: Harness; t: Target; fake: FakeApiServer }> {
+  const h = await harness();
+  const t = await target(h);
+  await h.write('a.yaml', server('a'));
+  await startOn(h, t);
+  await h.waitFor('a Ready', ready(h, 'a'), timeout);
+  return { h, t, fake: t.fake! };
+}
+
 describe(`Kubernetes runtime (${LIVE ? 'live cluster' : 'fake API server'})`, () => {
   it('applies Deployments, a Service and the Secret by server-side apply as "apiary"; status comes from the kubelet', async () => {
     const h = await harness();
@@ -324,12 +334,7 @@ describe(`Kubernetes runtime (${LIVE ? 'live cluster' : 'fake API server'})`, ()
   }, 30_000);
 
   it.skipIf(LIVE)('informers resume an ended watch from its resourceVersion, and list afresh after 410 Gone', async () => {
-    const h = await harness();
-    const t = await target(h);
-    const fake = t.fake!;
-    await h.write('a.yaml', server('a'));
-    await startOn(h, t);
-    await h.waitFor('a Ready', ready(h, 'a'), timeout);
+    const { h, fake } = await oneReadyServer();
     const lists = (): number => fake.requests.filter((r) => r.startsWith('GET /api/v1/namespaces/apiary-test/pods?') && !r.includes('watch=true')).length;
     const watches = (): string[] => fake.requests.filter((r) => r.startsWith('GET /api/v1/namespaces/apiary-test/pods?') && r.includes('watch=true'));
     const listed = lists();
@@ -356,12 +361,7 @@ describe(`Kubernetes runtime (${LIVE ? 'live cluster' : 'fake API server'})`, ()
   }, 30_000);
 
   it.skipIf(LIVE)('a lost API server is a condition, not a crash; an edit made meanwhile is applied when it is back', async () => {
-    const h = await harness();
-    const t = await target(h);
-    const fake = t.fake!;
-    await h.write('a.yaml', server('a'));
-    await startOn(h, t);
-    await h.waitFor('a Ready', ready(h, 'a'), timeout);
+    const { h, fake } = await oneReadyServer();
     const port = Number(new URL(fake.url).port);
 
     await fake.close();
