@@ -26,7 +26,7 @@ import { healthOf } from '../reconcilers/mcpserver.js';
 import type { KubeCluster } from './cluster.js';
 import type { ClusterLinks } from './links.js';
 import { podVerdict } from './pod-status.js';
-import { renderServer, type KubeObject, KIND_LABEL, MANAGED_BY, NAME_LABEL, FIELD_MANAGER, VALUES_HASH_ANNOTATION } from './render.js';
+import { managedLabels, renderServer, type KubeObject, VALUES_HASH_ANNOTATION } from './render.js';
 import { clusterServerStatus, type ClusterDesired } from './server-status.js';
 
 /** On the Deployment: the manifest generation it was applied from. */
@@ -55,17 +55,12 @@ export interface ClusterContext {
   restartHandled(name: string, requestedAt: string): Promise<void>;
 }
 
-interface Applied {
-  at: number;
-  generation: number;
-  secretsHash: string;
-}
-
 export class ClusterServerReconciler {
   readonly #ctx: ClusterContext;
   /** Hosted servers (spec.remote) run nowhere to deploy: the local reconciler fronts them, as without a cluster. */
   readonly #hosted: Reconciler;
-  readonly #applied = new Map<string, Applied>();
+  /** When each server's objects were last applied (re-applied after REAPPLY_MS even when unchanged). */
+  readonly #appliedAt = new Map<string, number>();
   readonly #applyErrors = new Map<string, string>();
   readonly #restarts = new Map<string, string>();
 
@@ -91,7 +86,7 @@ export class ClusterServerReconciler {
       // 2a. Deleted: prune what apiary made for it, then forget it.
       const removed = [(await cluster.remove('Deployment', name)) && 'Deployment', (await cluster.remove('Service', name)) && 'Service'].filter(Boolean);
       if (removed.length > 0) ctx.logger.info('server removed from the cluster', { server: name, deleted: removed.join(', '), namespace: cluster.namespace });
-      this.#applied.delete(name);
+      this.#appliedAt.delete(name);
       this.#applyErrors.delete(name);
       await ctx.links.remove(name);
       if (ctx.records.get('MCPServer', name) !== undefined) ctx.logger.info('server removed', { server: name });
@@ -141,28 +136,27 @@ export class ClusterServerReconciler {
     // 3. Apply, when what the cluster has is not this generation (or not lately).
     let requeueAfterMs: number | undefined;
     if (desired.state === 'valid') {
+      const { generation } = desired;
       const deployment = cluster.deployment(name);
-      const observed: Applied | undefined = deployment === undefined ? undefined : {
-        at: this.#applied.get(name)?.at ?? 0,
-        generation: Number(deployment.metadata?.annotations?.[GENERATION_ANNOTATION] ?? 0),
-        secretsHash: deployment.spec?.template.metadata?.annotations?.[SECRETS_HASH_ANNOTATION] ?? '',
-      };
-      const restartAt = this.#restarts.get(name) ?? deployment?.spec?.template.metadata?.annotations?.[RESTARTED_AT_ANNOTATION];
-      const restartPending = restartAt !== undefined && restartAt !== deployment?.spec?.template.metadata?.annotations?.[RESTARTED_AT_ANNOTATION];
-      const stale = observed === undefined || observed.generation !== desired.generation || observed.secretsHash !== secretsHash || restartPending || ctx.clock.now() - observed.at > REAPPLY_MS;
+      const template = deployment?.spec?.template.metadata?.annotations;
+      const restartAt = this.#restarts.get(name) ?? template?.[RESTARTED_AT_ANNOTATION];
+      const restartPending = restartAt !== undefined && restartAt !== template?.[RESTARTED_AT_ANNOTATION];
+      // What the cluster runs, read from the Deployment itself: a controller that starts again applies only what changed.
+      const changed = deployment === undefined || Number(deployment.metadata?.annotations?.[GENERATION_ANNOTATION] ?? 0) !== desired.generation || (template?.[SECRETS_HASH_ANNOTATION] ?? '') !== secretsHash || restartPending;
+      const stale = changed || ctx.clock.now() - (this.#appliedAt.get(name) ?? 0) > REAPPLY_MS;
       // A server with a secret missing here keeps what the cluster runs (its pods hold the values
       // they started with); only a server the cluster has never seen is applied, for the kubelet to report.
       const blocked = desired.problems.length > 0 && deployment !== undefined;
       if (stale && !blocked) {
-        const annotated = objects.map((o) => annotate(o, desired.state === 'valid' ? desired.generation : 0, secretsHash, restartAt));
+        const annotated = objects.map((o) => annotate(o, generation, secretsHash, restartAt));
         try {
           for (const object of annotated) await cluster.apply(object);
           if (objects.every((o) => o.kind !== 'Service')) await cluster.remove('Service', name);
-          this.#applied.set(name, { at: ctx.clock.now(), generation: desired.generation, secretsHash });
+          this.#appliedAt.set(name, ctx.clock.now());
           this.#applyErrors.delete(name);
-          if (observed === undefined || observed.generation !== desired.generation || observed.secretsHash !== secretsHash || restartPending) {
-            ctx.records.event('MCPServer', name, 'Normal', 'Applied', `${annotated.map((o) => `${o.kind} ${cluster.namespace}/${o.metadata.name}`).join(' and ')} applied (generation ${desired.generation})${restartPending ? ', restarting its pods' : ''}`);
-            ctx.logger.info('server applied to the cluster', { server: name, generation: desired.generation, namespace: cluster.namespace });
+          if (changed) {
+            ctx.records.event('MCPServer', name, 'Normal', 'Applied', `${annotated.map((o) => `${o.kind} ${cluster.namespace}/${o.metadata.name}`).join(' and ')} applied (generation ${generation})${restartPending ? ', restarting its pods' : ''}`);
+            ctx.logger.info('server applied to the cluster', { server: name, generation, namespace: cluster.namespace });
           }
           if (restartPending && restartAt !== undefined) await ctx.restartHandled(name, restartAt);
         } catch (err) {
@@ -312,7 +306,7 @@ export class ClusterSecretReconciler {
       await cluster.apply({
         apiVersion: 'v1',
         kind: 'Secret',
-        metadata: { name, labels: { [MANAGED_BY]: FIELD_MANAGER, [NAME_LABEL]: name, [KIND_LABEL]: 'secret' }, annotations: { [VALUES_HASH_ANNOTATION]: hash } },
+        metadata: { name, labels: managedLabels('Secret', name), annotations: { [VALUES_HASH_ANNOTATION]: hash } },
         type: 'Opaque',
         data,
       });

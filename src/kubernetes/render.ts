@@ -43,12 +43,13 @@ export interface RenderOptions {
   secretValues?: (secret: SecretResource) => Promise<Record<string, string>>;
 }
 
-function labels(kind: 'MCPServer' | 'Secret', name: string): Record<string, string> {
+/** The labels on everything apiary makes in a cluster: what its informers select and what prune may delete. */
+export function managedLabels(kind: 'MCPServer' | 'Secret', name: string): Record<string, string> {
   return { [MANAGED_BY]: FIELD_MANAGER, [NAME_LABEL]: name, [KIND_LABEL]: kind.toLowerCase() };
 }
 
 function meta(kind: 'MCPServer' | 'Secret', name: string, options: RenderOptions, extra: { annotations?: Record<string, string> } = {}): KubeObject['metadata'] {
-  return { name, ...(options.namespace !== undefined ? { namespace: options.namespace } : {}), labels: labels(kind, name), ...extra };
+  return { name, ...(options.namespace !== undefined ? { namespace: options.namespace } : {}), labels: managedLabels(kind, name), ...extra };
 }
 
 export async function renderKubernetes(resources: readonly Resource[], options: RenderOptions = {}): Promise<Rendered> {
@@ -110,7 +111,7 @@ export function renderServer(server: MCPServerResource, options: RenderOptions =
       strategy: rolling ? { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } } : { type: 'Recreate' },
       ...(spec.strategy?.rollingUpdate?.progressDeadlineSeconds !== undefined ? { progressDeadlineSeconds: spec.strategy.rollingUpdate.progressDeadlineSeconds } : {}),
       template: {
-        metadata: { labels: { ...labels('MCPServer', server.name) } },
+        metadata: { labels: { ...managedLabels('MCPServer', server.name) } },
         spec: {
           containers: [container],
           restartPolicy: 'Always',
