@@ -169,7 +169,8 @@ export const MCPServerManifest = z.strictObject({
 
 const stringMap = z.record(secretKeyName, z.string());
 
-export const SEALED_VALUE = /^apiary:v1:[0-9a-f]{8,64}:[A-Za-z0-9_-]+$/;
+/** apiary:v1 (this machine's key) or apiary:v2 (an age file for the recipients file's members). */
+export const SEALED_VALUE = /^(?:apiary:v1:[0-9a-f]{8,64}:|apiary:v2:)[A-Za-z0-9_-]+$/;
 const BASE64_RULE = 'must be base64 (use stringData for plain text)';
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
@@ -184,7 +185,7 @@ export const ApiarySecretManifest = z
     metadata: ObjectMeta.describe(META_DESCRIPTION),
     type: z.string().optional().describe(SECRET_TYPE),
     encryptedData: z
-      .record(secretKeyName, z.string().regex(SEALED_VALUE, { error: 'must be a value sealed by apiary (apiary:v1:<keyid>:<data>)' }))
+      .record(secretKeyName, z.string().regex(SEALED_VALUE, { error: 'must be a value sealed by apiary (apiary:v1:<keyid>:<data> or apiary:v2:<data>)' }))
       .optional()
       .describe('Values sealed by apiary (`apiary secret set`, `apiary seal`); safe to commit'),
     stringData: stringMap.optional().describe(STRING_DATA),

@@ -9,6 +9,7 @@ import { ApiaryError, messageOf } from '../errors.js';
 import { ensureDir, writeFileAtomic } from '../util/atomic.js';
 import { osKeyring, type Keyring } from './keyring.js';
 import { MASTER_KEY_BYTES, MasterKey } from './seal.js';
+import { generateIdentity, isIdentity, recipientOf } from './age.js';
 
 export const KEYRING_SERVICE = 'apiary';
 export const DEFAULT_KEYRING_ACCOUNT = 'master-key';
@@ -31,10 +32,13 @@ export class KeyStore {
   readonly #env: NodeJS.ProcessEnv;
   readonly #keyring: Keyring;
   #cached: Promise<MasterKey> | undefined;
+  /** This machine's age identity, for values sealed to recipients. */
+  readonly identity: IdentityStore;
 
   constructor(options: KeyStoreOptions = {}) {
     this.#env = options.env ?? process.env;
     this.#keyring = options.keyring ?? osKeyring;
+    this.identity = new IdentityStore(this, options);
   }
 
   get keyFile(): string | undefined {
@@ -118,6 +122,108 @@ export class KeyStore {
     }
     return { key, created: true };
   }
+}
+
+/** Where this machine's age identity is read from, in order. */
+export type IdentitySource = { kind: 'env'; where: string } | { kind: 'file'; path: string; where: string } | { kind: 'keyring'; account: string; where: string };
+
+export interface IdentityStatus {
+  where: string;
+  recipient?: string;
+  error?: ApiaryError;
+}
+
+/**
+ * This machine's age identity (issue 14): from $APIARY_AGE_IDENTITY (the
+ * identity itself, for CI), a file named by $APIARY_AGE_IDENTITY_FILE, a file
+ * beside $APIARY_KEY_FILE on a machine without a keyring, or the OS keyring.
+ */
+export class IdentityStore {
+  readonly #env: NodeJS.ProcessEnv;
+  readonly #keyring: Keyring;
+  readonly #keys: KeyStore;
+  #cached: Promise<string> | undefined;
+
+  constructor(keys: KeyStore, options: KeyStoreOptions = {}) {
+    this.#keys = keys;
+    this.#env = options.env ?? process.env;
+    this.#keyring = options.keyring ?? osKeyring;
+  }
+
+  source(): IdentitySource {
+    if (this.#env['APIARY_AGE_IDENTITY']) return { kind: 'env', where: 'environment variable APIARY_AGE_IDENTITY' };
+    const file = this.#env['APIARY_AGE_IDENTITY_FILE'];
+    if (file) return { kind: 'file', path: resolve(file), where: resolve(file) };
+    if (this.#keys.keyFile !== undefined) return { kind: 'file', path: `${this.#keys.keyFile}.age`, where: `${this.#keys.keyFile}.age` };
+    const account = this.#env['APIARY_KEYRING_ACCOUNT'] ? `${this.#env['APIARY_KEYRING_ACCOUNT']}-age-identity` : 'age-identity';
+    return { kind: 'keyring', account, where: `OS keyring, service "${KEYRING_SERVICE}", account "${account}"` };
+  }
+
+  /** The identity; never creates one. */
+  get(): Promise<string> {
+    this.#cached ??= this.#load(false).then((r) => r.identity);
+    this.#cached.catch(() => (this.#cached = undefined));
+    return this.#cached;
+  }
+
+  /** The identity, created on first use (not one named by the environment: that is the pipeline's to give). */
+  async getOrCreate(): Promise<{ identity: string; created: boolean }> {
+    const result = await this.#load(true);
+    this.#cached = Promise.resolve(result.identity);
+    return result;
+  }
+
+  async #load(create: boolean): Promise<{ identity: string; created: boolean }> {
+    const source = this.source();
+    if (source.kind === 'env') return { identity: parseIdentity(this.#env['APIARY_AGE_IDENTITY']!, source.where), created: false };
+    if (source.kind === 'file') {
+      const text = await readOwnerOnly(source.path, 'APIARY_AGE_IDENTITY_FILE').catch(async (err: unknown) => {
+        if (!create || !(err instanceof ApiaryError) || err.code !== 'NotFound') throw err;
+        return undefined;
+      });
+      if (text !== undefined) return { identity: parseIdentity(text, source.where), created: false };
+      const identity = await generateIdentity();
+      await ensureDir(dirname(source.path));
+      await writeFileAtomic(source.path, `# apiary age identity, created ${new Date().toISOString()}\n# public key: ${await recipientOf(identity)}\n${identity}\n`, { mode: 0o600 });
+      return { identity, created: true };
+    }
+    let stored: string | null;
+    try {
+      stored = await this.#keyring.get(KEYRING_SERVICE, source.account);
+    } catch (cause) {
+      throw keyringUnavailable(cause);
+    }
+    if (stored !== null) return { identity: parseIdentity(stored, source.where), created: false };
+    if (!create) {
+      throw new ApiaryError('KeyUnavailable', `this machine has no age identity yet (looked in the ${source.where})`, {
+        hints: ['Create one with `apiary key export-public` and give the printed recipient to a member, to add to the recipients file.'],
+      });
+    }
+    const identity = await generateIdentity();
+    try {
+      await this.#keyring.set(KEYRING_SERVICE, source.account, identity);
+    } catch (cause) {
+      throw keyringUnavailable(cause);
+    }
+    return { identity, created: true };
+  }
+}
+
+/** An identity file as age-keygen writes it (comments, then the key), or the key alone. */
+function parseIdentity(text: string, where: string): string {
+  const line = text.split('\n').map((l) => l.trim()).find((l) => l !== '' && !l.startsWith('#'));
+  if (line === undefined || !isIdentity(line)) throw new ApiaryError('KeyUnavailable', `the age identity in the ${where} is not an X25519 age identity (AGE-SECRET-KEY-1...)`);
+  return line;
+}
+
+async function readOwnerOnly(path: string, variable: string): Promise<string> {
+  const info = await stat(path).catch((cause: unknown) => {
+    throw new ApiaryError((cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'NotFound' : 'KeyUnavailable', `${variable} names ${path}, which cannot be read (${messageOf(cause)})`, { cause });
+  });
+  if ((info.mode & 0o077) !== 0) {
+    throw new ApiaryError('KeyFileInsecure', `${path} can be read by group or others (mode ${(info.mode & 0o777).toString(8).padStart(4, '0')}); apiary refuses to use it`, { hints: [`Fix it with: chmod 600 ${path}`] });
+  }
+  return readFile(path, 'utf8');
 }
 
 function keyringUnavailable(cause: unknown): ApiaryError {

@@ -1,7 +1,8 @@
 /** Opens a Secret resource: every key's value, or why it cannot be read. */
 import { ApiaryError } from '../errors.js';
 import type { SecretResource } from '../manifests/resource.js';
-import type { KeyStore } from './keys.js';
+import type { IdentityStore, KeyStore } from './keys.js';
+import { isAgeSealed, openForIdentity } from './age.js';
 import { unseal, type MasterKey } from './seal.js';
 import { SecretValue } from './secret-value.js';
 
@@ -23,8 +24,11 @@ export function secretForms(resource: SecretResource): Map<string, SecretForm> {
   return forms;
 }
 
-/** Decrypts once; the key store is asked only if some value is sealed. */
-export async function openSecret(resource: SecretResource, keys: Pick<KeyStore, 'get'>): Promise<Map<string, SecretEntry>> {
+/** What opens sealed values: the master key (apiary:v1) and this machine's age identity (apiary:v2). */
+export type Openers = Pick<KeyStore, 'get'> & { identity?: Pick<IdentityStore, 'get'> };
+
+/** Decrypts once; the key store is asked only if some value is sealed (and the identity only for values sealed to recipients). */
+export async function openSecret(resource: SecretResource, keys: Openers): Promise<Map<string, SecretEntry>> {
   const m = resource.manifest;
   const entries = new Map<string, SecretEntry>();
   for (const [k, v] of Object.entries(m.stringData ?? {})) entries.set(k, { key: k, form: 'plain', value: new SecretValue(v) });
@@ -33,6 +37,27 @@ export async function openSecret(resource: SecretResource, keys: Pick<KeyStore, 
   }
   const sealed = 'encryptedData' in m ? Object.entries(m.encryptedData ?? {}) : [];
   if (sealed.length === 0) return entries;
+  const aged = sealed.filter(([, v]) => isAgeSealed(v));
+  const legacy = sealed.filter(([, v]) => !isAgeSealed(v));
+  if (aged.length > 0) {
+    let identity: string | undefined;
+    let identityError: ApiaryError | undefined;
+    try {
+      if (keys.identity === undefined) throw new ApiaryError('KeyUnavailable', 'no age identity is available here');
+      identity = await keys.identity.get();
+    } catch (err) {
+      identityError = err instanceof ApiaryError ? err : new ApiaryError('KeyUnavailable', String(err), { cause: err });
+    }
+    for (const [k, v] of aged) {
+      try {
+        if (identity === undefined) throw identityError!;
+        entries.set(k, { key: k, form: 'sealed', value: await openForIdentity(identity, resource.name, k, v) });
+      } catch (err) {
+        entries.set(k, { key: k, form: 'sealed', error: err as ApiaryError });
+      }
+    }
+  }
+  if (legacy.length === 0) return entries;
   let master: MasterKey | undefined;
   let keyError: ApiaryError | undefined;
   try {
@@ -40,7 +65,7 @@ export async function openSecret(resource: SecretResource, keys: Pick<KeyStore, 
   } catch (err) {
     keyError = err instanceof ApiaryError ? err : new ApiaryError('KeyUnavailable', String(err), { cause: err });
   }
-  for (const [k, v] of sealed) {
+  for (const [k, v] of legacy) {
     if (master === undefined) {
       entries.set(k, { key: k, form: 'sealed', error: keyError! });
       continue;

@@ -4,8 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { resourceKey } from '../api/names.js';
-import { openSecret, type SecretEntry } from '../crypto/secret-data.js';
-import type { KeyStore } from '../crypto/keys.js';
+import { openSecret, type Openers, type SecretEntry } from '../crypto/secret-data.js';
 import type { DesiredState } from '../controller/desired-state.js';
 import { formatManifestError } from '../manifests/errors.js';
 import type { SecretResource } from '../manifests/resource.js';
@@ -22,10 +21,10 @@ export function secretVersion(resource: SecretResource): string {
 }
 
 export class SecretResolver {
-  readonly #keys: Pick<KeyStore, 'get'>;
+  readonly #keys: Openers;
   readonly #cache = new Map<string, { version: string; entries: Promise<Map<string, SecretEntry>> }>();
 
-  constructor(keys: Pick<KeyStore, 'get'>) {
+  constructor(keys: Openers) {
     this.#keys = keys;
   }
 
