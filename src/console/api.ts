@@ -5,6 +5,7 @@
  * carries a secret value: values only ever come in, in a request body.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { sealerFor } from '../crypto/sealer.js';
 import { readFile } from 'node:fs/promises';
 import { relative } from 'node:path';
 import type { Binding, ConsoleInfo, InstallPlanAnswer, LogLines, SecretSummaries, SecretSummary, ServerDetail } from '../api/console.js';
@@ -273,8 +274,7 @@ async function createSecret(ctx: ApiContext, req: IncomingMessage, res: ServerRe
   const value = valueOf(body);
   const existing = declaredSecret(await onDisk(ctx), name);
   if (existing !== undefined && secretForms(existing).has(key)) throw new HttpError(409, 'AlreadyExists', `secret "${name}" already has key "${key}"; use Update to give it a new value`);
-  const { key: master } = await ctx.keys.getOrCreate();
-  const result = await setSecretValue(ctx.dir, name, key, value, master);
+  const result = await setSecretValue(ctx.dir, name, key, value, await sealerFor(ctx.dir, ctx.keys));
   sendJson(res, existing === undefined ? 201 : 200, { name, key, file: result.file, created: result.created });
 }
 
@@ -284,8 +284,7 @@ async function updateSecret(ctx: ApiContext, req: IncomingMessage, res: ServerRe
   const existing = declaredSecret(await onDisk(ctx), name!);
   if (existing === undefined) throw new HttpError(404, 'NotFound', `secret "${name}" not found`);
   if (!secretForms(existing).has(key!)) throw new HttpError(404, 'NotFound', `secret "${name}" has no key "${key}"`);
-  const { key: master } = await ctx.keys.getOrCreate();
-  const result = await setSecretValue(ctx.dir, name!, key!, value, master);
+  const result = await setSecretValue(ctx.dir, name!, key!, value, await sealerFor(ctx.dir, ctx.keys));
   sendJson(res, 200, { name, key, file: result.file, usedBy: serversUsingSecret(await onDisk(ctx), name!) });
 }
 

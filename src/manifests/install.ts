@@ -5,6 +5,7 @@
  * form both come here, so what one writes the other would too.
  */
 import { stringify } from 'yaml';
+import { sealerFor } from '../crypto/sealer.js';
 import { API_GROUP_VERSION, DNS1123_MAX, isDns1123Label, resourceKey, SECRET_KEY } from '../api/names.js';
 import { MCPServerManifest, TRANSPORTS, type Transport } from '../api/manifests.js';
 import type { KeyStore } from '../crypto/keys.js';
@@ -191,8 +192,8 @@ export async function writeInstall(dir: string, plan: InstallPlan, values: Reado
   const missing = plan.newSecrets.filter((s) => values.get(s.variable) === undefined || values.get(s.variable)!.reveal() === '');
   if (missing.length > 0) throw new ApiaryError('Usage', `no value given for ${missing.map((s) => s.variable).join(', ')}; nothing was written`);
   if (plan.newSecrets.length > 0) {
-    const { key } = await keys.getOrCreate();
-    for (const s of plan.newSecrets) await setSecretValue(dir, s.secret, s.key, values.get(s.variable)!, key);
+    const sealer = await sealerFor(dir, keys);
+    for (const s of plan.newSecrets) await setSecretValue(dir, s.secret, s.key, values.get(s.variable)!, sealer);
   }
   const text = `# Installed by apiary.\n${stringify(plan.server)}`;
   const [doc] = parseManifestText(text, '-', '<install>');

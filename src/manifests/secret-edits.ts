@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { isMap, isScalar, Scalar, stringify, type Document, type Pair, type YAMLMap } from 'yaml';
 import { API_GROUP_VERSION } from '../api/names.js';
-import { seal, type MasterKey } from '../crypto/seal.js';
+import type { Sealer as ValueSealer } from '../crypto/sealer.js';
 import type { SecretValue } from '../crypto/secret-value.js';
 import { ApiaryError } from '../errors.js';
 import { MANIFEST_WRITE, writeFileAtomic } from '../util/atomic.js';
@@ -127,8 +127,8 @@ export interface SetResult {
   converted: boolean;
 }
 
-export async function setSecretValue(dir: string, name: string, key: string, value: SecretValue, master: MasterKey): Promise<SetResult> {
-  const sealed = seal(master, name, key, value);
+export async function setSecretValue(dir: string, name: string, key: string, value: SecretValue, sealer: ValueSealer): Promise<SetResult> {
+  const sealed = await sealer.seal(name, key, value);
   return withDirectoryLock(dir, async () => {
     const existing = await findSecretDocument(dir, name);
     if (existing !== undefined) {
@@ -147,7 +147,7 @@ export async function setSecretValue(dir: string, name: string, key: string, val
       metadata: { name },
       encryptedData: { [key]: sealed },
     });
-    await writeFileAtomic(path, `# Created by apiary secret set. Values are sealed for this machine's key: safe to commit.\n${text}`, MANIFEST_WRITE);
+    await writeFileAtomic(path, `# Created by apiary secret set. Values are sealed (for this machine's key, or the recipients file's members): safe to commit.\n${text}`, MANIFEST_WRITE);
     return { file: path, created: true, converted: false };
   });
 }
@@ -192,7 +192,7 @@ export async function deleteSecret(dir: string, name: string, key?: string): Pro
 }
 
 /** Seals every stringData/data value of every Secret in `path`, in place. Returns how many values were sealed. */
-export async function sealFile(path: string, master: MasterKey, lockDir: string): Promise<number> {
+export async function sealFile(path: string, sealer: ValueSealer, lockDir: string): Promise<number> {
   return withDirectoryLock(lockDir, async () => {
     let text = await readFile(path, 'utf8');
     const docs = parseManifestText(text, path, path);
@@ -205,8 +205,17 @@ export async function sealFile(path: string, master: MasterKey, lockDir: string)
     for (const parsed of docs) {
       if (parsed.kind !== 'Secret' || parsed.name === undefined) continue;
       const name = parsed.name;
+      // Sealing may be asynchronous (age): first what to seal, then the edit with the sealed values.
+      const plain = new Map<string, string>();
+      editDocumentText(text, parsed.source.index, (doc) => {
+        sealPlainEntries(doc, (key, plaintext) => (plain.set(key, plaintext), ''));
+        return 'keep';
+      });
+      if (plain.size === 0) continue;
+      const sealedValues = new Map<string, string>();
+      for (const [key, plaintext] of plain) sealedValues.set(key, await sealer.seal(name, key, plaintext));
       const next = editDocumentText(text, parsed.source.index, (doc) => {
-        const sealed = sealPlainEntries(doc, (key, plaintext) => seal(master, name, key, plaintext));
+        const sealed = sealPlainEntries(doc, (key) => sealedValues.get(key)!);
         count += sealed;
         return sealed === 0 ? 'keep' : undefined;
       });

@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { createKeyFile, KEYRING_SERVICE } from '../../crypto/keys.js';
+import { recipientOf } from '../../crypto/age.js';
 import type { CliContext } from '../context.js';
 
 export function registerKey(program: Command, ctx: CliContext): void {
-  const key = program.command('key').description('the master key that seals secret values');
+  const key = program.command('key').description("the master key that seals secret values, and this machine's age identity for values sealed to recipients");
 
   key
     .command('init')
@@ -20,6 +21,15 @@ export function registerKey(program: Command, ctx: CliContext): void {
       const { key: master, created } = await ctx.keys.getOrCreate();
       const where = ctx.keys.location().where;
       io.out(created ? `created key ${master.id} in the ${where}` : `key ${master.id} already exists in the ${where}`);
+    });
+
+  key
+    .command('export-public')
+    .description("print this machine's age recipient (age1...), creating its identity on first use: a member adds it to the recipients file, then runs apiary secret reseal")
+    .action(async () => {
+      const { identity, created } = await ctx.keys.identity.getOrCreate();
+      if (created) ctx.io.err(`created this machine's age identity in the ${ctx.keys.identity.source().where}`);
+      ctx.io.out(await recipientOf(identity));
     });
 
   key

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { dirname, resolve, sep } from 'node:path';
+import { sealerFor } from '../../crypto/sealer.js';
 import { sealFile } from '../../manifests/secret-edits.js';
 import type { CliContext } from '../context.js';
 
@@ -10,14 +11,14 @@ export function registerSeal(program: Command, ctx: CliContext): void {
     .argument('<FILE...>', 'manifest files to seal')
     .action(async (files: string[], _opts: unknown, cmd: Command) => {
       const { dir } = ctx.locations(cmd);
-      const { key: master, created } = await ctx.keys.getOrCreate();
-      if (created) ctx.io.err(`created master key ${master.id} in the ${ctx.keys.location().where}`);
+      const sealer = await sealerFor(dir, ctx.keys);
+      if (sealer.keyCreated) ctx.io.err(`created master ${sealer.description} in the ${ctx.keys.location().where}`);
       for (const file of files) {
         const path = resolve(file);
         // Files inside the manifest directory share its lock with `secret set`.
         const lockDir = path.startsWith(dir + sep) ? dir : dirname(path);
-        const count = await sealFile(path, master, lockDir);
-        ctx.io.out(count === 0 ? `${file}: nothing to seal` : `${file}: sealed ${count} value(s) with key ${master.id}`);
+        const count = await sealFile(path, sealer, lockDir);
+        ctx.io.out(count === 0 ? `${file}: nothing to seal` : `${file}: sealed ${count} value(s) with ${sealer.description}`);
       }
     });
 }

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { sealerFor } from '../../crypto/sealer.js';
 import { displayPath } from '../paths.js';
 import { isDns1123Label, SECRET_KEY } from '../../api/names.js';
 import { openSecret } from '../../crypto/secret-data.js';
@@ -49,9 +50,9 @@ export function registerSecret(program: Command, ctx: CliContext): void {
       checkKey(key);
       const { dir } = ctx.locations(cmd);
       const value = await readSecretValue({ label: `${name}/${key}`, ...(opts.fromFile ? { fromFile: opts.fromFile } : {}) });
-      const { key: master, created: keyCreated } = await ctx.keys.getOrCreate();
-      if (keyCreated) ctx.io.err(`created master key ${master.id} in the ${ctx.keys.location().where}`);
-      const result = await setSecretValue(dir, name, key, value, master);
+      const sealer = await sealerFor(dir, ctx.keys);
+      if (sealer.keyCreated) ctx.io.err(`created master ${sealer.description} in the ${ctx.keys.location().where}`);
+      const result = await setSecretValue(dir, name, key, value, sealer);
       const file = displayPath(result.file);
       ctx.io.out(`secret/${name} key "${key}" sealed ${result.created ? `into new file ${file}` : `in ${file}`}`);
       if (result.converted) ctx.io.err(`note: ${file}: converted secret/${name} to apiVersion apiary.dev/v1alpha1 to hold sealed values`);
