@@ -12,6 +12,7 @@ import { manifestLockFile } from '../state/paths.js';
 import { isMap, isScalar, LineCounter, Parser, parseDocument, type Document } from 'yaml';
 import { ApiaryError } from '../errors.js';
 import { formatManifestError } from './errors.js';
+import { pendingPlan } from './transaction.js';
 import type { ParsedDocument } from './parse.js';
 import { ensureDir, FILE_MODE, MANIFEST_WRITE, sweepTempFiles, writeFileAtomic } from '../util/atomic.js';
 
@@ -114,13 +115,18 @@ const LOCK_WAIT_MS = 60_000;
  * goes with its holder however the holder ends (Ctrl-C, kill -9), so nobody
  * ever waits on a stale lock, and no signal handler is needed to release it.
  */
-export async function withDirectoryLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+export async function withDirectoryLock<T>(dir: string, fn: () => Promise<T>, options: { pendingPlanOk?: boolean } = {}): Promise<T> {
   await ensureDir(dir);
   const fd = await openLockFile(dir);
   try {
     for (let waited = 0, pause = 5; !tryLock(fd); waited += pause, pause = Math.min(pause * 2, 100)) {
       if (waited >= LOCK_WAIT_MS) throw new ApiaryError('Io', `cannot lock ${dir} for writing: another apiary command has held it for ${LOCK_WAIT_MS / 1000} s`);
       await new Promise((resolve) => setTimeout(resolve, pause));
+    }
+    // A committed rewrite of several files that was interrupted: writing now could be undone by its end.
+    const pending = options.pendingPlanOk === true ? undefined : await pendingPlan(dir);
+    if (pending !== undefined) {
+      throw new ApiaryError('StateInvalid', `an interrupted ${pending} of ${dir} is not finished; nothing was written`, { hints: ['Finish it with: apiary secret reseal (it completes the interrupted run first, and stops there)'] });
     }
     // Writers killed mid-write leave hidden temp files; while we hold the lock none is ours to keep.
     await sweepTempFiles(dir);
