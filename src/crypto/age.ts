@@ -117,13 +117,14 @@ export function recipientCount(sealed: string): number {
  * for others (saying how many, and who this machine is) or for another
  * secret name or key.
  */
-export async function openForIdentity(identity: string, name: string, key: string, sealed: string): Promise<SecretValue> {
+export async function openForIdentity(identities: string | readonly string[], name: string, key: string, sealed: string): Promise<SecretValue> {
+  const all = typeof identities === 'string' ? [identities] : identities;
   const where = `secret "${name}" key "${key}"`;
   const data = sealed.slice(AGE_PREFIX.length);
   if (!/^[A-Za-z0-9_-]+$/.test(data)) throw new ApiaryError('SecretDecryptFailed', `${where} is not a sealed value (expected apiary:v2:<data>)`);
   const { Decrypter } = await age();
   const decrypter = new Decrypter();
-  decrypter.addIdentity(identity);
+  for (const identity of all) decrypter.addIdentity(identity);
   let text: string;
   try {
     text = await decrypter.decrypt(Buffer.from(data, 'base64url'), 'text');
@@ -131,7 +132,7 @@ export async function openForIdentity(identity: string, name: string, key: strin
     const message = messageOf(cause);
     if (/no identity matched/i.test(message)) {
       const count = recipientCount(sealed);
-      throw new ApiaryError('SecretDecryptFailed', `${where} is sealed for ${count} recipient${count === 1 ? '' : 's'}, none of them this machine (${await recipientOf(identity)})`, {
+      throw new ApiaryError('SecretDecryptFailed', `${where} is sealed for ${count} recipient${count === 1 ? '' : 's'}, none of them this machine (${await recipientOf(all[0]!)})`, {
         cause,
         hints: ['Ask a member to add you to the recipients file and run `apiary secret reseal`.'],
       });

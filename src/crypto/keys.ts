@@ -3,7 +3,7 @@
  * machine without one, a key file named by APIARY_KEY_FILE. The key is
  * fetched once per process and cached.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { ApiaryError, messageOf } from '../errors.js';
 import { ensureDir, writeFileAtomic } from '../util/atomic.js';
@@ -142,7 +142,6 @@ export class IdentityStore {
   readonly #env: NodeJS.ProcessEnv;
   readonly #keyring: Keyring;
   readonly #keys: KeyStore;
-  #cached: Promise<string> | undefined;
 
   constructor(keys: KeyStore, options: KeyStoreOptions = {}) {
     this.#keys = keys;
@@ -159,18 +158,87 @@ export class IdentityStore {
     return { kind: 'keyring', account, where: `OS keyring, service "${KEYRING_SERVICE}", account "${account}"` };
   }
 
-  /** The identity; never creates one. */
-  get(): Promise<string> {
-    this.#cached ??= this.#load(false).then((r) => r.identity);
-    this.#cached.catch(() => (this.#cached = undefined));
-    return this.#cached;
+  /** The identity; never creates one. Read afresh each time: a key rotation may have replaced it. */
+  async get(): Promise<string> {
+    return (await this.#load(false)).identity;
+  }
+
+  /**
+   * Every identity that may open a value here: the current one, and during a
+   * key rotation the new one beside it (values resealed for it open before
+   * it takes over). At least one, or the error that says there is none.
+   */
+  async all(): Promise<string[]> {
+    const pending = await this.#readPending();
+    try {
+      return [await this.get(), ...(pending !== undefined ? [pending] : [])];
+    } catch (err) {
+      if (pending !== undefined) return [pending];
+      throw err;
+    }
   }
 
   /** The identity, created on first use (not one named by the environment: that is the pipeline's to give). */
   async getOrCreate(): Promise<{ identity: string; created: boolean }> {
-    const result = await this.#load(true);
-    this.#cached = Promise.resolve(result.identity);
-    return result;
+    return this.#load(true);
+  }
+
+  /** A key rotation's new identity, stored beside the current one until promotePending(). */
+  async stagePending(identity: string): Promise<void> {
+    const source = this.source();
+    if (source.kind === 'env') throw new ApiaryError('Usage', 'the age identity comes from APIARY_AGE_IDENTITY; rotate it where it is kept, and give the pipeline the new one');
+    if (source.kind === 'file') {
+      await writeFileAtomic(`${source.path}.next`, `# apiary age identity (a key rotation in progress), created ${new Date().toISOString()}\n${identity}\n`, { mode: 0o600 });
+      return;
+    }
+    await this.#setKeyring(`${source.account}-next`, identity);
+  }
+
+  /** The staged identity becomes the current one (idempotent: nothing staged, nothing done). */
+  async promotePending(): Promise<boolean> {
+    const source = this.source();
+    if (source.kind === 'env') return false;
+    if (source.kind === 'file') {
+      if ((await stat(`${source.path}.next`).catch(() => undefined)) === undefined) return false;
+      await rename(`${source.path}.next`, source.path);
+      return true;
+    }
+    const pending = await this.#readPending();
+    if (pending === undefined) return false;
+    await this.#setKeyring(source.account, pending);
+    await this.#setKeyring(`${source.account}-next`, '');
+    return true;
+  }
+
+  /** A rotation that never committed: its staged identity is forgotten. */
+  async dropPending(): Promise<void> {
+    const source = this.source();
+    if (source.kind === 'file') await rm(`${source.path}.next`, { force: true });
+    else if (source.kind === 'keyring' && (await this.#readPending()) !== undefined) await this.#setKeyring(`${source.account}-next`, '');
+  }
+
+  async #readPending(): Promise<string | undefined> {
+    const source = this.source();
+    if (source.kind === 'env') return undefined;
+    if (source.kind === 'file') {
+      const text = await readFile(`${source.path}.next`, 'utf8').catch(() => undefined);
+      return text === undefined ? undefined : parseIdentity(text, `${source.path}.next`);
+    }
+    let stored: string | null;
+    try {
+      stored = await this.#keyring.get(KEYRING_SERVICE, `${source.account}-next`);
+    } catch (cause) {
+      throw keyringUnavailable(cause);
+    }
+    return stored === null || stored === '' ? undefined : parseIdentity(stored, `${source.where}-next`);
+  }
+
+  async #setKeyring(account: string, value: string): Promise<void> {
+    try {
+      await this.#keyring.set(KEYRING_SERVICE, account, value);
+    } catch (cause) {
+      throw keyringUnavailable(cause);
+    }
   }
 
   async #load(create: boolean): Promise<{ identity: string; created: boolean }> {

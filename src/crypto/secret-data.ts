@@ -25,7 +25,7 @@ export function secretForms(resource: SecretResource): Map<string, SecretForm> {
 }
 
 /** What opens sealed values: the master key (apiary:v1) and this machine's age identity (apiary:v2). */
-export type Openers = Pick<KeyStore, 'get'> & { identity?: Pick<IdentityStore, 'get'> };
+export type Openers = Pick<KeyStore, 'get'> & { identity?: Pick<IdentityStore, 'all'> };
 
 /** Decrypts once; the key store is asked only if some value is sealed (and the identity only for values sealed to recipients). */
 export async function openSecret(resource: SecretResource, keys: Openers): Promise<Map<string, SecretEntry>> {
@@ -40,11 +40,11 @@ export async function openSecret(resource: SecretResource, keys: Openers): Promi
   const aged = sealed.filter(([, v]) => isAgeSealed(v));
   const legacy = sealed.filter(([, v]) => !isAgeSealed(v));
   if (aged.length > 0) {
-    let identity: string | undefined;
+    let identity: string[] | undefined;
     let identityError: ApiaryError | undefined;
     try {
       if (keys.identity === undefined) throw new ApiaryError('KeyUnavailable', 'no age identity is available here');
-      identity = await keys.identity.get();
+      identity = await keys.identity.all();
     } catch (err) {
       identityError = err instanceof ApiaryError ? err : new ApiaryError('KeyUnavailable', String(err), { cause: err });
     }

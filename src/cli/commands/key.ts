@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { createKeyFile, KEYRING_SERVICE } from '../../crypto/keys.js';
 import { recipientOf } from '../../crypto/age.js';
 import type { CliContext } from '../context.js';
+import { reportReseal } from './secret.js';
 
 export function registerKey(program: Command, ctx: CliContext): void {
   const key = program.command('key').description("the master key that seals secret values, and this machine's age identity for values sealed to recipients");
@@ -30,6 +31,17 @@ export function registerKey(program: Command, ctx: CliContext): void {
       const { identity, created } = await ctx.keys.identity.getOrCreate();
       if (created) ctx.io.err(`created this machine's age identity in the ${ctx.keys.identity.source().where}`);
       ctx.io.out(await recipientOf(identity));
+    });
+
+  key
+    .command('rotate')
+    .description("give this machine a new age identity: its line in the recipients file replaced, every value resealed, then the old identity dropped; all or nothing (a re-run finishes an interrupted one)")
+    .action(async (_opts: unknown, cmd: Command) => {
+      const { dir, dirDisplay } = ctx.locations(cmd);
+      const { rotateIdentity } = await import('../../manifests/reseal.js');
+      const result = await rotateIdentity(dir, ctx.keys, dirDisplay);
+      reportReseal(ctx, result, dirDisplay);
+      if (result.from !== undefined && result.to !== undefined) ctx.io.out(`this machine is now ${result.to} (was ${result.from}); recipients file updated: commit it with the resealed files`);
     });
 
   key

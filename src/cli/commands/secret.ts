@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { sealerFor } from '../../crypto/sealer.js';
 import { displayPath } from '../paths.js';
+import type { ResealResult } from '../../manifests/reseal.js';
 import { isDns1123Label, SECRET_KEY } from '../../api/names.js';
 import { openSecret } from '../../crypto/secret-data.js';
 import { ApiaryError } from '../../errors.js';
@@ -21,6 +22,19 @@ function checkName(name: string): void {
 
 function checkKey(key: string): void {
   if (!SECRET_KEY.test(key)) throw new ApiaryError('Usage', `"${key}" is not a valid key: use letters, digits, "-", "_" and "."`);
+}
+
+/** What `secret reseal` and `key rotate` say: the interrupted run they finished, or each file resealed. */
+export function reportReseal(ctx: CliContext, result: ResealResult, dirDisplay: string): void {
+  const { recovered } = result;
+  if (recovered.outcome === 'finished') {
+    ctx.io.out(`finished an interrupted ${recovered.operation ?? 'rewrite'} of ${dirDisplay} (${recovered.files} file(s) put in place${recovered.after === 'promote-identity' ? ", and this machine's new identity" : ''}); nothing else was done`);
+    return;
+  }
+  if (recovered.outcome === 'dropped') ctx.io.err(`note: dropped ${recovered.files} staged file(s) of an interrupted run that never committed; every file was still as before it`);
+  for (const f of result.files) ctx.io.out(`${f.file}: ${f.values} value(s) resealed for ${result.recipients} recipient(s)${f.upgraded > 0 ? ` (${f.upgraded} upgraded from apiary:v1)` : ''}`);
+  if (result.files.length === 0) ctx.io.out('no sealed values to reseal');
+  if (result.plain > 0) ctx.io.err(`note: ${result.plain} plain value(s) (stringData, data) left as they are; apiary seal FILE seals them`);
 }
 
 export async function findSecret(dir: string, name: string): Promise<{ secret: SecretResource; all: Awaited<ReturnType<typeof loadDirectory>> }> {
@@ -56,6 +70,15 @@ export function registerSecret(program: Command, ctx: CliContext): void {
       const file = displayPath(result.file);
       ctx.io.out(`secret/${name} key "${key}" sealed ${result.created ? `into new file ${file}` : `in ${file}`}`);
       if (result.converted) ctx.io.err(`note: ${file}: converted secret/${name} to apiVersion apiary.dev/v1alpha1 to hold sealed values`);
+    });
+
+  secret
+    .command('reseal')
+    .description("seal every value in the directory again for the recipients file's members (after adding or removing one), all files or none; apiary:v1 values are upgraded")
+    .action(async (_opts: unknown, cmd: Command) => {
+      const { dir, dirDisplay } = ctx.locations(cmd);
+      const { resealDirectory } = await import('../../manifests/reseal.js');
+      reportReseal(ctx, await resealDirectory(dir, ctx.keys, dirDisplay), dirDisplay);
     });
 
   secret
