@@ -73,7 +73,8 @@ describe('values sealed to age recipients', () => {
     const stranger = await generateIdentity();
     const got = await runCli(['secret', 'get', 'github', 'token'], { env: { ...ws.env, APIARY_AGE_IDENTITY: stranger } });
     expect(got.code).toBe(1);
-    expect(got.stderr).toBe(`error: secret "github" key "token" is sealed for 1 recipient, none of them this machine (${await recipientOf(stranger)})\n  Ask a member to add you to the recipients file and run \`apiary secret reseal\`.\n`);
+    const them = await recipientOf(stranger);
+    expect(got.stderr).toBe(`error: secret "github" key "token" is sealed for 1 recipient, none of them this machine (${them})\n  Ask a member to add you: apiary recipients add ${them} (it reseals every value for you too).\n`);
   });
 
   it('a value moved to another secret or key is refused', async () => {
@@ -243,4 +244,54 @@ describe('reseal and rotate: every file or none, nothing lost', () => {
     const me = (await runCli(['key', 'export-public'], { env: ws.env })).stdout.trim();
     expect((await readFile(join(ws.dir, 'recipients'), 'utf8')).split('\n').filter((l) => l.startsWith('age1'))[0]).toContain(me);
   }, 180_000);
+});
+
+describe('a team: two machines run one directory, a third is added and removed with one command each', () => {
+  it('recipients add / remove reseal in the same step; validate --decrypt tells each machine (and a pipeline) whether every value opens', async () => {
+    // Machine A: this workspace. Machine B: its own identity file. Machine C: an identity given by the environment (a pipeline).
+    const ws = await workspace();
+    await mkdir(ws.dir, { recursive: true });
+    const a = (await runCli(['key', 'export-public'], { env: ws.env })).stdout.trim();
+    expect((await runCli(['recipients', 'add', a, '--comment', 'machine a'], { env: ws.env })).code).toBe(0);
+    const bFile = join(ws.root, 'b.identity');
+    await run('age-keygen', ['-o', bFile]);
+    const b = (await run('age-keygen', ['-y', bFile])).stdout.trim();
+    const added = await runCli(['recipients', 'add', b, '--comment', 'machine b'], { env: ws.env });
+    expect(added.code, added.stderr).toBe(0);
+    await runCli(['secret', 'set', 'api', 'token'], { env: ws.env, input: 'shared-value' });
+    const envB = { ...ws.env, APIARY_AGE_IDENTITY_FILE: bFile };
+    for (const env of [ws.env, envB]) expect((await runCli(['validate', '--decrypt'], { env })).stderr).toContain('every sealed value opens here');
+
+    const c = await generateIdentity();
+    const envC = { ...ws.env, APIARY_AGE_IDENTITY: c };
+    const closed = await runCli(['validate', '--decrypt'], { env: envC });
+    expect(closed.code).toBe(1);
+    expect(closed.stdout).toMatch(/secret-api\.yaml:\d+:1: secret "api" key "token" is sealed for 2 recipients, none of them this machine/);
+
+    const joined = await runCli(['recipients', 'add', await recipientOf(c), '--comment', 'ci'], { env: envB });
+    expect(joined.code, joined.stderr).toBe(0);
+    expect(joined.stdout).toMatch(/secret-api\.yaml: 1 value\(s\) resealed for 3 recipient\(s\)\n/);
+    expect((await runCli(['secret', 'get', 'api', 'token'], { env: envC })).stdout).toBe('shared-value\n');
+    expect((await runCli(['recipients', 'list'], { env: envC })).stdout).toBe(`${a}\n${b}\n${await recipientOf(c)}  (this machine)\n`);
+
+    const left = await runCli(['recipients', 'remove', 'ci'], { env: ws.env });
+    expect(left.code, left.stderr).toBe(0);
+    expect((await runCli(['validate', '--decrypt'], { env: envC })).code).toBe(1);
+    for (const env of [ws.env, envB]) expect((await runCli(['secret', 'get', 'api', 'token'], { env })).stdout).toBe('shared-value\n');
+    expect(await readFile(join(ws.dir, 'recipients'), 'utf8')).toBe(`# Who may open the values sealed in this directory: one age recipient per line.\n${a}  # machine a\n${b}  # machine b\n`);
+  });
+
+  it('the first recipient must be this machine; the last one cannot be removed', async () => {
+    const ws = await workspace();
+    await mkdir(ws.dir, { recursive: true });
+    const other = await recipientOf(await generateIdentity());
+    const first = await runCli(['recipients', 'add', other], { env: ws.env });
+    expect(first.code).toBe(2);
+    expect(first.stderr).toContain('the directory has no recipients file yet, and');
+    const me = (await runCli(['key', 'export-public'], { env: ws.env })).stdout.trim();
+    await runCli(['recipients', 'add', me], { env: ws.env });
+    const last = await runCli(['recipients', 'remove', me], { env: ws.env });
+    expect(last.code).toBe(2);
+    expect(last.stderr).toContain('would leave no one to open the values');
+  });
 });

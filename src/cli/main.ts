@@ -29,6 +29,7 @@ const VERBS: Record<string, () => Promise<Register>> = {
   secret: () => import('./commands/secret.js').then((m) => m.registerSecret),
   seal: () => import('./commands/seal.js').then((m) => m.registerSeal),
   key: () => import('./commands/key.js').then((m) => m.registerKey),
+  recipients: () => import('./commands/recipients.js').then((m) => m.registerRecipients),
   client: () => import('./commands/client.js').then((m) => m.registerClient),
   ui: () => import('./commands/ui.js').then((m) => m.registerUi),
   completion: () => import('./commands/completion.js').then((m) => m.registerCompletion),

@@ -132,9 +132,10 @@ export async function openForIdentity(identities: string | readonly string[], na
     const message = messageOf(cause);
     if (/no identity matched/i.test(message)) {
       const count = recipientCount(sealed);
-      throw new ApiaryError('SecretDecryptFailed', `${where} is sealed for ${count} recipient${count === 1 ? '' : 's'}, none of them this machine (${await recipientOf(all[0]!)})`, {
+      const me = await recipientOf(all[0]!);
+      throw new ApiaryError('SecretDecryptFailed', `${where} is sealed for ${count} recipient${count === 1 ? '' : 's'}, none of them this machine (${me})`, {
         cause,
-        hints: ['Ask a member to add you to the recipients file and run `apiary secret reseal`.'],
+        hints: [`Ask a member to add you: apiary recipients add ${me} (it reseals every value for you too).`],
       });
     }
     throw new ApiaryError('SecretDecryptFailed', `${where} failed to decrypt: the sealed value is damaged (${message})`, { cause });

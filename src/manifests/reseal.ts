@@ -7,7 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { generateIdentity, isAgeSealed, readRecipients, recipientOf, RECIPIENTS_FILE, sealForRecipients } from '../crypto/age.js';
+import { generateIdentity, isAgeSealed, isRecipient, readRecipients, recipientOf, RECIPIENTS_FILE, sealForRecipients } from '../crypto/age.js';
 import type { KeyStore } from '../crypto/keys.js';
 import { openSecret, type Openers } from '../crypto/secret-data.js';
 import { ApiaryError } from '../errors.js';
@@ -79,6 +79,45 @@ export async function rotateIdentity(dir: string, keys: KeyStore, displayRoot = 
     const recipients = listed.recipients.map((r) => (r === from ? to : r));
     const result = await resealAll(dir, displayRoot, keys, recipients, 'key rotate', { [listed.file]: text.split(from).join(to) }, 'promote-identity');
     return { recovered, ...result, from, to };
+  }, { pendingPlanOk: true });
+}
+
+/**
+ * `apiary recipients add|remove`: the recipients file changed and every value
+ * resealed for the new list, in one all-or-nothing rewrite.
+ */
+export async function changeRecipients(dir: string, keys: KeyStore, change: { add?: { recipient: string; comment?: string }; remove?: string }, displayRoot = dir): Promise<ResealResult & { changed: string }> {
+  return withDirectoryLock(dir, async () => {
+    const recovered = await recoverFor(dir, keys);
+    if (recovered.outcome === 'finished') return { recovered, files: [], recipients: 0, plain: 0, changed: '' };
+    const listed = await readRecipients(dir);
+    const file = listed?.file ?? join(dir, RECIPIENTS_FILE);
+    const text = listed === undefined ? '# Who may open the values sealed in this directory: one age recipient per line.\n' : await readFile(file, 'utf8');
+    let next: string;
+    let recipients: string[];
+    let changed: string;
+    if (change.add !== undefined) {
+      const { recipient, comment } = change.add;
+      if (!isRecipient(recipient)) throw new ApiaryError('Usage', `"${recipient}" is not an age recipient (age1...)`);
+      if (listed?.recipients.includes(recipient) === true) throw new ApiaryError('Usage', `${recipient} is already in ${file}`);
+      next = `${text}${text.endsWith('\n') || text === '' ? '' : '\n'}${recipient}${comment !== undefined ? `  # ${comment.replace(/\n/g, ' ')}` : ''}\n`;
+      recipients = [...(listed?.recipients ?? []), recipient];
+      changed = `added ${recipient}`;
+    } else {
+      const gone = change.remove!;
+      const lines = text.split('\n');
+      // By recipient, or by the comment on its line (a name is easier to type than age1...).
+      const index = lines.findIndex((l) => l.replace(/#.*$/, '').trim() === gone || (l.includes('#') && l.slice(l.indexOf('#') + 1).trim() === gone && isRecipient(l.replace(/#.*$/, '').trim())));
+      if (index < 0) throw new ApiaryError('NotFound', `${gone} is not in ${file}`);
+      const removed = lines[index]!.replace(/#.*$/, '').trim();
+      lines.splice(index, 1);
+      next = lines.join('\n');
+      recipients = (listed?.recipients ?? []).filter((r) => r !== removed);
+      if (recipients.length === 0) throw new ApiaryError('Usage', `removing ${removed} would leave no one to open the values; add the new member first`);
+      changed = `removed ${removed}`;
+    }
+    const result = await resealAll(dir, displayRoot, keys, recipients, `recipients: ${changed}`, { [file]: next });
+    return { recovered, ...result, changed };
   }, { pendingPlanOk: true });
 }
 
