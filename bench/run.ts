@@ -11,6 +11,7 @@ import { benchFairness } from './fairness.js';
 import { benchMcp } from './mcp.js';
 import { benchRollout } from './rollout.js';
 import { benchKubernetes } from './kubernetes.js';
+import { benchRecipients } from './recipients.js';
 import { printTable } from './stats.js';
 
 const sections = new Set(process.argv.slice(2));
@@ -24,6 +25,7 @@ console.log(
 
 if (want('cli')) printTable('CLI start-up', await benchCli());
 if (want('crypto')) printTable('Secrets at rest', await benchCrypto());
+if (want('recipients')) printTable('Values sealed for a team (age recipients)', await benchRecipients());
 if (want('controller')) printTable('Controller', await benchController());
 // Not in the default run (it is part of 'controller'): the cold start alone, e.g. `npm run bench -- cold-start`.
 if (sections.has('cold-start')) printTable('Cold start', [await hundredServers(false), await hundredServers(true)]);
