@@ -48,4 +48,23 @@ describe.skipIf(!available)('the real OS keyring', () => {
     const get = await runCli(['secret', 'get', 'github', 'token', '--dir', dir], { env });
     expect(get.stdout).toBe('ghp_from_keyring\n');
   });
+
+  it('this machine\'s age identity lives in the keyring too; a rotation there stages the new one beside it and promotes it', async () => {
+    const env = { APIARY_KEYRING_ACCOUNT: `test-${randomBytes(4).toString('hex')}`, APIARY_KEY_FILE: '' };
+    const dir = await tempDir();
+    const exported = await runCli(['key', 'export-public', '--dir', dir], { env });
+    expect(exported.code, exported.stderr).toBe(0);
+    expect(exported.stderr).toContain(`created this machine's age identity in the OS keyring, service "apiary", account "${env.APIARY_KEYRING_ACCOUNT}-age-identity"`);
+    const me = exported.stdout.trim();
+    expect((await runCli(['recipients', 'add', me, '--dir', dir], { env })).code).toBe(0);
+    expect((await runCli(['secret', 'set', 'api', 'token', '--dir', dir], { env, input: 'through-the-keyring' })).code).toBe(0);
+    const rotated = await runCli(['key', 'rotate', '--dir', dir], { env });
+    expect(rotated.code, rotated.stderr).toBe(0);
+    const now = (await runCli(['key', 'export-public', '--dir', dir], { env })).stdout.trim();
+    expect(now).not.toBe(me);
+    expect(rotated.stdout).toContain(`this machine is now ${now} (was ${me})`);
+    expect((await runCli(['secret', 'get', 'api', 'token', '--dir', dir], { env })).stdout).toBe('through-the-keyring\n');
+    // Nothing left staged in the keyring.
+    expect(await osKeyring.get('apiary', `${env.APIARY_KEYRING_ACCOUNT}-age-identity-next`)).toBe('');
+  });
 });

@@ -127,12 +127,6 @@ export class KeyStore {
 /** Where this machine's age identity is read from, in order. */
 export type IdentitySource = { kind: 'env'; where: string } | { kind: 'file'; path: string; where: string } | { kind: 'keyring'; account: string; where: string };
 
-export interface IdentityStatus {
-  where: string;
-  recipient?: string;
-  error?: ApiaryError;
-}
-
 /**
  * This machine's age identity (issue 14): from $APIARY_AGE_IDENTITY (the
  * identity itself, for CI), a file named by $APIARY_AGE_IDENTITY_FILE, a file
