@@ -120,8 +120,9 @@ export class ClusterServerReconciler {
         // 2b. A secret the server uses whose values apiary has not applied yet: wait for them (the
         // Secret informer wakes this server), or a new pod could start with the old values, or none.
         const pending: string[] = [];
+        // (A secret here lacking a key the server needs is waited for too: applied, it makes the kubelet say
+        // which key is missing, rather than, for a moment, that the whole secret is.)
         for (const secret of resolved.referenced) {
-          if (resolved.problems.some((p) => p.secret === secret)) continue;
           const lookup = await ctx.secrets.lookup(ctx.desired, secret);
           const values = lookup.state === 'ok' ? clusterSecretData(ctx, [...lookup.entries.values()]) : undefined;
           if (values !== undefined && cluster.secretValuesHash(secret) !== values.hash) pending.push(secret);
