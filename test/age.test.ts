@@ -281,6 +281,26 @@ describe('a team: two machines run one directory, a third is added and removed w
     expect(await readFile(join(ws.dir, 'recipients'), 'utf8')).toBe(`# Who may open the values sealed in this directory: one age recipient per line.\n${a}  # machine a\n${b}  # machine b\n`);
   });
 
+  it('a controller on the second machine runs a server with the value sealed on the first', async () => {
+    const h = await harness();
+    await mkdir(h.dir, { recursive: true });
+    const a = (await runCli(['key', 'export-public'], { env: h.env })).stdout.trim();
+    await runCli(['recipients', 'add', a], { env: h.env });
+    const b = await generateIdentity();
+    await runCli(['recipients', 'add', await recipientOf(b), '--comment', 'machine b'], { env: h.env });
+    await runCli(['secret', 'set', 'api', 'token'], { env: h.env, input: 'sealed-on-a' });
+    await h.write('s.yaml', tinyServer('s', h, { hash: ['TOKEN'], env: '    - name: TOKEN\n      valueFrom:\n        secretKeyRef: { name: api, key: token }\n' }));
+    // Machine b: no master key file of its own, its identity from the environment (as a pipeline gives it).
+    const { KeyStore } = await import('../src/crypto/keys.js');
+    await h.start({}, { keys: new KeyStore({ env: { APIARY_KEY_FILE: join(h.dir, '..', 'b-has-no-key-file'), APIARY_AGE_IDENTITY: b } }) });
+    const pid = await h.waitFor('s running', async () => {
+      const s = await h.status('s');
+      return s?.phase === 'Running' && s.pid;
+    });
+    const { createHash } = await import('node:crypto');
+    expect((await h.report('s', pid)).hashes['TOKEN']).toBe(createHash('sha256').update('sealed-on-a').digest('hex'));
+  });
+
   it('the first recipient must be this machine; the last one cannot be removed', async () => {
     const ws = await workspace();
     await mkdir(ws.dir, { recursive: true });

@@ -26,7 +26,7 @@ export interface Harness {
   /** Every record the controller logged (at debug and above). */
   logs: LogRecord[];
   controller?: Controller;
-  start(extraEnv?: NodeJS.ProcessEnv, options?: Partial<Pick<ControllerOptions, 'auth' | 'cluster'>>): Promise<Controller>;
+  start(extraEnv?: NodeJS.ProcessEnv, options?: Partial<Pick<ControllerOptions, 'auth' | 'cluster' | 'keys'>>): Promise<Controller>;
   write(file: string, text: string): Promise<void>;
   view(): Promise<StateView>;
   server(name: string): Promise<ObjectView | undefined>;
@@ -51,10 +51,10 @@ export async function harness(options: { under?: string } = {}): Promise<Harness
     logs: [],
     async start(extraEnv = {}, options = {}) {
       const controller = new Controller({
-        ...options,
         dir: ws.dir,
         stateDir: ws.stateDir,
         keys: new KeyStore({ env: { APIARY_KEY_FILE: ws.keyFile } }),
+        ...options,
         logger: createLogger((record) => h.logs.push(record), 'debug'),
         env: { ...process.env, ...extraEnv },
         resyncMs: 60_000,
