@@ -61,7 +61,9 @@ describe('ProcessRuntime', () => {
     expect(runtime.observe('s')?.pid).toBe(first.pid);
     expect(runtime.observe('s', 'next')?.pid).toBe(second.pid);
     await expect(runtime.start(launch('s', 'sleep 30', root), 'next')).rejects.toThrow(/already has a next process/);
+    // Both have written their first line (under load a shell can take a while to start).
     for (let i = 0; i < 100 && !(await readFile(layout.nextLogFile('s'), 'utf8')).includes('second'); i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 100 && !(await readFile(layout.logFile('s'), 'utf8')).includes('first'); i++) await new Promise((r) => setTimeout(r, 20));
     expect(JSON.parse(await readFile(layout.processRecord('s', 'next'), 'utf8')).pid).toBe(second.pid);
 
     runtime.promote('s');
