@@ -215,8 +215,12 @@ export class IdentityStore {
     const source = this.source();
     if (source.kind === 'env') return undefined;
     if (source.kind === 'file') {
-      const text = await readFile(`${source.path}.next`, 'utf8').catch(() => undefined);
-      return text === undefined ? undefined : parseIdentity(text, `${source.path}.next`);
+      const next = `${source.path}.next`;
+      const text = await readOwnerOnly(next, 'age identity file', { code: 'NotFound', message: `the staged age identity ${next} cannot be read` }).catch((err: unknown) => {
+        if (err instanceof ApiaryError && err.code === 'NotFound') return undefined;
+        throw err;
+      });
+      return text === undefined ? undefined : parseIdentity(text, next);
     }
     let stored: string | null;
     try {
@@ -239,7 +243,7 @@ export class IdentityStore {
     const source = this.source();
     if (source.kind === 'env') return { identity: parseIdentity(this.#env['APIARY_AGE_IDENTITY']!, source.where), created: false };
     if (source.kind === 'file') {
-      const text = await readOwnerOnly(source.path, 'APIARY_AGE_IDENTITY_FILE').catch(async (err: unknown) => {
+      const text = await readOwnerOnly(source.path, 'age identity file', { code: 'NotFound', message: `the age identity file ${source.path} cannot be read` }).catch(async (err: unknown) => {
         if (!create || !(err instanceof ApiaryError) || err.code !== 'NotFound') throw err;
         return undefined;
       });
@@ -278,12 +282,20 @@ function parseIdentity(text: string, where: string): string {
   return line;
 }
 
-async function readOwnerOnly(path: string, variable: string): Promise<string> {
+/**
+ * A file that holds a key (the master key file, an age identity file): read
+ * only when it is this user's and nobody else can read it.
+ */
+async function readOwnerOnly(path: string, what: string, missing: { code: 'KeyUnavailable' | 'NotFound'; message: string; hints?: string[] }): Promise<string> {
   const info = await stat(path).catch((cause: unknown) => {
-    throw new ApiaryError((cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'NotFound' : 'KeyUnavailable', `${variable} names ${path}, which cannot be read (${messageOf(cause)})`, { cause });
+    const absent = (cause as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new ApiaryError(absent ? missing.code : 'KeyUnavailable', `${missing.message} (${messageOf(cause)})`, { cause, ...(missing.hints ? { hints: missing.hints } : {}) });
   });
   if ((info.mode & 0o077) !== 0) {
-    throw new ApiaryError('KeyFileInsecure', `${path} can be read by group or others (mode ${(info.mode & 0o777).toString(8).padStart(4, '0')}); apiary refuses to use it`, { hints: [`Fix it with: chmod 600 ${path}`] });
+    throw new ApiaryError('KeyFileInsecure', `${what} ${path} can be read by group or others (mode ${(info.mode & 0o777).toString(8).padStart(4, '0')}); apiary refuses to use it`, { hints: [`Fix it with: chmod 600 ${path}`] });
+  }
+  if (typeof process.getuid === 'function' && info.uid !== process.getuid()) {
+    throw new ApiaryError('KeyFileInsecure', `${what} ${path} belongs to another user (uid ${info.uid}); apiary refuses to use it`);
   }
   return readFile(path, 'utf8');
 }
@@ -310,23 +322,8 @@ function decodeStoredKey(text: string, where: string): MasterKey {
 }
 
 async function readKeyFile(path: string): Promise<MasterKey> {
-  const info = await stat(path).catch((cause: unknown) => {
-    throw new ApiaryError('KeyUnavailable', `APIARY_KEY_FILE names ${path}, which cannot be read (${messageOf(cause)})`, {
-      cause,
-      hints: [`Create it with: apiary key init --file ${path}`],
-    });
-  });
-  if ((info.mode & 0o077) !== 0) {
-    throw new ApiaryError(
-      'KeyFileInsecure',
-      `key file ${path} can be read by group or others (mode ${(info.mode & 0o777).toString(8).padStart(4, '0')}); apiary refuses to use it`,
-      { hints: [`Fix it with: chmod 600 ${path}`] },
-    );
-  }
-  if (typeof process.getuid === 'function' && info.uid !== process.getuid()) {
-    throw new ApiaryError('KeyFileInsecure', `key file ${path} belongs to another user (uid ${info.uid}); apiary refuses to use it`);
-  }
-  const text = (await readFile(path, 'utf8')).trim();
+  const stored = await readOwnerOnly(path, 'key file', { code: 'KeyUnavailable', message: `APIARY_KEY_FILE names ${path}, which cannot be read`, hints: [`Create it with: apiary key init --file ${path}`] });
+  const text = stored.trim();
   if (!text.startsWith(KEY_FILE_PREFIX)) {
     throw new ApiaryError('KeyUnavailable', `key file ${path} is not an apiary key file`);
   }
