@@ -100,6 +100,15 @@ export async function changeRecipients(dir: string, keys: KeyStore, change: { ad
       const { recipient, comment } = change.add;
       if (!isRecipient(recipient)) throw new ApiaryError('Usage', `"${recipient}" is not an age recipient (age1...)`);
       if (listed?.recipients.includes(recipient) === true) throw new ApiaryError('Usage', `${recipient} is already in ${file}`);
+      if (listed === undefined) {
+        // The first line decides who can open what is sealed from now on: this machine must be among them.
+        const me = await recipientOf((await keys.identity.getOrCreate()).identity);
+        if (recipient !== me) {
+          throw new ApiaryError('Usage', `the directory has no recipients file yet, and ${recipient} is not this machine (${me}): values resealed for it alone could not be opened here`, {
+            hints: [`Add this machine first: apiary recipients add ${me} --comment "$(hostname)"`],
+          });
+        }
+      }
       next = `${text}${text.endsWith('\n') || text === '' ? '' : '\n'}${recipient}${comment !== undefined ? `  # ${comment.replace(/\n/g, ' ')}` : ''}\n`;
       recipients = [...(listed?.recipients ?? []), recipient];
       changed = `added ${recipient}`;

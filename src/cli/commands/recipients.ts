@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { readRecipients, recipientOf } from '../../crypto/age.js';
-import { ApiaryError } from '../../errors.js';
 import type { CliContext } from '../context.js';
 import { reportReseal } from './secret.js';
 
@@ -29,15 +28,6 @@ export function registerRecipients(program: Command, ctx: CliContext): void {
     .option('--comment <TEXT>', 'who it is, written after it on its line (remove accepts it in place of the recipient)')
     .action(async (recipient: string, opts: { comment?: string }, cmd: Command) => {
       const { dir, dirDisplay } = ctx.locations(cmd);
-      if ((await readRecipients(dir)) === undefined) {
-        // The first line decides who can open what is sealed from now on: this machine must be among them.
-        const me = await ctx.keys.identity.getOrCreate().then((r) => recipientOf(r.identity));
-        if (recipient !== me) {
-          throw new ApiaryError('Usage', `the directory has no recipients file yet, and ${recipient} is not this machine (${me}): values resealed for it alone could not be opened here`, {
-            hints: [`Add this machine first: apiary recipients add ${me} --comment "$(hostname)"`],
-          });
-        }
-      }
       const { changeRecipients } = await import('../../manifests/reseal.js');
       const result = await changeRecipients(dir, ctx.keys, { add: { recipient, ...(opts.comment !== undefined ? { comment: opts.comment } : {}) } }, dirDisplay);
       reportReseal(ctx, result, dirDisplay);
