@@ -146,6 +146,9 @@ export function registerUp(program: Command, ctx: CliContext): void {
         ctx.io.status(`stopping the controller (pid ${running.pid}) and its servers...`);
         await sleep(100);
       }
+      // The lock goes a moment before the process: "stopped" means gone (bounded: it has nothing left to do).
+      const { isSameProcess } = await import('../../runtime/proc.js');
+      for (let waited = 0; waited < 2_000 && isSameProcess(running.pid, running.procStart); waited += 20) await sleep(20);
       ctx.io.status(undefined);
       ctx.io.out(`apiary controller (pid ${running.pid}) stopped, and its servers with it`);
     });
