@@ -170,7 +170,8 @@ describe('controller: the missing-secret rules', () => {
       const s = await h.status('a');
       return s?.phase === 'Running' && s.pid !== undefined && s.pid !== pid && s.pid;
     });
-    expect(isAlive(pid)).toBe(false);
+    // A rolling update: the old process is stopped once the new one has taken over, a moment after status names the new one.
+    await h.waitFor('the old process gone', async () => !isAlive(pid));
     expect(next).not.toBe(pid);
   });
 
