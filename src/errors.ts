@@ -21,6 +21,8 @@ export type ErrorCode =
   | 'StartFailed'
   | 'ClusterRefused'
   | 'ClusterUnreachable'
+  | 'GitOperationFailed'
+  | 'GitSourced'
   | 'Io';
 
 export class ApiaryError extends Error {

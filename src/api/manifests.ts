@@ -205,7 +205,47 @@ export const KubernetesSecretManifest = z
   })
   .describe('A plain Kubernetes Secret, accepted as it is; `apiary seal` turns it into an apiary Secret with sealed values');
 
+/** A duration as Flux writes it: `30s`, `1m`, `1h30m`. */
+export const DURATION = /^(?:\d+(?:ms|s|m|h))+$/;
+
+export const GitRepositoryRef = z
+  .strictObject({
+    branch: z.string().min(1).optional().describe('Follow this branch'),
+    tag: z.string().min(1).optional().describe('Pin to this tag'),
+    commit: z.string().regex(/^[0-9a-f]{40}$/, { error: 'must be a full 40-character commit sha' }).optional().describe('Pin to this commit'),
+    name: z.string().min(1).optional().describe('A branch, else a tag, of this name (what `up --ref` writes)'),
+  })
+  .refine((r) => [r.branch, r.tag, r.commit, r.name].filter((v) => v !== undefined).length === 1, { error: 'set exactly one of branch, tag, commit, name' });
+
+export const GitRepositorySpec = z.strictObject({
+  url: z
+    .string()
+    .min(1)
+    .refine((u) => !u.startsWith('-'), { error: 'must be a repository URL or path, not an option' })
+    .describe('The repository: https://, ssh://, git@host:path, file:// or a local path; fetched with the `git` command and your usual credentials (SSH agent, credential helpers)'),
+  ref: GitRepositoryRef.optional().describe("What to follow; default: the remote's default branch"),
+  path: z
+    .string()
+    .refine((p) => !p.startsWith('/') && !p.split('/').includes('..'), { error: 'must be a relative path inside the repository, without ".."' })
+    .optional()
+    .describe('The folder in the repository that holds the manifests (default: the top)'),
+  interval: z.string().regex(DURATION, { error: 'must be a duration such as 30s, 1m or 1h' }).optional().describe('How often to fetch (default 1m)'),
+  timeout: z.string().regex(DURATION, { error: 'must be a duration such as 30s, 1m or 1h' }).optional().describe('How long one fetch may take (default 60s)'),
+  suspend: z.boolean().optional().describe('Stop fetching (what `apiary suspend source` sets); what runs stays as it is'),
+});
+
+export const GitRepositoryManifest = z
+  .strictObject({
+    apiVersion: z.literal(API_GROUP_VERSION).describe(API_VERSION_DESCRIPTION),
+    kind: z.literal('GitRepository').describe(KIND_DESCRIPTION),
+    metadata: ObjectMeta.describe(META_DESCRIPTION),
+    spec: GitRepositorySpec.describe('The repository apiary follows'),
+  })
+  .describe('A git repository whose manifests apiary runs: fetched on an interval, each revision validated whole and switched to atomically');
+
 export type ObjectMeta = z.infer<typeof ObjectMeta>;
+export type GitRepositoryManifest = z.infer<typeof GitRepositoryManifest>;
+export type GitRepositorySpec = z.infer<typeof GitRepositorySpec>;
 export type EnvVar = z.infer<typeof EnvVar>;
 export type EnvFromSource = z.infer<typeof EnvFromSource>;
 export type MCPServerSpec = z.infer<typeof MCPServerSpec>;
@@ -225,4 +265,5 @@ export const MANIFEST_SCHEMAS = [
   { apiVersion: API_GROUP_VERSION, kind: 'MCPServer', schema: MCPServerManifest },
   { apiVersion: API_GROUP_VERSION, kind: 'Secret', schema: ApiarySecretManifest },
   { apiVersion: 'v1', kind: 'Secret', schema: KubernetesSecretManifest },
+  { apiVersion: API_GROUP_VERSION, kind: 'GitRepository', schema: GitRepositoryManifest },
 ] as const;

@@ -26,8 +26,8 @@ export const LABEL_VALUE_RULE = 'must be a label value: empty, or up to 63 lette
 /** Kubernetes' rule for Secret data keys. */
 export const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
 
-export type Kind = 'MCPServer' | 'Secret';
-export const KINDS: readonly Kind[] = ['MCPServer', 'Secret'];
+export type Kind = 'MCPServer' | 'Secret' | 'GitRepository';
+export const KINDS: readonly Kind[] = ['MCPServer', 'Secret', 'GitRepository'];
 
 /** A resource's identity: `kind/name`, the key the work queue carries. */
 export type ResourceKey = `${Kind}/${string}`;
@@ -47,6 +47,11 @@ const KIND_ALIASES: Record<string, Kind> = {
   mcp: 'MCPServer',
   secret: 'Secret',
   secrets: 'Secret',
+  gitrepository: 'GitRepository',
+  gitrepositories: 'GitRepository',
+  gitrepo: 'GitRepository',
+  source: 'GitRepository',
+  sources: 'GitRepository',
 };
 
 /** `mcp`, `MCPServers`, `secret`... -> the canonical kind, or undefined. */

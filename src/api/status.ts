@@ -55,6 +55,8 @@ export interface MCPServerStatus {
   message?: string;
   /** When the controller will try again (back-off), if it is waiting. */
   nextRetryAt?: string;
+  /** Following a git repository: the revision the running server's manifest came from. */
+  lastAppliedRevision?: string;
 }
 
 export type SecretPhase = 'Ready' | 'Invalid' | 'DecryptFailed';
@@ -69,6 +71,8 @@ export interface SecretStatus {
   decryptable: boolean;
   usedBy: string[];
   message?: string;
+  /** Following a git repository: the revision this secret was last read from. */
+  lastAppliedRevision?: string;
 }
 
 export interface ResourceEvent {
@@ -97,3 +101,28 @@ export function setCondition(
 export function findCondition(conditions: readonly Condition[] | undefined, type: string): Condition | undefined {
   return conditions?.find((c) => c.type === type);
 }
+
+export type SourcePhase = 'Pending' | 'Ready' | 'FetchFailed' | 'Invalid' | 'Suspended';
+
+/** A GitRepository's status (step 12), in the shape of Flux's source-controller. */
+export interface GitRepositoryStatus {
+  observedGeneration: number;
+  phase: SourcePhase;
+  conditions: Condition[];
+  /** The repository as fetched (credentials in the URL never shown). */
+  url: string;
+  /** The revision that runs: what was last fetched, validated and switched to. */
+  artifact?: { revision: string; lastUpdateTime: string };
+  /** When the repository was last fetched successfully (with or without a new revision). */
+  fetchedAt?: string;
+  /** A revision fetched but not applied (its manifests do not validate). */
+  lastAttemptedRevision?: string;
+  /** The last `apiary reconcile source` request handled (its requestedAt). */
+  lastHandledReconcileAt?: string;
+  /** When the next fetch is due. */
+  nextFetchAt?: string;
+  message?: string;
+}
+
+/** What a status record holds, by kind. */
+export type AnyStatus = MCPServerStatus | SecretStatus | GitRepositoryStatus;

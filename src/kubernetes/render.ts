@@ -55,6 +55,8 @@ function meta(kind: 'MCPServer' | 'Secret', name: string, options: RenderOptions
 export async function renderKubernetes(resources: readonly Resource[], options: RenderOptions = {}): Promise<Rendered> {
   const out: Rendered = { objects: [], problems: [], secretReferences: [] };
   for (const r of [...resources].sort((a, b) => a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name))) {
+    // A source is apiary's own business: nothing of it goes to the cluster.
+    if (r.kind === 'GitRepository') continue;
     if (r.kind === 'Secret') {
       if (options.secretValues === undefined) {
         out.secretReferences.push({ name: r.name, keys: secretKeys(r) });

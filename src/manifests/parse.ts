@@ -131,7 +131,7 @@ function chooseSchema(
     const suggestion = typeof kind === 'string' ? closest(kind, KINDS) : undefined;
     error(
       ['kind'],
-      `kind: unknown kind ${JSON.stringify(kind)}; expected MCPServer or Secret${suggestion ? ` (did you mean "${suggestion}"?)` : ''}`,
+      `kind: unknown kind ${JSON.stringify(kind)}; expected MCPServer, Secret or GitRepository${suggestion ? ` (did you mean "${suggestion}"?)` : ''}`,
     );
     return undefined;
   }

@@ -1,4 +1,4 @@
-import type { MCPServerManifest, SecretManifest } from '../api/manifests.js';
+import type { GitRepositoryManifest, MCPServerManifest, SecretManifest } from '../api/manifests.js';
 
 /** Where a document came from. */
 export interface SourceRef {
@@ -26,4 +26,12 @@ export interface SecretResource {
   source: SourceRef;
 }
 
-export type Resource = MCPServerResource | SecretResource;
+/** Where the manifests come from (step 12): declared in a local directory, never in the repository it names. */
+export interface GitRepositoryResource {
+  kind: 'GitRepository';
+  name: string;
+  manifest: GitRepositoryManifest;
+  source: SourceRef;
+}
+
+export type Resource = MCPServerResource | SecretResource | GitRepositoryResource;
