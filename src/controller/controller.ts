@@ -7,6 +7,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { parseResourceKey, resourceKey, type Kind, type ResourceKey } from '../api/names.js';
 import type { MCPServerStatus } from '../api/status.js';
 import type { KeyStore } from '../crypto/keys.js';
@@ -29,7 +30,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import { acquireControllerLock, type ControllerInfo, type ControllerLock } from '../state/controller-lock.js';
 import { StateLayout } from '../state/layout.js';
 import { RecordBook } from '../state/record-book.js';
-import { clearRestartRequest, readRestartRequests } from '../state/requests.js';
+import { clearRestartRequest, readReconcileRequest, readRestartRequests } from '../state/requests.js';
 import { StatusStore } from '../state/status-store.js';
 import type { StateViewInput } from '../state/view.js';
 import { ensureDir, ensurePrivateDir, sweepTempFiles, writeFileAtomic } from '../util/atomic.js';
@@ -38,6 +39,9 @@ import { DesiredState } from './desired-state.js';
 import type { Logger } from './logger.js';
 import { WorkQueue } from './queue.js';
 import { ManifestSource } from './source.js';
+import { GitMirror } from '../source/git.js';
+import { GitSource } from '../source/git-source.js';
+import { revisionStamp } from '../source/revision-stamp.js';
 
 export const VERSION = '0.1.0';
 /** However long the first pass takes, servers started in it run after this. */
@@ -57,6 +61,12 @@ export interface ControllerOptions {
   auth?: boolean;
   /** Run the servers on this Kubernetes cluster instead of as local processes (up --runtime kubernetes). */
   cluster?: KubeCluster;
+  /**
+   * `dir` declares a GitRepository: the manifests that run are the
+   * repository's, fetched into the state directory (up --git, or a
+   * GitRepository manifest in --dir).
+   */
+  git?: boolean;
 }
 
 export class Controller {
@@ -75,12 +85,15 @@ export class Controller {
   #links: ClusterLinks | undefined;
   /** One reconciler per kind, picked by the key's kind. */
   #reconcilers = new Map<Kind, Reconciler>();
-  #source!: ManifestSource;
+  #source: ManifestSource | undefined;
+  /** The git repository the manifests come from, when following one. */
+  #git: GitSource | undefined;
   #lock: ControllerLock | undefined;
   #workers: Promise<void>[] = [];
   #resyncTimer: { cancel(): void } | undefined;
   #stopping = false;
   #dirMissing = false;
+  #lastReconcileRequest: string | undefined;
   #requestWatcher: FSWatcher | undefined;
   readonly #observers = new Set<() => void>();
   info: ControllerInfo | undefined;
@@ -92,7 +105,7 @@ export class Controller {
     this.#clock = options.clock ?? systemClock;
     this.#layout = new StateLayout(options.stateDir);
     this.#desired = new DesiredState(
-      options.dir,
+      options.git === true ? new GitMirror(this.#layout.gitDir).current : options.dir,
       (w) => options.logger.warn('manifest warning', { warning: formatManifestError(w) }),
       (e) => options.logger.warn(e.code === 'Unreadable' ? 'manifest file unreadable' : 'invalid manifest', { error: formatManifestError(e) }),
     );
@@ -119,7 +132,8 @@ export class Controller {
 
   /** What a live reader composes its view from: the manifests as last read, and every status record as last written. */
   snapshot(): StateViewInput {
-    return { documents: this.#desired.documents(), records: this.#records?.all() ?? [], ...(this.info ? { controller: this.info } : {}) };
+    const documents = this.#git !== undefined ? [...this.#git.documents, ...this.#desired.documents()] : this.#desired.documents();
+    return { documents, records: this.#records?.all() ?? [], ...(this.info ? { controller: this.info } : {}) };
   }
 
   /** What the MCP side knows of a server now (its handshake, the tools it listed). */
@@ -149,7 +163,7 @@ export class Controller {
     for (const folder of this.#layout.writtenFolders()) await sweepTempFiles(folder);
     const stateKey = await loadStateKey(this.#layout);
     const store = new StatusStore(this.#layout);
-    this.#records = new RecordBook(store, this.#clock, { pid: info.pid, runId: info.runId });
+    this.#records = new RecordBook(store, this.#clock, { pid: info.pid, runId: info.runId }, this.#opts.git === true ? revisionStamp(() => this.#git?.revision) : undefined);
     this.#records.onWrite(() => this.#changed());
     for (const problem of await this.#records.load()) {
       logger.warn('status file unreadable; rebuilding it from the world', { file: problem.file, error: problem.error });
@@ -196,10 +210,13 @@ export class Controller {
       logger.warn('aggregate MCP endpoint unavailable', { error: aggregate.error });
     }
 
-    // 3. Desired state, then the watcher, then workers.
+    // 3. Desired state, then the watcher (or the git source), then workers.
+    if (this.#opts.git === true) await this.#startGit();
     await this.#desired.scan();
-    this.#source = new ManifestSource({ desired: this.#desired, clock: this.#clock, logger, onAffected: (keys) => this.#enqueue(keys) });
-    await this.#source.start();
+    if (this.#git === undefined) {
+      this.#source = new ManifestSource({ desired: this.#desired, clock: this.#clock, logger, onAffected: (keys) => this.#enqueue(keys) });
+      await this.#source.start();
+    }
     await this.#watchRequests();
     const workers = this.#opts.workers ?? 16;
     for (let i = 0; i < workers; i++) this.#workers.push(this.#work());
@@ -213,6 +230,35 @@ export class Controller {
       release();
     });
     this.#scheduleResync();
+    this.#git?.start();
+  }
+
+  /**
+   * Following a git repository: what the last run switched to runs until a
+   * newer good revision is fetched; each one applied re-reads every file and
+   * reconciles everything (each status then names the revision).
+   */
+  async #startGit(): Promise<void> {
+    const { logger } = this.#opts;
+    const git = new GitSource({
+      root: this.#layout.gitDir,
+      sourceDir: this.#opts.dir,
+      records: this.#records,
+      clock: this.#clock,
+      logger,
+      ...(this.#opts.env !== undefined ? { env: this.#opts.env } : {}),
+      applied: async () => {
+        const { affected, unsettled } = await this.#desired.scan({ reread: true });
+        if (unsettled.length > 0) logger.warn('files of the revision could not be read whole', { files: unsettled });
+        this.#enqueue(affected);
+        this.#enqueueAll();
+      },
+    });
+    await git.init();
+    const current = git.manifestDir;
+    this.#desired.setDisplay((path) => join(git.path, relative(current, path)));
+    this.#git = git;
+    logger.info('following a git repository', { revision: git.revision ?? 'none yet' });
   }
 
   /** Servers as local processes: adopt what an earlier controller left running, hear exits. */
@@ -277,6 +323,14 @@ export class Controller {
   }
 
   async #readRequests(): Promise<void> {
+    if (this.#git !== undefined) {
+      const request = await readReconcileRequest(this.#layout);
+      if (request !== undefined && request.requestedAt !== this.#lastReconcileRequest) {
+        this.#lastReconcileRequest = request.requestedAt;
+        this.#opts.logger.info('source reconcile requested', { requestedAt: request.requestedAt });
+        this.#git.requestReconcile(request.requestedAt);
+      }
+    }
     for (const request of await readRestartRequests(this.#layout)) {
       if ((this.#clusterServers ?? this.#servers).requestRestart(request.name, request.requestedAt)) {
         this.#opts.logger.info('rollout restart requested', { server: request.name });
@@ -288,6 +342,7 @@ export class Controller {
   /** Enqueues keys, and for each Secret every MCPServer that references it (the one cross-kind mapping). */
   #enqueue(keys: Iterable<ResourceKey>): void {
     this.#changed();
+    if (this.#awaitingRevision()) return;
     const secrets = new Set<string>();
     for (const key of keys) {
       this.#queue.add(key);
@@ -299,7 +354,17 @@ export class Controller {
     }
   }
 
+  /**
+   * Following git with no revision yet (the first fetch has not succeeded):
+   * nothing is reconciled, so what an earlier run left running is neither
+   * pruned nor restarted until there is a revision to compare it with.
+   */
+  #awaitingRevision(): boolean {
+    return this.#git !== undefined && this.#git.revision === undefined;
+  }
+
   #enqueueAll(): void {
+    if (this.#awaitingRevision()) return;
     const keys = new Set<ResourceKey>([...this.#desired.keys(), ...this.#records.keys()]);
     for (const p of this.#runtime.list()) keys.add(resourceKey('MCPServer', p.name));
     // On a cluster, what apiary made there and has no manifest any more is pruned by its reconciler.
@@ -327,16 +392,18 @@ export class Controller {
   async resync(): Promise<void> {
     await this.#lock?.repairInfo().catch((err: unknown) => this.#opts.logger.warn('cannot rewrite controller.json', { error: messageOf(err) }));
     const { affected, unsettled, missing } = await this.#desired.scan();
-    if (missing) {
+    if (missing && this.#git !== undefined) {
+      // No revision fetched yet: the source's status says why.
+    } else if (missing) {
       if (!this.#dirMissing) this.#opts.logger.warn('manifest directory is gone; keeping every server as it is until it is back', { dir: this.#opts.dir });
       this.#dirMissing = true;
     } else if (this.#dirMissing) {
       this.#dirMissing = false;
       this.#opts.logger.info('manifest directory is back; watching it again', { dir: this.#opts.dir });
-      await this.#source.restart();
+      await this.#source?.restart();
     }
     this.#enqueue(affected);
-    for (const path of unsettled) this.#source.touch(path);
+    for (const path of unsettled) this.#source?.touch(path);
     this.#enqueueAll();
     await this.#readRequests();
     await this.#runtime.maintain().catch((err: unknown) => this.#opts.logger.warn('runtime upkeep failed', { error: messageOf(err) }));
@@ -362,7 +429,8 @@ export class Controller {
 
   #reconcile(key: ResourceKey): Promise<ReconcileResult> {
     const { kind, name } = parseResourceKey(key);
-    return this.#reconcilers.get(kind)!.reconcile(name);
+    // A GitRepository is reconciled by its source's own loop (fetch interval, reconcile requests), not by the queue.
+    return this.#reconcilers.get(kind)?.reconcile(name) ?? Promise.resolve({});
   }
 
   /**
@@ -389,6 +457,7 @@ export class Controller {
     this.#requestWatcher?.close();
     this.#runtime?.releaseHeld?.();
     this.#stopStep = 'stopping the manifest watcher';
+    await this.#git?.stop();
     await this.#source?.stop();
     this.#queue.shutDown();
     this.#stopStep = 'waiting for reconciles in progress to finish';

@@ -53,6 +53,8 @@ export class DesiredState {
 
   readonly #onWarning: ((warning: ManifestError) => void) | undefined;
   readonly #onUnnamed: ((error: ManifestError) => void) | undefined;
+  /** How a file is named in messages (default: relative to the working directory). */
+  #display: (path: string) => string = (path) => relative(process.cwd(), path) || path;
 
   /**
    * `onWarning` hears each manifest warning, and `onUnnamed` each error of a
@@ -63,6 +65,11 @@ export class DesiredState {
     this.dir = dir;
     this.#onWarning = onWarning;
     this.#onUnnamed = onUnnamed;
+  }
+
+  /** Names files in messages another way: as in the git repository they come from. */
+  setDisplay(display: (path: string) => string): void {
+    this.#display = display;
   }
 
   get(key: ResourceKey): DesiredEntry | undefined {
@@ -89,7 +96,7 @@ export class DesiredState {
 
   /** Reads a file without changing the desired state (a file that turns unreadable is reported, once). */
   async read(path: string): Promise<FileRead> {
-    const file = relative(process.cwd(), path) || path;
+    const file = this.#display(path);
     let info;
     try {
       info = await stat(path);
@@ -163,7 +170,6 @@ export class DesiredState {
     return info.mtimeMs !== known.mtimeMs || info.size !== known.size;
   }
 
-  /** Re-reads every changed file; returns affected keys. Used at start and by the periodic resync. */
   /**
    * Is the manifest directory itself there? When it is not (unmounted, moved
    * away mid-checkout), nothing is read and nothing is pruned: losing the whole
@@ -173,7 +179,12 @@ export class DesiredState {
     return (await stat(this.dir).catch(() => undefined))?.isDirectory() === true;
   }
 
-  async scan(): Promise<{ affected: Set<ResourceKey>; unsettled: string[]; missing?: true }> {
+  /**
+   * Re-reads every changed file; returns affected keys. Used at start and by the periodic resync.
+   * `reread`: read every file, not only those whose size or time changed (a
+   * new git revision: its files are all new, some with the very same stat).
+   */
+  async scan(options: { reread?: boolean } = {}): Promise<{ affected: Set<ResourceKey>; unsettled: string[]; missing?: true }> {
     if (!(await this.present())) return { affected: new Set(), unsettled: [], missing: true };
     const unreadableFolders: string[] = [];
     const files = await listManifestFiles(this.dir, (folder) => unreadableFolders.push(`${folder}/`)).catch(() => [] as string[]);
@@ -187,7 +198,7 @@ export class DesiredState {
       files.push(path);
     }
     const reads: FileRead[] = [];
-    const stale = await mapConcurrent(files, STAT_CONCURRENCY, (path) => this.isStale(path));
+    const stale = options.reread === true ? files.map(() => true) : await mapConcurrent(files, STAT_CONCURRENCY, (path) => this.isStale(path));
     for (const [i, path] of files.entries()) {
       if (!stale[i]) continue;
       const read = await this.read(path);

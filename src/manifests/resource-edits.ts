@@ -48,14 +48,19 @@ export async function requireServers(dir: string, names: readonly string[]): Pro
   if (missing !== undefined) throw new ApiaryError('NotFound', `mcpserver/${missing} not found in ${dir}`);
 }
 
-/** Sets (or, with false, removes) spec.suspend on an MCPServer, keeping comments and layout. */
-export async function setSuspend(dir: string, name: string, suspend: boolean): Promise<{ file: string; changed: boolean }> {
+/**
+ * Sets (or, with false, removes) spec.suspend on an MCPServer or a
+ * GitRepository, keeping comments and layout. A GitRepository's own manifest
+ * may be edited in a directory that follows git: it is local, not the
+ * repository's.
+ */
+export async function setSuspend(dir: string, name: string, suspend: boolean, kind: 'MCPServer' | 'GitRepository' = 'MCPServer'): Promise<{ file: string; changed: boolean }> {
   return withDirectoryLock(dir, async () => {
     const loaded = await loadDirectory(dir);
-    const doc = loaded.documents.find((d) => d.kind === 'MCPServer' && d.name === name);
-    if (doc === undefined) throw new ApiaryError('NotFound', `mcpserver/${name} not found in ${dir}`);
+    const doc = loaded.documents.find((d) => d.kind === kind && d.name === name);
+    if (doc === undefined) throw new ApiaryError('NotFound', `${kindLower(kind)}/${name} not found in ${dir}`);
     requireEditable(doc);
-    const current = doc.resource?.kind === 'MCPServer' && doc.resource.manifest.spec.suspend === true;
+    const current = (doc.resource?.kind === 'MCPServer' || doc.resource?.kind === 'GitRepository') && doc.resource.manifest.spec.suspend === true;
     if (current === suspend) return { file: doc.source.path, changed: false };
     // Edit only the suspend line, so comments and layout stay as written; fall back to re-rendering the document.
     if (!(await editBlockMapLine(doc.source.path, doc.source.index, ['spec'], 'suspend', suspend ? 'true' : undefined))) {
@@ -65,5 +70,5 @@ export async function setSuspend(dir: string, name: string, suspend: boolean): P
       });
     }
     return { file: doc.source.path, changed: true };
-  });
+  }, { sourceEditOk: kind === 'GitRepository' });
 }

@@ -95,6 +95,17 @@ export class StateLayout {
   get requestsDir(): string {
     return join(this.root, 'requests');
   }
+  get reconcileRequestFile(): string {
+    return join(this.requestsDir, 'reconcile-source.json');
+  }
+  /** Following a git repository: the mirror, one folder per revision, and the `current` link. */
+  get gitDir(): string {
+    return join(this.root, 'git');
+  }
+  /** What `up --git URL` declares its GitRepository in (the source directory of a URL). */
+  get gitSourceDir(): string {
+    return join(this.root, 'source');
+  }
   restartRequestFile(name: string): string {
     return join(this.requestsDir, `restart-${fileSafeName(name)}.json`);
   }

@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
+import { ApiaryError } from '../errors.js';
+import { redactUrl } from '../source/spec.js';
 
 export interface Locations {
   /** Absolute manifest directory. */
@@ -10,6 +12,8 @@ export interface Locations {
   dirDisplay: string;
   /** Absolute state directory. */
   stateDir: string;
+  /** Following a repository given by --git (dir is then the source directory apiary keeps in the state directory). */
+  git?: string;
 }
 
 /**
@@ -18,10 +22,18 @@ export interface Locations {
  * after the manifest directory's absolute path.
  */
 export function resolveLocations(
-  options: { dir?: string | undefined; stateDir?: string | undefined },
+  options: { dir?: string | undefined; stateDir?: string | undefined; git?: string | undefined },
   env: NodeJS.ProcessEnv = process.env,
   cwd: string = process.cwd(),
 ): Locations {
+  const git = options.git ?? (options.dir === undefined ? env['APIARY_GIT'] || undefined : undefined);
+  if (git !== undefined) {
+    if (options.dir !== undefined) throw new ApiaryError('Usage', '--git and --dir name two different sources of manifests; give one');
+    const explicit = options.stateDir ?? env['APIARY_STATE_DIR'];
+    const stateDir = explicit !== undefined ? resolve(cwd, explicit) : join(apiaryStateHome(env), gitLabel(git));
+    // The source directory of a URL: the GitRepository `up --git` writes, in the state directory.
+    return { dir: join(stateDir, 'source'), dirDisplay: redactUrl(git), stateDir, git };
+  }
   const dirDisplay = options.dir ?? env['APIARY_DIR'] ?? 'manifests';
   const dir = realDirectory(resolve(cwd, dirDisplay));
   const explicitState = options.stateDir ?? env['APIARY_STATE_DIR'];
@@ -58,6 +70,13 @@ export function manifestLockFile(dir: string, env: NodeJS.ProcessEnv = process.e
 function apiaryStateHome(env: NodeJS.ProcessEnv): string {
   const stateHome = env['XDG_STATE_HOME'] || join(env['HOME'] || homedir(), '.local', 'state');
   return join(stateHome, 'apiary');
+}
+
+/** `git-<repository name>-<hash of the URL>`: one state directory per repository followed. */
+function gitLabel(url: string): string {
+  const digest = createHash('sha256').update(`git:${url}`).digest('hex').slice(0, 12);
+  const name = (url.replace(/\/+$/, '').replace(/\.git$/, '').split(/[/:]/).at(-1) ?? '').replace(/[^A-Za-z0-9._-]/g, '_') || 'repo';
+  return `git-${name}-${digest}`;
 }
 
 /** `<name>-<hash of the absolute path>`: readable, and unique per directory. */

@@ -4,10 +4,12 @@
  * once at start; written only by reconcilers.
  */
 import { resourceKey, type Kind, type ResourceKey } from '../api/names.js';
-import type { MCPServerStatus, SecretStatus } from '../api/status.js';
+import type { MCPServerStatus, AnyStatus } from '../api/status.js';
 import type { Clock } from '../controller/clock.js';
 import { addEvent, type StatusRecord } from './records.js';
 import type { StateFileProblem, StatusStore } from './status-store.js';
+
+export type StatusStamp = (kind: Kind, status: AnyStatus, previous: AnyStatus) => AnyStatus;
 
 export class RecordBook {
   readonly #store: StatusStore;
@@ -15,11 +17,14 @@ export class RecordBook {
   readonly #writer: { pid: number; runId: string };
   readonly #records = new Map<ResourceKey, StatusRecord>();
   readonly #listeners = new Set<(kind: Kind, name: string) => void>();
+  readonly #stamp: StatusStamp | undefined;
 
-  constructor(store: StatusStore, clock: Clock, writer: { pid: number; runId: string }) {
+  /** `stamp` adds what every status carries beside the reconciler's own (the git revision it was applied from). */
+  constructor(store: StatusStore, clock: Clock, writer: { pid: number; runId: string }, stamp?: StatusStamp) {
     this.#store = store;
     this.#clock = clock;
     this.#writer = writer;
+    this.#stamp = stamp;
   }
 
   /** Loads what the last run left; returns the status files that could not be read (they are rebuilt). */
@@ -96,10 +101,10 @@ export class RecordBook {
   }
 
   /** Sets status and persists the record if anything changed. */
-  async setStatus(kind: Kind, name: string, status: MCPServerStatus | SecretStatus): Promise<void> {
+  async setStatus(kind: Kind, name: string, status: AnyStatus): Promise<void> {
     const record = this.get(kind, name);
     if (record === undefined) return;
-    record.status = status;
+    record.status = this.#stamp !== undefined ? this.#stamp(kind, status, record.status) : status;
     record.writtenBy = this.#writer;
     record.writtenAt = this.#now();
     if (await this.#store.write(record)) this.#written(kind, name);

@@ -1,6 +1,6 @@
 /** What the state directory holds per resource: the object `get -o json` prints, plus bookkeeping. */
 import type { Kind } from '../api/names.js';
-import type { MCPServerStatus, ResourceEvent, SecretStatus } from '../api/status.js';
+import type { ResourceEvent, AnyStatus } from '../api/status.js';
 
 export interface ObjectMetadata {
   name: string;
@@ -15,7 +15,7 @@ export interface StatusRecord {
   metadata: ObjectMetadata;
   /** Hash of the spec (or secret data) that `generation` counts changes of. */
   specHash: string;
-  status: MCPServerStatus | SecretStatus;
+  status: AnyStatus;
   events: ResourceEvent[];
   /** The controller run that wrote this, and when. */
   writtenBy: { pid: number; runId: string };

@@ -49,3 +49,24 @@ export async function clearRestartRequest(layout: StateLayout, handled: RestartR
     // Already gone.
   }
 }
+
+/** `apiary reconcile source`: fetch now. One file; a newer request replaces it, the controller acts on each once. */
+export interface ReconcileRequest {
+  requestedAt: string;
+}
+
+export async function requestReconcile(layout: StateLayout, now: Date = new Date()): Promise<ReconcileRequest> {
+  await ensureDir(layout.requestsDir);
+  const request = { requestedAt: now.toISOString() };
+  await writeFileAtomic(layout.reconcileRequestFile, JSON.stringify(request));
+  return request;
+}
+
+export async function readReconcileRequest(layout: StateLayout): Promise<ReconcileRequest | undefined> {
+  try {
+    const request = JSON.parse(await readFile(layout.reconcileRequestFile, 'utf8')) as ReconcileRequest;
+    return typeof request.requestedAt === 'string' && !Number.isNaN(Date.parse(request.requestedAt)) ? { requestedAt: request.requestedAt } : undefined;
+  } catch {
+    return undefined;
+  }
+}

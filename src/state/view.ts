@@ -4,9 +4,10 @@
  * state directory. Usable whether or not a controller runs, and by any
  * front end (CLI now, a web page later). Never includes secret values.
  */
-import { relative } from 'node:path';
+import { readlink } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { API_GROUP_VERSION, kindLower, resourceKey, type Kind, type ResourceKey } from '../api/names.js';
-import type { MCPServerStatus, SecretStatus, ResourceEvent } from '../api/status.js';
+import type { ResourceEvent, AnyStatus } from '../api/status.js';
 import { secretForms } from '../crypto/secret-data.js';
 import { messageOf } from '../errors.js';
 import { formatManifestError } from '../manifests/errors.js';
@@ -14,6 +15,7 @@ import { loadDirectory } from '../manifests/loader.js';
 import type { ParsedDocument } from '../manifests/parse.js';
 import type { Resource } from '../manifests/resource.js';
 import { specHash } from '../reconcilers/spec-hash.js';
+import { redactUrl, sourceSpecHash } from '../source/spec.js';
 import { secretVersion } from '../reconcilers/secret-resolver.js';
 import { liveController, readControllerInfo, type ControllerInfo } from './controller-lock.js';
 import { StateLayout } from './layout.js';
@@ -31,7 +33,7 @@ export interface ApiObject {
     annotations?: Record<string, string>;
   };
   spec?: unknown;
-  status?: MCPServerStatus | SecretStatus;
+  status?: AnyStatus;
 }
 
 export interface ObjectView {
@@ -67,6 +69,7 @@ export interface StateView {
 }
 
 export function currentSpecHash(resource: Resource): string {
+  if (resource.kind === 'GitRepository') return sourceSpecHash(resource);
   return resource.kind === 'MCPServer' ? specHash(resource) : secretVersion(resource);
 }
 
@@ -81,6 +84,7 @@ function objectFor(kind: Kind, name: string, resource: Resource | undefined, rec
   if (meta?.annotations) metadata.annotations = meta.annotations;
   const object: ApiObject = { apiVersion: API_GROUP_VERSION, kind, metadata };
   if (resource?.kind === 'MCPServer') object.spec = resource.manifest.spec;
+  if (resource?.kind === 'GitRepository') object.spec = { ...resource.manifest.spec, url: redactUrl(resource.manifest.spec.url) };
   if (resource?.kind === 'Secret') {
     // Keys and their form only: never values.
     object.spec = { keys: Object.fromEntries(secretForms(resource)) };
@@ -102,14 +106,26 @@ export async function readStateView(dir: string, stateDir: string): Promise<Stat
     liveController(layout),
     readControllerInfo(layout),
   ]);
+  // A directory that follows git: the repository's manifests as the controller last switched to them.
+  const followed = loaded?.documents.some((d) => d.kind === 'GitRepository') === true ? await loadFollowedRevision(layout) : [];
   return composeStateView({
-    documents: loaded?.documents ?? [],
+    documents: [...(loaded?.documents ?? []), ...followed],
     records,
     ...(manifestsError !== undefined ? { manifestsError } : {}),
     problems,
     ...(controller ? { controller } : {}),
     ...(lastController ? { lastController } : {}),
   });
+}
+
+/** The documents of the revision `<state>/git/current` points at, files named as in the repository (none before the first fetch). */
+async function loadFollowedRevision(layout: StateLayout): Promise<readonly ParsedDocument[]> {
+  const current = join(layout.gitDir, 'current');
+  const target = await readlink(current).catch(() => undefined);
+  if (target === undefined) return [];
+  const path = target.split('/').slice(2).join('/');
+  const loaded = await loadDirectory(current, path === '' ? '.' : path).catch(() => undefined);
+  return loaded?.documents ?? [];
 }
 
 /** What a state view is made of, however it was read: from disk (the CLI) or a running controller's memory (the console). */

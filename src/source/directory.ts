@@ -1,0 +1,78 @@
+/**
+ * A directory that declares a GitRepository is a source directory: the
+ * manifests that run are the repository's, and the directory holds only the
+ * GitRepository that names it. These read one and say what is wrong with it.
+ */
+import { join, relative } from 'node:path';
+import { stringify } from 'yaml';
+import { API_GROUP_VERSION } from '../api/names.js';
+import { ApiaryError } from '../errors.js';
+import { parseManifestText, type ParsedDocument } from '../manifests/parse.js';
+import { ensurePrivateDir, writeFileAtomic } from '../util/atomic.js';
+import { refFromFlag } from './spec.js';
+import { formatManifestError } from '../manifests/errors.js';
+import { loadDirectory } from '../manifests/loader.js';
+import type { GitRepositoryResource } from '../manifests/resource.js';
+
+export interface SourceDirectory {
+  /** The one valid GitRepository, if the directory has exactly one and nothing else is wrong. */
+  resource?: GitRepositoryResource;
+  /** Every document that declares a GitRepository (valid or not). */
+  declared: number;
+  /** What keeps the directory from being followed, `file:line:col: message` each. */
+  errors: string[];
+  /** Every document the directory holds (what readers show beside the repository's). */
+  documents: readonly ParsedDocument[];
+}
+
+export async function readSourceDirectory(dir: string, display: string = relative(process.cwd(), dir) || '.'): Promise<SourceDirectory> {
+  const loaded = await loadDirectory(dir, display);
+  const sources = loaded.documents.filter((d) => d.kind === 'GitRepository');
+  if (sources.length === 0) return { declared: 0, errors: [], documents: loaded.documents };
+  const errors: string[] = [];
+  for (const doc of sources) errors.push(...doc.errors.map(formatManifestError));
+  if (sources.length > 1) {
+    errors.push(`${sources[1]!.source.file}:${sources[1]!.source.line}:${sources[1]!.source.col}: a directory follows one GitRepository; this is the second (the first is at ${sources[0]!.source.file}:${sources[0]!.source.line})`);
+  }
+  for (const doc of loaded.documents) {
+    if (doc.kind === 'GitRepository') continue;
+    errors.push(`${doc.source.file}:${doc.source.line}:${doc.source.col}: ${doc.kind ?? 'this document'}${doc.name !== undefined ? ` "${doc.name}"` : ''} cannot sit beside a GitRepository: the manifests that run are the repository's; commit it there`);
+  }
+  const resource = sources.length === 1 && errors.length === 0 ? sources[0]!.resource : undefined;
+  return { ...(resource?.kind === 'GitRepository' ? { resource } : {}), declared: sources.length, errors, documents: loaded.documents };
+}
+
+export interface GitFlags {
+  url: string;
+  ref?: string | undefined;
+  path?: string | undefined;
+  interval?: string | undefined;
+}
+
+export const FLAG_SOURCE_NAME = 'origin';
+const FLAG_SOURCE_FILE = 'gitrepository.yaml';
+
+/**
+ * `up --git URL [--ref] [--path] [--interval]` as a GitRepository manifest in
+ * the state directory's source folder: one shape for both ways of asking, so
+ * the controller, `get`, `suspend source` read the same thing. A suspend set
+ * earlier survives a restart with the same flags.
+ */
+export async function writeFlagSource(dir: string, flags: GitFlags): Promise<GitRepositoryResource> {
+  const earlier = await readSourceDirectory(dir).catch(() => undefined);
+  const spec: Record<string, unknown> = { url: flags.url };
+  if (flags.ref !== undefined) spec['ref'] = refFromFlag(flags.ref);
+  if (flags.path !== undefined && flags.path !== '' && flags.path !== '.') spec['path'] = flags.path;
+  if (flags.interval !== undefined) spec['interval'] = flags.interval;
+  if (earlier?.resource?.manifest.spec.suspend === true && earlier.resource.manifest.spec.url === flags.url) spec['suspend'] = true;
+  const manifest = { apiVersion: API_GROUP_VERSION, kind: 'GitRepository', metadata: { name: FLAG_SOURCE_NAME }, spec };
+  const text = `# Written by apiary up --git; apiary suspend source / resume source edit it.\n${stringify(manifest)}`;
+  const docs = parseManifestText(text, join(dir, FLAG_SOURCE_FILE), '--git');
+  const problems = docs.flatMap((d) => d.errors.map((e) => e.message));
+  if (problems.length > 0 || docs[0]?.resource?.kind !== 'GitRepository') {
+    throw new ApiaryError('Usage', `--git/--ref/--path/--interval: ${problems.join('; ').replace(/\bspec\./g, '') || 'invalid'}`);
+  }
+  await ensurePrivateDir(dir);
+  await writeFileAtomic(join(dir, FLAG_SOURCE_FILE), text);
+  return docs[0].resource;
+}

@@ -1,0 +1,93 @@
+/**
+ * A GitRepository manifest turned into what fetching needs, and the few
+ * rules about its words: durations as Flux writes them, revisions as Flux
+ * prints them (`main@sha1:<sha>`), and URLs shown without credentials.
+ */
+import { createHash } from 'node:crypto';
+import type { GitRepositoryResource } from '../manifests/resource.js';
+
+export type GitRef =
+  | { kind: 'default' }
+  | { kind: 'branch' | 'tag' | 'name'; value: string }
+  | { kind: 'commit'; value: string };
+
+export interface GitSourceSpec {
+  name: string;
+  url: string;
+  ref: GitRef;
+  /** Folder inside the repository ('' for the top). */
+  path: string;
+  intervalMs: number;
+  timeoutMs: number;
+  suspend: boolean;
+}
+
+export const DEFAULT_INTERVAL_MS = 60_000;
+export const DEFAULT_TIMEOUT_MS = 60_000;
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** `1m`, `30s`, `1h30m` -> milliseconds (undefined if it is not one). */
+export function parseGoDuration(text: string): number | undefined {
+  if (!/^(?:\d+(?:ms|s|m|h))+$/.test(text)) return undefined;
+  let total = 0;
+  for (const [, n, unit] of text.matchAll(/(\d+)(ms|s|m|h)/g)) total += Number(n) * UNITS[unit!]!;
+  return total;
+}
+
+export function sourceSpec(resource: GitRepositoryResource): GitSourceSpec {
+  const spec = resource.manifest.spec;
+  const r = spec.ref;
+  const ref: GitRef =
+    r?.commit !== undefined ? { kind: 'commit', value: r.commit }
+    : r?.tag !== undefined ? { kind: 'tag', value: r.tag }
+    : r?.branch !== undefined ? { kind: 'branch', value: r.branch }
+    : r?.name !== undefined ? { kind: 'name', value: r.name }
+    : { kind: 'default' };
+  return {
+    name: resource.name,
+    url: spec.url,
+    ref,
+    path: (spec.path ?? '').replace(/^\.\/?/, '').replace(/\/+$/, ''),
+    intervalMs: Math.max(1000, parseGoDuration(spec.interval ?? '') ?? DEFAULT_INTERVAL_MS),
+    timeoutMs: Math.max(1000, parseGoDuration(spec.timeout ?? '') ?? DEFAULT_TIMEOUT_MS),
+    suspend: spec.suspend === true,
+  };
+}
+
+/** What `metadata.generation` counts changes of for a GitRepository. */
+export function sourceSpecHash(resource: GitRepositoryResource): string {
+  return createHash('sha256').update(JSON.stringify(resource.manifest.spec)).digest('hex').slice(0, 16);
+}
+
+/** Flux's revision format: `<branch or tag>@sha1:<sha>`, or `sha1:<sha>` for a pinned commit. */
+export function formatRevision(refName: string | undefined, sha: string): string {
+  return refName !== undefined ? `${refName}@sha1:${sha}` : `sha1:${sha}`;
+}
+
+/** The sha in a revision string. */
+export function revisionSha(revision: string): string {
+  return revision.slice(revision.lastIndexOf(':') + 1);
+}
+
+/** A short form for tables: `main@sha1:1a2b3c4d`. */
+export function shortRevision(revision: string): string {
+  const sha = revisionSha(revision);
+  return `${revision.slice(0, revision.length - sha.length)}${sha.slice(0, 12)}`;
+}
+
+/** The URL as it may be shown: credentials in an http(s) URL (https://user:token@host) are never printed. */
+export function redactUrl(url: string): string {
+  return url.replace(/^(https?:\/\/)[^/@]*@/i, (_, scheme: string) => `${scheme}***@`);
+}
+
+/** Any text that may quote the URL (git's own errors do): its credentials blanked. */
+export function redactText(text: string, url: string): string {
+  const shown = redactUrl(url);
+  return (shown === url ? text : text.split(url).join(shown)).replace(/(https?:\/\/)[^/@\s]*@/gi, '$1***@');
+}
+
+/** Ref name written by `up --ref X`: a full sha pins a commit; anything else is a branch, else a tag. */
+export function refFromFlag(text: string): { commit: string } | { name: string } {
+  return /^[0-9a-f]{40}$/.test(text) ? { commit: text } : { name: text };
+}
