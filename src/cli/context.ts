@@ -20,8 +20,8 @@ export function createContext(io: Io, env: NodeJS.ProcessEnv): CliContext {
     exitCode: 0,
     keys: new KeyStore({ env }),
     locations(cmd) {
-      const opts = cmd.optsWithGlobals<{ dir?: string; stateDir?: string }>();
-      return resolveLocations({ dir: opts.dir, stateDir: opts.stateDir }, env);
+      const opts = cmd.optsWithGlobals<{ dir?: string; stateDir?: string; git?: string }>();
+      return resolveLocations({ dir: opts.dir, stateDir: opts.stateDir, git: opts.git }, env);
     },
   };
 }

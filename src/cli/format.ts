@@ -1,7 +1,8 @@
 /** Rendering of status views for the terminal (tables, describe) and for scripts (json, yaml). */
 import { stringify } from 'yaml';
 import { kindLower, type Kind } from '../api/names.js';
-import { findCondition, type MCPServerStatus, type SecretStatus } from '../api/status.js';
+import { findCondition, type GitRepositoryStatus, type MCPServerStatus, type SecretStatus } from '../api/status.js';
+import { shortRevision } from '../source/spec.js';
 import type { MCPServerSpec } from '../api/manifests.js';
 import type { ObjectView, StateView } from '../state/view.js';
 import { age, table } from './table.js';
@@ -17,9 +18,20 @@ function serverPhase(o: ObjectView): string {
   return o.orphan ? `${status.phase} (deleted)` : status.phase;
 }
 
+/** Following git: the revision each object was last applied from (a column only when some object has one). */
+function revisionColumn(objects: readonly ObjectView[]): ((o: ObjectView) => string) | undefined {
+  const of = (o: ObjectView): string | undefined => (o.object.status as { lastAppliedRevision?: string } | undefined)?.lastAppliedRevision;
+  if (!objects.some((o) => of(o) !== undefined)) return undefined;
+  return (o) => {
+    const revision = of(o);
+    return revision !== undefined ? shortRevision(revision) : '-';
+  };
+}
+
 export function serverTable(objects: readonly ObjectView[], wide: boolean, now: number): string {
   const headers = ['NAME', 'PHASE', 'READY', 'RESTARTS', 'AGE', 'URL'];
-  if (wide) headers.push('PID', 'GENERATION', 'MESSAGE');
+  const revision = wide ? revisionColumn(objects) : undefined;
+  if (wide) headers.push('PID', 'GENERATION', ...(revision ? ['REVISION'] : []), 'MESSAGE');
   const rows = objects.map((o) => {
     const status = o.object.status as MCPServerStatus | undefined;
     const ready = findCondition(status?.conditions, 'Ready');
@@ -35,6 +47,7 @@ export function serverTable(objects: readonly ObjectView[], wide: boolean, now: 
       row.push(
         status?.pid !== undefined ? String(status.pid) : '-',
         `${status?.observedGeneration ?? 0}/${o.object.metadata.generation ?? 0}${o.stale ? '*' : ''}`,
+        ...(revision ? [revision(o)] : []),
         o.errors[0] ?? status?.message ?? '',
       );
     }
@@ -45,7 +58,8 @@ export function serverTable(objects: readonly ObjectView[], wide: boolean, now: 
 
 export function secretTable(objects: readonly ObjectView[], wide: boolean, now: number): string {
   const headers = ['NAME', 'KEYS', 'STATE', 'USED BY', 'AGE'];
-  if (wide) headers.push('FORMS', 'MESSAGE');
+  const revision = wide ? revisionColumn(objects) : undefined;
+  if (wide) headers.push('FORMS', ...(revision ? ['REVISION'] : []), 'MESSAGE');
   const rows = objects.map((o) => {
     const status = o.object.status as SecretStatus | undefined;
     const keys = status?.keys ?? Object.keys((o.object.spec as { keys?: object } | undefined)?.keys ?? {});
@@ -53,8 +67,31 @@ export function secretTable(objects: readonly ObjectView[], wide: boolean, now: 
     const row = [o.name, String(keys.length), o.orphan ? `${state} (deleted)` : state, status?.usedBy.join(',') || '<none>', age(o.object.metadata.creationTimestamp, now)];
     if (wide) {
       const forms = status?.forms ?? (o.object.spec as { keys?: Record<string, string> } | undefined)?.keys ?? {};
-      row.push([...new Set(Object.values(forms))].join('+') || '-', o.errors[0] ?? status?.message ?? '');
+      row.push([...new Set(Object.values(forms))].join('+') || '-', ...(revision ? [revision(o)] : []), o.errors[0] ?? status?.message ?? '');
     }
+    return row;
+  });
+  return table(headers, rows);
+}
+
+/** As `flux get sources git`: what is fetched, which revision runs, and whether all is well. */
+export function sourceTable(objects: readonly ObjectView[], wide: boolean, now: number): string {
+  const headers = ['NAME', 'REVISION', 'SUSPENDED', 'READY', 'FETCHED', 'MESSAGE'];
+  if (wide) headers.splice(1, 0, 'URL');
+  const rows = objects.map((o) => {
+    const status = o.object.status as GitRepositoryStatus | undefined;
+    const spec = o.object.spec as { url?: string; suspend?: boolean } | undefined;
+    const ready = findCondition(status?.conditions, 'Ready');
+    const revision = status?.artifact?.revision;
+    const row = [
+      o.name,
+      revision !== undefined ? (wide ? revision : shortRevision(revision)) : '<none>',
+      spec?.suspend === true ? 'True' : 'False',
+      o.errors.length > 0 ? 'False' : (ready?.status ?? 'Unknown'),
+      status?.fetchedAt !== undefined ? `${age(status.fetchedAt, now)} ago` : '<never>',
+      o.errors[0] ?? ready?.message ?? status?.message ?? '',
+    ];
+    if (wide) row.splice(1, 0, status?.url ?? spec?.url ?? '');
     return row;
   });
   return table(headers, rows);
@@ -86,7 +123,10 @@ export function describe(o: ObjectView, view: StateView, now: number): string {
     for (const e of o.errors) out.push(`  ${e}`);
   }
   if (o.kind === 'MCPServer') describeServer(o, status as MCPServerStatus | undefined, out, now);
+  else if (o.kind === 'GitRepository') describeSource(o, status as GitRepositoryStatus | undefined, out, now);
   else describeSecret(o, status as SecretStatus | undefined, out);
+  const applied = (status as { lastAppliedRevision?: string } | undefined)?.lastAppliedRevision;
+  if (applied !== undefined) out.push(line('Applied from', applied));
   if (status !== undefined) {
     out.push('Conditions:');
     out.push(indent(table(['TYPE', 'STATUS', 'REASON', 'SINCE', 'MESSAGE'], status.conditions.map((c) => [c.type, c.status, c.reason, age(c.lastTransitionTime, now), c.message])), 2));
@@ -154,6 +194,20 @@ function describeSecret(o: ObjectView, status: SecretStatus | undefined, out: st
   const keys = Object.entries(forms);
   if (keys.length === 0) out.push('  <none>');
   for (const [k, form] of keys) out.push(`  ${k.padEnd(24)} ${form}`);
+}
+
+function describeSource(o: ObjectView, status: GitRepositoryStatus | undefined, out: string[], now: number): void {
+  const spec = o.object.spec as { url?: string; ref?: Record<string, string>; path?: string; interval?: string; suspend?: boolean } | undefined;
+  out.push(line('URL', status?.url ?? spec?.url));
+  const ref = spec?.ref !== undefined ? Object.entries(spec.ref).map(([k, v]) => `${k} ${v}`).join(', ') : "the remote's default branch";
+  out.push(line('Ref', ref), line('Path', spec?.path ?? '.'), line('Interval', spec?.interval ?? '1m'), line('Suspended', spec?.suspend === true ? 'true' : 'false'));
+  if (status === undefined) return;
+  out.push(line('Phase', status.phase));
+  if (status.message) out.push(line('Message', status.message));
+  out.push(line('Revision', status.artifact ? `${status.artifact.revision} (since ${status.artifact.lastUpdateTime})` : undefined));
+  out.push(line('Fetched', status.fetchedAt ? `${status.fetchedAt} (${age(status.fetchedAt, now)} ago)` : undefined));
+  if (status.lastAttemptedRevision !== undefined) out.push(line('Not applied', `${status.lastAttemptedRevision} (its manifests do not validate)`));
+  if (status.nextFetchAt !== undefined) out.push(line('Next fetch', status.nextFetchAt));
 }
 
 function indent(text: string, n: number): string {

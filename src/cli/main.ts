@@ -37,8 +37,8 @@ const VERBS: Record<string, () => Promise<Register>> = {
   render: () => import('./commands/render.js').then((m) => m.registerRender),
 };
 /** Verbs registered by another verb's module. */
-const SHARED: Record<string, string> = { down: 'up', diff: 'apply', delete: 'apply', suspend: 'restart', resume: 'restart', explain: 'schema', install: 'catalog', upgrade: 'catalog' };
-const GLOBAL_OPTIONS_WITH_VALUE = new Set(['--dir', '--state-dir']);
+const SHARED: Record<string, string> = { reconcile: 'restart', down: 'up', diff: 'apply', delete: 'apply', suspend: 'restart', resume: 'restart', explain: 'schema', install: 'catalog', upgrade: 'catalog' };
+const GLOBAL_OPTIONS_WITH_VALUE = new Set(['--dir', '--state-dir', '--git']);
 
 /** The verb argv names (global options may come first), if any. */
 export function verbOf(argv: readonly string[]): string | undefined {
@@ -56,6 +56,7 @@ export async function buildProgram(io: Io, env: NodeJS.ProcessEnv, argv: readonl
     .description('Run MCP servers from a directory of Kubernetes-style YAML manifests')
     .option('--dir <DIR>', 'manifest directory (default: $APIARY_DIR, else ./manifests)')
     .option('--state-dir <DIR>', 'state directory (default: $APIARY_STATE_DIR, else under $XDG_STATE_HOME/apiary)')
+    .option('--git <URL>', 'follow this git repository instead of --dir (default: $APIARY_GIT); every verb takes it to find the same state directory')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({

@@ -6,17 +6,17 @@ import { asList, readStateView, type ObjectView, type StateView } from '../../st
 import { closest } from '../../util/suggest.js';
 import type { CliContext } from '../context.js';
 import { outputOption } from '../context.js';
-import { controllerNotice, kindLabel, secretTable, serialize, serverTable } from '../format.js';
+import { controllerNotice, kindLabel, secretTable, serialize, serverTable, sourceTable } from '../format.js';
 import { paint } from '../io.js';
 
 type Output = 'table' | 'wide' | 'json' | 'yaml' | 'name';
 
 export function parseKinds(type: string | undefined): Kind[] {
-  if (type === undefined || type.toLowerCase() === 'all') return ['MCPServer', 'Secret'];
+  if (type === undefined || type.toLowerCase() === 'all') return ['MCPServer', 'Secret', 'GitRepository'];
   const kind = kindFromAlias(type);
   if (kind === undefined) {
-    const suggestion = closest(type, ['mcpservers', 'secrets', 'all']);
-    throw new ApiaryError('Usage', `unknown resource type "${type}"; use mcpservers, secrets or all${suggestion ? ` (did you mean "${suggestion}"?)` : ''}`);
+    const suggestion = closest(type, ['mcpservers', 'secrets', 'sources', 'all']);
+    throw new ApiaryError('Usage', `unknown resource type "${type}"; use mcpservers, secrets, sources or all${suggestion ? ` (did you mean "${suggestion}"?)` : ''}`);
   }
   return [kind];
 }
@@ -54,6 +54,8 @@ function render(objects: readonly ObjectView[], kinds: readonly Kind[], output: 
   const secrets = objects.filter((o) => o.kind === 'Secret');
   if (kinds.includes('MCPServer') && (servers.length > 0 || kinds.length === 1)) parts.push(servers.length ? serverTable(servers, wide, now) : 'No mcpservers found.');
   if (kinds.includes('Secret') && (secrets.length > 0 || kinds.length === 1)) parts.push(secrets.length ? secretTable(secrets, wide, now) : 'No secrets found.');
+  const sources = objects.filter((o) => o.kind === 'GitRepository');
+  if (kinds.includes('GitRepository') && (sources.length > 0 || kinds.length === 1)) parts.push(sources.length ? sourceTable(sources, wide, now) : 'No sources found (apiary follows a git repository with: apiary up --git URL).');
   return parts.length ? parts.join('\n\n') : 'No resources found.';
 }
 

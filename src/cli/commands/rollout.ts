@@ -2,9 +2,15 @@ import type { Command } from 'commander';
 import { requireServers, setSuspend } from '../../manifests/resource-edits.js';
 import { liveController } from '../../state/controller-lock.js';
 import { StateLayout } from '../../state/layout.js';
-import { requestRestart } from '../../state/requests.js';
+import { requestReconcile, requestRestart } from '../../state/requests.js';
+import { kindFromAlias } from '../../api/names.js';
+import { ApiaryError } from '../../errors.js';
+import type { GitRepositoryResource } from '../../manifests/resource.js';
+import { readSourceDirectory } from '../../source/directory.js';
+import { redactUrl } from '../../source/spec.js';
+import { parseDuration } from './wait.js';
 import { readStateView } from '../../state/view.js';
-import { findCondition, type MCPServerStatus } from '../../api/status.js';
+import { findCondition, type GitRepositoryStatus, type MCPServerStatus } from '../../api/status.js';
 import type { CliContext } from '../context.js';
 import { paint } from '../io.js';
 import { displayPath } from '../paths.js';
@@ -50,14 +56,62 @@ export function registerRollout(program: Command, ctx: CliContext): void {
       }
     });
 
+  program
+    .command('reconcile')
+    .description('fetch the git repository now, like flux reconcile source git: waits for the fetch and prints the revision')
+    .argument('<source>', 'source (or gitrepository)')
+    .argument('[NAME]', "the GitRepository's name (default: the one the directory follows)")
+    .option('--timeout <DURATION>', 'how long to wait for the fetch', '2m')
+    .action(async (kind: string, name: string | undefined, opts: { timeout: string }, cmd: Command) => {
+      if (kindFromAlias(kind) !== 'GitRepository') throw new ApiaryError('Usage', `reconcile takes "source" (the git repository apiary follows); got "${kind}"`);
+      const { dir, dirDisplay, stateDir } = ctx.locations(cmd);
+      const source = await requireSource(dir, dirDisplay, name);
+      const layout = new StateLayout(stateDir);
+      const controller = await liveController(layout);
+      if (controller === undefined) {
+        throw new ApiaryError('NotFound', `no apiary controller is running for ${dirDisplay}; nothing can fetch`, { hints: ['Start one: apiary up' + (dirDisplay !== dir ? ` --git ${dirDisplay}` : '')] });
+      }
+      const request = await requestReconcile(layout);
+      ctx.io.status(`asking the controller (pid ${controller.pid}) to fetch ${redactUrl(source.manifest.spec.url)}...`);
+      const deadline = Date.now() + parseDuration(opts.timeout);
+      for (;;) {
+        const view = await readStateView(dir, stateDir);
+        const object = view.objects.find((o) => o.kind === 'GitRepository' && o.name === source.name);
+        const status = object?.object.status as GitRepositoryStatus | undefined;
+        if (status?.lastHandledReconcileAt !== undefined && status.lastHandledReconcileAt >= request.requestedAt && object?.record?.writtenBy.runId === view.controller?.runId) {
+          const ready = findCondition(status.conditions, 'Ready');
+          if (ready?.status === 'True') {
+            ctx.io.out(`gitrepository/${source.name} fetched revision ${status.artifact?.revision ?? '(none)'}`);
+            return;
+          }
+          throw new ApiaryError('GitOperationFailed', `gitrepository/${source.name}: ${ready?.reason ?? 'NotReady'}: ${ready?.message ?? status.message ?? 'not ready'}`);
+        }
+        if (Date.now() >= deadline) throw new ApiaryError('Timeout', `gitrepository/${source.name}: the controller has not finished the fetch after ${opts.timeout}`, { hints: ['apiary describe source shows where it is'] });
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    });
+
   for (const [verb, suspend] of [['suspend', true], ['resume', false]] as const) {
     program
       .command(verb)
-      .description(suspend ? 'stop servers and keep them listed (sets spec.suspend: true in each manifest, keeping comments)' : 'start suspended servers again (clears spec.suspend in each manifest)')
-      .argument('<NAME...>', 'server names')
+      .description(suspend ? 'stop servers and keep them listed (sets spec.suspend: true in each manifest, keeping comments); suspend source: stop fetching the git repository' : 'start suspended servers again (clears spec.suspend in each manifest); resume source: fetch the git repository again')
+      .argument('<NAME...>', 'server names, or: source [NAME]')
       .option('-o, --output <format>', 'text or json', 'text')
       .action(async (names: string[], opts: { output: string }, cmd: Command) => {
-        const { dir } = ctx.locations(cmd);
+        const { dir, dirDisplay, stateDir } = ctx.locations(cmd);
+        if (names.length <= 2 && kindFromAlias(names[0]!) === 'GitRepository') {
+          const source = await requireSource(dir, dirDisplay, names[1]);
+          const result = await setSuspend(dir, source.name, suspend, 'GitRepository');
+          const layout = new StateLayout(stateDir);
+          // Wake the controller: it reads the source's manifest at each fetch.
+          if (result.changed && (await liveController(layout)) !== undefined) await requestReconcile(layout);
+          const state = suspend ? 'suspended' : 'resumed';
+          print(ctx, opts.output, [{
+            json: { kind: 'GitRepository', name: source.name, suspend, changed: result.changed, file: displayPath(result.file) },
+            text: result.changed ? `gitrepository/${source.name} ${state}${suspend ? ': no fetch until apiary resume source; what runs stays as it is' : ''}` : `gitrepository/${source.name} already ${suspend ? 'suspended' : 'resumed (not suspended)'}`,
+          }]);
+          return;
+        }
         await requireServers(dir, names);
         const results = [];
         for (const name of names) {
@@ -71,4 +125,15 @@ export function registerRollout(program: Command, ctx: CliContext): void {
         print(ctx, opts.output, results);
       });
   }
+}
+
+/** The GitRepository the directory follows (and is named NAME, if given). */
+async function requireSource(dir: string, dirDisplay: string, name: string | undefined): Promise<GitRepositoryResource> {
+  const source = await readSourceDirectory(dir).catch(() => undefined);
+  if (source === undefined || source.declared === 0) {
+    throw new ApiaryError('NotFound', `${dirDisplay} follows no git repository`, { hints: ['Follow one with: apiary up --git URL, or a GitRepository manifest in the directory'] });
+  }
+  if (source.resource === undefined) throw new ApiaryError('ManifestInvalid', `the GitRepository in ${dirDisplay} is invalid: ${source.errors.join('; ')}`);
+  if (name !== undefined && name !== source.resource.name) throw new ApiaryError('NotFound', `gitrepository/${name} not found: ${dirDisplay} follows gitrepository/${source.resource.name}`);
+  return source.resource;
 }

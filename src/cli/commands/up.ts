@@ -14,6 +14,8 @@ import { displayPath } from '../paths.js';
 import { parseDuration } from './wait.js';
 import { readConsoleRecord } from '../../console/auth.js';
 import type { KubeCluster } from '../../kubernetes/cluster.js';
+import { readSourceDirectory, writeFlagSource } from '../../source/directory.js';
+import { redactUrl } from '../../source/spec.js';
 
 interface UpOptions {
   resync: string;
@@ -28,6 +30,9 @@ interface UpOptions {
   context?: string;
   namespace?: string;
   kubeconfig?: string;
+  ref?: string;
+  path?: string;
+  interval?: string;
 }
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -50,8 +55,22 @@ export function registerUp(program: Command, ctx: CliContext): void {
     .option('--context <NAME>', 'kubernetes runtime: the kubeconfig context (default: the current one)')
     .option('-n, --namespace <NS>', "kubernetes runtime: the namespace apiary's objects go to (default: the context's, else default)")
     .option('--kubeconfig <FILE>', 'kubernetes runtime: the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)')
+    .option('--ref <REF>', "with --git: the branch or tag to follow, or a commit sha to pin (default: the remote's default branch)")
+    .option('--path <SUBDIR>', 'with --git: the folder in the repository that holds the manifests (default: the top)')
+    .option('--interval <DURATION>', 'with --git: how often to fetch (default 1m)')
     .action(async (opts: UpOptions, cmd: Command) => {
-      const { dir, dirDisplay, stateDir } = ctx.locations(cmd);
+      const { dir, dirDisplay, stateDir, git } = ctx.locations(cmd);
+      if (git === undefined && (opts.ref !== undefined || opts.path !== undefined || opts.interval !== undefined)) {
+        throw new ApiaryError('Usage', '--ref, --path and --interval are for --git URL');
+      }
+      if (git !== undefined) {
+        // Refused before anything is written: a second up must not change what the running one follows.
+        const running = await liveController(new StateLayout(stateDir));
+        if (running !== undefined) {
+          throw new ApiaryError('ControllerRunning', `another apiary controller (pid ${running.pid}, started ${running.startedAt}) already follows ${dirDisplay}`, { hints: ['Stop it first (apiary down), or use another --state-dir.'] });
+        }
+        await writeFlagSource(dir, { url: git, ref: opts.ref, path: opts.path, interval: opts.interval });
+      }
       const info = await stat(dir).catch(() => undefined);
       if (info?.isDirectory() !== true) {
         throw new ApiaryError('NotFound', `manifest directory ${dirDisplay} does not exist`, {
@@ -66,13 +85,22 @@ export function registerUp(program: Command, ctx: CliContext): void {
       if (opts.runtime === 'process' && (opts.context !== undefined || opts.namespace !== undefined || opts.kubeconfig !== undefined)) {
         throw new ApiaryError('Usage', '--context, --namespace and --kubeconfig are for --runtime kubernetes');
       }
+      // A directory that declares a GitRepository follows it: the manifests that run are the repository's.
+      const source = await readSourceDirectory(dir, dirDisplay);
+      if (source.declared > 0 && source.resource === undefined) {
+        throw new ApiaryError('ManifestInvalid', `${dirDisplay} declares a GitRepository, so it may hold only that one, valid:`, { hints: source.errors });
+      }
       if (opts.detach) return detach(ctx, dir, stateDir, opts);
       const logger = createLogger(logSink(ctx.io, process.stderr.isTTY === true), opts.verbose ? 'debug' : 'info');
       // Loaded here: the controller brings the MCP SDK, which no other verb needs.
       const { Controller, VERSION } = await import('../../controller/controller.js');
       const cluster = opts.runtime === 'kubernetes' ? await loadCluster(opts, ctx) : undefined;
-      const controller = new Controller({ dir, stateDir, keys: ctx.keys, logger, env: ctx.env, resyncMs: resyncSeconds * 1000, auth: opts.auth, ...(cluster !== undefined ? { cluster } : {}) });
+      const controller = new Controller({ dir, stateDir, keys: ctx.keys, logger, env: ctx.env, resyncMs: resyncSeconds * 1000, auth: opts.auth, ...(cluster !== undefined ? { cluster } : {}), ...(source.resource !== undefined ? { git: true } : {}) });
       await controller.start();
+      if (source.resource !== undefined) {
+        const spec = source.resource.manifest.spec;
+        ctx.io.out(`following git repository ${redactUrl(spec.url)} (gitrepository/${source.resource.name}); status: apiary${git !== undefined ? ` --git ${redactUrl(git)}` : ''} get sources`);
+      }
       if (cluster !== undefined) ctx.io.out(`servers run on Kubernetes: context ${cluster.context}, namespace ${cluster.namespace} (${cluster.server})`);
       if (controller.aggregateUrl !== undefined) ctx.io.out(`apiary MCP endpoint (every Ready server, tools named <server>__<tool>): ${controller.aggregateUrl}`);
       let console_: { stop(): Promise<void> } | undefined;
