@@ -147,6 +147,7 @@ export function ServersPage() {
         </label>
         <a class="button primary" href="#/install">Install a server</a>
       </div>
+      <SourceLine />
       {store.synced && servers.length === 0 ? (
         <p class="empty">No servers yet. <a href="#/install">Install one</a>, or add a manifest to the directory.</p>
       ) : (
@@ -180,6 +181,20 @@ export function ServersPage() {
 const CLIENT_NAMES: Record<string, string> = { claude: 'Claude Code', cursor: 'Cursor', vscode: 'VS Code' };
 
 /** As `client config --write/--remove`: every Ready server into (or out of) a client's own configuration file. */
+/** Following git: which repository, which revision runs, and whether the last fetch went well. */
+function SourceLine() {
+  const source = store.list('GitRepository')[0];
+  if (source === undefined) return null;
+  const spec = source.spec as { url?: string } | undefined;
+  const ready = source.status?.conditions?.find((c) => c.type === 'Ready');
+  return (
+    <p class={ready?.status === 'False' ? 'source-line warn' : 'source-line'} data-testid="source-line">
+      Following <code>{spec?.url ?? '?'}</code> at <code>{source.status?.artifact?.revision ?? 'no revision yet'}</code>
+      {ready?.status === 'False' ? <> (not ready: {ready.message})</> : null}. Changes go in as commits to that repository.
+    </p>
+  );
+}
+
 function ClientFiles() {
   const [result, setResult] = useState<string>();
   const [error, setError] = useState<Error>();
@@ -304,6 +319,7 @@ export function ServerDetailPage({ name }: { name: string }) {
         <dd>{server.status?.restartCount ?? 0}</dd>
         <dt>Manifest</dt>
         <dd><code>{detail?.manifest?.file ?? detail?.declaredAt ?? '-'}</code></dd>
+        {server.status?.lastAppliedRevision && <><dt>Revision</dt><dd><code data-testid="revision">{server.status.lastAppliedRevision}</code></dd></>}
       </dl>
       {detail && detail.errors.length > 0 && <ErrorNote error={{ message: 'The manifest is invalid', hints: detail.errors }} />}
 

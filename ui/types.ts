@@ -37,7 +37,7 @@ export interface ServerSpec {
 
 export interface ApiObject {
   apiVersion: string;
-  kind: 'MCPServer' | 'Secret';
+  kind: 'MCPServer' | 'Secret' | 'GitRepository';
   metadata: { name: string; generation?: number; creationTimestamp?: string; labels?: Record<string, string> };
   spec?: unknown;
   status?: {
@@ -53,6 +53,11 @@ export interface ApiObject {
     decryptable?: boolean;
     nextRetryAt?: string;
     lastTermination?: { exitCode: number | null; signal: string | null; finishedAt: string; reason?: string };
+    /** Following git: the revision the object was last applied from. */
+    lastAppliedRevision?: string;
+    /** A GitRepository's: the revision that runs, and when it was fetched. */
+    artifact?: { revision: string; lastUpdateTime: string };
+    fetchedAt?: string;
   };
 }
 
