@@ -1,25 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { BIN, runCli } from './helpers/cli.js';
+import { describe, expect, it } from 'vitest';
+import { runCli, spawnUp, type UpProcess } from './helpers/cli.js';
 import { harness, isAlive, secretYaml, tinyServer, type Harness } from './helpers/controller.js';
 
-const controllers: ChildProcess[] = [];
-afterEach(() => {
-  // A failed assertion must not leave a controller (and its servers) running.
-  for (const child of controllers.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-});
-
-function up(h: Harness): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(BIN, ['up'], { env: { ...process.env, ...h.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  controllers.push(child);
-  let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, output: () => output, exited };
+function up(h: Harness): UpProcess {
+  return spawnUp(['up'], h.env);
 }
 
 describe('apiary up (the built CLI)', () => {

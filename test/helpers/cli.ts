@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { afterEach } from 'vitest';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -34,4 +35,27 @@ export function runCli(
     child.stdin.on('error', () => undefined); // a child that stops reading early (an input limit)
     child.stdin.end(options.input ?? '');
   });
+}
+
+const controllers: ChildProcess[] = [];
+afterEach(() => {
+  // A failed assertion must not leave a controller (and its servers) running.
+  for (const child of controllers.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+});
+
+export interface UpProcess {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+/** `apiary ARGS...` (an up) as a long-running process, stopped after the test if it is still running. */
+export function spawnUp(args: readonly string[], env: NodeJS.ProcessEnv): UpProcess {
+  const child = spawn(BIN, [...args], { env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  controllers.push(child);
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, output: () => output, exited };
 }

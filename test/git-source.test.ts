@@ -1,0 +1,251 @@
+/**
+ * Step 12: following a git repository. Every test pushes to a bare
+ * repository made with the real git command, and a real controller fetches
+ * it (with git too), runs the servers and writes status.
+ */
+import { readdir, readlink, rename, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { findCondition, type GitRepositoryStatus, type MCPServerStatus } from '../src/api/status.js';
+import { seal } from '../src/crypto/seal.js';
+import { KeyStore } from '../src/crypto/keys.js';
+import { StateLayout } from '../src/state/layout.js';
+import { requestReconcile } from '../src/state/requests.js';
+import { harness, isAlive, tinyServer, type Harness } from './helpers/controller.js';
+import { gitRepositoryYaml, testRepo } from './helpers/git.js';
+
+async function source(h: Harness): Promise<GitRepositoryStatus | undefined> {
+  return (await h.view()).objects.find((o) => o.kind === 'GitRepository')?.object.status as GitRepositoryStatus | undefined;
+}
+
+/** Waits for the source to report this revision as applied (Ready). */
+function appliedRevision(h: Harness, revision: string, timeoutMs = 10_000): Promise<GitRepositoryStatus> {
+  return h.waitFor(`source at ${revision}`, async () => {
+    const s = await source(h);
+    return s?.artifact?.revision === revision && findCondition(s.conditions, 'Ready')?.status === 'True' ? s : undefined;
+  }, timeoutMs);
+}
+
+function running(h: Harness, name: string, revision: string, timeoutMs = 10_000): Promise<MCPServerStatus> {
+  return h.waitFor(`${name} running from ${revision}`, async () => {
+    const s = await h.status(name);
+    return s?.phase === 'Running' && s.lastAppliedRevision === revision ? s : undefined;
+  }, timeoutMs);
+}
+
+describe('git source', () => {
+  it('applies a pushed commit within one interval and names the revision on the source and every resource', async () => {
+    const h = await harness();
+    const repo = await testRepo();
+    const first = await repo.commit({ 'servers/a.yaml': tinyServer('a', h), 'README.md': 'not a manifest\n' });
+    await h.write('source.yaml', gitRepositoryYaml(repo.url, { path: 'servers', interval: '1s' }));
+    await h.start({}, { git: true });
+    const s1 = await appliedRevision(h, `main@sha1:${first}`);
+    expect(s1.url).toBe(repo.url);
+    expect(s1.fetchedAt).toBeDefined();
+    const a1 = await running(h, 'a', `main@sha1:${first}`);
+
+    // Pushed, not asked for: the interval (1 s) picks it up.
+    const second = await repo.commit({ 'servers/b.yaml': tinyServer('b', h) });
+    const pushedAt = Date.now();
+    await appliedRevision(h, `main@sha1:${second}`, 5_000);
+    await running(h, 'b', `main@sha1:${second}`);
+    expect(Date.now() - pushedAt).toBeLessThan(5_000);
+    // a did not change: same process, now stamped with the new revision it was reconciled against.
+    const a2 = await running(h, 'a', `main@sha1:${second}`);
+    expect(a2.pid).toBe(a1.pid);
+    // Files are named as in the repository.
+    const view = await h.view();
+    expect(view.objects.find((o) => o.name === 'b')?.declaredAt).toBe('servers/b.yaml:1');
+  });
+
+  it('reconcile source fetches at once; a commit that does not validate is not applied at all, and a fix rolls forward', async () => {
+    const h = await harness();
+    const repo = await testRepo();
+    const good = await repo.commit({ 'a.yaml': tinyServer('a', h) });
+    await h.write('source.yaml', gitRepositoryYaml(repo.url, { interval: '1h' }));
+    await h.start({}, { git: true });
+    const layout = new StateLayout(h.stateDir);
+    await appliedRevision(h, `main@sha1:${good}`);
+    const a1 = await running(h, 'a', `main@sha1:${good}`);
+
+    // One commit changes a (valid) and adds a broken b: none of it is applied.
+    const bad = await repo.commit({
+      'a.yaml': tinyServer('a', h, { args: ['--changed'] }),
+      'b.yaml': 'apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata:\n  name: b\nspec:\n  command: node\n  port: nope\n',
+    });
+    await requestReconcile(layout);
+    const failed = await h.waitFor('validation failure', async () => {
+      const s = await source(h);
+      return findCondition(s?.conditions, 'Ready')?.reason === 'ValidationFailed' ? s : undefined;
+    });
+    const ready = findCondition(failed.conditions, 'Ready')!;
+    expect(ready.status).toBe('False');
+    expect(ready.message).toContain(`main@sha1:${bad}`);
+    expect(ready.message).toMatch(/b\.yaml:7:9: spec\.port/);
+    expect(ready.message).toContain(`main@sha1:${good} keeps running`);
+    expect(failed.artifact?.revision).toBe(`main@sha1:${good}`);
+    expect(failed.lastAttemptedRevision).toBe(`main@sha1:${bad}`);
+    expect(findCondition(failed.conditions, 'Stalled')?.status).toBe('True');
+    const still = await h.status('a');
+    expect(still?.pid).toBe(a1.pid);
+    expect(still?.lastAppliedRevision).toBe(`main@sha1:${good}`);
+    expect(isAlive(a1.pid!)).toBe(true);
+    expect(await h.status('b')).toBeUndefined();
+
+    // The fix: a rolls to the new spec, b runs.
+    const fixed = await repo.commit({ 'b.yaml': tinyServer('b', h) });
+    const asked = Date.now();
+    await requestReconcile(layout);
+    await appliedRevision(h, `main@sha1:${fixed}`, 5_000);
+    const a2 = await running(h, 'a', `main@sha1:${fixed}`);
+    expect(Date.now() - asked).toBeLessThan(5_000);
+    expect(a2.pid).not.toBe(a1.pid);
+    expect((await h.report('a', a2.pid!)).args).toContain('--changed');
+    await running(h, 'b', `main@sha1:${fixed}`);
+    const after = await source(h);
+    expect(after?.lastAttemptedRevision).toBeUndefined();
+  });
+
+  it('follows a force-push that rewrites history back to older manifests', async () => {
+    const h = await harness();
+    const repo = await testRepo();
+    const base = await repo.commit({ 'a.yaml': tinyServer('a', h) });
+    const ahead = await repo.commit({ 'b.yaml': tinyServer('b', h) });
+    await h.write('source.yaml', gitRepositoryYaml(repo.url, { interval: '1h' }));
+    await h.start({}, { git: true });
+    await appliedRevision(h, `main@sha1:${ahead}`);
+    await running(h, 'b', `main@sha1:${ahead}`);
+
+    // History rewritten: b's commit is gone from the branch, a new one replaces it.
+    repo.git('reset', '--quiet', '--hard', base);
+    const rewritten = await repo.commit({ 'c.yaml': tinyServer('c', h) }, 'rewrite', { push: false });
+    repo.git('push', '--quiet', '--force', 'origin', 'HEAD:refs/heads/main');
+    await requestReconcile(new StateLayout(h.stateDir));
+    await appliedRevision(h, `main@sha1:${rewritten}`);
+    await running(h, 'c', `main@sha1:${rewritten}`);
+    await h.waitFor('b pruned', async () => (await h.status('b')) === undefined);
+    // Only the revision that runs and the one before it are kept.
+    const revisions = await readdir(join(h.stateDir, 'git', 'revisions'));
+    expect(revisions.sort()).toEqual([ahead, rewritten].sort());
+  });
+
+  it('a tag and a pinned commit stay where they are while the branch moves', async () => {
+    const h1 = await harness();
+    const repo = await testRepo();
+    const v1 = await repo.commit({ 'a.yaml': tinyServer('a', h1) });
+    repo.git('tag', 'v1');
+    repo.git('push', '--quiet', 'origin', 'v1');
+    await repo.commit({ 'b.yaml': tinyServer('b', h1) });
+
+    await h1.write('source.yaml', gitRepositoryYaml(repo.url, { ref: { tag: 'v1' }, interval: '1s' }));
+    await h1.start({}, { git: true });
+    await appliedRevision(h1, `v1@sha1:${v1}`);
+    await running(h1, 'a', `v1@sha1:${v1}`);
+
+    const h2 = await harness();
+    await h2.write('source.yaml', gitRepositoryYaml(repo.url, { ref: { commit: v1 }, interval: '1s' }));
+    await h2.start({}, { git: true });
+    await appliedRevision(h2, `sha1:${v1}`);
+
+    // The branch moves twice more; two intervals later neither has moved.
+    await repo.commit({ 'c.yaml': tinyServer('c', h1) });
+    const fetchedBefore = (await source(h1))!.fetchedAt!;
+    await h1.waitFor('two more fetches', async () => ((await source(h1))!.fetchedAt! > fetchedBefore ? true : undefined), 5_000);
+    expect((await source(h1))?.artifact?.revision).toBe(`v1@sha1:${v1}`);
+    expect((await source(h2))?.artifact?.revision).toBe(`sha1:${v1}`);
+    expect(await h1.status('b')).toBeUndefined();
+    expect(await h2.status('c')).toBeUndefined();
+
+    // Moving the tag (a release re-cut) is followed.
+    const v1b = repo.git('rev-parse', 'HEAD');
+    repo.git('tag', '--force', 'v1');
+    repo.git('push', '--quiet', '--force', 'origin', 'v1');
+    await appliedRevision(h1, `v1@sha1:${v1b}`, 5_000);
+    await running(h1, 'c', `v1@sha1:${v1b}`);
+  });
+
+  it('an unreachable remote is a condition with the git error and back-off; what runs keeps running; it recovers', async () => {
+    const h = await harness();
+    const repo = await testRepo();
+    const first = await repo.commit({ 'a.yaml': tinyServer('a', h) });
+    await h.write('source.yaml', gitRepositoryYaml(repo.url, { interval: '1h' }));
+    await h.start({}, { git: true });
+    await appliedRevision(h, `main@sha1:${first}`);
+    const a = await running(h, 'a', `main@sha1:${first}`);
+
+    const moved = `${repo.url}.moved`;
+    await rename(repo.url, moved);
+    await requestReconcile(new StateLayout(h.stateDir));
+    const failed = await h.waitFor('fetch failure', async () => {
+      const s = await source(h);
+      return findCondition(s?.conditions, 'Ready')?.reason === 'GitOperationFailed' ? s : undefined;
+    });
+    const ready = findCondition(failed.conditions, 'Ready')!;
+    expect(ready.message).toMatch(/git (ls-remote|fetch) failed: .*(does not appear to be a git repository|not found|No such)/i);
+    expect(ready.message).toContain(`main@sha1:${first} keeps running`);
+    expect(failed.phase).toBe('FetchFailed');
+    // The retry is sooner than the 1 h interval: back-off from 5 s.
+    const retryIn = Date.parse(failed.nextFetchAt!) - Date.now();
+    expect(retryIn).toBeLessThan(6_000);
+    expect((await h.status('a'))?.pid).toBe(a.pid);
+    expect(isAlive(a.pid!)).toBe(true);
+    expect(h.logs.filter((l) => l.msg === 'git fetch failed; retrying with back-off')).toHaveLength(1);
+
+    await rename(moved, repo.url);
+    const next = await repo.commit({ 'b.yaml': tinyServer('b', h) });
+    // The back-off retry finds it (no request needed).
+    await appliedRevision(h, `main@sha1:${next}`, 15_000);
+    await running(h, 'b', `main@sha1:${next}`);
+  });
+
+  it('sealed values committed to the repository open with this machine key; a secret deleted by a commit keeps the server running', async () => {
+    const h = await harness();
+    const keys = new KeyStore({ env: { APIARY_KEY_FILE: h.keyFile } });
+    const sealed = seal(await keys.get(), 'api', 'token', 'from-git-value');
+    const secret = `apiVersion: apiary.dev/v1alpha1\nkind: Secret\nmetadata:\n  name: api\nencryptedData:\n  token: "${sealed}"\n`;
+    const env = '    - name: TOKEN\n      valueFrom:\n        secretKeyRef: { name: api, key: token }\n';
+    const repo = await testRepo();
+    const first = await repo.commit({ 'secret.yaml': secret, 'a.yaml': tinyServer('a', h, { env, hash: ['TOKEN'] }) });
+    await h.write('source.yaml', gitRepositoryYaml(repo.url, { interval: '1h' }));
+    await h.start({}, { git: true });
+    const a = await running(h, 'a', `main@sha1:${first}`);
+    const report = await h.report('a', a.pid!);
+    const { createHash } = await import('node:crypto');
+    expect(report.hashes['TOKEN']).toBe(createHash('sha256').update('from-git-value').digest('hex'));
+
+    const removed = await repo.commit({ 'secret.yaml': null });
+    await requestReconcile(new StateLayout(h.stateDir));
+    await appliedRevision(h, `main@sha1:${removed}`);
+    const after = await h.waitFor('secret gone noticed', async () => {
+      const s = await h.status('a');
+      return findCondition(s?.conditions, 'SecretsResolved')?.status === 'False' ? s : undefined;
+    });
+    expect(after.phase).toBe('Running');
+    expect(after.pid).toBe(a.pid);
+    // Nothing about the value anywhere apiary wrote.
+    const status = await readFile(join(h.stateDir, 'status', 'mcpserver', 'a.json'), 'utf8');
+    expect(status).not.toContain('from-git-value');
+  });
+
+  it('starts from the last good revision when the remote is down at start, and never prunes before the first fetch', async () => {
+    const h = await harness();
+    const repo = await testRepo();
+    const first = await repo.commit({ 'a.yaml': tinyServer('a', h) });
+    await h.write('source.yaml', gitRepositoryYaml(repo.url, { interval: '1h' }));
+    const c1 = await h.start({}, { git: true });
+    const a = await running(h, 'a', `main@sha1:${first}`);
+    await c1.stop();
+
+    await rename(repo.url, `${repo.url}.away`);
+    await h.start({}, { git: true });
+    const again = await running(h, 'a', `main@sha1:${first}`);
+    expect(again.pid).not.toBe(a.pid);
+    const s = await h.waitFor('fetch failure', async () => {
+      const st = await source(h);
+      return findCondition(st?.conditions, 'Ready')?.reason === 'GitOperationFailed' ? st : undefined;
+    });
+    expect(s.artifact?.revision).toBe(`main@sha1:${first}`);
+    expect(await readlink(join(h.stateDir, 'git', 'current'))).toBe(`revisions/${first}`);
+  });
+});
