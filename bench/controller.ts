@@ -24,12 +24,14 @@ import { fmtMs, now, percentile, type Row } from './stats.js';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(ROOT, 'bin', 'apiary');
 const HELLO = join(ROOT, 'examples', 'hello-server.mjs');
-const STAMP = 'date +%s%N > "$STAMP_DIR/$$.stamp"; exec node "$HELLO"';
+/** The server's command: a sh wrapper that stamps its start, then the bundled hello MCP server. */
+export const STAMP = 'date +%s%N > "$STAMP_DIR/$$.stamp"; exec node "$HELLO"';
+export const HELLO_SERVER = HELLO;
 
 
 
 
-function serverManifest(name: string, stampDir: string, extra = '', edit = 0): string {
+export function serverManifest(name: string, stampDir: string, extra = '', edit = 0): string {
   return `apiVersion: apiary.dev/v1alpha1
 kind: MCPServer
 metadata:

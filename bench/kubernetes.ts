@@ -19,6 +19,7 @@ import { FakeApiServer } from '../src/kubernetes/fake-apiserver.js';
 import { StateLayout } from '../src/state/layout.js';
 import { StatusStore } from '../src/state/status-store.js';
 import { epochMs, sleep, until } from './stamps.js';
+import { runProcess } from './stamps.js';
 import { fmtMs, percentile, type Row } from './stats.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -46,18 +47,6 @@ spec:
 
 const SECRET = 'apiVersion: apiary.dev/v1alpha1\nkind: Secret\nmetadata:\n  name: shared\nstringData:\n  token: bench-value\n';
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input ?? '');
-  });
-}
 
 export async function benchKubernetes(): Promise<Row[]> {
   const root = await mkdtemp(join(tmpdir(), 'apiary-bench-k8s-'));
@@ -85,9 +74,9 @@ export async function benchKubernetes(): Promise<Row[]> {
 
   // The peer first, into its own namespace: render, then kubectl apply --server-side of the 100 Deployments.
   const t0 = epochMs();
-  const rendered = await run(BIN, ['render', '--runtime', 'kubernetes', '--dir', dir, '-n', 'peer', '--include-secret-values'], env);
+  const rendered = await runProcess(BIN, ['render', '--runtime', 'kubernetes', '--dir', dir, '-n', 'peer', '--include-secret-values'], env);
   const tRendered = epochMs();
-  const applied = await run('kubectl', ['apply', '--server-side', '--validate=false', '--field-manager=apiary', '-f', '-'], env, rendered.stdout);
+  const applied = await runProcess('kubectl', ['apply', '--server-side', '--validate=false', '--field-manager=apiary', '-f', '-'], env, rendered.stdout);
   const peerMs = epochMs() - t0; // kubectl --validate=false: the fake serves no OpenAPI document
   if (applied.code !== 0) throw new Error(`bench: kubectl apply failed: ${applied.stderr}`);
   patches.clear();

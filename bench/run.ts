@@ -12,6 +12,7 @@ import { benchMcp } from './mcp.js';
 import { benchRollout } from './rollout.js';
 import { benchKubernetes } from './kubernetes.js';
 import { benchRecipients } from './recipients.js';
+import { benchGit } from './git.js';
 import { printTable } from './stats.js';
 
 const sections = new Set(process.argv.slice(2));
@@ -31,6 +32,7 @@ if (want('controller')) printTable('Controller', await benchController());
 if (sections.has('cold-start')) printTable('Cold start', [await hundredServers(false), await hundredServers(true)]);
 if (want('rollout')) printTable('Rollouts (edit -> new process, side by side with mcp-hub --watch)', await benchRollout());
 if (want('kubernetes')) printTable('Kubernetes runtime (against the fake API server; apiary in its own process)', await benchKubernetes());
+if (want('git')) printTable('Following a git repository (the real git; side by side with git pull + mcp-hub --watch)', await benchGit());
 if (want('mcp')) printTable('MCP endpoint', await benchMcp());
 if (want('fairness')) printTable('One client flooding a server', await benchFairness());
 if (want('console')) printTable('Web console (Chromium, 500 servers)', await benchConsole());

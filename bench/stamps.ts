@@ -3,6 +3,7 @@
  * server's command is a sh wrapper that writes a nanosecond timestamp the
  * moment it starts, before it execs node, whoever started it.
  */
+import { spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -31,4 +32,18 @@ export async function newStamp(dir: string, seen: Set<string>): Promise<number |
     earliest = Math.min(earliest ?? Infinity, Number(BigInt(text) / 1000n) / 1000);
   }
   return earliest;
+}
+
+/** Runs a command to its end: exit code and output (input, if any, on its stdin). */
+export function runProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input ?? '');
+  });
 }
