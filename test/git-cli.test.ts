@@ -72,7 +72,9 @@ describe('apiary up --git (the built CLI)', () => {
     const fixed = await repo.commit({ 'servers/c.yaml': tinyServer('c', h) });
     const stillSuspended = await runCli([...git, 'get', 'sources'], { env: h.env });
     expect(stillSuspended.stdout).toMatch(/origin +main@sha1:\w+ +True/);
-    expect((await runCli([...git, 'reconcile', 'source', '--timeout', '5s'], { env: h.env })).code).toBe(1);
+    const whileSuspended = await runCli([...git, 'reconcile', 'source', '--timeout', '5s'], { env: h.env });
+    expect(whileSuspended.code).toBe(1);
+    expect(whileSuspended.stderr).toContain('gitrepository/origin is suspended: nothing is fetched');
     expect((await runCli([...git, 'get', 'mcp', 'c'], { env: h.env })).code).toBe(1);
     expect((await runCli([...git, 'resume', 'source'], { env: h.env })).stdout).toBe('gitrepository/origin resumed\n');
     expect((await runCli([...git, 'reconcile', 'source'], { env: h.env })).stdout).toBe(`gitrepository/origin fetched revision main@sha1:${fixed}\n`);

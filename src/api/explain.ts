@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { ApiaryError } from '../errors.js';
 import { closest } from '../util/suggest.js';
-import { ApiarySecretManifest, KubernetesSecretManifest, MCPServerManifest } from './manifests.js';
+import { ApiarySecretManifest, GitRepositoryManifest, KubernetesSecretManifest, MCPServerManifest } from './manifests.js';
 import { API_GROUP_VERSION, kindFromAlias, type Kind } from './names.js';
 
 interface JsonSchema {
@@ -45,6 +45,10 @@ export interface Explanation {
 }
 
 function schemaFor(kind: Kind, apiVersion: string): JsonSchema {
+  if (kind === 'GitRepository') {
+    if (apiVersion !== API_GROUP_VERSION) throw new ApiaryError('Usage', `GitRepository has only apiVersion ${API_GROUP_VERSION}`);
+    return z.toJSONSchema(GitRepositoryManifest) as JsonSchema;
+  }
   if (kind === 'MCPServer') {
     if (apiVersion !== API_GROUP_VERSION) throw new ApiaryError('Usage', `MCPServer has only apiVersion ${API_GROUP_VERSION}`);
     return z.toJSONSchema(MCPServerManifest) as JsonSchema;

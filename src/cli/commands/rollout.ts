@@ -10,6 +10,7 @@ import { readSourceDirectory } from '../../source/directory.js';
 import { redactUrl } from '../../source/spec.js';
 import { parseDuration } from './wait.js';
 import { readStateView } from '../../state/view.js';
+import { StatusStore } from '../../state/status-store.js';
 import { findCondition, type GitRepositoryStatus, type MCPServerStatus } from '../../api/status.js';
 import type { CliContext } from '../context.js';
 import { paint } from '../io.js';
@@ -66,6 +67,9 @@ export function registerRollout(program: Command, ctx: CliContext): void {
       if (kindFromAlias(kind) !== 'GitRepository') throw new ApiaryError('Usage', `reconcile takes "source" (the git repository apiary follows); got "${kind}"`);
       const { dir, dirDisplay, stateDir } = ctx.locations(cmd);
       const source = await requireSource(dir, dirDisplay, name);
+      if (source.manifest.spec.suspend === true) {
+        throw new ApiaryError('GitOperationFailed', `gitrepository/${source.name} is suspended: nothing is fetched`, { hints: ['Resume it first: apiary resume source'] });
+      }
       const layout = new StateLayout(stateDir);
       const controller = await liveController(layout);
       if (controller === undefined) {
@@ -74,12 +78,16 @@ export function registerRollout(program: Command, ctx: CliContext): void {
       const request = await requestReconcile(layout);
       ctx.io.status(`asking the controller (pid ${controller.pid}) to fetch ${redactUrl(source.manifest.spec.url)}...`);
       const deadline = Date.now() + parseDuration(opts.timeout);
+      // Only the source's own status file is read while waiting: the repository may hold thousands of manifests.
+      const store = new StatusStore(layout);
       for (;;) {
-        const view = await readStateView(dir, stateDir);
-        const object = view.objects.find((o) => o.kind === 'GitRepository' && o.name === source.name);
-        const status = object?.object.status as GitRepositoryStatus | undefined;
-        if (status?.lastHandledReconcileAt !== undefined && status.lastHandledReconcileAt >= request.requestedAt && object?.record?.writtenBy.runId === view.controller?.runId) {
+        const record = await store.read('GitRepository', source.name);
+        const status = record?.status as GitRepositoryStatus | undefined;
+        if (status?.lastHandledReconcileAt !== undefined && status.lastHandledReconcileAt >= request.requestedAt && record?.writtenBy.runId === controller.runId) {
           const ready = findCondition(status.conditions, 'Ready');
+          if (status.phase === 'Suspended') {
+            throw new ApiaryError('GitOperationFailed', `gitrepository/${source.name} is suspended: nothing was fetched`, { hints: ['Resume it first: apiary resume source'] });
+          }
           if (ready?.status === 'True') {
             ctx.io.out(`gitrepository/${source.name} fetched revision ${status.artifact?.revision ?? '(none)'}`);
             return;
