@@ -249,3 +249,53 @@ describe('git source', () => {
     expect(await readlink(join(h.stateDir, 'git', 'current'))).toBe(`revisions/${first}`);
   });
 });
+
+describe('git source: authentication', () => {
+  it('a remote that wants a login fails at once (no prompt), says so, and never shows the password in the URL', async () => {
+    const { createServer } = await import('node:http');
+    const server = createServer((_req, res) => {
+      res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="git"' });
+      res.end('login required');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const h = await harness();
+      const url = `http://someone:s3cret-pass@127.0.0.1:${port}/team/servers.git`;
+      await h.write('source.yaml', gitRepositoryYaml(url, { interval: '1h' }));
+      const started = Date.now();
+      await h.start({}, { git: true });
+      const failed = await h.waitFor('auth failure', async () => {
+        const s = await source(h);
+        return findCondition(s?.conditions, 'Ready')?.reason === 'GitOperationFailed' ? s : undefined;
+      });
+      expect(Date.now() - started).toBeLessThan(10_000);
+      const ready = findCondition(failed.conditions, 'Ready')!;
+      expect(ready.message).toMatch(/Authentication failed|could not read Username|401/);
+      expect(ready.message).toContain('nothing from this repository runs yet');
+      // Status files, events and logs: what apiary writes (the manifest itself is the user's).
+      const { filesUnder } = await import('./helpers/tmp.js');
+      const written = await Promise.all((await filesUnder(h.stateDir)).filter((f) => !f.includes('/source/')).map((f) => readFile(f, 'latin1')));
+      expect(written.join('\n') + JSON.stringify(h.logs)).not.toContain('s3cret-pass');
+      const listed = await (await import('./helpers/cli.js')).runCli(['get', 'sources', '-o', 'json'], { env: h.env });
+      expect(listed.stdout).toContain('***@127.0.0.1');
+      expect(listed.stdout).not.toContain('s3cret-pass');
+      expect(failed.url).toBe(`http://***@127.0.0.1:${port}/team/servers.git`);
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe('GitRepository manifests', () => {
+  it('are validated where they are written: one ref, a relative path, durations; a password in the URL is warned about', async () => {
+    const { parseManifestText } = await import('../src/manifests/parse.js');
+    const doc = (spec: string) => parseManifestText(`apiVersion: apiary.dev/v1alpha1\nkind: GitRepository\nmetadata:\n  name: origin\nspec:\n${spec}`, '/x/source.yaml', 'source.yaml')[0]!;
+    expect(doc('  url: https://example.com/r.git\n  ref: { branch: main }\n  path: servers\n  interval: 1m30s\n').errors).toEqual([]);
+    expect(doc('  url: https://example.com/r.git\n  ref: { branch: main, tag: v1 }\n').errors.map((e) => e.message)).toEqual([expect.stringContaining('set exactly one of branch, tag, commit, name')]);
+    expect(doc('  url: https://example.com/r.git\n  path: ../elsewhere\n').errors.map((e) => `${e.line}:${e.col}: ${e.message}`)).toEqual([expect.stringMatching(/^7:9: spec\.path: must be a relative path inside the repository/)]);
+    expect(doc('  url: https://example.com/r.git\n  interval: soon\n').errors[0]?.message).toContain('must be a duration such as 30s, 1m or 1h');
+    expect(doc('  url: --upload-pack=evil\n').errors[0]?.message).toContain('not an option');
+    expect(doc('  url: https://me:token@example.com/r.git\n').warnings.map((w) => w.message)).toEqual([expect.stringContaining('credentials in the URL are readable by anyone who reads this file')]);
+  });
+});

@@ -110,6 +110,13 @@ function parseDocument(
   if (schema.kind === 'MCPServer' && parsed.success) {
     warnVariableReferences(parsed.data as MCPServerManifest, doc, lc, result);
   }
+  if (schema.kind === 'GitRepository' && parsed.success) {
+    const url = (parsed.data as { spec: { url: string } }).spec.url;
+    if (/^https?:\/\/[^/@]*@/i.test(url)) {
+      const pos = locate(doc, ['spec', 'url'], lc);
+      result.warnings.push({ file: where.file, line: pos.line, col: pos.col, field: 'spec.url', message: 'spec.url: credentials in the URL are readable by anyone who reads this file (apiary never shows them); prefer a git credential helper or an SSH URL' });
+    }
+  }
   if (result.errors.length === 0 && parsed.success && result.name !== undefined) {
     result.resource = { kind: schema.kind, name: result.name, manifest: parsed.data, source } as Resource;
   }

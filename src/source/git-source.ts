@@ -110,10 +110,11 @@ export class GitSource {
     await this.#running;
   }
 
+  /** The next cycle in `ms`, or at once when a reconcile request waits (a cycle ending never pushes a request back to its interval). */
   #schedule(ms: number): void {
     if (this.#stopped) return;
     this.#timer?.cancel();
-    this.#timer = this.#opts.clock.setTimeout(() => this.#kick(), ms);
+    this.#timer = this.#opts.clock.setTimeout(() => this.#kick(), this.#pendingRequest !== undefined ? 0 : ms);
   }
 
   #kick(): void {
@@ -167,7 +168,7 @@ export class GitSource {
       this.#failures += 1;
       const delay = Math.min(spec.intervalMs, RETRY_BASE_MS * 2 ** (this.#failures - 1));
       const message = redactText(messageOf(err), spec.url);
-      const keeps = this.#revision !== undefined ? `; ${this.#revision} keeps running` : '';
+      const keeps = this.#revision !== undefined ? `; ${this.#revision} keeps running` : '; nothing from this repository runs yet';
       if (this.#failures === 1) this.#opts.logger.warn('git fetch failed; retrying with back-off', { source: spec.name, error: message, retryInMs: delay });
       await this.#status(spec, { ready: ['False', 'GitOperationFailed', `${message}${keeps}`], stalled: false, phase: 'FetchFailed', request, retryInMs: delay, event: ['Warning', 'GitOperationFailed', message] });
       this.#schedule(delay);
