@@ -19,6 +19,9 @@ import { hasChromium, launchChromium } from './helpers/browser.js';
 import { BIN, ROOT } from './helpers/cli.js';
 import { readEvents } from './helpers/console.js';
 import { filesUnder } from './helpers/tmp.js';
+import { gitRepositoryYaml, testRepo } from './helpers/git.js';
+import { StateLayout } from '../src/state/layout.js';
+import { requestReconcile } from '../src/state/requests.js';
 import { harness, isAlive, secretYaml, TINY_SERVER, tinyServer, type Harness } from './helpers/controller.js';
 
 const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
@@ -384,5 +387,36 @@ describe('the web console in Chromium', () => {
     await page.screenshot({ path: join(SHOTS, 'servers-narrow-dark.png') });
     await writeFile(join(SHOTS, '.gitkeep'), '');
     await context.close();
+  }, 60_000);
+
+  it('following git: the servers page names the repository and revision, a server its revision, and a bad commit shows why it is not applied', async () => {
+    const h = await harness();
+    const repo = await testRepo();
+    const first = await repo.commit({ 'servers/tools.yaml': tinyServer('tools', h), 'servers/notes.yaml': tinyServer('notes', h) });
+    await h.write('source.yaml', gitRepositoryYaml(repo.url, { path: 'servers', interval: '1h' }));
+    const { loginUrl } = await up(h);
+    const page = await signIn(loginUrl);
+    await expectBadge(page, 'tools', 'Running');
+    const line = page.getByTestId('source-line');
+    await line.waitFor();
+    expect(await line.textContent()).toContain(`Following ${repo.url} at main@sha1:${first}`);
+    // Changes are commits: no suspend, delete or install from the page; restart stays.
+    expect(await page.getByRole('button', { name: 'Suspend tools' }).count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'Restart tools' }).count()).toBe(1);
+    expect(await page.getByRole('link', { name: 'Install a server' }).count()).toBe(0);
+
+    const bad = await repo.commit({ 'servers/broken.yaml': 'apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata:\n  name: broken\nspec:\n  command: node\n  port: nope\n' });
+    await requestReconcile(new StateLayout(h.stateDir));
+    await page.waitForFunction(() => document.querySelector('[data-testid=source-line]')?.classList.contains('warn') === true, undefined, { timeout: 15_000 });
+    const text = await line.textContent();
+    expect(text).toContain(`revision main@sha1:${bad} is not applied: servers/broken.yaml:7:9: spec.port`);
+    expect(text).toContain(`Following ${repo.url} at main@sha1:${first}`);
+    await page.screenshot({ path: join(SHOTS, 'servers-git.png') });
+
+    await page.goto(`${new URL(loginUrl).origin}/#/servers/tools`);
+    const revision = page.getByTestId('revision');
+    await revision.waitFor();
+    expect(await revision.textContent()).toBe(`main@sha1:${first}`);
+    await page.context().close();
   }, 60_000);
 });

@@ -62,6 +62,13 @@ describe('apiary up --git (the built CLI)', () => {
     const set = await runCli([...git, 'secret', 'set', 'api', 'token'], { env: h.env, input: 'value' });
     expect(set.code).toBe(1);
     expect(set.stderr).toContain('so nothing is written here');
+    // Verbs that read what runs read the repository's revision: restart works, suspend of a server is a change to commit.
+    const restarted = await runCli([...git, 'restart', 'a'], { env: h.env });
+    expect(restarted.stdout).toBe('mcpserver/a restart requested\n');
+    const suspendServer = await runCli([...git, 'suspend', 'a'], { env: h.env });
+    expect(suspendServer.code).toBe(1);
+    expect(suspendServer.stderr).toContain('so nothing is written here');
+    expect((await runCli([...git, 'restart', 'nope'], { env: h.env })).stderr).toContain('mcpserver/nope not found');
     // ...and the clone is where they are written.
     const inClone = await runCli(['--dir', join(repo.work, 'servers'), 'secret', 'set', 'api', 'token'], { env: h.env, input: 'value' });
     expect(inClone.code, inClone.stderr).toBe(0);

@@ -68,6 +68,15 @@ function ServerActions({ server, onAction }: { server: ApiObject; onAction: (a: 
   const name = server.metadata.name;
   const suspended = (server.spec as ServerSpec | undefined)?.suspend === true;
   const [error, setError] = useState<string>();
+  // Following git: the manifests are the repository's; a change is a commit, so only restart is offered.
+  if (store.list('GitRepository').length > 0) {
+    return (
+      <span class="actions">
+        <button type="button" class="small" onClick={() => onAction({ kind: 'restart', name })} aria-label={`Restart ${name}`}>Restart</button>
+        <span class="muted" title="This directory follows a git repository: suspend or delete it with a commit there.">changes: by commit</span>
+      </span>
+    );
+  }
   return (
     <span class="actions">
       <button type="button" class="small" onClick={() => onAction({ kind: 'restart', name })} aria-label={`Restart ${name}`}>Restart</button>
@@ -145,7 +154,7 @@ export function ServersPage() {
           <span class="visually-hidden">Filter servers</span>
           <input type="search" placeholder="Filter by name or phase" value={filter} onInput={(e) => setFilter((e.target as HTMLInputElement).value)} />
         </label>
-        <a class="button primary" href="#/install">Install a server</a>
+        {store.list('GitRepository').length === 0 && <a class="button primary" href="#/install">Install a server</a>}
       </div>
       <SourceLine />
       {store.synced && servers.length === 0 ? (

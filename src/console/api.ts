@@ -18,6 +18,7 @@ import { SecretValue } from '../crypto/secret-value.js';
 import { ApiaryError } from '../errors.js';
 import { planInstall, writeInstall, type InstallRequest, type SecretBinding } from '../manifests/install.js';
 import { formatManifestError } from '../manifests/errors.js';
+import { runningManifestDir } from '../source/directory.js';
 import { loadDirectory } from '../manifests/loader.js';
 import { secretReferences, serversUsingSecret } from '../manifests/references.js';
 import type { MCPServerResource, Resource, SecretResource } from '../manifests/resource.js';
@@ -136,7 +137,7 @@ function resources(view: StateView): Resource[] {
  * it (does this key exist?) must not.
  */
 async function onDisk(ctx: ApiContext): Promise<Resource[]> {
-  return (await loadDirectory(ctx.dir)).resources;
+  return (await loadDirectory(await runningManifestDir(ctx.dir, ctx.stateDir))).resources;
 }
 
 /** Each secret a server's environment is bound to, and whether it is there and opens here (never the value). */
@@ -222,7 +223,7 @@ async function logs(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, 
 /** As `secret list -o json` (read from the directory), plus the secrets servers ask for that nobody declares. */
 async function secretSummaries(ctx: ApiContext, _req: IncomingMessage, res: ServerResponse): Promise<void> {
   // Files named relative to the manifest directory, as a person browsing it sees them.
-  const loaded = await loadDirectory(ctx.dir, '.');
+  const loaded = await loadDirectory(await runningManifestDir(ctx.dir, ctx.stateDir), '.');
   const all = loaded.resources;
   const items: SecretSummary[] = [];
   for (const doc of loaded.documents) {
@@ -299,7 +300,7 @@ async function serverAction(ctx: ApiContext, req: IncomingMessage, res: ServerRe
   await readJsonBody(req);
   // As the CLI verbs: restart checks the name first; suspend, resume and delete say NotFound themselves.
   if (action === 'restart') {
-    await requireServers(ctx.dir, [name!]);
+    await requireServers(await runningManifestDir(ctx.dir, ctx.stateDir), [name!]);
     const request = await requestRestart(new StateLayout(ctx.stateDir), name!);
     sendJson(res, 200, { name, restartRequestedAt: request.requestedAt });
     return;

@@ -3,6 +3,7 @@
  * manifests that run are the repository's, and the directory holds only the
  * GitRepository that names it. These read one and say what is wrong with it.
  */
+import { lstat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { stringify } from 'yaml';
 import { API_GROUP_VERSION } from '../api/names.js';
@@ -75,4 +76,18 @@ export async function writeFlagSource(dir: string, flags: GitFlags): Promise<Git
   await ensurePrivateDir(dir);
   await writeFileAtomic(join(dir, FLAG_SOURCE_FILE), text);
   return docs[0].resource;
+}
+
+/**
+ * Where the manifests that run are read from: the directory itself, or, when
+ * it follows a git repository, the revision the controller switched to
+ * (`<state>/git/current`). What read-only verbs (restart's name check, secret
+ * get/list, render, the console's reads) look at. One lstat when the state
+ * directory never followed git.
+ */
+export async function runningManifestDir(dir: string, stateDir: string): Promise<string> {
+  const current = join(stateDir, 'git', 'current');
+  if ((await lstat(current).catch(() => undefined))?.isSymbolicLink() !== true) return dir;
+  const source = await readSourceDirectory(dir).catch(() => undefined);
+  return source !== undefined && source.declared > 0 ? current : dir;
 }

@@ -5,6 +5,7 @@ import { ApiaryError } from '../../errors.js';
 import { renderKubernetes } from '../../kubernetes/render.js';
 import { loadDirectory } from '../../manifests/loader.js';
 import { formatManifestError } from '../../manifests/errors.js';
+import { runningManifestDir } from '../../source/directory.js';
 import type { CliContext } from '../context.js';
 import { paint } from '../io.js';
 
@@ -18,7 +19,8 @@ export function registerRender(program: Command, ctx: CliContext): void {
     .option('-o, --output <format>', 'yaml or json', 'yaml')
     .action(async (opts: { runtime: string; namespace?: string; includeSecretValues?: boolean; output: string }, cmd: Command) => {
       if (opts.runtime !== 'kubernetes') throw new ApiaryError('Usage', `--runtime must be kubernetes; got "${opts.runtime}"`);
-      const { dir } = ctx.locations(cmd);
+      const locations = ctx.locations(cmd);
+      const dir = await runningManifestDir(locations.dir, locations.stateDir);
       const loaded = await loadDirectory(dir);
       const invalid = loaded.documents.filter((d) => d.errors.length > 0);
       if (invalid.length > 0) throw new ApiaryError('ManifestInvalid', `the manifest directory does not validate; nothing rendered`, { hints: invalid.flatMap((d) => d.errors.map(formatManifestError)) });

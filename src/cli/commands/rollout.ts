@@ -6,7 +6,7 @@ import { requestReconcile, requestRestart } from '../../state/requests.js';
 import { kindFromAlias } from '../../api/names.js';
 import { ApiaryError } from '../../errors.js';
 import type { GitRepositoryResource } from '../../manifests/resource.js';
-import { readSourceDirectory } from '../../source/directory.js';
+import { readSourceDirectory, runningManifestDir } from '../../source/directory.js';
 import { redactUrl } from '../../source/spec.js';
 import { parseDuration } from './wait.js';
 import { readStateView } from '../../state/view.js';
@@ -34,7 +34,7 @@ export function registerRollout(program: Command, ctx: CliContext): void {
     .option('-o, --output <format>', 'text or json', 'text')
     .action(async (names: string[], opts: { output: string }, cmd: Command) => {
       const { dir, stateDir } = ctx.locations(cmd);
-      await requireServers(dir, names);
+      await requireServers(await runningManifestDir(dir, stateDir), names);
       const layout = new StateLayout(stateDir);
       const results = [];
       for (const name of names) {
@@ -120,7 +120,7 @@ export function registerRollout(program: Command, ctx: CliContext): void {
           }]);
           return;
         }
-        await requireServers(dir, names);
+        await requireServers(await runningManifestDir(dir, stateDir), names);
         const results = [];
         for (const name of names) {
           const result = await setSuspend(dir, name, suspend);

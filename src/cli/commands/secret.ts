@@ -10,6 +10,7 @@ import { serversUsingSecret } from '../../manifests/references.js';
 import type { SecretResource } from '../../manifests/resource.js';
 import { deleteSecret, setSecretValue } from '../../manifests/secret-edits.js';
 import { summarizeSecret, usersWarning } from '../../manifests/secret-summary.js';
+import { runningManifestDir } from '../../source/directory.js';
 import type { CliContext } from '../context.js';
 import { readSecretValue } from '../secret-input.js';
 import { table } from '../table.js';
@@ -87,7 +88,8 @@ export function registerSecret(program: Command, ctx: CliContext): void {
     .argument('<NAME>', 'secret name')
     .argument('[KEY]', 'key within the secret')
     .action(async (name: string, key: string | undefined, _opts: unknown, cmd: Command) => {
-      const { secret: resource } = await findSecret(ctx.locations(cmd).dir, name);
+      const { dir, stateDir } = ctx.locations(cmd);
+      const { secret: resource } = await findSecret(await runningManifestDir(dir, stateDir), name);
       const entries = await openSecret(resource, ctx.keys);
       const wanted = key === undefined ? [...entries.values()].sort((a, b) => a.key.localeCompare(b.key)) : [entries.get(key)];
       if (key !== undefined && wanted[0] === undefined) throw new ApiaryError('SecretKeyNotFound', `secret "${name}" has no key "${key}"`);
@@ -104,7 +106,8 @@ export function registerSecret(program: Command, ctx: CliContext): void {
     .description('list secrets: keys, form (sealed/plain), which servers use them, whether they decrypt here')
     .option('-o, --output <format>', 'table or json', 'table')
     .action(async (opts: { output: string }, cmd: Command) => {
-      const all = await loadDirectory(ctx.locations(cmd).dir);
+      const { dir, stateDir } = ctx.locations(cmd);
+      const all = await loadDirectory(await runningManifestDir(dir, stateDir));
       const rows = [];
       for (const r of all.resources) {
         if (r.kind !== 'Secret') continue;
