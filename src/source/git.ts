@@ -148,7 +148,7 @@ export class GitMirror {
       await rm(join(this.revisions, name), { recursive: true, force: true });
     }
     for (const name of await readdir(this.root).catch(() => [] as string[])) {
-      if (name.startsWith('current.tmp-')) await rm(join(this.root, name), { force: true });
+      if (name.startsWith('current.tmp-') || name.startsWith('mirror.git.tmp-')) await rm(join(this.root, name), { recursive: true, force: true });
     }
   }
 
