@@ -210,7 +210,7 @@ async function thousandManifests(): Promise<Row[]> {
       const out = await runProcess(BIN, ['--git', r.url, 'reconcile', 'source'], r.env);
       if (out.code !== 0) throw new Error(`bench: reconcile failed: ${out.stderr}`);
     });
-    rows.push({ measure: '1,000 manifests, one file changed: commit+push+`reconcile source` -> new revision applied (p50 of 5)', result: fmtMs(percentile(oneFile, 50)), note: 'includes git commit and push (~30 ms), a checkout of all 1,000 files (~0.5 ms each, system time, on this machine) and validation of all; the command returns when the source is Ready' });
+    rows.push({ measure: '1,000 manifests, one file changed: commit+push+`reconcile source` -> new revision applied (p50 of 5)', result: fmtMs(percentile(oneFile, 50)), note: 'includes git commit and push (~30 ms), a checkout of all 1,000 files (~0.5 ms each, system time, on this machine) and a validation of all (only changed files parsed again); the command returns when the source is Ready' });
   } finally {
     await up.stop();
     await rm(r.root, { recursive: true, force: true });

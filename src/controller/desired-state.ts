@@ -10,7 +10,8 @@ import { relative } from 'node:path';
 import { isDns1123Label, resourceKey, type ResourceKey } from '../api/names.js';
 import { messageOf } from '../errors.js';
 import type { ManifestError } from '../manifests/errors.js';
-import { assemble, listManifestFiles, loadFile } from '../manifests/loader.js';
+import { assemble, listManifestFiles, readManifestText, unreadableFile } from '../manifests/loader.js';
+import { parseManifestText } from '../manifests/parse.js';
 import type { ParsedDocument } from '../manifests/parse.js';
 import { referencedSecretNames } from '../manifests/references.js';
 import type { Resource } from '../manifests/resource.js';
@@ -26,6 +27,8 @@ export interface DesiredEntry {
 
 interface FileEntry {
   fingerprint: string;
+  /** Hash of the file's text: a re-read of the same text is not parsed again. */
+  textHash?: string;
   mtimeMs: number;
   size: number;
   docs: ParsedDocument[];
@@ -105,14 +108,22 @@ export class DesiredState {
       return this.#keepUnreadable(path, { file, line: 1, col: 1, message: `cannot read: ${messageOf(err)}`, code: 'Unreadable' });
     }
     if (!info.isFile()) return { path, settled: true };
-    const docs = await loadFile(path, file);
+    // The same text as last time (a new git revision re-reads every file): what was parsed then stands.
+    const read = await readManifestText(path, file);
+    const textHash = 'text' in read ? createHash('sha256').update(read.text).digest('hex') : undefined;
+    const previous = this.#files.get(path);
+    if (previous !== undefined && textHash !== undefined && textHash === previous.textHash) {
+      this.#unreadable.delete(path);
+      return { path, settled: true, entry: { ...previous, mtimeMs: info.mtimeMs, size: info.size } };
+    }
+    const docs = 'text' in read ? parseManifestText(read.text, path, file) : [unreadableFile(path, read.error)];
     const unreadable = docs.length === 1 ? docs[0]!.errors.find((e) => e.code === 'Unreadable') : undefined;
     if (unreadable !== undefined) return this.#keepUnreadable(path, unreadable);
     this.#unreadable.delete(path);
     const text = docs.map((d) => d.text).join('\u0000');
     const fingerprint = createHash('sha256').update(`${info.size}:${text}`).digest('hex');
     const torn = docs.some((d) => d.errors.some((e) => e.message.startsWith('YAML'))) || (docs.length === 0 && (this.#files.get(path)?.docs.length ?? 0) > 0);
-    return { path, settled: !torn, entry: { fingerprint, mtimeMs: info.mtimeMs, size: info.size, docs } };
+    return { path, settled: !torn, entry: { fingerprint, ...(textHash !== undefined && !torn ? { textHash } : {}), mtimeMs: info.mtimeMs, size: info.size, docs } };
   }
 
   /**

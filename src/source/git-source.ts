@@ -8,15 +8,16 @@
  * authentication refused) is retried with back-off, also without touching
  * what runs.
  */
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { join, relative } from 'node:path';
 import type { GitRepositoryStatus } from '../api/status.js';
 import { setCondition } from '../api/status.js';
 import type { Clock, Timer } from '../controller/clock.js';
 import type { Logger } from '../controller/logger.js';
 import { messageOf } from '../errors.js';
 import { formatManifestError } from '../manifests/errors.js';
-import { loadDirectory } from '../manifests/loader.js';
-import type { ParsedDocument } from '../manifests/parse.js';
+import { assemble, listManifestFiles, readManifestText, unreadableFile } from '../manifests/loader.js';
+import { parseManifestText, type ParsedDocument } from '../manifests/parse.js';
 import type { RecordBook } from '../state/record-book.js';
 import { readSourceDirectory } from './directory.js';
 import { GitMirror } from './git.js';
@@ -55,6 +56,7 @@ export class GitSource {
   #stopped = false;
   #pendingRequest: string | undefined;
   #documents: readonly ParsedDocument[] = [];
+  readonly #parsed: ParseCache = new Map();
 
   constructor(options: GitSourceOptions) {
     this.#opts = options;
@@ -216,7 +218,7 @@ export class GitSource {
       return [redactText(messageOf(err), spec.url)];
     }
     const dir = spec.path === '' ? folder : join(folder, spec.path);
-    return validateRevision(dir, spec.path);
+    return validateRevision(dir, spec.path, this.#parsed);
   }
 
   async #revisionsToKeep(...shas: (string | undefined)[]): Promise<string[]> {
@@ -278,16 +280,38 @@ export class GitSource {
   }
 }
 
+/**
+ * Parsed files of earlier revisions, by path and content: a new revision
+ * parses only the files it changed (the rest are read and hashed). Holds the
+ * files of the last revision validated, no more.
+ */
+export type ParseCache = Map<string, ParsedDocument[]>;
+
 /** Every reason a revision's manifests may not run, `file:line:col: message` each, files named as in the repository. */
-export async function validateRevision(dir: string, path: string): Promise<string[]> {
-  let loaded;
+export async function validateRevision(dir: string, path: string, cache: ParseCache = new Map()): Promise<string[]> {
+  const display = path === '' ? '.' : path;
+  let files: string[];
+  const unreadable: string[] = [];
   try {
-    loaded = await loadDirectory(dir, path === '' ? '.' : path);
+    files = await listManifestFiles(dir, (folder, err) => unreadable.push(`${join(display, relative(dir, folder))}/: cannot read: ${messageOf(err)}`));
   } catch (err) {
     const missing = (err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR';
     return [missing ? `path "${path}" is not a folder in this revision (spec.path)` : `cannot read the revision: ${messageOf(err)}`];
   }
-  const problems = loaded.errors.map(formatManifestError);
+  const seen = new Map<string, ParsedDocument[]>();
+  const parsed: ParsedDocument[] = [];
+  for (const file of files) {
+    const shown = join(display, relative(dir, file));
+    const read = await readManifestText(file, shown);
+    const key = 'text' in read ? `${shown}\0${createHash('sha256').update(read.text).digest('hex')}` : undefined;
+    const docs = (key !== undefined ? cache.get(key) : undefined) ?? ('text' in read ? parseManifestText(read.text, file, shown) : [unreadableFile(file, read.error)]);
+    if (key !== undefined) seen.set(key, docs);
+    parsed.push(...docs);
+  }
+  cache.clear();
+  for (const [key, docs] of seen) cache.set(key, docs);
+  const loaded = assemble(parsed, files);
+  const problems = [...unreadable, ...loaded.errors.map(formatManifestError)];
   for (const doc of loaded.documents) {
     if (doc.kind === 'GitRepository') {
       problems.push(`${doc.source.file}:${doc.source.line}:${doc.source.col}: a GitRepository is declared in the local directory that follows the repository, not inside the repository`);
