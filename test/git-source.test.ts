@@ -250,6 +250,35 @@ describe('git source', () => {
   });
 });
 
+describe('git source: editing the GitRepository', () => {
+  it('another ref is followed at the next resync, without waiting for the interval; a short sha pins its commit', async () => {
+    const h = await harness();
+    const repo = await testRepo();
+    const first = await repo.commit({ 'a.yaml': tinyServer('a', h) });
+    const second = await repo.commit({ 'b.yaml': tinyServer('b', h) });
+    await h.write('source.yaml', gitRepositoryYaml(repo.url, { interval: '1h' }));
+    const controller = await h.start({}, { git: true });
+    await appliedRevision(h, `main@sha1:${second}`);
+    await running(h, 'b', `main@sha1:${second}`);
+
+    await h.write('source.yaml', gitRepositoryYaml(repo.url, { interval: '1h', ref: { name: first.slice(0, 8) } }));
+    await controller.resync();
+    const pinned = await appliedRevision(h, `sha1:${first}`);
+    expect(h.logs.some((l) => l.msg === 'GitRepository changed; fetching now')).toBe(true);
+    expect(pinned.observedGeneration).toBe(2);
+    await h.waitFor('b pruned', async () => (await h.status('b')) === undefined);
+    await running(h, 'a', `sha1:${first}`);
+
+    await h.write('source.yaml', gitRepositoryYaml(repo.url, { interval: '1h', ref: { name: 'nothing-like-this' } }));
+    await controller.resync();
+    const failed = await h.waitFor('unknown ref', async () => {
+      const s = await source(h);
+      return findCondition(s?.conditions, 'Ready')?.reason === 'GitOperationFailed' ? s : undefined;
+    });
+    expect(findCondition(failed.conditions, 'Ready')?.message).toContain(`no branch, tag or commit "nothing-like-this" in ${repo.url}; sha1:${first} keeps running`);
+  });
+});
+
 describe('git source: authentication', () => {
   it('a remote that wants a login fails at once (no prompt), says so, and never shows the password in the URL', async () => {
     const { createServer } = await import('node:http');

@@ -406,6 +406,7 @@ export class Controller {
     for (const path of unsettled) this.#source?.touch(path);
     this.#enqueueAll();
     await this.#readRequests();
+    await this.#git?.resync().catch((err: unknown) => this.#opts.logger.warn('cannot read the GitRepository', { error: messageOf(err) }));
     await this.#runtime.maintain().catch((err: unknown) => this.#opts.logger.warn('runtime upkeep failed', { error: messageOf(err) }));
     await this.#gateway.ports.repair().catch((err: unknown) => this.#opts.logger.warn('cannot rewrite the ports file', { error: messageOf(err) }));
   }

@@ -56,6 +56,7 @@ export class GitSource {
   #stopped = false;
   #pendingRequest: string | undefined;
   #documents: readonly ParsedDocument[] = [];
+  #specHash: string | undefined;
   readonly #parsed: ParseCache = new Map();
 
   constructor(options: GitSourceOptions) {
@@ -106,6 +107,20 @@ export class GitSource {
     this.#schedule(0);
   }
 
+  /**
+   * The periodic resync: an edit of the GitRepository manifest (another ref,
+   * path or interval) is acted on now, not at the next interval, as Flux acts
+   * on a new generation.
+   */
+  async resync(): Promise<void> {
+    const before = this.#specHash;
+    await this.#loadSpec();
+    if (this.#specHash !== before) {
+      this.#opts.logger.info('GitRepository changed; fetching now', { source: this.#spec?.name });
+      this.#schedule(0);
+    }
+  }
+
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#timer?.cancel();
@@ -140,6 +155,7 @@ export class GitSource {
     this.#documents = read.documents;
     if ('resource' in read && read.resource !== undefined) {
       this.#spec = sourceSpec(read.resource);
+      this.#specHash = sourceSpecHash(read.resource);
       const meta = read.resource.manifest.metadata;
       this.#opts.records.observeSpec(KIND, read.resource.name, sourceSpecHash(read.resource), { ...(meta.labels ? { labels: meta.labels } : {}), ...(meta.annotations ? { annotations: meta.annotations } : {}) });
       return { errors: [] };

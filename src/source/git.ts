@@ -71,8 +71,13 @@ export class GitMirror {
         return { sha: await this.#resolve(`refs/tags/${ref.value}`, url, `tag "${ref.value}"`), refName: ref.value };
       case 'name': {
         const asBranch = await this.#tryResolve(`refs/heads/${ref.value}`);
-        const sha = asBranch ?? (await this.#resolve(`refs/tags/${ref.value}`, url, `branch or tag "${ref.value}"`));
-        return { sha, refName: ref.value };
+        if (asBranch !== undefined) return { sha: asBranch, refName: ref.value };
+        const asTag = await this.#tryResolve(`refs/tags/${ref.value}`);
+        if (asTag !== undefined) return { sha: asTag, refName: ref.value };
+        // A short sha (as git log prints it) pins that commit, if it names exactly one.
+        const asCommit = /^[0-9a-f]{7,39}$/.test(ref.value) ? await this.#tryResolve(ref.value) : undefined;
+        if (asCommit !== undefined) return { sha: asCommit, refName: undefined };
+        throw new ApiaryError('GitOperationFailed', `no branch, tag or commit "${ref.value}" in ${redactText(url, url)}`);
       }
       case 'commit': {
         if ((await this.#tryResolve(ref.value)) === undefined) {
