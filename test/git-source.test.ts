@@ -269,6 +269,16 @@ describe('git source: editing the GitRepository', () => {
     await h.waitFor('b pruned', async () => (await h.status('b')) === undefined);
     await running(h, 'a', `sha1:${first}`);
 
+    // A GitRepository that stops validating: nothing is fetched, what runs stays, and the source says where.
+    await h.write('source.yaml', gitRepositoryYaml(repo.url, { interval: 'soon' }));
+    await controller.resync();
+    const invalid = await h.waitFor('invalid source manifest', async () => {
+      const s = await source(h);
+      return findCondition(s?.conditions, 'Ready')?.reason === 'InvalidManifest' ? s : undefined;
+    });
+    expect(findCondition(invalid.conditions, 'Ready')?.message).toMatch(/source\.yaml:7:13: spec\.interval: must be a duration .*; nothing is fetched until it is fixed; sha1:\w+ keeps running$/);
+    expect((await h.status('a'))?.phase).toBe('Running');
+
     await h.write('source.yaml', gitRepositoryYaml(repo.url, { interval: '1h', ref: { name: 'nothing-like-this' } }));
     await controller.resync();
     const failed = await h.waitFor('unknown ref', async () => {

@@ -160,7 +160,10 @@ export class GitSource {
       this.#opts.records.observeSpec(KIND, read.resource.name, sourceSpecHash(read.resource), { ...(meta.labels ? { labels: meta.labels } : {}), ...(meta.annotations ? { annotations: meta.annotations } : {}) });
       return { errors: [] };
     }
-    return { errors: read.declared === 0 ? [`${this.#opts.sourceDir} declares no GitRepository any more`, ...read.errors] : read.errors };
+    const errors = read.declared === 0 ? [`${this.#opts.sourceDir} declares no GitRepository any more`, ...read.errors] : read.errors;
+    // A manifest that turns invalid is a change too (resync acts on it at once).
+    this.#specHash = `invalid:${errors.join('\n')}`;
+    return { errors };
   }
 
   async #cycle(): Promise<void> {
@@ -170,9 +173,12 @@ export class GitSource {
     const spec = this.#spec;
     if (spec === undefined) return;
     if (errors.length > 0) {
-      // The source's own manifest went bad: keep following what it said last, and say so.
-      await this.#status(spec, { ready: ['False', 'InvalidManifest', `${errors.join('; ')}; still following the last valid spec`], stalled: true, phase: 'Invalid', request });
-      this.#opts.logger.warn('GitRepository manifest invalid; the last valid one stays in force', { errors });
+      // The source's own manifest went bad: nothing is fetched until it is fixed; what runs stays.
+      const keeps = this.#revision !== undefined ? `${this.#revision} keeps running` : 'nothing from this repository runs yet';
+      await this.#status(spec, { ready: ['False', 'InvalidManifest', `${errors.join('; ')}; nothing is fetched until it is fixed; ${keeps}`], stalled: true, phase: 'Invalid', request });
+      this.#opts.logger.warn('GitRepository manifest invalid; nothing is fetched until it is fixed', { errors });
+      this.#schedule(spec.intervalMs);
+      return;
     }
     if (spec.suspend) {
       await this.#status(spec, { phase: 'Suspended', request, message: `suspended: not fetched until apiary resume source${this.#revision !== undefined ? `; ${this.#revision} keeps running` : ''}` });
