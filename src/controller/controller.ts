@@ -39,7 +39,6 @@ import { DesiredState } from './desired-state.js';
 import type { Logger } from './logger.js';
 import { WorkQueue } from './queue.js';
 import { ManifestSource } from './source.js';
-import { GitMirror } from '../source/git.js';
 import { GitSource } from '../source/git-source.js';
 import { revisionStamp } from '../source/revision-stamp.js';
 
@@ -105,7 +104,7 @@ export class Controller {
     this.#clock = options.clock ?? systemClock;
     this.#layout = new StateLayout(options.stateDir);
     this.#desired = new DesiredState(
-      options.git === true ? new GitMirror(this.#layout.gitDir).current : options.dir,
+      options.git === true ? this.#layout.gitCurrent : options.dir,
       (w) => options.logger.warn('manifest warning', { warning: formatManifestError(w) }),
       (e) => options.logger.warn(e.code === 'Unreadable' ? 'manifest file unreadable' : 'invalid manifest', { error: formatManifestError(e) }),
     );

@@ -3,16 +3,17 @@
  * manifests that run are the repository's, and the directory holds only the
  * GitRepository that names it. These read one and say what is wrong with it.
  */
-import { lstat } from 'node:fs/promises';
+import { lstat, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { stringify } from 'yaml';
 import { API_GROUP_VERSION } from '../api/names.js';
 import { ApiaryError } from '../errors.js';
 import { parseManifestText, type ParsedDocument } from '../manifests/parse.js';
+import { StateLayout } from '../state/layout.js';
 import { ensurePrivateDir, writeFileAtomic } from '../util/atomic.js';
 import { refFromFlag } from './spec.js';
 import { formatManifestError } from '../manifests/errors.js';
-import { loadDirectory } from '../manifests/loader.js';
+import { listManifestFiles, loadDirectory } from '../manifests/loader.js';
 import type { GitRepositoryResource } from '../manifests/resource.js';
 
 export interface SourceDirectory {
@@ -86,8 +87,17 @@ export async function writeFlagSource(dir: string, flags: GitFlags): Promise<Git
  * directory never followed git.
  */
 export async function runningManifestDir(dir: string, stateDir: string): Promise<string> {
-  const current = join(stateDir, 'git', 'current');
+  const current = new StateLayout(stateDir).gitCurrent;
   if ((await lstat(current).catch(() => undefined))?.isSymbolicLink() !== true) return dir;
   const source = await readSourceDirectory(dir).catch(() => undefined);
   return source !== undefined && source.declared > 0 ? current : dir;
+}
+
+/** Does any manifest file in `dir` so much as name a GitRepository? A read without a parse: what every writer asks first. */
+export async function mentionsGitRepository(dir: string): Promise<boolean> {
+  const files = await listManifestFiles(dir).catch(() => [] as string[]);
+  for (const file of files) {
+    if ((await readFile(file, 'utf8').catch(() => '')).includes('GitRepository')) return true;
+  }
+  return false;
 }

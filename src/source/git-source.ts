@@ -94,7 +94,7 @@ export class GitSource {
     this.#revision = recorded !== undefined && revisionSha(recorded) === current.sha ? recorded : formatRevision(undefined, current.sha);
     this.#path = current.path;
     // Left by a checkout or a switch that was killed halfway.
-    await this.#mirror.prune(await this.#revisionsToKeep(current.sha));
+    await this.#mirror.prune([current.sha]);
   }
 
   start(): void {
@@ -157,7 +157,7 @@ export class GitSource {
       this.#spec = sourceSpec(read.resource);
       this.#specHash = sourceSpecHash(read.resource);
       const meta = read.resource.manifest.metadata;
-      this.#opts.records.observeSpec(KIND, read.resource.name, sourceSpecHash(read.resource), { ...(meta.labels ? { labels: meta.labels } : {}), ...(meta.annotations ? { annotations: meta.annotations } : {}) });
+      this.#opts.records.observeSpec(KIND, read.resource.name, this.#specHash, { ...(meta.labels ? { labels: meta.labels } : {}), ...(meta.annotations ? { annotations: meta.annotations } : {}) });
       return { errors: [] };
     }
     const errors = read.declared === 0 ? [`${this.#opts.sourceDir} declares no GitRepository any more`, ...read.errors] : read.errors;
@@ -227,7 +227,7 @@ export class GitSource {
     this.#opts.logger.info('new revision applied', { source: spec.name, revision });
     await this.#status(spec, { ready: ['True', 'Succeeded', `stored artifact for revision '${revision}'`], stalled: false, phase: 'Ready', request, fetchedAt, artifactRevision: revision, artifactUpdated: fetchedAt, attempted: null, event: ['Normal', 'NewArtifact', `stored artifact for revision '${revision}'${previousSha !== undefined ? ` (was ${previousSha.slice(0, 12)})` : ''}`] });
     await this.#opts.applied(revision, spec.path);
-    await this.#mirror.prune(await this.#revisionsToKeep(fetched.sha, previousSha)).catch((err: unknown) => this.#opts.logger.warn('cannot remove old revisions', { error: messageOf(err) }));
+    await this.#mirror.prune(previousSha !== undefined ? [fetched.sha, previousSha] : [fetched.sha]).catch((err: unknown) => this.#opts.logger.warn('cannot remove old revisions', { error: messageOf(err) }));
     this.#schedule(spec.intervalMs);
   }
 
@@ -241,10 +241,6 @@ export class GitSource {
     }
     const dir = spec.path === '' ? folder : join(folder, spec.path);
     return validateRevision(dir, spec.path, this.#parsed);
-  }
-
-  async #revisionsToKeep(...shas: (string | undefined)[]): Promise<string[]> {
-    return shas.filter((s): s is string => s !== undefined);
   }
 
   async #status(

@@ -138,12 +138,9 @@ export class GitMirror {
 
   /** The sha and path `current` points at, if a revision was ever switched to. */
   async currentTarget(): Promise<{ sha: string; path: string } | undefined> {
-    const target = await readlink(this.current).catch(() => undefined);
-    if (target === undefined) return undefined;
-    const [first, sha, ...rest] = target.split('/');
-    if (first !== 'revisions' || sha === undefined || !SHA.test(sha)) return undefined;
-    if (!(await stat(join(this.revisions, sha)).catch(() => undefined))?.isDirectory()) return undefined;
-    return { sha, path: rest.join('/') };
+    const target = await currentTarget(this.current);
+    if (target === undefined || !(await stat(join(this.revisions, target.sha)).catch(() => undefined))?.isDirectory()) return undefined;
+    return target;
   }
 
   /** Removes revisions other than `keep`, and what a killed checkout or switch left (temp folders, temp links). */
@@ -191,6 +188,14 @@ export class GitMirror {
     const full = opts.noMirror === true ? args : [`--git-dir=${this.mirror}`, ...args];
     return runGit(full, { env: { ...this.#env, ...opts.env }, timeoutMs: opts.timeoutMs, what: opts.what, ...(opts.url !== undefined ? { url: opts.url } : {}) });
   }
+}
+
+/** What a `current` link points at: `revisions/<sha>[/<path>]`, read without git (readers of status use it too). */
+export async function currentTarget(link: string): Promise<{ sha: string; path: string } | undefined> {
+  const target = await readlink(link).catch(() => undefined);
+  const [first, sha, ...rest] = target?.split('/') ?? [];
+  if (first !== 'revisions' || sha === undefined || !SHA.test(sha)) return undefined;
+  return { sha, path: rest.join('/') };
 }
 
 /** Runs git; its error is the `fatal:`/`error:` lines it printed, credentials in the URL blanked. */

@@ -102,6 +102,10 @@ export class StateLayout {
   get gitDir(): string {
     return join(this.root, 'git');
   }
+  /** The link to the revision that runs (what the controller reads manifests from when following git). */
+  get gitCurrent(): string {
+    return join(this.gitDir, 'current');
+  }
   /** What `up --git URL` declares its GitRepository in (the source directory of a URL). */
   get gitSourceDir(): string {
     return join(this.root, 'source');

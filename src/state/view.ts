@@ -4,8 +4,7 @@
  * state directory. Usable whether or not a controller runs, and by any
  * front end (CLI now, a web page later). Never includes secret values.
  */
-import { readlink } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { relative } from 'node:path';
 import { API_GROUP_VERSION, kindLower, resourceKey, type Kind, type ResourceKey } from '../api/names.js';
 import type { ResourceEvent, AnyStatus } from '../api/status.js';
 import { secretForms } from '../crypto/secret-data.js';
@@ -15,6 +14,7 @@ import { loadDirectory } from '../manifests/loader.js';
 import type { ParsedDocument } from '../manifests/parse.js';
 import type { Resource } from '../manifests/resource.js';
 import { specHash } from '../reconcilers/spec-hash.js';
+import { currentTarget } from '../source/git.js';
 import { redactUrl, sourceSpecHash } from '../source/spec.js';
 import { secretVersion } from '../reconcilers/secret-resolver.js';
 import { liveController, readControllerInfo, type ControllerInfo } from './controller-lock.js';
@@ -120,11 +120,9 @@ export async function readStateView(dir: string, stateDir: string): Promise<Stat
 
 /** The documents of the revision `<state>/git/current` points at, files named as in the repository (none before the first fetch). */
 async function loadFollowedRevision(layout: StateLayout): Promise<readonly ParsedDocument[]> {
-  const current = join(layout.gitDir, 'current');
-  const target = await readlink(current).catch(() => undefined);
+  const target = await currentTarget(layout.gitCurrent);
   if (target === undefined) return [];
-  const path = target.split('/').slice(2).join('/');
-  const loaded = await loadDirectory(current, path === '' ? '.' : path).catch(() => undefined);
+  const loaded = await loadDirectory(layout.gitCurrent, target.path === '' ? '.' : target.path).catch(() => undefined);
   return loaded?.documents ?? [];
 }
 
