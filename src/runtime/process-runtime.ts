@@ -380,7 +380,10 @@ export class ProcessRuntime implements Runtime {
    */
   #adoptUnrecorded(report: AdoptionReport): void {
     const logDir = this.#layout.logDir;
+    // Killed just above (an old or next copy from its record) but not gone yet: still holding its log, already handled.
+    const killed = new Set(report.strays.filter((s) => s.action === 'killed').map((s) => s.pid));
     for (const found of groupLeadersLoggingTo(logDir)) {
+      if (killed.has(found.pid)) continue;
       const name = /^(.+?)(\.previous|\.next)?\.log$/.exec(basename(found.file))?.[1];
       if (name === undefined || !isDns1123Label(name)) continue;
       const tracked = this.#tracked.get(slotKey(name, 'current'));
