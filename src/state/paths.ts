@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { ApiaryError } from '../errors.js';
 import { redactUrl } from '../source/spec.js';
+import { StateLayout } from './layout.js';
 
 export interface Locations {
   /** Absolute manifest directory. */
@@ -32,7 +33,7 @@ export function resolveLocations(
     const explicit = options.stateDir ?? env['APIARY_STATE_DIR'];
     const stateDir = explicit !== undefined ? resolve(cwd, explicit) : join(apiaryStateHome(env), gitLabel(git));
     // The source directory of a URL: the GitRepository `up --git` writes, in the state directory.
-    return { dir: join(stateDir, 'source'), dirDisplay: redactUrl(git), stateDir, git };
+    return { dir: new StateLayout(stateDir).gitSourceDir, dirDisplay: redactUrl(git), stateDir, git };
   }
   const dirDisplay = options.dir ?? env['APIARY_DIR'] ?? 'manifests';
   const dir = realDirectory(resolve(cwd, dirDisplay));
