@@ -13,7 +13,7 @@ import { isMap, isScalar, LineCounter, Parser, parseDocument, type Document } fr
 import { ApiaryError } from '../errors.js';
 import { formatManifestError } from './errors.js';
 import { pendingPlan } from './transaction.js';
-import { mentionsGitRepository, readSourceDirectory } from '../source/directory.js';
+import { readSourceDirectory } from '../source/directory.js';
 import { redactUrl } from '../source/spec.js';
 import type { ParsedDocument } from './parse.js';
 import { ensureDir, FILE_MODE, MANIFEST_WRITE, sweepTempFiles, writeFileAtomic } from '../util/atomic.js';
@@ -145,7 +145,6 @@ export async function withDirectoryLock<T>(dir: string, fn: () => Promise<T>, op
  * applied by nothing. The way is a commit (or a clone, with --dir).
  */
 async function refuseGitSourced(dir: string): Promise<void> {
-  if (!(await mentionsGitRepository(dir))) return;
   const source = await readSourceDirectory(dir).catch(() => undefined);
   if (source === undefined || source.declared === 0) return;
   const spec = source.resource?.manifest.spec;

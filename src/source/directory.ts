@@ -23,11 +23,13 @@ export interface SourceDirectory {
   declared: number;
   /** What keeps the directory from being followed, `file:line:col: message` each. */
   errors: string[];
-  /** Every document the directory holds (what readers show beside the repository's). */
+  /** Every document the directory holds (what readers show beside the repository's); none read when no file names a GitRepository. */
   documents: readonly ParsedDocument[];
 }
 
+/** Reads a directory as a source directory. A plain one (no file so much as names a GitRepository: the usual case for up and every writer) is read, not parsed. */
 export async function readSourceDirectory(dir: string, display: string = relative(process.cwd(), dir) || '.'): Promise<SourceDirectory> {
+  if (!(await mentionsGitRepository(dir))) return { declared: 0, errors: [], documents: [] };
   const loaded = await loadDirectory(dir, display);
   const sources = loaded.documents.filter((d) => d.kind === 'GitRepository');
   if (sources.length === 0) return { declared: 0, errors: [], documents: loaded.documents };
@@ -93,8 +95,8 @@ export async function runningManifestDir(dir: string, stateDir: string): Promise
   return source !== undefined && source.declared > 0 ? current : dir;
 }
 
-/** Does any manifest file in `dir` so much as name a GitRepository? A read without a parse: what every writer asks first. */
-export async function mentionsGitRepository(dir: string): Promise<boolean> {
+/** Does any manifest file in `dir` so much as name a GitRepository? A read without a parse. */
+async function mentionsGitRepository(dir: string): Promise<boolean> {
   const files = await listManifestFiles(dir).catch(() => [] as string[]);
   for (const file of files) {
     if ((await readFile(file, 'utf8').catch(() => '')).includes('GitRepository')) return true;
