@@ -46,7 +46,7 @@ describe('apiary up --git (the built CLI)', () => {
     // A bad commit: reconcile fails with the file, line and column, and the revision that keeps running.
     const bad = await repo.commit({ 'servers/c.yaml': 'apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata:\n  name: c\nspec:\n  command: 42\n' });
     const refused = await runCli([...git, 'reconcile', 'source'], { env: h.env });
-    expect(refused.code).toBe(1);
+    expect(refused.code, controller.output()).toBe(1);
     expect(refused.stderr).toContain(`ValidationFailed: revision main@sha1:${bad} is not applied: servers/c.yaml:6:12: spec.command`);
     expect(refused.stderr).toContain(`main@sha1:${second} keeps running`);
     const source = JSON.parse((await runCli([...git, 'get', 'source', 'origin', '-o', 'json'], { env: h.env })).stdout) as { status: GitRepositoryStatus };

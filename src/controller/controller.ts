@@ -93,6 +93,7 @@ export class Controller {
   #stopping = false;
   #dirMissing = false;
   #lastReconcileRequest: string | undefined;
+  #reconcilePoll: { cancel(): void } | undefined;
   #requestWatcher: FSWatcher | undefined;
   readonly #observers = new Set<() => void>();
   info: ControllerInfo | undefined;
@@ -229,7 +230,10 @@ export class Controller {
       release();
     });
     this.#scheduleResync();
-    this.#git?.start();
+    if (this.#git !== undefined) {
+      this.#git.start();
+      this.#pollReconcileRequests();
+    }
   }
 
   /**
@@ -322,20 +326,36 @@ export class Controller {
   }
 
   async #readRequests(): Promise<void> {
-    if (this.#git !== undefined) {
-      const request = await readReconcileRequest(this.#layout);
-      if (request !== undefined && request.requestedAt !== this.#lastReconcileRequest) {
-        this.#lastReconcileRequest = request.requestedAt;
-        this.#opts.logger.info('source reconcile requested', { requestedAt: request.requestedAt });
-        this.#git.requestReconcile(request.requestedAt);
-      }
-    }
+    await this.#readReconcileRequest();
     for (const request of await readRestartRequests(this.#layout)) {
       if ((this.#clusterServers ?? this.#servers).requestRestart(request.name, request.requestedAt)) {
         this.#opts.logger.info('rollout restart requested', { server: request.name });
         this.#queue.add(resourceKey('MCPServer', request.name));
       }
     }
+  }
+
+  /** `apiary reconcile source`: a request not seen before is handed to the git source. */
+  async #readReconcileRequest(): Promise<void> {
+    if (this.#git === undefined) return;
+    const request = await readReconcileRequest(this.#layout);
+    if (request === undefined || request.requestedAt === this.#lastReconcileRequest) return;
+    this.#lastReconcileRequest = request.requestedAt;
+    this.#opts.logger.info('source reconcile requested', { requestedAt: request.requestedAt });
+    this.#git.requestReconcile(request.requestedAt);
+  }
+
+  /**
+   * The request file is also read every second while following git: a watch
+   * event can be missed (one CI run waited past 20 s for a request), and a
+   * person waiting on `reconcile source` should not wait for the resync.
+   */
+  #pollReconcileRequests(): void {
+    this.#reconcilePoll = this.#clock.setTimeout(() => {
+      void this.#readReconcileRequest().finally(() => {
+        if (!this.#stopping) this.#pollReconcileRequests();
+      });
+    }, 1_000);
   }
 
   /** Enqueues keys, and for each Secret every MCPServer that references it (the one cross-kind mapping). */
@@ -454,6 +474,7 @@ export class Controller {
     if (this.#stopping) return;
     this.#stopping = true;
     this.#resyncTimer?.cancel();
+    this.#reconcilePoll?.cancel();
     this.#requestWatcher?.close();
     this.#runtime?.releaseHeld?.();
     this.#stopStep = 'stopping the manifest watcher';
