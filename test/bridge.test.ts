@@ -64,13 +64,16 @@ describe('Bridge', () => {
     expect(b.got).toEqual([{ message: { jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: 'tok', progress: 1 } }, related: 7 }]);
   });
 
-  it('a server-to-client request goes to a client that can answer it, and its answer goes back with the server id', async () => {
+  it('a server-to-client request goes to the client whose call is in flight, and its answer goes back with the server id', async () => {
     const bridge = new Bridge({ name: 's', clock: systemClock });
     const up = await attached(bridge);
     const plain = session(bridge);
     const sampler = session(bridge);
     await bridge.fromClient(plain.id, { jsonrpc: '2.0', id: 1, method: 'initialize', params: { capabilities: {} } });
     await bridge.fromClient(sampler.id, { jsonrpc: '2.0', id: 1, method: 'initialize', params: { capabilities: { sampling: {} } } });
+    const call = up.next('tools/call');
+    await bridge.fromClient(sampler.id, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'x' } });
+    await call;
     up.reply({ jsonrpc: '2.0', id: 'srv-9', method: 'sampling/createMessage', params: {} });
     await new Promise((r) => setTimeout(r, 20));
     const request = sampler.got.find((g) => 'method' in g.message)!.message as { id: Id };

@@ -85,7 +85,6 @@ export type Deliver = (message: JsonRpcMessage, relatedRequestId?: Id) => void;
 interface Session {
   id: string;
   deliver: Deliver;
-  lastActive: number;
   capabilities?: Record<string, unknown>;
   /** This client's requests at the server now, and those waiting their turn. */
   inFlight: number;
@@ -134,6 +133,30 @@ const NEVER_ASKS_BACK = /^(ping|logging\/setLevel|.*\/list|resources\/(subscribe
 
 function canAskBack(method: string | undefined): boolean {
   return method !== undefined && !NEVER_ASKS_BACK.test(method);
+}
+
+/** The client capability a server-to-client request needs (undefined: one MCP ties to none). */
+function capabilityFor(method: string): string | undefined {
+  return method.startsWith('sampling/') ? 'sampling' : method.startsWith('elicitation/') ? 'elicitation' : method.startsWith('roots/') ? 'roots' : undefined;
+}
+
+/** Where a server-to-client request goes, or why it goes nowhere. */
+type AskedSession =
+  | { session: Session }
+  | { refused: 'none' }
+  | { refused: 'ambiguous'; callers: number }
+  | { refused: 'undeclared'; capability: string };
+
+/** What the server is told when apiary does not pass its request on. */
+function refusal(method: string, asked: Exclude<AskedSession, { session: Session }>): string {
+  switch (asked.refused) {
+    case 'none':
+      return `no client has a request in flight that ${method} could serve`;
+    case 'ambiguous':
+      return `${asked.callers} clients have requests in flight that ${method} could serve, and stdio does not say which one it is for: refused rather than sent to the wrong client`;
+    case 'undeclared':
+      return `the client whose request ${method} serves did not declare the ${asked.capability} capability`;
+  }
 }
 
 export class Bridge {
@@ -472,9 +495,15 @@ export class Bridge {
 
   // ---- clients ----
 
-  openSession(deliver: Deliver): string {
+  /**
+   * A client session. Its capabilities come from its `initialize`, or here
+   * for a session that never sends one (the aggregate's, on behalf of its
+   * own client): a server's request for sampling, elicitation or roots goes
+   * only to a session that declared that capability.
+   */
+  openSession(deliver: Deliver, declared: { capabilities?: Record<string, unknown> } = {}): string {
     const id = randomUUID();
-    this.#sessions.set(id, { id, deliver, lastActive: this.#opts.clock.now(), inFlight: 0, waiting: [] });
+    this.#sessions.set(id, { id, deliver, inFlight: 0, waiting: [], ...(declared.capabilities !== undefined ? { capabilities: declared.capabilities } : {}) });
     this.#opts.onChange?.();
     return id;
   }
@@ -512,7 +541,6 @@ export class Bridge {
   async fromClient(sessionId: string, message: JsonRpcMessage): Promise<void> {
     const session = this.#sessions.get(sessionId);
     if (session === undefined) return;
-    session.lastActive = this.#opts.clock.now();
     if (isRequest(message)) return this.#clientRequest(session, message);
     if (isNotification(message)) return this.#clientNotification(session, message);
     if (isResponse(message)) return this.#clientResponse(session, message);
@@ -635,40 +663,43 @@ export class Bridge {
       upstream.send({ jsonrpc: '2.0', id: request.id, result: {} });
       return;
     }
-    // A process not yet serving asks nobody (clients do not know it yet); one being replaced asks only for its own requests.
-    const session = this.#next?.upstream === upstream ? undefined : this.#pickSession(request.method, upstream);
-    if (session === undefined && request.method === 'roots/list') {
-      // apiary declared roots for its clients; with none connected there are none.
+    // A process not yet serving asks nobody (clients do not know it yet).
+    const asked = this.#next?.upstream === upstream ? { refused: 'none' as const } : this.#askedSession(request.method, upstream);
+    if ('session' in asked) {
+      const downstreamId = `apiary-${this.#nextId++}`;
+      this.#serverRequests.set(downstreamId, { session: asked.session.id, upstream, upstreamId: request.id });
+      asked.session.deliver({ ...request, id: downstreamId });
+      return;
+    }
+    // apiary declared roots to the server on its clients' behalf; a request no client of its own asks about has none.
+    if (request.method === 'roots/list' && asked.refused !== 'ambiguous') {
       upstream.send({ jsonrpc: '2.0', id: request.id, result: { roots: [] } });
       return;
     }
-    if (session === undefined) {
-      upstream.send(errorResponse(request.id, ErrorCodes.MethodNotFound, `no connected client can answer ${request.method}`));
-      return;
-    }
-    const downstreamId = `apiary-${this.#nextId++}`;
-    this.#serverRequests.set(downstreamId, { session: session.id, upstream, upstreamId: request.id });
-    session.deliver({ ...request, id: downstreamId });
+    upstream.send(errorResponse(request.id, asked.refused === 'ambiguous' ? ErrorCodes.InternalError : ErrorCodes.MethodNotFound, refusal(request.method, asked)));
   }
 
   /**
    * The client a server-to-client request goes to. Over stdio the wire does
-   * not say which client request it serves, so: the client whose request
-   * can cause one (a tool call, a prompt, a resource read: never a list or a
-   * ping) is in flight; of several, the one whose request reached the server
-   * last; with none in flight (a request of the server's own), the client
-   * heard from last. Only clients that declared the capability are asked.
+   * not say which client request it serves (the SDK's relatedRequestId
+   * stays inside the server), so it goes only where it cannot be anybody
+   * else's: the one client with a request in flight at this process that can
+   * cause one (a tool call, a prompt, a resource read: never a list or a
+   * ping), and only when that client declared the capability. Sent to any
+   * other client, it would carry one client's data to another.
    */
-  #pickSession(method: string, upstream: StdioUpstream): Session | undefined {
-    const capability = method.startsWith('sampling/') ? 'sampling' : method.startsWith('elicitation/') ? 'elicitation' : method.startsWith('roots/') ? 'roots' : undefined;
-    const able = (s: Session): boolean => capability === undefined || s.capabilities?.[capability] !== undefined;
-    for (const pending of [...this.#pending.values()].reverse()) {
-      if (pending.kind !== 'client' || pending.upstream !== upstream || !canAskBack(pending.method)) continue;
-      const s = this.#sessions.get(pending.session);
-      if (s && able(s)) return s;
+  #askedSession(method: string, upstream: StdioUpstream): AskedSession {
+    const callers = new Set<string>();
+    for (const pending of this.#pending.values()) {
+      if (pending.kind === 'client' && pending.upstream === upstream && canAskBack(pending.method)) callers.add(pending.session);
     }
-    if (upstream !== this.#upstream) return undefined;
-    return [...this.#sessions.values()].filter(able).sort((a, b) => b.lastActive - a.lastActive)[0];
+    if (callers.size === 0) return { refused: 'none' };
+    if (callers.size > 1) return { refused: 'ambiguous', callers: callers.size };
+    const session = this.#sessions.get([...callers][0]!);
+    if (session === undefined) return { refused: 'none' };
+    const capability = capabilityFor(method);
+    if (capability !== undefined && session.capabilities?.[capability] === undefined) return { refused: 'undeclared', capability };
+    return { session };
   }
 
   #upstreamNotification(upstream: StdioUpstream, notification: JsonRpcMessage & { method: string; params?: Record<string, unknown> }): void {
