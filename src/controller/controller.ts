@@ -178,9 +178,9 @@ export class Controller {
       layout: this.#layout,
       onChange: (name) => this.#queue.add(resourceKey('MCPServer', name)),
       recoverPorts: () => ({ ...portsFromStatus(this.#records), ...(this.aggregateUrl !== undefined ? { [AGGREGATE_PORT_KEY]: Number(new URL(this.aggregateUrl).port) } : {}) }),
-      onUnhealthy: (name, pid, message) => {
+      onUnhealthy: (name, pid, message, reason) => {
         if (this.#clusterServers !== undefined) void this.#clusterServers.markUnhealthy(name, message);
-        else this.#servers.markUnhealthy(name, pid, message);
+        else this.#servers.markUnhealthy(name, pid, message, reason);
         this.#queue.add(resourceKey('MCPServer', name));
       },
     });

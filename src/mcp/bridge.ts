@@ -123,6 +123,8 @@ export interface BridgeOptions {
   onChange?: () => void;
   /** Too many failed pings in a row. */
   onUnhealthy?: (message: string) => void;
+  /** The serving process `pid` broke MCP's stdio framing (a message over the cap): it can no longer be read, and must be restarted. */
+  onProtocolError?: (message: string, pid: number) => void;
   health?: HealthOptions;
   /** How long a request waits for a (re)starting server before it fails. */
   readyWaitMs?: number;
@@ -248,6 +250,7 @@ export class Bridge {
     const upstream: StdioUpstream = new StdioUpstream(stdin, stdout, {
       onMessage: (m) => this.#fromUpstream(upstream, m),
       onNoise: (line) => this.#opts.onNoise?.(line),
+      onProtocolError: (message) => this.#protocolError(upstream, pid, message),
       // Whatever part the process plays by then: serving, starting beside, or replaced.
       onClose: () => {
         if (this.#upstream === upstream) this.detach('the server closed its stdio');
@@ -255,6 +258,28 @@ export class Bridge {
       },
     });
     return upstream;
+  }
+
+  /**
+   * A process that broke the framing is given up at once, whatever part it
+   * plays: what it holds fails, clearly; the serving one is also restarted
+   * (by whoever owns the process), a new one fails its rollout.
+   */
+  #protocolError(upstream: StdioUpstream, pid: number, message: string): void {
+    if (this.#upstream === upstream) {
+      this.#opts.onProtocolError?.(message, pid);
+      this.detach(message);
+      return;
+    }
+    const next = this.#next;
+    if (next?.upstream !== upstream) {
+      this.retire(pid, message);
+      return;
+    }
+    next.state = 'failed';
+    next.message = message;
+    this.#failPending(upstream, message);
+    this.#opts.onChange?.();
   }
 
   /** apiary's own handshake with a process: initialize, initialized, and the tools it lists. */
@@ -304,7 +329,8 @@ export class Bridge {
     this.#next = candidate;
     this.#opts.onChange?.();
     void this.#handshake(upstream).then((result) => {
-      if (this.#next !== candidate) return;
+      // Given up already (it broke the framing): that is what it failed of.
+      if (this.#next !== candidate || candidate.state === 'failed') return;
       if ('error' in result) {
         candidate.state = 'failed';
         candidate.message = result.error;

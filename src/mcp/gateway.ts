@@ -14,7 +14,7 @@ import type { StateLayout } from '../state/layout.js';
 import { FILE_MODE } from '../util/atomic.js';
 import { Aggregate, type AggregateMember, type RemoteMember } from './aggregate.js';
 import { Bridge, toolStatus, type BridgeStatus } from './bridge.js';
-import type { HealthOptions } from './health.js';
+import type { HealthFailure, HealthOptions } from './health.js';
 import { HttpEndpoint } from './http-endpoint.js';
 import { HttpProbe } from './http-probe.js';
 import { AGGREGATE_PORT_KEY, PortRegistry } from './ports.js';
@@ -57,7 +57,8 @@ export interface GatewayOptions {
   onChange(name: string): void;
   /** The ports servers were last seen on, for rebuilding a damaged ports file. */
   recoverPorts?: () => Record<string, number>;
-  onUnhealthy(name: string, pid: number, message: string): void;
+  /** The process `pid` is failing (pings, or a protocol error): it is to be restarted. */
+  onUnhealthy(name: string, pid: number, message: string, reason?: HealthFailure): void;
   /** The bearer token every endpoint requires; absent: no authentication (up --no-auth). */
   token?: string;
 }
@@ -104,6 +105,7 @@ export class Gateway {
         const pid = entry!.bridge?.status().pid;
         if (pid !== undefined) this.#opts.onUnhealthy(name, pid, message);
       },
+      onProtocolError: (message, pid) => this.#opts.onUnhealthy(name, pid, message, 'ProtocolError'),
       onNoise: (line) => void appendFile(this.#opts.layout.logFile(name), `[stdout, not JSON-RPC] ${line}\n`, { mode: FILE_MODE }).catch(() => undefined),
     });
     entry.bridge.setToolFilter(compileToolFilter(tools));

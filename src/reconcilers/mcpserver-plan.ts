@@ -5,7 +5,7 @@
  */
 import type { RestartPolicy, Transport } from '../api/manifests.js';
 import type { UpstreamState } from '../mcp/bridge.js';
-import type { HealthOptions } from '../mcp/health.js';
+import type { HealthFailure, HealthOptions } from '../mcp/health.js';
 import type { ToolFilterSpec } from '../mcp/tool-filter.js';
 import { setCondition, type Condition, type LastTermination, type MCPServerPhase, type MCPServerStatus } from '../api/status.js';
 import type { RunHistory } from '../runtime/history.js';
@@ -28,8 +28,8 @@ export interface ServerMemory {
   restartRequestedAt?: string;
   /** The restart request already carried out. */
   restartHandledAt?: string;
-  /** Liveness failed for this process (MCP pings). */
-  unhealthy?: { pid: number; message: string };
+  /** Liveness failed for this process (MCP pings), or it broke MCP's framing (reason ProtocolError). */
+  unhealthy?: { pid: number; message: string; reason?: HealthFailure };
   /** The last rolling update failed: the configuration it tried, how many times in a row, when to try again, and why. */
   rollout?: RolloutFailure;
 }

@@ -11,7 +11,7 @@ import { isApiaryError } from '../errors.js';
 import { formatManifestError } from '../manifests/errors.js';
 import type { MCPServerSpec } from '../api/manifests.js';
 import type { RemoteServer } from '../mcp/gateway.js';
-import { DEFAULT_HEALTH, type HealthOptions } from '../mcp/health.js';
+import { DEFAULT_HEALTH, type HealthFailure, type HealthOptions } from '../mcp/health.js';
 import { upstreamPortKey } from '../mcp/ports.js';
 import { specHash } from './spec-hash.js';
 import type { MCPServerResource } from '../manifests/resource.js';
@@ -272,7 +272,7 @@ export class MCPServerReconciler {
           // stop() marks the process as stopping at once, so status shows Terminating while it goes.
           // A liveness failure is a failed run (restarted per restartPolicy, with back-off), not a stop asked for.
           const unhealthy = this.memory(name).unhealthy;
-          const stopped = ctx.runtime.stop(name, 'current', action.reason === 'Unhealthy' ? { failure: { reason: 'Unhealthy', message: unhealthy?.message ?? 'MCP pings failed' } } : {});
+          const stopped = ctx.runtime.stop(name, 'current', action.reason === 'Unhealthy' ? { failure: { reason: unhealthy?.reason ?? 'Unhealthy', message: unhealthy?.message ?? 'MCP pings failed' } } : {});
           await this.#writeStatus(name, desired);
           await stopped;
           if (action.reason === 'RestartRequested') await this.#restartHandled(name);
@@ -405,12 +405,12 @@ export class MCPServerReconciler {
     return next.rollout!.nextRetryAt - now;
   }
 
-  /** Liveness failed for the process `pid` (the gateway's pings): the next pass restarts it. */
-  markUnhealthy(name: string, pid: number, message: string): void {
+  /** Liveness failed for the process `pid` (the gateway's pings, or a protocol error): the next pass restarts it. */
+  markUnhealthy(name: string, pid: number, message: string, reason: HealthFailure = 'Unhealthy'): void {
     const memory = this.memory(name);
     if (memory.unhealthy?.pid === pid) return;
-    memory.unhealthy = { pid, message };
-    this.#ctx.records.event(KIND, name, 'Warning', 'Unhealthy', `${message}; restarting`);
+    memory.unhealthy = { pid, message, ...(reason !== 'Unhealthy' ? { reason } : {}) };
+    this.#ctx.records.event(KIND, name, 'Warning', reason, `${message}; restarting`);
     this.#ctx.logger.warn('server unhealthy', { server: name, pid, reason: message });
   }
 
