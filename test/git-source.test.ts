@@ -326,6 +326,81 @@ describe('git source: authentication', () => {
   });
 });
 
+/** Processes whose command line names `marker` (git and its git-remote-http helper both carry the URL). */
+async function processesNaming(marker: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.includes(marker)) found.push(`${pid}: ${cmdline.split('\0').join(' ')}`);
+  }
+  return found;
+}
+
+/** A git smart-HTTP remote that takes every request and never answers (until closed). */
+async function hangingRemote(): Promise<{ url: string; marker: string; requests: () => number; close(): Promise<void> }> {
+  const { createServer } = await import('node:http');
+  let requests = 0;
+  const server = createServer(() => {
+    requests += 1;
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const marker = `127.0.0.1:${(server.address() as { port: number }).port}`;
+  return {
+    url: `http://${marker}/team/hangs.git`,
+    marker,
+    requests: () => requests,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe('git source: a remote that never answers', () => {
+  it('a fetch that times out leaves no git or git-remote-http behind', async () => {
+    const remote = await hangingRemote();
+    try {
+      const h = await harness();
+      await h.write('source.yaml', gitRepositoryYaml(remote.url, { interval: '1h', timeout: '2s' }));
+      await h.start({}, { git: true });
+      // While it hangs, the probe sees git and its helper: the check below can see them.
+      await h.waitFor('git hanging on the remote', async () => remote.requests() > 0 && (await processesNaming(remote.marker)).some((p) => p.includes('remote-http')));
+      const failed = await h.waitFor('fetch timeout', async () => {
+        const s = await source(h);
+        return findCondition(s?.conditions, 'Ready')?.reason === 'GitOperationFailed' ? s : undefined;
+      });
+      expect(findCondition(failed.conditions, 'Ready')?.message).toContain('took longer than 2s and was stopped (spec.timeout)');
+      let left: string[] = [];
+      await h.waitFor('git processes gone', async () => (left = await processesNaming(remote.marker)).length === 0, 5_000).catch(() => undefined);
+      expect(left).toEqual([]);
+    } finally {
+      await remote.close();
+    }
+  });
+
+  it('stop during a hanging fetch returns at once, not after the fetch timeout, and leaves no git behind', async () => {
+    const remote = await hangingRemote();
+    try {
+      const h = await harness();
+      // Ten minutes: far beyond the test's own timeout, so only an aborted fetch lets stop return in time.
+      await h.write('source.yaml', gitRepositoryYaml(remote.url, { interval: '1h', timeout: '10m' }));
+      const controller = await h.start({}, { git: true });
+      await h.waitFor('git hanging on the remote', async () => remote.requests() > 0 && (await processesNaming(remote.marker)).length > 0);
+      const order: string[] = [];
+      const stopped = controller.stop().then(() => order.push('stopped'));
+      const timedOut = new Promise<void>((resolve) => setTimeout(resolve, 10 * 60_000).unref()).then(() => order.push('fetch timeout'));
+      await Promise.race([stopped, timedOut]);
+      expect(order).toEqual(['stopped']);
+      expect(await processesNaming(remote.marker)).toEqual([]);
+      // Stopping is not a failed fetch: no GitOperationFailed was recorded for it.
+      expect(findCondition((await source(h))?.conditions, 'Ready')?.reason).not.toBe('GitOperationFailed');
+    } finally {
+      await remote.close();
+    }
+  });
+});
+
 describe('GitRepository manifests', () => {
   it('are validated where they are written: one ref, a relative path, durations; a password in the URL is warned about', async () => {
     const { parseManifestText } = await import('../src/manifests/parse.js');

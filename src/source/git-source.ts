@@ -54,6 +54,8 @@ export class GitSource {
   #running: Promise<void> | undefined;
   #again = false;
   #stopped = false;
+  /** Aborted by stop: a fetch or checkout in progress is killed at once rather than waited for (up to spec.timeout). */
+  readonly #abort = new AbortController();
   #pendingRequest: string | undefined;
   #documents: readonly ParsedDocument[] = [];
   #specHash: string | undefined;
@@ -124,6 +126,7 @@ export class GitSource {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#timer?.cancel();
+    this.#abort.abort();
     await this.#running;
   }
 
@@ -187,8 +190,10 @@ export class GitSource {
     }
     let fetched;
     try {
-      fetched = await this.#mirror.fetch(spec.url, spec.ref, spec.timeoutMs);
+      fetched = await this.#mirror.fetch(spec.url, spec.ref, { timeoutMs: spec.timeoutMs, signal: this.#abort.signal });
     } catch (err) {
+      // Stopped, not failed: nothing to report or retry.
+      if (this.#stopped) return;
       this.#failures += 1;
       const delay = Math.min(spec.intervalMs, RETRY_BASE_MS * 2 ** (this.#failures - 1));
       const message = redactText(messageOf(err), spec.url);
@@ -211,6 +216,8 @@ export class GitSource {
       return;
     }
     const problems = await this.#checkout(fetched.sha, spec);
+    // Stopping during the checkout: its problems are the abort's, and nothing new starts now.
+    if (this.#stopped) return;
     if (problems.length > 0) {
       const shown = problems.slice(0, ERRORS_SHOWN).join('; ') + (problems.length > ERRORS_SHOWN ? `; and ${problems.length - ERRORS_SHOWN} more` : '');
       const keeps = this.#revision !== undefined ? `${this.#revision} keeps running` : 'nothing from this repository runs yet';
@@ -235,7 +242,7 @@ export class GitSource {
   async #checkout(sha: string, spec: GitSourceSpec): Promise<string[]> {
     let folder;
     try {
-      folder = await this.#mirror.checkout(sha, spec.timeoutMs);
+      folder = await this.#mirror.checkout(sha, { timeoutMs: spec.timeoutMs, signal: this.#abort.signal });
     } catch (err) {
       return [redactText(messageOf(err), spec.url)];
     }
