@@ -4,22 +4,28 @@
  *
  * Only what apiary adds is touched: every other entry and key, the file's
  * indentation and line ends stay as they were (entries are inserted as text,
- * not by re-serializing the document). The previous file is kept beside it
- * (`<file>.apiary-backup`), the new one is written atomically with the old
- * one's mode, and the state directory remembers what was written where, so
- * `--remove` takes out exactly that: when the file is still as apiary left
+ * not by re-serializing the document). The file as it was before apiary
+ * first wrote to it is kept beside it (`<file>.apiary-backup`, owner-only),
+ * the new one is written atomically with the old one's mode (owner-only once
+ * a token goes in), and the state directory remembers what was written where,
+ * so `--remove` takes out exactly that: when the file is still as apiary left
  * it, the original comes back byte for byte; otherwise only apiary's entries
- * are removed (and one a person has changed since is left, with a warning).
+ * are removed (one that replaced a person's entry with --force gives theirs
+ * back from a backup, and one a person has changed since is left, with a
+ * warning). A write that changes nothing takes nothing over, an entry apiary
+ * did not write is replaced only with --force, and writers of one file take
+ * turns (a lock beside it).
  */
 import { createHash } from 'node:crypto';
-import { chmod, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, readFile, realpath, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { applyEdits, findNodeAtLocation, modify, parseTree, type Node, type ParseError } from 'jsonc-parser';
 import type { ClientKind } from '../mcp/client-config.js';
 import { ApiaryError, messageOf } from '../errors.js';
 import type { StateLayout } from '../state/layout.js';
-import { ensureDir, writeFileAtomic } from '../util/atomic.js';
+import { ensureDir, FILE_MODE, writeFileAtomic } from '../util/atomic.js';
+import { withFileLock } from '../util/file-lock.js';
 
 /** The key each client keeps its servers under. */
 export function serversKey(kind: ClientKind): 'mcpServers' | 'servers' {
@@ -55,6 +61,10 @@ interface Written {
   sha256: string;
   /** The backup is the file as it was before apiary first wrote into it, and nobody has changed the file since: --remove puts it back. */
   restorable: boolean;
+  /** The file's mode before apiary first wrote into it: given back when the original is. */
+  originalMode?: number;
+  /** Entries that replaced one apiary did not write (--force), and the backup that holds what was there: --remove puts it back. */
+  replaced?: Record<string, string>;
 }
 
 type Record_ = Record<string, Written>;
@@ -71,6 +81,10 @@ export interface ClientEdit {
   skipped: { name: string; why: string }[];
   /** How --remove will put it back: the original text, or entry by entry. */
   restored?: boolean;
+  /** --remove: entries replaced with --force whose earlier text comes back from a backup. */
+  putBack?: string[];
+  /** --write: entries that replace one apiary did not write (--force). */
+  replacing?: string[];
 }
 
 const sha = (text: string): string => createHash('sha256').update(text).digest('hex');
@@ -162,6 +176,7 @@ export async function planClientWrite(kind: ClientKind, path: string, entries: R
     }
     text = applyEdits(text, [{ offset: existing.offset, length: existing.length, content: pretty(value, style.indent, style.eol, 2) }]);
     edit.updated.push(name);
+    if (!ours) (edit.replacing ??= []).push(name);
   }
   edit.after = text;
   return edit;
@@ -190,47 +205,250 @@ export async function planClientRemove(kind: ClientKind, path: string, layout: S
       edit.skipped.push({ name, why: `"${name}" was changed since apiary wrote it; left as it is` });
       continue;
     }
-    text = applyEdits(text, modify(text, [key, name], undefined, {}));
-    edit.removed.push(name);
+    const held = written.replaced?.[name];
+    if (held === undefined) {
+      text = applyEdits(text, modify(text, [key, name], undefined, {}));
+      edit.removed.push(name);
+      continue;
+    }
+    // It replaced the person's own entry (--force): theirs comes back, as the backup holds it.
+    const earlier = await entryText(held, key, name);
+    if (earlier === undefined) {
+      edit.skipped.push({ name, why: `"${name}" replaced an entry apiary did not write, and ${held} no longer holds that entry; left as it is` });
+      continue;
+    }
+    text = applyEdits(text, [{ offset: node.offset, length: node.length, content: earlier }]);
+    (edit.putBack ??= []).push(name);
   }
   edit.after = text;
   return edit;
+}
+
+/** The text of entry `name` under `key` in a backup, if the backup is there and has it. */
+async function entryText(backup: string, key: string, name: string): Promise<string | undefined> {
+  const text = await readText(backup).catch(() => undefined);
+  if (text === undefined) return undefined;
+  const root = parseTree(text, [], { allowTrailingComma: true, disallowComments: false });
+  const node = root !== undefined ? findNodeAtLocation(root, [key, name]) : undefined;
+  return node !== undefined ? text.slice(node.offset, node.offset + node.length) : undefined;
 }
 
 export function backupPath(path: string): string {
   return `${path}.apiary-backup`;
 }
 
-/** Writes a planned edit: the previous file kept as a backup, the new one atomically with the old one's mode; remembers what was written. */
-export async function applyClientEdit(kind: ClientKind, edit: ClientEdit, entries: Record<string, unknown> | undefined, layout: StateLayout): Promise<void> {
+/** What a write or a removal did beyond the entries: for the person to be told. */
+export interface ClientFileResult {
+  edit: ClientEdit;
+  /** A backup written now (the file as it was before this write), and the credentials it holds in plaintext (as JSON paths, never values). */
+  backup?: { path: string; credentials: string[] };
+  /** No backup written now: the one of the file as it was before apiary first wrote into it, when it exists. */
+  original?: string;
+  /** The file's mode before and after, when the write changed it (a token went in: owner-only). */
+  mode?: { from: number; to: number };
+}
+
+/**
+ * Where credentials sit in a client file's JSON, by path (never the values):
+ * a header such as Authorization, or a key named like a token, secret,
+ * password or API key, holding a non-empty string.
+ */
+function credentialPaths(text: string | undefined): string[] {
+  if (text === undefined) return [];
+  const root = parseTree(text, [], { allowTrailingComma: true, disallowComments: false });
+  const found: string[] = [];
+  const walk = (node: Node | undefined, path: string[]): void => {
+    if (node === undefined) return;
+    if (node.type === 'object') {
+      for (const member of node.children ?? []) {
+        const [name, value] = member.children ?? [];
+        if (name === undefined) continue;
+        const key = String(name.value);
+        if (value?.type === 'string' && value.value !== '' && CREDENTIAL_KEY.test(key)) found.push([...path, key].join('.'));
+        else walk(value, [...path, key]);
+      }
+    } else if (node.type === 'array') {
+      node.children?.forEach((child, index) => walk(child, [...path, String(index)]));
+    }
+  };
+  walk(root, []);
+  return found;
+}
+
+const CREDENTIAL_KEY = /authorization|token|secret|password|passwd|api[-_]?key|credential/i;
+
+/**
+ * `client config --write` (entries given) or `--remove` (none), start to
+ * end: writers of the same file (and of the same state directory's record)
+ * take turns, so two at once never lose each other's entries. A write that
+ * meets an entry apiary did not write refuses, writing nothing, unless
+ * `force` (or `skipClashes`, which writes the rest and leaves those, as the
+ * console does).
+ */
+export async function updateClientFile(
+  kind: ClientKind,
+  file: string,
+  entries: Record<string, unknown> | undefined,
+  layout: StateLayout,
+  options: { force?: boolean; dryRun?: boolean; skipClashes?: boolean } = {},
+): Promise<ClientFileResult> {
+  const plan = async (): Promise<ClientEdit> => {
+    const edit = entries === undefined ? await planClientRemove(kind, file, layout) : await planClientWrite(kind, file, entries, layout, { force: options.force === true });
+    if (entries !== undefined && options.skipClashes !== true) refuseClashes(edit);
+    return edit;
+  };
+  if (options.dryRun === true) return { edit: await plan() };
+  // Nothing to remove from a folder that is not there (and no folder made to find that out).
+  if (entries === undefined && !(await stat(dirname(file)).catch(() => undefined))?.isDirectory()) return { edit: await plan() };
+  await ensureDir(dirname(file));
+  await ensureDir(layout.root);
+  // One lock however the file is named (a symlinked dotfile, or its target given with --file).
+  const real = await realpath(file).catch(() => file);
+  return withFileLock(layout.clientsFile, () =>
+    withFileLock(real, async () => {
+      const edit = await plan();
+      return { ...(await applyClientEdit(kind, edit, entries, layout)), edit };
+    }),
+  );
+}
+
+/** An entry apiary did not write is never replaced without --force: nothing is written, and the error says how to go on. */
+function refuseClashes(edit: ClientEdit): void {
+  if (edit.skipped.length === 0) return;
+  const names = edit.skipped.map((s) => `"${s.name}"`);
+  const them = names.length === 1 ? 'it' : 'them';
+  throw new ApiaryError('Usage', `${edit.path} already has ${names.length === 1 ? 'an entry' : 'entries'} ${names.join(', ')} that apiary did not write; nothing was written`, {
+    hints: [`--force replaces ${them} with apiary's (the file as it is now is kept in a backup first, and --remove puts ${them} back)`],
+  });
+}
+
+/**
+ * Writes a planned edit, atomically, and remembers what was written. The
+ * file as it was before apiary first wrote into it is kept as the backup (a
+ * new one is made only when it is missing); a --force that replaces an entry
+ * the backup may not hold (the file was changed since) keeps the file as it
+ * is now in a backup of its own. Every backup is owner-only; a file that
+ * receives a token becomes owner-only too.
+ */
+export async function applyClientEdit(kind: ClientKind, edit: ClientEdit, entries: Record<string, unknown> | undefined, layout: StateLayout): Promise<Omit<ClientFileResult, 'edit'>> {
+  // A write that changes nothing takes nothing over: an entry already there is the person's, not apiary's.
+  if (edit.after === edit.before && entries !== undefined) return {};
   const record = await readRecord(layout);
   const previous = record[edit.path];
-  if (edit.after === edit.before && entries !== undefined && previous !== undefined) return;
   const mode = (await stat(edit.path).catch(() => undefined))?.mode;
-  // Changed by someone since apiary last wrote it (or never written by apiary): the file as it is now is the backup.
+  // Changed by someone since apiary last wrote it (or never written by apiary).
   const untouched = previous !== undefined && edit.before !== undefined && sha(edit.before) === previous.sha256;
-  const restorable = entries !== undefined && (previous === undefined || (untouched && previous.restorable));
-  if (edit.after === undefined) {
-    await rm(edit.path, { force: true });
-  } else if (edit.after !== edit.before) {
-    await ensureDir(dirname(edit.path));
-    if (edit.before !== undefined && entries !== undefined && !untouched) {
-      await writeFileAtomic(backupPath(edit.path), edit.before, { mode: (mode ?? 0o600) & 0o777 });
-    }
-    await writeFileAtomic(edit.path, edit.after, { mode: (mode ?? 0o600) & 0o777, throughSymlink: true });
-    if (mode !== undefined) await chmod(edit.path, mode & 0o777).catch(() => undefined);
-  }
+  const result: Omit<ClientFileResult, 'edit'> = {};
+  let stale: string[] = [];
   if (entries === undefined) {
-    // Removed: forget it, and the backup when the original is back.
-    const remaining = edit.skipped.length > 0 && previous !== undefined ? { ...previous, entries: Object.fromEntries(Object.entries(previous.entries).filter(([name]) => edit.skipped.some((s) => s.name === name))), sha256: sha(edit.after ?? ''), restorable: false } : undefined;
-    if (remaining === undefined) delete record[edit.path];
-    else record[edit.path] = remaining;
-    if (remaining === undefined) await rm(backupPath(edit.path), { force: true });
+    await writeRemoval(edit, previous);
+    stale = forgetRemoved(record, edit, previous);
   } else {
-    // Only what apiary put there: an identical entry that was there before is not apiary's to take out.
-    const changed = new Set([...edit.added, ...edit.updated]);
-    const wrote = Object.fromEntries(Object.entries(entries).filter(([name]) => changed.has(name) || previous?.entries[name] !== undefined).map(([name, value]) => [name, canonical(value)]));
-    record[edit.path] = { kind, createdFile: previous?.createdFile ?? edit.before === undefined, entries: { ...(previous?.entries ?? {}), ...wrote }, sha256: sha(edit.after ?? ''), restorable };
+    const backups = await keepBackups(edit, previous, untouched);
+    if (backups.written !== undefined) result.backup = { path: backups.written, credentials: credentialPaths(edit.before) };
+    else if (backups.original !== undefined) result.original = backups.original;
+    const newMode = holdsToken(edit, entries) ? FILE_MODE : (mode ?? FILE_MODE) & 0o777;
+    await ensureDir(dirname(edit.path));
+    await writeFileAtomic(edit.path, edit.after ?? '', { mode: newMode, throughSymlink: true });
+    await chmod(edit.path, newMode).catch(() => undefined);
+    if (mode !== undefined && (mode & 0o777) !== newMode) result.mode = { from: mode & 0o777, to: newMode };
+    record[edit.path] = rememberWrite(kind, edit, entries, previous, { restorable: backups.restorable, ...(backups.replacedIn !== undefined ? { replacedIn: backups.replacedIn } : {}), mode });
   }
   await writeFileAtomic(layout.clientsFile, `${JSON.stringify(record, null, 2)}\n`);
+  for (const backup of stale) await rm(backup, { force: true });
+  return result;
+}
+
+/** Whether an entry written now carries a credential (apiary's endpoint token in its headers). */
+function holdsToken(edit: ClientEdit, entries: Record<string, unknown>): boolean {
+  const changed = new Set([...edit.added, ...edit.updated]);
+  return Object.entries(entries).some(([name, value]) => changed.has(name) && credentialPaths(JSON.stringify(value)).length > 0);
+}
+
+/**
+ * The backups a write needs: at apiary's first write, the file as it is
+ * (the original); later, the original stays and is made again only when it
+ * is gone; and when --force replaces an entry that the original may not hold
+ * as it is now, the file as it is now, in a backup of its own.
+ */
+async function keepBackups(edit: ClientEdit, previous: Written | undefined, untouched: boolean): Promise<{ written?: string; original?: string; restorable: boolean; replacedIn?: string }> {
+  const main = backupPath(edit.path);
+  if (edit.before === undefined) return { restorable: true };
+  if (previous === undefined) {
+    await writeFileAtomic(main, edit.before, { mode: FILE_MODE });
+    return { written: main, restorable: true, replacedIn: main };
+  }
+  const haveMain = (await stat(main).catch(() => undefined))?.isFile() === true;
+  // Untouched since apiary first wrote: what is not apiary's is in the original as it is now (or, in a file apiary made, there is none).
+  if (untouched && previous.restorable && (previous.createdFile || haveMain)) return { ...(haveMain ? { original: main } : {}), restorable: true, replacedIn: main };
+  if (!haveMain) {
+    await writeFileAtomic(main, edit.before, { mode: FILE_MODE });
+    return { written: main, restorable: false, replacedIn: main };
+  }
+  if ((edit.replacing ?? []).length === 0) return { original: main, restorable: false };
+  // Changed since: the entries --force replaces now may not be in the original as they are; the file as it is now is kept too.
+  const extra = await freeBackupPath(edit.path);
+  await writeFileAtomic(extra, edit.before, { mode: FILE_MODE });
+  return { written: extra, restorable: false, replacedIn: extra };
+}
+
+/** `<file>.apiary-backup-<UTC time>`, not yet taken. */
+async function freeBackupPath(path: string): Promise<string> {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  for (let n = 1; ; n++) {
+    const candidate = `${backupPath(path)}-${stamp}${n > 1 ? `-${n}` : ''}`;
+    if ((await stat(candidate).catch(() => undefined)) === undefined) return candidate;
+  }
+}
+
+/** What the record says after a write: only what apiary put there (an identical entry that was there before is not apiary's to take out). */
+function rememberWrite(kind: ClientKind, edit: ClientEdit, entries: Record<string, unknown>, previous: Written | undefined, kept: { restorable: boolean; replacedIn?: string; mode: number | undefined }): Written {
+  const changed = new Set([...edit.added, ...edit.updated]);
+  const wrote = Object.fromEntries(Object.entries(entries).filter(([name]) => changed.has(name) || previous?.entries[name] !== undefined).map(([name, value]) => [name, canonical(value)]));
+  const replaced = { ...(previous?.replaced ?? {}) };
+  for (const name of edit.replacing ?? []) if (kept.replacedIn !== undefined) replaced[name] = kept.replacedIn;
+  const originalMode = previous !== undefined ? previous.originalMode : kept.mode !== undefined ? kept.mode & 0o777 : undefined;
+  return {
+    kind,
+    createdFile: previous?.createdFile ?? edit.before === undefined,
+    entries: { ...(previous?.entries ?? {}), ...wrote },
+    sha256: sha(edit.after ?? ''),
+    restorable: kept.restorable,
+    ...(originalMode !== undefined ? { originalMode } : {}),
+    ...(Object.keys(replaced).length > 0 ? { replaced } : {}),
+  };
+}
+
+/** --remove: the file deleted (apiary made it), given back as it was (with its mode), or written without apiary's entries. */
+async function writeRemoval(edit: ClientEdit, previous: Written | undefined): Promise<void> {
+  if (edit.after === undefined) {
+    await rm(edit.path, { force: true });
+    return;
+  }
+  if (edit.after === edit.before) return;
+  const mode = (await stat(edit.path).catch(() => undefined))?.mode;
+  const restoredMode = edit.restored === true ? previous?.originalMode : undefined;
+  const newMode = restoredMode ?? (mode ?? FILE_MODE) & 0o777;
+  await writeFileAtomic(edit.path, edit.after, { mode: newMode, throughSymlink: true });
+  await chmod(edit.path, newMode).catch(() => undefined);
+}
+
+/** --remove: forget the file once nothing of apiary's is left in it (its backups are then of no more use: returned, to be removed); else remember what was left. */
+function forgetRemoved(record: Record_, edit: ClientEdit, previous: Written | undefined): string[] {
+  if (previous === undefined) return [];
+  if (edit.skipped.length === 0) {
+    delete record[edit.path];
+    return [...new Set([backupPath(edit.path), ...Object.values(previous.replaced ?? {})])];
+  }
+  const left = (name: string): boolean => edit.skipped.some((s) => s.name === name);
+  const replaced = Object.fromEntries(Object.entries(previous.replaced ?? {}).filter(([name]) => left(name)));
+  record[edit.path] = {
+    ...previous,
+    entries: Object.fromEntries(Object.entries(previous.entries).filter(([name]) => left(name))),
+    sha256: sha(edit.after ?? ''),
+    restorable: false,
+    ...(Object.keys(replaced).length > 0 ? { replaced } : {}),
+  };
+  if (Object.keys(replaced).length === 0) delete record[edit.path]!.replaced;
+  return [];
 }

@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CatalogAnswer, CatalogEntryAnswer, CatalogInstallAnswer, ClientFileAnswer } from '../api/console.js';
 import { findEntry, loadCatalog, shortName, transportOf } from '../catalog/catalog.js';
 import { catalogInstall, describeTarget, installCommand, variablesOf, type VariableValues } from '../catalog/install-plan.js';
-import { applyClientEdit, clientConfigPath, planClientRemove, planClientWrite, serversKey } from '../clients/config-file.js';
+import { clientConfigPath, serversKey, updateClientFile } from '../clients/config-file.js';
 import { SecretValue } from '../crypto/secret-value.js';
 import { ApiaryError } from '../errors.js';
 import { planInstall, writeInstall } from '../manifests/install.js';
@@ -124,7 +124,7 @@ export async function clientFile(ctx: ApiContext, req: IncomingMessage, res: Ser
     if (Object.keys(servers).length === 0) throw new ApiaryError('NotFound', 'no Ready server to write');
     entries = clientConfig(client, servers, await readEndpointToken(layout))[serversKey(client)] as Record<string, unknown>;
   }
-  const edit = entries === undefined ? await planClientRemove(client, path, layout) : await planClientWrite(client, path, entries, layout);
-  if (!dryRun) await applyClientEdit(client, edit, entries, layout);
+  // As before: an entry apiary did not write is left (and named in skipped); writers of the file take turns.
+  const { edit } = await updateClientFile(client, path, entries, layout, { dryRun, skipClashes: true });
   sendJson(res, 200, { file: path, dryRun, added: edit.added, updated: edit.updated, removed: edit.removed, skipped: edit.skipped.map((s) => s.why), changed: edit.after !== edit.before } satisfies ClientFileAnswer);
 }

@@ -11,7 +11,7 @@ import { AGGREGATE_PORT_KEY } from '../../mcp/ports.js';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
-import { applyClientEdit, clientConfigPath, planClientRemove, planClientWrite, serversKey } from '../../clients/config-file.js';
+import { clientConfigPath, serversKey, updateClientFile, type ClientFileResult } from '../../clients/config-file.js';
 import { displayPath } from '../paths.js';
 
 interface ClientOptions {
@@ -27,24 +27,41 @@ interface ClientOptions {
 /** --write (entries given) or --remove (none): plan, show or write, and say what changed. */
 async function writeClientFile(ctx: CliContext, kind: ClientKind, layout: StateLayout, opts: ClientOptions, entries: Record<string, unknown> | undefined): Promise<void> {
   const path = opts.file !== undefined ? resolve(opts.file) : clientConfigPath(kind, ctx.env);
-  const edit = entries === undefined ? await planClientRemove(kind, path, layout) : await planClientWrite(kind, path, entries, layout, { force: opts.force === true });
+  const result = await updateClientFile(kind, path, entries, layout, { force: opts.force === true, dryRun: opts.dryRun === true });
+  const { edit } = result;
   for (const s of edit.skipped) ctx.io.err(paint(ctx.io, 'yellow', `warning: ${s.why}`));
+  const shown = displayPath(path);
   if (opts.dryRun === true) {
-    if (edit.after === edit.before) ctx.io.out(`${displayPath(path)}: no change`);
-    else ctx.io.out(createTwoFilesPatch(displayPath(path), displayPath(path), edit.before ?? '', edit.after ?? '', edit.before === undefined ? '(new file)' : '', edit.after === undefined ? '(deleted)' : '', { context: 3 }).trimEnd());
+    if (edit.after === edit.before) ctx.io.out(`${shown}: no change`);
+    else ctx.io.out(createTwoFilesPatch(shown, shown, edit.before ?? '', edit.after ?? '', edit.before === undefined ? '(new file)' : '', edit.after === undefined ? '(deleted)' : '', { context: 3 }).trimEnd());
     return;
   }
-  await applyClientEdit(kind, edit, entries, layout);
-  const shown = displayPath(path);
-  if (edit.added.length + edit.updated.length + edit.removed.length === 0) {
+  const putBack = edit.putBack ?? [];
+  if (edit.added.length + edit.updated.length + edit.removed.length + putBack.length === 0) {
     ctx.io.out(`${shown}: ${entries === undefined ? 'nothing of apiary\'s to remove' : 'already up to date'}`);
     return;
   }
   for (const name of edit.added) ctx.io.out(`${shown}: added ${name}`);
-  for (const name of edit.updated) ctx.io.out(`${shown}: updated ${name}`);
+  for (const name of edit.updated) ctx.io.out(`${shown}: updated ${name}${edit.replacing?.includes(name) === true ? ' (replacing an entry apiary did not write: --force)' : ''}`);
   for (const name of edit.removed) ctx.io.out(`${shown}: removed ${name}`);
-  if (entries === undefined) ctx.io.out(edit.restored === true ? (edit.after === undefined ? `${shown}: deleted (apiary had created it)` : `${shown}: back as it was before apiary wrote to it`) : `${shown}: apiary's entries taken out; everything else left as it is`);
-  else ctx.io.out(`${shown}: written${edit.before !== undefined ? ` (the previous file is ${displayPath(`${path}.apiary-backup`)})` : ''}; restart or reload ${kind === 'claude' ? 'Claude Code' : kind === 'cursor' ? 'Cursor' : 'VS Code'} to pick it up`);
+  for (const name of putBack) ctx.io.out(`${shown}: ${name} put back as it was before --force`);
+  if (entries === undefined) {
+    ctx.io.out(edit.restored === true ? (edit.after === undefined ? `${shown}: deleted (apiary had created it)` : `${shown}: back as it was before apiary wrote to it`) : `${shown}: apiary's entries taken out; everything else left as it is`);
+    return;
+  }
+  reportWrite(ctx, kind, shown, result);
+}
+
+/** After a write: where the backup is (only one that exists is named), what it holds, and a mode made owner-only. */
+function reportWrite(ctx: CliContext, kind: ClientKind, shown: string, result: ClientFileResult): void {
+  const kept = result.backup !== undefined ? ` (the previous file is kept as ${displayPath(result.backup.path)})` : result.original !== undefined ? ` (the file as it was before apiary first wrote to it is kept as ${displayPath(result.original)})` : '';
+  ctx.io.out(`${shown}: written${kept}; restart or reload ${kind === 'claude' ? 'Claude Code' : kind === 'cursor' ? 'Cursor' : 'VS Code'} to pick it up`);
+  if (result.mode !== undefined) ctx.io.out(`${shown}: mode ${result.mode.from.toString(8)} -> ${result.mode.to.toString(8)}: it holds apiary's endpoint token now, so only you may read it`);
+  const credentials = result.backup?.credentials ?? [];
+  if (result.backup !== undefined && credentials.length > 0) {
+    const listed = credentials.slice(0, 3).join(', ') + (credentials.length > 3 ? ` and ${credentials.length - 3} more` : '');
+    ctx.io.err(paint(ctx.io, 'yellow', `warning: ${displayPath(result.backup.path)} holds plaintext credentials copied from ${shown} (${listed}); only you can read it (mode 600); delete it once you no longer need it (--remove uses it to put your entries back)`));
+  }
 }
 
 export function registerClient(program: Command, ctx: CliContext): void {
@@ -54,11 +71,11 @@ export function registerClient(program: Command, ctx: CliContext): void {
     .description('print the JSON a client needs to reach every Ready server')
     .option('--client <NAME>', 'claude, cursor or vscode', 'claude')
     .option('--aggregate', "one entry, apiary's aggregate endpoint, serving every Ready server's tools as <server>__<tool>")
-    .option('--write', "merge the entries into the client's own configuration file (keeping everything else; the previous file kept as <file>.apiary-backup)")
+    .option('--write', "merge the entries into the client's own configuration file (keeping everything else; the file as it was kept as <file>.apiary-backup, owner-only)")
     .option('--remove', 'take out of that file what --write put there')
     .option('--file <PATH>', "another file than the client's user-level one (e.g. a project's .mcp.json or .vscode/mcp.json)")
     .option('--dry-run', 'with --write or --remove: show the change as a diff, write nothing')
-    .option('--force', 'with --write: replace an entry of the same name that apiary did not write')
+    .option('--force', 'with --write: replace an entry of the same name that apiary did not write (kept in a backup; --remove puts it back)')
     .action(async (opts: ClientOptions, cmd: Command) => {
       if (!['claude', 'cursor', 'vscode'].includes(opts.client)) throw new ApiaryError('Usage', `unknown client "${opts.client}"; use claude, cursor or vscode`);
       const kind = opts.client as ClientKind;
