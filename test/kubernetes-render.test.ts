@@ -79,6 +79,23 @@ describe('render --runtime kubernetes', () => {
     expect(secret['stringData']).toEqual({ token: 'k8s-canary-41' });
   });
 
+  it('refuses a namespace Kubernetes would refuse, as a usage error that says what a namespace may be', async () => {
+    const { dir, env } = await exampleDir();
+    for (const namespace of ['Team_A', '../kube-system', 'a'.repeat(64), '-mcp', '']) {
+      const result = await runCli(['render', '--runtime', 'kubernetes', '-n', namespace], { env: { ...env, APIARY_DIR: dir } });
+      expect(result.code, namespace).toBe(2);
+      expect(result.stdout).toBe('');
+      expect(result.stderr).toContain(`error: --namespace ${JSON.stringify(namespace)} is not a valid namespace name: `);
+    }
+    // up takes the same flag for where servers run, and refuses the same names before reading any kubeconfig.
+    const up = await runCli(['up', '--runtime', 'kubernetes', '-n', '../kube-system', '--no-ui'], { env: { ...env, APIARY_DIR: dir, KUBECONFIG: join(dir, 'no-such-kubeconfig') } });
+    expect(up.code, up.stderr).toBe(2);
+    expect(up.stderr).toContain('error: --namespace "../kube-system" is not a valid namespace name: ');
+    const ok = await runCli(['render', '--runtime', 'kubernetes', '-n', 'a'.repeat(63)], { env: { ...env, APIARY_DIR: dir } });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain(`namespace: ${'a'.repeat(63)}`);
+  });
+
   it('says which servers cannot run on Kubernetes as written, and why', async () => {
     const ws = await workspace();
     await mkdir(ws.dir, { recursive: true });

@@ -8,6 +8,7 @@ import { formatManifestError } from '../../manifests/errors.js';
 import { runningManifestDir } from '../../source/directory.js';
 import type { CliContext } from '../context.js';
 import { paint } from '../io.js';
+import { checkNamespace } from '../namespace.js';
 
 export function registerRender(program: Command, ctx: CliContext): void {
   program
@@ -19,6 +20,7 @@ export function registerRender(program: Command, ctx: CliContext): void {
     .option('-o, --output <format>', 'yaml or json', 'yaml')
     .action(async (opts: { runtime: string; namespace?: string; includeSecretValues?: boolean; output: string }, cmd: Command) => {
       if (opts.runtime !== 'kubernetes') throw new ApiaryError('Usage', `--runtime must be kubernetes; got "${opts.runtime}"`);
+      if (opts.namespace !== undefined) checkNamespace(opts.namespace);
       const locations = ctx.locations(cmd);
       const dir = await runningManifestDir(locations.dir, locations.stateDir);
       const loaded = await loadDirectory(dir);

@@ -10,6 +10,7 @@ import { StateLayout } from '../../state/layout.js';
 import { ensureDir } from '../../util/atomic.js';
 import type { CliContext } from '../context.js';
 import { logSink } from '../log-sink.js';
+import { checkNamespace } from '../namespace.js';
 import { displayPath } from '../paths.js';
 import { parseDuration } from './wait.js';
 import { readConsoleRecord } from '../../console/auth.js';
@@ -85,6 +86,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
       if (opts.runtime === 'process' && (opts.context !== undefined || opts.namespace !== undefined || opts.kubeconfig !== undefined)) {
         throw new ApiaryError('Usage', '--context, --namespace and --kubeconfig are for --runtime kubernetes');
       }
+      if (opts.namespace !== undefined) checkNamespace(opts.namespace);
       // A directory that declares a GitRepository follows it: the manifests that run are the repository's.
       const source = await readSourceDirectory(dir, dirDisplay);
       if (source.declared > 0 && source.resource === undefined) {
