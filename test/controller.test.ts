@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { findCondition } from '../src/api/status.js';
 import { MasterKey, seal } from '../src/crypto/seal.js';
 import { runCli } from './helpers/cli.js';
-import { harness, isAlive, secretYaml, tinyServer } from './helpers/controller.js';
+import { harness, isAlive, secretYaml, tinyServer, type Harness } from './helpers/controller.js';
 
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
 const TOKEN_ENV = `    - name: GITHUB_TOKEN
@@ -299,6 +299,39 @@ describe('controller: the missing-secret rules', () => {
 });
 
 describe('controller: invalid manifests', () => {
+  /** A billion laughs: nine levels of nine aliases, far past the alias limit once expanded. */
+  const aliasBomb = (name: string): string =>
+    `apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata:\n  name: ${name}\nspec:\n  command: node\n  a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n` +
+    Array.from({ length: 9 }, (_, i) => `  a${i + 1}: &a${i + 1} [${Array(9).fill(`*a${i}`).join(', ')}]\n`).join('');
+  const invalid = (h: Harness, file: string): string[] =>
+    h.logs.filter((r) => r.msg === 'invalid manifest' && String(r['error']).includes(file)).map((r) => String(r['error']));
+
+  it('logs an alias bomb with the reason validate gives, at start and when written, without taking it for a half-written file', async () => {
+    const h = await harness();
+    await h.write('a.yaml', tinyServer('a', h));
+    await h.write('bomb.yaml', aliasBomb('bomb'));
+    await h.write('broken.yaml', 'apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata: { name: broken\n');
+    const validated = await runCli(['validate'], { env: h.env });
+    const reason = (file: string): string => {
+      const line = validated.stdout.split('\n').find((l) => l.includes(`${file}:`));
+      expect(line, validated.stdout + validated.stderr).toBeDefined();
+      return line!.slice(line!.indexOf(`${file}:`));
+    };
+    expect(reason('bomb.yaml')).toMatch(/^bomb\.yaml:\d+:\d+: YAML error: Excessive alias count/);
+    await h.start();
+    // Present at start: each reported once, in validate's words (the resync is a minute away).
+    await h.waitFor('bomb.yaml logged', async () => invalid(h, 'bomb.yaml').length > 0);
+    await h.waitFor('broken.yaml logged', async () => invalid(h, 'broken.yaml').length > 0);
+    expect(invalid(h, 'bomb.yaml').map((e) => e.slice(e.indexOf('bomb.yaml:')))).toEqual([reason('bomb.yaml')]);
+    expect(invalid(h, 'broken.yaml')[0]!.endsWith(reason('broken.yaml'))).toBe(true);
+    // Written while running: the same, at once, and it is no torn write.
+    await h.write('bomb2.yaml', aliasBomb('bomb2'));
+    await h.waitFor('bomb2.yaml logged', async () => invalid(h, 'bomb2.yaml').length > 0);
+    expect(invalid(h, 'bomb2.yaml').map((e) => e.slice(e.indexOf('bomb2.yaml:')))).toEqual([reason('bomb.yaml').replace('bomb.yaml', 'bomb2.yaml')]);
+    expect(h.logs.filter((r) => r.msg.startsWith('manifest file still') && String(r['file']).includes('bomb'))).toEqual([]);
+    expect((await h.status('a'))?.phase).not.toBe('Invalid');
+  });
+
   it('an invalid edit keeps the old process running its last valid spec, pointing at the file', async () => {
     const h = await harness();
     await h.write('a.yaml', tinyServer('a', h));

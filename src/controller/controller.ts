@@ -212,10 +212,12 @@ export class Controller {
 
     // 3. Desired state, then the watcher (or the git source), then workers.
     if (this.#opts.git === true) await this.#startGit();
-    await this.#desired.scan();
+    const { unsettled } = await this.#desired.scan();
     if (this.#git === undefined) {
       this.#source = new ManifestSource({ desired: this.#desired, clock: this.#clock, logger, onAffected: (keys) => this.#enqueue(keys) });
       await this.#source.start();
+      // A file that looked half-written is read again now, as after a resync, not left unread (and unreported) until one.
+      for (const path of unsettled) this.#source.touch(path);
     }
     await this.#watchRequests();
     const workers = this.#opts.workers ?? 16;

@@ -122,7 +122,9 @@ export class DesiredState {
     this.#unreadable.delete(path);
     const text = docs.map((d) => d.text).join('\u0000');
     const fingerprint = createHash('sha256').update(`${info.size}:${text}`).digest('hex');
-    const torn = docs.some((d) => d.errors.some((e) => e.message.startsWith('YAML'))) || (docs.length === 0 && (this.#files.get(path)?.docs.length ?? 0) > 0);
+    // A write in progress shows as a syntax error (or an emptied file); an alias bomb ("YAML error: Excessive
+    // alias count") is decided by the whole text, so it is reported at once, not retried as half-written.
+    const torn = docs.some((d) => d.errors.some((e) => e.message.startsWith('YAML syntax error'))) || (docs.length === 0 && (this.#files.get(path)?.docs.length ?? 0) > 0);
     return { path, settled: !torn, entry: { fingerprint, ...(textHash !== undefined && !torn ? { textHash } : {}), mtimeMs: info.mtimeMs, size: info.size, docs } };
   }
 

@@ -108,7 +108,8 @@ export class ManifestSource {
     const affected = desired.commit(read);
     if (affected.size > 0) this.#opts.onAffected(affected);
     if (!read.settled) {
-      this.#opts.logger.warn('manifest file still unreadable after retries', { file: path });
+      // It was taken as it is (any errors it has logged as such); this says it was no write in progress.
+      this.#opts.logger.warn('manifest file still looks half-written after retries; taken as it is', { file: path });
     }
     // Read once more shortly after: a write that landed during our read is caught here.
     this.#opts.clock.setTimeout(() => {
