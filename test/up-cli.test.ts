@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, spawnUp, type UpProcess } from './helpers/cli.js';
 import { harness, isAlive, secretYaml, tinyServer, type Harness } from './helpers/controller.js';
+import { tempDir } from './helpers/tmp.js';
 
 function up(h: Harness): UpProcess {
   return spawnUp(['up'], h.env);
@@ -66,6 +67,28 @@ describe('apiary up (the built CLI)', () => {
     first.child.kill('SIGINT');
     expect(await first.exited).toBe(0);
   }, 30_000);
+
+  it('a second up for the same manifest directory with another state directory is refused, naming the running one; another directory runs beside it', async () => {
+    const h = await harness();
+    await h.write('a.yaml', tinyServer('a', h));
+    // Both ups are one user's: the lock lives under their state home (a temp one here).
+    const env = { ...h.env, XDG_STATE_HOME: await tempDir() };
+    const first = spawnUp(['up', '--no-ui'], env);
+    expect((await runCli(['wait', 'mcpserver/a', '--for=phase=Running', '--timeout', '15s'], { env })).code, first.output()).toBe(0);
+    const second = await runCli(['up', '--no-ui', '--state-dir', await tempDir()], { env });
+    expect(second.code, second.stdout).toBe(1);
+    expect(second.stderr).toContain(`error: another apiary controller (pid ${first.child.pid}, state directory ${h.stateDir}) is running the manifests of ${h.dir}`);
+    expect(await h.starts('a')).toHaveLength(1);
+
+    const other = await harness();
+    await other.write('b.yaml', tinyServer('b', other));
+    const beside = spawnUp(['up', '--no-ui'], { ...other.env, XDG_STATE_HOME: env.XDG_STATE_HOME });
+    expect((await runCli(['wait', 'mcpserver/b', '--for=phase=Running', '--timeout', '15s'], { env: { ...other.env, XDG_STATE_HOME: env.XDG_STATE_HOME } })).code, beside.output()).toBe(0);
+    first.child.kill('SIGTERM');
+    beside.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+    expect(await beside.exited).toBe(0);
+  }, 60_000);
 
   it('after kill -9 of the controller, the next up adopts an HTTP server and replaces a stdio one: never two copies', async () => {
     const h = await harness();

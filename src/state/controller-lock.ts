@@ -1,5 +1,6 @@
 /**
- * One controller per state directory. The lock is a kernel lock on
+ * One controller per state directory (and, by manifest-dir-lock, one per
+ * manifest directory). The lock is a kernel lock on
  * `controller.lock`, held on an open file for the controller's whole life:
  * the kernel drops it when the holder exits however it exits (kill -9, OOM),
  * and two processes can never both hold it, whatever any file says.
@@ -13,6 +14,7 @@ import type * as FsExtensions from 'fs-native-extensions';
 import { ApiaryError } from '../errors.js';
 import { isSameProcess, procStartTime } from '../runtime/proc.js';
 import { ensureDir, FILE_MODE, writeFileAtomic } from '../util/atomic.js';
+import { acquireManifestDirLock, type ManifestDirLock } from './manifest-dir-lock.js';
 import type { StateLayout } from './layout.js';
 
 export interface ControllerInfo {
@@ -94,12 +96,21 @@ export async function acquireControllerLock(layout: StateLayout, dir: string, ve
       hints: ['Stop it first (apiary down, or Ctrl-C where it runs), or use another --state-dir.'],
     });
   }
+  const startedAt = new Date().toISOString();
+  let dirLock: ManifestDirLock;
+  try {
+    dirLock = await acquireManifestDirLock(dir, { pid: process.pid, stateDir: layout.root, startedAt });
+  } catch (err) {
+    unlock(fd);
+    closeSync(fd);
+    throw err;
+  }
   const procStart = procStartTime(process.pid);
   const info: ControllerInfo = {
     pid: process.pid,
     ...(procStart !== undefined ? { procStart } : {}),
     runId: randomBytes(8).toString('hex'),
-    startedAt: new Date().toISOString(),
+    startedAt,
     dir,
     version,
   };
@@ -108,6 +119,7 @@ export async function acquireControllerLock(layout: StateLayout, dir: string, ve
   try {
     await writeInfo();
   } catch (err) {
+    await dirLock.release();
     closeSync(fd);
     throw err;
   }
@@ -124,6 +136,7 @@ export async function acquireControllerLock(layout: StateLayout, dir: string, ve
       released = true;
       // The record goes first, while the lock still keeps any other controller out.
       await rm(layout.controllerFile, { force: true });
+      await dirLock.release();
       unlock(fd);
       closeSync(fd);
     },

@@ -68,6 +68,16 @@ export function manifestLockFile(dir: string, env: NodeJS.ProcessEnv = process.e
   return join(apiaryStateHome(env), 'locks', `${directoryLabel(realDirectory(dir))}.lock`);
 }
 
+/**
+ * The lock a controller holds on manifest directory `dir` (any path to it),
+ * whatever its --state-dir, so no directory has two controllers running its
+ * servers; `.json` beside it says which one holds it. Under the user's state
+ * home, like the writers' lock: never in the directory itself.
+ */
+export function manifestControllerLockFile(dir: string, env: NodeJS.ProcessEnv = process.env): string {
+  return join(apiaryStateHome(env), 'locks', `${directoryLabel(realDirectory(dir))}.controller.lock`);
+}
+
 function apiaryStateHome(env: NodeJS.ProcessEnv): string {
   const stateHome = env['XDG_STATE_HOME'] || join(env['HOME'] || homedir(), '.local', 'state');
   return join(stateHome, 'apiary');
