@@ -1,6 +1,12 @@
+import { spawn } from 'node:child_process';
+import { appendFile, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { logSink } from '../src/cli/log-sink.js';
 import { buildProgram, verbOf } from '../src/cli/main.js';
-import { runCli } from './helpers/cli.js';
+import { StateLayout } from '../src/state/layout.js';
+import { StatusStore } from '../src/state/status-store.js';
+import { BIN, runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
 
 describe('apiary CLI (built binary)', () => {
@@ -109,5 +115,100 @@ describe('a verb loads only what it uses', () => {
     expect((await names(['--help'])).length).toBeGreaterThan(15);
     expect(await names(['completion', 'bash'])).toContain('up');
     expect(await names(['pods'])).toContain('get');
+  });
+});
+
+/** Resolves once `check` holds (polled; a test's own timeout bounds it). */
+async function until(check: () => boolean): Promise<void> {
+  while (!check()) await new Promise((r) => setTimeout(r, 25));
+}
+
+describe('what servers and manifest authors write reaches a terminal escaped (CVE-2021-25743)', () => {
+  const ESC = '\u001b';
+  /** Anything that would act on a terminal rather than be read. */
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
+  const ACTIVE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+
+  async function workspaceWithHostileText(): Promise<{ env: NodeJS.ProcessEnv; stateDir: string }> {
+    const root = await tempDir();
+    const dir = join(root, 'manifests');
+    const stateDir = join(root, 'state');
+    await mkdir(dir, { recursive: true });
+    await writeFile(
+      join(dir, 'a.yaml'),
+      'apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata:\n  name: a\nspec:\n  command: node\n  args: ["\\e]0;pwned\\a", "\\e[2J"]\n  env:\n    - name: GREETING\n      value: "hi\\e[31m\\u202Eevil\\u009B"\n',
+    );
+    const now = new Date().toISOString();
+    await new StatusStore(new StateLayout(stateDir)).write({
+      kind: 'MCPServer',
+      metadata: { name: 'a', generation: 1, creationTimestamp: now },
+      specHash: 'x',
+      status: {
+        observedGeneration: 1,
+        phase: 'Running',
+        restartCount: 0,
+        message: `bad${ESC}]52;c;ZWNobyBwd25lZA==\u0007`,
+        conditions: [{ type: 'Ready', status: 'False', reason: 'Handshake', message: `server said ${ESC}[2Jhello`, lastTransitionTime: now, observedGeneration: 1 }],
+      },
+      events: [{ type: 'Warning', reason: 'Exited', message: `exit${ESC}[8mhidden`, count: 1, firstTimestamp: now, lastTimestamp: now }],
+      writtenBy: { pid: 1, runId: 'x' },
+      writtenAt: now,
+    });
+    return { env: { APIARY_DIR: dir, APIARY_STATE_DIR: stateDir }, stateDir };
+  }
+
+  it('describe and get show control characters in a visible form; -o json keeps its own encoding', async () => {
+    const { env } = await workspaceWithHostileText();
+    const described = await runCli(['describe', 'mcp', 'a'], { env });
+    expect(described.code, described.stderr).toBe(0);
+    expect(described.stdout).not.toMatch(ACTIVE);
+    expect(described.stdout).toContain('node ^[]0;pwned^G ^[[2J');
+    expect(described.stdout).toContain('GREETING                 = hi^[[31m\\u202eevil\\u009b');
+    expect(described.stdout).toContain('bad^[]52;c;ZWNobyBwd25lZA==^G');
+    expect(described.stdout).toContain('server said ^[[2Jhello');
+    expect(described.stdout).toContain('exit^[[8mhidden');
+
+    const wide = await runCli(['get', 'mcp', '-o', 'wide'], { env });
+    expect(wide.stdout).not.toMatch(ACTIVE);
+    expect(wide.stdout).toContain('bad^[]52;c;ZWNobyBwd25lZA==^G');
+    const json = JSON.parse((await runCli(['get', 'mcp', 'a', '-o', 'json'], { env })).stdout) as { status: { message: string } };
+    expect(json.status.message).toBe(`bad${ESC}]52;c;ZWNobyBwd25lZA==\u0007`);
+  });
+
+  it('logs keeps lines and tabs and escapes the rest; an error naming what was typed is escaped too', async () => {
+    const { env, stateDir } = await workspaceWithHostileText();
+    const layout = new StateLayout(stateDir);
+    await mkdir(layout.logDir, { recursive: true });
+    await writeFile(layout.logFile('a'), `plain\tcolumn\n${ESC}[2Jcleared\r\n\u009bcsi \u202eabc\n`);
+    const logs = await runCli(['logs', 'a'], { env });
+    expect(logs.code, logs.stderr).toBe(0);
+    expect(logs.stdout).toBe('plain\tcolumn\n^[[2Jcleared\\r\n\\u009bcsi \\u202eabc\n');
+    // What arrives while following is escaped the same way.
+    const follower = spawn(BIN, ['logs', 'a', '-f'], { env: { ...process.env, ...env } });
+    let followed = '';
+    follower.stdout.on('data', (d: Buffer) => (followed += d.toString()));
+    const exited = new Promise((resolve) => follower.on('exit', resolve));
+    try {
+      await until(() => followed.includes('abc\n'));
+      await appendFile(layout.logFile('a'), `${ESC}]0;title\u0007more\tcolumns\n`);
+      await until(() => followed.includes('more'));
+      expect(followed).toBe('plain\tcolumn\n^[[2Jcleared\\r\n\\u009bcsi \\u202eabc\n^[]0;title^Gmore\tcolumns\n');
+    } finally {
+      follower.kill('SIGINT');
+      await exited;
+    }
+    const missing = await runCli(['get', 'mcp', `x${ESC}[2J`], { env });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).not.toMatch(ACTIVE);
+    expect(missing.stderr).toContain('error: mcpserver/x^[[2J not found');
+  });
+
+  it("up's log on a terminal escapes the fields it prints", () => {
+    const lines: string[] = [];
+    const io = { out: () => undefined, err: (text: string) => lines.push(text), color: false, isTTY: true, status: () => undefined };
+    logSink(io, true)({ time: new Date().toISOString(), level: 'warn', msg: `server exited${ESC}[2J`, error: `boom${ESC}]0;t\u0007`, name: `x${ESC}[8m` });
+    expect(lines.join('\n')).not.toMatch(ACTIVE);
+    expect(lines[0]).toContain('server exited^[[2J');
+    expect(lines[0]).toContain('name=x^[[8m');
   });
 });

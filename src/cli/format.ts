@@ -5,6 +5,7 @@ import { findCondition, type GitRepositoryStatus, type MCPServerStatus, type Sec
 import { shortRevision } from '../source/spec.js';
 import type { MCPServerSpec } from '../api/manifests.js';
 import type { ObjectView, StateView } from '../state/view.js';
+import { escapeTerminal, escapeTerminalLines } from './escape.js';
 import { age, table } from './table.js';
 
 export function serialize(value: unknown, format: 'json' | 'yaml'): string {
@@ -103,11 +104,17 @@ export function controllerNotice(view: StateView, now: number): string | undefin
   return `no apiary controller is running for this state directory${last}. Start one with: apiary up`;
 }
 
+/** A field on one line: its value, often a server's or a manifest author's words, escaped (newlines too). */
 function line(label: string, value: string | number | undefined): string {
-  return `${`${label}:`.padEnd(18)}${value ?? '<none>'}`;
+  return `${`${label}:`.padEnd(18)}${value === undefined ? '<none>' : escapeTerminal(String(value))}`;
 }
 
+/** Every field and event, escaped for the terminal: what is not escaped on its own line is escaped here as a whole. */
 export function describe(o: ObjectView, view: StateView, now: number): string {
+  return escapeTerminalLines(describeRaw(o, view, now));
+}
+
+function describeRaw(o: ObjectView, view: StateView, now: number): string {
   const out: string[] = [];
   const status = o.object.status;
   out.push(line('Name', o.name), line('Kind', o.kind), line('Declared in', o.declaredAt ?? '<deleted from the manifests>'));
@@ -116,11 +123,11 @@ export function describe(o: ObjectView, view: StateView, now: number): string {
   out.push(line('Generation', `${o.object.metadata.generation ?? 0} (observed ${status?.observedGeneration ?? 0})${o.stale ? ', manifest changed since the controller last saw it' : ''}`));
   if (o.warnings.length > 0) {
     out.push('Manifest warnings:');
-    for (const w of o.warnings) out.push(`  ${w}`);
+    for (const w of o.warnings) out.push(`  ${escapeTerminal(w)}`);
   }
   if (o.errors.length > 0) {
     out.push('Manifest errors:');
-    for (const e of o.errors) out.push(`  ${e}`);
+    for (const e of o.errors) out.push(`  ${escapeTerminal(e)}`);
   }
   if (o.kind === 'MCPServer') describeServer(o, status as MCPServerStatus | undefined, out, now);
   else if (o.kind === 'GitRepository') describeSource(o, status as GitRepositoryStatus | undefined, out, now);
@@ -180,7 +187,7 @@ function describeServer(o: ObjectView, status: MCPServerStatus | undefined, out:
     for (const e of envFrom) out.push(`    <all keys of secret ${e.secretRef.name}>${e.prefix ? ` prefixed ${e.prefix}` : ''}${e.secretRef.optional ? ' (optional)' : ''}`);
     for (const e of env) {
       const ref = e.valueFrom?.secretKeyRef;
-      out.push(`    ${e.name.padEnd(24)} ${ref ? `<- secret ${ref.name}/${ref.key}${ref.optional ? ' (optional)' : ''}` : `= ${e.value ?? ''}`}`);
+      out.push(`    ${e.name.padEnd(24)} ${ref ? `<- secret ${ref.name}/${ref.key}${ref.optional ? ' (optional)' : ''}` : `= ${escapeTerminal(e.value ?? '')}`}`);
     }
   }
 }

@@ -1,5 +1,12 @@
-/** Aligned columns, kubectl style: upper-case headers, three spaces between columns. */
-export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+import { escapeTerminal } from './escape.js';
+
+/**
+ * Aligned columns, kubectl style: upper-case headers, three spaces between
+ * columns. Cells are escaped before they are measured: a cell holds what a
+ * server or a manifest says, and is one line.
+ */
+export function table(headers: readonly string[], rawRows: readonly (readonly string[])[]): string {
+  const rows = rawRows.map((r) => r.map(escapeTerminal));
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]): string =>
     cells

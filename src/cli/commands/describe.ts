@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { kindLower } from '../../api/names.js';
 import { ApiaryError } from '../../errors.js';
 import type { CliContext } from '../context.js';
+import { escapeTerminalLines } from '../escape.js';
 import { controllerNotice, describe } from '../format.js';
 import { query } from './get.js';
 
@@ -18,7 +19,7 @@ export function registerDescribe(program: Command, ctx: CliContext): void {
       // One note about the controller, after everything, however many resources.
       const now = Date.now();
       const notice = controllerNotice(view, now);
-      const notes = [...view.stateProblems, ...(notice ? [notice] : [])].map((n) => `\n\nNote: ${n}`).join('');
+      const notes = [...view.stateProblems, ...(notice ? [notice] : [])].map((n) => `\n\nNote: ${escapeTerminalLines(n)}`).join('');
       ctx.io.out(objects.map((o) => describe(o, view, now)).join('\n\n\n') + notes);
     });
 }

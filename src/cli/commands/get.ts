@@ -7,6 +7,7 @@ import { closest } from '../../util/suggest.js';
 import type { CliContext } from '../context.js';
 import { outputOption } from '../context.js';
 import { controllerNotice, kindLabel, secretTable, serialize, serverTable, sourceTable } from '../format.js';
+import { escapeTerminalLines } from '../escape.js';
 import { paint } from '../io.js';
 
 type Output = 'table' | 'wide' | 'json' | 'yaml' | 'name';
@@ -70,8 +71,8 @@ export function registerGet(program: Command, ctx: CliContext): void {
     .option('-w, --watch', 'after listing, print a line for every change')
     .action(async (type: string, name: string | undefined, opts: { output: Output; watch?: boolean; selector?: string }, cmd: Command) => {
       const { kinds, selector, dir, stateDir, view, objects } = await query(ctx, cmd, type, name, opts.selector);
-      if (view.manifestsError !== undefined) ctx.io.err(paint(ctx.io, 'yellow', `warning: ${view.manifestsError}`));
-      for (const problem of view.stateProblems) ctx.io.err(paint(ctx.io, 'yellow', `warning: ${problem}`));
+      if (view.manifestsError !== undefined) ctx.io.err(paint(ctx.io, 'yellow', `warning: ${escapeTerminalLines(view.manifestsError)}`));
+      for (const problem of view.stateProblems) ctx.io.err(paint(ctx.io, 'yellow', `warning: ${escapeTerminalLines(problem)}`));
       const notice = controllerNotice(view, Date.now());
       if (notice) ctx.io.err(paint(ctx.io, 'yellow', `warning: ${notice}`));
       if (opts.output !== 'name' || objects.length > 0) ctx.io.out(render(objects, kinds, opts.output, Date.now(), name !== undefined && kinds.length === 1));

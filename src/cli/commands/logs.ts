@@ -6,6 +6,7 @@ import { StateLayout } from '../../state/layout.js';
 import { StatusStore } from '../../state/status-store.js';
 import type { MCPServerStatus } from '../../api/status.js';
 import type { CliContext } from '../context.js';
+import { escapeTerminalLines } from '../escape.js';
 
 export function registerLogs(program: Command, ctx: CliContext): void {
   program
@@ -56,7 +57,8 @@ export function registerLogs(program: Command, ctx: CliContext): void {
         });
       }
       if (tail !== undefined) lines = tail === 0 ? [] : lines.slice(-tail);
-      if (lines.length > 0) process.stdout.write(`${lines.join('\n')}\n`);
+      // A server's output is printed, not played: its escape sequences are shown, its lines and tabs kept.
+      if (lines.length > 0) process.stdout.write(`${escapeTerminalLines(lines.join('\n'))}\n`);
       if (opts.follow) await follow(path, Buffer.byteLength(text), opts.timestamps === true);
     });
 }
@@ -77,6 +79,6 @@ async function follow(path: string, from: number, timestamps: boolean): Promise<
   process.once('SIGINT', () => (stop = true));
   process.once('SIGTERM', () => (stop = true));
   for await (const event of followFile(path, from, { pollMs: 200, stopped: () => stop })) {
-    if ('text' in event) process.stdout.write(timestamps ? event.text.replace(/^(?=.)/gm, `${new Date().toISOString()} `) : event.text);
+    if ('text' in event) process.stdout.write(escapeTerminalLines(timestamps ? event.text.replace(/^(?=.)/gm, `${new Date().toISOString()} `) : event.text));
   }
 }
