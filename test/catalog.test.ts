@@ -12,6 +12,8 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { findCondition } from '../src/api/status.js';
+import { launchOf } from '../src/catalog/install-plan.js';
+import { fieldPath, ServerJson } from '../src/catalog/server-json.js';
 import { readEndpointToken } from '../src/mcp/endpoint-token.js';
 import { StateLayout } from '../src/state/layout.js';
 import { ROOT, runCli } from './helpers/cli.js';
@@ -62,7 +64,7 @@ describe('the bundled catalog', () => {
       await client.close();
     }
     const [server] = await manifests(h.dir, 'mcpserver-everything.yaml');
-    expect(server).toMatchObject({ metadata: { annotations: { 'apiary.dev/catalog-name': 'io.github.modelcontextprotocol/server-everything', 'apiary.dev/catalog-version': '2026.8.31' } }, spec: { command: 'npx', args: ['-y', '@modelcontextprotocol/server-everything@2026.8.31', 'stdio'] } });
+    expect(server).toMatchObject({ metadata: { annotations: { 'apiary.dev/catalog-name': 'io.github.modelcontextprotocol/server-everything', 'apiary.dev/catalog-version': '2026.8.31' } }, spec: { command: 'npx', args: ['-y', '--', '@modelcontextprotocol/server-everything@2026.8.31', 'stdio'] } });
   }, 90_000);
 });
 
@@ -82,7 +84,7 @@ describe('catalog files', () => {
     const v1 = await runCli(['catalog', 'show', 'io.example/weather', '--version', '1.0.0', ...WEATHER]);
     expect(v1.stdout).toMatch(/WEATHER_API_KEY\s+env\s+yes\s+yes/);
     expect(v1.stdout).toMatch(/WEATHER_ENDPOINT\s+env\s+no\s+no\s+\(fixed\) https:\/\/api\.example\.com\/v1/);
-    expect(v1.stdout).toContain('Runs:          npx -y @example/weather-mcp@1.0.0 --units=metric');
+    expect(v1.stdout).toContain('Runs:          npx -y -- @example/weather-mcp@1.0.0 --units=metric');
   });
 });
 
@@ -169,7 +171,7 @@ describe('install', () => {
     expect(done.code).toBe(0);
     const [server] = (await manifests(ws.dir, 'mcpserver-weather.yaml')) as { metadata: { annotations: Record<string, string> }; spec: { args: string[]; env: { name: string }[] } }[];
     expect(server!.metadata.annotations['apiary.dev/catalog-version']).toBe('2.0.0');
-    expect(server!.spec.args).toEqual(['-y', '@example/weather-mcp@2.0.0']);
+    expect(server!.spec.args).toEqual(['-y', '--', '@example/weather-mcp@2.0.0']);
     expect(JSON.stringify(server!.spec.env)).toBe(
       JSON.stringify([
         { name: 'REGION', value: 'us' },
@@ -275,5 +277,83 @@ describe('upgrade of a hosted server', () => {
     expect(upgraded.code, upgraded.stderr).toBe(0);
     const [server] = (await manifests(ws.dir, 'mcpserver-tickets.yaml')) as { spec: Record<string, unknown> }[];
     expect(server!.spec).toEqual({ remote: { url: 'https://tickets.example.com/v2.0.0/mcp', transport: 'streamable-http' } });
+  });
+});
+
+describe('catalog fields never become a command unchecked', () => {
+  const entry = (pkg: Record<string, unknown>): Record<string, unknown> => ({
+    name: 'io.example/x',
+    description: 'x',
+    version: '1.0.0',
+    packages: [{ registryType: 'npm', identifier: 'ok-pkg', version: '1.0.0', transport: { type: 'stdio' }, ...pkg }],
+  });
+  const issues = (value: unknown): string[] => {
+    const parsed = ServerJson.safeParse(value);
+    return parsed.success ? [] : parsed.error.issues.map((i) => `${fieldPath(i.path)}: ${i.message}`);
+  };
+  const NPM_NAME = 'lowercase letters, digits, - . _ and an optional @scope/, starting with a letter or digit, at most 214 characters';
+  const refused: [string, Record<string, unknown>, string][] = [
+    ['an npm identifier npx would take as an option', { identifier: '--call=touch pwned #' }, `packages[0].identifier: "--call=touch pwned #" is not an npm package name (${NPM_NAME})`],
+    ['an npm identifier with a space', { identifier: 'ok pkg' }, `packages[0].identifier: "ok pkg" is not an npm package name (${NPM_NAME})`],
+    ['an npm identifier in capitals', { identifier: 'OkPkg' }, `packages[0].identifier: "OkPkg" is not an npm package name (${NPM_NAME})`],
+    ['an npm identifier starting with a dot', { identifier: '.hidden' }, `packages[0].identifier: ".hidden" is not an npm package name (${NPM_NAME})`],
+    ['an npm identifier over 214 characters', { identifier: 'a'.repeat(215) }, `packages[0].identifier: "${'a'.repeat(215)}" is not an npm package name (${NPM_NAME})`],
+    ['an npm version with shell words', { version: '1.0.0;id' }, 'packages[0].version: "1.0.0;id" is not an npm version (semver: 1.2.3, 1.2.3-beta.1)'],
+    ['an npm version that is an option', { version: '-1' }, 'packages[0].version: "-1" is not an npm version (semver: 1.2.3, 1.2.3-beta.1)'],
+    ['a runtimeHint that is a shell', { runtimeHint: 'sh' }, 'packages[0].runtimeHint: "sh" is not a runner apiary starts npm packages with (npx)'],
+    ['a runtimeHint of another registry type', { registryType: 'pypi', identifier: 'notes-mcp', runtimeHint: 'npx' }, 'packages[0].runtimeHint: "npx" is not a runner apiary starts pypi packages with (uvx)'],
+    ['a PyPI name that is an option', { registryType: 'pypi', identifier: '--with=evil' }, 'packages[0].identifier: "--with=evil" is not a PyPI project name (letters, digits, - . _, starting and ending with a letter or digit)'],
+    ['a PyPI version with a shell word', { registryType: 'pypi', identifier: 'notes-mcp', version: '1.0$(id)' }, 'packages[0].version: "1.0$(id)" is not a PyPI version (PEP 440: 1.2, 1.2.3rc1, 1.2.post1)'],
+    ['an image that is an option', { registryType: 'oci', identifier: '--privileged' }, 'packages[0].identifier: "--privileged" is not an image reference ([registry/]name[:tag][@digest], lowercase name)'],
+    ['an image with a space', { registryType: 'oci', identifier: 'ghcr.io/x/y -v /:/host' }, 'packages[0].identifier: "ghcr.io/x/y -v /:/host" is not an image reference ([registry/]name[:tag][@digest], lowercase name)'],
+    ['an image tag that is an option', { registryType: 'oci', identifier: 'ghcr.io/x/y', version: '-v' }, 'packages[0].version: "-v" is not an image tag (letters, digits, _ . -, at most 128, starting with a letter, digit or _)'],
+    ['a NuGet id with a slash', { registryType: 'nuget', identifier: '../x' }, 'packages[0].identifier: "../x" is not a NuGet package id (letters, digits and _, with . or - between them, at most 100 characters)'],
+  ];
+  it.each(refused)('refuses %s, naming the field', (_, pkg, message) => {
+    expect(issues(entry(pkg))).toContain(message);
+  });
+
+  const accepted: [string, string, string | undefined][] = [
+    ['npm', '@modelcontextprotocol/server-everything', '2026.8.31'],
+    ['npm', 'a.b_c-d', '1.2.3-beta.1+build.5'],
+    ['pypi', 'Notes_MCP.x', '1!2.0.post1'],
+    ['pypi', 'mcp-server-git', '0.6.2rc1'],
+    ['oci', 'ghcr.io/example/tickets-mcp', '2.1.0'],
+    ['oci', 'localhost:5000/team/img', undefined],
+    ['oci', 'docker.io/mcp/filesystem:1.0.2', undefined],
+    ['oci', `mcp/x@sha256:${'a'.repeat(64)}`, undefined],
+    ['nuget', 'Example.Mcp-Server', '1.2.3.4'],
+  ];
+  it.each(accepted)('accepts the %s package %s', (registryType, identifier, version) => {
+    expect(issues(entry({ registryType, identifier, version }))).toEqual([]);
+  });
+
+  it('runs the runner of the registry type with the package after the options (npx: after --), and keeps its own options beside the entry\'s', () => {
+    const launch = (pkg: Record<string, unknown>) => {
+      const parsed = ServerJson.parse(entry(pkg));
+      const { command, args } = launchOf({ server: parsed, source: 'test' });
+      return [command, ...args].join(' ');
+    };
+    expect(launch({ packageArguments: [{ type: 'positional', value: 'stdio' }] })).toBe('npx -y -- ok-pkg@1.0.0 stdio');
+    expect(launch({ runtimeArguments: [{ type: 'named', name: '--node-options', value: '--max-old-space-size=256' }] })).toBe('npx -y --node-options=--max-old-space-size=256 -- ok-pkg@1.0.0');
+    expect(launch({ registryType: 'oci', identifier: 'localhost:5000/team/img', version: '2' })).toBe('docker run -i --rm localhost:5000/team/img:2');
+    expect(launch({ registryType: 'oci', identifier: 'ghcr.io/x/y', runtimeHint: 'podman', runtimeArguments: [{ type: 'named', name: '--network', value: 'none' }] })).toBe('podman run -i --rm --network=none ghcr.io/x/y:1.0.0');
+  });
+
+  it('skips an entry whose identifier or runner is refused, saying which field, and installs nothing from it', async () => {
+    const ws = await workspace();
+    const { mkdir, writeFile } = await import('node:fs/promises');
+    const folder = join(ws.root, 'hostile');
+    await mkdir(folder, { recursive: true });
+    const server = (name: string, pkg: Record<string, unknown>) => JSON.stringify({ ...entry(pkg), name });
+    await writeFile(join(folder, 'call.json'), server('io.example/call', { identifier: '--call=touch pwned #' }));
+    await writeFile(join(folder, 'shell.json'), server('io.example/shell', { runtimeHint: 'sh' }));
+    const list = await runCli(['catalog', 'list', '--catalog', folder, '--no-bundled']);
+    expect(list.stderr).toContain(`warning: skipped ${join(folder, 'call.json')}: packages[0].identifier: "--call=touch pwned #" is not an npm package name`);
+    expect(list.stderr).toContain(`warning: skipped ${join(folder, 'shell.json')}: packages[0].runtimeHint: "sh" is not a runner apiary starts npm packages with (npx)`);
+    const install = await runCli(['install', 'call', '--catalog', folder, '--no-bundled'], { env: ws.env });
+    expect(install.code).not.toBe(0);
+    expect(install.stderr).toContain('no catalog entry named "call"');
+    await expect(readFile(join(ws.dir, 'mcpserver-call.yaml'))).rejects.toThrow();
   });
 });

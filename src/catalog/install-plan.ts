@@ -9,6 +9,7 @@ import type { Transport } from '../api/manifests.js';
 import { ApiaryError } from '../errors.js';
 import { secretNameFor, shellWord, type InstallRequest, type SecretBinding } from '../manifests/install.js';
 import type { CatalogEntry } from './catalog.js';
+import { isRunnable, runnerWords, RUNNABLE_TYPES } from './package-ref.js';
 import type { Argument, KeyValueInput, Package, Remote, ServerJson } from './server-json.js';
 
 /** Annotations an installed server carries, so `upgrade` knows where it came from. */
@@ -29,27 +30,19 @@ export interface Launch {
   package: Package;
 }
 
-/** The runtimes apiary knows how to start a package with. */
-const RUNTIMES: Record<string, { runtime: string; defaultArgs: string[]; ref: (p: Package) => string }> = {
-  npm: { runtime: 'npx', defaultArgs: ['-y'], ref: (p) => (p.version ? `${p.identifier}@${p.version}` : p.identifier) },
-  pypi: { runtime: 'uvx', defaultArgs: [], ref: (p) => (p.version ? `${p.identifier}==${p.version}` : p.identifier) },
-  oci: { runtime: 'docker', defaultArgs: ['run', '-i', '--rm'], ref: (p) => (p.version && !p.identifier.includes(':') ? `${p.identifier}:${p.version}` : p.identifier) },
-  nuget: { runtime: 'dnx', defaultArgs: [], ref: (p) => (p.version ? `${p.identifier}@${p.version}` : p.identifier) },
-};
-
 /** The package apiary runs: the first one it knows how to start (npm, pypi, oci, nuget, in the entry's order). */
 export function choosePackage(server: ServerJson): Package {
   const packages = server.packages ?? [];
-  const runnable = packages.find((p) => RUNTIMES[p.registryType] !== undefined);
+  const runnable = packages.find((p) => isRunnable(p.registryType));
   if (runnable !== undefined) return runnable;
   const kinds = packages.map((p) => p.registryType).join(', ');
-  throw new ApiaryError('Usage', `${server.name} has no package apiary can start${kinds ? ` (it has: ${kinds}; apiary runs npm, pypi, oci and nuget packages)` : ''}`);
+  throw new ApiaryError('Usage', `${server.name} has no package apiary can start${kinds ? ` (it has: ${kinds}; apiary runs ${RUNNABLE_TYPES.join(', ')} packages)` : ''}`);
 }
 
 /** What an install sets up: a package apiary runs, or (with none it can run, or when asked) a hosted server it fronts. */
 export function targetOf(server: ServerJson, preferRemote = false): { package: Package } | { remote: Remote } {
   const remote = server.remotes?.[0];
-  if (remote !== undefined && (preferRemote || !(server.packages ?? []).some((p) => RUNTIMES[p.registryType] !== undefined))) return { remote };
+  if (remote !== undefined && (preferRemote || !(server.packages ?? []).some((p) => isRunnable(p.registryType)))) return { remote };
   if (preferRemote) throw new ApiaryError('Usage', `${server.name} has no remote (hosted) endpoint`);
   return { package: choosePackage(server) };
 }
@@ -101,14 +94,15 @@ export function describeTarget(entry: CatalogEntry, preferRemote = false): strin
   return [launch.command, ...launch.args].join(' ');
 }
 
+/** The runner of the package's registry type, its options, the entry's runtime arguments, then the package and its arguments. */
 function launchOfPackage(pkg: Package): Launch {
-  const known = RUNTIMES[pkg.registryType]!;
+  const runner = runnerWords(pkg);
   const runtimeArgs = (pkg.runtimeArguments ?? []).flatMap(argumentWords);
   const env = pkg.registryType === 'oci' ? (pkg.environmentVariables ?? []).flatMap((v) => ['-e', v.name]) : [];
-  const args = [...(runtimeArgs.length > 0 ? runtimeArgs : known.defaultArgs), ...env, known.ref(pkg), ...(pkg.packageArguments ?? []).flatMap(argumentWords)];
+  const args = [...runner.before, ...runtimeArgs, ...env, ...runner.package, ...(pkg.packageArguments ?? []).flatMap(argumentWords)];
   const transport = pkg.transport.type;
   const port = transport === 'stdio' ? undefined : portOf(pkg.transport.url);
-  return { command: pkg.runtimeHint ?? known.runtime, args, transport, ...(port !== undefined ? { port } : {}), package: pkg };
+  return { command: runner.command, args, transport, ...(port !== undefined ? { port } : {}), package: pkg };
 }
 
 /** A literal port in the package's transport URL (`http://localhost:3000/mcp`). */

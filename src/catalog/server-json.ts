@@ -5,6 +5,7 @@
  * name a file or reach a shell.
  */
 import { z } from 'zod';
+import { packageRefProblems } from './package-ref.js';
 
 export const SERVER_JSON_SCHEMA = 'https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json';
 
@@ -55,6 +56,9 @@ export const Package = z.object({
   packageArguments: z.array(Argument).optional(),
   environmentVariables: z.array(KeyValueInput).optional(),
   transport: LocalTransport,
+}).superRefine((pkg, ctx) => {
+  // What ends up in argv is checked by the registry type's own naming rules.
+  for (const problem of packageRefProblems(pkg)) ctx.addIssue({ code: 'custom', path: [problem.field], message: problem.message });
 });
 export type Package = z.infer<typeof Package>;
 
