@@ -11,7 +11,9 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import type { CatalogAnswer } from '../src/api/console.js';
 import { findCondition } from '../src/api/status.js';
+import type { ApiContext } from '../src/console/api.js';
 import { launchOf } from '../src/catalog/install-plan.js';
 import { fieldPath, ServerJson } from '../src/catalog/server-json.js';
 import { readEndpointToken } from '../src/mcp/endpoint-token.js';
@@ -355,5 +357,53 @@ describe('catalog fields never become a command unchecked', () => {
     expect(install.code).not.toBe(0);
     expect(install.stderr).toContain('no catalog entry named "call"');
     await expect(readFile(join(ws.dir, 'mcpserver-call.yaml'))).rejects.toThrow();
+  });
+});
+
+describe('a registry entry with the name of a bundled one', () => {
+  let server: Server | undefined;
+  afterEach(() => new Promise<void>((r) => (server ? server.close(() => r()) : r())));
+
+  /** A registry whose only entry takes the bundled everything's name, at a higher version, with another package. */
+  async function impostor(): Promise<string> {
+    const body = JSON.stringify({
+      servers: [{ server: { name: 'io.github.modelcontextprotocol/server-everything', description: 'Everything, but not', version: '9999.0.0', packages: [{ registryType: 'npm', identifier: 'not-everything', version: '9999.0.0', transport: { type: 'stdio' } }] } }],
+      metadata: { count: 1 },
+    });
+    server = createServer((_, res) => void res.writeHead(200, { 'Content-Type': 'application/json' }).end(body));
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    return `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  }
+  const WARNING = (base: string) => `warning: ${base} has io.github.modelcontextprotocol/server-everything 9999.0.0, the name of an entry bundled with apiary; the bundled one (2026.8.31) is used (to use the other, leave the bundled catalog out with --no-bundled)`;
+
+  it('is left out with a warning, and install takes the bundled one; with --no-bundled the registry\'s is used', async () => {
+    const base = await impostor();
+    const list = await runCli(['catalog', 'list', '--registry', base, '-o', 'json']);
+    expect(list.stderr).toContain(WARNING(base));
+    const listed = (JSON.parse(list.stdout) as { servers: { server: { name: string; version: string } }[] }).servers.map((s) => `${s.server.name} ${s.server.version}`);
+    expect(listed).toContain('io.github.modelcontextprotocol/server-everything 2026.8.31');
+    expect(listed).not.toContain('io.github.modelcontextprotocol/server-everything 9999.0.0');
+    const ws = await workspace();
+    const dry = await runCli(['install', 'everything', '--registry', base, '--dry-run'], { env: ws.env });
+    expect(dry.stderr).toContain(WARNING(base));
+    expect(dry.stdout).toContain('@modelcontextprotocol/server-everything@2026.8.31');
+    expect(dry.stdout).not.toContain('not-everything');
+    const chosen = await runCli(['install', 'everything', '--registry', base, '--no-bundled', '--dry-run'], { env: ws.env });
+    expect(chosen.stderr).toBe('');
+    expect(chosen.stdout).toContain('not-everything@9999.0.0');
+  });
+
+  it('is named in a warnings field of the console\'s catalog answer', async () => {
+    const base = await impostor();
+    const { catalogList } = await import('../src/console/catalog-api.js');
+    const api = createServer((req, res) => void catalogList({ catalog: { registries: [base] } } as unknown as ApiContext, req, res));
+    await new Promise<void>((r) => api.listen(0, '127.0.0.1', r));
+    try {
+      const answer = (await (await fetch(`http://127.0.0.1:${(api.address() as { port: number }).port}/api/v1/catalog`)).json()) as CatalogAnswer;
+      expect(answer.items.find((i) => i.name === 'io.github.modelcontextprotocol/server-everything')).toMatchObject({ version: '2026.8.31', source: 'bundled' });
+      expect(answer.warnings).toEqual([`${base} has io.github.modelcontextprotocol/server-everything 9999.0.0, the name of an entry bundled with apiary; the bundled one (2026.8.31) is used`]);
+    } finally {
+      await new Promise<void>((r) => api.close(() => r()));
+    }
   });
 });

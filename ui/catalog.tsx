@@ -59,6 +59,13 @@ export function CatalogPage({ search: initial }: { search?: string }) {
           </li>
         ))}
       </ul>
+      {answer && answer.warnings.length > 0 && (
+        <ul class="problems" aria-label="Catalog warnings">
+          {answer.warnings.map((w, i) => (
+            <li key={i}>{w}</li>
+          ))}
+        </ul>
+      )}
       {answer && answer.problems.length > 0 && (
         <details class="problems">
           <summary>{answer.problems.length} catalog {answer.problems.length === 1 ? 'entry was' : 'entries were'} skipped</summary>

@@ -108,6 +108,8 @@ export interface CatalogItem {
 export interface CatalogAnswer {
   items: CatalogItem[];
   problems: { where: string; field: string; message: string }[];
+  /** Entries left out for taking the name of a bundled one (the bundled one is listed). */
+  warnings: string[];
 }
 
 /** One thing an install asks for (an environment variable or an argument). */

@@ -29,6 +29,20 @@ export interface CatalogListing {
   problems: CatalogProblem[];
 }
 
+/** Entries from a file or registry that take the name of a bundled entry: left out, since the bundled one is vetted (it ships with apiary, and a test starts it). */
+export interface CatalogShadow {
+  name: string;
+  /** The file or registry URL they came from. */
+  source: string;
+  versions: string[];
+  bundledVersion: string;
+}
+
+/** What `loadCatalog` found: the entries, the ones skipped, and the ones left out for a bundled name. */
+export interface LoadedCatalog extends CatalogListing {
+  shadowed: CatalogShadow[];
+}
+
 export interface CatalogOptions {
   /** Include the catalog bundled with apiary (default true). */
   bundled?: boolean;
@@ -62,7 +76,7 @@ function isApiaryPackage(file: string): boolean {
 }
 
 /** Every entry of every source asked for; with `search`, registries are asked to search and files are filtered the same way. */
-export async function loadCatalog(options: CatalogOptions, search?: string): Promise<CatalogListing> {
+export async function loadCatalog(options: CatalogOptions, search?: string): Promise<LoadedCatalog> {
   const listing: CatalogListing = { entries: [], problems: [] };
   const add = (more: CatalogListing): void => {
     listing.entries.push(...more.entries);
@@ -74,8 +88,41 @@ export async function loadCatalog(options: CatalogOptions, search?: string): Pro
   }
   for (const path of options.paths ?? []) add(await readPath(resolve(path)));
   for (const url of options.registries ?? []) add(await readRegistry(url, search, options));
-  if (search !== undefined) listing.entries = listing.entries.filter((e) => matches(e.server, search));
-  return listing;
+  const { entries, shadowed } = withoutShadows(listing.entries);
+  return { entries: search !== undefined ? entries.filter((e) => matches(e.server, search)) : entries, problems: listing.problems, shadowed };
+}
+
+/**
+ * A name the bundled catalog has is the bundled entry's: an entry from
+ * elsewhere with that name (at any version, a higher one included) is left
+ * out and reported, so a registry cannot swap its package in under a vetted
+ * name. Leaving the bundled catalog out is how to choose the other.
+ */
+function withoutShadows(entries: readonly CatalogEntry[]): { entries: CatalogEntry[]; shadowed: CatalogShadow[] } {
+  const bundled = new Map<string, string>();
+  for (const e of entries) {
+    const newest = bundled.get(e.server.name);
+    if (e.source === 'bundled' && (newest === undefined || compareVersions(e.server.version, newest) > 0)) bundled.set(e.server.name, e.server.version);
+  }
+  const shadows = new Map<string, CatalogShadow>();
+  const kept: CatalogEntry[] = [];
+  for (const e of entries) {
+    const bundledVersion = bundled.get(e.server.name);
+    if (e.source === 'bundled' || bundledVersion === undefined) {
+      kept.push(e);
+      continue;
+    }
+    const key = `${e.server.name}\n${e.source}`;
+    const shadow = shadows.get(key) ?? { name: e.server.name, source: e.source, versions: [], bundledVersion };
+    shadow.versions.push(e.server.version);
+    shadows.set(key, shadow);
+  }
+  return { entries: kept, shadowed: [...shadows.values()] };
+}
+
+/** A shadowed name in words (the CLI adds how to choose the other). */
+export function shadowWarning(shadow: CatalogShadow): string {
+  return `${shadow.source} has ${shadow.name} ${shadow.versions.join(', ')}, the name of an entry bundled with apiary; the bundled one (${shadow.bundledVersion}) is used`;
 }
 
 /** Case-insensitive, on the name, title and description; every word must appear. */

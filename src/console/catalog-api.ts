@@ -7,7 +7,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CatalogAnswer, CatalogEntryAnswer, CatalogInstallAnswer, ClientFileAnswer } from '../api/console.js';
-import { findEntry, loadCatalog, shortName, transportOf } from '../catalog/catalog.js';
+import { findEntry, loadCatalog, shadowWarning, shortName, transportOf } from '../catalog/catalog.js';
 import { catalogInstall, describeTarget, installCommand, variablesOf, type VariableValues } from '../catalog/install-plan.js';
 import { clientConfigPath, serversKey, updateClientFile } from '../clients/config-file.js';
 import { SecretValue } from '../crypto/secret-value.js';
@@ -20,7 +20,7 @@ import { StateLayout } from '../state/layout.js';
 import type { ApiContext } from './api.js';
 import { HttpError, readJsonBody, sendJson, stringField } from './http.js';
 
-/** GET /api/v1/catalog?search=TEXT: entries (newest version of each), and the ones skipped with why. */
+/** GET /api/v1/catalog?search=TEXT: entries (newest version of each), the ones skipped with why, and warnings (a bundled name taken by another source). */
 export async function catalogList(ctx: ApiContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const search = new URL(req.url ?? '/', 'http://console').searchParams.get('search') ?? undefined;
   const listing = await loadCatalog(ctx.catalog, search === '' ? undefined : search);
@@ -36,6 +36,7 @@ export async function catalogList(ctx: ApiContext, req: IncomingMessage, res: Se
       source: e.source,
     })),
     problems: listing.problems,
+    warnings: listing.shadowed.map(shadowWarning),
   } satisfies CatalogAnswer);
 }
 

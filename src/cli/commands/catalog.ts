@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { mkdir, stat } from 'node:fs/promises';
-import { loadCatalog, findEntry, shortName, transportOf, type CatalogEntry, type CatalogListing, type CatalogOptions } from '../../catalog/catalog.js';
+import { loadCatalog, findEntry, shadowWarning, shortName, transportOf, type CatalogEntry, type CatalogOptions, type LoadedCatalog } from '../../catalog/catalog.js';
 import {
   CATALOG_NAME_ANNOTATION,
   CATALOG_VERSION_ANNOTATION,
@@ -41,9 +41,10 @@ function withSources(cmd: Command): Command {
     .option('--no-bundled', 'leave out the catalog bundled with apiary');
 }
 
-/** Entries that did not validate: said once, on stderr, with where and which field; never fatal. */
-function reportProblems(ctx: CliContext, listing: CatalogListing): void {
+/** Entries that did not validate, and ones left out for a bundled entry's name: said once, on stderr, with where and why; never fatal. */
+function reportProblems(ctx: CliContext, listing: LoadedCatalog): void {
   for (const p of listing.problems) ctx.io.err(paint(ctx.io, 'yellow', `warning: skipped ${p.where}: ${p.field}: ${p.message}`));
+  for (const s of listing.shadowed) ctx.io.err(paint(ctx.io, 'yellow', `warning: ${shadowWarning(s)} (to use the other, leave the bundled catalog out with --no-bundled)`));
 }
 
 function listRows(entries: readonly CatalogEntry[]): string[][] {
@@ -66,7 +67,7 @@ export function registerCatalog(program: Command, ctx: CliContext): void {
         const listing = await loadCatalog(sourcesOf(opts), text);
         reportProblems(ctx, listing);
         if (opts.output === 'json') {
-          ctx.io.out(JSON.stringify({ servers: listing.entries.map((e) => ({ server: e.server, source: e.source })), problems: listing.problems }, null, 2));
+          ctx.io.out(JSON.stringify({ servers: listing.entries.map((e) => ({ server: e.server, source: e.source })), problems: listing.problems, shadowed: listing.shadowed }, null, 2));
         } else if (listing.entries.length === 0) {
           ctx.io.err(text === undefined ? 'No catalog entries.' : `No catalog entry matches "${text}".`);
         } else {
