@@ -230,30 +230,78 @@ describe('a registry API (a local server in the registry\'s documented shape)', 
 });
 
 
+/** An apiary command run on a pseudo-terminal (script(1)): what it printed, a way to wait for text, and its exit. */
+async function onTerminal(args: string, env: NodeJS.ProcessEnv) {
+  const { spawn } = await import('node:child_process');
+  const { BIN } = await import('./helpers/cli.js');
+  const child = spawn('script', ['-qfec', `${BIN} ${args}`, '/dev/null'], { env: { ...process.env, ...env, NO_COLOR: '1' }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const until = async (text: string): Promise<void> => {
+    for (let i = 0; i < 200 && !output.includes(text); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(output).toContain(text);
+  };
+  return { output: () => output, until, type: (text: string) => child.stdin.write(text), exited };
+}
+
 describe('install on a terminal', () => {
-  it('asks for each secret without echoing it and for a required value showing its choices (driven through a pseudo-terminal)', async () => {
-    const { spawn } = await import('node:child_process');
-    const { BIN } = await import('./helpers/cli.js');
+  const weather = `install weather --version 1.0.0 --catalog ${FIXTURES} --no-bundled`;
+  /** A workspace whose directory has the secret the install binds (so nothing is asked but the question). */
+  const withKeys = async () => {
     const ws = await workspace();
-    const env = { ...process.env, ...ws.env, NO_COLOR: '1' };
-    const child = spawn('script', ['-qfec', `${BIN} install weather --version 1.0.0 --catalog ${FIXTURES} --no-bundled`, '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    const until = async (text: string): Promise<void> => {
-      for (let i = 0; i < 200 && !output.includes(text); i++) await new Promise((r) => setTimeout(r, 50));
-      expect(output).toContain(text);
-    };
-    await until('Value for WEATHER_API_KEY (Your API key), input hidden: ');
-    child.stdin.write('tty-key-canary\r');
-    await until('Value for REGION (Where forecasts are for) [eu|us]: ');
-    child.stdin.write('us\r');
-    expect(await exited).toBe(0);
-    expect(output).not.toContain('tty-key-canary');
-    expect(output).toContain('secret/weather-api-key created (sealed)');
+    const { mkdir, writeFile } = await import('node:fs/promises');
+    await mkdir(ws.dir, { recursive: true });
+    await writeFile(join(ws.dir, 'keys.yaml'), secretYaml('team', { key: 'k' }));
+    return ws;
+  };
+
+  it('asks for each secret without echoing it and for a required value showing its choices, then shows the command and asks before writing (driven through a pseudo-terminal)', async () => {
+    const ws = await workspace();
+    const tty = await onTerminal(weather, ws.env);
+    await tty.until('Value for WEATHER_API_KEY (Your API key), input hidden: ');
+    tty.type('tty-key-canary\r');
+    await tty.until('Value for REGION (Where forecasts are for) [eu|us]: ');
+    tty.type('us\r');
+    await tty.until('mcpserver/weather will run: npx -y -- @example/weather-mcp@1.0.0 --units=metric');
+    await tty.until('Write? [y/N] ');
+    await expect(readFile(join(ws.dir, 'mcpserver-weather.yaml'))).rejects.toThrow();
+    tty.type('y\r');
+    expect(await tty.exited).toBe(0);
+    expect(tty.output()).not.toContain('tty-key-canary');
+    expect(tty.output()).toContain('secret/weather-api-key created (sealed)');
     expect((await runCli(['secret', 'get', 'weather-api-key', 'WEATHER_API_KEY'], { env: ws.env })).stdout).toBe('tty-key-canary\n');
     const [server] = await manifests(ws.dir, 'mcpserver-weather.yaml');
     expect(JSON.stringify(server)).toContain('{"name":"REGION","value":"us"}');
+  });
+
+  it('writes nothing when the answer is not yes', async () => {
+    const ws = await withKeys();
+    const tty = await onTerminal(`${weather} --env REGION=eu --secret WEATHER_API_KEY=team/key`, ws.env);
+    await tty.until('mcpserver/weather will run: npx -y -- @example/weather-mcp@1.0.0 --units=metric');
+    await tty.until('Write? [y/N] ');
+    tty.type('\r');
+    expect(await tty.exited).toBe(1);
+    expect(tty.output()).toContain('error: nothing was written (the answer was not yes)');
+    await expect(readFile(join(ws.dir, 'mcpserver-weather.yaml'))).rejects.toThrow();
+  });
+
+  it('--yes writes without asking (the command is still shown)', async () => {
+    const ws = await withKeys();
+    const tty = await onTerminal(`${weather} --env REGION=eu --secret WEATHER_API_KEY=team/key --yes`, ws.env);
+    expect(await tty.exited).toBe(0);
+    expect(tty.output()).toContain('mcpserver/weather will run: npx -y -- @example/weather-mcp@1.0.0 --units=metric');
+    expect(tty.output()).not.toContain('Write?');
+    await readFile(join(ws.dir, 'mcpserver-weather.yaml'));
+  });
+
+  it('off a terminal prints the command and writes (as kubectl apply and helm install do), and -o json carries it', async () => {
+    const ws = await withKeys();
+    const text = await runCli(['install', 'weather', '--version', '1.0.0', ...WEATHER, '--env', 'REGION=eu', '--secret', 'WEATHER_API_KEY=team/key'], { env: ws.env });
+    expect(text.code).toBe(0);
+    expect(text.stdout.split('\n').slice(0, 2)).toEqual(['mcpserver/weather will run: npx -y -- @example/weather-mcp@1.0.0 --units=metric', expect.stringMatching(/^mcpserver\/weather created/)]);
+    const json = await runCli(['install', 'weather', '--version', '1.0.0', ...WEATHER, '--name', 'w2', '--env', 'REGION=eu', '--secret', 'WEATHER_API_KEY=team/key', '-o', 'json'], { env: ws.env });
+    expect(JSON.parse(json.stdout)).toMatchObject({ name: 'w2', command: 'npx', args: ['-y', '--', '@example/weather-mcp@1.0.0', '--units=metric'] });
   });
 });
 

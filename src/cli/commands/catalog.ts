@@ -13,7 +13,7 @@ import {
 } from '../../catalog/install-plan.js';
 import { SecretValue } from '../../crypto/secret-value.js';
 import { ApiaryError } from '../../errors.js';
-import { planInstall, writeInstall, type InstallPlan } from '../../manifests/install.js';
+import { planInstall, shellWord, writeInstall, type InstallPlan, type InstallRequest } from '../../manifests/install.js';
 import { loadDirectory } from '../../manifests/loader.js';
 import type { MCPServerResource } from '../../manifests/resource.js';
 import type { CliContext } from '../context.js';
@@ -104,6 +104,7 @@ export function registerCatalog(program: Command, ctx: CliContext): void {
     .option('--allow-missing', 'write the server even when required variables have no value; it is Stuck, saying which, until they do')
     .option('--remote', "front the entry's hosted (remote) endpoint even when it also has a package apiary could run")
     .option('--dry-run', 'print the manifests instead of writing them')
+    .option('-y, --yes', 'write without asking (on a terminal, install shows the command it writes and asks first)')
     .option('-o, --output <format>', 'text or json', 'text')
     .action(async (name: string, opts: InstallOptions, cmd: Command) => {
       const { dir } = ctx.locations(cmd);
@@ -127,6 +128,7 @@ export function registerCatalog(program: Command, ctx: CliContext): void {
     .option('--secret-stdin <VAR>', 'read a new secret variable\'s value from standard input')
     .option('--allow-missing', 'upgrade even when a new required variable has no value (the server is then Stuck, saying which)')
     .option('--dry-run', 'show what would change, write nothing')
+    .option('-y, --yes', 'write without asking (on a terminal, upgrade shows the command it writes and asks first)')
     .option('-o, --output <format>', 'text or json', 'text')
     .action(async (name: string, opts: InstallOptions, cmd: Command) => {
       const { dir } = ctx.locations(cmd);
@@ -174,6 +176,7 @@ interface InstallOptions extends SourceOptions {
   allowMissing?: boolean;
   remote?: boolean;
   dryRun?: boolean;
+  yes?: boolean;
   output: string;
 }
 
@@ -266,11 +269,13 @@ async function installEntry(
     else ctx.io.out(plan.yaml.trimEnd());
     return;
   }
+  await confirmRuns(ctx, serverName, request, opts);
   if (!exists) await mkdir(dir, { recursive: true, mode: 0o755 });
   const result = await writeInstall(dir, plan, typed, ctx.keys);
   const created = [...new Set(result.secretsCreated.map((s) => s.secret))];
   if (opts.output === 'json') {
-    ctx.io.out(JSON.stringify({ kind: 'MCPServer', name: serverName, catalog: entry.server.name, version: entry.server.version, action: result.server?.action, file: result.server ? displayPath(result.server.file) : undefined, secretsCreated: created, missing: missing.map((v) => v.name) }, null, 2));
+    const runs = request.remote !== undefined ? { remote: request.remote.url } : { command: request.command, args: request.args ?? [] };
+    ctx.io.out(JSON.stringify({ kind: 'MCPServer', name: serverName, catalog: entry.server.name, version: entry.server.version, ...runs, action: result.server?.action, file: result.server ? displayPath(result.server.file) : undefined, secretsCreated: created, missing: missing.map((v) => v.name) }, null, 2));
     return;
   }
   for (const s of created) ctx.io.out(`secret/${s} created (sealed)`);
@@ -280,6 +285,27 @@ async function installEntry(
     const secret = ref !== undefined && 'unresolved' in ref ? ref.unresolved : undefined;
     ctx.io.err(paint(ctx.io, 'yellow', `warning: ${v.name} has no value: mcpserver/${serverName} is Stuck until ${secret ? `secret ${secret.secret} has key ${secret.key} (apiary secret set ${secret.secret} ${secret.key})` : `it is set in the manifest`}`));
   }
+}
+
+/**
+ * What the manifest will have apiary run (a catalog's text, so a person sees
+ * it before it is written): printed always, and on a terminal asked about
+ * unless --yes. Off a terminal it is printed and written, as kubectl apply
+ * and helm install do: the caller named the entry already, the line stays in
+ * its log, and stdin may be a secret's value (--secret-stdin), not an answer.
+ */
+async function confirmRuns(ctx: CliContext, serverName: string, request: InstallRequest, opts: InstallOptions): Promise<void> {
+  const runs =
+    request.remote !== undefined
+      ? `mcpserver/${serverName} will front ${request.remote.url} (${request.remote.transport ?? 'streamable-http'})`
+      : `mcpserver/${serverName} will run: ${[request.command, ...(request.args ?? [])].map(shellWord).join(' ')}`;
+  const ask = process.stdin.isTTY === true && opts.yes !== true;
+  // -o json keeps stdout for the answer; the line then goes with the question, to stderr.
+  if (opts.output !== 'json') ctx.io.out(runs);
+  else if (ask) ctx.io.err(runs);
+  if (!ask) return;
+  const answer = (await plainPrompt('Write? [y/N] ')).toLowerCase();
+  if (answer !== 'y' && answer !== 'yes') throw new ApiaryError('Usage', 'nothing was written (the answer was not yes)', { exitCode: 1 });
 }
 
 /** A plain prompt (the value is not secret, so it is echoed). */
