@@ -455,3 +455,122 @@ describe('a registry entry with the name of a bundled one', () => {
     }
   });
 });
+
+describe('registry answers are bounded', () => {
+  const servers: Server[] = [];
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((s) => new Promise<void>((r) => s.close(() => r()))));
+  });
+  async function serve(handler: Parameters<typeof createServer>[1]): Promise<string> {
+    const server = createServer(handler);
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  }
+  const MiB = 1024 * 1024;
+
+  it('refuses a page over 4 MiB with an error naming the URL and the cap, and stops reading it (the registry sees the connection closed)', async () => {
+    // An endless answer, bounded at 256 MiB so a client that never stops cannot hang the test.
+    let sent = 0;
+    let closedEarly: () => void = () => undefined;
+    const closed = new Promise<void>((r) => (closedEarly = r));
+    const base = await serve((_, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      const chunk = Buffer.alloc(64 * 1024, ' ');
+      res.write('{"servers": [');
+      const pump = (): void => {
+        while (sent < 256 * MiB) {
+          sent += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+        res.end(']}');
+      };
+      res.on('close', () => {
+        if (sent < 256 * MiB) closedEarly();
+      });
+      pump();
+    });
+    const result = await runCli(['catalog', 'list', '--registry', base, '--no-bundled']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`cannot read the registry at ${base}/v0.1/servers: the answer is over 4 MiB, the most apiary reads of one page`);
+    await closed;
+    expect(sent).toBeLessThan(256 * MiB);
+  });
+
+  it('refuses a page whose Content-Length is over the cap without reading it', async () => {
+    const base = await serve((_, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': String(1536 * MiB) });
+      res.write('{"servers": [');
+    });
+    const { loadCatalog } = await import('../src/catalog/catalog.js');
+    await expect(loadCatalog({ bundled: false, registries: [base] })).rejects.toThrow(`cannot read the registry at ${base}/v0.1/servers: the answer is over 4 MiB, the most apiary reads of one page`);
+  });
+
+  /** A registry that counts what it is asked, answering one entry (or 500 while `failing`). */
+  async function counted(): Promise<{ base: string; asked: string[]; failing: { on: boolean } }> {
+    const asked: string[] = [];
+    const failing = { on: false };
+    const body = await readFile(join(REGISTRY, 'page2.json'));
+    const base = await serve((req, res) => {
+      asked.push(req.url ?? '');
+      if (failing.on) return void res.writeHead(500).end();
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(body);
+    });
+    return { base, asked, failing };
+  }
+
+  it('a cache answers the same registry and search again for 5 minutes, asks once for loads at the same time, keeps no failure, and stays bounded', async () => {
+    const { loadCatalog } = await import('../src/catalog/catalog.js');
+    const { RegistryCache } = await import('../src/catalog/registry-cache.js');
+    const { base, asked, failing } = await counted();
+    let now = 0;
+    const cache = new RegistryCache({ now: () => now, maxEntries: 2 });
+    const options = { bundled: false, registries: [base], cache };
+    const names = async (search?: string) => (await loadCatalog(options, search)).entries.map((e) => e.server.name);
+    expect(await Promise.all([names(), names()])).toEqual([['io.github.example/tickets'], ['io.github.example/tickets']]);
+    expect(asked).toHaveLength(1);
+    now += 4 * 60_000;
+    await names();
+    expect(asked).toHaveLength(1);
+    now += 2 * 60_000; // past 5 minutes
+    await names();
+    expect(asked).toHaveLength(2);
+    // Another search is another key; a third one pushes out the oldest.
+    await names('tickets');
+    await names('tracker');
+    expect(asked).toHaveLength(4);
+    await names();
+    expect(asked).toHaveLength(5);
+    // A failure is not kept: the next load asks again.
+    failing.on = true;
+    await expect(names('down')).rejects.toThrow('HTTP 500');
+    failing.on = false;
+    expect(await names('down')).toEqual([]);
+    expect(asked).toHaveLength(7);
+    // An answer bigger than the whole cache is not kept.
+    const tiny = new RegistryCache({ maxBytes: 100 });
+    await loadCatalog({ ...options, cache: tiny });
+    await loadCatalog({ ...options, cache: tiny });
+    expect(asked).toHaveLength(9);
+  });
+
+  it('the console\'s catalog API answers from its cache (one load of the page asks the registry once)', async () => {
+    const { base, asked } = await counted();
+    const { ConsoleServer } = await import('../src/console/server.js');
+    const { createLogger } = await import('../src/controller/logger.js');
+    const { KeyStore } = await import('../src/crypto/keys.js');
+    const h = await harness();
+    const backend = await h.start();
+    const consoleServer = new ConsoleServer({ dir: h.dir, stateDir: h.stateDir, keys: new KeyStore({ env: { APIARY_KEY_FILE: h.keyFile } }), logger: createLogger(() => undefined, 'error'), backend, version: 'test', catalog: { registries: [base] } });
+    await consoleServer.start();
+    try {
+      const get = async (path: string) => (await fetch(`${consoleServer.url}${path}`, { headers: { Authorization: `Bearer ${consoleServer.apiToken}` } })).json() as Promise<Record<string, unknown>>;
+      expect(JSON.stringify(await get('/api/v1/catalog'))).toContain('io.github.example/tickets');
+      expect(await get('/api/v1/catalog/entry?name=tickets')).toMatchObject({ source: base });
+      await get('/api/v1/catalog');
+      expect(asked).toHaveLength(1);
+    } finally {
+      await consoleServer.stop();
+    }
+  });
+});

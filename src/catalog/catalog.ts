@@ -9,7 +9,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { ApiaryError, messageOf } from '../errors.js';
+import type { RegistryAnswer, RegistryCache } from './registry-cache.js';
 import { fieldPath, ServerJson } from './server-json.js';
+
+/** The most apiary reads of one registry page: a registry answering more is refused, never held in memory. */
+export const REGISTRY_PAGE_LIMIT_BYTES = 4 * 1024 * 1024;
 
 export interface CatalogEntry {
   server: ServerJson;
@@ -53,6 +57,8 @@ export interface CatalogOptions {
   /** At most this many pages of 100 from each registry (default 5). */
   registryPages?: number;
   fetch?: typeof fetch;
+  /** Registry answers kept for a while (the console's); none by default, so a CLI verb reads afresh. */
+  cache?: RegistryCache;
 }
 
 /** The folder of server.json files shipped with apiary: beside its package.json, found from the running script. */
@@ -87,7 +93,7 @@ export async function loadCatalog(options: CatalogOptions, search?: string): Pro
     if (dir !== undefined) add(await readPath(dir, 'bundled'));
   }
   for (const path of options.paths ?? []) add(await readPath(resolve(path)));
-  for (const url of options.registries ?? []) add(await readRegistry(url, search, options));
+  for (const url of options.registries ?? []) add(await registryListing(url, search, options));
   const { entries, shadowed } = withoutShadows(listing.entries);
   return { entries: search !== undefined ? entries.filter((e) => matches(e.server, search)) : entries, problems: listing.problems, shadowed };
 }
@@ -172,12 +178,19 @@ function validateAll(values: readonly unknown[], where: (index: number) => strin
   return listing;
 }
 
+/** A registry's listing, from the cache when there is one. */
+function registryListing(base: string, search: string | undefined, options: CatalogOptions): Promise<CatalogListing> {
+  const load = (): Promise<RegistryAnswer> => readRegistry(base, search, options);
+  if (options.cache === undefined) return load().then((answer) => answer.listing);
+  return options.cache.get(JSON.stringify([base, search ?? null, options.registryPages ?? null]), load);
+}
+
 /** A registry's `/v0.1/servers` list (latest versions), page by page; with `search`, the registry searches. */
-async function readRegistry(base: string, search: string | undefined, options: CatalogOptions): Promise<CatalogListing> {
+async function readRegistry(base: string, search: string | undefined, options: CatalogOptions): Promise<RegistryAnswer> {
   const listing: CatalogListing = { entries: [], problems: [] };
-  const get = options.fetch ?? fetch;
   let cursor: string | undefined;
   let seen = 0;
+  let bytes = 0;
   for (let page = 0; page < (options.registryPages ?? 5); page++) {
     const url = new URL('v0.1/servers', base.endsWith('/') ? base : `${base}/`);
     url.searchParams.set('limit', '100');
@@ -186,17 +199,17 @@ async function readRegistry(base: string, search: string | undefined, options: C
     if (cursor !== undefined) url.searchParams.set('cursor', cursor);
     let body: { servers?: unknown; metadata?: { nextCursor?: unknown } };
     try {
-      const response = await get(url, { headers: { Accept: 'application/json' }, signal: AbortSignal.timeout(15_000) });
-      if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      body = (await response.json()) as typeof body;
+      const text = await readPage(options.fetch ?? fetch, url);
+      bytes += Buffer.byteLength(text);
+      body = JSON.parse(text) as typeof body;
     } catch (err) {
       throw new ApiaryError('Io', `cannot read the registry at ${url.origin}${url.pathname}: ${messageOf(err)}`);
     }
-    if (!Array.isArray(body.servers)) throw new ApiaryError('Io', `${url.origin}${url.pathname} did not answer with a server list ({ servers: [...] })`);
+    if (body === null || typeof body !== 'object' || !Array.isArray(body.servers)) throw new ApiaryError('Io', `${url.origin}${url.pathname} did not answer with a server list ({ servers: [...] })`);
     const offset = seen;
     seen += body.servers.length;
     const more = validateAll(
-      body.servers.map((s) => (s as { server?: unknown }).server),
+      body.servers.map((s) => (s as { server?: unknown } | null)?.server),
       (i) => `${url.origin}${url.pathname} servers[${offset + i}]`,
       base,
     );
@@ -205,7 +218,35 @@ async function readRegistry(base: string, search: string | undefined, options: C
     cursor = typeof body.metadata?.nextCursor === 'string' && body.metadata.nextCursor !== '' ? body.metadata.nextCursor : undefined;
     if (cursor === undefined) break;
   }
-  return listing;
+  return { listing, bytes };
+}
+
+/**
+ * One page's text, read as it streams and given up (the request aborted) as
+ * soon as it passes the limit: a registry's answer has no size of its own
+ * (one of 1.5 GB took the controller to 3.2 GB), so its Content-Length is
+ * checked first and the bytes counted after.
+ */
+async function readPage(get: typeof fetch, url: URL): Promise<string> {
+  const abort = new AbortController();
+  const response = await get(url, { headers: { Accept: 'application/json' }, signal: AbortSignal.any([abort.signal, AbortSignal.timeout(15_000)]) });
+  const tooBig = new Error(`the answer is over ${REGISTRY_PAGE_LIMIT_BYTES / 1024 / 1024} MiB, the most apiary reads of one page`);
+  try {
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    if (Number(response.headers.get('content-length') ?? 0) > REGISTRY_PAGE_LIMIT_BYTES) throw tooBig;
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    const reader = response.body?.getReader();
+    for (let read = await reader?.read(); read !== undefined && !read.done; read = await reader?.read()) {
+      size += read.value.byteLength;
+      if (size > REGISTRY_PAGE_LIMIT_BYTES) throw tooBig;
+      chunks.push(read.value);
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  } finally {
+    // Whatever was not read is not wanted: the connection closes rather than stream on.
+    abort.abort();
+  }
 }
 
 /**

@@ -14,6 +14,7 @@ import { ApiaryError, messageOf } from '../errors.js';
 import type { McpView } from '../mcp/gateway.js';
 import { routeApi, type ApiContext } from './api.js';
 import type { CatalogOptions } from '../catalog/catalog.js';
+import { RegistryCache } from '../catalog/registry-cache.js';
 import { ConsoleAuth, rememberedPort, SESSION_COOKIE } from './auth.js';
 import { Feed, type FeedSource } from './feed.js';
 import { bearerToken } from '../util/tokens.js';
@@ -64,6 +65,8 @@ export class ConsoleServer {
   readonly #auth: ConsoleAuth;
   readonly #feed: Feed;
   readonly #assets = new Map<string, Buffer>();
+  /** The Catalog page's sources, with one cache of registry answers for every request. */
+  readonly #catalog: CatalogOptions;
   #server: Server | undefined;
   #port = 0;
 
@@ -71,6 +74,7 @@ export class ConsoleServer {
     this.#opts = options;
     this.#auth = new ConsoleAuth(options.stateDir);
     this.#feed = new Feed(options.backend);
+    this.#catalog = { cache: new RegistryCache(), ...options.catalog };
   }
 
   get url(): string {
@@ -168,7 +172,7 @@ export class ConsoleServer {
 
   #apiContext(): ApiContext {
     const { dir, stateDir, keys, version, backend } = this.#opts;
-    return { dir, stateDir, keys, version, feed: this.#feed, mcpView: (name) => backend.mcpView(name), catalog: this.#opts.catalog ?? {} };
+    return { dir, stateDir, keys, version, feed: this.#feed, mcpView: (name) => backend.mcpView(name), catalog: this.#catalog };
   }
 
   /** Spends the one-time token for a session cookie and sends the browser on without the token in its address bar. */
