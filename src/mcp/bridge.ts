@@ -13,7 +13,7 @@
  * and never see an error for it.
  */
 import { randomUUID } from 'node:crypto';
-import { InitializeResultSchema, LATEST_PROTOCOL_VERSION, type InitializeResult } from '@modelcontextprotocol/sdk/types.js';
+import { InitializeResultSchema, LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS, type InitializeResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Readable, Writable } from 'node:stream';
 import type { Clock, Timer } from '../controller/clock.js';
 import type { HealthOptions } from './health.js';
@@ -579,7 +579,10 @@ export class Bridge {
         session.deliver(this.#unavailable(request.id), request.id);
         return;
       }
-      const { protocolVersion, capabilities, serverInfo, instructions } = this.#init;
+      const { capabilities, serverInfo, instructions } = this.#init;
+      // The specification: a server that supports the version asked for MUST answer with it (older clients disconnect otherwise).
+      const asked = request.params?.['protocolVersion'];
+      const protocolVersion = typeof asked === 'string' && SUPPORTED_PROTOCOL_VERSIONS.includes(asked) ? asked : LATEST_PROTOCOL_VERSION;
       session.deliver({ jsonrpc: '2.0', id: request.id, result: { protocolVersion, capabilities, serverInfo, ...(instructions ? { instructions } : {}) } }, request.id);
       return;
     }
