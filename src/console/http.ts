@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApiaryError, isApiaryError } from '../errors.js';
+import { BODY_TIMING, readBody, type BodyTiming } from '../util/read-body.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
@@ -82,18 +83,13 @@ export function checkStateChange(req: IncomingMessage, host: string): void {
   if (origin !== undefined && origin !== `http://${host}`) throw new HttpError(403, 'Forbidden', 'request from another origin refused');
 }
 
-/** The JSON body, at most MAX_BODY_BYTES. */
-export async function readJsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > MAX_BODY_BYTES) throw new HttpError(413, 'RequestEntityTooLarge', `the body is over ${MAX_BODY_BYTES / 1024} KiB`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new HttpError(413, 'RequestEntityTooLarge', `the body is over ${MAX_BODY_BYTES / 1024} KiB`);
-    chunks.push(chunk);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
+const BODY_FAILURE_REASONS = { TooLarge: 'RequestEntityTooLarge', Timeout: 'RequestTimeout', Aborted: 'BadRequest' } as const;
+
+/** The JSON body, at most MAX_BODY_BYTES, arriving within `timing` (tests shorten it). */
+export async function readJsonBody(req: IncomingMessage, timing: BodyTiming = BODY_TIMING): Promise<Record<string, unknown>> {
+  const read = await readBody(req, undefined, { limit: MAX_BODY_BYTES, timing });
+  if (!read.ok) throw new HttpError(read.status, BODY_FAILURE_REASONS[read.reason], read.message);
+  const text = read.body.toString('utf8');
   if (text.trim() === '') return {};
   let body: unknown;
   try {

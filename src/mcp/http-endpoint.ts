@@ -9,6 +9,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { BODY_TIMING, readBody, type BodyTiming } from '../util/read-body.js';
 import { bearerToken, sameToken } from '../util/tokens.js';
 import type { Deliver } from './bridge.js';
 import { checkClientMessages, ErrorCodes, errorResponse, isRequest, type Id, type JsonRpcMessage } from './jsonrpc.js';
@@ -77,11 +78,14 @@ export class HttpEndpoint {
 
   /** Required as `Authorization: Bearer` on every request, when set. */
   readonly #token: string | undefined;
+  readonly #bodyTiming: BodyTiming;
 
-  constructor(bridge: SessionHost, port: number, options: { token?: string } = {}) {
+  /** `bodyTiming`: how long a request body may take to arrive (tests shorten it). */
+  constructor(bridge: SessionHost, port: number, options: { token?: string; bodyTiming?: BodyTiming } = {}) {
     this.#bridge = bridge;
     this.#port = port;
     this.#token = options.token;
+    this.#bodyTiming = options.bodyTiming ?? BODY_TIMING;
   }
 
   get port(): number {
@@ -162,8 +166,16 @@ export class HttpEndpoint {
     res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(errorResponse(id, code, message)));
   }
 
+  /** The body as text, or undefined once the request has been answered (413, 408) or its client is gone. */
+  async #body(req: IncomingMessage, res: ServerResponse): Promise<string | undefined> {
+    const read = await readBody(req, res, { limit: MAX_BODY, timing: this.#bodyTiming });
+    if (read.ok) return read.body.toString('utf8');
+    if (read.reason !== 'Aborted') this.#fail(res, read.status, null, ErrorCodes.InvalidRequest, read.message);
+    return undefined;
+  }
+
   async #post(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const text = await readBody(req, res);
+    const text = await this.#body(req, res);
     if (text === undefined) return;
     let body: unknown;
     try {
@@ -283,7 +295,7 @@ export class HttpEndpoint {
   async #legacyPost(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const sessionId = new URL(req.url ?? '/', 'http://localhost').searchParams.get('sessionId') ?? '';
     if (!this.#legacy.has(sessionId)) return this.#fail(res, 404, null, ErrorCodes.InvalidRequest, 'unknown session: open GET /sse first');
-    const text = await readBody(req, res);
+    const text = await this.#body(req, res);
     if (text === undefined) return;
     let checked;
     try {
@@ -398,40 +410,6 @@ function parseEventId(text: string | undefined): { stream: string; seq: number }
 
 function sseEvent(message: JsonRpcMessage): string {
   return `event: message\ndata: ${JSON.stringify(message)}\n\n`;
-}
-
-/**
- * The request body, or undefined once a 413 has been sent for one over
- * MAX_BODY: refused up front by Content-Length, or as soon as a chunked body
- * passes the limit (the rest is drained, not kept, for at most a few seconds).
- */
-function readBody(req: IncomingMessage, res: ServerResponse): Promise<string | undefined> {
-  const tooLarge = (): undefined => {
-    res.writeHead(413, { 'Content-Type': 'application/json', Connection: 'close' });
-    res.end(JSON.stringify(errorResponse(null, ErrorCodes.InvalidRequest, `request body is over ${MAX_BODY / 1024 / 1024} MiB`)));
-    req.resume();
-    setTimeout(() => req.destroy(), 5_000).unref();
-    return undefined;
-  };
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > MAX_BODY) return Promise.resolve(tooLarge());
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > MAX_BODY) {
-        req.off('data', onData);
-        chunks.length = 0;
-        resolve(tooLarge());
-        return;
-      }
-      chunks.push(chunk);
-    };
-    req.on('data', onData);
-    req.on('end', () => resolve(size > MAX_BODY ? undefined : Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }
 
 /** Why a request is refused for its Host or Origin (DNS rebinding protection), if it is. */

@@ -11,6 +11,7 @@ import { createServer, request, type IncomingMessage, type Server, type ServerRe
 import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { bearerMatches, hostRefusal, TOKEN_REQUIRED } from './http-endpoint.js';
+import { BODY_TIMING, readBody, type BodyTiming } from '../util/read-body.js';
 import { ErrorCodes, errorResponse } from './jsonrpc.js';
 import { EXPOSE_ALL, refuseFilteredCall, withExposedTools, type ToolFilter } from './tool-filter.js';
 
@@ -31,13 +32,15 @@ export class HttpProxy {
   #server: Server | undefined;
   /** Legacy SSE transport: session id -> the client's event stream, where its answers go (refusals too). */
   readonly #legacyStreams = new Map<string, ServerResponse>();
+  readonly #bodyTiming: BodyTiming;
 
-  /** `upstream`: the internal port of a server apiary runs, or a hosted server's URL and headers. */
-  constructor(port: number, upstream: number | RemoteTarget, options: { token?: string } = {}) {
+  /** `upstream`: the internal port of a server apiary runs, or a hosted server's URL and headers. `bodyTiming`: how long a request body may take (tests shorten it). */
+  constructor(port: number, upstream: number | RemoteTarget, options: { token?: string; bodyTiming?: BodyTiming } = {}) {
     this.#port = port;
     this.#upstreamPort = typeof upstream === 'number' ? upstream : 0;
     if (typeof upstream !== 'number') this.setRemote(upstream);
     this.#token = options.token;
+    this.#bodyTiming = options.bodyTiming ?? BODY_TIMING;
   }
 
   /** A hosted server's new URL or header values (a secret rotated): what the next request is sent with. */
@@ -87,8 +90,10 @@ export class HttpProxy {
     if (this.#token !== undefined && !bearerMatches(req, this.#token)) return this.#fail(res, 401, TOKEN_REQUIRED, { 'WWW-Authenticate': 'Bearer realm="apiary"' });
     let body: Buffer | undefined;
     if (req.method === 'POST') {
-      body = await readLimited(req);
-      if (body === undefined) return this.#fail(res, 413, `the body is over ${MAX_BODY / 1024 / 1024} MiB`);
+      const read = await readBody(req, res, { limit: MAX_BODY, timing: this.#bodyTiming });
+      // A client gone mid-body has nobody to answer; a body too large or too slow is answered (413, 408).
+      if (!read.ok) return read.reason === 'Aborted' ? undefined : this.#fail(res, read.status, read.message);
+      body = read.body;
       const refusal = this.#refusedCall(body);
       if (refusal !== undefined) {
         // The legacy transport answers on the session's event stream, and the POST itself only with 202.
@@ -206,22 +211,4 @@ export class HttpProxy {
     const out = Array.isArray(value) ? value.map(filter) : filter(value);
     return changed ? JSON.stringify(out) : text;
   }
-}
-
-function readLimited(req: IncomingMessage): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (d: Buffer) => {
-      size += d.length;
-      if (size > MAX_BODY) {
-        resolve(undefined);
-        req.destroy();
-        return;
-      }
-      chunks.push(d);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
 }
