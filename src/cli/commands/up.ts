@@ -11,6 +11,7 @@ import { ensureDir } from '../../util/atomic.js';
 import type { CliContext } from '../context.js';
 import { logSink } from '../log-sink.js';
 import { checkNamespace } from '../namespace.js';
+import { guardProcess } from '../process-guard.js';
 import { displayPath } from '../paths.js';
 import { parseDuration } from './wait.js';
 import { readConsoleRecord } from '../../console/auth.js';
@@ -94,6 +95,16 @@ export function registerUp(program: Command, ctx: CliContext): void {
       }
       if (opts.detach) return detach(ctx, dir, stateDir, opts);
       const logger = createLogger(logSink(ctx.io, process.stderr.isTTY === true), opts.verbose ? 'debug' : 'info');
+      let stopRequested!: () => void;
+      const stopping = new Promise<void>((resolve) => (stopRequested = resolve));
+      // From here on an error nothing handled is logged, not the end of the process with its servers orphaned.
+      const unguard = guardProcess({
+        logger,
+        stop: () => {
+          ctx.exitCode = 1;
+          stopRequested();
+        },
+      });
       // Loaded here: the controller brings the MCP SDK, which no other verb needs.
       const { Controller, VERSION } = await import('../../controller/controller.js');
       const cluster = opts.runtime === 'kubernetes' ? await loadCluster(opts, ctx) : undefined;
@@ -135,8 +146,6 @@ export function registerUp(program: Command, ctx: CliContext): void {
         process.off('SIGTERM', onSignal);
         process.kill(process.pid, signal);
       };
-      let stopRequested!: () => void;
-      const stopping = new Promise<void>((resolve) => (stopRequested = resolve));
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       await stopping;
@@ -150,6 +159,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
       clearInterval(slow);
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      unguard();
     });
 
   program
