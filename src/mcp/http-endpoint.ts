@@ -51,11 +51,18 @@ interface SessionStreams {
 /** Events kept per session for resuming streams (Last-Event-ID), at most this many and this many bytes; older ones are gone. */
 export const REPLAY_EVENTS = 512;
 export const REPLAY_BYTES = 1024 * 1024;
+/**
+ * Events kept by all the sessions of one endpoint together: a server's
+ * notifications go to every session, idle ones included, and 256 full
+ * buffers would be 256 MiB. Eight sessions' worth; past it the sessions idle
+ * longest lose their oldest events first.
+ */
+export const REPLAY_BUDGET_BYTES = 8 * REPLAY_BYTES;
 const GET_STREAM = 'g';
 
 /** A session with no request and no open stream for this long is closed (clients that vanish without DELETE). */
 export const SESSION_IDLE_MS = 30 * 60_000;
-/** Sessions per endpoint; past it, the one idle longest makes room (measured: ~23 kB each). */
+/** Sessions per endpoint, legacy /sse ones included; past it, the one idle longest makes room (measured: ~23 kB each). */
 export const MAX_SESSIONS = 256;
 
 /** What the endpoint serves: client sessions and their messages (a server's Bridge, or the aggregate of every server). */
@@ -79,13 +86,22 @@ export class HttpEndpoint {
   /** Required as `Authorization: Bearer` on every request, when set. */
   readonly #token: string | undefined;
   readonly #bodyTiming: BodyTiming;
+  readonly #replayBudget: number;
+  /** The bytes of every session's replay events. */
+  #replayBytes = 0;
 
-  /** `bodyTiming`: how long a request body may take to arrive (tests shorten it). */
-  constructor(bridge: SessionHost, port: number, options: { token?: string; bodyTiming?: BodyTiming } = {}) {
+  /** `bodyTiming`: how long a request body may take to arrive; `replayBudgetBytes`: see REPLAY_BUDGET_BYTES (tests shorten both). */
+  constructor(bridge: SessionHost, port: number, options: { token?: string; bodyTiming?: BodyTiming; replayBudgetBytes?: number } = {}) {
     this.#bridge = bridge;
     this.#port = port;
     this.#token = options.token;
     this.#bodyTiming = options.bodyTiming ?? BODY_TIMING;
+    this.#replayBudget = options.replayBudgetBytes ?? REPLAY_BUDGET_BYTES;
+  }
+
+  /** What the sessions' replay events take together (at most the budget). */
+  get replayBytes(): number {
+    return this.#replayBytes;
   }
 
   get port(): number {
@@ -118,8 +134,7 @@ export class HttpEndpoint {
     let closed = 0;
     for (const [id, streams] of this.#streams) {
       if (streams.get !== undefined || hasOpenPost(streams) || now - streams.lastSeen < SESSION_IDLE_MS) continue;
-      this.#streams.delete(id);
-      this.#bridge.closeSession(id);
+      this.#forget(id);
       closed++;
     }
     return closed;
@@ -134,6 +149,7 @@ export class HttpEndpoint {
       this.#bridge.closeSession(id);
     }
     this.#streams.clear();
+    this.#replayBytes = 0;
     const server = this.#server;
     this.#server = undefined;
     if (server === undefined) return;
@@ -193,7 +209,7 @@ export class HttpEndpoint {
     const headers: Record<string, string> = {};
     if (initialize !== undefined) {
       if (messages.length > 1 || rejected.length > 0) return this.#fail(res, 400, null, ErrorCodes.InvalidRequest, 'initialize must be sent alone');
-      this.#makeRoomForSession();
+      if (!this.#makeRoomForSession()) return this.#fail(res, 503, null, ErrorCodes.InvalidRequest, SESSIONS_FULL);
       sessionId = this.#bridge.openSession((m, related) => this.#deliver(sessionId!, m, related));
       this.#streams.set(sessionId, { posts: new Set(), lastSeen: Date.now(), seq: 0, streamsOpened: 0, history: [], historyBytes: 0 });
       headers['Mcp-Session-Id'] = sessionId;
@@ -227,20 +243,29 @@ export class HttpEndpoint {
   }
 
   /**
-   * Sessions are bounded: at the limit, the one idle longest (no open stream)
-   * is closed to make room, as a client that never sends DELETE would want.
+   * Sessions are bounded, legacy ones included: at the limit, the one idle
+   * longest (no open stream) is closed to make room, as a client that never
+   * sends DELETE would want. False when every session has a stream open.
    */
-  #makeRoomForSession(): void {
-    if (this.#streams.size < MAX_SESSIONS) return;
+  #makeRoomForSession(): boolean {
+    if (this.#streams.size + this.#legacy.size < MAX_SESSIONS) return true;
     let oldest: [string, SessionStreams] | undefined;
     for (const entry of this.#streams) {
       const streams = entry[1];
       if (streams.get !== undefined || hasOpenPost(streams)) continue;
       if (oldest === undefined || streams.lastSeen < oldest[1].lastSeen) oldest = entry;
     }
-    if (oldest === undefined) return;
-    this.#streams.delete(oldest[0]);
-    this.#bridge.closeSession(oldest[0]);
+    if (oldest === undefined) return false;
+    this.#forget(oldest[0]);
+    return true;
+  }
+
+  /** Closes a Streamable HTTP session and gives back what its replay events took. */
+  #forget(id: string): void {
+    const streams = this.#streams.get(id);
+    this.#streams.delete(id);
+    this.#replayBytes -= streams?.historyBytes ?? 0;
+    this.#bridge.closeSession(id);
   }
 
   #get(req: IncomingMessage, res: ServerResponse): void {
@@ -282,6 +307,7 @@ export class HttpEndpoint {
    * GET /sse opens the stream and names the POST endpoint; every reply travels on the stream.
    */
   #legacyStream(_req: IncomingMessage, res: ServerResponse): void {
+    if (!this.#makeRoomForSession()) return this.#fail(res, 503, null, ErrorCodes.InvalidRequest, SESSIONS_FULL);
     res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
     const sessionId = this.#bridge.openSession((m) => res.write(sseEvent(m)));
     this.#legacy.set(sessionId, res);
@@ -317,8 +343,7 @@ export class HttpEndpoint {
     const streams = this.#streams.get(sessionId);
     streams?.get?.end();
     for (const post of streams?.posts ?? []) post.res.end();
-    this.#streams.delete(sessionId);
-    this.#bridge.closeSession(sessionId);
+    this.#forget(sessionId);
     res.writeHead(200).end();
   }
 
@@ -348,10 +373,35 @@ export class HttpEndpoint {
     const text = `id: ${stream}/${streams.seq}\n${sseEvent(message)}`;
     streams.history.push({ stream, seq: streams.seq, text });
     streams.historyBytes += text.length;
-    while (streams.history.length > REPLAY_EVENTS || (streams.historyBytes > REPLAY_BYTES && streams.history.length > 1)) {
-      streams.historyBytes -= streams.history.shift()!.text.length;
-    }
+    this.#replayBytes += text.length;
+    while (streams.history.length > REPLAY_EVENTS || (streams.historyBytes > REPLAY_BYTES && streams.history.length > 1)) this.#dropOldestEvent(streams);
+    this.#keepReplayBudget();
     res?.write(text);
+  }
+
+  /**
+   * Over the endpoint's budget, events go oldest first from the session idle
+   * longest: sessions with nothing open before those with a stream or an
+   * answer still to come (whose events a resume needs), and among equals the
+   * one seen least recently.
+   */
+  #keepReplayBudget(): void {
+    while (this.#replayBytes > this.#replayBudget) {
+      let victim: SessionStreams | undefined;
+      for (const streams of this.#streams.values()) {
+        if (streams.history.length === 0) continue;
+        if (victim === undefined || evictsBefore(streams, victim)) victim = streams;
+      }
+      if (victim === undefined) return;
+      this.#dropOldestEvent(victim);
+    }
+  }
+
+  #dropOldestEvent(streams: SessionStreams): void {
+    const dropped = streams.history.shift();
+    if (dropped === undefined) return;
+    streams.historyBytes -= dropped.text.length;
+    this.#replayBytes -= dropped.text.length;
   }
 
   /** Every answer is in and nothing was streamed: one plain JSON reply. */
@@ -401,6 +451,15 @@ function header(req: IncomingMessage, name: string): string | undefined {
 function hasOpenPost(streams: SessionStreams): boolean {
   return [...streams.posts].some((p) => p.mode !== 'detached');
 }
+
+/** Whether `a`'s replay events go before `b`'s: nothing open before something open, then the one seen least recently. */
+function evictsBefore(a: SessionStreams, b: SessionStreams): boolean {
+  const inUse = (s: SessionStreams): boolean => s.get !== undefined || s.posts.size > 0;
+  if (inUse(a) !== inUse(b)) return !inUse(a);
+  return a.lastSeen < b.lastSeen;
+}
+
+const SESSIONS_FULL = `all ${MAX_SESSIONS} sessions of this endpoint have a stream open: close one (DELETE /mcp, or the /sse stream) and try again`;
 
 /** `<stream>/<seq>` as this endpoint writes event ids; anything else is no resume point. */
 function parseEventId(text: string | undefined): { stream: string; seq: number } | undefined {
