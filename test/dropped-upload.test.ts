@@ -18,7 +18,7 @@ import { readEndpointToken } from '../src/mcp/endpoint-token.js';
 import { HttpEndpoint } from '../src/mcp/http-endpoint.js';
 import { HttpProxy } from '../src/mcp/http-proxy.js';
 import { StateLayout } from '../src/state/layout.js';
-import { BODY_TIMING, bodyAllowanceMs } from '../src/util/read-body.js';
+import { BODY_TIMING, bodyAllowanceMs, readBody } from '../src/util/read-body.js';
 import { harness, TINY_SERVER, tinyServer } from './helpers/controller.js';
 
 const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
@@ -209,5 +209,23 @@ describe('the body deadline', () => {
   it('gives a small body seconds and a progressing upload of the 4 MiB limit about a minute', () => {
     expect(bodyAllowanceMs(BODY_TIMING, 1000)).toBeLessThan(6_000);
     expect(bodyAllowanceMs(BODY_TIMING, 4 * 1024 * 1024)).toBe(69_000);
+  });
+});
+
+describe('readBody', () => {
+  it('reads a body that arrived whole before it was asked for (a handler that awaited something first)', async () => {
+    const server = createServer((req, res) => {
+      // Asked only once the whole request is in (and still unread): the console reads after its own checks.
+      const whenComplete = (): void => {
+        if (!req.complete) return void setImmediate(whenComplete);
+        void readBody(req, res, { limit: 1024 }).then((read) => res.end(read.ok ? read.body : read.reason));
+      };
+      whenComplete();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const answer = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body: '{"whole":true}' });
+    expect(await answer.text()).toBe('{"whole":true}');
+    await new Promise<void>((r) => server.close(() => r()));
   });
 });

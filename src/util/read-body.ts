@@ -92,7 +92,9 @@ export function readBody(req: IncomingMessage, res: ServerResponse | undefined, 
     const length = Number(req.headers['content-length']);
     const declared = req.headers['content-length'] !== undefined && Number.isFinite(length) ? length : undefined;
     if (declared !== undefined && declared > limit) return fail('TooLarge');
-    if (req.complete || req.destroyed) return req.complete ? settle({ ok: true, body: Buffer.alloc(0) }) : fail('Aborted');
+    // Already read to its end by someone else, or already gone. (req.complete says only that the parser has it all, maybe still unread.)
+    if (req.readableEnded) return settle({ ok: true, body: Buffer.alloc(0) });
+    if (req.destroyed) return fail('Aborted');
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('close', onClose);
