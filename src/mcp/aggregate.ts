@@ -1,25 +1,47 @@
 /**
  * One MCP server made of every Ready one: tools and prompts named
- * `<server>__<name>`, resources listed with their server, calls routed to the
- * server the name says. It talks to each stdio server through that
- * server's own Bridge, as one more client session, so the bridge's rules
- * (spec.tools, fairness, readiness) hold here too; an HTTP server through
- * the gateway's session with it, behind the same spec.tools. Clients hear `list_changed` when a
+ * `<server>__<name>`, resources listed with their server, calls routed to
+ * the server the name says. Each aggregate client is a client of its own at
+ * each stdio server's Bridge (a session opened at its first request there,
+ * introduced with the client's own capabilities, closed with its aggregate
+ * session), so the bridge's rules hold per client as they do at the server's
+ * own URL: fairness (one client's flood waits in its own queue), sampling
+ * and elicitation asked only of a client that can answer, cancellation. An
+ * HTTP server is asked through the gateway's session with it, behind the same
+ * spec.tools. A listing waits a short while for each server and leaves out
+ * one that does not answer, saying so. Clients hear `list_changed` when a
  * server comes, goes, or changes what it offers.
  */
 import { randomUUID } from 'node:crypto';
 import { LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
+import type { Logger } from '../controller/logger.js';
 import { Bridge, type Deliver, type ToolSummary } from './bridge.js';
-import { ErrorCodes, errorResponse, isNotification, isRequest, isResponse, type Id, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from './jsonrpc.js';
+import {
+  ErrorCodes,
+  errorResponse,
+  isNotification,
+  isRequest,
+  isResponse,
+  type Id,
+  type JsonRpcMessage,
+  type JsonRpcNotification,
+  type JsonRpcRequest,
+  type JsonRpcResponse,
+} from './jsonrpc.js';
 
 /** Between a server's name and its tool's: a DNS-1123 name never holds two underscores, so the first pair splits them. */
 export const SEPARATOR = '__';
-const CALL_TIMEOUT_MS = 120_000;
+/** Where a listing's `_meta` names the servers it left out, and why. */
+export const MISSING_META_KEY = 'apiary.dev/missing';
+export const DEFAULT_CALL_TIMEOUT_MS = 120_000;
+/** A listing is what a client shows at once: a server that takes longer than this is left out of it. */
+export const DEFAULT_LIST_TIMEOUT_MS = 5_000;
 const LIST_KINDS = ['tools', 'prompts', 'resources'] as const;
 
 /** A Ready server that is not a bridge (an HTTP server): asked directly, spec.tools already applied. */
 export interface RemoteMember {
-  request(method: string, params: Record<string, unknown>, timeoutMs: number): Promise<JsonRpcResponse>;
+  /** `signal` aborted: the server is told the request is cancelled. */
+  request(method: string, params: Record<string, unknown>, timeoutMs: number, signal?: AbortSignal): Promise<JsonRpcResponse>;
   /** What it offers now, to notice a change. */
   tools(): readonly ToolSummary[];
 }
@@ -31,54 +53,104 @@ export interface AggregateSource {
   readyMembers(): Map<string, AggregateMember>;
 }
 
-interface Member {
+export interface AggregateOptions {
+  /** How long a listing waits for each server before leaving it out. */
+  listTimeoutMs?: number;
+  /** How long a call waits for its server. */
+  callTimeoutMs?: number;
+  logger?: Logger;
+}
+
+/** Stops one part of a client's request at a member (a cancellation, a timeout, the client gone). */
+type Cancel = (reason: string) => void;
+
+/** One aggregate client. */
+interface ClientSession {
+  deliver: Deliver;
+  /** What it said of itself at initialize; each member's bridge hears the same. */
+  introduction: Record<string, unknown>;
+  /** Its own session at each member's bridge. */
+  links: Map<Bridge, Link>;
+  /** Its requests being answered: its id -> how to stop each part at the members. */
+  open: Map<Id, Set<Cancel>>;
+  /** Members' requests passed on to it: the id it was given -> where its answer goes. */
+  asks: Map<string, { bridge: Bridge; link: Link; id: Id }>;
+}
+
+/** One client's session at one member's bridge, and its requests there under the aggregate's ids. */
+interface Link {
+  server: string;
   session: string;
-  pending: Map<number, (response: JsonRpcResponse) => void>;
+  pending: Map<number, { settle: (response: JsonRpcResponse) => void; clientId: Id }>;
+}
+
+/** A request being answered: whose it is, and where its parts register how to stop them. */
+interface Asker {
+  client: ClientSession;
+  clientId: Id;
+  parts: Set<Cancel>;
 }
 
 export class Aggregate {
   readonly #source: AggregateSource;
   readonly #version: string;
-  readonly #sessions = new Map<string, Deliver>();
-  /** Our own session at each member's bridge. */
-  readonly #members = new Map<Bridge, Member>();
+  readonly #listTimeoutMs: number;
+  readonly #callTimeoutMs: number;
+  readonly #logger: Logger | undefined;
+  readonly #clients = new Map<string, ClientSession>();
   /** Resource URI -> the server that listed it (resources keep their URIs). */
   readonly #resourceOwners = new Map<string, string>();
   #nextId = 1;
   #signature = '';
   #notifyTimer: NodeJS.Timeout | undefined;
 
-  constructor(source: AggregateSource, version: string) {
+  constructor(source: AggregateSource, version: string, options: AggregateOptions = {}) {
     this.#source = source;
     this.#version = version;
+    this.#listTimeoutMs = options.listTimeoutMs ?? DEFAULT_LIST_TIMEOUT_MS;
+    this.#callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+    this.#logger = options.logger;
   }
 
   // ---- the client side (HttpEndpoint calls these) ----
 
   openSession(deliver: Deliver): string {
     const id = randomUUID();
-    this.#sessions.set(id, deliver);
+    this.#clients.set(id, { deliver, introduction: {}, links: new Map(), open: new Map(), asks: new Map() });
     return id;
   }
 
   hasSession(id: string): boolean {
-    return this.#sessions.has(id);
+    return this.#clients.has(id);
   }
 
+  /** The client is gone: what it has in flight is cancelled at the members, and its sessions there close. */
   closeSession(id: string): void {
-    this.#sessions.delete(id);
+    const client = this.#clients.get(id);
+    if (client === undefined) return;
+    this.#clients.delete(id);
+    for (const parts of client.open.values()) for (const cancel of [...parts]) cancel('the client closed its session');
+    client.open.clear();
+    for (const [bridge, link] of client.links) {
+      bridge.closeSession(link.session);
+      failPending(link, 'the client closed its session');
+    }
+    client.links.clear();
   }
 
-  async fromClient(sessionId: string, message: JsonRpcMessage): Promise<void> {
-    const deliver = this.#sessions.get(sessionId);
-    if (deliver === undefined || !isRequest(message)) return;
-    const answer = await this.#answer(message).catch((err: unknown) => errorResponse(message.id, ErrorCodes.InternalError, err instanceof Error ? err.message : String(err)));
-    deliver(answer, message.id);
+  /** A request is answered in its own time (the endpoint does not wait for it), so a batch's calls run side by side. */
+  fromClient(sessionId: string, message: JsonRpcMessage): Promise<void> {
+    const client = this.#clients.get(sessionId);
+    if (client === undefined) return Promise.resolve();
+    if (isRequest(message)) void this.#serve(client, message);
+    else if (isNotification(message)) this.#clientNotification(client, message);
+    else if (isResponse(message)) this.#clientResponse(client, message);
+    return Promise.resolve();
   }
 
   /** Something about the servers may have changed: tell clients their lists changed, once per burst, if they did. */
   changed(): void {
-    for (const [bridge, member] of this.#members) if (!bridge.hasSession(member.session)) this.#members.delete(bridge);
+    this.#dropGoneLinks();
     const signature = [...this.#source.readyMembers()]
       .map(([name, member]) => `${name}:${JSON.stringify(member instanceof Bridge ? (member.status().tools ?? []) : member.tools())}`)
       .sort()
@@ -93,119 +165,237 @@ export class Aggregate {
 
   close(): void {
     clearTimeout(this.#notifyTimer);
-    for (const [bridge, member] of this.#members) bridge.closeSession(member.session);
-    this.#members.clear();
-    this.#sessions.clear();
+    for (const id of [...this.#clients.keys()]) this.closeSession(id);
+  }
+
+  /** A bridge that closed a client's session (its server removed) answers nothing more there: what waited fails now. */
+  #dropGoneLinks(): void {
+    for (const client of this.#clients.values()) {
+      for (const [bridge, link] of client.links) {
+        if (bridge.hasSession(link.session)) continue;
+        client.links.delete(bridge);
+        failPending(link, `server "${link.server}" went away while handling this request`);
+      }
+    }
   }
 
   #broadcast(message: JsonRpcMessage): void {
-    for (const deliver of this.#sessions.values()) deliver(message);
+    for (const client of this.#clients.values()) client.deliver(message);
   }
 
-  async #answer(request: JsonRpcRequest): Promise<JsonRpcResponse> {
+  async #serve(client: ClientSession, request: JsonRpcRequest): Promise<void> {
+    const asker: Asker = { client, clientId: request.id, parts: new Set() };
+    client.open.set(request.id, asker.parts);
+    const answer = await this.#answer(asker, request).catch((err: unknown) => errorResponse(request.id, ErrorCodes.InternalError, err instanceof Error ? err.message : String(err)));
+    // Cancelled by the client: it has forgotten the request, and is not answered.
+    if (client.open.get(request.id) !== asker.parts) return;
+    client.open.delete(request.id);
+    client.deliver(answer, request.id);
+  }
+
+  #clientNotification(client: ClientSession, notification: JsonRpcNotification): void {
+    if (notification.method === 'notifications/cancelled') {
+      const requestId = notification.params?.['requestId'] as Id | undefined;
+      const parts = requestId === undefined ? undefined : client.open.get(requestId);
+      if (parts === undefined) return;
+      client.open.delete(requestId!);
+      const reason = notification.params?.['reason'];
+      for (const cancel of [...parts]) cancel(typeof reason === 'string' ? reason : 'cancelled by the client');
+      return;
+    }
+    // The servers this client reaches may cache its roots.
+    if (notification.method === 'notifications/roots/list_changed') {
+      for (const [bridge, link] of client.links) void bridge.fromClient(link.session, notification);
+    }
+  }
+
+  /** The client answers a member's request (sampling, elicitation, roots): it goes back under the bridge's id. */
+  #clientResponse(client: ClientSession, response: JsonRpcResponse): void {
+    const key = String(response.id);
+    const route = client.asks.get(key);
+    if (route === undefined) return;
+    client.asks.delete(key);
+    void route.bridge.fromClient(route.link.session, { ...response, id: route.id });
+  }
+
+  async #answer(asker: Asker, request: JsonRpcRequest): Promise<JsonRpcResponse> {
     const params = request.params ?? {};
     switch (request.method) {
-      case 'initialize': {
-        const asked = params['protocolVersion'];
-        const protocolVersion = typeof asked === 'string' && SUPPORTED_PROTOCOL_VERSIONS.includes(asked) ? asked : LATEST_PROTOCOL_VERSION;
-        return ok(request.id, {
-          protocolVersion,
-          capabilities: { tools: { listChanged: true }, prompts: { listChanged: true }, resources: { listChanged: true } },
-          serverInfo: { name: 'apiary', version: this.#version },
-          instructions: `Every Ready server apiary runs, in one place: tools and prompts are named <server>${SEPARATOR}<name>.`,
-        });
-      }
+      case 'initialize':
+        return ok(request.id, this.#initialize(asker.client, params));
       case 'ping':
         return ok(request.id, {});
       case 'tools/list':
-        return ok(request.id, { tools: await this.#gather('tools/list', 'tools', (server, t) => prefixed(server, t, 'name')) });
+        return ok(request.id, await this.#gather(asker, 'tools/list', 'tools', (server, t) => prefixed(server, t, 'name')));
       case 'prompts/list':
-        return ok(request.id, { prompts: await this.#gather('prompts/list', 'prompts', (server, p) => prefixed(server, p, 'name')) });
+        return ok(request.id, await this.#gather(asker, 'prompts/list', 'prompts', (server, p) => prefixed(server, p, 'name')));
       case 'resources/list':
-        return ok(request.id, {
-          resources: await this.#gather('resources/list', 'resources', (server, r) => {
+        return ok(
+          request.id,
+          await this.#gather(asker, 'resources/list', 'resources', (server, r) => {
             if (typeof r['uri'] === 'string') this.#resourceOwners.set(r['uri'], server);
             return { ...r, name: `${server}${SEPARATOR}${String(r['name'] ?? r['uri'])}` };
           }),
-        });
+        );
       case 'resources/templates/list':
         return ok(request.id, { resourceTemplates: [] });
       case 'tools/call':
       case 'prompts/get':
-        return this.#route(request, String(params['name'] ?? ''));
+        return this.#route(asker, request, String(params['name'] ?? ''));
       case 'resources/read': {
         const server = this.#resourceOwners.get(String(params['uri'] ?? ''));
         if (server === undefined) return errorResponse(request.id, ErrorCodes.InvalidParams, `no Ready server lists resource "${String(params['uri'])}" (list resources first)`);
-        return this.#call(server, request.method, params, request.id);
+        return this.#call(asker, server, request.method, params);
       }
       default:
         return errorResponse(request.id, ErrorCodes.MethodNotFound, `${request.method} is not served by apiary's aggregate endpoint; use the server's own URL`);
     }
   }
 
+  /** The client's introduction is kept: each member's bridge hears it when the client first reaches that member. */
+  #initialize(client: ClientSession, params: Record<string, unknown>): Record<string, unknown> {
+    const asked = params['protocolVersion'];
+    const protocolVersion = typeof asked === 'string' && SUPPORTED_PROTOCOL_VERSIONS.includes(asked) ? asked : LATEST_PROTOCOL_VERSION;
+    const capabilities = params['capabilities'];
+    client.introduction = {
+      protocolVersion,
+      capabilities: typeof capabilities === 'object' && capabilities !== null ? capabilities : {},
+      ...(typeof params['clientInfo'] === 'object' && params['clientInfo'] !== null ? { clientInfo: params['clientInfo'] } : {}),
+    };
+    return {
+      protocolVersion,
+      capabilities: { tools: { listChanged: true }, prompts: { listChanged: true }, resources: { listChanged: true } },
+      serverInfo: { name: 'apiary', version: this.#version },
+      instructions: `Every Ready server apiary runs, in one place: tools and prompts are named <server>${SEPARATOR}<name>.`,
+    };
+  }
+
   /** A call on `<server>__<name>` goes to that server as `<name>`. */
-  async #route(request: JsonRpcRequest, qualified: string): Promise<JsonRpcResponse> {
+  async #route(asker: Asker, request: JsonRpcRequest, qualified: string): Promise<JsonRpcResponse> {
     const cut = qualified.indexOf(SEPARATOR);
     if (cut <= 0) return errorResponse(request.id, ErrorCodes.InvalidParams, `"${qualified}" names no server: aggregate names are <server>${SEPARATOR}<name>`);
     const server = qualified.slice(0, cut);
-    return this.#call(server, request.method, { ...request.params, name: qualified.slice(cut + SEPARATOR.length) }, request.id);
+    return this.#call(asker, server, request.method, { ...request.params, name: qualified.slice(cut + SEPARATOR.length) });
   }
 
-  async #call(server: string, method: string, params: Record<string, unknown>, id: Id): Promise<JsonRpcResponse> {
+  async #call(asker: Asker, server: string, method: string, params: Record<string, unknown>): Promise<JsonRpcResponse> {
     const member = this.#source.readyMembers().get(server);
-    if (member === undefined) return errorResponse(id, ErrorCodes.ServerUnavailable, `server "${server}" is not Ready (or not known to apiary)`);
-    const answer = await this.#request(member, method, params);
-    return { ...answer, id };
+    if (member === undefined) return errorResponse(asker.clientId, ErrorCodes.ServerUnavailable, `server "${server}" is not Ready (or not known to apiary)`);
+    const answer = await this.#ask(asker, server, member, method, params, this.#callTimeoutMs);
+    return { ...answer, id: asker.clientId };
   }
 
-  /** Each Ready member's list, its entries renamed; a member that fails is left out, not fatal. */
-  async #gather(method: string, field: string, rename: (server: string, item: Record<string, unknown>) => Record<string, unknown>): Promise<Record<string, unknown>[]> {
+  /**
+   * Each Ready member's list, its entries renamed. A member that fails or
+   * does not answer within the listing timeout is left out, not fatal: the
+   * result's `_meta` names it (and why), and the log says so.
+   */
+  async #gather(asker: Asker, method: string, field: string, rename: (server: string, item: Record<string, unknown>) => Record<string, unknown>): Promise<Record<string, unknown>> {
+    const missing: { server: string; reason: string }[] = [];
     const lists = await Promise.all(
       [...this.#source.readyMembers()].map(async ([server, member]) => {
-        const answer = await this.#request(member, method, {}).catch(() => undefined);
-        const items = (answer as { result?: Record<string, unknown> } | undefined)?.result?.[field];
+        const answer = await this.#ask(asker, server, member, method, {}, this.#listTimeoutMs);
+        if (answer.error !== undefined) {
+          // A server that does not offer this kind (no prompts) simply has none.
+          if (answer.error.code !== ErrorCodes.MethodNotFound) missing.push({ server, reason: answer.error.message });
+          return [];
+        }
+        const items = (answer.result as Record<string, unknown> | undefined)?.[field];
         return Array.isArray(items) ? items.map((item) => rename(server, item as Record<string, unknown>)) : [];
       }),
     );
-    return lists.flat();
+    missing.sort((a, b) => a.server.localeCompare(b.server));
+    for (const { server, reason } of missing) this.#logger?.warn('aggregate listing left out a server', { server, method, reason });
+    return { [field]: lists.flat(), ...(missing.length > 0 ? { _meta: { [MISSING_META_KEY]: missing } } : {}) };
   }
 
-  #member(bridge: Bridge): Member {
-    let member = this.#members.get(bridge);
-    if (member !== undefined && bridge.hasSession(member.session)) return member;
-    const pending = new Map<number, (response: JsonRpcResponse) => void>();
-    const session = bridge.openSession((message) => {
-      if (isResponse(message) && typeof message.id === 'number') {
-        pending.get(message.id)?.(message);
-        pending.delete(message.id);
-      } else if (isNotification(message) && message.method.endsWith('/list_changed')) {
-        this.#signature = '';
-        this.changed();
-      }
-    });
-    member = { session, pending };
-    this.#members.set(bridge, member);
-    return member;
+  /** One request of a client's at one member, stopped (and cancelled there) by the client's cancellation or the timeout. */
+  #ask(asker: Asker, server: string, member: AggregateMember, method: string, params: Record<string, unknown>, timeoutMs: number): Promise<JsonRpcResponse> {
+    if (asker.client.open.get(asker.clientId) !== asker.parts) return Promise.resolve(errorResponse(null, ErrorCodes.InternalError, 'cancelled by the client'));
+    if (member instanceof Bridge) return this.#askBridge(asker, server, member, method, params, timeoutMs);
+    const abort = new AbortController();
+    const cancel: Cancel = (reason) => abort.abort(reason);
+    asker.parts.add(cancel);
+    return member.request(method, params, timeoutMs, abort.signal).finally(() => asker.parts.delete(cancel));
   }
 
-  #request(target: AggregateMember, method: string, params: Record<string, unknown>): Promise<JsonRpcResponse> {
-    if (!(target instanceof Bridge)) return target.request(method, params, CALL_TIMEOUT_MS);
-    const bridge = target;
-    const member = this.#member(bridge);
+  #askBridge(asker: Asker, server: string, bridge: Bridge, method: string, params: Record<string, unknown>, timeoutMs: number): Promise<JsonRpcResponse> {
+    const link = this.#link(asker.client, server, bridge);
     const id = this.#nextId++;
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        member.pending.delete(id);
-        resolve(errorResponse(id, ErrorCodes.InternalError, `${method} got no answer within ${CALL_TIMEOUT_MS / 1000} s`));
-      }, CALL_TIMEOUT_MS);
-      timer.unref();
-      member.pending.set(id, (response) => {
+      const settle = (response: JsonRpcResponse): void => {
+        if (!link.pending.delete(id)) return;
         clearTimeout(timer);
+        asker.parts.delete(cancel);
         resolve(response);
-      });
-      void bridge.fromClient(member.session, { jsonrpc: '2.0', id, method, params });
+      };
+      // The bridge passes the cancellation on under the id the server knows, and frees the client's place in its queue.
+      const cancel: Cancel = (reason) => {
+        if (!link.pending.has(id)) return;
+        void bridge.fromClient(link.session, { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason } });
+        settle(errorResponse(id, ErrorCodes.InternalError, reason));
+      };
+      const timer = setTimeout(() => cancel(`${method} got no answer within ${timeoutMs / 1000} s`), timeoutMs);
+      timer.unref();
+      link.pending.set(id, { settle, clientId: asker.clientId });
+      asker.parts.add(cancel);
+      void bridge.fromClient(link.session, { jsonrpc: '2.0', id, method, params });
     });
   }
+
+  /** The client's session at this bridge, opened (and introduced with the client's capabilities) at its first request there. */
+  #link(client: ClientSession, server: string, bridge: Bridge): Link {
+    const known = client.links.get(bridge);
+    if (known !== undefined && bridge.hasSession(known.session)) return known;
+    const link: Link = { server, session: '', pending: new Map() };
+    link.session = bridge.openSession((message, related) => this.#fromMember(client, bridge, link, message, related));
+    client.links.set(bridge, link);
+    // The bridge answers from its own handshake; the answer matches nothing pending and is dropped.
+    void bridge.fromClient(link.session, { jsonrpc: '2.0', id: this.#nextId++, method: 'initialize', params: client.introduction });
+    return link;
+  }
+
+  /** What a member's bridge sends one client's session: answers, its own requests and notifications, passed on to that client alone. */
+  #fromMember(client: ClientSession, bridge: Bridge, link: Link, message: JsonRpcMessage, related?: Id): void {
+    if (isResponse(message)) {
+      if (typeof message.id === 'number') link.pending.get(message.id)?.settle(message);
+      return;
+    }
+    if (isRequest(message)) {
+      const id = `apiary-${this.#nextId++}`;
+      client.asks.set(id, { bridge, link, id: message.id });
+      client.deliver({ ...message, id });
+      return;
+    }
+    if (isNotification(message)) this.#memberNotification(client, bridge, link, message, related);
+  }
+
+  #memberNotification(client: ClientSession, bridge: Bridge, link: Link, notification: JsonRpcNotification, related?: Id): void {
+    if (notification.method.endsWith('/list_changed')) {
+      this.#signature = '';
+      this.changed();
+      return;
+    }
+    if (notification.method === 'notifications/progress') {
+      // The bridge gave back the client's own token; the request it belongs to is the client's, by its id.
+      const clientId = typeof related === 'number' ? link.pending.get(related)?.clientId : undefined;
+      if (clientId !== undefined) client.deliver(notification, clientId);
+      return;
+    }
+    if (notification.method === 'notifications/cancelled') {
+      // The server gave up a request it sent this client.
+      const requestId = notification.params?.['requestId'];
+      for (const [id, route] of client.asks) {
+        if (route.bridge !== bridge || route.id !== requestId) continue;
+        client.asks.delete(id);
+        client.deliver({ ...notification, params: { ...notification.params, requestId: id } });
+      }
+    }
+  }
+}
+
+function failPending(link: Link, reason: string): void {
+  for (const { settle } of [...link.pending.values()]) settle(errorResponse(null, ErrorCodes.ServerUnavailable, reason));
 }
 
 function ok(id: Id, result: Record<string, unknown>): JsonRpcResponse {

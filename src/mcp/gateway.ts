@@ -271,7 +271,7 @@ export class Gateway {
 
   /** Serves every Ready server's tools at one URL, on the port remembered for it; returns the URL, or why not. */
   async startAggregate(version: string, port?: number): Promise<{ url: string } | { error: string }> {
-    const aggregate = new Aggregate(this, version);
+    const aggregate = new Aggregate(this, version, { logger: this.#opts.logger });
     const chosen = port ?? (await this.ports.portFor(AGGREGATE_PORT_KEY));
     const endpoint = new HttpEndpoint(aggregate, chosen, this.#opts.token !== undefined ? { token: this.#opts.token } : {});
     try {
@@ -306,10 +306,10 @@ export class Gateway {
 function httpMember(probe: HttpProbe, filter: ToolFilter): RemoteMember {
   return {
     tools: () => (probe.status().tools ?? []).filter((t) => filter.exposes(t.name)),
-    async request(method, params, timeoutMs) {
+    async request(method, params, timeoutMs, signal) {
       const refused = method === 'tools/call' ? refuseFilteredCall(filter, 0, params['name']) : undefined;
       if (refused !== undefined) return refused;
-      const answer = await probe.request(method, params, timeoutMs);
+      const answer = await probe.request(method, params, timeoutMs, signal);
       return method === 'tools/list' ? (withExposedTools(filter, answer) ?? answer) : answer;
     },
   };

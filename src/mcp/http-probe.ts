@@ -125,12 +125,16 @@ export class HttpProbe {
     }
   }
 
-  /** One request to the server over the probe's session (for the aggregate endpoint); errors come back as JSON-RPC errors. */
-  async request(method: string, params: Record<string, unknown>, timeoutMs: number): Promise<JsonRpcResponse> {
+  /**
+   * One request to the server over the probe's session (for the aggregate
+   * endpoint); errors come back as JSON-RPC errors. `signal` aborted: the SDK
+   * tells the server the request is cancelled.
+   */
+  async request(method: string, params: Record<string, unknown>, timeoutMs: number, signal?: AbortSignal): Promise<JsonRpcResponse> {
     const client = this.#client;
     if (client === undefined || this.#state !== 'ready') return errorResponse(0, ErrorCodes.ServerUnavailable, `the server is not ready (${this.#message ?? this.#state})`);
     try {
-      const result = await client.request({ method, params } as never, ResultSchema, { timeout: timeoutMs });
+      const result = await client.request({ method, params } as never, ResultSchema, { timeout: timeoutMs, ...(signal !== undefined ? { signal } : {}) });
       return { jsonrpc: '2.0', id: 0, result } as JsonRpcResponse;
     } catch (err) {
       return errorResponse(0, err instanceof McpError ? err.code : ErrorCodes.InternalError, err instanceof McpError ? err.message.replace(/^MCP error -?\d+: /, '') : messageOf(err));

@@ -1,0 +1,273 @@
+/**
+ * The aggregate endpoint's sessions with its members, through the official
+ * SDK client over HTTP: each aggregate client is its own client at every
+ * member (fairness, capabilities, cancellation), a member that never answers
+ * a listing is left out after a short wait. The members are real Bridges; only the server
+ * process behind each is a fixture on in-memory streams.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { PassThrough } from 'node:stream';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { systemClock } from '../src/controller/clock.js';
+import { createLogger, type LogRecord } from '../src/controller/logger.js';
+import { Aggregate, type AggregateMember, type AggregateOptions } from '../src/mcp/aggregate.js';
+import { Bridge, MAX_IN_FLIGHT_PER_CLIENT } from '../src/mcp/bridge.js';
+import { DEFAULT_HEALTH } from '../src/mcp/health.js';
+import { HttpEndpoint } from '../src/mcp/http-endpoint.js';
+import { HttpProbe } from '../src/mcp/http-probe.js';
+import type { Id, JsonRpcMessage } from '../src/mcp/jsonrpc.js';
+
+type Received = JsonRpcMessage & { id?: Id; method?: string; params?: Record<string, unknown> };
+/** What the fixture server answers a request with (its result), or undefined to leave it for the test. */
+type Handler = (request: Received, ready: boolean) => Record<string, unknown> | undefined;
+
+interface FixtureServer {
+  bridge: Bridge;
+  received: Received[];
+  reply(message: JsonRpcMessage): void;
+}
+
+let pid = 5000;
+
+/** A stdio server behind a real Bridge: answers initialize itself, everything else as `handle` says. */
+async function fixture(name: string, handle: Handler): Promise<FixtureServer> {
+  const toServer = new PassThrough();
+  const fromServer = new PassThrough();
+  const received: Received[] = [];
+  const reply = (message: JsonRpcMessage): void => void fromServer.write(`${JSON.stringify(message)}\n`);
+  const bridge = new Bridge({ name, clock: systemClock });
+  let buffer = '';
+  toServer.setEncoding('utf8');
+  toServer.on('data', (chunk: string) => {
+    buffer += chunk;
+    let nl: number;
+    while ((nl = buffer.indexOf('\n')) !== -1) {
+      const message = JSON.parse(buffer.slice(0, nl)) as Received;
+      buffer = buffer.slice(nl + 1);
+      received.push(message);
+      if (message.method === undefined || message.id === undefined) continue;
+      if (message.method === 'initialize') {
+        reply({ jsonrpc: '2.0', id: message.id, result: { protocolVersion: '2025-06-18', capabilities: { tools: {}, resources: {} }, serverInfo: { name, version: '1' } } });
+        continue;
+      }
+      const result = handle(message, bridge.isReady());
+      if (result !== undefined) reply({ jsonrpc: '2.0', id: message.id, result } as JsonRpcMessage);
+    }
+  });
+  bridge.attach(toServer, fromServer, pid++);
+  await until(`${name} ready`, () => bridge.isReady());
+  return { bridge, received, reply };
+}
+
+/** Waits for a condition the test's events make true; fails with what was awaited. */
+async function until(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Calls still open when a test fails are rejected at cleanup: that is no news. */
+function quiet<T>(...promises: Promise<T>[]): Promise<T>[] {
+  for (const p of promises) p.catch(() => undefined);
+  return promises;
+}
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function serve(members: Record<string, AggregateMember>, options?: AggregateOptions): Promise<string> {
+  const aggregate = new Aggregate({ readyMembers: () => new Map(Object.entries(members)) }, 'test', options);
+  const endpoint = new HttpEndpoint(aggregate, 0);
+  await endpoint.listen();
+  cleanups.push(async () => {
+    await endpoint.close();
+    aggregate.close();
+  });
+  return endpoint.url;
+}
+
+async function connect(url: string, name: string, capabilities: Record<string, unknown> = {}): Promise<Client> {
+  const client = new Client({ name, version: '1' }, { capabilities });
+  await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+  cleanups.push(() => client.close());
+  return client;
+}
+
+const toolList = (names: string[]): Record<string, unknown> => ({ tools: names.map((name) => ({ name, inputSchema: { type: 'object' } })) });
+const listsTools =
+  (names: string[]): Handler =>
+  (m) =>
+    m.method === 'tools/list' ? toolList(names) : undefined;
+const argument = (m: Received, key: string): unknown => (m.params?.['arguments'] as Record<string, unknown> | undefined)?.[key];
+
+describe('the aggregate: each client is its own client at every member', () => {
+  it('a client that floods a member fills only its own share; another client\'s call reaches the server before any of the flood is answered', async () => {
+    const server = await fixture('slow', listsTools(['work']));
+    const url = await serve({ slow: server.bridge });
+    const flooder = await connect(url, 'flooder');
+    const other = await connect(url, 'other');
+    const calls = (): Received[] => server.received.filter((m) => m.method === 'tools/call');
+
+    const FLOOD = 40;
+    let floodDone = 0;
+    const flood = Array.from({ length: FLOOD }, (_, n) =>
+      flooder.callTool({ name: 'slow__work', arguments: { from: 'flooder', n } }).then((r) => {
+        floodDone += 1;
+        return r;
+      }),
+    );
+    void quiet(...flood);
+    await until('the flooder fills its share at the server', () => calls().length >= MAX_IN_FLIGHT_PER_CLIENT);
+    const mine = quiet(other.callTool({ name: 'slow__work', arguments: { from: 'other' } }))[0]!;
+    await until("the other client's call reaches the server", () => calls().some((m) => argument(m, 'from') === 'other'));
+    expect(floodDone).toBe(0);
+    expect(calls().filter((m) => argument(m, 'from') === 'flooder')).toHaveLength(MAX_IN_FLIGHT_PER_CLIENT);
+
+    // Every call is answered as it reaches the server; none is lost.
+    for (let answered = 0; answered < FLOOD + 1; answered++) {
+      await until(`call ${answered + 1} at the server`, () => calls().length > answered);
+      const call = calls()[answered]!;
+      server.reply({ jsonrpc: '2.0', id: call.id!, result: { content: [{ type: 'text', text: `${String(argument(call, 'from'))} ${String(argument(call, 'n'))}` }] } });
+    }
+    expect((await mine).content).toEqual([{ type: 'text', text: 'other undefined' }]);
+    const texts = (await Promise.all(flood)).map((r) => (r.content as { text: string }[])[0]!.text);
+    expect(texts).toEqual(Array.from({ length: FLOOD }, (_, n) => `flooder ${n}`));
+  }, 60_000);
+
+  it("a member's sampling request goes to the aggregate client whose call caused it, one that declared sampling", async () => {
+    const server = await fixture('asker', listsTools(['ask']));
+    const url = await serve({ asker: server.bridge });
+    const sampler = await connect(url, 'sampler', { sampling: {} });
+    const plain = await connect(url, 'plain');
+    const asked: unknown[] = [];
+    sampler.setRequestHandler(CreateMessageRequestSchema, (request) => {
+      asked.push(request.params.messages);
+      return { model: 'm', role: 'assistant', content: { type: 'text', text: 'sampled' } };
+    });
+    const calls = (): Received[] => server.received.filter((m) => m.method === 'tools/call');
+
+    const samplerCall = quiet(sampler.callTool({ name: 'asker__ask', arguments: { from: 'sampler' } }))[0]!;
+    await until("the sampler's call at the server", () => calls().length === 1);
+    // The latest call in flight is the plain client's: it cannot sample, so the sampler is asked.
+    const plainCall = quiet(plain.callTool({ name: 'asker__ask', arguments: { from: 'plain' } }))[0]!;
+    await until("the plain client's call at the server", () => calls().length === 2);
+    server.reply({ jsonrpc: '2.0', id: 'srv-1', method: 'sampling/createMessage', params: { messages: [{ role: 'user', content: { type: 'text', text: 'hi' } }], maxTokens: 5 } });
+    await until('the answer to the sampling request', () => server.received.some((m) => m.id === 'srv-1' && !('method' in m)));
+    expect(server.received.find((m) => m.id === 'srv-1' && !('method' in m))).toEqual({ jsonrpc: '2.0', id: 'srv-1', result: { model: 'm', role: 'assistant', content: { type: 'text', text: 'sampled' } } });
+    expect(asked).toHaveLength(1);
+
+    for (const call of calls()) server.reply({ jsonrpc: '2.0', id: call.id!, result: { content: [] } });
+    await Promise.all([samplerCall, plainCall]);
+  }, 60_000);
+
+  it("a client's sessions at the members open with its first request there and close with its aggregate session", async () => {
+    const server = await fixture('s', listsTools(['a']));
+    const url = await serve({ s: server.bridge });
+    const transport = new StreamableHTTPClientTransport(new URL(url));
+    const client = new Client({ name: 'brief', version: '1' });
+    await client.connect(transport);
+    cleanups.push(() => client.close());
+    const other = await connect(url, 'other');
+    expect(server.bridge.status().sessions).toBe(0);
+    await client.listTools();
+    await other.listTools();
+    expect(server.bridge.status().sessions).toBe(2);
+    await transport.terminateSession();
+    await until('its session at the member closed', () => server.bridge.status().sessions === 1);
+  }, 60_000);
+
+  it('a cancelled call is cancelled at the member, under the id the member knows it by', async () => {
+    const server = await fixture('slow', listsTools(['work']));
+    const url = await serve({ slow: server.bridge });
+    const client = await connect(url, 'canceller');
+    const abort = new AbortController();
+    const call = client.callTool({ name: 'slow__work', arguments: {} }, undefined, { signal: abort.signal });
+    await until('the call at the server', () => server.received.some((m) => m.method === 'tools/call'));
+    const atServer = server.received.find((m) => m.method === 'tools/call')!;
+    abort.abort('changed my mind');
+    await expect(call).rejects.toThrow();
+    await until('notifications/cancelled at the server', () => server.received.some((m) => m.method === 'notifications/cancelled'));
+    const cancelled = server.received.find((m) => m.method === 'notifications/cancelled')!;
+    expect(cancelled.params?.['requestId']).toBe(atServer.id);
+  }, 60_000);
+});
+
+/** An HTTP MCP server made with the SDK, whose one tool waits until it is cancelled; `cancelled` holds the reasons it heard. */
+async function httpServerThatWaits(): Promise<{ url: string; cancelled: string[]; started: () => number }> {
+  const cancelled: string[] = [];
+  let started = 0;
+  const mcp = new McpServer({ name: 'web', version: '1' });
+  mcp.registerTool('wait', { description: 'waits for its cancellation' }, (extra) =>
+    new Promise((resolve) => {
+      started += 1;
+      extra.signal.addEventListener('abort', () => {
+        cancelled.push(String(extra.signal.reason));
+        resolve({ content: [] });
+      });
+    }),
+  );
+  const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: randomUUID });
+  await mcp.connect(transport);
+  const http = createServer((req, res) => void transport.handleRequest(req, res));
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  cleanups.push(async () => {
+    await mcp.close();
+    http.closeAllConnections();
+    await new Promise<void>((resolve) => http.close(() => resolve()));
+  });
+  return { url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`, cancelled, started: () => started };
+}
+
+describe('the aggregate and HTTP members', () => {
+  it("a cancelled call is cancelled at an HTTP member through apiary's session with it", async () => {
+    const web = await httpServerThatWaits();
+    const probe = new HttpProbe({ url: web.url, transport: 'streamable-http', clock: systemClock, health: DEFAULT_HEALTH, onChange: () => undefined, onUnhealthy: () => undefined }, 1);
+    cleanups.push(() => probe.stop());
+    await until('the probe ready', () => probe.status().state === 'ready');
+    const member = { tools: () => probe.status().tools ?? [], request: probe.request.bind(probe) };
+    const url = await serve({ web: member });
+    const client = await connect(url, 'canceller');
+    const abort = new AbortController();
+    const call = client.callTool({ name: 'web__wait', arguments: {} }, undefined, { signal: abort.signal });
+    await until('the call at the server', () => web.started() === 1);
+    abort.abort('changed my mind');
+    await expect(call).rejects.toThrow();
+    await until('the server hears the cancellation', () => web.cancelled.length === 1);
+    expect(web.cancelled).toEqual(['changed my mind']);
+  }, 60_000);
+});
+
+describe('the aggregate: listings do not wait on a member that never answers', () => {
+  it("lists the other members' tools within the listing timeout and names the member left out", async () => {
+    const good = await fixture('good', listsTools(['a']));
+    // Answers apiary's own handshake, then never a client's tools/list.
+    const mute = await fixture('mute', (m, ready) => (m.method === 'tools/list' && !ready ? toolList(['b']) : undefined));
+    const records: LogRecord[] = [];
+    const url = await serve({ good: good.bridge, mute: mute.bridge }, { listTimeoutMs: 200, logger: createLogger((r) => records.push(r)) });
+    const client = await connect(url, 'lister');
+
+    const listed = await client.listTools(undefined, { timeout: 10_000 });
+    expect(listed.tools.map((t) => t.name)).toEqual(['good__a']);
+    expect(listed._meta?.['apiary.dev/missing']).toEqual([{ server: 'mute', reason: 'tools/list got no answer within 0.2 s' }]);
+    expect(records.find((r) => r.msg.includes('left out'))).toMatchObject({ level: 'warn', server: 'mute', method: 'tools/list' });
+    // The member is told to stop working on it.
+    const asked = mute.received.filter((m) => m.method === 'tools/list').at(-1)!;
+    await until('notifications/cancelled at the mute member', () => mute.received.some((m) => m.method === 'notifications/cancelled' && m.params?.['requestId'] === asked.id));
+    // With every member answering, nothing is said to be missing.
+    const url2 = await serve({ good: good.bridge }, { listTimeoutMs: 200 });
+    const whole = await (await connect(url2, 'lister2')).listTools(undefined, { timeout: 10_000 });
+    expect(whole.tools.map((t) => t.name)).toEqual(['good__a']);
+    expect(whole._meta).toBeUndefined();
+  }, 60_000);
+});
