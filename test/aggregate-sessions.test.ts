@@ -2,7 +2,8 @@
  * The aggregate endpoint's sessions with its members, through the official
  * SDK client over HTTP: each aggregate client is its own client at every
  * member (fairness, capabilities, cancellation), a member that never answers
- * a listing is left out after a short wait. The members are real Bridges; only the server
+ * a listing is left out after a short wait, and resource URIs say which
+ * server they belong to. The members are real Bridges; only the server
  * process behind each is a fixture on in-memory streams.
  */
 import { randomUUID } from 'node:crypto';
@@ -269,5 +270,45 @@ describe('the aggregate: listings do not wait on a member that never answers', (
     const whole = await (await connect(url2, 'lister2')).listTools(undefined, { timeout: 10_000 });
     expect(whole.tools.map((t) => t.name)).toEqual(['good__a']);
     expect(whole._meta).toBeUndefined();
+  }, 60_000);
+});
+
+describe('the aggregate: resource URIs name their server', () => {
+  const notes = (text: string): Handler => (m) => {
+    if (m.method === 'tools/list') return toolList(['link']);
+    if (m.method === 'tools/call') return { content: [{ type: 'resource_link', uri: 'file:///notes.txt', name: 'notes' }, { type: 'resource', resource: { uri: 'file:///notes.txt', text } }, { type: 'text', text }] };
+    if (m.method === 'resources/list') return { resources: [{ uri: 'file:///notes.txt', name: 'notes' }] };
+    if (m.method === 'resources/read') return { contents: [{ uri: String(m.params?.['uri']), mimeType: 'text/plain', text }] };
+    return undefined;
+  };
+
+  it('two servers listing the same URI are two resources, each read from its own server; a bare or unknown URI is a clear error', async () => {
+    const one = await fixture('one', notes('from one'));
+    const two = await fixture('two', notes('from two'));
+    const url = await serve({ one: one.bridge, two: two.bridge });
+    const client = await connect(url, 'reader');
+
+    const listed = (await client.listResources()).resources;
+    expect(listed.map((r) => [r.uri, r.name]).sort()).toEqual([
+      ['apiary://one/file:///notes.txt', 'one__notes'],
+      ['apiary://two/file:///notes.txt', 'two__notes'],
+    ]);
+    const fromTwo = await client.readResource({ uri: 'apiary://two/file:///notes.txt' });
+    expect(fromTwo.contents).toEqual([{ uri: 'apiary://two/file:///notes.txt', mimeType: 'text/plain', text: 'from two' }]);
+    expect(two.received.find((m) => m.method === 'resources/read')?.params?.['uri']).toBe('file:///notes.txt');
+    const fromOne = await client.readResource({ uri: 'apiary://one/file:///notes.txt' });
+    expect(fromOne.contents).toEqual([{ uri: 'apiary://one/file:///notes.txt', mimeType: 'text/plain', text: 'from one' }]);
+
+    // Resources in a tool's answer name their server too, so the client can read them here.
+    const linked = await client.callTool({ name: 'two__link', arguments: {} });
+    expect(linked.content).toEqual([
+      { type: 'resource_link', uri: 'apiary://two/file:///notes.txt', name: 'notes' },
+      { type: 'resource', resource: { uri: 'apiary://two/file:///notes.txt', text: 'from two' } },
+      { type: 'text', text: 'from two' },
+    ]);
+
+    await expect(client.readResource({ uri: 'file:///notes.txt' })).rejects.toThrow(/resource URI "file:\/\/\/notes\.txt" names no server: aggregate resource URIs are apiary:\/\/<server>\/<uri>/);
+    await expect(client.readResource({ uri: 'apiary://three/file:///notes.txt' })).rejects.toThrow(/server "three" is not Ready/);
+    await expect(client.readResource({ uri: 'apiary://one' })).rejects.toThrow(/names no server/);
   }, 60_000);
 });

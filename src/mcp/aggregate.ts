@@ -1,6 +1,6 @@
 /**
  * One MCP server made of every Ready one: tools and prompts named
- * `<server>__<name>`, resources listed with their server, calls routed to
+ * `<server>__<name>`, resources as `apiary://<server>/<uri>`, calls routed to
  * the server the name says. Each aggregate client is a client of its own at
  * each stdio server's Bridge (a session opened at its first request there,
  * introduced with the client's own capabilities, closed with its aggregate
@@ -31,6 +31,8 @@ import {
 
 /** Between a server's name and its tool's: a DNS-1123 name never holds two underscores, so the first pair splits them. */
 export const SEPARATOR = '__';
+/** Resource URIs in the aggregate: `apiary://<server>/<the server's own URI>`, so two servers' URIs never collide. */
+export const RESOURCE_PREFIX = 'apiary://';
 /** Where a listing's `_meta` names the servers it left out, and why. */
 export const MISSING_META_KEY = 'apiary.dev/missing';
 export const DEFAULT_CALL_TIMEOUT_MS = 120_000;
@@ -98,8 +100,6 @@ export class Aggregate {
   readonly #callTimeoutMs: number;
   readonly #logger: Logger | undefined;
   readonly #clients = new Map<string, ClientSession>();
-  /** Resource URI -> the server that listed it (resources keep their URIs). */
-  readonly #resourceOwners = new Map<string, string>();
   #nextId = 1;
   #signature = '';
   #notifyTimer: NodeJS.Timeout | undefined;
@@ -230,23 +230,14 @@ export class Aggregate {
       case 'prompts/list':
         return ok(request.id, await this.#gather(asker, 'prompts/list', 'prompts', (server, p) => prefixed(server, p, 'name')));
       case 'resources/list':
-        return ok(
-          request.id,
-          await this.#gather(asker, 'resources/list', 'resources', (server, r) => {
-            if (typeof r['uri'] === 'string') this.#resourceOwners.set(r['uri'], server);
-            return { ...r, name: `${server}${SEPARATOR}${String(r['name'] ?? r['uri'])}` };
-          }),
-        );
+        return ok(request.id, await this.#gather(asker, 'resources/list', 'resources', qualifiedResource));
       case 'resources/templates/list':
         return ok(request.id, { resourceTemplates: [] });
       case 'tools/call':
       case 'prompts/get':
         return this.#route(asker, request, String(params['name'] ?? ''));
-      case 'resources/read': {
-        const server = this.#resourceOwners.get(String(params['uri'] ?? ''));
-        if (server === undefined) return errorResponse(request.id, ErrorCodes.InvalidParams, `no Ready server lists resource "${String(params['uri'])}" (list resources first)`);
-        return this.#call(asker, server, request.method, params);
-      }
+      case 'resources/read':
+        return this.#read(asker, request);
       default:
         return errorResponse(request.id, ErrorCodes.MethodNotFound, `${request.method} is not served by apiary's aggregate endpoint; use the server's own URL`);
     }
@@ -266,16 +257,28 @@ export class Aggregate {
       protocolVersion,
       capabilities: { tools: { listChanged: true }, prompts: { listChanged: true }, resources: { listChanged: true } },
       serverInfo: { name: 'apiary', version: this.#version },
-      instructions: `Every Ready server apiary runs, in one place: tools and prompts are named <server>${SEPARATOR}<name>.`,
+      instructions: `Every Ready server apiary runs, in one place: tools and prompts are named <server>${SEPARATOR}<name>, resources ${RESOURCE_PREFIX}<server>/<uri>.`,
     };
   }
 
-  /** A call on `<server>__<name>` goes to that server as `<name>`. */
+  /** A call on `<server>__<name>` goes to that server as `<name>`; resources in what it returns name the server. */
   async #route(asker: Asker, request: JsonRpcRequest, qualified: string): Promise<JsonRpcResponse> {
     const cut = qualified.indexOf(SEPARATOR);
     if (cut <= 0) return errorResponse(request.id, ErrorCodes.InvalidParams, `"${qualified}" names no server: aggregate names are <server>${SEPARATOR}<name>`);
     const server = qualified.slice(0, cut);
-    return this.#call(asker, server, request.method, { ...request.params, name: qualified.slice(cut + SEPARATOR.length) });
+    const answer = await this.#call(asker, server, request.method, { ...request.params, name: qualified.slice(cut + SEPARATOR.length) });
+    return withQualifiedResources(server, answer);
+  }
+
+  /** `apiary://<server>/<uri>` is read from that server as `<uri>`; a URI that names no server is refused, never guessed. */
+  async #read(asker: Asker, request: JsonRpcRequest): Promise<JsonRpcResponse> {
+    const uri = String(request.params?.['uri'] ?? '');
+    const target = splitResourceUri(uri);
+    if (target === undefined) {
+      return errorResponse(request.id, ErrorCodes.InvalidParams, `resource URI "${uri}" names no server: aggregate resource URIs are ${RESOURCE_PREFIX}<server>/<uri>, as resources/list gives them`);
+    }
+    const answer = await this.#call(asker, target.server, request.method, { ...request.params, uri: target.uri });
+    return withQualifiedResources(target.server, answer);
   }
 
   async #call(asker: Asker, server: string, method: string, params: Record<string, unknown>): Promise<JsonRpcResponse> {
@@ -404,4 +407,51 @@ function ok(id: Id, result: Record<string, unknown>): JsonRpcResponse {
 
 function prefixed(server: string, item: Record<string, unknown>, field: string): Record<string, unknown> {
   return { ...item, [field]: `${server}${SEPARATOR}${String(item[field])}` };
+}
+
+export function qualifyResourceUri(server: string, uri: string): string {
+  return `${RESOURCE_PREFIX}${server}/${uri}`;
+}
+
+/** The server and its own URI in `apiary://<server>/<uri>`; undefined for any other URI. */
+export function splitResourceUri(uri: string): { server: string; uri: string } | undefined {
+  if (!uri.startsWith(RESOURCE_PREFIX)) return undefined;
+  const rest = uri.slice(RESOURCE_PREFIX.length);
+  const cut = rest.indexOf('/');
+  if (cut <= 0 || cut === rest.length - 1) return undefined;
+  return { server: rest.slice(0, cut), uri: rest.slice(cut + 1) };
+}
+
+function qualifiedResource(server: string, resource: Record<string, unknown>): Record<string, unknown> {
+  const uri = resource['uri'];
+  return { ...resource, ...(typeof uri === 'string' ? { uri: qualifyResourceUri(server, uri) } : {}), name: `${server}${SEPARATOR}${String(resource['name'] ?? uri)}` };
+}
+
+/**
+ * The resources in an answer (a read's contents, a tool's resource links and
+ * embedded resources, a prompt's) carry URIs the client can read here.
+ */
+function withQualifiedResources(server: string, answer: JsonRpcResponse): JsonRpcResponse {
+  const result = answer.result as Record<string, unknown> | undefined;
+  if (result === undefined) return answer;
+  const qualify = (item: unknown): unknown => qualifyItem(server, item);
+  const out: Record<string, unknown> = { ...result };
+  if (Array.isArray(result['contents'])) out['contents'] = result['contents'].map(qualify);
+  if (Array.isArray(result['content'])) out['content'] = result['content'].map(qualify);
+  if (Array.isArray(result['messages'])) {
+    out['messages'] = result['messages'].map((m: unknown) => (isObject(m) && m['content'] !== undefined ? { ...m, content: qualify(m['content']) } : m));
+  }
+  return { ...answer, result: out } as JsonRpcResponse;
+}
+
+/** A resource content, resource link or embedded resource, with its URI qualified; anything else as it is. */
+function qualifyItem(server: string, item: unknown): unknown {
+  if (!isObject(item)) return item;
+  if (item['type'] === 'resource' && isObject(item['resource'])) return { ...item, resource: qualifyItem(server, item['resource']) };
+  const isContent = item['type'] === undefined || item['type'] === 'resource_link';
+  return isContent && typeof item['uri'] === 'string' ? { ...item, uri: qualifyResourceUri(server, item['uri']) } : item;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
