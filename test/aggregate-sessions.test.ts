@@ -18,12 +18,14 @@ import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../src/controller/clock.js';
 import { createLogger, type LogRecord } from '../src/controller/logger.js';
-import { Aggregate, type AggregateMember, type AggregateOptions } from '../src/mcp/aggregate.js';
+import { Aggregate, type AggregateMember, type AggregateOptions, type RemoteMember } from '../src/mcp/aggregate.js';
 import { Bridge, MAX_IN_FLIGHT_PER_CLIENT } from '../src/mcp/bridge.js';
+import { httpMember } from '../src/mcp/gateway.js';
 import { DEFAULT_HEALTH } from '../src/mcp/health.js';
 import { HttpEndpoint } from '../src/mcp/http-endpoint.js';
 import { HttpProbe } from '../src/mcp/http-probe.js';
-import type { Id, JsonRpcMessage } from '../src/mcp/jsonrpc.js';
+import { ErrorCodes, errorResponse, type Id, type JsonRpcMessage } from '../src/mcp/jsonrpc.js';
+import { EXPOSE_ALL } from '../src/mcp/tool-filter.js';
 
 type Received = JsonRpcMessage & { id?: Id; method?: string; params?: Record<string, unknown> };
 /** What the fixture server answers a request with (its result), or undefined to leave it for the test. */
@@ -204,40 +206,93 @@ describe('the aggregate: each client is its own client at every member', () => {
   }, 60_000);
 });
 
-/** An HTTP MCP server made with the SDK, whose one tool waits until it is cancelled; `cancelled` holds the reasons it heard. */
-async function httpServerThatWaits(): Promise<{ url: string; cancelled: string[]; started: () => number }> {
+/**
+ * An HTTP MCP server made with the SDK, one McpServer per session as SDK
+ * servers are written: `wait` waits until it is cancelled, `ask` asks its
+ * client to sample. What it saw is counted.
+ */
+async function httpServer(): Promise<{ url: string; cancelled: string[]; started: () => number; sessions: () => number }> {
   const cancelled: string[] = [];
   let started = 0;
-  const mcp = new McpServer({ name: 'web', version: '1' });
-  mcp.registerTool('wait', { description: 'waits for its cancellation' }, (extra) =>
-    new Promise((resolve) => {
-      started += 1;
-      extra.signal.addEventListener('abort', () => {
-        cancelled.push(String(extra.signal.reason));
-        resolve({ content: [] });
-      });
-    }),
-  );
-  const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: randomUUID });
-  await mcp.connect(transport);
-  const http = createServer((req, res) => void transport.handleRequest(req, res));
+  const open = new Map<string, StreamableHTTPServerTransport>();
+  const servers: McpServer[] = [];
+  const session = async (): Promise<StreamableHTTPServerTransport> => {
+    const mcp = new McpServer({ name: 'web', version: '1' });
+    servers.push(mcp);
+    mcp.registerTool('wait', { description: 'waits for its cancellation' }, (extra) =>
+      new Promise((resolve) => {
+        started += 1;
+        extra.signal.addEventListener('abort', () => {
+          cancelled.push(String(extra.signal.reason));
+          resolve({ content: [] });
+        });
+      }),
+    );
+    mcp.registerTool('ask', { description: 'asks its client to sample' }, async () => {
+      const text = await mcp.server
+        .createMessage({ messages: [{ role: 'user', content: { type: 'text', text: 'hi' } }], maxTokens: 5 })
+        .then((r) => (r.content as { text: string }).text)
+        .catch((err: unknown) => `no sampling: ${(err as Error).message}`);
+      return { content: [{ type: 'text', text }] };
+    });
+    const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({ sessionIdGenerator: randomUUID, onsessioninitialized: (id) => void open.set(id, transport) });
+    transport.onclose = () => {
+      if (transport.sessionId !== undefined) open.delete(transport.sessionId);
+    };
+    await mcp.connect(transport);
+    return transport;
+  };
+  const http = createServer((req, res) => {
+    const id = req.headers['mcp-session-id'];
+    const known = typeof id === 'string' ? open.get(id) : undefined;
+    void (known !== undefined ? Promise.resolve(known) : session()).then((t) => t.handleRequest(req, res));
+  });
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   cleanups.push(async () => {
-    await mcp.close();
+    for (const mcp of servers) await mcp.close();
     http.closeAllConnections();
     await new Promise<void>((resolve) => http.close(() => resolve()));
   });
-  return { url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`, cancelled, started: () => started };
+  return { url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`, cancelled, started: () => started, sessions: () => open.size };
+}
+
+/** The gateway's view of an HTTP server: its probe (apiary's own session), and a session per aggregate client. */
+async function httpMemberOf(url: string): Promise<AggregateMember> {
+  const probe = new HttpProbe({ url, transport: 'streamable-http', clock: systemClock, health: DEFAULT_HEALTH, onChange: () => undefined, onUnhealthy: () => undefined }, 1);
+  cleanups.push(() => probe.stop());
+  await until('the probe ready', () => probe.status().state === 'ready');
+  return httpMember(probe, EXPOSE_ALL);
 }
 
 describe('the aggregate and HTTP members', () => {
-  it("a cancelled call is cancelled at an HTTP member through apiary's session with it", async () => {
-    const web = await httpServerThatWaits();
-    const probe = new HttpProbe({ url: web.url, transport: 'streamable-http', clock: systemClock, health: DEFAULT_HEALTH, onChange: () => undefined, onUnhealthy: () => undefined }, 1);
-    cleanups.push(() => probe.stop());
-    await until('the probe ready', () => probe.status().state === 'ready');
-    const member = { tools: () => probe.status().tools ?? [], request: probe.request.bind(probe) };
-    const url = await serve({ web: member });
+  it('each aggregate client has a session of its own with an HTTP server, with its own capabilities, closed with its aggregate session', async () => {
+    const web = await httpServer();
+    const url = await serve({ web: await httpMemberOf(web.url) });
+    expect(web.sessions()).toBe(1); // the probe's
+    const transport = new StreamableHTTPClientTransport(new URL(url));
+    const sampler = new Client({ name: 'sampler', version: '1' }, { capabilities: { sampling: {} } });
+    let sampled = 0;
+    sampler.setRequestHandler(CreateMessageRequestSchema, () => {
+      sampled += 1;
+      return { model: 'm', role: 'assistant', content: { type: 'text', text: 'sampled' } };
+    });
+    await sampler.connect(transport);
+    cleanups.push(() => sampler.close());
+    const plain = await connect(url, 'plain');
+
+    expect((await sampler.callTool({ name: 'web__ask', arguments: {} })).content).toEqual([{ type: 'text', text: 'sampled' }]);
+    // The plain client's call asks the plain client (which cannot sample), never the sampler.
+    const refused = await plain.callTool({ name: 'web__ask', arguments: {} });
+    expect(refused.content).toEqual([{ type: 'text', text: 'no sampling: MCP error -32601: Method not found' }]);
+    expect(sampled).toBe(1);
+    expect(web.sessions()).toBe(3);
+    await transport.terminateSession();
+    await until("the sampler's session at the server closed", () => web.sessions() === 2);
+  }, 60_000);
+
+  it("a cancelled call is cancelled at an HTTP member through the client's session with it", async () => {
+    const web = await httpServer();
+    const url = await serve({ web: await httpMemberOf(web.url) });
     const client = await connect(url, 'canceller');
     const abort = new AbortController();
     const call = client.callTool({ name: 'web__wait', arguments: {} }, undefined, { signal: abort.signal });
@@ -270,6 +325,34 @@ describe('the aggregate: listings do not wait on a member that never answers', (
     const whole = await (await connect(url2, 'lister2')).listTools(undefined, { timeout: 10_000 });
     expect(whole.tools.map((t) => t.name)).toEqual(['good__a']);
     expect(whole._meta).toBeUndefined();
+  }, 60_000);
+});
+
+describe('the aggregate: listings do not wait on an HTTP member that never answers', () => {
+  it('leaves it out after the listing timeout, and cancels the request at it', async () => {
+    const good = await fixture('good', listsTools(['a']));
+    const cancelled: string[] = [];
+    // The member's end only: a session whose requests are never answered, until cancelled.
+    const stuck: RemoteMember = {
+      key: 'stuck',
+      tools: () => [],
+      openSession: () =>
+        Promise.resolve({
+          close: () => Promise.resolve(),
+          request: (_method, _params, _timeoutMs, signal) =>
+            new Promise((resolve) =>
+              signal?.addEventListener('abort', () => {
+                cancelled.push(String(signal.reason));
+                resolve(errorResponse(0, ErrorCodes.InternalError, String(signal.reason)));
+              }),
+            ),
+        }),
+    };
+    const url = await serve({ good: good.bridge, web: stuck }, { listTimeoutMs: 200 });
+    const listed = await (await connect(url, 'lister')).listTools(undefined, { timeout: 10_000 });
+    expect(listed.tools.map((t) => t.name)).toEqual(['good__a']);
+    expect(listed._meta?.['apiary.dev/missing']).toEqual([{ server: 'web', reason: 'tools/list got no answer within 0.2 s' }]);
+    expect(cancelled).toEqual(['tools/list got no answer within 0.2 s']);
   }, 60_000);
 });
 

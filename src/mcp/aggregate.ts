@@ -2,19 +2,21 @@
  * One MCP server made of every Ready one: tools and prompts named
  * `<server>__<name>`, resources as `apiary://<server>/<uri>`, calls routed to
  * the server the name says. Each aggregate client is a client of its own at
- * each stdio server's Bridge (a session opened at its first request there,
- * introduced with the client's own capabilities, closed with its aggregate
- * session), so the bridge's rules hold per client as they do at the server's
- * own URL: fairness (one client's flood waits in its own queue), sampling
- * and elicitation asked only of a client that can answer, cancellation. An
- * HTTP server is asked through the gateway's session with it, behind the same
- * spec.tools. A listing waits a short while for each server and leaves out
- * one that does not answer, saying so. Clients hear `list_changed` when a
+ * each server (a session opened at its first request there, with the
+ * client's own capabilities, closed with its aggregate session): at a stdio
+ * server's Bridge, so the bridge's rules hold per client as they do at the
+ * server's own URL (fairness: one client's flood waits in its own queue);
+ * at an HTTP server, an MCP session of its own behind the same spec.tools.
+ * Either way a server's sampling or elicitation request goes to the client
+ * whose session it came on, and a client's cancellation reaches the server.
+ * A listing waits a short while for each server and leaves out one that does
+ * not answer, saying so. Clients hear `list_changed` when a
  * server comes, goes, or changes what it offers.
  */
 import { randomUUID } from 'node:crypto';
 import { LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from '../controller/logger.js';
+import { messageOf } from '../errors.js';
 import { Bridge, type Deliver, type ToolSummary } from './bridge.js';
 import {
   ErrorCodes,
@@ -40,10 +42,22 @@ export const DEFAULT_CALL_TIMEOUT_MS = 120_000;
 export const DEFAULT_LIST_TIMEOUT_MS = 5_000;
 const LIST_KINDS = ['tools', 'prompts', 'resources'] as const;
 
-/** A Ready server that is not a bridge (an HTTP server): asked directly, spec.tools already applied. */
-export interface RemoteMember {
+/** One aggregate client's session with an HTTP server, spec.tools applied. */
+export interface RemoteSession {
   /** `signal` aborted: the server is told the request is cancelled. */
   request(method: string, params: Record<string, unknown>, timeoutMs: number, signal?: AbortSignal): Promise<JsonRpcResponse>;
+  close(): Promise<void>;
+}
+
+/** Answers a server's request (sampling, elicitation, roots) by asking the aggregate client whose session it came on; `signal`: the server gave it up. */
+export type MemberRequestHandler = (method: string, params: Record<string, unknown>, signal: AbortSignal) => Promise<JsonRpcResponse>;
+
+/** A Ready server that is not a bridge (an HTTP server). */
+export interface RemoteMember {
+  /** The same for as long as the same server process is behind it: sessions opened with an earlier one are closed. */
+  readonly key: unknown;
+  /** A session of one client's, declaring `capabilities` (the client's own). */
+  openSession(capabilities: Record<string, unknown>, onRequest: MemberRequestHandler): Promise<RemoteSession>;
   /** What it offers now, to notice a change. */
   tools(): readonly ToolSummary[];
 }
@@ -73,10 +87,21 @@ interface ClientSession {
   introduction: Record<string, unknown>;
   /** Its own session at each member's bridge. */
   links: Map<Bridge, Link>;
+  /** Its own session with each HTTP member, by server name. */
+  remotes: Map<string, RemoteLink>;
   /** Its requests being answered: its id -> how to stop each part at the members. */
   open: Map<Id, Set<Cancel>>;
   /** Members' requests passed on to it: the id it was given -> where its answer goes. */
-  asks: Map<string, { bridge: Bridge; link: Link; id: Id }>;
+  asks: Map<string, Ask>;
+}
+
+/** A member's request to a client: back to the bridge under the bridge's id, or to the SDK session that waits for it. */
+type Ask = { kind: 'bridge'; bridge: Bridge; link: Link; id: Id } | { kind: 'remote'; answer: (response: JsonRpcResponse) => void };
+
+/** One client's session with one HTTP member, being opened or open. */
+interface RemoteLink {
+  key: unknown;
+  session: Promise<RemoteSession>;
 }
 
 /** One client's session at one member's bridge, and its requests there under the aggregate's ids. */
@@ -116,7 +141,7 @@ export class Aggregate {
 
   openSession(deliver: Deliver): string {
     const id = randomUUID();
-    this.#clients.set(id, { deliver, introduction: {}, links: new Map(), open: new Map(), asks: new Map() });
+    this.#clients.set(id, { deliver, introduction: {}, links: new Map(), remotes: new Map(), open: new Map(), asks: new Map() });
     return id;
   }
 
@@ -136,6 +161,10 @@ export class Aggregate {
       failPending(link, 'the client closed its session');
     }
     client.links.clear();
+    for (const remote of client.remotes.values()) closeRemote(remote);
+    client.remotes.clear();
+    for (const ask of client.asks.values()) if (ask.kind === 'remote') ask.answer(errorResponse(null, ErrorCodes.InternalError, 'the client this request went to has disconnected'));
+    client.asks.clear();
   }
 
   /** A request is answered in its own time (the endpoint does not wait for it), so a batch's calls run side by side. */
@@ -150,8 +179,9 @@ export class Aggregate {
 
   /** Something about the servers may have changed: tell clients their lists changed, once per burst, if they did. */
   changed(): void {
-    this.#dropGoneLinks();
-    const signature = [...this.#source.readyMembers()]
+    const ready = this.#source.readyMembers();
+    this.#dropGoneLinks(ready);
+    const signature = [...ready]
       .map(([name, member]) => `${name}:${JSON.stringify(member instanceof Bridge ? (member.status().tools ?? []) : member.tools())}`)
       .sort()
       .join('|');
@@ -168,13 +198,23 @@ export class Aggregate {
     for (const id of [...this.#clients.keys()]) this.closeSession(id);
   }
 
-  /** A bridge that closed a client's session (its server removed) answers nothing more there: what waited fails now. */
-  #dropGoneLinks(): void {
+  /**
+   * A bridge that closed a client's session (its server removed) answers
+   * nothing more there: what waited fails now. A session with an HTTP server
+   * that is gone, or is another process now, is closed.
+   */
+  #dropGoneLinks(ready: Map<string, AggregateMember>): void {
     for (const client of this.#clients.values()) {
       for (const [bridge, link] of client.links) {
         if (bridge.hasSession(link.session)) continue;
         client.links.delete(bridge);
         failPending(link, `server "${link.server}" went away while handling this request`);
+      }
+      for (const [server, remote] of client.remotes) {
+        const member = ready.get(server);
+        if (member !== undefined && !(member instanceof Bridge) && member.key === remote.key) continue;
+        client.remotes.delete(server);
+        closeRemote(remote);
       }
     }
   }
@@ -215,7 +255,8 @@ export class Aggregate {
     const route = client.asks.get(key);
     if (route === undefined) return;
     client.asks.delete(key);
-    void route.bridge.fromClient(route.link.session, { ...response, id: route.id });
+    if (route.kind === 'remote') route.answer(response);
+    else void route.bridge.fromClient(route.link.session, { ...response, id: route.id });
   }
 
   async #answer(asker: Asker, request: JsonRpcRequest): Promise<JsonRpcResponse> {
@@ -316,10 +357,59 @@ export class Aggregate {
   #ask(asker: Asker, server: string, member: AggregateMember, method: string, params: Record<string, unknown>, timeoutMs: number): Promise<JsonRpcResponse> {
     if (asker.client.open.get(asker.clientId) !== asker.parts) return Promise.resolve(errorResponse(null, ErrorCodes.InternalError, 'cancelled by the client'));
     if (member instanceof Bridge) return this.#askBridge(asker, server, member, method, params, timeoutMs);
+    return this.#askRemote(asker, server, member, method, params, timeoutMs);
+  }
+
+  async #askRemote(asker: Asker, server: string, member: RemoteMember, method: string, params: Record<string, unknown>, timeoutMs: number): Promise<JsonRpcResponse> {
     const abort = new AbortController();
     const cancel: Cancel = (reason) => abort.abort(reason);
     asker.parts.add(cancel);
-    return member.request(method, params, timeoutMs, abort.signal).finally(() => asker.parts.delete(cancel));
+    // The whole ask, opening the session included, within the timeout.
+    const timer = setTimeout(() => cancel(`${method} got no answer within ${timeoutMs / 1000} s`), timeoutMs);
+    timer.unref();
+    try {
+      const session = await Promise.race([this.#remoteSession(asker.client, server, member), rejectWhenAborted(abort.signal)]);
+      // The SDK's own timeout a little later: this one says it first, in the same words as for a stdio server.
+      return await session.request(method, params, timeoutMs + 1_000, abort.signal);
+    } catch (err) {
+      if (abort.signal.aborted) return errorResponse(null, ErrorCodes.InternalError, String(abort.signal.reason));
+      return errorResponse(null, ErrorCodes.ServerUnavailable, `cannot open a session with server "${server}": ${messageOf(err)}`);
+    } finally {
+      clearTimeout(timer);
+      asker.parts.delete(cancel);
+    }
+  }
+
+  /** The client's session with an HTTP server, opened at its first request there (again after a failed open, or a new process). */
+  #remoteSession(client: ClientSession, server: string, member: RemoteMember): Promise<RemoteSession> {
+    const known = client.remotes.get(server);
+    if (known !== undefined && known.key === member.key) return known.session;
+    if (known !== undefined) closeRemote(known);
+    const capabilities = (client.introduction['capabilities'] as Record<string, unknown> | undefined) ?? {};
+    const remote: RemoteLink = { key: member.key, session: member.openSession(capabilities, (method, params, signal) => this.#askClient(client, method, params, signal)) };
+    client.remotes.set(server, remote);
+    remote.session.catch(() => {
+      if (client.remotes.get(server) === remote) client.remotes.delete(server);
+    });
+    return remote.session;
+  }
+
+  /** An HTTP server's request on a client's session, asked of that client; the server giving it up tells the client so. */
+  #askClient(client: ClientSession, method: string, params: Record<string, unknown>, signal: AbortSignal): Promise<JsonRpcResponse> {
+    const id = `apiary-${this.#nextId++}`;
+    return new Promise((resolve) => {
+      client.asks.set(id, { kind: 'remote', answer: resolve });
+      signal.addEventListener(
+        'abort',
+        () => {
+          if (!client.asks.delete(id)) return;
+          client.deliver({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: String(signal.reason ?? 'cancelled by the server') } });
+          resolve(errorResponse(null, ErrorCodes.InternalError, 'cancelled by the server'));
+        },
+        { once: true },
+      );
+      client.deliver({ jsonrpc: '2.0', id, method, params });
+    });
   }
 
   #askBridge(asker: Asker, server: string, bridge: Bridge, method: string, params: Record<string, unknown>, timeoutMs: number): Promise<JsonRpcResponse> {
@@ -366,7 +456,7 @@ export class Aggregate {
     }
     if (isRequest(message)) {
       const id = `apiary-${this.#nextId++}`;
-      client.asks.set(id, { bridge, link, id: message.id });
+      client.asks.set(id, { kind: 'bridge', bridge, link, id: message.id });
       client.deliver({ ...message, id });
       return;
     }
@@ -389,12 +479,24 @@ export class Aggregate {
       // The server gave up a request it sent this client.
       const requestId = notification.params?.['requestId'];
       for (const [id, route] of client.asks) {
-        if (route.bridge !== bridge || route.id !== requestId) continue;
+        if (route.kind !== 'bridge' || route.bridge !== bridge || route.id !== requestId) continue;
         client.asks.delete(id);
         client.deliver({ ...notification, params: { ...notification.params, requestId: id } });
       }
     }
   }
+}
+
+function closeRemote(remote: RemoteLink): void {
+  remote.session.then(
+    (session) => void session.close(),
+    () => undefined,
+  );
+}
+
+/** Never resolves; rejects with the reason once `signal` aborts. */
+function rejectWhenAborted(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error(String(signal.reason))), { once: true }));
 }
 
 function failPending(link: Link, reason: string): void {

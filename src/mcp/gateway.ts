@@ -302,15 +302,22 @@ export class Gateway {
   }
 }
 
-/** An HTTP server as the aggregate sees it: the probe's session, behind the server's spec.tools. */
-function httpMember(probe: HttpProbe, filter: ToolFilter): RemoteMember {
+/** An HTTP server as the aggregate sees it: a session of each client's own with the server, behind the server's spec.tools. */
+export function httpMember(probe: HttpProbe, filter: ToolFilter): RemoteMember {
   return {
+    key: probe,
     tools: () => (probe.status().tools ?? []).filter((t) => filter.exposes(t.name)),
-    async request(method, params, timeoutMs, signal) {
-      const refused = method === 'tools/call' ? refuseFilteredCall(filter, 0, params['name']) : undefined;
-      if (refused !== undefined) return refused;
-      const answer = await probe.request(method, params, timeoutMs, signal);
-      return method === 'tools/list' ? (withExposedTools(filter, answer) ?? answer) : answer;
+    async openSession(capabilities, onRequest) {
+      const session = await probe.openSession(capabilities, onRequest);
+      return {
+        close: () => session.close(),
+        async request(method, params, timeoutMs, signal) {
+          const refused = method === 'tools/call' ? refuseFilteredCall(filter, 0, params['name']) : undefined;
+          if (refused !== undefined) return refused;
+          const answer = await session.request(method, params, timeoutMs, signal);
+          return method === 'tools/list' ? (withExposedTools(filter, answer) ?? answer) : answer;
+        },
+      };
     },
   };
 }

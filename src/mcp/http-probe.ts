@@ -2,15 +2,16 @@
  * Readiness and liveness for servers that speak HTTP themselves
  * (streamable-http, sse): an MCP client session through the official SDK,
  * retried until the server listens; Ready once initialize and tools/list
- * succeed; then a periodic ping. The same session carries the aggregate
- * endpoint's requests to the server (request()).
+ * succeed; then a periodic ping. The aggregate endpoint's clients each get
+ * a session of their own with the same server (openSession()).
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { McpError, ResultSchema, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { McpError, ResultSchema, ToolListChangedNotificationSchema, type ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
 import type { Clock, Timer } from '../controller/clock.js';
 import { messageOf } from '../errors.js';
+import type { MemberRequestHandler, RemoteSession } from './aggregate.js';
 import { ErrorCodes, errorResponse, type JsonRpcResponse } from './jsonrpc.js';
 import { APIARY_CLIENT_INFO, summarizeTools, type BridgeStatus, type ToolSummary, type UpstreamState } from './bridge.js';
 import type { HealthOptions } from './health.js';
@@ -92,11 +93,16 @@ export class HttpProbe {
     this.#schedule(this.#opts.health.intervalMs);
   }
 
-  async #connect(): Promise<void> {
+  /** A transport to the server, with its headers. */
+  #transport(): SSEClientTransport | StreamableHTTPClientTransport {
     const url = new URL(this.#opts.url);
-    const client = new Client(APIARY_CLIENT_INFO, { capabilities: {} });
     const init = this.#opts.headers !== undefined ? { requestInit: { headers: this.#opts.headers } } : {};
-    const transport = this.#opts.transport === 'sse' ? new SSEClientTransport(url, init) : new StreamableHTTPClientTransport(url, init);
+    return this.#opts.transport === 'sse' ? new SSEClientTransport(url, init) : new StreamableHTTPClientTransport(url, init);
+  }
+
+  async #connect(): Promise<void> {
+    const client = new Client(APIARY_CLIENT_INFO, { capabilities: {} });
+    const transport = this.#transport();
     try {
       await client.connect(transport, { timeout: this.#opts.health.timeoutMs });
       const caps = client.getServerCapabilities();
@@ -126,19 +132,33 @@ export class HttpProbe {
   }
 
   /**
-   * One request to the server over the probe's session (for the aggregate
-   * endpoint); errors come back as JSON-RPC errors. `signal` aborted: the SDK
-   * tells the server the request is cancelled.
+   * A session of one aggregate client's with the server: it declares that
+   * client's capabilities, and the server's requests on it (sampling,
+   * elicitation, roots) are answered by `onRequest`, that is by that client.
    */
-  async request(method: string, params: Record<string, unknown>, timeoutMs: number, signal?: AbortSignal): Promise<JsonRpcResponse> {
-    const client = this.#client;
-    if (client === undefined || this.#state !== 'ready') return errorResponse(0, ErrorCodes.ServerUnavailable, `the server is not ready (${this.#message ?? this.#state})`);
+  async openSession(capabilities: Record<string, unknown>, onRequest: MemberRequestHandler): Promise<RemoteSession> {
+    const client = new Client(APIARY_CLIENT_INFO, { capabilities: capabilities as ClientCapabilities });
+    client.fallbackRequestHandler = async (request, extra) => {
+      const answer = await onRequest(request.method, request.params ?? {}, extra.signal);
+      // Thrown as the client said it (an McpError would put its own prefix before the message).
+      if (answer.error !== undefined) throw Object.assign(new Error(answer.error.message), { code: answer.error.code, ...(answer.error.data !== undefined ? { data: answer.error.data } : {}) });
+      return answer.result;
+    };
+    const transport = this.#transport();
     try {
-      const result = await client.request({ method, params } as never, ResultSchema, { timeout: timeoutMs, ...(signal !== undefined ? { signal } : {}) });
-      return { jsonrpc: '2.0', id: 0, result } as JsonRpcResponse;
+      await client.connect(transport, { timeout: this.#opts.health.timeoutMs });
     } catch (err) {
-      return errorResponse(0, err instanceof McpError ? err.code : ErrorCodes.InternalError, err instanceof McpError ? err.message.replace(/^MCP error -?\d+: /, '') : messageOf(err));
+      await client.close().catch(() => undefined);
+      throw err;
     }
+    return {
+      request: (method, params, timeoutMs, signal) => requestOver(client, method, params, timeoutMs, signal),
+      close: async () => {
+        // The server may free what it keeps for the session now, not when it expires.
+        if (transport instanceof StreamableHTTPClientTransport) await transport.terminateSession().catch(() => undefined);
+        await client.close().catch(() => undefined);
+      },
+    };
   }
 
   async stop(): Promise<void> {
@@ -146,5 +166,15 @@ export class HttpProbe {
     this.#timer?.cancel();
     await this.#client?.close().catch(() => undefined);
     this.#client = undefined;
+  }
+}
+
+/** One request over an SDK client session; errors (a timeout, a cancellation) come back as JSON-RPC errors. */
+async function requestOver(client: Client, method: string, params: Record<string, unknown>, timeoutMs: number, signal?: AbortSignal): Promise<JsonRpcResponse> {
+  try {
+    const result = await client.request({ method, params } as never, ResultSchema, { timeout: timeoutMs, ...(signal !== undefined ? { signal } : {}) });
+    return { jsonrpc: '2.0', id: 0, result } as JsonRpcResponse;
+  } catch (err) {
+    return errorResponse(0, err instanceof McpError ? err.code : ErrorCodes.InternalError, err instanceof McpError ? err.message.replace(/^MCP error -?\d+: /, '') : messageOf(err));
   }
 }
