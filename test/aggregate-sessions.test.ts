@@ -190,6 +190,25 @@ describe('the aggregate: each client is its own client at every member', () => {
     await until('its session at the member closed', () => server.bridge.status().sessions === 1);
   }, 60_000);
 
+  it("a member's progress reaches the client whose call it is, under the client's own token", async () => {
+    const server = await fixture('slow', listsTools(['work']));
+    const url = await serve({ slow: server.bridge });
+    const watcher = await connect(url, 'watcher');
+    const other = await connect(url, 'other');
+    const heard: { watcher: number[]; other: number[] } = { watcher: [], other: [] };
+    const calls = (): Received[] => server.received.filter((m) => m.method === 'tools/call');
+    const watched = watcher.callTool({ name: 'slow__work', arguments: { from: 'watcher' } }, undefined, { onprogress: (p) => heard.watcher.push(p.progress) });
+    const otherCall = other.callTool({ name: 'slow__work', arguments: { from: 'other' } }, undefined, { onprogress: (p) => heard.other.push(p.progress) });
+    void quiet(watched, otherCall);
+    await until('both calls at the server', () => calls().length === 2);
+    const mine = calls().find((m) => argument(m, 'from') === 'watcher')!;
+    const token = (mine.params?.['_meta'] as { progressToken: string | number }).progressToken;
+    server.reply({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: token, progress: 1, total: 2 } });
+    for (const call of calls()) server.reply({ jsonrpc: '2.0', id: call.id!, result: { content: [] } });
+    await Promise.all([watched, otherCall]);
+    expect(heard).toEqual({ watcher: [1], other: [] });
+  }, 60_000);
+
   it('a cancelled call is cancelled at the member, under the id the member knows it by', async () => {
     const server = await fixture('slow', listsTools(['work']));
     const url = await serve({ slow: server.bridge });
