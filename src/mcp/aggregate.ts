@@ -237,8 +237,8 @@ export class Aggregate {
     if (notification.method === 'notifications/cancelled') {
       const requestId = notification.params?.['requestId'] as Id | undefined;
       const parts = requestId === undefined ? undefined : client.open.get(requestId);
-      if (parts === undefined) return;
-      client.open.delete(requestId!);
+      if (requestId === undefined || parts === undefined) return;
+      client.open.delete(requestId);
       const reason = notification.params?.['reason'];
       for (const cancel of [...parts]) cancel(typeof reason === 'string' ? reason : 'cancelled by the client');
       return;
