@@ -247,6 +247,11 @@ async function httpServer(): Promise<{ url: string; cancelled: string[]; started
         });
       }),
     );
+    mcp.registerTool('count', { description: 'reports progress, then answers' }, async (extra) => {
+      const token = extra._meta?.progressToken;
+      if (token !== undefined) await extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: 1, total: 2 } });
+      return { content: [{ type: 'text', text: 'counted' }] };
+    });
     mcp.registerTool('ask', { description: 'asks its client to sample' }, async () => {
       const text = await mcp.server
         .createMessage({ messages: [{ role: 'user', content: { type: 'text', text: 'hi' } }], maxTokens: 5 })
@@ -307,6 +312,16 @@ describe('the aggregate and HTTP members', () => {
     expect(web.sessions()).toBe(3);
     await transport.terminateSession();
     await until("the sampler's session at the server closed", () => web.sessions() === 2);
+  }, 60_000);
+
+  it("an HTTP member's progress reaches the client whose call it is, under the client's own token", async () => {
+    const web = await httpServer();
+    const url = await serve({ web: await httpMemberOf(web.url) });
+    const watcher = await connect(url, 'watcher');
+    const heard: { progress: number; total?: number }[] = [];
+    const answer = await watcher.callTool({ name: 'web__count', arguments: {} }, undefined, { onprogress: (p) => heard.push(p) });
+    expect(answer.content).toEqual([{ type: 'text', text: 'counted' }]);
+    expect(heard).toEqual([{ progress: 1, total: 2 }]);
   }, 60_000);
 
   it("a cancelled call is cancelled at an HTTP member through the client's session with it", async () => {

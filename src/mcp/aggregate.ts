@@ -44,8 +44,8 @@ const LIST_KINDS = ['tools', 'prompts', 'resources'] as const;
 
 /** One aggregate client's session with an HTTP server, spec.tools applied. */
 export interface RemoteSession {
-  /** `signal` aborted: the server is told the request is cancelled. */
-  request(method: string, params: Record<string, unknown>, timeoutMs: number, signal?: AbortSignal): Promise<JsonRpcResponse>;
+  /** `signal` aborted: the server is told the request is cancelled. `onProgress` hears the server's progress on it (progress, total, message). */
+  request(method: string, params: Record<string, unknown>, timeoutMs: number, signal?: AbortSignal, onProgress?: (progress: Record<string, unknown>) => void): Promise<JsonRpcResponse>;
   close(): Promise<void>;
 }
 
@@ -370,7 +370,7 @@ export class Aggregate {
     try {
       const session = await Promise.race([this.#remoteSession(asker.client, server, member), rejectWhenAborted(abort.signal)]);
       // The SDK's own timeout a little later: this one says it first, in the same words as for a stdio server.
-      return await session.request(method, params, timeoutMs + 1_000, abort.signal);
+      return await session.request(method, params, timeoutMs + 1_000, abort.signal, progressTo(asker, params));
     } catch (err) {
       if (abort.signal.aborted) return errorResponse(null, ErrorCodes.InternalError, String(abort.signal.reason));
       return errorResponse(null, ErrorCodes.ServerUnavailable, `cannot open a session with server "${server}": ${messageOf(err)}`);
@@ -485,6 +485,13 @@ export class Aggregate {
       }
     }
   }
+}
+
+/** The SDK session uses a token of its own: progress goes back to the client under the token it gave, beside the request it belongs to. */
+function progressTo(asker: Asker, params: Record<string, unknown>): ((progress: Record<string, unknown>) => void) | undefined {
+  const token = (params['_meta'] as Record<string, unknown> | undefined)?.['progressToken'];
+  if (typeof token !== 'string' && typeof token !== 'number') return undefined;
+  return (progress) => asker.client.deliver({ jsonrpc: '2.0', method: 'notifications/progress', params: { ...progress, progressToken: token } }, asker.clientId);
 }
 
 function closeRemote(remote: RemoteLink): void {

@@ -311,10 +311,10 @@ export function httpMember(probe: HttpProbe, filter: ToolFilter): RemoteMember {
       const session = await probe.openSession(capabilities, onRequest);
       return {
         close: () => session.close(),
-        async request(method, params, timeoutMs, signal) {
+        async request(method, params, timeoutMs, signal, onProgress) {
           const refused = method === 'tools/call' ? refuseFilteredCall(filter, 0, params['name']) : undefined;
           if (refused !== undefined) return refused;
-          const answer = await session.request(method, params, timeoutMs, signal);
+          const answer = await session.request(method, params, timeoutMs, signal, onProgress);
           return method === 'tools/list' ? (withExposedTools(filter, answer) ?? answer) : answer;
         },
       };

@@ -152,7 +152,7 @@ export class HttpProbe {
       throw err;
     }
     return {
-      request: (method, params, timeoutMs, signal) => requestOver(client, method, params, timeoutMs, signal),
+      request: (method, params, timeoutMs, signal, onProgress) => requestOver(client, method, params, timeoutMs, signal, onProgress),
       close: async () => {
         // The server may free what it keeps for the session now, not when it expires.
         if (transport instanceof StreamableHTTPClientTransport) await transport.terminateSession().catch(() => undefined);
@@ -170,9 +170,17 @@ export class HttpProbe {
 }
 
 /** One request over an SDK client session; errors (a timeout, a cancellation) come back as JSON-RPC errors. */
-async function requestOver(client: Client, method: string, params: Record<string, unknown>, timeoutMs: number, signal?: AbortSignal): Promise<JsonRpcResponse> {
+async function requestOver(
+  client: Client,
+  method: string,
+  params: Record<string, unknown>,
+  timeoutMs: number,
+  signal?: AbortSignal,
+  onProgress?: (progress: Record<string, unknown>) => void,
+): Promise<JsonRpcResponse> {
   try {
-    const result = await client.request({ method, params } as never, ResultSchema, { timeout: timeoutMs, ...(signal !== undefined ? { signal } : {}) });
+    const options = { timeout: timeoutMs, ...(signal !== undefined ? { signal } : {}), ...(onProgress !== undefined ? { onprogress: (p: Record<string, unknown>) => onProgress(p) } : {}) };
+    const result = await client.request({ method, params } as never, ResultSchema, options);
     return { jsonrpc: '2.0', id: 0, result } as JsonRpcResponse;
   } catch (err) {
     return errorResponse(0, err instanceof McpError ? err.code : ErrorCodes.InternalError, err instanceof McpError ? err.message.replace(/^MCP error -?\d+: /, '') : messageOf(err));
