@@ -162,12 +162,18 @@ describe('the aggregate: each client is its own client at every member', () => {
 
     const samplerCall = quiet(sampler.callTool({ name: 'asker__ask', arguments: { from: 'sampler' } }))[0]!;
     await until("the sampler's call at the server", () => calls().length === 1);
-    // The latest call in flight is the plain client's: it cannot sample, so the sampler is asked.
-    const plainCall = quiet(plain.callTool({ name: 'asker__ask', arguments: { from: 'plain' } }))[0]!;
-    await until("the plain client's call at the server", () => calls().length === 2);
     server.reply({ jsonrpc: '2.0', id: 'srv-1', method: 'sampling/createMessage', params: { messages: [{ role: 'user', content: { type: 'text', text: 'hi' } }], maxTokens: 5 } });
     await until('the answer to the sampling request', () => server.received.some((m) => m.id === 'srv-1' && !('method' in m)));
     expect(server.received.find((m) => m.id === 'srv-1' && !('method' in m))).toEqual({ jsonrpc: '2.0', id: 'srv-1', result: { model: 'm', role: 'assistant', content: { type: 'text', text: 'sampled' } } });
+    expect(asked).toHaveLength(1);
+
+    // With the plain client's call in flight too, either call could have asked: stdio does not say which, so
+    // the server is refused rather than the sampler shown what may be the plain client's data.
+    const plainCall = quiet(plain.callTool({ name: 'asker__ask', arguments: { from: 'plain' } }))[0]!;
+    await until("the plain client's call at the server", () => calls().length === 2);
+    server.reply({ jsonrpc: '2.0', id: 'srv-2', method: 'sampling/createMessage', params: { messages: [{ role: 'user', content: { type: 'text', text: 'again' } }], maxTokens: 5 } });
+    await until('the answer to the second sampling request', () => server.received.some((m) => m.id === 'srv-2' && !('method' in m)));
+    expect(server.received.find((m) => m.id === 'srv-2' && !('method' in m))).toMatchObject({ jsonrpc: '2.0', id: 'srv-2', error: { code: -32603 } });
     expect(asked).toHaveLength(1);
 
     for (const call of calls()) server.reply({ jsonrpc: '2.0', id: call.id!, result: { content: [] } });
