@@ -6,6 +6,7 @@ import { KeyStore } from '../src/crypto/keys.js';
 import { runCli } from './helpers/cli.js';
 import { startConsole, readEvents } from './helpers/console.js';
 import { filesUnder } from './helpers/tmp.js';
+import { gitRepositoryYaml, testRepo } from './helpers/git.js';
 import { harness, secretYaml, tinyServer, TINY_SERVER } from './helpers/controller.js';
 
 const deniedKeyring = {
@@ -221,5 +222,23 @@ describe('console API', () => {
     expect(refused.status).toBe(503);
     expect(refused.json()['reason']).toBe('KeyUnavailable');
     expect(await readdir(h.dir)).toEqual([]);
+  });
+
+  it('answers a write to a directory that follows git with 409 GitSourced, not 500', async () => {
+    const h = await harness();
+    const c = await startConsole(h);
+    const repo = await testRepo();
+    await h.write('source.yaml', gitRepositoryYaml(repo.url, { interval: '1h' }));
+    const writes = [
+      await c.request('POST', '/api/v1/secrets', { body: { name: 'github', key: 'token', value: 'v' } }),
+      await c.request('POST', '/api/v1/mcpservers/a/suspend', { body: {} }),
+      await c.request('POST', '/api/v1/install', { body: { name: 'a', command: 'node', args: [] } }),
+    ];
+    for (const refused of writes) {
+      expect(refused.status, refused.body).toBe(409);
+      expect(refused.json()['reason']).toBe('GitSourced');
+      expect(refused.json()['message']).toContain('follows git repository');
+    }
+    expect(await readdir(h.dir)).toEqual(['source.yaml']);
   });
 });

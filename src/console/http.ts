@@ -46,6 +46,8 @@ const STATUS_OF: Partial<Record<string, number>> = {
   KeyFileInsecure: 503,
   KeyMismatch: 409,
   SecretDecryptFailed: 409,
+  // The directory follows git: the write conflicts with where its manifests come from; nothing is wrong with the console.
+  GitSourced: 409,
 };
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
