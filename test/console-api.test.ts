@@ -1,10 +1,11 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readConsoleRecord } from '../src/console/auth.js';
+import { statSync } from 'node:fs';
+import { ConsoleAuth, LOGIN_CODE_MS, readConsoleRecord, SESSION_MS } from '../src/console/auth.js';
 import { KeyStore } from '../src/crypto/keys.js';
 import { runCli } from './helpers/cli.js';
-import { startConsole, readEvents } from './helpers/console.js';
+import { startConsole, readEvents, type ConsoleClient } from './helpers/console.js';
 import { filesUnder } from './helpers/tmp.js';
 import { gitRepositoryYaml, testRepo } from './helpers/git.js';
 import { harness, secretYaml, tinyServer, TINY_SERVER } from './helpers/controller.js';
@@ -18,6 +19,19 @@ const deniedKeyring = {
   },
   delete: async () => false,
 };
+
+function modeOf(path: string): string {
+  return (statSync(path).mode & 0o777).toString(8);
+}
+
+function codeOf(link: string): string {
+  return new URL(link).hash.replace(/^#login=/, '');
+}
+
+/** What the page does with the code in its address: a same-origin POST for a session token. */
+function exchange(c: ConsoleClient, code: string, headers: Record<string, string> = {}) {
+  return c.request('POST', '/login', { auth: false, body: { code }, headers: { Origin: `http://127.0.0.1:${c.port}`, ...headers } });
+}
 
 describe('console API', () => {
   it('returns exactly the objects get -o json prints', async () => {
@@ -119,34 +133,100 @@ describe('console API', () => {
     expect(page.body).not.toMatch(/https?:\/\//); // nothing from a CDN
   });
 
-  it('trades a one-time login token for an HttpOnly SameSite=Strict cookie, and drops the token from the address', async () => {
+  it('signs in with a one-time code from the link fragment, for a session token sent as a header; a cookie authorizes nothing', async () => {
     const h = await harness();
     const c = await startConsole(h);
     const record = await readConsoleRecord(h.stateDir);
     expect(record?.port).toBe(c.port);
-    expect(((await import('node:fs')).statSync(join(h.stateDir, 'console.json')).mode & 0o777).toString(8)).toBe('600');
-    const login = await c.request('GET', `/login?token=${record!.loginToken}`, { auth: false });
-    expect(login.status).toBe(303);
-    expect(login.headers.location).toBe('/');
-    const cookie = String(login.headers['set-cookie']);
-    expect(cookie).toMatch(/^apiary_session=[\w.-]+; HttpOnly; SameSite=Strict; Path=\/$/);
-    const session = cookie.split(';')[0]!;
-    expect((await c.request('GET', '/api/v1/mcpservers', { auth: false, headers: { Cookie: session } })).status).toBe(200);
-    // A session is signed: one altered by a character, or made up, is refused.
-    const forged = `${session.slice(0, -1)}${session.endsWith('A') ? 'B' : 'A'}`;
-    expect((await c.request('GET', '/api/v1/mcpservers', { auth: false, headers: { Cookie: forged } })).status).toBe(401);
-    expect((await c.request('GET', '/api/v1/mcpservers', { auth: false, headers: { Cookie: `apiary_session=${Date.now() + 1e9}.x.y` } })).status).toBe(401);
-    // Spent: the same token again signs nobody in, and console.json holds the next one.
-    const again = await c.request('GET', `/login?token=${record!.loginToken}`, { auth: false });
-    expect(again.status).toBe(303);
-    expect(again.headers.location).toBe('/?login=expired');
-    expect(again.headers['set-cookie']).toBeUndefined();
-    const next = await readConsoleRecord(h.stateDir);
-    expect(next!.loginToken).not.toBe(record!.loginToken);
-    // `apiary ui` prints the next one-time link for the running controller.
-    const ui = await runCli(['ui', '--no-open'], { env: h.env });
-    expect(ui.code, ui.stderr).toBe(0);
-    expect(ui.stdout).toBe(`http://127.0.0.1:${c.port}/login?token=${next!.loginToken}\n`);
+    expect(modeOf(join(h.stateDir, 'console.json'))).toBe('600');
+    const link = await c.server.loginLink();
+    // The code rides in the fragment, which a browser never sends to any server.
+    expect(link).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${c.port}/#login=[\\w-]{32}$`));
+    const code = codeOf(link);
+    // A page on another port cannot trade it (and trying does not spend it).
+    expect((await exchange(c, code, { Origin: `http://127.0.0.1:${c.port + 1}` })).status).toBe(403);
+    const login = await exchange(c, code);
+    expect(login.status, login.body).toBe(200);
+    expect(login.headers['set-cookie']).toBeUndefined();
+    const token = login.json<{ token: string }>().token;
+    expect((await c.request('GET', '/api/v1/mcpservers', { auth: false, headers: { Authorization: `Bearer ${token}` } })).status).toBe(200);
+    // The token as a cookie (what any other port on 127.0.0.1 would receive) opens nothing.
+    for (const cookie of [`apiary_session=${token}`, `session=${token}`]) {
+      const stolen = await c.request('GET', '/api/v1/mcpservers', { auth: false, headers: { Cookie: cookie } });
+      expect(stolen.status).toBe(401);
+      expect(stolen.json()['reason']).toBe('Unauthorized');
+    }
+    expect((await c.request('GET', '/api/v1/mcpservers', { auth: false, headers: { Authorization: `Bearer ${token.slice(0, -1)}x` } })).status).toBe(401);
+    // Spent: the same code signs nobody in again.
+    const again = await exchange(c, code);
+    expect(again.status).toBe(401);
+    expect(again.json()['reason']).toBe('LoginExpired');
+    expect(again.json()['hints']).toContain('apiary ui');
+    // No raw code or token is kept: the state holds their hashes only, owner-only.
+    const stateText = (await Promise.all((await filesUnder(h.stateDir)).map((f) => readFile(f, 'utf8')))).join('\n');
+    expect(stateText).not.toContain(token);
+    expect(stateText).not.toContain(code);
+    expect(modeOf(join(h.stateDir, 'console-sessions.json'))).toBe('600');
+  });
+
+  it('lets nobody lock the console with a junk cookie', async () => {
+    const h = await harness();
+    const c = await startConsole(h);
+    const junk = { Cookie: 'apiary_session=junk; apiary_session=1.2.3; other=x' };
+    const login = await exchange(c, codeOf(await c.server.loginLink()), junk);
+    expect(login.status, login.body).toBe(200);
+    const token = login.json<{ token: string }>().token;
+    expect((await c.request('GET', '/api/v1/mcpservers', { auth: false, headers: { ...junk, Authorization: `Bearer ${token}` } })).status).toBe(200);
+    expect((await c.request('GET', '/api/v1/mcpservers', { headers: junk })).status).toBe(200);
+  });
+
+  it('keeps a sign-out across a controller restart, and a live session too', async () => {
+    const h = await harness();
+    const c = await startConsole(h);
+    const out = (await exchange(c, codeOf(await c.server.loginLink()))).json<{ token: string }>().token;
+    const kept = (await exchange(c, codeOf(await c.server.loginLink()))).json<{ token: string }>().token;
+    const bearer = (token: string) => ({ auth: false, headers: { Authorization: `Bearer ${token}` } });
+    const signedOut = await c.request('POST', '/logout', { ...bearer(out), body: {} });
+    expect(signedOut.status).toBe(200);
+    expect((await c.request('GET', '/api/v1/console', bearer(out))).status).toBe(401);
+    await c.server.stop();
+    const next = await startConsole(h);
+    expect((await next.request('GET', '/api/v1/console', bearer(out))).status).toBe(401);
+    expect((await next.request('GET', '/api/v1/console', bearer(kept))).status).toBe(200);
+  });
+
+  it('apiary ui prints a fresh link each time, each good once', async () => {
+    const h = await harness();
+    const c = await startConsole(h);
+    const links: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const ui = await runCli(['ui', '--no-open'], { env: h.env });
+      expect(ui.code, ui.stderr).toBe(0);
+      expect(ui.stdout).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${c.port}/#login=[\\w-]{32}\\n$`));
+      links.push(ui.stdout.trim());
+    }
+    expect(links[0]).not.toBe(links[1]);
+    expect((await exchange(c, codeOf(links[0]!))).status).toBe(200);
+    expect((await exchange(c, codeOf(links[0]!))).status).toBe(401);
+    expect((await exchange(c, codeOf(links[1]!))).status).toBe(200);
+    expect((await runCli(['ui', '--api-token'], { env: h.env })).stdout).toBe(`${c.server.apiToken}\n`);
+  });
+
+  it('a login code lasts LOGIN_CODE_MS and a session SESSION_MS', async () => {
+    const h = await harness();
+    let now = Date.now();
+    await mkdir(h.stateDir, { recursive: true, mode: 0o700 });
+    const auth = new ConsoleAuth(h.stateDir, () => now);
+    await auth.publish('http://127.0.0.1:1', 1);
+    const late = codeOf(await auth.loginLink());
+    now += LOGIN_CODE_MS + 1;
+    expect(await auth.login(late)).toBeUndefined();
+    const session = await auth.login(codeOf(await auth.loginLink()));
+    expect(session).toBeDefined();
+    expect(auth.allows(session)).toBe(true);
+    now += SESSION_MS + 1;
+    expect(auth.allows(session)).toBe(false);
+    expect(await readdir(join(h.stateDir, 'console-logins'))).toEqual([]);
   });
 
   it('writes through the same code as the CLI: secrets sealed, servers suspended, installs planned with clear names; never a value out', async () => {

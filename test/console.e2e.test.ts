@@ -16,7 +16,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readConsoleRecord } from '../src/console/auth.js';
 import { loadDirectory } from '../src/manifests/loader.js';
 import { hasChromium, launchChromium } from './helpers/browser.js';
-import { BIN, ROOT } from './helpers/cli.js';
+import { BIN, ROOT, runCli } from './helpers/cli.js';
 import { readEvents } from './helpers/console.js';
 import { filesUnder } from './helpers/tmp.js';
 import { gitRepositoryYaml, testRepo } from './helpers/git.js';
@@ -282,15 +282,20 @@ describe('the web console in Chromium', () => {
     await expect(readFile(join(home, '.cursor', 'mcp.json'))).rejects.toThrow();
   });
 
-  it('refuses a cross-site write from a page on another port, even with the session cookie', async () => {
+  it('refuses a cross-site write from a page on another port, which finds no credential to replay', async () => {
     const h = await harness();
     const controller = await up(h);
     const record = (await readConsoleRecord(h.stateDir))!;
     const page = await signIn(controller.loginUrl);
-    // Another origin on the same host: the same "site", so the SameSite cookie alone would not stop it.
-    const evil = createServer((_req, res) => {
+    // The session is in this origin's sessionStorage, not in a cookie every port on 127.0.0.1 would receive.
+    expect(await page.context().cookies()).toEqual([]);
+    expect(await page.evaluate(() => sessionStorage.getItem('apiary.session'))).toMatch(/^[\w-]{32}$/);
+    // Another origin on the same host: the same "site", and it received every cookie of the console's port.
+    const evil = createServer((req, res) => {
       res.writeHead(200, { 'Content-Type': 'text/html' });
       res.end(`<script>
+        window.sent = ${JSON.stringify(JSON.stringify(req.headers))};
+        window.stolen = sessionStorage.getItem('apiary.session');
         const body = JSON.stringify({ name: 'evil', key: 'k', value: 'v' });
         window.results = Promise.all([
           fetch('${record.url}/api/v1/secrets', { method: 'POST', credentials: 'include', headers: { 'Content-Type': 'application/json' }, body }).then((r) => r.status, (e) => 'blocked: ' + e.message),
@@ -304,8 +309,11 @@ describe('the web console in Chromium', () => {
       const port = (evil.address() as { port: number }).port;
       await page.goto(`http://127.0.0.1:${port}/`);
       const results = await page.evaluate(() => (window as unknown as { results: Promise<unknown[]> }).results);
+      // Nothing of the session reached the other port, or its page.
+      expect(await page.evaluate(() => (window as unknown as { stolen: unknown }).stolen)).toBeNull();
+      expect(JSON.parse(await page.evaluate(() => (window as unknown as { sent: string }).sent))).not.toHaveProperty('cookie');
       expect(String(results[0])).toMatch(/^blocked/); // the preflight is refused: no CORS headers
-      // A no-cors text/plain POST is sent (with the cookie: another port is the same site) and refused by the server;
+      // A no-cors text/plain POST is sent (with no credential: there is none to send) and refused by the server;
       // Chromium's opaque-response blocking may also turn the refusal into a network error.
       expect(String(results[1])).toMatch(/^(opaque|blocked)/);
       expect(String(results[2])).toMatch(/^blocked/); // and nothing can be read back
@@ -328,12 +336,13 @@ describe('the web console in Chromium', () => {
     expect(text).toContain('can be read by group or others (mode 0644)');
     expect(text).toContain(`chmod 600 ${h.keyFile}`);
     await page.screenshot({ path: join(SHOTS, 'keyring.png') });
-    // Signing out ends the session: the page asks for a new link, and the old cookie opens nothing.
-    const [cookie] = await page.context().cookies();
+    // Signing out ends the session: the page asks for a new link, and the old token opens nothing.
+    const token = await page.evaluate(() => sessionStorage.getItem('apiary.session'));
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByText('For a new one, run:').waitFor();
+    expect(await page.evaluate(() => sessionStorage.getItem('apiary.session'))).toBeNull();
     const record = (await readConsoleRecord(h.stateDir))!;
-    const res = await fetch(`${record.url}/api/v1/mcpservers`, { headers: { Cookie: `${cookie!.name}=${cookie!.value}` } });
+    const res = await fetch(`${record.url}/api/v1/mcpservers`, { headers: { Authorization: `Bearer ${token}` } });
     expect(res.status).toBe(401);
     await page.context().close();
   }, 60_000);
@@ -359,6 +368,29 @@ describe('the web console in Chromium', () => {
     await expectBadge(page, 'a', 'Suspended');
     expect(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
     await page.context().close();
+  }, 60_000);
+
+  it('signs in from the link fragment past a junk cookie another local page planted; each link from apiary ui signs in once', async () => {
+    const h = await harness();
+    const controller = await up(h);
+    const origin = new URL(controller.loginUrl).origin;
+    const context = await browser.newContext();
+    // What any page on another 127.0.0.1 port can set for this one: cookies do not keep to a port.
+    await context.addCookies([{ name: 'apiary_session', value: 'junk', url: origin }]);
+    const page = await context.newPage();
+    await page.goto(controller.loginUrl);
+    await page.waitForSelector('header nav');
+    expect(page.url()).toBe(`${origin}/`);
+    // The same link again, in another tab: spent.
+    const again = await context.newPage();
+    await again.goto(controller.loginUrl);
+    await again.getByText('That login link was already used or has expired').waitFor();
+    // A fresh one from apiary ui signs that tab in.
+    const ui = await runCli(['ui', '--no-open'], { env: h.env });
+    expect(ui.code, ui.stderr).toBe(0);
+    await again.goto(ui.stdout.trim());
+    await again.waitForSelector('header nav');
+    await context.close();
   }, 60_000);
 
   it('is usable on a narrow window and in dark mode', async () => {

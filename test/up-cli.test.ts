@@ -130,7 +130,7 @@ describe('apiary up (the built CLI)', () => {
     await h.write('a.yaml', tinyServer('a', h, { args: ['--label=$(TOKEN)'] }));
     const started = await runCli(['up', '-d'], { env: h.env });
     expect(started.code, started.stderr).toBe(0);
-    const [, pidText] = /\(pid (\d+)\); logs: (\S+controller\.log); stop it with: apiary down\napiary console: http:\/\/127\.0\.0\.1:\d+\/login\?token=[\w-]+\n$/.exec(started.stdout) ?? [];
+    const [, pidText] = /\(pid (\d+)\); logs: (\S+controller\.log); stop it with: apiary down\napiary console: http:\/\/127\.0\.0\.1:\d+\/#login=[\w-]+\n$/.exec(started.stdout) ?? [];
     expect(pidText).toBeDefined();
     const controller = Number(pidText);
     try {

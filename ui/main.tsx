@@ -1,13 +1,14 @@
 /** The console's shell: sign-in check, navigation, the live store, the disconnected banner. */
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { api, ApiError } from './api';
+import { api, ApiError, signIn } from './api';
 import { CatalogEntryPage, CatalogInstallPage, CatalogPage } from './catalog';
 import { InstallPage } from './install';
 import { loadConsoleInfo } from './keyring';
 import { useRoute } from './router';
 import { SecretsPage } from './secrets';
 import { ServerDetailPage, ServersPage } from './servers';
+import { forgetSession, takeLoginCode } from './session';
 import { store } from './store';
 import type { ConsoleInfo } from './types';
 
@@ -17,11 +18,27 @@ function useStore(): number {
   return version;
 }
 
+/** Out of the address bar before anything else runs. */
+const loginCode = takeLoginCode();
+
+type AuthState = 'checking' | 'in' | 'out' | 'expired';
+
+/** Trades the link's code (if the address had one) for a session, then asks whether the session is good. */
+async function startSession(): Promise<{ state: AuthState; info?: ConsoleInfo }> {
+  const spent = loginCode !== undefined && !(await signIn(loginCode).catch(() => false));
+  try {
+    return { state: 'in', info: await loadConsoleInfo() };
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) return { state: spent ? 'expired' : 'out' };
+    return { state: 'in' };
+  }
+}
+
 function SignIn({ expired }: { expired: boolean }) {
   return (
     <main class="signin">
       <h1>apiary console</h1>
-      {expired && <p class="error">That login link was already used. Each link signs in once.</p>}
+      {expired && <p class="error">That login link was already used or has expired. Each link signs in once, within a few minutes.</p>}
       <p>Sign in with the link the controller prints. For a new one, run:</p>
       <pre>apiary ui</pre>
     </main>
@@ -32,18 +49,15 @@ function App() {
   const route = useRoute();
   useStore();
   const [info, setInfo] = useState<ConsoleInfo>();
-  const [auth, setAuth] = useState<'checking' | 'in' | 'out'>('checking');
+  const [auth, setAuth] = useState<AuthState>('checking');
   useEffect(() => {
-    loadConsoleInfo().then(
-      (i) => {
-        setInfo(i);
-        setAuth('in');
-        store.start();
-      },
-      (err: unknown) => setAuth(err instanceof ApiError && err.status === 401 ? 'out' : 'in'),
-    );
+    void startSession().then(({ state, info }) => {
+      setInfo(info);
+      setAuth(state);
+      if (state === 'in') store.start();
+    });
   }, []);
-  if (auth === 'out') return <SignIn expired={new URLSearchParams(location.search).get('login') === 'expired'} />;
+  if (auth === 'out' || auth === 'expired') return <SignIn expired={auth === 'expired'} />;
   if (auth === 'checking') return null;
   const nav = (page: string, href: string, label: string) => (
     <a href={href} aria-current={route.page === page || (page === 'servers' && route.page === 'server') || (page === 'catalog' && route.page.startsWith('catalog')) ? 'page' : undefined}>{label}</a>
@@ -64,7 +78,10 @@ function App() {
           type="button"
           class="small"
           onClick={() => {
-            void api.post('/logout').finally(() => location.reload());
+            void api.post('/logout').finally(() => {
+              forgetSession();
+              location.reload();
+            });
           }}
         >
           Sign out

@@ -4,6 +4,7 @@ import { api } from './api';
 import { age, condition, Confirm, CopyButton, ErrorNote, PhaseBadge } from './components';
 import { navigate } from './router';
 import { store } from './store';
+import { openStream } from './stream';
 import type { ApiObject, ClientFileAnswer, LogLines, ServerDetail, ServerSpec } from './types';
 
 /** The secret references of a server that nothing declares (or that lack the key): what a Stuck server waits for. */
@@ -243,7 +244,7 @@ function Logs({ name }: { name: string }) {
   const [error, setError] = useState<string>();
   const box = useRef<HTMLPreElement>(null);
   useEffect(() => {
-    let source: EventSource | undefined;
+    let close: (() => void) | undefined;
     setError(undefined);
     api.get<LogLines>(`/api/v1/mcpservers/${name}/logs?tail=1000${previous ? '&previous=true' : ''}`).then(
       (r) => {
@@ -256,18 +257,22 @@ function Logs({ name }: { name: string }) {
       },
     );
     if (follow && !previous) {
-      source = new EventSource(`/api/v1/mcpservers/${name}/logs?follow=true`);
       let partial = '';
-      source.onmessage = (m: MessageEvent<string>) => {
-        const text = partial + (JSON.parse(m.data) as { text: string }).text;
-        const parts = text.split('\n');
-        partial = parts.pop() ?? '';
-        setError(undefined);
-        setLines((old) => [...old, ...parts].slice(-5000));
-      };
-      source.addEventListener('restarted', () => setLines((old) => [...old, '--- the server started again ---']));
+      close = openStream(`/api/v1/mcpservers/${name}/logs?follow=true`, {
+        onEvent: (event, data) => {
+          if (event === 'restarted') {
+            setLines((old) => [...old, '--- the server started again ---']);
+            return;
+          }
+          const text = partial + (JSON.parse(data) as { text: string }).text;
+          const parts = text.split('\n');
+          partial = parts.pop() ?? '';
+          setError(undefined);
+          setLines((old) => [...old, ...parts].slice(-5000));
+        },
+      });
     }
-    return () => source?.close();
+    return () => close?.();
   }, [name, previous, follow]);
   useEffect(() => {
     if (follow && box.current) box.current.scrollTop = box.current.scrollHeight;

@@ -1,9 +1,11 @@
 /**
  * The page's copy of the objects, kept current by the API's one event stream
  * (ADDED / MODIFIED / DELETED, as a Kubernetes watch). A stream that drops is
- * reported (the page shows a banner) and reopened by the browser; the server
- * then sends every object again, so nothing missed while away stays missed.
+ * reported (the page shows a banner) and opened again; the server then
+ * sends every object again, so nothing missed while away stays missed.
  */
+import { forgetSession } from './session';
+import { openStream } from './stream';
 import type { ApiObject, WatchEvent } from './types';
 
 type Listener = () => void;
@@ -18,38 +20,31 @@ export class Store {
   /** When each key last changed (performance.now()), for the benchmark. */
   readonly changedAt = new Map<string, number>();
   #listeners = new Set<Listener>();
-  #source: EventSource | undefined;
+  #close: (() => void) | undefined;
   #incoming: Map<string, ApiObject> | undefined;
   #frame = 0;
 
   start(): void {
-    const source = new EventSource('/api/v1/watch');
-    this.#source = source;
-    source.onopen = () => {
+    this.#close = openStream('/api/v1/watch', {
       // A (re)opened stream starts with the full list: collect it, then swap it in at its BOOKMARK.
-      this.#incoming = new Map();
-    };
-    source.onmessage = (message: MessageEvent<string>) => this.#apply(JSON.parse(message.data) as WatchEvent);
-    source.onerror = () => {
-      if (this.connected) {
-        this.connected = false;
-        this.#notify();
-      }
-      // The browser retries a dropped stream by itself, but gives up on an error answer (a controller
-      // that is starting again): then open a new one, a little later.
-      if (source.readyState === EventSource.CLOSED && this.#source === source) setTimeout(() => void this.#reopen(), 2000);
-    };
-  }
-
-  /** A session that ended (signed out, expired) shows the sign-in page; anything else tries the stream again. */
-  async #reopen(): Promise<void> {
-    const status = await fetch('/api/v1/console', { credentials: 'same-origin' }).then((r) => r.status, () => 0);
-    if (status === 401) location.reload();
-    else this.start();
+      onOpen: () => (this.#incoming = new Map()),
+      onEvent: (_event, data) => this.#apply(JSON.parse(data) as WatchEvent),
+      onDrop: (status) => {
+        if (this.connected) {
+          this.connected = false;
+          this.#notify();
+        }
+        // The session ended (signed out, expired): the page shows the sign-in screen. Anything else is tried again.
+        if (status === 401) {
+          forgetSession();
+          location.reload();
+        }
+      },
+    });
   }
 
   stop(): void {
-    this.#source?.close();
+    this.#close?.();
   }
 
   #apply(event: WatchEvent): void {

@@ -1,6 +1,6 @@
 /**
- * The console's HTTP rules, in one place: who may ask (Host allowlist,
- * session or bearer), what a state change must look like (a non-GET with a
+ * The console's HTTP rules, in one place: who may ask (Host allowlist;
+ * the bearer is checked by auth.ts), what a state change must look like (a non-GET with a
  * JSON body from this origin), and the headers every answer carries.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -101,14 +101,6 @@ export async function readJsonBody(req: IncomingMessage, timing: BodyTiming = BO
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'BadRequest', 'the body must be a JSON object');
   return body as Record<string, unknown>;
-}
-
-export function cookie(req: IncomingMessage, name: string): string | undefined {
-  for (const part of (req.headers.cookie ?? '').split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
 }
 
 

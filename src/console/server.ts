@@ -1,8 +1,9 @@
 /**
  * The web console, served by the controller on 127.0.0.1: the built page
  * (no CDN, works offline), the JSON API and its event stream. Every request
- * passes the Host allowlist; the API and its stream need a session cookie
- * (from a one-time login URL) or the API token as a bearer.
+ * passes the Host allowlist; the API and its stream need a session token
+ * (traded for a one-time login code) or the API token, as a bearer. Cookies
+ * are never read: see auth.ts.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { existsSync } from 'node:fs';
@@ -15,10 +16,10 @@ import type { McpView } from '../mcp/gateway.js';
 import { routeApi, type ApiContext } from './api.js';
 import type { CatalogOptions } from '../catalog/catalog.js';
 import { RegistryCache } from '../catalog/registry-cache.js';
-import { ConsoleAuth, rememberedPort, SESSION_COOKIE } from './auth.js';
+import { ConsoleAuth, LOGIN_CODE_MS, rememberedPort } from './auth.js';
 import { Feed, type FeedSource } from './feed.js';
 import { bearerToken } from '../util/tokens.js';
-import { allowedHosts, checkStateChange, cookie, HttpError, SECURITY_HEADERS, sendError, sendJson } from './http.js';
+import { allowedHosts, checkStateChange, HttpError, readJsonBody, SECURITY_HEADERS, sendError, sendJson, stringField } from './http.js';
 
 export interface ConsoleBackend extends FeedSource {
   mcpView(name: string): McpView | undefined;
@@ -81,9 +82,9 @@ export class ConsoleServer {
     return `http://127.0.0.1:${this.#port}`;
   }
 
-  /** The URL a person opens to sign in (its token works once; console.json holds the next). */
-  get loginUrl(): string {
-    return `${this.url}/login?token=${this.#auth.loginToken}`;
+  /** A fresh link a person opens to sign in: it works once, within LOGIN_CODE_MS. */
+  loginLink(): Promise<string> {
+    return this.#auth.loginLink();
   }
 
   get apiToken(): string {
@@ -155,11 +156,12 @@ export class ConsoleServer {
       const url = new URL(req.url ?? '/', `http://${host}`);
       if (req.method === 'OPTIONS') throw new HttpError(405, 'MethodNotAllowed', 'no cross-origin requests');
       if (req.method !== 'GET' && req.method !== 'HEAD') checkStateChange(req, host);
-      if (url.pathname === '/login') return await this.#login(req, res, url);
-      if (url.pathname === '/logout') return this.#logout(req, res);
+      // GET /login and /logout are the page (an old bookmarked link lands on the sign-in screen).
+      if (url.pathname === '/login' && req.method !== 'GET') return await this.#login(req, res);
+      if (url.pathname === '/logout' && req.method !== 'GET') return await this.#logout(req, res);
       if (url.pathname.startsWith('/api/')) {
-        if (!this.#auth.allows(cookie(req, SESSION_COOKIE), bearerToken(req))) {
-          throw new HttpError(401, 'Unauthorized', 'sign in first: open the login URL that `apiary ui` prints', ['apiary ui']);
+        if (!this.#auth.allows(bearerToken(req))) {
+          throw new HttpError(401, 'Unauthorized', 'sign in first: open the login link that `apiary ui` prints', ['apiary ui']);
         }
         return await routeApi(this.#apiContext(), req, res, url.pathname);
       }
@@ -175,27 +177,23 @@ export class ConsoleServer {
     return { dir, stateDir, keys, version, feed: this.#feed, mcpView: (name) => backend.mcpView(name), catalog: this.#catalog };
   }
 
-  /** Spends the one-time token for a session cookie and sends the browser on without the token in its address bar. */
-  async #login(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-    if (req.method !== 'GET') throw new HttpError(405, 'MethodNotAllowed', 'open the login URL in a browser');
-    const session = await this.#auth.login(url.searchParams.get('token') ?? '');
+  /**
+   * The page's trade of the code in its address for a session token (a
+   * same-origin JSON POST: checkStateChange has refused any other). The
+   * token goes back in the body, never in a cookie.
+   */
+  async #login(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'POST') throw new HttpError(405, 'MethodNotAllowed', 'sign in with POST');
+    const session = await this.#auth.login(stringField(await readJsonBody(req), 'code'));
     if (session === undefined) {
-      res.writeHead(303, { Location: '/?login=expired', 'Cache-Control': 'no-store' });
-      res.end();
-      return;
+      throw new HttpError(401, 'LoginExpired', `this login link was already used or is over ${LOGIN_CODE_MS / 60_000} minutes old: each link signs in once`, ['apiary ui']);
     }
-    res.writeHead(303, {
-      Location: '/',
-      'Set-Cookie': `${SESSION_COOKIE}=${session}; HttpOnly; SameSite=Strict; Path=/`,
-      'Cache-Control': 'no-store',
-    });
-    res.end();
+    sendJson(res, 200, { token: session });
   }
 
-  #logout(req: IncomingMessage, res: ServerResponse): void {
+  async #logout(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'POST') throw new HttpError(405, 'MethodNotAllowed', 'sign out with POST');
-    this.#auth.logout(cookie(req, SESSION_COOKIE));
-    res.setHeader('Set-Cookie', `${SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0`);
+    await this.#auth.logout(bearerToken(req));
     sendJson(res, 200, { signedOut: true });
   }
 

@@ -73,13 +73,17 @@ export class StateLayout {
   get endpointTokenFile(): string {
     return join(this.root, 'endpoint.token');
   }
-  /** The web console's address and tokens (what `apiary ui` reads). */
+  /** The web console's address and API token (what `apiary ui` reads). */
   get consoleFile(): string {
     return join(this.root, 'console.json');
   }
-  /** The key console sessions are signed with. */
-  get consoleKeyFile(): string {
-    return join(this.root, 'console.key');
+  /** The console's live sessions, by the SHA-256 of each token (never a token). */
+  get consoleSessionsFile(): string {
+    return join(this.root, 'console-sessions.json');
+  }
+  /** One-time login codes waiting to be used, one file each, named by the SHA-256 of the code. */
+  get consoleLoginsDir(): string {
+    return join(this.root, 'console-logins');
   }
   /** What `client config --write` wrote into which client's file (for --remove). */
   get clientsFile(): string {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { spawn } from 'node:child_process';
-import { readConsoleRecord } from '../../console/auth.js';
+import { loginLink, mintLoginCode, readConsoleRecord } from '../../console/auth.js';
 import { ApiaryError } from '../../errors.js';
 import { liveController } from '../../state/controller-lock.js';
 import { StateLayout } from '../../state/layout.js';
@@ -37,7 +37,8 @@ export function registerUi(program: Command, ctx: CliContext): void {
         ctx.io.out(record.apiToken);
         return;
       }
-      const url = `${record.url}/login?token=${record.loginToken}`;
+      // A new code each time, written beside the controller's state: nothing is asked over the port.
+      const url = loginLink(record.url, await mintLoginCode(stateDir));
       ctx.io.out(url);
       if (opts.open && process.stdout.isTTY === true && openInBrowser(url, ctx.env)) ctx.io.err('opened in your browser');
     });

@@ -14,7 +14,7 @@ import { checkNamespace } from '../namespace.js';
 import { guardProcess } from '../process-guard.js';
 import { displayPath } from '../paths.js';
 import { parseDuration } from './wait.js';
-import { readConsoleRecord } from '../../console/auth.js';
+import { LOGIN_CODE_MS, loginLink, mintLoginCode, readConsoleRecord } from '../../console/auth.js';
 import type { KubeCluster } from '../../kubernetes/cluster.js';
 import { readSourceDirectory, writeFlagSource } from '../../source/directory.js';
 import { redactUrl } from '../../source/spec.js';
@@ -124,8 +124,8 @@ export function registerUp(program: Command, ctx: CliContext): void {
           const server = new ConsoleServer({ dir, stateDir, keys: ctx.keys, logger, backend: controller, version: VERSION, catalog, ...(uiPort !== undefined ? { port: uiPort } : {}) });
           await server.start();
           console_ = server;
-          ctx.io.out(`apiary console: ${server.loginUrl}`);
-          ctx.io.out('  (the link signs you in once; apiary ui prints a fresh one)');
+          ctx.io.out(`apiary console: ${await server.loginLink()}`);
+          ctx.io.out(`  (the link signs you in once, within ${LOGIN_CODE_MS / 60_000} minutes; apiary ui prints a fresh one)`);
         } catch (err) {
           await controller.stop();
           throw err;
@@ -209,7 +209,7 @@ async function printConsoleLink(ctx: CliContext, stateDir: string, pid: number):
   for (const started = Date.now(); Date.now() - started < 10_000; await sleep(50)) {
     const record = await readConsoleRecord(stateDir);
     if (record?.pid === pid) {
-      ctx.io.out(`apiary console: ${record.url}/login?token=${record.loginToken}`);
+      ctx.io.out(`apiary console: ${loginLink(record.url, await mintLoginCode(stateDir))}`);
       return;
     }
   }
