@@ -2,6 +2,7 @@ import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { statSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { ConsoleAuth, LOGIN_CODE_MS, readConsoleRecord, SESSION_MS } from '../src/console/auth.js';
 import { KeyStore } from '../src/crypto/keys.js';
 import { runCli } from './helpers/cli.js';
@@ -26,6 +27,19 @@ function modeOf(path: string): string {
 
 function codeOf(link: string): string {
   return new URL(link).hash.replace(/^#login=/, '');
+}
+
+/** A watch stream opened with `token`, once its first bytes arrive: `ended` settles when the server ends it. */
+function openWatch(port: number, token: string): Promise<{ ended: Promise<void>; isOpen(): boolean; close(): void }> {
+  return new Promise((resolve, reject) => {
+    let open = true;
+    const req = httpRequest({ host: '127.0.0.1', port, path: '/api/v1/watch', headers: { Host: `127.0.0.1:${port}`, Authorization: `Bearer ${token}` } }, (res) => {
+      const ended = new Promise<void>((done) => res.once('close', () => ((open = false), done())));
+      res.once('data', () => resolve({ ended, isOpen: () => open, close: () => req.destroy() }));
+    });
+    req.on('error', (err) => (open ? reject(err) : undefined));
+    req.end();
+  });
 }
 
 /** What the page does with the code in its address: a same-origin POST for a session token. */
@@ -193,6 +207,19 @@ describe('console API', () => {
     const next = await startConsole(h);
     expect((await next.request('GET', '/api/v1/console', bearer(out))).status).toBe(401);
     expect((await next.request('GET', '/api/v1/console', bearer(kept))).status).toBe(200);
+  });
+
+  it('a sign-out ends the streams its session opened, and no other', async () => {
+    const h = await harness();
+    const c = await startConsole(h);
+    const out = (await exchange(c, codeOf(await c.server.loginLink()))).json<{ token: string }>().token;
+    const kept = (await exchange(c, codeOf(await c.server.loginLink()))).json<{ token: string }>().token;
+    const outStream = await openWatch(c.port, out);
+    const keptStream = await openWatch(c.port, kept);
+    expect((await c.request('POST', '/logout', { auth: false, headers: { Authorization: `Bearer ${out}` }, body: {} })).status).toBe(200);
+    await outStream.ended;
+    expect(keptStream.isOpen()).toBe(true);
+    keptStream.close();
   });
 
   it('apiary ui prints a fresh link each time, each good once', async () => {

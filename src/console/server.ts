@@ -68,6 +68,8 @@ export class ConsoleServer {
   readonly #assets = new Map<string, Buffer>();
   /** The Catalog page's sources, with one cache of registry answers for every request. */
   readonly #catalog: CatalogOptions;
+  /** API answers still open (the streams, mostly), by the bearer that opened them: a sign-out ends its own. */
+  readonly #open = new Map<string, Set<ServerResponse>>();
   #server: Server | undefined;
   #port = 0;
 
@@ -160,9 +162,11 @@ export class ConsoleServer {
       if (url.pathname === '/login' && req.method !== 'GET') return await this.#login(req, res);
       if (url.pathname === '/logout' && req.method !== 'GET') return await this.#logout(req, res);
       if (url.pathname.startsWith('/api/')) {
-        if (!this.#auth.allows(bearerToken(req))) {
+        const bearer = bearerToken(req);
+        if (bearer === undefined || !this.#auth.allows(bearer)) {
           throw new HttpError(401, 'Unauthorized', 'sign in first: open the login link that `apiary ui` prints', ['apiary ui']);
         }
+        this.#track(bearer, res);
         return await routeApi(this.#apiContext(), req, res, url.pathname);
       }
       return this.#asset(req, res, url.pathname);
@@ -193,8 +197,21 @@ export class ConsoleServer {
 
   async #logout(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'POST') throw new HttpError(405, 'MethodNotAllowed', 'sign out with POST');
-    await this.#auth.logout(bearerToken(req));
+    const bearer = bearerToken(req);
+    await this.#auth.logout(bearer);
+    // Its streams end too: a stream opened before the sign-out must not go on being fed. The API token is never signed out.
+    if (bearer !== undefined && !this.#auth.allows(bearer)) for (const open of this.#open.get(bearer) ?? []) open.destroy();
     sendJson(res, 200, { signedOut: true });
+  }
+
+  #track(bearer: string, res: ServerResponse): void {
+    const open = this.#open.get(bearer) ?? new Set<ServerResponse>();
+    this.#open.set(bearer, open);
+    open.add(res);
+    res.once('close', () => {
+      open.delete(res);
+      if (open.size === 0) this.#open.delete(bearer);
+    });
   }
 
   #asset(req: IncomingMessage, res: ServerResponse, path: string): void {
