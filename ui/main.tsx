@@ -20,6 +20,10 @@ function useStore(): number {
 
 /** Out of the address bar before anything else runs. */
 const loginCode = takeLoginCode();
+// A new link opened in a tab already at this page changes only the fragment, which loads nothing: load it.
+addEventListener('hashchange', () => {
+  if (location.hash.startsWith('#login=')) location.reload();
+});
 
 type AuthState = 'checking' | 'in' | 'out' | 'expired';
 
