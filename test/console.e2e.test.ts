@@ -375,8 +375,8 @@ describe('the web console in Chromium', () => {
     const controller = await up(h);
     const origin = new URL(controller.loginUrl).origin;
     const context = await browser.newContext();
-    // What any page on another 127.0.0.1 port can set for this one: cookies do not keep to a port.
-    await context.addCookies([{ name: 'apiary_session', value: 'junk', url: origin }]);
+    // What any page on another 127.0.0.1 port can set for this one (cookies do not keep to a port); a longer path is sent first.
+    await context.addCookies([{ name: 'apiary_session', value: 'junk', domain: '127.0.0.1', path: '/api' }]);
     const page = await context.newPage();
     await page.goto(controller.loginUrl);
     await page.waitForSelector('header nav');
