@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileToolFilter } from '../src/mcp/tool-filter.js';
+import { compileToolFilter, refuseFilteredCall } from '../src/mcp/tool-filter.js';
 
 describe('spec.tools filters', () => {
   it.each([
@@ -19,5 +19,16 @@ describe('spec.tools filters', () => {
     expect(compileToolFilter({ allow: ['a'] }).key).toBe(compileToolFilter({ allow: ['a'] }).key);
     expect(compileToolFilter({ allow: ['a'] }).key).not.toBe(compileToolFilter({ deny: ['a'] }).key);
     expect(compileToolFilter(undefined).key).toBe(compileToolFilter({ deny: [] }).key);
+  });
+});
+
+describe('refuseFilteredCall', () => {
+  it('under a filter, refuses a tool name that is no string (the filter cannot judge it); without one, leaves it to the server', () => {
+    const filter = compileToolFilter({ deny: ['env'] });
+    expect(refuseFilteredCall(filter, 1, ['env'])).toMatchObject({ id: 1, error: { message: 'tools/call needs params.name as a string' } });
+    expect(refuseFilteredCall(filter, 2, undefined)).toMatchObject({ id: 2, error: { message: 'tools/call needs params.name as a string' } });
+    expect(refuseFilteredCall(filter, 3, 'env')).toMatchObject({ id: 3, error: { message: expect.stringContaining('spec.tools') } });
+    expect(refuseFilteredCall(filter, 4, 'echo')).toBeUndefined();
+    expect(refuseFilteredCall(compileToolFilter(undefined), 5, ['env'])).toBeUndefined();
   });
 });

@@ -94,32 +94,36 @@ export class HttpProxy {
       // A client gone mid-body has nobody to answer; a body too large or too slow is answered (413, 408).
       if (!read.ok) return read.reason === 'Aborted' ? undefined : this.#fail(res, read.status, read.message);
       body = read.body;
-      const refusal = this.#refusedCall(body);
-      if (refusal !== undefined) {
-        // The legacy transport answers on the session's event stream, and the POST itself only with 202.
-        const session = new URL(req.url ?? '/', 'http://proxy').searchParams.get('sessionId');
-        const stream = session === null ? undefined : this.#legacyStreams.get(session);
-        if (stream !== undefined) {
-          stream.write(`event: message\ndata: ${JSON.stringify(refusal)}\n\n`);
-          res.writeHead(202).end('Accepted');
-          return;
-        }
-        res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(refusal));
-        return;
+      if (this.#filter !== EXPOSE_ALL) {
+        // What the server gets is exactly what was checked: a body apiary cannot read is refused, never passed on.
+        const message = parseJsonBody(body);
+        if (message === undefined) return this.#answer(res, 400, errorResponse(null, ErrorCodes.ParseError, UNREADABLE_BODY));
+        const refusal = this.#refusedCall(message.value);
+        if (refusal !== undefined) return this.#refuse(req, res, refusal);
+        body = Buffer.from(asciiJson(message.value));
       }
     }
     this.#forward(req, res, body);
   }
 
-  /** A tools/call on a filtered tool is answered here and never reaches the server. */
-  #refusedCall(body: Buffer): unknown {
-    if (this.#filter === EXPOSE_ALL) return undefined;
-    let message: unknown;
-    try {
-      message = JSON.parse(body.toString('utf8'));
-    } catch {
-      return undefined;
+  #answer(res: ServerResponse, status: number, message: unknown): void {
+    res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(message));
+  }
+
+  /** A refused call is answered where its client listens: the legacy transport's event stream (the POST itself only gets 202), else the POST. */
+  #refuse(req: IncomingMessage, res: ServerResponse, refusal: unknown): void {
+    const session = new URL(req.url ?? '/', 'http://proxy').searchParams.get('sessionId');
+    const stream = session === null ? undefined : this.#legacyStreams.get(session);
+    if (stream !== undefined) {
+      stream.write(`event: message\ndata: ${JSON.stringify(refusal)}\n\n`);
+      res.writeHead(202).end('Accepted');
+      return;
     }
+    this.#answer(res, 200, refusal);
+  }
+
+  /** A tools/call on a filtered tool (or with no tool name apiary can check) is answered here and never reaches the server. */
+  #refusedCall(message: unknown): unknown {
     const refuse = (m: unknown): unknown => {
       const { method, params, id } = (m ?? {}) as { method?: unknown; params?: { name?: unknown }; id?: unknown };
       return method === 'tools/call' ? refuseFilteredCall(this.#filter, typeof id === 'string' || typeof id === 'number' ? id : null, params?.name) : undefined;
@@ -147,7 +151,11 @@ export class HttpProxy {
     // apiary's token is for apiary; the server never sees it (a hosted server gets the headers its manifest sets).
     delete headers['authorization'];
     Object.assign(headers, to.extra);
-    if (body !== undefined) headers['content-length'] = String(body.length);
+    if (body !== undefined) {
+      // The body is sent whole, with its length; a client's chunking ends here.
+      delete headers['transfer-encoding'];
+      headers['content-length'] = String(body.length);
+    }
     const upstream = to.send({ host: to.host, port: to.port, method: req.method, path: to.path, headers }, (answer) => {
       const type = String(answer.headers['content-type'] ?? '');
       const stream = type.includes('text/event-stream');
@@ -211,4 +219,27 @@ export class HttpProxy {
     const out = Array.isArray(value) ? value.map(filter) : filter(value);
     return changed ? JSON.stringify(out) : text;
   }
+}
+
+const UNREADABLE_BODY = 'the body is not JSON in UTF-8; apiary checks every call against spec.tools and passes on only what it could read';
+
+/**
+ * A POST body as the server would read it: UTF-8 (a leading byte-order mark
+ * dropped, as TextDecoder and most servers do), then JSON. Undefined when it
+ * is not both: invalid bytes are refused rather than guessed at.
+ */
+export function parseJsonBody(body: Buffer): { value: unknown } | undefined {
+  try {
+    return { value: JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body)) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * JSON with every character past ASCII written as a \u escape: the same
+ * message in any charset a server may assume for the body.
+ */
+export function asciiJson(value: unknown): string {
+  return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

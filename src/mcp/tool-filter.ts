@@ -34,9 +34,16 @@ export function compileToolFilter(spec: ToolFilterSpec | undefined): ToolFilter 
   };
 }
 
-/** The answer to a tools/call on a tool the filter keeps from clients, or undefined when the call may go on. */
+/**
+ * The answer to a tools/call on a tool the filter keeps from clients, or
+ * undefined when the call may go on. Under a filter, a name that is no
+ * string is refused too: the filter cannot judge it, and a lenient server
+ * might still read `["env"]` as env.
+ */
 export function refuseFilteredCall(filter: ToolFilter, id: Id | null, tool: unknown): JsonRpcResponse | undefined {
-  if (typeof tool !== 'string' || filter.exposes(tool)) return undefined;
+  if (filter === EXPOSE_ALL) return undefined;
+  if (typeof tool !== 'string') return errorResponse(id, ErrorCodes.InvalidParams, 'tools/call needs params.name as a string');
+  if (filter.exposes(tool)) return undefined;
   return errorResponse(id, ErrorCodes.InvalidParams, `tool "${tool}" is not available: the server's spec.tools keeps it from clients`);
 }
 
