@@ -19,13 +19,22 @@ import { runCli } from './helpers/cli.js';
 import { harness, secretYaml } from './helpers/controller.js';
 
 let hosted: Server | undefined;
-afterEach(() => new Promise<void>((r) => (hosted ? hosted.close(() => r()) : r())));
+afterEach(async () => {
+  const server = hosted;
+  hosted = undefined;
+  if (server === undefined) return;
+  // The controller's probe may still hold a keep-alive connection (its afterEach runs later).
+  server.closeAllConnections();
+  await new Promise<void>((r) => server.close(() => r()));
+});
 
 /** A stateless MCP server that answers only `Authorization: Bearer <key>`, recording what it was sent. */
-async function hostedServer(key: string): Promise<{ url: string; seen: string[] }> {
+async function hostedServer(key: string): Promise<{ url: string; seen: string[]; headerNames: string[] }> {
   const seen: string[] = [];
+  const headerNames: string[] = [];
   hosted = createServer((req, res) => {
     seen.push(String(req.headers.authorization ?? ''));
+    headerNames.push(...Object.keys(req.headers));
     if (req.headers.authorization !== `Bearer ${key}`) return void res.writeHead(401, { 'Content-Type': 'application/json' }).end('{"error":"unauthorized"}');
     const server = new McpServer({ name: 'hosted', version: '9.9.9' });
     server.registerTool('shout', { description: 'Upper-cases a word', inputSchema: { word: z.string() } }, async ({ word }) => ({ content: [{ type: 'text', text: word.toUpperCase() }] }));
@@ -34,10 +43,10 @@ async function hostedServer(key: string): Promise<{ url: string; seen: string[] 
     void server.connect(transport).then(() => transport.handleRequest(req, res));
   });
   await new Promise<void>((r) => hosted!.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(hosted.address() as { port: number }).port}/mcp`, seen };
+  return { url: `http://127.0.0.1:${(hosted.address() as { port: number }).port}/mcp`, seen, headerNames };
 }
 
-function remoteManifest(url: string): string {
+function remoteManifest(url: string, header = 'Bearer $(HOSTED_KEY)'): string {
   return `apiVersion: apiary.dev/v1alpha1
 kind: MCPServer
 metadata:
@@ -47,7 +56,7 @@ spec:
     url: ${url}
     headers:
       - name: Authorization
-        value: Bearer $(HOSTED_KEY)
+        value: ${JSON.stringify(header)}
   env:
     - name: HOSTED_KEY
       valueFrom:
@@ -107,5 +116,37 @@ describe('a hosted server (spec.remote)', () => {
     await h.write('both.yaml', remoteManifest(url).replace('name: hosted\nspec:\n', 'name: both\nspec:\n  command: node\n'));
     const validate = await runCli(['validate'], { env: h.env });
     expect(validate.stdout + validate.stderr).toContain('set either command (a server apiary runs) or remote (a hosted one apiary fronts), not both');
+  });
+
+  it('a secret that would put a line break into a header is SecretValueInvalid, naming secret and key; nothing is sent with it', async () => {
+    const { url, headerNames } = await hostedServer('k');
+    const h = await harness();
+    await h.write('secret.yaml', secretYaml('hosted', { key: 'k-crlf-canary\r\nX-Injected: yes' }));
+    await h.write('hosted.yaml', remoteManifest(url));
+    await h.start();
+    const stuck = await h.waitFor('Stuck', async () => {
+      const s = await h.status('hosted');
+      return s?.phase === 'Stuck' && s;
+    });
+    const message = 'secret "hosted" key "key" holds a line break, which an HTTP header cannot carry (needed for env HOSTED_KEY, used in header Authorization)';
+    expect(findCondition(stuck.conditions, 'Stalled')).toMatchObject({ status: 'True', reason: 'SecretValueInvalid', message });
+    expect(findCondition(stuck.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'SecretValueInvalid' });
+    expect(headerNames).not.toContain('x-injected');
+    expect(JSON.stringify(h.logs)).not.toContain('k-crlf-canary');
+
+    // Mended, it connects on its own.
+    await h.write('secret.yaml', secretYaml('hosted', { key: 'k' }));
+    await h.waitFor('Ready', async () => findCondition((await h.status('hosted'))?.conditions, 'Ready')?.status === 'True');
+  });
+
+  it('validate refuses a header value HTTP cannot carry, written in the header or in the spec.env literal it names', async () => {
+    const h = await harness();
+    await h.write('literal.yaml', remoteManifest('https://example.com/mcp', 'Bearer a\r\nX-Injected: yes').replace('name: hosted\n', 'name: literal\n'));
+    await h.write('via-env.yaml', remoteManifest('https://example.com/mcp', 'Bearer $(PLAIN)').replace('name: hosted\n', 'name: via-env\n').replace('  env:\n', '  env:\n    - name: PLAIN\n      value: "a\\nb"\n'));
+    const result = await runCli(['validate', h.dir], { env: h.env });
+    expect(result.code).toBe(1);
+    const out = result.stdout + result.stderr;
+    expect(out).toMatch(/literal\.yaml:\d+:\d+: spec\.remote\.headers\[0\]\.value: must be one line of text that HTTP can carry: no line break, NUL or other control character, nothing past U\+00FF/);
+    expect(out).toMatch(/via-env\.yaml:\d+:\d+: spec\.remote\.headers\[0\]\.value: holds a line break once its \$\(VAR\) is replaced by spec\.env's value/);
   });
 });

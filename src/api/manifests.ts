@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import type { V1EnvVar } from '@kubernetes/client-node';
+import { expandReferences, HEADER_VALUE, HEADER_VALUE_RULE, headerValueFlaw } from './remote.js';
 import { API_GROUP_VERSION, DNS1123_LABEL, DNS1123_MAX, LABEL_KEY, LABEL_KEY_RULE, LABEL_VALUE, LABEL_VALUE_RULE, SECRET_KEY } from './names.js';
 
 const DNS_RULE =
@@ -109,7 +110,10 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 export const RemoteHeader = z.strictObject({
   name: z.string().regex(HEADER_NAME, { error: 'must be an HTTP header name' }).describe('Header name, e.g. Authorization'),
-  value: processText().describe('Header value; $(VAR) is replaced by the variable VAR of spec.env (which may come from a secret)'),
+  value: z
+    .string()
+    .regex(HEADER_VALUE, { error: HEADER_VALUE_RULE })
+    .describe('Header value; $(VAR) is replaced by the variable VAR of spec.env (which may come from a secret)'),
 });
 
 export const Remote = z.strictObject({
@@ -154,6 +158,16 @@ export const MCPServerSpec = z.strictObject({
   .refine((spec) => spec.remote === undefined || (spec.args === undefined && spec.workingDir === undefined && spec.transport === undefined), {
     message: 'args, workingDir and transport are for a command; a remote server has remote.url and remote.transport',
     path: ['remote'],
+  })
+  .superRefine((spec, ctx) => {
+    // A literal of spec.env put into a header must be sendable too (a secret's value is checked when it is resolved).
+    const literals = new Map((spec.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
+    (spec.remote?.headers ?? []).forEach((header, i) => {
+      const flaw = headerValueFlaw(expandReferences(header.value, (name) => literals.get(name)));
+      if (flaw !== undefined && headerValueFlaw(header.value) === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['remote', 'headers', i, 'value'], message: `holds ${flaw} once its $(VAR) is replaced by spec.env's value; ${HEADER_VALUE_RULE}` });
+      }
+    });
   });
 
 const META_DESCRIPTION = 'Name, labels and annotations';

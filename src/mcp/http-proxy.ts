@@ -10,6 +10,7 @@
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { headerValueFlaw } from '../api/remote.js';
 import { bearerMatches, hostRefusal, TOKEN_REQUIRED } from './http-endpoint.js';
 import { BODY_TIMING, readBody, type BodyTiming } from '../util/read-body.js';
 import { ErrorCodes, errorResponse } from './jsonrpc.js';
@@ -57,7 +58,7 @@ export class HttpProxy {
   }
 
   listen(): Promise<void> {
-    const server = createServer((req, res) => void this.#handle(req, res));
+    const server = createServer((req, res) => void this.#handle(req, res).catch((err: unknown) => this.#failed(res, err)));
     return new Promise((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.#port, '127.0.0.1', () => {
@@ -82,6 +83,16 @@ export class HttpProxy {
 
   #fail(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
     res.writeHead(status, { 'Content-Type': 'application/json', ...headers }).end(JSON.stringify(errorResponse(null, ErrorCodes.InvalidRequest, message)));
+  }
+
+  /**
+   * Nothing a request does may take the controller down: whatever threw is
+   * answered 502 by its code alone (a message could quote a header's value).
+   */
+  #failed(res: ServerResponse, err: unknown): void {
+    const code = (err as NodeJS.ErrnoException | undefined)?.code;
+    if (!res.headersSent) this.#fail(res, 502, `apiary could not pass this request on${typeof code === 'string' ? ` (${code})` : ''}`);
+    else res.destroy();
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -147,6 +158,10 @@ export class HttpProxy {
 
   #forward(req: IncomingMessage, res: ServerResponse, body: Buffer | undefined): void {
     const to = this.#destination(req);
+    for (const [name, value] of Object.entries(to.extra)) {
+      const flaw = headerValueFlaw(value);
+      if (flaw !== undefined) return this.#fail(res, 502, `the header ${name} that spec.remote.headers sets holds ${flaw} and cannot be sent; nothing was forwarded`);
+    }
     const headers: Record<string, string | string[] | undefined> = { ...req.headers, host: to.hostHeader };
     // apiary's token is for apiary; the server never sees it (a hosted server gets the headers its manifest sets).
     delete headers['authorization'];

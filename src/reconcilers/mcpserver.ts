@@ -10,6 +10,7 @@ import { setCondition, type MCPServerStatus } from '../api/status.js';
 import { isApiaryError } from '../errors.js';
 import { formatManifestError } from '../manifests/errors.js';
 import type { MCPServerSpec } from '../api/manifests.js';
+import { expandReferences } from '../api/remote.js';
 import type { RemoteServer } from '../mcp/gateway.js';
 import { DEFAULT_HEALTH, type HealthFailure, type HealthOptions } from '../mcp/health.js';
 import { upstreamPortKey } from '../mcp/ports.js';
@@ -98,11 +99,9 @@ function remoteServer(ctx: ReconcileContext, remote: NonNullable<MCPServerSpec['
   const values = new Map(vars.map(([k, v]) => [k, typeof v === 'string' ? v : v.reveal()]));
   const secret = new Set(vars.filter(([, v]) => typeof v !== 'string').map(([k]) => k));
   const expand = (text: string, hashed: boolean): string =>
-    text.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (whole, name: string | undefined) => {
-      if (name === undefined) return '$';
+    expandReferences(text, (name) => {
       const value = values.get(name);
-      if (value === undefined) return whole;
-      return hashed && secret.has(name) ? `secret:${ctx.fingerprint(value)}` : value;
+      return value !== undefined && hashed && secret.has(name) ? `secret:${ctx.fingerprint(value)}` : value;
     });
   const headers = Object.fromEntries((remote.headers ?? []).map((h) => [h.name, expand(h.value, false)]));
   const identity = { url: expand(remote.url, true), headers: (remote.headers ?? []).map((h) => [h.name, expand(h.value, true)]) };

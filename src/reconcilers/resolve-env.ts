@@ -5,6 +5,7 @@
  * environment. `optional: true` skips silently.
  */
 import type { MCPServerSpec } from '../api/manifests.js';
+import { expandReferences, headerValueFlaw, referencedNames } from '../api/remote.js';
 import type { SecretValue } from '../crypto/secret-value.js';
 import type { SecretLookup } from './secret-resolver.js';
 
@@ -24,10 +25,18 @@ export interface ResolvedEnv {
   referenced: string[];
 }
 
+/** Where a variable's value came from, to name the secret and key in a problem. */
+interface Origin {
+  secret: string;
+  key: string;
+  needed: string;
+}
+
 export async function resolveEnv(spec: MCPServerSpec, lookup: (name: string) => Promise<SecretLookup>): Promise<ResolvedEnv> {
   const vars: [string, string | SecretValue][] = [];
   const problems: SecretProblem[] = [];
   const referenced = new Set<string>();
+  const origins = new Map<string, Origin>();
 
   for (const source of spec.envFrom ?? []) {
     const ref = source.secretRef;
@@ -46,6 +55,7 @@ export async function resolveEnv(spec: MCPServerSpec, lookup: (name: string) => 
         problems.push(unpassable(ref.name, entry.key, `needed for env ${variable} from envFrom`));
       } else {
         vars.push([variable, entry.value]);
+        origins.set(variable, { secret: ref.name, key: entry.key, needed: `needed for env ${variable} from envFrom` });
       }
     }
   }
@@ -79,8 +89,39 @@ export async function resolveEnv(spec: MCPServerSpec, lookup: (name: string) => 
       continue;
     }
     vars.push([env.name, entry.value]);
+    origins.set(env.name, { secret: ref.name, key: ref.key, needed });
   }
+  if (spec.remote !== undefined) problems.push(...remoteProblems(spec.remote, vars, origins));
   return { vars, problems, referenced: [...referenced].sort() };
+}
+
+/**
+ * A secret put into a hosted server's header or URL must leave them sendable:
+ * a header value HTTP can carry, a URL that still parses. Refused here, before
+ * the gateway sees it, so the reason names the secret and key, never the value.
+ */
+function remoteProblems(remote: NonNullable<MCPServerSpec['remote']>, vars: ResolvedEnv['vars'], origins: Map<string, Origin>): SecretProblem[] {
+  const values = new Map(vars.map(([name, value]) => [name, typeof value === 'string' ? value : value.reveal()]));
+  const problems: SecretProblem[] = [];
+  for (const header of remote.headers ?? []) {
+    for (const name of referencedNames(header.value)) {
+      const origin = origins.get(name);
+      const flaw = origin === undefined ? undefined : headerValueFlaw(values.get(name) ?? '');
+      if (origin === undefined || flaw === undefined) continue;
+      problems.push(invalidValue(origin, `holds ${flaw}, which an HTTP header cannot carry (${origin.needed}, used in header ${header.name})`));
+    }
+  }
+  if (!URL.canParse(expandReferences(remote.url, (name) => values.get(name)))) {
+    for (const name of referencedNames(remote.url)) {
+      const origin = origins.get(name);
+      if (origin !== undefined) problems.push(invalidValue(origin, `does not make spec.remote.url a valid URL (${origin.needed})`));
+    }
+  }
+  return problems;
+}
+
+function invalidValue(origin: Origin, what: string): SecretProblem {
+  return { reason: 'SecretValueInvalid', secret: origin.secret, message: `secret "${origin.secret}" key "${origin.key}" ${what}` };
 }
 
 function missing(name: string, found: Exclude<SecretLookup, { state: 'ok' }>, needed: string): SecretProblem {
