@@ -117,7 +117,7 @@ describe('spec.tools at the proxy in front of an HTTP server', () => {
 describe('a header the proxy cannot send', () => {
   it('is answered 502 naming the header, never thrown: the proxy keeps serving', async () => {
     const server = await upstream();
-    const proxy = await proxyTo({ url: `http://127.0.0.1:${server.port}/mcp`, headers: { 'X-Token': 'tok-canary\r\nX-Injected: yes' } });
+    const proxy = await proxyTo({ url: `http://127.0.0.1:${server.port}/mcp`, label: 'the test server', headers: { 'X-Token': 'tok-canary\r\nX-Injected: yes' } });
     const first = await post(proxy.port, JSON.stringify(call(1, 'echo')));
     expect(first.status).toBe(502);
     expect(first.text).toContain('header X-Token');

@@ -5,6 +5,7 @@
  * the MCP SDK's own server over Streamable HTTP, refusing requests without
  * its bearer key.
  */
+import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -16,7 +17,9 @@ import { findCondition } from '../src/api/status.js';
 import { readEndpointToken } from '../src/mcp/endpoint-token.js';
 import { StateLayout } from '../src/state/layout.js';
 import { runCli } from './helpers/cli.js';
+import { readEvents, startConsole } from './helpers/console.js';
 import { harness, secretYaml } from './helpers/controller.js';
+import { filesUnder } from './helpers/tmp.js';
 
 let hosted: Server | undefined;
 afterEach(async () => {
@@ -148,5 +151,53 @@ describe('a hosted server (spec.remote)', () => {
     const out = result.stdout + result.stderr;
     expect(out).toMatch(/literal\.yaml:\d+:\d+: spec\.remote\.headers\[0\]\.value: must be one line of text that HTTP can carry: no line break, NUL or other control character, nothing past U\+00FF/);
     expect(out).toMatch(/via-env\.yaml:\d+:\d+: spec\.remote\.headers\[0\]\.value: holds a line break once its \$\(VAR\) is replaced by spec\.env's value/);
+  });
+
+  it('canary: a secret in the URL or in a header is in no status, describe, get -o json, console answer or feed, even when the server echoes it', async () => {
+    // A hosted server that refuses every request, quoting the URL it was asked for (as some error pages do).
+    hosted = createServer((req, res) => void res.writeHead(401, { 'Content-Type': 'text/plain' }).end(`unknown key in ${req.url}`));
+    await new Promise<void>((r) => hosted!.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(hosted.address() as { port: number }).port}/mcp`;
+    const h = await harness();
+    await h.write('secret.yaml', secretYaml('hosted', { key: 'url-canary-5c1f', crlf: 'header-canary-77e2\r\nX-Injected: yes' }));
+    await h.write('in-url.yaml', `apiVersion: apiary.dev/v1alpha1
+kind: MCPServer
+metadata:
+  name: in-url
+spec:
+  remote:
+    url: ${base}?api_key=$(KEY)
+  env:
+    - name: KEY
+      valueFrom:
+        secretKeyRef: { name: hosted, key: key }
+`);
+    await h.write('in-header.yaml', remoteManifest(base).replace('name: hosted\n', 'name: in-header\n').replace('key: key }', 'key: crlf }'));
+    await h.start();
+    const connecting = await h.waitFor('in-url Connecting after a refusal', async () => {
+      const ready = findCondition((await h.status('in-url'))?.conditions, 'Ready');
+      return ready?.reason === 'Connecting' && ready.message.includes('unknown key in') && ready;
+    });
+    // The message names the server as the manifest writes it: origin and path, $(VAR) unexpanded, no query.
+    expect(connecting.message).toMatch(new RegExp(`^waiting for the MCP handshake at ${base.replace(/[.?]/g, '\\$&')} \\(`));
+    await h.waitFor('in-header Stuck', async () => (await h.status('in-header'))?.phase === 'Stuck');
+
+    const c = await startConsole(h);
+    const seen: [string, string][] = [];
+    for (const args of [['get', 'mcpservers', '-o', 'json'], ['get', 'mcpservers', '-o', 'yaml'], ['describe', 'mcpserver', 'in-url'], ['describe', 'mcpserver', 'in-header']]) {
+      const r = await runCli(args, { env: h.env });
+      seen.push([args.join(' '), r.stdout + r.stderr]);
+    }
+    for (const path of ['/api/v1/mcpservers', '/api/v1/mcpservers/in-url', '/api/v1/mcpservers/in-url/detail', '/api/v1/mcpservers/in-header', '/api/v1/mcpservers/in-header/detail']) {
+      seen.push([path, (await c.request('GET', path)).body]);
+    }
+    seen.push(['watch', (await readEvents(c.port, c.server.apiToken, '/api/v1/watch', (e) => e.some((x) => x.type === 'BOOKMARK'))).raw]);
+    seen.push(['logs', JSON.stringify(h.logs)]);
+    for (const file of await filesUnder(h.stateDir)) seen.push([file, await readFile(file, 'utf8')]);
+    expect(seen.find(([, text]) => text.includes('unknown key in /mcp?api_key=[redacted]'))?.[0]).toBeDefined();
+    for (const [where, text] of seen) {
+      expect(text.includes('url-canary-5c1f'), `the URL's secret in ${where}`).toBe(false);
+      expect(text.includes('header-canary-77e2'), `the header's secret in ${where}`).toBe(false);
+    }
   });
 });

@@ -44,3 +44,28 @@ export function headerValueFlaw(value: string): string | undefined {
 export const HEADER_VALUE = /^[\t -~\u0080-\u00ff]*$/;
 
 export const HEADER_VALUE_RULE = 'must be one line of text that HTTP can carry: no line break, NUL or other control character, nothing past U+00FF';
+
+/**
+ * How apiary names a hosted server in status, events and logs: its URL's
+ * origin and path as the manifest writes them, `$(VAR)` unexpanded, without
+ * user info, query or fragment (where keys are usually put).
+ */
+export function remoteLabel(template: string): string {
+  const parts = /^(https?:\/\/)(?:[^/?#@]*@)?([^/?#]*)([^?#]*)/.exec(template);
+  return parts === null ? 'spec.remote.url' : `${parts[1]}${parts[2]}${parts[3]}`;
+}
+
+/** The host (and port) of a label, as written. */
+export function remoteLabelHost(label: string): string {
+  return label.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
+}
+
+/**
+ * `text` with every secret value put into a hosted server's URL or headers
+ * replaced by [redacted], as written and percent-encoded (a server's error
+ * may quote the URL it was asked for).
+ */
+export function withoutSecrets(text: string, secrets: readonly string[]): string {
+  const forms = [...new Set(secrets.flatMap((s) => [s, encodeURIComponent(s)]))].filter((s) => s.length > 0).sort((a, b) => b.length - a.length);
+  return forms.reduce((out, secret) => out.split(secret).join('[redacted]'), text);
+}

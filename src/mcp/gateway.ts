@@ -16,7 +16,7 @@ import { Aggregate, type AggregateMember, type RemoteMember } from './aggregate.
 import { Bridge, toolStatus, type BridgeStatus } from './bridge.js';
 import type { HealthFailure, HealthOptions } from './health.js';
 import { HttpEndpoint } from './http-endpoint.js';
-import { HttpProbe } from './http-probe.js';
+import { HttpProbe, type ProbeOptions } from './http-probe.js';
 import { AGGREGATE_PORT_KEY, PortRegistry } from './ports.js';
 import { compileToolFilter, EXPOSE_ALL, refuseFilteredCall, withExposedTools, type ToolFilter, type ToolFilterSpec } from './tool-filter.js';
 import { HttpProxy, type RemoteTarget } from './http-proxy.js';
@@ -46,6 +46,8 @@ interface Entry {
 /** A hosted server as the gateway fronts it: headers hold resolved secret values (kept in memory only). */
 export interface RemoteServer extends RemoteTarget {
   transport: 'streamable-http' | 'sse';
+  /** The secret values in url and headers, kept out of every message the probe writes. */
+  secrets: readonly string[];
   /** Fingerprint of url and headers, secret values only through a keyed hash. */
   hash: string;
 }
@@ -140,14 +142,14 @@ export class Gateway {
       this.#entries.set(name, entry);
     }
     entry.health = health;
-    const target = { url: remote.url, headers: remote.headers };
+    const target = { url: remote.url, label: remote.label, headers: remote.headers };
     if (entry.remoteHash !== remote.hash) entry.proxy?.setRemote(target);
     await this.#ensureProxy(name, entry, compileToolFilter(tools), target);
     if (entry.probe === undefined || entry.remoteHash !== remote.hash) {
       void entry.probe?.stop();
       const hosted = entry;
       // Nothing to restart: a hosted server that stops answering is reported, and probed again.
-      entry.probe = this.#probe(name, hosted, { url: remote.url, headers: remote.headers }, 0, (message) => {
+      entry.probe = this.#probe(name, hosted, { url: remote.url, label: remote.label, secrets: remote.secrets, headers: remote.headers }, 0, (message) => {
         this.#opts.logger.warn('hosted server not answering', { server: name, reason: message });
         void hosted.probe?.stop();
         delete hosted.probe;
@@ -169,7 +171,7 @@ export class Gateway {
         await proxy.listen();
         entry.proxy = proxy;
         delete entry.endpointError;
-        this.#opts.logger.info('MCP endpoint listening', { server: name, url: httpUrl(entry.transport, entry.port), ...(remote ? { remote: new URL(remote.url).origin } : { upstreamPort: entry.upstreamPort }) });
+        this.#opts.logger.info('MCP endpoint listening', { server: name, url: httpUrl(entry.transport, entry.port), ...(remote ? { remote: remote.label } : { upstreamPort: entry.upstreamPort }) });
       } catch (err) {
         entry.endpointError = listenError(err, entry.port);
       }
@@ -197,7 +199,7 @@ export class Gateway {
   }
 
   /** Readiness and liveness of an HTTP server (one apiary runs, pid; or a hosted one, pid 0) through an MCP session of apiary's own. */
-  #probe(name: string, entry: Entry, at: { url: string; headers?: Record<string, string> }, pid: number, onUnhealthy: (message: string) => void): HttpProbe {
+  #probe(name: string, entry: Entry, at: Pick<ProbeOptions, 'url' | 'label' | 'secrets' | 'headers'>, pid: number, onUnhealthy: (message: string) => void): HttpProbe {
     const transport = entry.transport === 'sse' ? 'sse' : 'streamable-http';
     return new HttpProbe({ ...at, transport, clock: this.#opts.clock, health: entry.health, onChange: () => this.#changed(name), onUnhealthy }, pid);
   }

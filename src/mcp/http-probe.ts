@@ -10,6 +10,7 @@ import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpError, ResultSchema, ToolListChangedNotificationSchema, type ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
 import type { Clock, Timer } from '../controller/clock.js';
+import { withoutSecrets } from '../api/remote.js';
 import { messageOf } from '../errors.js';
 import type { MemberRequestHandler, RemoteSession } from './aggregate.js';
 import { ErrorCodes, errorResponse, type JsonRpcResponse } from './jsonrpc.js';
@@ -27,6 +28,10 @@ export interface ProbeOptions {
   onToolsChanged?: () => void;
   /** Headers for every request (a hosted server's, from its manifest). */
   headers?: Record<string, string>;
+  /** What messages call the server instead of `url` (a hosted server's may hold a secret). */
+  label?: string;
+  /** Values never to appear in a message (a server's error may quote them). */
+  secrets?: readonly string[];
 }
 
 export class HttpProbe {
@@ -66,6 +71,7 @@ export class HttpProbe {
   }
 
   #set(state: UpstreamState, message?: string): void {
+    message = message === undefined ? undefined : withoutSecrets(message, this.#opts.secrets ?? []);
     if (this.#state === state && this.#message === message) return;
     this.#state = state;
     this.#message = message;
@@ -86,7 +92,7 @@ export class HttpProbe {
     } catch (err) {
       this.#failures += 1;
       if (this.#failures >= this.#opts.health.failureThreshold) {
-        this.#opts.onUnhealthy(`${this.#failures} MCP pings in a row failed (last: ${messageOf(err)})`);
+        this.#opts.onUnhealthy(withoutSecrets(`${this.#failures} MCP pings in a row failed (last: ${messageOf(err)})`, this.#opts.secrets ?? []));
         return;
       }
     }
@@ -126,7 +132,7 @@ export class HttpProbe {
       this.#schedule(this.#opts.health.intervalMs);
     } catch (err) {
       await client.close().catch(() => undefined);
-      this.#set('initializing', `waiting for the MCP handshake at ${this.#opts.url} (${messageOf(err)})`);
+      this.#set('initializing', `waiting for the MCP handshake at ${this.#opts.label ?? this.#opts.url} (${messageOf(err)})`);
       this.#schedule(500);
     }
   }
@@ -149,10 +155,11 @@ export class HttpProbe {
       await client.connect(transport, { timeout: this.#opts.health.timeoutMs });
     } catch (err) {
       await client.close().catch(() => undefined);
-      throw err;
+      // A hosted server's error may echo its URL or headers: what reaches an aggregate client carries no secret.
+      throw new Error(withoutSecrets(err instanceof McpError ? err.message.replace(/^MCP error -?\d+: /, '') : messageOf(err), this.#opts.secrets ?? []));
     }
     return {
-      request: (method, params, timeoutMs, signal, onProgress) => requestOver(client, method, params, timeoutMs, signal, onProgress),
+      request: (method, params, timeoutMs, signal, onProgress) => requestOver(client, method, params, timeoutMs, this.#opts.secrets ?? [], signal, onProgress),
       close: async () => {
         // The server may free what it keeps for the session now, not when it expires.
         if (transport instanceof StreamableHTTPClientTransport) await transport.terminateSession().catch(() => undefined);
@@ -175,6 +182,7 @@ async function requestOver(
   method: string,
   params: Record<string, unknown>,
   timeoutMs: number,
+  secrets: readonly string[],
   signal?: AbortSignal,
   onProgress?: (progress: Record<string, unknown>) => void,
 ): Promise<JsonRpcResponse> {
@@ -183,6 +191,7 @@ async function requestOver(
     const result = await client.request({ method, params } as never, ResultSchema, options);
     return { jsonrpc: '2.0', id: 0, result } as JsonRpcResponse;
   } catch (err) {
-    return errorResponse(0, err instanceof McpError ? err.code : ErrorCodes.InternalError, err instanceof McpError ? err.message.replace(/^MCP error -?\d+: /, '') : messageOf(err));
+    const message = err instanceof McpError ? err.message.replace(/^MCP error -?\d+: /, '') : messageOf(err);
+    return errorResponse(0, err instanceof McpError ? err.code : ErrorCodes.InternalError, withoutSecrets(message, secrets));
   }
 }

@@ -21,13 +21,15 @@ const MAX_BODY = 4 * 1024 * 1024;
 /** A hosted server: its URL, and the headers apiary adds (values resolved from secrets; never logged). */
 export interface RemoteTarget {
   url: string;
+  /** What messages call it: origin and path as the manifest writes them (remoteLabel), never the expanded URL. */
+  label: string;
   headers: Record<string, string>;
 }
 
 export class HttpProxy {
   readonly #port: number;
   readonly #upstreamPort: number;
-  #remote: { url: URL; headers: Record<string, string> } | undefined;
+  #remote: { url: URL; label: string; headers: Record<string, string> } | undefined;
   readonly #token: string | undefined;
   #filter: ToolFilter = EXPOSE_ALL;
   #server: Server | undefined;
@@ -46,7 +48,7 @@ export class HttpProxy {
 
   /** A hosted server's new URL or header values (a secret rotated): what the next request is sent with. */
   setRemote(target: RemoteTarget): void {
-    this.#remote = { url: new URL(target.url), headers: { ...target.headers } };
+    this.#remote = { url: new URL(target.url), label: target.label, headers: { ...target.headers } };
   }
 
   get upstreamPort(): number {
@@ -209,7 +211,7 @@ export class HttpProxy {
       answer.on('end', () => res.end(buffer));
     });
     upstream.on('error', (err) => {
-      if (!res.headersSent) this.#fail(res, 502, this.#remote ? `the hosted server at ${this.#remote.url.host} is not answering (${err.message})` : `the server is not answering on its port (${err.message})`);
+      if (!res.headersSent) this.#fail(res, 502, this.#remote ? `the hosted server at ${this.#remote.label} is not answering (${(err as NodeJS.ErrnoException).code ?? 'no answer'})` : `the server is not answering on its port (${err.message})`);
       else res.end();
     });
     res.on('close', () => upstream.destroy());

@@ -4,6 +4,7 @@
  * in mcpserver.ts performs the actions and reads the world.
  */
 import type { RestartPolicy, Transport } from '../api/manifests.js';
+import { remoteLabelHost } from '../api/remote.js';
 import type { UpstreamState } from '../mcp/bridge.js';
 import type { HealthFailure, HealthOptions } from '../mcp/health.js';
 import type { ToolFilterSpec } from '../mcp/tool-filter.js';
@@ -293,7 +294,8 @@ function verdict(input: StatusInput): Verdict {
 
 /** A hosted server is Ready once apiary's session with it is (its handshake answered). */
 function remoteReadiness(remote: RemoteServer, mcp: McpView | undefined): [boolean, string, string] {
-  const host = new URL(remote.url).host;
+  // Named as the manifest writes it: the expanded URL may hold a secret.
+  const host = remoteLabelHost(remote.label);
   if (mcp?.endpointError !== undefined) return [false, 'EndpointUnavailable', mcp.endpointError];
   if (mcp?.state === 'ready') {
     const info = mcp.serverInfo ? `${mcp.serverInfo.name} ${mcp.serverInfo.version}` : 'the server';

@@ -10,7 +10,7 @@ import { setCondition, type MCPServerStatus } from '../api/status.js';
 import { isApiaryError } from '../errors.js';
 import { formatManifestError } from '../manifests/errors.js';
 import type { MCPServerSpec } from '../api/manifests.js';
-import { expandReferences } from '../api/remote.js';
+import { expandReferences, referencedNames, remoteLabel } from '../api/remote.js';
 import type { RemoteServer } from '../mcp/gateway.js';
 import { DEFAULT_HEALTH, type HealthFailure, type HealthOptions } from '../mcp/health.js';
 import { upstreamPortKey } from '../mcp/ports.js';
@@ -105,7 +105,9 @@ function remoteServer(ctx: ReconcileContext, remote: NonNullable<MCPServerSpec['
     });
   const headers = Object.fromEntries((remote.headers ?? []).map((h) => [h.name, expand(h.value, false)]));
   const identity = { url: expand(remote.url, true), headers: (remote.headers ?? []).map((h) => [h.name, expand(h.value, true)]) };
-  return { url: expand(remote.url, false), transport: remote.transport ?? 'streamable-http', headers, hash: shortHash(identity) };
+  const used = [remote.url, ...(remote.headers ?? []).map((h) => h.value)].flatMap(referencedNames);
+  const secrets = [...new Set(used.filter((name) => secret.has(name)).map((name) => values.get(name)!))];
+  return { url: expand(remote.url, false), label: remoteLabel(remote.url), transport: remote.transport ?? 'streamable-http', headers, secrets, hash: shortHash(identity) };
 }
 
 /** A literal PORT the manifest sets itself: the server listens there, and the proxy forwards to it. */
