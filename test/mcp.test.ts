@@ -292,6 +292,24 @@ describe('MCP through apiary (server-everything, SDK client)', () => {
     await client.close();
   });
 
+  it('describe says plainly that an HTTP server\'s internal port is not behind apiary\'s token, and where the server listens', async () => {
+    const h = await harness();
+    await h.write('e.yaml', everything('web', 'streamableHttp', '  tools:\n    deny: [get-env]\n'));
+    await h.start();
+    const { url } = await ready(h, 'web');
+    const internal = Number(JSON.parse(await readFile(join(h.stateDir, 'ports.json'), 'utf8'))['web~upstream']);
+    // server-everything listens on every interface (Express's default): the port is open beyond this machine too.
+    const described = await runCli(['describe', 'mcpserver', 'web'], { env: h.env });
+    expect(described.stdout).toMatch(new RegExp(`Internal port:    ${internal} \\(the server's own \\$PORT\\), listening on (::|0\\.0\\.0\\.0) \\(every interface\\)\n`));
+    expect(described.stdout).toContain("                  not protected by apiary's token or spec.tools: any local user, and other machines unless a firewall stops them, can call the server there directly\n");
+    // And it is so: a client with no token reaches the tool spec.tools denies.
+    const direct = new Client({ name: 'direct', version: '1' });
+    await direct.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${internal}/mcp`)));
+    expect((await direct.listTools()).tools.map((t) => t.name)).toContain('get-env');
+    await direct.close();
+    expect(url).not.toContain(String(internal));
+  });
+
   it('a server on the legacy SSE transport is fronted too: its event stream passes through, tools/list filtered on it', async () => {
     const h = await harness();
     await h.write('e.yaml', `apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata:\n  name: legacy\nspec:\n  command: node\n  args: [${JSON.stringify(EVERYTHING)}, sse]\n  transport: sse\n  tools:\n    allow: [echo]\n`);

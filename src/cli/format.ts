@@ -7,6 +7,7 @@ import type { MCPServerSpec } from '../api/manifests.js';
 import type { ObjectView, StateView } from '../state/view.js';
 import { escapeTerminal, escapeTerminalLines } from './escape.js';
 import { age, table } from './table.js';
+import { internalPortLines, type InternalPort } from './internal-port.js';
 
 export function serialize(value: unknown, format: 'json' | 'yaml'): string {
   return format === 'json' ? JSON.stringify(value, null, 2) : stringify(value, { lineWidth: 0 }).trimEnd();
@@ -109,12 +110,12 @@ function line(label: string, value: string | number | undefined): string {
   return `${`${label}:`.padEnd(18)}${value === undefined ? '<none>' : escapeTerminal(String(value))}`;
 }
 
-/** Every field and event, escaped for the terminal: what is not escaped on its own line is escaped here as a whole. */
-export function describe(o: ObjectView, view: StateView, now: number): string {
-  return escapeTerminalLines(describeRaw(o, view, now));
+/** Every field and event, escaped for the terminal: what is not escaped on its own line is escaped here as a whole. `internal`: the internal port of an HTTP server apiary runs (internalPortOf), said plainly to be unguarded. */
+export function describe(o: ObjectView, view: StateView, now: number, internal?: InternalPort): string {
+  return escapeTerminalLines(describeRaw(o, view, now, internal));
 }
 
-function describeRaw(o: ObjectView, view: StateView, now: number): string {
+function describeRaw(o: ObjectView, view: StateView, now: number, internal?: InternalPort): string {
   const out: string[] = [];
   const status = o.object.status;
   out.push(line('Name', o.name), line('Kind', o.kind), line('Declared in', o.declaredAt ?? '<deleted from the manifests>'));
@@ -129,7 +130,7 @@ function describeRaw(o: ObjectView, view: StateView, now: number): string {
     out.push('Manifest errors:');
     for (const e of o.errors) out.push(`  ${escapeTerminal(e)}`);
   }
-  if (o.kind === 'MCPServer') describeServer(o, status as MCPServerStatus | undefined, out, now);
+  if (o.kind === 'MCPServer') describeServer(o, status as MCPServerStatus | undefined, out, now, internal);
   else if (o.kind === 'GitRepository') describeSource(o, status as GitRepositoryStatus | undefined, out, now);
   else describeSecret(o, status as SecretStatus | undefined, out);
   const applied = (status as { lastAppliedRevision?: string } | undefined)?.lastAppliedRevision;
@@ -146,7 +147,7 @@ function describeRaw(o: ObjectView, view: StateView, now: number): string {
   return out.join('\n');
 }
 
-function describeServer(o: ObjectView, status: MCPServerStatus | undefined, out: string[], now: number): void {
+function describeServer(o: ObjectView, status: MCPServerStatus | undefined, out: string[], now: number, internal: InternalPort | undefined): void {
   if (status !== undefined) {
     out.push(line('Phase', status.phase));
     if (status.message) out.push(line('Message', status.message));
@@ -159,6 +160,11 @@ function describeServer(o: ObjectView, status: MCPServerStatus | undefined, out:
     }
     if (status.nextRetryAt) out.push(line('Next retry', status.nextRetryAt));
     out.push(line('URL', status.url));
+    // A pod's port is the cluster's business; a local process's is reachable on this machine.
+    if (internal !== undefined && status.pod === undefined) {
+      const [port, guard] = internalPortLines(internal);
+      out.push(line('Internal port', port), `${' '.repeat(18)}${guard}`);
+    }
     if (status.tools !== undefined) {
       const filtered = status.toolsFiltered ?? [];
       out.push(line('Tools', `${status.tools} exposed${filtered.length > 0 ? `, ${filtered.length} filtered by spec.tools (${filtered.join(', ')})` : ''}`));

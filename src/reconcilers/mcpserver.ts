@@ -111,7 +111,7 @@ function remoteServer(ctx: ReconcileContext, remote: NonNullable<MCPServerSpec['
 }
 
 /** A literal PORT the manifest sets itself: the server listens there, and the proxy forwards to it. */
-function declaredPort(spec: MCPServerSpec): number | undefined {
+export function declaredPort(spec: MCPServerSpec): number | undefined {
   const value = spec.env?.find((e) => e.name === 'PORT')?.value;
   const port = value === undefined ? NaN : Number(value);
   return Number.isInteger(port) && port > 0 && port < 65536 ? port : undefined;
