@@ -153,6 +153,20 @@ describe('a hosted server (spec.remote)', () => {
     expect(out).toMatch(/via-env\.yaml:\d+:\d+: spec\.remote\.headers\[0\]\.value: holds a line break once its \$\(VAR\) is replaced by spec\.env's value/);
   });
 
+  it('validate refuses a spec.remote.url that does not parse, as written or with spec.env\'s literals in it', async () => {
+    const h = await harness();
+    await h.write('port.yaml', remoteManifest('https://example.com:99999/mcp').replace('name: hosted\n', 'name: port\n'));
+    await h.write('host.yaml', remoteManifest('https://$(HOST)/mcp').replace('name: hosted\n', 'name: host\n').replace('  env:\n', '  env:\n    - name: HOST\n      value: "bad host"\n'));
+    // A secret may make it whole: that is checked when the secret is resolved.
+    await h.write('secret-port.yaml', remoteManifest('https://example.com:$(HOSTED_KEY)/mcp').replace('name: hosted\n', 'name: secret-port\n'));
+    const result = await runCli(['validate', h.dir], { env: h.env });
+    expect(result.code).toBe(1);
+    const out = result.stdout + result.stderr;
+    expect(out).toMatch(/port\.yaml:\d+:\d+: spec\.remote\.url: is not a valid URL;/);
+    expect(out).toMatch(/host\.yaml:\d+:\d+: spec\.remote\.url: is not a valid URL once its \$\(VAR\) is replaced by spec\.env's value/);
+    expect(out).not.toContain('secret-port.yaml');
+  });
+
   it('canary: a secret in the URL or in a header is in no status, describe, get -o json, console answer or feed, even when the server echoes it', async () => {
     // A hosted server that refuses every request, quoting the URL it was asked for (as some error pages do).
     hosted = createServer((req, res) => void res.writeHead(401, { 'Content-Type': 'text/plain' }).end(`unknown key in ${req.url}`));

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import type { V1EnvVar } from '@kubernetes/client-node';
-import { expandReferences, HEADER_VALUE, HEADER_VALUE_RULE, headerValueFlaw } from './remote.js';
+import { expandReferences, HEADER_VALUE, HEADER_VALUE_RULE, headerValueFlaw, referencedNames } from './remote.js';
 import { API_GROUP_VERSION, DNS1123_LABEL, DNS1123_MAX, LABEL_KEY, LABEL_KEY_RULE, LABEL_VALUE, LABEL_VALUE_RULE, SECRET_KEY } from './names.js';
 
 const DNS_RULE =
@@ -168,6 +168,12 @@ export const MCPServerSpec = z.strictObject({
         ctx.addIssue({ code: 'custom', path: ['remote', 'headers', i, 'value'], message: `holds ${flaw} once its $(VAR) is replaced by spec.env's value; ${HEADER_VALUE_RULE}` });
       }
     });
+    // The URL must parse, or the gateway could not front it; when a secret may fill it, it is checked when resolved.
+    const url = spec.remote?.url;
+    const fromSecret = (name: string): boolean => (spec.envFrom ?? []).length > 0 || (spec.env ?? []).some((e) => e.name === name && e.valueFrom !== undefined);
+    if (url !== undefined && !referencedNames(url).some(fromSecret) && !URL.canParse(expandReferences(url, (name) => literals.get(name)))) {
+      ctx.addIssue({ code: 'custom', path: ['remote', 'url'], message: `is not a valid URL${referencedNames(url).some((name) => literals.has(name)) ? " once its $(VAR) is replaced by spec.env's value" : ''}` });
+    }
   });
 
 const META_DESCRIPTION = 'Name, labels and annotations';
