@@ -122,3 +122,30 @@ describe('the replay budget of an endpoint', () => {
     expect(await oldest.firstEvent()).toEqual(marker);
   });
 });
+
+describe('a request whose handling throws', () => {
+  it('gets 500 and is told to onError; the endpoint and its other sessions carry on, with no unhandled rejection', async () => {
+    const told: unknown[] = [];
+    const { endpoint, host } = await open({ onError: (e) => told.push(e) });
+    const sessionId = await initialize(endpoint.url);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const original = host.fromClient.bind(host);
+      host.fromClient = (id, message) => (isRequest(message) && message.method === 'tools/list' ? Promise.reject(new Error('broken inside')) : original(id, message));
+      const res = await post(endpoint.url, { jsonrpc: '2.0', id: 2, method: 'tools/list' }, sessionId);
+      expect(res.status).toBe(500);
+      expect(await res.json()).toMatchObject({ error: { code: -32603, message: 'apiary could not handle this request; the controller log says why' } });
+      expect(told.map(String)).toEqual(['Error: broken inside']);
+      // The same session still works.
+      const again = await post(endpoint.url, INITIALIZED, sessionId);
+      expect(again.status).toBe(202);
+      // A macrotask turn lets Node report a rejection nobody handled, had there been one.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+});

@@ -113,7 +113,7 @@ export class Gateway {
     entry.bridge.setToolFilter(compileToolFilter(tools));
     entry.bridge.setHealth(health);
     if (entry.endpoint === undefined) {
-      const endpoint = new HttpEndpoint(entry.bridge, port, this.#opts.token !== undefined ? { token: this.#opts.token } : {});
+      const endpoint = new HttpEndpoint(entry.bridge, port, this.#endpointOptions(name));
       try {
         await endpoint.listen();
         entry.endpoint = endpoint;
@@ -271,11 +271,19 @@ export class Gateway {
     return ready;
   }
 
-  /** Serves every Ready server's tools at one URL, on the port remembered for it; returns the URL, or why not. */
+  /** An endpoint's token, and where what a request's handling threw is told: the log, by its message (the request got 500). */
+  #endpointOptions(server: string): { token?: string; onError: (error: unknown) => void } {
+    return {
+      ...(this.#opts.token !== undefined ? { token: this.#opts.token } : {}),
+      onError: (error) => this.#opts.logger.error('MCP request failed inside apiary', { server, error: messageOf(error) }),
+    };
+  }
+
+    /** Serves every Ready server's tools at one URL, on the port remembered for it; returns the URL, or why not. */
   async startAggregate(version: string, port?: number): Promise<{ url: string } | { error: string }> {
     const aggregate = new Aggregate(this, version, { logger: this.#opts.logger });
     const chosen = port ?? (await this.ports.portFor(AGGREGATE_PORT_KEY));
-    const endpoint = new HttpEndpoint(aggregate, chosen, this.#opts.token !== undefined ? { token: this.#opts.token } : {});
+    const endpoint = new HttpEndpoint(aggregate, chosen, this.#endpointOptions('(aggregate)'));
     try {
       await endpoint.listen();
     } catch (err) {

@@ -90,8 +90,14 @@ export class HttpEndpoint {
   /** The bytes of every session's replay events. */
   #replayBytes = 0;
 
-  /** `bodyTiming`: how long a request body may take to arrive; `replayBudgetBytes`: see REPLAY_BUDGET_BYTES (tests shorten both). */
-  constructor(bridge: SessionHost, port: number, options: { token?: string; bodyTiming?: BodyTiming; replayBudgetBytes?: number } = {}) {
+  readonly #onError: ((error: unknown) => void) | undefined;
+
+  /**
+   * `bodyTiming`: how long a request body may take to arrive; `replayBudgetBytes`: see REPLAY_BUDGET_BYTES (tests shorten both);
+   * `onError`: told of what a request's handling threw (the request itself gets 500).
+   */
+  constructor(bridge: SessionHost, port: number, options: { token?: string; bodyTiming?: BodyTiming; replayBudgetBytes?: number; onError?: (error: unknown) => void } = {}) {
+    this.#onError = options.onError;
     this.#bridge = bridge;
     this.#port = port;
     this.#token = options.token;
@@ -114,7 +120,7 @@ export class HttpEndpoint {
 
   /** Listens; rejects with the socket error (EADDRINUSE...) when it cannot. */
   listen(): Promise<void> {
-    const server = createServer((req, res) => void this.#handle(req, res));
+    const server = createServer((req, res) => void this.#handle(req, res).catch((err: unknown) => this.#failed(res, err)));
     server.keepAliveTimeout = 30_000;
     return new Promise((resolve, reject) => {
       server.once('error', reject);
@@ -176,6 +182,13 @@ export class HttpEndpoint {
     if (req.method === 'GET') return this.#get(req, res);
     if (req.method === 'DELETE') return this.#delete(req, res);
     res.writeHead(405, { Allow: 'GET, POST, DELETE' }).end();
+  }
+
+  /** What a request's handling threw ends that request (500, or its stream cut), never the controller. */
+  #failed(res: ServerResponse, err: unknown): void {
+    this.#onError?.(err);
+    if (!res.headersSent) this.#fail(res, 500, null, ErrorCodes.InternalError, 'apiary could not handle this request; the controller log says why');
+    else res.destroy();
   }
 
   #fail(res: ServerResponse, status: number, id: Id | null, code: number, message: string): void {
