@@ -19,7 +19,8 @@ export function oneProcessEach(world: World, running: readonly string[], stopped
   return out;
 }
 
-const STATE_FILE = /^(controller\.(json|lock|log|previous\.log)|console\.(json|key)|endpoint\.token|ports\.json|state\.key|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.json|\.next\.json|\.old\.json|\.log|\.next\.log|\.previous\.log|\.log\.idx|\.previous\.log\.idx|\.log\.1|\.log\.1\.idx))$/;
+/** Names apiary gives its state files (a 64-hex name: a console login code's digest in console-logins/). */
+const STATE_FILE = /^(controller\.(json|lock|log|previous\.log)|console\.json|console-sessions\.json|[0-9a-f]{64}|endpoint\.token|ports\.json|state\.key|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.json|\.next\.json|\.old\.json|\.log|\.next\.log|\.previous\.log|\.log\.idx|\.previous\.log\.idx|\.log\.1|\.log\.1\.idx))$/;
 
 /**
  * Every folder 0700 and file 0600; every file named as apiary names its
