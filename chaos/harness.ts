@@ -9,10 +9,26 @@ import { readdir, rename, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { noCanary, oneProcessEach, stateFilesSound } from './invariants.js';
+import { hangingGitRemote } from './git-hang.js';
+import { hostedYaml, startHosted, type Hosted } from './hosted.js';
+import { dropUploads, pingEndpoint, stallUploads } from './ingress.js';
+import { controllerAlive, noCanary, oneProcessEach, stateFilesSound } from './invariants.js';
 import { killGroup, rssKb, sleep, World, type ServerDecl } from './world.js';
 
-export const FAULTS = ['edit-kill', 'secret-kill', 'crash-kill', 'corrupt-state', 'dir-vanishes', 'client-flood', 'secret-gone'] as const;
+export const FAULTS = [
+  'edit-kill',
+  'secret-kill',
+  'crash-kill',
+  'corrupt-state',
+  'dir-vanishes',
+  'client-flood',
+  'secret-gone',
+  'dropped-upload',
+  'stalled-upload',
+  'header-crlf',
+  'no-newline',
+  'git-hang',
+] as const;
 export type Fault = (typeof FAULTS)[number];
 
 export interface ChaosOptions {
@@ -23,6 +39,8 @@ export interface ChaosOptions {
   convergeMs?: number;
   /** random (default): faults drawn with the seed; cycle: each fault in turn, so a short run has them all. */
   order?: 'random' | 'cycle';
+  /** Only these faults (default: all of FAULTS). */
+  faults?: readonly Fault[];
   log?: (line: string) => void;
 }
 
@@ -58,6 +76,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const random = rng(seed);
   const log = options.log ?? (() => undefined);
   const convergeLimit = options.convergeMs ?? 2_000;
+  const faults = options.faults ?? FAULTS;
   const world = await World.create();
   const report: ChaosReport = {
     seed,
@@ -82,6 +101,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   ];
   const secrets: Record<string, string> = {};
   let extraPresent = true;
+  let hosted: Hosted | undefined;
   const setSecret = async (name: string, key: string): Promise<void> => {
     const value = canary();
     canaries.push(value);
@@ -93,95 +113,171 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   try {
     await setSecret('tok', 'token');
     await setSecret('extra', 'key');
+    // A hosted server (spec.remote) whose header carries a secret: the CR/LF fault aims at it.
+    await setSecret('hosted', 'key');
+    hosted = await startHosted(secrets['hosted/key']!);
+    await world.writeManifest('hosted.yaml', hostedYaml(hosted.url));
     for (const s of servers) await world.writeServer(s);
     await world.startController();
     const first = await converge(world, servers, secrets, extraPresent, 20_000);
     report.violations.push(...first.problems.map((p) => `at start: ${p}`));
+    if (!(await until(20_000, () => hostedReady(world)))) report.violations.push('at start: the hosted server is not Ready');
 
     for (let round = 1; round <= options.rounds; round++) {
-      const fault = options.order === 'cycle' ? FAULTS[(round - 1) % FAULTS.length]! : FAULTS[Math.floor(random() * FAULTS.length)]!;
+      const fault = options.order === 'cycle' ? faults[(round - 1) % faults.length]! : faults[Math.floor(random() * faults.length)]!;
       report.faults[fault] = (report.faults[fault] ?? 0) + 1;
       const texts: Record<string, string> = {};
       const s = servers[Math.floor(random() * 3)]!;
-      switch (fault) {
-        case 'edit-kill': {
-          s.rev += 1;
-          await world.writeServer(s);
-          await sleep(random() * 300);
-          await world.killController();
-          await world.startController();
-          break;
-        }
-        case 'secret-kill': {
-          const value = canary();
-          canaries.push(value);
-          const writer = world.spawnCli(['secret', 'set', 'tok', 'token'], value);
-          await sleep(random() * 400);
-          await world.killController();
-          const code = await new Promise<number | null>((resolve) => (writer.exitCode !== null ? resolve(writer.exitCode) : writer.once('exit', resolve)));
-          if (code === 0) secrets['tok/token'] = value;
-          else report.violations.push(`round ${round}: secret set exited ${code}`);
-          await world.startController();
-          break;
-        }
-        case 'crash-kill': {
-          const pid = world.serverProcesses()[s.name]?.[0];
-          if (pid !== undefined) killGroup(pid);
-          await sleep(random() * 300);
-          await world.killController();
-          await world.startController();
-          break;
-        }
-        case 'corrupt-state': {
-          const kill = random() < 0.5;
-          if (kill) await world.killController();
-          await corruptOne(world, random);
-          if (kill) await world.startController();
-          break;
-        }
-        case 'dir-vanishes': {
-          const before = world.serverProcesses();
-          const away = `${world.dir}.away`;
-          await rename(world.dir, away);
-          await sleep(2_500); // past one resync (2 s): losing the directory must not prune anything
-          const during = world.serverProcesses();
-          for (const name of Object.keys(before)) {
-            if (JSON.stringify(before[name]) !== JSON.stringify(during[name])) report.violations.push(`round ${round}: ${name} changed while the manifest directory was gone`);
+      // A fault that throws (a socket refused by a controller that died) is a violation of the round, not the end of the run.
+      try {
+        switch (fault) {
+          case 'edit-kill': {
+            s.rev += 1;
+            await world.writeServer(s);
+            await sleep(random() * 300);
+            await world.killController();
+            await world.startController();
+            break;
           }
-          await rename(away, world.dir);
-          break;
+          case 'secret-kill': {
+            const value = canary();
+            canaries.push(value);
+            const writer = world.spawnCli(['secret', 'set', 'tok', 'token'], value);
+            await sleep(random() * 400);
+            await world.killController();
+            const code = await new Promise<number | null>((resolve) => (writer.exitCode !== null ? resolve(writer.exitCode) : writer.once('exit', resolve)));
+            if (code === 0) secrets['tok/token'] = value;
+            else report.violations.push(`round ${round}: secret set exited ${code}`);
+            await world.startController();
+            break;
+          }
+          case 'crash-kill': {
+            const pid = world.serverProcesses()[s.name]?.[0];
+            if (pid !== undefined) killGroup(pid);
+            await sleep(random() * 300);
+            await world.killController();
+            await world.startController();
+            break;
+          }
+          case 'corrupt-state': {
+            const kill = random() < 0.5;
+            if (kill) await world.killController();
+            await corruptOne(world, random);
+            if (kill) await world.startController();
+            break;
+          }
+          case 'dir-vanishes': {
+            const before = world.serverProcesses();
+            const away = `${world.dir}.away`;
+            await rename(world.dir, away);
+            await sleep(2_500); // past one resync (2 s): losing the directory must not prune anything
+            const during = world.serverProcesses();
+            for (const name of Object.keys(before)) {
+              if (JSON.stringify(before[name]) !== JSON.stringify(during[name])) report.violations.push(`round ${round}: ${name} changed while the manifest directory was gone`);
+            }
+            await rename(away, world.dir);
+            break;
+          }
+          case 'client-flood': {
+            const flood = await clientFlood(world, 's2');
+            report.flood.idlePingMs.push(...flood.idle);
+            report.flood.floodPingMs.push(...flood.during);
+            report.flood.floodCalls += flood.calls;
+            report.flood.floodErrors += flood.errors;
+            texts['endpoint responses'] = flood.responses;
+            break;
+          }
+          case 'secret-gone': {
+            // Rule 2 then 1 then 3: a running server keeps running without its secret; once it
+            // stops it is Stuck; when the secret is back it starts by itself.
+            const del = await world.cli(['secret', 'delete', 'extra']);
+            if (del.code !== 0) report.violations.push(`round ${round}: secret delete failed: ${del.stderr}`);
+            extraPresent = false;
+            // Rule 2: it keeps running, and status says the secret is gone.
+            const seen = await until(convergeLimit, () => world.status('fragile')?.conditions?.some((c) => c.type === 'SecretsResolved' && c.status === 'False') === true);
+            if (!seen) report.violations.push(`round ${round}: the deleted secret was not reported in fragile's status within ${convergeLimit} ms`);
+            if (world.status('fragile')?.phase !== 'Running') report.violations.push(`round ${round}: fragile is ${world.status('fragile')?.phase} after its secret was deleted (want Running)`);
+            const pid = world.serverProcesses()['fragile']?.[0];
+            if (pid === undefined) report.violations.push(`round ${round}: fragile stopped when its secret was deleted`);
+            else killGroup(pid);
+            const stuck = await until(convergeLimit, () => world.status('fragile')?.phase === 'Stuck');
+            if (!stuck) report.violations.push(`round ${round}: fragile is ${world.status('fragile')?.phase}, not Stuck, without its secret`);
+            await setSecret('extra', 'key');
+            extraPresent = true;
+            break;
+          }
+          case 'dropped-upload': {
+            // Uploads dropped halfway at a server's endpoint, the aggregate and the proxy of a hosted server.
+            const headers = await world.endpointHeaders();
+            const urls = world.endpointUrls([s.name, 'hosted']);
+            report.violations.push(...(await dropUploads(urls, headers, 5)).map((p) => `round ${round}: ${p}`));
+            // Each endpoint still answers a well-behaved client: a controller that died of a dropped upload would not.
+            for (const url of urls) {
+              const failed = await pingEndpoint(url, headers);
+              if (failed !== undefined) report.violations.push(`round ${round}: after dropped uploads, a ping failed: ${failed}`);
+            }
+            break;
+          }
+          case 'stalled-upload': {
+            // Uploads that stall halfway hold no one else up and are ended by the endpoint in seconds.
+            const headers = await world.endpointHeaders();
+            const url = world.status(s.name)?.url;
+            if (url === undefined) {
+              report.violations.push(`round ${round}: ${s.name} has no URL in status`);
+              break;
+            }
+            const stall = await stallUploads(url, headers, 8);
+            try {
+              const failed = await pingEndpoint(url, headers);
+              if (failed !== undefined) report.violations.push(`round ${round}: beside stalled uploads, a ping failed: ${failed}`);
+              const ends = await stall.ended(STALL_LIMIT_MS);
+              const open = ends.filter((e) => e === 'still open').length;
+              if (open > 0) report.violations.push(`round ${round}: ${open} of 8 stalled uploads still open after ${STALL_LIMIT_MS} ms`);
+            } finally {
+              stall.destroy();
+            }
+            break;
+          }
+          case 'header-crlf': {
+            // A secret with CR/LF in it, expanded into a hosted server's header: refused by name, never sent, never shown.
+            const bad = `X\r\nX-Injected: yes ${canary()}`;
+            canaries.push(bad.slice(bad.lastIndexOf(' ') + 1));
+            const set = await world.cli(['secret', 'set', 'hosted', 'key'], bad);
+            if (set.code !== 0) report.violations.push(`round ${round}: secret set failed: ${set.stderr}`);
+            const refused = await until(convergeLimit, () => world.status('hosted')?.conditions?.some((c) => c.reason === 'SecretValueInvalid') === true);
+            if (!refused) report.violations.push(`round ${round}: a header value with CR/LF was not reported as SecretValueInvalid within ${convergeLimit} ms`);
+            const url = world.status('hosted')?.url;
+            // Refused or not, a request through the proxy must not take the controller down (checked after the round).
+            if (url !== undefined) await pingEndpoint(url, await world.endpointHeaders());
+            await setSecret('hosted', 'key');
+            hosted!.key = secrets['hosted/key']!;
+            break;
+          }
+          case 'no-newline': {
+            // The server writes 5 MiB without a newline: a protocol error that restarts it, never a controller that grows without bound.
+            const pid = world.serverProcesses()[s.name]?.[0];
+            if (pid === undefined) break;
+            process.kill(pid, 'SIGUSR2');
+            const replaced = await until(convergeLimit * 2, () => world.status(s.name)?.pid !== undefined && world.status(s.name)?.pid !== pid && world.status(s.name)?.phase === 'Running');
+            if (!replaced) report.violations.push(`round ${round}: ${s.name} was not replaced after writing 5 MiB without a newline`);
+          else if (world.status(s.name)?.lastTermination?.reason !== 'ProtocolError') report.violations.push(`round ${round}: ${s.name} was replaced, but its last termination says ${world.status(s.name)?.lastTermination?.reason} (want ProtocolError)`);
+            break;
+          }
+          case 'git-hang': {
+            report.violations.push(...(await hangingGitRemote(world.env, 5_000)).map((p) => `round ${round}: ${p}`));
+            break;
+          }
         }
-        case 'client-flood': {
-          const flood = await clientFlood(world, 's2');
-          report.flood.idlePingMs.push(...flood.idle);
-          report.flood.floodPingMs.push(...flood.during);
-          report.flood.floodCalls += flood.calls;
-          report.flood.floodErrors += flood.errors;
-          texts['endpoint responses'] = flood.responses;
-          break;
-        }
-        case 'secret-gone': {
-          // Rule 2 then 1 then 3: a running server keeps running without its secret; once it
-          // stops it is Stuck; when the secret is back it starts by itself.
-          const del = await world.cli(['secret', 'delete', 'extra']);
-          if (del.code !== 0) report.violations.push(`round ${round}: secret delete failed: ${del.stderr}`);
-          extraPresent = false;
-          // Rule 2: it keeps running, and status says the secret is gone.
-          const seen = await until(convergeLimit, () => world.status('fragile')?.conditions?.some((c) => c.type === 'SecretsResolved' && c.status === 'False') === true);
-          if (!seen) report.violations.push(`round ${round}: the deleted secret was not reported in fragile's status within ${convergeLimit} ms`);
-          if (world.status('fragile')?.phase !== 'Running') report.violations.push(`round ${round}: fragile is ${world.status('fragile')?.phase} after its secret was deleted (want Running)`);
-          const pid = world.serverProcesses()['fragile']?.[0];
-          if (pid === undefined) report.violations.push(`round ${round}: fragile stopped when its secret was deleted`);
-          else killGroup(pid);
-          const stuck = await until(convergeLimit, () => world.status('fragile')?.phase === 'Stuck');
-          if (!stuck) report.violations.push(`round ${round}: fragile is ${world.status('fragile')?.phase}, not Stuck, without its secret`);
-          await setSecret('extra', 'key');
-          extraPresent = true;
-          break;
-        }
+      } catch (err) {
+        report.violations.push(`round ${round} (${fault}): the fault could not run: ${String(err)}`);
       }
       const converged = await converge(world, servers, secrets, extraPresent, convergeLimit);
       const problems = converged.problems;
+      const dead = controllerAlive(world);
+      problems.push(...dead);
+      // Record it and carry on: the next rounds still test something.
+      if (dead.length > 0) await world.startController();
+      if (!(await until(convergeLimit, () => hostedReady(world)))) problems.push('the hosted server is not Ready');
       report.convergeMs.push(converged.ms);
       report.stubbornMs.push(converged.allMs);
       if (round % 10 === 0 || round === options.rounds) {
@@ -207,9 +303,18 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     report.violations.push(...oneProcessEach(world, [], servers.map((x) => x.name)).map((p) => `after stop: ${p}`));
   } finally {
     await world.dispose();
+    await hosted?.close();
   }
   return report;
 }
+
+/** How long a stalled upload may hold its connection: the endpoint's body deadline and then some. */
+const STALL_LIMIT_MS = 10_000;
+
+function hostedReady(world: World): boolean {
+  return world.status('hosted')?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
+}
+
 
 /**
  * Waits until the world matches the manifests (each server Running at its

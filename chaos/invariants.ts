@@ -19,6 +19,14 @@ export function oneProcessEach(world: World, running: readonly string[], stopped
   return out;
 }
 
+/** The controller the harness started is still the one running: no fault may kill it. */
+export function controllerAlive(world: World): string[] {
+  const child = world.controller;
+  if (child === undefined) return ['no controller is running'];
+  if (child.exitCode !== null || child.signalCode !== null) return [`the controller exited (${child.exitCode ?? child.signalCode}) during the round; see ${world.controllerLog}`];
+  return [];
+}
+
 /** Names apiary gives its state files (a 64-hex name: a console login code's digest in console-logins/). */
 const STATE_FILE = /^(controller\.(json|lock|log|previous\.log)|console\.json|console-sessions\.json|[0-9a-f]{64}|endpoint\.token|ports\.json|state\.key|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.json|\.next\.json|\.old\.json|\.log|\.next\.log|\.previous\.log|\.log\.idx|\.previous\.log\.idx|\.log\.1|\.log\.1\.idx))$/;
 

@@ -6,14 +6,28 @@
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { fmtMs, percentile, printTable } from '../bench/stats.js';
-import { runChaos, type ChaosReport } from './harness.js';
+import { FAULTS, runChaos, type ChaosReport, type Fault } from './harness.js';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '100' }, soak: { type: 'string', default: '10000' }, seed: { type: 'string' }, verbose: { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: { rounds: { type: 'string', default: '100' }, soak: { type: 'string', default: '10000' }, seed: { type: 'string' }, faults: { type: 'string' }, order: { type: 'string', default: 'random' }, verbose: { type: 'boolean', default: false } },
+});
+const faults = values.faults?.split(',').map((f) => f.trim()) ?? [...FAULTS];
+const unknown = faults.filter((f) => !(FAULTS as readonly string[]).includes(f));
+if (unknown.length > 0) {
+  console.error(`unknown fault(s): ${unknown.join(', ')}; known: ${FAULTS.join(', ')}`);
+  process.exit(2);
+}
+if (values.order !== 'random' && values.order !== 'cycle') {
+  console.error(`--order is random or cycle, not ${values.order}`);
+  process.exit(2);
+}
 console.log(`# apiary fault harness, ${new Date().toISOString()}`);
 console.log(`node ${process.version}, ${cpus().length} cores; NODE_EXTRA_CA_CERTS ${process.env['NODE_EXTRA_CA_CERTS'] ? 'set' : 'not set'}`);
 const report = await runChaos({
   rounds: Number(values.rounds),
   soakEdits: Number(values.soak),
+  faults: faults as Fault[],
+  order: values.order,
   ...(values.seed !== undefined ? { seed: Number(values.seed) } : {}),
   log: (line) => {
     if (values.verbose || !line.startsWith('round')) console.log(line);

@@ -94,6 +94,22 @@ spec:
 ${token}`;
   }
 
+  async writeManifest(file: string, text: string): Promise<void> {
+    await writeFile(join(this.dir, file), text);
+  }
+
+  /** The endpoint URLs of these servers (from status) and of the aggregate (from ports.json), those known now. */
+  endpointUrls(names: readonly string[]): string[] {
+    const urls = names.map((n) => this.status(n)?.url).filter((u): u is string => u !== undefined);
+    try {
+      const ports = JSON.parse(readFileSync(join(this.stateDir, 'ports.json'), 'utf8')) as Record<string, unknown>;
+      if (typeof ports['_aggregate'] === 'number') urls.push(`http://127.0.0.1:${ports['_aggregate']}/mcp`);
+    } catch {
+      // damaged by the corrupt-state fault: rebuilt by the controller, the aggregate is skipped this round
+    }
+    return urls;
+  }
+
   /** Writes in place, as an editor does (the controller must cope with torn reads). */
   async writeServer(s: ServerDecl): Promise<void> {
     await writeFile(join(this.dir, `${s.name}.yaml`), this.serverYaml(s));
@@ -219,12 +235,21 @@ ${token}`;
 
   /** Reads status files directly: cheaper than the CLI, for polling. */
   status(name: string):
-    | { phase?: string; observedGeneration?: number; pid?: number; url?: string; generation?: number; annotations?: Record<string, string>; conditions?: { type: string; status: string; reason: string }[] }
+    | {
+        phase?: string;
+        observedGeneration?: number;
+        pid?: number;
+        url?: string;
+        generation?: number;
+        annotations?: Record<string, string>;
+        conditions?: { type: string; status: string; reason: string }[];
+        lastTermination?: { reason?: string };
+      }
     | undefined {
     try {
       const record = JSON.parse(readFileSync(join(this.stateDir, 'status', 'mcpserver', `${name}.json`), 'utf8')) as {
         metadata: { generation: number; annotations?: Record<string, string> };
-        status: { phase?: string; observedGeneration?: number; pid?: number; url?: string; conditions?: { type: string; status: string; reason: string }[] };
+        status: { phase?: string; observedGeneration?: number; pid?: number; url?: string; conditions?: { type: string; status: string; reason: string }[]; lastTermination?: { reason?: string } };
         writtenBy: { pid: number };
       };
       if (record.writtenBy.pid !== this.controller?.pid) return undefined; // left by a controller that is gone
