@@ -434,4 +434,21 @@ describe('the aggregate: resource URIs name their server', () => {
     await expect(client.readResource({ uri: 'apiary://three/file:///notes.txt' })).rejects.toThrow(/server "three" is not Ready/);
     await expect(client.readResource({ uri: 'apiary://one' })).rejects.toThrow(/names no server/);
   }, 60_000);
+
+  it('refuses a tool, prompt or resource named by anything but a string, and sends nothing on', async () => {
+    const one = await fixture('one', notes('from one'));
+    const url = await serve({ one: one.bridge });
+    const raw = async (method: string, params: Record<string, unknown>): Promise<{ error?: { code: number; message: string } }> => {
+      const init = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }) });
+      const session = init.headers.get('mcp-session-id')!;
+      await init.arrayBuffer();
+      const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'Mcp-Session-Id': session }, body: JSON.stringify({ jsonrpc: '2.0', id: 2, method, params }) });
+      return (await res.json()) as { error?: { code: number; message: string } };
+    };
+    // Turned into a string, ["one__link"] would be the name one__link and reach the server as link.
+    expect((await raw('tools/call', { name: ['one__link'], arguments: {} })).error).toEqual({ code: -32602, message: 'tools/call needs params.name as a string: <server>__<name>' });
+    expect((await raw('prompts/get', { name: { toString: 'one__p' } })).error?.code).toBe(-32602);
+    expect((await raw('resources/read', { uri: ['apiary://one/file:///notes.txt'] })).error).toEqual({ code: -32602, message: 'resources/read needs params.uri as a string: apiary://<server>/<uri>' });
+    expect(one.received.filter((m) => m.method === 'tools/call' || m.method === 'resources/read' || m.method === 'prompts/get')).toEqual([]);
+  }, 60_000);
 });

@@ -275,8 +275,12 @@ export class Aggregate {
       case 'resources/templates/list':
         return ok(request.id, { resourceTemplates: [] });
       case 'tools/call':
-      case 'prompts/get':
-        return this.#route(asker, request, String(params['name'] ?? ''));
+      case 'prompts/get': {
+        // Checked as it is, never turned into a string: ["web__env"] is no name, and spec.tools checks names.
+        const name = params['name'];
+        if (typeof name !== 'string') return errorResponse(request.id, ErrorCodes.InvalidParams, `${request.method} needs params.name as a string: <server>${SEPARATOR}<name>`);
+        return this.#route(asker, request, name);
+      }
       case 'resources/read':
         return this.#read(asker, request);
       default:
@@ -313,7 +317,9 @@ export class Aggregate {
 
   /** `apiary://<server>/<uri>` is read from that server as `<uri>`; a URI that names no server is refused, never guessed. */
   async #read(asker: Asker, request: JsonRpcRequest): Promise<JsonRpcResponse> {
-    const uri = String(request.params?.['uri'] ?? '');
+    const asked = request.params?.['uri'];
+    if (typeof asked !== 'string') return errorResponse(request.id, ErrorCodes.InvalidParams, `resources/read needs params.uri as a string: ${RESOURCE_PREFIX}<server>/<uri>`);
+    const uri = asked;
     const target = splitResourceUri(uri);
     if (target === undefined) {
       return errorResponse(request.id, ErrorCodes.InvalidParams, `resource URI "${uri}" names no server: aggregate resource URIs are ${RESOURCE_PREFIX}<server>/<uri>, as resources/list gives them`);
