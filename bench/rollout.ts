@@ -23,7 +23,7 @@ import { readEndpointToken } from '../src/mcp/endpoint-token.js';
 import { StateLayout } from '../src/state/layout.js';
 import { StatusStore } from '../src/state/status-store.js';
 import { epochMs, newStamp, sleep, until } from './stamps.js';
-import { fmtMs, percentile, type Row } from './stats.js';
+import { fmtMs, percentile, ratioNote, type Row } from './stats.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(ROOT, 'bin', 'apiary');
@@ -233,9 +233,4 @@ export async function benchRollout(): Promise<Row[]> {
     });
   }
   return rows;
-}
-
-/** "apiary is 5.2x faster" or, when the peer wins, "apiary is 1.3x slower". */
-function ratioNote(peerP50: number, apiaryP50: number): string {
-  return peerP50 >= apiaryP50 ? `apiary is ${(peerP50 / apiaryP50).toFixed(1)}x faster at p50` : `apiary is ${(apiaryP50 / peerP50).toFixed(1)}x slower at p50`;
 }

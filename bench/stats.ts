@@ -34,3 +34,8 @@ export function printTable(title: string, rows: readonly Row[]): void {
 export function now(): number {
   return performance.now();
 }
+
+/** "apiary is 5.2x faster" or, when the peer wins, "apiary is 1.3x slower". */
+export function ratioNote(peerP50: number, apiaryP50: number): string {
+  return peerP50 >= apiaryP50 ? `apiary is ${(peerP50 / apiaryP50).toFixed(1)}x faster at p50` : `apiary is ${(apiaryP50 / peerP50).toFixed(1)}x slower at p50`;
+}
