@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Controller } from '../src/controller/controller.js';
-import { silentLogger } from '../src/controller/logger.js';
+import { silentLogger } from '../src/util/logger.js';
 import { KeyStore } from '../src/crypto/keys.js';
 import { loadDirectory } from '../src/manifests/loader.js';
 import { StateLayout } from '../src/state/layout.js';

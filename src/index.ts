@@ -33,8 +33,8 @@ export { loadDirectory, loadFile, type LoadResult } from './manifests/loader.js'
 export { formatManifestError, type ManifestError } from './manifests/errors.js';
 export type { Resource, MCPServerResource, SecretResource, SourceRef } from './manifests/resource.js';
 export { Controller, type ControllerOptions } from './controller/controller.js';
-export { createLogger, type Logger, type LogRecord } from './controller/logger.js';
-export { systemClock, FakeClock, type Clock } from './controller/clock.js';
+export { createLogger, type Logger, type LogRecord } from './util/logger.js';
+export { systemClock, FakeClock, type Clock } from './util/clock.js';
 export type { Runtime, LaunchSpec, ObservedProcess, Termination } from './runtime/runtime.js';
 export { ProcessRuntime } from './runtime/process-runtime.js';
 export { KeyStore, createKeyFile } from './crypto/keys.js';

@@ -11,7 +11,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CreateMessageRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { systemClock } from '../src/controller/clock.js';
+import { systemClock } from '../src/util/clock.js';
 import { Bridge } from '../src/mcp/bridge.js';
 import { HttpEndpoint } from '../src/mcp/http-endpoint.js';
 import type { Id, JsonRpcMessage } from '../src/mcp/jsonrpc.js';

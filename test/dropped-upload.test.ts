@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { spawn } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { findCondition } from '../src/api/status.js';
-import { systemClock } from '../src/controller/clock.js';
+import { systemClock } from '../src/util/clock.js';
 import { HttpError, readJsonBody, sendError, sendJson } from '../src/console/http.js';
 import { Bridge } from '../src/mcp/bridge.js';
 import { readEndpointToken } from '../src/mcp/endpoint-token.js';

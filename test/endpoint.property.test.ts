@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { systemClock } from '../src/controller/clock.js';
+import { systemClock } from '../src/util/clock.js';
 import { Bridge } from '../src/mcp/bridge.js';
 import { HttpEndpoint } from '../src/mcp/http-endpoint.js';
 import { TINY_SERVER } from './helpers/controller.js';

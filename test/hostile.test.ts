@@ -10,7 +10,7 @@ import { findCondition } from '../src/api/status.js';
 import { harness, isAlive, tinyServer } from './helpers/controller.js';
 import { BIN, runCli } from './helpers/cli.js';
 import { Controller } from '../src/controller/controller.js';
-import { silentLogger } from '../src/controller/logger.js';
+import { silentLogger } from '../src/util/logger.js';
 import { KeyStore } from '../src/crypto/keys.js';
 import { isControllerLockHeld } from '../src/state/controller-lock.js';
 import { StateLayout } from '../src/state/layout.js';

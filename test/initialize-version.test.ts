@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { systemClock } from '../src/controller/clock.js';
+import { systemClock } from '../src/util/clock.js';
 import { Bridge } from '../src/mcp/bridge.js';
 import { HttpEndpoint } from '../src/mcp/http-endpoint.js';
 import { TINY_SERVER } from './helpers/controller.js';

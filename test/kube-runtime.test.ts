@@ -23,7 +23,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { z } from 'zod';
 import { afterEach, describe, expect, it } from 'vitest';
 import { findCondition } from '../src/api/status.js';
-import { systemClock } from '../src/controller/clock.js';
+import { systemClock } from '../src/util/clock.js';
 import { KubeCluster } from '../src/kubernetes/cluster.js';
 import { FakeApiServer } from '../src/kubernetes/fake-apiserver.js';
 import { BIN, ROOT, runCli } from './helpers/cli.js';

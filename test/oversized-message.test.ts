@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { findCondition } from '../src/api/status.js';
-import { systemClock } from '../src/controller/clock.js';
+import { systemClock } from '../src/util/clock.js';
 import { Bridge } from '../src/mcp/bridge.js';
 import type { JsonRpcMessage } from '../src/mcp/jsonrpc.js';
 import { MAX_MESSAGE_BYTES } from '../src/mcp/line-reader.js';

@@ -24,7 +24,7 @@ const dist = (path: string): string => pathToFileURL(`${ROOT}dist/src/${path}`).
 function guarded(body: string, guard = true): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const script = `
     import { guardProcess } from ${JSON.stringify(dist('cli/process-guard.js'))};
-    import { createLogger } from ${JSON.stringify(dist('controller/logger.js'))};
+    import { createLogger } from ${JSON.stringify(dist('util/logger.js'))};
     const logger = createLogger((record) => process.stdout.write(JSON.stringify(record) + '\\n'));
     if (${guard}) guardProcess({ logger, stop: () => process.stdout.write('stop requested\\n') });
     ${body}

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { systemClock } from '../src/controller/clock.js';
+import { systemClock } from '../src/util/clock.js';
 import { ProcessRuntime } from '../src/runtime/process-runtime.js';
 import type { LaunchSpec, Termination } from '../src/runtime/runtime.js';
 import { StateLayout } from '../src/state/layout.js';

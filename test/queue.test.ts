@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FakeClock } from '../src/controller/clock.js';
+import { FakeClock } from '../src/util/clock.js';
 import { WorkQueue } from '../src/controller/queue.js';
 
 async function next(q: WorkQueue, timeoutMs = 50): Promise<string | undefined | 'none'> {

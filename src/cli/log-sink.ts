@@ -1,5 +1,5 @@
 /** The controller's log on stderr: readable on a terminal (its text escaped, as servers write some of it), JSON lines otherwise. */
-import type { LogRecord } from '../controller/logger.js';
+import type { LogRecord } from '../util/logger.js';
 import { escapeTerminal } from './escape.js';
 import { paint, type Io } from './io.js';
 

@@ -4,7 +4,7 @@
  * server orphaned (their secrets in their environment). It is not how errors
  * are handled; each one it logs is a bug to fix where it was raised.
  */
-import type { Logger } from '../controller/logger.js';
+import type { Logger } from '../util/logger.js';
 
 export interface ProcessGuardOptions {
   logger: Logger;

@@ -9,7 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import type { Logger } from '../controller/logger.js';
+import type { Logger } from '../util/logger.js';
 import type { KeyStore } from '../crypto/keys.js';
 import { ApiaryError, messageOf } from '../errors.js';
 import type { McpView } from '../mcp/gateway.js';

@@ -34,9 +34,9 @@ import { clearRestartRequest, readReconcileRequest, readRestartRequests } from '
 import { StatusStore } from '../state/status-store.js';
 import type { StateViewInput } from '../state/view.js';
 import { ensureDir, ensurePrivateDir, sweepTempFiles, writeFileAtomic } from '../util/atomic.js';
-import { systemClock, type Clock } from './clock.js';
+import { systemClock, type Clock } from '../util/clock.js';
 import { DesiredState } from './desired-state.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../util/logger.js';
 import { WorkQueue } from './queue.js';
 import { ManifestSource } from './source.js';
 import { GitSource } from '../source/git-source.js';

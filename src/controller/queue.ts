@@ -4,7 +4,7 @@
  * is processed again afterwards, errors back off per key, and addAfter()
  * schedules timed work (back-off timers, resync).
  */
-import type { Clock, Timer } from './clock.js';
+import type { Clock, Timer } from '../util/clock.js';
 
 export interface QueueOptions {
   clock: Clock;

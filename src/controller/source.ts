@@ -9,9 +9,9 @@ import { basename, relative, sep } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { ResourceKey } from '../api/names.js';
 import { isManifestFileName } from '../manifests/loader.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../util/clock.js';
 import type { DesiredState } from './desired-state.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../util/logger.js';
 
 export interface SourceOptions {
   desired: DesiredState;

@@ -25,7 +25,7 @@ import {
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiaryError, messageOf } from '../errors.js';
-import type { Clock } from '../controller/clock.js';
+import type { Clock } from '../util/clock.js';
 import { FIELD_MANAGER, KIND_LABEL, MANAGED_BY, NAME_LABEL, VALUES_HASH_ANNOTATION, type KubeObject } from './render.js';
 
 export interface ClusterOptions {

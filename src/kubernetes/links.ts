@@ -12,7 +12,7 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { Attach, PortForward, type KubeConfig } from '@kubernetes/client-node';
-import type { Logger } from '../controller/logger.js';
+import type { Logger } from '../util/logger.js';
 import { messageOf } from '../errors.js';
 import type { Gateway } from '../mcp/gateway.js';
 import type { HealthOptions } from '../mcp/health.js';

@@ -8,9 +8,9 @@
  */
 import { resourceKey } from '../api/names.js';
 import type { MCPServerStatus } from '../api/status.js';
-import type { Clock } from '../controller/clock.js';
+import type { Clock } from '../util/clock.js';
 import type { DesiredState } from '../controller/desired-state.js';
-import type { Logger } from '../controller/logger.js';
+import type { Logger } from '../util/logger.js';
 import { isApiaryError, messageOf } from '../errors.js';
 import { formatManifestError } from '../manifests/errors.js';
 import type { MCPServerResource } from '../manifests/resource.js';

@@ -15,7 +15,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
-import type { Logger } from '../controller/logger.js';
+import type { Logger } from '../util/logger.js';
 import { messageOf } from '../errors.js';
 import { Bridge, type Deliver, type ToolSummary } from './bridge.js';
 import {

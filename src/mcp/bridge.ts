@@ -15,7 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import { InitializeResultSchema, LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS, type InitializeResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Readable, Writable } from 'node:stream';
-import type { Clock, Timer } from '../controller/clock.js';
+import type { Clock, Timer } from '../util/clock.js';
 import type { HealthOptions } from './health.js';
 import {
   ErrorCodes,

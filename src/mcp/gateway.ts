@@ -6,8 +6,8 @@
  */
 import { appendFile } from 'node:fs/promises';
 import type { Transport } from '../api/manifests.js';
-import type { Clock } from '../controller/clock.js';
-import type { Logger } from '../controller/logger.js';
+import type { Clock } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
 import { messageOf } from '../errors.js';
 import type { ObservedProcess } from '../runtime/runtime.js';
 import type { StateLayout } from '../state/layout.js';

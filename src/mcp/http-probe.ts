@@ -9,7 +9,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpError, ResultSchema, ToolListChangedNotificationSchema, type ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
-import type { Clock, Timer } from '../controller/clock.js';
+import type { Clock, Timer } from '../util/clock.js';
 import { withoutSecrets } from '../api/remote.js';
 import { messageOf } from '../errors.js';
 import type { MemberRequestHandler, RemoteSession } from './aggregate.js';

@@ -1,7 +1,7 @@
 /** What every reconciler is handed: the desired state, the world, and where status goes. */
-import type { Clock } from '../controller/clock.js';
+import type { Clock } from '../util/clock.js';
 import type { DesiredState } from '../controller/desired-state.js';
-import type { Logger } from '../controller/logger.js';
+import type { Logger } from '../util/logger.js';
 import type { Gateway } from '../mcp/gateway.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { RecordBook } from '../state/record-book.js';

@@ -10,10 +10,10 @@ import { appendFile, copyFile, readdir, readFile, rm, stat, truncate } from 'nod
 import { basename } from 'node:path';
 import { isDns1123Label } from '../api/names.js';
 import { ApiaryError, messageOf } from '../errors.js';
-import type { Clock } from '../controller/clock.js';
+import type { Clock } from '../util/clock.js';
 import type { StateLayout } from '../state/layout.js';
 import { DIR_MODE, ensureDir, FILE_MODE, writeFileAtomic } from '../util/atomic.js';
-import { groupLeadersLoggingTo, isSameProcess, procStartTime } from './proc.js';
+import { groupLeadersLoggingTo, isSameProcess, procStartTime } from '../util/proc.js';
 import { RunHistories, type RunHistory } from './history.js';
 import type { AdoptionReport, ExitListener, LaunchSpec, ObservedProcess, Runtime, Slot, StopOptions, Termination } from './runtime.js';
 

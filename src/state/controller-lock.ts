@@ -12,7 +12,7 @@ import { closeSync, openSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import type * as FsExtensions from 'fs-native-extensions';
 import { ApiaryError } from '../errors.js';
-import { isSameProcess, procStartTime } from '../runtime/proc.js';
+import { isSameProcess, procStartTime } from '../util/proc.js';
 import { ensureDir, FILE_MODE, writeFileAtomic } from '../util/atomic.js';
 import { acquireManifestDirLock, type ManifestDirLock } from './manifest-dir-lock.js';
 import type { StateLayout } from './layout.js';

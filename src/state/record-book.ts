@@ -5,7 +5,7 @@
  */
 import { resourceKey, type Kind, type ResourceKey } from '../api/names.js';
 import type { MCPServerStatus, AnyStatus } from '../api/status.js';
-import type { Clock } from '../controller/clock.js';
+import type { Clock } from '../util/clock.js';
 import { addEvent, type StatusRecord } from './records.js';
 import type { StateFileProblem, StatusStore } from './status-store.js';
 

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ApiaryError } from '../errors.js';
-import { isAlive } from '../runtime/proc.js';
+import { isAlive } from './proc.js';
 
 export const FILE_MODE = 0o600;
 export const DIR_MODE = 0o700;

@@ -2,7 +2,7 @@
 import { request as httpRequest } from 'node:http';
 import { afterEach } from 'vitest';
 import { ConsoleServer } from '../../src/console/server.js';
-import { createLogger } from '../../src/controller/logger.js';
+import { createLogger } from '../../src/util/logger.js';
 import { KeyStore } from '../../src/crypto/keys.js';
 import type { Harness } from './controller.js';
 import { sseParser } from './sse.js';

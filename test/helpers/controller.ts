@@ -3,12 +3,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
 import { Controller, type ControllerOptions } from '../../src/controller/controller.js';
-import { createLogger, type LogRecord } from '../../src/controller/logger.js';
+import { createLogger, type LogRecord } from '../../src/util/logger.js';
 import { KeyStore } from '../../src/crypto/keys.js';
 import { readStateView, type ObjectView, type StateView } from '../../src/state/view.js';
 import type { MCPServerStatus } from '../../src/api/status.js';
 import { workspace } from './tmp.js';
-import { procStartTime } from '../../src/runtime/proc.js';
+import { procStartTime } from '../../src/util/proc.js';
 
 export const TINY_SERVER = fileURLToPath(new URL('../fixtures/servers/tiny-server.mjs', import.meta.url));
 

@@ -6,7 +6,7 @@
  */
 import { RunHistories, type RunHistory } from '../../src/runtime/history.js';
 import type { AdoptionReport, ExitListener, LaunchSpec, ObservedProcess, Runtime, Slot, StopOptions, Termination } from '../../src/runtime/runtime.js';
-import type { Clock } from '../../src/controller/clock.js';
+import type { Clock } from '../../src/util/clock.js';
 import { scriptedServer, type ScriptedServer } from './scripted-server.js';
 
 export interface FakeProcess {

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { readFile, rename, stat } from 'node:fs/promises';
-import { createLogger } from '../../controller/logger.js';
+import { createLogger } from '../../util/logger.js';
 import { ApiaryError } from '../../errors.js';
 import { isControllerLockHeld, liveController } from '../../state/controller-lock.js';
 import { StateLayout } from '../../state/layout.js';
@@ -187,7 +187,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
         await sleep(100);
       }
       // The lock goes a moment before the process: "stopped" means gone (bounded: it has nothing left to do).
-      const { isSameProcess } = await import('../../runtime/proc.js');
+      const { isSameProcess } = await import('../../util/proc.js');
       for (let waited = 0; waited < 2_000 && isSameProcess(running.pid, running.procStart); waited += 20) await sleep(20);
       ctx.io.status(undefined);
       ctx.io.out(`apiary controller (pid ${running.pid}) stopped, and its servers with it`);
@@ -197,7 +197,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
 /** The cluster `up --runtime kubernetes` runs servers on, read from the kubeconfig as kubectl reads it. */
 async function loadCluster(opts: UpOptions, ctx: CliContext): Promise<KubeCluster> {
   const { KubeCluster } = await import('../../kubernetes/cluster.js');
-  const { systemClock } = await import('../../controller/clock.js');
+  const { systemClock } = await import('../../util/clock.js');
   // One file in $KUBECONFIG is read from the CLI's environment; a list is merged by client-node, as kubectl does.
   const fromEnv = ctx.env['KUBECONFIG'];
   const kubeconfig = opts.kubeconfig ?? (fromEnv !== undefined && fromEnv !== '' && !fromEnv.includes(delimiter) ? fromEnv : undefined);
