@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { findCondition, type MCPServerStatus } from '../src/api/status.js';
 import { FakeClock } from '../src/util/clock.js';
-import { DesiredState } from '../src/controller/desired-state.js';
+import { DesiredState } from '../src/manifests/desired-state.js';
 import { silentLogger } from '../src/util/logger.js';
 import { KeyStore } from '../src/crypto/keys.js';
 import { Gateway } from '../src/mcp/gateway.js';

@@ -35,7 +35,7 @@ import { StatusStore } from '../state/status-store.js';
 import type { StateViewInput } from '../state/view.js';
 import { ensureDir, ensurePrivateDir, sweepTempFiles, writeFileAtomic } from '../util/atomic.js';
 import { systemClock, type Clock } from '../util/clock.js';
-import { DesiredState } from './desired-state.js';
+import { DesiredState } from '../manifests/desired-state.js';
 import type { Logger } from '../util/logger.js';
 import { WorkQueue } from './queue.js';
 import { ManifestSource } from './source.js';

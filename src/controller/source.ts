@@ -10,7 +10,7 @@ import { watch, type FSWatcher } from 'chokidar';
 import type { ResourceKey } from '../api/names.js';
 import { isManifestFileName } from '../manifests/loader.js';
 import type { Clock } from '../util/clock.js';
-import type { DesiredState } from './desired-state.js';
+import type { DesiredState } from '../manifests/desired-state.js';
 import type { Logger } from '../util/logger.js';
 
 export interface SourceOptions {

@@ -6,10 +6,11 @@
  * (they go to the API server and nowhere else), and status is read from the
  * informers' caches. Deleting a manifest prunes what apiary made for it.
  */
+import { specHash } from '../api/generation.js';
 import { resourceKey } from '../api/names.js';
 import type { MCPServerStatus } from '../api/status.js';
 import type { Clock } from '../util/clock.js';
-import type { DesiredState } from '../controller/desired-state.js';
+import type { DesiredState } from '../manifests/desired-state.js';
 import type { Logger } from '../util/logger.js';
 import { isApiaryError, messageOf } from '../errors.js';
 import { formatManifestError } from '../manifests/errors.js';
@@ -19,7 +20,6 @@ import { resolveEnv } from '../reconcilers/resolve-env.js';
 import { SecretReconciler } from '../reconcilers/secret.js';
 import type { SecretResolver } from '../reconcilers/secret-resolver.js';
 import type { SecretEntry } from '../crypto/secret-data.js';
-import { specHash } from '../reconcilers/spec-hash.js';
 import type { RecordBook } from '../state/record-book.js';
 import type { Gateway } from '../mcp/gateway.js';
 import { healthOf } from '../reconcilers/mcpserver.js';
@@ -108,7 +108,7 @@ export class ClusterServerReconciler {
     } else {
       const resource = entry.resource;
       const { labels, annotations } = resource.manifest.metadata;
-      const generation = ctx.records.observeSpec('MCPServer', name, specHash(resource), { ...(labels ? { labels } : {}), ...(annotations ? { annotations } : {}) });
+      const generation = ctx.records.observeSpec('MCPServer', name, specHash(resource.manifest), { ...(labels ? { labels } : {}), ...(annotations ? { annotations } : {}) });
       const rendered = renderServer(resource, { namespace: cluster.namespace });
       if ('problem' in rendered) {
         desired = { state: 'unrunnable', generation, message: rendered.problem };

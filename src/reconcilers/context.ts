@@ -1,6 +1,6 @@
 /** What every reconciler is handed: the desired state, the world, and where status goes. */
 import type { Clock } from '../util/clock.js';
-import type { DesiredState } from '../controller/desired-state.js';
+import type { DesiredState } from '../manifests/desired-state.js';
 import type { Logger } from '../util/logger.js';
 import type { Gateway } from '../mcp/gateway.js';
 import type { Runtime } from '../runtime/runtime.js';

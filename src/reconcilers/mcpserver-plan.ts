@@ -10,7 +10,8 @@ import type { HealthFailure, HealthOptions } from '../mcp/health.js';
 import type { ToolFilterSpec } from '../mcp/tool-filter.js';
 import { setCondition, type Condition, type LastTermination, type MCPServerPhase, type MCPServerStatus } from '../api/status.js';
 import type { RunHistory } from '../runtime/history.js';
-import type { LaunchSpec, ObservedProcess, Slot, Termination } from '../runtime/runtime.js';
+import type { Slot } from '../api/slot.js';
+import type { LaunchSpec, ObservedProcess, Termination } from '../runtime/runtime.js';
 import type { McpView, RemoteServer } from '../mcp/gateway.js';
 import type { SecretProblem } from './resolve-env.js';
 

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
+import { specHash } from '../api/generation.js';
 import { resourceKey } from '../api/names.js';
 import { setCondition, type MCPServerStatus } from '../api/status.js';
 import { isApiaryError } from '../errors.js';
@@ -14,10 +15,10 @@ import { expandReferences, referencedNames, remoteLabel } from '../api/remote.js
 import type { RemoteServer } from '../mcp/gateway.js';
 import { DEFAULT_HEALTH, type HealthFailure, type HealthOptions } from '../mcp/health.js';
 import { upstreamPortKey } from '../mcp/ports.js';
-import { specHash } from './spec-hash.js';
 import type { MCPServerResource } from '../manifests/resource.js';
 import { buildEnvironment } from '../runtime/env.js';
-import type { LaunchSpec, ObservedProcess, Slot, Termination } from '../runtime/runtime.js';
+import type { Slot } from '../api/slot.js';
+import type { LaunchSpec, ObservedProcess, Termination } from '../runtime/runtime.js';
 import type { ReconcileContext, ReconcileResult } from './context.js';
 import {
   DEFAULT_DRAIN_MS,
@@ -49,7 +50,7 @@ export async function desiredServer(ctx: ReconcileContext, name: string): Promis
   }
   const resource = entry.resource;
   const { labels, annotations } = resource.manifest.metadata;
-  const generation = ctx.records.observeSpec(KIND, name, specHash(resource), {
+  const generation = ctx.records.observeSpec(KIND, name, specHash(resource.manifest), {
     ...(labels ? { labels } : {}),
     ...(annotations ? { annotations } : {}),
   });

@@ -2,10 +2,10 @@
  * Opens secrets for the reconcilers, decrypting each version of a secret
  * once: servers that share a secret share its decrypted entries.
  */
-import { createHash } from 'node:crypto';
+import { specHash } from '../api/generation.js';
 import { resourceKey } from '../api/names.js';
 import { openSecret, type Openers, type SecretEntry } from '../crypto/secret-data.js';
-import type { DesiredState } from '../controller/desired-state.js';
+import type { DesiredState } from '../manifests/desired-state.js';
 import { formatManifestError } from '../manifests/errors.js';
 import type { SecretResource } from '../manifests/resource.js';
 
@@ -13,12 +13,6 @@ export type SecretLookup =
   | { state: 'missing' }
   | { state: 'invalid'; message: string }
   | { state: 'ok'; resource: SecretResource; entries: Map<string, SecretEntry>; version: string };
-
-export function secretVersion(resource: SecretResource): string {
-  const m = resource.manifest;
-  const data = { e: 'encryptedData' in m ? m.encryptedData : undefined, s: m.stringData, d: m.data };
-  return createHash('sha256').update(JSON.stringify(data)).digest('hex').slice(0, 16);
-}
 
 export class SecretResolver {
   readonly #keys: Openers;
@@ -36,7 +30,7 @@ export class SecretResolver {
       return { state: 'invalid', message: first ? formatManifestError(first) : 'invalid manifest' };
     }
     const resource = entry.resource;
-    const version = secretVersion(resource);
+    const version = specHash(resource.manifest);
     let cached = this.#cache.get(name);
     if (cached === undefined || cached.version !== version) {
       cached = { version, entries: openSecret(resource, this.#keys) };

@@ -4,12 +4,12 @@
  * which servers use it. Servers that depend on a secret are enqueued by the
  * controller's Secret -> MCPServer mapping, not from here.
  */
+import { specHash } from '../api/generation.js';
 import { resourceKey } from '../api/names.js';
 import { setCondition, type Condition, type SecretStatus } from '../api/status.js';
 import { secretForms } from '../crypto/secret-data.js';
 import { formatManifestError } from '../manifests/errors.js';
 import type { ReconcileContext, ReconcileResult } from './context.js';
-import { secretVersion } from './secret-resolver.js';
 
 const KIND = 'Secret';
 
@@ -51,7 +51,7 @@ export class SecretReconciler {
     // 3. Decrypt (once per version) and record what is there.
     const resource = entry.resource;
     const { labels, annotations } = resource.manifest.metadata;
-    const generation = ctx.records.observeSpec(KIND, name, secretVersion(resource), { ...(labels ? { labels } : {}), ...(annotations ? { annotations } : {}) });
+    const generation = ctx.records.observeSpec(KIND, name, specHash(resource.manifest), { ...(labels ? { labels } : {}), ...(annotations ? { annotations } : {}) });
     const lookup = await ctx.secrets.lookup(ctx.desired, name);
     const entries = lookup.state === 'ok' ? [...lookup.entries.values()] : [];
     const failures = entries.filter((e) => e.error !== undefined);

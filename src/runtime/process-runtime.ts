@@ -15,7 +15,8 @@ import type { StateLayout } from '../state/layout.js';
 import { DIR_MODE, ensureDir, FILE_MODE, writeFileAtomic } from '../util/atomic.js';
 import { groupLeadersLoggingTo, isSameProcess, procStartTime } from '../util/proc.js';
 import { RunHistories, type RunHistory } from './history.js';
-import type { AdoptionReport, ExitListener, LaunchSpec, ObservedProcess, Runtime, Slot, StopOptions, Termination } from './runtime.js';
+import type { Slot } from '../api/slot.js';
+import type { AdoptionReport, ExitListener, LaunchSpec, ObservedProcess, Runtime, StopOptions, Termination } from './runtime.js';
 
 export interface ProcessRuntimeOptions {
   layout: StateLayout;

@@ -1,4 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
+import type { Slot } from '../api/slot.js';
 import type { RunHistory } from './history.js';
 
 /**
@@ -22,14 +23,6 @@ export interface LaunchSpec {
   /** Keep stdout as a pipe for apiary (stdio MCP servers); otherwise it goes to the log. */
   attachStdio: boolean;
 }
-
-/**
- * Which of a server's processes: the one serving (`current`), a new one
- * started beside it for a rolling update (`next`), or the one it replaced,
- * finishing what it was doing before it stops (`old`). Outside a rollout a
- * server has only a current process.
- */
-export type Slot = 'current' | 'next' | 'old';
 
 export interface Termination {
   pid?: number;

@@ -10,6 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { join, relative } from 'node:path';
+import { specHash } from '../api/generation.js';
 import type { GitRepositoryStatus } from '../api/status.js';
 import { setCondition } from '../api/status.js';
 import type { Clock, Timer } from '../util/clock.js';
@@ -21,7 +22,7 @@ import { parseManifestText, type ParsedDocument } from '../manifests/parse.js';
 import type { RecordBook } from '../state/record-book.js';
 import { readSourceDirectory } from './directory.js';
 import { GitMirror } from './git.js';
-import { formatRevision, redactText, redactUrl, revisionSha, sourceSpecHash, type GitSourceSpec } from './spec.js';
+import { formatRevision, redactText, redactUrl, revisionSha, type GitSourceSpec } from './spec.js';
 import { sourceSpec } from './spec.js';
 
 const KIND = 'GitRepository';
@@ -158,7 +159,7 @@ export class GitSource {
     this.#documents = read.documents;
     if ('resource' in read && read.resource !== undefined) {
       this.#spec = sourceSpec(read.resource);
-      this.#specHash = sourceSpecHash(read.resource);
+      this.#specHash = specHash(read.resource.manifest);
       const meta = read.resource.manifest.metadata;
       this.#opts.records.observeSpec(KIND, read.resource.name, this.#specHash, { ...(meta.labels ? { labels: meta.labels } : {}), ...(meta.annotations ? { annotations: meta.annotations } : {}) });
       return { errors: [] };

@@ -3,7 +3,6 @@
  * rules about its words: durations as Flux writes them, revisions as Flux
  * prints them (`main@sha1:<sha>`), and URLs shown without credentials.
  */
-import { createHash } from 'node:crypto';
 import type { GitRepositoryResource } from '../manifests/resource.js';
 
 export type GitRef =
@@ -53,11 +52,6 @@ export function sourceSpec(resource: GitRepositoryResource): GitSourceSpec {
     timeoutMs: Math.max(1000, parseGoDuration(spec.timeout ?? '') ?? DEFAULT_TIMEOUT_MS),
     suspend: spec.suspend === true,
   };
-}
-
-/** What `metadata.generation` counts changes of for a GitRepository. */
-export function sourceSpecHash(resource: GitRepositoryResource): string {
-  return createHash('sha256').update(JSON.stringify(resource.manifest.spec)).digest('hex').slice(0, 16);
 }
 
 /** Flux's revision format: `<branch or tag>@sha1:<sha>`, or `sha1:<sha>` for a pinned commit. */

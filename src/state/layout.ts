@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { isDns1123Label, KINDS, type Kind } from '../api/names.js';
 import { ApiaryError } from '../errors.js';
-import type { Slot } from '../runtime/runtime.js';
+import type { Slot } from '../api/slot.js';
 
 /** The name, if it may name a file; otherwise a NameInvalid error. */
 export function fileSafeName(name: string): string {

@@ -3,6 +3,7 @@
  * status and events per resource, persisted through the StatusStore. Loaded
  * once at start; written only by reconcilers.
  */
+import { nextGeneration } from '../api/generation.js';
 import { resourceKey, type Kind, type ResourceKey } from '../api/names.js';
 import type { MCPServerStatus, AnyStatus } from '../api/status.js';
 import type { Clock } from '../util/clock.js';
@@ -61,17 +62,14 @@ export class RecordBook {
     return new Date(this.#clock.now()).toISOString();
   }
 
-  /**
-   * The resource's generation for this spec hash: 1 for a new resource, one
-   * more each time the hash changes.
-   */
+  /** The resource's generation for this spec hash, counted as the API says (`nextGeneration`). */
   observeSpec(kind: Kind, name: string, specHash: string, meta: { labels?: Record<string, string>; annotations?: Record<string, string> }): number {
     const key = resourceKey(kind, name);
     const existing = this.#records.get(key);
     if (existing === undefined) {
       const record: StatusRecord = {
         kind,
-        metadata: { name, generation: 1, creationTimestamp: this.#now(), ...meta },
+        metadata: { name, generation: nextGeneration(undefined, specHash), creationTimestamp: this.#now(), ...meta },
         specHash,
         status: { observedGeneration: 0, phase: 'Pending', conditions: [], restartCount: 0 } as MCPServerStatus,
         events: [],
@@ -79,14 +77,12 @@ export class RecordBook {
         writtenAt: this.#now(),
       };
       this.#records.set(key, record);
-      return 1;
+      return record.metadata.generation;
     }
     const { labels: _l, annotations: _a, ...baseMeta } = existing.metadata;
     existing.metadata = { ...baseMeta, ...meta };
-    if (existing.specHash !== specHash) {
-      existing.specHash = specHash;
-      existing.metadata.generation += 1;
-    }
+    existing.metadata.generation = nextGeneration({ generation: existing.metadata.generation, specHash: existing.specHash }, specHash);
+    existing.specHash = specHash;
     return existing.metadata.generation;
   }
 

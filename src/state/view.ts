@@ -5,6 +5,7 @@
  * front end (CLI now, a web page later). Never includes secret values.
  */
 import { relative } from 'node:path';
+import { specHash } from '../api/generation.js';
 import { API_GROUP_VERSION, kindLower, resourceKey, type Kind, type ResourceKey } from '../api/names.js';
 import type { ResourceEvent, AnyStatus } from '../api/status.js';
 import { secretForms } from '../crypto/secret-data.js';
@@ -13,10 +14,8 @@ import { formatManifestError } from '../manifests/errors.js';
 import { loadDirectory } from '../manifests/loader.js';
 import type { ParsedDocument } from '../manifests/parse.js';
 import type { Resource } from '../manifests/resource.js';
-import { specHash } from '../reconcilers/spec-hash.js';
 import { currentTarget } from '../source/git.js';
-import { redactUrl, sourceSpecHash } from '../source/spec.js';
-import { secretVersion } from '../reconcilers/secret-resolver.js';
+import { redactUrl } from '../source/spec.js';
 import { liveController, readControllerInfo, type ControllerInfo } from './controller-lock.js';
 import { StateLayout } from './layout.js';
 import type { StatusRecord } from './records.js';
@@ -66,11 +65,6 @@ export interface StateView {
   /** State files that are there but unreadable (truncated, damaged): named, never read as "no status". */
   stateProblems: string[];
   objects: ObjectView[];
-}
-
-export function currentSpecHash(resource: Resource): string {
-  if (resource.kind === 'GitRepository') return sourceSpecHash(resource);
-  return resource.kind === 'MCPServer' ? specHash(resource) : secretVersion(resource);
 }
 
 function objectFor(kind: Kind, name: string, resource: Resource | undefined, record: StatusRecord | undefined): ApiObject {
@@ -164,7 +158,7 @@ export function composeStateView(input: StateViewInput): StateView {
     view.warnings.push(...doc.warnings.map(formatManifestError));
     if (resource && view.errors.length === 0) {
       view.resource = resource;
-      view.stale = record === undefined || record.specHash !== currentSpecHash(resource);
+      view.stale = record === undefined || record.specHash !== specHash(resource.manifest);
     } else {
       delete view.resource;
     }

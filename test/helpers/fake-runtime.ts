@@ -5,7 +5,8 @@
  * waiting on wall time.
  */
 import { RunHistories, type RunHistory } from '../../src/runtime/history.js';
-import type { AdoptionReport, ExitListener, LaunchSpec, ObservedProcess, Runtime, Slot, StopOptions, Termination } from '../../src/runtime/runtime.js';
+import type { AdoptionReport, ExitListener, LaunchSpec, ObservedProcess, Runtime, StopOptions, Termination } from '../../src/runtime/runtime.js';
+import type { Slot } from '../../src/api/slot.js';
 import type { Clock } from '../../src/util/clock.js';
 import { scriptedServer, type ScriptedServer } from './scripted-server.js';
 

@@ -9,12 +9,12 @@ import { stat } from 'node:fs/promises';
 import { relative } from 'node:path';
 import { isDns1123Label, resourceKey, type ResourceKey } from '../api/names.js';
 import { messageOf } from '../errors.js';
-import type { ManifestError } from '../manifests/errors.js';
-import { assemble, listManifestFiles, readManifestText, unreadableFile } from '../manifests/loader.js';
-import { parseManifestText } from '../manifests/parse.js';
-import type { ParsedDocument } from '../manifests/parse.js';
-import { referencedSecretNames } from '../manifests/references.js';
-import type { Resource } from '../manifests/resource.js';
+import type { ManifestError } from './errors.js';
+import { assemble, listManifestFiles, readManifestText, unreadableFile } from './loader.js';
+import { parseManifestText } from './parse.js';
+import type { ParsedDocument } from './parse.js';
+import { referencedSecretNames } from './references.js';
+import type { Resource } from './resource.js';
 import { mapConcurrent } from '../util/concurrency.js';
 
 export interface DesiredEntry {
