@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { explain } from '../src/api/explain.js';
+import { explain } from '../src/manifests/explain.js';
 import { manifestJsonSchema } from '../src/api/jsonschema.js';
 
 describe('JSON Schema', () => {

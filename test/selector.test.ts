@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { matchesSelector, parseSelector } from '../src/api/selector.js';
+import { matchesSelector, parseSelector } from '../src/manifests/selector.js';
 
 const tools = { team: 'tools', tier: 'backend' };
 const web = { team: 'web' };

@@ -1,12 +1,18 @@
 /** Opens a Secret resource: every key's value, or why it cannot be read. */
 import { ApiaryError } from '../errors.js';
-import type { SecretResource } from '../manifests/resource.js';
+import type { SecretManifest } from '../api/manifests.js';
 import type { IdentityStore, KeyStore } from './keys.js';
 import { isAgeSealed, openForIdentity } from './age.js';
 import { unseal, type MasterKey } from './seal.js';
 import { SecretValue } from './secret-value.js';
 
 export type SecretForm = 'sealed' | 'plain' | 'base64';
+
+/** A Secret as sealing needs it: its name (sealed values are bound to it) and its manifest, wherever it was read from. */
+export interface SecretObject {
+  name: string;
+  manifest: SecretManifest;
+}
 
 export interface SecretEntry {
   key: string;
@@ -15,7 +21,7 @@ export interface SecretEntry {
   error?: ApiaryError;
 }
 
-export function secretForms(resource: SecretResource): Map<string, SecretForm> {
+export function secretForms(resource: SecretObject): Map<string, SecretForm> {
   const forms = new Map<string, SecretForm>();
   const m = resource.manifest;
   if ('encryptedData' in m) for (const k of Object.keys(m.encryptedData ?? {})) forms.set(k, 'sealed');
@@ -28,7 +34,7 @@ export function secretForms(resource: SecretResource): Map<string, SecretForm> {
 export type Openers = Pick<KeyStore, 'get'> & { identity?: Pick<IdentityStore, 'all'> };
 
 /** Decrypts once; the key store is asked only if some value is sealed (and the identity only for values sealed to recipients). */
-export async function openSecret(resource: SecretResource, keys: Openers): Promise<Map<string, SecretEntry>> {
+export async function openSecret(resource: SecretObject, keys: Openers): Promise<Map<string, SecretEntry>> {
   const m = resource.manifest;
   const entries = new Map<string, SecretEntry>();
   for (const [k, v] of Object.entries(m.stringData ?? {})) entries.set(k, { key: k, form: 'plain', value: new SecretValue(v) });

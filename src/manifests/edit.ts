@@ -14,7 +14,7 @@ import { ApiaryError } from '../errors.js';
 import { formatManifestError } from './errors.js';
 import { pendingPlan } from './transaction.js';
 import { readSourceDirectory } from '../source/directory.js';
-import { redactUrl } from '../source/spec.js';
+import { redactUrl } from '../util/redact-url.js';
 import type { ParsedDocument } from './parse.js';
 import { ensureDir, FILE_MODE, MANIFEST_WRITE, sweepTempFiles, writeFileAtomic } from '../util/atomic.js';
 

@@ -22,7 +22,8 @@ import { parseManifestText, type ParsedDocument } from '../manifests/parse.js';
 import type { RecordBook } from '../state/record-book.js';
 import { readSourceDirectory } from './directory.js';
 import { GitMirror } from './git.js';
-import { formatRevision, redactText, redactUrl, revisionSha, type GitSourceSpec } from './spec.js';
+import { formatRevision, redactText, revisionSha, type GitSourceSpec } from './spec.js';
+import { redactUrl } from '../util/redact-url.js';
 import { sourceSpec } from './spec.js';
 
 const KIND = 'GitRepository';

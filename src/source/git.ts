@@ -15,9 +15,10 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ApiaryError } from '../errors.js';
+import { currentTarget } from '../state/git-current.js';
 import { DIR_MODE } from '../util/atomic.js';
 import { redactText, type GitRef } from './spec.js';
 
@@ -203,14 +204,6 @@ export class GitMirror {
     const full = opts.noMirror === true ? args : [`--git-dir=${this.mirror}`, ...args];
     return runGit(full, { ...opts, env: { ...this.#env, ...opts.env } });
   }
-}
-
-/** What a `current` link points at: `revisions/<sha>[/<path>]`, read without git (readers of status use it too). */
-export async function currentTarget(link: string): Promise<{ sha: string; path: string } | undefined> {
-  const target = await readlink(link).catch(() => undefined);
-  const [first, sha, ...rest] = target?.split('/') ?? [];
-  if (first !== 'revisions' || sha === undefined || !SHA.test(sha)) return undefined;
-  return { sha, path: rest.join('/') };
 }
 
 /**

@@ -1,9 +1,10 @@
 /**
  * A GitRepository manifest turned into what fetching needs, and the few
  * rules about its words: durations as Flux writes them, revisions as Flux
- * prints them (`main@sha1:<sha>`), and URLs shown without credentials.
+ * prints them (`main@sha1:<sha>`), and git's messages shown without credentials.
  */
 import type { GitRepositoryResource } from '../manifests/resource.js';
+import { redactUrl } from '../util/redact-url.js';
 
 export type GitRef =
   | { kind: 'default' }
@@ -68,11 +69,6 @@ export function revisionSha(revision: string): string {
 export function shortRevision(revision: string): string {
   const sha = revisionSha(revision);
   return `${revision.slice(0, revision.length - sha.length)}${sha.slice(0, 12)}`;
-}
-
-/** The URL as it may be shown: credentials in an http(s) URL (https://user:token@host) are never printed. */
-export function redactUrl(url: string): string {
-  return url.replace(/^(https?:\/\/)[^/@]*@/i, (_, scheme: string) => `${scheme}***@`);
 }
 
 /** Any text that may quote the URL (git's own errors do): its credentials blanked. */

@@ -3,7 +3,7 @@ import { realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { ApiaryError } from '../errors.js';
-import { redactUrl } from '../source/spec.js';
+import { redactUrl } from '../util/redact-url.js';
 import { StateLayout } from './layout.js';
 
 export interface Locations {

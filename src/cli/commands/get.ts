@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { kindFromAlias, type Kind } from '../../api/names.js';
 import { ApiaryError } from '../../errors.js';
-import { matchesSelector, parseSelector, type Selector } from '../../api/selector.js';
+import { matchesSelector, parseSelector, type Selector } from '../../manifests/selector.js';
 import { asList, readStateView, type ObjectView, type StateView } from '../../state/view.js';
 import { closest } from '../../util/suggest.js';
 import type { CliContext } from '../context.js';

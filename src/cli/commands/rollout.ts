@@ -7,7 +7,7 @@ import { kindFromAlias } from '../../api/names.js';
 import { ApiaryError } from '../../errors.js';
 import type { GitRepositoryResource } from '../../manifests/resource.js';
 import { readSourceDirectory, runningManifestDir } from '../../source/directory.js';
-import { redactUrl } from '../../source/spec.js';
+import { redactUrl } from '../../util/redact-url.js';
 import { parseDuration } from './wait.js';
 import { readStateView } from '../../state/view.js';
 import { StatusStore } from '../../state/status-store.js';

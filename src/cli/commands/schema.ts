@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { explain, type Explanation } from '../../api/explain.js';
+import { explain, type Explanation } from '../../manifests/explain.js';
 import { manifestJsonSchema } from '../../api/jsonschema.js';
 import { API_GROUP_VERSION } from '../../api/names.js';
 import type { CliContext } from '../context.js';

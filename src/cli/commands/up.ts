@@ -17,7 +17,7 @@ import { parseDuration } from './wait.js';
 import { LOGIN_CODE_MS, loginLink, mintLoginCode, readConsoleRecord } from '../../console/auth.js';
 import type { KubeCluster } from '../../kubernetes/cluster.js';
 import { readSourceDirectory, writeFlagSource } from '../../source/directory.js';
-import { redactUrl } from '../../source/spec.js';
+import { redactUrl } from '../../util/redact-url.js';
 
 interface UpOptions {
   resync: string;

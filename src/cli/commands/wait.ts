@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { kindLower } from '../../api/names.js';
-import { matchesSelector, parseSelector, type Selector } from '../../api/selector.js';
+import { matchesSelector, parseSelector, type Selector } from '../../manifests/selector.js';
 import { findCondition } from '../../api/status.js';
 import { ApiaryError } from '../../errors.js';
 import { isCurrent, readStateView, type ObjectView, type StateView } from '../../state/view.js';

@@ -1,13 +1,14 @@
 /**
  * Field documentation read from the same JSON Schema editors use, as
  * `kubectl explain` reads it from the API server: what a field is, its type,
- * and the fields under it. Plain data; the CLI formats it.
+ * and the fields under it. Plain data; the CLI formats it. Here rather than
+ * in api/ because an unknown field is an ApiaryError with a suggestion.
  */
 import { z } from 'zod';
 import { ApiaryError } from '../errors.js';
 import { closest } from '../util/suggest.js';
-import { ApiarySecretManifest, GitRepositoryManifest, KubernetesSecretManifest, MCPServerManifest } from './manifests.js';
-import { API_GROUP_VERSION, kindFromAlias, type Kind } from './names.js';
+import { ApiarySecretManifest, GitRepositoryManifest, KubernetesSecretManifest, MCPServerManifest } from '../api/manifests.js';
+import { API_GROUP_VERSION, kindFromAlias, type Kind } from '../api/names.js';
 
 interface JsonSchema {
   type?: string;

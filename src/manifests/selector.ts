@@ -4,9 +4,12 @@
  *
  *   team=tools   team==tools   team!=tools   team   !team
  *   tier in (a, b)   tier notin (a, b)
+ *
+ * Here rather than in api/, which imports nothing of the project: a bad
+ * selector is an ApiaryError the CLI prints with its code.
  */
 import { ApiaryError } from '../errors.js';
-import { isLabelKey, isLabelValue } from './names.js';
+import { isLabelKey, isLabelValue } from '../api/names.js';
 
 export type Requirement =
   | { key: string; op: 'exists' | 'missing' }
