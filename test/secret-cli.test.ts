@@ -7,7 +7,7 @@ import { parseAllDocuments, parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { BIN, runCli } from './helpers/cli.js';
 import { workspace } from './helpers/tmp.js';
-import { manifestLockFile } from '../src/state/paths.js';
+import { manifestLockFile } from '../src/util/state-home.js';
 
 const SERVER = `apiVersion: apiary.dev/v1alpha1
 kind: MCPServer

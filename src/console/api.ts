@@ -18,7 +18,7 @@ import { SecretValue } from '../crypto/secret-value.js';
 import { ApiaryError } from '../errors.js';
 import { planInstall, writeInstall, type InstallRequest, type SecretBinding } from '../manifests/install.js';
 import { formatManifestError } from '../manifests/errors.js';
-import { runningManifestDir } from '../source/directory.js';
+import { refuseGitSourced, runningManifestDir } from '../source/directory.js';
 import { loadDirectory } from '../manifests/loader.js';
 import { secretReferences, serversUsingSecret } from '../manifests/references.js';
 import type { MCPServerResource, Resource, SecretResource } from '../manifests/resource.js';
@@ -275,7 +275,9 @@ async function createSecret(ctx: ApiContext, req: IncomingMessage, res: ServerRe
   const value = valueOf(body);
   const existing = declaredSecret(await onDisk(ctx), name);
   if (existing !== undefined && secretForms(existing).has(key)) throw new HttpError(409, 'AlreadyExists', `secret "${name}" already has key "${key}"; use Update to give it a new value`);
-  const result = await setSecretValue(ctx.dir, name, key, value, await sealerFor(ctx.dir, ctx.keys));
+  const sealer = await sealerFor(ctx.dir, ctx.keys);
+  await refuseGitSourced(ctx.dir);
+  const result = await setSecretValue(ctx.dir, name, key, value, sealer);
   sendJson(res, existing === undefined ? 201 : 200, { name, key, file: result.file, created: result.created });
 }
 
@@ -285,13 +287,16 @@ async function updateSecret(ctx: ApiContext, req: IncomingMessage, res: ServerRe
   const existing = declaredSecret(await onDisk(ctx), name!);
   if (existing === undefined) throw new HttpError(404, 'NotFound', `secret "${name}" not found`);
   if (!secretForms(existing).has(key!)) throw new HttpError(404, 'NotFound', `secret "${name}" has no key "${key}"`);
-  const result = await setSecretValue(ctx.dir, name!, key!, value, await sealerFor(ctx.dir, ctx.keys));
+  const sealer = await sealerFor(ctx.dir, ctx.keys);
+  await refuseGitSourced(ctx.dir);
+  const result = await setSecretValue(ctx.dir, name!, key!, value, sealer);
   sendJson(res, 200, { name, key, file: result.file, usedBy: serversUsingSecret(await onDisk(ctx), name!) });
 }
 
 async function removeSecret(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, [name]: string[]): Promise<void> {
   await readJsonBody(req);
   const users = serversUsingSecret(await onDisk(ctx), name!);
+  await refuseGitSourced(ctx.dir);
   const result = await deleteSecret(ctx.dir, name!);
   sendJson(res, 200, { name, file: result.file, fileDeleted: result.fileDeleted, usedBy: users, warning: usersWarning(users, name!) });
 }
@@ -305,12 +310,14 @@ async function serverAction(ctx: ApiContext, req: IncomingMessage, res: ServerRe
     sendJson(res, 200, { name, restartRequestedAt: request.requestedAt });
     return;
   }
+  await refuseGitSourced(ctx.dir);
   const result = await setSuspend(ctx.dir, name!, action === 'suspend');
   sendJson(res, 200, { name, suspend: action === 'suspend', changed: result.changed, file: result.file });
 }
 
 async function removeServer(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, [name]: string[]): Promise<void> {
   await readJsonBody(req);
+  await refuseGitSourced(ctx.dir);
   const [deleted] = await deleteDocuments(ctx.dir, [{ kind: 'MCPServer', name: name! }]);
   sendJson(res, 200, { name, file: deleted?.file, fileDeleted: deleted?.fileDeleted });
 }
@@ -362,6 +369,7 @@ async function install(ctx: ApiContext, req: IncomingMessage, res: ServerRespons
     const value = given[s.variable];
     if (typeof value === 'string' && value !== '') values.set(s.variable, new SecretValue(value));
   }
+  await refuseGitSourced(ctx.dir);
   const result = await writeInstall(ctx.dir, plan, values, ctx.keys);
   sendJson(res, 201, { name: plan.name, file: result.server?.file, action: result.server?.action, secretsCreated: result.secretsCreated, command: plan.command });
 }

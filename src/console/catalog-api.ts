@@ -17,6 +17,7 @@ import { loadDirectory } from '../manifests/loader.js';
 import { CLIENT_KINDS, clientConfig, readyServerUrls, type ClientKind } from '../mcp/client-config.js';
 import { readEndpointToken } from '../mcp/endpoint-token.js';
 import { StateLayout } from '../state/layout.js';
+import { refuseGitSourced } from '../source/directory.js';
 import type { ApiContext } from './api.js';
 import { HttpError, readJsonBody, sendJson, stringField } from './http.js';
 
@@ -107,6 +108,7 @@ export async function catalogInstallPlan(ctx: ApiContext, req: IncomingMessage, 
 /** POST /api/v1/catalog/install: writes it (typed secret values sealed first). */
 export async function catalogInstallWrite(ctx: ApiContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const { entry, plan, typed, missing } = await planned(ctx, await readJsonBody(req));
+  await refuseGitSourced(ctx.dir);
   const result = await writeInstall(ctx.dir, plan, typed, ctx.keys);
   sendJson(res, 201, { name: plan.name, catalog: entry.server.name, version: entry.server.version, file: result.server?.file, secretsCreated: result.secretsCreated, missing: missing.map((v) => v.name) });
 }

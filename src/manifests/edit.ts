@@ -8,13 +8,11 @@ import { closeSync, openSync } from 'node:fs';
 import { readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { tryLock } from 'fs-native-extensions';
-import { manifestLockFile } from '../state/paths.js';
+import { manifestLockFile } from '../util/state-home.js';
 import { isMap, isScalar, LineCounter, Parser, parseDocument, type Document } from 'yaml';
 import { ApiaryError } from '../errors.js';
 import { formatManifestError } from './errors.js';
 import { pendingPlan } from './transaction.js';
-import { readSourceDirectory } from '../source/directory.js';
-import { redactUrl } from '../util/redact-url.js';
 import type { ParsedDocument } from './parse.js';
 import { ensureDir, FILE_MODE, MANIFEST_WRITE, sweepTempFiles, writeFileAtomic } from '../util/atomic.js';
 
@@ -116,9 +114,10 @@ const LOCK_WAIT_MS = 60_000;
  * lock covers the whole directory. It is a kernel lock on an open file: it
  * goes with its holder however the holder ends (Ctrl-C, kill -9), so nobody
  * ever waits on a stale lock, and no signal handler is needed to release it.
+ * Whether the directory may be written at all (one that follows git may not)
+ * is the caller's to decide: `refuseGitSourced` in source/directory.ts.
  */
-export async function withDirectoryLock<T>(dir: string, fn: () => Promise<T>, options: { pendingPlanOk?: boolean; sourceEditOk?: boolean } = {}): Promise<T> {
-  if (options.sourceEditOk !== true) await refuseGitSourced(dir);
+export async function withDirectoryLock<T>(dir: string, fn: () => Promise<T>, options: { pendingPlanOk?: boolean } = {}): Promise<T> {
   await ensureDir(dir);
   const fd = await openLockFile(dir);
   try {
@@ -137,24 +136,6 @@ export async function withDirectoryLock<T>(dir: string, fn: () => Promise<T>, op
   } finally {
     closeSync(fd); // closing the file drops the lock
   }
-}
-
-/**
- * A directory that follows a git repository is not written to: what runs is
- * the repository's, and a change made here would be undone by nothing and
- * applied by nothing. The way is a commit (or a clone, with --dir).
- */
-async function refuseGitSourced(dir: string): Promise<void> {
-  const source = await readSourceDirectory(dir).catch(() => undefined);
-  if (source === undefined || source.declared === 0) return;
-  const spec = source.resource?.manifest.spec;
-  const what = spec !== undefined ? `git repository ${redactUrl(spec.url)} (GitRepository "${source.resource!.name}")` : 'a git repository (a GitRepository is declared in it)';
-  throw new ApiaryError('GitSourced', `${dir} follows ${what}: the manifests that run are the repository's, so nothing is written here`, {
-    hints: [
-      'Commit the change to the repository instead; apiary applies it within spec.interval, or at once with: apiary reconcile source',
-      'Or write to a local clone of the repository: apiary --dir CLONE ... (then commit and push)',
-    ],
-  });
 }
 
 /**

@@ -52,7 +52,7 @@ export async function requireServers(dir: string, names: readonly string[]): Pro
  * Sets (or, with false, removes) spec.suspend on an MCPServer or a
  * GitRepository, keeping comments and layout. A GitRepository's own manifest
  * may be edited in a directory that follows git: it is local, not the
- * repository's.
+ * repository's (so the caller refuses such a directory for an MCPServer only).
  */
 export async function setSuspend(dir: string, name: string, suspend: boolean, kind: 'MCPServer' | 'GitRepository' = 'MCPServer'): Promise<{ file: string; changed: boolean }> {
   return withDirectoryLock(dir, async () => {
@@ -70,5 +70,5 @@ export async function setSuspend(dir: string, name: string, suspend: boolean, ki
       });
     }
     return { file: doc.source.path, changed: true };
-  }, { sourceEditOk: kind === 'GitRepository' });
+  });
 }

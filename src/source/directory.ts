@@ -11,6 +11,7 @@ import { ApiaryError } from '../errors.js';
 import { parseManifestText, type ParsedDocument } from '../manifests/parse.js';
 import { StateLayout } from '../state/layout.js';
 import { ensurePrivateDir, writeFileAtomic } from '../util/atomic.js';
+import { redactUrl } from '../util/redact-url.js';
 import { refFromFlag } from './spec.js';
 import { formatManifestError } from '../manifests/errors.js';
 import { listManifestFiles, loadDirectory } from '../manifests/loader.js';
@@ -44,6 +45,27 @@ export async function readSourceDirectory(dir: string, display: string = relativ
   }
   const resource = sources.length === 1 && errors.length === 0 ? sources[0]!.resource : undefined;
   return { ...(resource?.kind === 'GitRepository' ? { resource } : {}), declared: sources.length, errors, documents: loaded.documents };
+}
+
+/**
+ * A directory that follows a git repository is not written to: what runs is
+ * the repository's, and a change made here would be undone by nothing and
+ * applied by nothing. The way is a commit (or a clone, with --dir). Every
+ * front door calls it before a write to the manifest directory (the file
+ * edits themselves know no git); a GitRepository's own suspend is the one
+ * write that skips it.
+ */
+export async function refuseGitSourced(dir: string): Promise<void> {
+  const source = await readSourceDirectory(dir).catch(() => undefined);
+  if (source === undefined || source.declared === 0) return;
+  const spec = source.resource?.manifest.spec;
+  const what = spec !== undefined ? `git repository ${redactUrl(spec.url)} (GitRepository "${source.resource!.name}")` : 'a git repository (a GitRepository is declared in it)';
+  throw new ApiaryError('GitSourced', `${dir} follows ${what}: the manifests that run are the repository's, so nothing is written here`, {
+    hints: [
+      'Commit the change to the repository instead; apiary applies it within spec.interval, or at once with: apiary reconcile source',
+      'Or write to a local clone of the repository: apiary --dir CLONE ... (then commit and push)',
+    ],
+  });
 }
 
 export interface GitFlags {

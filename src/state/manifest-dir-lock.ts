@@ -10,7 +10,7 @@ import { readFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ApiaryError } from '../errors.js';
 import { ensureDir, FILE_MODE, writeFileAtomic } from '../util/atomic.js';
-import { manifestControllerLockFile } from './paths.js';
+import { manifestControllerLockFile } from '../util/state-home.js';
 
 export interface ManifestDirHolder {
   pid: number;

@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
-import { realpathSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ApiaryError } from '../errors.js';
 import { redactUrl } from '../util/redact-url.js';
+import { apiaryStateHome, directoryLabel, realDirectory } from '../util/state-home.js';
 import { StateLayout } from './layout.js';
 
 export interface Locations {
@@ -42,45 +41,8 @@ export function resolveLocations(
   return { dir, dirDisplay, stateDir };
 }
 
-/**
- * The directory's real path (symlinks resolved), so one directory reached by
- * two paths has one state directory and one controller. A directory that does
- * not exist yet keeps the path as given (get says it is missing).
- */
-function realDirectory(path: string): string {
-  try {
-    return realpathSync.native(path);
-  } catch {
-    return path;
-  }
-}
-
 export function defaultStateDir(dir: string, env: NodeJS.ProcessEnv = process.env): string {
   return join(apiaryStateHome(env), directoryLabel(dir));
-}
-
-/**
- * The lock file that serializes writers of manifest directory `dir` (any
- * path to it): per directory, not per --state-dir, and outside the directory,
- * which is often a git checkout that should not see apiary's files.
- */
-export function manifestLockFile(dir: string, env: NodeJS.ProcessEnv = process.env): string {
-  return join(apiaryStateHome(env), 'locks', `${directoryLabel(realDirectory(dir))}.lock`);
-}
-
-/**
- * The lock a controller holds on manifest directory `dir` (any path to it),
- * whatever its --state-dir, so no directory has two controllers running its
- * servers; `.json` beside it says which one holds it. Under the user's state
- * home, like the writers' lock: never in the directory itself.
- */
-export function manifestControllerLockFile(dir: string, env: NodeJS.ProcessEnv = process.env): string {
-  return join(apiaryStateHome(env), 'locks', `${directoryLabel(realDirectory(dir))}.controller.lock`);
-}
-
-function apiaryStateHome(env: NodeJS.ProcessEnv): string {
-  const stateHome = env['XDG_STATE_HOME'] || join(env['HOME'] || homedir(), '.local', 'state');
-  return join(stateHome, 'apiary');
 }
 
 /** `git-<repository name>-<hash of the URL>`: one state directory per repository followed. */
@@ -88,11 +50,4 @@ function gitLabel(url: string): string {
   const digest = createHash('sha256').update(`git:${url}`).digest('hex').slice(0, 12);
   const name = (url.replace(/\/+$/, '').replace(/\.git$/, '').split(/[/:]/).at(-1) ?? '').replace(/[^A-Za-z0-9._-]/g, '_') || 'repo';
   return `git-${name}-${digest}`;
-}
-
-/** `<name>-<hash of the absolute path>`: readable, and unique per directory. */
-function directoryLabel(dir: string): string {
-  const digest = createHash('sha256').update(dir).digest('hex').slice(0, 12);
-  const label = basename(dir).replace(/[^A-Za-z0-9._-]/g, '_') || 'root';
-  return `${label}-${digest}`;
 }

@@ -6,6 +6,7 @@ import { ApiaryError } from '../../errors.js';
 import { planInstall, secretNameFor, writeInstall, type SecretBinding } from '../../manifests/install.js';
 import { loadDirectory } from '../../manifests/loader.js';
 import type { Resource } from '../../manifests/resource.js';
+import { refuseGitSourced } from '../../source/directory.js';
 import type { CliContext } from '../context.js';
 import { displayPath } from '../paths.js';
 import { hiddenPrompt, readAll } from '../secret-input.js';
@@ -76,6 +77,7 @@ export function registerAdd(program: Command, ctx: CliContext): void {
         if (!text) throw new ApiaryError('Usage', `no value given for ${p.variable}; nothing was written`);
         values.set(p.variable, new SecretValue(text));
       }
+      await refuseGitSourced(dir);
       const result = await writeInstall(dir, plan, values, ctx.keys);
       const created = [...new Set(result.secretsCreated.map((s) => s.secret))];
       if (opts.output === 'json') {

@@ -14,6 +14,7 @@ import { displayPath } from '../paths.js';
 import { readStream } from '../secret-input.js';
 import { namedTargets } from '../targets.js';
 import { usersWarning } from '../../manifests/secret-summary.js';
+import { refuseGitSourced } from '../../source/directory.js';
 
 async function readChecked(ctx: CliContext, path: string, dir: string, skip?: ManifestError['code']): Promise<InputRead> {
   const input = await readInput(path, dir, (limit) => readStream(process.stdin, limit));
@@ -36,6 +37,7 @@ export function registerApply(program: Command, ctx: CliContext): void {
       const { dir } = ctx.locations(cmd);
       // Plain values are worth a warning where they land, not where they came from.
       const input = await readChecked(ctx, opts.filename, dir, 'PlaintextValues');
+      await refuseGitSourced(dir);
       const results = await apply(dir, input.documents);
       for (const r of results) {
         const resource = input.documents.find((d) => d.kind === r.kind && d.name === r.name)?.resource;
@@ -96,6 +98,7 @@ export function registerApply(program: Command, ctx: CliContext): void {
         if (targets.length === 0) throw new ApiaryError('Usage', 'delete needs -f PATH, KIND NAME... or KIND/NAME... (e.g. delete mcpserver github)');
       }
       const before = await loadDirectory(dir);
+      await refuseGitSourced(dir);
       const deleted = await deleteDocuments(dir, targets, { ignoreNotFound: opts.ignoreNotFound === true });
       if (opts.output === 'json') {
         ctx.io.out(JSON.stringify(deleted.map((d) => ({ kind: d.kind, name: d.name, file: displayPath(d.file), fileDeleted: d.fileDeleted })), null, 2));

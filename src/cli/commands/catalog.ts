@@ -17,6 +17,7 @@ import { planInstall, shellWord, writeInstall, type InstallPlan, type InstallReq
 import { loadDirectory } from '../../manifests/loader.js';
 import type { MCPServerResource } from '../../manifests/resource.js';
 import type { CliContext } from '../context.js';
+import { refuseGitSourced } from '../../source/directory.js';
 import { paint } from '../io.js';
 import { displayPath } from '../paths.js';
 import { hiddenPrompt, readAll } from '../secret-input.js';
@@ -271,6 +272,7 @@ async function installEntry(
   }
   await confirmRuns(ctx, serverName, request, opts);
   if (!exists) await mkdir(dir, { recursive: true, mode: 0o755 });
+  await refuseGitSourced(dir);
   const result = await writeInstall(dir, plan, typed, ctx.keys);
   const created = [...new Set(result.secretsCreated.map((s) => s.secret))];
   if (opts.output === 'json') {

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { createKeyFile, KEYRING_SERVICE } from '../../crypto/keys.js';
 import { recipientOf } from '../../crypto/age.js';
+import { refuseGitSourced } from '../../source/directory.js';
 import type { CliContext } from '../context.js';
 import { reportReseal } from './secret.js';
 
@@ -39,6 +40,7 @@ export function registerKey(program: Command, ctx: CliContext): void {
     .action(async (_opts: unknown, cmd: Command) => {
       const { dir, dirDisplay } = ctx.locations(cmd);
       const { rotateIdentity } = await import('../../manifests/reseal.js');
+      await refuseGitSourced(dir);
       const result = await rotateIdentity(dir, ctx.keys, dirDisplay);
       reportReseal(ctx, result, dirDisplay);
       if (result.from !== undefined && result.to !== undefined) ctx.io.out(`this machine is now ${result.to} (was ${result.from}); recipients file updated: commit it with the resealed files`);

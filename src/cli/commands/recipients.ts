@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { readRecipients, recipientOf } from '../../crypto/age.js';
+import { refuseGitSourced } from '../../source/directory.js';
 import type { CliContext } from '../context.js';
 import { reportReseal } from './secret.js';
 
@@ -29,6 +30,7 @@ export function registerRecipients(program: Command, ctx: CliContext): void {
     .action(async (recipient: string, opts: { comment?: string }, cmd: Command) => {
       const { dir, dirDisplay } = ctx.locations(cmd);
       const { changeRecipients } = await import('../../manifests/reseal.js');
+      await refuseGitSourced(dir);
       const result = await changeRecipients(dir, ctx.keys, { add: { recipient, ...(opts.comment !== undefined ? { comment: opts.comment } : {}) } }, dirDisplay);
       reportReseal(ctx, result, dirDisplay);
       if (result.changed !== '') ctx.io.out(`${result.changed}; commit the recipients file with the resealed files`);
@@ -41,6 +43,7 @@ export function registerRecipients(program: Command, ctx: CliContext): void {
     .action(async (recipient: string, _opts: unknown, cmd: Command) => {
       const { dir, dirDisplay } = ctx.locations(cmd);
       const { changeRecipients } = await import('../../manifests/reseal.js');
+      await refuseGitSourced(dir);
       const result = await changeRecipients(dir, ctx.keys, { remove: recipient }, dirDisplay);
       reportReseal(ctx, result, dirDisplay);
       if (result.changed !== '') ctx.io.out(`${result.changed}; commit the recipients file with the resealed files, and change the values that member knew`);

@@ -6,7 +6,7 @@ import { requestReconcile, requestRestart } from '../../state/requests.js';
 import { kindFromAlias } from '../../api/names.js';
 import { ApiaryError } from '../../errors.js';
 import type { GitRepositoryResource } from '../../manifests/resource.js';
-import { readSourceDirectory, runningManifestDir } from '../../source/directory.js';
+import { readSourceDirectory, refuseGitSourced, runningManifestDir } from '../../source/directory.js';
 import { redactUrl } from '../../util/redact-url.js';
 import { parseDuration } from './wait.js';
 import { readStateView } from '../../state/view.js';
@@ -123,6 +123,7 @@ export function registerRollout(program: Command, ctx: CliContext): void {
         await requireServers(await runningManifestDir(dir, stateDir), names);
         const results = [];
         for (const name of names) {
+          await refuseGitSourced(dir);
           const result = await setSuspend(dir, name, suspend);
           const state = suspend ? 'suspended' : 'resumed';
           results.push({

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { dirname, resolve, sep } from 'node:path';
 import { sealerFor } from '../../crypto/sealer.js';
 import { sealFile } from '../../manifests/secret-edits.js';
+import { refuseGitSourced } from '../../source/directory.js';
 import type { CliContext } from '../context.js';
 
 export function registerSeal(program: Command, ctx: CliContext): void {
@@ -17,6 +18,7 @@ export function registerSeal(program: Command, ctx: CliContext): void {
         const path = resolve(file);
         // Files inside the manifest directory share its lock with `secret set`.
         const lockDir = path.startsWith(dir + sep) ? dir : dirname(path);
+        await refuseGitSourced(lockDir);
         const count = await sealFile(path, sealer, lockDir);
         ctx.io.out(count === 0 ? `${file}: nothing to seal` : `${file}: sealed ${count} value(s) with ${sealer.description}`);
       }

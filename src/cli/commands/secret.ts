@@ -10,7 +10,7 @@ import { serversUsingSecret } from '../../manifests/references.js';
 import type { SecretResource } from '../../manifests/resource.js';
 import { deleteSecret, setSecretValue } from '../../manifests/secret-edits.js';
 import { summarizeSecret, usersWarning } from '../../manifests/secret-summary.js';
-import { runningManifestDir } from '../../source/directory.js';
+import { refuseGitSourced, runningManifestDir } from '../../source/directory.js';
 import type { CliContext } from '../context.js';
 import { readSecretValue } from '../secret-input.js';
 import { table } from '../table.js';
@@ -67,6 +67,7 @@ export function registerSecret(program: Command, ctx: CliContext): void {
       const value = await readSecretValue({ label: `${name}/${key}`, ...(opts.fromFile ? { fromFile: opts.fromFile } : {}) });
       const sealer = await sealerFor(dir, ctx.keys);
       if (sealer.keyCreated) ctx.io.err(`created master ${sealer.description} in the ${ctx.keys.location().where}`);
+      await refuseGitSourced(dir);
       const result = await setSecretValue(dir, name, key, value, sealer);
       const file = displayPath(result.file);
       ctx.io.out(`secret/${name} key "${key}" sealed ${result.created ? `into new file ${file}` : `in ${file}`}`);
@@ -79,6 +80,7 @@ export function registerSecret(program: Command, ctx: CliContext): void {
     .action(async (_opts: unknown, cmd: Command) => {
       const { dir, dirDisplay } = ctx.locations(cmd);
       const { resealDirectory } = await import('../../manifests/reseal.js');
+      await refuseGitSourced(dir);
       reportReseal(ctx, await resealDirectory(dir, ctx.keys, dirDisplay), dirDisplay);
     });
 
@@ -137,6 +139,7 @@ export function registerSecret(program: Command, ctx: CliContext): void {
     .action(async (name: string, key: string | undefined, _opts: unknown, cmd: Command) => {
       const { dir } = ctx.locations(cmd);
       const before = await loadDirectory(dir);
+      await refuseGitSourced(dir);
       const result = await deleteSecret(dir, name, key);
       const file = displayPath(result.file);
       ctx.io.out(
