@@ -1,6 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { processesNaming } from '../chaos/git-hang.js';
 import { describe, expect, it } from 'vitest';
 import { runCli, spawnUp, type UpProcess } from './helpers/cli.js';
 import { harness, isAlive, secretYaml, tinyServer, type Harness } from './helpers/controller.js';
@@ -245,4 +247,34 @@ describe('a process record lost while no controller ran', () => {
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
   }, 40_000);
+});
+
+describe('a signal while up is still starting', () => {
+  it('stops what already started (a git fetch begun before the endpoints and the console were up) and exits 0, leaving no git behind', async () => {
+    const h = await harness();
+    // A remote that takes git's request and never answers: the fetch hangs for its whole 10 min timeout.
+    const held: Socket[] = [];
+    const remote = createServer((socket) => {
+      held.push(socket);
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => remote.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(remote.address() as AddressInfo).port}/signal-${Date.now()}.git`;
+      await h.write('source.yaml', `apiVersion: apiary.dev/v1alpha1\nkind: GitRepository\nmetadata:\n  name: origin\nspec:\n  url: ${url}\n  ref: { branch: main }\n  timeout: 10m\n`);
+      const controller = up(h);
+      // The moment git starts, as close as polling gets: up may still be starting its endpoints and console.
+      for (const deadline = Date.now() + 20_000; processesNaming(url).length === 0; await new Promise((r) => setImmediate(r))) {
+        if (Date.now() > deadline) throw new Error(`git never started; ${controller.output()}`);
+      }
+      controller.child.kill('SIGTERM');
+      const code = await controller.exited;
+      expect(code, controller.output()).toBe(0);
+      expect(controller.output()).toContain('controller stopped');
+      await h.waitFor('no git process of the fetch left', async () => processesNaming(url).length === 0, 5_000);
+    } finally {
+      for (const s of held) s.destroy();
+      remote.close();
+    }
+  });
 });

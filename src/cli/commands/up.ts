@@ -105,32 +105,9 @@ export function registerUp(program: Command, ctx: CliContext): void {
           stopRequested();
         },
       });
-      // Loaded here: the controller brings the MCP SDK, which no other verb needs.
-      const { Controller, VERSION } = await import('../../controller/controller.js');
-      const cluster = opts.runtime === 'kubernetes' ? await loadCluster(opts, ctx) : undefined;
-      const controller = new Controller({ dir, stateDir, keys: ctx.keys, logger, env: ctx.env, resyncMs: resyncSeconds * 1000, auth: opts.auth, ...(cluster !== undefined ? { cluster } : {}), ...(source.resource !== undefined ? { git: true } : {}) });
-      await controller.start();
-      if (source.resource !== undefined) {
-        const spec = source.resource.manifest.spec;
-        ctx.io.out(`following git repository ${redactUrl(spec.url)} (gitrepository/${source.resource.name}); status: apiary${git !== undefined ? ` --git ${redactUrl(git)}` : ''} get sources`);
-      }
-      if (cluster !== undefined) ctx.io.out(`servers run on Kubernetes: context ${cluster.context}, namespace ${cluster.namespace} (${cluster.server})`);
-      if (controller.aggregateUrl !== undefined) ctx.io.out(`apiary MCP endpoint (every Ready server, tools named <server>__<tool>): ${controller.aggregateUrl}`);
-      let console_: { stop(): Promise<void> } | undefined;
-      if (opts.ui) {
-        try {
-          const { ConsoleServer } = await import('../../console/server.js');
-          const catalog = { paths: opts.catalog.map((p) => resolve(p)), registries: opts.registry };
-          const server = new ConsoleServer({ dir, stateDir, keys: ctx.keys, logger, backend: controller, version: VERSION, catalog, ...(uiPort !== undefined ? { port: uiPort } : {}) });
-          await server.start();
-          console_ = server;
-          ctx.io.out(`apiary console: ${await server.loginLink()}`);
-          ctx.io.out(`  (the link signs you in once, within ${LOGIN_CODE_MS / 60_000} minutes; apiary ui prints a fresh one)`);
-        } catch (err) {
-          await controller.stop();
-          throw err;
-        }
-      }
+      // Signals are heard from before anything starts: a Ctrl-C while the controller starts (a server spawned, a
+      // git fetch begun, the console still to come) stops what started, instead of ending the process and orphaning it.
+      let controller: { killServersNow(): number } | undefined = undefined;
       let signals = 0;
       const onSignal = (signal: NodeJS.Signals): void => {
         signals += 1;
@@ -140,7 +117,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
           return;
         }
         // The second one: kill every server first, then go the way the signal says.
-        const killed = controller.killServersNow();
+        const killed = controller?.killServersNow() ?? 0;
         logger.warn('second signal: killed every server', { signal, killed });
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
@@ -148,14 +125,42 @@ export function registerUp(program: Command, ctx: CliContext): void {
       };
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
+      // Loaded here: the controller brings the MCP SDK, which no other verb needs.
+      const { Controller, VERSION } = await import('../../controller/controller.js');
+      const cluster = opts.runtime === 'kubernetes' ? await loadCluster(opts, ctx) : undefined;
+      const started = new Controller({ dir, stateDir, keys: ctx.keys, logger, env: ctx.env, resyncMs: resyncSeconds * 1000, auth: opts.auth, ...(cluster !== undefined ? { cluster } : {}), ...(source.resource !== undefined ? { git: true } : {}) });
+      controller = started;
+      await started.start();
+      if (source.resource !== undefined) {
+        const spec = source.resource.manifest.spec;
+        ctx.io.out(`following git repository ${redactUrl(spec.url)} (gitrepository/${source.resource.name}); status: apiary${git !== undefined ? ` --git ${redactUrl(git)}` : ''} get sources`);
+      }
+      if (cluster !== undefined) ctx.io.out(`servers run on Kubernetes: context ${cluster.context}, namespace ${cluster.namespace} (${cluster.server})`);
+      if (started.aggregateUrl !== undefined) ctx.io.out(`apiary MCP endpoint (every Ready server, tools named <server>__<tool>): ${started.aggregateUrl}`);
+      let console_: { stop(): Promise<void> } | undefined;
+      // Asked to stop while starting: the console is not started only to be stopped.
+      if (opts.ui && signals === 0) {
+        try {
+          const { ConsoleServer } = await import('../../console/server.js');
+          const catalog = { paths: opts.catalog.map((p) => resolve(p)), registries: opts.registry };
+          const server = new ConsoleServer({ dir, stateDir, keys: ctx.keys, logger, backend: started, version: VERSION, catalog, ...(uiPort !== undefined ? { port: uiPort } : {}) });
+          await server.start();
+          console_ = server;
+          ctx.io.out(`apiary console: ${await server.loginLink()}`);
+          ctx.io.out(`  (the link signs you in once, within ${LOGIN_CODE_MS / 60_000} minutes; apiary ui prints a fresh one)`);
+        } catch (err) {
+          await started.stop();
+          throw err;
+        }
+      }
       await stopping;
       // A stop that takes long says what it waits for (a second signal still kills every server at once).
       let consoleStopped = false;
-      const slow = setInterval(() => logger.warn('still stopping', consoleStopped ? controller.stopProgress() : { step: 'stopping the web console' }), 10_000);
+      const slow = setInterval(() => logger.warn('still stopping', consoleStopped ? started.stopProgress() : { step: 'stopping the web console' }), 10_000);
       slow.unref();
       await console_?.stop();
       consoleStopped = true;
-      await controller.stop();
+      await started.stop();
       clearInterval(slow);
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
