@@ -12,6 +12,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN, sleep } from './world.js';
 
+/** What /proc says of these processes (state, parent, group, command), for a violation's message. */
+export function describeProcesses(pids: readonly number[]): string {
+  return pids
+    .map((pid) => {
+      try {
+        const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/\(.*\)/, 'x').split(' ');
+        const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+        return `${pid} state ${fields[2]} ppid ${fields[3]} pgid ${fields[4]}: ${cmd}`;
+      } catch {
+        return `${pid} gone`;
+      }
+    })
+    .join('; ');
+}
+
 /** Processes whose command line names `needle` (zombies excluded). */
 export function processesNaming(needle: string): number[] {
   const found: number[] = [];
@@ -55,7 +70,8 @@ export async function hangingGitRemote(env: NodeJS.ProcessEnv, stopLimitMs: numb
       await mkdir(dir);
       await writeFile(join(dir, 'source.yaml'), `apiVersion: apiary.dev/v1alpha1\nkind: GitRepository\nmetadata:\n  name: origin\nspec:\n  url: ${url}\n  ref: { branch: main }\n  interval: 1m\n  timeout: ${timeout}\n`);
       const controller = spawn(BIN, ['up', '--dir', dir, '--state-dir', join(root, `${label}-state`)], { env, stdio: 'ignore' });
-      const exited = new Promise<void>((resolve) => controller.once('exit', () => resolve()));
+      let ending = 'running';
+      const exited = new Promise<void>((resolve) => controller.once('exit', (code, signal) => resolve(void (ending = signal !== null ? `killed by ${signal}` : `exit ${code}`))));
       try {
         if (!(await until(20_000, () => processesNaming(url).length > 0))) {
           problems.push(`git (${label} timeout): no fetch of the hanging remote started within 20 s`);
@@ -63,13 +79,13 @@ export async function hangingGitRemote(env: NodeJS.ProcessEnv, stopLimitMs: numb
         }
         if (label === 'short') {
           // Past the timeout, the fetch is killed whole; the next try comes after a 5 s back-off.
-          if (!(await until(4_000, () => processesNaming(url).length === 0))) problems.push(`git (1 s timeout): ${processesNaming(url).length} git process(es) of the timed-out fetch still running after 4 s`);
+          if (!(await until(4_000, () => processesNaming(url).length === 0))) problems.push(`git (1 s timeout): git process(es) of the timed-out fetch still running after 4 s: ${describeProcesses(processesNaming(url))}`);
         } else {
           const asked = Date.now();
           controller.kill('SIGTERM');
           const stopped = await Promise.race([exited.then(() => true), sleep(stopLimitMs).then(() => false)]);
           if (!stopped) problems.push(`git (fetch in flight): the controller was still running ${stopLimitMs} ms after SIGTERM`);
-          else if (!(await until(2_000, () => processesNaming(url).length === 0))) problems.push(`git (fetch in flight): ${processesNaming(url).length} git process(es) left after the controller stopped in ${Date.now() - asked} ms`);
+          else if (!(await until(2_000, () => processesNaming(url).length === 0))) problems.push(`git (fetch in flight): git process(es) left after the controller stopped (${ending}) in ${Date.now() - asked} ms: ${describeProcesses(processesNaming(url))}`);
         }
       } finally {
         controller.kill('SIGKILL');
