@@ -76,10 +76,24 @@ async function setup() {
   };
   const status = (): MCPServerStatus => records.get('MCPServer', 'a')!.status as MCPServerStatus;
   const events = (): string[] => records.get('MCPServer', 'a')!.events.map((e) => e.reason);
-  return { clock, runtime, gateway, write, pass, status, events, close: () => gateway.closeAll() };
+  const messages = (): string[] => records.get('MCPServer', 'a')!.events.map((e) => `${e.reason}: ${e.message}`);
+  return { clock, runtime, gateway, reconciler, write, pass, status, events, messages, close: () => gateway.closeAll() };
 }
 
 describe('MCPServer executor (fake runtime, fake clock)', () => {
+  it('an unhealthy server is stopped as unhealthy, not as a deleted one', async () => {
+    const t = await setup();
+    await t.write(manifest(1));
+    await t.pass();
+    await t.pass();
+    const { pid } = t.runtime.observe('a')!;
+    t.reconciler.markUnhealthy('a', pid, '2 MCP pings in a row failed');
+    await t.pass();
+    const stopping = t.messages().find((m) => m.startsWith('Stopping: '));
+    expect(stopping).toBe(`Stopping: stopping pid ${pid}: it failed its health checks (2 MCP pings in a row failed)`);
+    await t.close();
+  });
+
   it('a rolling update, pass by pass: new process beside the old, switch once it is initialized, old stopped', async () => {
     const t = await setup();
     await t.write(manifest(1));

@@ -268,7 +268,7 @@ export class MCPServerReconciler {
           const why =
             action.reason === 'ConfigChanged' && desired.state === 'valid'
               ? describeConfigChange(this.memory(name).lastRunParts, desired.launch?.configParts)
-              : stopReason(action.reason);
+              : stopReason(action.reason, this.memory(name).unhealthy?.message);
           ctx.records.event(KIND, name, 'Normal', 'Stopping', `stopping pid ${observed?.pid ?? '?'}: ${why}`);
           ctx.logger.info('stopping server', { server: name, pid: observed?.pid, reason: action.reason });
           // stop() marks the process as stopping at once, so status shows Terminating while it goes.
@@ -502,15 +502,31 @@ export class MCPServerReconciler {
   }
 }
 
-function stopReason(reason: string): string {
+/** Why a process is stopped, as its Stopping event says it: every reason has its own words. */
+function stopReason(reason: StopReason, unhealthy: string | undefined): string {
   switch (reason) {
+    case 'Deleted':
+      return 'the manifest was deleted';
+    case 'Suspended':
+      return 'spec.suspend is true';
     case 'ConfigChanged':
       return 'the configuration changed';
     case 'RestartRequested':
       return 'a restart was requested';
-    case 'Suspended':
-      return 'spec.suspend is true';
-    default:
-      return 'the manifest was deleted';
+    case 'Unhealthy':
+      return `it failed its health checks (${unhealthy ?? 'MCP pings failed'})`;
+    case 'Reattach':
+      return 'it was started by an earlier controller and its stdio cannot be reattached';
+    case 'Superseded':
+      return 'the manifest changed again while it started';
+    case 'RolloutFailed':
+      return 'it failed the MCP handshake of a rolling update';
+    case 'ProgressDeadlineExceeded':
+      return 'it was not ready within the rolling update\'s progress deadline';
+    default: {
+      // A new reason that is not named above fails to compile here.
+      const unnamed: never = reason;
+      return String(unnamed);
+    }
   }
 }
