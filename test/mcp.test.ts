@@ -244,6 +244,18 @@ describe('MCP through apiary (server-everything, SDK client)', () => {
     expect(ready).toMatchObject({ status: 'False', reason: 'Initializing', message: 'waiting for the MCP initialize handshake' });
   });
 
+  it('a server that answers initialize but never tools/list says so once healthCheck.timeoutSeconds passes, and stays Running', async () => {
+    const h = await harness();
+    await h.write('t.yaml', tinyServer('halfway', h, { args: ['--no-tools-list'], extra: '  healthCheck: { timeoutSeconds: 1 }\n' }));
+    await h.start();
+    const ready = await h.waitFor('the tools/list timeout in status', async () => {
+      const r = findCondition((await h.status('halfway'))?.conditions, 'Ready');
+      return r?.message?.startsWith('no answer') === true && r;
+    }, 20_000);
+    expect(ready).toMatchObject({ status: 'False', reason: 'Initializing', message: 'no answer to tools/list within 1s (healthCheck.timeoutSeconds); still waiting for it' });
+    expect((await h.status('halfway'))?.phase).toBe('Running');
+  }, 30_000);
+
   it('a port already in use is a clear status message, not a crash; the URL stays the same across controller restarts', async () => {
     const h = await harness();
     const blocker = createServer();

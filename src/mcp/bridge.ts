@@ -16,7 +16,7 @@ import { randomUUID } from 'node:crypto';
 import { InitializeResultSchema, LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS, type InitializeResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Readable, Writable } from 'node:stream';
 import type { Clock, Timer } from '../util/clock.js';
-import type { HealthOptions } from './health.js';
+import { DEFAULT_HEALTH, type HealthOptions } from './health.js';
 import {
   ErrorCodes,
   errorResponse,
@@ -239,7 +239,10 @@ export class Bridge {
     const upstream = this.#connect(stdin, stdout, pid);
     this.#upstream = upstream;
     this.#set('initializing', 'waiting for the MCP initialize handshake');
-    void this.#handshake(upstream).then((result) => {
+    const slow = (message: string): void => {
+      if (this.#upstream === upstream && this.#state === 'initializing') this.#set('initializing', message);
+    };
+    void this.#handshake(upstream, slow).then((result) => {
       if (this.#upstream !== upstream) return;
       if ('error' in result) this.#set('failed', result.error);
       else this.#serve(result);
@@ -282,13 +285,17 @@ export class Bridge {
     this.#opts.onChange?.();
   }
 
-  /** apiary's own handshake with a process: initialize, initialized, and the tools it lists. */
-  async #handshake(upstream: StdioUpstream): Promise<Handshake> {
-    const answer = await this.#call(upstream, 'initialize', {
+  /**
+   * apiary's own handshake with a process: initialize, initialized, and the
+   * tools it lists. `slow` is told when a step goes unanswered past the
+   * health timeout.
+   */
+  async #handshake(upstream: StdioUpstream, slow: (message: string) => void): Promise<Handshake> {
+    const answer = await this.#handshakeStep(upstream, 'initialize', {
       protocolVersion: PROTOCOL_VERSION,
       capabilities: { roots: { listChanged: true }, sampling: {}, elicitation: {} },
       clientInfo: APIARY_CLIENT_INFO,
-    });
+    }, slow);
     if (answer.error || answer.result === undefined) return { error: `initialize failed: ${answer.error?.message ?? 'no result'}` };
     // Checked against the SDK's schema: what apiary answers every client's initialize with must be whole.
     const parsed = InitializeResultSchema.safeParse(answer.result);
@@ -296,9 +303,25 @@ export class Bridge {
     const init = parsed.data;
     upstream.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
     if (init.capabilities?.['tools'] === undefined) return { init, tools: [] };
-    const tools = await this.#call(upstream, 'tools/list', {});
+    const tools = await this.#handshakeStep(upstream, 'tools/list', {}, slow);
     if (tools.error) return { error: `tools/list failed: ${tools.error.message}` };
     return { init, tools: summarizeTools((tools.result as { tools?: unknown[] } | undefined)?.tools ?? []) };
+  }
+
+  /**
+   * One request of the handshake. Past spec.healthCheck.timeoutSeconds the
+   * status says which step the server has not answered; the request is not
+   * given up, because a server that starts slowly (an npx download, a cold
+   * cache) still serves once it answers, and a rollout has its own deadline.
+   */
+  async #handshakeStep(upstream: StdioUpstream, method: string, params: Record<string, unknown>, slow: (message: string) => void): Promise<JsonRpcResponse> {
+    const limitMs = (this.#health ?? DEFAULT_HEALTH).timeoutMs;
+    const timer = this.#opts.clock.setTimeout(() => slow(`no answer to ${method} within ${limitMs / 1000}s (healthCheck.timeoutSeconds); still waiting for it`), limitMs);
+    try {
+      return await this.#call(upstream, method, params);
+    } finally {
+      timer.cancel();
+    }
   }
 
   /** The current process answered the handshake: it serves clients from now on. */
@@ -328,7 +351,12 @@ export class Bridge {
     const candidate: Candidate = { upstream, pid, state: 'initializing', message: 'waiting for the MCP initialize handshake' };
     this.#next = candidate;
     this.#opts.onChange?.();
-    void this.#handshake(upstream).then((result) => {
+    const slow = (message: string): void => {
+      if (this.#next !== candidate || candidate.state !== 'initializing') return;
+      candidate.message = message;
+      this.#opts.onChange?.();
+    };
+    void this.#handshake(upstream, slow).then((result) => {
       // Given up already (it broke the framing): that is what it failed of.
       if (this.#next !== candidate || candidate.state === 'failed') return;
       if ('error' in result) {
