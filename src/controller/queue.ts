@@ -4,6 +4,7 @@
  * is processed again afterwards, errors back off per key, and addAfter()
  * schedules timed work (back-off timers, resync).
  */
+import { backoff } from '../util/backoff.js';
 import type { Clock, Timer } from '../util/clock.js';
 
 export interface QueueOptions {
@@ -65,7 +66,7 @@ export class WorkQueue<K extends string = string> {
   addRateLimited(key: K): number {
     const failures = this.#failures.get(key) ?? 0;
     this.#failures.set(key, failures + 1);
-    const delay = Math.min(this.#maxDelayMs, this.#baseDelayMs * 2 ** failures);
+    const delay = backoff({ baseMs: this.#baseDelayMs, capMs: this.#maxDelayMs }, failures + 1);
     this.addAfter(key, delay);
     return delay;
   }

@@ -25,6 +25,7 @@ import {
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiaryError, messageOf } from '../errors.js';
+import { backoff } from '../util/backoff.js';
 import type { Clock } from '../util/clock.js';
 import { FIELD_MANAGER, KIND_LABEL, MANAGED_BY, NAME_LABEL, VALUES_HASH_ANNOTATION, type KubeObject } from './render.js';
 
@@ -201,7 +202,7 @@ export class KubeCluster {
     this.#lost(clusterErrorMessage(err, this.server));
     const failures = (this.#failures.get(kind) ?? 0) + 1;
     this.#failures.set(kind, failures);
-    const delay = Math.min(RESTART_MAX_MS, 1000 * 2 ** (failures - 1));
+    const delay = backoff({ baseMs: 1_000, capMs: RESTART_MAX_MS }, failures);
     const timer = this.#clock.setTimeout(() => {
       this.#timers.delete(timer);
       if (this.#stopped) return;

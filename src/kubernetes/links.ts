@@ -12,6 +12,7 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { Attach, PortForward, type KubeConfig } from '@kubernetes/client-node';
+import { backoff } from '../util/backoff.js';
 import type { Logger } from '../util/logger.js';
 import { messageOf } from '../errors.js';
 import type { Gateway } from '../mcp/gateway.js';
@@ -19,6 +20,9 @@ import type { HealthOptions } from '../mcp/health.js';
 import type { ToolFilterSpec } from '../mcp/tool-filter.js';
 import type { Transport } from '../api/manifests.js';
 import { CONTAINER_PORT } from './render.js';
+
+/** A failed attach is tried again after 1 s, doubling to 30 s. */
+const LINK_RETRY = { baseMs: 1_000, capMs: 30_000 };
 
 interface Link {
   transport: Transport;
@@ -131,7 +135,7 @@ export class ClusterLinks {
     if (link.error !== error) this.#opts.logger.warn('cannot attach to the server\'s container', { server: name, error });
     link.error = error;
     link.failures += 1;
-    const delay = Math.min(30_000, 1000 * 2 ** (link.failures - 1));
+    const delay = backoff(LINK_RETRY, link.failures);
     link.retryAt = Date.now() + delay;
     setTimeout(() => this.#opts.onChange(name), delay).unref();
   }

@@ -11,6 +11,7 @@ import type { ToolFilterSpec } from '../mcp/tool-filter.js';
 import { setCondition, type Condition, type LastTermination, type MCPServerPhase, type MCPServerStatus } from '../api/status.js';
 import type { RunHistory } from '../runtime/history.js';
 import type { Slot } from '../api/slot.js';
+import { backoff } from '../util/backoff.js';
 import type { LaunchSpec, ObservedProcess, Termination } from '../runtime/runtime.js';
 import type { McpView, RemoteServer } from '../mcp/gateway.js';
 import type { SecretProblem } from './resolve-env.js';
@@ -128,7 +129,7 @@ export function shouldRestart(policy: RestartPolicy, t: Termination): boolean {
 
 /** Back-off before the next start after `crashes` consecutive failed runs: 1 s doubling to 5 min. */
 export function backoffDelay(crashes: number): number {
-  return Math.min(BACKOFF_MAX_MS, BACKOFF_INITIAL_MS * 2 ** Math.max(0, crashes - 1));
+  return backoff({ baseMs: BACKOFF_INITIAL_MS, capMs: BACKOFF_MAX_MS }, crashes);
 }
 
 /** When a server whose last run failed may start again (its back-off), if it is to be restarted at all. */

@@ -13,6 +13,7 @@ import { join, relative } from 'node:path';
 import { specHash } from '../api/generation.js';
 import type { GitRepositoryStatus } from '../api/status.js';
 import { setCondition } from '../api/status.js';
+import { backoff } from '../util/backoff.js';
 import type { Clock, Timer } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { messageOf } from '../errors.js';
@@ -197,7 +198,7 @@ export class GitSource {
       // Stopped, not failed: nothing to report or retry.
       if (this.#stopped) return;
       this.#failures += 1;
-      const delay = Math.min(spec.intervalMs, RETRY_BASE_MS * 2 ** (this.#failures - 1));
+      const delay = backoff({ baseMs: RETRY_BASE_MS, capMs: spec.intervalMs }, this.#failures);
       const message = redactText(messageOf(err), spec.url);
       const keeps = this.#revision !== undefined ? `; ${this.#revision} keeps running` : '; nothing from this repository runs yet';
       if (this.#failures === 1) this.#opts.logger.warn('git fetch failed; retrying with back-off', { source: spec.name, error: message, retryInMs: delay });

@@ -11,8 +11,11 @@ import { closeSync, fstatSync, openSync, rmSync, statSync } from 'node:fs';
 import { tryLock } from 'fs-native-extensions';
 import { ApiaryError } from '../errors.js';
 import { FILE_MODE } from './atomic.js';
+import { backoff } from './backoff.js';
 
 const LOCK_WAIT_MS = 60_000;
+/** A held lock is tried again after 5 ms, doubling to 100 ms. */
+const LOCK_POLL = { baseMs: 5, capMs: 100 };
 
 function lockPathOf(path: string): string {
   return `${path}.apiary-lock`;
@@ -32,11 +35,13 @@ export async function withFileLock<T>(path: string, fn: () => Promise<T>): Promi
 }
 
 async function acquire(lockPath: string): Promise<number> {
-  for (let waited = 0, pause = 5; ; waited += pause, pause = Math.min(pause * 2, 100)) {
+  for (let waited = 0, tries = 1; ; tries += 1) {
+    const pause = backoff(LOCK_POLL, tries);
     const fd = openSync(lockPath, 'a', FILE_MODE);
     if (tryLock(fd) && fstatSync(fd).ino === statSync(lockPath, { throwIfNoEntry: false })?.ino) return fd;
     closeSync(fd);
     if (waited >= LOCK_WAIT_MS) throw new ApiaryError('Io', `cannot lock ${lockPath}: another apiary command has held it for ${LOCK_WAIT_MS / 1000} s`);
     await new Promise((resolve) => setTimeout(resolve, pause));
+    waited += pause;
   }
 }
