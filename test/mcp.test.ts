@@ -4,7 +4,7 @@
  * at status.url.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
@@ -276,6 +276,36 @@ describe('MCP through apiary (server-everything, SDK client)', () => {
     await h.start();
     expect((await ready(h, 'free')).url).toBe(url);
   }, 30_000);
+
+  it('a deleted server leaves ports.json (its endpoint and internal port); a suspended or restarted one keeps its port', async () => {
+    const h = await harness();
+    await h.write('e.yaml', everything('web', 'streamableHttp'));
+    await h.write('k.yaml', tinyServer('kept', h));
+    await h.write('p.yaml', tinyServer('paused', h));
+    await h.start();
+    await ready(h, 'web');
+    const kept = await ready(h, 'kept');
+    const paused = await ready(h, 'paused');
+    const ports = async (): Promise<Record<string, number>> => JSON.parse(await readFile(join(h.stateDir, 'ports.json'), 'utf8').catch(() => '{}'));
+    const before = await h.waitFor('every port in ports.json', async () => {
+      const p = await ports();
+      return ['web', 'web~upstream', 'kept', 'paused'].every((k) => k in p) && p;
+    });
+
+    await h.write('p.yaml', tinyServer('paused', h, { extra: '  suspend: true\n' }));
+    await h.waitFor('paused Suspended', async () => (await h.status('paused'))?.phase === 'Suspended');
+    await h.write('k.yaml', tinyServer('kept', h, { env: '    - name: AGAIN\n      value: "1"\n' }));
+    expect((await ready(h, 'kept', kept.pid)).url).toBe(kept.url);
+    await rm(join(h.dir, 'e.yaml'));
+    await h.waitFor('web gone', async () => (await h.server('web')) === undefined);
+    const after = await h.waitFor('web and web~upstream out of ports.json', async () => {
+      const p = await ports();
+      return !('web' in p) && !('web~upstream' in p) && p;
+    });
+    expect(after).toMatchObject({ kept: before['kept'], paused: before['paused'] });
+    await h.write('p.yaml', tinyServer('paused', h));
+    expect((await ready(h, 'paused', paused.pid)).url).toBe(paused.url);
+  }, 60_000);
 
   it('an HTTP server listens on an internal $PORT; apiary fronts it at the stable URL with the token and spec.tools', async () => {
     const h = await harness();

@@ -89,6 +89,7 @@ export class ClusterServerReconciler {
       this.#appliedAt.delete(name);
       this.#applyErrors.delete(name);
       await ctx.links.remove(name);
+      await ctx.gateway.release(name);
       if (ctx.records.get('MCPServer', name) !== undefined) ctx.logger.info('server removed', { server: name });
       await ctx.records.remove('MCPServer', name);
       return {};

@@ -17,7 +17,7 @@ import { Bridge, toolStatus, type BridgeStatus } from './bridge.js';
 import type { HealthFailure, HealthOptions } from './health.js';
 import { HttpEndpoint } from './http-endpoint.js';
 import { HttpProbe, type ProbeOptions } from './http-probe.js';
-import { AGGREGATE_PORT_KEY, PortRegistry } from './ports.js';
+import { AGGREGATE_PORT_KEY, PortRegistry, upstreamPortKey } from './ports.js';
 import { compileToolFilter, EXPOSE_ALL, refuseFilteredCall, withExposedTools, type ToolFilter, type ToolFilterSpec } from './tool-filter.js';
 import { HttpProxy, type RemoteTarget } from './http-proxy.js';
 
@@ -302,6 +302,17 @@ export class Gateway {
     await entry.endpoint?.close();
     await entry.proxy?.close();
     await entry.probe?.stop();
+  }
+
+  /**
+   * A server that is gone (its manifest deleted): its endpoint closes and its
+   * ports leave ports.json. A suspended or restarted server keeps them (its
+   * URL must survive that), so this is for deletion only.
+   */
+  async release(name: string): Promise<void> {
+    await this.remove(name);
+    await this.ports.forget(name);
+    await this.ports.forget(upstreamPortKey(name));
   }
 
   async closeAll(): Promise<void> {

@@ -120,7 +120,7 @@ export class PortRegistry {
     while (this.#writing !== undefined) await this.#writing;
   }
 
-  /** The remembered port was taken by someone else: pick another next time. */
+  /** The remembered port is no longer wanted (its server is gone, or someone else took it): pick another next time. */
   async forget(name: string): Promise<void> {
     await this.#load();
     if (!(name in this.#ports)) return;

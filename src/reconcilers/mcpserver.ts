@@ -253,7 +253,7 @@ export class MCPServerReconciler {
     for (const action of actions) {
       switch (action.type) {
         case 'forget':
-          await ctx.gateway.remove(name);
+          await ctx.gateway.release(name);
           ctx.memory.delete(name);
           ctx.runtime.amendHistory(name, undefined);
           await ctx.records.remove(KIND, name);
@@ -279,7 +279,7 @@ export class MCPServerReconciler {
           await stopped;
           if (action.reason === 'RestartRequested') await this.#restartHandled(name);
           if (action.reason === 'Deleted') {
-            await ctx.gateway.remove(name);
+            await ctx.gateway.release(name);
             ctx.memory.delete(name);
             ctx.runtime.amendHistory(name, undefined);
             await ctx.records.remove(KIND, name);
