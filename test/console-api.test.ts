@@ -117,6 +117,10 @@ describe('console API', () => {
     for (const host of [`127.0.0.1:${c.port}`, `localhost:${c.port}`, `[::1]:${c.port}`]) {
       expect((await c.request('GET', '/api/v1/mcpservers', { headers: { Host: host } })).status).toBe(200);
     }
+    // The same loopback check as the MCP endpoints: a page elsewhere is refused even for a read.
+    expect((await c.request('GET', '/api/v1/mcpservers', { headers: { Origin: 'http://evil.example' } })).status).toBe(403);
+    expect((await c.request('GET', '/api/v1/mcpservers', { headers: { Origin: 'null' } })).status).toBe(403);
+    expect((await c.request('GET', '/api/v1/mcpservers', { headers: { Origin: `http://localhost:${c.port}` } })).status).toBe(200);
     expect((await c.request('GET', '/api/v1/mcpservers', { auth: false })).status).toBe(401);
     expect((await c.request('GET', '/api/v1/watch', { auth: false })).status).toBe(401);
     expect((await c.request('GET', '/api/v1/mcpservers', { headers: { Authorization: 'Bearer wrong' } })).status).toBe(401);

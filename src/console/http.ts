@@ -1,5 +1,5 @@
 /**
- * The console's HTTP rules, in one place: who may ask (Host allowlist;
+ * The console's HTTP rules, in one place: who may ask (the loopback Host and Origin check of util/loopback.ts, on the console's own port;
  * the bearer is checked by auth.ts), what a state change must look like (a non-GET with a
  * JSON body from this origin), and the headers every answer carries.
  */
@@ -17,11 +17,6 @@ export const SECURITY_HEADERS: Record<string, string> = {
   'Cross-Origin-Opener-Policy': 'same-origin',
   'Cross-Origin-Resource-Policy': 'same-origin',
 };
-
-/** The Host values a page on this console can send: DNS rebinding and other names get 403. */
-export function allowedHosts(port: number): Set<string> {
-  return new Set([`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`]);
-}
 
 /** An HTTP failure with the status code it maps to; the body is a Kubernetes-shaped Status. */
 export class HttpError extends Error {

@@ -18,8 +18,9 @@ import type { CatalogOptions } from '../catalog/catalog.js';
 import { RegistryCache } from '../catalog/registry-cache.js';
 import { ConsoleAuth, LOGIN_CODE_MS, rememberedPort } from './auth.js';
 import { Feed, type FeedSource } from './feed.js';
+import { loopbackRefusal } from '../util/loopback.js';
 import { bearerToken } from '../util/tokens.js';
-import { allowedHosts, checkStateChange, HttpError, readJsonBody, SECURITY_HEADERS, sendError, sendJson, stringField } from './http.js';
+import { checkStateChange, HttpError, readJsonBody, SECURITY_HEADERS, sendError, sendJson, stringField } from './http.js';
 
 export interface ConsoleBackend extends FeedSource {
   mcpView(name: string): McpView | undefined;
@@ -153,10 +154,13 @@ export class ConsoleServer {
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     for (const [header, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(header, value);
     try {
-      const host = req.headers.host ?? '';
-      if (!allowedHosts(this.#port).has(host)) throw new HttpError(403, 'Forbidden', 'this console answers only to 127.0.0.1, localhost and [::1] on its own port');
-      const url = new URL(req.url ?? '/', `http://${host}`);
+      // A preflight is refused whoever sends it: nothing is answered to another origin.
       if (req.method === 'OPTIONS') throw new HttpError(405, 'MethodNotAllowed', 'no cross-origin requests');
+      // DNS rebinding, other names and pages elsewhere get 403, as at the MCP endpoints; on its own port only.
+      const refused = loopbackRefusal(req, this.#port);
+      if (refused !== undefined) throw new HttpError(403, 'Forbidden', `${refused} (DNS rebinding protection)`);
+      const host = req.headers.host ?? '';
+      const url = new URL(req.url ?? '/', `http://${host}`);
       if (req.method !== 'GET' && req.method !== 'HEAD') checkStateChange(req, host);
       // GET /login and /logout are the page (an old bookmarked link lands on the sign-in screen).
       if (url.pathname === '/login' && req.method !== 'GET') return await this.#login(req, res);

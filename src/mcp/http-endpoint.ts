@@ -9,13 +9,13 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { loopbackRefusal } from '../util/loopback.js';
 import { BODY_TIMING, readBody, type BodyTiming } from '../util/read-body.js';
 import { bearerToken, sameToken } from '../util/tokens.js';
 import type { Deliver } from './bridge.js';
 import { checkClientMessages, ErrorCodes, errorResponse, isRequest, type Id, type JsonRpcMessage } from './jsonrpc.js';
 
 const MAX_BODY = 4 * 1024 * 1024;
-const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
 
 interface PostStream {
   /** Names its events (`p3/17`), so a client can resume it. */
@@ -166,7 +166,7 @@ export class HttpEndpoint {
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0]!.replace(/\/$/, '');
     if (path !== '/mcp' && path !== '/sse' && path !== '/messages') return this.#fail(res, 404, null, ErrorCodes.InvalidRequest, `not found: use ${this.url}`);
-    const refused = hostRefusal(req);
+    const refused = loopbackRefusal(req);
     if (refused !== undefined) return this.#fail(res, 403, null, ErrorCodes.InvalidRequest, `${refused} (DNS rebinding protection)`);
     if (this.#token !== undefined && !bearerMatches(req, this.#token)) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="apiary"');
@@ -482,26 +482,6 @@ function parseEventId(text: string | undefined): { stream: string; seq: number }
 
 function sseEvent(message: JsonRpcMessage): string {
   return `event: message\ndata: ${JSON.stringify(message)}\n\n`;
-}
-
-/** Why a request is refused for its Host or Origin (DNS rebinding protection), if it is. */
-export function hostRefusal(req: IncomingMessage): string | undefined {
-  const host = req.headers.host ?? '';
-  const hostname = host.replace(/:\d+$/, '');
-  if (!LOOPBACK_NAMES.has(hostname)) return `Host "${host}" is not allowed`;
-  const origin = req.headers.origin;
-  if (origin !== undefined && origin !== 'null') {
-    let originHost: string;
-    try {
-      originHost = new URL(origin).hostname;
-    } catch {
-      return `Origin "${origin}" is not allowed`;
-    }
-    if (!LOOPBACK_NAMES.has(originHost)) return `Origin "${origin}" is not allowed`;
-  } else if (origin === 'null') {
-    return 'Origin "null" is not allowed';
-  }
-  return undefined;
 }
 
 export const TOKEN_REQUIRED =

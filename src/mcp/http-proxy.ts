@@ -11,7 +11,8 @@ import { createServer, request, type IncomingMessage, type Server, type ServerRe
 import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { headerValueFlaw } from '../api/remote.js';
-import { bearerMatches, hostRefusal, TOKEN_REQUIRED } from './http-endpoint.js';
+import { bearerMatches, TOKEN_REQUIRED } from './http-endpoint.js';
+import { loopbackRefusal } from '../util/loopback.js';
 import { BODY_TIMING, readBody, type BodyTiming } from '../util/read-body.js';
 import { ErrorCodes, errorResponse } from './jsonrpc.js';
 import { EXPOSE_ALL, refuseFilteredCall, withExposedTools, type ToolFilter } from './tool-filter.js';
@@ -98,7 +99,7 @@ export class HttpProxy {
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const refused = hostRefusal(req);
+    const refused = loopbackRefusal(req);
     if (refused !== undefined) return this.#fail(res, 403, `${refused} (DNS rebinding protection)`);
     if (this.#token !== undefined && !bearerMatches(req, this.#token)) return this.#fail(res, 401, TOKEN_REQUIRED, { 'WWW-Authenticate': 'Bearer realm="apiary"' });
     let body: Buffer | undefined;
