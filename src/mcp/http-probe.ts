@@ -8,7 +8,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { McpError, ResultSchema, ToolListChangedNotificationSchema, type ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode, McpError, ResultSchema, ToolListChangedNotificationSchema, type ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
 import type { Clock, Timer } from '../util/clock.js';
 import { withoutSecrets } from '../api/remote.js';
 import { messageOf } from '../errors.js';
@@ -109,9 +109,11 @@ export class HttpProbe {
   async #connect(): Promise<void> {
     const client = new Client(APIARY_CLIENT_INFO, { capabilities: {} });
     const transport = this.#transport();
+    let step = 'initialize';
     try {
       await client.connect(transport, { timeout: this.#opts.health.timeoutMs });
       const caps = client.getServerCapabilities();
+      step = 'tools/list';
       const listed = caps?.tools ? (await client.listTools(undefined, { timeout: this.#opts.health.timeoutMs })).tools : [];
       this.#tools = summarizeTools(listed);
       client.setNotificationHandler(ToolListChangedNotificationSchema, async () => {
@@ -132,7 +134,9 @@ export class HttpProbe {
       this.#schedule(this.#opts.health.intervalMs);
     } catch (err) {
       await client.close().catch(() => undefined);
-      this.#set('initializing', `waiting for the MCP handshake at ${this.#opts.label ?? this.#opts.url} (${messageOf(err)})`);
+      // A step that timed out is named, with the timeout, as the stdio bridge names it.
+      const why = isTimeout(err) ? `no answer to ${step} within ${this.#opts.health.timeoutMs / 1000}s (healthCheck.timeoutSeconds)` : messageOf(err);
+      this.#set('initializing', `waiting for the MCP handshake at ${this.#opts.label ?? this.#opts.url} (${why})`);
       this.#schedule(500);
     }
   }
@@ -174,6 +178,10 @@ export class HttpProbe {
     await this.#client?.close().catch(() => undefined);
     this.#client = undefined;
   }
+}
+
+function isTimeout(err: unknown): boolean {
+  return err instanceof McpError && err.code === (ErrorCode.RequestTimeout as number);
 }
 
 /** One request over an SDK client session; errors (a timeout, a cancellation) come back as JSON-RPC errors. */

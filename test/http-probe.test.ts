@@ -1,0 +1,67 @@
+/**
+ * The HTTP probe's handshake against a server that answers initialize and
+ * never tools/list: the status says which step is unanswered, and for how long.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { systemClock } from '../src/util/clock.js';
+import { HttpProbe } from '../src/mcp/http-probe.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** A streamable-HTTP server that answers initialize and holds every tools/list unanswered. */
+async function halfwayServer(): Promise<{ url: string; listed: () => number }> {
+  let listed = 0;
+  const held: ServerResponse[] = [];
+  const http = createServer((req: IncomingMessage, res: ServerResponse) => {
+    if (req.method !== 'POST') {
+      res.writeHead(req.method === 'DELETE' ? 200 : 405).end();
+      return;
+    }
+    let text = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk: string) => (text += chunk));
+    req.on('end', () => {
+      const message = JSON.parse(text) as { id?: number; method: string; params?: { protocolVersion?: string } };
+      if (message.id === undefined) {
+        res.writeHead(202).end();
+      } else if (message.method === 'initialize') {
+        const result = { protocolVersion: message.params?.protocolVersion, capabilities: { tools: {} }, serverInfo: { name: 'halfway', version: '1' } };
+        res.writeHead(200, { 'Content-Type': 'application/json', 'Mcp-Session-Id': 'one' }).end(JSON.stringify({ jsonrpc: '2.0', id: message.id, result }));
+      } else if (message.method === 'tools/list') {
+        listed += 1;
+        held.push(res);
+      } else {
+        res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: message.id, result: {} }));
+      }
+    });
+  });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  cleanups.push(async () => {
+    for (const res of held) res.destroy();
+    http.closeAllConnections();
+    await new Promise<void>((resolve) => http.close(() => resolve()));
+  });
+  return { url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`, listed: () => listed };
+}
+
+describe('HttpProbe handshake', () => {
+  it('a server that answers initialize but never tools/list: the status names tools/list and the timeout', async () => {
+    const server = await halfwayServer();
+    let changed: () => void = () => undefined;
+    const probe = new HttpProbe({ url: server.url, transport: 'streamable-http', clock: systemClock, health: { intervalMs: 30_000, timeoutMs: 300, failureThreshold: 3 }, onChange: () => changed(), onUnhealthy: () => undefined }, 1);
+    cleanups.push(() => probe.stop());
+    // Waits on the probe's own change event (its first failed handshake), not on time.
+    await new Promise<void>((resolve) => {
+      changed = () => {
+        if (probe.status().message !== 'waiting for the server to listen') resolve();
+      };
+    });
+    expect(server.listed()).toBe(1);
+    expect(probe.status()).toMatchObject({ state: 'initializing', message: `waiting for the MCP handshake at ${server.url} (no answer to tools/list within 0.3s (healthCheck.timeoutSeconds))` });
+  }, 30_000);
+});
