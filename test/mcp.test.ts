@@ -159,6 +159,9 @@ describe('MCP through apiary (server-everything, SDK client)', () => {
     expect(s?.lastTermination?.reason).toBe('Unhealthy');
     expect(s?.restartCount).toBe(1);
     expect((await h.server('everything'))?.events.find((e) => e.reason === 'Unhealthy')?.message).toMatch(/2 MCP pings in a row failed/);
+    // Its stop is told as what it was, not as a deletion.
+    expect((await h.server('everything'))?.events.find((e) => e.reason === 'Stopping')?.message).toMatch(new RegExp(`^stopping pid ${pid}: it failed its health checks \\(2 MCP pings in a row failed`));
+    expect(h.logs.find((r) => r.msg === 'stopping server')).toMatchObject({ server: 'everything', pid, reason: 'Unhealthy' });
     expect(next.pid).not.toBe(pid);
   }, 30_000);
 
