@@ -225,8 +225,8 @@ export const KubernetesSecretManifest = z
   })
   .describe('A plain Kubernetes Secret, accepted as it is; `apiary seal` turns it into an apiary Secret with sealed values');
 
-/** A duration as Flux writes it: `30s`, `1m`, `1h30m`. */
-export const DURATION = /^(?:\d+(?:ms|s|m|h))+$/;
+/** A duration as Flux writes it: `30s`, `1m`, `1h30m`, `1.5h` (Flux's pattern; util/duration.ts reads every one, as a test checks). */
+export const DURATION = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h))+$/;
 
 export const GitRepositoryRef = z
   .strictObject({

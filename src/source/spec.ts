@@ -4,6 +4,7 @@
  * prints them (`main@sha1:<sha>`), and git's messages shown without credentials.
  */
 import type { GitRepositoryResource } from '../manifests/resource.js';
+import { parseDuration } from '../util/duration.js';
 import { redactUrl } from '../util/redact-url.js';
 
 export type GitRef =
@@ -25,16 +26,6 @@ export interface GitSourceSpec {
 export const DEFAULT_INTERVAL_MS = 60_000;
 export const DEFAULT_TIMEOUT_MS = 60_000;
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** `1m`, `30s`, `1h30m` -> milliseconds (undefined if it is not one). */
-export function parseGoDuration(text: string): number | undefined {
-  if (!/^(?:\d+(?:ms|s|m|h))+$/.test(text)) return undefined;
-  let total = 0;
-  for (const [, n, unit] of text.matchAll(/(\d+)(ms|s|m|h)/g)) total += Number(n) * UNITS[unit!]!;
-  return total;
-}
-
 export function sourceSpec(resource: GitRepositoryResource): GitSourceSpec {
   const spec = resource.manifest.spec;
   const r = spec.ref;
@@ -49,8 +40,8 @@ export function sourceSpec(resource: GitRepositoryResource): GitSourceSpec {
     url: spec.url,
     ref,
     path: (spec.path ?? '').replace(/^\.\/?/, '').replace(/\/+$/, ''),
-    intervalMs: Math.max(1000, parseGoDuration(spec.interval ?? '') ?? DEFAULT_INTERVAL_MS),
-    timeoutMs: Math.max(1000, parseGoDuration(spec.timeout ?? '') ?? DEFAULT_TIMEOUT_MS),
+    intervalMs: Math.max(1000, parseDuration(spec.interval ?? '') ?? DEFAULT_INTERVAL_MS),
+    timeoutMs: Math.max(1000, parseDuration(spec.timeout ?? '') ?? DEFAULT_TIMEOUT_MS),
     suspend: spec.suspend === true,
   };
 }

@@ -5,10 +5,10 @@ import { StateLayout } from '../../state/layout.js';
 import { requestReconcile, requestRestart } from '../../state/requests.js';
 import { kindFromAlias } from '../../api/names.js';
 import { ApiaryError } from '../../errors.js';
+import { requireDuration } from '../../util/duration.js';
 import type { GitRepositoryResource } from '../../manifests/resource.js';
 import { readSourceDirectory, refuseGitSourced, runningManifestDir } from '../../source/directory.js';
 import { redactUrl } from '../../util/redact-url.js';
-import { parseDuration } from './wait.js';
 import { readStateView } from '../../state/view.js';
 import { StatusStore } from '../../state/status-store.js';
 import { findCondition, type GitRepositoryStatus, type MCPServerStatus } from '../../api/status.js';
@@ -77,7 +77,7 @@ export function registerRollout(program: Command, ctx: CliContext): void {
       }
       const request = await requestReconcile(layout);
       ctx.io.status(`asking the controller (pid ${controller.pid}) to fetch ${redactUrl(source.manifest.spec.url)}...`);
-      const deadline = Date.now() + parseDuration(opts.timeout);
+      const deadline = Date.now() + requireDuration(opts.timeout, '--timeout');
       // Only the source's own status file is read while waiting: the repository may hold thousands of manifests.
       const store = new StatusStore(layout);
       for (;;) {

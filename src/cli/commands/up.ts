@@ -5,6 +5,7 @@ import { closeSync, openSync } from 'node:fs';
 import { readFile, rename, stat } from 'node:fs/promises';
 import { createLogger } from '../../util/logger.js';
 import { ApiaryError } from '../../errors.js';
+import { requireDuration } from '../../util/duration.js';
 import { isControllerLockHeld, liveController } from '../../state/controller-lock.js';
 import { StateLayout } from '../../state/layout.js';
 import { ensureDir } from '../../util/atomic.js';
@@ -13,7 +14,6 @@ import { logSink } from '../log-sink.js';
 import { checkNamespace } from '../namespace.js';
 import { guardProcess } from '../process-guard.js';
 import { displayPath } from '../paths.js';
-import { parseDuration } from './wait.js';
 import { LOGIN_CODE_MS, loginLink, mintLoginCode, readConsoleRecord } from '../../console/auth.js';
 import type { KubeCluster } from '../../kubernetes/cluster.js';
 import { readSourceDirectory, writeFlagSource } from '../../source/directory.js';
@@ -172,7 +172,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
     .description('stop the controller running for this state directory (up -d or another terminal) and, with it, every server')
     .option('--timeout <DURATION>', 'how long to wait for it to stop', '60s')
     .action(async (opts: { timeout: string }, cmd: Command) => {
-      const timeoutMs = parseDuration(opts.timeout);
+      const timeoutMs = requireDuration(opts.timeout, '--timeout');
       const layout = new StateLayout(ctx.locations(cmd).stateDir);
       const running = await liveController(layout);
       if (running === undefined) {

@@ -3,6 +3,7 @@ import { kindLower } from '../../api/names.js';
 import { matchesSelector, parseSelector, type Selector } from '../../manifests/selector.js';
 import { findCondition } from '../../api/status.js';
 import { ApiaryError } from '../../errors.js';
+import { requireDuration } from '../../util/duration.js';
 import { isCurrent, readStateView, type ObjectView, type StateView } from '../../state/view.js';
 import type { CliContext } from '../context.js';
 import { kindLabel } from '../format.js';
@@ -23,14 +24,6 @@ export function parseFor(text: string): WaitFor {
   if (phase) return { type: 'phase', phase: phase[1]! };
   if (text.toLowerCase() === 'delete') return { type: 'delete' };
   throw new ApiaryError('Usage', `--for takes condition=NAME[=true|false], phase=PHASE or delete; got "${text}"`);
-}
-
-export function parseDuration(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text);
-  if (!m) throw new ApiaryError('Usage', `invalid duration "${text}" (use e.g. 500ms, 30s, 2m)`);
-  const n = Number(m[1]);
-  const unit = m[2] ?? 's';
-  return n * (unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000);
 }
 
 /**
@@ -98,7 +91,7 @@ export function registerWait(program: Command, ctx: CliContext): void {
     .action(async (args: string[], opts: { for: string; timeout: string; all?: boolean; selector?: string }, cmd: Command) => {
       const want = parseFor(opts.for);
       const selector = parseSelector(opts.selector ?? '');
-      const timeoutMs = parseDuration(opts.timeout);
+      const timeoutMs = requireDuration(opts.timeout, '--timeout');
       const { dir, stateDir } = ctx.locations(cmd);
       const started = Date.now();
       const deadline = started + timeoutMs;
