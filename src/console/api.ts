@@ -33,7 +33,8 @@ import { followFile } from '../state/follow.js';
 import { requestRestart } from '../state/requests.js';
 import { asList, type ObjectView, type StateView } from '../state/view.js';
 import type { Feed } from './feed.js';
-import { HttpError, readJsonBody, sendJson, stringField } from './http.js';
+import { CreateSecretBody, EmptyBody, InstallBody, readBodyAs, UpdateSecretBody } from './bodies.js';
+import { HttpError, sendJson } from './http.js';
 import { catalogEntry, catalogInstallPlan, catalogInstallWrite, catalogList, clientFile } from './catalog-api.js';
 import type { CatalogOptions } from '../catalog/catalog.js';
 
@@ -255,9 +256,8 @@ function checkKey(key: string): void {
   if (!SECRET_KEY.test(key)) throw new ApiaryError('Usage', `"${key}" is not a valid key: use letters, digits, "-", "_" and "."`);
 }
 
-function valueOf(body: Record<string, unknown>): SecretValue {
-  const value = body['value'];
-  if (typeof value !== 'string' || value === '') throw new ApiaryError('Usage', 'a value is required');
+function valueOf(value: string): SecretValue {
+  if (value === '') throw new ApiaryError('Usage', 'a value is required');
   return new SecretValue(value);
 }
 
@@ -267,12 +267,10 @@ function declaredSecret(all: readonly Resource[], name: string): SecretResource 
 
 /** Add secret: a new secret, or a new key in an existing one. A key that is there already is a conflict (update it instead). */
 async function createSecret(ctx: ApiContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const body = await readJsonBody(req);
-  const name = stringField(body, 'name');
-  const key = stringField(body, 'key');
+  const { name, key, value: text } = await readBodyAs(req, CreateSecretBody);
   checkSecretName(name);
   checkKey(key);
-  const value = valueOf(body);
+  const value = valueOf(text);
   const existing = declaredSecret(await onDisk(ctx), name);
   if (existing !== undefined && secretForms(existing).has(key)) throw new HttpError(409, 'AlreadyExists', `secret "${name}" already has key "${key}"; use Update to give it a new value`);
   const sealer = await sealerFor(ctx.dir, ctx.keys);
@@ -282,8 +280,7 @@ async function createSecret(ctx: ApiContext, req: IncomingMessage, res: ServerRe
 }
 
 async function updateSecret(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, [name, key]: string[]): Promise<void> {
-  const body = await readJsonBody(req);
-  const value = valueOf(body);
+  const value = valueOf((await readBodyAs(req, UpdateSecretBody)).value);
   const existing = declaredSecret(await onDisk(ctx), name!);
   if (existing === undefined) throw new HttpError(404, 'NotFound', `secret "${name}" not found`);
   if (!secretForms(existing).has(key!)) throw new HttpError(404, 'NotFound', `secret "${name}" has no key "${key}"`);
@@ -294,7 +291,7 @@ async function updateSecret(ctx: ApiContext, req: IncomingMessage, res: ServerRe
 }
 
 async function removeSecret(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, [name]: string[]): Promise<void> {
-  await readJsonBody(req);
+  await readBodyAs(req, EmptyBody);
   const users = serversUsingSecret(await onDisk(ctx), name!);
   await refuseGitSourced(ctx.dir);
   const result = await deleteSecret(ctx.dir, name!);
@@ -302,7 +299,7 @@ async function removeSecret(ctx: ApiContext, req: IncomingMessage, res: ServerRe
 }
 
 async function serverAction(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, [name, action]: string[]): Promise<void> {
-  await readJsonBody(req);
+  await readBodyAs(req, EmptyBody);
   // As the CLI verbs: restart checks the name first; suspend, resume and delete say NotFound themselves.
   if (action === 'restart') {
     await requireServers(await runningManifestDir(ctx.dir, ctx.stateDir), [name!]);
@@ -316,58 +313,39 @@ async function serverAction(ctx: ApiContext, req: IncomingMessage, res: ServerRe
 }
 
 async function removeServer(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, [name]: string[]): Promise<void> {
-  await readJsonBody(req);
+  await readBodyAs(req, EmptyBody);
   await refuseGitSourced(ctx.dir);
   const [deleted] = await deleteDocuments(ctx.dir, [{ kind: 'MCPServer', name: name! }]);
   sendJson(res, 200, { name, file: deleted?.file, fileDeleted: deleted?.fileDeleted });
 }
 
-/** The install form's request, checked field by field (the values, if any, are separate). */
-function installRequest(body: Record<string, unknown>): InstallRequest {
-  const strings = (field: string): string[] => {
-    const value = body[field] ?? [];
-    if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw new ApiaryError('Usage', `"${field}" must be a list of strings`);
-    return value as string[];
-  };
-  const port = body['port'];
-  if (port !== undefined && port !== null && port !== '' && !Number.isInteger(Number(port))) throw new ApiaryError('Usage', '"port" must be a whole number');
-  const env = (Array.isArray(body['env']) ? body['env'] : []).map((e: unknown) => {
-    const { name, value } = (e ?? {}) as { name?: unknown; value?: unknown };
-    if (typeof name !== 'string' || typeof value !== 'string') throw new ApiaryError('Usage', 'each env entry needs a name and a value');
-    return { name, value };
-  });
-  const secrets = (Array.isArray(body['secrets']) ? body['secrets'] : []).map((s: unknown): SecretBinding => {
-    const { variable, secret, key } = (s ?? {}) as { variable?: unknown; secret?: unknown; key?: unknown };
-    if (typeof variable !== 'string') throw new ApiaryError('Usage', 'each secret variable needs a name');
-    if (typeof secret === 'string' && typeof key === 'string') return { variable, existing: { secret, key } };
-    return { variable, create: {} };
-  });
-  const transport = stringField(body, 'transport', false);
+/** The install form's request (its shape checked by InstallBody; the values, if any, are separate). */
+function installRequest(body: InstallBody): InstallRequest {
+  const port = body.port;
   return {
-    name: stringField(body, 'name'),
-    command: stringField(body, 'command'),
-    args: strings('args'),
-    ...(transport ? { transport: transport as InstallRequest['transport'] & string } : {}),
+    name: body.name,
+    command: body.command,
+    args: body.args ?? [],
+    ...(body.transport ? { transport: body.transport as InstallRequest['transport'] & string } : {}),
     ...(port !== undefined && port !== null && port !== '' ? { port: Number(port) } : {}),
-    env,
-    secrets,
+    env: body.env ?? [],
+    secrets: (body.secrets ?? []).map((s): SecretBinding => (s.secret !== undefined && s.key !== undefined ? { variable: s.variable, existing: { secret: s.secret, key: s.key } } : { variable: s.variable, create: {} })),
   };
 }
 
 async function installPlan(ctx: ApiContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const body = await readJsonBody(req);
-  const plan = planInstall(installRequest(body), await onDisk(ctx));
+  const plan = planInstall(installRequest(await readBodyAs(req, InstallBody)), await onDisk(ctx));
   sendJson(res, 200, { yaml: plan.yaml, command: plan.command, newSecrets: plan.newSecrets } satisfies InstallPlanAnswer);
 }
 
 async function install(ctx: ApiContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const body = await readJsonBody(req);
+  const body = await readBodyAs(req, InstallBody);
   const plan = planInstall(installRequest(body), await onDisk(ctx));
-  const given = (body['values'] ?? {}) as Record<string, unknown>;
+  const given = body.values ?? {};
   const values = new Map<string, SecretValue>();
   for (const s of plan.newSecrets) {
     const value = given[s.variable];
-    if (typeof value === 'string' && value !== '') values.set(s.variable, new SecretValue(value));
+    if (value !== undefined && value !== '') values.set(s.variable, new SecretValue(value));
   }
   await refuseGitSourced(ctx.dir);
   const result = await writeInstall(ctx.dir, plan, values, ctx.keys);

@@ -19,7 +19,8 @@ import { readEndpointToken } from '../mcp/endpoint-token.js';
 import { StateLayout } from '../state/layout.js';
 import { refuseGitSourced } from '../source/directory.js';
 import type { ApiContext } from './api.js';
-import { HttpError, readJsonBody, sendJson, stringField } from './http.js';
+import { CatalogInstallBody, EmptyBody, readBodyAs } from './bodies.js';
+import { HttpError, sendJson } from './http.js';
 
 /** GET /api/v1/catalog?search=TEXT: entries (newest version of each), the ones skipped with why, and warnings (a bundled name taken by another source). */
 export async function catalogList(ctx: ApiContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -65,31 +66,26 @@ export async function catalogEntry(ctx: ApiContext, req: IncomingMessage, res: S
 }
 
 /** The form's values: plain ones, secrets bound to existing keys ("secret/key"), and typed secret values. */
-function valuesOf(body: Record<string, unknown>): { values: VariableValues; typed: Map<string, SecretValue> } {
-  const record = (field: string): Record<string, unknown> => {
-    const value = body[field] ?? {};
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ApiaryError('Usage', `"${field}" must be an object`);
-    return value as Record<string, unknown>;
-  };
+function valuesOf(body: CatalogInstallBody): { values: VariableValues; typed: Map<string, SecretValue> } {
   const plain = new Map<string, string>();
-  for (const [k, v] of Object.entries(record('plain'))) if (typeof v === 'string' && v !== '') plain.set(k, v);
+  for (const [k, v] of Object.entries(body.plain ?? {})) if (v !== '') plain.set(k, v);
   const bound = new Map<string, { secret: string; key: string }>();
-  for (const [k, v] of Object.entries(record('bound'))) {
-    if (typeof v !== 'string' || v === '') continue;
+  for (const [k, v] of Object.entries(body.bound ?? {})) {
+    if (v === '') continue;
     const [secret, ...key] = v.split('/');
     if (!secret || key.length === 0) throw new ApiaryError('Usage', `${k}: "${v}" is not SECRET/KEY`);
     bound.set(k, { secret, key: key.join('/') });
   }
   const typed = new Map<string, SecretValue>();
-  for (const [k, v] of Object.entries(record('secrets'))) if (typeof v === 'string' && v !== '') typed.set(k, new SecretValue(v));
+  for (const [k, v] of Object.entries(body.secrets ?? {})) if (v !== '') typed.set(k, new SecretValue(v));
   return { values: { plain, bound, typed: new Set(typed.keys()) }, typed };
 }
 
-async function planned(ctx: ApiContext, body: Record<string, unknown>) {
-  const entry = findEntry((await loadCatalog(ctx.catalog)).entries, stringField(body, 'entry'), stringField(body, 'version', false) || undefined);
-  const name = stringField(body, 'name', false) || shortName(entry.server.name);
+async function planned(ctx: ApiContext, body: CatalogInstallBody) {
+  const entry = findEntry((await loadCatalog(ctx.catalog)).entries, body.entry, body.version || undefined);
+  const name = body.name || shortName(entry.server.name);
   const { values, typed } = valuesOf(body);
-  const allowMissing = body['allowMissing'] === true;
+  const allowMissing = body.allowMissing === true;
   const { request, missing } = catalogInstall(entry, name, values, { allowMissing });
   if (missing.length > 0 && !allowMissing) {
     throw new ApiaryError('Usage', `${entry.server.name} needs ${missing.map((v) => v.name).join(', ')}`, { hints: missing.map((v) => `${v.name}${v.description ? `: ${v.description}` : ''}`) });
@@ -101,13 +97,13 @@ async function planned(ctx: ApiContext, body: Record<string, unknown>) {
 
 /** POST /api/v1/catalog/install/plan: the manifests an install would write, and what it still lacks. */
 export async function catalogInstallPlan(ctx: ApiContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const { plan, missing } = await planned(ctx, await readJsonBody(req));
+  const { plan, missing } = await planned(ctx, await readBodyAs(req, CatalogInstallBody));
   sendJson(res, 200, { yaml: plan.yaml, command: plan.command, newSecrets: plan.newSecrets, missing: missing.map((v) => v.name) } satisfies CatalogInstallAnswer);
 }
 
 /** POST /api/v1/catalog/install: writes it (typed secret values sealed first). */
 export async function catalogInstallWrite(ctx: ApiContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const { entry, plan, typed, missing } = await planned(ctx, await readJsonBody(req));
+  const { entry, plan, typed, missing } = await planned(ctx, await readBodyAs(req, CatalogInstallBody));
   await refuseGitSourced(ctx.dir);
   const result = await writeInstall(ctx.dir, plan, typed, ctx.keys);
   sendJson(res, 201, { name: plan.name, catalog: entry.server.name, version: entry.server.version, file: result.server?.file, secretsCreated: result.secretsCreated, missing: missing.map((v) => v.name) });
@@ -115,7 +111,7 @@ export async function catalogInstallWrite(ctx: ApiContext, req: IncomingMessage,
 
 /** POST /api/v1/clients/{kind}/(write|remove)[?dryRun=true]: as `client config --write/--remove` for every Ready server. */
 export async function clientFile(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, [kind, action]: string[]): Promise<void> {
-  await readJsonBody(req);
+  await readBodyAs(req, EmptyBody);
   if (!CLIENT_KINDS.includes(kind as ClientKind)) throw new HttpError(404, 'NotFound', `unknown client "${kind}"`);
   const client = kind as ClientKind;
   const dryRun = new URL(req.url ?? '/', 'http://console').searchParams.get('dryRun') === 'true';

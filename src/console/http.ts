@@ -4,7 +4,7 @@
  * JSON body from this origin), and the headers every answer carries.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ApiaryError, isApiaryError } from '../errors.js';
+import { isApiaryError } from '../errors.js';
 import { BODY_TIMING, readBody, type BodyTiming } from '../util/read-body.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -96,12 +96,4 @@ export async function readJsonBody(req: IncomingMessage, timing: BodyTiming = BO
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'BadRequest', 'the body must be a JSON object');
   return body as Record<string, unknown>;
-}
-
-
-export function stringField(body: Record<string, unknown>, field: string, required = true): string {
-  const value = body[field];
-  if (typeof value === 'string') return value;
-  if (!required && value === undefined) return '';
-  throw new ApiaryError('Usage', `"${field}" must be a string`);
 }

@@ -20,7 +20,8 @@ import { ConsoleAuth, LOGIN_CODE_MS, rememberedPort } from './auth.js';
 import { Feed, type FeedSource } from './feed.js';
 import { loopbackRefusal } from '../util/loopback.js';
 import { bearerToken } from '../util/tokens.js';
-import { checkStateChange, HttpError, readJsonBody, SECURITY_HEADERS, sendError, sendJson, stringField } from './http.js';
+import { LoginBody, readBodyAs } from './bodies.js';
+import { checkStateChange, HttpError, SECURITY_HEADERS, sendError, sendJson } from './http.js';
 
 export interface ConsoleBackend extends FeedSource {
   mcpView(name: string): McpView | undefined;
@@ -192,7 +193,7 @@ export class ConsoleServer {
    */
   async #login(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'POST') throw new HttpError(405, 'MethodNotAllowed', 'sign in with POST');
-    const session = await this.#auth.login(stringField(await readJsonBody(req), 'code'));
+    const session = await this.#auth.login((await readBodyAs(req, LoginBody)).code);
     if (session === undefined) {
       throw new HttpError(401, 'LoginExpired', `this login link was already used or is over ${LOGIN_CODE_MS / 60_000} minutes old: each link signs in once`, ['apiary ui']);
     }
