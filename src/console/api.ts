@@ -16,14 +16,14 @@ import type { KeyStore } from '../crypto/keys.js';
 import { openSecret, secretForms } from '../crypto/secret-data.js';
 import { SecretValue } from '../crypto/secret-value.js';
 import { ApiaryError } from '../errors.js';
-import { planInstall, writeInstall, type InstallRequest, type SecretBinding } from '../manifests/install.js';
+import { planInstall, writeInstallLoaded, type InstallRequest, type SecretBinding } from '../manifests/install.js';
 import { formatManifestError } from '../manifests/errors.js';
-import { refuseGitSourced, runningManifestDir } from '../source/directory.js';
+import { runningManifestDir } from '../source/directory.js';
 import { loadDirectory } from '../manifests/loader.js';
 import { secretReferences, serversUsingSecret } from '../manifests/references.js';
 import type { MCPServerResource, Resource, SecretResource } from '../manifests/resource.js';
-import { deleteDocuments, requireServers, setSuspend } from '../manifests/resource-edits.js';
-import { deleteSecret, setSecretValue } from '../manifests/secret-edits.js';
+import { setSuspendLoaded, deleteDocumentsLoaded, requireServers } from '../manifests/resource-edits.js';
+import { setSecretValuesLoaded, deleteSecretLoaded } from '../manifests/secret-edits.js';
 import { summarizeSecret, usersWarning } from '../manifests/secret-summary.js';
 import { CLIENT_KINDS, clientConfig } from '../mcp/client-config.js';
 import { readEndpointToken } from '../mcp/endpoint-token.js';
@@ -35,6 +35,7 @@ import { asList, type ObjectView, type StateView } from '../state/view.js';
 import type { Feed } from './feed.js';
 import { CreateSecretBody, EmptyBody, InstallBody, readBodyAs, UpdateSecretBody } from './bodies.js';
 import { HttpError, sendJson } from './http.js';
+import { sealerIfNeeded, underDirectoryLock } from './locked-write.js';
 import { catalogEntry, catalogInstallPlan, catalogInstallWrite, catalogList, clientFile } from './catalog-api.js';
 import type { CatalogOptions } from '../catalog/catalog.js';
 
@@ -271,30 +272,31 @@ async function createSecret(ctx: ApiContext, req: IncomingMessage, res: ServerRe
   checkSecretName(name);
   checkKey(key);
   const value = valueOf(text);
-  const existing = declaredSecret(await onDisk(ctx), name);
-  if (existing !== undefined && secretForms(existing).has(key)) throw new HttpError(409, 'AlreadyExists', `secret "${name}" already has key "${key}"; use Update to give it a new value`);
   const sealer = await sealerFor(ctx.dir, ctx.keys);
-  await refuseGitSourced(ctx.dir);
-  const result = await setSecretValue(ctx.dir, name, key, value, sealer);
-  sendJson(res, existing === undefined ? 201 : 200, { name, key, file: result.file, created: result.created });
+  const { existed, result } = await underDirectoryLock(ctx.dir, async (loaded) => {
+    const existing = declaredSecret(loaded.resources, name);
+    if (existing !== undefined && secretForms(existing).has(key)) throw new HttpError(409, 'AlreadyExists', `secret "${name}" already has key "${key}"; use Update to give it a new value`);
+    return { existed: existing !== undefined, result: await setSecretValuesLoaded(loaded, ctx.dir, name, new Map([[key, await sealer.seal(name, key, value)]])) };
+  });
+  sendJson(res, existed ? 200 : 201, { name, key, file: result.file, created: result.created });
 }
 
 async function updateSecret(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, [name, key]: string[]): Promise<void> {
   const value = valueOf((await readBodyAs(req, UpdateSecretBody)).value);
-  const existing = declaredSecret(await onDisk(ctx), name!);
-  if (existing === undefined) throw new HttpError(404, 'NotFound', `secret "${name}" not found`);
-  if (!secretForms(existing).has(key!)) throw new HttpError(404, 'NotFound', `secret "${name}" has no key "${key}"`);
   const sealer = await sealerFor(ctx.dir, ctx.keys);
-  await refuseGitSourced(ctx.dir);
-  const result = await setSecretValue(ctx.dir, name!, key!, value, sealer);
-  sendJson(res, 200, { name, key, file: result.file, usedBy: serversUsingSecret(await onDisk(ctx), name!) });
+  const { result, usedBy } = await underDirectoryLock(ctx.dir, async (loaded) => {
+    const existing = declaredSecret(loaded.resources, name!);
+    if (existing === undefined) throw new HttpError(404, 'NotFound', `secret "${name}" not found`);
+    if (!secretForms(existing).has(key!)) throw new HttpError(404, 'NotFound', `secret "${name}" has no key "${key}"`);
+    // A new value changes no server's reference: who uses the secret is as read.
+    return { result: await setSecretValuesLoaded(loaded, ctx.dir, name!, new Map([[key!, await sealer.seal(name!, key!, value)]])), usedBy: serversUsingSecret(loaded.resources, name!) };
+  });
+  sendJson(res, 200, { name, key, file: result.file, usedBy });
 }
 
 async function removeSecret(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, [name]: string[]): Promise<void> {
   await readBodyAs(req, EmptyBody);
-  const users = serversUsingSecret(await onDisk(ctx), name!);
-  await refuseGitSourced(ctx.dir);
-  const result = await deleteSecret(ctx.dir, name!);
+  const { result, users } = await underDirectoryLock(ctx.dir, async (loaded) => ({ users: serversUsingSecret(loaded.resources, name!), result: await deleteSecretLoaded(loaded, ctx.dir, name!) }));
   sendJson(res, 200, { name, file: result.file, fileDeleted: result.fileDeleted, usedBy: users, warning: usersWarning(users, name!) });
 }
 
@@ -307,15 +309,13 @@ async function serverAction(ctx: ApiContext, req: IncomingMessage, res: ServerRe
     sendJson(res, 200, { name, restartRequestedAt: request.requestedAt });
     return;
   }
-  await refuseGitSourced(ctx.dir);
-  const result = await setSuspend(ctx.dir, name!, action === 'suspend');
+  const result = await underDirectoryLock(ctx.dir, (loaded) => setSuspendLoaded(loaded, ctx.dir, name!, action === 'suspend'));
   sendJson(res, 200, { name, suspend: action === 'suspend', changed: result.changed, file: result.file });
 }
 
 async function removeServer(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, [name]: string[]): Promise<void> {
   await readBodyAs(req, EmptyBody);
-  await refuseGitSourced(ctx.dir);
-  const [deleted] = await deleteDocuments(ctx.dir, [{ kind: 'MCPServer', name: name! }]);
+  const [deleted] = await underDirectoryLock(ctx.dir, (loaded) => deleteDocumentsLoaded(loaded, ctx.dir, [{ kind: 'MCPServer', name: name! }]));
   sendJson(res, 200, { name, file: deleted?.file, fileDeleted: deleted?.fileDeleted });
 }
 
@@ -340,14 +340,17 @@ async function installPlan(ctx: ApiContext, req: IncomingMessage, res: ServerRes
 
 async function install(ctx: ApiContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const body = await readBodyAs(req, InstallBody);
-  const plan = planInstall(installRequest(body), await onDisk(ctx));
+  const request = installRequest(body);
   const given = body.values ?? {};
-  const values = new Map<string, SecretValue>();
-  for (const s of plan.newSecrets) {
-    const value = given[s.variable];
-    if (value !== undefined && value !== '') values.set(s.variable, new SecretValue(value));
-  }
-  await refuseGitSourced(ctx.dir);
-  const result = await writeInstall(ctx.dir, plan, values, ctx.keys);
+  const sealer = await sealerIfNeeded(ctx.dir, ctx.keys, (request.secrets ?? []).some((s) => 'create' in s));
+  const { plan, result } = await underDirectoryLock(ctx.dir, async (loaded) => {
+    const plan = planInstall(request, loaded.resources);
+    const values = new Map<string, SecretValue>();
+    for (const s of plan.newSecrets) {
+      const value = given[s.variable];
+      if (value !== undefined && value !== '') values.set(s.variable, new SecretValue(value));
+    }
+    return { plan, result: await writeInstallLoaded(loaded, ctx.dir, plan, values, sealer) };
+  });
   sendJson(res, 201, { name: plan.name, file: result.server?.file, action: result.server?.action, secretsCreated: result.secretsCreated, command: plan.command });
 }

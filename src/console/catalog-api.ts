@@ -2,7 +2,7 @@
  * The console's Catalog page and client configuration, over the same code as
  * `apiary catalog`, `apiary install` and `client config --write`: entries
  * from the same sources, installs planned by `catalogInstall` and written by
- * `writeInstall`, client files edited by the same planner. Secret values only
+ * `writeInstallLoaded`, client files edited by the same planner. Secret values only
  * come in, in a request body, and are sealed at once.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -12,15 +12,16 @@ import { catalogInstall, describeTarget, installCommand, variablesOf, type Varia
 import { clientConfigPath, serversKey, updateClientFile } from '../clients/config-file.js';
 import { SecretValue } from '../crypto/secret-value.js';
 import { ApiaryError } from '../errors.js';
-import { planInstall, writeInstall } from '../manifests/install.js';
+import { planInstall, writeInstallLoaded, type InstallPlan } from '../manifests/install.js';
 import { loadDirectory } from '../manifests/loader.js';
+import type { Resource } from '../manifests/resource.js';
 import { CLIENT_KINDS, clientConfig, readyServerUrls, type ClientKind } from '../mcp/client-config.js';
 import { readEndpointToken } from '../mcp/endpoint-token.js';
 import { StateLayout } from '../state/layout.js';
-import { refuseGitSourced } from '../source/directory.js';
 import type { ApiContext } from './api.js';
 import { CatalogInstallBody, EmptyBody, readBodyAs } from './bodies.js';
 import { HttpError, sendJson } from './http.js';
+import { sealerIfNeeded, underDirectoryLock } from './locked-write.js';
 
 /** GET /api/v1/catalog?search=TEXT: entries (newest version of each), the ones skipped with why, and warnings (a bundled name taken by another source). */
 export async function catalogList(ctx: ApiContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -81,7 +82,8 @@ function valuesOf(body: CatalogInstallBody): { values: VariableValues; typed: Ma
   return { values: { plain, bound, typed: new Set(typed.keys()) }, typed };
 }
 
-async function planned(ctx: ApiContext, body: CatalogInstallBody) {
+/** The catalog entry a body names, and what it installs as: read before any write (the catalog is not the manifest directory). */
+async function chosen(ctx: ApiContext, body: CatalogInstallBody) {
   const entry = findEntry((await loadCatalog(ctx.catalog)).entries, body.entry, body.version || undefined);
   const name = body.name || shortName(entry.server.name);
   const { values, typed } = valuesOf(body);
@@ -90,23 +92,31 @@ async function planned(ctx: ApiContext, body: CatalogInstallBody) {
   if (missing.length > 0 && !allowMissing) {
     throw new ApiaryError('Usage', `${entry.server.name} needs ${missing.map((v) => v.name).join(', ')}`, { hints: missing.map((v) => `${v.name}${v.description ? `: ${v.description}` : ''}`) });
   }
-  const plan = planInstall(request, (await loadDirectory(ctx.dir)).resources);
-  // The same from a terminal is an install from the catalog, not an `add`.
-  return { entry, plan: { ...plan, command: installCommand(entry, name, values) }, typed, missing };
+  return { entry, name, values, typed, missing, request };
+}
+
+/** The install planned against `resources`; the same from a terminal is an install from the catalog, not an `add`. */
+function planned(choice: Awaited<ReturnType<typeof chosen>>, resources: readonly Resource[]): InstallPlan {
+  const plan = planInstall(choice.request, resources);
+  return { ...plan, command: installCommand(choice.entry, choice.name, choice.values) };
 }
 
 /** POST /api/v1/catalog/install/plan: the manifests an install would write, and what it still lacks. */
 export async function catalogInstallPlan(ctx: ApiContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const { plan, missing } = await planned(ctx, await readBodyAs(req, CatalogInstallBody));
-  sendJson(res, 200, { yaml: plan.yaml, command: plan.command, newSecrets: plan.newSecrets, missing: missing.map((v) => v.name) } satisfies CatalogInstallAnswer);
+  const choice = await chosen(ctx, await readBodyAs(req, CatalogInstallBody));
+  const plan = planned(choice, (await loadDirectory(ctx.dir)).resources);
+  sendJson(res, 200, { yaml: plan.yaml, command: plan.command, newSecrets: plan.newSecrets, missing: choice.missing.map((v) => v.name) } satisfies CatalogInstallAnswer);
 }
 
-/** POST /api/v1/catalog/install: writes it (typed secret values sealed first). */
+/** POST /api/v1/catalog/install: writes it (typed secret values sealed first), planned and written under one hold of the lock. */
 export async function catalogInstallWrite(ctx: ApiContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const { entry, plan, typed, missing } = await planned(ctx, await readBodyAs(req, CatalogInstallBody));
-  await refuseGitSourced(ctx.dir);
-  const result = await writeInstall(ctx.dir, plan, typed, ctx.keys);
-  sendJson(res, 201, { name: plan.name, catalog: entry.server.name, version: entry.server.version, file: result.server?.file, secretsCreated: result.secretsCreated, missing: missing.map((v) => v.name) });
+  const choice = await chosen(ctx, await readBodyAs(req, CatalogInstallBody));
+  const sealer = await sealerIfNeeded(ctx.dir, ctx.keys, choice.typed.size > 0);
+  const { plan, result } = await underDirectoryLock(ctx.dir, async (loaded) => {
+    const plan = planned(choice, loaded.resources);
+    return { plan, result: await writeInstallLoaded(loaded, ctx.dir, plan, choice.typed, sealer) };
+  });
+  sendJson(res, 201, { name: plan.name, catalog: choice.entry.server.name, version: choice.entry.server.version, file: result.server?.file, secretsCreated: result.secretsCreated, missing: choice.missing.map((v) => v.name) });
 }
 
 /** POST /api/v1/clients/{kind}/(write|remove)[?dryRun=true]: as `client config --write/--remove` for every Ready server. */

@@ -141,33 +141,36 @@ export interface AppliedChange {
 
 /** Plans and writes under the directory lock, so a concurrent writer cannot slip in between. */
 export async function apply(dir: string, inputs: readonly InputDocument[]): Promise<AppliedChange[]> {
-  return withDirectoryLock(dir, async () => {
-    const changes = await planChanges(dir, inputs);
-    const results: AppliedChange[] = [];
-    for (const change of changes) {
-      const { input } = change;
-      let file: string;
-      if (change.input.inDirectory && input.path !== undefined) {
-        // Already in the directory: nudge the watcher so the controller reconciles it now.
-        const now = new Date();
-        await utimes(input.path, now, now);
-        file = input.path;
-      } else if (change.existing === undefined) {
-        file = await freshFile(dir, `${kindLower(input.kind)}-${input.name}`);
-        await writeFileAtomic(file, input.text.endsWith('\n') ? input.text : `${input.text}\n`, MANIFEST_WRITE);
-      } else {
-        file = change.existing.path;
-        // An unchanged object whose text changed (comments, layout) is still written as the user wrote it.
-        if (change.existing.text.trim() !== input.text.trim()) {
-          const next = replaceDocumentText(await readFile(file, 'utf8'), change.existing.index, input.text);
-          const bytes = Buffer.byteLength(next);
-          // Never write a file the loader would then refuse.
-          if (bytes > MAX_MANIFEST_BYTES) throw new ApiaryError('ManifestInvalid', `${file}: ${tooLarge(bytes)}: not written`);
-          await writeFileAtomic(file, next, MANIFEST_WRITE);
-        }
+  return withDirectoryLock(dir, async () => applyLoaded(await loadDirectory(dir), dir, inputs));
+}
+
+/** apply with the directory lock held and the directory as `loaded` read under it. */
+export async function applyLoaded(loaded: LoadResult, dir: string, inputs: readonly InputDocument[]): Promise<AppliedChange[]> {
+  const changes = await planChanges(dir, inputs, loaded);
+  const results: AppliedChange[] = [];
+  for (const change of changes) {
+    const { input } = change;
+    let file: string;
+    if (change.input.inDirectory && input.path !== undefined) {
+      // Already in the directory: nudge the watcher so the controller reconciles it now.
+      const now = new Date();
+      await utimes(input.path, now, now);
+      file = input.path;
+    } else if (change.existing === undefined) {
+      file = await freshFile(dir, `${kindLower(input.kind)}-${input.name}`);
+      await writeFileAtomic(file, input.text.endsWith('\n') ? input.text : `${input.text}\n`, MANIFEST_WRITE);
+    } else {
+      file = change.existing.path;
+      // An unchanged object whose text changed (comments, layout) is still written as the user wrote it.
+      if (change.existing.text.trim() !== input.text.trim()) {
+        const next = replaceDocumentText(await readFile(file, 'utf8'), change.existing.index, input.text);
+        const bytes = Buffer.byteLength(next);
+        // Never write a file the loader would then refuse.
+        if (bytes > MAX_MANIFEST_BYTES) throw new ApiaryError('ManifestInvalid', `${file}: ${tooLarge(bytes)}: not written`);
+        await writeFileAtomic(file, next, MANIFEST_WRITE);
       }
-      results.push({ key: input.key, kind: input.kind, name: input.name, action: change.action, file });
     }
-    return results;
-  });
+    results.push({ key: input.key, kind: input.kind, name: input.name, action: change.action, file });
+  }
+  return results;
 }

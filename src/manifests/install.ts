@@ -5,17 +5,19 @@
  * form both come here, so what one writes the other would too.
  */
 import { stringify } from 'yaml';
-import { sealerFor } from '../crypto/sealer.js';
+import { sealerFor, type Sealer } from '../crypto/sealer.js';
 import { API_GROUP_VERSION, DNS1123_MAX, isDns1123Label, resourceKey, SECRET_KEY } from '../api/names.js';
 import { MCPServerManifest, TRANSPORTS, type Transport } from '../api/manifests.js';
 import type { KeyStore } from '../crypto/keys.js';
 import { secretForms } from '../crypto/secret-data.js';
 import type { SecretValue } from '../crypto/secret-value.js';
 import { ApiaryError } from '../errors.js';
-import { apply, type AppliedChange, type InputDocument } from './apply.js';
+import { applyLoaded, type AppliedChange, type InputDocument } from './apply.js';
+import { withDirectoryLock } from './edit.js';
+import { loadDirectory, type LoadResult } from './loader.js';
 import { parseManifestText } from './parse.js';
 import type { Resource, SecretResource } from './resource.js';
-import { setSecretValue } from './secret-edits.js';
+import { setSecretValuesLoaded } from './secret-edits.js';
 
 /** An environment variable's name as a shell and most servers accept it. */
 export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -185,20 +187,40 @@ export interface InstallResult {
 
 /**
  * Writes an install: each new value sealed into its secret (as `secret set`
- * does), then the server manifest applied (as `apply` does). A missing value
- * stops it before anything is written.
+ * does), then the server manifest applied (as `apply` does), all under one
+ * hold of the directory lock. A missing value stops it before anything is written.
  */
 export async function writeInstall(dir: string, plan: InstallPlan, values: ReadonlyMap<string, SecretValue>, keys: Pick<KeyStore, 'getOrCreate'>): Promise<InstallResult> {
+  requireValues(plan, values);
+  const sealer = plan.newSecrets.length > 0 ? await sealerFor(dir, keys) : undefined;
+  return withDirectoryLock(dir, async () => writeInstallLoaded(await loadDirectory(dir), dir, plan, values, sealer));
+}
+
+function requireValues(plan: InstallPlan, values: ReadonlyMap<string, SecretValue>): void {
   const missing = plan.newSecrets.filter((s) => values.get(s.variable) === undefined || values.get(s.variable)!.reveal() === '');
   if (missing.length > 0) throw new ApiaryError('Usage', `no value given for ${missing.map((s) => s.variable).join(', ')}; nothing was written`);
-  if (plan.newSecrets.length > 0) {
-    const sealer = await sealerFor(dir, keys);
-    for (const s of plan.newSecrets) await setSecretValue(dir, s.secret, s.key, values.get(s.variable)!, sealer);
-  }
+}
+
+/**
+ * writeInstall with the directory lock held and the directory as `loaded`
+ * read under it (the plan made against the same read); `sealer` is needed
+ * when the plan makes new secrets.
+ */
+export async function writeInstallLoaded(loaded: LoadResult, dir: string, plan: InstallPlan, values: ReadonlyMap<string, SecretValue>, sealer: Sealer | undefined): Promise<InstallResult> {
+  requireValues(plan, values);
   const text = `# Installed by apiary.\n${stringify(plan.server)}`;
   const [doc] = parseManifestText(text, '-', '<install>');
   if (doc?.resource === undefined || doc.errors.length > 0) throw new ApiaryError('ManifestInvalid', `the planned manifest does not validate: ${doc?.errors[0]?.message ?? 'empty'}`);
+  // Several keys of one new secret go into one new document: each secret is written once.
+  const bySecret = new Map<string, Map<string, string>>();
+  for (const s of plan.newSecrets) {
+    if (sealer === undefined) throw new ApiaryError('Usage', 'new secrets need a sealer; nothing was written');
+    const sealed = bySecret.get(s.secret) ?? new Map<string, string>();
+    sealed.set(s.key, await sealer.seal(s.secret, s.key, values.get(s.variable)!));
+    bySecret.set(s.secret, sealed);
+  }
+  for (const [secret, sealed] of bySecret) await setSecretValuesLoaded(loaded, dir, secret, sealed);
   const input: InputDocument = { key: resourceKey('MCPServer', plan.name), kind: 'MCPServer', name: plan.name, text, resource: doc.resource, origin: '<install>', inDirectory: false };
-  const [server] = await apply(dir, [input]);
+  const [server] = await applyLoaded(loaded, dir, [input]);
   return { secretsCreated: plan.newSecrets, server };
 }

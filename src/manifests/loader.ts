@@ -155,11 +155,22 @@ function withConflicts(documents: readonly ParsedDocument[]): ParsedDocument[] {
   });
 }
 
+let directoryLoads = 0;
+
+/**
+ * How many times this process has read and parsed a whole directory: a
+ * write should read it once (tests and the console bench count with it).
+ */
+export function directoryLoadCount(): number {
+  return directoryLoads;
+}
+
 /**
  * Loads a directory. `displayRoot` is how the directory is shown in error
  * messages (defaults to the path given).
  */
 export async function loadDirectory(dir: string, displayRoot: string = dir): Promise<LoadResult> {
+  directoryLoads++;
   const documents: ParsedDocument[] = [];
   const files = await listManifestFiles(dir, (folder, err) => {
     documents.push(unreadableFile(folder, unreadable(`${join(displayRoot, relative(dir, folder))}/`, err)));

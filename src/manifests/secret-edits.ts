@@ -1,7 +1,8 @@
 /**
  * Writes secrets into the manifest directory: set one sealed value, delete a
  * secret or a key, seal plain values in place. Each operation holds the
- * directory lock across its read-modify-write.
+ * directory lock across its read-modify-write; its `...Loaded` form is for a
+ * caller that already holds the lock and has read the directory under it.
  */
 import { readFile } from 'node:fs/promises';
 import { isMap, isScalar, Scalar, stringify, type Document, type Pair, type YAMLMap } from 'yaml';
@@ -12,13 +13,12 @@ import { ApiaryError } from '../errors.js';
 import { MANIFEST_WRITE, writeFileAtomic } from '../util/atomic.js';
 import { editBlockMapLine, editDocumentInFile, editDocumentText, freshFile, requireEditable, withDirectoryLock } from './edit.js';
 import { formatManifestError } from './errors.js';
-import { loadDirectory } from './loader.js';
+import { loadDirectory, type LoadResult } from './loader.js';
 import type { ParsedDocument } from './parse.js';
 import { parseManifestText } from './parse.js';
 
-export async function findSecretDocument(dir: string, name: string): Promise<ParsedDocument | undefined> {
-  const result = await loadDirectory(dir);
-  return result.documents.find((d) => d.kind === 'Secret' && d.name === name);
+function secretDocument(loaded: Pick<LoadResult, 'documents'>, name: string): ParsedDocument | undefined {
+  return loaded.documents.find((d) => d.kind === 'Secret' && d.name === name);
 }
 
 /** Moves a Kubernetes v1 Secret to apiary's apiVersion so it can hold sealed values. */
@@ -129,27 +129,36 @@ export interface SetResult {
 
 export async function setSecretValue(dir: string, name: string, key: string, value: SecretValue, sealer: ValueSealer): Promise<SetResult> {
   const sealed = await sealer.seal(name, key, value);
-  return withDirectoryLock(dir, async () => {
-    const existing = await findSecretDocument(dir, name);
-    if (existing !== undefined) {
-      requireEditable(existing);
-      if (await setSealedLine(existing, key, sealed)) return { file: existing.source.path, created: false, converted: false };
-      let converted = false;
-      await editDocumentInFile(existing.source.path, existing.source.index, (doc) => {
-        converted = putSealed(doc, key, sealed);
-      });
-      return { file: existing.source.path, created: false, converted };
-    }
+  return withDirectoryLock(dir, async () => setSecretValuesLoaded(await loadDirectory(dir), dir, name, new Map([[key, sealed]])));
+}
+
+/**
+ * Puts sealed values (key -> sealed) into secret `name`, with the directory
+ * lock already held and the directory as `loaded` read under it: the
+ * existing document edited key by key, or one new document holding them all.
+ */
+export async function setSecretValuesLoaded(loaded: Pick<LoadResult, 'documents'>, dir: string, name: string, values: ReadonlyMap<string, string>): Promise<SetResult> {
+  const existing = secretDocument(loaded, name);
+  if (existing === undefined) {
     const path = await freshFile(dir, `secret-${name}`);
     const text = stringify({
       apiVersion: API_GROUP_VERSION,
       kind: 'Secret',
       metadata: { name },
-      encryptedData: { [key]: sealed },
+      encryptedData: Object.fromEntries(values),
     });
     await writeFileAtomic(path, `# Created by apiary secret set. Values are sealed (for this machine's key, or the recipients file's members): safe to commit.\n${text}`, MANIFEST_WRITE);
     return { file: path, created: true, converted: false };
-  });
+  }
+  requireEditable(existing);
+  let converted = false;
+  for (const [key, sealed] of values) {
+    if (await setSealedLine(existing, key, sealed)) continue;
+    await editDocumentInFile(existing.source.path, existing.source.index, (doc) => {
+      converted = putSealed(doc, key, sealed) || converted;
+    });
+  }
+  return { file: existing.source.path, created: false, converted };
 }
 
 /**
@@ -171,24 +180,27 @@ export interface DeleteResult {
 }
 
 export async function deleteSecret(dir: string, name: string, key?: string): Promise<DeleteResult> {
-  return withDirectoryLock(dir, async () => {
-    const existing = await findSecretDocument(dir, name);
-    if (existing === undefined) throw new ApiaryError('SecretNotFound', `secret "${name}" not found in ${dir}`);
-    requireEditable(existing);
-    let found = key === undefined;
-    const outcome = await editDocumentInFile(existing.source.path, existing.source.index, (doc) => {
-      if (key === undefined) return 'delete';
-      for (const map of ['encryptedData', 'stringData', 'data']) {
-        if (doc.hasIn([map, key])) {
-          doc.deleteIn([map, key]);
-          found = true;
-        }
+  return withDirectoryLock(dir, async () => deleteSecretLoaded(await loadDirectory(dir), dir, name, key));
+}
+
+/** deleteSecret with the directory lock held and the directory as `loaded` read under it. */
+export async function deleteSecretLoaded(loaded: Pick<LoadResult, 'documents'>, dir: string, name: string, key?: string): Promise<DeleteResult> {
+  const existing = secretDocument(loaded, name);
+  if (existing === undefined) throw new ApiaryError('SecretNotFound', `secret "${name}" not found in ${dir}`);
+  requireEditable(existing);
+  let found = key === undefined;
+  const outcome = await editDocumentInFile(existing.source.path, existing.source.index, (doc) => {
+    if (key === undefined) return 'delete';
+    for (const map of ['encryptedData', 'stringData', 'data']) {
+      if (doc.hasIn([map, key])) {
+        doc.deleteIn([map, key]);
+        found = true;
       }
-      return found ? undefined : 'keep';
-    });
-    if (!found) throw new ApiaryError('SecretKeyNotFound', `secret "${name}" has no key "${key}"`);
-    return { file: existing.source.path, removed: key === undefined ? 'secret' : 'key', fileDeleted: outcome === 'deleted' };
+    }
+    return found ? undefined : 'keep';
   });
+  if (!found) throw new ApiaryError('SecretKeyNotFound', `secret "${name}" has no key "${key}"`);
+  return { file: existing.source.path, removed: key === undefined ? 'secret' : 'key', fileDeleted: outcome === 'deleted' };
 }
 
 /** Seals every stringData/data value of every Secret in `path`, in place. Returns how many values were sealed. */

@@ -14,7 +14,7 @@ import { ensurePrivateDir, writeFileAtomic } from '../util/atomic.js';
 import { redactUrl } from '../util/redact-url.js';
 import { refFromFlag } from './spec.js';
 import { formatManifestError } from '../manifests/errors.js';
-import { listManifestFiles, loadDirectory } from '../manifests/loader.js';
+import { listManifestFiles, loadDirectory, type LoadResult } from '../manifests/loader.js';
 import type { GitRepositoryResource } from '../manifests/resource.js';
 
 export interface SourceDirectory {
@@ -29,9 +29,9 @@ export interface SourceDirectory {
 }
 
 /** Reads a directory as a source directory. A plain one (no file so much as names a GitRepository: the usual case for up and every writer) is read, not parsed. */
-export async function readSourceDirectory(dir: string, display: string = relative(process.cwd(), dir) || '.'): Promise<SourceDirectory> {
-  if (!(await mentionsGitRepository(dir))) return { declared: 0, errors: [], documents: [] };
-  const loaded = await loadDirectory(dir, display);
+export async function readSourceDirectory(dir: string, display: string = relative(process.cwd(), dir) || '.', read?: LoadResult): Promise<SourceDirectory> {
+  if (read === undefined && !(await mentionsGitRepository(dir))) return { declared: 0, errors: [], documents: [] };
+  const loaded = read ?? (await loadDirectory(dir, display));
   const sources = loaded.documents.filter((d) => d.kind === 'GitRepository');
   if (sources.length === 0) return { declared: 0, errors: [], documents: loaded.documents };
   const errors: string[] = [];
@@ -53,10 +53,11 @@ export async function readSourceDirectory(dir: string, display: string = relativ
  * applied by nothing. The way is a commit (or a clone, with --dir). Every
  * front door calls it before a write to the manifest directory (the file
  * edits themselves know no git); a GitRepository's own suspend is the one
- * write that skips it.
+ * write that skips it. A writer that has read the directory under its lock
+ * passes that read (`loaded`), so the check reads nothing again.
  */
-export async function refuseGitSourced(dir: string): Promise<void> {
-  const source = await readSourceDirectory(dir).catch(() => undefined);
+export async function refuseGitSourced(dir: string, loaded?: LoadResult): Promise<void> {
+  const source = await readSourceDirectory(dir, undefined, loaded).catch(() => undefined);
   if (source === undefined || source.declared === 0) return;
   const spec = source.resource?.manifest.spec;
   const what = spec !== undefined ? `git repository ${redactUrl(spec.url)} (GitRepository "${source.resource!.name}")` : 'a git repository (a GitRepository is declared in it)';
