@@ -7,7 +7,7 @@ import { ApiaryError, isApiaryError } from '../errors.js';
 import { createContext, type CliContext } from './context.js';
 import { escapeTerminalLines } from './escape.js';
 import { paint, processIo, type Io } from './io.js';
-export const VERSION = '0.1.0';
+import { APIARY_VERSION } from '../util/version.js';
 
 type Register = (program: Command, ctx: CliContext) => void;
 
@@ -66,7 +66,7 @@ export async function buildProgram(io: Io, env: NodeJS.ProcessEnv, argv: readonl
     });
   const verb = verbOf(argv);
   // `apiary --version` is apiary's; after a verb, --version is the verb's own (install --version 1.2.3).
-  if (verb === undefined) program.version(VERSION);
+  if (verb === undefined) program.version(APIARY_VERSION);
   const owner = verb === undefined ? undefined : (SHARED[verb] ?? verb);
   const versionOnly = verb === undefined && (argv.includes('--version') || argv.includes('-V'));
   const needed = versionOnly ? [] : owner !== undefined && owner !== 'completion' && VERBS[owner] !== undefined ? [VERBS[owner]] : Object.values(VERBS);

@@ -41,8 +41,8 @@ import { WorkQueue } from './queue.js';
 import { ManifestSource } from './source.js';
 import { GitSource } from '../source/git-source.js';
 import { revisionStamp } from '../source/revision-stamp.js';
+import { APIARY_VERSION } from '../util/version.js';
 
-export const VERSION = '0.1.0';
 /** However long the first pass takes, servers started in it run after this. */
 const FIRST_PASS_HOLD_MAX_MS = 2_000;
 
@@ -145,7 +145,7 @@ export class Controller {
     const { logger } = this.#opts;
     // 1. One controller per state directory, which only its owner may enter.
     await ensurePrivateDir(this.#layout.root);
-    const lock = await acquireControllerLock(this.#layout, this.#opts.dir, VERSION);
+    const lock = await acquireControllerLock(this.#layout, this.#opts.dir, APIARY_VERSION);
     this.#lock = lock;
     this.info = lock.info;
     try {
@@ -202,7 +202,7 @@ export class Controller {
     if (cluster !== undefined) await this.#startCluster(ctx, cluster);
     else await this.#startProcesses(ctx);
 
-    const aggregate = await this.#gateway.startAggregate(VERSION);
+    const aggregate = await this.#gateway.startAggregate(APIARY_VERSION);
     if ('url' in aggregate) {
       this.aggregateUrl = aggregate.url;
       logger.info('aggregate MCP endpoint listening', { url: aggregate.url });

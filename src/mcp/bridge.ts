@@ -30,8 +30,9 @@ import {
 } from './jsonrpc.js';
 import { EXPOSE_ALL, refuseFilteredCall, withExposedTools, type ToolFilter } from './tool-filter.js';
 import { StdioUpstream } from './upstream.js';
+import { APIARY_VERSION } from '../util/version.js';
 
-export const APIARY_CLIENT_INFO = { name: 'apiary', version: '0.1.0' };
+export const APIARY_CLIENT_INFO = { name: 'apiary', version: APIARY_VERSION };
 /** What apiary asks servers for; they answer with the version they speak. */
 export const PROTOCOL_VERSION = LATEST_PROTOCOL_VERSION;
 

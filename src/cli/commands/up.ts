@@ -18,6 +18,7 @@ import { LOGIN_CODE_MS, loginLink, mintLoginCode, readConsoleRecord } from '../.
 import type { KubeCluster } from '../../kubernetes/cluster.js';
 import { readSourceDirectory, writeFlagSource } from '../../source/directory.js';
 import { redactUrl } from '../../util/redact-url.js';
+import { APIARY_VERSION } from '../../util/version.js';
 
 interface UpOptions {
   resync: string;
@@ -126,7 +127,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       // Loaded here: the controller brings the MCP SDK, which no other verb needs.
-      const { Controller, VERSION } = await import('../../controller/controller.js');
+      const { Controller } = await import('../../controller/controller.js');
       const cluster = opts.runtime === 'kubernetes' ? await loadCluster(opts, ctx) : undefined;
       const started = new Controller({ dir, stateDir, keys: ctx.keys, logger, env: ctx.env, resyncMs: resyncSeconds * 1000, auth: opts.auth, ...(cluster !== undefined ? { cluster } : {}), ...(source.resource !== undefined ? { git: true } : {}) });
       controller = started;
@@ -143,7 +144,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
         try {
           const { ConsoleServer } = await import('../../console/server.js');
           const catalog = { paths: opts.catalog.map((p) => resolve(p)), registries: opts.registry };
-          const server = new ConsoleServer({ dir, stateDir, keys: ctx.keys, logger, backend: started, version: VERSION, catalog, ...(uiPort !== undefined ? { port: uiPort } : {}) });
+          const server = new ConsoleServer({ dir, stateDir, keys: ctx.keys, logger, backend: started, version: APIARY_VERSION, catalog, ...(uiPort !== undefined ? { port: uiPort } : {}) });
           await server.start();
           console_ = server;
           ctx.io.out(`apiary console: ${await server.loginLink()}`);
