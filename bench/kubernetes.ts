@@ -15,7 +15,7 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FakeApiServer } from '../src/kubernetes/fake-apiserver.js';
+import { FakeApiServer } from '../test/helpers/fake-apiserver.js';
 import { StateLayout } from '../src/state/layout.js';
 import { StatusStore } from '../src/state/status-store.js';
 import { epochMs, sleep, until } from './stamps.js';

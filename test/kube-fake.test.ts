@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FakeApiServer } from '../src/kubernetes/fake-apiserver.js';
+import { FakeApiServer } from './helpers/fake-apiserver.js';
 import { podVerdict } from '../src/kubernetes/pod-status.js';
 import { ROOT, runCli } from './helpers/cli.js';
 import { workspace } from './helpers/tmp.js';

@@ -25,7 +25,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { findCondition } from '../src/api/status.js';
 import { systemClock } from '../src/util/clock.js';
 import { KubeCluster } from '../src/kubernetes/cluster.js';
-import { FakeApiServer } from '../src/kubernetes/fake-apiserver.js';
+import { FakeApiServer } from './helpers/fake-apiserver.js';
 import { BIN, ROOT, runCli } from './helpers/cli.js';
 import { harness, secretYaml, type Harness } from './helpers/controller.js';
 import { startConsole } from './helpers/console.js';
