@@ -36,12 +36,13 @@ describe('console request bodies', () => {
     }
   });
 
-  it('at /login too: a code that is no string, none, or junk beside it', async () => {
+  it('at /login and /logout too: a code that is no string, none, or junk beside it', async () => {
     const h = await harness();
     const c = await startConsole(h);
     expect(await answer(c, 'POST', '/login', { code: 5 }, false)).toEqual([400, 'BadRequest', expect.stringMatching(/"code": must be a string/)]);
     expect(await answer(c, 'POST', '/login', {}, false)).toEqual([400, 'BadRequest', expect.stringMatching(/"code": is required/)]);
     expect(await answer(c, 'POST', '/login', { code: 'abc', admin: true }, false)).toEqual([400, 'BadRequest', expect.stringMatching(/unknown field "admin"/)]);
+    expect(await answer(c, 'POST', '/logout', { everywhere: true })).toEqual([400, 'BadRequest', expect.stringMatching(/unknown field "everywhere"/)]);
   });
 
   it('never echo a value they refuse', async () => {

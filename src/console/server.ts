@@ -20,7 +20,7 @@ import { ConsoleAuth, LOGIN_CODE_MS, rememberedPort } from './auth.js';
 import { Feed, type FeedSource } from './feed.js';
 import { loopbackRefusal } from '../util/loopback.js';
 import { bearerToken } from '../util/tokens.js';
-import { LoginBody, readBodyAs } from './bodies.js';
+import { EmptyBody, LoginBody, readBodyAs } from './bodies.js';
 import { checkStateChange, HttpError, SECURITY_HEADERS, sendError, sendJson } from './http.js';
 
 export interface ConsoleBackend extends FeedSource {
@@ -202,6 +202,7 @@ export class ConsoleServer {
 
   async #logout(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'POST') throw new HttpError(405, 'MethodNotAllowed', 'sign out with POST');
+    await readBodyAs(req, EmptyBody);
     const bearer = bearerToken(req);
     await this.#auth.logout(bearer);
     // Its streams end too: a stream opened before the sign-out must not go on being fed. The API token is never signed out.
