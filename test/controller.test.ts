@@ -7,6 +7,7 @@ import { findCondition } from '../src/api/status.js';
 import { MasterKey, seal } from '../src/crypto/seal.js';
 import { runCli } from './helpers/cli.js';
 import { harness, isAlive, secretYaml, tinyServer, type Harness } from './helpers/controller.js';
+import { waitFor } from './helpers/wait.js';
 
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
 const TOKEN_ENV = `    - name: GITHUB_TOKEN
@@ -85,7 +86,9 @@ describe('controller: lifecycle', () => {
       const s = await h.status('a');
       return s?.phase === 'Running' && s.restartCount === 2 && s;
     }, 15_000);
-    await new Promise((r) => setTimeout(r, 300));
+    // Serving (its handshake answered), then a full pass: a third crash or a restart would show by now.
+    await h.waitFor('ready after recovering', async () => findCondition((await h.status('a'))?.conditions, 'Ready')?.status === 'True');
+    await h.settled();
     expect((await h.status('a'))?.phase).toBe('Running');
     expect(recovered.restartCount).toBe(2);
     expect(await h.starts('a')).toHaveLength(3);
@@ -99,7 +102,10 @@ describe('controller: lifecycle', () => {
     const failed = await h.waitFor('failed', async () => ((await h.status('never'))?.phase === 'Failed' ? h.status('never') : undefined));
     expect(failed?.message).toBe('failed (exit code 4); restartPolicy Never does not restart it');
     await h.waitFor('completed', async () => (await h.status('onfail'))?.phase === 'Completed');
-    await new Promise((r) => setTimeout(r, 1500));
+    // A full pass decides again from the world: a restart would be started (or scheduled, and the phase say so).
+    await h.settled();
+    expect((await h.status('never'))?.phase).toBe('Failed');
+    expect((await h.status('onfail'))?.phase).toBe('Completed');
     expect(await h.starts('never')).toHaveLength(1);
     expect(await h.starts('onfail')).toHaveLength(1);
   });
@@ -140,9 +146,9 @@ describe('controller: cold start', () => {
     await h.start();
     await h.controller!.idle();
     const pids = await Promise.all(names.map((name) => h.waitFor(`${name} running`, async () => (await h.status(name))?.pid)));
-    await new Promise((r) => setTimeout(r, 100));
-    const states = pids.map((pid) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[0]);
-    expect(states.filter((s) => s === 'T')).toEqual([]);
+    // Released by the end of the first pass; a process still held never answers its handshake either.
+    const stateOf = (pid: number): string | undefined => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[0];
+    await waitFor('no process left held (state T)', () => pids.every((pid) => stateOf(pid) !== 'T'), 10_000, { observe: () => pids.map(stateOf) });
     await Promise.all(names.map((name) => h.waitFor(`${name} ready`, async () => findCondition((await h.status(name))?.conditions, 'Ready')?.status === 'True')));
   });
 });
@@ -162,7 +168,9 @@ describe('controller: the missing-secret rules', () => {
     const restart = await runCli(['restart', 'a'], { env: h.env });
     expect(restart.code).toBe(0);
     expect(restart.stderr).toBe('warning: mcpserver/a is not stopped while a secret it needs is missing (secret "github" not found (needed for env GITHUB_TOKEN)); the restart happens once it is back\n');
-    await new Promise((r) => setTimeout(r, 500));
+    // The controller has read the request and reconciled a after it: had it stopped the server, it would have by now.
+    await h.waitFor('the restart request read', async () => h.logs.some((r) => r.msg === 'rollout restart requested' && r['server'] === 'a'));
+    await h.settled();
     expect((await h.status('a'))?.pid).toBe(pid);
     expect(isAlive(pid)).toBe(true);
     await h.write('secret.yaml', secretYaml('github', { token: 'tok-1' }));
@@ -212,7 +220,8 @@ describe('controller: the missing-secret rules', () => {
       });
     }
     expect(stuck.message).toBe('secret "github" not found (needed for env GITHUB_TOKEN)');
-    await new Promise((r) => setTimeout(r, 1500));
+    await h.settled();
+    expect((await h.status('a'))?.phase).toBe('Stuck');
     expect(await h.starts('a')).toHaveLength(1); // never started with a partial environment
 
     const restoredAt = Date.now();
@@ -354,7 +363,7 @@ describe('controller: invalid manifests', () => {
     const c = await h.waitFor('c stuck', async () => ((await h.status('c'))?.phase === 'Stuck' ? h.status('c') : undefined));
     expect(c?.message).toContain('spec.agrs: unknown field; did you mean "args"?');
     await writeFile(join(h.dir, 'broken.yaml'), 'this: [is not yaml\n');
-    await new Promise((r) => setTimeout(r, 500));
+    await h.settled(); // the broken file read and every server reconciled after it
     expect((await h.status('b'))?.phase).toBe('Running');
   });
 });

@@ -19,6 +19,7 @@ import { readEndpointToken } from '../src/mcp/endpoint-token.js';
 import { StateLayout } from '../src/state/layout.js';
 import { runCli } from './helpers/cli.js';
 import { harness, isAlive, tinyServer, type Harness } from './helpers/controller.js';
+import { within } from './helpers/wait.js';
 
 const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
 
@@ -134,8 +135,11 @@ describe('MCP through apiary (server-everything, SDK client)', () => {
     await h.start();
     const { url, pid } = await ready(h, 'everything');
     const client = await connect(url);
-    const call = client.callTool({ name: 'trigger-long-running-operation', arguments: { duration: 10, steps: 5 } }, undefined, { timeout: 30_000 });
-    await new Promise((r) => setTimeout(r, 500));
+    // Killed once the server is working on the call: its first progress notification says so.
+    let heardProgress: () => void = () => undefined;
+    const working = new Promise<void>((resolve) => (heardProgress = resolve));
+    const call = client.callTool({ name: 'trigger-long-running-operation', arguments: { duration: 10, steps: 50 } }, undefined, { timeout: 30_000, onprogress: () => heardProgress() });
+    await within('the first progress notification of the call', working);
     process.kill(pid, 'SIGKILL');
     const started = Date.now();
     await expect(call).rejects.toThrow(/stopped while handling this request/);
@@ -242,7 +246,7 @@ describe('MCP through apiary (server-everything, SDK client)', () => {
     await h.write('t.yaml', tinyServer('silent', h, { args: ['--no-mcp'] }));
     await h.start();
     await h.waitFor('running', async () => (await h.status('silent'))?.phase === 'Running');
-    await new Promise((r) => setTimeout(r, 500));
+    await h.settled(); // a full pass after it started: still no handshake, and status says so
     const ready = findCondition((await h.status('silent'))?.conditions, 'Ready');
     expect(ready).toMatchObject({ status: 'False', reason: 'Initializing', message: 'waiting for the MCP initialize handshake' });
   });

@@ -12,6 +12,7 @@ import { readEndpointToken } from '../src/mcp/endpoint-token.js';
 import { StateLayout } from '../src/state/layout.js';
 import { harness, type Harness } from './helpers/controller.js';
 import { sseParser } from './helpers/sse.js';
+import { waitFor } from './helpers/wait.js';
 
 const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
 
@@ -29,6 +30,8 @@ interface Stream {
   events: Event[];
   req: ClientRequest;
   waitFor(what: string, test: (events: Event[]) => boolean, timeoutMs?: number): Promise<void>;
+  /** The server ended the response (everything it sent has been parsed). */
+  ended(): boolean;
 }
 
 function open(url: URL, headers: Record<string, string>, method = 'GET', body?: string): Promise<{ status: number; headers: Record<string, unknown>; stream: Stream; text: () => string }> {
@@ -45,12 +48,9 @@ function open(url: URL, headers: Record<string, string>, method = 'GET', body?: 
       const stream: Stream = {
         events,
         req,
+        ended: () => res.readableEnded,
         async waitFor(what, test, timeoutMs = 10_000) {
-          const deadline = Date.now() + timeoutMs;
-          while (!test(events)) {
-            if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; events: ${JSON.stringify(events)}`);
-            await new Promise((r) => setTimeout(r, 20));
-          }
+          await waitFor(what, () => test(events), timeoutMs, { observe: () => events });
         },
       };
       resolve({ status: res.statusCode ?? 0, headers: res.headers, stream, text: () => raw });
@@ -90,16 +90,18 @@ describe('resumable streams (Last-Event-ID)', () => {
     first.stream.req.destroy();
 
     await h.write('e.yaml', everything('  tools:\n    deny: [echo, get-sum]\n'));
-    await h.controller!.idle();
-    await new Promise((r) => setTimeout(r, 200)); // sent while nobody listens
+    // Sent while nobody listens: the gateway sends list_changed as it applies the new filter.
+    await waitFor('get-sum filtered at the gateway', () => h.controller!.mcpView('everything')?.filteredTools?.includes('get-sum'), 10_000, { observe: () => h.controller!.mcpView('everything')?.filteredTools });
 
     const fresh = await open(url, sse);
     const resumed = await open(url, { ...sse, 'Last-Event-ID': seen.id! });
     await resumed.stream.waitFor('the missed event', (e) => e.some((x) => x.data.method === 'notifications/tools/list_changed'));
     const missed = resumed.stream.events[0]!;
     expect(Number(missed.id!.split('/')[1])).toBeGreaterThan(Number(seen.id!.split('/')[1]));
-    await new Promise((r) => setTimeout(r, 200));
-    expect(fresh.stream.events).toEqual([]); // no Last-Event-ID, no replay
+    // No Last-Event-ID, no replay: a replay is written as the stream opens; the resumed GET stream
+    // replaced it, which ends it, so all it was ever sent has arrived once it has ended.
+    await fresh.stream.waitFor('the fresh stream ended by the newer one', () => fresh.stream.ended());
+    expect(fresh.stream.events).toEqual([]);
     fresh.stream.req.destroy();
     resumed.stream.req.destroy();
   });

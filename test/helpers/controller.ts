@@ -9,6 +9,7 @@ import { readStateView, type ObjectView, type StateView } from '../../src/state/
 import type { MCPServerStatus } from '../../src/api/status.js';
 import { workspace } from './tmp.js';
 import { procStartTime } from '../../src/util/proc.js';
+import { waitFor } from './wait.js';
 
 export const TINY_SERVER = fileURLToPath(new URL('../fixtures/servers/tiny-server.mjs', import.meta.url));
 
@@ -32,6 +33,13 @@ export interface Harness {
   server(name: string): Promise<ObjectView | undefined>;
   status(name: string): Promise<MCPServerStatus | undefined>;
   waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs?: number): Promise<T>;
+  /**
+   * A full pass made and finished: the directory re-read, every key
+   * reconciled, nothing left queued. What a pass would have done (a restart,
+   * a start) has been decided by then, so "it did not happen" can be checked
+   * after this instead of after a sleep. Timed work (a back-off) is not waited for.
+   */
+  settled(): Promise<void>;
   starts(name: string): Promise<number[]>;
   report(name: string, pid: number): Promise<{ envNames: string[]; hashes: Record<string, string | null>; cwd: string; args: string[] }>;
 }
@@ -72,18 +80,13 @@ export async function harness(options: { under?: string } = {}): Promise<Harness
     async status(name) {
       return (await h.server(name))?.object.status as MCPServerStatus | undefined;
     },
-    async waitFor(what, probe, timeoutMs = 10_000) {
-      const deadline = Date.now() + timeoutMs;
-      let last: unknown;
-      for (;;) {
-        const value = await probe();
-        if (value !== undefined && value !== false) return value as never;
-        if (Date.now() > deadline) {
-          last = await h.view().then((v) => v.objects.map((o) => ({ key: o.key, status: o.object.status, errors: o.errors })));
-          throw new Error(`timed out waiting for ${what}; state: ${JSON.stringify(last, null, 1)}`);
-        }
-        await new Promise((r) => setTimeout(r, 25));
-      }
+    waitFor(what, probe, timeoutMs = 10_000) {
+      // Polled at 25 ms: each look reads the whole state directory.
+      return waitFor(what, probe, timeoutMs, { intervalMs: 25, observe: () => h.view().then((v) => v.objects.map((o) => ({ key: o.key, status: o.object.status, errors: o.errors }))) });
+    },
+    async settled() {
+      await h.controller!.resync();
+      await h.controller!.idle();
     },
     async starts(name) {
       const text = await readFile(join(reports, `${name}.starts`), 'utf8').catch(() => '');
