@@ -79,7 +79,8 @@ describe('the manifest directory itself disappearing', () => {
     const pid = await h.waitFor('running', async () => (await h.status('a'))?.pid);
     const away = `${h.dir}.away`;
     await rename(h.dir, away);
-    await new Promise((r) => setTimeout(r, 800));
+    // The watcher has heard of it (the file event finds the directory gone and says so), then a full pass.
+    await h.waitFor('the watcher finding the directory gone', async () => h.logs.some((r) => r.msg.startsWith('manifest directory is gone')));
     await h.controller!.resync();
     await h.controller!.idle();
     expect((await h.status('a'))?.pid).toBe(pid);
