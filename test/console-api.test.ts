@@ -10,6 +10,7 @@ import { startConsole, readEvents, type ConsoleClient } from './helpers/console.
 import { filesUnder } from './helpers/tmp.js';
 import { gitRepositoryYaml, testRepo } from './helpers/git.js';
 import { harness, secretYaml, tinyServer, TINY_SERVER } from './helpers/controller.js';
+import { within } from './helpers/wait.js';
 
 const deniedKeyring = {
   get: async () => {
@@ -73,8 +74,9 @@ describe('console API', () => {
     await h.waitFor('a Running', async () => (await h.status('a'))?.phase === 'Running');
     const initial = await readEvents(c.port, c.server.apiToken, '/api/v1/watch', (e) => e.some((x) => x.type === 'BOOKMARK'));
     expect(initial.events.map((e) => [e.type, e.object.metadata.name])).toEqual([['ADDED', 'a'], ['BOOKMARK', undefined]]);
-    const watching = readEvents(c.port, c.server.apiToken, '/api/v1/watch', (e) => e.some((x) => x.type === 'DELETED' && x.object.metadata.name === 'a'), 15_000);
-    await new Promise((r) => setTimeout(r, 100));
+    const open = signal((e) => e.some((x) => x.type === 'BOOKMARK'));
+    const watching = readEvents(c.port, c.server.apiToken, '/api/v1/watch', (e) => e.some((x) => x.type === 'DELETED' && x.object.metadata.name === 'a'), 15_000, undefined, open.hear);
+    await within('the watch open (its BOOKMARK)', open.seen);
     await h.write('a.yaml', tinyServer('a', h, { extra: '  suspend: true\n' }));
     await h.waitFor('a Suspended', async () => (await h.status('a'))?.phase === 'Suspended');
     await runCli(['delete', 'mcpserver', 'a'], { env: h.env });
@@ -94,8 +96,10 @@ describe('console API', () => {
       return r.lines.length > 0 && r.lines;
     });
     expect(lines).toContain(`tiny-server a pid ${first} up`);
-    const follow = readEvents(c.port, c.server.apiToken, '/api/v1/mcpservers/a/logs?follow=true', (events) => JSON.stringify(events).includes('up') && events.length >= 2, 15_000);
-    await new Promise((r) => setTimeout(r, 300));
+    // Its first bytes (a retry: line) are written once the offset it follows from is taken.
+    const open = signal(() => true);
+    const follow = readEvents(c.port, c.server.apiToken, '/api/v1/mcpservers/a/logs?follow=true', (events) => JSON.stringify(events).includes('up') && events.length >= 2, 15_000, undefined, open.hear);
+    await within('the log stream open (its first bytes)', open.seen);
     await c.request('POST', '/api/v1/mcpservers/a/restart', { body: {} });
     const next = await h.waitFor('a restarted', async () => {
       const pid = (await h.status('a'))?.pid;
@@ -355,3 +359,10 @@ describe('console API', () => {
     expect(await readdir(h.dir)).toEqual(['source.yaml']);
   });
 });
+
+/** A promise kept the first time a stream's events satisfy `test`: the stream is open and past its opening. */
+function signal(test: (events: { type: string }[]) => boolean): { seen: Promise<void>; hear: (events: { type: string }[]) => void } {
+  let resolve: () => void = () => undefined;
+  const seen = new Promise<void>((r) => (resolve = r));
+  return { seen, hear: (events) => test(events) && resolve() };
+}

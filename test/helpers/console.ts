@@ -64,8 +64,11 @@ export async function startConsole(h: Harness, keys?: KeyStore): Promise<Console
   };
 }
 
-/** Reads an SSE stream until `until` holds for the events so far (or the timeout). */
-export function readEvents(port: number, token: string, path: string, until: (events: { type: string; object: { kind: string; metadata: { name: string }; status?: { phase?: string } } }[]) => boolean, timeoutMs = 10_000, signal?: AbortSignal): Promise<{ events: { type: string; object: { kind: string; metadata: { name: string }; status?: { phase?: string } } }[]; raw: string }> {
+/**
+ * Reads an SSE stream until `until` holds for the events so far (or the timeout).
+ * `seen` hears every batch as it comes (to know the stream is open before changing what it watches).
+ */
+export function readEvents(port: number, token: string, path: string, until: (events: { type: string; object: { kind: string; metadata: { name: string }; status?: { phase?: string } } }[]) => boolean, timeoutMs = 10_000, signal?: AbortSignal, seen?: (events: { type: string }[]) => void): Promise<{ events: { type: string; object: { kind: string; metadata: { name: string }; status?: { phase?: string } } }[]; raw: string }> {
   return new Promise((resolve, reject) => {
     const events: { type: string; object: never }[] = [];
     let raw = '';
@@ -74,6 +77,7 @@ export function readEvents(port: number, token: string, path: string, until: (ev
       res.on('data', (d: Buffer) => {
         raw += d.toString();
         parse(d.toString());
+        seen?.(events);
         if (until(events)) {
           clearTimeout(timer);
           req.destroy();
@@ -83,7 +87,7 @@ export function readEvents(port: number, token: string, path: string, until: (ev
     });
     const timer = setTimeout(() => {
       req.destroy();
-      reject(new Error(`timed out; events so far: ${JSON.stringify(events.map((e: { type: string; object: { metadata: { name: string }; status?: { phase?: string } } }) => [e.type, e.object.metadata.name, e.object.status?.phase]))}`));
+      reject(new Error(`timed out after ${timeoutMs} ms waiting for: the events awaited on ${path}; events so far: ${JSON.stringify(events.map((e: { type: string; object: { metadata: { name: string }; status?: { phase?: string } } }) => [e.type, e.object.metadata.name, e.object.status?.phase]))}`));
     }, timeoutMs);
     req.on('error', (err) => {
       if (!raw) reject(err);
