@@ -26,6 +26,7 @@ import { HttpEndpoint } from '../src/mcp/http-endpoint.js';
 import { HttpProbe } from '../src/mcp/http-probe.js';
 import { ErrorCodes, errorResponse, type Id, type JsonRpcMessage } from '../src/mcp/jsonrpc.js';
 import { EXPOSE_ALL } from '../src/mcp/tool-filter.js';
+import { waitFor } from './helpers/wait.js';
 
 type Received = JsonRpcMessage & { id?: Id; method?: string; params?: Record<string, unknown> };
 /** What the fixture server answers a request with (its result), or undefined to leave it for the test. */
@@ -71,11 +72,7 @@ async function fixture(name: string, handle: Handler): Promise<FixtureServer> {
 
 /** Waits for a condition the test's events make true; fails with what was awaited. */
 async function until(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  await waitFor(what, condition, timeoutMs, { intervalMs: 5 });
 }
 
 /** Calls still open when a test fails are rejected at cleanup: that is no news. */

@@ -16,6 +16,7 @@ import { Bridge } from '../src/mcp/bridge.js';
 import { HttpEndpoint } from '../src/mcp/http-endpoint.js';
 import type { Id, JsonRpcMessage } from '../src/mcp/jsonrpc.js';
 import { scriptedServer } from './helpers/scripted-server.js';
+import { waitFor } from './helpers/wait.js';
 
 const SAMPLING_SERVER = fileURLToPath(new URL('./fixtures/servers/sampling-server.mjs', import.meta.url));
 
@@ -33,10 +34,10 @@ async function served(): Promise<{ bridge: Bridge; url: string }> {
   const endpoint = new HttpEndpoint(bridge, 0);
   await endpoint.listen();
   cleanups.push(() => endpoint.close());
-  while (!bridge.isReady()) {
+  await waitFor('the sampling server ready', () => {
     expect(bridge.status().state).not.toBe('failed');
-    await new Promise((r) => setTimeout(r, 20));
-  }
+    return bridge.isReady();
+  }, 10_000, { observe: () => bridge.status() });
   return { bridge, url: endpoint.url };
 }
 
@@ -99,12 +100,11 @@ describe('a stdio server asks for sampling during a call (SDK server and clients
 });
 
 describe('Bridge: where a server-to-client request goes (scripted server)', () => {
-  const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 20));
   async function attached(): Promise<{ bridge: Bridge; up: ReturnType<typeof scriptedServer> }> {
     const bridge = new Bridge({ name: 's', clock: systemClock });
     const up = scriptedServer();
     bridge.attach(up.toServer, up.fromServer, 4242);
-    while (!bridge.isReady()) await settle();
+    await waitFor('the bridge ready (handshake done)', () => bridge.isReady(), 10_000, { observe: () => bridge.status() });
     return { bridge, up };
   }
   function session(bridge: Bridge, capabilities?: Record<string, unknown>): { id: string; got: JsonRpcMessage[] } {
@@ -120,7 +120,7 @@ describe('Bridge: where a server-to-client request goes (scripted server)', () =
     await bridge.fromClient(aggregate.id, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'ask' } });
     await call;
     up.reply({ jsonrpc: '2.0', id: 'q1', method: 'sampling/createMessage', params: { messages: [], maxTokens: 5 } });
-    await settle();
+    await up.flush();
     expect(aggregate.got.map((m) => ('method' in m ? m.method : undefined))).toEqual(['sampling/createMessage']);
   });
 
@@ -129,7 +129,7 @@ describe('Bridge: where a server-to-client request goes (scripted server)', () =
     const idle = session(bridge, { sampling: {}, roots: {} });
     up.reply({ jsonrpc: '2.0', id: 'q2', method: 'sampling/createMessage', params: { messages: [], maxTokens: 5 } });
     up.reply({ jsonrpc: '2.0', id: 'q3', method: 'roots/list' });
-    await settle();
+    await up.flush();
     expect(idle.got).toEqual([]);
     expect(answerTo(up, 'q2')).toEqual({ jsonrpc: '2.0', id: 'q2', error: { code: -32601, message: 'no client has a request in flight that sampling/createMessage could serve' } });
     expect(answerTo(up, 'q3')).toEqual({ jsonrpc: '2.0', id: 'q3', result: { roots: [] } });
@@ -145,7 +145,7 @@ describe('Bridge: where a server-to-client request goes (scripted server)', () =
     await bridge.fromClient(b.id, { jsonrpc: '2.0', id: 1, method: 'tools/list' });
     await Promise.all(calls);
     up.reply({ jsonrpc: '2.0', id: 'q4', method: 'elicitation/create', params: { message: 'sure?', requestedSchema: { type: 'object', properties: {} } } });
-    await settle();
+    await up.flush();
     expect(b.got.filter((m) => 'method' in m)).toEqual([]);
     expect(a.got.filter((m) => 'method' in m).map((m) => (m as { method: string }).method)).toEqual(['elicitation/create']);
   });

@@ -9,14 +9,15 @@ import { Bridge, MAX_IN_FLIGHT_PER_CLIENT } from '../src/mcp/bridge.js';
 import { HttpEndpoint, MAX_SESSIONS } from '../src/mcp/http-endpoint.js';
 import type { Id, JsonRpcMessage } from '../src/mcp/jsonrpc.js';
 import { scriptedServer, type ScriptedServer } from './helpers/scripted-server.js';
+import { waitFor } from './helpers/wait.js';
 
-type Upstream = Pick<ScriptedServer, 'received' | 'reply' | 'next' | 'close'>;
+type Upstream = Pick<ScriptedServer, 'received' | 'reply' | 'next' | 'close' | 'flush'>;
 
 /** Attaches a scripted server that completes the handshake, then lets the test answer. */
 async function attached(bridge: Bridge): Promise<Upstream> {
   const server = scriptedServer();
   bridge.attach(server.toServer, server.fromServer, 4242);
-  for (let i = 0; i < 100 && !bridge.isReady(); i++) await new Promise((r) => setTimeout(r, 5));
+  await waitFor('the bridge ready (handshake done)', () => bridge.isReady(), 10_000, { observe: () => bridge.status() });
   return server;
 }
 
@@ -41,7 +42,7 @@ describe('Bridge', () => {
     expect(fromA.id).not.toBe(fromB.id);
     up.reply({ jsonrpc: '2.0', id: fromB.id, result: { who: 'b' } });
     up.reply({ jsonrpc: '2.0', id: fromA.id, result: { who: 'a' } });
-    await new Promise((r) => setTimeout(r, 20));
+    await up.flush();
     expect(a.got).toEqual([{ message: { jsonrpc: '2.0', id: 1, result: { who: 'a' } }, related: 1 }]);
     expect(b.got).toEqual([{ message: { jsonrpc: '2.0', id: 1, result: { who: 'b' } }, related: 1 }]);
   });
@@ -59,7 +60,7 @@ describe('Bridge', () => {
     const tb = (cb.params!['_meta'] as { progressToken: string }).progressToken;
     expect(ta).not.toBe(tb);
     up.reply({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: tb, progress: 1 } });
-    await new Promise((r) => setTimeout(r, 20));
+    await up.flush();
     expect(a.got).toEqual([]);
     expect(b.got).toEqual([{ message: { jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: 'tok', progress: 1 } }, related: 7 }]);
   });
@@ -75,12 +76,12 @@ describe('Bridge', () => {
     await bridge.fromClient(sampler.id, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'x' } });
     await call;
     up.reply({ jsonrpc: '2.0', id: 'srv-9', method: 'sampling/createMessage', params: {} });
-    await new Promise((r) => setTimeout(r, 20));
+    await up.flush();
     const request = sampler.got.find((g) => 'method' in g.message)!.message as { id: Id };
     expect(plain.got.filter((g) => 'method' in g.message)).toEqual([]);
     await bridge.fromClient(sampler.id, { jsonrpc: '2.0', id: request.id, result: { content: 'hi' } });
-    await new Promise((r) => setTimeout(r, 20));
-    expect(up.received.at(-1)).toEqual({ jsonrpc: '2.0', id: 'srv-9', result: { content: 'hi' } });
+    await up.flush();
+    expect(up.received.filter((m) => 'id' in m && m.id === 'srv-9')).toEqual([{ jsonrpc: '2.0', id: 'srv-9', result: { content: 'hi' } }]);
   });
 
   it('requests in flight when the process goes get a clear error at once', async () => {
@@ -105,7 +106,6 @@ describe('Bridge: one client never reaches into another', () => {
     s.got.length = 0;
     return s;
   };
-  const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 20));
 
   it('a client cancels only its own request, though another uses the same id', async () => {
     const bridge = new Bridge({ name: 's', clock: systemClock });
@@ -117,11 +117,11 @@ describe('Bridge: one client never reaches into another', () => {
     await bridge.fromClient(b.id, { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'slow' } });
     const [fromA, fromB] = await Promise.all(calls);
     await bridge.fromClient(b.id, { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 7 } });
-    await settle();
+    await up.flush();
     const cancels = up.received.filter((m) => 'method' in m && m.method === 'notifications/cancelled');
     expect(cancels).toEqual([{ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: fromB!.id } }]);
     up.reply({ jsonrpc: '2.0', id: fromA!.id, result: { ok: 'a' } });
-    await settle();
+    await up.flush();
     expect(a.got).toEqual([{ message: { jsonrpc: '2.0', id: 7, result: { ok: 'a' } }, related: 7 }]);
   });
 
@@ -137,7 +137,7 @@ describe('Bridge: one client never reaches into another', () => {
     await bridge.fromClient(b.id, { jsonrpc: '2.0', id: 1, method: 'prompts/list' });
     await list;
     up.reply({ jsonrpc: '2.0', id: 900, method: 'sampling/createMessage', params: { messages: [], maxTokens: 10 } });
-    await settle();
+    await up.flush();
     expect(b.got).toEqual([]);
     const asked = a.got.find((g) => 'method' in g.message && g.message.method === 'sampling/createMessage')?.message as { id: Id } | undefined;
     expect(asked).toBeDefined();
@@ -145,7 +145,7 @@ describe('Bridge: one client never reaches into another', () => {
     // B answering A's question (by guessing its id) is ignored; A's answer reaches the server.
     await bridge.fromClient(b.id, { jsonrpc: '2.0', id: asked!.id, result: { content: { type: 'text', text: 'from b' } } });
     await bridge.fromClient(a.id, { jsonrpc: '2.0', id: asked!.id, result: { content: { type: 'text', text: 'from a' } } });
-    await settle();
+    await up.flush();
     const answers = up.received.filter((m) => 'id' in m && m.id === 900);
     expect(answers).toEqual([{ jsonrpc: '2.0', id: 900, result: { content: { type: 'text', text: 'from a' } } }]);
     expect(upstreamCall.id).toBeDefined();
@@ -159,9 +159,9 @@ describe('Bridge: one client never reaches into another', () => {
     await bridge.fromClient(a.id, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'summarize' } });
     await call;
     up.reply({ jsonrpc: '2.0', id: 901, method: 'sampling/createMessage', params: { messages: [], maxTokens: 10 } });
-    await settle();
+    await up.flush();
     bridge.closeSession(a.id);
-    await settle();
+    await up.flush();
     expect(up.received.find((m) => 'id' in m && m.id === 901)).toMatchObject({ error: { message: 'the client this request went to has disconnected' } });
   });
 });
@@ -179,16 +179,16 @@ describe('Bridge: one client cannot crowd out another', () => {
     const calls = () => up.received.filter((m) => 'method' in m && m.method === 'tools/call') as { id: Id }[];
     expect(calls()).toHaveLength(MAX_IN_FLIGHT_PER_CLIENT);
     up.reply({ jsonrpc: '2.0', id: upstreamPing.id, result: {} });
-    await new Promise((r) => setTimeout(r, 20));
+    await up.flush();
     expect(other.got).toEqual([{ message: { jsonrpc: '2.0', id: 'p', result: {} }, related: 'p' }]);
 
     // Each answer lets the next waiting request go; none is lost or reordered.
     for (let answered = 0; answered < 50; answered++) {
       const next = calls()[answered]!;
       up.reply({ jsonrpc: '2.0', id: next.id, result: { n: answered } });
-      await new Promise((r) => setTimeout(r, 2));
+      await up.flush(); // the answer delivered and the next waiting request sent on
     }
-    await new Promise((r) => setTimeout(r, 20));
+    await up.flush();
     expect(flood.got.map((g) => (g.message as { id: Id }).id)).toEqual(Array.from({ length: 50 }, (_, i) => i));
   });
 });
@@ -302,7 +302,7 @@ describe('Bridge rolling updates', () => {
     const fresh = scriptedServer({ name: 'fresh' });
     bridge.prepare(fresh.toServer, fresh.fromServer, 5252);
     expect(bridge.status().next).toMatchObject({ pid: 5252 });
-    for (let i = 0; i < 100 && bridge.status().next?.state !== 'ready'; i++) await new Promise((r) => setTimeout(r, 5));
+    await waitFor('the new process ready', () => bridge.status().next?.state === 'ready', 10_000, { observe: () => bridge.status() });
     expect(bridge.status()).toMatchObject({ pid: 4242, state: 'ready', next: { pid: 5252, state: 'ready' } });
     // Before promote, clients still talk to the old process only, and the new one asked nobody anything.
     expect(fresh.received.map((m) => (m as { method?: string }).method)).toEqual(['initialize', 'notifications/initialized', 'tools/list']);
@@ -318,7 +318,9 @@ describe('Bridge rolling updates', () => {
     const atFresh = fresh.next('tools/call');
     await bridge.fromClient(client.id, { jsonrpc: '2.0', id: 'quick', method: 'tools/call', params: { name: 'quick' } });
     fresh.reply({ jsonrpc: '2.0', id: (await atFresh).id, result: { from: 'fresh' } });
-    await new Promise((r) => setTimeout(r, 10));
+    await fresh.flush();
+    expect(client.got.some((g) => (g.message as { id?: unknown }).id === 'quick')).toBe(true);
+    await old.flush(); // whatever the old process said has been handled too: it still holds its call
     expect(isDrained).toBe(false);
     // The old one answers the call it held: the client gets it, under its own id, and the old one is drained.
     old.reply({ jsonrpc: '2.0', id: slow.id, result: { from: 'old' } });
@@ -341,11 +343,11 @@ describe('Bridge rolling updates', () => {
     await held;
     const fresh = scriptedServer();
     bridge.prepare(fresh.toServer, fresh.fromServer, 5252);
-    for (let i = 0; i < 100 && bridge.status().next?.state !== 'ready'; i++) await new Promise((r) => setTimeout(r, 5));
+    await waitFor('the new process ready', () => bridge.status().next?.state === 'ready', 10_000, { observe: () => bridge.status() });
     bridge.promote();
     expect(await bridge.drained(4242, 20)).toBe(false);
     old.close();
-    for (let i = 0; i < 100 && !client.got.some((g) => 'error' in g.message); i++) await new Promise((r) => setTimeout(r, 5));
+    await waitFor('the error for the call the old process held', () => client.got.some((g) => 'error' in g.message), 10_000, { observe: () => client.got });
     expect(client.got.map((g) => g.message)).toContainEqual(expect.objectContaining({ id: 7, error: expect.objectContaining({ message: expect.stringMatching(/it is safe to retry/) }) }));
 
     // A candidate that never answers and then leaves is dropped; the serving process is untouched.
@@ -353,7 +355,7 @@ describe('Bridge rolling updates', () => {
     bridge.prepare(silent.toServer, silent.fromServer, 6262);
     expect(bridge.status().next).toMatchObject({ pid: 6262, state: 'initializing' });
     silent.close();
-    for (let i = 0; i < 100 && bridge.status().next !== undefined; i++) await new Promise((r) => setTimeout(r, 5));
+    await waitFor('the failed candidate dropped', () => bridge.status().next === undefined, 10_000, { observe: () => bridge.status() });
     expect(bridge.status()).toMatchObject({ pid: 5252, state: 'ready' });
     expect(bridge.status().next).toBeUndefined();
   });
@@ -367,7 +369,7 @@ describe('Bridge handshake', () => {
     bridge.attach(server.toServer, server.fromServer, 4242);
     const init = await asked;
     server.reply({ jsonrpc: '2.0', id: init.id, result: { protocolVersion: '2025-06-18', capabilities: {} } });
-    for (let i = 0; i < 100 && bridge.status().state === 'initializing'; i++) await new Promise((r) => setTimeout(r, 5));
+    await waitFor('the handshake over', () => bridge.status().state !== 'initializing', 10_000, { observe: () => bridge.status() });
     expect(bridge.status()).toMatchObject({ state: 'failed' });
     expect(bridge.status().message).toMatch(/^initialize failed: the answer is not an MCP InitializeResult \(serverInfo: /);
   });
@@ -380,16 +382,16 @@ describe('Bridge rolling updates, a client at its limit', () => {
     const client = session(bridge);
     for (let i = 0; i < MAX_IN_FLIGHT_PER_CLIENT + 1; i++) await bridge.fromClient(client.id, { jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'slow' } });
     // Eight at the old process, the ninth waiting its turn.
-    for (let i = 0; i < 100 && old.received.filter((m) => (m as { method?: string }).method === 'tools/call').length < MAX_IN_FLIGHT_PER_CLIENT; i++) await new Promise((r) => setTimeout(r, 5));
+    await waitFor(`${MAX_IN_FLIGHT_PER_CLIENT} calls at the old process`, () => old.received.filter((m) => (m as { method?: string }).method === 'tools/call').length >= MAX_IN_FLIGHT_PER_CLIENT, 10_000, { observe: () => old.received });
     const fresh = scriptedServer();
     bridge.prepare(fresh.toServer, fresh.fromServer, 5252);
-    for (let i = 0; i < 100 && bridge.status().next?.state !== 'ready'; i++) await new Promise((r) => setTimeout(r, 5));
+    await waitFor('the new process ready', () => bridge.status().next?.state === 'ready', 10_000, { observe: () => bridge.status() });
     bridge.promote();
     const atFresh = fresh.next('tools/call');
     old.close(); // the old process leaves with eight unanswered (a drain that timed out)
     const ninth = await atFresh;
     fresh.reply({ jsonrpc: '2.0', id: ninth.id, result: { from: 'fresh' } });
-    for (let i = 0; i < 100 && !client.got.some((g) => (g.message as { id?: unknown }).id === MAX_IN_FLIGHT_PER_CLIENT); i++) await new Promise((r) => setTimeout(r, 5));
+    await waitFor('the answer to the waiting request', () => client.got.some((g) => (g.message as { id?: unknown }).id === MAX_IN_FLIGHT_PER_CLIENT), 10_000, { observe: () => client.got });
     const answers = client.got.map((g) => g.message).filter((m) => 'id' in m) as { id: number; error?: { message: string }; result?: unknown }[];
     expect(answers.filter((a) => a.error?.message.includes('it is safe to retry'))).toHaveLength(MAX_IN_FLIGHT_PER_CLIENT);
     expect(answers.find((a) => a.id === MAX_IN_FLIGHT_PER_CLIENT)).toEqual({ jsonrpc: '2.0', id: MAX_IN_FLIGHT_PER_CLIENT, result: { from: 'fresh' } });

@@ -13,6 +13,7 @@ import { systemClock } from '../src/util/clock.js';
 import { Bridge } from '../src/mcp/bridge.js';
 import { HttpEndpoint } from '../src/mcp/http-endpoint.js';
 import { TINY_SERVER } from './helpers/controller.js';
+import { waitFor } from './helpers/wait.js';
 
 let endpoint: HttpEndpoint;
 let bridge: Bridge;
@@ -22,7 +23,7 @@ beforeAll(async () => {
   server = spawn(process.execPath, [TINY_SERVER], { stdio: ['pipe', 'pipe', 'ignore'] });
   bridge = new Bridge({ name: 'fuzzed', clock: systemClock, readyWaitMs: 2_000 });
   bridge.attach(server.stdin!, server.stdout!, server.pid!);
-  for (let i = 0; i < 200 && !bridge.isReady(); i++) await new Promise((r) => setTimeout(r, 10));
+  await waitFor('the tiny server ready (handshake done)', () => bridge.isReady(), 10_000, { observe: () => bridge.status() });
   endpoint = new HttpEndpoint(bridge, 0);
   await endpoint.listen();
 });

@@ -11,6 +11,7 @@ import type { JsonRpcMessage } from '../src/mcp/jsonrpc.js';
 import { MAX_MESSAGE_BYTES } from '../src/mcp/line-reader.js';
 import { harness, tinyServer } from './helpers/controller.js';
 import { scriptedServer } from './helpers/scripted-server.js';
+import { waitFor } from './helpers/wait.js';
 
 const OVERSIZED = 'the server wrote a message over 4 MiB on stdout without a newline: protocol error';
 
@@ -20,7 +21,7 @@ describe('a stdio server that writes a message over the cap', () => {
     const bridge = new Bridge({ name: 's', clock: systemClock, onProtocolError: (message, pid) => errors.push({ message, pid }) });
     const up = scriptedServer();
     bridge.attach(up.toServer, up.fromServer, 4242);
-    while (!bridge.isReady()) await new Promise((r) => setTimeout(r, 5));
+    await waitFor('the bridge ready (handshake done)', () => bridge.isReady(), 10_000, { observe: () => bridge.status() });
     const got: JsonRpcMessage[] = [];
     const client = bridge.openSession((m) => got.push(m));
     const call = up.next('tools/call');
@@ -29,7 +30,7 @@ describe('a stdio server that writes a message over the cap', () => {
     // 5 MiB in 64 KiB writes, and no newline.
     const chunk = 'x'.repeat(64 * 1024);
     for (let written = 0; written < 5 * 1024 * 1024; written += chunk.length) up.fromServer.write(chunk);
-    while (got.length === 0) await new Promise((r) => setTimeout(r, 5));
+    await waitFor('the held call failed', () => got.length > 0, 10_000, { observe: () => bridge.status() });
     expect(MAX_MESSAGE_BYTES).toBe(4 * 1024 * 1024);
     expect(errors).toEqual([{ message: OVERSIZED, pid: 4242 }]);
     expect(got).toEqual([{ jsonrpc: '2.0', id: 1, error: { code: -32002, message: `MCP server "s" stopped while handling this request (${OVERSIZED}); it is safe to retry` } }]);
@@ -41,12 +42,12 @@ describe('a stdio server that writes a message over the cap', () => {
     const bridge = new Bridge({ name: 's', clock: systemClock, onProtocolError: (message) => errors.push(message) });
     const serving = scriptedServer();
     bridge.attach(serving.toServer, serving.fromServer, 4242);
-    while (!bridge.isReady()) await new Promise((r) => setTimeout(r, 5));
+    await waitFor('the bridge ready (handshake done)', () => bridge.isReady(), 10_000, { observe: () => bridge.status() });
     const fresh = scriptedServer();
     bridge.prepare(fresh.toServer, fresh.fromServer, 5252);
-    while (bridge.status().next?.state !== 'ready') await new Promise((r) => setTimeout(r, 5));
+    await waitFor('the new process ready', () => bridge.status().next?.state === 'ready', 10_000, { observe: () => bridge.status() });
     fresh.fromServer.write('x'.repeat(MAX_MESSAGE_BYTES + 1));
-    while (bridge.status().next?.state !== 'failed') await new Promise((r) => setTimeout(r, 5));
+    await waitFor('the new process failed', () => bridge.status().next?.state === 'failed', 10_000, { observe: () => bridge.status() });
     expect(bridge.status()).toMatchObject({ state: 'ready', pid: 4242, next: { pid: 5252, state: 'failed', message: OVERSIZED } });
     expect(bridge.promote()).toBe(false);
     expect(errors).toEqual([]);

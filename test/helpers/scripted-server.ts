@@ -5,6 +5,7 @@
  */
 import { PassThrough } from 'node:stream';
 import type { Id, JsonRpcMessage } from '../../src/mcp/jsonrpc.js';
+import { waitFor } from './wait.js';
 
 export interface ScriptedServer {
   /** What apiary writes (the process's stdin) and reads (its stdout). */
@@ -16,6 +17,12 @@ export interface ScriptedServer {
   next(method: string): Promise<JsonRpcMessage & { id: Id; params?: Record<string, unknown> }>;
   /** The process leaves: its stdout closes. */
   close(): void;
+  /**
+   * Resolves once apiary has handled everything this server sent before:
+   * apiary answers a server's ping itself, and stdio keeps order both ways,
+   * so the answer comes after whatever the earlier lines made it write.
+   */
+  flush(): Promise<void>;
 }
 
 export function scriptedServer(options: { silent?: boolean; name?: string; tools?: string[] } = {}): ScriptedServer {
@@ -24,6 +31,7 @@ export function scriptedServer(options: { silent?: boolean; name?: string; tools
   const received: JsonRpcMessage[] = [];
   const waiters: { method: string; resolve: (m: never) => void }[] = [];
   let buffer = '';
+  let flushes = 0;
   const reply = (message: JsonRpcMessage): void => void fromServer.write(`${JSON.stringify(message)}\n`);
   toServer.setEncoding('utf8');
   toServer.on('data', (chunk: string) => {
@@ -51,6 +59,11 @@ export function scriptedServer(options: { silent?: boolean; name?: string; tools
     close: () => {
       fromServer.end();
       fromServer.destroy();
+    },
+    async flush() {
+      const id = `flush-${++flushes}`;
+      reply({ jsonrpc: '2.0', id, method: 'ping' });
+      await waitFor(`apiary's answer to the server's ping ${id}`, () => received.some((m) => 'id' in m && m.id === id && !('method' in m)));
     },
   };
 }
