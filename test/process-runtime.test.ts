@@ -7,6 +7,7 @@ import type { LaunchSpec, Termination } from '../src/runtime/runtime.js';
 import { StateLayout } from '../src/state/layout.js';
 import { isAlive } from './helpers/controller.js';
 import { tempDir } from './helpers/tmp.js';
+import { waitFor } from './helpers/wait.js';
 
 function launch(name: string, script: string, cwd: string): LaunchSpec {
   return { name, command: 'sh', args: ['-c', script], cwd, env: { PATH: process.env['PATH'] ?? '' }, configHash: 'h', generation: 1, attachStdio: false };
@@ -18,7 +19,8 @@ describe('ProcessRuntime', () => {
     const layout = new StateLayout(root);
     const runtime = new ProcessRuntime({ layout, clock: systemClock, maxLogBytes: 1000 });
     await runtime.start(launch('chatty', 'head -c 5000 /dev/zero | tr "\\0" x; echo; read line; echo after-rotation; sleep 5', root));
-    for (let i = 0; i < 100 && ((await stat(layout.logFile('chatty')).catch(() => undefined))?.size ?? 0) < 5000; i++) await new Promise((r) => setTimeout(r, 20));
+    const logSize = async (): Promise<number> => (await stat(layout.logFile('chatty')).catch(() => undefined))?.size ?? 0;
+    await waitFor('5000 bytes in the log', async () => (await logSize()) >= 5000, 10_000, { observe: logSize });
     await runtime.maintain();
     expect((await stat(layout.rotatedLogFile('chatty'))).size).toBeGreaterThanOrEqual(5000);
     expect((await stat(layout.logFile('chatty'))).size).toBe(0);
@@ -33,11 +35,7 @@ describe('ProcessRuntime', () => {
     runtime.onExit((_n, t) => exits.push(t));
     // A launcher that ignores stdin and SIGTERM and leaves a child behind, like a stubborn npx.
     const p = await runtime.start(launch('stubborn', 'trap "" TERM; sleep 30 & echo $! > child.pid; wait', root));
-    for (let i = 0; i < 100; i++) {
-      if ((await readFile(`${root}/child.pid`, 'utf8').catch(() => '')).trim()) break;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    const childPid = Number((await readFile(`${root}/child.pid`, 'utf8')).trim());
+    const childPid = Number(await waitFor('the launcher naming its child', async () => (await readFile(`${root}/child.pid`, 'utf8').catch(() => '')).trim() || undefined));
     const started = Date.now();
     const t = await runtime.stop('stubborn');
     expect(Date.now() - started).toBeGreaterThanOrEqual(350);
@@ -45,8 +43,7 @@ describe('ProcessRuntime', () => {
     expect(t?.reason).toBe('Stopped');
     expect(isAlive(p.pid)).toBe(false);
     // SIGKILL went to the whole group; the orphan dies as soon as it is scheduled.
-    for (let i = 0; i < 100 && isAlive(childPid); i++) await new Promise((r) => setTimeout(r, 10));
-    expect(isAlive(childPid)).toBe(false);
+    await waitFor(`the orphan ${childPid} gone`, () => !isAlive(childPid));
     expect(exits).toHaveLength(1);
   });
 
@@ -62,8 +59,8 @@ describe('ProcessRuntime', () => {
     expect(runtime.observe('s', 'next')?.pid).toBe(second.pid);
     await expect(runtime.start(launch('s', 'sleep 30', root), 'next')).rejects.toThrow(/already has a next process/);
     // Both have written their first line (under load a shell can take a while to start).
-    for (let i = 0; i < 100 && !(await readFile(layout.nextLogFile('s'), 'utf8')).includes('second'); i++) await new Promise((r) => setTimeout(r, 20));
-    for (let i = 0; i < 100 && !(await readFile(layout.logFile('s'), 'utf8')).includes('first'); i++) await new Promise((r) => setTimeout(r, 20));
+    await waitFor("the next process's first line", async () => (await readFile(layout.nextLogFile('s'), 'utf8')).includes('second'));
+    await waitFor("the current process's first line", async () => (await readFile(layout.logFile('s'), 'utf8')).includes('first'));
     expect(JSON.parse(await readFile(layout.processRecord('s', 'next'), 'utf8')).pid).toBe(second.pid);
 
     runtime.promote('s');
@@ -73,12 +70,11 @@ describe('ProcessRuntime', () => {
     expect(() => runtime.promote('s')).toThrow(/no next process/);
     expect(await readFile(layout.logFile('s'), 'utf8')).toContain('second');
     expect(await readFile(layout.previousLogFile('s'), 'utf8')).toContain('first');
-    for (let i = 0; i < 100; i++) {
-      const current = await readFile(layout.processRecord('s'), 'utf8').catch(() => '');
-      const old = await readFile(layout.processRecord('s', 'old'), 'utf8').catch(() => '');
-      if (current.includes(`"pid": ${second.pid}`) && old.includes(`"pid": ${first.pid}`)) break;
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    const records = async (): Promise<string[]> => Promise.all([readFile(layout.processRecord('s'), 'utf8').catch(() => ''), readFile(layout.processRecord('s', 'old'), 'utf8').catch(() => '')]);
+    await waitFor('the process records rewritten for the promotion', async () => {
+      const [current, old] = await records();
+      return current!.includes(`"pid": ${second.pid}`) && old!.includes(`"pid": ${first.pid}`);
+    }, 10_000, { observe: records });
     expect(JSON.parse(await readFile(layout.processRecord('s'), 'utf8')).pid).toBe(second.pid);
     expect(JSON.parse(await readFile(layout.processRecord('s', 'old'), 'utf8')).pid).toBe(first.pid);
     await expect(stat(layout.processRecord('s', 'next'))).rejects.toThrow();
@@ -89,8 +85,7 @@ describe('ProcessRuntime', () => {
     const report = await next.adopt();
     expect(report.adopted.map((p) => p.pid)).toEqual([second.pid]);
     expect(report.strays).toEqual([{ name: 's', pid: first.pid, action: 'killed' }]);
-    for (let i = 0; i < 100 && isAlive(first.pid); i++) await new Promise((r) => setTimeout(r, 10));
-    expect(isAlive(first.pid)).toBe(false);
+    await waitFor(`the old process ${first.pid} gone`, () => !isAlive(first.pid));
     await expect(stat(layout.processRecord('s', 'old'))).rejects.toThrow();
     await next.stop('s');
     expect(isAlive(second.pid)).toBe(false);
@@ -146,12 +141,12 @@ function wchan(pid: number): string {
  * read right after kill() can still show the state from before it.
  */
 async function settledState(pid: number, want: string): Promise<string | undefined> {
-  let state = procState(pid);
-  for (let i = 0; i < 200 && state !== want && (state === 'D' || state === 'R'); i++) {
-    await new Promise((r) => setTimeout(r, 10));
-    state = procState(pid);
-  }
-  return state;
+  const settled = (state: string | undefined): boolean => state === want || (state !== 'D' && state !== 'R');
+  const look = (): { state: string | undefined } | false => {
+    const state = procState(pid);
+    return settled(state) && { state };
+  };
+  return (await waitFor(`process ${pid} settled (${want}, or any state but D and R)`, look, 10_000, { observe: () => procState(pid) })).state;
 }
 
 describe('ProcessRuntime holding a cold start', () => {
@@ -163,9 +158,8 @@ describe('ProcessRuntime holding a cold start', () => {
     // for as long as the stopped child is held, which says nothing about the hold.
     const held = await runtime.start({ ...launch('held', '', root), command: 'sleep', args: ['30'] });
     expect(await settledState(held.pid, 'T'), `waiting in ${wchan(held.pid)}`).toBe('T');
-    runtime.releaseHeld();
-    await new Promise((r) => setTimeout(r, 50));
-    expect(await settledState(held.pid, 'S')).toBe('S');
+    runtime.releaseHeld(); // SIGCONT, sent before it returns
+    await waitFor('the released process sleeping in its own sleep (S)', () => procState(held.pid) === 'S', 10_000, { observe: () => `${procState(held.pid)} in ${wchan(held.pid)}` });
     const later = await runtime.start({ ...launch('later', '', root), command: 'sleep', args: ['30'] });
     expect(procState(later.pid)).not.toBe('T');
     await Promise.all([runtime.stop('held'), runtime.stop('later')]);
