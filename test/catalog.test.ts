@@ -21,6 +21,7 @@ import { StateLayout } from '../src/state/layout.js';
 import { ROOT, runCli } from './helpers/cli.js';
 import { harness, secretYaml } from './helpers/controller.js';
 import { workspace } from './helpers/tmp.js';
+import { waitFor } from './helpers/wait.js';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/catalog', import.meta.url));
 const REGISTRY = fileURLToPath(new URL('./fixtures/registry', import.meta.url));
@@ -239,8 +240,7 @@ async function onTerminal(args: string, env: NodeJS.ProcessEnv) {
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
   const until = async (text: string): Promise<void> => {
-    for (let i = 0; i < 200 && !output.includes(text); i++) await new Promise((r) => setTimeout(r, 50));
-    expect(output).toContain(text);
+    await waitFor(`${JSON.stringify(text)} on the terminal`, () => output.includes(text), 10_000, { intervalMs: 50, observe: () => output });
   };
   return { output: () => output, until, type: (text: string) => child.stdin.write(text), exited };
 }

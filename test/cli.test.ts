@@ -8,6 +8,7 @@ import { StateLayout } from '../src/state/layout.js';
 import { StatusStore } from '../src/state/status-store.js';
 import { BIN, runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
+import { waitFor } from './helpers/wait.js';
 
 describe('apiary CLI (built binary)', () => {
   it('validate on the bundled manifests exits 0', async () => {
@@ -118,9 +119,9 @@ describe('a verb loads only what it uses', () => {
   });
 });
 
-/** Resolves once `check` holds (polled; a test's own timeout bounds it). */
-async function until(check: () => boolean): Promise<void> {
-  while (!check()) await new Promise((r) => setTimeout(r, 25));
+/** Resolves once `check` holds; fails saying what it waited for. */
+async function until(what: string, check: () => boolean): Promise<void> {
+  await waitFor(what, check, 10_000, { intervalMs: 25 });
 }
 
 describe('what servers and manifest authors write reaches a terminal escaped (CVE-2021-25743)', () => {
@@ -189,9 +190,9 @@ describe('what servers and manifest authors write reaches a terminal escaped (CV
     follower.stdout.on('data', (d: Buffer) => (followed += d.toString()));
     const exited = new Promise((resolve) => follower.on('exit', resolve));
     try {
-      await until(() => followed.includes('abc\n'));
+      await until('abc followed', () => followed.includes('abc\n'));
       await appendFile(layout.logFile('a'), `${ESC}]0;title\u0007more\tcolumns\n`);
-      await until(() => followed.includes('more'));
+      await until('more followed', () => followed.includes('more'));
       expect(followed).toBe('plain\tcolumn\n^[[2Jcleared\\r\n\\u009bcsi \\u202eabc\n^[]0;title^Gmore\tcolumns\n');
     } finally {
       follower.kill('SIGINT');

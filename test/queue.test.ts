@@ -2,8 +2,17 @@ import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../src/util/clock.js';
 import { WorkQueue } from '../src/controller/queue.js';
 
-async function next(q: WorkQueue, timeoutMs = 50): Promise<string | undefined | 'none'> {
-  return Promise.race([q.get(), new Promise<'none'>((r) => setTimeout(() => r('none'), timeoutMs))]);
+/**
+ * What get() hands out now, or 'none'. The queue hands out keys without
+ * timers (timed work runs on the FakeClock), so a key it has is given by the
+ * time the pending promise jobs have run: the next turn of the event loop.
+ */
+async function next(q: WorkQueue): Promise<string | undefined | 'none'> {
+  return Promise.race([q.get(), afterPromiseJobs()]);
+}
+
+function afterPromiseJobs(): Promise<'none'> {
+  return new Promise((r) => setImmediate(() => r('none')));
 }
 
 describe('WorkQueue', () => {
@@ -23,7 +32,7 @@ describe('WorkQueue', () => {
     expect(await q.get()).toBe('k');
     q.add('k');
     const pending = q.get();
-    expect(await Promise.race([pending, new Promise((r) => setTimeout(() => r('none'), 50))])).toBe('none');
+    expect(await Promise.race([pending, afterPromiseJobs()])).toBe('none');
     q.done('k');
     expect(await pending).toBe('k');
     q.done('k');

@@ -8,6 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { BIN, runCli } from './helpers/cli.js';
 import { workspace } from './helpers/tmp.js';
 import { manifestLockFile } from '../src/util/state-home.js';
+import { manifestLockFile } from '../src/state/paths.js';
+import { waitFor } from './helpers/wait.js';
 
 const SERVER = `apiVersion: apiary.dev/v1alpha1
 kind: MCPServer
@@ -220,7 +222,7 @@ describe('secret set on a terminal', () => {
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    for (let i = 0; i < 100 && !output.includes('input hidden'); i++) await new Promise((r) => setTimeout(r, 50));
+    await waitFor('the hidden-input prompt', () => output.includes('input hidden'), 10_000, { intervalMs: 50, observe: () => output });
     expect(output).toContain('Value for github/token (input hidden): ');
     child.stdin.write('tty-typed-valuX\u007fe\r');
     expect(await exited).toBe(0);
