@@ -22,6 +22,10 @@ import { ROOT, runCli } from './helpers/cli.js';
 import { harness, secretYaml } from './helpers/controller.js';
 import { workspace } from './helpers/tmp.js';
 import { waitFor } from './helpers/wait.js';
+import { needsScript } from './helpers/tools.js';
+
+/** script(1) gives the install questions a pseudo-terminal. */
+const script = needsScript();
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/catalog', import.meta.url));
 const REGISTRY = fileURLToPath(new URL('./fixtures/registry', import.meta.url));
@@ -245,7 +249,7 @@ async function onTerminal(args: string, env: NodeJS.ProcessEnv) {
   return { output: () => output, until, type: (text: string) => child.stdin.write(text), exited };
 }
 
-describe('install on a terminal', () => {
+describe.skipIf(!script.available)('install on a terminal', () => {
   const weather = `install weather --version 1.0.0 --catalog ${FIXTURES} --no-bundled`;
   /** A workspace whose directory has the secret the install binds (so nothing is asked but the question). */
   const withKeys = async () => {

@@ -12,12 +12,15 @@ import { requestReconcile } from '../src/state/requests.js';
 import { runCli, spawnUp, type UpProcess } from './helpers/cli.js';
 import { harness, isAlive, tinyServer, type Harness } from './helpers/controller.js';
 import { gitRepositoryYaml, testRepo } from './helpers/git.js';
+import { needsGit } from './helpers/tools.js';
+
+const git = needsGit();
 
 function up(h: Harness, args: string[], env: NodeJS.ProcessEnv = {}): UpProcess {
   return spawnUp(['up', '--no-ui', ...args], { ...h.env, ...env });
 }
 
-describe('apiary up --git (the built CLI)', () => {
+describe.skipIf(!git.available)('apiary up --git (the built CLI)', () => {
   it('follows a repository: get sources, -o wide revisions, reconcile, a bad commit refused, writing verbs refused, suspend and resume', async () => {
     const h = await harness();
     const repo = await testRepo();

@@ -13,6 +13,9 @@ import { StateLayout } from '../src/state/layout.js';
 import { requestReconcile } from '../src/state/requests.js';
 import { harness, isAlive, tinyServer, type Harness } from './helpers/controller.js';
 import { gitRepositoryYaml, testRepo } from './helpers/git.js';
+import { needsGit } from './helpers/tools.js';
+
+const git = needsGit();
 
 async function source(h: Harness): Promise<GitRepositoryStatus | undefined> {
   return (await h.view()).objects.find((o) => o.kind === 'GitRepository')?.object.status as GitRepositoryStatus | undefined;
@@ -33,7 +36,7 @@ function running(h: Harness, name: string, revision: string, timeoutMs = 10_000)
   }, timeoutMs);
 }
 
-describe('git source', () => {
+describe.skipIf(!git.available)('git source', () => {
   it('applies a pushed commit within one interval and names the revision on the source and every resource', async () => {
     const h = await harness();
     const repo = await testRepo();
@@ -250,7 +253,7 @@ describe('git source', () => {
   });
 });
 
-describe('git source: editing the GitRepository', () => {
+describe.skipIf(!git.available)('git source: editing the GitRepository', () => {
   it('another ref is followed at the next resync, without waiting for the interval; a short sha pins its commit', async () => {
     const h = await harness();
     const repo = await testRepo();
@@ -289,7 +292,7 @@ describe('git source: editing the GitRepository', () => {
   });
 });
 
-describe('git source: authentication', () => {
+describe.skipIf(!git.available)('git source: authentication', () => {
   it('a remote that wants a login fails at once (no prompt), says so, and never shows the password in the URL', async () => {
     const { createServer } = await import('node:http');
     const server = createServer((_req, res) => {
@@ -357,7 +360,7 @@ async function hangingRemote(): Promise<{ url: string; marker: string; requests:
   };
 }
 
-describe('git source: a remote that never answers', () => {
+describe.skipIf(!git.available)('git source: a remote that never answers', () => {
   it('a fetch that times out leaves no git or git-remote-http behind', async () => {
     const remote = await hangingRemote();
     try {

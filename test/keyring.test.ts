@@ -1,13 +1,14 @@
 /**
  * Against the real OS keyring. .ci/run starts a private D-Bus session with an
  * unlocked gnome-keyring; in CI these tests must run, elsewhere they are
- * skipped when no Secret Service answers.
+ * skipped when no Secret Service answers, saying how to get one.
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { osKeyring } from '../src/crypto/keyring.js';
 import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
+import { INSTALL, requireTool } from './helpers/tools.js';
 
 async function keyringWorks(): Promise<boolean> {
   try {
@@ -18,10 +19,8 @@ async function keyringWorks(): Promise<boolean> {
   }
 }
 
-const available = await keyringWorks();
-if (!available && process.env['CI'] === 'true') {
-  throw new Error('CI must provide a Secret Service (see .ci/run): the real-keyring tests cannot be skipped there');
-}
+const works = await keyringWorks();
+const { available } = requireTool('a Secret Service (gnome-keyring)', INSTALL.secretService, () => works);
 
 describe.skipIf(!available)('the real OS keyring', () => {
   it('a key created in one process is read back by another', async () => {

@@ -10,6 +10,10 @@ import { workspace } from './helpers/tmp.js';
 import { manifestLockFile } from '../src/util/state-home.js';
 import { manifestLockFile } from '../src/state/paths.js';
 import { waitFor } from './helpers/wait.js';
+import { needsScript } from './helpers/tools.js';
+
+/** script(1) gives the hidden prompt a pseudo-terminal. */
+const script = needsScript();
 
 const SERVER = `apiVersion: apiary.dev/v1alpha1
 kind: MCPServer
@@ -214,7 +218,7 @@ stringData: { a: "1" }
   }, 120_000);
 });
 
-describe('secret set on a terminal', () => {
+describe.skipIf(!script.available)('secret set on a terminal', () => {
   it('prompts without echoing the value (driven through a pseudo-terminal)', async () => {
     const ws = await workspace();
     const env = { ...process.env, ...ws.env, NO_COLOR: '1' };
