@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { runCli, spawnUp, type UpProcess } from './helpers/cli.js';
 import { harness, isAlive, secretYaml, tinyServer, type Harness } from './helpers/controller.js';
 import { tempDir } from './helpers/tmp.js';
+import { StateLayout } from '../src/state/layout.js';
 
 function up(h: Harness): UpProcess {
   return spawnUp(['up'], h.env);
@@ -108,11 +109,17 @@ describe('apiary up (the built CLI)', () => {
     expect(isAlive(web!)).toBe(true);
     expect(isAlive(io!)).toBe(true);
 
+    const secondAt = Date.now();
     const second = up(h);
     await h.waitFor('io replaced', async () => (await h.starts('io')).length === 2 && !isAlive(io!) && (await h.status('io'))?.phase === 'Running');
     expect((await runCli(['wait', 'mcpserver/web', '--for=phase=Running', '--timeout', '15s'], { env: h.env })).code).toBe(0);
-    // io's new process runs only once the whole first pass is recorded (starts are held until then),
-    // so web's fate in that pass is in its status by now: a replacement would show as a new pid.
+    // web reconciled by the second controller (a controller writes each status once at least, so its
+    // record is newer than the second up): its fate is in its status by now; a replacement shows as a new pid.
+    const webStatusFile = new StateLayout(h.stateDir).statusFile('MCPServer', 'web');
+    await h.waitFor('web reconciled by the second controller', async () => {
+      const text = await readFile(webStatusFile, 'utf8').catch(() => '{}'); // written atomically: whole or absent
+      return Date.parse((JSON.parse(text) as { writtenAt?: string }).writtenAt ?? '') >= secondAt;
+    });
     expect(await h.starts('web')).toEqual([web]);
     expect((await h.status('web'))?.pid).toBe(web);
     expect(await h.starts('io')).toHaveLength(2);
