@@ -14,6 +14,7 @@ import { requestReconcile } from '../src/state/requests.js';
 import { harness, isAlive, tinyServer, type Harness } from './helpers/controller.js';
 import { gitRepositoryYaml, testRepo } from './helpers/git.js';
 import { needsGit } from './helpers/tools.js';
+import { FakeClock } from '../src/controller/clock.js';
 
 const git = needsGit();
 
@@ -200,6 +201,38 @@ describe.skipIf(!git.available)('git source', () => {
     // The back-off retry finds it (no request needed).
     await appliedRevision(h, `main@sha1:${next}`, 15_000);
     await running(h, 'b', `main@sha1:${next}`);
+  });
+
+  it('failed fetches back off from 5 s, doubling, up to the interval, by the clock; a fetch that works again resets it', async () => {
+    const clock = new FakeClock(Date.now());
+    const h = await harness();
+    const repo = await testRepo();
+    const first = await repo.commit({ 'a.yaml': tinyServer('a', h) });
+    const moved = `${repo.url}.moved`;
+    await rename(repo.url, moved);
+    await h.write('source.yaml', gitRepositoryYaml(repo.url, { interval: '1m' }));
+    await h.start({}, { git: true, clock });
+    clock.advance(0); // the first fetch, due at once
+    // Each failure schedules the next fetch on the clock, which moves only here: the wait is read off nextFetchAt.
+    // The status of the fetch just made has nextFetchAt ahead of the clock (the one before is at or behind it).
+    const nextWait = async (): Promise<number | false> => {
+      const s = await source(h);
+      const wait = s?.phase === 'FetchFailed' && s.nextFetchAt !== undefined ? Date.parse(s.nextFetchAt) - clock.now() : 0;
+      return wait > 0 && wait;
+    };
+    const waits: number[] = [];
+    for (let failure = 1; failure <= 6; failure++) {
+      waits.push(await h.waitFor(`failure ${failure}`, nextWait, 20_000));
+      clock.advance(waits.at(-1)!);
+    }
+    expect(waits).toEqual([5_000, 10_000, 20_000, 40_000, 60_000, 60_000]);
+    await rename(moved, repo.url);
+    clock.advance(60_000);
+    await appliedRevision(h, `main@sha1:${first}`, 20_000);
+    // Reset: the next failure, an interval later, waits 5 s again.
+    await rename(repo.url, moved);
+    clock.advance(60_000);
+    expect(await h.waitFor('a failure after the recovery', nextWait, 20_000)).toBe(5_000);
   });
 
   it('sealed values committed to the repository open with this machine key; a secret deleted by a commit keeps the server running', async () => {
