@@ -14,7 +14,7 @@ import { requestReconcile } from '../src/state/requests.js';
 import { harness, isAlive, tinyServer, type Harness } from './helpers/controller.js';
 import { gitRepositoryYaml, testRepo } from './helpers/git.js';
 import { needsGit } from './helpers/tools.js';
-import { FakeClock } from '../src/controller/clock.js';
+import { FakeClock, type Timer } from '../src/controller/clock.js';
 
 const git = needsGit();
 
@@ -35,6 +35,26 @@ function running(h: Harness, name: string, revision: string, timeoutMs = 10_000)
     const s = await h.status(name);
     return s?.phase === 'Running' && s.lastAppliedRevision === revision ? s : undefined;
   }, timeoutMs);
+}
+
+/** A FakeClock that keeps when each timer set on it is due: a test moves time only once the next one it waits for is set. */
+class ScheduleClock extends FakeClock {
+  readonly #due: number[] = [];
+
+  override setTimeout(fn: () => void, ms: number): Timer {
+    this.#due.push(this.now() + Math.max(0, ms));
+    return super.setTimeout(fn, ms);
+  }
+
+  /** How many timers have been set so far. */
+  mark(): number {
+    return this.#due.length;
+  }
+
+  /** Whether a timer due at `at` was set after `mark`. */
+  scheduledSince(mark: number, at: number): boolean {
+    return this.#due.slice(mark).includes(at);
+  }
 }
 
 describe.skipIf(!git.available)('git source', () => {
@@ -204,35 +224,41 @@ describe.skipIf(!git.available)('git source', () => {
   });
 
   it('failed fetches back off from 5 s, doubling, up to the interval, by the clock; a fetch that works again resets it', async () => {
-    const clock = new FakeClock(Date.now());
+    const clock = new ScheduleClock(Date.now());
     const h = await harness();
     const repo = await testRepo();
     const first = await repo.commit({ 'a.yaml': tinyServer('a', h) });
     const moved = `${repo.url}.moved`;
     await rename(repo.url, moved);
-    await h.write('source.yaml', gitRepositoryYaml(repo.url, { interval: '1m' }));
+    await h.write('source.yaml', gitRepositoryYaml(repo.url, { interval: '45s' }));
     await h.start({}, { git: true, clock });
     clock.advance(0); // the first fetch, due at once
-    // Each failure schedules the next fetch on the clock, which moves only here: the wait is read off nextFetchAt.
-    // The status of the fetch just made has nextFetchAt ahead of the clock (the one before is at or behind it).
-    const nextWait = async (): Promise<number | false> => {
+    // The clock moves only here, and only once the next fetch is on it: a failure's status names its
+    // nextFetchAt, and the timer for it is set just after that status is written. (45 s, not the
+    // controller's 60 s resync, so no other timer falls due at the same moment.)
+    const failure = async (since: number): Promise<number | false> => {
       const s = await source(h);
-      const wait = s?.phase === 'FetchFailed' && s.nextFetchAt !== undefined ? Date.parse(s.nextFetchAt) - clock.now() : 0;
-      return wait > 0 && wait;
+      const at = s?.phase === 'FetchFailed' && s.nextFetchAt !== undefined ? Date.parse(s.nextFetchAt) : 0;
+      return at > clock.now() && clock.scheduledSince(since, at) && at - clock.now();
     };
     const waits: number[] = [];
-    for (let failure = 1; failure <= 6; failure++) {
-      waits.push(await h.waitFor(`failure ${failure}`, nextWait, 20_000));
+    for (let n = 1; n <= 6; n++) {
+      const since = clock.mark();
+      waits.push(await h.waitFor(`failure ${n}, its retry on the clock`, () => failure(since), 20_000));
       clock.advance(waits.at(-1)!);
     }
-    expect(waits).toEqual([5_000, 10_000, 20_000, 40_000, 60_000, 60_000]);
+    expect(waits).toEqual([5_000, 10_000, 20_000, 40_000, 45_000, 45_000]);
+
     await rename(moved, repo.url);
-    clock.advance(60_000);
+    let since = clock.mark();
+    clock.advance(45_000);
     await appliedRevision(h, `main@sha1:${first}`, 20_000);
+    await h.waitFor('the next fetch an interval later, on the clock', async () => clock.scheduledSince(since, clock.now() + 45_000));
     // Reset: the next failure, an interval later, waits 5 s again.
     await rename(repo.url, moved);
-    clock.advance(60_000);
-    expect(await h.waitFor('a failure after the recovery', nextWait, 20_000)).toBe(5_000);
+    since = clock.mark();
+    clock.advance(45_000);
+    expect(await h.waitFor('a failure after the recovery, its retry on the clock', () => failure(since), 20_000)).toBe(5_000);
   });
 
   it('sealed values committed to the repository open with this machine key; a secret deleted by a commit keeps the server running', async () => {
