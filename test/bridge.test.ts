@@ -4,7 +4,6 @@
  */
 import { request } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { systemClock } from '../src/util/clock.js';
 import { FakeClock, systemClock } from '../src/util/clock.js';
 import { Bridge, MAX_IN_FLIGHT_PER_CLIENT } from '../src/mcp/bridge.js';
 import { HttpEndpoint, MAX_SESSIONS } from '../src/mcp/http-endpoint.js';

@@ -14,7 +14,7 @@ import { requestReconcile } from '../src/state/requests.js';
 import { harness, isAlive, tinyServer, type Harness } from './helpers/controller.js';
 import { gitRepositoryYaml, testRepo } from './helpers/git.js';
 import { needsGit } from './helpers/tools.js';
-import { FakeClock, type Timer } from '../src/controller/clock.js';
+import { FakeClock, type Timer } from '../src/util/clock.js';
 
 const git = needsGit();
 

@@ -8,7 +8,6 @@ import { describe, expect, it } from 'vitest';
 import { BIN, runCli } from './helpers/cli.js';
 import { workspace } from './helpers/tmp.js';
 import { manifestLockFile } from '../src/util/state-home.js';
-import { manifestLockFile } from '../src/state/paths.js';
 import { waitFor } from './helpers/wait.js';
 import { needsScript } from './helpers/tools.js';
 
