@@ -90,11 +90,15 @@ describe('the manifest directory itself disappearing', () => {
     await h.controller!.idle();
     expect((await h.status('a'))?.pid).toBe(pid);
     // Deleted and made again (a new inode): the next resync watches it again, so edits apply promptly.
+    // Made whole beside it and renamed into place: an empty directory seen in between would rightly prune a.
     const text = await readFile(join(h.dir, 'a.yaml'), 'utf8');
     await rm(h.dir, { recursive: true });
     await h.controller!.resync();
-    await mkdir(h.dir);
-    await writeFile(join(h.dir, 'a.yaml'), text);
+    await h.controller!.idle();
+    const remade = `${h.dir}.new`;
+    await mkdir(remade);
+    await writeFile(join(remade, 'a.yaml'), text);
+    await rename(remade, h.dir);
     await h.controller!.resync();
     await h.controller!.idle();
     expect((await h.status('a'))?.pid).toBe(pid);
