@@ -33,7 +33,8 @@ export async function startHosted(key: string): Promise<Hosted> {
   return hosted;
 }
 
-export function hostedYaml(url: string): string {
+/** The hosted server's manifest: its Authorization header from secret hosted/key, through $(HOSTED_KEY) (tests pass other header values). */
+export function hostedYaml(url: string, header = 'Bearer $(HOSTED_KEY)'): string {
   return `apiVersion: apiary.dev/v1alpha1
 kind: MCPServer
 metadata:
@@ -43,7 +44,7 @@ spec:
     url: ${url}
     headers:
       - name: Authorization
-        value: Bearer $(HOSTED_KEY)
+        value: ${JSON.stringify(header)}
   env:
     - name: HOSTED_KEY
       valueFrom:

@@ -13,6 +13,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { hostedYaml } from '../chaos/hosted.js';
 import { findCondition } from '../src/api/status.js';
 import { readEndpointToken } from '../src/mcp/endpoint-token.js';
 import { StateLayout } from '../src/state/layout.js';
@@ -49,30 +50,13 @@ async function hostedServer(key: string): Promise<{ url: string; seen: string[];
   return { url: `http://127.0.0.1:${(hosted.address() as { port: number }).port}/mcp`, seen, headerNames };
 }
 
-function remoteManifest(url: string, header = 'Bearer $(HOSTED_KEY)'): string {
-  return `apiVersion: apiary.dev/v1alpha1
-kind: MCPServer
-metadata:
-  name: hosted
-spec:
-  remote:
-    url: ${url}
-    headers:
-      - name: Authorization
-        value: ${JSON.stringify(header)}
-  env:
-    - name: HOSTED_KEY
-      valueFrom:
-        secretKeyRef: { name: hosted, key: key }
-`;
-}
 
 describe('a hosted server (spec.remote)', () => {
   it('is fronted at apiary\'s URL with apiary\'s token; the key from a secret goes to the server and nowhere else', async () => {
     const { url, seen } = await hostedServer('k-remote-canary');
     const h = await harness();
     await h.write('secret.yaml', secretYaml('hosted', { key: 'k-remote-canary' }));
-    await h.write('hosted.yaml', remoteManifest(url));
+    await h.write('hosted.yaml', hostedYaml(url));
     await h.start();
     const status = await h.waitFor('hosted Ready', async () => {
       const s = await h.status('hosted');
@@ -109,14 +93,14 @@ describe('a hosted server (spec.remote)', () => {
   it('without its secret it is Stuck, naming it; a manifest with both command and remote is refused', async () => {
     const { url } = await hostedServer('k');
     const h = await harness();
-    await h.write('hosted.yaml', remoteManifest(url));
+    await h.write('hosted.yaml', hostedYaml(url));
     await h.start();
     const stuck = await h.waitFor('Stuck', async () => {
       const s = await h.status('hosted');
       return s?.phase === 'Stuck' && s;
     });
     expect(stuck.message).toBe('secret "hosted" not found (needed for env HOSTED_KEY)');
-    await h.write('both.yaml', remoteManifest(url).replace('name: hosted\nspec:\n', 'name: both\nspec:\n  command: node\n'));
+    await h.write('both.yaml', hostedYaml(url).replace('name: hosted\nspec:\n', 'name: both\nspec:\n  command: node\n'));
     const validate = await runCli(['validate'], { env: h.env });
     expect(validate.stdout + validate.stderr).toContain('set either command (a server apiary runs) or remote (a hosted one apiary fronts), not both');
   });
@@ -125,7 +109,7 @@ describe('a hosted server (spec.remote)', () => {
     const { url, headerNames } = await hostedServer('k');
     const h = await harness();
     await h.write('secret.yaml', secretYaml('hosted', { key: 'k-crlf-canary\r\nX-Injected: yes' }));
-    await h.write('hosted.yaml', remoteManifest(url));
+    await h.write('hosted.yaml', hostedYaml(url));
     await h.start();
     const stuck = await h.waitFor('Stuck', async () => {
       const s = await h.status('hosted');
@@ -144,8 +128,8 @@ describe('a hosted server (spec.remote)', () => {
 
   it('validate refuses a header value HTTP cannot carry, written in the header or in the spec.env literal it names', async () => {
     const h = await harness();
-    await h.write('literal.yaml', remoteManifest('https://example.com/mcp', 'Bearer a\r\nX-Injected: yes').replace('name: hosted\n', 'name: literal\n'));
-    await h.write('via-env.yaml', remoteManifest('https://example.com/mcp', 'Bearer $(PLAIN)').replace('name: hosted\n', 'name: via-env\n').replace('  env:\n', '  env:\n    - name: PLAIN\n      value: "a\\nb"\n'));
+    await h.write('literal.yaml', hostedYaml('https://example.com/mcp', 'Bearer a\r\nX-Injected: yes').replace('name: hosted\n', 'name: literal\n'));
+    await h.write('via-env.yaml', hostedYaml('https://example.com/mcp', 'Bearer $(PLAIN)').replace('name: hosted\n', 'name: via-env\n').replace('  env:\n', '  env:\n    - name: PLAIN\n      value: "a\\nb"\n'));
     const result = await runCli(['validate', h.dir], { env: h.env });
     expect(result.code).toBe(1);
     const out = result.stdout + result.stderr;
@@ -155,10 +139,10 @@ describe('a hosted server (spec.remote)', () => {
 
   it('validate refuses a spec.remote.url that does not parse, as written or with spec.env\'s literals in it', async () => {
     const h = await harness();
-    await h.write('port.yaml', remoteManifest('https://example.com:99999/mcp').replace('name: hosted\n', 'name: port\n'));
-    await h.write('host.yaml', remoteManifest('https://$(HOST)/mcp').replace('name: hosted\n', 'name: host\n').replace('  env:\n', '  env:\n    - name: HOST\n      value: "bad host"\n'));
+    await h.write('port.yaml', hostedYaml('https://example.com:99999/mcp').replace('name: hosted\n', 'name: port\n'));
+    await h.write('host.yaml', hostedYaml('https://$(HOST)/mcp').replace('name: hosted\n', 'name: host\n').replace('  env:\n', '  env:\n    - name: HOST\n      value: "bad host"\n'));
     // A secret may make it whole: that is checked when the secret is resolved.
-    await h.write('secret-port.yaml', remoteManifest('https://example.com:$(HOSTED_KEY)/mcp').replace('name: hosted\n', 'name: secret-port\n'));
+    await h.write('secret-port.yaml', hostedYaml('https://example.com:$(HOSTED_KEY)/mcp').replace('name: hosted\n', 'name: secret-port\n'));
     const result = await runCli(['validate', h.dir], { env: h.env });
     expect(result.code).toBe(1);
     const out = result.stdout + result.stderr;
@@ -186,7 +170,7 @@ spec:
       valueFrom:
         secretKeyRef: { name: hosted, key: key }
 `);
-    await h.write('in-header.yaml', remoteManifest(base).replace('name: hosted\n', 'name: in-header\n').replace('key: key }', 'key: crlf }'));
+    await h.write('in-header.yaml', hostedYaml(base).replace('name: hosted\n', 'name: in-header\n').replace('key: key }', 'key: crlf }'));
     await h.start();
     const connecting = await h.waitFor('in-url Connecting after a refusal', async () => {
       const ready = findCondition((await h.status('in-url'))?.conditions, 'Ready');
