@@ -8,18 +8,16 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { createRequire } from 'node:module';
-import { spawn } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { findCondition } from '../src/api/status.js';
-import { systemClock } from '../src/util/clock.js';
 import { HttpError, readJsonBody, sendError, sendJson } from '../src/console/http.js';
-import { Bridge } from '../src/mcp/bridge.js';
 import { readEndpointToken } from '../src/mcp/endpoint-token.js';
-import { HttpEndpoint } from '../src/mcp/http-endpoint.js';
+import type { HttpEndpoint } from '../src/mcp/http-endpoint.js';
+import { tinyEndpoint, type TinyEndpoint } from './helpers/tiny-endpoint.js';
 import { HttpProxy } from '../src/mcp/http-proxy.js';
 import { StateLayout } from '../src/state/layout.js';
 import { BODY_TIMING, bodyAllowanceMs, readBody } from '../src/util/read-body.js';
-import { harness, TINY_SERVER, tinyServer } from './helpers/controller.js';
+import { harness, tinyServer } from './helpers/controller.js';
 
 const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
 /** Timing for the stall tests: a body gets 300 ms, so a stalled one is answered well inside the test's time. */
@@ -104,21 +102,13 @@ describe('a real controller', () => {
 });
 
 describe('HttpEndpoint', () => {
+  let tiny: TinyEndpoint;
   let endpoint: HttpEndpoint;
-  let bridge: Bridge;
-  let server: ReturnType<typeof spawn>;
   beforeAll(async () => {
-    server = spawn(process.execPath, [TINY_SERVER], { stdio: ['pipe', 'pipe', 'ignore'] });
-    bridge = new Bridge({ name: 'stalled', clock: systemClock, readyWaitMs: 10_000 });
-    bridge.attach(server.stdin!, server.stdout!, server.pid!);
-    endpoint = new HttpEndpoint(bridge, 0, { token: 't0k', bodyTiming: QUICK });
-    await endpoint.listen();
+    tiny = await tinyEndpoint('stalled', { endpoint: { token: 't0k', bodyTiming: QUICK } });
+    endpoint = tiny.endpoint;
   });
-  afterAll(async () => {
-    await endpoint.close();
-    bridge.close();
-    server.kill('SIGKILL');
-  });
+  afterAll(() => tiny.close());
 
   it('a stalled upload is answered 408 and its connection closed once the body deadline passes; the endpoint goes on serving', async () => {
     const answer = await stallUpload(endpoint.port, 't0k');

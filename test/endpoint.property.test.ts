@@ -4,35 +4,22 @@
  * stdio server. Every request gets an HTTP answer (never a hang, a reset or
  * a 500), and afterwards a well-behaved client still works.
  */
-import { spawn } from 'node:child_process';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { systemClock } from '../src/util/clock.js';
-import { Bridge } from '../src/mcp/bridge.js';
-import { HttpEndpoint } from '../src/mcp/http-endpoint.js';
-import { TINY_SERVER } from './helpers/controller.js';
-import { waitFor } from './helpers/wait.js';
+import type { HttpEndpoint } from '../src/mcp/http-endpoint.js';
+import { tinyEndpoint, type TinyEndpoint } from './helpers/tiny-endpoint.js';
 
+let tiny: TinyEndpoint;
 let endpoint: HttpEndpoint;
-let bridge: Bridge;
-let server: ReturnType<typeof spawn>;
 
 beforeAll(async () => {
-  server = spawn(process.execPath, [TINY_SERVER], { stdio: ['pipe', 'pipe', 'ignore'] });
-  bridge = new Bridge({ name: 'fuzzed', clock: systemClock, readyWaitMs: 2_000 });
-  bridge.attach(server.stdin!, server.stdout!, server.pid!);
-  await waitFor('the tiny server ready (handshake done)', () => bridge.isReady(), 10_000, { observe: () => bridge.status() });
-  endpoint = new HttpEndpoint(bridge, 0);
-  await endpoint.listen();
+  tiny = await tinyEndpoint('fuzzed', { readyWaitMs: 2_000, ready: true });
+  endpoint = tiny.endpoint;
 });
 
-afterAll(async () => {
-  await endpoint.close();
-  bridge.close();
-  server.kill('SIGKILL');
-});
+afterAll(() => tiny.close());
 
 const id = fc.oneof(fc.integer(), fc.string({ maxLength: 8 }), fc.constant(null), fc.double(), fc.boolean(), fc.constant(undefined));
 const method = fc.oneof(fc.constantFrom('initialize', 'tools/list', 'tools/call', 'ping', 'notifications/cancelled', 'notifications/initialized', 'resources/read'), fc.string({ maxLength: 12 }), fc.integer(), fc.constant(null));
@@ -116,7 +103,7 @@ describe('HTTP endpoint fuzzing', () => {
     );
     // The mix reached more than the front door.
     expect([...statuses.keys()].some((s) => s === 200 || s === 202)).toBe(true);
-    expect(bridge.isReady()).toBe(true);
+    expect(tiny.bridge.isReady()).toBe(true);
 
     const client = new Client({ name: 'after-fuzz', version: '1' });
     await client.connect(new StreamableHTTPClientTransport(new URL(endpoint.url)));

@@ -5,31 +5,20 @@
  * tiny server behind the Bridge and HttpEndpoint, spoken to in raw JSON-RPC
  * (the SDK client always asks for the latest version).
  */
-import { spawn } from 'node:child_process';
 import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { systemClock } from '../src/util/clock.js';
-import { Bridge } from '../src/mcp/bridge.js';
-import { HttpEndpoint } from '../src/mcp/http-endpoint.js';
-import { TINY_SERVER } from './helpers/controller.js';
+import type { HttpEndpoint } from '../src/mcp/http-endpoint.js';
+import { tinyEndpoint, type TinyEndpoint } from './helpers/tiny-endpoint.js';
 
+let tiny: TinyEndpoint;
 let endpoint: HttpEndpoint;
-let bridge: Bridge;
-let server: ReturnType<typeof spawn>;
 
 beforeAll(async () => {
-  server = spawn(process.execPath, [TINY_SERVER], { stdio: ['pipe', 'pipe', 'ignore'] });
-  bridge = new Bridge({ name: 'versions', clock: systemClock, readyWaitMs: 10_000 });
-  bridge.attach(server.stdin!, server.stdout!, server.pid!);
-  endpoint = new HttpEndpoint(bridge, 0);
-  await endpoint.listen();
+  tiny = await tinyEndpoint('versions');
+  endpoint = tiny.endpoint;
 });
 
-afterAll(async () => {
-  await endpoint.close();
-  bridge.close();
-  server.kill('SIGKILL');
-});
+afterAll(() => tiny.close());
 
 async function initialize(protocolVersion: string): Promise<{ protocolVersion: string; serverInfo: { name: string } }> {
   const res = await fetch(endpoint.url, {
