@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { runCli, spawnUp, type UpProcess } from './helpers/cli.js';
 import { harness, isAlive, secretYaml, tinyServer, type Harness } from './helpers/controller.js';
 import { tempDir } from './helpers/tmp.js';
+import { needsGit } from './helpers/tools.js';
 import { StateLayout } from '../src/state/layout.js';
 
 function up(h: Harness): UpProcess {
@@ -257,7 +258,7 @@ describe('a process record lost while no controller ran', () => {
   }, 40_000);
 });
 
-describe('a signal while up is still starting', () => {
+describe.skipIf(!needsGit().available)('a signal while up is still starting', () => {
   it('stops what already started (a git fetch begun before the endpoints and the console were up) and exits 0, leaving no git behind', async () => {
     const h = await harness();
     // A remote that takes git's request and never answers: the fetch hangs for its whole 10 min timeout.
