@@ -50,7 +50,10 @@ async function setup() {
   const gateway = new Gateway({ clock, logger: silentLogger, layout, onChange: () => undefined, onUnhealthy: () => undefined });
   await mkdir(ws.dir, { recursive: true });
   const desired = new DesiredState(ws.dir);
+  /** Liveness failures as a backend keeps them (observed state the reconciler reads). */
+  const liveness = new Map<string, { pid: number; message: string }>();
   const reconciler = new MCPServerReconciler({
+    liveness: (name) => liveness.get(name),
     desired,
     runtime,
     gateway,
@@ -77,7 +80,7 @@ async function setup() {
   const status = (): MCPServerStatus => records.get('MCPServer', 'a')!.status as MCPServerStatus;
   const events = (): string[] => records.get('MCPServer', 'a')!.events.map((e) => e.reason);
   const messages = (): string[] => records.get('MCPServer', 'a')!.events.map((e) => `${e.reason}: ${e.message}`);
-  return { clock, runtime, gateway, reconciler, write, pass, status, events, messages, close: () => gateway.closeAll() };
+  return { clock, runtime, gateway, reconciler, liveness, write, pass, status, events, messages, close: () => gateway.closeAll() };
 }
 
 describe('MCPServer executor (fake runtime, fake clock)', () => {
@@ -87,10 +90,11 @@ describe('MCPServer executor (fake runtime, fake clock)', () => {
     await t.pass();
     await t.pass();
     const { pid } = t.runtime.observe('a')!;
-    t.reconciler.markUnhealthy('a', pid, '2 MCP pings in a row failed');
+    t.liveness.set('a', { pid, message: '2 MCP pings in a row failed' });
     await t.pass();
     const stopping = t.messages().find((m) => m.startsWith('Stopping: '));
     expect(stopping).toBe(`Stopping: stopping pid ${pid}: it failed its health checks (2 MCP pings in a row failed)`);
+    expect(t.messages()).toContain('Unhealthy: 2 MCP pings in a row failed; restarting');
     await t.close();
   });
 

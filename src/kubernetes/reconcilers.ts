@@ -53,6 +53,8 @@ export interface ClusterContext {
   links: ClusterLinks;
   fingerprint(value: string): string;
   restartHandled(name: string, requestedAt: string): Promise<void>;
+  /** The liveness failure the backend observed through the server's link (the gateway's pings), if any. */
+  liveness(name: string): { pid: number; message: string } | undefined;
 }
 
 export class ClusterServerReconciler {
@@ -63,6 +65,8 @@ export class ClusterServerReconciler {
   readonly #appliedAt = new Map<string, number>();
   readonly #applyErrors = new Map<string, string>();
   readonly #restarts = new Map<string, string>();
+  /** The liveness failure each server's pod was last replaced for: each failure is acted on once. */
+  readonly #replacedFor = new Map<string, object>();
 
   constructor(ctx: ClusterContext, hosted: Reconciler) {
     this.#ctx = ctx;
@@ -88,6 +92,7 @@ export class ClusterServerReconciler {
       if (removed.length > 0) ctx.logger.info('server removed from the cluster', { server: name, deleted: removed.join(', '), namespace: cluster.namespace });
       this.#appliedAt.delete(name);
       this.#applyErrors.delete(name);
+      this.#replacedFor.delete(name);
       await ctx.links.remove(name);
       await ctx.gateway.release(name);
       if (ctx.records.get('MCPServer', name) !== undefined) ctx.logger.info('server removed', { server: name });
@@ -99,6 +104,11 @@ export class ClusterServerReconciler {
       for (const kind of ['Deployment', 'Service'] as const) if (await cluster.remove(kind, name)) ctx.logger.info('hosted server: its pod\'s objects removed from the cluster', { server: name, kind });
       if (ctx.links.has(name)) await ctx.links.remove(name);
       return this.#hosted.reconcile(name);
+    }
+    const failure = ctx.liveness(name);
+    if (failure !== undefined && this.#replacedFor.get(name) !== failure) {
+      this.#replacedFor.set(name, failure);
+      await this.#replaceUnhealthyPod(name, failure.message);
     }
     let desired: ClusterDesired;
     let objects: KubeObject[] = [];
@@ -197,7 +207,7 @@ export class ClusterServerReconciler {
   }
 
   /** Liveness failed through the link (the gateway's pings): the pod is deleted, for its Deployment to replace it, as a failed liveness probe restarts a container. */
-  async markUnhealthy(name: string, message: string): Promise<void> {
+  async #replaceUnhealthyPod(name: string, message: string): Promise<void> {
     const ctx = this.#ctx;
     const pod = ctx.cluster.pods(name)[0]?.metadata?.name;
     ctx.records.event('MCPServer', name, 'Warning', 'Unhealthy', `${message}; deleting pod ${pod ?? '?'} for its Deployment to replace it`);

@@ -197,7 +197,7 @@ export class DesiredState {
    * `reread`: read every file, not only those whose size or time changed (a
    * new git revision: its files are all new, some with the very same stat).
    */
-  async scan(options: { reread?: boolean } = {}): Promise<{ affected: Set<ResourceKey>; unsettled: string[]; missing?: true }> {
+  async scan(options: { reread?: boolean; revision?: string } = {}): Promise<{ affected: Set<ResourceKey>; unsettled: string[]; missing?: true }> {
     if (!(await this.present())) return { affected: new Set(), unsettled: [], missing: true };
     const unreadableFolders: string[] = [];
     const files = await listManifestFiles(this.dir, (folder) => unreadableFolders.push(`${folder}/`)).catch(() => [] as string[]);

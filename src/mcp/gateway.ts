@@ -315,10 +315,19 @@ export class Gateway {
     await this.ports.forget(upstreamPortKey(name));
   }
 
-  async closeAll(): Promise<void> {
+  /** Where the aggregate endpoint listens, once it does. */
+  get aggregateUrl(): string | undefined {
+    return this.#aggregate?.endpoint.url;
+  }
+
+  async closeAggregate(): Promise<void> {
     this.#aggregate?.aggregate.close();
     await this.#aggregate?.endpoint.close();
     this.#aggregate = undefined;
+  }
+
+  async closeAll(): Promise<void> {
+    await this.closeAggregate();
     await Promise.all([...this.#entries.keys()].map((name) => this.remove(name)));
   }
 }

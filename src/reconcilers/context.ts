@@ -3,6 +3,7 @@ import type { Clock } from '../util/clock.js';
 import type { DesiredState } from '../manifests/desired-state.js';
 import type { Logger } from '../util/logger.js';
 import type { Gateway } from '../mcp/gateway.js';
+import type { HealthFailure } from '../mcp/health.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { RecordBook } from '../state/record-book.js';
 import type { ServerMemory } from './mcpserver-plan.js';
@@ -11,8 +12,10 @@ import type { SecretResolver } from './secret-resolver.js';
 export interface ReconcileContext {
   desired: DesiredState;
   runtime: Runtime;
-  /** MCP endpoints, readiness and liveness. */
+  /** MCP endpoints and readiness: the backend's, which attaches and detaches them as its processes come and go. */
   gateway: Gateway;
+  /** The liveness failure the backend observed for the server's process, if any (the gateway's pings, a protocol error). */
+  liveness(name: string): { pid: number; message: string; reason?: HealthFailure } | undefined;
   secrets: SecretResolver;
   records: RecordBook;
   memory: Map<string, ServerMemory>;
@@ -26,11 +29,4 @@ export interface ReconcileContext {
   fingerprint(value: string): string;
 }
 
-export interface ReconcileResult {
-  requeueAfterMs?: number;
-}
-
-/** controller-runtime's Reconcile(req): one per kind, handed only a name; it reads the world afresh. */
-export interface Reconciler {
-  reconcile(name: string): Promise<ReconcileResult>;
-}
+export type { ReconcileResult, Reconciler } from '../api/runnable.js';

@@ -31,8 +31,6 @@ export interface ServerMemory {
   restartRequestedAt?: string;
   /** The restart request already carried out. */
   restartHandledAt?: string;
-  /** Liveness failed for this process (MCP pings), or it broke MCP's framing (reason ProtocolError). */
-  unhealthy?: { pid: number; message: string; reason?: HealthFailure };
   /** The last rolling update failed: the configuration it tried, how many times in a row, when to try again, and why. */
   rollout?: RolloutFailure;
 }
@@ -112,6 +110,8 @@ export interface PlanInput {
   desired: DesiredServer;
   observed?: ObservedProcess;
   memory: ServerMemory;
+  /** Liveness failed for this process (MCP pings), or it broke MCP's framing (reason ProtocolError): what the backend observed. */
+  unhealthy?: { pid: number; message: string; reason?: HealthFailure };
   /** The runtime's record of the server's runs. */
   history: RunHistory;
   /** A rolling update in progress: the new process, and how far its MCP handshake got. */
@@ -171,7 +171,7 @@ export function planServer(input: PlanInput): ServerAction[] {
   const launch = desired.launch;
 
   if (observed) {
-    if (memory.unhealthy?.pid === observed.pid) return [{ type: 'stop', reason: 'Unhealthy' }];
+    if (input.unhealthy?.pid === observed.pid) return [{ type: 'stop', reason: 'Unhealthy' }];
     // A configuration that cannot start (secrets missing) never replaces a running one.
     if (launch === undefined) return [];
     // A stdio server left by an earlier controller cannot be talked to (its stdio went with it): replace it.

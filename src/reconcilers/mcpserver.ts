@@ -13,7 +13,7 @@ import { formatManifestError } from '../manifests/errors.js';
 import type { MCPServerSpec } from '../api/manifests.js';
 import { expandReferences, referencedNames, remoteLabel } from '../api/remote.js';
 import type { RemoteServer } from '../mcp/gateway.js';
-import { DEFAULT_HEALTH, type HealthFailure, type HealthOptions } from '../mcp/health.js';
+import { DEFAULT_HEALTH, type HealthOptions } from '../mcp/health.js';
 import { upstreamPortKey } from '../mcp/ports.js';
 import type { MCPServerResource } from '../manifests/resource.js';
 import { buildEnvironment } from '../runtime/env.js';
@@ -198,11 +198,13 @@ export class MCPServerReconciler {
         ctx.runtime.amendHistory(name, { failures: 0 });
       }
       const nextState = next !== undefined ? ctx.gateway.view(name)?.next : undefined;
+      const unhealthy = ctx.liveness(name);
       const actions = planServer({
         now: ctx.clock.now(),
         desired,
         observed,
         memory,
+        ...(unhealthy !== undefined ? { unhealthy } : {}),
         history: ctx.runtime.history(name),
         ...(next ? { next, nextState: nextState?.pid === next.pid ? nextState.state : 'initializing' } : {}),
         ...(old ? { old } : {}),
@@ -265,15 +267,16 @@ export class MCPServerReconciler {
             break;
           }
           const observed = ctx.runtime.observe(name);
+          const unhealthy = action.reason === 'Unhealthy' ? ctx.liveness(name) : undefined;
           const why =
             action.reason === 'ConfigChanged' && desired.state === 'valid'
               ? describeConfigChange(this.memory(name).lastRunParts, desired.launch?.configParts)
-              : stopReason(action.reason, this.memory(name).unhealthy?.message);
+              : stopReason(action.reason, unhealthy?.message);
+          if (unhealthy !== undefined) ctx.records.event(KIND, name, 'Warning', unhealthy.reason ?? 'Unhealthy', `${unhealthy.message}; restarting`);
           ctx.records.event(KIND, name, 'Normal', 'Stopping', `stopping pid ${observed?.pid ?? '?'}: ${why}`);
           ctx.logger.info('stopping server', { server: name, pid: observed?.pid, reason: action.reason });
           // stop() marks the process as stopping at once, so status shows Terminating while it goes.
           // A liveness failure is a failed run (restarted per restartPolicy, with back-off), not a stop asked for.
-          const unhealthy = this.memory(name).unhealthy;
           const stopped = ctx.runtime.stop(name, 'current', action.reason === 'Unhealthy' ? { failure: { reason: unhealthy?.reason ?? 'Unhealthy', message: unhealthy?.message ?? 'MCP pings failed' } } : {});
           await this.#writeStatus(name, desired);
           await stopped;
@@ -407,15 +410,6 @@ export class MCPServerReconciler {
     return next.rollout!.nextRetryAt - now;
   }
 
-  /** Liveness failed for the process `pid` (the gateway's pings, or a protocol error): the next pass restarts it. */
-  markUnhealthy(name: string, pid: number, message: string, reason: HealthFailure = 'Unhealthy'): void {
-    const memory = this.memory(name);
-    if (memory.unhealthy?.pid === pid) return;
-    memory.unhealthy = { pid, message, ...(reason !== 'Unhealthy' ? { reason } : {}) };
-    this.#ctx.records.event(KIND, name, 'Warning', reason, `${message}; restarting`);
-    this.#ctx.logger.warn('server unhealthy', { server: name, pid, reason: message });
-  }
-
   async #restartHandled(name: string): Promise<void> {
     const memory = this.memory(name);
     const at = memory.restartRequestedAt;
@@ -433,10 +427,9 @@ export class MCPServerReconciler {
     return true;
   }
 
-  /** Called by the controller when a process exits. */
+  /** Called by the backend that owns the process when it exits. */
   onExit(name: string, termination: Termination): void {
     const ctx = this.#ctx;
-    const memory = this.memory(name);
     // A replaced process stopping is the end of a rollout, not news; a new one that dies before it
     // took over is a failed rollout (the old one still serves), not a crash of the server.
     if (termination.slot === 'old') return;
@@ -446,7 +439,6 @@ export class MCPServerReconciler {
       return;
     }
     // The runtime has the termination in the server's history; what is left here is telling people.
-    if (memory.unhealthy?.pid === termination.pid) delete memory.unhealthy;
     if (termination.reason === 'Stopped') return;
     const how = termination.signal ?? (termination.exitCode !== null ? `exit code ${termination.exitCode}` : termination.message ?? 'unknown');
     const clean = termination.exitCode === 0 && termination.signal === null;

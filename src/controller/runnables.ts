@@ -1,0 +1,123 @@
+/**
+ * The manager's own runnables: the manifest watcher (the desired state, kept
+ * current from the directory) and the request watcher (what CLI verbs ask
+ * of a running controller through files in the state directory).
+ */
+import { watch, type FSWatcher } from 'node:fs';
+import { resourceKey, type ResourceKey } from '../api/names.js';
+import type { Host, Runnable } from '../api/runnable.js';
+import { messageOf } from '../errors.js';
+import type { DesiredState } from '../manifests/desired-state.js';
+import type { StateLayout } from '../state/layout.js';
+import { readRestartRequests } from '../state/requests.js';
+import { ensureDir } from '../util/atomic.js';
+import type { Clock } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+import { ManifestSource } from './source.js';
+
+export interface ManifestWatcherOptions {
+  desired: DesiredState;
+  clock: Clock;
+  logger: Logger;
+  /**
+   * Watch the directory for edits (a manifest directory). Off when the
+   * directory is a git revision's checkout: its files change only when the
+   * git source switches to another revision, and it is absent until the
+   * first one (the source's status says why).
+   */
+  watch: boolean;
+}
+
+/** Reads the desired state before any reconcile, then keeps it current: file events, and a full scan on each resync. */
+export class ManifestWatcher implements Runnable {
+  readonly name = 'the manifest watcher';
+  readonly #opts: ManifestWatcherOptions;
+  #source: ManifestSource | undefined;
+  #host: Host | undefined;
+  #dirMissing = false;
+
+  constructor(options: ManifestWatcherOptions) {
+    this.#opts = options;
+  }
+
+  async start(host: Host): Promise<void> {
+    const { desired, clock, logger } = this.#opts;
+    this.#host = host;
+    const { unsettled } = await desired.scan();
+    if (!this.#opts.watch) return;
+    this.#source = new ManifestSource({ desired, clock, logger, onAffected: (keys) => host.enqueue(keys) });
+    await this.#source.start();
+    // A file that looked half-written is read again now, as after a resync, not left unread (and unreported) until one.
+    for (const path of unsettled) this.#source.touch(path);
+  }
+
+  keys(): ResourceKey[] {
+    return this.#opts.desired.keys();
+  }
+
+  async resync(): Promise<void> {
+    const { desired, logger } = this.#opts;
+    const { affected, unsettled, missing } = await desired.scan();
+    if (missing && this.#opts.watch) {
+      if (!this.#dirMissing) logger.warn('manifest directory is gone; keeping every server as it is until it is back', { dir: desired.dir });
+      this.#dirMissing = true;
+    } else if (!missing && this.#dirMissing) {
+      this.#dirMissing = false;
+      logger.info('manifest directory is back; watching it again', { dir: desired.dir });
+      await this.#source?.restart();
+    }
+    this.#host?.enqueue(affected);
+    for (const path of unsettled) this.#source?.touch(path);
+  }
+
+  async stop(): Promise<void> {
+    await this.#source?.stop();
+  }
+}
+
+export interface RequestWatcherOptions {
+  layout: StateLayout;
+  logger: Logger;
+  /** `apiary restart NAME`: true when the backend takes it as a new request. */
+  restart(name: string, requestedAt: string): boolean;
+  /** `apiary reconcile source` may have written a request: the source reads it when reconciled. */
+  sourceRequested?(): void;
+}
+
+/** Requests the CLI leaves in the state directory, heard by a watch and read again on each resync. */
+export class RequestWatcher implements Runnable {
+  readonly name = 'the request watcher';
+  readonly #opts: RequestWatcherOptions;
+  #watcher: FSWatcher | undefined;
+  #host: Host | undefined;
+
+  constructor(options: RequestWatcherOptions) {
+    this.#opts = options;
+  }
+
+  async start(host: Host): Promise<void> {
+    this.#host = host;
+    await ensureDir(this.#opts.layout.requestsDir);
+    this.#watcher = watch(this.#opts.layout.requestsDir, () => void this.#read());
+    this.#watcher.on('error', (err) => this.#opts.logger.warn('request watch error', { error: messageOf(err) }));
+    await this.#read();
+  }
+
+  resync(): Promise<void> {
+    return this.#read();
+  }
+
+  async #read(): Promise<void> {
+    this.#opts.sourceRequested?.();
+    for (const request of await readRestartRequests(this.#opts.layout)) {
+      if (this.#opts.restart(request.name, request.requestedAt)) {
+        this.#opts.logger.info('rollout restart requested', { server: request.name });
+        this.#host?.enqueue([resourceKey('MCPServer', request.name)]);
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#watcher?.close();
+  }
+}
