@@ -131,6 +131,25 @@ export function registerUp(program: Command, ctx: CliContext): void {
       const cluster = opts.runtime === 'kubernetes' ? await loadCluster(opts, ctx) : undefined;
       const started = new Controller({ dir, stateDir, keys: ctx.keys, logger, env: ctx.env, resyncMs: resyncSeconds * 1000, auth: opts.auth, ...(cluster !== undefined ? { cluster } : {}), ...(source.resource !== undefined ? { git: true } : {}) });
       controller = started;
+      // The console is one more runnable: started after everything else (it reads their state), stopped first.
+      const ui: { server?: { loginLink(): Promise<string>; stop(): Promise<void> } } = {};
+      if (opts.ui) {
+        started.add({
+          name: 'the web console',
+          async start() {
+            // Asked to stop while starting: the console is not started only to be stopped.
+            if (signals > 0) return;
+            const { ConsoleServer } = await import('../../console/server.js');
+            const catalog = { paths: opts.catalog.map((p) => resolve(p)), registries: opts.registry };
+            const server = new ConsoleServer({ dir, stateDir, keys: ctx.keys, logger, backend: started, version: APIARY_VERSION, catalog, ...(uiPort !== undefined ? { port: uiPort } : {}) });
+            await server.start();
+            ui.server = server;
+          },
+          stop: async () => {
+            await ui.server?.stop();
+          },
+        });
+      }
       await started.start();
       if (source.resource !== undefined) {
         const spec = source.resource.manifest.spec;
@@ -138,29 +157,14 @@ export function registerUp(program: Command, ctx: CliContext): void {
       }
       if (cluster !== undefined) ctx.io.out(`servers run on Kubernetes: context ${cluster.context}, namespace ${cluster.namespace} (${cluster.server})`);
       if (started.aggregateUrl !== undefined) ctx.io.out(`apiary MCP endpoint (every Ready server, tools named <server>__<tool>): ${started.aggregateUrl}`);
-      let console_: { stop(): Promise<void> } | undefined;
-      // Asked to stop while starting: the console is not started only to be stopped.
-      if (opts.ui && signals === 0) {
-        try {
-          const { ConsoleServer } = await import('../../console/server.js');
-          const catalog = { paths: opts.catalog.map((p) => resolve(p)), registries: opts.registry };
-          const server = new ConsoleServer({ dir, stateDir, keys: ctx.keys, logger, backend: started, version: APIARY_VERSION, catalog, ...(uiPort !== undefined ? { port: uiPort } : {}) });
-          await server.start();
-          console_ = server;
-          ctx.io.out(`apiary console: ${await server.loginLink()}`);
-          ctx.io.out(`  (the link signs you in once, within ${LOGIN_CODE_MS / 60_000} minutes; apiary ui prints a fresh one)`);
-        } catch (err) {
-          await started.stop();
-          throw err;
-        }
+      if (ui.server !== undefined) {
+        ctx.io.out(`apiary console: ${await ui.server.loginLink()}`);
+        ctx.io.out(`  (the link signs you in once, within ${LOGIN_CODE_MS / 60_000} minutes; apiary ui prints a fresh one)`);
       }
       await stopping;
       // A stop that takes long says what it waits for (a second signal still kills every server at once).
-      let consoleStopped = false;
-      const slow = setInterval(() => logger.warn('still stopping', consoleStopped ? started.stopProgress() : { step: 'stopping the web console' }), 10_000);
+      const slow = setInterval(() => logger.warn('still stopping', started.stopProgress()), 10_000);
       slow.unref();
-      await console_?.stop();
-      consoleStopped = true;
       await started.stop();
       clearInterval(slow);
       process.off('SIGINT', onSignal);
