@@ -229,6 +229,35 @@ describe('serverStatus', () => {
   });
 });
 
+describe('serverStatus: lastAppliedRevision (following git)', () => {
+  const base = { now: NOW, memory: mem(), history: NO_HISTORY, lastGeneration: 1 };
+  const before = { ...serverStatus({ ...base, desired: valid(), observed: running() }), lastAppliedRevision: 'main@sha1:old' };
+  const rollout = { configHash: 'h2', generation: 2, failures: 1, nextRetryAt: NOW + 2000, message: 'exited' };
+
+  it('names the revision the manifest was read from once the server runs it, and none without git', () => {
+    expect(serverStatus({ ...base, desired: valid(), observed: running(), previous: before, revision: 'main@sha1:new' }).lastAppliedRevision).toBe('main@sha1:new');
+    expect(serverStatus({ ...base, desired: valid(), revision: 'main@sha1:new' }).lastAppliedRevision).toBe('main@sha1:new');
+    expect(serverStatus({ ...base, desired: valid(), observed: running() }).lastAppliedRevision).toBeUndefined();
+  });
+
+  it.each([
+    ['its update blocked by a missing secret', { desired: valid({ launch: undefined, generation: 2, problems: [missing] }), observed: running() }],
+    ['a failed rolling update', { desired: rolling({ launch: launch('h2', 2), generation: 2 }), observed: running(), memory: mem({ rollout }) }],
+    ['a rolling update in progress', { desired: rolling({ launch: launch('h2', 2), generation: 2 }), observed: running(), next: running({ pid: 43, slot: 'next', configHash: 'h2', generation: 2 }) }],
+    ['an invalid manifest', { desired: { state: 'invalid' as const, message: 'f.yaml:1:1: bad' }, observed: running() }],
+  ])('a running server held back (%s) keeps the revision it was applied from', (_why, over) => {
+    const s = serverStatus({ ...base, previous: before, revision: 'main@sha1:new', ...over } as Parameters<typeof serverStatus>[0]);
+    expect(s.pid).toBe(42);
+    expect(s.lastAppliedRevision).toBe('main@sha1:old');
+  });
+
+  it('a held-back server that is not running takes the new revision', () => {
+    const s = serverStatus({ ...base, desired: valid({ launch: undefined, problems: [missing] }), previous: before, revision: 'main@sha1:new' });
+    expect(s.phase).toBe('Stuck');
+    expect(s.lastAppliedRevision).toBe('main@sha1:new');
+  });
+});
+
 describe('describeConfigChange', () => {
   it('names the parts that changed, were added or were removed, and only falls back when it cannot know', () => {
     const before = { command: 'c1', args: 'a1', 'env TOKEN': 't1', 'env OLD': 'o1' };

@@ -37,7 +37,6 @@ import { systemClock, type Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { APIARY_VERSION } from '../util/version.js';
 import { Manager } from './manager.js';
-import { revisionStamp } from '../source/revision-stamp.js';
 import { ManifestWatcher, RequestWatcher } from './runnables.js';
 
 export interface ControllerOptions {
@@ -157,7 +156,7 @@ export class Controller {
     // Writers killed mid-write (a controller, a CLI verb) leave hidden temp files; under the lock none is live.
     for (const folder of layout.writtenFolders()) await sweepTempFiles(folder);
     const stateKey = await loadStateKey(layout);
-    const records = new RecordBook(new StatusStore(layout), this.#clock, { pid: info.pid, runId: info.runId }, this.#opts.git === true ? revisionStamp(() => this.#git?.revision) : undefined);
+    const records = new RecordBook(new StatusStore(layout), this.#clock, { pid: info.pid, runId: info.runId });
     this.#records = records;
     records.onWrite(() => this.#manager.changed());
     for (const problem of await records.load()) {
@@ -187,7 +186,7 @@ export class Controller {
     manager.add(backend);
     manager.add(this.#aggregate);
     if (git !== undefined) manager.add(git);
-    manager.add(new ManifestWatcher({ desired: this.#desired, clock: this.#clock, logger, watch: git === undefined }));
+    manager.add(new ManifestWatcher({ desired: this.#desired, clock: this.#clock, logger, watch: git === undefined, ...(git !== undefined ? { revision: () => git.revision } : {}) }));
     manager.add(
       new RequestWatcher({
         layout,

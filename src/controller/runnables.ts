@@ -26,6 +26,8 @@ export interface ManifestWatcherOptions {
    * first one (the source's status says why).
    */
   watch: boolean;
+  /** The git revision the directory holds (following git): the first read gives it to every entry. */
+  revision?: () => string | undefined;
 }
 
 /** Reads the desired state before any reconcile, then keeps it current: file events, and a full scan on each resync. */
@@ -43,7 +45,7 @@ export class ManifestWatcher implements Runnable {
   async start(host: Host): Promise<void> {
     const { desired, clock, logger } = this.#opts;
     this.#host = host;
-    const { unsettled } = await desired.scan();
+    const { unsettled } = await desired.scan({ revision: this.#opts.revision?.() });
     if (!this.#opts.watch) return;
     this.#source = new ManifestSource({ desired, clock, logger, onAffected: (keys) => host.enqueue(keys) });
     await this.#source.start();

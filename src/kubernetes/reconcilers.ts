@@ -237,6 +237,7 @@ export class ClusterServerReconciler {
       ...(applyError !== undefined ? { applyError } : {}),
       reachable: ctx.cluster.reachable,
       previous,
+      revision: ctx.desired.revisionOf(resourceKey('MCPServer', name)),
     });
     if (previous.phase !== status.phase) {
       if (['Stuck', 'CrashLoopBackOff', 'Failed'].includes(status.phase)) ctx.records.event('MCPServer', name, 'Warning', status.conditions.find((c) => c.type === 'Ready')?.reason ?? status.phase, status.message ?? status.phase);

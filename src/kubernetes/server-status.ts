@@ -7,6 +7,7 @@
  * keeps running, and cannot restart until the secret is back. Pure.
  */
 import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
+import { serverAppliedRevision } from '../api/applied-revision.js';
 import { setCondition, type Condition, type MCPServerStatus } from '../api/status.js';
 import type { McpView } from '../mcp/gateway.js';
 import type { SecretProblem } from '../reconcilers/resolve-env.js';
@@ -36,6 +37,8 @@ export interface ClusterStatusInput {
   mcp?: McpView;
   /** Why the endpoint cannot reach the pod (attach or port-forward refused). */
   linkError?: string;
+  /** Following git: the revision the manifest was read from (status names it once the pod runs it). */
+  revision?: string | undefined;
 }
 
 /** A running pod is Ready once the MCP handshake through apiary's link to it has succeeded, as a local process is. */
@@ -138,5 +141,7 @@ export function clusterServerStatus(input: ClusterStatusInput): MCPServerStatus 
           ? `${first.message}; keeps running, cannot restart until it is back`
           : v.phase !== 'Running' ? v.message : undefined;
   if (message !== undefined) status.message = message;
+  const applied = serverAppliedRevision(status, input.revision, previous?.lastAppliedRevision);
+  if (applied !== undefined) status.lastAppliedRevision = applied;
   return status;
 }

@@ -23,6 +23,8 @@ export interface DesiredEntry {
   resource?: Resource;
   /** Errors of the declaration(s), when invalid. */
   errors: ManifestError[];
+  /** Following a git repository: the revision this declaration was read from (what its status names as applied). */
+  revision?: string;
 }
 
 interface FileEntry {
@@ -53,6 +55,8 @@ export class DesiredState {
   #documents: readonly ParsedDocument[] = [];
   /** Secret name -> the valid MCPServers that reference it (rebuilt with the entries). */
   #users = new Map<string, string[]>();
+  /** The revision the directory was last read whole from (following git), carried by every entry. */
+  #revision: string | undefined;
 
   readonly #onWarning: ((warning: ManifestError) => void) | undefined;
   readonly #onUnnamed: ((error: ManifestError) => void) | undefined;
@@ -81,6 +85,14 @@ export class DesiredState {
 
   keys(): ResourceKey[] {
     return [...this.#entries.keys()];
+  }
+
+  /**
+   * The revision a key's status names as applied: its entry's, or, for a key
+   * no longer declared (being pruned), the revision that no longer declares it.
+   */
+  revisionOf(key: ResourceKey): string | undefined {
+    return this.#entries.get(key)?.revision ?? this.#revision;
   }
 
   /** The valid MCPServers (sorted names) that reference secret `name`. */
@@ -196,9 +208,13 @@ export class DesiredState {
    * Re-reads every changed file; returns affected keys. Used at start and by the periodic resync.
    * `reread`: read every file, not only those whose size or time changed (a
    * new git revision: its files are all new, some with the very same stat).
+   * `revision`: the git revision the directory holds now; every entry then
+   * carries it (a file the revision did not change was read from it too).
+   * Without one, entries keep the revision they had.
    */
-  async scan(options: { reread?: boolean; revision?: string } = {}): Promise<{ affected: Set<ResourceKey>; unsettled: string[]; missing?: true }> {
+  async scan(options: { reread?: boolean; revision?: string | undefined } = {}): Promise<{ affected: Set<ResourceKey>; unsettled: string[]; missing?: true }> {
     if (!(await this.present())) return { affected: new Set(), unsettled: [], missing: true };
+    if (options.revision !== undefined) this.#revision = options.revision;
     const unreadableFolders: string[] = [];
     const files = await listManifestFiles(this.dir, (folder) => unreadableFolders.push(`${folder}/`)).catch(() => [] as string[]);
     const affected = new Set<ResourceKey>();
@@ -219,6 +235,8 @@ export class DesiredState {
       else unsettled.push(path);
     }
     for (const key of this.commitAll(reads)) affected.add(key);
+    // Entries the revision left as they were (no rebuild) come from it as well.
+    if (options.revision !== undefined) for (const entry of this.#entries.values()) entry.revision = options.revision;
     return { affected, unsettled };
   }
 
@@ -230,7 +248,7 @@ export class DesiredState {
     for (const doc of result.documents) {
       const key = keyOf(doc);
       if (key === undefined) continue;
-      const entry = entries.get(key) ?? { key, errors: [] };
+      const entry: DesiredEntry = entries.get(key) ?? { key, errors: [], ...(this.#revision !== undefined ? { revision: this.#revision } : {}) };
       if (doc.resource !== undefined && doc.errors.length === 0) entry.resource = doc.resource;
       entry.errors.push(...doc.errors);
       entries.set(key, entry);

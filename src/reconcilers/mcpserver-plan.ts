@@ -4,6 +4,7 @@
  * in mcpserver.ts performs the actions and reads the world.
  */
 import type { RestartPolicy, Transport } from '../api/manifests.js';
+import { serverAppliedRevision } from '../api/applied-revision.js';
 import { remoteLabelHost } from '../api/remote.js';
 import type { UpstreamState } from '../mcp/bridge.js';
 import type { HealthFailure, HealthOptions } from '../mcp/health.js';
@@ -240,6 +241,8 @@ export interface StatusInput {
   lastGeneration: number;
   /** The MCP side: handshake state, URL, server info. */
   mcp?: McpView;
+  /** Following git: the revision the manifest was read from (status names it once the server runs it). */
+  revision?: string | undefined;
 }
 
 interface Verdict {
@@ -419,6 +422,8 @@ export function serverStatus(input: StatusInput): MCPServerStatus {
         ? `${first.message}; keeps running, cannot restart until it is back`
         : v.message;
   if (message !== undefined) status.message = message;
+  const applied = serverAppliedRevision(status, input.revision, previous?.lastAppliedRevision);
+  if (applied !== undefined) status.lastAppliedRevision = applied;
   return status;
 }
 

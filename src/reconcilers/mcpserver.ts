@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { specHash } from '../api/generation.js';
+import { withRevision } from '../api/applied-revision.js';
 import { resourceKey } from '../api/names.js';
 import { setCondition, type MCPServerStatus } from '../api/status.js';
 import { isApiaryError } from '../errors.js';
@@ -462,6 +463,7 @@ export class MCPServerReconciler {
       conditions: setCondition(previous.conditions, { type: 'Ready', status: 'False', reason: 'ControllerStopped', message, observedGeneration: previous.observedGeneration }, now),
       ...(last ? { lastTermination: toLastTermination(last) } : {}),
       message,
+      ...withRevision({}, ctx.desired.revisionOf(resourceKey(KIND, name))),
     });
   }
 
@@ -483,6 +485,7 @@ export class MCPServerReconciler {
       previous,
       lastGeneration: observed?.generation ?? previous.observedGeneration,
       ...(mcp ? { mcp } : {}),
+      revision: ctx.desired.revisionOf(resourceKey(KIND, name)),
     });
     if (!observed && !next && ['Stuck', 'CrashLoopBackOff', 'Failed', 'Completed'].includes(status.phase)) {
       ctx.gateway.unavailable(name, `${status.phase}: ${status.message ?? ''}`.trim());

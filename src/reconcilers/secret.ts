@@ -4,6 +4,7 @@
  * which servers use it. Servers that depend on a secret are enqueued by the
  * controller's Secret -> MCPServer mapping, not from here.
  */
+import { withRevision } from '../api/applied-revision.js';
 import { specHash } from '../api/generation.js';
 import { resourceKey } from '../api/names.js';
 import { setCondition, type Condition, type SecretStatus } from '../api/status.js';
@@ -44,7 +45,7 @@ export class SecretReconciler {
       const generation = ctx.records.generation(KIND, name);
       conditions = setCondition(conditions, { type: 'Ready', status: 'False', reason: 'InvalidManifest', message, observedGeneration: generation }, now);
       conditions = setCondition(conditions, { type: 'Stalled', status: 'True', reason: 'InvalidManifest', message, observedGeneration: generation }, now);
-      await ctx.records.setStatus(KIND, name, { observedGeneration: generation, phase: 'Invalid', conditions, keys: [], forms: {}, decryptable: false, usedBy, message });
+      await ctx.records.setStatus(KIND, name, withRevision({ observedGeneration: generation, phase: 'Invalid', conditions, keys: [], forms: {}, decryptable: false, usedBy, message } satisfies SecretStatus, entry.revision));
       return {};
     }
 
@@ -87,7 +88,7 @@ export class SecretReconciler {
       usedBy,
       ...(decryptable ? {} : { message }),
     };
-    await ctx.records.setStatus(KIND, name, status);
+    await ctx.records.setStatus(KIND, name, withRevision(status, entry.revision));
     return {};
   }
 }

@@ -10,22 +10,17 @@ import type { Clock } from '../util/clock.js';
 import { addEvent, type StatusRecord } from './records.js';
 import type { StateFileProblem, StatusStore } from './status-store.js';
 
-export type StatusStamp = (kind: Kind, status: AnyStatus, previous: AnyStatus) => AnyStatus;
-
 export class RecordBook {
   readonly #store: StatusStore;
   readonly #clock: Clock;
   readonly #writer: { pid: number; runId: string };
   readonly #records = new Map<ResourceKey, StatusRecord>();
   readonly #listeners = new Set<(kind: Kind, name: string) => void>();
-  readonly #stamp: StatusStamp | undefined;
 
-  /** `stamp` adds what every status carries beside the reconciler's own (the git revision it was applied from). */
-  constructor(store: StatusStore, clock: Clock, writer: { pid: number; runId: string }, stamp?: StatusStamp) {
+  constructor(store: StatusStore, clock: Clock, writer: { pid: number; runId: string }) {
     this.#store = store;
     this.#clock = clock;
     this.#writer = writer;
-    this.#stamp = stamp;
   }
 
   /** Loads what the last run left; returns the status files that could not be read (they are rebuilt). */
@@ -100,7 +95,7 @@ export class RecordBook {
   async setStatus(kind: Kind, name: string, status: AnyStatus): Promise<void> {
     const record = this.get(kind, name);
     if (record === undefined) return;
-    record.status = this.#stamp !== undefined ? this.#stamp(kind, status, record.status) : status;
+    record.status = status;
     record.writtenBy = this.#writer;
     record.writtenAt = this.#now();
     if (await this.#store.write(record)) this.#written(kind, name);
