@@ -1,6 +1,6 @@
 /** The one back-off rule, table-driven: each caller's numbers are rows here. */
 import { describe, expect, it } from 'vitest';
-import { backoff, type BackoffPolicy } from '../src/util/backoff.js';
+import { backoff, jitter, type BackoffPolicy } from '../src/util/backoff.js';
 
 const crash: BackoffPolicy = { baseMs: 1_000, capMs: 5 * 60_000 };
 
@@ -34,5 +34,25 @@ describe('backoff', () => {
     expect(backoff(crash, 3, () => {
       throw new Error('asked');
     })).toBe(4_000);
+  });
+});
+
+describe('jitter', () => {
+  it.each<[string, number, number, number]>([
+    ['nothing added when random is 0', 0.1, 0, 60_000],
+    ['up to the fraction added when random is near 1', 0.1, 0.999_999, 66_000],
+    ['half of it when random is 0.5', 0.1, 0.5, 63_000],
+    ['a fraction above 1 counts as 1', 3, 0.5, 90_000],
+    ['a negative fraction counts as none', -1, 0.9, 60_000],
+  ])('%s', (_why, fraction, random, expected) => {
+    expect(jitter(60_000, fraction, () => random)).toBe(expected);
+  });
+
+  it('adds up to 10% by default, never less than the interval', () => {
+    for (let i = 0; i < 200; i++) {
+      const ms = jitter(45_000);
+      expect(ms).toBeGreaterThanOrEqual(45_000);
+      expect(ms).toBeLessThanOrEqual(49_500);
+    }
   });
 });

@@ -27,3 +27,16 @@ export function backoff(policy: BackoffPolicy, attempt: number, random: () => nu
   const jitter = Math.min(1, Math.max(0, policy.jitter ?? 0));
   return jitter === 0 ? delay : Math.round(delay * (1 - jitter * random()));
 }
+
+/** Flux's jitter on a requeue interval: up to this fraction is added, so sources that share an interval drift apart. */
+export const INTERVAL_JITTER = 0.1;
+
+/**
+ * `ms` plus up to `fraction` of it at random (never less than `ms`): a
+ * periodic task that many run at once (every source's fetch) spreads out
+ * instead of waking together. `random` stands in for Math.random in tests.
+ */
+export function jitter(ms: number, fraction: number = INTERVAL_JITTER, random: () => number = Math.random): number {
+  const share = Math.min(1, Math.max(0, fraction));
+  return share === 0 ? ms : Math.round(ms + ms * share * random());
+}
