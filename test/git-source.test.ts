@@ -12,7 +12,7 @@ import { KeyStore } from '../src/crypto/keys.js';
 import { StateLayout } from '../src/state/layout.js';
 import { requestReconcile } from '../src/state/requests.js';
 import { harness, isAlive, tinyServer, type Harness } from './helpers/controller.js';
-import { gitRepositoryYaml, testRepo } from './helpers/git.js';
+import { gitRepositoryYaml, hangingRemote, testRepo } from './helpers/git.js';
 import { needsGit } from './helpers/tools.js';
 import { FakeClock, type Timer } from '../src/util/clock.js';
 
@@ -54,6 +54,11 @@ class ScheduleClock extends FakeClock {
   /** Whether a timer due at `at` was set after `mark`. */
   scheduledSince(mark: number, at: number): boolean {
     return this.#due.slice(mark).includes(at);
+  }
+
+  /** When a timer set after `mark` is due between `from` and `to` (the earliest), if one is. */
+  scheduledWithin(mark: number, from: number, to: number): number | undefined {
+    return this.#due.slice(mark).filter((at) => at >= from && at <= to).sort((a, b) => a - b)[0];
   }
 }
 
@@ -253,11 +258,12 @@ describe.skipIf(!git.available)('git source', () => {
     let since = clock.mark();
     clock.advance(45_000);
     await appliedRevision(h, `main@sha1:${first}`, 20_000);
-    await h.waitFor('the next fetch an interval later, on the clock', async () => clock.scheduledSince(since, clock.now() + 45_000));
+    // An interval later, plus Flux's jitter (up to 10%): sources that share an interval do not fetch together.
+    const next = await h.waitFor('the next fetch an interval later, on the clock', async () => clock.scheduledWithin(since, clock.now() + 45_000, clock.now() + 49_500));
     // Reset: the next failure, an interval later, waits 5 s again.
     await rename(repo.url, moved);
     since = clock.mark();
-    clock.advance(45_000);
+    clock.advance(next - clock.now());
     expect(await h.waitFor('a failure after the recovery, its retry on the clock', () => failure(since), 20_000)).toBe(5_000);
   });
 
@@ -397,26 +403,6 @@ async function processesNaming(marker: string): Promise<string[]> {
     if (cmdline.includes(marker)) found.push(`${pid}: ${cmdline.split('\0').join(' ')}`);
   }
   return found;
-}
-
-/** A git smart-HTTP remote that takes every request and never answers (until closed). */
-async function hangingRemote(): Promise<{ url: string; marker: string; requests: () => number; close(): Promise<void> }> {
-  const { createServer } = await import('node:http');
-  let requests = 0;
-  const server = createServer(() => {
-    requests += 1;
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const marker = `127.0.0.1:${(server.address() as { port: number }).port}`;
-  return {
-    url: `http://${marker}/team/hangs.git`,
-    marker,
-    requests: () => requests,
-    close: () => {
-      server.closeAllConnections();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
 }
 
 describe.skipIf(!git.available)('git source: a remote that never answers', () => {

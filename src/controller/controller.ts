@@ -206,7 +206,7 @@ export class Controller {
   #gitSource(records: RecordBook): GitRepositoryReconciler {
     const { logger } = this.#opts;
     const git = new GitRepositoryReconciler({
-      root: this.#layout.gitDir,
+      layout: this.#layout,
       sourceDir: this.#opts.dir,
       records,
       clock: this.#clock,

@@ -49,3 +49,23 @@ export function gitRepositoryYaml(url: string, spec: Record<string, unknown> = {
   const lines = Object.entries({ url, ...spec }).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`).join('\n');
   return `apiVersion: apiary.dev/v1alpha1\nkind: GitRepository\nmetadata:\n  name: ${name}\nspec:\n${lines}\n`;
 }
+
+/** A git smart-HTTP remote that takes every request and never answers (until closed). */
+export async function hangingRemote(): Promise<{ url: string; marker: string; requests: () => number; close(): Promise<void> }> {
+  const { createServer } = await import('node:http');
+  let requests = 0;
+  const server = createServer(() => {
+    requests += 1;
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const marker = `127.0.0.1:${(server.address() as { port: number }).port}`;
+  return {
+    url: `http://${marker}/team/hangs.git`,
+    marker,
+    requests: () => requests,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
