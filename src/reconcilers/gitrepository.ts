@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { specHash } from '../api/generation.js';
 import { resourceKey, type ResourceKey } from '../api/names.js';
 import type { Host, ReconcileResult, Reconciler, Runnable } from '../api/runnable.js';
-import { setCondition, type GitRepositoryStatus } from '../api/status.js';
+import { setCondition, type Condition, type GitRepositoryStatus } from '../api/status.js';
 import { messageOf } from '../errors.js';
 import { readSourceDirectory } from '../source/directory.js';
 import { GitMirror, type Fetched } from '../source/git.js';
@@ -107,7 +107,8 @@ export class GitRepositoryReconciler implements Reconciler, Runnable {
   readonly #parsed: ParseCache = new Map();
   /** Aborted by stop: a fetch or checkout in progress is killed at once rather than waited for (up to spec.timeout). */
   readonly #abort = new AbortController();
-  #inFlight: Promise<unknown> | undefined;
+  /** Passes in progress: stop returns once they have given up. */
+  readonly #inFlight = new Set<Promise<unknown>>();
 
   constructor(options: GitRepositoryOptions) {
     this.#opts = options;
@@ -158,18 +159,18 @@ export class GitRepositoryReconciler implements Reconciler, Runnable {
   /** Kills a fetch or checkout in progress; the pass it belonged to records nothing. */
   async stop(): Promise<void> {
     this.#abort.abort();
-    await this.#inFlight;
+    await Promise.allSettled(this.#inFlight);
   }
 
   async reconcile(name: string, signal?: AbortSignal): Promise<ReconcileResult> {
     const stop = signal !== undefined ? AbortSignal.any([signal, this.#abort.signal]) : this.#abort.signal;
     if (stop.aborted) return {};
     const pass = this.#pass(name, stop);
-    this.#inFlight = pass;
+    this.#inFlight.add(pass);
     try {
       return await pass;
     } finally {
-      if (this.#inFlight === pass) this.#inFlight = undefined;
+      this.#inFlight.delete(pass);
     }
   }
 
@@ -324,41 +325,68 @@ export class GitRepositoryReconciler implements Reconciler, Runnable {
    */
   async #summarize(pass: Pass): Promise<void> {
     if (pass.signal.aborted && !pass.committed) return;
-    const { spec } = pass;
     const now = this.#opts.clock.now();
     this.#nextFetchAt = now + pass.requeueAfterMs;
     this.#handledSpecHash = this.#specHash;
-    const outcome = pass.outcome;
     const records = this.#opts.records;
     const record = records.get(KIND, pass.name);
-    if (outcome === undefined || record === undefined) return;
-    const generation = record.metadata.generation;
-    const previous = record.status as Partial<GitRepositoryStatus>;
-    const nowIso = new Date(now).toISOString();
-    let conditions = previous.conditions ?? [];
-    const ready = outcome.ready;
-    if (ready !== undefined) {
-      const [status, reason, message] = ready;
-      conditions = setCondition(conditions, { type: 'Ready', status, reason, message, observedGeneration: generation }, nowIso);
-    }
-    if (outcome.stalled !== undefined) {
-      conditions = setCondition(conditions, outcome.stalled && ready !== undefined
-        ? { type: 'Stalled', status: 'True', reason: ready[1], message: ready[1] === 'ValidationFailed' ? 'a new commit that fixes the manifests is needed' : 'the GitRepository manifest needs fixing', observedGeneration: generation }
-        : { type: 'Stalled', status: 'False', reason: 'Progressing', message: 'no intervention needed', observedGeneration: generation }, nowIso);
-    }
-    const status: GitRepositoryStatus = { observedGeneration: generation, phase: outcome.phase, conditions, url: redactUrl(spec.url) };
-    const revision = outcome.artifactRevision ?? previous.artifact?.revision ?? this.#revision;
-    if (revision !== undefined) status.artifact = { revision, lastUpdateTime: outcome.artifactUpdated ?? previous.artifact?.lastUpdateTime ?? nowIso };
-    const fetchedAt = outcome.fetchedAt ?? previous.fetchedAt;
-    if (fetchedAt !== undefined) status.fetchedAt = fetchedAt;
-    const attempted = outcome.attempted === null ? undefined : (outcome.attempted ?? previous.lastAttemptedRevision);
-    if (attempted !== undefined) status.lastAttemptedRevision = attempted;
-    const handled = pass.request ?? previous.lastHandledReconcileAt;
-    if (handled !== undefined) status.lastHandledReconcileAt = handled;
-    if (outcome.phase !== 'Suspended') status.nextFetchAt = new Date(this.#nextFetchAt).toISOString();
-    const message = outcome.message ?? (ready?.[0] === 'False' ? ready[2] : undefined);
-    if (message !== undefined) status.message = message;
+    if (pass.outcome === undefined || record === undefined) return;
+    const status = sourceStatus({
+      outcome: pass.outcome,
+      previous: record.status as Partial<GitRepositoryStatus>,
+      generation: record.metadata.generation,
+      url: pass.spec.url,
+      now,
+      nextFetchAt: this.#nextFetchAt,
+      running: this.#revision,
+      request: pass.request,
+    });
     for (const event of pass.events) records.event(KIND, pass.name, ...event);
     await records.setStatus(KIND, pass.name, status);
   }
+}
+
+/** A pass's outcome over the status before it: what stays (the artifact, the last fetch, the request handled) and what it changed. */
+function sourceStatus(input: {
+  outcome: Outcome;
+  previous: Partial<GitRepositoryStatus>;
+  generation: number;
+  url: string;
+  now: number;
+  nextFetchAt: number;
+  /** The revision that runs. */
+  running: string | undefined;
+  request: string | undefined;
+}): GitRepositoryStatus {
+  const { outcome, previous, generation } = input;
+  const nowIso = new Date(input.now).toISOString();
+  const status: GitRepositoryStatus = { observedGeneration: generation, phase: outcome.phase, conditions: sourceConditions(outcome, previous, generation, nowIso), url: redactUrl(input.url) };
+  const revision = outcome.artifactRevision ?? previous.artifact?.revision ?? input.running;
+  if (revision !== undefined) status.artifact = { revision, lastUpdateTime: outcome.artifactUpdated ?? previous.artifact?.lastUpdateTime ?? nowIso };
+  const fetchedAt = outcome.fetchedAt ?? previous.fetchedAt;
+  if (fetchedAt !== undefined) status.fetchedAt = fetchedAt;
+  const attempted = outcome.attempted === null ? undefined : (outcome.attempted ?? previous.lastAttemptedRevision);
+  if (attempted !== undefined) status.lastAttemptedRevision = attempted;
+  const handled = input.request ?? previous.lastHandledReconcileAt;
+  if (handled !== undefined) status.lastHandledReconcileAt = handled;
+  if (outcome.phase !== 'Suspended') status.nextFetchAt = new Date(input.nextFetchAt).toISOString();
+  const message = outcome.message ?? (outcome.ready?.[0] === 'False' ? outcome.ready[2] : undefined);
+  if (message !== undefined) status.message = message;
+  return status;
+}
+
+/** Ready as the outcome says; Stalled when only a person can help (a bad commit or a bad GitRepository manifest). */
+function sourceConditions(outcome: Outcome, previous: Partial<GitRepositoryStatus>, generation: number, nowIso: string): Condition[] {
+  let conditions = previous.conditions ?? [];
+  const ready = outcome.ready;
+  if (ready !== undefined) {
+    const [status, reason, message] = ready;
+    conditions = setCondition(conditions, { type: 'Ready', status, reason, message, observedGeneration: generation }, nowIso);
+  }
+  if (outcome.stalled !== undefined) {
+    conditions = setCondition(conditions, outcome.stalled && ready !== undefined
+      ? { type: 'Stalled', status: 'True', reason: ready[1], message: ready[1] === 'ValidationFailed' ? 'a new commit that fixes the manifests is needed' : 'the GitRepository manifest needs fixing', observedGeneration: generation }
+      : { type: 'Stalled', status: 'False', reason: 'Progressing', message: 'no intervention needed', observedGeneration: generation }, nowIso);
+  }
+  return conditions;
 }
