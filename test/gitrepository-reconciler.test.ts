@@ -111,6 +111,30 @@ describe.skipIf(!git.available)('GitRepositoryReconciler', () => {
     expect(await w.reconciler.reconcile('other')).toEqual({});
   });
 
+  it('a new revision is announced after its status is written; an announcement that fails is made again at the next pass', async () => {
+    const w = await world();
+    const sha = w.repo.git('rev-parse', 'HEAD');
+    const seen: (string | undefined)[] = [];
+    let fail = true;
+    const flaky = new GitRepositoryReconciler({
+      layout: w.layout, sourceDir: w.sourceDir, records: w.records, clock: w.clock, logger: createLogger(() => undefined), random: () => 0.5,
+      applied: async (revision) => {
+        seen.push(w.status().artifact?.revision);
+        if (fail) throw new Error(`cannot read ${revision}`);
+      },
+    });
+    await expect(flaky.reconcile('origin')).rejects.toThrow(`cannot read main@sha1:${sha}`);
+    // The status was written first: whoever reads it after hearing of the revision finds it there.
+    expect(seen).toEqual([`main@sha1:${sha}`]);
+    expect(w.writes()).toBe(1);
+    fail = false;
+    // Not due, yet the revision the wiring has not read is announced again; then never more.
+    expect(await flaky.reconcile('origin')).toEqual({ requeueAfterMs: MINUTE_JITTERED });
+    expect(await flaky.reconcile('origin')).toEqual({ requeueAfterMs: MINUTE_JITTERED });
+    expect(seen).toHaveLength(2);
+    expect(w.writes()).toBe(1);
+  });
+
   it('a pass before the next fetch is due does not fetch and returns the time left', async () => {
     const w = await world();
     await w.reconciler.reconcile('origin');

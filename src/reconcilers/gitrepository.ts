@@ -6,8 +6,10 @@
  * `apiary reconcile source` request is pending; otherwise it asks to be
  * requeued when the next fetch is due. A fetching pass runs its sub-steps as
  * a list over one in-memory outcome (read the spec, fetch, check out and
- * validate, switch `current` and apply) and writes the status once, in a
- * final summarize step. A revision that does not validate is never applied:
+ * validate, switch `current`) and writes the status once, in a final
+ * summarize step; a new revision is then announced to the wiring, which
+ * applies it (as Flux's source-controller publishes an artifact for others
+ * to apply). A revision that does not validate is never applied:
  * the status says why (file:line:col and the sha) and the last good revision
  * keeps running. A failed fetch is retried with back-off, also without
  * touching what runs.
@@ -48,7 +50,12 @@ export interface GitRepositoryOptions {
   env?: NodeJS.ProcessEnv;
   /** Stands in for Math.random in the interval's jitter (tests). */
   random?: () => number;
-  /** A new revision is now current: re-read the manifests from `current` with it and reconcile everything. */
+  /**
+   * A revision the wiring has not read yet is now current (a new one, or a
+   * new name for the one that runs): re-read the manifests from `current`
+   * with it and reconcile everything. Called after the pass's status is
+   * written. The revision found at start is the wiring's to read then.
+   */
   applied(revision: string): Promise<void>;
 }
 
@@ -84,6 +91,8 @@ interface Pass {
   revision?: string;
   /** `current` was switched: the pass is recorded even if a stop comes after. */
   committed: boolean;
+  /** Revisions to keep once the wiring has the new one (the rest are removed). */
+  keep?: string[];
 }
 
 /** A step returns true when the pass is finished (the rest of the list is skipped). */
@@ -104,6 +113,8 @@ export class GitRepositoryReconciler implements Reconciler, Runnable {
   /** The spec as of the last pass that acted on it: another one is acted on at once. */
   #handledSpecHash: string | undefined;
   #failures = 0;
+  /** The revision the wiring last heard of (through `applied`, or read at start). */
+  #announced: string | undefined;
   readonly #parsed: ParseCache = new Map();
   /** Aborted by stop: a fetch or checkout in progress is killed at once rather than waited for (up to spec.timeout). */
   readonly #abort = new AbortController();
@@ -148,6 +159,7 @@ export class GitRepositoryReconciler implements Reconciler, Runnable {
       // Left by a checkout or a switch that was killed halfway.
       await this.#mirror.prune([current.sha]);
     }
+    this.#announced = this.#revision;
     host.register(KIND, this);
   }
 
@@ -182,7 +194,10 @@ export class GitRepositoryReconciler implements Reconciler, Runnable {
     const request = await this.#pendingRequest(name);
     const specChanged = this.#handledSpecHash !== undefined && this.#specHash !== this.#handledSpecHash;
     const waitMs = this.#nextFetchAt - this.#opts.clock.now();
-    if (request === undefined && !specChanged && waitMs > 0) return { requeueAfterMs: waitMs };
+    if (request === undefined && !specChanged && waitMs > 0) {
+      await this.#announce();
+      return { requeueAfterMs: waitMs };
+    }
     if (specChanged) this.#opts.logger.info('GitRepository changed; fetching now', { source: spec.name });
     if (request !== undefined) this.#opts.logger.info('source reconcile requested', { requestedAt: request });
     const pass: Pass = { name, spec, specErrors: errors, signal, request, events: [], requeueAfterMs: jitter(spec.intervalMs, undefined, this.#opts.random), committed: false };
@@ -191,7 +206,24 @@ export class GitRepositoryReconciler implements Reconciler, Runnable {
     } finally {
       await this.#summarize(pass);
     }
-    return signal.aborted && !pass.committed ? {} : { requeueAfterMs: pass.requeueAfterMs };
+    if (signal.aborted && !pass.committed) return {};
+    await this.#announce(pass.keep);
+    return { requeueAfterMs: pass.requeueAfterMs };
+  }
+
+  /**
+   * After the status, as Flux's source-controller publishes an artifact for
+   * others to apply: the wiring hears of a revision it has not read (level-
+   * triggered: one it failed to read is announced again at the next pass);
+   * then revisions older than the one before are removed.
+   */
+  async #announce(keep?: string[]): Promise<void> {
+    const revision = this.#revision;
+    if (revision !== undefined && revision !== this.#announced) {
+      await this.#opts.applied(revision);
+      this.#announced = revision;
+    }
+    if (keep !== undefined) await this.#mirror.prune(keep).catch((err: unknown) => this.#opts.logger.warn('cannot remove old revisions', { error: messageOf(err) }));
   }
 
   /** `apiary reconcile source`, read level-triggered: the request on file, unless the status says it was handled. */
@@ -262,10 +294,8 @@ export class GitRepositoryReconciler implements Reconciler, Runnable {
     pass.revision = revision;
     pass.outcome = { phase: 'Ready', ready: ['True', 'Succeeded', `stored artifact for revision '${revision}'`], stalled: false, fetchedAt, artifactRevision: revision, attempted: null };
     if (this.#revision === undefined || revisionSha(this.#revision) !== pass.fetched.sha || this.#path !== spec.path) return false;
-    // What runs is what was asked for; a new name for it (a branch that now points here) is carried to every status.
-    const renamed = this.#revision !== revision;
+    // What runs is what was asked for; a new name for it (a branch that now points here) is announced, for every status to carry.
     this.#revision = revision;
-    if (renamed) await this.#opts.applied(revision);
     return true;
   }
 
@@ -296,7 +326,7 @@ export class GitRepositoryReconciler implements Reconciler, Runnable {
     return validateRevision(dir, spec.path, this.#parsed);
   }
 
-  /** Step 4: switch `current` to the new revision, tell the wiring (it re-reads and reconciles everything), drop old revisions. */
+  /** Step 4: switch `current` to the new revision (announced to the wiring once the status says so). */
   async #switchAndApply(pass: Pass): Promise<boolean> {
     const { spec } = pass;
     const revision = pass.revision!;
@@ -309,8 +339,7 @@ export class GitRepositoryReconciler implements Reconciler, Runnable {
     this.#opts.logger.info('new revision applied', { source: spec.name, revision });
     pass.outcome = { ...pass.outcome!, artifactUpdated: pass.outcome!.fetchedAt! };
     pass.events.push(['Normal', 'NewArtifact', `stored artifact for revision '${revision}'${previousSha !== undefined ? ` (was ${previousSha.slice(0, 12)})` : ''}`]);
-    await this.#opts.applied(revision);
-    await this.#mirror.prune(previousSha !== undefined ? [sha, previousSha] : [sha]).catch((err: unknown) => this.#opts.logger.warn('cannot remove old revisions', { error: messageOf(err) }));
+    pass.keep = previousSha !== undefined ? [sha, previousSha] : [sha];
     return true;
   }
 
