@@ -4,7 +4,7 @@
  * folder. Each pass is called as the work queue would call it, and what it
  * returns is when the queue would call it again.
  */
-import { rename, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Kind, ResourceKey } from '../src/api/names.js';
@@ -48,7 +48,6 @@ async function world(spec: Record<string, unknown> = { interval: '1m' }, url?: s
   const root = await tempDir('apiary-gitrec-');
   const layout = new StateLayout(join(root, 'state'));
   const sourceDir = join(root, 'source');
-  const { mkdir } = await import('node:fs/promises');
   await mkdir(sourceDir, { recursive: true });
   const repo = await testRepo();
   await repo.commit({ 'a.yaml': SERVER });
