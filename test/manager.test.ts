@@ -138,4 +138,23 @@ describe('Manager', () => {
     expect([passes, resyncs]).toEqual([3, 1]);
     await manager.stop();
   });
+
+  it('each kind has its own queue: a GitRepository key is not held up behind busy servers', async () => {
+    let release: () => void = () => undefined;
+    const blocked = new Promise<void>((resolve) => (release = resolve));
+    const servers = Array.from({ length: 50 }, (_, i) => resourceKey('MCPServer', `s${i}`));
+    const manager = new Manager({ clock: new FakeClock(), logger, workers: 2, keys: () => servers });
+    manager.register('MCPServer', { reconcile: () => blocked.then(() => ({})) });
+    let fetched: () => void = () => undefined;
+    const sourceReconciled = new Promise<void>((resolve) => (fetched = resolve));
+    manager.register('GitRepository', { reconcile: async () => (fetched(), {}) }, { workers: 1 });
+    await manager.start();
+    manager.enqueue([resourceKey('GitRepository', 'repo')]);
+    // Every server worker is blocked, yet the source's key is reconciled.
+    await sourceReconciled;
+    expect(manager.busy().filter((k) => k.startsWith('MCPServer')).length).toBe(2);
+    release();
+    await manager.idle();
+    await manager.stop();
+  });
 });

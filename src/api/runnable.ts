@@ -24,8 +24,12 @@ export interface Host {
   enqueue(keys: Iterable<ResourceKey>): void;
   /** Queues every key any key source knows (the manifests, the records, what runs). */
   enqueueAll(): void;
-  /** `For(kind)`: the one reconciler of a kind. */
-  register(kind: Kind, reconciler: Reconciler): void;
+  /**
+   * `For(kind)`: the one reconciler of a kind, with its own queue (a kind's
+   * thousand keys never hold up another's one) and `workers` reconciling it in
+   * parallel (MaxConcurrentReconciles; the manager's default when absent).
+   */
+  register(kind: Kind, reconciler: Reconciler, options?: { workers?: number }): void;
   /** Readers (the console's feed) hear that what they show may have changed. */
   changed(): void;
   /** Resolves when nothing is queued or in progress. */

@@ -2,12 +2,13 @@
  * The manager, as controller-runtime's: it runs what it is given and knows
  * nothing of what each thing is. Runnables (the backend that runs the
  * servers, the MCP endpoints, the manifest watcher or the git source, the
- * request watcher, the console) start in the order they were added; one
- * work queue feeds one reconciler per kind; a periodic resync re-reads what
- * an event may have missed. Stopping aborts the reconciles in progress,
+ * request watcher, the console) start in the order they were added; each
+ * kind has its reconciler and its own work queue (as each controller has in
+ * controller-runtime); a periodic resync re-reads what an event may have
+ * missed. Stopping aborts the reconciles in progress,
  * drains the queue, then stops the runnables in reverse order.
  */
-import { parseResourceKey, type Kind, type ResourceKey } from '../api/names.js';
+import { KINDS, parseResourceKey, type Kind, type ResourceKey } from '../api/names.js';
 import type { Host, ReconcileResult, Reconciler, Runnable } from '../api/runnable.js';
 import { messageOf } from '../errors.js';
 import type { Clock, Timer } from '../util/clock.js';
@@ -19,7 +20,7 @@ export interface ManagerOptions {
   logger: Logger;
   /** How often everything is re-read and reconciled (default 30 s). */
   resyncMs?: number;
-  /** Reconciles in parallel (default 16; one key is never reconciled twice at once). */
+  /** Reconciles of a kind in parallel, unless its registration says otherwise (default 16; one key is never reconciled twice at once). */
   workers?: number;
   /** Keys every full pass queues beside the runnables' own (the manifests, the status records). */
   keys?: () => Iterable<ResourceKey>;
@@ -31,8 +32,9 @@ export interface ManagerOptions {
 
 export class Manager implements Host {
   readonly #opts: ManagerOptions;
-  readonly #queue: WorkQueue<ResourceKey>;
-  readonly #reconcilers = new Map<Kind, Reconciler>();
+  /** One queue per kind: the GitRepository's key is not queued behind a thousand servers a new revision woke. */
+  readonly #queues = new Map<Kind, WorkQueue<ResourceKey>>();
+  readonly #reconcilers = new Map<Kind, { reconciler: Reconciler; workers: number }>();
   readonly #runnables: Runnable[] = [];
   readonly #started: Runnable[] = [];
   readonly #observers = new Set<() => void>();
@@ -45,7 +47,11 @@ export class Manager implements Host {
 
   constructor(options: ManagerOptions) {
     this.#opts = options;
-    this.#queue = new WorkQueue<ResourceKey>({ clock: options.clock });
+    for (const kind of KINDS) this.#queues.set(kind, new WorkQueue<ResourceKey>({ clock: options.clock }));
+  }
+
+  #queue(key: ResourceKey): WorkQueue<ResourceKey> {
+    return this.#queues.get(parseResourceKey(key).kind)!;
   }
 
   get signal(): AbortSignal {
@@ -57,9 +63,9 @@ export class Manager implements Host {
     this.#runnables.push(runnable);
   }
 
-  register(kind: Kind, reconciler: Reconciler): void {
+  register(kind: Kind, reconciler: Reconciler, options: { workers?: number } = {}): void {
     if (this.#reconcilers.has(kind)) throw new Error(`a reconciler for ${kind} is registered already`);
-    this.#reconcilers.set(kind, reconciler);
+    this.#reconcilers.set(kind, { reconciler, workers: options.workers ?? this.#opts.workers ?? 16 });
   }
 
   /**
@@ -78,24 +84,26 @@ export class Manager implements Host {
   enqueue(keys: Iterable<ResourceKey>): void {
     this.changed();
     for (const key of keys) {
-      this.#queue.add(key);
-      for (const woken of this.#opts.wakes?.(key) ?? []) this.#queue.add(woken);
+      this.#queue(key).add(key);
+      for (const woken of this.#opts.wakes?.(key) ?? []) this.#queue(woken).add(woken);
     }
   }
 
   enqueueAll(): void {
     const keys = new Set<ResourceKey>(this.#opts.keys?.() ?? []);
     for (const runnable of this.#started) for (const key of runnable.keys?.() ?? []) keys.add(key);
-    for (const key of keys) this.#queue.add(key);
+    for (const key of keys) this.#queue(key).add(key);
   }
 
-  idle(): Promise<void> {
-    return this.#queue.idle();
+  /** Every queue idle at once: a reconcile that queued work in another kind's queue is waited for too. */
+  async idle(): Promise<void> {
+    const queues = [...this.#queues.values()];
+    while (!queues.every((queue) => queue.isIdle)) await Promise.all(queues.map((queue) => queue.idle()));
   }
 
   /** Keys being reconciled now. */
   busy(): ResourceKey[] {
-    return this.#queue.busy();
+    return [...this.#queues.values()].flatMap((queue) => queue.busy());
   }
 
   /** Starts every runnable in order, then the workers, then the first full pass. A runnable that fails to start stops those started before it. */
@@ -109,8 +117,11 @@ export class Manager implements Host {
       }
       this.#started.push(runnable);
     }
-    const workers = this.#opts.workers ?? 16;
-    for (let i = 0; i < workers; i++) this.#workers.push(this.#work());
+    // A kind nobody reconciles still has its keys taken off its queue (and dropped), so the queue goes idle.
+    for (const [kind, queue] of this.#queues) {
+      const workers = this.#reconcilers.get(kind)?.workers ?? 1;
+      for (let i = 0; i < workers; i++) this.#workers.push(this.#work(queue));
+    }
     this.enqueueAll();
     for (const runnable of this.#started) runnable.started?.();
     this.#scheduleResync();
@@ -132,19 +143,19 @@ export class Manager implements Host {
     this.enqueueAll();
   }
 
-  async #work(): Promise<void> {
+  async #work(queue: WorkQueue<ResourceKey>): Promise<void> {
     for (;;) {
-      const key = await this.#queue.get();
+      const key = await queue.get();
       if (key === undefined) return;
       try {
         const result = await this.#reconcile(key);
-        this.#queue.forget(key);
-        if (result.requeueAfterMs !== undefined) this.#queue.addAfter(key, result.requeueAfterMs);
+        queue.forget(key);
+        if (result.requeueAfterMs !== undefined) queue.addAfter(key, result.requeueAfterMs);
       } catch (err) {
-        const delay = this.#queue.addRateLimited(key);
+        const delay = queue.addRateLimited(key);
         this.#opts.logger.error('reconcile failed', { key, error: messageOf(err), retryInMs: delay });
       } finally {
-        this.#queue.done(key);
+        queue.done(key);
       }
     }
   }
@@ -152,7 +163,7 @@ export class Manager implements Host {
   #reconcile(key: ResourceKey): Promise<ReconcileResult> {
     if (this.#opts.admit?.(key) === false) return Promise.resolve({});
     const { kind, name } = parseResourceKey(key);
-    return this.#reconcilers.get(kind)?.reconcile(name, this.#abort.signal) ?? Promise.resolve({});
+    return this.#reconcilers.get(kind)?.reconciler.reconcile(name, this.#abort.signal) ?? Promise.resolve({});
   }
 
   async stop(): Promise<void> {
@@ -161,7 +172,7 @@ export class Manager implements Host {
     this.#resyncTimer?.cancel();
     this.#abort.abort();
     this.step = 'waiting for reconciles in progress to finish';
-    this.#queue.shutDown();
+    for (const queue of this.#queues.values()) queue.shutDown();
     await Promise.allSettled(this.#workers);
     for (const runnable of this.#started.slice().reverse()) {
       this.step = `stopping ${runnable.name}`;

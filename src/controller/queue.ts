@@ -92,12 +92,12 @@ export class WorkQueue<K extends string = string> {
     return new Promise((resolve) => this.#waiters.push(resolve));
   }
 
-  /** Marks a key finished; if it was added meanwhile, it is queued again. */
   /** The keys being worked on now (for saying what a stop is waiting for). */
   busy(): K[] {
     return [...this.#processing];
   }
 
+  /** Marks a key finished; if it was added meanwhile, it is queued again. */
   done(key: K): void {
     this.#processing.delete(key);
     if (this.#dirty.has(key)) {
@@ -115,6 +115,11 @@ export class WorkQueue<K extends string = string> {
   idle(): Promise<void> {
     if (this.#isIdle()) return Promise.resolve();
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /** Nothing queued or being processed now (timed work not counted). */
+  get isIdle(): boolean {
+    return this.#isIdle();
   }
 
   get length(): number {

@@ -160,7 +160,8 @@ export class GitRepositoryReconciler implements Reconciler, Runnable {
       await this.#mirror.prune([current.sha]);
     }
     this.#announced = this.#revision;
-    host.register(KIND, this);
+    // One pass at a time: a fetch is never run twice at once.
+    host.register(KIND, this, { workers: 1 });
   }
 
   /** The GitRepository the source directory declares (the last valid one, while it is invalid). */
