@@ -10,7 +10,7 @@
 import { resourceKey, type ResourceKey } from '../api/names.js';
 import type { Host, Reconciler } from '../api/runnable.js';
 import type { Gateway } from '../mcp/gateway.js';
-import { openGateway, type Backend, type LivenessFailure, type SharedContext } from '../reconcilers/backend.js';
+import { LivenessBook, openGateway, type Backend, type LivenessFailure, type SharedContext } from '../reconcilers/backend.js';
 import type { StateLayout } from '../state/layout.js';
 import type { KubeCluster } from './cluster.js';
 import { ClusterLinks } from './links.js';
@@ -28,7 +28,7 @@ export interface ClusterOptions {
 export class Cluster implements Backend {
   readonly name = 'the Kubernetes informers and links';
   readonly #opts: ClusterOptions;
-  readonly #liveness = new Map<string, LivenessFailure>();
+  readonly #liveness = new LivenessBook();
   #gateway: Gateway | undefined;
   #links: ClusterLinks | undefined;
   #servers: ClusterServerReconciler | undefined;
@@ -51,10 +51,7 @@ export class Cluster implements Backend {
       shared,
       host,
       ...(this.#opts.token !== undefined ? { token: this.#opts.token } : {}),
-      onUnhealthy: (name, failure) => {
-        this.#liveness.set(name, failure);
-        host.enqueue([serverKey(name)]);
-      },
+      liveness: this.#liveness,
     });
     this.#gateway = gateway;
     const links = new ClusterLinks({ config: cluster.config, namespace: cluster.namespace, gateway, logger, onChange: (name) => host.enqueue([serverKey(name)]) });

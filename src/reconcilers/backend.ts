@@ -36,16 +36,42 @@ export interface LivenessFailure {
 /** What every reconciler of every backend shares; each backend adds its runtime, its gateway and what it observed. */
 export type SharedContext = Omit<ReconcileContext, 'runtime' | 'gateway' | 'memory' | 'liveness'>;
 
+/** The liveness failures a backend observed, one per server: the latest failing process's. */
+export class LivenessBook {
+  readonly #failures = new Map<string, LivenessFailure>();
+
+  get(name: string): LivenessFailure | undefined {
+    return this.#failures.get(name);
+  }
+
+  /** False when this process's failure is known already (the gateway reports a failing process until it goes). */
+  record(name: string, failure: LivenessFailure): boolean {
+    if (this.#failures.get(name)?.pid === failure.pid) return false;
+    this.#failures.set(name, failure);
+    return true;
+  }
+
+  /** The process `pid` is gone: its failure is history (the run history has its termination). */
+  forget(name: string, pid: number | undefined): void {
+    if (this.#failures.get(name)?.pid === pid) this.#failures.delete(name);
+  }
+}
+
 export interface GatewayWiring {
   layout: StateLayout;
   shared: SharedContext;
   host: Host;
   /** The bearer token every endpoint requires; absent: none (up --no-auth). */
   token?: string;
-  onUnhealthy(name: string, failure: LivenessFailure): void;
+  /** Where the liveness failures the gateway reports are kept; each new one queues its server. */
+  liveness: LivenessBook;
 }
 
-/** The gateway a backend owns: a change to a server's endpoint queues that server; a lost ports file is rebuilt from status. */
+/**
+ * The gateway a backend owns: a change to a server's endpoint queues that
+ * server; a liveness failure is kept as observed state and queues it too; a
+ * lost ports file is rebuilt from status.
+ */
 export function openGateway(wiring: GatewayWiring): Gateway {
   const { shared, host } = wiring;
   const gateway: Gateway = new Gateway({
@@ -58,7 +84,11 @@ export function openGateway(wiring: GatewayWiring): Gateway {
       const aggregate = gateway.aggregateUrl;
       return { ...portsFromStatus(shared.records), ...(aggregate !== undefined ? { [AGGREGATE_PORT_KEY]: Number(new URL(aggregate).port) } : {}) };
     },
-    onUnhealthy: (name, pid, message, reason) => wiring.onUnhealthy(name, { pid, message, ...(reason !== undefined && reason !== 'Unhealthy' ? { reason } : {}) }),
+    onUnhealthy: (name, pid, message, reason) => {
+      if (!wiring.liveness.record(name, { pid, message, ...(reason !== undefined && reason !== 'Unhealthy' ? { reason } : {}) })) return;
+      shared.logger.warn('server unhealthy', { server: name, pid, reason: message });
+      host.enqueue([resourceKey('MCPServer', name)]);
+    },
   });
   return gateway;
 }

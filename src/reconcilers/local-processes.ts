@@ -13,7 +13,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import { ProcessRuntime } from '../runtime/process-runtime.js';
 import type { StateLayout } from '../state/layout.js';
 import type { Timer } from '../util/clock.js';
-import { openGateway, serverKeys, type Backend, type LivenessFailure, type SharedContext } from './backend.js';
+import { LivenessBook, openGateway, serverKeys, type Backend, type LivenessFailure, type SharedContext } from './backend.js';
 import type { ReconcileContext } from './context.js';
 import { MCPServerReconciler } from './mcpserver.js';
 import { SecretReconciler } from './secret.js';
@@ -34,7 +34,7 @@ export class LocalProcesses implements Backend {
   readonly name = 'the local servers';
   readonly #opts: LocalProcessesOptions;
   readonly #runtime: Runtime;
-  readonly #liveness = new Map<string, LivenessFailure>();
+  readonly #liveness = new LivenessBook();
   #gateway: Gateway | undefined;
   #servers: MCPServerReconciler | undefined;
   #host: Host | undefined;
@@ -52,19 +52,13 @@ export class LocalProcesses implements Backend {
 
   async start(host: Host): Promise<void> {
     const { shared, layout } = this.#opts;
-    const { logger } = shared;
     this.#host = host;
     const gateway = openGateway({
       layout,
       shared,
       host,
       ...(this.#opts.token !== undefined ? { token: this.#opts.token } : {}),
-      onUnhealthy: (name, failure) => {
-        if (this.#liveness.get(name)?.pid === failure.pid) return;
-        this.#liveness.set(name, failure);
-        logger.warn('server unhealthy', { server: name, pid: failure.pid, reason: failure.message });
-        host.enqueue([resourceKey('MCPServer', name)]);
-      },
+      liveness: this.#liveness,
     });
     this.#gateway = gateway;
     const ctx: ReconcileContext = { ...shared, runtime: this.#runtime, gateway, memory: new Map(), liveness: (name) => this.#liveness.get(name) };
@@ -76,7 +70,7 @@ export class LocalProcesses implements Backend {
     await this.#adopt();
     this.#runtime.onExit((name, termination) => {
       if (termination.pid !== undefined) gateway.detach(name, termination.pid, `the server process exited (${termination.reason})`);
-      if (this.#liveness.get(name)?.pid === termination.pid) this.#liveness.delete(name);
+      this.#liveness.forget(name, termination.pid);
       servers.onExit(name, termination);
       host.enqueue([resourceKey('MCPServer', name)]);
     });
