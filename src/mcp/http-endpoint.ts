@@ -1,6 +1,11 @@
 /**
  * apiary's Streamable HTTP endpoint for a stdio server, at
- * http://127.0.0.1:<port>/mcp (and the legacy HTTP+SSE transport at /sse). Each client gets a session (Mcp-Session-Id);
+ * http://127.0.0.1:<port>/mcp (and the legacy HTTP+SSE transport at /sse).
+ * Both revisions of MCP are served at the same URL: after the checks in
+ * front (path, Host/Origin, token, body size), a POST's body is classified
+ * by the SDK's `classifyInboundRequest`; a 2026-07-28 request goes to the
+ * ModernFront (modern.ts), everything else to the 2025 sessions below.
+ * Each 2025 client gets a session (Mcp-Session-Id);
  * its messages go to the shared upstream through the Bridge. A POST that
  * carries requests is answered with plain JSON when the answer is all there
  * is, and upgraded to an event stream when the server sends something first
@@ -9,11 +14,15 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
+import { classifyInboundRequest } from '@modelcontextprotocol/server';
 import { loopbackRefusal } from '../util/loopback.js';
 import { BODY_TIMING, readBody, type BodyTiming } from '../util/read-body.js';
 import { bearerToken, sameToken } from '../util/tokens.js';
-import type { Deliver } from './bridge.js';
-import { checkClientMessages, ErrorCodes, errorResponse, isRequest, type Id, type JsonRpcMessage } from './jsonrpc.js';
+import { checkClientMessages, ErrorCodes, errorResponse, isRequest, isResponse, type Id, type JsonRpcMessage } from './jsonrpc.js';
+import { MODERN_VERSION, ModernFront, withSortedTools, type SessionHost } from './modern.js';
+
+export type { SessionHost } from './modern.js';
 
 const MAX_BODY = 4 * 1024 * 1024;
 
@@ -65,14 +74,6 @@ export const SESSION_IDLE_MS = 30 * 60_000;
 /** Sessions per endpoint, legacy /sse ones included; past it, the one idle longest makes room (measured: ~23 kB each). */
 export const MAX_SESSIONS = 256;
 
-/** What the endpoint serves: client sessions and their messages (a server's Bridge, or the aggregate of every server). */
-export interface SessionHost {
-  openSession(deliver: Deliver): string;
-  hasSession(id: string): boolean;
-  closeSession(id: string): void;
-  fromClient(sessionId: string, message: JsonRpcMessage): Promise<void>;
-}
-
 export class HttpEndpoint {
   readonly #bridge: SessionHost;
   readonly #host = '127.0.0.1';
@@ -91,6 +92,9 @@ export class HttpEndpoint {
   #replayBytes = 0;
 
   readonly #onError: ((error: unknown) => void) | undefined;
+  readonly #modern: ModernFront;
+  /** Each 2025 session's tools/list requests awaiting their answer, to sort the tools in it. */
+  readonly #toolLists = new Map<string, Set<Id>>();
 
   /**
    * `bodyTiming`: how long a request body may take to arrive; `replayBudgetBytes`: see REPLAY_BUDGET_BYTES (tests shorten both);
@@ -103,6 +107,7 @@ export class HttpEndpoint {
     this.#token = options.token;
     this.#bodyTiming = options.bodyTiming ?? BODY_TIMING;
     this.#replayBudget = options.replayBudgetBytes ?? REPLAY_BUDGET_BYTES;
+    this.#modern = new ModernFront(bridge, { tokenRequired: options.token !== undefined, ...(options.onError !== undefined ? { onError: options.onError } : {}) });
   }
 
   /** What the sessions' replay events take together (at most the budget). */
@@ -178,7 +183,10 @@ export class HttpEndpoint {
       res.writeHead(405).end();
       return;
     }
-    if (req.method === 'POST') return this.#post(req, res);
+    if (req.method === 'POST') return this.#route(req, res);
+    // The 2025 specification: a version header the server does not speak is a bad request.
+    const version = header(req, 'mcp-protocol-version');
+    if (version !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) return this.#fail(res, 400, null, ErrorCodes.InvalidRequest, unsupportedVersion(version));
     if (req.method === 'GET') return this.#get(req, res);
     if (req.method === 'DELETE') return this.#delete(req, res);
     res.writeHead(405, { Allow: 'GET, POST, DELETE' }).end();
@@ -203,7 +211,8 @@ export class HttpEndpoint {
     return undefined;
   }
 
-  async #post(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /** A POST's body, read and parsed once, goes to the revision it is written in. */
+  async #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const text = await this.#body(req, res);
     if (text === undefined) return;
     let body: unknown;
@@ -212,6 +221,23 @@ export class HttpEndpoint {
     } catch (err) {
       return this.#fail(res, 400, null, ErrorCodes.ParseError, `invalid JSON: ${(err as Error).message}`);
     }
+    const version = header(req, 'mcp-protocol-version');
+    const route = classifyInboundRequest({
+      httpMethod: 'POST',
+      ...(version !== undefined ? { protocolVersionHeader: version } : {}),
+      ...optional('mcpMethodHeader', header(req, 'mcp-method')),
+      ...optional('mcpNameHeader', header(req, 'mcp-name')),
+      body,
+    });
+    // A refusal of something that does not claim the modern revision (a malformed message, a 2025 request with a version header
+    // naming neither revision) is the 2025 leg's to answer, as it always has been.
+    const legacyShaped = route.kind === 'legacy' || (route.kind === 'reject' && version !== MODERN_VERSION && !claimsEnvelope(body));
+    if (!legacyShaped) return this.#modern.serve(req, res, body, route);
+    if (version !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) return this.#fail(res, 400, null, ErrorCodes.InvalidRequest, unsupportedVersion(version));
+    return this.#post(req, res, body);
+  }
+
+  async #post(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
     const checked = checkClientMessages(body);
     if (checked === undefined) return this.#fail(res, 400, null, ErrorCodes.InvalidRequest, 'an empty batch is not a JSON-RPC 2.0 message');
     const { messages, rejected, batch } = checked;
@@ -223,7 +249,7 @@ export class HttpEndpoint {
     if (initialize !== undefined) {
       if (messages.length > 1 || rejected.length > 0) return this.#fail(res, 400, null, ErrorCodes.InvalidRequest, 'initialize must be sent alone');
       if (!this.#makeRoomForSession()) return this.#fail(res, 503, null, ErrorCodes.InvalidRequest, SESSIONS_FULL);
-      sessionId = this.#bridge.openSession((m, related) => this.#deliver(sessionId!, m, related));
+      sessionId = this.#bridge.openSession((m, related) => this.#deliver(sessionId!, this.#sorted(sessionId!, m), related));
       this.#streams.set(sessionId, { posts: new Set(), lastSeen: Date.now(), seq: 0, streamsOpened: 0, history: [], historyBytes: 0 });
       headers['Mcp-Session-Id'] = sessionId;
     } else if (sessionId === undefined) {
@@ -252,6 +278,7 @@ export class HttpEndpoint {
     // What was rejected is answered with the rest (at once, when nothing else is awaited).
     stream.collected.push(...rejected);
     if (stream.waiting.size === 0) return this.#finish(stream);
+    this.#noteToolLists(sessionId, messages);
     for (const m of messages) await this.#bridge.fromClient(sessionId, m);
   }
 
@@ -273,10 +300,28 @@ export class HttpEndpoint {
     return true;
   }
 
+  /** A session's tools/list requests, so their answers list the tools sorted by name (both revisions see one order). */
+  #noteToolLists(sessionId: string, messages: JsonRpcMessage[]): void {
+    for (const m of messages) {
+      if (!isRequest(m) || m.method !== 'tools/list') continue;
+      let ids = this.#toolLists.get(sessionId);
+      if (ids === undefined) this.#toolLists.set(sessionId, (ids = new Set()));
+      ids.add(m.id);
+    }
+  }
+
+  #sorted(sessionId: string, message: JsonRpcMessage): JsonRpcMessage {
+    const ids = this.#toolLists.get(sessionId);
+    if (ids === undefined || !isResponse(message) || message.id === null || !ids.delete(message.id)) return message;
+    if (ids.size === 0) this.#toolLists.delete(sessionId);
+    return message.result === undefined ? message : { ...message, result: withSortedTools(message.result) as typeof message.result };
+  }
+
   /** Closes a Streamable HTTP session and gives back what its replay events took. */
   #forget(id: string): void {
     const streams = this.#streams.get(id);
     this.#streams.delete(id);
+    this.#toolLists.delete(id);
     this.#replayBytes -= streams?.historyBytes ?? 0;
     this.#bridge.closeSession(id);
   }
@@ -322,11 +367,12 @@ export class HttpEndpoint {
   #legacyStream(_req: IncomingMessage, res: ServerResponse): void {
     if (!this.#makeRoomForSession()) return this.#fail(res, 503, null, ErrorCodes.InvalidRequest, SESSIONS_FULL);
     res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
-    const sessionId = this.#bridge.openSession((m) => res.write(sseEvent(m)));
+    const sessionId = this.#bridge.openSession((m) => res.write(sseEvent(this.#sorted(sessionId, m))));
     this.#legacy.set(sessionId, res);
     res.write(`event: endpoint\ndata: /messages?sessionId=${encodeURIComponent(sessionId)}\n\n`);
     res.on('close', () => {
       this.#legacy.delete(sessionId);
+      this.#toolLists.delete(sessionId);
       this.#bridge.closeSession(sessionId);
     });
   }
@@ -347,6 +393,7 @@ export class HttpEndpoint {
     // The legacy transport answers everything on the event stream, rejections too.
     const stream = this.#legacy.get(sessionId);
     for (const answer of checked.rejected) stream?.write(sseEvent(answer));
+    this.#noteToolLists(sessionId, checked.messages);
     for (const m of checked.messages) await this.#bridge.fromClient(sessionId, m);
   }
 
@@ -454,6 +501,24 @@ export class HttpEndpoint {
       stream.res.end();
     }
   }
+}
+
+/** `{ [key]: value }` when there is a value (exactOptionalPropertyTypes keeps undefined out of optional fields). */
+function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
+}
+
+/** Whether a body (or an element of a batch) carries the 2026-07-28 envelope's version claim. */
+function claimsEnvelope(body: unknown): boolean {
+  const claims = (m: unknown): boolean => {
+    const meta = (m as { params?: { _meta?: unknown } } | null)?.params?._meta;
+    return typeof meta === 'object' && meta !== null && 'io.modelcontextprotocol/protocolVersion' in meta;
+  };
+  return Array.isArray(body) ? body.some(claims) : claims(body);
+}
+
+function unsupportedVersion(version: string): string {
+  return `Bad Request: unsupported MCP-Protocol-Version ${JSON.stringify(version)}: apiary speaks ${MODERN_VERSION} (per request) and ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')} (after initialize)`;
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

@@ -40,6 +40,29 @@ export const ErrorCodes = {
   ServerRestarted: -32002,
 } as const;
 
+/**
+ * The codes of the 2026-07-28 revision, and apiary's own codes for its
+ * clients: that revision forbids -32002, calls -32000..-32019 legacy, and
+ * keeps -32020..-32099 for the specification, so apiary's own conditions get
+ * codes outside -32768..-32000 there (the legacy ones stay for 2025 clients).
+ */
+export const ModernErrorCodes = {
+  HeaderMismatch: -32020,
+  MissingRequiredClientCapability: -32021,
+  UnsupportedProtocolVersion: -32022,
+  /** apiary: the server is not running or not ready (-32001 to a 2025 client). */
+  ServerUnavailable: -31001,
+  /** apiary: the server restarted while handling the request (-32002 to a 2025 client). */
+  ServerRestarted: -31002,
+} as const;
+
+/** An error code as a 2026-07-28 client may receive it: apiary's legacy-range codes become their modern ones. */
+export function modernErrorCode(code: number): number {
+  if (code === ErrorCodes.ServerUnavailable) return ModernErrorCodes.ServerUnavailable;
+  if (code === ErrorCodes.ServerRestarted) return ModernErrorCodes.ServerRestarted;
+  return code;
+}
+
 export function errorResponse(id: Id | null, code: number, message: string): JsonRpcResponse {
   return { jsonrpc: '2.0', id, error: { code, message } };
 }

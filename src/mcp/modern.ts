@@ -1,0 +1,270 @@
+/**
+ * The 2026-07-28 revision of MCP at one of apiary's endpoints, beside the
+ * 2025 sessions the endpoint keeps. The endpoint has already checked path,
+ * Host/Origin, token and body size, and classified the body with the SDK's
+ * `classifyInboundRequest`; what is modern (or a rung of the modern ladder
+ * refused) comes here.
+ *
+ * Each modern request is served by the SDK's own entry
+ * (`createMcpHandler(..., { legacy: 'reject' })`), which checks the
+ * `Mcp-Method`/`Mcp-Name` headers and the `_meta` envelope, stamps
+ * `resultType` and `serverInfo`, and adds the cache hints. Its `Server`
+ * forwards into the endpoint's SessionHost (a Bridge or the Aggregate) over
+ * a client session that lives as long as the request: opened, introduced
+ * with the envelope's capabilities, asked once, closed. Nothing a modern
+ * client needs stays in the endpoint between requests.
+ *
+ * Two things are apiary's, not the SDK's: `server/discover` and -32022 list
+ * 2025-11-25 beside 2026-07-28 (the SDK lists only the modern revision,
+ * since its 2025 leg is not the one apiary serves), so their answers are
+ * rewritten; and the SDK's `toNodeHandler` is not used, because that
+ * rewriting needs the Response before it is written.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { toWebRequest } from '@modelcontextprotocol/node';
+import { createMcpHandler, ProtocolError, Server, type CacheHint, type InboundClassificationOutcome } from '@modelcontextprotocol/server';
+import type { Deliver } from './bridge.js';
+import { ErrorCodes, errorResponse, isRequest, isResponse, ModernErrorCodes, modernErrorCode, type Id, type JsonRpcMessage, type JsonRpcResponse } from './jsonrpc.js';
+
+export const MODERN_VERSION = '2026-07-28';
+/** What a 2025 client reaches with `initialize` at the same URL. */
+export const LEGACY_VERSION = '2025-11-25';
+/** Every revision apiary's endpoints speak, newest first, as discover and -32022 say. */
+export const SUPPORTED_VERSIONS: readonly string[] = [MODERN_VERSION, LEGACY_VERSION];
+
+/**
+ * How long a modern client may reuse a list (and discover): short, because a
+ * spec.tools edit, a rollout or a server coming and going changes them, and
+ * no listen stream tells the client so yet.
+ */
+export const LIST_TTL_MS = 1000;
+
+/** The client side of what an endpoint serves (a Bridge, the Aggregate): the same sessions 2025 clients get. */
+export interface SessionHost {
+  openSession(deliver: Deliver): string;
+  hasSession(id: string): boolean;
+  closeSession(id: string): void;
+  fromClient(sessionId: string, message: JsonRpcMessage): Promise<void>;
+}
+
+/** What the endpoint hands over: anything its classifier did not send to the 2025 leg. */
+export type ModernRoute = Exclude<InboundClassificationOutcome, { kind: 'legacy' }>;
+
+/** What a server says of itself, read through the short session (the answer to its `initialize`). */
+interface Introduction {
+  capabilities: Record<string, unknown>;
+  serverInfo: { name: string; version: string };
+  instructions?: string;
+}
+
+/** The methods apiary forwards, by the capability that offers them. */
+const FORWARDED: Record<string, readonly string[]> = {
+  tools: ['tools/list', 'tools/call'],
+  prompts: ['prompts/list', 'prompts/get'],
+  resources: ['resources/list', 'resources/templates/list', 'resources/read'],
+  completions: ['completion/complete'],
+};
+
+/** Envelope keys are the endpoint's business; the rest of `_meta` (traceparent, tracestate, baggage, progressToken) goes upstream. */
+const ENVELOPE_PREFIX = 'io.modelcontextprotocol/';
+
+export class ModernFront {
+  readonly #host: SessionHost;
+  /** The endpoint asks for a token: its lists are one principal's, not shareable by caches. */
+  readonly #cacheScope: CacheHint['cacheScope'];
+  readonly #onError: ((error: unknown) => void) | undefined;
+
+  constructor(host: SessionHost, options: { tokenRequired: boolean; onError?: (error: unknown) => void }) {
+    this.#host = host;
+    this.#cacheScope = options.tokenRequired ? 'private' : 'public';
+    this.#onError = options.onError;
+  }
+
+  /** Answers one modern POST (or its refusal); never throws. */
+  async serve(req: IncomingMessage, res: ServerResponse, body: unknown, route: ModernRoute): Promise<void> {
+    const id = idOf(body);
+    if (route.kind === 'reject') {
+      if (route.code === ModernErrorCodes.UnsupportedProtocolVersion) return unsupported(res, id, requestedVersion(req, body));
+      return writeJson(res, route.httpStatus, { jsonrpc: '2.0', id, error: { code: route.code, message: route.message, ...(route.data !== undefined ? { data: route.data } : {}) } });
+    }
+    // An envelope naming a 2025 revision: that one is reached with initialize, not per request.
+    if (route.classification.era !== 'modern') return unsupported(res, id, route.classification.revision);
+    // The core protocol defines no client notification over HTTP: accepted, and nothing to do.
+    if (route.messageKind === 'notification') {
+      res.writeHead(202).end();
+      return;
+    }
+    const session = new ShortSession(this.#host);
+    // The client gone: the session closes, which cancels its request at the server.
+    res.on('close', () => session.close());
+    try {
+      const meta = (route.message.params?.['_meta'] ?? {}) as Record<string, unknown>;
+      const intro = await session.introduce(meta[`${ENVELOPE_PREFIX}clientCapabilities`], meta[`${ENVELOPE_PREFIX}clientInfo`]);
+      if ('error' in intro) return writeJson(res, 200, { jsonrpc: '2.0', id, error: { code: modernErrorCode(intro.error.code), message: intro.error.message } });
+      const server = this.#server(intro, session, route.message.params ?? {});
+      const handler = createMcpHandler(() => server, { legacy: 'reject', onerror: (err) => this.#onError?.(err) });
+      const response = await handler.fetch(await toWebRequest(req, body), { parsedBody: body });
+      await writeResponse(res, response);
+      await handler.close();
+    } finally {
+      session.close();
+    }
+  }
+
+  /** A Server for one request, offering what the server behind offers, its handlers forwarding there. */
+  #server(intro: Introduction, session: ShortSession, rawParams: Record<string, unknown>): Server {
+    const hint: CacheHint = { ttlMs: LIST_TTL_MS, ...(this.#cacheScope !== undefined ? { cacheScope: this.#cacheScope } : {}) };
+    const server = new Server(intro.serverInfo, {
+      capabilities: intro.capabilities,
+      ...(intro.instructions !== undefined ? { instructions: intro.instructions } : {}),
+      cacheHints: { 'server/discover': hint, 'tools/list': hint, 'prompts/list': hint, 'resources/list': hint, 'resources/templates/list': hint },
+    });
+    // The SDK types each spec method's handler by its result; apiary passes the server's results on as they come, so one loose signature.
+    const register = server.setRequestHandler.bind(server) as unknown as (method: string, handler: () => Promise<Record<string, unknown>>) => void;
+    for (const [capability, methods] of Object.entries(FORWARDED)) {
+      if (intro.capabilities[capability] === undefined) continue;
+      for (const method of methods) register(method, () => forward(session, method, upstreamParams(rawParams)));
+    }
+    return server;
+  }
+}
+
+/** Sends the request on and gives back its result; an error is thrown as the SDK expects, with apiary's codes made modern. */
+async function forward(session: ShortSession, method: string, params: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const answer = await session.request(method, params);
+  if (answer.error !== undefined) throw new ProtocolError(modernErrorCode(answer.error.code), answer.error.message, answer.error.data);
+  const result = answer.result as Record<string, unknown>;
+  return method === 'tools/list' ? withSortedTools(result) : result;
+}
+
+/** The client's params as the server gets them: the envelope left out of `_meta`, everything else (trace context) kept. */
+function upstreamParams(params: Record<string, unknown>): Record<string, unknown> {
+  const meta = params['_meta'];
+  if (typeof meta !== 'object' || meta === null) return params;
+  const kept = Object.fromEntries(Object.entries(meta).filter(([key]) => !key.startsWith(ENVELOPE_PREFIX)));
+  const { _meta: _dropped, ...rest } = params;
+  return Object.keys(kept).length > 0 ? { ...rest, _meta: kept } : rest;
+}
+
+/** MCP asks for tools in a deterministic order: by name (within the page a server gave). */
+export function withSortedTools(result: Record<string, unknown>): Record<string, unknown> {
+  const tools = result['tools'];
+  if (!Array.isArray(tools)) return result;
+  const name = (t: unknown): string => String((t as { name?: unknown } | null)?.name ?? '');
+  return { ...result, tools: [...tools].sort((a, b) => (name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0)) };
+}
+
+/**
+ * A client session at the host for one modern request. A server that asks
+ * this client something mid-call (sampling, elicitation, roots) is told at
+ * once that apiary does not translate that into `input_required` yet,
+ * rather than left waiting for an answer nobody will send.
+ */
+class ShortSession {
+  readonly #host: SessionHost;
+  readonly #id: string;
+  readonly #pending = new Map<Id, (answer: JsonRpcResponse) => void>();
+  #nextId = 1;
+  #closed = false;
+
+  constructor(host: SessionHost) {
+    this.#host = host;
+    this.#id = host.openSession((message) => this.#deliver(message));
+  }
+
+  /** The server's introduction, asked with the client's own capabilities (so its requests to the client are checked against them). */
+  async introduce(capabilities: unknown, clientInfo: unknown): Promise<Introduction | { error: { code: number; message: string } }> {
+    const answer = await this.request('initialize', {
+      protocolVersion: LEGACY_VERSION,
+      capabilities: typeof capabilities === 'object' && capabilities !== null ? capabilities : {},
+      clientInfo: typeof clientInfo === 'object' && clientInfo !== null ? clientInfo : { name: 'modern-client', version: '0' },
+    });
+    if (answer.error !== undefined) return { error: answer.error };
+    const result = answer.result as Partial<Introduction> | undefined;
+    return {
+      capabilities: result?.capabilities ?? {},
+      serverInfo: result?.serverInfo ?? { name: 'unknown', version: '0' },
+      ...(typeof result?.instructions === 'string' ? { instructions: result.instructions } : {}),
+    };
+  }
+
+  request(method: string, params: Record<string, unknown>): Promise<JsonRpcResponse> {
+    if (this.#closed) return Promise.resolve(errorResponse(null, ErrorCodes.InternalError, 'the request was cancelled'));
+    const id = this.#nextId++;
+    const answered = new Promise<JsonRpcResponse>((resolve) => this.#pending.set(id, resolve));
+    void this.#host.fromClient(this.#id, { jsonrpc: '2.0', id, method, params });
+    return answered;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#host.closeSession(this.#id);
+    for (const [id, resolve] of this.#pending) resolve(errorResponse(id, ErrorCodes.InternalError, 'the client went away'));
+    this.#pending.clear();
+  }
+
+  #deliver(message: JsonRpcMessage): void {
+    if (isResponse(message)) {
+      const resolve = message.id === null ? undefined : this.#pending.get(message.id);
+      if (resolve === undefined) return;
+      this.#pending.delete(message.id!);
+      resolve(message);
+      return;
+    }
+    if (isRequest(message)) {
+      const refused = errorResponse(message.id, ErrorCodes.MethodNotFound, `apiary does not yet turn the server's ${message.method} into input_required for a ${MODERN_VERSION} client (MRTR translation is not built): refused`);
+      void this.#host.fromClient(this.#id, refused);
+    }
+    // Notifications (progress, list changes) have no stream to go on: a JSON answer is all a modern request gets here.
+  }
+}
+
+/** -32022, listing both revisions apiary speaks. */
+function unsupported(res: ServerResponse, id: Id | null, requested: string | undefined): void {
+  writeJson(res, 400, {
+    jsonrpc: '2.0',
+    id,
+    error: { code: ModernErrorCodes.UnsupportedProtocolVersion, message: `Unsupported protocol version${requested ? `: ${requested}` : ''}`, data: { supported: SUPPORTED_VERSIONS, ...(requested ? { requested } : {}) } },
+  });
+}
+
+function requestedVersion(req: IncomingMessage, body: unknown): string | undefined {
+  const meta = (body as { params?: { _meta?: Record<string, unknown> } } | null)?.params?._meta;
+  const claimed = meta?.[`${ENVELOPE_PREFIX}protocolVersion`];
+  if (typeof claimed === 'string') return claimed;
+  const header = req.headers['mcp-protocol-version'];
+  return Array.isArray(header) ? header[0] : header;
+}
+
+function idOf(body: unknown): Id | null {
+  const id = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as { id?: unknown }).id : undefined;
+  return typeof id === 'string' || typeof id === 'number' ? id : null;
+}
+
+function writeJson(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+}
+
+/** The SDK's answer, with both revisions listed where it lists only the modern one (discover, -32022). */
+async function writeResponse(res: ServerResponse, response: Response): Promise<void> {
+  const text = await response.text();
+  const headers: Record<string, string> = {};
+  response.headers.forEach((value, key) => {
+    if (key !== 'content-length') headers[key] = value;
+  });
+  res.writeHead(response.status, headers).end(response.headers.get('content-type')?.includes('application/json') ? withBothVersions(text) : text);
+}
+
+function withBothVersions(text: string): string {
+  let body: { result?: Record<string, unknown>; error?: { code?: number; data?: Record<string, unknown> } };
+  try {
+    body = JSON.parse(text) as typeof body;
+  } catch {
+    return text;
+  }
+  if (Array.isArray(body?.result?.['supportedVersions'])) body.result['supportedVersions'] = SUPPORTED_VERSIONS;
+  else if (body?.error?.code === ModernErrorCodes.UnsupportedProtocolVersion) body.error.data = { ...body.error.data, supported: SUPPORTED_VERSIONS };
+  else return text;
+  return JSON.stringify(body);
+}
