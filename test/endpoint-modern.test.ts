@@ -94,4 +94,14 @@ describe('the 2026-07-28 path of an endpoint', () => {
     const listed = await modern(endpoint.url, 'tools/list', {});
     expect(listed.body['result']).toMatchObject({ tools: [{ name: 'alpha' }, { name: 'mid' }, { name: 'zeta' }], ttlMs: 1000, cacheScope: 'public', resultType: 'complete' });
   });
+
+  it('GET and DELETE under the 2026-07-28 version header get 405 (that revision has no sessions and no GET stream)', async () => {
+    const { endpoint } = await open();
+    for (const method of ['GET', 'DELETE']) {
+      const res = await fetch(endpoint.url, { method, headers: { Accept: 'text/event-stream', 'MCP-Protocol-Version': '2026-07-28' } });
+      await res.arrayBuffer();
+      expect(res.status).toBe(405);
+      expect(res.headers.get('allow')).toBe('POST');
+    }
+  });
 });

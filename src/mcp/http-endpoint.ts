@@ -184,8 +184,13 @@ export class HttpEndpoint {
       return;
     }
     if (req.method === 'POST') return this.#route(req, res);
-    // The 2025 specification: a version header the server does not speak is a bad request.
     const version = header(req, 'mcp-protocol-version');
+    // 2026-07-28 has no sessions and no GET stream: its transport answers anything but POST with 405.
+    if (version === MODERN_VERSION) {
+      res.writeHead(405, { Allow: 'POST' }).end();
+      return;
+    }
+    // The 2025 specification: a version header the server does not speak is a bad request.
     if (version !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) return this.#fail(res, 400, null, ErrorCodes.InvalidRequest, unsupportedVersion(version));
     if (req.method === 'GET') return this.#get(req, res);
     if (req.method === 'DELETE') return this.#delete(req, res);
