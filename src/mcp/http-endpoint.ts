@@ -15,12 +15,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
-import { classifyInboundRequest } from '@modelcontextprotocol/server';
 import { loopbackRefusal } from '../util/loopback.js';
 import { BODY_TIMING, readBody, type BodyTiming } from '../util/read-body.js';
 import { bearerToken, sameToken } from '../util/tokens.js';
 import { checkClientMessages, ErrorCodes, errorResponse, isRequest, isResponse, type Id, type JsonRpcMessage } from './jsonrpc.js';
-import { MODERN_VERSION, ModernFront, withSortedTools, type SessionHost } from './modern.js';
+import { MODERN_VERSION, ModernFront, modernRoute, withSortedTools, type SessionHost } from './modern.js';
 
 export type { SessionHost } from './modern.js';
 
@@ -226,18 +225,9 @@ export class HttpEndpoint {
     } catch (err) {
       return this.#fail(res, 400, null, ErrorCodes.ParseError, `invalid JSON: ${(err as Error).message}`);
     }
+    const route = modernRoute(req, body);
+    if (route !== undefined) return this.#modern.serve(req, res, body, route);
     const version = header(req, 'mcp-protocol-version');
-    const route = classifyInboundRequest({
-      httpMethod: 'POST',
-      ...(version !== undefined ? { protocolVersionHeader: version } : {}),
-      ...optional('mcpMethodHeader', header(req, 'mcp-method')),
-      ...optional('mcpNameHeader', header(req, 'mcp-name')),
-      body,
-    });
-    // A refusal of something that does not claim the modern revision (a malformed message, a 2025 request with a version header
-    // naming neither revision) is the 2025 leg's to answer, as it always has been.
-    const legacyShaped = route.kind === 'legacy' || (route.kind === 'reject' && version !== MODERN_VERSION && !claimsEnvelope(body));
-    if (!legacyShaped) return this.#modern.serve(req, res, body, route);
     if (version !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) return this.#fail(res, 400, null, ErrorCodes.InvalidRequest, unsupportedVersion(version));
     return this.#post(req, res, body);
   }
@@ -506,20 +496,6 @@ export class HttpEndpoint {
       stream.res.end();
     }
   }
-}
-
-/** `{ [key]: value }` when there is a value (exactOptionalPropertyTypes keeps undefined out of optional fields). */
-function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
-  return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
-}
-
-/** Whether a body (or an element of a batch) carries the 2026-07-28 envelope's version claim. */
-function claimsEnvelope(body: unknown): boolean {
-  const claims = (m: unknown): boolean => {
-    const meta = (m as { params?: { _meta?: unknown } } | null)?.params?._meta;
-    return typeof meta === 'object' && meta !== null && 'io.modelcontextprotocol/protocolVersion' in meta;
-  };
-  return Array.isArray(body) ? body.some(claims) : claims(body);
 }
 
 function unsupportedVersion(version: string): string {

@@ -22,7 +22,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { toWebRequest } from '@modelcontextprotocol/node';
-import { createMcpHandler, ProtocolError, Server, type CacheHint, type InboundClassificationOutcome } from '@modelcontextprotocol/server';
+import { classifyInboundRequest, createMcpHandler, ProtocolError, Server, type CacheHint, type InboundClassificationOutcome } from '@modelcontextprotocol/server';
 import type { Deliver } from './bridge.js';
 import { ErrorCodes, errorResponse, isRequest, isResponse, ModernErrorCodes, modernErrorCode, type Id, type JsonRpcMessage, type JsonRpcResponse } from './jsonrpc.js';
 
@@ -49,6 +49,45 @@ export interface SessionHost {
 
 /** What the endpoint hands over: anything its classifier did not send to the 2025 leg. */
 export type ModernRoute = Exclude<InboundClassificationOutcome, { kind: 'legacy' }>;
+
+/**
+ * Where a POST goes, by the SDK's classifier on its parsed body: a modern
+ * route (or a refusal of the modern ladder), or undefined for the 2025 leg.
+ * A refusal of something that does not claim the modern revision (a
+ * malformed message, a 2025 request whose version header names neither
+ * revision) is the 2025 leg's to answer, as it always has been.
+ */
+export function modernRoute(req: IncomingMessage, body: unknown): ModernRoute | undefined {
+  const version = header(req, 'mcp-protocol-version');
+  const route = classifyInboundRequest({
+    httpMethod: 'POST',
+    ...optional('protocolVersionHeader', version),
+    ...optional('mcpMethodHeader', header(req, 'mcp-method')),
+    ...optional('mcpNameHeader', header(req, 'mcp-name')),
+    body,
+  });
+  if (route.kind === 'legacy' || (route.kind === 'reject' && version !== MODERN_VERSION && !claimsEnvelope(body))) return undefined;
+  return route;
+}
+
+/** Whether a body (or an element of a batch) carries the 2026-07-28 envelope's version claim. */
+function claimsEnvelope(body: unknown): boolean {
+  const claims = (m: unknown): boolean => {
+    const meta = (m as { params?: { _meta?: unknown } } | null)?.params?._meta;
+    return typeof meta === 'object' && meta !== null && `${ENVELOPE_PREFIX}protocolVersion` in meta;
+  };
+  return Array.isArray(body) ? body.some(claims) : claims(body);
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** `{ [key]: value }` when there is a value (exactOptionalPropertyTypes keeps undefined out of optional fields). */
+function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
+}
 
 /** What a server says of itself, read through the short session (the answer to its `initialize`). */
 interface Introduction {
@@ -233,8 +272,7 @@ function requestedVersion(req: IncomingMessage, body: unknown): string | undefin
   const meta = (body as { params?: { _meta?: Record<string, unknown> } } | null)?.params?._meta;
   const claimed = meta?.[`${ENVELOPE_PREFIX}protocolVersion`];
   if (typeof claimed === 'string') return claimed;
-  const header = req.headers['mcp-protocol-version'];
-  return Array.isArray(header) ? header[0] : header;
+  return header(req, 'mcp-protocol-version');
 }
 
 function idOf(body: unknown): Id | null {
