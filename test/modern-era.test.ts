@@ -174,4 +174,31 @@ describe('both MCP revisions at the front door', () => {
     await modern.close();
     await legacy.close();
   });
+
+  it("an HTTP server's proxy answers a 2026-07-28 client beside a 2025 one, spec.tools applied, tools sorted", async () => {
+    const h = await harness();
+    await h.write('e.yaml', `${everything('web').replace(', stdio]', ', streamableHttp]')}  transport: streamable-http\n  tools:\n    deny: [get-env]\n`);
+    await h.start();
+    const url = await ready(h, 'web');
+    const token = (await readEndpointToken(new StateLayout(h.stateDir)))!;
+    const modern = await modernClient(url, token);
+    expect(modern.getDiscoverResult()?.supportedVersions).toEqual([MODERN, '2025-11-25']);
+    const legacy = await legacyClient(url, token);
+    const names = (await modern.listTools()).tools.map((t) => t.name);
+    expect(names).toContain('echo');
+    expect(names).not.toContain('get-env');
+    expect(names).toEqual(sorted(names));
+    expect(sorted((await legacy.listTools()).tools.map((t) => t.name))).toEqual(names);
+    const [a, b] = await Promise.all([
+      modern.callTool({ name: 'echo', arguments: { message: 'proxied 2026' } }),
+      legacy.callTool({ name: 'echo', arguments: { message: 'proxied 2025' } }),
+    ]);
+    expect(a.content).toEqual([{ type: 'text', text: 'Echo: proxied 2026' }]);
+    expect(b.content).toEqual([{ type: 'text', text: 'Echo: proxied 2025' }]);
+    await expect(modern.callTool({ name: 'get-env', arguments: {} })).rejects.toThrow(/spec\.tools keeps it from clients/);
+    const anonymous = await post(url, { 'MCP-Protocol-Version': MODERN, 'Mcp-Method': 'tools/list' }, { jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: ENVELOPE } });
+    expect(anonymous.status).toBe(401);
+    await modern.close();
+    await legacy.close();
+  });
 });

@@ -5,7 +5,9 @@
  * the Host/Origin checks, the bearer token, and spec.tools (a filtered tool is
  * taken out of every tools/list answer, JSON or event stream, and a
  * tools/call on it is refused). Everything else passes through as it is,
- * streams included.
+ * streams included, except a 2026-07-28 request: that one is served by the
+ * ModernFront over a session of the SDK v2 client's with the server
+ * (upstream-sessions.ts), which speaks to the server in its own revision.
  */
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -15,7 +17,9 @@ import { bearerMatches, TOKEN_REQUIRED } from './http-endpoint.js';
 import { loopbackRefusal } from '../util/loopback.js';
 import { BODY_TIMING, readBody, type BodyTiming } from '../util/read-body.js';
 import { ErrorCodes, errorResponse } from './jsonrpc.js';
+import { ModernFront, modernRoute } from './modern.js';
 import { EXPOSE_ALL, refuseFilteredCall, withExposedTools, type ToolFilter } from './tool-filter.js';
+import { UpstreamSessions, type UpstreamTarget } from './upstream-sessions.js';
 
 const MAX_BODY = 4 * 1024 * 1024;
 
@@ -37,6 +41,7 @@ export class HttpProxy {
   /** Legacy SSE transport: session id -> the client's event stream, where its answers go (refusals too). */
   readonly #legacyStreams = new Map<string, ServerResponse>();
   readonly #bodyTiming: BodyTiming;
+  readonly #modern: ModernFront;
 
   /** `upstream`: the internal port of a server apiary runs, or a hosted server's URL and headers. `bodyTiming`: how long a request body may take (tests shorten it). */
   constructor(port: number, upstream: number | RemoteTarget, options: { token?: string; bodyTiming?: BodyTiming } = {}) {
@@ -45,6 +50,14 @@ export class HttpProxy {
     if (typeof upstream !== 'number') this.setRemote(upstream);
     this.#token = options.token;
     this.#bodyTiming = options.bodyTiming ?? BODY_TIMING;
+    this.#modern = new ModernFront(new UpstreamSessions(() => this.#upstreamTarget(), () => this.#filter), { tokenRequired: options.token !== undefined });
+  }
+
+  /** Where a modern request's session with the server goes: the local server's /mcp, or the hosted server's URL with its headers. */
+  #upstreamTarget(): UpstreamTarget {
+    const remote = this.#remote;
+    if (remote !== undefined) return { url: remote.url, headers: remote.headers, label: remote.label };
+    return { url: new URL(`http://127.0.0.1:${this.#upstreamPort}/mcp`), headers: {}, label: `127.0.0.1:${this.#upstreamPort}` };
   }
 
   /** A hosted server's new URL or header values (a secret rotated): what the next request is sent with. */
@@ -108,6 +121,9 @@ export class HttpProxy {
       // A client gone mid-body has nobody to answer; a body too large or too slow is answered (413, 408).
       if (!read.ok) return read.reason === 'Aborted' ? undefined : this.#fail(res, read.status, read.message);
       body = read.body;
+      const parsed = (req.url ?? '/').split('?')[0] === '/mcp' ? parseJsonBody(body) : undefined;
+      const route = parsed === undefined ? undefined : modernRoute(req, parsed.value);
+      if (route !== undefined) return this.#modern.serve(req, res, parsed!.value, route);
       if (this.#filter !== EXPOSE_ALL) {
         // What the server gets is exactly what was checked: a body apiary cannot read is refused, never passed on.
         const message = parseJsonBody(body);

@@ -1,0 +1,124 @@
+/**
+ * The client sessions a 2026-07-28 request at an HTTP server's proxy is
+ * served over (modern.ts's SessionHost): each is the SDK v2 client's own
+ * session with the server, negotiated as the SDK's `auto` mode does (a
+ * 2026-07-28 server is spoken to in its revision, a 2025 one with
+ * `initialize`), opened at the request's introduction and closed with it.
+ * So the proxy passes nothing through raw for a modern client: a 2025 server
+ * cannot read a modern request, and translation is what apiary is for. The
+ * proxy's spec.tools applies here as on its pass-through path.
+ */
+import { randomUUID } from 'node:crypto';
+import { Client, ProtocolError, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { headerValueFlaw } from '../api/remote.js';
+import { messageOf } from '../errors.js';
+import { DEFAULT_CALL_TIMEOUT_MS } from './aggregate.js';
+import type { Deliver } from './bridge.js';
+import { ErrorCodes, errorResponse, isRequest, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from './jsonrpc.js';
+import type { SessionHost } from './modern.js';
+import { refuseFilteredCall, withExposedTools, type ToolFilter } from './tool-filter.js';
+
+/** Where the server is: its URL and the headers apiary adds (a hosted server's, from its secrets; never logged). */
+export interface UpstreamTarget {
+  url: URL;
+  headers: Record<string, string>;
+  /** What errors call it (never the expanded URL). */
+  label: string;
+}
+
+interface UpstreamSession {
+  deliver: Deliver;
+  client?: Client;
+}
+
+/** Any result, as the server gave it: apiary passes results on, it does not validate them. */
+const ANY_RESULT = { '~standard': { version: 1, vendor: 'apiary', validate: (value: unknown) => ({ value }) } } as const;
+
+export class UpstreamSessions implements SessionHost {
+  readonly #target: () => UpstreamTarget;
+  readonly #filter: () => ToolFilter;
+  readonly #sessions = new Map<string, UpstreamSession>();
+
+  constructor(target: () => UpstreamTarget, filter: () => ToolFilter) {
+    this.#target = target;
+    this.#filter = filter;
+  }
+
+  openSession(deliver: Deliver): string {
+    const id = randomUUID();
+    this.#sessions.set(id, { deliver });
+    return id;
+  }
+
+  hasSession(id: string): boolean {
+    return this.#sessions.has(id);
+  }
+
+  closeSession(id: string): void {
+    const session = this.#sessions.get(id);
+    this.#sessions.delete(id);
+    void session?.client?.close().catch(() => undefined);
+  }
+
+  /** A request is answered through `deliver`; anything else (the modern path sends nothing else) is dropped. */
+  async fromClient(id: string, message: JsonRpcMessage): Promise<void> {
+    const session = this.#sessions.get(id);
+    if (session === undefined || !isRequest(message)) return;
+    const answer = await this.#answer(session, message).catch((err: unknown) => errorResponse(message.id, ErrorCodes.InternalError, messageOf(err)));
+    if (this.#sessions.get(id) === session) session.deliver(answer, message.id);
+  }
+
+  async #answer(session: UpstreamSession, request: JsonRpcRequest): Promise<JsonRpcResponse> {
+    const params = request.params ?? {};
+    if (request.method === 'initialize') return this.#connect(session, request);
+    const refused = request.method === 'tools/call' ? refuseFilteredCall(this.#filter(), request.id, params['name']) : undefined;
+    if (refused !== undefined) return refused;
+    const client = session.client;
+    if (client === undefined) return errorResponse(request.id, ErrorCodes.InternalError, 'no session with the server: initialize first');
+    try {
+      const result = await client.request({ method: request.method, params }, ANY_RESULT, { timeout: DEFAULT_CALL_TIMEOUT_MS });
+      const answer: JsonRpcResponse = { jsonrpc: '2.0', id: request.id, result: result as Record<string, unknown> };
+      return request.method === 'tools/list' ? (withExposedTools(this.#filter(), answer) ?? answer) : answer;
+    } catch (err) {
+      return failure(request, err);
+    }
+  }
+
+  /** The session with the server, opened with the client's own capabilities; answered as the server introduced itself. */
+  async #connect(session: UpstreamSession, request: JsonRpcRequest): Promise<JsonRpcResponse> {
+    const target = this.#target();
+    for (const [name, value] of Object.entries(target.headers)) {
+      const flaw = headerValueFlaw(value);
+      if (flaw !== undefined) return errorResponse(request.id, ErrorCodes.ServerUnavailable, `the header ${name} that spec.remote.headers sets holds ${flaw} and cannot be sent`);
+    }
+    const params = request.params ?? {};
+    const capabilities = (params['capabilities'] ?? {}) as Record<string, unknown>;
+    const clientInfo = (params['clientInfo'] ?? { name: 'apiary', version: '0' }) as { name: string; version: string };
+    const client = new Client(clientInfo, { capabilities, versionNegotiation: { mode: 'auto' } });
+    // A server's question mid-call has no 2026-07-28 answer path yet: refused at once, never left waiting.
+    for (const method of ['sampling/createMessage', 'elicitation/create', 'roots/list'] as const) {
+      if (capabilities[method.split('/')[0]!] === undefined) continue;
+      client.setRequestHandler(method, () => {
+        throw new ProtocolError(ErrorCodes.MethodNotFound, `apiary does not yet turn the server's ${method} into input_required for a 2026-07-28 client (MRTR translation is not built): refused`);
+      });
+    }
+    try {
+      await client.connect(new StreamableHTTPClientTransport(target.url, { requestInit: { headers: target.headers } }));
+    } catch (err) {
+      return errorResponse(request.id, ErrorCodes.ServerUnavailable, `the server at ${target.label} did not open a session: ${messageOf(err)}`);
+    }
+    session.client = client;
+    const instructions = client.getInstructions();
+    return {
+      jsonrpc: '2.0',
+      id: request.id,
+      result: { protocolVersion: client.getNegotiatedProtocolVersion(), capabilities: client.getServerCapabilities() ?? {}, serverInfo: client.getServerVersion() ?? { name: target.label, version: '0' }, ...(instructions !== undefined ? { instructions } : {}) },
+    };
+  }
+}
+
+/** The server's own error as it gave it; a transport failure or a timeout as apiary's own. */
+function failure(request: JsonRpcRequest, err: unknown): JsonRpcResponse {
+  if (err instanceof ProtocolError) return { jsonrpc: '2.0', id: request.id, error: { code: err.code, message: err.message, ...(err.data !== undefined ? { data: err.data } : {}) } };
+  return errorResponse(request.id, ErrorCodes.ServerUnavailable, `${request.method} did not reach the server: ${messageOf(err)}`);
+}
