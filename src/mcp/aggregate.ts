@@ -89,6 +89,8 @@ interface ClientSession {
   links: Map<Bridge, Link>;
   /** Its own session with each HTTP member, by server name. */
   remotes: Map<string, RemoteLink>;
+  /** A session for one request (a 2026-07-28 client's): so are its sessions at the members' bridges. */
+  ephemeral: boolean;
   /** Its requests being answered: its id -> how to stop each part at the members. */
   open: Map<Id, Set<Cancel>>;
   /** Members' requests passed on to it: the id it was given -> where its answer goes. */
@@ -139,9 +141,9 @@ export class Aggregate {
 
   // ---- the client side (HttpEndpoint calls these) ----
 
-  openSession(deliver: Deliver): string {
+  openSession(deliver: Deliver, options: { ephemeral?: boolean } = {}): string {
     const id = randomUUID();
-    this.#clients.set(id, { deliver, introduction: {}, links: new Map(), remotes: new Map(), open: new Map(), asks: new Map() });
+    this.#clients.set(id, { deliver, introduction: {}, links: new Map(), remotes: new Map(), open: new Map(), asks: new Map(), ephemeral: options.ephemeral === true });
     return id;
   }
 
@@ -447,7 +449,7 @@ export class Aggregate {
     const known = client.links.get(bridge);
     if (known !== undefined && bridge.hasSession(known.session)) return known;
     const link: Link = { server, session: '', pending: new Map() };
-    link.session = bridge.openSession((message, related) => this.#fromMember(client, bridge, link, message, related));
+    link.session = bridge.openSession((message, related) => this.#fromMember(client, bridge, link, message, related), { ephemeral: client.ephemeral });
     client.links.set(bridge, link);
     // The bridge answers from its own handshake; the answer matches nothing pending and is dropped.
     void bridge.fromClient(link.session, { jsonrpc: '2.0', id: this.#nextId++, method: 'initialize', params: client.introduction });

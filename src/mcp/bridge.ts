@@ -87,6 +87,8 @@ interface Session {
   id: string;
   deliver: Deliver;
   capabilities?: Record<string, unknown>;
+  /** A session for one request (a 2026-07-28 client's): opening and closing it is no change the owner must hear of. */
+  ephemeral?: boolean;
   /** This client's requests at the server now, and those waiting their turn. */
   inFlight: number;
   waiting: JsonRpcRequest[];
@@ -556,10 +558,11 @@ export class Bridge {
    * own client): a server's request for sampling, elicitation or roots goes
    * only to a session that declared that capability.
    */
-  openSession(deliver: Deliver, declared: { capabilities?: Record<string, unknown> } = {}): string {
+  openSession(deliver: Deliver, declared: { capabilities?: Record<string, unknown>; ephemeral?: boolean } = {}): string {
     const id = randomUUID();
-    this.#sessions.set(id, { id, deliver, inFlight: 0, waiting: [], ...(declared.capabilities !== undefined ? { capabilities: declared.capabilities } : {}) });
-    this.#opts.onChange?.();
+    const ephemeral = declared.ephemeral === true;
+    this.#sessions.set(id, { id, deliver, inFlight: 0, waiting: [], ...(declared.capabilities !== undefined ? { capabilities: declared.capabilities } : {}), ...(ephemeral ? { ephemeral } : {}) });
+    if (!ephemeral) this.#opts.onChange?.();
     return id;
   }
 
@@ -574,7 +577,9 @@ export class Bridge {
   }
 
   closeSession(id: string): void {
-    if (!this.#sessions.delete(id)) return;
+    const closed = this.#sessions.get(id);
+    if (closed === undefined) return;
+    this.#sessions.delete(id);
     for (const [upstreamId, pending] of this.#pending) {
       if (pending.kind === 'client' && pending.session === id) {
         this.#pending.delete(upstreamId);
@@ -589,7 +594,7 @@ export class Bridge {
       this.#serverRequests.delete(downstreamId);
       route.upstream.send(errorResponse(route.upstreamId, ErrorCodes.InternalError, 'the client this request went to has disconnected'));
     }
-    this.#opts.onChange?.();
+    if (closed.ephemeral !== true) this.#opts.onChange?.();
   }
 
   /** A message from a client session. */

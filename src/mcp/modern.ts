@@ -41,7 +41,8 @@ export const LIST_TTL_MS = 1000;
 
 /** The client side of what an endpoint serves (a Bridge, the Aggregate): the same sessions 2025 clients get. */
 export interface SessionHost {
-  openSession(deliver: Deliver): string;
+  /** `ephemeral`: a session for one request, no news to whoever watches the host's clients (a modern request's). */
+  openSession(deliver: Deliver, options?: { ephemeral?: boolean }): string;
   hasSession(id: string): boolean;
   closeSession(id: string): void;
   fromClient(sessionId: string, message: JsonRpcMessage): Promise<void>;
@@ -208,7 +209,7 @@ class ShortSession {
 
   constructor(host: SessionHost) {
     this.#host = host;
-    this.#id = host.openSession((message) => this.#deliver(message));
+    this.#id = host.openSession((message) => this.#deliver(message), { ephemeral: true });
   }
 
   /** The server's introduction, asked with the client's own capabilities (so its requests to the client are checked against them). */
