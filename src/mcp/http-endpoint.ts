@@ -152,6 +152,7 @@ export class HttpEndpoint {
 
   async close(): Promise<void> {
     clearInterval(this.#sweeper);
+    await this.#modern.close();
     for (const res of this.#legacy.values()) res.end();
     for (const [id, streams] of this.#streams) {
       streams.get?.end();

@@ -90,6 +90,7 @@ export class HttpProxy {
   }
 
   async close(): Promise<void> {
+    await this.#modern.close();
     const server = this.#server;
     this.#server = undefined;
     if (server === undefined) return;

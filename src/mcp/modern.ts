@@ -6,7 +6,8 @@
  * refused) comes here.
  *
  * Each modern request is served by the SDK's own entry
- * (`createMcpHandler(..., { legacy: 'reject' })`), which checks the
+ * (`createMcpHandler(..., { legacy: 'reject' })`, one per endpoint, closed
+ * with it), which checks the
  * `Mcp-Method`/`Mcp-Name` headers and the `_meta` envelope, stamps
  * `resultType` and `serverInfo`, and adds the cache hints. Its `Server`
  * forwards into the endpoint's SessionHost (a Bridge or the Aggregate) over
@@ -22,7 +23,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { toWebRequest } from '@modelcontextprotocol/node';
-import { classifyInboundRequest, createMcpHandler, ProtocolError, Server, type CacheHint, type InboundClassificationOutcome } from '@modelcontextprotocol/server';
+import { classifyInboundRequest, createMcpHandler, ProtocolError, Server, type CacheHint, type InboundClassificationOutcome, type McpHttpHandler } from '@modelcontextprotocol/server';
 import type { Deliver } from './bridge.js';
 import { ErrorCodes, errorResponse, isRequest, isResponse, ModernErrorCodes, modernErrorCode, type Id, type JsonRpcMessage, type JsonRpcResponse } from './jsonrpc.js';
 
@@ -112,12 +113,28 @@ export class ModernFront {
   readonly #host: SessionHost;
   /** The endpoint asks for a token: its lists are one principal's, not shareable by caches. */
   readonly #cacheScope: CacheHint['cacheScope'];
-  readonly #onError: ((error: unknown) => void) | undefined;
+  /** The SDK's entry, one for the endpoint: it asks for each request's Server by the Request it was given. */
+  readonly #handler: McpHttpHandler;
+  readonly #servers = new WeakMap<Request, Server>();
 
   constructor(host: SessionHost, options: { tokenRequired: boolean; onError?: (error: unknown) => void }) {
     this.#host = host;
     this.#cacheScope = options.tokenRequired ? 'private' : 'public';
-    this.#onError = options.onError;
+    const onError = options.onError;
+    this.#handler = createMcpHandler(
+      (ctx) => {
+        const server = ctx.requestInfo === undefined ? undefined : this.#servers.get(ctx.requestInfo);
+        // serve() registers a Server before every fetch: a miss is apiary's bug, answered as an internal error by the SDK.
+        if (server === undefined) throw new Error('no Server registered for this request');
+        return server;
+      },
+      { legacy: 'reject', ...(onError !== undefined ? { onerror: (err: Error) => onError(err) } : {}) },
+    );
+  }
+
+  /** Ends the modern exchanges in flight (the endpoint is closing). */
+  close(): Promise<void> {
+    return this.#handler.close();
   }
 
   /** Answers one modern POST (or its refusal); never throws. */
@@ -141,11 +158,9 @@ export class ModernFront {
       const meta = (route.message.params?.['_meta'] ?? {}) as Record<string, unknown>;
       const intro = await session.introduce(meta[`${ENVELOPE_PREFIX}clientCapabilities`], meta[`${ENVELOPE_PREFIX}clientInfo`]);
       if ('error' in intro) return writeJson(res, 200, { jsonrpc: '2.0', id, error: { code: modernErrorCode(intro.error.code), message: intro.error.message } });
-      const server = this.#server(intro, session, route.message.params ?? {});
-      const handler = createMcpHandler(() => server, { legacy: 'reject', onerror: (err) => this.#onError?.(err) });
-      const response = await handler.fetch(await toWebRequest(req, body), { parsedBody: body });
-      await writeResponse(res, response);
-      await handler.close();
+      const request = await toWebRequest(req, body);
+      this.#servers.set(request, this.#server(intro, session, route.message.params ?? {}));
+      await writeResponse(res, await this.#handler.fetch(request, { parsedBody: body }));
     } finally {
       session.close();
     }
