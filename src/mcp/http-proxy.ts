@@ -17,7 +17,7 @@ import { bearerMatches, TOKEN_REQUIRED } from './http-endpoint.js';
 import { loopbackRefusal } from '../util/loopback.js';
 import { BODY_TIMING, readBody, type BodyTiming } from '../util/read-body.js';
 import { ErrorCodes, errorResponse } from './jsonrpc.js';
-import { ModernFront, modernRoute } from './modern.js';
+import { ModernFront, modernRoute, withSortedTools } from './modern.js';
 import { EXPOSE_ALL, refuseFilteredCall, withExposedTools, type ToolFilter } from './tool-filter.js';
 import { UpstreamSessions, type UpstreamTarget } from './upstream-sessions.js';
 
@@ -117,6 +117,7 @@ export class HttpProxy {
     if (refused !== undefined) return this.#fail(res, 403, `${refused} (DNS rebinding protection)`);
     if (this.#token !== undefined && !bearerMatches(req, this.#token)) return this.#fail(res, 401, TOKEN_REQUIRED, { 'WWW-Authenticate': 'Bearer realm="apiary"' });
     let body: Buffer | undefined;
+    let listsTools = false;
     if (req.method === 'POST') {
       const read = await readBody(req, res, { limit: MAX_BODY, timing: this.#bodyTiming });
       // A client gone mid-body has nobody to answer; a body too large or too slow is answered (413, 408).
@@ -125,6 +126,7 @@ export class HttpProxy {
       const parsed = (req.url ?? '/').split('?')[0] === '/mcp' ? parseJsonBody(body) : undefined;
       const route = parsed === undefined ? undefined : modernRoute(req, parsed.value);
       if (route !== undefined) return this.#modern.serve(req, res, parsed!.value, route);
+      listsTools = asksForTools(parsed?.value);
       if (this.#filter !== EXPOSE_ALL) {
         // What the server gets is exactly what was checked: a body apiary cannot read is refused, never passed on.
         const message = parseJsonBody(body);
@@ -134,7 +136,7 @@ export class HttpProxy {
         body = Buffer.from(asciiJson(message.value));
       }
     }
-    this.#forward(req, res, body);
+    this.#forward(req, res, body, listsTools);
   }
 
   #answer(res: ServerResponse, status: number, message: unknown): void {
@@ -176,7 +178,8 @@ export class HttpProxy {
     return { send: https ? httpsRequest : request, host: remote.url.hostname, port: Number(remote.url.port || (https ? 443 : 80)), path, hostHeader: remote.url.host, extra: remote.headers };
   }
 
-  #forward(req: IncomingMessage, res: ServerResponse, body: Buffer | undefined): void {
+  /** `listsTools`: the body asks for tools/list, whose answer is read to sort the tools by name (and filter them). */
+  #forward(req: IncomingMessage, res: ServerResponse, body: Buffer | undefined, listsTools: boolean): void {
     const to = this.#destination(req);
     for (const [name, value] of Object.entries(to.extra)) {
       const flaw = headerValueFlaw(value);
@@ -195,7 +198,8 @@ export class HttpProxy {
       const type = String(answer.headers['content-type'] ?? '');
       const stream = type.includes('text/event-stream');
       // Event streams are always read event by event (a filter may come later; a legacy stream must be known by its session).
-      const filtering = stream || (this.#filter !== EXPOSE_ALL && type.includes('application/json'));
+      const rewriting = this.#filter !== EXPOSE_ALL || listsTools;
+      const filtering = stream || (rewriting && type.includes('application/json'));
       const outHeaders = { ...answer.headers };
       if (filtering) delete outHeaders['content-length'];
       res.writeHead(answer.statusCode ?? 502, outHeaders);
@@ -223,7 +227,7 @@ export class HttpProxy {
             this.#legacyStreams.set(session, res);
             res.on('close', () => this.#legacyStreams.delete(session));
           }
-          res.write(this.#filter === EXPOSE_ALL ? `${event}\n\n` : `${event.replace(/^data: (.*)$/m, (_, data: string) => `data: ${this.#filterJsonText(data)}`)}\n\n`);
+          res.write(!rewriting ? `${event}\n\n` : `${event.replace(/^data: (.*)$/m, (_, data: string) => `data: ${this.#filterJsonText(data)}`)}\n\n`);
         }
       });
       answer.on('end', () => res.end(buffer));
@@ -236,7 +240,7 @@ export class HttpProxy {
     upstream.end(body);
   }
 
-  /** A tools/list result (alone or in a batch) with the filtered tools taken out; anything else as it was. */
+  /** A tools/list result (alone or in a batch) with the filtered tools taken out and the rest sorted by name; anything else as it was. */
   #filterJsonText(text: string): string {
     let value: unknown;
     try {
@@ -249,11 +253,18 @@ export class HttpProxy {
       const filtered = withExposedTools(this.#filter, m);
       if (filtered === undefined) return m;
       changed = true;
-      return filtered;
+      const answer = filtered as { result: Record<string, unknown> };
+      return { ...answer, result: withSortedTools(answer.result) };
     };
     const out = Array.isArray(value) ? value.map(filter) : filter(value);
     return changed ? JSON.stringify(out) : text;
   }
+}
+
+/** Whether a POST body (or an element of its batch) is a tools/list request. */
+function asksForTools(body: unknown): boolean {
+  const asks = (m: unknown): boolean => (m as { method?: unknown } | null)?.method === 'tools/list';
+  return Array.isArray(body) ? body.some(asks) : asks(body);
 }
 
 const UNREADABLE_BODY = 'the body is not JSON in UTF-8; apiary checks every call against spec.tools and passes on only what it could read';
