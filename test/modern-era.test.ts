@@ -8,6 +8,7 @@
 import { createRequire } from 'node:module';
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { describe, expect, it } from 'vitest';
 import { findCondition } from '../src/api/status.js';
@@ -200,5 +201,19 @@ describe('both MCP revisions at the front door', () => {
     expect(anonymous.status).toBe(401);
     await modern.close();
     await legacy.close();
+  });
+
+  it("the proxy sorts tools for a client of the legacy HTTP+SSE transport too (the answer travels on the /sse stream)", async () => {
+    const h = await harness();
+    await h.write('e.yaml', `${everything('old').replace(', stdio]', ', sse]')}  transport: sse\n`);
+    await h.start();
+    const url = await ready(h, 'old');
+    const token = (await readEndpointToken(new StateLayout(h.stateDir)))!;
+    const client = new Client({ name: 'sse-client', version: '1' });
+    await client.connect(new SSEClientTransport(new URL(url), { requestInit: { headers: auth(token) } }));
+    const names = (await client.listTools()).tools.map((t) => t.name);
+    expect(names).toContain('echo');
+    expect(names).toEqual(sorted(names));
+    await client.close();
   });
 });

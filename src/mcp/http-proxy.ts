@@ -136,7 +136,9 @@ export class HttpProxy {
         body = Buffer.from(asciiJson(message.value));
       }
     }
-    this.#forward(req, res, body, listsTools);
+    // The legacy HTTP+SSE transport answers on its GET stream, which is where its tools/list answers are read.
+    const legacyStream = req.method === 'GET' && (req.url ?? '/').split('?')[0] === '/sse';
+    this.#forward(req, res, body, listsTools || legacyStream);
   }
 
   #answer(res: ServerResponse, status: number, message: unknown): void {
@@ -178,7 +180,7 @@ export class HttpProxy {
     return { send: https ? httpsRequest : request, host: remote.url.hostname, port: Number(remote.url.port || (https ? 443 : 80)), path, hostHeader: remote.url.host, extra: remote.headers };
   }
 
-  /** `listsTools`: the body asks for tools/list, whose answer is read to sort the tools by name (and filter them). */
+  /** `listsTools`: the answer may hold a tools/list result, read to sort the tools by name (and filter them). */
   #forward(req: IncomingMessage, res: ServerResponse, body: Buffer | undefined, listsTools: boolean): void {
     const to = this.#destination(req);
     for (const [name, value] of Object.entries(to.extra)) {
