@@ -304,7 +304,7 @@ describe('Bridge rolling updates', () => {
     await waitFor('the new process ready', () => bridge.status().next?.state === 'ready', 10_000, { observe: () => bridge.status() });
     expect(bridge.status()).toMatchObject({ pid: 4242, state: 'ready', next: { pid: 5252, state: 'ready' } });
     // Before promote, clients still talk to the old process only, and the new one asked nobody anything.
-    expect(fresh.received.map((m) => (m as { method?: string }).method)).toEqual(['initialize', 'notifications/initialized', 'tools/list']);
+    expect(fresh.received.map((m) => (m as { method?: string }).method)).toEqual(['server/discover', 'initialize', 'notifications/initialized', 'tools/list']);
 
     expect(bridge.promote()).toBe(true);
     expect(bridge.status()).toMatchObject({ pid: 5252, state: 'ready', serverInfo: { name: 'fresh' } });
@@ -364,8 +364,11 @@ describe('Bridge handshake', () => {
   it("a server whose initialize answer is not an MCP InitializeResult (by the SDK's schema) fails the handshake, saying which field", async () => {
     const bridge = new Bridge({ name: 's', clock: systemClock });
     const server = scriptedServer({ silent: true });
+    const probe = server.next('server/discover');
     const asked = server.next('initialize');
     bridge.attach(server.toServer, server.fromServer, 4242);
+    // A 2025 server: the era probe is refused, then comes initialize.
+    server.reply({ jsonrpc: '2.0', id: (await probe).id, error: { code: -32601, message: 'Method not found' } });
     const init = await asked;
     server.reply({ jsonrpc: '2.0', id: init.id, result: { protocolVersion: '2025-06-18', capabilities: {} } });
     await waitFor('the handshake over', () => bridge.status().state !== 'initializing', 10_000, { observe: () => bridge.status() });

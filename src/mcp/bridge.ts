@@ -16,6 +16,7 @@ import { randomUUID } from 'node:crypto';
 import { InitializeResultSchema, LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS, type InitializeResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Readable, Writable } from 'node:stream';
 import type { Clock, Timer } from '../util/clock.js';
+import { askedInputs, envelope, isInputRequired, MODERN_PROTOCOL_VERSION, readDiscover, type Discovered, type Era } from './era.js';
 import { DEFAULT_HEALTH, type HealthOptions } from './health.js';
 import {
   ErrorCodes,
@@ -106,8 +107,21 @@ type Pending =
   | { kind: 'client'; upstream: StdioUpstream; session: string; id: Id; method?: string; progressToken?: string }
   | { kind: 'internal'; upstream: StdioUpstream; resolve: (r: JsonRpcResponse) => void; timer?: Timer };
 
-/** What a process answered to apiary's handshake. */
+/** What a process answered to apiary's handshake (for a modern server, `init` is made from its DiscoverResult). */
 type Handshake = { init: InitializeResult; tools: ToolSummary[] } | { error: string };
+
+/** What the era probe found: a modern server, or a legacy one (and its answer to initialize when the probe already sent it). */
+type Probed = { era: 'modern'; discovered: Discovered } | { era: 'legacy'; initialize?: JsonRpcResponse } | { error: string };
+
+/** apiary's initialize, as a client of a legacy server. */
+const INITIALIZE_PARAMS = {
+  protocolVersion: PROTOCOL_VERSION,
+  capabilities: { roots: { listChanged: true }, sampling: {}, elicitation: {} },
+  clientInfo: APIARY_CLIENT_INFO,
+};
+
+/** The client capabilities a modern server may ask input of (MRTR): those of a client's that a request to it declares. */
+const INPUT_CAPABILITIES = ['sampling', 'elicitation', 'roots'] as const;
 
 /** A new process beside the serving one, initialized before it takes over. */
 interface Candidate {
@@ -187,6 +201,17 @@ export class Bridge {
   #health: HealthOptions | undefined;
   /** Replaced processes still finishing client requests, and who waits for them to be done. */
   readonly #draining = new Map<StdioUpstream, { pid: number; waiters: (() => void)[] }>();
+  /** The era of each process whose handshake is done: what its requests carry, and how its liveness is checked. */
+  readonly #eras = new WeakMap<StdioUpstream, Era>();
+  /**
+   * Configurations (process config hashes) whose process exited on the
+   * server/discover probe: a 2025 server that does not tolerate an unknown
+   * method. Their next processes go straight to initialize, or every restart
+   * would die on the probe again. Kept here because the bridge outlives the
+   * processes of its server; keyed by configuration because an edit (another
+   * command, another version) may be a server of the other era.
+   */
+  readonly #legacyConfigs = new Set<string>();
 
   constructor(options: BridgeOptions) {
     this.#opts = options;
@@ -232,8 +257,8 @@ export class Bridge {
 
   // ---- the server process ----
 
-  /** A new process: talk to it over its stdio and initialize it. */
-  attach(stdin: Writable, stdout: Readable, pid: number): void {
+  /** A new process: talk to it over its stdio and initialize it. `config` (its config hash) keys the era verdict of a process that exited on the probe. */
+  attach(stdin: Writable, stdout: Readable, pid: number, config?: string): void {
     this.detach('replaced');
     this.#pid = pid;
     this.#init = undefined;
@@ -245,7 +270,7 @@ export class Bridge {
     const slow = (message: string): void => {
       if (this.#upstream === upstream && this.#state === 'initializing') this.#set('initializing', message);
     };
-    void this.#handshake(upstream, slow).then((result) => {
+    void this.#handshake(upstream, slow, config).then((result) => {
       if (this.#upstream !== upstream) return;
       if ('error' in result) this.#set('failed', result.error);
       else this.#serve(result);
@@ -289,26 +314,108 @@ export class Bridge {
   }
 
   /**
-   * apiary's own handshake with a process: initialize, initialized, and the
-   * tools it lists. `slow` is told when a step goes unanswered past the
-   * health timeout.
+   * apiary's own handshake with a process. First the era, probed as the
+   * spec's stdio transport says: a modern server answers server/discover,
+   * and needs nothing more; a legacy one gets initialize and initialized.
+   * Then the tools it lists. `slow` is told when a step goes unanswered past
+   * the health timeout.
    */
-  async #handshake(upstream: StdioUpstream, slow: (message: string) => void): Promise<Handshake> {
-    const answer = await this.#handshakeStep(upstream, 'initialize', {
-      protocolVersion: PROTOCOL_VERSION,
-      capabilities: { roots: { listChanged: true }, sampling: {}, elicitation: {} },
-      clientInfo: APIARY_CLIENT_INFO,
-    }, slow);
+  async #handshake(upstream: StdioUpstream, slow: (message: string) => void, config?: string): Promise<Handshake> {
+    const probed: Probed = config !== undefined && this.#legacyConfigs.has(config) ? { era: 'legacy' } : await this.#probe(upstream, slow, config);
+    if ('error' in probed) return probed;
+    this.#eras.set(upstream, probed.era);
+    if (probed.era === 'modern') {
+      const { capabilities, serverInfo, instructions } = probed.discovered;
+      // What legacy clients' initialize is answered with. serverInfo is only a SHOULD in a DiscoverResult; clients need one.
+      const init = { protocolVersion: MODERN_PROTOCOL_VERSION, capabilities, serverInfo: serverInfo ?? { name: this.#opts.name, version: 'unknown' }, ...(instructions !== undefined ? { instructions } : {}) } as InitializeResult;
+      return this.#listTools(upstream, init, slow);
+    }
+    const answer = probed.initialize ?? (await this.#handshakeStep(upstream, 'initialize', INITIALIZE_PARAMS, slow));
     if (answer.error || answer.result === undefined) return { error: `initialize failed: ${answer.error?.message ?? 'no result'}` };
     // Checked against the SDK's schema: what apiary answers every client's initialize with must be whole.
     const parsed = InitializeResultSchema.safeParse(answer.result);
     if (!parsed.success) return { error: `initialize failed: the answer is not an MCP InitializeResult (${parsed.error.issues[0]?.path.join('.') ?? ''}: ${parsed.error.issues[0]?.message ?? 'invalid'})` };
-    const init = parsed.data;
     upstream.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    return this.#listTools(upstream, parsed.data, slow);
+  }
+
+  async #listTools(upstream: StdioUpstream, init: InitializeResult, slow: (message: string) => void): Promise<Handshake> {
     if (init.capabilities?.['tools'] === undefined) return { init, tools: [] };
-    const tools = await this.#handshakeStep(upstream, 'tools/list', {}, slow);
+    const tools = await this.#handshakeStep(upstream, 'tools/list', this.#paramsFor(upstream, {}), slow);
     if (tools.error) return { error: `tools/list failed: ${tools.error.message}` };
     return { init, tools: summarizeTools((tools.result as { tools?: unknown[] } | undefined)?.tools ?? []) };
+  }
+
+  /**
+   * The era probe: server/discover with the envelope. A DiscoverResult (or
+   * UnsupportedProtocolVersion naming 2026-07-28) is a modern server; any
+   * other error is a legacy one, and so is silence past
+   * healthCheck.timeoutSeconds: initialize goes to the same process then
+   * (2025 servers tolerate the unknown method before it). A modern server
+   * that is merely slow to start still answers the probe before it reads
+   * initialize (stdin is read in order), so its late DiscoverResult wins.
+   */
+  async #probe(upstream: StdioUpstream, slow: (message: string) => void, config?: string): Promise<Probed> {
+    const limitMs = (this.#health ?? DEFAULT_HEALTH).timeoutMs;
+    const discover = this.#call(upstream, 'server/discover', this.#paramsFor(upstream, {}, 'modern'));
+    const answer = await this.#within(discover, limitMs);
+    if (answer !== undefined) return this.#probed(upstream, answer, config);
+    if (!this.#live(upstream)) return { error: 'the process was given up during the era probe' };
+    slow(`no answer to server/discover within ${limitMs / 1000}s (healthCheck.timeoutSeconds); trying initialize, as for a 2025 server`);
+    const initialize = this.#call(upstream, 'initialize', INITIALIZE_PARAMS);
+    const first = await new Promise<{ discover: JsonRpcResponse } | { initialize: JsonRpcResponse }>((resolve) => {
+      void discover.then((r) => {
+        if (readDiscover(r).era === 'modern') resolve({ discover: r });
+      });
+      void initialize.then((r) => resolve({ initialize: r }));
+    });
+    return 'discover' in first ? this.#probed(upstream, first.discover, config) : { era: 'legacy', initialize: first.initialize };
+  }
+
+  /** The era an answer to the probe says; a process that exited on the probe is remembered as legacy for its configuration. */
+  async #probed(upstream: StdioUpstream, answer: JsonRpcResponse, config?: string, again = true): Promise<Probed> {
+    if (upstream.closed) {
+      if (config !== undefined) this.#legacyConfigs.add(config);
+      return { error: 'the server exited on the server/discover probe; its next process gets initialize at once (a 2025 server)' };
+    }
+    if (!this.#live(upstream)) return { error: 'the process was given up during the era probe' };
+    const verdict = readDiscover(answer);
+    if (verdict.era === 'legacy') return { era: 'legacy' };
+    if (verdict.discovered !== undefined) return { era: 'modern', discovered: verdict.discovered };
+    // UnsupportedProtocolVersion that lists 2026-07-28 all the same: asked once more, for the capabilities.
+    if (!again) return { error: `server/discover failed: ${answer.error?.message ?? 'no DiscoverResult'}` };
+    return this.#probed(upstream, await this.#call(upstream, 'server/discover', this.#paramsFor(upstream, {}, 'modern')), config, false);
+  }
+
+  /** The process still plays a part here (serving, or starting beside): one given up is not talked to any more. */
+  #live(upstream: StdioUpstream): boolean {
+    return !upstream.closed && (this.#upstream === upstream || this.#next?.upstream === upstream);
+  }
+
+  /** The answer, or undefined when none came within `ms` (the request stays pending: a late answer still resolves it). */
+  #within(answer: Promise<JsonRpcResponse>, ms: number): Promise<JsonRpcResponse | undefined> {
+    return new Promise((resolve) => {
+      const timer = this.#opts.clock.setTimeout(() => resolve(undefined), ms);
+      void answer.then((r) => {
+        timer.cancel();
+        resolve(r);
+      });
+    });
+  }
+
+  /**
+   * A request's params as the process's era wants them: a modern server
+   * needs the envelope in every request's _meta. Its client capabilities are
+   * apiary's own ({}), plus those a client declared that a modern server may
+   * ask input of (sampling, elicitation, roots): the server must not ask for
+   * one the request does not declare.
+   */
+  #paramsFor(upstream: StdioUpstream, params: Record<string, unknown> | undefined, era = this.#eras.get(upstream), client?: Record<string, unknown>): Record<string, unknown> | undefined {
+    if (era !== 'modern') return params;
+    const capabilities: Record<string, unknown> = {};
+    for (const key of INPUT_CAPABILITIES) if (client?.[key] !== undefined) capabilities[key] = client[key];
+    const meta = params?.['_meta'] as Record<string, unknown> | undefined;
+    return { ...params, _meta: { ...meta, ...envelope(capabilities, APIARY_CLIENT_INFO) } };
   }
 
   /**
@@ -317,7 +424,7 @@ export class Bridge {
    * given up, because a server that starts slowly (an npx download, a cold
    * cache) still serves once it answers, and a rollout has its own deadline.
    */
-  async #handshakeStep(upstream: StdioUpstream, method: string, params: Record<string, unknown>, slow: (message: string) => void): Promise<JsonRpcResponse> {
+  async #handshakeStep(upstream: StdioUpstream, method: string, params: Record<string, unknown> | undefined, slow: (message: string) => void): Promise<JsonRpcResponse> {
     const limitMs = (this.#health ?? DEFAULT_HEALTH).timeoutMs;
     const timer = this.#opts.clock.setTimeout(() => slow(`no answer to ${method} within ${limitMs / 1000}s (healthCheck.timeoutSeconds); still waiting for it`), limitMs);
     try {
@@ -347,7 +454,7 @@ export class Bridge {
   // ---- rolling updates ----
 
   /** A new process beside the serving one: initialized now, serving once promoted. */
-  prepare(stdin: Writable, stdout: Readable, pid: number): void {
+  prepare(stdin: Writable, stdout: Readable, pid: number, config?: string): void {
     if (this.#next?.pid === pid) return;
     if (this.#next !== undefined) this.retire(this.#next.pid, 'replaced by a newer process');
     const upstream = this.#connect(stdin, stdout, pid);
@@ -359,7 +466,7 @@ export class Bridge {
       candidate.message = message;
       this.#opts.onChange?.();
     };
-    void this.#handshake(upstream, slow).then((result) => {
+    void this.#handshake(upstream, slow, config).then((result) => {
       // Given up already (it broke the framing): that is what it failed of.
       if (this.#next !== candidate || candidate.state === 'failed') return;
       if ('error' in result) {
@@ -483,7 +590,7 @@ export class Bridge {
     this.#set('down', reason);
   }
 
-  #call(upstream: StdioUpstream, method: string, params: Record<string, unknown>, timeoutMs?: number): Promise<JsonRpcResponse> {
+  #call(upstream: StdioUpstream, method: string, params: Record<string, unknown> | undefined, timeoutMs?: number): Promise<JsonRpcResponse> {
     const id = this.#nextId++;
     return new Promise((resolve) => {
       const pending: Pending = { kind: 'internal', upstream, resolve };
@@ -493,7 +600,7 @@ export class Bridge {
         }, timeoutMs);
       }
       this.#pending.set(id, pending);
-      upstream.send({ jsonrpc: '2.0', id, method, params });
+      upstream.send({ jsonrpc: '2.0', id, method, ...(params !== undefined ? { params } : {}) });
     });
   }
 
@@ -501,13 +608,15 @@ export class Bridge {
     const health = this.#health;
     if (health === undefined || this.#upstream === undefined) return;
     const upstream = this.#upstream;
+    // A modern server has no ping (it answers -32601): the cheapest request it must answer is server/discover.
+    const modern = this.#eras.get(upstream) === 'modern';
     this.#healthTimer = this.#opts.clock.setTimeout(() => {
-      void this.#call(upstream, 'ping', {}, health.timeoutMs).then((r) => {
+      void this.#call(upstream, modern ? 'server/discover' : 'ping', this.#paramsFor(upstream, {}), health.timeoutMs).then((r) => {
         if (this.#upstream !== upstream) return;
         if (r.error) {
           this.#failures += 1;
           if (this.#failures >= health.failureThreshold) {
-            this.#opts.onUnhealthy?.(`${this.#failures} MCP pings in a row failed (last: ${r.error.message})`);
+            this.#opts.onUnhealthy?.(`${this.#failures} MCP ${modern ? 'liveness checks (server/discover)' : 'pings'} in a row failed (last: ${r.error.message})`);
             return;
           }
         } else {
@@ -620,6 +729,11 @@ export class Bridge {
       session.deliver({ jsonrpc: '2.0', id: request.id, result: { protocolVersion, capabilities, serverInfo, ...(instructions ? { instructions } : {}) } }, request.id);
       return;
     }
+    if (request.method === 'ping' && this.#upstream !== undefined && this.#eras.get(this.#upstream) === 'modern') {
+      // A modern server has no ping; apiary answers for it (its liveness is apiary's own discover).
+      session.deliver({ jsonrpc: '2.0', id: request.id, result: {} }, request.id);
+      return;
+    }
     const refused = request.method === 'tools/call' ? refuseFilteredCall(this.#filter, request.id, request.params?.['name']) : undefined;
     if (refused !== undefined) {
       session.deliver(refused, request.id);
@@ -655,6 +769,7 @@ export class Bridge {
       pending.progressToken = mapped;
       params = { ...params, _meta: { ...meta, progressToken: mapped } };
     }
+    params = this.#paramsFor(upstream, params, undefined, session.capabilities);
     this.#pending.set(upstreamId, pending);
     upstream.send({ jsonrpc: '2.0', id: upstreamId, method: request.method, ...(params !== undefined ? { params } : {}) });
   }
@@ -716,9 +831,25 @@ export class Bridge {
       pending.resolve(response);
       return;
     }
-    const answer = (pending.method === 'tools/list' && this.#filter !== EXPOSE_ALL ? withExposedTools(this.#filter, response) : undefined) ?? response;
+    const answer = this.#inputRequired(upstream, response) ?? (pending.method === 'tools/list' && this.#filter !== EXPOSE_ALL ? withExposedTools(this.#filter, response) : undefined) ?? response;
     this.#sessions.get(pending.session)?.deliver({ ...answer, id: pending.id }, pending.id);
     this.#settle(response.id, pending);
+  }
+
+  /**
+   * A modern server's `input_required` (it asks the client for input mid-call
+   * and expects a retry): a 2025 client cannot use it, so it gets a clear
+   * error instead of a result it would take as final. Other modern results
+   * pass as they are (resultType, ttlMs are extra fields to a 2025 client).
+   */
+  #inputRequired(upstream: StdioUpstream, response: JsonRpcResponse): JsonRpcResponse | undefined {
+    if (this.#eras.get(upstream) !== 'modern' || !isInputRequired(response)) return undefined;
+    const asked = askedInputs(response);
+    return errorResponse(
+      response.id,
+      ErrorCodes.InternalError,
+      `MCP server "${this.#opts.name}" asked for input mid-call${asked.length > 0 ? ` (${asked.join(', ')})` : ''}; apiary does not yet translate that for 2025-11-25 clients`,
+    );
   }
 
   #upstreamRequest(upstream: StdioUpstream, request: JsonRpcRequest): void {

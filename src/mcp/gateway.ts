@@ -189,7 +189,7 @@ export class Gateway {
     if (entry === undefined || observed.stopping) return;
     if (entry.transport === 'stdio') {
       if (entry.bridge === undefined || observed.stdio === undefined) return;
-      if (entry.bridge.status().pid !== observed.pid) entry.bridge.attach(observed.stdio.stdin, observed.stdio.stdout, observed.pid);
+      if (entry.bridge.status().pid !== observed.pid) entry.bridge.attach(observed.stdio.stdin, observed.stdio.stdout, observed.pid, observed.configHash);
       return;
     }
     if (entry.probe?.pid === observed.pid) return;
@@ -212,7 +212,7 @@ export class Gateway {
   prepare(name: string, observed: ObservedProcess): void {
     const bridge = this.#entries.get(name)?.bridge;
     if (bridge === undefined || observed.stdio === undefined || observed.stopping) return;
-    bridge.prepare(observed.stdio.stdin, observed.stdio.stdout, observed.pid);
+    bridge.prepare(observed.stdio.stdin, observed.stdio.stdout, observed.pid, observed.configHash);
   }
 
   /** The initialized new process serves from now on; false when it is not initialized (yet). */

@@ -1,7 +1,10 @@
 /**
  * The server end of a stdio MCP server on in-memory streams: it answers
  * apiary's handshake (initialize, tools/list) and pings by itself, unless
- * told to stay silent, and lets the test answer everything else.
+ * told to stay silent, and lets the test answer everything else. As a 2025
+ * server it refuses the server/discover probe (method not found); `modern`
+ * makes it a 2026-07-28 one instead: it answers server/discover, and
+ * refuses initialize and ping as a modern-only server does.
  */
 import { PassThrough } from 'node:stream';
 import type { Id, JsonRpcMessage } from '../../src/mcp/jsonrpc.js';
@@ -25,7 +28,7 @@ export interface ScriptedServer {
   flush(): Promise<void>;
 }
 
-export function scriptedServer(options: { silent?: boolean; name?: string; tools?: string[] } = {}): ScriptedServer {
+export function scriptedServer(options: { silent?: boolean; name?: string; tools?: string[]; modern?: boolean } = {}): ScriptedServer {
   const toServer = new PassThrough();
   const fromServer = new PassThrough();
   const received: JsonRpcMessage[] = [];
@@ -41,9 +44,14 @@ export function scriptedServer(options: { silent?: boolean; name?: string; tools
       const m = JSON.parse(buffer.slice(0, nl)) as JsonRpcMessage & { id?: Id; method?: string };
       buffer = buffer.slice(nl + 1);
       received.push(m);
+      const refuse = (): void => reply({ jsonrpc: '2.0', id: m.id!, error: { code: -32601, message: `Method not found: ${m.method}` } });
       if (options.silent === true) {
         // Says nothing by itself; the test may still answer what it waits for.
-      } else if (m.method === 'initialize') reply({ jsonrpc: '2.0', id: m.id!, result: { protocolVersion: '2025-06-18', capabilities: { tools: {} }, serverInfo: { name: options.name ?? 'scripted', version: '1' } } });
+      } else if (m.method === 'server/discover' && options.modern !== true) refuse();
+      else if (m.method === 'server/discover') {
+        reply({ jsonrpc: '2.0', id: m.id!, result: { resultType: 'complete', supportedVersions: ['2026-07-28'], capabilities: { tools: {} }, ttlMs: 0, cacheScope: 'private', _meta: { 'io.modelcontextprotocol/serverInfo': { name: options.name ?? 'scripted', version: '2' } } } });
+      } else if (options.modern === true && (m.method === 'initialize' || m.method === 'ping')) refuse();
+      else if (m.method === 'initialize') reply({ jsonrpc: '2.0', id: m.id!, result: { protocolVersion: '2025-06-18', capabilities: { tools: {} }, serverInfo: { name: options.name ?? 'scripted', version: '1' } } });
       else if (m.method === 'tools/list') reply({ jsonrpc: '2.0', id: m.id!, result: { tools: (options.tools ?? []).map((name) => ({ name, inputSchema: { type: 'object' } })) } });
       else if (m.method === 'ping') reply({ jsonrpc: '2.0', id: m.id!, result: {} });
       const w = waiters.findIndex((x) => x.method === m.method);
