@@ -1,0 +1,92 @@
+/**
+ * apiary speaks to each upstream in its own era, with real servers under the
+ * controller: a modern-only stdio server made with the SDK v2
+ * (fixtures/servers/modern-server.mjs) and server-everything (a 2025 one),
+ * reached by today's 2025 clients (the SDK v1 client) at status.url.
+ */
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { describe, expect, it } from 'vitest';
+import { findCondition } from '../src/api/status.js';
+import { readEndpointToken } from '../src/mcp/endpoint-token.js';
+import { StateLayout } from '../src/state/layout.js';
+import { harness, isAlive, type Harness } from './helpers/controller.js';
+
+const MODERN = fileURLToPath(new URL('./fixtures/servers/modern-server.mjs', import.meta.url));
+const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
+
+function manifest(name: string, args: string[], extra = ''): string {
+  return `apiVersion: apiary.dev/v1alpha1
+kind: MCPServer
+metadata:
+  name: ${name}
+spec:
+  command: node
+  args: [${args.map((a) => JSON.stringify(a)).join(', ')}]
+${extra}`;
+}
+
+async function ready(h: Harness, name: string, notPid?: number): Promise<{ url: string; pid: number; protocolVersion?: string }> {
+  return h.waitFor(`${name} Ready`, async () => {
+    const s = await h.status(name);
+    return findCondition(s?.conditions, 'Ready')?.status === 'True' && s!.pid !== notPid && s!.url ? { url: s!.url, pid: s!.pid!, ...(s!.protocolVersion ? { protocolVersion: s!.protocolVersion } : {}) } : undefined;
+  }, 30_000);
+}
+
+async function legacyClient(h: Harness, url: string, capabilities: Record<string, unknown> = {}): Promise<Client> {
+  const token = await readEndpointToken(new StateLayout(h.stateDir));
+  const client = new Client({ name: 'legacy', version: '1.0.0' }, { capabilities });
+  await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: token !== undefined ? { Authorization: `Bearer ${token}` } : {} } }));
+  return client;
+}
+
+describe('each upstream in its own era', () => {
+  it('a modern-only stdio server is Ready at 2026-07-28, and a 2025 client lists and calls its tools through apiary', async () => {
+    const h = await harness();
+    await h.write('m.yaml', manifest('modern', [MODERN]));
+    await h.start();
+    const { url, protocolVersion } = await ready(h, 'modern');
+    expect(protocolVersion).toBe('2026-07-28');
+    expect((await h.status('modern'))?.serverInfo).toEqual({ name: 'modern', version: '1.0.0' });
+
+    const client = await legacyClient(h, url);
+    expect(client.getServerVersion()).toMatchObject({ name: 'modern', version: '1.0.0' });
+    expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual(['ask', 'echo']);
+    expect((await client.callTool({ name: 'echo', arguments: { text: 'both eras' } })).content).toEqual([{ type: 'text', text: 'modern echo: both eras' }]);
+    await expect(client.ping()).resolves.toBeDefined();
+    // This client declared no elicitation, and the envelope says so: the server refuses to ask (-32021), and that passes as it is.
+    await expect(client.callTool({ name: 'ask', arguments: {} })).rejects.toThrow(/-32021/);
+    await client.close();
+    // One that declared it: the server asks, and that cannot reach a 2025 client yet: a clear error, not a hang.
+    const asked = await legacyClient(h, url, { elicitation: {} });
+    await expect(asked.callTool({ name: 'ask', arguments: {} })).rejects.toThrow(/asked for input mid-call \(elicitation\/create\); apiary does not yet translate that for 2025-11-25 clients/);
+    await asked.close();
+  }, 60_000);
+
+  it('server-everything (a 2025 server) is Ready at the version it answered initialize with', async () => {
+    const h = await harness();
+    await h.write('e.yaml', manifest('everything', [EVERYTHING, 'stdio']));
+    await h.start();
+    const { url, protocolVersion } = await ready(h, 'everything');
+    expect(protocolVersion).toBe('2025-11-25');
+    const client = await legacyClient(h, url);
+    expect((await client.callTool({ name: 'echo', arguments: { message: 'legacy' } })).content).toEqual([{ type: 'text', text: 'Echo: legacy' }]);
+    await client.close();
+  }, 60_000);
+
+  it('a modern server that stops answering (SIGSTOP) fails its discover checks and is restarted as Unhealthy', async () => {
+    const h = await harness();
+    await h.write('m.yaml', manifest('modern', [MODERN], '  healthCheck: { intervalSeconds: 1, timeoutSeconds: 1, failureThreshold: 2 }\n'));
+    await h.start();
+    const { pid } = await ready(h, 'modern');
+    process.kill(pid, 'SIGSTOP');
+    const next = await ready(h, 'modern', pid);
+    expect(isAlive(pid)).toBe(false);
+    expect(next.protocolVersion).toBe('2026-07-28');
+    const s = await h.status('modern');
+    expect(s?.lastTermination?.reason).toBe('Unhealthy');
+    expect((await h.server('modern'))?.events.find((e) => e.reason === 'Unhealthy')?.message).toMatch(/^2 MCP liveness checks \(server\/discover\) in a row failed/);
+  }, 60_000);
+});
