@@ -7,6 +7,10 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../src/util/clock.js';
 import { HttpProbe } from '../src/mcp/http-probe.js';
+import { createMcpHandler, McpServer } from '@modelcontextprotocol/server';
+import { toNodeHandler } from '@modelcontextprotocol/node';
+import * as z from 'zod';
+import { waitFor } from './helpers/wait.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -63,5 +67,55 @@ describe('HttpProbe handshake', () => {
     });
     expect(server.listed()).toBe(1);
     expect(probe.status()).toMatchObject({ state: 'initializing', message: `waiting for the MCP handshake at ${server.url} (no answer to tools/list within 0.3s (healthCheck.timeoutSeconds))` });
+  }, 30_000);
+});
+
+/** A modern-only server (2026-07-28, made with the SDK v2): it has no initialize and no ping. `hang` makes it stop answering. */
+async function modernServer(): Promise<{ url: string; methods: string[]; hang: () => void }> {
+  const factory = (): McpServer => {
+    const s = new McpServer({ name: 'modern-http', version: '3.0.0' }, { capabilities: { tools: {} } });
+    s.registerTool('echo', { inputSchema: z.object({ text: z.string() }) }, async ({ text }) => ({ content: [{ type: 'text', text: `modern: ${text}` }] }));
+    return s;
+  };
+  const handler = toNodeHandler(createMcpHandler(factory, { legacy: 'reject' }));
+  const methods: string[] = [];
+  let hanging = false;
+  const held: ServerResponse[] = [];
+  const http = createServer((req, res) => {
+    const method = req.headers['mcp-method'];
+    methods.push(typeof method === 'string' ? method : `(${req.method} without Mcp-Method)`);
+    if (hanging) held.push(res);
+    else void handler(req, res);
+  });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  cleanups.push(async () => {
+    for (const res of held) res.destroy();
+    http.closeAllConnections();
+    await new Promise<void>((resolve) => http.close(() => resolve()));
+  });
+  return { url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`, methods, hang: () => (hanging = true) };
+}
+
+describe('HttpProbe eras', () => {
+  it('a modern-only server is Ready at 2026-07-28, its liveness is server/discover (never ping), and sessions reach it', async () => {
+    const server = await modernServer();
+    const unhealthy: string[] = [];
+    const probe = new HttpProbe({ url: server.url, transport: 'streamable-http', clock: systemClock, health: { intervalMs: 50, timeoutMs: 1_000, failureThreshold: 2 }, onChange: () => undefined, onUnhealthy: (m) => unhealthy.push(m) }, 1);
+    cleanups.push(() => probe.stop());
+    await waitFor('the probe ready', async () => probe.status().state === 'ready', 10_000);
+    expect(probe.status()).toMatchObject({ protocolVersion: '2026-07-28', serverInfo: { name: 'modern-http', version: '3.0.0' }, tools: [{ name: 'echo' }] });
+    await waitFor('liveness checks after the probe', async () => server.methods.filter((m) => m === 'server/discover').length >= 3, 10_000);
+    expect(server.methods).not.toContain('ping');
+    expect(server.methods).not.toContain('initialize');
+
+    // An aggregate client's session, in the era the probe found: its calls work.
+    const session = await probe.openSession({}, async () => ({ jsonrpc: '2.0', id: 0, error: { code: -32601, message: 'none' } }));
+    const answer = await session.request('tools/call', { name: 'echo', arguments: { text: 'hi' } }, 5_000);
+    expect(answer.result).toMatchObject({ content: [{ type: 'text', text: 'modern: hi' }] });
+    await session.close();
+
+    server.hang();
+    await waitFor('Unhealthy', async () => unhealthy.length > 0, 15_000);
+    expect(unhealthy[0]).toMatch(/^2 MCP liveness checks \(server\/discover\) in a row failed/);
   }, 30_000);
 });

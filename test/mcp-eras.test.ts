@@ -76,6 +76,16 @@ describe('each upstream in its own era', () => {
     await client.close();
   }, 60_000);
 
+  it('an HTTP modern-only server (createMcpHandler, legacy: reject) is probed Ready at 2026-07-28', async () => {
+    const h = await harness();
+    await h.write('w.yaml', manifest('web', [MODERN, '--http'], '  transport: streamable-http\n'));
+    await h.start();
+    const { protocolVersion } = await ready(h, 'web');
+    expect(protocolVersion).toBe('2026-07-28');
+    const s = await h.status('web');
+    expect(s).toMatchObject({ serverInfo: { name: 'modern', version: '1.0.0' }, tools: 2 });
+  }, 60_000);
+
   it('a modern server that stops answering (SIGSTOP) fails its discover checks and is restarted as Unhealthy', async () => {
     const h = await harness();
     await h.write('m.yaml', manifest('modern', [MODERN], '  healthCheck: { intervalSeconds: 1, timeoutSeconds: 1, failureThreshold: 2 }\n'));

@@ -1,14 +1,15 @@
 /**
  * Readiness and liveness for servers that speak HTTP themselves
- * (streamable-http, sse): an MCP client session through the official SDK,
- * retried until the server listens; Ready once initialize and tools/list
- * succeed; then a periodic ping. The aggregate endpoint's clients each get
- * a session of their own with the same server (openSession()).
+ * (streamable-http, sse): an MCP client session through the official SDK
+ * (v2), retried until the server listens. The client finds the server's era
+ * as the SDK's 'auto' negotiation does (server/discover, then initialize for
+ * a 2025 server); Ready once that and tools/list succeed; then a periodic
+ * liveness check: ping for a 2025 server, server/discover for a modern one
+ * (it has no ping). The aggregate endpoint's clients each get a session of
+ * their own with the same server (openSession()), in the era found here.
  */
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ErrorCode, McpError, ResultSchema, ToolListChangedNotificationSchema, type ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
+import { Client, ProtocolError, SdkError, SdkErrorCode, SSEClientTransport, StreamableHTTPClientTransport, type ClientCapabilities, type PriorDiscovery } from '@modelcontextprotocol/client';
+import * as z from 'zod';
 import type { Clock, Timer } from '../util/clock.js';
 import { withoutSecrets } from '../api/remote.js';
 import { messageOf } from '../errors.js';
@@ -86,13 +87,16 @@ export class HttpProbe {
   async #tick(): Promise<void> {
     if (this.#stopped) return;
     if (this.#client === undefined) return this.#connect();
+    // A modern server has no ping (it answers -32601): the cheapest request it must answer is server/discover.
+    const modern = this.#client.getProtocolEra() === 'modern';
     try {
-      await this.#client.ping({ timeout: this.#opts.health.timeoutMs });
+      if (modern) await this.#client.discover({ timeout: this.#opts.health.timeoutMs });
+      else await this.#client.ping({ timeout: this.#opts.health.timeoutMs });
       this.#failures = 0;
     } catch (err) {
       this.#failures += 1;
       if (this.#failures >= this.#opts.health.failureThreshold) {
-        this.#opts.onUnhealthy(withoutSecrets(`${this.#failures} MCP pings in a row failed (last: ${messageOf(err)})`, this.#opts.secrets ?? []));
+        this.#opts.onUnhealthy(withoutSecrets(`${this.#failures} MCP ${modern ? 'liveness checks (server/discover)' : 'pings'} in a row failed (last: ${messageOf(err)})`, this.#opts.secrets ?? []));
         return;
       }
     }
@@ -106,25 +110,43 @@ export class HttpProbe {
     return this.#opts.transport === 'sse' ? new SSEClientTransport(url, init) : new StreamableHTTPClientTransport(url, init);
   }
 
+  /**
+   * A client in the era this server speaks: found by the SDK's 'auto'
+   * negotiation, or given (`prior`, what the probe found) so a session costs
+   * no probe. Over the old HTTP+SSE transport only the 2025 era exists.
+   */
+  #newClient(capabilities: ClientCapabilities): Client {
+    const mode = this.#opts.transport === 'sse' ? 'legacy' : 'auto';
+    return new Client(APIARY_CLIENT_INFO, { capabilities, versionNegotiation: { mode, probe: { timeoutMs: this.#opts.health.timeoutMs } } });
+  }
+
+  /** What the probe found of the server's era, for the sessions opened after it. */
+  #prior(): PriorDiscovery | undefined {
+    const discover = this.#client?.getDiscoverResult();
+    if (this.#client?.getProtocolEra() === 'modern' && discover !== undefined) return { kind: 'modern', discover };
+    return this.#client?.getProtocolEra() === 'legacy' ? { kind: 'legacy' } : undefined;
+  }
+
   async #connect(): Promise<void> {
-    const client = new Client(APIARY_CLIENT_INFO, { capabilities: {} });
+    const client = this.#newClient({});
     const transport = this.#transport();
-    let step = 'initialize';
+    let step = 'the handshake (server/discover or initialize)';
     try {
       await client.connect(transport, { timeout: this.#opts.health.timeoutMs });
       const caps = client.getServerCapabilities();
       step = 'tools/list';
-      const listed = caps?.tools ? (await client.listTools(undefined, { timeout: this.#opts.health.timeoutMs })).tools : [];
+      // Not from a cache (a modern list result carries ttlMs): the probe reports what the server says now.
+      const listed = caps?.tools ? (await client.listTools(undefined, { timeout: this.#opts.health.timeoutMs, cacheMode: 'bypass' })).tools : [];
       this.#tools = summarizeTools(listed);
-      client.setNotificationHandler(ToolListChangedNotificationSchema, async () => {
-        const again = await client.listTools(undefined, { timeout: this.#opts.health.timeoutMs }).catch(() => undefined);
+      client.setNotificationHandler('notifications/tools/list_changed', async () => {
+        const again = await client.listTools(undefined, { timeout: this.#opts.health.timeoutMs, cacheMode: 'bypass' }).catch(() => undefined);
         if (again !== undefined) this.#tools = summarizeTools(again.tools);
         this.#opts.onChange();
         this.#opts.onToolsChanged?.();
       });
       const info = client.getServerVersion();
       if (info) this.#serverInfo = { name: info.name, version: info.version };
-      this.#protocolVersion = (transport as { protocolVersion?: string }).protocolVersion;
+      this.#protocolVersion = client.getNegotiatedProtocolVersion();
       if (this.#stopped) {
         await client.close().catch(() => undefined);
         return;
@@ -135,7 +157,7 @@ export class HttpProbe {
     } catch (err) {
       await client.close().catch(() => undefined);
       // A step that timed out is named, with the timeout, as the stdio bridge names it.
-      const why = isTimeout(err) ? `no answer to ${step} within ${this.#opts.health.timeoutMs / 1000}s (healthCheck.timeoutSeconds)` : messageOf(err);
+      const why = isTimeout(err) ? `no answer to ${step} within ${this.#opts.health.timeoutMs / 1000}s (healthCheck.timeoutSeconds)` : connectError(err);
       this.#set('initializing', `waiting for the MCP handshake at ${this.#opts.label ?? this.#opts.url} (${why})`);
       this.#schedule(500);
     }
@@ -147,20 +169,21 @@ export class HttpProbe {
    * elicitation, roots) are answered by `onRequest`, that is by that client.
    */
   async openSession(capabilities: Record<string, unknown>, onRequest: MemberRequestHandler): Promise<RemoteSession> {
-    const client = new Client(APIARY_CLIENT_INFO, { capabilities: capabilities as ClientCapabilities });
-    client.fallbackRequestHandler = async (request, extra) => {
-      const answer = await onRequest(request.method, request.params ?? {}, extra.signal);
+    const client = this.#newClient(capabilities as ClientCapabilities);
+    client.fallbackRequestHandler = async (request, ctx) => {
+      const answer = await onRequest(request.method, request.params ?? {}, ctx.mcpReq.signal);
       // Thrown as the client said it (an McpError would put its own prefix before the message).
       if (answer.error !== undefined) throw Object.assign(new Error(answer.error.message), { code: answer.error.code, ...(answer.error.data !== undefined ? { data: answer.error.data } : {}) });
       return answer.result;
     };
     const transport = this.#transport();
+    const prior = this.#prior();
     try {
-      await client.connect(transport, { timeout: this.#opts.health.timeoutMs });
+      await client.connect(transport, { timeout: this.#opts.health.timeoutMs, ...(prior !== undefined ? { prior } : {}) });
     } catch (err) {
       await client.close().catch(() => undefined);
       // A hosted server's error may echo its URL or headers: what reaches an aggregate client carries no secret.
-      throw new Error(withoutSecrets(err instanceof McpError ? err.message.replace(/^MCP error -?\d+: /, '') : messageOf(err), this.#opts.secrets ?? []));
+      throw new Error(withoutSecrets(connectError(err), this.#opts.secrets ?? []));
     }
     return {
       request: (method, params, timeoutMs, signal, onProgress) => requestOver(client, method, params, timeoutMs, this.#opts.secrets ?? [], signal, onProgress),
@@ -181,8 +204,22 @@ export class HttpProbe {
 }
 
 function isTimeout(err: unknown): boolean {
-  return err instanceof McpError && err.code === (ErrorCode.RequestTimeout as number);
+  return err instanceof SdkError && err.code === SdkErrorCode.RequestTimeout;
 }
+
+/**
+ * Why a connect failed, with what the server said: the SDK's HTTP error
+ * names the status only, and the body (an auth error page) is what tells a
+ * person what to fix. Callers take secrets out.
+ */
+function connectError(err: unknown): string {
+  const text = (err as { data?: { text?: unknown } } | undefined)?.data?.text;
+  const message = messageOf(err);
+  return typeof text === 'string' && text.trim() !== '' && !message.includes(text.trim()) ? `${message}: ${text.trim().slice(0, 300)}` : message;
+}
+
+/** Any result: apiary passes the server's answers on, it does not read them here. */
+const ANY_RESULT = z.looseObject({});
 
 /** One request over an SDK client session; errors (a timeout, a cancellation) come back as JSON-RPC errors. */
 async function requestOver(
@@ -196,10 +233,9 @@ async function requestOver(
 ): Promise<JsonRpcResponse> {
   try {
     const options = { timeout: timeoutMs, ...(signal !== undefined ? { signal } : {}), ...(onProgress !== undefined ? { onprogress: (p: Record<string, unknown>) => onProgress(p) } : {}) };
-    const result = await client.request({ method, params } as never, ResultSchema, options);
+    const result = await client.request({ method, params }, ANY_RESULT, options);
     return { jsonrpc: '2.0', id: 0, result } as JsonRpcResponse;
   } catch (err) {
-    const message = err instanceof McpError ? err.message.replace(/^MCP error -?\d+: /, '') : messageOf(err);
-    return errorResponse(0, err instanceof McpError ? err.code : ErrorCodes.InternalError, withoutSecrets(message, secrets));
+    return errorResponse(0, err instanceof ProtocolError ? err.code : ErrorCodes.InternalError, withoutSecrets(messageOf(err), secrets));
   }
 }
