@@ -26,6 +26,7 @@ import { harness, isAlive, secretYaml, TINY_SERVER, tinyServer, type Harness } f
 import { INSTALL, needsGit, requireTool } from './helpers/tools.js';
 
 const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
+const MODERN = join(ROOT, 'test', 'fixtures', 'servers', 'modern-server.mjs');
 const SHOTS = join(ROOT, 'test-artifacts', 'screenshots');
 const CANARY = 'CANARY-e2e-7d41b0';
 
@@ -424,6 +425,19 @@ describe.skipIf(!chromium.available)('the web console in Chromium', () => {
     await page.screenshot({ path: join(SHOTS, 'servers-narrow-dark.png') });
     await writeFile(join(SHOTS, '.gitkeep'), '');
     await context.close();
+  }, 60_000);
+
+  it("a server's detail says which protocol apiary speaks to it", async () => {
+    const h = await harness();
+    await h.write('modern.yaml', `apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata:\n  name: modern\nspec:\n  command: node\n  args: [${JSON.stringify(MODERN)}]\n`);
+    const { loginUrl } = await up(h);
+    const page = await signIn(loginUrl);
+    await expectBadge(page, 'modern', 'Running');
+    await page.goto(`${new URL(loginUrl).origin}/#/servers/modern`);
+    const protocol = page.getByTestId('protocol');
+    await protocol.waitFor();
+    expect(await protocol.textContent()).toBe('2026-07-28');
+    await page.context().close();
   }, 60_000);
 
   it.skipIf(!git.available)('following git: the servers page names the repository and revision, a server its revision, and a bad commit shows why it is not applied', async () => {

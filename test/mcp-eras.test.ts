@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { findCondition } from '../src/api/status.js';
 import { readEndpointToken } from '../src/mcp/endpoint-token.js';
 import { StateLayout } from '../src/state/layout.js';
+import { runCli } from './helpers/cli.js';
 import { harness, isAlive, type Harness } from './helpers/controller.js';
 
 const MODERN = fileURLToPath(new URL('./fixtures/servers/modern-server.mjs', import.meta.url));
@@ -50,6 +51,13 @@ describe('each upstream in its own era', () => {
     const { url, protocolVersion } = await ready(h, 'modern');
     expect(protocolVersion).toBe('2026-07-28');
     expect((await h.status('modern'))?.serverInfo).toEqual({ name: 'modern', version: '1.0.0' });
+    expect(findCondition((await h.status('modern'))?.conditions, 'Ready')?.message).toBe('modern 1.0.0 answered server/discover and listed 2 tool(s)');
+    // What apiary speaks to it, in describe and get -o wide.
+    expect((await runCli(['describe', 'mcpserver', 'modern'], { env: h.env })).stdout).toMatch(/^Protocol: {9}2026-07-28$/m);
+    const wide = (await runCli(['get', 'mcpservers', '-o', 'wide'], { env: h.env })).stdout.split('\n');
+    const column = wide[0]!.indexOf('PROTOCOL');
+    expect(column).toBeGreaterThan(0);
+    expect(wide[1]!.slice(column)).toMatch(/^2026-07-28 /);
 
     const client = await legacyClient(h, url);
     expect(client.getServerVersion()).toMatchObject({ name: 'modern', version: '1.0.0' });

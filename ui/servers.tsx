@@ -329,6 +329,7 @@ export function ServerDetailPage({ name }: { name: string }) {
         <dd><code>{[spec?.command, ...(spec?.args ?? [])].join(' ')}</code></dd>
         <dt>Endpoint</dt>
         <dd>{server.status?.url ? <><code>{server.status.url}</code> <CopyButton text={server.status.url} label="Copy the endpoint URL" /></> : '-'}</dd>
+        {server.status?.protocolVersion && <><dt>Protocol</dt><dd><code data-testid="protocol">{server.status.protocolVersion}</code></dd></>}
         <dt>Restarts</dt>
         <dd>{server.status?.restartCount ?? 0}</dd>
         <dt>Manifest</dt>

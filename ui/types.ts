@@ -49,6 +49,8 @@ export interface ApiObject {
     startedAt?: string;
     pid?: number;
     tools?: number;
+    /** What apiary speaks to the server: 2026-07-28, or the version a 2025 server answered initialize with. */
+    protocolVersion?: string;
     keys?: string[];
     decryptable?: boolean;
     nextRetryAt?: string;

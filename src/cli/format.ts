@@ -33,7 +33,7 @@ function revisionColumn(objects: readonly ObjectView[]): ((o: ObjectView) => str
 export function serverTable(objects: readonly ObjectView[], wide: boolean, now: number): string {
   const headers = ['NAME', 'PHASE', 'READY', 'RESTARTS', 'AGE', 'URL'];
   const revision = wide ? revisionColumn(objects) : undefined;
-  if (wide) headers.push('PID', 'GENERATION', ...(revision ? ['REVISION'] : []), 'MESSAGE');
+  if (wide) headers.push('PID', 'PROTOCOL', 'GENERATION', ...(revision ? ['REVISION'] : []), 'MESSAGE');
   const rows = objects.map((o) => {
     const status = o.object.status as MCPServerStatus | undefined;
     const ready = findCondition(status?.conditions, 'Ready');
@@ -48,6 +48,7 @@ export function serverTable(objects: readonly ObjectView[], wide: boolean, now: 
     if (wide) {
       row.push(
         status?.pid !== undefined ? String(status.pid) : '-',
+        status?.protocolVersion ?? '-',
         `${status?.observedGeneration ?? 0}/${o.object.metadata.generation ?? 0}${o.stale ? '*' : ''}`,
         ...(revision ? [revision(o)] : []),
         o.errors[0] ?? status?.message ?? '',
@@ -160,6 +161,8 @@ function describeServer(o: ObjectView, status: MCPServerStatus | undefined, out:
     }
     if (status.nextRetryAt) out.push(line('Next retry', status.nextRetryAt));
     out.push(line('URL', status.url));
+    // What apiary speaks to the server: 2026-07-28 (stateless) or the version a 2025 server answered initialize with.
+    if (status.protocolVersion !== undefined) out.push(line('Protocol', status.protocolVersion));
     // A pod's port is the cluster's business; a local process's is reachable on this machine.
     if (internal !== undefined && status.pod === undefined) {
       const [port, guard] = internalPortLines(internal);

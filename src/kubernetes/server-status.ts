@@ -13,6 +13,7 @@ import type { McpView } from '../mcp/gateway.js';
 import type { SecretProblem } from '../reconcilers/resolve-env.js';
 import type { Reachability } from './cluster.js';
 import { podVerdict } from './pod-status.js';
+import { handshakeName } from '../mcp/era.js';
 
 export type ClusterDesired =
   | { state: 'invalid'; message: string }
@@ -49,7 +50,7 @@ function mcpReadiness(pod: string, mcp: McpView | undefined, linkError: string |
   if (mcp.state === 'ready') {
     const info = mcp.serverInfo ? `${mcp.serverInfo.name} ${mcp.serverInfo.version}` : 'the server';
     const filtered = mcp.filteredTools?.length ?? 0;
-    return [true, 'Initialized', `${info} in pod ${pod} answered initialize and listed ${(mcp.toolCount ?? 0) + filtered} tool(s)${filtered > 0 ? `, ${filtered} filtered out by spec.tools` : ''}`];
+    return [true, 'Initialized', `${info} in pod ${pod} answered ${handshakeName(mcp.protocolVersion)} and listed ${(mcp.toolCount ?? 0) + filtered} tool(s)${filtered > 0 ? `, ${filtered} filtered out by spec.tools` : ''}`];
   }
   if (mcp.state === 'failed') return [false, 'HandshakeFailed', mcp.message ?? 'the MCP handshake failed'];
   return [false, 'Initializing', mcp.message ?? `waiting for the MCP initialize handshake with pod ${pod}`];

@@ -70,3 +70,8 @@ export function askedInputs(answer: JsonRpcResponse): string[] {
 function isObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
+
+/** The request that made a server Ready, as a status message names it: discover for a modern server, initialize for a 2025 one. */
+export function handshakeName(protocolVersion: string | undefined): string {
+  return protocolVersion === MODERN_PROTOCOL_VERSION ? 'server/discover' : 'initialize';
+}

@@ -16,6 +16,7 @@ import { backoff } from '../util/backoff.js';
 import type { LaunchSpec, ObservedProcess, Termination } from '../runtime/runtime.js';
 import type { McpView, RemoteServer } from '../mcp/gateway.js';
 import type { SecretProblem } from './resolve-env.js';
+import { handshakeName } from '../mcp/era.js';
 
 export const BACKOFF_INITIAL_MS = 1_000;
 export const BACKOFF_MAX_MS = 5 * 60_000;
@@ -305,7 +306,7 @@ function remoteReadiness(remote: RemoteServer, mcp: McpView | undefined): [boole
   if (mcp?.state === 'ready') {
     const info = mcp.serverInfo ? `${mcp.serverInfo.name} ${mcp.serverInfo.version}` : 'the server';
     const filtered = mcp.filteredTools?.length ?? 0;
-    return [true, 'Initialized', `${info} at ${host} answered initialize and listed ${(mcp.toolCount ?? 0) + filtered} tool(s)${filtered > 0 ? `, ${filtered} filtered out by spec.tools` : ''}`];
+    return [true, 'Initialized', `${info} at ${host} answered ${handshakeName(mcp.protocolVersion)} and listed ${(mcp.toolCount ?? 0) + filtered} tool(s)${filtered > 0 ? `, ${filtered} filtered out by spec.tools` : ''}`];
   }
   return [false, 'Connecting', mcp?.message ?? `connecting to ${host}`];
 }
@@ -317,7 +318,7 @@ function mcpReadiness(observed: ObservedProcess, mcp: McpView | undefined): [boo
   if (mcp.state === 'ready') {
     const info = mcp.serverInfo ? `${mcp.serverInfo.name} ${mcp.serverInfo.version}` : 'the server';
     const filtered = mcp.filteredTools?.length ?? 0;
-    return [true, 'Initialized', `${info} answered initialize and listed ${(mcp.toolCount ?? 0) + filtered} tool(s)${filtered > 0 ? `, ${filtered} filtered out by spec.tools` : ''}`];
+    return [true, 'Initialized', `${info} answered ${handshakeName(mcp.protocolVersion)} and listed ${(mcp.toolCount ?? 0) + filtered} tool(s)${filtered > 0 ? `, ${filtered} filtered out by spec.tools` : ''}`];
   }
   if (mcp.state === 'failed') return [false, 'HandshakeFailed', mcp.message ?? 'the MCP handshake failed'];
   return [false, 'Initializing', mcp.message ?? 'waiting for the MCP initialize handshake'];
