@@ -135,9 +135,19 @@ describe('Bridge eras', () => {
     await waitFor('the next process ready', () => bridge.isReady(), 10_000, { observe: () => bridge.status() });
     expect(methods(second.received)).toEqual(['initialize', 'notifications/initialized', 'tools/list']);
 
+    // The verdict was wrong (that process crashed for another reason): initialize is refused, and the next process is probed again.
+    const wrong = scriptedServer({ modern: true });
+    bridge.attach(wrong.toServer, wrong.fromServer, 4, 'config-a');
+    await waitFor('the handshake failed', () => bridge.status().state === 'failed', 10_000, { observe: () => bridge.status() });
+    expect(methods(wrong.received)).toEqual(['initialize']);
+    const probedAgain = scriptedServer({ modern: true });
+    bridge.attach(probedAgain.toServer, probedAgain.fromServer, 5, 'config-a');
+    await waitFor('probed again, ready', () => bridge.isReady() && bridge.status().pid === 5, 10_000, { observe: () => bridge.status() });
+    expect(bridge.status().protocolVersion).toBe('2026-07-28');
+
     const edited = scriptedServer({ modern: true });
-    bridge.attach(edited.toServer, edited.fromServer, 3, 'config-b');
-    await waitFor('the edited server ready', () => bridge.isReady() && bridge.status().pid === 3, 10_000, { observe: () => bridge.status() });
+    bridge.attach(edited.toServer, edited.fromServer, 6, 'config-b');
+    await waitFor('the edited server ready', () => bridge.isReady() && bridge.status().pid === 6, 10_000, { observe: () => bridge.status() });
     expect(bridge.status().protocolVersion).toBe('2026-07-28');
   });
 
@@ -166,5 +176,23 @@ describe('Bridge eras', () => {
     }
     await waitFor('Unhealthy', () => unhealthy.length > 0, 10_000, { observe: () => unhealthy });
     expect(unhealthy[0]).toMatch(/^2 MCP liveness checks \(server\/discover\) in a row failed \(last: no answer to server\/discover within 500 ms\)/);
+  });
+
+  it('a rolling update from a 2025 process to a modern one: the new one is discovered beside the old, and takes requests with the envelope', async () => {
+    const bridge = new Bridge({ name: 's', clock: systemClock });
+    const old = scriptedServer();
+    bridge.attach(old.toServer, old.fromServer, 1);
+    await waitFor('the old process ready', () => bridge.isReady(), 10_000, { observe: () => bridge.status() });
+    const fresh = scriptedServer({ modern: true });
+    bridge.prepare(fresh.toServer, fresh.fromServer, 2);
+    await waitFor('the new process ready', () => bridge.status().next?.state === 'ready', 10_000, { observe: () => bridge.status() });
+    expect(bridge.status().protocolVersion).toBe('2025-06-18');
+    expect(bridge.promote()).toBe(true);
+    expect(bridge.status()).toMatchObject({ pid: 2, protocolVersion: '2026-07-28' });
+    const client = session(bridge);
+    const call = fresh.next('tools/call');
+    await bridge.fromClient(client.id, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'x' } });
+    expect(((await call).params!['_meta'] as Record<string, unknown>)[ENVELOPE_VERSION]).toBe('2026-07-28');
+    expect(methods(fresh.received)).not.toContain('initialize');
   });
 });

@@ -321,7 +321,8 @@ export class Bridge {
    * the health timeout.
    */
   async #handshake(upstream: StdioUpstream, slow: (message: string) => void, config?: string): Promise<Handshake> {
-    const probed: Probed = config !== undefined && this.#legacyConfigs.has(config) ? { era: 'legacy' } : await this.#probe(upstream, slow, config);
+    const remembered = config !== undefined && this.#legacyConfigs.has(config);
+    const probed: Probed = remembered ? { era: 'legacy' } : await this.#probe(upstream, slow, config);
     if ('error' in probed) return probed;
     this.#eras.set(upstream, probed.era);
     if (probed.era === 'modern') {
@@ -331,6 +332,8 @@ export class Bridge {
       return this.#listTools(upstream, init, slow);
     }
     const answer = probed.initialize ?? (await this.#handshakeStep(upstream, 'initialize', INITIALIZE_PARAMS, slow));
+    // The remembered verdict may be wrong (the process that exited on the probe crashed for another reason): the next process is probed again.
+    if (answer.error && remembered) this.#legacyConfigs.delete(config);
     if (answer.error || answer.result === undefined) return { error: `initialize failed: ${answer.error?.message ?? 'no result'}` };
     // Checked against the SDK's schema: what apiary answers every client's initialize with must be whole.
     const parsed = InitializeResultSchema.safeParse(answer.result);
@@ -729,11 +732,6 @@ export class Bridge {
       session.deliver({ jsonrpc: '2.0', id: request.id, result: { protocolVersion, capabilities, serverInfo, ...(instructions ? { instructions } : {}) } }, request.id);
       return;
     }
-    if (request.method === 'ping' && this.#upstream !== undefined && this.#eras.get(this.#upstream) === 'modern') {
-      // A modern server has no ping; apiary answers for it (its liveness is apiary's own discover).
-      session.deliver({ jsonrpc: '2.0', id: request.id, result: {} }, request.id);
-      return;
-    }
     const refused = request.method === 'tools/call' ? refuseFilteredCall(this.#filter, request.id, request.params?.['name']) : undefined;
     if (refused !== undefined) {
       session.deliver(refused, request.id);
@@ -755,6 +753,14 @@ export class Bridge {
     const upstream = this.#upstream;
     if (upstream === undefined) {
       session.deliver(this.#unavailable(request.id), request.id);
+      return;
+    }
+    if (request.method === 'ping' && this.#eras.get(upstream) === 'modern') {
+      // A modern server has no ping; apiary answers for it (its liveness is apiary's own discover).
+      session.deliver({ jsonrpc: '2.0', id: request.id, result: {} }, request.id);
+      // It took no turn at the server: one waiting may go in its place.
+      const next = session.inFlight < MAX_IN_FLIGHT_PER_CLIENT ? session.waiting.shift() : undefined;
+      if (next !== undefined) this.#forward(session, next);
       return;
     }
     session.inFlight += 1;
