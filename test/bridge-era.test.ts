@@ -195,4 +195,22 @@ describe('Bridge eras', () => {
     expect(((await call).params!['_meta'] as Record<string, unknown>)[ENVELOPE_VERSION]).toBe('2026-07-28');
     expect(methods(fresh.received)).not.toContain('initialize');
   });
+
+  it('a server slow to start that then exits on the probe is remembered as legacy too', async () => {
+    const clock = new FakeClock();
+    const bridge = new Bridge({ name: 's', clock, health: { intervalMs: 60_000, timeoutMs: 1_000, failureThreshold: 3 } });
+    const first = scriptedServer({ silent: true });
+    const probe = first.next('server/discover');
+    bridge.attach(first.toServer, first.fromServer, 1, 'slow-config');
+    await probe;
+    const fallback = first.next('initialize');
+    clock.advance(1_000);
+    await fallback;
+    first.close();
+    await waitFor('the exited process detached', () => bridge.status().state === 'down', 10_000, { observe: () => bridge.status() });
+    const second = scriptedServer();
+    bridge.attach(second.toServer, second.fromServer, 2, 'slow-config');
+    await waitFor('the next process ready', () => bridge.isReady(), 10_000, { observe: () => bridge.status() });
+    expect(methods(second.received)).toEqual(['initialize', 'notifications/initialized', 'tools/list']);
+  });
 });

@@ -372,7 +372,10 @@ export class Bridge {
       });
       void initialize.then((r) => resolve({ initialize: r }));
     });
-    return 'discover' in first ? this.#probed(upstream, first.discover, config) : { era: 'legacy', initialize: first.initialize };
+    if ('discover' in first) return this.#probed(upstream, first.discover, config);
+    // Slow to start, then gone on the probe it read first: as for one that exits at once.
+    if (upstream.closed && config !== undefined) this.#legacyConfigs.add(config);
+    return { era: 'legacy', initialize: first.initialize };
   }
 
   /** The era an answer to the probe says; a process that exited on the probe is remembered as legacy for its configuration. */
