@@ -189,6 +189,7 @@ export class Gateway {
     if (entry === undefined || observed.stopping) return;
     if (entry.transport === 'stdio') {
       if (entry.bridge === undefined || observed.stdio === undefined) return;
+      // The config hash keys the era verdict of a process that exited on the probe (a pod's link has none: '' is one per server, and a wrong verdict is forgotten when initialize is refused).
       if (entry.bridge.status().pid !== observed.pid) entry.bridge.attach(observed.stdio.stdin, observed.stdio.stdout, observed.pid, observed.configHash);
       return;
     }
