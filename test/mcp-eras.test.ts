@@ -6,6 +6,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
+import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { describe, expect, it } from 'vitest';
@@ -106,5 +107,33 @@ describe('each upstream in its own era', () => {
     const s = await h.status('modern');
     expect(s?.lastTermination?.reason).toBe('Unhealthy');
     expect((await h.server('modern'))?.events.find((e) => e.reason === 'Unhealthy')?.message).toMatch(/^2 MCP liveness checks \(server\/discover\) in a row failed/);
+  }, 60_000);
+
+  it('a 2026-07-28 client reaches modern servers end to end: a stdio one at its endpoint and through the aggregate, an HTTP one through its proxy', async () => {
+    const h = await harness();
+    await h.write('m.yaml', manifest('modern', [MODERN]));
+    await h.write('w.yaml', manifest('web', [MODERN, '--http'], '  transport: streamable-http\n'));
+    await h.start();
+    const stdio = await ready(h, 'modern');
+    const http = await ready(h, 'web');
+    const token = await readEndpointToken(new StateLayout(h.stateDir));
+    const headers = token !== undefined ? { Authorization: `Bearer ${token}` } : {};
+    const pinned = async (url: string): Promise<ModernClient> => {
+      const client = new ModernClient({ name: 'modern-test', version: '1' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
+      await client.connect(new ModernTransport(new URL(url), { requestInit: { headers } }));
+      return client;
+    };
+    for (const url of [stdio.url, http.url]) {
+      const client = await pinned(url);
+      expect(client.getNegotiatedProtocolVersion()).toBe('2026-07-28');
+      expect((await client.listTools()).tools.map((t) => t.name)).toEqual(['ask', 'echo']);
+      expect((await client.callTool({ name: 'echo', arguments: { text: 'end to end' } })).content).toEqual([{ type: 'text', text: 'modern echo: end to end' }]);
+      await client.close();
+    }
+    const aggregate = await pinned(h.controller!.aggregateUrl!);
+    const names = (await aggregate.listTools()).tools.map((t) => t.name);
+    expect(names).toEqual(['modern__ask', 'modern__echo', 'web__ask', 'web__echo']);
+    expect((await aggregate.callTool({ name: 'modern__echo', arguments: { text: 'via the aggregate' } })).content).toEqual([{ type: 'text', text: 'modern echo: via the aggregate' }]);
+    await aggregate.close();
   }, 60_000);
 });
