@@ -117,7 +117,7 @@ describe('each upstream in its own era', () => {
     const stdio = await ready(h, 'modern');
     const http = await ready(h, 'web');
     const token = await readEndpointToken(new StateLayout(h.stateDir));
-    const headers = token !== undefined ? { Authorization: `Bearer ${token}` } : {};
+    const headers: Record<string, string> = token !== undefined ? { Authorization: `Bearer ${token}` } : {};
     const pinned = async (url: string): Promise<ModernClient> => {
       const client = new ModernClient({ name: 'modern-test', version: '1' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
       await client.connect(new ModernTransport(new URL(url), { requestInit: { headers } }));
