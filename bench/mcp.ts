@@ -11,6 +11,7 @@ import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -39,8 +40,11 @@ interface Result {
   clientCpuMs: number;
 }
 
-/** What measure() needs of a client: the SDK's, or the lean one below. */
-type Caller = Pick<Client, 'callTool' | 'close'>;
+/** What measure() needs of a client: the SDK's (v1 or v2), or the lean ones below. */
+interface Caller {
+  callTool(params: { name: string; arguments?: Record<string, unknown> }): Promise<unknown>;
+  close(): Promise<void>;
+}
 
 async function measure(makeClient: () => Promise<Caller>, clients: number, callsPerClient: number, tool = 'greet'): Promise<Result> {
   const list = await Promise.all(Array.from({ length: clients }, () => makeClient()));
@@ -97,6 +101,56 @@ async function leanClient(url: string, headers: Record<string, string>): Promise
     callTool: ((params: { name: string; arguments?: Record<string, unknown> }) => post({ jsonrpc: '2.0', id: id++, method: 'tools/call', params })) as Caller['callTool'],
     close: async () => agent.destroy(),
   };
+}
+
+const MODERN = '2026-07-28';
+
+/**
+ * A lean client of the 2026-07-28 revision, by hand: one keep-alive
+ * connection, one POST per call with the `_meta` envelope and the
+ * `MCP-Protocol-Version`/`Mcp-Method`/`Mcp-Name` headers, no handshake and no
+ * session. An answer may come as JSON or as an SSE stream ending with it.
+ */
+async function leanModernClient(url: string, headers: Record<string, string>): Promise<Caller> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const target = new URL(url);
+  const envelope = { 'io.modelcontextprotocol/protocolVersion': MODERN, 'io.modelcontextprotocol/clientCapabilities': {} };
+  let id = 0;
+  const call = (params: { name: string; arguments?: Record<string, unknown> }): Promise<unknown> =>
+    new Promise((resolve, reject) => {
+      const req = request(
+        {
+          host: target.hostname,
+          port: target.port,
+          path: target.pathname,
+          method: 'POST',
+          agent,
+          headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', 'MCP-Protocol-Version': MODERN, 'Mcp-Method': 'tools/call', 'Mcp-Name': params.name, ...headers },
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => (text += d));
+          res.on('end', () => {
+            const json = String(res.headers['content-type']).startsWith('text/event-stream') ? (text.split('\n').filter((l) => l.startsWith('data:')).pop() ?? '').slice(5) : text;
+            const answer = JSON.parse(json) as { result?: unknown; error?: { message: string } };
+            if (answer.error !== undefined) reject(new Error(`bench: tools/call failed: ${answer.error.message}`));
+            else resolve(answer.result);
+          });
+        },
+      );
+      req.on('error', reject);
+      req.end(JSON.stringify({ jsonrpc: '2.0', id: id++, method: 'tools/call', params: { ...params, _meta: envelope } }));
+    });
+  return { callTool: call, close: async () => agent.destroy() };
+}
+
+/** The SDK v2 client over Streamable HTTP, pinned to 2026-07-28 or speaking 2025 ('legacy', its default). */
+async function v2Client(url: string, headers: Record<string, string>, era: 'modern' | 'legacy'): Promise<Caller> {
+  const client = new ModernClient({ name: 'bench', version: '1.0.0' }, { versionNegotiation: { mode: era === 'modern' ? { pin: MODERN } : 'legacy' } });
+  await client.connect(new ModernTransport(new URL(url), { requestInit: { headers } }));
+  if (era === 'modern' && client.getNegotiatedProtocolVersion() !== MODERN) throw new Error(`bench: the pinned client negotiated ${client.getNegotiatedProtocolVersion()}`);
+  return client;
 }
 
 async function httpClient(url: string, headers: Record<string, string> = {}): Promise<Client> {
@@ -172,6 +226,26 @@ function row(measure: string, r: Result, base?: Result, target?: string): Row {
   return { measure, result: `p50 ${fmtMs(r.p50)} / p99 ${fmtMs(r.p99)}, ${r.rps.toFixed(0)} calls/s`, ...(target ? { target } : {}), note: `${added.slice(2)}` };
 }
 
+/**
+ * tools/call at a stdio server's endpoint with the SDK v2 client in each era
+ * and with a lean client of the modern era, one client each, in one apiary.
+ */
+async function eraRows(direct: Result): Promise<Row[]> {
+  const calls = 3000;
+  const [modern, legacy, lean] = await withApiary(async (url, headers) => [
+    await measure(() => v2Client(url, headers, 'modern'), 1, calls),
+    await measure(() => v2Client(url, headers, 'legacy'), 1, calls),
+    await measure(() => leanModernClient(url, headers), 1, calls),
+  ]);
+  const viaModern = row('tools/call, 1 client: through apiary, SDK v2 client pinned to 2026-07-28', modern, direct, 'no slower than 2025-11-25');
+  viaModern.note = `${viaModern.note}; ${share(modern, direct)} of direct stdio's calls/s; ${(modern.rps / legacy.rps).toFixed(2)}x the calls/s of the same client in 2025-11-25, p50 ${(modern.p50 / legacy.p50).toFixed(2)}x`;
+  const viaLegacy = row('tools/call, 1 client: through apiary, SDK v2 client in 2025-11-25 (legacy)', legacy, direct);
+  viaLegacy.note = `${viaLegacy.note}; ${share(legacy, direct)} of direct stdio's calls/s`;
+  const viaLean = row('tools/call, 1 client: through apiary, lean 2026-07-28 client (node:http keep-alive, envelope + headers)', lean, direct, 'added p50 <= 0.3 ms');
+  viaLean.note = `${viaLean.note}; ${share(lean, direct)} of direct stdio's calls/s (client CPU ${fmtMs(lean.clientCpuMs)} per call)`;
+  return [viaModern, viaLegacy, viaLean];
+}
+
 export async function benchMcp(): Promise<Row[]> {
   const rows: Row[] = [];
   for (const clients of [1, 4]) {
@@ -197,6 +271,7 @@ export async function benchMcp(): Promise<Row[]> {
     const sg = row(`tools/call, ${clients} client(s): supergateway --stateful`, supergateway, direct);
     sg.note = `${sg.note}; apiary does ${(apiary.rps / supergateway.rps).toFixed(1)}x its calls/s`;
     rows.push(sg);
+    if (clients === 1) rows.push(...(await eraRows(direct)));
   }
   return rows;
 }
