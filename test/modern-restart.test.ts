@@ -83,6 +83,8 @@ describe('a 2026-07-28 client has no session to lose', () => {
 
     first.child.kill('SIGKILL');
     await first.exited;
+    // While no controller runs, a call fails (nothing listens); it leaves the client as it was.
+    await expect(echo(endpointClient, 'echo', 'down')).rejects.toThrow();
     const second = up(h);
     const after = await ready(h, 'e', before.pid);
     // The URLs and the token survive: ports.json and endpoint.token are in the state directory.
