@@ -18,6 +18,7 @@ import { LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcont
 import type { Logger } from '../util/logger.js';
 import { messageOf } from '../errors.js';
 import { Bridge, type Deliver, type ToolSummary } from './bridge.js';
+import { ListWatchers, type ListKind } from './list-watch.js';
 import {
   ErrorCodes,
   errorResponse,
@@ -127,6 +128,8 @@ export class Aggregate {
   readonly #callTimeoutMs: number;
   readonly #logger: Logger | undefined;
   readonly #clients = new Map<string, ClientSession>();
+  /** The 2026-07-28 listen streams at the aggregate endpoint, told of list changes with the clients. */
+  readonly #listWatchers = new ListWatchers();
   #nextId = 1;
   #signature = '';
   #notifyTimer: NodeJS.Timeout | undefined;
@@ -223,6 +226,12 @@ export class Aggregate {
 
   #broadcast(message: JsonRpcMessage): void {
     for (const client of this.#clients.values()) client.deliver(message);
+    this.#listWatchers.tell(message);
+  }
+
+  /** A list change, told to 2026-07-28 listeners when 2025 clients hear it (a server coming, going, suspended, or its lists changing). */
+  watchLists(listener: (kind: ListKind) => void): () => void {
+    return this.#listWatchers.add(listener);
   }
 
   async #serve(client: ClientSession, request: JsonRpcRequest): Promise<void> {

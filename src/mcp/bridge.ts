@@ -18,6 +18,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { Clock, Timer } from '../util/clock.js';
 import { askedInputs, envelope, isInputRequired, MODERN_PROTOCOL_VERSION, readDiscover, type Discovered, type Era } from './era.js';
 import { DEFAULT_HEALTH, type HealthOptions } from './health.js';
+import { ListWatchers, type ListKind } from './list-watch.js';
 import {
   ErrorCodes,
   errorResponse,
@@ -181,6 +182,8 @@ function refusal(method: string, asked: Exclude<AskedSession, { session: Session
 export class Bridge {
   readonly #opts: BridgeOptions;
   readonly #sessions = new Map<string, Session>();
+  /** The 2026-07-28 listen streams at this server's endpoint, told of list changes with the sessions. */
+  readonly #listWatchers = new ListWatchers();
   readonly #pending = new Map<number, Pending>();
   /** Server-to-client requests in flight: downstream id -> (session, the process that asked, its id). */
   readonly #serverRequests = new Map<string, { session: string; upstream: StdioUpstream; upstreamId: Id }>();
@@ -930,6 +933,12 @@ export class Bridge {
 
   #broadcast(message: JsonRpcMessage): void {
     for (const session of this.#sessions.values()) session.deliver(message);
+    this.#listWatchers.tell(message);
+  }
+
+  /** A list change, told to 2026-07-28 listeners when 2025 sessions hear it (a filter edit, a promote, a restart, the server's own news). */
+  watchLists(listener: (kind: ListKind) => void): () => void {
+    return this.#listWatchers.add(listener);
   }
 
   /** The server will not come back soon (stuck, failed, backing off): fail requests at once, saying why. */

@@ -202,7 +202,7 @@ export class Gateway {
   /** Readiness and liveness of an HTTP server (one apiary runs, pid; or a hosted one, pid 0) through an MCP session of apiary's own. */
   #probe(name: string, entry: Entry, at: Pick<ProbeOptions, 'url' | 'label' | 'secrets' | 'headers'>, pid: number, onUnhealthy: (message: string) => void): HttpProbe {
     const transport = entry.transport === 'sse' ? 'sse' : 'streamable-http';
-    return new HttpProbe({ ...at, transport, clock: this.#opts.clock, health: entry.health, onChange: () => this.#changed(name), onUnhealthy }, pid);
+    return new HttpProbe({ ...at, transport, clock: this.#opts.clock, health: entry.health, onChange: () => this.#changed(name), onToolsChanged: () => entry.proxy?.toolsChanged(), onUnhealthy }, pid);
   }
 
   /**

@@ -42,6 +42,8 @@ export class HttpProxy {
   readonly #legacyStreams = new Map<string, ServerResponse>();
   readonly #bodyTiming: BodyTiming;
   readonly #modern: ModernFront;
+  /** The modern front's sessions with the server, which tell its listen streams of list changes. */
+  readonly #sessions: UpstreamSessions;
 
   /** `upstream`: the internal port of a server apiary runs, or a hosted server's URL and headers. `bodyTiming`: how long a request body may take (tests shorten it). */
   constructor(port: number, upstream: number | RemoteTarget, options: { token?: string; bodyTiming?: BodyTiming } = {}) {
@@ -50,7 +52,8 @@ export class HttpProxy {
     if (typeof upstream !== 'number') this.setRemote(upstream);
     this.#token = options.token;
     this.#bodyTiming = options.bodyTiming ?? BODY_TIMING;
-    this.#modern = new ModernFront(new UpstreamSessions(() => this.#upstreamTarget(), () => this.#filter), { tokenRequired: options.token !== undefined });
+    this.#sessions = new UpstreamSessions(() => this.#upstreamTarget(), () => this.#filter);
+    this.#modern = new ModernFront(this.#sessions, { tokenRequired: options.token !== undefined });
   }
 
   /** Where a modern request's session with the server goes: the local server's /mcp, or the hosted server's URL with its headers. */
@@ -69,8 +72,16 @@ export class HttpProxy {
     return this.#upstreamPort;
   }
 
+  /** spec.tools at the proxy: a change is news to the modern listeners (2025 sessions pass through to the server, and hear only its news). */
   setToolFilter(filter: ToolFilter): void {
+    const changed = filter.key !== this.#filter.key;
     this.#filter = filter;
+    if (changed) this.#sessions.listChanged('tools');
+  }
+
+  /** The server said its tools changed (its probe heard it): the modern listeners hear it too. */
+  toolsChanged(): void {
+    this.#sessions.listChanged('tools');
   }
 
   listen(): Promise<void> {

@@ -25,6 +25,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { toWebRequest } from '@modelcontextprotocol/node';
 import { classifyInboundRequest, createMcpHandler, ProtocolError, Server, type CacheHint, type InboundClassificationOutcome, type McpHttpHandler } from '@modelcontextprotocol/server';
 import type { Deliver } from './bridge.js';
+import type { ListKind } from './list-watch.js';
 import { ErrorCodes, errorResponse, isRequest, isResponse, ModernErrorCodes, modernErrorCode, type Id, type JsonRpcMessage, type JsonRpcResponse } from './jsonrpc.js';
 
 export const MODERN_VERSION = '2026-07-28';
@@ -36,7 +37,8 @@ export const SUPPORTED_VERSIONS: readonly string[] = [MODERN_VERSION, LEGACY_VER
 /**
  * How long a modern client may reuse a list (and discover): short, because a
  * spec.tools edit, a rollout or a server coming and going changes them, and
- * no listen stream tells the client so yet.
+ * a client that does not listen (subscriptions/listen) learns of that only
+ * by asking again.
  */
 export const LIST_TTL_MS = 1000;
 
@@ -47,6 +49,12 @@ export interface SessionHost {
   hasSession(id: string): boolean;
   closeSession(id: string): void;
   fromClient(sessionId: string, message: JsonRpcMessage): Promise<void>;
+  /**
+   * Calls `listener` whenever what the host's clients see of a list changes
+   * (the moments its 2025 sessions are sent `notifications/<kind>/list_changed`);
+   * gives back the way to stop. A host without it has no listen stream news.
+   */
+  watchLists?(listener: (kind: ListKind) => void): () => void;
 }
 
 /** What the endpoint hands over: anything its classifier did not send to the 2025 leg. */
@@ -116,6 +124,8 @@ export class ModernFront {
   /** The SDK's entry, one for the endpoint: it asks for each request's Server by the Request it was given. */
   readonly #handler: McpHttpHandler;
   readonly #servers = new WeakMap<Request, Server>();
+  /** Stops the host's news reaching the SDK's listen streams. */
+  readonly #unwatch: (() => void) | undefined;
 
   constructor(host: SessionHost, options: { tokenRequired: boolean; onError?: (error: unknown) => void }) {
     this.#host = host;
@@ -130,10 +140,15 @@ export class ModernFront {
       },
       { legacy: 'reject', ...(onError !== undefined ? { onerror: (err: Error) => onError(err) } : {}) },
     );
+    // The SDK's listen streams hear of a change from the host at the moment its 2025 sessions do: no polling.
+    const notify = this.#handler.notify;
+    const publish: Record<ListKind, () => void> = { tools: () => notify.toolsChanged(), prompts: () => notify.promptsChanged(), resources: () => notify.resourcesChanged() };
+    this.#unwatch = host.watchLists?.((kind) => publish[kind]());
   }
 
-  /** Ends the modern exchanges in flight (the endpoint is closing). */
+  /** Ends the modern exchanges in flight and the listen streams (the endpoint is closing). */
   close(): Promise<void> {
+    this.#unwatch?.();
     return this.#handler.close();
   }
 
@@ -152,13 +167,19 @@ export class ModernFront {
       return;
     }
     const session = new ShortSession(this.#host);
-    // The client gone: the session closes, which cancels its request at the server.
-    res.on('close', () => session.close());
+    // The client gone: the session closes, which cancels its request at the server, and a listen stream ends.
+    const gone = new AbortController();
+    res.on('close', () => {
+      session.close();
+      gone.abort();
+    });
     try {
       const meta = (route.message.params?.['_meta'] ?? {}) as Record<string, unknown>;
       const intro = await session.introduce(meta[`${ENVELOPE_PREFIX}clientCapabilities`], meta[`${ENVELOPE_PREFIX}clientInfo`]);
       if ('error' in intro) return writeJson(res, 200, { jsonrpc: '2.0', id, error: { code: modernErrorCode(intro.error.code), message: intro.error.message } });
-      const request = await toWebRequest(req, body);
+      // A listen stream asks the server nothing: the introduction (what it offers) was all it needed of the session.
+      if (route.message.method === 'subscriptions/listen') session.close();
+      const request = await toWebRequest(req, body, { signal: gone.signal });
       this.#servers.set(request, this.#server(intro, session, route.message.params ?? {}));
       await writeResponse(res, await this.#handler.fetch(request, { parsedBody: body }));
     } finally {
@@ -170,7 +191,7 @@ export class ModernFront {
   #server(intro: Introduction, session: ShortSession, rawParams: Record<string, unknown>): Server {
     const hint: CacheHint = { ttlMs: LIST_TTL_MS, ...(this.#cacheScope !== undefined ? { cacheScope: this.#cacheScope } : {}) };
     const server = new Server(intro.serverInfo, {
-      capabilities: intro.capabilities,
+      capabilities: withListChanged(intro.capabilities),
       ...(intro.instructions !== undefined ? { instructions: intro.instructions } : {}),
       cacheHints: { 'server/discover': hint, 'tools/list': hint, 'prompts/list': hint, 'resources/list': hint, 'resources/templates/list': hint },
     });
@@ -182,6 +203,21 @@ export class ModernFront {
     }
     return server;
   }
+}
+
+/**
+ * What the server offers, each list marked `listChanged`: apiary tells
+ * listeners of every change it sees (filters, rollouts, servers coming and
+ * going, the server's own news), whether or not the server itself would.
+ * The SDK's listen router honours only what these capabilities declare.
+ */
+function withListChanged(capabilities: Record<string, unknown>): Record<string, unknown> {
+  const marked = { ...capabilities };
+  for (const kind of ['tools', 'prompts', 'resources'] as const) {
+    const offered = marked[kind];
+    if (typeof offered === 'object' && offered !== null) marked[kind] = { ...offered, listChanged: true };
+  }
+  return marked;
 }
 
 /** Sends the request on and gives back its result; an error is thrown as the SDK expects, with apiary's codes made modern. */
@@ -300,14 +336,37 @@ function writeJson(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
 }
 
-/** The SDK's answer, with both revisions listed where it lists only the modern one (discover, -32022). */
+/** The SDK's answer, with both revisions listed where it lists only the modern one (discover, -32022); a stream goes out as it comes. */
 async function writeResponse(res: ServerResponse, response: Response): Promise<void> {
-  const text = await response.text();
   const headers: Record<string, string> = {};
   response.headers.forEach((value, key) => {
     if (key !== 'content-length') headers[key] = value;
   });
+  if (response.headers.get('content-type')?.includes('text/event-stream') && response.body !== null) return writeStream(res, response.status, headers, response.body);
+  const text = await response.text();
   res.writeHead(response.status, headers).end(response.headers.get('content-type')?.includes('application/json') ? withBothVersions(text) : text);
+}
+
+/**
+ * An event stream (a listen subscription, a call's progress) written frame
+ * by frame: it may stay open for as long as the client listens. The client
+ * gone, the stream is cancelled, which ends the subscription at the SDK.
+ */
+async function writeStream(res: ServerResponse, status: number, headers: Record<string, string>, body: ReadableStream<Uint8Array>): Promise<void> {
+  res.writeHead(status, headers);
+  res.flushHeaders();
+  const reader = body.getReader();
+  res.on('close', () => void reader.cancel().catch(() => undefined));
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done || res.destroyed) break;
+      res.write(value);
+    }
+  } catch {
+    // The stream broke (the endpoint closing): the client sees its end.
+  }
+  res.end();
 }
 
 function withBothVersions(text: string): string {

@@ -15,6 +15,7 @@ import { messageOf } from '../errors.js';
 import { DEFAULT_CALL_TIMEOUT_MS } from './aggregate.js';
 import type { Deliver } from './bridge.js';
 import { ErrorCodes, errorResponse, isRequest, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from './jsonrpc.js';
+import { ListWatchers, type ListKind } from './list-watch.js';
 import type { SessionHost } from './modern.js';
 import { refuseFilteredCall, withExposedTools, type ToolFilter } from './tool-filter.js';
 
@@ -38,6 +39,8 @@ export class UpstreamSessions implements SessionHost {
   readonly #target: () => UpstreamTarget;
   readonly #filter: () => ToolFilter;
   readonly #sessions = new Map<string, UpstreamSession>();
+  /** The 2026-07-28 listen streams at the proxy. */
+  readonly #listWatchers = new ListWatchers();
 
   constructor(target: () => UpstreamTarget, filter: () => ToolFilter) {
     this.#target = target;
@@ -48,6 +51,15 @@ export class UpstreamSessions implements SessionHost {
     const id = randomUUID();
     this.#sessions.set(id, { deliver });
     return id;
+  }
+
+  watchLists(listener: (kind: ListKind) => void): () => void {
+    return this.#listWatchers.add(listener);
+  }
+
+  /** What clients see of a list changed (the proxy's filter, the server's own news): listeners hear of it. */
+  listChanged(kind: ListKind): void {
+    this.#listWatchers.tell({ jsonrpc: '2.0', method: `notifications/${kind}/list_changed` });
   }
 
   hasSession(id: string): boolean {

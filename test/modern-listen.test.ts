@@ -1,0 +1,105 @@
+/**
+ * `subscriptions/listen` at every endpoint apiary serves, with the SDK v2
+ * client pinned to 2026-07-28 under the controller: a spec.tools edit reaches
+ * a listener at a stdio server's endpoint and at an HTTP server's proxy, and a
+ * suspended server reaches the aggregate's listeners, each as
+ * notifications/tools/list_changed tagged with the subscription id.
+ */
+import { fileURLToPath } from 'node:url';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { describe, expect, it } from 'vitest';
+import { findCondition } from '../src/api/status.js';
+import { readEndpointToken } from '../src/mcp/endpoint-token.js';
+import { StateLayout } from '../src/state/layout.js';
+import { harness, type Harness } from './helpers/controller.js';
+
+const MODERN = fileURLToPath(new URL('./fixtures/servers/modern-server.mjs', import.meta.url));
+const SUBSCRIPTION_ID = 'io.modelcontextprotocol/subscriptionId';
+
+function manifest(name: string, extra = ''): string {
+  const http = extra.includes('transport:');
+  return `apiVersion: apiary.dev/v1alpha1
+kind: MCPServer
+metadata:
+  name: ${name}
+spec:
+  command: node
+  args: [${JSON.stringify(MODERN)}${http ? ', "--http"' : ''}]
+${extra}`;
+}
+
+async function ready(h: Harness, name: string): Promise<string> {
+  return h.waitFor(`${name} Ready`, async () => {
+    const s = await h.status(name);
+    return findCondition(s?.conditions, 'Ready')?.status === 'True' && s!.url ? s!.url : undefined;
+  }, 30_000);
+}
+
+/** A client pinned to 2026-07-28, listening for tool list changes; `next()` waits (bounded) for the next one and says when it came. */
+async function listener(h: Harness, url: string): Promise<{ client: Client; subscription: Awaited<ReturnType<Client['listen']>>; next: () => Promise<{ meta: Record<string, unknown>; at: number }> }> {
+  const token = await readEndpointToken(new StateLayout(h.stateDir));
+  const client = new Client({ name: 'listener', version: '1' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
+  await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: token !== undefined ? { Authorization: `Bearer ${token}` } : {} } }));
+  const heard: { meta: Record<string, unknown>; at: number }[] = [];
+  let wake: (() => void) | undefined;
+  client.setNotificationHandler('notifications/tools/list_changed', (n) => {
+    heard.push({ meta: (n.params?._meta ?? {}) as Record<string, unknown>, at: performance.now() });
+    wake?.();
+  });
+  const subscription = await client.listen({ toolsListChanged: true });
+  const next = async (): Promise<{ meta: Record<string, unknown>; at: number }> => {
+    if (heard.length === 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => (wake = resolve)),
+        new Promise<void>((_, reject) => (timer = setTimeout(() => reject(new Error(`no tools/list_changed at ${url} within 10s`)), 10_000))),
+      ]).finally(() => clearTimeout(timer));
+    }
+    return heard.shift()!;
+  };
+  return { client, subscription, next };
+}
+
+describe('subscriptions/listen at apiary endpoints', () => {
+  it('a spec.tools edit reaches listeners at a stdio endpoint and at an HTTP proxy, and a suspended server reaches the aggregate', async () => {
+    const h = await harness();
+    await h.write('m.yaml', manifest('modern'));
+    await h.write('w.yaml', manifest('web', '  transport: streamable-http\n'));
+    await h.start();
+    const stdioUrl = await ready(h, 'modern');
+    const httpUrl = await ready(h, 'web');
+
+    const stdio = await listener(h, stdioUrl);
+    expect(stdio.subscription.honoredFilter).toEqual({ toolsListChanged: true });
+    const edited = performance.now();
+    await h.write('m.yaml', manifest('modern', '  tools:\n    deny: [ask]\n'));
+    const heard = await stdio.next();
+    console.info(`listen: spec.tools edit -> tools/list_changed at the stdio endpoint in ${Math.round(heard.at - edited)} ms`);
+    expect(heard.meta[SUBSCRIPTION_ID]).toBeDefined();
+    expect((await stdio.client.listTools()).tools.map((t) => t.name)).toEqual(['echo']);
+
+    const proxy = await listener(h, httpUrl);
+    expect(proxy.subscription.honoredFilter).toEqual({ toolsListChanged: true });
+    const denied = performance.now();
+    await h.write('w.yaml', manifest('web', '  transport: streamable-http\n  tools:\n    deny: [echo]\n'));
+    const fromProxy = await proxy.next();
+    console.info(`listen: spec.tools edit -> tools/list_changed at the HTTP proxy in ${Math.round(fromProxy.at - denied)} ms`);
+    expect(fromProxy.meta[SUBSCRIPTION_ID]).toBeDefined();
+    expect((await proxy.client.listTools()).tools.map((t) => t.name)).toEqual(['ask']);
+
+    const aggregate = await listener(h, h.controller!.aggregateUrl!);
+    expect(aggregate.subscription.honoredFilter).toEqual({ toolsListChanged: true });
+    expect((await aggregate.client.listTools()).tools.map((t) => t.name)).toEqual(['modern__echo', 'web__ask']);
+    const suspended = performance.now();
+    await h.write('w.yaml', manifest('web', '  transport: streamable-http\n  suspend: true\n'));
+    const fromAggregate = await aggregate.next();
+    console.info(`listen: suspend -> tools/list_changed at the aggregate in ${Math.round(fromAggregate.at - suspended)} ms`);
+    expect(fromAggregate.meta[SUBSCRIPTION_ID]).toBeDefined();
+    expect((await aggregate.client.listTools()).tools.map((t) => t.name)).toEqual(['modern__echo']);
+
+    for (const l of [stdio, proxy, aggregate]) {
+      await l.subscription.close();
+      await l.client.close();
+    }
+  }, 90_000);
+});
