@@ -7,11 +7,16 @@
  */
 import { fileURLToPath } from 'node:url';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { findCondition } from '../src/api/status.js';
+import { Bridge } from '../src/mcp/bridge.js';
 import { readEndpointToken } from '../src/mcp/endpoint-token.js';
+import { HttpEndpoint } from '../src/mcp/http-endpoint.js';
 import { StateLayout } from '../src/state/layout.js';
+import { systemClock } from '../src/util/clock.js';
 import { harness, type Harness } from './helpers/controller.js';
+import { scriptedServer } from './helpers/scripted-server.js';
+import { waitFor } from './helpers/wait.js';
 
 const MODERN = fileURLToPath(new URL('./fixtures/servers/modern-server.mjs', import.meta.url));
 const SUBSCRIPTION_ID = 'io.modelcontextprotocol/subscriptionId';
@@ -36,8 +41,8 @@ async function ready(h: Harness, name: string): Promise<string> {
 }
 
 /** A client pinned to 2026-07-28, listening for tool list changes; `next()` waits (bounded) for the next one and says when it came. */
-async function listener(h: Harness, url: string): Promise<{ client: Client; subscription: Awaited<ReturnType<Client['listen']>>; next: () => Promise<{ meta: Record<string, unknown>; at: number }> }> {
-  const token = await readEndpointToken(new StateLayout(h.stateDir));
+async function listener(h: Harness | undefined, url: string): Promise<{ client: Client; subscription: Awaited<ReturnType<Client['listen']>>; next: () => Promise<{ meta: Record<string, unknown>; at: number }> }> {
+  const token = h === undefined ? undefined : await readEndpointToken(new StateLayout(h.stateDir));
   const client = new Client({ name: 'listener', version: '1' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
   await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: token !== undefined ? { Authorization: `Bearer ${token}` } : {} } }));
   const heard: { meta: Record<string, unknown>; at: number }[] = [];
@@ -60,7 +65,37 @@ async function listener(h: Harness, url: string): Promise<{ client: Client; subs
   return { client, subscription, next };
 }
 
+const endpoints: HttpEndpoint[] = [];
+afterEach(async () => {
+  await Promise.all(endpoints.splice(0).map((e) => e.close()));
+});
+
 describe('subscriptions/listen at apiary endpoints', () => {
+  it("a stdio server's own tools/list_changed and a rollout's promote reach a listener at its endpoint", async () => {
+    const bridge = new Bridge({ name: 's', clock: systemClock });
+    const first = scriptedServer({ tools: ['echo'] });
+    bridge.attach(first.toServer, first.fromServer, 1);
+    await waitFor('the server ready', () => bridge.isReady(), 10_000, { observe: () => bridge.status() });
+    const endpoint = new HttpEndpoint(bridge, 0);
+    await endpoint.listen();
+    endpoints.push(endpoint);
+    const listening = await listener(undefined, endpoint.url);
+    expect(listening.subscription.honoredFilter).toEqual({ toolsListChanged: true });
+
+    first.reply({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' });
+    expect((await listening.next()).meta[SUBSCRIPTION_ID]).toBeDefined();
+
+    const fresh = scriptedServer({ tools: ['echo', 'more'] });
+    bridge.prepare(fresh.toServer, fresh.fromServer, 2);
+    await waitFor('the new process ready', () => bridge.status().next?.state === 'ready', 10_000, { observe: () => bridge.status() });
+    expect(bridge.promote()).toBe(true);
+    expect((await listening.next()).meta[SUBSCRIPTION_ID]).toBeDefined();
+    expect((await listening.client.listTools()).tools.map((t) => t.name)).toEqual(['echo', 'more']);
+    await listening.subscription.close();
+    await listening.client.close();
+    bridge.close();
+  }, 30_000);
+
   it('a spec.tools edit reaches listeners at a stdio endpoint and at an HTTP proxy, and a suspended server reaches the aggregate', async () => {
     const h = await harness();
     await h.write('m.yaml', manifest('modern'));
