@@ -14,7 +14,7 @@ import { readEndpointToken } from '../src/mcp/endpoint-token.js';
 import { HttpEndpoint } from '../src/mcp/http-endpoint.js';
 import { StateLayout } from '../src/state/layout.js';
 import { systemClock } from '../src/util/clock.js';
-import { harness, type Harness } from './helpers/controller.js';
+import { harness, isAlive, tinyServer, type Harness } from './helpers/controller.js';
 import { scriptedServer } from './helpers/scripted-server.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -70,6 +70,19 @@ afterEach(async () => {
   await Promise.all(endpoints.splice(0).map((e) => e.close()));
 });
 
+/**
+ * Waits for list_changed until the tools listed are `expected` (a change
+ * made before the client listened may still be on its way: each heard one is
+ * checked against the list); gives back the one after which they were.
+ */
+async function heardUntil(l: Awaited<ReturnType<typeof listener>>, expected: string[]): Promise<{ meta: Record<string, unknown>; at: number }> {
+  for (;;) {
+    const heard = await l.next();
+    const names = (await l.client.listTools()).tools.map((t) => t.name);
+    if (JSON.stringify(names) === JSON.stringify(expected)) return heard;
+  }
+}
+
 describe('subscriptions/listen at apiary endpoints', () => {
   it("a stdio server's own tools/list_changed and a rollout's promote reach a listener at its endpoint", async () => {
     const bridge = new Bridge({ name: 's', clock: systemClock });
@@ -108,7 +121,7 @@ describe('subscriptions/listen at apiary endpoints', () => {
     expect(stdio.subscription.honoredFilter).toEqual({ toolsListChanged: true });
     const edited = performance.now();
     await h.write('m.yaml', manifest('modern', '  tools:\n    deny: [ask]\n'));
-    const heard = await stdio.next();
+    const heard = await heardUntil(stdio, ['echo']);
     console.info(`listen: spec.tools edit -> tools/list_changed at the stdio endpoint in ${Math.round(heard.at - edited)} ms`);
     expect(heard.meta[SUBSCRIPTION_ID]).toBeDefined();
     expect((await stdio.client.listTools()).tools.map((t) => t.name)).toEqual(['echo']);
@@ -117,7 +130,7 @@ describe('subscriptions/listen at apiary endpoints', () => {
     expect(proxy.subscription.honoredFilter).toEqual({ toolsListChanged: true });
     const denied = performance.now();
     await h.write('w.yaml', manifest('web', '  transport: streamable-http\n  tools:\n    deny: [echo]\n'));
-    const fromProxy = await proxy.next();
+    const fromProxy = await heardUntil(proxy, ['ask']);
     console.info(`listen: spec.tools edit -> tools/list_changed at the HTTP proxy in ${Math.round(fromProxy.at - denied)} ms`);
     expect(fromProxy.meta[SUBSCRIPTION_ID]).toBeDefined();
     expect((await proxy.client.listTools()).tools.map((t) => t.name)).toEqual(['ask']);
@@ -127,7 +140,7 @@ describe('subscriptions/listen at apiary endpoints', () => {
     expect((await aggregate.client.listTools()).tools.map((t) => t.name)).toEqual(['modern__echo', 'web__ask']);
     const suspended = performance.now();
     await h.write('w.yaml', manifest('web', '  transport: streamable-http\n  suspend: true\n'));
-    const fromAggregate = await aggregate.next();
+    const fromAggregate = await heardUntil(aggregate, ['modern__echo']);
     console.info(`listen: suspend -> tools/list_changed at the aggregate in ${Math.round(fromAggregate.at - suspended)} ms`);
     expect(fromAggregate.meta[SUBSCRIPTION_ID]).toBeDefined();
     expect((await aggregate.client.listTools()).tools.map((t) => t.name)).toEqual(['modern__echo']);
@@ -137,4 +150,22 @@ describe('subscriptions/listen at apiary endpoints', () => {
       await l.client.close();
     }
   }, 90_000);
+
+  it("a suspended server leaves the aggregate's lists as soon as it is suspended, not once its process has stopped", async () => {
+    const h = await harness();
+    // Its process outlives stdin's close and SIGTERM, so its stop takes the whole grace (SIGKILL at the end).
+    await h.write('slow.yaml', tinyServer('slow', h, { args: ['--ignore-stdin', '--ignore-sigterm'] }));
+    await h.start();
+    await ready(h, 'slow');
+    const pid = (await h.status('slow'))!.pid!;
+    const aggregate = await listener(h, h.controller!.aggregateUrl!);
+    expect((await aggregate.client.listTools()).tools.map((t) => t.name)).toEqual(['slow__noop']);
+    await h.write('slow.yaml', tinyServer('slow', h, { args: ['--ignore-stdin', '--ignore-sigterm'], extra: '  suspend: true\n' }));
+    expect((await aggregate.next()).meta[SUBSCRIPTION_ID]).toBeDefined();
+    // Heard while the process is still being stopped: clients stop calling it at once.
+    expect(isAlive(pid)).toBe(true);
+    expect((await aggregate.client.listTools()).tools).toEqual([]);
+    await aggregate.subscription.close();
+    await aggregate.client.close();
+  }, 60_000);
 });

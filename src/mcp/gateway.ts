@@ -41,6 +41,8 @@ interface Entry {
   filter?: ToolFilter;
   /** A hosted server (spec.remote): the fingerprint of its URL and headers, to notice a change. */
   remoteHash?: string;
+  /** Being suspended or deleted: no longer one of the aggregate's members, while its process stops. */
+  withdrawn?: boolean;
 }
 
 /** A hosted server as the gateway fronts it: headers hold resolved secret values (kept in memory only). */
@@ -97,6 +99,7 @@ export class Gateway {
       this.#entries.set(name, entry);
     }
     entry.health = health;
+    delete entry.withdrawn;
     if (transport !== 'stdio') return this.#ensureProxy(name, entry, compileToolFilter(tools));
     entry.bridge ??= new Bridge({
       name,
@@ -142,6 +145,7 @@ export class Gateway {
       this.#entries.set(name, entry);
     }
     entry.health = health;
+    delete entry.withdrawn;
     const target = { url: remote.url, label: remote.label, headers: remote.headers };
     if (entry.remoteHash !== remote.hash) entry.proxy?.setRemote(target);
     await this.#ensureProxy(name, entry, compileToolFilter(tools), target);
@@ -266,6 +270,7 @@ export class Gateway {
   readyMembers(): Map<string, AggregateMember> {
     const ready = new Map<string, AggregateMember>();
     for (const [name, entry] of this.#entries) {
+      if (entry.withdrawn === true) continue;
       if (entry.bridge?.isReady()) ready.set(name, entry.bridge);
       else if (entry.probe?.status().state === 'ready') ready.set(name, httpMember(entry.probe, entry.filter ?? EXPOSE_ALL));
     }
@@ -292,6 +297,18 @@ export class Gateway {
     }
     this.#aggregate = { aggregate, endpoint };
     return { url: endpoint.url };
+  }
+
+  /**
+   * The server is to stop (suspended, deleted): the aggregate drops it now,
+   * and its clients hear list_changed at once, not after the process's stop
+   * (which may take the whole grace). Its own endpoint serves until remove().
+   */
+  withdraw(name: string): void {
+    const entry = this.#entries.get(name);
+    if (entry === undefined || entry.withdrawn === true) return;
+    entry.withdrawn = true;
+    this.#aggregate?.aggregate.changed();
   }
 
   async remove(name: string): Promise<void> {

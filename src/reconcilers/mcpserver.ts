@@ -187,6 +187,8 @@ export class MCPServerReconciler {
     // 1. Desired state: the manifest, its generation and its resolved environment.
     let desired = await desiredServer(ctx, name);
     let requeueAfterMs: number | undefined;
+    // A server on its way out leaves the aggregate before its process is stopped (which can take the whole grace).
+    if (desired.state === 'absent' || (desired.state === 'valid' && desired.suspend)) ctx.gateway.withdraw(name);
 
     // 2. Plan and act; a stop for a rollout is followed by a second pass that starts the new process.
     for (let pass = 0; pass < 3; pass++) {
