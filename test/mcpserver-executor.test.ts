@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { describe, expect, it } from 'vitest';
 import { findCondition, type MCPServerStatus } from '../src/api/status.js';
 import { FakeClock } from '../src/util/clock.js';
@@ -84,6 +85,48 @@ async function setup() {
 }
 
 describe('MCPServer executor (fake runtime, fake clock)', () => {
+  it('a server withdrawn from the aggregate (on its way to a stop) and wanted again in the same pass is back, and its listeners hear so', async () => {
+    const t = await setup();
+    t.runtime.behaviour = () => ({ tools: ['noop'] });
+    await t.write(manifest(1));
+    await t.pass();
+    await t.pass();
+    const aggregate = await t.gateway.startAggregate('test');
+    if (!('url' in aggregate)) throw new Error(aggregate.error);
+    const client = new Client({ name: 'listener', version: '1' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
+    await client.connect(new StreamableHTTPClientTransport(new URL(aggregate.url)));
+    let heard = 0;
+    let wake: (() => void) | undefined;
+    client.setNotificationHandler('notifications/tools/list_changed', () => {
+      heard++;
+      wake?.();
+    });
+    const subscription = await client.listen({ toolsListChanged: true });
+    const tools = async (): Promise<number> => (await client.listTools()).tools.length;
+    /** Bounded: a list_changed that never comes fails the test instead of hanging it. */
+    const hear = async (count: number): Promise<void> => {
+      let timer: NodeJS.Timeout | undefined;
+      if (heard < count) {
+        await Promise.race([
+          new Promise<void>((resolve) => (wake = () => heard >= count && resolve())),
+          new Promise<void>((_, reject) => (timer = setTimeout(() => reject(new Error(`list_changed #${count} never came`)), 10_000))),
+        ]).finally(() => clearTimeout(timer));
+      }
+    };
+    const before = await tools();
+    expect(before).toBeGreaterThan(0);
+    t.gateway.withdraw('a');
+    await hear(1);
+    expect(await tools()).toBe(0);
+    await t.pass();
+    await hear(2);
+    expect(await tools()).toBe(before);
+    await subscription.close();
+    await client.close();
+    await t.gateway.closeAggregate();
+    await t.close();
+  });
+
   it('an unhealthy server is stopped as unhealthy, not as a deleted one', async () => {
     const t = await setup();
     await t.write(manifest(1));

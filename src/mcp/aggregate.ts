@@ -121,6 +121,14 @@ interface Asker {
   parts: Set<Cancel>;
 }
 
+/** What the aggregate's lists are made of: each Ready server and its tools. */
+function signatureOf(ready: Map<string, AggregateMember>): string {
+  return [...ready]
+    .map(([name, member]) => `${name}:${JSON.stringify(member instanceof Bridge ? (member.status().tools ?? []) : member.tools())}`)
+    .sort()
+    .join('|');
+}
+
 export class Aggregate {
   readonly #source: AggregateSource;
   readonly #version: string;
@@ -140,6 +148,8 @@ export class Aggregate {
     this.#listTimeoutMs = options.listTimeoutMs ?? DEFAULT_LIST_TIMEOUT_MS;
     this.#callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
     this.#logger = options.logger;
+    // What is Ready already (servers adopted before the aggregate started) is what its first clients see, not a change.
+    this.#signature = signatureOf(source.readyMembers());
   }
 
   // ---- the client side (HttpEndpoint calls these) ----
@@ -186,10 +196,7 @@ export class Aggregate {
   changed(): void {
     const ready = this.#source.readyMembers();
     this.#dropGoneLinks(ready);
-    const signature = [...ready]
-      .map(([name, member]) => `${name}:${JSON.stringify(member instanceof Bridge ? (member.status().tools ?? []) : member.tools())}`)
-      .sort()
-      .join('|');
+    const signature = signatureOf(ready);
     if (signature === this.#signature) return;
     this.#signature = signature;
     this.#notifyTimer ??= setTimeout(() => {

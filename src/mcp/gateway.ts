@@ -99,7 +99,7 @@ export class Gateway {
       this.#entries.set(name, entry);
     }
     entry.health = health;
-    delete entry.withdrawn;
+    this.#restore(entry);
     if (transport !== 'stdio') return this.#ensureProxy(name, entry, compileToolFilter(tools));
     entry.bridge ??= new Bridge({
       name,
@@ -145,7 +145,7 @@ export class Gateway {
       this.#entries.set(name, entry);
     }
     entry.health = health;
-    delete entry.withdrawn;
+    this.#restore(entry);
     const target = { url: remote.url, label: remote.label, headers: remote.headers };
     if (entry.remoteHash !== remote.hash) entry.proxy?.setRemote(target);
     await this.#ensureProxy(name, entry, compileToolFilter(tools), target);
@@ -308,6 +308,13 @@ export class Gateway {
     const entry = this.#entries.get(name);
     if (entry === undefined || entry.withdrawn === true) return;
     entry.withdrawn = true;
+    this.#aggregate?.aggregate.changed();
+  }
+
+  /** Wanted again before it was removed (unsuspended in the same pass): back in the aggregate. */
+  #restore(entry: Entry): void {
+    if (entry.withdrawn !== true) return;
+    delete entry.withdrawn;
     this.#aggregate?.aggregate.changed();
   }
 

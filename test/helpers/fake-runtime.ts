@@ -26,7 +26,7 @@ export class FakeRuntime implements Runtime {
   /** Every start, in order. */
   readonly started: LaunchSpec[] = [];
   /** How a process started from this spec behaves: answers the handshake, or stays silent. */
-  behaviour: (spec: LaunchSpec) => { silent?: boolean } = () => ({});
+  behaviour: (spec: LaunchSpec) => NonNullable<Parameters<typeof scriptedServer>[0]> = () => ({});
 
   constructor(clock: Clock) {
     this.#clock = clock;
