@@ -160,11 +160,33 @@ describe('subscriptions/listen at apiary endpoints', () => {
     const pid = (await h.status('slow'))!.pid!;
     const aggregate = await listener(h, h.controller!.aggregateUrl!);
     expect((await aggregate.client.listTools()).tools.map((t) => t.name)).toEqual(['slow__noop']);
+    // The aggregate offers prompts and resources too: their listeners hear a server going as well.
+    const lists = await listener(h, h.controller!.aggregateUrl!);
+    const others = new Set<string>();
+    let othersHeard: (() => void) | undefined;
+    for (const method of ['notifications/prompts/list_changed', 'notifications/resources/list_changed'] as const) {
+      lists.client.setNotificationHandler(method, (n) => {
+        if (n.params?._meta?.[SUBSCRIPTION_ID] !== undefined) others.add(method);
+        if (others.size === 2) othersHeard?.();
+      });
+    }
+    const both = await lists.client.listen({ promptsListChanged: true, resourcesListChanged: true });
+    expect(both.honoredFilter).toEqual({ promptsListChanged: true, resourcesListChanged: true });
     await h.write('slow.yaml', tinyServer('slow', h, { args: ['--ignore-stdin', '--ignore-sigterm'], extra: '  suspend: true\n' }));
     expect((await aggregate.next()).meta[SUBSCRIPTION_ID]).toBeDefined();
     // Heard while the process is still being stopped: clients stop calling it at once.
     expect(isAlive(pid)).toBe(true);
     expect((await aggregate.client.listTools()).tools).toEqual([]);
+    let timer: NodeJS.Timeout | undefined;
+    if (others.size < 2) {
+      await Promise.race([
+        new Promise<void>((resolve) => (othersHeard = resolve)),
+        new Promise<void>((_, reject) => (timer = setTimeout(() => reject(new Error(`only ${[...others].join(', ') || 'nothing'} heard within 10s`)), 10_000))),
+      ]).finally(() => clearTimeout(timer));
+    }
+    await both.close();
+    await lists.subscription.close();
+    await lists.client.close();
     await aggregate.subscription.close();
     await aggregate.client.close();
   }, 60_000);
