@@ -151,6 +151,20 @@ describe('subscriptions/listen at apiary endpoints', () => {
     }
   }, 90_000);
 
+  it("a modern HTTP server's own tools/list_changed reaches a listener at its proxy (apiary's probe listens to the server)", async () => {
+    const h = await harness();
+    await h.write('g.yaml', manifest('grower', '  transport: streamable-http\n').replace('"--http"]', '"--http", "--grow"]'));
+    await h.start();
+    const url = await ready(h, 'grower');
+    const proxy = await listener(h, url);
+    expect((await proxy.client.listTools()).tools.map((t) => t.name)).toEqual(['ask', 'echo', 'grow']);
+    await proxy.client.callTool({ name: 'grow', arguments: {} });
+    const heard = await heardUntil(proxy, ['ask', 'echo', 'grow', 'grown']);
+    expect(heard.meta[SUBSCRIPTION_ID]).toBeDefined();
+    await proxy.subscription.close();
+    await proxy.client.close();
+  }, 60_000);
+
   it("a suspended server leaves the aggregate's lists as soon as it is suspended, not once its process has stopped", async () => {
     const h = await harness();
     // Its process outlives stdin's close and SIGTERM, so its stop takes the whole grace (SIGKILL at the end).

@@ -45,6 +45,8 @@ export class HttpProbe {
   #tools: ToolSummary[] | undefined;
   #timer: Timer | undefined;
   #stopped = false;
+  /** The client whose listen stream is open: a modern server tells of its list changes only there. */
+  #listening: Client | undefined;
   #failures = 0;
   #pid: number;
 
@@ -87,6 +89,8 @@ export class HttpProbe {
   async #tick(): Promise<void> {
     if (this.#stopped) return;
     if (this.#client === undefined) return this.#connect();
+    // A listen stream the server ended is opened again at the next liveness check (a server that keeps ending it costs one request a check).
+    this.#listen(this.#client);
     // A modern server has no ping (it answers -32601): the cheapest request it must answer is server/discover.
     const modern = this.#client.getProtocolEra() === 'modern';
     try {
@@ -152,6 +156,7 @@ export class HttpProbe {
         return;
       }
       this.#client = client;
+      this.#listen(client);
       this.#set('ready');
       this.#schedule(this.#opts.health.intervalMs);
     } catch (err) {
@@ -193,6 +198,20 @@ export class HttpProbe {
         await client.close().catch(() => undefined);
       },
     };
+  }
+
+  /**
+   * A modern server's tools/list_changed comes only on a `subscriptions/listen`
+   * stream (a 2025 server's comes on its session): opened when the server
+   * says its tools change, arriving at the handler set in #connect.
+   */
+  #listen(client: Client): void {
+    if (this.#listening === client || client.getProtocolEra() !== 'modern' || client.getServerCapabilities()?.tools?.listChanged !== true) return;
+    this.#listening = client;
+    const lost = (): void => {
+      if (this.#listening === client) this.#listening = undefined;
+    };
+    client.listen({ toolsListChanged: true }).then((subscription) => void subscription.closed.then(lost, lost), lost);
   }
 
   async stop(): Promise<void> {
