@@ -85,7 +85,7 @@ async function setup() {
 }
 
 describe('MCPServer executor (fake runtime, fake clock)', () => {
-  it('a server withdrawn from the aggregate (on its way to a stop) and wanted again in the same pass is back, and its listeners hear so', async () => {
+  it('a server withdrawn from the aggregate (on its way to a stop) and wanted again in the same pass is back, and its listeners hear so, as they hear its own list_changed', async () => {
     const t = await setup();
     t.runtime.behaviour = () => ({ tools: ['noop'] });
     await t.write(manifest(1));
@@ -121,6 +121,9 @@ describe('MCPServer executor (fake runtime, fake clock)', () => {
     await t.pass();
     await hear(2);
     expect(await tools()).toBe(before);
+    // The server's own news: a 2026-07-28 client keeps no session at the server (the aggregate links none), and hears it all the same.
+    t.runtime.server('a')!.reply({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' });
+    await hear(3);
     await subscription.close();
     await client.close();
     await t.gateway.closeAggregate();

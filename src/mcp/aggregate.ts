@@ -205,6 +205,16 @@ export class Aggregate {
     }, 50);
   }
 
+  /**
+   * A member said its own lists changed (its server's list_changed, which
+   * the bridge's status does not show): the aggregate's clients hear it,
+   * whether or not they hold a session at that member.
+   */
+  memberListsChanged(): void {
+    this.#signature = '';
+    this.changed();
+  }
+
   close(): void {
     clearTimeout(this.#notifyTimer);
     for (const id of [...this.#clients.keys()]) this.closeSession(id);
@@ -489,8 +499,7 @@ export class Aggregate {
 
   #memberNotification(client: ClientSession, bridge: Bridge, link: Link, notification: JsonRpcNotification, related?: Id): void {
     if (notification.method.endsWith('/list_changed')) {
-      this.#signature = '';
-      this.changed();
+      this.memberListsChanged();
       return;
     }
     if (notification.method === 'notifications/progress') {

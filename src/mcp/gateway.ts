@@ -101,18 +101,23 @@ export class Gateway {
     entry.health = health;
     this.#restore(entry);
     if (transport !== 'stdio') return this.#ensureProxy(name, entry, compileToolFilter(tools));
-    entry.bridge ??= new Bridge({
-      name,
-      clock: this.#opts.clock,
-      health,
-      onChange: () => this.#changed(name),
-      onUnhealthy: (message) => {
-        const pid = entry!.bridge?.status().pid;
-        if (pid !== undefined) this.#opts.onUnhealthy(name, pid, message);
-      },
-      onProtocolError: (message, pid) => this.#opts.onUnhealthy(name, pid, message, 'ProtocolError'),
-      onNoise: (line) => void appendFile(this.#opts.layout.logFile(name), `[stdout, not JSON-RPC] ${line}\n`, { mode: FILE_MODE }).catch(() => undefined),
-    });
+    if (entry.bridge === undefined) {
+      const bridge = new Bridge({
+        name,
+        clock: this.#opts.clock,
+        health,
+        onChange: () => this.#changed(name),
+        onUnhealthy: (message) => {
+          const pid = entry!.bridge?.status().pid;
+          if (pid !== undefined) this.#opts.onUnhealthy(name, pid, message);
+        },
+        onProtocolError: (message, pid) => this.#opts.onUnhealthy(name, pid, message, 'ProtocolError'),
+        onNoise: (line) => void appendFile(this.#opts.layout.logFile(name), `[stdout, not JSON-RPC] ${line}\n`, { mode: FILE_MODE }).catch(() => undefined),
+      });
+      // What the server says of its own lists reaches the aggregate's clients too (a modern one holds no session at the bridge).
+      bridge.watchLists(() => this.#aggregate?.aggregate.memberListsChanged());
+      entry.bridge = bridge;
+    }
     entry.bridge.setToolFilter(compileToolFilter(tools));
     entry.bridge.setHealth(health);
     if (entry.endpoint === undefined) {

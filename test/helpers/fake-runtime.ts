@@ -52,6 +52,11 @@ export class FakeRuntime implements Runtime {
     return observed;
   }
 
+  /** The scripted server behind a process, to make it speak (a notification of its own). */
+  server(name: string, slot: 'current' | 'next' = 'current'): ScriptedServer | undefined {
+    return this.#procs.get(key(name, slot))?.server;
+  }
+
   history(name: string): RunHistory {
     return this.#history.get(name);
   }
