@@ -12,6 +12,7 @@ import { findCondition } from '../src/api/status.js';
 import { Bridge } from '../src/mcp/bridge.js';
 import { readEndpointToken } from '../src/mcp/endpoint-token.js';
 import { HttpEndpoint } from '../src/mcp/http-endpoint.js';
+import type { JsonRpcMessage, JsonRpcRequest } from '../src/mcp/jsonrpc.js';
 import { StateLayout } from '../src/state/layout.js';
 import { systemClock } from '../src/util/clock.js';
 import { harness, isAlive, tinyServer, type Harness } from './helpers/controller.js';
@@ -150,6 +151,35 @@ describe('subscriptions/listen at apiary endpoints', () => {
       await l.client.close();
     }
   }, 90_000);
+
+  it("a 2026-07-28 stdio server's own tools/list_changed, on the listen stream apiary opens to it, reaches listeners and 2025 sessions", async () => {
+    const bridge = new Bridge({ name: 's', clock: systemClock });
+    const up = scriptedServer({ modern: true, listChanged: true, tools: ['echo'] });
+    bridge.attach(up.toServer, up.fromServer, 1);
+    await waitFor('the server ready', () => bridge.isReady(), 10_000, { observe: () => bridge.status() });
+    const listen = await waitFor('apiary listening to the server', () => up.received.find((m): m is JsonRpcRequest => 'method' in m && m.method === 'subscriptions/listen'), 10_000, { observe: () => up.received });
+    expect(listen.params?.['notifications']).toEqual({ toolsListChanged: true });
+    expect((listen.params?.['_meta'] as Record<string, unknown>)['io.modelcontextprotocol/protocolVersion']).toBe('2026-07-28');
+    const endpoint = new HttpEndpoint(bridge, 0);
+    await endpoint.listen();
+    endpoints.push(endpoint);
+    const listening = await listener(undefined, endpoint.url);
+    const legacy: JsonRpcMessage[] = [];
+    bridge.openSession((m) => legacy.push(m));
+
+    const tag = { _meta: { [SUBSCRIPTION_ID]: listen.id } };
+    up.reply({ jsonrpc: '2.0', method: 'notifications/subscriptions/acknowledged', params: { notifications: { toolsListChanged: true }, ...tag } });
+    up.reply({ jsonrpc: '2.0', method: 'notifications/tools/list_changed', params: tag });
+    const heard = await listening.next();
+    // The client's own subscription, not apiary's with the server.
+    expect(heard.meta[SUBSCRIPTION_ID]).toBeDefined();
+    expect(heard.meta[SUBSCRIPTION_ID]).not.toBe(listen.id);
+    await up.flush();
+    expect(legacy).toEqual([{ jsonrpc: '2.0', method: 'notifications/tools/list_changed' }]);
+    await listening.subscription.close();
+    await listening.client.close();
+    bridge.close();
+  }, 30_000);
 
   it("a modern HTTP server's own tools/list_changed reaches a listener at its proxy (apiary's probe listens to the server)", async () => {
     const h = await harness();

@@ -18,7 +18,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { Clock, Timer } from '../util/clock.js';
 import { askedInputs, envelope, isInputRequired, MODERN_PROTOCOL_VERSION, readDiscover, type Discovered, type Era } from './era.js';
 import { DEFAULT_HEALTH, type HealthOptions } from './health.js';
-import { ListWatchers, type ListKind } from './list-watch.js';
+import { listChangedKind, ListWatchers, type ListKind } from './list-watch.js';
 import {
   ErrorCodes,
   errorResponse,
@@ -36,7 +36,10 @@ import { APIARY_VERSION } from '../util/version.js';
 
 export const APIARY_CLIENT_INFO = { name: 'apiary', version: APIARY_VERSION };
 /** What apiary asks servers for; they answer with the version they speak. */
-export const PROTOCOL_VERSION = LATEST_PROTOCOL_VERSION;
+export /** Where a listen stream's notifications say which subscription they belong to. */
+const SUBSCRIPTION_ID = 'io.modelcontextprotocol/subscriptionId';
+
+const PROTOCOL_VERSION = LATEST_PROTOCOL_VERSION;
 
 export type UpstreamState = 'down' | 'initializing' | 'ready' | 'failed';
 
@@ -451,6 +454,7 @@ export class Bridge {
     this.#everReady = true;
     this.#set('ready');
     this.#scheduleHealth();
+    if (this.#upstream !== undefined) this.#listenUpstream(this.#upstream, init);
     // Clients of the previous process may hold stale lists.
     if (restarted) {
       const caps = init.capabilities ?? {};
@@ -458,6 +462,21 @@ export class Bridge {
         if (caps[kind] !== undefined) this.#broadcast({ jsonrpc: '2.0', method: `notifications/${kind}/list_changed` });
       }
     }
+  }
+
+  /**
+   * A 2026-07-28 server tells of its list changes only on a
+   * `subscriptions/listen` stream: apiary opens one to the serving process,
+   * for the lists it says change, and passes what comes on it to every
+   * client as the server's own news. It lasts as long as the process.
+   */
+  #listenUpstream(upstream: StdioUpstream, init: InitializeResult): void {
+    if (this.#eras.get(upstream) !== 'modern') return;
+    const caps = (init.capabilities ?? {}) as Record<string, { listChanged?: boolean } | undefined>;
+    const notifications: Record<string, boolean> = {};
+    for (const kind of ['tools', 'prompts', 'resources'] as const) if (caps[kind]?.listChanged === true) notifications[`${kind}ListChanged`] = true;
+    if (Object.keys(notifications).length === 0) return;
+    void this.#call(upstream, 'subscriptions/listen', this.#paramsFor(upstream, { notifications }));
   }
 
   // ---- rolling updates ----
@@ -927,6 +946,9 @@ export class Bridge {
       }
       return;
     }
+    // apiary's own listen stream with a modern server: its acknowledgement is apiary's, its news goes out untagged (each listener gets its own tag).
+    if (notification.method === 'notifications/subscriptions/acknowledged') return;
+    if (listChangedKind(notification) !== undefined && notification.params !== undefined) notification = withoutSubscriptionTag(notification);
     // Only the serving process speaks to every client; a replaced one's lists are no longer what clients see.
     if (upstream === this.#upstream || (this.#draining.has(upstream) && !notification.method.endsWith('/list_changed'))) this.#broadcast(notification);
   }
@@ -955,4 +977,15 @@ export class Bridge {
     this.detach('the server was removed');
     for (const id of [...this.#sessions.keys()]) this.closeSession(id);
   }
+}
+
+/** A list change from apiary's listen stream with a server, without that stream's subscription id (and without empty params). */
+function withoutSubscriptionTag<T extends { params?: Record<string, unknown> }>(notification: T): T {
+  const meta = notification.params?.['_meta'];
+  if (typeof meta !== 'object' || meta === null || !(SUBSCRIPTION_ID in meta)) return notification;
+  const { [SUBSCRIPTION_ID]: _tag, ...keptMeta } = meta as Record<string, unknown>;
+  const { _meta: _old, ...rest } = notification.params!;
+  const params = Object.keys(keptMeta).length > 0 ? { ...rest, _meta: keptMeta } : rest;
+  const { params: _params, ...bare } = notification;
+  return (Object.keys(params).length > 0 ? { ...bare, params } : bare) as T;
 }

@@ -28,7 +28,8 @@ export interface ScriptedServer {
   flush(): Promise<void>;
 }
 
-export function scriptedServer(options: { silent?: boolean; name?: string; tools?: string[]; modern?: boolean } = {}): ScriptedServer {
+/** `listChanged`: a modern server that says its tools change (it tells so on a listen stream, which the test writes). */
+export function scriptedServer(options: { silent?: boolean; name?: string; tools?: string[]; modern?: boolean; listChanged?: boolean } = {}): ScriptedServer {
   const toServer = new PassThrough();
   const fromServer = new PassThrough();
   const received: JsonRpcMessage[] = [];
@@ -49,7 +50,7 @@ export function scriptedServer(options: { silent?: boolean; name?: string; tools
         // Says nothing by itself; the test may still answer what it waits for.
       } else if (m.method === 'server/discover' && options.modern !== true) refuse();
       else if (m.method === 'server/discover') {
-        reply({ jsonrpc: '2.0', id: m.id!, result: { resultType: 'complete', supportedVersions: ['2026-07-28'], capabilities: { tools: {} }, ttlMs: 0, cacheScope: 'private', _meta: { 'io.modelcontextprotocol/serverInfo': { name: options.name ?? 'scripted', version: '2' } } } });
+        reply({ jsonrpc: '2.0', id: m.id!, result: { resultType: 'complete', supportedVersions: ['2026-07-28'], capabilities: { tools: options.listChanged === true ? { listChanged: true } : {} }, ttlMs: 0, cacheScope: 'private', _meta: { 'io.modelcontextprotocol/serverInfo': { name: options.name ?? 'scripted', version: '2' } } } });
       } else if (options.modern === true && (m.method === 'initialize' || m.method === 'ping')) refuse();
       else if (m.method === 'initialize') reply({ jsonrpc: '2.0', id: m.id!, result: { protocolVersion: '2025-06-18', capabilities: { tools: {} }, serverInfo: { name: options.name ?? 'scripted', version: '1' } } });
       else if (m.method === 'tools/list') reply({ jsonrpc: '2.0', id: m.id!, result: { tools: (options.tools ?? []).map((name) => ({ name, inputSchema: { type: 'object' } })) } });
