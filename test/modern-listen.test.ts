@@ -105,7 +105,9 @@ describe('subscriptions/listen at apiary endpoints', () => {
     expect(bridge.promote()).toBe(true);
     expect((await listening.next()).meta[SUBSCRIPTION_ID]).toBeDefined();
     expect((await listening.client.listTools()).tools.map((t) => t.name)).toEqual(['echo', 'more']);
-    await listening.subscription.close();
+    // The endpoint closing ends the stream gracefully (the listen result), not by a cut connection.
+    await endpoint.close();
+    expect(await listening.subscription.closed).toBe('graceful');
     await listening.client.close();
     bridge.close();
   }, 30_000);
