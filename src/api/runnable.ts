@@ -20,7 +20,12 @@ export interface Reconciler {
 
 /** What the manager offers whatever it runs: the queue, and the registry of reconcilers. */
 export interface Host {
-  /** Queues keys; a Secret also queues every MCPServer that references it. */
+  /**
+   * Queues keys; a Secret also queues every MCPServer that references it.
+   * Readers are not told: whoever changed what they show (a manifest re-read)
+   * calls `changed()`; a process exit or an endpoint's news reaches them
+   * through the status it leads to.
+   */
   enqueue(keys: Iterable<ResourceKey>): void;
   /** Queues every key any key source knows (the manifests, the records, what runs). */
   enqueueAll(): void;

@@ -91,7 +91,8 @@ export class Controller {
       logger: options.logger,
       ...(options.resyncMs !== undefined ? { resyncMs: options.resyncMs } : {}),
       ...(options.workers !== undefined ? { workers: options.workers } : {}),
-      keys: () => [...desired.keys(), ...(this.#records?.keys() ?? [])],
+      // The manifests' keys come from the manifest watcher (a runnable's keys()); these are what status remembers.
+      keys: () => this.#records?.keys() ?? [],
       // The one cross-kind mapping: a Secret wakes every MCPServer that references it.
       wakes: (key) => {
         const { kind, name } = parseResourceKey(key);
@@ -217,6 +218,7 @@ export class Controller {
         if (unsettled.length > 0) logger.warn('files of the revision could not be read whole', { files: unsettled });
         this.#manager.enqueue(affected);
         this.#manager.enqueueAll();
+        this.#manager.changed();
       },
     });
     this.#desired.setDisplay((path) => join(git.path, relative(this.#layout.gitCurrent, path)));

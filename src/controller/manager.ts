@@ -82,7 +82,6 @@ export class Manager implements Host {
   }
 
   enqueue(keys: Iterable<ResourceKey>): void {
-    this.changed();
     for (const key of keys) {
       this.#queue(key).add(key);
       for (const woken of this.#opts.wakes?.(key) ?? []) this.#queue(woken).add(woken);

@@ -47,7 +47,11 @@ export class ManifestWatcher implements Runnable {
     this.#host = host;
     const { unsettled } = await desired.scan({ revision: this.#opts.revision?.() });
     if (!this.#opts.watch) return;
-    this.#source = new ManifestSource({ desired, clock, logger, onAffected: (keys) => host.enqueue(keys) });
+    this.#source = new ManifestSource({ desired, clock, logger, onAffected: (keys) => {
+        host.enqueue(keys);
+        host.changed();
+      },
+    });
     await this.#source.start();
     // A file that looked half-written is read again now, as after a resync, not left unread (and unreported) until one.
     for (const path of unsettled) this.#source.touch(path);
@@ -69,6 +73,7 @@ export class ManifestWatcher implements Runnable {
       await this.#source?.restart();
     }
     this.#host?.enqueue(affected);
+    this.#host?.changed();
     for (const path of unsettled) this.#source?.touch(path);
   }
 

@@ -63,7 +63,10 @@ export class Cluster implements Backend {
     host.register('Secret', new ClusterSecretReconciler(ctx));
     await cluster.start(
       // A Secret that appears in the cluster also wakes the servers that wait for it.
-      (kind, name) => host.enqueue([resourceKey(kind === 'Secret' ? 'Secret' : 'MCPServer', name)]),
+      (kind, name) => {
+        host.enqueue([resourceKey(kind === 'Secret' ? 'Secret' : 'MCPServer', name)]);
+        host.changed();
+      },
       (reachable) => {
         if (reachable.ok) logger.info('Kubernetes API server reachable again', { server: cluster.server });
         else logger.warn('Kubernetes API server unreachable; servers keep running there, status says so', { server: cluster.server, error: reachable.error });
