@@ -14,21 +14,12 @@ import { findCondition } from '../src/api/status.js';
 import { readEndpointToken } from '../src/mcp/endpoint-token.js';
 import { StateLayout } from '../src/state/layout.js';
 import { runCli } from './helpers/cli.js';
-import { harness, isAlive, type Harness } from './helpers/controller.js';
+import { harness, isAlive, nodeServer, type Harness } from './helpers/controller.js';
 
 const MODERN = fileURLToPath(new URL('./fixtures/servers/modern-server.mjs', import.meta.url));
 const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
 
-function manifest(name: string, args: string[], extra = ''): string {
-  return `apiVersion: apiary.dev/v1alpha1
-kind: MCPServer
-metadata:
-  name: ${name}
-spec:
-  command: node
-  args: [${args.map((a) => JSON.stringify(a)).join(', ')}]
-${extra}`;
-}
+const manifest = nodeServer;
 
 async function ready(h: Harness, name: string, notPid?: number): Promise<{ url: string; pid: number; protocolVersion?: string }> {
   return h.waitFor(`${name} Ready`, async () => {

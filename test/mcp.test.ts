@@ -18,20 +18,13 @@ import { findCondition } from '../src/api/status.js';
 import { readEndpointToken } from '../src/mcp/endpoint-token.js';
 import { StateLayout } from '../src/state/layout.js';
 import { runCli } from './helpers/cli.js';
-import { harness, isAlive, tinyServer, type Harness } from './helpers/controller.js';
+import { harness, isAlive, nodeServer, tinyServer, type Harness } from './helpers/controller.js';
 import { within } from './helpers/wait.js';
 
 const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
 
 function everything(name: string, mode: 'stdio' | 'streamableHttp' = 'stdio', extra = ''): string {
-  return `apiVersion: apiary.dev/v1alpha1
-kind: MCPServer
-metadata:
-  name: ${name}
-spec:
-  command: node
-  args: [${JSON.stringify(EVERYTHING)}, ${mode}]
-${mode === 'streamableHttp' ? '  transport: streamable-http\n' : ''}${extra}`;
+  return nodeServer(name, [EVERYTHING, mode], `${mode === 'streamableHttp' ? '  transport: streamable-http\n' : ''}${extra}`);
 }
 
 async function ready(h: Harness, name: string, notPid?: number): Promise<{ url: string; pid: number }> {

@@ -15,7 +15,7 @@ import { HttpEndpoint } from '../src/mcp/http-endpoint.js';
 import type { JsonRpcMessage, JsonRpcRequest } from '../src/mcp/jsonrpc.js';
 import { StateLayout } from '../src/state/layout.js';
 import { systemClock } from '../src/util/clock.js';
-import { harness, isAlive, tinyServer, type Harness } from './helpers/controller.js';
+import { harness, isAlive, nodeServer, tinyServer, type Harness } from './helpers/controller.js';
 import { scriptedServer } from './helpers/scripted-server.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -23,15 +23,7 @@ const MODERN = fileURLToPath(new URL('./fixtures/servers/modern-server.mjs', imp
 const SUBSCRIPTION_ID = 'io.modelcontextprotocol/subscriptionId';
 
 function manifest(name: string, extra = ''): string {
-  const http = extra.includes('transport:');
-  return `apiVersion: apiary.dev/v1alpha1
-kind: MCPServer
-metadata:
-  name: ${name}
-spec:
-  command: node
-  args: [${JSON.stringify(MODERN)}${http ? ', "--http"' : ''}]
-${extra}`;
+  return nodeServer(name, extra.includes('transport:') ? [MODERN, '--http'] : [MODERN], extra);
 }
 
 async function ready(h: Harness, name: string): Promise<string> {

@@ -107,21 +107,25 @@ export async function harness(options: { under?: string } = {}): Promise<Harness
   return h;
 }
 
-/** An MCPServer manifest running the tiny test server. */
-export function tinyServer(
-  name: string,
-  h: Pick<Harness, 'reports'>,
-  options: { args?: string[]; env?: string; hash?: string[]; extra?: string; restartPolicy?: string } = {},
-): string {
-  const args = [TINY_SERVER, ...(options.args ?? [])].map((a) => JSON.stringify(a)).join(', ');
+/** An MCPServer manifest running `node ARGS...`; `extra` is more of the spec, indented two spaces. */
+export function nodeServer(name: string, args: readonly string[], extra = ''): string {
   return `apiVersion: apiary.dev/v1alpha1
 kind: MCPServer
 metadata:
   name: ${name}
 spec:
   command: node
-  args: [${args}]
-  restartPolicy: ${options.restartPolicy ?? 'Always'}
+  args: [${args.map((a) => JSON.stringify(a)).join(', ')}]
+${extra}`;
+}
+
+/** An MCPServer manifest running the tiny test server. */
+export function tinyServer(
+  name: string,
+  h: Pick<Harness, 'reports'>,
+  options: { args?: string[]; env?: string; hash?: string[]; extra?: string; restartPolicy?: string } = {},
+): string {
+  return nodeServer(name, [TINY_SERVER, ...(options.args ?? [])], `  restartPolicy: ${options.restartPolicy ?? 'Always'}
   env:
     - name: REPORT_DIR
       value: ${JSON.stringify(h.reports)}
@@ -129,7 +133,7 @@ spec:
       value: ${name}
     - name: REPORT_HASH
       value: ${JSON.stringify((options.hash ?? []).join(','))}
-${options.env ?? ''}${options.extra ?? ''}`;
+${options.env ?? ''}${options.extra ?? ''}`);
 }
 
 export function secretYaml(name: string, values: Record<string, string>): string {
