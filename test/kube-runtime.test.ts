@@ -33,6 +33,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { readEndpointToken } from '../src/mcp/endpoint-token.js';
 import { StateLayout } from '../src/state/layout.js';
+import { needsKubectl } from './helpers/tools.js';
 
 const LIVE = process.env['APIARY_K8S_LIVE'] === '1';
 if (LIVE && process.env['KUBECONFIG'] === undefined) throw new Error('APIARY_K8S_LIVE=1 needs KUBECONFIG pointing at the cluster to test against');
@@ -383,7 +384,10 @@ describe(`Kubernetes runtime (${LIVE ? 'live cluster' : 'fake API server'})`, ()
   }, 40_000);
 });
 
-describe.skipIf(LIVE)('apiary up --runtime kubernetes (the built CLI, with the real kubectl beside it)', () => {
+/** The CLI test deletes a pod with the real kubectl, as a person would. */
+const kubectlTool = needsKubectl();
+
+describe.skipIf(LIVE || !kubectlTool.available)('apiary up --runtime kubernetes (the built CLI, with the real kubectl beside it)', () => {
   it('the bundled example with spec.image: applied, Ready; its secret deleted and its pod deleted with kubectl: Stuck naming it; restored: Ready', async () => {
     const h = await harness();
     // The bundled server's path is relative to the bundled manifests' folder: the fake's kubelet runs it from there.

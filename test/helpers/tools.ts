@@ -56,9 +56,11 @@ export const INSTALL = {
   age: 'apt install age, which has age-keygen too (brew install age on macOS); .ci/run installs it',
   script: 'apt install bsdutils (util-linux on other distributions), for script(1); .ci/run installs it',
   chromium: 'apt install chromium, or set APIARY_CHROMIUM to a Chromium binary; .ci/run installs it',
+  kubectl: 'apt install kubectl from the Kubernetes apt repository (brew install kubectl on macOS)',
   secretService: 'apt install dbus gnome-keyring, then run the tests in dbus-run-session with gnome-keyring-daemon --unlock, as .ci/run does',
 } as const;
 
 export const needsGit = (): ToolCheck => requireTool('git', INSTALL.git);
+export const needsKubectl = (): ToolCheck => requireTool('kubectl', INSTALL.kubectl);
 export const needsAge = (): ToolCheck => requireTool('age', INSTALL.age, () => onPath('age') && onPath('age-keygen'));
 export const needsScript = (): ToolCheck => requireTool('script', INSTALL.script);
