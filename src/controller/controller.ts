@@ -12,7 +12,6 @@ import { join, relative } from 'node:path';
 import { parseResourceKey, resourceKey } from '../api/names.js';
 import type { Runnable } from '../api/runnable.js';
 import type { KeyStore } from '../crypto/keys.js';
-import { messageOf } from '../errors.js';
 import { Cluster } from '../kubernetes/backend.js';
 import type { KubeCluster } from '../kubernetes/cluster.js';
 import { DesiredState } from '../manifests/desired-state.js';
@@ -37,7 +36,7 @@ import { systemClock, type Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { APIARY_VERSION } from '../util/version.js';
 import { Manager } from './manager.js';
-import { ManifestWatcher, RequestWatcher } from './runnables.js';
+import { LockRecord, ManifestWatcher, RequestWatcher } from './runnables.js';
 
 export interface ControllerOptions {
   dir: string;
@@ -141,7 +140,7 @@ export class Controller {
     this.#lock = lock;
     this.info = lock.info;
     try {
-      await this.#open(lock.info);
+      await this.#open(lock);
       await this.#manager.start();
     } catch (err) {
       await lock.release();
@@ -151,8 +150,9 @@ export class Controller {
   }
 
   /** Opens the state directory and hands the manager everything it runs, in the order it starts them. */
-  async #open(info: ControllerInfo): Promise<void> {
+  async #open(lock: ControllerLock): Promise<void> {
     const { logger } = this.#opts;
+    const info = lock.info;
     const layout = this.#layout;
     // Writers killed mid-write (a controller, a CLI verb) leave hidden temp files; under the lock none is live.
     for (const folder of layout.writtenFolders()) await sweepTempFiles(folder);
@@ -184,6 +184,7 @@ export class Controller {
     this.#aggregate = new AggregateEndpoint(() => backend.gateway, APIARY_VERSION, logger);
 
     const manager = this.#manager;
+    manager.add(new LockRecord(lock, logger));
     manager.add(backend);
     manager.add(this.#aggregate);
     if (git !== undefined) manager.add(git);
@@ -233,7 +234,6 @@ export class Controller {
 
   /** Re-reads what an event may have missed and reconciles everything. */
   async resync(): Promise<void> {
-    await this.#lock?.repairInfo().catch((err: unknown) => this.#opts.logger.warn('cannot rewrite controller.json', { error: messageOf(err) }));
     await this.#manager.resync();
   }
 

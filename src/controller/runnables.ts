@@ -1,12 +1,14 @@
 /**
  * The manager's own runnables: the manifest watcher (the desired state, kept
- * current from the directory) and the request watcher (what CLI verbs ask
- * of a running controller through files in the state directory).
+ * current from the directory), the request watcher (what CLI verbs ask of a
+ * running controller through files in the state directory) and the lock's
+ * record (controller.json, repaired on each resync).
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { resourceKey, type ResourceKey } from '../api/names.js';
 import type { Host, Runnable } from '../api/runnable.js';
 import { messageOf } from '../errors.js';
+import type { ControllerLock } from '../state/controller-lock.js';
 import type { DesiredState } from '../manifests/desired-state.js';
 import type { StateLayout } from '../state/layout.js';
 import { readRestartRequests } from '../state/requests.js';
@@ -127,4 +129,28 @@ export class RequestWatcher implements Runnable {
   async stop(): Promise<void> {
     this.#watcher?.close();
   }
+}
+
+/**
+ * controller.json, the record of who holds the lock: information only (the
+ * kernel lock decides), but `get`, `down` and the console read it, so a
+ * record someone removed or damaged is written again on each resync.
+ */
+export class LockRecord implements Runnable {
+  readonly name = 'the controller record';
+  readonly #lock: ControllerLock;
+  readonly #logger: Logger;
+
+  constructor(lock: ControllerLock, logger: Logger) {
+    this.#lock = lock;
+    this.#logger = logger;
+  }
+
+  async start(): Promise<void> {}
+
+  async resync(): Promise<void> {
+    await this.#lock.repairInfo().catch((err: unknown) => this.#logger.warn('cannot rewrite controller.json', { error: messageOf(err) }));
+  }
+
+  async stop(): Promise<void> {}
 }

@@ -27,7 +27,7 @@ export interface Harness {
   /** Every record the controller logged (at debug and above). */
   logs: LogRecord[];
   controller?: Controller;
-  start(extraEnv?: NodeJS.ProcessEnv, options?: Partial<Pick<ControllerOptions, 'auth' | 'cluster' | 'keys' | 'git' | 'clock'>>): Promise<Controller>;
+  start(extraEnv?: NodeJS.ProcessEnv, options?: Partial<Pick<ControllerOptions, 'auth' | 'cluster' | 'keys' | 'git' | 'clock' | 'resyncMs'>>): Promise<Controller>;
   write(file: string, text: string): Promise<void>;
   view(): Promise<StateView>;
   server(name: string): Promise<ObjectView | undefined>;
@@ -62,10 +62,10 @@ export async function harness(options: { under?: string } = {}): Promise<Harness
         dir: ws.dir,
         stateDir: ws.stateDir,
         keys: new KeyStore({ env: { APIARY_KEY_FILE: ws.keyFile } }),
+        resyncMs: 60_000,
         ...options,
         logger: createLogger((record) => h.logs.push(record), 'debug'),
         env: { ...process.env, ...extraEnv },
-        resyncMs: 60_000,
       });
       await controller.start();
       running.push(controller);
