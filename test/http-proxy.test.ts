@@ -4,11 +4,11 @@
  * server behind it is the MCP SDK's own (stateless Streamable HTTP), which
  * strips a byte-order mark before parsing, as most JSON readers do.
  */
-import { createServer, request, type Server } from 'node:http';
+import { createServer, request, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { HttpProxy } from '../src/mcp/http-proxy.js';
 import { compileToolFilter } from '../src/mcp/tool-filter.js';
 
@@ -58,6 +58,10 @@ async function proxyTo(target: ConstructorParameters<typeof HttpProxy>[1], deny:
 }
 
 function post(port: number, body: Buffer | string): Promise<{ status: number; text: string }> {
+  return postTo(port, '/mcp', body);
+}
+
+function postTo(port: number, path: string, body: Buffer | string): Promise<{ status: number; text: string }> {
   const bytes = typeof body === 'string' ? Buffer.from(body) : body;
   return new Promise((resolve, reject) => {
     const req = request(
@@ -65,7 +69,7 @@ function post(port: number, body: Buffer | string): Promise<{ status: number; te
         host: '127.0.0.1',
         port,
         method: 'POST',
-        path: '/mcp',
+        path,
         headers: { Host: `127.0.0.1:${port}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', 'Content-Length': String(bytes.length) },
       },
       (res) => {
@@ -124,5 +128,95 @@ describe('a header the proxy cannot send', () => {
     expect(first.text).not.toContain('tok-canary');
     expect((await post(proxy.port, JSON.stringify(call(2, 'echo')))).status).toBe(502);
     expect(server.bodies).toEqual([]);
+  });
+});
+
+/** A server that answers with event streams written by hand, in the pieces `chunks` gives (each its own write). */
+async function streamingUpstream(answer: (req: IncomingMessage) => { status?: number; chunks: string[] } | undefined): Promise<{ port: number; posts: string[] }> {
+  const posts: string[] = [];
+  const server: Server = createServer((req, res) => {
+    const body: Buffer[] = [];
+    req.on('data', (d: Buffer) => body.push(d));
+    req.on('end', () => {
+      if (req.method === 'POST') posts.push(Buffer.concat(body).toString('utf8'));
+      const reply = answer(req);
+      if (reply === undefined) return void res.writeHead(202).end();
+      res.writeHead(reply.status ?? 200, { 'Content-Type': 'text/event-stream' });
+      res.flushHeaders();
+      // Each piece its own write, on its own turn: the proxy sees them as they come, not as one buffer.
+      const next = (i: number): void => {
+        if (i === reply.chunks.length) return void (req.url?.startsWith('/sse') ? undefined : res.end());
+        res.write(reply.chunks[i]);
+        setImmediate(() => next(i + 1));
+      };
+      next(0);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  closing.push(() => {
+    server.closeAllConnections();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+  return { port: (server.address() as AddressInfo).port, posts };
+}
+
+/** GET /sse at the proxy, read until `until` holds of what came. */
+function openStream(port: number, until: (text: string) => boolean): Promise<{ text: () => string; done: Promise<string>; close: () => void }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, method: 'GET', path: '/sse', headers: { Host: `127.0.0.1:${port}`, Accept: 'text/event-stream' } }, (res) => {
+      let text = '';
+      let settle: (text: string) => void = () => undefined;
+      const done = new Promise<string>((r) => (settle = r));
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => {
+        text += d;
+        if (until(text)) settle(text);
+      });
+      resolve({ text: () => text, done, close: () => req.destroy() });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('event streams from the server, read as event streams', () => {
+  const tools = { jsonrpc: '2.0', id: 1, result: { tools: [{ name: 'zeta' }, { name: 'env' }, { name: 'alpha' }] } };
+  const asLines = (value: unknown): string[] => JSON.stringify(value, null, 1).split('\n');
+
+  it('CRLF line ends, a comment, data on many lines and events cut mid-line: each event keeps its id and type, and spec.tools applies', async () => {
+    const lines = asLines(tools);
+    const server = await streamingUpstream(() => ({
+      chunks: [
+        ': keep-alive\r\n\r\n',
+        'id: ev-1\r\nevent: message\r\n',
+        // The JSON-RPC answer spread over data lines (the standard joins them with a newline), cut inside a line and between CR and LF.
+        ...lines.slice(0, -1).map((l) => `data: ${l}\r\n`),
+        `data:${lines.at(-1)!.slice(0, 1)}`,
+        `${lines.at(-1)!.slice(1)}\r`,
+        '\n\r\n',
+      ],
+    }));
+    const proxy = await proxyTo(server.port, ['env']);
+    const answer = await post(proxy.port, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }));
+    expect(answer.status).toBe(200);
+    // One event, re-serialised: the comment kept, the id and type kept, the data one line of filtered, sorted JSON.
+    expect(answer.text).toBe(`: keep-alive\nid: ev-1\nevent: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id: 1, result: { tools: [{ name: 'alpha' }, { name: 'zeta' }] } })}\n\n`);
+  });
+
+  it('a legacy stream whose endpoint event ends in CRLF is known by its session: a refused call is answered on it', async () => {
+    const server = await streamingUpstream((req) => (req.method === 'GET' ? { chunks: ['event: endpoint\r\ndata: /messages?sessionId=s-1\r\n\r\n'] } : undefined));
+    const proxy = await proxyTo(server.port, ['env']);
+    const stream = await openStream(proxy.port, (text) => text.includes('"id":9'));
+    try {
+      await vi.waitFor(() => expect(stream.text()).toContain('sessionId=s-1'), { timeout: 10_000 });
+      const refused = await postTo(proxy.port, '/messages?sessionId=s-1', JSON.stringify(call(9, 'env')));
+      expect(refused.status).toBe(202);
+      const events = await stream.done;
+      expect(events).toContain('event: endpoint\ndata: /messages?sessionId=s-1\n\n');
+      expect(events).toMatch(/event: message\ndata: \{"jsonrpc":"2.0","id":9,"error":\{[^\n]*spec\.tools/);
+      expect(server.posts).toEqual([]);
+    } finally {
+      stream.close();
+    }
   });
 });

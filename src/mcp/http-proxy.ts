@@ -12,10 +12,12 @@
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { EventSourceMessage } from 'eventsource-parser';
 import { headerValueFlaw } from '../api/remote.js';
 import { bearerMatches, TOKEN_REQUIRED } from './http-endpoint.js';
 import { loopbackRefusal } from '../util/loopback.js';
 import { BODY_TIMING, readBody, type BodyTiming } from '../util/read-body.js';
+import { eventStreamRewriter } from './event-stream.js';
 import { ErrorCodes, errorResponse } from './jsonrpc.js';
 import { ModernFront, modernRoute, withSortedTools } from './modern.js';
 import { EXPOSE_ALL, refuseFilteredCall, withExposedTools, type ToolFilter } from './tool-filter.js';
@@ -227,23 +229,14 @@ export class HttpProxy {
         return;
       }
       // An event stream: each event's data rewritten as it arrives.
-      let buffer = '';
+      const events = eventStreamRewriter(
+        (text) => res.write(text),
+        (data) => (rewriting ? this.#filterJsonText(data) : data),
+        (event) => this.#noteLegacyStream(event, res),
+      );
       answer.setEncoding('utf8');
-      answer.on('data', (chunk: string) => {
-        buffer += chunk;
-        let end;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const event = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const session = /^event: endpoint$/m.test(event) ? /sessionId=([^&\s]+)/.exec(event)?.[1] : undefined;
-          if (session !== undefined) {
-            this.#legacyStreams.set(session, res);
-            res.on('close', () => this.#legacyStreams.delete(session));
-          }
-          res.write(!rewriting ? `${event}\n\n` : `${event.replace(/^data: (.*)$/m, (_, data: string) => `data: ${this.#filterJsonText(data)}`)}\n\n`);
-        }
-      });
-      answer.on('end', () => res.end(buffer));
+      answer.on('data', (chunk: string) => events.feed(chunk));
+      answer.on('end', () => res.end());
     });
     upstream.on('error', (err) => {
       if (!res.headersSent) this.#fail(res, 502, this.#remote ? `the hosted server at ${this.#remote.label} is not answering (${(err as NodeJS.ErrnoException).code ?? 'no answer'})` : `the server is not answering on its port (${err.message})`);
@@ -251,6 +244,15 @@ export class HttpProxy {
     });
     res.on('close', () => upstream.destroy());
     upstream.end(body);
+  }
+
+  /** A legacy stream's `endpoint` event names its session: a refused call on that session is answered on this stream. */
+  #noteLegacyStream(event: EventSourceMessage, res: ServerResponse): void {
+    if (event.event !== 'endpoint') return;
+    const session = /sessionId=([^&\s]+)/.exec(event.data)?.[1];
+    if (session === undefined) return;
+    this.#legacyStreams.set(session, res);
+    res.on('close', () => this.#legacyStreams.delete(session));
   }
 
   /** A tools/list result (alone or in a batch) with the filtered tools taken out and the rest sorted by name; anything else as it was. */
