@@ -1,0 +1,93 @@
+/**
+ * The official MCP conformance suite (@modelcontextprotocol/conformance,
+ * every server scenario of its 2025 revisions) through apiary's endpoints,
+ * as a client would meet them: a stdio server's endpoint (the bridge), an
+ * HTTP server's (the proxy) and the aggregate. The server behind them is the
+ * suite's own reference server (fixtures/servers/conformance-everything.mjs),
+ * over stdio and over HTTP, and server-everything over stdio. Each run
+ * passes only if exactly the scenarios its baseline lists fail (the suite's
+ * --expected-failures: a scenario that starts passing fails the run too, so
+ * the baseline is kept true); the baselines say why each one fails.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { findCondition } from '../src/api/status.js';
+import { harness, nodeServer, type Harness } from './helpers/controller.js';
+import { requireTool } from './helpers/tools.js';
+
+const require = createRequire(import.meta.url);
+const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
+const REFERENCE_SERVER = join(FIXTURES, 'servers/conformance-everything.mjs');
+const EVERYTHING = require.resolve('@modelcontextprotocol/server-everything/dist/index.js');
+
+/** The suite's CLI, when installed (a devDependency). */
+function conformanceCli(): string | undefined {
+  try {
+    return join(dirname(require.resolve('@modelcontextprotocol/conformance/package.json')), 'dist/index.js');
+  } catch {
+    return undefined;
+  }
+}
+
+const CLI = conformanceCli();
+const suite = requireTool('@modelcontextprotocol/conformance', 'npm install (it is a devDependency of apiary)', () => CLI !== undefined);
+
+/** The CLI's own summary lines (✓/✗ per scenario) and its verdict. */
+interface Run {
+  code: number | null;
+  summary: string;
+}
+
+/** Every server scenario against `url`; `expectedFailures`: the baseline file, or none (every scenario must pass). */
+function runSuite(url: string, cwd: string, expectedFailures?: string): Promise<Run> {
+  // The CLI imports fs.globSync (Node 22) for a command these runs never use: on Node 20 that import is patched out.
+  const node20 = 'globSync' in fs ? [] : ['--import', join(FIXTURES, 'conformance/node20.mjs')];
+  const baseline = expectedFailures === undefined ? [] : ['--expected-failures', join(FIXTURES, 'conformance', expectedFailures)];
+  const child = spawn(process.execPath, [...node20, CLI!, 'server', '--url', url, '--suite', 'all', ...baseline], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, summary: output.slice(output.indexOf('=== SUMMARY ===')) }));
+  });
+}
+
+async function ready(h: Harness, name: string): Promise<string> {
+  return h.waitFor(
+    `${name} Ready`,
+    async () => {
+      const s = await h.status(name);
+      return findCondition(s?.conditions, 'Ready')?.status === 'True' && s?.url ? s.url : undefined;
+    },
+    30_000,
+  );
+}
+
+describe.skipIf(!suite.available)('the MCP conformance suite through apiary (2025 revisions)', () => {
+  it("passes every scenario through a stdio server's endpoint and an HTTP server's proxy, and those its baselines allow with server-everything and at the aggregate", async () => {
+    const h = await harness();
+    await h.write('reference-stdio.yaml', nodeServer('reference-stdio', [REFERENCE_SERVER, 'stdio']));
+    await h.write('reference-http.yaml', nodeServer('reference-http', [REFERENCE_SERVER], '  transport: streamable-http\n'));
+    await h.write('everything.yaml', nodeServer('everything', [EVERYTHING, 'stdio']));
+    // The suite's client sends no token: the endpoints are served without one (up --no-auth).
+    const controller = await h.start({}, { auth: false });
+    const urls = { stdio: await ready(h, 'reference-stdio'), http: await ready(h, 'reference-http'), everything: await ready(h, 'everything') };
+    const aggregate = controller.aggregateUrl!;
+
+    // One after another: each run reports to its own folder, and the servers are not shared mid-scenario.
+    const stdio = await runSuite(urls.stdio, h.dir);
+    expect(stdio.summary).toContain('Total: ');
+    expect(stdio.code, stdio.summary).toBe(0);
+    const http = await runSuite(urls.http, h.dir);
+    expect(http.code, http.summary).toBe(0);
+    const everything = await runSuite(urls.everything, h.dir, 'everything-expected-failures.yml');
+    expect(everything.code, everything.summary).toBe(0);
+    const atAggregate = await runSuite(aggregate, h.dir, 'aggregate-expected-failures.yml');
+    expect(atAggregate.code, atAggregate.summary).toBe(0);
+  }, 240_000);
+});
