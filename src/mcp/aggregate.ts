@@ -287,6 +287,29 @@ export class Aggregate {
     else void route.bridge.fromClient(route.link.session, { ...response, id: route.id });
   }
 
+  /**
+   * The aggregate's own dispatch, for both revisions: a 2026-07-28 request
+   * has been through the SDK v2's entry and `Server` in modern.ts (ladder,
+   * envelope, discover, listen) and reaches it on a session of one request.
+   * An SDK `Server` per session here (`setRequestHandler` per method) was
+   * weighed (issue 24, item 6) and does not fit, because the aggregate relays
+   * and a `Server` is an end:
+   * - members' requests (sampling, elicitation, roots) go to the client under
+   *   the aggregate's ids (`apiary-N`) and its answers are routed back by them;
+   *   a `Server` on the session takes every response for an answer to its own
+   *   requests and drops the others ("Received a response for an unknown
+   *   message ID", seen with @modelcontextprotocol/server 2.4.0), so the
+   *   client's messages would still be split by hand before it;
+   * - it checks what a handler returns: a member's tools/call result that is
+   *   not schema-valid became -32602 "Invalid tools/call result" (seen on a
+   *   2025 session), where the aggregate passes on the member's answer as the
+   *   member's own URL does;
+   * - a `Server` and its connect would be built for every 2026-07-28 request
+   *   too (each is a session here), on the path that is already over its
+   *   latency budget (README, "MCP revisions").
+   * What stays here is apiary's own: names, routing, the listing's timeouts
+   * and `_meta` of missing servers, and the member links.
+   */
   async #answer(asker: Asker, request: JsonRpcRequest): Promise<JsonRpcResponse> {
     const params = request.params ?? {};
     switch (request.method) {

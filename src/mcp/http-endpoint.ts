@@ -11,6 +11,25 @@
  * is, and upgraded to an event stream when the server sends something first
  * (progress, a sampling request). Binds loopback only and checks Host and
  * Origin against DNS rebinding, as the MCP specification requires.
+ *
+ * The 2025 leg is apiary's own rather than the SDK v2's sessionful transport
+ * (`NodeStreamableHTTPServerTransport` with a `Server` per session), which
+ * was weighed (issue 24, item 6) and does not fit:
+ * - the Bridge relays the server's own protocol: `initialize` is answered
+ *   from the server's own handshake (its serverInfo, capabilities,
+ *   instructions) and results go out as the server wrote them, while a
+ *   `Server` answers initialize from its options and checks results (see
+ *   Aggregate#answer);
+ * - an answer goes as plain JSON when it is all there is, and becomes an
+ *   event stream only when the server sends something first; the SDK
+ *   decides per transport, up front: with `enableJsonResponse` what comes
+ *   before the answer (progress, a sampling request) is dropped, without it
+ *   every answer is an event stream;
+ * - replay is bounded per endpoint (REPLAY_BUDGET_BYTES, idle sessions'
+ *   events dropped first) beside MAX_SESSIONS and idle expiry, where the
+ *   SDK's transport takes an EventStore of the caller's and bounds nothing;
+ * - the HTTP+SSE transport (`/sse`, `/messages`), which the SDK v2 no longer
+ *   has on the server side.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
