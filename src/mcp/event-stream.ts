@@ -18,8 +18,10 @@ export interface EventStreamRewriter {
  * filter); `onEvent`: told of each event first (the proxy learns a legacy
  * stream's session from its `endpoint` event). Comments (keep-alives) and
  * `retry` pass on as they come, outside any event. An event with no data
- * line is not one (the standard dispatches nothing for it), and neither is
- * an event the stream ends in the middle of.
+ * line is not passed on (the standard dispatches nothing for it, though its
+ * `id` alone would move a client's resume point; MCP servers write `data:`
+ * with every id, a priming event's empty), and neither is an event the
+ * stream ends in the middle of, which a client drops too.
  */
 export function eventStreamRewriter(write: (text: string) => void, rewrite: (data: string) => string, onEvent?: (event: EventSourceMessage) => void): EventStreamRewriter {
   return createParser({
