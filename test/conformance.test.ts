@@ -11,6 +11,7 @@
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -78,16 +79,19 @@ describe.skipIf(!suite.available)('the MCP conformance suite through apiary (202
     const controller = await h.start({}, { auth: false });
     const urls = { stdio: await ready(h, 'reference-stdio'), http: await ready(h, 'reference-http'), everything: await ready(h, 'everything') };
     const aggregate = controller.aggregateUrl!;
+    // The suite writes its results/ where it runs: beside the manifests, not among them.
+    const out = join(dirname(h.dir), 'conformance');
+    await mkdir(out);
 
     // One after another: each run reports to its own folder, and the servers are not shared mid-scenario.
-    const stdio = await runSuite(urls.stdio, h.dir);
+    const stdio = await runSuite(urls.stdio, out);
     expect(stdio.summary).toContain('Total: ');
     expect(stdio.code, stdio.summary).toBe(0);
-    const http = await runSuite(urls.http, h.dir);
+    const http = await runSuite(urls.http, out);
     expect(http.code, http.summary).toBe(0);
-    const everything = await runSuite(urls.everything, h.dir, 'everything-expected-failures.yml');
+    const everything = await runSuite(urls.everything, out, 'everything-expected-failures.yml');
     expect(everything.code, everything.summary).toBe(0);
-    const atAggregate = await runSuite(aggregate, h.dir, 'aggregate-expected-failures.yml');
+    const atAggregate = await runSuite(aggregate, out, 'aggregate-expected-failures.yml');
     expect(atAggregate.code, atAggregate.summary).toBe(0);
   }, 240_000);
 });
