@@ -139,18 +139,16 @@ describe('both MCP revisions at the front door', () => {
     expect(JSON.stringify(bad.body)).toContain('2099-01-01');
   });
 
-  it('a server asking a modern client for sampling mid-call gets a clear refusal naming the missing translation, and the call ends', async () => {
+  it("a server asking a modern client for sampling mid-call, under the controller with its token: input_required, answered by the client's handler on the retry, and the call completes", async () => {
     const h = await harness();
     await h.write('e.yaml', everything('everything'));
     await h.start();
     const url = await ready(h, 'everything');
     const token = (await readEndpointToken(new StateLayout(h.stateDir)))!;
     const modern = await modernClient(url, token, { sampling: {} });
-    const answer = await modern.callTool({ name: 'trigger-sampling-request', arguments: { prompt: 'hi', maxTokens: 5 } }).then(
-      (r) => JSON.stringify(r),
-      (err: unknown) => String(err),
-    );
-    expect(answer).toMatch(/apiary does not yet turn the server's sampling\/createMessage into input_required/);
+    modern.setRequestHandler('sampling/createMessage', () => ({ role: 'assistant', content: { type: 'text', text: 'sampled by the client' }, model: 'test', stopReason: 'endTurn' }));
+    const result = await modern.callTool({ name: 'trigger-sampling-request', arguments: { prompt: 'hi', maxTokens: 5 } });
+    expect(JSON.stringify(result.content)).toContain('sampled by the client');
     await modern.close();
   });
 

@@ -38,6 +38,7 @@ import { loopbackRefusal } from '../util/loopback.js';
 import { BODY_TIMING, readBody, type BodyTiming } from '../util/read-body.js';
 import { bearerToken, sameToken } from '../util/tokens.js';
 import { checkClientMessages, ErrorCodes, errorResponse, isRequest, isResponse, type Id, type JsonRpcMessage } from './jsonrpc.js';
+import type { HeldCallsOptions } from './held-calls.js';
 import { MODERN_VERSION, ModernFront, modernRoute, withSortedTools, type SessionHost } from './modern.js';
 
 export type { SessionHost } from './modern.js';
@@ -116,16 +117,16 @@ export class HttpEndpoint {
 
   /**
    * `bodyTiming`: how long a request body may take to arrive; `replayBudgetBytes`: see REPLAY_BUDGET_BYTES (tests shorten both);
-   * `onError`: told of what a request's handling threw (the request itself gets 500).
+   * `onError`: told of what a request's handling threw (the request itself gets 500); `heldCalls`: see HeldCalls (tests shorten them).
    */
-  constructor(bridge: SessionHost, port: number, options: { token?: string; bodyTiming?: BodyTiming; replayBudgetBytes?: number; onError?: (error: unknown) => void } = {}) {
+  constructor(bridge: SessionHost, port: number, options: { token?: string; bodyTiming?: BodyTiming; replayBudgetBytes?: number; onError?: (error: unknown) => void; heldCalls?: HeldCallsOptions } = {}) {
     this.#onError = options.onError;
     this.#bridge = bridge;
     this.#port = port;
     this.#token = options.token;
     this.#bodyTiming = options.bodyTiming ?? BODY_TIMING;
     this.#replayBudget = options.replayBudgetBytes ?? REPLAY_BUDGET_BYTES;
-    this.#modern = new ModernFront(bridge, { tokenRequired: options.token !== undefined, ...(options.onError !== undefined ? { onError: options.onError } : {}) });
+    this.#modern = new ModernFront(bridge, { tokenRequired: options.token !== undefined, ...(options.onError !== undefined ? { onError: options.onError } : {}), ...(options.heldCalls !== undefined ? { heldCalls: options.heldCalls } : {}) });
   }
 
   /** What the sessions' replay events take together (at most the budget). */

@@ -21,12 +21,14 @@
  * rewritten; and the SDK's `toNodeHandler` is not used, because that
  * rewriting needs the Response before it is written.
  */
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { toWebRequest } from '@modelcontextprotocol/node';
 import { classifyInboundRequest, createMcpHandler, ProtocolError, Server, type CacheHint, type InboundClassificationOutcome, type McpHttpHandler } from '@modelcontextprotocol/server';
 import type { Deliver } from './bridge.js';
+import { callName, HeldCalls, INPUT_CAPABILITY, MAY_ASK, principalOf, type Binding, type HeldCallsOptions, type Holdable } from './held-calls.js';
 import type { ListKind } from './list-watch.js';
-import { ErrorCodes, errorResponse, isRequest, isResponse, ModernErrorCodes, modernErrorCode, type Id, type JsonRpcMessage, type JsonRpcResponse } from './jsonrpc.js';
+import { ErrorCodes, errorResponse, isRequest, isResponse, ModernErrorCodes, modernErrorCode, type Id, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from './jsonrpc.js';
 
 export const MODERN_VERSION = '2026-07-28';
 /** What a 2025 client reaches with `initialize` at the same URL. */
@@ -126,9 +128,13 @@ export class ModernFront {
   readonly #servers = new WeakMap<Request, Server>();
   /** Stops the host's news reaching the SDK's listen streams. */
   readonly #unwatch: (() => void) | undefined;
+  /** Calls whose server asked the client something, held until the client's retry (MRTR). */
+  readonly #held: HeldCalls<ShortSession>;
 
-  constructor(host: SessionHost, options: { tokenRequired: boolean; onError?: (error: unknown) => void }) {
+  /** `heldCalls`: how long and how many calls are held for their client's input (tests shorten them). */
+  constructor(host: SessionHost, options: { tokenRequired: boolean; onError?: (error: unknown) => void; heldCalls?: HeldCallsOptions }) {
     this.#host = host;
+    this.#held = new HeldCalls(options.heldCalls);
     this.#cacheScope = options.tokenRequired ? 'private' : 'public';
     const onError = options.onError;
     this.#handler = createMcpHandler(
@@ -149,6 +155,7 @@ export class ModernFront {
   /** Ends the modern exchanges in flight and the listen streams (the endpoint is closing). */
   close(): Promise<void> {
     this.#unwatch?.();
+    this.#held.close('the endpoint is closing');
     return this.#handler.close();
   }
 
@@ -166,7 +173,10 @@ export class ModernFront {
       res.writeHead(202).end();
       return;
     }
-    const session = new ShortSession(this.#host);
+    const principal = principalOf(header(req, 'authorization'));
+    const retried = this.#retried(route.message, principal);
+    if (retried !== undefined && 'refused' in retried) return writeJson(res, 200, { jsonrpc: '2.0', id, error: retried.refused });
+    const session = retried?.item ?? new ShortSession(this.#host, { held: this.#held, principal });
     // The client gone: the session closes, which cancels its request at the server, and a listen stream ends.
     const gone = new AbortController();
     res.on('close', () => {
@@ -175,7 +185,7 @@ export class ModernFront {
     });
     try {
       const meta = (route.message.params?.['_meta'] ?? {}) as Record<string, unknown>;
-      const intro = await session.introduce(meta[`${ENVELOPE_PREFIX}clientCapabilities`], meta[`${ENVELOPE_PREFIX}clientInfo`]);
+      const intro = session.introduction ?? (await session.introduce(meta[`${ENVELOPE_PREFIX}clientCapabilities`], meta[`${ENVELOPE_PREFIX}clientInfo`]));
       if ('error' in intro) return writeJson(res, 200, { jsonrpc: '2.0', id, error: { code: modernErrorCode(intro.error.code), message: intro.error.message } });
       // A listen stream asks the server nothing: the introduction (what it offers) was all it needed of the session.
       if (route.message.method === 'subscriptions/listen') session.close();
@@ -185,6 +195,19 @@ export class ModernFront {
     } finally {
       session.close();
     }
+  }
+
+  /**
+   * A retry of a call held for its client's input (a requestState on a
+   * method that may return input_required): the held session, taken up by
+   * this request, or why the state is refused. Undefined: not a retry.
+   */
+  #retried(message: { method: string; params?: Record<string, unknown> }, principal: string): ReturnType<HeldCalls<ShortSession>['claim']> | undefined {
+    const state = message.params?.['requestState'];
+    if (typeof state !== 'string' || !MAY_ASK.has(message.method)) return undefined;
+    const claimed = this.#held.claim(state, { method: message.method, name: callName(message.method, message.params), principal });
+    if ('item' in claimed) claimed.item.resumeHeld();
+    return claimed;
   }
 
   /** A Server for one request, offering what the server behind offers, its handlers forwarding there. */
@@ -220,9 +243,14 @@ function withListChanged(capabilities: Record<string, unknown>): Record<string, 
   return marked;
 }
 
-/** Sends the request on and gives back its result; an error is thrown as the SDK expects, with apiary's codes made modern. */
+/**
+ * Sends the request on and gives back its result; an error is thrown as the
+ * SDK expects, with apiary's codes made modern. A call the server asks the
+ * client something during gives a plain `{ resultType: 'input_required', ... }`
+ * result, passed on as any other (the session is held for the retry).
+ */
 async function forward(session: ShortSession, method: string, params: Record<string, unknown>): Promise<Record<string, unknown>> {
-  const answer = await session.request(method, params);
+  const answer = await session.call(method, params);
   if (answer.error !== undefined) throw new ProtocolError(modernErrorCode(answer.error.code), answer.error.message, answer.error.data);
   const result = answer.result as Record<string, unknown>;
   return method === 'tools/list' ? withSortedTools(result) : result;
@@ -245,38 +273,87 @@ export function withSortedTools(result: Record<string, unknown>): Record<string,
   return { ...result, tools: [...tools].sort((a, b) => (name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0)) };
 }
 
+/** A server's question to the client, waiting for the client's answer: its id at the host, and what it asks. */
+interface Ask {
+  id: Id;
+  method: string;
+  params: Record<string, unknown>;
+}
+
+/** A call that may ask the client (tools/call, prompts/get, resources/read), from its request to its answer. */
+interface Call {
+  binding: Binding;
+  /** The server's answer, once it came. */
+  answer?: JsonRpcResponse;
+  /** Questions not yet put to the client, by the key it will see. */
+  fresh: Map<string, Ask>;
+  /** Questions put to the client in the last input_required, awaiting its retry. */
+  asked: Map<string, Ask>;
+  /** Whoever waits for the call's next turn (its answer, or questions to pass on). */
+  wake?: () => void;
+  /** Questions arriving together are gathered until the server's current output is read (see #deliver). */
+  gathering?: NodeJS.Immediate;
+}
+
+/** Where a modern request's session holds its call while the client decides, and who the client is. */
+export interface HoldContext {
+  held: HeldCalls<ShortSession>;
+  principal: string;
+}
+
 /**
  * A client session at the host for one modern request. A server that asks
- * this client something mid-call (sampling, elicitation, roots) is told at
- * once that apiary does not translate that into `input_required` yet,
- * rather than left waiting for an answer nobody will send.
+ * this client something mid-call (sampling, elicitation, roots) gets its
+ * question passed on as `input_required` (MRTR): the session is held, with
+ * the call still open at the server, until the client's retry brings the
+ * answers (or the hold runs out). A question during anything else (the
+ * introduction, a listing), or one the client's envelope did not declare the
+ * capability for, is refused to the server at once, never left waiting.
  */
-class ShortSession {
+export class ShortSession implements Holdable {
   readonly #host: SessionHost;
   readonly #id: string;
   readonly #pending = new Map<Id, (answer: JsonRpcResponse) => void>();
+  readonly #hold: HoldContext | undefined;
+  /** Names the held call in its requestState. */
+  readonly #handle = randomUUID();
   #nextId = 1;
   #closed = false;
+  /** Held: the HTTP request that began it is answered, and the session waits for the retry (closing it is the hold's business). */
+  #held = false;
+  #round = 0;
+  #asks = 0;
+  #call: Call | undefined;
+  #capabilities: Record<string, unknown> = {};
+  #introduction: Introduction | undefined;
 
-  constructor(host: SessionHost) {
+  constructor(host: SessionHost, hold?: HoldContext) {
     this.#host = host;
+    this.#hold = hold;
     this.#id = host.openSession((message) => this.#deliver(message), { ephemeral: true });
+  }
+
+  /** What the server said of itself at this session's introduction (a retry's Server offers the same). */
+  get introduction(): Introduction | undefined {
+    return this.#introduction;
   }
 
   /** The server's introduction, asked with the client's own capabilities (so its requests to the client are checked against them). */
   async introduce(capabilities: unknown, clientInfo: unknown): Promise<Introduction | { error: { code: number; message: string } }> {
+    this.#capabilities = typeof capabilities === 'object' && capabilities !== null ? (capabilities as Record<string, unknown>) : {};
     const answer = await this.request('initialize', {
       protocolVersion: LEGACY_VERSION,
-      capabilities: typeof capabilities === 'object' && capabilities !== null ? capabilities : {},
+      capabilities: this.#capabilities,
       clientInfo: typeof clientInfo === 'object' && clientInfo !== null ? clientInfo : { name: 'modern-client', version: '0' },
     });
     if (answer.error !== undefined) return { error: answer.error };
     const result = answer.result as Partial<Introduction> | undefined;
-    return {
+    this.#introduction = {
       capabilities: result?.capabilities ?? {},
       serverInfo: result?.serverInfo ?? { name: 'unknown', version: '0' },
       ...(typeof result?.instructions === 'string' ? { instructions: result.instructions } : {}),
     };
+    return this.#introduction;
   }
 
   request(method: string, params: Record<string, unknown>): Promise<JsonRpcResponse> {
@@ -287,12 +364,104 @@ class ShortSession {
     return answered;
   }
 
+  /**
+   * A forwarded request: its answer, or, for a call the server asks
+   * something during, an `input_required` result carrying the questions.
+   * On a held session taken up by the client's retry, the same method goes
+   * on with the call already open: the retry's `inputResponses` answer the
+   * questions, and this resolves with the call's next turn.
+   */
+  call(method: string, params: Record<string, unknown>): Promise<JsonRpcResponse> {
+    const { inputResponses, requestState: _state, ...rest } = params;
+    if (this.#call !== undefined) return this.#resume(inputResponses);
+    if (this.#hold === undefined || !MAY_ASK.has(method)) return this.request(method, rest);
+    const call: Call = { binding: { method, name: callName(method, rest), principal: this.#hold.principal }, fresh: new Map(), asked: new Map() };
+    this.#call = call;
+    void this.request(method, rest).then((answer) => {
+      call.answer = answer;
+      call.wake?.();
+    });
+    return this.#turn(call);
+  }
+
   close(): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#held) return;
     this.#closed = true;
+    if (this.#call?.gathering !== undefined) clearImmediate(this.#call.gathering);
+    this.#call = undefined;
     this.#host.closeSession(this.#id);
     for (const [id, resolve] of this.#pending) resolve(errorResponse(id, ErrorCodes.InternalError, 'the client went away'));
     this.#pending.clear();
+  }
+
+  /** The hold ran out (or the endpoint is closing): the server's questions get an error, and closing the session cancels the call at the server. */
+  expire(reason: string): void {
+    this.#held = false;
+    const call = this.#call;
+    if (call !== undefined) for (const ask of [...call.asked.values(), ...call.fresh.values()]) this.#answer(ask, errorResponse(ask.id, ErrorCodes.InternalError, `the ${MODERN_VERSION} client did not answer: ${reason}`));
+    this.close();
+  }
+
+  /** Taken up by a retry: from now on the retry's HTTP request owns the session (its end closes it, unless it is held again). */
+  resumeHeld(): void {
+    this.#held = false;
+  }
+
+  /** The call's next turn: its answer when it came, else the questions gathered so far as input_required (holding the session), else a wait. */
+  #turn(call: Call): Promise<JsonRpcResponse> {
+    return new Promise((resolve) => {
+      const settle = (): boolean => {
+        const next = this.#next(call);
+        if (next === undefined) return false;
+        call.wake = undefined;
+        resolve(next);
+        return true;
+      };
+      if (!settle()) call.wake = settle;
+    });
+  }
+
+  #next(call: Call): JsonRpcResponse | undefined {
+    if (call.answer !== undefined) {
+      this.#call = undefined;
+      return call.answer;
+    }
+    if (call.fresh.size === 0 || call.gathering !== undefined) return undefined;
+    const round = this.#round + 1;
+    const state = this.#hold?.held.hold(this.#handle, round, this, call.binding);
+    if (state === undefined) {
+      // The endpoint holds its most: the server is told now, and the call goes on without the answers.
+      const max = this.#hold?.held.max ?? 0;
+      for (const ask of call.fresh.values()) this.#answer(ask, errorResponse(ask.id, ErrorCodes.InternalError, `apiary already holds ${max} call(s) waiting for their clients' input at this endpoint (the most it holds): refused`));
+      call.fresh.clear();
+      return undefined;
+    }
+    this.#round = round;
+    this.#held = true;
+    const inputRequests: Record<string, { method: string; params: Record<string, unknown> }> = {};
+    for (const [key, ask] of call.fresh) {
+      inputRequests[key] = { method: ask.method, params: ask.params };
+      call.asked.set(key, ask);
+    }
+    call.fresh.clear();
+    return { jsonrpc: '2.0', id: 0, result: { resultType: 'input_required', inputRequests, requestState: state } };
+  }
+
+  /** The retry's answers go to the questions they answer (one left out is an error to the server); then the call's next turn. */
+  #resume(responses: unknown): Promise<JsonRpcResponse> {
+    const call = this.#call!;
+    const given = typeof responses === 'object' && responses !== null ? (responses as Record<string, unknown>) : {};
+    for (const [key, ask] of call.asked) {
+      const result = given[key];
+      if (typeof result === 'object' && result !== null && !Array.isArray(result)) this.#answer(ask, { jsonrpc: '2.0', id: ask.id, result: result as Record<string, unknown> });
+      else this.#answer(ask, errorResponse(ask.id, ErrorCodes.InternalError, result === undefined ? `the ${MODERN_VERSION} client's retry carried no inputResponses["${key}"]` : `the ${MODERN_VERSION} client's inputResponses["${key}"] is not a result object`));
+    }
+    call.asked.clear();
+    return this.#turn(call);
+  }
+
+  #answer(ask: Ask, response: JsonRpcResponse): void {
+    void this.#host.fromClient(this.#id, { ...response, id: ask.id });
   }
 
   #deliver(message: JsonRpcMessage): void {
@@ -303,11 +472,33 @@ class ShortSession {
       resolve(message);
       return;
     }
-    if (isRequest(message)) {
-      const refused = errorResponse(message.id, ErrorCodes.MethodNotFound, `apiary does not yet turn the server's ${message.method} into input_required for a ${MODERN_VERSION} client (MRTR translation is not built): refused`);
-      void this.#host.fromClient(this.#id, refused);
+    if (isRequest(message)) return this.#asked(message);
+    // The server gave up a question: the client's answer to it will go nowhere.
+    if (message.method === 'notifications/cancelled') {
+      const id = message.params?.['requestId'];
+      for (const asks of [this.#call?.fresh, this.#call?.asked]) for (const [key, ask] of asks ?? []) if (ask.id === id) asks!.delete(key);
     }
-    // Notifications (progress, list changes) have no stream to go on: a JSON answer is all a modern request gets here.
+    // Other notifications (progress, list changes) have no stream to go on: a JSON answer is all a modern request gets here.
+  }
+
+  /**
+   * A server's question. Questions the server sends together (one read of
+   * its output) become one input_required: the turn waits for the I/O
+   * already arrived to be handled (setImmediate), and no longer, so a lone
+   * question costs no timer. One sent later waits for the next turn.
+   */
+  #asked(request: JsonRpcRequest): void {
+    const refuse = (why: string): void => void this.#host.fromClient(this.#id, errorResponse(request.id, ErrorCodes.MethodNotFound, why));
+    const call = this.#call;
+    const capability = INPUT_CAPABILITY[request.method];
+    if (call === undefined || call.answer !== undefined) return refuse(`no call of this ${MODERN_VERSION} client's is waiting that could carry ${request.method} to it as input_required: refused`);
+    if (capability === undefined) return refuse(`${request.method} cannot be asked of a ${MODERN_VERSION} client (input_required carries sampling, elicitation and roots only): refused`);
+    if (this.#capabilities[capability] === undefined) return refuse(`the client whose request ${request.method} serves did not declare the ${capability} capability`);
+    call.fresh.set(`${capability}-${++this.#asks}`, { id: request.id, method: request.method, params: request.params ?? {} });
+    call.gathering ??= setImmediate(() => {
+      call.gathering = undefined;
+      call.wake?.();
+    });
   }
 }
 
