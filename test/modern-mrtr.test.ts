@@ -11,12 +11,19 @@
  * server is the scripted one on in-memory streams.
  */
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Aggregate, type AggregateMember } from '../src/mcp/aggregate.js';
 import { Bridge } from '../src/mcp/bridge.js';
 import { HttpEndpoint } from '../src/mcp/http-endpoint.js';
+import { httpMember } from '../src/mcp/gateway.js';
+import { DEFAULT_HEALTH } from '../src/mcp/health.js';
+import { HttpProbe } from '../src/mcp/http-probe.js';
+import { HttpProxy } from '../src/mcp/http-proxy.js';
+import { EXPOSE_ALL } from '../src/mcp/tool-filter.js';
 import type { Id, JsonRpcMessage } from '../src/mcp/jsonrpc.js';
 import { systemClock } from '../src/util/clock.js';
 import { scriptedServer, type ScriptedServer } from './helpers/scripted-server.js';
@@ -41,6 +48,47 @@ async function everything(): Promise<Bridge> {
     return bridge.isReady();
   }, 30_000, { observe: () => bridge.status() });
   return bridge;
+}
+
+/** A port nobody listens on now (server-everything takes its port from $PORT). */
+async function freePort(): Promise<number> {
+  const probe = createServer().listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  const { port } = probe.address() as { port: number };
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+/** server-everything over streamable HTTP as a real process; its port. */
+async function everythingOverHttp(): Promise<number> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [EVERYTHING, 'streamableHttp'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, PORT: String(port) } });
+  cleanups.push(() => void child.kill('SIGKILL'));
+  // It says so on stderr once it listens (an event, not a wait for a while).
+  await new Promise<void>((resolve, reject) => {
+    let said = '';
+    child.stderr!.on('data', (chunk: Buffer) => {
+      said += chunk.toString();
+      if (said.includes(`listening on port ${port}`)) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`server-everything exited (${code}) before it listened: ${said}`)));
+  });
+  return port;
+}
+
+async function proxyTo(port: number): Promise<string> {
+  const proxy = new HttpProxy(0, port);
+  await proxy.listen();
+  cleanups.push(() => proxy.close());
+  return `http://127.0.0.1:${proxy.port}/mcp`;
+}
+
+/** The gateway's view of an HTTP server: its probe, and a session with it per aggregate client. */
+async function httpMemberAt(port: number): Promise<AggregateMember> {
+  const probe = new HttpProbe({ url: `http://127.0.0.1:${port}/mcp`, transport: 'streamable-http', clock: systemClock, health: DEFAULT_HEALTH, onChange: () => undefined, onUnhealthy: () => undefined }, 1);
+  cleanups.push(() => probe.stop());
+  await waitFor('the probe ready', () => probe.status().state === 'ready', 30_000, { observe: () => probe.status() });
+  return httpMember(probe, EXPOSE_ALL);
 }
 
 let pid = 7000;
@@ -92,6 +140,16 @@ async function modernClient(url: string, capabilities: Record<string, unknown> =
   return { client, asked };
 }
 
+/** server-everything's elicitation and sampling tools (named with `prefix`) called by the pinned client: each completes with its handler's answer. */
+async function asksAndCompletes(url: string, prefix: string): Promise<void> {
+  const { client, asked } = await modernClient(url);
+  const elicited = await client.callTool({ name: `${prefix}trigger-elicitation-request`, arguments: {} });
+  expect(texts(elicited)).toContain(`- Name: ${ANSWERED_NAME}`);
+  const sampled = await client.callTool({ name: `${prefix}trigger-sampling-request`, arguments: { prompt: 'capital of France?' } });
+  expect(texts(sampled)).toContain('"text": "Paris"');
+  expect(asked).toEqual(['elicitation: Please provide inputs for the following fields:', 'sampling: Resource trigger-sampling-request context: capital of France?']);
+}
+
 const texts = (result: unknown): string => ((result as { content: { type: string; text?: string }[] }).content ?? []).map((c) => c.text ?? '').join('\n');
 
 const MODERN = '2026-07-28';
@@ -123,23 +181,19 @@ const answersTo = (server: ScriptedServer, id: Id): JsonRpcMessage[] => server.r
 
 describe('a 2026-07-28 client and a 2025 server that asks mid-call (MRTR out)', () => {
   it("server-everything's elicitation and sampling complete at its endpoint with the answers the client's handlers gave", async () => {
-    const url = await endpointOver(await everything());
-    const { client, asked } = await modernClient(url);
-    const elicited = await client.callTool({ name: 'trigger-elicitation-request', arguments: {} });
-    expect(texts(elicited)).toContain(`- Name: ${ANSWERED_NAME}`);
-    const sampled = await client.callTool({ name: 'trigger-sampling-request', arguments: { prompt: 'capital of France?' } });
-    expect(texts(sampled)).toContain('"text": "Paris"');
-    expect(asked).toEqual(['elicitation: Please provide inputs for the following fields:', 'sampling: Resource trigger-sampling-request context: capital of France?']);
+    await asksAndCompletes(await endpointOver(await everything()), '');
   }, 60_000);
 
   it('the same through the aggregate, whose member asks', async () => {
-    const url = await endpointOver(aggregateOf({ everything: await everything() }));
-    const { client, asked } = await modernClient(url);
-    const elicited = await client.callTool({ name: 'everything__trigger-elicitation-request', arguments: {} });
-    expect(texts(elicited)).toContain(`- Name: ${ANSWERED_NAME}`);
-    const sampled = await client.callTool({ name: 'everything__trigger-sampling-request', arguments: { prompt: 'capital of France?' } });
-    expect(texts(sampled)).toContain('"text": "Paris"');
-    expect(asked).toHaveLength(2);
+    await asksAndCompletes(await endpointOver(aggregateOf({ everything: await everything() })), 'everything__');
+  }, 60_000);
+
+  it('the same at the proxy in front of server-everything over HTTP: its question comes on the SDK v2 client session apiary holds with it', async () => {
+    await asksAndCompletes(await proxyTo(await everythingOverHttp()), '');
+  }, 60_000);
+
+  it('and through the aggregate, whose HTTP member asks on the session apiary holds with it for this client', async () => {
+    await asksAndCompletes(await endpointOver(aggregateOf({ web: await httpMemberAt(await everythingOverHttp()) })), 'web__');
   }, 60_000);
 
   it('a question for a capability the envelope lacks is refused to the server, which answers the call with its error', async () => {

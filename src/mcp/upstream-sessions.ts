@@ -6,7 +6,10 @@
  * `initialize`), opened at the request's introduction and closed with it.
  * So the proxy passes nothing through raw for a modern client: a 2025 server
  * cannot read a modern request, and translation is what apiary is for. The
- * proxy's spec.tools applies here as on its pass-through path.
+ * proxy's spec.tools applies here as on its pass-through path. A server's
+ * question mid-call (sampling, elicitation, roots: asked of a client that
+ * declared it) goes to the request's short session, which passes it to the
+ * 2026-07-28 client as input_required and brings back its answer.
  */
 import { randomUUID } from 'node:crypto';
 import { Client, ProtocolError, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
@@ -14,7 +17,7 @@ import { headerValueFlaw } from '../api/remote.js';
 import { messageOf } from '../errors.js';
 import { DEFAULT_CALL_TIMEOUT_MS } from './aggregate.js';
 import type { Deliver } from './bridge.js';
-import { ErrorCodes, errorResponse, isRequest, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from './jsonrpc.js';
+import { ErrorCodes, errorResponse, isRequest, isResponse, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from './jsonrpc.js';
 import { ListWatchers, type ListKind } from './list-watch.js';
 import type { SessionHost } from './modern.js';
 import { refuseFilteredCall, withExposedTools, type ToolFilter } from './tool-filter.js';
@@ -30,7 +33,12 @@ export interface UpstreamTarget {
 interface UpstreamSession {
   deliver: Deliver;
   client?: Client;
+  /** The server's questions passed on to the client (as input_required, by the short session): apiary's id -> where the answer goes. */
+  asks: Map<string, (answer: JsonRpcResponse) => void>;
 }
+
+/** The questions a server may ask its client mid-call, each asked only of a client that declared its capability. */
+const ASKED_METHODS = ['sampling/createMessage', 'elicitation/create', 'roots/list'] as const;
 
 /** Any result, as the server gave it: apiary passes results on, it does not validate them. */
 const ANY_RESULT = { '~standard': { version: 1, vendor: 'apiary', validate: (value: unknown) => ({ value }) } } as const;
@@ -41,6 +49,7 @@ export class UpstreamSessions implements SessionHost {
   readonly #sessions = new Map<string, UpstreamSession>();
   /** The 2026-07-28 listen streams at the proxy. */
   readonly #listWatchers = new ListWatchers();
+  #nextAsk = 1;
 
   constructor(target: () => UpstreamTarget, filter: () => ToolFilter) {
     this.#target = target;
@@ -49,7 +58,7 @@ export class UpstreamSessions implements SessionHost {
 
   openSession(deliver: Deliver): string {
     const id = randomUUID();
-    this.#sessions.set(id, { deliver });
+    this.#sessions.set(id, { deliver, asks: new Map() });
     return id;
   }
 
@@ -69,12 +78,21 @@ export class UpstreamSessions implements SessionHost {
   closeSession(id: string): void {
     const session = this.#sessions.get(id);
     this.#sessions.delete(id);
+    // The server must not wait on a question to a client that is gone.
+    for (const answer of session?.asks.values() ?? []) answer(errorResponse(null, ErrorCodes.InternalError, 'the client this request went to has disconnected'));
+    session?.asks.clear();
     void session?.client?.close().catch(() => undefined);
   }
 
-  /** A request is answered through `deliver`; anything else (the modern path sends nothing else) is dropped. */
+  /** A request is answered through `deliver`; an answer to the server's question goes to the server; anything else is dropped. */
   async fromClient(id: string, message: JsonRpcMessage): Promise<void> {
     const session = this.#sessions.get(id);
+    if (session !== undefined && isResponse(message)) {
+      const answer = session.asks.get(String(message.id));
+      session.asks.delete(String(message.id));
+      answer?.(message);
+      return;
+    }
     if (session === undefined || !isRequest(message)) return;
     const answer = await this.#answer(session, message).catch((err: unknown) => errorResponse(message.id, ErrorCodes.InternalError, messageOf(err)));
     if (this.#sessions.get(id) === session) session.deliver(answer, message.id);
@@ -107,12 +125,12 @@ export class UpstreamSessions implements SessionHost {
     const capabilities = (params['capabilities'] ?? {}) as Record<string, unknown>;
     const clientInfo = (params['clientInfo'] ?? { name: 'apiary', version: '0' }) as { name: string; version: string };
     const client = new Client(clientInfo, { capabilities, versionNegotiation: { mode: 'auto' } });
-    // A server's question mid-call has no 2026-07-28 answer path yet: refused at once, never left waiting.
-    for (const method of ['sampling/createMessage', 'elicitation/create', 'roots/list'] as const) {
+    // A server's question mid-call goes to the client as any host's does: the short session turns it into input_required.
+    // The SDK types each method's handler by its result; the client's answer passes on as it comes, so one loose signature.
+    const register = client.setRequestHandler.bind(client) as unknown as (method: string, handler: (request: { params?: Record<string, unknown> }, ctx: { mcpReq: { signal: AbortSignal } }) => Promise<Record<string, unknown>>) => void;
+    for (const method of ASKED_METHODS) {
       if (capabilities[method.split('/')[0]!] === undefined) continue;
-      client.setRequestHandler(method, () => {
-        throw new ProtocolError(ErrorCodes.MethodNotFound, `apiary does not yet turn the server's ${method} into input_required for a 2026-07-28 client (MRTR translation is not built): refused`);
-      });
+      register(method, (asked, ctx) => asking(session, `apiary-${this.#nextAsk++}`, method, asked.params ?? {}, ctx.mcpReq.signal));
     }
     try {
       await client.connect(new StreamableHTTPClientTransport(target.url, { requestInit: { headers: target.headers } }));
@@ -127,6 +145,23 @@ export class UpstreamSessions implements SessionHost {
       result: { protocolVersion: client.getNegotiatedProtocolVersion(), capabilities: client.getServerCapabilities() ?? {}, serverInfo: client.getServerVersion() ?? { name: target.label, version: '0' }, ...(instructions !== undefined ? { instructions } : {}) },
     };
   }
+}
+
+/** The server's question, passed to the client; the server giving it up (its signal) tells the client so. */
+function asking(session: UpstreamSession, id: string, method: string, params: Record<string, unknown>, signal: AbortSignal): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    session.asks.set(id, (answer) => (answer.error !== undefined ? reject(new ProtocolError(answer.error.code, answer.error.message, answer.error.data)) : resolve(answer.result as Record<string, unknown>)));
+    signal.addEventListener(
+      'abort',
+      () => {
+        if (!session.asks.delete(id)) return;
+        session.deliver({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: 'cancelled by the server' } });
+        reject(new ProtocolError(ErrorCodes.InternalError, 'cancelled by the server'));
+      },
+      { once: true },
+    );
+    session.deliver({ jsonrpc: '2.0', id, method, params });
+  });
 }
 
 /** The server's own error as it gave it; a transport failure or a timeout as apiary's own. */
