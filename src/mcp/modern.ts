@@ -291,12 +291,12 @@ interface Call {
   asked: Map<string, Ask>;
   /** Whoever waits for the call's next turn (its answer, or questions to pass on). */
   wake?: () => void;
-  /** Questions arriving together are gathered until the server's current output is read (see #deliver). */
+  /** Questions arriving together are gathered until the server's current output is read (see #asked). */
   gathering?: NodeJS.Immediate;
 }
 
 /** Where a modern request's session holds its call while the client decides, and who the client is. */
-export interface HoldContext {
+interface HoldContext {
   held: HeldCalls<ShortSession>;
   principal: string;
 }
@@ -310,7 +310,7 @@ export interface HoldContext {
  * introduction, a listing), or one the client's envelope did not declare the
  * capability for, is refused to the server at once, never left waiting.
  */
-export class ShortSession implements Holdable {
+class ShortSession implements Holdable {
   readonly #host: SessionHost;
   readonly #id: string;
   readonly #pending = new Map<Id, (answer: JsonRpcResponse) => void>();
@@ -444,6 +444,7 @@ export class ShortSession implements Holdable {
       call.asked.set(key, ask);
     }
     call.fresh.clear();
+    // The id is nobody's: forward reads the result, and the SDK answers under the client's id.
     return { jsonrpc: '2.0', id: 0, result: { resultType: 'input_required', inputRequests, requestState: state } };
   }
 
