@@ -14,6 +14,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Aggregate, type AggregateMember } from '../src/mcp/aggregate.js';
@@ -29,6 +30,7 @@ import { systemClock } from '../src/util/clock.js';
 import { scriptedServer, type ScriptedServer } from './helpers/scripted-server.js';
 import { waitFor } from './helpers/wait.js';
 
+const MODERN_SERVER = fileURLToPath(new URL('./fixtures/servers/modern-server.mjs', import.meta.url));
 const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -60,18 +62,22 @@ async function freePort(): Promise<number> {
 }
 
 /** server-everything over streamable HTTP as a real process; its port. */
-async function everythingOverHttp(): Promise<number> {
+function everythingOverHttp(): Promise<number> {
+  return overHttp([EVERYTHING, 'streamableHttp'], (port) => `listening on port ${port}`);
+}
+
+/** A server process that listens on $PORT; its port once its stderr says `listening(port)` (an event, not a wait for a while). */
+async function overHttp(args: string[], listening: (port: number) => string): Promise<number> {
   const port = await freePort();
-  const child = spawn(process.execPath, [EVERYTHING, 'streamableHttp'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, PORT: String(port) } });
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, PORT: String(port) } });
   cleanups.push(() => void child.kill('SIGKILL'));
-  // It says so on stderr once it listens (an event, not a wait for a while).
   await new Promise<void>((resolve, reject) => {
     let said = '';
     child.stderr!.on('data', (chunk: Buffer) => {
       said += chunk.toString();
-      if (said.includes(`listening on port ${port}`)) resolve();
+      if (said.includes(listening(port))) resolve();
     });
-    child.once('exit', (code) => reject(new Error(`server-everything exited (${code}) before it listened: ${said}`)));
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited (${code}) before it listened: ${said}`)));
   });
   return port;
 }
@@ -194,6 +200,13 @@ describe('a 2026-07-28 client and a 2025 server that asks mid-call (MRTR out)', 
 
   it('and through the aggregate, whose HTTP member asks on the session apiary holds with it for this client', async () => {
     await asksAndCompletes(await endpointOver(aggregateOf({ web: await httpMemberAt(await everythingOverHttp()) })), 'web__');
+  }, 60_000);
+
+  it("a 2026-07-28 HTTP server's own input_required at its proxy: the session apiary holds with it asks the client in turn, and the call completes", async () => {
+    const url = await proxyTo(await overHttp([MODERN_SERVER, '--http'], (port) => `modern server on 127.0.0.1:${port}`));
+    const { client, asked } = await modernClient(url);
+    expect(texts(await client.callTool({ name: 'ask', arguments: {} }))).toBe(`hello ${ANSWERED_NAME}`);
+    expect(asked).toEqual(['elicitation: your name?']);
   }, 60_000);
 
   it('a question for a capability the envelope lacks is refused to the server, which answers the call with its error', async () => {
