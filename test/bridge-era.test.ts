@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { FakeClock, systemClock } from '../src/util/clock.js';
 import { Bridge } from '../src/mcp/bridge.js';
+import { MAX_INPUT_ROUNDS } from '../src/mcp/mrtr.js';
 import type { JsonRpcMessage } from '../src/mcp/jsonrpc.js';
 import { scriptedServer } from './helpers/scripted-server.js';
 import { waitFor } from './helpers/wait.js';
@@ -57,20 +58,141 @@ describe('Bridge eras', () => {
     expect(methods(up.received)).not.toContain('initialize');
   });
 
-  it("a modern server's input_required reaches a 2025 client as a clear error, not as a final result", async () => {
-    const bridge = new Bridge({ name: 's', clock: systemClock });
-    const up = scriptedServer({ modern: true, tools: ['ask'] });
-    bridge.attach(up.toServer, up.fromServer, 4242);
-    await waitFor('the modern server ready', () => bridge.isReady(), 10_000, { observe: () => bridge.status() });
-    const client = session(bridge, { elicitation: {} });
-    const call = up.next('tools/call');
-    await bridge.fromClient(client.id, { jsonrpc: '2.0', id: 'c1', method: 'tools/call', params: { name: 'ask', arguments: {} } });
-    const sent = await call;
-    up.reply({ jsonrpc: '2.0', id: sent.id, result: { resultType: 'input_required', inputRequests: { name: { method: 'elicitation/create', params: { message: 'your name?', requestedSchema: { type: 'object', properties: {} } } } }, requestState: 'r1' } });
-    await waitFor('the answer to the call', () => client.got.length > 0, 10_000, { observe: () => client.got });
-    expect(client.got).toEqual([
-      { jsonrpc: '2.0', id: 'c1', error: { code: -32603, message: 'MCP server "s" asked for input mid-call (elicitation/create); apiary does not yet translate that for 2025-11-25 clients' } },
-    ]);
+  describe("a modern server's input_required, for a 2025 client (MRTR in)", () => {
+    const ELICIT = { method: 'elicitation/create', params: { message: 'your name?', requestedSchema: { type: 'object', properties: { name: { type: 'string' } } } } };
+    const SAMPLE = { method: 'sampling/createMessage', params: { messages: [{ role: 'user', content: { type: 'text', text: 'capital of France?' } }], maxTokens: 10 } };
+
+    /** A modern server Ready behind a bridge, and a 2025 client session that records where each message went (the request it belongs to). */
+    async function modernBridge(capabilities: Record<string, unknown>): Promise<{ bridge: Bridge; up: ReturnType<typeof scriptedServer>; client: { id: string; got: { message: JsonRpcMessage; related?: unknown }[] } }> {
+      const bridge = new Bridge({ name: 's', clock: systemClock });
+      const up = scriptedServer({ modern: true, tools: ['ask'] });
+      bridge.attach(up.toServer, up.fromServer, 4242);
+      await waitFor('the modern server ready', () => bridge.isReady(), 10_000, { observe: () => bridge.status() });
+      const got: { message: JsonRpcMessage; related?: unknown }[] = [];
+      const id = bridge.openSession((message, related) => got.push({ message, ...(related !== undefined ? { related } : {}) }), { capabilities });
+      return { bridge, up, client: { id, got } };
+    }
+
+    const asks = (got: { message: JsonRpcMessage }[]): (JsonRpcMessage & { id: string; method: string; params?: Record<string, unknown> })[] =>
+      got.flatMap(({ message }) => ('method' in message && 'id' in message && message.id !== undefined ? [message as never] : []));
+
+    it('each question goes to the client beside its call; the answers go back on a new id with requestState as it was, round after round', async () => {
+      const { bridge, up, client } = await modernBridge({ elicitation: {}, sampling: {} });
+      const first = up.next('tools/call');
+      await bridge.fromClient(client.id, { jsonrpc: '2.0', id: 'c1', method: 'tools/call', params: { name: 'ask', arguments: { a: 1 }, _meta: { progressToken: 'tok' } } });
+      const sent = await first;
+      const state = ' opaque\u00e9 state/+= ';
+      up.reply({ jsonrpc: '2.0', id: sent.id, result: { resultType: 'input_required', inputRequests: { name: ELICIT, capital: SAMPLE }, requestState: state } });
+      await waitFor('both questions at the client', () => asks(client.got).length === 2, 10_000, { observe: () => client.got });
+      const [q1, q2] = asks(client.got);
+      // Real server-to-client requests, on the stream of the call they serve.
+      expect(q1).toEqual({ jsonrpc: '2.0', id: expect.stringMatching(/^apiary-/), ...ELICIT });
+      expect(q2).toEqual({ jsonrpc: '2.0', id: expect.stringMatching(/^apiary-/), ...SAMPLE });
+      expect(client.got.map((g) => g.related)).toEqual(['c1', 'c1']);
+      const second = up.next('tools/call');
+      await bridge.fromClient(client.id, { jsonrpc: '2.0', id: q2!.id, result: { role: 'assistant', content: { type: 'text', text: 'Paris' }, model: 'm', stopReason: 'endTurn' } });
+      await up.flush();
+      // One answer in, one still out: nothing goes to the server yet.
+      expect(up.received.filter((m) => 'method' in m && m.method === 'tools/call')).toHaveLength(1);
+      await bridge.fromClient(client.id, { jsonrpc: '2.0', id: q1!.id, result: { action: 'accept', content: { name: 'octocat' } } });
+      const retry = await second;
+      expect(retry.id).not.toBe(sent.id);
+      const meta = retry.params!['_meta'] as Record<string, unknown>;
+      expect(retry.params).toEqual({
+        name: 'ask',
+        arguments: { a: 1 },
+        inputResponses: { name: { action: 'accept', content: { name: 'octocat' } }, capital: { role: 'assistant', content: { type: 'text', text: 'Paris' }, model: 'm', stopReason: 'endTurn' } },
+        requestState: state,
+        _meta: meta,
+      });
+      expect(meta[ENVELOPE_CAPS]).toEqual({ elicitation: {}, sampling: {} });
+      // The same (remapped) progress token: the server's progress still reaches the client as its own.
+      expect(meta['progressToken']).toBe((sent.params!['_meta'] as Record<string, unknown>)['progressToken']);
+      up.reply({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: meta['progressToken'], progress: 1 } });
+      await waitFor('the progress at the client', () => client.got.some((g) => 'method' in g.message && g.message.method === 'notifications/progress'), 10_000, { observe: () => client.got });
+      expect(client.got.at(-1)).toEqual({ message: { jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: 'tok', progress: 1 } }, related: 'c1' });
+      // A round with state only (no question): sent again at once, with no answers.
+      const third = up.next('tools/call');
+      up.reply({ jsonrpc: '2.0', id: retry.id, result: { resultType: 'input_required', requestState: 'r2' } });
+      const again = await third;
+      expect(again.params).toMatchObject({ inputResponses: {}, requestState: 'r2', arguments: { a: 1 } });
+      up.reply({ jsonrpc: '2.0', id: again.id, result: { resultType: 'complete', content: [{ type: 'text', text: 'hello octocat, Paris' }] } });
+      await waitFor('the final answer', () => client.got.some((g) => 'result' in g.message && g.message.id === 'c1'), 10_000, { observe: () => client.got });
+      expect(client.got.at(-1)).toEqual({ message: { jsonrpc: '2.0', id: 'c1', result: { resultType: 'complete', content: [{ type: 'text', text: 'hello octocat, Paris' }] } }, related: 'c1' });
+    });
+
+    it('a client that did not declare what the server asks for gets a clear error naming it, and the server is not asked again', async () => {
+      const { bridge, up, client } = await modernBridge({ sampling: {} });
+      const call = up.next('tools/call');
+      await bridge.fromClient(client.id, { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'ask', arguments: {} } });
+      up.reply({ jsonrpc: '2.0', id: (await call).id, result: { resultType: 'input_required', inputRequests: { name: ELICIT, capital: SAMPLE }, requestState: 'r1' } });
+      await waitFor('the answer to the call', () => client.got.length > 0, 10_000, { observe: () => client.got });
+      await up.flush();
+      expect(client.got).toEqual([
+        {
+          message: { jsonrpc: '2.0', id: 7, error: { code: -32603, message: 'MCP server "s" asked this client for elicitation/create (the elicitation capability), which it did not declare at initialize; the server was not asked again' } },
+          related: 7,
+        },
+      ]);
+      expect(up.received.filter((m) => 'method' in m && m.method === 'tools/call')).toHaveLength(1);
+    });
+
+    it(`a server that keeps asking is retried ${MAX_INPUT_ROUNDS} times, then the client gets a clear error`, async () => {
+      const { bridge, up, client } = await modernBridge({ elicitation: {} });
+      let call = up.next('tools/call');
+      await bridge.fromClient(client.id, { jsonrpc: '2.0', id: 'n', method: 'tools/call', params: { name: 'ask', arguments: {} } });
+      for (let round = 1; round <= MAX_INPUT_ROUNDS + 1; round++) {
+        const sent = await call;
+        call = up.next('tools/call');
+        up.reply({ jsonrpc: '2.0', id: sent.id, result: { resultType: 'input_required', inputRequests: { name: ELICIT }, requestState: String(round) } });
+        if (round > MAX_INPUT_ROUNDS) break;
+        await waitFor(`question ${round}`, () => asks(client.got).length === round, 10_000, { observe: () => client.got });
+        await bridge.fromClient(client.id, { jsonrpc: '2.0', id: asks(client.got)[round - 1]!.id, result: { action: 'accept', content: { name: 'n' } } });
+      }
+      await waitFor('the error', () => client.got.some((g) => 'error' in g.message), 10_000, { observe: () => client.got });
+      expect(client.got.at(-1)!.message).toEqual({ jsonrpc: '2.0', id: 'n', error: { code: -32603, message: `MCP server "s" still asked for input after ${MAX_INPUT_ROUNDS} rounds; apiary stopped retrying the request` } });
+      expect(asks(client.got)).toHaveLength(MAX_INPUT_ROUNDS);
+      expect(up.received.filter((m) => 'method' in m && m.method === 'tools/call')).toHaveLength(MAX_INPUT_ROUNDS + 1);
+    });
+
+    it("the client's cancellation while it is being asked withdraws the questions and ends the call; an error as an answer ends it too", async () => {
+      const { bridge, up, client } = await modernBridge({ elicitation: {} });
+      const call = up.next('tools/call');
+      await bridge.fromClient(client.id, { jsonrpc: '2.0', id: 'x', method: 'tools/call', params: { name: 'ask', arguments: {} } });
+      up.reply({ jsonrpc: '2.0', id: (await call).id, result: { resultType: 'input_required', inputRequests: { name: ELICIT } } });
+      await waitFor('the question', () => asks(client.got).length === 1, 10_000, { observe: () => client.got });
+      const question = asks(client.got)[0]!;
+      await bridge.fromClient(client.id, { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 'x', reason: 'user gave up' } });
+      expect(client.got.at(-1)!.message).toEqual({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: question.id, reason: 'the request was cancelled by the client' } });
+      // A late answer goes nowhere: the server is not asked again, and the client hears nothing more of 'x'.
+      await bridge.fromClient(client.id, { jsonrpc: '2.0', id: question.id, result: { action: 'accept', content: { name: 'late' } } });
+      await up.flush();
+      expect(up.received.filter((m) => 'method' in m && m.method === 'tools/call')).toHaveLength(1);
+      expect(client.got.filter((g) => 'id' in g.message && g.message.id === 'x')).toEqual([]);
+
+      // Its place is free again; and a question answered with an error ends that call with the client's own code.
+      const next = up.next('tools/call');
+      await bridge.fromClient(client.id, { jsonrpc: '2.0', id: 'y', method: 'tools/call', params: { name: 'ask', arguments: {} } });
+      up.reply({ jsonrpc: '2.0', id: (await next).id, result: { resultType: 'input_required', inputRequests: { name: ELICIT } } });
+      await waitFor('the second question', () => asks(client.got).length === 2, 10_000, { observe: () => client.got });
+      await bridge.fromClient(client.id, { jsonrpc: '2.0', id: asks(client.got)[1]!.id, error: { code: -32601, message: 'no elicitation here' } });
+      expect(client.got.at(-1)!.message).toEqual({ jsonrpc: '2.0', id: 'y', error: { code: -32601, message: 'the client answered MCP server "s"\'s elicitation/create with an error (no elicitation here); the call ends there' } });
+    });
+
+    it('a session for one 2026-07-28 request gets input_required as it is: its client retries by itself', async () => {
+      const bridge = new Bridge({ name: 's', clock: systemClock });
+      const up = scriptedServer({ modern: true, tools: ['ask'] });
+      bridge.attach(up.toServer, up.fromServer, 4242);
+      await waitFor('the modern server ready', () => bridge.isReady(), 10_000, { observe: () => bridge.status() });
+      const got: JsonRpcMessage[] = [];
+      const id = bridge.openSession((m) => got.push(m), { capabilities: { elicitation: {} }, ephemeral: true });
+      const call = up.next('tools/call');
+      await bridge.fromClient(id, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'ask', arguments: {} } });
+      const result = { resultType: 'input_required', inputRequests: { name: ELICIT }, requestState: 'r1' };
+      up.reply({ jsonrpc: '2.0', id: (await call).id, result });
+      await waitFor('the answer', () => got.length > 0, 10_000, { observe: () => got });
+      expect(got).toEqual([{ jsonrpc: '2.0', id: 1, result }]);
+    });
   });
 
   it('a 2025 server that refuses server/discover is initialized on the same process', async () => {

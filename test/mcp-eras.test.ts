@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { CreateMessageRequestSchema, ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { describe, expect, it } from 'vitest';
 import { findCondition } from '../src/api/status.js';
@@ -35,6 +36,73 @@ async function legacyClient(h: Harness, url: string, capabilities: Record<string
   return client;
 }
 
+/** A 2025 client (the SDK v1) that answers elicitation with a name and sampling with the model's line; `asked` counts its questions. */
+async function answeringClient(h: Harness, url: string): Promise<{ client: Client; asked: string[] }> {
+  const client = await legacyClient(h, url, { elicitation: {}, sampling: {} });
+  const asked: string[] = [];
+  client.setRequestHandler(ElicitRequestSchema, (request) => {
+    asked.push(request.params.message);
+    return { action: 'accept', content: { name: 'octocat' } };
+  });
+  client.setRequestHandler(CreateMessageRequestSchema, (request) => {
+    const first = request.params.messages[0]?.content as { type?: string; text?: string } | undefined;
+    const text = first?.type === 'text' ? String(first.text) : '?';
+    asked.push(text);
+    return { role: 'assistant', content: { type: 'text', text: `Paris, for ${text}` }, model: 'test-model', stopReason: 'endTurn' };
+  });
+  return { client, asked };
+}
+
+/** What the MRTR tools of modern-server.mjs --mrtr give a 2025 client that answers, at `url` (tools named with `prefix` at the aggregate). */
+async function callsAskingTools(h: Harness, url: string, prefix = ''): Promise<void> {
+  const { client, asked } = await answeringClient(h, url);
+  // Two rounds: a name by elicitation, then the model by sampling (the name carried in the server's requestState).
+  expect((await client.callTool({ name: `${prefix}greet`, arguments: { greeting: 'hi' } })).content).toEqual([{ type: 'text', text: 'hi octocat; the model said: Paris, for a line for octocat' }]);
+  expect(asked).toEqual(['your name?', 'a line for octocat']);
+  expect((await client.callTool({ name: `${prefix}sample`, arguments: { prompt: 'capital of France?' } })).content).toEqual([{ type: 'text', text: 'the model said: Paris, for capital of France?' }]);
+  // A server that never stops asking: apiary answers 8 rounds, then stops with a clear error.
+  asked.length = 0;
+  await expect(client.callTool({ name: `${prefix}nag`, arguments: {} })).rejects.toThrow(/still asked for input after 8 rounds; apiary stopped retrying the request/);
+  expect(asked).toEqual(Array.from({ length: 8 }, (_, i) => `your name? (round ${i + 1})`));
+  await client.close();
+  // A client without the capability: the server hears in the envelope that it may not ask (-32021), and says so.
+  const plain = await legacyClient(h, url);
+  await expect(plain.callTool({ name: `${prefix}sample`, arguments: { prompt: 'x' } })).rejects.toThrow(/-32021.*sampling/);
+  await plain.close();
+}
+
+describe('a 2025 client in front of a 2026-07-28 server: input_required turned into the requests it understands (MRTR in)', () => {
+  it('stdio: at the server\'s endpoint and through the aggregate', async () => {
+    const h = await harness();
+    await h.write('m.yaml', manifest('modern', [MODERN, '--mrtr']));
+    await h.start();
+    const { url } = await ready(h, 'modern');
+    await callsAskingTools(h, url);
+    await callsAskingTools(h, h.controller!.aggregateUrl!, 'modern__');
+  }, 120_000);
+
+  it('a 2026-07-28 client gets input_required as it is and answers it itself, at the endpoint and through the aggregate', async () => {
+    const h = await harness();
+    await h.write('m.yaml', manifest('modern', [MODERN, '--mrtr']));
+    await h.start();
+    const { url } = await ready(h, 'modern');
+    const token = await readEndpointToken(new StateLayout(h.stateDir));
+    for (const [at, prefix] of [[url, ''], [h.controller!.aggregateUrl!, 'modern__']] as const) {
+      const client = new ModernClient({ name: 'modern-test', version: '1' }, { capabilities: { elicitation: {}, sampling: {} }, versionNegotiation: { mode: { pin: '2026-07-28' } } });
+      const asked: string[] = [];
+      client.setRequestHandler('elicitation/create', (request) => {
+        asked.push(request.params.message);
+        return { action: 'accept', content: { name: 'octocat' } };
+      });
+      client.setRequestHandler('sampling/createMessage', () => ({ role: 'assistant', content: { type: 'text', text: 'Paris' }, model: 'test-model', stopReason: 'endTurn' }));
+      await client.connect(new ModernTransport(new URL(at), { requestInit: { headers: token !== undefined ? { Authorization: `Bearer ${token}` } : {} } }));
+      expect((await client.callTool({ name: `${prefix}greet`, arguments: { greeting: 'hey' } })).content).toEqual([{ type: 'text', text: 'hey octocat; the model said: Paris' }]);
+      expect(asked).toEqual(['your name?']);
+      await client.close();
+    }
+  }, 120_000);
+});
+
 describe('each upstream in its own era', () => {
   it('a modern-only stdio server is Ready at 2026-07-28, and a 2025 client lists and calls its tools through apiary', async () => {
     const h = await harness();
@@ -59,9 +127,10 @@ describe('each upstream in its own era', () => {
     // This client declared no elicitation, and the envelope says so: the server refuses to ask (-32021), and that passes as it is.
     await expect(client.callTool({ name: 'ask', arguments: {} })).rejects.toThrow(/-32021/);
     await client.close();
-    // One that declared it: the server asks, and that cannot reach a 2025 client yet: a clear error, not a hang.
+    // One that declared it: the server's input_required reaches it as an elicitation request, and its answer completes the call.
     const asked = await legacyClient(h, url, { elicitation: {} });
-    await expect(asked.callTool({ name: 'ask', arguments: {} })).rejects.toThrow(/asked for input mid-call \(elicitation\/create\); apiary does not yet translate that for 2025-11-25 clients/);
+    asked.setRequestHandler(ElicitRequestSchema, () => ({ action: 'accept', content: { name: 'octocat' } }));
+    expect((await asked.callTool({ name: 'ask', arguments: {} })).content).toEqual([{ type: 'text', text: 'hello octocat' }]);
     await asked.close();
   }, 60_000);
 

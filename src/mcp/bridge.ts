@@ -16,7 +16,7 @@ import { randomUUID } from 'node:crypto';
 import { InitializeResultSchema, LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS, type InitializeResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Readable, Writable } from 'node:stream';
 import type { Clock, Timer } from '../util/clock.js';
-import { askedInputs, envelope, isInputRequired, MODERN_PROTOCOL_VERSION, readDiscover, type Discovered, type Era } from './era.js';
+import { envelope, isInputRequired, MODERN_PROTOCOL_VERSION, readDiscover, type Discovered, type Era } from './era.js';
 import { DEFAULT_HEALTH, type HealthOptions } from './health.js';
 import { listChangedKind, ListWatchers, type ListKind } from './list-watch.js';
 import {
@@ -30,6 +30,7 @@ import {
   type JsonRpcRequest,
   type JsonRpcResponse,
 } from './jsonrpc.js';
+import { capabilityFor, inputRound, MAX_INPUT_ROUNDS, refusedAnswer, retryParams, tooManyRounds, type InputAsk } from './mrtr.js';
 import { EXPOSE_ALL, refuseFilteredCall, withExposedTools, type ToolFilter } from './tool-filter.js';
 import { StdioUpstream } from './upstream.js';
 import { APIARY_VERSION } from '../util/version.js';
@@ -92,7 +93,11 @@ interface Session {
   id: string;
   deliver: Deliver;
   capabilities?: Record<string, unknown>;
-  /** A session for one request (a 2026-07-28 client's): opening and closing it is no change the owner must hear of. */
+  /**
+   * A session for one request (a 2026-07-28 client's): opening and closing it
+   * is no change the owner must hear of, and a modern server's
+   * `input_required` reaches it as it is (its client retries by itself).
+   */
   ephemeral?: boolean;
   /** This client's requests at the server now, and those waiting their turn. */
   inFlight: number;
@@ -107,9 +112,36 @@ interface Session {
 export const MAX_IN_FLIGHT_PER_CLIENT = 8;
 
 /** A request at a server process: a client's (under apiary's id), or apiary's own. `upstream` is the process it went to. */
-type Pending =
-  | { kind: 'client'; upstream: StdioUpstream; session: string; id: Id; method?: string; progressToken?: string }
-  | { kind: 'internal'; upstream: StdioUpstream; resolve: (r: JsonRpcResponse) => void; timer?: Timer };
+type Pending = ClientPending | { kind: 'internal'; upstream: StdioUpstream; resolve: (r: JsonRpcResponse) => void; timer?: Timer };
+
+/**
+ * A client's request at a process. `params` are those it was sent with
+ * (progress token remapped, no envelope), kept for a modern server's retry;
+ * `round`: how many rounds of input the client has answered for it (MRTR).
+ */
+interface ClientPending {
+  kind: 'client';
+  upstream: StdioUpstream;
+  session: string;
+  id: Id;
+  method?: string;
+  progressToken?: string;
+  params?: Record<string, unknown>;
+  round?: number;
+}
+
+/**
+ * A 2025 client's request that a modern server answered with
+ * `input_required`: its questions are out at the client as server-to-client
+ * requests (`waiting`, by the id the client was given), and the request
+ * holds its client's place until the answers are in and it is sent again.
+ */
+interface InputExchange {
+  pending: ClientPending;
+  requestState?: string;
+  answers: Record<string, unknown>;
+  waiting: Map<string, InputAsk>;
+}
 
 /** What a process answered to apiary's handshake (for a modern server, `init` is made from its DiscoverResult). */
 type Handshake = { init: InitializeResult; tools: ToolSummary[] } | { error: string };
@@ -158,11 +190,6 @@ function canAskBack(method: string | undefined): boolean {
   return method !== undefined && !NEVER_ASKS_BACK.test(method);
 }
 
-/** The client capability a server-to-client request needs (undefined: one MCP ties to none). */
-function capabilityFor(method: string): string | undefined {
-  return method.startsWith('sampling/') ? 'sampling' : method.startsWith('elicitation/') ? 'elicitation' : method.startsWith('roots/') ? 'roots' : undefined;
-}
-
 /** Where a server-to-client request goes, or why it goes nowhere. */
 type AskedSession =
   | { session: Session }
@@ -191,6 +218,9 @@ export class Bridge {
   /** Server-to-client requests in flight: downstream id -> (session, the process that asked, its id). */
   readonly #serverRequests = new Map<string, { session: string; upstream: StdioUpstream; upstreamId: Id }>();
   readonly #progress = new Map<string, { session: string; token: string | number }>();
+  /** 2025 clients' requests waiting for their answers to a modern server's questions, and each question out by its id. */
+  readonly #exchanges = new Set<InputExchange>();
+  readonly #inputAsks = new Map<string, InputExchange>();
   #nextId = 1;
   #upstream: StdioUpstream | undefined;
   #state: UpstreamState = 'down';
@@ -725,6 +755,7 @@ export class Bridge {
         this.#checkDrained(pending.upstream);
       }
     }
+    for (const exchange of this.#exchanges) if (exchange.pending.session === id) this.#endExchange(exchange, 'client session closed');
     // The server must not wait forever on a question to a client that is gone.
     for (const [downstreamId, route] of this.#serverRequests) {
       if (route.session !== id) continue;
@@ -790,7 +821,7 @@ export class Bridge {
     }
     session.inFlight += 1;
     const upstreamId = this.#nextId++;
-    const pending: Pending = { kind: 'client', upstream, session: session.id, id: request.id, method: request.method };
+    const pending: ClientPending = { kind: 'client', upstream, session: session.id, id: request.id, method: request.method };
     let params = request.params;
     const meta = params?.['_meta'] as Record<string, unknown> | undefined;
     const token = meta?.['progressToken'];
@@ -800,16 +831,27 @@ export class Bridge {
       pending.progressToken = mapped;
       params = { ...params, _meta: { ...meta, progressToken: mapped } };
     }
+    if (params !== undefined) pending.params = params;
     params = this.#paramsFor(upstream, params, undefined, session.capabilities);
     this.#pending.set(upstreamId, pending);
     upstream.send({ jsonrpc: '2.0', id: upstreamId, method: request.method, ...(params !== undefined ? { params } : {}) });
   }
 
   /** A client request is done at the server (answered, cancelled, failed): its client's next one may go. */
-  #settle(upstreamId: number, pending: Extract<Pending, { kind: 'client' }>): void {
+  #settle(upstreamId: number, pending: ClientPending): void {
+    this.#release(upstreamId, pending);
+    this.#done(pending);
+  }
+
+  /** The request is no longer at its process (a replaced one may be drained now). */
+  #release(upstreamId: number, pending: ClientPending): void {
     this.#pending.delete(upstreamId);
-    if (pending.progressToken !== undefined) this.#progress.delete(pending.progressToken);
     if (pending.upstream !== this.#upstream) this.#checkDrained(pending.upstream);
+  }
+
+  /** The client's request is over: its place is free for the next one waiting. */
+  #done(pending: ClientPending): void {
+    if (pending.progressToken !== undefined) this.#progress.delete(pending.progressToken);
     const session = this.#sessions.get(pending.session);
     if (session === undefined) return;
     session.inFlight -= 1;
@@ -822,6 +864,12 @@ export class Bridge {
     if (notification.method === 'notifications/cancelled') {
       // Ids are per session: a client cancels only its own requests.
       const clientId = notification.params?.['requestId'];
+      // One waiting for this client's input is at no server: its questions are withdrawn, and that is all.
+      for (const exchange of this.#exchanges) {
+        if (exchange.pending.session !== session.id || exchange.pending.id !== clientId) continue;
+        this.#endExchange(exchange, 'the request was cancelled by the client');
+        this.#done(exchange.pending);
+      }
       for (const [upstreamId, pending] of this.#pending) {
         if (pending.kind === 'client' && pending.session === session.id && pending.id === clientId) {
           this.#settle(upstreamId, pending);
@@ -837,6 +885,11 @@ export class Bridge {
 
   #clientResponse(session: Session, response: JsonRpcResponse): void {
     const key = String(response.id);
+    const exchange = this.#inputAsks.get(key);
+    if (exchange !== undefined) {
+      if (exchange.pending.session === session.id) this.#inputAnswer(exchange, key, response);
+      return;
+    }
     const route = this.#serverRequests.get(key);
     // Only the client the request went to may answer it.
     if (route === undefined || route.session !== session.id) return;
@@ -862,25 +915,98 @@ export class Bridge {
       pending.resolve(response);
       return;
     }
-    const answer = this.#inputRequired(upstream, response) ?? (pending.method === 'tools/list' && this.#filter !== EXPOSE_ALL ? withExposedTools(this.#filter, response) : undefined) ?? response;
+    // A modern server asks for input: a 2025 client is asked it as it understands, and the request goes again with its answers.
+    if (this.#eras.get(upstream) === 'modern' && isInputRequired(response) && this.#sessions.get(pending.session)?.ephemeral !== true) {
+      this.#release(response.id, pending);
+      this.#askInput(pending, response);
+      return;
+    }
+    const answer = (pending.method === 'tools/list' && this.#filter !== EXPOSE_ALL ? withExposedTools(this.#filter, response) : undefined) ?? response;
     this.#sessions.get(pending.session)?.deliver({ ...answer, id: pending.id }, pending.id);
     this.#settle(response.id, pending);
   }
 
+  // ---- MRTR for 2025 clients: a modern server's input_required, asked and answered ----
+
   /**
-   * A modern server's `input_required` (it asks the client for input mid-call
-   * and expects a retry): a 2025 client cannot use it, so it gets a clear
-   * error instead of a result it would take as final. Other modern results
-   * pass as they are (resultType, ttlMs are extra fields to a 2025 client).
+   * Each of the server's questions goes to the client as a server-to-client
+   * request beside the call it serves (on that call's stream), provided the
+   * client declared what it needs; past MAX_INPUT_ROUNDS rounds, or for a
+   * question the client cannot answer, the call ends with a clear error and
+   * the server is not asked again.
    */
-  #inputRequired(upstream: StdioUpstream, response: JsonRpcResponse): JsonRpcResponse | undefined {
-    if (this.#eras.get(upstream) !== 'modern' || !isInputRequired(response)) return undefined;
-    const asked = askedInputs(response);
-    return errorResponse(
-      response.id,
-      ErrorCodes.InternalError,
-      `MCP server "${this.#opts.name}" asked for input mid-call${asked.length > 0 ? ` (${asked.join(', ')})` : ''}; apiary does not yet translate that for 2025-11-25 clients`,
-    );
+  #askInput(pending: ClientPending, response: JsonRpcResponse): void {
+    const session = this.#sessions.get(pending.session);
+    if (session === undefined) return;
+    const round = (pending.round ?? 0) + 1;
+    const asked = round > MAX_INPUT_ROUNDS ? { error: tooManyRounds(this.#opts.name) } : inputRound(this.#opts.name, response.result, session.capabilities ?? {});
+    if ('error' in asked) return this.#finish(pending, errorResponse(pending.id, ErrorCodes.InternalError, asked.error));
+    const exchange: InputExchange = { pending: { ...pending, round }, answers: {}, waiting: new Map(), ...(asked.requestState !== undefined ? { requestState: asked.requestState } : {}) };
+    this.#exchanges.add(exchange);
+    for (const ask of asked.asks) {
+      const downstreamId = `apiary-${this.#nextId++}`;
+      exchange.waiting.set(downstreamId, ask);
+      this.#inputAsks.set(downstreamId, exchange);
+    }
+    // Only state to carry back (no question): the request goes again at once.
+    if (exchange.waiting.size === 0) return void this.#retry(exchange);
+    for (const [id, ask] of exchange.waiting) session.deliver({ jsonrpc: '2.0', id, method: ask.method, params: ask.params }, pending.id);
+  }
+
+  /** The client answered one question: with every answer in, the request goes again; an error ends the call. */
+  #inputAnswer(exchange: InputExchange, id: string, response: JsonRpcResponse): void {
+    const ask = exchange.waiting.get(id);
+    if (ask === undefined) return;
+    exchange.waiting.delete(id);
+    this.#inputAsks.delete(id);
+    if (response.error !== undefined || response.result === undefined) {
+      this.#endExchange(exchange, 'another of the server\'s questions was answered with an error');
+      return this.#finish(exchange.pending, errorResponse(exchange.pending.id, response.error?.code ?? ErrorCodes.InternalError, refusedAnswer(this.#opts.name, ask.method, response)));
+    }
+    exchange.answers[ask.key] = response.result;
+    if (exchange.waiting.size === 0) void this.#retry(exchange);
+  }
+
+  /**
+   * The same request again, on a new id, with the answers and the server's
+   * state as it gave it. A modern server keeps nothing between the rounds,
+   * so it goes to whichever process serves now (after a rollout, the new
+   * one), once one is ready.
+   */
+  async #retry(exchange: InputExchange): Promise<void> {
+    const ready = await this.#ready();
+    // Cancelled, or its client gone, while it waited.
+    if (!this.#exchanges.delete(exchange)) return;
+    const { pending } = exchange;
+    const session = this.#sessions.get(pending.session);
+    const upstream = this.#upstream;
+    if (session === undefined) return;
+    if (!ready || upstream === undefined) return this.#finish(pending, this.#unavailable(pending.id));
+    if (this.#eras.get(upstream) !== 'modern') {
+      const why = `MCP server "${this.#opts.name}" was replaced, while this client answered its questions, by a process that does not speak ${MODERN_PROTOCOL_VERSION}; it is safe to retry`;
+      return this.#finish(pending, errorResponse(pending.id, ErrorCodes.ServerRestarted, why));
+    }
+    const upstreamId = this.#nextId++;
+    this.#pending.set(upstreamId, { ...pending, upstream });
+    const params = this.#paramsFor(upstream, retryParams(pending.params, exchange.answers, exchange.requestState), undefined, session.capabilities);
+    upstream.send({ jsonrpc: '2.0', id: upstreamId, method: pending.method!, ...(params !== undefined ? { params } : {}) });
+  }
+
+  /** The exchange is over: questions still out at the client are withdrawn (notifications/cancelled), so it stops asking its user. */
+  #endExchange(exchange: InputExchange, reason: string): void {
+    this.#exchanges.delete(exchange);
+    const session = this.#sessions.get(exchange.pending.session);
+    for (const id of exchange.waiting.keys()) {
+      this.#inputAsks.delete(id);
+      session?.deliver({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason } });
+    }
+    exchange.waiting.clear();
+  }
+
+  /** A client's request ends here with `answer` (not the server's). */
+  #finish(pending: ClientPending, answer: JsonRpcResponse): void {
+    this.#sessions.get(pending.session)?.deliver({ ...answer, id: pending.id }, pending.id);
+    this.#done(pending);
   }
 
   #upstreamRequest(upstream: StdioUpstream, request: JsonRpcRequest): void {

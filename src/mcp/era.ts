@@ -60,13 +60,6 @@ export function isInputRequired(answer: JsonRpcResponse): boolean {
   return (answer.result as { resultType?: unknown } | undefined)?.resultType === 'input_required';
 }
 
-/** The methods of the input a modern server asked for, for a message (`elicitation/create, sampling/createMessage`). */
-export function askedInputs(answer: JsonRpcResponse): string[] {
-  const requests = (answer.result as { inputRequests?: unknown } | undefined)?.inputRequests;
-  if (!isObject(requests)) return [];
-  return [...new Set(Object.values(requests).map((r) => (isObject(r) && typeof r['method'] === 'string' ? r['method'] : 'an unknown request')))];
-}
-
 function isObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
