@@ -54,7 +54,7 @@ async function answeringClient(h: Harness, url: string): Promise<{ client: Clien
 }
 
 /** What the MRTR tools of modern-server.mjs --mrtr give a 2025 client that answers, at `url` (tools named with `prefix` at the aggregate). */
-async function callsAskingTools(h: Harness, url: string, prefix = ''): Promise<void> {
+async function callsAskingTools(h: Harness, server: string, url: string, prefix = ''): Promise<void> {
   const { client, asked } = await answeringClient(h, url);
   // Two rounds: a name by elicitation, then the model by sampling (the name carried in the server's requestState).
   expect((await client.callTool({ name: `${prefix}greet`, arguments: { greeting: 'hi' } })).content).toEqual([{ type: 'text', text: 'hi octocat; the model said: Paris, for a line for octocat' }]);
@@ -62,7 +62,7 @@ async function callsAskingTools(h: Harness, url: string, prefix = ''): Promise<v
   expect((await client.callTool({ name: `${prefix}sample`, arguments: { prompt: 'capital of France?' } })).content).toEqual([{ type: 'text', text: 'the model said: Paris, for capital of France?' }]);
   // A server that never stops asking: apiary answers 8 rounds, then stops with a clear error.
   asked.length = 0;
-  await expect(client.callTool({ name: `${prefix}nag`, arguments: {} })).rejects.toThrow(/still asked for input after 8 rounds; apiary stopped retrying the request/);
+  await expect(client.callTool({ name: `${prefix}nag`, arguments: {} })).rejects.toThrow(`MCP server "${server}" still asked for input after 8 rounds; apiary stopped retrying the request`);
   expect(asked).toEqual(Array.from({ length: 8 }, (_, i) => `your name? (round ${i + 1})`));
   await client.close();
   // A client without the capability: the server hears in the envelope that it may not ask (-32021), and says so.
@@ -77,17 +77,28 @@ describe('a 2025 client in front of a 2026-07-28 server: input_required turned i
     await h.write('m.yaml', manifest('modern', [MODERN, '--mrtr']));
     await h.start();
     const { url } = await ready(h, 'modern');
-    await callsAskingTools(h, url);
-    await callsAskingTools(h, h.controller!.aggregateUrl!, 'modern__');
+    await callsAskingTools(h, 'modern', url);
+    await callsAskingTools(h, 'modern', h.controller!.aggregateUrl!, 'modern__');
   }, 120_000);
 
-  it('a 2026-07-28 client gets input_required as it is and answers it itself, at the endpoint and through the aggregate', async () => {
+  it('HTTP: through the proxy in front of a server made with createMcpHandler (which refuses 2025 clients itself)', async () => {
+    const h = await harness();
+    await h.write('w.yaml', manifest('web', [MODERN, '--http', '--mrtr'], '  transport: streamable-http\n'));
+    await h.start();
+    const { url } = await ready(h, 'web');
+    await callsAskingTools(h, 'web', url);
+    await callsAskingTools(h, 'web', h.controller!.aggregateUrl!, 'web__');
+  }, 120_000);
+
+  it('a 2026-07-28 client gets input_required as it is and answers it itself: at a stdio server\'s endpoint, through the aggregate, at an HTTP server\'s proxy', async () => {
     const h = await harness();
     await h.write('m.yaml', manifest('modern', [MODERN, '--mrtr']));
+    await h.write('w.yaml', manifest('web', [MODERN, '--http', '--mrtr'], '  transport: streamable-http\n'));
     await h.start();
     const { url } = await ready(h, 'modern');
+    const web = await ready(h, 'web');
     const token = await readEndpointToken(new StateLayout(h.stateDir));
-    for (const [at, prefix] of [[url, ''], [h.controller!.aggregateUrl!, 'modern__']] as const) {
+    for (const [at, prefix] of [[url, ''], [h.controller!.aggregateUrl!, 'modern__'], [web.url, '']] as const) {
       const client = new ModernClient({ name: 'modern-test', version: '1' }, { capabilities: { elicitation: {}, sampling: {} }, versionNegotiation: { mode: { pin: '2026-07-28' } } });
       const asked: string[] = [];
       client.setRequestHandler('elicitation/create', (request) => {

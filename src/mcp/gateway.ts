@@ -14,6 +14,7 @@ import type { StateLayout } from '../state/layout.js';
 import { FILE_MODE } from '../util/atomic.js';
 import { Aggregate, type AggregateMember, type RemoteMember } from './aggregate.js';
 import { Bridge, toolStatus, type BridgeStatus } from './bridge.js';
+import { MODERN_PROTOCOL_VERSION } from './era.js';
 import type { HealthFailure, HealthOptions } from './health.js';
 import { HttpEndpoint } from './http-endpoint.js';
 import { HttpProbe, type ProbeOptions } from './http-probe.js';
@@ -175,7 +176,9 @@ export class Gateway {
   async #ensureProxy(name: string, entry: Entry, filter: ToolFilter, remote?: RemoteTarget): Promise<void> {
     const upstream = remote ?? entry.upstreamPort;
     if (entry.proxy === undefined && upstream !== undefined) {
-      const proxy = new HttpProxy(entry.port, upstream, this.#opts.token !== undefined ? { token: this.#opts.token } : {});
+      // What the probe found of the server's era: a 2026-07-28 server's 2025 clients are served by apiary.
+      const speaksModern = (): boolean => entry.probe?.status().protocolVersion === MODERN_PROTOCOL_VERSION;
+      const proxy = new HttpProxy(entry.port, upstream, { name, speaksModern, ...(this.#opts.token !== undefined ? { token: this.#opts.token } : {}) });
       try {
         await proxy.listen();
         entry.proxy = proxy;
@@ -211,7 +214,7 @@ export class Gateway {
   /** Readiness and liveness of an HTTP server (one apiary runs, pid; or a hosted one, pid 0) through an MCP session of apiary's own. */
   #probe(name: string, entry: Entry, at: Pick<ProbeOptions, 'url' | 'label' | 'secrets' | 'headers'>, pid: number, onUnhealthy: (message: string) => void): HttpProbe {
     const transport = entry.transport === 'sse' ? 'sse' : 'streamable-http';
-    return new HttpProbe({ ...at, transport, clock: this.#opts.clock, health: entry.health, onChange: () => this.#changed(name), onToolsChanged: () => entry.proxy?.toolsChanged(), onUnhealthy }, pid);
+    return new HttpProbe({ ...at, name, transport, clock: this.#opts.clock, health: entry.health, onChange: () => this.#changed(name), onToolsChanged: () => entry.proxy?.toolsChanged(), onUnhealthy }, pid);
   }
 
   /**

@@ -152,11 +152,25 @@ export class HttpEndpoint {
         server.off('error', reject);
         this.#port = (server.address() as AddressInfo).port;
         this.#server = server;
-        this.#sweeper = setInterval(() => this.expireIdleSessions(Date.now()), 60_000);
-        this.#sweeper.unref();
+        this.#sweep();
         resolve();
       });
     });
+  }
+
+  #sweep(): void {
+    this.#sweeper ??= setInterval(() => this.expireIdleSessions(Date.now()), 60_000);
+    this.#sweeper.unref();
+  }
+
+  /**
+   * Serves one request that reached another listener (the proxy in front of
+   * a 2026-07-28 HTTP server serves its 2025 clients here); `body`: a POST's,
+   * already read there. Never throws.
+   */
+  serve(req: IncomingMessage, res: ServerResponse, body?: Buffer): Promise<void> {
+    this.#sweep();
+    return this.#handle(req, res, body).catch((err: unknown) => this.#failed(res, err));
   }
 
   /** Closes sessions idle past SESSION_IDLE_MS with nothing open; returns how many. */
@@ -172,6 +186,7 @@ export class HttpEndpoint {
 
   async close(): Promise<void> {
     clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
     await this.#modern.close();
     for (const res of this.#legacy.values()) res.end();
     for (const [id, streams] of this.#streams) {
@@ -188,7 +203,7 @@ export class HttpEndpoint {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
-  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async #handle(req: IncomingMessage, res: ServerResponse, body?: Buffer): Promise<void> {
     const path = (req.url ?? '/').split('?')[0]!.replace(/\/$/, '');
     if (path !== '/mcp' && path !== '/sse' && path !== '/messages') return this.#fail(res, 404, null, ErrorCodes.InvalidRequest, `not found: use ${this.url}`);
     const refused = loopbackRefusal(req);
@@ -203,7 +218,7 @@ export class HttpEndpoint {
       res.writeHead(405).end();
       return;
     }
-    if (req.method === 'POST') return this.#route(req, res);
+    if (req.method === 'POST') return this.#route(req, res, body);
     const version = header(req, 'mcp-protocol-version');
     // 2026-07-28 has no sessions and no GET stream: its transport answers anything but POST with 405.
     if (version === MODERN_VERSION) {
@@ -237,8 +252,8 @@ export class HttpEndpoint {
   }
 
   /** A POST's body, read and parsed once, goes to the revision it is written in. */
-  async #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const text = await this.#body(req, res);
+  async #route(req: IncomingMessage, res: ServerResponse, read?: Buffer): Promise<void> {
+    const text = read !== undefined ? read.toString('utf8') : await this.#body(req, res);
     if (text === undefined) return;
     let body: unknown;
     try {

@@ -15,11 +15,14 @@ import { withoutSecrets } from '../api/remote.js';
 import { messageOf } from '../errors.js';
 import type { MemberRequestHandler, RemoteSession } from './aggregate.js';
 import { ErrorCodes, errorResponse, type JsonRpcResponse } from './jsonrpc.js';
+import { withInputAnswered } from './mrtr.js';
 import { APIARY_CLIENT_INFO, summarizeTools, type BridgeStatus, type ToolSummary, type UpstreamState } from './bridge.js';
 import type { HealthOptions } from './health.js';
 
 export interface ProbeOptions {
   url: string;
+  /** The server's name, for messages its clients get. */
+  name?: string;
   transport: 'streamable-http' | 'sse';
   clock: Clock;
   health: HealthOptions;
@@ -171,7 +174,10 @@ export class HttpProbe {
   /**
    * A session of one aggregate client's with the server: it declares that
    * client's capabilities, and the server's requests on it (sampling,
-   * elicitation, roots) are answered by `onRequest`, that is by that client.
+   * elicitation, roots) are answered by `onRequest`, that is by that client:
+   * a 2025 server's as requests on the session, a 2026-07-28 server's
+   * questions in `input_required` one by one (mrtr.ts) before the request is
+   * sent again with the answers.
    */
   async openSession(capabilities: Record<string, unknown>, onRequest: MemberRequestHandler): Promise<RemoteSession> {
     const client = this.#newClient(capabilities as ClientCapabilities);
@@ -190,8 +196,18 @@ export class HttpProbe {
       // A hosted server's error may echo its URL or headers: what reaches an aggregate client carries no secret.
       throw new Error(withoutSecrets(connectError(err), this.#opts.secrets ?? []));
     }
+    const server = this.#opts.name ?? this.#opts.label ?? this.#opts.url;
     return {
-      request: (method, params, timeoutMs, signal, onProgress) => requestOver(client, method, params, timeoutMs, this.#opts.secrets ?? [], signal, onProgress),
+      request: async (method, params, timeoutMs, signal = new AbortController().signal, onProgress) => {
+        const answer = await withInputAnswered(params, {
+          server,
+          capabilities,
+          send: (sent) => requestOver(client, method, sent, timeoutMs, this.#opts.secrets ?? [], signal, onProgress),
+          ask: (ask) => onRequest(ask.method, ask.params, signal),
+          signal,
+        });
+        return answer ?? errorResponse(0, ErrorCodes.InternalError, String(signal.reason ?? 'cancelled'));
+      },
       close: async () => {
         // The server may free what it keeps for the session now, not when it expires.
         if (transport instanceof StreamableHTTPClientTransport) await transport.terminateSession().catch(() => undefined);
@@ -251,7 +267,8 @@ async function requestOver(
   onProgress?: (progress: Record<string, unknown>) => void,
 ): Promise<JsonRpcResponse> {
   try {
-    const options = { timeout: timeoutMs, ...(signal !== undefined ? { signal } : {}), ...(onProgress !== undefined ? { onprogress: (p: Record<string, unknown>) => onProgress(p) } : {}) };
+    // input_required comes back as a result: the caller asks the client, and sends the request again.
+    const options = { timeout: timeoutMs, allowInputRequired: true, ...(signal !== undefined ? { signal } : {}), ...(onProgress !== undefined ? { onprogress: (p: Record<string, unknown>) => onProgress(p) } : {}) };
     const result = await client.request({ method, params }, ANY_RESULT, options);
     return { jsonrpc: '2.0', id: 0, result } as JsonRpcResponse;
   } catch (err) {

@@ -8,13 +8,17 @@
  * streams included, except a 2026-07-28 request: that one is served by the
  * ModernFront over a session of the SDK v2 client's with the server
  * (upstream-sessions.ts), which speaks to the server in its own revision.
+ * And when the server speaks 2026-07-28 (its probe says so), which has no
+ * 2025 sessions, a 2025 client's session is apiary's: the 2025 leg of an
+ * HttpEndpoint serves it over legacy-sessions.ts, which translates.
  */
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { EventSourceMessage } from 'eventsource-parser';
 import { headerValueFlaw } from '../api/remote.js';
-import { bearerMatches, TOKEN_REQUIRED } from './http-endpoint.js';
+import { bearerMatches, HttpEndpoint, TOKEN_REQUIRED } from './http-endpoint.js';
+import { LegacySessions } from './legacy-sessions.js';
 import { loopbackRefusal } from '../util/loopback.js';
 import { BODY_TIMING, readBody, type BodyTiming } from '../util/read-body.js';
 import { eventStreamRewriter } from './event-stream.js';
@@ -46,9 +50,14 @@ export class HttpProxy {
   readonly #modern: ModernFront;
   /** The modern front's sessions with the server, which tell its listen streams of list changes. */
   readonly #sessions: UpstreamSessions;
+  /** 2025 clients' sessions, held here when the server speaks 2026-07-28 (it has none of its own). */
+  readonly #legacySessions: LegacySessions;
+  readonly #legacyFront: HttpEndpoint;
+  /** Whether the server speaks 2026-07-28, as its probe found. */
+  readonly #speaksModern: () => boolean;
 
   /** `upstream`: the internal port of a server apiary runs, or a hosted server's URL and headers. `bodyTiming`: how long a request body may take (tests shorten it). */
-  constructor(port: number, upstream: number | RemoteTarget, options: { token?: string; bodyTiming?: BodyTiming } = {}) {
+  constructor(port: number, upstream: number | RemoteTarget, options: { name?: string; token?: string; bodyTiming?: BodyTiming; speaksModern?: () => boolean } = {}) {
     this.#port = port;
     this.#upstreamPort = typeof upstream === 'number' ? upstream : 0;
     if (typeof upstream !== 'number') this.setRemote(upstream);
@@ -56,6 +65,16 @@ export class HttpProxy {
     this.#bodyTiming = options.bodyTiming ?? BODY_TIMING;
     this.#sessions = new UpstreamSessions(() => this.#upstreamTarget(), () => this.#filter);
     this.#modern = new ModernFront(this.#sessions, { tokenRequired: options.token !== undefined });
+    this.#speaksModern = options.speaksModern ?? (() => false);
+    this.#legacySessions = new LegacySessions(() => this.#upstreamTarget(), () => this.#filter, options.name);
+    this.#legacyFront = new HttpEndpoint(this.#legacySessions, this.#port, { ...(options.token !== undefined ? { token: options.token } : {}), bodyTiming: this.#bodyTiming });
+  }
+
+  /** A 2025 client's request that apiary serves itself: the server speaks 2026-07-28, or the session is one apiary holds already. */
+  #servesLegacyClient(req: IncomingMessage): boolean {
+    if ((req.url ?? '/').split('?')[0] !== '/mcp') return false;
+    const session = req.headers['mcp-session-id'];
+    return this.#speaksModern() || (typeof session === 'string' && this.#legacySessions.hasSession(session));
   }
 
   /** Where a modern request's session with the server goes: the local server's /mcp, or the hosted server's URL with its headers. */
@@ -104,6 +123,7 @@ export class HttpProxy {
 
   async close(): Promise<void> {
     await this.#modern.close();
+    await this.#legacyFront.close();
     const server = this.#server;
     this.#server = undefined;
     if (server === undefined) return;
@@ -131,6 +151,7 @@ export class HttpProxy {
     if (this.#token !== undefined && !bearerMatches(req, this.#token)) return this.#fail(res, 401, TOKEN_REQUIRED, { 'WWW-Authenticate': 'Bearer realm="apiary"' });
     let body: Buffer | undefined;
     let listsTools = false;
+    const legacyClient = this.#servesLegacyClient(req);
     if (req.method === 'POST') {
       const read = await readBody(req, res, { limit: MAX_BODY, timing: this.#bodyTiming });
       // A client gone mid-body has nobody to answer; a body too large or too slow is answered (413, 408).
@@ -139,6 +160,7 @@ export class HttpProxy {
       const parsed = (req.url ?? '/').split('?')[0] === '/mcp' ? parseJsonBody(body) : undefined;
       const route = parsed === undefined ? undefined : modernRoute(req, parsed.value);
       if (route !== undefined) return this.#modern.serve(req, res, parsed!.value, route);
+      if (legacyClient) return this.#legacyFront.serve(req, res, body);
       listsTools = asksForTools(parsed?.value);
       if (this.#filter !== EXPOSE_ALL) {
         // What the server gets is exactly what was checked: a body apiary cannot read is refused, never passed on.
@@ -149,6 +171,7 @@ export class HttpProxy {
         body = Buffer.from(asciiJson(message.value));
       }
     }
+    if (legacyClient) return this.#legacyFront.serve(req, res);
     // The legacy HTTP+SSE transport answers on its GET stream, which is where its tools/list answers are read.
     const legacyStream = req.method === 'GET' && (req.url ?? '/').split('?')[0] === '/sse';
     this.#forward(req, res, body, listsTools || legacyStream);

@@ -106,7 +106,8 @@ export class UpstreamSessions implements SessionHost {
     const client = session.client;
     if (client === undefined) return errorResponse(request.id, ErrorCodes.InternalError, 'no session with the server: initialize first');
     try {
-      const result = await client.request({ method: request.method, params }, ANY_RESULT, { timeout: DEFAULT_CALL_TIMEOUT_MS });
+      // A 2026-07-28 server's input_required is the modern client's to answer: it comes back as it is, and the client's retry goes on unchanged.
+      const result = await client.request({ method: request.method, params }, ANY_RESULT, { timeout: DEFAULT_CALL_TIMEOUT_MS, allowInputRequired: true });
       const answer: JsonRpcResponse = { jsonrpc: '2.0', id: request.id, result: result as Record<string, unknown> };
       return request.method === 'tools/list' ? (withExposedTools(this.#filter(), answer) ?? answer) : answer;
     } catch (err) {
