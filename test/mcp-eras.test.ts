@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { CreateMessageRequestSchema, ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CreateMessageRequestSchema, ElicitRequestSchema, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { describe, expect, it } from 'vitest';
 import { findCondition } from '../src/api/status.js';
@@ -88,6 +88,25 @@ describe('a 2025 client in front of a 2026-07-28 server: input_required turned i
     const { url } = await ready(h, 'web');
     await callsAskingTools(h, 'web', url);
     await callsAskingTools(h, 'web', h.controller!.aggregateUrl!, 'web__');
+  }, 120_000);
+
+  it("a 2025 client whose session the proxy holds hears tools/list_changed: the server's own, and a spec.tools edit", async () => {
+    const h = await harness();
+    await h.write('w.yaml', manifest('web', [MODERN, '--http', '--grow'], '  transport: streamable-http\n'));
+    await h.start();
+    const { url } = await ready(h, 'web');
+    const client = await legacyClient(h, url);
+    let heard = 0;
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => void (heard += 1));
+    const names = async (): Promise<string[]> => (await client.listTools()).tools.map((t) => t.name);
+    expect(await names()).toEqual(['ask', 'echo', 'grow']);
+    await client.callTool({ name: 'grow', arguments: {} });
+    await h.waitFor('the server\'s own list_changed', () => Promise.resolve(heard >= 1), 30_000);
+    expect(await names()).toEqual(['ask', 'echo', 'grow', 'grown']);
+    await h.write('w.yaml', manifest('web', [MODERN, '--http', '--grow'], '  transport: streamable-http\n  tools:\n    deny: [echo]\n'));
+    await h.waitFor('the filter edit\'s list_changed', () => Promise.resolve(heard >= 2), 30_000);
+    expect(await names()).toEqual(['ask', 'grow', 'grown']);
+    await client.close();
   }, 120_000);
 
   it('a 2026-07-28 client gets input_required as it is and answers it itself: at a stdio server\'s endpoint, through the aggregate, at an HTTP server\'s proxy', async () => {

@@ -93,16 +93,25 @@ export class HttpProxy {
     return this.#upstreamPort;
   }
 
-  /** spec.tools at the proxy: a change is news to the modern listeners (2025 sessions pass through to the server, and hear only its news). */
+  /**
+   * spec.tools at the proxy: a change is news to the modern listeners and to
+   * the 2025 sessions apiary holds (those passed through to a 2025 server
+   * hear only its news).
+   */
   setToolFilter(filter: ToolFilter): void {
     const changed = filter.key !== this.#filter.key;
     this.#filter = filter;
-    if (changed) this.#sessions.listChanged('tools');
+    if (changed) this.#toolsChanged();
   }
 
-  /** The server said its tools changed (its probe heard it): the modern listeners hear it too. */
+  /** The server said its tools changed (its probe heard it): the modern listeners, and the 2025 sessions apiary holds, hear it too. */
   toolsChanged(): void {
+    this.#toolsChanged();
+  }
+
+  #toolsChanged(): void {
     this.#sessions.listChanged('tools');
+    this.#legacySessions.listChanged('tools');
   }
 
   listen(): Promise<void> {

@@ -21,6 +21,7 @@ import { DEFAULT_CALL_TIMEOUT_MS } from './aggregate.js';
 import type { Deliver } from './bridge.js';
 import { MODERN_PROTOCOL_VERSION } from './era.js';
 import { ErrorCodes, errorResponse, isNotification, isRequest, isResponse, type Id, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from './jsonrpc.js';
+import type { ListKind } from './list-watch.js';
 import type { SessionHost } from './modern.js';
 import { withInputAnswered, type InputAsk } from './mrtr.js';
 import { refuseFilteredCall, withExposedTools, type ToolFilter } from './tool-filter.js';
@@ -58,6 +59,11 @@ export class LegacySessions implements SessionHost {
     const id = randomUUID();
     this.#sessions.set(id, { deliver, capabilities: {}, open: new Map(), asks: new Map() });
     return id;
+  }
+
+  /** What the client sees of a list changed (the proxy's spec.tools, the server's own news): every session hears it. */
+  listChanged(kind: ListKind): void {
+    for (const session of this.#sessions.values()) session.deliver({ jsonrpc: '2.0', method: `notifications/${kind}/list_changed` });
   }
 
   hasSession(id: string): boolean {
