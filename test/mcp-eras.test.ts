@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { CreateMessageRequestSchema, ElicitRequestSchema, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CreateMessageRequestSchema, ElicitRequestSchema, ListRootsRequestSchema, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { describe, expect, it } from 'vitest';
 import { findCondition } from '../src/api/status.js';
@@ -36,9 +36,9 @@ async function legacyClient(h: Harness, url: string, capabilities: Record<string
   return client;
 }
 
-/** A 2025 client (the SDK v1) that answers elicitation with a name and sampling with the model's line; `asked` counts its questions. */
+/** A 2025 client (the SDK v1) that answers elicitation with a name, sampling with the model's line and roots with one; `asked` counts its questions. */
 async function answeringClient(h: Harness, url: string): Promise<{ client: Client; asked: string[] }> {
-  const client = await legacyClient(h, url, { elicitation: {}, sampling: {} });
+  const client = await legacyClient(h, url, { elicitation: {}, sampling: {}, roots: {} });
   const asked: string[] = [];
   client.setRequestHandler(ElicitRequestSchema, (request) => {
     asked.push(request.params.message);
@@ -50,6 +50,10 @@ async function answeringClient(h: Harness, url: string): Promise<{ client: Clien
     asked.push(text);
     return { role: 'assistant', content: { type: 'text', text: `Paris, for ${text}` }, model: 'test-model', stopReason: 'endTurn' };
   });
+  client.setRequestHandler(ListRootsRequestSchema, () => {
+    asked.push('roots');
+    return { roots: [{ uri: 'file:///work', name: 'work' }] };
+  });
   return { client, asked };
 }
 
@@ -60,6 +64,9 @@ async function callsAskingTools(h: Harness, server: string, url: string, prefix 
   expect((await client.callTool({ name: `${prefix}greet`, arguments: { greeting: 'hi' } })).content).toEqual([{ type: 'text', text: 'hi octocat; the model said: Paris, for a line for octocat' }]);
   expect(asked).toEqual(['your name?', 'a line for octocat']);
   expect((await client.callTool({ name: `${prefix}sample`, arguments: { prompt: 'capital of France?' } })).content).toEqual([{ type: 'text', text: 'the model said: Paris, for capital of France?' }]);
+  expect((await client.callTool({ name: `${prefix}where`, arguments: {} })).content).toEqual([{ type: 'text', text: 'roots: file:///work' }]);
+  // Not only tools: a prompt may ask too.
+  expect((await client.getPrompt({ name: `${prefix}whoami` })).messages).toEqual([{ role: 'user', content: { type: 'text', text: 'I am octocat' } }]);
   // A server that never stops asking: apiary answers 8 rounds, then stops with a clear error.
   asked.length = 0;
   await expect(client.callTool({ name: `${prefix}nag`, arguments: {} })).rejects.toThrow(`MCP server "${server}" still asked for input after 8 rounds; apiary stopped retrying the request`);
