@@ -179,6 +179,26 @@ describe('Bridge eras', () => {
       expect(client.got.at(-1)!.message).toEqual({ jsonrpc: '2.0', id: 'y', error: { code: -32601, message: 'the client answered MCP server "s"\'s elicitation/create with an error (no elicitation here); the call ends there' } });
     });
 
+    it('a rollout while the client is being asked: the old process is drained at once, and the retry goes to the new one', async () => {
+      const { bridge, up, client } = await modernBridge({ elicitation: {} });
+      const call = up.next('tools/call');
+      await bridge.fromClient(client.id, { jsonrpc: '2.0', id: 'r', method: 'tools/call', params: { name: 'ask', arguments: {} } });
+      up.reply({ jsonrpc: '2.0', id: (await call).id, result: { resultType: 'input_required', inputRequests: { name: ELICIT }, requestState: 'kept' } });
+      await waitFor('the question', () => asks(client.got).length === 1, 10_000, { observe: () => client.got });
+      const fresh = scriptedServer({ modern: true, tools: ['ask'] });
+      bridge.prepare(fresh.toServer, fresh.fromServer, 4343);
+      await waitFor('the new process ready', () => bridge.status().next?.state === 'ready', 10_000, { observe: () => bridge.status() });
+      expect(bridge.promote()).toBe(true);
+      // Nothing of the call is at the old process while its client decides: it may stop now.
+      await expect(bridge.drained(4242, 10_000)).resolves.toBe(true);
+      const retry = fresh.next('tools/call');
+      await bridge.fromClient(client.id, { jsonrpc: '2.0', id: asks(client.got)[0]!.id, result: { action: 'accept', content: { name: 'n' } } });
+      const sent = await retry;
+      expect(sent.params).toMatchObject({ name: 'ask', requestState: 'kept', inputResponses: { name: { action: 'accept', content: { name: 'n' } } } });
+      fresh.reply({ jsonrpc: '2.0', id: sent.id, result: { resultType: 'complete', content: [] } });
+      await waitFor('the answer', () => client.got.some((g) => 'result' in g.message && g.message.id === 'r'), 10_000, { observe: () => client.got });
+    });
+
     it('a session for one 2026-07-28 request gets input_required as it is: its client retries by itself', async () => {
       const bridge = new Bridge({ name: 's', clock: systemClock });
       const up = scriptedServer({ modern: true, tools: ['ask'] });
