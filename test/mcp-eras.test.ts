@@ -95,6 +95,13 @@ describe('a 2025 client in front of a 2026-07-28 server: input_required turned i
     const { url } = await ready(h, 'web');
     await callsAskingTools(h, 'web', url);
     await callsAskingTools(h, 'web', h.controller!.aggregateUrl!, 'web__');
+    // The server's progress reaches the client under its own token.
+    const client = await legacyClient(h, url);
+    const progress: unknown[] = [];
+    const counted = await client.callTool({ name: 'count', arguments: {} }, undefined, { onprogress: (p) => progress.push(p) });
+    expect(counted.content).toEqual([{ type: 'text', text: 'counted' }]);
+    expect(progress).toEqual([{ progress: 1, total: 2 }, { progress: 2, total: 2 }]);
+    await client.close();
   }, 120_000);
 
   it("a 2025 client whose session the proxy holds hears tools/list_changed: the server's own, and a spec.tools edit", async () => {
