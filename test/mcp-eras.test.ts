@@ -123,7 +123,7 @@ describe('a 2025 client in front of a 2026-07-28 server: input_required turned i
     await client.close();
   }, 120_000);
 
-  it('a 2026-07-28 client gets input_required as it is and answers it itself: at a stdio server\'s endpoint, through the aggregate, at an HTTP server\'s proxy', async () => {
+  it('a 2026-07-28 client gets input_required as it is and answers it itself: at a stdio server\'s endpoint, at an HTTP server\'s proxy, and through the aggregate to each', async () => {
     const h = await harness();
     await h.write('m.yaml', manifest('modern', [MODERN, '--mrtr']));
     await h.write('w.yaml', manifest('web', [MODERN, '--http', '--mrtr'], '  transport: streamable-http\n'));
@@ -131,7 +131,7 @@ describe('a 2025 client in front of a 2026-07-28 server: input_required turned i
     const { url } = await ready(h, 'modern');
     const web = await ready(h, 'web');
     const token = await readEndpointToken(new StateLayout(h.stateDir));
-    for (const [at, prefix] of [[url, ''], [h.controller!.aggregateUrl!, 'modern__'], [web.url, '']] as const) {
+    for (const [at, prefix] of [[url, ''], [h.controller!.aggregateUrl!, 'modern__'], [web.url, ''], [h.controller!.aggregateUrl!, 'web__']] as const) {
       const client = new ModernClient({ name: 'modern-test', version: '1' }, { capabilities: { elicitation: {}, sampling: {} }, versionNegotiation: { mode: { pin: '2026-07-28' } } });
       const asked: string[] = [];
       client.setRequestHandler('elicitation/create', (request) => {

@@ -57,8 +57,12 @@ export type MemberRequestHandler = (method: string, params: Record<string, unkno
 export interface RemoteMember {
   /** The same for as long as the same server process is behind it: sessions opened with an earlier one are closed. */
   readonly key: unknown;
-  /** A session of one client's, declaring `capabilities` (the client's own). */
-  openSession(capabilities: Record<string, unknown>, onRequest: MemberRequestHandler): Promise<RemoteSession>;
+  /**
+   * A session of one client's, declaring `capabilities` (the client's own).
+   * `modern`: the client speaks 2026-07-28, so a server's `input_required`
+   * goes to it as it is (it retries by itself) instead of being asked of it.
+   */
+  openSession(capabilities: Record<string, unknown>, onRequest: MemberRequestHandler, options?: { modern?: boolean }): Promise<RemoteSession>;
   /** What it offers now, to notice a change. */
   tools(): readonly ToolSummary[];
 }
@@ -443,7 +447,8 @@ export class Aggregate {
     if (known !== undefined && known.key === member.key) return known.session;
     if (known !== undefined) closeRemote(known);
     const capabilities = (client.introduction['capabilities'] as Record<string, unknown> | undefined) ?? {};
-    const remote: RemoteLink = { key: member.key, session: member.openSession(capabilities, (method, params, signal) => this.#askClient(client, method, params, signal)) };
+    const ask: MemberRequestHandler = (method, params, signal) => this.#askClient(client, method, params, signal);
+    const remote: RemoteLink = { key: member.key, session: member.openSession(capabilities, ask, { modern: client.ephemeral }) };
     client.remotes.set(server, remote);
     remote.session.catch(() => {
       if (client.remotes.get(server) === remote) client.remotes.delete(server);

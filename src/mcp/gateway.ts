@@ -370,8 +370,8 @@ export function httpMember(probe: HttpProbe, filter: ToolFilter): RemoteMember {
   return {
     key: probe,
     tools: () => (probe.status().tools ?? []).filter((t) => filter.exposes(t.name)),
-    async openSession(capabilities, onRequest) {
-      const session = await probe.openSession(capabilities, onRequest);
+    async openSession(capabilities, onRequest, options) {
+      const session = await probe.openSession(capabilities, onRequest, options);
       return {
         close: () => session.close(),
         async request(method, params, timeoutMs, signal, onProgress) {

@@ -177,9 +177,10 @@ export class HttpProbe {
    * elicitation, roots) are answered by `onRequest`, that is by that client:
    * a 2025 server's as requests on the session, a 2026-07-28 server's
    * questions in `input_required` one by one (mrtr.ts) before the request is
-   * sent again with the answers.
+   * sent again with the answers. `modern`: the client speaks 2026-07-28 and
+   * gets `input_required` as it is.
    */
-  async openSession(capabilities: Record<string, unknown>, onRequest: MemberRequestHandler): Promise<RemoteSession> {
+  async openSession(capabilities: Record<string, unknown>, onRequest: MemberRequestHandler, options: { modern?: boolean } = {}): Promise<RemoteSession> {
     const client = this.#newClient(capabilities as ClientCapabilities);
     client.fallbackRequestHandler = async (request, ctx) => {
       const answer = await onRequest(request.method, request.params ?? {}, ctx.mcpReq.signal);
@@ -199,6 +200,7 @@ export class HttpProbe {
     const server = this.#opts.name ?? this.#opts.label ?? this.#opts.url;
     return {
       request: async (method, params, timeoutMs, signal = new AbortController().signal, onProgress) => {
+        if (options.modern === true) return requestOver(client, method, params, timeoutMs, this.#opts.secrets ?? [], signal, onProgress);
         const answer = await withInputAnswered(params, {
           server,
           capabilities,
