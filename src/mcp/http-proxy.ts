@@ -52,7 +52,8 @@ export class HttpProxy {
   readonly #sessions: UpstreamSessions;
   /** 2025 clients' sessions, held here when the server speaks 2026-07-28 (it has none of its own). */
   readonly #legacySessions: LegacySessions;
-  readonly #legacyFront: HttpEndpoint;
+  /** Their 2025 leg, made at the first such request (most servers speak 2025 and never need it). */
+  #legacyFront: HttpEndpoint | undefined;
   /** Whether the server speaks 2026-07-28, as its probe found. */
   readonly #speaksModern: () => boolean;
 
@@ -67,7 +68,11 @@ export class HttpProxy {
     this.#modern = new ModernFront(this.#sessions, { tokenRequired: options.token !== undefined });
     this.#speaksModern = options.speaksModern ?? (() => false);
     this.#legacySessions = new LegacySessions(() => this.#upstreamTarget(), () => this.#filter, options.name);
-    this.#legacyFront = new HttpEndpoint(this.#legacySessions, this.#port, { ...(options.token !== undefined ? { token: options.token } : {}), bodyTiming: this.#bodyTiming });
+  }
+
+  #legacyEndpoint(): HttpEndpoint {
+    this.#legacyFront ??= new HttpEndpoint(this.#legacySessions, this.#port, { ...(this.#token !== undefined ? { token: this.#token } : {}), bodyTiming: this.#bodyTiming });
+    return this.#legacyFront;
   }
 
   /** A 2025 client's request that apiary serves itself: the server speaks 2026-07-28, or the session is one apiary holds already. */
@@ -132,7 +137,7 @@ export class HttpProxy {
 
   async close(): Promise<void> {
     await this.#modern.close();
-    await this.#legacyFront.close();
+    await this.#legacyFront?.close();
     const server = this.#server;
     this.#server = undefined;
     if (server === undefined) return;
@@ -169,7 +174,7 @@ export class HttpProxy {
       const parsed = (req.url ?? '/').split('?')[0] === '/mcp' ? parseJsonBody(body) : undefined;
       const route = parsed === undefined ? undefined : modernRoute(req, parsed.value);
       if (route !== undefined) return this.#modern.serve(req, res, parsed!.value, route);
-      if (legacyClient) return this.#legacyFront.serve(req, res, body);
+      if (legacyClient) return this.#legacyEndpoint().serve(req, res, body);
       listsTools = asksForTools(parsed?.value);
       if (this.#filter !== EXPOSE_ALL) {
         // What the server gets is exactly what was checked: a body apiary cannot read is refused, never passed on.
@@ -180,7 +185,7 @@ export class HttpProxy {
         body = Buffer.from(asciiJson(message.value));
       }
     }
-    if (legacyClient) return this.#legacyFront.serve(req, res);
+    if (legacyClient) return this.#legacyEndpoint().serve(req, res);
     // The legacy HTTP+SSE transport answers on its GET stream, which is where its tools/list answers are read.
     const legacyStream = req.method === 'GET' && (req.url ?? '/').split('?')[0] === '/sse';
     this.#forward(req, res, body, listsTools || legacyStream);
