@@ -93,7 +93,12 @@ interface Held<T> {
   timer: NodeJS.Timeout;
 }
 
-const STATE_VERSION = 'v1';
+/**
+ * What every state apiary mints starts with. A retry whose requestState does
+ * not is not apiary's to check: a 2026-07-28 server behind apiary asked for
+ * that input itself, and its own state goes back to it as the client gave it.
+ */
+const STATE_VERSION = 'apiary-mrtr-v1';
 
 export class HeldCalls<T extends Holdable> {
   readonly #key = randomBytes(32);
@@ -122,6 +127,11 @@ export class HeldCalls<T extends Holdable> {
     timer.unref();
     this.#held.set(handle, { item, round, binding, timer });
     return this.#seal({ h: handle, r: round, m: binding.method, n: binding.name, p: this.#tag(binding.principal), e: expires });
+  }
+
+  /** Did apiary mint this state (whether or not it verifies)? Others belong to the server behind. */
+  static minted(state: string): boolean {
+    return state.startsWith(`${STATE_VERSION}.`);
   }
 
   /** The held call a retry's requestState names, taken out of the hold (a second retry with the same state finds nothing), or why not. */

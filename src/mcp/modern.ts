@@ -204,7 +204,7 @@ export class ModernFront {
    */
   #retried(message: { method: string; params?: Record<string, unknown> }, principal: string): ReturnType<HeldCalls<ShortSession>['claim']> | undefined {
     const state = message.params?.['requestState'];
-    if (typeof state !== 'string' || !MAY_ASK.has(message.method)) return undefined;
+    if (typeof state !== 'string' || !MAY_ASK.has(message.method) || !HeldCalls.minted(state)) return undefined;
     const claimed = this.#held.claim(state, { method: message.method, name: callName(message.method, message.params), principal });
     if ('item' in claimed) claimed.item.resumeHeld();
     return claimed;
@@ -372,12 +372,12 @@ class ShortSession implements Holdable {
    * questions, and this resolves with the call's next turn.
    */
   call(method: string, params: Record<string, unknown>): Promise<JsonRpcResponse> {
-    const { inputResponses, requestState: _state, ...rest } = params;
-    if (this.#call !== undefined) return this.#resume(inputResponses);
-    if (this.#hold === undefined || !MAY_ASK.has(method)) return this.request(method, rest);
-    const call: Call = { binding: { method, name: callName(method, rest), principal: this.#hold.principal }, fresh: new Map(), asked: new Map() };
+    if (this.#call !== undefined) return this.#resume(params['inputResponses']);
+    // Anything else goes on whole: inputResponses and a requestState apiary did not mint answer a 2026-07-28 server's own question.
+    if (this.#hold === undefined || !MAY_ASK.has(method)) return this.request(method, params);
+    const call: Call = { binding: { method, name: callName(method, params), principal: this.#hold.principal }, fresh: new Map(), asked: new Map() };
     this.#call = call;
-    void this.request(method, rest).then((answer) => {
+    void this.request(method, params).then((answer) => {
       call.answer = answer;
       call.wake?.();
     });
