@@ -6,96 +6,29 @@
  * alone, without a reload, and the security rules as a browser meets them.
  * Screenshots of each page go to test-artifacts/screenshots.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:http';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readConsoleRecord } from '../src/console/auth.js';
 import { loadDirectory } from '../src/manifests/loader.js';
-import { CHROMIUM, hasChromium, launchChromium } from './helpers/browser.js';
-import { BIN, ROOT, runCli } from './helpers/cli.js';
+import { ROOT, runCli } from './helpers/cli.js';
+import { badge, chromium, expectBadge, nav, SHOTS, signIn, up, useBrowser } from './helpers/console-browser.js';
 import { readEvents } from './helpers/console.js';
 import { filesUnder } from './helpers/tmp.js';
 import { gitRepositoryYaml, testRepo } from './helpers/git.js';
 import { StateLayout } from '../src/state/layout.js';
 import { requestReconcile } from '../src/state/requests.js';
-import { harness, isAlive, secretYaml, TINY_SERVER, tinyServer, type Harness } from './helpers/controller.js';
-import { INSTALL, needsGit, requireTool } from './helpers/tools.js';
+import { harness, isAlive, secretYaml, TINY_SERVER, tinyServer } from './helpers/controller.js';
+import { needsGit } from './helpers/tools.js';
 
 const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
 const MODERN = join(ROOT, 'test', 'fixtures', 'servers', 'modern-server.mjs');
-const SHOTS = join(ROOT, 'test-artifacts', 'screenshots');
 const CANARY = 'CANARY-e2e-7d41b0';
 
-let browser: Browser;
-const controllers: ChildProcess[] = [];
-
-/** Debian's Chromium drives the page (skipped without it, saying how to install it; a failure in CI). */
-const chromium = requireTool(CHROMIUM, INSTALL.chromium, hasChromium);
+const getBrowser = useBrowser();
 const git = needsGit();
-
-beforeAll(async () => {
-  if (!chromium.available) return;
-  browser = await launchChromium();
-  await mkdir(SHOTS, { recursive: true });
-});
-afterAll(async () => {
-  await browser?.close();
-});
-afterEach(async () => {
-  // Stopped and waited for: a controller still writing status while the temp folders are removed fails the removal.
-  await Promise.all(
-    controllers.splice(0).map(async (child) => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      const done = await Promise.race([exited.then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), 15_000))]);
-      // Not stopped in time: a second signal kills every server at once, as a person's second Ctrl-C does; none is left behind.
-      if (!done) {
-        child.kill('SIGTERM');
-        await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5_000))]);
-      }
-    }),
-  );
-});
-
-/** `apiary up` as a user runs it; resolves with the login URL it prints. */
-async function up(h: Harness, extraEnv: NodeJS.ProcessEnv = {}, args: string[] = []): Promise<{ child: ChildProcess; loginUrl: string; output: () => string }> {
-  const child = spawn(BIN, ['up', ...args], { env: { ...process.env, ...h.env, ...extraEnv, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  controllers.push(child);
-  let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const loginUrl = await h.waitFor('the login URL', async () => /apiary console: (\S+)/.exec(output)?.[1], 20_000);
-  return { child, loginUrl, output: () => output };
-}
-
-async function signIn(loginUrl: string, viewport = { width: 1280, height: 800 }): Promise<Page> {
-  const context = await browser.newContext({ viewport });
-  const page = await context.newPage();
-  await page.goto(loginUrl);
-  await page.waitForSelector('header nav');
-  return page;
-}
-
-function nav(page: Page, to: 'Servers' | 'Secrets' | 'Install' | 'Catalog'): Promise<void> {
-  return page.locator('header nav').getByRole('link', { name: to, exact: true }).click();
-}
-
-function badge(page: Page, server: string) {
-  return page.locator(`tr[data-server="${server}"] [data-testid=phase]`);
-}
-
-async function expectBadge(page: Page, server: string, text: string, timeout = 20_000): Promise<void> {
-  await page.waitForFunction(
-    ([s, t]) => document.querySelector(`tr[data-server="${s}"] [data-testid=phase]`)?.textContent === t,
-    [server, text] as const,
-    { timeout, polling: 50 },
-  );
-}
 
 async function apiGet<T>(port: number, token: string, path: string): Promise<T> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`, { headers: { Authorization: `Bearer ${token}` } });
@@ -380,7 +313,7 @@ describe.skipIf(!chromium.available)('the web console in Chromium', () => {
     const h = await harness();
     const controller = await up(h);
     const origin = new URL(controller.loginUrl).origin;
-    const context = await browser.newContext();
+    const context = await getBrowser().newContext();
     // What any page on another 127.0.0.1 port can set for this one (cookies do not keep to a port); a longer path is sent first.
     await context.addCookies([{ name: 'apiary_session', value: 'junk', domain: '127.0.0.1', path: '/api' }]);
     const page = await context.newPage();
@@ -403,7 +336,7 @@ describe.skipIf(!chromium.available)('the web console in Chromium', () => {
     const h = await harness();
     await h.write('a.yaml', `apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata:\n  name: a\nspec:\n  command: node\n  args: [${JSON.stringify(TINY_SERVER)}]\n`);
     const controller = await up(h);
-    const context = await browser.newContext({ viewport: { width: 390, height: 800 }, colorScheme: 'dark' });
+    const context = await getBrowser().newContext({ viewport: { width: 390, height: 800 }, colorScheme: 'dark' });
     const page = await context.newPage();
     await page.goto(controller.loginUrl);
     await expectBadge(page, 'a', 'Running');
