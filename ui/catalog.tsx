@@ -8,6 +8,7 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import { api } from './api';
+import { NAME_PATTERN } from './patterns';
 import { ErrorNote } from './components';
 import { existingKeys, guessSource, PlanView, useReviewThenWrite } from './install';
 import { KeyringScreen, useConsoleInfo } from './keyring';
@@ -186,7 +187,7 @@ export function CatalogInstallPage({ name, version }: { name: string; version?: 
       <form class="stack install" onSubmit={(e) => void review(e)} onInput={changed}>
         <label>
           Name
-          <input name="name" required pattern="[a-z0-9]([-a-z0-9]*[a-z0-9])?" maxLength={63} value={serverName ?? entry.defaultName} onInput={(e) => setServerName((e.target as HTMLInputElement).value)} />
+          <input name="name" required pattern={NAME_PATTERN} maxLength={63} value={serverName ?? entry.defaultName} onInput={(e) => setServerName((e.target as HTMLInputElement).value)} />
         </label>
         {vars.length > 0 && (
           <fieldset>

@@ -9,6 +9,7 @@ import { useState } from 'preact/hooks';
 import { api } from './api';
 import { ErrorNote } from './components';
 import { KeyringScreen, useConsoleInfo } from './keyring';
+import { NAME_PATTERN, VARIABLE_PATTERN } from './patterns';
 import { navigate } from './router';
 import { store } from './store';
 import type { InstallPlanAnswer } from './types';
@@ -68,7 +69,7 @@ export function InstallPage() {
       <form class="stack install" onSubmit={(e) => void review(e)} onInput={changed}>
         <label>
           Name
-          <input name="name" required pattern="[a-z0-9]([-a-z0-9]*[a-z0-9])?" maxLength={63} value={name} onInput={(e) => setName((e.target as HTMLInputElement).value)} placeholder="github" />
+          <input name="name" required pattern={NAME_PATTERN} maxLength={63} value={name} onInput={(e) => setName((e.target as HTMLInputElement).value)} placeholder="github" />
         </label>
         <label>
           Command
@@ -101,7 +102,7 @@ export function InstallPage() {
             <div class="row var" key={i}>
               <label>
                 Variable
-                <input value={s.variable} required pattern="[A-Za-z_][A-Za-z0-9_]*" placeholder="GITHUB_TOKEN" onInput={(e) => {
+                <input value={s.variable} required pattern={VARIABLE_PATTERN} placeholder="GITHUB_TOKEN" onInput={(e) => {
                   const variable = (e.target as HTMLInputElement).value;
                   setSecrets(secrets.map((x, j) => (j === i ? { ...x, variable, source: x.source === 'new' || x.value === '' ? guessSource(variable) : x.source } : x)));
                 }} />
@@ -131,7 +132,7 @@ export function InstallPage() {
             <div class="row var" key={i}>
               <label>
                 Variable
-                <input value={p.name} required pattern="[A-Za-z_][A-Za-z0-9_]*" onInput={(e) => setPlain(plain.map((x, j) => (j === i ? { ...x, name: (e.target as HTMLInputElement).value } : x)))} />
+                <input value={p.name} required pattern={VARIABLE_PATTERN} onInput={(e) => setPlain(plain.map((x, j) => (j === i ? { ...x, name: (e.target as HTMLInputElement).value } : x)))} />
               </label>
               <label>
                 Value

@@ -7,6 +7,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api } from './api';
 import { Confirm, Dialog, ErrorNote } from './components';
 import { KeyringScreen, useConsoleInfo } from './keyring';
+import { KEY_PATTERN, NAME_PATTERN } from './patterns';
 import { store } from './store';
 import type { SecretSummaries, SecretSummary, SecretUse } from './types';
 
@@ -16,7 +17,12 @@ function usesText(uses: readonly Pick<SecretUse, 'server' | 'variable'>[]): stri
   return uses.map((u) => `${u.server}${u.variable ? ` (${u.variable})` : ''}`).join(', ');
 }
 
-export function SecretForm({ mode, name: initialName, keyName: initialKey, onClose }: { mode: 'add' | 'update'; name?: string; keyName?: string; onClose: () => void }) {
+/**
+ * Add a secret, add a key to one (`fixedName`), or update a key's value. What
+ * the dialog is about cannot be edited in it: updating changes a value, never
+ * which secret or key it belongs to, and a key added to github stays in github.
+ */
+export function SecretForm({ mode, name: initialName, keyName: initialKey, fixedName, onClose }: { mode: 'add' | 'update'; name?: string; keyName?: string; fixedName?: boolean; onClose: () => void }) {
   const [name, setName] = useState(initialName ?? '');
   const [key, setKey] = useState(initialKey ?? '');
   const [value, setValue] = useState('');
@@ -36,17 +42,18 @@ export function SecretForm({ mode, name: initialName, keyName: initialKey, onClo
       setBusy(false);
     }
   };
+  const nameFixed = mode === 'update' || fixedName === true;
   return (
-    <Dialog title={mode === 'add' ? 'Add secret' : `Update ${name}/${key}`} onClose={onClose}>
+    <Dialog title={mode === 'update' ? `Update ${name}/${key}` : nameFixed ? `Add a key to ${name}` : 'Add secret'} onClose={onClose}>
       <form onSubmit={(e) => void submit(e)} class="stack">
         <div class="field">
           <label for="secret-name">Name</label>
-          <input id="secret-name" name="name" required pattern="[a-z0-9]([-a-z0-9]*[a-z0-9])?" maxLength={63} value={name} readOnly={mode === 'update'} onInput={(e) => setName((e.target as HTMLInputElement).value)} aria-describedby="name-help" />
-          <small id="name-help">Lowercase letters, digits and "-".</small>
+          <input id="secret-name" name="name" required pattern={NAME_PATTERN} maxLength={63} value={name} readOnly={nameFixed} onInput={(e) => setName((e.target as HTMLInputElement).value)} aria-describedby="name-help" />
+          <small id="name-help">{nameFixed ? 'The secret this value belongs to.' : 'Lowercase letters, digits and "-".'}</small>
         </div>
         <div class="field">
           <label for="secret-key">Key</label>
-          <input id="secret-key" name="key" required pattern="[-._a-zA-Z0-9]+" value={key} readOnly={mode === 'update'} onInput={(e) => setKey((e.target as HTMLInputElement).value)} />
+          <input id="secret-key" name="key" required pattern={KEY_PATTERN} value={key} readOnly={mode === 'update'} onInput={(e) => setKey((e.target as HTMLInputElement).value)} />
         </div>
         <div class="field">
           <label for="secret-value">{mode === 'add' ? 'Value' : 'New value'}</label>
@@ -67,7 +74,7 @@ export function SecretsPage({ add, addKey }: { add?: string; addKey?: string }) 
   const info = useConsoleInfo();
   const [data, setData] = useState<Summaries>();
   const [error, setError] = useState<{ message: string }>();
-  const [form, setForm] = useState<{ mode: 'add' | 'update'; name?: string; key?: string } | undefined>(add !== undefined ? { mode: 'add', name: add, ...(addKey ? { key: addKey } : {}) } : undefined);
+  const [form, setForm] = useState<{ mode: 'add' | 'update'; name?: string; key?: string; fixedName?: boolean } | undefined>(add !== undefined ? { mode: 'add', name: add, ...(addKey ? { key: addKey } : {}) } : undefined);
   const [deleting, setDeleting] = useState<SecretSummary>();
   const secretsVersion = JSON.stringify(store.list('Secret')) + store.list('MCPServer').map((s) => JSON.stringify(s.spec)).join();
   useEffect(() => {
@@ -121,7 +128,7 @@ export function SecretsPage({ add, addKey }: { add?: string; addKey?: string }) 
                     {s.keys.map((k) => (
                       <button key={k} type="button" class="small" aria-label={`Update ${s.name}/${k}`} onClick={() => setForm({ mode: 'update', name: s.name, key: k })}>Update {s.keys.length > 1 ? k : ''}</button>
                     ))}
-                    <button type="button" class="small" aria-label={`Add a key to ${s.name}`} onClick={() => setForm({ mode: 'add', name: s.name })}>Add key</button>
+                    <button type="button" class="small" aria-label={`Add a key to ${s.name}`} onClick={() => setForm({ mode: 'add', name: s.name, fixedName: true })}>Add key</button>
                     <button type="button" class="small danger" aria-label={`Delete ${s.name}`} onClick={() => setDeleting(s)}>Delete</button>
                     </span>
                   </td>
@@ -131,7 +138,7 @@ export function SecretsPage({ add, addKey }: { add?: string; addKey?: string }) 
           </table>
         </div>
       )}
-      {form && <SecretForm mode={form.mode} {...(form.name ? { name: form.name } : {})} {...(form.key ? { keyName: form.key } : {})} onClose={() => {
+      {form && <SecretForm mode={form.mode} {...(form.name ? { name: form.name } : {})} {...(form.key ? { keyName: form.key } : {})} fixedName={form.fixedName === true} onClose={() => {
         setForm(undefined);
         if (add !== undefined) history.replaceState(null, '', '#/secrets');
       }} />}

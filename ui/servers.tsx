@@ -2,6 +2,7 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api } from './api';
 import { age, condition, Confirm, CopyButton, ErrorNote, PhaseBadge } from './components';
+import { addSecretLink, Environment } from './environment';
 import { navigate } from './router';
 import { store } from './store';
 import { openStream } from './stream';
@@ -22,10 +23,6 @@ export function missingSecrets(server: ApiObject): { secret: string; key?: strin
     if (!e.secretRef.optional && !store.get('Secret', e.secretRef.name)) missing.push({ secret: e.secretRef.name });
   }
   return missing;
-}
-
-function addSecretLink(m: { secret: string; key?: string }): string {
-  return `#/secrets?add=${encodeURIComponent(m.secret)}${m.key ? `&key=${encodeURIComponent(m.key)}` : ''}`;
 }
 
 type Action = { kind: 'restart' | 'suspend' | 'delete'; name: string };
@@ -101,7 +98,7 @@ function Reason({ server }: { server: ApiObject }) {
     <div class="reason">
       {running && <span class="warn-text">a secret it uses is gone: it keeps running but cannot restart. </span>}
       {missing.map((m) => (
-        <a key={`${m.secret}/${m.key}`} href={addSecretLink(m)} class="add-secret-link">
+        <a key={`${m.secret}/${m.key}`} href={addSecretLink(m.secret, m.key)} class="add-secret-link">
           Add secret {m.secret}{m.key ? `/${m.key}` : ''}
         </a>
       ))}
@@ -351,26 +348,7 @@ export function ServerDetailPage({ name }: { name: string }) {
       </div>
 
       <h2>Environment</h2>
-      {detail && detail.bindings.length === 0 && <p class="muted">No secrets bound.</p>}
-      {detail && detail.bindings.length > 0 && (
-        <div class="table-wrap">
-          <table data-testid="bindings">
-            <thead><tr><th scope="col">Variable</th><th scope="col">Secret</th><th scope="col">Key</th><th scope="col">State</th></tr></thead>
-            <tbody>
-              {detail.bindings.map((b) => (
-                <tr key={`${b.variable}-${b.secret}`} class={b.state === 'ok' ? '' : 'missing'}>
-                  <td><code>{b.variable ?? (b.from === 'envFrom' ? '(every key)' : '')}</code></td>
-                  <td>{b.secret}</td>
-                  <td>{b.key ?? '*'}</td>
-                  <td>
-                    {b.state === 'ok' ? '✓ present' : <><strong class="bad-text">✗ {b.message}</strong> {b.state !== 'SecretDecryptFailed' && <a href={addSecretLink({ secret: b.secret, ...(b.key ? { key: b.key } : {}) })}>Add it</a>}</>}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+      <Environment spec={spec} bindings={detail?.bindings} />
 
       <div class="head-row">
         <h2>Events</h2>

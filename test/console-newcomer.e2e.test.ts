@@ -1,0 +1,110 @@
+/// <reference lib="dom" />
+/**
+ * What a newcomer tripped on in the console (issue 25), in a real Chromium
+ * against a real `apiary up`: the browser's own checks of the forms, the
+ * dialogs saying what really happens, the page at a phone's width, and a
+ * server's page showing what it runs with.
+ */
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { chromium, expectBadge, nav, SHOTS, signIn, up, useBrowser } from './helpers/console-browser.js';
+import { harness, secretYaml, tinyServer } from './helpers/controller.js';
+
+useBrowser();
+
+describe.skipIf(!chromium.available)('the console for a newcomer, in Chromium', () => {
+  it("the forms' patterns are checked by the browser: a bad name or key is refused before anything is sent", async () => {
+    const h = await harness();
+    await h.write('s.yaml', secretYaml('github', { token: 'x' }));
+    const { loginUrl } = await up(h);
+    const page = await signIn(loginUrl);
+    const refused: string[] = [];
+    page.on('request', (r) => (r.url().includes('/install/plan') ? refused.push(r.url()) : undefined));
+    await nav(page, 'Install');
+    const name = page.getByLabel('Name');
+    await name.fill('Bad_Name');
+    await page.getByLabel('Command').fill('node');
+    expect(await name.evaluate((el: HTMLInputElement) => el.validity.patternMismatch)).toBe(true);
+    await page.getByRole('button', { name: 'Add a secret variable' }).click();
+    const variable = page.locator('fieldset').first().getByLabel('Variable', { exact: true });
+    await variable.fill('1-NOT-A-VARIABLE');
+    expect(await variable.evaluate((el: HTMLInputElement) => el.validity.patternMismatch)).toBe(true);
+    await page.getByRole('button', { name: 'Review' }).click();
+    // The browser stops the submit and says why at the field; no plan is asked for.
+    expect(await name.evaluate((el: HTMLInputElement) => el.validationMessage)).not.toBe('');
+    await name.fill('good-name');
+    expect(await name.evaluate((el: HTMLInputElement) => el.validity.valid)).toBe(true);
+    expect(refused).toEqual([]);
+
+    // The secret form's name and key too; and updating a value leaves name and key as they are.
+    await nav(page, 'Secrets');
+    await page.getByRole('button', { name: 'Add secret' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Name').fill('Not A Name');
+    await dialog.getByLabel('Key').fill('a key');
+    expect(await dialog.getByLabel('Name').evaluate((el: HTMLInputElement) => el.validity.patternMismatch)).toBe(true);
+    expect(await dialog.getByLabel('Key').evaluate((el: HTMLInputElement) => el.validity.patternMismatch)).toBe(true);
+    await dialog.getByLabel('Key').fill('api.key-2_b');
+    expect(await dialog.getByLabel('Key').evaluate((el: HTMLInputElement) => el.validity.valid)).toBe(true);
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await page.getByRole('button', { name: 'Update github/token' }).click();
+    expect(await dialog.getByLabel('Name').isEditable()).toBe(false);
+    expect(await dialog.getByLabel('Key').isEditable()).toBe(false);
+    expect(await dialog.getByLabel('Name').inputValue()).toBe('github');
+    expect(await dialog.getByLabel('Key').inputValue()).toBe('token');
+    expect(await dialog.getByLabel('New value').isEditable()).toBe(true);
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    // A key added to github goes into github: the name is not the dialog's to change.
+    await page.getByRole('button', { name: 'Add a key to github' }).click();
+    expect(await dialog.getByLabel('Name').inputValue()).toBe('github');
+    expect(await dialog.getByLabel('Name').isEditable()).toBe(false);
+    expect(await dialog.getByLabel('Key').isEditable()).toBe(true);
+    await page.context().close();
+  }, 60_000);
+
+  it('fits a 360 px window: the client buttons wrap instead of running off the side', async () => {
+    const h = await harness();
+    await h.write('a.yaml', tinyServer('a', h));
+    const { loginUrl } = await up(h);
+    const page = await signIn(loginUrl, { width: 360, height: 740 });
+    await expectBadge(page, 'a', 'Running');
+    const clients = page.locator('section.clients');
+    await clients.waitFor();
+    // Every button inside the section's box: a row that runs off the start (flex-end) is cut off as surely as one past the end.
+    const boxes = await clients.evaluate((el) => {
+      const section = el.getBoundingClientRect();
+      return { section: { left: section.left, right: section.right }, scroll: el.scrollWidth, client: el.clientWidth, buttons: [...el.querySelectorAll('button')].map((b) => b.getBoundingClientRect()).map((r) => ({ left: r.left, right: r.right, height: r.height })) };
+    });
+    expect(boxes.scroll).toBeLessThanOrEqual(boxes.client);
+    expect(boxes.buttons).toHaveLength(6);
+    for (const b of boxes.buttons) {
+      expect(b.left).toBeGreaterThanOrEqual(boxes.section.left);
+      expect(b.right).toBeLessThanOrEqual(boxes.section.right);
+    }
+    // One line of text each: no button squeezed into a column of words.
+    const heights = boxes.buttons.map((b) => Math.round(b.height));
+    expect(Math.max(...heights)).toBeLessThan(2 * Math.min(...heights));
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360);
+    await page.screenshot({ path: join(SHOTS, 'servers-360.png'), fullPage: true });
+    await page.context().close();
+  }, 60_000);
+
+  it("a server's Environment lists its plain variables with their values and its secret ones by reference only", async () => {
+    const h = await harness();
+    const canary = 'CANARY-env-51c0';
+    await h.write('s.yaml', secretYaml('github', { token: canary }));
+    await h.write('a.yaml', tinyServer('a', h, { env: '    - name: LOG_LEVEL\n      value: debug\n    - name: GITHUB_TOKEN\n      valueFrom:\n        secretKeyRef: { name: github, key: token }\n' }));
+    const { loginUrl } = await up(h);
+    const page = await signIn(loginUrl);
+    await expectBadge(page, 'a', 'Running');
+    await page.goto(`${new URL(loginUrl).origin}/#/servers/a`);
+    const env = page.getByTestId('environment');
+    // The binding's state comes with the server's detail, after the row itself.
+    await page.waitForFunction(() => document.querySelector('[data-testid=environment] tr[data-variable="GITHUB_TOKEN"]')?.textContent?.includes('present'));
+    expect(await env.locator('tr[data-variable="LOG_LEVEL"]').textContent()).toBe('LOG_LEVELdebugplain');
+    expect(await env.locator('tr[data-variable="SERVER_NAME"]').textContent()).toBe('SERVER_NAMEaplain');
+    expect(await env.locator('tr[data-variable="GITHUB_TOKEN"]').textContent()).toBe('GITHUB_TOKENsecret github, key token✓ present');
+    expect(await page.evaluate(() => document.documentElement.outerHTML)).not.toContain(canary);
+    await page.context().close();
+  }, 60_000);
+});
