@@ -107,4 +107,27 @@ describe.skipIf(!chromium.available)('the console for a newcomer, in Chromium', 
     expect(await page.evaluate(() => document.documentElement.outerHTML)).not.toContain(canary);
     await page.context().close();
   }, 60_000);
+
+  it('the restart dialog says what a restart does to this server: rolled, recreated, or nothing while Stuck', async () => {
+    const h = await harness();
+    await h.write('a.yaml', tinyServer('a', h));
+    await h.write('b.yaml', tinyServer('b', h, { extra: '  strategy:\n    type: Recreate\n' }));
+    await h.write('c.yaml', tinyServer('c', h, { env: '    - name: GITHUB_TOKEN\n      valueFrom:\n        secretKeyRef: { name: github, key: token }\n' }));
+    const { loginUrl } = await up(h);
+    const page = await signIn(loginUrl);
+    await expectBadge(page, 'a', 'Running');
+    await expectBadge(page, 'b', 'Running');
+    await expectBadge(page, 'c', 'Stuck (SecretNotFound)');
+    const said = async (server: string): Promise<string> => {
+      await page.getByRole('button', { name: `Restart ${server}` }).click();
+      const text = (await page.getByRole('dialog').getByTestId('action-effect').textContent()) ?? '';
+      await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+      await page.getByRole('dialog').waitFor({ state: 'detached' });
+      return text;
+    };
+    expect(await said('a')).toContain('Calls keep going to the old one until then: none is lost.');
+    expect(await said('b')).toContain('the server is stopped, then started again. Calls in flight are lost, and calls fail until it is back.');
+    expect(await said('c')).toBe('Nothing is running: it is Stuck (secret "github" not found (needed for env GITHUB_TOKEN)). A restart does nothing until github/token is back; then it starts by itself.');
+    await page.context().close();
+  }, 60_000);
 });

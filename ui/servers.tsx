@@ -3,6 +3,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api } from './api';
 import { age, condition, Confirm, CopyButton, ErrorNote, PhaseBadge } from './components';
 import { addSecretLink, Environment } from './environment';
+import { restartEffect } from './restart';
 import { navigate } from './router';
 import { store } from './store';
 import { openStream } from './stream';
@@ -29,23 +30,24 @@ type Action = { kind: 'restart' | 'suspend' | 'delete'; name: string };
 
 function ActionDialog({ action, onClose }: { action: Action; onClose: () => void }) {
   const { kind, name } = action;
+  const server = store.get('MCPServer', name);
+  const missing = server ? missingSecrets(server) : [];
+  const needs = missing.map((m) => `${m.secret}${m.key ? `/${m.key}` : ''}`);
+  const restart = server ? restartEffect(server, needs) : undefined;
   const text = {
-    restart: { title: `Restart ${name}?`, body: 'The server is stopped and started again with the same manifest; clients connected to it lose their calls in flight.', button: 'Restart' },
+    restart: { title: `Restart ${name}?`, body: restart?.text ?? 'The server is stopped and started again with the same manifest.', button: 'Restart' },
     suspend: { title: `Suspend ${name}?`, body: 'The server is stopped and stays listed (spec.suspend: true is written to its manifest). Resume starts it again.', button: 'Suspend' },
     delete: { title: `Delete ${name}?`, body: 'Its manifest is removed from the directory and the server is stopped. Secrets it uses stay.', button: 'Delete' },
   }[kind];
-  const server = store.get('MCPServer', name);
-  const missing = server ? missingSecrets(server) : [];
   return (
     <Confirm
       title={text.title}
       body={
         <>
-          <p>{text.body}</p>
-          {missing.length > 0 && kind !== 'delete' && (
+          <p data-testid="action-effect" class={kind === 'restart' && restart?.acts === false ? 'warn-text' : ''}>{text.body}</p>
+          {missing.length > 0 && kind === 'suspend' && (
             <p class="warn-text">
-              It needs {missing.map((m) => `${m.secret}${m.key ? `/${m.key}` : ''}`).join(', ')}, which {missing.length === 1 ? 'is' : 'are'} missing:{' '}
-              {kind === 'restart' ? 'apiary keeps it running rather than stop a server that could not start again.' : 'once stopped, it cannot start again (it turns Stuck) until the secret is back.'}
+              It needs {needs.join(', ')}, which {missing.length === 1 ? 'is' : 'are'} missing: once stopped, it cannot start again (it turns Stuck) until the secret is back.
             </p>
           )}
         </>
