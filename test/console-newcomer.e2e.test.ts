@@ -5,10 +5,13 @@
  * dialogs saying what really happens, the page at a phone's width, and a
  * server's page showing what it runs with.
  */
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { chromium, expectBadge, nav, SHOTS, signIn, up, useBrowser } from './helpers/console-browser.js';
-import { harness, secretYaml, tinyServer } from './helpers/controller.js';
+import { harness, nodeServer, secretYaml, tinyServer } from './helpers/controller.js';
+
+const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
 
 useBrowser();
 
@@ -128,6 +131,47 @@ describe.skipIf(!chromium.available)('the console for a newcomer, in Chromium', 
     expect(await said('a')).toContain('Calls keep going to the old one until then: none is lost.');
     expect(await said('b')).toContain('the server is stopped, then started again. Calls in flight are lost, and calls fail until it is back.');
     expect(await said('c')).toBe('Nothing is running: it is Stuck (secret "github" not found (needed for env GITHUB_TOKEN)). A restart does nothing until github/token is back; then it starts by itself.');
+    await page.context().close();
+  }, 60_000);
+
+  it("tries a tool from a server's page: a form from its input schema, called through the endpoint, the answer shown", async () => {
+    const h = await harness();
+    await h.write('everything.yaml', nodeServer('everything', [EVERYTHING, 'stdio']));
+    const { loginUrl } = await up(h);
+    const page = await signIn(loginUrl, { width: 1100, height: 900 });
+    await expectBadge(page, 'everything', 'Running');
+    await page.goto(`${new URL(loginUrl).origin}/#/servers/everything`);
+    await page.getByRole('button', { name: 'Try echo' }).click();
+    const panel = page.getByTestId('try-tool');
+    await panel.locator('[data-argument="message"] input').fill('hello from the console');
+    await panel.getByRole('button', { name: 'Call' }).click();
+    const result = panel.getByTestId('tool-result');
+    await result.locator('pre').waitFor();
+    expect(await result.locator('pre').textContent()).toBe('Echo: hello from the console');
+    expect(await result.locator('p').first().textContent()).toMatch(/^echo answered in \d+ ms:$/);
+    // The panel with its heading and the tool list above it, for the README.
+    const clip = await page.evaluate(() => {
+      const top = document.getElementById('try-title')!.getBoundingClientRect().top + scrollY;
+      const panelBox = document.querySelector('[data-testid=try-tool]')!.getBoundingClientRect();
+      return { x: 0, y: top - 16, width: panelBox.right + 24, height: panelBox.bottom + scrollY - top + 32 };
+    });
+    await page.screenshot({ path: join(SHOTS, 'try-a-tool.png'), fullPage: true, clip });
+
+    // An enum is a choice; structured content comes back as JSON.
+    await panel.getByLabel('Tool').selectOption('get-structured-content');
+    const location = panel.locator('[data-argument="location"] select');
+    expect(await location.locator('option').allTextContents()).toEqual(['choose...', 'New York', 'Chicago', 'Los Angeles']);
+    await location.selectOption('Chicago');
+    await panel.getByRole('button', { name: 'Call' }).click();
+    await panel.getByTestId('structured-content').waitFor();
+    expect(JSON.parse((await panel.getByTestId('structured-content').textContent())!)).toEqual({ temperature: 36, conditions: 'Light rain / drizzle', humidity: 82 });
+
+    // Numbers are numbers; the server's own refusal is shown as an error.
+    await panel.getByLabel('Tool').selectOption('get-sum');
+    await panel.locator('[data-argument="a"] input').fill('2');
+    await panel.locator('[data-argument="b"] input').fill('40');
+    await panel.getByRole('button', { name: 'Call' }).click();
+    await page.waitForFunction(() => document.querySelector('[data-testid=tool-result] pre')?.textContent?.includes('42'));
     await page.context().close();
   }, 60_000);
 });

@@ -1,13 +1,21 @@
 /**
  * What a newcomer tripped on in the console (issue 25), where the logic is
  * the server's or a pure function of the page's: the forms' patterns beside
- * the server's own checks.
+ * the server's own checks, what the restart dialog says, and Try a tool's
+ * API, which reaches a server through its own endpoint.
  */
+
+const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
+import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
+import type { CallToolAnswer, ToolsAnswer } from '../src/api/console.js';
+import { startConsole } from './helpers/console.js';
+import { harness, nodeServer, tinyServer } from './helpers/controller.js';
 import { DNS1123_LABEL, SECRET_KEY } from '../src/api/names.js';
 import { ENV_NAME } from '../src/manifests/install.js';
 import { KEY_PATTERN, NAME_PATTERN, VARIABLE_PATTERN } from '../ui/patterns.js';
 import { restartEffect } from '../ui/restart.js';
+import { toolArguments, toolFields } from '../ui/tool-form.js';
 import type { ApiObject } from '../ui/types.js';
 
 /** As a browser reads a `pattern` attribute: the whole value, compiled with the `v` flag. */
@@ -46,5 +54,112 @@ describe('what the restart dialog says', () => {
     const effect = restartEffect(s, missing);
     expect(effect.text).toMatch(text);
     expect(effect.acts).toBe(acts);
+  });
+});
+
+describe('Try a tool, through the endpoint', () => {
+  it("lists a server's tools with their input schemas and calls one, as a client at its endpoint would", async () => {
+    const h = await harness();
+    await h.write('everything.yaml', nodeServer('everything', [EVERYTHING, 'stdio'], '  tools:\n    deny: [get-env]\n'));
+    await h.write('stuck.yaml', tinyServer('stuck', h, { env: '    - name: T\n      valueFrom:\n        secretKeyRef: { name: missing, key: k }\n' }));
+    const c = await startConsole(h);
+    await h.waitFor('everything Ready', async () => (await h.status('everything'))?.conditions.find((x) => x.type === 'Ready')?.status === 'True', 30_000);
+
+    const listed = (await c.request('GET', '/api/v1/mcpservers/everything/tools')).json<ToolsAnswer>();
+    const echo = listed.tools.find((t) => t.name === 'echo');
+    expect(echo?.inputSchema).toMatchObject({ type: 'object', properties: { message: { type: 'string' } }, required: ['message'] });
+    // What the endpoint offers: spec.tools applies, as it does for every client.
+    expect(listed.tools.map((t) => t.name)).not.toContain('get-env');
+
+    const called = await c.request('POST', '/api/v1/mcpservers/everything/call', { body: { tool: 'echo', arguments: { message: 'hello from the console' } } });
+    expect(called.status).toBe(200);
+    const answer = called.json<CallToolAnswer>();
+    expect(answer.result).toEqual({ content: [{ type: 'text', text: 'Echo: hello from the console' }], isError: false });
+    const structured = (await c.request('POST', '/api/v1/mcpservers/everything/call', { body: { tool: 'get-structured-content', arguments: { location: 'Chicago' } } })).json<CallToolAnswer>();
+    expect(structured.result?.structuredContent).toEqual({ temperature: 36, conditions: 'Light rain / drizzle', humidity: 82 });
+
+    // The server's own no is an answer beside the form, not a failure of the console.
+    const denied = (await c.request('POST', '/api/v1/mcpservers/everything/call', { body: { tool: 'get-env' } })).json<CallToolAnswer>();
+    expect(denied.error).toEqual({ code: -32602, message: 'tool "get-env" is not available: the server\'s spec.tools keeps it from clients' });
+    const bad = (await c.request('POST', '/api/v1/mcpservers/everything/call', { body: { tool: 'get-sum', arguments: { a: 'one' } } })).json<CallToolAnswer>();
+    expect(bad.result?.isError).toBe(true);
+    expect(JSON.stringify(bad.result?.content)).toContain('expected number, received string at a');
+
+    // No session is left at the endpoint by any of it.
+    expect(h.controller!.mcpView('everything')?.sessions).toBe(0);
+
+    // Not Ready: said so, with the phase.
+    await h.waitFor('stuck Stuck', async () => (await h.status('stuck'))?.phase === 'Stuck');
+    const notReady = await c.request('POST', '/api/v1/mcpservers/stuck/call', { body: { tool: 'noop' } });
+    expect(notReady.status).toBe(409);
+    expect(notReady.json()).toMatchObject({ reason: 'NotReady', message: 'mcpserver/stuck is not Ready (Stuck: SecretNotFound): its tools cannot be called now' });
+    expect((await c.request('GET', '/api/v1/mcpservers/nope/tools')).status).toBe(404);
+  }, 60_000);
+
+  it('a call is a write: the session token, a JSON body and this origin, as for every change', async () => {
+    const h = await harness();
+    await h.write('everything.yaml', nodeServer('everything', [EVERYTHING, 'stdio']));
+    const c = await startConsole(h);
+    await h.waitFor('everything Ready', async () => (await h.status('everything'))?.conditions.find((x) => x.type === 'Ready')?.status === 'True', 30_000);
+    const body = { tool: 'echo', arguments: { message: 'x' } };
+    expect((await c.request('POST', '/api/v1/mcpservers/everything/call', { body, auth: false })).status).toBe(401);
+    expect((await c.request('POST', '/api/v1/mcpservers/everything/call', { body, headers: { Origin: 'http://127.0.0.1:1' } })).status).toBe(403);
+    expect((await c.request('POST', '/api/v1/mcpservers/everything/call', { body, headers: { 'Sec-Fetch-Site': 'cross-site' } })).status).toBe(403);
+    expect((await c.request('POST', '/api/v1/mcpservers/everything/call', { rawBody: JSON.stringify(body), headers: { 'Content-Type': 'text/plain' } })).status).toBe(415);
+    const unknownField = await c.request('POST', '/api/v1/mcpservers/everything/call', { body: { ...body, token: 'x' } });
+    expect(unknownField.status).toBe(400);
+    expect(unknownField.json<{ message: string }>().message).toContain('unknown field "token"');
+  }, 60_000);
+});
+
+describe("Try a tool's form, from the input schema", () => {
+  const schema = {
+    type: 'object',
+    properties: {
+      message: { type: 'string', description: 'what to say' },
+      count: { type: 'integer', default: 3 },
+      ratio: { type: 'number' },
+      loud: { type: 'boolean' },
+      city: { enum: ['New York', 'Chicago'] },
+      level: { enum: [1, 2] },
+      tags: { type: 'array', items: { type: 'string' } },
+      options: { type: 'object' },
+      either: { anyOf: [{ type: 'string' }, { type: 'number' }] },
+      maybe: { type: ['string', 'null'] },
+    },
+    required: ['message', 'city'],
+  };
+
+  it('gives each property the field its type calls for, anything else as JSON', () => {
+    const fields = toolFields(schema);
+    expect(fields.map((f) => [f.name, f.kind, f.required, f.initial])).toEqual([
+      ['message', 'string', true, ''],
+      ['count', 'integer', false, '3'],
+      ['ratio', 'number', false, ''],
+      ['loud', 'boolean', false, ''],
+      ['city', 'enum', true, ''],
+      ['level', 'enum', false, ''],
+      ['tags', 'json', false, ''],
+      ['options', 'json', false, ''],
+      ['either', 'json', false, ''],
+      ['maybe', 'string', false, ''],
+    ]);
+    expect(fields[0]!.description).toBe('what to say');
+    expect(toolFields({ type: 'object' })).toEqual([]);
+    expect(toolFields(undefined)).toEqual([]);
+  });
+
+  it('reads the texts back as the arguments, leaving out what is optional and empty', () => {
+    const fields = toolFields(schema);
+    expect(toolArguments(fields, { message: 'hi', ratio: '0.5', loud: 'false', city: 'Chicago', level: '2', tags: '["a","b"]', options: '{"x":1}', either: '7' })).toEqual({
+      ok: true,
+      arguments: { message: 'hi', count: 3, ratio: 0.5, loud: false, city: 'Chicago', level: 2, tags: ['a', 'b'], options: { x: 1 }, either: 7 },
+    });
+    // A required string may be empty; the server says whether that will do.
+    expect(toolArguments(fields, { city: 'Chicago', count: '' })).toEqual({ ok: true, arguments: { message: '', city: 'Chicago' } });
+    expect(toolArguments(fields, { count: '2.5' })).toEqual({ ok: false, field: 'count', message: 'count is not a whole number' });
+    expect(toolArguments(fields, { ratio: 'x' })).toEqual({ ok: false, field: 'ratio', message: 'ratio is not a number' });
+    expect(toolArguments(fields, { tags: '[a' })).toMatchObject({ ok: false, field: 'tags', message: expect.stringMatching(/^tags is not valid JSON \(/) });
+    expect(toolArguments(fields, { city: 'Paris' })).toEqual({ ok: false, field: 'city', message: 'city is not one of the choices' });
   });
 });

@@ -5,6 +5,7 @@ import { age, condition, Confirm, CopyButton, ErrorNote, PhaseBadge } from './co
 import { addSecretLink, Environment } from './environment';
 import { restartEffect } from './restart';
 import { navigate } from './router';
+import { TryTool } from './try-tool';
 import { store } from './store';
 import { openStream } from './stream';
 import type { ApiObject, ClientFileAnswer, LogLines, ServerDetail, ServerSpec } from './types';
@@ -304,6 +305,7 @@ export function ServerDetailPage({ name }: { name: string }) {
   const [warningsOnly, setWarningsOnly] = useState(false);
   const [action, setAction] = useState<Action>();
   const [client, setClient] = useState('claude');
+  const [picked, setPicked] = useState<string>();
   const version = useMemo(() => JSON.stringify(server ?? null) + JSON.stringify(store.list('Secret')), [store.version]);
   useEffect(() => {
     api.get<ServerDetail>(`/api/v1/mcpservers/${name}/detail`).then(setDetail, setError);
@@ -312,6 +314,7 @@ export function ServerDetailPage({ name }: { name: string }) {
   if (!server) return null;
   const events = (detail?.events ?? []).filter((e) => !warningsOnly || e.type === 'Warning');
   const spec = server.spec as ServerSpec | undefined;
+  const ready = condition(server, 'Ready')?.status === 'True';
   return (
     <section aria-labelledby="detail-title">
       <div class="page-head">
@@ -373,10 +376,19 @@ export function ServerDetailPage({ name }: { name: string }) {
               <code>{t.name}</code>
               {t.filtered ? ' (filtered out by spec.tools: clients do not see it)' : ''}
               {t.description ? ` - ${t.description.split('\n')[0]}` : ''}
+              {!t.filtered && ready && (
+                <>
+                  {' '}
+                  <button type="button" class="small" aria-label={`Try ${t.name}`} onClick={() => { setPicked(t.name); document.getElementById('try-title')?.scrollIntoView(); }}>Try</button>
+                </>
+              )}
             </li>
           ))}
         </ul>
       )}
+
+      <h2 id="try-title">Try a tool</h2>
+      <TryTool server={name} ready={ready} {...(picked !== undefined ? { pick: picked } : {})} />
 
       <Logs name={name} />
 

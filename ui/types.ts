@@ -8,6 +8,7 @@ export type {
   CatalogEntryAnswer,
   CatalogInstallAnswer,
   CatalogVariableView,
+  CallToolAnswer,
   ClientFileAnswer,
   InstallPlanAnswer,
   KeyInfo,
@@ -15,6 +16,7 @@ export type {
   SecretSummaries,
   SecretSummary,
   SecretUse,
+  ToolsAnswer,
 } from '../src/api/console.js';
 export type { Condition, ResourceEvent } from '../src/api/status.js';
 export type ServerDetail = ServerDetailOf<ApiObject>;

@@ -151,3 +151,17 @@ export interface ClientFileAnswer {
   skipped: string[];
   changed: boolean;
 }
+
+/** GET /api/v1/mcpservers/{name}/tools: the tools a client at the server's endpoint is offered. */
+export interface ToolsAnswer {
+  tools: { name: string; title?: string; description?: string; inputSchema: Record<string, unknown> }[];
+}
+
+/** POST /api/v1/mcpservers/{name}/call: the server's answer to one tools/call, or its JSON-RPC error. */
+export interface CallToolAnswer {
+  tool: string;
+  /** From the console's request to the endpoint to its answer. */
+  ms: number;
+  result?: { content: unknown[]; structuredContent?: unknown; isError: boolean };
+  error?: { code: number; message: string };
+}

@@ -38,6 +38,7 @@ import { HttpError, sendJson } from './http.js';
 import { sealerIfNeeded, underDirectoryLock } from './locked-write.js';
 import { catalogEntry, catalogInstallPlan, catalogInstallWrite, catalogList, clientFile } from './catalog-api.js';
 import type { CatalogOptions } from '../catalog/catalog.js';
+import { callTool, listTools } from './tools-api.js';
 
 export interface ApiContext {
   dir: string;
@@ -68,6 +69,8 @@ const routes: Route[] = [
   { method: 'GET', pattern: new RegExp(`^/api/v1/(mcpservers|secrets)/${NAME}$`), handler: one },
   { method: 'GET', pattern: new RegExp(`^/api/v1/mcpservers/${NAME}/detail$`), handler: serverDetail },
   { method: 'GET', pattern: new RegExp(`^/api/v1/mcpservers/${NAME}/logs$`), handler: logs },
+  { method: 'GET', pattern: new RegExp(`^/api/v1/mcpservers/${NAME}/tools$`), handler: listTools },
+  { method: 'POST', pattern: new RegExp(`^/api/v1/mcpservers/${NAME}/call$`), handler: callTool },
   { method: 'GET', pattern: /^\/api\/v1\/secretsummaries$/, handler: secretSummaries },
   { method: 'POST', pattern: /^\/api\/v1\/secrets$/, handler: createSecret },
   { method: 'PUT', pattern: new RegExp(`^/api/v1/secrets/${NAME}/keys/${KEY}$`), handler: updateSecret },

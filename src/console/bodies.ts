@@ -21,6 +21,9 @@ export const CreateSecretBody = z.strictObject({ name: z.string(), key: z.string
 /** PUT /api/v1/secrets/{name}/keys/{key}. */
 export const UpdateSecretBody = z.strictObject({ value: z.string() });
 
+/** POST /api/v1/mcpservers/{name}/call: a tool and its arguments, as a tools/call carries them. */
+export const CallToolBody = z.strictObject({ tool: z.string().min(1), arguments: z.record(z.string(), z.unknown()).optional() });
+
 /** A port as the install form sends it: a number, a numeral, or nothing. */
 const Port = z.union([z.int().min(1).max(65535), z.string().regex(/^\d*$/), z.null()], { error: 'must be a whole number from 1 to 65535' });
 
