@@ -6,6 +6,7 @@
  * server's page showing what it runs with.
  */
 import { createRequire } from 'node:module';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { chromium, expectBadge, nav, SHOTS, signIn, up, useBrowser } from './helpers/console-browser.js';
@@ -172,6 +173,28 @@ describe.skipIf(!chromium.available)('the console for a newcomer, in Chromium', 
     await panel.locator('[data-argument="b"] input').fill('40');
     await panel.getByRole('button', { name: 'Call' }).click();
     await page.waitForFunction(() => document.querySelector('[data-testid=tool-result] pre')?.textContent?.includes('42'));
+    await page.context().close();
+  }, 60_000);
+
+  it('keeps showing the tools a server last listed while it is Stuck, marked as last known', async () => {
+    const h = await harness();
+    await h.write('s.yaml', secretYaml('github', { token: 'x' }));
+    await h.write('a.yaml', tinyServer('a', h, { env: '    - name: T\n      valueFrom:\n        secretKeyRef: { name: github, key: token }\n' }));
+    const { loginUrl } = await up(h);
+    const page = await signIn(loginUrl);
+    await expectBadge(page, 'a', 'Running');
+    await h.waitFor('a listed its tools', async () => (await h.status('a'))?.tools === 1);
+    await rm(join(h.dir, 's.yaml'));
+    await page.getByRole('link', { name: 'Add secret github/token' }).waitFor();
+    await page.getByRole('button', { name: 'Suspend a' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Suspend' }).click();
+    await expectBadge(page, 'a', 'Suspended');
+    await page.getByRole('button', { name: 'Resume a' }).click();
+    await expectBadge(page, 'a', 'Stuck (SecretNotFound)');
+    await page.goto(`${new URL(loginUrl).origin}/#/servers/a`);
+    await page.getByTestId('tools-last-known').waitFor();
+    expect(await page.getByTestId('tools-last-known').textContent()).toMatch(/^Last known: what the server listed when it last ran \(\d+s ago\)\. Nothing runs now to ask\.$/);
+    expect(await page.getByTestId('tools').textContent()).toBe('noop');
     await page.context().close();
   }, 60_000);
 });

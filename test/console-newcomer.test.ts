@@ -10,7 +10,10 @@ import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import type { CallToolAnswer, ToolsAnswer } from '../src/api/console.js';
 import { startConsole } from './helpers/console.js';
-import { harness, nodeServer, tinyServer } from './helpers/controller.js';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ServerDetail } from '../src/api/console.js';
+import { harness, nodeServer, secretYaml, tinyServer } from './helpers/controller.js';
 import { DNS1123_LABEL, SECRET_KEY } from '../src/api/names.js';
 import { ENV_NAME } from '../src/manifests/install.js';
 import { KEY_PATTERN, NAME_PATTERN, VARIABLE_PATTERN } from '../ui/patterns.js';
@@ -162,4 +165,31 @@ describe("Try a tool's form, from the input schema", () => {
     expect(toolArguments(fields, { tags: '[a' })).toMatchObject({ ok: false, field: 'tags', message: expect.stringMatching(/^tags is not valid JSON \(/) });
     expect(toolArguments(fields, { city: 'Paris' })).toEqual({ ok: false, field: 'city', message: 'city is not one of the choices' });
   });
+});
+
+describe("a server's last known tools", () => {
+  it('stay on its page while it is Stuck, marked as last known, and give way to the live list when it runs again', async () => {
+    const h = await harness();
+    await h.write('s.yaml', secretYaml('github', { token: 'x' }));
+    await h.write('a.yaml', tinyServer('a', h, { env: '    - name: T\n      valueFrom:\n        secretKeyRef: { name: github, key: token }\n' }));
+    const c = await startConsole(h);
+    const detail = async () => (await c.request('GET', '/api/v1/mcpservers/a/detail')).json<ServerDetail>();
+    // Nobody looks at the page while it runs: the console learns the tools from the controller's changes.
+    await h.waitFor('a Running with its tools', async () => (await h.status('a'))?.tools === 1);
+    await rm(join(h.dir, 's.yaml'));
+    await h.waitFor('the secret seen gone', async () => (await h.status('a'))?.conditions.find((x) => x.type === 'SecretsResolved')?.status === 'False');
+    await c.request('POST', '/api/v1/mcpservers/a/suspend', { body: {} });
+    await h.waitFor('a Suspended', async () => (await h.status('a'))?.phase === 'Suspended');
+    await c.request('POST', '/api/v1/mcpservers/a/resume', { body: {} });
+    await h.waitFor('a Stuck', async () => (await h.status('a'))?.phase === 'Stuck');
+    const stuck = await detail();
+    expect(stuck.tools?.map((t) => t.name)).toEqual(['noop']);
+    expect(stuck.toolsLastKnownAt).toMatch(/^\d{4}-\d\d-\d\dT/);
+
+    await h.write('s.yaml', secretYaml('github', { token: 'y' }));
+    await h.waitFor('a Ready again', async () => (await h.status('a'))?.conditions.find((x) => x.type === 'Ready')?.status === 'True');
+    const live = await detail();
+    expect(live.tools?.map((t) => t.name)).toEqual(['noop']);
+    expect(live.toolsLastKnownAt).toBeUndefined();
+  }, 60_000);
 });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { routeApi, type ApiContext } from '../src/console/api.js';
 import type { Feed } from '../src/console/feed.js';
+import { LastKnownTools } from '../src/console/last-tools.js';
 import { sendError } from '../src/console/http.js';
 import { KeyStore } from '../src/crypto/keys.js';
 import { directoryLoadCount } from '../src/manifests/loader.js';
@@ -26,6 +27,7 @@ async function api(): Promise<{ dir: string; send(method: string, path: string, 
     feed: {} as Feed, // no write route reads the controller's view
     version: 'test',
     mcpView: () => undefined,
+    lastTools: new LastKnownTools(),
     catalog: {},
   };
   const server = createServer((req, res) => {

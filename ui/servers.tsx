@@ -369,8 +369,11 @@ export function ServerDetailPage({ name }: { name: string }) {
       </ol>
 
       <h2>Tools</h2>
+      {detail?.toolsLastKnownAt !== undefined && detail.tools !== undefined && (
+        <p class="warn-text" data-testid="tools-last-known">Last known: what the server listed when it last ran ({age(detail.toolsLastKnownAt)} ago). Nothing runs now to ask.</p>
+      )}
       {detail?.tools === undefined ? <p class="muted">Not known yet: the server has not completed its MCP handshake.</p> : detail.tools.length === 0 ? <p class="muted">The server lists no tools.</p> : (
-        <ul class="tools">
+        <ul class={detail.toolsLastKnownAt !== undefined ? 'tools last-known' : 'tools'} data-testid="tools">
           {detail.tools.map((t) => (
             <li key={t.name} class={t.filtered ? 'muted' : ''}>
               <code>{t.name}</code>

@@ -57,6 +57,8 @@ export interface ServerDetail<O = unknown> {
   mcp?: { state: string; serverInfo?: { name: string; version: string }; protocolVersion?: string; sessions: number };
   /** Every tool the server listed; `filtered` marks those spec.tools keeps from clients. */
   tools?: { name: string; description?: string; filtered?: boolean }[];
+  /** Set when `tools` are the last ones the server listed, from before it stopped (it has none running now). */
+  toolsLastKnownAt?: string;
   manifest?: { file: string; text: string };
   clients?: Record<string, unknown>;
   ready: boolean;

@@ -39,6 +39,7 @@ import { sealerIfNeeded, underDirectoryLock } from './locked-write.js';
 import { catalogEntry, catalogInstallPlan, catalogInstallWrite, catalogList, clientFile } from './catalog-api.js';
 import type { CatalogOptions } from '../catalog/catalog.js';
 import { callTool, listTools } from './tools-api.js';
+import type { LastKnownTools } from './last-tools.js';
 
 export interface ApiContext {
   dir: string;
@@ -47,6 +48,8 @@ export interface ApiContext {
   feed: Feed;
   version: string;
   mcpView(name: string): McpView | undefined;
+  /** The tools each server last listed, shown (marked) while it has none running. */
+  lastTools: LastKnownTools;
   /** Where the Catalog page's entries come from (as `apiary catalog`'s --catalog and --registry). */
   catalog: CatalogOptions;
 }
@@ -179,6 +182,8 @@ async function serverDetail(ctx: ApiContext, _req: IncomingMessage, res: ServerR
   const url = status?.url;
   const ready = findCondition(status?.conditions, 'Ready')?.status === 'True';
   const token = await readEndpointToken(new StateLayout(ctx.stateDir));
+  ctx.lastTools.note(name!, mcp?.tools);
+  const lastKnown = mcp?.tools === undefined ? ctx.lastTools.get(name!) : undefined;
   sendJson(res, 200, {
     object: o.object,
     declaredAt: o.declaredAt,
@@ -188,7 +193,8 @@ async function serverDetail(ctx: ApiContext, _req: IncomingMessage, res: ServerR
     events: o.events,
     bindings: server ? await bindingsOf(server, resources(view), ctx.keys) : [],
     mcp: mcp ? { state: mcp.state, serverInfo: mcp.serverInfo, protocolVersion: mcp.protocolVersion, sessions: mcp.sessions } : undefined,
-    tools: mcp?.tools,
+    tools: mcp?.tools ?? lastKnown?.tools,
+    ...(lastKnown !== undefined ? { toolsLastKnownAt: lastKnown.at } : {}),
     manifest: doc ? { file: relative(ctx.dir, doc.source.path), text: doc.text } : undefined,
     clients: url ? Object.fromEntries(CLIENT_KINDS.map((k) => [k, clientConfig(k, { [name!]: url }, token)])) : undefined,
     ready,

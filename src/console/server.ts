@@ -18,6 +18,7 @@ import type { CatalogOptions } from '../catalog/catalog.js';
 import { RegistryCache } from '../catalog/registry-cache.js';
 import { ConsoleAuth, LOGIN_CODE_MS, rememberedPort } from './auth.js';
 import { Feed, type FeedSource } from './feed.js';
+import { LastKnownTools } from './last-tools.js';
 import { loopbackRefusal } from '../util/loopback.js';
 import { bearerToken } from '../util/tokens.js';
 import { EmptyBody, LoginBody, readBodyAs } from './bodies.js';
@@ -72,6 +73,10 @@ export class ConsoleServer {
   readonly #catalog: CatalogOptions;
   /** API answers still open (the streams, mostly), by the bearer that opened them: a sign-out ends its own. */
   readonly #open = new Map<string, Set<ServerResponse>>();
+  /** The tools each server last listed, for its page once nothing runs. */
+  readonly #lastTools = new LastKnownTools();
+  #unobserveTools: (() => void) | undefined;
+  #notingTools = false;
   #server: Server | undefined;
   #port = 0;
 
@@ -110,6 +115,8 @@ export class ConsoleServer {
     this.#port = await this.#listen();
     await this.#auth.publish(this.url, this.#port);
     this.#feed.start();
+    this.#unobserveTools = this.#opts.backend.observe(() => this.#noteTools());
+    this.#noteTools();
   }
 
   async #listen(): Promise<number> {
@@ -144,7 +151,21 @@ export class ConsoleServer {
     return tryPort(0);
   }
 
+  /** Once per burst of changes: what the gateway knows of each declared server's tools. */
+  #noteTools(): void {
+    if (this.#notingTools) return;
+    this.#notingTools = true;
+    queueMicrotask(() => {
+      this.#notingTools = false;
+      const { backend } = this.#opts;
+      const names = new Set(backend.snapshot().documents.flatMap((d) => (d.kind === 'MCPServer' && d.name !== undefined ? [d.name] : [])));
+      for (const name of names) this.#lastTools.note(name, backend.mcpView(name)?.tools);
+      this.#lastTools.keepOnly(names);
+    });
+  }
+
   async stop(): Promise<void> {
+    this.#unobserveTools?.();
     this.#feed.stop();
     const server = this.#server;
     if (server === undefined) return;
@@ -183,7 +204,7 @@ export class ConsoleServer {
 
   #apiContext(): ApiContext {
     const { dir, stateDir, keys, version, backend } = this.#opts;
-    return { dir, stateDir, keys, version, feed: this.#feed, mcpView: (name) => backend.mcpView(name), catalog: this.#catalog };
+    return { dir, stateDir, keys, version, feed: this.#feed, mcpView: (name) => backend.mcpView(name), lastTools: this.#lastTools, catalog: this.#catalog };
   }
 
   /**
