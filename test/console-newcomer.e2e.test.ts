@@ -6,7 +6,7 @@
  * server's page showing what it runs with.
  */
 import { createRequire } from 'node:module';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { chromium, expectBadge, nav, SHOTS, signIn, up, useBrowser } from './helpers/console-browser.js';
@@ -195,6 +195,30 @@ describe.skipIf(!chromium.available)('the console for a newcomer, in Chromium', 
     await page.getByTestId('tools-last-known').waitFor();
     expect(await page.getByTestId('tools-last-known').textContent()).toMatch(/^Last known: what the server listed when it last ran \(\d+s ago\)\. Nothing runs now to ask\.$/);
     expect(await page.getByTestId('tools').textContent()).toBe('noop');
+    await page.context().close();
+  }, 60_000);
+
+  it('seals a secret held in plain stringData from the Secrets page, in its file', async () => {
+    const h = await harness();
+    const canary = 'CANARY-seal-e2e-77a0';
+    await h.write('github.yaml', `# the bot's\n${secretYaml('github', { token: canary })}`);
+    await h.write('a.yaml', tinyServer('a', h, { env: '    - name: T\n      valueFrom:\n        secretKeyRef: { name: github, key: token }\n' }));
+    const { loginUrl } = await up(h);
+    const page = await signIn(loginUrl);
+    await expectBadge(page, 'a', 'Running');
+    await nav(page, 'Secrets');
+    const row = page.locator('tr[data-secret="github"]');
+    await row.waitFor();
+    expect(await row.locator('td').nth(2).textContent()).toBe('plain');
+    await page.getByRole('button', { name: 'Seal github' }).click();
+    expect(await page.getByTestId('seal-effect').textContent()).toContain('as apiary seal github.yaml does');
+    await page.getByRole('dialog').getByRole('button', { name: 'Seal' }).click();
+    await page.waitForFunction(() => document.querySelectorAll('tr[data-secret="github"] td')[2]?.textContent === 'sealed');
+    expect(await page.getByRole('button', { name: 'Seal github' }).count()).toBe(0);
+    const text = await readFile(join(h.dir, 'github.yaml'), 'utf8');
+    expect(text).not.toContain(canary);
+    expect(text).toContain("# the bot's");
+    expect(text).toContain('encryptedData:');
     await page.context().close();
   }, 60_000);
 });

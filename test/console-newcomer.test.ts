@@ -10,9 +10,13 @@ import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import type { CallToolAnswer, ToolsAnswer } from '../src/api/console.js';
 import { startConsole } from './helpers/console.js';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ServerDetail } from '../src/api/console.js';
+import { KeyStore } from '../src/crypto/keys.js';
+import { openSecret, secretForms } from '../src/crypto/secret-data.js';
+import { loadDirectory } from '../src/manifests/loader.js';
+import type { SecretResource } from '../src/manifests/resource.js';
 import { harness, nodeServer, secretYaml, tinyServer } from './helpers/controller.js';
 import { DNS1123_LABEL, SECRET_KEY } from '../src/api/names.js';
 import { ENV_NAME } from '../src/manifests/install.js';
@@ -191,5 +195,49 @@ describe("a server's last known tools", () => {
     const live = await detail();
     expect(live.tools?.map((t) => t.name)).toEqual(['noop']);
     expect(live.toolsLastKnownAt).toBeUndefined();
+  }, 60_000);
+});
+
+describe('Seal, for a secret held in plain stringData', () => {
+  it("seals that secret's values in place as apiary seal does, keeping its comments and the file's other documents", async () => {
+    const h = await harness();
+    const canary = 'CANARY-seal-9e1f';
+    await h.write('secrets.yaml', `# team secrets
+apiVersion: apiary.dev/v1alpha1
+kind: Secret
+metadata:
+  name: github
+stringData:
+  # the bot's token
+  token: ${canary}
+---
+apiVersion: apiary.dev/v1alpha1
+kind: Secret
+metadata:
+  name: other
+stringData:
+  key: left-as-it-is
+`);
+    const c = await startConsole(h);
+    const sealed = await c.request('POST', '/api/v1/secrets/github/seal', { body: {} });
+    expect(sealed.status).toBe(200);
+    expect(sealed.json()).toEqual({ name: 'github', file: 'secrets.yaml', sealed: 1 });
+    const text = await readFile(join(h.dir, 'secrets.yaml'), 'utf8');
+    expect(text).not.toContain(canary);
+    expect(text).toContain("# the bot's token");
+    expect(text).toContain('# team secrets');
+    expect(text).toContain('key: left-as-it-is');
+    const secrets = (await loadDirectory(h.dir)).resources.filter((r): r is SecretResource => r.kind === 'Secret');
+    const github = secrets.find((s) => s.name === 'github')!;
+    expect(secretForms(github).get('token')).toBe('sealed');
+    expect(secretForms(secrets.find((s) => s.name === 'other')!).get('key')).toBe('plain');
+    // The same value, opened with this machine's key.
+    const opened = await openSecret(github, new KeyStore({ env: { APIARY_KEY_FILE: h.keyFile } }));
+    expect(opened.get('token')?.value?.reveal()).toBe(canary);
+    // Again: nothing left to seal; an unknown secret is not found.
+    expect((await c.request('POST', '/api/v1/secrets/github/seal', { body: {} })).json()).toMatchObject({ sealed: 0 });
+    expect((await c.request('POST', '/api/v1/secrets/nope/seal', { body: {} })).status).toBe(404);
+    // A write like every other: refused from another origin.
+    expect((await c.request('POST', '/api/v1/secrets/other/seal', { body: {}, headers: { Origin: 'http://evil.example' } })).status).toBe(403);
   }, 60_000);
 });

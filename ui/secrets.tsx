@@ -13,6 +13,11 @@ import type { SecretSummaries, SecretSummary, SecretUse } from './types';
 
 type Summaries = SecretSummaries;
 
+/** Held in plain text (stringData or data) in its manifest, for some key at least. */
+function isPlain(s: SecretSummary): boolean {
+  return s.form.split('+').includes('plain');
+}
+
 function usesText(uses: readonly Pick<SecretUse, 'server' | 'variable'>[]): string {
   return uses.map((u) => `${u.server}${u.variable ? ` (${u.variable})` : ''}`).join(', ');
 }
@@ -76,6 +81,7 @@ export function SecretsPage({ add, addKey }: { add?: string; addKey?: string }) 
   const [error, setError] = useState<{ message: string }>();
   const [form, setForm] = useState<{ mode: 'add' | 'update'; name?: string; key?: string; fixedName?: boolean } | undefined>(add !== undefined ? { mode: 'add', name: add, ...(addKey ? { key: addKey } : {}) } : undefined);
   const [deleting, setDeleting] = useState<SecretSummary>();
+  const [sealing, setSealing] = useState<SecretSummary>();
   const secretsVersion = JSON.stringify(store.list('Secret')) + store.list('MCPServer').map((s) => JSON.stringify(s.spec)).join();
   useEffect(() => {
     api.get<Summaries>('/api/v1/secretsummaries').then(setData, setError);
@@ -129,6 +135,7 @@ export function SecretsPage({ add, addKey }: { add?: string; addKey?: string }) 
                       <button key={k} type="button" class="small" aria-label={`Update ${s.name}/${k}`} onClick={() => setForm({ mode: 'update', name: s.name, key: k })}>Update {s.keys.length > 1 ? k : ''}</button>
                     ))}
                     <button type="button" class="small" aria-label={`Add a key to ${s.name}`} onClick={() => setForm({ mode: 'add', name: s.name, fixedName: true })}>Add key</button>
+                    {isPlain(s) && <button type="button" class="small primary" aria-label={`Seal ${s.name}`} title="Its values are in plain text in the manifest: seal them with this machine's key" onClick={() => setSealing(s)}>Seal</button>}
                     <button type="button" class="small danger" aria-label={`Delete ${s.name}`} onClick={() => setDeleting(s)}>Delete</button>
                     </span>
                   </td>
@@ -142,6 +149,21 @@ export function SecretsPage({ add, addKey }: { add?: string; addKey?: string }) 
         setForm(undefined);
         if (add !== undefined) history.replaceState(null, '', '#/secrets');
       }} />}
+      {sealing && (
+        <Confirm
+          title={`Seal secret ${sealing.name}?`}
+          action="Seal"
+          onClose={() => setSealing(undefined)}
+          onConfirm={async () => {
+            await api.post(`/api/v1/secrets/${sealing.name}/seal`);
+          }}
+          body={
+            <p data-testid="seal-effect">
+              Its plain values in <code>{sealing.file}</code> are sealed with this machine's key where they are written, as <code>apiary seal {sealing.file}</code> does: comments and the file's other documents stay, and servers get the same values. The plain text is not kept anywhere.
+            </p>
+          }
+        />
+      )}
       {deleting && (
         <Confirm
           title={`Delete secret ${deleting.name}?`}

@@ -18,12 +18,12 @@ import { SecretValue } from '../crypto/secret-value.js';
 import { ApiaryError } from '../errors.js';
 import { planInstall, writeInstallLoaded, type InstallRequest, type SecretBinding } from '../manifests/install.js';
 import { formatManifestError } from '../manifests/errors.js';
-import { runningManifestDir } from '../source/directory.js';
+import { refuseGitSourced, runningManifestDir } from '../source/directory.js';
 import { loadDirectory } from '../manifests/loader.js';
 import { secretReferences, serversUsingSecret } from '../manifests/references.js';
 import type { MCPServerResource, Resource, SecretResource } from '../manifests/resource.js';
 import { setSuspendLoaded, deleteDocumentsLoaded, requireServers } from '../manifests/resource-edits.js';
-import { setSecretValuesLoaded, deleteSecretLoaded } from '../manifests/secret-edits.js';
+import { setSecretValuesLoaded, deleteSecretLoaded, sealFile } from '../manifests/secret-edits.js';
 import { summarizeSecret, usersWarning } from '../manifests/secret-summary.js';
 import { CLIENT_KINDS, clientConfig } from '../mcp/client-config.js';
 import { readEndpointToken } from '../mcp/endpoint-token.js';
@@ -78,6 +78,7 @@ const routes: Route[] = [
   { method: 'POST', pattern: /^\/api\/v1\/secrets$/, handler: createSecret },
   { method: 'PUT', pattern: new RegExp(`^/api/v1/secrets/${NAME}/keys/${KEY}$`), handler: updateSecret },
   { method: 'DELETE', pattern: new RegExp(`^/api/v1/secrets/${NAME}$`), handler: removeSecret },
+  { method: 'POST', pattern: new RegExp(`^/api/v1/secrets/${NAME}/seal$`), handler: sealSecret },
   { method: 'POST', pattern: new RegExp(`^/api/v1/mcpservers/${NAME}/(restart|suspend|resume)$`), handler: serverAction },
   { method: 'DELETE', pattern: new RegExp(`^/api/v1/mcpservers/${NAME}$`), handler: removeServer },
   { method: 'POST', pattern: /^\/api\/v1\/install\/plan$/, handler: installPlan },
@@ -307,6 +308,23 @@ async function removeSecret(ctx: ApiContext, req: IncomingMessage, res: ServerRe
   await readBodyAs(req, EmptyBody);
   const { result, users } = await underDirectoryLock(ctx.dir, async (loaded) => ({ users: serversUsingSecret(loaded.resources, name!), result: await deleteSecretLoaded(loaded, ctx.dir, name!) }));
   sendJson(res, 200, { name, file: result.file, fileDeleted: result.fileDeleted, usedBy: users, warning: usersWarning(users, name!) });
+}
+
+/**
+ * Seal: a secret's plain values (stringData, data) sealed where they are
+ * written, by the code `apiary seal FILE` runs (its comments and the file's
+ * other documents kept, the file replaced atomically). No copy of the plain
+ * file is kept: leaving the values in clear beside it is what sealing ends.
+ */
+async function sealSecret(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, [name]: string[]): Promise<void> {
+  await readBodyAs(req, EmptyBody);
+  await refuseGitSourced(ctx.dir);
+  const doc = (await loadDirectory(ctx.dir)).documents.find((d) => d.kind === 'Secret' && d.name === name);
+  if (doc === undefined) throw new HttpError(404, 'NotFound', `secret "${name}" not found`);
+  const sealer = await sealerFor(ctx.dir, ctx.keys);
+  // sealFile takes the directory's lock itself and reads the file afresh under it.
+  const sealed = await sealFile(doc.source.path, sealer, ctx.dir, name!);
+  sendJson(res, 200, { name, file: relative(ctx.dir, doc.source.path), sealed });
 }
 
 async function serverAction(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, [name, action]: string[]): Promise<void> {

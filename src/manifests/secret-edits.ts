@@ -203,8 +203,12 @@ export async function deleteSecretLoaded(loaded: Pick<LoadResult, 'documents'>, 
   return { file: existing.source.path, removed: key === undefined ? 'secret' : 'key', fileDeleted: outcome === 'deleted' };
 }
 
-/** Seals every stringData/data value of every Secret in `path`, in place. Returns how many values were sealed. */
-export async function sealFile(path: string, sealer: ValueSealer, lockDir: string): Promise<number> {
+/**
+ * Seals every stringData/data value of every Secret in `path` (of only the
+ * Secret named `only`, if given: the console's Seal button), in place.
+ * Returns how many values were sealed.
+ */
+export async function sealFile(path: string, sealer: ValueSealer, lockDir: string, only?: string): Promise<number> {
   return withDirectoryLock(lockDir, async () => {
     let text = await readFile(path, 'utf8');
     const docs = parseManifestText(text, path, path);
@@ -215,7 +219,7 @@ export async function sealFile(path: string, sealer: ValueSealer, lockDir: strin
     if (invalid !== undefined) throw new ApiaryError('ManifestInvalid', `${formatManifestError(invalid)}; nothing was sealed`);
     let count = 0;
     for (const parsed of docs) {
-      if (parsed.kind !== 'Secret' || parsed.name === undefined) continue;
+      if (parsed.kind !== 'Secret' || parsed.name === undefined || (only !== undefined && parsed.name !== only)) continue;
       const name = parsed.name;
       // Sealing may be asynchronous (age): first what to seal, then the edit with the sealed values.
       const plain = new Map<string, string>();
