@@ -103,6 +103,17 @@ describe('Try a tool, through the endpoint', () => {
     expect((await c.request('GET', '/api/v1/mcpservers/nope/tools')).status).toBe(404);
   }, 60_000);
 
+  it('reaches a server on the legacy SSE transport through its /sse endpoint too', async () => {
+    const h = await harness();
+    await h.write('legacy.yaml', nodeServer('legacy', [EVERYTHING, 'sse'], '  transport: sse\n  tools:\n    allow: [echo]\n'));
+    const c = await startConsole(h);
+    await h.waitFor('legacy Ready', async () => (await h.status('legacy'))?.conditions.find((x) => x.type === 'Ready')?.status === 'True', 30_000);
+    expect((await h.status('legacy'))?.url).toMatch(/\/sse$/);
+    expect((await c.request('GET', '/api/v1/mcpservers/legacy/tools')).json<ToolsAnswer>().tools.map((t) => t.name)).toEqual(['echo']);
+    const answer = (await c.request('POST', '/api/v1/mcpservers/legacy/call', { body: { tool: 'echo', arguments: { message: 'over sse' } } })).json<CallToolAnswer>();
+    expect(answer.result?.content).toEqual([{ type: 'text', text: 'Echo: over sse' }]);
+  }, 60_000);
+
   it('a call is a write: the session token, a JSON body and this origin, as for every change', async () => {
     const h = await harness();
     await h.write('everything.yaml', nodeServer('everything', [EVERYTHING, 'stdio']));

@@ -57,6 +57,7 @@ describe('a directory that follows git is written by no verb', () => {
     const writes = [
       await c.request('POST', '/api/v1/secrets', { body: { name: 'api', key: 'token', value: 'v' } }),
       await c.request('DELETE', '/api/v1/secrets/api', { body: {} }),
+      await c.request('POST', '/api/v1/secrets/api/seal', { body: {} }),
       await c.request('POST', '/api/v1/mcpservers/a/suspend', { body: {} }),
       await c.request('POST', '/api/v1/mcpservers/a/resume', { body: {} }),
       await c.request('DELETE', '/api/v1/mcpservers/a', { body: {} }),
