@@ -103,6 +103,21 @@ describe('Try a tool, through the endpoint', () => {
     expect((await c.request('GET', '/api/v1/mcpservers/nope/tools')).status).toBe(404);
   }, 60_000);
 
+  it("never answers with a value of a secret the server is given: a tool that prints its environment gets [redacted] for it", async () => {
+    const h = await harness();
+    const canary = 'CANARY-try-3b9d-long-enough';
+    await h.write('s.yaml', secretYaml('github', { token: canary }));
+    await h.write('everything.yaml', nodeServer('everything', [EVERYTHING, 'stdio'], `  env:\n    - name: GITHUB_TOKEN\n      valueFrom:\n        secretKeyRef: { name: github, key: token }\n    - name: PLAIN_SETTING\n      value: plain-and-shown\n`));
+    const c = await startConsole(h);
+    await h.waitFor('everything Ready', async () => (await h.status('everything'))?.conditions.find((x) => x.type === 'Ready')?.status === 'True', 30_000);
+    const reply = await c.request('POST', '/api/v1/mcpservers/everything/call', { body: { tool: 'get-env' } });
+    expect(reply.status).toBe(200);
+    expect(reply.body).not.toContain(canary);
+    expect(reply.body).toContain('plain-and-shown');
+    const env = JSON.parse(reply.json<CallToolAnswer>().result!.content.map((b) => (b as { text: string }).text).join('')) as Record<string, string>;
+    expect(env['GITHUB_TOKEN']).toBe('[redacted]');
+  }, 60_000);
+
   it('reaches a server on the legacy SSE transport through its /sse endpoint too', async () => {
     const h = await harness();
     await h.write('legacy.yaml', nodeServer('legacy', [EVERYTHING, 'sse'], '  transport: sse\n  tools:\n    allow: [echo]\n'));

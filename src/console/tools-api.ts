@@ -14,7 +14,11 @@ import { Client, ProtocolError, SSEClientTransport, StreamableHTTPClientTranspor
 import type { CallToolAnswer, ToolsAnswer } from '../api/console.js';
 import type { MCPServerStatus } from '../api/status.js';
 import { findCondition } from '../api/status.js';
+import { withoutSecrets } from '../api/remote.js';
+import { openSecret } from '../crypto/secret-data.js';
 import { messageOf } from '../errors.js';
+import { secretReferences } from '../manifests/references.js';
+import type { Resource, SecretResource } from '../manifests/resource.js';
 import { readEndpointToken } from '../mcp/endpoint-token.js';
 import { StateLayout } from '../state/layout.js';
 import type { ApiContext } from './api.js';
@@ -57,6 +61,37 @@ function unreachable(url: string, err: unknown): HttpError {
   return new HttpError(502, 'EndpointUnavailable', `the endpoint ${url} did not answer: ${messageOf(err)}`);
 }
 
+/**
+ * Shorter values are left: masking every "ab" would garble any answer and
+ * hide nothing a person could not guess.
+ */
+const MIN_MASKED = 4;
+
+/** The values of the secrets the server is given (env and envFrom), as it runs with them: what its answers must not carry to the page. */
+async function boundValues(ctx: ApiContext, name: string): Promise<string[]> {
+  const all: Resource[] = ctx.feed.view().objects.flatMap((o) => (o.resource ? [o.resource] : []));
+  const server = all.find((r) => r.kind === 'MCPServer' && r.name === name);
+  if (server?.kind !== 'MCPServer') return [];
+  const values: string[] = [];
+  for (const secretName of new Set(secretReferences(server).map((ref) => ref.secret))) {
+    const secret = all.find((r): r is SecretResource => r.kind === 'Secret' && r.name === secretName);
+    if (secret === undefined) continue;
+    for (const entry of (await openSecret(secret, ctx.keys)).values()) {
+      const value = entry.value?.reveal();
+      if (value !== undefined && value.length >= MIN_MASKED) values.push(value);
+    }
+  }
+  return values;
+}
+
+/** Every string in `value` with the secrets' values replaced by [redacted] (as the gateway does to a hosted server's errors). */
+function redactDeep(value: unknown, secrets: readonly string[]): unknown {
+  if (typeof value === 'string') return withoutSecrets(value, secrets);
+  if (Array.isArray(value)) return value.map((v) => redactDeep(v, secrets));
+  if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([k, v]) => [withoutSecrets(k, secrets), redactDeep(v, secrets)]));
+  return value;
+}
+
 /** Aborted when the page goes away: a call nobody waits for is not held open. */
 function pageGone(res: ServerResponse): AbortSignal {
   const controller = new AbortController();
@@ -89,7 +124,8 @@ export async function listTools(ctx: ApiContext, _req: IncomingMessage, res: Ser
       throw err instanceof ProtocolError ? new HttpError(502, 'ToolsListFailed', `mcpserver/${name} did not list its tools: ${err.message}`) : unreachable(url, err);
     }
   });
-  sendJson(res, 200, answer satisfies ToolsAnswer);
+  const secrets = await boundValues(ctx, name!);
+  sendJson(res, 200, secrets.length > 0 ? redactDeep(answer satisfies ToolsAnswer, secrets) : answer);
 }
 
 /**
@@ -112,5 +148,7 @@ export async function callTool(ctx: ApiContext, req: IncomingMessage, res: Serve
       throw unreachable(url, err);
     }
   });
-  sendJson(res, 200, answer);
+  // A tool may print what it was given (an environment, a header): no secret value reaches the page, as in every other answer.
+  const secrets = await boundValues(ctx, name!);
+  sendJson(res, 200, secrets.length > 0 ? redactDeep(answer, secrets) : answer);
 }
