@@ -5,10 +5,11 @@
  * reported with where it came from and which field is wrong, and skipped;
  * one bad entry never hides the others.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { ApiaryError, messageOf } from '../errors.js';
+import { namesApiary } from '../util/package-dir.js';
 import type { RegistryAnswer, RegistryCache } from './registry-cache.js';
 import { fieldPath, ServerJson } from './server-json.js';
 
@@ -66,19 +67,11 @@ export function bundledCatalogDir(): string | undefined {
   const starts = [process.argv[1] ? dirname(resolve(process.argv[1])) : undefined, process.cwd()].filter((s): s is string => s !== undefined);
   for (const start of starts) {
     for (let dir = start; ; dir = dirname(dir)) {
-      if (existsSync(join(dir, 'catalog')) && isApiaryPackage(join(dir, 'package.json'))) return join(dir, 'catalog');
+      if (existsSync(join(dir, 'catalog')) && namesApiary(join(dir, 'package.json'))) return join(dir, 'catalog');
       if (dirname(dir) === dir) break;
     }
   }
   return undefined;
-}
-
-function isApiaryPackage(file: string): boolean {
-  try {
-    return (JSON.parse(readFileSync(file, 'utf8')) as { name?: unknown }).name === 'apiary';
-  } catch {
-    return false;
-  }
 }
 
 /** Every entry of every source asked for; with `search`, registries are asked to search and files are filtered the same way. */

@@ -36,6 +36,7 @@ const VERBS: Record<string, () => Promise<Register>> = {
   completion: () => import('./commands/completion.js').then((m) => m.registerCompletion),
   catalog: () => import('./commands/catalog.js').then((m) => m.registerCatalog),
   render: () => import('./commands/render.js').then((m) => m.registerRender),
+  init: () => import('./commands/init.js').then((m) => m.registerInit),
 };
 /** Verbs registered by another verb's module. */
 const SHARED: Record<string, string> = { reconcile: 'restart', down: 'up', diff: 'apply', delete: 'apply', suspend: 'restart', resume: 'restart', explain: 'schema', install: 'catalog', upgrade: 'catalog' };
@@ -55,7 +56,7 @@ export async function buildProgram(io: Io, env: NodeJS.ProcessEnv, argv: readonl
   const ctx = createContext(io, env);
   const program = new Command('apiary')
     .description('Run MCP servers from a directory of Kubernetes-style YAML manifests')
-    .option('--dir <DIR>', 'manifest directory (default: $APIARY_DIR, else ./manifests)')
+    .option('--dir <DIR>', 'manifest directory (default: $APIARY_DIR, else ./manifests when it exists, else $XDG_CONFIG_HOME/apiary/manifests (~/.config/apiary/manifests) when it exists: apiary init makes it)')
     .option('--state-dir <DIR>', 'state directory (default: $APIARY_STATE_DIR, else under $XDG_STATE_HOME/apiary)')
     .option('--git <URL>', 'follow this git repository instead of --dir (default: $APIARY_GIT); every verb takes it to find the same state directory')
     .showHelpAfterError('(run with --help for usage)')

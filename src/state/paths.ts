@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { ApiaryError } from '../errors.js';
+import { isDirectory, userManifestDir } from '../util/config-home.js';
 import { redactUrl } from '../util/redact-url.js';
 import { apiaryStateHome, directoryLabel, realDirectory } from '../util/state-home.js';
 import { StateLayout } from './layout.js';
@@ -17,7 +18,8 @@ export interface Locations {
 }
 
 /**
- * DESIGN.md section 5: --dir, else $APIARY_DIR, else ./manifests; --state-dir,
+ * DESIGN.md section 5: --dir, else $APIARY_DIR, else ./manifests when it
+ * exists, else the per-user directory when it exists (defaultManifestDir); --state-dir,
  * else $APIARY_STATE_DIR, else a folder under $XDG_STATE_HOME/apiary named
  * after the manifest directory's absolute path.
  */
@@ -34,11 +36,22 @@ export function resolveLocations(
     // The source directory of a URL: the GitRepository `up --git` writes, in the state directory.
     return { dir: new StateLayout(stateDir).gitSourceDir, dirDisplay: redactUrl(git), stateDir, git };
   }
-  const dirDisplay = options.dir ?? env['APIARY_DIR'] ?? 'manifests';
+  const dirDisplay = options.dir ?? env['APIARY_DIR'] ?? defaultManifestDir(env, cwd);
   const dir = realDirectory(resolve(cwd, dirDisplay));
   const explicitState = options.stateDir ?? env['APIARY_STATE_DIR'];
   const stateDir = explicitState !== undefined ? resolve(cwd, explicitState) : defaultStateDir(dir, env);
   return { dir, dirDisplay, stateDir };
+}
+
+/**
+ * The manifest directory when none is named: ./manifests when it exists (a
+ * checkout, a project), else the per-user one when it exists (`apiary init`
+ * makes it), else ./manifests, which each verb then reports missing.
+ */
+export function defaultManifestDir(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): string {
+  if (isDirectory(resolve(cwd, 'manifests'))) return 'manifests';
+  const perUser = userManifestDir(env);
+  return isDirectory(perUser) ? perUser : 'manifests';
 }
 
 export function defaultStateDir(dir: string, env: NodeJS.ProcessEnv = process.env): string {

@@ -77,7 +77,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
       const info = await stat(dir).catch(() => undefined);
       if (info?.isDirectory() !== true) {
         throw new ApiaryError('NotFound', `manifest directory ${dirDisplay} does not exist`, {
-          hints: ['Pass --dir DIR, set APIARY_DIR, or run from a folder that has ./manifests.'],
+          hints: ['Pass --dir DIR, set APIARY_DIR, run from a folder that has ./manifests, or make your own with: apiary init'],
         });
       }
       const resyncSeconds = Number(opts.resync);

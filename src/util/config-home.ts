@@ -1,0 +1,24 @@
+/**
+ * apiary's folder under the user's configuration home
+ * ($XDG_CONFIG_HOME/apiary, else ~/.config/apiary) and the per-user manifest
+ * directory in it, which `apiary init` makes and every verb falls back to
+ * when no directory is named and ./manifests does not exist.
+ */
+import { statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { isAbsolute, join } from 'node:path';
+
+export function apiaryConfigHome(env: NodeJS.ProcessEnv = process.env): string {
+  // The XDG spec: a relative $XDG_CONFIG_HOME is invalid and must be ignored.
+  const configured = env['XDG_CONFIG_HOME'];
+  const configHome = configured !== undefined && isAbsolute(configured) ? configured : join(env['HOME'] || homedir(), '.config');
+  return join(configHome, 'apiary');
+}
+
+export function userManifestDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(apiaryConfigHome(env), 'manifests');
+}
+
+export function isDirectory(path: string): boolean {
+  return statSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
+}
