@@ -23,6 +23,8 @@ export type ErrorCode =
   | 'ClusterUnreachable'
   | 'GitOperationFailed'
   | 'GitSourced'
+  | 'NotOurs'
+  | 'Unsupported'
   | 'Io';
 
 export class ApiaryError extends Error {

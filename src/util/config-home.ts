@@ -8,11 +8,15 @@ import { statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 
-export function apiaryConfigHome(env: NodeJS.ProcessEnv = process.env): string {
+/** $XDG_CONFIG_HOME, else ~/.config (systemd's user units live under it too). */
+export function configHome(env: NodeJS.ProcessEnv = process.env): string {
   // The XDG spec: a relative $XDG_CONFIG_HOME is invalid and must be ignored.
   const configured = env['XDG_CONFIG_HOME'];
-  const configHome = configured !== undefined && isAbsolute(configured) ? configured : join(env['HOME'] || homedir(), '.config');
-  return join(configHome, 'apiary');
+  return configured !== undefined && isAbsolute(configured) ? configured : join(env['HOME'] || homedir(), '.config');
+}
+
+export function apiaryConfigHome(env: NodeJS.ProcessEnv = process.env): string {
+  return join(configHome(env), 'apiary');
 }
 
 export function userManifestDir(env: NodeJS.ProcessEnv = process.env): string {

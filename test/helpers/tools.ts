@@ -57,6 +57,8 @@ export const INSTALL = {
   script: 'apt install bsdutils (util-linux on other distributions), for script(1); .ci/run installs it',
   chromium: 'apt install chromium, or set APIARY_CHROMIUM to a Chromium binary; .ci/run installs it',
   kubectl: 'apt install kubectl from the Kubernetes apt repository (brew install kubectl on macOS)',
+  systemdAnalyze: "apt install systemd (Debian's package has /usr/bin/systemd-analyze); .ci/run installs it",
+  python3: 'apt install python3 (its plistlib reads property lists as macOS does); .ci/run installs it',
   secretService: 'apt install dbus gnome-keyring, then run the tests in dbus-run-session with gnome-keyring-daemon --unlock, as .ci/run does',
 } as const;
 
@@ -64,3 +66,5 @@ export const needsGit = (): ToolCheck => requireTool('git', INSTALL.git);
 export const needsKubectl = (): ToolCheck => requireTool('kubectl', INSTALL.kubectl);
 export const needsAge = (): ToolCheck => requireTool('age', INSTALL.age, () => onPath('age') && onPath('age-keygen'));
 export const needsScript = (): ToolCheck => requireTool('script', INSTALL.script);
+export const needsSystemdAnalyze = (): ToolCheck => requireTool('/usr/bin/systemd-analyze', INSTALL.systemdAnalyze);
+export const needsPython = (): ToolCheck => requireTool('python3', INSTALL.python3);
