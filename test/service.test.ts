@@ -250,6 +250,17 @@ describe('apiary service on Linux', () => {
     expect(clash.stderr).toContain('--state-dir is the service');
   }, 120_000);
 
+  it('a followed repository: the unit runs up --git with its URL, which the terminal sees without the token in it', async () => {
+    const h = await home('down');
+    const url = 'https://someone:tok3n-canary@example.com/team/servers.git';
+    const install = await runCli(['service', 'install', '--git', url], { cwd: h.cwd, env: h.env });
+    expect(install.code).toBe(0);
+    expect(install.stdout).toContain('runs: apiary up --git https://***@example.com/team/servers.git --state-dir ');
+    expect(install.stdout + install.stderr).not.toContain('tok3n-canary');
+    expect(await readFile(h.unit, 'utf8')).toContain(`"up" "--git" "${url}" "--state-dir"`);
+    expect((await stat(h.unit)).mode & 0o777).toBe(0o600);
+  }, 120_000);
+
   it('the unit file is found under $XDG_CONFIG_HOME as systemd looks for it', () => {
     expect(serviceFile(fakeHost('linux', '/home/u'))).toBe('/home/u/.config/systemd/user/apiary.service');
     expect(() => serviceFile(fakeHost('win32', '/home/u'))).toThrow('apiary service runs under systemd (Linux) or launchd (macOS), not on win32');

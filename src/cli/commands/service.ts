@@ -9,6 +9,7 @@ import { delimiter, dirname, isAbsolute } from 'node:path';
 import { ApiaryError } from '../../errors.js';
 import { StateLayout } from '../../state/layout.js';
 import { isDirectory } from '../../util/config-home.js';
+import { redactUrl } from '../../util/redact-url.js';
 import { apiaryPackageDir, cliEntry } from '../../util/package-dir.js';
 import type { CliContext } from '../context.js';
 import { paint } from '../io.js';
@@ -100,7 +101,8 @@ export function servicePath(path: string | undefined, node: string): string {
 }
 
 function reportInstall(ctx: CliContext, host: ServiceHost, spec: ServiceSpec, result: Awaited<ReturnType<typeof installService>>): void {
-  const runs = ['apiary', ...spec.args].join(' ');
+  // A followed repository's URL may carry a token: the unit needs it, the terminal does not.
+  const runs = ['apiary', ...spec.args.map((arg, i) => (spec.args[i - 1] === '--git' ? redactUrl(arg) : arg))].join(' ');
   if (result.action === 'unchanged') ctx.io.out(`${result.file} is already installed as this; unchanged (runs: ${runs})`);
   else ctx.io.out(`${result.action === 'created' ? 'wrote' : 'updated'} ${result.file} (runs: ${runs})`);
   if (result.backup !== undefined) ctx.io.out(`kept the different file that was there as ${result.backup}`);
