@@ -3,8 +3,9 @@
  * prepack builds and sets `prepare` aside, postpack puts it back), the
  * tarball installed with `npm install -g` into a temp prefix (dependencies
  * from npm's cache, else the registry), then that apiary's --version, npx of
- * the same tarball, and `apiary up` on the bundled manifests it ships until
- * hello is Ready. Slow: about 90 s on a quiet 2-core machine, mostly the
+ * the same tarball, init and the service's unit pointing into the installed
+ * package, and `apiary up` on the bundled manifests it ships until hello is
+ * Ready. Slow: about 90 s on a quiet 2-core machine, mostly the
  * build inside npm pack.
  */
 import { execFile, spawn } from 'node:child_process';
@@ -68,7 +69,19 @@ it.runIf(npm.available)('npm pack, npm install -g of the tarball, then apiary --
   const npx = await run('npx', ['--yes', '--prefer-offline', '--package', tarball, '--', 'apiary', '--version'], { cwd: root });
   expect(npx.stdout).toBe('0.1.0\n');
 
+  // From the installed package, init's hello and the service's unit point into it.
   const installed = join(prefix, 'lib', 'node_modules', 'apiary');
+  const home = join(root, 'home');
+  const userEnv: NodeJS.ProcessEnv = { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, '.config'), XDG_STATE_HOME: join(home, '.local', 'state') };
+  for (const name of ['APIARY_DIR', 'APIARY_STATE_DIR', 'APIARY_GIT']) delete userEnv[name];
+  const perUser = join(home, '.config', 'apiary', 'manifests');
+  expect((await run(apiary, ['init'], { cwd: root, env: userEnv })).stdout).toContain(`created ${perUser} with 2 starter manifest(s)`);
+  expect(await readFile(join(perUser, 'hello.yaml'), 'utf8')).toContain(JSON.stringify(join(installed, 'examples', 'hello-server.mjs')));
+  if (process.platform === 'linux') {
+    const unit = await run(apiary, ['service', 'install', '--dry-run'], { cwd: root, env: userEnv });
+    expect(unit.stdout).toContain(`ExecStart="${process.execPath}" "${join(installed, 'dist', 'src', 'cli', 'launch.cjs')}" "up" "--dir" "${perUser}" "--state-dir"`);
+  }
+
   const ws = await workspace(root);
   const env: NodeJS.ProcessEnv = { ...process.env, ...ws.env, NO_COLOR: '1' };
   delete env['APIARY_DIR'];
