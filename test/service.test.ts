@@ -88,7 +88,7 @@ describe.runIf(python.available)('the launchd agent', () => {
     const host = fakeHost('darwin', home);
     const result = await installService(host, spec({ logFile: join(home, 'state', 'controller.log') }));
     expect(result.file).toBe(join(home, 'Library', 'LaunchAgents', 'dev.apiary.plist'));
-    expect(result.activation?.todo).toEqual([`launchctl bootstrap gui/501 ${result.file}`]);
+    expect(result.activation?.todo).toEqual(['launchctl bootout gui/501/dev.apiary', `launchctl bootstrap gui/501 ${result.file}`]);
     const plist = await readPlist(result.file);
     expect(plist).toEqual({
       Label: 'dev.apiary',
@@ -107,6 +107,39 @@ describe.runIf(python.available)('the launchd agent', () => {
     expect((await installService(host, spec({ logFile: join(home, 'state', 'controller.log') }))).action).toBe('unchanged');
     expect((await uninstallService(host)).removed).toBe(true);
     expect(await readdir(join(home, 'Library', 'LaunchAgents'))).toEqual([]);
+  });
+});
+
+describe('the launchd agent with launchctl answering', () => {
+  it('bootstraps it once, leaves a loaded unchanged agent alone, boots out and in again when it changes, and boots it out on uninstall', async () => {
+    const home = await tempDir('apiary-mac-');
+    const loaded = { value: false };
+    const asked: string[] = [];
+    const host: ServiceHost = {
+      ...fakeHost('darwin', home),
+      run: (command, args) => {
+        asked.push([command, ...args].join(' '));
+        if (args[0] === 'bootstrap') loaded.value = true;
+        if (args[0] === 'bootout') loaded.value = false;
+        const answers = args[0] !== 'print' || args[1] === 'gui/501' || loaded.value;
+        return Promise.resolve({ code: answers ? 0 : 113, stdout: answers ? '\tstate = running\n\tpid = 777\n' : '', stderr: answers ? '' : 'Could not find service' });
+      },
+    };
+    const logFile = join(home, 'state', 'controller.log');
+    const file = join(home, 'Library', 'LaunchAgents', 'dev.apiary.plist');
+    await installService(host, spec({ logFile }));
+    await installService(host, spec({ logFile }));
+    await installService(host, spec({ logFile, args: [...spec().args, '--ui-port', '7999'] }));
+    await uninstallService(host);
+    expect(asked.filter((line) => line !== 'launchctl print gui/501')).toEqual([
+      'launchctl bootout gui/501/dev.apiary',
+      `launchctl bootstrap gui/501 ${file}`,
+      'launchctl print gui/501/dev.apiary',
+      'launchctl bootout gui/501/dev.apiary',
+      `launchctl bootstrap gui/501 ${file}`,
+      'launchctl bootout gui/501/dev.apiary',
+    ]);
+    expect(loaded.value).toBe(false);
   });
 });
 

@@ -107,8 +107,8 @@ function reportInstall(ctx: CliContext, host: ServiceHost, spec: ServiceSpec, re
   else ctx.io.out(`${result.action === 'created' ? 'wrote' : 'updated'} ${result.file} (runs: ${runs})`);
   if (result.backup !== undefined) ctx.io.out(`kept the different file that was there as ${result.backup}`);
   if (/[/\\]_npx[/\\]/.test(spec.entry)) ctx.io.out(`${paint(ctx.io, 'yellow', 'warning:')} this apiary runs from npx's cache (${spec.entry}), which npm may clean; install it for good with npm install -g, then run apiary service install again`);
-  if (result.activation !== undefined) reportActivation(ctx, result.activation, 'to start it now and at every login, run');
-  if (result.activation?.failed !== undefined) return;
+  reportActivation(ctx, result.activation, 'to start it now and at every login, run');
+  if (result.activation.failed !== undefined) return;
   const systemd = managerOf(host) === 'systemd';
   ctx.io.out(`apiary up starts at every login and again after a failure; apiary service status shows it${systemd ? ', journalctl --user -u apiary its log' : ', apiary logs --controller its log'}.`);
   if (systemd) ctx.io.out('To start it at boot, before you log in: loginctl enable-linger $USER');

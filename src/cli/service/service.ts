@@ -48,7 +48,7 @@ export interface InstallResult {
   action: 'created' | 'updated' | 'unchanged';
   /** Where the different file that was there was kept. */
   backup?: string;
-  activation?: Activation;
+  activation: Activation;
 }
 
 export interface UninstallResult {
@@ -92,18 +92,18 @@ export function renderService(host: ServiceHost, spec: ServiceSpec): string {
   return managerOf(host) === 'systemd' ? systemdUnit(spec) : launchdPlist(spec);
 }
 
-export async function installService(host: ServiceHost, spec: ServiceSpec, options: { activate?: boolean } = {}): Promise<InstallResult> {
+export async function installService(host: ServiceHost, spec: ServiceSpec): Promise<InstallResult> {
   const file = serviceFile(host);
   const text = renderService(host, spec);
   const before = await readText(file);
-  if (before === text) return { file, action: 'unchanged', ...(options.activate === false ? {} : { activation: await activate(host, file, false) }) };
+  if (before === text) return { file, action: 'unchanged', activation: await activate(host, file, 'unchanged') };
   await ensureDir(dirname(file));
   const backup = before === undefined ? undefined : await keepBackup(file, before);
   // launchd opens the log before it runs anything: its folder (the state directory) must be there.
   if (managerOf(host) === 'launchd') await ensureDir(dirname(spec.logFile));
   await writeFileAtomic(file, text);
   const action = before === undefined ? 'created' : 'updated';
-  return { file, action, ...(backup !== undefined ? { backup } : {}), ...(options.activate === false ? {} : { activation: await activate(host, file, action === 'updated') }) };
+  return { file, action, ...(backup !== undefined ? { backup } : {}), activation: await activate(host, file, action) };
 }
 
 export async function uninstallService(host: ServiceHost): Promise<UninstallResult> {
@@ -189,12 +189,19 @@ async function reachable(host: ServiceHost): Promise<{ reachable: boolean; unrea
   return { reachable: true };
 }
 
-async function activate(host: ServiceHost, file: string, changed: boolean): Promise<Activation> {
+/**
+ * systemd: enable --now starts a new unit; one that changed is restarted to
+ * take it. launchd: a new or changed agent is booted out (whatever held the
+ * label before) and in again; an unchanged one is bootstrapped only when not loaded.
+ */
+async function activate(host: ServiceHost, file: string, action: InstallResult['action']): Promise<Activation> {
+  const restart: [string, string[]][] = action === 'updated' ? [['systemctl', ['--user', 'restart', SYSTEMD_UNIT]]] : [];
+  const bootout: [string, string[]][] = action !== 'unchanged' ? [['launchctl', ['bootout', `gui/${host.uid}/${LAUNCHD_LABEL}`]]] : [];
   const steps: [string, string[]][] =
     managerOf(host) === 'systemd'
-      ? [['systemctl', ['--user', 'daemon-reload']], ['systemctl', ['--user', 'enable', '--now', SYSTEMD_UNIT]], ...(changed ? [['systemctl', ['--user', 'restart', SYSTEMD_UNIT]] as [string, string[]]] : [])]
-      : [...(changed ? [['launchctl', ['bootout', `gui/${host.uid}/${LAUNCHD_LABEL}`]] as [string, string[]]] : []), ['launchctl', ['bootstrap', `gui/${host.uid}`, file]]];
-  return runSteps(host, steps, { launchdLoaded: !changed });
+      ? [['systemctl', ['--user', 'daemon-reload']], ['systemctl', ['--user', 'enable', '--now', SYSTEMD_UNIT]], ...restart]
+      : [...bootout, ['launchctl', ['bootstrap', `gui/${host.uid}`, file]]];
+  return runSteps(host, steps, { launchdLoaded: action === 'unchanged' });
 }
 
 async function deactivate(host: ServiceHost, file: string): Promise<Activation> {
