@@ -338,6 +338,25 @@ describe('Bridge eras', () => {
     expect(methods(fresh.received)).not.toContain('initialize');
   });
 
+  it('a server the probe leaves unable to initialize (supergateway opens its upstream session on it) is legacy for its configuration: its next process gets initialize at once', async () => {
+    const bridge = new Bridge({ name: 's', clock: systemClock });
+    const first = scriptedServer({ silent: true });
+    const probe = first.next('server/discover');
+    bridge.attach(first.toServer, first.fromServer, 1, 'config-a');
+    const asked = await probe;
+    const initialize = first.next('initialize');
+    first.reply({ jsonrpc: '2.0', id: asked.id, error: { code: -32603, message: 'Bad Request: Server not initialized' } });
+    const init = await initialize;
+    first.reply({ jsonrpc: '2.0', id: init.id, error: { code: -32600, message: 'Invalid Request: Server already initialized' } });
+    await waitFor('the handshake failed', () => bridge.status().state === 'failed', 10_000, { observe: () => bridge.status() });
+    expect(bridge.status().message).toMatch(/initialize failed after the server\/discover probe.*next process gets initialize at once/);
+
+    const second = scriptedServer();
+    bridge.attach(second.toServer, second.fromServer, 2, 'config-a');
+    await waitFor('the next process ready', () => bridge.isReady() && bridge.status().pid === 2, 10_000, { observe: () => bridge.status() });
+    expect(methods(second.received)).toEqual(['initialize', 'notifications/initialized', 'tools/list']);
+  });
+
   it('a server slow to start that then exits on the probe is remembered as legacy too', async () => {
     const clock = new FakeClock();
     const bridge = new Bridge({ name: 's', clock, health: { intervalMs: 60_000, timeoutMs: 1_000, failureThreshold: 3 } });

@@ -370,6 +370,12 @@ export class Bridge {
     const answer = probed.initialize ?? (await this.#handshakeStep(upstream, 'initialize', INITIALIZE_PARAMS, slow));
     // The remembered verdict may be wrong (the process that exited on the probe crashed for another reason): the next process is probed again.
     if (answer.error && remembered) this.#legacyConfigs.delete(config);
+    // A process the probe itself spoiled (supergateway opens its upstream session on the first message, then refuses
+    // initialize as a second one): as for one that exits on the probe, its next process is not probed.
+    if (answer.error && !remembered && probed.initialize === undefined && config !== undefined) {
+      this.#legacyConfigs.add(config);
+      return { error: `initialize failed after the server/discover probe (${answer.error.message}); its next process gets initialize at once, as a 2025 server` };
+    }
     if (answer.error || answer.result === undefined) return { error: `initialize failed: ${answer.error?.message ?? 'no result'}` };
     // Checked against the SDK's schema: what apiary answers every client's initialize with must be whole.
     const parsed = InitializeResultSchema.safeParse(answer.result);
