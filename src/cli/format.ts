@@ -4,7 +4,7 @@ import { kindLower, type Kind } from '../api/names.js';
 import { findCondition, type GitRepositoryStatus, type MCPServerStatus, type SecretStatus } from '../api/status.js';
 import { shortRevision } from '../source/spec.js';
 import type { MCPServerSpec } from '../api/manifests.js';
-import type { ObjectView, StateView } from '../state/view.js';
+import type { ObjectView, StateView, WantedSecret } from '../state/view.js';
 import { escapeTerminal, escapeTerminalLines } from './escape.js';
 import { age, table } from './table.js';
 import { internalPortLines, type InternalPort } from './internal-port.js';
@@ -59,7 +59,8 @@ export function serverTable(objects: readonly ObjectView[], wide: boolean, now: 
   return table(headers, rows);
 }
 
-export function secretTable(objects: readonly ObjectView[], wide: boolean, now: number): string {
+/** `wanted`: secrets servers reference that no manifest declares, listed as Missing (kubectl's NotFound, in a row). */
+export function secretTable(objects: readonly ObjectView[], wide: boolean, now: number, wanted: readonly WantedSecret[] = []): string {
   const headers = ['NAME', 'KEYS', 'STATE', 'USED BY', 'AGE'];
   const revision = wide ? revisionColumn(objects) : undefined;
   if (wide) headers.push('FORMS', ...(revision ? ['REVISION'] : []), 'MESSAGE');
@@ -67,14 +68,27 @@ export function secretTable(objects: readonly ObjectView[], wide: boolean, now: 
     const status = o.object.status as SecretStatus | undefined;
     const keys = status?.keys ?? Object.keys((o.object.spec as { keys?: object } | undefined)?.keys ?? {});
     const state = o.errors.length > 0 ? 'Invalid' : (status?.phase ?? 'Unknown');
-    const row = [o.name, String(keys.length), o.orphan ? `${state} (deleted)` : state, status?.usedBy.join(',') || '<none>', age(o.object.metadata.creationTimestamp, now)];
+    const row = [o.name, String(keys.length), o.orphan ? `${state} (deleted)` : state, (o.usedBy ?? status?.usedBy ?? []).join(',') || '<none>', age(o.object.metadata.creationTimestamp, now)];
     if (wide) {
       const forms = status?.forms ?? (o.object.spec as { keys?: Record<string, string> } | undefined)?.keys ?? {};
       row.push([...new Set(Object.values(forms))].join('+') || '-', ...(revision ? [revision(o)] : []), o.errors[0] ?? status?.message ?? '');
     }
     return row;
   });
+  for (const w of wanted) {
+    const row = [w.name, w.keys.length > 0 ? String(w.keys.length) : '-', w.optional ? 'Missing (optional)' : 'Missing', [...new Set(w.wantedBy.map((b) => b.server))].join(','), '<none>'];
+    if (wide) row.push('-', ...(revision ? ['-'] : []), missingSecretMessage(w));
+    rows.push(row);
+  }
+  const order = (row: readonly string[]): string => row[0] ?? '';
+  rows.sort((a, b) => order(a).localeCompare(order(b)));
   return table(headers, rows);
+}
+
+/** What a missing secret is wanted for, and the command that creates it. */
+export function missingSecretMessage(w: WantedSecret): string {
+  const uses = w.wantedBy.map((b) => `mcpserver/${b.server}${b.env !== undefined ? ` (env ${b.env}${b.optional ? ', optional' : ''})` : ''}`);
+  return `not declared in any manifest; wanted by ${uses.join(', ')}; create it with: apiary secret set ${w.name} ${w.keys[0] ?? 'KEY'}`;
 }
 
 /** As `flux get sources git`: what is fetched, which revision runs, and whether all is well. */
@@ -205,7 +219,7 @@ function describeSecret(o: ObjectView, status: SecretStatus | undefined, out: st
   const forms = status?.forms ?? (o.object.spec as { keys?: Record<string, string> } | undefined)?.keys ?? {};
   out.push(line('State', status?.phase ?? 'Unknown'));
   if (status?.message) out.push(line('Message', status.message));
-  out.push(line('Used by', status?.usedBy.map((s) => `mcpserver/${s}`).join(', ') || '<none>'));
+  out.push(line('Used by', (o.usedBy ?? status?.usedBy ?? []).map((s) => `mcpserver/${s}`).join(', ') || '<none>'));
   out.push('Keys:');
   const keys = Object.entries(forms);
   if (keys.length === 0) out.push('  <none>');

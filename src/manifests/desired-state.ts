@@ -180,10 +180,13 @@ export class DesiredState {
     }
     if (!changed) return affected;
     const previous = this.#entries;
+    const previousUsers = this.#users;
     this.#rebuild();
     // Conflicts span files: a key whose entry changed anywhere is affected too.
     for (const [key, entry] of this.#entries) if (!affected.has(key) && !sameEntry(previous.get(key), entry)) affected.add(key);
     for (const key of previous.keys()) if (!this.#entries.has(key)) affected.add(key);
+    // A secret's status names the servers using it: a server that starts or stops referencing it changes that status.
+    for (const secret of changedUsers(previousUsers, this.#users)) affected.add(resourceKey('Secret', secret));
     return affected;
   }
 
@@ -273,6 +276,12 @@ export class DesiredState {
 function keyOf(doc: ParsedDocument): ResourceKey | undefined {
   if (doc.kind === undefined || doc.name === undefined || !isDns1123Label(doc.name)) return undefined;
   return resourceKey(doc.kind, doc.name);
+}
+
+/** The secrets whose list of users differs between two user maps. */
+function changedUsers(before: ReadonlyMap<string, readonly string[]>, after: ReadonlyMap<string, readonly string[]>): string[] {
+  const names = new Set([...before.keys(), ...after.keys()]);
+  return [...names].filter((name) => (before.get(name) ?? []).join('\n') !== (after.get(name) ?? []).join('\n'));
 }
 
 function sameEntry(a: DesiredEntry | undefined, b: DesiredEntry): boolean {

@@ -13,6 +13,7 @@ import { messageOf } from '../errors.js';
 import { formatManifestError } from '../manifests/errors.js';
 import { loadDirectory } from '../manifests/loader.js';
 import type { ParsedDocument } from '../manifests/parse.js';
+import { secretReferences } from '../manifests/references.js';
 import type { Resource } from '../manifests/resource.js';
 import { currentTarget } from './git-current.js';
 import { redactUrl } from '../util/redact-url.js';
@@ -53,6 +54,8 @@ export interface ObjectView {
   /** In the state directory but no longer in the manifests (being deleted). */
   orphan: boolean;
   events: ResourceEvent[];
+  /** A Secret: the valid servers whose manifests reference it now (status.usedBy is the controller's last word on it). */
+  usedBy?: string[];
 }
 
 export interface StateView {
@@ -65,6 +68,19 @@ export interface StateView {
   /** State files that are there but unreadable (truncated, damaged): named, never read as "no status". */
   stateProblems: string[];
   objects: ObjectView[];
+  /** Secrets that valid servers reference but no manifest declares (sorted by name): what kubectl would answer NotFound for. */
+  wanted: WantedSecret[];
+}
+
+/** A secret some server needs that nobody declares. */
+export interface WantedSecret {
+  name: string;
+  /** The keys servers ask for (none for a secret taken whole by envFrom). */
+  keys: string[];
+  /** Each server that references it, and for which variable. */
+  wantedBy: { server: string; env?: string; key?: string; optional: boolean }[];
+  /** Every reference is optional: the servers start without it. */
+  optional: boolean;
 }
 
 function objectFor(kind: Kind, name: string, resource: Resource | undefined, record: StatusRecord | undefined): ApiObject {
@@ -181,6 +197,9 @@ export function composeStateView(input: StateViewInput): StateView {
     });
   }
   const objects = [...byKey.values()].sort((a, b) => a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name));
+  const users = secretUsers(documents);
+  for (const o of objects) if (o.kind === 'Secret') o.usedBy = users.get(o.name) ?? [];
+  const wanted = wantedSecrets(documents);
   const lastWrittenAt = records.map((r) => r.writtenAt).sort().at(-1);
   return {
     ...(controller ? { controller } : {}),
@@ -189,7 +208,37 @@ export function composeStateView(input: StateViewInput): StateView {
     ...(manifestsError !== undefined ? { manifestsError } : {}),
     stateProblems: problems.map((p) => `status of ${kindLower(p.kind)}/${p.name} is unreadable (${p.file}: ${p.error}); a running controller rewrites it at its next pass`),
     objects,
+    wanted,
   };
+}
+
+/** Secret name -> the valid servers (sorted) whose manifests reference it. */
+function secretUsers(documents: readonly ParsedDocument[]): Map<string, string[]> {
+  const users = new Map<string, Set<string>>();
+  for (const doc of documents) {
+    if (doc.errors.length > 0 || doc.resource?.kind !== 'MCPServer') continue;
+    for (const ref of secretReferences(doc.resource)) users.set(ref.secret, (users.get(ref.secret) ?? new Set()).add(doc.resource.name));
+  }
+  return new Map([...users].map(([name, servers]) => [name, [...servers].sort()]));
+}
+
+/** The secrets valid servers reference that no document declares (valid or not: a broken declaration is not a missing one). */
+function wantedSecrets(documents: readonly ParsedDocument[]): WantedSecret[] {
+  const declared = new Set(documents.filter((d) => d.kind === 'Secret' && d.name !== undefined).map((d) => d.name!));
+  const wanted = new Map<string, WantedSecret>();
+  for (const doc of documents) {
+    if (doc.errors.length > 0 || doc.resource?.kind !== 'MCPServer') continue;
+    for (const ref of secretReferences(doc.resource)) {
+      if (declared.has(ref.secret)) continue;
+      const entry = wanted.get(ref.secret) ?? { name: ref.secret, keys: [], wantedBy: [], optional: true };
+      if (ref.key !== undefined && !entry.keys.includes(ref.key)) entry.keys.push(ref.key);
+      entry.wantedBy.push({ server: doc.resource.name, ...(ref.env !== undefined ? { env: ref.env } : {}), ...(ref.key !== undefined ? { key: ref.key } : {}), optional: ref.optional });
+      entry.optional &&= ref.optional;
+      wanted.set(ref.secret, entry);
+    }
+  }
+  for (const entry of wanted.values()) entry.keys.sort();
+  return [...wanted.values()].sort((a, b) => a.name.localeCompare(b.name));
 }
 
 /** As kubectl prints several objects: a Kubernetes List of them (the CLI's `-o json` and the console's API alike). */

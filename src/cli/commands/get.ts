@@ -2,11 +2,11 @@ import type { Command } from 'commander';
 import { kindFromAlias, type Kind } from '../../api/names.js';
 import { ApiaryError } from '../../errors.js';
 import { matchesSelector, parseSelector, type Selector } from '../../manifests/selector.js';
-import { asList, readStateView, type ObjectView, type StateView } from '../../state/view.js';
+import { asList, readStateView, type ObjectView, type StateView, type WantedSecret } from '../../state/view.js';
 import { closest } from '../../util/suggest.js';
 import type { CliContext } from '../context.js';
 import { outputOption } from '../context.js';
-import { controllerNotice, kindLabel, secretTable, serialize, serverTable, sourceTable } from '../format.js';
+import { controllerNotice, kindLabel, missingSecretMessage, secretTable, serialize, serverTable, sourceTable } from '../format.js';
 import { escapeTerminalLines } from '../escape.js';
 import { paint } from '../io.js';
 
@@ -27,6 +27,8 @@ export function select(view: StateView, kinds: readonly Kind[], name: string | u
     (o) => kinds.includes(o.kind) && (name === undefined || o.name === name) && matchesSelector(selector, o.object.metadata.labels),
   );
   if (name !== undefined && objects.length === 0) {
+    const wanted = kinds.includes('Secret') ? view.wanted.find((w) => w.name === name) : undefined;
+    if (wanted !== undefined) throw new ApiaryError('NotFound', `${kindLabel('Secret', name)} not found: ${missingSecretMessage(wanted)}`);
     const why = view.manifestsError !== undefined ? ` (${view.manifestsError})` : '';
     throw new ApiaryError('NotFound', `${kinds.map((k) => kindLabel(k, name)).join(' or ')} not found${why}`);
   }
@@ -40,11 +42,16 @@ export async function query(ctx: CliContext, cmd: Command, type: string | undefi
   if (name !== undefined && selector.length > 0) throw new ApiaryError('Usage', 'a NAME and --selector do not go together');
   const { dir, stateDir } = ctx.locations(cmd);
   const view = await readStateView(dir, stateDir);
-  return { kinds, selector, dir, stateDir, view, objects: select(view, kinds, name, selector) };
+  return { kinds, selector, dir, stateDir, view, objects: select(view, kinds, name, selector), wanted: wantedOf(view, kinds, name, selector) };
+}
+
+/** The missing secrets a listing shows: none for one named object or a label selector (they have no labels). */
+function wantedOf(view: StateView, kinds: readonly Kind[], name: string | undefined, selector: Selector): WantedSecret[] {
+  return kinds.includes('Secret') && name === undefined && selector.length === 0 ? view.wanted : [];
 }
 
 /** As kubectl: one named resource prints as the object itself, anything else as a List (even of one). */
-function render(objects: readonly ObjectView[], kinds: readonly Kind[], output: Output, now: number, single = false): string {
+function render(objects: readonly ObjectView[], kinds: readonly Kind[], output: Output, now: number, single = false, wanted: readonly WantedSecret[] = []): string {
   if (output === 'name') return objects.map((o) => kindLabel(o.kind, o.name)).join('\n');
   if (output === 'json' || output === 'yaml') {
     return serialize(single && objects[0] !== undefined ? objects[0].object : asList(objects), output);
@@ -54,7 +61,7 @@ function render(objects: readonly ObjectView[], kinds: readonly Kind[], output: 
   const servers = objects.filter((o) => o.kind === 'MCPServer');
   const secrets = objects.filter((o) => o.kind === 'Secret');
   if (kinds.includes('MCPServer') && (servers.length > 0 || kinds.length === 1)) parts.push(servers.length ? serverTable(servers, wide, now) : 'No mcpservers found.');
-  if (kinds.includes('Secret') && (secrets.length > 0 || kinds.length === 1)) parts.push(secrets.length ? secretTable(secrets, wide, now) : 'No secrets found.');
+  if (kinds.includes('Secret') && (secrets.length + wanted.length > 0 || kinds.length === 1)) parts.push(secrets.length + wanted.length ? secretTable(secrets, wide, now, wanted) : 'No secrets found.');
   const sources = objects.filter((o) => o.kind === 'GitRepository');
   if (kinds.includes('GitRepository') && (sources.length > 0 || kinds.length === 1)) parts.push(sources.length ? sourceTable(sources, wide, now) : 'No sources found (apiary follows a git repository with: apiary up --git URL).');
   return parts.length ? parts.join('\n\n') : 'No resources found.';
@@ -70,12 +77,12 @@ export function registerGet(program: Command, ctx: CliContext): void {
     .option('-l, --selector <SELECTOR>', 'only resources whose labels match, e.g. team=tools,tier!=dev')
     .option('-w, --watch', 'after listing, print a line for every change')
     .action(async (type: string, name: string | undefined, opts: { output: Output; watch?: boolean; selector?: string }, cmd: Command) => {
-      const { kinds, selector, dir, stateDir, view, objects } = await query(ctx, cmd, type, name, opts.selector);
+      const { kinds, selector, dir, stateDir, view, objects, wanted } = await query(ctx, cmd, type, name, opts.selector);
       if (view.manifestsError !== undefined) ctx.io.err(paint(ctx.io, 'yellow', `warning: ${escapeTerminalLines(view.manifestsError)}`));
       for (const problem of view.stateProblems) ctx.io.err(paint(ctx.io, 'yellow', `warning: ${escapeTerminalLines(problem)}`));
       const notice = controllerNotice(view, Date.now());
       if (notice) ctx.io.err(paint(ctx.io, 'yellow', `warning: ${notice}`));
-      if (opts.output !== 'name' || objects.length > 0) ctx.io.out(render(objects, kinds, opts.output, Date.now(), name !== undefined && kinds.length === 1));
+      if (opts.output !== 'name' || objects.length > 0) ctx.io.out(render(objects, kinds, opts.output, Date.now(), name !== undefined && kinds.length === 1, wanted));
       if (opts.watch) await watch(ctx, { dir, stateDir, kinds, name, selector, output: opts.output, shown: objects });
     });
 }
