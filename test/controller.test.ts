@@ -81,7 +81,8 @@ describe('controller: lifecycle', () => {
       return s?.phase === 'CrashLoopBackOff' && s;
     });
     expect(crashing.lastTermination).toMatchObject({ exitCode: 3, reason: 'Error' });
-    expect(crashing.message).toMatch(/^back-off 1s restarting failed server \(exit code 3\)/);
+    // With the last line it wrote (the kubelet's FallbackToLogsOnError).
+    expect(crashing.message).toMatch(/^back-off 1s restarting failed server \(exit code 3: tiny-server a: crashing on purpose \(start 1\)\)/);
     const recovered = await h.waitFor('recovered', async () => {
       const s = await h.status('a');
       return s?.phase === 'Running' && s.restartCount === 2 && s;
@@ -100,7 +101,7 @@ describe('controller: lifecycle', () => {
     await h.write('onfail.yaml', tinyServer('onfail', h, { args: ['--exit-after', '50', '0'], restartPolicy: 'OnFailure' }));
     await h.start();
     const failed = await h.waitFor('failed', async () => ((await h.status('never'))?.phase === 'Failed' ? h.status('never') : undefined));
-    expect(failed?.message).toBe('failed (exit code 4); restartPolicy Never does not restart it');
+    expect(failed?.message).toMatch(/^failed \(exit code 4: tiny-server never pid \d+ up\); restartPolicy Never does not restart it$/);
     await h.waitFor('completed', async () => (await h.status('onfail'))?.phase === 'Completed');
     // A full pass decides again from the world: a restart would be started (or scheduled, and the phase say so).
     await h.settled();

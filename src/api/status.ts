@@ -32,6 +32,8 @@ export interface LastTermination {
   signal: string | null;
   finishedAt: string;
   reason?: string;
+  /** A failed run: the last line of its output, secrets redacted (the kubelet's terminated.message). */
+  message?: string;
 }
 
 export interface MCPServerStatus {

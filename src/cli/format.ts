@@ -17,7 +17,24 @@ function serverPhase(o: ObjectView): string {
   if (o.errors.length > 0 && o.record === undefined) return 'Invalid';
   const status = o.object.status as MCPServerStatus | undefined;
   if (status === undefined) return 'Unknown';
-  return o.orphan ? `${status.phase} (deleted)` : status.phase;
+  const phase = phaseWithReason(status);
+  return o.orphan ? `${phase} (deleted)` : phase;
+}
+
+/**
+ * The phase with the reason it carries, as kubectl's STATUS column shows
+ * `CreateContainerConfigError` rather than Pending: a server that cannot go
+ * on says why (`Stuck (SecretNotFound)`, `Failed (StartFailed)`); one that
+ * is not Running says what it waits for (`Pending (ControllerStopped)`). A
+ * reason that only repeats the phase (CrashLoopBackOff) is left out.
+ */
+export function phaseWithReason(status: MCPServerStatus): string {
+  const phase = status.phase;
+  if (phase === 'Running' || phase === 'Suspended') return phase;
+  const stalled = findCondition(status.conditions, 'Stalled');
+  const ready = findCondition(status.conditions, 'Ready');
+  const reason = stalled?.status === 'True' ? stalled.reason : ready?.status !== 'True' ? ready?.reason : undefined;
+  return reason === undefined || reason === '' || reason === phase ? phase : `${phase} (${reason})`;
 }
 
 /** Following git: the revision each object was last applied from (a column only when some object has one). */
@@ -172,6 +189,7 @@ function describeServer(o: ObjectView, status: MCPServerStatus | undefined, out:
     if (status.lastTermination) {
       const t = status.lastTermination;
       out.push(line('Last termination', `${t.reason ?? ''} ${t.signal ? `signal ${t.signal}` : `exit code ${t.exitCode ?? 'unknown'}`} at ${t.finishedAt}`.trim()));
+      if (t.message !== undefined) out.push(line('Last output', t.message));
     }
     if (status.nextRetryAt) out.push(line('Next retry', status.nextRetryAt));
     out.push(line('URL', status.url));

@@ -141,6 +141,13 @@ export function nextRetryAt(history: RunHistory, policy: RestartPolicy): number 
   return Date.parse(last.finishedAt) + backoffDelay(history.failures);
 }
 
+/** How the last failed run ended, with the line its output ended with: "exit code 1: Error: GITHUB_TOKEN is not set". */
+export function failureOf(history: RunHistory, last: Termination): string {
+  const start = startErrorOf(history);
+  if (start !== undefined) return start;
+  return last.lastOutput !== undefined ? `${describeTermination(last)}: ${last.lastOutput}` : describeTermination(last);
+}
+
 /** Why the last start failed before a process existed (command not found, ...), if it did. */
 export function startErrorOf(history: RunHistory): string | undefined {
   const last = history.lastTermination;
@@ -284,13 +291,13 @@ function verdict(input: StatusInput): Verdict {
   const retryAt = desired.state === 'valid' ? nextRetryAt(history, desired.restartPolicy) : undefined;
   if (retryAt !== undefined && retryAt > now && last !== undefined) {
     const seconds = Math.ceil((retryAt - now) / 1000);
-    const why = startErrorOf(history) ?? describeTermination(last);
+    const why = failureOf(history, last);
     const message = `back-off ${formatDelay(backoffDelay(history.failures))} restarting failed server (${why}); next try in ${seconds}s`;
     return { phase: 'CrashLoopBackOff', ready: [false, 'CrashLoopBackOff', message], message };
   }
   if (last !== undefined && last.reason !== 'Stopped' && !shouldRestart(desired.restartPolicy, last)) {
     const clean = last.exitCode === 0 && last.signal === null;
-    const message = `${clean ? 'exited cleanly' : `failed (${startErrorOf(history) ?? describeTermination(last)})`}; restartPolicy ${desired.restartPolicy} does not restart it`;
+    const message = `${clean ? 'exited cleanly' : `failed (${failureOf(history, last)})`}; restartPolicy ${desired.restartPolicy} does not restart it`;
     return clean
       ? { phase: 'Completed', ready: [false, 'Completed', message], message }
       : { phase: 'Failed', ready: [false, 'Failed', message], message };
@@ -439,6 +446,7 @@ export function toLastTermination(t: Termination): LastTermination {
     signal: t.signal,
     finishedAt: t.finishedAt,
     reason: t.reason,
+    ...(t.lastOutput !== undefined ? { message: t.lastOutput } : {}),
   };
 }
 

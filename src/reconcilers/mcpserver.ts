@@ -163,6 +163,7 @@ function launchSpec(ctx: ReconcileContext, resource: MCPServerResource, generati
     configParts: configParts(identity),
     generation,
     attachStdio: transport === 'stdio',
+    secrets: [...new Set(vars.flatMap(([, v]) => (typeof v === 'string' ? [] : [v.reveal()])))],
   };
 }
 
@@ -445,7 +446,7 @@ export class MCPServerReconciler {
     if (termination.reason === 'Stopped') return;
     const how = termination.signal ?? (termination.exitCode !== null ? `exit code ${termination.exitCode}` : termination.message ?? 'unknown');
     const clean = termination.exitCode === 0 && termination.signal === null;
-    ctx.records.event(KIND, name, clean ? 'Normal' : 'Warning', clean ? 'Completed' : 'Exited', `process exited (${how})`);
+    ctx.records.event(KIND, name, clean ? 'Normal' : 'Warning', clean ? 'Completed' : 'Exited', `process exited (${how})${termination.lastOutput !== undefined ? `: ${termination.lastOutput}` : ''}`);
     ctx.logger.warn('server exited', { server: name, exitCode: termination.exitCode, signal: termination.signal, reason: termination.reason });
   }
 

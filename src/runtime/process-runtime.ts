@@ -15,6 +15,7 @@ import type { StateLayout } from '../state/layout.js';
 import { DIR_MODE, ensureDir, FILE_MODE, writeFileAtomic } from '../util/atomic.js';
 import { groupLeadersLoggingTo, isSameProcess, procStartTime } from '../util/proc.js';
 import { RunHistories, type RunHistory } from './history.js';
+import { lastOutputLine } from './last-output.js';
 import type { Slot } from '../api/slot.js';
 import type { AdoptionReport, ExitListener, LaunchSpec, ObservedProcess, Runtime, StopOptions, Termination } from './runtime.js';
 
@@ -53,6 +54,8 @@ interface Tracked {
   failure?: { reason: string; message: string };
   /** What was (or is being) written to its record file. */
   record?: ProcessRecord;
+  /** The secret values it was given: redacted from the output a failure quotes. */
+  secrets?: readonly string[];
 }
 
 /** The key a process is tracked under: its server's name, and its slot. */
@@ -201,6 +204,7 @@ export class ProcessRuntime implements Runtime {
       ...(spec.attachStdio && child.stdin && child.stdout ? { stdio: { stdin: child.stdin, stdout: child.stdout } } : {}),
     };
     const tracked = this.#track(observed, startedAtMs, child);
+    if (spec.secrets !== undefined) tracked.secrets = spec.secrets;
     if (this.#held !== undefined) {
       signalGroup(pid, 'SIGSTOP');
       this.#held.add(pid);
@@ -443,6 +447,8 @@ export class ProcessRuntime implements Runtime {
       ...(exit.message !== undefined ? { message: exit.message } : {}),
       ranForMs: Math.max(0, now - tracked.startedAtMs),
     };
+    const lastOutput = exit.reason === 'Error' || exit.reason === 'Signal' ? lastOutputLine(this.#logFileOf(name, slot), tracked.secrets ?? []) : undefined;
+    if (lastOutput !== undefined) termination.lastOutput = lastOutput;
     // Report the exit in the same turn the process leaves observe(): a reconcile in between
     // would see neither the process nor its termination, and start a second copy.
     if (slot === 'current') this.#history.ended(name, termination);
@@ -484,6 +490,12 @@ export class ProcessRuntime implements Runtime {
     if (info?.isDirectory() !== true) {
       throw new ApiaryError('StartFailed', `working directory ${spec.cwd} does not exist`);
     }
+  }
+
+  /** The log a process in a slot writes (a replaced one's was renamed when the next took over). */
+  #logFileOf(name: string, slot: Slot): string {
+    if (slot === 'next') return this.#layout.nextLogFile(name);
+    return slot === 'old' ? this.#layout.previousLogFile(name) : this.#layout.logFile(name);
   }
 
   #openFreshLog(name: string): number {

@@ -22,6 +22,8 @@ export interface LaunchSpec {
   generation: number;
   /** Keep stdout as a pipe for apiary (stdio MCP servers); otherwise it goes to the log. */
   attachStdio: boolean;
+  /** The secret values in `env`: whatever of the server's output is reported (lastOutput) has them redacted. */
+  secrets?: readonly string[];
 }
 
 export interface Termination {
@@ -36,6 +38,8 @@ export interface Termination {
   /** Why: Completed, Error, Signal, StartError, Stopped, Lost (gone while apiary was down). */
   reason: string;
   message?: string;
+  /** A run that failed: the last line its output ended with, its secrets redacted (the kubelet's FallbackToLogsOnError). */
+  lastOutput?: string;
   /** How long the process ran, for back-off reset. */
   ranForMs: number;
 }
