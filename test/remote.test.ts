@@ -199,3 +199,44 @@ spec:
     }
   });
 });
+
+describe('apiary add --url', () => {
+  it("writes a hosted server whose header takes a secret asked for on stdin and sealed, never echoed; it is Ready and answers through apiary", async () => {
+    const { url, seen } = await hostedServer('k-add-canary-41');
+    const h = await harness();
+    const added = await runCli(['add', 'hosted', '--url', url, '--header', 'Authorization=Bearer $(TOKEN)', '--secret', 'TOKEN'], { env: h.env, input: 'k-add-canary-41\n' });
+    expect(added.code, added.stderr).toBe(0);
+    expect(added.stdout).toMatch(/^secret\/token created \(sealed\)\nmcpserver\/hosted created \(.+\)\n$/);
+    for (const file of await filesUnder(h.dir)) expect(await readFile(file, 'utf8'), file).not.toContain('k-add-canary');
+    const manifests = (await Promise.all((await filesUnder(h.dir)).map((f) => readFile(f, 'utf8')))).join('\n');
+    expect(manifests).toMatch(/remote:\n\s+url: .+\n\s+headers:\n\s+- name: Authorization\n\s+value: Bearer \$\(TOKEN\)/);
+    expect(manifests).toMatch(/encryptedData:\n\s+TOKEN: apiary:v1:/);
+
+    await h.start();
+    const status = await h.waitFor('hosted Ready', async () => {
+      const s = await h.status('hosted');
+      return findCondition(s?.conditions, 'Ready')?.status === 'True' && s;
+    });
+    const token = (await readEndpointToken(new StateLayout(h.stateDir)))!;
+    const client = new Client({ name: 'add-url-test', version: '1' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(status.url!), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+    expect((await client.callTool({ name: 'shout', arguments: { word: 'added' } })).content).toEqual([{ type: 'text', text: 'ADDED' }]);
+    await client.close();
+    expect(new Set(seen)).toEqual(new Set(['Bearer k-add-canary-41']));
+  });
+
+  it('refuses a header naming a variable nothing declares, a credential written out in a header, and a command beside --url; writes nothing', async () => {
+    const h = await harness();
+    const undeclared = await runCli(['add', 'hosted', '--url', 'https://mcp.example.com/mcp', '--header', 'Authorization=Bearer $(TOKEN)'], { env: h.env });
+    expect(undeclared.code).toBe(2);
+    expect(undeclared.stderr).toContain('header Authorization refers to $(TOKEN), which no variable declares: add --secret TOKEN (its value sealed) or --env TOKEN=VALUE');
+    const plain = await runCli(['add', 'hosted', '--url', 'https://mcp.example.com/mcp', '--header', 'Authorization: Bearer ghp_plain-canary'], { env: h.env });
+    expect(plain.code).toBe(2);
+    expect(plain.stderr).toContain("header Authorization holds its value in plain text, which would be written into the manifest; seal it instead: --header 'Authorization=Bearer $(AUTHORIZATION)' --secret AUTHORIZATION");
+    expect(plain.stderr).not.toContain('ghp_plain-canary');
+    const both = await runCli(['add', 'hosted', '--url', 'https://mcp.example.com/mcp', '--', 'node', 'server.js'], { env: h.env });
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('give either a command after -- or --url for a hosted server, not both');
+    expect(await filesUnder(h.dir)).toEqual([]);
+  });
+});

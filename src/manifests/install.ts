@@ -8,6 +8,7 @@ import { stringify } from 'yaml';
 import { sealerFor, type Sealer } from '../crypto/sealer.js';
 import { API_GROUP_VERSION, DNS1123_MAX, isDns1123Label, resourceKey, SECRET_KEY } from '../api/names.js';
 import { MCPServerManifest, TRANSPORTS, type Transport } from '../api/manifests.js';
+import { referencedNames } from '../api/remote.js';
 import type { KeyStore } from '../crypto/keys.js';
 import { secretForms } from '../crypto/secret-data.js';
 import type { SecretValue } from '../crypto/secret-value.js';
@@ -122,6 +123,7 @@ export function planInstall(request: InstallRequest, resources: readonly Resourc
     }
     if (ref !== undefined) env.push({ name: binding.variable, valueFrom: { secretKeyRef: { name: ref.secret, key: ref.key } } });
   }
+  if (request.remote !== undefined) problems.push(...undeclaredReferences(request.remote, seen));
   const args = request.args ?? [];
   const server = {
     apiVersion: API_GROUP_VERSION,
@@ -141,6 +143,16 @@ export function planInstall(request: InstallRequest, resources: readonly Resourc
   }
   if (problems.length > 0) throw new ApiaryError('Usage', `cannot install ${name}: ${problems.join('; ')}`, { hints: problems.length > 1 ? problems : [] });
   return { name, server, newSecrets, yaml: previewYaml(server, newSecrets), command: addCommand(request, newSecrets) };
+}
+
+/** A hosted server's $(VAR) that no variable of the request declares: sent as written, it would never be the value meant. */
+function undeclaredReferences(remote: NonNullable<InstallRequest['remote']>, declared: ReadonlySet<string>): string[] {
+  const places = [{ where: 'the URL', text: remote.url }, ...(remote.headers ?? []).map((h) => ({ where: `header ${h.name}`, text: h.value }))];
+  return places.flatMap(({ where, text }) =>
+    referencedNames(text)
+      .filter((name) => !declared.has(name))
+      .map((name) => `${where} refers to $(${name}), which no variable declares: add --secret ${name} (its value sealed) or --env ${name}=VALUE`),
+  );
 }
 
 function checkVariable(variable: string, seen: Set<string>, problems: string[]): void {
@@ -176,8 +188,17 @@ function addCommand(request: InstallRequest, newSecrets: readonly NewSecret[]): 
     const automatic = created !== undefined && created.secret === secretNameFor(created.variable) && created.key === created.variable;
     words.push('--secret', automatic || ref === undefined ? binding.variable : `${binding.variable}=${ref.secret}/${ref.key}`);
   }
+  if (request.remote !== undefined) return [...words, ...remoteWords(request.remote)].map(shellWord).join(' ');
   words.push('--', request.command, ...(request.args ?? []));
   return words.map(shellWord).join(' ');
+}
+
+/** A hosted server's part of the command: --url, its transport and --header NAME=VALUE ($(VAR) as written). */
+function remoteWords(remote: NonNullable<InstallRequest['remote']>): string[] {
+  const words = ['--url', remote.url];
+  if (remote.transport !== undefined) words.push('--transport', remote.transport);
+  for (const h of remote.headers ?? []) words.push('--header', `${h.name}=${h.value}`);
+  return words;
 }
 
 export interface InstallResult {

@@ -3,7 +3,8 @@ import { TRANSPORTS, type Transport } from '../../api/manifests.js';
 import { secretForms } from '../../crypto/secret-data.js';
 import { SecretValue } from '../../crypto/secret-value.js';
 import { ApiaryError } from '../../errors.js';
-import { planInstall, secretNameFor, writeInstall, type SecretBinding } from '../../manifests/install.js';
+import { referencedNames } from '../../api/remote.js';
+import { planInstall, secretNameFor, writeInstall, type InstallRequest, type SecretBinding } from '../../manifests/install.js';
 import { loadDirectory } from '../../manifests/loader.js';
 import type { Resource } from '../../manifests/resource.js';
 import { refuseGitSourced } from '../../source/directory.js';
@@ -30,21 +31,61 @@ export function secretBinding(flag: string, resources: readonly Resource[]): Sec
   return { variable, create: eq < 0 ? { key } : { secret, key } };
 }
 
+interface AddOptions {
+  secret: string[];
+  env: string[];
+  transport?: string;
+  port?: string;
+  url?: string;
+  header: string[];
+  output: string;
+}
+
+/** A header as `--header` takes it: NAME=VALUE, or NAME: VALUE as curl writes it (a name holds neither). */
+export function parseHeader(flag: string): { name: string; value: string } {
+  const at = [flag.indexOf('='), flag.indexOf(':')].filter((i) => i > 0);
+  const split = at.length > 0 ? Math.min(...at) : -1;
+  if (split < 0) throw new ApiaryError('Usage', `--header takes NAME=VALUE (or "NAME: VALUE"); got "${flag}"`);
+  return { name: flag.slice(0, split).trim(), value: flag.slice(split + 1).trim() };
+}
+
+/** Header names whose value is a credential: given on the command line it would sit in the manifest in plain text (and in the shell's history). */
+const CREDENTIAL_HEADER = /^(authorization|proxy-authorization|cookie)$|token|key|secret|password|auth/i;
+
+/** A hosted server from --url, --transport and --header; a credential written out in a header is refused, with the way to seal it. */
+function remoteOf(opts: AddOptions): NonNullable<InstallRequest['remote']> {
+  const transport = opts.transport ?? 'streamable-http';
+  if (transport !== 'streamable-http' && transport !== 'sse') throw new ApiaryError('Usage', `--transport with --url is streamable-http or sse; got "${transport}"`);
+  const headers = opts.header.map(parseHeader);
+  for (const h of headers) {
+    if (!CREDENTIAL_HEADER.test(h.name) || referencedNames(h.value).length > 0) continue;
+    const variable = h.name.toUpperCase().replace(/[^A-Z0-9]+/g, '_').replace(/^_+|_+$/g, '') || 'TOKEN';
+    const example = /^bearer\s/i.test(h.value) ? `Bearer $(${variable})` : `$(${variable})`;
+    throw new ApiaryError('Usage', `header ${h.name} holds its value in plain text, which would be written into the manifest; seal it instead: --header '${h.name}=${example}' --secret ${variable} (the value is then asked for, or read from stdin)`);
+  }
+  return { url: opts.url!, ...(opts.transport !== undefined ? { transport } : {}), ...(headers.length > 0 ? { headers } : {}) };
+}
+
 export function registerAdd(program: Command, ctx: CliContext): void {
   program
     .command('add')
-    .description('write an MCPServer manifest for a command; --secret binds a variable to a sealed secret (prompting for new ones)')
+    .description('write an MCPServer manifest for a command, or for a hosted server with --url; --secret binds a variable to a sealed secret (prompting for new ones)')
     .argument('<NAME>', 'server name')
-    .argument('<COMMAND...>', 'the command and its arguments, after --')
+    .argument('[COMMAND...]', 'the command and its arguments, after -- (not with --url)')
     .option('--secret <VAR[=SECRET/KEY]>', 'bind VAR to a secret: <var> key VAR, or SECRET/KEY; a new one is sealed from a prompt or stdin (repeatable)', collect, [])
     .option('--env <K=V>', 'a plain variable (repeatable)', collect, [])
-    .option('--transport <T>', `${TRANSPORTS.join(' | ')}`)
+    .option('--url <URL>', "a hosted server's MCP endpoint, fronted by apiary (spec.remote) instead of a command; $(VAR) takes a variable's value")
+    .option('--header <NAME=VALUE>', "a header sent to the hosted server, e.g. 'Authorization=Bearer $(TOKEN)' with --secret TOKEN (repeatable)", collect, [])
+    .option('--transport <T>', `${TRANSPORTS.join(' | ')} (with --url: streamable-http or sse)`)
     .option('--port <PORT>', 'port')
     .option('-o, --output <format>', 'text or json', 'text')
-    .usage('NAME [options] -- COMMAND [ARGS...]')
-    .action(async (name: string, command: string[], opts: { secret: string[]; env: string[]; transport?: string; port?: string; output: string }, cmd: Command) => {
+    .usage("NAME [options] -- COMMAND [ARGS...]\n       apiary add NAME --url URL [--header 'NAME=VALUE'] [--secret VAR] [options]")
+    .action(async (name: string, command: string[], opts: AddOptions, cmd: Command) => {
       const [program_, ...args] = command;
-      if (program_ === undefined) throw new ApiaryError('Usage', 'add needs a command after --');
+      if (opts.url !== undefined && program_ !== undefined) throw new ApiaryError('Usage', 'give either a command after -- or --url for a hosted server, not both');
+      if (opts.url === undefined && program_ === undefined) throw new ApiaryError('Usage', 'add needs a command after --, or --url for a hosted server');
+      if (opts.url === undefined && opts.header.length > 0) throw new ApiaryError('Usage', '--header is for a hosted server (--url)');
+      const remote = opts.url !== undefined ? remoteOf(opts) : undefined;
       const { dir } = ctx.locations(cmd);
       const env = opts.env.map((pair) => {
         const eq = pair.indexOf('=');
@@ -57,9 +98,9 @@ export function registerAdd(program: Command, ctx: CliContext): void {
       const plan = planInstall(
         {
           name,
-          command: program_,
-          args,
-          ...(opts.transport ? { transport: opts.transport as Transport } : {}),
+          command: program_ ?? '',
+          ...(remote !== undefined ? { remote } : { args }),
+          ...(opts.transport && remote === undefined ? { transport: opts.transport as Transport } : {}),
           ...(port !== undefined ? { port } : {}),
           env,
           secrets: opts.secret.map((flag) => secretBinding(flag, loaded.resources)),
