@@ -13,6 +13,7 @@ import { runCli, spawnUp, type UpProcess } from './helpers/cli.js';
 import { harness, isAlive, tinyServer, type Harness } from './helpers/controller.js';
 import { gitRepositoryYaml, testRepo } from './helpers/git.js';
 import { needsGit } from './helpers/tools.js';
+import { waitFor } from './helpers/wait.js';
 
 const git = needsGit();
 
@@ -92,6 +93,38 @@ describe.skipIf(!git.available)('apiary up --git (the built CLI)', () => {
 
     controller.child.kill('SIGTERM');
     expect(await controller.exited).toBe(0);
+  }, 60_000);
+
+  it('after up --git with a state directory, verbs given only that state directory need no --git: it knows what it follows (and a second up keeps its ref and path)', async () => {
+    const h = await harness();
+    const repo = await testRepo();
+    const first = await repo.commit({ 'servers/a.yaml': tinyServer('a', h) });
+    // $APIARY_DIR names another (empty) directory: the state directory's repository wins over it, --dir does not.
+    const controller = up(h, ['--git', repo.url, '--path', 'servers', '--interval', '1h', '--state-dir', h.stateDir]);
+    // What the state directory knows is written by up: verbs asked before that are asked of $APIARY_DIR.
+    await waitFor('up following the repository', () => controller.output().includes('following git repository'), 15_000);
+    const plain = { ...h.env, APIARY_STATE_DIR: undefined };
+    const ready = await runCli(['--state-dir', h.stateDir, 'wait', 'mcpserver/a', '--for=phase=Running', '--timeout', '15s'], { env: plain });
+    expect(ready.code, `${ready.stderr}${controller.output()}`).toBe(0);
+    const table = await runCli(['get', 'mcp'], { env: h.env });
+    expect(table.stdout).toMatch(/^a +Running /m);
+    expect((await runCli(['get', 'sources'], { env: h.env })).stdout).toContain(`origin   main@sha1:${first.slice(0, 12)}`);
+    const apply = await runCli(['apply', '-f', '-'], { env: h.env, input: tinyServer('d', h) });
+    expect(apply.code).toBe(1);
+    expect(apply.stderr).toContain(`follows git repository ${repo.url} (GitRepository "origin")`);
+    // --dir still names another directory: there, a is declared nowhere.
+    expect((await runCli(['--dir', h.dir, 'get', 'mcp'], { env: h.env })).stdout).toMatch(/^a +Running \(deleted\) /m);
+    controller.child.kill('SIGTERM');
+    expect(await controller.exited).toBe(0);
+
+    // up with only the state directory follows the same repository, its --path kept.
+    const second = await repo.commit({ 'servers/b.yaml': tinyServer('b', h), 'elsewhere/c.yaml': tinyServer('c', h) });
+    const again = up(h, []);
+    expect((await runCli(['wait', 'mcpserver/b', '--for=phase=Running', '--timeout', '15s'], { env: h.env })).code, again.output()).toBe(0);
+    expect((await runCli(['get', 'sources'], { env: h.env })).stdout).toContain(`origin   main@sha1:${second.slice(0, 12)}`);
+    expect((await runCli(['get', 'mcp', 'c'], { env: h.env })).code).toBe(1);
+    again.child.kill('SIGTERM');
+    expect(await again.exited).toBe(0);
   }, 60_000);
 
   it('a directory that declares a GitRepository follows it, and holds nothing else', async () => {

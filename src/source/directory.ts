@@ -9,7 +9,7 @@ import { stringify } from 'yaml';
 import { API_GROUP_VERSION } from '../api/names.js';
 import { ApiaryError } from '../errors.js';
 import { parseManifestText, type ParsedDocument } from '../manifests/parse.js';
-import { StateLayout } from '../state/layout.js';
+import { FLAG_SOURCE_FILE, StateLayout } from '../state/layout.js';
 import { ensurePrivateDir, writeFileAtomic } from '../util/atomic.js';
 import { redactUrl } from '../util/redact-url.js';
 import { refFromFlag } from './spec.js';
@@ -77,7 +77,6 @@ export interface GitFlags {
 }
 
 export const FLAG_SOURCE_NAME = 'origin';
-const FLAG_SOURCE_FILE = 'gitrepository.yaml';
 
 /**
  * `up --git URL [--ref] [--path] [--interval]` as a GitRepository manifest in

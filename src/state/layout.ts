@@ -9,6 +9,9 @@ import { isDns1123Label, KINDS, type Kind } from '../api/names.js';
 import { ApiaryError } from '../errors.js';
 import type { Slot } from '../api/slot.js';
 
+/** The file name of the GitRepository `up --git URL` writes in the state directory's source folder. */
+export const FLAG_SOURCE_FILE = 'gitrepository.yaml';
+
 /** The name, if it may name a file; otherwise a NameInvalid error. */
 export function fileSafeName(name: string): string {
   if (isDns1123Label(name)) return name;
@@ -113,6 +116,10 @@ export class StateLayout {
   /** What `up --git URL` declares its GitRepository in (the source directory of a URL). */
   get gitSourceDir(): string {
     return join(this.root, 'source');
+  }
+  /** The GitRepository `up --git URL` writes: there, the state directory knows it follows that repository. */
+  get gitFlagSource(): string {
+    return join(this.gitSourceDir, FLAG_SOURCE_FILE);
   }
   restartRequestFile(name: string): string {
     return join(this.requestsDir, `restart-${fileSafeName(name)}.json`);

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ApiaryError } from '../errors.js';
 import { isDirectory, userManifestDir } from '../util/config-home.js';
@@ -36,9 +37,12 @@ export function resolveLocations(
     // The source directory of a URL: the GitRepository `up --git` writes, in the state directory.
     return { dir: new StateLayout(stateDir).gitSourceDir, dirDisplay: redactUrl(git), stateDir, git };
   }
+  const explicitState = options.stateDir ?? env['APIARY_STATE_DIR'];
+  // A state directory `up --git URL` ran with knows the repository it follows: no verb needs --git again.
+  const followed = explicitState !== undefined && options.dir === undefined ? followedRepository(resolve(cwd, explicitState)) : undefined;
+  if (followed !== undefined) return followed;
   const dirDisplay = options.dir ?? env['APIARY_DIR'] ?? defaultManifestDir(env, cwd);
   const dir = realDirectory(resolve(cwd, dirDisplay));
-  const explicitState = options.stateDir ?? env['APIARY_STATE_DIR'];
   const stateDir = explicitState !== undefined ? resolve(cwd, explicitState) : defaultStateDir(dir, env);
   return { dir, dirDisplay, stateDir };
 }
@@ -52,6 +56,27 @@ export function defaultManifestDir(env: NodeJS.ProcessEnv = process.env, cwd: st
   if (isDirectory(resolve(cwd, 'manifests'))) return 'manifests';
   const perUser = userManifestDir(env);
   return isDirectory(perUser) ? perUser : 'manifests';
+}
+
+/**
+ * The locations of a state directory that follows a repository given to
+ * `up --git URL`: its source directory, named by the repository's URL
+ * (credentials redacted). `git` stays unset: the GitRepository there,
+ * with its ref, path and interval, is what is followed, and `up` keeps it
+ * as it is. --dir (a flag, not $APIARY_DIR, which may be a shell's default
+ * for other work) still names another directory.
+ */
+function followedRepository(stateDir: string): Locations | undefined {
+  const layout = new StateLayout(stateDir);
+  let text: string;
+  try {
+    text = readFileSync(layout.gitFlagSource, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // The file is apiary's own (written by up --git): its url line is enough to name it.
+  const url = /^\s+url:\s*["']?([^"'\n]+?)["']?\s*$/m.exec(text)?.[1];
+  return { dir: layout.gitSourceDir, dirDisplay: url !== undefined ? redactUrl(url) : layout.gitSourceDir, stateDir };
 }
 
 export function defaultStateDir(dir: string, env: NodeJS.ProcessEnv = process.env): string {
