@@ -38,12 +38,69 @@ async function manifests(dir: string, file: string): Promise<Record<string, unkn
 describe('the bundled catalog', () => {
   it('pins the versions this checkout runs (so each entry below starts from the local packages)', async () => {
     const listed = JSON.parse((await runCli(['catalog', 'list', '-o', 'json'])).stdout) as { servers: { server: { name: string; version: string; packages: { identifier: string; version: string }[] } }[] };
-    expect(listed.servers.map((s) => s.server.name).sort()).toEqual(['io.github.modelcontextprotocol/server-everything', 'io.github.modelcontextprotocol/server-memory']);
-    for (const { server } of listed.servers) {
+    const local = listed.servers.filter((s) => ['io.github.modelcontextprotocol/server-everything', 'io.github.modelcontextprotocol/server-memory'].includes(s.server.name));
+    expect(local).toHaveLength(2);
+    for (const { server } of local) {
       const pkg = server.packages[0]!;
       const installed = JSON.parse(await readFile(join(ROOT, 'node_modules', pkg.identifier, 'package.json'), 'utf8')) as { version: string };
       expect(pkg.version, server.name).toBe(installed.version);
     }
+  });
+
+  it('holds a dozen widely used servers with their real packages, each variable marked secret or not, each planning the command it runs', async () => {
+    type Listed = { servers: { server: { name: string; packages: { registryType: string; environmentVariables?: { name: string; isSecret?: boolean }[] }[]; remotes?: unknown[] } }[]; problems: unknown[] };
+    const listed = JSON.parse((await runCli(['catalog', 'list', '-o', 'json'])).stdout) as Listed;
+    expect(listed.problems).toEqual([]);
+    const secrets = Object.fromEntries(listed.servers.map(({ server }) => [server.name, (server.packages[0]!.environmentVariables ?? []).filter((v) => v.isSecret === true).map((v) => v.name)]));
+    expect(secrets).toEqual({
+      'io.github.brave/brave-search-mcp-server': ['BRAVE_API_KEY'],
+      'io.github.crystaldba/postgres-mcp': ['DATABASE_URI'],
+      'io.github.github/github-mcp-server': ['GITHUB_PERSONAL_ACCESS_TOKEN'],
+      'io.github.microsoft/playwright-mcp': [],
+      'io.github.modelcontextprotocol/server-everything': [],
+      'io.github.modelcontextprotocol/server-fetch': [],
+      'io.github.modelcontextprotocol/server-filesystem': [],
+      'io.github.modelcontextprotocol/server-git': [],
+      'io.github.modelcontextprotocol/server-memory': [],
+      'io.github.modelcontextprotocol/server-sequential-thinking': [],
+      'io.github.modelcontextprotocol/server-slack': ['SLACK_BOT_TOKEN'],
+      'io.github.modelcontextprotocol/server-time': [],
+    });
+    // What each installs as (its required values given or, for secrets, left to a secret it waits for): the runner, the pinned package, no secret in argv.
+    const ws = await workspace();
+    const runs: Record<string, { args: string[]; command: string; env: string[]; missing: string[] }> = {};
+    for (const name of ['github', 'postgres', 'filesystem', 'fetch', 'git', 'time', 'slack', 'brave-search', 'playwright', 'sequential-thinking']) {
+      const given = name === 'filesystem' ? ['--arg', 'directory=/srv/files'] : name === 'git' ? ['--arg', 'repository=/srv/repo'] : name === 'slack' ? ['--env', 'SLACK_TEAM_ID=T0123'] : [];
+      const dry = await runCli(['install', name, '--dry-run', '--allow-missing', '-o', 'json', ...given], { env: ws.env });
+      expect(dry.code, `${name}: ${dry.stderr}`).toBe(0);
+      const plan = JSON.parse(dry.stdout) as { server: { spec: { command: string; args: string[]; env?: { name: string }[] } }; missing: string[] };
+      runs[name] = { command: plan.server.spec.command, args: plan.server.spec.args, env: (plan.server.spec.env ?? []).map((e) => e.name), missing: plan.missing };
+    }
+    expect(runs).toEqual({
+      github: { command: 'docker', args: ['run', '-i', '--rm', '-e', 'GITHUB_PERSONAL_ACCESS_TOKEN', '-e', 'GITHUB_TOOLSETS', '-e', 'GITHUB_HOST', 'ghcr.io/github/github-mcp-server:v1.10.1'], env: ['GITHUB_PERSONAL_ACCESS_TOKEN'], missing: ['GITHUB_PERSONAL_ACCESS_TOKEN'] },
+      postgres: { command: 'uvx', args: ['postgres-mcp==0.3.0', '--access-mode=restricted'], env: ['DATABASE_URI'], missing: ['DATABASE_URI'] },
+      filesystem: { command: 'npx', args: ['-y', '--', '@modelcontextprotocol/server-filesystem@2026.8.31', '/srv/files'], env: [], missing: [] },
+      fetch: { command: 'uvx', args: ['mcp-server-fetch==2026.8.18'], env: [], missing: [] },
+      git: { command: 'uvx', args: ['mcp-server-git==2026.8.18', '--repository=/srv/repo'], env: [], missing: [] },
+      time: { command: 'uvx', args: ['mcp-server-time==2026.8.18'], env: [], missing: [] },
+      slack: { command: 'npx', args: ['-y', '--', '@modelcontextprotocol/server-slack@2025.4.25'], env: ['SLACK_TEAM_ID', 'SLACK_BOT_TOKEN'], missing: ['SLACK_BOT_TOKEN'] },
+      'brave-search': { command: 'npx', args: ['-y', '--', '@brave/brave-search-mcp-server@2.1.4'], env: ['BRAVE_API_KEY'], missing: ['BRAVE_API_KEY'] },
+      playwright: { command: 'npx', args: ['-y', '--', '@playwright/mcp@0.0.86'], env: [], missing: [] },
+      'sequential-thinking': { command: 'npx', args: ['-y', '--', '@modelcontextprotocol/server-sequential-thinking@2026.8.31'], env: [], missing: [] },
+    });
+    // GitHub's hosted endpoint too, its token in the header from the same secret.
+    const hosted = JSON.parse((await runCli(['install', 'github', '--remote', '--dry-run', '--allow-missing', '-o', 'json'], { env: ws.env })).stdout) as { server: { spec: { remote: unknown } } };
+    expect(hosted.server.spec.remote).toEqual({ url: 'https://api.githubcopilot.com/mcp/', transport: 'streamable-http', headers: [{ name: 'Authorization', value: 'Bearer $(GITHUB_PERSONAL_ACCESS_TOKEN)' }] });
+  }, 60_000);
+
+  it('search puts the entry a word names first, then name and title matches, then description matches; an owner counts by its last part', async () => {
+    const names = async (...words: string[]): Promise<string[]> => (JSON.parse((await runCli(['catalog', 'search', ...words, '-o', 'json'])).stdout) as { servers: { server: { name: string } }[] }).servers.map((s) => s.server.name);
+    // Every name on GitHub holds "git": only the git server and GitHub's are about git, the one named git first.
+    expect(await names('git')).toEqual(['io.github.modelcontextprotocol/server-git', 'io.github.github/github-mcp-server']);
+    // Brave Search by its title, before the filesystem server, whose description says it searches files.
+    expect(await names('search')).toEqual(['io.github.brave/brave-search-mcp-server', 'io.github.modelcontextprotocol/server-filesystem']);
+    expect(await names('sequential', 'thinking')).toEqual(['io.github.modelcontextprotocol/server-sequential-thinking']);
+    expect(await names('io.github.brave')).toEqual(['io.github.brave/brave-search-mcp-server']);
   });
 
   it('each entry installs with no questions and is Ready through apiary, its tools reached with the SDK client', async () => {

@@ -88,7 +88,7 @@ export async function loadCatalog(options: CatalogOptions, search?: string): Pro
   for (const path of options.paths ?? []) add(await readPath(resolve(path)));
   for (const url of options.registries ?? []) add(await registryListing(url, search, options));
   const { entries, shadowed } = withoutShadows(listing.entries);
-  return { entries: search !== undefined ? entries.filter((e) => matches(e.server, search)) : entries, problems: listing.problems, shadowed };
+  return { entries: search !== undefined ? ranked(entries.filter((e) => matches(e.server, search)), search) : entries, problems: listing.problems, shadowed };
 }
 
 /**
@@ -124,14 +124,40 @@ export function shadowWarning(shadow: CatalogShadow): string {
   return `${shadow.source} has ${shadow.name} ${shadow.versions.join(', ')}, the name of an entry bundled with apiary; the bundled one (${shadow.bundledVersion}) is used`;
 }
 
-/** Case-insensitive, on the name, title and description; every word must appear. */
+function words(search: string): string[] {
+  return search.toLowerCase().split(/\s+/).filter(Boolean);
+}
+
+/**
+ * Case-insensitive, on the name, title and description; every word must
+ * appear. Of a name's reverse-DNS owner only its last part counts
+ * (`io.github.brave` is `brave`): every name on GitHub holds "git", so a
+ * search for git would otherwise find every server. A word with a dot or a
+ * slash is looked for in the whole name (a full name pasted).
+ */
 export function matches(server: ServerJson, search: string): boolean {
-  const text = `${server.name} ${server.title ?? ''} ${server.description}`.toLowerCase();
-  return search
-    .toLowerCase()
-    .split(/\s+/)
-    .filter(Boolean)
-    .every((word) => text.includes(word));
+  const [owner = '', last = ''] = server.name.toLowerCase().split('/');
+  const text = `${owner.split('.').pop() ?? ''} ${last} ${server.title ?? ''} ${server.description}`.toLowerCase();
+  const name = server.name.toLowerCase();
+  return words(search).every((word) => (/[./]/.test(word) ? name.includes(word) : text.includes(word)));
+}
+
+/**
+ * Matches in the order a person means them, as package searches rank: the
+ * entry a word names (its short name, or its title, is the search) first,
+ * then those whose name and title hold every word, then the rest (found in
+ * a description or an owner's name); the catalog's own order within each.
+ */
+function ranked(entries: readonly CatalogEntry[], search: string): CatalogEntry[] {
+  const wanted = words(search);
+  const rank = (server: ServerJson): number => {
+    const short = shortName(server.name);
+    const title = (server.title ?? '').toLowerCase();
+    if (wanted.join(' ') === short || wanted.join('-') === short || wanted.join(' ') === title) return 0;
+    const nameAndTitle = `${server.name.split('/').pop() ?? ''} ${title}`.toLowerCase();
+    return wanted.every((word) => nameAndTitle.includes(word)) ? 1 : 2;
+  };
+  return entries.map((entry, index) => ({ entry, index, rank: rank(entry.server) })).sort((a, b) => a.rank - b.rank || a.index - b.index).map((r) => r.entry);
 }
 
 async function readPath(path: string, label?: string): Promise<CatalogListing> {
