@@ -9,6 +9,8 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { Condition, MCPServerStatus } from '../src/api/status.js';
+import { phaseWithReason } from '../src/cli/format.js';
 import { lastOutputLine } from '../src/runtime/last-output.js';
 import { redactValues } from '../src/util/redact-values.js';
 import { runCli } from './helpers/cli.js';
@@ -75,5 +77,22 @@ describe('the last line of a failed run', () => {
     await writeFile(file, `${'y'.repeat(300)}\n`);
     expect(lastOutputLine(file, [])).toBe(`${'y'.repeat(239)}…`);
     expect(lastOutputLine(join(dir, 'absent.log'), [])).toBeUndefined();
+  });
+});
+
+describe('the phase column', () => {
+  const condition = (type: string, status: 'True' | 'False', reason: string): Condition => ({ type, status, reason, message: '', lastTransitionTime: '2026-01-01T00:00:00Z', observedGeneration: 1 });
+  const status = (phase: MCPServerStatus['phase'], ...conditions: Condition[]): MCPServerStatus => ({ observedGeneration: 1, phase, conditions, restartCount: 0 });
+
+  it.each([
+    ['Stuck on a secret', status('Stuck', condition('Ready', 'False', 'SecretNotFound'), condition('Stalled', 'True', 'SecretNotFound')), 'Stuck (SecretNotFound)'],
+    ['Stuck on its manifest', status('Stuck', condition('Ready', 'False', 'InvalidManifest'), condition('Stalled', 'True', 'InvalidManifest')), 'Stuck (InvalidManifest)'],
+    ['a crash loop (its own reason)', status('CrashLoopBackOff', condition('Ready', 'False', 'CrashLoopBackOff'), condition('Stalled', 'False', 'Progressing')), 'CrashLoopBackOff'],
+    ['a command that cannot start', status('CrashLoopBackOff', condition('Ready', 'False', 'CrashLoopBackOff'), condition('Stalled', 'True', 'StartFailed')), 'CrashLoopBackOff (StartFailed)'],
+    ['stopped with the controller', status('Pending', condition('Ready', 'False', 'ControllerStopped')), 'Pending (ControllerStopped)'],
+    ['running, even while not Ready', status('Running', condition('Ready', 'False', 'Initializing'), condition('Stalled', 'False', 'Progressing')), 'Running'],
+    ['suspended', status('Suspended', condition('Ready', 'False', 'Suspended')), 'Suspended'],
+  ])('%s', (_what, given, shown) => {
+    expect(phaseWithReason(given)).toBe(shown);
   });
 });
