@@ -40,7 +40,7 @@ export { ProcessRuntime } from './runtime/process-runtime.js';
 export { KeyStore, createKeyFile } from './crypto/keys.js';
 export { MasterKey, seal, unseal } from './crypto/seal.js';
 export { SecretValue } from './crypto/secret-value.js';
-export { readStateView, isCurrent, type StateView, type ObjectView, type ApiObject } from './state/view.js';
+export { readStateView, isCurrent, type StateView, type ObjectView, type ApiObject, type WantedSecret } from './state/view.js';
 export { resolveLocations, type Locations } from './state/paths.js';
 export { Bridge } from './mcp/bridge.js';
 export { HttpEndpoint } from './mcp/http-endpoint.js';
