@@ -102,9 +102,9 @@ describe.skipIf(!git.available)('apiary up --git (the built CLI)', () => {
     // $APIARY_DIR names another (empty) directory: the state directory's repository wins over it, --dir does not.
     const controller = up(h, ['--git', repo.url, '--path', 'servers', '--interval', '1h', '--state-dir', h.stateDir]);
     // What the state directory knows is written by up: verbs asked before that are asked of $APIARY_DIR.
-    await waitFor('up following the repository', () => controller.output().includes('following git repository'), 15_000);
+    await waitFor('up following the repository', () => controller.output().includes('following git repository'), 30_000);
     const plain = { ...h.env, APIARY_STATE_DIR: undefined };
-    const ready = await runCli(['--state-dir', h.stateDir, 'wait', 'mcpserver/a', '--for=phase=Running', '--timeout', '15s'], { env: plain });
+    const ready = await runCli(['--state-dir', h.stateDir, 'wait', 'mcpserver/a', '--for=phase=Running', '--timeout', '30s'], { env: plain });
     expect(ready.code, `${ready.stderr}${controller.output()}`).toBe(0);
     const table = await runCli(['get', 'mcp'], { env: h.env });
     expect(table.stdout).toMatch(/^a +Running /m);
@@ -120,12 +120,12 @@ describe.skipIf(!git.available)('apiary up --git (the built CLI)', () => {
     // up with only the state directory follows the same repository, its --path kept.
     const second = await repo.commit({ 'servers/b.yaml': tinyServer('b', h), 'elsewhere/c.yaml': tinyServer('c', h) });
     const again = up(h, []);
-    expect((await runCli(['wait', 'mcpserver/b', '--for=phase=Running', '--timeout', '15s'], { env: h.env })).code, again.output()).toBe(0);
+    expect((await runCli(['wait', 'mcpserver/b', '--for=phase=Running', '--timeout', '30s'], { env: h.env })).code, again.output()).toBe(0);
     expect((await runCli(['get', 'sources'], { env: h.env })).stdout).toContain(`origin   main@sha1:${second.slice(0, 12)}`);
     expect((await runCli(['get', 'mcp', 'c'], { env: h.env })).code).toBe(1);
     again.child.kill('SIGTERM');
     expect(await again.exited).toBe(0);
-  }, 60_000);
+  }, 120_000);
 
   it('a directory that declares a GitRepository follows it, and holds nothing else', async () => {
     const h = await harness();
