@@ -339,7 +339,8 @@ describe('Bridge eras', () => {
   });
 
   it('a server the probe leaves unable to initialize (supergateway opens its upstream session on it) is legacy for its configuration: its next process gets initialize at once', async () => {
-    const bridge = new Bridge({ name: 's', clock: systemClock });
+    const gaveUp: string[] = [];
+    const bridge = new Bridge({ name: 's', clock: systemClock, onProtocolError: (message) => gaveUp.push(message) });
     const first = scriptedServer({ silent: true });
     const probe = first.next('server/discover');
     bridge.attach(first.toServer, first.fromServer, 1, 'config-a');
@@ -348,8 +349,10 @@ describe('Bridge eras', () => {
     first.reply({ jsonrpc: '2.0', id: asked.id, error: { code: -32603, message: 'Bad Request: Server not initialized' } });
     const init = await initialize;
     first.reply({ jsonrpc: '2.0', id: init.id, error: { code: -32600, message: 'Invalid Request: Server already initialized' } });
-    await waitFor('the handshake failed', () => bridge.status().state === 'failed', 10_000, { observe: () => bridge.status() });
+    // Given up (its owner restarts it), as a process that breaks the framing is: it cannot be talked to any more.
+    await waitFor('the process given up', () => bridge.status().state === 'down', 10_000, { observe: () => bridge.status() });
     expect(bridge.status().message).toMatch(/initialize failed after the server\/discover probe.*next process gets initialize at once/);
+    expect(gaveUp).toEqual([bridge.status().message]);
 
     const second = scriptedServer();
     bridge.attach(second.toServer, second.fromServer, 2, 'config-a');

@@ -4,6 +4,7 @@
  * (fixtures/servers/modern-server.mjs) and server-everything (a 2025 one),
  * reached by today's 2025 clients (the SDK v1 client) at status.url.
  */
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client';
@@ -16,9 +17,11 @@ import { readEndpointToken } from '../src/mcp/endpoint-token.js';
 import { StateLayout } from '../src/state/layout.js';
 import { runCli } from './helpers/cli.js';
 import { harness, isAlive, nodeServer, type Harness } from './helpers/controller.js';
+import { freePort } from './helpers/ports.js';
 
 const MODERN = fileURLToPath(new URL('./fixtures/servers/modern-server.mjs', import.meta.url));
 const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
+const SUPERGATEWAY = createRequire(import.meta.url).resolve('supergateway/dist/index.js');
 
 const manifest = nodeServer;
 
@@ -239,5 +242,38 @@ describe('each upstream in its own era', () => {
     expect(names).toEqual(['modern__ask', 'modern__echo', 'web__ask', 'web__echo']);
     expect((await aggregate.callTool({ name: 'modern__echo', arguments: { text: 'via the aggregate' } })).content).toEqual([{ type: 'text', text: 'modern echo: via the aggregate' }]);
     await aggregate.close();
+  }, 60_000);
+});
+
+describe('a stdio server that relays to a hosted one', () => {
+  it('supergateway --streamableHttp, spoiled by the server/discover probe, is Ready on its next process and serves calls', async () => {
+    const port = await freePort();
+    const hosted = spawn(process.execPath, [EVERYTHING, 'streamableHttp'], { env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const heard = (chunk: Buffer): void => {
+          if (String(chunk).includes(String(port))) resolve();
+        };
+        hosted.stdout.on('data', heard);
+        hosted.stderr.on('data', heard);
+        hosted.once('exit', (code) => reject(new Error(`server-everything exited ${code}`)));
+      });
+      const h = await harness();
+      await h.write('gw.yaml', nodeServer('gw', [SUPERGATEWAY, '--streamableHttp', `http://127.0.0.1:${port}/mcp`]));
+      await h.start();
+      const s = await h.waitFor('gw Ready', async () => {
+        const status = await h.status('gw');
+        return findCondition(status?.conditions, 'Ready')?.status === 'True' && status?.url ? status : undefined;
+      }, 30_000);
+      expect(s.protocolVersion).not.toBe('2026-07-28');
+      const token = await readEndpointToken(new StateLayout(h.stateDir));
+      const client = new Client({ name: 'eras', version: '1' });
+      await client.connect(new StreamableHTTPClientTransport(new URL(s.url!), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+      const echoed = await client.callTool({ name: 'echo', arguments: { message: 'relayed' } });
+      expect(JSON.stringify(echoed.content)).toContain('relayed');
+      await client.close();
+    } finally {
+      hosted.kill();
+    }
   }, 60_000);
 });

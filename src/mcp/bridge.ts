@@ -144,7 +144,8 @@ interface InputExchange {
 }
 
 /** What a process answered to apiary's handshake (for a modern server, `init` is made from its DiscoverResult). */
-type Handshake = { init: InitializeResult; tools: ToolSummary[] } | { error: string };
+/** `respawn`: the process cannot be talked to any more (the probe spoiled it): it is given up, and its owner starts another. */
+type Handshake = { init: InitializeResult; tools: ToolSummary[] } | { error: string; respawn?: true };
 
 /** What the era probe found: a modern server, or a legacy one (and its answer to initialize when the probe already sent it). */
 type Probed = { era: 'modern'; discovered: Discovered } | { era: 'legacy'; initialize?: JsonRpcResponse } | { error: string };
@@ -308,7 +309,8 @@ export class Bridge {
     };
     void this.#handshake(upstream, slow, config).then((result) => {
       if (this.#upstream !== upstream) return;
-      if ('error' in result) this.#set('failed', result.error);
+      if ('error' in result && result.respawn === true) this.#protocolError(upstream, pid, result.error);
+      else if ('error' in result) this.#set('failed', result.error);
       else this.#serve(result);
     });
   }
@@ -374,7 +376,7 @@ export class Bridge {
     // initialize as a second one): as for one that exits on the probe, its next process is not probed.
     if (answer.error && !remembered && probed.initialize === undefined && config !== undefined) {
       this.#legacyConfigs.add(config);
-      return { error: `initialize failed after the server/discover probe (${answer.error.message}); its next process gets initialize at once, as a 2025 server` };
+      return { error: `initialize failed after the server/discover probe (${answer.error.message}); its next process gets initialize at once, as a 2025 server`, respawn: true };
     }
     if (answer.error || answer.result === undefined) return { error: `initialize failed: ${answer.error?.message ?? 'no result'}` };
     // Checked against the SDK's schema: what apiary answers every client's initialize with must be whole.

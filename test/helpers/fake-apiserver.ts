@@ -14,7 +14,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect, createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import { freePort } from './ports.js';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { parse as parseYaml } from 'yaml';
@@ -575,17 +576,6 @@ function secretValues(secret: Obj | undefined): Record<string, string> {
 
 function channel(n: number, data: Buffer | string): Buffer {
   return Buffer.concat([Buffer.from([n]), typeof data === 'string' ? Buffer.from(data) : data]);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createTcpServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function key(plural: string, namespace: string, name: string): string {
