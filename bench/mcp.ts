@@ -232,18 +232,27 @@ function row(measure: string, r: Result, base?: Result, target?: string): Row {
  */
 async function eraRows(direct: Result): Promise<Row[]> {
   const calls = 3000;
-  const [modern, legacy, lean] = await withApiary(async (url, headers) => [
+  const [modern, legacy, lean, leanLegacy] = await withApiary(async (url, headers) => [
     await measure(() => v2Client(url, headers, 'modern'), 1, calls),
     await measure(() => v2Client(url, headers, 'legacy'), 1, calls),
     await measure(() => leanModernClient(url, headers), 1, calls),
+    await measure(() => leanClient(url, headers), 1, calls),
   ]);
   const viaModern = row('tools/call, 1 client: through apiary, SDK v2 client pinned to 2026-07-28', modern, direct, 'no slower than 2025-11-25');
   viaModern.note = `${viaModern.note}; ${share(modern, direct)} of direct stdio's calls/s; ${(modern.rps / legacy.rps).toFixed(2)}x the calls/s of the same client in 2025-11-25, p50 ${(modern.p50 / legacy.p50).toFixed(2)}x`;
   const viaLegacy = row('tools/call, 1 client: through apiary, SDK v2 client in 2025-11-25 (legacy)', legacy, direct);
   viaLegacy.note = `${viaLegacy.note}; ${share(legacy, direct)} of direct stdio's calls/s`;
   const viaLean = row('tools/call, 1 client: through apiary, lean 2026-07-28 client (node:http keep-alive, envelope + headers)', lean, direct, 'added p50 <= 0.3 ms');
-  viaLean.note = `${viaLean.note}; ${share(lean, direct)} of direct stdio's calls/s (client CPU ${fmtMs(lean.clientCpuMs)} per call)`;
-  return [viaModern, viaLegacy, viaLean];
+  viaLean.note = `${viaLean.note}; ${share(lean, direct)} of direct stdio's calls/s; ${(lean.rps / leanLegacy.rps).toFixed(2)}x the calls/s of the lean 2025 client, p50 ${(lean.p50 / leanLegacy.p50).toFixed(2)}x (client CPU ${fmtMs(lean.clientCpuMs)} per call)`;
+  const viaLeanLegacy = row('tools/call, 1 client: through apiary, lean 2025 client (node:http keep-alive, one session)', leanLegacy, direct);
+  viaLeanLegacy.note = `${viaLeanLegacy.note}; ${share(leanLegacy, direct)} of direct stdio's calls/s`;
+  return [viaModern, viaLegacy, viaLean, viaLeanLegacy];
+}
+
+/** `npm run bench -- mcp-eras`: only the rows that compare the revisions, against direct stdio in the same run. */
+export async function benchMcpEras(): Promise<Row[]> {
+  const direct = await measure(stdioClient, 1, 3000);
+  return [row('tools/call, 1 client: direct stdio (SDK)', direct), ...(await eraRows(direct))];
 }
 
 export async function benchMcp(): Promise<Row[]> {

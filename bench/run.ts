@@ -8,7 +8,7 @@ import { benchCli } from './cli.js';
 import { benchConsole } from './console.js';
 import { benchCrypto } from './crypto.js';
 import { benchFairness } from './fairness.js';
-import { benchMcp } from './mcp.js';
+import { benchMcp, benchMcpEras } from './mcp.js';
 import { benchRollout } from './rollout.js';
 import { benchKubernetes } from './kubernetes.js';
 import { benchRecipients } from './recipients.js';
@@ -34,5 +34,7 @@ if (want('rollout')) printTable('Rollouts (edit -> new process, side by side wit
 if (want('kubernetes')) printTable('Kubernetes runtime (against the fake API server; apiary in its own process)', await benchKubernetes());
 if (want('git')) printTable('Following a git repository (the real git; side by side with git pull + mcp-hub --watch)', await benchGit());
 if (want('mcp')) printTable('MCP endpoint', await benchMcp());
+// Not in the default run (its rows are part of 'mcp'): the two revisions side by side, e.g. `npm run bench -- mcp-eras`.
+if (sections.has('mcp-eras')) printTable('MCP revisions at one endpoint', await benchMcpEras());
 if (want('fairness')) printTable('One client flooding a server', await benchFairness());
 if (want('console')) printTable('Web console (Chromium, 500 servers)', await benchConsole());
