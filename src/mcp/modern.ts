@@ -15,6 +15,13 @@
  * with the envelope's capabilities, asked once, closed. Nothing a modern
  * client needs stays in the endpoint between requests.
  *
+ * The hot methods (tools/call, the lists, prompts/get, resources/read,
+ * completion/complete) skip that per-request Server when the request and
+ * the server's answer are ones modern-fast.ts repeats the SDK on exactly:
+ * forwarded over the same short session, written with the same bytes.
+ * Whatever else (an error, input_required, a richer result) the SDK serves
+ * with the answer in hand.
+ *
  * Two things are apiary's, not the SDK's: `server/discover` and -32022 list
  * 2025-11-25 beside 2026-07-28 (the SDK lists only the modern revision,
  * since its 2025 leg is not the one apiary serves), so their answers are
@@ -29,6 +36,7 @@ import type { Deliver } from './bridge.js';
 import { callName, HeldCalls, INPUT_CAPABILITY, MAY_ASK, principalOf, type Binding, type HeldCallsOptions, type Holdable } from './held-calls.js';
 import type { ListKind } from './list-watch.js';
 import { ErrorCodes, errorResponse, isRequest, isResponse, ModernErrorCodes, modernErrorCode, type Id, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from './jsonrpc.js';
+import { encodeResult, fastRequest, writeResult } from './modern-fast.js';
 
 export const MODERN_VERSION = '2026-07-28';
 /** What a 2025 client reaches with `initialize` at the same URL. */
@@ -116,13 +124,24 @@ const FORWARDED: Record<string, readonly string[]> = {
   completions: ['completion/complete'],
 };
 
+/** The capability a forwarded method is offered under. */
+const CAPABILITY_OF: ReadonlyMap<string, string> = new Map(Object.entries(FORWARDED).flatMap(([capability, methods]) => methods.map((method) => [method, capability] as const)));
+
+/** A request already sent on to the server (by the fast path), its answer to come. */
+interface Forwarded {
+  method: string;
+  answer: Promise<Record<string, unknown>>;
+}
+
 /** Envelope keys are the endpoint's business; the rest of `_meta` (traceparent, tracestate, baggage, progressToken) goes upstream. */
 const ENVELOPE_PREFIX = 'io.modelcontextprotocol/';
 
 export class ModernFront {
   readonly #host: SessionHost;
-  /** The endpoint asks for a token: its lists are one principal's, not shareable by caches. */
-  readonly #cacheScope: CacheHint['cacheScope'];
+  /** The cache hints of the lists (and discover): short-lived, and private to one principal when the endpoint asks for a token. */
+  readonly #hints: Readonly<Record<string, CacheHint>>;
+  /** Whether the hot methods may skip the SDK's per-request Server (modern-fast.ts). */
+  readonly #fast: boolean;
   /** The SDK's entry, one for the endpoint: it asks for each request's Server by the Request it was given. */
   readonly #handler: McpHttpHandler;
   readonly #servers = new WeakMap<Request, Server>();
@@ -131,11 +150,16 @@ export class ModernFront {
   /** Calls whose server asked the client something, held until the client's retry (MRTR). */
   readonly #held: HeldCalls<ShortSession>;
 
-  /** `heldCalls`: how long and how many calls are held for their client's input (tests shorten them). */
-  constructor(host: SessionHost, options: { tokenRequired: boolean; onError?: (error: unknown) => void; heldCalls?: HeldCallsOptions }) {
+  /**
+   * `heldCalls`: how long and how many calls are held for their client's input (tests shorten them);
+   * `sdkOnly`: every request through the SDK's entry (the tests hold the fast path to its answers with it).
+   */
+  constructor(host: SessionHost, options: { tokenRequired: boolean; onError?: (error: unknown) => void; heldCalls?: HeldCallsOptions; sdkOnly?: boolean }) {
     this.#host = host;
     this.#held = new HeldCalls(options.heldCalls);
-    this.#cacheScope = options.tokenRequired ? 'private' : 'public';
+    const hint: CacheHint = { ttlMs: LIST_TTL_MS, cacheScope: options.tokenRequired ? 'private' : 'public' };
+    this.#hints = { 'server/discover': hint, 'tools/list': hint, 'prompts/list': hint, 'resources/list': hint, 'resources/templates/list': hint };
+    this.#fast = options.sdkOnly !== true;
     const onError = options.onError;
     this.#handler = createMcpHandler(
       (ctx) => {
@@ -178,10 +202,13 @@ export class ModernFront {
     if (retried !== undefined && 'refused' in retried) return writeJson(res, 200, { jsonrpc: '2.0', id, error: retried.refused });
     const session = retried?.item ?? new ShortSession(this.#host, { held: this.#held, principal });
     // The client gone: the session closes, which cancels its request at the server, and a listen stream ends.
-    const gone = new AbortController();
+    // The abort is made only for the SDK's Request (an event and a DOMException each: a fast answer needs neither).
+    let gone: AbortController | undefined;
+    let closed = false;
     res.on('close', () => {
+      closed = true;
       session.close();
-      gone.abort();
+      gone?.abort();
     });
     try {
       const meta = (route.message.params?.['_meta'] ?? {}) as Record<string, unknown>;
@@ -189,8 +216,12 @@ export class ModernFront {
       if ('error' in intro) return writeJson(res, 200, { jsonrpc: '2.0', id, error: { code: modernErrorCode(intro.error.code), message: intro.error.message } });
       // A listen stream asks the server nothing: the introduction (what it offers) was all it needed of the session.
       if (route.message.method === 'subscriptions/listen') session.close();
+      const forwarded = this.#forwardFast(req, route.message, intro, session);
+      if (forwarded !== undefined && (await this.#writeFast(res, route.message.id, forwarded, intro))) return;
+      gone = new AbortController();
+      if (closed) gone.abort();
       const request = await toWebRequest(req, body, { signal: gone.signal });
-      this.#servers.set(request, this.#server(intro, session, route.message.params ?? {}));
+      this.#servers.set(request, this.#server(intro, session, route.message.params ?? {}, forwarded));
       await writeResponse(res, await this.#handler.fetch(request, { parsedBody: body }));
     } finally {
       session.close();
@@ -210,19 +241,43 @@ export class ModernFront {
     return claimed;
   }
 
-  /** A Server for one request, offering what the server behind offers, its handlers forwarding there. */
-  #server(intro: Introduction, session: ShortSession, rawParams: Record<string, unknown>): Server {
-    const hint: CacheHint = { ttlMs: LIST_TTL_MS, ...(this.#cacheScope !== undefined ? { cacheScope: this.#cacheScope } : {}) };
+  /**
+   * Sends a hot request on at once, when the fast path can judge it as the
+   * SDK would (modern-fast.ts); undefined leaves it to the SDK whole. Only a
+   * method the server offers: the SDK answers the others -32601.
+   */
+  #forwardFast(req: IncomingMessage, message: { method: string; params?: Record<string, unknown> }, intro: Introduction, session: ShortSession): Forwarded | undefined {
+    const params = message.params ?? {};
+    const capability = CAPABILITY_OF.get(message.method);
+    if (!this.#fast || capability === undefined || intro.capabilities[capability] === undefined || !fastRequest(req, message.method, params)) return undefined;
+    return { method: message.method, answer: forward(session, message.method, upstreamParams(params)) };
+  }
+
+  /** Writes the server's answer as the SDK would have; false when its shape (or an error) is the SDK's to write. */
+  async #writeFast(res: ServerResponse, id: Id, forwarded: Forwarded, intro: Introduction): Promise<boolean> {
+    const result = await forwarded.answer.catch(() => undefined);
+    const encoded = result === undefined ? undefined : encodeResult(forwarded.method, result, intro.serverInfo, this.#hints[forwarded.method]);
+    if (encoded === undefined) return false;
+    writeResult(res, id, encoded);
+    return true;
+  }
+
+  /**
+   * A Server for one request, offering what the server behind offers, its
+   * handlers forwarding there (or, for a request the fast path already sent
+   * on, giving its answer).
+   */
+  #server(intro: Introduction, session: ShortSession, rawParams: Record<string, unknown>, forwarded?: Forwarded): Server {
     const server = new Server(intro.serverInfo, {
       capabilities: withListChanged(intro.capabilities),
       ...(intro.instructions !== undefined ? { instructions: intro.instructions } : {}),
-      cacheHints: { 'server/discover': hint, 'tools/list': hint, 'prompts/list': hint, 'resources/list': hint, 'resources/templates/list': hint },
+      cacheHints: this.#hints,
     });
     // The SDK types each spec method's handler by its result; apiary passes the server's results on as they come, so one loose signature.
     const register = server.setRequestHandler.bind(server) as unknown as (method: string, handler: () => Promise<Record<string, unknown>>) => void;
     for (const [capability, methods] of Object.entries(FORWARDED)) {
       if (intro.capabilities[capability] === undefined) continue;
-      for (const method of methods) register(method, () => forward(session, method, upstreamParams(rawParams)));
+      for (const method of methods) register(method, () => (forwarded?.method === method ? forwarded.answer : forward(session, method, upstreamParams(rawParams))));
     }
     return server;
   }
