@@ -16,6 +16,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Server } from '@modelcontextprotocol/server';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { Aggregate } from '../src/mcp/aggregate.js';
 import { Bridge, type Deliver } from '../src/mcp/bridge.js';
 import { errorResponse, isRequest, type JsonRpcMessage, type JsonRpcRequest } from '../src/mcp/jsonrpc.js';
 import { ModernFront, modernRoute, type SessionHost } from '../src/mcp/modern.js';
@@ -133,6 +134,7 @@ describe('the fast path at a 2025 server (server-everything)', () => {
     everything = await bridged([EVERYTHING, 'stdio']);
   }, 40_000);
   afterAll(() => {
+    everything.bridge.close();
     everything.child.kill();
   });
 
@@ -167,6 +169,18 @@ describe('the fast path at a 2025 server (server-everything)', () => {
     await compare(urls, { method: 'server/discover', by: 'server' });
     await compare(urls, { method: 'ping', by: 'server' });
   }, 60_000);
+
+  it('answers through the aggregate with the SDK path bytes too: qualified names and URIs, its own listing, its errors left to the SDK', async () => {
+    const aggregate = new Aggregate({ readyMembers: () => new Map([['everything', everything.bridge]]) }, 'test');
+    cleanups.push(() => Promise.resolve(aggregate.close()));
+    const urls = await pair(aggregate);
+    await compare(urls, { method: 'tools/list', by: 'fast' });
+    await compare(urls, { method: 'tools/call', params: { name: 'everything__echo', arguments: { message: 'through' } }, by: 'fast' });
+    await compare(urls, { method: 'prompts/list', by: 'fast' });
+    const resources = JSON.parse((await compare(urls, { method: 'resources/list', by: 'fast' })).body) as { result: { resources: { uri: string }[] } };
+    await compare(urls, { method: 'resources/read', params: { uri: resources.result.resources[0]!.uri }, by: 'fast' });
+    await compare(urls, { method: 'tools/call', params: { name: 'nowhere__echo', arguments: {} }, by: 'server' });
+  }, 60_000);
 });
 
 describe('the fast path at a 2026-07-28 server', () => {
@@ -180,6 +194,7 @@ describe('the fast path at a 2026-07-28 server', () => {
       // A method the server does not offer is the SDK's -32601.
       await compare(urls, { method: 'prompts/list', by: 'server' });
     } finally {
+      modern.bridge.close();
       modern.child.kill();
     }
   }, 60_000);
