@@ -65,8 +65,41 @@ async function measure(makeClient: () => Promise<Caller>, clients: number, calls
   const elapsed = now() - t0;
   const cpu = process.cpuUsage(cpu0);
   await Promise.all(list.map((c) => c.close()));
-  const calls = clients * callsPerClient;
-  return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), rps: calls / (elapsed / 1000), clientCpuMs: (cpu.user + cpu.system) / 1000 / calls };
+  return summary(latencies, elapsed, (cpu.user + cpu.system) / 1000);
+}
+
+function summary(latencies: number[], elapsedMs: number, cpuMs: number): Result {
+  return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), rps: latencies.length / (elapsedMs / 1000), clientCpuMs: cpuMs / latencies.length };
+}
+
+/**
+ * One client of each kind, measured in turns: `rounds` rounds, each client
+ * making its share of `calls` in every round. What the machine's load, or
+ * the garbage one client leaves, costs falls on every kind alike, which a
+ * row after row run does not give (the rows measured after the SDK's
+ * clients paid for their garbage).
+ */
+async function inTurns(makers: readonly (() => Promise<Caller>)[], calls: number, rounds = 6): Promise<Result[]> {
+  const clients = await Promise.all(makers.map((make) => make()));
+  const call = (c: Caller): Promise<unknown> => c.callTool({ name: 'greet', arguments: { name: 'bench' } });
+  for (const c of clients) for (let i = 0; i < 100; i++) await call(c);
+  const taken = clients.map(() => ({ latencies: [] as number[], elapsed: 0, cpu: 0 }));
+  for (let round = 0; round < rounds; round++) {
+    for (const [i, c] of clients.entries()) {
+      const cpu0 = process.cpuUsage();
+      const t0 = now();
+      for (let n = 0; n < calls / rounds; n++) {
+        const t = now();
+        await call(c);
+        taken[i]!.latencies.push(now() - t);
+      }
+      taken[i]!.elapsed += now() - t0;
+      const cpu = process.cpuUsage(cpu0);
+      taken[i]!.cpu += (cpu.user + cpu.system) / 1000;
+    }
+  }
+  await Promise.all(clients.map((c) => c.close()));
+  return taken.map((t) => summary(t.latencies, t.elapsed, t.cpu));
 }
 
 /**
@@ -228,24 +261,22 @@ function row(measure: string, r: Result, base?: Result, target?: string): Row {
 
 /**
  * tools/call at a stdio server's endpoint with the SDK v2 client in each era
- * and with a lean client of the modern era, one client each, in one apiary.
+ * and with a lean client of each era, one client each, in one apiary,
+ * measured in turns.
  */
 async function eraRows(direct: Result): Promise<Row[]> {
   const calls = 3000;
-  const [modern, legacy, lean, leanLegacy] = await withApiary(async (url, headers) => [
-    await measure(() => v2Client(url, headers, 'modern'), 1, calls),
-    await measure(() => v2Client(url, headers, 'legacy'), 1, calls),
-    await measure(() => leanModernClient(url, headers), 1, calls),
-    await measure(() => leanClient(url, headers), 1, calls),
-  ]);
+  const [modern, legacy, lean, leanLegacy] = (await withApiary((url, headers) =>
+    inTurns([() => v2Client(url, headers, 'modern'), () => v2Client(url, headers, 'legacy'), () => leanModernClient(url, headers), () => leanClient(url, headers)], calls),
+  )) as [Result, Result, Result, Result];
   const viaModern = row('tools/call, 1 client: through apiary, SDK v2 client pinned to 2026-07-28', modern, direct, 'no slower than 2025-11-25');
-  viaModern.note = `${viaModern.note}; ${share(modern, direct)} of direct stdio's calls/s; ${(modern.rps / legacy.rps).toFixed(2)}x the calls/s of the same client in 2025-11-25, p50 ${(modern.p50 / legacy.p50).toFixed(2)}x`;
+  viaModern.note = `${viaModern.note}; ${share(modern, direct)} of direct stdio's calls/s; ${(modern.rps / legacy.rps).toFixed(2)}x the calls/s of the same client in 2025-11-25, p50 ${(modern.p50 / legacy.p50).toFixed(2)}x (client CPU ${fmtMs(modern.clientCpuMs)} per call, ${fmtMs(legacy.clientCpuMs)} in 2025-11-25)`;
   const viaLegacy = row('tools/call, 1 client: through apiary, SDK v2 client in 2025-11-25 (legacy)', legacy, direct);
   viaLegacy.note = `${viaLegacy.note}; ${share(legacy, direct)} of direct stdio's calls/s`;
   const viaLean = row('tools/call, 1 client: through apiary, lean 2026-07-28 client (node:http keep-alive, envelope + headers)', lean, direct, 'added p50 <= 0.3 ms');
   viaLean.note = `${viaLean.note}; ${share(lean, direct)} of direct stdio's calls/s; ${(lean.rps / leanLegacy.rps).toFixed(2)}x the calls/s of the lean 2025 client, p50 ${(lean.p50 / leanLegacy.p50).toFixed(2)}x (client CPU ${fmtMs(lean.clientCpuMs)} per call)`;
   const viaLeanLegacy = row('tools/call, 1 client: through apiary, lean 2025 client (node:http keep-alive, one session)', leanLegacy, direct);
-  viaLeanLegacy.note = `${viaLeanLegacy.note}; ${share(leanLegacy, direct)} of direct stdio's calls/s`;
+  viaLeanLegacy.note = `${viaLeanLegacy.note}; ${share(leanLegacy, direct)} of direct stdio's calls/s (client CPU ${fmtMs(leanLegacy.clientCpuMs)} per call)`;
   return [viaModern, viaLegacy, viaLean, viaLeanLegacy];
 }
 
