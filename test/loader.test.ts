@@ -75,13 +75,13 @@ describe('valid fixtures', () => {
     ]);
   });
 
-  it('warns that $(VAR) in command or args is not expanded, at the argument, and only then', () => {
+  it('warns that $(VAR) in args naming no variable is passed as written, at the argument, and only then', () => {
     const text = 'apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata: { name: a }\nspec:\n  command: node\n  args:\n    - server.js\n    - --token=$(GITHUB_TOKEN)\n    - $$(ESCAPED)\n    - costs $5 (USD)\n';
     const [doc] = parseManifestText(text, 'a.yaml', 'a.yaml');
     expect(doc!.errors).toEqual([]);
     expect(doc!.resource).toBeDefined();
     expect(doc!.warnings.map(formatManifestError)).toEqual([
-      'a.yaml:8:7: spec.args[1]: "$(GITHUB_TOKEN)" is passed as written: apiary does not expand variables in command or args (a secret in a command line is readable by every local user); have the server read GITHUB_TOKEN from its environment',
+      'a.yaml:8:7: spec.args[1]: "$(GITHUB_TOKEN)" is passed as written: spec.env declares no GITHUB_TOKEN (write $$(GITHUB_TOKEN) for a literal "$(GITHUB_TOKEN)")',
     ]);
   });
 

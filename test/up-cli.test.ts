@@ -137,7 +137,7 @@ describe('apiary up (the built CLI)', () => {
 
   it('up -d runs the controller in the background until down stops it and its servers', async () => {
     const h = await harness();
-    // Kubernetes would expand $(TOKEN) here; apiary does not, and says so.
+    // No variable TOKEN: $(TOKEN) stays as written (as Kubernetes leaves it), and apiary says so.
     await h.write('a.yaml', tinyServer('a', h, { args: ['--label=$(TOKEN)'] }));
     const started = await runCli(['up', '-d'], { env: h.env });
     expect(started.code, started.stderr).toBe(0);

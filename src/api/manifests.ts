@@ -123,8 +123,8 @@ export const Remote = z.strictObject({
 });
 
 export const MCPServerSpec = z.strictObject({
-  command: processText().min(1).optional().describe('Program to run; looked up on PATH, never through a shell (or spec.remote)'),
-  args: z.array(processText()).optional().describe('Arguments, passed as they are (no shell, no expansion)'),
+  command: processText().min(1).optional().describe('Program to run; looked up on PATH, never through a shell (or spec.remote); $(VAR) is replaced as in args'),
+  args: z.array(processText()).optional().describe('Arguments, never through a shell; $(VAR) is replaced by the variable VAR of spec.env as Kubernetes does ($$(VAR) for a literal $(VAR); an unknown name stays as written); a secret put there is readable by every local user in the process list'),
   workingDir: processText().min(1).optional().describe("Relative to the manifest's own folder"),
   transport: z.enum(TRANSPORTS).optional().describe('stdio (default), streamable-http or sse'),
   port: z

@@ -5,6 +5,8 @@
  */
 import { LineCounter, parseAllDocuments, isMap, isScalar, type Document } from 'yaml';
 import { MANIFEST_SCHEMAS, type MCPServerManifest } from '../api/manifests.js';
+import { secretBearing } from '../api/expansion.js';
+import { referencedNames } from '../api/remote.js';
 import { KINDS, type Kind } from '../api/names.js';
 import { closest } from '../util/suggest.js';
 import type { ManifestError } from './errors.js';
@@ -151,26 +153,30 @@ function chooseSchema(
 }
 
 /**
- * Kubernetes expands `$(VAR)` in command and args; apiary does not, because a
- * secret expanded into a command line is readable by every local user (argv is
- * public in /proc). Say so where the reference is written, instead of letting
- * the server start with a literal "$(GITHUB_TOKEN)" argument.
+ * `$(VAR)` in command and args is expanded as Kubernetes does (api/expansion.ts).
+ * Two uses deserve a word where they are written: a variable bound to a
+ * secret, whose value then sits in the command line, readable by every local
+ * user in the process list (/proc/PID/cmdline); and a name spec.env does not
+ * declare, which stays as written (a typo, most likely).
  */
 function warnVariableReferences(manifest: MCPServerManifest, doc: Document, lc: LineCounter, result: ParsedDocument): void {
   const spec = manifest.spec;
+  const fromEnvFrom = (spec.envFrom ?? []).length > 0;
+  const secret = secretBearing((spec.env ?? []).map((e) => ({ name: e.name, ...(e.value !== undefined ? { value: e.value } : {}), fromSecret: e.valueFrom !== undefined })));
+  const declared = new Set([...(spec.env ?? []).map((e) => e.name), ...((spec.transport ?? 'stdio') !== 'stdio' ? ['PORT'] : [])]);
   const fields: [(string | number)[], string][] = [...(spec.command !== undefined ? [[['spec', 'command'], spec.command] as [(string | number)[], string]] : []), ...(spec.args ?? []).map((a, i): [(string | number)[], string] => [['spec', 'args', i], a])];
   for (const [path, text] of fields) {
-    const reference = /(?<!\$)\$\(([A-Za-z_][A-Za-z0-9_]*)\)/.exec(text);
-    if (reference === null) continue;
-    const pos = locate(doc, path, lc);
     const field = path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i > 0 ? '.' : ''}${p}`)).join('');
-    result.warnings.push({
-      file: result.source.file,
-      line: pos.line,
-      col: pos.col,
-      field,
-      message: `${field}: "${reference[0]}" is passed as written: apiary does not expand variables in command or args (a secret in a command line is readable by every local user); have the server read ${reference[1]} from its environment`,
-    });
+    for (const name of referencedNames(text)) {
+      const message = secret.has(name) || (fromEnvFrom && !declared.has(name))
+        ? `${field}: "$(${name})" puts ${secret.has(name) ? `a secret (spec.env ${name})` : `${name}, which can only come from envFrom's secrets,`} into the command line, where every local user can read it in the process list; where the server can read ${name} from its environment, drop the argument`
+        : declared.has(name)
+          ? undefined
+          : `${field}: "$(${name})" is passed as written: spec.env declares no ${name} (write $$(${name}) for a literal "$(${name})")`;
+      if (message === undefined) continue;
+      const pos = locate(doc, path, lc);
+      result.warnings.push({ file: result.source.file, line: pos.line, col: pos.col, field, message });
+    }
   }
 }
 

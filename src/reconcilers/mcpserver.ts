@@ -13,6 +13,7 @@ import { isApiaryError } from '../errors.js';
 import { formatManifestError } from '../manifests/errors.js';
 import type { MCPServerSpec } from '../api/manifests.js';
 import { expandReferences, referencedNames, remoteLabel } from '../api/remote.js';
+import { expandArgs, expandEnvironment, secretBearing } from '../api/expansion.js';
 import type { RemoteServer } from '../mcp/gateway.js';
 import { DEFAULT_HEALTH, type HealthOptions } from '../mcp/health.js';
 import { upstreamPortKey } from '../mcp/ports.js';
@@ -98,8 +99,9 @@ export async function desiredServer(ctx: ReconcileContext, name: string): Promis
  * memory, in the gateway; the fingerprint holds secrets only as a keyed hash.
  */
 function remoteServer(ctx: ReconcileContext, remote: NonNullable<MCPServerSpec['remote']>, vars: [string, string | { reveal(): string }][]): RemoteServer {
-  const values = new Map(vars.map(([k, v]) => [k, typeof v === 'string' ? v : v.reveal()]));
-  const secret = new Set(vars.filter(([, v]) => typeof v !== 'string').map(([k]) => k));
+  const values = new Map(expandEnvironment(vars, (v) => v.reveal()).map(([k, v]) => [k, typeof v === 'string' ? v : v.reveal()]));
+  // A literal that takes in a secret ($(VAR) of spec.env) is as secret as it.
+  const secret = secretBearing(vars.map(([name, v]) => ({ name, ...(typeof v === 'string' ? { value: v } : {}), fromSecret: typeof v !== 'string' })));
   const expand = (text: string, hashed: boolean): string =>
     expandReferences(text, (name) => {
       const value = values.get(name);
@@ -108,8 +110,18 @@ function remoteServer(ctx: ReconcileContext, remote: NonNullable<MCPServerSpec['
   const headers = Object.fromEntries((remote.headers ?? []).map((h) => [h.name, expand(h.value, false)]));
   const identity = { url: expand(remote.url, true), headers: (remote.headers ?? []).map((h) => [h.name, expand(h.value, true)]) };
   const used = [remote.url, ...(remote.headers ?? []).map((h) => h.value)].flatMap(referencedNames);
-  const secrets = [...new Set(used.filter((name) => secret.has(name)).map((name) => values.get(name)!))];
+  const secrets = [...new Set(used.filter((name) => secret.has(name)).flatMap((name) => [values.get(name)!, ...secretsWithin(name, vars)]))];
   return { url: expand(remote.url, false), label: remoteLabel(remote.url), transport: remote.transport ?? 'streamable-http', headers, secrets, hash: shortHash(identity) };
+}
+
+/** The secret values a literal variable takes in through $(VAR), however deep (for redaction: each alone, as a server may quote it so). */
+function secretsWithin(name: string, vars: readonly [string, string | { reveal(): string }][], seen = new Set<string>()): string[] {
+  if (seen.has(name)) return [];
+  seen.add(name);
+  const value = vars.findLast(([k]) => k === name)?.[1];
+  if (value === undefined) return [];
+  if (typeof value !== 'string') return [value.reveal()];
+  return referencedNames(value).flatMap((ref) => secretsWithin(ref, vars, seen));
 }
 
 /** A literal PORT the manifest sets itself: the server listens there, and the proxy forwards to it. */
@@ -140,9 +152,10 @@ function configParts(identity: { env: (string | undefined)[][] } & Record<string
 function launchSpec(ctx: ReconcileContext, resource: MCPServerResource, generation: number, vars: [string, string | { reveal(): string }][], port: number | undefined): LaunchSpec {
   const spec = resource.manifest.spec;
   const transport = spec.transport ?? 'stdio';
-  const declared: [string, string][] = vars.map(([k, v]) => [k, typeof v === 'string' ? v : v.reveal()]);
-  // HTTP servers listen themselves, on $PORT (the internal port behind apiary's proxy, unless the manifest sets PORT).
-  if (transport !== 'stdio' && port !== undefined && !declared.some(([k]) => k === 'PORT')) declared.unshift(['PORT', String(port)]);
+  // HTTP servers listen themselves, on $PORT (the internal port behind apiary's proxy, unless the manifest sets PORT), set first as render sets it.
+  const withPort: [string, string | { reveal(): string }][] = transport !== 'stdio' && port !== undefined && !vars.some(([k]) => k === 'PORT') ? [['PORT', String(port)], ...vars] : vars;
+  const declared: [string, string][] = expandEnvironment(withPort, (v) => v.reveal()).map(([k, v]) => [k, typeof v === 'string' ? v : v.reveal()]);
+  const environment = new Map(declared);
   const cwd = resolve(dirname(resource.source.path), spec.workingDir ?? '.');
   // The fingerprint covers what changes the process; secret values enter only through a keyed hash.
   const identity = {
@@ -155,8 +168,9 @@ function launchSpec(ctx: ReconcileContext, resource: MCPServerResource, generati
   };
   return {
     name: resource.name,
-    command: spec.command ?? '',
-    args: spec.args ?? [],
+    command: expandArgs([spec.command ?? ''], environment)[0]!,
+    // $(VAR) expanded as the kubelet does; the fingerprint keeps the text as written (secrets enter it only through env's keyed hash).
+    args: expandArgs(spec.args ?? [], environment),
     cwd,
     env: buildEnvironment(ctx.inheritedEnv, declared),
     configHash: shortHash(identity),
