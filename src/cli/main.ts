@@ -32,6 +32,7 @@ const VERBS: Record<string, () => Promise<Register>> = {
   key: () => import('./commands/key.js').then((m) => m.registerKey),
   recipients: () => import('./commands/recipients.js').then((m) => m.registerRecipients),
   client: () => import('./commands/client.js').then((m) => m.registerClient),
+  import: () => import('./commands/import.js').then((m) => m.registerImport),
   ui: () => import('./commands/ui.js').then((m) => m.registerUi),
   completion: () => import('./commands/completion.js').then((m) => m.registerCompletion),
   catalog: () => import('./commands/catalog.js').then((m) => m.registerCatalog),

@@ -27,32 +27,52 @@ import type { StateLayout } from '../state/layout.js';
 import { ensureDir, FILE_MODE, writeFileAtomic } from '../util/atomic.js';
 import { withFileLock } from '../util/file-lock.js';
 
+/**
+ * Every client whose file apiary reads or writes: those `client config`
+ * writes, and those `import` also reads (Claude Desktop, Windsurf).
+ */
+export const CLIENT_FILE_KINDS = ['claude', 'claude-desktop', 'cursor', 'vscode', 'windsurf'] as const;
+export type ClientFileKind = ClientKind | (typeof CLIENT_FILE_KINDS)[number];
+
 /** The key each client keeps its servers under. */
-export function serversKey(kind: ClientKind): 'mcpServers' | 'servers' {
+export function serversKey(kind: ClientFileKind): 'mcpServers' | 'servers' {
   return kind === 'vscode' ? 'servers' : 'mcpServers';
 }
 
 /**
  * The user-level file each client reads: Claude Code's ~/.claude.json,
- * Cursor's ~/.cursor/mcp.json, VS Code's mcp.json in its user settings folder.
+ * Cursor's ~/.cursor/mcp.json, VS Code's mcp.json in its user settings folder,
+ * Claude Desktop's claude_desktop_config.json (macOS and Windows as
+ * modelcontextprotocol.io/quickstart/user gives them; on Linux, where there is
+ * no official build, the XDG folder the community builds use), Windsurf's
+ * ~/.codeium/windsurf/mcp_config.json (docs.windsurf.com/windsurf/cascade/mcp).
  */
-export function clientConfigPath(kind: ClientKind, env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): string {
+export function clientConfigPath(kind: ClientFileKind, env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): string {
   const home = env['HOME'] ?? homedir();
+  const appData = env['APPDATA'] ?? join(home, 'AppData', 'Roaming');
   switch (kind) {
+    case 'claude-desktop':
+      if (platform === 'darwin') return join(home, 'Library', 'Application Support', 'Claude', 'claude_desktop_config.json');
+      if (platform === 'win32') return join(appData, 'Claude', 'claude_desktop_config.json');
+      return join(env['XDG_CONFIG_HOME'] ?? join(home, '.config'), 'Claude', 'claude_desktop_config.json');
+    case 'windsurf':
+      return join(home, '.codeium', 'windsurf', 'mcp_config.json');
     case 'claude':
       return join(home, '.claude.json');
     case 'cursor':
       return join(home, '.cursor', 'mcp.json');
     case 'vscode':
       if (platform === 'darwin') return join(home, 'Library', 'Application Support', 'Code', 'User', 'mcp.json');
-      if (platform === 'win32') return join(env['APPDATA'] ?? join(home, 'AppData', 'Roaming'), 'Code', 'User', 'mcp.json');
+      if (platform === 'win32') return join(appData, 'Code', 'User', 'mcp.json');
       return join(env['XDG_CONFIG_HOME'] ?? join(home, '.config'), 'Code', 'User', 'mcp.json');
   }
 }
 
 /** What apiary wrote into one file: to take out exactly that again. */
 interface Written {
-  kind: ClientKind;
+  kind: ClientFileKind;
+  /** Where the entries sit, when not at the top (Claude Code's projects.<dir>.mcpServers). */
+  container?: string[];
   /** The file did not exist before apiary wrote it. */
   createdFile: boolean;
   /** Each entry as apiary wrote it (canonical JSON). */
@@ -138,14 +158,33 @@ function insertMember(object: Node, name: string, value: unknown, style: { inden
   return { offset: last.offset + last.length, length: 0, content: `,${style.eol}${member}` };
 }
 
-/** Plans writing `entries` (name -> client entry) into the client's file. */
-export async function planClientWrite(kind: ClientKind, path: string, entries: Record<string, unknown>, layout: StateLayout, options: { force?: boolean } = {}): Promise<ClientEdit> {
+/** `{ a: { b: value } }` for the path [a, b]. */
+function nested(path: readonly string[], value: unknown): unknown {
+  return path.reduceRight<unknown>((inner, segment) => ({ [segment]: inner }), value);
+}
+
+/** Inserts `{ [name]: value }` under the container at `path`, making the part of the path that is missing. */
+function insertUnder(text: string, file: string, path: readonly string[], name: string, value: unknown, style: { indent: string; eol: string }): string {
+  const root = parseObject(text, file);
+  for (let depth = path.length; depth >= 0; depth--) {
+    const node = depth === 0 ? root : findNodeAtLocation(root, path.slice(0, depth));
+    if (node === undefined) continue;
+    if (node.type !== 'object') throw new ApiaryError('Usage', `${file}: "${path.slice(0, depth).join('.')}" is not an object; nothing was written`);
+    const [first, ...rest] = [...path.slice(depth), name];
+    return applyEdits(text, [insertMember(node, first!, rest.length === 0 ? value : nested(rest.slice(0, -1), { [name]: value }), style, depth + 1)]);
+  }
+  return text;
+}
+
+/** Plans writing `entries` (name -> client entry) into the client's file (under `container`, the servers key by default). */
+export async function planClientWrite(kind: ClientFileKind, path: string, entries: Record<string, unknown>, layout: StateLayout, options: { force?: boolean; container?: readonly string[] } = {}): Promise<ClientEdit> {
   const before = await readText(path);
   const written = (await readRecord(layout))[path];
-  const key = serversKey(kind);
+  const at = options.container ?? [serversKey(kind)];
+  const key = at.join('.');
   const edit: ClientEdit = { path, before, after: before, added: [], updated: [], removed: [], skipped: [] };
   if (before === undefined || before.trim() === '') {
-    edit.after = `${JSON.stringify({ [key]: entries }, null, 2)}\n`;
+    edit.after = `${JSON.stringify(nested(at, entries), null, 2)}\n`;
     edit.added = Object.keys(entries);
     return edit;
   }
@@ -153,17 +192,11 @@ export async function planClientWrite(kind: ClientKind, path: string, entries: R
   const style = styleOf(text);
   for (const [name, value] of Object.entries(entries)) {
     const root = parseObject(text, path);
-    const container = findNodeAtLocation(root, [key]);
-    if (container === undefined) {
-      const inserted = insertMember(root, key, { [name]: value }, style, 1);
-      text = applyEdits(text, [inserted]);
-      edit.added.push(name);
-      continue;
-    }
-    if (container.type !== 'object') throw new ApiaryError('Usage', `${path}: "${key}" is not an object; nothing was written`);
-    const existing = findNodeAtLocation(container, [name]);
+    const container = findNodeAtLocation(root, [...at]);
+    if (container !== undefined && container.type !== 'object') throw new ApiaryError('Usage', `${path}: "${key}" is not an object; nothing was written`);
+    const existing = container === undefined ? undefined : findNodeAtLocation(container, [name]);
     if (existing === undefined) {
-      text = applyEdits(text, [insertMember(container, name, value, style, 2)]);
+      text = insertUnder(text, path, at, name, value, style);
       edit.added.push(name);
       continue;
     }
@@ -174,7 +207,7 @@ export async function planClientWrite(kind: ClientKind, path: string, entries: R
       edit.skipped.push({ name, why: `${path} already has an entry "${name}" that apiary did not write; left as it is (--force replaces it)` });
       continue;
     }
-    text = applyEdits(text, [{ offset: existing.offset, length: existing.length, content: pretty(value, style.indent, style.eol, 2) }]);
+    text = applyEdits(text, [{ offset: existing.offset, length: existing.length, content: pretty(value, style.indent, style.eol, at.length + 1) }]);
     edit.updated.push(name);
     if (!ours) (edit.replacing ??= []).push(name);
   }
@@ -183,7 +216,7 @@ export async function planClientWrite(kind: ClientKind, path: string, entries: R
 }
 
 /** Plans taking out what apiary wrote into the file. */
-export async function planClientRemove(kind: ClientKind, path: string, layout: StateLayout): Promise<ClientEdit> {
+export async function planClientRemove(kind: ClientFileKind, path: string, layout: StateLayout): Promise<ClientEdit> {
   const before = await readText(path);
   const written = (await readRecord(layout))[path];
   const edit: ClientEdit = { path, before, after: before, added: [], updated: [], removed: [], skipped: [] };
@@ -197,9 +230,9 @@ export async function planClientRemove(kind: ClientKind, path: string, layout: S
     return edit;
   }
   let text = before;
-  const key = serversKey(kind);
+  const at = written.container ?? [serversKey(kind)];
   for (const [name, wrote] of Object.entries(written.entries)) {
-    const node = findNodeAtLocation(parseObject(text, path), [key, name]);
+    const node = findNodeAtLocation(parseObject(text, path), [...at, name]);
     if (node === undefined) continue;
     if (canonical(JSON.parse(text.slice(node.offset, node.offset + node.length))) !== wrote) {
       edit.skipped.push({ name, why: `"${name}" was changed since apiary wrote it; left as it is` });
@@ -207,12 +240,12 @@ export async function planClientRemove(kind: ClientKind, path: string, layout: S
     }
     const held = written.replaced?.[name];
     if (held === undefined) {
-      text = applyEdits(text, modify(text, [key, name], undefined, {}));
+      text = applyEdits(text, modify(text, [...at, name], undefined, {}));
       edit.removed.push(name);
       continue;
     }
     // It replaced the person's own entry (--force): theirs comes back, as the backup holds it.
-    const earlier = await entryText(held, key, name);
+    const earlier = await entryText(held, at, name);
     if (earlier === undefined) {
       edit.skipped.push({ name, why: `"${name}" replaced an entry apiary did not write, and ${held} no longer holds that entry; left as it is` });
       continue;
@@ -225,11 +258,11 @@ export async function planClientRemove(kind: ClientKind, path: string, layout: S
 }
 
 /** The text of entry `name` under `key` in a backup, if the backup is there and has it. */
-async function entryText(backup: string, key: string, name: string): Promise<string | undefined> {
+async function entryText(backup: string, at: readonly string[], name: string): Promise<string | undefined> {
   const text = await readText(backup).catch(() => undefined);
   if (text === undefined) return undefined;
   const root = parseTree(text, [], { allowTrailingComma: true, disallowComments: false });
-  const node = root !== undefined ? findNodeAtLocation(root, [key, name]) : undefined;
+  const node = root !== undefined ? findNodeAtLocation(root, [...at, name]) : undefined;
   return node !== undefined ? text.slice(node.offset, node.offset + node.length) : undefined;
 }
 
@@ -285,15 +318,31 @@ const CREDENTIAL_KEY = /authorization|token|secret|password|passwd|api[-_]?key|c
  * `force` (or `skipClashes`, which writes the rest and leaves those, as the
  * console does).
  */
+export interface ClientFileOptions {
+  force?: boolean;
+  dryRun?: boolean;
+  skipClashes?: boolean;
+  /** Where the entries go, when not at the top (Claude Code's projects.<dir>.mcpServers). */
+  container?: readonly string[];
+  /**
+   * The caller keeps the file as it was itself (import keeps it sealed): no
+   * plaintext backup is written, and --remove takes apiary's entries out one
+   * by one.
+   */
+  noBackup?: boolean;
+  /** Called with the file as it is, under the lock, just before it is written (import seals it then). */
+  beforeWrite?: (edit: ClientEdit) => Promise<void>;
+}
+
 export async function updateClientFile(
-  kind: ClientKind,
+  kind: ClientFileKind,
   file: string,
   entries: Record<string, unknown> | undefined,
   layout: StateLayout,
-  options: { force?: boolean; dryRun?: boolean; skipClashes?: boolean } = {},
+  options: ClientFileOptions = {},
 ): Promise<ClientFileResult> {
   const plan = async (): Promise<ClientEdit> => {
-    const edit = entries === undefined ? await planClientRemove(kind, file, layout) : await planClientWrite(kind, file, entries, layout, { force: options.force === true });
+    const edit = entries === undefined ? await planClientRemove(kind, file, layout) : await planClientWrite(kind, file, entries, layout, { force: options.force === true, ...(options.container !== undefined ? { container: options.container } : {}) });
     if (entries !== undefined && options.skipClashes !== true) refuseClashes(edit);
     return edit;
   };
@@ -307,7 +356,8 @@ export async function updateClientFile(
   return withFileLock(layout.clientsFile, () =>
     withFileLock(real, async () => {
       const edit = await plan();
-      return { ...(await applyClientEdit(kind, edit, entries, layout)), edit };
+      if (edit.after !== edit.before) await options.beforeWrite?.(edit);
+      return { ...(await applyClientEdit(kind, edit, entries, layout, options)), edit };
     }),
   );
 }
@@ -330,7 +380,7 @@ function refuseClashes(edit: ClientEdit): void {
  * is now in a backup of its own. Every backup is owner-only; a file that
  * receives a token becomes owner-only too.
  */
-export async function applyClientEdit(kind: ClientKind, edit: ClientEdit, entries: Record<string, unknown> | undefined, layout: StateLayout): Promise<Omit<ClientFileResult, 'edit'>> {
+export async function applyClientEdit(kind: ClientFileKind, edit: ClientEdit, entries: Record<string, unknown> | undefined, layout: StateLayout, options: Pick<ClientFileOptions, 'container' | 'noBackup'> = {}): Promise<Omit<ClientFileResult, 'edit'>> {
   // A write that changes nothing takes nothing over: an entry already there is the person's, not apiary's.
   if (edit.after === edit.before && entries !== undefined) return {};
   const record = await readRecord(layout);
@@ -344,7 +394,7 @@ export async function applyClientEdit(kind: ClientKind, edit: ClientEdit, entrie
     await writeRemoval(edit, previous);
     stale = forgetRemoved(record, edit, previous);
   } else {
-    const backups = await keepBackups(edit, previous, untouched);
+    const backups = options.noBackup === true ? { restorable: false } : await keepBackups(edit, previous, untouched);
     if (backups.written !== undefined) result.backup = { path: backups.written, credentials: credentialPaths(edit.before) };
     else if (backups.original !== undefined) result.original = backups.original;
     const newMode = holdsToken(edit, entries) ? FILE_MODE : (mode ?? FILE_MODE) & 0o777;
@@ -352,7 +402,7 @@ export async function applyClientEdit(kind: ClientKind, edit: ClientEdit, entrie
     await writeFileAtomic(edit.path, edit.after ?? '', { mode: newMode, throughSymlink: true });
     await chmod(edit.path, newMode).catch(() => undefined);
     if (mode !== undefined && (mode & 0o777) !== newMode) result.mode = { from: mode & 0o777, to: newMode };
-    record[edit.path] = rememberWrite(kind, edit, entries, previous, { restorable: backups.restorable, ...(backups.replacedIn !== undefined ? { replacedIn: backups.replacedIn } : {}), mode });
+    record[edit.path] = rememberWrite(kind, edit, entries, previous, { restorable: backups.restorable, ...('replacedIn' in backups && backups.replacedIn !== undefined ? { replacedIn: backups.replacedIn } : {}), mode, ...(options.container !== undefined ? { container: [...options.container] } : {}) });
   }
   await writeFileAtomic(layout.clientsFile, `${JSON.stringify(record, null, 2)}\n`);
   for (const backup of stale) await rm(backup, { force: true });
@@ -402,14 +452,16 @@ async function freeBackupPath(path: string): Promise<string> {
 }
 
 /** What the record says after a write: only what apiary put there (an identical entry that was there before is not apiary's to take out). */
-function rememberWrite(kind: ClientKind, edit: ClientEdit, entries: Record<string, unknown>, previous: Written | undefined, kept: { restorable: boolean; replacedIn?: string; mode: number | undefined }): Written {
+function rememberWrite(kind: ClientFileKind, edit: ClientEdit, entries: Record<string, unknown>, previous: Written | undefined, kept: { restorable: boolean; replacedIn?: string; mode: number | undefined; container?: string[] }): Written {
   const changed = new Set([...edit.added, ...edit.updated]);
   const wrote = Object.fromEntries(Object.entries(entries).filter(([name]) => changed.has(name) || previous?.entries[name] !== undefined).map(([name, value]) => [name, canonical(value)]));
   const replaced = { ...(previous?.replaced ?? {}) };
   for (const name of edit.replacing ?? []) if (kept.replacedIn !== undefined) replaced[name] = kept.replacedIn;
   const originalMode = previous !== undefined ? previous.originalMode : kept.mode !== undefined ? kept.mode & 0o777 : undefined;
+  const container = kept.container ?? previous?.container;
   return {
     kind,
+    ...(container !== undefined ? { container } : {}),
     createdFile: previous?.createdFile ?? edit.before === undefined,
     entries: { ...(previous?.entries ?? {}), ...wrote },
     sha256: sha(edit.after ?? ''),
@@ -451,4 +503,29 @@ function forgetRemoved(record: Record_, edit: ClientEdit, previous: Written | un
   };
   if (Object.keys(replaced).length === 0) delete record[edit.path]!.replaced;
   return [];
+}
+
+/** The entries apiary wrote into a file, as canonical JSON by name (to tell them from a person's own). */
+export async function writtenEntries(layout: StateLayout, path: string): Promise<Record<string, string>> {
+  return (await readRecord(layout))[path]?.entries ?? {};
+}
+
+/** What apiary remembers of a file it wrote into (opaque to the caller): to put back with restoreClientRecord. */
+export async function clientRecord(layout: StateLayout, path: string): Promise<unknown> {
+  return (await readRecord(layout))[path];
+}
+
+/** Puts back what apiary remembered of a file (undefined: nothing), once the file itself is given back as it was then. */
+export async function restoreClientRecord(layout: StateLayout, path: string, remembered: unknown): Promise<void> {
+  await withFileLock(layout.clientsFile, async () => {
+    const record = await readRecord(layout);
+    if (remembered === undefined) delete record[path];
+    else record[path] = remembered as Written;
+    await writeFileAtomic(layout.clientsFile, `${JSON.stringify(record, null, 2)}\n`);
+  });
+}
+
+/** Canonical JSON of an entry, as the record keeps it. */
+export function canonicalEntry(value: unknown): string {
+  return canonical(value);
 }

@@ -35,6 +35,8 @@ export interface InstallRequest {
   name: string;
   command: string;
   args?: string[];
+  /** spec.workingDir (relative to the manifest's folder, or absolute). */
+  workingDir?: string;
   transport?: Transport;
   port?: number;
   env?: { name: string; value: string }[];
@@ -132,6 +134,7 @@ export function planInstall(request: InstallRequest, resources: readonly Resourc
     spec: {
       ...(request.remote !== undefined ? { remote: request.remote } : { command: request.command }),
       ...(args.length ? { args } : {}),
+      ...(request.workingDir !== undefined ? { workingDir: request.workingDir } : {}),
       ...(request.transport ? { transport: request.transport } : {}),
       ...(request.port !== undefined ? { port: request.port } : {}),
       ...(env.length ? { env } : {}),

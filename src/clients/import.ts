@@ -1,0 +1,318 @@
+/**
+ * `apiary import`: a client's servers brought into the manifest directory,
+ * their credentials sealed, and the client pointed at apiary's endpoints.
+ *
+ * No plaintext is left behind: the client's file as it was is kept only
+ * sealed with this machine's key (`<file>.apiary-import.sealed`, owner-only,
+ * one round per import that changed the file), the new file is written by
+ * the same code as `client config --write` (every other key and the
+ * formatting kept) without its plaintext backup, and `undo` gives the last
+ * round's file back byte for byte. Each server gets its own `spec.port`, so
+ * its URL is known now and stays the same, controller running or not.
+ */
+import { createHash } from 'node:crypto';
+import { chmod, readFile, realpath, rm, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { withoutSecrets } from '../api/remote.js';
+import { seal, unseal } from '../crypto/seal.js';
+import type { KeyStore } from '../crypto/keys.js';
+import { sealerFor } from '../crypto/sealer.js';
+import { SecretValue } from '../crypto/secret-value.js';
+import { ApiaryError, messageOf } from '../errors.js';
+import { withDirectoryLock } from '../manifests/edit.js';
+import { newSecretName, planInstall, writeInstallLoaded, type InstallPlan } from '../manifests/install.js';
+import { loadDirectory, type LoadResult } from '../manifests/loader.js';
+import { clientConfig } from '../mcp/client-config.js';
+import { loadEndpointToken, readEndpointToken } from '../mcp/endpoint-token.js';
+import { freePort } from '../mcp/ports.js';
+import type { StateLayout } from '../state/layout.js';
+import { ensureDir, FILE_MODE, writeFileAtomic } from '../util/atomic.js';
+import { withFileLock } from '../util/file-lock.js';
+import { canonicalEntry, clientConfigPath, clientRecord, restoreClientRecord, serversKey, updateClientFile, writtenEntries, type ClientEdit, type ClientFileKind } from './config-file.js';
+import { planImport, type ImportOptions, type ServerImport } from './import-plan.js';
+import { readClientEntries } from './import-read.js';
+
+export const IMPORT_CLIENTS = ['claude', 'claude-desktop', 'cursor', 'vscode', 'windsurf'] as const;
+export type ImportClient = (typeof IMPORT_CLIENTS)[number];
+
+/** One place a client keeps servers: a file, and where in it. */
+export interface ImportTarget {
+  file: string;
+  container: string[];
+}
+
+/**
+ * Where a client keeps servers: its user-level file, or with --project DIR
+ * the project's (Claude Code: the project's `.mcp.json` and the project's
+ * own entry in ~/.claude.json; Cursor: `.cursor/mcp.json`; VS Code:
+ * `.vscode/mcp.json`). --file names the file instead of the user-level one.
+ */
+export function importTargets(client: ImportClient, options: { file?: string; project?: string }, env: NodeJS.ProcessEnv): ImportTarget[] {
+  const key = serversKey(client);
+  const user = options.file !== undefined ? resolve(options.file) : clientConfigPath(client, env);
+  if (options.project === undefined) return [{ file: user, container: [key] }];
+  const project = resolve(options.project);
+  switch (client) {
+    case 'claude':
+      return [
+        { file: join(project, '.mcp.json'), container: [key] },
+        { file: user, container: ['projects', project, key] },
+      ];
+    case 'cursor':
+      return [{ file: options.file !== undefined ? user : join(project, '.cursor', 'mcp.json'), container: [key] }];
+    case 'vscode':
+      return [{ file: options.file !== undefined ? user : join(project, '.vscode', 'mcp.json'), container: [key] }];
+    default:
+      throw new ApiaryError('Usage', `${client} keeps no servers per project; import without --project`);
+  }
+}
+
+export function sealedOriginalPath(file: string): string {
+  return `${file}.apiary-import.sealed`;
+}
+
+/** What an import found and did (or, with dryRun, would do) in one file. */
+export interface TargetResult {
+  target: ImportTarget;
+  /** The file is not there: nothing to import. */
+  missing?: boolean;
+  plans: { server: ServerImport; install: InstallPlan; port: number; url: string; written?: { file: string; action: string } }[];
+  skipped: { entry: string; why: string }[];
+  /** Entries apiary already wrote (an earlier import, or client config --write): left alone. */
+  already: string[];
+  /** The client file's change, every credential redacted (dry run), or what was written. */
+  edit?: ClientEdit;
+  diffRedactions: string[];
+}
+
+export interface ImportContext {
+  dir: string;
+  layout: StateLayout;
+  keys: Pick<KeyStore, 'getOrCreate' | 'get'>;
+  env: NodeJS.ProcessEnv;
+}
+
+/** Plans (and unless dryRun, writes) the import of one client's targets. */
+export async function importClient(ctx: ImportContext, client: ImportClient, targets: readonly ImportTarget[], options: ImportOptions & { dryRun?: boolean }): Promise<TargetResult[]> {
+  if (client === 'claude-desktop' && options.dryRun !== true) await requireProxy();
+  const results: TargetResult[] = [];
+  for (const target of targets) results.push(await importTarget(ctx, client, target, options));
+  return results;
+}
+
+/** Claude Desktop speaks stdio only: its entries would need `apiary proxy NAME`, which this build does not have yet. */
+async function requireProxy(): Promise<void> {
+  throw new ApiaryError('Usage', 'Claude Desktop reaches servers over stdio only, and this apiary has no stdio shim (apiary proxy NAME) to point it at yet; nothing was imported', {
+    hints: ['--dry-run shows what would be imported; Claude Code, Cursor, VS Code and Windsurf can be imported now'],
+  });
+}
+
+async function importTarget(ctx: ImportContext, client: ImportClient, target: ImportTarget, options: ImportOptions & { dryRun?: boolean }): Promise<TargetResult> {
+  const result: TargetResult = { target, plans: [], skipped: [], already: [], diffRedactions: [] };
+  const text = await readFile(target.file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw new ApiaryError('Io', `cannot read ${target.file}: ${messageOf(err)}`);
+  });
+  if (text === undefined) return { ...result, missing: true };
+  const read = readClientEntries(text, target.file, target.container);
+  result.skipped.push(...read.problems);
+  // What apiary wrote there itself is not imported again: a second import changes nothing.
+  const ours = await writtenEntries(ctx.layout, target.file);
+  const entries = read.entries.filter((e) => {
+    const mine = ours[e.name] !== undefined && ours[e.name] === canonicalEntry(read.raw[e.name]);
+    if (mine) result.already.push(e.name);
+    return !mine;
+  });
+  const work = async (loaded: LoadResult): Promise<TargetResult> => {
+    const planned = await planTarget(ctx, client, entries, loaded, options, result);
+    if (planned.plans.length === 0 || options.dryRun === true) return planned;
+    await writeServers(ctx, loaded, planned);
+    return planned;
+  };
+  const planned = options.dryRun === true ? await work(await loadDirectory(ctx.dir)) : await withDirectoryLock(ctx.dir, async () => work(await loadDirectory(ctx.dir)));
+  if (planned.plans.length === 0) return planned;
+  return rewriteClient(ctx, client, planned, options.dryRun === true);
+}
+
+/** Each entry's install plan, with a port of its own and secret names not taken yet. */
+async function planTarget(ctx: ImportContext, client: ImportClient, entries: Parameters<typeof planImport>[1], loaded: LoadResult, options: ImportOptions, result: TargetResult): Promise<TargetResult> {
+  const servers = new Set(loaded.resources.filter((r) => r.kind === 'MCPServer').map((r) => r.name));
+  const plan = planImport(client, entries, servers, options);
+  result.skipped.push(...plan.skipped);
+  const secretsTaken = new Set(loaded.resources.filter((r) => r.kind === 'Secret').map((r) => r.name));
+  const portsTaken = await portsInUse(ctx, loaded);
+  for (const server of plan.servers) {
+    const secrets = server.request.secrets!.map((binding) => {
+      if (!('create' in binding)) return binding;
+      const secret = newSecretName(binding.variable, server.name, secretsTaken);
+      if (secret === undefined) return binding;
+      secretsTaken.add(secret);
+      return { variable: binding.variable, create: { secret, key: binding.create.key ?? binding.variable } };
+    });
+    const port = await freshPort(portsTaken);
+    let install: InstallPlan;
+    try {
+      install = planInstall({ ...server.request, secrets, port, annotations: { 'apiary.dev/imported-from': `${client}:${server.entry}` } }, loaded.resources);
+    } catch (err) {
+      result.skipped.push({ entry: server.entry, why: messageOf(err) });
+      continue;
+    }
+    result.diffRedactions.push(...server.values.values());
+    const transport = server.request.remote?.transport ?? 'streamable-http';
+    result.plans.push({ server, install, port, url: `http://127.0.0.1:${port}/${transport === 'sse' ? 'sse' : 'mcp'}` });
+  }
+  return result;
+}
+
+/** Ports no server may get: those ports.json keeps, and every spec.port in the directory. */
+async function portsInUse(ctx: ImportContext, loaded: LoadResult): Promise<Set<number>> {
+  const remembered = await readFile(join(ctx.layout.root, 'ports.json'), 'utf8').then((t) => Object.values(JSON.parse(t) as Record<string, number>), () => []);
+  const declared = loaded.resources.flatMap((r) => (r.kind === 'MCPServer' && r.manifest.spec.port !== undefined ? [r.manifest.spec.port] : []));
+  return new Set([...remembered, ...declared].filter((p): p is number => typeof p === 'number'));
+}
+
+async function freshPort(taken: Set<number>): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    if (taken.has(port)) continue;
+    taken.add(port);
+    return port;
+  }
+}
+
+/** Each server's new secrets sealed and its manifest written, as `apiary add` writes them. */
+async function writeServers(ctx: ImportContext, first: LoadResult, result: TargetResult): Promise<void> {
+  const sealer = result.plans.some((p) => p.install.newSecrets.length > 0) ? await sealerFor(ctx.dir, ctx.keys) : undefined;
+  let loaded = first;
+  for (const plan of result.plans) {
+    const values = new Map([...plan.server.values].map(([variable, value]) => [variable, new SecretValue(value)]));
+    const written = await writeInstallLoaded(loaded, ctx.dir, plan.install, values, sealer);
+    if (written.server !== undefined) plan.written = { file: written.server.file, action: written.server.action };
+    loaded = await loadDirectory(ctx.dir);
+  }
+}
+
+/** The entry a client needs for apiary's endpoint at `url` (Windsurf names it serverUrl; an SSE endpoint is typed so). */
+function endpointEntry(client: ImportClient, name: string, url: string, token: string | undefined): Record<string, unknown> {
+  const sse = url.endsWith('/sse');
+  if (client === 'windsurf') return { serverUrl: url, ...(token !== undefined ? { headers: { Authorization: `Bearer ${token}` } } : {}) };
+  const kind = client === 'claude-desktop' ? 'claude' : client;
+  const entry = (clientConfig(kind, { [name]: url }, token)[serversKey(kind)] as Record<string, Record<string, unknown>>)[name]!;
+  return sse && 'type' in entry ? { ...entry, type: 'sse' } : entry;
+}
+
+/** The client's imported entries replaced by apiary's endpoints; the file as it was sealed first. */
+async function rewriteClient(ctx: ImportContext, client: ImportClient, result: TargetResult, dryRun: boolean): Promise<TargetResult> {
+  // A dry run makes no token: the diff shows where the one made at the write goes.
+  if (!dryRun) await ensureDir(ctx.layout.root);
+  const token = dryRun ? ((await readEndpointToken(ctx.layout)) ?? 'APIARY-ENDPOINT-TOKEN') : await loadEndpointToken(ctx.layout);
+  const entries = Object.fromEntries(result.plans.map((p) => [p.server.entry, endpointEntry(client, p.server.entry, p.url, token)]));
+  if (token !== undefined) result.diffRedactions.push(token);
+  const kind: ClientFileKind = client;
+  const remembered = await clientRecord(ctx.layout, result.target.file);
+  const { edit } = await updateClientFile(kind, result.target.file, entries, ctx.layout, {
+    force: true,
+    noBackup: true,
+    container: result.target.container,
+    dryRun,
+    beforeWrite: (planned) => keepSealed(ctx, planned, remembered),
+  });
+  return { ...result, edit };
+}
+
+/** One import round: the file before it (sealed), how to tell it was not changed since, and what apiary remembered of it then. */
+interface Round {
+  at: string;
+  /** The file's text before the import, sealed with this machine's key; absent when there was no file. */
+  before?: string;
+  mode?: number;
+  /** sha256 of the file as the import left it. */
+  after: string;
+  /** What clients.json held for the file before the import (sealed too: it holds apiary's endpoint token). */
+  record?: string;
+}
+
+interface SealedOriginal {
+  apiVersion: 'apiary.dev/v1alpha1';
+  kind: 'ImportedClientFile';
+  file: string;
+  rounds: Round[];
+}
+
+const sha = (text: string): string => createHash('sha256').update(text).digest('hex');
+/** The sealed text is bound to the file it came from: pasted beside another file, it does not open. */
+const SEAL_NAME = 'apiary-import';
+
+async function readSealed(file: string): Promise<SealedOriginal | undefined> {
+  const text = await readFile(sealedOriginalPath(file), 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  try {
+    const parsed = JSON.parse(text) as SealedOriginal;
+    if (parsed.kind === 'ImportedClientFile' && Array.isArray(parsed.rounds)) return parsed;
+  } catch {
+    // Unreadable: said below.
+  }
+  throw new ApiaryError('Io', `${sealedOriginalPath(file)} is not a sealed copy apiary can read; nothing was changed`);
+}
+
+async function keepSealed(ctx: ImportContext, edit: ClientEdit, remembered: unknown): Promise<void> {
+  const { key } = await ctx.keys.getOrCreate();
+  const mode = (await stat(edit.path).catch(() => undefined))?.mode;
+  const sealed = (await readSealed(edit.path)) ?? { apiVersion: 'apiary.dev/v1alpha1', kind: 'ImportedClientFile', file: edit.path, rounds: [] };
+  sealed.rounds.push({
+    at: new Date().toISOString(),
+    ...(edit.before !== undefined ? { before: seal(key, SEAL_NAME, edit.path, edit.before) } : {}),
+    ...(mode !== undefined ? { mode: mode & 0o777 } : {}),
+    after: sha(edit.after ?? ''),
+    ...(remembered !== undefined ? { record: seal(key, SEAL_NAME, `${edit.path}#record`, JSON.stringify(remembered)) } : {}),
+  });
+  await writeFileAtomic(sealedOriginalPath(edit.path), `${JSON.stringify(sealed, null, 2)}\n`, { mode: FILE_MODE });
+}
+
+export interface UndoResult {
+  file: string;
+  outcome: 'restored' | 'nothing' | 'changed';
+  /** Rounds still kept (an earlier import), after this one was undone. */
+  left?: number;
+}
+
+/**
+ * Gives back the file as it was before the last import, byte for byte and
+ * with its mode, when the file is still as that import left it (a file
+ * changed since is left alone unless `force`: the change would be lost).
+ */
+export async function undoImport(ctx: Pick<ImportContext, 'keys' | 'layout'>, target: ImportTarget, options: { force?: boolean } = {}): Promise<UndoResult> {
+  // Writers of a client file take turns on its real path, as client config --write does.
+  const real = await realpath(target.file).catch(() => target.file);
+  const undone = await withFileLock(real, async (): Promise<UndoResult & { record?: unknown }> => {
+    const sealed = await readSealed(target.file);
+    const round = sealed?.rounds.at(-1);
+    if (sealed === undefined || round === undefined) return { file: target.file, outcome: 'nothing' };
+    const now = await readFile(target.file, 'utf8').catch(() => undefined);
+    if ((now === undefined || sha(now) !== round.after) && options.force !== true) return { file: target.file, outcome: 'changed' };
+    // Opened before anything is written: a key that does not open it changes nothing.
+    const key = await ctx.keys.get();
+    const before = round.before === undefined ? undefined : unseal(key, SEAL_NAME, target.file, round.before).reveal();
+    const record = round.record === undefined ? undefined : (JSON.parse(unseal(key, SEAL_NAME, `${target.file}#record`, round.record).reveal()) as unknown);
+    if (before === undefined) {
+      await rm(target.file, { force: true });
+    } else {
+      const mode = round.mode ?? FILE_MODE;
+      await writeFileAtomic(target.file, before, { mode, throughSymlink: true });
+      await chmod(target.file, mode).catch(() => undefined);
+    }
+    sealed.rounds.pop();
+    if (sealed.rounds.length === 0) await rm(sealedOriginalPath(target.file), { force: true });
+    else await writeFileAtomic(sealedOriginalPath(target.file), `${JSON.stringify(sealed, null, 2)}\n`, { mode: FILE_MODE });
+    return { file: target.file, outcome: 'restored', left: sealed.rounds.length, record };
+  });
+  // The record is put back after the file's lock is let go (client config --write takes the record's lock first).
+  if (undone.outcome === 'restored') await restoreClientRecord(ctx.layout, target.file, undone.record);
+  const { record: _record, ...result } = undone;
+  return result;
+}
+
+/** The client file's change as a person may see it: every imported credential, and apiary's token, redacted. */
+export function redacted(text: string, result: TargetResult): string {
+  return withoutSecrets(text, result.diffRedactions);
+}
