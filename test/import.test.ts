@@ -213,3 +213,44 @@ function findValue(text: string, container: string[]): unknown {
   const node = findNodeAtLocation(parseTree(text, [], { allowTrailingComma: true })!, container)!;
   return getNodeValue(node);
 }
+
+describe('apiary import --project, clashes and --rename', () => {
+  it("Claude Code's project servers (the project's .mcp.json and its entry in ~/.claude.json) come in with --project; a clash is skipped unless --rename", async () => {
+    const h = await harness();
+    const home = await tempDir('apiary-home-');
+    const project = await tempDir('apiary-project-');
+    const env = { ...h.env, HOME: home };
+    const entry = (token: string): Record<string, unknown> => ({ command: 'node', args: [TINY_SERVER], env: { TOKEN: token } });
+    const user = `${JSON.stringify({ mcpServers: { global: entry('canary-global') }, projects: { [project]: { allowedTools: ['x'], mcpServers: { local: entry('canary-local') } }, '/other': { mcpServers: { other: entry('canary-other') } } } }, null, 2)}\n`;
+    const shared = `{\n  "mcpServers": {\n    "shared": ${JSON.stringify(entry('canary-shared'))}\n  }\n}\n`;
+    await writeFile(join(home, '.claude.json'), user);
+    await writeFile(join(project, '.mcp.json'), shared);
+    await mkdir(h.dir, { recursive: true });
+    await writeFile(join(h.dir, 'shared.yaml'), 'apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata:\n  name: shared\nspec:\n  command: node\n');
+
+    const first = await runCli(['import', '--client', 'claude', '--project', project], { env });
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stderr).toContain('shared: mcpserver/shared already exists; skipped (--rename imports it under another name)');
+    expect(first.stdout).toContain('mcpserver/local created');
+    // Only the project's servers: the user's own and another project's stay as they are.
+    const after = JSON.parse(await readFile(join(home, '.claude.json'), 'utf8')) as { mcpServers: Record<string, unknown>; projects: Record<string, { allowedTools?: string[]; mcpServers: Record<string, { url?: string }> }> };
+    expect(after.mcpServers['global']).toEqual(entry('canary-global'));
+    expect(after.projects['/other']).toEqual({ mcpServers: { other: entry('canary-other') } });
+    expect(after.projects[project]!.allowedTools).toEqual(['x']);
+    expect(after.projects[project]!.mcpServers['local']!.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/mcp$/);
+    expect(await readFile(join(project, '.mcp.json'), 'utf8')).toBe(shared);
+
+    const renamed = await runCli(['import', '--client', 'claude', '--project', project, '--rename'], { env });
+    expect(renamed.code, renamed.stderr).toBe(0);
+    expect(renamed.stdout).toContain('mcpserver/shared-claude created');
+    expect(renamed.stdout).toContain('local already points at apiary; left as it is');
+    for (const file of [...(await filesUnder(h.dir)), join(home, '.claude.json'), join(project, '.mcp.json')]) {
+      expect((await readFile(file, 'utf8')).includes('canary-local') || (await readFile(file, 'utf8')).includes('canary-shared'), file).toBe(false);
+    }
+
+    const undone = await runCli(['import', '--client', 'claude', '--project', project, '--undo'], { env });
+    expect(undone.code, undone.stderr).toBe(0);
+    expect(await readFile(join(home, '.claude.json'), 'utf8')).toBe(user);
+    expect(await readFile(join(project, '.mcp.json'), 'utf8')).toBe(shared);
+  }, 60_000);
+});
