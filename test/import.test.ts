@@ -13,6 +13,7 @@ import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { dirname, join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
@@ -126,7 +127,9 @@ async function setup(kind: Kind): Promise<Setup> {
 /** Every file under the home, the manifest directory and the state directory, with its text. */
 async function snapshot(s: Setup): Promise<Map<string, string>> {
   const files = [...(await filesUnder(s.home)), ...(await filesUnder(s.h.dir).catch(() => [])), ...(await filesUnder(s.h.stateDir).catch(() => []))];
-  return new Map(await Promise.all(files.sort().map(async (f) => [f, await readFile(f, 'utf8')] as [string, string])));
+  // A running controller writes its status through temp files, which may be gone by the time they are read.
+  const read = await Promise.all(files.sort().map(async (f) => [f, await readFile(f, 'utf8').catch(() => undefined)] as const));
+  return new Map(read.filter((e): e is readonly [string, string] => e[1] !== undefined));
 }
 
 /** The text of a JSON(C) file outside the object at `container`: what import must leave byte for byte. */
@@ -253,4 +256,42 @@ describe('apiary import --project, clashes and --rename', () => {
     expect(await readFile(join(home, '.claude.json'), 'utf8')).toBe(user);
     expect(await readFile(join(project, '.mcp.json'), 'utf8')).toBe(shared);
   }, 60_000);
+});
+
+describe('apiary import --client claude-desktop', () => {
+  it('points Claude Desktop, which only starts processes, at apiary proxy NAME: a stdio client reaches the server through it', async () => {
+    const h = await harness();
+    const home = await tempDir('apiary-home-');
+    const file = join(home, '.config', 'Claude', 'claude_desktop_config.json');
+    const original = (await readFile(new URL('claude-desktop.json', FIXTURES), 'utf8')).replaceAll('@TINY_SERVER@', TINY_SERVER).replaceAll('@REPORTS@', h.reports);
+    await mkdir(dirname(file), { recursive: true });
+    await writeFile(file, original);
+    const env = { ...h.env, HOME: home, XDG_CONFIG_HOME: join(home, '.config') };
+
+    const imported = await runCli(['import', '--client', 'claude-desktop'], { env });
+    expect(imported.code, imported.stderr).toBe(0);
+    // The flag's name is taken by the entry's own GITHUB_TOKEN (another value): the argument gets a variable of its own.
+    expect(imported.stdout).toContain('args[1] -> $(GITHUB_TOKEN_2), secret/github-token-2 key GITHUB_TOKEN_2 (sealed)');
+    for (const path of [...(await filesUnder(home)), ...(await filesUnder(h.dir)), ...(await filesUnder(h.stateDir))]) expect((await readFile(path, 'utf8')).includes('canary'), path).toBe(false);
+    const text = await readFile(file, 'utf8');
+    expect(outside(text, ['mcpServers'])).toEqual(outside(original, ['mcpServers']));
+    const entry = (findValue(text, ['mcpServers']) as Record<string, { command: string; args: string[] }>)['GitHub']!;
+    expect(entry.args.slice(-6)).toEqual(['proxy', 'github', '--dir', h.dir, '--state-dir', h.stateDir]);
+
+    await h.start();
+    const pid = await h.waitFor('github running', async () => (await h.status('github'))?.pid, 30_000);
+    const report = await h.report('github', pid);
+    expect(report.hashes['GITHUB_TOKEN']).toBe(sha('canary-env-claude-desktop'));
+    expect(report.args).toEqual([sha('--token=canary-arg-claude-desktop')]);
+    await h.waitFor('github Ready', async () => findCondition((await h.status('github'))?.conditions, 'Ready')?.status === 'True', 30_000);
+    // As Claude Desktop does: start the entry's command, speak MCP on its stdio.
+    const client = new Client({ name: 'desktop-test', version: '1' });
+    await client.connect(new StdioClientTransport({ command: entry.command, args: entry.args, env: { PATH: process.env['PATH'] ?? '', HOME: home }, stderr: 'pipe' }));
+    expect((await client.listTools()).tools.map((t) => t.name)).toEqual(['noop']);
+    await client.close();
+
+    const undone = await runCli(['import', '--client', 'claude-desktop', '--undo'], { env });
+    expect(undone.code, undone.stderr).toBe(0);
+    expect(await readFile(file, 'utf8')).toBe(original);
+  }, 90_000);
 });

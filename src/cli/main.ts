@@ -33,6 +33,7 @@ const VERBS: Record<string, () => Promise<Register>> = {
   recipients: () => import('./commands/recipients.js').then((m) => m.registerRecipients),
   client: () => import('./commands/client.js').then((m) => m.registerClient),
   import: () => import('./commands/import.js').then((m) => m.registerImport),
+  proxy: () => import('./commands/proxy.js').then((m) => m.registerProxy),
   ui: () => import('./commands/ui.js').then((m) => m.registerUi),
   completion: () => import('./commands/completion.js').then((m) => m.registerCompletion),
   catalog: () => import('./commands/catalog.js').then((m) => m.registerCatalog),

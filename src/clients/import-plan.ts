@@ -146,10 +146,11 @@ class Variables {
     return this.#names.has(name);
   }
 
-  /** A name not taken yet: the given one, else scoped to the server, else numbered. */
+  /** A name not taken yet: the given one, else scoped to the server (unless it is already), else numbered. */
   free(wanted: string): string {
     if (!this.#names.has(wanted)) return wanted;
-    const scoped = `${prefixOf(this.server)}_${wanted}`;
+    const prefix = `${prefixOf(this.server)}_`;
+    const scoped = wanted.startsWith(prefix) ? wanted : `${prefix}${wanted}`;
     if (!this.#names.has(scoped)) return scoped;
     for (let n = 2; ; n++) if (!this.#names.has(`${scoped}_${n}`)) return `${scoped}_${n}`;
   }

@@ -90,21 +90,15 @@ export interface ImportContext {
   layout: StateLayout;
   keys: Pick<KeyStore, 'getOrCreate' | 'get'>;
   env: NodeJS.ProcessEnv;
+  /** How a client starts this apiary (node and its entry script), for a client that reaches servers only as processes (Claude Desktop: `apiary proxy NAME`). */
+  launcher: { command: string; args: string[] };
 }
 
 /** Plans (and unless dryRun, writes) the import of one client's targets. */
 export async function importClient(ctx: ImportContext, client: ImportClient, targets: readonly ImportTarget[], options: ImportOptions & { dryRun?: boolean }): Promise<TargetResult[]> {
-  if (client === 'claude-desktop' && options.dryRun !== true) await requireProxy();
   const results: TargetResult[] = [];
   for (const target of targets) results.push(await importTarget(ctx, client, target, options));
   return results;
-}
-
-/** Claude Desktop speaks stdio only: its entries would need `apiary proxy NAME`, which this build does not have yet. */
-async function requireProxy(): Promise<void> {
-  throw new ApiaryError('Usage', 'Claude Desktop reaches servers over stdio only, and this apiary has no stdio shim (apiary proxy NAME) to point it at yet; nothing was imported', {
-    hints: ['--dry-run shows what would be imported; Claude Code, Cursor, VS Code and Windsurf can be imported now'],
-  });
 }
 
 async function importTarget(ctx: ImportContext, client: ImportClient, target: ImportTarget, options: ImportOptions & { dryRun?: boolean }): Promise<TargetResult> {
@@ -192,12 +186,17 @@ async function writeServers(ctx: ImportContext, first: LoadResult, result: Targe
   }
 }
 
-/** The entry a client needs for apiary's endpoint at `url` (Windsurf names it serverUrl; an SSE endpoint is typed so). */
-function endpointEntry(client: ImportClient, name: string, url: string, token: string | undefined): Record<string, unknown> {
+/**
+ * The entry a client needs for apiary's endpoint at `url` (Windsurf names it
+ * serverUrl; an SSE endpoint is typed so). Claude Desktop starts processes
+ * only: its entry runs `apiary proxy SERVER` with the directories spelled
+ * out (it starts servers from no particular folder), and holds no token.
+ */
+function endpointEntry(ctx: ImportContext, client: ImportClient, name: string, server: string, url: string, token: string | undefined): Record<string, unknown> {
+  if (client === 'claude-desktop') return { command: ctx.launcher.command, args: [...ctx.launcher.args, 'proxy', server, '--dir', ctx.dir, '--state-dir', ctx.layout.root] };
   const sse = url.endsWith('/sse');
   if (client === 'windsurf') return { serverUrl: url, ...(token !== undefined ? { headers: { Authorization: `Bearer ${token}` } } : {}) };
-  const kind = client === 'claude-desktop' ? 'claude' : client;
-  const entry = (clientConfig(kind, { [name]: url }, token)[serversKey(kind)] as Record<string, Record<string, unknown>>)[name]!;
+  const entry = (clientConfig(client, { [name]: url }, token)[serversKey(client)] as Record<string, Record<string, unknown>>)[name]!;
   return sse && 'type' in entry ? { ...entry, type: 'sse' } : entry;
 }
 
@@ -206,7 +205,7 @@ async function rewriteClient(ctx: ImportContext, client: ImportClient, result: T
   // A dry run makes no token: the diff shows where the one made at the write goes.
   if (!dryRun) await ensureDir(ctx.layout.root);
   const token = dryRun ? ((await readEndpointToken(ctx.layout)) ?? 'APIARY-ENDPOINT-TOKEN') : await loadEndpointToken(ctx.layout);
-  const entries = Object.fromEntries(result.plans.map((p) => [p.server.entry, endpointEntry(client, p.server.entry, p.url, token)]));
+  const entries = Object.fromEntries(result.plans.map((p) => [p.server.entry, endpointEntry(ctx, client, p.server.entry, p.server.name, p.url, token)]));
   if (token !== undefined) result.diffRedactions.push(token);
   const kind: ClientFileKind = client;
   const remembered = await clientRecord(ctx.layout, result.target.file);

@@ -45,7 +45,8 @@ export function registerImport(program: Command, ctx: CliContext): void {
       const targets = importTargets(client, { ...(opts.file !== undefined ? { file: opts.file } : {}), ...(opts.project !== undefined ? { project: opts.project } : {}) }, ctx.env);
       if (opts.undo === true) return undo(ctx, client, layout, targets, opts.force === true);
       if (opts.dryRun !== true) await refuseGitSourced(dir);
-      const results = await importClient({ dir, layout, keys: ctx.keys, env: ctx.env }, client, targets, {
+      const launcher = { command: process.execPath, args: process.argv[1] !== undefined ? [process.argv[1]] : [] };
+      const results = await importClient({ dir, layout, keys: ctx.keys, env: ctx.env, launcher }, client, targets, {
         ...(opts.only !== undefined ? { only: opts.only } : {}),
         plain: opts.plain,
         sealAll: opts.sealAll === true,
