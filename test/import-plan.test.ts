@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { expandArgs } from '../src/api/expansion.js';
-import { escapeReferences, planImport, plainlyNotCredential, serverNameFor, type ClientEntry } from '../src/clients/import-plan.js';
+import { escapeReferences, planImport, plainlyNotCredential, resolveClientReferences, serverNameFor, type ClientEntry } from '../src/clients/import-plan.js';
 import { readClientEntries } from '../src/clients/import-read.js';
 
 const stdio = (name: string, args: string[], env: Record<string, string> = {}): ClientEntry => ({ name, kind: 'stdio', command: 'npx', args, env, ignored: [] });
@@ -101,5 +101,26 @@ describe('import: reading client files', () => {
       { entry: 'e', why: 'neither a command nor a url' },
     ]);
     expect(() => readClientEntries('{ "mcpServers": ', 'f.json', ['mcpServers'])).toThrow(/f\.json is not a JSON object apiary can read \(a syntax error at offset \d+\); nothing was imported/);
+  });
+});
+
+describe("import: the client's own ${...} references", () => {
+  it('are expanded from the environment the import runs in, as the client would; what is not set here is bound to a secret to be set by hand', () => {
+    const environment = { GH: 'from-env', HOME: '/home/me' };
+    expect(resolveClientReferences('${GH}', { environment })).toEqual({ value: 'from-env', unresolved: [] });
+    expect(resolveClientReferences('${env:GH}-${NOPE:-dflt}', { environment })).toEqual({ value: 'from-env-dflt', unresolved: [] });
+    expect(resolveClientReferences('${workspaceFolder}/x', { workspace: '/p' })).toEqual({ value: '/p/x', unresolved: [] });
+    expect(resolveClientReferences('${input:token} ${MISSING}', { environment })).toEqual({ value: '${input:token} ${MISSING}', unresolved: ['${input:token}', '${MISSING}'] });
+
+    const plan = planImport('claude', [stdio('gh', ['--token', '${GH}', '--dir', '${HOME}/x', '--key', '${input:key}'], { GITHUB_TOKEN: '${GH}', LOG: '${NOPE:-info}', ASKED: '${input:asked}' })], new Set(), { environment });
+    const server = plan.servers[0]!;
+    expect(Object.fromEntries(server.values)).toEqual({ GITHUB_TOKEN: 'from-env' });
+    expect(server.request.args).toEqual(['--token', '$(GITHUB_TOKEN)', '--dir', '/home/me/x', '--key', '$(GH_KEY)']);
+    expect(server.request.env).toEqual([{ name: 'LOG', value: 'info' }]);
+    expect(server.request.secrets).toEqual([
+      { variable: 'GITHUB_TOKEN', create: { key: 'GITHUB_TOKEN' } },
+      { variable: 'ASKED', unresolved: { secret: 'asked', key: 'ASKED' } },
+      { variable: 'GH_KEY', unresolved: { secret: 'gh-key', key: 'GH_KEY' } },
+    ]);
   });
 });

@@ -18,7 +18,7 @@
  * made, and the report says which arguments carry a secret.
  */
 import type { InstallRequest, SecretBinding } from '../manifests/install.js';
-import { ENV_NAME } from '../manifests/install.js';
+import { ENV_NAME, secretNameFor } from '../manifests/install.js';
 import { isDns1123Label } from '../api/names.js';
 
 /** One server as a client's file declares it. */
@@ -32,6 +32,14 @@ export interface ImportOptions {
   plain?: readonly string[];
   rename?: boolean;
   only?: readonly string[];
+  /**
+   * The environment the import runs in: what `${VAR}` (Claude Code),
+   * `${env:VAR}` (Cursor, VS Code, Windsurf) in a client's values stand for,
+   * as the client would expand them when it starts the server.
+   */
+  environment?: Readonly<Record<string, string | undefined>>;
+  /** The project folder, for VS Code's `${workspaceFolder}` (with --project). */
+  workspace?: string;
 }
 
 /** Where one imported value went, for the report (never the value). */
@@ -40,8 +48,8 @@ export interface Placed {
   from: string;
   variable: string;
   sealed: boolean;
-  /** secret/key, when sealed. */
-  secret?: string;
+  /** The value refers to the client's variables or prompts that are not set here: the secret is to be set by hand. */
+  unresolved?: { secret: string; key: string; refs: string[] };
 }
 
 export interface ServerImport {
@@ -97,6 +105,25 @@ function variableFor(text: string): string {
   return /^[0-9]/.test(upper) || upper === '' ? `V_${upper}` : upper;
 }
 
+/**
+ * A value with the client's own references expanded from the environment:
+ * `${VAR}` and `${VAR:-default}` (Claude Code), `${env:VAR}` (Cursor, VS Code,
+ * Windsurf), `${workspaceFolder}` (VS Code). What cannot be expanded here (an
+ * unset variable, VS Code's `${input:...}` prompts) is named in `unresolved`.
+ */
+export function resolveClientReferences(text: string, options: Pick<ImportOptions, 'environment' | 'workspace'>): { value: string; unresolved: string[] } {
+  const unresolved: string[] = [];
+  const value = text.replace(/\$\{([^}]+)\}/g, (whole, inner: string) => {
+    if (inner === 'workspaceFolder' && options.workspace !== undefined) return options.workspace;
+    const m = /^(?:env:)?([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$/.exec(inner);
+    const found = m === null ? undefined : (options.environment?.[m[1]!] ?? m[2]);
+    if (found !== undefined && found !== '') return found;
+    unresolved.push(whole);
+    return whole;
+  });
+  return { value, unresolved };
+}
+
 /** Plans every entry; names clash with `taken` (existing servers) unless --rename picks another. */
 export function planImport(client: string, entries: readonly ClientEntry[], takenServers: ReadonlySet<string>, options: ImportOptions = {}): ImportPlan {
   const plan: ImportPlan = { servers: [], skipped: [] };
@@ -135,6 +162,7 @@ class Variables {
   readonly secrets: SecretBinding[] = [];
   readonly values = new Map<string, string>();
   readonly placed: Placed[] = [];
+  readonly notes: string[] = [];
   readonly #names = new Set<string>();
 
   constructor(
@@ -156,8 +184,16 @@ class Variables {
   }
 
   /** Binds `variable` to `value`, sealed unless it is plainly not a credential (or --plain says so). */
-  add(variable: string, value: string, from: string, forceSeal = false): void {
+  add(variable: string, written: string, from: string, forceSeal = false): void {
     this.#names.add(variable);
+    const { value, unresolved } = resolveClientReferences(written, this.options);
+    if (unresolved.length > 0) {
+      // A value the client fills in itself (a prompt, a variable not set here): bound to a secret set by hand; the server waits for it.
+      const ref = { secret: secretNameFor(variable), key: variable };
+      this.secrets.push({ variable, unresolved: ref });
+      this.placed.push({ from, variable, sealed: true, unresolved: { ...ref, refs: unresolved } });
+      return;
+    }
     const plain = this.options.plain?.includes(variable) === true || this.options.plain?.includes(from.replace(/^(env|header) /, '')) === true;
     const sealed = !plain && (forceSeal || this.options.sealAll === true || !plainlyNotCredential(variable, value));
     if (sealed) {
@@ -184,13 +220,12 @@ function planStdio(entry: Extract<ClientEntry, { kind: 'stdio' }>, name: string,
       notes.push(`env "${variable}" is not a variable name apiary can set; left out`);
       continue;
     }
-    if (/\$\{[^}]+\}/.test(value)) notes.push(`env ${variable} refers to the client's own variables (\${...}), which apiary does not expand; check its value`);
     vars.add(variable, value, `env ${variable}`);
   }
   const args = entry.args.map((arg, i) => argument(arg, i, entry.args, vars));
   const request: InstallRequest = { name, command: entry.command, args, env: vars.env, secrets: vars.secrets };
   if (entry.cwd !== undefined) notes.push(`cwd ${entry.cwd} is kept as spec.workingDir`);
-  return { entry: entry.name, name, request: entry.cwd !== undefined ? { ...request, workingDir: entry.cwd } : request, values: vars.values, placed: vars.placed, notes };
+  return { entry: entry.name, name, request: entry.cwd !== undefined ? { ...request, workingDir: entry.cwd } : request, values: vars.values, placed: vars.placed, notes: [...notes, ...vars.notes] };
 }
 
 /** One argument, with a credential in it replaced by $(VAR). */
@@ -201,11 +236,13 @@ function argument(arg: string, i: number, args: readonly string[], vars: Variabl
   const afterFlag = /^--?[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(flag) && CREDENTIAL_FLAG.test(flag) && !arg.startsWith('-');
   if (afterFlag) return bindArgument(arg, flag, `args[${i}]`, vars);
   if (TOKEN_PREFIX.test(arg)) return bindArgument(arg, `ARG_${i}`, `args[${i}]`, vars);
-  return escapeReferences(arg);
+  const { value, unresolved } = resolveClientReferences(arg, vars.options);
+  if (unresolved.length > 0) vars.notes.push(`args[${i}] refers to ${unresolved.join(', ')}, which is not set here; passed as written`);
+  return escapeReferences(value);
 }
 
 function bindArgument(value: string, flag: string, from: string, vars: Variables): string {
-  const same = vars.holding(value);
+  const same = vars.holding(resolveClientReferences(value, vars.options).value);
   if (same !== undefined) {
     vars.placed.push({ from, variable: same, sealed: true });
     return `$(${same})`;
@@ -237,12 +274,14 @@ function planRemote(entry: Extract<ClientEntry, { kind: 'remote' }>, name: strin
     if (!sealed) vars.env.pop();
     headers.push({ name: header, value: scheme !== null ? `${scheme[1]} ${reference}` : reference });
   }
+  const url = resolveClientReferences(entry.url, options);
+  if (url.unresolved.length > 0) notes.push(`the URL refers to ${url.unresolved.join(', ')}, which is not set here; kept as written`);
   const request: InstallRequest = {
     name,
     command: '',
     env: vars.env,
     secrets: vars.secrets,
-    remote: { url: escapeReferences(entry.url), ...(entry.transport === 'sse' ? { transport: 'sse' as const } : {}), ...(headers.length > 0 ? { headers } : {}) },
+    remote: { url: escapeReferences(url.value), ...(entry.transport === 'sse' ? { transport: 'sse' as const } : {}), ...(headers.length > 0 ? { headers } : {}) },
   };
-  return { entry: entry.name, name, request, values: vars.values, placed: vars.placed, notes };
+  return { entry: entry.name, name, request, values: vars.values, placed: vars.placed, notes: [...notes, ...vars.notes] };
 }

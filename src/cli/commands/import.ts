@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { resolve } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import { ApiaryError } from '../../errors.js';
 import { IMPORT_CLIENTS, importClient, importTargets, redacted, sealedOriginalPath, undoImport, type ImportClient, type TargetResult } from '../../clients/import.js';
@@ -52,6 +53,8 @@ export function registerImport(program: Command, ctx: CliContext): void {
         sealAll: opts.sealAll === true,
         rename: opts.rename === true,
         dryRun: opts.dryRun === true,
+        environment: ctx.env,
+        ...(opts.project !== undefined ? { workspace: resolve(opts.project) } : {}),
       });
       for (const result of results) report(ctx, client, result, opts.dryRun === true);
       if (results.every((r) => r.missing === true)) throw new ApiaryError('NotFound', `no ${client} configuration found at ${results.map((r) => displayPath(r.target.file)).join(' or ')}`, { hints: ['--file PATH names another file'] });
@@ -88,6 +91,11 @@ function report(ctx: CliContext, client: ImportClient, result: TargetResult, dry
     const file = written !== undefined ? ` (${displayPath(written.file)})` : '';
     ctx.io.out(`mcpserver/${server.name} ${dryRun ? 'would be created' : (written?.action ?? 'created')}${file} from ${server.entry}, at ${url}`);
     for (const placed of server.placed) {
+      if (placed.unresolved !== undefined) {
+        const { secret, key, refs } = placed.unresolved;
+        ctx.io.out(`  ${placed.from} -> secret/${secret} key ${key}, to be set: ${refs.join(', ')} is not set here (apiary secret set ${secret} ${key}; the server waits for it)`);
+        continue;
+      }
       const secret = install.newSecrets.find((s) => s.variable === placed.variable);
       const to = placed.sealed ? `$(${placed.variable}), secret/${secret?.secret ?? '?'} key ${secret?.key ?? placed.variable} (sealed)` : `${placed.variable} (plain)`;
       ctx.io.out(`  ${placed.from} -> ${placed.from.startsWith('env ') ? to.replace(/^\$\((\w+)\), /, '') : to}`);
