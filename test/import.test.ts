@@ -209,6 +209,13 @@ describe('apiary import', () => {
     await expect(stat(`${s.file}.apiary-import.sealed`)).rejects.toThrow();
     const twice = await runCli(['import', '--client', kind, '--undo'], { env });
     expect([twice.code, twice.stderr]).toEqual([1, expect.stringContaining('nothing of an import from')]);
+
+    // Imported again after --undo: the servers are there already, and the entries point at them again, as before.
+    const back = await runCli(['import', '--client', kind], { env });
+    expect(back.code, back.stderr).toBe(0);
+    expect(back.stdout).toContain('mcpserver/github was imported from GitHub before; the entry points at it again');
+    expect(await readFile(s.file, 'utf8')).toBe(text);
+    for (const [path, content] of await snapshot(s)) expect(content.includes('canary'), path).toBe(false);
   }, 120_000);
 });
 
@@ -289,8 +296,18 @@ describe('apiary import --client claude-desktop', () => {
     await client.connect(new StdioClientTransport({ command: entry.command, args: entry.args, env: { PATH: process.env['PATH'] ?? '', HOME: home }, stderr: 'pipe' }));
     expect((await client.listTools()).tools.map((t) => t.name)).toEqual(['noop']);
     await client.close();
+    // With apiary down, the shim answers at once with an error naming the endpoint; the client is not left waiting.
+    await h.controller!.stop();
+    const orphan = new Client({ name: 'desktop-test', version: '1' });
+    await expect(orphan.connect(new StdioClientTransport({ command: entry.command, args: entry.args, env: { PATH: process.env['PATH'] ?? '', HOME: home }, stderr: 'pipe' }))).rejects.toThrow(/apiary's endpoint at http:\/\/127\.0\.0\.1:\d+\/mcp did not take the request/);
+    await orphan.close();
 
-    const undone = await runCli(['import', '--client', 'claude-desktop', '--undo'], { env });
+    // A file changed since the import is not given back unless --force: the change would be lost.
+    await writeFile(file, `${text}\n`);
+    const refused = await runCli(['import', '--client', 'claude-desktop', '--undo'], { env });
+    expect([refused.code, refused.stderr]).toEqual([2, expect.stringContaining('was changed since apiary imported from it; nothing was given back')]);
+    expect(await readFile(file, 'utf8')).toBe(`${text}\n`);
+    const undone = await runCli(['import', '--client', 'claude-desktop', '--undo', '--force'], { env });
     expect(undone.code, undone.stderr).toBe(0);
     expect(await readFile(file, 'utf8')).toBe(original);
   }, 90_000);

@@ -76,7 +76,7 @@ export interface TargetResult {
   target: ImportTarget;
   /** The file is not there: nothing to import. */
   missing?: boolean;
-  plans: { server: ServerImport; install: InstallPlan; port: number; url: string; written?: { file: string; action: string } }[];
+  plans: { server: ServerImport; install: InstallPlan; port: number; url: string; written?: { file: string; action: string }; resumed?: boolean }[];
   skipped: { entry: string; why: string }[];
   /** Entries apiary already wrote (an earlier import, or client config --write): left alone. */
   already: string[];
@@ -128,8 +128,37 @@ async function importTarget(ctx: ImportContext, client: ImportClient, target: Im
   return rewriteClient(ctx, client, planned, options.dryRun === true);
 }
 
+const IMPORTED_FROM = 'apiary.dev/imported-from';
+
+/**
+ * Entries an earlier import of this client already made a server of, whose
+ * client entry was not rewritten (that import stopped half way, or --undo
+ * gave the file back): the server stays as it is, and the entry is pointed
+ * at it again.
+ */
+function resumable(client: ImportClient, entries: Parameters<typeof planImport>[1], loaded: LoadResult, options: ImportOptions, result: TargetResult): Set<string> {
+  const done = new Set<string>();
+  for (const resource of loaded.resources) {
+    if (resource.kind !== 'MCPServer') continue;
+    const from = resource.manifest.metadata.annotations?.[IMPORTED_FROM];
+    const entry = entries.find((e) => from === `${client}:${e.name}`);
+    const port = resource.manifest.spec.port;
+    if (entry === undefined || port === undefined || (options.only !== undefined && !options.only.includes(entry.name))) continue;
+    const [server] = planImport(client, [entry], new Set(), { ...options, rename: false, only: [entry.name] }).servers;
+    if (server === undefined) continue;
+    done.add(entry.name);
+    const transport = resource.manifest.spec.remote?.transport ?? 'streamable-http';
+    result.diffRedactions.push(...server.values.values());
+    const install = { name: resource.name, server: {}, newSecrets: [], yaml: `# mcpserver/${resource.name}: imported before, left as it is\n`, command: '' };
+    result.plans.push({ server: { ...server, name: resource.name }, install, port, url: `http://127.0.0.1:${port}/${transport === 'sse' ? 'sse' : 'mcp'}`, resumed: true });
+  }
+  return done;
+}
+
 /** Each entry's install plan, with a port of its own and secret names not taken yet. */
-async function planTarget(ctx: ImportContext, client: ImportClient, entries: Parameters<typeof planImport>[1], loaded: LoadResult, options: ImportOptions, result: TargetResult): Promise<TargetResult> {
+async function planTarget(ctx: ImportContext, client: ImportClient, all: Parameters<typeof planImport>[1], loaded: LoadResult, options: ImportOptions, result: TargetResult): Promise<TargetResult> {
+  const resumed = resumable(client, all, loaded, options, result);
+  const entries = all.filter((e) => !resumed.has(e.name));
   const servers = new Set(loaded.resources.filter((r) => r.kind === 'MCPServer').map((r) => r.name));
   const plan = planImport(client, entries, servers, options);
   result.skipped.push(...plan.skipped);
@@ -146,7 +175,7 @@ async function planTarget(ctx: ImportContext, client: ImportClient, entries: Par
     const port = await freshPort(portsTaken);
     let install: InstallPlan;
     try {
-      install = planInstall({ ...server.request, secrets, port, annotations: { 'apiary.dev/imported-from': `${client}:${server.entry}` } }, loaded.resources);
+      install = planInstall({ ...server.request, secrets, port, annotations: { [IMPORTED_FROM]: `${client}:${server.entry}` } }, loaded.resources);
     } catch (err) {
       result.skipped.push({ entry: server.entry, why: messageOf(err) });
       continue;
@@ -176,9 +205,10 @@ async function freshPort(taken: Set<number>): Promise<number> {
 
 /** Each server's new secrets sealed and its manifest written, as `apiary add` writes them. */
 async function writeServers(ctx: ImportContext, first: LoadResult, result: TargetResult): Promise<void> {
-  const sealer = result.plans.some((p) => p.install.newSecrets.length > 0) ? await sealerFor(ctx.dir, ctx.keys) : undefined;
+  const sealer = result.plans.some((p) => p.resumed !== true && p.install.newSecrets.length > 0) ? await sealerFor(ctx.dir, ctx.keys) : undefined;
   let loaded = first;
   for (const plan of result.plans) {
+    if (plan.resumed === true) continue;
     const values = new Map([...plan.server.values].map(([variable, value]) => [variable, new SecretValue(value)]));
     const written = await writeInstallLoaded(loaded, ctx.dir, plan.install, values, sealer);
     if (written.server !== undefined) plan.written = { file: written.server.file, action: written.server.action };

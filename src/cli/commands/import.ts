@@ -87,7 +87,11 @@ function report(ctx: CliContext, client: ImportClient, result: TargetResult, dry
     ctx.io.out(`${shown}${where}: nothing to import`);
     return;
   }
-  for (const { server, install, url, written } of result.plans) {
+  for (const { server, install, url, written, resumed } of result.plans) {
+    if (resumed === true) {
+      ctx.io.out(`mcpserver/${server.name} was imported from ${server.entry} before; ${dryRun ? 'the entry would point' : 'the entry points'} at it again, at ${url}`);
+      continue;
+    }
     const file = written !== undefined ? ` (${displayPath(written.file)})` : '';
     ctx.io.out(`mcpserver/${server.name} ${dryRun ? 'would be created' : (written?.action ?? 'created')}${file} from ${server.entry}, at ${url}`);
     for (const placed of server.placed) {
