@@ -124,3 +124,19 @@ describe("import: the client's own ${...} references", () => {
     ]);
   });
 });
+
+describe('import: a server switched off in the client', () => {
+  it('is read as disabled and imported suspended', () => {
+    const read = readClientEntries('{ "mcpServers": { "off": { "command": "node", "disabled": true }, "on": { "command": "node", "disabled": false } } }', 'f.json', ['mcpServers']);
+    expect(read.entries.map((e) => [e.name, e.disabled, e.ignored])).toEqual([
+      ['off', true, []],
+      ['on', undefined, []],
+    ]);
+    const plan = planImport('windsurf', read.entries, new Set());
+    expect(plan.servers.map((s) => [s.name, s.request.suspend, s.disabled])).toEqual([
+      ['off', true, true],
+      ['on', undefined, undefined],
+    ]);
+    expect(plan.servers[0]!.notes).toContain('switched off in the client: imported suspended (spec.suspend: true; apiary resume starts it)');
+  });
+});

@@ -250,6 +250,8 @@ describe('apiary import --project, clashes and --rename', () => {
     expect(after.projects[project]!.mcpServers['local']!.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/mcp$/);
     expect(await readFile(join(project, '.mcp.json'), 'utf8')).toBe(shared);
 
+    const none = await runCli(['import', '--client', 'claude', '--project', project, '--only', 'nosuch'], { env });
+    expect([none.code, none.stderr]).toEqual([0, expect.stringContaining('warning: --only names "nosuch", which no claude file here has (it has: shared, local)')]);
     const renamed = await runCli(['import', '--client', 'claude', '--project', project, '--rename'], { env });
     expect(renamed.code, renamed.stderr).toBe(0);
     expect(renamed.stdout).toContain('mcpserver/shared-claude created');

@@ -22,9 +22,13 @@ import { ENV_NAME, secretNameFor } from '../manifests/install.js';
 import { isDns1123Label } from '../api/names.js';
 
 /** One server as a client's file declares it. */
-export type ClientEntry =
+export type ClientEntry = (
   | { name: string; kind: 'stdio'; command: string; args: string[]; env: Record<string, string>; cwd?: string; ignored: string[] }
-  | { name: string; kind: 'remote'; url: string; transport: 'streamable-http' | 'sse'; headers: Record<string, string>; ignored: string[] };
+  | { name: string; kind: 'remote'; url: string; transport: 'streamable-http' | 'sse'; headers: Record<string, string>; ignored: string[] }
+) & {
+  /** Kept in the client's file but switched off (Windsurf's `disabled`): imported suspended. */
+  disabled?: boolean;
+};
 
 export interface ImportOptions {
   sealAll?: boolean;
@@ -61,6 +65,8 @@ export interface ServerImport {
   values: Map<string, string>;
   placed: Placed[];
   notes: string[];
+  /** Switched off in the client: the manifest is suspended, and the client's new entry stays switched off. */
+  disabled?: boolean;
 }
 
 export interface ImportPlan {
@@ -145,7 +151,8 @@ export function planImport(client: string, entries: readonly ClientEntry[], take
       name = freeName(base, client, taken);
     }
     taken.add(name);
-    plan.servers.push(entry.kind === 'stdio' ? planStdio(entry, name, options) : planRemote(entry, name, options));
+    const server = entry.kind === 'stdio' ? planStdio(entry, name, options) : planRemote(entry, name, options);
+    plan.servers.push(entry.disabled === true ? { ...server, request: { ...server.request, suspend: true }, disabled: true, notes: [...server.notes, 'switched off in the client: imported suspended (spec.suspend: true; apiary resume starts it)'] } : server);
   }
   return plan;
 }

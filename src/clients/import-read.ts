@@ -21,8 +21,8 @@ import { findNodeAtLocation, getNodeValue, parseTree, type Node, type ParseError
 import { ApiaryError } from '../errors.js';
 import type { ClientEntry } from './import-plan.js';
 
-const STDIO_KEYS = new Set(['type', 'command', 'args', 'env', 'cwd']);
-const REMOTE_KEYS = new Set(['type', 'url', 'serverUrl', 'headers']);
+const STDIO_KEYS = new Set(['type', 'command', 'args', 'env', 'cwd', 'disabled']);
+const REMOTE_KEYS = new Set(['type', 'url', 'serverUrl', 'headers', 'disabled']);
 
 /** The entries under `container` in a client's file, with the node of each (to tell apiary's own from a person's). */
 export function readClientEntries(text: string, file: string, container: readonly string[]): { entries: ClientEntry[]; problems: { entry: string; why: string }[]; raw: Record<string, unknown> } {
@@ -65,6 +65,8 @@ function entryOf(name: string, value: unknown): ClientEntry | string {
   if (!isObject(value)) return 'not an object';
   const type = value['type'];
   const ignored = (known: Set<string>): string[] => Object.keys(value).filter((k) => !known.has(k));
+  // Windsurf's (and Cline's) switch: a server kept in the file but not started.
+  const disabled = value['disabled'] === true ? { disabled: true } : {};
   if (typeof value['command'] === 'string' && value['command'] !== '') {
     if (type !== undefined && type !== 'stdio') return `type "${String(type)}" with a command`;
     const args = value['args'] ?? [];
@@ -72,7 +74,7 @@ function entryOf(name: string, value: unknown): ClientEntry | string {
     const env = strings(value['env'], 'env');
     if (typeof env === 'string') return env;
     const cwd = value['cwd'];
-    return { name, kind: 'stdio', command: value['command'], args: args.map(String), env, ...(typeof cwd === 'string' && cwd !== '' ? { cwd } : {}), ignored: ignored(STDIO_KEYS) };
+    return { name, kind: 'stdio', command: value['command'], args: args.map(String), env, ...(typeof cwd === 'string' && cwd !== '' ? { cwd } : {}), ignored: ignored(STDIO_KEYS), ...disabled };
   }
   const url = typeof value['url'] === 'string' ? value['url'] : typeof value['serverUrl'] === 'string' ? value['serverUrl'] : undefined;
   if (url !== undefined) {
@@ -81,7 +83,7 @@ function entryOf(name: string, value: unknown): ClientEntry | string {
     const headers = strings(value['headers'], 'headers');
     if (typeof headers === 'string') return headers;
     const sse = type === 'sse' || (type === undefined && /\/sse\/?$/.test(url.replace(/[?#].*$/, '')));
-    return { name, kind: 'remote', url, transport: sse ? 'sse' : 'streamable-http', headers, ignored: ignored(REMOTE_KEYS) };
+    return { name, kind: 'remote', url, transport: sse ? 'sse' : 'streamable-http', headers, ignored: ignored(REMOTE_KEYS), ...disabled };
   }
   return 'neither a command nor a url';
 }

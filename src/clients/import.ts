@@ -78,6 +78,8 @@ export interface TargetResult {
   missing?: boolean;
   plans: { server: ServerImport; install: InstallPlan; port: number; url: string; written?: { file: string; action: string }; resumed?: boolean }[];
   skipped: { entry: string; why: string }[];
+  /** Every entry the file has, by name (what --only may name). */
+  found: string[];
   /** Entries apiary already wrote (an earlier import, or client config --write): left alone. */
   already: string[];
   /** The client file's change, every credential redacted (dry run), or what was written. */
@@ -102,14 +104,15 @@ export async function importClient(ctx: ImportContext, client: ImportClient, tar
 }
 
 async function importTarget(ctx: ImportContext, client: ImportClient, target: ImportTarget, options: ImportOptions & { dryRun?: boolean }): Promise<TargetResult> {
-  const result: TargetResult = { target, plans: [], skipped: [], already: [], diffRedactions: [] };
+  const result: TargetResult = { target, plans: [], skipped: [], already: [], found: [], diffRedactions: [] };
   const text = await readFile(target.file, 'utf8').catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return undefined;
     throw new ApiaryError('Io', `cannot read ${target.file}: ${messageOf(err)}`);
   });
   if (text === undefined) return { ...result, missing: true };
   const read = readClientEntries(text, target.file, target.container);
-  result.skipped.push(...read.problems);
+  result.found.push(...Object.keys(read.raw));
+  result.skipped.push(...read.problems.filter((p) => options.only === undefined || options.only.includes(p.entry)));
   // What apiary wrote there itself is not imported again: a second import changes nothing.
   const ours = await writtenEntries(ctx.layout, target.file);
   const entries = read.entries.filter((e) => {
@@ -235,7 +238,7 @@ async function rewriteClient(ctx: ImportContext, client: ImportClient, result: T
   // A dry run makes no token: the diff shows where the one made at the write goes.
   if (!dryRun) await ensureDir(ctx.layout.root);
   const token = dryRun ? ((await readEndpointToken(ctx.layout)) ?? 'APIARY-ENDPOINT-TOKEN') : await loadEndpointToken(ctx.layout);
-  const entries = Object.fromEntries(result.plans.map((p) => [p.server.entry, endpointEntry(ctx, client, p.server.entry, p.server.name, p.url, token)]));
+  const entries = Object.fromEntries(result.plans.map((p) => [p.server.entry, { ...endpointEntry(ctx, client, p.server.entry, p.server.name, p.url, token), ...(p.server.disabled === true ? { disabled: true } : {}) }]));
   if (token !== undefined) result.diffRedactions.push(token);
   const kind: ClientFileKind = client;
   const remembered = await clientRecord(ctx.layout, result.target.file);

@@ -37,6 +37,8 @@ export interface InstallRequest {
   args?: string[];
   /** spec.workingDir (relative to the manifest's folder, or absolute). */
   workingDir?: string;
+  /** spec.suspend: written but not started. */
+  suspend?: boolean;
   transport?: Transport;
   port?: number;
   env?: { name: string; value: string }[];
@@ -138,6 +140,7 @@ export function planInstall(request: InstallRequest, resources: readonly Resourc
       ...(request.transport ? { transport: request.transport } : {}),
       ...(request.port !== undefined ? { port: request.port } : {}),
       ...(env.length ? { env } : {}),
+      ...(request.suspend === true ? { suspend: true } : {}),
     },
   };
   if (problems.length === 0) {

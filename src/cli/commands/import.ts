@@ -57,6 +57,8 @@ export function registerImport(program: Command, ctx: CliContext): void {
         ...(opts.project !== undefined ? { workspace: resolve(opts.project) } : {}),
       });
       for (const result of results) report(ctx, client, result, opts.dryRun === true);
+      const found = new Set(results.flatMap((r) => r.found));
+      for (const name of opts.only ?? []) if (!found.has(name)) ctx.io.err(paint(ctx.io, 'yellow', `warning: --only names "${name}", which no ${client} file here has (it has: ${[...found].join(', ') || 'none'})`));
       if (results.every((r) => r.missing === true)) throw new ApiaryError('NotFound', `no ${client} configuration found at ${results.map((r) => displayPath(r.target.file)).join(' or ')}`, { hints: ['--file PATH names another file'] });
     });
 }
