@@ -140,3 +140,15 @@ describe('import: a server switched off in the client', () => {
     expect(plan.servers[0]!.notes).toContain('switched off in the client: imported suspended (spec.suspend: true; apiary resume starts it)');
   });
 });
+
+describe("import: a hosted server's URL", () => {
+  it('has the password of its user info and its credential query parameters sealed, as written, so $(VAR) gives back the same URL', () => {
+    const url = 'https://u:p%40ss@h.example/mcp?api_key=sk-1%2B2&region=eu&x=ghp_abc&flag#frag';
+    const plan = planImport('cursor', [{ name: 'h', kind: 'remote', url, transport: 'streamable-http', headers: {}, ignored: [] }], new Set());
+    const server = plan.servers[0]!;
+    expect(server.request.remote?.url).toBe('https://u:$(H_URL_PASSWORD)@h.example/mcp?api_key=$(H_API_KEY)&region=eu&x=$(H_X)&flag#frag');
+    expect(Object.fromEntries(server.values)).toEqual({ H_URL_PASSWORD: 'p%40ss', H_API_KEY: 'sk-1%2B2', H_X: 'ghp_abc' });
+    expect(expandArgs([server.request.remote!.url], new Map(server.values))).toEqual([url]);
+    expect(planImport('cursor', [{ name: 'h', kind: 'remote', url: 'https://h.example/mcp?v=1', transport: 'streamable-http', headers: {}, ignored: [] }], new Set()).servers[0]!.request.remote?.url).toBe('https://h.example/mcp?v=1');
+  });
+});

@@ -261,6 +261,38 @@ function bindArgument(value: string, flag: string, from: string, vars: Variables
   return `$(${variable})`;
 }
 
+/**
+ * A hosted server's URL with its credentials sealed: the password of its
+ * user info, and each query parameter named like a credential (or holding
+ * what looks like a token). Each is sealed as it is written, percent-encoding
+ * and all, so $(VAR) gives back the very same URL.
+ */
+function sealUrl(url: string, vars: Variables): string {
+  const parts = /^(https?:\/\/)([^/?#]*)([^?#]*)(\?[^#]*)?(#.*)?$/.exec(url);
+  if (parts === null) return escapeReferences(url);
+  const [, scheme, authority, path, query, fragment] = parts as unknown as [string, string, string, string, string | undefined, string | undefined];
+  const bind = (raw: string, name: string, from: string): string => {
+    const variable = vars.free(`${prefixOf(vars.server)}_${variableFor(name)}`);
+    vars.add(variable, raw, from, true);
+    return `$(${variable})`;
+  };
+  let host = escapeReferences(authority);
+  const at = authority.lastIndexOf('@');
+  const colon = at < 0 ? -1 : authority.slice(0, at).indexOf(':');
+  if (colon >= 0) host = `${escapeReferences(authority.slice(0, colon))}:${bind(authority.slice(colon + 1, at), 'URL_PASSWORD', 'url password')}@${escapeReferences(authority.slice(at + 1))}`;
+  const params = (query ?? '')
+    .slice(1)
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      const key = eq < 0 ? pair : pair.slice(0, eq);
+      const value = eq < 0 ? '' : pair.slice(eq + 1);
+      const credential = value !== '' && (CREDENTIAL_NAME.test(key) || TOKEN_PREFIX.test(value));
+      return credential ? `${escapeReferences(key)}=${bind(value, key, `url query ${key}`)}` : escapeReferences(pair);
+    });
+  return `${scheme}${host}${escapeReferences(path)}${query !== undefined ? `?${params.join('&')}` : ''}${escapeReferences(fragment ?? '')}`;
+}
+
 function planRemote(entry: Extract<ClientEntry, { kind: 'remote' }>, name: string, options: ImportOptions): ServerImport {
   const vars = new Variables(name, options);
   const notes = entry.ignored.map((key) => `"${key}" is not carried over (apiary has no such setting)`);
@@ -283,12 +315,13 @@ function planRemote(entry: Extract<ClientEntry, { kind: 'remote' }>, name: strin
   }
   const url = resolveClientReferences(entry.url, options);
   if (url.unresolved.length > 0) notes.push(`the URL refers to ${url.unresolved.join(', ')}, which is not set here; kept as written`);
+  const sealedUrl = sealUrl(url.value, vars);
   const request: InstallRequest = {
     name,
     command: '',
     env: vars.env,
     secrets: vars.secrets,
-    remote: { url: escapeReferences(url.value), ...(entry.transport === 'sse' ? { transport: 'sse' as const } : {}), ...(headers.length > 0 ? { headers } : {}) },
+    remote: { url: sealedUrl, ...(entry.transport === 'sse' ? { transport: 'sse' as const } : {}), ...(headers.length > 0 ? { headers } : {}) },
   };
   return { entry: entry.name, name, request, values: vars.values, placed: vars.placed, notes: [...notes, ...vars.notes] };
 }

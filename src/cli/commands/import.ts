@@ -119,6 +119,6 @@ function report(ctx: CliContext, client: ImportClient, result: TargetResult, dry
     return;
   }
   const names = result.plans.map((p) => p.server.entry).join(', ');
-  ctx.io.out(`${shown}${where}: ${names} now reach apiary; the file as it was is kept only sealed, in ${displayPath(sealedOriginalPath(result.target.file))} (apiary import --undo --client ${client} gives it back)`);
+  ctx.io.out(`${shown}${where}: ${names} now ${result.plans.length === 1 ? 'reaches' : 'reach'} apiary; the file as it was is kept only sealed, in ${displayPath(sealedOriginalPath(result.target.file))} (apiary import --undo --client ${client} gives it back)`);
   ctx.io.out(`restart or reload the client to pick it up; apiary up runs the servers`);
 }
