@@ -57,7 +57,7 @@ const envName = z
 export const EnvVar = z
   .strictObject({
     name: envName.describe('Name of the environment variable'),
-    value: processText().optional().describe('A literal value (not secret: it is shown by get -o yaml)'),
+    value: processText().optional().describe('A literal value (not secret: it is shown by get -o yaml); $(VAR) is replaced by a variable defined above it, as Kubernetes does ($$ for a literal $)'),
     valueFrom: EnvVarSource.optional().describe('Where the value comes from instead of value'),
   })
   .refine((e) => !(e.value !== undefined && e.valueFrom !== undefined), {
