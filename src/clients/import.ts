@@ -28,11 +28,12 @@ import { freePort } from '../mcp/ports.js';
 import type { StateLayout } from '../state/layout.js';
 import { ensureDir, FILE_MODE, writeFileAtomic } from '../util/atomic.js';
 import { withFileLock } from '../util/file-lock.js';
-import { canonicalEntry, clientConfigPath, clientRecord, restoreClientRecord, serversKey, updateClientFile, writtenEntries, type ClientEdit, type ClientFileKind } from './config-file.js';
+import { canonicalEntry, CLIENT_FILE_KINDS, clientConfigPath, clientRecord, restoreClientRecord, serversKey, updateClientFile, writtenEntries, type ClientEdit, type ClientFileKind } from './config-file.js';
 import { planImport, type ImportOptions, type ServerImport } from './import-plan.js';
 import { readClientEntries } from './import-read.js';
 
-export const IMPORT_CLIENTS = ['claude', 'claude-desktop', 'cursor', 'vscode', 'windsurf'] as const;
+/** Every client whose file apiary knows can be imported. */
+export const IMPORT_CLIENTS = CLIENT_FILE_KINDS;
 export type ImportClient = (typeof IMPORT_CLIENTS)[number];
 
 /** One place a client keeps servers: a file, and where in it. */
