@@ -18,7 +18,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { findNodeAtLocation, getNodeValue, parseTree } from 'jsonc-parser';
+import { applyEdits, findNodeAtLocation, getNodeValue, modify, parseTree } from 'jsonc-parser';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { findCondition } from '../src/api/status.js';
@@ -216,6 +216,14 @@ describe('apiary import', () => {
     expect(back.stdout).toContain('mcpserver/github was imported from GitHub before; the entry points at it again');
     expect(await readFile(s.file, 'utf8')).toBe(text);
     for (const [path, content] of await snapshot(s)) expect(content.includes('canary'), path).toBe(false);
+
+    // The client changes its own file after the import (Claude Code does at every start): --undo gives back the imported entries only, the rest stays as it is now.
+    const later = (t: string): string => applyEdits(t, modify(t, ['addedLater'], true, { formattingOptions: { insertSpaces: true, tabSize: 2 } }));
+    await writeFile(s.file, later(text));
+    const entriesBack = await runCli(['import', '--client', kind, '--undo'], { env });
+    expect(entriesBack.code, entriesBack.stderr).toBe(0);
+    expect(entriesBack.stdout).toMatch(/changed since the import, so only the imported entries were given back \((GitHub|linear|legacy)(, (GitHub|linear|legacy)){2}\)/);
+    expect(await readFile(s.file, 'utf8')).toBe(later(s.original));
   }, 120_000);
 });
 
@@ -304,11 +312,12 @@ describe('apiary import --client claude-desktop', () => {
     await expect(orphan.connect(new StdioClientTransport({ command: entry.command, args: entry.args, env: { PATH: process.env['PATH'] ?? '', HOME: home }, stderr: 'pipe' }))).rejects.toThrow(/apiary's endpoint at http:\/\/127\.0\.0\.1:\d+\/mcp did not take the request/);
     await orphan.close();
 
-    // A file changed since the import is not given back unless --force: the change would be lost.
-    await writeFile(file, `${text}\n`);
+    // An imported entry changed since by the person: nothing is given back unless --force (their change would be lost).
+    const edited = text.replace('"command"', '"note": "mine",\n      "command"');
+    await writeFile(file, edited);
     const refused = await runCli(['import', '--client', 'claude-desktop', '--undo'], { env });
     expect([refused.code, refused.stderr]).toEqual([2, expect.stringContaining('was changed since apiary imported from it; nothing was given back')]);
-    expect(await readFile(file, 'utf8')).toBe(`${text}\n`);
+    expect(await readFile(file, 'utf8')).toBe(edited);
     const undone = await runCli(['import', '--client', 'claude-desktop', '--undo', '--force'], { env });
     expect(undone.code, undone.stderr).toBe(0);
     expect(await readFile(file, 'utf8')).toBe(original);

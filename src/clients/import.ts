@@ -11,6 +11,7 @@
  * its URL is known now and stays the same, controller running or not.
  */
 import { createHash } from 'node:crypto';
+import { applyEdits, findNodeAtLocation, getNodeValue, parseTree } from 'jsonc-parser';
 import { chmod, readFile, realpath, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { withoutSecrets } from '../api/remote.js';
@@ -248,7 +249,7 @@ async function rewriteClient(ctx: ImportContext, client: ImportClient, result: T
     noBackup: true,
     container: result.target.container,
     dryRun,
-    beforeWrite: (planned) => keepSealed(ctx, planned, remembered),
+    beforeWrite: (planned) => keepSealed(ctx, planned, remembered, result.target.container),
   });
   return { ...result, edit };
 }
@@ -263,6 +264,9 @@ interface Round {
   after: string;
   /** What clients.json held for the file before the import (sealed too: it holds apiary's endpoint token). */
   record?: string;
+  /** Where the entries are, and which the import rewrote: what --undo gives back one by one in a file changed since. */
+  container?: string[];
+  entries?: string[];
 }
 
 interface SealedOriginal {
@@ -288,7 +292,7 @@ async function readSealed(file: string): Promise<SealedOriginal | undefined> {
   throw new ApiaryError('Io', `${sealedOriginalPath(file)} is not a sealed copy apiary can read; nothing was changed`);
 }
 
-async function keepSealed(ctx: ImportContext, edit: ClientEdit, remembered: unknown): Promise<void> {
+async function keepSealed(ctx: ImportContext, edit: ClientEdit, remembered: unknown, container: string[]): Promise<void> {
   const { key } = await ctx.keys.getOrCreate();
   const mode = (await stat(edit.path).catch(() => undefined))?.mode;
   const sealed = (await readSealed(edit.path)) ?? { apiVersion: 'apiary.dev/v1alpha1', kind: 'ImportedClientFile', file: edit.path, rounds: [] };
@@ -298,13 +302,18 @@ async function keepSealed(ctx: ImportContext, edit: ClientEdit, remembered: unkn
     ...(mode !== undefined ? { mode: mode & 0o777 } : {}),
     after: sha(edit.after ?? ''),
     ...(remembered !== undefined ? { record: seal(key, SEAL_NAME, `${edit.path}#record`, JSON.stringify(remembered)) } : {}),
+    container,
+    entries: [...edit.added, ...edit.updated],
   });
   await writeFileAtomic(sealedOriginalPath(edit.path), `${JSON.stringify(sealed, null, 2)}\n`, { mode: FILE_MODE });
 }
 
 export interface UndoResult {
   file: string;
-  outcome: 'restored' | 'nothing' | 'changed';
+  /** restored: the whole file as it was; entries: only the imported entries (the file was changed since); changed: nothing (changed, and no entry could be given back). */
+  outcome: 'restored' | 'entries' | 'nothing' | 'changed';
+  /** outcome entries: the entries given back, and those left (changed since apiary wrote them). */
+  entries?: { restored: string[]; left: string[] };
   /** Rounds still kept (an earlier import), after this one was undone. */
   left?: number;
 }
@@ -322,11 +331,20 @@ export async function undoImport(ctx: Pick<ImportContext, 'keys' | 'layout'>, ta
     const round = sealed?.rounds.at(-1);
     if (sealed === undefined || round === undefined) return { file: target.file, outcome: 'nothing' };
     const now = await readFile(target.file, 'utf8').catch(() => undefined);
-    if ((now === undefined || sha(now) !== round.after) && options.force !== true) return { file: target.file, outcome: 'changed' };
+    const changed = now === undefined || sha(now) !== round.after;
     // Opened before anything is written: a key that does not open it changes nothing.
     const key = await ctx.keys.get();
     const before = round.before === undefined ? undefined : unseal(key, SEAL_NAME, target.file, round.before).reveal();
     const record = round.record === undefined ? undefined : (JSON.parse(unseal(key, SEAL_NAME, `${target.file}#record`, round.record).reveal()) as unknown);
+    if (changed && options.force !== true) {
+      // Changed since (Claude Code rewrites its file all the time): only the imported entries go back, the rest stays as it is now.
+      const entries = now === undefined || before === undefined ? undefined : await entriesBack(ctx.layout, target.file, now, before, round);
+      if (entries === undefined || entries.restored.length === 0) return { file: target.file, outcome: 'changed' };
+      const mode = (await stat(target.file).catch(() => undefined))?.mode;
+      await writeFileAtomic(target.file, entries.text, { mode: (mode ?? FILE_MODE) & 0o777, throughSymlink: true });
+      await dropRound(target.file, sealed);
+      return { file: target.file, outcome: 'entries', entries: { restored: entries.restored, left: entries.left }, left: sealed.rounds.length, record };
+    }
     if (before === undefined) {
       await rm(target.file, { force: true });
     } else {
@@ -334,15 +352,46 @@ export async function undoImport(ctx: Pick<ImportContext, 'keys' | 'layout'>, ta
       await writeFileAtomic(target.file, before, { mode, throughSymlink: true });
       await chmod(target.file, mode).catch(() => undefined);
     }
-    sealed.rounds.pop();
-    if (sealed.rounds.length === 0) await rm(sealedOriginalPath(target.file), { force: true });
-    else await writeFileAtomic(sealedOriginalPath(target.file), `${JSON.stringify(sealed, null, 2)}\n`, { mode: FILE_MODE });
+    await dropRound(target.file, sealed);
     return { file: target.file, outcome: 'restored', left: sealed.rounds.length, record };
   });
   // The record is put back after the file's lock is let go (client config --write takes the record's lock first).
-  if (undone.outcome === 'restored') await restoreClientRecord(ctx.layout, target.file, undone.record);
+  if (undone.outcome === 'restored' || undone.outcome === 'entries') await restoreClientRecord(ctx.layout, target.file, undone.record);
   const { record: _record, ...result } = undone;
   return result;
+}
+
+/** The last round is undone: the sealed copy keeps the earlier ones, or goes. */
+async function dropRound(file: string, sealed: SealedOriginal): Promise<void> {
+  sealed.rounds.pop();
+  if (sealed.rounds.length === 0) await rm(sealedOriginalPath(file), { force: true });
+  else await writeFileAtomic(sealedOriginalPath(file), `${JSON.stringify(sealed, null, 2)}\n`, { mode: FILE_MODE });
+}
+
+/**
+ * The file as it is now with each imported entry given back as the file had
+ * it before the import; an entry changed since apiary wrote it is left (the
+ * person's change wins), and named.
+ */
+async function entriesBack(layout: StateLayout, file: string, now: string, before: string, round: Round): Promise<{ text: string; restored: string[]; left: string[] } | undefined> {
+  if (round.container === undefined || round.entries === undefined) return undefined;
+  const ours = await writtenEntries(layout, file);
+  const original = parseTree(before, [], { allowTrailingComma: true, disallowComments: false });
+  let text = now;
+  const restored: string[] = [];
+  const left: string[] = [];
+  for (const name of round.entries) {
+    const current = parseTree(text, [], { allowTrailingComma: true, disallowComments: false });
+    const node = current === undefined ? undefined : findNodeAtLocation(current, [...round.container, name]);
+    const was = original === undefined ? undefined : findNodeAtLocation(original, [...round.container, name]);
+    if (node === undefined || was === undefined || canonicalEntry(getNodeValue(node)) !== ours[name]) {
+      left.push(name);
+      continue;
+    }
+    text = applyEdits(text, [{ offset: node.offset, length: node.length, content: before.slice(was.offset, was.offset + was.length) }]);
+    restored.push(name);
+  }
+  return { text, restored, left };
 }
 
 /** The client file's change as a person may see it: every imported credential, and apiary's token, redacted. */

@@ -73,6 +73,12 @@ async function undo(ctx: CliContext, client: ImportClient, layout: StateLayout, 
       throw new ApiaryError('Usage', `${shown} was changed since apiary imported from it; nothing was given back`, { hints: ['--force gives back the file as it was before the import all the same (the changes made since are lost)'] });
     }
     restored++;
+    if (result.outcome === 'entries') {
+      const { restored: back, left } = result.entries!;
+      ctx.io.out(`${shown}: changed since the import, so only the imported entries were given back (${back.join(', ')}); everything else stays as it is now (--force gives back the whole file as it was)`);
+      if (left.length > 0) ctx.io.err(paint(ctx.io, 'yellow', `warning: ${shown}: ${left.join(', ')} changed since apiary wrote them; left as they are`));
+      continue;
+    }
     ctx.io.out(`${shown}: back as it was before the import${result.left ? ` (${result.left} earlier import(s) can be undone too)` : ''}; the servers imported stay in apiary (apiary delete mcpserver NAME removes one)`);
   }
   if (restored === 0) throw new ApiaryError('NotFound', `nothing of an import from ${client} to undo at ${targets.map((t) => displayPath(t.file)).join(' or ')}`);
