@@ -1,7 +1,7 @@
 /**
  * `apiary init` and the per-user manifest directory: the order a verb finds
  * its directory in (--dir, $APIARY_DIR, ./manifests when it exists, the
- * per-user directory when it exists, else ./manifests), and an installed
+ * per-user directory), and an installed
  * apiary run from any folder using the directory init made.
  */
 import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
@@ -30,10 +30,10 @@ function cliEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 }
 
 describe('where a verb finds its manifest directory', () => {
-  it('--dir, then $APIARY_DIR, then ./manifests when it exists, then the per-user directory when it exists, else ./manifests', async () => {
+  it('--dir, then $APIARY_DIR, then ./manifests when it exists, else the per-user directory (made or not)', async () => {
     const h = await home();
     const dirOf = (options: { dir?: string }, env: NodeJS.ProcessEnv = h.env): string => resolveLocations(options, env, h.cwd).dirDisplay;
-    expect(dirOf({})).toBe('manifests');
+    expect(dirOf({})).toBe(h.perUser);
     await mkdir(h.perUser, { recursive: true });
     expect(dirOf({})).toBe(h.perUser);
     expect(dirOf({}, { ...h.env, APIARY_DIR: '/from/env' })).toBe('/from/env');

@@ -59,7 +59,7 @@ export async function buildProgram(io: Io, env: NodeJS.ProcessEnv, argv: readonl
   const ctx = createContext(io, env);
   const program = new Command('apiary')
     .description('Run MCP servers from a directory of Kubernetes-style YAML manifests')
-    .option('--dir <DIR>', 'manifest directory (default: $APIARY_DIR, else ./manifests when it exists, else $XDG_CONFIG_HOME/apiary/manifests (~/.config/apiary/manifests) when it exists: apiary init makes it)')
+    .option('--dir <DIR>', 'manifest directory (default: $APIARY_DIR, else ./manifests when it exists, else $XDG_CONFIG_HOME/apiary/manifests (~/.config/apiary/manifests): apiary init makes it)')
     .option('--state-dir <DIR>', 'state directory (default: $APIARY_STATE_DIR, else under $XDG_STATE_HOME/apiary)')
     .option('--git <URL>', 'follow this git repository instead of --dir (default: $APIARY_GIT); every verb takes it to find the same state directory')
     .showHelpAfterError('(run with --help for usage)')

@@ -20,7 +20,7 @@ export interface Locations {
 
 /**
  * DESIGN.md section 5: --dir, else $APIARY_DIR, else ./manifests when it
- * exists, else the per-user directory when it exists (defaultManifestDir); --state-dir,
+ * exists, else the per-user directory (defaultManifestDir); --state-dir,
  * else $APIARY_STATE_DIR, else a folder under $XDG_STATE_HOME/apiary named
  * after the manifest directory's absolute path.
  */
@@ -49,13 +49,14 @@ export function resolveLocations(
 
 /**
  * The manifest directory when none is named: ./manifests when it exists (a
- * checkout, a project), else the per-user one when it exists (`apiary init`
- * makes it), else ./manifests, which each verb then reports missing.
+ * checkout, a project), else the per-user one, which `apiary init` makes and
+ * a writer (`import`, `add`, `install`) makes owner-only when it first
+ * writes; a reader reports it missing with a hint to run `apiary init`. Not
+ * ./manifests in whatever folder a verb happens to run from: an import run
+ * from the home folder would leave ~/manifests, a directory nobody asked for.
  */
 export function defaultManifestDir(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): string {
-  if (isDirectory(resolve(cwd, 'manifests'))) return 'manifests';
-  const perUser = userManifestDir(env);
-  return isDirectory(perUser) ? perUser : 'manifests';
+  return isDirectory(resolve(cwd, 'manifests')) ? 'manifests' : userManifestDir(env);
 }
 
 /**
