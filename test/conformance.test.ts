@@ -48,14 +48,34 @@ function runSuite(url: string, cwd: string, expectedFailures?: string): Promise<
   // The CLI imports fs.globSync (Node 22) for a command these runs never use: on Node 20 that import is patched out.
   const node20 = 'globSync' in fs ? [] : ['--import', join(FIXTURES, 'conformance/node20.mjs')];
   const baseline = expectedFailures === undefined ? [] : ['--expected-failures', join(FIXTURES, 'conformance', expectedFailures)];
-  const child = spawn(process.execPath, [...node20, CLI!, 'server', '--url', url, '--suite', 'all', ...baseline], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const results = fs.mkdtempSync(join(cwd, 'results-'));
+  const child = spawn(process.execPath, [...node20, CLI!, 'server', '--url', url, '--suite', 'all', '--output-dir', results, ...baseline], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr.on('data', (d: Buffer) => (output += d.toString()));
   return new Promise((resolve, reject) => {
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, summary: output.slice(output.indexOf('=== SUMMARY ===')) }));
+    child.on('close', (code) => resolve({ code, summary: output.slice(output.indexOf('=== SUMMARY ===')) + (code === 0 ? '' : failedChecks(results)) }));
   });
+}
+
+/** What each failed check said (the summary names only the scenario): so a failure seen once in CI can be read afterwards. */
+function failedChecks(results: string): string {
+  const lines: string[] = [];
+  const walk = (folder: string): void => {
+    for (const entry of fs.readdirSync(folder, { withFileTypes: true })) {
+      const path = join(folder, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.name === 'checks.json') {
+        const checks = JSON.parse(fs.readFileSync(path, 'utf8')) as { id?: string; status?: string; errorMessage?: string; details?: unknown }[];
+        for (const check of checks) {
+          if (check.status === 'FAILURE') lines.push(`${folder.slice(results.length + 1)}: ${check.id}: ${check.errorMessage ?? JSON.stringify(check.details)}`);
+        }
+      }
+    }
+  };
+  walk(results);
+  return `\nfailed checks:\n${lines.join('\n')}`;
 }
 
 async function ready(h: Harness, name: string): Promise<string> {
