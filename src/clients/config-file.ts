@@ -18,21 +18,19 @@
  */
 import { createHash } from 'node:crypto';
 import { chmod, readFile, realpath, rm, stat } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { applyEdits, findNodeAtLocation, modify, parseTree, type Node, type ParseError } from 'jsonc-parser';
-import type { ClientKind } from '../mcp/client-config.js';
+import { dirname } from 'node:path';
+import { applyEdits, findNodeAtLocation, getNodePath, modify, parseTree, printParseErrorCode, type Node, type ParseError } from 'jsonc-parser';
 import { ApiaryError, messageOf } from '../errors.js';
 import type { StateLayout } from '../state/layout.js';
 import { ensureDir, FILE_MODE, writeFileAtomic } from '../util/atomic.js';
 import { withFileLock } from '../util/file-lock.js';
+import { clientInfo, knownClientPath, type KnownClient } from './known.js';
+import { blockFormat, cut, type BlockFormat } from './text-formats.js';
 
-/**
- * Every client whose file apiary reads or writes: those `client config`
- * writes, and those `import` also reads (Claude Desktop, Windsurf).
- */
+/** The clients whose files `import` reads (the JSON ones of the known clients it knows the shapes of). */
 export const CLIENT_FILE_KINDS = ['claude', 'claude-desktop', 'cursor', 'vscode', 'windsurf'] as const;
-export type ClientFileKind = ClientKind | (typeof CLIENT_FILE_KINDS)[number];
+/** Every client whose file apiary writes: the one list, in known.ts. */
+export type ClientFileKind = KnownClient;
 
 /** The key each client keeps its servers under. */
 export function serversKey(kind: ClientFileKind): 'mcpServers' | 'servers' {
@@ -48,24 +46,13 @@ export function serversKey(kind: ClientFileKind): 'mcpServers' | 'servers' {
  * ~/.codeium/windsurf/mcp_config.json (docs.windsurf.com/windsurf/cascade/mcp).
  */
 export function clientConfigPath(kind: ClientFileKind, env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): string {
-  const home = env['HOME'] ?? homedir();
-  const appData = env['APPDATA'] ?? join(home, 'AppData', 'Roaming');
-  switch (kind) {
-    case 'claude-desktop':
-      if (platform === 'darwin') return join(home, 'Library', 'Application Support', 'Claude', 'claude_desktop_config.json');
-      if (platform === 'win32') return join(appData, 'Claude', 'claude_desktop_config.json');
-      return join(env['XDG_CONFIG_HOME'] ?? join(home, '.config'), 'Claude', 'claude_desktop_config.json');
-    case 'windsurf':
-      return join(home, '.codeium', 'windsurf', 'mcp_config.json');
-    case 'claude':
-      return join(home, '.claude.json');
-    case 'cursor':
-      return join(home, '.cursor', 'mcp.json');
-    case 'vscode':
-      if (platform === 'darwin') return join(home, 'Library', 'Application Support', 'Code', 'User', 'mcp.json');
-      if (platform === 'win32') return join(appData, 'Code', 'User', 'mcp.json');
-      return join(env['XDG_CONFIG_HOME'] ?? join(home, '.config'), 'Code', 'User', 'mcp.json');
-  }
+  return knownClientPath(kind, env, platform);
+}
+
+/** The TOML or YAML editor of a client whose file is not JSON. */
+function textFormat(kind: ClientFileKind): BlockFormat | undefined {
+  const { format } = clientInfo(kind);
+  return format === 'json' ? undefined : blockFormat(format);
 }
 
 /** What apiary wrote into one file: to take out exactly that again. */
@@ -138,24 +125,45 @@ function pretty(value: unknown, indent: string, eol: string, level: number): str
   return JSON.stringify(value, null, indent).split('\n').join(eol + indent.repeat(level));
 }
 
+/** 1-based line and column of an offset: where an editor puts the cursor. */
+function lineAndColumn(text: string, offset: number): { line: number; column: number } {
+  const before = text.slice(0, offset);
+  return { line: before.split('\n').length, column: offset - before.lastIndexOf('\n') };
+}
+
 function parseObject(text: string, path: string): Node {
   const errors: ParseError[] = [];
   const root = parseTree(text, errors, { allowTrailingComma: true, disallowComments: false });
   if (root === undefined || root.type !== 'object' || errors.length > 0) {
-    throw new ApiaryError('Usage', `${path} is not a JSON object apiary can add to${errors[0] ? ` (a syntax error at offset ${errors[0].offset})` : ''}; nothing was written`);
+    const at = errors[0] !== undefined ? lineAndColumn(text, errors[0].offset) : undefined;
+    const where = at !== undefined ? `${path}:${at.line}:${at.column}` : path;
+    throw new ApiaryError('Usage', `${where}: not a JSON object apiary can add to${errors[0] ? ` (${printParseErrorCode(errors[0].error)})` : ''}; nothing was written`);
   }
   return root;
 }
 
-/** Text to insert `"name": value` as the last member of an object node, at `level` (the members' indentation). */
-function insertMember(object: Node, name: string, value: unknown, style: { indent: string; eol: string }, level: number): { offset: number; length: number; content: string } {
+/**
+ * Edits that insert `"name": value` as the last member of an object node, at
+ * `level` (the members' indentation). A comment on the last member's line
+ * stays on that line (JSONC: Zed's settings, VS Code's files).
+ */
+function insertMember(text: string, object: Node, name: string, value: unknown, style: { indent: string; eol: string }, level: number): { offset: number; length: number; content: string }[] {
   const member = `${style.indent.repeat(level)}${JSON.stringify(name)}: ${pretty(value, style.indent, style.eol, level)}`;
   const last = object.children?.at(-1);
   if (last === undefined) {
     // {} or { } : the member on its own line, the closing brace back at the object's own level.
-    return { offset: object.offset, length: object.length, content: `{${style.eol}${member}${style.eol}${style.indent.repeat(level - 1)}}` };
+    return [{ offset: object.offset, length: object.length, content: `{${style.eol}${member}${style.eol}${style.indent.repeat(level - 1)}}` }];
   }
-  return { offset: last.offset + last.length, length: 0, content: `,${style.eol}${member}` };
+  const end = last.offset + last.length;
+  const tail = /^([ \t]*)(,?)([ \t]*)(\/\/[^\r\n]*|\/\*[^\r\n]*?\*\/[ \t]*)/.exec(text.slice(end));
+  if (tail === null) return [{ offset: end, length: 0, content: `,${style.eol}${member}` }];
+  const lineEnd = end + tail[0].length;
+  // `"a": 1, // mine` -> the new member on the next line, with the file's trailing comma if it has one.
+  if (tail[2] === ',') return [{ offset: lineEnd, length: 0, content: `${style.eol}${member},` }];
+  return [
+    { offset: end, length: 0, content: ',' },
+    { offset: lineEnd, length: 0, content: `${style.eol}${member}` },
+  ];
 }
 
 /** `{ a: { b: value } }` for the path [a, b]. */
@@ -171,7 +179,7 @@ function insertUnder(text: string, file: string, path: readonly string[], name: 
     if (node === undefined) continue;
     if (node.type !== 'object') throw new ApiaryError('Usage', `${file}: "${path.slice(0, depth).join('.')}" is not an object; nothing was written`);
     const [first, ...rest] = [...path.slice(depth), name];
-    return applyEdits(text, [insertMember(node, first!, rest.length === 0 ? value : nested(rest.slice(0, -1), { [name]: value }), style, depth + 1)]);
+    return applyEdits(text, insertMember(text, node, first!, rest.length === 0 ? value : nested(rest.slice(0, -1), { [name]: value }), style, depth + 1));
   }
   return text;
 }
@@ -180,9 +188,11 @@ function insertUnder(text: string, file: string, path: readonly string[], name: 
 export async function planClientWrite(kind: ClientFileKind, path: string, entries: Record<string, unknown>, layout: StateLayout, options: { force?: boolean; container?: readonly string[] } = {}): Promise<ClientEdit> {
   const before = await readText(path);
   const written = (await readRecord(layout))[path];
-  const at = options.container ?? [serversKey(kind)];
+  const at = options.container ?? clientInfo(kind).container;
   const key = at.join('.');
   const edit: ClientEdit = { path, before, after: before, added: [], updated: [], removed: [], skipped: [] };
+  const format = textFormat(kind);
+  if (format !== undefined) return planTextWrite(format, edit, at[0]!, entries, written, options.force === true);
   if (before === undefined || before.trim() === '') {
     edit.after = `${JSON.stringify(nested(at, entries), null, 2)}\n`;
     edit.added = Object.keys(entries);
@@ -216,21 +226,26 @@ export async function planClientWrite(kind: ClientFileKind, path: string, entrie
 }
 
 /** Plans taking out what apiary wrote into the file. */
-export async function planClientRemove(kind: ClientFileKind, path: string, layout: StateLayout): Promise<ClientEdit> {
+export async function planClientRemove(kind: ClientFileKind, path: string, layout: StateLayout, only?: readonly string[]): Promise<ClientEdit> {
   const before = await readText(path);
-  const written = (await readRecord(layout))[path];
+  const record = (await readRecord(layout))[path];
   const edit: ClientEdit = { path, before, after: before, added: [], updated: [], removed: [], skipped: [] };
-  if (written === undefined || before === undefined) return edit;
+  if (record === undefined || before === undefined) return edit;
+  // Some entries only (a server deleted): the rest stay apiary's.
+  const written = only === undefined ? record : { ...record, entries: Object.fromEntries(Object.entries(record.entries).filter(([name]) => only.includes(name))) };
+  const all = Object.keys(written.entries).length === Object.keys(record.entries).length;
   const backup = await readText(backupPath(path));
+  const format = textFormat(kind);
   // Untouched since apiary wrote it: the original comes back exactly (or goes, if apiary made the file).
-  if (written.restorable && sha(before) === written.sha256 && (written.createdFile || backup !== undefined)) {
+  if (all && written.restorable && sha(before) === written.sha256 && (written.createdFile || backup !== undefined)) {
     edit.after = written.createdFile ? undefined : backup;
     edit.removed = Object.keys(written.entries);
     edit.restored = true;
     return edit;
   }
+  if (format !== undefined) return planTextRemove(format, edit, (written.container ?? clientInfo(kind).container)[0]!, written);
   let text = before;
-  const at = written.container ?? [serversKey(kind)];
+  const at = written.container ?? clientInfo(kind).container;
   for (const [name, wrote] of Object.entries(written.entries)) {
     const node = findNodeAtLocation(parseObject(text, path), [...at, name]);
     if (node === undefined) continue;
@@ -240,7 +255,7 @@ export async function planClientRemove(kind: ClientFileKind, path: string, layou
     }
     const held = written.replaced?.[name];
     if (held === undefined) {
-      text = applyEdits(text, modify(text, [...at, name], undefined, {}));
+      text = removeMember(text, node);
       edit.removed.push(name);
       continue;
     }
@@ -255,6 +270,91 @@ export async function planClientRemove(kind: ClientFileKind, path: string, layou
   }
   edit.after = text;
   return edit;
+}
+
+/** planClientWrite for a TOML or YAML file: each entry's block compared, added or replaced as text. */
+function planTextWrite(format: BlockFormat, edit: ClientEdit, container: string, entries: Record<string, unknown>, written: Written | undefined, force: boolean): ClientEdit {
+  const before = edit.before ?? '';
+  if (before.trim() !== '') format.check(before, edit.path, container);
+  const eol = before.includes('\r\n') ? '\r\n' : '\n';
+  let text = before;
+  for (const [name, value] of Object.entries(entries)) {
+    const want = format.render(text, container, name, value, eol);
+    const span = format.find(text, container, name);
+    if (span === undefined) {
+      text = format.insert(text, container, want, eol);
+      edit.added.push(name);
+      continue;
+    }
+    const current = text.slice(span.start, span.end);
+    if (current === want) continue;
+    const wrote = written?.entries[name];
+    const ours = wrote !== undefined && format.render(text, container, name, JSON.parse(wrote), eol) === current;
+    if (!ours && !force) {
+      edit.skipped.push({ name, why: `${edit.path} already has an entry "${name}" that apiary did not write; left as it is (--force replaces it)` });
+      continue;
+    }
+    text = text.slice(0, span.start) + want + text.slice(span.end);
+    edit.updated.push(name);
+    if (!ours) (edit.replacing ??= []).push(name);
+  }
+  edit.after = text;
+  return edit;
+}
+
+/** planClientRemove entry by entry for a TOML or YAML file: a block still as apiary wrote it goes; one replaced with --force comes back from its backup. */
+async function planTextRemove(format: BlockFormat, edit: ClientEdit, container: string, written: Written): Promise<ClientEdit> {
+  let text = edit.before ?? '';
+  format.check(text, edit.path, container);
+  const eol = text.includes('\r\n') ? '\r\n' : '\n';
+  for (const [name, wrote] of Object.entries(written.entries)) {
+    const span = format.find(text, container, name);
+    if (span === undefined) continue;
+    if (text.slice(span.start, span.end) !== format.render(text, container, name, JSON.parse(wrote), eol)) {
+      edit.skipped.push({ name, why: `"${name}" was changed since apiary wrote it; left as it is` });
+      continue;
+    }
+    const held = written.replaced?.[name];
+    if (held === undefined) {
+      text = cut(text, span);
+      edit.removed.push(name);
+      continue;
+    }
+    const backup = await readText(held).catch(() => undefined);
+    const earlier = backup !== undefined ? format.find(backup, container, name) : undefined;
+    if (backup === undefined || earlier === undefined) {
+      edit.skipped.push({ name, why: `"${name}" replaced an entry apiary did not write, and ${held} no longer holds that entry; left as it is` });
+      continue;
+    }
+    text = text.slice(0, span.start) + backup.slice(earlier.start, earlier.end) + text.slice(span.end);
+    (edit.putBack ??= []).push(name);
+  }
+  edit.after = text;
+  return edit;
+}
+
+/**
+ * Takes out the member whose value is `value`: its whole lines when it has
+ * them to itself (so the lines around it stay as they were, as inserting it
+ * left them), with the comma it brought (after the member before it, when it
+ * is the last); anything else by jsonc-parser's edit.
+ */
+function removeMember(text: string, value: Node): string {
+  const member = value.parent;
+  const siblings = member?.parent?.children ?? [];
+  const at = member !== undefined ? siblings.indexOf(member) : -1;
+  const lineStart = member !== undefined ? text.lastIndexOf('\n', member.offset - 1) + 1 : 0;
+  const after = member !== undefined ? /^[ \t]*(,?)[ \t]*\r?\n/.exec(text.slice(member.offset + member.length)) : null;
+  if (member === undefined || at === -1 || after === null || text.slice(lineStart, member.offset).trim() !== '') return applyEdits(text, modify(text, getNodePath(value), undefined, {}));
+  const end = member.offset + member.length + after[0].length;
+  if (after[1] === ',' || at === 0) return text.slice(0, lineStart) + text.slice(end);
+  // The last member without a comma: the member before it loses the comma that led to it.
+  const previous = siblings[at - 1]!;
+  const gap = text.slice(previous.offset + previous.length, lineStart);
+  const comma = gap.indexOf(',');
+  if (comma === -1) return text.slice(0, lineStart) + text.slice(end);
+  const commaAt = previous.offset + previous.length + comma;
+  return text.slice(0, commaAt) + text.slice(commaAt + 1, lineStart) + text.slice(end);
 }
 
 /** The text of entry `name` under `key` in a backup, if the backup is there and has it. */
@@ -330,6 +430,8 @@ export interface ClientFileOptions {
    * by one.
    */
   noBackup?: boolean;
+  /** Removal: only these of apiary's entries (servers that are gone); the rest stay apiary's. */
+  only?: readonly string[];
   /** Called with the file as it is, under the lock, just before it is written (import seals it then). */
   beforeWrite?: (edit: ClientEdit) => Promise<void>;
 }
@@ -342,7 +444,7 @@ export async function updateClientFile(
   options: ClientFileOptions = {},
 ): Promise<ClientFileResult> {
   const plan = async (): Promise<ClientEdit> => {
-    const edit = entries === undefined ? await planClientRemove(kind, file, layout) : await planClientWrite(kind, file, entries, layout, { force: options.force === true, ...(options.container !== undefined ? { container: options.container } : {}) });
+    const edit = entries === undefined ? await planClientRemove(kind, file, layout, options.only) : await planClientWrite(kind, file, entries, layout, { force: options.force === true, ...(options.container !== undefined ? { container: options.container } : {}) });
     if (entries !== undefined && options.skipClashes !== true) refuseClashes(edit);
     return edit;
   };
@@ -380,7 +482,7 @@ function refuseClashes(edit: ClientEdit): void {
  * is now in a backup of its own. Every backup is owner-only; a file that
  * receives a token becomes owner-only too.
  */
-export async function applyClientEdit(kind: ClientFileKind, edit: ClientEdit, entries: Record<string, unknown> | undefined, layout: StateLayout, options: Pick<ClientFileOptions, 'container' | 'noBackup'> = {}): Promise<Omit<ClientFileResult, 'edit'>> {
+export async function applyClientEdit(kind: ClientFileKind, edit: ClientEdit, entries: Record<string, unknown> | undefined, layout: StateLayout, options: Pick<ClientFileOptions, 'container' | 'noBackup' | 'only'> = {}): Promise<Omit<ClientFileResult, 'edit'>> {
   // A write that changes nothing takes nothing over: an entry already there is the person's, not apiary's.
   if (edit.after === edit.before && entries !== undefined) return {};
   const record = await readRecord(layout);
@@ -392,7 +494,7 @@ export async function applyClientEdit(kind: ClientFileKind, edit: ClientEdit, en
   let stale: string[] = [];
   if (entries === undefined) {
     await writeRemoval(edit, previous);
-    stale = forgetRemoved(record, edit, previous);
+    stale = forgetRemoved(record, edit, previous, { only: options.only, untouched });
   } else {
     const backups = options.noBackup === true ? { restorable: false } : await keepBackups(edit, previous, untouched);
     if (backups.written !== undefined) result.backup = { path: backups.written, credentials: credentialPaths(edit.before) };
@@ -485,20 +587,26 @@ async function writeRemoval(edit: ClientEdit, previous: Written | undefined): Pr
   await chmod(edit.path, newMode).catch(() => undefined);
 }
 
-/** --remove: forget the file once nothing of apiary's is left in it (its backups are then of no more use: returned, to be removed); else remember what was left. */
-function forgetRemoved(record: Record_, edit: ClientEdit, previous: Written | undefined): string[] {
+/**
+ * --remove: forget the file once nothing of apiary's is left in it (its
+ * backups are then of no more use: returned, to be removed); else remember
+ * what was left (entries changed since, or, removing some only, the others).
+ */
+function forgetRemoved(record: Record_, edit: ClientEdit, previous: Written | undefined, removal: { only: readonly string[] | undefined; untouched: boolean }): string[] {
   if (previous === undefined) return [];
-  if (edit.skipped.length === 0) {
+  const left = (name: string): boolean => edit.skipped.some((s) => s.name === name) || (removal.only !== undefined && !removal.only.includes(name));
+  const entries = Object.fromEntries(Object.entries(previous.entries).filter(([name]) => left(name)));
+  if (Object.keys(entries).length === 0) {
     delete record[edit.path];
     return [...new Set([backupPath(edit.path), ...Object.values(previous.replaced ?? {})])];
   }
-  const left = (name: string): boolean => edit.skipped.some((s) => s.name === name);
   const replaced = Object.fromEntries(Object.entries(previous.replaced ?? {}).filter(([name]) => left(name)));
   record[edit.path] = {
     ...previous,
-    entries: Object.fromEntries(Object.entries(previous.entries).filter(([name]) => left(name))),
+    entries,
     sha256: sha(edit.after ?? ''),
-    restorable: false,
+    // Some taken out of a file nobody else changed: the original backup still is the file without apiary's entries.
+    restorable: removal.only !== undefined && edit.skipped.length === 0 && removal.untouched && previous.restorable,
     ...(Object.keys(replaced).length > 0 ? { replaced } : {}),
   };
   if (Object.keys(replaced).length === 0) delete record[edit.path]!.replaced;

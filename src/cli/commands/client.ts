@@ -13,6 +13,11 @@ import { join, resolve } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import { clientConfigPath, serversKey, updateClientFile, type ClientFileResult } from '../../clients/config-file.js';
 import { displayPath } from '../paths.js';
+import { outputOption } from '../context.js';
+import { table } from '../table.js';
+import { clientInfo, isKnownClient, KNOWN_CLIENTS, type KnownClient } from '../../clients/known.js';
+import { clientFile, registerClient as registerClientFile, unregisterClient } from '../../clients/registry.js';
+import { clientStatuses, endpointServers, syncClient, type Wanted } from '../../clients/sync.js';
 
 interface ClientOptions {
   client: string;
@@ -25,7 +30,7 @@ interface ClientOptions {
 }
 
 /** --write (entries given) or --remove (none): plan, show or write, and say what changed. */
-async function writeClientFile(ctx: CliContext, kind: ClientKind, layout: StateLayout, opts: ClientOptions, entries: Record<string, unknown> | undefined): Promise<void> {
+async function writeClientFile(ctx: CliContext, kind: KnownClient, layout: StateLayout, opts: ClientOptions, entries: Record<string, unknown> | undefined): Promise<void> {
   const path = opts.file !== undefined ? resolve(opts.file) : clientConfigPath(kind, ctx.env);
   const result = await updateClientFile(kind, path, entries, layout, { force: opts.force === true, dryRun: opts.dryRun === true });
   const { edit } = result;
@@ -53,9 +58,9 @@ async function writeClientFile(ctx: CliContext, kind: ClientKind, layout: StateL
 }
 
 /** After a write: where the backup is (only one that exists is named), what it holds, and a mode made owner-only. */
-function reportWrite(ctx: CliContext, kind: ClientKind, shown: string, result: ClientFileResult): void {
+function reportWrite(ctx: CliContext, kind: KnownClient, shown: string, result: ClientFileResult): void {
   const kept = result.backup !== undefined ? ` (the previous file is kept as ${displayPath(result.backup.path)})` : result.original !== undefined ? ` (the file as it was before apiary first wrote to it is kept as ${displayPath(result.original)})` : '';
-  ctx.io.out(`${shown}: written${kept}; restart or reload ${kind === 'claude' ? 'Claude Code' : kind === 'cursor' ? 'Cursor' : 'VS Code'} to pick it up`);
+  ctx.io.out(`${shown}: written${kept}; restart or reload ${clientInfo(kind).title} to pick it up`);
   if (result.mode !== undefined) ctx.io.out(`${shown}: mode ${result.mode.from.toString(8)} -> ${result.mode.to.toString(8)}: it holds apiary's endpoint token now, so only you may read it`);
   const credentials = result.backup?.credentials ?? [];
   if (result.backup !== undefined && credentials.length > 0) {
@@ -64,8 +69,88 @@ function reportWrite(ctx: CliContext, kind: ClientKind, shown: string, result: C
   }
 }
 
+/** What apiary would write into a client now, read from the state directory (the controller's status and ports). */
+async function wantedNow(dir: string, stateDir: string): Promise<{ wanted: Wanted; running: boolean }> {
+  const layout = new StateLayout(stateDir);
+  const view = await readStateView(dir, stateDir);
+  const port = (JSON.parse(await readFile(join(stateDir, 'ports.json'), 'utf8').catch(() => '{}')) as Record<string, number>)[AGGREGATE_PORT_KEY];
+  const launcher = { command: process.execPath, args: process.argv[1] !== undefined ? [process.argv[1]] : [], dir, stateDir };
+  const running = view.controller !== undefined;
+  return { wanted: { servers: endpointServers(view), aggregateUrl: running && port !== undefined ? `http://127.0.0.1:${port}/mcp` : undefined, token: await readEndpointToken(layout), launcher }, running };
+}
+
+function knownClient(name: string | undefined): KnownClient {
+  if (name === undefined) throw new ApiaryError('Usage', `--client is required: one of ${KNOWN_CLIENTS.join(', ')}`);
+  if (!isKnownClient(name)) throw new ApiaryError('Usage', `unknown client "${name}"; use one of ${KNOWN_CLIENTS.join(', ')}`);
+  return name;
+}
+
+/** client add|remove|list: registered clients, kept in sync by the controller. */
+function registerSyncVerbs(client: Command, ctx: CliContext): void {
+  client
+    .command('add')
+    .description('register a client: apiary writes its servers into the client now, and the controller rewrites them whenever servers are installed, deleted or renamed')
+    .requiredOption('--client <NAME>', KNOWN_CLIENTS.join(', '))
+    .option('--aggregate', "one entry, apiary's aggregate endpoint (every server's tools as <server>__<tool>): nothing to rewrite when servers change")
+    .option('--file <PATH>', "another file than the client's user-level one")
+    .action(async (opts: { client: string; aggregate?: boolean; file?: string }, cmd: Command) => {
+      const kind = knownClient(opts.client);
+      const { dir, stateDir } = ctx.locations(cmd);
+      const layout = new StateLayout(stateDir);
+      const file = clientFile(kind, opts.file, ctx.env);
+      const { wanted, running } = await wantedNow(dir, stateDir);
+      // Written first: a file apiary cannot edit (a syntax error) is reported and the client is not registered.
+      const result = running ? await syncClient(layout, { client: kind, file, aggregate: opts.aggregate === true }, wanted) : {};
+      await registerClientFile(layout, kind, file, opts.aggregate === true);
+      const shown = displayPath(file);
+      const edits = [result.written?.edit, result.removed?.edit].filter((e) => e !== undefined);
+      for (const e of edits) for (const s of e.skipped) ctx.io.err(paint(ctx.io, 'yellow', `warning: ${s.why}`));
+      for (const e of edits) for (const name of [...e.added, ...e.updated]) ctx.io.out(`${shown}: wrote ${name}`);
+      for (const e of edits) for (const name of e.removed) ctx.io.out(`${shown}: removed ${name}`);
+      if (result.written?.backup !== undefined) ctx.io.out(`${shown}: the previous file is kept as ${displayPath(result.written.backup.path)}`);
+      ctx.io.out(`${kind} registered (${shown})${opts.aggregate === true ? ", pointing at apiary's aggregate endpoint" : ': the controller keeps it in sync with the servers'}`);
+      if (!running) ctx.io.out('no controller is running: the entries are written when apiary up starts');
+    });
+  client
+    .command('remove')
+    .description("take apiary's entries out of a client's file and unregister it")
+    .requiredOption('--client <NAME>', KNOWN_CLIENTS.join(', '))
+    .option('--file <PATH>', "another file than the client's user-level one")
+    .action(async (opts: { client: string; file?: string }, cmd: Command) => {
+      const kind = knownClient(opts.client);
+      const { stateDir } = ctx.locations(cmd);
+      const layout = new StateLayout(stateDir);
+      const file = clientFile(kind, opts.file, ctx.env);
+      // Unregistered first: the controller must not write the entries back while they are taken out.
+      const was = await unregisterClient(layout, kind, file);
+      await writeClientFile(ctx, kind, layout, { client: kind, ...(opts.file !== undefined ? { file } : {}) }, undefined);
+      if (was) ctx.io.out(`${kind} unregistered`);
+    });
+  client
+    .command('list')
+    .description('each known client on this machine: registered or not, connected / stale / not configured, and its file')
+    .option('--all', 'also the clients not found on this machine')
+    .addOption(outputOption(['table', 'json'], 'table'))
+    .action(async (opts: { all?: boolean; output: 'table' | 'json' }, cmd: Command) => {
+      const { dir, stateDir } = ctx.locations(cmd);
+      const { wanted } = await wantedNow(dir, stateDir);
+      const statuses = (await clientStatuses(new StateLayout(stateDir), wanted, ctx.env)).filter((s) => opts.all === true || s.found || s.registered);
+      if (opts.output === 'json') {
+        ctx.io.out(JSON.stringify(statuses, null, 2));
+        return;
+      }
+      if (statuses.length === 0) {
+        ctx.io.out('No known MCP client found on this machine (--all lists them all).');
+        return;
+      }
+      ctx.io.out(table(['CLIENT', 'REGISTERED', 'STATE', 'FILE'], statuses.map((s) => [s.client, s.registered ? (s.aggregate ? 'yes (aggregate)' : 'yes') : 'no', s.detail !== undefined && s.state === 'stale' ? `stale (${s.detail})` : s.state, displayPath(s.file)])));
+      for (const s of statuses) if (s.state === 'unreadable') ctx.io.err(paint(ctx.io, 'yellow', `warning: ${s.detail ?? ''}`));
+    });
+}
+
 export function registerClient(program: Command, ctx: CliContext): void {
   const client = program.command('client').description('connect MCP clients to the servers apiary runs');
+  registerSyncVerbs(client, ctx);
   client
     .command('config')
     .description('print the JSON a client needs to reach every Ready server')

@@ -131,6 +131,9 @@ export function registerUp(program: Command, ctx: CliContext): void {
       const cluster = opts.runtime === 'kubernetes' ? await loadCluster(opts, ctx) : undefined;
       const started = new Controller({ dir, stateDir, keys: ctx.keys, logger, env: ctx.env, resyncMs: resyncSeconds * 1000, auth: opts.auth, ...(cluster !== undefined ? { cluster } : {}), ...(source.resource !== undefined ? { git: true } : {}) });
       controller = started;
+      // Registered clients (apiary client add) follow the servers: the controller sees every change, whoever made it.
+      const { clientSyncRunnable } = await import('../../clients/sync.js');
+      started.add(clientSyncRunnable(started, { layout: new StateLayout(stateDir), logger, dir, stateDir }));
       // The console is one more runnable: started after everything else (it reads their state), stopped first.
       const ui: { server?: { loginLink(): Promise<string>; stop(): Promise<void> } } = {};
       if (opts.ui) {

@@ -1,0 +1,141 @@
+/**
+ * `apiary client add|remove|list` and the controller's rewrite of registered
+ * clients, with the built CLI: two registered clients in different formats
+ * (Zed's JSONC settings, Codex CLI's TOML) follow a server installed and one
+ * deleted, whoever changed the manifests (here: files written by hand), and
+ * keep every other byte and comment.
+ */
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { readEndpointToken } from '../src/mcp/endpoint-token.js';
+import { StateLayout } from '../src/state/layout.js';
+import { runCli, spawnUp } from './helpers/cli.js';
+import { harness, tinyServer } from './helpers/controller.js';
+import { tempDir } from './helpers/tmp.js';
+import { waitFor } from './helpers/wait.js';
+
+const ZED = `// Zed settings
+{
+  "theme": "One Dark", // mine
+  "context_servers": {
+    "local": { "command": "my-server" }
+  }
+}
+`;
+
+const CODEX = `# Codex settings
+model = "o4-mini" # the model
+
+[mcp_servers.mine]
+command = "npx"
+args = ["-y", "my-server"]
+`;
+
+/** The endpoint URL a server got, once it has one. */
+async function urlOf(env: NodeJS.ProcessEnv, name: string): Promise<string> {
+  const ready = await runCli(['wait', `mcpserver/${name}`, '--for=condition=Ready', '--timeout', '30s'], { env });
+  expect(ready.code, ready.stderr).toBe(0);
+  const got = JSON.parse((await runCli(['get', 'mcpserver', name, '-o', 'json'], { env })).stdout) as { status: { url: string } };
+  return got.status.url;
+}
+
+/** Waits for the controller to rewrite a file so that `probe` holds. */
+function until(file: string, probe: (text: string) => boolean, what: string): Promise<string> {
+  return waitFor(what, async () => {
+    const text = await readFile(file, 'utf8').catch(() => '');
+    return probe(text) && text;
+  }, 30_000, { observe: () => readFile(file, 'utf8').catch(() => '(none)') });
+}
+
+describe('registered clients follow the servers', () => {
+  it('install and delete with a JSONC client and a TOML client registered: both files follow, every other byte kept', async () => {
+    const h = await harness();
+    const home = await tempDir('apiary-home-');
+    const env = { ...h.env, HOME: home, XDG_CONFIG_HOME: join(home, '.config') };
+    const zed = join(home, '.config', 'zed', 'settings.json');
+    const codex = join(home, '.codex', 'config.toml');
+    await mkdir(join(home, '.config', 'zed'), { recursive: true });
+    await mkdir(join(home, '.codex'));
+    await writeFile(zed, ZED);
+    await writeFile(codex, CODEX);
+    await h.write('a.yaml', tinyServer('a', h));
+
+    // Registered before any controller runs: nothing written yet, and the output says when it will be.
+    const added = await runCli(['client', 'add', '--client', 'zed'], { env });
+    expect(added.code, added.stderr).toBe(0);
+    expect(added.stdout).toContain('the entries are written when apiary up starts');
+    expect(await readFile(zed, 'utf8')).toBe(ZED);
+    const registry = join(h.stateDir, 'client-registry.json');
+    expect((await stat(registry)).mode & 0o777).toBe(0o600);
+
+    const up = spawnUp(['up', '--no-ui'], env);
+    const a = await urlOf(env, 'a');
+    const token = (await readEndpointToken(new StateLayout(h.stateDir)))!;
+    // The controller writes the registered client when it starts.
+    await until(zed, (t) => t.includes(a), 'a in zed');
+    // Registered while the controller runs: written at once.
+    const codexAdded = await runCli(['client', 'add', '--client', 'codex'], { env });
+    expect(codexAdded.code, codexAdded.stderr).toBe(0);
+    expect(codexAdded.stdout).toContain('wrote a');
+    const codexText = await readFile(codex, 'utf8');
+    expect(codexText).toBe(`${CODEX}\n[mcp_servers.a]\nurl = ${JSON.stringify(a)}\nhttp_headers = { Authorization = "Bearer ${token}" }\n`);
+
+    // A server installed by hand: both files follow.
+    await h.write('b.yaml', tinyServer('b', h));
+    const b = await urlOf(env, 'b');
+    const zedWithB = await until(zed, (t) => t.includes(b), 'b in zed');
+    await until(codex, (t) => t.includes(b), 'b in codex');
+    expect(zedWithB.startsWith('// Zed settings\n{\n  "theme": "One Dark", // mine\n  "context_servers": {\n    "local": { "command": "my-server" },\n')).toBe(true);
+
+    const list = await runCli(['client', 'list', '-o', 'json'], { env });
+    const states = JSON.parse(list.stdout) as { client: string; registered: boolean; state: string; file: string }[];
+    expect(states.filter((s) => s.registered).map((s) => [s.client, s.state, s.file])).toEqual([
+      ['zed', 'connected', zed],
+      ['codex', 'connected', codex],
+    ]);
+
+    // A server deleted: its entries go from both; the rest stays as it was.
+    await rm(join(h.dir, 'a.yaml'));
+    const codexAfter = await until(codex, (t) => !t.includes(a), 'a gone from codex');
+    await until(zed, (t) => !t.includes(a), 'a gone from zed');
+    expect(codexAfter).toBe(`${CODEX}\n[mcp_servers.b]\nurl = ${JSON.stringify(b)}\nhttp_headers = { Authorization = "Bearer ${token}" }\n`);
+
+    // client remove: apiary's entries out, the files as they were, and no more rewrites.
+    for (const client of ['zed', 'codex']) {
+      const removed = await runCli(['client', 'remove', '--client', client], { env });
+      expect(removed.code, removed.stderr).toBe(0);
+      expect(removed.stdout).toContain(`${client} unregistered`);
+    }
+    expect(await readFile(zed, 'utf8')).toBe(ZED);
+    expect(await readFile(codex, 'utf8')).toBe(CODEX);
+    const unregistered = JSON.parse((await runCli(['client', 'list', '-o', 'json'], { env })).stdout) as { client: string; registered: boolean; state: string }[];
+    expect(unregistered.filter((s) => s.client === 'zed' || s.client === 'codex').map((s) => [s.client, s.registered, s.state])).toEqual([
+      ['zed', false, 'not configured'],
+      ['codex', false, 'not configured'],
+    ]);
+    up.child.kill('SIGTERM');
+    expect(await up.exited).toBe(0);
+  }, 120_000);
+
+  it('a malformed client file is reported with its file and line, nothing is written, and the client is not registered', async () => {
+    const h = await harness();
+    const home = await tempDir('apiary-home-');
+    const env = { ...h.env, HOME: home };
+    const codex = join(home, '.codex', 'config.toml');
+    await mkdir(join(home, '.codex'));
+    const broken = 'model = "x"\n[mcp_servers.mine]\ncommand "npx"\n';
+    await writeFile(codex, broken);
+    await h.write('a.yaml', tinyServer('a', h));
+    spawnUp(['up', '--no-ui'], env);
+    await urlOf(env, 'a');
+    const added = await runCli(['client', 'add', '--client', 'codex'], { env });
+    expect(added.code).not.toBe(0);
+    expect(added.stderr).toContain(`${codex}:3: not a TOML table header, key = value or comment; nothing was written`);
+    expect(await readFile(codex, 'utf8')).toBe(broken);
+    const list = JSON.parse((await runCli(['client', 'list', '-o', 'json'], { env })).stdout) as { client: string; registered: boolean; state: string; detail?: string }[];
+    const row = list.find((s) => s.client === 'codex')!;
+    expect([row.registered, row.state]).toEqual([false, 'unreadable']);
+    expect(row.detail).toContain(`${codex}:3:`);
+  }, 120_000);
+});
