@@ -13,6 +13,7 @@ import { StateLayout } from '../src/state/layout.js';
 import { runCli, spawnUp } from './helpers/cli.js';
 import { harness, tinyServer } from './helpers/controller.js';
 import { tempDir } from './helpers/tmp.js';
+import { clientHome } from './helpers/client-home.js';
 import { waitFor } from './helpers/wait.js';
 
 const ZED = `// Zed settings
@@ -51,14 +52,9 @@ function until(file: string, probe: (text: string) => boolean, what: string): Pr
 describe('registered clients follow the servers', () => {
   it('install and delete with a JSONC client and a TOML client registered: both files follow, every other byte kept', async () => {
     const h = await harness();
-    const home = await tempDir('apiary-home-');
-    const env = { ...h.env, HOME: home, XDG_CONFIG_HOME: join(home, '.config') };
-    const zed = join(home, '.config', 'zed', 'settings.json');
-    const codex = join(home, '.codex', 'config.toml');
-    await mkdir(join(home, '.config', 'zed'), { recursive: true });
-    await mkdir(join(home, '.codex'));
-    await writeFile(zed, ZED);
-    await writeFile(codex, CODEX);
+    const files = await clientHome({ zed: ZED, codex: CODEX });
+    const { zed, codex } = files;
+    const env = { ...h.env, ...files.env };
     await h.write('a.yaml', tinyServer('a', h));
 
     // Registered before any controller runs: nothing written yet, and the output says when it will be.

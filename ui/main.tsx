@@ -3,6 +3,7 @@ import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, signIn } from './api';
 import { CatalogEntryPage, CatalogInstallPage, CatalogPage } from './catalog';
+import { ClientsPage } from './clients';
 import { InstallPage } from './install';
 import { loadConsoleInfo } from './keyring';
 import { useRoute } from './router';
@@ -76,6 +77,7 @@ function App() {
           {nav('secrets', '#/secrets', 'Secrets')}
           {nav('catalog', '#/catalog', 'Catalog')}
           {nav('install', '#/install', 'Install')}
+          {nav('clients', '#/clients', 'Clients')}
         </nav>
         <span class="where" title={info?.stateDir}>{info?.dir}</span>
         <button
@@ -102,6 +104,7 @@ function App() {
         {route.page === 'server' && route.name && <ServerDetailPage name={route.name} />}
         {route.page === 'secrets' && <SecretsPage {...(route.params.get('add') !== null ? { add: route.params.get('add')! } : {})} {...(route.params.get('key') ? { addKey: route.params.get('key')! } : {})} />}
         {route.page === 'install' && <InstallPage />}
+        {route.page === 'clients' && <ClientsPage />}
         {route.page === 'catalog' && <CatalogPage {...(route.params.get('search') ? { search: route.params.get('search')! } : {})} />}
         {route.page === 'catalog-entry' && <CatalogEntryPage name={route.params.get('name') ?? ''} {...(route.params.get('version') ? { version: route.params.get('version')! } : {})} />}
         {route.page === 'catalog-install' && <CatalogInstallPage name={route.params.get('name') ?? ''} {...(route.params.get('version') ? { version: route.params.get('version')! } : {})} />}

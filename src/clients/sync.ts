@@ -20,6 +20,9 @@ import { messageOf } from '../errors.js';
 import type { StateLayout } from '../state/layout.js';
 import { composeStateView, type StateView, type StateViewInput } from '../state/view.js';
 import { readEndpointToken } from '../mcp/endpoint-token.js';
+import { AGGREGATE_PORT_KEY } from '../mcp/ports.js';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Logger } from '../util/logger.js';
 import { planClientWrite, updateClientFile, writtenEntries, type ClientFileResult } from './config-file.js';
 import { clientEntries, clientFound, clientInfo, KNOWN_CLIENTS, type KnownClient, type Launcher } from './known.js';
@@ -51,6 +54,19 @@ export interface Wanted {
 export function wantedEntries(client: KnownClient, aggregate: boolean, wanted: Wanted): Record<string, unknown> {
   if (aggregate) return wanted.aggregateUrl !== undefined ? clientEntries(client, { [AGGREGATE_ENTRY]: wanted.aggregateUrl }, wanted.token, wanted.launcher) : {};
   return clientEntries(client, wanted.servers, wanted.token, wanted.launcher);
+}
+
+/** How a client starts this very apiary (Claude Desktop's `apiary proxy NAME`): the node and script that run now. */
+export function selfLauncher(dir: string, stateDir: string): Launcher {
+  return { command: process.execPath, args: process.argv[1] !== undefined ? [process.argv[1]] : [], dir, stateDir };
+}
+
+/** What apiary would write now, from a view of the state directory (its ports and its token). */
+export async function wantedFrom(view: Pick<StateView, 'objects' | 'controller'>, layout: StateLayout, dir: string): Promise<Wanted> {
+  const ports = JSON.parse(await readFile(join(layout.root, 'ports.json'), 'utf8').catch(() => '{}')) as Record<string, number>;
+  const port = ports[AGGREGATE_PORT_KEY];
+  const aggregateUrl = view.controller !== undefined && port !== undefined ? `http://127.0.0.1:${port}/mcp` : undefined;
+  return { servers: endpointServers(view), aggregateUrl, token: await readEndpointToken(layout), launcher: selfLauncher(dir, layout.root) };
 }
 
 export interface SyncResult {
@@ -232,7 +248,7 @@ export interface SyncedController {
 
 /** The sync runnable for a controller (`apiary up` adds it): Claude Desktop's entries start this very apiary's `proxy`. */
 export function clientSyncRunnable(controller: SyncedController, options: { layout: StateLayout; logger: Logger; dir: string; stateDir: string }): ClientSync {
-  const launcher: Launcher = { command: process.execPath, args: process.argv[1] !== undefined ? [process.argv[1]] : [], dir: options.dir, stateDir: options.stateDir };
+  const launcher = selfLauncher(options.dir, options.stateDir);
   return new ClientSync({
     layout: options.layout,
     logger: options.logger,

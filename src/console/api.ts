@@ -39,6 +39,7 @@ import { sealerIfNeeded, underDirectoryLock } from './locked-write.js';
 import { catalogEntry, catalogInstallPlan, catalogInstallWrite, catalogList, clientFile } from './catalog-api.js';
 import type { CatalogOptions } from '../catalog/catalog.js';
 import { callTool, listTools } from './tools-api.js';
+import { addClient, listClients, previewClient, removeClient } from './clients-api.js';
 import type { LastKnownTools } from './last-tools.js';
 
 export interface ApiContext {
@@ -88,6 +89,10 @@ const routes: Route[] = [
   { method: 'POST', pattern: /^\/api\/v1\/catalog\/install\/plan$/, handler: catalogInstallPlan },
   { method: 'POST', pattern: /^\/api\/v1\/catalog\/install$/, handler: catalogInstallWrite },
   { method: 'POST', pattern: /^\/api\/v1\/clients\/(claude|cursor|vscode)\/(write|remove)$/, handler: clientFile },
+  { method: 'GET', pattern: /^\/api\/v1\/clients$/, handler: listClients },
+  { method: 'GET', pattern: new RegExp(`^/api/v1/clients/${NAME}/preview$`), handler: previewClient },
+  { method: 'POST', pattern: new RegExp(`^/api/v1/clients/${NAME}/add$`), handler: addClient },
+  { method: 'POST', pattern: new RegExp(`^/api/v1/clients/${NAME}/remove$`), handler: removeClient },
 ];
 
 /** Finds the handler for a request; a known path with another method is 405, an unknown one 404. */

@@ -17,7 +17,7 @@ import { outputOption } from '../context.js';
 import { table } from '../table.js';
 import { clientInfo, isKnownClient, KNOWN_CLIENTS, type KnownClient } from '../../clients/known.js';
 import { clientFile, registerClient as registerClientFile, unregisterClient } from '../../clients/registry.js';
-import { clientStatuses, endpointServers, syncClient, type Wanted } from '../../clients/sync.js';
+import { clientStatuses, syncClient, wantedFrom, type Wanted } from '../../clients/sync.js';
 
 interface ClientOptions {
   client: string;
@@ -71,12 +71,8 @@ function reportWrite(ctx: CliContext, kind: KnownClient, shown: string, result: 
 
 /** What apiary would write into a client now, read from the state directory (the controller's status and ports). */
 async function wantedNow(dir: string, stateDir: string): Promise<{ wanted: Wanted; running: boolean }> {
-  const layout = new StateLayout(stateDir);
   const view = await readStateView(dir, stateDir);
-  const port = (JSON.parse(await readFile(join(stateDir, 'ports.json'), 'utf8').catch(() => '{}')) as Record<string, number>)[AGGREGATE_PORT_KEY];
-  const launcher = { command: process.execPath, args: process.argv[1] !== undefined ? [process.argv[1]] : [], dir, stateDir };
-  const running = view.controller !== undefined;
-  return { wanted: { servers: endpointServers(view), aggregateUrl: running && port !== undefined ? `http://127.0.0.1:${port}/mcp` : undefined, token: await readEndpointToken(layout), launcher }, running };
+  return { wanted: await wantedFrom(view, new StateLayout(stateDir), dir), running: view.controller !== undefined };
 }
 
 function knownClient(name: string | undefined): KnownClient {
