@@ -68,6 +68,10 @@ describe('registered clients follow the servers', () => {
     const up = spawnUp(['up', '--no-ui'], env);
     const a = await urlOf(env, 'a');
     const token = (await readEndpointToken(new StateLayout(h.stateDir)))!;
+    // client config prints each client's own format.
+    const goose = await runCli(['client', 'config', '--client', 'goose'], { env });
+    expect(goose.stdout).toBe(`extensions:\n  a:\n    enabled: true\n    name: a\n    type: streamable_http\n    uri: ${a}\n    headers:\n      Authorization: Bearer ${token}\n    timeout: 300\n`);
+    expect((await runCli(['client', 'config', '--client', 'gemini'], { env })).stdout).toContain(`"httpUrl": "${a}"`);
     // The controller writes the registered client when it starts.
     await until(zed, (t) => t.includes(a), 'a in zed');
     // Registered while the controller runs: written at once.
@@ -75,6 +79,9 @@ describe('registered clients follow the servers', () => {
     expect(codexAdded.code, codexAdded.stderr).toBe(0);
     expect(codexAdded.stdout).toContain('wrote a');
     const codexText = await readFile(codex, 'utf8');
+    // The file as it was is kept beside it, owner-only, as for every client file apiary writes.
+    expect(await readFile(`${codex}.apiary-backup`, 'utf8')).toBe(CODEX);
+    expect((await stat(`${codex}.apiary-backup`)).mode & 0o777).toBe(0o600);
     expect(codexText).toBe(`${CODEX}\n[mcp_servers.a]\nurl = ${JSON.stringify(a)}\nhttp_headers = { Authorization = "Bearer ${token}" }\n`);
 
     // A server installed by hand: both files follow.
@@ -90,6 +97,13 @@ describe('registered clients follow the servers', () => {
       ['zed', 'connected', zed],
       ['codex', 'connected', codex],
     ]);
+
+    // An entry of apiary's changed by hand: left alone, and the client shows as stale with why.
+    const handEdited = (await readFile(codex, 'utf8')).replace(`url = ${JSON.stringify(b)}`, 'url = "http://example.invalid/mcp"');
+    await writeFile(codex, handEdited);
+    const stale = JSON.parse((await runCli(['client', 'list', '-o', 'json'], { env })).stdout) as { client: string; state: string; detail?: string }[];
+    expect(stale.find((s) => s.client === 'codex')).toMatchObject({ state: 'stale', detail: 'b changed by hand' });
+    await writeFile(codex, handEdited.replace('url = "http://example.invalid/mcp"', `url = ${JSON.stringify(b)}`));
 
     // A server deleted: its entries go from both; the rest stays as it was.
     await rm(join(h.dir, 'a.yaml'));

@@ -16,7 +16,7 @@ interface ClientStatus {
   found: boolean;
   registered: boolean;
   aggregate: boolean;
-  state: 'connected' | 'stale' | 'not configured' | 'unreadable';
+  state: 'connected' | 'stale' | 'not configured' | 'unreadable' | 'unknown';
   detail?: string;
 }
 
@@ -42,7 +42,7 @@ function DiffView({ text }: { text: string }) {
   );
 }
 
-const TONE: Record<ClientStatus['state'], string> = { connected: 'ok', stale: 'progress', 'not configured': 'idle', unreadable: 'bad' };
+const TONE: Record<ClientStatus['state'], string> = { connected: 'ok', stale: 'progress', 'not configured': 'idle', unreadable: 'bad', unknown: 'idle' };
 
 function PreviewDialog({ status, action, onClose }: { status: ClientStatus; action: 'add' | 'remove'; onClose: (changed: boolean) => void }) {
   const [aggregate, setAggregate] = useState(status.aggregate);

@@ -184,6 +184,15 @@ function insertUnder(text: string, file: string, path: readonly string[], name: 
   return text;
 }
 
+/** What a client's file holds with only apiary's entries in it: what `client config` prints, in the client's own format. */
+export function freshClientText(kind: ClientFileKind, entries: Record<string, unknown>): string {
+  const at = clientInfo(kind).container;
+  const format = textFormat(kind);
+  if (format === undefined) return `${JSON.stringify(nested(at, entries), null, 2)}\n`;
+  const edit: ClientEdit = { path: '', before: undefined, after: undefined, added: [], updated: [], removed: [], skipped: [] };
+  return planTextWrite(format, edit, at[0]!, entries, undefined, false).after ?? '';
+}
+
 /** Plans writing `entries` (name -> client entry) into the client's file (under `container`, the servers key by default). */
 export async function planClientWrite(kind: ClientFileKind, path: string, entries: Record<string, unknown>, layout: StateLayout, options: { force?: boolean; container?: readonly string[] } = {}): Promise<ClientEdit> {
   const before = await readText(path);

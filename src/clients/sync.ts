@@ -49,6 +49,8 @@ export interface Wanted {
   aggregateUrl: string | undefined;
   token: string | undefined;
   launcher: Launcher;
+  /** A controller runs: without one, which servers have endpoints is not known. */
+  running?: boolean;
 }
 
 export function wantedEntries(client: KnownClient, aggregate: boolean, wanted: Wanted): Record<string, unknown> {
@@ -66,7 +68,7 @@ export async function wantedFrom(view: Pick<StateView, 'objects' | 'controller'>
   const ports = JSON.parse(await readFile(join(layout.root, 'ports.json'), 'utf8').catch(() => '{}')) as Record<string, number>;
   const port = ports[AGGREGATE_PORT_KEY];
   const aggregateUrl = view.controller !== undefined && port !== undefined ? `http://127.0.0.1:${port}/mcp` : undefined;
-  return { servers: endpointServers(view), aggregateUrl, token: await readEndpointToken(layout), launcher: selfLauncher(dir, layout.root) };
+  return { servers: endpointServers(view), aggregateUrl, token: await readEndpointToken(layout), launcher: selfLauncher(dir, layout.root), running: view.controller !== undefined };
 }
 
 export interface SyncResult {
@@ -89,7 +91,7 @@ export async function syncClient(layout: StateLayout, registered: Pick<Registere
   return result;
 }
 
-export type ClientState = 'connected' | 'stale' | 'not configured' | 'unreadable';
+export type ClientState = 'connected' | 'stale' | 'not configured' | 'unreadable' | 'unknown';
 
 export interface ClientStatus {
   client: KnownClient;
@@ -107,7 +109,9 @@ export interface ClientStatus {
  * Each known client's state: connected (its file holds what apiary would
  * write now), stale (it holds apiary's entries, but not those), not
  * configured (nothing of apiary's in it), unreadable (the error names the
- * line). A registered client's own file (--file) is the one looked at.
+ * line), unknown (apiary's entries are there, but with no controller running
+ * which servers have endpoints is not known). A registered client's own file
+ * (--file) is the one looked at.
  */
 export async function clientStatuses(layout: StateLayout, wanted: Wanted, env: NodeJS.ProcessEnv): Promise<ClientStatus[]> {
   const registry = await readRegistry(layout);
@@ -134,8 +138,11 @@ async function stateOf(layout: StateLayout, target: Pick<RegisteredClient, 'clie
   const entries = wantedEntries(target.client, target.aggregate, wanted);
   const plan = await planClientWrite(target.client, target.file, entries, layout);
   if (written.length === 0) return { state: 'not configured' };
+  if (wanted.running === false) return { state: 'unknown', detail: 'no controller is running (apiary up)' };
   const gone = written.filter((name) => !(name in entries));
-  const changes = [...plan.added.map((n) => `add ${n}`), ...plan.updated.map((n) => `update ${n}`), ...gone.map((n) => `remove ${n}`)];
+  // An entry of apiary's that a person changed is left alone by every rewrite: stale until they put it back or remove the client.
+  const changedByHand = plan.skipped.filter((s) => written.includes(s.name)).map((s) => `${s.name} changed by hand`);
+  const changes = [...plan.added.map((n) => `add ${n}`), ...plan.updated.map((n) => `update ${n}`), ...gone.map((n) => `remove ${n}`), ...changedByHand];
   return changes.length === 0 ? { state: 'connected' } : { state: 'stale', detail: changes.join(', ') };
 }
 

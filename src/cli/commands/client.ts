@@ -3,7 +3,7 @@ import { ApiaryError } from '../../errors.js';
 import { readStateView } from '../../state/view.js';
 import type { CliContext } from '../context.js';
 import { paint } from '../io.js';
-import { clientConfig, readyServerUrls, type ClientKind } from '../../mcp/client-config.js';
+import { readyServerUrls } from '../../mcp/client-config.js';
 import { readEndpointToken } from '../../mcp/endpoint-token.js';
 import { StateLayout } from '../../state/layout.js';
 import { liveController } from '../../state/controller-lock.js';
@@ -11,13 +11,13 @@ import { AGGREGATE_PORT_KEY } from '../../mcp/ports.js';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
-import { clientConfigPath, serversKey, updateClientFile, type ClientFileResult } from '../../clients/config-file.js';
+import { clientConfigPath, freshClientText, updateClientFile, type ClientFileResult } from '../../clients/config-file.js';
 import { displayPath } from '../paths.js';
 import { outputOption } from '../context.js';
 import { table } from '../table.js';
-import { clientInfo, isKnownClient, KNOWN_CLIENTS, type KnownClient } from '../../clients/known.js';
+import { clientEntries, clientInfo, isKnownClient, KNOWN_CLIENTS, type KnownClient } from '../../clients/known.js';
 import { clientFile, registerClient as registerClientFile, unregisterClient } from '../../clients/registry.js';
-import { clientStatuses, syncClient, wantedFrom, type Wanted } from '../../clients/sync.js';
+import { AGGREGATE_ENTRY, clientStatuses, selfLauncher, syncClient, wantedFrom, type Wanted } from '../../clients/sync.js';
 
 interface ClientOptions {
   client: string;
@@ -149,8 +149,8 @@ export function registerClient(program: Command, ctx: CliContext): void {
   registerSyncVerbs(client, ctx);
   client
     .command('config')
-    .description('print the JSON a client needs to reach every Ready server')
-    .option('--client <NAME>', 'claude, cursor or vscode', 'claude')
+    .description("print what a client's file needs to reach every Ready server (JSON, or TOML for codex and YAML for goose)")
+    .option('--client <NAME>', KNOWN_CLIENTS.join(', '), 'claude')
     .option('--aggregate', "one entry, apiary's aggregate endpoint, serving every Ready server's tools as <server>__<tool>")
     .option('--write', "merge the entries into the client's own configuration file (keeping everything else; the file as it was kept as <file>.apiary-backup, owner-only)")
     .option('--remove', 'take out of that file what --write put there')
@@ -158,29 +158,29 @@ export function registerClient(program: Command, ctx: CliContext): void {
     .option('--dry-run', 'with --write or --remove: show the change as a diff, write nothing')
     .option('--force', 'with --write: replace an entry of the same name that apiary did not write (kept in a backup; --remove puts it back)')
     .action(async (opts: ClientOptions, cmd: Command) => {
-      if (!['claude', 'cursor', 'vscode'].includes(opts.client)) throw new ApiaryError('Usage', `unknown client "${opts.client}"; use claude, cursor or vscode`);
-      const kind = opts.client as ClientKind;
+      const kind = knownClient(opts.client);
       const { dir, stateDir } = ctx.locations(cmd);
+      const launcher = selfLauncher(dir, stateDir);
       const layout = new StateLayout(stateDir);
       if (opts.remove === true) return writeClientFile(ctx, kind, layout, opts, undefined);
       if (opts.aggregate === true) {
         if ((await liveController(layout)) === undefined) throw new ApiaryError('NotFound', 'no apiary controller is running for this state directory', { hints: ['Start one with: apiary up'] });
         const port = (JSON.parse(await readFile(join(stateDir, 'ports.json'), 'utf8').catch(() => '{}')) as Record<string, number>)[AGGREGATE_PORT_KEY];
         if (port === undefined) throw new ApiaryError('NotFound', 'the running controller serves no aggregate endpoint (see its log)');
-        const config = clientConfig(kind, { apiary: `http://127.0.0.1:${port}/mcp` }, await readEndpointToken(layout));
-        if (opts.write === true) return writeClientFile(ctx, kind, layout, opts, config[serversKey(kind)] as Record<string, unknown>);
-        ctx.io.out(JSON.stringify(config, null, 2));
+        const entries = clientEntries(kind, { [AGGREGATE_ENTRY]: `http://127.0.0.1:${port}/mcp` }, await readEndpointToken(layout), launcher);
+        if (opts.write === true) return writeClientFile(ctx, kind, layout, opts, entries);
+        ctx.io.out(freshClientText(kind, entries).trimEnd());
         return;
       }
       const view = await readStateView(dir, stateDir);
       const { servers, notReady: skipped } = readyServerUrls(view);
       const token = await readEndpointToken(layout);
-      const config = clientConfig(kind, servers, token);
+      const entries = clientEntries(kind, servers, token, launcher);
       if (opts.write === true) {
         if (Object.keys(servers).length === 0) throw new ApiaryError('NotFound', 'no Ready server to write', { hints: [view.controller ? `Not Ready: ${skipped.join(', ')}` : 'Start the controller with: apiary up'] });
-        await writeClientFile(ctx, kind, layout, opts, config[serversKey(kind)] as Record<string, unknown>);
+        await writeClientFile(ctx, kind, layout, opts, entries);
       } else {
-        ctx.io.out(JSON.stringify(config, null, 2));
+        ctx.io.out(freshClientText(kind, entries).trimEnd());
       }
       if (skipped.length > 0) ctx.io.err(paint(ctx.io, 'yellow', `note: not Ready, left out: ${skipped.join(', ')}${view.controller ? '' : ' (no apiary controller is running)'}`));
     });
