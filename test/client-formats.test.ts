@@ -117,6 +117,16 @@ describe('client files in each format', () => {
     expect(await readFile(file, 'utf8')).toBe(CODEX);
   });
 
+  it('--force over a person\'s TOML entry keeps it in a backup, and --remove puts it back even after other edits', async () => {
+    const { file, layout } = await setup('codex', CODEX);
+    const forced = await updateClientFile('codex', file, entries('codex', ['mine']), layout, { force: true });
+    expect(forced.edit.replacing).toEqual(['mine']);
+    await writeFile(file, (await readFile(file, 'utf8')).replace('model = "o4-mini"', 'model = "o3"'));
+    const removed = await updateClientFile('codex', file, undefined, layout);
+    expect(removed.edit.putBack).toEqual(['mine']);
+    expect(await readFile(file, 'utf8')).toBe(CODEX.replace('model = "o4-mini"', 'model = "o3"'));
+  });
+
   it('a malformed file is reported with its file and line, and nothing is written', async () => {
     const cases: [KnownClient, string, RegExp][] = [
       ['codex', 'model = "x"\n[mcp_servers.a]\nthis is not toml\n', /config\.toml:3: not a TOML/],

@@ -252,33 +252,8 @@ export async function planClientRemove(kind: ClientFileKind, path: string, layou
     edit.restored = true;
     return edit;
   }
-  if (format !== undefined) return planTextRemove(format, edit, (written.container ?? clientInfo(kind).container)[0]!, written);
-  let text = before;
   const at = written.container ?? clientInfo(kind).container;
-  for (const [name, wrote] of Object.entries(written.entries)) {
-    const node = findNodeAtLocation(parseObject(text, path), [...at, name]);
-    if (node === undefined) continue;
-    if (canonical(JSON.parse(text.slice(node.offset, node.offset + node.length))) !== wrote) {
-      edit.skipped.push({ name, why: `"${name}" was changed since apiary wrote it; left as it is` });
-      continue;
-    }
-    const held = written.replaced?.[name];
-    if (held === undefined) {
-      text = removeMember(text, node);
-      edit.removed.push(name);
-      continue;
-    }
-    // It replaced the person's own entry (--force): theirs comes back, as the backup holds it.
-    const earlier = await entryText(held, at, name);
-    if (earlier === undefined) {
-      edit.skipped.push({ name, why: `"${name}" replaced an entry apiary did not write, and ${held} no longer holds that entry; left as it is` });
-      continue;
-    }
-    text = applyEdits(text, [{ offset: node.offset, length: node.length, content: earlier }]);
-    (edit.putBack ??= []).push(name);
-  }
-  edit.after = text;
-  return edit;
+  return removeEntries(edit, written, format !== undefined ? textEntries(format, edit, at[0]!) : jsonEntries(path, at));
 }
 
 /** planClientWrite for a TOML or YAML file: each entry's block compared, added or replaced as text. */
@@ -311,31 +286,77 @@ function planTextWrite(format: BlockFormat, edit: ClientEdit, container: string,
   return edit;
 }
 
-/** planClientRemove entry by entry for a TOML or YAML file: a block still as apiary wrote it goes; one replaced with --force comes back from its backup. */
-async function planTextRemove(format: BlockFormat, edit: ClientEdit, container: string, written: Written): Promise<ClientEdit> {
+/** One entry as it is in a file now, to take out or give back. */
+interface Found {
+  span: { start: number; end: number };
+  /** Still as apiary wrote it. */
+  same: boolean;
+  /** The text without it. */
+  cut(): string;
+}
+
+/** How entries are found in a file of one format, and in a backup of it. */
+interface EntryOps {
+  find(text: string, name: string, wrote: string): Found | undefined;
+  /** The entry's text in a backup. */
+  inBackup(backup: string, name: string): string | undefined;
+}
+
+function jsonEntries(path: string, at: readonly string[]): EntryOps {
+  return {
+    find(text, name, wrote) {
+      const node = findNodeAtLocation(parseObject(text, path), [...at, name]);
+      if (node === undefined) return undefined;
+      return { span: { start: node.offset, end: node.offset + node.length }, same: canonical(JSON.parse(text.slice(node.offset, node.offset + node.length))) === wrote, cut: () => removeMember(text, node) };
+    },
+    inBackup(backup, name) {
+      const root = parseTree(backup, [], { allowTrailingComma: true, disallowComments: false });
+      const node = root !== undefined ? findNodeAtLocation(root, [...at, name]) : undefined;
+      return node !== undefined ? backup.slice(node.offset, node.offset + node.length) : undefined;
+    },
+  };
+}
+
+/** TOML or YAML: an entry is apiary's while its block is exactly what apiary renders for what it wrote. */
+function textEntries(format: BlockFormat, edit: ClientEdit, container: string): EntryOps {
+  const eol = (edit.before ?? '').includes('\r\n') ? '\r\n' : '\n';
+  format.check(edit.before ?? '', edit.path, container);
+  return {
+    find(text, name, wrote) {
+      const span = format.find(text, container, name);
+      if (span === undefined) return undefined;
+      return { span, same: text.slice(span.start, span.end) === format.render(text, container, name, JSON.parse(wrote), eol), cut: () => cut(text, span) };
+    },
+    inBackup(backup, name) {
+      const span = format.find(backup, container, name);
+      return span !== undefined ? backup.slice(span.start, span.end) : undefined;
+    },
+  };
+}
+
+/** Takes apiary's entries out one by one: one changed since is left; one that replaced a person's (--force) gives theirs back from its backup. */
+async function removeEntries(edit: ClientEdit, written: Written, ops: EntryOps): Promise<ClientEdit> {
   let text = edit.before ?? '';
-  format.check(text, edit.path, container);
-  const eol = text.includes('\r\n') ? '\r\n' : '\n';
   for (const [name, wrote] of Object.entries(written.entries)) {
-    const span = format.find(text, container, name);
-    if (span === undefined) continue;
-    if (text.slice(span.start, span.end) !== format.render(text, container, name, JSON.parse(wrote), eol)) {
+    const found = ops.find(text, name, wrote);
+    if (found === undefined) continue;
+    if (!found.same) {
       edit.skipped.push({ name, why: `"${name}" was changed since apiary wrote it; left as it is` });
       continue;
     }
     const held = written.replaced?.[name];
     if (held === undefined) {
-      text = cut(text, span);
+      text = found.cut();
       edit.removed.push(name);
       continue;
     }
     const backup = await readText(held).catch(() => undefined);
-    const earlier = backup !== undefined ? format.find(backup, container, name) : undefined;
-    if (backup === undefined || earlier === undefined) {
+    const earlier = backup !== undefined ? ops.inBackup(backup, name) : undefined;
+    if (earlier === undefined) {
       edit.skipped.push({ name, why: `"${name}" replaced an entry apiary did not write, and ${held} no longer holds that entry; left as it is` });
       continue;
     }
-    text = text.slice(0, span.start) + backup.slice(earlier.start, earlier.end) + text.slice(span.end);
+    text = text.slice(0, found.span.start) + earlier + text.slice(found.span.end);
     (edit.putBack ??= []).push(name);
   }
   edit.after = text;
@@ -364,15 +385,6 @@ function removeMember(text: string, value: Node): string {
   if (comma === -1) return text.slice(0, lineStart) + text.slice(end);
   const commaAt = previous.offset + previous.length + comma;
   return text.slice(0, commaAt) + text.slice(commaAt + 1, lineStart) + text.slice(end);
-}
-
-/** The text of entry `name` under `key` in a backup, if the backup is there and has it. */
-async function entryText(backup: string, at: readonly string[], name: string): Promise<string | undefined> {
-  const text = await readText(backup).catch(() => undefined);
-  if (text === undefined) return undefined;
-  const root = parseTree(text, [], { allowTrailingComma: true, disallowComments: false });
-  const node = root !== undefined ? findNodeAtLocation(root, [...at, name]) : undefined;
-  return node !== undefined ? text.slice(node.offset, node.offset + node.length) : undefined;
 }
 
 export function backupPath(path: string): string {
