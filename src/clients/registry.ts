@@ -46,24 +46,32 @@ export async function readRegistry(layout: StateLayout): Promise<RegisteredClien
   return list.filter((c): c is RegisteredClient => typeof c === 'object' && c !== null && isKnownClient(String((c as RegisteredClient).client)) && typeof (c as RegisteredClient).file === 'string');
 }
 
-async function changeRegistry(layout: StateLayout, change: (clients: RegisteredClient[]) => RegisteredClient[]): Promise<RegisteredClient[]> {
+/**
+ * Runs `fn` holding the registry's lock: registering or unregistering a
+ * client together with writing its file, and the controller's rewrite of a
+ * client, take turns, so a rewrite never puts entries back into a client
+ * that is being removed. Taken before any client file's lock, always.
+ */
+export async function underRegistry<T>(layout: StateLayout, fn: () => Promise<T>): Promise<T> {
   await ensureDir(layout.root);
-  const file = registryFile(layout);
-  return withFileLock(file, async () => {
-    const next = change(await readRegistry(layout));
-    await writeFileAtomic(file, `${JSON.stringify({ clients: next }, null, 2)}\n`);
-    return next;
-  });
+  return withFileLock(registryFile(layout), fn);
 }
 
-/** Registers a client's file (again: its --aggregate choice replaced). */
+/** Under underRegistry only. */
+async function changeRegistry(layout: StateLayout, change: (clients: RegisteredClient[]) => RegisteredClient[]): Promise<RegisteredClient[]> {
+  const next = change(await readRegistry(layout));
+  await writeFileAtomic(registryFile(layout), `${JSON.stringify({ clients: next }, null, 2)}\n`);
+  return next;
+}
+
+/** Registers a client's file (again: its --aggregate choice replaced). Under underRegistry only. */
 export async function registerClient(layout: StateLayout, client: KnownClient, file: string, aggregate: boolean, now: Date = new Date()): Promise<RegisteredClient> {
   const entry: RegisteredClient = { client, file: resolve(file), aggregate, addedAt: now.toISOString() };
   await changeRegistry(layout, (clients) => [...clients.filter((c) => !(c.client === client && c.file === entry.file)), entry]);
   return entry;
 }
 
-/** Unregisters a client's file; says whether it was registered. */
+/** Unregisters a client's file; says whether it was registered. Under underRegistry only. */
 export async function unregisterClient(layout: StateLayout, client: KnownClient, file: string): Promise<boolean> {
   let found = false;
   await changeRegistry(layout, (clients) =>

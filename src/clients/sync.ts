@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import type { Logger } from '../util/logger.js';
 import { planClientWrite, updateClientFile, writtenEntries, type ClientFileResult } from './config-file.js';
 import { clientEntries, clientFound, clientInfo, KNOWN_CLIENTS, type KnownClient, type Launcher } from './known.js';
-import { clientFile, readRegistry, type RegisteredClient } from './registry.js';
+import { clientFile, readRegistry, underRegistry, type RegisteredClient } from './registry.js';
 
 /** The name of the one entry an --aggregate client gets. */
 export const AGGREGATE_ENTRY = 'apiary';
@@ -232,7 +232,8 @@ export class ClientSync implements Runnable {
     const wanted: Wanted = { servers, ...(await this.#opts.extras()) };
     for (const registered of registry) {
       try {
-        const result = await syncClient(layout, registered, wanted);
+        // Still registered, checked under the registry's lock: a client being removed gets nothing written back.
+        const result = await underRegistry(layout, async () => ((await readRegistry(layout)).some((r) => r.client === registered.client && r.file === registered.file) ? syncClient(layout, registered, wanted) : ({} as SyncResult)));
         const edits = [result.written?.edit, result.removed?.edit].filter((e) => e !== undefined);
         const added = edits.flatMap((e) => [...e.added, ...e.updated]);
         const removed = edits.flatMap((e) => e.removed);

@@ -10,7 +10,7 @@ import { createTwoFilesPatch } from 'diff';
 import { z } from 'zod';
 import { updateClientFile, type ClientEdit } from '../clients/config-file.js';
 import { isKnownClient, type KnownClient } from '../clients/known.js';
-import { clientFile, readRegistry, registerClient, unregisterClient } from '../clients/registry.js';
+import { clientFile, readRegistry, registerClient, underRegistry, unregisterClient } from '../clients/registry.js';
 import { clientStatuses, syncClient, wantedFrom, type Wanted } from '../clients/sync.js';
 import { StateLayout } from '../state/layout.js';
 import type { ApiContext } from './api.js';
@@ -84,8 +84,12 @@ export async function addClient(ctx: ApiContext, req: IncomingMessage, res: Serv
   const body = await readBodyAs(req, AddBody);
   const layout = new StateLayout(ctx.stateDir);
   const { file } = await fileOf(ctx, client);
-  const result = await syncClient(layout, { client, file, aggregate: body.aggregate === true }, await wanted(ctx));
-  await registerClient(layout, client, file, body.aggregate === true);
+  const want = await wanted(ctx);
+  const result = await underRegistry(layout, async () => {
+    const written = await syncClient(layout, { client, file, aggregate: body.aggregate === true }, want);
+    await registerClient(layout, client, file, body.aggregate === true);
+    return written;
+  });
   const edits = [result.written?.edit, result.removed?.edit].filter((e) => e !== undefined);
   sendJson(res, 200, { client, file, written: edits.flatMap((e) => [...e.added, ...e.updated]), removed: edits.flatMap((e) => e.removed), skipped: edits.flatMap((e) => e.skipped) });
 }
@@ -96,7 +100,9 @@ export async function removeClient(ctx: ApiContext, req: IncomingMessage, res: S
   await readBodyAs(req, EmptyBody);
   const layout = new StateLayout(ctx.stateDir);
   const { file } = await fileOf(ctx, client);
-  await unregisterClient(layout, client, file);
-  const { edit } = await updateClientFile(client, file, undefined, layout);
+  const { edit } = await underRegistry(layout, async () => {
+    await unregisterClient(layout, client, file);
+    return updateClientFile(client, file, undefined, layout);
+  });
   sendJson(res, 200, { client, file, removed: edit.removed, restored: edit.restored === true, skipped: edit.skipped });
 }

@@ -16,7 +16,7 @@ import { displayPath } from '../paths.js';
 import { outputOption } from '../context.js';
 import { table } from '../table.js';
 import { clientEntries, clientInfo, isKnownClient, KNOWN_CLIENTS, type KnownClient } from '../../clients/known.js';
-import { clientFile, registerClient as registerClientFile, unregisterClient } from '../../clients/registry.js';
+import { clientFile, registerClient as registerClientFile, underRegistry, unregisterClient } from '../../clients/registry.js';
 import { AGGREGATE_ENTRY, clientStatuses, selfLauncher, syncClient, wantedFrom, type Wanted } from '../../clients/sync.js';
 
 interface ClientOptions {
@@ -96,8 +96,11 @@ function registerSyncVerbs(client: Command, ctx: CliContext): void {
       const file = clientFile(kind, opts.file, ctx.env);
       const { wanted, running } = await wantedNow(dir, stateDir);
       // Written first: a file apiary cannot edit (a syntax error) is reported and the client is not registered.
-      const result = running ? await syncClient(layout, { client: kind, file, aggregate: opts.aggregate === true }, wanted) : {};
-      await registerClientFile(layout, kind, file, opts.aggregate === true);
+      const result = await underRegistry(layout, async () => {
+        const written = running ? await syncClient(layout, { client: kind, file, aggregate: opts.aggregate === true }, wanted) : {};
+        await registerClientFile(layout, kind, file, opts.aggregate === true);
+        return written;
+      });
       const shown = displayPath(file);
       const edits = [result.written?.edit, result.removed?.edit].filter((e) => e !== undefined);
       for (const e of edits) for (const s of e.skipped) ctx.io.err(paint(ctx.io, 'yellow', `warning: ${s.why}`));
@@ -117,9 +120,12 @@ function registerSyncVerbs(client: Command, ctx: CliContext): void {
       const { stateDir } = ctx.locations(cmd);
       const layout = new StateLayout(stateDir);
       const file = clientFile(kind, opts.file, ctx.env);
-      // Unregistered first: the controller must not write the entries back while they are taken out.
-      const was = await unregisterClient(layout, kind, file);
-      await writeClientFile(ctx, kind, layout, { client: kind, ...(opts.file !== undefined ? { file } : {}) }, undefined);
+      // Under the registry's lock: the controller writes nothing back while the entries are taken out.
+      const was = await underRegistry(layout, async () => {
+        const registered = await unregisterClient(layout, kind, file);
+        await writeClientFile(ctx, kind, layout, { client: kind, ...(opts.file !== undefined ? { file } : {}) }, undefined);
+        return registered;
+      });
       if (was) ctx.io.out(`${kind} unregistered`);
     });
   client
