@@ -164,4 +164,32 @@ describe('client files in each format', () => {
       if (client === 'claude-desktop') expect(await readFile(file, 'utf8')).not.toContain('tok-123');
     }
   });
+
+  it("finds each client's user-level file where its documentation puts it, on Linux, macOS and Windows", () => {
+    const env = { HOME: '/h', APPDATA: 'C:/AppData' };
+    const where = (platform: NodeJS.Platform) => Object.fromEntries(KNOWN_CLIENTS.map((c) => [c, knownClientPath(c, env, platform).replace(/\\/g, '/')]));
+    expect(where('linux')).toEqual({
+      claude: '/h/.claude.json',
+      'claude-desktop': '/h/.config/Claude/claude_desktop_config.json',
+      cursor: '/h/.cursor/mcp.json',
+      vscode: '/h/.config/Code/User/mcp.json',
+      windsurf: '/h/.codeium/windsurf/mcp_config.json',
+      zed: '/h/.config/zed/settings.json',
+      codex: '/h/.codex/config.toml',
+      gemini: '/h/.gemini/settings.json',
+      goose: '/h/.config/goose/config.yaml',
+      cline: '/h/.config/Code/User/globalStorage/saoudrizwan.claude-dev/settings/cline_mcp_settings.json',
+    });
+    const mac = where('darwin');
+    expect([mac['claude-desktop'], mac.vscode, mac.zed, mac.goose]).toEqual([
+      '/h/Library/Application Support/Claude/claude_desktop_config.json',
+      '/h/Library/Application Support/Code/User/mcp.json',
+      '/h/.config/zed/settings.json',
+      '/h/.config/goose/config.yaml',
+    ]);
+    const win = where('win32');
+    expect([win['claude-desktop'], win.vscode, win.zed, win.goose]).toEqual(['C:/AppData/Claude/claude_desktop_config.json', 'C:/AppData/Code/User/mcp.json', 'C:/AppData/Zed/settings.json', 'C:/AppData/Block/goose/config/config.yaml']);
+    // CODEX_HOME moves Codex's folder, as Codex documents.
+    expect(knownClientPath('codex', { ...env, CODEX_HOME: '/c' }, 'linux')).toBe('/c/config.toml');
+  });
 });

@@ -147,5 +147,11 @@ describe('registered clients follow the servers', () => {
     const row = list.find((s) => s.client === 'codex')!;
     expect([row.registered, row.state]).toEqual([false, 'unreadable']);
     expect(row.detail).toContain(`${codex}:3:`);
+
+    // A registry that is not JSON is an error that names it, never taken as empty (which would stop every sync unseen).
+    await writeFile(join(h.stateDir, 'client-registry.json'), '{ not json');
+    const broken2 = await runCli(['client', 'list'], { env });
+    expect(broken2.code).not.toBe(0);
+    expect(broken2.stderr).toContain(`${join(h.stateDir, 'client-registry.json')} is not JSON`);
   }, 120_000);
 });
