@@ -127,6 +127,14 @@ describe('client files in each format', () => {
     expect(await readFile(file, 'utf8')).toBe(CODEX.replace('model = "o4-mini"', 'model = "o3"'));
   });
 
+  it('a Codex server declared with keys rather than a table of its own is the person\'s: left alone, never a second definition', async () => {
+    const text = 'mcp_servers.other = { command = "x" }\n\n[mcp_servers]\nmine.command = "npx"\nmine.args = [\n  "-y",\n]\n';
+    const { file, layout } = await setup('codex', text);
+    const result = await updateClientFile('codex', file, entries('codex', ['mine', 'other']), layout, { skipClashes: true });
+    expect(result.edit.skipped.map((s) => s.name)).toEqual(['mine', 'other']);
+    expect(await readFile(file, 'utf8')).toBe(text);
+  });
+
   it('a malformed file is reported with its file and line, and nothing is written', async () => {
     const cases: [KnownClient, string, RegExp][] = [
       ['codex', 'model = "x"\n[mcp_servers.a]\nthis is not toml\n', /config\.toml:3: not a TOML/],

@@ -54,7 +54,7 @@ function tomlValue(value: unknown): string {
 }
 
 const HEADER = /^\s*\[\[?\s*([^\]]*?)\s*\]\]?\s*(#.*)?$/;
-const KEY_VALUE = /^\s*(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*'))*\s*=\s*(\S.*)$/;
+const KEY_VALUE = /^\s*((?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*'))*)\s*=\s*(\S.*)$/;
 
 /** A table header's dotted name, unquoted: ["mcp_servers", "x"]. */
 function headerPath(inner: string): string[] {
@@ -90,10 +90,18 @@ interface TomlTable {
   line: number;
 }
 
+/** A key = value, by its full dotted path (its table's and its own), with the lines it spans. */
+interface TomlKey {
+  path: string[];
+  first: number;
+  last: number;
+}
+
 /** The table headers, each with its line, after checking every line is a header, a key = value (over lines when open), a comment or blank. */
-function tomlTables(text: string, file: string): TomlTable[] {
+function tomlTables(text: string, file: string): { tables: TomlTable[]; keys: TomlKey[] } {
   const lines = text.split('\n');
   const tables: TomlTable[] = [];
+  const keys: TomlKey[] = [];
   let depth = 0;
   let inString: string | undefined;
   lines.forEach((raw, index) => {
@@ -102,6 +110,7 @@ function tomlTables(text: string, file: string): TomlTable[] {
       const open = openings(line, inString);
       depth += open.depth;
       inString = open.inString;
+      keys.at(-1)!.last = index;
       return;
     }
     if (/^\s*(#.*)?$/.test(line)) return;
@@ -112,29 +121,36 @@ function tomlTables(text: string, file: string): TomlTable[] {
     }
     const kv = KEY_VALUE.exec(line);
     if (kv === null) throw new ApiaryError('Usage', `${file}:${index + 1}: not a TOML table header, key = value or comment; nothing was written`);
-    const open = openings(kv[1]!, undefined);
+    keys.push({ path: [...(tables.at(-1)?.path ?? []), ...headerPath(kv[1]!)], first: index, last: index });
+    const open = openings(kv[2]!, undefined);
     depth = open.depth;
     inString = open.inString;
     if (depth < 0) throw new ApiaryError('Usage', `${file}:${index + 1}: a closing bracket with none open; nothing was written`);
   });
   if (depth > 0 || inString !== undefined) throw new ApiaryError('Usage', `${file}: a bracket or a multi-line string opened and never closed; nothing was written`);
-  return tables;
+  return { tables, keys };
 }
 
 export const toml: BlockFormat = {
   check(text, file) {
     const seen = new Set<string>();
-    for (const table of tomlTables(text, file)) {
+    for (const table of tomlTables(text, file).tables) {
       const key = JSON.stringify(table.path);
       if (seen.has(key)) throw new ApiaryError('Usage', `${file}:${table.line + 1}: table [${table.path.join('.')}] defined twice; nothing was written`);
       seen.add(key);
     }
   },
   find(text, container, name) {
-    const tables = tomlTables(text, '');
+    const { tables, keys } = tomlTables(text, '');
     const at = tables.findIndex((t) => t.path.length === 2 && t.path[0] === container && t.path[1] === name);
-    if (at === -1) return undefined;
     const starts = lineStarts(text);
+    if (at === -1) {
+      // Declared with keys, not a table of its own (`[mcp_servers]` then `NAME.command = ...`, or `mcp_servers.NAME = { ... }`): the person's.
+      const own = keys.filter((k) => k.path[0] === container && k.path[1] === name);
+      if (own.length === 0) return undefined;
+      const last = Math.max(...own.map((k) => k.last));
+      return { start: starts[Math.min(...own.map((k) => k.first))]!, end: last + 1 < starts.length ? starts[last + 1]! : text.length };
+    }
     const inside = (t: TomlTable): boolean => t.path[0] === container && t.path[1] === name;
     const next = tables.slice(at + 1).find((t) => !inside(t));
     const lines = text.split('\n');
