@@ -84,18 +84,25 @@ describe('registered clients follow the servers', () => {
     expect((await stat(`${codex}.apiary-backup`)).mode & 0o777).toBe(0o600);
     expect(codexText).toBe(`${CODEX}\n[mcp_servers.a]\nurl = ${JSON.stringify(a)}\nhttp_headers = { Authorization = "Bearer ${token}" }\n`);
 
+    // A server whose name the person's own entry in Zed already has: left alone, and the client shows as stale with why.
+    const zedOwn = (await readFile(zed, 'utf8')).replace('"local": { "command": "my-server" }', '"local": { "command": "my-server" },\n    "b": { "command": "their-b" }');
+    await writeFile(zed, zedOwn);
     // A server installed by hand: both files follow.
     await h.write('b.yaml', tinyServer('b', h));
     const b = await urlOf(env, 'b');
-    const zedWithB = await until(zed, (t) => t.includes(b), 'b in zed');
     await until(codex, (t) => t.includes(b), 'b in codex');
-    expect(zedWithB.startsWith('// Zed settings\n{\n  "theme": "One Dark", // mine\n  "context_servers": {\n    "local": { "command": "my-server" },\n')).toBe(true);
+    // Zed comes before Codex in the registry: once Codex has b, the controller has been through Zed too.
+    expect(await readFile(zed, 'utf8')).toBe(zedOwn);
+    const taken = JSON.parse((await runCli(['client', 'list', '-o', 'json'], { env })).stdout) as { client: string; state: string; detail?: string }[];
+    expect(taken.find((s) => s.client === 'zed')).toMatchObject({ state: 'stale', detail: 'b taken by an entry apiary did not write' });
+    // The person takes theirs out: the next rewrite (the next change, or a resync) fills it in.
+    await writeFile(zed, zedOwn.replace(',\n    "b": { "command": "their-b" }', ''));
 
     const list = await runCli(['client', 'list', '-o', 'json'], { env });
-    const states = JSON.parse(list.stdout) as { client: string; registered: boolean; state: string; file: string }[];
-    expect(states.filter((s) => s.registered).map((s) => [s.client, s.state, s.file])).toEqual([
-      ['zed', 'connected', zed],
-      ['codex', 'connected', codex],
+    const states = JSON.parse(list.stdout) as { client: string; registered: boolean; state: string; detail?: string; file: string }[];
+    expect(states.filter((s) => s.registered).map((s) => [s.client, s.state, s.detail, s.file])).toEqual([
+      ['zed', 'stale', 'add b', zed],
+      ['codex', 'connected', undefined, codex],
     ]);
 
     // An entry of apiary's changed by hand: left alone, and the client shows as stale with why.
@@ -108,7 +115,8 @@ describe('registered clients follow the servers', () => {
     // A server deleted: its entries go from both; the rest stays as it was.
     await rm(join(h.dir, 'a.yaml'));
     const codexAfter = await until(codex, (t) => !t.includes(a), 'a gone from codex');
-    await until(zed, (t) => !t.includes(a), 'a gone from zed');
+    const zedAfter = await until(zed, (t) => !t.includes(a) && t.includes(b), 'a gone from zed and b in');
+    expect(zedAfter.startsWith('// Zed settings\n{\n  "theme": "One Dark", // mine\n  "context_servers": {\n    "local": { "command": "my-server" },\n    "b": {')).toBe(true);
     expect(codexAfter).toBe(`${CODEX}\n[mcp_servers.b]\nurl = ${JSON.stringify(b)}\nhttp_headers = { Authorization = "Bearer ${token}" }\n`);
 
     // client remove: apiary's entries out, the files as they were, and no more rewrites.

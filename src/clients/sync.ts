@@ -142,7 +142,9 @@ async function stateOf(layout: StateLayout, target: Pick<RegisteredClient, 'clie
   const gone = written.filter((name) => !(name in entries));
   // An entry of apiary's that a person changed is left alone by every rewrite: stale until they put it back or remove the client.
   const changedByHand = plan.skipped.filter((s) => written.includes(s.name)).map((s) => `${s.name} changed by hand`);
-  const changes = [...plan.added.map((n) => `add ${n}`), ...plan.updated.map((n) => `update ${n}`), ...gone.map((n) => `remove ${n}`), ...changedByHand];
+  // A server whose name an entry of the person's already has: that server is not reachable from this client.
+  const taken = plan.skipped.filter((s) => !written.includes(s.name)).map((s) => `${s.name} taken by an entry apiary did not write`);
+  const changes = [...plan.added.map((n) => `add ${n}`), ...plan.updated.map((n) => `update ${n}`), ...gone.map((n) => `remove ${n}`), ...changedByHand, ...taken];
   return changes.length === 0 ? { state: 'connected' } : { state: 'stale', detail: changes.join(', ') };
 }
 
