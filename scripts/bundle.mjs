@@ -3,10 +3,32 @@
 // the launcher keeps beside it) for compiling them. Verbs stay lazily loaded:
 // esbuild turns each dynamic import() into an initializer that runs on demand.
 // Native addons stay outside the bundle. Then one run warms the code cache.
+//
+// A verb still pays for reading the whole script and loading its code cache,
+// both in proportion to its size; so the dependencies only some verbs use, and
+// that make most of it (the Kubernetes client is half), are bundled apart in
+// dist/vendor/, each read the first time a module needs it (see VENDOR).
 import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { build } from 'esbuild';
 
 const EXTERNAL = ['@napi-rs/keyring', 'fs-native-extensions'];
+
+/**
+ * The packages bundled apart, by the file they make in dist/vendor/. The
+ * packages of one file share their dependencies (the MCP SDKs their core), so
+ * a value one hands another is one it recognizes; a package may be in a file
+ * when what it shares with the rest of the bundle (zod, for the MCP SDKs) only
+ * goes through methods of its own values (a result schema's parse), as each
+ * file carries its own copies of what it depends on.
+ */
+const VENDOR = {
+  kubernetes: ['@kubernetes/client-node'],
+  mcp: ['@modelcontextprotocol/client', '@modelcontextprotocol/server', '@modelcontextprotocol/node', '@modelcontextprotocol/sdk/types.js'],
+};
+/** Each vendored package: its file and its key in the file's exports. */
+const VENDORED = new Map(Object.entries(VENDOR).flatMap(([file, pkgs]) => pkgs.map((pkg, i) => [pkg, { file: `./vendor/${file}.cjs`, key: `p${i}` }])));
 
 /**
  * import() inside a vm.Script run from a code cache has no loader to call
@@ -26,10 +48,44 @@ const requireInsteadOfImport = {
   },
 };
 
-await build({
-  plugins: [requireInsteadOfImport],
-  entryPoints: ['dist/src/cli/bin.js'],
-  outfile: 'dist/apiary.cjs',
+/**
+ * An import of a vendored package, static or dynamic, becomes a module that
+ * require()s its file beside the bundle when it is first initialized: the
+ * launcher serves that require from a code cache of its own.
+ */
+const requireVendor = {
+  name: 'require-vendor',
+  setup(build) {
+    build.onResolve({ filter: /.*/ }, (args) => {
+      if (args.namespace === 'vendor') return { path: args.path, external: true };
+      return VENDORED.has(args.path) ? { path: args.path, namespace: 'vendor' } : undefined;
+    });
+    build.onLoad({ filter: /.*/, namespace: 'vendor' }, (args) => {
+      const { file, key } = VENDORED.get(args.path);
+      return { contents: `module.exports = require(${JSON.stringify(file)}).${key};`, loader: 'js' };
+    });
+  },
+};
+
+/**
+ * commander requires node:child_process (and with it net, stream, dgram) when
+ * it loads, for the executable subcommands apiary does not have: a few
+ * milliseconds of every verb's start. Its one use, spawn, requires it then.
+ * A commander that no longer has the line is bundled as it is, with a warning.
+ */
+const COMMANDER_CHILD_PROCESS = "const childProcess = require('node:child_process');";
+const lazyChildProcess = {
+  name: 'lazy-child-process',
+  setup(build) {
+    build.onLoad({ filter: /[\\/]commander[\\/]lib[\\/]command\.js$/ }, (args) => {
+      const text = readFileSync(args.path, 'utf8');
+      if (!text.includes(COMMANDER_CHILD_PROCESS)) return { contents: text, loader: 'js', warnings: [{ text: 'commander: the require of node:child_process to make lazy is not there' }] };
+      return { contents: text.replace(COMMANDER_CHILD_PROCESS, "const childProcess = { spawn: (...args) => require('node:child_process').spawn(...args) };"), loader: 'js' };
+    });
+  },
+};
+
+const OPTIONS = {
   bundle: true,
   platform: 'node',
   format: 'cjs',
@@ -41,6 +97,61 @@ await build({
   minifyWhitespace: true,
   legalComments: 'none',
   logLevel: 'warning',
-});
+};
+
+/** A vendor file's entry: each package's part (see vendorPart) as a namespace under its key. */
+const vendorEntry = (pkgs) => pkgs.map((pkg, i) => `import * as p${i} from ${JSON.stringify(`vendor-part:${pkg}`)};\nexport { p${i} };`).join('\n');
+
+const vendorParts = {
+  name: 'vendor-parts',
+  setup(build) {
+    build.onResolve({ filter: /^vendor-part:/ }, (args) => ({ path: args.path.slice('vendor-part:'.length), namespace: 'vendor-part' }));
+    build.onLoad({ filter: /.*/, namespace: 'vendor-part' }, (args) => ({ contents: vendorPart(args.path), resolveDir: '.', loader: 'js' }));
+  },
+};
+
+/**
+ * What the vendor file of a package exports: the names apiary's modules import
+ * from it (tsc has dropped the type-only ones), so esbuild leaves out the rest
+ * of the package as it would in one bundle; everything when a module takes the
+ * whole namespace or imports it dynamically.
+ */
+function vendorPart(pkg) {
+  const quoted = `['"]${pkg.replace(/[/.]/g, '\\$&')}['"]`;
+  const named = new RegExp(`import\\s*\\{([^}]*)\\}\\s*from\\s*${quoted}`, 'g');
+  const whole = new RegExp(`(import\\s*\\*\\s*as\\s*\\w+\\s*from|import\\s*\\()\\s*${quoted}`);
+  const names = new Set();
+  for (const entry of readdirSync('dist/src', { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile() || !entry.name.endsWith('.js')) continue;
+    const text = readFileSync(join(entry.parentPath, entry.name), 'utf8');
+    if (whole.test(text)) return `export * from ${JSON.stringify(pkg)};`;
+    for (const [, list] of text.matchAll(named)) {
+      for (const name of list.split(',').map((part) => part.trim().split(/\s+as\s+/)[0].trim())) if (name !== '' && !name.startsWith('type ')) names.add(name);
+    }
+  }
+  return `export { ${[...names].sort().join(', ')} } from ${JSON.stringify(pkg)};`;
+}
+
+/**
+ * The launcher reads a bundle as Latin-1, which costs a copy where UTF-8 costs
+ * a decoding and, for one character past ASCII, a string of two bytes a
+ * character: esbuild leaves some characters (in regular expressions) as they
+ * are, so they become \u escapes, which mean the same in a string, a template,
+ * a regular expression and an identifier.
+ */
+function asciiOnly(file) {
+  const text = readFileSync(file, 'utf8');
+  // eslint-disable-next-line no-control-regex
+  const ascii = text.replace(/[^\x00-\x7f]/g, (unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  if (ascii !== text) writeFileSync(file, ascii);
+}
+
+await build({ ...OPTIONS, plugins: [requireInsteadOfImport, requireVendor, lazyChildProcess], entryPoints: ['dist/src/cli/bin.js'], outfile: 'dist/apiary.cjs' });
+asciiOnly('dist/apiary.cjs');
+for (const [file, pkgs] of Object.entries(VENDOR)) {
+  const outfile = `dist/vendor/${file}.cjs`;
+  await build({ ...OPTIONS, plugins: [requireInsteadOfImport, vendorParts], stdin: { contents: vendorEntry(pkgs), resolveDir: '.', loader: 'js' }, outfile });
+  asciiOnly(outfile);
+}
 // --help registers every verb, so the cache covers every module's top level.
 execFileSync(process.execPath, ['dist/src/cli/launch.cjs', '--help'], { stdio: 'ignore' });

@@ -1,0 +1,94 @@
+/**
+ * Issue 25 item 6, what a verb loads: the built CLI is a main bundle and, in
+ * dist/vendor/, the dependencies only some verbs need (the Kubernetes client,
+ * the MCP SDKs), each read the first time a module requires it. get, validate
+ * and --version read the main bundle alone; up reads the MCP SDKs' file and
+ * serves a real client through it. The time it saves is a bench row
+ * (`npm run bench -- cli`), not a test.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { describe, expect, it } from 'vitest';
+import { findCondition } from '../src/api/status.js';
+import { readEndpointToken } from '../src/mcp/endpoint-token.js';
+import { StateLayout } from '../src/state/layout.js';
+import { ROOT, runCli, spawnUp } from './helpers/cli.js';
+import { harness } from './helpers/controller.js';
+import { tempDir } from './helpers/tmp.js';
+
+const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
+const DIST = join(ROOT, 'dist');
+
+/**
+ * A preload (NODE_OPTIONS=--require) that notes which bundle files the
+ * launcher reads, in order, one file per process that runs it (the launcher
+ * itself, read by node's loader, aside); the servers up starts inherit the
+ * preload and note nothing.
+ */
+const TRACER = `
+const fs = require('node:fs');
+const path = require('node:path');
+if (process.argv[1] && process.argv[1].endsWith('launch.cjs')) {
+  const read = fs.readFileSync;
+  const seen = [];
+  fs.readFileSync = function (file, ...rest) {
+    const name = typeof file === 'string' ? path.relative(${JSON.stringify(DIST)}, file) : '';
+    if (name.endsWith('.cjs') && !name.startsWith('src' + path.sep) && !name.startsWith('..')) seen.push(name);
+    return read.call(this, file, ...rest);
+  };
+  process.on('exit', () => fs.writeFileSync(path.join(process.env.TRACE_DIR, String(process.pid)), seen.join('\\n')));
+}
+`;
+
+async function tracer(): Promise<{ env: NodeJS.ProcessEnv; read: () => Promise<string[][]> }> {
+  const dir = await tempDir('apiary-trace-');
+  const preload = join(dir, 'tracer.cjs');
+  const out = join(dir, 'out');
+  await writeFile(preload, TRACER);
+  await mkdir(out);
+  return {
+    env: { NODE_OPTIONS: `--require ${preload}`, TRACE_DIR: out },
+    read: async () => Promise.all((await readdir(out)).map(async (f) => (await readFile(join(out, f), 'utf8')).split('\n').filter((l) => l !== ''))),
+  };
+}
+
+describe('the built CLI loads what a verb needs', () => {
+  it('the Kubernetes client and the MCP SDKs are files of their own, which get, validate and --version do not read', async () => {
+    expect(existsSync(join(DIST, 'vendor', 'kubernetes.cjs'))).toBe(true);
+    expect(existsSync(join(DIST, 'vendor', 'mcp.cjs'))).toBe(true);
+    const state = await tempDir();
+    for (const args of [['--version'], ['get', '--dir', 'manifests', '--state-dir', state], ['validate', 'manifests']]) {
+      const trace = await tracer();
+      const result = await runCli(args, { env: trace.env });
+      expect(result.code, `${args.join(' ')}: ${result.stderr}`).toBe(0);
+      expect(await trace.read(), args.join(' ')).toEqual([['apiary.cjs']]);
+    }
+  });
+
+  it('up reads the MCP SDKs from their file, once, and a 2026-07-28 client calls a server through the endpoint', async () => {
+    const h = await harness();
+    await h.write('e.yaml', `apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata:\n  name: e\nspec:\n  command: node\n  args: ${JSON.stringify([EVERYTHING, 'stdio'])}\n`);
+    const trace = await tracer();
+    const controller = spawnUp(['up', '--no-ui'], { ...h.env, ...trace.env });
+    const url = await h.waitFor('e Ready', async () => {
+      const s = await h.status('e');
+      return findCondition(s?.conditions, 'Ready')?.status === 'True' ? s?.url : undefined;
+    }, 30_000);
+    const token = (await readEndpointToken(new StateLayout(h.stateDir)))!;
+    const client = new Client({ name: 'startup-test', version: '1' }, { capabilities: {}, versionNegotiation: { mode: { pin: '2026-07-28' } } });
+    await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+    const answer = (await client.callTool({ name: 'echo', arguments: { message: 'vendored' } })) as { content?: { text?: string }[] };
+    expect(answer.content?.[0]?.text).toBe('Echo: vendored');
+    await client.close();
+    controller.child.kill('SIGTERM');
+    expect(await controller.exited, controller.output()).toBe(0);
+    // The Kubernetes client's file too, today: the controller imports the cluster backend whatever the runtime.
+    const [read, ...others] = await trace.read();
+    expect(others).toEqual([]);
+    expect(read![0]).toBe('apiary.cjs');
+    expect(read!.filter((f) => f === 'vendor/mcp.cjs')).toHaveLength(1);
+  });
+});
