@@ -8,7 +8,8 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MCPServerSpec } from '../src/api/manifests.js';
-import { internalPortLines, internalPortOf } from '../src/cli/internal-port.js';
+import { internalPortLines } from '../src/cli/format.js';
+import { internalPortOf } from '../src/cli/internal-port.js';
 import { tempDir } from './helpers/tmp.js';
 
 const open: Server[] = [];

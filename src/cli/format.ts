@@ -3,11 +3,13 @@ import { stringify } from 'yaml';
 import { kindLower, type Kind } from '../api/names.js';
 import { findCondition, type GitRepositoryStatus, type MCPServerStatus, type SecretStatus } from '../api/status.js';
 import { shortRevision } from '../source/spec.js';
+import { byCodeUnit } from '../util/compare.js';
 import type { MCPServerSpec } from '../api/manifests.js';
 import type { ObjectView, StateView, WantedSecret } from '../state/view.js';
 import { escapeTerminal, escapeTerminalLines } from './escape.js';
 import { age, table } from './table.js';
-import { internalPortLines, type InternalPort } from './internal-port.js';
+// Only the type: what reads the port (and its node:net, the reconciler) stays out of get's start-up.
+import type { InternalPort } from './internal-port.js';
 
 export function serialize(value: unknown, format: 'json' | 'yaml'): string {
   return format === 'json' ? JSON.stringify(value, null, 2) : stringify(value, { lineWidth: 0 }).trimEnd();
@@ -98,7 +100,7 @@ export function secretTable(objects: readonly ObjectView[], wide: boolean, now: 
     rows.push(row);
   }
   const order = (row: readonly string[]): string => row[0] ?? '';
-  rows.sort((a, b) => order(a).localeCompare(order(b)));
+  rows.sort((a, b) => byCodeUnit(order(a), order(b)));
   return table(headers, rows);
 }
 
@@ -275,4 +277,12 @@ function strategyOf(spec: MCPServerSpec): string {
     ...(rolling?.drainSeconds !== undefined ? [`drain ${rolling.drainSeconds}s`] : []),
   ];
   return type === 'RollingUpdate' && bounds.length > 0 ? `${type} (${bounds.join(', ')})` : type;
+}
+
+/** The lines describe prints: the port, where it listens, and what does not protect it. */
+export function internalPortLines(internal: InternalPort): [string, string] {
+  const everywhere = internal.listening?.some((a) => a === '0.0.0.0' || a === '::') === true;
+  const where = internal.listening === undefined || internal.listening.length === 0 ? '' : `, listening on ${internal.listening.join(', ')}${everywhere ? ' (every interface)' : ''}`;
+  const who = everywhere ? 'any local user, and other machines unless a firewall stops them, can call the server there directly' : 'any local user can call the server there directly';
+  return [`${internal.port} (the server's own $PORT)${where}`, `not protected by apiary's token or spec.tools: ${who}`];
 }

@@ -29,14 +29,6 @@ export async function internalPortOf(stateDir: string, name: string, spec: MCPSe
   return { port, ...(listening !== undefined ? { listening } : {}) };
 }
 
-/** The lines describe prints: the port, where it listens, and what does not protect it. */
-export function internalPortLines(internal: InternalPort): [string, string] {
-  const everywhere = internal.listening?.some((a) => a === '0.0.0.0' || a === '::') === true;
-  const where = internal.listening === undefined || internal.listening.length === 0 ? '' : `, listening on ${internal.listening.join(', ')}${everywhere ? ' (every interface)' : ''}`;
-  const who = everywhere ? 'any local user, and other machines unless a firewall stops them, can call the server there directly' : 'any local user can call the server there directly';
-  return [`${internal.port} (the server's own $PORT)${where}`, `not protected by apiary's token or spec.tools: ${who}`];
-}
-
 async function assignedPort(stateDir: string, name: string): Promise<number | undefined> {
   const text = await readFile(join(stateDir, 'ports.json'), 'utf8').catch(() => undefined);
   if (text === undefined) return undefined;

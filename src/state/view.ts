@@ -16,6 +16,7 @@ import type { ParsedDocument } from '../manifests/parse.js';
 import { secretReferences } from '../manifests/references.js';
 import type { Resource } from '../manifests/resource.js';
 import { currentTarget } from './git-current.js';
+import { byCodeUnit } from '../util/compare.js';
 import { redactUrl } from '../util/redact-url.js';
 import { liveController, readControllerInfo, type ControllerInfo } from './controller-lock.js';
 import { StateLayout } from './layout.js';
@@ -196,7 +197,7 @@ export function composeStateView(input: StateViewInput): StateView {
       events: record.events,
     });
   }
-  const objects = [...byKey.values()].sort((a, b) => a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name));
+  const objects = [...byKey.values()].sort((a, b) => byCodeUnit(a.kind, b.kind) || byCodeUnit(a.name, b.name));
   const users = secretUsers(documents);
   for (const o of objects) if (o.kind === 'Secret') o.usedBy = users.get(o.name) ?? [];
   const wanted = wantedSecrets(documents);
@@ -238,7 +239,7 @@ function wantedSecrets(documents: readonly ParsedDocument[]): WantedSecret[] {
     }
   }
   for (const entry of wanted.values()) entry.keys.sort();
-  return [...wanted.values()].sort((a, b) => a.name.localeCompare(b.name));
+  return [...wanted.values()].sort((a, b) => byCodeUnit(a.name, b.name));
 }
 
 /** As kubectl prints several objects: a Kubernetes List of them (the CLI's `-o json` and the console's API alike). */
