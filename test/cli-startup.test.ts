@@ -91,4 +91,13 @@ describe('the built CLI loads what a verb needs', () => {
     expect(read![0]).toBe('apiary.cjs');
     expect(read!.filter((f) => f === 'vendor/mcp.cjs')).toHaveLength(1);
   });
+
+  it('get orders names as kubectl does, by code unit, in any locale (Lithuanian collation puts y beside i)', async () => {
+    const dir = await tempDir();
+    const server = (name: string): string => `apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata:\n  name: ${name}\nspec:\n  command: node\n  args: ["server.js"]\n`;
+    await writeFile(join(dir, 'servers.yaml'), `${server('ya')}---\n${server('ja')}`);
+    const result = await runCli(['get', 'mcpservers', '--dir', dir, '--state-dir', join(dir, 'state')], { env: { LC_ALL: 'lt_LT.UTF-8', LANG: 'lt_LT.UTF-8' } });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout.split('\n').slice(1, 3).map((line) => line.split(' ')[0])).toEqual(['ja', 'ya']);
+  });
 });
