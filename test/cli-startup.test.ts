@@ -7,7 +7,8 @@
  * (`npm run bench -- cli`), not a test.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { cp, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
@@ -99,5 +100,33 @@ describe('the built CLI loads what a verb needs', () => {
     const result = await runCli(['get', 'mcpservers', '--dir', dir, '--state-dir', join(dir, 'state')], { env: { LC_ALL: 'lt_LT.UTF-8', LANG: 'lt_LT.UTF-8' } });
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout.split('\n').slice(1, 3).map((line) => line.split(' ')[0])).toEqual(['ja', 'ya']);
+  });
+
+  it('up leaves the bundle\'s code cache to a short verb, and caches the MCP SDKs\' file; validate then caches the bundle', async () => {
+    // A copy of the built CLI, so that no other test's verb makes the cache meanwhile.
+    const copy = await tempDir();
+    await mkdir(join(copy, 'dist', 'src', 'cli'), { recursive: true });
+    await cp(join(DIST, 'apiary.cjs'), join(copy, 'dist', 'apiary.cjs'));
+    await cp(join(DIST, 'src', 'cli', 'launch.cjs'), join(copy, 'dist', 'src', 'cli', 'launch.cjs'));
+    await cp(join(DIST, 'vendor'), join(copy, 'dist', 'vendor'), { recursive: true, filter: (f) => !f.endsWith('.v8cache') });
+    await symlink(join(ROOT, 'node_modules'), join(copy, 'node_modules'));
+    const caches = async (): Promise<string[]> => [
+      ...(await readdir(join(copy, 'dist'))).filter((f) => f.endsWith('.v8cache')).map((f) => f.replace(/\.v[\d.]+-\w+\.v8cache$/, '')),
+      ...(await readdir(join(copy, 'dist', 'vendor'))).filter((f) => f.endsWith('.v8cache')).map((f) => `vendor/${f.replace(/\.v[\d.]+-\w+\.v8cache$/, '')}`),
+    ];
+    const launcher = join(copy, 'dist', 'src', 'cli', 'launch.cjs');
+
+    const h = await harness();
+    await h.write('e.yaml', `apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata:\n  name: e\nspec:\n  command: node\n  args: ${JSON.stringify([EVERYTHING, 'stdio'])}\n`);
+    const controller = spawn(process.execPath, [launcher, 'up', '--no-ui'], { env: { ...process.env, ...h.env }, stdio: 'ignore' });
+    const exited = new Promise((resolve) => controller.on('exit', resolve));
+    await h.waitFor('e Ready', async () => findCondition((await h.status('e'))?.conditions, 'Ready')?.status === 'True', 30_000);
+    controller.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect((await caches()).sort()).toEqual(['vendor/kubernetes.cjs', 'vendor/mcp.cjs']);
+
+    const validate = spawn(process.execPath, [launcher, 'validate', join(ROOT, 'manifests')], { stdio: 'ignore' });
+    expect(await new Promise((resolve) => validate.on('exit', resolve))).toBe(0);
+    expect((await caches()).sort()).toEqual(['apiary.cjs', 'vendor/kubernetes.cjs', 'vendor/mcp.cjs']);
   });
 });

@@ -18,6 +18,15 @@ const { dirname, join } = path;
 const bundle = join(__dirname, '..', '..', 'apiary.cjs');
 const VENDOR = /^\.\/vendor\/[a-z-]+\.cjs$/;
 
+/**
+ * A run of up or ui (until stopped) compiles, over hours, most of what it
+ * ever runs: as the bundle's cache, every short verb would pay to load all
+ * that. Such a run leaves the bundle's cache to the next short verb (the
+ * vendor files, which short verbs do not read, it caches). A server named
+ * "up" in a get's argument only means that get does the same.
+ */
+const longRunning = process.argv.slice(2).some((arg) => arg === 'up' || arg === 'ui');
+
 type Wrapper = (exports: object, require: NodeJS.Require, module: { exports: unknown }, filename: string, dirname: string) => void;
 
 function ownedAndPrivate(path: string): boolean {
@@ -55,7 +64,8 @@ function load(file: string): unknown {
   const source = readFileSync(file, 'latin1');
   const cachedData = ownedAndPrivate(cacheFile) ? readFileSync(cacheFile) : undefined;
   const script = new vm.Script(wrap(source), { filename: file, ...(cachedData ? { cachedData } : {}) });
-  if (cachedData === undefined || script.cachedDataRejected === true) saveAtExit(script, cacheFile);
+  const stale = cachedData === undefined || script.cachedDataRejected === true;
+  if (stale && !(file === bundle && longRunning)) saveAtExit(script, cacheFile);
   const module = { exports: {} };
   (script.runInThisContext() as Wrapper).call(module.exports, module.exports, requireFor(file), module, file, dirname(file));
   return module.exports;
