@@ -27,6 +27,10 @@ const EXTERNAL = ['@napi-rs/keyring', 'fs-native-extensions'];
 const VENDOR = {
   kubernetes: ['@kubernetes/client-node'],
   mcp: ['@modelcontextprotocol/client', '@modelcontextprotocol/server', '@modelcontextprotocol/node', '@modelcontextprotocol/sdk/types.js'],
+  // Only for values sealed with age recipients (strings and bytes in, strings and bytes out).
+  age: ['age-encryption'],
+  // Only up's manifest watcher.
+  chokidar: ['chokidar'],
 };
 /** Each vendored package: its file and its key in the file's exports. */
 const VENDORED = new Map(Object.entries(VENDOR).flatMap(([file, pkgs]) => pkgs.map((pkg, i) => [pkg, { file: `./vendor/${file}.cjs`, key: `p${i}` }])));

@@ -7,7 +7,7 @@
  * (`npm run bench -- cli`), not a test.
  */
 import { existsSync } from 'node:fs';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cp, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import { describe, expect, it } from 'vitest';
 import { findCondition } from '../src/api/status.js';
 import { readEndpointToken } from '../src/mcp/endpoint-token.js';
 import { StateLayout } from '../src/state/layout.js';
+import { APIARY_VERSION } from '../src/util/version.js';
 import { ROOT, runCli, spawnUp } from './helpers/cli.js';
 import { harness } from './helpers/controller.js';
 import { tempDir } from './helpers/tmp.js';
@@ -123,10 +124,21 @@ describe('the built CLI loads what a verb needs', () => {
     await h.waitFor('e Ready', async () => findCondition((await h.status('e'))?.conditions, 'Ready')?.status === 'True', 30_000);
     controller.kill('SIGTERM');
     expect(await exited).toBe(0);
-    expect((await caches()).sort()).toEqual(['vendor/kubernetes.cjs', 'vendor/mcp.cjs']);
+    expect((await caches()).sort()).toEqual(['vendor/chokidar.cjs', 'vendor/kubernetes.cjs', 'vendor/mcp.cjs']);
 
     const validate = spawn(process.execPath, [launcher, 'validate', join(ROOT, 'manifests')], { stdio: 'ignore' });
     expect(await new Promise((resolve) => validate.on('exit', resolve))).toBe(0);
-    expect((await caches()).sort()).toEqual(['apiary.cjs', 'vendor/kubernetes.cjs', 'vendor/mcp.cjs']);
+    expect((await caches()).sort()).toEqual(['apiary.cjs', 'vendor/chokidar.cjs', 'vendor/kubernetes.cjs', 'vendor/mcp.cjs']);
+  });
+
+  it('bin/apiary finds the built CLI through a link in another folder (as npm -g makes), by a relative path and by name from its folder', async () => {
+    const links = await tempDir();
+    await symlink(join(ROOT, 'bin', 'apiary'), join(links, 'apiary'));
+    const runs = [
+      spawnSync(join(links, 'apiary'), ['--version'], { encoding: 'utf8' }),
+      spawnSync('sh', ['bin/apiary', '--version'], { cwd: ROOT, encoding: 'utf8' }),
+      spawnSync('sh', ['apiary', '--version'], { cwd: join(ROOT, 'bin'), encoding: 'utf8' }),
+    ];
+    for (const run of runs) expect([run.status, run.stdout.trim(), run.stderr]).toEqual([0, APIARY_VERSION, '']);
   });
 });
