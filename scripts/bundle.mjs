@@ -90,6 +90,23 @@ const lazyChildProcess = {
   },
 };
 
+/**
+ * zod's namespace carries every language's error messages (z.locales, 63 of
+ * them, a fifth of the bundle every verb reads); apiary's messages are
+ * English, set by zod itself when it loads, and nothing picks another. So
+ * z.locales holds English alone. Only the main bundle: the MCP SDKs' file
+ * keeps its own zod whole.
+ */
+const englishOnlyZod = {
+  name: 'english-only-zod',
+  setup(build) {
+    build.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
+      /[\\/]node_modules[\\/]zod[\\/]/.test(args.importer) ? { path: join(args.resolveDir, '..', 'locales'), namespace: 'zod-english' } : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'zod-english' }, (args) => ({ contents: "export { default as en } from './en.js';", resolveDir: args.path, loader: 'js' }));
+  },
+};
+
 const OPTIONS = {
   bundle: true,
   platform: 'node',
@@ -151,7 +168,7 @@ function asciiOnly(file) {
   if (ascii !== text) writeFileSync(file, ascii);
 }
 
-await build({ ...OPTIONS, plugins: [requireInsteadOfImport, requireVendor, lazyChildProcess], entryPoints: ['dist/src/cli/bin.js'], outfile: 'dist/apiary.cjs' });
+await build({ ...OPTIONS, plugins: [requireInsteadOfImport, requireVendor, lazyChildProcess, englishOnlyZod], entryPoints: ['dist/src/cli/bin.js'], outfile: 'dist/apiary.cjs' });
 asciiOnly('dist/apiary.cjs');
 for (const [file, pkgs] of Object.entries(VENDOR)) {
   const outfile = `dist/vendor/${file}.cjs`;

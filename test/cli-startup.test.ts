@@ -6,7 +6,7 @@
  * serves a real client through it. The time it saves is a bench row
  * (`npm run bench -- cli`), not a test.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 import { cp, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -61,6 +61,8 @@ describe('the built CLI loads what a verb needs', () => {
   it('the Kubernetes client and the MCP SDKs are files of their own, which get, validate and --version do not read', async () => {
     expect(existsSync(join(DIST, 'vendor', 'kubernetes.cjs'))).toBe(true);
     expect(existsSync(join(DIST, 'vendor', 'mcp.cjs'))).toBe(true);
+    // Nor zod's messages in other languages (German's "Eingabe", input), which no verb shows.
+    expect(readFileSync(join(DIST, 'apiary.cjs'), 'latin1')).not.toContain('Eingabe');
     const state = await tempDir();
     for (const args of [['--version'], ['get', '--dir', 'manifests', '--state-dir', state], ['validate', 'manifests']]) {
       const trace = await tracer();
