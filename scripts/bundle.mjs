@@ -17,23 +17,32 @@ import { build } from 'esbuild';
 const EXTERNAL = ['@napi-rs/keyring', 'fs-native-extensions'];
 
 /**
- * The packages bundled apart, by the file they make in dist/vendor/. The
- * packages of one file share their dependencies (the MCP SDKs their core), so
- * a value one hands another is one it recognizes; a package may be in a file
- * when what it shares with the rest of the bundle (zod, for the MCP SDKs) only
- * goes through methods of its own values (a result schema's parse), as each
- * file carries its own copies of what it depends on.
+ * The packages bundled apart, by the file they make in dist/vendor/: every
+ * module path a pattern matches (a package's subpaths too, as each is
+ * imported) goes to that file. The packages of one file share their
+ * dependencies (the MCP SDKs their core), so a value one hands another is one
+ * it recognizes; a package may be in a file when what it shares with the rest
+ * of the bundle (zod, for the MCP SDKs) only goes through methods of its own
+ * values (a result schema's parse), as each file carries its own copies of
+ * what it depends on.
  */
 const VENDOR = {
-  kubernetes: ['@kubernetes/client-node'],
-  mcp: ['@modelcontextprotocol/client', '@modelcontextprotocol/server', '@modelcontextprotocol/node', '@modelcontextprotocol/sdk/types.js'],
+  kubernetes: /^@kubernetes\/client-node(\/|$)/,
+  mcp: /^@modelcontextprotocol\//,
   // Only for values sealed with age recipients (strings and bytes in, strings and bytes out).
-  age: ['age-encryption'],
+  age: /^age-encryption(\/|$)/,
   // Only up's manifest watcher.
-  chokidar: ['chokidar'],
+  chokidar: /^chokidar(\/|$)/,
 };
-/** Each vendored package: its file and its key in the file's exports. */
-const VENDORED = new Map(Object.entries(VENDOR).flatMap(([file, pkgs]) => pkgs.map((pkg, i) => [pkg, { file: `./vendor/${file}.cjs`, key: `p${i}` }])));
+/** Each module path the main bundle imports from a vendor file: the file and its key in the file's exports, in the order met. */
+const VENDORED = new Map();
+
+function vendored(path) {
+  const file = Object.keys(VENDOR).find((name) => VENDOR[name].test(path));
+  if (file === undefined) return undefined;
+  if (!VENDORED.has(path)) VENDORED.set(path, { file, key: `p${[...VENDORED.values()].filter((v) => v.file === file).length}` });
+  return VENDORED.get(path);
+}
 
 /**
  * import() inside a vm.Script run from a code cache has no loader to call
@@ -63,11 +72,11 @@ const requireVendor = {
   setup(build) {
     build.onResolve({ filter: /.*/ }, (args) => {
       if (args.namespace === 'vendor') return { path: args.path, external: true };
-      return VENDORED.has(args.path) ? { path: args.path, namespace: 'vendor' } : undefined;
+      return vendored(args.path) === undefined ? undefined : { path: args.path, namespace: 'vendor' };
     });
     build.onLoad({ filter: /.*/, namespace: 'vendor' }, (args) => {
-      const { file, key } = VENDORED.get(args.path);
-      return { contents: `module.exports = require(${JSON.stringify(file)}).${key};`, loader: 'js' };
+      const { file, key } = vendored(args.path);
+      return { contents: `module.exports = require(${JSON.stringify(`./vendor/${file}.cjs`)}).${key};`, loader: 'js' };
     });
   },
 };
@@ -170,7 +179,9 @@ function asciiOnly(file) {
 
 await build({ ...OPTIONS, plugins: [requireInsteadOfImport, requireVendor, lazyChildProcess, englishOnlyZod], entryPoints: ['dist/src/cli/bin.js'], outfile: 'dist/apiary.cjs' });
 asciiOnly('dist/apiary.cjs');
-for (const [file, pkgs] of Object.entries(VENDOR)) {
+for (const file of Object.keys(VENDOR)) {
+  const pkgs = [...VENDORED].filter(([, v]) => v.file === file).map(([path]) => path);
+  if (pkgs.length === 0) continue;
   const outfile = `dist/vendor/${file}.cjs`;
   await build({ ...OPTIONS, plugins: [requireInsteadOfImport, vendorParts], stdin: { contents: vendorEntry(pkgs), resolveDir: '.', loader: 'js' }, outfile });
   asciiOnly(outfile);
