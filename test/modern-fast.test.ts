@@ -158,6 +158,10 @@ describe('the fast path at a 2025 server (server-everything)', () => {
     const urls = await pair(everything.bridge);
     await compare(urls, { method: 'tools/call', params: { name: 'get-tiny-image', arguments: {} }, by: 'server' });
     await compare(urls, { method: 'tools/call', params: { name: 'get-annotated-message', arguments: { messageType: 'error' } }, by: 'server' });
+    // Progress before the answer: the SDK opens the SSE response stream, the progress heard so far handed to it.
+    const streamed = await compare(urls, { method: 'tools/call', params: { name: 'trigger-long-running-operation', arguments: { duration: 0.2, steps: 2 }, _meta: { progressToken: 'p' } }, by: 'server' });
+    expect(streamed.type).toContain('text/event-stream');
+    expect(streamed.body.match(/notifications\/progress/g)).toHaveLength(2);
     await compare(urls, { method: 'tools/call', params: { name: 'echo', arguments: [1] }, by: 'server' });
     await compare(urls, { method: 'tools/call', params: { name: 'echo', arguments: { message: 'x' }, _meta: { progressToken: 1.5 } }, by: 'refused' });
     await compare(urls, { method: 'tools/call', params: { name: 'echo', arguments: { message: 'x' }, _meta: { traceparent: 5 } }, by: 'server' });

@@ -20,7 +20,11 @@
  * the server's answer are ones modern-fast.ts repeats the SDK on exactly:
  * forwarded over the same short session, written with the same bytes.
  * Whatever else (an error, input_required, a richer result) the SDK serves
- * with the answer in hand.
+ * with the answer in hand; so too a call whose server reports progress
+ * (`_meta.progressToken`) before it answers: the SDK then answers with an SSE
+ * response stream, the progress first and the result last, as the
+ * 2026-07-28 Streamable HTTP transport says (progress never goes on a listen
+ * stream). A request without progress still gets plain JSON.
  *
  * Two things are apiary's, not the SDK's: `server/discover` and -32022 list
  * 2025-11-25 beside 2026-07-28 (the SDK lists only the modern revision,
@@ -35,7 +39,7 @@ import { classifyInboundRequest, createMcpHandler, ProtocolError, Server, type C
 import type { Deliver } from './bridge.js';
 import { callName, HeldCalls, INPUT_CAPABILITY, MAY_ASK, principalOf, type Binding, type HeldCallsOptions, type Holdable } from './held-calls.js';
 import type { ListKind } from './list-watch.js';
-import { ErrorCodes, errorResponse, isRequest, isResponse, ModernErrorCodes, modernErrorCode, type Id, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from './jsonrpc.js';
+import { ErrorCodes, errorResponse, isRequest, isResponse, ModernErrorCodes, modernErrorCode, type Id, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse } from './jsonrpc.js';
 import { encodeResult, fastRequest, writeResult } from './modern-fast.js';
 
 export const MODERN_VERSION = '2026-07-28';
@@ -127,6 +131,14 @@ const FORWARDED: Record<string, readonly string[]> = {
 /** The capability a forwarded method is offered under. */
 const CAPABILITY_OF: ReadonlyMap<string, string> = new Map(Object.entries(FORWARDED).flatMap(([capability, methods]) => methods.map((method) => [method, capability] as const)));
 
+/** What the SDK gives a request handler that apiary uses: the way to send a notification on the request's own response stream. */
+interface HandlerContext {
+  mcpReq: { notify(notification: JsonRpcNotification): Promise<void> };
+}
+
+/** What ShortSession.progressed resolves with: the server reported progress before it answered. */
+const PROGRESS = Symbol('progress');
+
 /** A request already sent on to the server (by the fast path), its answer to come. */
 interface Forwarded {
   method: string;
@@ -217,7 +229,7 @@ export class ModernFront {
       // A listen stream asks the server nothing: the introduction (what it offers) was all it needed of the session.
       if (route.message.method === 'subscriptions/listen') session.close();
       const forwarded = this.#forwardFast(req, route.message, intro, session);
-      if (forwarded !== undefined && (await this.#writeFast(res, route.message.id, forwarded, intro))) return;
+      if (forwarded !== undefined && (await this.#writeFast(res, route.message.id, forwarded, intro, session))) return;
       gone = new AbortController();
       if (closed) gone.abort();
       const request = await toWebRequest(req, body, { signal: gone.signal });
@@ -253,9 +265,20 @@ export class ModernFront {
     return { method: message.method, answer: forward(session, message.method, upstreamParams(params)) };
   }
 
-  /** Writes the server's answer as the SDK would have; false when its shape (or an error) is the SDK's to write. */
-  async #writeFast(res: ServerResponse, id: Id, forwarded: Forwarded, intro: Introduction): Promise<boolean> {
-    const result = await forwarded.answer.catch(() => undefined);
+  /**
+   * Writes the server's answer as the SDK would have; false when its shape
+   * (or an error) is the SDK's to write, or when the server reports progress
+   * before it answers: that goes on an SSE response stream, which the SDK
+   * opens (the progress heard so far is handed to it, see ShortSession).
+   */
+  async #writeFast(res: ServerResponse, id: Id, forwarded: Forwarded, intro: Introduction, session: ShortSession): Promise<boolean> {
+    const answered = forwarded.answer.then(
+      (result) => ({ result }),
+      () => ({ result: undefined }),
+    );
+    const first = await Promise.race([answered, session.progressed]);
+    if (first === PROGRESS) return false;
+    const result = first.result;
     const encoded = result === undefined ? undefined : encodeResult(forwarded.method, result, intro.serverInfo, this.#hints[forwarded.method]);
     if (encoded === undefined) return false;
     writeResult(res, id, encoded);
@@ -274,10 +297,16 @@ export class ModernFront {
       cacheHints: this.#hints,
     });
     // The SDK types each spec method's handler by its result; apiary passes the server's results on as they come, so one loose signature.
-    const register = server.setRequestHandler.bind(server) as unknown as (method: string, handler: () => Promise<Record<string, unknown>>) => void;
+    const register = server.setRequestHandler.bind(server) as unknown as (method: string, handler: (request: unknown, ctx: HandlerContext) => Promise<Record<string, unknown>>) => void;
     for (const [capability, methods] of Object.entries(FORWARDED)) {
       if (intro.capabilities[capability] === undefined) continue;
-      for (const method of methods) register(method, () => (forwarded?.method === method ? forwarded.answer : forward(session, method, upstreamParams(rawParams))));
+      for (const method of methods) {
+        register(method, (_request, ctx) => {
+          // The server's progress goes out on this request's response stream: the SDK turns the answer into SSE at the first one.
+          session.relayProgress((notification) => void ctx.mcpReq.notify(notification).catch(() => undefined));
+          return forwarded?.method === method ? forwarded.answer : forward(session, method, upstreamParams(rawParams));
+        });
+      }
     }
     return server;
   }
@@ -381,11 +410,23 @@ class ShortSession implements Holdable {
   #call: Call | undefined;
   #capabilities: Record<string, unknown> = {};
   #introduction: Introduction | undefined;
+  /** Progress the server reported before anyone relays it (the fast path gives way to the SDK at the first one). */
+  readonly #progress: JsonRpcNotification[] = [];
+  #relay: ((notification: JsonRpcNotification) => void) | undefined;
+  #progressed: (() => void) | undefined;
+  /** Resolves at the first progress the server reports on this session's request. */
+  readonly progressed = new Promise<typeof PROGRESS>((resolve) => (this.#progressed = () => resolve(PROGRESS)));
 
   constructor(host: SessionHost, hold?: HoldContext) {
     this.#host = host;
     this.#hold = hold;
     this.#id = host.openSession((message) => this.#deliver(message), { ephemeral: true });
+  }
+
+  /** From now on the server's progress goes to `relay`, the progress heard before first. */
+  relayProgress(relay: (notification: JsonRpcNotification) => void): void {
+    this.#relay = relay;
+    for (const notification of this.#progress.splice(0)) relay(notification);
   }
 
   /** What the server said of itself at this session's introduction (a retry's Server offers the same). */
@@ -534,7 +575,13 @@ class ShortSession implements Holdable {
       const id = message.params?.['requestId'];
       for (const asks of [this.#call?.fresh, this.#call?.asked]) for (const [key, ask] of asks ?? []) if (ask.id === id) asks!.delete(key);
     }
-    // Other notifications (progress, list changes) have no stream to go on: a JSON answer is all a modern request gets here.
+    // Progress (the host gives it back under the client's own token) goes on the request's response stream.
+    if (message.method === 'notifications/progress') {
+      if (this.#relay !== undefined) this.#relay(message);
+      else this.#progress.push(message);
+      this.#progressed?.();
+    }
+    // Other notifications (list changes) are the listen stream's: a request's own stream carries only what relates to it.
   }
 
   /**
