@@ -107,7 +107,8 @@ export class UpstreamSessions implements SessionHost {
     if (client === undefined) return errorResponse(request.id, ErrorCodes.InternalError, 'no session with the server: initialize first');
     try {
       // A 2026-07-28 server's input_required is the modern client's to answer: it comes back as it is, and the client's retry goes on unchanged.
-      const result = await client.request({ method: request.method, params }, ANY_RESULT, { timeout: DEFAULT_CALL_TIMEOUT_MS, allowInputRequired: true });
+      const onprogress = progressTo(session, params);
+      const result = await client.request({ method: request.method, params }, ANY_RESULT, { timeout: DEFAULT_CALL_TIMEOUT_MS, allowInputRequired: true, ...(onprogress !== undefined ? { onprogress, resetTimeoutOnProgress: true } : {}) });
       const answer: JsonRpcResponse = { jsonrpc: '2.0', id: request.id, result: result as Record<string, unknown> };
       return request.method === 'tools/list' ? (withExposedTools(this.#filter(), answer) ?? answer) : answer;
     } catch (err) {
@@ -163,6 +164,17 @@ function asking(session: UpstreamSession, id: string, method: string, params: Re
     );
     session.deliver({ jsonrpc: '2.0', id, method, params });
   });
+}
+
+/**
+ * The SDK's session asks the server's progress under a token of its own:
+ * it goes back to the client under the token the client gave, beside the
+ * request it belongs to. Undefined when the client asked for none.
+ */
+function progressTo(session: UpstreamSession, params: Record<string, unknown>): ((progress: Record<string, unknown>) => void) | undefined {
+  const token = (params['_meta'] as Record<string, unknown> | undefined)?.['progressToken'];
+  if (typeof token !== 'string' && typeof token !== 'number') return undefined;
+  return (progress) => session.deliver({ jsonrpc: '2.0', method: 'notifications/progress', params: { ...progress, progressToken: token } });
 }
 
 /** The server's own error as it gave it; a transport failure or a timeout as apiary's own. */
