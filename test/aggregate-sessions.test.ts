@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
+import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
@@ -22,7 +23,7 @@ import { Aggregate, type AggregateMember, type AggregateOptions, type RemoteMemb
 import { Bridge, MAX_IN_FLIGHT_PER_CLIENT } from '../src/mcp/bridge.js';
 import { httpMember } from '../src/mcp/gateway.js';
 import { DEFAULT_HEALTH } from '../src/mcp/health.js';
-import { HttpEndpoint } from '../src/mcp/http-endpoint.js';
+import { HttpEndpoint, type SessionHost } from '../src/mcp/http-endpoint.js';
 import { HttpProbe } from '../src/mcp/http-probe.js';
 import { ErrorCodes, errorResponse, type Id, type JsonRpcMessage } from '../src/mcp/jsonrpc.js';
 import { EXPOSE_ALL } from '../src/mcp/tool-filter.js';
@@ -88,13 +89,39 @@ afterEach(async () => {
 
 async function serve(members: Record<string, AggregateMember>, options?: AggregateOptions): Promise<string> {
   const aggregate = new Aggregate({ readyMembers: () => new Map(Object.entries(members)) }, 'test', options);
-  const endpoint = new HttpEndpoint(aggregate, 0);
+  return serveHost(aggregate, () => aggregate.close());
+}
+
+async function serveHost(host: SessionHost, close: () => void = () => undefined): Promise<string> {
+  const endpoint = new HttpEndpoint(host, 0);
   await endpoint.listen();
   cleanups.push(async () => {
     await endpoint.close();
-    aggregate.close();
+    close();
   });
   return endpoint.url;
+}
+
+/** The host as the endpoint sees it, counting the tools/call requests that reached it. */
+function counting(host: SessionHost): { host: SessionHost; arrived: () => number } {
+  let arrived = 0;
+  const counted: SessionHost = {
+    openSession: (deliver, options) => host.openSession(deliver, options),
+    hasSession: (id) => host.hasSession(id),
+    closeSession: (id) => host.closeSession(id),
+    fromClient: (id, message) => {
+      if ('method' in message && message.method === 'tools/call') arrived += 1;
+      return host.fromClient(id, message);
+    },
+  };
+  return { host: counted, arrived: () => arrived };
+}
+
+async function connectModern(url: string, name: string): Promise<ModernClient> {
+  const client = new ModernClient({ name, version: '1' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
+  await client.connect(new ModernTransport(new URL(url)));
+  cleanups.push(() => client.close());
+  return client;
 }
 
 async function connect(url: string, name: string, capabilities: Record<string, unknown> = {}): Promise<Client> {
@@ -143,6 +170,37 @@ describe('the aggregate: each client is its own client at every member', () => {
     expect((await mine).content).toEqual([{ type: 'text', text: 'other undefined' }]);
     const texts = (await Promise.all(flood)).map((r) => (r.content as { text: string }[])[0]!.text);
     expect(texts).toEqual(Array.from({ length: FLOOD }, (_, n) => `flooder ${n}`));
+  }, 60_000);
+
+  it('a 2026-07-28 client that floods fills only its own share too, at the aggregate and at the server\'s own endpoint, though each of its requests is a session of its own', async () => {
+    for (const where of ['aggregate', 'endpoint'] as const) {
+      const server = await fixture(`slow-${where}`, listsTools(['work']));
+      const aggregate = where === 'aggregate' ? new Aggregate({ readyMembers: () => new Map([['slow', server.bridge]]) }, 'test') : undefined;
+      const { host, arrived } = counting(aggregate ?? server.bridge);
+      const url = await serveHost(host, () => aggregate?.close());
+      const tool = aggregate !== undefined ? 'slow__work' : 'work';
+      const flooder = await connectModern(url, 'flooder');
+      const other = await connectModern(url, 'other');
+      const calls = (): Received[] => server.received.filter((m) => m.method === 'tools/call');
+
+      const FLOOD = 24;
+      const flood = quiet(...Array.from({ length: FLOOD }, (_, n) => flooder.callTool({ name: tool, arguments: { from: 'flooder', n } })));
+      await until(`${where}: the whole flood reached apiary`, () => arrived() >= FLOOD);
+      await until(`${where}: the flooder fills its share at the server`, () => calls().length >= MAX_IN_FLIGHT_PER_CLIENT);
+      const mine = quiet(other.callTool({ name: tool, arguments: { from: 'other' } }))[0]!;
+      await until(`${where}: the other client's call reaches the server`, () => calls().some((m) => argument(m, 'from') === 'other'));
+      expect(calls().filter((m) => argument(m, 'from') === 'flooder'), where).toHaveLength(MAX_IN_FLIGHT_PER_CLIENT);
+
+      // Every call is answered as it reaches the server; none is lost.
+      for (let answered = 0; answered < FLOOD + 1; answered++) {
+        await until(`${where}: call ${answered + 1} at the server`, () => calls().length > answered);
+        const call = calls()[answered]!;
+        server.reply({ jsonrpc: '2.0', id: call.id!, result: { content: [{ type: 'text', text: `${String(argument(call, 'from'))} ${String(argument(call, 'n'))}` }] } });
+      }
+      expect((await mine).content).toEqual([{ type: 'text', text: 'other undefined' }]);
+      const texts = (await Promise.all(flood)).map((r) => (r.content as { text: string }[])[0]!.text);
+      expect(texts.sort()).toEqual(Array.from({ length: FLOOD }, (_, n) => `flooder ${n}`).sort());
+    }
   }, 60_000);
 
   it("a member's sampling request goes to the aggregate client whose call caused it, one that declared sampling", async () => {

@@ -96,6 +96,8 @@ interface ClientSession {
   remotes: Map<string, RemoteLink>;
   /** A session for one request (a 2026-07-28 client's): so are its sessions at the members' bridges. */
   ephemeral: boolean;
+  /** Who the client is, where its sessions share one place at each member's bridge (a 2026-07-28 client's, see Bridge.openSession). */
+  share?: string;
   /** Its requests being answered: its id -> how to stop each part at the members. */
   open: Map<Id, Set<Cancel>>;
   /** Members' requests passed on to it: the id it was given -> where its answer goes. */
@@ -158,9 +160,10 @@ export class Aggregate {
 
   // ---- the client side (HttpEndpoint calls these) ----
 
-  openSession(deliver: Deliver, options: { ephemeral?: boolean } = {}): string {
+  openSession(deliver: Deliver, options: { ephemeral?: boolean; share?: string } = {}): string {
     const id = randomUUID();
-    this.#clients.set(id, { deliver, introduction: {}, links: new Map(), remotes: new Map(), open: new Map(), asks: new Map(), ephemeral: options.ephemeral === true });
+    const share = options.share !== undefined ? { share: options.share } : {};
+    this.#clients.set(id, { deliver, introduction: {}, links: new Map(), remotes: new Map(), open: new Map(), asks: new Map(), ephemeral: options.ephemeral === true, ...share });
     return id;
   }
 
@@ -503,7 +506,7 @@ export class Aggregate {
     const known = client.links.get(bridge);
     if (known !== undefined && bridge.hasSession(known.session)) return known;
     const link: Link = { server, session: '', pending: new Map() };
-    link.session = bridge.openSession((message, related) => this.#fromMember(client, bridge, link, message, related), { ephemeral: client.ephemeral });
+    link.session = bridge.openSession((message, related) => this.#fromMember(client, bridge, link, message, related), { ephemeral: client.ephemeral, ...(client.share !== undefined ? { share: client.share } : {}) });
     client.links.set(bridge, link);
     // The bridge answers from its own handshake; the answer matches nothing pending and is dropped.
     void bridge.fromClient(link.session, { jsonrpc: '2.0', id: this.#nextId++, method: 'initialize', params: client.introduction });

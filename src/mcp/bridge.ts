@@ -99,9 +99,23 @@ interface Session {
    * `input_required` reaches it as it is (its client retries by itself).
    */
   ephemeral?: boolean;
-  /** This client's requests at the server now, and those waiting their turn. */
+  /** Its client's place at the server: its own, or one it shares with the client's other sessions (see Share). */
+  share: Share;
+}
+
+/**
+ * One client's requests at the server now, and those waiting their turn.
+ * A 2025 client's session has one of its own; a 2026-07-28 client opens a
+ * session for each request, so its sessions share one, found by the key its
+ * endpoint gives (who the client is), and one client's flood fills only its
+ * own share however many requests it sends at once.
+ */
+interface Share {
+  key?: string;
+  /** Open sessions using it: a keyed share is forgotten with its last one. */
+  sessions: number;
   inFlight: number;
-  waiting: JsonRpcRequest[];
+  waiting: Array<{ session: string; request: JsonRpcRequest }>;
 }
 
 /**
@@ -219,6 +233,8 @@ export class Bridge {
   /** Server-to-client requests in flight: downstream id -> (session, the process that asked, its id). */
   readonly #serverRequests = new Map<string, { session: string; upstream: StdioUpstream; upstreamId: Id }>();
   readonly #progress = new Map<string, { session: string; token: string | number }>();
+  /** The shares of clients whose sessions share one (2026-07-28 clients'), by their key. */
+  readonly #shares = new Map<string, Share>();
   /** 2025 clients' requests waiting for their answers to a modern server's questions, and each question out by its id. */
   readonly #exchanges = new Set<InputExchange>();
   readonly #inputAsks = new Map<string, InputExchange>();
@@ -627,14 +643,13 @@ export class Bridge {
       if (pending.progressToken !== undefined) this.#progress.delete(pending.progressToken);
       const session = this.#sessions.get(pending.session);
       if (session === undefined) continue;
-      session.inFlight -= 1;
+      session.share.inFlight -= 1;
       session.deliver(
         errorResponse(pending.id, ErrorCodes.ServerRestarted, `MCP server "${this.#opts.name}" stopped while handling this request (${reason}); it is safe to retry`),
         pending.id,
       );
       // A replaced process gone: what this client has waiting goes to the serving one (none serving: detach fails it).
-      const waiting = this.#upstream !== undefined ? session.waiting.shift() : undefined;
-      if (waiting !== undefined) this.#forward(session, waiting);
+      if (this.#upstream !== undefined) this.#pump(session.share);
     }
     for (const [downstreamId, route] of this.#serverRequests) if (route.upstream === upstream) this.#serverRequests.delete(downstreamId);
   }
@@ -647,9 +662,9 @@ export class Bridge {
     this.#healthTimer?.cancel();
     this.#healthTimer = undefined;
     this.#failPending(upstream, reason);
-    for (const session of this.#sessions.values()) {
-      for (const request of session.waiting.splice(0)) {
-        session.deliver(errorResponse(request.id, ErrorCodes.ServerRestarted, `MCP server "${this.#opts.name}" stopped before this request reached it (${reason}); it is safe to retry`), request.id);
+    for (const share of new Set([...this.#sessions.values()].map((s) => s.share))) {
+      for (const { session, request } of share.waiting.splice(0)) {
+        this.#sessions.get(session)?.deliver(errorResponse(request.id, ErrorCodes.ServerRestarted, `MCP server "${this.#opts.name}" stopped before this request reached it (${reason}); it is safe to retry`), request.id);
       }
     }
     this.#pid = undefined;
@@ -733,16 +748,53 @@ export class Bridge {
    * own client): a server's request for sampling, elicitation or roots goes
    * only to a session that declared that capability.
    */
-  openSession(deliver: Deliver, declared: { capabilities?: Record<string, unknown>; ephemeral?: boolean } = {}): string {
+  /**
+   * `share`: who the client is, for a session that shares its client's place
+   * at the server with the client's other sessions (a 2026-07-28 client's,
+   * one session a request); without it the session has a place of its own.
+   */
+  openSession(deliver: Deliver, declared: { capabilities?: Record<string, unknown>; ephemeral?: boolean; share?: string } = {}): string {
     const id = randomUUID();
     const ephemeral = declared.ephemeral === true;
-    this.#sessions.set(id, { id, deliver, inFlight: 0, waiting: [], ...(declared.capabilities !== undefined ? { capabilities: declared.capabilities } : {}), ...(ephemeral ? { ephemeral } : {}) });
+    const share = this.#joinShare(declared.share);
+    this.#sessions.set(id, { id, deliver, share, ...(declared.capabilities !== undefined ? { capabilities: declared.capabilities } : {}), ...(ephemeral ? { ephemeral } : {}) });
     if (!ephemeral) this.#opts.onChange?.();
     return id;
   }
 
   hasSession(id: string): boolean {
     return this.#sessions.has(id);
+  }
+
+  #joinShare(key: string | undefined): Share {
+    if (key === undefined) return { sessions: 1, inFlight: 0, waiting: [] };
+    let share = this.#shares.get(key);
+    if (share === undefined) {
+      share = { key, sessions: 0, inFlight: 0, waiting: [] };
+      this.#shares.set(key, share);
+    }
+    share.sessions += 1;
+    return share;
+  }
+
+  /** A session closed: what it had at the server, or waiting, no longer counts against its share, and the next waiting may go. */
+  #leaveShare(session: Session, released: number): void {
+    const share = session.share;
+    share.sessions -= 1;
+    share.inFlight -= released;
+    share.waiting = share.waiting.filter((queued) => queued.session !== session.id);
+    if (share.key !== undefined && share.sessions === 0) this.#shares.delete(share.key);
+    else this.#pump(share);
+  }
+
+  /** The share's waiting requests go to the server while it has room. */
+  #pump(share: Share): void {
+    while (share.inFlight < MAX_IN_FLIGHT_PER_CLIENT) {
+      const next = share.waiting.shift();
+      if (next === undefined) return;
+      const session = this.#sessions.get(next.session);
+      if (session !== undefined) this.#forward(session, next.request);
+    }
   }
 
   /** Replaces where a session's messages go (an HTTP stream opened or closed). */
@@ -755,15 +807,22 @@ export class Bridge {
     const closed = this.#sessions.get(id);
     if (closed === undefined) return;
     this.#sessions.delete(id);
+    let released = 0;
     for (const [upstreamId, pending] of this.#pending) {
       if (pending.kind === 'client' && pending.session === id) {
+        released += 1;
         this.#pending.delete(upstreamId);
         if (pending.progressToken !== undefined) this.#progress.delete(pending.progressToken);
         pending.upstream.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: upstreamId, reason: 'client session closed' } });
         this.#checkDrained(pending.upstream);
       }
     }
-    for (const exchange of this.#exchanges) if (exchange.pending.session === id) this.#endExchange(exchange, 'client session closed');
+    for (const exchange of this.#exchanges) {
+      if (exchange.pending.session !== id) continue;
+      released += 1;
+      this.#endExchange(exchange, 'client session closed');
+    }
+    this.#leaveShare(closed, released);
     // The server must not wait forever on a question to a client that is gone.
     for (const [downstreamId, route] of this.#serverRequests) {
       if (route.session !== id) continue;
@@ -805,8 +864,8 @@ export class Bridge {
       session.deliver(this.#unavailable(request.id), request.id);
       return;
     }
-    if (session.inFlight >= MAX_IN_FLIGHT_PER_CLIENT) {
-      session.waiting.push(request);
+    if (session.share.inFlight >= MAX_IN_FLIGHT_PER_CLIENT) {
+      session.share.waiting.push({ session: session.id, request });
       return;
     }
     this.#forward(session, request);
@@ -823,11 +882,10 @@ export class Bridge {
       // A modern server has no ping; apiary answers for it (its liveness is apiary's own discover).
       session.deliver({ jsonrpc: '2.0', id: request.id, result: {} }, request.id);
       // It took no turn at the server: one waiting may go in its place.
-      const next = session.inFlight < MAX_IN_FLIGHT_PER_CLIENT ? session.waiting.shift() : undefined;
-      if (next !== undefined) this.#forward(session, next);
+      this.#pump(session.share);
       return;
     }
-    session.inFlight += 1;
+    session.share.inFlight += 1;
     const upstreamId = this.#nextId++;
     const pending: ClientPending = { kind: 'client', upstream, session: session.id, id: request.id, method: request.method };
     let params = request.params;
@@ -861,10 +919,10 @@ export class Bridge {
   #done(pending: ClientPending): void {
     if (pending.progressToken !== undefined) this.#progress.delete(pending.progressToken);
     const session = this.#sessions.get(pending.session);
+    // A closed session gave its place back as it closed.
     if (session === undefined) return;
-    session.inFlight -= 1;
-    const next = session.waiting.shift();
-    if (next !== undefined) this.#forward(session, next);
+    session.share.inFlight -= 1;
+    this.#pump(session.share);
   }
 
   #clientNotification(session: Session, notification: JsonRpcMessage & { method: string; params?: Record<string, unknown> }): void {
@@ -885,7 +943,7 @@ export class Bridge {
         }
       }
       // One still waiting its turn never reached the server: it is just dropped.
-      session.waiting = session.waiting.filter((r) => r.id !== clientId);
+      session.share.waiting = session.share.waiting.filter((queued) => queued.session !== session.id || queued.request.id !== clientId);
       return;
     }
     this.#upstream?.send(notification);

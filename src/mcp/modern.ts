@@ -58,8 +58,11 @@ export const LIST_TTL_MS = 1000;
 
 /** The client side of what an endpoint serves (a Bridge, the Aggregate): the same sessions 2025 clients get. */
 export interface SessionHost {
-  /** `ephemeral`: a session for one request, no news to whoever watches the host's clients (a modern request's). */
-  openSession(deliver: Deliver, options?: { ephemeral?: boolean }): string;
+  /**
+   * `ephemeral`: a session for one request, no news to whoever watches the host's clients (a modern request's).
+   * `share`: who the client is; its sessions share one client's place in the host's per-client queues.
+   */
+  openSession(deliver: Deliver, options?: { ephemeral?: boolean; share?: string }): string;
   hasSession(id: string): boolean;
   closeSession(id: string): void;
   fromClient(sessionId: string, message: JsonRpcMessage): Promise<void>;
@@ -212,7 +215,7 @@ export class ModernFront {
     const principal = principalOf(header(req, 'authorization'));
     const retried = this.#retried(route.message, principal);
     if (retried !== undefined && 'refused' in retried) return writeJson(res, 200, { jsonrpc: '2.0', id, error: retried.refused });
-    const session = retried?.item ?? new ShortSession(this.#host, { held: this.#held, principal });
+    const session = retried?.item ?? new ShortSession(this.#host, { held: this.#held, principal }, shareOf(principal, route.message.params));
     // The client gone: the session closes, which cancels its request at the server, and a listen stream ends.
     // The abort is made only for the SDK's Request (an event and a DOMException each: a fast answer needs neither).
     let gone: AbortController | undefined;
@@ -417,10 +420,10 @@ class ShortSession implements Holdable {
   /** Resolves at the first progress the server reports on this session's request. */
   readonly progressed = new Promise<typeof PROGRESS>((resolve) => (this.#progressed = () => resolve(PROGRESS)));
 
-  constructor(host: SessionHost, hold?: HoldContext) {
+  constructor(host: SessionHost, hold?: HoldContext, share?: string) {
     this.#host = host;
     this.#hold = hold;
-    this.#id = host.openSession((message) => this.#deliver(message), { ephemeral: true });
+    this.#id = host.openSession((message) => this.#deliver(message), { ephemeral: true, ...(share !== undefined ? { share } : {}) });
   }
 
   /** From now on the server's progress goes to `relay`, the progress heard before first. */
@@ -603,6 +606,20 @@ class ShortSession implements Holdable {
       call.wake?.();
     });
   }
+}
+
+/**
+ * Who a 2026-07-28 client is, for its place in the per-client queues: the
+ * hash of its credentials, and the name its envelope's clientInfo gives
+ * (apiary's endpoint token is one for every client of the machine, so the
+ * token alone would put them all in one queue). Not a security boundary: a
+ * client that renames itself per request gets no more than 2025 clients
+ * that open many sessions.
+ */
+function shareOf(principal: string, params: Record<string, unknown> | undefined): string {
+  const info = (params?.['_meta'] as Record<string, unknown> | undefined)?.[`${ENVELOPE_PREFIX}clientInfo`];
+  const name = (info as { name?: unknown } | undefined)?.name;
+  return `modern:${principal}:${typeof name === 'string' ? name : ''}`;
 }
 
 /** -32022, listing both revisions apiary speaks. */
