@@ -6,25 +6,12 @@
  * answers initialize and broadcasts a server's notifications to every
  * session, as the Bridge does.
  */
-import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Deliver } from '../src/mcp/bridge.js';
-import { HttpEndpoint, MAX_SESSIONS, type SessionHost } from '../src/mcp/http-endpoint.js';
+import { HttpEndpoint, MAX_SESSIONS } from '../src/mcp/http-endpoint.js';
 import { isRequest, type JsonRpcMessage } from '../src/mcp/jsonrpc.js';
+import { SessionTable } from './helpers/session-host.js';
 
-class BroadcastHost implements SessionHost {
-  readonly sessions = new Map<string, Deliver>();
-  openSession(deliver: Deliver): string {
-    const id = randomUUID();
-    this.sessions.set(id, deliver);
-    return id;
-  }
-  hasSession(id: string): boolean {
-    return this.sessions.has(id);
-  }
-  closeSession(id: string): void {
-    this.sessions.delete(id);
-  }
+class BroadcastHost extends SessionTable {
   fromClient(id: string, message: JsonRpcMessage): Promise<void> {
     if (isRequest(message) && message.method === 'initialize') {
       this.sessions.get(id)?.({ jsonrpc: '2.0', id: message.id, result: { protocolVersion: '2025-06-18', capabilities: {}, serverInfo: { name: 'host', version: '1' } } }, message.id);

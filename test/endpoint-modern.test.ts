@@ -5,29 +5,16 @@
  * leaves no session behind, and an endpoint without a token marks its lists
  * public.
  */
-import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Deliver } from '../src/mcp/bridge.js';
-import { HttpEndpoint, type SessionHost } from '../src/mcp/http-endpoint.js';
+import { HttpEndpoint } from '../src/mcp/http-endpoint.js';
 import { ErrorCodes, errorResponse, isRequest, type JsonRpcMessage, type JsonRpcRequest } from '../src/mcp/jsonrpc.js';
+import { SessionTable } from './helpers/session-host.js';
 
 /** Answers initialize with a tools server; tools/call as `call` says; remembers every request. */
-class RecordingHost implements SessionHost {
-  readonly sessions = new Map<string, Deliver>();
+class RecordingHost extends SessionTable {
   readonly requests: JsonRpcRequest[] = [];
   call: (request: JsonRpcRequest) => JsonRpcMessage = (r) => ({ jsonrpc: '2.0', id: r.id, result: { content: [{ type: 'text', text: 'ok' }] } });
 
-  openSession(deliver: Deliver): string {
-    const id = randomUUID();
-    this.sessions.set(id, deliver);
-    return id;
-  }
-  hasSession(id: string): boolean {
-    return this.sessions.has(id);
-  }
-  closeSession(id: string): void {
-    this.sessions.delete(id);
-  }
   fromClient(id: string, message: JsonRpcMessage): Promise<void> {
     if (!isRequest(message)) return Promise.resolve();
     this.requests.push(message);

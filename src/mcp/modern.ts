@@ -41,6 +41,7 @@ import { callName, HeldCalls, INPUT_CAPABILITY, MAY_ASK, principalOf, type Bindi
 import type { ListKind } from './list-watch.js';
 import { ErrorCodes, errorResponse, isRequest, isResponse, ModernErrorCodes, modernErrorCode, type Id, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse } from './jsonrpc.js';
 import { encodeResult, fastRequest, writeResult } from './modern-fast.js';
+import { ResourceWatch } from './resource-watch.js';
 
 export const MODERN_VERSION = '2026-07-28';
 /** What a 2025 client reaches with `initialize` at the same URL. */
@@ -164,6 +165,8 @@ export class ModernFront {
   readonly #unwatch: (() => void) | undefined;
   /** Calls whose server asked the client something, held until the client's retry (MRTR). */
   readonly #held: HeldCalls<ShortSession>;
+  /** The resources listeners asked to hear of, subscribed at the server. */
+  readonly #resources: ResourceWatch;
 
   /**
    * `heldCalls`: how long and how many calls are held for their client's input (tests shorten them);
@@ -189,11 +192,13 @@ export class ModernFront {
     const notify = this.#handler.notify;
     const publish: Record<ListKind, () => void> = { tools: () => notify.toolsChanged(), prompts: () => notify.promptsChanged(), resources: () => notify.resourcesChanged() };
     this.#unwatch = host.watchLists?.((kind) => publish[kind]());
+    this.#resources = new ResourceWatch(host, (uri) => notify.resourceUpdated(uri));
   }
 
   /** Ends the modern exchanges in flight and the listen streams (the endpoint is closing). */
   close(): Promise<void> {
     this.#unwatch?.();
+    this.#resources.close();
     this.#held.close('the endpoint is closing');
     return this.#handler.close();
   }
@@ -229,8 +234,13 @@ export class ModernFront {
       const meta = (route.message.params?.['_meta'] ?? {}) as Record<string, unknown>;
       const intro = session.introduction ?? (await session.introduce(meta[`${ENVELOPE_PREFIX}clientCapabilities`], meta[`${ENVELOPE_PREFIX}clientInfo`]));
       if ('error' in intro) return writeJson(res, 200, { jsonrpc: '2.0', id, error: { code: modernErrorCode(intro.error.code), message: intro.error.message } });
-      // A listen stream asks the server nothing: the introduction (what it offers) was all it needed of the session.
-      if (route.message.method === 'subscriptions/listen') session.close();
+      // A listen stream asks the server nothing itself: the introduction (what it offers) was all it needed of the session.
+      // The resources it asks to hear of are subscribed at the server for as long as it listens.
+      if (route.message.method === 'subscriptions/listen') {
+        session.close();
+        const uris = resourceSubscriptions(route.message.params, intro);
+        if (uris.length > 0) res.on('close', this.#resources.watch(uris));
+      }
       const forwarded = this.#forwardFast(req, route.message, intro, session);
       if (forwarded !== undefined && (await this.#writeFast(res, route.message.id, forwarded, intro, session))) return;
       gone = new AbortController();
@@ -606,6 +616,17 @@ class ShortSession implements Holdable {
       call.wake?.();
     });
   }
+}
+
+/**
+ * The URIs a listen request asks to hear of that the SDK's router honours:
+ * only when the server offers `resources.subscribe` (as the router checks).
+ */
+function resourceSubscriptions(params: Record<string, unknown> | undefined, intro: Introduction): string[] {
+  const resources = intro.capabilities['resources'] as { subscribe?: unknown } | undefined;
+  const asked = (params?.['notifications'] as { resourceSubscriptions?: unknown } | undefined)?.resourceSubscriptions;
+  if (resources?.subscribe !== true || !Array.isArray(asked)) return [];
+  return asked.filter((uri): uri is string => typeof uri === 'string');
 }
 
 /**

@@ -1,0 +1,105 @@
+/**
+ * `subscriptions/listen` with `resourceSubscriptions` at a 2025 stdio
+ * server's endpoint: apiary subscribes at the server (resources/subscribe
+ * over a session of its own), the server's notifications/resources/updated
+ * for those URIs reach the listener tagged with its subscription id, and the
+ * listen stream's end unsubscribes. server-everything sends an update for
+ * each subscribed URI when its toggle-subscriber-updates tool is called, and
+ * says so in a log message when it is subscribed and unsubscribed.
+ */
+import { createRequire } from 'node:module';
+import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { describe, expect, it } from 'vitest';
+import { findCondition } from '../src/api/status.js';
+import { readEndpointToken } from '../src/mcp/endpoint-token.js';
+import { isRequest, type JsonRpcMessage, type JsonRpcRequest } from '../src/mcp/jsonrpc.js';
+import { ResourceWatch } from '../src/mcp/resource-watch.js';
+import { StateLayout } from '../src/state/layout.js';
+import { harness } from './helpers/controller.js';
+import { SessionTable } from './helpers/session-host.js';
+import { waitFor } from './helpers/wait.js';
+
+const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
+const SUBSCRIPTION_ID = 'io.modelcontextprotocol/subscriptionId';
+
+/** Answers every request at once and remembers it; `update(uri)` is the server's notification to every open session. */
+class RecordingHost extends SessionTable {
+  readonly requests: JsonRpcRequest[] = [];
+  fromClient(id: string, message: JsonRpcMessage): Promise<void> {
+    if (isRequest(message)) {
+      this.requests.push(message);
+      this.sessions.get(id)?.({ jsonrpc: '2.0', id: message.id, result: {} });
+    }
+    return Promise.resolve();
+  }
+  update(uri: string): void {
+    for (const deliver of this.sessions.values()) deliver({ jsonrpc: '2.0', method: 'notifications/resources/updated', params: { uri } });
+  }
+  asked(): string[] {
+    return this.requests.filter((r) => r.method !== 'initialize').map((r) => `${r.method} ${String(r.params?.['uri'])}`);
+  }
+}
+
+describe('ResourceWatch', () => {
+  it('subscribes a URI once for all its listeners, publishes only watched URIs, unsubscribes at the last listener\'s end and then closes its session', () => {
+    const host = new RecordingHost();
+    const published: string[] = [];
+    const watch = new ResourceWatch(host, (uri) => published.push(uri));
+    const first = watch.watch(['a://1', 'a://2', 'a://1']);
+    const second = watch.watch(['a://1']);
+    expect(host.asked()).toEqual(['resources/subscribe a://1', 'resources/subscribe a://2']);
+    host.update('a://1');
+    host.update('a://other');
+    expect(published).toEqual(['a://1']);
+    first();
+    first();
+    expect(host.asked()).toEqual(['resources/subscribe a://1', 'resources/subscribe a://2', 'resources/unsubscribe a://2']);
+    expect(host.sessions.size).toBe(1);
+    second();
+    expect(host.asked().at(-1)).toBe('resources/unsubscribe a://1');
+    expect(host.sessions.size).toBe(0);
+  });
+});
+
+describe('resource updates on a 2026-07-28 listen stream', () => {
+  it("a listener's resourceSubscriptions are subscribed at a 2025 stdio server, its updates reach the listener tagged, and the stream's end unsubscribes", async () => {
+    const h = await harness();
+    await h.write('e.yaml', `apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata:\n  name: everything\nspec:\n  command: node\n  args: [${JSON.stringify(EVERYTHING)}, stdio]\n`);
+    await h.start();
+    const url = await h.waitFor('everything Ready', async () => {
+      const s = await h.status('everything');
+      return findCondition(s?.conditions, 'Ready')?.status === 'True' && s?.url ? s.url : undefined;
+    }, 20_000);
+    const headers = { Authorization: `Bearer ${(await readEndpointToken(new StateLayout(h.stateDir)))!}` };
+
+    // A 2025 client hears the server's log messages (every session at the bridge does): what it was asked to (un)subscribe.
+    const legacy = new Client({ name: 'legacy', version: '1' });
+    const logged: string[] = [];
+    legacy.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void logged.push(String(n.params.data)));
+    await legacy.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }));
+    const uri = (await legacy.listResources()).resources[0]!.uri;
+
+    const modern = new ModernClient({ name: 'listener', version: '1' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
+    await modern.connect(new ModernTransport(new URL(url), { requestInit: { headers } }));
+    const updates: Array<{ uri: string; meta: Record<string, unknown> }> = [];
+    modern.setNotificationHandler('notifications/resources/updated', (n) => void updates.push({ uri: n.params.uri, meta: (n.params._meta ?? {}) as Record<string, unknown> }));
+    const subscription = await modern.listen({ resourceSubscriptions: [uri] });
+    expect(subscription.honoredFilter).toEqual({ resourceSubscriptions: [uri] });
+    await waitFor('the server subscribed', () => logged.some((l) => l.includes(`Subscribe Resource request for URI: ${uri}`)), 10_000, { observe: () => logged });
+
+    await legacy.callTool({ name: 'toggle-subscriber-updates', arguments: {} });
+    const update = await waitFor('the update on the listen stream', () => updates[0], 10_000, { observe: () => updates });
+    expect(update.uri).toBe(uri);
+    // Tagged with the listen request's id, which the SDK client chose.
+    expect(['string', 'number']).toContain(typeof update.meta[SUBSCRIPTION_ID]);
+
+    await subscription.close();
+    await waitFor('the server unsubscribed', () => logged.some((l) => l.includes(`Unsubscribe Resource request: ${uri}`)), 10_000, { observe: () => logged });
+    await legacy.callTool({ name: 'toggle-subscriber-updates', arguments: {} });
+    await modern.close();
+    await legacy.close();
+  });
+});
