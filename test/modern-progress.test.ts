@@ -8,6 +8,7 @@
  * 2026-07-28 hears it at the server's endpoint and at the aggregate.
  */
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client';
 import { describe, expect, it } from 'vitest';
 import { findCondition } from '../src/api/status.js';
@@ -16,13 +17,14 @@ import { StateLayout } from '../src/state/layout.js';
 import { harness, type Harness } from './helpers/controller.js';
 
 const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
+const MODERN_SERVER = fileURLToPath(new URL('./fixtures/servers/modern-server.mjs', import.meta.url));
 const MODERN = '2026-07-28';
 const ENVELOPE = { 'io.modelcontextprotocol/protocolVersion': MODERN, 'io.modelcontextprotocol/clientCapabilities': {} };
 const LONG = { duration: 0.4, steps: 4 };
 
-async function started(): Promise<{ url: string; aggregate: string; token: string }> {
+async function started(args: string[] = [EVERYTHING, 'stdio']): Promise<{ url: string; aggregate: string; token: string }> {
   const h: Harness = await harness();
-  await h.write('e.yaml', `apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata:\n  name: everything\nspec:\n  command: node\n  args: [${JSON.stringify(EVERYTHING)}, stdio]\n`);
+  await h.write('e.yaml', `apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata:\n  name: everything\nspec:\n  command: node\n  args: ${JSON.stringify(args)}\n`);
   const controller = await h.start();
   const url = await h.waitFor('everything Ready', async () => {
     const s = await h.status('everything');
@@ -67,6 +69,16 @@ describe('progress for 2026-07-28 requests', () => {
       expect(heard.every((p) => p.total === 4)).toBe(true);
       await client.close();
     }
+  });
+
+  it('a 2026-07-28 stdio server\'s progress reaches a modern client too', async () => {
+    const { url, token } = await started([MODERN_SERVER, '--mrtr']);
+    const client = await modernClient(url, token);
+    const heard: number[] = [];
+    const result = await client.callTool({ name: 'count', arguments: {} }, { onprogress: (p) => heard.push(p.progress) });
+    expect(result.content).toEqual([{ type: 'text', text: 'counted' }]);
+    expect(heard).toEqual([1, 2]);
+    await client.close();
   });
 
   it('the progress goes on the request\'s own SSE stream under the client\'s token, the result last; without a token the answer is plain JSON', async () => {
