@@ -43,22 +43,30 @@ class RecordingHost extends SessionTable {
   }
 }
 
+/** The watch sends once its session's introduction is answered (a promise): what it sends has gone once pending callbacks ran. */
+function settled(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 describe('ResourceWatch', () => {
-  it('subscribes a URI once for all its listeners, publishes only watched URIs, unsubscribes at the last listener\'s end and then closes its session', () => {
+  it('subscribes a URI once for all its listeners (once the session is introduced), publishes only watched URIs, unsubscribes at the last listener\'s end and then closes its session', async () => {
     const host = new RecordingHost();
     const published: string[] = [];
     const watch = new ResourceWatch(host, (uri) => published.push(uri));
     const first = watch.watch(['a://1', 'a://2', 'a://1']);
     const second = watch.watch(['a://1']);
+    await settled();
     expect(host.asked()).toEqual(['resources/subscribe a://1', 'resources/subscribe a://2']);
     host.update('a://1');
     host.update('a://other');
     expect(published).toEqual(['a://1']);
     first();
     first();
+    await settled();
     expect(host.asked()).toEqual(['resources/subscribe a://1', 'resources/subscribe a://2', 'resources/unsubscribe a://2']);
     expect(host.sessions.size).toBe(1);
     second();
+    await settled();
     expect(host.asked().at(-1)).toBe('resources/unsubscribe a://1');
     expect(host.sessions.size).toBe(0);
   });

@@ -12,21 +12,60 @@ import { fileURLToPath } from 'node:url';
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { SubscribeRequestSchema, UnsubscribeRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { createServer, type Server as HttpServer } from 'node:http';
+import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { findCondition } from '../src/api/status.js';
 import { readEndpointToken } from '../src/mcp/endpoint-token.js';
 import { StateLayout } from '../src/state/layout.js';
 import { harness, type Harness } from './helpers/controller.js';
 import { freePort } from './helpers/ports.js';
+import { waitFor } from './helpers/wait.js';
 
 const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
 const MODERN_SERVER = fileURLToPath(new URL('./fixtures/servers/modern-server.mjs', import.meta.url));
 const MODERN = '2026-07-28';
 
 const children: ChildProcess[] = [];
-afterEach(() => {
+const servers: HttpServer[] = [];
+afterEach(async () => {
   for (const child of children.splice(0)) child.kill();
+  for (const server of servers.splice(0)) {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
 });
+
+/**
+ * A hosted 2025 server (the SDK v1's, with sessions) offering one resource
+ * that can be subscribed to: `touch()` tells each session subscribed to it
+ * that it changed; `subscribed` is who is subscribed now.
+ */
+async function subscribable(): Promise<{ url: string; uri: string; touch: () => Promise<void>; subscribed: Set<string> }> {
+  const uri = 'note://one';
+  const subscribed = new Set<string>();
+  const sessions = new Map<string, { mcp: McpServer; transport: StreamableHTTPServerTransport }>();
+  const http = createServer((req, res) => {
+    const id = req.headers['mcp-session-id'];
+    const known = typeof id === 'string' ? sessions.get(id) : undefined;
+    if (known !== undefined) return void known.transport.handleRequest(req, res);
+    const mcp = new McpServer({ name: 'notes', version: '1' }, { capabilities: { resources: { subscribe: true } } });
+    mcp.registerResource('one', uri, {}, () => ({ contents: [{ uri, text: 'one' }] }));
+    const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({ sessionIdGenerator: randomUUID, onsessioninitialized: (sid) => void sessions.set(sid, { mcp, transport }) });
+    mcp.server.setRequestHandler(SubscribeRequestSchema, (r) => (subscribed.add(`${transport.sessionId} ${r.params.uri}`), {}));
+    mcp.server.setRequestHandler(UnsubscribeRequestSchema, (r) => (subscribed.delete(`${transport.sessionId} ${r.params.uri}`), {}));
+    void mcp.connect(transport).then(() => transport.handleRequest(req, res));
+  });
+  servers.push(http);
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  const touch = async (): Promise<void> => {
+    for (const [sid, { mcp }] of sessions) if (subscribed.has(`${sid} ${uri}`)) await mcp.server.sendResourceUpdated({ uri });
+  };
+  return { url: `http://127.0.0.1:${(http.address() as { port: number }).port}/mcp`, uri, touch, subscribed };
+}
 
 /** A hosted server: a process listening on a port of its own, ready once it says so on stderr. */
 async function hosted(args: string[], listening: RegExp): Promise<string> {
@@ -86,6 +125,24 @@ async function heardProgress(modern: ModernClient, legacy: Client, tool: string,
 }
 
 describe('both revisions at a hosted server (spec.remote)', () => {
+  it("a listener's resourceSubscriptions at a hosted 2025 server's proxy: subscribed at the server, its updates heard tagged, unsubscribed at the stream's end", async () => {
+    const notes = await subscribable();
+    const { endpoint, token } = await fronted(notes.url);
+    const modern = await modernClient(endpoint, token);
+    const updates: Array<{ uri: string; meta: Record<string, unknown> }> = [];
+    modern.setNotificationHandler('notifications/resources/updated', (n) => void updates.push({ uri: n.params.uri, meta: (n.params._meta ?? {}) as Record<string, unknown> }));
+    const subscription = await modern.listen({ resourceSubscriptions: [notes.uri] });
+    expect(subscription.honoredFilter).toEqual({ resourceSubscriptions: [notes.uri] });
+    await waitFor('the hosted server subscribed', () => notes.subscribed.size === 1, 10_000, { observe: () => notes.subscribed });
+    await notes.touch();
+    const update = await waitFor('the update on the listen stream', () => updates[0], 10_000, { observe: () => updates });
+    expect(update.uri).toBe(notes.uri);
+    expect(update.meta['io.modelcontextprotocol/subscriptionId']).toBeDefined();
+    await subscription.close();
+    await waitFor('the hosted server unsubscribed', () => notes.subscribed.size === 0, 10_000, { observe: () => notes.subscribed });
+    await modern.close();
+  });
+
   it('a hosted 2026-07-28 server answers a 2026-07-28 client and a 2025 client side by side', async () => {
     const url = await hosted([MODERN_SERVER, '--http', '--mrtr'], /modern server on/);
     const { endpoint, token } = await fronted(url);

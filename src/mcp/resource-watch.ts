@@ -12,13 +12,18 @@ import type { JsonRpcMessage } from './jsonrpc.js';
 import { isNotification, isResponse } from './jsonrpc.js';
 import type { SessionHost } from './modern.js';
 
+/** The id of the session's introduction (initialize): the subscriptions go once it is answered. */
+const INTRODUCTION = 'watch-introduction';
+
 export class ResourceWatch {
   readonly #host: SessionHost;
   readonly #publish: (uri: string) => void;
   /** Listeners of each watched URI. */
   readonly #listeners = new Map<string, number>();
-  /** The session the subscriptions are made over, while any URI is watched. */
-  #session: string | undefined;
+  /** The session the subscriptions are made over, while any URI is watched, and when its introduction was answered. */
+  #session: { id: string; introduced: Promise<void> } | undefined;
+  /** Whoever waits for the introduction's answer (a host such as the proxy's opens its session with the server then). */
+  #introduced: (() => void) | undefined;
   /** Requests not yet answered: the session stays until they are (closing it would cancel an unsubscribe at the server). */
   readonly #unanswered = new Set<string>();
   #nextId = 1;
@@ -62,13 +67,16 @@ export class ResourceWatch {
     // The answer (and a refusal) goes nowhere: a listener was told what the SDK honoured, and the server's updates are what it hears.
     const id = `watch-${this.#nextId++}`;
     this.#unanswered.add(id);
-    void this.#host.fromClient(session, { jsonrpc: '2.0', id, method, params });
+    void session.introduced.then(() => {
+      if (this.#session === session) void this.#host.fromClient(session.id, { jsonrpc: '2.0', id, method, params });
+    });
   }
 
-  #open(): string {
-    const session = this.#host.openSession((message) => this.#deliver(message), { ephemeral: true });
+  #open(): { id: string; introduced: Promise<void> } {
+    const id = this.#host.openSession((message) => this.#deliver(message), { ephemeral: true });
+    const session = { id, introduced: new Promise<void>((resolve) => (this.#introduced = resolve)) };
     this.#session = session;
-    void this.#host.fromClient(session, { jsonrpc: '2.0', id: `watch-${this.#nextId++}`, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'apiary-resource-watch', version: '1' } } });
+    void this.#host.fromClient(id, { jsonrpc: '2.0', id: INTRODUCTION, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'apiary-resource-watch', version: '1' } } });
     return session;
   }
 
@@ -76,11 +84,13 @@ export class ResourceWatch {
     const session = this.#session;
     this.#session = undefined;
     this.#unanswered.clear();
-    if (session !== undefined) this.#host.closeSession(session);
+    this.#introduced = undefined;
+    if (session !== undefined) this.#host.closeSession(session.id);
   }
 
   #deliver(message: JsonRpcMessage): void {
     if (isResponse(message)) {
+      if (message.id === INTRODUCTION) return this.#introduced?.();
       this.#unanswered.delete(String(message.id));
       if (this.#listeners.size === 0 && this.#unanswered.size === 0) this.#closeSession();
       return;

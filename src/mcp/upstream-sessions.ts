@@ -134,6 +134,8 @@ export class UpstreamSessions implements SessionHost {
       if (capabilities[method.split('/')[0]!] === undefined) continue;
       register(method, (asked, ctx) => asking(session, `apiary-${this.#nextAsk++}`, method, asked.params ?? {}, ctx.mcpReq.signal));
     }
+    // A resource the session subscribed to (apiary's watch for its listeners) changed: the session's owner hears it.
+    client.setNotificationHandler('notifications/resources/updated', (notification) => session.deliver({ jsonrpc: '2.0', method: notification.method, params: notification.params }));
     try {
       await client.connect(new StreamableHTTPClientTransport(target.url, { requestInit: { headers: target.headers } }));
     } catch (err) {
