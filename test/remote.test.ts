@@ -7,6 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
+import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
@@ -74,6 +75,11 @@ describe('a hosted server (spec.remote)', () => {
     const answer = await client.callTool({ name: 'shout', arguments: { word: 'hello' } });
     expect(answer.content).toEqual([{ type: 'text', text: 'HELLO' }]);
     await client.close();
+    // A 2026-07-28 client's requests reach it with the same key (apiary's own session with the server).
+    const modern = new ModernClient({ name: 'remote-test-2026', version: '1' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
+    await modern.connect(new ModernTransport(new URL(status.url!), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+    expect((await modern.callTool({ name: 'shout', arguments: { word: 'modern' } })).content).toEqual([{ type: 'text', text: 'MODERN' }]);
+    await modern.close();
     // The hosted server only ever saw its own key, never apiary's token.
     expect(seen.length).toBeGreaterThan(0);
     expect(new Set(seen)).toEqual(new Set(['Bearer k-remote-canary']));
