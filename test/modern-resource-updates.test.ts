@@ -8,10 +8,11 @@
  * says so in a log message when it is subscribed and unsubscribed.
  */
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { LoggingMessageNotificationSchema, ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
 import { findCondition } from '../src/api/status.js';
 import { readEndpointToken } from '../src/mcp/endpoint-token.js';
@@ -23,6 +24,7 @@ import { SessionTable } from './helpers/session-host.js';
 import { waitFor } from './helpers/wait.js';
 
 const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
+const MODERN_SERVER = fileURLToPath(new URL('./fixtures/servers/modern-server.mjs', import.meta.url));
 const SUBSCRIPTION_ID = 'io.modelcontextprotocol/subscriptionId';
 
 /** Answers every request at once and remembers it; `update(uri)` is the server's notification to every open session. */
@@ -72,16 +74,21 @@ describe('ResourceWatch', () => {
   });
 });
 
+/** A stdio server `node <args>` under the controller, Ready: its endpoint, and the headers that carry apiary's token. */
+async function served(name: string, args: string[]): Promise<{ url: string; headers: Record<string, string> }> {
+  const h = await harness();
+  await h.write(`${name}.yaml`, `apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata:\n  name: ${name}\nspec:\n  command: node\n  args: ${JSON.stringify(args)}\n`);
+  await h.start();
+  const url = await h.waitFor(`${name} Ready`, async () => {
+    const s = await h.status(name);
+    return findCondition(s?.conditions, 'Ready')?.status === 'True' && s?.url ? s.url : undefined;
+  }, 20_000);
+  return { url, headers: { Authorization: `Bearer ${(await readEndpointToken(new StateLayout(h.stateDir)))!}` } };
+}
+
 describe('resource updates on a 2026-07-28 listen stream', () => {
   it("a listener's resourceSubscriptions are subscribed at a 2025 stdio server, its updates reach the listener tagged, and the stream's end unsubscribes", async () => {
-    const h = await harness();
-    await h.write('e.yaml', `apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata:\n  name: everything\nspec:\n  command: node\n  args: [${JSON.stringify(EVERYTHING)}, stdio]\n`);
-    await h.start();
-    const url = await h.waitFor('everything Ready', async () => {
-      const s = await h.status('everything');
-      return findCondition(s?.conditions, 'Ready')?.status === 'True' && s?.url ? s.url : undefined;
-    }, 20_000);
-    const headers = { Authorization: `Bearer ${(await readEndpointToken(new StateLayout(h.stateDir)))!}` };
+    const { url, headers } = await served('everything', [EVERYTHING, 'stdio']);
 
     // A 2025 client hears the server's log messages (every session at the bridge does): what it was asked to (un)subscribe.
     const legacy = new Client({ name: 'legacy', version: '1' });
@@ -109,5 +116,37 @@ describe('resource updates on a 2026-07-28 listen stream', () => {
     await legacy.callTool({ name: 'toggle-subscriber-updates', arguments: {} });
     await modern.close();
     await legacy.close();
+  });
+});
+
+describe('resource subscriptions in front of a 2026-07-28 stdio server', () => {
+  it("a 2025 client's resources/subscribe and a modern listener's resourceSubscriptions are made on a listen stream apiary opens to the server; each update reaches only those subscribed", async () => {
+    const { url, headers } = await served('notes', [MODERN_SERVER, '--resources']);
+    const uri = 'note://one';
+
+    const subscriber = new Client({ name: 'subscriber', version: '1' });
+    const bystander = new Client({ name: 'bystander', version: '1' });
+    const heard = { subscriber: 0, bystander: 0 };
+    subscriber.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void (n.params.uri === uri && heard.subscriber++));
+    bystander.setNotificationHandler(ResourceUpdatedNotificationSchema, () => void heard.bystander++);
+    for (const c of [subscriber, bystander]) await c.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }));
+    await subscriber.subscribeResource({ uri });
+
+    const modern = new ModernClient({ name: 'listener', version: '1' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
+    await modern.connect(new ModernTransport(new URL(url), { requestInit: { headers } }));
+    const updates: string[] = [];
+    modern.setNotificationHandler('notifications/resources/updated', (n) => void updates.push(n.params.uri));
+    const subscription = await modern.listen({ resourceSubscriptions: [uri] });
+
+    await waitFor('the update at both subscribers', async () => {
+      await bystander.callTool({ name: 'touch', arguments: {} });
+      return heard.subscriber > 0 && updates.length > 0;
+    }, 10_000, { observe: () => ({ heard, updates }), intervalMs: 200 });
+    expect(updates[0]).toBe(uri);
+    expect(heard.bystander).toBe(0);
+    await subscription.close();
+    await subscriber.unsubscribeResource({ uri });
+    await modern.close();
+    for (const c of [subscriber, bystander]) await c.close();
   });
 });

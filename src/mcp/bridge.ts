@@ -235,6 +235,13 @@ export class Bridge {
   readonly #progress = new Map<string, { session: string; token: string | number }>();
   /** The shares of clients whose sessions share one (2026-07-28 clients'), by their key. */
   readonly #shares = new Map<string, Share>();
+  /**
+   * A 2026-07-28 server has no resources/subscribe: the URIs its clients
+   * subscribed to (each with who did) are asked for on one listen stream of
+   * apiary's to the serving process, opened again whenever the set changes.
+   */
+  readonly #resourceSubs = new Map<string, Set<string>>();
+  #resourceListen: { upstream: StdioUpstream; id: number } | undefined;
   /** 2025 clients' requests waiting for their answers to a modern server's questions, and each question out by its id. */
   readonly #exchanges = new Set<InputExchange>();
   readonly #inputAsks = new Map<string, InputExchange>();
@@ -509,6 +516,7 @@ export class Bridge {
     this.#set('ready');
     this.#scheduleHealth();
     if (this.#upstream !== undefined) this.#listenUpstream(this.#upstream, init);
+    this.#listenResources();
     // Clients of the previous process may hold stale lists.
     if (restarted) {
       const caps = init.capabilities ?? {};
@@ -531,6 +539,56 @@ export class Bridge {
     for (const kind of ['tools', 'prompts', 'resources'] as const) if (caps[kind]?.listChanged === true) notifications[`${kind}ListChanged`] = true;
     if (Object.keys(notifications).length === 0) return;
     void this.#call(upstream, 'subscriptions/listen', this.#paramsFor(upstream, { notifications }));
+  }
+
+  /** A client (un)subscribes a resource of a 2026-07-28 server: answered here, and the listen stream asks for the new set. */
+  #subscribeModern(session: Session, request: JsonRpcRequest): void {
+    const uri = request.params?.['uri'];
+    if (typeof uri !== 'string') return session.deliver(errorResponse(request.id, ErrorCodes.InvalidParams, `${request.method} needs params.uri, a string`), request.id);
+    const had = this.#resourceSubs.has(uri);
+    const subscribers = this.#resourceSubs.get(uri) ?? new Set<string>();
+    if (request.method === 'resources/subscribe') subscribers.add(session.id);
+    else subscribers.delete(session.id);
+    if (subscribers.size > 0) this.#resourceSubs.set(uri, subscribers);
+    else this.#resourceSubs.delete(uri);
+    session.deliver({ jsonrpc: '2.0', id: request.id, result: {} }, request.id);
+    if (had !== this.#resourceSubs.has(uri)) this.#listenResources();
+  }
+
+  /** Whether resources/(un)subscribe is apiary's to serve: the serving process speaks 2026-07-28 and offers subscriptions. */
+  #servesSubscriptions(method: string): boolean {
+    if (method !== 'resources/subscribe' && method !== 'resources/unsubscribe') return false;
+    const upstream = this.#upstream;
+    const resources = (this.#init?.capabilities as Record<string, { subscribe?: boolean } | undefined> | undefined)?.['resources'];
+    return upstream !== undefined && this.#eras.get(upstream) === 'modern' && resources?.subscribe === true;
+  }
+
+  /** The listen stream for the subscribed URIs, at the serving process: the previous one ended (cancelled), a new one for the set as it is. */
+  #listenResources(): void {
+    const previous = this.#resourceListen;
+    this.#resourceListen = undefined;
+    if (previous !== undefined && this.#pending.delete(previous.id)) {
+      previous.upstream.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: previous.id, reason: 'the subscribed resources changed' } });
+    }
+    const upstream = this.#upstream;
+    if (upstream === undefined || this.#eras.get(upstream) !== 'modern' || this.#resourceSubs.size === 0) return;
+    const id = this.#nextId++;
+    this.#resourceListen = { upstream, id };
+    // It lasts until cancelled or the process ends; its end (an answer) forgets it.
+    this.#pending.set(id, { kind: 'internal', upstream, resolve: () => void (this.#resourceListen?.id === id && (this.#resourceListen = undefined)) });
+    const params = this.#paramsFor(upstream, { notifications: { resourceSubscriptions: [...this.#resourceSubs.keys()] } });
+    upstream.send({ jsonrpc: '2.0', id, method: 'subscriptions/listen', ...(params !== undefined ? { params } : {}) });
+  }
+
+  /** A session gone: its subscriptions go with it. */
+  #unsubscribeAll(sessionId: string): void {
+    let changed = false;
+    for (const [uri, subscribers] of this.#resourceSubs) {
+      if (!subscribers.delete(sessionId) || subscribers.size > 0) continue;
+      this.#resourceSubs.delete(uri);
+      changed = true;
+    }
+    if (changed) this.#listenResources();
   }
 
   // ---- rolling updates ----
@@ -823,6 +881,7 @@ export class Bridge {
       this.#endExchange(exchange, 'client session closed');
     }
     this.#leaveShare(closed, released);
+    this.#unsubscribeAll(id);
     // The server must not wait forever on a question to a client that is gone.
     for (const [downstreamId, route] of this.#serverRequests) {
       if (route.session !== id) continue;
@@ -864,6 +923,7 @@ export class Bridge {
       session.deliver(this.#unavailable(request.id), request.id);
       return;
     }
+    if (this.#servesSubscriptions(request.method)) return this.#subscribeModern(session, request);
     if (session.share.inFlight >= MAX_IN_FLIGHT_PER_CLIENT) {
       session.share.waiting.push({ session: session.id, request });
       return;
@@ -1140,6 +1200,13 @@ export class Bridge {
     }
     // apiary's own listen stream with a modern server: its acknowledgement is apiary's, its news goes out untagged (each listener gets its own tag).
     if (notification.method === 'notifications/subscriptions/acknowledged') return;
+    // A resource update from a modern server came on apiary's listen stream: only those subscribed to it hear it.
+    if (notification.method === 'notifications/resources/updated' && this.#eras.get(upstream) === 'modern') {
+      const uri = notification.params?.['uri'];
+      const untagged = withoutSubscriptionTag(notification);
+      for (const id of (typeof uri === 'string' ? this.#resourceSubs.get(uri) : undefined) ?? []) this.#sessions.get(id)?.deliver(untagged);
+      return;
+    }
     if (listChangedKind(notification) !== undefined && notification.params !== undefined) notification = withoutSubscriptionTag(notification);
     // Only the serving process speaks to every client; a replaced one's lists are no longer what clients see.
     if (upstream === this.#upstream || (this.#draining.has(upstream) && !notification.method.endsWith('/list_changed'))) this.#broadcast(notification);
