@@ -86,6 +86,15 @@ async function served(name: string, args: string[]): Promise<{ url: string; head
   return { url, headers: { Authorization: `Bearer ${(await readEndpointToken(new StateLayout(h.stateDir)))!}` } };
 }
 
+/** A client pinned to 2026-07-28 listening for updates of `uri`: the URIs it heard of, in order. */
+async function listening(url: string, headers: Record<string, string>, uri: string): Promise<{ modern: ModernClient; updates: string[]; subscription: Awaited<ReturnType<ModernClient['listen']>> }> {
+  const modern = new ModernClient({ name: 'listener', version: '1' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
+  await modern.connect(new ModernTransport(new URL(url), { requestInit: { headers } }));
+  const updates: string[] = [];
+  modern.setNotificationHandler('notifications/resources/updated', (n) => void updates.push(n.params.uri));
+  return { modern, updates, subscription: await modern.listen({ resourceSubscriptions: [uri] }) };
+}
+
 describe('resource updates on a 2026-07-28 listen stream', () => {
   it("a listener's resourceSubscriptions are subscribed at a 2025 stdio server, its updates reach the listener tagged, and the stream's end unsubscribes", async () => {
     const { url, headers } = await served('everything', [EVERYTHING, 'stdio']);
@@ -132,11 +141,7 @@ describe('resource subscriptions in front of a 2026-07-28 stdio server', () => {
     for (const c of [subscriber, bystander]) await c.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }));
     await subscriber.subscribeResource({ uri });
 
-    const modern = new ModernClient({ name: 'listener', version: '1' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
-    await modern.connect(new ModernTransport(new URL(url), { requestInit: { headers } }));
-    const updates: string[] = [];
-    modern.setNotificationHandler('notifications/resources/updated', (n) => void updates.push(n.params.uri));
-    const subscription = await modern.listen({ resourceSubscriptions: [uri] });
+    const { modern, updates, subscription } = await listening(url, headers, uri);
 
     await waitFor('the update at both subscribers', async () => {
       await bystander.callTool({ name: 'touch', arguments: {} });
@@ -146,6 +151,39 @@ describe('resource subscriptions in front of a 2026-07-28 stdio server', () => {
     expect(heard.bystander).toBe(0);
     await subscription.close();
     await subscriber.unsubscribeResource({ uri });
+    await modern.close();
+    for (const c of [subscriber, bystander]) await c.close();
+  });
+});
+
+describe('resource subscriptions at the aggregate', () => {
+  it("a 2025 client's resources/subscribe and a modern listener's resourceSubscriptions of apiary://<server>/<uri> reach the member; its updates come back under that URI to those subscribed only", async () => {
+    const h = await harness();
+    await h.write('e.yaml', `apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata:\n  name: everything\nspec:\n  command: node\n  args: ${JSON.stringify([EVERYTHING, 'stdio'])}\n`);
+    const controller = await h.start();
+    await h.waitFor('everything Ready', async () => findCondition((await h.status('everything'))?.conditions, 'Ready')?.status === 'True', 20_000);
+    const url = controller.aggregateUrl!;
+    const headers = { Authorization: `Bearer ${(await readEndpointToken(new StateLayout(h.stateDir)))!}` };
+
+    const subscriber = new Client({ name: 'subscriber', version: '1' });
+    const bystander = new Client({ name: 'bystander', version: '1' });
+    const heard: Record<'subscriber' | 'bystander', string[]> = { subscriber: [], bystander: [] };
+    subscriber.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void heard.subscriber.push(n.params.uri));
+    bystander.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void heard.bystander.push(n.params.uri));
+    for (const c of [subscriber, bystander]) await c.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }));
+    expect(subscriber.getServerCapabilities()?.resources?.subscribe).toBe(true);
+    const uri = (await subscriber.listResources()).resources.find((r) => r.uri.startsWith('apiary://everything/'))!.uri;
+    await subscriber.subscribeResource({ uri });
+
+    const { modern, updates, subscription } = await listening(url, headers, uri);
+    expect(subscription.honoredFilter).toEqual({ resourceSubscriptions: [uri] });
+
+    await bystander.callTool({ name: 'everything__toggle-subscriber-updates', arguments: {} });
+    await waitFor('the update at both subscribers', () => heard.subscriber.length > 0 && updates.length > 0, 10_000, { observe: () => ({ heard, updates }) });
+    expect(heard.subscriber[0]).toBe(uri);
+    expect(updates[0]).toBe(uri);
+    expect(heard.bystander).toEqual([]);
+    await subscription.close();
     await modern.close();
     for (const c of [subscriber, bystander]) await c.close();
   });

@@ -96,6 +96,8 @@ interface ClientSession {
   remotes: Map<string, RemoteLink>;
   /** A session for one request (a 2026-07-28 client's): so are its sessions at the members' bridges. */
   ephemeral: boolean;
+  /** The resources it subscribed to, as it names them (`apiary://<server>/<uri>`): a member's updates of others are not its news. */
+  subscribed: Set<string>;
   /** Who the client is, where its sessions share one place at each member's bridge (a 2026-07-28 client's, see Bridge.openSession). */
   share?: string;
   /** Its requests being answered: its id -> how to stop each part at the members. */
@@ -163,7 +165,7 @@ export class Aggregate {
   openSession(deliver: Deliver, options: { ephemeral?: boolean; share?: string } = {}): string {
     const id = randomUUID();
     const share = options.share !== undefined ? { share: options.share } : {};
-    this.#clients.set(id, { deliver, introduction: {}, links: new Map(), remotes: new Map(), open: new Map(), asks: new Map(), ephemeral: options.ephemeral === true, ...share });
+    this.#clients.set(id, { deliver, introduction: {}, links: new Map(), remotes: new Map(), open: new Map(), asks: new Map(), subscribed: new Set(), ephemeral: options.ephemeral === true, ...share });
     return id;
   }
 
@@ -341,6 +343,9 @@ export class Aggregate {
       }
       case 'resources/read':
         return this.#read(asker, request);
+      case 'resources/subscribe':
+      case 'resources/unsubscribe':
+        return this.#subscribe(asker, request);
       default:
         return errorResponse(request.id, ErrorCodes.MethodNotFound, `${request.method} is not served by apiary's aggregate endpoint; use the server's own URL`);
     }
@@ -358,7 +363,7 @@ export class Aggregate {
     };
     return {
       protocolVersion,
-      capabilities: { tools: { listChanged: true }, prompts: { listChanged: true }, resources: { listChanged: true } },
+      capabilities: { tools: { listChanged: true }, prompts: { listChanged: true }, resources: { listChanged: true, subscribe: true } },
       serverInfo: { name: 'apiary', version: this.#version },
       instructions: `Every Ready server apiary runs, in one place: tools and prompts are named <server>${SEPARATOR}<name>, resources ${RESOURCE_PREFIX}<server>/<uri>.`,
     };
@@ -384,6 +389,17 @@ export class Aggregate {
     }
     const answer = await this.#call(asker, target.server, request.method, { ...request.params, uri: target.uri });
     return withQualifiedResources(target.server, answer);
+  }
+
+  /** `apiary://<server>/<uri>` is (un)subscribed at that server as `<uri>`, on the client's own session there; its updates come back under the aggregate's URI. */
+  async #subscribe(asker: Asker, request: JsonRpcRequest): Promise<JsonRpcResponse> {
+    const uri = request.params?.['uri'];
+    const target = typeof uri === 'string' ? splitResourceUri(uri) : undefined;
+    if (target === undefined) return errorResponse(request.id, ErrorCodes.InvalidParams, `${request.method} needs params.uri as ${RESOURCE_PREFIX}<server>/<uri>, as resources/list gives them`);
+    const answer = await this.#call(asker, target.server, request.method, { ...request.params, uri: target.uri });
+    if (answer.error === undefined && request.method === 'resources/subscribe') asker.client.subscribed.add(uri as string);
+    if (answer.error === undefined && request.method === 'resources/unsubscribe') asker.client.subscribed.delete(uri as string);
+    return answer;
   }
 
   async #call(asker: Asker, server: string, method: string, params: Record<string, unknown>): Promise<JsonRpcResponse> {
@@ -537,6 +553,13 @@ export class Aggregate {
       // The bridge gave back the client's own token; the request it belongs to is the client's, by its id.
       const clientId = typeof related === 'number' ? link.pending.get(related)?.clientId : undefined;
       if (clientId !== undefined) client.deliver(notification, clientId);
+      return;
+    }
+    if (notification.method === 'notifications/resources/updated') {
+      // A 2025 server's process tells every session of its updates: only a client subscribed to the resource hears it, under the aggregate's URI.
+      const uri = notification.params?.['uri'];
+      const qualified = typeof uri === 'string' ? qualifyResourceUri(link.server, uri) : undefined;
+      if (qualified !== undefined && client.subscribed.has(qualified)) client.deliver({ ...notification, params: { ...notification.params, uri: qualified } });
       return;
     }
     if (notification.method === 'notifications/cancelled') {
