@@ -188,3 +188,24 @@ describe('resource subscriptions at the aggregate', () => {
     for (const c of [subscriber, bystander]) await c.close();
   });
 });
+
+describe('resource subscriptions of several clients at one 2025 stdio server', () => {
+  it("one client's unsubscribe leaves another's subscription at the server (the process has one session for all), and updates go to the subscribed only", async () => {
+    const { url, headers } = await served('everything', [EVERYTHING, 'stdio']);
+    const clients = { a: new Client({ name: 'a', version: '1' }), b: new Client({ name: 'b', version: '1' }), c: new Client({ name: 'c', version: '1' }) };
+    const heard: Record<string, string[]> = { a: [], b: [], c: [] };
+    for (const [name, client] of Object.entries(clients)) {
+      client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void heard[name]!.push(n.params.uri));
+      await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }));
+    }
+    const uri = (await clients.a.listResources()).resources[0]!.uri;
+    await clients.a.subscribeResource({ uri });
+    await clients.b.subscribeResource({ uri });
+    await clients.a.unsubscribeResource({ uri });
+    await clients.c.callTool({ name: 'toggle-subscriber-updates', arguments: {} });
+    await waitFor("b hears the update after a's unsubscribe", () => heard['b']!.length > 0, 10_000, { observe: () => heard });
+    expect(heard['b']![0]).toBe(uri);
+    expect(heard['c']).toEqual([]);
+    for (const client of Object.values(clients)) await client.close();
+  });
+});

@@ -236,9 +236,12 @@ export class Bridge {
   /** The shares of clients whose sessions share one (2026-07-28 clients'), by their key. */
   readonly #shares = new Map<string, Share>();
   /**
-   * A 2026-07-28 server has no resources/subscribe: the URIs its clients
-   * subscribed to (each with who did) are asked for on one listen stream of
-   * apiary's to the serving process, opened again whenever the set changes.
+   * The URIs clients subscribed to, each with who did. The process has one
+   * session for all of them: a 2025 server is asked to subscribe at a URI's
+   * first subscriber and to unsubscribe at its last one's leaving (never at
+   * one client's unsubscribe while another still listens). A 2026-07-28
+   * server has no resources/subscribe: the URIs are asked for on one listen
+   * stream of apiary's to it, opened again whenever the set changes.
    */
   readonly #resourceSubs = new Map<string, Set<string>>();
   #resourceListen: { upstream: StdioUpstream; id: number } | undefined;
@@ -516,7 +519,7 @@ export class Bridge {
     this.#set('ready');
     this.#scheduleHealth();
     if (this.#upstream !== undefined) this.#listenUpstream(this.#upstream, init);
-    this.#listenResources();
+    this.#renewSubscriptions();
     // Clients of the previous process may hold stale lists.
     if (restarted) {
       const caps = init.capabilities ?? {};
@@ -541,26 +544,50 @@ export class Bridge {
     void this.#call(upstream, 'subscriptions/listen', this.#paramsFor(upstream, { notifications }));
   }
 
-  /** A client (un)subscribes a resource of a 2026-07-28 server: answered here, and the listen stream asks for the new set. */
-  #subscribeModern(session: Session, request: JsonRpcRequest): void {
+  /**
+   * A client (un)subscribes a resource: the set changes, and the server
+   * hears of it only when the URI gains its first subscriber or loses its
+   * last (a 2025 server's answer is then the client's; a 2026-07-28 server's
+   * listen stream asks for the new set); otherwise apiary answers.
+   */
+  async #subscribe(session: Session, request: JsonRpcRequest): Promise<void> {
     const uri = request.params?.['uri'];
     if (typeof uri !== 'string') return session.deliver(errorResponse(request.id, ErrorCodes.InvalidParams, `${request.method} needs params.uri, a string`), request.id);
+    const subscribing = request.method === 'resources/subscribe';
     const had = this.#resourceSubs.has(uri);
     const subscribers = this.#resourceSubs.get(uri) ?? new Set<string>();
-    if (request.method === 'resources/subscribe') subscribers.add(session.id);
+    if (subscribing) subscribers.add(session.id);
     else subscribers.delete(session.id);
     if (subscribers.size > 0) this.#resourceSubs.set(uri, subscribers);
     else this.#resourceSubs.delete(uri);
-    session.deliver({ jsonrpc: '2.0', id: request.id, result: {} }, request.id);
-    if (had !== this.#resourceSubs.has(uri)) this.#listenResources();
+    const upstream = this.#upstream;
+    if (had === this.#resourceSubs.has(uri) || upstream === undefined) return session.deliver({ jsonrpc: '2.0', id: request.id, result: {} }, request.id);
+    if (this.#eras.get(upstream) === 'modern') {
+      session.deliver({ jsonrpc: '2.0', id: request.id, result: {} }, request.id);
+      return this.#listenResources();
+    }
+    const answer = await this.#call(upstream, request.method, this.#paramsFor(upstream, request.params));
+    // Refused by the server: the client is not subscribed after all.
+    if (answer.error !== undefined && subscribing && subscribers.delete(session.id) && subscribers.size === 0) this.#resourceSubs.delete(uri);
+    this.#sessions.get(session.id)?.deliver({ ...answer, id: request.id }, request.id);
   }
 
-  /** Whether resources/(un)subscribe is apiary's to serve: the serving process speaks 2026-07-28 and offers subscriptions. */
+  /** Whether resources/(un)subscribe is apiary's to serve: always for a 2025 server, for a 2026-07-28 one that offers subscriptions. */
   #servesSubscriptions(method: string): boolean {
     if (method !== 'resources/subscribe' && method !== 'resources/unsubscribe') return false;
     const upstream = this.#upstream;
+    if (upstream === undefined) return false;
+    if (this.#eras.get(upstream) !== 'modern') return true;
     const resources = (this.#init?.capabilities as Record<string, { subscribe?: boolean } | undefined> | undefined)?.['resources'];
-    return upstream !== undefined && this.#eras.get(upstream) === 'modern' && resources?.subscribe === true;
+    return resources?.subscribe === true;
+  }
+
+  /** A process starts serving (a restart, a rollout's promote): it knows nothing of the subscriptions, so it is asked for them all. */
+  #renewSubscriptions(): void {
+    this.#listenResources();
+    const upstream = this.#upstream;
+    if (upstream === undefined || this.#eras.get(upstream) === 'modern') return;
+    for (const uri of this.#resourceSubs.keys()) void this.#call(upstream, 'resources/subscribe', this.#paramsFor(upstream, { uri }));
   }
 
   /** The listen stream for the subscribed URIs, at the serving process: the previous one ended (cancelled), a new one for the set as it is. */
@@ -580,15 +607,18 @@ export class Bridge {
     upstream.send({ jsonrpc: '2.0', id, method: 'subscriptions/listen', ...(params !== undefined ? { params } : {}) });
   }
 
-  /** A session gone: its subscriptions go with it. */
+  /** A session gone: its subscriptions go with it (a URI it was the last subscriber of is unsubscribed at the server). */
   #unsubscribeAll(sessionId: string): void {
-    let changed = false;
+    const emptied: string[] = [];
     for (const [uri, subscribers] of this.#resourceSubs) {
       if (!subscribers.delete(sessionId) || subscribers.size > 0) continue;
       this.#resourceSubs.delete(uri);
-      changed = true;
+      emptied.push(uri);
     }
-    if (changed) this.#listenResources();
+    const upstream = this.#upstream;
+    if (emptied.length === 0 || upstream === undefined) return;
+    if (this.#eras.get(upstream) === 'modern') return this.#listenResources();
+    for (const uri of emptied) void this.#call(upstream, 'resources/unsubscribe', this.#paramsFor(upstream, { uri }));
   }
 
   // ---- rolling updates ----
@@ -923,7 +953,7 @@ export class Bridge {
       session.deliver(this.#unavailable(request.id), request.id);
       return;
     }
-    if (this.#servesSubscriptions(request.method)) return this.#subscribeModern(session, request);
+    if (this.#servesSubscriptions(request.method)) return this.#subscribe(session, request);
     if (session.share.inFlight >= MAX_IN_FLIGHT_PER_CLIENT) {
       session.share.waiting.push({ session: session.id, request });
       return;
@@ -1200,11 +1230,13 @@ export class Bridge {
     }
     // apiary's own listen stream with a modern server: its acknowledgement is apiary's, its news goes out untagged (each listener gets its own tag).
     if (notification.method === 'notifications/subscriptions/acknowledged') return;
-    // A resource update from a modern server came on apiary's listen stream: only those subscribed to it hear it.
-    if (notification.method === 'notifications/resources/updated' && this.#eras.get(upstream) === 'modern') {
-      const uri = notification.params?.['uri'];
+    // A resource update goes only to those subscribed to it (a modern server's came on apiary's listen stream, tagged).
+    // A 2025 server's update of a URI nobody subscribed to through apiary goes to every client, as it always has.
+    const updated = notification.method === 'notifications/resources/updated' ? notification.params?.['uri'] : undefined;
+    const subscribers = typeof updated === 'string' ? this.#resourceSubs.get(updated) : undefined;
+    if (subscribers !== undefined || (notification.method === 'notifications/resources/updated' && this.#eras.get(upstream) === 'modern')) {
       const untagged = withoutSubscriptionTag(notification);
-      for (const id of (typeof uri === 'string' ? this.#resourceSubs.get(uri) : undefined) ?? []) this.#sessions.get(id)?.deliver(untagged);
+      for (const id of subscribers ?? []) this.#sessions.get(id)?.deliver(untagged);
       return;
     }
     if (listChangedKind(notification) !== undefined && notification.params !== undefined) notification = withoutSubscriptionTag(notification);
