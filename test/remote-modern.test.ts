@@ -143,6 +143,23 @@ describe('both revisions at a hosted server (spec.remote)', () => {
     await modern.close();
   });
 
+  it("a listener's resourceSubscriptions at a hosted 2026-07-28 server's proxy: made on a listen stream of apiary's with the server, its updates heard", async () => {
+    const url = await hosted([MODERN_SERVER, '--http', '--resources'], /modern server on/);
+    const { endpoint, token } = await fronted(url);
+    const modern = await modernClient(endpoint, token);
+    const updates: string[] = [];
+    modern.setNotificationHandler('notifications/resources/updated', (n) => void updates.push(n.params.uri));
+    const subscription = await modern.listen({ resourceSubscriptions: ['note://one'] });
+    expect(subscription.honoredFilter).toEqual({ resourceSubscriptions: ['note://one'] });
+    await waitFor('the update on the listen stream', async () => {
+      await modern.callTool({ name: 'touch', arguments: {} });
+      return updates.length > 0;
+    }, 10_000, { observe: () => updates, intervalMs: 200 });
+    expect(updates[0]).toBe('note://one');
+    await subscription.close();
+    await modern.close();
+  });
+
   it('a hosted 2026-07-28 server answers a 2026-07-28 client and a 2025 client side by side', async () => {
     const url = await hosted([MODERN_SERVER, '--http', '--mrtr'], /modern server on/);
     const { endpoint, token } = await fronted(url);

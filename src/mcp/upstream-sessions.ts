@@ -19,7 +19,7 @@ import { DEFAULT_CALL_TIMEOUT_MS } from './aggregate.js';
 import type { Deliver } from './bridge.js';
 import { ErrorCodes, errorResponse, isRequest, isResponse, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from './jsonrpc.js';
 import { ListWatchers, type ListKind } from './list-watch.js';
-import type { SessionHost } from './modern.js';
+import { MODERN_VERSION, type SessionHost } from './modern.js';
 import { refuseFilteredCall, withExposedTools, type ToolFilter } from './tool-filter.js';
 
 /** Where the server is: its URL and the headers apiary adds (a hosted server's, from its secrets; never logged). */
@@ -35,6 +35,8 @@ interface UpstreamSession {
   client?: Client;
   /** The server's questions passed on to the client (as input_required, by the short session): apiary's id -> where the answer goes. */
   asks: Map<string, (answer: JsonRpcResponse) => void>;
+  /** A 2026-07-28 server's resources subscribed to on this session: each on a listen stream of its own, by URI. */
+  listens?: Map<string, { close(): Promise<void> }>;
 }
 
 /** The questions a server may ask its client mid-call, each asked only of a client that declared its capability. */
@@ -81,6 +83,7 @@ export class UpstreamSessions implements SessionHost {
     // The server must not wait on a question to a client that is gone.
     for (const answer of session?.asks.values() ?? []) answer(errorResponse(null, ErrorCodes.InternalError, 'the client this request went to has disconnected'));
     session?.asks.clear();
+    for (const listen of session?.listens?.values() ?? []) void listen.close().catch(() => undefined);
     void session?.client?.close().catch(() => undefined);
   }
 
@@ -105,6 +108,9 @@ export class UpstreamSessions implements SessionHost {
     if (refused !== undefined) return refused;
     const client = session.client;
     if (client === undefined) return errorResponse(request.id, ErrorCodes.InternalError, 'no session with the server: initialize first');
+    if ((request.method === 'resources/subscribe' || request.method === 'resources/unsubscribe') && client.getNegotiatedProtocolVersion() === MODERN_VERSION) {
+      return this.#listenResource(session, client, request);
+    }
     try {
       // A 2026-07-28 server's input_required is the modern client's to answer: it comes back as it is, and the client's retry goes on unchanged.
       const onprogress = progressTo(session, params);
@@ -114,6 +120,29 @@ export class UpstreamSessions implements SessionHost {
     } catch (err) {
       return failure(request, err);
     }
+  }
+
+  /**
+   * A 2026-07-28 server has no resources/subscribe: a subscription is a
+   * listen stream for that URI (its updates reach the session's owner as any
+   * notification the client hears), an unsubscribe closes it.
+   */
+  async #listenResource(session: UpstreamSession, client: Client, request: JsonRpcRequest): Promise<JsonRpcResponse> {
+    const uri = request.params?.['uri'];
+    if (typeof uri !== 'string') return errorResponse(request.id, ErrorCodes.InvalidParams, `${request.method} needs params.uri, a string`);
+    session.listens ??= new Map();
+    const open = session.listens.get(uri);
+    if (request.method === 'resources/unsubscribe') {
+      session.listens.delete(uri);
+      await open?.close().catch(() => undefined);
+    } else if (open === undefined) {
+      try {
+        session.listens.set(uri, await client.listen({ resourceSubscriptions: [uri] }));
+      } catch (err) {
+        return failure(request, err);
+      }
+    }
+    return { jsonrpc: '2.0', id: request.id, result: {} };
   }
 
   /** The session with the server, opened with the client's own capabilities; answered as the server introduced itself. */
