@@ -14,7 +14,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { SubscribeRequestSchema, UnsubscribeRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { ResourceUpdatedNotificationSchema, SubscribeRequestSchema, UnsubscribeRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { createServer, type Server as HttpServer } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -84,15 +84,15 @@ async function hosted(args: string[], listening: RegExp): Promise<string> {
   return `http://127.0.0.1:${port}/mcp`;
 }
 
-async function fronted(url: string): Promise<{ h: Harness; endpoint: string; token: string }> {
+async function fronted(url: string): Promise<{ h: Harness; endpoint: string; aggregate: string; token: string }> {
   const h = await harness();
   await h.write('hosted.yaml', `apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata:\n  name: hosted\nspec:\n  remote:\n    url: ${url}\n`);
-  await h.start();
+  const controller = await h.start();
   const endpoint = await h.waitFor('hosted Ready', async () => {
     const s = await h.status('hosted');
     return findCondition(s?.conditions, 'Ready')?.status === 'True' && s?.url ? s.url : undefined;
   }, 20_000);
-  return { h, endpoint, token: (await readEndpointToken(new StateLayout(h.stateDir)))! };
+  return { h, endpoint, aggregate: controller.aggregateUrl!, token: (await readEndpointToken(new StateLayout(h.stateDir)))! };
 }
 
 async function modernClient(url: string, token: string): Promise<ModernClient> {
@@ -141,6 +141,24 @@ describe('both revisions at a hosted server (spec.remote)', () => {
     await subscription.close();
     await waitFor('the hosted server unsubscribed', () => notes.subscribed.size === 0, 10_000, { observe: () => notes.subscribed });
     await modern.close();
+  });
+
+  it("at the aggregate, a hosted 2025 server's resource is subscribed as apiary://hosted/<uri> on the client's own session with it, and its updates come back under that URI", async () => {
+    const notes = await subscribable();
+    const { aggregate, token } = await fronted(notes.url);
+    const client = new Client({ name: 'aggregate-subscriber', version: '1' });
+    const heard: string[] = [];
+    client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void heard.push(n.params.uri));
+    await client.connect(new StreamableHTTPClientTransport(new URL(aggregate), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+    const uri = `apiary://hosted/${notes.uri}`;
+    await client.subscribeResource({ uri });
+    expect(notes.subscribed.size).toBe(1);
+    await notes.touch();
+    await waitFor('the update at the aggregate client', () => heard.length > 0, 10_000, { observe: () => heard });
+    expect(heard).toEqual([uri]);
+    await client.unsubscribeResource({ uri });
+    expect(notes.subscribed.size).toBe(0);
+    await client.close();
   });
 
   it("a listener's resourceSubscriptions at a hosted 2026-07-28 server's proxy: made on a listen stream of apiary's with the server, its updates heard", async () => {

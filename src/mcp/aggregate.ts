@@ -61,10 +61,16 @@ export interface RemoteMember {
    * A session of one client's, declaring `capabilities` (the client's own).
    * `modern`: the client speaks 2026-07-28, so a server's `input_required`
    * goes to it as it is (it retries by itself) instead of being asked of it.
+   * `onResourceUpdated`: the server says a resource (its own URI) changed.
    */
-  openSession(capabilities: Record<string, unknown>, onRequest: MemberRequestHandler, options?: { modern?: boolean }): Promise<RemoteSession>;
+  openSession(capabilities: Record<string, unknown>, onRequest: MemberRequestHandler, options?: RemoteSessionOptions): Promise<RemoteSession>;
   /** What it offers now, to notice a change. */
   tools(): readonly ToolSummary[];
+}
+
+export interface RemoteSessionOptions {
+  modern?: boolean;
+  onResourceUpdated?: (uri: string) => void;
 }
 
 export type AggregateMember = Bridge | RemoteMember;
@@ -467,7 +473,12 @@ export class Aggregate {
     if (known !== undefined) closeRemote(known);
     const capabilities = (client.introduction['capabilities'] as Record<string, unknown> | undefined) ?? {};
     const ask: MemberRequestHandler = (method, params, signal) => this.#askClient(client, method, params, signal);
-    const remote: RemoteLink = { key: member.key, session: member.openSession(capabilities, ask, { modern: client.ephemeral }) };
+    // Its updates reach the client only for what it subscribed to, under the aggregate's URI.
+    const onResourceUpdated = (uri: string): void => {
+      const qualified = qualifyResourceUri(server, uri);
+      if (client.subscribed.has(qualified)) client.deliver({ jsonrpc: '2.0', method: 'notifications/resources/updated', params: { uri: qualified } });
+    };
+    const remote: RemoteLink = { key: member.key, session: member.openSession(capabilities, ask, { modern: client.ephemeral, onResourceUpdated }) };
     client.remotes.set(server, remote);
     remote.session.catch(() => {
       if (client.remotes.get(server) === remote) client.remotes.delete(server);

@@ -13,7 +13,7 @@ import * as z from 'zod';
 import type { Clock, Timer } from '../util/clock.js';
 import { withoutSecrets } from '../api/remote.js';
 import { messageOf } from '../errors.js';
-import type { MemberRequestHandler, RemoteSession } from './aggregate.js';
+import type { MemberRequestHandler, RemoteSession, RemoteSessionOptions } from './aggregate.js';
 import { ErrorCodes, errorResponse, type JsonRpcResponse } from './jsonrpc.js';
 import { withInputAnswered } from './mrtr.js';
 import { APIARY_CLIENT_INFO, summarizeTools, type BridgeStatus, type ToolSummary, type UpstreamState } from './bridge.js';
@@ -180,8 +180,10 @@ export class HttpProbe {
    * sent again with the answers. `modern`: the client speaks 2026-07-28 and
    * gets `input_required` as it is.
    */
-  async openSession(capabilities: Record<string, unknown>, onRequest: MemberRequestHandler, options: { modern?: boolean } = {}): Promise<RemoteSession> {
+  async openSession(capabilities: Record<string, unknown>, onRequest: MemberRequestHandler, options: RemoteSessionOptions = {}): Promise<RemoteSession> {
     const client = this.#newClient(capabilities as ClientCapabilities);
+    const onResourceUpdated = options.onResourceUpdated;
+    if (onResourceUpdated !== undefined) client.setNotificationHandler('notifications/resources/updated', (n) => onResourceUpdated(n.params.uri));
     client.fallbackRequestHandler = async (request, ctx) => {
       const answer = await onRequest(request.method, request.params ?? {}, ctx.mcpReq.signal);
       // Thrown as the client said it (an McpError would put its own prefix before the message).
