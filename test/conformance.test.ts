@@ -44,12 +44,13 @@ interface Run {
 }
 
 /** Every server scenario against `url`; `expectedFailures`: the baseline file, or none (every scenario must pass). */
-function runSuite(url: string, cwd: string, expectedFailures?: string): Promise<Run> {
+function runSuite(url: string, cwd: string, expectedFailures?: string, scenario?: string): Promise<Run> {
   // The CLI imports fs.globSync (Node 22) for a command these runs never use: on Node 20 that import is patched out.
   const node20 = 'globSync' in fs ? [] : ['--import', join(FIXTURES, 'conformance/node20.mjs')];
   const baseline = expectedFailures === undefined ? [] : ['--expected-failures', join(FIXTURES, 'conformance', expectedFailures)];
   const results = fs.mkdtempSync(join(cwd, 'results-'));
-  const child = spawn(process.execPath, [...node20, CLI!, 'server', '--url', url, '--suite', 'all', '--output-dir', results, ...baseline], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const which = scenario === undefined ? ['--suite', 'all'] : ['--scenario', scenario];
+  const child = spawn(process.execPath, [...node20, CLI!, 'server', '--url', url, ...which, '--output-dir', results, ...baseline], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr.on('data', (d: Buffer) => (output += d.toString()));
@@ -78,6 +79,30 @@ function failedChecks(results: string): string {
   return `\nfailed checks:\n${lines.join('\n')}`;
 }
 
+/**
+ * Scenarios whose server asks the client something outside the call it
+ * serves (the reference server's elicitation and sampling tools send their
+ * request without relating it to the call), so the request goes on the
+ * client's GET stream, and is dropped when the client's call reached the
+ * server before its GET did. The suite's client opens the GET and calls at
+ * once: a race in the peer, seen without apiary too (the reference server
+ * served directly, three suites at once on this 2-core machine:
+ * elicitation-sep1034-defaults failed 2 of 12 runs).
+ */
+const RACY = new Set(['elicitation-sep1034-defaults', 'elicitation-sep1330-enums', 'tools-call-sampling', 'tools-call-elicitation']);
+
+/** A run that passed, or whose only failures were racy scenarios that each pass when run again alone. */
+async function passes(run: Run, url: string, cwd: string, expectedFailures?: string): Promise<Run> {
+  if (run.code === 0) return run;
+  const failed = [...run.summary.matchAll(/^✗ (\S+):/gm)].map((m) => m[1]!);
+  if (failed.length === 0 || failed.some((name) => !RACY.has(name))) return run;
+  for (const name of failed) {
+    const again = await runSuite(url, cwd, expectedFailures, name);
+    if (again.code !== 0) return { code: again.code, summary: `${run.summary}\n--- ${name} run again alone:\n${again.summary}` };
+  }
+  return { code: 0, summary: run.summary };
+}
+
 async function ready(h: Harness, name: string): Promise<string> {
   return h.waitFor(
     `${name} Ready`,
@@ -104,14 +129,16 @@ describe.skipIf(!suite.available)('the MCP conformance suite through apiary (202
     await mkdir(out);
 
     // One after another: each run reports to its own folder, and the servers are not shared mid-scenario.
-    const stdio = await runSuite(urls.stdio, out);
+    const stdio = await passes(await runSuite(urls.stdio, out), urls.stdio, out);
     expect(stdio.summary).toContain('Total: ');
     expect(stdio.code, stdio.summary).toBe(0);
-    const http = await runSuite(urls.http, out);
+    const http = await passes(await runSuite(urls.http, out), urls.http, out);
     expect(http.code, http.summary).toBe(0);
-    const everything = await runSuite(urls.everything, out, 'everything-expected-failures.yml');
+    const everythingBaseline = 'everything-expected-failures.yml';
+    const everything = await passes(await runSuite(urls.everything, out, everythingBaseline), urls.everything, out, everythingBaseline);
     expect(everything.code, everything.summary).toBe(0);
-    const atAggregate = await runSuite(aggregate, out, 'aggregate-expected-failures.yml');
+    const aggregateBaseline = 'aggregate-expected-failures.yml';
+    const atAggregate = await passes(await runSuite(aggregate, out, aggregateBaseline), aggregate, out, aggregateBaseline);
     expect(atAggregate.code, atAggregate.summary).toBe(0);
   }, 240_000);
 });
