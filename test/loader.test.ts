@@ -125,3 +125,24 @@ describe('file checks', () => {
     expect(isManifestFileName(name)).toBe(expected);
   });
 });
+
+describe('access fixtures (Gateway and AccessPolicy)', () => {
+  it('load without errors; each policy rule knows its own line', async () => {
+    const result = await loadDirectory(join(FIXTURES, 'access'), 'access');
+    expect(result.errors).toEqual([]);
+    expect(result.warnings).toEqual([]);
+    expect(result.resources.map((r) => `${r.kind}/${r.name}`)).toEqual(['Gateway/default', 'AccessPolicy/devs', 'AccessPolicy/no-deletes', 'AccessPolicy/local-token']);
+    const lines = result.resources.flatMap((r) => (r.kind === 'AccessPolicy' ? [[r.name, r.ruleLines]] : []));
+    expect(lines).toEqual([
+      ['devs', [12, 15]],
+      ['no-deletes', [28]],
+      ['local-token', [40]],
+    ]);
+  });
+
+  it('an oidc block under another mode is a warning, not an error', () => {
+    const docs = parseManifestText('apiVersion: apiary.dev/v1alpha1\nkind: Gateway\nmetadata:\n  name: default\nspec:\n  auth:\n    mode: token\n    oidc:\n      issuer: https://id.example.com\n      audience: apiary\n', '/x/gw.yaml', 'gw.yaml');
+    expect(docs[0]?.errors).toEqual([]);
+    expect(docs[0]?.warnings.map(formatManifestError)).toEqual(['gw.yaml:8:5: spec.auth.oidc: not used while spec.auth.mode is token']);
+  });
+});

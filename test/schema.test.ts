@@ -44,7 +44,26 @@ describe('explain (kubectl explain over the same schema)', () => {
     visit('mcpserver', 'apiary.dev/v1alpha1');
     visit('secret', 'apiary.dev/v1alpha1');
     visit('secret', 'v1');
+    visit('gitrepository', 'apiary.dev/v1alpha1');
+    visit('gateway', 'apiary.dev/v1alpha1');
+    visit('accesspolicy', 'apiary.dev/v1alpha1');
     expect(undocumented).toEqual([]);
+  });
+
+  it('explains the Gateway and AccessPolicy kinds, reached by their aliases', () => {
+    expect(explain('gateway.spec.auth.mode')).toMatchObject({ kind: 'Gateway', allowed: ['token', 'oidc', 'none'] });
+    expect(explain('gw.spec.auth.oidc').fields.map((f) => [f.name, f.required])).toEqual([
+      ['issuer', true],
+      ['audience', true],
+      ['usernameClaim', false],
+      ['groupsClaim', false],
+      ['jwksURL', false],
+      ['requiredScopes', false],
+    ]);
+    expect(explain('accesspolicy.spec.subjects').fields.map((f) => f.name)).toEqual(['user', 'group', 'authenticated', 'token']);
+    expect(explain('policy.spec.rules.effect').allowed).toEqual(['Allow', 'Deny']);
+    expect(explain('policies.spec.rules').fields.map((f) => f.name)).toEqual(['servers', 'tools', 'prompts', 'resources', 'effect']);
+    expect(() => explain('gateway', 'v1')).toThrow('Gateway has only apiVersion apiary.dev/v1alpha1');
   });
 
   it('a field that does not exist is an error with a suggestion', () => {

@@ -3,9 +3,9 @@
  * kind and every backend, so it lives here rather than in a reconciler.
  */
 import { createHash } from 'node:crypto';
-import type { GitRepositoryManifest, MCPServerManifest, SecretManifest } from './manifests.js';
+import type { AccessPolicyManifest, GatewayManifest, GitRepositoryManifest, MCPServerManifest, SecretManifest } from './manifests.js';
 
-export type DeclaredManifest = MCPServerManifest | SecretManifest | GitRepositoryManifest;
+export type DeclaredManifest = MCPServerManifest | SecretManifest | GitRepositoryManifest | GatewayManifest | AccessPolicyManifest;
 
 /**
  * What the generation counts changes of: a Secret's values, the spec of any
@@ -22,7 +22,10 @@ function declared(manifest: DeclaredManifest): unknown {
       return { e: 'encryptedData' in manifest ? manifest.encryptedData : undefined, s: manifest.stringData, d: manifest.data };
     case 'MCPServer':
     case 'GitRepository':
+    case 'AccessPolicy':
       return manifest.spec;
+    case 'Gateway':
+      return manifest.spec ?? {};
   }
 }
 

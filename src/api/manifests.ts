@@ -254,18 +254,158 @@ export const GitRepositorySpec = z.strictObject({
   suspend: z.boolean().optional().describe('Stop fetching (what `apiary suspend source` sets); what runs stays as it is'),
 });
 
-export const GitRepositoryManifest = z
-  .strictObject({
+/** The envelope every apiary.dev kind shares: apiVersion, kind, metadata and its spec. */
+function apiaryKind<K extends string, M extends z.ZodType, S extends z.ZodType>(kind: K, metadata: M, spec: S) {
+  return z.strictObject({
     apiVersion: z.literal(API_GROUP_VERSION).describe(API_VERSION_DESCRIPTION),
-    kind: z.literal('GitRepository').describe(KIND_DESCRIPTION),
-    metadata: ObjectMeta.describe(META_DESCRIPTION),
-    spec: GitRepositorySpec.describe('The repository apiary follows'),
-  })
+    kind: z.literal(kind).describe(KIND_DESCRIPTION),
+    metadata: metadata.describe(META_DESCRIPTION),
+    spec,
+  });
+}
+
+export const GitRepositoryManifest = apiaryKind('GitRepository', ObjectMeta, GitRepositorySpec.describe('The repository apiary follows'))
   .describe('A git repository whose manifests apiary runs: fetched on an interval, each revision validated whole and switched to atomically');
+
+/**
+ * An issuer (or JWKS URL) apiary fetches keys from: https, or http only on
+ * this machine's loopback (a test provider, a local Keycloak). A token's
+ * signature is only as good as the channel its keys came over.
+ */
+export function isTrustedKeyUrl(text: string): boolean {
+  if (!URL.canParse(text)) return false;
+  const url = new URL(text);
+  if (url.protocol === 'https:') return true;
+  return url.protocol === 'http:' && (url.hostname === 'localhost' || url.hostname === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(url.hostname));
+}
+
+const KEY_URL_RULE = 'must be an https:// URL (http:// only for a loopback address such as 127.0.0.1 or localhost)';
+const keyUrl = z.string().refine(isTrustedKeyUrl, { error: KEY_URL_RULE });
+
+export const AUTH_MODES = ['token', 'oidc', 'none'] as const;
+
+export const GatewayOidc = z.strictObject({
+  issuer: keyUrl.describe("The OpenID provider's issuer URL, exactly as tokens carry it in iss; its keys are found by OIDC discovery unless jwksURL is set"),
+  audience: z.string().min(1).describe('What tokens must carry in aud (RFC 8707): the resource apiary is to the provider'),
+  usernameClaim: z.string().min(1).optional().describe('The claim that names the caller (default sub)'),
+  groupsClaim: z.string().min(1).optional().describe('The claim that lists the caller\'s groups, a list of strings (default groups)'),
+  jwksURL: keyUrl.optional().describe("Where the provider's signing keys are, when discovery should not be used"),
+  requiredScopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, { error: 'must be an OAuth scope: printable characters without spaces, quotes or backslashes' })).optional().describe('Scopes every token must carry (default none: some clients ask for no scope); a token without them is answered 403 insufficient_scope'),
+});
+
+export const GatewayAuth = z
+  .strictObject({
+    mode: z.enum(AUTH_MODES).optional().describe('token (default): the bearer token in the state directory, as without a Gateway; oidc: access tokens from an OpenID provider, and nothing is allowed until an AccessPolicy allows it; none: no authentication (as up --no-auth)'),
+    oidc: GatewayOidc.optional().describe('The OpenID provider whose access tokens apiary accepts (mode oidc)'),
+  })
+  .refine((auth) => auth.mode !== 'oidc' || auth.oidc !== undefined, { message: 'required field is missing (mode oidc needs the provider: issuer and audience)', path: ['oidc'] });
+
+export const GatewayAudit = z.strictObject({
+  enabled: z.boolean().optional().describe('Write the audit log (default true): one JSON line per call, denial and failed authentication, chained by hash, under the state directory'),
+  maxFileBytes: z.int().min(65536, { error: 'must be at least 65536' }).optional().describe('The size at which the log is rotated to a new file (default 10 MiB)'),
+  maxFiles: z.int().min(1, { error: 'must be at least 1' }).optional().describe('How many rotated files are kept beside the current one (default 5)'),
+});
+
+export const GatewayTelemetry = z.strictObject({
+  otlp: z
+    .strictObject({
+      endpoint: z.string().regex(/^https?:\/\/\S+$/, { error: 'must be an http:// or https:// URL' }).describe('The OTLP/HTTP collector, e.g. http://127.0.0.1:4318 (traces to /v1/traces, metrics to /v1/metrics)'),
+      intervalSeconds: z.int().min(1, { error: 'must be at least 1' }).optional().describe('How often metrics are exported (default 60)'),
+    })
+    .optional()
+    .describe('Export traces and metrics over OTLP/HTTP'),
+  prometheus: z
+    .strictObject({
+      port: z.int().min(1, { error: PORT_RULE }).max(65535, { error: PORT_RULE }).describe('The port of the /metrics endpoint'),
+      address: z.string().min(1).optional().describe('The address it listens on (default 127.0.0.1)'),
+    })
+    .optional()
+    .describe('Serve metrics at /metrics for Prometheus to scrape'),
+  serviceName: z.string().min(1).optional().describe('service.name of the spans and metrics (default apiary)'),
+});
+
+export const RateLimit = z.strictObject({
+  requests: z.int().min(1, { error: 'must be at least 1' }).describe('Calls allowed per period (the bucket\'s size: a burst may use them all at once)'),
+  perSeconds: z.number().positive({ error: 'must be more than 0' }).describe('The period in seconds over which the bucket refills'),
+});
+
+const SERVER_GLOB_RULE = 'must be a server name or a glob: lowercase letters, digits, "-", * and ?';
+const SERVER_GLOB = /^[a-z0-9*?-]+$/;
+const serverGlob = z.string().regex(SERVER_GLOB, { error: SERVER_GLOB_RULE });
+
+/**
+ * A tool or prompt name, or a glob of them: `*` any run of characters, `?`
+ * one. Brackets and braces are refused rather than taken literally: someone
+ * who writes `get_[ab]*` expects a character class, which apiary has not.
+ */
+const NAME_GLOB_RULE = 'must be a name or a glob (* and ?), without spaces; [ ] { } are not glob syntax here';
+const nameGlob = z.string().regex(/^[^\s\0[\]{}]+$/, { error: NAME_GLOB_RULE });
+/** A resource URI or a glob of them; URIs may hold brackets (IPv6 hosts), so only spaces are refused. */
+const uriGlob = z.string().regex(/^[^\s\0]+$/, { error: 'must be a resource URI or a glob (* and ?), without spaces' });
+
+export const ToolRateLimit = RateLimit.extend({
+  server: serverGlob.optional().describe('The servers it applies to (a name or a glob; default every server)'),
+  tool: nameGlob.describe('The tools it applies to (a name or a glob)'),
+});
+
+export const GatewayRateLimits = z.strictObject({
+  perSubject: RateLimit.optional().describe('Calls each caller may make, across servers'),
+  perServer: RateLimit.optional().describe('Calls each server may receive, across callers'),
+  perTool: z.array(ToolRateLimit).optional().describe('Calls each matching tool may receive'),
+});
+
+export const GatewaySpec = z.strictObject({
+  auth: GatewayAuth.optional().describe('Who may reach apiary\'s endpoints'),
+  audit: GatewayAudit.optional().describe('The audit log of calls and denials'),
+  telemetry: GatewayTelemetry.optional().describe('OpenTelemetry traces and metrics'),
+  rateLimits: GatewayRateLimits.optional().describe('Token buckets: a call over a limit is answered with a JSON-RPC error and a retry-after hint'),
+});
+
+export const GATEWAY_NAME = 'default';
+
+export const GatewayManifest = apiaryKind(
+  'Gateway',
+  ObjectMeta.refine((m) => m.name === GATEWAY_NAME, { message: `must be "${GATEWAY_NAME}": a directory has one Gateway`, path: ['name'] }),
+  GatewaySpec.optional().describe('How apiary\'s endpoints authenticate, audit, trace and limit'),
+)
+  .describe('How apiary\'s endpoints authenticate callers, keep an audit log, export telemetry and limit rates; one per directory, named default (without one: the bearer token, as always)');
+
+export const ACCESS_EFFECTS = ['Allow', 'Deny'] as const;
+
+export const AccessSubject = z
+  .strictObject({
+    user: z.string().min(1).optional().describe('A user, as the token\'s usernameClaim names them (oidc)'),
+    group: z.string().min(1).optional().describe('Everyone in this group (the token\'s groupsClaim)'),
+    authenticated: z.literal(true).optional().describe('true: every user an OpenID token proved (not the local token)'),
+    token: z.literal('local').optional().describe('local: whoever holds the state directory\'s bearer token (apiary ui, client config, token mode)'),
+  })
+  .refine((s) => [s.user, s.group, s.authenticated, s.token].filter((v) => v !== undefined).length === 1, { message: 'set exactly one of user, group, authenticated, token' });
+
+export const AccessRule = z.strictObject({
+  servers: z.array(serverGlob).min(1, { error: 'must name at least one server (or "*")' }).describe('The servers the rule covers: names or globs ("*" for all)'),
+  tools: z.array(nameGlob).optional().describe('The tools it covers (names or globs); without tools, prompts and resources: everything of those servers'),
+  prompts: z.array(nameGlob).optional().describe('The prompts it covers (names or globs)'),
+  resources: z.array(uriGlob).optional().describe('The resources it covers (URIs or globs)'),
+  effect: z.enum(ACCESS_EFFECTS).describe('Allow or Deny; a Deny that matches wins over every Allow'),
+});
+
+export const AccessPolicySpec = z.strictObject({
+  subjects: z.array(AccessSubject).min(1, { error: 'must name at least one subject' }).describe('Who the rules apply to: user, group, authenticated: true, or token: local'),
+  rules: z.array(AccessRule).min(1, { error: 'must have at least one rule' }).describe('What they may (Allow) or may not (Deny) use'),
+});
+
+export const AccessPolicyManifest = apiaryKind('AccessPolicy', ObjectMeta, AccessPolicySpec.describe('Subjects and the rules that apply to them'))
+  .describe('Which callers may use which servers, tools, prompts and resources; Deny wins over Allow, and with auth mode oidc nothing is allowed until a policy allows it');
 
 export type ObjectMeta = z.infer<typeof ObjectMeta>;
 export type GitRepositoryManifest = z.infer<typeof GitRepositoryManifest>;
 export type GitRepositorySpec = z.infer<typeof GitRepositorySpec>;
+export type GatewayManifest = z.infer<typeof GatewayManifest>;
+export type GatewaySpec = z.infer<typeof GatewaySpec>;
+export type AccessPolicyManifest = z.infer<typeof AccessPolicyManifest>;
+export type AccessRule = z.infer<typeof AccessRule>;
+export type AccessSubject = z.infer<typeof AccessSubject>;
+export type AuthMode = (typeof AUTH_MODES)[number];
 export type EnvVar = z.infer<typeof EnvVar>;
 export type EnvFromSource = z.infer<typeof EnvFromSource>;
 export type MCPServerSpec = z.infer<typeof MCPServerSpec>;
@@ -286,4 +426,6 @@ export const MANIFEST_SCHEMAS = [
   { apiVersion: API_GROUP_VERSION, kind: 'Secret', schema: ApiarySecretManifest },
   { apiVersion: 'v1', kind: 'Secret', schema: KubernetesSecretManifest },
   { apiVersion: API_GROUP_VERSION, kind: 'GitRepository', schema: GitRepositoryManifest },
+  { apiVersion: API_GROUP_VERSION, kind: 'Gateway', schema: GatewayManifest },
+  { apiVersion: API_GROUP_VERSION, kind: 'AccessPolicy', schema: AccessPolicyManifest },
 ] as const;

@@ -26,8 +26,8 @@ export const LABEL_VALUE_RULE = 'must be a label value: empty, or up to 63 lette
 /** Kubernetes' rule for Secret data keys. */
 export const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
 
-export type Kind = 'MCPServer' | 'Secret' | 'GitRepository';
-export const KINDS: readonly Kind[] = ['MCPServer', 'Secret', 'GitRepository'];
+export type Kind = 'MCPServer' | 'Secret' | 'GitRepository' | 'Gateway' | 'AccessPolicy';
+export const KINDS: readonly Kind[] = ['MCPServer', 'Secret', 'GitRepository', 'Gateway', 'AccessPolicy'];
 
 /** A resource's identity: `kind/name`, the key the work queue carries. */
 export type ResourceKey = `${Kind}/${string}`;
@@ -52,6 +52,13 @@ const KIND_ALIASES: Record<string, Kind> = {
   gitrepo: 'GitRepository',
   source: 'GitRepository',
   sources: 'GitRepository',
+  gateway: 'Gateway',
+  gateways: 'Gateway',
+  gw: 'Gateway',
+  accesspolicy: 'AccessPolicy',
+  accesspolicies: 'AccessPolicy',
+  policy: 'AccessPolicy',
+  policies: 'AccessPolicy',
 };
 
 /** `mcp`, `MCPServers`, `secret`... -> the canonical kind, or undefined. */

@@ -56,7 +56,8 @@ export async function renderKubernetes(resources: readonly Resource[], options: 
   const out: Rendered = { objects: [], problems: [], secretReferences: [] };
   for (const r of [...resources].sort((a, b) => a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name))) {
     // A source is apiary's own business: nothing of it goes to the cluster.
-    if (r.kind === 'GitRepository') continue;
+    // Nor the gateway's access settings: apiary's gateway enforces them, wherever the servers run.
+    if (r.kind === 'GitRepository' || r.kind === 'Gateway' || r.kind === 'AccessPolicy') continue;
     if (r.kind === 'Secret') {
       if (options.secretValues === undefined) {
         out.secretReferences.push({ name: r.name, keys: secretKeys(r) });

@@ -104,6 +104,9 @@ export async function diffChanges(
       oldText = existing ? redactSecretText(oldText, new Set()) : '';
       newText = redactSecretText(newText, changedKeys);
       consequence = secretConsequence(existing === undefined, changedKeys, dependants(input.name));
+    } else if (input.resource.kind === 'Gateway' || input.resource.kind === 'AccessPolicy') {
+      // Access settings restart nothing: the gateway takes them as they are read.
+      consequence = existing === undefined ? 'create (no restart)' : 'no restart (access settings change)';
     } else {
       const before = existing?.resource?.kind === 'MCPServer' ? existing.resource : undefined;
       consequence = serverConsequence(before?.manifest.spec, input.resource.manifest.spec, metadataChanged(before, input));

@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { ApiaryError } from '../errors.js';
 import { closest } from '../util/suggest.js';
-import { ApiarySecretManifest, GitRepositoryManifest, KubernetesSecretManifest, MCPServerManifest } from '../api/manifests.js';
+import { MANIFEST_SCHEMAS } from '../api/manifests.js';
 import { API_GROUP_VERSION, kindFromAlias, type Kind } from '../api/names.js';
 
 interface JsonSchema {
@@ -46,17 +46,13 @@ export interface Explanation {
 }
 
 function schemaFor(kind: Kind, apiVersion: string): JsonSchema {
-  if (kind === 'GitRepository') {
-    if (apiVersion !== API_GROUP_VERSION) throw new ApiaryError('Usage', `GitRepository has only apiVersion ${API_GROUP_VERSION}`);
-    return z.toJSONSchema(GitRepositoryManifest) as JsonSchema;
+  const versions = MANIFEST_SCHEMAS.filter((s) => s.kind === kind);
+  const entry = versions.find((s) => s.apiVersion === apiVersion);
+  if (entry === undefined) {
+    const accepted = versions.map((s) => s.apiVersion);
+    throw new ApiaryError('Usage', `${kind} has ${accepted.length === 1 ? 'only ' : ''}apiVersion ${accepted.join(' or ')}`);
   }
-  if (kind === 'MCPServer') {
-    if (apiVersion !== API_GROUP_VERSION) throw new ApiaryError('Usage', `MCPServer has only apiVersion ${API_GROUP_VERSION}`);
-    return z.toJSONSchema(MCPServerManifest) as JsonSchema;
-  }
-  if (apiVersion === 'v1') return z.toJSONSchema(KubernetesSecretManifest) as JsonSchema;
-  if (apiVersion !== API_GROUP_VERSION) throw new ApiaryError('Usage', `Secret has apiVersion ${API_GROUP_VERSION} or v1`);
-  return z.toJSONSchema(ApiarySecretManifest) as JsonSchema;
+  return z.toJSONSchema(entry.schema) as JsonSchema;
 }
 
 export function typeName(node: JsonSchema): string {
@@ -79,7 +75,7 @@ function allowedValues(node: JsonSchema): string[] | undefined {
 export function explain(target: string, apiVersion = API_GROUP_VERSION): Explanation {
   const [kindText, ...path] = target.split('.');
   const kind = kindText ? kindFromAlias(kindText) : undefined;
-  if (kind === undefined) throw new ApiaryError('Usage', `unknown kind "${kindText ?? ''}" (use mcpserver or secret)`);
+  if (kind === undefined) throw new ApiaryError('Usage', `unknown kind "${kindText ?? ''}" (use mcpserver, secret, gitrepository, gateway or accesspolicy)`);
   let node = schemaFor(kind, apiVersion);
   let required = false;
   const walked = [kindText!.toLowerCase()];

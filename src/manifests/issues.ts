@@ -133,7 +133,7 @@ export function describeIssues(schema: z.ZodType, issues: readonly z.core.$ZodIs
         push({
           path,
           atKey: false,
-          message: `must be one of ${issue.values.map((v) => String(v)).join(', ')}${describeValue(value, path)}`,
+          message: `must be ${issue.values.length === 1 ? '' : 'one of '}${issue.values.map((v) => String(v)).join(', ')}${describeValue(value, path)}`,
         });
         break;
       case 'too_small':

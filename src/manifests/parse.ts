@@ -4,7 +4,7 @@
  * good ones beside it.
  */
 import { LineCounter, parseAllDocuments, isMap, isScalar, type Document } from 'yaml';
-import { MANIFEST_SCHEMAS, type MCPServerManifest } from '../api/manifests.js';
+import { MANIFEST_SCHEMAS, type GatewayManifest, type MCPServerManifest } from '../api/manifests.js';
 import { secretBearing } from '../api/expansion.js';
 import { referencedNames } from '../api/remote.js';
 import { KINDS, type Kind } from '../api/names.js';
@@ -119,8 +119,11 @@ function parseDocument(
       result.warnings.push({ file: where.file, line: pos.line, col: pos.col, field: 'spec.url', message: 'spec.url: credentials in the URL are readable by anyone who reads this file (apiary never shows them); prefer a git credential helper or an SSH URL' });
     }
   }
+  if (schema.kind === 'Gateway' && parsed.success) warnUnusedOidc(parsed.data as GatewayManifest, doc, lc, result);
   if (result.errors.length === 0 && parsed.success && result.name !== undefined) {
     result.resource = { kind: schema.kind, name: result.name, manifest: parsed.data, source } as Resource;
+    // A policy decision names the rule's own line, the place to edit.
+    if (result.resource.kind === 'AccessPolicy') result.resource.ruleLines = result.resource.manifest.spec.rules.map((_, i) => locate(doc, ['spec', 'rules', i], lc).line);
   }
   return result;
 }
@@ -140,7 +143,7 @@ function chooseSchema(
     const suggestion = typeof kind === 'string' ? closest(kind, KINDS) : undefined;
     error(
       ['kind'],
-      `kind: unknown kind ${JSON.stringify(kind)}; expected MCPServer, Secret or GitRepository${suggestion ? ` (did you mean "${suggestion}"?)` : ''}`,
+      `kind: unknown kind ${JSON.stringify(kind)}; expected ${KINDS.slice(0, -1).join(', ')} or ${KINDS.at(-1)!}${suggestion ? ` (did you mean "${suggestion}"?)` : ''}`,
     );
     return undefined;
   }
@@ -178,6 +181,14 @@ function warnVariableReferences(manifest: MCPServerManifest, doc: Document, lc: 
       result.warnings.push({ file: result.source.file, line: pos.line, col: pos.col, field, message });
     }
   }
+}
+
+/** An oidc block under another mode is kept but not used: worth a word, not an error (switching modes back and forth is normal). */
+function warnUnusedOidc(manifest: GatewayManifest, doc: Document, lc: LineCounter, result: ParsedDocument): void {
+  const auth = manifest.spec?.auth;
+  if (auth?.oidc === undefined || auth.mode === 'oidc') return;
+  const pos = locate(doc, ['spec', 'auth', 'oidc'], lc, { atKey: true });
+  result.warnings.push({ file: result.source.file, line: pos.line, col: pos.col, field: 'spec.auth.oidc', message: `spec.auth.oidc: not used while spec.auth.mode is ${auth.mode ?? 'token (the default)'}` });
 }
 
 function checkSecretMaps(

@@ -1,4 +1,4 @@
-import type { GitRepositoryManifest, MCPServerManifest, SecretManifest } from '../api/manifests.js';
+import type { AccessPolicyManifest, GatewayManifest, GitRepositoryManifest, MCPServerManifest, SecretManifest } from '../api/manifests.js';
 
 /** Where a document came from. */
 export interface SourceRef {
@@ -34,4 +34,21 @@ export interface GitRepositoryResource {
   source: SourceRef;
 }
 
-export type Resource = MCPServerResource | SecretResource | GitRepositoryResource;
+/** How apiary's endpoints authenticate, audit and limit (step 17): one per directory, named default. */
+export interface GatewayResource {
+  kind: 'Gateway';
+  name: string;
+  manifest: GatewayManifest;
+  source: SourceRef;
+}
+
+/** Who may use what (step 17). `ruleLines`: the line of each rule, so a decision names the place to edit. */
+export interface AccessPolicyResource {
+  kind: 'AccessPolicy';
+  name: string;
+  manifest: AccessPolicyManifest;
+  source: SourceRef;
+  ruleLines: number[];
+}
+
+export type Resource = MCPServerResource | SecretResource | GitRepositoryResource | GatewayResource | AccessPolicyResource;
