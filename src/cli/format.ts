@@ -10,6 +10,7 @@ import { escapeTerminal, escapeTerminalLines } from './escape.js';
 import { age, table } from './table.js';
 // Only the type: what reads the port (and its node:net, the reconciler) stays out of get's start-up.
 import type { InternalPort } from './internal-port.js';
+import { gatewayDetails, policyDetails } from './access-format.js';
 
 export function serialize(value: unknown, format: 'json' | 'yaml'): string {
   return format === 'json' ? JSON.stringify(value, null, 2) : stringify(value, { lineWidth: 0 }).trimEnd();
@@ -166,7 +167,9 @@ function describeRaw(o: ObjectView, view: StateView, now: number, internal?: Int
   }
   if (o.kind === 'MCPServer') describeServer(o, status as MCPServerStatus | undefined, out, now, internal);
   else if (o.kind === 'GitRepository') describeSource(o, status as GitRepositoryStatus | undefined, out, now);
-  else describeSecret(o, status as SecretStatus | undefined, out);
+  else if (o.kind === 'Gateway' || o.kind === 'AccessPolicy') {
+    for (const d of o.kind === 'Gateway' ? gatewayDetails(o) : policyDetails(o)) out.push(typeof d === 'string' ? d : line(d[0], d[1]));
+  } else describeSecret(o, status as SecretStatus | undefined, out);
   const applied = (status as { lastAppliedRevision?: string } | undefined)?.lastAppliedRevision;
   if (applied !== undefined) out.push(line('Applied from', applied));
   if (status !== undefined) {

@@ -40,6 +40,7 @@ const VERBS: Record<string, () => Promise<Register>> = {
   render: () => import('./commands/render.js').then((m) => m.registerRender),
   init: () => import('./commands/init.js').then((m) => m.registerInit),
   service: () => import('./commands/service.js').then((m) => m.registerService),
+  policy: () => import('./commands/policy.js').then((m) => m.registerPolicy),
 };
 /** Verbs registered by another verb's module. */
 const SHARED: Record<string, string> = { reconcile: 'restart', down: 'up', diff: 'apply', delete: 'apply', suspend: 'restart', resume: 'restart', explain: 'schema', install: 'catalog', upgrade: 'catalog' };

@@ -94,7 +94,9 @@ function objectFor(kind: Kind, name: string, resource: Resource | undefined, rec
   if (meta?.labels) metadata.labels = meta.labels;
   if (meta?.annotations) metadata.annotations = meta.annotations;
   const object: ApiObject = { apiVersion: API_GROUP_VERSION, kind, metadata };
-  if (resource?.kind === 'MCPServer') object.spec = resource.manifest.spec;
+  // Access settings hold no secret (an issuer, globs, names): shown as written.
+  if (resource?.kind === 'MCPServer' || resource?.kind === 'AccessPolicy') object.spec = resource.manifest.spec;
+  if (resource?.kind === 'Gateway') object.spec = resource.manifest.spec ?? {};
   if (resource?.kind === 'GitRepository') object.spec = { ...resource.manifest.spec, url: redactUrl(resource.manifest.spec.url) };
   if (resource?.kind === 'Secret') {
     // Keys and their form only: never values.

@@ -11,7 +11,7 @@ export function registerDescribe(program: Command, ctx: CliContext): void {
   program
     .command('describe')
     .description('show resources in detail: spec summary, status, conditions and events (every one of the kind without NAME)')
-    .argument('<KIND>', 'mcpserver (mcp) or secret')
+    .argument('<KIND>', 'mcpserver (mcp), secret, source, gateway (gw) or accesspolicy (policy)')
     .argument('[NAME]', 'resource name')
     .option('-l, --selector <SELECTOR>', 'only resources whose labels match, e.g. team=tools')
     .action(async (kind: string, name: string | undefined, opts: { selector?: string }, cmd: Command) => {

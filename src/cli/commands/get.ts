@@ -7,17 +7,18 @@ import { closest } from '../../util/suggest.js';
 import type { CliContext } from '../context.js';
 import { outputOption } from '../context.js';
 import { controllerNotice, kindLabel, missingSecretMessage, secretTable, serialize, serverTable, sourceTable } from '../format.js';
+import { gatewayTable, policyTable } from '../access-format.js';
 import { escapeTerminalLines } from '../escape.js';
 import { paint } from '../io.js';
 
 type Output = 'table' | 'wide' | 'json' | 'yaml' | 'name';
 
 export function parseKinds(type: string | undefined): Kind[] {
-  if (type === undefined || type.toLowerCase() === 'all') return ['MCPServer', 'Secret', 'GitRepository'];
+  if (type === undefined || type.toLowerCase() === 'all') return ['MCPServer', 'Secret', 'GitRepository', 'Gateway', 'AccessPolicy'];
   const kind = kindFromAlias(type);
   if (kind === undefined) {
-    const suggestion = closest(type, ['mcpservers', 'secrets', 'sources', 'all']);
-    throw new ApiaryError('Usage', `unknown resource type "${type}"; use mcpservers, secrets, sources or all${suggestion ? ` (did you mean "${suggestion}"?)` : ''}`);
+    const suggestion = closest(type, ['mcpservers', 'secrets', 'sources', 'gateways', 'accesspolicies', 'all']);
+    throw new ApiaryError('Usage', `unknown resource type "${type}"; use mcpservers, secrets, sources, gateways, accesspolicies or all${suggestion ? ` (did you mean "${suggestion}"?)` : ''}`);
   }
   return [kind];
 }
@@ -64,6 +65,10 @@ function render(objects: readonly ObjectView[], kinds: readonly Kind[], output: 
   if (kinds.includes('Secret') && (secrets.length + wanted.length > 0 || kinds.length === 1)) parts.push(secrets.length + wanted.length ? secretTable(secrets, wide, now, wanted) : 'No secrets found.');
   const sources = objects.filter((o) => o.kind === 'GitRepository');
   if (kinds.includes('GitRepository') && (sources.length > 0 || kinds.length === 1)) parts.push(sources.length ? sourceTable(sources, wide, now) : 'No sources found (apiary follows a git repository with: apiary up --git URL).');
+  const gateways = objects.filter((o) => o.kind === 'Gateway');
+  if (kinds.includes('Gateway') && (gateways.length > 0 || kinds.length === 1)) parts.push(gateways.length ? gatewayTable(gateways, wide) : 'No gateways found (without one, endpoints take the bearer token: auth mode token).');
+  const policies = objects.filter((o) => o.kind === 'AccessPolicy');
+  if (kinds.includes('AccessPolicy') && (policies.length > 0 || kinds.length === 1)) parts.push(policies.length ? policyTable(policies, wide) : 'No accesspolicies found.');
   return parts.length ? parts.join('\n\n') : 'No resources found.';
 }
 
@@ -71,7 +76,7 @@ export function registerGet(program: Command, ctx: CliContext): void {
   program
     .command('get')
     .description('list servers and secrets with phase, ready, restarts, age and url (never secret values)')
-    .argument('[TYPE]', 'mcpservers (mcp), secrets, or all', 'all')
+    .argument('[TYPE]', 'mcpservers (mcp), secrets, sources, gateways (gw), accesspolicies (policies), or all', 'all')
     .argument('[NAME]', 'one resource')
     .addOption(outputOption(['table', 'wide', 'json', 'yaml', 'name'], 'table'))
     .option('-l, --selector <SELECTOR>', 'only resources whose labels match, e.g. team=tools,tier!=dev')

@@ -1,0 +1,125 @@
+/**
+ * The access kinds (Gateway, AccessPolicy) for the terminal: their `get`
+ * tables, their `describe` details, and the words of a policy decision.
+ * Read from the spec as written: no controller has a status for them yet.
+ */
+import type { Decision, Subject } from '../api/access.js';
+import type { AccessRule, AccessSubject, GatewaySpec } from '../api/manifests.js';
+import type { ObjectView } from '../state/view.js';
+import { table } from './table.js';
+
+/** A labelled value, or a line as it is (a heading, a table). */
+export type Detail = [label: string, value: string | undefined] | string;
+
+function gatewaySpec(o: ObjectView): GatewaySpec | undefined {
+  return o.resource?.kind === 'Gateway' ? (o.resource.manifest.spec ?? {}) : undefined;
+}
+
+function limit(l: { requests: number; perSeconds: number } | undefined): string | undefined {
+  return l === undefined ? undefined : `${l.requests}/${l.perSeconds}s`;
+}
+
+function rateLimitSummary(spec: GatewaySpec): string {
+  const limits = spec.rateLimits;
+  const parts = [
+    ...(limits?.perSubject ? [`subject ${limit(limits.perSubject)}`] : []),
+    ...(limits?.perServer ? [`server ${limit(limits.perServer)}`] : []),
+    ...(limits?.perTool?.length ? [`${limits.perTool.length} tool limit(s)`] : []),
+  ];
+  return parts.join(', ') || '<none>';
+}
+
+function telemetrySummary(spec: GatewaySpec): string {
+  const t = spec.telemetry;
+  const parts = [...(t?.otlp ? [`otlp ${t.otlp.endpoint}`] : []), ...(t?.prometheus ? [`prometheus ${t.prometheus.address ?? '127.0.0.1'}:${t.prometheus.port}`] : [])];
+  return parts.join(', ') || '<none>';
+}
+
+export function gatewayTable(objects: readonly ObjectView[], wide: boolean): string {
+  const headers = ['NAME', 'AUTH', 'ISSUER', 'AUDIT', 'MESSAGE'];
+  if (wide) headers.splice(4, 0, 'TELEMETRY', 'RATE LIMITS');
+  const rows = objects.map((o) => {
+    const spec = gatewaySpec(o);
+    if (spec === undefined) return [o.name, 'Invalid', '-', '-', ...(wide ? ['-', '-'] : []), o.errors[0] ?? ''];
+    const mode = spec.auth?.mode ?? 'token';
+    const row = [o.name, mode, mode === 'oidc' ? (spec.auth?.oidc?.issuer ?? '-') : '-', spec.audit?.enabled === false ? 'off' : 'on', o.warnings[0] ?? ''];
+    if (wide) row.splice(4, 0, telemetrySummary(spec), rateLimitSummary(spec));
+    return row;
+  });
+  return table(headers, rows);
+}
+
+export function subjectText(s: AccessSubject): string {
+  if (s.user !== undefined) return `user ${s.user}`;
+  if (s.group !== undefined) return `group ${s.group}`;
+  return s.token !== undefined ? `token ${s.token}` : 'authenticated';
+}
+
+function effects(rules: readonly AccessRule[]): string {
+  const allow = rules.filter((r) => r.effect === 'Allow').length;
+  const deny = rules.length - allow;
+  return [...(allow ? [`${allow} Allow`] : []), ...(deny ? [`${deny} Deny`] : [])].join(', ');
+}
+
+export function policyTable(objects: readonly ObjectView[], wide: boolean): string {
+  const headers = ['NAME', 'SUBJECTS', 'RULES', 'DECLARED'];
+  if (wide) headers.push('MESSAGE');
+  const rows = objects.map((o) => {
+    const spec = o.resource?.kind === 'AccessPolicy' ? o.resource.manifest.spec : undefined;
+    const row = spec === undefined ? [o.name, '-', 'Invalid', o.declaredAt ?? '-'] : [o.name, spec.subjects.map(subjectText).join(', '), effects(spec.rules), o.declaredAt ?? '-'];
+    if (wide) row.push(o.errors[0] ?? '');
+    return row;
+  });
+  return table(headers, rows);
+}
+
+const ALL = '*';
+
+/** What a rule covers, as one cell per kind: `*` where the rule lists no kind at all (it covers everything). */
+function ruleCells(rule: AccessRule): string[] {
+  const none = rule.tools === undefined && rule.prompts === undefined && rule.resources === undefined;
+  const cell = (list: readonly string[] | undefined): string => (none ? ALL : list === undefined ? '-' : list.join(', ') || '<none>');
+  return [rule.servers.join(', '), cell(rule.tools), cell(rule.prompts), cell(rule.resources)];
+}
+
+function indent(text: string): string {
+  return text.split('\n').map((l) => `  ${l}`).join('\n');
+}
+
+export function gatewayDetails(o: ObjectView): Detail[] {
+  const spec = gatewaySpec(o);
+  if (spec === undefined) return [];
+  const oidc = spec.auth?.oidc;
+  const out: Detail[] = [['Auth mode', spec.auth?.mode ?? 'token']];
+  if (oidc !== undefined) {
+    out.push(['Issuer', oidc.issuer], ['Audience', oidc.audience], ['Username claim', oidc.usernameClaim ?? 'sub'], ['Groups claim', oidc.groupsClaim ?? 'groups']);
+    if (oidc.jwksURL !== undefined) out.push(['JWKS', oidc.jwksURL]);
+    if (oidc.requiredScopes?.length) out.push(['Required scopes', oidc.requiredScopes.join(' ')]);
+  }
+  const audit = spec.audit;
+  out.push(['Audit', audit?.enabled === false ? 'off' : `on${audit?.maxFileBytes !== undefined ? `, rotated at ${audit.maxFileBytes} bytes` : ''}${audit?.maxFiles !== undefined ? `, ${audit.maxFiles} kept` : ''}`]);
+  out.push(['Telemetry', telemetrySummary(spec)], ['Rate limits', rateLimitSummary(spec)]);
+  for (const t of spec.rateLimits?.perTool ?? []) out.push(`  ${t.server ?? '*'}/${t.tool}: ${limit(t)}`);
+  return out;
+}
+
+export function policyDetails(o: ObjectView): Detail[] {
+  if (o.resource?.kind !== 'AccessPolicy') return [];
+  const { manifest, ruleLines, source } = o.resource;
+  const rows = manifest.spec.rules.map((rule, i) => [String(i), `${source.file}:${ruleLines[i] ?? source.line}`, rule.effect, ...ruleCells(rule)]);
+  return [['Subjects', manifest.spec.subjects.map(subjectText).join(', ')], 'Rules:', indent(table(['#', 'AT', 'EFFECT', 'SERVERS', 'TOOLS', 'PROMPTS', 'RESOURCES'], rows))];
+}
+
+/** Who is asking, in words: `alice (groups dev, ops)`, `the local token`. */
+export function subjectWords(s: Subject): string {
+  if (s.token === 'local') return 'the local token';
+  if (s.user === undefined) return 'an anonymous caller';
+  return s.groups.length > 0 ? `${s.user} (groups ${s.groups.join(', ')})` : s.user;
+}
+
+/** Why a decision is what it is: the rule (policy, file:line), or the default that applied. */
+export function decisionReason(d: Decision, mode: string): string {
+  if (d.rule !== undefined) return `by rule ${d.rule.index} of accesspolicy/${d.rule.policy} (${d.rule.file}:${d.rule.line})`;
+  if (d.reason === 'no-policies') return `no AccessPolicy in the directory: in auth mode ${mode} everything is allowed, as without a Gateway`;
+  return `no rule allows it: default deny (auth mode ${mode})`;
+}
