@@ -146,3 +146,25 @@ describe('access fixtures (Gateway and AccessPolicy)', () => {
     expect(docs[0]?.warnings.map(formatManifestError)).toEqual(['gw.yaml:8:5: spec.auth.oidc: not used while spec.auth.mode is token']);
   });
 });
+
+describe('access warnings across documents (validate says them)', () => {
+  const policy = (subject: string): string => `apiVersion: apiary.dev/v1alpha1\nkind: AccessPolicy\nmetadata:\n  name: p\nspec:\n  subjects: [${subject}]\n  rules:\n    - servers: ["*"]\n      effect: Allow\n`;
+  const gateway = (mode: string): string => `apiVersion: apiary.dev/v1alpha1\nkind: Gateway\nmetadata:\n  name: default\nspec:\n  auth: { mode: ${mode} }\n`;
+  const warnings = (...texts: string[]): string[] => assemble(texts.flatMap((t, i) => parseManifestText(t, `/x/${i}.yaml`, `${i}.yaml`)), []).warnings.map(formatManifestError);
+
+  it('policies that name no token in token mode: the bearer token, the only caller, may use nothing', () => {
+    expect(warnings(policy('{ group: dev }'))).toEqual(['0.yaml:1:1: AccessPolicy in auth mode token (no Gateway): the bearer token is the only caller and no policy names it (subjects: [{token: local}]), so it may use nothing']);
+    expect(warnings(gateway('token'), policy('{ group: dev }'))).toEqual(['1.yaml:1:1: AccessPolicy in auth mode token: the bearer token is the only caller and no policy names it (subjects: [{token: local}]), so it may use nothing']);
+    expect(warnings(policy('{ token: local }'))).toEqual([]);
+  });
+
+  it('policies under mode none deny everything: said at the first policy', () => {
+    expect(warnings(gateway('none'), policy('{ token: local }'))).toEqual(['1.yaml:1:1: AccessPolicy in a directory whose Gateway has auth mode none: callers are anonymous, no subject matches them, so everything is denied; use mode oidc, or remove the policies']);
+  });
+
+  it('oidc mode, or no policy at all: nothing to say', () => {
+    const oidc = 'apiVersion: apiary.dev/v1alpha1\nkind: Gateway\nmetadata:\n  name: default\nspec:\n  auth:\n    mode: oidc\n    oidc: { issuer: "https://id.example.com", audience: apiary }\n';
+    expect(warnings(oidc, policy('{ group: dev }'))).toEqual([]);
+    expect(warnings(gateway('none'))).toEqual([]);
+  });
+});

@@ -6,6 +6,7 @@
  */
 import { compilePolicies, type AccessPolicySet, type PolicySource } from '../api/access.js';
 import type { AuthMode } from '../api/manifests.js';
+import type { ManifestError } from './errors.js';
 import type { AccessPolicyResource, GatewayResource, Resource } from './resource.js';
 
 export function policySource(policy: AccessPolicyResource): PolicySource {
@@ -22,4 +23,22 @@ export function authModeOf(resources: readonly Resource[]): AuthMode {
 export function accessPolicySet(resources: readonly Resource[]): AccessPolicySet {
   const policies = resources.filter((r): r is AccessPolicyResource => r.kind === 'AccessPolicy').map(policySource);
   return compilePolicies(policies, authModeOf(resources));
+}
+
+/**
+ * Policies that would shut out a caller nobody meant to shut out, said where
+ * the policies are written (validate prints them): under mode none no caller
+ * is anyone, and under mode token the bearer token is the only caller there
+ * is. Each is allowed nothing unless a policy names it.
+ */
+export function accessWarnings(resources: readonly Resource[]): ManifestError[] {
+  const policies = resources.filter((r): r is AccessPolicyResource => r.kind === 'AccessPolicy');
+  const first = policies[0];
+  if (first === undefined) return [];
+  const mode = authModeOf(resources);
+  const at = { file: first.source.file, line: first.source.line, col: first.source.col };
+  if (mode === 'none') return [{ ...at, message: `AccessPolicy in a directory whose Gateway has auth mode none: callers are anonymous, no subject matches them, so everything is denied; use mode oidc, or remove the policies` }];
+  const namesToken = policies.some((p) => p.manifest.spec.subjects.some((s) => s.token === 'local'));
+  if (mode === 'token' && !namesToken) return [{ ...at, message: `AccessPolicy in auth mode ${resources.some((r) => r.kind === 'Gateway') ? 'token' : 'token (no Gateway)'}: the bearer token is the only caller and no policy names it (subjects: [{token: local}]), so it may use nothing` }];
+  return [];
 }

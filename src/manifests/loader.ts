@@ -7,6 +7,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { resourceKey, type ResourceKey } from '../api/names.js';
 import { messageOf } from '../errors.js';
+import { accessWarnings } from './access.js';
 import type { ManifestError } from './errors.js';
 import { parseManifestText, type ParsedDocument } from './parse.js';
 import type { Resource } from './resource.js';
@@ -192,5 +193,6 @@ export function assemble(parsed: readonly ParsedDocument[], files: string[]): Lo
     warnings.push(...doc.warnings);
   }
   errors.sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.col - b.col);
+  warnings.push(...accessWarnings(resources));
   return { resources, documents, errors, warnings, files };
 }
