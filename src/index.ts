@@ -31,7 +31,10 @@ export type {
 export { manifestJsonSchema } from './api/jsonschema.js';
 export { loadDirectory, loadFile, type LoadResult } from './manifests/loader.js';
 export { formatManifestError, type ManifestError } from './manifests/errors.js';
-export type { Resource, MCPServerResource, SecretResource, SourceRef } from './manifests/resource.js';
+export type { Resource, MCPServerResource, SecretResource, GatewayResource, AccessPolicyResource, SourceRef } from './manifests/resource.js';
+export { GatewayManifest, AccessPolicyManifest, type GatewaySpec, type AccessRule, type AccessSubject, type AuthMode } from './api/manifests.js';
+export { compilePolicies, type AccessPolicySet, type AccessRequest, type AccessKind, type Decision, type PolicySource, type RuleRef, type Subject } from './api/access.js';
+export { accessPolicySet } from './manifests/access.js';
 export { Controller, type ControllerOptions } from './controller/controller.js';
 export { createLogger, type Logger, type LogRecord } from './util/logger.js';
 export { systemClock, FakeClock, type Clock } from './util/clock.js';

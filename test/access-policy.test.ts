@@ -140,3 +140,11 @@ it('rule lines come from the files: a decision names the place to edit', () => {
   expect(devs?.source.file).toBe(join('access', 'policies.yaml'));
   expect(FIXTURE_SET.decide(alice, { server: 'mini', kind: 'tool', name: 'echo' }).rule).toEqual({ policy: 'devs', file: FILE, line: 12, index: 0 });
 });
+
+it('the evaluator is public API: a program embedding apiary asks the same question', async () => {
+  const apiary = await import('../src/index.js');
+  const set = apiary.accessPolicySet(fixture.resources);
+  expect(set.decide(alice, { server: 'mini', kind: 'tool', name: 'echo' }).effect).toBe('Allow');
+  expect(apiary.compilePolicies([], 'oidc').decide(alice, { server: 'mini', kind: 'tool', name: 'echo' }).reason).toBe('default-deny');
+  expect(apiary.AccessPolicyManifest.safeParse({ apiVersion: 'apiary.dev/v1alpha1', kind: 'AccessPolicy', metadata: { name: 'p' }, spec: { subjects: [{ token: 'local' }], rules: [{ servers: ['*'], effect: 'Allow' }] } }).success).toBe(true);
+});
