@@ -124,6 +124,7 @@ describe('get and describe the access kinds', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('Kind:             AccessPolicy');
     expect(r.stdout).toContain('Subjects:         group dev, user carol');
+    expect(r.stdout).not.toContain('manifest changed since the controller last saw it');
     expect(r.stdout).toContain([
       `  #   AT                                                EFFECT   SERVERS   TOOLS             PROMPTS   RESOURCES`,
       `  0   ${FILE}:12   Allow    mini      echo, add         -         -`,

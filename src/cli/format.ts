@@ -156,7 +156,9 @@ function describeRaw(o: ObjectView, view: StateView, now: number, internal?: Int
   out.push(line('Name', o.name), line('Kind', o.kind), line('Declared in', o.declaredAt ?? '<deleted from the manifests>'));
   const labels = o.object.metadata.labels;
   out.push(line('Labels', labels ? Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(', ') : '<none>'));
-  out.push(line('Generation', `${o.object.metadata.generation ?? 0} (observed ${status?.observedGeneration ?? 0})${o.stale ? ', manifest changed since the controller last saw it' : ''}`));
+  // No controller keeps the access kinds' status yet: "changed since the controller last saw it" would be said of them forever.
+  const unobserved = (o.kind === 'Gateway' || o.kind === 'AccessPolicy') && o.record === undefined;
+  if (!unobserved) out.push(line('Generation', `${o.object.metadata.generation ?? 0} (observed ${status?.observedGeneration ?? 0})${o.stale ? ', manifest changed since the controller last saw it' : ''}`));
   if (o.warnings.length > 0) {
     out.push('Manifest warnings:');
     for (const w of o.warnings) out.push(`  ${escapeTerminal(w)}`);
