@@ -12,6 +12,9 @@ import type { Slot } from '../api/slot.js';
 /** The file name of the GitRepository `up --git URL` writes in the state directory's source folder. */
 export const FLAG_SOURCE_FILE = 'gitrepository.yaml';
 
+/** The live audit log's file name; rotated files add `.1` (newest) to `.N`. */
+export const AUDIT_FILE = 'audit.jsonl';
+
 /** The name, if it may name a file; otherwise a NameInvalid error. */
 export function fileSafeName(name: string): string {
   if (isDns1123Label(name)) return name;
@@ -95,9 +98,28 @@ export class StateLayout {
   get stateKeyFile(): string {
     return join(this.root, 'state.key');
   }
+  /** The audit log: `audit.jsonl`, rotated to `audit.jsonl.1` (newest) ... `.N`, and the head anchor. */
+  get auditDir(): string {
+    return join(this.root, 'audit');
+  }
+  get auditFile(): string {
+    return join(this.auditDir, AUDIT_FILE);
+  }
+  /** Where the audit chain ends and starts, keyed (written atomically at every sync and rotation). */
+  get auditHeadFile(): string {
+    return join(this.auditDir, 'audit.head');
+  }
+  /**
+   * The key of the audit chain's macs. Beside the audit folder, not in it: a
+   * copy of the folder (shipped, backed up) carries no key, so whoever edits
+   * that copy cannot seal a line.
+   */
+  get auditKeyFile(): string {
+    return join(this.root, 'audit.key');
+  }
   /** Every folder apiary writes files into atomically (where a killed writer may leave a temp file). */
   writtenFolders(): string[] {
-    return [this.root, this.processDir, this.requestsDir, ...KINDS.map((k) => this.statusKindDir(k))];
+    return [this.root, this.processDir, this.requestsDir, this.auditDir, ...KINDS.map((k) => this.statusKindDir(k))];
   }
   get requestsDir(): string {
     return join(this.root, 'requests');

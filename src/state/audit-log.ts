@@ -1,0 +1,266 @@
+/**
+ * The audit log's writer: sealed JSON lines (audit-chain.ts) appended to
+ * `audit/audit.jsonl` in the state directory, rotated by size with the chain
+ * running on across files, and a keyed head anchor written atomically.
+ *
+ * `append` costs a few µs and never waits on the disk: lines are buffered and
+ * written in one write per `flushMs` (10 ms) or 64 KiB, fdatasync'd and
+ * anchored in the head at most every `syncMs` (100 ms), since an fsync per
+ * record (≈1.6 ms here) would cost more than the call it records. What that
+ * leaves: a crash loses at most the unwritten 10 ms, a power loss at most
+ * 100 ms, and records written after the last head update can be cut from the
+ * end without verify seeing it. Owned by a runnable (later): `close` writes,
+ * syncs and anchors everything appended.
+ */
+import { randomBytes } from 'node:crypto';
+import { open, readFile, rename, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
+import type { AuditRecord } from '../api/audit.js';
+import { ApiaryError, messageOf } from '../errors.js';
+import { writeFileAtomic, FILE_MODE, ensurePrivateDir } from '../util/atomic.js';
+import { systemClock, type Clock, type Timer } from '../util/clock.js';
+import { GENESIS, openLine, sealHead, sealLine } from './audit-chain.js';
+import { readAuditHead, readAuditKey } from './audit-read.js';
+import { AUDIT_FILE, type StateLayout } from './layout.js';
+
+export interface AuditLogOptions {
+  /** The live file is rotated before it would grow past this (default 16 MiB). */
+  maxFileBytes?: number;
+  /** Rotated files kept: `audit.jsonl.1` to `.N` (default 10); the oldest is dropped and the head says where the log now starts. */
+  keepFiles?: number;
+  flushMs?: number;
+  syncMs?: number;
+  /** Written at once past this many buffered bytes, whatever the timer. */
+  batchBytes?: number;
+  clock?: Clock;
+  /** A write that failed (disk full): the runnable logs it; appends go on and the failure is thrown again by flush and close. */
+  onError?: (err: Error) => void;
+}
+
+interface Position {
+  seq: number;
+  mac: string;
+}
+
+interface Sealed extends Position {
+  line: string;
+}
+
+const DEFAULTS = { maxFileBytes: 16 * 1024 * 1024, keepFiles: 10, flushMs: 10, syncMs: 100, batchBytes: 64 * 1024 };
+
+export class AuditLog {
+  readonly #layout: StateLayout;
+  readonly #key: Buffer;
+  readonly #opts: typeof DEFAULTS;
+  readonly #clock: Clock;
+  readonly #onError: ((err: Error) => void) | undefined;
+  /** The chain as appended (ahead of the disk). */
+  #end: Position;
+  /** Where the log starts (moves when the oldest file is dropped). */
+  #first: Position;
+  /** What the disk holds, and what the head says. */
+  #written: Position;
+  #anchored: Position;
+  #handle: FileHandle;
+  #size: number;
+  #pending: Sealed[] = [];
+  #pendingBytes = 0;
+  #flushTimer: Timer | undefined;
+  #syncTimer: Timer | undefined;
+  #lastSync: number;
+  #queue: Promise<void> = Promise.resolve();
+  #error: Error | undefined;
+  #closed = false;
+
+  private constructor(layout: StateLayout, key: Buffer, options: AuditLogOptions, state: { end: Position; first: Position; handle: FileHandle; size: number }) {
+    this.#layout = layout;
+    this.#key = key;
+    this.#opts = { ...DEFAULTS, ...definedOnly(options) };
+    this.#clock = options.clock ?? systemClock;
+    this.#onError = options.onError;
+    this.#end = state.end;
+    this.#first = state.first;
+    this.#written = state.end;
+    this.#anchored = state.end;
+    this.#handle = state.handle;
+    this.#size = state.size;
+    this.#lastSync = this.#clock.now();
+  }
+
+  /** Opens (or starts) the log of a state directory, going on from where its chain ends. */
+  static async open(layout: StateLayout, options: AuditLogOptions = {}): Promise<AuditLog> {
+    await ensurePrivateDir(layout.root);
+    await ensurePrivateDir(layout.auditDir);
+    const head = await readAuditHead(layout);
+    const key = await loadKey(layout, head !== undefined || (await stat(layout.auditFile).catch(() => undefined)) !== undefined);
+    if (head === undefined && ((await stat(layout.auditFile).catch(() => undefined))?.size ?? 0) > 0) {
+      throw new ApiaryError('StateInvalid', `the audit log in ${layout.auditDir} has records but its head (${layout.auditHeadFile}) is missing or damaged: apiary will not write after records it cannot anchor`, {
+        hints: ['Run apiary audit verify to see what is wrong; to start a new log, move the audit folder away.'],
+      });
+    }
+    const tail = await lastWholeLine(layout.auditFile);
+    const fromHead: Position = { seq: head?.seq ?? 0, mac: head?.mac ?? GENESIS };
+    // Records written after the head's last update (a crash inside the sync window) are kept and continued from; a head
+    // ahead of the file (records cut from it) is continued from, so verify still sees the gap.
+    const end = tail !== undefined && tail.seq > fromHead.seq ? { seq: tail.seq, mac: tail.mac } : fromHead;
+    const handle = await open(layout.auditFile, 'a', FILE_MODE);
+    const log = new AuditLog(layout, key, options, { end, first: { seq: head?.first ?? 1, mac: head?.firstPrev ?? GENESIS }, handle, size: tail?.size ?? 0 });
+    if (head === undefined || end !== fromHead) await log.#writeHead(end);
+    return log;
+  }
+
+  /** The last sequence number appended. */
+  get lastSeq(): number {
+    return this.#end.seq;
+  }
+
+  /** Seals the record into the chain now; it reaches the disk within `flushMs`. Never waits and never throws for the disk. */
+  append(record: AuditRecord): void {
+    if (this.#closed) throw new ApiaryError('Io', 'the audit log is closed');
+    const sealed = sealLine(this.#key, this.#end.mac, this.#end.seq + 1, record);
+    this.#end = { seq: this.#end.seq + 1, mac: sealed.mac };
+    this.#pending.push({ line: sealed.line, ...this.#end });
+    this.#pendingBytes += sealed.line.length;
+    if (this.#pendingBytes >= this.#opts.batchBytes) this.#drain();
+    else this.#flushTimer ??= this.#clock.setTimeout(() => this.#drain(), this.#opts.flushMs);
+  }
+
+  /** Everything appended so far written, synced and anchored; throws a write that failed. */
+  async flush(): Promise<void> {
+    this.#drain();
+    this.#enqueue(() => this.#sync());
+    await this.#queue;
+    if (this.#error !== undefined) throw new ApiaryError('Io', `the audit log could not be written: ${this.#error.message}`, { cause: this.#error });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      await this.flush();
+    } finally {
+      this.#syncTimer?.cancel();
+      await this.#handle.close();
+    }
+  }
+
+  /** Hands the buffered lines to the writing queue (one write, unless a rotation falls inside). */
+  #drain(): void {
+    this.#flushTimer?.cancel();
+    this.#flushTimer = undefined;
+    if (this.#pending.length === 0) return;
+    const batch = this.#pending;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#enqueue(() => this.#write(batch));
+  }
+
+  #enqueue(step: () => Promise<void>): void {
+    this.#queue = this.#queue.then(step).catch((err: unknown) => {
+      const error = err instanceof Error ? err : new Error(messageOf(err));
+      this.#error ??= error;
+      this.#onError?.(error);
+    });
+  }
+
+  async #write(batch: Sealed[]): Promise<void> {
+    let chunk: Sealed[] = [];
+    let bytes = 0;
+    for (const entry of batch) {
+      const size = Buffer.byteLength(entry.line);
+      if (this.#size + bytes + size > this.#opts.maxFileBytes && this.#size + bytes > 0) {
+        await this.#writeLines(chunk, bytes);
+        await this.#rotate();
+        chunk = [];
+        bytes = 0;
+      }
+      chunk.push(entry);
+      bytes += size;
+    }
+    await this.#writeLines(chunk, bytes);
+    if (this.#clock.now() - this.#lastSync >= this.#opts.syncMs) await this.#sync();
+    else this.#syncTimer ??= this.#clock.setTimeout(() => this.#enqueue(() => this.#sync()), this.#opts.syncMs);
+  }
+
+  async #writeLines(chunk: Sealed[], bytes: number): Promise<void> {
+    if (chunk.length === 0) return;
+    await this.#handle.write(chunk.map((e) => e.line).join(''));
+    this.#size += bytes;
+    const last = chunk.at(-1)!;
+    this.#written = { seq: last.seq, mac: last.mac };
+  }
+
+  /** The written lines on the disk, then the head says so. */
+  async #sync(): Promise<void> {
+    this.#syncTimer?.cancel();
+    this.#syncTimer = undefined;
+    this.#lastSync = this.#clock.now();
+    if (this.#written.seq === this.#anchored.seq) return;
+    await this.#handle.datasync();
+    await this.#writeHead(this.#written);
+  }
+
+  async #writeHead(end: Position): Promise<void> {
+    const head = sealHead(this.#key, { seq: end.seq, mac: end.mac, first: this.#first.seq, firstPrev: this.#first.mac });
+    await writeFileAtomic(this.#layout.auditHeadFile, `${JSON.stringify(head)}\n`);
+    this.#anchored = end;
+  }
+
+  /**
+   * `audit.jsonl` becomes `.1`, `.1` becomes `.2`, ...; past `keepFiles` the
+   * oldest is dropped. The head moves its start first: a crash between the
+   * two leaves records older than the start, which verify skips, never a gap.
+   */
+  async #rotate(): Promise<void> {
+    await this.#handle.datasync();
+    await this.#handle.close();
+    const base = this.#layout.auditFile;
+    const oldest = `${base}.${this.#opts.keepFiles}`;
+    const dropped = await lastWholeLine(oldest);
+    if (dropped !== undefined) this.#first = { seq: dropped.seq + 1, mac: dropped.mac };
+    await this.#writeHead(this.#written);
+    await rm(oldest, { force: true });
+    for (let i = this.#opts.keepFiles - 1; i >= 1; i--) await rename(`${base}.${i}`, `${base}.${i + 1}`).catch(ignoreMissing);
+    await rename(base, `${base}.1`);
+    this.#handle = await open(base, 'a', FILE_MODE);
+    this.#size = 0;
+  }
+}
+
+function ignoreMissing(err: unknown): void {
+  if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+}
+
+function definedOnly(options: AuditLogOptions): Partial<typeof DEFAULTS> {
+  return Object.fromEntries(Object.entries(options).filter(([k, v]) => v !== undefined && k in DEFAULTS)) as Partial<typeof DEFAULTS>;
+}
+
+/** The key of this state directory's chain, made on first use; a log without its key is refused, never resealed under a new one. */
+async function loadKey(layout: StateLayout, logExists: boolean): Promise<Buffer> {
+  const key = await readAuditKey(layout);
+  if (key !== undefined) return key;
+  if (logExists) {
+    throw new ApiaryError('KeyUnavailable', `the audit log in ${layout.auditDir} exists but its key (${layout.auditKeyFile}) is gone: apiary will not continue a chain it cannot seal`, {
+      hints: ['Put the key back, or move the audit folder away to start a new log.'],
+    });
+  }
+  const made = randomBytes(32);
+  await writeFileAtomic(layout.auditKeyFile, `${made.toString('base64')}\n`);
+  return made;
+}
+
+/**
+ * The last whole record of a file, with the file's size up to it. An
+ * incomplete last line (a write cut by a crash) is cut off here, so new lines
+ * never follow half a line; it was never anchored, so nothing verify relied on
+ * is lost.
+ */
+async function lastWholeLine(path: string): Promise<(Position & { size: number }) | undefined> {
+  const text = await readFile(path).catch(() => undefined);
+  if (text === undefined) return undefined;
+  const end = text.lastIndexOf(10) + 1;
+  if (end < text.length && path.endsWith(AUDIT_FILE)) await truncate(path, end);
+  const lines = text.subarray(0, end).toString('utf8').split('\n');
+  lines.pop();
+  const opened = lines.length === 0 ? undefined : openLine(lines.at(-1)!);
+  return opened === undefined ? (end === 0 ? undefined : { seq: 0, mac: GENESIS, size: end }) : { seq: opened.record.seq, mac: opened.mac, size: end };
+}
