@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'GitSourced'
   | 'NotOurs'
   | 'Unsupported'
+  | 'AuditInvalid'
   | 'Io';
 
 export class ApiaryError extends Error {

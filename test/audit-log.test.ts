@@ -2,26 +2,11 @@ import { readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promis
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { recordOf, type AuditRecord } from '../src/api/audit.js';
+import { auditCall as call, auditLogWith as logWith } from './helpers/audit.js';
 import { AuditLog } from '../src/state/audit-log.js';
 import { readAuditRecords, verifyAudit } from '../src/state/audit-read.js';
 import { StateLayout } from '../src/state/layout.js';
 import { filesUnder, tempDir } from './helpers/tmp.js';
-
-function call(i: number): AuditRecord {
-  return recordOf(
-    { method: 'tools/call', id: i, params: { name: 'echo', arguments: { text: `hello ${i}` } } },
-    { time: new Date(Date.UTC(2026, 11, 4, 12, 0, 0, i)).toISOString(), subject: { kind: 'user', user: i % 2 === 0 ? 'alice' : 'bob', groups: ['dev'] }, server: i % 3 === 0 ? 'github' : 'mini', decision: 'allow', durationMs: 0.4, outcome: 'ok' },
-  );
-}
-
-/** A state directory whose log holds `n` records (rotated at `maxFileBytes`). */
-async function logWith(n: number, options: { maxFileBytes?: number; keepFiles?: number } = {}): Promise<StateLayout> {
-  const layout = new StateLayout(join(await tempDir(), 'state'));
-  const log = await AuditLog.open(layout, options);
-  for (let i = 1; i <= n; i++) log.append(call(i));
-  await log.close();
-  return layout;
-}
 
 async function editLines(path: string, edit: (lines: string[]) => void): Promise<void> {
   const lines = (await readFile(path, 'utf8')).split('\n');

@@ -41,6 +41,7 @@ const VERBS: Record<string, () => Promise<Register>> = {
   init: () => import('./commands/init.js').then((m) => m.registerInit),
   service: () => import('./commands/service.js').then((m) => m.registerService),
   policy: () => import('./commands/policy.js').then((m) => m.registerPolicy),
+  audit: () => import('./commands/audit.js').then((m) => m.registerAudit),
 };
 /** Verbs registered by another verb's module. */
 const SHARED: Record<string, string> = { reconcile: 'restart', down: 'up', diff: 'apply', delete: 'apply', suspend: 'restart', resume: 'restart', explain: 'schema', install: 'catalog', upgrade: 'catalog' };
