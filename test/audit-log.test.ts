@@ -7,6 +7,7 @@ import { AuditLog } from '../src/state/audit-log.js';
 import { readAuditRecords, verifyAudit } from '../src/state/audit-read.js';
 import { StateLayout } from '../src/state/layout.js';
 import { filesUnder, tempDir } from './helpers/tmp.js';
+import { waitFor } from './helpers/wait.js';
 
 async function editLines(path: string, edit: (lines: string[]) => void): Promise<void> {
   const lines = (await readFile(path, 'utf8')).split('\n');
@@ -110,5 +111,28 @@ describe('the audit log', () => {
     expect((await readFile(layout.auditFile, 'utf8')).split('\n').length).toBe(6);
     expect(await verifyAudit(layout)).toMatchObject({ ok: true, records: 5, unanchored: 0 });
     await log.close();
+  });
+});
+
+describe('the audit log after a crash or a loss', () => {
+  it('a line cut by a crash is dropped on reopen and the chain goes on; a record reaches the disk within the flush interval', async () => {
+    const layout = await logWith(10);
+    await writeFile(layout.auditFile, `${await readFile(layout.auditFile, 'utf8')}{"seq":11,"time":"2026-`);
+    const log = await AuditLog.open(layout);
+    log.append(call(11));
+    await waitFor('record 11 written without a flush', async () => (await readFile(layout.auditFile, 'utf8')).includes('"seq":11,"time":"2026-12-04T12:00:00.011Z"'));
+    await log.close();
+    expect(await verifyAudit(layout)).toMatchObject({ ok: true, records: 11, last: 11 });
+  });
+
+  it('refuses to write after records it cannot anchor (head gone) or seal (key gone)', async () => {
+    const headless = await logWith(3);
+    await rm(headless.auditHeadFile);
+    await expect(AuditLog.open(headless)).rejects.toThrow(/has records but its head .* is missing or damaged/);
+    expect(await verifyAudit(headless)).toMatchObject({ ok: false, message: 'audit.head is missing or damaged: where the log ends cannot be checked' });
+    const keyless = await logWith(3);
+    await rm(keyless.auditKeyFile);
+    await expect(AuditLog.open(keyless)).rejects.toThrow(/exists but its key .* is gone/);
+    await expect(verifyAudit(keyless)).rejects.toThrow(/has no key beside it/);
   });
 });

@@ -56,6 +56,15 @@ export interface StoredAuditRecord extends AuditRecord {
   mac: string;
 }
 
+/**
+ * Where the gateway sends records (the seam it will be given; the state
+ * directory's AuditLog implements it). `append` never waits and never throws
+ * for the disk: an audited call is never slowed or failed by its record.
+ */
+export interface AuditSink {
+  append(record: AuditRecord): void;
+}
+
 /** What the caller knows besides the request: who, where, and how it ended. */
 export interface AuditFacts {
   time: string;

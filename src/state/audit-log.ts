@@ -12,9 +12,9 @@
  * end without verify seeing it. Owned by a runnable (later): `close` writes,
  * syncs and anchors everything appended.
  */
-import { randomBytes } from 'node:crypto';
+import { createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { open, readFile, rename, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
-import type { AuditRecord } from '../api/audit.js';
+import type { AuditRecord, AuditSink } from '../api/audit.js';
 import { ApiaryError, messageOf } from '../errors.js';
 import { writeFileAtomic, FILE_MODE, ensurePrivateDir } from '../util/atomic.js';
 import { systemClock, type Clock, type Timer } from '../util/clock.js';
@@ -47,9 +47,9 @@ interface Sealed extends Position {
 
 const DEFAULTS = { maxFileBytes: 16 * 1024 * 1024, keepFiles: 10, flushMs: 10, syncMs: 100, batchBytes: 64 * 1024 };
 
-export class AuditLog {
+export class AuditLog implements AuditSink {
   readonly #layout: StateLayout;
-  readonly #key: Buffer;
+  readonly #key: KeyObject;
   readonly #opts: typeof DEFAULTS;
   readonly #clock: Clock;
   readonly #onError: ((err: Error) => void) | undefined;
@@ -73,7 +73,7 @@ export class AuditLog {
 
   private constructor(layout: StateLayout, key: Buffer, options: AuditLogOptions, state: { end: Position; first: Position; handle: FileHandle; size: number }) {
     this.#layout = layout;
-    this.#key = key;
+    this.#key = createSecretKey(key);
     this.#opts = { ...DEFAULTS, ...definedOnly(options) };
     this.#clock = options.clock ?? systemClock;
     this.#onError = options.onError;
