@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
+import { recordOf } from '../src/api/audit.js';
 import { AuditLog } from '../src/state/audit-log.js';
 import { auditCall, auditLogWith } from './helpers/audit.js';
 import { BIN, runCli } from './helpers/cli.js';
@@ -31,6 +32,11 @@ describe('apiary audit', () => {
     expect(text).toMatchObject({ code: 0, stdout: '2026-12-04T12:00:00.006Z  alice  github  tools/call echo  allow  ok  0.4ms  text:9B\n' });
     const json = await runCli(['audit', '--since', '1h', '-o', 'json'], { env });
     expect(json.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { seq: number }).seq)).toEqual([7]);
+    // A name a client chose is shown, not played: its escape sequence cannot recolour or hide the lines around it.
+    const hostile = await AuditLog.open(layout);
+    hostile.append(recordOf({ method: 'tools/call', id: 8, params: { name: 'echo\u001b[2J\u001b[31m' } }, { time: '2026-12-04T12:00:01.000Z', subject: { kind: 'token' }, server: 'mini', decision: 'allow', durationMs: 1, outcome: 'ok' }));
+    await hostile.close();
+    expect((await runCli(['audit', '--user', '(token)'], { env })).stdout).toBe('2026-12-04T12:00:01.000Z  (token)  mini  tools/call echo^[[2J^[[31m  allow  ok  1ms\n');
     const wrong = await runCli(['audit', '--since', 'yesterday'], { env });
     expect(wrong).toMatchObject({ code: 2, stderr: expect.stringContaining('--since: "yesterday" is neither a duration') as string });
   });

@@ -136,3 +136,22 @@ describe('the audit log after a crash or a loss', () => {
     await expect(verifyAudit(keyless)).rejects.toThrow(/has no key beside it/);
   });
 });
+
+describe('recordOf', () => {
+  it('bounds what a caller controls: names, argument count, groups, request ids', () => {
+    const many = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`a${i}`, i]));
+    const record = recordOf(
+      { method: 'tools/call', id: 'x'.repeat(1000), params: { name: 'n'.repeat(1000), arguments: many } },
+      { time: '2026-12-04T00:00:00.000Z', subject: { kind: 'user', user: 'alice', groups: Array.from({ length: 100 }, (_, i) => `g${i}`) }, server: 'mini', decision: 'deny', rule: 'ops (p.yaml:3)', durationMs: 0.12345, outcome: 'denied', code: 403 },
+    );
+    expect(record.name).toHaveLength(259);
+    expect(record.requestId).toHaveLength(131);
+    expect(record.args).toHaveLength(64);
+    expect(record.argsOmitted).toBe(36);
+    expect(record.subject.groups).toHaveLength(64);
+    expect(record).toMatchObject({ decision: 'deny', rule: 'ops (p.yaml:3)', durationMs: 0.123, outcome: 'denied', code: 403 });
+    expect(recordOf({ method: 'tools/list', params: 'junk' }, { time: 't', subject: { kind: 'none' }, server: '*', decision: 'allow', durationMs: 1, outcome: 'ok' })).toEqual({
+      time: 't', subject: { kind: 'none' }, server: '*', method: 'tools/list', decision: 'allow', durationMs: 1, outcome: 'ok',
+    });
+  });
+});

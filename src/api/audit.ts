@@ -85,7 +85,8 @@ export interface AuditedRequest {
   id?: string | number | null;
 }
 
-export const AUDIT_LIMITS = { nameChars: 256, args: 64, argNameChars: 128, requestIdChars: 128, clientChars: 128 } as const;
+/** Bounds on what a caller controls, so one record stays well under 64 KiB whatever is sent. */
+export const AUDIT_LIMITS = { nameChars: 256, args: 64, argNameChars: 128, requestIdChars: 128, clientChars: 128, groups: 64 } as const;
 
 /** The methods that carry a name worth recording, and where it is. */
 const NAME_PARAM: Record<string, 'name' | 'uri'> = { 'tools/call': 'name', 'prompts/get': 'name', 'resources/read': 'uri', 'resources/subscribe': 'uri', 'resources/unsubscribe': 'uri' };
@@ -126,7 +127,12 @@ export function recordOf(request: AuditedRequest, facts: AuditFacts): AuditRecor
 function subjectOf(subject: AuditSubject): AuditSubject {
   const out: AuditSubject = { kind: subject.kind };
   if (typeof subject.user === 'string') out.user = cut(subject.user, AUDIT_LIMITS.nameChars);
-  if (Array.isArray(subject.groups)) out.groups = subject.groups.filter((g) => typeof g === 'string').map((g) => cut(g, AUDIT_LIMITS.nameChars));
+  if (Array.isArray(subject.groups)) {
+    out.groups = subject.groups
+      .filter((g) => typeof g === 'string')
+      .slice(0, AUDIT_LIMITS.groups)
+      .map((g) => cut(g, AUDIT_LIMITS.nameChars));
+  }
   return out;
 }
 
