@@ -47,3 +47,7 @@ export { readStateView, isCurrent, type StateView, type ObjectView, type ApiObje
 export { resolveLocations, type Locations } from './state/paths.js';
 export { Bridge } from './mcp/bridge.js';
 export { HttpEndpoint } from './mcp/http-endpoint.js';
+export { recordOf, subjectLabel, type AuditRecord, type StoredAuditRecord, type AuditSink, type AuditSubject, type AuditFacts, type AuditOutcome, type AuditDecision, type AuditArgument } from './api/audit.js';
+export { AuditLog, type AuditLogOptions } from './state/audit-log.js';
+export { verifyAudit, readAuditRecords, followAudit } from './state/audit-read.js';
+export type { VerifyResult as AuditVerifyResult } from './state/audit-chain.js';
