@@ -130,6 +130,10 @@ describe('the audit log after a crash or a loss', () => {
     await rm(headless.auditHeadFile);
     await expect(AuditLog.open(headless)).rejects.toThrow(/has records but its head .* is missing or damaged/);
     expect(await verifyAudit(headless)).toMatchObject({ ok: false, message: 'audit.head is missing or damaged: where the log ends cannot be checked' });
+    const rotatedOnly = await logWith(40, { maxFileBytes: 2048 });
+    await rm(rotatedOnly.auditHeadFile);
+    await writeFile(rotatedOnly.auditFile, '');
+    await expect(AuditLog.open(rotatedOnly)).rejects.toThrow(/has records but its head/);
     const keyless = await logWith(3);
     await rm(keyless.auditKeyFile);
     await expect(AuditLog.open(keyless)).rejects.toThrow(/exists but its key .* is gone/);

@@ -14,12 +14,13 @@
  */
 import { createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { open, readFile, rename, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { AuditRecord, AuditSink } from '../api/audit.js';
 import { ApiaryError, messageOf } from '../errors.js';
 import { writeFileAtomic, FILE_MODE, ensurePrivateDir } from '../util/atomic.js';
 import { systemClock, type Clock, type Timer } from '../util/clock.js';
 import { GENESIS, openLine, sealHead, sealLine } from './audit-chain.js';
-import { readAuditHead, readAuditKey } from './audit-read.js';
+import { auditFileNames, readAuditHead, readAuditKey } from './audit-read.js';
 import { AUDIT_FILE, type StateLayout } from './layout.js';
 
 export interface AuditLogOptions {
@@ -91,8 +92,9 @@ export class AuditLog implements AuditSink {
     await ensurePrivateDir(layout.root);
     await ensurePrivateDir(layout.auditDir);
     const head = await readAuditHead(layout);
-    const key = await loadKey(layout, head !== undefined || (await stat(layout.auditFile).catch(() => undefined)) !== undefined);
-    if (head === undefined && ((await stat(layout.auditFile).catch(() => undefined))?.size ?? 0) > 0) {
+    const records = await holdsRecords(layout);
+    const key = await loadKey(layout, head !== undefined || records);
+    if (head === undefined && records) {
       throw new ApiaryError('StateInvalid', `the audit log in ${layout.auditDir} has records but its head (${layout.auditHeadFile}) is missing or damaged: apiary will not write after records it cannot anchor`, {
         hints: ['Run apiary audit verify to see what is wrong; to start a new log, move the audit folder away.'],
       });
@@ -224,6 +226,12 @@ export class AuditLog implements AuditSink {
     this.#handle = await open(base, 'a', FILE_MODE);
     this.#size = 0;
   }
+}
+
+/** Whether any file of the log (live or rotated) has something in it. */
+async function holdsRecords(layout: StateLayout): Promise<boolean> {
+  for (const name of await auditFileNames(layout)) if (((await stat(join(layout.auditDir, name)).catch(() => undefined))?.size ?? 0) > 0) return true;
+  return false;
 }
 
 function ignoreMissing(err: unknown): void {
