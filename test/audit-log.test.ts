@@ -159,3 +159,29 @@ describe('recordOf', () => {
     });
   });
 });
+
+describe('verify while the log is written', () => {
+  it('passes every time while a writer appends and rotates beside it', async () => {
+    const layout = await logWith(10);
+    const log = await AuditLog.open(layout, { maxFileBytes: 2048, keepFiles: 3 });
+    let writing = true;
+    const writer = (async () => {
+      for (let i = 11; writing; i++) {
+        log.append(call(i));
+        if (i % 3 === 0) await log.flush();
+      }
+    })();
+    const results = [];
+    try {
+      for (let i = 0; i < 200; i++) results.push(await verifyAudit(layout));
+    } finally {
+      writing = false;
+      await writer;
+      await log.close();
+    }
+    // Files of six records or so: the writer rotated many times while verify read.
+    expect(log.lastSeq).toBeGreaterThan(60);
+    expect(results.filter((r) => !r.ok)).toEqual([]);
+    expect(await verifyAudit(layout)).toMatchObject({ ok: true, last: log.lastSeq });
+  });
+});

@@ -50,9 +50,26 @@ export async function readAuditKey(layout: StateLayout): Promise<Buffer | undefi
   return key;
 }
 
-/** `apiary audit verify`: the whole chain against the head, with the key of this state directory. */
+/**
+ * `apiary audit verify`: the whole chain against the head, with the key of
+ * this state directory. The controller may be writing and rotating while the
+ * files are read (a file renamed between the listing and its read looks
+ * removed), so a failure counts only when the next read fails the same way.
+ */
 export async function verifyAudit(layout: StateLayout): Promise<VerifyResult> {
   const key = await readAuditKey(layout);
+  let result = await verifyOnce(layout, key);
+  for (let attempt = 0; attempt < 5 && !result.ok; attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const again = await verifyOnce(layout, key);
+    if (again.ok === false && again.message === result.message) return again;
+    result = again;
+  }
+  return result;
+}
+
+async function verifyOnce(layout: StateLayout, key: Buffer | undefined): Promise<VerifyResult> {
+  const head = await readAuditHead(layout);
   const texts = await readAuditTexts(layout);
   if (key === undefined) {
     if (texts.length === 0) return { ok: true, records: 0, files: 0, unanchored: 0 };
@@ -60,7 +77,7 @@ export async function verifyAudit(layout: StateLayout): Promise<VerifyResult> {
       hints: ['Verify it in the state directory that wrote it (--state-dir).'],
     });
   }
-  return verifyChain(key, texts, await readAuditHead(layout));
+  return verifyChain(key, texts, head);
 }
 
 /** Every record that reads as one, oldest first (reading is not verifying: a damaged line is skipped). */
