@@ -173,14 +173,14 @@ describe('verify while the log is written', () => {
     })();
     const results = [];
     try {
-      for (let i = 0; i < 200; i++) results.push(await verifyAudit(layout));
+      // Until the writer has rotated many times (files of six records or so), however fast each side runs.
+      while ((log.lastSeq < 120 || results.length < 50) && results.length < 5000) results.push(await verifyAudit(layout));
     } finally {
       writing = false;
       await writer;
       await log.close();
     }
-    // Files of six records or so: the writer rotated many times while verify read.
-    expect(log.lastSeq).toBeGreaterThan(60);
+    expect(log.lastSeq).toBeGreaterThanOrEqual(120);
     expect(results.filter((r) => !r.ok)).toEqual([]);
     expect(await verifyAudit(layout)).toMatchObject({ ok: true, last: log.lastSeq });
   });
