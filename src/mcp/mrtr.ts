@@ -111,11 +111,17 @@ export async function withInputAnswered(params: Record<string, unknown>, loop: I
 
 /** Every question's answer by key, or the first answered with an error (the rest no longer matter). */
 function answersTo(asks: readonly InputAsk[], loop: InputLoop): Promise<{ results: Record<string, unknown> } | { refused: { ask: InputAsk; answer: JsonRpcResponse } }> {
-  return new Promise((resolve) => {
+  return new Promise((settle) => {
     const results: Record<string, unknown> = {};
     let left = asks.length;
-    if (left === 0) resolve({ results });
-    loop.signal.addEventListener('abort', () => resolve({ results }), { once: true });
+    // The call's signal outlives the round: its listener goes with the round, or eight rounds leave eight behind.
+    const stopped = (): void => resolve({ results });
+    const resolve = (outcome: { results: Record<string, unknown> } | { refused: { ask: InputAsk; answer: JsonRpcResponse } }): void => {
+      loop.signal.removeEventListener('abort', stopped);
+      settle(outcome);
+    };
+    if (left === 0) return resolve({ results });
+    loop.signal.addEventListener('abort', stopped, { once: true });
     for (const ask of asks) {
       void loop.ask(ask).then((answer) => {
         if (answer.error !== undefined || answer.result === undefined) return resolve({ refused: { ask, answer } });
