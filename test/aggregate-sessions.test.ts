@@ -28,6 +28,7 @@ import { HttpProbe } from '../src/mcp/http-probe.js';
 import { ErrorCodes, errorResponse, type Id, type JsonRpcMessage } from '../src/mcp/jsonrpc.js';
 import { EXPOSE_ALL } from '../src/mcp/tool-filter.js';
 import { waitFor } from './helpers/wait.js';
+import { onJsonLines } from './helpers/scripted-server.js';
 
 type Received = JsonRpcMessage & { id?: Id; method?: string; params?: Record<string, unknown> };
 /** What the fixture server answers a request with (its result), or undefined to leave it for the test. */
@@ -48,23 +49,15 @@ async function fixture(name: string, handle: Handler): Promise<FixtureServer> {
   const received: Received[] = [];
   const reply = (message: JsonRpcMessage): void => void fromServer.write(`${JSON.stringify(message)}\n`);
   const bridge = new Bridge({ name, clock: systemClock });
-  let buffer = '';
-  toServer.setEncoding('utf8');
-  toServer.on('data', (chunk: string) => {
-    buffer += chunk;
-    let nl: number;
-    while ((nl = buffer.indexOf('\n')) !== -1) {
-      const message = JSON.parse(buffer.slice(0, nl)) as Received;
-      buffer = buffer.slice(nl + 1);
-      received.push(message);
-      if (message.method === undefined || message.id === undefined) continue;
-      if (message.method === 'initialize') {
-        reply({ jsonrpc: '2.0', id: message.id, result: { protocolVersion: '2025-06-18', capabilities: { tools: {}, resources: {} }, serverInfo: { name, version: '1' } } });
-        continue;
-      }
-      const result = handle(message, bridge.isReady());
-      if (result !== undefined) reply({ jsonrpc: '2.0', id: message.id, result } as JsonRpcMessage);
+  onJsonLines<Received>(toServer, (message) => {
+    received.push(message);
+    if (message.method === undefined || message.id === undefined) return;
+    if (message.method === 'initialize') {
+      reply({ jsonrpc: '2.0', id: message.id, result: { protocolVersion: '2025-06-18', capabilities: { tools: {}, resources: {} }, serverInfo: { name, version: '1' } } });
+      return;
     }
+    const result = handle(message, bridge.isReady());
+    if (result !== undefined) reply({ jsonrpc: '2.0', id: message.id, result } as JsonRpcMessage);
   });
   bridge.attach(toServer, fromServer, pid++);
   await until(`${name} ready`, () => bridge.isReady());

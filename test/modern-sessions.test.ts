@@ -14,6 +14,7 @@ import { HttpEndpoint } from '../src/mcp/http-endpoint.js';
 import type { JsonRpcMessage } from '../src/mcp/jsonrpc.js';
 import { systemClock } from '../src/util/clock.js';
 import { waitFor } from './helpers/wait.js';
+import { onJsonLines } from './helpers/scripted-server.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -26,23 +27,15 @@ async function counted(): Promise<{ bridge: Bridge; changes: () => number }> {
   const fromServer = new PassThrough();
   let changes = 0;
   const bridge = new Bridge({ name: 'fixture', clock: systemClock, onChange: () => void (changes += 1) });
-  let buffer = '';
-  toServer.setEncoding('utf8');
-  toServer.on('data', (chunk: string) => {
-    buffer += chunk;
-    let nl: number;
-    while ((nl = buffer.indexOf('\n')) !== -1) {
-      const message = JSON.parse(buffer.slice(0, nl)) as { id?: number; method?: string };
-      buffer = buffer.slice(nl + 1);
-      if (message.id === undefined || message.method === undefined) continue;
-      const result =
-        message.method === 'initialize'
-          ? { protocolVersion: '2025-11-25', capabilities: { tools: {} }, serverInfo: { name: 'fixture', version: '1' } }
-          : message.method === 'tools/list'
-            ? { tools: [{ name: 'only', inputSchema: { type: 'object' } }] }
-            : {};
-      fromServer.write(`${JSON.stringify({ jsonrpc: '2.0', id: message.id, result } as JsonRpcMessage)}\n`);
-    }
+  onJsonLines<{ id?: number; method?: string }>(toServer, (message) => {
+    if (message.id === undefined || message.method === undefined) return;
+    const result =
+      message.method === 'initialize'
+        ? { protocolVersion: '2025-11-25', capabilities: { tools: {} }, serverInfo: { name: 'fixture', version: '1' } }
+        : message.method === 'tools/list'
+          ? { tools: [{ name: 'only', inputSchema: { type: 'object' } }] }
+          : {};
+    fromServer.write(`${JSON.stringify({ jsonrpc: '2.0', id: message.id, result } as JsonRpcMessage)}\n`);
   });
   bridge.attach(toServer, fromServer, 4242);
   await waitFor('fixture ready', () => bridge.isReady(), 10_000, { intervalMs: 5 });

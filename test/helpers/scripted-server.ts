@@ -28,36 +28,43 @@ export interface ScriptedServer {
   flush(): Promise<void>;
 }
 
+/** Each newline-delimited JSON message written to `stream` (what apiary sends a stdio server), as it is read. */
+export function onJsonLines<T>(stream: PassThrough, handle: (message: T) => void): void {
+  let buffer = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    buffer += chunk;
+    let nl: number;
+    while ((nl = buffer.indexOf('\n')) !== -1) {
+      const message = JSON.parse(buffer.slice(0, nl)) as T;
+      buffer = buffer.slice(nl + 1);
+      handle(message);
+    }
+  });
+}
+
 /** `listChanged`: a modern server that says its tools change (it tells so on a listen stream, which the test writes). */
 export function scriptedServer(options: { silent?: boolean; name?: string; tools?: string[]; modern?: boolean; listChanged?: boolean } = {}): ScriptedServer {
   const toServer = new PassThrough();
   const fromServer = new PassThrough();
   const received: JsonRpcMessage[] = [];
   const waiters: { method: string; resolve: (m: never) => void }[] = [];
-  let buffer = '';
   let flushes = 0;
   const reply = (message: JsonRpcMessage): void => void fromServer.write(`${JSON.stringify(message)}\n`);
-  toServer.setEncoding('utf8');
-  toServer.on('data', (chunk: string) => {
-    buffer += chunk;
-    let nl: number;
-    while ((nl = buffer.indexOf('\n')) !== -1) {
-      const m = JSON.parse(buffer.slice(0, nl)) as JsonRpcMessage & { id?: Id; method?: string };
-      buffer = buffer.slice(nl + 1);
-      received.push(m);
-      const refuse = (): void => reply({ jsonrpc: '2.0', id: m.id!, error: { code: -32601, message: `Method not found: ${m.method}` } });
-      if (options.silent === true) {
-        // Says nothing by itself; the test may still answer what it waits for.
-      } else if (m.method === 'server/discover' && options.modern !== true) refuse();
-      else if (m.method === 'server/discover') {
-        reply({ jsonrpc: '2.0', id: m.id!, result: { resultType: 'complete', supportedVersions: ['2026-07-28'], capabilities: { tools: options.listChanged === true ? { listChanged: true } : {} }, ttlMs: 0, cacheScope: 'private', _meta: { 'io.modelcontextprotocol/serverInfo': { name: options.name ?? 'scripted', version: '2' } } } });
-      } else if (options.modern === true && (m.method === 'initialize' || m.method === 'ping')) refuse();
-      else if (m.method === 'initialize') reply({ jsonrpc: '2.0', id: m.id!, result: { protocolVersion: '2025-06-18', capabilities: { tools: {} }, serverInfo: { name: options.name ?? 'scripted', version: '1' } } });
-      else if (m.method === 'tools/list') reply({ jsonrpc: '2.0', id: m.id!, result: { tools: (options.tools ?? []).map((name) => ({ name, inputSchema: { type: 'object' } })) } });
-      else if (m.method === 'ping') reply({ jsonrpc: '2.0', id: m.id!, result: {} });
-      const w = waiters.findIndex((x) => x.method === m.method);
-      if (w !== -1) waiters.splice(w, 1)[0]!.resolve(m as never);
-    }
+  onJsonLines<JsonRpcMessage & { id?: Id; method?: string }>(toServer, (m) => {
+    received.push(m);
+    const refuse = (): void => reply({ jsonrpc: '2.0', id: m.id!, error: { code: -32601, message: `Method not found: ${m.method}` } });
+    if (options.silent === true) {
+      // Says nothing by itself; the test may still answer what it waits for.
+    } else if (m.method === 'server/discover' && options.modern !== true) refuse();
+    else if (m.method === 'server/discover') {
+      reply({ jsonrpc: '2.0', id: m.id!, result: { resultType: 'complete', supportedVersions: ['2026-07-28'], capabilities: { tools: options.listChanged === true ? { listChanged: true } : {} }, ttlMs: 0, cacheScope: 'private', _meta: { 'io.modelcontextprotocol/serverInfo': { name: options.name ?? 'scripted', version: '2' } } } });
+    } else if (options.modern === true && (m.method === 'initialize' || m.method === 'ping')) refuse();
+    else if (m.method === 'initialize') reply({ jsonrpc: '2.0', id: m.id!, result: { protocolVersion: '2025-06-18', capabilities: { tools: {} }, serverInfo: { name: options.name ?? 'scripted', version: '1' } } });
+    else if (m.method === 'tools/list') reply({ jsonrpc: '2.0', id: m.id!, result: { tools: (options.tools ?? []).map((name) => ({ name, inputSchema: { type: 'object' } })) } });
+    else if (m.method === 'ping') reply({ jsonrpc: '2.0', id: m.id!, result: {} });
+    const w = waiters.findIndex((x) => x.method === m.method);
+    if (w !== -1) waiters.splice(w, 1)[0]!.resolve(m as never);
   });
   return {
     toServer,
