@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import type { Condition, MCPServerStatus } from '../src/api/status.js';
 import { phaseWithReason } from '../src/cli/format.js';
 import { lastOutputLine } from '../src/runtime/last-output.js';
-import { redactValues } from '../src/util/redact-values.js';
+import { redactValues } from '../src/api/remote.js';
 import { runCli } from './helpers/cli.js';
 import { harness, nodeServer, secretYaml } from './helpers/controller.js';
 import { filesUnder } from './helpers/tmp.js';

@@ -69,3 +69,12 @@ export function withoutSecrets(text: string, secrets: readonly string[]): string
   const forms = [...new Set(secrets.flatMap((s) => [s, encodeURIComponent(s)]))].filter((s) => s.length > 0).sort((a, b) => b.length - a.length);
   return forms.reduce((out, secret) => out.split(secret).join('[redacted]'), text);
 }
+
+/**
+ * withoutSecrets, catching each value as JSON escapes it too: what a server
+ * wrote (a server that prints its environment) may quote a value inside a
+ * JSON string. The runtime shows a failed run's last line through it.
+ */
+export function redactValues(text: string, values: readonly string[]): string {
+  return withoutSecrets(text, values.flatMap((value) => [value, JSON.stringify(value).slice(1, -1)]));
+}

@@ -5,7 +5,7 @@
  * set"). Read once, when the process ends, from the end of its log file.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { redactValues } from '../util/redact-values.js';
+import { redactValues } from '../api/remote.js';
 
 /** How much of the log's end is read: a last line longer than this is cut at its start. */
 const TAIL_BYTES = 8 * 1024;
