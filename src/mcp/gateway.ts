@@ -21,6 +21,8 @@ import { HttpProbe, type ProbeOptions } from './http-probe.js';
 import { AGGREGATE_PORT_KEY, PortRegistry, upstreamPortKey } from './ports.js';
 import { compileToolFilter, EXPOSE_ALL, refuseFilteredCall, withExposedTools, type ToolFilter, type ToolFilterSpec } from './tool-filter.js';
 import { HttpProxy, type RemoteTarget } from './http-proxy.js';
+import { defaultAccess, Gatekeeper } from './gatekeeper.js';
+import type { AccessConfig } from '../api/gate.js';
 
 export interface McpView extends BridgeStatus {
   url?: string;
@@ -73,9 +75,12 @@ export class Gateway {
   readonly #entries = new Map<string, Entry>();
   #aggregate: { aggregate: Aggregate; endpoint: HttpEndpoint } | undefined;
   readonly ports: PortRegistry;
+  /** Who may call, asked by every endpoint of this gateway (the token's default until the controller configures a Gateway manifest's). */
+  readonly gate: Gatekeeper;
 
   constructor(options: GatewayOptions) {
     this.#opts = options;
+    this.gate = new Gatekeeper(defaultAccess(options.token));
     this.ports = new PortRegistry(options.layout.root, {
       onProblem: (file, error) => options.logger.warn('ports file damaged; rewriting it (from the servers\' status when it cannot be read)', { file, error }),
       ...(options.recoverPorts ? { recover: options.recoverPorts } : {}),
@@ -86,6 +91,11 @@ export class Gateway {
   #changed(name: string): void {
     this.#opts.onChange(name);
     this.#aggregate?.aggregate.changed();
+  }
+
+  /** The Gateway manifest's and the policies' rules, for every endpoint from the next request on; `token` is kept from the options. */
+  configure(config: Omit<AccessConfig, 'token'>): void {
+    this.gate.configure({ ...config, ...(this.#opts.token !== undefined ? { token: this.#opts.token } : {}) });
   }
 
   /** Makes sure the server's MCP plumbing exists for this transport and port. */
@@ -178,7 +188,7 @@ export class Gateway {
     if (entry.proxy === undefined && upstream !== undefined) {
       // What the probe found of the server's era: a 2026-07-28 server's 2025 clients are served by apiary.
       const speaksModern = (): boolean => entry.probe?.status().protocolVersion === MODERN_PROTOCOL_VERSION;
-      const proxy = new HttpProxy(entry.port, upstream, { name, speaksModern, ...(this.#opts.token !== undefined ? { token: this.#opts.token } : {}) });
+      const proxy = new HttpProxy(entry.port, upstream, { name, speaksModern, gate: this.gate });
       try {
         await proxy.listen();
         entry.proxy = proxy;
@@ -285,10 +295,10 @@ export class Gateway {
     return ready;
   }
 
-  /** An endpoint's token, and where what a request's handling threw is told: the log, by its message (the request got 500). */
-  #endpointOptions(server: string): { token?: string; onError: (error: unknown) => void } {
+  /** An endpoint's gate, and where what a request's handling threw is told: the log, by its message (the request got 500). */
+  #endpointOptions(server: string): { gate: Gatekeeper; onError: (error: unknown) => void } {
     return {
-      ...(this.#opts.token !== undefined ? { token: this.#opts.token } : {}),
+      gate: this.gate,
       onError: (error) => this.#opts.logger.error('MCP request failed inside apiary', { server, error: messageOf(error) }),
     };
   }

@@ -36,7 +36,7 @@ import type { AddressInfo } from 'node:net';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import { loopbackRefusal } from '../util/loopback.js';
 import { BODY_TIMING, readBody, type BodyTiming } from '../util/read-body.js';
-import { bearerToken, sameToken } from '../util/tokens.js';
+import { defaultAccess, Gatekeeper } from './gatekeeper.js';
 import { checkClientMessages, ErrorCodes, errorResponse, isRequest, isResponse, type Id, type JsonRpcMessage } from './jsonrpc.js';
 import type { HeldCallsOptions } from './held-calls.js';
 import { MODERN_VERSION, ModernFront, modernRoute, withSortedTools, type SessionHost } from './modern.js';
@@ -103,8 +103,8 @@ export class HttpEndpoint {
   readonly #legacy = new Map<string, ServerResponse>();
   #sweeper: NodeJS.Timeout | undefined;
 
-  /** Required as `Authorization: Bearer` on every request, when set. */
-  readonly #token: string | undefined;
+  /** Who may call (the token, or step 17's identity), shared with the gateway's other endpoints. */
+  readonly #gate: Gatekeeper;
   readonly #bodyTiming: BodyTiming;
   readonly #replayBudget: number;
   /** The bytes of every session's replay events. */
@@ -117,16 +117,17 @@ export class HttpEndpoint {
 
   /**
    * `bodyTiming`: how long a request body may take to arrive; `replayBudgetBytes`: see REPLAY_BUDGET_BYTES (tests shorten both);
-   * `onError`: told of what a request's handling threw (the request itself gets 500); `heldCalls`: see HeldCalls (tests shorten them).
+   * `onError`: told of what a request's handling threw (the request itself gets 500); `heldCalls`: see HeldCalls (tests shorten them);
+   * `gate`: the gateway's Gatekeeper (without one: a gate of its own requiring `token`, or nothing without it).
    */
-  constructor(bridge: SessionHost, port: number, options: { token?: string; bodyTiming?: BodyTiming; replayBudgetBytes?: number; onError?: (error: unknown) => void; heldCalls?: HeldCallsOptions } = {}) {
+  constructor(bridge: SessionHost, port: number, options: { token?: string; gate?: Gatekeeper; bodyTiming?: BodyTiming; replayBudgetBytes?: number; onError?: (error: unknown) => void; heldCalls?: HeldCallsOptions } = {}) {
     this.#onError = options.onError;
     this.#bridge = bridge;
     this.#port = port;
-    this.#token = options.token;
+    this.#gate = options.gate ?? new Gatekeeper(defaultAccess(options.token));
     this.#bodyTiming = options.bodyTiming ?? BODY_TIMING;
     this.#replayBudget = options.replayBudgetBytes ?? REPLAY_BUDGET_BYTES;
-    this.#modern = new ModernFront(bridge, { tokenRequired: options.token !== undefined, ...(options.onError !== undefined ? { onError: options.onError } : {}), ...(options.heldCalls !== undefined ? { heldCalls: options.heldCalls } : {}) });
+    this.#modern = new ModernFront(bridge, { tokenRequired: this.#gate.authRequired, ...(options.onError !== undefined ? { onError: options.onError } : {}), ...(options.heldCalls !== undefined ? { heldCalls: options.heldCalls } : {}) });
   }
 
   /** What the sessions' replay events take together (at most the budget). */
@@ -208,9 +209,10 @@ export class HttpEndpoint {
     if (path !== '/mcp' && path !== '/sse' && path !== '/messages') return this.#fail(res, 404, null, ErrorCodes.InvalidRequest, `not found: use ${this.url}`);
     const refused = loopbackRefusal(req);
     if (refused !== undefined) return this.#fail(res, 403, null, ErrorCodes.InvalidRequest, `${refused} (DNS rebinding protection)`);
-    if (this.#token !== undefined && !bearerMatches(req, this.#token)) {
-      res.setHeader('WWW-Authenticate', 'Bearer realm="apiary"');
-      return this.#fail(res, 401, null, ErrorCodes.InvalidRequest, TOKEN_REQUIRED);
+    const auth = await this.#gate.authenticate(req);
+    if ('challenge' in auth) {
+      for (const [k, v] of Object.entries(auth.challenge.headers)) res.setHeader(k, v);
+      return this.#fail(res, auth.challenge.status, null, ErrorCodes.InvalidRequest, auth.challenge.message);
     }
     if (path === '/sse' && req.method === 'GET') return this.#legacyStream(req, res);
     if (path === '/messages' && req.method === 'POST') return this.#legacyPost(req, res);
@@ -566,10 +568,4 @@ function sseEvent(message: JsonRpcMessage): string {
   return `event: message\ndata: ${JSON.stringify(message)}\n\n`;
 }
 
-export const TOKEN_REQUIRED =
-  "apiary's MCP endpoints need its token: send Authorization: Bearer <token> (apiary client config prints a configuration with it; apiary up --no-auth turns this off)";
 
-export function bearerMatches(req: IncomingMessage, token: string): boolean {
-  const given = bearerToken(req);
-  return given !== undefined && sameToken(given, token);
-}

@@ -17,7 +17,8 @@ import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { EventSourceMessage } from 'eventsource-parser';
 import { headerValueFlaw } from '../api/remote.js';
-import { bearerMatches, HttpEndpoint, TOKEN_REQUIRED } from './http-endpoint.js';
+import { HttpEndpoint } from './http-endpoint.js';
+import { defaultAccess, Gatekeeper } from './gatekeeper.js';
 import { LegacySessions } from './legacy-sessions.js';
 import { loopbackRefusal } from '../util/loopback.js';
 import { BODY_TIMING, readBody, type BodyTiming } from '../util/read-body.js';
@@ -41,7 +42,8 @@ export class HttpProxy {
   readonly #port: number;
   readonly #upstreamPort: number;
   #remote: { url: URL; label: string; headers: Record<string, string> } | undefined;
-  readonly #token: string | undefined;
+  /** Who may call, shared with the gateway's other endpoints. */
+  readonly #gate: Gatekeeper;
   #filter: ToolFilter = EXPOSE_ALL;
   #server: Server | undefined;
   /** Legacy SSE transport: session id -> the client's event stream, where its answers go (refusals too). */
@@ -58,20 +60,20 @@ export class HttpProxy {
   readonly #speaksModern: () => boolean;
 
   /** `upstream`: the internal port of a server apiary runs, or a hosted server's URL and headers. `bodyTiming`: how long a request body may take (tests shorten it). */
-  constructor(port: number, upstream: number | RemoteTarget, options: { name?: string; token?: string; bodyTiming?: BodyTiming; speaksModern?: () => boolean } = {}) {
+  constructor(port: number, upstream: number | RemoteTarget, options: { name?: string; token?: string; gate?: Gatekeeper; bodyTiming?: BodyTiming; speaksModern?: () => boolean } = {}) {
     this.#port = port;
     this.#upstreamPort = typeof upstream === 'number' ? upstream : 0;
     if (typeof upstream !== 'number') this.setRemote(upstream);
-    this.#token = options.token;
+    this.#gate = options.gate ?? new Gatekeeper(defaultAccess(options.token));
     this.#bodyTiming = options.bodyTiming ?? BODY_TIMING;
     this.#sessions = new UpstreamSessions(() => this.#upstreamTarget(), () => this.#filter);
-    this.#modern = new ModernFront(this.#sessions, { tokenRequired: options.token !== undefined });
+    this.#modern = new ModernFront(this.#sessions, { tokenRequired: this.#gate.authRequired });
     this.#speaksModern = options.speaksModern ?? (() => false);
     this.#legacySessions = new LegacySessions(() => this.#upstreamTarget(), () => this.#filter, options.name);
   }
 
   #legacyEndpoint(): HttpEndpoint {
-    this.#legacyFront ??= new HttpEndpoint(this.#legacySessions, this.#port, { ...(this.#token !== undefined ? { token: this.#token } : {}), bodyTiming: this.#bodyTiming });
+    this.#legacyFront ??= new HttpEndpoint(this.#legacySessions, this.#port, { gate: this.#gate, bodyTiming: this.#bodyTiming });
     return this.#legacyFront;
   }
 
@@ -162,7 +164,8 @@ export class HttpProxy {
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const refused = loopbackRefusal(req);
     if (refused !== undefined) return this.#fail(res, 403, `${refused} (DNS rebinding protection)`);
-    if (this.#token !== undefined && !bearerMatches(req, this.#token)) return this.#fail(res, 401, TOKEN_REQUIRED, { 'WWW-Authenticate': 'Bearer realm="apiary"' });
+    const auth = await this.#gate.authenticate(req);
+    if ('challenge' in auth) return this.#fail(res, auth.challenge.status, auth.challenge.message, auth.challenge.headers);
     let body: Buffer | undefined;
     let listsTools = false;
     const legacyClient = this.#servesLegacyClient(req);
