@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { routeApi, type ApiContext } from '../src/console/api.js';
 import type { Feed } from '../src/console/feed.js';
 import { LastKnownTools } from '../src/console/last-tools.js';
+import { AuditVerifier } from '../src/console/audit-api.js';
 import { sendError } from '../src/console/http.js';
 import { KeyStore } from '../src/crypto/keys.js';
 import { directoryLoadCount } from '../src/manifests/loader.js';
@@ -29,6 +30,7 @@ async function api(): Promise<{ dir: string; send(method: string, path: string, 
     mcpView: () => undefined,
     lastTools: new LastKnownTools(),
     catalog: {},
+    auditVerifier: new AuditVerifier(),
   };
   const server = createServer((req, res) => {
     routeApi(ctx, req, res, new URL(req.url ?? '/', 'http://x').pathname).catch((err: unknown) => sendError(res, err));

@@ -41,6 +41,8 @@ import type { CatalogOptions } from '../catalog/catalog.js';
 import { callTool, listTools } from './tools-api.js';
 import { addClient, listClients, previewClient, removeClient } from './clients-api.js';
 import type { LastKnownTools } from './last-tools.js';
+import { accessPolicies, effectiveAccess, gateway } from './access-api.js';
+import { auditFollow, auditPage, type AuditVerifier } from './audit-api.js';
 
 export interface ApiContext {
   dir: string;
@@ -53,6 +55,8 @@ export interface ApiContext {
   lastTools: LastKnownTools;
   /** Where the Catalog page's entries come from (as `apiary catalog`'s --catalog and --registry). */
   catalog: CatalogOptions;
+  /** What `audit verify` last said, kept until the audit files change. */
+  auditVerifier: AuditVerifier;
 }
 
 type Handler = (ctx: ApiContext, req: IncomingMessage, res: ServerResponse, params: string[]) => Promise<void>;
@@ -93,6 +97,11 @@ const routes: Route[] = [
   { method: 'GET', pattern: new RegExp(`^/api/v1/clients/${NAME}/preview$`), handler: previewClient },
   { method: 'POST', pattern: new RegExp(`^/api/v1/clients/${NAME}/add$`), handler: addClient },
   { method: 'POST', pattern: new RegExp(`^/api/v1/clients/${NAME}/remove$`), handler: removeClient },
+  { method: 'GET', pattern: /^\/api\/v1\/gateway$/, handler: gateway },
+  { method: 'GET', pattern: /^\/api\/v1\/accesspolicies$/, handler: accessPolicies },
+  { method: 'GET', pattern: /^\/api\/v1\/access$/, handler: effectiveAccess },
+  { method: 'GET', pattern: /^\/api\/v1\/audit$/, handler: auditPage },
+  { method: 'GET', pattern: /^\/api\/v1\/audit\/follow$/, handler: auditFollow },
 ];
 
 /** Finds the handler for a request; a known path with another method is 405, an unknown one 404. */

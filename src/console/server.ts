@@ -19,6 +19,7 @@ import { RegistryCache } from '../catalog/registry-cache.js';
 import { ConsoleAuth, LOGIN_CODE_MS, rememberedPort } from './auth.js';
 import { Feed, type FeedSource } from './feed.js';
 import { LastKnownTools } from './last-tools.js';
+import { AuditVerifier } from './audit-api.js';
 import { loopbackRefusal } from '../util/loopback.js';
 import { bearerToken } from '../util/tokens.js';
 import { EmptyBody, LoginBody, readBodyAs } from './bodies.js';
@@ -75,6 +76,7 @@ export class ConsoleServer {
   readonly #open = new Map<string, Set<ServerResponse>>();
   /** The tools each server last listed, for its page once nothing runs. */
   readonly #lastTools = new LastKnownTools();
+  readonly #auditVerifier = new AuditVerifier();
   #unobserveTools: (() => void) | undefined;
   #notingTools = false;
   #server: Server | undefined;
@@ -204,7 +206,7 @@ export class ConsoleServer {
 
   #apiContext(): ApiContext {
     const { dir, stateDir, keys, version, backend } = this.#opts;
-    return { dir, stateDir, keys, version, feed: this.#feed, mcpView: (name) => backend.mcpView(name), lastTools: this.#lastTools, catalog: this.#catalog };
+    return { dir, stateDir, keys, version, feed: this.#feed, mcpView: (name) => backend.mcpView(name), lastTools: this.#lastTools, catalog: this.#catalog, auditVerifier: this.#auditVerifier };
   }
 
   /**

@@ -1,9 +1,9 @@
 import { Option, type Command } from 'commander';
 import { subjectLabel, type StoredAuditRecord } from '../../api/audit.js';
+import { auditFilter, parseSince } from '../../state/audit-page.js';
 import { ApiaryError } from '../../errors.js';
 import { followAudit, readAuditRecords, verifyAudit } from '../../state/audit-read.js';
 import { StateLayout } from '../../state/layout.js';
-import { parseDuration } from '../../util/duration.js';
 import type { CliContext } from '../context.js';
 import { escapeTerminal } from '../escape.js';
 
@@ -52,20 +52,14 @@ export function registerAudit(program: Command, ctx: CliContext): void {
 }
 
 function filterOf(opts: ReadOptions, now: number): (r: StoredAuditRecord) => boolean {
-  const since = opts.since === undefined ? undefined : sinceOf(opts.since, now);
-  return (r) =>
-    (opts.server === undefined || r.server === opts.server) &&
-    (opts.user === undefined || r.subject.user === opts.user || subjectLabel(r.subject) === opts.user) &&
-    (since === undefined || Date.parse(r.time) >= since);
+  return auditFilter({ server: opts.server, user: opts.user, since: opts.since === undefined ? undefined : sinceOf(opts.since, now) });
 }
 
 /** `--since 10m` (back from now) or `--since 2026-12-04T10:00:00Z`. */
 function sinceOf(text: string, now: number): number {
-  const ms = parseDuration(text);
-  if (ms !== undefined) return now - ms;
-  const time = Date.parse(text);
-  if (Number.isNaN(time)) throw new ApiaryError('Usage', `--since: "${text}" is neither a duration (10m, 1h30m) nor a time (2026-12-04T10:00:00Z)`);
-  return time;
+  const since = parseSince(text, now);
+  if (since === undefined) throw new ApiaryError('Usage', `--since: "${text}" is neither a duration (10m, 1h30m) nor a time (2026-12-04T10:00:00Z)`);
+  return since;
 }
 
 /** One record on one line; every field a client chose (names, ids) is escaped. */
