@@ -1,7 +1,9 @@
 /** The console's shell: sign-in check, navigation, the live store, the disconnected banner. */
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
+import { AccessPage } from './access';
 import { api, ApiError, signIn } from './api';
+import { AuditPage } from './audit';
 import { CatalogEntryPage, CatalogInstallPage, CatalogPage } from './catalog';
 import { ClientsPage } from './clients';
 import { InstallPage } from './install';
@@ -78,6 +80,8 @@ function App() {
           {nav('catalog', '#/catalog', 'Catalog')}
           {nav('install', '#/install', 'Install')}
           {nav('clients', '#/clients', 'Clients')}
+          {nav('access', '#/access', 'Access')}
+          {nav('audit', '#/audit', 'Audit')}
         </nav>
         <span class="where" title={info?.stateDir}>{info?.dir}</span>
         <button
@@ -105,6 +109,8 @@ function App() {
         {route.page === 'secrets' && <SecretsPage {...(route.params.get('add') !== null ? { add: route.params.get('add')! } : {})} {...(route.params.get('key') ? { addKey: route.params.get('key')! } : {})} />}
         {route.page === 'install' && <InstallPage />}
         {route.page === 'clients' && <ClientsPage />}
+        {route.page === 'access' && <AccessPage params={route.params} />}
+        {route.page === 'audit' && <AuditPage params={route.params} />}
         {route.page === 'catalog' && <CatalogPage {...(route.params.get('search') ? { search: route.params.get('search')! } : {})} />}
         {route.page === 'catalog-entry' && <CatalogEntryPage name={route.params.get('name') ?? ''} {...(route.params.get('version') ? { version: route.params.get('version')! } : {})} />}
         {route.page === 'catalog-install' && <CatalogInstallPage name={route.params.get('name') ?? ''} {...(route.params.get('version') ? { version: route.params.get('version')! } : {})} />}

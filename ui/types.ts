@@ -70,3 +70,18 @@ export interface WatchEvent {
   object: ApiObject;
 }
 
+export type {
+  AccessAnswer,
+  AccessCell,
+  AccessPoliciesAnswer,
+  AuditAnswer,
+  AuditVerifySummary,
+  GatewayAnswer,
+  ItemAccess,
+  PolicyRuleView,
+  PolicyView,
+  ServerAccess,
+  SubjectRow,
+} from '../src/api/console-access.js';
+export type { AccessSubject } from '../src/api/manifests.js';
+export type { StoredAuditRecord, AuditSubject } from '../src/api/audit.js';

@@ -72,7 +72,7 @@ export async function signIn(loginUrl: string, viewport = { width: 1280, height:
   return page;
 }
 
-export function nav(page: Page, to: 'Servers' | 'Secrets' | 'Install' | 'Catalog'): Promise<void> {
+export function nav(page: Page, to: 'Servers' | 'Secrets' | 'Install' | 'Catalog' | 'Clients' | 'Access' | 'Audit'): Promise<void> {
   return page.locator('header nav').getByRole('link', { name: to, exact: true }).click();
 }
 
