@@ -9,6 +9,7 @@
  * argument value or token reaches the page.
  * Screenshots: test-artifacts/screenshots/access.png, audit.png.
  */
+import { readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
@@ -135,6 +136,19 @@ describe.skipIf(!chromium.available)('the Access and Audit pages in Chromium', (
     for (const text of [...answers, await page.content()]) {
       for (const canary of [SECRET_CANARY, ARGUMENT_CANARY, token]) expect(text).not.toContain(canary);
     }
+
+    // Every control has a name a screen reader can say.
+    const unnamed = await page.evaluate(() =>
+      [...document.querySelectorAll('button, input, select, a')].filter((el) => !(el.getAttribute('aria-label') || el.textContent?.trim() || (el as HTMLInputElement).labels?.length)).map((el) => el.outerHTML),
+    );
+    expect(unnamed).toEqual([]);
+
+    // A record edited on disk: Refresh, and the badge names the record, as `apiary audit verify` does.
+    const layout = new StateLayout(h.stateDir);
+    await writeFile(layout.auditFile, (await readFile(layout.auditFile, 'utf8')).replace('"outcome":"denied"', '"outcome":"ok"'));
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    await page.waitForFunction(() => document.querySelector('[data-testid=verify]')?.textContent === 'Broken at record 2', undefined, { polling: 50 });
+    expect(await page.getByTestId('verify-message').textContent()).toContain('record 2 was changed');
   }, 180_000);
 
   it('say what to do when there is no Gateway and no audit log', async () => {

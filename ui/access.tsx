@@ -213,7 +213,7 @@ function Matrix({ answer, current }: { answer: AccessAnswer; current: string }) 
                 <td><a href={`#/access?${row.query}`}>{row.label}</a></td>
                 {servers.map((server, j) => {
                   const cell = cells[i]?.[j];
-                  if (!cell?.known) return <td key={server} class="muted">?</td>;
+                  if (!cell?.known) return <td key={server} class="muted" title="the server has not listed its tools since the controller started">?</td>;
                   const total = cell.allowed + cell.denied;
                   const tone = cell.allowed === 0 ? 'bad' : cell.denied === 0 ? 'ok' : 'progress';
                   return (
@@ -237,7 +237,8 @@ function EffectiveAccess({ params, mode }: { params: URLSearchParams; mode: stri
   const [answer, setAnswer] = useState<AccessAnswer>();
   const [error, setError] = useState<Problem>();
   useEffect(() => setForm(formOf(params)), [asked]);
-  // Read again when the policies, the Gateway or a server's tools change (the store moves on each).
+  // Read again when what decides changes: the policies, the Gateway, the servers and how many tools each lists.
+  const deciding = useMemo(() => accessInputs(), [store.version]);
   useEffect(() => {
     setError(undefined);
     // With nobody picked, the matrix still shows: asked for the local token, which every directory can name.
@@ -245,7 +246,7 @@ function EffectiveAccess({ params, mode }: { params: URLSearchParams; mode: stri
       setAnswer(undefined);
       setError(err);
     });
-  }, [asked, store.version]);
+  }, [asked, deciding]);
   const show = (e: Event) => {
     e.preventDefault();
     navigate(`#/access?${queryOf(form)}`);
@@ -282,6 +283,13 @@ function EffectiveAccess({ params, mode }: { params: URLSearchParams; mode: stri
       {answer && <Matrix answer={answer} current={asked} />}
     </>
   );
+}
+
+/** What an effective-access answer depends on, as the store knows it: not every status write (a restart count) asks again. */
+function accessInputs(): string {
+  const kinds = [...store.objects.entries()].filter(([key]) => key.startsWith('Gateway/') || key.startsWith('AccessPolicy/'));
+  const servers = store.list('MCPServer').map((o) => [o.metadata.name, o.status?.phase, o.status?.tools]);
+  return JSON.stringify([kinds, servers]);
 }
 
 export function AccessPage({ params }: { params: URLSearchParams }) {
