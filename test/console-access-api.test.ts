@@ -18,7 +18,7 @@ import { harness, secretYaml, tinyServer, type Harness } from './helpers/control
 import { sseParser } from './helpers/sse.js';
 import { within } from './helpers/wait.js';
 
-const ROUTES = ['/api/v1/gateway', '/api/v1/accesspolicies', '/api/v1/access?user=alice', '/api/v1/audit', '/api/v1/audit/follow'];
+const ROUTES = ['/api/v1/gateway', '/api/v1/accesspolicies', '/api/v1/access?user=alice', '/api/v1/audit', '/api/v1/audit/follow', '/api/v1/audit/verify'];
 
 /** Two tiny servers (each lists one tool, noop), a Secret holding the canary, a Gateway in oidc mode and two policies. */
 async function teamDirectory(): Promise<{ h: Harness; c: ConsoleClient }> {
@@ -140,8 +140,11 @@ describe('console API: the audit log', () => {
     const h = await harness();
     const c = await startConsole(h);
     const answer = (await c.request('GET', '/api/v1/audit')).json<AuditAnswer>();
-    expect(answer).toMatchObject({ records: [], verify: { ok: true, records: 0 } });
+    expect(answer.records).toEqual([]);
     expect(answer.message).toMatch(/^No audit log yet: it is written when a Gateway exists/);
+    expect((await c.request('GET', '/api/v1/audit/verify')).json()).toEqual({ ok: true, records: 0, files: 0, unanchored: 0 });
+    // Filtered, an empty answer says nothing of the log as a whole.
+    expect((await c.request('GET', '/api/v1/audit?server=a')).json<AuditAnswer>().message).toBeUndefined();
   });
 
   it('pages newest first, filters by server, user and since, and says whether the chain verifies', async () => {
@@ -149,8 +152,12 @@ describe('console API: the audit log', () => {
     await writeAudit(h.stateDir, CALLS);
     const all = (await c.request('GET', '/api/v1/audit')).json<AuditAnswer>();
     expect(all.records.map((r) => r.seq)).toEqual([5, 4, 3, 2, 1]);
-    expect(all.verify).toEqual({ ok: true, records: 5, files: 1, first: 1, last: 5, unanchored: 0 });
     expect(all.message).toBeUndefined();
+    // A page never waits for the whole chain to be verified: it carries the result once a verify ran on these files.
+    expect(all.verify).toBeUndefined();
+    const verified = { ok: true, records: 5, files: 1, first: 1, last: 5, unanchored: 0 };
+    expect((await c.request('GET', '/api/v1/audit/verify')).json()).toEqual(verified);
+    expect((await c.request('GET', '/api/v1/audit?limit=1')).json<AuditAnswer>().verify).toEqual(verified);
     expect(all.records[3]).toMatchObject({ subject: bob, client: 'claude-code 2.1', server: 'b', method: 'tools/call', name: 'noop', decision: 'deny', rule: 'contractors (access.yaml:23)', outcome: 'denied', code: 403, args: [{ name: 'message', type: 'string', bytes: ARGUMENT_CANARY.length + 2 }, { name: 'count', type: 'number', bytes: 1 }] });
 
     const first = (await c.request('GET', '/api/v1/audit?limit=2')).json<AuditAnswer>();
@@ -174,10 +181,12 @@ describe('console API: the audit log', () => {
     const layout = new StateLayout(h.stateDir);
     const text = await readFile(layout.auditFile, 'utf8');
     await writeFile(layout.auditFile, text.replace('"outcome":"denied"', '"outcome":"ok"'));
-    const broken = (await c.request('GET', '/api/v1/audit')).json<AuditAnswer>();
+    expect((await c.request('GET', '/api/v1/audit')).json<AuditAnswer>().verify).toBeUndefined();
+    const [broken, again] = await Promise.all([c.request('GET', '/api/v1/audit/verify'), c.request('GET', '/api/v1/audit/verify')]);
     const cli = await runCli(['audit', 'verify'], { env: h.env });
-    expect(broken.verify).toMatchObject({ ok: false, seq: 2, file: 'audit.jsonl', line: 2 });
-    expect(cli.stderr).toContain((broken.verify as { message: string }).message);
+    expect(broken.json()).toMatchObject({ ok: false, seq: 2, file: 'audit.jsonl', line: 2 });
+    expect(again.json()).toEqual(broken.json());
+    expect(cli.stderr).toContain(broken.json<{ message: string }>().message);
   }, 60_000);
 
   it('streams the records written next that pass the filter', async () => {
@@ -212,7 +221,7 @@ describe('console API: the audit log', () => {
     await writeAudit(h.stateDir, CALLS);
     await toolsListed(h, c);
     const token = (await readEndpointToken(new StateLayout(h.stateDir)))!;
-    const queries = ['/api/v1/gateway', '/api/v1/accesspolicies', '/api/v1/access?user=alice&group=dev', '/api/v1/access?token=local', '/api/v1/audit', '/api/v1/audit?limit=1'];
+    const queries = ['/api/v1/gateway', '/api/v1/accesspolicies', '/api/v1/access?user=alice&group=dev', '/api/v1/access?token=local', '/api/v1/audit', '/api/v1/audit?limit=1', '/api/v1/audit/verify'];
     for (const path of queries) {
       const { body, status } = await c.request('GET', path);
       expect(status, path).toBe(200);

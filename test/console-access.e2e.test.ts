@@ -116,6 +116,7 @@ describe.skipIf(!chromium.available)('the Access and Audit pages in Chromium', (
     await page.locator('input[name=live]').check();
     await writeAudit(h.stateDir, [{ subject: bob, server: 'everything', name: 'echo', decision: 'deny', rule: 'contractors (access.yaml:23)', outcome: 'denied', code: 403, at: 7 }]);
     await page.locator('tbody tr[data-seq="7"].denied').waitFor({ timeout: 15_000 });
+    await page.getByRole('button', { name: 'Refresh' }).click();
     await page.waitForFunction(() => document.querySelector('[data-testid=verify]')?.textContent === 'Verified: 7 records', undefined, { polling: 50, timeout: 15_000 });
     await page.screenshot({ path: join(SHOTS, 'audit.png'), fullPage: true });
 

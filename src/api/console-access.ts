@@ -104,7 +104,7 @@ export interface AccessAnswer {
   matrix: { subjects: SubjectRow[]; servers: string[]; cells: AccessCell[][] };
 }
 
-/** What `apiary audit verify` says, in short. */
+/** What `apiary audit verify` says, in short: `GET /api/v1/audit/verify`. */
 export type AuditVerifySummary =
   | { ok: true; records: number; files: number; first?: number; last?: number; unanchored: number }
   | { ok: false; message: string; file?: string; line?: number; seq?: number };
@@ -114,7 +114,8 @@ export interface AuditAnswer {
   records: StoredAuditRecord[];
   /** Pass as `before` for the next (older) page; absent when there is none. */
   next?: number;
-  verify: AuditVerifySummary;
+  /** What `audit verify` said of the files as they are now; absent until it has run on them (GET /api/v1/audit/verify runs it). */
+  verify?: AuditVerifySummary;
   /** What to do when the log is empty. */
   message?: string;
 }

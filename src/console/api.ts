@@ -42,7 +42,7 @@ import { callTool, listTools } from './tools-api.js';
 import { addClient, listClients, previewClient, removeClient } from './clients-api.js';
 import type { LastKnownTools } from './last-tools.js';
 import { accessPolicies, effectiveAccess, gateway } from './access-api.js';
-import { auditFollow, auditPage, type AuditVerifier } from './audit-api.js';
+import { auditFollow, auditPage, auditVerify, type AuditVerifier } from './audit-api.js';
 
 export interface ApiContext {
   dir: string;
@@ -102,6 +102,7 @@ const routes: Route[] = [
   { method: 'GET', pattern: /^\/api\/v1\/access$/, handler: effectiveAccess },
   { method: 'GET', pattern: /^\/api\/v1\/audit$/, handler: auditPage },
   { method: 'GET', pattern: /^\/api\/v1\/audit\/follow$/, handler: auditFollow },
+  { method: 'GET', pattern: /^\/api\/v1\/audit\/verify$/, handler: auditVerify },
 ];
 
 /** Finds the handler for a request; a known path with another method is 405, an unknown one 404. */

@@ -35,18 +35,37 @@ function positiveInt(query: URLSearchParams, name: string): number | undefined {
 }
 
 /**
- * Verifying walks the whole chain (up to every kept file): done again only
- * when the files changed, so a page polling the log costs a stat of each.
+ * Verifying walks the whole chain, every kept file: measured at 3.4 s for
+ * 100,000 records here, against 54 ms for a page of the newest 100. So a
+ * page never waits for it: `known` answers only what was verified for the
+ * files as they are now, and `summary` verifies (one run at a time, shared
+ * by everyone asking meanwhile) only when the files changed since.
  */
 export class AuditVerifier {
   #last: { fingerprint: string; summary: AuditVerifySummary } | undefined;
+  #running: Promise<unknown> | undefined;
+
+  /** What verify said of these very files, if it ran on them; never starts a run. */
+  async known(layout: StateLayout): Promise<AuditVerifySummary | undefined> {
+    const fingerprint = await fingerprintOf(layout);
+    return this.#last?.fingerprint === fingerprint ? this.#last.summary : undefined;
+  }
 
   async summary(layout: StateLayout): Promise<AuditVerifySummary> {
-    const fingerprint = await fingerprintOf(layout);
-    if (this.#last?.fingerprint === fingerprint) return this.#last.summary;
-    const summary = await verifySummary(layout);
-    this.#last = { fingerprint, summary };
-    return summary;
+    for (;;) {
+      const fingerprint = await fingerprintOf(layout);
+      if (this.#last?.fingerprint === fingerprint) return this.#last.summary;
+      if (this.#running === undefined) {
+        const run = verifySummary(layout).then((summary) => {
+          this.#last = { fingerprint, summary };
+          return summary;
+        });
+        this.#running = run.finally(() => (this.#running = undefined));
+        return run;
+      }
+      // Someone else's run: wait for it, then look again (the files may have moved on meanwhile).
+      await this.#running;
+    }
   }
 }
 
@@ -74,9 +93,15 @@ export async function auditPage(ctx: ApiContext, req: IncomingMessage, res: Serv
   const limit = Math.min(positiveInt(query, 'limit') ?? PAGE_DEFAULT, PAGE_MAX);
   const before = positiveInt(query, 'before');
   const layout = new StateLayout(ctx.stateDir);
-  const [page, verify] = await Promise.all([readAuditPage(layout, { ...filter, before, limit }), ctx.auditVerifier.summary(layout)]);
-  const empty = page.records.length === 0 && verify.ok && verify.records === 0;
-  sendJson(res, 200, { records: page.records, ...(page.next !== undefined ? { next: page.next } : {}), verify, ...(empty ? { message: EMPTY } : {}) } satisfies AuditAnswer);
+  const [page, verify] = await Promise.all([readAuditPage(layout, { ...filter, before, limit }), ctx.auditVerifier.known(layout)]);
+  // Nothing asked of the log and nothing in it: it has no records at all.
+  const empty = page.records.length === 0 && before === undefined && Object.values(filter).every((v) => v === undefined);
+  sendJson(res, 200, { records: page.records, ...(page.next !== undefined ? { next: page.next } : {}), ...(verify !== undefined ? { verify } : {}), ...(empty ? { message: EMPTY } : {}) } satisfies AuditAnswer);
+}
+
+/** `apiary audit verify`, in short: run again only when the files changed since the last run. */
+export async function auditVerify(ctx: ApiContext, _req: IncomingMessage, res: ServerResponse): Promise<void> {
+  sendJson(res, 200, await ctx.auditVerifier.summary(new StateLayout(ctx.stateDir)));
 }
 
 /** Server-Sent Events: each record written after `after` (a sequence number) that passes the filter, as it is written. */
