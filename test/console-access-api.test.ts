@@ -5,17 +5,24 @@
  * at a time with what `audit verify` says. No answer carries a token, a
  * secret value or an argument value.
  */
-import { readFile, writeFile } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { AccessAnswer, AccessPoliciesAnswer, AuditAnswer, GatewayAnswer } from '../src/api/console-access.js';
+import { gateway } from '../src/console/access-api.js';
+import type { ApiContext } from '../src/console/api.js';
+import { Feed } from '../src/console/feed.js';
+import { loadDirectory } from '../src/manifests/loader.js';
 import { readEndpointToken } from '../src/mcp/endpoint-token.js';
+import type { StatusRecord } from '../src/state/records.js';
 import { StateLayout } from '../src/state/layout.js';
 import { alice, ARGUMENT_CANARY, bob, OIDC_GATEWAY, SECRET_CANARY, twoPolicies, writeAudit, type Call } from './helpers/access-fixture.js';
 import { runCli } from './helpers/cli.js';
 import { startConsole, type ConsoleClient } from './helpers/console.js';
 import { harness, secretYaml, tinyServer, type Harness } from './helpers/controller.js';
 import { sseParser } from './helpers/sse.js';
+import { workspace } from './helpers/tmp.js';
 import { within } from './helpers/wait.js';
 
 const ROUTES = ['/api/v1/gateway', '/api/v1/accesspolicies', '/api/v1/access?user=alice', '/api/v1/audit', '/api/v1/audit/follow', '/api/v1/audit/verify'];
@@ -132,6 +139,31 @@ describe('console API: Gateway, AccessPolicies, effective access', () => {
     const h = await harness();
     const c = await startConsole(h);
     for (const path of ROUTES) expect((await c.request('GET', path, { auth: false })).status, path).toBe(401);
+  });
+});
+
+/** The gateway route over a directory and a status record, as a controller that writes Gateway status would give them. */
+async function gatewayWithStatus(): Promise<GatewayAnswer> {
+  const ws = await workspace();
+  await mkdir(ws.dir, { recursive: true });
+  await writeFile(join(ws.dir, 'gateway.yaml'), OIDC_GATEWAY.replace('http://127.0.0.1:9/', 'http://ops:hunter2@127.0.0.1:9/'));
+  const { documents } = await loadDirectory(ws.dir);
+  const status = { conditions: [{ type: 'Ready', status: 'False', reason: 'IssuerUnreachable', message: 'the provider did not answer', lastTransitionTime: '2026-12-04T12:00:00Z' }] };
+  const record = { kind: 'Gateway', metadata: { name: 'default', generation: 1, creationTimestamp: '2026-12-04T12:00:00Z' }, specHash: '', status, events: [], writtenBy: { pid: 1, runId: 'r' }, writtenAt: '2026-12-04T12:00:00Z' } as unknown as StatusRecord;
+  const feed = new Feed({ snapshot: () => ({ documents, records: [record] }), observe: () => () => undefined });
+  const ctx = { dir: ws.dir, stateDir: ws.stateDir, feed } as unknown as ApiContext;
+  let body = '';
+  const res = { writeHead: () => res, end: (text: string) => (body = text) } as unknown as ServerResponse;
+  await gateway(ctx, {} as IncomingMessage, res);
+  return JSON.parse(body) as GatewayAnswer;
+}
+
+describe('console API: the Gateway as the controller sees it', () => {
+  it('carries the status the controller wrote, and never a password someone put in a URL', async () => {
+    const answer = await gatewayWithStatus();
+    expect(answer.status).toMatchObject({ conditions: [{ type: 'Ready', status: 'False', reason: 'IssuerUnreachable' }] });
+    expect(answer.provider?.issuer).toBe('http://***@127.0.0.1:9/realms/team');
+    expect(JSON.stringify(answer)).not.toContain('hunter2');
   });
 });
 
