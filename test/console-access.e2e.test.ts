@@ -55,7 +55,7 @@ async function fits(page: Page, width: number): Promise<void> {
 describe.skipIf(!chromium.available)('the Access and Audit pages in Chromium', () => {
   it('show the Gateway, the policies, who may call what and by which rule, and the audit log with its denials', async () => {
     const h = await harness();
-    await h.write('everything.yaml', nodeServer('everything', [EVERYTHING, 'stdio']));
+    await h.write('everything.yaml', nodeServer('everything', [EVERYTHING, 'stdio'], '  tools:\n    deny: [get-env]\n'));
     await h.write('notes.yaml', tinyServer('notes', h, { env: '    - name: TOKEN\n      valueFrom:\n        secretKeyRef: { name: notes-token, key: token }\n' }));
     await h.write('secret.yaml', secretYaml('notes-token', { token: SECRET_CANARY }));
     await h.write('gateway.yaml', OIDC_GATEWAY);
@@ -87,6 +87,8 @@ describe.skipIf(!chromium.available)('the Access and Audit pages in Chromium', (
     expect(await decision(page, 'everything', 'echo')).toBe('Denied by contractors (access.yaml:23)');
     expect(await decision(page, 'everything', 'get-sum')).toBe('Allowed by devs (access.yaml:9)');
     expect(await decision(page, 'notes', 'noop')).toBe('Allowed by devs (access.yaml:12)');
+    // What spec.tools keeps from every client is said to be so, whatever the policies say.
+    expect(await decision(page, 'everything', 'get-env')).toBe('hidden kept from every client by spec.tools');
     expect(page.url()).toContain('#/access?user=bob&group=dev');
     expect(await page.locator('table.matrix tr[data-subject="user=bob"]').textContent()).toContain('none');
     await page.screenshot({ path: join(SHOTS, 'access.png'), fullPage: true });

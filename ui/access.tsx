@@ -198,7 +198,7 @@ function Matrix({ answer, current }: { answer: AccessAnswer; current: string }) 
   return (
     <>
       <h2>Who may use what</h2>
-      <p class="muted small-text">Each caller the policies name, per server: the tools it may call of those the server listed. Pick a row to see why.</p>
+      <p class="muted small-text">Each caller the policies name, per server: the tools it may call of those the server listed (a user row is that user alone, in no group; a group row any member of it). Pick a row to see why.</p>
       <div class="table-wrap">
         <table class="matrix" data-testid="matrix">
           <thead>
