@@ -33,6 +33,8 @@ const VENDOR = {
   age: /^age-encryption(\/|$)/,
   // Only up's manifest watcher.
   chokidar: /^chokidar(\/|$)/,
+  // Only a Gateway with spec.telemetry (src/mcp/otel.ts, imported dynamically): ~140 ms of CPU to load.
+  otel: /^@opentelemetry\//,
 };
 /** Each module path the main bundle imports from a vendor file: the file and its key in the file's exports, in the order met. */
 const VENDORED = new Map();

@@ -59,6 +59,7 @@ export const INSTALL = {
   kubectl: 'apt install kubectl from the Kubernetes apt repository (brew install kubectl on macOS)',
   systemdAnalyze: "apt install systemd (Debian's package has /usr/bin/systemd-analyze); .ci/run installs it",
   python3: 'apt install python3 (its plistlib reads property lists as macOS does); .ci/run installs it',
+  prometheus: "apt install prometheus (Debian's package: the test starts prometheus itself, not the service); .ci/run installs it",
   secretService: 'apt install dbus gnome-keyring, then run the tests in dbus-run-session with gnome-keyring-daemon --unlock, as .ci/run does',
 } as const;
 
@@ -68,3 +69,4 @@ export const needsAge = (): ToolCheck => requireTool('age', INSTALL.age, () => o
 export const needsScript = (): ToolCheck => requireTool('script', INSTALL.script);
 export const needsSystemdAnalyze = (): ToolCheck => requireTool('/usr/bin/systemd-analyze', INSTALL.systemdAnalyze);
 export const needsPython = (): ToolCheck => requireTool('python3', INSTALL.python3);
+export const needsPrometheus = (): ToolCheck => requireTool('prometheus', INSTALL.prometheus);
