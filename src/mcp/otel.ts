@@ -30,6 +30,7 @@ import type { AuditOutcome } from '../api/audit.js';
 import type { RequestSpan, RequestTelemetry, Telemetry } from '../api/gate.js';
 import type { GatewaySpec } from '../api/manifests.js';
 import { ApiaryError, messageOf } from '../errors.js';
+import { loopbackRefusal } from '../util/loopback.js';
 
 export type GatewayTelemetry = NonNullable<GatewaySpec['telemetry']>;
 
@@ -263,17 +264,29 @@ function metricReaders(spec: GatewayTelemetry, options: TelemetryOptions, promet
   return readers;
 }
 
-/** GET /metrics answered by the exporter, 404 elsewhere: apiary's own listener, so a port in use is an error apiary words. */
-function metricsHandler(exporter: PrometheusExporter): (req: IncomingMessage, res: ServerResponse) => void {
+/**
+ * GET /metrics answered by the exporter, 404 elsewhere: apiary's own
+ * listener, so a port in use is an error apiary words. On loopback (the
+ * default) the Host must be a loopback name, as on every port apiary serves
+ * there: the labels name servers and tools, which a rebound web page should
+ * not read. On another address Prometheus names the host as it knows it.
+ */
+function metricsHandler(exporter: PrometheusExporter, loopback: boolean): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
+    const refused = loopback ? loopbackRefusal(req) : undefined;
+    if (refused !== undefined) return void res.writeHead(403, { 'content-type': 'text/plain' }).end(`${refused}\n`);
     const path = (req.url ?? '').split('?')[0];
     if (path === '/metrics' && (req.method === 'GET' || req.method === 'HEAD')) return exporter.getMetricsRequestHandler(req, res);
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: apiary serves metrics at /metrics\n');
   };
 }
 
+function isLoopbackAddress(address: string): boolean {
+  return address === 'localhost' || address === '::1' || /^127\.\d+\.\d+\.\d+$/.test(address);
+}
+
 async function listenForMetrics(exporter: PrometheusExporter, port: number, address: string): Promise<{ server: Server; url: string }> {
-  const server = createServer(metricsHandler(exporter));
+  const server = createServer(metricsHandler(exporter, isLoopbackAddress(address)));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, address, () => {
