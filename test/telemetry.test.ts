@@ -18,6 +18,7 @@ import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trac
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RequestTelemetry, Telemetry } from '../src/api/gate.js';
 import { isApiaryError } from '../src/errors.js';
+import { createLogger, type LogRecord } from '../src/util/logger.js';
 import { MAX_NAMES_PER_SERVER, openTelemetry, type GatewayTelemetry, type OpenTelemetry } from '../src/mcp/otel.js';
 import { ROOT } from './helpers/cli.js';
 import { freePort } from './helpers/ports.js';
@@ -224,14 +225,14 @@ interface Received {
 }
 
 /** An OTLP/HTTP collector: what it was sent, JSON-parsed, and a wait for a path. */
-async function collector(): Promise<{ url: string; received: Received[]; server: Server }> {
+async function collector(status: () => number = () => 200): Promise<{ url: string; received: Received[]; server: Server }> {
   const received: Received[] = [];
   const server = createServer((req: IncomingMessage, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       received.push({ path: req.url ?? '', contentType: req.headers['content-type'], body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown> });
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      res.writeHead(status(), { 'content-type': 'application/json' }).end('{}');
     });
   });
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
@@ -272,6 +273,50 @@ describe('export', () => {
     } finally {
       await new Promise((done) => otlp.server.close(done));
     }
+  });
+
+  it('a failing OTLP export is logged once per signal (without the URL\'s credentials), and so is its recovery', async () => {
+    const records: LogRecord[] = [];
+    const logger = createLogger((r) => records.push(r));
+    // 400 is not retried by the exporter: each export fails at once, until the collector is fixed.
+    let answer = 400;
+    const otlp = await collector(() => answer);
+    try {
+      const endpoint = otlp.url.replace('http://', 'http://user:hunter2@');
+      const telemetry = await openTelemetry({ otlp: { endpoint, intervalSeconds: 3600 } }, { logger });
+      opened.push(telemetry);
+      call(telemetry, {});
+      await telemetry.flush();
+      call(telemetry, {});
+      await telemetry.flush();
+      const said = (): string[][] => records.map((r) => [r.level, r.msg, String(r['signal']), String(r['endpoint'])]).sort();
+      expect(said()).toEqual([
+        ['warn', 'telemetry export failed; will keep trying', 'metrics', `${otlp.url}/v1/metrics`],
+        ['warn', 'telemetry export failed; will keep trying', 'traces', `${otlp.url}/v1/traces`],
+      ]);
+      answer = 200;
+      call(telemetry, {});
+      await telemetry.flush();
+      expect(said().slice(0, 2)).toEqual([
+        ['info', 'telemetry export works again', 'metrics', `${otlp.url}/v1/metrics`],
+        ['info', 'telemetry export works again', 'traces', `${otlp.url}/v1/traces`],
+      ]);
+      expect(JSON.stringify(records)).not.toContain('hunter2');
+      await telemetry.close(); // while the collector is there to take the last round
+    } finally {
+      await new Promise((done) => otlp.server.close(done));
+    }
+  });
+
+  it('close gives a collector that went away a short grace, not the exporter\'s ~8 s of retries, and says what it dropped', async () => {
+    const records: LogRecord[] = [];
+    const port = await freePort(); // nothing listens there
+    const telemetry = await openTelemetry({ otlp: { endpoint: `http://127.0.0.1:${port}` } }, { logger: createLogger((r) => records.push(r)), closeGraceMs: 300 });
+    call(telemetry, {});
+    const started = performance.now();
+    await telemetry.close();
+    expect(performance.now() - started).toBeLessThan(3000);
+    expect(records.map((r) => r.msg)).toContain('telemetry not all exported at close: the collector did not answer within 300 ms');
   });
 
   it('serves /metrics in the Prometheus text format on its own listener, 404 elsewhere; close stops it', async () => {

@@ -19,7 +19,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Counter, type Histogram, type Meter, type Span, type TextMapGetter, type UpDownCounter } from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { ExportResultCode, W3CTraceContextPropagator, type ExportResult } from '@opentelemetry/core';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
@@ -30,6 +30,7 @@ import type { AuditOutcome } from '../api/audit.js';
 import type { RequestSpan, RequestTelemetry, Telemetry } from '../api/gate.js';
 import type { GatewaySpec } from '../api/manifests.js';
 import { ApiaryError, messageOf } from '../errors.js';
+import type { Logger } from '../util/logger.js';
 import { loopbackRefusal } from '../util/loopback.js';
 
 export type GatewayTelemetry = NonNullable<GatewaySpec['telemetry']>;
@@ -39,9 +40,23 @@ export interface TelemetryOptions {
   spanExporter?: SpanExporter;
   /** Also reads the metrics (tests: a reader they collect from). */
   metricReader?: MetricReader;
+  /** Where a failing OTLP export is said (once per signal until it works again); the SDK itself says nothing without a global logger. */
+  logger?: Logger;
+  /** How long close waits for the last export (default CLOSE_GRACE_MS). */
+  closeGraceMs?: number;
 }
 
+/**
+ * How long close waits for the last spans and metrics to reach the
+ * collector. The OTLP exporter retries a collector that is down for ~8 s
+ * (measured), which would hold up apiary's stop; past this, what is pending
+ * is dropped, and the log says so.
+ */
+export const CLOSE_GRACE_MS = 2000;
+
 export interface OpenTelemetry extends Telemetry {
+  /** Exports what is pending now (spans, a round of metrics). */
+  flush(): Promise<void>;
   /** Exports what is pending (spans, a last round of metrics) and stops the exporters and the /metrics listener. */
   close(): Promise<void>;
   /** Where /metrics is served, when spec.prometheus asked for it (the port the OS gave for port 0). */
@@ -236,15 +251,50 @@ class Recorder {
   }
 }
 
+type Signal = 'traces' | 'metrics';
+
 /** OTLP/HTTP's two paths under the collector's base URL. */
-function otlpUrl(endpoint: string, signal: 'traces' | 'metrics'): string {
+function otlpUrl(endpoint: string, signal: Signal): string {
   return `${endpoint.replace(/\/+$/, '')}/v1/${signal}`;
+}
+
+/** The URL as a log may show it: without user and password. */
+function shownUrl(url: string): string {
+  const parsed = new URL(url);
+  parsed.username = '';
+  parsed.password = '';
+  return parsed.href;
+}
+
+/**
+ * Has the exporter's results said to the logger: the first failure of a
+ * streak (a collector that is down fails every few seconds) and the recovery.
+ * The exporter's own `export` is wrapped in place, so everything else it
+ * offers its reader (temporality, aggregation) stays as it is.
+ */
+function reportExports<T>(exporter: { export(items: T, done: (result: ExportResult) => void): void }, signal: Signal, url: string, logger: Logger | undefined): void {
+  if (logger === undefined) return;
+  const send = exporter.export.bind(exporter);
+  let failing = false;
+  exporter.export = (items, done) =>
+    send(items, (result) => {
+      const failed = result.code !== ExportResultCode.SUCCESS;
+      if (failed && !failing) logger.warn('telemetry export failed; will keep trying', { signal, endpoint: shownUrl(url), error: messageOf(result.error ?? 'failed') });
+      if (!failed && failing) logger.info('telemetry export works again', { signal, endpoint: shownUrl(url) });
+      failing = failed;
+      done(result);
+    });
 }
 
 function spanProcessors(spec: GatewayTelemetry, options: TelemetryOptions): SpanProcessor[] {
   const processors: SpanProcessor[] = [];
   if (options.spanExporter !== undefined) processors.push(new SimpleSpanProcessor(options.spanExporter));
-  if (spec.otlp !== undefined) processors.push(new BatchSpanProcessor(new OTLPTraceExporter({ url: otlpUrl(spec.otlp.endpoint, 'traces') })));
+  if (spec.otlp !== undefined) {
+    const url = otlpUrl(spec.otlp.endpoint, 'traces');
+    const exporter = new OTLPTraceExporter({ url });
+    reportExports(exporter, 'traces', url, options.logger);
+    processors.push(new BatchSpanProcessor(exporter));
+  }
   return processors;
 }
 
@@ -258,8 +308,11 @@ function metricReaders(spec: GatewayTelemetry, options: TelemetryOptions, promet
   if (prometheus !== undefined) readers.push(prometheus);
   if (spec.otlp !== undefined) {
     const interval = (spec.otlp.intervalSeconds ?? 60) * 1000;
+    const url = otlpUrl(spec.otlp.endpoint, 'metrics');
+    const exporter = new OTLPMetricExporter({ url });
+    reportExports(exporter, 'metrics', url, options.logger);
     // The SDK refuses an export timeout longer than the interval (its default is 30 s).
-    readers.push(new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter({ url: otlpUrl(spec.otlp.endpoint, 'metrics') }), exportIntervalMillis: interval, exportTimeoutMillis: Math.min(interval, 30_000) }));
+    readers.push(new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: interval, exportTimeoutMillis: Math.min(interval, 30_000) }));
   }
   return readers;
 }
@@ -305,6 +358,17 @@ async function listenForMetrics(exporter: PrometheusExporter, port: number, addr
   return { server, url: `http://${host}:${bound.port}/metrics` };
 }
 
+/** Whether `work` settled within `ms`; the timer keeps no process alive. */
+async function withinGrace(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms).unref()));
+  try {
+    return await Promise.race([work.then(() => true as const), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => {
     server.close(() => resolve());
@@ -322,8 +386,10 @@ export async function openTelemetry(spec: GatewayTelemetry, options: TelemetryOp
   const prometheus = spec.prometheus !== undefined ? new PrometheusExporter({ preventServerStart: true }) : undefined;
   const tracerProvider = new BasicTracerProvider({ resource, spanProcessors: spanProcessors(spec, options), spanLimits: { attributeValueLengthLimit: 1024 } });
   const meterProvider = new MeterProvider({ resource, readers: metricReaders(spec, options, prometheus) });
+  const grace = options.closeGraceMs ?? CLOSE_GRACE_MS;
   const stopSdk = async (): Promise<void> => {
-    await Promise.allSettled([tracerProvider.shutdown(), meterProvider.shutdown()]);
+    const stopped = await withinGrace(Promise.allSettled([tracerProvider.shutdown(), meterProvider.shutdown()]), grace);
+    if (!stopped) options.logger?.warn(`telemetry not all exported at close: the collector did not answer within ${grace} ms`);
   };
   let metrics: { server: Server; url: string } | undefined;
   if (prometheus !== undefined && spec.prometheus !== undefined) {
@@ -338,6 +404,9 @@ export async function openTelemetry(spec: GatewayTelemetry, options: TelemetryOp
     startRequest: (request) => recorder.start(request),
     sessions: (server, delta) => recorder.sessions(server, delta),
     lifecycle: (server, event) => recorder.lifecycle(server, event),
+    flush: async () => {
+      await Promise.allSettled([tracerProvider.forceFlush(), meterProvider.forceFlush()]);
+    },
     close: () =>
       (closing ??= (async () => {
         if (metrics !== undefined) await closeServer(metrics.server);
