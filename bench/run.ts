@@ -7,6 +7,7 @@ import { benchController, hundredServers } from './controller.js';
 import { benchCli } from './cli.js';
 import { benchConsole } from './console.js';
 import { benchAudit } from './audit.js';
+import { benchTelemetry } from './telemetry.js';
 import { benchCrypto } from './crypto.js';
 import { benchFairness } from './fairness.js';
 import { benchMcp, benchMcpEras } from './mcp.js';
@@ -28,6 +29,7 @@ console.log(
 if (want('cli')) printTable('CLI start-up', await benchCli());
 if (want('crypto')) printTable('Secrets at rest', await benchCrypto());
 if (want('audit')) printTable('Audit log (CPU per call, process-wide)', await benchAudit());
+if (want('telemetry')) printTable('Telemetry (CPU per request, process-wide)', await benchTelemetry());
 if (want('recipients')) printTable('Values sealed for a team (age recipients)', await benchRecipients());
 if (want('controller')) printTable('Controller', await benchController());
 // Not in the default run (it is part of 'controller'): the cold start alone, e.g. `npm run bench -- cold-start`.

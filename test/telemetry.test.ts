@@ -123,6 +123,13 @@ describe('spans', () => {
     expect(upstream['traceparent']).toBe(`00-${span.spanContext().traceId}-${span.spanContext().spanId}-01`);
   });
 
+  it('with nowhere to send spans (metrics only), none is made: upstream gets the caller\'s trace context as it came', async () => {
+    const telemetry = await openTelemetry({ prometheus: { port: 0 } });
+    opened.push(telemetry);
+    expect(call(telemetry, { meta: { traceparent: TRACEPARENT, tracestate: 'vendor=abc' } })).toEqual({ traceparent: TRACEPARENT, tracestate: 'vendor=abc' });
+    expect(call(telemetry, {})).toEqual({});
+  });
+
   it('an error is status ERROR with error.type the JSON-RPC code; a tool\'s isError is tool_error; a denial 403', async () => {
     const { telemetry, spans } = await open();
     call(telemetry, { name: 'nope' }, 'error', { code: -32602, message: 'Unknown tool: nope' });

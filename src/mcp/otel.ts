@@ -189,14 +189,19 @@ class Recorder {
   readonly #names = new NameLabels();
   readonly #propagator = new W3CTraceContextPropagator();
 
+  /**
+   * `tracer` undefined: spans go nowhere (a Gateway with prometheus only), so
+   * none is made (about half the cost per request); the caller's own context,
+   * as extracted, is what goes upstream, and apiary is not a hop in the trace.
+   */
   constructor(
-    private readonly tracer: ReturnType<BasicTracerProvider['getTracer']>,
+    private readonly tracer: ReturnType<BasicTracerProvider['getTracer']> | undefined,
     private readonly meters: Instruments,
   ) {}
 
   start(request: RequestTelemetry): RequestSpan {
     const parent = request.meta === undefined ? ROOT_CONTEXT : this.#propagator.extract(ROOT_CONTEXT, request.meta, metaGetter);
-    const span = this.tracer.startSpan(spanName(request), { kind: SpanKind.SERVER, attributes: startAttributes(request) }, parent);
+    const span = this.tracer?.startSpan(spanName(request), { kind: SpanKind.SERVER, attributes: startAttributes(request) }, parent) ?? trace.getSpan(parent);
     const started = performance.now();
     let ended = false;
     return {
@@ -220,13 +225,16 @@ class Recorder {
     (event === 'restart' ? this.meters.restarts : this.meters.rollouts).add(1, { [ATTR.server]: server });
   }
 
-  #upstreamMeta(parent: Context, span: Span): Record<string, string> {
+  #upstreamMeta(parent: Context, span: Span | undefined): Record<string, string> {
     const meta: Record<string, string> = {};
+    if (span === undefined) return meta;
     this.#propagator.inject(trace.setSpan(parent, span), meta, { set: (carrier, key, value) => void (carrier[key] = value) });
     return meta;
   }
 
-  #endSpan(span: Span, errorType: string | undefined, error: { code?: number; message?: string } | undefined): void {
+  #endSpan(span: Span | undefined, errorType: string | undefined, error: { code?: number; message?: string } | undefined): void {
+    // The caller's context (no tracer) is not ours to end.
+    if (span === undefined || this.tracer === undefined) return;
     if (errorType !== undefined) {
       span.setAttribute(ATTR.errorType, errorType);
       if (error?.code !== undefined) span.setAttribute(ATTR.statusCode, String(error.code));
@@ -384,7 +392,8 @@ function closeServer(server: Server): Promise<void> {
 export async function openTelemetry(spec: GatewayTelemetry, options: TelemetryOptions = {}): Promise<OpenTelemetry> {
   const resource = resourceFromAttributes({ 'service.name': spec.serviceName ?? 'apiary' });
   const prometheus = spec.prometheus !== undefined ? new PrometheusExporter({ preventServerStart: true }) : undefined;
-  const tracerProvider = new BasicTracerProvider({ resource, spanProcessors: spanProcessors(spec, options), spanLimits: { attributeValueLengthLimit: 1024 } });
+  const processors = spanProcessors(spec, options);
+  const tracerProvider = new BasicTracerProvider({ resource, spanProcessors: processors, spanLimits: { attributeValueLengthLimit: 1024 } });
   const meterProvider = new MeterProvider({ resource, readers: metricReaders(spec, options, prometheus) });
   const grace = options.closeGraceMs ?? CLOSE_GRACE_MS;
   const stopSdk = async (): Promise<void> => {
@@ -398,7 +407,7 @@ export async function openTelemetry(spec: GatewayTelemetry, options: TelemetryOp
       throw err;
     });
   }
-  const recorder = new Recorder(tracerProvider.getTracer('apiary'), instruments(meterProvider.getMeter('apiary')));
+  const recorder = new Recorder(processors.length > 0 ? tracerProvider.getTracer('apiary') : undefined, instruments(meterProvider.getMeter('apiary')));
   let closing: Promise<void> | undefined;
   return {
     startRequest: (request) => recorder.start(request),
