@@ -212,11 +212,15 @@ describe('metrics', () => {
     const tools = new Set(calls.map((p) => p.attributes['gen_ai.tool.name']));
     expect(tools).toEqual(new Set(['other', 'echo', undefined]));
     expect(calls).toContainEqual({ attributes: { 'apiary.server': 'mini', 'mcp.method.name': 'tools/call', 'gen_ai.tool.name': 'other', 'apiary.outcome': 'error' }, value: 50 });
+    expect(calls).toHaveLength(5); // other: error, denied; echo: ok, denied; the made-up method
     expect(calls).toContainEqual({ attributes: { 'apiary.server': 'mini', 'mcp.method.name': 'tools/call', 'gen_ai.tool.name': 'other', 'apiary.outcome': 'denied' }, value: 1 });
     expect(calls).toContainEqual({ attributes: { 'apiary.server': 'mini', 'mcp.method.name': 'tools/call', 'gen_ai.tool.name': 'echo', 'apiary.outcome': 'denied' }, value: 1 });
     expect(calls).toContainEqual({ attributes: { 'apiary.server': 'mini', 'mcp.method.name': 'other', 'apiary.outcome': 'error' }, value: 1 });
-    // The span keeps the name the caller sent.
+    // The span keeps the name the caller sent (its name, the first 128 characters of a long one).
     expect(spans.getFinishedSpans()[0]!.attributes['gen_ai.tool.name']).toBe('made-up-0');
+    call(telemetry, { name: 'x'.repeat(5000) }, 'error', { code: -32602 });
+    expect(spans.getFinishedSpans().at(-1)!.name).toBe(`tools/call ${'x'.repeat(128)}`);
+    expect(spans.getFinishedSpans().at(-1)!.attributes['gen_ai.tool.name']).toBe('x'.repeat(1024));
     // A server that answers any name still gets at most MAX_NAMES_PER_SERVER of them.
     for (let i = 0; i < MAX_NAMES_PER_SERVER + 20; i++) call(telemetry, { server: 'lenient', name: `t${i}` });
     const lenient = (await points(reader, 'apiary.calls')).filter((p) => p.attributes['apiary.server'] === 'lenient');

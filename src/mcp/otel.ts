@@ -99,8 +99,11 @@ const ATTR = {
 const METHODS = new Set([
   'initialize', 'ping', 'tools/list', 'tools/call', 'prompts/list', 'prompts/get', 'resources/list', 'resources/read',
   'resources/templates/list', 'resources/subscribe', 'resources/unsubscribe', 'completion/complete', 'logging/setLevel',
-  'server/discover', 'tasks/get', 'tasks/list', 'tasks/result', 'tasks/cancel',
+  'server/discover', 'subscriptions/listen', 'tasks/get', 'tasks/list', 'tasks/result', 'tasks/cancel',
 ]);
+
+/** How much of a caller's tool or prompt name a span's name carries (the attribute has it whole, up to the span limits). */
+const NAME_IN_SPAN_NAME = 128;
 
 const metaGetter: TextMapGetter<Readonly<Record<string, unknown>>> = {
   get: (carrier, key) => (typeof carrier[key] === 'string' ? carrier[key] : undefined),
@@ -182,7 +185,7 @@ function startAttributes(request: RequestTelemetry): Attributes {
 /** The span's name: `{mcp.method.name} {target}`, the target a tool or prompt (never a resource URI, which may be long or private). */
 function spanName(request: RequestTelemetry): string {
   const target = targetAttribute(request.method);
-  return target !== undefined && target !== ATTR.resource && request.name !== undefined ? `${request.method} ${request.name}` : request.method;
+  return target !== undefined && target !== ATTR.resource && request.name !== undefined ? `${request.method} ${request.name.slice(0, NAME_IN_SPAN_NAME)}` : request.method;
 }
 
 class Recorder {
@@ -191,8 +194,8 @@ class Recorder {
 
   /**
    * `tracer` undefined: spans go nowhere (a Gateway with prometheus only), so
-   * none is made (about half the cost per request); the caller's own context,
-   * as extracted, is what goes upstream, and apiary is not a hop in the trace.
+   * none is made; the caller's own context, as extracted, is what goes
+   * upstream, and apiary is not a hop in the trace.
    */
   constructor(
     private readonly tracer: ReturnType<BasicTracerProvider['getTracer']> | undefined,
