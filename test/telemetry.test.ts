@@ -365,7 +365,7 @@ describe('export', () => {
     expect((await get(`localhost:${url.port}`)).status).toBe(200);
   });
 
-  it('a /metrics port in use is a StartFailed error that names the port, and nothing is left running', async () => {
+  it('a /metrics port in use is a StartFailed error that names the address and port', async () => {
     const taken = createServer();
     await new Promise<void>((done) => taken.listen(0, '127.0.0.1', done));
     const port = (taken.address() as AddressInfo).port;
