@@ -200,6 +200,13 @@ describe('metrics', () => {
     expect(await points(reader, 'apiary.rollouts')).toEqual([{ attributes: { 'apiary.server': 'mini' }, value: 1 }]);
   });
 
+  it('a session closed that this telemetry never saw open (opened under the Gateway\'s previous telemetry) does not take the count below 0', async () => {
+    const { telemetry, reader } = await open();
+    telemetry.sessions('mini', -1);
+    telemetry.sessions('mini', 1);
+    expect(await points(reader, 'apiary.sessions.active')).toEqual([{ attributes: { 'apiary.server': 'mini' }, value: 1 }]);
+  });
+
   it('names from callers are bounded: a tool becomes a label once a call to it worked, every other name (and method) is other', async () => {
     const { telemetry, reader, spans } = await open();
     // Forced calls to tools that do not exist, each refused: none gets a series.

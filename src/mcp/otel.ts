@@ -191,6 +191,7 @@ function spanName(request: RequestTelemetry): string {
 class Recorder {
   readonly #names = new NameLabels();
   readonly #propagator = new W3CTraceContextPropagator();
+  readonly #sessions = new Map<string, number>();
 
   /**
    * `tracer` undefined: spans go nowhere (a Gateway with prometheus only), so
@@ -220,8 +221,16 @@ class Recorder {
     };
   }
 
+  /**
+   * Kept here too, so a session this telemetry never saw open (opened under
+   * the Gateway's previous one, closed under this) cannot count below 0.
+   */
   sessions(server: string, delta: number): void {
-    this.meters.sessions.add(delta, { [ATTR.server]: server });
+    const open = this.#sessions.get(server) ?? 0;
+    const applied = Math.max(delta, -open);
+    if (applied === 0) return;
+    this.#sessions.set(server, open + applied);
+    this.meters.sessions.add(applied, { [ATTR.server]: server });
   }
 
   lifecycle(server: string, event: 'restart' | 'rollout'): void {
