@@ -350,8 +350,14 @@ describe('export', () => {
     expect(text).toMatch(/^apiary_sessions_active\{apiary_server="mini"[^}]*\} 1$/m);
     expect((await fetch(new URL('/', telemetry.metricsUrl))).status).toBe(404);
     expect((await fetch(new URL('/metrics/x', telemetry.metricsUrl))).status).toBe(404);
+    const kept = await fetch(telemetry.metricsUrl!, { keepalive: true }); // a scraper's open connection does not hold the port
+    await kept.text();
     await telemetry.close();
     await expect(fetch(telemetry.metricsUrl!)).rejects.toThrow();
+    // The port is free at once: a changed Gateway's new telemetry listens where the old one did.
+    const again = await openTelemetry({ prometheus: { port: Number(new URL(telemetry.metricsUrl!).port) } });
+    opened.push(again);
+    expect(again.metricsUrl).toBe(telemetry.metricsUrl);
   });
 
   it('on loopback, /metrics answers only to a loopback Host (DNS rebinding: a web page must not read the tool names)', async () => {
