@@ -24,6 +24,9 @@ import { HttpProxy, type RemoteTarget } from './http-proxy.js';
 import { defaultAccess, Gatekeeper } from './gatekeeper.js';
 import type { AccessConfig } from '../api/gate.js';
 
+/** How the log names the aggregate endpoint (audit records and resource metadata say `*`). */
+const AGGREGATE_LABEL = '(aggregate)';
+
 export interface McpView extends BridgeStatus {
   url?: string;
   /** Why the endpoint is not listening (e.g. the port is taken). */
@@ -296,9 +299,10 @@ export class Gateway {
   }
 
   /** An endpoint's gate, and where what a request's handling threw is told: the log, by its message (the request got 500). */
-  #endpointOptions(server: string): { gate: Gatekeeper; onError: (error: unknown) => void } {
+  #endpointOptions(server: string): { gate: Gatekeeper; name: string; onError: (error: unknown) => void } {
     return {
       gate: this.gate,
+      name: server === AGGREGATE_LABEL ? '*' : server,
       onError: (error) => this.#opts.logger.error('MCP request failed inside apiary', { server, error: messageOf(error) }),
     };
   }
@@ -307,7 +311,7 @@ export class Gateway {
   async startAggregate(version: string, port?: number): Promise<{ url: string } | { error: string }> {
     const aggregate = new Aggregate(this, version, { logger: this.#opts.logger });
     const chosen = port ?? (await this.ports.portFor(AGGREGATE_PORT_KEY));
-    const endpoint = new HttpEndpoint(aggregate, chosen, this.#endpointOptions('(aggregate)'));
+    const endpoint = new HttpEndpoint(aggregate, chosen, this.#endpointOptions(AGGREGATE_LABEL));
     try {
       await endpoint.listen();
     } catch (err) {

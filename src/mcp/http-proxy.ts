@@ -44,6 +44,8 @@ export class HttpProxy {
   #remote: { url: URL; label: string; headers: Record<string, string> } | undefined;
   /** Who may call, shared with the gateway's other endpoints. */
   readonly #gate: Gatekeeper;
+  /** The server's name, as audit records and resource metadata give it. */
+  readonly #name: string;
   #filter: ToolFilter = EXPOSE_ALL;
   #server: Server | undefined;
   /** Legacy SSE transport: session id -> the client's event stream, where its answers go (refusals too). */
@@ -65,6 +67,7 @@ export class HttpProxy {
     this.#upstreamPort = typeof upstream === 'number' ? upstream : 0;
     if (typeof upstream !== 'number') this.setRemote(upstream);
     this.#gate = options.gate ?? new Gatekeeper(defaultAccess(options.token));
+    this.#name = options.name ?? '*';
     this.#bodyTiming = options.bodyTiming ?? BODY_TIMING;
     this.#sessions = new UpstreamSessions(() => this.#upstreamTarget(), () => this.#filter);
     this.#modern = new ModernFront(this.#sessions, { tokenRequired: this.#gate.authRequired });
@@ -73,7 +76,7 @@ export class HttpProxy {
   }
 
   #legacyEndpoint(): HttpEndpoint {
-    this.#legacyFront ??= new HttpEndpoint(this.#legacySessions, this.#port, { gate: this.#gate, bodyTiming: this.#bodyTiming });
+    this.#legacyFront ??= new HttpEndpoint(this.#legacySessions, this.#port, { gate: this.#gate, name: this.#name, bodyTiming: this.#bodyTiming });
     return this.#legacyFront;
   }
 
@@ -164,7 +167,10 @@ export class HttpProxy {
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const refused = loopbackRefusal(req);
     if (refused !== undefined) return this.#fail(res, 403, `${refused} (DNS rebinding protection)`);
-    const auth = await this.#gate.authenticate(req);
+    // apiary's own metadata (mode oidc), never the server's: the token a client gets is for apiary.
+    const metadata = this.#gate.resourceMetadata(req, this.#name);
+    if (metadata !== undefined) return this.#answer(res, 200, metadata);
+    const auth = await this.#gate.authenticate(req, this.#name);
     if ('challenge' in auth) return this.#fail(res, auth.challenge.status, auth.challenge.message, auth.challenge.headers);
     let body: Buffer | undefined;
     let listsTools = false;
