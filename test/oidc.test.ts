@@ -15,6 +15,7 @@ import { createRequire } from 'node:module';
 import { ClientCredentialsProvider, Client as ModernClient, StreamableHTTPClientTransport as ModernTransport, UnauthorizedError, type OAuthClientProvider } from '@modelcontextprotocol/client';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ClientCredentialsProvider as V1ClientCredentialsProvider } from '@modelcontextprotocol/sdk/client/auth-extensions.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
@@ -24,13 +25,17 @@ import { compilePolicies, type PolicySource } from '../src/api/access.js';
 import type { AuditRecord } from '../src/api/audit.js';
 import { NO_TELEMETRY, type AccessConfig } from '../src/api/gate.js';
 import { Bridge } from '../src/mcp/bridge.js';
+import { Gateway } from '../src/mcp/gateway.js';
 import { defaultAccess, Gatekeeper } from '../src/mcp/gatekeeper.js';
 import { HttpEndpoint } from '../src/mcp/http-endpoint.js';
 import { HttpProxy } from '../src/mcp/http-proxy.js';
-import { createTokenVerifier } from '../src/mcp/oidc-verifier.js';
+import { createTokenVerifier, discoverJwksUri } from '../src/mcp/oidc-verifier.js';
+import { StateLayout } from '../src/state/layout.js';
 import { systemClock } from '../src/util/clock.js';
+import { silentLogger } from '../src/util/logger.js';
 import { CHROMIUM, hasChromium, launchChromium } from './helpers/browser.js';
 import { makeKey, startProvider, type PrivateJwk, type TestProvider } from './helpers/oidc-provider.js';
+import { tempDir } from './helpers/tmp.js';
 import { INSTALL, requireTool } from './helpers/tools.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -51,6 +56,7 @@ let audit: AuditRecord[];
 let endpoint: HttpEndpoint;
 let proxy: HttpProxy;
 let upstreamHeaders: IncomingHttpHeaders[];
+let upstreamPort: number;
 const closing: (() => unknown)[] = [];
 
 function oidcConfig(requiredScopes?: string[]): AccessConfig {
@@ -116,7 +122,8 @@ beforeAll(async () => {
   endpoint = new HttpEndpoint(await everything(), 0, { gate, name: 'everything' });
   await endpoint.listen();
   closing.push(() => endpoint.close());
-  proxy = new HttpProxy(0, await recordingUpstream(), { gate, name: 'web' });
+  upstreamPort = await recordingUpstream();
+  proxy = new HttpProxy(0, upstreamPort, { gate, name: 'web' });
   await proxy.listen();
   closing.push(() => proxy.close());
 }, 60_000);
@@ -180,6 +187,11 @@ describe('apiary as an OAuth resource server', () => {
       expect((await client.listTools()).tools.map((t) => t.name)).toContain('echo');
       await client.close();
     }
+    // The legacy HTTP+SSE transport finds the metadata of its own path (/sse), whose resource its URL starts with.
+    const legacy = new Client({ name: 'v1-sse', version: '1' });
+    await legacy.connect(new SSEClientTransport(new URL(`http://127.0.0.1:${endpoint.port}/sse`), { authProvider: new V1ClientCredentialsProvider({ clientId: SVC.id, clientSecret: SVC.secret, scope: 'mcp', expectedIssuer: provider.issuer }) }));
+    expect((await legacy.callTool({ name: 'echo', arguments: { message: 'sse' } })).content).toEqual([{ type: 'text', text: 'Echo: sse' }]);
+    await legacy.close();
     expect(upstreamHeaders.every((h) => h.authorization === undefined)).toBe(true);
   }, 30_000);
 
@@ -391,6 +403,74 @@ describe('apiary as an OAuth resource server', () => {
     }
     expect(remembered * 5).toBeLessThan(fresh);
   }, 60_000);
+
+  it("the aggregate and a hosted server's proxy are resources too: metadata, the challenge, a token's way in, and the audit names the aggregate *", async () => {
+    const gateway = new Gateway({ clock: systemClock, logger: silentLogger, layout: new StateLayout(await tempDir()), onChange: () => undefined, onUnhealthy: () => undefined });
+    gateway.configure(oidcConfig());
+    const started = await gateway.startAggregate('test', 0);
+    if (!('url' in started)) throw new Error(started.error);
+    try {
+      const origin = new URL(started.url).origin;
+      expect(await (await fetch(`${origin}/.well-known/oauth-protected-resource/mcp`)).json()).toMatchObject({ resource: started.url, resource_name: 'apiary (every server)' });
+      audit.length = 0;
+      const refused = await post(started.url);
+      expect(refused.status).toBe(401);
+      expect(refused.headers.get('www-authenticate')).toBe(`Bearer resource_metadata="${origin}/.well-known/oauth-protected-resource/mcp"`);
+      expect(audit).toMatchObject([{ server: '*', outcome: 'unauthenticated', rule: 'no-token' }]);
+      expect((await post(started.url, await provider.clientToken(SVC.id, SVC.secret, started.url))).status).toBe(200);
+    } finally {
+      await gateway.closeAggregate();
+    }
+
+    // A hosted server: the proxy adds the manifest's headers, and only those.
+    const hosted = new HttpProxy(0, { url: `http://127.0.0.1:${upstreamPort}/mcp`, label: 'hosted', headers: { 'X-Api-Key': 'the-hosted-servers-own' } }, { gate, name: 'hosted' });
+    await hosted.listen();
+    try {
+      upstreamHeaders.length = 0;
+      const url = `http://127.0.0.1:${hosted.port}/mcp`;
+      expect(await (await fetch(`http://127.0.0.1:${hosted.port}/.well-known/oauth-protected-resource`)).json()).toMatchObject({ resource: url, resource_name: 'apiary: hosted' });
+      // apiary answered that itself: the server's own metadata would name another resource.
+      expect(upstreamHeaders).toEqual([]);
+      const client = new ModernClient({ name: 'hosted', version: '1' });
+      await client.connect(new ModernTransport(new URL(url), { authProvider: new ClientCredentialsProvider({ clientId: SVC.id, clientSecret: SVC.secret, expectedIssuer: provider.issuer }) }));
+      expect((await client.callTool({ name: 'echo', arguments: {} })).content).toEqual([{ type: 'text', text: 'echoed by web' }]);
+      await client.close();
+      expect(upstreamHeaders.length).toBeGreaterThan(0);
+      for (const headers of upstreamHeaders) {
+        expect(headers['x-api-key']).toBe('the-hosted-servers-own');
+        expect(headers.authorization).toBeUndefined();
+      }
+    } finally {
+      await hosted.close();
+    }
+  }, 30_000);
+
+  it("reads the caller from the claims the Gateway names: a username claim that is missing refuses the token, a groups claim that is not a list of strings names no group, scp counts as scope", async () => {
+    const verifier = createTokenVerifier({ issuer: provider.issuer, audience: 'apiary', usernameClaim: 'email', groupsClaim: 'roles', cooldownMs: 0 });
+    const now = Math.floor(Date.now() / 1000);
+    const base = { iss: provider.issuer, aud: 'apiary', sub: 'u1', iat: now, exp: now + 60 };
+    try {
+      expect(await verifier.verify(await forged({ ...base, email: 'carol@example.com', roles: ['dev', 'ops'], scp: ['mcp', 7] }))).toEqual({ user: 'carol@example.com', groups: ['dev', 'ops'], scopes: ['mcp'], exp: now + 60 });
+      expect(await verifier.verify(await forged({ ...base, email: 'dan@example.com', roles: 'dev' }))).toMatchObject({ user: 'dan@example.com', groups: [] });
+      expect(await verifier.verify(await forged({ ...base, email: 'erin@example.com', roles: ['dev', { admin: true }] }))).toMatchObject({ groups: [] });
+      expect(await verifier.verify(await forged(base))).toEqual({ error: 'invalid_token', description: "the token has no 'email' claim naming the caller" });
+      const { exp: _exp, ...noExp } = base;
+      expect(await verifier.verify(await forged({ ...noExp, email: 'f@example.com' }))).toEqual({ error: 'invalid_token', description: "the token's 'exp' claim is not what apiary accepts" });
+    } finally {
+      verifier.close();
+    }
+  });
+
+  it("finds the keys by RFC 8414 metadata when a provider serves no OpenID configuration, and refuses a document naming another issuer", async () => {
+    // oidc-provider 8 serves only openid-configuration: its document, served where RFC 8414 puts it, stands in for a plain OAuth server's.
+    const oauthOnly: typeof fetch = (input, init) => {
+      const url = String(input);
+      if (url.endsWith('/.well-known/openid-configuration')) return Promise.resolve(new Response('not here', { status: 404 }));
+      return fetch(url.replace('/.well-known/oauth-authorization-server', '/.well-known/openid-configuration'), init);
+    };
+    expect(await discoverJwksUri(provider.issuer, oauthOnly)).toBe(`${provider.issuer}/jwks`);
+    await expect(discoverJwksUri(`${provider.issuer}/`.replace('127.0.0.1', 'localhost'), fetch)).rejects.toThrow('/.well-known/openid-configuration names another issuer');
+  });
 });
 
 /** A host with no server behind it: enough for an endpoint whose metadata route is all that is asked. */
