@@ -315,6 +315,14 @@ describe('apiary as an OAuth resource server', () => {
     try {
       expect(await verifier.verify(token)).toMatchObject({ user: SVC.id, groups: [], scopes: ['mcp'] });
       expect(problems).toEqual(["the OpenID provider's keys could not be fetched (ECONNREFUSED)"]);
+      // Restarted again, with a new key, while the verifier holds a keep-alive socket to the old process: the next fetch meets it dead.
+      await away.close();
+      const p2 = await makeKey('p2');
+      away = await startProvider({ keys: [p2, key], clients, audienceOf: () => 'apiary', port });
+      // Signed here with the provider's new key, so that the verifier's fetch of the keys is the first request to the new process.
+      const now = Math.floor(Date.now() / 1000);
+      expect(await verifier.verify(await forged({ iss: away.issuer, aud: 'apiary', sub: 'after-restart', iat: now, exp: now + 60 }, p2))).toMatchObject({ user: 'after-restart' });
+      expect(problems).toHaveLength(1);
     } finally {
       verifier.close();
       await away.close();

@@ -12,10 +12,9 @@
  * remembered (by its SHA-256, never the token itself) until it expires.
  *
  * The provider being away is never a crash: a failed fetch of its discovery
- * document or its keys refuses the token now (401) and is tried again on the
- * next request. A provider restarted on the same port leaves a dead
- * keep-alive socket behind (undici's UND_ERR_SOCKET), so a network error is
- * retried once at once before giving up.
+ * document or its keys (refused, timed out, or undici's UND_ERR_SOCKET on a
+ * keep-alive socket the restarted provider closed) refuses the token now
+ * (401) and is tried again on the next request.
  */
 import { createHash } from 'node:crypto';
 import { createRemoteJWKSet, customFetch, errors, jwtVerify, type JWTPayload, type RemoteJWKSetOptions } from 'jose';
@@ -61,9 +60,7 @@ interface Remembered {
 }
 
 export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier & { close(): void } {
-  const fetchOnce = options.fetch ?? fetch;
-  const retrying: typeof fetch = (input, init) => fetchOnce(input, init).catch((err: unknown) => (isNetworkError(err) ? fetchOnce(input, init) : Promise.reject(err)));
-  const keys = lazyKeys(options, retrying);
+  const keys = lazyKeys(options, options.fetch ?? fetch);
   const cache = new Map<string, Remembered>();
   const required = options.requiredScopes ?? [];
   const verifyOptions = {
@@ -159,10 +156,6 @@ function problemOf(err: unknown): string {
   const code = (err as { code?: unknown } | undefined)?.code ?? cause?.code;
   if (err instanceof UnavailableError) return err.message;
   return typeof code === 'string' ? code : err instanceof Error ? err.name : 'unknown error';
-}
-
-function isNetworkError(err: unknown): boolean {
-  return err instanceof TypeError && (err as { cause?: unknown }).cause !== undefined;
 }
 
 class UnavailableError extends Error {}
