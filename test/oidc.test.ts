@@ -197,7 +197,8 @@ describe('apiary as an OAuth resource server', () => {
 
   it('serves Protected Resource Metadata without a token at the root and path-suffixed forms, on every endpoint, in mode oidc only', async () => {
     for (const [base, server] of [[`http://127.0.0.1:${endpoint.port}`, 'everything'], [`http://localhost:${proxy.port}`, 'web']] as const) {
-      for (const [path, resource] of [['', '/mcp'], ['/mcp', '/mcp'], ['/sse', '/sse']] as const) {
+      // RFC 9728 §3.3: the resource is what the well-known path was built from (the bare origin for the root form).
+      for (const [path, resource] of [['', ''], ['/mcp', '/mcp'], ['/sse', '/sse']] as const) {
         const res = await fetch(`${base}/.well-known/oauth-protected-resource${path}`);
         expect(res.status).toBe(200);
         // The origin the client used (localhost here), so the SDK's same-origin check passes.
@@ -450,7 +451,7 @@ describe('apiary as an OAuth resource server', () => {
     try {
       upstreamHeaders.length = 0;
       const url = `http://127.0.0.1:${hosted.port}/mcp`;
-      expect(await (await fetch(`http://127.0.0.1:${hosted.port}/.well-known/oauth-protected-resource`)).json()).toMatchObject({ resource: url, resource_name: 'apiary: hosted' });
+      expect(await (await fetch(`http://127.0.0.1:${hosted.port}/.well-known/oauth-protected-resource/mcp`)).json()).toMatchObject({ resource: url, resource_name: 'apiary: hosted' });
       // apiary answered that itself: the server's own metadata would name another resource.
       expect(upstreamHeaders).toEqual([]);
       const client = new ModernClient({ name: 'hosted', version: '1' });

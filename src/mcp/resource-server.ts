@@ -54,10 +54,16 @@ export function asksForResourceMetadata(req: IncomingMessage): boolean {
   return path === RESOURCE_METADATA_PATH || path === `${RESOURCE_METADATA_PATH}/mcp` || path === `${RESOURCE_METADATA_PATH}/sse`;
 }
 
-/** The metadata document (RFC 9728 §2) of the endpoint `req` reached. `server`: its name, for people reading the document. */
+/**
+ * The metadata document (RFC 9728 §2) of the endpoint `req` reached.
+ * `resource` is the identifier the well-known path was built from (§3.3: a
+ * client must refuse anything else): the endpoint's URL for the suffixed
+ * forms, the bare origin for the root form. `server`: its name, for people.
+ */
 export function resourceMetadata(req: IncomingMessage, oidc: Oidc, server: string): Record<string, unknown> {
+  const path = pathOf(req);
   return {
-    resource: `${originOf(req)}${resourcePath(pathOf(req))}`,
+    resource: `${originOf(req)}${path === RESOURCE_METADATA_PATH ? '' : resourcePath(path)}`,
     authorization_servers: [oidc.issuer],
     bearer_methods_supported: ['header'],
     ...(oidc.requiredScopes !== undefined && oidc.requiredScopes.length > 0 ? { scopes_supported: [...oidc.requiredScopes] } : {}),
