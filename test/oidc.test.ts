@@ -251,12 +251,15 @@ describe('apiary as an OAuth resource server', () => {
     // Within the skew is still good (30 s), and the good token itself.
     expect((await post(endpoint.url, await forged({ ...claims, iat: now - 600, exp: now - 10 }))).status).toBe(200);
     expect((await post(endpoint.url, good)).status).toBe(200);
+    // Never from the query string (a URL ends up in logs and histories): that is a request without a token.
+    expect((await post(`${endpoint.url}?access_token=${good}`)).status).toBe(401);
 
-    expect(audit.map((r) => [r.subject, r.server, r.decision, r.outcome, r.code])).toEqual(Array(1 + cases.length).fill([{ kind: 'unauthenticated' }, 'everything', 'deny', 'unauthenticated', 401]));
+    expect(audit.map((r) => [r.subject, r.server, r.decision, r.outcome, r.code])).toEqual(Array(2 + cases.length).fill([{ kind: 'unauthenticated' }, 'everything', 'deny', 'unauthenticated', 401]));
     expect(audit[0]).toMatchObject({ method: 'POST /mcp', rule: 'no-token' });
+    expect(audit.at(-1)).toMatchObject({ method: 'POST /mcp', rule: 'no-token' });
     expect(audit[2]!.rule).toMatch(/^invalid_token: the token's 'aud' claim/);
     const log = JSON.stringify(audit);
-    for (const [, token] of cases) for (const piece of token.split('.').filter((p) => p.length > 8)) expect(log).not.toContain(piece);
+    for (const token of [good, ...cases.map(([, t]) => t)]) for (const piece of token.split('.').filter((p) => p.length > 8)) expect(log).not.toContain(piece);
   }, 30_000);
 
   it('keys rotated at the provider: a token signed with the new key is still validated (and the old one while its key is published)', async () => {
