@@ -260,6 +260,11 @@ describe('apiary as an OAuth resource server', () => {
     expect(audit[2]!.rule).toMatch(/^invalid_token: the token's 'aud' claim/);
     const log = JSON.stringify(audit);
     for (const token of [good, ...cases.map(([, t]) => t)]) for (const piece of token.split('.').filter((p) => p.length > 8)) expect(log).not.toContain(piece);
+    // A 2026-07-28 client says what it asks for in headers: the record has it, the body unread.
+    audit.length = 0;
+    const named = await fetch(endpoint.url, { method: 'POST', headers: { 'Content-Type': 'application/json', 'Mcp-Method': 'tools/call', 'Mcp-Name': 'echo' }, body: '{}' });
+    expect(named.status).toBe(401);
+    expect(audit).toMatchObject([{ method: 'tools/call', name: 'echo', outcome: 'unauthenticated' }]);
   }, 30_000);
 
   it('keys rotated at the provider: a token signed with the new key is still validated (and the old one while its key is published)', async () => {
