@@ -490,6 +490,12 @@ describe('apiary as an OAuth resource server', () => {
     } finally {
       verifier.close();
     }
+    // With jwksURL the keys are fetched from there, and no discovery document is asked for.
+    const asked: string[] = [];
+    const direct = createTokenVerifier({ issuer: provider.issuer, audience: 'apiary', jwksURL: `${provider.issuer}/jwks`, fetch: (input, init) => (asked.push(new URL(String(input)).pathname), fetch(input, init)) });
+    expect(await direct.verify(await forged(base))).toMatchObject({ user: 'u1' });
+    expect(asked).toEqual(['/jwks']);
+    direct.close();
   });
 
   it("finds the keys by RFC 8414 metadata when a provider serves no OpenID configuration, and refuses a document naming another issuer", async () => {
