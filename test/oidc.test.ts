@@ -490,6 +490,13 @@ describe('apiary as an OAuth resource server', () => {
     } finally {
       verifier.close();
     }
+    // A remembered token is good only until it expires: the cache never lengthens a token's life.
+    const strict = createTokenVerifier({ issuer: provider.issuer, audience: 'apiary', clockToleranceSec: 0 });
+    const shortLived = await forged({ ...base, exp: Math.floor(Date.now() / 1000) + 1 });
+    expect(await strict.verify(shortLived)).toMatchObject({ user: 'u1' });
+    await waitFor('the token to expire', () => Date.now() >= (payloadOf(shortLived).exp! + 1) * 1000, 5000, { intervalMs: 50 });
+    expect(await strict.verify(shortLived)).toEqual({ error: 'invalid_token', description: 'the token has expired' });
+    strict.close();
     // With jwksURL the keys are fetched from there, and no discovery document is asked for.
     const asked: string[] = [];
     const direct = createTokenVerifier({ issuer: provider.issuer, audience: 'apiary', jwksURL: `${provider.issuer}/jwks`, fetch: (input, init) => (asked.push(new URL(String(input)).pathname), fetch(input, init)) });
