@@ -476,7 +476,7 @@ describe('apiary as an OAuth resource server', () => {
     }
   }, 30_000);
 
-  it("reads the caller from the claims the Gateway names: a username claim that is missing refuses the token, a groups claim that is not a list of strings names no group, scp counts as scope", async () => {
+  it("the verifier reads the claims the Gateway names (a missing username refuses the token, groups that are no list of strings name no group), remembers a token only until it expires, and takes keys from jwksURL without discovery", async () => {
     const verifier = createTokenVerifier({ issuer: provider.issuer, audience: 'apiary', usernameClaim: 'email', groupsClaim: 'roles', cooldownMs: 0 });
     const now = Math.floor(Date.now() / 1000);
     const base = { iss: provider.issuer, aud: 'apiary', sub: 'u1', iat: now, exp: now + 60 };
