@@ -22,8 +22,8 @@ import { StateLayout } from '../src/state/layout.js';
 import { StatusStore } from '../src/state/status-store.js';
 import { fmtMs, now, percentile, type Row } from './stats.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const HELLO = join(ROOT, 'examples', 'hello-server.mjs');
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const HELLO = join(ROOT, 'examples', 'hello-server.mjs');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 // The SDK's Streamable HTTP client passes one AbortSignal to every fetch of a session, and
@@ -32,7 +32,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 // apiary's; lift the limit for signals created from here on.
 setMaxListeners(0);
 
-interface Result {
+export interface Result {
   p50: number;
   p99: number;
   rps: number;
@@ -41,7 +41,7 @@ interface Result {
 }
 
 /** What measure() needs of a client: the SDK's (v1 or v2), or the lean ones below. */
-interface Caller {
+export interface Caller {
   callTool(params: { name: string; arguments?: Record<string, unknown> }): Promise<unknown>;
   close(): Promise<void>;
 }
@@ -79,7 +79,7 @@ function summary(latencies: number[], elapsedMs: number, cpuMs: number): Result 
  * row after row run does not give (the rows measured after the SDK's
  * clients paid for their garbage).
  */
-async function inTurns(makers: readonly (() => Promise<Caller>)[], calls: number, rounds = 6): Promise<Result[]> {
+export async function inTurns(makers: readonly (() => Promise<Caller>)[], calls: number, rounds = 6): Promise<Result[]> {
   const clients = await Promise.all(makers.map((make) => make()));
   const call = (c: Caller): Promise<unknown> => c.callTool({ name: 'greet', arguments: { name: 'bench' } });
   for (const c of clients) for (let i = 0; i < 100; i++) await call(c);
@@ -108,7 +108,7 @@ async function inTurns(makers: readonly (() => Promise<Caller>)[], calls: number
  * round trip in its own fetch machinery; this one shows what the endpoint
  * itself can carry.
  */
-async function leanClient(url: string, headers: Record<string, string>): Promise<Caller> {
+export async function leanClient(url: string, headers: Record<string, string>): Promise<Caller> {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const target = new URL(url);
   let session: string | undefined;
@@ -144,7 +144,7 @@ const MODERN = '2026-07-28';
  * `MCP-Protocol-Version`/`Mcp-Method`/`Mcp-Name` headers, no handshake and no
  * session. An answer may come as JSON or as an SSE stream ending with it.
  */
-async function leanModernClient(url: string, headers: Record<string, string>): Promise<Caller> {
+export async function leanModernClient(url: string, headers: Record<string, string>): Promise<Caller> {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const target = new URL(url);
   const envelope = { 'io.modelcontextprotocol/protocolVersion': MODERN, 'io.modelcontextprotocol/clientCapabilities': {} };
@@ -198,11 +198,13 @@ async function stdioClient(): Promise<Client> {
   return client;
 }
 
-async function withApiary<T>(fn: (url: string, headers: Record<string, string>, aggregateUrl: string) => Promise<T>): Promise<T> {
+/** `extra`: more manifests for the directory (a Gateway, policies), as YAML. */
+export async function withApiary<T>(fn: (url: string, headers: Record<string, string>, aggregateUrl: string, stateDir: string) => Promise<T>, extra = ''): Promise<T> {
   const root = await mkdtemp(join(tmpdir(), 'apiary-bench-mcp-'));
   const dir = join(root, 'manifests');
   await mkdir(dir);
   await createKeyFile(join(root, 'key'));
+  if (extra !== '') await writeFile(join(dir, 'access.yaml'), extra);
   await writeFile(join(dir, 'hello.yaml'), `apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata: { name: hello }\nspec:\n  command: ${JSON.stringify(process.execPath)}\n  args: [${JSON.stringify(HELLO)}]\n`);
   const stateDir = join(root, 'state');
   const up = spawn(join(ROOT, 'bin', 'apiary'), ['up', '--dir', dir, '--state-dir', stateDir], { env: { ...process.env, APIARY_KEY_FILE: join(root, 'key') }, stdio: 'ignore' });
@@ -218,7 +220,7 @@ async function withApiary<T>(fn: (url: string, headers: Record<string, string>, 
     // Measured as users run it: with the endpoint's bearer token (authentication is on by default).
     const token = await readEndpointToken(new StateLayout(stateDir));
     const aggregatePort = (JSON.parse(await readFile(join(stateDir, 'ports.json'), 'utf8')) as Record<string, number>)[AGGREGATE_PORT_KEY];
-    return await fn(url, token === undefined ? {} : authorizationHeader(token), `http://127.0.0.1:${aggregatePort}/mcp`);
+    return await fn(url, token === undefined ? {} : authorizationHeader(token), `http://127.0.0.1:${aggregatePort}/mcp`, stateDir);
   } finally {
     await stop(up);
     await rm(root, { recursive: true, force: true });
@@ -248,7 +250,7 @@ async function withSupergateway<T>(fn: (url: string) => Promise<T>): Promise<T> 
   }
 }
 
-async function stop(child: ChildProcess): Promise<void> {
+export async function stop(child: ChildProcess): Promise<void> {
   const exited = new Promise((r) => child.on('exit', r));
   child.kill('SIGTERM');
   await exited;

@@ -7,6 +7,7 @@ import { benchController, hundredServers } from './controller.js';
 import { benchCli } from './cli.js';
 import { benchConsole } from './console.js';
 import { benchAudit } from './audit.js';
+import { benchAccess } from './access.js';
 import { benchTelemetry } from './telemetry.js';
 import { benchCrypto } from './crypto.js';
 import { benchFairness } from './fairness.js';
@@ -40,5 +41,6 @@ if (want('git')) printTable('Following a git repository (the real git; side by s
 if (want('mcp')) printTable('MCP endpoint', await benchMcp());
 // Not in the default run (its rows are part of 'mcp'): the two revisions side by side, e.g. `npm run bench -- mcp-eras`.
 if (sections.has('mcp-eras')) printTable('MCP revisions at one endpoint', await benchMcpEras());
+if (want('access')) printTable('Who may call what (step 17: oidc, policies, audit) against token mode, in turns', await benchAccess());
 if (want('fairness')) printTable('One client flooding a server', await benchFairness());
 if (want('console')) printTable('Web console (Chromium, 500 servers)', await benchConsole());

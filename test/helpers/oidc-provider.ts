@@ -32,6 +32,8 @@ export interface ProviderOptions {
   port?: number;
   /** The built-in login and consent pages (any login, any password), for an authorization-code flow. */
   interactive?: boolean;
+  /** Groups for a client_credentials token, by client id (such a token names the client as its subject and has no account). */
+  clientGroups?: Record<string, string[]>;
 }
 
 export interface TestProvider {
@@ -111,7 +113,11 @@ export async function startProvider(options: ProviderOptions): Promise<TestProvi
         },
       },
       // Users' tokens carry their groups (a client_credentials token has no account).
-      extraTokenClaims: (_ctx: unknown, token: { accountId?: string }) => (token.accountId !== undefined ? { groups: groupsOf(token.accountId) } : undefined),
+      extraTokenClaims: (_ctx: unknown, token: { accountId?: string; clientId?: string }) => {
+        if (token.accountId !== undefined) return { groups: groupsOf(token.accountId) };
+        const groups = token.clientId !== undefined ? options.clientGroups?.[token.clientId] : undefined;
+        return groups !== undefined ? { groups } : undefined;
+      },
     });
   let handler = build(options.keys).callback();
   server.on('request', (req, res) => handler(req, res));
