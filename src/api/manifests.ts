@@ -122,6 +122,31 @@ export const Remote = z.strictObject({
   headers: z.array(RemoteHeader).optional().describe('Headers apiary adds to every request it forwards (clients never see them)'),
 });
 
+export const RateLimit = z.strictObject({
+  requests: z.int().min(1, { error: 'must be at least 1' }).describe('Calls allowed per period (the bucket\'s size: a burst may use them all at once)'),
+  perSeconds: z.number().positive({ error: 'must be more than 0' }).describe('The period in seconds over which the bucket refills'),
+});
+
+/**
+ * A tool or prompt name, or a glob of them: `*` any run of characters, `?`
+ * one. Brackets and braces are refused rather than taken literally: someone
+ * who writes `get_[ab]*` expects a character class, which apiary has not.
+ */
+const NAME_GLOB_RULE = 'must be a name or a glob (* and ?), without spaces; [ ] { } are not glob syntax here';
+const nameGlob = z.string().regex(/^[^\s\0[\]{}]+$/, { error: NAME_GLOB_RULE });
+
+/**
+ * An MCPServer's own limits, field by field in place of the Gateway's for
+ * that server (src/api/rate-limit.ts): perServer and perTool replace the
+ * Gateway's; perSubject adds a bucket per caller at this server, while the
+ * Gateway's perSubject still counts every call a caller makes anywhere.
+ */
+export const ServerRateLimits = z.strictObject({
+  perSubject: RateLimit.optional().describe("Calls each caller may make to this server (the Gateway's perSubject still counts them too, across servers)"),
+  perServer: RateLimit.optional().describe("Calls this server may receive, across callers (in place of the Gateway's perServer)"),
+  perTool: z.array(RateLimit.extend({ tool: nameGlob.describe('The tools it applies to (a name or a glob)') })).optional().describe("Calls each matching tool of this server may receive (in place of the Gateway's perTool rules; [] lifts them)"),
+});
+
 export const MCPServerSpec = z.strictObject({
   command: processText().min(1).optional().describe('Program to run; looked up on PATH, never through a shell (or spec.remote); $(VAR) is replaced as in args'),
   args: z.array(processText()).optional().describe('Arguments, never through a shell; $(VAR) is replaced by the variable VAR of spec.env as Kubernetes does ($$(VAR) for a literal $(VAR); an unknown name stays as written); a secret put there is readable by every local user in the process list'),
@@ -142,6 +167,7 @@ export const MCPServerSpec = z.strictObject({
   strategy: Strategy.optional().describe('How a change reaches the running server (like a Deployment\'s strategy)'),
   remote: Remote.optional().describe('A hosted server apiary fronts at its own endpoint instead of running a command; spec.env holds the values its headers refer to'),
   image: z.string().regex(/^[a-z0-9]+([._/:@-][A-Za-z0-9_.-]+)*$/, { error: 'must be a container image reference, e.g. node:20-slim or ghcr.io/org/server:1.2' }).optional().describe('Container image the command runs in on Kubernetes (apiary up --runtime kubernetes, apiary render); unused by local processes'),
+  rateLimits: ServerRateLimits.optional().describe("This server's token buckets, in place of the Gateway's perServer and perTool (no restart when this changes)"),
 })
   .refine((spec) => !(spec.strategy?.type === 'RollingUpdate' && (spec.transport ?? 'stdio') !== 'stdio'), {
     message: 'RollingUpdate needs transport stdio: an HTTP server keeps its own sessions, which a new process cannot take over; use Recreate',
@@ -324,22 +350,10 @@ export const GatewayTelemetry = z.strictObject({
   serviceName: z.string().min(1).optional().describe('service.name of the spans and metrics (default apiary)'),
 });
 
-export const RateLimit = z.strictObject({
-  requests: z.int().min(1, { error: 'must be at least 1' }).describe('Calls allowed per period (the bucket\'s size: a burst may use them all at once)'),
-  perSeconds: z.number().positive({ error: 'must be more than 0' }).describe('The period in seconds over which the bucket refills'),
-});
-
 const SERVER_GLOB_RULE = 'must be a server name or a glob: lowercase letters, digits, "-", * and ?';
 const SERVER_GLOB = /^[a-z0-9*?-]+$/;
 const serverGlob = z.string().regex(SERVER_GLOB, { error: SERVER_GLOB_RULE });
 
-/**
- * A tool or prompt name, or a glob of them: `*` any run of characters, `?`
- * one. Brackets and braces are refused rather than taken literally: someone
- * who writes `get_[ab]*` expects a character class, which apiary has not.
- */
-const NAME_GLOB_RULE = 'must be a name or a glob (* and ?), without spaces; [ ] { } are not glob syntax here';
-const nameGlob = z.string().regex(/^[^\s\0[\]{}]+$/, { error: NAME_GLOB_RULE });
 /** A resource URI or a glob of them; URIs may hold brackets (IPv6 hosts), so only spaces are refused. */
 const uriGlob = z.string().regex(/^[^\s\0]+$/, { error: 'must be a resource URI or a glob (* and ?), without spaces' });
 
@@ -406,6 +420,9 @@ export type AccessPolicyManifest = z.infer<typeof AccessPolicyManifest>;
 export type AccessRule = z.infer<typeof AccessRule>;
 export type AccessSubject = z.infer<typeof AccessSubject>;
 export type AuthMode = (typeof AUTH_MODES)[number];
+export type RateLimit = z.infer<typeof RateLimit>;
+export type GatewayRateLimits = z.infer<typeof GatewayRateLimits>;
+export type ServerRateLimits = z.infer<typeof ServerRateLimits>;
 export type EnvVar = z.infer<typeof EnvVar>;
 export type EnvFromSource = z.infer<typeof EnvFromSource>;
 export type MCPServerSpec = z.infer<typeof MCPServerSpec>;
