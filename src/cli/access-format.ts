@@ -4,7 +4,7 @@
  * Read from the spec as written: no controller has a status for them yet.
  */
 import type { Decision, Subject } from '../api/access.js';
-import type { AccessRule, AccessSubject, GatewaySpec } from '../api/manifests.js';
+import type { AccessRule, AccessSubject, GatewaySpec, ServerRateLimits } from '../api/manifests.js';
 import type { ObjectView } from '../state/view.js';
 import { table } from './table.js';
 
@@ -27,6 +27,23 @@ function rateLimitSummary(spec: GatewaySpec): string {
     ...(limits?.perTool?.length ? [`${limits.perTool.length} tool limit(s)`] : []),
   ];
   return parts.join(', ') || '<none>';
+}
+
+/**
+ * An MCPServer's own limits, as `describe` shows them: each field it sets,
+ * and what it leaves to the Gateway (src/api/rate-limit.ts: perServer and
+ * perTool in place of the Gateway's, perSubject beside the Gateway's).
+ */
+export function serverRateLimitDetails(limits: ServerRateLimits): Detail[] {
+  const own = [
+    ...(limits.perSubject ? [`subject ${limit(limits.perSubject)} per caller here`] : []),
+    ...(limits.perServer ? [`server ${limit(limits.perServer)}`] : []),
+    ...(limits.perTool !== undefined ? [limits.perTool.length > 0 ? `${limits.perTool.length} tool limit(s)` : "no tool limits (the Gateway's lifted)"] : []),
+  ];
+  const left = [...(limits.perServer ? [] : ['perServer']), ...(limits.perTool !== undefined ? [] : ['perTool'])];
+  const out: Detail[] = [['Rate limits', `${own.join(', ') || '<none>'}${left.length > 0 ? `; ${left.join(' and ')} as the Gateway's` : ''}`]];
+  for (const t of limits.perTool ?? []) out.push(`  ${t.tool}: ${limit(t)}`);
+  return out;
 }
 
 function telemetrySummary(spec: GatewaySpec): string {

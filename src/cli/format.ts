@@ -10,7 +10,7 @@ import { escapeTerminal, escapeTerminalLines } from './escape.js';
 import { age, table } from './table.js';
 // Only the type: what reads the port (and its node:net, the reconciler) stays out of get's start-up.
 import type { InternalPort } from './internal-port.js';
-import { gatewayDetails, policyDetails } from './access-format.js';
+import { gatewayDetails, policyDetails, serverRateLimitDetails } from './access-format.js';
 
 export function serialize(value: unknown, format: 'json' | 'yaml'): string {
   return format === 'json' ? JSON.stringify(value, null, 2) : stringify(value, { lineWidth: 0 }).trimEnd();
@@ -228,6 +228,7 @@ function describeServer(o: ObjectView, status: MCPServerStatus | undefined, out:
   if (spec.suspend) out.push(`  ${line('Suspend', 'true')}`);
   if (spec.tools?.allow) out.push(`  ${line('Tools allowed', spec.tools.allow.join(', ') || '<none>')}`);
   if (spec.tools?.deny?.length) out.push(`  ${line('Tools denied', spec.tools.deny.join(', '))}`);
+  if (spec.rateLimits !== undefined) for (const d of serverRateLimitDetails(spec.rateLimits)) out.push(`  ${typeof d === 'string' ? d : line(d[0], d[1])}`);
   const env = spec.env ?? [];
   const envFrom = spec.envFrom ?? [];
   if (env.length + envFrom.length > 0) {

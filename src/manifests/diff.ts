@@ -70,7 +70,7 @@ export async function changedSecretKeys(before: SecretResource | undefined, afte
 }
 
 /** Fields read by apiary itself (the endpoint, the planner), not by the process: changing them restarts nothing. */
-const NO_RESTART_FIELDS = new Set(['suspend', 'restartPolicy', 'tools', 'healthCheck', 'strategy', 'image']);
+const NO_RESTART_FIELDS = new Set(['suspend', 'restartPolicy', 'tools', 'healthCheck', 'strategy', 'image', 'rateLimits']);
 
 export function serverConsequence(before: MCPServerSpec | undefined, after: MCPServerSpec, metadataChanged: boolean): string {
   if (before === undefined) return after.suspend ? 'create (suspended: not started)' : 'create and start';

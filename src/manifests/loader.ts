@@ -8,6 +8,7 @@ import { join, relative } from 'node:path';
 import { resourceKey, type ResourceKey } from '../api/names.js';
 import { messageOf } from '../errors.js';
 import { accessWarnings } from './access.js';
+import { rateLimitWarnings } from './rate-limits.js';
 import type { ManifestError } from './errors.js';
 import { parseManifestText, type ParsedDocument } from './parse.js';
 import type { Resource } from './resource.js';
@@ -193,6 +194,6 @@ export function assemble(parsed: readonly ParsedDocument[], files: string[]): Lo
     warnings.push(...doc.warnings);
   }
   errors.sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.col - b.col);
-  warnings.push(...accessWarnings(resources));
+  warnings.push(...accessWarnings(resources), ...rateLimitWarnings(resources));
   return { resources, documents, errors, warnings, files };
 }

@@ -4,7 +4,7 @@
  * good ones beside it.
  */
 import { LineCounter, parseAllDocuments, isMap, isScalar, type Document } from 'yaml';
-import { MANIFEST_SCHEMAS, type GatewayManifest, type MCPServerManifest } from '../api/manifests.js';
+import { MANIFEST_SCHEMAS, type GatewayManifest, type GatewayRateLimits, type MCPServerManifest } from '../api/manifests.js';
 import { secretBearing } from '../api/expansion.js';
 import { referencedNames } from '../api/remote.js';
 import { KINDS, type Kind } from '../api/names.js';
@@ -12,6 +12,7 @@ import { closest } from '../util/suggest.js';
 import type { ManifestError } from './errors.js';
 import { describeIssues } from './issues.js';
 import { locate, type Position } from './locate.js';
+import { slowRateWarnings } from './rate-limits.js';
 import type { Resource, SourceRef } from './resource.js';
 
 export interface ParsedDocument {
@@ -120,10 +121,14 @@ function parseDocument(
     }
   }
   if (schema.kind === 'Gateway' && parsed.success) warnUnusedOidc(parsed.data as GatewayManifest, doc, lc, result);
+  if ((schema.kind === 'Gateway' || schema.kind === 'MCPServer') && parsed.success) {
+    result.warnings.push(...slowRateWarnings((parsed.data as { spec?: { rateLimits?: GatewayRateLimits } }).spec?.rateLimits, doc, lc, where.file));
+  }
   if (result.errors.length === 0 && parsed.success && result.name !== undefined) {
     result.resource = { kind: schema.kind, name: result.name, manifest: parsed.data, source } as Resource;
     // A policy decision names the rule's own line, the place to edit.
     if (result.resource.kind === 'AccessPolicy') result.resource.ruleLines = result.resource.manifest.spec.rules.map((_, i) => locate(doc, ['spec', 'rules', i], lc).line);
+    if (result.resource.kind === 'Gateway') result.resource.perToolAt = (result.resource.manifest.spec?.rateLimits?.perTool ?? []).map((_, i) => locate(doc, ['spec', 'rateLimits', 'perTool', i], lc));
   }
   return result;
 }

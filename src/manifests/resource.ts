@@ -40,6 +40,8 @@ export interface GatewayResource {
   name: string;
   manifest: GatewayManifest;
   source: SourceRef;
+  /** Where each spec.rateLimits.perTool rule is written, so a warning names the place to edit. */
+  perToolAt?: { line: number; col: number }[];
 }
 
 /** Who may use what (step 17). `ruleLines`: the line of each rule, so a decision names the place to edit. */
