@@ -179,6 +179,14 @@ describe('memory', () => {
     expect(l.size).toBe(3);
   });
 
+  it('keeps a bucket spent from since it was made over a newer one left alone (recently used, not recently made)', () => {
+    const [l] = limiter({ perSubject: { requests: 2, perSeconds: 1_000 } }, {}, 2);
+    expect([...takes(l, 1, 'a', 's'), ...takes(l, 1, 'b', 's'), ...takes(l, 1, 'a', 's')]).toEqual(['ok', 'ok', 'ok']);
+    expect(takes(l, 1, 'c', 's')).toEqual(['ok']);
+    // b went (fresh again: two calls); a, older but used since, stayed (empty).
+    expect([...takes(l, 1, 'a', 's'), ...takes(l, 2, 'b', 's')]).toEqual(['subject 500000', 'ok', 'ok']);
+  });
+
   it('drops a bucket that has refilled before the least recently used one, which is still draining', () => {
     const [l, clock] = limiter(undefined, { slow: { perSubject: { requests: 1, perSeconds: 1_000 } }, fast: { perSubject: { requests: 1, perSeconds: 1 } } }, 2);
     expect([...takes(l, 1, 'a', 'slow'), ...takes(l, 1, 'b', 'fast')]).toEqual(['ok', 'ok']);
