@@ -363,9 +363,9 @@ export const ToolRateLimit = RateLimit.extend({
 });
 
 export const GatewayRateLimits = z.strictObject({
-  perSubject: RateLimit.optional().describe('Calls each caller may make, across servers'),
-  perServer: RateLimit.optional().describe('Calls each server may receive, across callers'),
-  perTool: z.array(ToolRateLimit).optional().describe('Calls each matching tool may receive'),
+  perSubject: RateLimit.optional().describe('Calls each caller may make, across servers (a server\'s own spec.rateLimits.perSubject adds a limit per caller there)'),
+  perServer: RateLimit.optional().describe('Calls each server may receive, across callers (a server\'s own spec.rateLimits.perServer replaces it for that server)'),
+  perTool: z.array(ToolRateLimit).optional().describe('Calls each matching tool may receive, across callers: one bucket per rule and tool (a server\'s own spec.rateLimits.perTool replaces these rules for that server)'),
 });
 
 export const GatewaySpec = z.strictObject({
