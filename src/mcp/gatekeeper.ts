@@ -11,11 +11,16 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { compilePolicies } from '../api/access.js';
-import { NO_TELEMETRY, type AccessConfig, type Caller } from '../api/gate.js';
+import { NO_TELEMETRY, type AccessConfig, type Caller, type VerifiedToken } from '../api/gate.js';
 import { bearerToken, sameToken } from '../util/tokens.js';
 
 export const LOCAL_TOKEN_CALLER: Caller = { subject: { groups: [], authenticated: false, token: 'local' }, audit: { kind: 'token' }, key: 'token:local' };
 export const ANONYMOUS_CALLER: Caller = { subject: { groups: [], authenticated: false }, audit: { kind: 'none' }, key: 'none' };
+
+/** The caller a verified OAuth token names: one key per user, so a 2025 session and a rate limit are that user's. */
+export function userCaller(token: VerifiedToken): Caller {
+  return { subject: { user: token.user, groups: token.groups, authenticated: true }, audit: { kind: 'user', user: token.user, groups: [...token.groups] }, key: `user:${token.user}`, scopes: token.scopes };
+}
 
 /** The answer to a request that did not authenticate: its HTTP status, headers (WWW-Authenticate) and message. */
 export interface Challenge {
@@ -78,6 +83,12 @@ export class Gatekeeper {
     const given = bearerToken(req);
     if (given !== undefined && config.token !== undefined && sameToken(given, config.token)) return { caller: LOCAL_TOKEN_CALLER };
     if (config.mode === 'token') return { challenge: { status: 401, headers: { 'WWW-Authenticate': 'Bearer realm="apiary"' }, message: TOKEN_REQUIRED } };
+    // The least that lets an endpoint tell two people apart; the oidc part (PRM, challenges, caching) is built beside this.
+    if (given !== undefined && config.verifier !== undefined) {
+      const verified = await config.verifier.verify(given);
+      if ('user' in verified) return { caller: userCaller(verified) };
+      return { challenge: { status: verified.error === 'insufficient_scope' ? 403 : 401, headers: { 'WWW-Authenticate': `Bearer realm="apiary", error="${verified.error}"` }, message: verified.description } };
+    }
     return { challenge: { status: 401, headers: { 'WWW-Authenticate': 'Bearer realm="apiary"' }, message: 'this endpoint takes OAuth access tokens; none was valid' } };
   }
 }

@@ -21,6 +21,7 @@ import { HttpProbe, type ProbeOptions } from './http-probe.js';
 import { AGGREGATE_PORT_KEY, PortRegistry, upstreamPortKey } from './ports.js';
 import { compileToolFilter, EXPOSE_ALL, refuseFilteredCall, withExposedTools, type ToolFilter, type ToolFilterSpec } from './tool-filter.js';
 import { HttpProxy, type RemoteTarget } from './http-proxy.js';
+import { AGGREGATE_NAMING, serverNaming, type Naming } from './call-gate.js';
 import { defaultAccess, Gatekeeper } from './gatekeeper.js';
 import type { AccessConfig } from '../api/gate.js';
 
@@ -132,7 +133,7 @@ export class Gateway {
     entry.bridge.setToolFilter(compileToolFilter(tools));
     entry.bridge.setHealth(health);
     if (entry.endpoint === undefined) {
-      const endpoint = new HttpEndpoint(entry.bridge, port, this.#endpointOptions(name));
+      const endpoint = new HttpEndpoint(entry.bridge, port, this.#endpointOptions(name, serverNaming(name)));
       try {
         await endpoint.listen();
         entry.endpoint = endpoint;
@@ -296,9 +297,10 @@ export class Gateway {
   }
 
   /** An endpoint's gate, and where what a request's handling threw is told: the log, by its message (the request got 500). */
-  #endpointOptions(server: string): { gate: Gatekeeper; onError: (error: unknown) => void } {
+  #endpointOptions(server: string, naming: Naming): { gate: Gatekeeper; naming: Naming; onError: (error: unknown) => void } {
     return {
       gate: this.gate,
+      naming,
       onError: (error) => this.#opts.logger.error('MCP request failed inside apiary', { server, error: messageOf(error) }),
     };
   }
@@ -307,7 +309,7 @@ export class Gateway {
   async startAggregate(version: string, port?: number): Promise<{ url: string } | { error: string }> {
     const aggregate = new Aggregate(this, version, { logger: this.#opts.logger });
     const chosen = port ?? (await this.ports.portFor(AGGREGATE_PORT_KEY));
-    const endpoint = new HttpEndpoint(aggregate, chosen, this.#endpointOptions('(aggregate)'));
+    const endpoint = new HttpEndpoint(aggregate, chosen, this.#endpointOptions('(aggregate)', AGGREGATE_NAMING));
     try {
       await endpoint.listen();
     } catch (err) {

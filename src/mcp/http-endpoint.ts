@@ -36,7 +36,8 @@ import type { AddressInfo } from 'node:net';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import { loopbackRefusal } from '../util/loopback.js';
 import { BODY_TIMING, readBody, type BodyTiming } from '../util/read-body.js';
-import { defaultAccess, Gatekeeper } from './gatekeeper.js';
+import { GatedHost, serverNaming, type Naming } from './call-gate.js';
+import { callerOf, defaultAccess, Gatekeeper } from './gatekeeper.js';
 import { checkClientMessages, ErrorCodes, errorResponse, isRequest, isResponse, type Id, type JsonRpcMessage } from './jsonrpc.js';
 import type { HeldCallsOptions } from './held-calls.js';
 import { MODERN_VERSION, ModernFront, modernRoute, withSortedTools, type SessionHost } from './modern.js';
@@ -94,7 +95,8 @@ export const SESSION_IDLE_MS = 30 * 60_000;
 export const MAX_SESSIONS = 256;
 
 export class HttpEndpoint {
-  readonly #bridge: SessionHost;
+  /** The host behind, with the caller's rules in front (call-gate.ts). */
+  readonly #bridge: GatedHost;
   readonly #host = '127.0.0.1';
   #port: number;
   #server: Server | undefined;
@@ -118,16 +120,18 @@ export class HttpEndpoint {
   /**
    * `bodyTiming`: how long a request body may take to arrive; `replayBudgetBytes`: see REPLAY_BUDGET_BYTES (tests shorten both);
    * `onError`: told of what a request's handling threw (the request itself gets 500); `heldCalls`: see HeldCalls (tests shorten them);
-   * `gate`: the gateway's Gatekeeper (without one: a gate of its own requiring `token`, or nothing without it).
+   * `gate`: the gateway's Gatekeeper (without one: a gate of its own requiring `token`, or nothing without it);
+   * `naming`: what policies are asked about (a server's own names, or the aggregate's; without it a server named '').
    */
-  constructor(bridge: SessionHost, port: number, options: { token?: string; gate?: Gatekeeper; bodyTiming?: BodyTiming; replayBudgetBytes?: number; onError?: (error: unknown) => void; heldCalls?: HeldCallsOptions } = {}) {
+  constructor(bridge: SessionHost, port: number, options: { token?: string; gate?: Gatekeeper; naming?: Naming; bodyTiming?: BodyTiming; replayBudgetBytes?: number; onError?: (error: unknown) => void; heldCalls?: HeldCallsOptions } = {}) {
     this.#onError = options.onError;
-    this.#bridge = bridge;
     this.#port = port;
     this.#gate = options.gate ?? new Gatekeeper(defaultAccess(options.token));
+    const gate = this.#gate;
+    this.#bridge = new GatedHost(bridge, () => gate.config, options.naming ?? serverNaming(''));
     this.#bodyTiming = options.bodyTiming ?? BODY_TIMING;
     this.#replayBudget = options.replayBudgetBytes ?? REPLAY_BUDGET_BYTES;
-    this.#modern = new ModernFront(bridge, { tokenRequired: this.#gate.authRequired, ...(options.onError !== undefined ? { onError: options.onError } : {}), ...(options.heldCalls !== undefined ? { heldCalls: options.heldCalls } : {}) });
+    this.#modern = new ModernFront(this.#bridge, { tokenRequired: this.#gate.authRequired, ...(options.onError !== undefined ? { onError: options.onError } : {}), ...(options.heldCalls !== undefined ? { heldCalls: options.heldCalls } : {}) });
   }
 
   /** What the sessions' replay events take together (at most the budget). */
@@ -282,12 +286,12 @@ export class HttpEndpoint {
     if (initialize !== undefined) {
       if (messages.length > 1 || rejected.length > 0) return this.#fail(res, 400, null, ErrorCodes.InvalidRequest, 'initialize must be sent alone');
       if (!this.#makeRoomForSession()) return this.#fail(res, 503, null, ErrorCodes.InvalidRequest, SESSIONS_FULL);
-      sessionId = this.#bridge.openSession((m, related) => this.#deliver(sessionId!, this.#sorted(sessionId!, m), related));
+      sessionId = this.#bridge.openSession((m, related) => this.#deliver(sessionId!, this.#sorted(sessionId!, m), related), { caller: callerOf(req) });
       this.#streams.set(sessionId, { posts: new Set(), lastSeen: Date.now(), seq: 0, streamsOpened: 0, history: [], historyBytes: 0 });
       headers['Mcp-Session-Id'] = sessionId;
     } else if (sessionId === undefined) {
       return this.#fail(res, 400, null, ErrorCodes.InvalidRequest, 'missing Mcp-Session-Id header: send initialize first');
-    } else if (!this.#bridge.hasSession(sessionId)) {
+    } else if (!this.#owns(req, sessionId)) {
       return this.#fail(res, 404, null, ErrorCodes.InvalidRequest, 'unknown or expired session: initialize again');
     }
     this.#streams.get(sessionId)!.lastSeen = Date.now();
@@ -313,6 +317,11 @@ export class HttpEndpoint {
     if (stream.waiting.size === 0) return this.#finish(stream);
     this.#noteToolLists(sessionId, messages);
     for (const m of messages) await this.#bridge.fromClient(sessionId, m);
+  }
+
+  /** A session the host knows, opened by this request's caller: another caller's session id is as unknown to it as a made-up one (404). */
+  #owns(req: IncomingMessage, sessionId: string): boolean {
+    return this.#bridge.hasSession(sessionId) && this.#bridge.ownedBy(sessionId, callerOf(req));
   }
 
   /**
@@ -365,7 +374,7 @@ export class HttpEndpoint {
       res.writeHead(405, { Allow: 'POST, DELETE' }).end();
       return;
     }
-    if (sessionId === undefined || !this.#bridge.hasSession(sessionId)) return this.#fail(res, sessionId ? 404 : 400, null, ErrorCodes.InvalidRequest, 'unknown or missing session');
+    if (sessionId === undefined || !this.#owns(req, sessionId)) return this.#fail(res, sessionId ? 404 : 400, null, ErrorCodes.InvalidRequest, 'unknown or missing session');
     const streams = this.#streams.get(sessionId)!;
     const resume = parseEventId(header(req, 'last-event-id'));
     const post = resume === undefined ? undefined : [...streams.posts].find((p) => p.key === resume.stream);
@@ -397,10 +406,10 @@ export class HttpEndpoint {
    * The legacy HTTP+SSE transport (protocol 2024-11-05) for older clients:
    * GET /sse opens the stream and names the POST endpoint; every reply travels on the stream.
    */
-  #legacyStream(_req: IncomingMessage, res: ServerResponse): void {
+  #legacyStream(req: IncomingMessage, res: ServerResponse): void {
     if (!this.#makeRoomForSession()) return this.#fail(res, 503, null, ErrorCodes.InvalidRequest, SESSIONS_FULL);
     res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
-    const sessionId = this.#bridge.openSession((m) => res.write(sseEvent(this.#sorted(sessionId, m))));
+    const sessionId = this.#bridge.openSession((m) => res.write(sseEvent(this.#sorted(sessionId, m))), { caller: callerOf(req) });
     this.#legacy.set(sessionId, res);
     res.write(`event: endpoint\ndata: /messages?sessionId=${encodeURIComponent(sessionId)}\n\n`);
     res.on('close', () => {
@@ -412,7 +421,7 @@ export class HttpEndpoint {
 
   async #legacyPost(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const sessionId = new URL(req.url ?? '/', 'http://localhost').searchParams.get('sessionId') ?? '';
-    if (!this.#legacy.has(sessionId)) return this.#fail(res, 404, null, ErrorCodes.InvalidRequest, 'unknown session: open GET /sse first');
+    if (!this.#legacy.has(sessionId) || !this.#owns(req, sessionId)) return this.#fail(res, 404, null, ErrorCodes.InvalidRequest, 'unknown session: open GET /sse first');
     const text = await this.#body(req, res);
     if (text === undefined) return;
     let checked;
@@ -432,7 +441,7 @@ export class HttpEndpoint {
 
   #delete(req: IncomingMessage, res: ServerResponse): void {
     const sessionId = header(req, 'mcp-session-id');
-    if (sessionId === undefined || !this.#bridge.hasSession(sessionId)) return this.#fail(res, 404, null, ErrorCodes.InvalidRequest, 'unknown session');
+    if (sessionId === undefined || !this.#owns(req, sessionId)) return this.#fail(res, 404, null, ErrorCodes.InvalidRequest, 'unknown session');
     const streams = this.#streams.get(sessionId);
     streams?.get?.end();
     for (const post of streams?.posts ?? []) post.res.end();
