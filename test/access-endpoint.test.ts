@@ -8,10 +8,13 @@
  * SDK v2 client pinned to 2025-11-25 and to 2026-07-28.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { request } from 'node:http';
+import { request, type IncomingHttpHeaders } from 'node:http';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Client, ProtocolError, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compilePolicies, type PolicySource } from '../src/api/access.js';
 import type { AuditRecord } from '../src/api/audit.js';
@@ -40,7 +43,7 @@ const verifier: TokenVerifier = {
 };
 
 const POLICIES: PolicySource[] = [
-  { name: 'devs', file: 'policies.yaml', subjects: [{ group: 'dev' }], rules: [{ servers: ['everything', 'web'], tools: ['echo', 'get-sum'], effect: 'Allow' }], ruleLines: [10] },
+  { name: 'devs', file: 'policies.yaml', subjects: [{ group: 'dev' }], rules: [{ servers: ['everything', 'web', 'old'], tools: ['echo', 'get-sum'], effect: 'Allow' }], ruleLines: [10] },
   { name: 'everyone', file: 'policies.yaml', subjects: [{ authenticated: true }], rules: [{ servers: ['*'], tools: ['get-sum'], effect: 'Allow' }], ruleLines: [20] },
 ];
 
@@ -50,6 +53,8 @@ const children: ChildProcess[] = [];
 let stdioUrl: string;
 let webUrl: string;
 let aggregateUrl: string;
+/** A legacy HTTP+SSE server (server-everything sse) behind its proxy. */
+let sseUrl: string;
 const audit: AuditRecord[] = [];
 /** The rate limit the test sets: calls of bob's to get-sum are over it. */
 const limiter: RateLimiter = { take: (key, _server, tool) => (key === 'user:bob' && tool === 'get-sum' ? { limit: 'subject', retryAfterMs: 2500 } : undefined) };
@@ -82,6 +87,17 @@ async function refusal(promise: Promise<unknown>): Promise<{ code: number; messa
   return { code, message, data };
 }
 
+/** server-everything over HTTP on a port of its own, behind the gateway's proxy; gives the proxy's port. */
+async function httpServer(name: string, transport: 'streamable-http' | 'sse'): Promise<number> {
+  const upstreamPort = await freePort();
+  const child = spawn(process.execPath, [EVERYTHING, transport === 'sse' ? 'sse' : 'streamableHttp'], { stdio: 'ignore', env: { ...process.env, PORT: String(upstreamPort) } });
+  children.push(child);
+  const proxyPort = await freePort();
+  await gateway.ensure(name, transport, proxyPort, DEFAULT_HEALTH, undefined, upstreamPort);
+  gateway.attach(name, observed(name, child));
+  return proxyPort;
+}
+
 beforeAll(async () => {
   layout = new StateLayout(join(await tempDir(), 'state'));
   gateway = new Gateway({ clock: systemClock, logger: silentLogger, layout, onChange: () => gateway?.readyMembers() && undefined, onUnhealthy: () => undefined, token: TOKEN });
@@ -89,15 +105,11 @@ beforeAll(async () => {
   children.push(stdio);
   await gateway.ensure('everything', 'stdio', 0, DEFAULT_HEALTH);
   gateway.attach('everything', observed('everything', stdio));
-  const upstreamPort = await freePort();
-  const web = spawn(process.execPath, [EVERYTHING, 'streamableHttp'], { stdio: 'ignore', env: { ...process.env, PORT: String(upstreamPort) } });
-  children.push(web);
-  const proxyPort = await freePort();
-  await gateway.ensure('web', 'streamable-http', proxyPort, DEFAULT_HEALTH, undefined, upstreamPort);
-  gateway.attach('web', observed('web', web));
-  await waitFor('both servers ready', () => gateway.view('everything')?.state === 'ready' && gateway.view('web')?.state === 'ready', 30_000, { observe: () => [gateway.view('everything'), gateway.view('web')] });
+  webUrl = `http://127.0.0.1:${await httpServer('web', 'streamable-http')}/mcp`;
+  sseUrl = `http://127.0.0.1:${await httpServer('old', 'sse')}/sse`;
+  const names = ['everything', 'web', 'old'];
+  await waitFor('the servers ready', () => names.every((n) => gateway.view(n)?.state === 'ready'), 30_000, { observe: () => names.map((n) => gateway.view(n)) });
   stdioUrl = gateway.view('everything')!.url!;
-  webUrl = `http://127.0.0.1:${proxyPort}/mcp`;
   const aggregate = await gateway.startAggregate('test', 0);
   if (!('url' in aggregate)) throw new Error(aggregate.error);
   aggregateUrl = aggregate.url;
@@ -150,8 +162,8 @@ describe('per-caller access at the endpoints (real servers, mode oidc, two polic
       audit.length = 0;
       const alice = await connect(aggregateUrl, 'alice', version);
       const bob = await connect(aggregateUrl, 'bob', version);
-      expect(await toolNames(alice)).toEqual(['everything__echo', 'everything__get-sum', 'web__echo', 'web__get-sum']);
-      expect(await toolNames(bob)).toEqual(['everything__get-sum', 'web__get-sum']);
+      expect(await toolNames(alice)).toEqual(['everything__echo', 'everything__get-sum', 'old__echo', 'old__get-sum', 'web__echo', 'web__get-sum']);
+      expect(await toolNames(bob)).toEqual(['everything__get-sum', 'old__get-sum', 'web__get-sum']);
       expect(await alice.callTool({ name: 'web__echo', arguments: { message: 'via aggregate' } })).toMatchObject({ content: [{ type: 'text', text: 'Echo: via aggregate' }] });
       expect(await refusal(bob.callTool({ name: 'web__echo', arguments: { message: 'x' } }))).toMatchObject({ code: 403, message: 'Forbidden by policy: tool "echo" of server "web"' });
       expect(audit.filter((r) => r.method === 'tools/call').map((r) => [r.subject.user, r.server, r.name, r.outcome])).toEqual([
@@ -181,6 +193,48 @@ describe('per-caller access at the endpoints (real servers, mode oidc, two polic
       await bob.close();
     });
   }
+
+  it('legacy HTTP+SSE clients (SDK v1): at a stdio server\'s /sse and at the proxy of an SSE server, lists per caller, 403 on the stream, audited', async () => {
+    gateway.configure(access());
+    audit.length = 0;
+    for (const [url, server] of [
+      [stdioUrl.replace(/\/mcp$/, '/sse'), 'everything'],
+      [sseUrl, 'old'],
+    ] as const) {
+      const sse = async (token: string): Promise<V1Client> => {
+        const client = new V1Client({ name: 'sse-client', version: '1' });
+        await client.connect(new SSEClientTransport(new URL(url), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+        return client;
+      };
+      const alice = await sse('alice');
+      const bob = await sse('bob');
+      expect((await alice.listTools()).tools.map((t) => t.name).sort()).toEqual(['echo', 'get-sum']);
+      expect((await bob.listTools()).tools.map((t) => t.name).sort()).toEqual(['get-sum']);
+      expect((await alice.callTool({ name: 'echo', arguments: { message: 'sse' } })).content).toEqual([{ type: 'text', text: 'Echo: sse' }]);
+      const err = await bob.callTool({ name: 'echo', arguments: { message: 'x' } }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(McpError);
+      expect(err).toMatchObject({ code: 403, data: { reason: 'default-deny' } });
+      expect(audit.filter((r) => r.server === server).map((r) => [r.subject.user, r.name, r.outcome, r.client])).toEqual([
+        ['alice', 'echo', 'ok', 'sse-client/1'],
+        ['bob', 'echo', 'denied', 'sse-client/1'],
+      ]);
+      await alice.close();
+      await bob.close();
+    }
+  });
+
+  it('a rate-limited call written as plain JSON carries Retry-After beside the JSON-RPC error', async () => {
+    gateway.configure(access());
+    const opened = await post(stdioUrl, 'bob', undefined, { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+    const session = opened.headers['mcp-session-id'] as string;
+    const limited = await post(stdioUrl, 'bob', session, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'get-sum', arguments: { a: 1, b: 2 } } });
+    expect(limited.status).toBe(200);
+    expect(limited.headers['retry-after']).toBe('3');
+    expect(JSON.parse(limited.text)).toMatchObject({ id: 2, error: { code: 429, message: 'Rate limit exceeded' } });
+  });
 
   it("another caller sending a 2025 session's Mcp-Session-Id gets 404 (the stdio endpoint and the aggregate)", async () => {
     gateway.configure(access());
@@ -218,7 +272,7 @@ describe('per-caller access at the endpoints (real servers, mode oidc, two polic
   });
 });
 
-function post(url: string, token: string, session: string, body: unknown): Promise<{ status: number; text: string }> {
+function post(url: string, token: string, session: string | undefined, body: unknown): Promise<{ status: number; text: string; headers: IncomingHttpHeaders }> {
   const { hostname, port, pathname } = new URL(url);
   const bytes = Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {
@@ -228,12 +282,12 @@ function post(url: string, token: string, session: string, body: unknown): Promi
         port,
         path: pathname,
         method: 'POST',
-        headers: { Authorization: `Bearer ${token}`, 'Mcp-Session-Id': session, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', 'Content-Length': bytes.length, 'MCP-Protocol-Version': '2025-11-25' },
+        headers: { Authorization: `Bearer ${token}`, ...(session !== undefined ? { 'Mcp-Session-Id': session } : {}), 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', 'Content-Length': bytes.length, 'MCP-Protocol-Version': '2025-11-25' },
       },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (d: Buffer) => chunks.push(d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
       },
     );
     req.on('error', reject);

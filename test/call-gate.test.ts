@@ -191,6 +191,15 @@ describe('the call gate (per-caller policies, limits, audit, telemetry)', () => 
     expect(plain.host.sent[0]).toEqual({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo' } });
   });
 
+  it("keeps a 2026-07-28 listener's resourceSubscriptions to what its caller may read (the watch itself is apiary's own session)", () => {
+    const { gated } = setup(oidc(), ALICE);
+    expect(gated.subscribable(ALICE, ['file:///a', 'db://x'])).toEqual(['file:///a']);
+    expect(gated.subscribable(BOB, ['file:///a'])).toEqual([]);
+    const aggregate = new GatedHost(new Recorder(), () => oidc(), AGGREGATE_NAMING);
+    expect(aggregate.subscribable(ALICE, ['apiary://mini/file:///a', 'apiary://other/file:///a', 'file:///a'])).toEqual(['apiary://mini/file:///a']);
+    expect(new GatedHost(new Recorder(), () => defaultAccess(undefined), serverNaming('mini')).subscribable(BOB, ['db://x'])).toEqual(['db://x']);
+  });
+
   it('a session belongs to the caller that opened it', () => {
     const { gated, session } = setup(oidc(), ALICE);
     expect(gated.ownedBy(session, ALICE)).toBe(true);

@@ -91,7 +91,8 @@ export interface Tracked {
   routed?: Routed;
   decision?: Decision;
   started: number;
-  time: string;
+  /** When it arrived (ms since the epoch; the record's ISO time is made when it is written). */
+  time: number;
   span: RequestSpan;
   /** A list answer keeps only what the caller may see. */
   list?: { kind: AccessKind; field: string };
@@ -155,7 +156,7 @@ export function admit(config: AccessConfig, requester: Requester, naming: Naming
   const params = request.params ?? {};
   const named = list === undefined ? target(request.method, params) : undefined;
   if (list === undefined && named === undefined) return { pass: request };
-  const base = { config, requester, naming, method: request.method, started: performance.now(), time: new Date().toISOString() };
+  const base = { config, requester, naming, method: request.method, started: performance.now(), time: Date.now() };
   if (list !== undefined) {
     const span = startSpan(config, requester, naming.label, request, requestId, undefined);
     return { forward: withUpstreamMeta(request, span), tracked: { ...base, audited: { method: request.method, id: requestId }, span, list } };
@@ -275,7 +276,7 @@ function finish<R extends JsonRpcResponse | undefined>(tracked: Tracked, answer:
     try {
       audit.append(
       recordOf(tracked.audited, {
-        time: tracked.time,
+        time: new Date(tracked.time).toISOString(),
         subject: requester.caller.audit,
         client: requester.client,
         server: tracked.routed?.server ?? '*',
@@ -291,6 +292,18 @@ function finish<R extends JsonRpcResponse | undefined>(tracked: Tracked, answer:
     }
   }
   return answer;
+}
+
+/**
+ * `Retry-After` for an HTTP answer that carries a rate-limit error (the JSON-RPC error is what clients read; the header is
+ * for whatever sits between), nothing otherwise.
+ */
+export function retryAfterHeader(messages: readonly unknown[]): Record<string, string> {
+  for (const m of messages) {
+    const error = (m as { error?: { code?: unknown; data?: { retryAfterSeconds?: unknown } } } | null)?.error;
+    if (error?.code === RATE_LIMITED_CODE && typeof error.data?.retryAfterSeconds === 'number') return { 'Retry-After': String(error.data.retryAfterSeconds) };
+  }
+  return {};
 }
 
 /** `name/version` of a clientInfo, when it has a name. */
@@ -331,8 +344,19 @@ export class GatedHost implements SessionHost {
     if (inner.watchLists !== undefined) this.watchLists = inner.watchLists.bind(inner);
   }
 
-  get naming(): Naming {
-    return this.#naming;
+  /** The host behind, for apiary's own sessions (the listen streams' resource watch, which subscribes only what its listeners may read). */
+  get inner(): SessionHost {
+    return this.#inner;
+  }
+
+  /** The URIs of `uris` the caller may subscribe to now (a 2026-07-28 listen stream's resourceSubscriptions). */
+  subscribable(caller: Caller, uris: readonly string[]): string[] {
+    const config = this.#config();
+    if (inert(config)) return [...uris];
+    return uris.filter((uri) => {
+      const routed = this.#naming.route('resource', uri);
+      return routed !== undefined && config.policies.decide(caller.subject, { server: routed.server, kind: 'resource', name: routed.name }).effect === 'Allow';
+    });
   }
 
   openSession(deliver: Deliver, options: SessionOptions = {}): string {
@@ -546,9 +570,11 @@ function isRequestLike(m: unknown): m is JsonRpcRequest {
   return typeof o === 'object' && o !== null && typeof o.method === 'string' && (typeof o.id === 'string' || typeof o.id === 'number');
 }
 
+/** The legacy transport's session a POST names: its `sessionId` query, on whatever path the server's endpoint event gave (`/messages`, `/message`). */
 function legacySessionOf(req: IncomingMessage): string | undefined {
-  if ((req.url ?? '/').split('?')[0] !== '/messages') return undefined;
-  return new URL(req.url ?? '/', 'http://proxy').searchParams.get('sessionId') ?? undefined;
+  const url = req.url ?? '/';
+  if (!url.includes('sessionId=') || url.split('?')[0] === '/mcp') return undefined;
+  return new URL(url, 'http://proxy').searchParams.get('sessionId') ?? undefined;
 }
 
 function headerOf(req: IncomingMessage, name: string): string | undefined {

@@ -36,7 +36,7 @@ import type { AddressInfo } from 'node:net';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import { loopbackRefusal } from '../util/loopback.js';
 import { BODY_TIMING, readBody, type BodyTiming } from '../util/read-body.js';
-import { GatedHost, serverNaming, type Naming } from './call-gate.js';
+import { GatedHost, retryAfterHeader, serverNaming, type Naming } from './call-gate.js';
 import { callerOf, defaultAccess, Gatekeeper } from './gatekeeper.js';
 import { checkClientMessages, ErrorCodes, errorResponse, isRequest, isResponse, type Id, type JsonRpcMessage } from './jsonrpc.js';
 import type { HeldCallsOptions } from './held-calls.js';
@@ -509,7 +509,7 @@ export class HttpEndpoint {
   /** Every answer is in and nothing was streamed: one plain JSON reply. */
   #finish(stream: PostStream): void {
     stream.mode = 'done';
-    stream.res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(stream.batch ? stream.collected : stream.collected[0]));
+    stream.res.writeHead(200, { 'Content-Type': 'application/json', ...retryAfterHeader(stream.collected) }).end(JSON.stringify(stream.batch ? stream.collected : stream.collected[0]));
   }
 
   #write(stream: PostStream, message: JsonRpcMessage, isAnswer: boolean): void {

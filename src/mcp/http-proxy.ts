@@ -18,7 +18,7 @@ import type { AddressInfo } from 'node:net';
 import type { EventSourceMessage } from 'eventsource-parser';
 import { headerValueFlaw } from '../api/remote.js';
 import { HttpEndpoint } from './http-endpoint.js';
-import { GatedHost, inert, PassThroughGate, serverNaming, type Naming, type Tracked } from './call-gate.js';
+import { GatedHost, inert, PassThroughGate, retryAfterHeader, serverNaming, type Naming, type Tracked } from './call-gate.js';
 import { defaultAccess, Gatekeeper } from './gatekeeper.js';
 import { LegacySessions } from './legacy-sessions.js';
 import { loopbackRefusal } from '../util/loopback.js';
@@ -226,7 +226,7 @@ export class HttpProxy {
       res.writeHead(202).end('Accepted');
       return;
     }
-    this.#answer(res, 200, refusal);
+    res.writeHead(200, { 'Content-Type': 'application/json', ...retryAfterHeader(Array.isArray(refusal) ? refusal : [refusal]) }).end(JSON.stringify(refusal));
   }
 
   /** A tools/call on a filtered tool (or with no tool name apiary can check) is answered here and never reaches the server. */

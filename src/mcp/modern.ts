@@ -38,6 +38,7 @@ import { toWebRequest } from '@modelcontextprotocol/node';
 import { classifyInboundRequest, createMcpHandler, ProtocolError, Server, type CacheHint, type InboundClassificationOutcome, type McpHttpHandler } from '@modelcontextprotocol/server';
 import type { Caller } from '../api/gate.js';
 import type { Deliver } from './bridge.js';
+import { GatedHost } from './call-gate.js';
 import { callerOf } from './gatekeeper.js';
 import { callName, HeldCalls, INPUT_CAPABILITY, MAY_ASK, principalOf, type Binding, type HeldCallsOptions, type Holdable } from './held-calls.js';
 import type { ListKind } from './list-watch.js';
@@ -181,6 +182,8 @@ export class ModernFront {
   readonly #held: HeldCalls<ShortSession>;
   /** The resources listeners asked to hear of, subscribed at the server. */
   readonly #resources: ResourceWatch;
+  /** The caller's rules in front of the host, when the endpoint has them. */
+  readonly #gated: GatedHost | undefined;
 
   /**
    * `heldCalls`: how long and how many calls are held for their client's input (tests shorten them);
@@ -206,7 +209,9 @@ export class ModernFront {
     const notify = this.#handler.notify;
     const publish: Record<ListKind, () => void> = { tools: () => notify.toolsChanged(), prompts: () => notify.promptsChanged(), resources: () => notify.resourcesChanged() };
     this.#unwatch = host.watchLists?.((kind) => publish[kind]());
-    this.#resources = new ResourceWatch(host, (uri) => notify.resourceUpdated(uri));
+    // The watch is apiary's own session (behind the caller's rules); each listener's URIs are checked before they are watched.
+    this.#gated = host instanceof GatedHost ? host : undefined;
+    this.#resources = new ResourceWatch(this.#gated?.inner ?? host, (uri) => notify.resourceUpdated(uri));
   }
 
   /** Ends the modern exchanges in flight and the listen streams (the endpoint is closing). */
@@ -253,7 +258,8 @@ export class ModernFront {
       // The resources it asks to hear of are subscribed at the server for as long as it listens.
       if (route.message.method === 'subscriptions/listen') {
         session.close();
-        const uris = resourceSubscriptions(route.message.params, intro);
+        const asked = resourceSubscriptions(route.message.params, intro);
+        const uris = this.#gated?.subscribable(callerOf(req), asked) ?? asked;
         if (uris.length > 0) res.on('close', this.#resources.watch(uris));
       }
       const forwarded = this.#forwardFast(req, route.message, intro, session);
