@@ -11,6 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { request, type IncomingHttpHeaders } from 'node:http';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Client, ProtocolError, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
@@ -32,6 +33,7 @@ import { tempDir } from './helpers/tmp.js';
 import { waitFor } from './helpers/wait.js';
 
 const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
+const MODERN_SERVER = fileURLToPath(new URL('./fixtures/servers/modern-server.mjs', import.meta.url));
 const TOKEN = 'local-endpoint-token';
 
 const verifier: TokenVerifier = {
@@ -43,7 +45,7 @@ const verifier: TokenVerifier = {
 };
 
 const POLICIES: PolicySource[] = [
-  { name: 'devs', file: 'policies.yaml', subjects: [{ group: 'dev' }], rules: [{ servers: ['everything', 'web', 'old'], tools: ['echo', 'get-sum'], effect: 'Allow' }], ruleLines: [10] },
+  { name: 'devs', file: 'policies.yaml', subjects: [{ group: 'dev' }], rules: [{ servers: ['everything', 'web', 'old', 'hosted'], tools: ['echo', 'get-sum'], effect: 'Allow' }], ruleLines: [10] },
   { name: 'everyone', file: 'policies.yaml', subjects: [{ authenticated: true }], rules: [{ servers: ['*'], tools: ['get-sum'], effect: 'Allow' }], ruleLines: [20] },
 ];
 
@@ -55,6 +57,8 @@ let webUrl: string;
 let aggregateUrl: string;
 /** A legacy HTTP+SSE server (server-everything sse) behind its proxy. */
 let sseUrl: string;
+/** A hosted 2026-07-28-only server (spec.remote) behind its proxy: its 2025 clients are served by apiary's legacy front. */
+let hostedUrl: string;
 const audit: AuditRecord[] = [];
 /** The rate limit the test sets: calls of bob's to get-sum are over it. */
 const limiter: RateLimiter = { take: (key, _server, tool) => (key === 'user:bob' && tool === 'get-sum' ? { limit: 'subject', retryAfterMs: 2500 } : undefined) };
@@ -98,6 +102,16 @@ async function httpServer(name: string, transport: 'streamable-http' | 'sse'): P
   return proxyPort;
 }
 
+/** The modern-only fixture server as a hosted server (apiary knows only its URL); gives the proxy's port. */
+async function hostedModern(name: string): Promise<number> {
+  const upstreamPort = await freePort();
+  children.push(spawn(process.execPath, [MODERN_SERVER, '--http'], { stdio: 'ignore', env: { ...process.env, PORT: String(upstreamPort) } }));
+  const proxyPort = await freePort();
+  const url = `http://127.0.0.1:${upstreamPort}/mcp`;
+  await gateway.ensureRemote(name, proxyPort, { url, label: url, headers: {}, transport: 'streamable-http', secrets: [], hash: name }, { ...DEFAULT_HEALTH, intervalMs: 200 });
+  return proxyPort;
+}
+
 beforeAll(async () => {
   layout = new StateLayout(join(await tempDir(), 'state'));
   gateway = new Gateway({ clock: systemClock, logger: silentLogger, layout, onChange: () => gateway?.readyMembers() && undefined, onUnhealthy: () => undefined, token: TOKEN });
@@ -107,7 +121,8 @@ beforeAll(async () => {
   gateway.attach('everything', observed('everything', stdio));
   webUrl = `http://127.0.0.1:${await httpServer('web', 'streamable-http')}/mcp`;
   sseUrl = `http://127.0.0.1:${await httpServer('old', 'sse')}/sse`;
-  const names = ['everything', 'web', 'old'];
+  hostedUrl = `http://127.0.0.1:${await hostedModern('hosted')}/mcp`;
+  const names = ['everything', 'web', 'old', 'hosted'];
   await waitFor('the servers ready', () => names.every((n) => gateway.view(n)?.state === 'ready'), 30_000, { observe: () => names.map((n) => gateway.view(n)) });
   stdioUrl = gateway.view('everything')!.url!;
   const aggregate = await gateway.startAggregate('test', 0);
@@ -162,7 +177,7 @@ describe('per-caller access at the endpoints (real servers, mode oidc, two polic
       audit.length = 0;
       const alice = await connect(aggregateUrl, 'alice', version);
       const bob = await connect(aggregateUrl, 'bob', version);
-      expect(await toolNames(alice)).toEqual(['everything__echo', 'everything__get-sum', 'old__echo', 'old__get-sum', 'web__echo', 'web__get-sum']);
+      expect(await toolNames(alice)).toEqual(['everything__echo', 'everything__get-sum', 'hosted__echo', 'old__echo', 'old__get-sum', 'web__echo', 'web__get-sum']);
       expect(await toolNames(bob)).toEqual(['everything__get-sum', 'old__get-sum', 'web__get-sum']);
       expect(await alice.callTool({ name: 'web__echo', arguments: { message: 'via aggregate' } })).toMatchObject({ content: [{ type: 'text', text: 'Echo: via aggregate' }] });
       expect(await refusal(bob.callTool({ name: 'web__echo', arguments: { message: 'x' } }))).toMatchObject({ code: 403, message: 'Forbidden by policy: tool "echo" of server "web"' });
@@ -236,9 +251,28 @@ describe('per-caller access at the endpoints (real servers, mode oidc, two polic
     expect(JSON.parse(limited.text)).toMatchObject({ id: 2, error: { code: 429, message: 'Rate limit exceeded' } });
   });
 
-  it("another caller sending a 2025 session's Mcp-Session-Id gets 404 (the stdio endpoint and the aggregate)", async () => {
+  for (const version of ['2025-11-25', '2026-07-28'] as const) {
+    it(`${version}, a hosted 2026-07-28 server's proxy (apiary's own 2025 sessions there): lists per caller, 403, audited`, async () => {
+      gateway.configure(access());
+      audit.length = 0;
+      const alice = await connect(hostedUrl, 'alice', version);
+      const bob = await connect(hostedUrl, 'bob', version);
+      expect(await toolNames(alice)).toEqual(['echo']);
+      expect(await toolNames(bob)).toEqual([]);
+      expect(await alice.callTool({ name: 'echo', arguments: { text: 'hosted' } })).toMatchObject({ content: [{ type: 'text' }] });
+      expect(await refusal(bob.callTool({ name: 'echo', arguments: { text: 'x' } }))).toMatchObject({ code: 403, data: { reason: 'default-deny' } });
+      expect(audit.filter((r) => r.method === 'tools/call').map((r) => [r.subject.user, r.server, r.name, r.outcome])).toEqual([
+        ['alice', 'hosted', 'echo', 'ok'],
+        ['bob', 'hosted', 'echo', 'denied'],
+      ]);
+      await alice.close();
+      await bob.close();
+    });
+  }
+
+  it("another caller sending a 2025 session's Mcp-Session-Id gets 404 (the stdio endpoint, the aggregate, a modern server's proxy)", async () => {
     gateway.configure(access());
-    for (const url of [stdioUrl, aggregateUrl]) {
+    for (const url of [stdioUrl, aggregateUrl, hostedUrl]) {
       const alice = await connect(url, 'alice', '2025-11-25');
       const transport = (alice as unknown as { transport?: { sessionId?: string } }).transport;
       const session = transport?.sessionId;
