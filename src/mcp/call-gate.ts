@@ -28,11 +28,11 @@ import { ANONYMOUS_CALLER, callerOf } from './gatekeeper.js';
 import { SEPARATOR, splitResourceUri } from './aggregate.js';
 import { ErrorCodes, errorResponse, isNotification, isRequest, isResponse, type Id, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from './jsonrpc.js';
 import type { ListKind } from './list-watch.js';
+import { RATE_LIMITED_CODE, rateLimitError } from './rate-limit-error.js';
 import type { SessionHost, SessionOptions } from './modern.js';
 
-/** The JSON-RPC code of a call a policy forbids, and of one over a rate limit (fixed for every part of step 17). */
+/** The JSON-RPC code of a call a policy forbids (fixed for every part of step 17; rate-limit-error.ts has the 429). */
 export const FORBIDDEN_CODE = 403;
-export const RATE_LIMITED_CODE = 429;
 
 /** A name as the endpoint's client wrote it, made the member server's and that server's own name. */
 export interface Routed {
@@ -173,15 +173,7 @@ export function admit(config: AccessConfig, requester: Requester, naming: Naming
   const tracked: Tracked = { ...base, audited, routed, decision, span };
   if (decision.effect === 'Deny') return { answer: finish(tracked, forbidden(request.id, kind, routed, decision), 'denied') };
   const limited = AUDITED.has(request.method) ? config.limiter?.take(requester.caller.key, routed.server, kind === 'tool' ? routed.name : undefined) : undefined;
-  if (limited !== undefined) {
-    const tool = kind === 'tool' ? { tool: routed.name } : {};
-    const answer: JsonRpcResponse = {
-      jsonrpc: '2.0',
-      id: request.id,
-      error: { code: RATE_LIMITED_CODE, message: 'Rate limit exceeded', data: { retryAfterSeconds: Math.ceil(limited.retryAfterMs / 1000), retryAfterMs: limited.retryAfterMs, limit: limited.limit, server: routed.server, ...tool } },
-    };
-    return { answer: finish(tracked, answer, 'rate_limited') };
-  }
+  if (limited !== undefined) return { answer: finish(tracked, rateLimitError(request.id, limited, routed.server, kind === 'tool' ? routed.name : undefined), 'rate_limited') };
   return { forward: withUpstreamMeta(request, span), tracked };
 }
 

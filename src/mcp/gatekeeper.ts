@@ -13,14 +13,10 @@ import type { IncomingMessage } from 'node:http';
 import { compilePolicies } from '../api/access.js';
 import { NO_TELEMETRY, type AccessConfig, type Caller, type VerifiedToken } from '../api/gate.js';
 import { bearerToken, sameToken } from '../util/tokens.js';
+import { asksForResourceMetadata, bearerChallenge, refusalRecord, resourceMetadata, type Refused } from './resource-server.js';
 
 export const LOCAL_TOKEN_CALLER: Caller = { subject: { groups: [], authenticated: false, token: 'local' }, audit: { kind: 'token' }, key: 'token:local' };
 export const ANONYMOUS_CALLER: Caller = { subject: { groups: [], authenticated: false }, audit: { kind: 'none' }, key: 'none' };
-
-/** The caller a verified OAuth token names: one key per user, so a 2025 session and a rate limit are that user's. */
-export function userCaller(token: VerifiedToken): Caller {
-  return { subject: { user: token.user, groups: token.groups, authenticated: true }, audit: { kind: 'user', user: token.user, groups: [...token.groups] }, key: `user:${token.user}`, scopes: token.scopes };
-}
 
 /** The answer to a request that did not authenticate: its HTTP status, headers (WWW-Authenticate) and message. */
 export interface Challenge {
@@ -67,28 +63,66 @@ export class Gatekeeper {
   }
 
   /**
-   * Who sent `req`; remembered for callerOf(req). `resource`: the endpoint's
-   * URL, as Protected Resource Metadata and the challenge name it.
+   * Who sent `req`; remembered for callerOf(req). `server`: the endpoint's
+   * server (`*` for the aggregate), as the audit record of a refusal names it.
+   * The endpoint's resource URL, for the challenge, is the request's own
+   * origin and path (resource-server.ts says why).
    */
-  async authenticate(req: IncomingMessage): Promise<Authentication> {
+  async authenticate(req: IncomingMessage, server = '*'): Promise<Authentication> {
     const config = this.#config;
+    const time = new Date().toISOString();
+    const started = performance.now();
     const caller = await this.#callerFor(config, req);
-    if ('challenge' in caller) return caller;
+    if ('refused' in caller) {
+      const challenge = caller.refused.challenge;
+      config.audit?.append(refusalRecord(req, server, caller.refused, challenge.status, time, performance.now() - started));
+      return { challenge };
+    }
     callers.set(req, caller.caller);
     return caller;
   }
 
-  async #callerFor(config: AccessConfig, req: IncomingMessage): Promise<Authentication> {
+  /**
+   * Protected Resource Metadata for a request that asks for it, in mode oidc
+   * (undefined otherwise: the endpoint answers as it always has). Served
+   * without authentication: it is how a client finds out where to get a token.
+   */
+  resourceMetadata(req: IncomingMessage, server = '*'): Record<string, unknown> | undefined {
+    const config = this.#config;
+    if (config.mode !== 'oidc' || config.oidc === undefined || req.method !== 'GET' || !asksForResourceMetadata(req)) return undefined;
+    return resourceMetadata(req, config.oidc, server);
+  }
+
+  async #callerFor(config: AccessConfig, req: IncomingMessage): Promise<{ caller: Caller } | { refused: Refused & { challenge: Challenge } }> {
     if (config.mode === 'none') return { caller: ANONYMOUS_CALLER };
     const given = bearerToken(req);
+    // Checked first in oidc mode too: the local token never reaches the verifier (nor its cache). What it may do is a policy's (`token: local`).
     if (given !== undefined && config.token !== undefined && sameToken(given, config.token)) return { caller: LOCAL_TOKEN_CALLER };
-    if (config.mode === 'token') return { challenge: { status: 401, headers: { 'WWW-Authenticate': 'Bearer realm="apiary"' }, message: TOKEN_REQUIRED } };
-    // The least that lets an endpoint tell two people apart; the oidc part (PRM, challenges, caching) is built beside this.
-    if (given !== undefined && config.verifier !== undefined) {
-      const verified = await config.verifier.verify(given);
-      if ('user' in verified) return { caller: userCaller(verified) };
-      return { challenge: { status: verified.error === 'insufficient_scope' ? 403 : 401, headers: { 'WWW-Authenticate': `Bearer realm="apiary", error="${verified.error}"` }, message: verified.description } };
+    if (config.mode === 'token') {
+      const challenge: Challenge = { status: 401, headers: { 'WWW-Authenticate': 'Bearer realm="apiary"' }, message: TOKEN_REQUIRED };
+      return { refused: { reason: given === undefined ? 'no-token' : 'not-the-local-token', challenge } };
     }
-    return { challenge: { status: 401, headers: { 'WWW-Authenticate': 'Bearer realm="apiary"' }, message: 'this endpoint takes OAuth access tokens; none was valid' } };
+    /*
+     * A request without a token is recorded too, although every OAuth client's
+     * first request is one (that 401 is how it discovers the metadata): it is
+     * one record per client connect, since the client then keeps its token,
+     * and a caller probing the endpoints without credentials is exactly what
+     * the log should show. Only a token's refusal says more (its reason).
+     */
+    if (given === undefined) return this.#refused(req, config, { reason: 'no-token' });
+    if (config.verifier === undefined) return this.#refused(req, config, { reason: 'invalid_token', description: 'apiary has no token verifier configured' });
+    const verified = await config.verifier.verify(given);
+    if ('error' in verified) return this.#refused(req, config, { reason: verified.error, description: verified.description });
+    return { caller: userCaller(verified) };
   }
+
+  #refused(req: IncomingMessage, config: AccessConfig, refused: Refused): { refused: Refused & { challenge: Challenge } } {
+    return { refused: { ...refused, challenge: bearerChallenge(req, config.oidc, refused) } };
+  }
+}
+
+/** The caller an OpenID token names: a user, their groups, and the scopes the token carried. */
+export function userCaller(token: VerifiedToken): Caller {
+  const groups = [...token.groups];
+  return { subject: { user: token.user, groups, authenticated: true }, audit: { kind: 'user', user: token.user, groups }, key: `user:${token.user}`, scopes: token.scopes };
 }

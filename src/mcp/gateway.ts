@@ -21,9 +21,11 @@ import { HttpProbe, type ProbeOptions } from './http-probe.js';
 import { AGGREGATE_PORT_KEY, PortRegistry, upstreamPortKey } from './ports.js';
 import { compileToolFilter, EXPOSE_ALL, refuseFilteredCall, withExposedTools, type ToolFilter, type ToolFilterSpec } from './tool-filter.js';
 import { HttpProxy, type RemoteTarget } from './http-proxy.js';
-import { AGGREGATE_NAMING, serverNaming, type Naming } from './call-gate.js';
 import { defaultAccess, Gatekeeper } from './gatekeeper.js';
 import type { AccessConfig } from '../api/gate.js';
+
+/** How the log names the aggregate endpoint (audit records and resource metadata say `*`). */
+const AGGREGATE_LABEL = '(aggregate)';
 
 export interface McpView extends BridgeStatus {
   url?: string;
@@ -133,7 +135,7 @@ export class Gateway {
     entry.bridge.setToolFilter(compileToolFilter(tools));
     entry.bridge.setHealth(health);
     if (entry.endpoint === undefined) {
-      const endpoint = new HttpEndpoint(entry.bridge, port, this.#endpointOptions(name, serverNaming(name)));
+      const endpoint = new HttpEndpoint(entry.bridge, port, this.#endpointOptions(name));
       try {
         await endpoint.listen();
         entry.endpoint = endpoint;
@@ -297,10 +299,10 @@ export class Gateway {
   }
 
   /** An endpoint's gate, and where what a request's handling threw is told: the log, by its message (the request got 500). */
-  #endpointOptions(server: string, naming: Naming): { gate: Gatekeeper; naming: Naming; onError: (error: unknown) => void } {
+  #endpointOptions(server: string): { gate: Gatekeeper; name: string; onError: (error: unknown) => void } {
     return {
       gate: this.gate,
-      naming,
+      name: server === AGGREGATE_LABEL ? '*' : server,
       onError: (error) => this.#opts.logger.error('MCP request failed inside apiary', { server, error: messageOf(error) }),
     };
   }
@@ -309,7 +311,7 @@ export class Gateway {
   async startAggregate(version: string, port?: number): Promise<{ url: string } | { error: string }> {
     const aggregate = new Aggregate(this, version, { logger: this.#opts.logger });
     const chosen = port ?? (await this.ports.portFor(AGGREGATE_PORT_KEY));
-    const endpoint = new HttpEndpoint(aggregate, chosen, this.#endpointOptions('(aggregate)', AGGREGATE_NAMING));
+    const endpoint = new HttpEndpoint(aggregate, chosen, this.#endpointOptions(AGGREGATE_LABEL));
     try {
       await endpoint.listen();
     } catch (err) {

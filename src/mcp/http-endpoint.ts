@@ -36,7 +36,7 @@ import type { AddressInfo } from 'node:net';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import { loopbackRefusal } from '../util/loopback.js';
 import { BODY_TIMING, readBody, type BodyTiming } from '../util/read-body.js';
-import { GatedHost, retryAfterHeader, serverNaming, type Naming } from './call-gate.js';
+import { AGGREGATE_NAMING, GatedHost, retryAfterHeader, serverNaming } from './call-gate.js';
 import { callerOf, defaultAccess, Gatekeeper } from './gatekeeper.js';
 import { checkClientMessages, ErrorCodes, errorResponse, isRequest, isResponse, type Id, type JsonRpcMessage } from './jsonrpc.js';
 import type { HeldCallsOptions } from './held-calls.js';
@@ -107,6 +107,8 @@ export class HttpEndpoint {
 
   /** Who may call (the token, or step 17's identity), shared with the gateway's other endpoints. */
   readonly #gate: Gatekeeper;
+  /** The server it serves (`*`: the aggregate), as audit records and resource metadata name it. */
+  readonly #name: string;
   readonly #bodyTiming: BodyTiming;
   readonly #replayBudget: number;
   /** The bytes of every session's replay events. */
@@ -120,15 +122,16 @@ export class HttpEndpoint {
   /**
    * `bodyTiming`: how long a request body may take to arrive; `replayBudgetBytes`: see REPLAY_BUDGET_BYTES (tests shorten both);
    * `onError`: told of what a request's handling threw (the request itself gets 500); `heldCalls`: see HeldCalls (tests shorten them);
-   * `gate`: the gateway's Gatekeeper (without one: a gate of its own requiring `token`, or nothing without it);
-   * `naming`: what policies are asked about (a server's own names, or the aggregate's; without it a server named '').
+   * `gate`: the gateway's Gatekeeper (without one: a gate of its own requiring `token`, or nothing without it); `name`: the server's (default `*`, the aggregate).
    */
-  constructor(bridge: SessionHost, port: number, options: { token?: string; gate?: Gatekeeper; naming?: Naming; bodyTiming?: BodyTiming; replayBudgetBytes?: number; onError?: (error: unknown) => void; heldCalls?: HeldCallsOptions } = {}) {
+  constructor(bridge: SessionHost, port: number, options: { token?: string; gate?: Gatekeeper; name?: string; bodyTiming?: BodyTiming; replayBudgetBytes?: number; onError?: (error: unknown) => void; heldCalls?: HeldCallsOptions } = {}) {
     this.#onError = options.onError;
+    this.#name = options.name ?? '*';
     this.#port = port;
     this.#gate = options.gate ?? new Gatekeeper(defaultAccess(options.token));
     const gate = this.#gate;
-    this.#bridge = new GatedHost(bridge, () => gate.config, options.naming ?? serverNaming(''));
+    // Policies are asked about this server by name, or at the aggregate (`*`) about each member under its own names.
+    this.#bridge = new GatedHost(bridge, () => gate.config, this.#name === '*' ? AGGREGATE_NAMING : serverNaming(this.#name));
     this.#bodyTiming = options.bodyTiming ?? BODY_TIMING;
     this.#replayBudget = options.replayBudgetBytes ?? REPLAY_BUDGET_BYTES;
     this.#modern = new ModernFront(this.#bridge, { tokenRequired: this.#gate.authRequired, ...(options.onError !== undefined ? { onError: options.onError } : {}), ...(options.heldCalls !== undefined ? { heldCalls: options.heldCalls } : {}) });
@@ -210,10 +213,12 @@ export class HttpEndpoint {
 
   async #handle(req: IncomingMessage, res: ServerResponse, body?: Buffer): Promise<void> {
     const path = (req.url ?? '/').split('?')[0]!.replace(/\/$/, '');
-    if (path !== '/mcp' && path !== '/sse' && path !== '/messages') return this.#fail(res, 404, null, ErrorCodes.InvalidRequest, `not found: use ${this.url}`);
+    const metadata = this.#gate.resourceMetadata(req, this.#name);
+    if (path !== '/mcp' && path !== '/sse' && path !== '/messages' && metadata === undefined) return this.#fail(res, 404, null, ErrorCodes.InvalidRequest, `not found: use ${this.url}`);
     const refused = loopbackRefusal(req);
     if (refused !== undefined) return this.#fail(res, 403, null, ErrorCodes.InvalidRequest, `${refused} (DNS rebinding protection)`);
-    const auth = await this.#gate.authenticate(req);
+    if (metadata !== undefined) return void res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(metadata));
+    const auth = await this.#gate.authenticate(req, this.#name);
     if ('challenge' in auth) {
       for (const [k, v] of Object.entries(auth.challenge.headers)) res.setHeader(k, v);
       return this.#fail(res, auth.challenge.status, null, ErrorCodes.InvalidRequest, auth.challenge.message);

@@ -18,7 +18,7 @@ import type { AddressInfo } from 'node:net';
 import type { EventSourceMessage } from 'eventsource-parser';
 import { headerValueFlaw } from '../api/remote.js';
 import { HttpEndpoint } from './http-endpoint.js';
-import { GatedHost, inert, PassThroughGate, retryAfterHeader, serverNaming, type Naming, type Tracked } from './call-gate.js';
+import { GatedHost, inert, PassThroughGate, retryAfterHeader, serverNaming, type Tracked } from './call-gate.js';
 import { defaultAccess, Gatekeeper } from './gatekeeper.js';
 import { LegacySessions } from './legacy-sessions.js';
 import { loopbackRefusal } from '../util/loopback.js';
@@ -45,6 +45,8 @@ export class HttpProxy {
   #remote: { url: URL; label: string; headers: Record<string, string> } | undefined;
   /** Who may call, shared with the gateway's other endpoints. */
   readonly #gate: Gatekeeper;
+  /** The server's name, as audit records and resource metadata give it. */
+  readonly #name: string;
   #filter: ToolFilter = EXPOSE_ALL;
   #server: Server | undefined;
   /** Legacy SSE transport: session id -> the client's event stream, where its answers go (refusals too). */
@@ -57,8 +59,6 @@ export class HttpProxy {
   readonly #legacySessions: LegacySessions;
   /** Their 2025 leg, made at the first such request (most servers speak 2025 and never need it). */
   #legacyFront: HttpEndpoint | undefined;
-  /** What policies are asked about: this server, by name. */
-  readonly #naming: Naming;
   /** The caller's rules on the pass-through path (2025 clients of a 2025 server). */
   readonly #passThrough: PassThroughGate;
   /** Whether the server speaks 2026-07-28, as its probe found. */
@@ -70,18 +70,18 @@ export class HttpProxy {
     this.#upstreamPort = typeof upstream === 'number' ? upstream : 0;
     if (typeof upstream !== 'number') this.setRemote(upstream);
     this.#gate = options.gate ?? new Gatekeeper(defaultAccess(options.token));
+    this.#name = options.name ?? '*';
     this.#bodyTiming = options.bodyTiming ?? BODY_TIMING;
     this.#sessions = new UpstreamSessions(() => this.#upstreamTarget(), () => this.#filter);
     const gate = this.#gate;
-    this.#naming = serverNaming(options.name ?? '');
-    this.#passThrough = new PassThroughGate(this.#naming);
-    this.#modern = new ModernFront(new GatedHost(this.#sessions, () => gate.config, this.#naming), { tokenRequired: this.#gate.authRequired });
+    this.#passThrough = new PassThroughGate(serverNaming(this.#name));
+    this.#modern = new ModernFront(new GatedHost(this.#sessions, () => gate.config, serverNaming(this.#name)), { tokenRequired: this.#gate.authRequired });
     this.#speaksModern = options.speaksModern ?? (() => false);
     this.#legacySessions = new LegacySessions(() => this.#upstreamTarget(), () => this.#filter, options.name);
   }
 
   #legacyEndpoint(): HttpEndpoint {
-    this.#legacyFront ??= new HttpEndpoint(this.#legacySessions, this.#port, { gate: this.#gate, naming: this.#naming, bodyTiming: this.#bodyTiming });
+    this.#legacyFront ??= new HttpEndpoint(this.#legacySessions, this.#port, { gate: this.#gate, name: this.#name, bodyTiming: this.#bodyTiming });
     return this.#legacyFront;
   }
 
@@ -172,7 +172,10 @@ export class HttpProxy {
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const refused = loopbackRefusal(req);
     if (refused !== undefined) return this.#fail(res, 403, `${refused} (DNS rebinding protection)`);
-    const auth = await this.#gate.authenticate(req);
+    // apiary's own metadata (mode oidc), never the server's: the token a client gets is for apiary.
+    const metadata = this.#gate.resourceMetadata(req, this.#name);
+    if (metadata !== undefined) return this.#answer(res, 200, metadata);
+    const auth = await this.#gate.authenticate(req, this.#name);
     if ('challenge' in auth) return this.#fail(res, auth.challenge.status, auth.challenge.message, auth.challenge.headers);
     let body: Buffer | undefined;
     let listsTools = false;
