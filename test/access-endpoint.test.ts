@@ -40,12 +40,14 @@ const verifier: TokenVerifier = {
   verify: async (token) => {
     if (token === 'alice') return { user: 'alice', groups: ['dev'], scopes: [] };
     if (token === 'bob') return { user: 'bob', groups: [], scopes: [] };
+    if (token === 'carol') return { user: 'carol', groups: ['ops'], scopes: [] };
     return { error: 'invalid_token', description: 'unknown token' };
   },
 };
 
 const POLICIES: PolicySource[] = [
   { name: 'devs', file: 'policies.yaml', subjects: [{ group: 'dev' }], rules: [{ servers: ['everything', 'web', 'old', 'hosted'], tools: ['echo', 'get-sum'], effect: 'Allow' }], ruleLines: [10] },
+  { name: 'ops', file: 'ops.yaml', subjects: [{ group: 'ops' }], rules: [{ servers: ['everything'], tools: ['trigger-long-running-operation'], effect: 'Allow' }], ruleLines: [8] },
   { name: 'everyone', file: 'policies.yaml', subjects: [{ authenticated: true }], rules: [{ servers: ['*'], tools: ['get-sum'], effect: 'Allow' }], ruleLines: [20] },
 ];
 
@@ -240,6 +242,20 @@ describe('per-caller access at the endpoints (real servers, mode oidc, two polic
       await bob.close();
     }
   });
+
+  for (const version of ['2025-11-25', '2026-07-28'] as const) {
+    it(`${version}: a call whose client gives up mid-way is recorded too, outcome error`, async () => {
+      gateway.configure(access());
+      audit.length = 0;
+      const carol = await connect(stdioUrl, 'carol', version);
+      const abort = new AbortController();
+      const call = carol.callTool({ name: 'trigger-long-running-operation', arguments: { duration: 30, steps: 30 } }, { signal: abort.signal, onprogress: () => abort.abort('enough') });
+      await expect(call).rejects.toThrow();
+      const record = await waitFor('the record of the abandoned call', () => audit.find((r) => r.name === 'trigger-long-running-operation'), 10_000);
+      expect(record).toMatchObject({ subject: { user: 'carol' }, server: 'everything', decision: 'allow', outcome: 'error', rule: 'ops (ops.yaml:8)' });
+      await carol.close();
+    });
+  }
 
   it('a rate-limited call written as plain JSON carries Retry-After beside the JSON-RPC error', async () => {
     gateway.configure(access());
