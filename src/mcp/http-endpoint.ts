@@ -95,8 +95,9 @@ export const SESSION_IDLE_MS = 30 * 60_000;
 export const MAX_SESSIONS = 256;
 
 export class HttpEndpoint {
-  /** The host behind, with the caller's rules in front (call-gate.ts). */
-  readonly #bridge: GatedHost;
+  readonly #bridge: SessionHost;
+  /** The host with the caller's rules in front of it (call-gate.ts): what every request goes to. */
+  readonly #gated: GatedHost;
   readonly #host = '127.0.0.1';
   #port: number;
   #server: Server | undefined;
@@ -127,14 +128,15 @@ export class HttpEndpoint {
   constructor(bridge: SessionHost, port: number, options: { token?: string; gate?: Gatekeeper; name?: string; bodyTiming?: BodyTiming; replayBudgetBytes?: number; onError?: (error: unknown) => void; heldCalls?: HeldCallsOptions } = {}) {
     this.#onError = options.onError;
     this.#name = options.name ?? '*';
+    this.#bridge = bridge;
     this.#port = port;
     this.#gate = options.gate ?? new Gatekeeper(defaultAccess(options.token));
     const gate = this.#gate;
     // Policies are asked about this server by name, or at the aggregate (`*`) about each member under its own names.
-    this.#bridge = new GatedHost(bridge, () => gate.config, this.#name === '*' ? AGGREGATE_NAMING : serverNaming(this.#name));
+    this.#gated = new GatedHost(this.#bridge, () => gate.config, this.#name === '*' ? AGGREGATE_NAMING : serverNaming(this.#name));
     this.#bodyTiming = options.bodyTiming ?? BODY_TIMING;
     this.#replayBudget = options.replayBudgetBytes ?? REPLAY_BUDGET_BYTES;
-    this.#modern = new ModernFront(this.#bridge, { tokenRequired: this.#gate.authRequired, ...(options.onError !== undefined ? { onError: options.onError } : {}), ...(options.heldCalls !== undefined ? { heldCalls: options.heldCalls } : {}) });
+    this.#modern = new ModernFront(this.#gated, { tokenRequired: this.#gate.authRequired, ...(options.onError !== undefined ? { onError: options.onError } : {}), ...(options.heldCalls !== undefined ? { heldCalls: options.heldCalls } : {}) });
   }
 
   /** What the sessions' replay events take together (at most the budget). */
@@ -200,7 +202,7 @@ export class HttpEndpoint {
     for (const [id, streams] of this.#streams) {
       streams.get?.end();
       for (const post of streams.posts) post.res.end();
-      this.#bridge.closeSession(id);
+      this.#gated.closeSession(id);
     }
     this.#streams.clear();
     this.#replayBytes = 0;
@@ -291,7 +293,7 @@ export class HttpEndpoint {
     if (initialize !== undefined) {
       if (messages.length > 1 || rejected.length > 0) return this.#fail(res, 400, null, ErrorCodes.InvalidRequest, 'initialize must be sent alone');
       if (!this.#makeRoomForSession()) return this.#fail(res, 503, null, ErrorCodes.InvalidRequest, SESSIONS_FULL);
-      sessionId = this.#bridge.openSession((m, related) => this.#deliver(sessionId!, this.#sorted(sessionId!, m), related), { caller: callerOf(req) });
+      sessionId = this.#gated.openSession((m, related) => this.#deliver(sessionId!, this.#sorted(sessionId!, m), related), { caller: callerOf(req) });
       this.#streams.set(sessionId, { posts: new Set(), lastSeen: Date.now(), seq: 0, streamsOpened: 0, history: [], historyBytes: 0 });
       headers['Mcp-Session-Id'] = sessionId;
     } else if (sessionId === undefined) {
@@ -303,7 +305,7 @@ export class HttpEndpoint {
     const requests = messages.filter(isRequest);
     if (requests.length === 0 && rejected.length === 0) {
       res.writeHead(202).end();
-      for (const m of messages) await this.#bridge.fromClient(sessionId, m);
+      for (const m of messages) await this.#gated.fromClient(sessionId, m);
       return;
     }
     const streams = this.#streams.get(sessionId)!;
@@ -321,12 +323,12 @@ export class HttpEndpoint {
     stream.collected.push(...rejected);
     if (stream.waiting.size === 0) return this.#finish(stream);
     this.#noteToolLists(sessionId, messages);
-    for (const m of messages) await this.#bridge.fromClient(sessionId, m);
+    for (const m of messages) await this.#gated.fromClient(sessionId, m);
   }
 
   /** A session the host knows, opened by this request's caller: another caller's session id is as unknown to it as a made-up one (404). */
   #owns(req: IncomingMessage, sessionId: string): boolean {
-    return this.#bridge.hasSession(sessionId) && this.#bridge.ownedBy(sessionId, callerOf(req));
+    return this.#gated.hasSession(sessionId) && this.#gated.ownedBy(sessionId, callerOf(req));
   }
 
   /**
@@ -370,7 +372,7 @@ export class HttpEndpoint {
     this.#streams.delete(id);
     this.#toolLists.delete(id);
     this.#replayBytes -= streams?.historyBytes ?? 0;
-    this.#bridge.closeSession(id);
+    this.#gated.closeSession(id);
   }
 
   #get(req: IncomingMessage, res: ServerResponse): void {
@@ -414,13 +416,13 @@ export class HttpEndpoint {
   #legacyStream(req: IncomingMessage, res: ServerResponse): void {
     if (!this.#makeRoomForSession()) return this.#fail(res, 503, null, ErrorCodes.InvalidRequest, SESSIONS_FULL);
     res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
-    const sessionId = this.#bridge.openSession((m) => res.write(sseEvent(this.#sorted(sessionId, m))), { caller: callerOf(req) });
+    const sessionId = this.#gated.openSession((m) => res.write(sseEvent(this.#sorted(sessionId, m))), { caller: callerOf(req) });
     this.#legacy.set(sessionId, res);
     res.write(`event: endpoint\ndata: /messages?sessionId=${encodeURIComponent(sessionId)}\n\n`);
     res.on('close', () => {
       this.#legacy.delete(sessionId);
       this.#toolLists.delete(sessionId);
-      this.#bridge.closeSession(sessionId);
+      this.#gated.closeSession(sessionId);
     });
   }
 
@@ -441,7 +443,7 @@ export class HttpEndpoint {
     const stream = this.#legacy.get(sessionId);
     for (const answer of checked.rejected) stream?.write(sseEvent(answer));
     this.#noteToolLists(sessionId, checked.messages);
-    for (const m of checked.messages) await this.#bridge.fromClient(sessionId, m);
+    for (const m of checked.messages) await this.#gated.fromClient(sessionId, m);
   }
 
   #delete(req: IncomingMessage, res: ServerResponse): void {
