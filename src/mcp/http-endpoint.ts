@@ -36,7 +36,8 @@ import type { AddressInfo } from 'node:net';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import { loopbackRefusal } from '../util/loopback.js';
 import { BODY_TIMING, readBody, type BodyTiming } from '../util/read-body.js';
-import { defaultAccess, Gatekeeper } from './gatekeeper.js';
+import { AGGREGATE_NAMING, GatedHost, retryAfterHeader, serverNaming } from './call-gate.js';
+import { callerOf, defaultAccess, Gatekeeper } from './gatekeeper.js';
 import { checkClientMessages, ErrorCodes, errorResponse, isRequest, isResponse, type Id, type JsonRpcMessage } from './jsonrpc.js';
 import type { HeldCallsOptions } from './held-calls.js';
 import { MODERN_VERSION, ModernFront, modernRoute, withSortedTools, type SessionHost } from './modern.js';
@@ -95,6 +96,8 @@ export const MAX_SESSIONS = 256;
 
 export class HttpEndpoint {
   readonly #bridge: SessionHost;
+  /** The host with the caller's rules in front of it (call-gate.ts): what every request goes to. */
+  readonly #gated: GatedHost;
   readonly #host = '127.0.0.1';
   #port: number;
   #server: Server | undefined;
@@ -128,9 +131,12 @@ export class HttpEndpoint {
     this.#bridge = bridge;
     this.#port = port;
     this.#gate = options.gate ?? new Gatekeeper(defaultAccess(options.token));
+    const gate = this.#gate;
+    // Policies are asked about this server by name, or at the aggregate (`*`) about each member under its own names.
+    this.#gated = new GatedHost(this.#bridge, () => gate.config, this.#name === '*' ? AGGREGATE_NAMING : serverNaming(this.#name));
     this.#bodyTiming = options.bodyTiming ?? BODY_TIMING;
     this.#replayBudget = options.replayBudgetBytes ?? REPLAY_BUDGET_BYTES;
-    this.#modern = new ModernFront(bridge, { tokenRequired: this.#gate.authRequired, ...(options.onError !== undefined ? { onError: options.onError } : {}), ...(options.heldCalls !== undefined ? { heldCalls: options.heldCalls } : {}) });
+    this.#modern = new ModernFront(this.#gated, { tokenRequired: this.#gate.authRequired, ...(options.onError !== undefined ? { onError: options.onError } : {}), ...(options.heldCalls !== undefined ? { heldCalls: options.heldCalls } : {}) });
   }
 
   /** What the sessions' replay events take together (at most the budget). */
@@ -196,7 +202,7 @@ export class HttpEndpoint {
     for (const [id, streams] of this.#streams) {
       streams.get?.end();
       for (const post of streams.posts) post.res.end();
-      this.#bridge.closeSession(id);
+      this.#gated.closeSession(id);
     }
     this.#streams.clear();
     this.#replayBytes = 0;
@@ -287,19 +293,19 @@ export class HttpEndpoint {
     if (initialize !== undefined) {
       if (messages.length > 1 || rejected.length > 0) return this.#fail(res, 400, null, ErrorCodes.InvalidRequest, 'initialize must be sent alone');
       if (!this.#makeRoomForSession()) return this.#fail(res, 503, null, ErrorCodes.InvalidRequest, SESSIONS_FULL);
-      sessionId = this.#bridge.openSession((m, related) => this.#deliver(sessionId!, this.#sorted(sessionId!, m), related));
+      sessionId = this.#gated.openSession((m, related) => this.#deliver(sessionId!, this.#sorted(sessionId!, m), related), { caller: callerOf(req) });
       this.#streams.set(sessionId, { posts: new Set(), lastSeen: Date.now(), seq: 0, streamsOpened: 0, history: [], historyBytes: 0 });
       headers['Mcp-Session-Id'] = sessionId;
     } else if (sessionId === undefined) {
       return this.#fail(res, 400, null, ErrorCodes.InvalidRequest, 'missing Mcp-Session-Id header: send initialize first');
-    } else if (!this.#bridge.hasSession(sessionId)) {
+    } else if (!this.#owns(req, sessionId)) {
       return this.#fail(res, 404, null, ErrorCodes.InvalidRequest, 'unknown or expired session: initialize again');
     }
     this.#streams.get(sessionId)!.lastSeen = Date.now();
     const requests = messages.filter(isRequest);
     if (requests.length === 0 && rejected.length === 0) {
       res.writeHead(202).end();
-      for (const m of messages) await this.#bridge.fromClient(sessionId, m);
+      for (const m of messages) await this.#gated.fromClient(sessionId, m);
       return;
     }
     const streams = this.#streams.get(sessionId)!;
@@ -317,7 +323,12 @@ export class HttpEndpoint {
     stream.collected.push(...rejected);
     if (stream.waiting.size === 0) return this.#finish(stream);
     this.#noteToolLists(sessionId, messages);
-    for (const m of messages) await this.#bridge.fromClient(sessionId, m);
+    for (const m of messages) await this.#gated.fromClient(sessionId, m);
+  }
+
+  /** A session the host knows, opened by this request's caller: another caller's session id is as unknown to it as a made-up one (404). */
+  #owns(req: IncomingMessage, sessionId: string): boolean {
+    return this.#gated.hasSession(sessionId) && this.#gated.ownedBy(sessionId, callerOf(req));
   }
 
   /**
@@ -361,7 +372,7 @@ export class HttpEndpoint {
     this.#streams.delete(id);
     this.#toolLists.delete(id);
     this.#replayBytes -= streams?.historyBytes ?? 0;
-    this.#bridge.closeSession(id);
+    this.#gated.closeSession(id);
   }
 
   #get(req: IncomingMessage, res: ServerResponse): void {
@@ -370,7 +381,7 @@ export class HttpEndpoint {
       res.writeHead(405, { Allow: 'POST, DELETE' }).end();
       return;
     }
-    if (sessionId === undefined || !this.#bridge.hasSession(sessionId)) return this.#fail(res, sessionId ? 404 : 400, null, ErrorCodes.InvalidRequest, 'unknown or missing session');
+    if (sessionId === undefined || !this.#owns(req, sessionId)) return this.#fail(res, sessionId ? 404 : 400, null, ErrorCodes.InvalidRequest, 'unknown or missing session');
     const streams = this.#streams.get(sessionId)!;
     const resume = parseEventId(header(req, 'last-event-id'));
     const post = resume === undefined ? undefined : [...streams.posts].find((p) => p.key === resume.stream);
@@ -402,22 +413,22 @@ export class HttpEndpoint {
    * The legacy HTTP+SSE transport (protocol 2024-11-05) for older clients:
    * GET /sse opens the stream and names the POST endpoint; every reply travels on the stream.
    */
-  #legacyStream(_req: IncomingMessage, res: ServerResponse): void {
+  #legacyStream(req: IncomingMessage, res: ServerResponse): void {
     if (!this.#makeRoomForSession()) return this.#fail(res, 503, null, ErrorCodes.InvalidRequest, SESSIONS_FULL);
     res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
-    const sessionId = this.#bridge.openSession((m) => res.write(sseEvent(this.#sorted(sessionId, m))));
+    const sessionId = this.#gated.openSession((m) => res.write(sseEvent(this.#sorted(sessionId, m))), { caller: callerOf(req) });
     this.#legacy.set(sessionId, res);
     res.write(`event: endpoint\ndata: /messages?sessionId=${encodeURIComponent(sessionId)}\n\n`);
     res.on('close', () => {
       this.#legacy.delete(sessionId);
       this.#toolLists.delete(sessionId);
-      this.#bridge.closeSession(sessionId);
+      this.#gated.closeSession(sessionId);
     });
   }
 
   async #legacyPost(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const sessionId = new URL(req.url ?? '/', 'http://localhost').searchParams.get('sessionId') ?? '';
-    if (!this.#legacy.has(sessionId)) return this.#fail(res, 404, null, ErrorCodes.InvalidRequest, 'unknown session: open GET /sse first');
+    if (!this.#legacy.has(sessionId) || !this.#owns(req, sessionId)) return this.#fail(res, 404, null, ErrorCodes.InvalidRequest, 'unknown session: open GET /sse first');
     const text = await this.#body(req, res);
     if (text === undefined) return;
     let checked;
@@ -432,12 +443,12 @@ export class HttpEndpoint {
     const stream = this.#legacy.get(sessionId);
     for (const answer of checked.rejected) stream?.write(sseEvent(answer));
     this.#noteToolLists(sessionId, checked.messages);
-    for (const m of checked.messages) await this.#bridge.fromClient(sessionId, m);
+    for (const m of checked.messages) await this.#gated.fromClient(sessionId, m);
   }
 
   #delete(req: IncomingMessage, res: ServerResponse): void {
     const sessionId = header(req, 'mcp-session-id');
-    if (sessionId === undefined || !this.#bridge.hasSession(sessionId)) return this.#fail(res, 404, null, ErrorCodes.InvalidRequest, 'unknown session');
+    if (sessionId === undefined || !this.#owns(req, sessionId)) return this.#fail(res, 404, null, ErrorCodes.InvalidRequest, 'unknown session');
     const streams = this.#streams.get(sessionId);
     streams?.get?.end();
     for (const post of streams?.posts ?? []) post.res.end();
@@ -505,7 +516,7 @@ export class HttpEndpoint {
   /** Every answer is in and nothing was streamed: one plain JSON reply. */
   #finish(stream: PostStream): void {
     stream.mode = 'done';
-    stream.res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(stream.batch ? stream.collected : stream.collected[0]));
+    stream.res.writeHead(200, { 'Content-Type': 'application/json', ...retryAfterHeader(stream.collected) }).end(JSON.stringify(stream.batch ? stream.collected : stream.collected[0]));
   }
 
   #write(stream: PostStream, message: JsonRpcMessage, isAnswer: boolean): void {

@@ -18,12 +18,13 @@ import type { AddressInfo } from 'node:net';
 import type { EventSourceMessage } from 'eventsource-parser';
 import { headerValueFlaw } from '../api/remote.js';
 import { HttpEndpoint } from './http-endpoint.js';
+import { GatedHost, inert, PassThroughGate, retryAfterHeader, serverNaming, type Tracked } from './call-gate.js';
 import { defaultAccess, Gatekeeper } from './gatekeeper.js';
 import { LegacySessions } from './legacy-sessions.js';
 import { loopbackRefusal } from '../util/loopback.js';
 import { BODY_TIMING, readBody, type BodyTiming } from '../util/read-body.js';
 import { eventStreamRewriter } from './event-stream.js';
-import { ErrorCodes, errorResponse } from './jsonrpc.js';
+import { ErrorCodes, errorResponse, type Id } from './jsonrpc.js';
 import { ModernFront, modernRoute, withSortedTools } from './modern.js';
 import { EXPOSE_ALL, refuseFilteredCall, withExposedTools, type ToolFilter } from './tool-filter.js';
 import { UpstreamSessions, type UpstreamTarget } from './upstream-sessions.js';
@@ -58,6 +59,8 @@ export class HttpProxy {
   readonly #legacySessions: LegacySessions;
   /** Their 2025 leg, made at the first such request (most servers speak 2025 and never need it). */
   #legacyFront: HttpEndpoint | undefined;
+  /** The caller's rules on the pass-through path (2025 clients of a 2025 server). */
+  readonly #passThrough: PassThroughGate;
   /** Whether the server speaks 2026-07-28, as its probe found. */
   readonly #speaksModern: () => boolean;
 
@@ -70,7 +73,9 @@ export class HttpProxy {
     this.#name = options.name ?? '*';
     this.#bodyTiming = options.bodyTiming ?? BODY_TIMING;
     this.#sessions = new UpstreamSessions(() => this.#upstreamTarget(), () => this.#filter);
-    this.#modern = new ModernFront(this.#sessions, { tokenRequired: this.#gate.authRequired });
+    const gate = this.#gate;
+    this.#passThrough = new PassThroughGate(serverNaming(this.#name));
+    this.#modern = new ModernFront(new GatedHost(this.#sessions, () => gate.config, serverNaming(this.#name)), { tokenRequired: this.#gate.authRequired });
     this.#speaksModern = options.speaksModern ?? (() => false);
     this.#legacySessions = new LegacySessions(() => this.#upstreamTarget(), () => this.#filter, options.name);
   }
@@ -174,6 +179,8 @@ export class HttpProxy {
     if ('challenge' in auth) return this.#fail(res, auth.challenge.status, auth.challenge.message, auth.challenge.headers);
     let body: Buffer | undefined;
     let listsTools = false;
+    let tracked: Map<Id, Tracked> | undefined;
+    const config = this.#gate.config;
     const legacyClient = this.#servesLegacyClient(req);
     if (req.method === 'POST') {
       const read = await readBody(req, res, { limit: MAX_BODY, timing: this.#bodyTiming });
@@ -185,19 +192,28 @@ export class HttpProxy {
       if (route !== undefined) return this.#modern.serve(req, res, parsed!.value, route);
       if (legacyClient) return this.#legacyEndpoint().serve(req, res, body);
       listsTools = asksForTools(parsed?.value);
-      if (this.#filter !== EXPOSE_ALL) {
+      const gated = !inert(config);
+      if (this.#filter !== EXPOSE_ALL || gated) {
         // What the server gets is exactly what was checked: a body apiary cannot read is refused, never passed on.
         const message = parseJsonBody(body);
         if (message === undefined) return this.#answer(res, 400, errorResponse(null, ErrorCodes.ParseError, UNREADABLE_BODY));
         const refusal = this.#refusedCall(message.value);
         if (refusal !== undefined) return this.#refuse(req, res, refusal);
-        body = Buffer.from(asciiJson(message.value));
+        let value = message.value;
+        if (gated) {
+          const admitted = this.#passThrough.admit(req, config, value);
+          if ('refusal' in admitted) return this.#refuse(req, res, admitted.refusal);
+          value = admitted.value;
+          tracked = admitted.tracked;
+        }
+        body = Buffer.from(asciiJson(value));
       }
     }
     if (legacyClient) return this.#legacyEndpoint().serve(req, res);
     // The legacy HTTP+SSE transport answers on its GET stream, which is where its tools/list answers are read.
     const legacyStream = req.method === 'GET' && (req.url ?? '/').split('?')[0] === '/sse';
-    this.#forward(req, res, body, listsTools || legacyStream);
+    if (req.method === 'DELETE') this.#passThrough.forget(req);
+    this.#forward(req, res, body, listsTools || legacyStream, tracked);
   }
 
   #answer(res: ServerResponse, status: number, message: unknown): void {
@@ -213,7 +229,7 @@ export class HttpProxy {
       res.writeHead(202).end('Accepted');
       return;
     }
-    this.#answer(res, 200, refusal);
+    res.writeHead(200, { 'Content-Type': 'application/json', ...retryAfterHeader(Array.isArray(refusal) ? refusal : [refusal]) }).end(JSON.stringify(refusal));
   }
 
   /** A tools/call on a filtered tool (or with no tool name apiary can check) is answered here and never reaches the server. */
@@ -239,8 +255,11 @@ export class HttpProxy {
     return { send: https ? httpsRequest : request, host: remote.url.hostname, port: Number(remote.url.port || (https ? 443 : 80)), path, hostHeader: remote.url.host, extra: remote.headers };
   }
 
-  /** `listsTools`: the answer may hold a tools/list result, read to sort the tools by name (and filter them). */
-  #forward(req: IncomingMessage, res: ServerResponse, body: Buffer | undefined, listsTools: boolean): void {
+  /**
+   * `listsTools`: the answer may hold a tools/list result, read to sort the tools by name (and filter them); `tracked`: the
+   * requests the caller's rules let through, completed (a list filtered, a call recorded) as their answers pass.
+   */
+  #forward(req: IncomingMessage, res: ServerResponse, body: Buffer | undefined, listsTools: boolean, tracked?: Map<Id, Tracked>): void {
     const to = this.#destination(req);
     for (const [name, value] of Object.entries(to.extra)) {
       const flaw = headerValueFlaw(value);
@@ -259,7 +278,7 @@ export class HttpProxy {
       const type = String(answer.headers['content-type'] ?? '');
       const stream = type.includes('text/event-stream');
       // Event streams are always read event by event (a filter may come later; a legacy stream must be known by its session).
-      const rewriting = this.#filter !== EXPOSE_ALL || listsTools;
+      const rewriting = this.#filter !== EXPOSE_ALL || listsTools || tracked !== undefined;
       const filtering = stream || (rewriting && type.includes('application/json'));
       const outHeaders = { ...answer.headers };
       if (filtering) delete outHeaders['content-length'];
@@ -271,14 +290,17 @@ export class HttpProxy {
       if (!stream) {
         const chunks: Buffer[] = [];
         answer.on('data', (d: Buffer) => chunks.push(d));
-        answer.on('end', () => res.end(this.#filterJsonText(Buffer.concat(chunks).toString('utf8'))));
+        answer.on('end', () => res.end(this.#filterJsonText(Buffer.concat(chunks).toString('utf8'), this.#passThrough.answered(tracked))));
         return;
       }
-      // An event stream: each event's data rewritten as it arrives.
+      // An event stream: each event's data rewritten as it arrives (a legacy stream's answers are its session's).
+      let legacySession: string | undefined;
       const events = eventStreamRewriter(
         (text) => res.write(text),
-        (data) => (rewriting ? this.#filterJsonText(data) : data),
-        (event) => this.#noteLegacyStream(event, res),
+        (data) => (rewriting ? this.#filterJsonText(data, this.#passThrough.answered(tracked ?? this.#passThrough.legacy(legacySession))) : data),
+        (event) => {
+          legacySession = this.#noteLegacyStream(event, res) ?? legacySession;
+        },
       );
       answer.setEncoding('utf8');
       answer.on('data', (chunk: string) => events.feed(chunk));
@@ -288,21 +310,33 @@ export class HttpProxy {
       if (!res.headersSent) this.#fail(res, 502, this.#remote ? `the hosted server at ${this.#remote.label} is not answering (${(err as NodeJS.ErrnoException).code ?? 'no answer'})` : `the server is not answering on its port (${err.message})`);
       else res.end();
     });
-    res.on('close', () => upstream.destroy());
+    res.on('close', () => {
+      upstream.destroy();
+      // Calls whose answer never came back on this response: their client went away.
+      this.#passThrough.gone(tracked);
+    });
+    this.#passThrough.sessionFrom(req, upstream);
     upstream.end(body);
   }
 
   /** A legacy stream's `endpoint` event names its session: a refused call on that session is answered on this stream. */
-  #noteLegacyStream(event: EventSourceMessage, res: ServerResponse): void {
-    if (event.event !== 'endpoint') return;
+  #noteLegacyStream(event: EventSourceMessage, res: ServerResponse): string | undefined {
+    if (event.event !== 'endpoint') return undefined;
     const session = /sessionId=([^&\s]+)/.exec(event.data)?.[1];
-    if (session === undefined) return;
+    if (session === undefined) return undefined;
     this.#legacyStreams.set(session, res);
-    res.on('close', () => this.#legacyStreams.delete(session));
+    res.on('close', () => {
+      this.#legacyStreams.delete(session);
+      this.#passThrough.closed(session);
+    });
+    return session;
   }
 
-  /** A tools/list result (alone or in a batch) with the filtered tools taken out and the rest sorted by name; anything else as it was. */
-  #filterJsonText(text: string): string {
+  /**
+   * A tools/list result (alone or in a batch) with the filtered tools taken out and the rest sorted by name; an answer to a
+   * tracked request as the caller may see it (`complete`: its record and span done); anything else as it was.
+   */
+  #filterJsonText(text: string, complete?: (m: unknown) => unknown): string {
     let value: unknown;
     try {
       value = JSON.parse(text);
@@ -311,6 +345,9 @@ export class HttpProxy {
     }
     let changed = false;
     const filter = (m: unknown): unknown => {
+      const completed = complete?.(m) ?? m;
+      if (completed !== m) changed = true;
+      m = completed;
       const filtered = withExposedTools(this.#filter, m);
       if (filtered === undefined) return m;
       changed = true;

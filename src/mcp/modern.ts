@@ -36,7 +36,10 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { toWebRequest } from '@modelcontextprotocol/node';
 import { classifyInboundRequest, createMcpHandler, ProtocolError, Server, type CacheHint, type InboundClassificationOutcome, type McpHttpHandler } from '@modelcontextprotocol/server';
+import type { Caller } from '../api/gate.js';
 import type { Deliver } from './bridge.js';
+import { GatedHost } from './call-gate.js';
+import { callerOf } from './gatekeeper.js';
 import { callName, HeldCalls, INPUT_CAPABILITY, MAY_ASK, principalOf, type Binding, type HeldCallsOptions, type Holdable } from './held-calls.js';
 import type { ListKind } from './list-watch.js';
 import { ErrorCodes, errorResponse, isRequest, isResponse, ModernErrorCodes, modernErrorCode, type Id, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse } from './jsonrpc.js';
@@ -57,13 +60,25 @@ export const SUPPORTED_VERSIONS: readonly string[] = [MODERN_VERSION, LEGACY_VER
  */
 export const LIST_TTL_MS = 1000;
 
+/**
+ * How a session is opened. `ephemeral`: a session for one request, no news to whoever watches the host's clients (a modern
+ * request's). `share`: who the client is; its sessions share one client's place in the host's per-client queues. The rest is
+ * for the endpoint's GatedHost (call-gate.ts), which takes it out before the host sees the options: `caller`, who opened the
+ * session (its owner, and who policies are asked about); `protocolVersion`, `client` (`name/version`); `requestId`, the
+ * client's id of the one request a 2026-07-28 session is for.
+ */
+export interface SessionOptions {
+  ephemeral?: boolean;
+  share?: string;
+  caller?: Caller;
+  protocolVersion?: string;
+  client?: string;
+  requestId?: Id;
+}
+
 /** The client side of what an endpoint serves (a Bridge, the Aggregate): the same sessions 2025 clients get. */
 export interface SessionHost {
-  /**
-   * `ephemeral`: a session for one request, no news to whoever watches the host's clients (a modern request's).
-   * `share`: who the client is; its sessions share one client's place in the host's per-client queues.
-   */
-  openSession(deliver: Deliver, options?: { ephemeral?: boolean; share?: string }): string;
+  openSession(deliver: Deliver, options?: SessionOptions): string;
   hasSession(id: string): boolean;
   closeSession(id: string): void;
   fromClient(sessionId: string, message: JsonRpcMessage): Promise<void>;
@@ -167,6 +182,8 @@ export class ModernFront {
   readonly #held: HeldCalls<ShortSession>;
   /** The resources listeners asked to hear of, subscribed at the server. */
   readonly #resources: ResourceWatch;
+  /** The caller's rules in front of the host, when the endpoint has them. */
+  readonly #gated: GatedHost | undefined;
 
   /**
    * `heldCalls`: how long and how many calls are held for their client's input (tests shorten them);
@@ -192,7 +209,9 @@ export class ModernFront {
     const notify = this.#handler.notify;
     const publish: Record<ListKind, () => void> = { tools: () => notify.toolsChanged(), prompts: () => notify.promptsChanged(), resources: () => notify.resourcesChanged() };
     this.#unwatch = host.watchLists?.((kind) => publish[kind]());
-    this.#resources = new ResourceWatch(host, (uri) => notify.resourceUpdated(uri));
+    // The watch is apiary's own session (behind the caller's rules); each listener's URIs are checked before they are watched.
+    this.#gated = host instanceof GatedHost ? host : undefined;
+    this.#resources = new ResourceWatch(this.#gated?.inner ?? host, (uri) => notify.resourceUpdated(uri));
   }
 
   /** Ends the modern exchanges in flight and the listen streams (the endpoint is closing). */
@@ -220,7 +239,8 @@ export class ModernFront {
     const principal = principalOf(header(req, 'authorization'));
     const retried = this.#retried(route.message, principal);
     if (retried !== undefined && 'refused' in retried) return writeJson(res, 200, { jsonrpc: '2.0', id, error: retried.refused });
-    const session = retried?.item ?? new ShortSession(this.#host, { held: this.#held, principal }, shareOf(principal, route.message.params));
+    const who: SessionOptions = { caller: callerOf(req), protocolVersion: MODERN_VERSION, requestId: route.message.id };
+    const session = retried?.item ?? new ShortSession(this.#host, { held: this.#held, principal }, shareOf(principal, route.message.params), who);
     // The client gone: the session closes, which cancels its request at the server, and a listen stream ends.
     // The abort is made only for the SDK's Request (an event and a DOMException each: a fast answer needs neither).
     let gone: AbortController | undefined;
@@ -238,7 +258,8 @@ export class ModernFront {
       // The resources it asks to hear of are subscribed at the server for as long as it listens.
       if (route.message.method === 'subscriptions/listen') {
         session.close();
-        const uris = resourceSubscriptions(route.message.params, intro);
+        const asked = resourceSubscriptions(route.message.params, intro);
+        const uris = this.#gated?.subscribable(callerOf(req), asked) ?? asked;
         if (uris.length > 0) res.on('close', this.#resources.watch(uris));
       }
       const forwarded = this.#forwardFast(req, route.message, intro, session);
@@ -430,10 +451,11 @@ class ShortSession implements Holdable {
   /** Resolves at the first progress the server reports on this session's request. */
   readonly progressed = new Promise<typeof PROGRESS>((resolve) => (this.#progressed = () => resolve(PROGRESS)));
 
-  constructor(host: SessionHost, hold?: HoldContext, share?: string) {
+  /** `who`: the caller and its request, for the endpoint's GatedHost (a host without one ignores them). */
+  constructor(host: SessionHost, hold?: HoldContext, share?: string, who: SessionOptions = {}) {
     this.#host = host;
     this.#hold = hold;
-    this.#id = host.openSession((message) => this.#deliver(message), { ephemeral: true, ...(share !== undefined ? { share } : {}) });
+    this.#id = host.openSession((message) => this.#deliver(message), { ...who, ephemeral: true, ...(share !== undefined ? { share } : {}) });
   }
 
   /** From now on the server's progress goes to `relay`, the progress heard before first. */
