@@ -9,6 +9,8 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import type { AccessConfig } from '../api/gate.js';
+import { GATEWAY_NAME } from '../api/manifests.js';
 import { parseResourceKey, resourceKey } from '../api/names.js';
 import type { Runnable } from '../api/runnable.js';
 import type { KeyStore } from '../crypto/keys.js';
@@ -22,6 +24,7 @@ import type { McpView } from '../mcp/gateway.js';
 import type { Backend, SharedContext } from '../reconcilers/backend.js';
 import { GitRepositoryReconciler } from '../reconcilers/gitrepository.js';
 import { hostedServers, LocalProcesses } from '../reconcilers/local-processes.js';
+import { AccessControl, type AccessParts } from '../reconcilers/access.js';
 import { SecretResolver } from '../reconcilers/secret-resolver.js';
 import { inheritedEnvironment } from '../runtime/env.js';
 import type { Runtime } from '../runtime/runtime.js';
@@ -35,6 +38,8 @@ import { ensurePrivateDir, sweepTempFiles, writeFileAtomic } from '../util/atomi
 import { systemClock, type Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { APIARY_VERSION } from '../util/version.js';
+import { ApiaryError } from '../errors.js';
+import { AuditLogRunnable, TelemetryRunnable } from './access-runnables.js';
 import { Manager } from './manager.js';
 import { LockRecord, ManifestWatcher, RequestWatcher } from './runnables.js';
 
@@ -58,7 +63,25 @@ export interface ControllerOptions {
    * GitRepository manifest in --dir).
    */
   git?: boolean;
+  /** The token verifier, rate limiter and telemetry the Gateway's settings are built with (tests hand in their own). */
+  access?: AccessParts;
 }
+
+/**
+ * MERGE POINT (step 17): the real parts, written on their own branches, are
+ * connected here and nowhere else:
+ *   verifier: (oidc) => createTokenVerifier(oidc)                    // src/mcp/oidc-verifier.ts
+ *   limiter: (gateway, perServer) => createRateLimiter(gateway, perServer) // src/api/rate-limit.ts
+ *   telemetry: async (spec) => (await import('../mcp/otel.js')).openTelemetry(spec)
+ *     // imported only when a Gateway has spec.telemetry: the SDK costs ~140 ms CPU to load
+ * Until then: no OAuth token is accepted, nothing is rate limited, and
+ * telemetry reports that it cannot start (the Gateway's status says so).
+ */
+const ACCESS_PARTS: AccessParts = {
+  verifier: () => ({ verify: async () => ({ error: 'invalid_token', description: 'this apiary cannot check OAuth tokens yet' }), close: () => undefined }),
+  limiter: () => undefined,
+  telemetry: () => Promise.reject(new ApiaryError('Unsupported', 'this apiary has no OpenTelemetry exporter yet')),
+};
 
 export class Controller {
   readonly #opts: ControllerOptions;
@@ -71,6 +94,7 @@ export class Controller {
   #backend: Backend | undefined;
   #aggregate: AggregateEndpoint | undefined;
   #git: GitRepositoryReconciler | undefined;
+  #access: AccessControl | undefined;
   #lock: ControllerLock | undefined;
   #stopping = false;
   info: ControllerInfo | undefined;
@@ -92,10 +116,12 @@ export class Controller {
       ...(options.workers !== undefined ? { workers: options.workers } : {}),
       // The manifests' keys come from the manifest watcher (a runnable's keys()); these are what status remembers.
       keys: () => this.#records?.keys() ?? [],
-      // The one cross-kind mapping: a Secret wakes every MCPServer that references it.
+      // The cross-kind mappings: a Secret wakes every MCPServer that references it; an MCPServer, the Gateway.
       wakes: (key) => {
         const { kind, name } = parseResourceKey(key);
-        return kind === 'Secret' ? desired.serversUsingSecret(name).map((server) => resourceKey('MCPServer', server)) : [];
+        if (kind === 'Secret') return desired.serversUsingSecret(name).map((server) => resourceKey('MCPServer', server));
+        // A server's spec.rateLimits is part of the Gateway's limiter: its changes reach the access reconciler.
+        return kind === 'MCPServer' ? [resourceKey('Gateway', GATEWAY_NAME)] : [];
       },
       // Following git with no revision yet (the first fetch has not succeeded), only the source is reconciled:
       // what an earlier run left running is neither pruned nor restarted until there is a revision to compare it with.
@@ -126,6 +152,11 @@ export class Controller {
   snapshot(): StateViewInput {
     const documents = this.#git !== undefined ? [...this.#git.documents, ...this.#desired.documents()] : this.#desired.documents();
     return { documents, records: this.#records?.all() ?? [], ...(this.info ? { controller: this.info } : {}) };
+  }
+
+  /** What every endpoint applies now (the Gateway's and the policies' settings), once the backend has started. */
+  accessConfig(): AccessConfig | undefined {
+    return this.#backend?.gateway.gate.config;
   }
 
   /** What the MCP side knows of a server now (its handshake, the tools it listed). */
@@ -182,13 +213,22 @@ export class Controller {
         : new LocalProcesses({ layout, shared, ...(token !== undefined ? { token } : {}), ...(this.#opts.runtime !== undefined ? { runtime: this.#opts.runtime } : {}) });
     this.#backend = backend;
     this.#aggregate = new AggregateEndpoint(() => backend.gateway, APIARY_VERSION, logger);
+    const parts = this.#opts.access ?? ACCESS_PARTS;
+    const audit = new AuditLogRunnable(layout, logger);
+    const telemetry = new TelemetryRunnable(parts.telemetry, this.#clock, logger);
+    this.#access = new AccessControl({ desired: this.#desired, records, clock: this.#clock, logger, gateway: () => backend.gateway, auth: this.#opts.auth !== false, parts, audit, telemetry });
 
     const manager = this.#manager;
     manager.add(new LockRecord(lock, logger));
+    // Before the endpoints, so stopped after them: the last records flushed, the last spans exported.
+    manager.add(audit);
+    manager.add(telemetry);
     manager.add(backend);
     manager.add(this.#aggregate);
     if (git !== undefined) manager.add(git);
     manager.add(new ManifestWatcher({ desired: this.#desired, clock: this.#clock, logger, watch: git === undefined, ...(git !== undefined ? { revision: () => git.revision } : {}) }));
+    // Once the manifests are read and before any server's endpoint exists: the Gateway's settings applied.
+    manager.add(this.#access);
     manager.add(
       new RequestWatcher({
         layout,
@@ -256,6 +296,7 @@ export class Controller {
     if (this.#stopping) return;
     this.#stopping = true;
     await this.#manager.stop();
+    this.#access?.close();
     await this.#lock?.release();
     this.#opts.logger.info('controller stopped');
   }
