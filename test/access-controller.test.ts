@@ -9,7 +9,7 @@
  * real ones are written on other branches and connected in controller.ts.
  */
 import { existsSync } from 'node:fs';
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, rm, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -19,9 +19,13 @@ import { findCondition, type AccessPolicyStatus, type GatewayStatus } from '../s
 import type { MCPServerResource } from '../src/manifests/resource.js';
 import { planAccess, type GatewayOidc, type GatewayTelemetry, type RateLimits } from '../src/reconcilers/access-plan.js';
 import type { AccessParts, ClosableVerifier, OpenedTelemetry } from '../src/reconcilers/access.js';
+import { readEndpointToken } from '../src/mcp/endpoint-token.js';
 import { readAuditRecords } from '../src/state/audit-read.js';
 import { StateLayout } from '../src/state/layout.js';
-import { runCli } from './helpers/cli.js';
+import { KubeCluster } from '../src/kubernetes/cluster.js';
+import { systemClock } from '../src/util/clock.js';
+import { ROOT, runCli } from './helpers/cli.js';
+import { FakeApiServer } from './helpers/fake-apiserver.js';
 import { harness, tinyServer, type Harness } from './helpers/controller.js';
 import { freePort } from './helpers/ports.js';
 
@@ -87,6 +91,17 @@ async function openIdProvider(issuer: string, port: number): Promise<Server> {
   return new Provider(issuer, { clients: [] }).listen(port);
 }
 
+/** An MCP initialize POSTed to an endpoint: the HTTP status it answers. */
+async function initialize(url: string, token?: string): Promise<number> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'access-test', version: '1' } } }),
+  });
+  await response.body?.cancel();
+  return response.status;
+}
+
 const LOCAL = { groups: [], authenticated: false, token: 'local' as const };
 
 describe('access settings: a real controller with Gateway and AccessPolicy manifests', () => {
@@ -148,6 +163,26 @@ describe('access settings: a real controller with Gateway and AccessPolicy manif
     await h.waitFor('mode token again', async () => config(h).mode === 'token' && config(h).audit === undefined);
     expect(config(h).policies.policies).toBe(2);
     await h.waitFor('gateway record gone', async () => (await accessStatus(h, 'Gateway', 'default')) === undefined);
+  });
+
+  it('the endpoints apply it: mode none lets a caller without the token in, at a server and at the aggregate; mode token refuses it again (401)', async () => {
+    const h = await harness();
+    await h.write('a.yaml', tinyServer('a', h));
+    await h.write('gateway.yaml', gatewayYaml('  auth:\n    mode: none\n'));
+    await h.start({}, { access: parts().parts });
+    const url = await h.waitFor('a Ready', async () => {
+      const s = await h.status('a');
+      return findCondition(s?.conditions, 'Ready')?.status === 'True' && s?.url;
+    });
+    const aggregate = h.controller!.aggregateUrl!;
+    expect(await initialize(url)).toBe(200);
+    expect(await initialize(aggregate)).toBe(200);
+    await h.write('gateway.yaml', gatewayYaml('  auth:\n    mode: token\n'));
+    await h.waitFor('mode token', async () => config(h).mode === 'token');
+    expect(await initialize(url)).toBe(401);
+    expect(await initialize(aggregate)).toBe(401);
+    const token = await readEndpointToken(new StateLayout(h.stateDir));
+    expect(await initialize(url, token)).toBe(200);
   });
 
   it('audit: the sink is the state directory log, flushed when the controller stops; apiary audit reads it and audit verify passes', async () => {
@@ -322,6 +357,36 @@ describe('access settings: a real controller with Gateway and AccessPolicy manif
     expect(described.stdout).toMatch(/Ready\s+False\s+NoCaller/);
     expect(described.stdout).toContain('Generation:       1 (observed 1)');
   });
+});
+
+describe('access settings on the Kubernetes backend (the fake API server)', () => {
+  const hello = (greeting: string): string =>
+    `apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata:\n  name: a\nspec:\n  image: docker.io/library/node:22-alpine\n  command: node\n  args: ["examples/hello-server.mjs"]\n  env:\n    - name: GREETING\n      value: ${greeting}\n`;
+
+  it("the cluster backend's gateway gets the same AccessConfig; a new template over a running Deployment is a rollout to telemetry", async () => {
+    const h = await harness();
+    const fake = new FakeApiServer({ runContainers: { cwd: ROOT } });
+    await fake.listen();
+    try {
+      const kubeconfig = join(h.stateDir, '..', 'kubeconfig');
+      await writeFile(kubeconfig, fake.kubeconfig('apiary-test'));
+      const { parts: p, made } = parts();
+      await h.write('a.yaml', hello('Hello'));
+      await h.write('gateway.yaml', gatewayYaml('  auth:\n    mode: none\n  telemetry:\n    serviceName: apiary\n'));
+      await h.start({}, { access: p, cluster: KubeCluster.load({ kubeconfig, namespace: 'apiary-test' }, systemClock) });
+      expect(config(h).mode).toBe('none');
+      const url = await h.waitFor('a Ready', async () => {
+        const s = await h.status('a');
+        return findCondition(s?.conditions, 'Ready')?.status === 'True' && s?.url;
+      }, 20_000);
+      expect(await initialize(url)).toBe(200);
+      await h.write('a.yaml', hello('Hi'));
+      await h.waitFor('rollout counted', async () => made.telemetry[0]!.lifecycle.includes('a:rollout'), 20_000);
+      await h.controller!.stop();
+    } finally {
+      await fake.shutdown();
+    }
+  }, 60_000);
 });
 
 describe('planAccess', () => {
