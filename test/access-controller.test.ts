@@ -31,7 +31,7 @@ import { freePort } from './helpers/ports.js';
 
 /** What the factories were asked for, and what became of it. */
 interface Made {
-  verifiers: { oidc: GatewayOidc; closed: boolean }[];
+  verifiers: { oidc: GatewayOidc; closed: boolean; unavailable: (problem: string) => void }[];
   limiters: { gateway: unknown; perServer: Map<string, RateLimits> }[];
   telemetry: { spec: GatewayTelemetry; closed: boolean; lifecycle: string[] }[];
 }
@@ -41,8 +41,8 @@ function parts(failTelemetry = false): { parts: AccessParts; made: Made } {
   return {
     made,
     parts: {
-      verifier(oidc): ClosableVerifier {
-        const entry = { oidc, closed: false };
+      verifier(oidc, unavailable): ClosableVerifier {
+        const entry = { oidc, closed: false, unavailable };
         made.verifiers.push(entry);
         return { verify: async () => ({ error: 'invalid_token', description: 'test verifier' }), close: () => void (entry.closed = true) };
       },
@@ -245,14 +245,24 @@ describe('access settings: a real controller with Gateway and AccessPolicy manif
       await h.write('gateway.yaml', oidc('other'));
       await h.waitFor('new audience', async () => config(h).oidc?.audience === 'other');
       expect(made.verifiers.map((v) => [v.oidc.audience, v.closed])).toEqual([['apiary', true], ['other', false]]);
+      // The verifier says when a token came and the keys could not be had: the Gateway says so too.
+      await h.waitFor('provider answered again', async () => findCondition((await accessStatus<GatewayStatus>(h, 'Gateway', 'default'))?.conditions, 'Ready')?.status === 'True');
+      made.verifiers[1]!.unavailable(`cannot fetch ${issuer}/jwks: ECONNRESET`);
+      const told = await h.waitFor('told by the verifier', async () => {
+        const ready = findCondition((await accessStatus<GatewayStatus>(h, 'Gateway', 'default'))?.conditions, 'Ready');
+        return ready?.status === 'False' && ready;
+      });
+      expect(told).toMatchObject({ status: 'False', reason: 'IssuerUnreachable' });
+      expect(told.message).toContain(`cannot fetch ${issuer}/jwks: ECONNRESET`);
 
       const nobody = `http://127.0.0.1:${await freePort()}`;
       await h.write('gateway.yaml', oidc('other', nobody));
       const unreachable = await h.waitFor('IssuerUnreachable', async () => {
         const s = await accessStatus<GatewayStatus>(h, 'Gateway', 'default');
-        return findCondition(s?.conditions, 'Ready')?.reason === 'IssuerUnreachable' ? s : undefined;
+        return findCondition(s?.conditions, 'Ready')?.message.includes(nobody) === true ? s : undefined;
       });
       expect(unreachable.phase).toBe('Degraded');
+      expect(findCondition(unreachable.conditions, 'Ready')?.reason).toBe('IssuerUnreachable');
       expect(findCondition(unreachable.conditions, 'Ready')?.message).toContain(`cannot reach ${nobody}/.well-known/openid-configuration`);
       const get = await runCli(['get', 'gateway', '--dir', h.dir, '--state-dir', h.stateDir]);
       expect(get.stdout).toMatch(/default\s+False\s+oidc\s/);

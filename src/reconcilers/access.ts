@@ -46,7 +46,8 @@ export interface OpenedTelemetry extends Telemetry {
  * what from, never how.
  */
 export interface AccessParts {
-  verifier(oidc: GatewayOidc): ClosableVerifier;
+  /** `onUnavailable`: the verifier could not have the provider's keys (why, no token in it): the Gateway's status says IssuerUnreachable. */
+  verifier(oidc: GatewayOidc, onUnavailable: (problem: string) => void): ClosableVerifier;
   limiter(gateway: GatewayRateLimits | undefined, perServer: ReadonlyMap<string, RateLimits>): RateLimiter | undefined;
   /** Opened only when spec.telemetry is set (the real one imports the OpenTelemetry SDK then). */
   telemetry(spec: GatewayTelemetry): Promise<OpenedTelemetry>;
@@ -220,8 +221,18 @@ export class AccessControl implements Runnable {
     const key = oidc === undefined ? undefined : JSON.stringify(oidc);
     if (key === this.#verifier?.key) return undefined;
     const replaced = this.#verifier?.verifier;
-    this.#verifier = oidc === undefined || key === undefined ? undefined : { key, verifier: this.#opts.parts.verifier(oidc) };
+    this.#verifier = oidc === undefined || key === undefined ? undefined : { key, verifier: this.#opts.parts.verifier(oidc, (problem) => this.#unavailable(key, problem)) };
     return replaced;
+  }
+
+  /** The verifier could not fetch the keys when a token came: as a failed probe (asked again after ISSUER_RETRY_MS, when the Gateway is reconciled). */
+  #unavailable(key: string, problem: string): void {
+    const check = this.#issuer;
+    if (check?.key !== key || this.#verifier?.key !== key || check.result === problem) return;
+    check.result = problem;
+    check.startedAt = this.#opts.clock.now();
+    this.#opts.logger.warn('the OpenID provider did not give its keys', { issuer: check.issuer, problem });
+    this.#host?.enqueue([GATEWAY_KEY]);
   }
 
   /** The limiter: kept (with its buckets) while the Gateway's and the servers' limits are unchanged; none when nothing is limited. */
