@@ -140,6 +140,9 @@ describe('access settings: a real controller with Gateway and AccessPolicy manif
     await h.start({}, { access: p });
     // Applied before the first pass: the endpoints never serve with the settings of before.
     expect(config(h).audit).toBeDefined();
+    await h.waitFor('a listening', async () => h.logs.some((l) => l.msg === 'MCP endpoint listening'));
+    const order = h.logs.flatMap((l) => (['access settings applied', 'aggregate MCP endpoint listening', 'MCP endpoint listening'].includes(l.msg) ? [l.msg] : []));
+    expect(order).toEqual(['access settings applied', 'aggregate MCP endpoint listening', 'MCP endpoint listening']);
     await h.waitFor('gateway Ready', async () => findCondition((await accessStatus<GatewayStatus>(h, 'Gateway', 'default'))?.conditions, 'Ready')?.status === 'True');
     expect(await accessStatus<GatewayStatus>(h, 'Gateway', 'default')).toMatchObject({ phase: 'Ready', mode: 'token', audit: true, policies: 0 });
     expect(await auditFiles(h)).toEqual(['audit.head', 'audit.jsonl']);

@@ -1,10 +1,11 @@
 /**
  * The composition root: it opens the state directory (the lock, the status
- * records), builds the manager and hands it what it runs — a backend (local
- * processes, or a Kubernetes cluster), the aggregate MCP endpoint, the
- * desired state's source (the manifest watcher, or the git source), and the
- * request watcher. The manager starts them in that order and knows nothing
- * of what each is; the mode is chosen here, once.
+ * records), builds the manager and hands it what it runs — the audit log
+ * and telemetry, a backend (local processes, or a Kubernetes cluster), the
+ * desired state's source (the manifest watcher, or the git source), the
+ * access settings (Gateway and AccessPolicies), the aggregate MCP endpoint,
+ * and the request watcher. The manager starts them in that order and knows
+ * nothing of what each is; the mode is chosen here, once.
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -226,11 +227,12 @@ export class Controller {
     manager.add(audit);
     manager.add(telemetry);
     manager.add(backend);
-    manager.add(this.#aggregate);
     if (git !== undefined) manager.add(git);
     manager.add(new ManifestWatcher({ desired: this.#desired, clock: this.#clock, logger, watch: git === undefined, ...(git !== undefined ? { revision: () => git.revision } : {}) }));
-    // Once the manifests are read and before any server's endpoint exists: the Gateway's settings applied.
+    // Once the manifests are read and before any endpoint listens (the aggregate's, then each server's in its first
+    // reconcile): the Gateway's settings applied, so no request is ever served under the settings of before.
     manager.add(this.#access);
+    manager.add(this.#aggregate);
     manager.add(
       new RequestWatcher({
         layout,
