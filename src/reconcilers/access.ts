@@ -99,6 +99,24 @@ interface IssuerCheck {
   abort: AbortController;
 }
 
+/**
+ * What a pass read. The desired state makes new entries whenever it re-reads
+ * a file and keeps them otherwise, so the same objects mean the same manifests.
+ */
+interface PassInputs {
+  entries: readonly DesiredEntry[];
+  servers: readonly MCPServerResource[];
+  news: number;
+}
+
+function sameInputs(a: PassInputs, b: PassInputs): boolean {
+  return a.news === b.news && sameItems(a.entries, b.entries) && sameItems(a.servers, b.servers);
+}
+
+function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
+  return a.length === b.length && a.every((item, i) => item === b[i]);
+}
+
 /** What is known of the provider: still asking, answering, or not (and when to ask again). */
 interface IssuerState {
   checking: boolean;
@@ -119,6 +137,10 @@ export class AccessControl implements Runnable {
   #limiter: { key: string; limiter: RateLimiter | undefined } | undefined;
   #issuer: IssuerCheck | undefined;
   #overrideWarned: string | undefined;
+  /** Counts what the parts told since (the provider's answer, the verifier's trouble): news makes the next pass. */
+  #news = 0;
+  /** The inputs of the last pass that left nothing pending. */
+  #steady: PassInputs | undefined;
 
   constructor(options: AccessControlOptions) {
     this.#opts = options;
@@ -155,6 +177,9 @@ export class AccessControl implements Runnable {
     // 1. Desired state: every declared Gateway and AccessPolicy (valid or not), and the servers' own limits.
     const entries = desired.keys().flatMap((key) => (isAccessKey(key) ? [desired.get(key)!] : []));
     const servers = desired.resources().filter((r): r is MCPServerResource => r.kind === 'MCPServer');
+    // Every key of both kinds, and every server's, queues a pass: one that would read what the last read is not made.
+    const inputs: PassInputs = { entries, servers, news: this.#news };
+    if (this.#steady !== undefined && sameInputs(this.#steady, inputs)) return {};
     const plan = planAccess({ entries, servers, auth });
     this.#warnOverride(plan.overridden);
     // 2. The live parts and the config, unless an invalid manifest holds what is applied.
@@ -165,6 +190,8 @@ export class AccessControl implements Runnable {
     await this.#writeStatuses(plan, entries, live, issuer);
     await this.#prune(entries);
     const retry = [issuer?.retryInMs, live.telemetryError !== undefined || live.auditError !== undefined ? ISSUER_RETRY_MS : undefined].filter((n): n is number => n !== undefined);
+    // Settled (nothing to ask again later, no answer awaited): the next pass over the same inputs would change nothing.
+    this.#steady = retry.length === 0 && issuer?.checking !== true ? inputs : undefined;
     return retry.length > 0 ? { requeueAfterMs: Math.min(...retry) } : {};
   }
 
@@ -232,6 +259,7 @@ export class AccessControl implements Runnable {
     check.result = problem;
     check.startedAt = this.#opts.clock.now();
     this.#opts.logger.warn('the OpenID provider did not give its keys', { issuer: check.issuer, problem });
+    this.#news++;
     this.#host?.enqueue([GATEWAY_KEY]);
   }
 
@@ -284,6 +312,7 @@ export class AccessControl implements Runnable {
       .then((result) => {
         if (this.#issuer !== check || check.abort.signal.aborted) return;
         check.result = result ?? null;
+        this.#news++;
         this.#host?.enqueue([GATEWAY_KEY]);
       });
   }
