@@ -353,6 +353,25 @@ describe('access settings: a real controller with Gateway and AccessPolicy manif
     expect(config(h).telemetry).toBe(NO_TELEMETRY);
   });
 
+  it("rate limits: the limiter is built from the Gateway's spec.rateLimits, kept (with its buckets) across other edits, rebuilt when they change, gone when they are", async () => {
+    const h = await harness();
+    const { parts: p, made } = parts();
+    const limits = (n: number): string => gatewayYaml(`  rateLimits:\n    perSubject:\n      requests: ${n}\n      perSeconds: 60\n`);
+    await h.write('gateway.yaml', limits(10));
+    await h.start({}, { access: p });
+    const first = config(h).limiter;
+    expect(first).toBeDefined();
+    expect(made.limiters.map((l) => l.gateway)).toEqual([{ perSubject: { requests: 10, perSeconds: 60 } }]);
+    await h.write('p.yaml', policyYaml('owner', 'token: local'));
+    await h.waitFor('policy applied', async () => config(h).policies.policies === 1);
+    expect(config(h).limiter).toBe(first);
+    await h.write('gateway.yaml', limits(20));
+    await h.waitFor('rebuilt', async () => made.limiters.length === 2 && config(h).limiter !== first);
+    await h.write('gateway.yaml', gatewayYaml('  auth:\n    mode: token\n'));
+    await h.waitFor('gone', async () => config(h).limiter === undefined);
+    expect(made.limiters).toHaveLength(2);
+  });
+
   it('up --no-auth wins over the Gateway: mode none, no policies, a warning naming the Gateway file', async () => {
     const h = await harness();
     await h.write('gateway.yaml', gatewayYaml('  auth:\n    mode: token\n'));
@@ -440,6 +459,29 @@ describe('access settings on the Kubernetes backend (the fake API server)', () =
 describe('planAccess', () => {
   const server = (name: string, rateLimits?: RateLimits): MCPServerResource =>
     ({ kind: 'MCPServer', name, manifest: { apiVersion: 'apiary.dev/v1alpha1', kind: 'MCPServer', metadata: { name }, spec: { command: 'x', ...(rateLimits ? { rateLimits } : {}) } }, source: { path: '/x', file: 'x.yaml', index: 0, line: 1, col: 1 } }) as MCPServerResource;
+
+  const gatewayEntry = (spec: object) => ({ key: 'Gateway/default' as const, errors: [], resource: { kind: 'Gateway' as const, name: 'default', manifest: { apiVersion: 'apiary.dev/v1alpha1', kind: 'Gateway' as const, metadata: { name: 'default' }, spec }, source: { path: '/g', file: 'g.yaml', index: 0, line: 1, col: 1 } } });
+  const policyEntry = (subject: object) => ({ key: 'AccessPolicy/p' as const, errors: [], resource: { kind: 'AccessPolicy' as const, name: 'p', manifest: { apiVersion: 'apiary.dev/v1alpha1', kind: 'AccessPolicy' as const, metadata: { name: 'p' }, spec: { subjects: [subject], rules: [{ servers: ['*'], effect: 'Allow' as const }] } }, source: { path: '/p', file: 'p.yaml', index: 0, line: 1, col: 1 }, ruleLines: [8] } });
+  const broken = { key: 'AccessPolicy/q' as const, errors: [{ file: 'q.yaml', line: 9, col: 15, message: 'spec.rules[0].effect: must be Allow or Deny' }] };
+  const reasons = (plan: ReturnType<typeof planAccess>): string[] => plan.statuses.map((s) => `${s.key} ${s.ready} ${s.reason}`);
+
+  it.each([
+    ['no access manifest: mode token, no audit', [], true, 'token', false, false, []],
+    ['--no-auth, no Gateway', [], false, 'none', false, false, []],
+    ['Gateway oidc, no policy', [gatewayEntry({ auth: { mode: 'oidc', oidc: { issuer: 'https://id.example.com', audience: 'a' } } })], true, 'oidc', true, false, ['Gateway/default true NoPolicies']],
+    ['Gateway token + a policy naming the token', [gatewayEntry({}), policyEntry({ token: 'local' })], true, 'token', true, false, ['Gateway/default true Applied', 'AccessPolicy/p true Applied']],
+    ['a policy naming a group in token mode', [policyEntry({ group: 'dev' })], true, 'token', false, false, ['AccessPolicy/p false NoCaller']],
+    ['Gateway none + a policy', [gatewayEntry({ auth: { mode: 'none' } }), policyEntry({ token: 'local' })], true, 'none', true, false, ['Gateway/default true Applied', 'AccessPolicy/p false AuthModeNone']],
+    ['--no-auth over Gateway token', [gatewayEntry({ audit: { enabled: false } }), policyEntry({ token: 'local' })], false, 'none', false, false, ['Gateway/default true AuthDisabled', 'AccessPolicy/p false AuthDisabled']],
+    ['an invalid policy holds the set', [gatewayEntry({}), policyEntry({ token: 'local' }), broken], true, 'token', true, true, ['AccessPolicy/q false InvalidManifest', 'Gateway/default false Held', 'AccessPolicy/p false Held']],
+    ['--no-auth: an invalid policy holds nothing', [policyEntry({ token: 'local' }), broken], false, 'none', false, false, ['AccessPolicy/q false InvalidManifest', 'AccessPolicy/p false AuthDisabled']],
+  ])('%s', (_what, entries, auth, mode, audit, hold, statuses) => {
+    const plan = planAccess({ entries: entries as never, servers: [], auth });
+    expect({ mode: plan.settings.mode, audit: plan.settings.audit !== undefined, hold: plan.hold }).toEqual({ mode, audit, hold });
+    expect(reasons(plan)).toEqual(statuses);
+    // Held with nothing applied before: every call is denied, the local token's too.
+    if (hold) expect(plan.settings.policies.decide(LOCAL, { server: 'a', kind: 'tool', name: 'x' }).effect).toBe('Deny');
+  });
 
   it("gathers each MCPServer's spec.rateLimits into the limiter's perServer map, with or without a Gateway", () => {
     const limits = { perServer: { requests: 5, perSeconds: 1 } };
