@@ -27,7 +27,7 @@ import { readAuditRecords } from '../src/state/audit-read.js';
 import { StateLayout } from '../src/state/layout.js';
 import { KubeCluster } from '../src/kubernetes/cluster.js';
 import { systemClock } from '../src/util/clock.js';
-import { ROOT, runCli } from './helpers/cli.js';
+import { ROOT, runCli, spawnUp } from './helpers/cli.js';
 import { FakeApiServer } from './helpers/fake-apiserver.js';
 import { harness, nodeServer, tinyServer, type Harness } from './helpers/controller.js';
 import { freePort } from './helpers/ports.js';
@@ -423,6 +423,30 @@ describe('access settings: a real controller with Gateway and AccessPolicy manif
     const described = await runCli(['describe', 'accesspolicy', 'devs'], { env });
     expect(described.stdout).toMatch(/Ready\s+False\s+NoCaller/);
     expect(described.stdout).toContain('Generation:       1 (observed 1)');
+  });
+});
+
+describe('apiary up with a Gateway', () => {
+  it('--no-auth: says at start what the endpoints enforce (mode none) and warns that the Gateway file is overridden', async () => {
+    const h = await harness();
+    await h.write('gateway.yaml', gatewayYaml('  auth:\n    mode: token\n'));
+    const up = spawnUp(['up', '--no-ui', '--no-auth'], h.env);
+    await h.waitFor('the access line', async () => up.output().includes('access (gateway/default)'), 20_000);
+    expect(up.output()).toContain('access (gateway/default): auth mode none, 0 AccessPolicy(s), audit log on (apiary audit); status: apiary get gateway');
+    expect(up.output()).toMatch(/apiary up --no-auth: the Gateway's auth mode and the AccessPolicies are not applied.*gateway\.yaml:1/);
+    up.child.kill('SIGTERM');
+    expect(await up.exited).toBe(0);
+  });
+
+  it('without a Gateway: no access line, as before', async () => {
+    const h = await harness();
+    await h.write('a.yaml', tinyServer('a', h));
+    const up = spawnUp(['up', '--no-ui'], h.env);
+    await h.waitFor('the endpoint line', async () => up.output().includes('apiary MCP endpoint'), 20_000);
+    up.child.kill('SIGTERM');
+    await up.exited;
+    expect(up.output()).not.toContain('access (gateway/default)');
+    expect(await auditFiles(h)).toEqual([]);
   });
 });
 
