@@ -454,7 +454,7 @@ describe('access settings on the Kubernetes backend (the fake API server)', () =
   const hello = (greeting: string): string =>
     `apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata:\n  name: a\nspec:\n  image: docker.io/library/node:22-alpine\n  command: node\n  args: ["examples/hello-server.mjs"]\n  env:\n    - name: GREETING\n      value: ${greeting}\n`;
 
-  it("the cluster backend's gateway gets the same AccessConfig; a new template over a running Deployment is a rollout to telemetry", async () => {
+  it("the cluster backend's gateway gets the same AccessConfig; a new template over a running Deployment is a rollout to telemetry, a container restarted in its pod a restart", async () => {
     const h = await harness();
     const fake = new FakeApiServer({ runContainers: { cwd: ROOT } });
     await fake.listen();
@@ -473,6 +473,10 @@ describe('access settings on the Kubernetes backend (the fake API server)', () =
       expect(await initialize(url)).toBe(200);
       await h.write('a.yaml', hello('Hi'));
       await h.waitFor('rollout counted', async () => made.telemetry[0]!.lifecycle.includes('a:rollout'), 20_000);
+      // A container that exits is restarted by the kubelet in the same pod: each restart is told to telemetry.
+      await h.write('crash.yaml', `apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata:\n  name: crash\nspec:\n  image: docker.io/library/node:22-alpine\n  command: node\n  args: ["-e", "process.exit(3)"]\n`);
+      await h.waitFor('restart counted', async () => made.telemetry[0]!.lifecycle.includes('crash:restart'), 20_000);
+      await h.waitFor('status says so too', async () => ((await h.status('crash'))?.restartCount ?? 0) >= 1, 20_000);
       await h.controller!.stop();
     } finally {
       await fake.shutdown();

@@ -242,6 +242,10 @@ export class ClusterServerReconciler {
       previous,
       revision: ctx.desired.revisionOf(resourceKey('MCPServer', name)),
     });
+    // The kubelet restarted the container in the same pod: a restart, as telemetry counts them (a new pod starts at 0).
+    if (status.pod !== undefined && status.pod === previous.pod) {
+      for (let n = previous.restartCount; n < status.restartCount; n++) ctx.gateway.gate.config.telemetry.lifecycle(name, 'restart');
+    }
     if (previous.phase !== status.phase) {
       if (['Stuck', 'CrashLoopBackOff', 'Failed'].includes(status.phase)) ctx.records.event('MCPServer', name, 'Warning', status.conditions.find((c) => c.type === 'Ready')?.reason ?? status.phase, status.message ?? status.phase);
       else if (status.phase === 'Running') ctx.records.event('MCPServer', name, 'Normal', 'Started', status.conditions.find((c) => c.type === 'Ready')?.message ?? 'running');
