@@ -9,7 +9,7 @@
  * real ones are written on other branches and connected in controller.ts.
  */
 import { existsSync } from 'node:fs';
-import { readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -20,6 +20,7 @@ import { recordOf } from '../src/api/audit.js';
 import { NO_TELEMETRY, type AccessConfig, type RateLimiter } from '../src/api/gate.js';
 import { findCondition, type AccessPolicyStatus, type GatewayStatus } from '../src/api/status.js';
 import type { MCPServerResource } from '../src/manifests/resource.js';
+import { probeIssuer } from '../src/reconcilers/issuer-probe.js';
 import { planAccess, type GatewayOidc, type GatewayTelemetry, type RateLimits } from '../src/reconcilers/access-plan.js';
 import type { AccessParts, ClosableVerifier, OpenedTelemetry } from '../src/reconcilers/access.js';
 import { readEndpointToken } from '../src/mcp/endpoint-token.js';
@@ -242,6 +243,24 @@ describe('access settings: a real controller with Gateway and AccessPolicy manif
     expect(JSON.stringify(records)).not.toContain('canary-arg-77');
     expect((await runCli(['audit', 'verify', '--state-dir', h.stateDir])).code).toBe(0);
   }, 60_000);
+
+  it('an audit log that cannot be opened (its key gone): the Gateway is Degraded, AuditFailed, saying why; the endpoints still serve', async () => {
+    const h = await harness();
+    const layout = new StateLayout(h.stateDir);
+    await mkdir(layout.auditDir, { recursive: true, mode: 0o700 });
+    await chmod(h.stateDir, 0o700);
+    await writeFile(layout.auditFile, '{"seq":1}\n');
+    await h.write('gateway.yaml', gatewayYaml('  auth:\n    mode: token\n'));
+    await h.start({}, { access: parts().parts });
+    const s = await h.waitFor('AuditFailed', async () => {
+      const status = await accessStatus<GatewayStatus>(h, 'Gateway', 'default');
+      return findCondition(status?.conditions, 'Ready')?.reason === 'AuditFailed' ? status : undefined;
+    });
+    expect(s).toMatchObject({ phase: 'Degraded', audit: false });
+    expect(findCondition(s.conditions, 'Ready')?.message).toContain(`the audit log cannot be opened: the audit log in ${layout.auditDir} exists but its key`);
+    expect(config(h)).toMatchObject({ mode: 'token' });
+    expect(config(h).audit).toBeUndefined();
+  });
 
   it('audit off in the Gateway: no log; turned on: the log opens', async () => {
     const h = await harness();
@@ -521,3 +540,14 @@ describe('planAccess', () => {
 });
 
 
+
+describe('probeIssuer', () => {
+  it('says why a provider gives no keys, and never quotes credentials written into its URL', async () => {
+    const signal = new AbortController().signal;
+    expect(await probeIssuer({ issuer: 'https://user:s3cret-pass@127.0.0.1:1', audience: 'a' }, signal)).not.toContain('s3cret-pass');
+    const jwks = await probeIssuer({ issuer: 'https://127.0.0.1:1', audience: 'a', jwksURL: 'https://user:s3cret-pass@127.0.0.1:1/jwks' }, signal);
+    expect(jwks).toBe('https://***@127.0.0.1:1/jwks carries credentials, which apiary does not send');
+    const port = await freePort();
+    expect(await probeIssuer({ issuer: `http://127.0.0.1:${port}`, audience: 'a', jwksURL: `http://127.0.0.1:${port}/jwks` }, signal)).toBe(`cannot reach http://127.0.0.1:${port}/jwks: fetch failed (ECONNREFUSED)`);
+  });
+});

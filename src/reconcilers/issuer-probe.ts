@@ -3,9 +3,11 @@
  * (then RFC 8414's metadata), then the JWKS, each fetched once with a short
  * timeout. The Gateway's status says IssuerUnreachable with the answer; the
  * verifier fetches the keys itself when a token comes (this only tells).
- * Nothing secret is sent or quoted: the URLs are the manifest's.
+ * Nothing secret is sent or quoted: the URLs are the manifest's (or the
+ * provider's), credentials in one never shown.
  */
 import { messageOf } from '../errors.js';
+import { redactUrl } from '../util/redact-url.js';
 import type { GatewayOidc } from './access-plan.js';
 
 const PROBE_TIMEOUT_MS = 5_000;
@@ -20,7 +22,7 @@ export async function probeIssuer(oidc: GatewayOidc, signal: AbortSignal): Promi
   const jwks = await getJson(jwksUrl, signal);
   if (typeof jwks === 'string') return jwks;
   const keys = (jwks as { keys?: unknown }).keys;
-  return Array.isArray(keys) && keys.length > 0 ? undefined : `${jwksUrl} holds no signing keys`;
+  return Array.isArray(keys) && keys.length > 0 ? undefined : `${redactUrl(jwksUrl)} holds no signing keys`;
 }
 
 /** The provider's jwks_uri, from its OpenID configuration or else its RFC 8414 metadata (the path after the well-known part). */
@@ -36,8 +38,8 @@ async function discover(issuer: string, signal: AbortSignal): Promise<{ jwksUrl:
       continue;
     }
     const { issuer: named, jwks_uri: jwksUri } = doc as { issuer?: unknown; jwks_uri?: unknown };
-    if (named !== issuer) return `${candidate} names issuer ${JSON.stringify(named)}, not ${issuer}: tokens from it would be refused`;
-    if (typeof jwksUri !== 'string') return `${candidate} names no jwks_uri`;
+    if (named !== issuer) return `${redactUrl(candidate)} names issuer ${JSON.stringify(typeof named === 'string' ? redactUrl(named) : named)}, not ${redactUrl(issuer)}: tokens from it would be refused`;
+    if (typeof jwksUri !== 'string') return `${redactUrl(candidate)} names no jwks_uri`;
     return { jwksUrl: jwksUri };
   }
   return why;
@@ -45,15 +47,17 @@ async function discover(issuer: string, signal: AbortSignal): Promise<{ jwksUrl:
 
 /** The JSON at `url`, or why there is none. */
 async function getJson(url: string, signal: AbortSignal): Promise<unknown> {
+  // fetch refuses such a URL with an error that quotes it whole.
+  if (URL.canParse(url) && new URL(url).username !== '') return `${redactUrl(url)} carries credentials, which apiary does not send`;
   try {
     const response = await fetch(url, { signal: AbortSignal.any([signal, AbortSignal.timeout(PROBE_TIMEOUT_MS)]), headers: { accept: 'application/json' }, redirect: 'error' });
-    if (!response.ok) return `${url} answered HTTP ${response.status}`;
+    if (!response.ok) return `${redactUrl(url)} answered HTTP ${response.status}`;
     const body: unknown = await response.json();
-    return typeof body === 'object' && body !== null ? body : `${url} did not answer a JSON object`;
+    return typeof body === 'object' && body !== null ? body : `${redactUrl(url)} did not answer a JSON object`;
   } catch (err) {
     // fetch says only "fetch failed"; the cause says why (ECONNREFUSED, a timeout).
     const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
     const detail = typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message : undefined;
-    return `cannot reach ${url}: ${messageOf(err)}${detail !== undefined ? ` (${detail})` : ''}`;
+    return `cannot reach ${redactUrl(url)}: ${messageOf(err)}${detail !== undefined ? ` (${detail})` : ''}`;
   }
 }
