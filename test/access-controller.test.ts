@@ -439,6 +439,7 @@ describe('access settings: a real controller with Gateway and AccessPolicy manif
     expect(policies.stdout.split('\n')[0]).toMatch(/^NAME\s+READY\s+SUBJECTS\s+RULES/);
     expect(policies.stdout).toMatch(/owner\s+True\s+token local/);
     expect(policies.stdout).toMatch(/devs\s+False\s+group dev/);
+    expect((await runCli(['describe', 'gateway', 'default'], { env })).stdout).toContain('In force:         auth mode token, 2 AccessPolicy(s), audit log on');
     const described = await runCli(['describe', 'accesspolicy', 'devs'], { env });
     expect(described.stdout).toMatch(/Ready\s+False\s+NoCaller/);
     expect(described.stdout).toContain('Generation:       1 (observed 1)');

@@ -103,6 +103,10 @@ export function gatewayDetails(o: ObjectView): Detail[] {
   if (spec === undefined) return [];
   const oidc = spec.auth?.oidc;
   const out: Detail[] = [['Auth mode', spec.auth?.mode ?? 'token']];
+  // What the endpoints apply, as the controller last said (under up --no-auth: mode none, whatever is written).
+  const status = o.object.status as GatewayStatus | undefined;
+  if (status?.mode !== undefined) out.push(['In force', `auth mode ${status.mode}, ${status.policies} AccessPolicy(s), audit log ${status.audit ? 'on' : 'off'}`]);
+  if (status?.metricsUrl !== undefined) out.push(['Metrics', status.metricsUrl]);
   if (oidc !== undefined) {
     out.push(['Issuer', oidc.issuer], ['Audience', oidc.audience], ['Username claim', oidc.usernameClaim ?? 'sub'], ['Groups claim', oidc.groupsClaim ?? 'groups']);
     if (oidc.jwksURL !== undefined) out.push(['JWKS', oidc.jwksURL]);
