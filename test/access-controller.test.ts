@@ -31,7 +31,10 @@ import { systemClock } from '../src/util/clock.js';
 import { ROOT, runCli, spawnUp } from './helpers/cli.js';
 import { FakeApiServer } from './helpers/fake-apiserver.js';
 import { harness, nodeServer, tinyServer, type Harness } from './helpers/controller.js';
+import { gitRepositoryYaml, testRepo } from './helpers/git.js';
 import { freePort } from './helpers/ports.js';
+import { needsGit } from './helpers/tools.js';
+import { waitFor } from './helpers/wait.js';
 
 const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
 
@@ -444,6 +447,28 @@ describe('access settings: a real controller with Gateway and AccessPolicy manif
     expect(described.stdout).toMatch(/Ready\s+False\s+NoCaller/);
     expect(described.stdout).toContain('Generation:       1 (observed 1)');
   });
+});
+
+describe.skipIf(!needsGit().available)('access settings following a git repository', () => {
+  it("a revision's Gateway is applied before any of its servers' endpoints listens", async () => {
+    const h = await harness();
+    const repo = await testRepo();
+    await repo.commit({ 'a.yaml': tinyServer('a', h), 'gateway.yaml': gatewayYaml('  auth:\n    mode: none\n  telemetry:\n    serviceName: x\n') });
+    await h.write('source.yaml', gitRepositoryYaml(repo.url, { interval: '1h' }));
+    const listening = (): boolean => h.logs.some((l) => l.msg === 'MCP endpoint listening');
+    const { parts: p } = parts();
+    // The revision's access settings are held up in opening telemetry: until a's endpoint listens (which must not
+    // happen first), or for 3 s at most, so that a controller that gets it right is not held forever.
+    const telemetry = p.telemetry;
+    p.telemetry = async (spec) => {
+      await waitFor('a listening', listening, 3_000).catch(() => undefined);
+      return telemetry(spec);
+    };
+    await h.start({}, { git: true, access: p });
+    await h.waitFor('a listening', async () => listening(), 20_000);
+    const order = h.logs.flatMap((l) => (l.msg === 'MCP endpoint listening' ? ['listening'] : l.msg === 'access settings applied' ? [`applied ${String(l['mode'])}`] : []));
+    expect(order).toEqual(['applied token', 'applied none', 'listening']);
+  }, 30_000);
 });
 
 describe('apiary up with a Gateway', () => {

@@ -39,7 +39,7 @@ import { ensurePrivateDir, sweepTempFiles, writeFileAtomic } from '../util/atomi
 import { systemClock, type Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { APIARY_VERSION } from '../util/version.js';
-import { ApiaryError } from '../errors.js';
+import { ApiaryError, messageOf } from '../errors.js';
 import { AuditLogRunnable, TelemetryRunnable } from './access-runnables.js';
 import { Manager } from './manager.js';
 import { LockRecord, ManifestWatcher, RequestWatcher } from './runnables.js';
@@ -261,6 +261,8 @@ export class Controller {
       applied: async (revision) => {
         const { affected, unsettled } = await this.#desired.scan({ reread: true, revision });
         if (unsettled.length > 0) logger.warn('files of the revision could not be read whole', { files: unsettled });
+        // The revision's Gateway and policies first: its servers' endpoints never serve under the settings of before.
+        await this.#access?.sync().catch((err: unknown) => logger.warn('access settings not applied yet; the Gateway is reconciled again', { error: messageOf(err) }));
         this.#manager.enqueue(affected);
         this.#manager.enqueueAll();
         this.#manager.changed();
