@@ -471,6 +471,25 @@ describe.skipIf(!needsGit().available)('access settings following a git reposito
   }, 30_000);
 });
 
+describe('access settings edited while apiary runs', () => {
+  it('a Gateway written with a new server (one file) is applied before the server is queued', async () => {
+    const h = await harness();
+    const listening = (): boolean => h.logs.some((l) => l.msg === 'MCP endpoint listening');
+    const { parts: p } = parts();
+    // As following git: opening telemetry holds the settings up until a's endpoint listens (which must not happen first), or 3 s.
+    const telemetry = p.telemetry;
+    p.telemetry = async (spec) => {
+      await waitFor('a listening', listening, 3_000).catch(() => undefined);
+      return telemetry(spec);
+    };
+    await h.start({}, { access: p });
+    await h.write('all.yaml', `${gatewayYaml('  auth:\n    mode: none\n  telemetry:\n    serviceName: x\n')}---\n${tinyServer('a', h)}`);
+    await h.waitFor('a listening', async () => listening(), 20_000);
+    const order = h.logs.flatMap((l) => (l.msg === 'MCP endpoint listening' ? ['listening'] : l.msg === 'access settings applied' ? [`applied ${String(l['mode'])}`] : []));
+    expect(order).toEqual(['applied token', 'applied none', 'listening']);
+  }, 30_000);
+});
+
 describe('apiary up with a Gateway', () => {
   it('--no-auth: says at start what the endpoints enforce (mode none) and warns that the Gateway file is overridden', async () => {
     const h = await harness();

@@ -12,7 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { AccessConfig } from '../api/gate.js';
 import { GATEWAY_NAME } from '../api/manifests.js';
-import { parseResourceKey, resourceKey } from '../api/names.js';
+import { parseResourceKey, resourceKey, type ResourceKey } from '../api/names.js';
 import type { Runnable } from '../api/runnable.js';
 import type { KeyStore } from '../crypto/keys.js';
 import { Cluster } from '../kubernetes/backend.js';
@@ -25,7 +25,7 @@ import type { McpView } from '../mcp/gateway.js';
 import type { Backend, SharedContext } from '../reconcilers/backend.js';
 import { GitRepositoryReconciler } from '../reconcilers/gitrepository.js';
 import { hostedServers, LocalProcesses } from '../reconcilers/local-processes.js';
-import { AccessControl, type AccessParts } from '../reconcilers/access.js';
+import { AccessControl, isAccessKey, type AccessParts } from '../reconcilers/access.js';
 import { SecretResolver } from '../reconcilers/secret-resolver.js';
 import { inheritedEnvironment } from '../runtime/env.js';
 import type { Runtime } from '../runtime/runtime.js';
@@ -228,7 +228,9 @@ export class Controller {
     manager.add(telemetry);
     manager.add(backend);
     if (git !== undefined) manager.add(git);
-    manager.add(new ManifestWatcher({ desired: this.#desired, clock: this.#clock, logger, watch: git === undefined, ...(git !== undefined ? { revision: () => git.revision } : {}) }));
+    const access = this.#access;
+    const applyFirst = { covers: (key: ResourceKey) => isAccessKey(key), apply: () => access.sync() };
+    manager.add(new ManifestWatcher({ desired: this.#desired, clock: this.#clock, logger, watch: git === undefined, applyFirst, ...(git !== undefined ? { revision: () => git.revision } : {}) }));
     // Once the manifests are read and before any endpoint listens (the aggregate's, then each server's in its first
     // reconcile): the Gateway's settings applied, so no request is ever served under the settings of before.
     manager.add(this.#access);

@@ -378,6 +378,7 @@ function gatewayReadiness(planned: PlannedStatus, live: Live, issuer: IssuerStat
   return { status: 'True', reason: planned.reason, message: planned.message };
 }
 
-function isAccessKey(key: ResourceKey): boolean {
+/** A Gateway's or an AccessPolicy's key: what this reconciler reads. */
+export function isAccessKey(key: ResourceKey): boolean {
   return key.startsWith('Gateway/') || key.startsWith('AccessPolicy/');
 }
