@@ -71,14 +71,14 @@ export interface ControllerOptions {
 /**
  * MERGE POINT (step 17): the real parts, written on their own branches, are
  * connected here and nowhere else:
- *   verifier: (oidc, onUnavailable) => createTokenVerifier({ ...oidc, onUnavailable }), // src/mcp/oidc-verifier.ts
- *   limiter: (gateway, perServer) => createRateLimiter(gateway, perServer),             // src/api/rate-limit.ts
+ *   verifier: (oidc, onUnavailable) => createTokenVerifier({ ...oidc, onUnavailable }),  // src/mcp/oidc-verifier.ts
+ *   limiter: (gateway, perServer) => createRateLimiter(gateway, perServer, () => clock.now()), // src/api/rate-limit.ts
  *   telemetry: async (spec) => (await import('../mcp/otel.js')).openTelemetry(spec, { logger }),
  *     // imported only when a Gateway has spec.telemetry: the SDK costs ~140 ms CPU to load
  * Until then: no OAuth token is accepted, nothing is rate limited, and
  * telemetry reports that it cannot start (the Gateway's status says so).
  */
-function accessParts(_logger: Logger): AccessParts {
+function accessParts(_logger: Logger, _clock: Clock): AccessParts {
   return {
     verifier: () => ({ verify: async () => ({ error: 'invalid_token', description: 'this apiary cannot check OAuth tokens yet' }), close: () => undefined }),
     limiter: () => undefined,
@@ -216,7 +216,7 @@ export class Controller {
         : new LocalProcesses({ layout, shared, ...(token !== undefined ? { token } : {}), ...(this.#opts.runtime !== undefined ? { runtime: this.#opts.runtime } : {}) });
     this.#backend = backend;
     this.#aggregate = new AggregateEndpoint(() => backend.gateway, APIARY_VERSION, logger);
-    const parts = this.#opts.access ?? accessParts(logger);
+    const parts = this.#opts.access ?? accessParts(logger, this.#clock);
     const audit = new AuditLogRunnable(layout, logger);
     const telemetry = new TelemetryRunnable(parts.telemetry, this.#clock, logger);
     this.#access = new AccessControl({ desired: this.#desired, records, clock: this.#clock, logger, gateway: () => backend.gateway, auth: this.#opts.auth !== false, parts, audit, telemetry });
