@@ -168,4 +168,15 @@ describe('access warnings across documents (validate says them)', () => {
     expect(warnings(oidc, policy('{ group: dev }'))).toEqual([]);
     expect(warnings(gateway('none'))).toEqual([]);
   });
+
+  it('oidc mode without any policy: everything is denied, said at the Gateway', () => {
+    const oidc = 'apiVersion: apiary.dev/v1alpha1\nkind: Gateway\nmetadata:\n  name: default\nspec:\n  auth:\n    mode: oidc\n    oidc: { issuer: "https://id.example.com", audience: apiary }\n';
+    expect(warnings(oidc)).toEqual(['0.yaml:1:1: Gateway in auth mode oidc and no AccessPolicy: every call is denied until a policy allows it']);
+  });
+
+  it('a rule naming a server no MCPServer declares: said at the rule (globs and declared servers are not)', () => {
+    const server = 'apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata:\n  name: mini\nspec:\n  command: node\n';
+    const rules = 'apiVersion: apiary.dev/v1alpha1\nkind: AccessPolicy\nmetadata:\n  name: p\nspec:\n  subjects: [{ token: local }]\n  rules:\n    - servers: ["mini", "git*"]\n      effect: Allow\n    - servers: ["githb"]\n      effect: Deny\n';
+    expect(warnings(server, rules)).toEqual(['1.yaml:10:1: AccessPolicy "p" rule 1 names server "githb", which no MCPServer in the directory declares: the rule denies nothing there']);
+  });
 });

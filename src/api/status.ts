@@ -126,5 +126,30 @@ export interface GitRepositoryStatus {
   message?: string;
 }
 
+/** The Gateway's status (step 17): whether its settings are in force at every endpoint, and what they are now. */
+export interface GatewayStatus {
+  observedGeneration: number;
+  phase: 'Ready' | 'Invalid' | 'Degraded';
+  conditions: Condition[];
+  /** The auth mode the endpoints apply (none under `up --no-auth`, whatever the manifest says). */
+  mode: 'token' | 'oidc' | 'none';
+  /** Whether calls are written to the audit log. */
+  audit: boolean;
+  /** Where Prometheus scrapes, when spec.telemetry.prometheus is set and the exporter listens. */
+  metricsUrl?: string;
+  /** How many AccessPolicies are compiled into what the endpoints apply. */
+  policies: number;
+  message?: string;
+}
+
+/** An AccessPolicy's status: whether its rules are among those the endpoints apply, and if not, why. */
+export interface AccessPolicyStatus {
+  observedGeneration: number;
+  phase: 'Ready' | 'Invalid' | 'Unused';
+  conditions: Condition[];
+  rules: number;
+  message?: string;
+}
+
 /** What a status record holds, by kind. */
-export type AnyStatus = MCPServerStatus | SecretStatus | GitRepositoryStatus;
+export type AnyStatus = MCPServerStatus | SecretStatus | GitRepositoryStatus | GatewayStatus | AccessPolicyStatus;

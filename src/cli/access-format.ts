@@ -1,10 +1,12 @@
 /**
  * The access kinds (Gateway, AccessPolicy) for the terminal: their `get`
  * tables, their `describe` details, and the words of a policy decision.
- * Read from the spec as written: no controller has a status for them yet.
+ * The spec as written, and the controller's Ready condition once it has
+ * seen them (READY `-` before).
  */
 import type { Decision, Subject } from '../api/access.js';
 import type { AccessRule, AccessSubject, GatewaySpec, ServerRateLimits } from '../api/manifests.js';
+import { findCondition, type GatewayStatus } from '../api/status.js';
 import type { ObjectView } from '../state/view.js';
 import { table } from './table.js';
 
@@ -52,15 +54,24 @@ function telemetrySummary(spec: GatewaySpec): string {
   return parts.join(', ') || '<none>';
 }
 
+/** The controller's word on it: its Ready condition, `-` while no controller has seen it. */
+function readiness(o: ObjectView): { ready: string; message: string | undefined } {
+  const ready = findCondition(o.object.status?.conditions, 'Ready');
+  if (ready === undefined) return { ready: '-', message: undefined };
+  return { ready: ready.status, message: ready.status === 'True' && ready.reason === 'Applied' ? undefined : `${ready.reason}: ${ready.message}` };
+}
+
 export function gatewayTable(objects: readonly ObjectView[], wide: boolean): string {
-  const headers = ['NAME', 'AUTH', 'ISSUER', 'AUDIT', 'MESSAGE'];
-  if (wide) headers.splice(4, 0, 'TELEMETRY', 'RATE LIMITS');
+  const headers = ['NAME', 'READY', 'AUTH', 'ISSUER', 'AUDIT', 'MESSAGE'];
+  if (wide) headers.splice(5, 0, 'TELEMETRY', 'RATE LIMITS');
   const rows = objects.map((o) => {
     const spec = gatewaySpec(o);
-    if (spec === undefined) return [o.name, 'Invalid', '-', '-', ...(wide ? ['-', '-'] : []), o.errors[0] ?? ''];
-    const mode = spec.auth?.mode ?? 'token';
-    const row = [o.name, mode, mode === 'oidc' ? (spec.auth?.oidc?.issuer ?? '-') : '-', spec.audit?.enabled === false ? 'off' : 'on', o.warnings[0] ?? ''];
-    if (wide) row.splice(4, 0, telemetrySummary(spec), rateLimitSummary(spec));
+    const { ready, message } = readiness(o);
+    if (spec === undefined) return [o.name, ready, 'Invalid', '-', '-', ...(wide ? ['-', '-'] : []), o.errors[0] ?? ''];
+    // What the endpoints apply, once a controller said (up --no-auth makes it none), else what is written.
+    const mode = (o.object.status as GatewayStatus | undefined)?.mode ?? spec.auth?.mode ?? 'token';
+    const row = [o.name, ready, mode, mode === 'oidc' ? (spec.auth?.oidc?.issuer ?? '-') : '-', spec.audit?.enabled === false ? 'off' : 'on', message ?? o.warnings[0] ?? ''];
+    if (wide) row.splice(5, 0, telemetrySummary(spec), rateLimitSummary(spec));
     return row;
   });
   return table(headers, rows);
@@ -79,12 +90,13 @@ function effects(rules: readonly AccessRule[]): string {
 }
 
 export function policyTable(objects: readonly ObjectView[], wide: boolean): string {
-  const headers = ['NAME', 'SUBJECTS', 'RULES', 'DECLARED'];
+  const headers = ['NAME', 'READY', 'SUBJECTS', 'RULES', 'DECLARED'];
   if (wide) headers.push('MESSAGE');
   const rows = objects.map((o) => {
     const spec = o.resource?.kind === 'AccessPolicy' ? o.resource.manifest.spec : undefined;
-    const row = spec === undefined ? [o.name, '-', 'Invalid', o.declaredAt ?? '-'] : [o.name, spec.subjects.map(subjectText).join(', '), effects(spec.rules), o.declaredAt ?? '-'];
-    if (wide) row.push(o.errors[0] ?? '');
+    const { ready, message } = readiness(o);
+    const row = spec === undefined ? [o.name, ready, '-', 'Invalid', o.declaredAt ?? '-'] : [o.name, ready, spec.subjects.map(subjectText).join(', '), effects(spec.rules), o.declaredAt ?? '-'];
+    if (wide) row.push(o.errors[0] ?? message ?? '');
     return row;
   });
   return table(headers, rows);
@@ -108,6 +120,10 @@ export function gatewayDetails(o: ObjectView): Detail[] {
   if (spec === undefined) return [];
   const oidc = spec.auth?.oidc;
   const out: Detail[] = [['Auth mode', spec.auth?.mode ?? 'token']];
+  // What the endpoints apply, as the controller last said (under up --no-auth: mode none, whatever is written).
+  const status = o.object.status as GatewayStatus | undefined;
+  if (status?.mode !== undefined) out.push(['In force', `auth mode ${status.mode}, ${status.policies} AccessPolicy(s), audit log ${status.audit ? 'on' : 'off'}`]);
+  if (status?.metricsUrl !== undefined) out.push(['Metrics', status.metricsUrl]);
   if (oidc !== undefined) {
     out.push(['Issuer', oidc.issuer], ['Audience', oidc.audience], ['Username claim', oidc.usernameClaim ?? 'sub'], ['Groups claim', oidc.groupsClaim ?? 'groups']);
     if (oidc.jwksURL !== undefined) out.push(['JWKS', oidc.jwksURL]);

@@ -1,15 +1,18 @@
 /**
  * The composition root: it opens the state directory (the lock, the status
- * records), builds the manager and hands it what it runs — a backend (local
- * processes, or a Kubernetes cluster), the aggregate MCP endpoint, the
- * desired state's source (the manifest watcher, or the git source), and the
- * request watcher. The manager starts them in that order and knows nothing
- * of what each is; the mode is chosen here, once.
+ * records), builds the manager and hands it what it runs — the audit log
+ * and telemetry, a backend (local processes, or a Kubernetes cluster), the
+ * desired state's source (the manifest watcher, or the git source), the
+ * access settings (Gateway and AccessPolicies), the aggregate MCP endpoint,
+ * and the request watcher. The manager starts them in that order and knows
+ * nothing of what each is; the mode is chosen here, once.
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { parseResourceKey, resourceKey } from '../api/names.js';
+import type { AccessConfig } from '../api/gate.js';
+import { GATEWAY_NAME } from '../api/manifests.js';
+import { parseResourceKey, resourceKey, type ResourceKey } from '../api/names.js';
 import type { Runnable } from '../api/runnable.js';
 import type { KeyStore } from '../crypto/keys.js';
 import { Cluster } from '../kubernetes/backend.js';
@@ -18,10 +21,13 @@ import { DesiredState } from '../manifests/desired-state.js';
 import { formatManifestError } from '../manifests/errors.js';
 import { AggregateEndpoint } from '../mcp/aggregate-endpoint.js';
 import { loadEndpointToken } from '../mcp/endpoint-token.js';
+import { createTokenVerifier } from '../mcp/oidc-verifier.js';
+import { createRateLimiter } from '../api/rate-limit.js';
 import type { McpView } from '../mcp/gateway.js';
 import type { Backend, SharedContext } from '../reconcilers/backend.js';
 import { GitRepositoryReconciler } from '../reconcilers/gitrepository.js';
 import { hostedServers, LocalProcesses } from '../reconcilers/local-processes.js';
+import { AccessControl, isAccessKey, type AccessParts } from '../reconcilers/access.js';
 import { SecretResolver } from '../reconcilers/secret-resolver.js';
 import { inheritedEnvironment } from '../runtime/env.js';
 import type { Runtime } from '../runtime/runtime.js';
@@ -35,6 +41,8 @@ import { ensurePrivateDir, sweepTempFiles, writeFileAtomic } from '../util/atomi
 import { systemClock, type Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { APIARY_VERSION } from '../util/version.js';
+import { messageOf } from '../errors.js';
+import { AuditLogRunnable, TelemetryRunnable } from './access-runnables.js';
 import { Manager } from './manager.js';
 import { LockRecord, ManifestWatcher, RequestWatcher } from './runnables.js';
 
@@ -58,6 +66,22 @@ export interface ControllerOptions {
    * GitRepository manifest in --dir).
    */
   git?: boolean;
+  /** The token verifier, rate limiter and telemetry the Gateway's settings are built with (tests hand in their own). */
+  access?: AccessParts;
+}
+
+/**
+ * The parts step 17's access settings are built from (the verifier, the
+ * limiter, telemetry), connected here and nowhere else; tests replace them
+ * through ControllerOptions.access. OpenTelemetry is imported only when a
+ * Gateway has spec.telemetry: the SDK costs ~140 ms of CPU to load.
+ */
+function accessParts(logger: Logger, clock: Clock): AccessParts {
+  return {
+    verifier: (oidc, onUnavailable) => createTokenVerifier({ ...oidc, onUnavailable }),
+    limiter: (gateway, perServer) => createRateLimiter(gateway, perServer, () => clock.now()),
+    telemetry: async (spec) => (await import('../mcp/otel.js')).openTelemetry(spec, { logger }),
+  };
 }
 
 export class Controller {
@@ -71,6 +95,7 @@ export class Controller {
   #backend: Backend | undefined;
   #aggregate: AggregateEndpoint | undefined;
   #git: GitRepositoryReconciler | undefined;
+  #access: AccessControl | undefined;
   #lock: ControllerLock | undefined;
   #stopping = false;
   info: ControllerInfo | undefined;
@@ -92,10 +117,12 @@ export class Controller {
       ...(options.workers !== undefined ? { workers: options.workers } : {}),
       // The manifests' keys come from the manifest watcher (a runnable's keys()); these are what status remembers.
       keys: () => this.#records?.keys() ?? [],
-      // The one cross-kind mapping: a Secret wakes every MCPServer that references it.
+      // The cross-kind mappings: a Secret wakes every MCPServer that references it; an MCPServer, the Gateway.
       wakes: (key) => {
         const { kind, name } = parseResourceKey(key);
-        return kind === 'Secret' ? desired.serversUsingSecret(name).map((server) => resourceKey('MCPServer', server)) : [];
+        if (kind === 'Secret') return desired.serversUsingSecret(name).map((server) => resourceKey('MCPServer', server));
+        // A server's spec.rateLimits is part of the Gateway's limiter: its changes reach the access reconciler.
+        return kind === 'MCPServer' ? [resourceKey('Gateway', GATEWAY_NAME)] : [];
       },
       // Following git with no revision yet (the first fetch has not succeeded), only the source is reconciled:
       // what an earlier run left running is neither pruned nor restarted until there is a revision to compare it with.
@@ -126,6 +153,11 @@ export class Controller {
   snapshot(): StateViewInput {
     const documents = this.#git !== undefined ? [...this.#git.documents, ...this.#desired.documents()] : this.#desired.documents();
     return { documents, records: this.#records?.all() ?? [], ...(this.info ? { controller: this.info } : {}) };
+  }
+
+  /** What every endpoint applies now (the Gateway's and the policies' settings), once the backend has started. */
+  accessConfig(): AccessConfig | undefined {
+    return this.#backend?.gateway.gate.config;
   }
 
   /** What the MCP side knows of a server now (its handshake, the tools it listed). */
@@ -182,13 +214,25 @@ export class Controller {
         : new LocalProcesses({ layout, shared, ...(token !== undefined ? { token } : {}), ...(this.#opts.runtime !== undefined ? { runtime: this.#opts.runtime } : {}) });
     this.#backend = backend;
     this.#aggregate = new AggregateEndpoint(() => backend.gateway, APIARY_VERSION, logger);
+    const parts = this.#opts.access ?? accessParts(logger, this.#clock);
+    const audit = new AuditLogRunnable(layout, logger);
+    const telemetry = new TelemetryRunnable(parts.telemetry, this.#clock, logger);
+    this.#access = new AccessControl({ desired: this.#desired, records, clock: this.#clock, logger, gateway: () => backend.gateway, auth: this.#opts.auth !== false, parts, audit, telemetry });
 
     const manager = this.#manager;
     manager.add(new LockRecord(lock, logger));
+    // Before the endpoints, so stopped after them: the last records flushed, the last spans exported.
+    manager.add(audit);
+    manager.add(telemetry);
     manager.add(backend);
-    manager.add(this.#aggregate);
     if (git !== undefined) manager.add(git);
-    manager.add(new ManifestWatcher({ desired: this.#desired, clock: this.#clock, logger, watch: git === undefined, ...(git !== undefined ? { revision: () => git.revision } : {}) }));
+    const access = this.#access;
+    const applyFirst = { covers: (key: ResourceKey) => isAccessKey(key), apply: () => access.sync() };
+    manager.add(new ManifestWatcher({ desired: this.#desired, clock: this.#clock, logger, watch: git === undefined, applyFirst, ...(git !== undefined ? { revision: () => git.revision } : {}) }));
+    // Once the manifests are read and before any endpoint listens (the aggregate's, then each server's in its first
+    // reconcile): the Gateway's settings applied, so no request is ever served under the settings of before.
+    manager.add(this.#access);
+    manager.add(this.#aggregate);
     manager.add(
       new RequestWatcher({
         layout,
@@ -217,6 +261,8 @@ export class Controller {
       applied: async (revision) => {
         const { affected, unsettled } = await this.#desired.scan({ reread: true, revision });
         if (unsettled.length > 0) logger.warn('files of the revision could not be read whole', { files: unsettled });
+        // The revision's Gateway and policies first: its servers' endpoints never serve under the settings of before.
+        await this.#access?.sync().catch((err: unknown) => logger.warn('access settings not applied yet; the Gateway is reconciled again', { error: messageOf(err) }));
         this.#manager.enqueue(affected);
         this.#manager.enqueueAll();
         this.#manager.changed();
@@ -256,6 +302,7 @@ export class Controller {
     if (this.#stopping) return;
     this.#stopping = true;
     await this.#manager.stop();
+    this.#access?.close();
     await this.#lock?.release();
     this.#opts.logger.info('controller stopped');
   }

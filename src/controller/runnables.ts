@@ -30,6 +30,12 @@ export interface ManifestWatcherOptions {
   watch: boolean;
   /** The git revision the directory holds (following git): the first read gives it to every entry. */
   revision?: () => string | undefined;
+  /**
+   * Keys that change what every endpoint enforces (a Gateway, an AccessPolicy):
+   * applied before the rest of the same read is queued, so a server declared
+   * beside them never serves under the settings of before.
+   */
+  applyFirst?: { covers(key: ResourceKey): boolean; apply(): Promise<unknown> };
 }
 
 /** Reads the desired state before any reconcile, then keeps it current: file events, and a full scan on each resync. */
@@ -49,11 +55,7 @@ export class ManifestWatcher implements Runnable {
     this.#host = host;
     const { unsettled } = await desired.scan({ revision: this.#opts.revision?.() });
     if (!this.#opts.watch) return;
-    this.#source = new ManifestSource({ desired, clock, logger, onAffected: (keys) => {
-        host.enqueue(keys);
-        host.changed();
-      },
-    });
+    this.#source = new ManifestSource({ desired, clock, logger, onAffected: (keys) => void this.#queue(host, keys) });
     await this.#source.start();
     // A file that looked half-written is read again now, as after a resync, not left unread (and unreported) until one.
     for (const path of unsettled) this.#source.touch(path);
@@ -74,9 +76,18 @@ export class ManifestWatcher implements Runnable {
       logger.info('manifest directory is back; watching it again', { dir: desired.dir });
       await this.#source?.restart();
     }
-    this.#host?.enqueue(affected);
-    this.#host?.changed();
+    if (this.#host !== undefined) await this.#queue(this.#host, affected);
     for (const path of unsettled) this.#source?.touch(path);
+  }
+
+  async #queue(host: Host, keys: Iterable<ResourceKey>): Promise<void> {
+    const first = this.#opts.applyFirst;
+    const list = [...keys];
+    if (first !== undefined && list.some((key) => first.covers(key))) {
+      await first.apply().catch((err: unknown) => this.#opts.logger.warn('access settings not applied yet; the Gateway is reconciled again', { error: messageOf(err) }));
+    }
+    host.enqueue(list);
+    host.changed();
   }
 
   async stop(): Promise<void> {

@@ -166,6 +166,8 @@ export class ClusterServerReconciler {
           if (objects.every((o) => o.kind !== 'Service')) await cluster.remove('Service', name);
           this.#appliedAt.set(name, ctx.clock.now());
           this.#applyErrors.delete(name);
+          // A new template over a running Deployment: its pods are replaced, a rollout as telemetry counts them.
+          if (changed && deployment !== undefined) ctx.gateway.gate.config.telemetry.lifecycle(name, 'rollout');
           if (changed) {
             ctx.records.event('MCPServer', name, 'Normal', 'Applied', `${annotated.map((o) => `${o.kind} ${cluster.namespace}/${o.metadata.name}`).join(' and ')} applied (generation ${generation})${restartPending ? ', restarting its pods' : ''}`);
             ctx.logger.info('server applied to the cluster', { server: name, generation, namespace: cluster.namespace });
@@ -212,6 +214,7 @@ export class ClusterServerReconciler {
     const pod = ctx.cluster.pods(name)[0]?.metadata?.name;
     ctx.records.event('MCPServer', name, 'Warning', 'Unhealthy', `${message}; deleting pod ${pod ?? '?'} for its Deployment to replace it`);
     ctx.logger.warn('server unhealthy', { server: name, pod, reason: message });
+    ctx.gateway.gate.config.telemetry.lifecycle(name, 'restart');
     if (pod !== undefined) await ctx.cluster.remove('Pod', pod).catch((err: unknown) => ctx.logger.warn('cannot delete the unhealthy pod', { server: name, pod, error: messageOf(err) }));
   }
 
@@ -239,6 +242,10 @@ export class ClusterServerReconciler {
       previous,
       revision: ctx.desired.revisionOf(resourceKey('MCPServer', name)),
     });
+    // The kubelet restarted the container in the same pod: a restart, as telemetry counts them (a new pod starts at 0).
+    if (status.pod !== undefined && status.pod === previous.pod) {
+      for (let n = previous.restartCount; n < status.restartCount; n++) ctx.gateway.gate.config.telemetry.lifecycle(name, 'restart');
+    }
     if (previous.phase !== status.phase) {
       if (['Stuck', 'CrashLoopBackOff', 'Failed'].includes(status.phase)) ctx.records.event('MCPServer', name, 'Warning', status.conditions.find((c) => c.type === 'Ready')?.reason ?? status.phase, status.message ?? status.phase);
       else if (status.phase === 'Running') ctx.records.event('MCPServer', name, 'Normal', 'Started', status.conditions.find((c) => c.type === 'Ready')?.message ?? 'running');

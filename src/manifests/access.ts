@@ -29,16 +29,47 @@ export function accessPolicySet(resources: readonly Resource[]): AccessPolicySet
  * Policies that would shut out a caller nobody meant to shut out, said where
  * the policies are written (validate prints them): under mode none no caller
  * is anyone, and under mode token the bearer token is the only caller there
- * is. Each is allowed nothing unless a policy names it.
+ * is. Each is allowed nothing unless a policy names it. Also: mode oidc
+ * with no policy at all (everything denied), and a rule naming a server
+ * nobody declares (a typo, most often).
  */
 export function accessWarnings(resources: readonly Resource[]): ManifestError[] {
   const policies = resources.filter((r): r is AccessPolicyResource => r.kind === 'AccessPolicy');
   const first = policies[0];
+  const gateway = resources.find((r): r is GatewayResource => r.kind === 'Gateway');
+  if (first === undefined && gateway?.manifest.spec?.auth?.mode === 'oidc') {
+    return [{ file: gateway.source.file, line: gateway.source.line, col: gateway.source.col, message: 'Gateway in auth mode oidc and no AccessPolicy: every call is denied until a policy allows it' }];
+  }
   if (first === undefined) return [];
+  return [...modeWarnings(resources, policies, first), ...unknownServers(resources, policies)];
+}
+
+function modeWarnings(resources: readonly Resource[], policies: readonly AccessPolicyResource[], first: AccessPolicyResource): ManifestError[] {
   const mode = authModeOf(resources);
   const at = { file: first.source.file, line: first.source.line, col: first.source.col };
   if (mode === 'none') return [{ ...at, message: `AccessPolicy in a directory whose Gateway has auth mode none: callers are anonymous, no subject matches them, so everything is denied; use mode oidc, or remove the policies` }];
   const namesToken = policies.some((p) => p.manifest.spec.subjects.some((s) => s.token === 'local'));
   if (mode === 'token' && !namesToken) return [{ ...at, message: `AccessPolicy in auth mode ${resources.some((r) => r.kind === 'Gateway') ? 'token' : 'token (no Gateway)'}: the bearer token is the only caller and no policy names it (subjects: [{token: local}]), so it may use nothing` }];
   return [];
+}
+
+/**
+ * A rule that names a server (not a glob) no MCPServer of the directory
+ * declares, when it declares any: most often a typo, which would allow or
+ * deny nothing. Said at the rule's line.
+ */
+function unknownServers(resources: readonly Resource[], policies: readonly AccessPolicyResource[]): ManifestError[] {
+  const servers = new Set(resources.flatMap((r) => (r.kind === 'MCPServer' ? [r.name] : [])));
+  // Policies read without any server (one file validated alone, a policies-only folder) have nothing to compare with.
+  if (servers.size === 0) return [];
+  const out: ManifestError[] = [];
+  for (const policy of policies) {
+    policy.manifest.spec.rules.forEach((rule, i) => {
+      for (const name of rule.servers) {
+        if (/[*?]/.test(name) || servers.has(name)) continue;
+        out.push({ file: policy.source.file, line: policy.ruleLines[i] ?? policy.source.line, col: 1, message: `AccessPolicy "${policy.name}" rule ${i} names server "${name}", which no MCPServer in the directory declares: the rule ${rule.effect === 'Allow' ? 'allows' : 'denies'} nothing there` });
+      }
+    });
+  }
+  return out;
 }

@@ -332,8 +332,11 @@ export class MCPServerReconciler {
     if (launch.configParts !== undefined) memory.lastRunParts = launch.configParts;
     else delete memory.lastRunParts;
     const requested = memory.restartRequestedAt !== undefined && memory.restartRequestedAt !== memory.restartHandledAt;
+    const restarts = ctx.runtime.history(name).restartCount;
     try {
       const observed = await ctx.runtime.start(launch);
+      // The run history counts a start after a run that ended on its own as a restart: so does telemetry.
+      if (ctx.runtime.history(name).restartCount > restarts) ctx.gateway.gate.config.telemetry.lifecycle(name, 'restart');
       if (requested) await this.#restartHandled(name);
       ctx.records.event(KIND, name, 'Normal', 'Started', `started pid ${observed.pid} (generation ${launch.generation})`);
       ctx.logger.info('server started', { server: name, pid: observed.pid, generation: launch.generation, command: launch.command });
@@ -373,6 +376,7 @@ export class MCPServerReconciler {
     const next = ctx.runtime.observe(name, 'next');
     if (next === undefined || !ctx.gateway.promote(name)) return;
     ctx.runtime.promote(name);
+    ctx.gateway.gate.config.telemetry.lifecycle(name, 'rollout');
     const memory = this.memory(name);
     const launch = desired.state === 'valid' ? desired.launch : undefined;
     if (launch?.configHash === next.configHash && launch.configParts !== undefined) memory.lastRunParts = launch.configParts;

@@ -27,7 +27,7 @@ export interface Harness {
   /** Every record the controller logged (at debug and above). */
   logs: LogRecord[];
   controller?: Controller;
-  start(extraEnv?: NodeJS.ProcessEnv, options?: Partial<Pick<ControllerOptions, 'auth' | 'cluster' | 'keys' | 'git' | 'clock' | 'resyncMs'>>): Promise<Controller>;
+  start(extraEnv?: NodeJS.ProcessEnv, options?: Partial<Pick<ControllerOptions, 'auth' | 'cluster' | 'keys' | 'git' | 'clock' | 'resyncMs' | 'access'>>): Promise<Controller>;
   write(file: string, text: string): Promise<void>;
   view(): Promise<StateView>;
   server(name: string): Promise<ObjectView | undefined>;

@@ -19,6 +19,7 @@ import type { KubeCluster } from '../../kubernetes/cluster.js';
 import { readSourceDirectory, writeFlagSource } from '../../source/directory.js';
 import { redactUrl } from '../../util/redact-url.js';
 import { APIARY_VERSION } from '../../util/version.js';
+import type { AccessConfig } from '../../api/gate.js';
 
 interface UpOptions {
   resync: string;
@@ -160,6 +161,8 @@ export function registerUp(program: Command, ctx: CliContext): void {
       }
       if (cluster !== undefined) ctx.io.out(`servers run on Kubernetes: context ${cluster.context}, namespace ${cluster.namespace} (${cluster.server})`);
       if (started.aggregateUrl !== undefined) ctx.io.out(`apiary MCP endpoint (every Ready server, tools named <server>__<tool>): ${started.aggregateUrl}`);
+      const access = accessLine(started);
+      if (access !== undefined) ctx.io.out(access);
       if (ui.server !== undefined) {
         ctx.io.out(`apiary console: ${await ui.server.loginLink()}`);
         ctx.io.out(`  (the link signs you in once, within ${LOGIN_CODE_MS / 60_000} minutes; apiary ui prints a fresh one)`);
@@ -276,4 +279,12 @@ async function detach(ctx: CliContext, dir: string, stateDir: string, opts: UpOp
     await sleep(50);
   }
   throw new ApiaryError('Timeout', `the background controller (pid ${child.pid}) did not start within 30 s; see ${logPath}`);
+}
+
+/** What the endpoints enforce, said once at start when the directory has a Gateway (without one: nothing new to say). */
+function accessLine(controller: { desired: { resources(): readonly { kind: string }[] }; accessConfig(): AccessConfig | undefined }): string | undefined {
+  const config = controller.accessConfig();
+  if (config === undefined || !controller.desired.resources().some((r) => r.kind === 'Gateway')) return undefined;
+  const mode = config.mode === 'oidc' && config.oidc !== undefined ? `oidc (issuer ${config.oidc.issuer})` : config.mode;
+  return `access (gateway/default): auth mode ${mode}, ${config.policies.policies} AccessPolicy(s), audit log ${config.audit !== undefined ? 'on (apiary audit)' : 'off'}; status: apiary get gateway`;
 }
