@@ -199,3 +199,25 @@ for (const entry of readdirSync('dist', { recursive: true, withFileTypes: true }
 const state = mkdtempSync(join(tmpdir(), 'apiary-bundle-'));
 spawnSync(process.execPath, ['dist/src/cli/launch.cjs', 'get', '--dir', 'manifests', '--state-dir', state], { stdio: 'ignore' });
 rmSync(state, { recursive: true, force: true });
+
+// A V8 start-up snapshot for get and validate (src/cli/snapshot.cts says what
+// it holds; measured in bench/cli.ts). It only works with the node that made
+// it, so beside it goes which one: its path, in a file as old as the snapshot,
+// which bin/apiary compares with the node on PATH using shell built-ins only
+// (another node, or that one replaced by a newer file since, and it does not
+// use the snapshot). Not in the package (package.json files): an install has
+// no snapshot and starts as before.
+// Only a speed-up: if building it fails, the verbs start as they did.
+const BLOB = 'dist/apiary.blob';
+rmSync(BLOB, { force: true });
+rmSync(`${BLOB}.node`, { force: true });
+// The builder runs its entry with require and __dirname but no exports, which tsc's CommonJS output sets.
+const ENTRY = 'dist/src/cli/snapshot-entry.cjs';
+writeFileSync(ENTRY, `(function (exports) {\n${readFileSync('dist/src/cli/snapshot.cjs', 'utf8')}\n})({});\n`);
+const snapshot = spawnSync(process.execPath, ['--snapshot-blob', BLOB, '--build-snapshot', ENTRY], { encoding: 'utf8' });
+if (snapshot.status === 0) {
+  writeFileSync(`${BLOB}.node`, `${process.execPath}\n`);
+} else {
+  rmSync(BLOB, { force: true });
+  console.warn(`bundle: no start-up snapshot (get and validate start without one): ${(snapshot.stderr || snapshot.error?.message || '').trim().split('\n').slice(0, 3).join(' ')}`);
+}
