@@ -19,7 +19,6 @@ import fs = require('node:fs');
 import os = require('node:os');
 import path = require('node:path');
 import v8 = require('node:v8');
-import vm = require('node:vm');
 
 type Main = (argv: readonly string[], io: unknown, env: NodeJS.ProcessEnv) => Promise<number>;
 type Wrapper = (exports: object, require: (id: string) => unknown, module: { exports: unknown }, filename: string, dirname: string) => void;
@@ -41,8 +40,9 @@ function loadBundle(): Main {
   (globalThis as Record<symbol, unknown>)[HANDOFF] = (handed: Main): void => {
     main = handed;
   };
-  const source = fs.readFileSync(bundle, 'latin1');
-  const wrapped = vm.runInThisContext(`(function (exports, require, module, __filename, __dirname) { ${source}\n});`, { filename: bundle }) as Wrapper;
+  // The Function constructor, not node:vm, which node does not count among the built-ins a snapshot may hold loaded.
+  const source = `${fs.readFileSync(bundle, 'latin1')}\n//# sourceURL=${bundle}`;
+  const wrapped = new Function('exports', 'require', 'module', '__filename', '__dirname', source) as Wrapper;
   const module = { exports: {} };
   wrapped.call(module.exports, module.exports, (id) => (runtimeRequire ?? require)(id), module, bundle, dist);
   delete (globalThis as Record<symbol, unknown>)[HANDOFF];
