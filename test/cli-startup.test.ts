@@ -114,7 +114,8 @@ describe('the built CLI loads what a verb needs', () => {
     await symlink(join(ROOT, 'node_modules'), join(copy, 'node_modules'));
     const run = async (env: NodeJS.ProcessEnv = {}): Promise<string[][]> => {
       const trace = await tracer();
-      const result = spawnSync(join(copy, 'bin', 'apiary'), ['validate', join(ROOT, 'manifests')], { env: { ...process.env, ...trace.env, ...env }, encoding: 'utf8' });
+      const options = [trace.env['NODE_OPTIONS'], env['NODE_OPTIONS']].filter((o) => o !== undefined).join(' ');
+      const result = spawnSync(join(copy, 'bin', 'apiary'), ['validate', join(ROOT, 'manifests')], { env: { ...process.env, ...trace.env, ...env, NODE_OPTIONS: options }, encoding: 'utf8' });
       expect(result.status, result.stderr).toBe(0);
       expect(result.stderr).toContain('2 valid resource(s)');
       return trace.read();
@@ -129,6 +130,11 @@ describe('the built CLI loads what a verb needs', () => {
     // The same node, replaced by a newer file since the snapshot was made.
     await utimes(join(copy, 'dist', 'apiary.blob.node'), new Date(0), new Date(0));
     expect(await run()).toEqual([[]]);
+    // A V8 flag in NODE_OPTIONS (node would refuse the snapshot: exit 14); node's own options such as a preload keep it.
+    await utimes(join(copy, 'dist', 'apiary.blob.node'), new Date(), new Date());
+    expect(await run({ NODE_OPTIONS: '--max-old-space-size=4096 --no-warnings' })).toEqual([[]]);
+    expect(await run({ NODE_OPTIONS: '--expose-gc' })).toEqual([[]]);
+    expect((await run({ NODE_OPTIONS: '--no-warnings --trace-warnings' }))[0]?.[0]).toBe('snapshot');
     // No snapshot at all.
     await rm(join(copy, 'dist', 'apiary.blob.node'));
     expect(await run()).toEqual([[]]);
