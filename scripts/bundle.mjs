@@ -214,7 +214,11 @@ rmSync(`${BLOB}.node`, { force: true });
 // The builder runs its entry with require and __dirname but no exports, which tsc's CommonJS output sets.
 const ENTRY = 'dist/src/cli/snapshot-entry.cjs';
 writeFileSync(ENTRY, `(function (exports) {\n${readFileSync('dist/src/cli/snapshot.cjs', 'utf8')}\n})({});\n`);
-const snapshot = spawnSync(process.execPath, ['--snapshot-blob', BLOB, '--build-snapshot', ENTRY], { encoding: 'utf8' });
+// Without NODE_OPTIONS: node refuses a snapshot run with V8 flags other than it was built with (a CI's
+// --max-old-space-size would make every later get exit 14), and bin/apiary uses it only without such flags.
+const env = { ...process.env };
+delete env.NODE_OPTIONS;
+const snapshot = spawnSync(process.execPath, ['--snapshot-blob', BLOB, '--build-snapshot', ENTRY], { encoding: 'utf8', env });
 if (snapshot.status === 0) {
   writeFileSync(`${BLOB}.node`, `${process.execPath}\n`);
 } else {
