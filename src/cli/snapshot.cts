@@ -24,8 +24,9 @@ type Main = (argv: readonly string[], io: unknown, env: NodeJS.ProcessEnv) => Pr
 type Wrapper = (exports: object, require: (id: string) => unknown, module: { exports: unknown }, filename: string, dirname: string) => void;
 
 const dist = path.join(__dirname, '..', '..');
-const bundle = path.join(dist, 'apiary.cjs');
-/** The bundle's entry (src/cli/bin.ts) hands its main here instead of running it. */
+/** The bundle of src/cli/snapshot-main.ts: the CLI with get and validate only. */
+const bundle = path.join(dist, 'apiary-snapshot.cjs');
+/** The bundle's entry (src/cli/snapshot-main.ts) hands its main here. */
 const HANDOFF = Symbol.for('apiary.snapshot');
 /** What the snapshot's verbs were warmed with, and all that may start from it (bin/apiary asks for no other). */
 const VERBS = ['get', 'validate'];
