@@ -5,6 +5,9 @@
  * all alike). Target: within 1.5x of node's own start. Beside the wall time,
  * the CPU time the processes used (user + system, a mean: Linux counts it in
  * ticks of 10 ms), which other work on a loaded machine moves far less.
+ * get and validate start from the build's V8 start-up snapshot (see
+ * src/cli/snapshot.cts); a row beside them runs get from the bundle, as it
+ * starts without a snapshot (an npm install, another node).
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -46,6 +49,7 @@ export async function benchCli(): Promise<Row[]> {
     ['apiary --version', BIN, ['--version']],
     ['apiary get (bundled manifests)', BIN, ['get', '--dir', 'manifests', '--state-dir', stateDir]],
     ['apiary validate (bundled manifests)', BIN, ['validate', 'manifests']],
+    ['apiary get, without the snapshot', process.execPath, [join(ROOT, 'dist', 'src', 'cli', 'launch.cjs'), 'get', '--dir', 'manifests', '--state-dir', stateDir]],
   ];
   try {
     for (const [, command, args] of cases) time(command, args); // warm the page cache and the code cache

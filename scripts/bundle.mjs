@@ -118,6 +118,24 @@ const englishOnlyZod = {
   },
 };
 
+/**
+ * The snapshot's CLI (src/cli/snapshot-main.ts) gives main the two verbs it
+ * runs, so the other verbs' modules, which main.js's own table imports, are
+ * never loaded there: they are left out of its bundle (each an empty module),
+ * and so out of the heap every get and validate reads at start.
+ */
+const SNAPSHOT_VERBS = /^\.\/commands\/(get|validate)\.js$/;
+const onlySnapshotVerbs = {
+  name: 'only-snapshot-verbs',
+  setup(build) {
+    build.onResolve({ filter: /^\.\/commands\/[a-z-]+\.js$/ }, (args) => {
+      if (args.kind !== 'dynamic-import' || !/[\\/]cli[\\/]main\.js$/.test(args.importer) || SNAPSHOT_VERBS.test(args.path)) return undefined;
+      return { path: args.path, namespace: 'not-in-snapshot' };
+    });
+    build.onLoad({ filter: /.*/, namespace: 'not-in-snapshot' }, () => ({ contents: 'export {};', loader: 'js' }));
+  },
+};
+
 const OPTIONS = {
   bundle: true,
   platform: 'node',
@@ -179,8 +197,12 @@ function asciiOnly(file) {
   if (ascii !== text) writeFileSync(file, ascii);
 }
 
-await build({ ...OPTIONS, plugins: [requireInsteadOfImport, requireVendor, lazyChildProcess, englishOnlyZod], entryPoints: ['dist/src/cli/bin.js'], outfile: 'dist/apiary.cjs' });
+const MAIN_PLUGINS = [requireInsteadOfImport, requireVendor, lazyChildProcess, englishOnlyZod];
+await build({ ...OPTIONS, plugins: MAIN_PLUGINS, entryPoints: ['dist/src/cli/bin.js'], outfile: 'dist/apiary.cjs' });
 asciiOnly('dist/apiary.cjs');
+// What the start-up snapshot holds (below): the CLI with get and validate only, built the same way.
+await build({ ...OPTIONS, plugins: [onlySnapshotVerbs, ...MAIN_PLUGINS], entryPoints: ['dist/src/cli/snapshot-main.js'], outfile: 'dist/apiary-snapshot.cjs' });
+asciiOnly('dist/apiary-snapshot.cjs');
 for (const file of Object.keys(VENDOR)) {
   const pkgs = [...VENDORED].filter(([, v]) => v.file === file).map(([path]) => path);
   if (pkgs.length === 0) continue;
@@ -201,3 +223,29 @@ for (const entry of readdirSync('dist', { recursive: true, withFileTypes: true }
 const state = mkdtempSync(join(tmpdir(), 'apiary-bundle-'));
 spawnSync(process.execPath, ['dist/src/cli/launch.cjs', 'get', '--dir', 'manifests', '--state-dir', state], { stdio: 'ignore' });
 rmSync(state, { recursive: true, force: true });
+
+// A V8 start-up snapshot for get and validate (src/cli/snapshot.cts says what
+// it holds; measured in bench/cli.ts). It only works with the node that made
+// it, so beside it goes which one: its path, in a file as old as the snapshot,
+// which bin/apiary compares with the node on PATH using shell built-ins only
+// (another node, or that one replaced by a newer file since, and it does not
+// use the snapshot). Not in the package (package.json files): an install has
+// no snapshot and starts as before.
+// Only a speed-up: if building it fails, the verbs start as they did.
+const BLOB = 'dist/apiary.blob';
+rmSync(BLOB, { force: true });
+rmSync(`${BLOB}.node`, { force: true });
+// The builder runs its entry with require and __dirname but no exports, which tsc's CommonJS output sets.
+const ENTRY = 'dist/src/cli/snapshot-entry.cjs';
+writeFileSync(ENTRY, `(function (exports) {\n${readFileSync('dist/src/cli/snapshot.cjs', 'utf8')}\n})({});\n`);
+// Without NODE_OPTIONS: node refuses a snapshot run with V8 flags other than it was built with (a CI's
+// --max-old-space-size would make every later get exit 14), and bin/apiary uses it only without such flags.
+const env = { ...process.env };
+delete env.NODE_OPTIONS;
+const snapshot = spawnSync(process.execPath, ['--snapshot-blob', BLOB, '--build-snapshot', ENTRY], { encoding: 'utf8', env });
+if (snapshot.status === 0) {
+  writeFileSync(`${BLOB}.node`, `${process.execPath}\n`);
+} else {
+  rmSync(BLOB, { force: true });
+  console.warn(`bundle: no start-up snapshot (get and validate start without one): ${(snapshot.stderr || snapshot.error?.message || '').trim().split('\n').slice(0, 3).join(' ')}`);
+}

@@ -1,14 +1,15 @@
 /**
  * Issue 25 item 6, what a verb loads: the built CLI is a main bundle and, in
  * dist/vendor/, the dependencies only some verbs need (the Kubernetes client,
- * the MCP SDKs), each read the first time a module requires it. get, validate
- * and --version read the main bundle alone; up reads the MCP SDKs' file and
- * serves a real client through it. The time it saves is a bench row
- * (`npm run bench -- cli`), not a test.
+ * the MCP SDKs), each read the first time a module requires it. --version
+ * reads the main bundle alone; get and validate start from a V8 start-up
+ * snapshot the build makes (and answer exactly as the bundle does); up reads
+ * the MCP SDKs' file and serves a real client through it. The time it saves is
+ * a bench row (`npm run bench -- cli`), not a test.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
-import { cp, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
@@ -28,14 +29,17 @@ const DIST = join(ROOT, 'dist');
  * A preload (NODE_OPTIONS=--require) that notes which bundle files the
  * launcher reads, in order, one file per process that runs it (the launcher
  * itself, read by node's loader, aside); the servers up starts inherit the
- * preload and note nothing.
+ * preload and note nothing. A process started from the start-up snapshot
+ * notes "snapshot" first and, last, the argv[1] apiary saw.
  */
 const TRACER = `
 const fs = require('node:fs');
 const path = require('node:path');
-if (process.argv[1] && process.argv[1].endsWith('launch.cjs')) {
+const fromSnapshot = process.execArgv.some((arg) => arg.startsWith('--snapshot-blob'));
+if (fromSnapshot || (process.argv[1] && process.argv[1].endsWith('launch.cjs'))) {
   const read = fs.readFileSync;
-  const seen = [];
+  const seen = fromSnapshot ? ['snapshot'] : [];
+  if (fromSnapshot) process.on('exit', () => seen.push('argv1=' + process.argv[1]));
   fs.readFileSync = function (file, ...rest) {
     const name = typeof file === 'string' ? path.relative(${JSON.stringify(DIST)}, file) : '';
     if (name.endsWith('.cjs') && !name.startsWith('src' + path.sep) && !name.startsWith('..')) seen.push(name);
@@ -57,19 +61,83 @@ async function tracer(): Promise<{ env: NodeJS.ProcessEnv; read: () => Promise<s
   };
 }
 
+const LAUNCHER = join(DIST, 'src', 'cli', 'launch.cjs');
+
 describe('the built CLI loads what a verb needs', () => {
-  it('the Kubernetes client and the MCP SDKs are files of their own, which get, validate and --version do not read', async () => {
+  it('the Kubernetes client and the MCP SDKs are files of their own, which --version does not read; get and validate start from the snapshot and read no bundle file', async () => {
     expect(existsSync(join(DIST, 'vendor', 'kubernetes.cjs'))).toBe(true);
     expect(existsSync(join(DIST, 'vendor', 'mcp.cjs'))).toBe(true);
+    expect(existsSync(join(DIST, 'apiary.blob'))).toBe(true);
     // Nor zod's messages in other languages (German's "Eingabe", input), which no verb shows.
     expect(readFileSync(join(DIST, 'apiary.cjs'), 'latin1')).not.toContain('Eingabe');
     const state = await tempDir();
-    for (const args of [['--version'], ['get', '--dir', 'manifests', '--state-dir', state], ['validate', 'manifests']]) {
+    const cases: [string[], string[]][] = [
+      [['--version'], ['apiary.cjs']],
+      [['get', '--dir', 'manifests', '--state-dir', state], ['snapshot', `argv1=${LAUNCHER}`]],
+      [['validate', 'manifests'], ['snapshot', `argv1=${LAUNCHER}`]],
+    ];
+    for (const [args, read] of cases) {
       const trace = await tracer();
       const result = await runCli(args, { env: trace.env });
       expect(result.code, `${args.join(' ')}: ${result.stderr}`).toBe(0);
-      expect(await trace.read(), args.join(' ')).toEqual([['apiary.cjs']]);
+      expect(await trace.read(), args.join(' ')).toEqual([read]);
     }
+  });
+
+  it('get and validate from the snapshot answer as the bundle does, with the environment of the run (not of the build)', async () => {
+    const dir = await tempDir();
+    const state = join(dir, 'state');
+    const manifests = join(dir, 'manifests');
+    await mkdir(manifests);
+    await writeFile(join(manifests, 'a.yaml'), `apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata:\n  name: a\n  labels: { team: x }\nspec:\n  command: node\n  args: ["server.js"]\n`);
+    await writeFile(join(manifests, 'bad.yaml'), `apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata:\n  name: Bad\nspec:\n  command: node\n  restartPolicy: Sometimes\n`);
+    // The directory and the state directory only from the environment, which the snapshot's build did not have.
+    const env = { APIARY_DIR: manifests, APIARY_STATE_DIR: state };
+    for (const args of [['get'], ['get', 'mcpservers', '-o', 'json', '-l', 'team=x'], ['validate', manifests], ['validate', '-o', 'json', manifests], ['get', 'nope']]) {
+      const trace = await tracer();
+      const snapshot = await runCli(args, { env: { ...env, ...trace.env } });
+      expect((await trace.read())[0]?.[0], args.join(' ')).toBe('snapshot');
+      const bundle = spawnSync(process.execPath, [LAUNCHER, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1', ...env }, encoding: 'utf8' });
+      expect({ code: snapshot.code, stdout: snapshot.stdout, stderr: snapshot.stderr }, args.join(' ')).toEqual({ code: bundle.status, stdout: bundle.stdout, stderr: bundle.stderr });
+    }
+    const listed = await runCli(['get', 'mcpservers', '-o', 'json'], { env });
+    expect(JSON.parse(listed.stdout).items.map((i: { metadata: { name: string } }) => i.metadata.name)).toContain('a');
+  });
+
+  it('bin/apiary starts without the snapshot when the node on PATH is not the one that made it, or has changed since', async () => {
+    // A copy of the built CLI with its snapshot, whose files the test may age.
+    const copy = await tempDir();
+    await mkdir(join(copy, 'bin'));
+    await mkdir(join(copy, 'dist', 'src', 'cli'), { recursive: true });
+    await cp(join(ROOT, 'bin', 'apiary'), join(copy, 'bin', 'apiary'));
+    for (const file of ['apiary.cjs', 'apiary.blob', 'apiary.blob.node', join('src', 'cli', 'launch.cjs')]) await cp(join(DIST, file), join(copy, 'dist', file), { preserveTimestamps: true });
+    await symlink(join(ROOT, 'node_modules'), join(copy, 'node_modules'));
+    const run = async (env: NodeJS.ProcessEnv = {}): Promise<string[][]> => {
+      const trace = await tracer();
+      const options = [trace.env['NODE_OPTIONS'], env['NODE_OPTIONS']].filter((o) => o !== undefined).join(' ');
+      const result = spawnSync(join(copy, 'bin', 'apiary'), ['validate', join(ROOT, 'manifests')], { env: { ...process.env, ...trace.env, ...env, NODE_OPTIONS: options }, encoding: 'utf8' });
+      expect(result.status, result.stderr).toBe(0);
+      expect(result.stderr).toContain('2 valid resource(s)');
+      return trace.read();
+    };
+    // From the copy: argv[1] is the copy's launcher (apiary finds its package from it).
+    expect(await run()).toEqual([['snapshot', `argv1=${join(copy, 'dist', 'src', 'cli', 'launch.cjs')}`]]);
+    // Another node first on PATH (a script that runs this one is another file): the launcher runs, and
+    // the tracer sees it read nothing of the checkout's dist (only the copy's).
+    const other = await tempDir();
+    await writeFile(join(other, 'node'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} "$@"\n`, { mode: 0o755 });
+    expect(await run({ PATH: `${other}:${process.env['PATH']}` })).toEqual([[]]);
+    // The same node, replaced by a newer file since the snapshot was made.
+    await utimes(join(copy, 'dist', 'apiary.blob.node'), new Date(0), new Date(0));
+    expect(await run()).toEqual([[]]);
+    // A V8 flag in NODE_OPTIONS (node would refuse the snapshot: exit 14); node's own options such as a preload keep it.
+    await utimes(join(copy, 'dist', 'apiary.blob.node'), new Date(), new Date());
+    expect(await run({ NODE_OPTIONS: '--max-old-space-size=4096 --no-warnings' })).toEqual([[]]);
+    expect(await run({ NODE_OPTIONS: '--expose-gc' })).toEqual([[]]);
+    expect((await run({ NODE_OPTIONS: '--no-warnings --trace-warnings' }))[0]?.[0]).toBe('snapshot');
+    // No snapshot at all.
+    await rm(join(copy, 'dist', 'apiary.blob.node'));
+    expect(await run()).toEqual([[]]);
   });
 
   it('up reads the MCP SDKs from their file, once, and a 2026-07-28 client calls a server through the endpoint', async () => {

@@ -2,7 +2,9 @@
  * The HTTP probe's handshake against a server that answers initialize and
  * never tools/list: the status says which step is unanswered, and for how long.
  */
+import { spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../src/util/clock.js';
@@ -10,6 +12,7 @@ import { HttpProbe } from '../src/mcp/http-probe.js';
 import { createMcpHandler, McpServer } from '@modelcontextprotocol/server';
 import { toNodeHandler } from '@modelcontextprotocol/node';
 import * as z from 'zod';
+import { mostAbortListeners } from './helpers/listeners.js';
 import { waitFor } from './helpers/wait.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -118,4 +121,71 @@ describe('HttpProbe eras', () => {
     await waitFor('Unhealthy', async () => unhealthy.length > 0, 15_000);
     expect(unhealthy[0]).toMatch(/^2 MCP liveness checks \(server\/discover\) in a row failed/);
   }, 30_000);
+});
+
+const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
+
+/** server-everything over the 2024 HTTP+SSE transport, as a real process; its /sse URL once it says it listens (an event, not a wait). */
+async function everythingOverSse(): Promise<string> {
+  const port = await new Promise<number>((resolve) => {
+    const free = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = free.address() as AddressInfo;
+      free.close(() => resolve(port));
+    });
+  });
+  const child = spawn(process.execPath, [EVERYTHING, 'sse'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PORT: String(port) } });
+  cleanups.push(async () => void child.kill('SIGKILL'));
+  await new Promise<void>((resolve, reject) => {
+    let said = '';
+    const heard = (chunk: Buffer): void => {
+      said += chunk.toString();
+      if (said.includes(`running on port ${port}`)) resolve();
+    };
+    child.stdout!.on('data', heard);
+    child.stderr!.on('data', heard);
+    child.once('exit', (code) => reject(new Error(`server-everything sse exited (${code}) before it listened: ${said}`)));
+  });
+  return `http://127.0.0.1:${port}/sse`;
+}
+
+describe('HttpProbe over hours', () => {
+  it('an HTTP+SSE server\'s liveness checks leave no signal with a listener per ping', async () => {
+    const url = await everythingOverSse();
+    let pings = 0;
+    const probe = new HttpProbe({ url, transport: 'sse', clock: systemClock, health: { intervalMs: 1, timeoutMs: 5_000, failureThreshold: 2 }, onChange: () => undefined, onUnhealthy: () => undefined }, 1);
+    cleanups.push(() => probe.stop());
+    await waitFor('the probe ready', async () => probe.status().state === 'ready', 15_000);
+    // Counted at the fetch under the probe's: each POST to the server's /message.
+    const fetched = globalThis.fetch;
+    globalThis.fetch = (input, init) => {
+      if (init?.method === 'POST') pings += 1;
+      return fetched(input, init);
+    };
+    try {
+      const most = await mostAbortListeners(async () => void (await waitFor('200 pings', async () => pings >= 200, 30_000)));
+      expect(most).toBeLessThan(20);
+    } finally {
+      globalThis.fetch = fetched;
+    }
+  }, 60_000);
+
+  it('its liveness checks and a session\'s requests leave no signal with a listener per request', async () => {
+    const server = await modernServer();
+    const checks = (): number => server.methods.filter((m) => m === 'server/discover').length;
+    const probe = new HttpProbe({ url: server.url, transport: 'streamable-http', clock: systemClock, health: { intervalMs: 1, timeoutMs: 5_000, failureThreshold: 2 }, onChange: () => undefined, onUnhealthy: () => undefined }, 1);
+    cleanups.push(() => probe.stop());
+    await waitFor('the probe ready', async () => probe.status().state === 'ready', 10_000);
+    const probing = await mostAbortListeners(async () => {
+      const before = checks();
+      await waitFor('200 liveness checks', async () => checks() >= before + 200, 20_000);
+    });
+    expect(probing).toBeLessThan(20);
+
+    const session = await probe.openSession({}, async () => ({ jsonrpc: '2.0', id: 0, error: { code: -32601, message: 'none' } }));
+    const calling = await mostAbortListeners(async () => {
+      for (let i = 0; i < 200; i++) expect((await session.request('tools/call', { name: 'echo', arguments: { text: `${i}` } }, 5_000)).result).toBeDefined();
+    });
+    await session.close();
+    expect(calling).toBeLessThan(20);
+  }, 60_000);
 });

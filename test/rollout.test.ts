@@ -17,6 +17,8 @@ import { readEndpointToken } from '../src/mcp/endpoint-token.js';
 import { StateLayout } from '../src/state/layout.js';
 import { runCli } from './helpers/cli.js';
 import { harness, isAlive, tinyServer, type Harness } from './helpers/controller.js';
+import { fetchWithOwnSignal } from '../src/mcp/own-signal-fetch.js';
+import { mostAbortListeners } from './helpers/listeners.js';
 
 const require_ = createRequire(import.meta.url);
 const EVERYTHING = require_.resolve('@modelcontextprotocol/server-everything/dist/index.js');
@@ -49,9 +51,15 @@ async function rolledOut(h: Harness, name: string, generation: number, notPid?: 
   );
 }
 
+/**
+ * A client of the SDK v1, whose transport hands every POST of the session its
+ * one AbortSignal: given apiary's fetch, each request has a signal of its own
+ * (under load, thousands of calls a client piled as many abort listeners on
+ * that signal, a flood of MaxListenersExceededWarning in the test's output).
+ */
 async function connect(url: string, token: string, name: string): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
   const client = new Client({ name, version: '1' });
-  const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
+  const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { Authorization: `Bearer ${token}` } }, fetch: fetchWithOwnSignal });
   await client.connect(transport);
   return { client, transport };
 }
@@ -85,18 +93,22 @@ describe('rolling updates', () => {
 
     const pids = [status.pid!];
     let slow: Promise<unknown> | undefined;
-    for (let rev = 1; rev <= 20; rev++) {
-      // One rollout starts while a long call is in flight at the old process: it is answered by that process.
-      if (rev === 5) slow = clients[0]!.client.callTool({ name: 'trigger-long-running-operation', arguments: { duration: 2, steps: 2 } });
-      const before = calls.ok;
-      await h.write('everything.yaml', everything(rev));
-      status = await rolledOut(h, 'everything', rev + 1, status.pid);
-      pids.push(status.pid!);
-      // Calls kept flowing across this rollout.
-      await h.waitFor('calls after the rollout', async () => calls.ok > before + 3);
-    }
-    running = false;
-    await Promise.all(load);
+    // Neither the clients nor the controller in this process leave an abort listener per call on any signal.
+    const listeners = await mostAbortListeners(async () => {
+      for (let rev = 1; rev <= 20; rev++) {
+        // One rollout starts while a long call is in flight at the old process: it is answered by that process.
+        if (rev === 5) slow = clients[0]!.client.callTool({ name: 'trigger-long-running-operation', arguments: { duration: 2, steps: 2 } });
+        const before = calls.ok;
+        await h.write('everything.yaml', everything(rev));
+        status = await rolledOut(h, 'everything', rev + 1, status.pid);
+        pids.push(status.pid!);
+        // Calls kept flowing across this rollout.
+        await h.waitFor('calls after the rollout', async () => calls.ok > before + 3);
+      }
+      running = false;
+      await Promise.all(load);
+    });
+    expect(listeners).toBeLessThan(50);
     const long = (await slow) as { content: { text: string }[] };
     expect(long.content[0]?.text).toMatch(/Long running operation completed/);
 

@@ -10,13 +10,15 @@ import { paint, processIo, type Io } from './io.js';
 import { APIARY_VERSION } from '../util/version.js';
 
 type Register = (program: Command, ctx: CliContext) => void;
+/** The verbs a program knows, each by the module that registers it, loaded when that verb runs. */
+export type Verbs = Record<string, () => Promise<Register>>;
 
 /**
  * Each verb's module, loaded only when that verb runs: a command pays for
  * what it uses (get never loads the controller, the MCP SDK or the keyring).
  * Help, completion and an unknown verb load them all.
  */
-const VERBS: Record<string, () => Promise<Register>> = {
+const VERBS: Verbs = {
   up: () => import('./commands/up.js').then((m) => m.registerUp),
   get: () => import('./commands/get.js').then((m) => m.registerGet),
   describe: () => import('./commands/describe.js').then((m) => m.registerDescribe),
@@ -57,7 +59,7 @@ export function verbOf(argv: readonly string[]): string | undefined {
   return undefined;
 }
 
-export async function buildProgram(io: Io, env: NodeJS.ProcessEnv, argv: readonly string[] = []): Promise<{ program: Command; exitCode: () => number }> {
+export async function buildProgram(io: Io, env: NodeJS.ProcessEnv, argv: readonly string[] = [], verbs: Verbs = VERBS): Promise<{ program: Command; exitCode: () => number }> {
   const ctx = createContext(io, env);
   const program = new Command('apiary')
     .description('Run MCP servers from a directory of Kubernetes-style YAML manifests')
@@ -75,7 +77,7 @@ export async function buildProgram(io: Io, env: NodeJS.ProcessEnv, argv: readonl
   if (verb === undefined) program.version(APIARY_VERSION);
   const owner = verb === undefined ? undefined : (SHARED[verb] ?? verb);
   const versionOnly = verb === undefined && (argv.includes('--version') || argv.includes('-V'));
-  const needed = versionOnly ? [] : owner !== undefined && owner !== 'completion' && VERBS[owner] !== undefined ? [VERBS[owner]] : Object.values(VERBS);
+  const needed = versionOnly ? [] : owner !== undefined && owner !== 'completion' && verbs[owner] !== undefined ? [verbs[owner]] : Object.values(verbs);
   for (const register of await Promise.all(needed.map((load) => load()))) register(program, ctx);
   const override = (cmd: Command): void => {
     cmd.exitOverride();
@@ -85,8 +87,9 @@ export async function buildProgram(io: Io, env: NodeJS.ProcessEnv, argv: readonl
   return { program, exitCode: () => ctx.exitCode };
 }
 
-export async function main(argv: readonly string[], io: Io = processIo(), env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const { program, exitCode } = await buildProgram(io, env, argv);
+/** `verbs`: what this program knows (the start-up snapshot's knows get and validate only, see snapshot-main.ts). */
+export async function main(argv: readonly string[], io: Io = processIo(), env: NodeJS.ProcessEnv = process.env, verbs: Verbs = VERBS): Promise<number> {
+  const { program, exitCode } = await buildProgram(io, env, argv, verbs);
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return exitCode();

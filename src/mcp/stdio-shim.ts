@@ -14,6 +14,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { StdioServerTransport } from '@modelcontextprotocol/server/stdio';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { messageOf } from '../errors.js';
+import { fetchWithOwnSignal } from './own-signal-fetch.js';
 
 export interface ShimOptions {
   url: URL;
@@ -33,7 +34,7 @@ function idOf(message: JSONRPCMessage): Id | undefined {
 
 /** Runs until the client closes stdin. */
 export async function runStdioShim(options: ShimOptions): Promise<void> {
-  const http = new StreamableHTTPClientTransport(options.url, { requestInit: { headers: options.token !== undefined ? { Authorization: `Bearer ${options.token}` } : {} } });
+  const http = new StreamableHTTPClientTransport(options.url, { requestInit: { headers: options.token !== undefined ? { Authorization: `Bearer ${options.token}` } : {} }, fetch: fetchWithOwnSignal });
   const stdin = options.stdin ?? process.stdin;
   const stdio = new StdioServerTransport(stdin, options.stdout ?? process.stdout);
   const initializing = new Set<Id>();
