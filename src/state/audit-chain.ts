@@ -96,7 +96,7 @@ interface Place {
 /**
  * Checks files oldest first, the live file last, against the head. The
  * answer names the first bad record, with its file and line, and why.
- * Records after the head (written in the ≤100 ms before the head caught up)
+ * Records after the head (written in the ≤1 s before the head caught up)
  * pass when their macs chain; they are counted as `unanchored`.
  */
 export function verifyChain(key: AuditKey, files: readonly AuditFileText[], head: AuditHead | undefined, headName = 'audit.head'): VerifyResult {

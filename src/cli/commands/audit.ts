@@ -46,7 +46,7 @@ export function registerAudit(program: Command, ctx: CliContext): void {
         throw new ApiaryError('AuditInvalid', `the audit log failed verification: ${result.message}`, { hints: [`The files are in ${layout.auditDir}.`] });
       }
       const span = result.records === 0 ? 'no records yet' : `${result.records} records (${result.first}..${result.last}) in ${result.files} file${result.files === 1 ? '' : 's'}`;
-      const late = result.unanchored > 0 ? `; the last ${result.unanchored} are not in the head yet (written within the last 100 ms, or before a crash)` : '';
+      const late = result.unanchored > 0 ? `; the last ${result.unanchored} are not in the head yet (written within the last second, or before a crash)` : '';
       ctx.io.out(`audit log verified: ${span}${late}`);
     });
 }
