@@ -256,6 +256,35 @@ describe.skipIf(!bwrap.available)('a sandboxed server (bubblewrap)', () => {
   }, 60_000);
 });
 
+/** Spawn to Ready of server-everything, from its status: the process's start and the Ready condition's transition. */
+async function everythingSpawnToReadyMs(sandboxed: boolean): Promise<number> {
+  const h = await harness();
+  const sandbox = sandboxed ? `  sandbox:\n    filesystem:\n      read: [${JSON.stringify(NODE_MODULES)}]\n` : '';
+  await h.write('everything.yaml', nodeServer('everything', [EVERYTHING, 'stdio'], sandbox));
+  const controller = await h.start({ HOME: await tempDir('apiary-home-') });
+  await ready(h, 'everything');
+  const status = (await h.status('everything'))!;
+  const readyAt = Date.parse(findCondition(status.conditions, 'Ready')!.lastTransitionTime);
+  await controller.stop();
+  return readyAt - Date.parse(status.startedAt!);
+}
+
+describe.skipIf(!bwrap.available)('what the sandbox costs', () => {
+  it('spawn to Ready of server-everything, bare and sandboxed, alternated (median of 5 each)', async () => {
+    const bare: number[] = [];
+    const sandboxed: number[] = [];
+    for (let round = 0; round < 5; round++) {
+      bare.push(await everythingSpawnToReadyMs(false));
+      sandboxed.push(await everythingSpawnToReadyMs(true));
+    }
+    const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[2]!;
+    const ratio = median(sandboxed) / median(bare);
+    process.stderr.write(`sandbox cost: spawn to Ready of server-everything ${median(bare)} ms bare, ${median(sandboxed)} ms sandboxed (x${ratio.toFixed(2)}); bare ${bare.join('/')}, sandboxed ${sandboxed.join('/')}\n`);
+    // Generous: the machine's cores are shared; the figure is what the README quotes, the bound only catches a sandbox gone wrong.
+    expect(ratio).toBeLessThan(4);
+  }, 120_000);
+});
+
 describe('where bubblewrap cannot run', () => {
   it('a server that asks for a sandbox is Stuck with SandboxUnavailable and the way out, and never started', async () => {
     const h = await harness();
