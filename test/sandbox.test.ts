@@ -183,7 +183,8 @@ async function probeSetup(sandbox: (paths: { home: string; data: string; out: st
   await mkdir(h.stateDir, { recursive: true, mode: 0o700 });
   await writeFile(join(h.stateDir, 'canary.txt'), 'state canary');
   await h.write('probe.yaml', nodeServer('probe', [PROBE], `  sandbox:\n${sandbox({ home, data, out })}`));
-  await h.start({ HOME: home });
+  // A proxy the user set for everything else: a sandboxed server gets apiary's or none.
+  await h.start({ HOME: home, HTTPS_PROXY: 'http://proxy.example:8080' });
   await ready(h, 'probe');
   return { h, home, data, out };
 }
@@ -209,6 +210,8 @@ describe.skipIf(!bwrap.available)('a sandboxed server (bubblewrap)', () => {
       expect(await readFile(join(out, 'result.txt'), 'utf8')).toBe('from the sandbox');
       // The host's loopback is another namespace's: nothing listens on the sandbox's own.
       expect(await call(client, 'connect', { host: '127.0.0.1', port: hostPort })).toBe('error ECONNREFUSED');
+      expect(await call(client, 'env', { name: 'HTTPS_PROXY' })).toBe('<unset>');
+      expect(await call(client, 'env', { name: 'HOME' })).toBe(home);
       const status = await h.status('probe');
       expect(status?.sandbox).toBe('bubblewrap, profile default, network none, read 2, write 1');
       const described = await runCli(['describe', 'mcpserver', 'probe'], { env: h.env });
@@ -225,6 +228,9 @@ describe.skipIf(!bwrap.available)('a sandboxed server (bubblewrap)', () => {
     const { h } = await probeSetup(() => `    filesystem:\n      read: [${JSON.stringify(dirname(PROBE))}]\n    network: allow\n    allow: ["127.0.0.1:${allowed}"]\n`);
     const client = await clientOf(h, 'probe');
     try {
+      for (const [name, value] of [['HTTPS_PROXY', 'http://127.0.0.1:3128'], ['http_proxy', 'http://127.0.0.1:3128'], ['NO_PROXY', ''], ['NODE_USE_ENV_PROXY', '1']]) {
+        expect(await call(client, 'env', { name: name! })).toBe(value);
+      }
       expect(await call(client, 'fetch', { url: `http://127.0.0.1:${allowed}/through-proxy` })).toBe('200 allowed /through-proxy');
       expect(await call(client, 'tunnel', { host: '127.0.0.1', port: allowed })).toBe('200');
       expect(await call(client, 'tunnel', { host: '127.0.0.1', port: other })).toBe('403');

@@ -529,7 +529,8 @@ export class ProcessRuntime implements Runtime {
         throw new ApiaryError('StartFailed', `cannot start the egress proxy for the sandbox: ${messageOf(err)}`);
       });
       const proxy = `http://127.0.0.1:${EGRESS_PORT}`;
-      Object.assign(env, { HTTPS_PROXY: proxy, HTTP_PROXY: proxy, https_proxy: proxy, http_proxy: proxy, NO_PROXY: '', no_proxy: '' });
+      // NODE_USE_ENV_PROXY: Node (22.21+, 24.5+) honours the variables only when asked to.
+      Object.assign(env, { HTTPS_PROXY: proxy, HTTP_PROXY: proxy, https_proxy: proxy, http_proxy: proxy, NO_PROXY: '', no_proxy: '', NODE_USE_ENV_PROXY: '1' });
     }
     const args = sandboxArgs({ sandbox, command: spec.command, args: spec.args, cwd: spec.cwd, home: env['HOME'], stateDir: this.#layout.root, nodePath: process.execPath, ...(egressDir !== undefined ? { egressDir } : {}) });
     return { command: support.bwrap, args, env };
