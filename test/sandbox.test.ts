@@ -6,6 +6,7 @@
  * under the default profile, SandboxUnavailable without bubblewrap).
  */
 import { once } from 'node:events';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, request, type Server } from 'node:http';
 import { createRequire } from 'node:module';
@@ -153,6 +154,20 @@ describe('the egress proxy', () => {
   });
 });
 
+/** Every process whose command line names the probe server (bwrap's, the forwarder's, the server's). */
+function probeProcesses(): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(PROBE);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
 async function ready(h: Harness, name: string, timeoutMs = 30_000): Promise<void> {
   await h.waitFor(`${name} Ready`, async () => findCondition((await h.status(name))?.conditions, 'Ready')?.status === 'True', timeoutMs);
 }
@@ -171,7 +186,7 @@ async function call(client: Client, tool: string, args: Record<string, unknown>)
 }
 
 /** A controller whose user has a home of its own (with a canary in it), and a probe server sandboxed as `sandbox` says. */
-async function probeSetup(sandbox: (paths: { home: string; data: string; out: string }) => string): Promise<{ h: Harness; home: string; data: string; out: string }> {
+async function probeSetup(sandbox: (paths: { home: string; data: string; out: string }) => string, args: string[] = []): Promise<{ h: Harness; home: string; data: string; out: string }> {
   const h = await harness();
   const home = await tempDir('apiary-home-');
   await writeFile(join(home, 'canary.txt'), 'home canary');
@@ -182,7 +197,7 @@ async function probeSetup(sandbox: (paths: { home: string; data: string; out: st
   await writeFile(join(data, 'declared.txt'), 'declared data');
   await mkdir(h.stateDir, { recursive: true, mode: 0o700 });
   await writeFile(join(h.stateDir, 'canary.txt'), 'state canary');
-  await h.write('probe.yaml', nodeServer('probe', [PROBE], `  sandbox:\n${sandbox({ home, data, out })}`));
+  await h.write('probe.yaml', nodeServer('probe', [PROBE, ...args], `  sandbox:\n${sandbox({ home, data, out })}`));
   // A proxy the user set for everything else: a sandboxed server gets apiary's or none.
   await h.start({ HOME: home, HTTPS_PROXY: 'http://proxy.example:8080' });
   await ready(h, 'probe');
@@ -246,6 +261,20 @@ describe.skipIf(!bwrap.available)('a sandboxed server (bubblewrap)', () => {
     } finally {
       await client.close();
     }
+  }, 60_000);
+
+  it('stops whole: the server, its forwarder and bubblewrap leave with a stop (they stay in the process group apiary signals), and the egress socket goes', async () => {
+    const allowed = await httpHost('allowed');
+    // A server that stays when its stdin closes: only the group's SIGTERM ends it.
+    const { h } = await probeSetup(() => `    filesystem:\n      read: [${JSON.stringify(dirname(PROBE))}]\n    network: allow\n    allow: ["127.0.0.1:${allowed}"]\n`, ['--ignore-stdin']);
+    const pid = (await h.status('probe'))!.pid!;
+    const socket = join(h.stateDir, 'egress', 'probe', 'egress.sock');
+    expect(probeProcesses().length).toBeGreaterThanOrEqual(3); // bwrap (outside and as init inside), the forwarder, the server
+    expect(existsSync(socket)).toBe(true);
+    await h.write('probe.yaml', nodeServer('probe', [PROBE], '  suspend: true\n'));
+    await h.waitFor('Suspended', async () => (await h.status('probe'))?.phase === 'Suspended');
+    await h.waitFor('every process of the sandbox gone', async () => probeProcesses().length === 0 && !existsSync(`/proc/${pid}`));
+    await h.waitFor('the egress socket closed', async () => !existsSync(socket));
   }, 60_000);
 
   it('runs server-everything under the default profile (Ready, a tool call works)', async () => {

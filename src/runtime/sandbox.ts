@@ -17,10 +17,13 @@
  *   pipes went with the old one): it goes with the controller at once rather
  *   than run on unattended until the next one replaces it.
  * - no --new-session, on purpose: the server must stay in the process group
- *   apiary signals (measured: with a new session, a stop's SIGTERM to the
- *   group leaves the server running). --new-session guards a controlling
- *   terminal (TIOCSTI); a server has none (it is started detached, with
- *   pipes and a log file).
+ *   apiary signals, so a stop's SIGTERM reaches it and it can shut down
+ *   cleanly. Measured with bwrap 0.8: with a new session the SIGTERM reaches
+ *   only bwrap, and the server is left running (without --die-with-parent)
+ *   or SIGKILLed when bwrap goes (with it), never asked to stop.
+ *   --new-session guards a controlling terminal (TIOCSTI); a server has none
+ *   (it is started detached, in a session of its own, with pipes and a log
+ *   file).
  */
 import { spawnSync } from 'node:child_process';
 import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
