@@ -25,7 +25,7 @@ import { probeSandbox, sandboxArgs, type SandboxSpec } from '../src/runtime/sand
 import { StateLayout } from '../src/state/layout.js';
 import { runCli } from './helpers/cli.js';
 import { harness, nodeServer, type Harness } from './helpers/controller.js';
-import { tempDir } from './helpers/tmp.js';
+import { tempDir, workspace } from './helpers/tmp.js';
 import { requireTool } from './helpers/tools.js';
 
 const PROBE = fileURLToPath(new URL('./fixtures/servers/sandbox-probe.mjs', import.meta.url));
@@ -61,6 +61,24 @@ describe('spec.sandbox in manifests', () => {
     expect(errorsOf(SERVER('    network: allow\n'))).toEqual([expect.stringContaining('spec.sandbox.allow: network allow needs the hosts it may reach')]);
     expect(errorsOf(SERVER('    network: none\n', '  transport: streamable-http\n'))).toEqual([expect.stringContaining('spec.sandbox: needs transport stdio')]);
   });
+});
+
+describe('a suggested sandbox for catalog installs (install --dry-run)', () => {
+  it('shows one under the manifest by the runner (npx, uvx), none for a container, and the suggestion validates once uncommented', async () => {
+    const ws = await workspace();
+    const npm = await runCli(['install', 'memory', '--dry-run'], { env: ws.env });
+    expect(npm.code, npm.stderr).toBe(0);
+    expect(npm.stdout).toContain('# Suggested spec.sandbox (not written; add it under spec to run the server under bubblewrap): npx fetches the package from registry.npmjs.org');
+    const suggested = npm.stdout.split('\n').filter((line) => line.startsWith('#   ')).map((line) => `  ${line.slice(4)}`).join('\n');
+    const manifest = `${npm.stdout.split('\n').filter((line) => !line.startsWith('#')).join('\n').trimEnd()}\n${suggested}\n`;
+    expect(parseManifestText(manifest, '/d/memory.yaml', 'memory.yaml')[0]!.errors.map(formatManifestError)).toEqual([]);
+    const parsed = parseManifestText(manifest, '/d/memory.yaml', 'memory.yaml')[0]!.resource;
+    expect(parsed?.kind === 'MCPServer' && parsed.manifest.spec).toMatchObject({ sandbox: { network: 'allow', allow: ['registry.npmjs.org:443'] } });
+    const python = JSON.parse((await runCli(['install', 'time', '--dry-run', '-o', 'json'], { env: ws.env })).stdout) as { suggestedSandbox: unknown };
+    expect(python.suggestedSandbox).toMatchObject({ sandbox: { network: 'allow', allow: ['pypi.org:443', 'files.pythonhosted.org:443'], filesystem: { write: ['~/.cache/uv', '~/.local/share/uv'] } } });
+    const container = await runCli(['install', 'github', '--dry-run', '--allow-missing'], { env: ws.env });
+    expect(container.stdout).toContain('# No sandbox suggested: a container isolates the server already');
+  }, 30_000);
 });
 
 describe('the bubblewrap command line', () => {

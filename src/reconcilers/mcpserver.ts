@@ -130,7 +130,7 @@ function secretsWithin(name: string, vars: readonly [string, string | { reveal()
 /** Why a server that asks for a sandbox cannot have one here (and the way out), if it cannot. */
 function sandboxProblemOf(ctx: ReconcileContext): { reason: 'SandboxUnavailable'; message: string } | undefined {
   const support = ctx.runtime.sandboxSupport?.();
-  return support?.available === false ? { reason: 'SandboxUnavailable', message: `spec.sandbox cannot be honoured: ${support.reason}; the server is not started unsandboxed` } : undefined;
+  return support?.available === false ? { reason: 'SandboxUnavailable', message: `spec.sandbox cannot be honoured: ${support.reason}; the server is not started unsandboxed (apiary checks once: restart it after the fix)` } : undefined;
 }
 
 /** spec.sandbox with its defaults: the default profile, no network, nothing declared. */
