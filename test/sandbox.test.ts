@@ -215,6 +215,7 @@ async function probeSetup(sandbox: (paths: { home: string; data: string; out: st
   await writeFile(join(data, 'declared.txt'), 'declared data');
   await mkdir(h.stateDir, { recursive: true, mode: 0o700 });
   await writeFile(join(h.stateDir, 'canary.txt'), 'state canary');
+  await h.write('keys.yaml', 'apiVersion: v1\nkind: Secret\nmetadata:\n  name: keys\nstringData:\n  token: plain-canary\n');
   await h.write('probe.yaml', nodeServer('probe', [PROBE, ...args], `  sandbox:\n${sandbox({ home, data, out })}`));
   // A proxy the user set for everything else: a sandboxed server gets apiary's or none.
   await h.start({ HOME: home, HTTPS_PROXY: 'http://proxy.example:8080' });
@@ -234,6 +235,10 @@ describe.skipIf(!bwrap.available)('a sandboxed server (bubblewrap)', () => {
       expect(await call(client, 'cat', { path: join(h.stateDir, 'canary.txt') })).toBe('error ENOENT');
       expect(await call(client, 'cat', { path: join(h.stateDir, 'processes', 'probe.json') })).toBe('error ENOENT');
       expect(await call(client, 'cat', { path: join(data, 'declared.txt') })).toBe('declared data');
+      // The working directory is granted, its Secret manifests are not (unreadable); the server's own manifest is there.
+      expect(await call(client, 'cat', { path: join(h.dir, 'probe.yaml') })).toContain('kind: MCPServer');
+      expect(await readFile(join(h.dir, 'keys.yaml'), 'utf8')).toContain('plain-canary');
+      expect(await call(client, 'cat', { path: join(h.dir, 'keys.yaml') })).toBe('error EACCES');
       // Read-only where only reading was granted (the working directory too), and nowhere else to write but /tmp (private) and out.
       expect(await call(client, 'write', { path: join(data, 'x.txt'), text: 'x' })).toBe('error EROFS');
       expect(await call(client, 'write', { path: join(h.dir, 'x.yaml'), text: 'x' })).toBe('error EROFS');

@@ -133,6 +133,11 @@ function sandboxProblemOf(ctx: ReconcileContext): { reason: 'SandboxUnavailable'
   return support?.available === false ? { reason: 'SandboxUnavailable', message: `spec.sandbox cannot be honoured: ${support.reason}; the server is not started unsandboxed (apiary checks once: restart it after the fix)` } : undefined;
 }
 
+/** The files that hold Secret manifests: a sandbox never shows them (a plain value in one is readable by anyone who can read the file). */
+function secretFiles(ctx: ReconcileContext): string[] {
+  return [...new Set(ctx.desired.resources().flatMap((r) => (r.kind === 'Secret' ? [r.source.path] : [])))].sort();
+}
+
 /** spec.sandbox with its defaults: the default profile, no network, nothing declared. */
 function sandboxOf(sandbox: NonNullable<MCPServerSpec['sandbox']>): SandboxSpec {
   return {
@@ -200,7 +205,8 @@ function launchSpec(ctx: ReconcileContext, resource: MCPServerResource, generati
     generation,
     attachStdio: transport === 'stdio',
     secrets: [...new Set(vars.flatMap(([, v]) => (typeof v === 'string' ? [] : [v.reveal()])))],
-    ...(identity.sandbox !== undefined ? { sandbox: identity.sandbox } : {}),
+    // Secret manifests are hidden from it, and not part of the fingerprint (a new Secret file restarts nothing).
+    ...(identity.sandbox !== undefined ? { sandbox: { ...identity.sandbox, hide: secretFiles(ctx) } } : {}),
   };
 }
 

@@ -37,6 +37,13 @@ export interface SandboxSpec {
   network: 'none' | 'allow';
   /** host:port, lower-case. */
   allow: readonly string[];
+  /**
+   * Files made unreadable where a grant would show them: the manifest
+   * directory's Secret manifests, which the default profile's working
+   * directory usually holds. /dev/null is bound over each; a device node
+   * mounted in a user namespace cannot be opened (EACCES).
+   */
+  hide?: readonly string[];
 }
 
 export type SandboxSupport = { available: true; bwrap: string } | { available: false; reason: string };
@@ -151,6 +158,7 @@ function mountsOf(input: SandboxInput): Mount[] {
   // The state directory holds every server's logs and records, and the sealed secrets' key paths: hidden unless declared itself.
   const granted = mounts.filter((m) => m.op !== '--tmpfs' && m.op !== '--symlink').map((m) => m.dest);
   if (granted.some((dest) => isWithin(input.stateDir, dest) && dest !== input.stateDir)) mounts.push({ op: '--tmpfs', dest: input.stateDir });
+  for (const file of sandbox.hide ?? []) if (granted.some((dest) => isWithin(file, dest))) mounts.push({ op: '--ro-bind-try', source: '/dev/null', dest: file });
   if (input.egressDir !== undefined) mounts.push({ op: '--bind-try', source: input.egressDir, dest: EGRESS_DIR_INSIDE });
   return mounts;
 }
