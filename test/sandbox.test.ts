@@ -104,11 +104,11 @@ describe('the bubblewrap command line', () => {
   it('grants nothing of the system with profile none, and runs the egress forwarder first with network allow', () => {
     const none = sandboxArgs({ ...input, sandbox: { ...sandbox, profile: 'none', read: [], write: [] } });
     expect(none.filter((a) => a.startsWith('--') && a.includes('bind'))).toEqual([]);
-    const allow = sandboxArgs({ ...input, sandbox: { ...sandbox, network: 'allow', allow: ['api.github.com:443'] }, egressDir: '/state/egress/s' });
-    expect(allow).toEqual(expect.arrayContaining(['--bind-try', '/state/egress/s', '/run/apiary-egress']));
+    const allow = sandboxArgs({ ...input, sandbox: { ...sandbox, network: 'allow', allow: ['api.github.com:443'] }, egressSocket: '/state/egress/s/egress-1.sock' });
+    expect(allow).toEqual(expect.arrayContaining(['--bind-try', '/state/egress/s/egress-1.sock', '/run/apiary-egress.sock']));
     const command = allow.slice(allow.indexOf('--') + 1);
     expect(command.slice(0, 2)).toEqual(['/opt/node/bin/node', '-e']);
-    expect(command.slice(3)).toEqual(['/run/apiary-egress/egress.sock', '3128', 'node', 'server.js']);
+    expect(command.slice(3)).toEqual(['/run/apiary-egress.sock', '3128', 'node', 'server.js']);
   });
 });
 
@@ -152,8 +152,7 @@ describe('the egress proxy', () => {
     const other = await httpHost('other');
     const refusals: EgressRefusal[] = [];
     const proxy = new EgressProxy((r) => refusals.push(r));
-    const socket = join(await tempDir(), 'egress', 'egress.sock');
-    await proxy.serve('probe', socket, [`127.0.0.1:${allowed}`]);
+    const socket = await proxy.serve('probe', join(await tempDir(), 'egress'), [`127.0.0.1:${allowed}`]);
     try {
       const tunnel = await throughSocket(socket, 'CONNECT', `127.0.0.1:${allowed}`);
       expect(tunnel.status).toBe(200);
@@ -286,18 +285,37 @@ describe.skipIf(!bwrap.available)('a sandboxed server (bubblewrap)', () => {
     }
   }, 60_000);
 
+  it('a server replaced at once (Recreate) reaches the allowed host again: the old egress socket going does not take the new one with it', async () => {
+    const allowed = await httpHost('allowed');
+    const sandbox = `    filesystem:\n      read: [${JSON.stringify(dirname(PROBE))}]\n    network: allow\n    allow: ["127.0.0.1:${allowed}"]\n`;
+    const { h } = await probeSetup(() => sandbox);
+    const first = (await h.status('probe'))!.pid!;
+    await h.write('probe.yaml', nodeServer('probe', [PROBE], `  strategy:\n    type: Recreate\n  env:\n    - name: ROUND\n      value: "2"\n  sandbox:\n${sandbox}`));
+    await h.waitFor('a new process Ready', async () => {
+      const status = await h.status('probe');
+      return status?.pid !== undefined && status.pid !== first && findCondition(status.conditions, 'Ready')?.status === 'True';
+    });
+    await h.settled();
+    const client = await clientOf(h, 'probe');
+    try {
+      expect(await call(client, 'fetch', { url: `http://127.0.0.1:${allowed}/again` })).toBe('200 allowed /again');
+    } finally {
+      await client.close();
+    }
+  }, 60_000);
+
   it('stops whole: the server, its forwarder and bubblewrap leave with a stop (they stay in the process group apiary signals), and the egress socket goes', async () => {
     const allowed = await httpHost('allowed');
     // A server that stays when its stdin closes: only the group's SIGTERM ends it.
     const { h } = await probeSetup(() => `    filesystem:\n      read: [${JSON.stringify(dirname(PROBE))}]\n    network: allow\n    allow: ["127.0.0.1:${allowed}"]\n`, ['--ignore-stdin']);
     const pid = (await h.status('probe'))!.pid!;
-    const socket = join(h.stateDir, 'egress', 'probe', 'egress.sock');
+    const sockets = (): string[] => readdirSync(join(h.stateDir, 'egress', 'probe')).filter((f) => f.endsWith('.sock'));
     expect(probeProcesses().length).toBeGreaterThanOrEqual(3); // bwrap (outside and as init inside), the forwarder, the server
-    expect(existsSync(socket)).toBe(true);
+    expect(sockets()).toHaveLength(1);
     await h.write('probe.yaml', nodeServer('probe', [PROBE], '  suspend: true\n'));
     await h.waitFor('Suspended', async () => (await h.status('probe'))?.phase === 'Suspended');
     await h.waitFor('every process of the sandbox gone', async () => probeProcesses().length === 0 && !existsSync(`/proc/${pid}`));
-    await h.waitFor('the egress socket closed', async () => !existsSync(socket));
+    await h.waitFor('the egress socket closed', async () => sockets().length === 0);
   }, 60_000);
 
   it('runs server-everything under the default profile (Ready, a tool call works)', async () => {

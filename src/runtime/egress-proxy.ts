@@ -10,10 +10,11 @@
  * server's sandbox, where a forwarder serves it on the namespace's loopback
  * (src/runtime/sandbox.ts).
  */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { dirname } from 'node:path';
+import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { DIR_MODE } from '../util/atomic.js';
 
@@ -44,19 +45,21 @@ export class EgressProxy {
   }
 
   /**
-   * Serves `name` on the socket at `path` (created, in a folder made
-   * owner-only) with this allow list; called again, it replaces the list.
+   * Serves `name` with this allow list, on a socket in `dir` (made
+   * owner-only); returns the socket's path. Called again while it serves, it
+   * replaces the list and keeps the socket (a rolling update's two processes
+   * share it). Each new socket has a name of its own, so one closing late
+   * (its server replaced at once) never removes its successor's file.
    */
-  async serve(name: string, path: string, allow: readonly string[]): Promise<void> {
+  async serve(name: string, dir: string, allow: readonly string[]): Promise<string> {
     const existing = this.#listeners.get(name);
-    if (existing !== undefined && existing.path === path) {
+    if (existing !== undefined) {
       existing.allow = new Set(allow.map((a) => a.toLowerCase()));
-      return;
+      return existing.path;
     }
-    if (existing !== undefined) await this.close(name);
+    const path = join(dir, `egress-${randomBytes(6).toString('hex')}.sock`);
     if (Buffer.byteLength(path) > MAX_SOCKET_PATH) throw new Error(`the egress socket path ${path} is longer than a unix socket allows (${MAX_SOCKET_PATH} bytes): use a shorter --state-dir`);
-    mkdirSync(dirname(path), { recursive: true, mode: DIR_MODE });
-    rmSync(path, { force: true });
+    mkdirSync(dir, { recursive: true, mode: DIR_MODE });
     const listener: Listener = { server: createServer(), allow: new Set(allow.map((a) => a.toLowerCase())), path, sockets: new Set() };
     listener.server.on('connection', (socket: Socket) => {
       listener.sockets.add(socket);
@@ -72,6 +75,7 @@ export class EgressProxy {
       });
     });
     this.#listeners.set(name, listener);
+    return path;
   }
 
   serving(name: string): boolean {

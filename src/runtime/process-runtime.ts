@@ -17,7 +17,7 @@ import { groupLeadersLoggingTo, isSameProcess, procStartTime } from '../util/pro
 import { RunHistories, type RunHistory } from './history.js';
 import { lastOutputLine } from './last-output.js';
 import { EgressProxy, type EgressRefusal } from './egress-proxy.js';
-import { EGRESS_PORT, EGRESS_SOCKET, probeSandbox, sandboxArgs, type SandboxSupport } from './sandbox.js';
+import { EGRESS_PORT, probeSandbox, sandboxArgs, type SandboxSupport } from './sandbox.js';
 import type { Slot } from '../api/slot.js';
 import type { AdoptionReport, ExitListener, LaunchSpec, ObservedProcess, Runtime, StopOptions, Termination } from './runtime.js';
 
@@ -522,28 +522,23 @@ export class ProcessRuntime implements Runtime {
     for (const [key, value] of Object.entries(spec.env)) if (!/^(https?|all|no)_proxy$/i.test(key)) env[key] = value;
     const given = spec.env['HOME'];
     env['HOME'] = given !== undefined && given.startsWith('/') && given !== '/' ? given : '/home/sandbox';
-    let egressDir: string | undefined;
+    let egressSocket: string | undefined;
     if (sandbox.network === 'allow') {
-      egressDir = this.#egressDir(spec.name);
-      await this.#serveEgress(spec.name, sandbox.allow).catch((err: unknown) => {
+      egressSocket = await this.#serveEgress(spec.name, sandbox.allow).catch((err: unknown) => {
         throw new ApiaryError('StartFailed', `cannot start the egress proxy for the sandbox: ${messageOf(err)}`);
       });
       const proxy = `http://127.0.0.1:${EGRESS_PORT}`;
       // NODE_USE_ENV_PROXY: Node (22.21+, 24.5+) honours the variables only when asked to.
       Object.assign(env, { HTTPS_PROXY: proxy, HTTP_PROXY: proxy, https_proxy: proxy, http_proxy: proxy, NO_PROXY: '', no_proxy: '', NODE_USE_ENV_PROXY: '1' });
     }
-    const args = sandboxArgs({ sandbox, command: spec.command, args: spec.args, cwd: spec.cwd, home: env['HOME'], stateDir: this.#layout.root, nodePath: process.execPath, ...(egressDir !== undefined ? { egressDir } : {}) });
+    const args = sandboxArgs({ sandbox, command: spec.command, args: spec.args, cwd: spec.cwd, home: env['HOME'], stateDir: this.#layout.root, nodePath: process.execPath, ...(egressSocket !== undefined ? { egressSocket } : {}) });
     return { command: support.bwrap, args, env };
   }
 
-  /** Each server's egress socket in its own folder (the folder is what is bound into its sandbox, so a new socket after a restart is seen there). */
-  #egressDir(name: string): string {
-    return join(this.#layout.root, 'egress', fileSafeName(name));
-  }
-
-  async #serveEgress(name: string, allow: readonly string[]): Promise<void> {
+  /** Serves the server's egress (one socket per server, under the state directory); returns the socket's path. */
+  async #serveEgress(name: string, allow: readonly string[]): Promise<string> {
     this.#egress ??= new EgressProxy((refusal) => this.#egressRefused(refusal));
-    await this.#egress.serve(name, join(this.#egressDir(name), EGRESS_SOCKET), allow);
+    return this.#egress.serve(name, join(this.#layout.root, 'egress', fileSafeName(name)), allow);
   }
 
   /** A refusal goes to the server's own log, where `apiary logs NAME` shows it beside what the server said about it. */

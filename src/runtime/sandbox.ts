@@ -6,7 +6,7 @@
  * - new user, PID, IPC, UTS, cgroup and network namespaces, all capabilities
  *   dropped; the network namespace has only loopback, for `none` and for
  *   `allow` alike (a program that ignores HTTPS_PROXY reaches nothing):
- *   `allow` reaches apiary's egress proxy through a unix socket bound in,
+ *   `allow` reaches apiary's egress proxy through its unix socket bound in,
  *   which a small forwarder inside serves as 127.0.0.1:EGRESS_PORT.
  * - the root is an empty tmpfs: only what is bound in exists. Mounts are
  *   applied parents first, so a hidden folder (the home, the state
@@ -48,9 +48,8 @@ export interface SandboxSpec {
 
 export type SandboxSupport = { available: true; bwrap: string } | { available: false; reason: string };
 
-/** Where the egress socket's folder appears inside the sandbox, and the port the forwarder serves there. */
-export const EGRESS_DIR_INSIDE = '/run/apiary-egress';
-export const EGRESS_SOCKET = 'egress.sock';
+/** Where the server's egress socket appears inside the sandbox, and the port the forwarder serves there. */
+export const EGRESS_SOCKET_INSIDE = '/run/apiary-egress.sock';
 export const EGRESS_PORT = 3128;
 
 const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
@@ -121,8 +120,8 @@ export interface SandboxInput {
   stateDir: string;
   /** The node apiary runs on (process.execPath): its prefix is granted by the default profile, and it runs the egress forwarder. */
   nodePath: string;
-  /** The host folder holding this server's egress socket (network allow). */
-  egressDir?: string;
+  /** This server's egress socket on the host (network allow). */
+  egressSocket?: string;
 }
 
 type Mount = { op: '--ro-bind-try' | '--bind-try'; source: string; dest: string } | { op: '--tmpfs'; dest: string } | { op: '--symlink'; target: string; dest: string };
@@ -135,7 +134,7 @@ export function sandboxArgs(input: SandboxInput): string[] {
   args.push('--proc', '/proc', '--dev', '/dev', '--chdir', input.cwd);
   if (sandbox.network === 'allow') {
     // The forwarder runs first, then execs nothing: it spawns the command and follows its exit.
-    return [...args, '--', input.nodePath, '-e', FORWARDER, join(EGRESS_DIR_INSIDE, EGRESS_SOCKET), String(EGRESS_PORT), input.command, ...input.args];
+    return [...args, '--', input.nodePath, '-e', FORWARDER, EGRESS_SOCKET_INSIDE, String(EGRESS_PORT), input.command, ...input.args];
   }
   return [...args, '--', input.command, ...input.args];
 }
@@ -159,7 +158,7 @@ function mountsOf(input: SandboxInput): Mount[] {
   const granted = mounts.filter((m) => m.op !== '--tmpfs' && m.op !== '--symlink').map((m) => m.dest);
   if (granted.some((dest) => isWithin(input.stateDir, dest) && dest !== input.stateDir)) mounts.push({ op: '--tmpfs', dest: input.stateDir });
   for (const file of sandbox.hide ?? []) if (granted.some((dest) => isWithin(file, dest))) mounts.push({ op: '--ro-bind-try', source: '/dev/null', dest: file });
-  if (input.egressDir !== undefined) mounts.push({ op: '--bind-try', source: input.egressDir, dest: EGRESS_DIR_INSIDE });
+  if (input.egressSocket !== undefined) mounts.push({ op: '--bind-try', source: input.egressSocket, dest: EGRESS_SOCKET_INSIDE });
   return mounts;
 }
 
