@@ -147,6 +147,41 @@ export const ServerRateLimits = z.strictObject({
   perTool: z.array(RateLimit.extend({ tool: nameGlob.describe('The tools it applies to (a name or a glob)') })).optional().describe("Calls each matching tool of this server may receive (in place of the Gateway's perTool rules; [] lifts them)"),
 });
 
+/**
+ * A sandbox path: absolute, or under the server's home (`~`, `~/...`), with
+ * no `.` or `..` segment, so what is granted is what is written (a `..`
+ * could climb out of a granted folder into the home it is meant to hide).
+ */
+const SANDBOX_PATH_RULE = 'must be an absolute path or one under ~/, without "." or ".." segments';
+const sandboxPath = processText()
+  .min(1)
+  .refine((path) => (path.startsWith('/') || path === '~' || path.startsWith('~/')) && !path.split('/').some((part) => part === '.' || part === '..'), { error: SANDBOX_PATH_RULE });
+
+const HOST_PORT_RULE = 'must be host:port: a DNS name or an IPv4 address (or [IPv6]), then a port from 1 to 65535, e.g. api.github.com:443';
+const HOST_PORT = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\]):([0-9]{1,5})$/;
+const hostPort = z.string().refine((text) => {
+  const port = Number(HOST_PORT.exec(text)?.[1] ?? NaN);
+  return port >= 1 && port <= 65535;
+}, { error: HOST_PORT_RULE });
+
+export const SANDBOX_NETWORKS = ['none', 'allow'] as const;
+export const SANDBOX_PROFILES = ['default', 'none'] as const;
+
+export const SandboxFilesystem = z.strictObject({
+  read: z.array(sandboxPath).optional().describe('Paths the server may read (absolute or ~/...); a missing one is skipped'),
+  write: z.array(sandboxPath).optional().describe('Paths the server may read and write (absolute or ~/...); a missing one is skipped'),
+});
+
+export const Sandbox = z
+  .strictObject({
+    profile: z.enum(SANDBOX_PROFILES).optional().describe("default (when absent): read-only /usr, /bin, /sbin, /lib*, the few files of /etc a program needs (ssl and ca-certificates, resolv.conf, hosts, nsswitch.conf, passwd, group, localtime, alternatives, ld.so.*), node's install prefix and the working directory; read-write the npm cache ~/.npm (for npx). none: only the paths in filesystem. Always: /proc, /dev, a private /tmp and an empty private home"),
+    filesystem: SandboxFilesystem.optional().describe("Paths granted besides the profile's; nothing else of the user's home, apiary's state directory or other servers is visible"),
+    network: z.enum(SANDBOX_NETWORKS).optional().describe("none (default): a network namespace with only loopback; allow: still that namespace, with apiary's egress proxy reachable inside as HTTPS_PROXY/HTTP_PROXY, letting through only the hosts in allow"),
+    allow: z.array(hostPort).min(1, { error: 'must list at least one host:port (network none reaches nothing)' }).optional().describe('host:port the server may reach through the egress proxy (network: allow)'),
+  })
+  .refine((sandbox) => sandbox.allow === undefined || sandbox.network === 'allow', { error: 'allow needs network: allow', path: ['allow'] })
+  .refine((sandbox) => sandbox.network !== 'allow' || sandbox.allow !== undefined, { error: 'network allow needs the hosts it may reach in allow (host:port)', path: ['allow'] });
+
 export const MCPServerSpec = z.strictObject({
   command: processText().min(1).optional().describe('Program to run; looked up on PATH, never through a shell (or spec.remote); $(VAR) is replaced as in args'),
   args: z.array(processText()).optional().describe('Arguments, never through a shell; $(VAR) is replaced by the variable VAR of spec.env as Kubernetes does ($$(VAR) for a literal $(VAR); an unknown name stays as written); a secret put there is readable by every local user in the process list'),
@@ -168,7 +203,16 @@ export const MCPServerSpec = z.strictObject({
   remote: Remote.optional().describe('A hosted server apiary fronts at its own endpoint instead of running a command; spec.env holds the values its headers refer to'),
   image: z.string().regex(/^[a-z0-9]+([._/:@-][A-Za-z0-9_.-]+)*$/, { error: 'must be a container image reference, e.g. node:20-slim or ghcr.io/org/server:1.2' }).optional().describe('Container image the command runs in on Kubernetes (apiary up --runtime kubernetes, apiary render); unused by local processes'),
   rateLimits: ServerRateLimits.optional().describe("This server's token buckets, in place of the Gateway's perServer and perTool (no restart when this changes)"),
+  sandbox: Sandbox.optional().describe('Run the command under bubblewrap (Linux): its own user, mount, PID, IPC and network namespaces, only the paths granted; where bubblewrap cannot run, the server is Stuck (SandboxUnavailable), never run unsandboxed'),
 })
+  .refine((spec) => spec.sandbox === undefined || spec.remote === undefined, {
+    message: 'a hosted server (spec.remote) runs nothing locally to sandbox',
+    path: ['sandbox'],
+  })
+  .refine((spec) => spec.sandbox === undefined || (spec.transport ?? 'stdio') === 'stdio', {
+    message: "needs transport stdio: an HTTP server in the sandbox's network namespace could not be reached by apiary's endpoint",
+    path: ['sandbox'],
+  })
   .refine((spec) => !(spec.strategy?.type === 'RollingUpdate' && (spec.transport ?? 'stdio') !== 'stdio'), {
     message: 'RollingUpdate needs transport stdio: an HTTP server keeps its own sessions, which a new process cannot take over; use Recreate',
     path: ['strategy', 'type'],
@@ -426,6 +470,7 @@ export type ServerRateLimits = z.infer<typeof ServerRateLimits>;
 export type EnvVar = z.infer<typeof EnvVar>;
 export type EnvFromSource = z.infer<typeof EnvFromSource>;
 export type MCPServerSpec = z.infer<typeof MCPServerSpec>;
+export type Sandbox = z.infer<typeof Sandbox>;
 export type HealthCheck = z.infer<typeof HealthCheck>;
 export type MCPServerManifest = z.infer<typeof MCPServerManifest>;
 export type ApiarySecretManifest = z.infer<typeof ApiarySecretManifest>;

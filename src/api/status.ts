@@ -54,6 +54,8 @@ export interface MCPServerStatus {
   tools?: number;
   /** The tools the server listed that spec.tools keeps from clients. */
   toolsFiltered?: string[];
+  /** The sandbox the running process is in (spec.sandbox), in one line. */
+  sandbox?: string;
   message?: string;
   /** When the controller will try again (back-off), if it is waiting. */
   nextRetryAt?: string;

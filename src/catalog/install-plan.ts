@@ -5,7 +5,7 @@
  * the request into the manifests both write.
  */
 import type { CatalogVariableView } from '../api/console.js';
-import type { Transport } from '../api/manifests.js';
+import type { Sandbox, Transport } from '../api/manifests.js';
 import { ApiaryError } from '../errors.js';
 import { secretNameFor, shellWord, type InstallRequest, type SecretBinding } from '../manifests/install.js';
 import type { CatalogEntry } from './catalog.js';
@@ -246,4 +246,33 @@ export function installCommand(entry: CatalogEntry, name: string, values: Variab
   for (const [k, v] of values.plain) words.push(vars.get(k)?.kind === 'argument' ? '--arg' : '--env', `${k}=${v}`);
   for (const [k, ref] of values.bound) words.push('--secret', `${k}=${ref.secret}/${ref.key}`);
   return words.map(shellWord).join(' ');
+}
+
+/** A spec.sandbox to start from, for `install --dry-run`: what the runner needs; the server's own folders and hosts are the user's to add. */
+export interface SandboxSuggestion {
+  /** Absent where bubblewrap cannot help (a hosted server, an HTTP server, a container). */
+  sandbox?: Sandbox;
+  note: string;
+}
+
+const ADD_YOURS = "add the folders it works on (filesystem) and the hosts it talks to (allow)";
+
+/** By the runner the install writes: npx and uvx fetch their package on a first run, so their registry is allowed. */
+export function suggestedSandbox(request: InstallRequest): SandboxSuggestion {
+  if (request.remote !== undefined) return { note: 'a hosted server runs nothing here to sandbox' };
+  if ((request.transport ?? 'stdio') !== 'stdio') return { note: "only stdio servers can be sandboxed: an HTTP server's port would be out of reach of apiary in the sandbox's network namespace" };
+  switch (request.command) {
+    case 'npx':
+      return { sandbox: { network: 'allow', allow: ['registry.npmjs.org:443'] }, note: `npx fetches the package from registry.npmjs.org on a first run (the default profile grants the npm cache ~/.npm); ${ADD_YOURS}` };
+    case 'uvx':
+      return {
+        sandbox: { filesystem: { read: ['~/.local/bin'], write: ['~/.cache/uv', '~/.local/share/uv'] }, network: 'allow', allow: ['pypi.org:443', 'files.pythonhosted.org:443'] },
+        note: `uvx (installed in ~/.local/bin by default) fetches the package from PyPI into its cache on a first run; ${ADD_YOURS}`,
+      };
+    case 'docker':
+    case 'podman':
+      return { note: 'a container isolates the server already, and bubblewrap cannot run a container engine' };
+    default:
+      return { sandbox: { network: 'none' }, note: ADD_YOURS };
+  }
 }

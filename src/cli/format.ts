@@ -207,6 +207,7 @@ function describeServer(o: ObjectView, status: MCPServerStatus | undefined, out:
       const [port, guard] = internalPortLines(internal);
       out.push(line('Internal port', port), `${' '.repeat(18)}${guard}`);
     }
+    if (status.sandbox !== undefined) out.push(line('Sandbox', status.sandbox));
     if (status.tools !== undefined) {
       const filtered = status.toolsFiltered ?? [];
       out.push(line('Tools', `${status.tools} exposed${filtered.length > 0 ? `, ${filtered.length} filtered by spec.tools (${filtered.join(', ')})` : ''}`));
@@ -229,6 +230,7 @@ function describeServer(o: ObjectView, status: MCPServerStatus | undefined, out:
   if (spec.tools?.allow) out.push(`  ${line('Tools allowed', spec.tools.allow.join(', ') || '<none>')}`);
   if (spec.tools?.deny?.length) out.push(`  ${line('Tools denied', spec.tools.deny.join(', '))}`);
   if (spec.rateLimits !== undefined) for (const d of serverRateLimitDetails(spec.rateLimits)) out.push(`  ${typeof d === 'string' ? d : line(d[0], d[1])}`);
+  if (spec.sandbox !== undefined) for (const [label, value] of sandboxDetails(spec.sandbox)) out.push(`  ${line(label, value)}`);
   const env = spec.env ?? [];
   const envFrom = spec.envFrom ?? [];
   if (env.length + envFrom.length > 0) {
@@ -291,4 +293,14 @@ export function internalPortLines(internal: InternalPort): [string, string] {
   const where = internal.listening === undefined || internal.listening.length === 0 ? '' : `, listening on ${internal.listening.join(', ')}${everywhere ? ' (every interface)' : ''}`;
   const who = everywhere ? 'any local user, and other machines unless a firewall stops them, can call the server there directly' : 'any local user can call the server there directly';
   return [`${internal.port} (the server's own $PORT)${where}`, `not protected by apiary's token or spec.tools: ${who}`];
+}
+
+/** spec.sandbox as describe shows it: what the manifest asks for (the status line says what is in force). */
+function sandboxDetails(sandbox: NonNullable<MCPServerSpec['sandbox']>): [string, string][] {
+  const network = sandbox.network ?? 'none';
+  const rows: [string, string][] = [['Sandbox', `profile ${sandbox.profile ?? 'default'}, network ${network}`]];
+  if (sandbox.filesystem?.read?.length) rows.push(['  Read', sandbox.filesystem.read.map(escapeTerminal).join(', ')]);
+  if (sandbox.filesystem?.write?.length) rows.push(['  Write', sandbox.filesystem.write.map(escapeTerminal).join(', ')]);
+  if (sandbox.allow?.length) rows.push(['  Allow', sandbox.allow.join(', ')]);
+  return rows;
 }

@@ -14,6 +14,7 @@ import type { RunHistory } from '../runtime/history.js';
 import type { Slot } from '../api/slot.js';
 import { backoff } from '../util/backoff.js';
 import type { LaunchSpec, ObservedProcess, Termination } from '../runtime/runtime.js';
+import type { SandboxSpec } from '../runtime/sandbox.js';
 import type { McpView, RemoteServer } from '../mcp/gateway.js';
 import type { SecretProblem } from './resolve-env.js';
 import { handshakeName } from '../mcp/era.js';
@@ -80,6 +81,8 @@ export type DesiredServer =
       /** The hosted server's URL and headers, present when every secret resolved. */
       remote?: RemoteServer;
       problems: SecretProblem[];
+      /** spec.sandbox cannot be honoured here (no bubblewrap, no user namespaces): never started bare. */
+      sandboxProblem?: { reason: 'SandboxUnavailable'; message: string };
     };
 
 export type StopReason =
@@ -285,6 +288,10 @@ function verdict(input: StatusInput): Verdict {
     const message = desired.problems.map((p) => p.message).join('; ');
     return { phase: 'Stuck', ready: [false, problem.reason, message], message };
   }
+  if (desired.sandboxProblem !== undefined) {
+    const { reason, message } = desired.sandboxProblem;
+    return { phase: 'Stuck', ready: [false, reason, message], message };
+  }
   if (desired.remote !== undefined) return { phase: 'Running', ready: remoteReadiness(desired.remote, input.mcp) };
   const { history } = input;
   const last = history.lastTermination;
@@ -380,6 +387,8 @@ export function serverStatus(input: StatusInput): MCPServerStatus {
   } else if (observed && input.mcp?.endpointError !== undefined) {
     // Retrying will not free the port: someone has to.
     set('Stalled', true, 'EndpointUnavailable', input.mcp.endpointError);
+  } else if (!observed && desired.state === 'valid' && desired.sandboxProblem !== undefined && !desired.suspend) {
+    set('Stalled', true, desired.sandboxProblem.reason, desired.sandboxProblem.message);
   } else if (!observed && startErrorOf(input.history) !== undefined) {
     // Command not found or not executable: back-off keeps trying, but only a person can fix it.
     set('Stalled', true, 'StartFailed', startErrorOf(input.history)!);
@@ -406,6 +415,8 @@ export function serverStatus(input: StatusInput): MCPServerStatus {
   if (observed) {
     status.pid = observed.pid;
     status.startedAt = observed.startedAt;
+    // The sandbox in force is the running process's: the launch's only while it is the one running.
+    if (launch?.sandbox !== undefined && launch.configHash === observed.configHash) status.sandbox = sandboxSummary(launch.sandbox);
   }
   const mcp = input.mcp;
   if (mcp?.url !== undefined) status.url = mcp.url;
@@ -467,4 +478,10 @@ export function describeConfigChange(before: Readonly<Record<string, string>> | 
     ...(removed.length > 0 ? [`${removed.join(', ')} removed`] : []),
   ];
   return phrases.length > 0 ? phrases.join('; ') : 'the configuration changed';
+}
+
+/** The sandbox a process runs in, in one line: "bubblewrap, profile default, network allow (api.github.com:443), read 1, write 1". */
+export function sandboxSummary(sandbox: SandboxSpec): string {
+  const network = sandbox.network === 'allow' ? `network allow (${sandbox.allow.join(', ')})` : 'network none';
+  return `bubblewrap, profile ${sandbox.profile}, ${network}, read ${sandbox.read.length}, write ${sandbox.write.length}`;
 }

@@ -21,6 +21,7 @@ import type { MCPServerResource } from '../manifests/resource.js';
 import { buildEnvironment } from '../runtime/env.js';
 import type { Slot } from '../api/slot.js';
 import type { LaunchSpec, ObservedProcess, Termination } from '../runtime/runtime.js';
+import type { SandboxSpec } from '../runtime/sandbox.js';
 import type { ReconcileContext, ReconcileResult } from './context.js';
 import {
   DEFAULT_DRAIN_MS,
@@ -90,6 +91,8 @@ export async function desiredServer(ctx: ReconcileContext, name: string): Promis
   const upstreamPort = transport === 'stdio' ? undefined : (declaredPort(spec) ?? (await ctx.gateway.ports.portFor(upstreamPortKey(name))));
   const withPort = { ...base, ...(port !== undefined ? { port } : {}), ...(upstreamPort !== undefined ? { upstreamPort } : {}) };
   if (resolved.problems.length > 0) return withPort;
+  const sandboxProblem = spec.sandbox !== undefined ? sandboxProblemOf(ctx) : undefined;
+  if (sandboxProblem !== undefined) return { ...withPort, sandboxProblem };
   return { ...withPort, launch: launchSpec(ctx, resource, generation, resolved.vars, upstreamPort) };
 }
 
@@ -122,6 +125,28 @@ function secretsWithin(name: string, vars: readonly [string, string | { reveal()
   if (value === undefined) return [];
   if (typeof value !== 'string') return [value.reveal()];
   return referencedNames(value).flatMap((ref) => secretsWithin(ref, vars, seen));
+}
+
+/** Why a server that asks for a sandbox cannot have one here (and the way out), if it cannot. */
+function sandboxProblemOf(ctx: ReconcileContext): { reason: 'SandboxUnavailable'; message: string } | undefined {
+  const support = ctx.runtime.sandboxSupport?.();
+  return support?.available === false ? { reason: 'SandboxUnavailable', message: `spec.sandbox cannot be honoured: ${support.reason}; the server is not started unsandboxed (apiary checks once: restart it after the fix)` } : undefined;
+}
+
+/** The files that hold Secret manifests: a sandbox never shows them (a plain value in one is readable by anyone who can read the file). */
+function secretFiles(ctx: ReconcileContext): string[] {
+  return [...new Set(ctx.desired.resources().flatMap((r) => (r.kind === 'Secret' ? [r.source.path] : [])))].sort();
+}
+
+/** spec.sandbox with its defaults: the default profile, no network, nothing declared. */
+function sandboxOf(sandbox: NonNullable<MCPServerSpec['sandbox']>): SandboxSpec {
+  return {
+    profile: sandbox.profile ?? 'default',
+    read: sandbox.filesystem?.read ?? [],
+    write: sandbox.filesystem?.write ?? [],
+    network: sandbox.network ?? 'none',
+    allow: (sandbox.allow ?? []).map((a) => a.toLowerCase()),
+  };
 }
 
 /** A literal PORT the manifest sets itself: the server listens there, and the proxy forwards to it. */
@@ -165,6 +190,8 @@ function launchSpec(ctx: ReconcileContext, resource: MCPServerResource, generati
     transport,
     port: transport === 'stdio' ? undefined : port,
     env: vars.map(([k, v]) => [k, typeof v === 'string' ? v : `secret:${ctx.fingerprint(v.reveal())}`]),
+    // Absent for a server without one, so its fingerprint is what it was before sandboxes existed.
+    ...(spec.sandbox !== undefined ? { sandbox: sandboxOf(spec.sandbox) } : {}),
   };
   return {
     name: resource.name,
@@ -178,6 +205,8 @@ function launchSpec(ctx: ReconcileContext, resource: MCPServerResource, generati
     generation,
     attachStdio: transport === 'stdio',
     secrets: [...new Set(vars.flatMap(([, v]) => (typeof v === 'string' ? [] : [v.reveal()])))],
+    // Secret manifests are hidden from it, and not part of the fingerprint (a new Secret file restarts nothing).
+    ...(identity.sandbox !== undefined ? { sandbox: { ...identity.sandbox, hide: secretFiles(ctx) } } : {}),
   };
 }
 

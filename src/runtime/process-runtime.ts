@@ -7,15 +7,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, renameSync, statSync, type Stats } from 'node:fs';
 import { appendFile, copyFile, readdir, readFile, rm, stat, truncate } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { isDns1123Label } from '../api/names.js';
 import { ApiaryError, messageOf } from '../errors.js';
 import type { Clock } from '../util/clock.js';
-import type { StateLayout } from '../state/layout.js';
+import { fileSafeName, type StateLayout } from '../state/layout.js';
 import { DIR_MODE, ensureDir, FILE_MODE, writeFileAtomic } from '../util/atomic.js';
 import { groupLeadersLoggingTo, isSameProcess, procStartTime } from '../util/proc.js';
 import { RunHistories, type RunHistory } from './history.js';
 import { lastOutputLine } from './last-output.js';
+import { EgressProxy, type EgressRefusal } from './egress-proxy.js';
+import { EGRESS_PORT, probeSandbox, sandboxArgs, type SandboxSupport } from './sandbox.js';
 import type { Slot } from '../api/slot.js';
 import type { AdoptionReport, ExitListener, LaunchSpec, ObservedProcess, Runtime, StopOptions, Termination } from './runtime.js';
 
@@ -30,6 +32,8 @@ export interface ProcessRuntimeOptions {
   adoptedPollMs?: number;
   maxLogBytes?: number;
   logIndexEveryMs?: number;
+  /** Where bubblewrap is looked up for sandboxed servers (APIARY_BWRAP, PATH); the controller's own by default. */
+  env?: NodeJS.ProcessEnv;
 }
 
 interface ProcessRecord {
@@ -84,6 +88,10 @@ export class ProcessRuntime implements Runtime {
   /** Held (stopped) process groups, while a cold start is being set up. */
   #held: Set<number> | undefined;
   readonly #history = new RunHistories();
+  readonly #env: NodeJS.ProcessEnv;
+  /** Probed once, when the first sandboxed server asks. */
+  #sandboxSupport: SandboxSupport | undefined;
+  #egress: EgressProxy | undefined;
 
   constructor(options: ProcessRuntimeOptions) {
     this.#layout = options.layout;
@@ -93,6 +101,12 @@ export class ProcessRuntime implements Runtime {
     this.#adoptedPollMs = options.adoptedPollMs ?? 500;
     this.#maxLogBytes = options.maxLogBytes ?? 10 * 1024 * 1024;
     this.#indexEveryMs = options.logIndexEveryMs ?? 250;
+    this.#env = options.env ?? process.env;
+  }
+
+  sandboxSupport(): SandboxSupport {
+    this.#sandboxSupport ??= probeSandbox(this.#env);
+    return this.#sandboxSupport;
   }
 
   /**
@@ -166,12 +180,13 @@ export class ProcessRuntime implements Runtime {
     // busy machine would otherwise queue behind each other in libuv's threadpool.
     this.#checkWorkingDir(spec);
     // A next process writes its own log until it takes over: the current one keeps writing NAME.log.
+    const run = spec.sandbox !== undefined ? await this.#sandboxed(spec) : { command: spec.command, args: spec.args, env: spec.env };
     const logFd = slot === 'current' ? this.#openFreshLog(spec.name) : openSync(this.#layout.nextLogFile(spec.name), 'w', FILE_MODE);
     let child: ChildProcess;
     try {
-      child = spawn(spec.command, [...spec.args], {
+      child = spawn(run.command, [...run.args], {
         cwd: spec.cwd,
-        env: spec.env,
+        env: run.env,
         shell: false,
         detached: true,
         stdio: ['pipe', spec.attachStdio ? 'pipe' : logFd, logFd],
@@ -457,6 +472,7 @@ export class ProcessRuntime implements Runtime {
     this.#recordTexts.delete(slotKey(name, slot));
     void this.#recordOp(name, () => rm(this.#layout.processRecord(name, slot), { force: true }));
     if (slot === 'current') void this.#indexLog(name);
+    if (this.#egress?.serving(name) === true && ![...this.#tracked.values()].some((t) => t.observed.name === name)) void this.#egress.close(name);
   }
 
   #recordOp(name: string, op: () => Promise<unknown>): Promise<void> {
@@ -490,6 +506,45 @@ export class ProcessRuntime implements Runtime {
     if (info?.isDirectory() !== true) {
       throw new ApiaryError('StartFailed', `working directory ${spec.cwd} does not exist`);
     }
+  }
+
+  /**
+   * The bubblewrap command line that runs a sandboxed server, and its
+   * environment: a private home, and for network allow the egress proxy
+   * (served first) as its HTTP(S)_PROXY; for none, no proxy settings at all.
+   */
+  async #sandboxed(spec: LaunchSpec): Promise<{ command: string; args: readonly string[]; env: Record<string, string> }> {
+    const sandbox = spec.sandbox!;
+    const support = this.sandboxSupport();
+    // Never run bare what asked for a sandbox (the reconciler shows SandboxUnavailable before it gets here).
+    if (!support.available) throw new ApiaryError('StartFailed', `cannot sandbox: ${support.reason}`);
+    const env: Record<string, string> = {};
+    for (const [key, value] of Object.entries(spec.env)) if (!/^(https?|all|no)_proxy$/i.test(key)) env[key] = value;
+    const given = spec.env['HOME'];
+    env['HOME'] = given !== undefined && given.startsWith('/') && given !== '/' ? given : '/home/sandbox';
+    let egressSocket: string | undefined;
+    if (sandbox.network === 'allow') {
+      egressSocket = await this.#serveEgress(spec.name, sandbox.allow).catch((err: unknown) => {
+        throw new ApiaryError('StartFailed', `cannot start the egress proxy for the sandbox: ${messageOf(err)}`);
+      });
+      const proxy = `http://127.0.0.1:${EGRESS_PORT}`;
+      // NODE_USE_ENV_PROXY: Node (22.21+, 24.5+) honours the variables only when asked to.
+      Object.assign(env, { HTTPS_PROXY: proxy, HTTP_PROXY: proxy, https_proxy: proxy, http_proxy: proxy, NO_PROXY: '', no_proxy: '', NODE_USE_ENV_PROXY: '1' });
+    }
+    const args = sandboxArgs({ sandbox, command: spec.command, args: spec.args, cwd: spec.cwd, home: env['HOME'], stateDir: this.#layout.root, nodePath: process.execPath, ...(egressSocket !== undefined ? { egressSocket } : {}) });
+    return { command: support.bwrap, args, env };
+  }
+
+  /** Serves the server's egress (one socket per server, under the state directory); returns the socket's path. */
+  async #serveEgress(name: string, allow: readonly string[]): Promise<string> {
+    this.#egress ??= new EgressProxy((refusal) => this.#egressRefused(refusal));
+    return this.#egress.serve(name, join(this.#layout.root, 'egress', fileSafeName(name)), allow);
+  }
+
+  /** A refusal goes to the server's own log, where `apiary logs NAME` shows it beside what the server said about it. */
+  #egressRefused(refusal: EgressRefusal): void {
+    const line = `apiary egress proxy: refused ${refusal.method} ${refusal.target}: not in spec.sandbox.allow of server ${refusal.server} (403)\n`;
+    void appendFile(this.#layout.logFile(refusal.server), line, { mode: FILE_MODE }).catch(() => undefined);
   }
 
   /** The log a process in a slot writes (a replaced one's was renamed when the next took over). */

@@ -1,6 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 import type { Slot } from '../api/slot.js';
 import type { RunHistory } from './history.js';
+import type { SandboxSpec, SandboxSupport } from './sandbox.js';
 
 /**
  * The seam between the controller and whatever runs servers. The process
@@ -24,6 +25,8 @@ export interface LaunchSpec {
   attachStdio: boolean;
   /** The secret values in `env`: whatever of the server's output is reported (lastOutput) has them redacted. */
   secrets?: readonly string[];
+  /** spec.sandbox, resolved: run the command under bubblewrap (a runtime that cannot refuses to start it, never runs it bare). */
+  sandbox?: SandboxSpec;
 }
 
 export interface Termination {
@@ -118,6 +121,12 @@ export interface Runtime {
   history(name: string): RunHistory;
   /** Carries over an earlier controller's restart count, waives back-off ({ failures: 0 }), or forgets a server (undefined). */
   amendHistory(name: string, change: Partial<RunHistory> | undefined): void;
+  /**
+   * Optional: whether this runtime can run a server sandboxed (spec.sandbox)
+   * here, and if not why and the way out. A runtime without it isolates
+   * servers its own way (a cluster's pods).
+   */
+  sandboxSupport?(): SandboxSupport;
   /** Optional: kill every server at once (SIGKILL), synchronously; returns how many. */
   killAll?(): number;
 }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { mkdir, stat } from 'node:fs/promises';
+import { stringify } from 'yaml';
 import { loadCatalog, findEntry, shadowWarning, shortName, transportOf, type CatalogEntry, type CatalogOptions, type LoadedCatalog } from '../../catalog/catalog.js';
 import {
   CATALOG_NAME_ANNOTATION,
@@ -7,8 +8,10 @@ import {
   catalogInstall,
   howToGive,
   describeTarget,
+  suggestedSandbox,
   variablesOf,
   type CatalogVariable,
+  type SandboxSuggestion,
   type VariableValues,
 } from '../../catalog/install-plan.js';
 import { SecretValue } from '../../crypto/secret-value.js';
@@ -266,8 +269,9 @@ async function installEntry(
   const exists = (await stat(dir).catch(() => undefined))?.isDirectory() === true;
   const plan: InstallPlan = planInstall(request, exists ? (await loadDirectory(dir)).resources : [], { replace: mode.replace });
   if (opts.dryRun === true) {
-    if (opts.output === 'json') ctx.io.out(JSON.stringify({ server: plan.server, newSecrets: plan.newSecrets, missing: missing.map((v) => v.name) }, null, 2));
-    else ctx.io.out(plan.yaml.trimEnd());
+    const suggestion = suggestedSandbox(request);
+    if (opts.output === 'json') ctx.io.out(JSON.stringify({ server: plan.server, newSecrets: plan.newSecrets, missing: missing.map((v) => v.name), suggestedSandbox: suggestion }, null, 2));
+    else ctx.io.out(`${plan.yaml.trimEnd()}\n${sandboxComment(suggestion)}`);
     return;
   }
   await confirmRuns(ctx, serverName, request, opts);
@@ -349,4 +353,11 @@ function describeEntry(entry: CatalogEntry): string {
     out.push(`Installs:      no (${err instanceof Error ? err.message : String(err)})`);
   }
   return out.join('\n');
+}
+
+/** The suggested spec.sandbox as YAML comments under the manifest: shown, never written (what a server needs is the user's call). */
+function sandboxComment(suggestion: SandboxSuggestion): string {
+  if (suggestion.sandbox === undefined) return `# No sandbox suggested: ${suggestion.note}`;
+  const yaml = stringify({ sandbox: suggestion.sandbox }, { flowCollectionPadding: false }).trimEnd().split('\n');
+  return [`# Suggested spec.sandbox (not written; add it under spec to run the server under bubblewrap): ${suggestion.note}`, ...yaml.map((line) => `#   ${line}`)].join('\n');
 }

@@ -1,0 +1,234 @@
+/**
+ * Sandboxed servers (spec.sandbox) under bubblewrap: the argv that wraps a
+ * server's command, and the probe that says whether bubblewrap can run here.
+ *
+ * What the sandbox is made of, and why each choice:
+ * - new user, PID, IPC, UTS, cgroup and network namespaces, all capabilities
+ *   dropped; the network namespace has only loopback, for `none` and for
+ *   `allow` alike (a program that ignores HTTPS_PROXY reaches nothing):
+ *   `allow` reaches apiary's egress proxy through its unix socket bound in,
+ *   which a small forwarder inside serves as 127.0.0.1:EGRESS_PORT.
+ * - the root is an empty tmpfs: only what is bound in exists. Mounts are
+ *   applied parents first, so a hidden folder (the home, the state
+ *   directory) stays hidden under a granted parent, and a path declared
+ *   inside a hidden one is visible again.
+ * - --die-with-parent: a sandboxed server speaks stdio (the schema says so),
+ *   and a stdio server cannot be adopted by the next controller anyway (its
+ *   pipes went with the old one): it goes with the controller at once rather
+ *   than run on unattended until the next one replaces it.
+ * - no --new-session, on purpose: the server must stay in the process group
+ *   apiary signals, so a stop's SIGTERM reaches it and it can shut down
+ *   cleanly. Measured with bwrap 0.8: with a new session the SIGTERM reaches
+ *   only bwrap, and the server is left running (without --die-with-parent)
+ *   or SIGKILLed when bwrap goes (with it), never asked to stop.
+ *   --new-session guards a controlling terminal (TIOCSTI); a server has none
+ *   (it is started detached, in a session of its own, with pipes and a log
+ *   file).
+ */
+import { spawnSync } from 'node:child_process';
+import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
+import { delimiter, dirname, isAbsolute, join } from 'node:path';
+
+/** spec.sandbox, resolved: defaults filled in, `~` not yet expanded (the home is the launch's). */
+export interface SandboxSpec {
+  profile: 'default' | 'none';
+  read: readonly string[];
+  write: readonly string[];
+  network: 'none' | 'allow';
+  /** host:port, lower-case. */
+  allow: readonly string[];
+  /**
+   * Files made unreadable where a grant would show them: the manifest
+   * directory's Secret manifests, which the default profile's working
+   * directory usually holds. /dev/null is bound over each; a device node
+   * mounted in a user namespace cannot be opened (EACCES).
+   */
+  hide?: readonly string[];
+}
+
+export type SandboxSupport = { available: true; bwrap: string } | { available: false; reason: string };
+
+/** Where the server's egress socket appears inside the sandbox, and the port the forwarder serves there. */
+export const EGRESS_SOCKET_INSIDE = '/run/apiary-egress.sock';
+export const EGRESS_PORT = 3128;
+
+const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
+const SYSTEM_ETC = [
+  '/etc/ssl',
+  '/etc/ca-certificates',
+  '/etc/pki',
+  '/etc/resolv.conf',
+  '/etc/hosts',
+  '/etc/nsswitch.conf',
+  '/etc/passwd',
+  '/etc/group',
+  '/etc/localtime',
+  '/etc/alternatives',
+  '/etc/ld.so.cache',
+  '/etc/ld.so.conf',
+  '/etc/ld.so.conf.d',
+];
+
+export const SANDBOX_WAY_OUT = 'install bubblewrap (apt install bubblewrap), enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, or kernel.apparmor_restrict_unprivileged_userns=0 on Ubuntu), or remove spec.sandbox';
+
+/** bubblewrap's path: APIARY_BWRAP when set (a seam for tests and unusual installs), else `bwrap` on PATH. */
+export function findBwrap(env: NodeJS.ProcessEnv): string | undefined {
+  const set = env['APIARY_BWRAP'];
+  if (set !== undefined && set !== '') return set;
+  for (const dir of (env['PATH'] ?? '').split(delimiter)) {
+    if (dir === '' || !isAbsolute(dir)) continue;
+    const candidate = join(dir, 'bwrap');
+    if (lstatOrUndefined(candidate) !== undefined) return candidate;
+  }
+  return undefined;
+}
+
+/**
+ * Whether bubblewrap can make the namespaces a sandbox needs here: one run
+ * of `bwrap --unshare-user --unshare-net --ro-bind / / true` (about 10 ms).
+ * Fails where bubblewrap is missing, or user namespaces are off.
+ */
+export function probeSandbox(env: NodeJS.ProcessEnv): SandboxSupport {
+  const bwrap = findBwrap(env);
+  if (bwrap === undefined) return { available: false, reason: `bubblewrap (bwrap) is not installed; ${SANDBOX_WAY_OUT}` };
+  const run = spawnSync(bwrap, ['--unshare-user', '--unshare-net', '--ro-bind', '/', '/', 'true'], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'ignore', 'pipe'] });
+  if (run.error !== undefined) {
+    const code = (run.error as NodeJS.ErrnoException).code ?? run.error.name;
+    return { available: false, reason: `bubblewrap at ${bwrap} cannot run (${code}); ${SANDBOX_WAY_OUT}` };
+  }
+  if (run.status !== 0) {
+    const said = (run.stderr ?? '').trim().split('\n').at(-1)?.slice(0, 200) ?? '';
+    return { available: false, reason: `bubblewrap at ${bwrap} cannot create a sandbox here${said !== '' ? ` (${said})` : ''}; ${SANDBOX_WAY_OUT}` };
+  }
+  return { available: true, bwrap };
+}
+
+/** `~` and `~/x` under the server's home; other paths as written. */
+export function expandHome(path: string, home: string): string {
+  if (path === '~') return home;
+  return path.startsWith('~/') ? join(home, path.slice(2)) : path;
+}
+
+export interface SandboxInput {
+  sandbox: SandboxSpec;
+  command: string;
+  args: readonly string[];
+  cwd: string;
+  /** The server's HOME: an empty tmpfs inside. */
+  home: string;
+  /** apiary's state directory: hidden even when under a granted folder. */
+  stateDir: string;
+  /** The node apiary runs on (process.execPath): its prefix is granted by the default profile, and it runs the egress forwarder. */
+  nodePath: string;
+  /** This server's egress socket on the host (network allow). */
+  egressSocket?: string;
+}
+
+type Mount = { op: '--ro-bind-try' | '--bind-try'; source: string; dest: string } | { op: '--tmpfs'; dest: string } | { op: '--symlink'; target: string; dest: string };
+
+/** The bwrap arguments, then the command to run inside (argv[0] is bwrap's path, not included). */
+export function sandboxArgs(input: SandboxInput): string[] {
+  const { sandbox } = input;
+  const args = ['--unshare-user', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try', '--unshare-net', '--die-with-parent', '--cap-drop', 'ALL'];
+  for (const mount of orderedMounts(mountsOf(input))) args.push(...mountArgs(mount));
+  args.push('--proc', '/proc', '--dev', '/dev', '--chdir', input.cwd);
+  if (sandbox.network === 'allow') {
+    // The forwarder runs first, then execs nothing: it spawns the command and follows its exit.
+    return [...args, '--', input.nodePath, '-e', FORWARDER, EGRESS_SOCKET_INSIDE, String(EGRESS_PORT), input.command, ...input.args];
+  }
+  return [...args, '--', input.command, ...input.args];
+}
+
+function mountsOf(input: SandboxInput): Mount[] {
+  const { sandbox, home } = input;
+  const mounts: Mount[] = [];
+  if (sandbox.profile === 'default') mounts.push(...systemMounts());
+  mounts.push({ op: '--tmpfs', dest: '/tmp' }, { op: '--tmpfs', dest: home });
+  const ro = (source: string): Mount => ({ op: '--ro-bind-try', source, dest: source });
+  const rw = (source: string): Mount => ({ op: '--bind-try', source, dest: source });
+  if (sandbox.profile === 'default') {
+    const prefix = dirname(dirname(realOrSelf(input.nodePath)));
+    if (!SYSTEM_DIRS.some((dir) => isWithin(prefix, dir))) mounts.push(ro(prefix));
+    mounts.push(ro(input.cwd), rw(join(home, '.npm')));
+  } else if (sandbox.network === 'allow') {
+    mounts.push(ro(input.nodePath));
+  }
+  mounts.push(...sandbox.read.map((p) => ro(expandHome(p, home))), ...sandbox.write.map((p) => rw(expandHome(p, home))));
+  // The state directory holds every server's logs and records, and the sealed secrets' key paths: hidden unless declared itself.
+  const granted = mounts.filter((m) => m.op !== '--tmpfs' && m.op !== '--symlink').map((m) => m.dest);
+  if (granted.some((dest) => isWithin(input.stateDir, dest) && dest !== input.stateDir)) mounts.push({ op: '--tmpfs', dest: input.stateDir });
+  for (const file of sandbox.hide ?? []) if (granted.some((dest) => isWithin(file, dest))) mounts.push({ op: '--ro-bind-try', source: '/dev/null', dest: file });
+  if (input.egressSocket !== undefined) mounts.push({ op: '--bind-try', source: input.egressSocket, dest: EGRESS_SOCKET_INSIDE });
+  return mounts;
+}
+
+/** /usr and friends read-only, as the host has them (a merged-/usr symlink stays a symlink), and the few files of /etc a program needs. */
+function systemMounts(): Mount[] {
+  const mounts: Mount[] = [];
+  for (const dir of SYSTEM_DIRS) {
+    const info = lstatOrUndefined(dir);
+    if (info === undefined) continue;
+    if (info.isSymbolicLink()) mounts.push({ op: '--symlink', target: readlinkSync(dir), dest: dir });
+    else mounts.push({ op: '--ro-bind-try', source: dir, dest: dir });
+  }
+  for (const path of SYSTEM_ETC) mounts.push({ op: '--ro-bind-try', source: path, dest: path });
+  return mounts;
+}
+
+/** Parents before children (by depth, stably): what is applied later covers what is beneath it. */
+function orderedMounts(mounts: Mount[]): Mount[] {
+  const depth = (path: string): number => path.split('/').filter(Boolean).length;
+  return mounts.map((m, i) => ({ m, i })).sort((a, b) => depth(a.m.dest) - depth(b.m.dest) || a.i - b.i).map(({ m }) => m);
+}
+
+function mountArgs(mount: Mount): string[] {
+  if (mount.op === '--tmpfs') return ['--tmpfs', mount.dest];
+  if (mount.op === '--symlink') return ['--symlink', mount.target, mount.dest];
+  return [mount.op, mount.source, mount.dest];
+}
+
+/** `path` is `dir` or inside it. */
+function isWithin(path: string, dir: string): boolean {
+  return path === dir || path.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
+}
+
+function realOrSelf(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
+function lstatOrUndefined(path: string): ReturnType<typeof lstatSync> | undefined {
+  try {
+    return lstatSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Runs inside the sandbox, before the server: serves 127.0.0.1:PORT (the
+ * namespace's own loopback) by piping each connection to the egress socket,
+ * then runs the server with the same stdio and leaves with its exit. It stays
+ * in the server's process group, so apiary's signals reach both; it ignores
+ * SIGTERM and SIGINT itself and leaves when the server does.
+ */
+const FORWARDER = `
+const net = require('node:net'), { spawn } = require('node:child_process');
+const [socket, port, command, ...args] = process.argv.slice(1);
+for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(s, () => undefined);
+const server = net.createServer((c) => {
+  const u = net.connect(socket);
+  c.pipe(u).pipe(c);
+  c.on('error', () => u.destroy());
+  u.on('error', () => c.destroy());
+});
+server.on('error', (e) => { process.stderr.write('apiary sandbox: the egress forwarder cannot listen on 127.0.0.1:' + port + ' (' + e.code + ')\\n'); process.exit(70); });
+server.listen(Number(port), '127.0.0.1', () => {
+  const child = spawn(command, args, { stdio: 'inherit' });
+  child.on('error', (e) => { process.stderr.write('apiary sandbox: cannot start ' + command + ' (' + e.code + ')\\n'); process.exit(127); });
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + (require('node:os').constants.signals[signal] ?? 0) : 1)));
+});
+`;
