@@ -199,8 +199,9 @@ export async function connect(options: ConnectOptions): Promise<Connected> {
     });
     await options.open(authorizationUrl.href);
     const callback = await redirect.result;
+    const askedAt = (options.now ?? Date.now)();
     const tokens = await exchange(discovery, client, callback, codeVerifier, redirect.redirectUri, fetchFn);
-    const grant = grantOf(discovery, client.client_id, tokens, (options.now ?? Date.now)());
+    const grant = grantOf(discovery, client.client_id, tokens, askedAt);
     await store.saveGrant(name, grant);
     return { issuer: grant.issuer, scope: grant.scope, expiresAt: grant.expiresAt, refreshable: grant.refreshToken !== undefined };
   } finally {
@@ -228,7 +229,14 @@ async function exchange(discovery: Discovery, client: OAuthClientInformationMixe
   }
 }
 
-/** Tokens as kept: secrets wrapped, expiry as a time. */
+/**
+ * A token's `exp` is whole seconds from when the server issued it: counted
+ * from when apiary asked, less this, its expiry is never later than the
+ * server's.
+ */
+const EXPIRY_MARGIN_MS = 1_000;
+
+/** Tokens as kept: secrets wrapped, expiry as a time. `now`: when they were asked for (before the request). */
 export function grantOf(discovery: Pick<Discovery, 'issuer' | 'resource'>, clientId: string, tokens: OAuthTokens, now: number, previous?: OAuthGrant): OAuthGrant {
   const refresh = tokens.refresh_token ?? previous?.refreshToken?.reveal();
   return {
@@ -237,7 +245,7 @@ export function grantOf(discovery: Pick<Discovery, 'issuer' | 'resource'>, clien
     clientId,
     accessToken: new SecretValue(tokens.access_token),
     refreshToken: refresh === undefined ? undefined : new SecretValue(refresh),
-    expiresAt: tokens.expires_in === undefined ? undefined : now + tokens.expires_in * 1000,
+    expiresAt: tokens.expires_in === undefined ? undefined : now + Math.max(0, tokens.expires_in * 1000 - EXPIRY_MARGIN_MS),
     issuedAt: now,
     scope: tokens.scope ?? previous?.scope,
     tokenType: tokens.token_type,

@@ -57,6 +57,13 @@ export class OAuthSession {
     return (await this.#refresh(grant)).accessToken;
   }
 
+  /** When the token in use is due for a refresh (undefined: it does not expire, or none is loaded). */
+  refreshDueAt(): number | undefined {
+    const grant = this.#grant;
+    if (grant?.expiresAt === undefined) return undefined;
+    return grant.expiresAt - Math.min(MAX_REFRESH_AHEAD_MS, (grant.expiresAt - grant.issuedAt) / 3);
+  }
+
   /** Forget what is in memory (after a connect or disconnect wrote the store). */
   reload(): void {
     this.#grant = undefined;
@@ -69,9 +76,7 @@ export class OAuthSession {
   }
 
   #dueForRefresh(grant: OAuthGrant): boolean {
-    if (grant.expiresAt === undefined) return false;
-    const ahead = Math.min(MAX_REFRESH_AHEAD_MS, (grant.expiresAt - grant.issuedAt) / 3);
-    return this.#now() >= grant.expiresAt - ahead;
+    return grant.expiresAt !== undefined && this.#now() >= grant.expiresAt - Math.min(MAX_REFRESH_AHEAD_MS, (grant.expiresAt - grant.issuedAt) / 3);
   }
 
   #expired(grant: OAuthGrant): boolean {
@@ -89,6 +94,7 @@ export class OAuthSession {
     const client = await clientOfGrant(grant, settings, store);
     if (client === undefined) throw this.#required(`the client its tokens were issued to (at ${grant.issuer}) is no longer configured`);
     const metadata = await this.#metadataOf(grant.issuer);
+    const askedAt = this.#now();
     let tokens;
     try {
       tokens = await refreshAuthorization(grant.issuer, { metadata, clientInformation: client, refreshToken: grant.refreshToken.reveal(), resource: grant.resource, fetchFn: this.#options.fetchFn });
@@ -96,7 +102,7 @@ export class OAuthSession {
       if (err instanceof OAuthError) throw this.#required(`the authorization server refused to refresh its tokens: ${err.code}${err.message === '' || err.message === err.code ? '' : ` (${err.message.slice(0, 300)})`}`);
       throw new ApiaryError('AuthorizationFailed', `MCPServer ${name}: cannot refresh its token at ${grant.issuer}: ${messageOf(err)}`, { cause: err });
     }
-    const fresh = grantOf(grant, grant.clientId, tokens, this.#now(), grant);
+    const fresh = grantOf(grant, grant.clientId, tokens, askedAt, grant);
     await store.saveGrant(name, fresh);
     this.#grant = fresh;
     this.refreshes++;

@@ -9,7 +9,7 @@
  * atomically; nothing here prints a token.
  */
 import { createHash } from 'node:crypto';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { MasterKey } from '../crypto/seal.js';
 import { seal, unseal } from '../crypto/seal.js';
@@ -75,6 +75,11 @@ export class OAuthTokenStore {
   /** Whether the server has tokens on disk, without the key (status, get). */
   async hasGrant(name: string): Promise<boolean> {
     return (await readFile(this.layout.oauthTokensFile(name), 'utf8').catch(() => undefined)) !== undefined;
+  }
+
+  /** Which version of the server's tokens is on disk (its file's change time), without the key: a new connect is noticed by it. */
+  async grantVersion(name: string): Promise<number | undefined> {
+    return (await stat(this.layout.oauthTokensFile(name)).catch(() => undefined))?.mtimeMs;
   }
 
   async forgetGrant(name: string): Promise<boolean> {
