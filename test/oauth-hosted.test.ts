@@ -39,7 +39,7 @@ describe.skipIf(!chromium.available)('a hosted server that needs an OAuth login,
     await as?.close();
   });
 
-  it('is Stuck AuthorizationRequired until connected, then Ready live; calls pass through token expiry with zero failures; a revoked grant makes it Stuck again with the reason', async () => {
+  it('is Stuck AuthorizationRequired until connected, then Ready live; calls pass through token expiry with zero failures; its authorization server away: not Ready and calls fail saying so, recovered when back; a revoked grant: Stuck again with the reason', async () => {
     const h = await harness();
     await h.write('hosted.yaml', `apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata:\n  name: hosted\nspec:\n  remote:\n    url: ${hosted.url}\n    auth:\n      type: oauth\n`);
     await h.start();
@@ -93,6 +93,32 @@ describe.skipIf(!chromium.available)('a hosted server that needs an OAuth login,
     const canaries = [grant.accessToken.reveal(), grant.refreshToken!.reveal()];
     for (const file of await filesUnder(h.stateDir)) for (const canary of canaries) expect(file.text, file.path).not.toContain(canary);
     for (const canary of canaries) expect(JSON.stringify(h.logs)).not.toContain(canary);
+
+    // The authorization server gone: once the token expires, status says so and calls fail saying why; back, and all is well.
+    await as.pause();
+    const unreachable = await h.waitFor('hosted not Ready while its authorization server is away', async () => {
+      const s = await h.status('hosted');
+      const ready = findCondition(s?.conditions, 'Ready');
+      return ready?.status === 'False' ? { phase: s?.phase, ready } : undefined;
+    }, 20_000);
+    expect(unreachable.phase).toBe('Running');
+    expect(unreachable.ready?.reason).toBe('AuthorizationServerUnreachable');
+    expect(unreachable.ready?.message).toMatch(/^MCPServer hosted: cannot (refresh its token at|reach its authorization server) http:\/\/127\.0\.0\.1:\d+/);
+    // apiary counts a token expired a second early (exp is whole seconds): the server may still take it for that long.
+    const refusedCall = await h.waitFor('a call refused once the token has expired', async () => {
+      const away = new Client({ name: 'away', version: '1' }, { versionNegotiation: { mode: 'legacy' } });
+      return away.connect(new StreamableHTTPClientTransport(new URL(url!), auth)).then(() => away.callTool({ name: 'whoami', arguments: {} })).then(() => undefined, (e: unknown) => String(e));
+    }, 10_000);
+    expect(refusedCall).toContain("refused apiary's token: MCPServer hosted: cannot");
+    await as.resume();
+    await h.waitFor('hosted Ready again once its authorization server is back', async () => {
+      const s = await h.status('hosted');
+      return findCondition(s?.conditions, 'Ready')?.status === 'True' ? s : undefined;
+    }, 30_000);
+    const back = new Client({ name: 'back', version: '1' }, { versionNegotiation: { mode: 'legacy' } });
+    await back.connect(new StreamableHTTPClientTransport(new URL(url!), auth));
+    expect(((await back.callTool({ name: 'whoami', arguments: {} })).content as { text: string }[])[0]?.text).toBe('alice');
+    await back.close();
 
     as.revokeRefreshTokens();
     const refused = await h.waitFor('hosted Stuck again once its refresh is refused', async () => {

@@ -36,11 +36,13 @@ export interface RemoteTarget {
   /** What messages call it: origin and path as the manifest writes them (remoteLabel), never the expanded URL. */
   label: string;
   headers: Record<string, string>;
-  /** A login apiary keeps (spec.remote.auth): the server refused the Authorization sent; true when a new token is there to send again with. */
-  reauthorize?: (sent: string | undefined) => Promise<boolean>;
+  /** A login apiary keeps (spec.remote.auth): the server refused the Authorization sent; a new token to send again with, or why there is none. */
+  reauthorize?: (sent: string | undefined) => Promise<Reauthorized>;
   /** fetch for the SDK sessions with the server (the login's, which refreshes once on a 401). */
   fetch?: typeof fetch;
 }
+
+export type Reauthorized = { retry: true } | { retry: false; message: string };
 
 export class HttpProxy {
   readonly #port: number;
@@ -265,9 +267,10 @@ export class HttpProxy {
       // apiary's login was refused (the token expired early, or was revoked): refreshed once and sent again, never passed on.
       if (answer.statusCode === 401 && reauthorize !== undefined) {
         answer.resume();
-        void reauthorize(to.extra['Authorization']).then((fresh) => {
-          if (fresh && !retried) return this.#forward(req, res, body, listsTools, true);
-          if (!res.headersSent) this.#fail(res, 502, `the hosted server at ${this.#remote?.label ?? 'its URL'} refused apiary's login; connect it again (apiary connect)`);
+        void reauthorize(to.extra['Authorization']).then((outcome) => {
+          if (outcome.retry && !retried) return this.#forward(req, res, body, listsTools, true);
+          const why = outcome.retry ? 'it refused the new token too' : outcome.message;
+          if (!res.headersSent) this.#fail(res, 502, `the hosted server at ${this.#remote?.label ?? 'its URL'} refused apiary's token: ${why}`);
         });
         return;
       }

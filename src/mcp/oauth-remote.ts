@@ -13,6 +13,7 @@ import { isApiaryError, messageOf } from '../errors.js';
 import type { OAuthTokenStore } from '../state/oauth-tokens.js';
 import type { Clock, Timer } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
+import type { Reauthorized } from './http-proxy.js';
 import type { OAuthSettings } from './oauth-client.js';
 import { OAuthSession } from './oauth-session.js';
 
@@ -75,21 +76,21 @@ export class OAuthRemote {
   /**
    * The server answered 401 to `sent` (the Authorization value a request
    * carried): refresh once, unless another request already has. True when
-   * there is a new token to send the request again with.
+   * there is a new token to send the request again with; otherwise why not.
    */
-  async unauthorized(sent: string | null | undefined): Promise<boolean> {
+  async unauthorized(sent: string | null | undefined): Promise<Reauthorized> {
     const current = this.headers['Authorization'];
-    if (current !== undefined && current !== sent) return true;
-    if (sent === undefined || sent === null || !sent.startsWith('Bearer ')) return false;
+    if (current !== undefined && current !== sent) return { retry: true };
+    if (sent === undefined || sent === null || !sent.startsWith('Bearer ')) return { retry: false, message: this.#problem?.message ?? `MCPServer ${this.#opts.name} has no token; connect it with: apiary connect ${this.#opts.name}` };
     try {
       const token = await this.#session.afterUnauthorized(new SecretValue(sent.slice('Bearer '.length)));
       this.#set(`Bearer ${token.reveal()}`, undefined);
       const due = this.#session.refreshDueAt();
       if (due !== undefined) this.#after(Math.max(RETRY_MIN_MS, due - this.#opts.clock.now()), () => this.#renew());
-      return `Bearer ${token.reveal()}` !== sent;
+      return `Bearer ${token.reveal()}` !== sent ? { retry: true } : { retry: false, message: 'the authorization server gave the same token again' };
     } catch (err) {
       await this.#failed(err);
-      return false;
+      return { retry: false, message: this.#problem?.message ?? messageOf(err) };
     }
   }
 
@@ -104,7 +105,7 @@ export class OAuthRemote {
     const replayable = body === undefined || body === null || typeof body === 'string';
     if (res.status !== 401 || !replayable) return res;
     const sent = new Headers(init?.headers).get('authorization');
-    if (!(await this.unauthorized(sent))) return res;
+    if (!(await this.unauthorized(sent)).retry) return res;
     await res.body?.cancel().catch(() => undefined);
     const headers = new Headers(init?.headers);
     headers.set('Authorization', this.headers['Authorization'] ?? '');

@@ -288,7 +288,7 @@ function verdict(input: StatusInput): Verdict {
   // A hosted server that needs a login waits for `apiary connect`; an unreachable authorization server is only not Ready.
   const login = desired.remote !== undefined ? input.mcp?.authorization : undefined;
   if (login?.reason === 'AuthorizationRequired') return { phase: 'Stuck', ready: [false, login.reason, login.message], message: login.message };
-  if (desired.remote !== undefined && login !== undefined && input.mcp?.state !== 'ready') return { phase: 'Running', ready: [false, login.reason, login.message] };
+  if (login !== undefined) return { phase: 'Running', ready: [false, login.reason, login.message] };
   if (desired.remote !== undefined) return { phase: 'Running', ready: remoteReadiness(desired.remote, input.mcp) };
   const { history } = input;
   const last = history.lastTermination;

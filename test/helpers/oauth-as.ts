@@ -65,6 +65,9 @@ export interface AuthServer {
   refreshTokens(): number;
   /** Forget every refresh token, as an administrator revoking the grant would. */
   revokeRefreshTokens(): void;
+  /** Stop answering (the port closed), and answer again on the same port with everything it held. */
+  pause(): Promise<void>;
+  resume(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -125,6 +128,12 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
     revokeRefreshTokens() {
       for (const k of [...store.keys()]) if (k.startsWith('RefreshToken:')) store.delete(k);
     },
+    pause: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+    resume: () => new Promise<void>((resolve) => server.listen(Number(new URL(issuer).port), '127.0.0.1', resolve)),
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
