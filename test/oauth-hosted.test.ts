@@ -39,7 +39,7 @@ describe.skipIf(!chromium.available)('a hosted server that needs an OAuth login,
     await as?.close();
   });
 
-  it('is Stuck AuthorizationRequired until connected, then Ready live; calls pass through token expiry with zero failures; its authorization server away: not Ready and calls fail saying so, recovered when back; a revoked grant: Stuck again with the reason', async () => {
+  it('is Stuck AuthorizationRequired until connected, then Ready live; calls pass through token expiry with zero failures; its authorization server away: not Ready and calls fail saying so, recovered when back; a revoked grant: Stuck again with the reason; kept through a restart; disconnected: Stuck', async () => {
     const h = await harness();
     await h.write('hosted.yaml', `apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata:\n  name: hosted\nspec:\n  remote:\n    url: ${hosted.url}\n    auth:\n      type: oauth\n`);
     await h.start();
@@ -127,6 +127,45 @@ describe.skipIf(!chromium.available)('a hosted server that needs an OAuth login,
     }, 20_000);
     expect(refused?.reason).toBe('AuthorizationRequired');
     expect(refused?.message).toMatch(/^MCPServer hosted needs a login: the authorization server refused to refresh its tokens: invalid_grant.*; connect it with: apiary connect hosted$/);
-    console.log(`calls ${calls}, failures ${failures}, refreshes ${refreshes}`);
+
+    // Connected again while apiary runs: Ready live; kept through a restart of apiary with no new login; disconnected: Stuck at once.
+    const browser2 = await launchChromium();
+    try {
+      const page = await browser2.newPage();
+      await connect({ name: 'hosted', serverUrl: hosted.url, settings: {}, store, open: (u) => logInAndConsent(page, u), timeoutMs: 30_000 });
+    } finally {
+      await browser2.close();
+    }
+    const readyAgain = async (what: string): Promise<void> =>
+      void (await h.waitFor(what, async () => {
+        const s = await h.status('hosted');
+        return findCondition(s?.conditions, 'Ready')?.status === 'True' ? s : undefined;
+      }, 20_000));
+    await readyAgain('hosted Ready after connecting again');
+    await h.controller!.stop();
+    await h.start();
+    await h.settled();
+    await readyAgain('hosted Ready after apiary restarted, with no new login');
+    // The restarted controller's token (a new run may make a new one) and its endpoint.
+    const restartedAuth = { requestInit: { headers: { Authorization: `Bearer ${(await readEndpointToken(layout))!}` } } };
+    const whoamiAfterRestart = await h.waitFor('a call answered after the restart', async () => {
+      const client = new Client({ name: 'after-restart', version: '1' }, { versionNegotiation: { mode: 'legacy' } });
+      try {
+        await client.connect(new StreamableHTTPClientTransport(new URL(url!), restartedAuth));
+        return ((await client.callTool({ name: 'whoami', arguments: {} })).content as { text: string }[])[0]?.text;
+      } catch {
+        return undefined;
+      } finally {
+        await client.close().catch(() => undefined);
+      }
+    }, 20_000);
+    expect(whoamiAfterRestart).toBe('alice');
+    await store.forgetGrant('hosted');
+    const disconnected = await h.waitFor('hosted Stuck once disconnected', async () => {
+      const s = await h.status('hosted');
+      return s?.phase === 'Stuck' ? findCondition(s.conditions, 'Ready') : undefined;
+    }, 20_000);
+    // Which words depends on whether a refresh was under way when the tokens went.
+    expect(disconnected?.message).toMatch(/^MCPServer hosted needs a login: it (has no tokens yet|was disconnected); connect it with: apiary connect hosted$/);
   });
 });

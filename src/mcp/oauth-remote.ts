@@ -17,8 +17,8 @@ import type { Reauthorized } from './http-proxy.js';
 import type { OAuthSettings } from './oauth-client.js';
 import { OAuthSession } from './oauth-session.js';
 
-/** How often a server waiting for a login looks for new tokens (a stat, no key). */
-const LOGIN_POLL_MS = 2_000;
+/** How often the tokens file is looked at (a stat, no key): a connect or a disconnect is noticed by it changing. */
+const WATCH_MS = 2_000;
 const RETRY_MIN_MS = 1_000;
 const RETRY_MAX_MS = 60_000;
 
@@ -48,10 +48,11 @@ export class OAuthRemote {
   readonly #session: OAuthSession;
   #problem: AuthorizationProblem | undefined;
   #timer: Timer | undefined;
+  #watchTimer: Timer | undefined;
   #stopped = false;
   #failures = 0;
-  /** The tokens file's version when a login was found missing or refused: a new one is a new connect. */
-  #refusedVersion: number | undefined;
+  /** The tokens file's version last read or written here: another one is a connect or disconnect. */
+  #knownVersion: number | undefined;
 
   constructor(options: OAuthRemoteOptions) {
     this.#opts = options;
@@ -71,6 +72,7 @@ export class OAuthRemote {
   /** The first token (or the problem); never throws. */
   async start(): Promise<void> {
     await this.#renew();
+    this.#watchTimer = this.#opts.clock.setTimeout(() => void this.#watch(), WATCH_MS);
   }
 
   /**
@@ -115,6 +117,7 @@ export class OAuthRemote {
   stop(): void {
     this.#stopped = true;
     this.#timer?.cancel();
+    this.#watchTimer?.cancel();
   }
 
   async #renew(): Promise<void> {
@@ -122,7 +125,7 @@ export class OAuthRemote {
     try {
       const token = await this.#session.accessToken();
       this.#failures = 0;
-      this.#refusedVersion = undefined;
+      this.#knownVersion = await this.#opts.store.grantVersion(this.#opts.name);
       this.#set(`Bearer ${token.reveal()}`, undefined);
       const due = this.#session.refreshDueAt();
       if (due !== undefined) this.#after(Math.max(RETRY_MIN_MS, due - this.#opts.clock.now()), () => this.#renew());
@@ -134,9 +137,10 @@ export class OAuthRemote {
   async #failed(err: unknown): Promise<void> {
     const message = messageOf(err);
     if (isApiaryError(err, 'AuthorizationRequired')) {
-      this.#refusedVersion = await this.#opts.store.grantVersion(this.#opts.name);
+      // Nothing to retry: the watch notices the next connect.
+      this.#timer?.cancel();
+      this.#knownVersion = await this.#opts.store.grantVersion(this.#opts.name);
       this.#set(undefined, { reason: 'AuthorizationRequired', message: `${message}; connect it with: apiary connect ${this.#opts.name}` });
-      this.#after(LOGIN_POLL_MS, () => this.#watchForLogin());
       return;
     }
     // Unreachable, or a problem with the store: the token is kept while it is valid (accessToken did), retried with back-off.
@@ -146,15 +150,16 @@ export class OAuthRemote {
     this.#after(Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(this.#failures, 6)), () => this.#renew());
   }
 
-  /** Waiting for `apiary connect`: the tokens file changing (or appearing) is the signal. */
-  async #watchForLogin(): Promise<void> {
+  /** `apiary connect` or `disconnect` while apiary runs: the tokens file changed (appeared, went) under it. */
+  async #watch(): Promise<void> {
+    if (this.#stopped) return;
     const version = await this.#opts.store.grantVersion(this.#opts.name);
-    if (version !== undefined && version !== this.#refusedVersion) {
+    if (version !== this.#knownVersion) {
+      this.#knownVersion = version;
       this.#session.reload();
       await this.#renew();
-      return;
     }
-    this.#after(LOGIN_POLL_MS, () => this.#watchForLogin());
+    if (!this.#stopped) this.#watchTimer = this.#opts.clock.setTimeout(() => void this.#watch(), WATCH_MS);
   }
 
   #after(ms: number, fn: () => Promise<void>): void {

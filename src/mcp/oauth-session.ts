@@ -103,6 +103,8 @@ export class OAuthSession {
       throw new ApiaryError('AuthorizationFailed', `MCPServer ${name}: cannot refresh its token at ${grant.issuer}: ${messageOf(err)}`, { cause: err });
     }
     const fresh = grantOf(grant, grant.clientId, tokens, askedAt, grant);
+    // Disconnected meanwhile: the tokens are not written back.
+    if ((await store.grantVersion(name)) === undefined) throw this.#required('it was disconnected');
     await store.saveGrant(name, fresh);
     this.#grant = fresh;
     this.refreshes++;
