@@ -18,6 +18,7 @@ import { ErrorCodes, errorResponse, type JsonRpcResponse } from './jsonrpc.js';
 import { withInputAnswered } from './mrtr.js';
 import { APIARY_CLIENT_INFO, summarizeTools, type BridgeStatus, type ToolSummary, type UpstreamState } from './bridge.js';
 import type { HealthOptions } from './health.js';
+import { fetchWithOwnSignal } from './own-signal-fetch.js';
 
 export interface ProbeOptions {
   url: string;
@@ -115,7 +116,7 @@ export class HttpProbe {
   /** A transport to the server, with its headers. */
   #transport(): SSEClientTransport | StreamableHTTPClientTransport {
     const url = new URL(this.#opts.url);
-    const init = { ...(this.#opts.headers !== undefined ? { requestInit: { headers: this.#opts.headers } } : {}), ...(this.#opts.fetch !== undefined ? { fetch: this.#opts.fetch } : {}) };
+    const init = { ...(this.#opts.headers !== undefined ? { requestInit: { headers: this.#opts.headers } } : {}), fetch: this.#opts.fetch ?? fetchWithOwnSignal };
     return this.#opts.transport === 'sse' ? new SSEClientTransport(url, init) : new StreamableHTTPClientTransport(url, init);
   }
 

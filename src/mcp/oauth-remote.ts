@@ -15,6 +15,7 @@ import type { Clock, Timer } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { Reauthorized } from './http-proxy.js';
 import type { OAuthSettings } from './oauth-client.js';
+import { fetchWithOwnSignal } from './own-signal-fetch.js';
 import { OAuthSession } from './oauth-session.js';
 
 /** How often the tokens file is looked at (a stat, no key): a connect or a disconnect is noticed by it changing. */
@@ -102,7 +103,7 @@ export class OAuthRemote {
    * the request sent again, when its body can be sent twice.
    */
   readonly fetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
-    const res = await fetch(input, init);
+    const res = await fetchWithOwnSignal(input, init);
     const body = init?.body;
     const replayable = body === undefined || body === null || typeof body === 'string';
     if (res.status !== 401 || !replayable) return res;
@@ -111,7 +112,7 @@ export class OAuthRemote {
     await res.body?.cancel().catch(() => undefined);
     const headers = new Headers(init?.headers);
     headers.set('Authorization', this.headers['Authorization'] ?? '');
-    return fetch(input, { ...init, headers });
+    return fetchWithOwnSignal(input, { ...init, headers });
   };
 
   stop(): void {

@@ -21,6 +21,7 @@ import { ErrorCodes, errorResponse, isRequest, isResponse, type JsonRpcMessage, 
 import { ListWatchers, type ListKind } from './list-watch.js';
 import { MODERN_VERSION, type SessionHost } from './modern.js';
 import { refuseFilteredCall, withExposedTools, type ToolFilter } from './tool-filter.js';
+import { fetchWithOwnSignal } from './own-signal-fetch.js';
 
 /** Where the server is: its URL and the headers apiary adds (a hosted server's, from its secrets; never logged). */
 export interface UpstreamTarget {
@@ -168,7 +169,7 @@ export class UpstreamSessions implements SessionHost {
     // A resource the session subscribed to (apiary's watch for its listeners) changed: the session's owner hears it.
     client.setNotificationHandler('notifications/resources/updated', (notification) => session.deliver({ jsonrpc: '2.0', method: notification.method, params: notification.params }));
     try {
-      await client.connect(new StreamableHTTPClientTransport(target.url, { requestInit: { headers: target.headers }, ...(target.fetch ? { fetch: target.fetch } : {}) }));
+      await client.connect(new StreamableHTTPClientTransport(target.url, { requestInit: { headers: target.headers }, fetch: target.fetch ?? fetchWithOwnSignal }));
     } catch (err) {
       return errorResponse(request.id, ErrorCodes.ServerUnavailable, `the server at ${target.label} did not open a session: ${messageOf(err)}`);
     }
