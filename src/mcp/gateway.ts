@@ -179,7 +179,7 @@ export class Gateway {
       void entry.probe?.stop();
       const hosted = entry;
       // Nothing to restart: a hosted server that stops answering is reported, and probed again.
-      entry.probe = this.#probe(name, hosted, { url: remote.url, label: remote.label, secrets: oauth === undefined ? remote.secrets : [...remote.secrets, ...oauth.secrets], headers: target.headers, ...(oauth !== undefined ? { fetch: oauth.fetch } : {}) }, 0, (message) => {
+      entry.probe = this.#probe(name, hosted, { url: remote.url, label: remote.label, secrets: oauth?.secrets ?? remote.secrets, headers: target.headers, ...(oauth !== undefined ? { fetch: oauth.fetch } : {}) }, 0, (message) => {
         this.#opts.logger.warn('hosted server not answering', { server: name, reason: message });
         void hosted.probe?.stop();
         delete hosted.probe;
@@ -205,6 +205,7 @@ export class Gateway {
       store: new OAuthTokenStore(this.#opts.layout, remote.oauth.key),
       settings: remote.oauth.settings,
       baseHeaders: remote.headers,
+      baseSecrets: remote.secrets,
       clock: this.#opts.clock,
       logger: this.#opts.logger,
       onChange: () => {

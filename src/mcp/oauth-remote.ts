@@ -34,6 +34,8 @@ export interface OAuthRemoteOptions {
   settings: OAuthSettings;
   /** The manifest's own headers (spec.remote.headers), sent beside the token. */
   baseHeaders: Record<string, string>;
+  /** The secret values in the URL and those headers (kept out of messages, with the token). */
+  baseSecrets?: readonly string[];
   clock: Clock;
   logger: Logger;
   /** The token or the problem changed: the proxy takes the headers again, the reconciler the status. */
@@ -43,8 +45,8 @@ export interface OAuthRemoteOptions {
 export class OAuthRemote {
   /** Sent with every request to the server; changed in place, never replaced. */
   readonly headers: Record<string, string>;
-  /** The token in use, for redaction: a server's error that quotes it is shown without it. Changed in place. */
-  readonly secrets: string[] = [];
+  /** The manifest's secret values and the token in use, for redaction: a server's error that quotes one is shown without it. Changed in place. */
+  readonly secrets: string[];
   readonly #opts: OAuthRemoteOptions;
   readonly #session: OAuthSession;
   #problem: AuthorizationProblem | undefined;
@@ -58,6 +60,7 @@ export class OAuthRemote {
   constructor(options: OAuthRemoteOptions) {
     this.#opts = options;
     this.headers = { ...options.baseHeaders };
+    this.secrets = [...(options.baseSecrets ?? [])];
     this.#session = new OAuthSession({ name: options.name, store: options.store, settings: options.settings, now: () => options.clock.now() });
   }
 
@@ -175,7 +178,7 @@ export class OAuthRemote {
     // A refresh that failed while the token is still valid leaves the header as it was.
     if (authorization !== undefined) this.headers['Authorization'] = authorization;
     else if (problem?.reason === 'AuthorizationRequired') delete this.headers['Authorization'];
-    this.secrets.splice(0, this.secrets.length, ...(this.headers['Authorization'] !== undefined ? [this.headers['Authorization'].slice('Bearer '.length)] : []));
+    this.secrets.splice(0, this.secrets.length, ...(this.#opts.baseSecrets ?? []), ...(this.headers['Authorization'] !== undefined ? [this.headers['Authorization'].slice('Bearer '.length)] : []));
     this.#problem = problem;
     if (`${this.headers['Authorization']}\0${this.#problem?.reason}\0${this.#problem?.message}` !== before) this.#opts.onChange();
   }
