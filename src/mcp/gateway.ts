@@ -66,6 +66,9 @@ export interface RemoteServer extends RemoteTarget {
   oauth?: { settings: OAuthSettings; key: MasterKeySource };
 }
 
+/** How long fronting a hosted server waits for its login's first token (a refresh may be under way). */
+const OAUTH_START_WAIT_MS = 2_000;
+
 export interface GatewayOptions {
   clock: Clock;
   logger: Logger;
@@ -214,7 +217,8 @@ export class Gateway {
       },
     });
     entry.oauth = oauth;
-    await oauth.start();
+    // The stored token is read at once; a refresh due now at a slow authorization server does not hold the reconcile up.
+    await Promise.race([oauth.start(), new Promise((resolve) => this.#opts.clock.setTimeout(() => resolve(undefined), OAUTH_START_WAIT_MS))]);
     return oauth;
   }
 

@@ -14,6 +14,10 @@ import type { OAuthGrant, OAuthTokenStore } from '../state/oauth-tokens.js';
 import { clientOfGrant, grantOf, type OAuthSettings } from './oauth-client.js';
 
 const MAX_REFRESH_AHEAD_MS = 60_000;
+/** How long one request to the authorization server may take: a server that stops answering is an error, not a hang. */
+const AUTHORIZATION_SERVER_TIMEOUT_MS = 15_000;
+
+const boundedFetch: typeof fetch = (input, init) => fetch(input, { ...init, signal: init?.signal ?? AbortSignal.timeout(AUTHORIZATION_SERVER_TIMEOUT_MS) });
 
 export interface OAuthSessionOptions {
   name: string;
@@ -97,7 +101,7 @@ export class OAuthSession {
     const askedAt = this.#now();
     let tokens;
     try {
-      tokens = await refreshAuthorization(grant.issuer, { metadata, clientInformation: client, refreshToken: grant.refreshToken.reveal(), resource: grant.resource, fetchFn: this.#options.fetchFn });
+      tokens = await refreshAuthorization(grant.issuer, { metadata, clientInformation: client, refreshToken: grant.refreshToken.reveal(), resource: grant.resource, fetchFn: this.#options.fetchFn ?? boundedFetch });
     } catch (err) {
       if (err instanceof OAuthError) throw this.#required(`the authorization server refused to refresh its tokens: ${err.code}${err.message === '' || err.message === err.code ? '' : ` (${err.message.slice(0, 300)})`}`);
       throw new ApiaryError('AuthorizationFailed', `MCPServer ${name}: cannot refresh its token at ${grant.issuer}: ${messageOf(err)}`, { cause: err });
@@ -114,7 +118,7 @@ export class OAuthSession {
   async #metadataOf(issuer: string): Promise<AuthorizationServerMetadata | undefined> {
     if (this.#metadata?.issuer === issuer) return this.#metadata;
     try {
-      this.#metadata = await discoverAuthorizationServerMetadata(issuer, { fetchFn: this.#options.fetchFn });
+      this.#metadata = await discoverAuthorizationServerMetadata(issuer, { fetchFn: this.#options.fetchFn ?? boundedFetch });
     } catch (err) {
       throw new ApiaryError('AuthorizationFailed', `MCPServer ${this.#options.name}: cannot reach its authorization server ${issuer}: ${messageOf(err)}`, { cause: err });
     }
