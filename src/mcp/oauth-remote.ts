@@ -56,6 +56,8 @@ export class OAuthRemote {
   #failures = 0;
   /** The tokens file's version last read or written here: another one is a connect or disconnect. */
   #knownVersion: number | undefined;
+  /** The first token being had: a request sent before it waits for it. */
+  #starting: Promise<void> = Promise.resolve();
 
   constructor(options: OAuthRemoteOptions) {
     this.#opts = options;
@@ -75,7 +77,8 @@ export class OAuthRemote {
 
   /** The first token (or the problem); never throws. */
   async start(): Promise<void> {
-    await this.#renew();
+    this.#starting = this.#renew();
+    await this.#starting;
     this.#watchTimer = this.#opts.clock.setTimeout(() => void this.#watch(), WATCH_MS);
   }
 
@@ -85,6 +88,7 @@ export class OAuthRemote {
    * there is a new token to send the request again with; otherwise why not.
    */
   async unauthorized(sent: string | null | undefined): Promise<Reauthorized> {
+    await this.#starting;
     const current = this.headers['Authorization'];
     if (current !== undefined && current !== sent) return { retry: true };
     if (sent === undefined || sent === null || !sent.startsWith('Bearer ')) return { retry: false, message: this.#problem?.message ?? `MCPServer ${this.#opts.name} has no token; connect it with: apiary connect ${this.#opts.name}` };
