@@ -132,11 +132,13 @@ export class OAuthRemote {
     if (this.#stopped) return;
     try {
       const token = await this.#session.accessToken();
-      this.#failures = 0;
       this.#knownVersion = await this.#opts.store.grantVersion(this.#opts.name);
       this.#set(`Bearer ${token.reveal()}`, undefined);
       const due = this.#session.refreshDueAt();
-      if (due !== undefined) this.#after(Math.max(RETRY_MIN_MS, due - this.#opts.clock.now()), () => this.#renew());
+      // Still due: the refresh did not reach the server, and the token is used while valid; tried again with back-off.
+      const overdue = due !== undefined && due <= this.#opts.clock.now();
+      this.#failures = overdue ? this.#failures + 1 : 0;
+      if (due !== undefined) this.#after(overdue ? this.#backoff() : due - this.#opts.clock.now(), () => this.#renew());
     } catch (err) {
       await this.#failed(err);
     }
@@ -155,7 +157,11 @@ export class OAuthRemote {
     this.#failures++;
     this.#opts.logger.warn('hosted server token not refreshed', { server: this.#opts.name, reason: message });
     this.#set(undefined, { reason: 'AuthorizationServerUnreachable', message });
-    this.#after(Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(this.#failures, 6)), () => this.#renew());
+    this.#after(this.#backoff(), () => this.#renew());
+  }
+
+  #backoff(): number {
+    return Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(Math.max(this.#failures - 1, 0), 6));
   }
 
   /** `apiary connect` or `disconnect` while apiary runs: the tokens file changed (appeared, went) under it. */
