@@ -26,6 +26,8 @@ export type ErrorCode =
   | 'NotOurs'
   | 'Unsupported'
   | 'AuditInvalid'
+  | 'AuthorizationRequired'
+  | 'AuthorizationFailed'
   | 'Io';
 
 export class ApiaryError extends Error {

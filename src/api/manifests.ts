@@ -116,11 +116,32 @@ export const RemoteHeader = z.strictObject({
     .describe('Header value; $(VAR) is replaced by the variable VAR of spec.env (which may come from a secret)'),
 });
 
-export const Remote = z.strictObject({
-  url: z.string().regex(/^https?:\/\/\S+$/, { error: 'must be an http:// or https:// URL' }).describe('The hosted server\'s MCP endpoint; $(VAR) is replaced as in headers'),
-  transport: z.enum(['streamable-http', 'sse']).optional().describe('streamable-http (default) or sse'),
-  headers: z.array(RemoteHeader).optional().describe('Headers apiary adds to every request it forwards (clients never see them)'),
-});
+export const REMOTE_AUTH_TYPES = ['oauth'] as const;
+
+/** RFC 6749 §3.3 scope-token: printable ASCII without space, quote or backslash. */
+const OAUTH_SCOPE = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
+const OAUTH_CLIENT_ID = /^[\x20-\x7e]+$/;
+
+export const RemoteAuth = z
+  .strictObject({
+    type: z.enum(REMOTE_AUTH_TYPES).describe('oauth: the server wants an OAuth 2.1 login (the MCP authorization spec); `apiary connect NAME` logs in once, and apiary keeps the tokens sealed in its state directory and refreshes them'),
+    scopes: z.array(z.string().regex(OAUTH_SCOPE, { error: 'must be an OAuth scope: printable ASCII without spaces, quotes or backslashes' })).optional().describe("Scopes to ask for; default: the ones the server's 401 challenge or its resource metadata names"),
+    clientId: z.string().min(1).regex(OAUTH_CLIENT_ID, { error: 'must be printable ASCII' }).optional().describe('A client registered beforehand with the authorization server (redirect URI http://127.0.0.1/callback, any port); default: apiary registers itself dynamically (RFC 7591), once per authorization server'),
+    clientSecretRef: SecretKeySelector.optional().describe("The pre-registered client's secret, from a Secret; needs clientId"),
+  })
+  .refine((auth) => auth.clientSecretRef === undefined || auth.clientId !== undefined, { message: 'clientSecretRef needs clientId (the client the secret belongs to)', path: ['clientSecretRef'] });
+
+export const Remote = z
+  .strictObject({
+    url: z.string().regex(/^https?:\/\/\S+$/, { error: 'must be an http:// or https:// URL' }).describe('The hosted server\'s MCP endpoint; $(VAR) is replaced as in headers'),
+    transport: z.enum(['streamable-http', 'sse']).optional().describe('streamable-http (default) or sse'),
+    headers: z.array(RemoteHeader).optional().describe('Headers apiary adds to every request it forwards (clients never see them)'),
+    auth: RemoteAuth.optional().describe('How apiary logs in to the server; tokens never appear in manifests'),
+  })
+  .refine((remote) => remote.auth === undefined || !(remote.headers ?? []).some((h) => h.name.toLowerCase() === 'authorization'), {
+    message: 'an Authorization header and auth cannot both be set: with auth, apiary sends the OAuth token it keeps',
+    path: ['auth'],
+  });
 
 export const RateLimit = z.strictObject({
   requests: z.int().min(1, { error: 'must be at least 1' }).describe('Calls allowed per period (the bucket\'s size: a burst may use them all at once)'),

@@ -44,9 +44,10 @@ const VERBS: Verbs = {
   service: () => import('./commands/service.js').then((m) => m.registerService),
   policy: () => import('./commands/policy.js').then((m) => m.registerPolicy),
   audit: () => import('./commands/audit.js').then((m) => m.registerAudit),
+  connect: () => import('./commands/connect.js').then((m) => m.registerConnect),
 };
 /** Verbs registered by another verb's module. */
-const SHARED: Record<string, string> = { reconcile: 'restart', down: 'up', diff: 'apply', delete: 'apply', suspend: 'restart', resume: 'restart', explain: 'schema', install: 'catalog', upgrade: 'catalog' };
+const SHARED: Record<string, string> = { reconcile: 'restart', down: 'up', diff: 'apply', delete: 'apply', suspend: 'restart', resume: 'restart', explain: 'schema', install: 'catalog', upgrade: 'catalog', disconnect: 'connect' };
 const GLOBAL_OPTIONS_WITH_VALUE = new Set(['--dir', '--state-dir', '--git']);
 
 /** The verb argv names (global options may come first), if any. */

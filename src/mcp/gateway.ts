@@ -21,6 +21,9 @@ import { HttpProbe, type ProbeOptions } from './http-probe.js';
 import { AGGREGATE_PORT_KEY, PortRegistry, upstreamPortKey } from './ports.js';
 import { compileToolFilter, EXPOSE_ALL, refuseFilteredCall, withExposedTools, type ToolFilter, type ToolFilterSpec } from './tool-filter.js';
 import { HttpProxy, type RemoteTarget } from './http-proxy.js';
+import type { OAuthSettings } from './oauth-client.js';
+import { OAuthRemote, type AuthorizationProblem } from './oauth-remote.js';
+import { OAuthTokenStore, type MasterKeySource } from '../state/oauth-tokens.js';
 import { defaultAccess, Gatekeeper } from './gatekeeper.js';
 import type { AccessConfig } from '../api/gate.js';
 
@@ -29,6 +32,8 @@ const AGGREGATE_LABEL = '(aggregate)';
 
 export interface McpView extends BridgeStatus {
   url?: string;
+  /** A hosted server's login: why apiary cannot send it a valid token now. */
+  authorization?: AuthorizationProblem;
   /** Why the endpoint is not listening (e.g. the port is taken). */
   endpointError?: string;
 }
@@ -49,6 +54,8 @@ interface Entry {
   remoteHash?: string;
   /** Being suspended or deleted: no longer one of the aggregate's members, while its process stops. */
   withdrawn?: boolean;
+  /** A hosted server with spec.remote.auth: its token, kept fresh. */
+  oauth?: OAuthRemote;
 }
 
 /** A hosted server as the gateway fronts it: headers hold resolved secret values (kept in memory only). */
@@ -58,7 +65,12 @@ export interface RemoteServer extends RemoteTarget {
   secrets: readonly string[];
   /** Fingerprint of url and headers, secret values only through a keyed hash. */
   hash: string;
+  /** spec.remote.auth: log in with the tokens `apiary connect` sealed, read with this machine's key. */
+  oauth?: { settings: OAuthSettings; key: MasterKeySource };
 }
+
+/** How long fronting a hosted server waits for its login's first token (a refresh may be under way). */
+const OAUTH_START_WAIT_MS = 2_000;
 
 export interface GatewayOptions {
   clock: Clock;
@@ -165,14 +177,15 @@ export class Gateway {
     }
     entry.health = health;
     this.#restore(entry);
-    const target = { url: remote.url, label: remote.label, headers: remote.headers };
+    const oauth = await this.#ensureOAuth(name, entry, remote);
+    const target: RemoteTarget = { url: remote.url, label: remote.label, headers: oauth?.headers ?? remote.headers, ...(oauth !== undefined ? { reauthorize: (sent) => oauth.unauthorized(sent), fetch: oauth.fetch } : {}) };
     if (entry.remoteHash !== remote.hash) entry.proxy?.setRemote(target);
     await this.#ensureProxy(name, entry, compileToolFilter(tools), target);
     if (entry.probe === undefined || entry.remoteHash !== remote.hash) {
       void entry.probe?.stop();
       const hosted = entry;
       // Nothing to restart: a hosted server that stops answering is reported, and probed again.
-      entry.probe = this.#probe(name, hosted, { url: remote.url, label: remote.label, secrets: remote.secrets, headers: remote.headers }, 0, (message) => {
+      entry.probe = this.#probe(name, hosted, { url: remote.url, label: remote.label, secrets: oauth?.secrets ?? remote.secrets, headers: target.headers, ...(oauth !== undefined ? { fetch: oauth.fetch } : {}) }, 0, (message) => {
         this.#opts.logger.warn('hosted server not answering', { server: name, reason: message });
         void hosted.probe?.stop();
         delete hosted.probe;
@@ -180,6 +193,36 @@ export class Gateway {
       });
     }
     entry.remoteHash = remote.hash;
+  }
+
+  /**
+   * A hosted server's OAuth token, one keeper per fronting (made again when
+   * the URL, headers or auth change): its headers object is what the proxy
+   * and the probe send, updated in place at each refresh.
+   */
+  async #ensureOAuth(name: string, entry: Entry, remote: RemoteServer): Promise<OAuthRemote | undefined> {
+    if (entry.oauth !== undefined && (remote.oauth === undefined || entry.remoteHash !== remote.hash)) {
+      entry.oauth.stop();
+      delete entry.oauth;
+    }
+    if (remote.oauth === undefined || entry.oauth !== undefined) return entry.oauth;
+    const oauth: OAuthRemote = new OAuthRemote({
+      name,
+      store: new OAuthTokenStore(this.#opts.layout, remote.oauth.key),
+      settings: remote.oauth.settings,
+      baseHeaders: remote.headers,
+      baseSecrets: remote.secrets,
+      clock: this.#opts.clock,
+      logger: this.#opts.logger,
+      onChange: () => {
+        entry.proxy?.setRemote({ url: remote.url, label: remote.label, headers: oauth.headers, reauthorize: (sent) => oauth.unauthorized(sent), fetch: oauth.fetch });
+        this.#opts.onChange(name);
+      },
+    });
+    entry.oauth = oauth;
+    // The stored token is read at once; a refresh due now at a slow authorization server does not hold the reconcile up.
+    await Promise.race([oauth.start(), new Promise((resolve) => this.#opts.clock.setTimeout(() => resolve(undefined), OAUTH_START_WAIT_MS))]);
+    return oauth;
   }
 
   /**
@@ -225,7 +268,7 @@ export class Gateway {
   }
 
   /** Readiness and liveness of an HTTP server (one apiary runs, pid; or a hosted one, pid 0) through an MCP session of apiary's own. */
-  #probe(name: string, entry: Entry, at: Pick<ProbeOptions, 'url' | 'label' | 'secrets' | 'headers'>, pid: number, onUnhealthy: (message: string) => void): HttpProbe {
+  #probe(name: string, entry: Entry, at: Pick<ProbeOptions, 'url' | 'label' | 'secrets' | 'headers' | 'fetch'>, pid: number, onUnhealthy: (message: string) => void): HttpProbe {
     const transport = entry.transport === 'sse' ? 'sse' : 'streamable-http';
     return new HttpProbe({ ...at, name, transport, clock: this.#opts.clock, health: entry.health, onChange: () => this.#changed(name), onToolsChanged: () => entry.proxy?.toolsChanged(), onUnhealthy }, pid);
   }
@@ -279,8 +322,10 @@ export class Gateway {
       };
     }
     const probed = entry.probe?.status() ?? { state: 'down' as const, sessions: 0 };
+    const authorization = entry.oauth?.problem();
     return {
       ...probed,
+      ...(authorization !== undefined ? { authorization } : {}),
       ...(probed.tools !== undefined ? toolStatus(probed.tools, entry.filter ?? EXPOSE_ALL) : {}),
       url: httpUrl(entry.transport, entry.port),
       ...(entry.endpointError ? { endpointError: entry.endpointError } : {}),
@@ -349,6 +394,7 @@ export class Gateway {
     await entry.endpoint?.close();
     await entry.proxy?.close();
     await entry.probe?.stop();
+    entry.oauth?.stop();
   }
 
   /**

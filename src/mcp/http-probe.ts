@@ -33,6 +33,8 @@ export interface ProbeOptions {
   onToolsChanged?: () => void;
   /** Headers for every request (a hosted server's, from its manifest). */
   headers?: Record<string, string>;
+  /** How requests are sent (a hosted server apiary logs in to: one refresh on a 401); default fetch. */
+  fetch?: typeof fetch;
   /** What messages call the server instead of `url` (a hosted server's may hold a secret). */
   label?: string;
   /** Values never to appear in a message (a server's error may quote them). */
@@ -114,7 +116,7 @@ export class HttpProbe {
   /** A transport to the server, with its headers. */
   #transport(): SSEClientTransport | StreamableHTTPClientTransport {
     const url = new URL(this.#opts.url);
-    const init = { ...(this.#opts.headers !== undefined ? { requestInit: { headers: this.#opts.headers } } : {}), fetch: fetchWithOwnSignal };
+    const init = { ...(this.#opts.headers !== undefined ? { requestInit: { headers: this.#opts.headers } } : {}), fetch: this.#opts.fetch ?? fetchWithOwnSignal };
     return this.#opts.transport === 'sse' ? new SSEClientTransport(url, init) : new StreamableHTTPClientTransport(url, init);
   }
 

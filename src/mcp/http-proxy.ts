@@ -37,12 +37,18 @@ export interface RemoteTarget {
   /** What messages call it: origin and path as the manifest writes them (remoteLabel), never the expanded URL. */
   label: string;
   headers: Record<string, string>;
+  /** A login apiary keeps (spec.remote.auth): the server refused the Authorization sent; a new token to send again with, or why there is none. */
+  reauthorize?: (sent: string | undefined) => Promise<Reauthorized>;
+  /** fetch for the SDK sessions with the server (the login's, which refreshes once on a 401). */
+  fetch?: typeof fetch;
 }
+
+export type Reauthorized = { retry: true } | { retry: false; message: string };
 
 export class HttpProxy {
   readonly #port: number;
   readonly #upstreamPort: number;
-  #remote: { url: URL; label: string; headers: Record<string, string> } | undefined;
+  #remote: { url: URL; label: string; headers: Record<string, string>; reauthorize?: RemoteTarget['reauthorize']; fetch?: typeof fetch } | undefined;
   /** Who may call, shared with the gateway's other endpoints. */
   readonly #gate: Gatekeeper;
   /** The server's name, as audit records and resource metadata give it. */
@@ -95,13 +101,20 @@ export class HttpProxy {
   /** Where a modern request's session with the server goes: the local server's /mcp, or the hosted server's URL with its headers. */
   #upstreamTarget(): UpstreamTarget {
     const remote = this.#remote;
-    if (remote !== undefined) return { url: remote.url, headers: remote.headers, label: remote.label };
+    if (remote !== undefined) return { url: remote.url, headers: remote.headers, label: remote.label, ...(remote.fetch ? { fetch: remote.fetch } : {}) };
     return { url: new URL(`http://127.0.0.1:${this.#upstreamPort}/mcp`), headers: {}, label: `127.0.0.1:${this.#upstreamPort}` };
   }
 
-  /** A hosted server's new URL or header values (a secret rotated): what the next request is sent with. */
+  /**
+   * A hosted server's new URL or header values (a secret rotated, an OAuth
+   * token refreshed): what the next request is sent with, on the sessions
+   * already open too (they hold this headers object, changed in place).
+   */
   setRemote(target: RemoteTarget): void {
-    this.#remote = { url: new URL(target.url), label: target.label, headers: { ...target.headers } };
+    const headers = this.#remote?.headers ?? {};
+    for (const name of Object.keys(headers)) delete headers[name];
+    Object.assign(headers, target.headers);
+    this.#remote = { url: new URL(target.url), label: target.label, headers, ...(target.reauthorize ? { reauthorize: target.reauthorize } : {}), ...(target.fetch ? { fetch: target.fetch } : {}) };
   }
 
   get upstreamPort(): number {
@@ -257,9 +270,10 @@ export class HttpProxy {
 
   /**
    * `listsTools`: the answer may hold a tools/list result, read to sort the tools by name (and filter them); `tracked`: the
-   * requests the caller's rules let through, completed (a list filtered, a call recorded) as their answers pass.
+   * requests the caller's rules let through, completed (a list filtered, a call recorded) as their answers pass; `retried`:
+   * this is the one retry after a hosted server's 401 (its token refreshed).
    */
-  #forward(req: IncomingMessage, res: ServerResponse, body: Buffer | undefined, listsTools: boolean, tracked?: Map<Id, Tracked>): void {
+  #forward(req: IncomingMessage, res: ServerResponse, body: Buffer | undefined, listsTools: boolean, tracked?: Map<Id, Tracked>, retried = false): void {
     const to = this.#destination(req);
     for (const [name, value] of Object.entries(to.extra)) {
       const flaw = headerValueFlaw(value);
@@ -275,6 +289,17 @@ export class HttpProxy {
       headers['content-length'] = String(body.length);
     }
     const upstream = to.send({ host: to.host, port: to.port, method: req.method, path: to.path, headers }, (answer) => {
+      const reauthorize = this.#remote?.reauthorize;
+      // apiary's login was refused (the token expired early, or was revoked): refreshed once and sent again, never passed on.
+      if (answer.statusCode === 401 && reauthorize !== undefined) {
+        answer.resume();
+        void reauthorize(to.extra['Authorization']).then((outcome) => {
+          if (outcome.retry && !retried) return this.#forward(req, res, body, listsTools, tracked, true);
+          const why = outcome.retry ? 'it refused the new token too' : outcome.message;
+          if (!res.headersSent) this.#fail(res, 502, `the hosted server at ${this.#remote?.label ?? 'its URL'} refused apiary's token: ${why}`);
+        });
+        return;
+      }
       const type = String(answer.headers['content-type'] ?? '');
       const stream = type.includes('text/event-stream');
       // Event streams are always read event by event (a filter may come later; a legacy stream must be known by its session).

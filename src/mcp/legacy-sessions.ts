@@ -165,7 +165,7 @@ export class LegacySessions implements SessionHost {
     const clientInfo = isObject(params['clientInfo']) ? (params['clientInfo'] as { name: string; version: string }) : { name: 'apiary', version: '0' };
     const client = new Client(clientInfo, { capabilities: session.capabilities, versionNegotiation: { mode: { pin: MODERN_PROTOCOL_VERSION } } });
     try {
-      await client.connect(new StreamableHTTPClientTransport(target.url, { requestInit: { headers: target.headers }, fetch: fetchWithOwnSignal }));
+      await client.connect(new StreamableHTTPClientTransport(target.url, { requestInit: { headers: target.headers }, fetch: target.fetch ?? fetchWithOwnSignal }));
     } catch (err) {
       await client.close().catch(() => undefined);
       return errorResponse(request.id, ErrorCodes.ServerUnavailable, `the server at ${target.label} did not answer server/discover: ${messageOf(err)}`);

@@ -29,6 +29,8 @@ export interface UpstreamTarget {
   headers: Record<string, string>;
   /** What errors call it (never the expanded URL). */
   label: string;
+  /** How requests are sent (a hosted server apiary logs in to: one refresh on a 401); default fetch. */
+  fetch?: typeof fetch;
 }
 
 interface UpstreamSession {
@@ -167,7 +169,7 @@ export class UpstreamSessions implements SessionHost {
     // A resource the session subscribed to (apiary's watch for its listeners) changed: the session's owner hears it.
     client.setNotificationHandler('notifications/resources/updated', (notification) => session.deliver({ jsonrpc: '2.0', method: notification.method, params: notification.params }));
     try {
-      await client.connect(new StreamableHTTPClientTransport(target.url, { requestInit: { headers: target.headers }, fetch: fetchWithOwnSignal }));
+      await client.connect(new StreamableHTTPClientTransport(target.url, { requestInit: { headers: target.headers }, fetch: target.fetch ?? fetchWithOwnSignal }));
     } catch (err) {
       return errorResponse(request.id, ErrorCodes.ServerUnavailable, `the server at ${target.label} did not open a session: ${messageOf(err)}`);
     }

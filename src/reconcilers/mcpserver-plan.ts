@@ -292,6 +292,10 @@ function verdict(input: StatusInput): Verdict {
     const { reason, message } = desired.sandboxProblem;
     return { phase: 'Stuck', ready: [false, reason, message], message };
   }
+  // A hosted server that needs a login waits for `apiary connect`; an unreachable authorization server is only not Ready.
+  const login = desired.remote !== undefined ? input.mcp?.authorization : undefined;
+  if (login?.reason === 'AuthorizationRequired') return { phase: 'Stuck', ready: [false, login.reason, login.message], message: login.message };
+  if (login !== undefined) return { phase: 'Running', ready: [false, login.reason, login.message] };
   if (desired.remote !== undefined) return { phase: 'Running', ready: remoteReadiness(desired.remote, input.mcp) };
   const { history } = input;
   const last = history.lastTermination;

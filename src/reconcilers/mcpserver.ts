@@ -40,6 +40,8 @@ import {
   type StopReason,
 } from './mcpserver-plan.js';
 import { resolveEnv } from './resolve-env.js';
+import { resolveOAuthSettings } from './remote-auth.js';
+import type { OAuthSettings } from '../mcp/oauth-client.js';
 
 const KIND = 'MCPServer';
 
@@ -59,6 +61,8 @@ export async function desiredServer(ctx: ReconcileContext, name: string): Promis
   });
   const spec = resource.manifest.spec;
   const resolved = await resolveEnv(spec, (secret) => ctx.secrets.lookup(ctx.desired, secret));
+  const oauth = spec.remote?.auth === undefined ? undefined : await resolveOAuthSettings(spec.remote.auth, (secret) => ctx.secrets.lookup(ctx.desired, secret));
+  const authProblems = oauth !== undefined && 'problems' in oauth ? oauth.problems : [];
   const suspend = spec.suspend === true;
   const transport = spec.remote !== undefined ? (spec.remote.transport ?? 'streamable-http') : (spec.transport ?? 'stdio');
   const base = {
@@ -75,14 +79,14 @@ export async function desiredServer(ctx: ReconcileContext, name: string): Promis
       progressDeadlineMs: (spec.strategy?.rollingUpdate?.progressDeadlineSeconds ?? DEFAULT_PROGRESS_DEADLINE_MS / 1000) * 1000,
       drainMs: (spec.strategy?.rollingUpdate?.drainSeconds ?? DEFAULT_DRAIN_MS / 1000) * 1000,
     },
-    problems: resolved.problems,
+    problems: [...resolved.problems, ...authProblems],
     ...(spec.remote !== undefined ? { hosted: true } : {}),
   };
   if (suspend) return base;
   if (spec.remote !== undefined) {
     const port = spec.port ?? (await ctx.gateway.ports.portFor(name));
-    if (resolved.problems.length > 0) return { ...base, port };
-    return { ...base, port, remote: remoteServer(ctx, spec.remote, resolved.vars) };
+    if (base.problems.length > 0) return { ...base, port };
+    return { ...base, port, remote: remoteServer(ctx, spec.remote, resolved.vars, oauth !== undefined && !('problems' in oauth) ? oauth : undefined) };
   }
   // An HTTP server needs its port before it starts ($PORT); a stdio server's endpoint port is
   // settled after the spawn, so a burst of starts does not wait on port bookkeeping.
@@ -101,7 +105,7 @@ export async function desiredServer(ctx: ReconcileContext, name: string): Promis
  * (Kubernetes' dependent-variable syntax; $$ escapes). The values stay in
  * memory, in the gateway; the fingerprint holds secrets only as a keyed hash.
  */
-function remoteServer(ctx: ReconcileContext, remote: NonNullable<MCPServerSpec['remote']>, vars: [string, string | { reveal(): string }][]): RemoteServer {
+function remoteServer(ctx: ReconcileContext, remote: NonNullable<MCPServerSpec['remote']>, vars: [string, string | { reveal(): string }][], oauth?: OAuthSettings): RemoteServer {
   const values = new Map(expandEnvironment(vars, (v) => v.reveal()).map(([k, v]) => [k, typeof v === 'string' ? v : v.reveal()]));
   // A literal that takes in a secret ($(VAR) of spec.env) is as secret as it.
   const secret = secretBearing(vars.map(([name, v]) => ({ name, ...(typeof v === 'string' ? { value: v } : {}), fromSecret: typeof v !== 'string' })));
@@ -111,10 +115,23 @@ function remoteServer(ctx: ReconcileContext, remote: NonNullable<MCPServerSpec['
       return value !== undefined && hashed && secret.has(name) ? `secret:${ctx.fingerprint(value)}` : value;
     });
   const headers = Object.fromEntries((remote.headers ?? []).map((h) => [h.name, expand(h.value, false)]));
-  const identity = { url: expand(remote.url, true), headers: (remote.headers ?? []).map((h) => [h.name, expand(h.value, true)]) };
+  const identity = {
+    url: expand(remote.url, true),
+    headers: (remote.headers ?? []).map((h) => [h.name, expand(h.value, true)]),
+    // A changed client or scope is a new login; the client secret counts only through a keyed hash.
+    ...(oauth !== undefined ? { auth: { ...remote.auth, clientSecret: oauth.clientSecret === undefined ? undefined : ctx.fingerprint(oauth.clientSecret.reveal()) } } : {}),
+  };
   const used = [remote.url, ...(remote.headers ?? []).map((h) => h.value)].flatMap(referencedNames);
   const secrets = [...new Set(used.filter((name) => secret.has(name)).flatMap((name) => [values.get(name)!, ...secretsWithin(name, vars)]))];
-  return { url: expand(remote.url, false), label: remoteLabel(remote.url), transport: remote.transport ?? 'streamable-http', headers, secrets, hash: shortHash(identity) };
+  return {
+    url: expand(remote.url, false),
+    label: remoteLabel(remote.url),
+    transport: remote.transport ?? 'streamable-http',
+    headers,
+    secrets,
+    hash: shortHash(identity),
+    ...(oauth !== undefined ? { oauth: { settings: oauth, key: () => ctx.secrets.masterKey() } } : {}),
+  };
 }
 
 /** The secret values a literal variable takes in through $(VAR), however deep (for redaction: each alone, as a server may quote it so). */

@@ -5,6 +5,7 @@
 import { specHash } from '../api/generation.js';
 import { resourceKey } from '../api/names.js';
 import { openSecret, type Openers, type SecretEntry } from '../crypto/secret-data.js';
+import type { MasterKey } from '../crypto/seal.js';
 import type { DesiredState } from '../manifests/desired-state.js';
 import { formatManifestError } from '../manifests/errors.js';
 import type { SecretResource } from '../manifests/resource.js';
@@ -20,6 +21,11 @@ export class SecretResolver {
 
   constructor(keys: Openers) {
     this.#keys = keys;
+  }
+
+  /** This machine's master key (a hosted server's sealed OAuth tokens are opened with it). */
+  masterKey(): Promise<MasterKey> {
+    return this.#keys.get();
   }
 
   async lookup(desired: DesiredState, name: string): Promise<SecretLookup> {

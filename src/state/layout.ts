@@ -117,9 +117,19 @@ export class StateLayout {
   get auditKeyFile(): string {
     return join(this.root, 'audit.key');
   }
+  /** Hosted servers' OAuth tokens (one sealed file per server) and the clients registered with each issuer. */
+  get oauthDir(): string {
+    return join(this.root, 'oauth');
+  }
+  oauthTokensFile(name: string): string {
+    return join(this.oauthDir, `${fileSafeName(name)}.json`);
+  }
+  get oauthClientsDir(): string {
+    return join(this.oauthDir, 'clients');
+  }
   /** Every folder apiary writes files into atomically (where a killed writer may leave a temp file). */
   writtenFolders(): string[] {
-    return [this.root, this.processDir, this.requestsDir, this.auditDir, ...KINDS.map((k) => this.statusKindDir(k))];
+    return [this.root, this.processDir, this.requestsDir, this.auditDir, this.oauthDir, this.oauthClientsDir, ...KINDS.map((k) => this.statusKindDir(k))];
   }
   get requestsDir(): string {
     return join(this.root, 'requests');
