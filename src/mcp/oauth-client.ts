@@ -168,6 +168,8 @@ export interface ConnectOptions {
   /** Called with the authorization URL once the redirect listener is up: print it, open a browser. */
   open(authorizationUrl: string): void | Promise<void>;
   timeoutMs?: number;
+  /** Cancels the wait for the browser (the console stopping, the login started again). */
+  signal?: AbortSignal;
   now?: () => number;
   fetchFn?: FetchLike;
 }
@@ -186,7 +188,7 @@ export async function connect(options: ConnectOptions): Promise<Connected> {
   const discovery = await discoverAuthorization(options.serverUrl, settings, fetchFn);
   const kept = settings.clientId === undefined ? await store.client(discovery.issuer) : undefined;
   const state = randomBytes(24).toString('base64url');
-  const redirect = await listenForRedirect({ state, preferredPort: portOf(kept?.redirectUri), timeoutMs: options.timeoutMs ?? 300_000, label: name });
+  const redirect = await listenForRedirect({ state, preferredPort: portOf(kept?.redirectUri), timeoutMs: options.timeoutMs ?? 300_000, label: name, ...(options.signal !== undefined ? { signal: options.signal } : {}) });
   try {
     const client = await clientFor(name, discovery, settings, store, redirect.redirectUri, fetchFn);
     const { authorizationUrl, codeVerifier } = await startAuthorization(discovery.issuer, {

@@ -208,6 +208,12 @@ export async function startProtectedServer(issuer: string): Promise<ProtectedSer
 /** The provider's devInteractions pages in a real browser: any login and password, then consent. */
 export async function logInAndConsent(page: Page, authorizationUrl: string, login = 'alice'): Promise<void> {
   await page.goto(authorizationUrl);
+  await logInOnPage(page, login);
+}
+
+/** The same, on a page already opened at the provider's login (a tab the console opened). */
+export async function logInOnPage(page: Page, login = 'alice'): Promise<void> {
+  await page.waitForSelector('input[name=login]');
   await page.fill('input[name=login]', login);
   await page.fill('input[name=password]', 'any');
   await page.click('button[type=submit]');
