@@ -46,7 +46,7 @@ export interface InstallRequest {
   /** metadata.annotations (where a catalog install came from). */
   annotations?: Record<string, string>;
   /** A hosted server instead of a command (spec.remote); `command` is then empty. */
-  remote?: { url: string; transport?: 'streamable-http' | 'sse'; headers?: { name: string; value: string }[] };
+  remote?: { url: string; transport?: 'streamable-http' | 'sse'; headers?: { name: string; value: string }[]; auth?: { type: 'oauth'; scopes?: string[] } };
 }
 
 export interface NewSecret {
