@@ -9,31 +9,22 @@
  * page. Screenshot: test-artifacts/screenshots/connect.png.
  */
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KeyStore } from '../src/crypto/keys.js';
 import { StateLayout } from '../src/state/layout.js';
 import { OAuthTokenStore } from '../src/state/oauth-tokens.js';
 import { chromium, expectBadge, SHOTS, signIn, up, useBrowser } from './helpers/console-browser.js';
 import { harness } from './helpers/controller.js';
-import { logInOnPage, startAuthServer, startProtectedServer, type AuthServer, type ProtectedServer } from './helpers/oauth-as.js';
+import { logInOnPage, useHostedServer } from './helpers/oauth-as.js';
 
 useBrowser();
 
 describe.skipIf(!chromium.available)('Connect in the console', () => {
-  let as: AuthServer;
-  let hosted: ProtectedServer;
-  beforeAll(async () => {
-    as = await startAuthServer();
-    hosted = await startProtectedServer(as.issuer);
-  });
-  afterAll(async () => {
-    await hosted?.close();
-    await as?.close();
-  });
+  const fixture = useHostedServer();
 
   it('logs a Stuck AuthorizationRequired server in from its row: the provider opens in a new tab, the row turns Running live; Disconnect on its page makes it Stuck again', async () => {
     const h = await harness();
-    await h.write('hosted.yaml', `apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata:\n  name: hosted\nspec:\n  remote:\n    url: ${hosted.url}\n    auth:\n      type: oauth\n`);
+    await h.write('hosted.yaml', `apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata:\n  name: hosted\nspec:\n  remote:\n    url: ${fixture.hosted().url}\n    auth:\n      type: oauth\n`);
     const controller = await up(h);
     const page = await signIn(controller.loginUrl);
     const answers: string[] = [];
@@ -45,14 +36,14 @@ describe.skipIf(!chromium.available)('Connect in the console', () => {
 
     const [tab] = await Promise.all([page.context().waitForEvent('page'), connectButton.click()]);
     await page.getByTestId('login-waiting').waitFor();
-    await tab.waitForURL((u) => u.href.startsWith(as.issuer));
+    await tab.waitForURL((u) => u.href.startsWith(fixture.as().issuer));
     await page.screenshot({ path: join(SHOTS, 'connect.png'), fullPage: true });
     await logInOnPage(tab);
     await tab.waitForFunction(() => document.body.textContent?.includes('hosted is connected') === true);
     await expectBadge(page, 'hosted', 'Running', 30_000);
     await page.locator('tr[data-server=hosted]').getByRole('button', { name: 'Disconnect hosted' }).waitFor();
     await page.screenshot({ path: join(SHOTS, 'connect-running.png'), fullPage: true });
-    expect(as.grants['authorization_code']).toBe(1);
+    expect(fixture.as().grants['authorization_code']).toBe(1);
 
     // The tokens are sealed in the state directory and in no answer the page got.
     const store = new OAuthTokenStore(new StateLayout(h.stateDir), () => new KeyStore({ env: { APIARY_KEY_FILE: h.keyFile } }).get());

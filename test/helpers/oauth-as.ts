@@ -13,6 +13,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { createRemoteJWKSet, exportJWK, generateKeyPair, jwtVerify } from 'jose';
 import Provider from 'oidc-provider';
 import type { Page } from 'playwright-core';
+import { afterAll, beforeAll } from 'vitest';
 
 interface Stored {
   payload: Record<string, unknown>;
@@ -219,4 +220,19 @@ export async function logInOnPage(page: Page, login = 'alice'): Promise<void> {
   await page.click('button[type=submit]');
   await page.waitForSelector('button[type=submit]');
   await page.click('button[type=submit]');
+}
+
+/** The authorization server and the hosted server it protects, started before a file's tests and closed after. */
+export function useHostedServer(options: AuthServerOptions = {}): { as(): AuthServer; hosted(): ProtectedServer } {
+  let as: AuthServer | undefined;
+  let hosted: ProtectedServer | undefined;
+  beforeAll(async () => {
+    as = await startAuthServer(options);
+    hosted = await startProtectedServer(as.issuer);
+  });
+  afterAll(async () => {
+    await hosted?.close();
+    await as?.close();
+  });
+  return { as: () => as!, hosted: () => hosted! };
 }
