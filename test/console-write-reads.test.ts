@@ -6,9 +6,11 @@ import { routeApi, type ApiContext } from '../src/console/api.js';
 import type { Feed } from '../src/console/feed.js';
 import { LastKnownTools } from '../src/console/last-tools.js';
 import { AuditVerifier } from '../src/console/audit-api.js';
+import { PendingLogins } from '../src/console/connect-api.js';
 import { sendError } from '../src/console/http.js';
 import { KeyStore } from '../src/crypto/keys.js';
 import { directoryLoadCount } from '../src/manifests/loader.js';
+import { createLogger } from '../src/util/logger.js';
 import { TINY_SERVER } from './helpers/controller.js';
 import { workspace } from './helpers/tmp.js';
 
@@ -31,6 +33,7 @@ async function api(): Promise<{ dir: string; send(method: string, path: string, 
     lastTools: new LastKnownTools(),
     catalog: {},
     auditVerifier: new AuditVerifier(),
+    logins: new PendingLogins(createLogger(() => undefined)),
   };
   const server = createServer((req, res) => {
     routeApi(ctx, req, res, new URL(req.url ?? '/', 'http://x').pathname).catch((err: unknown) => sendError(res, err));

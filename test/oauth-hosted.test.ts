@@ -80,13 +80,16 @@ describe.skipIf(!chromium.available)('a hosted server that needs an OAuth login,
       if (result === undefined || result.isError === true || (result.content as { text: string }[])[0]?.text !== 'alice') failures++;
       calls++;
     };
-    const until = Date.now() + 8_000;
+    // The issue's test: 30 seconds of calls through ten lifetimes of a 3-second access token, not one failed.
+    const started = Date.now();
+    const until = started + 30_000;
     while (Date.now() < until) await Promise.all([call(legacy), call(modern)]);
     const refreshes = (as.grants['refresh_token'] ?? 0) - refreshesBefore;
     await legacy.close();
     await modern.close();
-    expect({ failures, atLeastTwoRefreshes: refreshes >= 2 }).toEqual({ failures: 0, atLeastTwoRefreshes: true });
-    expect(calls).toBeGreaterThan(10);
+    process.stdout.write(`oauth-hosted: ${calls} calls in ${Date.now() - started} ms, ${failures} failed, ${refreshes} refreshes\n`);
+    expect({ failures, atLeastEightRefreshes: refreshes >= 8 }).toEqual({ failures: 0, atLeastEightRefreshes: true });
+    expect(calls).toBeGreaterThan(100);
 
     // The tokens in use exist on disk only sealed: no status, log or other file holds them.
     const grant = (await store.grant('hosted'))!;
@@ -167,5 +170,5 @@ describe.skipIf(!chromium.available)('a hosted server that needs an OAuth login,
     }, 20_000);
     // Which words depends on whether a refresh was under way when the tokens went.
     expect(disconnected?.message).toMatch(/^MCPServer hosted needs a login: it (has no tokens yet|was disconnected); connect it with: apiary connect hosted$/);
-  });
+  }, 150_000);
 });

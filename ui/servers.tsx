@@ -2,6 +2,7 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api } from './api';
 import { age, condition, Confirm, CopyButton, ErrorNote, PhaseBadge } from './components';
+import { LoginActions } from './connect';
 import { addSecretLink, Environment } from './environment';
 import { restartEffect } from './restart';
 import { navigate } from './router';
@@ -73,6 +74,7 @@ function ServerActions({ server, onAction }: { server: ApiObject; onAction: (a: 
   if (store.list('GitRepository').length > 0) {
     return (
       <span class="actions">
+        <LoginActions server={server} />
         <button type="button" class="small" onClick={() => onAction({ kind: 'restart', name })} aria-label={`Restart ${name}`}>Restart</button>
         <span class="muted" title="This directory follows a git repository: suspend or delete it with a commit there.">changes: by commit</span>
       </span>
@@ -80,6 +82,7 @@ function ServerActions({ server, onAction }: { server: ApiObject; onAction: (a: 
   }
   return (
     <span class="actions">
+      <LoginActions server={server} />
       <button type="button" class="small" onClick={() => onAction({ kind: 'restart', name })} aria-label={`Restart ${name}`}>Restart</button>
       {suspended ? (
         <button type="button" class="small" aria-label={`Resume ${name}`} onClick={() => api.post(`/api/v1/mcpservers/${name}/resume`).catch((e: Error) => setError(e.message))}>Resume</button>

@@ -35,6 +35,7 @@ export interface ServerSpec {
   env?: EnvVar[];
   envFrom?: { secretRef: { name: string; optional?: boolean }; prefix?: string }[];
   suspend?: boolean;
+  remote?: { url?: string; auth?: { type: string } };
 }
 
 export interface ApiObject {

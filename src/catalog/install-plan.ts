@@ -57,7 +57,7 @@ function envName(name: string): string {
 function remoteVariables(remote: Remote): CatalogVariable[] {
   const vars: CatalogVariable[] = [];
   for (const [name, input] of Object.entries(remote.variables ?? {})) vars.push(variable(envName(name), 'env', input));
-  for (const header of remote.headers ?? []) {
+  for (const header of headersOf(remote)) {
     const slots = [...(header.value ?? '').matchAll(/\{([a-zA-Z_][a-zA-Z0-9_]*)\}/g)].map((m) => m[1]!);
     if (header.value !== undefined && slots.length === 0) continue;
     if (slots.length === 0) {
@@ -77,9 +77,16 @@ function asReference(template: string): string {
   return template.replace(/\{([a-zA-Z_][a-zA-Z0-9_]*)\}/g, (_, name: string) => `$(${envName(name)})`);
 }
 
+/** The headers apiary sends: with an OAuth login, not the Authorization header (a pasted token's place), which apiary's token takes. */
+function headersOf(remote: Remote): NonNullable<Remote['headers']> {
+  const headers = remote.headers ?? [];
+  return remote.auth === undefined ? headers : headers.filter((h) => h.name.toLowerCase() !== 'authorization');
+}
+
 function remoteSpec(remote: Remote): NonNullable<InstallRequest['remote']> {
-  const headers = (remote.headers ?? []).map((h) => ({ name: h.name, value: h.value !== undefined ? asReference(h.value) : `$(${envName(h.name)})` }));
-  return { url: asReference(remote.url), transport: remote.type, ...(headers.length > 0 ? { headers } : {}) };
+  const headers = headersOf(remote).map((h) => ({ name: h.name, value: h.value !== undefined ? asReference(h.value) : `$(${envName(h.name)})` }));
+  const auth = remote.auth === undefined ? undefined : { type: remote.auth.type, ...(remote.auth.scopes !== undefined ? { scopes: remote.auth.scopes } : {}) };
+  return { url: asReference(remote.url), transport: remote.type, ...(headers.length > 0 ? { headers } : {}), ...(auth !== undefined ? { auth } : {}) };
 }
 
 export function launchOf(entry: CatalogEntry): Launch {

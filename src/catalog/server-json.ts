@@ -62,11 +62,19 @@ export const Package = z.object({
 });
 export type Package = z.infer<typeof Package>;
 
+/**
+ * A hosted endpoint that logs in with OAuth 2.1 (the MCP authorization spec).
+ * server.json has no field for it yet (modelcontextprotocol/registry#25), so
+ * an entry says it as apiary's spec.remote.auth does; scopes are optional.
+ */
+export const RemoteOAuth = z.object({ type: z.literal('oauth'), scopes: z.array(z.string().min(1)).optional() });
+
 export const Remote = z.object({
   type: z.enum(['streamable-http', 'sse']),
   url: httpUrl,
   headers: z.array(KeyValueInput).optional(),
   variables: z.record(z.string(), Input).optional(),
+  auth: RemoteOAuth.optional(),
 });
 export type Remote = z.infer<typeof Remote>;
 

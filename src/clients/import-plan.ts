@@ -24,7 +24,7 @@ import { isDns1123Label } from '../api/names.js';
 /** One server as a client's file declares it. */
 export type ClientEntry = (
   | { name: string; kind: 'stdio'; command: string; args: string[]; env: Record<string, string>; cwd?: string; ignored: string[] }
-  | { name: string; kind: 'remote'; url: string; transport: 'streamable-http' | 'sse'; headers: Record<string, string>; ignored: string[] }
+  | { name: string; kind: 'remote'; url: string; transport: 'streamable-http' | 'sse'; headers: Record<string, string>; ignored: string[]; oauth?: boolean }
 ) & {
   /** Kept in the client's file but switched off (Windsurf's `disabled`): imported suspended. */
   disabled?: boolean;
@@ -321,7 +321,9 @@ function planRemote(entry: Extract<ClientEntry, { kind: 'remote' }>, name: strin
     command: '',
     env: vars.env,
     secrets: vars.secrets,
-    remote: { url: sealedUrl, ...(entry.transport === 'sse' ? { transport: 'sse' as const } : {}), ...(headers.length > 0 ? { headers } : {}) },
+    remote: { url: sealedUrl, ...(entry.transport === 'sse' ? { transport: 'sse' as const } : {}), ...(headers.length > 0 ? { headers } : {}), ...(entry.oauth === true ? { auth: { type: 'oauth' as const } } : {}) },
   };
+  // The client logged in itself (its tokens are its own, not in its file): apiary logs in once too, rather than copy a token.
+  if (entry.oauth === true) notes.push(`it logs in with OAuth (it answers 401 naming its authorization metadata): no token is copied; connect it once with: apiary connect ${name}`);
   return { entry: entry.name, name, request, values: vars.values, placed: vars.placed, notes: [...notes, ...vars.notes] };
 }

@@ -30,8 +30,9 @@ import type { StateLayout } from '../state/layout.js';
 import { ensureDir, FILE_MODE, writeFileAtomic } from '../util/atomic.js';
 import { withFileLock } from '../util/file-lock.js';
 import { canonicalEntry, CLIENT_FILE_KINDS, clientConfigPath, clientRecord, restoreClientRecord, serversKey, updateClientFile, writtenEntries, type ClientEdit, type ClientFileKind } from './config-file.js';
-import { planImport, type ImportOptions, type ServerImport } from './import-plan.js';
+import { planImport, type ClientEntry, type ImportOptions, type ServerImport } from './import-plan.js';
 import { readClientEntries } from './import-read.js';
+import { asksForOAuthLogin } from '../mcp/oauth-client.js';
 
 /** Every client whose file apiary knows can be imported. */
 export const IMPORT_CLIENTS = CLIENT_FILE_KINDS;
@@ -117,11 +118,14 @@ async function importTarget(ctx: ImportContext, client: ImportClient, target: Im
   result.skipped.push(...read.problems.filter((p) => options.only === undefined || options.only.includes(p.entry)));
   // What apiary wrote there itself is not imported again: a second import changes nothing.
   const ours = await writtenEntries(ctx.layout, target.file);
-  const entries = read.entries.filter((e) => {
-    const mine = ours[e.name] !== undefined && ours[e.name] === canonicalEntry(read.raw[e.name]);
-    if (mine) result.already.push(e.name);
-    return !mine;
-  });
+  const entries = await withLogins(
+    read.entries.filter((e) => {
+      const mine = ours[e.name] !== undefined && ours[e.name] === canonicalEntry(read.raw[e.name]);
+      if (mine) result.already.push(e.name);
+      return !mine;
+    }),
+    options.only,
+  );
   const work = async (loaded: LoadResult): Promise<TargetResult> => {
     const planned = await planTarget(ctx, client, entries, loaded, options, result);
     if (planned.plans.length === 0 || options.dryRun === true) return planned;
@@ -131,6 +135,21 @@ async function importTarget(ctx: ImportContext, client: ImportClient, target: Im
   const planned = options.dryRun === true ? await work(await loadDirectory(ctx.dir)) : await withDirectoryLock(ctx.dir, async () => work(await loadDirectory(ctx.dir)));
   if (planned.plans.length === 0) return planned;
   return rewriteClient(ctx, client, planned, options.dryRun === true);
+}
+
+/**
+ * Hosted entries that send no Authorization header, asked (without a token)
+ * whether they want an OAuth login: the client logged in itself and keeps
+ * its tokens elsewhere, so there is nothing to copy, and apiary connects.
+ */
+async function withLogins(entries: ClientEntry[], only: readonly string[] | undefined): Promise<ClientEntry[]> {
+  return Promise.all(
+    entries.map(async (e) => {
+      if (e.kind !== 'remote' || (only !== undefined && !only.includes(e.name))) return e;
+      if (Object.keys(e.headers).some((h) => h.toLowerCase() === 'authorization')) return e;
+      return (await asksForOAuthLogin(e.url)) ? { ...e, oauth: true } : e;
+    }),
+  );
 }
 
 const IMPORTED_FROM = 'apiary.dev/imported-from';

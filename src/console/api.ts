@@ -43,6 +43,7 @@ import { addClient, listClients, previewClient, removeClient } from './clients-a
 import type { LastKnownTools } from './last-tools.js';
 import { accessPolicies, effectiveAccess, gateway } from './access-api.js';
 import { auditFollow, auditPage, auditVerify, type AuditVerifier } from './audit-api.js';
+import { connectServer, disconnectServer, type PendingLogins } from './connect-api.js';
 
 export interface ApiContext {
   dir: string;
@@ -57,6 +58,8 @@ export interface ApiContext {
   catalog: CatalogOptions;
   /** What `audit verify` last said, kept until the audit files change. */
   auditVerifier: AuditVerifier;
+  /** Logins to hosted servers started from the page, waiting for the browser to come back. */
+  logins: PendingLogins;
 }
 
 type Handler = (ctx: ApiContext, req: IncomingMessage, res: ServerResponse, params: string[]) => Promise<void>;
@@ -86,6 +89,8 @@ const routes: Route[] = [
   { method: 'POST', pattern: new RegExp(`^/api/v1/secrets/${NAME}/seal$`), handler: sealSecret },
   { method: 'POST', pattern: new RegExp(`^/api/v1/mcpservers/${NAME}/(restart|suspend|resume)$`), handler: serverAction },
   { method: 'DELETE', pattern: new RegExp(`^/api/v1/mcpservers/${NAME}$`), handler: removeServer },
+  { method: 'POST', pattern: new RegExp(`^/api/v1/mcpservers/${NAME}/connect$`), handler: connectServer },
+  { method: 'POST', pattern: new RegExp(`^/api/v1/mcpservers/${NAME}/disconnect$`), handler: disconnectServer },
   { method: 'POST', pattern: /^\/api\/v1\/install\/plan$/, handler: installPlan },
   { method: 'POST', pattern: /^\/api\/v1\/install$/, handler: install },
   { method: 'GET', pattern: /^\/api\/v1\/catalog$/, handler: catalogList },

@@ -20,6 +20,7 @@ import { ConsoleAuth, LOGIN_CODE_MS, rememberedPort } from './auth.js';
 import { Feed, type FeedSource } from './feed.js';
 import { LastKnownTools } from './last-tools.js';
 import { AuditVerifier } from './audit-api.js';
+import { PendingLogins } from './connect-api.js';
 import { loopbackRefusal } from '../util/loopback.js';
 import { bearerToken } from '../util/tokens.js';
 import { EmptyBody, LoginBody, readBodyAs } from './bodies.js';
@@ -77,6 +78,7 @@ export class ConsoleServer {
   /** The tools each server last listed, for its page once nothing runs. */
   readonly #lastTools = new LastKnownTools();
   readonly #auditVerifier = new AuditVerifier();
+  readonly #logins: PendingLogins;
   #unobserveTools: (() => void) | undefined;
   #notingTools = false;
   #server: Server | undefined;
@@ -86,6 +88,7 @@ export class ConsoleServer {
     this.#opts = options;
     this.#auth = new ConsoleAuth(options.stateDir);
     this.#feed = new Feed(options.backend);
+    this.#logins = new PendingLogins(options.logger);
     this.#catalog = { cache: new RegistryCache(), ...options.catalog };
   }
 
@@ -168,6 +171,7 @@ export class ConsoleServer {
 
   async stop(): Promise<void> {
     this.#unobserveTools?.();
+    this.#logins.cancelAll();
     this.#feed.stop();
     const server = this.#server;
     if (server === undefined) return;
@@ -206,7 +210,7 @@ export class ConsoleServer {
 
   #apiContext(): ApiContext {
     const { dir, stateDir, keys, version, backend } = this.#opts;
-    return { dir, stateDir, keys, version, feed: this.#feed, mcpView: (name) => backend.mcpView(name), lastTools: this.#lastTools, catalog: this.#catalog, auditVerifier: this.#auditVerifier };
+    return { dir, stateDir, keys, version, feed: this.#feed, mcpView: (name) => backend.mcpView(name), lastTools: this.#lastTools, catalog: this.#catalog, auditVerifier: this.#auditVerifier, logins: this.#logins };
   }
 
   /**

@@ -46,7 +46,7 @@ export interface InstallRequest {
   /** metadata.annotations (where a catalog install came from). */
   annotations?: Record<string, string>;
   /** A hosted server instead of a command (spec.remote); `command` is then empty. */
-  remote?: { url: string; transport?: 'streamable-http' | 'sse'; headers?: { name: string; value: string }[] };
+  remote?: { url: string; transport?: 'streamable-http' | 'sse'; headers?: { name: string; value: string }[]; auth?: { type: 'oauth'; scopes?: string[] } };
 }
 
 export interface NewSecret {
@@ -204,6 +204,8 @@ function remoteWords(remote: NonNullable<InstallRequest['remote']>): string[] {
   const words = ['--url', remote.url];
   if (remote.transport !== undefined) words.push('--transport', remote.transport);
   for (const h of remote.headers ?? []) words.push('--header', `${h.name}=${h.value}`);
+  // Scopes have no flag: the server's 401 names them, and a manifest can set spec.remote.auth.scopes.
+  if (remote.auth !== undefined) words.push('--oauth');
   return words;
 }
 

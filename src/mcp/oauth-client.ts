@@ -72,14 +72,14 @@ export async function discoverAuthorization(serverUrl: string, settings: OAuthSe
 }
 
 /** The hosted server asked without a token: its 401 challenge names the metadata (or nothing: the well-known fallbacks). */
-async function probe(serverUrl: string, fetchFn: FetchLike): Promise<{ resourceMetadataUrl?: URL; scope?: string }> {
+async function probe(serverUrl: string, fetchFn: FetchLike, timeoutMs = 15_000): Promise<{ unauthorized?: true; resourceMetadataUrl?: URL; scope?: string }> {
   let res: Response;
   try {
     res = await fetchFn(serverUrl, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
       body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'apiary', version: '1' } } }),
-      signal: AbortSignal.timeout(15_000),
+      signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (err) {
     throw new ApiaryError('AuthorizationFailed', `cannot reach ${hostOf(serverUrl)}: ${messageOf(err)}`, { cause: err });
@@ -87,7 +87,19 @@ async function probe(serverUrl: string, fetchFn: FetchLike): Promise<{ resourceM
   await res.body?.cancel().catch(() => undefined);
   if (res.status !== 401) return {};
   const params = extractWWWAuthenticateParams(res);
-  return { resourceMetadataUrl: params.resourceMetadataUrl, scope: params.scope };
+  return { unauthorized: true, resourceMetadataUrl: params.resourceMetadataUrl, scope: params.scope };
+}
+
+/**
+ * Whether a hosted server wants an OAuth login, as the MCP authorization
+ * spec has it say so: asked without a token, a 401 whose challenge names its
+ * protected resource metadata (RFC 9728). Unreachable or anything else: no.
+ */
+export async function asksForOAuthLogin(serverUrl: string, fetchFn: FetchLike = fetch, timeoutMs = 5_000): Promise<boolean> {
+  return probe(serverUrl, fetchFn, timeoutMs).then(
+    (challenge) => challenge.unauthorized === true && challenge.resourceMetadataUrl !== undefined,
+    () => false,
+  );
 }
 
 function scopeFor(settings: OAuthSettings, challenged: string | undefined, prmScopes: string[] | undefined, asScopes: string[] | undefined): string | undefined {
@@ -168,6 +180,8 @@ export interface ConnectOptions {
   /** Called with the authorization URL once the redirect listener is up: print it, open a browser. */
   open(authorizationUrl: string): void | Promise<void>;
   timeoutMs?: number;
+  /** Cancels the wait for the browser (the console stopping, the login started again). */
+  signal?: AbortSignal;
   now?: () => number;
   fetchFn?: FetchLike;
 }
@@ -186,7 +200,7 @@ export async function connect(options: ConnectOptions): Promise<Connected> {
   const discovery = await discoverAuthorization(options.serverUrl, settings, fetchFn);
   const kept = settings.clientId === undefined ? await store.client(discovery.issuer) : undefined;
   const state = randomBytes(24).toString('base64url');
-  const redirect = await listenForRedirect({ state, preferredPort: portOf(kept?.redirectUri), timeoutMs: options.timeoutMs ?? 300_000, label: name });
+  const redirect = await listenForRedirect({ state, preferredPort: portOf(kept?.redirectUri), timeoutMs: options.timeoutMs ?? 300_000, label: name, ...(options.signal !== undefined ? { signal: options.signal } : {}) });
   try {
     const client = await clientFor(name, discovery, settings, store, redirect.redirectUri, fetchFn);
     const { authorizationUrl, codeVerifier } = await startAuthorization(discovery.issuer, {

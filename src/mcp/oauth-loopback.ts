@@ -27,6 +27,8 @@ export interface LoopbackOptions {
   timeoutMs: number;
   /** Shown in the browser tab when the redirect arrives. */
   label: string;
+  /** Ends the wait early (a console stopping, a login started again): the result is an error saying so. */
+  signal?: AbortSignal;
 }
 
 export async function listenForRedirect(options: LoopbackOptions): Promise<LoopbackRedirect> {
@@ -52,8 +54,12 @@ export async function listenForRedirect(options: LoopbackOptions): Promise<Loopb
   const port = await listenOn(server, options.preferredPort);
   const timer = setTimeout(() => settle?.reject(new ApiaryError('Timeout', `no login came back within ${Math.round(options.timeoutMs / 1000)} s`)), options.timeoutMs);
   timer.unref();
+  const cancelled = (): void => settle?.reject(new ApiaryError('AuthorizationFailed', `the login for ${options.label} was cancelled before it came back`));
+  if (options.signal?.aborted === true) cancelled();
+  options.signal?.addEventListener('abort', cancelled, { once: true });
   const close = (): void => {
     clearTimeout(timer);
+    options.signal?.removeEventListener('abort', cancelled);
     server.closeAllConnections();
     server.close();
   };

@@ -13,6 +13,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { createRemoteJWKSet, exportJWK, generateKeyPair, jwtVerify } from 'jose';
 import Provider from 'oidc-provider';
 import type { Page } from 'playwright-core';
+import { afterAll, beforeAll } from 'vitest';
 
 interface Stored {
   payload: Record<string, unknown>;
@@ -208,9 +209,30 @@ export async function startProtectedServer(issuer: string): Promise<ProtectedSer
 /** The provider's devInteractions pages in a real browser: any login and password, then consent. */
 export async function logInAndConsent(page: Page, authorizationUrl: string, login = 'alice'): Promise<void> {
   await page.goto(authorizationUrl);
+  await logInOnPage(page, login);
+}
+
+/** The same, on a page already opened at the provider's login (a tab the console opened). */
+export async function logInOnPage(page: Page, login = 'alice'): Promise<void> {
+  await page.waitForSelector('input[name=login]');
   await page.fill('input[name=login]', login);
   await page.fill('input[name=password]', 'any');
   await page.click('button[type=submit]');
   await page.waitForSelector('button[type=submit]');
   await page.click('button[type=submit]');
+}
+
+/** The authorization server and the hosted server it protects, started before a file's tests and closed after. */
+export function useHostedServer(options: AuthServerOptions = {}): { as(): AuthServer; hosted(): ProtectedServer } {
+  let as: AuthServer | undefined;
+  let hosted: ProtectedServer | undefined;
+  beforeAll(async () => {
+    as = await startAuthServer(options);
+    hosted = await startProtectedServer(as.issuer);
+  });
+  afterAll(async () => {
+    await hosted?.close();
+    await as?.close();
+  });
+  return { as: () => as!, hosted: () => hosted! };
 }

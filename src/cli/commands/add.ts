@@ -38,6 +38,7 @@ interface AddOptions {
   port?: string;
   url?: string;
   header: string[];
+  oauth?: boolean;
   output: string;
 }
 
@@ -63,7 +64,7 @@ function remoteOf(opts: AddOptions): NonNullable<InstallRequest['remote']> {
     const example = /^bearer\s/i.test(h.value) ? `Bearer $(${variable})` : `$(${variable})`;
     throw new ApiaryError('Usage', `header ${h.name} holds its value in plain text, which would be written into the manifest; seal it instead: --header '${h.name}=${example}' --secret ${variable} (the value is then asked for, or read from stdin)`);
   }
-  return { url: opts.url!, ...(opts.transport !== undefined ? { transport } : {}), ...(headers.length > 0 ? { headers } : {}) };
+  return { url: opts.url!, ...(opts.transport !== undefined ? { transport } : {}), ...(headers.length > 0 ? { headers } : {}), ...(opts.oauth === true ? { auth: { type: 'oauth' as const } } : {}) };
 }
 
 export function registerAdd(program: Command, ctx: CliContext): void {
@@ -76,6 +77,7 @@ export function registerAdd(program: Command, ctx: CliContext): void {
     .option('--env <K=V>', 'a plain variable (repeatable)', collect, [])
     .option('--url <URL>', "a hosted server's MCP endpoint, fronted by apiary (spec.remote) instead of a command; $(VAR) takes a variable's value")
     .option('--header <NAME=VALUE>', "a header sent to the hosted server, e.g. 'Authorization=Bearer $(TOKEN)' with --secret TOKEN (repeatable)", collect, [])
+    .option('--oauth', 'the hosted server logs in with OAuth (spec.remote.auth); connect it once with: apiary connect NAME')
     .option('--transport <T>', `${TRANSPORTS.join(' | ')} (with --url: streamable-http or sse)`)
     .option('--port <PORT>', 'port')
     .option('-o, --output <format>', 'text or json', 'text')
@@ -85,6 +87,7 @@ export function registerAdd(program: Command, ctx: CliContext): void {
       if (opts.url !== undefined && program_ !== undefined) throw new ApiaryError('Usage', 'give either a command after -- or --url for a hosted server, not both');
       if (opts.url === undefined && program_ === undefined) throw new ApiaryError('Usage', 'add needs a command after --, or --url for a hosted server');
       if (opts.url === undefined && opts.header.length > 0) throw new ApiaryError('Usage', '--header is for a hosted server (--url)');
+      if (opts.url === undefined && opts.oauth === true) throw new ApiaryError('Usage', '--oauth is for a hosted server (--url)');
       const remote = opts.url !== undefined ? remoteOf(opts) : undefined;
       const { dir } = ctx.locations(cmd);
       const env = opts.env.map((pair) => {
@@ -126,6 +129,7 @@ export function registerAdd(program: Command, ctx: CliContext): void {
       } else {
         for (const s of created) ctx.io.out(`secret/${s} created (sealed)`);
         ctx.io.out(`mcpserver/${name} ${result.server?.action ?? 'unchanged'}${result.server ? ` (${displayPath(result.server.file)})` : ''}`);
+        if (remote?.auth !== undefined) ctx.io.out(`it logs in with OAuth: connect it once with: apiary connect ${name} (or Connect in the console)`);
       }
     });
 }

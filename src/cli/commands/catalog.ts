@@ -286,6 +286,7 @@ async function installEntry(
   }
   for (const s of created) ctx.io.out(`secret/${s} created (sealed)`);
   ctx.io.out(`mcpserver/${serverName} ${result.server?.action ?? 'unchanged'}${result.server ? ` (${displayPath(result.server.file)})` : ''}: ${entry.server.name} ${entry.server.version}`);
+  if (request.remote?.auth !== undefined) ctx.io.out(`it logs in with OAuth: connect it once with: apiary connect ${serverName} (or Connect in the console)`);
   for (const v of missing) {
     const ref = request.secrets?.find((s) => s.variable === v.name);
     const secret = ref !== undefined && 'unresolved' in ref ? ref.unresolved : undefined;
@@ -334,7 +335,7 @@ function describeEntry(entry: CatalogEntry): string {
   if (server.websiteUrl) out.push(`Website:       ${server.websiteUrl}`);
   if (server.repository) out.push(`Repository:    ${server.repository.url}`);
   for (const p of server.packages ?? []) out.push(`Package:       ${p.registryType} ${p.identifier}${p.version ? `@${p.version}` : ''} (${p.transport.type}${p.runtimeHint ? `, run with ${p.runtimeHint}` : ''})`);
-  for (const r of server.remotes ?? []) out.push(`Remote:        ${r.type} ${r.url}`);
+  for (const r of server.remotes ?? []) out.push(`Remote:        ${r.type} ${r.url}${r.auth !== undefined ? ' (OAuth login: apiary connect)' : ''}`);
   try {
     out.push(`Runs:          ${describeTarget(entry)}`);
     out.push(`Installs as:   apiary install ${server.name} --name ${shortName(server.name)}`);

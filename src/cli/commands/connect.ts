@@ -8,15 +8,10 @@
  */
 import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
-import { openSecret } from '../../crypto/secret-data.js';
 import { ApiaryError, messageOf } from '../../errors.js';
-import { loadDirectory } from '../../manifests/loader.js';
-import type { MCPServerResource } from '../../manifests/resource.js';
-import { connect, revoke, type OAuthSettings } from '../../mcp/oauth-client.js';
-import { resolveRemoteAuth, type RemoteAuth } from '../../reconcilers/remote-auth.js';
-import type { SecretLookup } from '../../reconcilers/secret-resolver.js';
+import { connect } from '../../mcp/oauth-client.js';
+import { disconnectGrant, loginOf, tokenStoreIn } from '../../reconcilers/remote-login.js';
 import { StateLayout } from '../../state/layout.js';
-import { OAuthTokenStore } from '../../state/oauth-tokens.js';
 import { ensurePrivateDir } from '../../util/atomic.js';
 import type { CliContext } from '../context.js';
 
@@ -33,10 +28,9 @@ export function registerConnect(program: Command, ctx: CliContext): void {
       const { dir, stateDir } = ctx.locations(cmd);
       const timeoutMs = Number(opts.timeout) * 1000;
       if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new ApiaryError('Usage', '--timeout takes a number of seconds');
-      const auth = await authOf(ctx, dir, name);
-      if (auth.problems.length > 0 || !('url' in auth)) throw new ApiaryError('SecretNotFound', `mcpserver "${name}" cannot log in: ${auth.problems.map((p) => p.message).join('; ')}`);
+      const auth = await loginOf(dir, name, ctx.keys);
       await ensurePrivateDir(stateDir);
-      const store = storeIn(ctx, stateDir, true);
+      const store = tokenStoreIn(stateDir, ctx.keys, true);
       const connected = await connect({
         name,
         serverUrl: auth.url,
@@ -58,52 +52,9 @@ export function registerConnect(program: Command, ctx: CliContext): void {
     .argument('<NAME>', 'server name')
     .action(async (name: string, _opts: unknown, cmd: Command) => {
       const { dir, stateDir } = ctx.locations(cmd);
-      const store = storeIn(ctx, stateDir, false);
-      if (!(await store.hasGrant(name))) {
-        ctx.io.out(`${name} has no tokens: nothing to forget\n`);
-        return;
-      }
-      // The manifest may be gone already: the tokens are still forgotten, revoked with the client kept for their issuer.
-      const auth = await authOf(ctx, dir, name).catch(() => undefined);
-      const settings: OAuthSettings = auth !== undefined && 'settings' in auth ? auth.settings : {};
-      const revoked = await revokeQuietly(store, name, settings);
-      await store.forgetGrant(name);
-      ctx.io.out(`disconnected ${name}: tokens forgotten${revoked}\n`);
+      const forgotten = await disconnectGrant(dir, name, tokenStoreIn(stateDir, ctx.keys, false), ctx.keys);
+      ctx.io.out(forgotten === undefined ? `${name} has no tokens: nothing to forget\n` : `disconnected ${name}: ${forgotten}\n`);
     });
-}
-
-async function revokeQuietly(store: OAuthTokenStore, name: string, settings: OAuthSettings): Promise<string> {
-  try {
-    const grant = await store.grant(name);
-    if (grant === undefined) return '';
-    const outcome = await revoke(grant, settings, store);
-    return outcome === 'revoked' ? ' and revoked at the authorization server' : outcome === 'not-offered' ? ' (the authorization server offers no revocation)' : ' (not revoked: the client they were issued to is no longer configured)';
-  } catch (err) {
-    return ` (not revoked: ${messageOf(err)})`;
-  }
-}
-
-function storeIn(ctx: CliContext, stateDir: string, create: boolean): OAuthTokenStore {
-  return new OAuthTokenStore(new StateLayout(stateDir), async () => (create ? (await ctx.keys.getOrCreate()).key : ctx.keys.get()));
-}
-
-/** The server's manifest, read from the directory, its auth resolved against the directory's secrets. */
-async function authOf(ctx: CliContext, dir: string, name: string): Promise<RemoteAuth> {
-  const loaded = await loadDirectory(dir);
-  const server = loaded.resources.find((r): r is MCPServerResource => r.kind === 'MCPServer' && r.name === name);
-  if (server === undefined) throw new ApiaryError('NotFound', `mcpserver "${name}" not found in ${dir}`);
-  const lookup = async (secret: string): Promise<SecretLookup> => {
-    const resource = loaded.resources.find((r) => r.kind === 'Secret' && r.name === secret);
-    if (resource === undefined || resource.kind !== 'Secret') return { state: 'missing' };
-    return { state: 'ok', resource, entries: await openSecret(resource, ctx.keys), version: '' };
-  };
-  const auth = await resolveRemoteAuth(server.manifest.spec, lookup);
-  if (auth === undefined) {
-    throw new ApiaryError('Usage', `mcpserver "${name}" does not log in with OAuth: its manifest has no spec.remote.auth`, {
-      hints: ['Add to its spec.remote:  auth: {type: oauth}'],
-    });
-  }
-  return auth;
 }
 
 /** xdg-open (or macOS's open), never through a shell; the URL is printed either way. */
