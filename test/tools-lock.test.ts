@@ -1,7 +1,7 @@
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { approveTools, canonicalJson, describeDrift, lockEntry, toolDigest, toolDrift, withEntry, type ToolDefinition } from '../src/api/tool-lock.js';
+import { approveTools, canonicalJson, digests, describeDrift, lockEntry, toolDigest, toolDrift, withEntry, type ToolDefinition } from '../src/api/tool-lock.js';
 import { loadDirectory } from '../src/manifests/loader.js';
 import { parseToolsLock, readToolsLock, renderToolsLock, TOOLS_LOCK_FILE, writeToolsLock } from '../src/manifests/tools-lock.js';
 import { tempDir } from './helpers/tmp.js';
@@ -24,8 +24,8 @@ describe('tool pins', () => {
   it('name the changed, new and removed tools', () => {
     const entry = lockEntry([echo, add]);
     expect(Object.keys(entry)).toEqual(['add', 'echo']);
-    expect(toolDrift(entry, [add, echo])).toEqual({ changed: [], added: [], removed: [] });
-    const drift = toolDrift(entry, [{ ...echo, description: 'changed' }, { name: 'zap' }]);
+    expect(toolDrift(entry, digests([add, echo]))).toEqual({ changed: [], added: [], removed: [] });
+    const drift = toolDrift(entry, digests([{ ...echo, description: 'changed' }, { name: 'zap' }]));
     expect(drift).toEqual({ changed: ['echo'], added: ['zap'], removed: ['add'] });
     expect(describeDrift(drift)).toBe('tools differ from tools.lock.yaml (changed: echo; new: zap; removed: add)');
   });
@@ -34,7 +34,7 @@ describe('tool pins', () => {
     const lock = withEntry({ servers: {} }, 'fs', lockEntry([echo, add]));
     const changedEcho = { ...echo, description: 'changed' };
     const one = approveTools(lock, 'fs', [changedEcho, add, { name: 'zap' }], 'echo');
-    expect(toolDrift(one.servers['fs']!, [changedEcho, add, { name: 'zap' }])).toEqual({ changed: [], added: ['zap'], removed: [] });
+    expect(toolDrift(one.servers['fs']!, digests([changedEcho, add, { name: 'zap' }]))).toEqual({ changed: [], added: ['zap'], removed: [] });
     const all = approveTools(lock, 'fs', [changedEcho]);
     expect(Object.keys(all.servers['fs']!)).toEqual(['echo']);
     expect(approveTools(lock, 'fs', [changedEcho, add], 'gone').servers['fs']).toEqual(lock.servers['fs']);
@@ -49,7 +49,7 @@ describe('tools.lock.yaml', () => {
     expect(a.indexOf('alpha:')).toBeLessThan(a.indexOf('zeta:'));
     const back = parseToolsLock(a, TOOLS_LOCK_FILE);
     expect(renderToolsLock(back)).toBe(a);
-    expect(toolDrift(back.servers['alpha']!, [echo, add]).changed).toEqual([]);
+    expect(toolDrift(back.servers['alpha']!, digests([echo, add])).changed).toEqual([]);
   });
 
   it('keeps a long description on one line (no folding that could shift with a yaml upgrade)', () => {

@@ -102,17 +102,23 @@ export interface ToolDrift {
   removed: string[];
 }
 
-export function toolDrift(entry: Record<string, LockedTool>, tools: readonly ToolDefinition[]): ToolDrift {
-  const listed = new Set(tools.map((t) => t.name));
+/** `listed`: each tool the server lists now with its digest (toolDigest). */
+export function toolDrift(entry: Record<string, LockedTool>, listed: readonly { name: string; digest: string }[]): ToolDrift {
+  const names = new Set(listed.map((t) => t.name));
   const changed: string[] = [];
   const added: string[] = [];
-  for (const tool of tools) {
+  for (const tool of listed) {
     const pin = entry[tool.name];
     if (pin === undefined) added.push(tool.name);
-    else if (pin.digest !== toolDigest(tool)) changed.push(tool.name);
+    else if (pin.digest !== tool.digest) changed.push(tool.name);
   }
-  const removed = Object.keys(entry).filter((name) => !listed.has(name));
+  const removed = Object.keys(entry).filter((name) => !names.has(name));
   return { changed: changed.sort(byName), added: added.sort(byName), removed: removed.sort(byName) };
+}
+
+/** Each tool with its digest, as toolDrift takes them. */
+export function digests(tools: readonly ToolDefinition[]): { name: string; digest: string }[] {
+  return tools.map((t) => ({ name: t.name, digest: toolDigest(t) }));
 }
 
 export function hasDrift(drift: ToolDrift): boolean {
