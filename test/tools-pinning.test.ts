@@ -4,7 +4,7 @@
  * built CLI's `tools lock|diff|approve`, and the SDK client at the server's
  * endpoint and at the aggregate.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -123,6 +123,33 @@ describe('pinned tool definitions', () => {
     const c = await client((await h.status('drift'))!.url!, h);
     expect((await c.listTools()).tools.map((t) => t.name)).toEqual(['add', 'echo']);
     expect((await c.callTool({ name: 'echo', arguments: { text: 'warned' } })).content).toEqual([{ type: 'text', text: 'warned' }]);
+    await c.close();
+  }, 90_000);
+
+  it('judges what a running server lists again (a change without a restart): the changed tool is withheld from the next list', async () => {
+    const h = await harness();
+    const descriptionFile = join(h.reports, 'echo-description.txt');
+    await h.write('drift.yaml', manifest({ DESCRIPTION_FILE: descriptionFile }));
+    await h.start();
+    const pid = await readyPid(h);
+    await h.waitFor('the listed tools kept', () => readFile(join(h.stateDir, 'tools', 'drift.json'), 'utf8').catch(() => undefined));
+    expect((await cli(h, 'lock', 'drift')).code).toBe(0);
+    await h.waitFor('ToolsDrifted False', async () => findCondition((await h.status('drift'))?.conditions, 'ToolsDrifted')?.status === 'False');
+    const c = await client((await h.status('drift'))!.url!, h);
+    expect((await c.listTools()).tools.map((t) => t.name)).toEqual(['add', 'echo']);
+
+    await writeFile(descriptionFile, RUG_PULL);
+    expect((await c.listTools()).tools.map((t) => t.name)).toEqual(['add']);
+    await expect(c.callTool({ name: 'echo', arguments: { text: 'hi' } })).rejects.toThrow(/withheld/);
+    const drifted = await h.waitFor('ToolsDrifted True', async () => {
+      const cond = findCondition((await h.status('drift'))?.conditions, 'ToolsDrifted');
+      return cond?.status === 'True' ? cond : undefined;
+    });
+    expect(drifted.message).toContain('changed: echo');
+    expect((await h.status('drift'))?.pid).toBe(pid);
+    await h.waitFor('the new listing kept', async () => (await readFile(join(h.stateDir, 'tools', 'drift.json'), 'utf8')).includes('id_rsa'));
+    const diff = await cli(h, 'diff', 'drift');
+    expect(diff.stdout).toContain(`+${RUG_PULL}`);
     await c.close();
   }, 90_000);
 });

@@ -1137,9 +1137,27 @@ export class Bridge {
       this.#askInput(pending, response);
       return;
     }
+    if (pending.method === 'tools/list' && upstream === this.#upstream) this.#relisted(pending.params, response);
     const answer = (pending.method === 'tools/list' && this.#filter !== EXPOSE_ALL ? withExposedTools(this.#filter, response) : undefined) ?? response;
     this.#sessions.get(pending.session)?.deliver({ ...answer, id: pending.id }, pending.id);
     this.#settle(response.id, pending);
+  }
+
+  /**
+   * A whole tools/list answer of the serving process (one page, no cursor):
+   * a server may change its tools without a restart (list_changed), so what
+   * it lists now is judged against the pins before the answer is filtered,
+   * and kept for `apiary tools lock|diff|approve`.
+   */
+  #relisted(params: Record<string, unknown> | undefined, response: JsonRpcResponse): void {
+    const result = response.result as { tools?: unknown; nextCursor?: unknown } | undefined;
+    if (params?.['cursor'] !== undefined || result?.nextCursor !== undefined || !Array.isArray(result?.tools)) return;
+    const definitions = toolDefinitions(result.tools as unknown[]);
+    if (JSON.stringify(definitions) === JSON.stringify(this.#definitions)) return;
+    this.#definitions = definitions;
+    this.#tools = summarizeTools(result.tools as unknown[]);
+    this.#opts.onToolDefinitions?.(definitions);
+    this.#applyFilter();
   }
 
   // ---- MRTR for 2025 clients: a modern server's input_required, asked and answered ----
