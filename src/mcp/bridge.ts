@@ -276,6 +276,10 @@ export class Bridge {
   #init: InitializeResult | undefined;
   #tools: ToolSummary[] | undefined;
   #definitions: ToolDefinition[] | undefined;
+  /** Their digests, computed once per listing (every reconcile sets the pins again). */
+  #digests: { name: string; digest: string }[] | undefined;
+  /** The listing's JSON, to tell a new listing from the same one cheaply. */
+  #listing: string | undefined;
   /** spec.tools; #filter is it with the drifted tools withheld. */
   #specFilter: ToolFilter = EXPOSE_ALL;
   #pins: ToolPins | undefined;
@@ -349,7 +353,8 @@ export class Bridge {
    * kept from them too. A change tells connected clients their list changed.
    */
   #applyFilter(): void {
-    const drift = this.#pins !== undefined && this.#definitions !== undefined ? toolDrift(this.#pins.entry, digests(this.#definitions)) : undefined;
+    if (this.#pins !== undefined && this.#definitions !== undefined) this.#digests ??= digests(this.#definitions);
+    const drift = this.#pins !== undefined && this.#digests !== undefined ? toolDrift(this.#pins.entry, this.#digests) : undefined;
     const driftChanged = JSON.stringify(drift !== undefined && hasDrift(drift) ? drift : undefined) !== JSON.stringify(this.#drift);
     this.#drift = drift !== undefined && hasDrift(drift) ? drift : undefined;
     const withheld = new Set(this.#drift !== undefined && this.#pins?.withhold === true ? [...this.#drift.changed, ...this.#drift.added] : []);
@@ -380,7 +385,7 @@ export class Bridge {
     this.#pid = pid;
     this.#init = undefined;
     this.#tools = undefined;
-    this.#definitions = undefined;
+    this.#setDefinitions(undefined);
     this.#applyFilter();
     this.#failures = 0;
     const upstream = this.#connect(stdin, stdout, pid);
@@ -571,7 +576,7 @@ export class Bridge {
   #serve({ init, tools, definitions }: Extract<Handshake, { init: InitializeResult }>): void {
     this.#init = init;
     this.#tools = tools;
-    this.#definitions = definitions;
+    this.#setDefinitions(definitions);
     this.#applyFilter();
     this.#opts.onToolDefinitions?.(definitions);
     const restarted = this.#everReady;
@@ -1143,6 +1148,12 @@ export class Bridge {
     this.#settle(response.id, pending);
   }
 
+  #setDefinitions(definitions: ToolDefinition[] | undefined): void {
+    this.#definitions = definitions;
+    this.#digests = undefined;
+    this.#listing = definitions === undefined ? undefined : JSON.stringify(definitions);
+  }
+
   /**
    * A whole tools/list answer of the serving process (one page, no cursor):
    * a server may change its tools without a restart (list_changed), so what
@@ -1153,8 +1164,8 @@ export class Bridge {
     const result = response.result as { tools?: unknown; nextCursor?: unknown } | undefined;
     if (params?.['cursor'] !== undefined || result?.nextCursor !== undefined || !Array.isArray(result?.tools)) return;
     const definitions = toolDefinitions(result.tools as unknown[]);
-    if (JSON.stringify(definitions) === JSON.stringify(this.#definitions)) return;
-    this.#definitions = definitions;
+    if (JSON.stringify(definitions) === this.#listing) return;
+    this.#setDefinitions(definitions);
     this.#tools = summarizeTools(result.tools as unknown[]);
     this.#opts.onToolDefinitions?.(definitions);
     this.#applyFilter();
