@@ -1033,6 +1033,13 @@ export class Bridge {
       session.deliver(this.#unavailable(request.id), request.id);
       return;
     }
+    // Judged again here: a call that waited through a restart or a rollout goes to a process whose tools may differ from the pins.
+    const withheld = request.method === 'tools/call' && this.#pins !== undefined ? refuseFilteredCall(this.#filter, request.id, request.params?.['name']) : undefined;
+    if (withheld !== undefined) {
+      session.deliver(withheld, request.id);
+      this.#pump(session.share);
+      return;
+    }
     if (request.method === 'ping' && this.#eras.get(upstream) === 'modern') {
       // A modern server has no ping; apiary answers for it (its liveness is apiary's own discover).
       session.deliver({ jsonrpc: '2.0', id: request.id, result: {} }, request.id);
