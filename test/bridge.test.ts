@@ -9,6 +9,7 @@ import { Bridge, MAX_IN_FLIGHT_PER_CLIENT } from '../src/mcp/bridge.js';
 import { HttpEndpoint, MAX_SESSIONS } from '../src/mcp/http-endpoint.js';
 import type { Id, JsonRpcMessage } from '../src/mcp/jsonrpc.js';
 import { scriptedServer, type ScriptedServer } from './helpers/scripted-server.js';
+import { lockEntry } from '../src/api/tool-lock.js';
 import { waitFor, within } from './helpers/wait.js';
 
 type Upstream = Pick<ScriptedServer, 'received' | 'reply' | 'next' | 'close' | 'flush'>;
@@ -397,5 +398,22 @@ describe('Bridge rolling updates, a client at its limit', () => {
     const answers = client.got.map((g) => g.message).filter((m) => 'id' in m) as { id: number; error?: { message: string }; result?: unknown }[];
     expect(answers.filter((a) => a.error?.message.includes('it is safe to retry'))).toHaveLength(MAX_IN_FLIGHT_PER_CLIENT);
     expect(answers.find((a) => a.id === MAX_IN_FLIGHT_PER_CLIENT)).toEqual({ jsonrpc: '2.0', id: MAX_IN_FLIGHT_PER_CLIENT, result: { from: 'fresh' } });
+  });
+});
+
+describe('Bridge and tools.lock.yaml pins', () => {
+  it('a call that arrives while a new process is in its handshake is judged against what that process lists, not let through', async () => {
+    const bridge = new Bridge({ name: 's', clock: systemClock });
+    bridge.setPins({ entry: lockEntry([{ name: 'x', description: 'as approved', inputSchema: { type: 'object' } }]), withhold: true });
+    const server = scriptedServer({ tools: ['x'] });
+    bridge.attach(server.toServer, server.fromServer, 4242);
+    const a = session(bridge);
+    // Sent before the handshake is done: nothing is known yet of the new process's tools.
+    const call = bridge.fromClient(a.id, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'x', arguments: {} } });
+    await call;
+    await waitFor('the call answered', () => a.got.length > 0, 10_000, { observe: () => a.got });
+    expect(a.got[0]!.message).toMatchObject({ id: 1, error: { message: expect.stringContaining('tool "x" is withheld') } });
+    expect(server.received.filter((m) => 'method' in m && m.method === 'tools/call')).toEqual([]);
+    expect(bridge.status().drift).toEqual({ changed: ['x'], added: [], removed: [] });
   });
 });

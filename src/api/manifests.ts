@@ -92,6 +92,10 @@ const toolPattern = z.string().regex(/^[^\s\0]+$/, { error: TOOL_PATTERN_RULE })
 export const ToolFilter = z.strictObject({
   allow: z.array(toolPattern).optional().describe('Only these tools are exposed (names or globs such as get-*); absent: every tool'),
   deny: z.array(toolPattern).optional().describe('These tools are never exposed (names or globs), even when allowed'),
+  onDrift: z
+    .enum(['Withhold', 'Warn'])
+    .optional()
+    .describe("When the tools the server lists differ from its entry in tools.lock.yaml (apiary tools lock): Withhold (the default) keeps changed and new tools from clients and refuses calls to them; Warn lists them and only reports (condition ToolsDrifted, a Warning event). No entry, or an HTTP or hosted server: not judged"),
 });
 
 export const STRATEGIES = ['RollingUpdate', 'Recreate'] as const;

@@ -45,6 +45,7 @@ const VERBS: Verbs = {
   policy: () => import('./commands/policy.js').then((m) => m.registerPolicy),
   audit: () => import('./commands/audit.js').then((m) => m.registerAudit),
   connect: () => import('./commands/connect.js').then((m) => m.registerConnect),
+  tools: () => import('./commands/tools.js').then((m) => m.registerTools),
 };
 /** Verbs registered by another verb's module. */
 const SHARED: Record<string, string> = { reconcile: 'restart', down: 'up', diff: 'apply', delete: 'apply', suspend: 'restart', resume: 'restart', explain: 'schema', install: 'catalog', upgrade: 'catalog', disconnect: 'connect' };

@@ -98,6 +98,12 @@ export class ManifestSource {
       this.#opts.logger.warn('manifest directory is gone; keeping every server as it is until it is back', { dir: desired.dir });
       return;
     }
+    if (desired.isToolsLock(path)) {
+      const { affected, error } = await desired.reloadToolsLock();
+      if (error !== undefined) this.#opts.logger.warn('tools.lock.yaml cannot be read; the pins stay as they were', { error });
+      if (affected.size > 0) this.#opts.onAffected(affected);
+      return;
+    }
     let read = await desired.read(path);
     for (const delay of this.#settle) {
       if (read.settled || this.#closed) break;

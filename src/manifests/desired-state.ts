@@ -14,6 +14,8 @@ import { assemble, listManifestFiles, readManifestText, unreadableFile } from '.
 import { parseManifestText } from './parse.js';
 import type { ParsedDocument } from './parse.js';
 import { referencedSecretNames } from './references.js';
+import { canonicalJson, type LockedTool, type ToolsLock } from '../api/tool-lock.js';
+import { readToolsLock, toolsLockPath } from './tools-lock.js';
 import type { Resource } from './resource.js';
 import { mapConcurrent } from '../util/concurrency.js';
 
@@ -55,6 +57,8 @@ export class DesiredState {
   #documents: readonly ParsedDocument[] = [];
   /** Secret name -> the valid MCPServers that reference it (rebuilt with the entries). */
   #users = new Map<string, string[]>();
+  /** tools.lock.yaml as last read whole (a damaged one leaves the pins as they were). */
+  #toolsLock: ToolsLock | undefined;
   /** The revision the directory was last read whole from (following git), carried by every entry. */
   #revision: string | undefined;
 
@@ -93,6 +97,38 @@ export class DesiredState {
    */
   revisionOf(key: ResourceKey): string | undefined {
     return this.#entries.get(key)?.revision ?? this.#revision;
+  }
+
+  /** The server's entry in tools.lock.yaml, if it has one. */
+  toolsLockEntry(server: string): Record<string, LockedTool> | undefined {
+    return this.#toolsLock?.servers[server];
+  }
+
+  /** Is `path` the directory's tools.lock.yaml (no manifest: read with reloadToolsLock)? */
+  isToolsLock(path: string): boolean {
+    return path === toolsLockPath(this.dir);
+  }
+
+  /**
+   * Reads tools.lock.yaml again: the MCPServers whose entry changed are
+   * affected. A damaged lock is an error (file:line:col) and the pins stay
+   * as they were: a typo must not lift them.
+   */
+  async reloadToolsLock(): Promise<{ affected: Set<ResourceKey>; error?: string }> {
+    let lock: ToolsLock | undefined;
+    try {
+      lock = await readToolsLock(this.dir);
+    } catch (err) {
+      return { affected: new Set(), error: messageOf(err) };
+    }
+    const before = this.#toolsLock?.servers ?? {};
+    const after = lock?.servers ?? {};
+    const affected = new Set<ResourceKey>();
+    for (const server of new Set([...Object.keys(before), ...Object.keys(after)])) {
+      if (canonicalJson(before[server] ?? null) !== canonicalJson(after[server] ?? null)) affected.add(resourceKey('MCPServer', server));
+    }
+    this.#toolsLock = lock;
+    return { affected };
   }
 
   /** The valid MCPServers (sorted names) that reference secret `name`. */
@@ -238,6 +274,9 @@ export class DesiredState {
       else unsettled.push(path);
     }
     for (const key of this.commitAll(reads)) affected.add(key);
+    const pins = await this.reloadToolsLock();
+    for (const key of pins.affected) affected.add(key);
+    if (pins.error !== undefined) this.#onUnnamed?.({ file: this.#display(toolsLockPath(this.dir)), line: 1, col: 1, message: pins.error });
     // Entries the revision left as they were (no rebuild) come from it as well.
     if (options.revision !== undefined) for (const entry of this.#entries.values()) entry.revision = options.revision;
     return { affected, unsettled };

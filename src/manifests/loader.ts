@@ -11,6 +11,7 @@ import { accessWarnings } from './access.js';
 import { rateLimitWarnings } from './rate-limits.js';
 import type { ManifestError } from './errors.js';
 import { parseManifestText, type ParsedDocument } from './parse.js';
+import { TOOLS_LOCK_FILE } from './tools-lock.js';
 import type { Resource } from './resource.js';
 
 export const MAX_MANIFEST_BYTES = 1024 * 1024;
@@ -49,6 +50,8 @@ export async function listManifestFiles(dir: string, onUnreadable?: (folder: str
     }
     for (const entry of entries) {
       if (entry.name.startsWith('.') || entry.name === 'node_modules') continue;
+      // The tool pins at the root are no manifest (src/manifests/tools-lock.ts).
+      if (folder === dir && entry.name === TOOLS_LOCK_FILE) continue;
       const full = join(folder, entry.name);
       if (entry.isDirectory()) {
         await walk(full);

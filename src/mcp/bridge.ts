@@ -31,7 +31,8 @@ import {
   type JsonRpcResponse,
 } from './jsonrpc.js';
 import { capabilityFor, inputRound, MAX_INPUT_ROUNDS, refusedAnswer, retryParams, tooManyRounds, type InputAsk } from './mrtr.js';
-import { EXPOSE_ALL, refuseFilteredCall, withExposedTools, type ToolFilter } from './tool-filter.js';
+import { EXPOSE_ALL, refuseFilteredCall, withExposedTools, withholding, type ToolFilter } from './tool-filter.js';
+import { describeDrift, digests, hasDrift, pinnedFields, toolDrift, type LockedTool, type ToolDefinition, type ToolDrift } from '../api/tool-lock.js';
 import { StdioUpstream } from './upstream.js';
 import { APIARY_VERSION } from '../util/version.js';
 
@@ -56,6 +57,10 @@ export interface BridgeStatus {
   filteredTools?: string[];
   /** The tools the server listed at its handshake (names and first lines of descriptions, for people to read). */
   tools?: ToolSummary[];
+  /** How the tools listed at the handshake differ from the server's entry in tools.lock.yaml (only when they do). */
+  drift?: ToolDrift;
+  /** The drifted tools kept from clients (spec.tools.onDrift Withhold). */
+  withheldTools?: string[];
   message?: string;
   sessions: number;
   /** A new process being initialized beside the serving one (a rolling update). */
@@ -159,7 +164,21 @@ interface InputExchange {
 
 /** What a process answered to apiary's handshake (for a modern server, `init` is made from its DiscoverResult). */
 /** `respawn`: the process cannot be talked to any more (the probe spoiled it): it is given up, and its owner starts another. */
-type Handshake = { init: InitializeResult; tools: ToolSummary[] } | { error: string; respawn?: true };
+type Handshake = { init: InitializeResult; tools: ToolSummary[]; definitions: ToolDefinition[] } | { error: string; respawn?: true };
+
+/** What tools.lock.yaml pins of a server, and whether tools that differ are kept from clients. */
+export interface ToolPins {
+  entry: Record<string, LockedTool>;
+  withhold: boolean;
+}
+
+/** The pinned fields of each tool in a tools/list result (those with a name). */
+export function toolDefinitions(tools: readonly unknown[]): ToolDefinition[] {
+  return tools.flatMap((t) => {
+    const tool = (t ?? {}) as Record<string, unknown>;
+    return typeof tool['name'] === 'string' ? [pinnedFields(tool as unknown as ToolDefinition)] : [];
+  });
+}
 
 /** What the era probe found: a modern server, or a legacy one (and its answer to initialize when the probe already sent it). */
 type Probed = { era: 'modern'; discovered: Discovered } | { era: 'legacy'; initialize?: JsonRpcResponse } | { error: string };
@@ -196,6 +215,8 @@ export interface BridgeOptions {
   health?: HealthOptions;
   /** How long a request waits for a (re)starting server before it fails. */
   readyWaitMs?: number;
+  /** The whole definitions of the tools a process listed at its handshake (for `apiary tools lock|diff|approve`). */
+  onToolDefinitions?: (definitions: ToolDefinition[]) => void;
 }
 
 /** Requests during which a server never asks its client anything (listing, pinging, subscribing, setting levels). */
@@ -254,6 +275,15 @@ export class Bridge {
   #pid: number | undefined;
   #init: InitializeResult | undefined;
   #tools: ToolSummary[] | undefined;
+  #definitions: ToolDefinition[] | undefined;
+  /** Their digests, computed once per listing (every reconcile sets the pins again). */
+  #digests: { name: string; digest: string }[] | undefined;
+  /** The listing's JSON, to tell a new listing from the same one cheaply. */
+  #listing: string | undefined;
+  /** spec.tools; #filter is it with the drifted tools withheld. */
+  #specFilter: ToolFilter = EXPOSE_ALL;
+  #pins: ToolPins | undefined;
+  #drift: ToolDrift | undefined;
   #filter: ToolFilter = EXPOSE_ALL;
   #message: string | undefined;
   #readyWaiters: (() => void)[] = [];
@@ -293,6 +323,8 @@ export class Bridge {
       ...(this.#pid !== undefined ? { pid: this.#pid } : {}),
       ...(this.#init ? { serverInfo: { name: this.#init.serverInfo.name, version: this.#init.serverInfo.version }, protocolVersion: this.#init.protocolVersion } : {}),
       ...this.#toolStatus(),
+      ...(this.#drift !== undefined ? { drift: this.#drift } : {}),
+      ...(this.#drift !== undefined && this.#pins?.withhold === true ? { withheldTools: [...this.#drift.changed, ...this.#drift.added] } : {}),
       ...(this.#message !== undefined ? { message: this.#message } : {}),
       ...(this.#next ? { next: { pid: this.#next.pid, state: this.#next.state, ...(this.#next.message !== undefined ? { message: this.#next.message } : {}) } } : {}),
     };
@@ -305,7 +337,34 @@ export class Bridge {
 
   /** spec.tools, enforced here: a change tells connected clients their tool list changed (no restart). */
   setToolFilter(filter: ToolFilter): void {
-    if (filter.key === this.#filter.key) return;
+    this.#specFilter = filter;
+    this.#applyFilter();
+  }
+
+  /** tools.lock.yaml's entry for this server (undefined: none, the tools are not judged). Takes effect at once, no restart. */
+  setPins(pins: ToolPins | undefined): void {
+    this.#pins = pins;
+    this.#applyFilter();
+  }
+
+  /**
+   * The drift of the tools the serving process listed, and the filter
+   * clients get: spec.tools, and under Withhold the changed and new tools
+   * kept from them too. A change tells connected clients their list changed.
+   */
+  #applyFilter(): void {
+    if (this.#pins !== undefined && this.#definitions !== undefined) this.#digests ??= digests(this.#definitions);
+    const drift = this.#pins !== undefined && this.#digests !== undefined ? toolDrift(this.#pins.entry, this.#digests) : undefined;
+    const driftChanged = JSON.stringify(drift !== undefined && hasDrift(drift) ? drift : undefined) !== JSON.stringify(this.#drift);
+    this.#drift = drift !== undefined && hasDrift(drift) ? drift : undefined;
+    const withheld = new Set(this.#drift !== undefined && this.#pins?.withhold === true ? [...this.#drift.changed, ...this.#drift.added] : []);
+    const why = describeDrift(this.#drift ?? { changed: [], added: [], removed: [] });
+    const filter = withholding(this.#specFilter, withheld, (tool) => `tool "${tool}" is withheld: mcpserver/${this.#opts.name}'s ${why}; review it with: apiary tools diff ${this.#opts.name}, then: apiary tools approve ${this.#opts.name} ${tool}`);
+    if (filter.key === this.#filter.key) {
+      this.#filter = filter;
+      if (driftChanged) this.#opts.onChange?.();
+      return;
+    }
     this.#filter = filter;
     if (this.#state === 'ready' && this.#init?.capabilities?.['tools'] !== undefined) this.#broadcast({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' });
     this.#opts.onChange?.();
@@ -326,6 +385,8 @@ export class Bridge {
     this.#pid = pid;
     this.#init = undefined;
     this.#tools = undefined;
+    this.#setDefinitions(undefined);
+    this.#applyFilter();
     this.#failures = 0;
     const upstream = this.#connect(stdin, stdout, pid);
     this.#upstream = upstream;
@@ -413,10 +474,11 @@ export class Bridge {
   }
 
   async #listTools(upstream: StdioUpstream, init: InitializeResult, slow: (message: string) => void): Promise<Handshake> {
-    if (init.capabilities?.['tools'] === undefined) return { init, tools: [] };
+    if (init.capabilities?.['tools'] === undefined) return { init, tools: [], definitions: [] };
     const tools = await this.#handshakeStep(upstream, 'tools/list', this.#paramsFor(upstream, {}), slow);
     if (tools.error) return { error: `tools/list failed: ${tools.error.message}` };
-    return { init, tools: summarizeTools((tools.result as { tools?: unknown[] } | undefined)?.tools ?? []) };
+    const listed = (tools.result as { tools?: unknown[] } | undefined)?.tools ?? [];
+    return { init, tools: summarizeTools(listed), definitions: toolDefinitions(listed) };
   }
 
   /**
@@ -511,9 +573,12 @@ export class Bridge {
   }
 
   /** The current process answered the handshake: it serves clients from now on. */
-  #serve({ init, tools }: Extract<Handshake, { init: InitializeResult }>): void {
+  #serve({ init, tools, definitions }: Extract<Handshake, { init: InitializeResult }>): void {
     this.#init = init;
     this.#tools = tools;
+    this.#setDefinitions(definitions);
+    this.#applyFilter();
+    this.#opts.onToolDefinitions?.(definitions);
     const restarted = this.#everReady;
     this.#everReady = true;
     this.#set('ready');
@@ -968,6 +1033,13 @@ export class Bridge {
       session.deliver(this.#unavailable(request.id), request.id);
       return;
     }
+    // Judged again here: a call that waited through a restart or a rollout goes to a process whose tools may differ from the pins.
+    const withheld = request.method === 'tools/call' && this.#pins !== undefined ? refuseFilteredCall(this.#filter, request.id, request.params?.['name']) : undefined;
+    if (withheld !== undefined) {
+      session.deliver(withheld, request.id);
+      this.#pump(session.share);
+      return;
+    }
     if (request.method === 'ping' && this.#eras.get(upstream) === 'modern') {
       // A modern server has no ping; apiary answers for it (its liveness is apiary's own discover).
       session.deliver({ jsonrpc: '2.0', id: request.id, result: {} }, request.id);
@@ -1077,9 +1149,33 @@ export class Bridge {
       this.#askInput(pending, response);
       return;
     }
+    if (pending.method === 'tools/list' && upstream === this.#upstream) this.#relisted(pending.params, response);
     const answer = (pending.method === 'tools/list' && this.#filter !== EXPOSE_ALL ? withExposedTools(this.#filter, response) : undefined) ?? response;
     this.#sessions.get(pending.session)?.deliver({ ...answer, id: pending.id }, pending.id);
     this.#settle(response.id, pending);
+  }
+
+  #setDefinitions(definitions: ToolDefinition[] | undefined): void {
+    this.#definitions = definitions;
+    this.#digests = undefined;
+    this.#listing = definitions === undefined ? undefined : JSON.stringify(definitions);
+  }
+
+  /**
+   * A whole tools/list answer of the serving process (one page, no cursor):
+   * a server may change its tools without a restart (list_changed), so what
+   * it lists now is judged against the pins before the answer is filtered,
+   * and kept for `apiary tools lock|diff|approve`.
+   */
+  #relisted(params: Record<string, unknown> | undefined, response: JsonRpcResponse): void {
+    const result = response.result as { tools?: unknown; nextCursor?: unknown } | undefined;
+    if (params?.['cursor'] !== undefined || result?.nextCursor !== undefined || !Array.isArray(result?.tools)) return;
+    const definitions = toolDefinitions(result.tools as unknown[]);
+    if (JSON.stringify(definitions) === this.#listing) return;
+    this.#setDefinitions(definitions);
+    this.#tools = summarizeTools(result.tools as unknown[]);
+    this.#opts.onToolDefinitions?.(definitions);
+    this.#applyFilter();
   }
 
   // ---- MRTR for 2025 clients: a modern server's input_required, asked and answered ----

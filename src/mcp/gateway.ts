@@ -13,7 +13,8 @@ import type { ObservedProcess } from '../runtime/runtime.js';
 import type { StateLayout } from '../state/layout.js';
 import { FILE_MODE } from '../util/atomic.js';
 import { Aggregate, type AggregateMember, type RemoteMember } from './aggregate.js';
-import { Bridge, toolStatus, type BridgeStatus } from './bridge.js';
+import { Bridge, toolStatus, type BridgeStatus, type ToolPins } from './bridge.js';
+import { writeObservedTools } from '../state/observed-tools.js';
 import { MODERN_PROTOCOL_VERSION } from './era.js';
 import type { HealthFailure, HealthOptions } from './health.js';
 import { HttpEndpoint } from './http-endpoint.js';
@@ -114,7 +115,7 @@ export class Gateway {
   }
 
   /** Makes sure the server's MCP plumbing exists for this transport and port. */
-  async ensure(name: string, transport: Transport, port: number, health: HealthOptions, tools?: ToolFilterSpec, upstreamPort?: number): Promise<void> {
+  async ensure(name: string, transport: Transport, port: number, health: HealthOptions, tools?: ToolFilterSpec, upstreamPort?: number, pins?: ToolPins): Promise<void> {
     let entry = this.#entries.get(name);
     if (entry !== undefined && (entry.transport !== transport || entry.port !== port || entry.upstreamPort !== upstreamPort || entry.remoteHash !== undefined)) {
       await this.remove(name);
@@ -139,12 +140,15 @@ export class Gateway {
         },
         onProtocolError: (message, pid) => this.#opts.onUnhealthy(name, pid, message, 'ProtocolError'),
         onNoise: (line) => void appendFile(this.#opts.layout.logFile(name), `[stdout, not JSON-RPC] ${line}\n`, { mode: FILE_MODE }).catch(() => undefined),
+        onToolDefinitions: (definitions) =>
+          void writeObservedTools(this.#opts.layout, name, definitions).catch((err: unknown) => this.#opts.logger.warn('cannot keep the tools a server listed', { server: name, error: messageOf(err) })),
       });
       // What the server says of its own lists reaches the aggregate's clients too (a modern one holds no session at the bridge).
       bridge.watchLists(() => this.#aggregate?.aggregate.memberListsChanged());
       entry.bridge = bridge;
     }
     entry.bridge.setToolFilter(compileToolFilter(tools));
+    entry.bridge.setPins(pins);
     entry.bridge.setHealth(health);
     if (entry.endpoint === undefined) {
       const endpoint = new HttpEndpoint(entry.bridge, port, this.#endpointOptions(name));

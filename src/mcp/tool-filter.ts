@@ -15,6 +15,8 @@ export interface ToolFilter {
   /** Stable text of the patterns: equal keys mean the same filter. */
   readonly key: string;
   exposes(tool: string): boolean;
+  /** Why a call on a tool it keeps from clients is refused, when another reason than spec.tools (a drifted tool). */
+  refusal?(tool: string): string | undefined;
 }
 
 function globToRegExp(glob: string): RegExp {
@@ -44,7 +46,7 @@ export function refuseFilteredCall(filter: ToolFilter, id: Id | null, tool: unkn
   if (filter === EXPOSE_ALL) return undefined;
   if (typeof tool !== 'string') return errorResponse(id, ErrorCodes.InvalidParams, 'tools/call needs params.name as a string');
   if (filter.exposes(tool)) return undefined;
-  return errorResponse(id, ErrorCodes.InvalidParams, `tool "${tool}" is not available: the server's spec.tools keeps it from clients`);
+  return errorResponse(id, ErrorCodes.InvalidParams, filter.refusal?.(tool) ?? `tool "${tool}" is not available: the server's spec.tools keeps it from clients`);
 }
 
 /** A tools/list answer with the filtered tools taken out; undefined when the message is no such answer. */
@@ -52,4 +54,18 @@ export function withExposedTools<M>(filter: ToolFilter, message: M): M | undefin
   const result = (message as { result?: { tools?: unknown } } | null)?.result;
   if (result === undefined || !Array.isArray(result.tools)) return undefined;
   return { ...message, result: { ...result, tools: result.tools.filter((t: unknown) => filter.exposes(String((t as { name?: unknown } | null)?.name))) } };
+}
+
+/**
+ * `filter` with the tools in `withheld` kept from clients too (a server's
+ * tools that differ from tools.lock.yaml under spec.tools.onDrift Withhold);
+ * a call on one is refused with `why(tool)`, which names the drift.
+ */
+export function withholding(filter: ToolFilter, withheld: ReadonlySet<string>, why: (tool: string) => string): ToolFilter {
+  if (withheld.size === 0) return filter;
+  return {
+    key: JSON.stringify([filter.key, [...withheld].sort()]),
+    exposes: (tool) => !withheld.has(tool) && filter.exposes(tool),
+    refusal: (tool) => (withheld.has(tool) ? why(tool) : filter.refusal?.(tool)),
+  };
 }

@@ -6,7 +6,8 @@
 import type { RestartPolicy, Transport } from '../api/manifests.js';
 import { serverAppliedRevision } from '../api/applied-revision.js';
 import { remoteLabelHost } from '../api/remote.js';
-import type { UpstreamState } from '../mcp/bridge.js';
+import type { ToolPins, UpstreamState } from '../mcp/bridge.js';
+import { describeDrift } from '../api/tool-lock.js';
 import type { HealthFailure, HealthOptions } from '../mcp/health.js';
 import type { ToolFilterSpec } from '../mcp/tool-filter.js';
 import { setCondition, type Condition, type LastTermination, type MCPServerPhase, type MCPServerStatus } from '../api/status.js';
@@ -71,6 +72,8 @@ export type DesiredServer =
       health?: HealthOptions;
       /** spec.tools: what the endpoint exposes (changing it never restarts the process). */
       tools?: ToolFilterSpec;
+      /** The server's entry in tools.lock.yaml and spec.tools.onDrift (stdio servers: judged at the bridge). */
+      pins?: ToolPins;
       /** How a change reaches the running process (RollingUpdate only for stdio servers). */
       strategy: Strategy;
       rollingUpdate: { progressDeadlineMs: number; drainMs: number };
@@ -346,6 +349,26 @@ function formatDelay(ms: number): string {
   return ms >= 60_000 ? `${Math.round(ms / 60_000)}m` : `${Math.round(ms / 1000)}s`;
 }
 
+/**
+ * ToolsDrifted, only for a server with an entry in tools.lock.yaml: True
+ * naming the tools that differ (and whether they are withheld), False when
+ * what the serving process listed matches. Without an entry it is absent.
+ */
+function toolsDrifted(conditions: Condition[], pins: ToolPins | undefined, mcp: McpView | undefined, nowIso: string, generation: number): Condition[] {
+  if (pins === undefined) return conditions.filter((c) => c.type !== 'ToolsDrifted');
+  const drift = mcp?.drift;
+  const condition: Omit<Condition, 'lastTransitionTime' | 'observedGeneration'> =
+    drift === undefined
+      ? { type: 'ToolsDrifted', status: 'False', reason: 'ToolsPinned', message: 'the tools match tools.lock.yaml' }
+      : {
+          type: 'ToolsDrifted',
+          status: 'True',
+          reason: 'ToolsDrifted',
+          message: `${describeDrift(drift)}; ${pins.withhold ? 'changed and new tools are withheld from clients' : 'listed anyway (spec.tools.onDrift: Warn)'}; see apiary tools diff, then apiary tools approve`,
+        };
+  return setCondition(conditions, { ...condition, observedGeneration: generation }, nowIso);
+}
+
 export function serverStatus(input: StatusInput): MCPServerStatus {
   const { desired, observed, memory, previous } = input;
   const nowIso = new Date(input.now).toISOString();
@@ -407,7 +430,9 @@ export function serverStatus(input: StatusInput): MCPServerStatus {
     set('Reconciling', reconciling, reconciling ? (v.phase === 'Pending' ? 'Starting' : 'Stopping') : 'Reconciled', reconciling ? v.ready[2] : 'the server matches its manifest');
   }
 
-  const order = ['Ready', 'SecretsResolved', 'Reconciling', 'Stalled'];
+  conditions = toolsDrifted(conditions, desired.state === 'valid' ? desired.pins : undefined, input.mcp, nowIso, generation);
+
+  const order = ['Ready', 'SecretsResolved', 'Reconciling', 'Stalled', 'ToolsDrifted'];
   conditions.sort((a, b) => order.indexOf(a.type) - order.indexOf(b.type));
 
   const status: MCPServerStatus = {

@@ -8,10 +8,11 @@ import { dirname, resolve } from 'node:path';
 import { specHash } from '../api/generation.js';
 import { withRevision } from '../api/applied-revision.js';
 import { resourceKey } from '../api/names.js';
-import { setCondition, type MCPServerStatus } from '../api/status.js';
+import { findCondition, setCondition, type MCPServerStatus } from '../api/status.js';
+import type { ToolPins } from '../mcp/bridge.js';
 import { isApiaryError } from '../errors.js';
 import { formatManifestError } from '../manifests/errors.js';
-import type { MCPServerSpec } from '../api/manifests.js';
+import type { MCPServerSpec, Transport } from '../api/manifests.js';
 import { expandReferences, referencedNames, remoteLabel } from '../api/remote.js';
 import { expandArgs, expandEnvironment, secretBearing } from '../api/expansion.js';
 import type { RemoteServer } from '../mcp/gateway.js';
@@ -45,6 +46,17 @@ import type { OAuthSettings } from '../mcp/oauth-client.js';
 
 const KIND = 'MCPServer';
 
+/**
+ * tools.lock.yaml's entry for the server, with spec.tools.onDrift (Withhold
+ * unless it says Warn). Judged at the bridge, so for stdio servers only: an
+ * HTTP or hosted server's tools are not pinned yet.
+ */
+function pinsOf(ctx: ReconcileContext, name: string, spec: MCPServerSpec, transport: Transport): { pins?: ToolPins } {
+  if (transport !== 'stdio') return {};
+  const entry = ctx.desired.toolsLockEntry(name);
+  return entry === undefined ? {} : { pins: { entry, withhold: spec.tools?.onDrift !== 'Warn' } };
+}
+
 /** Reads the desired server: valid (with its launch if secrets resolve), invalid, or absent. */
 export async function desiredServer(ctx: ReconcileContext, name: string): Promise<DesiredServer> {
   const entry = ctx.desired.get(resourceKey(KIND, name));
@@ -73,6 +85,7 @@ export async function desiredServer(ctx: ReconcileContext, name: string): Promis
     transport,
     health: healthOf(spec.healthCheck),
     ...(spec.tools ? { tools: spec.tools } : {}),
+    ...pinsOf(ctx, name, spec, transport),
     // Only apiary holds a stdio server's sessions, so only there can a new process take over unnoticed.
     strategy: spec.strategy?.type ?? (transport === 'stdio' ? 'RollingUpdate' : 'Recreate'),
     rollingUpdate: {
@@ -304,7 +317,7 @@ export class MCPServerReconciler {
       if (desired.remote !== undefined) await gateway.ensureRemote(name, port, desired.remote, desired.health, desired.tools);
       return gateway.view(name)?.endpointError !== undefined;
     }
-    await gateway.ensure(name, desired.transport, port, desired.health, desired.tools, desired.upstreamPort);
+    await gateway.ensure(name, desired.transport, port, desired.health, desired.tools, desired.upstreamPort, desired.pins);
     const observed = runtime.observe(name);
     if (observed !== undefined) gateway.attach(name, observed);
     const next = runtime.observe(name, 'next');
@@ -559,6 +572,10 @@ export class MCPServerReconciler {
     }
     if (previous.phase !== status.phase && ['Stuck', 'CrashLoopBackOff', 'Failed'].includes(status.phase)) {
       ctx.records.event(KIND, name, 'Warning', status.phase, status.message ?? status.phase);
+    }
+    const drifted = findCondition(status.conditions, 'ToolsDrifted');
+    if (drifted?.status === 'True' && drifted.message !== findCondition(previous.conditions, 'ToolsDrifted')?.message) {
+      ctx.records.event(KIND, name, 'Warning', 'ToolsDrifted', drifted.message);
     }
     await ctx.records.setStatus(KIND, name, status);
   }
