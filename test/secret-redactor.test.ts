@@ -53,3 +53,13 @@ describe('SecretRedactor', () => {
     expect(redactValue(redactor, clean, [])).toBe(clean);
   });
 });
+
+describe('overlapping values', () => {
+  it('a value that starts inside another is redacted whole, not left a tail', () => {
+    const both = SecretRedactor.build([
+      { secret: 's', key: 'a', value: 'abcdef12' },
+      { secret: 's', key: 'b', value: 'ef123456' },
+    ])!;
+    expect(both.redact('xxabcdef123456yy').text).toBe('xx[redacted: secret s/a]yy');
+  });
+});
