@@ -16,8 +16,8 @@ import { createKeyFile } from '../src/crypto/keys.js';
 import { authorizationHeader, readEndpointToken } from '../src/mcp/endpoint-token.js';
 import { StateLayout } from '../src/state/layout.js';
 import { StatusStore } from '../src/state/status-store.js';
-import { leanModernClient, ROOT, stop, type Caller } from './mcp.js';
-import { fmtMs, now, percentile, type Row } from './stats.js';
+import { inTurns, leanModernClient, ROOT, stop } from './mcp.js';
+import { fmtMs, now, type Row } from './stats.js';
 
 const LEAKY = join(ROOT, 'test', 'fixtures', 'servers', 'leaky-server.mjs');
 const SECRETS = 100;
@@ -95,36 +95,16 @@ async function apiary(withSecrets: readonly NamedSecret[]): Promise<{ url: strin
   return { url, headers: token === undefined ? {} : authorizationHeader(token), close };
 }
 
-/** Both clients in turns, so the machine's load falls on each alike. */
-async function turns(clients: readonly Caller[], calls: number, rounds = 8): Promise<{ rps: number; p50: number }[]> {
-  const call = (c: Caller): Promise<unknown> => c.callTool({ name: 'leak', arguments: { form: 'kib' } });
-  for (const c of clients) for (let i = 0; i < 200; i++) await call(c);
-  const taken = clients.map(() => ({ latencies: [] as number[], elapsed: 0 }));
-  for (let round = 0; round < rounds; round++) {
-    for (const [i, c] of clients.entries()) {
-      const t0 = now();
-      for (let n = 0; n < calls / rounds; n++) {
-        const t = now();
-        await call(c);
-        taken[i]!.latencies.push(now() - t);
-      }
-      taken[i]!.elapsed += now() - t0;
-    }
-  }
-  return taken.map((t) => ({ rps: t.latencies.length / (t.elapsed / 1000), p50: percentile(t.latencies, 50) }));
-}
-
 async function endToEnd(walkedMs: number): Promise<Row[]> {
   const plain = await apiary([]);
   const guarded = await apiary(secrets());
   try {
-    const clients = [await leanModernClient(plain.url, plain.headers), await leanModernClient(guarded.url, guarded.headers)];
-    const [none, hundred] = await turns(clients, 4000);
-    await Promise.all(clients.map((c) => c.close()));
+    const makers = [() => leanModernClient(plain.url, plain.headers), () => leanModernClient(guarded.url, guarded.headers)];
+    const [none, hundred] = await inTurns(makers, 4000, 8, (c) => c.callTool({ name: 'leak', arguments: { form: 'kib' } }));
     const cost = 100 * (1 - hundred!.rps / none!.rps);
     return [
       { measure: 'tools/call, 1 KiB answer, lean 2026-07-28 client: no secrets', result: `p50 ${fmtMs(none!.p50)}, ${none!.rps.toFixed(0)} calls/s`, note: 'two apiary instances measured in turns' },
-      { measure: `tools/call, 1 KiB answer, lean 2026-07-28 client: ${SECRETS} secrets in the server's env`, result: `p50 ${fmtMs(hundred!.p50)}, ${hundred!.rps.toFixed(0)} calls/s`, target: '<= 5% fewer calls/s', note: `${cost.toFixed(1)}% fewer calls/s than no secrets, end to end (two shared cores: noise of several % either way); in process, the walk and scan of each answer is ${((100 * walkedMs * none!.rps) / 1000).toFixed(1)}% of a call's time here` },
+      { measure: `tools/call, 1 KiB answer, lean 2026-07-28 client: ${SECRETS} secrets in the server's env`, result: `p50 ${fmtMs(hundred!.p50)}, ${hundred!.rps.toFixed(0)} calls/s`, target: '<= 5% fewer calls/s', note: `${cost.toFixed(1)}% fewer calls/s and ${(hundred!.p50 - none!.p50 >= 0 ? '+' : '-')}${fmtMs(Math.abs(hundred!.p50 - none!.p50))} p50 against no secrets, end to end (two shared cores: noise of several % either way); in process, the walk and scan of each answer is ${((100 * walkedMs * none!.rps) / 1000).toFixed(1)}% of a call's time here` },
     ];
   } finally {
     await plain.close();
