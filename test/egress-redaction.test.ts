@@ -59,6 +59,13 @@ describe('no secret leaves in a response', () => {
           expect(leaks(text), `${form} at ${tool} (${version})`).toEqual([]);
           expect(text, `${form} at ${tool} (${version})`).toContain(MARK);
         }
+        if (tool === 'leak') {
+          const read = JSON.stringify(await c.readResource({ uri: 'env://value' }));
+          const prompt = JSON.stringify(await c.getPrompt({ name: 'leak' }));
+          expect([...leaks(read), ...leaks(prompt)], `resource and prompt (${version})`).toEqual([]);
+          expect(read).toContain(MARK);
+          expect(prompt).toContain(MARK);
+        }
         await c.close();
       }
     }
