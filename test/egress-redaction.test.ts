@@ -2,7 +2,7 @@
  * No secret leaves in a response: a stdio server given a secret returns it
  * plain, base64 (inside a longer blob), URL-encoded, split across two content
  * items, in an embedded resource and in structured content, and prints it on
- * stdout. The SDK v2 client, pinned to each revision, at the server's own
+ * stdout, and in a progress notification. The SDK v2 client, pinned to each revision, at the server's own
  * endpoint and at the aggregate, never sees the value; the server gets a
  * Warning event naming the secret and key (never the value), and its log
  * holds the marker instead of the value.
@@ -59,6 +59,9 @@ describe('no secret leaves in a response', () => {
           expect(leaks(text), `${form} at ${tool} (${version})`).toEqual([]);
           expect(text, `${form} at ${tool} (${version})`).toContain(MARK);
         }
+        const heard: string[] = [];
+        await c.callTool({ name: tool, arguments: { form: 'progress' } }, { onprogress: (p) => heard.push(p.message ?? '') });
+        expect(heard, `progress at ${tool} (${version})`).toEqual([`loading with ${MARK}`]);
         if (tool === 'leak') {
           const read = JSON.stringify(await c.readResource({ uri: 'env://value' }));
           const prompt = JSON.stringify(await c.getPrompt({ name: 'leak' }));
