@@ -72,6 +72,8 @@ function summary(latencies: number[], elapsedMs: number, cpuMs: number): Result 
   return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), rps: latencies.length / (elapsedMs / 1000), clientCpuMs: cpuMs / latencies.length };
 }
 
+const greet = (c: Caller): Promise<unknown> => c.callTool({ name: 'greet', arguments: { name: 'bench' } });
+
 /**
  * One client of each kind, measured in turns: `rounds` rounds, each client
  * making its share of `calls` in every round. What the machine's load, or
@@ -79,9 +81,8 @@ function summary(latencies: number[], elapsedMs: number, cpuMs: number): Result 
  * row after row run does not give (the rows measured after the SDK's
  * clients paid for their garbage).
  */
-export async function inTurns(makers: readonly (() => Promise<Caller>)[], calls: number, rounds = 6): Promise<Result[]> {
+export async function inTurns(makers: readonly (() => Promise<Caller>)[], calls: number, rounds = 6, call: (c: Caller) => Promise<unknown> = greet): Promise<Result[]> {
   const clients = await Promise.all(makers.map((make) => make()));
-  const call = (c: Caller): Promise<unknown> => c.callTool({ name: 'greet', arguments: { name: 'bench' } });
   for (const c of clients) for (let i = 0; i < 100; i++) await call(c);
   const taken = clients.map(() => ({ latencies: [] as number[], elapsed: 0, cpu: 0 }));
   for (let round = 0; round < rounds; round++) {

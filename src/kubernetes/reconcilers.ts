@@ -126,6 +126,8 @@ export class ClusterServerReconciler {
       } else {
         const resolved = await resolveEnv(resource.manifest.spec, (secret) => ctx.secrets.lookup(ctx.desired, secret));
         desired = { state: 'valid', generation, problems: resolved.problems };
+        // What the pod is given is kept out of what it answers through the link (a missing secret leaves the values it has).
+        if (resolved.problems.length === 0) ctx.gateway.setSecrets(name, resolved.secrets);
         secretsHash = ctx.fingerprint(JSON.stringify(resolved.vars.filter(([, v]) => typeof v !== 'string').map(([k, v]) => [k, (v as { reveal(): string }).reveal()])));
         objects = rendered.objects;
         // 2b. A secret the server uses whose values apiary has not applied yet: wait for them (the

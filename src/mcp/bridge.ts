@@ -207,6 +207,8 @@ export interface BridgeOptions {
   clock: Clock;
   /** Non-JSON lines the server printed on stdout (for its log). */
   onNoise?: (line: string) => void;
+  /** Each message the server sends, before anything of it goes towards a client: the gateway takes its secret values out. */
+  redact?: (message: JsonRpcMessage) => JsonRpcMessage;
   onChange?: () => void;
   /** Too many failed pings in a row. */
   onUnhealthy?: (message: string) => void;
@@ -404,7 +406,7 @@ export class Bridge {
 
   #connect(stdin: Writable, stdout: Readable, pid: number): StdioUpstream {
     const upstream: StdioUpstream = new StdioUpstream(stdin, stdout, {
-      onMessage: (m) => this.#fromUpstream(upstream, m),
+      onMessage: (m) => this.#fromUpstream(upstream, this.#opts.redact?.(m) ?? m),
       onNoise: (line) => this.#opts.onNoise?.(line),
       onProtocolError: (message) => this.#protocolError(upstream, pid, message),
       // Whatever part the process plays by then: serving, starting beside, or replaced.

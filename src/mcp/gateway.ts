@@ -27,6 +27,8 @@ import { OAuthRemote, type AuthorizationProblem } from './oauth-remote.js';
 import { OAuthTokenStore, type MasterKeySource } from '../state/oauth-tokens.js';
 import { defaultAccess, Gatekeeper } from './gatekeeper.js';
 import type { AccessConfig } from '../api/gate.js';
+import type { NamedSecret } from '../api/secret-redactor.js';
+import { EgressRedaction } from './egress-redaction.js';
 
 /** How the log names the aggregate endpoint (audit records and resource metadata say `*`). */
 const AGGREGATE_LABEL = '(aggregate)';
@@ -84,6 +86,8 @@ export interface GatewayOptions {
   onUnhealthy(name: string, pid: number, message: string, reason?: HealthFailure): void;
   /** The bearer token every endpoint requires; absent: no authentication (up --no-auth). */
   token?: string;
+  /** A server sent (or logged) the value of this secret key: it was replaced (at most once a minute per server and key). */
+  onSecretRedacted?(name: string, secret: string, key: string): void;
 }
 
 export class Gateway {
@@ -93,9 +97,11 @@ export class Gateway {
   readonly ports: PortRegistry;
   /** Who may call, asked by every endpoint of this gateway (the token's default until the controller configures a Gateway manifest's). */
   readonly gate: Gatekeeper;
+  readonly #redaction: EgressRedaction;
 
   constructor(options: GatewayOptions) {
     this.#opts = options;
+    this.#redaction = new EgressRedaction(options.clock, (name, secret, key) => options.onSecretRedacted?.(name, secret, key));
     this.gate = new Gatekeeper(defaultAccess(options.token));
     this.ports = new PortRegistry(options.layout.root, {
       onProblem: (file, error) => options.logger.warn('ports file damaged; rewriting it (from the servers\' status when it cannot be read)', { file, error }),
@@ -112,6 +118,11 @@ export class Gateway {
   /** The Gateway manifest's and the policies' rules, for every endpoint from the next request on; `token` is kept from the options. */
   configure(config: Omit<AccessConfig, 'token'>): void {
     this.gate.configure({ ...config, ...(this.#opts.token !== undefined ? { token: this.#opts.token } : {}) });
+  }
+
+  /** The secret values the server is given now: kept out of what it sends its clients and of its log lines. */
+  setSecrets(name: string, secrets: readonly NamedSecret[]): void {
+    this.#redaction.set(name, secrets);
   }
 
   /** Makes sure the server's MCP plumbing exists for this transport and port. */
@@ -139,7 +150,9 @@ export class Gateway {
           if (pid !== undefined) this.#opts.onUnhealthy(name, pid, message);
         },
         onProtocolError: (message, pid) => this.#opts.onUnhealthy(name, pid, message, 'ProtocolError'),
-        onNoise: (line) => void appendFile(this.#opts.layout.logFile(name), `[stdout, not JSON-RPC] ${line}\n`, { mode: FILE_MODE }).catch(() => undefined),
+        onNoise: (line) => void appendFile(this.#opts.layout.logFile(name), `[stdout, not JSON-RPC] ${this.#redaction.line(name, line)}
+`, { mode: FILE_MODE }).catch(() => undefined),
+        redact: (message) => this.#redaction.message(name, message),
         onToolDefinitions: (definitions) =>
           void writeObservedTools(this.#opts.layout, name, definitions).catch((err: unknown) => this.#opts.logger.warn('cannot keep the tools a server listed', { server: name, error: messageOf(err) })),
       });
@@ -408,6 +421,7 @@ export class Gateway {
    */
   async release(name: string): Promise<void> {
     await this.remove(name);
+    this.#redaction.forget(name);
     await this.ports.forget(name);
     await this.ports.forget(upstreamPortKey(name));
   }

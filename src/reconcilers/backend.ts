@@ -84,6 +84,12 @@ export function openGateway(wiring: GatewayWiring): Gateway {
       const aggregate = gateway.aggregateUrl;
       return { ...portsFromStatus(shared.records), ...(aggregate !== undefined ? { [AGGREGATE_PORT_KEY]: Number(new URL(aggregate).port) } : {}) };
     },
+    // The value itself is never written: the event names the secret and key.
+    onSecretRedacted: (name, secret, key) => {
+      shared.records.event('MCPServer', name, 'Warning', 'SecretRedacted', `the server sent the value of secret "${secret}" key "${key}"; it was replaced by [redacted: secret ${secret}/${key}] before reaching any client or the log`);
+      // The event is written with the server's next status.
+      host.enqueue([resourceKey('MCPServer', name)]);
+    },
     onUnhealthy: (name, pid, message, reason) => {
       if (!wiring.liveness.record(name, { pid, message, ...(reason !== undefined && reason !== 'Unhealthy' ? { reason } : {}) })) return;
       shared.logger.warn('server unhealthy', { server: name, pid, reason: message });

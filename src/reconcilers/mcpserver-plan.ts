@@ -18,6 +18,7 @@ import type { LaunchSpec, ObservedProcess, Termination } from '../runtime/runtim
 import type { SandboxSpec } from '../runtime/sandbox.js';
 import type { McpView, RemoteServer } from '../mcp/gateway.js';
 import type { SecretProblem } from './resolve-env.js';
+import type { NamedSecret } from '../api/secret-redactor.js';
 import { handshakeName } from '../mcp/era.js';
 
 export const BACKOFF_INITIAL_MS = 1_000;
@@ -84,6 +85,8 @@ export type DesiredServer =
       /** The hosted server's URL and headers, present when every secret resolved. */
       remote?: RemoteServer;
       problems: SecretProblem[];
+      /** The secret values the server is given, kept out of what it sends its clients (in memory only). */
+      secrets?: NamedSecret[];
       /** spec.sandbox cannot be honoured here (no bubblewrap, no user namespaces): never started bare. */
       sandboxProblem?: { reason: 'SandboxUnavailable'; message: string };
     };

@@ -93,6 +93,7 @@ export async function desiredServer(ctx: ReconcileContext, name: string): Promis
       drainMs: (spec.strategy?.rollingUpdate?.drainSeconds ?? DEFAULT_DRAIN_MS / 1000) * 1000,
     },
     problems: [...resolved.problems, ...authProblems],
+    secrets: resolved.secrets,
     ...(spec.remote !== undefined ? { hosted: true } : {}),
   };
   if (suspend) return base;
@@ -312,6 +313,8 @@ export class MCPServerReconciler {
       return false;
     }
     const port = desired.port ?? (await gateway.ports.portFor(name));
+    // A secret gone missing keeps the values the running process (or the hosted server's headers) still has.
+    if (desired.secrets !== undefined && desired.problems.length === 0) gateway.setSecrets(name, desired.secrets);
     if (desired.hosted === true) {
       // A secret gone missing leaves the hosted server fronted with the values it had (as a running process keeps its environment).
       if (desired.remote !== undefined) await gateway.ensureRemote(name, port, desired.remote, desired.health, desired.tools);

@@ -7,6 +7,7 @@
 import type { MCPServerSpec } from '../api/manifests.js';
 import { expandReferences, headerValueFlaw, referencedNames } from '../api/remote.js';
 import type { SecretValue } from '../crypto/secret-value.js';
+import type { NamedSecret } from '../api/secret-redactor.js';
 import type { SecretLookup } from './secret-resolver.js';
 
 export type SecretProblemReason = 'SecretNotFound' | 'SecretKeyNotFound' | 'SecretDecryptFailed' | 'SecretValueInvalid';
@@ -23,6 +24,8 @@ export interface ResolvedEnv {
   problems: SecretProblem[];
   /** Secret versions used, for the configuration fingerprint. */
   referenced: string[];
+  /** Every secret value the server is given, with its secret and key: what the gateway keeps out of its responses. */
+  secrets: NamedSecret[];
 }
 
 /** Where a variable's value came from, to name the secret and key in a problem. */
@@ -37,6 +40,7 @@ export async function resolveEnv(spec: MCPServerSpec, lookup: (name: string) => 
   const problems: SecretProblem[] = [];
   const referenced = new Set<string>();
   const origins = new Map<string, Origin>();
+  const secrets: NamedSecret[] = [];
 
   for (const source of spec.envFrom ?? []) {
     const ref = source.secretRef;
@@ -55,6 +59,7 @@ export async function resolveEnv(spec: MCPServerSpec, lookup: (name: string) => 
         problems.push(unpassable(ref.name, entry.key, `needed for env ${variable} from envFrom`));
       } else {
         vars.push([variable, entry.value]);
+        secrets.push({ secret: ref.name, key: entry.key, value: entry.value.reveal() });
         origins.set(variable, { secret: ref.name, key: entry.key, needed: `needed for env ${variable} from envFrom` });
       }
     }
@@ -89,10 +94,11 @@ export async function resolveEnv(spec: MCPServerSpec, lookup: (name: string) => 
       continue;
     }
     vars.push([env.name, entry.value]);
+    secrets.push({ secret: ref.name, key: ref.key, value: entry.value.reveal() });
     origins.set(env.name, { secret: ref.name, key: ref.key, needed });
   }
   if (spec.remote !== undefined) problems.push(...remoteProblems(spec.remote, vars, origins));
-  return { vars, problems, referenced: [...referenced].sort() };
+  return { vars, problems, referenced: [...referenced].sort(), secrets };
 }
 
 /**
