@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 import { cp, mkdir, readdir, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { describe, expect, it } from 'vitest';
 import { findCondition } from '../src/api/status.js';
@@ -24,6 +24,14 @@ import { tempDir } from './helpers/tmp.js';
 
 const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
 const DIST = join(ROOT, 'dist');
+/**
+ * The node that built the start-up snapshot. bin/apiary uses the snapshot only
+ * when that node is the first on PATH, and CI builds once (Node 20) and runs
+ * the suite under Node 22 and 24 with the same build: these tests put the
+ * builder first on PATH, as the user who built it has it.
+ */
+const BUILDER = existsSync(join(DIST, 'apiary.blob.node')) ? readFileSync(join(DIST, 'apiary.blob.node'), 'utf8').trim() : undefined;
+const WITH_BUILDER: NodeJS.ProcessEnv = BUILDER === undefined ? {} : { PATH: `${dirname(BUILDER)}:${process.env['PATH'] ?? ''}` };
 
 /**
  * A preload (NODE_OPTIONS=--require) that notes which bundle files the
@@ -78,7 +86,7 @@ describe('the built CLI loads what a verb needs', () => {
     ];
     for (const [args, read] of cases) {
       const trace = await tracer();
-      const result = await runCli(args, { env: trace.env });
+      const result = await runCli(args, { env: { ...WITH_BUILDER, ...trace.env } });
       expect(result.code, `${args.join(' ')}: ${result.stderr}`).toBe(0);
       expect(await trace.read(), args.join(' ')).toEqual([read]);
     }
@@ -95,9 +103,9 @@ describe('the built CLI loads what a verb needs', () => {
     const env = { APIARY_DIR: manifests, APIARY_STATE_DIR: state };
     for (const args of [['get'], ['get', 'mcpservers', '-o', 'json', '-l', 'team=x'], ['validate', manifests], ['validate', '-o', 'json', manifests], ['get', 'nope']]) {
       const trace = await tracer();
-      const snapshot = await runCli(args, { env: { ...env, ...trace.env } });
+      const snapshot = await runCli(args, { env: { ...env, ...WITH_BUILDER, ...trace.env } });
       expect((await trace.read())[0]?.[0], args.join(' ')).toBe('snapshot');
-      const bundle = spawnSync(process.execPath, [LAUNCHER, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1', ...env }, encoding: 'utf8' });
+      const bundle = spawnSync(BUILDER ?? process.execPath, [LAUNCHER, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1', ...env }, encoding: 'utf8' });
       expect({ code: snapshot.code, stdout: snapshot.stdout, stderr: snapshot.stderr }, args.join(' ')).toEqual({ code: bundle.status, stdout: bundle.stdout, stderr: bundle.stderr });
     }
     const listed = await runCli(['get', 'mcpservers', '-o', 'json'], { env });
@@ -115,7 +123,7 @@ describe('the built CLI loads what a verb needs', () => {
     const run = async (env: NodeJS.ProcessEnv = {}): Promise<string[][]> => {
       const trace = await tracer();
       const options = [trace.env['NODE_OPTIONS'], env['NODE_OPTIONS']].filter((o) => o !== undefined).join(' ');
-      const result = spawnSync(join(copy, 'bin', 'apiary'), ['validate', join(ROOT, 'manifests')], { env: { ...process.env, ...trace.env, ...env, NODE_OPTIONS: options }, encoding: 'utf8' });
+      const result = spawnSync(join(copy, 'bin', 'apiary'), ['validate', join(ROOT, 'manifests')], { env: { ...process.env, ...WITH_BUILDER, ...trace.env, ...env, NODE_OPTIONS: options }, encoding: 'utf8' });
       expect(result.status, result.stderr).toBe(0);
       expect(result.stderr).toContain('2 valid resource(s)');
       return trace.read();
