@@ -6,6 +6,9 @@
  * public.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { compilePolicies } from '../src/api/access.js';
+import { NO_TELEMETRY } from '../src/api/gate.js';
+import { defaultAccess, Gatekeeper } from '../src/mcp/gatekeeper.js';
 import { HttpEndpoint } from '../src/mcp/http-endpoint.js';
 import { ErrorCodes, errorResponse, isRequest, type JsonRpcMessage, type JsonRpcRequest } from '../src/mcp/jsonrpc.js';
 import { SessionTable } from './helpers/session-host.js';
@@ -80,6 +83,23 @@ describe('the 2026-07-28 path of an endpoint', () => {
     const { endpoint } = await open();
     const listed = await modern(endpoint.url, 'tools/list', {});
     expect(listed.body['result']).toMatchObject({ tools: [{ name: 'alpha' }, { name: 'mid' }, { name: 'zeta' }], ttlMs: 1000, cacheScope: 'public', resultType: 'complete' });
+  });
+
+  it('says private to caches once a Gateway turns authentication on while the endpoint serves (lists may differ per caller from then on)', async () => {
+    const host = new RecordingHost();
+    const gate = new Gatekeeper(defaultAccess(undefined));
+    const endpoint = new HttpEndpoint(host, 0, { gate });
+    await endpoint.listen();
+    endpoints.push(endpoint);
+    expect((await modern(endpoint.url, 'tools/list', {})).body['result']).toMatchObject({ cacheScope: 'public' });
+    const token = 'a-token-of-forty-characters-0123456789abcdef';
+    gate.configure({ mode: 'token', token, policies: compilePolicies([], 'token'), telemetry: NO_TELEMETRY });
+    const res = await fetch(endpoint.url, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', 'MCP-Protocol-Version': '2026-07-28', 'Mcp-Method': 'tools/list', Authorization: `Bearer ${token}` },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 8, method: 'tools/list', params: { _meta: ENVELOPE } }),
+    });
+    expect(((await res.json()) as { result: unknown }).result).toMatchObject({ cacheScope: 'private' });
   });
 
   it('GET and DELETE under the 2026-07-28 version header get 405 (that revision has no sessions and no GET stream)', async () => {

@@ -136,7 +136,7 @@ export class HttpEndpoint {
     this.#gated = new GatedHost(this.#bridge, () => gate.config, this.#name === '*' ? AGGREGATE_NAMING : serverNaming(this.#name));
     this.#bodyTiming = options.bodyTiming ?? BODY_TIMING;
     this.#replayBudget = options.replayBudgetBytes ?? REPLAY_BUDGET_BYTES;
-    this.#modern = new ModernFront(this.#gated, { tokenRequired: this.#gate.authRequired, ...(options.onError !== undefined ? { onError: options.onError } : {}), ...(options.heldCalls !== undefined ? { heldCalls: options.heldCalls } : {}) });
+    this.#modern = new ModernFront(this.#gated, { tokenRequired: () => this.#gate.authRequired, ...(options.onError !== undefined ? { onError: options.onError } : {}), ...(options.heldCalls !== undefined ? { heldCalls: options.heldCalls } : {}) });
   }
 
   /** What the sessions' replay events take together (at most the budget). */

@@ -81,7 +81,7 @@ export class HttpProxy {
     this.#sessions = new UpstreamSessions(() => this.#upstreamTarget(), () => this.#filter);
     const gate = this.#gate;
     this.#passThrough = new PassThroughGate(serverNaming(this.#name));
-    this.#modern = new ModernFront(new GatedHost(this.#sessions, () => gate.config, serverNaming(this.#name)), { tokenRequired: this.#gate.authRequired });
+    this.#modern = new ModernFront(new GatedHost(this.#sessions, () => gate.config, serverNaming(this.#name)), { tokenRequired: () => this.#gate.authRequired });
     this.#speaksModern = options.speaksModern ?? (() => false);
     this.#legacySessions = new LegacySessions(() => this.#upstreamTarget(), () => this.#filter, options.name);
   }

@@ -170,7 +170,10 @@ const ENVELOPE_PREFIX = 'io.modelcontextprotocol/';
 export class ModernFront {
   readonly #host: SessionHost;
   /** The cache hints of the lists (and discover): short-lived, and private to one principal when the endpoint asks for a token. */
-  readonly #hints: Readonly<Record<string, CacheHint>>;
+  /** The lists' cache hints for an endpoint that asks for a token (private to one principal) and for one that does not. */
+  readonly #hints: { private: Readonly<Record<string, CacheHint>>; public: Readonly<Record<string, CacheHint>> };
+  /** Asked per answer: a Gateway may turn authentication on or off while the endpoint serves. */
+  readonly #tokenRequired: () => boolean;
   /** Whether the hot methods may skip the SDK's per-request Server (modern-fast.ts). */
   readonly #fast: boolean;
   /** The SDK's entry, one for the endpoint: it asks for each request's Server by the Request it was given. */
@@ -189,11 +192,16 @@ export class ModernFront {
    * `heldCalls`: how long and how many calls are held for their client's input (tests shorten them);
    * `sdkOnly`: every request through the SDK's entry (the tests hold the fast path to its answers with it).
    */
-  constructor(host: SessionHost, options: { tokenRequired: boolean; onError?: (error: unknown) => void; heldCalls?: HeldCallsOptions; sdkOnly?: boolean }) {
+  constructor(host: SessionHost, options: { tokenRequired: boolean | (() => boolean); onError?: (error: unknown) => void; heldCalls?: HeldCallsOptions; sdkOnly?: boolean }) {
     this.#host = host;
     this.#held = new HeldCalls(options.heldCalls);
-    const hint: CacheHint = { ttlMs: LIST_TTL_MS, cacheScope: options.tokenRequired ? 'private' : 'public' };
-    this.#hints = { 'server/discover': hint, 'tools/list': hint, 'prompts/list': hint, 'resources/list': hint, 'resources/templates/list': hint };
+    const hints = (cacheScope: CacheHint['cacheScope']): Record<string, CacheHint> => {
+      const hint: CacheHint = { ttlMs: LIST_TTL_MS, cacheScope };
+      return { 'server/discover': hint, 'tools/list': hint, 'prompts/list': hint, 'resources/list': hint, 'resources/templates/list': hint };
+    };
+    this.#hints = { private: hints('private'), public: hints('public') };
+    const required = options.tokenRequired;
+    this.#tokenRequired = typeof required === 'function' ? required : () => required;
     this.#fast = options.sdkOnly !== true;
     const onError = options.onError;
     this.#handler = createMcpHandler(
@@ -313,10 +321,14 @@ export class ModernFront {
     const first = await Promise.race([answered, session.progressed]);
     if (first === PROGRESS) return false;
     const result = first.result;
-    const encoded = result === undefined ? undefined : encodeResult(forwarded.method, result, intro.serverInfo, this.#hints[forwarded.method]);
+    const encoded = result === undefined ? undefined : encodeResult(forwarded.method, result, intro.serverInfo, this.#currentHints()[forwarded.method]);
     if (encoded === undefined) return false;
     writeResult(res, id, encoded);
     return true;
+  }
+
+  #currentHints(): Readonly<Record<string, CacheHint>> {
+    return this.#tokenRequired() ? this.#hints.private : this.#hints.public;
   }
 
   /**
@@ -328,7 +340,7 @@ export class ModernFront {
     const server = new Server(intro.serverInfo, {
       capabilities: withListChanged(intro.capabilities),
       ...(intro.instructions !== undefined ? { instructions: intro.instructions } : {}),
-      cacheHints: this.#hints,
+      cacheHints: this.#currentHints(),
     });
     // The SDK types each spec method's handler by its result; apiary passes the server's results on as they come, so one loose signature.
     const register = server.setRequestHandler.bind(server) as unknown as (method: string, handler: (request: unknown, ctx: HandlerContext) => Promise<Record<string, unknown>>) => void;
