@@ -100,6 +100,8 @@ describe.skipIf(!chromium.available)('the Access and Audit pages in Chromium', (
     const denied = page.locator('tr[data-seq="2"]');
     expect(await denied.getAttribute('class')).toBe('denied');
     expect((await denied.locator('td').allTextContents()).slice(1)).toEqual(['bob dev', 'claude-code 2.1', 'everything', 'tools/call', 'echo', 'deny', 'contractors (access.yaml:23)', 'denied 403', '2.25 ms']);
+    // The page shows the records first and the verify badge when verify answers (Verifying... meanwhile).
+    await page.getByTestId('verify').filter({ hasText: /^Verified/ }).waitFor();
     expect(await page.getByTestId('verify').textContent()).toBe('Verified: 6 records');
 
     // Filters, kept in the address.
@@ -169,6 +171,7 @@ describe.skipIf(!chromium.available)('the Access and Audit pages in Chromium', (
     const empty = page.getByTestId('no-audit');
     await empty.waitFor();
     expect(await empty.textContent()).toMatch(/^No audit log yet: it is written when a Gateway exists/);
+    await page.getByTestId('verify').filter({ hasText: /^Verified/ }).waitFor();
     expect(await page.getByTestId('verify').textContent()).toBe('Verified: no records yet');
   }, 120_000);
 });

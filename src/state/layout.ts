@@ -129,7 +129,11 @@ export class StateLayout {
   }
   /** Every folder apiary writes files into atomically (where a killed writer may leave a temp file). */
   writtenFolders(): string[] {
-    return [this.root, this.processDir, this.requestsDir, this.auditDir, this.oauthDir, this.oauthClientsDir, ...KINDS.map((k) => this.statusKindDir(k))];
+    return [this.root, this.processDir, this.requestsDir, this.auditDir, this.oauthDir, this.oauthClientsDir, this.toolsDir, ...KINDS.map((k) => this.statusKindDir(k))];
+  }
+  /** The tool definitions each server listed last, and those `apiary tools lock|approve` pinned. */
+  get toolsDir(): string {
+    return join(this.root, 'tools');
   }
   get requestsDir(): string {
     return join(this.root, 'requests');

@@ -20,12 +20,12 @@ import { fileSafeName, type StateLayout } from './layout.js';
 export type ToolsRecord = 'listed' | 'approved';
 
 export function observedToolsFile(layout: StateLayout, name: string, record: ToolsRecord = 'listed'): string {
-  return join(layout.root, 'tools', `${fileSafeName(name)}${record === 'approved' ? '.approved' : ''}.json`);
+  return join(layout.toolsDir, `${fileSafeName(name)}${record === 'approved' ? '.approved' : ''}.json`);
 }
 
 export async function writeObservedTools(layout: StateLayout, name: string, tools: readonly ToolDefinition[], record: ToolsRecord = 'listed'): Promise<void> {
   const file = observedToolsFile(layout, name, record);
-  await ensureDir(join(layout.root, 'tools'));
+  await ensureDir(layout.toolsDir);
   await writeFileAtomic(file, `${JSON.stringify({ server: name, tools }, null, 2)}\n`);
 }
 
