@@ -14,40 +14,7 @@ import { createRemoteJWKSet, exportJWK, generateKeyPair, jwtVerify } from 'jose'
 import Provider from 'oidc-provider';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll } from 'vitest';
-
-interface Stored {
-  payload: Record<string, unknown>;
-  until: number;
-}
-
-/** The provider's storage, visible to the test (which tokens exist) and shared by restarts on the same port. */
-function memoryAdapter(store: Map<string, Stored>): new (model: string) => object {
-  const live = (key: string): Record<string, unknown> | undefined => {
-    const entry = store.get(key);
-    return entry !== undefined && entry.until > Date.now() ? entry.payload : undefined;
-  };
-  return class {
-    readonly #model: string;
-    constructor(model: string) {
-      this.#model = model;
-    }
-    upsert = async (id: string, payload: Record<string, unknown>, expiresIn: number): Promise<void> => {
-      store.set(`${this.#model}:${id}`, { payload, until: Date.now() + (expiresIn ?? 3600) * 1000 });
-      if (this.#model === 'Session' && typeof payload['uid'] === 'string') store.set(`uid:${payload['uid']}`, { payload: { id }, until: Date.now() + expiresIn * 1000 });
-    };
-    find = async (id: string): Promise<unknown> => live(`${this.#model}:${id}`);
-    findByUid = async (uid: string): Promise<unknown> => live(`Session:${String(live(`uid:${uid}`)?.['id'])}`);
-    findByUserCode = async (): Promise<unknown> => undefined;
-    consume = async (id: string): Promise<void> => {
-      const payload = live(`${this.#model}:${id}`);
-      if (payload !== undefined) payload['consumed'] = Math.floor(Date.now() / 1000);
-    };
-    destroy = async (id: string): Promise<void> => void store.delete(`${this.#model}:${id}`);
-    revokeByGrantId = async (grantId: string): Promise<void> => {
-      for (const [key, entry] of store) if (entry.payload['grantId'] === grantId) store.delete(key);
-    };
-  };
-}
+import { memoryAdapter, type Stored } from './oidc-provider.js';
 
 export interface AuthServerOptions {
   /** Access-token lifetime in seconds (default 300). */

@@ -45,12 +45,16 @@ export interface TestProvider {
   close(): Promise<void>;
 }
 
+export interface Stored {
+  payload: Record<string, unknown>;
+  until: number;
+}
+
 /**
- * The provider's storage, one per test provider and kept across rotations
- * (the built-in memory adapter is per process and warns on every start).
+ * The provider's storage, one per test provider: kept across rotations and restarts on the same port, and visible to a
+ * test that passes its own store (which tokens exist). The built-in memory adapter is per process and warns on every start.
  */
-function memoryAdapter(): new (model: string) => object {
-  const store = new Map<string, { payload: Record<string, unknown>; until: number }>();
+export function memoryAdapter(store: Map<string, Stored> = new Map()): new (model: string) => object {
   const live = (key: string): Record<string, unknown> | undefined => {
     const entry = store.get(key);
     return entry !== undefined && entry.until > Date.now() ? entry.payload : undefined;
@@ -61,7 +65,7 @@ function memoryAdapter(): new (model: string) => object {
       this.#model = model;
     }
     upsert = async (id: string, payload: Record<string, unknown>, expiresIn: number): Promise<void> => {
-      store.set(`${this.#model}:${id}`, { payload, until: Date.now() + expiresIn * 1000 });
+      store.set(`${this.#model}:${id}`, { payload, until: Date.now() + (expiresIn ?? 3600) * 1000 });
       if (this.#model === 'Session' && typeof payload['uid'] === 'string') store.set(`uid:${payload['uid']}`, { payload: { id }, until: Date.now() + expiresIn * 1000 });
     };
     find = async (id: string): Promise<unknown> => live(`${this.#model}:${id}`);
@@ -72,7 +76,9 @@ function memoryAdapter(): new (model: string) => object {
       if (payload !== undefined) payload['consumed'] = Math.floor(Date.now() / 1000);
     };
     destroy = async (id: string): Promise<void> => void store.delete(`${this.#model}:${id}`);
-    revokeByGrantId = async (): Promise<void> => undefined;
+    revokeByGrantId = async (grantId: string): Promise<void> => {
+      for (const [key, entry] of store) if (entry.payload['grantId'] === grantId) store.delete(key);
+    };
   };
 }
 
