@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { setMaxListeners } from 'node:events';
 import { Agent, request } from 'node:http';
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +39,8 @@ export interface Result {
   rps: number;
   /** CPU the bench process (the clients) spent per call. */
   clientCpuMs: number;
+  /** CPU the watched process and its children (a controller and the servers it runs) spent per call, when one was given. */
+  serverCpuMs?: number;
 }
 
 /** What measure() needs of a client: the SDK's (v1 or v2), or the lean ones below. */
@@ -68,8 +71,50 @@ async function measure(makeClient: () => Promise<Caller>, clients: number, calls
   return summary(latencies, elapsed, (cpu.user + cpu.system) / 1000);
 }
 
-function summary(latencies: number[], elapsedMs: number, cpuMs: number): Result {
-  return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), rps: latencies.length / (elapsedMs / 1000), clientCpuMs: cpuMs / latencies.length };
+function summary(latencies: number[], elapsedMs: number, cpuMs: number, serverCpuMs?: number): Result {
+  const result: Result = { p50: percentile(latencies, 50), p99: percentile(latencies, 99), rps: latencies.length / (elapsedMs / 1000), clientCpuMs: cpuMs / latencies.length };
+  if (serverCpuMs !== undefined) result.serverCpuMs = serverCpuMs / latencies.length;
+  return result;
+}
+
+/**
+ * CPU time (ms) a process and its children have used so far, from /proc (Linux): utime + stime of each, children found
+ * through each thread's `children` list. Undefined where /proc cannot tell (another OS, a process gone).
+ */
+export function treeCpuMs(pid: number): number | undefined {
+  const ticks = 100; // USER_HZ: 100 on every Linux node runs on.
+  let total = 0;
+  const seen = new Set<number>();
+  const visit = (p: number): boolean => {
+    if (seen.has(p)) return true;
+    seen.add(p);
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+    } catch {
+      return false;
+    }
+    // Fields after the command (which may hold spaces) start after the last ')': state is field 3, utime 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    total += ((Number(fields[11]) + Number(fields[12])) / ticks) * 1000;
+    let tasks: string[] = [];
+    try {
+      tasks = readdirSync(`/proc/${p}/task`);
+    } catch {
+      return true;
+    }
+    for (const t of tasks) {
+      let children = '';
+      try {
+        children = readFileSync(`/proc/${p}/task/${t}/children`, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const c of children.split(' ').filter(Boolean)) visit(Number(c));
+    }
+    return true;
+  };
+  return visit(pid) ? total : undefined;
 }
 
 const greet = (c: Caller): Promise<unknown> => c.callTool({ name: 'greet', arguments: { name: 'bench' } });
@@ -81,15 +126,30 @@ const greet = (c: Caller): Promise<unknown> => c.callTool({ name: 'greet', argum
  * row after row run does not give (the rows measured after the SDK's
  * clients paid for their garbage).
  */
-export async function inTurns(makers: readonly (() => Promise<Caller>)[], calls: number, rounds = 6, call: (c: Caller) => Promise<unknown> = greet): Promise<Result[]> {
+export async function inTurns(
+  makers: readonly (() => Promise<Caller>)[],
+  calls: number,
+  rounds = 6,
+  call: (c: Caller) => Promise<unknown> = greet,
+  /** Per client, a process whose tree's CPU is counted during that client's turns (the controller it calls). */
+  watched: readonly (number | undefined)[] = [],
+): Promise<Result[]> {
   const clients = await Promise.all(makers.map((make) => make()));
   for (const c of clients) for (let i = 0; i < 100; i++) await call(c);
-  const taken = clients.map(() => ({ latencies: [] as number[], elapsed: 0, cpu: 0 }));
-  for (let round = 0; round < rounds; round++) {
-    for (const [i, c] of clients.entries()) {
+  const taken = clients.map(() => ({ latencies: [] as number[], elapsed: 0, cpu: 0, serverCpu: 0 as number | undefined }));
+  // Whole cycles: every client takes every place in a round equally often.
+  const cycles = Math.ceil(rounds / clients.length) * clients.length;
+  for (let round = 0; round < cycles; round++) {
+    // Each round starts with the next client: a turn's place in the round (after which other process's burst, how warm the
+    // client's own process is) is worth several percent of calls/s, and must fall on every client alike.
+    for (let k = 0; k < clients.length; k++) {
+      const i = (round + k) % clients.length;
+      const c = clients[i]!;
+      const pid = watched[i];
+      const server0 = pid === undefined ? undefined : treeCpuMs(pid);
       const cpu0 = process.cpuUsage();
       const t0 = now();
-      for (let n = 0; n < calls / rounds; n++) {
+      for (let n = 0; n < calls / cycles; n++) {
         const t = now();
         await call(c);
         taken[i]!.latencies.push(now() - t);
@@ -97,10 +157,13 @@ export async function inTurns(makers: readonly (() => Promise<Caller>)[], calls:
       taken[i]!.elapsed += now() - t0;
       const cpu = process.cpuUsage(cpu0);
       taken[i]!.cpu += (cpu.user + cpu.system) / 1000;
+      const server1 = pid === undefined ? undefined : treeCpuMs(pid);
+      const t = taken[i]!;
+      t.serverCpu = server0 === undefined || server1 === undefined || t.serverCpu === undefined ? undefined : t.serverCpu + (server1 - server0);
     }
   }
   await Promise.all(clients.map((c) => c.close()));
-  return taken.map((t) => summary(t.latencies, t.elapsed, t.cpu));
+  return taken.map((t, i) => summary(t.latencies, t.elapsed, t.cpu, watched[i] === undefined ? undefined : t.serverCpu));
 }
 
 /**
@@ -200,7 +263,7 @@ async function stdioClient(): Promise<Client> {
 }
 
 /** `extra`: more manifests for the directory (a Gateway, policies), as YAML. */
-export async function withApiary<T>(fn: (url: string, headers: Record<string, string>, aggregateUrl: string, stateDir: string) => Promise<T>, extra = ''): Promise<T> {
+export async function withApiary<T>(fn: (url: string, headers: Record<string, string>, aggregateUrl: string, stateDir: string, pid: number | undefined) => Promise<T>, extra = ''): Promise<T> {
   const root = await mkdtemp(join(tmpdir(), 'apiary-bench-mcp-'));
   const dir = join(root, 'manifests');
   await mkdir(dir);
@@ -221,7 +284,7 @@ export async function withApiary<T>(fn: (url: string, headers: Record<string, st
     // Measured as users run it: with the endpoint's bearer token (authentication is on by default).
     const token = await readEndpointToken(new StateLayout(stateDir));
     const aggregatePort = (JSON.parse(await readFile(join(stateDir, 'ports.json'), 'utf8')) as Record<string, number>)[AGGREGATE_PORT_KEY];
-    return await fn(url, token === undefined ? {} : authorizationHeader(token), `http://127.0.0.1:${aggregatePort}/mcp`, stateDir);
+    return await fn(url, token === undefined ? {} : authorizationHeader(token), `http://127.0.0.1:${aggregatePort}/mcp`, stateDir, up.pid);
   } finally {
     await stop(up);
     await rm(root, { recursive: true, force: true });
