@@ -5,7 +5,7 @@
  *
  * `append` only queues the record and never waits on the disk: records are
  * sealed (JSON and the chained MAC, a few µs each, off the answering call's
- * path) and written in one write per `flushMs` (10 ms) or 256 records,
+ * path) and written in one write(2) per `flushMs` (10 ms) or 256 records,
  * fdatasync'd and anchored in the head at most every `syncMs` (1 s, a
  * database's "fsync every second"). An fsync per record (≈1.6 ms here) would
  * cost more than the call it records, and even one every 100 ms (three with
@@ -17,6 +17,7 @@
  * syncs and anchors everything appended.
  */
 import { createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
+import { writeSync } from 'node:fs';
 import { open, readFile, rename, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AuditRecord, AuditSink } from '../api/audit.js';
@@ -192,9 +193,15 @@ export class AuditLog implements AuditSink {
     else this.#syncTimer ??= this.#clock.setTimeout(() => this.#enqueue(() => this.#sync()), this.#opts.syncMs);
   }
 
+  /**
+   * One write(2) of the batch, made synchronously: a write into the page cache takes a few µs, where an asynchronous one
+   * (a hand-off to libuv's thread pool and back, a promise) cost ~150 µs of CPU, 4-6% of the calls/s at 2,000 calls/s.
+   * The disk is waited for only by the fdatasync, which stays asynchronous.
+   */
   async #writeLines(chunk: Sealed[], bytes: number): Promise<void> {
     if (chunk.length === 0) return;
-    await this.#handle.write(chunk.map((e) => e.line).join(''));
+    const data = Buffer.from(chunk.map((e) => e.line).join(''), 'utf8');
+    for (let offset = 0; offset < data.length; ) offset += writeSync(this.#handle.fd, data, offset);
     this.#size += bytes;
     const last = chunk.at(-1)!;
     this.#written = { seq: last.seq, mac: last.mac };
