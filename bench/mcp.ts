@@ -243,7 +243,7 @@ export async function leanModernClient(url: string, headers: Record<string, stri
 }
 
 /** The SDK v2 client over Streamable HTTP, pinned to 2026-07-28 or speaking 2025 ('legacy', its default). */
-async function v2Client(url: string, headers: Record<string, string>, era: 'modern' | 'legacy'): Promise<Caller> {
+export async function v2Client(url: string, headers: Record<string, string>, era: 'modern' | 'legacy'): Promise<Caller> {
   const client = new ModernClient({ name: 'bench', version: '1.0.0' }, { versionNegotiation: { mode: era === 'modern' ? { pin: MODERN } : 'legacy' } });
   await client.connect(new ModernTransport(new URL(url), { requestInit: { headers } }));
   if (era === 'modern' && client.getNegotiatedProtocolVersion() !== MODERN) throw new Error(`bench: the pinned client negotiated ${client.getNegotiatedProtocolVersion()}`);

@@ -17,6 +17,7 @@ import { benchKubernetes } from './kubernetes.js';
 import { benchRecipients } from './recipients.js';
 import { benchGit } from './git.js';
 import { benchRedact } from './redact.js';
+import { benchOAuth } from './oauth.js';
 import { printTable } from './stats.js';
 
 const sections = new Set(process.argv.slice(2));
@@ -43,6 +44,7 @@ if (want('mcp')) printTable('MCP endpoint', await benchMcp());
 // Not in the default run (its rows are part of 'mcp'): the two revisions side by side, e.g. `npm run bench -- mcp-eras`.
 if (sections.has('mcp-eras')) printTable('MCP revisions at one endpoint', await benchMcpEras());
 if (want('access')) printTable('Who may call what (step 17: oidc, policies, audit) against token mode, in turns', await benchAccess());
+if (want('oauth')) printTable('A hosted server behind an OAuth login (step 18): through apiary against the SDK calling it directly', await benchOAuth());
 if (want('redact')) printTable('No secret in a response (100 secrets, 1 KiB answers)', await benchRedact());
 if (want('fairness')) printTable('One client flooding a server', await benchFairness());
 if (want('console')) printTable('Web console (Chromium, 500 servers)', await benchConsole());
