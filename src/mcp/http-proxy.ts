@@ -114,7 +114,10 @@ export class HttpProxy {
     const headers = this.#remote?.headers ?? {};
     for (const name of Object.keys(headers)) delete headers[name];
     Object.assign(headers, target.headers);
+    const moved = this.#remote !== undefined && this.#remote.url.href !== new URL(target.url).href;
     this.#remote = { url: new URL(target.url), label: target.label, headers, ...(target.reauthorize ? { reauthorize: target.reauthorize } : {}), ...(target.fetch ? { fetch: target.fetch } : {}) };
+    // Sessions kept for the next 2026-07-28 request are with the old URL's server.
+    if (moved) this.#sessions.dropKept();
   }
 
   get upstreamPort(): number {
@@ -160,6 +163,7 @@ export class HttpProxy {
 
   async close(): Promise<void> {
     await this.#modern.close();
+    this.#sessions.dropKept();
     await this.#legacyFront?.close();
     const server = this.#server;
     this.#server = undefined;

@@ -3,7 +3,14 @@
  * served over (modern.ts's SessionHost): each is the SDK v2 client's own
  * session with the server, negotiated as the SDK's `auto` mode does (a
  * 2026-07-28 server is spoken to in its revision, a 2025 one with
- * `initialize`), opened at the request's introduction and closed with it.
+ * `initialize`), taken at the request's introduction and given back with it.
+ * A connected session is kept (a few per client kind, for half a minute) and
+ * taken by the next request of the same client kind to the same target:
+ * opening one costs four requests to the server (a discovery a 2025 server
+ * refuses, initialize, initialized, its event stream) before the request's
+ * own, which made a 2026-07-28 call through apiary 8-10x slower than the SDK
+ * calling the server itself. A kept session the server has forgotten (a 404)
+ * is dropped and the request goes on a new one: nothing reached the server.
  * So the proxy passes nothing through raw for a modern client: a 2025 server
  * cannot read a modern request, and translation is what apiary is for. The
  * proxy's spec.tools applies here as on its pass-through path. A server's
@@ -12,7 +19,7 @@
  * 2026-07-28 client as input_required and brings back its answer.
  */
 import { randomUUID } from 'node:crypto';
-import { Client, ProtocolError, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { Client, ProtocolError, SdkHttpError, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { headerValueFlaw } from '../api/remote.js';
 import { messageOf } from '../errors.js';
 import { DEFAULT_CALL_TIMEOUT_MS } from './aggregate.js';
@@ -33,9 +40,40 @@ export interface UpstreamTarget {
   fetch?: typeof fetch;
 }
 
+/**
+ * A connected client kept for the next request of the same kind. `route` is
+ * the session it serves now: the server's questions and resource news go
+ * there (none while it is kept).
+ */
+interface Pooled {
+  key: string;
+  client: Client;
+  route: { session: UpstreamSession | undefined };
+  /** The introduction's answer, as the server gave it at connect. */
+  introduction: Record<string, unknown>;
+  /** Closes it when nobody took it in time. */
+  expiry?: ReturnType<typeof setTimeout>;
+}
+
+/**
+ * What a session may have been asked and still be given to another request: methods that leave nothing behind at the
+ * server. A subscription or a log level would follow the session to whoever takes it next.
+ */
+const LEAVES_NOTHING = new Set(['ping', 'tools/list', 'tools/call', 'prompts/list', 'prompts/get', 'resources/list', 'resources/read', 'resources/templates/list', 'completion/complete']);
+
+/** How many connected sessions are kept per client kind and target, and for how long. */
+const KEPT_PER_KIND = 4;
+const KEPT_MS = 30_000;
+
 interface UpstreamSession {
   deliver: Deliver;
   client?: Client;
+  /** The kept client this session took or made (undefined: none yet). */
+  pooled?: Pooled;
+  /** Whether `pooled` served a session before this one (a 404 then means the server forgot it, not that the request failed). */
+  reused?: boolean;
+  /** A transport failure, or a request that leaves state at the server (a subscription, a log level): the client is not given back. */
+  broken?: boolean;
   /** The server's questions passed on to the client (as input_required, by the short session): apiary's id -> where the answer goes. */
   asks: Map<string, (answer: JsonRpcResponse) => void>;
   /** A 2026-07-28 server's resources subscribed to on this session: each on a listen stream of its own, by URI. */
@@ -52,6 +90,8 @@ export class UpstreamSessions implements SessionHost {
   readonly #target: () => UpstreamTarget;
   readonly #filter: () => ToolFilter;
   readonly #sessions = new Map<string, UpstreamSession>();
+  /** Connected clients nobody uses now, by client kind and target (see Pooled). */
+  readonly #kept = new Map<string, Pooled[]>();
   /** The 2026-07-28 listen streams at the proxy. */
   readonly #listWatchers = new ListWatchers();
   #nextAsk = 1;
@@ -87,7 +127,45 @@ export class UpstreamSessions implements SessionHost {
     for (const answer of session?.asks.values() ?? []) answer(errorResponse(null, ErrorCodes.InternalError, 'the client this request went to has disconnected'));
     session?.asks.clear();
     for (const listen of session?.listens?.values() ?? []) void listen.close().catch(() => undefined);
+    if (session?.pooled !== undefined && session.client === session.pooled.client && !session.broken && (session.listens?.size ?? 0) === 0 && this.#keep(session.pooled)) return;
     void session?.client?.close().catch(() => undefined);
+  }
+
+  /** Closes every kept session (the proxy is closing, or its target changed for good). */
+  dropKept(): void {
+    for (const list of this.#kept.values()) for (const pooled of list) this.#discard(pooled);
+    this.#kept.clear();
+  }
+
+  /** Kept for the next request of its kind, unless enough are kept already; false: the caller closes it. */
+  #keep(pooled: Pooled): boolean {
+    pooled.route.session = undefined;
+    const list = this.#kept.get(pooled.key) ?? [];
+    if (list.length >= KEPT_PER_KIND) return false;
+    list.push(pooled);
+    this.#kept.set(pooled.key, list);
+    pooled.expiry = setTimeout(() => {
+      const now = this.#kept.get(pooled.key);
+      const at = now?.indexOf(pooled) ?? -1;
+      if (at >= 0) now!.splice(at, 1);
+      if (now?.length === 0) this.#kept.delete(pooled.key);
+      this.#discard(pooled);
+    }, KEPT_MS);
+    pooled.expiry.unref();
+    return true;
+  }
+
+  #take(key: string): Pooled | undefined {
+    const list = this.#kept.get(key);
+    const pooled = list?.pop();
+    if (list?.length === 0) this.#kept.delete(key);
+    if (pooled?.expiry !== undefined) clearTimeout(pooled.expiry);
+    return pooled;
+  }
+
+  #discard(pooled: Pooled): void {
+    if (pooled.expiry !== undefined) clearTimeout(pooled.expiry);
+    void pooled.client.close().catch(() => undefined);
   }
 
   /** A request is answered through `deliver`; an answer to the server's question goes to the server; anything else is dropped. */
@@ -107,6 +185,7 @@ export class UpstreamSessions implements SessionHost {
   async #answer(session: UpstreamSession, request: JsonRpcRequest): Promise<JsonRpcResponse> {
     const params = request.params ?? {};
     if (request.method === 'initialize') return this.#connect(session, request);
+    if (!LEAVES_NOTHING.has(request.method)) session.broken = true;
     const refused = request.method === 'tools/call' ? refuseFilteredCall(this.#filter(), request.id, params['name']) : undefined;
     if (refused !== undefined) return refused;
     const client = session.client;
@@ -121,8 +200,27 @@ export class UpstreamSessions implements SessionHost {
       const answer: JsonRpcResponse = { jsonrpc: '2.0', id: request.id, result: result as Record<string, unknown> };
       return request.method === 'tools/list' ? (withExposedTools(this.#filter(), answer) ?? answer) : answer;
     } catch (err) {
+      if (!(err instanceof ProtocolError)) session.broken = true;
+      // A kept session the server has forgotten: the request never reached it, so it goes once more on a new session.
+      if (session.reused === true && SdkHttpError.isInstance(err) && err.status === 404 && session.pooled !== undefined) {
+        const again = await this.#reconnect(session);
+        if (again === undefined) return this.#answer(session, request);
+      }
       return failure(request, err);
     }
+  }
+
+  /** A new session of the same kind as the one the server forgot; undefined when it opened (an error answer otherwise). */
+  async #reconnect(session: UpstreamSession): Promise<JsonRpcResponse | undefined> {
+    const old = session.pooled!;
+    void old.client.close().catch(() => undefined);
+    session.client = undefined;
+    session.pooled = undefined;
+    session.broken = false;
+    session.reused = false;
+    const [, capabilities, clientInfo] = JSON.parse(old.key) as [string, Record<string, unknown>, { name: string; version: string }];
+    const answer = await this.#connect(session, { jsonrpc: '2.0', id: 0, method: 'initialize', params: { capabilities, clientInfo } }, true);
+    return answer.error !== undefined ? answer : undefined;
   }
 
   /**
@@ -148,8 +246,11 @@ export class UpstreamSessions implements SessionHost {
     return { jsonrpc: '2.0', id: request.id, result: {} };
   }
 
-  /** The session with the server, opened with the client's own capabilities; answered as the server introduced itself. */
-  async #connect(session: UpstreamSession, request: JsonRpcRequest): Promise<JsonRpcResponse> {
+  /**
+   * The session with the server, opened with the client's own capabilities (or a kept one of the same client kind and
+   * target); answered as the server introduced itself. `fresh`: never a kept one.
+   */
+  async #connect(session: UpstreamSession, request: JsonRpcRequest, fresh = false): Promise<JsonRpcResponse> {
     const target = this.#target();
     for (const [name, value] of Object.entries(target.headers)) {
       const flaw = headerValueFlaw(value);
@@ -158,16 +259,33 @@ export class UpstreamSessions implements SessionHost {
     const params = request.params ?? {};
     const capabilities = (params['capabilities'] ?? {}) as Record<string, unknown>;
     const clientInfo = (params['clientInfo'] ?? { name: 'apiary', version: '0' }) as { name: string; version: string };
+    // Not the headers: the proxy changes its headers object in place (a secret rotated, a token refreshed), and every session
+    // holds that object, so a kept one sends what a new one would.
+    const key = JSON.stringify([target.url.href, capabilities, clientInfo]);
+    const kept = fresh ? undefined : this.#take(key);
+    if (kept !== undefined) {
+      kept.route.session = session;
+      session.client = kept.client;
+      session.pooled = kept;
+      session.reused = true;
+      return { jsonrpc: '2.0', id: request.id, result: kept.introduction };
+    }
+    const route: Pooled['route'] = { session };
     const client = new Client(clientInfo, { capabilities, versionNegotiation: { mode: 'auto' } });
     // A server's question mid-call goes to the client as any host's does: the short session turns it into input_required.
     // The SDK types each method's handler by its result; the client's answer passes on as it comes, so one loose signature.
     const register = client.setRequestHandler.bind(client) as unknown as (method: string, handler: (request: { params?: Record<string, unknown> }, ctx: { mcpReq: { signal: AbortSignal } }) => Promise<Record<string, unknown>>) => void;
     for (const method of ASKED_METHODS) {
       if (capabilities[method.split('/')[0]!] === undefined) continue;
-      register(method, (asked, ctx) => asking(session, `apiary-${this.#nextAsk++}`, method, asked.params ?? {}, ctx.mcpReq.signal));
+      register(method, (asked, ctx) => {
+        const now = route.session;
+        // Asked while kept (nobody's request is open on it): no client to ask.
+        if (now === undefined) return Promise.reject(new ProtocolError(ErrorCodes.InternalError, 'no client request is open on this session'));
+        return asking(now, `apiary-${this.#nextAsk++}`, method, asked.params ?? {}, ctx.mcpReq.signal);
+      });
     }
     // A resource the session subscribed to (apiary's watch for its listeners) changed: the session's owner hears it.
-    client.setNotificationHandler('notifications/resources/updated', (notification) => session.deliver({ jsonrpc: '2.0', method: notification.method, params: notification.params }));
+    client.setNotificationHandler('notifications/resources/updated', (notification) => route.session?.deliver({ jsonrpc: '2.0', method: notification.method, params: notification.params }));
     try {
       await client.connect(new StreamableHTTPClientTransport(target.url, { requestInit: { headers: target.headers }, fetch: target.fetch ?? fetchWithOwnSignal }));
     } catch (err) {
@@ -175,11 +293,9 @@ export class UpstreamSessions implements SessionHost {
     }
     session.client = client;
     const instructions = client.getInstructions();
-    return {
-      jsonrpc: '2.0',
-      id: request.id,
-      result: { protocolVersion: client.getNegotiatedProtocolVersion(), capabilities: client.getServerCapabilities() ?? {}, serverInfo: client.getServerVersion() ?? { name: target.label, version: '0' }, ...(instructions !== undefined ? { instructions } : {}) },
-    };
+    const introduction = { protocolVersion: client.getNegotiatedProtocolVersion(), capabilities: client.getServerCapabilities() ?? {}, serverInfo: client.getServerVersion() ?? { name: target.label, version: '0' }, ...(instructions !== undefined ? { instructions } : {}) };
+    session.pooled = { key, client, route, introduction };
+    return { jsonrpc: '2.0', id: request.id, result: introduction };
   }
 }
 
