@@ -282,6 +282,33 @@ describe(`Kubernetes runtime (${LIVE ? 'live cluster' : 'fake API server'})`, ()
     expect(await read(t, 'v1', 'Secret', 'theirs')).toBeDefined();
   }, timeout * 2);
 
+  it('a sandboxed server gets its NetworkPolicy beside its Deployment; without the sandbox the policy goes, and with the manifest everything goes', async () => {
+    const h = await harness();
+    const t = await target(h);
+    const sandboxed = `${server('a')}  sandbox:\n    network: allow\n    allow: ["10.9.8.7:443"]\n`;
+    await h.write('a.yaml', sandboxed);
+    await startOn(h, t);
+    await h.waitFor('a Ready', ready(h, 'a'), timeout);
+    const policy = await h.waitFor('the NetworkPolicy applied', () => read<KubernetesObject & { spec: unknown }>(t, 'networking.k8s.io/v1', 'NetworkPolicy', 'a'), timeout);
+    expect(policy.metadata?.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'apiary', 'apiary.dev/name': 'a' });
+    expect(policy.metadata?.managedFields?.some((f) => f.manager === 'apiary' && f.operation === 'Apply')).toBe(true);
+    expect(policy.spec).toEqual({ podSelector: { matchLabels: { 'apiary.dev/name': 'a' } }, policyTypes: ['Ingress', 'Egress'], egress: [{ to: [{ ipBlock: { cidr: '10.9.8.7/32' } }], ports: [{ protocol: 'TCP', port: 443 }] }] });
+    // The restricted pod the kubelet was given (and still runs the server, $HOME its emptyDir).
+    const deployment = await read<V1Deployment>(t, 'apps/v1', 'Deployment', 'a');
+    expect(deployment?.spec?.template.spec?.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532 });
+    const events = async (): Promise<string[]> => ((await h.server('a'))?.record?.events ?? []).map((e) => `${e.reason}: ${e.message}`);
+    expect(await events()).toContainEqual(expect.stringContaining(`Deployment ${t.namespace}/a and NetworkPolicy ${t.namespace}/a applied (generation 1)`));
+
+    await h.write('a.yaml', server('a'));
+    await h.waitFor('the NetworkPolicy deleted with the sandbox', async () => (await read(t, 'networking.k8s.io/v1', 'NetworkPolicy', 'a')) === undefined, timeout);
+    expect(await read(t, 'apps/v1', 'Deployment', 'a')).toBeDefined();
+
+    await h.write('a.yaml', sandboxed);
+    await h.waitFor('the NetworkPolicy back', async () => (await read(t, 'networking.k8s.io/v1', 'NetworkPolicy', 'a')) !== undefined, timeout);
+    await rm(join(h.dir, 'a.yaml'));
+    await h.waitFor('pruned', async () => (await read(t, 'apps/v1', 'Deployment', 'a')) === undefined && (await read(t, 'networking.k8s.io/v1', 'NetworkPolicy', 'a')) === undefined, timeout);
+  }, timeout * 3);
+
   it('a container that exits is in CrashLoopBackOff, with how it ended', async () => {
     const h = await harness();
     const t = await target(h);

@@ -45,7 +45,10 @@ const TYPES: ResourceType[] = [
   { group: '', version: 'v1', kind: 'Service', plural: 'services', namespaced: true, shortNames: ['svc'] },
   { group: '', version: 'v1', kind: 'Pod', plural: 'pods', namespaced: true, shortNames: ['po'] },
   { group: 'apps', version: 'v1', kind: 'Deployment', plural: 'deployments', namespaced: true, shortNames: ['deploy'] },
+  // Stored and served only: no network plugin enforces it here (as on a cluster whose CNI has no policy support).
+  { group: 'networking.k8s.io', version: 'v1', kind: 'NetworkPolicy', plural: 'networkpolicies', namespaced: true, shortNames: ['netpol'] },
 ];
+const GROUPS = [...new Set(TYPES.map((t) => t.group).filter((g) => g !== ''))];
 
 interface WatchEvent {
   rv: number;
@@ -166,12 +169,13 @@ current-context: fake
     const path = url.pathname.replace(/\/$/, '');
     if (path === '/version') return this.#json(res, 200, { major: '1', minor: '32', gitVersion: 'v1.32.0-apiary-fake', platform: 'linux/amd64' });
     if (path === '/api') return this.#json(res, 200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] });
-    if (path === '/apis') return this.#json(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [{ name: 'apps', versions: [{ groupVersion: 'apps/v1', version: 'v1' }], preferredVersion: { groupVersion: 'apps/v1', version: 'v1' } }] });
-    if (path === '/api/v1' || path === '/apis/apps/v1') return this.#json(res, 200, this.#resourceList(path === '/api/v1' ? '' : 'apps'));
+    if (path === '/apis') return this.#json(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups: GROUPS.map((name) => ({ name, versions: [{ groupVersion: `${name}/v1`, version: 'v1' }], preferredVersion: { groupVersion: `${name}/v1`, version: 'v1' } })) });
+    const groupPath = /^\/apis\/([^/]+)\/v1$/.exec(path);
+    if (path === '/api/v1' || (groupPath !== null && GROUPS.includes(groupPath[1]!))) return this.#json(res, 200, this.#resourceList(groupPath?.[1] ?? ''));
     // Every namespace exists in the fake (kubectl asks, to word a NotFound).
     const namespaceOnly = /^\/api\/v1\/namespaces\/([^/]+)$/.exec(path);
     if (namespaceOnly !== null) return this.#json(res, 200, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespaceOnly[1] }, status: { phase: 'Active' } });
-    const match = /^\/(?:api\/v1|apis\/apps\/v1)\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?(?:\/(status))?$/.exec(path) ?? /^\/(?:api\/v1|apis\/apps\/v1)\/()([^/]+)$/.exec(path);
+    const match = /^\/(?:api\/v1|apis\/[^/]+\/v1)\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?(?:\/(status))?$/.exec(path) ?? /^\/(?:api\/v1|apis\/[^/]+\/v1)\/()([^/]+)$/.exec(path);
     if (match === null) return this.#status(res, 404, 'NotFound', `the server could not find the requested resource (${path})`);
     const namespace = match[1] === '' ? undefined : match[1];
     const plural = match[2]!;
