@@ -119,7 +119,7 @@ describe.skipIf(!kubectlTool.available)('a sandboxed server, rendered and applie
     await writeFile(file, rendered.stdout);
     const applied = await kubectl(kubeconfig, ['apply', '--server-side', '--field-manager=apiary', '--validate=false', '-f', file]);
     expect(applied.stderr).toBe('');
-    expect(applied.stdout.trim().split('\n')).toEqual(['deployment.apps/notes serverside-applied', 'networkpolicy.networking.k8s.io/notes serverside-applied']);
+    expect(applied.stdout.trim().split('\n')).toEqual(['networkpolicy.networking.k8s.io/notes serverside-applied', 'deployment.apps/notes serverside-applied']);
     const items = (JSON.parse(rendered.stdout) as { items: { kind: string; spec: unknown }[] }).items;
     const policy = JSON.parse((await kubectl(kubeconfig, ['get', 'netpol', 'notes', '-n', 'mcp', '-o', 'json'])).stdout) as { spec: unknown; metadata: { labels: Record<string, string>; annotations: Record<string, string> } };
     expect(policy.spec).toEqual(items.find((o) => o.kind === 'NetworkPolicy')!.spec);

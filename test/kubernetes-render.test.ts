@@ -180,7 +180,7 @@ describe('render --runtime kubernetes: sandboxing (issue 28 item 4)', () => {
     expect(json.code, json.stderr).toBe(0);
     const objects = (JSON.parse(json.stdout) as { items: Doc[] }).items;
     for (const o of objects) validate(o);
-    expect(objects.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(['Deployment/closed', 'NetworkPolicy/closed', 'Deployment/github', 'NetworkPolicy/github', 'Deployment/open']);
+    expect(objects.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(['NetworkPolicy/closed', 'Deployment/closed', 'NetworkPolicy/github', 'Deployment/github', 'Deployment/open']);
     const policy = (name: string): Doc => objects.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === name)!;
     expect(policy('closed')).toEqual({
       apiVersion: 'networking.k8s.io/v1',

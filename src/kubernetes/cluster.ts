@@ -45,6 +45,14 @@ export type ManagedKind = 'Deployment' | 'Pod' | 'Service' | 'Secret' | 'Network
 const KINDS: readonly ManagedKind[] = ['Deployment', 'Pod', 'Service', 'Secret', 'NetworkPolicy'];
 const API_VERSION: Record<ManagedKind, string> = { Deployment: 'apps/v1', Pod: 'v1', Service: 'v1', Secret: 'v1', NetworkPolicy: 'networking.k8s.io/v1' };
 const SELECTOR = `${MANAGED_BY}=${FIELD_MANAGER}`;
+/**
+ * Kinds apiary can run without watching: a Role written before apiary made
+ * NetworkPolicies may not allow them. A 403 on their list is then no lost
+ * cluster (every server would read ClusterUnreachable); it is retried like
+ * any failure, and applying one is refused by the API server, by name, for
+ * the sandboxed server that needs it.
+ */
+const OPTIONAL: ReadonlySet<ManagedKind> = new Set(['NetworkPolicy']);
 /** An informer that failed is started again after 1 s, doubling to this. */
 const RESTART_MAX_MS = 30_000;
 
@@ -202,7 +210,9 @@ export class KubeCluster {
   /** An informer stopped on an error (client-node does not retry those): start it again, backing off. */
   #failed(kind: ManagedKind, err: unknown): void {
     if (this.#stopped) return;
-    this.#lost(clusterErrorMessage(err, this.server));
+    // Forbidden to list an optional kind: the cluster answered, and what apiary made of it is taken as nothing.
+    if (OPTIONAL.has(kind) && (err as { code?: unknown }).code === 403) this.#synced.add(kind);
+    else this.#lost(clusterErrorMessage(err, this.server));
     const failures = (this.#failures.get(kind) ?? 0) + 1;
     this.#failures.set(kind, failures);
     const delay = backoff({ baseMs: 1_000, capMs: RESTART_MAX_MS }, failures);

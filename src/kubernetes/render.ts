@@ -164,7 +164,9 @@ export function renderServer(server: MCPServerResource, options: RenderOptions =
   }
   if (spec.sandbox === undefined) return { objects };
   const policy = networkPolicy(server.name, spec.sandbox, options);
-  return { objects: [...objects, policy.object], ...(policy.note !== undefined ? { notes: [{ kind: 'NetworkPolicy', name: server.name, message: policy.note }] } : {}) };
+  // The policy first: applied in this order (by apiary, or kubectl apply -f), no pod of a sandboxed server runs without it,
+  // and one refused (a Role without networkpolicies) leaves the server not deployed rather than unsandboxed.
+  return { objects: [policy.object, ...objects], ...(policy.note !== undefined ? { notes: [{ kind: 'NetworkPolicy', name: server.name, message: policy.note }] } : {}) };
 }
 
 /**

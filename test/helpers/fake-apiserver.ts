@@ -69,6 +69,8 @@ export interface FakeApiServerOptions {
    * own in miniature: its declared port is a free local port, passed as $PORT.
    */
   runContainers?: { cwd: string };
+  /** Resources (plurals) the caller may not touch, answered 403 Forbidden as RBAC words it: a Role from before apiary used them. */
+  forbidden?: string[];
 }
 
 /** A container the kubelet runs as a local process. */
@@ -86,6 +88,7 @@ export class FakeApiServer {
   readonly #retain: number;
   readonly #onRequest: FakeApiServerOptions['onRequest'];
   readonly #run: FakeApiServerOptions['runContainers'];
+  readonly #forbidden: ReadonlySet<string>;
   /** Pod key -> its container's local process (runContainers). */
   readonly #containers = new Map<string, LocalContainer>();
   /** Pod key -> container restarts so far, and when the next one is due. */
@@ -100,6 +103,7 @@ export class FakeApiServer {
     this.#retain = options.retainEvents ?? 1000;
     this.#onRequest = options.onRequest;
     this.#run = options.runContainers;
+    this.#forbidden = new Set(options.forbidden ?? []);
   }
 
   /** Listens on 127.0.0.1 (port 0: any free one; pass the old port to come back where a client expects it). */
@@ -183,6 +187,11 @@ current-context: fake
     const type = TYPES.find((t) => t.plural === plural && (t.group === '' ? path.startsWith('/api/v1') : path.startsWith(`/apis/${t.group}/`)));
     if (type === undefined) return this.#status(res, 404, 'NotFound', `the server could not find the requested resource (${plural})`);
     const method = req.method ?? 'GET';
+    if (this.#forbidden.has(type.plural)) {
+      const verb = method === 'PATCH' ? 'patch' : method === 'DELETE' ? 'delete' : name !== undefined ? 'get' : url.searchParams.get('watch') === 'true' ? 'watch' : 'list';
+      const resource = `${type.plural}${type.group ? `.${type.group}` : ''}`;
+      return this.#status(res, 403, 'Forbidden', `${resource}${name !== undefined ? ` "${name}"` : ''} is forbidden: User "system:serviceaccount:apiary:apiary" cannot ${verb} resource "${type.plural}" in API group "${type.group}"${namespace !== undefined ? ` in the namespace "${namespace}"` : ''}`, { ...(name !== undefined ? { name } : {}), group: type.group, kind: type.plural });
+    }
     if (method === 'GET' && name === undefined && url.searchParams.get('watch') === 'true') return this.#watch(req, res, type, namespace, url);
     if (method === 'GET' && name === undefined) return this.#list(res, type, namespace, url);
     if (method === 'GET') return this.#getOne(res, type, namespace!, name!);
