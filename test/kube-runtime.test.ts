@@ -285,14 +285,17 @@ describe(`Kubernetes runtime (${LIVE ? 'live cluster' : 'fake API server'})`, ()
   it('a sandboxed server gets its NetworkPolicy beside its Deployment; without the sandbox the policy goes, and with the manifest everything goes', async () => {
     const h = await harness();
     const t = await target(h);
-    const sandboxed = `${server('a')}  sandbox:\n    network: allow\n    allow: ["10.9.8.7:443"]\n`;
+    // On a live cluster npx fetches the server from the npm registry: allowed too (by port only, as a name).
+    const allow = ['10.9.8.7:443', ...(LIVE ? ['registry.npmjs.org:443'] : [])];
+    const sandboxed = `${server('a')}  sandbox:\n    network: allow\n    allow: ${JSON.stringify(allow)}\n`;
     await h.write('a.yaml', sandboxed);
     await startOn(h, t);
     await h.waitFor('a Ready', ready(h, 'a'), timeout);
     const policy = await h.waitFor('the NetworkPolicy applied', () => read<KubernetesObject & { spec: unknown }>(t, 'networking.k8s.io/v1', 'NetworkPolicy', 'a'), timeout);
     expect(policy.metadata?.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'apiary', 'apiary.dev/name': 'a' });
     expect(policy.metadata?.managedFields?.some((f) => f.manager === 'apiary' && f.operation === 'Apply')).toBe(true);
-    expect(policy.spec).toEqual({ podSelector: { matchLabels: { 'apiary.dev/name': 'a' } }, policyTypes: ['Ingress', 'Egress'], egress: [{ to: [{ ipBlock: { cidr: '10.9.8.7/32' } }], ports: [{ protocol: 'TCP', port: 443 }] }] });
+    expect(policy.spec).toMatchObject({ podSelector: { matchLabels: { 'apiary.dev/name': 'a' } }, policyTypes: ['Ingress', 'Egress'] });
+    expect((policy.spec as { egress: unknown[] }).egress).toEqual([{ to: [{ ipBlock: { cidr: '10.9.8.7/32' } }], ports: [{ protocol: 'TCP', port: 443 }] }, ...(LIVE ? [{ ports: [{ protocol: 'TCP', port: 443 }] }, { ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }] }] : [])]);
     // The restricted pod the kubelet was given (and still runs the server, $HOME its emptyDir).
     const deployment = await read<V1Deployment>(t, 'apps/v1', 'Deployment', 'a');
     expect(deployment?.spec?.template.spec?.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532 });
