@@ -15,6 +15,7 @@ import type { CatalogAnswer } from '../src/api/console.js';
 import { findCondition } from '../src/api/status.js';
 import type { ApiContext } from '../src/console/api.js';
 import { launchOf } from '../src/catalog/install-plan.js';
+import { NODE_IMAGE, PYTHON_IMAGE } from '../src/api/runner-images.js';
 import { fieldPath, ServerJson } from '../src/catalog/server-json.js';
 import { readEndpointToken } from '../src/mcp/endpoint-token.js';
 import { StateLayout } from '../src/state/layout.js';
@@ -68,25 +69,25 @@ describe('the bundled catalog', () => {
     });
     // What each installs as (its required values given or, for secrets, left to a secret it waits for): the runner, the pinned package, no secret in argv.
     const ws = await workspace();
-    const runs: Record<string, { args: string[]; command: string; env: string[]; missing: string[] }> = {};
+    const runs: Record<string, { args: string[]; command: string; env: string[]; missing: string[]; image?: string }> = {};
     for (const name of ['github', 'postgres', 'filesystem', 'fetch', 'git', 'time', 'slack', 'brave-search', 'playwright', 'sequential-thinking']) {
       const given = name === 'filesystem' ? ['--arg', 'directory=/srv/files'] : name === 'git' ? ['--arg', 'repository=/srv/repo'] : name === 'slack' ? ['--env', 'SLACK_TEAM_ID=T0123'] : [];
       const dry = await runCli(['install', name, '--dry-run', '--allow-missing', '-o', 'json', ...given], { env: ws.env });
       expect(dry.code, `${name}: ${dry.stderr}`).toBe(0);
-      const plan = JSON.parse(dry.stdout) as { server: { spec: { command: string; args: string[]; env?: { name: string }[] } }; missing: string[] };
-      runs[name] = { command: plan.server.spec.command, args: plan.server.spec.args, env: (plan.server.spec.env ?? []).map((e) => e.name), missing: plan.missing };
+      const plan = JSON.parse(dry.stdout) as { server: { spec: { command: string; args: string[]; env?: { name: string }[]; image?: string } }; missing: string[] };
+      runs[name] = { command: plan.server.spec.command, args: plan.server.spec.args, env: (plan.server.spec.env ?? []).map((e) => e.name), missing: plan.missing, ...(plan.server.spec.image !== undefined ? { image: plan.server.spec.image } : {}) };
     }
     expect(runs).toEqual({
       github: { command: 'docker', args: ['run', '-i', '--rm', '-e', 'GITHUB_PERSONAL_ACCESS_TOKEN', '-e', 'GITHUB_TOOLSETS', '-e', 'GITHUB_HOST', 'ghcr.io/github/github-mcp-server:v1.10.1'], env: ['GITHUB_PERSONAL_ACCESS_TOKEN'], missing: ['GITHUB_PERSONAL_ACCESS_TOKEN'] },
-      postgres: { command: 'uvx', args: ['postgres-mcp==0.3.0', '--access-mode=restricted'], env: ['DATABASE_URI'], missing: ['DATABASE_URI'] },
-      filesystem: { command: 'npx', args: ['-y', '--', '@modelcontextprotocol/server-filesystem@2026.8.31', '/srv/files'], env: [], missing: [] },
-      fetch: { command: 'uvx', args: ['mcp-server-fetch==2026.8.18'], env: [], missing: [] },
-      git: { command: 'uvx', args: ['mcp-server-git==2026.8.18', '--repository=/srv/repo'], env: [], missing: [] },
-      time: { command: 'uvx', args: ['mcp-server-time==2026.8.18'], env: [], missing: [] },
-      slack: { command: 'npx', args: ['-y', '--', '@modelcontextprotocol/server-slack@2025.4.25'], env: ['SLACK_TEAM_ID', 'SLACK_BOT_TOKEN'], missing: ['SLACK_BOT_TOKEN'] },
-      'brave-search': { command: 'npx', args: ['-y', '--', '@brave/brave-search-mcp-server@2.1.4'], env: ['BRAVE_API_KEY'], missing: ['BRAVE_API_KEY'] },
-      playwright: { command: 'npx', args: ['-y', '--', '@playwright/mcp@0.0.86'], env: [], missing: [] },
-      'sequential-thinking': { command: 'npx', args: ['-y', '--', '@modelcontextprotocol/server-sequential-thinking@2026.8.31'], env: [], missing: [] },
+      postgres: { command: 'uvx', args: ['postgres-mcp==0.3.0', '--access-mode=restricted'], env: ['DATABASE_URI'], image: PYTHON_IMAGE, missing: ['DATABASE_URI'] },
+      filesystem: { command: 'npx', args: ['-y', '--', '@modelcontextprotocol/server-filesystem@2026.8.31', '/srv/files'], env: [], image: NODE_IMAGE, missing: [] },
+      fetch: { command: 'uvx', args: ['mcp-server-fetch==2026.8.18'], env: [], image: PYTHON_IMAGE, missing: [] },
+      git: { command: 'uvx', args: ['mcp-server-git==2026.8.18', '--repository=/srv/repo'], env: [], image: PYTHON_IMAGE, missing: [] },
+      time: { command: 'uvx', args: ['mcp-server-time==2026.8.18'], env: [], image: PYTHON_IMAGE, missing: [] },
+      slack: { command: 'npx', args: ['-y', '--', '@modelcontextprotocol/server-slack@2025.4.25'], env: ['SLACK_TEAM_ID', 'SLACK_BOT_TOKEN'], image: NODE_IMAGE, missing: ['SLACK_BOT_TOKEN'] },
+      'brave-search': { command: 'npx', args: ['-y', '--', '@brave/brave-search-mcp-server@2.1.4'], env: ['BRAVE_API_KEY'], image: NODE_IMAGE, missing: ['BRAVE_API_KEY'] },
+      playwright: { command: 'npx', args: ['-y', '--', '@playwright/mcp@0.0.86'], env: [], image: NODE_IMAGE, missing: [] },
+      'sequential-thinking': { command: 'npx', args: ['-y', '--', '@modelcontextprotocol/server-sequential-thinking@2026.8.31'], env: [], image: NODE_IMAGE, missing: [] },
     });
     // GitHub's hosted endpoint too, its token in the header from the same secret.
     const hosted = JSON.parse((await runCli(['install', 'github', '--remote', '--dry-run', '--allow-missing', '-o', 'json'], { env: ws.env })).stdout) as { server: { spec: { remote: unknown } } };
@@ -129,6 +130,8 @@ describe('the bundled catalog', () => {
     }
     const [server] = await manifests(h.dir, 'mcpserver-everything.yaml');
     expect(server).toMatchObject({ metadata: { annotations: { 'apiary.dev/catalog-name': 'io.github.modelcontextprotocol/server-everything', 'apiary.dev/catalog-version': '2026.8.31' } }, spec: { command: 'npx', args: ['-y', '--', '@modelcontextprotocol/server-everything@2026.8.31', 'stdio'] } });
+    // Ready above with spec.image in the manifest: local processes run the command and leave the image to Kubernetes.
+    expect(server).toMatchObject({ spec: { image: NODE_IMAGE } });
   }, 90_000);
 });
 
@@ -154,6 +157,38 @@ describe('catalog files', () => {
 
 describe('install', () => {
   const v1 = ['weather', '--version', '1.0.0', ...WEATHER];
+
+  it('writes spec.image for an npm or PyPI package (the pinned image of its runner), so render takes the directory on the first try', async () => {
+    const ws = await workspace();
+    const { mkdir, writeFile } = await import('node:fs/promises');
+    await mkdir(ws.dir, { recursive: true });
+    await writeFile(join(ws.dir, 'keys.yaml'), secretYaml('team-keys', { weather: 'w' }));
+    const npm = await runCli(['install', ...v1, '--env', 'REGION=eu', '--secret', 'WEATHER_API_KEY=team-keys/weather'], { env: ws.env });
+    expect(npm.code, npm.stderr).toBe(0);
+    const [weather] = await manifests(ws.dir, 'mcpserver-weather.yaml');
+    expect((weather as { spec: Record<string, unknown> }).spec).toMatchObject({ image: NODE_IMAGE, command: 'npx' });
+    // A PyPI entry, in a catalog folder of its own.
+    const catalog = join(ws.root, 'pypi-catalog');
+    await mkdir(catalog, { recursive: true });
+    await writeFile(join(catalog, 'clock.json'), JSON.stringify({ $schema: 'https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json', name: 'io.example/clock', description: 'The time', version: '0.4.1', packages: [{ registryType: 'pypi', identifier: 'clock-mcp', version: '0.4.1', transport: { type: 'stdio' } }] }));
+    const pypi = await runCli(['install', 'clock', '--catalog', catalog, '--no-bundled'], { env: ws.env });
+    expect(pypi.code, pypi.stderr).toBe(0);
+    const [clock] = await manifests(ws.dir, 'mcpserver-clock.yaml');
+    expect((clock as { spec: Record<string, unknown> }).spec).toMatchObject({ image: PYTHON_IMAGE, command: 'uvx', args: ['clock-mcp==0.4.1'] });
+    // The command that writes the same says so too.
+    const dry = await runCli(['install', 'clock', '--name', 'clock2', '--catalog', catalog, '--no-bundled', '--dry-run', '-o', 'json'], { env: ws.env });
+    expect((JSON.parse(dry.stdout) as { server: unknown }).server).toMatchObject({ spec: { image: PYTHON_IMAGE } });
+    const rendered = await runCli(['render', '--runtime', 'kubernetes', '-o', 'json'], { env: ws.env });
+    expect(rendered.code, rendered.stderr).toBe(0);
+    const images = (JSON.parse(rendered.stdout) as { items: { kind: string; metadata: { name: string }; spec: { template: { spec: { containers: { image: string; command: string[] }[] } } } }[] }).items
+      .filter((o) => o.kind === 'Deployment')
+      .map((o) => [o.metadata.name, o.spec.template.spec.containers[0]!.image, o.spec.template.spec.containers[0]!.command[0]]);
+    expect(images).toEqual([['clock', PYTHON_IMAGE, 'uvx'], ['weather', NODE_IMAGE, 'npx']]);
+    // apiary add takes the image too (the command the console shows for an install says --image).
+    const added = await runCli(['add', 'own', '--image', 'ghcr.io/example/own:1.0', '--', 'own-mcp'], { env: ws.env });
+    expect(added.code, added.stderr).toBe(0);
+    expect(((await manifests(ws.dir, 'mcpserver-own.yaml'))[0] as { spec: unknown }).spec).toEqual({ image: 'ghcr.io/example/own:1.0', command: 'own-mcp' });
+  });
 
   it('refuses without the required values, naming each and how to give it; writes nothing', async () => {
     const ws = await workspace();

@@ -368,3 +368,20 @@ describe('controller: invalid manifests', () => {
     expect((await h.status('b'))?.phase).toBe('Running');
   });
 });
+
+describe('the Kubernetes-only fields on a local server', () => {
+  it('spec.image, spec.resources and spec.podSecurity change nothing locally: the command runs, and an edit of them restarts nothing', async () => {
+    const h = await harness();
+    await h.write('a.yaml', tinyServer('a', h, { extra: '  image: node:24.11.1-bookworm-slim\n  resources: { limits: { memory: 64Mi } }\n' }));
+    await h.start();
+    const first = await h.waitFor('a Ready', async () => {
+      const s = await h.status('a');
+      return s?.phase === 'Running' && findCondition(s.conditions, 'Ready')?.status === 'True' && s;
+    });
+    await h.write('a.yaml', tinyServer('a', h, { extra: '  image: busybox:1.37\n  resources: { requests: { cpu: 100m }, limits: { memory: 1Gi } }\n  podSecurity: baseline\n' }));
+    await h.waitFor('generation 2 observed', async () => (await h.status('a'))?.observedGeneration === 2);
+    await h.settled();
+    expect(await h.starts('a')).toHaveLength(1);
+    expect((await h.status('a'))?.pid).toBe(first.pid);
+  });
+});

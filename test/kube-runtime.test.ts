@@ -25,7 +25,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { findCondition } from '../src/api/status.js';
 import { systemClock } from '../src/util/clock.js';
 import { KubeCluster } from '../src/kubernetes/cluster.js';
-import { FakeApiServer } from './helpers/fake-apiserver.js';
+import { FakeApiServer, type FakeApiServerOptions } from './helpers/fake-apiserver.js';
 import { BIN, ROOT, runCli } from './helpers/cli.js';
 import { harness, secretYaml, type Harness } from './helpers/controller.js';
 import { startConsole } from './helpers/console.js';
@@ -54,8 +54,8 @@ afterEach(async () => {
   await Promise.allSettled(targets.splice(0).map((t) => t.cleanup()));
 });
 
-/** `cwd`: where the fake's kubelet runs commands from (relative paths in args resolve there). */
-async function target(h: Harness, cwd = ROOT): Promise<Target> {
+/** `cwd`: where the fake's kubelet runs commands from (relative paths in args resolve there); `fakeOptions`: more of the fake's. */
+async function target(h: Harness, cwd = ROOT, fakeOptions: Omit<FakeApiServerOptions, 'runContainers'> = {}): Promise<Target> {
   const config = new KubeConfig();
   let t: Target;
   if (LIVE) {
@@ -65,7 +65,7 @@ async function target(h: Harness, cwd = ROOT): Promise<Target> {
     await core.createNamespace({ body: { metadata: { name: namespace } } });
     t = { namespace, kubeconfigFile: process.env['KUBECONFIG']!, objects: KubernetesObjectApi.makeApiClient(config), core, cleanup: async () => void (await core.deleteNamespace({ name: namespace })) };
   } else {
-    const fake = new FakeApiServer({ runContainers: { cwd } });
+    const fake = new FakeApiServer({ ...fakeOptions, runContainers: { cwd } });
     await fake.listen();
     const kubeconfigFile = join(h.stateDir, '..', 'kubeconfig');
     await writeFile(kubeconfigFile, fake.kubeconfig('apiary-test'));
@@ -280,6 +280,58 @@ describe(`Kubernetes runtime (${LIVE ? 'live cluster' : 'fake API server'})`, ()
     await h.waitFor('pruned', async () => (await read(t, 'apps/v1', 'Deployment', 'web')) === undefined && (await read(t, 'v1', 'Service', 'web')) === undefined && (await read(t, 'v1', 'Secret', 'creds')) === undefined, timeout);
     expect(await h.server('web')).toBeUndefined();
     expect(await read(t, 'v1', 'Secret', 'theirs')).toBeDefined();
+  }, timeout * 2);
+
+  it('a sandboxed server gets its NetworkPolicy beside its Deployment; without the sandbox the policy goes, and with the manifest everything goes', async () => {
+    const h = await harness();
+    const t = await target(h);
+    // On a live cluster npx fetches the server from the npm registry: allowed too (by port only, as a name).
+    const allow = ['10.9.8.7:443', ...(LIVE ? ['registry.npmjs.org:443'] : [])];
+    const sandboxed = `${server('a')}  sandbox:\n    network: allow\n    allow: ${JSON.stringify(allow)}\n`;
+    await h.write('a.yaml', sandboxed);
+    await startOn(h, t);
+    await h.waitFor('a Ready', ready(h, 'a'), timeout);
+    const policy = await h.waitFor('the NetworkPolicy applied', () => read<KubernetesObject & { spec: unknown }>(t, 'networking.k8s.io/v1', 'NetworkPolicy', 'a'), timeout);
+    expect(policy.metadata?.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'apiary', 'apiary.dev/name': 'a' });
+    expect(policy.metadata?.managedFields?.some((f) => f.manager === 'apiary' && f.operation === 'Apply')).toBe(true);
+    expect(policy.spec).toMatchObject({ podSelector: { matchLabels: { 'apiary.dev/name': 'a' } }, policyTypes: ['Ingress', 'Egress'] });
+    expect((policy.spec as { egress: unknown[] }).egress).toEqual([{ to: [{ ipBlock: { cidr: '10.9.8.7/32' } }], ports: [{ protocol: 'TCP', port: 443 }] }, ...(LIVE ? [{ ports: [{ protocol: 'TCP', port: 443 }] }, { ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }] }] : [])]);
+    // The restricted pod the kubelet was given (and still runs the server, $HOME its emptyDir).
+    const deployment = await read<V1Deployment>(t, 'apps/v1', 'Deployment', 'a');
+    expect(deployment?.spec?.template.spec?.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532 });
+    const events = async (): Promise<string[]> => ((await h.server('a'))?.record?.events ?? []).map((e) => `${e.reason}: ${e.message}`);
+    expect(await events()).toContainEqual(expect.stringContaining(`NetworkPolicy ${t.namespace}/a and Deployment ${t.namespace}/a applied (generation 1)`));
+
+    await h.write('a.yaml', server('a'));
+    await h.waitFor('the NetworkPolicy deleted with the sandbox', async () => (await read(t, 'networking.k8s.io/v1', 'NetworkPolicy', 'a')) === undefined, timeout);
+    expect(await read(t, 'apps/v1', 'Deployment', 'a')).toBeDefined();
+
+    await h.write('a.yaml', sandboxed);
+    await h.waitFor('the NetworkPolicy back', async () => (await read(t, 'networking.k8s.io/v1', 'NetworkPolicy', 'a')) !== undefined, timeout);
+    await rm(join(h.dir, 'a.yaml'));
+    await h.waitFor('pruned', async () => (await read(t, 'apps/v1', 'Deployment', 'a')) === undefined && (await read(t, 'networking.k8s.io/v1', 'NetworkPolicy', 'a')) === undefined, timeout);
+  }, timeout * 3);
+
+  it.skipIf(LIVE)('a Role without networkpolicies: the other servers run as before; a sandboxed one is not deployed unsandboxed, and says why', async () => {
+    const h = await harness();
+    const t = await target(h, ROOT, { forbidden: ['networkpolicies'] });
+    await h.write('a.yaml', server('a'));
+    await h.write('b.yaml', `${server('b')}  sandbox: { network: none }\n`);
+    const cluster = await startOn(h, t);
+    await h.waitFor('a Ready', ready(h, 'a'), timeout);
+    // The refused list was heard (and is retried), and is no lost API server: nothing says unreachable, not even for a moment.
+    await h.waitFor('the policy list refused', async () => t.fake!.requests.some((r) => r.startsWith('GET /apis/networking.k8s.io/v1/namespaces/apiary-test/networkpolicies')), timeout);
+    expect(cluster.reachable.ok).toBe(true);
+    expect(h.logs.filter((l) => l.msg.includes('unreachable')).map((l) => l.msg)).toEqual([]);
+    const refused = await h.waitFor('b Stalled on the refused policy', async () => {
+      const s = await h.status('b');
+      return findCondition(s?.conditions, 'Stalled')?.reason === 'ApplyFailed' && s;
+    }, timeout);
+    expect(findCondition(refused.conditions, 'Stalled')?.message).toContain('networkpolicies.networking.k8s.io "b" is forbidden: User "system:serviceaccount:apiary:apiary" cannot patch resource "networkpolicies"');
+    expect(((await h.server('b'))?.record?.events ?? []).map((e) => `${e.type} ${e.reason}`)).toContain('Warning ApplyFailed');
+    // Never its pod without the policy.
+    expect(await read(t, 'apps/v1', 'Deployment', 'b')).toBeUndefined();
+    expect(findCondition((await h.status('a'))?.conditions, 'Ready')?.status).toBe('True');
   }, timeout * 2);
 
   it('a container that exits is in CrashLoopBackOff, with how it ended', async () => {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
 import { Deployment } from 'kubernetes-models/apps/v1';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { Secret, Service } from 'kubernetes-models/v1';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
@@ -15,6 +16,8 @@ import { findCondition } from '../src/api/status.js';
 import { podVerdict } from '../src/kubernetes/pod-status.js';
 import { clusterServerStatus } from '../src/kubernetes/server-status.js';
 import { renderKubernetes } from '../src/kubernetes/render.js';
+import { NODE_IMAGE } from '../src/api/runner-images.js';
+import { formatManifestError } from '../src/manifests/errors.js';
 import { loadDirectory } from '../src/manifests/loader.js';
 import { ROOT, runCli } from './helpers/cli.js';
 import { workspace } from './helpers/tmp.js';
@@ -49,7 +52,7 @@ async function exampleDir(): Promise<{ dir: string; env: NodeJS.ProcessEnv }> {
 
 function validate(object: Record<string, unknown>): void {
   const kind = object['kind'];
-  const Model = kind === 'Deployment' ? Deployment : kind === 'Service' ? Service : kind === 'Secret' ? Secret : undefined;
+  const Model = kind === 'Deployment' ? Deployment : kind === 'Service' ? Service : kind === 'Secret' ? Secret : kind === 'NetworkPolicy' ? NetworkPolicy : undefined;
   if (Model === undefined) throw new Error(`unexpected kind ${String(kind)}`);
   new Model(object as never).validate();
 }
@@ -106,12 +109,118 @@ describe('render --runtime kubernetes', () => {
     expect(rendered.objects).toEqual([]);
     expect(rendered.problems).toEqual([
       { kind: 'MCPServer', name: 'hosted', message: 'a hosted server (spec.remote) runs nowhere to deploy; apiary fronts it from where it runs', skipped: true },
-      { kind: 'MCPServer', name: 'noimage', message: 'spec.image is required to run on Kubernetes (the container image the command runs in)' },
+      { kind: 'MCPServer', name: 'noimage', message: 'spec.image is required to run on Kubernetes (the container image the command runs in); apiary install fills it in only for npm (npx) and PyPI (uvx) packages' },
       { kind: 'MCPServer', name: 'once', message: 'restartPolicy Never cannot be kept by a Deployment (its pods always restart); use Always, or run this server locally' },
     ]);
     const cli = await runCli(['render', '--runtime', 'kubernetes'], { env: ws.env });
     expect(cli.code).toBe(1);
     expect(cli.stderr).toContain('error: mcpserver/noimage not rendered: spec.image is required');
+  });
+});
+
+const server = (name: string, spec: string): string => `apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata: { name: ${name} }\nspec:\n${spec}`;
+type Doc = Record<string, unknown> & { kind: string; metadata: { name: string; annotations?: Record<string, string> } };
+type PodSpec = { securityContext?: unknown; volumes?: unknown; containers: { securityContext?: unknown; volumeMounts?: unknown; resources?: unknown; env?: { name: string; value?: string }[] }[] };
+const podSpec = (o: Doc): PodSpec => (o['spec'] as { template: { spec: PodSpec } }).template.spec;
+
+describe('render --runtime kubernetes: sandboxing (issue 28 item 4)', () => {
+  it('a Deployment is restricted by default (non-root, read-only root, no capabilities, RuntimeDefault seccomp); podSecurity baseline is the way out; resources as written', async () => {
+    const ws = await workspace();
+    await mkdir(ws.dir, { recursive: true });
+    await writeFile(join(ws.dir, 'a.yaml'), server('plain', '  image: busybox:1.37\n  command: x\n'));
+    await writeFile(join(ws.dir, 'b.yaml'), server('rooty', '  image: busybox:1.37\n  command: x\n  podSecurity: baseline\n'));
+    await writeFile(join(ws.dir, 'c.yaml'), server('sized', '  image: busybox:1.37\n  command: x\n  env: [{ name: HOME, value: /data }]\n  resources:\n    requests: { cpu: 100m, memory: 128Mi }\n    limits: { cpu: 1, memory: 512Mi }\n'));
+    const result = await runCli(['render', '--runtime', 'kubernetes', '-o', 'json'], { env: ws.env });
+    expect(result.code, result.stderr).toBe(0);
+    const objects = (JSON.parse(result.stdout) as { items: Doc[] }).items;
+    for (const o of objects) validate(o);
+    const byName = new Map(objects.map((o) => [o.metadata.name, podSpec(o)]));
+    const plain = byName.get('plain')!;
+    expect(plain.securityContext).toEqual({ runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(plain.containers[0]!.securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(plain.volumes).toEqual([{ name: 'tmp', emptyDir: {} }, { name: 'home', emptyDir: {} }]);
+    expect(plain.containers[0]!.volumeMounts).toEqual([{ name: 'tmp', mountPath: '/tmp' }, { name: 'home', mountPath: '/home/apiary' }]);
+    // npx and uvx write their caches under $HOME: the writable emptyDir, since the root is read-only.
+    expect(plain.containers[0]!.env).toEqual([{ name: 'HOME', value: '/home/apiary' }]);
+    const rooty = byName.get('rooty')!;
+    expect(rooty.securityContext).toBeUndefined();
+    expect(rooty.volumes).toBeUndefined();
+    expect(rooty.containers[0]).not.toHaveProperty('securityContext');
+    expect(rooty.containers[0]).not.toHaveProperty('env');
+    const sized = byName.get('sized')!;
+    expect(sized.containers[0]!.resources).toEqual({ requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: 1, memory: '512Mi' } });
+    // A HOME the manifest sets is its own (its volume is the user's business).
+    expect(sized.containers[0]!.env).toEqual([{ name: 'HOME', value: '/data' }]);
+  });
+
+  it('spec.resources: a quantity Kubernetes would refuse, or a request above its limit, is an error at file:line:col', async () => {
+    const ws = await workspace();
+    await mkdir(ws.dir, { recursive: true });
+    await writeFile(join(ws.dir, 'a.yaml'), server('bad', '  image: busybox:1.37\n  command: x\n  resources:\n    limits: { cpu: 2 cores, memory: 1Gi }\n'));
+    await writeFile(join(ws.dir, 'b.yaml'), server('over', '  image: busybox:1.37\n  command: x\n  resources:\n    requests: { memory: 2Gi }\n    limits: { memory: 1Gi }\n'));
+    await writeFile(join(ws.dir, 'c.yaml'), server('typo', '  image: busybox:1.37\n  command: x\n  resources:\n    limit: { cpu: 1 }\n'));
+    const errors = (await loadDirectory(ws.dir)).documents.flatMap((d) => d.errors.map(formatManifestError));
+    expect(errors).toEqual([
+      expect.stringMatching(/a\.yaml:8:20: spec\.resources\.limits\.cpu: must be a Kubernetes quantity: a number with an optional suffix, e\.g\. 500m or 1 \(cpu\), 256Mi or 1G \(memory\); got "2 cores"$/),
+      expect.stringMatching(/b\.yaml:8:25: spec\.resources\.requests\.memory: must be less than or equal to the memory limit \(1Gi\), as Kubernetes requires; got "2Gi"$/),
+      expect.stringMatching(/c\.yaml:8:5: spec\.resources.*limit/),
+    ]);
+    // explain names a quantity's two forms, as the schema takes them.
+    const explained = await runCli(['explain', 'mcpserver.spec.resources.limits']);
+    expect(explained.stdout).toMatch(/cpu +<number\|string>\n +CPU cores: 500m is half a core, 2 is two/);
+  });
+
+  it('spec.sandbox.network becomes a NetworkPolicy: none denies all egress (DNS too); allow opens literal addresses as ipBlocks and names by port only, saying so', async () => {
+    const ws = await workspace();
+    await mkdir(ws.dir, { recursive: true });
+    await writeFile(join(ws.dir, 'a.yaml'), server('closed', '  image: busybox:1.37\n  command: x\n  sandbox: {}\n'));
+    await writeFile(join(ws.dir, 'b.yaml'), server('github', '  image: busybox:1.37\n  command: x\n  sandbox:\n    network: allow\n    allow: ["api.github.com:443", "10.0.0.5:5432", "[fd00::1]:8443", "uploads.github.com:443"]\n'));
+    await writeFile(join(ws.dir, 'c.yaml'), server('open', '  image: busybox:1.37\n  command: x\n'));
+    const json = await runCli(['render', '--runtime', 'kubernetes', '-n', 'mcp', '-o', 'json'], { env: ws.env });
+    expect(json.code, json.stderr).toBe(0);
+    const objects = (JSON.parse(json.stdout) as { items: Doc[] }).items;
+    for (const o of objects) validate(o);
+    expect(objects.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(['NetworkPolicy/closed', 'Deployment/closed', 'NetworkPolicy/github', 'Deployment/github', 'Deployment/open']);
+    const policy = (name: string): Doc => objects.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === name)!;
+    expect(policy('closed')).toEqual({
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: { name: 'closed', namespace: 'mcp', labels: { 'app.kubernetes.io/managed-by': 'apiary', 'apiary.dev/name': 'closed', 'apiary.dev/kind': 'mcpserver' } },
+      spec: { podSelector: { matchLabels: { 'apiary.dev/name': 'closed' } }, policyTypes: ['Ingress', 'Egress'] },
+    });
+    // The policy selects exactly the Deployment's pods.
+    const deployment = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'closed')! as Doc & { spec: { selector: { matchLabels: Record<string, string> }; template: { metadata: { labels: Record<string, string> } } } };
+    expect(deployment.spec.selector.matchLabels).toEqual({ 'apiary.dev/name': 'closed' });
+    expect(deployment.spec.template.metadata.labels).toMatchObject({ 'apiary.dev/name': 'closed' });
+    expect(policy('github')['spec']).toEqual({
+      podSelector: { matchLabels: { 'apiary.dev/name': 'github' } },
+      policyTypes: ['Ingress', 'Egress'],
+      egress: [
+        { to: [{ ipBlock: { cidr: '10.0.0.5/32' } }], ports: [{ protocol: 'TCP', port: 5432 }] },
+        { to: [{ ipBlock: { cidr: 'fd00::1/128' } }], ports: [{ protocol: 'TCP', port: 8443 }] },
+        { ports: [{ protocol: 'TCP', port: 443 }] },
+        { ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }] },
+      ],
+    });
+    expect(policy('github').metadata.annotations).toEqual({ 'apiary.dev/unenforced-hosts': 'api.github.com:443,uploads.github.com:443' });
+    const said = 'NetworkPolicy cannot match host names: api.github.com:443, uploads.github.com:443 are allowed by port only, to any address (and DNS, port 53, to resolve them)';
+    expect(json.stderr).toContain(`note: networkpolicy/github: ${said}`);
+    // In the YAML, above the object it is about.
+    const yaml = await runCli(['render', '--runtime', 'kubernetes'], { env: ws.env });
+    expect(yaml.stdout).toContain(`---\n# ${said}\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: github\n`);
+  });
+
+  it('a server with no image: the npm and PyPI runners are told the image apiary install writes; anything else that only npm and PyPI get one; the rest is still printed, exit 1', async () => {
+    const ws = await workspace();
+    await mkdir(ws.dir, { recursive: true });
+    await writeFile(join(ws.dir, 'a.yaml'), server('fromnpm', '  command: npx\n  args: ["-y", "@modelcontextprotocol/server-everything@2026.8.31"]\n'));
+    await writeFile(join(ws.dir, 'b.yaml'), server('indocker', '  command: docker\n  args: ["run", "-i", "--rm", "ghcr.io/github/github-mcp-server:v1.10.1"]\n'));
+    await writeFile(join(ws.dir, 'c.yaml'), server('fine', '  image: busybox:1.37\n  command: x\n'));
+    const result = await runCli(['render', '--runtime', 'kubernetes'], { env: ws.env });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`error: mcpserver/fromnpm not rendered: spec.image is required to run on Kubernetes (the container image the command runs in); for npx, e.g. spec.image: ${NODE_IMAGE} (what apiary install writes)`);
+    expect(result.stderr).toContain('error: mcpserver/indocker not rendered: spec.image is required to run on Kubernetes (the container image the command runs in); apiary install fills it in only for npm (npx) and PyPI (uvx) packages');
+    expect(parseAllDocuments(result.stdout).map((d) => (d.toJSON() as Doc).metadata.name)).toEqual(['fine']);
   });
 });
 

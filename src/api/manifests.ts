@@ -207,6 +207,49 @@ export const Sandbox = z
   .refine((sandbox) => sandbox.allow === undefined || sandbox.network === 'allow', { error: 'allow needs network: allow', path: ['allow'] })
   .refine((sandbox) => sandbox.network !== 'allow' || sandbox.allow !== undefined, { error: 'network allow needs the hosts it may reach in allow (host:port)', path: ['allow'] });
 
+/**
+ * A Kubernetes resource quantity (cpu: 500m, 2; memory: 256Mi, 1G): a
+ * decimal number and one suffix, binary (Ki..Ei), decimal (m, k, M..E) or an
+ * exponent, as the API server parses them. A YAML number is a quantity too.
+ */
+const QUANTITY = /^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[KMGTPE]i|[mkMGTPE]|[eE][+-]?[0-9]+)?$/;
+const QUANTITY_RULE = 'must be a Kubernetes quantity: a number with an optional suffix, e.g. 500m or 1 (cpu), 256Mi or 1G (memory)';
+const quantity = z.union([z.number().nonnegative({ error: QUANTITY_RULE }), z.string().regex(QUANTITY, { error: QUANTITY_RULE })], { error: QUANTITY_RULE });
+
+const SUFFIX: Record<string, number> = { '': 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60 };
+
+/** A quantity's value, for comparing a request with its limit (as the API server refuses a request above its limit). */
+export function quantityValue(q: string | number): number {
+  if (typeof q === 'number') return q;
+  const m = /^([0-9.]+)(.*)$/.exec(q);
+  if (m === null) return NaN;
+  const suffix = m[2]!;
+  if (/^[eE]/.test(suffix)) return Number(q);
+  return Number(m[1]) * (SUFFIX[suffix] ?? NaN);
+}
+
+export const ResourceQuantities = z.strictObject({
+  cpu: quantity.optional().describe('CPU cores: 500m is half a core, 2 is two'),
+  memory: quantity.optional().describe('Bytes: 256Mi, 1Gi, or decimal 500M'),
+});
+
+export const ResourceRequirements = z
+  .strictObject({
+    requests: ResourceQuantities.optional().describe('What the scheduler reserves for the pod'),
+    limits: ResourceQuantities.optional().describe('What the container may use at most (more memory than this: OOMKilled)'),
+  })
+  .superRefine((resources, ctx) => {
+    for (const name of ['cpu', 'memory'] as const) {
+      const request = resources.requests?.[name];
+      const limit = resources.limits?.[name];
+      if (request === undefined || limit === undefined || quantityValue(request) <= quantityValue(limit)) continue;
+      ctx.addIssue({ code: 'custom', message: `must be less than or equal to the ${name} limit (${limit}), as Kubernetes requires`, path: ['requests', name] });
+    }
+  });
+
+/** Pod Security Standards' level names: what render and the cluster runtime put in a server's securityContext. */
+export const POD_SECURITY_LEVELS = ['restricted', 'baseline'] as const;
+
 export const MCPServerSpec = z.strictObject({
   command: processText().min(1).optional().describe('Program to run; looked up on PATH, never through a shell (or spec.remote); $(VAR) is replaced as in args'),
   args: z.array(processText()).optional().describe('Arguments, never through a shell; $(VAR) is replaced by the variable VAR of spec.env as Kubernetes does ($$(VAR) for a literal $(VAR); an unknown name stays as written); a secret put there is readable by every local user in the process list'),
@@ -228,7 +271,12 @@ export const MCPServerSpec = z.strictObject({
   remote: Remote.optional().describe('A hosted server apiary fronts at its own endpoint instead of running a command; spec.env holds the values its headers refer to'),
   image: z.string().regex(/^[a-z0-9]+([._/:@-][A-Za-z0-9_.-]+)*$/, { error: 'must be a container image reference, e.g. node:20-slim or ghcr.io/org/server:1.2' }).optional().describe('Container image the command runs in on Kubernetes (apiary up --runtime kubernetes, apiary render); unused by local processes'),
   rateLimits: ServerRateLimits.optional().describe("This server's token buckets, in place of the Gateway's perServer and perTool (no restart when this changes)"),
-  sandbox: Sandbox.optional().describe('Run the command under bubblewrap (Linux): its own user, mount, PID, IPC and network namespaces, only the paths granted; where bubblewrap cannot run, the server is Stuck (SandboxUnavailable), never run unsandboxed'),
+  sandbox: Sandbox.optional().describe('Run the command under bubblewrap (Linux): its own user, mount, PID, IPC and network namespaces, only the paths granted; where bubblewrap cannot run, the server is Stuck (SandboxUnavailable), never run unsandboxed. On Kubernetes, network becomes a NetworkPolicy (host names are not enforced there: only the port)'),
+  resources: ResourceRequirements.optional().describe("The container's CPU and memory requests and limits on Kubernetes (a Deployment's resources); unused by local processes"),
+  podSecurity: z
+    .enum(POD_SECURITY_LEVELS)
+    .optional()
+    .describe('The securityContext on Kubernetes. restricted (default): non-root (uid 65532), read-only root filesystem with emptyDirs for /tmp and $HOME (/home/apiary), all capabilities dropped, no privilege escalation, RuntimeDefault seccomp. baseline: none of that, the image runs as its own user (the way out for an image that needs root or writes its root filesystem). Unused by local processes'),
 })
   .refine((spec) => spec.sandbox === undefined || spec.remote === undefined, {
     message: 'a hosted server (spec.remote) runs nothing locally to sandbox',

@@ -6,6 +6,7 @@
  */
 import type { CatalogVariableView } from '../api/console.js';
 import type { Sandbox, Transport } from '../api/manifests.js';
+import { RUNNER_IMAGES } from '../api/runner-images.js';
 import { ApiaryError } from '../errors.js';
 import { secretNameFor, shellWord, type InstallRequest, type SecretBinding } from '../manifests/install.js';
 import type { CatalogEntry } from './catalog.js';
@@ -227,10 +228,13 @@ export function catalogInstall(entry: CatalogEntry, name: string, values: Variab
   }
   const args = launch.args.map((word) => word.replace(/\{([^{}]+)\}/g, (whole, slot: string) => argValues.get(slot) ?? whole));
   if (launch.port !== undefined && !env.some((e) => e.name === 'PORT')) env.push({ name: 'PORT', value: String(launch.port) });
+  // npx and uvx packages get the image their runner is in, so render and the cluster runtime take them as they are.
+  const image = RUNNER_IMAGES.get(launch.command);
   const request: InstallRequest = {
     name,
     command: launch.command,
     args,
+    ...(image !== undefined ? { image } : {}),
     ...(launch.transport !== 'stdio' ? { transport: launch.transport } : {}),
     env,
     secrets,

@@ -4,7 +4,7 @@
  * deletes limited to what apiary labelled as its own, and informers (list,
  * then watch from the list's resourceVersion; a watch that ends is resumed
  * from the last version seen, a 410 Gone leads to a fresh list) over the
- * Deployments, pods, Services and Secrets apiary manages. Reconcilers read
+ * Deployments, pods, Services, Secrets and NetworkPolicies apiary manages. Reconcilers read
  * the informers' caches, never the API server, and hear of changes by name.
  * A lost API server is a state the reconcilers report, not a crash: failed
  * informers are restarted with back-off, and `reachable` says what failed.
@@ -14,6 +14,7 @@ import {
   CoreV1Api,
   KubeConfig,
   KubernetesObjectApi,
+  NetworkingV1Api,
   PatchStrategy,
   makeInformer,
   type Informer,
@@ -40,10 +41,18 @@ export interface ClusterOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-export type ManagedKind = 'Deployment' | 'Pod' | 'Service' | 'Secret';
-const KINDS: readonly ManagedKind[] = ['Deployment', 'Pod', 'Service', 'Secret'];
-const API_VERSION: Record<ManagedKind, string> = { Deployment: 'apps/v1', Pod: 'v1', Service: 'v1', Secret: 'v1' };
+export type ManagedKind = 'Deployment' | 'Pod' | 'Service' | 'Secret' | 'NetworkPolicy';
+const KINDS: readonly ManagedKind[] = ['Deployment', 'Pod', 'Service', 'Secret', 'NetworkPolicy'];
+const API_VERSION: Record<ManagedKind, string> = { Deployment: 'apps/v1', Pod: 'v1', Service: 'v1', Secret: 'v1', NetworkPolicy: 'networking.k8s.io/v1' };
 const SELECTOR = `${MANAGED_BY}=${FIELD_MANAGER}`;
+/**
+ * Kinds apiary can run without watching: a Role written before apiary made
+ * NetworkPolicies may not allow them. A 403 on their list is then no lost
+ * cluster (every server would read ClusterUnreachable); it is retried like
+ * any failure, and applying one is refused by the API server, by name, for
+ * the sandboxed server that needs it.
+ */
+const OPTIONAL: ReadonlySet<ManagedKind> = new Set(['NetworkPolicy']);
 /** An informer that failed is started again after 1 s, doubling to this. */
 const RESTART_MAX_MS = 30_000;
 
@@ -141,12 +150,14 @@ export class KubeCluster {
     this.#onReachability = onReachability;
     const core = this.#config.makeApiClient(CoreV1Api);
     const apps = this.#config.makeApiClient(AppsV1Api);
+    const networking = this.#config.makeApiClient(NetworkingV1Api);
     const ns = this.namespace;
     const lists: Record<ManagedKind, [string, () => Promise<{ items: KubernetesObject[]; metadata?: { resourceVersion?: string } }>]> = {
       Deployment: [`/apis/apps/v1/namespaces/${ns}/deployments`, () => apps.listNamespacedDeployment({ namespace: ns, labelSelector: SELECTOR })],
       Pod: [`/api/v1/namespaces/${ns}/pods`, () => core.listNamespacedPod({ namespace: ns, labelSelector: SELECTOR })],
       Service: [`/api/v1/namespaces/${ns}/services`, () => core.listNamespacedService({ namespace: ns, labelSelector: SELECTOR })],
       Secret: [`/api/v1/namespaces/${ns}/secrets`, () => core.listNamespacedSecret({ namespace: ns, labelSelector: SELECTOR })],
+      NetworkPolicy: [`/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies`, () => networking.listNamespacedNetworkPolicy({ namespace: ns, labelSelector: SELECTOR })],
     };
     await Promise.all(
       KINDS.map((kind) => {
@@ -199,7 +210,9 @@ export class KubeCluster {
   /** An informer stopped on an error (client-node does not retry those): start it again, backing off. */
   #failed(kind: ManagedKind, err: unknown): void {
     if (this.#stopped) return;
-    this.#lost(clusterErrorMessage(err, this.server));
+    // Forbidden to list an optional kind: the cluster answered, and what apiary made of it is taken as nothing.
+    if (OPTIONAL.has(kind) && (err as { code?: unknown }).code === 403) this.#synced.add(kind);
+    else this.#lost(clusterErrorMessage(err, this.server));
     const failures = (this.#failures.get(kind) ?? 0) + 1;
     this.#failures.set(kind, failures);
     const delay = backoff({ baseMs: 1_000, capMs: RESTART_MAX_MS }, failures);
@@ -238,7 +251,7 @@ export class KubeCluster {
   managedNames(): { MCPServer: string[]; Secret: string[] } {
     const of = (kind: ManagedKind, from: string): string[] =>
       ((this.#informers.get(kind)?.list(this.namespace) ?? []) as KubernetesObject[]).filter((o) => o.metadata?.labels?.[KIND_LABEL] === from).map((o) => o.metadata!.labels![NAME_LABEL]!).filter((n) => n !== undefined);
-    return { MCPServer: [...new Set([...of('Deployment', 'mcpserver'), ...of('Service', 'mcpserver')])], Secret: of('Secret', 'secret') };
+    return { MCPServer: [...new Set([...of('Deployment', 'mcpserver'), ...of('Service', 'mcpserver'), ...of('NetworkPolicy', 'mcpserver')])], Secret: of('Secret', 'secret') };
   }
 
   // ---- writes ----

@@ -1,7 +1,7 @@
 /**
  * The reconcilers of the Kubernetes runtime: the same desired state, status
  * records and events as the process runtime, but the world is a cluster.
- * Each MCPServer becomes its Deployment (and Service) by server-side apply,
+ * Each MCPServer becomes its Deployment (and Service, and NetworkPolicy) by server-side apply,
  * each Secret a Kubernetes Secret whose values the controller decrypts
  * (they go to the API server and nowhere else), and status is read from the
  * informers' caches. Deleting a manifest prunes what apiary made for it.
@@ -35,6 +35,8 @@ export const GENERATION_ANNOTATION = 'apiary.dev/generation';
 export const SECRETS_HASH_ANNOTATION = 'apiary.dev/secrets-hash';
 /** On the pod template: the last `apiary restart`, as kubectl rollout restart's restartedAt. */
 export const RESTARTED_AT_ANNOTATION = 'apiary.dev/restartedAt';
+/** What apiary makes for one MCPServer, pruned with it. */
+const SERVER_KINDS = ['Deployment', 'Service', 'NetworkPolicy'] as const;
 /** Objects are applied again after this even when nothing changed here, undoing edits made in the cluster. */
 const REAPPLY_MS = 5 * 60_000;
 /** While the API server is unreachable, a server is looked at again this often. */
@@ -88,7 +90,8 @@ export class ClusterServerReconciler {
     const entry = ctx.desired.get(resourceKey('MCPServer', name));
     if (entry === undefined) {
       // 2a. Deleted: prune what apiary made for it, then forget it.
-      const removed = [(await cluster.remove('Deployment', name)) && 'Deployment', (await cluster.remove('Service', name)) && 'Service'].filter(Boolean);
+      const removed: string[] = [];
+      for (const kind of SERVER_KINDS) if (await cluster.remove(kind, name)) removed.push(kind);
       if (removed.length > 0) ctx.logger.info('server removed from the cluster', { server: name, deleted: removed.join(', '), namespace: cluster.namespace });
       this.#appliedAt.delete(name);
       this.#applyErrors.delete(name);
@@ -101,7 +104,7 @@ export class ClusterServerReconciler {
     }
     if (entry.resource?.kind === 'MCPServer' && entry.resource.manifest.spec.remote !== undefined) {
       // Hosted: what apiary deployed for it before (it ran in a pod) goes; the endpoint is fronted from here.
-      for (const kind of ['Deployment', 'Service'] as const) if (await cluster.remove(kind, name)) ctx.logger.info('hosted server: its pod\'s objects removed from the cluster', { server: name, kind });
+      for (const kind of SERVER_KINDS) if (await cluster.remove(kind, name)) ctx.logger.info('hosted server: its pod\'s objects removed from the cluster', { server: name, kind });
       if (ctx.links.has(name)) await ctx.links.remove(name);
       return this.#hosted.reconcile(name);
     }
@@ -165,7 +168,8 @@ export class ClusterServerReconciler {
         const annotated = objects.map((o) => annotate(o, generation, secretsHash, restartAt));
         try {
           for (const object of annotated) await cluster.apply(object);
-          if (objects.every((o) => o.kind !== 'Service')) await cluster.remove('Service', name);
+          // What this generation no longer has goes: the Service of a server now stdio, the NetworkPolicy of one no longer sandboxed.
+          for (const kind of ['Service', 'NetworkPolicy'] as const) if (objects.every((o) => o.kind !== kind)) await cluster.remove(kind, name);
           this.#appliedAt.set(name, ctx.clock.now());
           this.#applyErrors.delete(name);
           // A new template over a running Deployment: its pods are replaced, a rollout as telemetry counts them.

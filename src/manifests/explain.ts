@@ -22,6 +22,8 @@ interface JsonSchema {
   minimum?: number;
   maximum?: number;
   pattern?: string;
+  /** A field of several types (a Kubernetes quantity: a number or a string). */
+  anyOf?: JsonSchema[];
 }
 
 export interface ExplainedField {
@@ -56,6 +58,7 @@ function schemaFor(kind: Kind, apiVersion: string): JsonSchema {
 }
 
 export function typeName(node: JsonSchema): string {
+  if (node.anyOf !== undefined) return [...new Set(node.anyOf.map(typeName))].join('|');
   if (node.type === 'array') return `[]${node.items ? typeName(node.items) : 'Object'}`;
   if (node.type === 'object') {
     if (node.properties !== undefined) return 'Object';

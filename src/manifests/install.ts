@@ -41,6 +41,8 @@ export interface InstallRequest {
   suspend?: boolean;
   transport?: Transport;
   port?: number;
+  /** spec.image: the container it runs in on Kubernetes (unused by local processes). */
+  image?: string;
   env?: { name: string; value: string }[];
   secrets?: SecretBinding[];
   /** metadata.annotations (where a catalog install came from). */
@@ -134,6 +136,7 @@ export function planInstall(request: InstallRequest, resources: readonly Resourc
     kind: 'MCPServer',
     metadata: { name, ...(request.annotations !== undefined ? { annotations: request.annotations } : {}) },
     spec: {
+      ...(request.image !== undefined ? { image: request.image } : {}),
       ...(request.remote !== undefined ? { remote: request.remote } : { command: request.command }),
       ...(args.length ? { args } : {}),
       ...(request.workingDir !== undefined ? { workingDir: request.workingDir } : {}),
@@ -187,6 +190,7 @@ function addCommand(request: InstallRequest, newSecrets: readonly NewSecret[]): 
   const words = ['apiary', 'add', request.name];
   if (request.transport) words.push('--transport', request.transport);
   if (request.port !== undefined) words.push('--port', String(request.port));
+  if (request.image !== undefined) words.push('--image', request.image);
   for (const e of request.env ?? []) words.push('--env', `${e.name}=${e.value}`);
   for (const binding of request.secrets ?? []) {
     const created = newSecrets.find((s) => s.variable === binding.variable);

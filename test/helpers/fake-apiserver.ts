@@ -45,7 +45,10 @@ const TYPES: ResourceType[] = [
   { group: '', version: 'v1', kind: 'Service', plural: 'services', namespaced: true, shortNames: ['svc'] },
   { group: '', version: 'v1', kind: 'Pod', plural: 'pods', namespaced: true, shortNames: ['po'] },
   { group: 'apps', version: 'v1', kind: 'Deployment', plural: 'deployments', namespaced: true, shortNames: ['deploy'] },
+  // Stored and served only: no network plugin enforces it here (as on a cluster whose CNI has no policy support).
+  { group: 'networking.k8s.io', version: 'v1', kind: 'NetworkPolicy', plural: 'networkpolicies', namespaced: true, shortNames: ['netpol'] },
 ];
+const GROUPS = [...new Set(TYPES.map((t) => t.group).filter((g) => g !== ''))];
 
 interface WatchEvent {
   rv: number;
@@ -66,6 +69,8 @@ export interface FakeApiServerOptions {
    * own in miniature: its declared port is a free local port, passed as $PORT.
    */
   runContainers?: { cwd: string };
+  /** Resources (plurals) the caller may not touch, answered 403 Forbidden as RBAC words it: a Role from before apiary used them. */
+  forbidden?: string[];
 }
 
 /** A container the kubelet runs as a local process. */
@@ -83,6 +88,7 @@ export class FakeApiServer {
   readonly #retain: number;
   readonly #onRequest: FakeApiServerOptions['onRequest'];
   readonly #run: FakeApiServerOptions['runContainers'];
+  readonly #forbidden: ReadonlySet<string>;
   /** Pod key -> its container's local process (runContainers). */
   readonly #containers = new Map<string, LocalContainer>();
   /** Pod key -> container restarts so far, and when the next one is due. */
@@ -97,6 +103,7 @@ export class FakeApiServer {
     this.#retain = options.retainEvents ?? 1000;
     this.#onRequest = options.onRequest;
     this.#run = options.runContainers;
+    this.#forbidden = new Set(options.forbidden ?? []);
   }
 
   /** Listens on 127.0.0.1 (port 0: any free one; pass the old port to come back where a client expects it). */
@@ -166,12 +173,13 @@ current-context: fake
     const path = url.pathname.replace(/\/$/, '');
     if (path === '/version') return this.#json(res, 200, { major: '1', minor: '32', gitVersion: 'v1.32.0-apiary-fake', platform: 'linux/amd64' });
     if (path === '/api') return this.#json(res, 200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] });
-    if (path === '/apis') return this.#json(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [{ name: 'apps', versions: [{ groupVersion: 'apps/v1', version: 'v1' }], preferredVersion: { groupVersion: 'apps/v1', version: 'v1' } }] });
-    if (path === '/api/v1' || path === '/apis/apps/v1') return this.#json(res, 200, this.#resourceList(path === '/api/v1' ? '' : 'apps'));
+    if (path === '/apis') return this.#json(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups: GROUPS.map((name) => ({ name, versions: [{ groupVersion: `${name}/v1`, version: 'v1' }], preferredVersion: { groupVersion: `${name}/v1`, version: 'v1' } })) });
+    const groupPath = /^\/apis\/([^/]+)\/v1$/.exec(path);
+    if (path === '/api/v1' || (groupPath !== null && GROUPS.includes(groupPath[1]!))) return this.#json(res, 200, this.#resourceList(groupPath?.[1] ?? ''));
     // Every namespace exists in the fake (kubectl asks, to word a NotFound).
     const namespaceOnly = /^\/api\/v1\/namespaces\/([^/]+)$/.exec(path);
     if (namespaceOnly !== null) return this.#json(res, 200, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespaceOnly[1] }, status: { phase: 'Active' } });
-    const match = /^\/(?:api\/v1|apis\/apps\/v1)\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?(?:\/(status))?$/.exec(path) ?? /^\/(?:api\/v1|apis\/apps\/v1)\/()([^/]+)$/.exec(path);
+    const match = /^\/(?:api\/v1|apis\/[^/]+\/v1)\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?(?:\/(status))?$/.exec(path) ?? /^\/(?:api\/v1|apis\/[^/]+\/v1)\/()([^/]+)$/.exec(path);
     if (match === null) return this.#status(res, 404, 'NotFound', `the server could not find the requested resource (${path})`);
     const namespace = match[1] === '' ? undefined : match[1];
     const plural = match[2]!;
@@ -179,6 +187,11 @@ current-context: fake
     const type = TYPES.find((t) => t.plural === plural && (t.group === '' ? path.startsWith('/api/v1') : path.startsWith(`/apis/${t.group}/`)));
     if (type === undefined) return this.#status(res, 404, 'NotFound', `the server could not find the requested resource (${plural})`);
     const method = req.method ?? 'GET';
+    if (this.#forbidden.has(type.plural)) {
+      const verb = method === 'PATCH' ? 'patch' : method === 'DELETE' ? 'delete' : name !== undefined ? 'get' : url.searchParams.get('watch') === 'true' ? 'watch' : 'list';
+      const resource = `${type.plural}${type.group ? `.${type.group}` : ''}`;
+      return this.#status(res, 403, 'Forbidden', `${resource}${name !== undefined ? ` "${name}"` : ''} is forbidden: User "system:serviceaccount:apiary:apiary" cannot ${verb} resource "${type.plural}" in API group "${type.group}"${namespace !== undefined ? ` in the namespace "${namespace}"` : ''}`, { ...(name !== undefined ? { name } : {}), group: type.group, kind: type.plural });
+    }
     if (method === 'GET' && name === undefined && url.searchParams.get('watch') === 'true') return this.#watch(req, res, type, namespace, url);
     if (method === 'GET' && name === undefined) return this.#list(res, type, namespace, url);
     if (method === 'GET') return this.#getOne(res, type, namespace!, name!);

@@ -36,6 +36,7 @@ interface AddOptions {
   env: string[];
   transport?: string;
   port?: string;
+  image?: string;
   url?: string;
   header: string[];
   oauth?: boolean;
@@ -80,6 +81,7 @@ export function registerAdd(program: Command, ctx: CliContext): void {
     .option('--oauth', 'the hosted server logs in with OAuth (spec.remote.auth); connect it once with: apiary connect NAME')
     .option('--transport <T>', `${TRANSPORTS.join(' | ')} (with --url: streamable-http or sse)`)
     .option('--port <PORT>', 'port')
+    .option('--image <IMAGE>', 'the container image the command runs in on Kubernetes (spec.image; unused by local processes)')
     .option('-o, --output <format>', 'text or json', 'text')
     .usage("NAME [options] -- COMMAND [ARGS...]\n       apiary add NAME --url URL [--header 'NAME=VALUE'] [--secret VAR] [options]")
     .action(async (name: string, command: string[], opts: AddOptions, cmd: Command) => {
@@ -105,6 +107,7 @@ export function registerAdd(program: Command, ctx: CliContext): void {
           ...(remote !== undefined ? { remote } : { args }),
           ...(opts.transport && remote === undefined ? { transport: opts.transport as Transport } : {}),
           ...(port !== undefined ? { port } : {}),
+          ...(opts.image !== undefined ? { image: opts.image } : {}),
           env,
           secrets: opts.secret.map((flag) => secretBinding(flag, loaded.resources)),
         },

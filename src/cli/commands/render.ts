@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { openSecret } from '../../crypto/secret-data.js';
 import { ApiaryError } from '../../errors.js';
-import { renderKubernetes } from '../../kubernetes/render.js';
+import { renderKubernetes, type KubeObject } from '../../kubernetes/render.js';
 import { loadDirectory } from '../../manifests/loader.js';
 import { formatManifestError } from '../../manifests/errors.js';
 import { runningManifestDir } from '../../source/directory.js';
@@ -42,15 +42,20 @@ export function registerRender(program: Command, ctx: CliContext): void {
           : {}),
       });
       for (const p of rendered.problems) ctx.io.err(paint(ctx.io, p.skipped ? 'yellow' : 'red', `${p.skipped ? 'note' : 'error'}: ${p.kind.toLowerCase()}/${p.name} not rendered: ${p.message}`));
+      for (const n of rendered.notes) ctx.io.err(paint(ctx.io, 'yellow', `note: ${n.kind.toLowerCase()}/${n.name}: ${n.message}`));
       if (opts.output === 'json') {
         ctx.io.out(JSON.stringify({ apiVersion: 'v1', kind: 'List', items: rendered.objects }, null, 2));
       } else {
-        const docs = rendered.objects.map((o) => stringify(o).trimEnd());
+        // A note goes above its object too, where a reviewer of the YAML (or of a Flux repository) reads it.
+        const noteOf = (o: KubeObject): string => rendered.notes.filter((n) => n.kind === o.kind && n.name === o.metadata.name).map((n) => `# ${n.message}\n`).join('');
+        const docs = rendered.objects.map((o) => `${noteOf(o)}${stringify(o).trimEnd()}`);
         const refs = rendered.secretReferences.map(
           (s) => `# Secret ${s.name} (keys: ${s.keys.join(', ') || 'none'}): values not printed. Create it in the cluster another way (SOPS, Sealed Secrets), or render with --include-secret-values.`,
         );
         ctx.io.out([...refs, ...docs.map((d) => `---\n${d}`)].join('\n'));
       }
+      // As kubectl apply -f with a bad document: what could be printed is, and the exit code says something was left out
+      // (1: a server that should run on Kubernetes was not rendered; a hosted one, which has nothing to deploy, is only a note).
       if (rendered.problems.some((p) => !p.skipped)) ctx.exitCode = 1;
     });
 }
