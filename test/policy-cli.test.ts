@@ -142,4 +142,24 @@ describe('get and describe the access kinds', () => {
     expect(r.stdout).toContain('Audit:            on, 3 kept');
     expect(r.stdout).toContain('  github/create_*: 5/60s');
   });
+
+  it('credentials written into the issuer, JWKS or OTLP URL: validate warns at each, get (table, json, yaml) and describe show them as ***', async () => {
+    const dir = await tempDir();
+    await writeFile(
+      join(dir, 'gateway.yaml'),
+      'apiVersion: apiary.dev/v1alpha1\nkind: Gateway\nmetadata:\n  name: default\nspec:\n  auth:\n    mode: oidc\n    oidc:\n      issuer: https://me:issuer-pass-1@issuer.example.com\n      audience: apiary\n      jwksURL: https://me:jwks-pass-2@issuer.example.com/jwks\n  telemetry:\n    otlp:\n      endpoint: http://otel:otlp-pass-3@127.0.0.1:4318\n',
+    );
+    const validate = await apiary(['validate'], dir);
+    expect(validate.code).toBe(0);
+    for (const [where, field] of [['9:15', 'spec.auth.oidc.issuer'], ['11:16', 'spec.auth.oidc.jwksURL'], ['14:17', 'spec.telemetry.otlp.endpoint']]) {
+      expect(validate.stderr).toContain(`gateway.yaml:${where}: ${field}: credentials in the URL are readable by anyone who reads this file`);
+    }
+    const shown = [await apiary(['get', 'gateways', '-o', 'wide'], dir), await apiary(['get', 'gateway', '-o', 'json'], dir), await apiary(['get', 'gateway', '-o', 'yaml'], dir), await apiary(['describe', 'gateway'], dir)];
+    for (const r of shown) {
+      expect(r.stdout).toContain('https://***@issuer.example.com');
+      expect(`${r.stdout}${r.stderr}`).not.toMatch(/issuer-pass-1|jwks-pass-2|otlp-pass-3/);
+    }
+    expect(shown[1]!.stdout).toContain('http://***@127.0.0.1:4318');
+    expect(shown[3]!.stdout).toContain('https://***@issuer.example.com/jwks');
+  });
 });

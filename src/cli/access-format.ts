@@ -7,6 +7,7 @@
 import type { Decision, Subject } from '../api/access.js';
 import type { AccessRule, AccessSubject, GatewaySpec, ServerRateLimits } from '../api/manifests.js';
 import { findCondition, type GatewayStatus } from '../api/status.js';
+import { shownGatewaySpec } from '../manifests/access.js';
 import type { ObjectView } from '../state/view.js';
 import { table } from './table.js';
 
@@ -14,7 +15,7 @@ import { table } from './table.js';
 export type Detail = [label: string, value: string | undefined] | string;
 
 function gatewaySpec(o: ObjectView): GatewaySpec | undefined {
-  return o.resource?.kind === 'Gateway' ? (o.resource.manifest.spec ?? {}) : undefined;
+  return o.resource?.kind === 'Gateway' ? shownGatewaySpec(o.resource.manifest.spec ?? {}) : undefined;
 }
 
 function limit(l: { requests: number; perSeconds: number } | undefined): string | undefined {

@@ -9,13 +9,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { relative, sep } from 'node:path';
 import { compilePolicies, type AccessPolicySet, type Decision, type Subject } from '../api/access.js';
 import type { AccessAnswer, AccessCell, AccessPoliciesAnswer, GatewayAnswer, ItemAccess, PolicyView, ServerAccess, SubjectRow } from '../api/console-access.js';
-import type { AccessSubject, AuthMode, GatewaySpec } from '../api/manifests.js';
+import type { AccessSubject, AuthMode } from '../api/manifests.js';
 import { ApiaryError } from '../errors.js';
-import { accessWarnings, authModeOf, policySource } from '../manifests/access.js';
+import { accessWarnings, authModeOf, policySource, shownGatewaySpec } from '../manifests/access.js';
 import { formatManifestError } from '../manifests/errors.js';
 import type { AccessPolicyResource, Resource, SourceRef } from '../manifests/resource.js';
 import type { ObjectView, StateView } from '../state/view.js';
-import { redactUrl } from '../util/redact-url.js';
 import type { ApiContext } from './api.js';
 import { HttpError, sendJson } from './http.js';
 
@@ -39,17 +38,6 @@ function resources(view: StateView): Resource[] {
   return view.objects.flatMap((o) => (o.resource !== undefined ? [o.resource] : []));
 }
 
-/** spec as written, with credentials someone put in a URL shown as ***. */
-function shownSpec(spec: GatewaySpec): GatewaySpec {
-  const oidc = spec.auth?.oidc;
-  const otlp = spec.telemetry?.otlp;
-  return {
-    ...spec,
-    ...(spec.auth !== undefined ? { auth: { ...spec.auth, ...(oidc !== undefined ? { oidc: { ...oidc, issuer: redactUrl(oidc.issuer), ...(oidc.jwksURL !== undefined ? { jwksURL: redactUrl(oidc.jwksURL) } : {}) } } : {}) } } : {}),
-    ...(spec.telemetry !== undefined ? { telemetry: { ...spec.telemetry, ...(otlp !== undefined ? { otlp: { ...otlp, endpoint: redactUrl(otlp.endpoint) } } : {}) } } : {}),
-  };
-}
-
 export async function gateway(ctx: ApiContext, _req: IncomingMessage, res: ServerResponse): Promise<void> {
   const view = ctx.feed.view();
   const object = view.objects.find((o) => o.kind === 'Gateway');
@@ -61,7 +49,7 @@ export async function gateway(ctx: ApiContext, _req: IncomingMessage, res: Serve
   }
   const doc = ctx.feed.document('Gateway', object.name);
   const resource = object.resource?.kind === 'Gateway' ? object.resource : undefined;
-  const spec = resource === undefined ? undefined : shownSpec(resource.manifest.spec ?? {});
+  const spec = resource === undefined ? undefined : shownGatewaySpec(resource.manifest.spec ?? {});
   const oidc = spec?.auth?.oidc;
   const answer: GatewayAnswer = {
     present: true,

@@ -5,7 +5,8 @@
  * the same set from the same resources.
  */
 import { compilePolicies, type AccessPolicySet, type PolicySource } from '../api/access.js';
-import type { AuthMode } from '../api/manifests.js';
+import type { AuthMode, GatewaySpec } from '../api/manifests.js';
+import { redactUrl } from '../util/redact-url.js';
 import type { ManifestError } from './errors.js';
 import type { AccessPolicyResource, GatewayResource, Resource } from './resource.js';
 
@@ -71,5 +72,31 @@ function unknownServers(resources: readonly Resource[], policies: readonly Acces
       }
     });
   }
+  return out;
+}
+
+/**
+ * A Gateway's spec as it may be shown (get, describe, the console): credentials someone wrote into the issuer, JWKS or
+ * OTLP URL (https://user:token@host) as `***`: a reader of `get -o json` or of the console is not necessarily a reader of
+ * the manifest.
+ */
+export function shownGatewaySpec(spec: GatewaySpec): GatewaySpec {
+  const oidc = spec.auth?.oidc;
+  const otlp = spec.telemetry?.otlp;
+  return {
+    ...spec,
+    ...(spec.auth !== undefined ? { auth: { ...spec.auth, ...(oidc !== undefined ? { oidc: { ...oidc, issuer: redactUrl(oidc.issuer), ...(oidc.jwksURL !== undefined ? { jwksURL: redactUrl(oidc.jwksURL) } : {}) } } : {}) } } : {}),
+    ...(spec.telemetry !== undefined ? { telemetry: { ...spec.telemetry, ...(otlp !== undefined ? { otlp: { ...otlp, endpoint: redactUrl(otlp.endpoint) } } : {}) } } : {}),
+  };
+}
+
+/** The Gateway's URL fields, by path, for the warning that credentials written in one are readable by anyone who reads the file. */
+export function gatewayUrlFields(spec: GatewaySpec | undefined): { path: string[]; url: string }[] {
+  const out: { path: string[]; url: string }[] = [];
+  const oidc = spec?.auth?.oidc;
+  if (oidc !== undefined) out.push({ path: ['spec', 'auth', 'oidc', 'issuer'], url: oidc.issuer });
+  if (oidc?.jwksURL !== undefined) out.push({ path: ['spec', 'auth', 'oidc', 'jwksURL'], url: oidc.jwksURL });
+  const otlp = spec?.telemetry?.otlp;
+  if (otlp !== undefined) out.push({ path: ['spec', 'telemetry', 'otlp', 'endpoint'], url: otlp.endpoint });
   return out;
 }

@@ -12,6 +12,7 @@ import { closest } from '../util/suggest.js';
 import type { ManifestError } from './errors.js';
 import { describeIssues } from './issues.js';
 import { locate, type Position } from './locate.js';
+import { gatewayUrlFields } from './access.js';
 import { slowRateWarnings } from './rate-limits.js';
 import type { Resource, SourceRef } from './resource.js';
 
@@ -120,7 +121,15 @@ function parseDocument(
       result.warnings.push({ file: where.file, line: pos.line, col: pos.col, field: 'spec.url', message: 'spec.url: credentials in the URL are readable by anyone who reads this file (apiary never shows them); prefer a git credential helper or an SSH URL' });
     }
   }
-  if (schema.kind === 'Gateway' && parsed.success) warnUnusedOidc(parsed.data as GatewayManifest, doc, lc, result);
+  if (schema.kind === 'Gateway' && parsed.success) {
+    warnUnusedOidc(parsed.data as GatewayManifest, doc, lc, result);
+    for (const { path, url } of gatewayUrlFields((parsed.data as GatewayManifest).spec)) {
+      if (!/^https?:\/\/[^/@]*@/i.test(url)) continue;
+      const pos = locate(doc, path, lc);
+      const field = path.join('.');
+      result.warnings.push({ file: where.file, line: pos.line, col: pos.col, field, message: `${field}: credentials in the URL are readable by anyone who reads this file (get, describe and the console show them as ***)` });
+    }
+  }
   if ((schema.kind === 'Gateway' || schema.kind === 'MCPServer') && parsed.success) {
     result.warnings.push(...slowRateWarnings((parsed.data as { spec?: { rateLimits?: GatewayRateLimits } }).spec?.rateLimits, doc, lc, where.file));
   }

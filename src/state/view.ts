@@ -10,6 +10,7 @@ import { API_GROUP_VERSION, kindLower, resourceKey, type Kind, type ResourceKey 
 import type { ResourceEvent, AnyStatus } from '../api/status.js';
 import { secretForms } from '../crypto/secret-data.js';
 import { messageOf } from '../errors.js';
+import { shownGatewaySpec } from '../manifests/access.js';
 import { formatManifestError } from '../manifests/errors.js';
 import { loadDirectory } from '../manifests/loader.js';
 import type { ParsedDocument } from '../manifests/parse.js';
@@ -94,9 +95,9 @@ function objectFor(kind: Kind, name: string, resource: Resource | undefined, rec
   if (meta?.labels) metadata.labels = meta.labels;
   if (meta?.annotations) metadata.annotations = meta.annotations;
   const object: ApiObject = { apiVersion: API_GROUP_VERSION, kind, metadata };
-  // Access settings hold no secret (an issuer, globs, names): shown as written.
+  // Policies hold no secret (globs, names): shown as written; a Gateway's URLs without credentials someone wrote into them.
   if (resource?.kind === 'MCPServer' || resource?.kind === 'AccessPolicy') object.spec = resource.manifest.spec;
-  if (resource?.kind === 'Gateway') object.spec = resource.manifest.spec ?? {};
+  if (resource?.kind === 'Gateway') object.spec = shownGatewaySpec(resource.manifest.spec ?? {});
   if (resource?.kind === 'GitRepository') object.spec = { ...resource.manifest.spec, url: redactUrl(resource.manifest.spec.url) };
   if (resource?.kind === 'Secret') {
     // Keys and their form only: never values.
