@@ -157,6 +157,21 @@ describe('a hosted server (spec.remote)', () => {
     expect(out).not.toContain('secret-port.yaml');
   });
 
+  it('a password written into spec.remote.url: validate warns at the field; get -o json and describe show it as ***; $(VAR)s in its place are no warning', async () => {
+    const h = await harness();
+    await h.write('written.yaml', hostedYaml('https://me:written-pass-4f1e@mcp.example.com/mcp').replace('name: hosted\n', 'name: written\n'));
+    await h.write('bound.yaml', hostedYaml('https://$(HOSTED_KEY)@mcp.example.com/mcp').replace('name: hosted\n', 'name: bound\n'));
+    const validate = await runCli(['validate', h.dir], { env: h.env });
+    const warned = `${validate.stdout}${validate.stderr}`;
+    expect(warned).toMatch(/written\.yaml:\d+:\d+: spec\.remote\.url: credentials in the URL are readable by anyone who reads this file/);
+    expect(warned).not.toMatch(/bound\.yaml:\d+:\d+: spec\.remote\.url: credentials/);
+    for (const args of [['get', 'mcpserver', 'written', '-o', 'json'], ['get', 'mcpserver', 'written', '-o', 'yaml'], ['describe', 'mcpserver', 'written']]) {
+      const r = await runCli([...args, '--dir', h.dir, '--state-dir', h.stateDir], { env: h.env });
+      expect(r.stdout).toContain('https://***@mcp.example.com/mcp');
+      expect(`${r.stdout}${r.stderr}`).not.toContain('written-pass-4f1e');
+    }
+  });
+
   it('canary: a secret in the URL or in a header is in no status, describe, get -o json, console answer or feed, even when the server echoes it', async () => {
     // A hosted server that refuses every request, quoting the URL it was asked for (as some error pages do).
     hosted = createServer((req, res) => void res.writeHead(401, { 'Content-Type': 'text/plain' }).end(`unknown key in ${req.url}`));

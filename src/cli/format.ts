@@ -11,6 +11,7 @@ import { age, table } from './table.js';
 // Only the type: what reads the port (and its node:net, the reconciler) stays out of get's start-up.
 import type { InternalPort } from './internal-port.js';
 import { gatewayDetails, policyDetails, serverRateLimitDetails } from './access-format.js';
+import { redactUrl } from '../util/redact-url.js';
 
 export function serialize(value: unknown, format: 'json' | 'yaml'): string {
   return format === 'json' ? JSON.stringify(value, null, 2) : stringify(value, { lineWidth: 0 }).trimEnd();
@@ -218,7 +219,7 @@ function describeServer(o: ObjectView, status: MCPServerStatus | undefined, out:
   const spec = r.manifest.spec;
   out.push('Spec:');
   if (spec.remote !== undefined) {
-    out.push(`  ${line('Remote', `${spec.remote.url} (${spec.remote.transport ?? 'streamable-http'})`)}`);
+    out.push(`  ${line('Remote', `${redactUrl(spec.remote.url)} (${spec.remote.transport ?? 'streamable-http'})`)}`);
     for (const h of spec.remote.headers ?? []) out.push(`  ${line('Header', `${h.name}: ${h.value.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, '<$1>')}`)}`);
   } else {
     if (spec.image !== undefined) out.push(`  ${line('Image', spec.image)}`);

@@ -16,6 +16,9 @@ import { gatewayUrlFields } from './access.js';
 import { slowRateWarnings } from './rate-limits.js';
 import type { Resource, SourceRef } from './resource.js';
 
+/** An http(s) URL with a user (and maybe a password) before the host: what redactUrl shows as ***. */
+const CREDENTIALS_IN_URL = /^https?:\/\/[^/@]*@/i;
+
 export interface ParsedDocument {
   source: SourceRef;
   /** Known once the document names a kind apiary understands. */
@@ -113,10 +116,17 @@ function parseDocument(
   if (schema.kind === 'Secret') checkSecretMaps(object, doc, lc, error, result);
   if (schema.kind === 'MCPServer' && parsed.success) {
     warnVariableReferences(parsed.data as MCPServerManifest, doc, lc, result);
+    const url = (parsed.data as MCPServerManifest).spec.remote?.url;
+    // https://$(USER):$(TOKEN)@host is the way to do it: names of variables bound to a Secret, no value in the file.
+    const userinfo = url === undefined ? undefined : /^https?:\/\/([^/@]*)@/i.exec(url)?.[1];
+    if (userinfo !== undefined && !/^(?:\$\([A-Za-z_][A-Za-z0-9_]*\)|:)*$/.test(userinfo)) {
+      const pos = locate(doc, ['spec', 'remote', 'url'], lc);
+      result.warnings.push({ file: where.file, line: pos.line, col: pos.col, field: 'spec.remote.url', message: 'spec.remote.url: credentials in the URL are readable by anyone who reads this file (get and describe show them as ***); put them in a Secret and write $(VAR) in their place, with VAR bound in spec.env' });
+    }
   }
   if (schema.kind === 'GitRepository' && parsed.success) {
     const url = (parsed.data as { spec: { url: string } }).spec.url;
-    if (/^https?:\/\/[^/@]*@/i.test(url)) {
+    if (CREDENTIALS_IN_URL.test(url)) {
       const pos = locate(doc, ['spec', 'url'], lc);
       result.warnings.push({ file: where.file, line: pos.line, col: pos.col, field: 'spec.url', message: 'spec.url: credentials in the URL are readable by anyone who reads this file (apiary never shows them); prefer a git credential helper or an SSH URL' });
     }
@@ -124,7 +134,7 @@ function parseDocument(
   if (schema.kind === 'Gateway' && parsed.success) {
     warnUnusedOidc(parsed.data as GatewayManifest, doc, lc, result);
     for (const { path, url } of gatewayUrlFields((parsed.data as GatewayManifest).spec)) {
-      if (!/^https?:\/\/[^/@]*@/i.test(url)) continue;
+      if (!CREDENTIALS_IN_URL.test(url)) continue;
       const pos = locate(doc, path, lc);
       const field = path.join('.');
       result.warnings.push({ file: where.file, line: pos.line, col: pos.col, field, message: `${field}: credentials in the URL are readable by anyone who reads this file (get, describe and the console show them as ***)` });

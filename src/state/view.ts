@@ -96,7 +96,12 @@ function objectFor(kind: Kind, name: string, resource: Resource | undefined, rec
   if (meta?.annotations) metadata.annotations = meta.annotations;
   const object: ApiObject = { apiVersion: API_GROUP_VERSION, kind, metadata };
   // Policies hold no secret (globs, names): shown as written; a Gateway's URLs without credentials someone wrote into them.
-  if (resource?.kind === 'MCPServer' || resource?.kind === 'AccessPolicy') object.spec = resource.manifest.spec;
+  if (resource?.kind === 'AccessPolicy') object.spec = resource.manifest.spec;
+  if (resource?.kind === 'MCPServer') {
+    const spec = resource.manifest.spec;
+    // A hosted server's URL without credentials someone wrote into it (a $(VAR) from a Secret is only a name).
+    object.spec = spec.remote === undefined ? spec : { ...spec, remote: { ...spec.remote, url: redactUrl(spec.remote.url) } };
+  }
   if (resource?.kind === 'Gateway') object.spec = shownGatewaySpec(resource.manifest.spec ?? {});
   if (resource?.kind === 'GitRepository') object.spec = { ...resource.manifest.spec, url: redactUrl(resource.manifest.spec.url) };
   if (resource?.kind === 'Secret') {
