@@ -282,6 +282,25 @@ describe('apiary as an OAuth resource server', () => {
     }
   });
 
+  it('scopes to advertise (spec.auth.oidc.scopes): in the metadata and the 401 challenge, after the required ones; not checked in tokens', async () => {
+    const advertised = oidcConfig();
+    advertised.oidc = { ...advertised.oidc!, scopes: ['openid', 'mcp'] };
+    gate.configure(advertised);
+    try {
+      expect((await post(endpoint.url)).headers.get('www-authenticate')).toContain('scope="openid mcp"');
+      expect(await (await fetch(`http://127.0.0.1:${endpoint.port}/.well-known/oauth-protected-resource/mcp`)).json()).toMatchObject({ scopes_supported: ['openid', 'mcp'] });
+      // A token that carries neither is still let in: advertising is not requiring.
+      const plain = await provider.clientToken(SVC.id, SVC.secret, endpoint.url, 'mcp');
+      expect((await post(endpoint.url, plain)).status).toBe(200);
+      const both = oidcConfig(['admin']);
+      both.oidc = { ...both.oidc!, scopes: ['openid', 'admin'] };
+      gate.configure(both);
+      expect(await (await fetch(`http://127.0.0.1:${endpoint.port}/.well-known/oauth-protected-resource`)).json()).toMatchObject({ scopes_supported: ['admin', 'openid'] });
+    } finally {
+      gate.configure(oidcConfig());
+    }
+  });
+
   it('a token without a required scope: 403 insufficient_scope naming the scopes; the SDK v2 client asks for them and gets in', async () => {
     gate.configure(oidcConfig(['admin']));
     try {

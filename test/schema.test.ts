@@ -59,6 +59,7 @@ describe('explain (kubectl explain over the same schema)', () => {
       ['groupsClaim', false],
       ['jwksURL', false],
       ['requiredScopes', false],
+      ['scopes', false],
     ]);
     expect(explain('accesspolicy.spec.subjects').fields.map((f) => f.name)).toEqual(['user', 'group', 'authenticated', 'token']);
     expect(explain('policy.spec.rules.effect').allowed).toEqual(['Allow', 'Deny']);

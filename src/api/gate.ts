@@ -103,7 +103,8 @@ export interface AccessConfig {
   /** The state directory's bearer token: required in mode token; in mode oidc accepted as `token: local` too. */
   token?: string;
   /** Mode oidc: the provider, as the Gateway names it. */
-  oidc?: { issuer: string; audience: string; requiredScopes?: readonly string[] };
+  /** `scopes`: what clients are told to ask for besides `requiredScopes` (advertised, not checked). */
+  oidc?: { issuer: string; audience: string; requiredScopes?: readonly string[]; scopes?: readonly string[] };
   /** Mode oidc: checks the tokens. */
   verifier?: TokenVerifier;
   policies: AccessPolicySet;

@@ -427,13 +427,16 @@ const keyUrl = z.string().refine(isTrustedKeyUrl, { error: KEY_URL_RULE });
 
 export const AUTH_MODES = ['token', 'oidc', 'none'] as const;
 
+const ScopeToken = z.string().regex(OAUTH_SCOPE, { error: 'must be an OAuth scope: printable characters without spaces, quotes or backslashes' });
+
 export const GatewayOidc = z.strictObject({
   issuer: keyUrl.describe("The OpenID provider's issuer URL, exactly as tokens carry it in iss; its keys are found by OIDC discovery unless jwksURL is set"),
   audience: z.string().min(1).describe('What tokens must carry in aud (RFC 8707): the resource apiary is to the provider'),
   usernameClaim: z.string().min(1).optional().describe('The claim that names the caller (default sub)'),
   groupsClaim: z.string().min(1).optional().describe('The claim that lists the caller\'s groups, a list of strings (default groups)'),
   jwksURL: keyUrl.optional().describe("Where the provider's signing keys are, when discovery should not be used"),
-  requiredScopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, { error: 'must be an OAuth scope: printable characters without spaces, quotes or backslashes' })).optional().describe('Scopes every token must carry (default none: some clients ask for no scope); a token without them is answered 403 insufficient_scope'),
+  requiredScopes: z.array(ScopeToken).optional().describe('Scopes every token must carry (default none: some clients ask for no scope); a token without them is answered 403 insufficient_scope'),
+  scopes: z.array(ScopeToken).optional().describe('Scopes clients are told to ask for (the metadata\'s scopes_supported and the 401\'s scope), beside requiredScopes: for a provider that refuses a login asking for none (e.g. openid); not checked in tokens'),
 });
 
 export const GatewayAuth = z

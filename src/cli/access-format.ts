@@ -129,6 +129,7 @@ export function gatewayDetails(o: ObjectView): Detail[] {
     out.push(['Issuer', oidc.issuer], ['Audience', oidc.audience], ['Username claim', oidc.usernameClaim ?? 'sub'], ['Groups claim', oidc.groupsClaim ?? 'groups']);
     if (oidc.jwksURL !== undefined) out.push(['JWKS', oidc.jwksURL]);
     if (oidc.requiredScopes?.length) out.push(['Required scopes', oidc.requiredScopes.join(' ')]);
+    if (oidc.scopes?.length) out.push(['Advertised scopes', oidc.scopes.join(' ')]);
   }
   const audit = spec.audit;
   out.push(['Audit', audit?.enabled === false ? 'off' : `on${audit?.maxFileBytes !== undefined ? `, rotated at ${audit.maxFileBytes} bytes` : ''}${audit?.maxFiles !== undefined ? `, ${audit.maxFiles} kept` : ''}`]);

@@ -54,6 +54,11 @@ export function asksForResourceMetadata(req: IncomingMessage): boolean {
   return path === RESOURCE_METADATA_PATH || path === `${RESOURCE_METADATA_PATH}/mcp` || path === `${RESOURCE_METADATA_PATH}/sse`;
 }
 
+/** What a client is told to ask for: the scopes tokens must carry, then those the Gateway adds for the provider's sake. */
+function advertisedScopes(oidc: Oidc): string[] {
+  return [...new Set([...(oidc.requiredScopes ?? []), ...(oidc.scopes ?? [])])];
+}
+
 /**
  * The metadata document (RFC 9728 §2) of the endpoint `req` reached.
  * `resource` is the identifier the well-known path was built from (§3.3: a
@@ -66,7 +71,7 @@ export function resourceMetadata(req: IncomingMessage, oidc: Oidc, server: strin
     resource: `${originOf(req)}${path === RESOURCE_METADATA_PATH ? '' : resourcePath(path)}`,
     authorization_servers: [oidc.issuer],
     bearer_methods_supported: ['header'],
-    ...(oidc.requiredScopes !== undefined && oidc.requiredScopes.length > 0 ? { scopes_supported: [...oidc.requiredScopes] } : {}),
+    ...(advertisedScopes(oidc).length > 0 ? { scopes_supported: advertisedScopes(oidc) } : {}),
     resource_name: server === '*' ? 'apiary (every server)' : `apiary: ${server}`,
   };
 }
@@ -79,7 +84,7 @@ export function resourceMetadata(req: IncomingMessage, oidc: Oidc, server: strin
 export function bearerChallenge(req: IncomingMessage, oidc: Oidc | undefined, refused: Refused): { status: 401 | 403; headers: Record<string, string>; message: string } {
   const metadataUrl = `${originOf(req)}${RESOURCE_METADATA_PATH}${resourcePath(pathOf(req))}`;
   const params = [`resource_metadata="${metadataUrl}"`];
-  const scopes = oidc?.requiredScopes ?? [];
+  const scopes = oidc === undefined ? [] : advertisedScopes(oidc);
   if (refused.reason === 'insufficient_scope' || refused.reason === 'invalid_token') params.push(`error="${refused.reason}"`);
   if (scopes.length > 0) params.push(`scope="${scopes.join(' ')}"`);
   if (refused.description !== undefined) params.push(`error_description="${quotable(refused.description)}"`);

@@ -219,7 +219,9 @@ export class AccessControl implements Runnable {
     const oidc = settings.oidc;
     const config: Omit<AccessConfig, 'token'> = {
       mode: settings.mode,
-      ...(oidc !== undefined ? { oidc: { issuer: oidc.issuer, audience: oidc.audience, ...(oidc.requiredScopes !== undefined ? { requiredScopes: oidc.requiredScopes } : {}) } } : {}),
+      ...(oidc !== undefined
+        ? { oidc: { issuer: oidc.issuer, audience: oidc.audience, ...(oidc.requiredScopes !== undefined ? { requiredScopes: oidc.requiredScopes } : {}), ...(oidc.scopes !== undefined ? { scopes: oidc.scopes } : {}) } }
+        : {}),
       ...(verifier !== undefined ? { verifier } : {}),
       policies: settings.policies,
       ...(limiter !== undefined ? { limiter } : {}),
