@@ -78,6 +78,9 @@ describe('the built CLI loads what a verb needs', () => {
     expect(existsSync(join(DIST, 'apiary.blob'))).toBe(true);
     // Nor zod's messages in other languages (German's "Eingabe", input), which no verb shows.
     expect(readFileSync(join(DIST, 'apiary.cjs'), 'latin1')).not.toContain('Eingabe');
+    // Nor, in the snapshot's heap, the schemas zod's clones were made from (their parent link, kept only for metadata).
+    expect(readFileSync(join(DIST, 'apiary-snapshot.cjs'), 'latin1')).not.toMatch(/_zod\.parent\s*=\s*inst\b/);
+    expect(readFileSync(join(DIST, 'apiary.cjs'), 'latin1')).toMatch(/_zod\.parent\s*=\s*inst\b/);
     const state = await tempDir();
     const cases: [string[], string[]][] = [
       [['--version'], ['apiary.cjs']],
