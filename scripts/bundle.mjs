@@ -158,11 +158,10 @@ const onlySnapshotVerbs = {
  * to register a description on. Parsing reads neither, and get and validate
  * never read a description (explain, which does, is not in the snapshot), yet
  * both kept schemas alive in the start-up snapshot's heap, which every get
- * and validate reads at start: 409 zod schemas where there were 625, 115 KB
- * less blob (measured: get 1.98x to 1.91x `node -e 0` in CPU for the
- * parent links, 1.97x to 1.92x for the descriptions). So the snapshot's
- * bundle drops the link, and its describe gives the schema itself; the main
- * bundle keeps zod whole.
+ * and validate reads at start: 390 zod schemas where there were 625, 110 KB
+ * less blob, about 6 million of 187 million instructions a get (cachegrind).
+ * So the snapshot's bundle drops the link, and its describe gives the schema
+ * itself; the main bundle keeps zod whole.
  */
 const zodWithoutMetadataClones = [
   editModule('no-zod-clone-parents', /[\\/]zod[\\/]v4[\\/]core[\\/]util\.js$/, /if \(!def \|\| params\?\.parent\)\s*cl\._zod\.parent = inst;/, '', "zod: clone's parent link to drop"),
