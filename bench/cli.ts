@@ -10,7 +10,7 @@
  * starts without a snapshot (an npm install, another node).
  *
  * NODE_EXTRA_CA_CERTS, when set, makes node read and parse those
- * certificates at every start (Node 20; about 10 ms here), which flatters
+ * certificates at every start (Node 20; about 29 ms of CPU here), which flatters
  * every ratio to `node -e 0`: the same cases then run again without it,
  * interleaved with the rest, each compared with `node -e 0` without it.
  */
