@@ -78,6 +78,14 @@ describe('the built CLI loads what a verb needs', () => {
     expect(existsSync(join(DIST, 'apiary.blob'))).toBe(true);
     // Nor zod's messages in other languages (German's "Eingabe", input), which no verb shows.
     expect(readFileSync(join(DIST, 'apiary.cjs'), 'latin1')).not.toContain('Eingabe');
+    // Nor the parts of zod no module of apiary names (its compiler, for one): zod's namespace is imported as a namespace.
+    for (const bundle of ['apiary.cjs', 'apiary-snapshot.cjs']) expect(readFileSync(join(DIST, bundle), 'latin1')).not.toContain('z.compile does not support');
+    // Nor, in the snapshot's heap, the zod schemas made for metadata only: the ones clones were made from (their parent
+    // link) and describe's clones (with the description registered); the main bundle keeps both.
+    for (const metadata of [/_zod\.parent\s*=\s*inst\b/, /globalRegistry\.add\(cl,\s*\{\s*description\s*\}\)/]) {
+      expect(readFileSync(join(DIST, 'apiary-snapshot.cjs'), 'latin1')).not.toMatch(metadata);
+      expect(readFileSync(join(DIST, 'apiary.cjs'), 'latin1')).toMatch(metadata);
+    }
     const state = await tempDir();
     const cases: [string[], string[]][] = [
       [['--version'], ['apiary.cjs']],
