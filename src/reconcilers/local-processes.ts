@@ -61,6 +61,8 @@ export class LocalProcesses implements Backend {
       liveness: this.#liveness,
     });
     this.#gateway = gateway;
+    // A stdio server's stderr reaches its log redacted like its stdout's stray lines (the same redactor, the same events).
+    this.#runtime.setOutputFilter?.((name, line) => gateway.redactLine(name, line));
     const ctx: ReconcileContext = { ...shared, runtime: this.#runtime, gateway, memory: new Map(), liveness: (name) => this.#liveness.get(name) };
     const servers = new MCPServerReconciler(ctx);
     this.#servers = servers;
