@@ -72,6 +72,11 @@ interface Tracked {
  */
 const STDERR_DRAIN_MS = 2_000;
 
+/** An EgressDenied event per server and target at most this often (as SecretRedacted, per server and key). */
+export const EGRESS_DENIED_INTERVAL_MS = 60_000;
+/** Targets reported per server within that interval; further refusals are in its log only. */
+export const EGRESS_DENIED_TARGETS = 10;
+
 /** The key a process is tracked under: its server's name, and its slot. */
 function slotKey(name: string, slot: Slot): string {
   return slot === 'current' ? name : `${name}\0${slot}`;
@@ -102,6 +107,9 @@ export class ProcessRuntime implements Runtime {
   /** Probed once, when the first sandboxed server asks. */
   #sandboxSupport: SandboxSupport | undefined;
   #egress: EgressProxy | undefined;
+  #egressDenied: ((name: string, target: string) => void) | undefined;
+  /** When each server's refusal of each target was last reported: the events say it once a minute, the log every time. */
+  readonly #deniedReported = new Map<string, Map<string, number>>();
   /** What each line a stdio server writes to stderr goes through on its way to the log (the gateway's secret redaction). */
   #stderrFilter: (name: string, line: string) => string = (_name, line) => line;
 
@@ -118,6 +126,10 @@ export class ProcessRuntime implements Runtime {
 
   setOutputFilter(filter: (name: string, line: string) => string): void {
     this.#stderrFilter = filter;
+  }
+
+  onEgressDenied(listener: (name: string, target: string) => void): void {
+    this.#egressDenied = listener;
   }
 
   sandboxSupport(): SandboxSupport {
@@ -577,6 +589,23 @@ export class ProcessRuntime implements Runtime {
   #egressRefused(refusal: EgressRefusal): void {
     const line = `apiary egress proxy: refused ${refusal.method} ${refusal.target}: not in spec.sandbox.allow of server ${refusal.server} (403)\n`;
     void appendFile(this.#layout.logFile(refusal.server), line, { mode: FILE_MODE }).catch(() => undefined);
+    if (this.#egressDenied !== undefined && this.#firstInWindow(refusal.server, refusal.target)) this.#egressDenied(refusal.server, refusal.target);
+  }
+
+  /**
+   * Whether this refusal is the first of its server and target within
+   * EGRESS_DENIED_INTERVAL_MS. Older entries go as new ones come, and past
+   * EGRESS_DENIED_TARGETS targets in a window a server's further ones are not
+   * reported: a server that tries a thousand hosts makes a few events, not a thousand.
+   */
+  #firstInWindow(server: string, target: string): boolean {
+    const now = this.#clock.now();
+    const seen = this.#deniedReported.get(server) ?? new Map<string, number>();
+    this.#deniedReported.set(server, seen);
+    for (const [t, at] of seen) if (now - at >= EGRESS_DENIED_INTERVAL_MS) seen.delete(t);
+    if (seen.has(target) || seen.size >= EGRESS_DENIED_TARGETS) return false;
+    seen.set(target, now);
+    return true;
   }
 
   /** The log a process in a slot writes (a replaced one's was renamed when the next took over). */

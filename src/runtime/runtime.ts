@@ -133,6 +133,12 @@ export interface Runtime {
    * secret redaction). Without it, lines are copied as they are.
    */
   setOutputFilter?(filter: (name: string, line: string) => string): void;
+  /**
+   * Optional: told when a sandboxed server's egress proxy refused a host:port
+   * not in its allow list, at most once per EGRESS_DENIED_INTERVAL_MS per
+   * server and target (every refusal is in the server's log all the same).
+   */
+  onEgressDenied?(listener: (name: string, target: string) => void): void;
   /** Optional: kill every server at once (SIGKILL), synchronously; returns how many. */
   killAll?(): number;
 }
