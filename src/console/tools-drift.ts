@@ -7,6 +7,7 @@
  * CLI's, refusals and messages included.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AuditSubject } from '../api/audit.js';
 import type { ToolsApproveAnswer, ToolsDriftAnswer } from '../api/console.js';
 import { approvedAfter, approveTools, describeDrift, digests, driftPatches, hasDrift, toolDrift, type ToolDefinition } from '../api/tool-lock.js';
 import { ApiaryError, messageOf } from '../errors.js';
@@ -15,10 +16,13 @@ import { readToolsLock, TOOLS_LOCK_FILE, writeToolsLock } from '../manifests/too
 import { refuseGitSourced, runningManifestDir } from '../source/directory.js';
 import { StateLayout } from '../state/layout.js';
 import { readObservedTools, writeObservedTools } from '../state/observed-tools.js';
+import { writeApprovalNote } from '../state/requests.js';
 import type { ApiContext } from './api.js';
 import { ApproveToolsBody, readBodyAs } from './bodies.js';
 import { sendJson } from './http.js';
 import { underDirectoryLock } from './locked-write.js';
+
+const CONSOLE_SUBJECT: AuditSubject = { kind: 'token' };
 
 /** A declared stdio server (only theirs are judged: the gateway pins at its stdio bridge); otherwise a NotFound or Unsupported error. */
 export function requireStdioServer(loaded: LoadResult, dir: string, name: string): void {
@@ -51,9 +55,11 @@ export async function serverToolsDrift(dir: string, layout: StateLayout, name: s
  * `apiary tools approve NAME [TOOL]`, for a caller that holds the directory
  * lock and has read it (`loaded`): refused for a directory that follows git
  * and for a server that is not a declared stdio server; with a tool, only
- * that tool's pin follows what the server lists now.
+ * that tool's pin follows what the server lists now. An approval that
+ * changed the lock leaves a note for the audit log, naming `who` and the
+ * tools (the controller records it when the log is on).
  */
-export async function approveServerTools(dir: string, loaded: LoadResult, layout: StateLayout, name: string, tool?: string): Promise<ToolsApproveAnswer> {
+export async function approveServerTools(dir: string, loaded: LoadResult, layout: StateLayout, who: AuditSubject, name: string, tool?: string): Promise<ToolsApproveAnswer> {
   await refuseGitSourced(dir, loaded);
   requireStdioServer(loaded, dir, name);
   const listed = await listedTools(layout, name);
@@ -62,9 +68,14 @@ export async function approveServerTools(dir: string, loaded: LoadResult, layout
     throw new ApiaryError('NotFound', `mcpserver "${name}" neither lists nor pins a tool "${tool}"`);
   }
   const lock = approveTools(before, name, listed, tool);
+  const was = toolDrift(before.servers[name] ?? {}, digests(listed));
   const approved = (await readObservedTools(layout, name, 'approved')) ?? [];
   await writeObservedTools(layout, name, approvedAfter(approved, listed, tool), 'approved');
   const written = await writeToolsLock(dir, lock);
+  if (written.written) {
+    const tools = tool !== undefined ? [tool] : [...was.changed, ...was.added, ...was.removed].sort();
+    await writeApprovalNote(layout, { server: name, tools, subject: who, approvedAt: new Date().toISOString() });
+  }
   const left = toolDrift(lock.servers[name] ?? {}, digests(listed));
   return {
     server: name,
@@ -90,6 +101,7 @@ export async function toolsDrift(ctx: ApiContext, _req: IncomingMessage, res: Se
 /** POST /api/v1/mcpservers/{name}/tools-approve {tool?}: as `apiary tools approve NAME [TOOL]`, under the directory's lock. */
 export async function toolsApprove(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, [name]: string[]): Promise<void> {
   const { tool } = await readBodyAs(req, ApproveToolsBody);
-  const answer = await underDirectoryLock(ctx.dir, (loaded) => approveServerTools(ctx.dir, loaded, new StateLayout(ctx.stateDir), name!, tool));
+  // The console signs in with apiary's own token: its approvals are the local token's, as its calls are.
+  const answer = await underDirectoryLock(ctx.dir, (loaded) => approveServerTools(ctx.dir, loaded, new StateLayout(ctx.stateDir), CONSOLE_SUBJECT, name!, tool));
   sendJson(res, 200, answer);
 }

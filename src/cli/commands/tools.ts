@@ -6,6 +6,7 @@
  * absent from the endpoint, so the endpoint cannot show what changed. None
  * needs a running controller; a running one takes a new lock at once.
  */
+import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { lockEntry, withEntry, type ToolsLock } from '../../api/tool-lock.js';
 import { approveServerTools, listedTools, requireStdioServer, serverToolsDrift } from '../../console/tools-drift.js';
@@ -22,6 +23,15 @@ import type { CliContext } from '../context.js';
 async function stdioServers(dir: string): Promise<string[]> {
   const loaded = await loadDirectory(dir);
   return loaded.resources.flatMap((r) => (r.kind === 'MCPServer' && r.manifest.spec.remote === undefined && (r.manifest.spec.transport ?? 'stdio') === 'stdio' ? [r.name] : [])).sort();
+}
+
+/** The account the CLI runs as; the environment's word for it where the system has no entry for the uid (a container). */
+function cliUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env['USER'] ?? process.env['LOGNAME'] ?? `uid ${process.getuid?.() ?? '?'}`;
+  }
 }
 
 export function registerTools(program: Command, ctx: CliContext): void {
@@ -79,7 +89,9 @@ export function registerTools(program: Command, ctx: CliContext): void {
     .action(async (name: string, tool: string | undefined, _opts: unknown, cmd: Command) => {
       const { dir, stateDir } = ctx.locations(cmd);
       await refuseGitSourced(dir);
-      const done = await underDirectoryLock(dir, (loaded) => approveServerTools(dir, loaded, new StateLayout(stateDir), name, tool));
+      // The audit log names the person at the terminal (the account the CLI runs as).
+      const who = { kind: 'user' as const, user: cliUser() };
+      const done = await underDirectoryLock(dir, (loaded) => approveServerTools(dir, loaded, new StateLayout(stateDir), who, name, tool));
       const left = done.drifted ? `; still: ${done.summary}` : '';
       ctx.io.out(`${done.written ? 'approved' : 'already approved:'} ${tool === undefined ? `every tool of mcpserver/${name}` : `mcpserver/${name} tool "${tool}"`} in ${done.file}${left}\n`);
     });
