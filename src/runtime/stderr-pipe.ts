@@ -55,7 +55,14 @@ export function pipeStderr(stderr: Readable, fd: number, filter: () => LineFilte
       partial = '';
       out.end(() => resolve());
     };
-    stderr.on('data', (chunk: Buffer) => take(decoder.write(chunk)));
+    stderr.on('data', (chunk: Buffer) => {
+      take(decoder.write(chunk));
+      // A slow disk holds the server's writes (the pipe fills), not the controller's memory.
+      if (out.writableNeedDrain) {
+        stderr.pause();
+        out.once('drain', () => stderr.resume());
+      }
+    });
     stderr.once('end', finish);
     // A read error (the pipe torn down), or a stream destroyed without an end (a spawn that failed), ends the copy with what was read.
     stderr.once('error', finish);
