@@ -77,6 +77,22 @@ describe('pinned tools in the audit log', () => {
     expect(verify.code).toBe(0);
   }, 90_000);
 
+  it('an approval made while no controller runs is recorded by the next one to start', async () => {
+    const h = await harness();
+    await h.write('gateway.yaml', AUDITED);
+    await h.write('drift.yaml', manifest());
+    await h.start();
+    await drifted(h);
+    await h.controller!.stop();
+    expect((await tools(h, 'approve', 'drift')).code).toBe(0);
+    expect(await approvalNotes(h)).toHaveLength(1);
+    await h.start();
+    const layout = new StateLayout(h.stateDir);
+    const approval = await h.waitFor('the approval recorded', async () => (await readAuditRecords(layout).catch(() => [])).find((r) => r.method === 'tools/approve'));
+    expect(approval).toMatchObject({ subject: { kind: 'user', user: userInfo().username }, name: 'echo, exfiltrate' });
+    expect(await approvalNotes(h)).toEqual([]);
+  }, 90_000);
+
   it('without an audit log, an approval writes no record and leaves no note', async () => {
     const h = await harness();
     await h.write('drift.yaml', manifest());
