@@ -63,6 +63,10 @@ describe.skipIf(!chromium.available)('pinned tools in the console', () => {
     expect(cli.stdout).toContain(echoDiff.trimEnd());
     expect(await page.getByTestId('tools-drift').textContent()).toContain('changed: echo; new: exfiltrate');
     await page.screenshot({ path: join(SHOTS, 'tools-drift.png') });
+    // A phone's width: the diffs wrap, nothing scrolls sideways.
+    await page.setViewportSize({ width: 360, height: 800 });
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360);
+    await page.setViewportSize({ width: 1280, height: 800 });
 
     // Approve one: the lock follows echo (its previous file kept), and echo leaves the list as the condition changes.
     await page.getByRole('button', { name: 'Approve echo' }).click();
