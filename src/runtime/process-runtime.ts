@@ -19,6 +19,7 @@ import { lastOutputLine } from './last-output.js';
 import { EgressProxy, type EgressRefusal } from './egress-proxy.js';
 import { EGRESS_PORT, probeSandbox, sandboxArgs, type SandboxSupport } from './sandbox.js';
 import { pipeStderr } from './stderr-pipe.js';
+import { OncePerWindow } from '../util/once-per.js';
 import type { Slot } from '../api/slot.js';
 import type { AdoptionReport, ExitListener, LaunchSpec, ObservedProcess, Runtime, StopOptions, Termination } from './runtime.js';
 
@@ -108,8 +109,8 @@ export class ProcessRuntime implements Runtime {
   #sandboxSupport: SandboxSupport | undefined;
   #egress: EgressProxy | undefined;
   #egressDenied: ((name: string, target: string) => void) | undefined;
-  /** When each server's refusal of each target was last reported: the events say it once a minute, the log every time. */
-  readonly #deniedReported = new Map<string, Map<string, number>>();
+  /** Which refusals are reported: the events say each server's target once a minute, the log every time. */
+  readonly #deniedReported: OncePerWindow;
   /** What each line a stdio server writes to stderr goes through on its way to the log (the gateway's secret redaction). */
   #stderrFilter: (name: string, line: string) => string = (_name, line) => line;
 
@@ -122,6 +123,7 @@ export class ProcessRuntime implements Runtime {
     this.#maxLogBytes = options.maxLogBytes ?? 10 * 1024 * 1024;
     this.#indexEveryMs = options.logIndexEveryMs ?? 250;
     this.#env = options.env ?? process.env;
+    this.#deniedReported = new OncePerWindow(options.clock, EGRESS_DENIED_INTERVAL_MS, EGRESS_DENIED_TARGETS);
   }
 
   setOutputFilter(filter: (name: string, line: string) => string): void {
@@ -589,23 +591,7 @@ export class ProcessRuntime implements Runtime {
   #egressRefused(refusal: EgressRefusal): void {
     const line = `apiary egress proxy: refused ${refusal.method} ${refusal.target}: not in spec.sandbox.allow of server ${refusal.server} (403)\n`;
     void appendFile(this.#layout.logFile(refusal.server), line, { mode: FILE_MODE }).catch(() => undefined);
-    if (this.#egressDenied !== undefined && this.#firstInWindow(refusal.server, refusal.target)) this.#egressDenied(refusal.server, refusal.target);
-  }
-
-  /**
-   * Whether this refusal is the first of its server and target within
-   * EGRESS_DENIED_INTERVAL_MS. Older entries go as new ones come, and past
-   * EGRESS_DENIED_TARGETS targets in a window a server's further ones are not
-   * reported: a server that tries a thousand hosts makes a few events, not a thousand.
-   */
-  #firstInWindow(server: string, target: string): boolean {
-    const now = this.#clock.now();
-    const seen = this.#deniedReported.get(server) ?? new Map<string, number>();
-    this.#deniedReported.set(server, seen);
-    for (const [t, at] of seen) if (now - at >= EGRESS_DENIED_INTERVAL_MS) seen.delete(t);
-    if (seen.has(target) || seen.size >= EGRESS_DENIED_TARGETS) return false;
-    seen.set(target, now);
-    return true;
+    if (this.#egressDenied !== undefined && this.#deniedReported.first(refusal.server, refusal.target)) this.#egressDenied(refusal.server, refusal.target);
   }
 
   /** The log a process in a slot writes (a replaced one's was renamed when the next took over). */
