@@ -341,6 +341,7 @@ export class MCPServerReconciler {
         case 'forget':
           await ctx.gateway.release(name);
           ctx.memory.delete(name);
+          this.#driftRecorded.delete(name);
           ctx.runtime.amendHistory(name, undefined);
           await ctx.records.remove(KIND, name);
           ctx.logger.info('server removed', { server: name });
@@ -368,6 +369,7 @@ export class MCPServerReconciler {
           if (action.reason === 'Deleted') {
             await ctx.gateway.release(name);
             ctx.memory.delete(name);
+            this.#driftRecorded.delete(name);
             ctx.runtime.amendHistory(name, undefined);
             await ctx.records.remove(KIND, name);
             return { again: false, forgotten: true };
