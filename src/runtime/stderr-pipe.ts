@@ -17,6 +17,15 @@ import { StringDecoder } from 'node:string_decoder';
  */
 export const MAX_STDERR_LINE_CHARS = 64 * 1024;
 
+/**
+ * How much of a server's stderr the controller holds while the file takes it
+ * before it stops reading (and the server's writes wait on a full pipe). A
+ * burst within it costs the server nothing: a Node server that writes to a
+ * full pipe queues the rest in its own memory, and a process.exit() at that
+ * moment loses what is queued (written to a file, its writes were synchronous).
+ */
+export const BACKLOG_BYTES = 1024 * 1024;
+
 export type LineFilter = (line: string) => string;
 
 /**
@@ -26,7 +35,7 @@ export type LineFilter = (line: string) => string;
  * written; the descriptor is closed then (it follows the file when renamed).
  */
 export function pipeStderr(stderr: Readable, fd: number, filter: () => LineFilter): Promise<void> {
-  const out = createWriteStream('', { fd, autoClose: true });
+  const out = createWriteStream('', { fd, autoClose: true, highWaterMark: BACKLOG_BYTES });
   const decoder = new StringDecoder('utf8');
   let partial = '';
   const emit = (text: string, newline: boolean): void => {
