@@ -39,6 +39,8 @@ describe('a directory that follows git is written by no verb', () => {
       { args: ['recipients', 'remove', 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p'] },
       { args: ['add', 'a', '--', 'node', 'server.js'] },
       { args: ['install', 'weather', '--version', '1.0.0', ...CATALOG, '--allow-missing', '--yes'] },
+      { args: ['tools', 'approve', 'a'] },
+      { args: ['tools', 'lock'] },
     ];
     for (const verb of verbs) {
       const result = await runCli(verb.args, { env: ws.env, ...(verb.input !== undefined ? { input: verb.input } : {}) });
@@ -62,6 +64,8 @@ describe('a directory that follows git is written by no verb', () => {
       await c.request('POST', '/api/v1/mcpservers/a/resume', { body: {} }),
       await c.request('DELETE', '/api/v1/mcpservers/a', { body: {} }),
       await c.request('POST', '/api/v1/install', { body: { name: 'a', command: 'node', args: [] } }),
+      await c.request('POST', '/api/v1/mcpservers/a/tools-approve', { body: {} }),
+      await c.request('POST', '/api/v1/mcpservers/a/tools-approve', { body: { tool: 'echo' } }),
     ];
     for (const refused of writes) {
       expect(refused.status, refused.body).toBe(409);
@@ -69,5 +73,9 @@ describe('a directory that follows git is written by no verb', () => {
       expect(refused.json()['message']).toContain(REFUSED);
     }
     expect(await readdir(h.dir)).toEqual(['source.yaml']);
+    // The drift view says why it offers no Approve, in the same words.
+    const drift = await c.request('GET', '/api/v1/mcpservers/a/tools-drift');
+    expect(drift.status, drift.body).toBe(200);
+    expect(drift.json()['approveRefused']).toContain(REFUSED);
   });
 });

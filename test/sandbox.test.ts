@@ -259,7 +259,7 @@ describe.skipIf(!bwrap.available)('a sandboxed server (bubblewrap)', () => {
     }
   }, 60_000);
 
-  it('reaches an allowed host through the egress proxy and nothing else; a refusal is in the server log', async () => {
+  it('reaches an allowed host through the egress proxy and nothing else; a refusal is in the server log and an EgressDenied event', async () => {
     const allowed = await httpHost('allowed');
     const other = await httpHost('other');
     const { h } = await probeSetup(() => `    filesystem:\n      read: [${JSON.stringify(dirname(PROBE))}]\n    network: allow\n    allow: ["127.0.0.1:${allowed}"]\n`);
@@ -279,6 +279,14 @@ describe.skipIf(!bwrap.available)('a sandboxed server (bubblewrap)', () => {
         return text.includes(`refused CONNECT 127.0.0.1:${other}`) ? text : undefined;
       });
       expect(log).toContain(`apiary egress proxy: refused CONNECT 127.0.0.1:${other}: not in spec.sandbox.allow of server probe (403)`);
+      // Refused twice (a tunnel, then a fetch): one Warning event names the server's target, at most once a minute.
+      const denied = await h.waitFor('the EgressDenied event', async () => {
+        const events = ((await h.server('probe'))?.events ?? []).filter((e) => e.reason === 'EgressDenied');
+        return events.length > 0 ? events : undefined;
+      });
+      await h.settled();
+      expect(((await h.server('probe'))?.events ?? []).filter((e) => e.reason === 'EgressDenied')).toHaveLength(1);
+      expect(denied[0]).toMatchObject({ type: 'Warning', message: `the sandbox's egress proxy refused 127.0.0.1:${other}: it is not in spec.sandbox.allow (each refusal is in the server's log)` });
       expect((await h.status('probe'))?.sandbox).toBe(`bubblewrap, profile default, network allow (127.0.0.1:${allowed}), read 1, write 0`);
     } finally {
       await client.close();

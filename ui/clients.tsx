@@ -6,7 +6,7 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import { api } from './api';
-import { Dialog, ErrorNote } from './components';
+import { Dialog, DiffView, ErrorNote } from './components';
 import { store } from './store';
 
 interface ClientStatus {
@@ -25,21 +25,6 @@ interface Preview {
   file: string;
   diff: string;
   skipped: { name: string; why: string }[];
-}
-
-/** A unified diff, each added line green and each removed one red. */
-function DiffView({ text }: { text: string }) {
-  const tone = (line: string): string | undefined => (line.startsWith('+') && !line.startsWith('+++') ? 'add' : line.startsWith('-') && !line.startsWith('---') ? 'del' : undefined);
-  return (
-    <pre class="code diff" data-testid="client-diff">
-      {text.split('\n').map((line, i) => (
-        <span key={i} class={tone(line)}>
-          {line}
-          {'\n'}
-        </span>
-      ))}
-    </pre>
-  );
 }
 
 const TONE: Record<ClientStatus['state'], string> = { connected: 'ok', stale: 'progress', 'not configured': 'idle', unreadable: 'bad', unknown: 'idle' };
@@ -74,7 +59,7 @@ function PreviewDialog({ status, action, onClose }: { status: ClientStatus; acti
             <input type="checkbox" checked={aggregate} onChange={(e) => setAggregate((e.target as HTMLInputElement).checked)} /> One entry for every server (apiary's aggregate endpoint): nothing to rewrite when servers change
           </label>
         )}
-        {preview !== undefined && (preview.diff === '' ? <p data-testid="client-diff">No change to the file.</p> : <DiffView text={preview.diff} />)}
+        {preview !== undefined && (preview.diff === '' ? <p data-testid="client-diff">No change to the file.</p> : <DiffView text={preview.diff} testid="client-diff" />)}
         {preview?.skipped.map((s) => (
           <p class="warn-text" key={s.name}>{s.why}</p>
         ))}

@@ -121,3 +121,18 @@ export function ErrorNote({ error }: { error: { message: string; hints?: string[
     </div>
   );
 }
+
+/** A unified diff, each added line green and each removed one red. */
+export function DiffView({ text, testid }: { text: string; testid?: string }) {
+  const tone = (line: string): string | undefined => (line.startsWith('+') && !line.startsWith('+++') ? 'add' : line.startsWith('-') && !line.startsWith('---') ? 'del' : undefined);
+  return (
+    <pre class="code diff" data-testid={testid}>
+      {text.split('\n').map((line, i) => (
+        <span key={i} class={tone(line)}>
+          {line}
+          {'\n'}
+        </span>
+      ))}
+    </pre>
+  );
+}

@@ -7,6 +7,7 @@ import { addSecretLink, Environment } from './environment';
 import { restartEffect } from './restart';
 import { navigate } from './router';
 import { TryTool } from './try-tool';
+import { DriftNote, ToolsDrift } from './tools-drift';
 import { store } from './store';
 import { openStream } from './stream';
 import type { ApiObject, ClientFileAnswer, LogLines, ServerDetail, ServerSpec } from './types';
@@ -124,6 +125,7 @@ const ServerRow = ({ server, now, onAction }: { server: ApiObject; now: number; 
       <td>
         <PhaseBadge object={server} />
         <Reason server={server} />
+        <DriftNote server={server} />
       </td>
       <td>{ready}</td>
       <td>{server.status?.restartCount ?? 0}</td>
@@ -329,6 +331,7 @@ export function ServerDetailPage({ name }: { name: string }) {
       </div>
       <Reason server={server} />
       <ErrorNote error={error} />
+      <ToolsDrift server={server} />
       <dl class="facts">
         <dt>Command</dt>
         <dd><code>{[spec?.command, ...(spec?.args ?? [])].join(' ')}</code></dd>

@@ -17,6 +17,8 @@ export type {
   SecretSummary,
   SecretUse,
   ToolsAnswer,
+  ToolsApproveAnswer,
+  ToolsDriftAnswer,
 } from '../src/api/console.js';
 export type { Condition, ResourceEvent } from '../src/api/status.js';
 export type ServerDetail = ServerDetailOf<ApiObject>;

@@ -6,9 +6,14 @@
  * Pure: imports nothing of the project (the writer is src/state/audit-log.ts).
  */
 
-/** Who called: the local bearer token, a person from an OIDC token, nobody (auth off), or a caller that failed to authenticate. */
+/**
+ * Who called: the local bearer token (the console's own writes too), a
+ * person (from an OIDC token, or the user running the CLI), nobody (auth
+ * off), a caller that failed to authenticate, or apiary itself (what the
+ * controller saw happen, such as a server's tools drifting).
+ */
 export interface AuditSubject {
-  kind: 'token' | 'user' | 'none' | 'unauthenticated';
+  kind: 'token' | 'user' | 'none' | 'unauthenticated' | 'apiary';
   /** The token's username claim, for kind `user`. */
   user?: string;
   groups?: string[];
@@ -175,4 +180,48 @@ function isObject(value: unknown): value is Record<string, unknown> {
 /** How a subject reads in one word: the user, or the kind in brackets. */
 export function subjectLabel(subject: AuditSubject): string {
   return subject.kind === 'user' && subject.user !== undefined ? subject.user : `(${subject.kind})`;
+}
+
+/** The method of the record of a server's tools drifting from tools.lock.yaml (not a JSON-RPC method: apiary's own). */
+export const TOOLS_DRIFT_METHOD = 'tools/drift';
+/** The method of the record of an approval (`apiary tools approve`, or Approve in the console). */
+export const TOOLS_APPROVE_METHOD = 'tools/approve';
+
+/** The tools a record names, in one field: a server may change thousands, and a record stays small. */
+function toolNames(tools: readonly string[]): string {
+  return cut(tools.join(', '), AUDIT_LIMITS.nameChars);
+}
+
+/**
+ * A server's tools drifted: subject apiary, the tools named, and what was
+ * done about it: withheld (deny, denied) or listed anyway under onDrift
+ * Warn (allow, ok).
+ */
+export function toolsDriftRecord(facts: { time: string; server: string; tools: readonly string[]; withheld: boolean }): AuditRecord {
+  return {
+    time: facts.time,
+    subject: { kind: 'apiary' },
+    server: facts.server,
+    method: TOOLS_DRIFT_METHOD,
+    name: toolNames(facts.tools),
+    decision: facts.withheld ? 'deny' : 'allow',
+    rule: facts.withheld ? 'tools.lock.yaml' : 'tools.lock.yaml (onDrift: Warn)',
+    durationMs: 0,
+    outcome: facts.withheld ? 'denied' : 'ok',
+  };
+}
+
+/** Someone approved what a server lists into tools.lock.yaml: who, and which tools. */
+export function toolsApprovalRecord(facts: { time: string; server: string; tools: readonly string[]; subject: AuditSubject }): AuditRecord {
+  return {
+    time: facts.time,
+    subject: subjectOf(facts.subject),
+    server: facts.server,
+    method: TOOLS_APPROVE_METHOD,
+    name: toolNames(facts.tools),
+    decision: 'allow',
+    rule: 'tools.lock.yaml',
+    durationMs: 0,
+    outcome: 'ok',
+  };
 }

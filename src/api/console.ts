@@ -4,6 +4,7 @@
  * nothing that needs Node, so the page's build can import them too.
  */
 import type { ResourceEvent } from './status.js';
+import type { DriftedTool } from './tool-lock.js';
 
 /** A reference to a secret from a server's environment. */
 export interface SecretUse {
@@ -166,4 +167,32 @@ export interface CallToolAnswer {
   ms: number;
   result?: { content: unknown[]; structuredContent?: unknown; isError: boolean };
   error?: { code: number; message: string };
+}
+
+/** GET /api/v1/mcpservers/{name}/tools-drift: what `apiary tools diff NAME` shows, tool by tool. */
+export interface ToolsDriftAnswer {
+  server: string;
+  /** Whether tools.lock.yaml has an entry for the server (without one, nothing is judged). */
+  pinned: boolean;
+  /** One line: which tools differ and how, or that they match. */
+  summary: string;
+  tools: DriftedTool[];
+  /** Why Approve is not offered here (the directory follows git: the lock is changed by a commit). */
+  approveRefused?: string;
+}
+
+/** POST /api/v1/mcpservers/{name}/tools-approve: what `apiary tools approve NAME [TOOL]` did. */
+export interface ToolsApproveAnswer {
+  server: string;
+  tool?: string;
+  /** tools.lock.yaml's path. */
+  file: string;
+  /** False when the lock already said so. */
+  written: boolean;
+  /** The file replaced, kept (a person may have edited it by hand). */
+  backup?: string;
+  /** Whether anything still differs after the approval (another tool not approved yet). */
+  drifted: boolean;
+  /** What still differs, or that the tools match. */
+  summary: string;
 }

@@ -5,8 +5,11 @@
  * changes a tool after it was approved (a "rug pull") is seen. The
  * description is kept beside the digest for a person reading the lock or
  * its diff in a review. Pure: the file is read and written in src/manifests.
+ * The text diff `apiary tools diff` prints and the console shows is made
+ * here too, so both show the same.
  */
 import { createHash } from 'node:crypto';
+import { createTwoFilesPatch } from 'diff';
 
 /** What the lock pins of a tool as a server lists it; anything else in the listing (title, icons, _meta) is not pinned. */
 export interface ToolDefinition {
@@ -133,4 +136,60 @@ export function describeDrift(drift: ToolDrift): string {
     drift.removed.length > 0 ? `removed: ${drift.removed.join(', ')}` : '',
   ].filter((p) => p !== '');
   return parts.length > 0 ? `tools differ from tools.lock.yaml (${parts.join('; ')})` : 'tools match tools.lock.yaml';
+}
+
+/** The lock file's name, as a diff's header names the pinned side. */
+const LOCK_FILE = 'tools.lock.yaml';
+
+/** What a diff compares of a tool: its description, then its schemas and annotations as sorted, indented JSON. */
+function readable(tool: ToolDefinition, descriptionOnly = false): string {
+  const parts = [`description:\n${tool.description ?? ''}\n`];
+  if (descriptionOnly) return parts[0]!;
+  for (const field of ['inputSchema', 'outputSchema', 'annotations'] as const) {
+    if (tool[field] !== undefined) parts.push(`${field}:\n${JSON.stringify(JSON.parse(canonicalJson(tool[field])), null, 2)}\n`);
+  }
+  return parts.join('');
+}
+
+/**
+ * The text diff of one tool. The pinned side is the approved definition
+ * kept in the state directory when its digest is the lock's; otherwise (a
+ * lock from git, made on another machine) only the descriptions are
+ * compared, and a note says the schemas differ when the descriptions do not.
+ */
+export function toolPatch(server: string, tool: string, pin: LockedTool | undefined, approved: ToolDefinition | undefined, now: ToolDefinition | undefined): string {
+  const whole = pin === undefined || (approved !== undefined && toolDigest(approved) === pin.digest);
+  const before = pin === undefined ? '' : whole ? readable(approved!) : readable({ name: tool, description: pin.description }, true);
+  const after = now === undefined ? '' : readable(now, !whole);
+  const note = !whole && now !== undefined && before === after ? '(the description is the same: the schemas or annotations changed; the approved ones are not kept in this state directory to show)\n' : '';
+  return createTwoFilesPatch(`${LOCK_FILE} ${server}/${tool}`, `listed ${server}/${tool}`, before, after, '', '', { context: 3 }) + note;
+}
+
+/** One drifted tool: how, and its text diff. */
+export interface DriftedTool {
+  name: string;
+  change: 'changed' | 'added' | 'removed';
+  patch: string;
+}
+
+/** Every drifted tool of a server, by name, with its diff: what `tools diff NAME` prints and the console shows. */
+export function driftPatches(server: string, entry: Record<string, LockedTool>, listed: readonly ToolDefinition[], approved: readonly ToolDefinition[]): DriftedTool[] {
+  const drift = toolDrift(entry, digests(listed));
+  const changes: [string, DriftedTool['change']][] = [
+    ...drift.changed.map((n) => [n, 'changed'] as [string, DriftedTool['change']]),
+    ...drift.added.map((n) => [n, 'added'] as [string, DriftedTool['change']]),
+    ...drift.removed.map((n) => [n, 'removed'] as [string, DriftedTool['change']]),
+  ];
+  return changes
+    .sort(([a], [b]) => byName(a, b))
+    .map(([name, change]) => ({ name, change, patch: toolPatch(server, name, entry[name], approved.find((t) => t.name === name), listed.find((t) => t.name === name)) }));
+}
+
+/**
+ * The approved definitions kept for the diff after `approve NAME [TOOL]`:
+ * all that the server lists, or with a tool, the others as approved before
+ * and that tool as listed now.
+ */
+export function approvedAfter(approved: readonly ToolDefinition[], listed: readonly ToolDefinition[], tool?: string): ToolDefinition[] {
+  return tool === undefined ? [...listed] : [...approved.filter((t) => t.name !== tool), ...listed.filter((t) => t.name === tool)];
 }

@@ -39,6 +39,7 @@ import { sealerIfNeeded, underDirectoryLock } from './locked-write.js';
 import { catalogEntry, catalogInstallPlan, catalogInstallWrite, catalogList, clientFile } from './catalog-api.js';
 import type { CatalogOptions } from '../catalog/catalog.js';
 import { callTool, listTools } from './tools-api.js';
+import { toolsApprove, toolsDrift } from './tools-drift.js';
 import { addClient, listClients, previewClient, removeClient } from './clients-api.js';
 import type { LastKnownTools } from './last-tools.js';
 import { accessPolicies, effectiveAccess, gateway } from './access-api.js';
@@ -82,6 +83,8 @@ const routes: Route[] = [
   { method: 'GET', pattern: new RegExp(`^/api/v1/mcpservers/${NAME}/logs$`), handler: logs },
   { method: 'GET', pattern: new RegExp(`^/api/v1/mcpservers/${NAME}/tools$`), handler: listTools },
   { method: 'POST', pattern: new RegExp(`^/api/v1/mcpservers/${NAME}/call$`), handler: callTool },
+  { method: 'GET', pattern: new RegExp(`^/api/v1/mcpservers/${NAME}/tools-drift$`), handler: toolsDrift },
+  { method: 'POST', pattern: new RegExp(`^/api/v1/mcpservers/${NAME}/tools-approve$`), handler: toolsApprove },
   { method: 'GET', pattern: /^\/api\/v1\/secretsummaries$/, handler: secretSummaries },
   { method: 'POST', pattern: /^\/api\/v1\/secrets$/, handler: createSecret },
   { method: 'PUT', pattern: new RegExp(`^/api/v1/secrets/${NAME}/keys/${KEY}$`), handler: updateSecret },

@@ -21,6 +21,9 @@ export const CreateSecretBody = z.strictObject({ name: z.string(), key: z.string
 /** PUT /api/v1/secrets/{name}/keys/{key}. */
 export const UpdateSecretBody = z.strictObject({ value: z.string() });
 
+/** POST /api/v1/mcpservers/{name}/tools-approve: one tool, or (none named) every tool of the server. */
+export const ApproveToolsBody = z.strictObject({ tool: z.string().min(1).max(256).optional() });
+
 /** POST /api/v1/mcpservers/{name}/call: a tool and its arguments, as a tools/call carries them. */
 export const CallToolBody = z.strictObject({ tool: z.string().min(1), arguments: z.record(z.string(), z.unknown()).optional() });
 

@@ -10,6 +10,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import { toolsApprovalRecord } from '../api/audit.js';
 import type { AccessConfig } from '../api/gate.js';
 import { GATEWAY_NAME } from '../api/manifests.js';
 import { parseResourceKey, resourceKey, type ResourceKey } from '../api/names.js';
@@ -238,6 +239,8 @@ export class Controller {
         layout,
         logger,
         restart: (name, requestedAt) => backend.requestRestart(name, requestedAt),
+        // Recorded only while the Gateway keeps an audit log; a note left with the log off is dropped, as a call would be.
+        approved: (note) => backend.gateway.gate.config.audit?.append(toolsApprovalRecord({ time: note.approvedAt, server: note.server, tools: note.tools, subject: note.subject })),
         ...(git !== undefined ? { sourceRequested: () => manager.enqueue(git.keys()) } : {}),
       }),
     );

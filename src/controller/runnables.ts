@@ -5,13 +5,14 @@
  * record (controller.json, repaired on each resync).
  */
 import { watch, type FSWatcher } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { resourceKey, type ResourceKey } from '../api/names.js';
 import type { Host, Runnable } from '../api/runnable.js';
 import { messageOf } from '../errors.js';
 import type { ControllerLock } from '../state/controller-lock.js';
 import type { DesiredState } from '../manifests/desired-state.js';
 import type { StateLayout } from '../state/layout.js';
-import { readRestartRequests } from '../state/requests.js';
+import { readApprovalNotes, readRestartRequests, type ApprovalNote } from '../state/requests.js';
 import { ensureDir } from '../util/atomic.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
@@ -102,6 +103,8 @@ export interface RequestWatcherOptions {
   restart(name: string, requestedAt: string): boolean;
   /** `apiary reconcile source` may have written a request: the source reads it when reconciled. */
   sourceRequested?(): void;
+  /** An approval of a server's tools (`tools approve`, the console's Approve): its audit record, if the log is on. */
+  approved?(note: ApprovalNote): void;
 }
 
 /** Requests the CLI leaves in the state directory, heard by a watch and read again on each resync. */
@@ -127,13 +130,32 @@ export class RequestWatcher implements Runnable {
     return this.#read();
   }
 
+  /** Approval notes are handled one read at a time: two watch events in a row must not record one twice. */
+  #notes: Promise<void> = Promise.resolve();
+
   async #read(): Promise<void> {
     this.#opts.sourceRequested?.();
+    const approved = this.#opts.approved;
+    if (approved !== undefined) {
+      this.#notes = this.#notes.then(() => this.#recordApprovals(approved)).catch((err: unknown) => this.#opts.logger.warn('approval notes not read', { error: messageOf(err) }));
+      await this.#notes;
+    }
     for (const request of await readRestartRequests(this.#opts.layout)) {
       if (this.#opts.restart(request.name, request.requestedAt)) {
         this.#opts.logger.info('rollout restart requested', { server: request.name });
         this.#host?.enqueue([resourceKey('MCPServer', request.name)]);
       }
+    }
+  }
+
+  /** Each note recorded once, then removed (removed first: a note recorded twice would be a false record). */
+  async #recordApprovals(approved: (note: ApprovalNote) => void): Promise<void> {
+    for (const { file, note } of await readApprovalNotes(this.#opts.layout)) {
+      const removed = await rm(file).then(
+        () => true,
+        () => false,
+      );
+      if (removed) approved(note);
     }
   }
 

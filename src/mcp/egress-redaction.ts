@@ -7,6 +7,7 @@
  */
 import { redactValue, SecretRedactor, type NamedSecret, type SecretMatch } from '../api/secret-redactor.js';
 import type { Clock } from '../util/clock.js';
+import { OncePerWindow } from '../util/once-per.js';
 
 /** One report per server and secret key in this window: a server that echoes a secret in every answer does not flood the events. */
 export const REDACTION_REPORT_INTERVAL_MS = 60_000;
@@ -20,14 +21,13 @@ interface ServerSecrets {
 export type RedactionReport = (server: string, secret: string, key: string) => void;
 
 export class EgressRedaction {
-  readonly #clock: Clock;
   readonly #report: RedactionReport;
   readonly #servers = new Map<string, ServerSecrets>();
-  readonly #reported = new Map<string, number>();
+  readonly #reported: OncePerWindow;
 
   constructor(clock: Clock, report: RedactionReport) {
-    this.#clock = clock;
     this.#report = report;
+    this.#reported = new OncePerWindow(clock, REDACTION_REPORT_INTERVAL_MS);
   }
 
   /** The secret values the server is given now. */
@@ -61,13 +61,6 @@ export class EgressRedaction {
   }
 
   #found(server: string, found: readonly SecretMatch[]): void {
-    const now = this.#clock.now();
-    for (const { secret, key } of found) {
-      const id = JSON.stringify([server, secret, key]);
-      const last = this.#reported.get(id);
-      if (last !== undefined && now - last < REDACTION_REPORT_INTERVAL_MS) continue;
-      this.#reported.set(id, now);
-      this.#report(server, secret, key);
-    }
+    for (const { secret, key } of found) if (this.#reported.first(server, JSON.stringify([secret, key]))) this.#report(server, secret, key);
   }
 }

@@ -125,6 +125,11 @@ export class Gateway {
     this.#redaction.set(name, secrets);
   }
 
+  /** A line of the server's own output (its stderr, copied by the runtime), with its secrets replaced: for its log. */
+  redactLine(name: string, line: string): string {
+    return this.#redaction.line(name, line);
+  }
+
   /** Makes sure the server's MCP plumbing exists for this transport and port. */
   async ensure(name: string, transport: Transport, port: number, health: HealthOptions, tools?: ToolFilterSpec, upstreamPort?: number, pins?: ToolPins): Promise<void> {
     let entry = this.#entries.get(name);

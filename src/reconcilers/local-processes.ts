@@ -61,6 +61,13 @@ export class LocalProcesses implements Backend {
       liveness: this.#liveness,
     });
     this.#gateway = gateway;
+    // A stdio server's stderr reaches its log redacted like its stdout's stray lines (the same redactor, the same events).
+    this.#runtime.setOutputFilter?.((name, line) => gateway.redactLine(name, line));
+    this.#runtime.onEgressDenied?.((name, target) => {
+      shared.records.event('MCPServer', name, 'Warning', 'EgressDenied', `the sandbox's egress proxy refused ${printableTarget(target)}: it is not in spec.sandbox.allow (each refusal is in the server's log)`);
+      // The event is written with the server's next status.
+      host.enqueue([resourceKey('MCPServer', name)]);
+    });
     const ctx: ReconcileContext = { ...shared, runtime: this.#runtime, gateway, memory: new Map(), liveness: (name) => this.#liveness.get(name) };
     const servers = new MCPServerReconciler(ctx);
     this.#servers = servers;
@@ -146,4 +153,10 @@ export class LocalProcesses implements Backend {
  */
 export function hostedServers(layout: StateLayout, shared: SharedContext): (gateway: Gateway, liveness: (name: string) => LivenessFailure | undefined) => Reconciler {
   return (gateway, liveness) => new MCPServerReconciler({ ...shared, runtime: new ProcessRuntime({ layout, clock: shared.clock }), gateway, memory: new Map(), liveness });
+}
+
+/** What the server asked for is its own text: cut, and anything but a host:port's characters shown as `?`, before an event quotes it. */
+function printableTarget(target: string): string {
+  const shown = target.replace(/[^A-Za-z0-9.:[\]_-]/g, '?');
+  return shown.length > 260 ? `${shown.slice(0, 259)}…` : shown;
 }

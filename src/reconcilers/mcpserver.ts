@@ -7,6 +7,8 @@ import { createHash } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { specHash } from '../api/generation.js';
 import { withRevision } from '../api/applied-revision.js';
+import { toolsDriftRecord } from '../api/audit.js';
+import type { ToolDrift } from '../api/tool-lock.js';
 import { resourceKey } from '../api/names.js';
 import { findCondition, setCondition, type MCPServerStatus } from '../api/status.js';
 import type { ToolPins } from '../mcp/bridge.js';
@@ -243,6 +245,8 @@ function launchSpec(ctx: ReconcileContext, resource: MCPServerResource, generati
 
 export class MCPServerReconciler {
   readonly #ctx: ReconcileContext;
+  /** The drifted tools last seen per server, to record each tool that starts drifting once. */
+  readonly #driftRecorded = new Map<string, Set<string>>();
 
   constructor(ctx: ReconcileContext) {
     this.#ctx = ctx;
@@ -337,6 +341,7 @@ export class MCPServerReconciler {
         case 'forget':
           await ctx.gateway.release(name);
           ctx.memory.delete(name);
+          this.#driftRecorded.delete(name);
           ctx.runtime.amendHistory(name, undefined);
           await ctx.records.remove(KIND, name);
           ctx.logger.info('server removed', { server: name });
@@ -364,6 +369,7 @@ export class MCPServerReconciler {
           if (action.reason === 'Deleted') {
             await ctx.gateway.release(name);
             ctx.memory.delete(name);
+            this.#driftRecorded.delete(name);
             ctx.runtime.amendHistory(name, undefined);
             await ctx.records.remove(KIND, name);
             return { again: false, forgotten: true };
@@ -580,7 +586,29 @@ export class MCPServerReconciler {
     if (drifted?.status === 'True' && drifted.message !== findCondition(previous.conditions, 'ToolsDrifted')?.message) {
       ctx.records.event(KIND, name, 'Warning', 'ToolsDrifted', drifted.message);
     }
+    this.#auditDrift(name, desired, previous, drifted?.status === 'True' ? mcp?.drift : undefined);
     await ctx.records.setStatus(KIND, name, status);
+  }
+
+  /**
+   * One audit record (when the Gateway keeps a log) each time a tool starts
+   * to drift: as ToolsDrifted turns True, and when a tool joins those already
+   * drifted. A tool approved and drifting again is recorded again; a
+   * condition that was True before this controller started was recorded by
+   * the one before it.
+   */
+  #auditDrift(name: string, desired: DesiredServer, previous: MCPServerStatus, drift: ToolDrift | undefined): void {
+    if (drift === undefined) {
+      this.#driftRecorded.delete(name);
+      return;
+    }
+    const tools = [...drift.changed, ...drift.added, ...drift.removed].sort();
+    const seen = this.#driftRecorded.get(name);
+    this.#driftRecorded.set(name, new Set(tools));
+    if (seen === undefined && findCondition(previous.conditions, 'ToolsDrifted')?.status === 'True') return;
+    if (tools.every((t) => seen?.has(t) === true)) return;
+    const withheld = desired.state === 'valid' && desired.pins?.withhold === true;
+    this.#ctx.gateway.gate.config.audit?.append(toolsDriftRecord({ time: new Date(this.#ctx.clock.now()).toISOString(), server: name, tools, withheld }));
   }
 }
 

@@ -18,6 +18,8 @@ import { RunHistories, type RunHistory } from './history.js';
 import { lastOutputLine } from './last-output.js';
 import { EgressProxy, type EgressRefusal } from './egress-proxy.js';
 import { EGRESS_PORT, probeSandbox, sandboxArgs, type SandboxSupport } from './sandbox.js';
+import { pipeStderr } from './stderr-pipe.js';
+import { OncePerWindow } from '../util/once-per.js';
 import type { Slot } from '../api/slot.js';
 import type { AdoptionReport, ExitListener, LaunchSpec, ObservedProcess, Runtime, StopOptions, Termination } from './runtime.js';
 
@@ -60,7 +62,21 @@ interface Tracked {
   record?: ProcessRecord;
   /** The secret values it was given: redacted from the output a failure quotes. */
   secrets?: readonly string[];
+  /** Its stderr copied through apiary to its log (a stdio server's): done once everything it wrote is in the file. */
+  stderrDrained?: Promise<void>;
 }
+
+/**
+ * How long an exited process's stderr is waited for: a process that left
+ * its process group (setsid) can hold the pipe open after the group is
+ * killed, and the exit must still be reported.
+ */
+const STDERR_DRAIN_MS = 2_000;
+
+/** An EgressDenied event per server and target at most this often (as SecretRedacted, per server and key). */
+export const EGRESS_DENIED_INTERVAL_MS = 60_000;
+/** Targets reported per server within that interval; further refusals are in its log only. */
+export const EGRESS_DENIED_TARGETS = 10;
 
 /** The key a process is tracked under: its server's name, and its slot. */
 function slotKey(name: string, slot: Slot): string {
@@ -92,6 +108,11 @@ export class ProcessRuntime implements Runtime {
   /** Probed once, when the first sandboxed server asks. */
   #sandboxSupport: SandboxSupport | undefined;
   #egress: EgressProxy | undefined;
+  #egressDenied: ((name: string, target: string) => void) | undefined;
+  /** Which refusals are reported: the events say each server's target once a minute, the log every time. */
+  readonly #deniedReported: OncePerWindow;
+  /** What each line a stdio server writes to stderr goes through on its way to the log (the gateway's secret redaction). */
+  #stderrFilter: (name: string, line: string) => string = (_name, line) => line;
 
   constructor(options: ProcessRuntimeOptions) {
     this.#layout = options.layout;
@@ -102,6 +123,15 @@ export class ProcessRuntime implements Runtime {
     this.#maxLogBytes = options.maxLogBytes ?? 10 * 1024 * 1024;
     this.#indexEveryMs = options.logIndexEveryMs ?? 250;
     this.#env = options.env ?? process.env;
+    this.#deniedReported = new OncePerWindow(options.clock, EGRESS_DENIED_INTERVAL_MS, EGRESS_DENIED_TARGETS);
+  }
+
+  setOutputFilter(filter: (name: string, line: string) => string): void {
+    this.#stderrFilter = filter;
+  }
+
+  onEgressDenied(listener: (name: string, target: string) => void): void {
+    this.#egressDenied = listener;
   }
 
   sandboxSupport(): SandboxSupport {
@@ -182,6 +212,9 @@ export class ProcessRuntime implements Runtime {
     // A next process writes its own log until it takes over: the current one keeps writing NAME.log.
     const run = spec.sandbox !== undefined ? await this.#sandboxed(spec) : { command: spec.command, args: spec.args, env: spec.env };
     const logFd = slot === 'current' ? this.#openFreshLog(spec.name) : openSync(this.#layout.nextLogFile(spec.name), 'w', FILE_MODE);
+    // A stdio server lives only as long as the controller's pipes to it: its stderr can pass through apiary too (redacted).
+    // Any other server outlives the controller, so its stderr stays on the file (a pipe to a gone controller breaks).
+    const piped = spec.attachStdio;
     let child: ChildProcess;
     try {
       child = spawn(run.command, [...run.args], {
@@ -189,15 +222,18 @@ export class ProcessRuntime implements Runtime {
         env: run.env,
         shell: false,
         detached: true,
-        stdio: ['pipe', spec.attachStdio ? 'pipe' : logFd, logFd],
+        // Piped: the log stays open as fd 3 all the same, so a next controller still finds the server by it (groupLeadersLoggingTo).
+        stdio: piped ? ['pipe', 'pipe', 'pipe', logFd] : ['pipe', logFd, logFd],
       });
     } catch (err) {
+      closeSync(logFd);
       // Node validates argv and env synchronously, and its message quotes the
       // offending value (which may be a secret): only the code goes further.
       throw startError(spec, err as NodeJS.ErrnoException);
-    } finally {
-      closeSync(logFd);
     }
+    // The descriptor stays open only for the stderr copy, which closes it when the pipe ends.
+    const stderrDrained = piped && child.stderr ? pipeStderr(child.stderr, logFd, () => (line) => this.#stderrFilter(spec.name, line)) : undefined;
+    if (stderrDrained === undefined) closeSync(logFd);
     if (child.pid === undefined) {
       const error = await new Promise<NodeJS.ErrnoException>((resolve) => child.once('error', resolve));
       throw startError(spec, error);
@@ -220,17 +256,27 @@ export class ProcessRuntime implements Runtime {
     };
     const tracked = this.#track(observed, startedAtMs, child);
     if (spec.secrets !== undefined) tracked.secrets = spec.secrets;
+    if (stderrDrained !== undefined) tracked.stderrDrained = stderrDrained;
     if (this.#held !== undefined) {
       signalGroup(pid, 'SIGSTOP');
       this.#held.add(pid);
     }
     this.#scheduleIndex();
     child.once('exit', (code, signal) => {
-      this.#finish(tracked, {
-        exitCode: code,
-        signal,
-        reason: tracked.stopRequested ? (tracked.failure?.reason ?? 'Stopped') : signal !== null ? 'Signal' : code === 0 ? 'Completed' : 'Error',
-        ...(tracked.stopRequested && tracked.failure ? { message: tracked.failure.message } : {}),
+      const finish = (): void =>
+        this.#finish(tracked, {
+          exitCode: code,
+          signal,
+          reason: tracked.stopRequested ? (tracked.failure?.reason ?? 'Stopped') : signal !== null ? 'Signal' : code === 0 ? 'Completed' : 'Error',
+          ...(tracked.stopRequested && tracked.failure ? { message: tracked.failure.message } : {}),
+        });
+      if (tracked.stderrDrained === undefined) return finish();
+      // Reported once its last words are in the log (lastOutput quotes them): the group goes first, so nothing holds the pipe.
+      signalGroup(pid, 'SIGKILL');
+      const late = this.#clock.setTimeout(finish, STDERR_DRAIN_MS);
+      void tracked.stderrDrained.then(() => {
+        late.cancel();
+        finish();
       });
     });
     tracked.record = {
@@ -545,6 +591,7 @@ export class ProcessRuntime implements Runtime {
   #egressRefused(refusal: EgressRefusal): void {
     const line = `apiary egress proxy: refused ${refusal.method} ${refusal.target}: not in spec.sandbox.allow of server ${refusal.server} (403)\n`;
     void appendFile(this.#layout.logFile(refusal.server), line, { mode: FILE_MODE }).catch(() => undefined);
+    if (this.#egressDenied !== undefined && this.#deniedReported.first(refusal.server, refusal.target)) this.#egressDenied(refusal.server, refusal.target);
   }
 
   /** The log a process in a slot writes (a replaced one's was renamed when the next took over). */

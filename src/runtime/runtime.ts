@@ -127,6 +127,18 @@ export interface Runtime {
    * servers its own way (a cluster's pods).
    */
   sandboxSupport?(): SandboxSupport;
+  /**
+   * Optional: what each line a server writes to stderr passes through on its
+   * way to the log, where the runtime copies it (stdio servers': the gateway's
+   * secret redaction). Without it, lines are copied as they are.
+   */
+  setOutputFilter?(filter: (name: string, line: string) => string): void;
+  /**
+   * Optional: told when a sandboxed server's egress proxy refused a host:port
+   * not in its allow list, at most once per EGRESS_DENIED_INTERVAL_MS per
+   * server and target (every refusal is in the server's log all the same).
+   */
+  onEgressDenied?(listener: (name: string, target: string) => void): void;
   /** Optional: kill every server at once (SIGKILL), synchronously; returns how many. */
   killAll?(): number;
 }

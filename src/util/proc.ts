@@ -41,7 +41,7 @@ export function isSameProcess(pid: number, startTime: string | undefined): boole
 }
 
 /**
- * Process-group leaders whose stderr is open on a file in `folder`, with
+ * Process-group leaders whose stderr (or fd 3) is open on a file in `folder`, with
  * that file: how a server apiary started can be found without its record
  * (servers write straight to their log file, and each leads its own group,
  * so a launcher's children, which share the file, are not counted twice).
@@ -62,11 +62,20 @@ export function groupLeadersLoggingTo(folder: string): { pid: number; procStart:
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       // fields[0] state, [2] process group, [19] start time.
       if (fields[0] === 'Z' || fields[2] !== entry) continue;
-      const file = readlinkSync(`/proc/${entry}/fd/2`);
-      if (dirname(file) === folder) found.push({ pid: Number(entry), procStart: fields[19]!, file });
+      // fd 2, or fd 3 for a server whose stderr is a pipe to the controller that holds its log open there (see ProcessRuntime).
+      const file = [2, 3].map((fd) => linkOf(`/proc/${entry}/fd/${fd}`)).find((f) => f !== undefined && dirname(f) === folder);
+      if (file !== undefined) found.push({ pid: Number(entry), procStart: fields[19]!, file });
     } catch {
       // Gone, or not ours to look at.
     }
   }
   return found;
+}
+
+function linkOf(path: string): string | undefined {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return undefined;
+  }
 }

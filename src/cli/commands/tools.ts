@@ -6,9 +6,11 @@
  * absent from the endpoint, so the endpoint cannot show what changed. None
  * needs a running controller; a running one takes a new lock at once.
  */
+import { userInfo } from 'node:os';
 import type { Command } from 'commander';
-import { createTwoFilesPatch } from 'diff';
-import { approveTools, canonicalJson, digests, describeDrift, hasDrift, lockEntry, toolDigest, toolDrift, withEntry, type LockedTool, type ToolDefinition, type ToolsLock } from '../../api/tool-lock.js';
+import { lockEntry, withEntry, type ToolsLock } from '../../api/tool-lock.js';
+import { approveServerTools, listedTools, requireStdioServer, serverToolsDrift } from '../../console/tools-drift.js';
+import { underDirectoryLock } from '../../console/locked-write.js';
 import { ApiaryError } from '../../errors.js';
 import { loadDirectory } from '../../manifests/loader.js';
 import { readToolsLock, TOOLS_LOCK_FILE, writeToolsLock } from '../../manifests/tools-lock.js';
@@ -18,53 +20,18 @@ import { readObservedTools, writeObservedTools } from '../../state/observed-tool
 import type { CliContext } from '../context.js';
 
 /** The stdio servers the directory declares (only theirs are judged: the gateway pins at its stdio bridge). */
-async function declaredServers(dir: string): Promise<Map<string, string>> {
+async function stdioServers(dir: string): Promise<string[]> {
   const loaded = await loadDirectory(dir);
-  const servers = new Map<string, string>();
-  for (const r of loaded.resources) {
-    if (r.kind !== 'MCPServer') continue;
-    const spec = r.manifest.spec;
-    servers.set(r.name, spec.remote !== undefined ? 'hosted' : (spec.transport ?? 'stdio'));
+  return loaded.resources.flatMap((r) => (r.kind === 'MCPServer' && r.manifest.spec.remote === undefined && (r.manifest.spec.transport ?? 'stdio') === 'stdio' ? [r.name] : [])).sort();
+}
+
+/** The account the CLI runs as; the environment's word for it where the system has no entry for the uid (a container). */
+function cliUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env['USER'] ?? process.env['LOGNAME'] ?? `uid ${process.getuid?.() ?? '?'}`;
   }
-  return servers;
-}
-
-async function listedTools(stateDir: string, name: string): Promise<ToolDefinition[]> {
-  const tools = await readObservedTools(new StateLayout(stateDir), name);
-  if (tools === undefined) {
-    throw new ApiaryError('NotFound', `mcpserver "${name}" has not listed its tools yet: apiary keeps what a server lists when it starts`, { hints: ['Start it with: apiary up, and wait for it: apiary wait mcpserver/' + name + ' --for=condition=Ready'] });
-  }
-  return tools;
-}
-
-async function checkedServer(dir: string, name: string): Promise<void> {
-  const transport = (await declaredServers(dir)).get(name);
-  if (transport === undefined) throw new ApiaryError('NotFound', `mcpserver "${name}" not found in ${dir}`);
-  if (transport !== 'stdio') throw new ApiaryError('Unsupported', `mcpserver "${name}" is ${transport === 'hosted' ? 'a hosted server' : `an HTTP server (${transport})`}: only stdio servers' tools are pinned for now`);
-}
-
-/** What `tools diff` compares of a tool: its description, then its schemas and annotations as sorted, indented JSON. */
-function readable(tool: ToolDefinition, descriptionOnly = false): string {
-  const parts = [`description:\n${tool.description ?? ''}\n`];
-  if (descriptionOnly) return parts[0]!;
-  for (const field of ['inputSchema', 'outputSchema', 'annotations'] as const) {
-    if (tool[field] !== undefined) parts.push(`${field}:\n${JSON.stringify(JSON.parse(canonicalJson(tool[field])), null, 2)}\n`);
-  }
-  return parts.join('');
-}
-
-/**
- * The text diff of one tool. The pinned side is the approved definition
- * kept in the state directory when its digest is the lock's; otherwise (a
- * lock from git, made on another machine) only the descriptions are
- * compared, and a note says the schemas differ when the descriptions do not.
- */
-function toolPatch(name: string, tool: string, pin: LockedTool | undefined, approved: ToolDefinition | undefined, now: ToolDefinition | undefined): string {
-  const whole = pin === undefined || (approved !== undefined && toolDigest(approved) === pin.digest);
-  const before = pin === undefined ? '' : whole ? readable(approved!) : readable({ name: tool, description: pin.description }, true);
-  const after = now === undefined ? '' : readable(now, !whole);
-  const note = !whole && now !== undefined && before === after ? '(the description is the same: the schemas or annotations changed; the approved ones are not kept in this state directory to show)\n' : '';
-  return createTwoFilesPatch(`${TOOLS_LOCK_FILE} ${name}/${tool}`, `listed ${name}/${tool}`, before, after, '', '', { context: 3 }) + note;
 }
 
 export function registerTools(program: Command, ctx: CliContext): void {
@@ -80,19 +47,18 @@ export function registerTools(program: Command, ctx: CliContext): void {
       const layout = new StateLayout(stateDir);
       let names: string[];
       if (name !== undefined) {
-        await checkedServer(dir, name);
+        requireStdioServer(await loadDirectory(dir), dir, name);
         names = [name];
       } else {
-        const stdio = [...(await declaredServers(dir))].filter(([, t]) => t === 'stdio').map(([n]) => n).sort();
         names = [];
-        for (const n of stdio) {
+        for (const n of await stdioServers(dir)) {
           if ((await readObservedTools(layout, n)) !== undefined) names.push(n);
           else ctx.io.err(`mcpserver "${n}" has not listed its tools yet: not locked\n`);
         }
       }
       let lock: ToolsLock = (await readToolsLock(dir)) ?? { servers: {} };
       for (const n of names) {
-        const listed = await listedTools(stateDir, n);
+        const listed = await listedTools(layout, n);
         lock = withEntry(lock, n, lockEntry(listed));
         await writeObservedTools(layout, n, listed, 'approved');
       }
@@ -107,21 +73,12 @@ export function registerTools(program: Command, ctx: CliContext): void {
     .argument('<NAME>', 'server name')
     .action(async (name: string, _opts: unknown, cmd: Command) => {
       const { dir, stateDir } = ctx.locations(cmd);
-      await checkedServer(dir, name);
-      const entry = (await readToolsLock(dir))?.servers[name];
-      if (entry === undefined) throw new ApiaryError('NotFound', `mcpserver "${name}" has no entry in ${TOOLS_LOCK_FILE}: its tools are not pinned`, { hints: [`Pin them with: apiary tools lock ${name}`] });
-      const listed = await listedTools(stateDir, name);
-      const approved = (await readObservedTools(new StateLayout(stateDir), name, 'approved')) ?? [];
-      const drift = toolDrift(entry, digests(listed));
-      if (!hasDrift(drift)) {
-        ctx.io.out(`mcpserver/${name}: ${describeDrift(drift)}\n`);
-        return;
-      }
-      ctx.io.out(`mcpserver/${name}: ${describeDrift(drift)}\n`);
-      for (const tool of [...drift.changed, ...drift.added, ...drift.removed].sort()) {
-        ctx.io.out(toolPatch(name, tool, entry[tool], approved.find((t) => t.name === tool), listed.find((t) => t.name === tool)));
-      }
-      ctx.exitCode = 1;
+      requireStdioServer(await loadDirectory(dir), dir, name);
+      const drift = await serverToolsDrift(dir, new StateLayout(stateDir), name);
+      if (!drift.pinned) throw new ApiaryError('NotFound', `mcpserver "${name}" has no entry in ${TOOLS_LOCK_FILE}: its tools are not pinned`, { hints: [`Pin them with: apiary tools lock ${name}`] });
+      ctx.io.out(`mcpserver/${name}: ${drift.summary}\n`);
+      for (const tool of drift.tools) ctx.io.out(tool.patch);
+      if (drift.tools.length > 0) ctx.exitCode = 1;
     });
 
   tools
@@ -132,19 +89,10 @@ export function registerTools(program: Command, ctx: CliContext): void {
     .action(async (name: string, tool: string | undefined, _opts: unknown, cmd: Command) => {
       const { dir, stateDir } = ctx.locations(cmd);
       await refuseGitSourced(dir);
-      await checkedServer(dir, name);
-      const listed = await listedTools(stateDir, name);
-      const before = (await readToolsLock(dir)) ?? { servers: {} };
-      if (tool !== undefined && before.servers[name]?.[tool] === undefined && !listed.some((t) => t.name === tool)) {
-        throw new ApiaryError('NotFound', `mcpserver "${name}" neither lists nor pins a tool "${tool}"`);
-      }
-      const lock = approveTools(before, name, listed, tool);
-      const layout = new StateLayout(stateDir);
-      const approved = (await readObservedTools(layout, name, 'approved')) ?? [];
-      const kept = tool === undefined ? listed : [...approved.filter((t) => t.name !== tool), ...listed.filter((t) => t.name === tool)];
-      await writeObservedTools(layout, name, kept, 'approved');
-      const written = await writeToolsLock(dir, lock);
-      const left = toolDrift(lock.servers[name] ?? {}, digests(listed));
-      ctx.io.out(`${written.written ? 'approved' : 'already approved:'} ${tool === undefined ? `every tool of mcpserver/${name}` : `mcpserver/${name} tool "${tool}"`} in ${written.path}${hasDrift(left) ? `; still: ${describeDrift(left)}` : ''}\n`);
+      // The audit log names the person at the terminal (the account the CLI runs as).
+      const who = { kind: 'user' as const, user: cliUser() };
+      const done = await underDirectoryLock(dir, (loaded) => approveServerTools(dir, loaded, new StateLayout(stateDir), who, name, tool));
+      const left = done.drifted ? `; still: ${done.summary}` : '';
+      ctx.io.out(`${done.written ? 'approved' : 'already approved:'} ${tool === undefined ? `every tool of mcpserver/${name}` : `mcpserver/${name} tool "${tool}"`} in ${done.file}${left}\n`);
     });
 }
