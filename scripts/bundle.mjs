@@ -133,26 +133,6 @@ const englishOnlyZod = {
   },
 };
 
-/**
- * `import { z } from 'zod'` takes zod's namespace as one object, which keeps
- * every part of zod in the bundle (its JSON Schema importer, its compiler),
- * used or not; `import * as z` lets esbuild keep only what apiary's modules
- * name (`z.object`, ...), as zod's own documentation writes it. Same values:
- * both are the exports of zod's classic API. So apiary's modules are bundled
- * with the namespace import: zod goes from 297 KB to 146 KB of the snapshot's
- * bundle, the snapshot from 6.65 MB to 6.22 MB (measured: get 1.92x to 1.84x
- * `node -e 0` in CPU, Node 20 without NODE_EXTRA_CA_CERTS, 50 interleaved runs).
- */
-const ZOD_NAMED_IMPORT = "import { z } from 'zod';";
-const zodAsNamespace = {
-  name: 'zod-as-namespace',
-  setup(build) {
-    build.onLoad({ filter: /[\\/]dist[\\/]src[\\/].*\.js$/ }, (args) => ({
-      contents: readFileSync(args.path, 'utf8').replace(ZOD_NAMED_IMPORT, "import * as z from 'zod';"),
-      loader: 'js',
-    }));
-  },
-};
 
 /**
  * The snapshot's CLI (src/cli/snapshot-main.ts) gives main the two verbs it
@@ -256,7 +236,7 @@ function asciiOnly(file) {
   if (ascii !== text) writeFileSync(file, ascii);
 }
 
-const MAIN_PLUGINS = [requireInsteadOfImport, requireVendor, lazyChildProcess, englishOnlyZod, zodAsNamespace];
+const MAIN_PLUGINS = [requireInsteadOfImport, requireVendor, lazyChildProcess, englishOnlyZod];
 await build({ ...OPTIONS, plugins: MAIN_PLUGINS, entryPoints: ['dist/src/cli/bin.js'], outfile: 'dist/apiary.cjs' });
 asciiOnly('dist/apiary.cjs');
 // What the start-up snapshot holds (below): the CLI with get and validate only, built the same way.

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { AccessPolicyManifest, ApiarySecretManifest, GatewayManifest, GitRepositoryManifest, KubernetesSecretManifest, MCPServerManifest } from './manifests.js';
 
 export const SCHEMA_ID = 'https://apiary.dev/schemas/v1alpha1/apiary.schema.json';

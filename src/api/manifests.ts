@@ -3,7 +3,7 @@
  * from the schemas so the validator and the code can never disagree, and the
  * JSON Schema editors use is generated from the same source.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { V1EnvVar } from '@kubernetes/client-node';
 import { expandReferences, HEADER_VALUE, HEADER_VALUE_RULE, headerValueFlaw, referencedNames } from './remote.js';
 import { API_GROUP_VERSION, DNS1123_LABEL, DNS1123_MAX, LABEL_KEY, LABEL_KEY_RULE, LABEL_VALUE, LABEL_VALUE_RULE, SECRET_KEY } from './names.js';

@@ -4,7 +4,7 @@
  * wrong ones are reported with their path, and nothing here is trusted to
  * name a file or reach a shell.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { packageRefProblems } from './package-ref.js';
 
 export const SERVER_JSON_SCHEMA = 'https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json';

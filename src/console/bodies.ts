@@ -6,7 +6,7 @@
  * name, a free server name) stay with the code that does the work.
  */
 import type { IncomingMessage } from 'node:http';
-import { z } from 'zod';
+import * as z from 'zod';
 import { HttpError, readJsonBody } from './http.js';
 
 /** POST /login: the one-time code from the link. */

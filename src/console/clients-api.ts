@@ -7,7 +7,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createTwoFilesPatch } from 'diff';
-import { z } from 'zod';
+import * as z from 'zod';
 import { updateClientFile, type ClientEdit } from '../clients/config-file.js';
 import { isKnownClient, type KnownClient } from '../clients/known.js';
 import { clientFile, readRegistry, registerClient, underRegistry, unregisterClient } from '../clients/registry.js';

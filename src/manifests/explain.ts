@@ -4,7 +4,7 @@
  * and the fields under it. Plain data; the CLI formats it. Here rather than
  * in api/ because an unknown field is an ApiaryError with a suggestion.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { ApiaryError } from '../errors.js';
 import { closest } from '../util/suggest.js';
 import { MANIFEST_SCHEMAS } from '../api/manifests.js';

@@ -9,7 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LineCounter, parseDocument, stringify } from 'yaml';
-import { z } from 'zod';
+import * as z from 'zod';
 import { API_GROUP_VERSION } from '../api/names.js';
 import type { ToolsLock } from '../api/tool-lock.js';
 import { ApiaryError, messageOf } from '../errors.js';
