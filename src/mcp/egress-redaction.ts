@@ -19,6 +19,17 @@ interface ServerSecrets {
 
 export type RedactionReport = (server: string, secret: string, key: string) => void;
 
+/** One server's redaction, as the paths that carry its messages without a Bridge take it (the HTTP proxy, the aggregate's HTTP members). */
+export interface ServerRedaction {
+  /** Whether any value is looked for now: a path that passes bytes on as they come reads them only then. */
+  active(): boolean;
+  message<T>(message: T): T;
+  /** Text that is no JSON (an error page): the values replaced where they stand. */
+  text(text: string): string;
+}
+
+export const NO_REDACTION: ServerRedaction = { active: () => false, message: (m) => m, text: (t) => t };
+
 export class EgressRedaction {
   readonly #clock: Clock;
   readonly #report: RedactionReport;
@@ -35,6 +46,11 @@ export class EgressRedaction {
     const fingerprint = JSON.stringify(secrets.map((s) => [s.secret, s.key, s.value]));
     if (this.#servers.get(server)?.fingerprint === fingerprint) return;
     this.#servers.set(server, { fingerprint, redactor: SecretRedactor.build(secrets) });
+  }
+
+  /** `server`'s redaction, following its secret set as it changes. */
+  forServer(server: string): ServerRedaction {
+    return { active: () => this.#servers.get(server)?.redactor !== undefined, message: (m) => this.message(server, m), text: (t) => this.line(server, t) };
   }
 
   forget(server: string): void {

@@ -28,7 +28,9 @@ import { OAuthTokenStore, type MasterKeySource } from '../state/oauth-tokens.js'
 import { defaultAccess, Gatekeeper } from './gatekeeper.js';
 import type { AccessConfig } from '../api/gate.js';
 import type { NamedSecret } from '../api/secret-redactor.js';
-import { EgressRedaction } from './egress-redaction.js';
+import { EgressRedaction, NO_REDACTION, type ServerRedaction } from './egress-redaction.js';
+import { PinnedTools } from './pinned-tools.js';
+import type { ToolDefinition } from '../api/tool-lock.js';
 
 /** How the log names the aggregate endpoint (audit records and resource metadata say `*`). */
 const AGGREGATE_LABEL = '(aggregate)';
@@ -52,7 +54,9 @@ interface Entry {
   /** HTTP servers: apiary's proxy on the stable port, in front of the server's internal one. */
   proxy?: HttpProxy;
   upstreamPort?: number;
+  /** HTTP and hosted servers: what clients see of the tools (spec.tools, and the pins judged on what the probe lists). */
   filter?: ToolFilter;
+  pinned?: PinnedTools;
   /** A hosted server (spec.remote): the fingerprint of its URL and headers, to notice a change. */
   remoteHash?: string;
   /** Being suspended or deleted: no longer one of the aggregate's members, while its process stops. */
@@ -138,7 +142,7 @@ export class Gateway {
     }
     entry.health = health;
     this.#restore(entry);
-    if (transport !== 'stdio') return this.#ensureProxy(name, entry, compileToolFilter(tools));
+    if (transport !== 'stdio') return this.#ensureProxy(name, entry, compileToolFilter(tools), undefined, pins);
     if (entry.bridge === undefined) {
       const bridge = new Bridge({
         name,
@@ -153,8 +157,7 @@ export class Gateway {
         onNoise: (line) => void appendFile(this.#opts.layout.logFile(name), `[stdout, not JSON-RPC] ${this.#redaction.line(name, line)}
 `, { mode: FILE_MODE }).catch(() => undefined),
         redact: (message) => this.#redaction.message(name, message),
-        onToolDefinitions: (definitions) =>
-          void writeObservedTools(this.#opts.layout, name, definitions).catch((err: unknown) => this.#opts.logger.warn('cannot keep the tools a server listed', { server: name, error: messageOf(err) })),
+        onToolDefinitions: (definitions) => this.#keepListed(name, definitions),
       });
       // What the server says of its own lists reaches the aggregate's clients too (a modern one holds no session at the bridge).
       bridge.watchLists(() => this.#aggregate?.aggregate.memberListsChanged());
@@ -182,7 +185,7 @@ export class Gateway {
    * says whether it answers. A changed URL or header value (a rotated secret)
    * takes effect at once, without a new port.
    */
-  async ensureRemote(name: string, port: number, remote: RemoteServer, health: HealthOptions, tools?: ToolFilterSpec): Promise<void> {
+  async ensureRemote(name: string, port: number, remote: RemoteServer, health: HealthOptions, tools?: ToolFilterSpec, pins?: ToolPins): Promise<void> {
     let entry = this.#entries.get(name);
     if (entry !== undefined && (entry.transport !== remote.transport || entry.port !== port || entry.remoteHash === undefined)) {
       await this.remove(name);
@@ -197,7 +200,7 @@ export class Gateway {
     const oauth = await this.#ensureOAuth(name, entry, remote);
     const target: RemoteTarget = { url: remote.url, label: remote.label, headers: oauth?.headers ?? remote.headers, ...(oauth !== undefined ? { reauthorize: (sent) => oauth.unauthorized(sent), fetch: oauth.fetch } : {}) };
     if (entry.remoteHash !== remote.hash) entry.proxy?.setRemote(target);
-    await this.#ensureProxy(name, entry, compileToolFilter(tools), target);
+    await this.#ensureProxy(name, entry, compileToolFilter(tools), target, pins);
     if (entry.probe === undefined || entry.remoteHash !== remote.hash) {
       void entry.probe?.stop();
       const hosted = entry;
@@ -242,16 +245,22 @@ export class Gateway {
     return oauth;
   }
 
+  /** What a server listed, whole, kept for `apiary tools lock|diff|approve` (`<state>/tools/NAME.json`). */
+  #keepListed(name: string, definitions: ToolDefinition[]): void {
+    void writeObservedTools(this.#opts.layout, name, definitions).catch((err: unknown) => this.#opts.logger.warn('cannot keep the tools a server listed', { server: name, error: messageOf(err) }));
+  }
+
   /**
-   * An HTTP server's stable URL: apiary's proxy, with the token and spec.tools,
-   * in front of the server's internal port (or a hosted server's URL).
+   * An HTTP server's stable URL: apiary's proxy, with the token, spec.tools
+   * and the pins, in front of the server's internal port (or a hosted
+   * server's URL); what it sends back is redacted as a stdio server's is.
    */
-  async #ensureProxy(name: string, entry: Entry, filter: ToolFilter, remote?: RemoteTarget): Promise<void> {
+  async #ensureProxy(name: string, entry: Entry, filter: ToolFilter, remote?: RemoteTarget, pins?: ToolPins): Promise<void> {
     const upstream = remote ?? entry.upstreamPort;
     if (entry.proxy === undefined && upstream !== undefined) {
       // What the probe found of the server's era: a 2026-07-28 server's 2025 clients are served by apiary.
       const speaksModern = (): boolean => entry.probe?.status().protocolVersion === MODERN_PROTOCOL_VERSION;
-      const proxy = new HttpProxy(entry.port, upstream, { name, speaksModern, gate: this.gate });
+      const proxy = new HttpProxy(entry.port, upstream, { name, speaksModern, gate: this.gate, redaction: this.#redaction.forServer(name) });
       try {
         await proxy.listen();
         entry.proxy = proxy;
@@ -261,11 +270,23 @@ export class Gateway {
         entry.endpointError = listenError(err, entry.port);
       }
     }
-    entry.proxy?.setToolFilter(filter);
-    if (entry.filter?.key !== filter.key) {
-      entry.filter = filter;
-      this.#changed(name);
-    }
+    entry.pinned ??= new PinnedTools(name);
+    const changed = entry.pinned.configure(filter, pins);
+    this.#toolsJudged(name, entry, changed || entry.filter === undefined);
+  }
+
+  /** What clients see of an HTTP server's tools, at its proxy (the aggregate reads entry.filter); `changed`: its status and the aggregate hear of it. */
+  #toolsJudged(name: string, entry: Entry, changed: boolean): void {
+    entry.filter = entry.pinned?.filter ?? EXPOSE_ALL;
+    entry.proxy?.setToolFilter(entry.filter);
+    if (changed) this.#changed(name);
+  }
+
+  /** What the probe of an HTTP server listed: kept, and judged against the pins. */
+  #probeListed(name: string, entry: Entry, definitions: ToolDefinition[]): void {
+    this.#keepListed(name, definitions);
+    const changed = entry.pinned?.listed(definitions) ?? false;
+    if (this.#entries.get(name) === entry) this.#toolsJudged(name, entry, changed);
   }
 
   /** Connects the server's current process (new pid: new upstream session). */
@@ -287,7 +308,10 @@ export class Gateway {
   /** Readiness and liveness of an HTTP server (one apiary runs, pid; or a hosted one, pid 0) through an MCP session of apiary's own. */
   #probe(name: string, entry: Entry, at: Pick<ProbeOptions, 'url' | 'label' | 'secrets' | 'headers' | 'fetch'>, pid: number, onUnhealthy: (message: string) => void): HttpProbe {
     const transport = entry.transport === 'sse' ? 'sse' : 'streamable-http';
-    return new HttpProbe({ ...at, name, transport, clock: this.#opts.clock, health: entry.health, onChange: () => this.#changed(name), onToolsChanged: () => entry.proxy?.toolsChanged(), onUnhealthy }, pid);
+    return new HttpProbe(
+      { ...at, name, transport, clock: this.#opts.clock, health: entry.health, onChange: () => this.#changed(name), onToolsChanged: () => entry.proxy?.toolsChanged(), onToolDefinitions: (definitions) => this.#probeListed(name, entry, definitions), onUnhealthy },
+      pid,
+    );
   }
 
   /**
@@ -344,6 +368,7 @@ export class Gateway {
       ...probed,
       ...(authorization !== undefined ? { authorization } : {}),
       ...(probed.tools !== undefined ? toolStatus(probed.tools, entry.filter ?? EXPOSE_ALL) : {}),
+      ...(entry.pinned?.status() ?? {}),
       url: httpUrl(entry.transport, entry.port),
       ...(entry.endpointError ? { endpointError: entry.endpointError } : {}),
     };
@@ -355,7 +380,7 @@ export class Gateway {
     for (const [name, entry] of this.#entries) {
       if (entry.withdrawn === true) continue;
       if (entry.bridge?.isReady()) ready.set(name, entry.bridge);
-      else if (entry.probe?.status().state === 'ready') ready.set(name, httpMember(entry.probe, entry.filter ?? EXPOSE_ALL));
+      else if (entry.probe?.status().state === 'ready') ready.set(name, httpMember(entry.probe, entry.filter ?? EXPOSE_ALL, this.#redaction.forServer(name)));
     }
     return ready;
   }
@@ -443,19 +468,23 @@ export class Gateway {
   }
 }
 
-/** An HTTP server as the aggregate sees it: a session of each client's own with the server, behind the server's spec.tools. */
-export function httpMember(probe: HttpProbe, filter: ToolFilter): RemoteMember {
+/**
+ * An HTTP server as the aggregate sees it: a session of each client's own
+ * with the server, behind the server's spec.tools and pins; what the server
+ * sends (answers, progress, its questions) with its secret values taken out.
+ */
+export function httpMember(probe: HttpProbe, filter: ToolFilter, redaction: ServerRedaction = NO_REDACTION): RemoteMember {
   return {
     key: probe,
     tools: () => (probe.status().tools ?? []).filter((t) => filter.exposes(t.name)),
     async openSession(capabilities, onRequest, options) {
-      const session = await probe.openSession(capabilities, onRequest, options);
+      const session = await probe.openSession(capabilities, (method, params, signal) => onRequest(method, redaction.message(params), signal), options);
       return {
         close: () => session.close(),
         async request(method, params, timeoutMs, signal, onProgress) {
           const refused = method === 'tools/call' ? refuseFilteredCall(filter, 0, params['name']) : undefined;
           if (refused !== undefined) return refused;
-          const answer = await session.request(method, params, timeoutMs, signal, onProgress);
+          const answer = redaction.message(await session.request(method, params, timeoutMs, signal, onProgress && ((progress) => onProgress(redaction.message(progress)))));
           return method === 'tools/list' ? (withExposedTools(filter, answer) ?? answer) : answer;
         },
       };

@@ -11,6 +11,9 @@
  * And when the server speaks 2026-07-28 (its probe says so), which has no
  * 2025 sessions, a 2025 client's session is apiary's: the 2025 leg of an
  * HttpEndpoint serves it over legacy-sessions.ts, which translates.
+ * On every path, what the server sends towards a client passes the
+ * gateway's redaction of the secret values resolved for it: a JSON body
+ * whole, an event stream event by event (it stays a stream).
  */
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -26,6 +29,7 @@ import { BODY_TIMING, readBody, type BodyTiming } from '../util/read-body.js';
 import { eventStreamRewriter } from './event-stream.js';
 import { ErrorCodes, errorResponse, type Id } from './jsonrpc.js';
 import { ModernFront, modernRoute, withSortedTools } from './modern.js';
+import { NO_REDACTION, type ServerRedaction } from './egress-redaction.js';
 import { EXPOSE_ALL, refuseFilteredCall, withExposedTools, type ToolFilter } from './tool-filter.js';
 import { UpstreamSessions, type UpstreamTarget } from './upstream-sessions.js';
 
@@ -69,21 +73,24 @@ export class HttpProxy {
   readonly #passThrough: PassThroughGate;
   /** Whether the server speaks 2026-07-28, as its probe found. */
   readonly #speaksModern: () => boolean;
+  /** The secret values resolved for the server, taken out of what it sends. */
+  readonly #redaction: ServerRedaction;
 
   /** `upstream`: the internal port of a server apiary runs, or a hosted server's URL and headers. `bodyTiming`: how long a request body may take (tests shorten it). */
-  constructor(port: number, upstream: number | RemoteTarget, options: { name?: string; token?: string; gate?: Gatekeeper; bodyTiming?: BodyTiming; speaksModern?: () => boolean } = {}) {
+  constructor(port: number, upstream: number | RemoteTarget, options: { name?: string; token?: string; gate?: Gatekeeper; bodyTiming?: BodyTiming; speaksModern?: () => boolean; redaction?: ServerRedaction } = {}) {
     this.#port = port;
     this.#upstreamPort = typeof upstream === 'number' ? upstream : 0;
     if (typeof upstream !== 'number') this.setRemote(upstream);
     this.#gate = options.gate ?? new Gatekeeper(defaultAccess(options.token));
     this.#name = options.name ?? '*';
     this.#bodyTiming = options.bodyTiming ?? BODY_TIMING;
-    this.#sessions = new UpstreamSessions(() => this.#upstreamTarget(), () => this.#filter);
+    const redaction = (this.#redaction = options.redaction ?? NO_REDACTION);
+    this.#sessions = new UpstreamSessions(() => this.#upstreamTarget(), () => this.#filter, (m) => redaction.message(m));
     const gate = this.#gate;
     this.#passThrough = new PassThroughGate(serverNaming(this.#name));
     this.#modern = new ModernFront(new GatedHost(this.#sessions, () => gate.config, serverNaming(this.#name)), { tokenRequired: () => this.#gate.authRequired });
     this.#speaksModern = options.speaksModern ?? (() => false);
-    this.#legacySessions = new LegacySessions(() => this.#upstreamTarget(), () => this.#filter, options.name);
+    this.#legacySessions = new LegacySessions(() => this.#upstreamTarget(), () => this.#filter, options.name, (m) => redaction.message(m));
   }
 
   #legacyEndpoint(): HttpEndpoint {
@@ -282,6 +289,8 @@ export class HttpProxy {
     const headers: Record<string, string | string[] | undefined> = { ...req.headers, host: to.hostHeader };
     // apiary's token is for apiary; the server never sees it (a hosted server gets the headers its manifest sets).
     delete headers['authorization'];
+    // An answer apiary rewrites (filter, redaction) must be one it can read: never compressed.
+    delete headers['accept-encoding'];
     Object.assign(headers, to.extra);
     if (body !== undefined) {
       // The body is sent whole, with its length; a client's chunking ends here.
@@ -303,8 +312,10 @@ export class HttpProxy {
       const type = String(answer.headers['content-type'] ?? '');
       const stream = type.includes('text/event-stream');
       // Event streams are always read event by event (a filter may come later; a legacy stream must be known by its session).
-      const rewriting = this.#filter !== EXPOSE_ALL || listsTools || tracked !== undefined;
-      const filtering = stream || (rewriting && type.includes('application/json'));
+      const redacting = this.#redaction.active();
+      const rewriting = this.#filter !== EXPOSE_ALL || listsTools || tracked !== undefined || redacting;
+      // Under redaction a text body that is no JSON (a server's error page) is read too: it may quote a value.
+      const filtering = stream || (rewriting && (type.includes('application/json') || (redacting && type.startsWith('text/'))));
       const outHeaders = { ...answer.headers };
       if (filtering) delete outHeaders['content-length'];
       res.writeHead(answer.statusCode ?? 502, outHeaders);
@@ -366,7 +377,7 @@ export class HttpProxy {
     try {
       value = JSON.parse(text);
     } catch {
-      return text;
+      return this.#redaction.text(text);
     }
     let changed = false;
     const filter = (m: unknown): unknown => {
@@ -380,7 +391,8 @@ export class HttpProxy {
       return { ...answer, result: withSortedTools(answer.result) };
     };
     const out = Array.isArray(value) ? value.map(filter) : filter(value);
-    return changed ? JSON.stringify(out) : text;
+    const redacted = this.#redaction.message(out);
+    return changed || redacted !== out ? JSON.stringify(redacted) : text;
   }
 }
 

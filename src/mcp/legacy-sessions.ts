@@ -48,17 +48,21 @@ export class LegacySessions implements SessionHost {
   readonly #sessions = new Map<string, LegacySession>();
   /** The server's name, for messages (its address when unnamed). */
   readonly #name: string | undefined;
+  /** Each message of the server's on its way to the client: the gateway takes its secret values out. */
+  readonly #redact: (message: JsonRpcMessage) => JsonRpcMessage;
   #nextAsk = 1;
 
-  constructor(target: () => UpstreamTarget, filter: () => ToolFilter, name?: string) {
+  constructor(target: () => UpstreamTarget, filter: () => ToolFilter, name?: string, redact: (message: JsonRpcMessage) => JsonRpcMessage = (m) => m) {
     this.#target = target;
     this.#filter = filter;
     this.#name = name;
+    this.#redact = redact;
   }
 
+  /** Everything a session delivers (answers, progress, the server's questions) is redacted on the way. */
   openSession(deliver: Deliver): string {
     const id = randomUUID();
-    this.#sessions.set(id, { deliver, capabilities: {}, open: new Map(), asks: new Map() });
+    this.#sessions.set(id, { deliver: (message, inReplyTo) => deliver(this.#redact(message), inReplyTo), capabilities: {}, open: new Map(), asks: new Map() });
     return id;
   }
 

@@ -54,16 +54,20 @@ export class UpstreamSessions implements SessionHost {
   readonly #sessions = new Map<string, UpstreamSession>();
   /** The 2026-07-28 listen streams at the proxy. */
   readonly #listWatchers = new ListWatchers();
+  /** Each message of the server's on its way to the client: the gateway takes its secret values out. */
+  readonly #redact: (message: JsonRpcMessage) => JsonRpcMessage;
   #nextAsk = 1;
 
-  constructor(target: () => UpstreamTarget, filter: () => ToolFilter) {
+  constructor(target: () => UpstreamTarget, filter: () => ToolFilter, redact: (message: JsonRpcMessage) => JsonRpcMessage = (m) => m) {
     this.#target = target;
     this.#filter = filter;
+    this.#redact = redact;
   }
 
+  /** Everything a session delivers (answers, progress, the server's questions, resource news) is redacted on the way. */
   openSession(deliver: Deliver): string {
     const id = randomUUID();
-    this.#sessions.set(id, { deliver, asks: new Map() });
+    this.#sessions.set(id, { deliver: (message, inReplyTo) => deliver(this.#redact(message), inReplyTo), asks: new Map() });
     return id;
   }
 

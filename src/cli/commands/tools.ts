@@ -17,16 +17,10 @@ import { StateLayout } from '../../state/layout.js';
 import { readObservedTools, writeObservedTools } from '../../state/observed-tools.js';
 import type { CliContext } from '../context.js';
 
-/** The stdio servers the directory declares (only theirs are judged: the gateway pins at its stdio bridge). */
-async function declaredServers(dir: string): Promise<Map<string, string>> {
+/** The servers the directory declares (every transport is judged: stdio at the bridge, HTTP and hosted at the proxy). */
+async function declaredServers(dir: string): Promise<string[]> {
   const loaded = await loadDirectory(dir);
-  const servers = new Map<string, string>();
-  for (const r of loaded.resources) {
-    if (r.kind !== 'MCPServer') continue;
-    const spec = r.manifest.spec;
-    servers.set(r.name, spec.remote !== undefined ? 'hosted' : (spec.transport ?? 'stdio'));
-  }
-  return servers;
+  return loaded.resources.filter((r) => r.kind === 'MCPServer').map((r) => r.name);
 }
 
 async function listedTools(stateDir: string, name: string): Promise<ToolDefinition[]> {
@@ -38,9 +32,7 @@ async function listedTools(stateDir: string, name: string): Promise<ToolDefiniti
 }
 
 async function checkedServer(dir: string, name: string): Promise<void> {
-  const transport = (await declaredServers(dir)).get(name);
-  if (transport === undefined) throw new ApiaryError('NotFound', `mcpserver "${name}" not found in ${dir}`);
-  if (transport !== 'stdio') throw new ApiaryError('Unsupported', `mcpserver "${name}" is ${transport === 'hosted' ? 'a hosted server' : `an HTTP server (${transport})`}: only stdio servers' tools are pinned for now`);
+  if (!(await declaredServers(dir)).includes(name)) throw new ApiaryError('NotFound', `mcpserver "${name}" not found in ${dir}`);
 }
 
 /** What `tools diff` compares of a tool: its description, then its schemas and annotations as sorted, indented JSON. */
@@ -73,7 +65,7 @@ export function registerTools(program: Command, ctx: CliContext): void {
   tools
     .command('lock')
     .description(`write ${TOOLS_LOCK_FILE}: per server, per tool a digest of its name, description, schemas and annotations, as the server listed them at its last start (NAME: only that server's entry)`)
-    .argument('[NAME]', 'server name (default: every stdio server that has listed its tools)')
+    .argument('[NAME]', 'server name (default: every server that has listed its tools)')
     .action(async (name: string | undefined, _opts: unknown, cmd: Command) => {
       const { dir, stateDir } = ctx.locations(cmd);
       await refuseGitSourced(dir);
@@ -83,9 +75,8 @@ export function registerTools(program: Command, ctx: CliContext): void {
         await checkedServer(dir, name);
         names = [name];
       } else {
-        const stdio = [...(await declaredServers(dir))].filter(([, t]) => t === 'stdio').map(([n]) => n).sort();
         names = [];
-        for (const n of stdio) {
+        for (const n of (await declaredServers(dir)).sort()) {
           if ((await readObservedTools(layout, n)) !== undefined) names.push(n);
           else ctx.io.err(`mcpserver "${n}" has not listed its tools yet: not locked\n`);
         }
