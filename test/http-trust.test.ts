@@ -13,7 +13,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Client } from '@modelcontextprotocol/client';
+import { Client as V2Client, SSEClientTransport, type Client } from '@modelcontextprotocol/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { findCondition } from '../src/api/status.js';
 import { readEndpointToken } from '../src/mcp/endpoint-token.js';
@@ -97,26 +97,32 @@ describe('no secret leaves in a response from an HTTP or hosted server', () => {
     expect(leaks(JSON.stringify(events))).toEqual([]);
   }, 90_000);
 
-  it('a hosted server that echoes its own API key (a header secret) gets it replaced, at its endpoint and the aggregate', async () => {
-    const port = await freePort();
-    const server = spawn(process.execPath, [LEAKY_HTTP, '--legacy'], { env: { ...process.env, PORT: String(port), LEAKED_VALUE: VALUE, REQUIRE_HEADER: 'X-Api-Key' }, stdio: 'ignore' });
-    children.push(server);
+  it('a server on the 2024 HTTP+SSE transport: its event stream is redacted event by event, and at the aggregate', async () => {
     const h = await harness();
     await h.write('s.yaml', secretYaml('github', { token: VALUE }));
-    await h.write('hosted.yaml', `apiVersion: apiary.dev/v1alpha1
-kind: MCPServer
-metadata:
-  name: hosted
-spec:
-  remote:
-    url: http://127.0.0.1:${port}/mcp
-    headers:
-      - name: X-Api-Key
-        value: $(KEY)
-  env:
-    - name: KEY
-      valueFrom: { secretKeyRef: { name: github, key: token } }
-`);
+    await h.write('leaky.yaml', httpServer('leaky', ['--sse']).replace('transport: streamable-http', 'transport: sse'));
+    const controller = await h.start();
+    const url = await ready(h, 'leaky');
+    expect(url).toMatch(/\/sse$/);
+    const token = (await readEndpointToken(new StateLayout(h.stateDir)))!;
+    const c = new V2Client({ name: 'http-trust-test', version: '1' }, { versionNegotiation: { mode: 'legacy' } });
+    await c.connect(new SSEClientTransport(new URL(url), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+    for (const form of FORMS) {
+      const text = JSON.stringify(await c.callTool({ name: 'leak', arguments: { form } }));
+      expect(leaks(text), form).toEqual([]);
+      expect(text, form).toContain(MARK);
+    }
+    await c.close();
+    // (The SDK v1's HTTP+SSE server sends no progress to a v2 client: every answer is an event of the stream already.)
+    await expectNoLeak(h, controller.aggregateUrl!, 'leaky__leak', false);
+  }, 90_000);
+
+  it('a hosted server that echoes its own API key (a header secret) gets it replaced, at its endpoint and the aggregate', async () => {
+    const port = await freePort();
+    await hostedFixture(port);
+    const h = await harness();
+    await h.write('s.yaml', secretYaml('github', { token: VALUE }));
+    await h.write('hosted.yaml', hostedManifest(port));
     const controller = await h.start();
     const url = await ready(h, 'hosted');
     await expectNoLeak(h, url, 'leak', true);
@@ -131,6 +137,34 @@ const cli = (h: Harness, ...args: string[]) => runCli(['--dir', h.dir, '--state-
 function pinned(env: Record<string, string> = {}): string {
   const lines = Object.entries({ LEAKED_VALUE: 'unused', ...env }).map(([name, value]) => `    - name: ${name}\n      value: ${JSON.stringify(value)}\n`).join('');
   return httpServer('drift', ['--legacy'], lines);
+}
+
+/** The fixture as a hosted server on `port`, that wants its API key in X-Api-Key; resolves once it listens. */
+async function hostedFixture(port: number, env: Record<string, string> = {}): Promise<ChildProcess> {
+  const server = spawn(process.execPath, [LEAKY_HTTP, '--legacy'], { env: { ...process.env, PORT: String(port), LEAKED_VALUE: VALUE, REQUIRE_HEADER: 'X-Api-Key', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(server);
+  await new Promise<void>((resolve, reject) => {
+    server.stderr!.on('data', (d: Buffer) => d.toString().includes('leaky-http on') && resolve());
+    server.once('exit', (code) => reject(new Error(`the hosted fixture exited (${code}) before it listened`)));
+  });
+  return server;
+}
+
+function hostedManifest(port: number, extra = ''): string {
+  return `apiVersion: apiary.dev/v1alpha1
+kind: MCPServer
+metadata:
+  name: hosted
+spec:
+  remote:
+    url: http://127.0.0.1:${port}/mcp
+    headers:
+      - name: X-Api-Key
+        value: $(KEY)
+  env:
+    - name: KEY
+      valueFrom: { secretKeyRef: { name: github, key: token } }
+${extra}`;
 }
 
 describe('pinned tool definitions of an HTTP server', () => {
@@ -180,4 +214,33 @@ describe('pinned tool definitions of an HTTP server', () => {
       await c.close();
     }
   }, 120_000);
+
+  it('a hosted server is judged too: after a lock, its tools changed behind the same URL are withheld once apiary probes it again', async () => {
+    const port = await freePort();
+    const first = await hostedFixture(port);
+    const h = await harness();
+    await h.write('s.yaml', secretYaml('github', { token: VALUE }));
+    await h.write('hosted.yaml', hostedManifest(port, '  healthCheck: { intervalSeconds: 1, timeoutSeconds: 1, failureThreshold: 1 }\n'));
+    await h.start();
+    const url = await ready(h, 'hosted');
+    await h.waitFor('the listed tools kept', () => readFile(join(h.stateDir, 'tools', 'hosted.json'), 'utf8').catch(() => undefined));
+    expect((await cli(h, 'lock', 'hosted')).stdout).toContain('1 server(s), 2 tool(s) pinned');
+    await h.waitFor('ToolsDrifted False', async () => findCondition((await h.status('hosted'))?.conditions, 'ToolsDrifted')?.status === 'False');
+
+    first.kill();
+    await new Promise((resolve) => first.once('exit', resolve));
+    await hostedFixture(port, { ECHO_DESCRIPTION: RUG_PULL });
+    const drifted = await h.waitFor('ToolsDrifted True', async () => {
+      const c = findCondition((await h.status('hosted'))?.conditions, 'ToolsDrifted');
+      return c?.status === 'True' ? c : undefined;
+    }, 20_000);
+    expect(drifted.message).toContain('changed: echo');
+    const c = await client(url, h, '2025-11-25');
+    expect((await c.listTools()).tools.map((t) => t.name)).toEqual(['leak']);
+    const refused = await c.callTool({ name: 'echo', arguments: { text: 'hi' } }).then(JSON.stringify, (err: Error) => err.message);
+    expect(refused).toMatch(/tool "echo" is withheld: mcpserver\/hosted's tools differ/);
+    expect((await cli(h, 'approve', 'hosted', 'echo')).code).toBe(0);
+    await h.waitFor('echo listed again', async () => (await c.listTools()).tools.some((t) => t.name === 'echo'));
+    await c.close();
+  }, 90_000);
 });
