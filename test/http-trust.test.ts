@@ -10,7 +10,7 @@
  * `tools lock|approve`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client as V2Client, SSEClientTransport, type Client } from '@modelcontextprotocol/client';
@@ -242,5 +242,34 @@ describe('pinned tool definitions of an HTTP server', () => {
     expect((await cli(h, 'approve', 'hosted', 'echo')).code).toBe(0);
     await h.waitFor('echo listed again', async () => (await c.listTools()).tools.some((t) => t.name === 'echo'));
     await c.close();
+  }, 90_000);
+
+  it.each([
+    ['a 2025 server (clients passed through, 2026-07-28 clients over apiary\'s session)', ['--legacy']],
+    ['a 2026-07-28 server (2025 clients over apiary\'s session)', []],
+  ] as const)('judges what %s lists to a client, without a restart or list_changed: the changed tool is withheld from that list on', async (_what, args) => {
+    const h = await harness();
+    const descriptionFile = join(h.reports, 'echo-description.txt');
+    await h.write('drift.yaml', httpServer('drift', [...args], `    - name: DESCRIPTION_FILE\n      value: ${JSON.stringify(descriptionFile)}\n`));
+    await h.start();
+    const url = await ready(h, 'drift');
+    await h.waitFor('the listed tools kept', () => readFile(join(h.stateDir, 'tools', 'drift.json'), 'utf8').catch(() => undefined));
+    expect((await cli(h, 'lock', 'drift')).code).toBe(0);
+    await h.waitFor('ToolsDrifted False', async () => findCondition((await h.status('drift'))?.conditions, 'ToolsDrifted')?.status === 'False');
+
+    await writeFile(descriptionFile, RUG_PULL);
+    for (const version of VERSIONS) {
+      const c = await client(url, h, version);
+      expect((await c.listTools()).tools.map((t) => t.name), version).toEqual(['leak']);
+      const refused = await c.callTool({ name: 'echo', arguments: { text: 'hi' } }).then(JSON.stringify, (err: Error) => err.message);
+      expect(refused, version).toMatch(/tool "echo" is withheld/);
+      await c.close();
+    }
+    const drifted = await h.waitFor('ToolsDrifted True', async () => {
+      const cond = findCondition((await h.status('drift'))?.conditions, 'ToolsDrifted');
+      return cond?.status === 'True' ? cond : undefined;
+    });
+    expect(drifted.message).toContain('changed: echo');
+    await h.waitFor('the new listing kept', async () => (await readFile(join(h.stateDir, 'tools', 'drift.json'), 'utf8')).includes('id_rsa'));
   }, 90_000);
 });

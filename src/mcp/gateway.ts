@@ -13,7 +13,7 @@ import type { ObservedProcess } from '../runtime/runtime.js';
 import type { StateLayout } from '../state/layout.js';
 import { FILE_MODE } from '../util/atomic.js';
 import { Aggregate, type AggregateMember, type RemoteMember } from './aggregate.js';
-import { Bridge, toolStatus, type BridgeStatus, type ToolPins } from './bridge.js';
+import { Bridge, toolDefinitions, toolStatus, type BridgeStatus, type ToolPins } from './bridge.js';
 import { writeObservedTools } from '../state/observed-tools.js';
 import { MODERN_PROTOCOL_VERSION } from './era.js';
 import type { HealthFailure, HealthOptions } from './health.js';
@@ -57,6 +57,8 @@ interface Entry {
   /** HTTP and hosted servers: what clients see of the tools (spec.tools, and the pins judged on what the probe lists). */
   filter?: ToolFilter;
   pinned?: PinnedTools;
+  /** The last listing judged, as JSON: the same one again (every client's tools/list) is neither written nor judged again. */
+  listing?: string;
   /** A hosted server (spec.remote): the fingerprint of its URL and headers, to notice a change. */
   remoteHash?: string;
   /** Being suspended or deleted: no longer one of the aggregate's members, while its process stops. */
@@ -260,7 +262,14 @@ export class Gateway {
     if (entry.proxy === undefined && upstream !== undefined) {
       // What the probe found of the server's era: a 2026-07-28 server's 2025 clients are served by apiary.
       const speaksModern = (): boolean => entry.probe?.status().protocolVersion === MODERN_PROTOCOL_VERSION;
-      const proxy = new HttpProxy(entry.port, upstream, { name, speaksModern, gate: this.gate, redaction: this.#redaction.forServer(name) });
+      const proxy = new HttpProxy(entry.port, upstream, {
+        name,
+        speaksModern,
+        gate: this.gate,
+        redaction: this.#redaction.forServer(name),
+        // What a client's tools/list finds (a server may change its tools without a restart or list_changed) is judged too.
+        onToolsListed: (tools) => this.#probeListed(name, entry, toolDefinitions(tools)),
+      });
       try {
         await proxy.listen();
         entry.proxy = proxy;
@@ -282,8 +291,12 @@ export class Gateway {
     if (changed) this.#changed(name);
   }
 
-  /** What the probe of an HTTP server listed: kept, and judged against the pins. */
-  #probeListed(name: string, entry: Entry, definitions: ToolDefinition[]): void {
+  /** What an HTTP server listed (to its probe, or in a client's tools/list): kept when new, and judged against the pins. */
+  #probeListed(name: string, entry: Entry, listed: ToolDefinition[]): void {
+    const definitions = this.#redaction.message(name, listed);
+    const listing = JSON.stringify(definitions);
+    if (listing === entry.listing) return;
+    entry.listing = listing;
     this.#keepListed(name, definitions);
     const changed = entry.pinned?.listed(definitions) ?? false;
     if (this.#entries.get(name) === entry) this.#toolsJudged(name, entry, changed);

@@ -75,9 +75,15 @@ export class HttpProxy {
   readonly #speaksModern: () => boolean;
   /** The secret values resolved for the server, taken out of what it sends. */
   readonly #redaction: ServerRedaction;
+  /** Told of each whole tools/list result (redacted) before it is filtered: the pins judge what the server lists now. */
+  readonly #onToolsListed: ((tools: readonly unknown[]) => void) | undefined;
 
   /** `upstream`: the internal port of a server apiary runs, or a hosted server's URL and headers. `bodyTiming`: how long a request body may take (tests shorten it). */
-  constructor(port: number, upstream: number | RemoteTarget, options: { name?: string; token?: string; gate?: Gatekeeper; bodyTiming?: BodyTiming; speaksModern?: () => boolean; redaction?: ServerRedaction } = {}) {
+  constructor(
+    port: number,
+    upstream: number | RemoteTarget,
+    options: { name?: string; token?: string; gate?: Gatekeeper; bodyTiming?: BodyTiming; speaksModern?: () => boolean; redaction?: ServerRedaction; onToolsListed?: (tools: readonly unknown[]) => void } = {},
+  ) {
     this.#port = port;
     this.#upstreamPort = typeof upstream === 'number' ? upstream : 0;
     if (typeof upstream !== 'number') this.setRemote(upstream);
@@ -85,12 +91,14 @@ export class HttpProxy {
     this.#name = options.name ?? '*';
     this.#bodyTiming = options.bodyTiming ?? BODY_TIMING;
     const redaction = (this.#redaction = options.redaction ?? NO_REDACTION);
-    this.#sessions = new UpstreamSessions(() => this.#upstreamTarget(), () => this.#filter, (m) => redaction.message(m));
+    const hooks = { redact: <M>(m: M): M => redaction.message(m), ...(options.onToolsListed ? { onToolsListed: options.onToolsListed } : {}) };
+    this.#onToolsListed = options.onToolsListed;
+    this.#sessions = new UpstreamSessions(() => this.#upstreamTarget(), () => this.#filter, hooks);
     const gate = this.#gate;
     this.#passThrough = new PassThroughGate(serverNaming(this.#name));
     this.#modern = new ModernFront(new GatedHost(this.#sessions, () => gate.config, serverNaming(this.#name)), { tokenRequired: () => this.#gate.authRequired });
     this.#speaksModern = options.speaksModern ?? (() => false);
-    this.#legacySessions = new LegacySessions(() => this.#upstreamTarget(), () => this.#filter, options.name, (m) => redaction.message(m));
+    this.#legacySessions = new LegacySessions(() => this.#upstreamTarget(), () => this.#filter, options.name, hooks);
   }
 
   #legacyEndpoint(): HttpEndpoint {
@@ -198,7 +206,7 @@ export class HttpProxy {
     const auth = await this.#gate.authenticate(req, this.#name);
     if ('challenge' in auth) return this.#fail(res, auth.challenge.status, auth.challenge.message, auth.challenge.headers);
     let body: Buffer | undefined;
-    let listsTools = false;
+    let listsTools: boolean | 'whole' = false;
     let tracked: Map<Id, Tracked> | undefined;
     const config = this.#gate.config;
     const legacyClient = this.#servesLegacyClient(req);
@@ -211,7 +219,7 @@ export class HttpProxy {
       const route = parsed === undefined ? undefined : modernRoute(req, parsed.value);
       if (route !== undefined) return this.#modern.serve(req, res, parsed!.value, route);
       if (legacyClient) return this.#legacyEndpoint().serve(req, res, body);
-      listsTools = asksForTools(parsed?.value);
+      listsTools = asksForTools(parsed?.value) ? (asksForWholeList(parsed?.value) ? 'whole' : true) : false;
       const gated = !inert(config);
       if (this.#filter !== EXPOSE_ALL || gated) {
         // What the server gets is exactly what was checked: a body apiary cannot read is refused, never passed on.
@@ -233,7 +241,8 @@ export class HttpProxy {
     // The legacy HTTP+SSE transport answers on its GET stream, which is where its tools/list answers are read.
     const legacyStream = req.method === 'GET' && (req.url ?? '/').split('?')[0] === '/sse';
     if (req.method === 'DELETE') this.#passThrough.forget(req);
-    this.#forward(req, res, body, listsTools || legacyStream, tracked);
+    // A legacy stream's answers are to requests apiary did not read here: a tools/list result without nextCursor is taken as whole.
+    this.#forward(req, res, body, legacyStream ? 'whole' : listsTools, tracked);
   }
 
   #answer(res: ServerResponse, status: number, message: unknown): void {
@@ -276,11 +285,12 @@ export class HttpProxy {
   }
 
   /**
-   * `listsTools`: the answer may hold a tools/list result, read to sort the tools by name (and filter them); `tracked`: the
+   * `listsTools`: the answer may hold a tools/list result, read to sort the tools by name (and filter them; 'whole': one
+   * asked without a cursor, whose result without nextCursor is what the server lists, judged against the pins); `tracked`: the
    * requests the caller's rules let through, completed (a list filtered, a call recorded) as their answers pass; `retried`:
    * this is the one retry after a hosted server's 401 (its token refreshed).
    */
-  #forward(req: IncomingMessage, res: ServerResponse, body: Buffer | undefined, listsTools: boolean, tracked?: Map<Id, Tracked>, retried = false): void {
+  #forward(req: IncomingMessage, res: ServerResponse, body: Buffer | undefined, listsTools: boolean | 'whole', tracked?: Map<Id, Tracked>, retried = false): void {
     const to = this.#destination(req);
     for (const [name, value] of Object.entries(to.extra)) {
       const flaw = headerValueFlaw(value);
@@ -326,14 +336,14 @@ export class HttpProxy {
       if (!stream) {
         const chunks: Buffer[] = [];
         answer.on('data', (d: Buffer) => chunks.push(d));
-        answer.on('end', () => res.end(this.#filterJsonText(Buffer.concat(chunks).toString('utf8'), this.#passThrough.answered(tracked))));
+        answer.on('end', () => res.end(this.#filterJsonText(Buffer.concat(chunks).toString('utf8'), this.#passThrough.answered(tracked), listsTools === 'whole')));
         return;
       }
       // An event stream: each event's data rewritten as it arrives (a legacy stream's answers are its session's).
       let legacySession: string | undefined;
       const events = eventStreamRewriter(
         (text) => res.write(text),
-        (data) => (rewriting ? this.#filterJsonText(data, this.#passThrough.answered(tracked ?? this.#passThrough.legacy(legacySession))) : data),
+        (data) => (rewriting ? this.#filterJsonText(data, this.#passThrough.answered(tracked ?? this.#passThrough.legacy(legacySession)), listsTools === 'whole') : data),
         (event) => {
           legacySession = this.#noteLegacyStream(event, res) ?? legacySession;
         },
@@ -369,18 +379,21 @@ export class HttpProxy {
   }
 
   /**
-   * A tools/list result (alone or in a batch) with the filtered tools taken out and the rest sorted by name; an answer to a
+   * The server's secret values taken out first; then a tools/list result (alone or in a batch) with the filtered tools
+   * taken out and the rest sorted by name (`whole`: a whole listing is judged against the pins before); an answer to a
    * tracked request as the caller may see it (`complete`: its record and span done); anything else as it was.
    */
-  #filterJsonText(text: string, complete?: (m: unknown) => unknown): string {
-    let value: unknown;
+  #filterJsonText(text: string, complete?: (m: unknown) => unknown, whole = false): string {
+    let parsed: unknown;
     try {
-      value = JSON.parse(text);
+      parsed = JSON.parse(text);
     } catch {
       return this.#redaction.text(text);
     }
-    let changed = false;
+    const value = this.#redaction.message(parsed);
+    let changed = value !== parsed;
     const filter = (m: unknown): unknown => {
+      if (whole) this.#learn(m);
       const completed = complete?.(m) ?? m;
       if (completed !== m) changed = true;
       m = completed;
@@ -391,9 +404,20 @@ export class HttpProxy {
       return { ...answer, result: withSortedTools(answer.result) };
     };
     const out = Array.isArray(value) ? value.map(filter) : filter(value);
-    const redacted = this.#redaction.message(out);
-    return changed || redacted !== out ? JSON.stringify(redacted) : text;
+    return changed ? JSON.stringify(out) : text;
   }
+
+  /** A tools/list result that is the server's whole listing (no nextCursor): the pins judge it before it is filtered. */
+  #learn(message: unknown): void {
+    const result = (message as { result?: { tools?: unknown; nextCursor?: unknown } } | null)?.result;
+    if (Array.isArray(result?.tools) && result.nextCursor === undefined) this.#onToolsListed?.(result.tools as unknown[]);
+  }
+}
+
+/** Whether a POST body is one tools/list request without a cursor: its answer, unless paged, is the server's whole listing. */
+function asksForWholeList(body: unknown): boolean {
+  const m = body as { method?: unknown; params?: { cursor?: unknown } } | null;
+  return !Array.isArray(body) && m?.method === 'tools/list' && m.params?.cursor === undefined;
 }
 
 /** Whether a POST body (or an element of its batch) is a tools/list request. */

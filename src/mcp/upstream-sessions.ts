@@ -33,6 +33,18 @@ export interface UpstreamTarget {
   fetch?: typeof fetch;
 }
 
+/** What a session host of the proxy's is given by the gateway: the server's redaction, and who judges a whole tools/list result against the pins. */
+export interface SessionHooks {
+  redact?: <M>(message: M) => M;
+  onToolsListed?: (tools: readonly unknown[]) => void;
+}
+
+/** A tools/list answer to a request without a cursor, not paged: the server's whole listing, told to `listed` (before any filter). */
+export function toolsListed(listed: ((tools: readonly unknown[]) => void) | undefined, params: Record<string, unknown>, answer: JsonRpcResponse): void {
+  const result = answer.result as { tools?: unknown; nextCursor?: unknown } | undefined;
+  if (listed !== undefined && params['cursor'] === undefined && result?.nextCursor === undefined && Array.isArray(result?.tools)) listed(result.tools as unknown[]);
+}
+
 interface UpstreamSession {
   deliver: Deliver;
   client?: Client;
@@ -58,10 +70,13 @@ export class UpstreamSessions implements SessionHost {
   readonly #redact: (message: JsonRpcMessage) => JsonRpcMessage;
   #nextAsk = 1;
 
-  constructor(target: () => UpstreamTarget, filter: () => ToolFilter, redact: (message: JsonRpcMessage) => JsonRpcMessage = (m) => m) {
+  readonly #onToolsListed: ((tools: readonly unknown[]) => void) | undefined;
+
+  constructor(target: () => UpstreamTarget, filter: () => ToolFilter, hooks: SessionHooks = {}) {
     this.#target = target;
     this.#filter = filter;
-    this.#redact = redact;
+    this.#redact = hooks.redact ?? ((m) => m);
+    this.#onToolsListed = hooks.onToolsListed;
   }
 
   /** Everything a session delivers (answers, progress, the server's questions, resource news) is redacted on the way. */
@@ -123,7 +138,10 @@ export class UpstreamSessions implements SessionHost {
       const onprogress = progressTo(session, params);
       const result = await client.request({ method: request.method, params }, ANY_RESULT, { timeout: DEFAULT_CALL_TIMEOUT_MS, allowInputRequired: true, ...(onprogress !== undefined ? { onprogress, resetTimeoutOnProgress: true } : {}) });
       const answer: JsonRpcResponse = { jsonrpc: '2.0', id: request.id, result: result as Record<string, unknown> };
-      return request.method === 'tools/list' ? (withExposedTools(this.#filter(), answer) ?? answer) : answer;
+      if (request.method !== 'tools/list') return answer;
+      const redacted = this.#redact(answer) as JsonRpcResponse;
+      toolsListed(this.#onToolsListed, params, redacted);
+      return withExposedTools(this.#filter(), redacted) ?? redacted;
     } catch (err) {
       return failure(request, err);
     }
