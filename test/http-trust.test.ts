@@ -19,6 +19,7 @@ import { findCondition } from '../src/api/status.js';
 import { readEndpointToken } from '../src/mcp/endpoint-token.js';
 import { StateLayout } from '../src/state/layout.js';
 import { runCli } from './helpers/cli.js';
+import { startConsole } from './helpers/console.js';
 import { harness, nodeServer, secretYaml, type Harness } from './helpers/controller.js';
 import { freePort } from './helpers/ports.js';
 import { LEAKED as VALUE, leaks, MARK, versionedClient } from './helpers/leaks.js';
@@ -89,6 +90,14 @@ describe('no secret leaves in a response from an HTTP or hosted server', () => {
     const url = await ready(h, 'leaky');
     await expectNoLeak(h, url, 'leak', progress);
     await expectNoLeak(h, controller.aggregateUrl!, 'leaky__leak', progress);
+    // The tool's description quotes the value: not in status or the console's detail, nor in the listing kept for tools lock.
+    expect(leaks(JSON.stringify(await h.status('leaky')))).toEqual([]);
+    const detail = (await (await startConsole(h)).request('GET', '/api/v1/mcpservers/leaky/detail')).body;
+    expect(detail).toContain('Returns the secret it was given');
+    expect(leaks(detail)).toEqual([]);
+    const kept = await h.waitFor('the listed tools kept', () => readFile(join(h.stateDir, 'tools', 'leaky.json'), 'utf8').catch(() => undefined));
+    expect(leaks(kept)).toEqual([]);
+    expect(kept).toContain(MARK);
     const events = await redactedEvents(h, 'leaky');
     // At most once a minute per server and key, however many answers held it.
     expect(events).toHaveLength(1);

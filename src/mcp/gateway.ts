@@ -375,7 +375,8 @@ export class Gateway {
         ...(entry.endpointError ? { endpointError: entry.endpointError } : {}),
       };
     }
-    const probed = entry.probe?.status() ?? { state: 'down' as const, sessions: 0 };
+    // What the server said of itself (its tools' descriptions) holds none of its secret values either.
+    const probed = this.#redaction.message(name, entry.probe?.status() ?? { state: 'down' as const, sessions: 0 });
     const authorization = entry.oauth?.problem();
     return {
       ...probed,
