@@ -328,15 +328,19 @@ export class HttpProxy {
       const filtering = stream || (rewriting && (type.includes('application/json') || (redacting && type.startsWith('text/'))));
       const outHeaders = { ...answer.headers };
       if (filtering) delete outHeaders['content-length'];
+      if (filtering && !stream) {
+        // Read whole and rewritten: it goes on with its new length, as the server sent it with its own.
+        const chunks: Buffer[] = [];
+        answer.on('data', (d: Buffer) => chunks.push(d));
+        answer.on('end', () => {
+          const text = Buffer.from(this.#filterJsonText(Buffer.concat(chunks).toString('utf8'), this.#passThrough.answered(tracked), listsTools === 'whole'), 'utf8');
+          res.writeHead(answer.statusCode ?? 502, { ...outHeaders, 'content-length': String(text.length) }).end(text);
+        });
+        return;
+      }
       res.writeHead(answer.statusCode ?? 502, outHeaders);
       if (!filtering) {
         answer.pipe(res);
-        return;
-      }
-      if (!stream) {
-        const chunks: Buffer[] = [];
-        answer.on('data', (d: Buffer) => chunks.push(d));
-        answer.on('end', () => res.end(this.#filterJsonText(Buffer.concat(chunks).toString('utf8'), this.#passThrough.answered(tracked), listsTools === 'whole')));
         return;
       }
       // An event stream: each event's data rewritten as it arrives (a legacy stream's answers are its session's).
