@@ -260,13 +260,19 @@ describe('pinned tool definitions of an HTTP server', () => {
     const h = await harness();
     const descriptionFile = join(h.reports, 'echo-description.txt');
     await h.write('drift.yaml', httpServer('drift', [...args], `    - name: DESCRIPTION_FILE\n      value: ${JSON.stringify(descriptionFile)}\n`));
-    await h.start();
+    const controller = await h.start();
     const url = await ready(h, 'drift');
     await h.waitFor('the listed tools kept', () => readFile(join(h.stateDir, 'tools', 'drift.json'), 'utf8').catch(() => undefined));
     expect((await cli(h, 'lock', 'drift')).code).toBe(0);
     await h.waitFor('ToolsDrifted False', async () => findCondition((await h.status('drift'))?.conditions, 'ToolsDrifted')?.status === 'False');
 
     await writeFile(descriptionFile, RUG_PULL);
+    // The aggregate's own sessions with the server first: what they list is judged there too.
+    for (const version of VERSIONS) {
+      const all = await client(controller.aggregateUrl!, h, version);
+      expect((await all.listTools()).tools.map((t) => t.name), `aggregate ${version}`).toEqual(['drift__leak']);
+      await all.close();
+    }
     for (const version of VERSIONS) {
       const c = await client(url, h, version);
       expect((await c.listTools()).tools.map((t) => t.name), version).toEqual(['leak']);

@@ -30,6 +30,7 @@ import type { AccessConfig } from '../api/gate.js';
 import type { NamedSecret } from '../api/secret-redactor.js';
 import { EgressRedaction, NO_REDACTION, type ServerRedaction } from './egress-redaction.js';
 import { PinnedTools } from './pinned-tools.js';
+import { toolsListed } from './upstream-sessions.js';
 import type { ToolDefinition } from '../api/tool-lock.js';
 
 /** How the log names the aggregate endpoint (audit records and resource metadata say `*`). */
@@ -394,7 +395,10 @@ export class Gateway {
     for (const [name, entry] of this.#entries) {
       if (entry.withdrawn === true) continue;
       if (entry.bridge?.isReady()) ready.set(name, entry.bridge);
-      else if (entry.probe?.status().state === 'ready') ready.set(name, httpMember(entry.probe, entry.filter ?? EXPOSE_ALL, this.#redaction.forServer(name)));
+      else if (entry.probe?.status().state === 'ready') {
+        const judged = entry;
+        ready.set(name, httpMember(entry.probe, () => judged.filter ?? EXPOSE_ALL, { redaction: this.#redaction.forServer(name), onToolsListed: (tools) => this.#probeListed(name, judged, toolDefinitions(tools)) }));
+      }
     }
     return ready;
   }
@@ -482,24 +486,36 @@ export class Gateway {
   }
 }
 
+/** What the gateway gives an HTTP member: the server's redaction, and who judges a whole tools/list result against the pins. */
+export interface MemberHooks {
+  redaction?: ServerRedaction;
+  onToolsListed?: (tools: readonly unknown[]) => void;
+}
+
 /**
  * An HTTP server as the aggregate sees it: a session of each client's own
- * with the server, behind the server's spec.tools and pins; what the server
- * sends (answers, progress, its questions) with its secret values taken out.
+ * with the server, behind the server's spec.tools and pins (`filter`: as
+ * they are now; a whole listing a session gets is judged before it is
+ * filtered); what the server sends (answers, progress, its questions) with
+ * its secret values taken out.
  */
-export function httpMember(probe: HttpProbe, filter: ToolFilter, redaction: ServerRedaction = NO_REDACTION): RemoteMember {
+export function httpMember(probe: HttpProbe, filter: ToolFilter | (() => ToolFilter), hooks: MemberHooks = {}): RemoteMember {
+  const current = typeof filter === 'function' ? filter : () => filter;
+  const redaction = hooks.redaction ?? NO_REDACTION;
   return {
     key: probe,
-    tools: () => (probe.status().tools ?? []).filter((t) => filter.exposes(t.name)),
+    tools: () => (probe.status().tools ?? []).filter((t) => current().exposes(t.name)),
     async openSession(capabilities, onRequest, options) {
       const session = await probe.openSession(capabilities, (method, params, signal) => onRequest(method, redaction.message(params), signal), options);
       return {
         close: () => session.close(),
         async request(method, params, timeoutMs, signal, onProgress) {
-          const refused = method === 'tools/call' ? refuseFilteredCall(filter, 0, params['name']) : undefined;
+          const refused = method === 'tools/call' ? refuseFilteredCall(current(), 0, params['name']) : undefined;
           if (refused !== undefined) return refused;
           const answer = redaction.message(await session.request(method, params, timeoutMs, signal, onProgress && ((progress) => onProgress(redaction.message(progress)))));
-          return method === 'tools/list' ? (withExposedTools(filter, answer) ?? answer) : answer;
+          if (method !== 'tools/list') return answer;
+          toolsListed(hooks.onToolsListed, params, answer);
+          return withExposedTools(current(), answer) ?? answer;
         },
       };
     },
