@@ -287,4 +287,25 @@ describe('pinned tool definitions of an HTTP server', () => {
     expect(drifted.message).toContain('changed: echo');
     await h.waitFor('the new listing kept', async () => (await readFile(join(h.stateDir, 'tools', 'drift.json'), 'utf8')).includes('id_rsa'));
   }, 90_000);
+
+  it('onDrift Warn: the changed tool stays listed and callable, ToolsDrifted only reports it', async () => {
+    const h = await harness();
+    const descriptionFile = join(h.reports, 'echo-description.txt');
+    await h.write('drift.yaml', httpServer('drift', ['--legacy'], `    - name: DESCRIPTION_FILE\n      value: ${JSON.stringify(descriptionFile)}\n`, '  tools:\n    onDrift: Warn\n'));
+    await h.start();
+    const url = await ready(h, 'drift');
+    await h.waitFor('the listed tools kept', () => readFile(join(h.stateDir, 'tools', 'drift.json'), 'utf8').catch(() => undefined));
+    expect((await cli(h, 'lock', 'drift')).code).toBe(0);
+    await writeFile(descriptionFile, RUG_PULL);
+    const c = await client(url, h, '2025-11-25');
+    expect((await c.listTools()).tools.map((t) => t.name).sort()).toEqual(['echo', 'leak']);
+    expect((await c.callTool({ name: 'echo', arguments: { text: 'warned' } })).content).toEqual([{ type: 'text', text: 'warned' }]);
+    await c.close();
+    const drifted = await h.waitFor('ToolsDrifted True', async () => {
+      const cond = findCondition((await h.status('drift'))?.conditions, 'ToolsDrifted');
+      return cond?.status === 'True' ? cond : undefined;
+    });
+    expect(drifted.message).toContain('changed: echo');
+    expect(drifted.message).toContain('onDrift: Warn');
+  }, 90_000);
 });
