@@ -61,6 +61,12 @@ async function expectNoLeak(h: Harness, url: string, tool: string, progress: boo
       await c.callTool({ name: tool, arguments: { form: 'progress' } }, { onprogress: (p) => heard.push(p.message ?? '') });
       expect(heard, `progress at ${tool} (${version})`).toEqual([`loading with ${MARK}`]);
     }
+    if (tool === 'leak') {
+      const read = JSON.stringify(await c.readResource({ uri: 'env://value' }));
+      const prompt = JSON.stringify(await c.getPrompt({ name: 'leak' }));
+      expect([...leaks(read), ...leaks(prompt)], `resource and prompt (${version})`).toEqual([]);
+      expect(read + prompt).toContain(MARK);
+    }
     await c.close();
   }
 }
