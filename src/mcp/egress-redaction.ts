@@ -34,6 +34,8 @@ export class EgressRedaction {
   readonly #clock: Clock;
   readonly #report: RedactionReport;
   readonly #servers = new Map<string, ServerSecrets>();
+  /** Per server, where its values come from (`manifest`: what its spec resolves; `login`: the token apiary's login holds) -> the values. */
+  readonly #parts = new Map<string, Map<string, readonly NamedSecret[]>>();
   readonly #reported = new Map<string, number>();
 
   constructor(clock: Clock, report: RedactionReport) {
@@ -41,11 +43,15 @@ export class EgressRedaction {
     this.#report = report;
   }
 
-  /** The secret values the server is given now. */
-  set(server: string, secrets: readonly NamedSecret[]): void {
-    const fingerprint = JSON.stringify(secrets.map((s) => [s.secret, s.key, s.value]));
+  /** The secret values the server is given now, from one source (`part`): the others' stay looked for. */
+  set(server: string, secrets: readonly NamedSecret[], part: 'manifest' | 'login' = 'manifest'): void {
+    const parts = this.#parts.get(server) ?? new Map<string, readonly NamedSecret[]>();
+    parts.set(part, secrets);
+    this.#parts.set(server, parts);
+    const all = [...parts.values()].flat();
+    const fingerprint = JSON.stringify(all.map((s) => [s.secret, s.key, s.value]));
     if (this.#servers.get(server)?.fingerprint === fingerprint) return;
-    this.#servers.set(server, { fingerprint, redactor: SecretRedactor.build(secrets) });
+    this.#servers.set(server, { fingerprint, redactor: SecretRedactor.build(all) });
   }
 
   /** `server`'s redaction, following its secret set as it changes. */
@@ -55,6 +61,7 @@ export class EgressRedaction {
 
   forget(server: string): void {
     this.#servers.delete(server);
+    this.#parts.delete(server);
   }
 
   /** A JSON-RPC message from the server, with its secrets replaced (the same object when none was found). */

@@ -227,6 +227,7 @@ export class Gateway {
     if (entry.oauth !== undefined && (remote.oauth === undefined || entry.remoteHash !== remote.hash)) {
       entry.oauth.stop();
       delete entry.oauth;
+      this.#redaction.set(name, [], 'login');
     }
     if (remote.oauth === undefined || entry.oauth !== undefined) return entry.oauth;
     const oauth: OAuthRemote = new OAuthRemote({
@@ -239,12 +240,14 @@ export class Gateway {
       logger: this.#opts.logger,
       onChange: () => {
         entry.proxy?.setRemote({ url: remote.url, label: remote.label, headers: oauth.headers, reauthorize: (sent) => oauth.unauthorized(sent), fetch: oauth.fetch });
+        this.#redaction.set(name, loginSecrets(oauth.headers), 'login');
         this.#opts.onChange(name);
       },
     });
     entry.oauth = oauth;
     // The stored token is read at once; a refresh due now at a slow authorization server does not hold the reconcile up.
     await Promise.race([oauth.start(), new Promise((resolve) => this.#opts.clock.setTimeout(() => resolve(undefined), OAUTH_START_WAIT_MS))]);
+    this.#redaction.set(name, loginSecrets(oauth.headers), 'login');
     return oauth;
   }
 
@@ -520,6 +523,16 @@ export function httpMember(probe: HttpProbe, filter: ToolFilter | (() => ToolFil
       };
     },
   };
+}
+
+/**
+ * The access token apiary's login sends a hosted server (spec.remote.auth):
+ * a server that echoes it gets it replaced as any secret value, named by
+ * where it comes from, as no Secret holds it.
+ */
+function loginSecrets(headers: Record<string, string>): NamedSecret[] {
+  const token = /^Bearer (.+)$/.exec(headers['Authorization'] ?? '')?.[1];
+  return token === undefined ? [] : [{ secret: 'spec.remote.auth', key: 'access_token', value: token }];
 }
 
 /** Why an endpoint (apiary's own, or the proxy in front of an HTTP server) cannot listen, for status. */
