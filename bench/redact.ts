@@ -3,9 +3,14 @@
  * in process (1 KiB tools/call results, 100 secrets: one combined RegExp, as
  * built, against an Aho-Corasick automaton), and end to end: calls/s through a stdio
  * server's endpoint with 100 secrets in its environment against the same
- * server with none, two apiary instances measured in turns.
+ * server with none, two apiary instances measured in turns; and the same for
+ * an HTTP server behind apiary's proxy (a 2025 server answering JSON, its
+ * calls passed through: with secrets each answer is parsed and scanned,
+ * without it is piped as it came).
  */
 import { spawn } from 'node:child_process';
+import { Agent, createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,10 +21,14 @@ import { createKeyFile } from '../src/crypto/keys.js';
 import { authorizationHeader, readEndpointToken } from '../src/mcp/endpoint-token.js';
 import { StateLayout } from '../src/state/layout.js';
 import { StatusStore } from '../src/state/status-store.js';
-import { inTurns, leanModernClient, ROOT, stop } from './mcp.js';
+import { EgressRedaction } from '../src/mcp/egress-redaction.js';
+import { HttpProxy } from '../src/mcp/http-proxy.js';
+import { systemClock } from '../src/util/clock.js';
+import { inTurns, leanClient, leanModernClient, ROOT, stop, type Result } from './mcp.js';
 import { fmtMs, now, type Row } from './stats.js';
 
 const LEAKY = join(ROOT, 'test', 'fixtures', 'servers', 'leaky-server.mjs');
+const LEAKY_HTTP = join(ROOT, 'test', 'fixtures', 'servers', 'leaky-http-server.mjs');
 const SECRETS = 100;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -56,15 +65,23 @@ export function inProcess(): { rows: Row[]; walkedMs: number } {
   t = now();
   const automaton = new AhoCorasick(list);
   const acBuild = now() - t;
-  const [walked, re, ac] = perCall(5000, [() => redactValue(redactor, message, [] as SecretMatch[]), () => redactor.find(text), () => automaton.find(text)]) as [number, number, number];
+  const [walked, re, ac, rewritten] = perCall(5000, [
+    () => redactValue(redactor, message, [] as SecretMatch[]),
+    () => redactor.find(text),
+    () => automaton.find(text),
+    // What the HTTP proxy does more for each answer when it redacts (it pipes the bytes otherwise).
+    () => JSON.stringify(redactValue(redactor, JSON.parse(text) as unknown, [] as SecretMatch[])),
+  ]) as [number, number, number, number];
   const rows: Row[] = [
     { measure: `matcher: a 1 KiB tools/call answer, ${SECRETS} secrets (${redactor.size} forms), one RegExp (as built)`, result: `${(re * 1000).toFixed(1)} µs per answer`, note: `built in ${fmtMs(buildMs)}, once per secret set; ${(walked * 1000).toFixed(1)} µs with the walk over the message; fastest of 7 rounds taken in turns` },
+    { measure: "the HTTP proxy's rewrite of the same answer as JSON text: parsed, walked and scanned, written again", result: `${(rewritten * 1000).toFixed(1)} µs per answer`, note: 'what a passed-through answer costs more with secrets than without (then piped untouched)' },
     { measure: 'matcher: the same, Aho-Corasick (bench/aho-corasick.ts)', result: `${(ac * 1000).toFixed(1)} µs per answer`, note: `${(ac / re).toFixed(1)}x the RegExp's time; built in ${fmtMs(acBuild)} and a 256 KiB table per server: it spends ${((re - ac) * 1000).toFixed(1)} µs less per answer, its build holds the event loop at each secret change` },
   ];
   return { rows, walkedMs: walked };
 }
 
-async function apiary(withSecrets: readonly NamedSecret[]): Promise<{ url: string; headers: Record<string, string>; close(): Promise<void> }> {
+/** `http`: the leaky server over HTTP (2025, JSON answers) behind apiary's proxy, instead of over stdio. */
+async function apiary(withSecrets: readonly NamedSecret[], http = false): Promise<{ url: string; headers: Record<string, string>; close(): Promise<void> }> {
   const root = await mkdtemp(join(tmpdir(), 'apiary-bench-redact-'));
   const dir = join(root, 'manifests');
   await mkdir(dir);
@@ -73,7 +90,9 @@ async function apiary(withSecrets: readonly NamedSecret[]): Promise<{ url: strin
   if (withSecrets.length > 0) {
     await writeFile(join(dir, 'secret.yaml'), `apiVersion: apiary.dev/v1alpha1\nkind: Secret\nmetadata: { name: bench }\nstringData:\n${withSecrets.map((s) => `  ${s.key}: ${JSON.stringify(s.value)}\n`).join('')}`);
   }
-  await writeFile(join(dir, 'leaky.yaml'), `apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata: { name: leaky }\nspec:\n  command: ${JSON.stringify(process.execPath)}\n  args: [${JSON.stringify(LEAKY)}]\n${env ? `  env:\n${env}` : ''}`);
+  const args = http ? [LEAKY_HTTP, '--legacy', '--json'] : [LEAKY];
+  const transport = http ? '  transport: streamable-http\n' : '';
+  await writeFile(join(dir, 'leaky.yaml'), `apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata: { name: leaky }\nspec:\n  command: ${JSON.stringify(process.execPath)}\n  args: ${JSON.stringify(args)}\n${transport}${env ? `  env:\n${env}` : ''}`);
   const stateDir = join(root, 'state');
   const up = spawn(join(ROOT, 'bin', 'apiary'), ['up', '--dir', dir, '--state-dir', stateDir], { env: { ...process.env, APIARY_KEY_FILE: join(root, 'key') }, stdio: 'ignore' });
   const store = new StatusStore(new StateLayout(stateDir));
@@ -95,24 +114,98 @@ async function apiary(withSecrets: readonly NamedSecret[]): Promise<{ url: strin
   return { url, headers: token === undefined ? {} : authorizationHeader(token), close };
 }
 
-async function endToEnd(walkedMs: number): Promise<Row[]> {
-  const plain = await apiary([]);
-  const guarded = await apiary(secrets());
+/** The leaky server's 1 KiB calls at two apiary instances in turns, one with no secrets and one with SECRETS: the two results, and how they differ. */
+async function againstNone(http: boolean, client: typeof leanClient, calls: number): Promise<{ none: Result; hundred: Result; cost: string }> {
+  const plain = await apiary([], http);
+  const guarded = await apiary(secrets(), http);
   try {
-    const makers = [() => leanModernClient(plain.url, plain.headers), () => leanModernClient(guarded.url, guarded.headers)];
-    const [none, hundred] = await inTurns(makers, 4000, 8, (c) => c.callTool({ name: 'leak', arguments: { form: 'kib' } }));
-    const cost = 100 * (1 - hundred!.rps / none!.rps);
-    return [
-      { measure: 'tools/call, 1 KiB answer, lean 2026-07-28 client: no secrets', result: `p50 ${fmtMs(none!.p50)}, ${none!.rps.toFixed(0)} calls/s`, note: 'two apiary instances measured in turns' },
-      { measure: `tools/call, 1 KiB answer, lean 2026-07-28 client: ${SECRETS} secrets in the server's env`, result: `p50 ${fmtMs(hundred!.p50)}, ${hundred!.rps.toFixed(0)} calls/s`, target: '<= 5% fewer calls/s', note: `${cost.toFixed(1)}% fewer calls/s and ${(hundred!.p50 - none!.p50 >= 0 ? '+' : '-')}${fmtMs(Math.abs(hundred!.p50 - none!.p50))} p50 against no secrets, end to end (two shared cores: noise of several % either way); in process, the walk and scan of each answer is ${((100 * walkedMs * none!.rps) / 1000).toFixed(1)}% of a call's time here` },
-    ];
+    const [none, hundred] = await inTurns([() => client(plain.url, plain.headers), () => client(guarded.url, guarded.headers)], calls, 8, (c) => c.callTool({ name: 'leak', arguments: { form: 'kib' } }));
+    const p50 = hundred!.p50 - none!.p50;
+    return { none: none!, hundred: hundred!, cost: `${(100 * (1 - hundred!.rps / none!.rps)).toFixed(1)}% fewer calls/s and ${p50 >= 0 ? '+' : '-'}${fmtMs(Math.abs(p50))} p50 against no secrets` };
   } finally {
     await plain.close();
     await guarded.close();
   }
 }
 
+const rate = (r: Result): string => `p50 ${fmtMs(r.p50)}, ${r.rps.toFixed(0)} calls/s`;
+
+async function endToEnd(walkedMs: number): Promise<Row[]> {
+  const { none, hundred, cost } = await againstNone(false, leanModernClient, 4000);
+  return [
+    { measure: 'tools/call, 1 KiB answer, lean 2026-07-28 client: no secrets', result: rate(none), note: 'two apiary instances measured in turns' },
+    { measure: `tools/call, 1 KiB answer, lean 2026-07-28 client: ${SECRETS} secrets in the server's env`, result: rate(hundred), target: '<= 5% fewer calls/s', note: `${cost}, end to end (two shared cores: noise of several % either way); in process, the walk and scan of each answer is ${((100 * walkedMs * none.rps) / 1000).toFixed(1)}% of a call's time here` },
+  ];
+}
+
+/** An HTTP server's calls through apiary's proxy, passed through: with secrets, each JSON answer is read whole, parsed, scanned and written again. */
+async function throughProxy(): Promise<Row[]> {
+  const { none, hundred, cost } = await againstNone(true, leanClient, 2000);
+  return [
+    { measure: 'HTTP server (2025, JSON answers) through the proxy, tools/call, 1 KiB answer, lean 2025 client: no secrets', result: rate(none), note: 'answers piped as they come; two apiary instances measured in turns' },
+    { measure: `the same with ${SECRETS} secrets in the server's env`, result: rate(hundred), target: '<= 5% fewer calls/s', note: `${cost}: each answer read whole, parsed, scanned and written again` },
+  ];
+}
+
+/** A keep-alive caller of one tools/call after another at a proxy's port. */
+function proxyCaller(port: number): { call(): Promise<void>; close(): void } {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  let id = 0;
+  const call = (): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path: '/mcp', method: 'POST', agent, headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve());
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify({ jsonrpc: '2.0', id: id++, method: 'tools/call', params: { name: 'kib', arguments: {} } }));
+    });
+  return { call, close: () => agent.destroy() };
+}
+
+/**
+ * The proxy alone, in process: an upstream that answers every call at once
+ * with 1 KiB, behind two HttpProxy instances (no secrets; SECRETS), called
+ * in turns. What redaction adds to the proxy's own share of a call.
+ */
+async function proxyAlone(): Promise<Row[]> {
+  const body = JSON.stringify(answer());
+  const upstream = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)) }).end(body));
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  const port = (upstream.address() as AddressInfo).port;
+  const redaction = new EgressRedaction(systemClock, () => undefined);
+  redaction.set('guarded', secrets());
+  const proxies = [new HttpProxy(0, port, { name: 'plain' }), new HttpProxy(0, port, { name: 'guarded', redaction: redaction.forServer('guarded') })];
+  await Promise.all(proxies.map((p) => p.listen()));
+  const callers = proxies.map((p) => proxyCaller(p.port));
+  const best = [Infinity, Infinity];
+  try {
+    for (let round = 0; round < 8; round++) {
+      for (const [i, caller] of callers.entries()) {
+        const t = now();
+        for (let k = 0; k < 2000; k++) await caller.call();
+        best[i] = Math.min(best[i]!, (now() - t) / 2000);
+      }
+    }
+  } finally {
+    for (const caller of callers) caller.close();
+    await Promise.all(proxies.map((p) => p.close()));
+    await new Promise<void>((resolve) => upstream.close(() => resolve()));
+  }
+  const [plain, guarded] = best as [number, number];
+  return [
+    {
+      measure: `the proxy alone (in process, an upstream answering at once): a passed-through tools/call, 1 KiB answer, no secrets against ${SECRETS}`,
+      result: `${(plain * 1000).toFixed(0)} against ${(guarded * 1000).toFixed(0)} µs per call`,
+      note: `+${((guarded - plain) * 1000).toFixed(0)} µs (${(100 * (guarded / plain - 1)).toFixed(0)}% of the proxy's own share; a real server's call adds its own time to both); fastest of 8 rounds of 2000 taken in turns`,
+    },
+  ];
+}
+
 export async function benchRedact(): Promise<Row[]> {
   const matcher = inProcess();
-  return [...matcher.rows, ...(await endToEnd(matcher.walkedMs))];
+  return [...matcher.rows, ...(await proxyAlone()), ...(await endToEnd(matcher.walkedMs)), ...(await throughProxy())];
 }

@@ -9,16 +9,14 @@
  */
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { describe, expect, it } from 'vitest';
 import { findCondition } from '../src/api/status.js';
 import { readEndpointToken } from '../src/mcp/endpoint-token.js';
 import { StateLayout } from '../src/state/layout.js';
 import { harness, nodeServer, secretYaml, type Harness } from './helpers/controller.js';
+import { LEAKED as VALUE, leaks, MARK, versionedClient as client } from './helpers/leaks.js';
 
 const LEAKY = fileURLToPath(new URL('./fixtures/servers/leaky-server.mjs', import.meta.url));
-const VALUE = 'ghp_R3dact10nCanary+/9Zq~x y';
-const MARK = '[redacted: secret github/token]';
 const FORMS = ['plain', 'base64', 'url', 'split', 'embedded', 'structured'];
 
 async function ready(h: Harness, name: string): Promise<string> {
@@ -26,19 +24,6 @@ async function ready(h: Harness, name: string): Promise<string> {
     const s = await h.status(name);
     return findCondition(s?.conditions, 'Ready')?.status === 'True' && s?.url ? s.url : undefined;
   }, 20_000);
-}
-
-async function client(url: string, token: string, version: string): Promise<Client> {
-  const c = new Client({ name: 'redaction-test', version: '1' }, { versionNegotiation: { mode: version === '2025-11-25' ? 'legacy' : { pin: version } } });
-  await c.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
-  return c;
-}
-
-/** Every form a leak of VALUE could take in an answer. */
-function leaks(text: string): string[] {
-  const half = Math.floor(VALUE.length / 2);
-  const needles = [VALUE, encodeURIComponent(VALUE), Buffer.from(`Bearer ${VALUE}`).toString('base64'), Buffer.from(VALUE).toString('base64').slice(0, 12), VALUE.slice(0, half), VALUE.slice(half)];
-  return needles.filter((n) => text.includes(n));
 }
 
 describe('no secret leaves in a response', () => {

@@ -9,7 +9,9 @@ import type { AddressInfo } from 'node:net';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { EgressRedaction } from '../src/mcp/egress-redaction.js';
 import { HttpProxy } from '../src/mcp/http-proxy.js';
+import { systemClock } from '../src/util/clock.js';
 import { compileToolFilter } from '../src/mcp/tool-filter.js';
 
 const closing: (() => Promise<void>)[] = [];
@@ -118,6 +120,31 @@ describe('spec.tools at the proxy in front of an HTTP server', () => {
     expect(server.envRuns).toEqual([]);
   });
 });
+describe('redaction at the proxy', () => {
+  it('a JSON answer holding a secret value is rewritten and goes on with its new Content-Length', async () => {
+    const server = await upstream();
+    const reported: string[] = [];
+    const redaction = new EgressRedaction(systemClock, (name, secret, key) => reported.push(`${name} ${secret}/${key}`));
+    redaction.set('web', [{ secret: 'env', key: 'secret', value: 'SECRET=1' }]);
+    const proxy = new HttpProxy(0, server.port, { name: 'web', redaction: redaction.forServer('web') });
+    await proxy.listen();
+    closing.push(() => proxy.close());
+    const answer = await new Promise<{ length: string | undefined; text: string }>((resolve, reject) => {
+      const body = JSON.stringify(call(1, 'env'));
+      const req = request({ host: '127.0.0.1', port: proxy.port, method: 'POST', path: '/mcp', headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' } }, (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => resolve({ length: res.headers['content-length'], text }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+    expect(JSON.parse(answer.text)).toMatchObject({ id: 1, result: { content: [{ type: 'text', text: '[redacted: secret env/secret]' }] } });
+    expect(answer.length).toBe(String(Buffer.byteLength(answer.text)));
+    expect(reported).toEqual(['web env/secret']);
+  });
+});
+
 describe('a header the proxy cannot send', () => {
   it('is answered 502 naming the header, never thrown: the proxy keeps serving', async () => {
     const server = await upstream();

@@ -24,13 +24,10 @@ import { underDirectoryLock } from './locked-write.js';
 
 const CONSOLE_SUBJECT: AuditSubject = { kind: 'token' };
 
-/** A declared stdio server (only theirs are judged: the gateway pins at its stdio bridge); otherwise a NotFound or Unsupported error. */
-export function requireStdioServer(loaded: LoadResult, dir: string, name: string): void {
+/** A declared server (every transport is judged: stdio at the bridge, HTTP and hosted at the proxy); otherwise a NotFound error. */
+export function requireServer(loaded: LoadResult, dir: string, name: string): void {
   const server = loaded.resources.find((r) => r.kind === 'MCPServer' && r.name === name);
   if (server?.kind !== 'MCPServer') throw new ApiaryError('NotFound', `mcpserver "${name}" not found in ${dir}`);
-  const spec = server.manifest.spec;
-  const transport = spec.remote !== undefined ? 'hosted' : (spec.transport ?? 'stdio');
-  if (transport !== 'stdio') throw new ApiaryError('Unsupported', `mcpserver "${name}" is ${transport === 'hosted' ? 'a hosted server' : `an HTTP server (${transport})`}: only stdio servers' tools are pinned for now`);
 }
 
 /** What the server listed at its last start, before any filter; a NotFound error when it has not listed any yet. */
@@ -61,7 +58,7 @@ export async function serverToolsDrift(dir: string, layout: StateLayout, name: s
  */
 export async function approveServerTools(dir: string, loaded: LoadResult, layout: StateLayout, who: AuditSubject, name: string, tool?: string): Promise<ToolsApproveAnswer> {
   await refuseGitSourced(dir, loaded);
-  requireStdioServer(loaded, dir, name);
+  requireServer(loaded, dir, name);
   const listed = await listedTools(layout, name);
   const before = (await readToolsLock(dir)) ?? { servers: {} };
   if (tool !== undefined && before.servers[name]?.[tool] === undefined && !listed.some((t) => t.name === tool)) {

@@ -31,8 +31,8 @@ import {
   type JsonRpcResponse,
 } from './jsonrpc.js';
 import { capabilityFor, inputRound, MAX_INPUT_ROUNDS, refusedAnswer, retryParams, tooManyRounds, type InputAsk } from './mrtr.js';
-import { EXPOSE_ALL, refuseFilteredCall, withExposedTools, withholding, type ToolFilter } from './tool-filter.js';
-import { describeDrift, digests, hasDrift, pinnedFields, toolDrift, type LockedTool, type ToolDefinition, type ToolDrift } from '../api/tool-lock.js';
+import { EXPOSE_ALL, pinnedFilter, refuseFilteredCall, withExposedTools, type ToolFilter, type ToolPins } from './tool-filter.js';
+import { digests, pinnedFields, type ToolDefinition, type ToolDrift } from '../api/tool-lock.js';
 import { StdioUpstream } from './upstream.js';
 import { APIARY_VERSION } from '../util/version.js';
 
@@ -166,11 +166,7 @@ interface InputExchange {
 /** `respawn`: the process cannot be talked to any more (the probe spoiled it): it is given up, and its owner starts another. */
 type Handshake = { init: InitializeResult; tools: ToolSummary[]; definitions: ToolDefinition[] } | { error: string; respawn?: true };
 
-/** What tools.lock.yaml pins of a server, and whether tools that differ are kept from clients. */
-export interface ToolPins {
-  entry: Record<string, LockedTool>;
-  withhold: boolean;
-}
+export type { ToolPins } from './tool-filter.js';
 
 /** The pinned fields of each tool in a tools/list result (those with a name). */
 export function toolDefinitions(tools: readonly unknown[]): ToolDefinition[] {
@@ -356,12 +352,9 @@ export class Bridge {
    */
   #applyFilter(): void {
     if (this.#pins !== undefined && this.#definitions !== undefined) this.#digests ??= digests(this.#definitions);
-    const drift = this.#pins !== undefined && this.#digests !== undefined ? toolDrift(this.#pins.entry, this.#digests) : undefined;
-    const driftChanged = JSON.stringify(drift !== undefined && hasDrift(drift) ? drift : undefined) !== JSON.stringify(this.#drift);
-    this.#drift = drift !== undefined && hasDrift(drift) ? drift : undefined;
-    const withheld = new Set(this.#drift !== undefined && this.#pins?.withhold === true ? [...this.#drift.changed, ...this.#drift.added] : []);
-    const why = describeDrift(this.#drift ?? { changed: [], added: [], removed: [] });
-    const filter = withholding(this.#specFilter, withheld, (tool) => `tool "${tool}" is withheld: mcpserver/${this.#opts.name}'s ${why}; review it with: apiary tools diff ${this.#opts.name}, then: apiary tools approve ${this.#opts.name} ${tool}`);
+    const { filter, drift } = pinnedFilter(this.#opts.name, this.#specFilter, this.#pins, this.#digests);
+    const driftChanged = JSON.stringify(drift) !== JSON.stringify(this.#drift);
+    this.#drift = drift;
     if (filter.key === this.#filter.key) {
       this.#filter = filter;
       if (driftChanged) this.#opts.onChange?.();

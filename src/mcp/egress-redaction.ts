@@ -20,25 +20,48 @@ interface ServerSecrets {
 
 export type RedactionReport = (server: string, secret: string, key: string) => void;
 
+/** One server's redaction, as the paths that carry its messages without a Bridge take it (the HTTP proxy, the aggregate's HTTP members). */
+export interface ServerRedaction {
+  /** Whether any value is looked for now: a path that passes bytes on as they come reads them only then. */
+  active(): boolean;
+  message<T>(message: T): T;
+  /** Text that is no JSON (an error page): the values replaced where they stand. */
+  text(text: string): string;
+}
+
+export const NO_REDACTION: ServerRedaction = { active: () => false, message: (m) => m, text: (t) => t };
+
 export class EgressRedaction {
   readonly #report: RedactionReport;
   readonly #servers = new Map<string, ServerSecrets>();
   readonly #reported: OncePerWindow;
+  /** Per server, where its values come from (`manifest`: what its spec resolves; `login`: the token apiary's login holds) -> the values. */
+  readonly #parts = new Map<string, Map<string, readonly NamedSecret[]>>();
 
   constructor(clock: Clock, report: RedactionReport) {
     this.#report = report;
     this.#reported = new OncePerWindow(clock, REDACTION_REPORT_INTERVAL_MS);
   }
 
-  /** The secret values the server is given now. */
-  set(server: string, secrets: readonly NamedSecret[]): void {
-    const fingerprint = JSON.stringify(secrets.map((s) => [s.secret, s.key, s.value]));
+  /** The secret values the server is given now, from one source (`part`): the others' stay looked for. */
+  set(server: string, secrets: readonly NamedSecret[], part: 'manifest' | 'login' = 'manifest'): void {
+    const parts = this.#parts.get(server) ?? new Map<string, readonly NamedSecret[]>();
+    parts.set(part, secrets);
+    this.#parts.set(server, parts);
+    const all = [...parts.values()].flat();
+    const fingerprint = JSON.stringify(all.map((s) => [s.secret, s.key, s.value]));
     if (this.#servers.get(server)?.fingerprint === fingerprint) return;
-    this.#servers.set(server, { fingerprint, redactor: SecretRedactor.build(secrets) });
+    this.#servers.set(server, { fingerprint, redactor: SecretRedactor.build(all) });
+  }
+
+  /** `server`'s redaction, following its secret set as it changes. */
+  forServer(server: string): ServerRedaction {
+    return { active: () => this.#servers.get(server)?.redactor !== undefined, message: (m) => this.message(server, m), text: (t) => this.line(server, t) };
   }
 
   forget(server: string): void {
     this.#servers.delete(server);
+    this.#parts.delete(server);
   }
 
   /** A JSON-RPC message from the server, with its secrets replaced (the same object when none was found). */

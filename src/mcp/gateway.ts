@@ -13,7 +13,7 @@ import type { ObservedProcess } from '../runtime/runtime.js';
 import type { StateLayout } from '../state/layout.js';
 import { FILE_MODE } from '../util/atomic.js';
 import { Aggregate, type AggregateMember, type RemoteMember } from './aggregate.js';
-import { Bridge, toolStatus, type BridgeStatus, type ToolPins } from './bridge.js';
+import { Bridge, toolDefinitions, toolStatus, type BridgeStatus, type ToolPins } from './bridge.js';
 import { writeObservedTools } from '../state/observed-tools.js';
 import { MODERN_PROTOCOL_VERSION } from './era.js';
 import type { HealthFailure, HealthOptions } from './health.js';
@@ -28,7 +28,10 @@ import { OAuthTokenStore, type MasterKeySource } from '../state/oauth-tokens.js'
 import { defaultAccess, Gatekeeper } from './gatekeeper.js';
 import type { AccessConfig } from '../api/gate.js';
 import type { NamedSecret } from '../api/secret-redactor.js';
-import { EgressRedaction } from './egress-redaction.js';
+import { EgressRedaction, NO_REDACTION, type ServerRedaction } from './egress-redaction.js';
+import { PinnedTools } from './pinned-tools.js';
+import { toolsListed } from './upstream-sessions.js';
+import type { ToolDefinition } from '../api/tool-lock.js';
 
 /** How the log names the aggregate endpoint (audit records and resource metadata say `*`). */
 const AGGREGATE_LABEL = '(aggregate)';
@@ -52,7 +55,11 @@ interface Entry {
   /** HTTP servers: apiary's proxy on the stable port, in front of the server's internal one. */
   proxy?: HttpProxy;
   upstreamPort?: number;
+  /** HTTP and hosted servers: what clients see of the tools (spec.tools, and the pins judged on what the probe lists). */
   filter?: ToolFilter;
+  pinned?: PinnedTools;
+  /** The last listing judged, as JSON: the same one again (every client's tools/list) is neither written nor judged again. */
+  listing?: string;
   /** A hosted server (spec.remote): the fingerprint of its URL and headers, to notice a change. */
   remoteHash?: string;
   /** Being suspended or deleted: no longer one of the aggregate's members, while its process stops. */
@@ -143,7 +150,7 @@ export class Gateway {
     }
     entry.health = health;
     this.#restore(entry);
-    if (transport !== 'stdio') return this.#ensureProxy(name, entry, compileToolFilter(tools));
+    if (transport !== 'stdio') return this.#ensureProxy(name, entry, compileToolFilter(tools), undefined, pins);
     if (entry.bridge === undefined) {
       const bridge = new Bridge({
         name,
@@ -158,8 +165,7 @@ export class Gateway {
         onNoise: (line) => void appendFile(this.#opts.layout.logFile(name), `[stdout, not JSON-RPC] ${this.#redaction.line(name, line)}
 `, { mode: FILE_MODE }).catch(() => undefined),
         redact: (message) => this.#redaction.message(name, message),
-        onToolDefinitions: (definitions) =>
-          void writeObservedTools(this.#opts.layout, name, definitions).catch((err: unknown) => this.#opts.logger.warn('cannot keep the tools a server listed', { server: name, error: messageOf(err) })),
+        onToolDefinitions: (definitions) => this.#keepListed(name, definitions),
       });
       // What the server says of its own lists reaches the aggregate's clients too (a modern one holds no session at the bridge).
       bridge.watchLists(() => this.#aggregate?.aggregate.memberListsChanged());
@@ -187,7 +193,7 @@ export class Gateway {
    * says whether it answers. A changed URL or header value (a rotated secret)
    * takes effect at once, without a new port.
    */
-  async ensureRemote(name: string, port: number, remote: RemoteServer, health: HealthOptions, tools?: ToolFilterSpec): Promise<void> {
+  async ensureRemote(name: string, port: number, remote: RemoteServer, health: HealthOptions, tools?: ToolFilterSpec, pins?: ToolPins): Promise<void> {
     let entry = this.#entries.get(name);
     if (entry !== undefined && (entry.transport !== remote.transport || entry.port !== port || entry.remoteHash === undefined)) {
       await this.remove(name);
@@ -202,7 +208,7 @@ export class Gateway {
     const oauth = await this.#ensureOAuth(name, entry, remote);
     const target: RemoteTarget = { url: remote.url, label: remote.label, headers: oauth?.headers ?? remote.headers, ...(oauth !== undefined ? { reauthorize: (sent) => oauth.unauthorized(sent), fetch: oauth.fetch } : {}) };
     if (entry.remoteHash !== remote.hash) entry.proxy?.setRemote(target);
-    await this.#ensureProxy(name, entry, compileToolFilter(tools), target);
+    await this.#ensureProxy(name, entry, compileToolFilter(tools), target, pins);
     if (entry.probe === undefined || entry.remoteHash !== remote.hash) {
       void entry.probe?.stop();
       const hosted = entry;
@@ -226,6 +232,7 @@ export class Gateway {
     if (entry.oauth !== undefined && (remote.oauth === undefined || entry.remoteHash !== remote.hash)) {
       entry.oauth.stop();
       delete entry.oauth;
+      this.#redaction.set(name, [], 'login');
     }
     if (remote.oauth === undefined || entry.oauth !== undefined) return entry.oauth;
     const oauth: OAuthRemote = new OAuthRemote({
@@ -238,25 +245,40 @@ export class Gateway {
       logger: this.#opts.logger,
       onChange: () => {
         entry.proxy?.setRemote({ url: remote.url, label: remote.label, headers: oauth.headers, reauthorize: (sent) => oauth.unauthorized(sent), fetch: oauth.fetch });
+        this.#redaction.set(name, loginSecrets(oauth.headers), 'login');
         this.#opts.onChange(name);
       },
     });
     entry.oauth = oauth;
     // The stored token is read at once; a refresh due now at a slow authorization server does not hold the reconcile up.
     await Promise.race([oauth.start(), new Promise((resolve) => this.#opts.clock.setTimeout(() => resolve(undefined), OAUTH_START_WAIT_MS))]);
+    this.#redaction.set(name, loginSecrets(oauth.headers), 'login');
     return oauth;
   }
 
+  /** What a server listed, whole, kept for `apiary tools lock|diff|approve` (`<state>/tools/NAME.json`). */
+  #keepListed(name: string, definitions: ToolDefinition[]): void {
+    void writeObservedTools(this.#opts.layout, name, definitions).catch((err: unknown) => this.#opts.logger.warn('cannot keep the tools a server listed', { server: name, error: messageOf(err) }));
+  }
+
   /**
-   * An HTTP server's stable URL: apiary's proxy, with the token and spec.tools,
-   * in front of the server's internal port (or a hosted server's URL).
+   * An HTTP server's stable URL: apiary's proxy, with the token, spec.tools
+   * and the pins, in front of the server's internal port (or a hosted
+   * server's URL); what it sends back is redacted as a stdio server's is.
    */
-  async #ensureProxy(name: string, entry: Entry, filter: ToolFilter, remote?: RemoteTarget): Promise<void> {
+  async #ensureProxy(name: string, entry: Entry, filter: ToolFilter, remote?: RemoteTarget, pins?: ToolPins): Promise<void> {
     const upstream = remote ?? entry.upstreamPort;
     if (entry.proxy === undefined && upstream !== undefined) {
       // What the probe found of the server's era: a 2026-07-28 server's 2025 clients are served by apiary.
       const speaksModern = (): boolean => entry.probe?.status().protocolVersion === MODERN_PROTOCOL_VERSION;
-      const proxy = new HttpProxy(entry.port, upstream, { name, speaksModern, gate: this.gate });
+      const proxy = new HttpProxy(entry.port, upstream, {
+        name,
+        speaksModern,
+        gate: this.gate,
+        redaction: this.#redaction.forServer(name),
+        // What a client's tools/list finds (a server may change its tools without a restart or list_changed) is judged too.
+        onToolsListed: (tools) => this.#probeListed(name, entry, toolDefinitions(tools)),
+      });
       try {
         await proxy.listen();
         entry.proxy = proxy;
@@ -266,11 +288,27 @@ export class Gateway {
         entry.endpointError = listenError(err, entry.port);
       }
     }
-    entry.proxy?.setToolFilter(filter);
-    if (entry.filter?.key !== filter.key) {
-      entry.filter = filter;
-      this.#changed(name);
-    }
+    entry.pinned ??= new PinnedTools(name);
+    const changed = entry.pinned.configure(filter, pins);
+    this.#toolsJudged(name, entry, changed || entry.filter === undefined);
+  }
+
+  /** What clients see of an HTTP server's tools, at its proxy (the aggregate reads entry.filter); `changed`: its status and the aggregate hear of it. */
+  #toolsJudged(name: string, entry: Entry, changed: boolean): void {
+    entry.filter = entry.pinned?.filter ?? EXPOSE_ALL;
+    entry.proxy?.setToolFilter(entry.filter);
+    if (changed) this.#changed(name);
+  }
+
+  /** What an HTTP server listed (to its probe, or in a client's tools/list): kept when new, and judged against the pins. */
+  #probeListed(name: string, entry: Entry, listed: ToolDefinition[]): void {
+    const definitions = this.#redaction.message(name, listed);
+    const listing = JSON.stringify(definitions);
+    if (listing === entry.listing) return;
+    entry.listing = listing;
+    this.#keepListed(name, definitions);
+    const changed = entry.pinned?.listed(definitions) ?? false;
+    if (this.#entries.get(name) === entry) this.#toolsJudged(name, entry, changed);
   }
 
   /** Connects the server's current process (new pid: new upstream session). */
@@ -292,7 +330,10 @@ export class Gateway {
   /** Readiness and liveness of an HTTP server (one apiary runs, pid; or a hosted one, pid 0) through an MCP session of apiary's own. */
   #probe(name: string, entry: Entry, at: Pick<ProbeOptions, 'url' | 'label' | 'secrets' | 'headers' | 'fetch'>, pid: number, onUnhealthy: (message: string) => void): HttpProbe {
     const transport = entry.transport === 'sse' ? 'sse' : 'streamable-http';
-    return new HttpProbe({ ...at, name, transport, clock: this.#opts.clock, health: entry.health, onChange: () => this.#changed(name), onToolsChanged: () => entry.proxy?.toolsChanged(), onUnhealthy }, pid);
+    return new HttpProbe(
+      { ...at, name, transport, clock: this.#opts.clock, health: entry.health, onChange: () => this.#changed(name), onToolsChanged: () => entry.proxy?.toolsChanged(), onToolDefinitions: (definitions) => this.#probeListed(name, entry, definitions), onUnhealthy },
+      pid,
+    );
   }
 
   /**
@@ -343,12 +384,14 @@ export class Gateway {
         ...(entry.endpointError ? { endpointError: entry.endpointError } : {}),
       };
     }
-    const probed = entry.probe?.status() ?? { state: 'down' as const, sessions: 0 };
+    // What the server said of itself (its tools' descriptions) holds none of its secret values either.
+    const probed = this.#redaction.message(name, entry.probe?.status() ?? { state: 'down' as const, sessions: 0 });
     const authorization = entry.oauth?.problem();
     return {
       ...probed,
       ...(authorization !== undefined ? { authorization } : {}),
       ...(probed.tools !== undefined ? toolStatus(probed.tools, entry.filter ?? EXPOSE_ALL) : {}),
+      ...(entry.pinned?.status() ?? {}),
       url: httpUrl(entry.transport, entry.port),
       ...(entry.endpointError ? { endpointError: entry.endpointError } : {}),
     };
@@ -360,7 +403,10 @@ export class Gateway {
     for (const [name, entry] of this.#entries) {
       if (entry.withdrawn === true) continue;
       if (entry.bridge?.isReady()) ready.set(name, entry.bridge);
-      else if (entry.probe?.status().state === 'ready') ready.set(name, httpMember(entry.probe, entry.filter ?? EXPOSE_ALL));
+      else if (entry.probe?.status().state === 'ready') {
+        const judged = entry;
+        ready.set(name, httpMember(entry.probe, () => judged.filter ?? EXPOSE_ALL, { redaction: this.#redaction.forServer(name), onToolsListed: (tools) => this.#probeListed(name, judged, toolDefinitions(tools)) }));
+      }
     }
     return ready;
   }
@@ -448,24 +494,50 @@ export class Gateway {
   }
 }
 
-/** An HTTP server as the aggregate sees it: a session of each client's own with the server, behind the server's spec.tools. */
-export function httpMember(probe: HttpProbe, filter: ToolFilter): RemoteMember {
+/** What the gateway gives an HTTP member: the server's redaction, and who judges a whole tools/list result against the pins. */
+export interface MemberHooks {
+  redaction?: ServerRedaction;
+  onToolsListed?: (tools: readonly unknown[]) => void;
+}
+
+/**
+ * An HTTP server as the aggregate sees it: a session of each client's own
+ * with the server, behind the server's spec.tools and pins (`filter`: as
+ * they are now; a whole listing a session gets is judged before it is
+ * filtered); what the server sends (answers, progress, its questions) with
+ * its secret values taken out.
+ */
+export function httpMember(probe: HttpProbe, filter: ToolFilter | (() => ToolFilter), hooks: MemberHooks = {}): RemoteMember {
+  const current = typeof filter === 'function' ? filter : () => filter;
+  const redaction = hooks.redaction ?? NO_REDACTION;
   return {
     key: probe,
-    tools: () => (probe.status().tools ?? []).filter((t) => filter.exposes(t.name)),
+    tools: () => (probe.status().tools ?? []).filter((t) => current().exposes(t.name)),
     async openSession(capabilities, onRequest, options) {
-      const session = await probe.openSession(capabilities, onRequest, options);
+      const session = await probe.openSession(capabilities, (method, params, signal) => onRequest(method, redaction.message(params), signal), options);
       return {
         close: () => session.close(),
         async request(method, params, timeoutMs, signal, onProgress) {
-          const refused = method === 'tools/call' ? refuseFilteredCall(filter, 0, params['name']) : undefined;
+          const refused = method === 'tools/call' ? refuseFilteredCall(current(), 0, params['name']) : undefined;
           if (refused !== undefined) return refused;
-          const answer = await session.request(method, params, timeoutMs, signal, onProgress);
-          return method === 'tools/list' ? (withExposedTools(filter, answer) ?? answer) : answer;
+          const answer = redaction.message(await session.request(method, params, timeoutMs, signal, onProgress && ((progress) => onProgress(redaction.message(progress)))));
+          if (method !== 'tools/list') return answer;
+          toolsListed(hooks.onToolsListed, params, answer);
+          return withExposedTools(current(), answer) ?? answer;
         },
       };
     },
   };
+}
+
+/**
+ * The access token apiary's login sends a hosted server (spec.remote.auth):
+ * a server that echoes it gets it replaced as any secret value, named by
+ * where it comes from, as no Secret holds it.
+ */
+function loginSecrets(headers: Record<string, string>): NamedSecret[] {
+  const token = /^Bearer (.+)$/.exec(headers['Authorization'] ?? '')?.[1];
+  return token === undefined ? [] : [{ secret: 'spec.remote.auth', key: 'access_token', value: token }];
 }
 
 /** Why an endpoint (apiary's own, or the proxy in front of an HTTP server) cannot listen, for status. */

@@ -16,7 +16,8 @@ import { messageOf } from '../errors.js';
 import type { MemberRequestHandler, RemoteSession, RemoteSessionOptions } from './aggregate.js';
 import { ErrorCodes, errorResponse, type JsonRpcResponse } from './jsonrpc.js';
 import { withInputAnswered } from './mrtr.js';
-import { APIARY_CLIENT_INFO, summarizeTools, type BridgeStatus, type ToolSummary, type UpstreamState } from './bridge.js';
+import type { ToolDefinition } from '../api/tool-lock.js';
+import { APIARY_CLIENT_INFO, summarizeTools, toolDefinitions, type BridgeStatus, type ToolSummary, type UpstreamState } from './bridge.js';
 import type { HealthOptions } from './health.js';
 import { fetchWithOwnSignal } from './own-signal-fetch.js';
 
@@ -31,6 +32,8 @@ export interface ProbeOptions {
   onUnhealthy: (message: string) => void;
   /** The server said its tool list changed (the probe re-reads it). */
   onToolsChanged?: () => void;
+  /** The whole definitions of the tools the server lists, at the handshake and at each re-read (for tools.lock.yaml's pins). */
+  onToolDefinitions?: (definitions: ToolDefinition[]) => void;
   /** Headers for every request (a hosted server's, from its manifest). */
   headers?: Record<string, string>;
   /** How requests are sent (a hosted server apiary logs in to: one refresh on a 401); default fetch. */
@@ -150,7 +153,10 @@ export class HttpProbe {
       this.#tools = summarizeTools(listed);
       client.setNotificationHandler('notifications/tools/list_changed', async () => {
         const again = await client.listTools(undefined, { timeout: this.#opts.health.timeoutMs, cacheMode: 'bypass' }).catch(() => undefined);
-        if (again !== undefined) this.#tools = summarizeTools(again.tools);
+        if (again !== undefined) {
+          this.#tools = summarizeTools(again.tools);
+          this.#opts.onToolDefinitions?.(toolDefinitions(again.tools));
+        }
         this.#opts.onChange();
         this.#opts.onToolsChanged?.();
       });
@@ -161,6 +167,8 @@ export class HttpProbe {
         await client.close().catch(() => undefined);
         return;
       }
+      // Judged before Ready: a drifted tool is withheld from the first client on.
+      this.#opts.onToolDefinitions?.(toolDefinitions(listed));
       this.#client = client;
       this.#listen(client);
       this.#set('ready');

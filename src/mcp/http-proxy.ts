@@ -11,6 +11,9 @@
  * And when the server speaks 2026-07-28 (its probe says so), which has no
  * 2025 sessions, a 2025 client's session is apiary's: the 2025 leg of an
  * HttpEndpoint serves it over legacy-sessions.ts, which translates.
+ * On every path, what the server sends towards a client passes the
+ * gateway's redaction of the secret values resolved for it: a JSON body
+ * whole, an event stream event by event (it stays a stream).
  */
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -26,6 +29,7 @@ import { BODY_TIMING, readBody, type BodyTiming } from '../util/read-body.js';
 import { eventStreamRewriter } from './event-stream.js';
 import { ErrorCodes, errorResponse, type Id } from './jsonrpc.js';
 import { ModernFront, modernRoute, withSortedTools } from './modern.js';
+import { NO_REDACTION, type ServerRedaction } from './egress-redaction.js';
 import { EXPOSE_ALL, refuseFilteredCall, withExposedTools, type ToolFilter } from './tool-filter.js';
 import { UpstreamSessions, type UpstreamTarget } from './upstream-sessions.js';
 
@@ -69,21 +73,32 @@ export class HttpProxy {
   readonly #passThrough: PassThroughGate;
   /** Whether the server speaks 2026-07-28, as its probe found. */
   readonly #speaksModern: () => boolean;
+  /** The secret values resolved for the server, taken out of what it sends. */
+  readonly #redaction: ServerRedaction;
+  /** Told of each whole tools/list result (redacted) before it is filtered: the pins judge what the server lists now. */
+  readonly #onToolsListed: ((tools: readonly unknown[]) => void) | undefined;
 
   /** `upstream`: the internal port of a server apiary runs, or a hosted server's URL and headers. `bodyTiming`: how long a request body may take (tests shorten it). */
-  constructor(port: number, upstream: number | RemoteTarget, options: { name?: string; token?: string; gate?: Gatekeeper; bodyTiming?: BodyTiming; speaksModern?: () => boolean } = {}) {
+  constructor(
+    port: number,
+    upstream: number | RemoteTarget,
+    options: { name?: string; token?: string; gate?: Gatekeeper; bodyTiming?: BodyTiming; speaksModern?: () => boolean; redaction?: ServerRedaction; onToolsListed?: (tools: readonly unknown[]) => void } = {},
+  ) {
     this.#port = port;
     this.#upstreamPort = typeof upstream === 'number' ? upstream : 0;
     if (typeof upstream !== 'number') this.setRemote(upstream);
     this.#gate = options.gate ?? new Gatekeeper(defaultAccess(options.token));
     this.#name = options.name ?? '*';
     this.#bodyTiming = options.bodyTiming ?? BODY_TIMING;
-    this.#sessions = new UpstreamSessions(() => this.#upstreamTarget(), () => this.#filter);
+    const redaction = (this.#redaction = options.redaction ?? NO_REDACTION);
+    const hooks = { redact: <M>(m: M): M => redaction.message(m), ...(options.onToolsListed ? { onToolsListed: options.onToolsListed } : {}) };
+    this.#onToolsListed = options.onToolsListed;
+    this.#sessions = new UpstreamSessions(() => this.#upstreamTarget(), () => this.#filter, hooks);
     const gate = this.#gate;
     this.#passThrough = new PassThroughGate(serverNaming(this.#name));
     this.#modern = new ModernFront(new GatedHost(this.#sessions, () => gate.config, serverNaming(this.#name)), { tokenRequired: () => this.#gate.authRequired });
     this.#speaksModern = options.speaksModern ?? (() => false);
-    this.#legacySessions = new LegacySessions(() => this.#upstreamTarget(), () => this.#filter, options.name);
+    this.#legacySessions = new LegacySessions(() => this.#upstreamTarget(), () => this.#filter, options.name, hooks);
   }
 
   #legacyEndpoint(): HttpEndpoint {
@@ -195,7 +210,7 @@ export class HttpProxy {
     const auth = await this.#gate.authenticate(req, this.#name);
     if ('challenge' in auth) return this.#fail(res, auth.challenge.status, auth.challenge.message, auth.challenge.headers);
     let body: Buffer | undefined;
-    let listsTools = false;
+    let listsTools: boolean | 'whole' = false;
     let tracked: Map<Id, Tracked> | undefined;
     const config = this.#gate.config;
     const legacyClient = this.#servesLegacyClient(req);
@@ -208,7 +223,7 @@ export class HttpProxy {
       const route = parsed === undefined ? undefined : modernRoute(req, parsed.value);
       if (route !== undefined) return this.#modern.serve(req, res, parsed!.value, route);
       if (legacyClient) return this.#legacyEndpoint().serve(req, res, body);
-      listsTools = asksForTools(parsed?.value);
+      listsTools = asksForTools(parsed?.value) ? (asksForWholeList(parsed?.value) ? 'whole' : true) : false;
       const gated = !inert(config);
       if (this.#filter !== EXPOSE_ALL || gated) {
         // What the server gets is exactly what was checked: a body apiary cannot read is refused, never passed on.
@@ -230,7 +245,8 @@ export class HttpProxy {
     // The legacy HTTP+SSE transport answers on its GET stream, which is where its tools/list answers are read.
     const legacyStream = req.method === 'GET' && (req.url ?? '/').split('?')[0] === '/sse';
     if (req.method === 'DELETE') this.#passThrough.forget(req);
-    this.#forward(req, res, body, listsTools || legacyStream, tracked);
+    // A legacy stream's answers are to requests apiary did not read here: a tools/list result without nextCursor is taken as whole.
+    this.#forward(req, res, body, legacyStream ? 'whole' : listsTools, tracked);
   }
 
   #answer(res: ServerResponse, status: number, message: unknown): void {
@@ -273,11 +289,12 @@ export class HttpProxy {
   }
 
   /**
-   * `listsTools`: the answer may hold a tools/list result, read to sort the tools by name (and filter them); `tracked`: the
+   * `listsTools`: the answer may hold a tools/list result, read to sort the tools by name (and filter them; 'whole': one
+   * asked without a cursor, whose result without nextCursor is what the server lists, judged against the pins); `tracked`: the
    * requests the caller's rules let through, completed (a list filtered, a call recorded) as their answers pass; `retried`:
    * this is the one retry after a hosted server's 401 (its token refreshed).
    */
-  #forward(req: IncomingMessage, res: ServerResponse, body: Buffer | undefined, listsTools: boolean, tracked?: Map<Id, Tracked>, retried = false): void {
+  #forward(req: IncomingMessage, res: ServerResponse, body: Buffer | undefined, listsTools: boolean | 'whole', tracked?: Map<Id, Tracked>, retried = false): void {
     const to = this.#destination(req);
     for (const [name, value] of Object.entries(to.extra)) {
       const flaw = headerValueFlaw(value);
@@ -286,6 +303,8 @@ export class HttpProxy {
     const headers: Record<string, string | string[] | undefined> = { ...req.headers, host: to.hostHeader };
     // apiary's token is for apiary; the server never sees it (a hosted server gets the headers its manifest sets).
     delete headers['authorization'];
+    // An answer apiary rewrites (filter, redaction) must be one it can read: never compressed.
+    delete headers['accept-encoding'];
     Object.assign(headers, to.extra);
     if (body !== undefined) {
       // The body is sent whole, with its length; a client's chunking ends here.
@@ -307,26 +326,32 @@ export class HttpProxy {
       const type = String(answer.headers['content-type'] ?? '');
       const stream = type.includes('text/event-stream');
       // Event streams are always read event by event (a filter may come later; a legacy stream must be known by its session).
-      const rewriting = this.#filter !== EXPOSE_ALL || listsTools || tracked !== undefined;
-      const filtering = stream || (rewriting && type.includes('application/json'));
+      const redacting = this.#redaction.active();
+      const rewriting = this.#filter !== EXPOSE_ALL || listsTools || tracked !== undefined || redacting;
+      // Under redaction a text body that is no JSON (a server's error page) is read too: it may quote a value.
+      const filtering = stream || (rewriting && (type.includes('application/json') || (redacting && type.startsWith('text/'))));
       const outHeaders = { ...answer.headers };
       if (filtering) delete outHeaders['content-length'];
+      if (filtering && !stream) {
+        // Read whole and rewritten: it goes on with its new length, as the server sent it with its own.
+        const chunks: Buffer[] = [];
+        answer.on('data', (d: Buffer) => chunks.push(d));
+        answer.on('end', () => {
+          const text = Buffer.from(this.#filterJsonText(Buffer.concat(chunks).toString('utf8'), this.#passThrough.answered(tracked), listsTools === 'whole'), 'utf8');
+          res.writeHead(answer.statusCode ?? 502, { ...outHeaders, 'content-length': String(text.length) }).end(text);
+        });
+        return;
+      }
       res.writeHead(answer.statusCode ?? 502, outHeaders);
       if (!filtering) {
         answer.pipe(res);
-        return;
-      }
-      if (!stream) {
-        const chunks: Buffer[] = [];
-        answer.on('data', (d: Buffer) => chunks.push(d));
-        answer.on('end', () => res.end(this.#filterJsonText(Buffer.concat(chunks).toString('utf8'), this.#passThrough.answered(tracked))));
         return;
       }
       // An event stream: each event's data rewritten as it arrives (a legacy stream's answers are its session's).
       let legacySession: string | undefined;
       const events = eventStreamRewriter(
         (text) => res.write(text),
-        (data) => (rewriting ? this.#filterJsonText(data, this.#passThrough.answered(tracked ?? this.#passThrough.legacy(legacySession))) : data),
+        (data) => (rewriting ? this.#filterJsonText(data, this.#passThrough.answered(tracked ?? this.#passThrough.legacy(legacySession)), listsTools === 'whole') : data),
         (event) => {
           legacySession = this.#noteLegacyStream(event, res) ?? legacySession;
         },
@@ -362,18 +387,21 @@ export class HttpProxy {
   }
 
   /**
-   * A tools/list result (alone or in a batch) with the filtered tools taken out and the rest sorted by name; an answer to a
+   * The server's secret values taken out first; then a tools/list result (alone or in a batch) with the filtered tools
+   * taken out and the rest sorted by name (`whole`: a whole listing is judged against the pins before); an answer to a
    * tracked request as the caller may see it (`complete`: its record and span done); anything else as it was.
    */
-  #filterJsonText(text: string, complete?: (m: unknown) => unknown): string {
-    let value: unknown;
+  #filterJsonText(text: string, complete?: (m: unknown) => unknown, whole = false): string {
+    let parsed: unknown;
     try {
-      value = JSON.parse(text);
+      parsed = JSON.parse(text);
     } catch {
-      return text;
+      return this.#redaction.text(text);
     }
-    let changed = false;
+    const value = this.#redaction.message(parsed);
+    let changed = value !== parsed;
     const filter = (m: unknown): unknown => {
+      if (whole) this.#learn(m);
       const completed = complete?.(m) ?? m;
       if (completed !== m) changed = true;
       m = completed;
@@ -386,6 +414,18 @@ export class HttpProxy {
     const out = Array.isArray(value) ? value.map(filter) : filter(value);
     return changed ? JSON.stringify(out) : text;
   }
+
+  /** A tools/list result that is the server's whole listing (no nextCursor): the pins judge it before it is filtered. */
+  #learn(message: unknown): void {
+    const result = (message as { result?: { tools?: unknown; nextCursor?: unknown } } | null)?.result;
+    if (Array.isArray(result?.tools) && result.nextCursor === undefined) this.#onToolsListed?.(result.tools as unknown[]);
+  }
+}
+
+/** Whether a POST body is one tools/list request without a cursor: its answer, unless paged, is the server's whole listing. */
+function asksForWholeList(body: unknown): boolean {
+  const m = body as { method?: unknown; params?: { cursor?: unknown } } | null;
+  return !Array.isArray(body) && m?.method === 'tools/list' && m.params?.cursor === undefined;
 }
 
 /** Whether a POST body (or an element of its batch) is a tools/list request. */

@@ -25,7 +25,7 @@ import type { ListKind } from './list-watch.js';
 import type { SessionHost } from './modern.js';
 import { withInputAnswered, type InputAsk } from './mrtr.js';
 import { refuseFilteredCall, withExposedTools, type ToolFilter } from './tool-filter.js';
-import type { UpstreamTarget } from './upstream-sessions.js';
+import { toolsListed, type SessionHooks, type UpstreamTarget } from './upstream-sessions.js';
 import { fetchWithOwnSignal } from './own-signal-fetch.js';
 
 interface LegacySession {
@@ -48,17 +48,24 @@ export class LegacySessions implements SessionHost {
   readonly #sessions = new Map<string, LegacySession>();
   /** The server's name, for messages (its address when unnamed). */
   readonly #name: string | undefined;
+  /** Each message of the server's on its way to the client: the gateway takes its secret values out. */
+  readonly #redact: (message: JsonRpcMessage) => JsonRpcMessage;
   #nextAsk = 1;
 
-  constructor(target: () => UpstreamTarget, filter: () => ToolFilter, name?: string) {
+  readonly #onToolsListed: ((tools: readonly unknown[]) => void) | undefined;
+
+  constructor(target: () => UpstreamTarget, filter: () => ToolFilter, name?: string, hooks: SessionHooks = {}) {
     this.#target = target;
     this.#filter = filter;
     this.#name = name;
+    this.#redact = hooks.redact ?? ((m) => m);
+    this.#onToolsListed = hooks.onToolsListed;
   }
 
+  /** Everything a session delivers (answers, progress, the server's questions) is redacted on the way. */
   openSession(deliver: Deliver): string {
     const id = randomUUID();
-    this.#sessions.set(id, { deliver, capabilities: {}, open: new Map(), asks: new Map() });
+    this.#sessions.set(id, { deliver: (message, inReplyTo) => deliver(this.#redact(message), inReplyTo), capabilities: {}, open: new Map(), asks: new Map() });
     return id;
   }
 
@@ -120,7 +127,9 @@ export class LegacySessions implements SessionHost {
       signal,
     });
     if (answer === undefined || request.method !== 'tools/list') return answer;
-    return withExposedTools(this.#filter(), answer) ?? answer;
+    const redacted = this.#redact(answer) as JsonRpcResponse;
+    toolsListed(this.#onToolsListed, params, redacted);
+    return withExposedTools(this.#filter(), redacted) ?? redacted;
   }
 
   /** One of the server's questions, put to the client beside the call it serves; withdrawn (notifications/cancelled) if the call stops first. */

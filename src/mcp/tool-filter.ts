@@ -4,6 +4,7 @@
  * patterns matches, and no `deny` pattern matches. Enforced at the endpoint:
  * a filtered tool is absent from tools/list and a tools/call on it is refused.
  */
+import { describeDrift, hasDrift, toolDrift, type LockedTool, type ToolDrift } from '../api/tool-lock.js';
 import { ErrorCodes, errorResponse, type Id, type JsonRpcResponse } from './jsonrpc.js';
 
 export interface ToolFilterSpec {
@@ -68,4 +69,27 @@ export function withholding(filter: ToolFilter, withheld: ReadonlySet<string>, w
     exposes: (tool) => !withheld.has(tool) && filter.exposes(tool),
     refusal: (tool) => (withheld.has(tool) ? why(tool) : filter.refusal?.(tool)),
   };
+}
+
+/** What tools.lock.yaml pins of a server, and whether tools that differ are kept from clients (spec.tools.onDrift). */
+export interface ToolPins {
+  entry: Record<string, LockedTool>;
+  withhold: boolean;
+}
+
+/**
+ * The filter a server's clients get, wherever apiary fronts it (the stdio
+ * bridge, the HTTP proxy, the aggregate): spec.tools, and under Withhold the
+ * tools that differ from the pins (changed and new) too, a call on one
+ * refused naming the drift. `listed`: each tool the server lists now with
+ * its digest (undefined: not listed yet, nothing judged). `drift` only when
+ * there is one.
+ */
+export function pinnedFilter(server: string, spec: ToolFilter, pins: ToolPins | undefined, listed: readonly { name: string; digest: string }[] | undefined): { filter: ToolFilter; drift?: ToolDrift } {
+  const found = pins !== undefined && listed !== undefined ? toolDrift(pins.entry, listed) : undefined;
+  if (found === undefined || !hasDrift(found)) return { filter: spec };
+  const withheld = new Set(pins?.withhold === true ? [...found.changed, ...found.added] : []);
+  const why = describeDrift(found);
+  const filter = withholding(spec, withheld, (tool) => `tool "${tool}" is withheld: mcpserver/${server}'s ${why}; review it with: apiary tools diff ${server}, then: apiary tools approve ${server} ${tool}`);
+  return { filter, drift: found };
 }

@@ -64,6 +64,17 @@ const LEAVES_NOTHING = new Set(['ping', 'tools/list', 'tools/call', 'prompts/lis
 /** How many connected sessions are kept per client kind and target, and for how long. */
 const KEPT_PER_KIND = 4;
 const KEPT_MS = 30_000;
+/** What a session host of the proxy's is given by the gateway: the server's redaction, and who judges a whole tools/list result against the pins. */
+export interface SessionHooks {
+  redact?: <M>(message: M) => M;
+  onToolsListed?: (tools: readonly unknown[]) => void;
+}
+
+/** A tools/list answer to a request without a cursor, not paged: the server's whole listing, told to `listed` (before any filter). */
+export function toolsListed(listed: ((tools: readonly unknown[]) => void) | undefined, params: Record<string, unknown>, answer: JsonRpcResponse): void {
+  const result = answer.result as { tools?: unknown; nextCursor?: unknown } | undefined;
+  if (listed !== undefined && params['cursor'] === undefined && result?.nextCursor === undefined && Array.isArray(result?.tools)) listed(result.tools as unknown[]);
+}
 
 interface UpstreamSession {
   deliver: Deliver;
@@ -94,16 +105,23 @@ export class UpstreamSessions implements SessionHost {
   readonly #kept = new Map<string, Pooled[]>();
   /** The 2026-07-28 listen streams at the proxy. */
   readonly #listWatchers = new ListWatchers();
+  /** Each message of the server's on its way to the client: the gateway takes its secret values out. */
+  readonly #redact: (message: JsonRpcMessage) => JsonRpcMessage;
   #nextAsk = 1;
 
-  constructor(target: () => UpstreamTarget, filter: () => ToolFilter) {
+  readonly #onToolsListed: ((tools: readonly unknown[]) => void) | undefined;
+
+  constructor(target: () => UpstreamTarget, filter: () => ToolFilter, hooks: SessionHooks = {}) {
     this.#target = target;
     this.#filter = filter;
+    this.#redact = hooks.redact ?? ((m) => m);
+    this.#onToolsListed = hooks.onToolsListed;
   }
 
+  /** Everything a session delivers (answers, progress, the server's questions, resource news) is redacted on the way. */
   openSession(deliver: Deliver): string {
     const id = randomUUID();
-    this.#sessions.set(id, { deliver, asks: new Map() });
+    this.#sessions.set(id, { deliver: (message, inReplyTo) => deliver(this.#redact(message), inReplyTo), asks: new Map() });
     return id;
   }
 
@@ -198,7 +216,10 @@ export class UpstreamSessions implements SessionHost {
       const onprogress = progressTo(session, params);
       const result = await client.request({ method: request.method, params }, ANY_RESULT, { timeout: DEFAULT_CALL_TIMEOUT_MS, allowInputRequired: true, ...(onprogress !== undefined ? { onprogress, resetTimeoutOnProgress: true } : {}) });
       const answer: JsonRpcResponse = { jsonrpc: '2.0', id: request.id, result: result as Record<string, unknown> };
-      return request.method === 'tools/list' ? (withExposedTools(this.#filter(), answer) ?? answer) : answer;
+      if (request.method !== 'tools/list') return answer;
+      const redacted = this.#redact(answer) as JsonRpcResponse;
+      toolsListed(this.#onToolsListed, params, redacted);
+      return withExposedTools(this.#filter(), redacted) ?? redacted;
     } catch (err) {
       if (!(err instanceof ProtocolError)) session.broken = true;
       // A kept session the server has forgotten: the request never reached it, so it goes once more on a new session.

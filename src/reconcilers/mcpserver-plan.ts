@@ -73,7 +73,7 @@ export type DesiredServer =
       health?: HealthOptions;
       /** spec.tools: what the endpoint exposes (changing it never restarts the process). */
       tools?: ToolFilterSpec;
-      /** The server's entry in tools.lock.yaml and spec.tools.onDrift (stdio servers: judged at the bridge). */
+      /** The server's entry in tools.lock.yaml and spec.tools.onDrift (judged at the stdio bridge, or at an HTTP or hosted server's proxy). */
       pins?: ToolPins;
       /** How a change reaches the running process (RollingUpdate only for stdio servers). */
       strategy: Strategy;

@@ -14,7 +14,7 @@ import { findCondition, setCondition, type MCPServerStatus } from '../api/status
 import type { ToolPins } from '../mcp/bridge.js';
 import { isApiaryError } from '../errors.js';
 import { formatManifestError } from '../manifests/errors.js';
-import type { MCPServerSpec, Transport } from '../api/manifests.js';
+import type { MCPServerSpec } from '../api/manifests.js';
 import { expandReferences, referencedNames, remoteLabel } from '../api/remote.js';
 import { expandArgs, expandEnvironment, secretBearing } from '../api/expansion.js';
 import type { RemoteServer } from '../mcp/gateway.js';
@@ -50,11 +50,10 @@ const KIND = 'MCPServer';
 
 /**
  * tools.lock.yaml's entry for the server, with spec.tools.onDrift (Withhold
- * unless it says Warn). Judged at the bridge, so for stdio servers only: an
- * HTTP or hosted server's tools are not pinned yet.
+ * unless it says Warn). Judged at the stdio bridge, or for an HTTP or hosted
+ * server on what its probe lists, applied at its proxy.
  */
-function pinsOf(ctx: ReconcileContext, name: string, spec: MCPServerSpec, transport: Transport): { pins?: ToolPins } {
-  if (transport !== 'stdio') return {};
+function pinsOf(ctx: ReconcileContext, name: string, spec: MCPServerSpec): { pins?: ToolPins } {
   const entry = ctx.desired.toolsLockEntry(name);
   return entry === undefined ? {} : { pins: { entry, withhold: spec.tools?.onDrift !== 'Warn' } };
 }
@@ -87,7 +86,7 @@ export async function desiredServer(ctx: ReconcileContext, name: string): Promis
     transport,
     health: healthOf(spec.healthCheck),
     ...(spec.tools ? { tools: spec.tools } : {}),
-    ...pinsOf(ctx, name, spec, transport),
+    ...pinsOf(ctx, name, spec),
     // Only apiary holds a stdio server's sessions, so only there can a new process take over unnoticed.
     strategy: spec.strategy?.type ?? (transport === 'stdio' ? 'RollingUpdate' : 'Recreate'),
     rollingUpdate: {
@@ -321,7 +320,7 @@ export class MCPServerReconciler {
     if (desired.secrets !== undefined && desired.problems.length === 0) gateway.setSecrets(name, desired.secrets);
     if (desired.hosted === true) {
       // A secret gone missing leaves the hosted server fronted with the values it had (as a running process keeps its environment).
-      if (desired.remote !== undefined) await gateway.ensureRemote(name, port, desired.remote, desired.health, desired.tools);
+      if (desired.remote !== undefined) await gateway.ensureRemote(name, port, desired.remote, desired.health, desired.tools, desired.pins);
       return gateway.view(name)?.endpointError !== undefined;
     }
     await gateway.ensure(name, desired.transport, port, desired.health, desired.tools, desired.upstreamPort, desired.pins);

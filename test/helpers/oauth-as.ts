@@ -119,8 +119,12 @@ export interface ProtectedServer {
   close(): Promise<void>;
 }
 
-/** An MCP server (SDK, stateless) with one tool, `whoami`, that accepts only the issuer's JWTs for its own URL. */
-export async function startProtectedServer(issuer: string): Promise<ProtectedServer> {
+/**
+ * An MCP server (SDK, stateless) with one tool, `whoami`, that accepts only
+ * the issuer's JWTs for its own URL. `echoToken`: a second tool, `token`,
+ * that says the access token it was sent (a careless server).
+ */
+export async function startProtectedServer(issuer: string, options: { echoToken?: boolean } = {}): Promise<ProtectedServer> {
   const jwks = createRemoteJWKSet(new URL(`${issuer}/jwks`), { cooldownDuration: 0 });
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -151,6 +155,7 @@ export async function startProtectedServer(issuer: string): Promise<ProtectedSer
       counts.accepted++;
       const mcp = new McpServer({ name: 'hosted', version: '1' });
       mcp.registerTool('whoami', { description: 'The subject of the token' }, () => ({ content: [{ type: 'text', text: subject }] }));
+      if (options.echoToken === true) mcp.registerTool('token', { description: 'The access token it was sent' }, () => ({ content: [{ type: 'text', text: `sent: ${token}` }] }));
       const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
       res.on('close', () => void transport.close());
       await mcp.connect(transport);

@@ -9,7 +9,7 @@
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { lockEntry, withEntry, type ToolsLock } from '../../api/tool-lock.js';
-import { approveServerTools, listedTools, requireStdioServer, serverToolsDrift } from '../../console/tools-drift.js';
+import { approveServerTools, listedTools, requireServer, serverToolsDrift } from '../../console/tools-drift.js';
 import { underDirectoryLock } from '../../console/locked-write.js';
 import { ApiaryError } from '../../errors.js';
 import { loadDirectory } from '../../manifests/loader.js';
@@ -19,10 +19,10 @@ import { StateLayout } from '../../state/layout.js';
 import { readObservedTools, writeObservedTools } from '../../state/observed-tools.js';
 import type { CliContext } from '../context.js';
 
-/** The stdio servers the directory declares (only theirs are judged: the gateway pins at its stdio bridge). */
-async function stdioServers(dir: string): Promise<string[]> {
+/** The servers the directory declares (every transport is judged: stdio at the bridge, HTTP and hosted at the proxy). */
+async function declaredServers(dir: string): Promise<string[]> {
   const loaded = await loadDirectory(dir);
-  return loaded.resources.flatMap((r) => (r.kind === 'MCPServer' && r.manifest.spec.remote === undefined && (r.manifest.spec.transport ?? 'stdio') === 'stdio' ? [r.name] : [])).sort();
+  return loaded.resources.flatMap((r) => (r.kind === 'MCPServer' ? [r.name] : [])).sort();
 }
 
 /** The account the CLI runs as; the environment's word for it where the system has no entry for the uid (a container). */
@@ -47,11 +47,11 @@ export function registerTools(program: Command, ctx: CliContext): void {
       const layout = new StateLayout(stateDir);
       let names: string[];
       if (name !== undefined) {
-        requireStdioServer(await loadDirectory(dir), dir, name);
+        requireServer(await loadDirectory(dir), dir, name);
         names = [name];
       } else {
         names = [];
-        for (const n of await stdioServers(dir)) {
+        for (const n of await declaredServers(dir)) {
           if ((await readObservedTools(layout, n)) !== undefined) names.push(n);
           else ctx.io.err(`mcpserver "${n}" has not listed its tools yet: not locked\n`);
         }
@@ -73,7 +73,7 @@ export function registerTools(program: Command, ctx: CliContext): void {
     .argument('<NAME>', 'server name')
     .action(async (name: string, _opts: unknown, cmd: Command) => {
       const { dir, stateDir } = ctx.locations(cmd);
-      requireStdioServer(await loadDirectory(dir), dir, name);
+      requireServer(await loadDirectory(dir), dir, name);
       const drift = await serverToolsDrift(dir, new StateLayout(stateDir), name);
       if (!drift.pinned) throw new ApiaryError('NotFound', `mcpserver "${name}" has no entry in ${TOOLS_LOCK_FILE}: its tools are not pinned`, { hints: [`Pin them with: apiary tools lock ${name}`] });
       ctx.io.out(`mcpserver/${name}: ${drift.summary}\n`);
