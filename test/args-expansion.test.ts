@@ -85,7 +85,11 @@ describe('$(VAR) in args, with Kubernetes semantics', () => {
     if (!('objects' in rendered)) throw new Error(rendered.problem);
     const container = (rendered.objects[0]!['spec'] as { template: { spec: { containers: { args: string[]; env: unknown[] }[] } } }).template.spec.containers[0]!;
     expect(container.args).toEqual(['--token=$(TOKEN)', '$$(TOKEN)']);
-    expect(container.env).toEqual([{ name: 'TOKEN', valueFrom: { secretKeyRef: { name: 't', key: 'token' } } }]);
+    // HOME first: the restricted pod's writable home (an emptyDir), which spec.env may still set otherwise.
+    expect(container.env).toEqual([
+      { name: 'HOME', value: '/home/apiary' },
+      { name: 'TOKEN', valueFrom: { secretKeyRef: { name: 't', key: 'token' } } },
+    ]);
   });
 
   it('a local server gets the secret and the literal in its args, expanded; the fingerprint and status hold neither', async () => {
