@@ -410,6 +410,11 @@ export class GatedHost implements SessionHost {
     if (request.method === 'initialize') this.#introduced(session, request.params);
     const config = this.#config();
     if (inert(config)) return this.#inner.fromClient(sessionId, request);
+    // Answers are matched to calls by id: a second request under an id in flight would take the first's record (and leave one unaudited).
+    if (session.open.has(request.id)) {
+      session.deliver(idInUse(request.id), request.id);
+      return Promise.resolve();
+    }
     const admitted = admit(config, session.requester, this.#naming, request, session.requestId ?? request.id);
     if ('pass' in admitted) return this.#inner.fromClient(sessionId, admitted.pass);
     if ('answer' in admitted) {
@@ -555,6 +560,11 @@ export class PassThroughGate {
     this.#legacy.delete(session);
     this.#introductions.delete(session);
   }
+}
+
+/** A request sent under the id of one still in flight (JSON-RPC ids are unique per session): refused, never sent. */
+function idInUse(id: Id): JsonRpcResponse {
+  return errorResponse(id, ErrorCodes.InvalidRequest, `request id ${JSON.stringify(id)} is in use by a request still in flight on this session; use a new id`);
 }
 
 function isRequestLike(m: unknown): m is JsonRpcRequest {

@@ -1,0 +1,191 @@
+/**
+ * Defects found in the security review of the per-caller layer
+ * (call-gate.ts), each shown at a real endpoint: server-everything over
+ * stdio behind a Bridge and its HttpEndpoint, in mode oidc, with a tiny
+ * TokenVerifier (token 'alice' is alice of group dev).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { request } from 'node:http';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compilePolicies, type PolicySource } from '../src/api/access.js';
+import type { AuditRecord } from '../src/api/audit.js';
+import { NO_TELEMETRY, type AccessConfig, type TokenVerifier } from '../src/api/gate.js';
+import { DEFAULT_HEALTH } from '../src/mcp/health.js';
+import { Gateway } from '../src/mcp/gateway.js';
+import type { JsonRpcMessage } from '../src/mcp/jsonrpc.js';
+import { StateLayout } from '../src/state/layout.js';
+import { systemClock } from '../src/util/clock.js';
+import { silentLogger } from '../src/util/logger.js';
+import { sseParser } from './helpers/sse.js';
+import { tempDir } from './helpers/tmp.js';
+import { waitFor } from './helpers/wait.js';
+
+const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
+
+const verifier: TokenVerifier = {
+  verify: async (token) => (token === 'alice' ? { user: 'alice', groups: ['dev'], scopes: [] } : { error: 'invalid_token', description: 'unknown token' }),
+};
+
+const POLICIES: PolicySource[] = [
+  {
+    name: 'devs',
+    file: 'policies.yaml',
+    subjects: [{ group: 'dev' }],
+    rules: [
+      { servers: ['everything'], tools: ['echo', 'trigger-long-running-operation'], resources: ['demo://resource/static/*'], effect: 'Allow' },
+      { servers: ['everything'], resources: ['demo://resource/static/document/secret*'], effect: 'Deny' },
+    ],
+    ruleLines: [10, 14],
+  },
+];
+
+let gateway: Gateway;
+let url: string;
+const children: ChildProcess[] = [];
+const audit: AuditRecord[] = [];
+
+function access(): Omit<AccessConfig, 'token'> {
+  return { mode: 'oidc', verifier, policies: compilePolicies(POLICIES, 'oidc'), audit: { append: (r) => audit.push(r) }, telemetry: NO_TELEMETRY };
+}
+
+beforeAll(async () => {
+  const layout = new StateLayout(join(await tempDir(), 'state'));
+  gateway = new Gateway({ clock: systemClock, logger: silentLogger, layout, onChange: () => undefined, onUnhealthy: () => undefined, token: 'local-token' });
+  gateway.configure(access());
+  const child = spawn(process.execPath, [EVERYTHING, 'stdio'], { stdio: ['pipe', 'pipe', 'ignore'] });
+  children.push(child);
+  await gateway.ensure('everything', 'stdio', 0, DEFAULT_HEALTH);
+  gateway.attach('everything', { name: 'everything', pid: child.pid!, slot: 'current', startedAt: new Date().toISOString(), configHash: 'everything', generation: 1, stopping: false, adopted: false, stdio: { stdin: child.stdin!, stdout: child.stdout! } });
+  await waitFor('the server ready', () => gateway.view('everything')?.state === 'ready', 30_000);
+  url = gateway.view('everything')!.url!;
+}, 60_000);
+
+afterAll(async () => {
+  await gateway?.closeAll();
+  for (const child of children) child.kill('SIGKILL');
+});
+
+/** A 2025 session of alice's, opened by the SDK client; its id for raw requests. */
+async function aliceSession(): Promise<{ client: Client; session: string }> {
+  const client = new Client({ name: 'review', version: '1.0' }, { versionNegotiation: { mode: 'legacy' } });
+  const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { Authorization: 'Bearer alice' } } });
+  await client.connect(transport);
+  return { client, session: transport.sessionId! };
+}
+
+/**
+ * One HTTP request as alice: each JSON-RPC message of its answer (a JSON body or an event stream, the HTTP+SSE
+ * transport's endpoint event included) handed to `onMessage` as it arrives; resolves with the status once it ends.
+ * `stop`: a request whose answer does not end (a GET stream) is closed by it.
+ */
+function exchange(
+  target: string,
+  options: { method: 'GET' | 'POST'; headers?: Record<string, string>; body?: unknown; stop?: Promise<void> },
+  onMessage: (m: JsonRpcMessage | { event: 'endpoint'; data: string }) => void = () => undefined,
+): Promise<number> {
+  const { hostname, port, pathname, search } = new URL(target);
+  const bytes = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
+  const headers = { Authorization: 'Bearer alice', Accept: 'application/json, text/event-stream', ...(bytes ? { 'Content-Type': 'application/json', 'Content-Length': String(bytes.length) } : {}), ...options.headers };
+  return new Promise((resolve, reject) => {
+    const req = request({ host: hostname, port, path: `${pathname}${search}`, method: options.method, headers }, (res) => {
+      res.setEncoding('utf8');
+      const sse = String(res.headers['content-type']).includes('text/event-stream');
+      const feed = sseParser((event) => onMessage((event.event === 'endpoint' ? event : event.data) as JsonRpcMessage));
+      let text = '';
+      res.on('data', (chunk: string) => (sse ? feed(chunk) : (text += chunk)));
+      res.on('end', () => {
+        if (!sse && text.startsWith('{')) onMessage(JSON.parse(text) as JsonRpcMessage);
+        resolve(res.statusCode ?? 0);
+      });
+      void options.stop?.then(() => res.destroy());
+      res.on('close', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(bytes);
+  });
+}
+
+/** A POST on a 2025 Streamable HTTP session; the messages of its answer. */
+async function post(session: string, body: unknown, onMessage: (m: JsonRpcMessage) => void = () => undefined): Promise<JsonRpcMessage[]> {
+  const got: JsonRpcMessage[] = [];
+  await exchange(url, { method: 'POST', headers: { 'Mcp-Session-Id': session, 'MCP-Protocol-Version': '2025-11-25' }, body }, (m) => {
+    got.push(m as JsonRpcMessage);
+    onMessage(m as JsonRpcMessage);
+  });
+  return got;
+}
+
+const LONG_CALL = { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'trigger-long-running-operation', arguments: { duration: 1, steps: 4 }, _meta: { progressToken: 'p7' } } };
+const SAME_ID_CALL = { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'echo', arguments: { message: 'same id' } } };
+
+/**
+ * The HTTP+SSE transport at `sseUrl` (`/sse`): a long call under id 7, and once it is in flight (its first progress
+ * came back) an echo under id 7 too. Every answer comes on the one stream; gives the answers to id 7.
+ */
+async function legacyReusedId(sseUrl: string): Promise<JsonRpcMessage[]> {
+  const got: JsonRpcMessage[] = [];
+  const waiters = new Set<() => void>();
+  const seen = (probe: (m: JsonRpcMessage) => boolean): Promise<void> =>
+    new Promise((resolve) => {
+      const check = (): void => {
+        if (!got.some(probe)) return;
+        waiters.delete(check);
+        resolve();
+      };
+      waiters.add(check);
+      check();
+    });
+  let path!: (p: string) => void;
+  const endpoint = new Promise<string>((resolve) => (path = resolve));
+  let stop!: () => void;
+  const stopped = new Promise<void>((resolve) => (stop = resolve));
+  const stream = exchange(sseUrl, { method: 'GET', stop: stopped }, (m) => {
+    if ('event' in m) return path(m.data);
+    got.push(m);
+    for (const check of [...waiters]) check();
+  });
+  const messages = new URL(await endpoint, sseUrl).href;
+  const send = (body: unknown): Promise<number> => exchange(messages, { method: 'POST', body });
+  await send({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2024-11-05', capabilities: {}, clientInfo: { name: 'old', version: '1' } } });
+  await seen((m) => 'id' in m && m.id === 1);
+  await send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+  await send(LONG_CALL);
+  await seen((m) => 'method' in m && m.method === 'notifications/progress');
+  await send(SAME_ID_CALL);
+  await seen((m) => !('method' in m) && 'id' in m && m.id === 7 && 'result' in m);
+  stop();
+  await stream;
+  return got.filter((m) => !('method' in m) && 'id' in m && m.id === 7);
+}
+
+const REUSED_ID_REFUSED = { error: { code: -32600, message: expect.stringContaining('request id 7 is in use') } };
+const LONG_CALL_DONE = { result: { content: [{ text: expect.stringContaining('Long running operation completed') }] } };
+
+describe('security review: the call gate at a real endpoint', () => {
+  it('refuses a request whose id is already in flight on the session: reusing it left the first call without an audit record', async () => {
+    audit.length = 0;
+    const { client, session } = await aliceSession();
+    let progressed!: () => void;
+    const started = new Promise<void>((resolve) => (progressed = resolve));
+    const slow = post(session, LONG_CALL, (m) => {
+      if ('method' in m && m.method === 'notifications/progress') progressed();
+    });
+    // The long call reached the server (its first progress came back): it is in flight under id 7.
+    await started;
+    const again = await post(session, SAME_ID_CALL);
+    expect(again).toEqual([{ jsonrpc: '2.0', id: 7, ...REUSED_ID_REFUSED }]);
+    expect((await slow).filter((m) => !('method' in m))).toMatchObject([{ id: 7, ...LONG_CALL_DONE }]);
+    // Every call that reached the server has its record.
+    expect(audit.map((r) => [r.name, r.outcome])).toEqual([['trigger-long-running-operation', 'ok']]);
+    await client.close();
+  }, 30_000);
+
+  it('the same through the HTTP+SSE transport, where every answer comes on one stream: the gate refuses the reused id itself', async () => {
+    audit.length = 0;
+    expect(await legacyReusedId(new URL('/sse', url).href)).toMatchObject([REUSED_ID_REFUSED, LONG_CALL_DONE]);
+    expect(audit.map((r) => [r.name, r.outcome])).toEqual([['trigger-long-running-operation', 'ok']]);
+  }, 30_000);
+});
