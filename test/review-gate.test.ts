@@ -35,8 +35,8 @@ const POLICIES: PolicySource[] = [
     file: 'policies.yaml',
     subjects: [{ group: 'dev' }],
     rules: [
-      { servers: ['everything'], tools: ['echo', 'trigger-long-running-operation'], resources: ['demo://resource/static/*'], effect: 'Allow' },
-      { servers: ['everything'], resources: ['demo://resource/static/document/secret*'], effect: 'Deny' },
+      { servers: ['everything'], tools: ['echo', 'trigger-long-running-operation'], resources: ['*'], effect: 'Allow' },
+      { servers: ['everything'], resources: ['demo://resource/static/document/features.md'], effect: 'Deny' },
     ],
     ruleLines: [10, 14],
   },
@@ -187,5 +187,20 @@ describe('security review: the call gate at a real endpoint', () => {
     audit.length = 0;
     expect(await legacyReusedId(new URL('/sse', url).href)).toMatchObject([REUSED_ID_REFUSED, LONG_CALL_DONE]);
     expect(audit.map((r) => [r.name, r.outcome])).toEqual([['trigger-long-running-operation', 'ok']]);
+  }, 30_000);
+
+  it('a resource a rule denies cannot be read under another spelling of its URI (dot segments, an upper-case scheme, a tab) that the server reads as it', async () => {
+    audit.length = 0;
+    const { client, session } = await aliceSession();
+    const read = async (uri: string): Promise<JsonRpcMessage> => (await post(session, { jsonrpc: '2.0', id: 1, method: 'resources/read', params: { uri } }))[0]!;
+    expect(await read('demo://resource/static/document/features.md')).toMatchObject({ error: { code: 403, data: { rule: 'devs (policies.yaml:14)' } } });
+    for (const uri of ['demo://resource/static/x/../document/features.md', 'demo://resource/static/x/%2E%2e/document/features.md', 'demo://resource/static/document/features.md\t']) {
+      expect(await read(uri), uri).toMatchObject({ error: { code: -32602, message: expect.stringContaining('resources/read') } });
+    }
+    expect(await read('DEMO://resource/static/document/features.md')).toMatchObject({ error: { code: 403, data: { rule: 'devs (policies.yaml:14)' } } });
+    // Another document is read as before.
+    expect(await read('demo://resource/static/document/architecture.md')).toMatchObject({ result: { contents: [{ uri: 'demo://resource/static/document/architecture.md' }] } });
+    expect(audit.filter((r) => r.decision === 'allow').map((r) => r.name)).toEqual(['demo://resource/static/document/architecture.md']);
+    await client.close();
   }, 30_000);
 });

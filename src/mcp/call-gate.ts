@@ -167,14 +167,64 @@ export function admit(config: AccessConfig, requester: Requester, naming: Naming
   const routed = naming.route(kind, name);
   // The aggregate answers a name that routes to no server itself (it names no server): nothing of a member's to decide.
   if (routed === undefined) return { pass: request };
+  const unjudgeable = kind === 'resource' && judged(config) ? uriFlaw(routed.name) : undefined;
+  if (unjudgeable !== undefined) return { answer: errorResponse(request.id, ErrorCodes.InvalidParams, `${request.method}: the URI ${unjudgeable}, which a policy cannot judge as the server would read it; send the URI as resources/list gives it`) };
   const audited = auditedRequest(request, requestId, routed, naming);
-  const decision = config.policies.decide(requester.caller.subject, { server: routed.server, kind, name: routed.name });
+  const decision = decide(config, requester.caller.subject, kind, routed);
   const span = startSpan(config, requester, routed.server, request, requestId, routed.name);
   const tracked: Tracked = { ...base, audited, routed, decision, span };
   if (decision.effect === 'Deny') return { answer: finish(tracked, forbidden(request.id, kind, routed, decision), 'denied') };
   const limited = AUDITED.has(request.method) ? config.limiter?.take(requester.caller.key, routed.server, kind === 'tool' ? routed.name : undefined) : undefined;
   if (limited !== undefined) return { answer: finish(tracked, rateLimitError(request.id, limited, routed.server, kind === 'tool' ? routed.name : undefined), 'rate_limited') };
   return { forward: withUpstreamMeta(request, span), tracked };
+}
+
+/** Whether policies decide here (mode oidc, or any AccessPolicy): only then is a name's spelling apiary's business. */
+function judged(config: AccessConfig): boolean {
+  return config.mode === 'oidc' || config.policies.policies > 0;
+}
+
+/**
+ * What makes a resource URI mean another than it says: a `.` or `..` path segment (also percent-encoded, or between
+ * backslashes, which a file URL reads as slashes), or a control character or space a URL parser drops. A server reading
+ * the URI as a URL (the SDK's McpServer does) resolves those, so `demo://docs/x/../secret` reads `demo://docs/secret`
+ * while a policy, which matches the text, judged `demo://docs/x/*`.
+ */
+function uriFlaw(uri: string): string | undefined {
+  if ([...uri].some((c) => c.charCodeAt(0) < 0x20 || c === '\x7f') || uri !== uri.trim()) return 'holds a control character or a space at an end';
+  const path = uri.replace(/^[a-z][a-z0-9+.-]*:/i, '').split(/[?#]/, 1)[0]!;
+  const segments = percentDecoded(path).split(/[/\\]/);
+  return segments.some((s) => s === '.' || s === '..') ? 'has a . or .. segment' : undefined;
+}
+
+function percentDecoded(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text.replace(/%2e/gi, '.');
+  }
+}
+
+/**
+ * The policy's decision on a call. A resource URI a URL parser spells otherwise (an upper-case scheme or host, say) is
+ * also asked about as the parser spells it, and a rule that denies that spelling denies the call: the server may well
+ * read it so.
+ */
+function decide(config: AccessConfig, subject: Caller['subject'], kind: AccessKind, routed: Routed): Decision {
+  const decision = config.policies.decide(subject, { server: routed.server, kind, name: routed.name });
+  if (kind !== 'resource' || decision.effect === 'Deny') return decision;
+  const canonical = canonicalUri(routed.name);
+  if (canonical === undefined || canonical === routed.name) return decision;
+  const other = config.policies.decide(subject, { server: routed.server, kind, name: canonical });
+  return other.effect === 'Deny' && other.reason === 'rule' ? other : decision;
+}
+
+function canonicalUri(uri: string): string | undefined {
+  try {
+    return new URL(uri).href;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The answer going out, as the caller may see it (a list filtered), its record and span done. `undefined`: the client went away first. */
@@ -347,7 +397,8 @@ export class GatedHost implements SessionHost {
     if (inert(config)) return [...uris];
     return uris.filter((uri) => {
       const routed = this.#naming.route('resource', uri);
-      return routed !== undefined && config.policies.decide(caller.subject, { server: routed.server, kind: 'resource', name: routed.name }).effect === 'Allow';
+      if (routed === undefined || (judged(config) && uriFlaw(routed.name) !== undefined)) return false;
+      return decide(config, caller.subject, 'resource', routed).effect === 'Allow';
     });
   }
 
