@@ -16,9 +16,11 @@ import { NO_TELEMETRY, type AccessConfig, type TokenVerifier } from '../src/api/
 import { DEFAULT_HEALTH } from '../src/mcp/health.js';
 import { Gateway } from '../src/mcp/gateway.js';
 import type { JsonRpcMessage } from '../src/mcp/jsonrpc.js';
+import type { ObservedProcess } from '../src/runtime/runtime.js';
 import { StateLayout } from '../src/state/layout.js';
 import { systemClock } from '../src/util/clock.js';
 import { silentLogger } from '../src/util/logger.js';
+import { freePort } from './helpers/ports.js';
 import { sseParser } from './helpers/sse.js';
 import { tempDir } from './helpers/tmp.js';
 import { waitFor } from './helpers/wait.js';
@@ -35,7 +37,7 @@ const POLICIES: PolicySource[] = [
     file: 'policies.yaml',
     subjects: [{ group: 'dev' }],
     rules: [
-      { servers: ['everything'], tools: ['echo', 'trigger-long-running-operation'], resources: ['*'], effect: 'Allow' },
+      { servers: ['everything', 'old'], tools: ['echo', 'trigger-long-running-operation'], resources: ['*'], effect: 'Allow' },
       { servers: ['everything'], resources: ['demo://resource/static/document/features.md'], effect: 'Deny' },
     ],
     ruleLines: [10, 14],
@@ -44,11 +46,17 @@ const POLICIES: PolicySource[] = [
 
 let gateway: Gateway;
 let url: string;
+/** The HTTP+SSE server behind its proxy. */
+let oldUrl: string;
 const children: ChildProcess[] = [];
 const audit: AuditRecord[] = [];
 
 function access(): Omit<AccessConfig, 'token'> {
   return { mode: 'oidc', verifier, policies: compilePolicies(POLICIES, 'oidc'), audit: { append: (r) => audit.push(r) }, telemetry: NO_TELEMETRY };
+}
+
+function observed(name: string, child: ChildProcess): ObservedProcess {
+  return { name, pid: child.pid!, slot: 'current', startedAt: new Date().toISOString(), configHash: name, generation: 1, stopping: false, adopted: false, ...(child.stdin && child.stdout ? { stdio: { stdin: child.stdin, stdout: child.stdout } } : {}) };
 }
 
 beforeAll(async () => {
@@ -58,9 +66,18 @@ beforeAll(async () => {
   const child = spawn(process.execPath, [EVERYTHING, 'stdio'], { stdio: ['pipe', 'pipe', 'ignore'] });
   children.push(child);
   await gateway.ensure('everything', 'stdio', 0, DEFAULT_HEALTH);
-  gateway.attach('everything', { name: 'everything', pid: child.pid!, slot: 'current', startedAt: new Date().toISOString(), configHash: 'everything', generation: 1, stopping: false, adopted: false, stdio: { stdin: child.stdin!, stdout: child.stdout! } });
+  gateway.attach('everything', observed('everything', child));
   await waitFor('the server ready', () => gateway.view('everything')?.state === 'ready', 30_000);
   url = gateway.view('everything')!.url!;
+  // server-everything over the HTTP+SSE transport on a port of its own, behind the gateway's proxy (passed through).
+  const upstreamPort = await freePort();
+  const sse = spawn(process.execPath, [EVERYTHING, 'sse'], { stdio: 'ignore', env: { ...process.env, PORT: String(upstreamPort) } });
+  children.push(sse);
+  const proxyPort = await freePort();
+  await gateway.ensure('old', 'sse', proxyPort, DEFAULT_HEALTH, undefined, upstreamPort);
+  gateway.attach('old', observed('old', sse));
+  await waitFor('the SSE server ready', () => gateway.view('old')?.state === 'ready', 30_000);
+  oldUrl = `http://127.0.0.1:${proxyPort}/sse`;
 }, 60_000);
 
 afterAll(async () => {
@@ -187,6 +204,12 @@ describe('security review: the call gate at a real endpoint', () => {
     audit.length = 0;
     expect(await legacyReusedId(new URL('/sse', url).href)).toMatchObject([REUSED_ID_REFUSED, LONG_CALL_DONE]);
     expect(audit.map((r) => [r.name, r.outcome])).toEqual([['trigger-long-running-operation', 'ok']]);
+  }, 30_000);
+
+  it("the same at a proxy passing an HTTP+SSE server's messages through: the reused id is refused before the server sees it", async () => {
+    audit.length = 0;
+    expect(await legacyReusedId(oldUrl)).toMatchObject([REUSED_ID_REFUSED, LONG_CALL_DONE]);
+    expect(audit.map((r) => [r.server, r.name, r.outcome])).toEqual([['old', 'trigger-long-running-operation', 'ok']]);
   }, 30_000);
 
   it('a resource a rule denies cannot be read under another spelling of its URI (dot segments, an upper-case scheme, a tab) that the server reads as it', async () => {

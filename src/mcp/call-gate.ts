@@ -527,8 +527,14 @@ export class PassThroughGate {
     const messages = Array.isArray(value) ? (value as unknown[]) : [value];
     const tracked = new Map<Id, Tracked>();
     const refusals: (JsonRpcResponse | undefined)[] = [];
+    const inFlight = legacy === undefined ? undefined : this.#legacy.get(legacy);
     const out = messages.map((m, i) => {
       if (!isRequestLike(m)) return m;
+      // Answers are matched to calls by id: one id twice (in this batch, or still awaited on the legacy session) would lose a record.
+      if (tracked.has(m.id) || inFlight?.has(m.id) === true) {
+        refusals[i] = idInUse(m.id);
+        return m;
+      }
       if (m.method === 'initialize') this.#introduce(req, legacy, m.params);
       const admitted = admit(config, requester, this.#naming, m);
       if ('answer' in admitted) refusals[i] = admitted.answer;
