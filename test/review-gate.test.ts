@@ -28,7 +28,12 @@ import { waitFor } from './helpers/wait.js';
 const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
 
 const verifier: TokenVerifier = {
-  verify: async (token) => (token === 'alice' ? { user: 'alice', groups: ['dev'], scopes: [] } : { error: 'invalid_token', description: 'unknown token' }),
+  verify: async (token) => {
+    if (token === 'alice') return { user: 'alice', groups: ['dev'], scopes: [] };
+    // A token the provider issued alice after she left group dev.
+    if (token === 'alice-left-dev') return { user: 'alice', groups: [], scopes: [] };
+    return { error: 'invalid_token', description: 'unknown token' };
+  },
 };
 
 const POLICIES: PolicySource[] = [
@@ -125,10 +130,10 @@ function exchange(
   });
 }
 
-/** A POST on a 2025 Streamable HTTP session; the messages of its answer. */
-async function post(session: string, body: unknown, onMessage: (m: JsonRpcMessage) => void = () => undefined): Promise<JsonRpcMessage[]> {
+/** A POST on a 2025 Streamable HTTP session (as alice, or with `token`); the messages of its answer. */
+async function post(session: string, body: unknown, onMessage: (m: JsonRpcMessage) => void = () => undefined, token = 'alice'): Promise<JsonRpcMessage[]> {
   const got: JsonRpcMessage[] = [];
-  await exchange(url, { method: 'POST', headers: { 'Mcp-Session-Id': session, 'MCP-Protocol-Version': '2025-11-25' }, body }, (m) => {
+  await exchange(url, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Mcp-Session-Id': session, 'MCP-Protocol-Version': '2025-11-25' }, body }, (m) => {
     got.push(m as JsonRpcMessage);
     onMessage(m as JsonRpcMessage);
   });
@@ -224,6 +229,20 @@ describe('security review: the call gate at a real endpoint', () => {
     // Another document is read as before.
     expect(await read('demo://resource/static/document/architecture.md')).toMatchObject({ result: { contents: [{ uri: 'demo://resource/static/document/architecture.md' }] } });
     expect(audit.filter((r) => r.decision === 'allow').map((r) => r.name)).toEqual(['demo://resource/static/document/architecture.md']);
+    await client.close();
+  }, 30_000);
+
+  it("judges each request of a 2025 session by the token it carries: a group the caller's newer token no longer names gives nothing on the session the older one opened", async () => {
+    audit.length = 0;
+    const { client, session } = await aliceSession();
+    const echo = { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'echo', arguments: { message: 'hi' } } };
+    expect(await post(session, echo)).toMatchObject([{ id: 3, result: { content: [{ text: 'Echo: hi' }] } }]);
+    expect(await post(session, { ...echo, id: 4 }, undefined, 'alice-left-dev')).toMatchObject([{ id: 4, error: { code: 403, data: { reason: 'default-deny' } } }]);
+    expect(await post(session, { jsonrpc: '2.0', id: 5, method: 'tools/list', params: {} }, undefined, 'alice-left-dev')).toMatchObject([{ id: 5, result: { tools: [] } }]);
+    expect(audit.map((r) => [r.subject.groups, r.decision])).toEqual([
+      [['dev'], 'allow'],
+      [[], 'deny'],
+    ]);
     await client.close();
   }, 30_000);
 });

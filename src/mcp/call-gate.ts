@@ -431,6 +431,16 @@ export class GatedHost implements SessionHost {
     return session === undefined || session.requester.caller.key === caller.key;
   }
 
+  /**
+   * A request of the session's owner authenticated anew (each HTTP request carries its token): what it may do is what
+   * this token says (a group the provider no longer lists, a scope), not what the one that opened the session said.
+   */
+  authenticated(id: string, caller: Caller): void {
+    const session = this.#sessions.get(id);
+    // A new requester, not the old one changed: calls in flight keep the caller they were decided for in their records.
+    if (session !== undefined && session.requester.caller.key === caller.key) session.requester = { ...session.requester, caller };
+  }
+
   closeSession(id: string): void {
     const session = this.#sessions.get(id);
     this.#sessions.delete(id);

@@ -329,7 +329,10 @@ export class HttpEndpoint {
 
   /** A session the host knows, opened by this request's caller: another caller's session id is as unknown to it as a made-up one (404). */
   #owns(req: IncomingMessage, sessionId: string): boolean {
-    return this.#gated.hasSession(sessionId) && this.#gated.ownedBy(sessionId, callerOf(req));
+    const caller = callerOf(req);
+    if (!this.#gated.hasSession(sessionId) || !this.#gated.ownedBy(sessionId, caller)) return false;
+    this.#gated.authenticated(sessionId, caller);
+    return true;
   }
 
   /**
