@@ -32,6 +32,7 @@ const verifier: TokenVerifier = {
     if (token === 'alice') return { user: 'alice', groups: ['dev'], scopes: [] };
     // A token the provider issued alice after she left group dev.
     if (token === 'alice-left-dev') return { user: 'alice', groups: [], scopes: [] };
+    if (token === 'bob') return { user: 'bob', groups: [], scopes: [] };
     return { error: 'invalid_token', description: 'unknown token' };
   },
 };
@@ -42,7 +43,7 @@ const POLICIES: PolicySource[] = [
     file: 'policies.yaml',
     subjects: [{ group: 'dev' }],
     rules: [
-      { servers: ['everything', 'old'], tools: ['echo', 'trigger-long-running-operation'], resources: ['*'], effect: 'Allow' },
+      { servers: ['everything', 'old'], tools: ['echo', 'trigger-long-running-operation', 'simulate-research-query'], resources: ['*'], effect: 'Allow' },
       { servers: ['everything'], resources: ['demo://resource/static/document/features.md'], effect: 'Deny' },
     ],
     ruleLines: [10, 14],
@@ -90,10 +91,10 @@ afterAll(async () => {
   for (const child of children) child.kill('SIGKILL');
 });
 
-/** A 2025 session of alice's, opened by the SDK client; its id for raw requests. */
-async function aliceSession(): Promise<{ client: Client; session: string }> {
+/** A 2025 session of alice's (or `token`'s), opened by the SDK client; its id for raw requests. */
+async function aliceSession(token = 'alice'): Promise<{ client: Client; session: string }> {
   const client = new Client({ name: 'review', version: '1.0' }, { versionNegotiation: { mode: 'legacy' } });
-  const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { Authorization: 'Bearer alice' } } });
+  const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
   await client.connect(transport);
   return { client, session: transport.sessionId! };
 }
@@ -244,5 +245,27 @@ describe('security review: the call gate at a real endpoint', () => {
       [[], 'deny'],
     ]);
     await client.close();
+  }, 30_000);
+
+  it("keeps a caller's tasks to that caller: the server's one session behind the bridge is everyone's, so another caller listed them and read their results", async () => {
+    const alice = await aliceSession();
+    const bob = await aliceSession('bob');
+    const answers = (messages: JsonRpcMessage[]): JsonRpcMessage[] => messages.filter((m) => !('method' in m));
+    const [created] = answers(await post(alice.session, { jsonrpc: '2.0', id: 21, method: 'tools/call', params: { name: 'simulate-research-query', arguments: { topic: 'ALICE-TOPIC' }, task: { ttl: 60_000 } } }));
+    const taskId = (created as { result?: { task?: { taskId?: string } } }).result?.task?.taskId;
+    expect(taskId, JSON.stringify(created)).toEqual(expect.any(String));
+    const asBob = (id: number, method: string, params: Record<string, unknown>): Promise<JsonRpcMessage[]> => post(bob.session, { jsonrpc: '2.0', id, method, params }, undefined, 'bob');
+    expect(answers(await asBob(22, 'tasks/list', {}))).toMatchObject([{ id: 22, result: { tasks: [] } }]);
+    for (const [id, method] of [[23, 'tasks/get'], [24, 'tasks/result'], [25, 'tasks/cancel']] as const) {
+      const answer = answers(await asBob(id, method, { taskId }));
+      expect(answer, method).toMatchObject([{ id, error: { code: -32602, message: `no task "${taskId}" of yours at this server` } }]);
+      expect(JSON.stringify(answer)).not.toContain('ALICE-TOPIC');
+    }
+    // Alice's own task is hers as before: listed, and its result read.
+    expect(answers(await post(alice.session, { jsonrpc: '2.0', id: 26, method: 'tasks/list', params: {} }))).toMatchObject([{ id: 26, result: { tasks: [{ taskId }] } }]);
+    const result = answers(await post(alice.session, { jsonrpc: '2.0', id: 27, method: 'tasks/result', params: { taskId } }));
+    expect(JSON.stringify(result)).toContain('ALICE-TOPIC');
+    await alice.client.close();
+    await bob.client.close();
   }, 30_000);
 });

@@ -363,7 +363,26 @@ interface GatedSession {
   deliver: Deliver;
   /** Its requests let through and not yet answered, by its id. */
   open: Map<Id, Tracked>;
+  /** Its tasks/list requests not yet answered: the answer keeps only the caller's own tasks. */
+  taskLists: Set<Id>;
   config: AccessConfig;
+}
+
+/** The methods that name one task (MCP tasks, 2025-11-25): answered for the caller that created the task only. */
+const TASK_METHODS = new Set(['tasks/get', 'tasks/result', 'tasks/cancel']);
+
+/** Tasks remembered per endpoint, with who created each; past it the oldest is forgotten (refused to its creator too: closed, never open). */
+export const MAX_TASKS = 4096;
+
+function notYourTask(id: Id, method: string, taskId: unknown): JsonRpcResponse {
+  if (typeof taskId !== 'string') return errorResponse(id, ErrorCodes.InvalidParams, `${method} needs its taskId as a string`);
+  return errorResponse(id, ErrorCodes.InvalidParams, `no task ${JSON.stringify(taskId)} of yours at this server`);
+}
+
+/** The task a CreateTaskResult (a task-augmented request's answer) names. */
+function createdTask(response: JsonRpcResponse): string | undefined {
+  const taskId = (response.result as { task?: { taskId?: unknown } } | undefined)?.task?.taskId;
+  return typeof taskId === 'string' ? taskId : undefined;
 }
 
 /**
@@ -377,6 +396,11 @@ export class GatedHost implements SessionHost {
   readonly #config: () => AccessConfig;
   readonly #naming: Naming;
   readonly #sessions = new Map<string, GatedSession>();
+  /**
+   * Who created each task, by its id. A Bridge holds one session with its server for every client, and a server keeps
+   * tasks per session: without this, any caller could list, read and cancel every other caller's tasks there.
+   */
+  readonly #tasks = new Map<string, string>();
   readonly watchLists?: (listener: (kind: ListKind) => void) => () => void;
 
   constructor(inner: SessionHost, config: () => AccessConfig, naming: Naming) {
@@ -410,6 +434,7 @@ export class GatedHost implements SessionHost {
       ...(requestId !== undefined ? { requestId } : {}),
       deliver,
       open: new Map(),
+      taskLists: new Set(),
       config: this.#config(),
     };
     const id = this.#inner.openSession((message, related) => this.#deliver(session, message, related), inner);
@@ -472,8 +497,14 @@ export class GatedHost implements SessionHost {
     const config = this.#config();
     if (inert(config)) return this.#inner.fromClient(sessionId, request);
     // Answers are matched to calls by id: a second request under an id in flight would take the first's record (and leave one unaudited).
-    if (session.open.has(request.id)) {
+    if (session.open.has(request.id) || session.taskLists.has(request.id)) {
       session.deliver(idInUse(request.id), request.id);
+      return Promise.resolve();
+    }
+    if (request.method === 'tasks/list') session.taskLists.add(request.id);
+    const taskId = TASK_METHODS.has(request.method) ? request.params?.['taskId'] : undefined;
+    if (TASK_METHODS.has(request.method) && (typeof taskId !== 'string' || this.#tasks.get(taskId) !== session.requester.caller.key)) {
+      session.deliver(notYourTask(request.id, request.method, taskId), request.id);
       return Promise.resolve();
     }
     const admitted = admit(config, session.requester, this.#naming, request, session.requestId ?? request.id);
@@ -495,11 +526,34 @@ export class GatedHost implements SessionHost {
   }
 
   #deliver(session: GatedSession, message: JsonRpcMessage, related?: Id): void {
-    if (session.open.size === 0 || !isResponse(message) || message.id === null) return session.deliver(message, related);
+    if (this.#tasks.size > 0 && isNotification(message) && message.method === 'notifications/tasks/status' && !this.#mayHear(session, message.params?.['taskId'])) return;
+    if ((session.open.size === 0 && session.taskLists.size === 0) || !isResponse(message) || message.id === null) return session.deliver(message, related);
+    if (session.taskLists.delete(message.id)) return session.deliver(this.#ownTasks(session, message), related);
     const tracked = session.open.get(message.id);
     if (tracked === undefined) return session.deliver(message, related);
     session.open.delete(message.id);
+    const taskId = createdTask(message);
+    if (taskId !== undefined) this.#created(taskId, tracked.requester.caller.key);
     session.deliver(complete(tracked, message)!, related);
+  }
+
+  #created(taskId: string, owner: string): void {
+    if (this.#tasks.size >= MAX_TASKS) this.#tasks.delete(this.#tasks.keys().next().value!);
+    this.#tasks.set(taskId, owner);
+  }
+
+  /** A task's status goes to its creator's sessions only (one the gate does not know of: to whom the host sends it). */
+  #mayHear(session: GatedSession, taskId: unknown): boolean {
+    const owner = typeof taskId === 'string' ? this.#tasks.get(taskId) : undefined;
+    return owner === undefined || owner === session.requester.caller.key;
+  }
+
+  /** A tasks/list answer with the caller's own tasks only. */
+  #ownTasks(session: GatedSession, response: JsonRpcResponse): JsonRpcResponse {
+    const result = response.result as { tasks?: unknown } | undefined;
+    if (!Array.isArray(result?.tasks)) return response;
+    const mine = result.tasks.filter((t) => this.#tasks.get(String((t as { taskId?: unknown } | null)?.taskId)) === session.requester.caller.key);
+    return { ...response, result: { ...result, tasks: mine } } as JsonRpcResponse;
   }
 }
 
