@@ -43,7 +43,7 @@ const POLICIES: PolicySource[] = [
     file: 'policies.yaml',
     subjects: [{ group: 'dev' }],
     rules: [
-      { servers: ['everything', 'old'], tools: ['echo', 'trigger-long-running-operation', 'simulate-research-query'], resources: ['*'], effect: 'Allow' },
+      { servers: ['everything', 'old', 'web'], tools: ['echo', 'trigger-long-running-operation', 'simulate-research-query'], resources: ['*'], effect: 'Allow' },
       { servers: ['everything'], resources: ['demo://resource/static/document/features.md'], effect: 'Deny' },
     ],
     ruleLines: [10, 14],
@@ -54,6 +54,8 @@ let gateway: Gateway;
 let url: string;
 /** The HTTP+SSE server behind its proxy. */
 let oldUrl: string;
+/** The Streamable HTTP server behind its proxy. */
+let webUrl: string;
 const children: ChildProcess[] = [];
 const audit: AuditRecord[] = [];
 
@@ -63,6 +65,18 @@ function access(): Omit<AccessConfig, 'token'> {
 
 function observed(name: string, child: ChildProcess): ObservedProcess {
   return { name, pid: child.pid!, slot: 'current', startedAt: new Date().toISOString(), configHash: name, generation: 1, stopping: false, adopted: false, ...(child.stdin && child.stdout ? { stdio: { stdin: child.stdin, stdout: child.stdout } } : {}) };
+}
+
+/** server-everything over HTTP on a port of its own, behind the gateway's proxy; gives the proxy's port. */
+async function behindProxy(name: string, transport: 'sse' | 'streamable-http'): Promise<number> {
+  const upstreamPort = await freePort();
+  const child = spawn(process.execPath, [EVERYTHING, transport === 'sse' ? 'sse' : 'streamableHttp'], { stdio: 'ignore', env: { ...process.env, PORT: String(upstreamPort) } });
+  children.push(child);
+  const proxyPort = await freePort();
+  await gateway.ensure(name, transport, proxyPort, DEFAULT_HEALTH, undefined, upstreamPort);
+  gateway.attach(name, observed(name, child));
+  await waitFor(`${name} ready`, () => gateway.view(name)?.state === 'ready', 30_000);
+  return proxyPort;
 }
 
 beforeAll(async () => {
@@ -75,15 +89,9 @@ beforeAll(async () => {
   gateway.attach('everything', observed('everything', child));
   await waitFor('the server ready', () => gateway.view('everything')?.state === 'ready', 30_000);
   url = gateway.view('everything')!.url!;
-  // server-everything over the HTTP+SSE transport on a port of its own, behind the gateway's proxy (passed through).
-  const upstreamPort = await freePort();
-  const sse = spawn(process.execPath, [EVERYTHING, 'sse'], { stdio: 'ignore', env: { ...process.env, PORT: String(upstreamPort) } });
-  children.push(sse);
-  const proxyPort = await freePort();
-  await gateway.ensure('old', 'sse', proxyPort, DEFAULT_HEALTH, undefined, upstreamPort);
-  gateway.attach('old', observed('old', sse));
-  await waitFor('the SSE server ready', () => gateway.view('old')?.state === 'ready', 30_000);
-  oldUrl = `http://127.0.0.1:${proxyPort}/sse`;
+  // server-everything over HTTP on ports of its own, behind the gateway's proxies (a 2025 client's messages passed through).
+  oldUrl = `http://127.0.0.1:${await behindProxy('old', 'sse')}/sse`;
+  webUrl = `http://127.0.0.1:${await behindProxy('web', 'streamable-http')}/mcp`;
 }, 60_000);
 
 afterAll(async () => {
@@ -267,5 +275,26 @@ describe('security review: the call gate at a real endpoint', () => {
     expect(JSON.stringify(result)).toContain('ALICE-TOPIC');
     await alice.client.close();
     await bob.client.close();
+  }, 30_000);
+
+  it("a Streamable HTTP server's proxy judges the answers to a POST whose URL names a sessionId as the HTTP+SSE transport's: they passed unfiltered and unrecorded", async () => {
+    audit.length = 0;
+    const client = new Client({ name: 'review', version: '1.0' }, { versionNegotiation: { mode: 'legacy' } });
+    const transport = new StreamableHTTPClientTransport(new URL(webUrl), { requestInit: { headers: { Authorization: 'Bearer alice' } } });
+    await client.connect(transport);
+    const allowed = ['echo', 'simulate-research-query', 'trigger-long-running-operation'];
+    expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual(allowed);
+    // The server's router takes /mcp/ for /mcp; the query makes it look like the legacy transport's POST.
+    const at = new URL('/mcp/?sessionId=1', webUrl).href;
+    const send = async (body: unknown): Promise<JsonRpcMessage[]> => {
+      const got: JsonRpcMessage[] = [];
+      await exchange(at, { method: 'POST', headers: { 'Mcp-Session-Id': transport.sessionId!, 'MCP-Protocol-Version': '2025-11-25' }, body }, (m) => got.push(m as JsonRpcMessage));
+      return got.filter((m) => !('method' in m));
+    };
+    const [listed] = await send({ jsonrpc: '2.0', id: 31, method: 'tools/list', params: {} });
+    expect((listed as unknown as { result: { tools: { name: string }[] } }).result.tools.map((t) => t.name).sort()).toEqual(allowed);
+    expect(await send({ jsonrpc: '2.0', id: 32, method: 'tools/call', params: { name: 'echo', arguments: { message: 'via /mcp/' } } })).toMatchObject([{ id: 32, result: { content: [{ text: 'Echo: via /mcp/' }] } }]);
+    expect(audit.map((r) => [r.server, r.name, r.outcome])).toEqual([['web', 'echo', 'ok']]);
+    await client.close();
   }, 30_000);
 });

@@ -96,6 +96,10 @@ export interface Tracked {
   span: RequestSpan;
   /** A list answer keeps only what the caller may see. */
   list?: { kind: AccessKind; field: string };
+  /** The HTTP+SSE session whose event stream may carry the answer instead of the POST (the pass-through's). */
+  legacySession?: string;
+  /** Completed: its record and span are written (an answer seen twice is recorded once). */
+  done?: boolean;
 }
 
 export type Admission = { pass: JsonRpcRequest } | { forward: JsonRpcRequest; tracked: Tracked } | { answer: JsonRpcResponse };
@@ -229,11 +233,13 @@ function canonicalUri(uri: string): string | undefined {
 
 /** The answer going out, as the caller may see it (a list filtered), its record and span done. `undefined`: the client went away first. */
 export function complete(tracked: Tracked, response: JsonRpcResponse | undefined, why?: string): JsonRpcResponse | undefined {
+  const shown = response !== undefined && tracked.list !== undefined && response.error === undefined ? visibleAnswer(tracked, response) : response;
+  if (tracked.done === true) return shown;
+  tracked.done = true;
   if (response === undefined) {
     finish(tracked, undefined, 'error', why ?? 'the client went away before the answer');
     return undefined;
   }
-  const shown = tracked.list !== undefined && response.error === undefined ? visibleAnswer(tracked, response) : response;
   const outcome: AuditOutcome = response.error !== undefined ? 'error' : (response.result as { isError?: unknown } | undefined)?.isError === true ? 'tool_error' : 'ok';
   return finish(tracked, shown, outcome);
 }
@@ -615,11 +621,17 @@ export class PassThroughGate {
     const body = Array.isArray(value) ? out : out[0];
     if (tracked.size === 0) return { value: body, tracked: undefined };
     if (legacy === undefined) return { value: body, tracked };
-    // Answered on the session's event stream, not on this POST (202).
+    /*
+     * Answered on the session's event stream (the POST gets 202), as the URL says; or on the POST itself, where a
+     * Streamable HTTP server's router takes that URL for its endpoint (/mcp/?sessionId=1): judged wherever it comes.
+     */
     const open = this.#legacy.get(legacy) ?? new Map<Id, Tracked>();
-    for (const [id, t] of tracked) open.set(id, t);
+    for (const [id, t] of tracked) {
+      t.legacySession = legacy;
+      open.set(id, t);
+    }
     this.#legacy.set(legacy, open);
-    return { value: body, tracked: undefined };
+    return { value: body, tracked };
   }
 
   #introduce(req: IncomingMessage, legacy: string | undefined, params: Record<string, unknown> | undefined): void {
@@ -665,14 +677,23 @@ export class PassThroughGate {
       const t = tracked.get(m.id);
       if (t === undefined) return message;
       tracked.delete(m.id);
+      if (t.legacySession !== undefined) this.#legacy.get(t.legacySession)?.delete(m.id);
       return complete(t, message as JsonRpcResponse);
     };
   }
 
   /** What is still open there went unanswered: its client went away (or it was never sent). */
   gone(tracked: Map<Id, Tracked> | undefined, why?: string): void {
-    for (const t of tracked?.values() ?? []) complete(t, undefined, why);
+    for (const t of tracked?.values() ?? []) {
+      // A POST of the HTTP+SSE transport ends at once (202): its calls are still awaited on the session's stream.
+      if (tracked === this.#legacy.get(t.legacySession ?? '') || !this.#awaitedOnStream(t)) complete(t, undefined, why);
+    }
     tracked?.clear();
+  }
+
+  #awaitedOnStream(t: Tracked): boolean {
+    const id = t.audited.id;
+    return t.legacySession !== undefined && id !== undefined && id !== null && this.#legacy.get(t.legacySession)?.get(id) === t;
   }
 
   /** A legacy session's stream closed: its open calls end, and its introduction is forgotten. */

@@ -12,7 +12,7 @@ export function sseParser(onEvent: (event: { id?: string; event?: 'endpoint'; da
       buffer = buffer.slice(end + 2);
       const id = /^id: (.*)$/m.exec(block)?.[1];
       const data = /^data: (.*)$/m.exec(block)?.[1];
-      if (data === undefined) continue;
+      if (data === undefined || data === '') continue;
       if (/^event: endpoint$/m.test(block)) onEvent({ event: 'endpoint', data });
       else onEvent({ ...(id !== undefined ? { id } : {}), data: JSON.parse(data) });
     }
