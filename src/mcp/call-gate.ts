@@ -96,6 +96,10 @@ export interface Tracked {
   span: RequestSpan;
   /** A list answer keeps only what the caller may see. */
   list?: { kind: AccessKind; field: string };
+  /** The HTTP+SSE session whose event stream may carry the answer instead of the POST (the pass-through's). */
+  legacySession?: string;
+  /** Completed: its record and span are written (an answer seen twice is recorded once). */
+  done?: boolean;
 }
 
 export type Admission = { pass: JsonRpcRequest } | { forward: JsonRpcRequest; tracked: Tracked } | { answer: JsonRpcResponse };
@@ -167,8 +171,10 @@ export function admit(config: AccessConfig, requester: Requester, naming: Naming
   const routed = naming.route(kind, name);
   // The aggregate answers a name that routes to no server itself (it names no server): nothing of a member's to decide.
   if (routed === undefined) return { pass: request };
+  const unjudgeable = kind === 'resource' && judged(config) ? uriFlaw(routed.name) : undefined;
+  if (unjudgeable !== undefined) return { answer: errorResponse(request.id, ErrorCodes.InvalidParams, `${request.method}: the URI ${unjudgeable}, which a policy cannot judge as the server would read it; send the URI as resources/list gives it`) };
   const audited = auditedRequest(request, requestId, routed, naming);
-  const decision = config.policies.decide(requester.caller.subject, { server: routed.server, kind, name: routed.name });
+  const decision = decide(config, requester.caller.subject, kind, routed);
   const span = startSpan(config, requester, routed.server, request, requestId, routed.name);
   const tracked: Tracked = { ...base, audited, routed, decision, span };
   if (decision.effect === 'Deny') return { answer: finish(tracked, forbidden(request.id, kind, routed, decision), 'denied') };
@@ -177,13 +183,63 @@ export function admit(config: AccessConfig, requester: Requester, naming: Naming
   return { forward: withUpstreamMeta(request, span), tracked };
 }
 
+/** Whether policies decide here (mode oidc, or any AccessPolicy): only then is a name's spelling apiary's business. */
+function judged(config: AccessConfig): boolean {
+  return config.mode === 'oidc' || config.policies.policies > 0;
+}
+
+/**
+ * What makes a resource URI mean another than it says: a `.` or `..` path segment (also percent-encoded, or between
+ * backslashes, which a file URL reads as slashes), or a control character or space a URL parser drops. A server reading
+ * the URI as a URL (the SDK's McpServer does) resolves those, so `demo://docs/x/../secret` reads `demo://docs/secret`
+ * while a policy, which matches the text, judged `demo://docs/x/*`.
+ */
+function uriFlaw(uri: string): string | undefined {
+  if ([...uri].some((c) => c.charCodeAt(0) < 0x20 || c === '\x7f') || uri !== uri.trim()) return 'holds a control character or a space at an end';
+  const path = uri.replace(/^[a-z][a-z0-9+.-]*:/i, '').split(/[?#]/, 1)[0]!;
+  const segments = percentDecoded(path).split(/[/\\]/);
+  return segments.some((s) => s === '.' || s === '..') ? 'has a . or .. segment' : undefined;
+}
+
+function percentDecoded(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text.replace(/%2e/gi, '.');
+  }
+}
+
+/**
+ * The policy's decision on a call. A resource URI a URL parser spells otherwise (an upper-case scheme or host, say) is
+ * also asked about as the parser spells it, and a rule that denies that spelling denies the call: the server may well
+ * read it so.
+ */
+function decide(config: AccessConfig, subject: Caller['subject'], kind: AccessKind, routed: Routed): Decision {
+  const decision = config.policies.decide(subject, { server: routed.server, kind, name: routed.name });
+  if (kind !== 'resource' || decision.effect === 'Deny') return decision;
+  const canonical = canonicalUri(routed.name);
+  if (canonical === undefined || canonical === routed.name) return decision;
+  const other = config.policies.decide(subject, { server: routed.server, kind, name: canonical });
+  return other.effect === 'Deny' && other.reason === 'rule' ? other : decision;
+}
+
+function canonicalUri(uri: string): string | undefined {
+  try {
+    return new URL(uri).href;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The answer going out, as the caller may see it (a list filtered), its record and span done. `undefined`: the client went away first. */
 export function complete(tracked: Tracked, response: JsonRpcResponse | undefined, why?: string): JsonRpcResponse | undefined {
+  const shown = response !== undefined && tracked.list !== undefined && response.error === undefined ? visibleAnswer(tracked, response) : response;
+  if (tracked.done === true) return shown;
+  tracked.done = true;
   if (response === undefined) {
     finish(tracked, undefined, 'error', why ?? 'the client went away before the answer');
     return undefined;
   }
-  const shown = tracked.list !== undefined && response.error === undefined ? visibleAnswer(tracked, response) : response;
   const outcome: AuditOutcome = response.error !== undefined ? 'error' : (response.result as { isError?: unknown } | undefined)?.isError === true ? 'tool_error' : 'ok';
   return finish(tracked, shown, outcome);
 }
@@ -313,7 +369,26 @@ interface GatedSession {
   deliver: Deliver;
   /** Its requests let through and not yet answered, by its id. */
   open: Map<Id, Tracked>;
+  /** Its tasks/list requests not yet answered: the answer keeps only the caller's own tasks. */
+  taskLists: Set<Id>;
   config: AccessConfig;
+}
+
+/** The methods that name one task (MCP tasks, 2025-11-25): answered for the caller that created the task only. */
+const TASK_METHODS = new Set(['tasks/get', 'tasks/result', 'tasks/cancel']);
+
+/** Tasks remembered per endpoint, with who created each; past it the oldest is forgotten (refused to its creator too: closed, never open). */
+export const MAX_TASKS = 4096;
+
+function notYourTask(id: Id, method: string, taskId: unknown): JsonRpcResponse {
+  if (typeof taskId !== 'string') return errorResponse(id, ErrorCodes.InvalidParams, `${method} needs its taskId as a string`);
+  return errorResponse(id, ErrorCodes.InvalidParams, `no task ${JSON.stringify(taskId)} of yours at this server`);
+}
+
+/** The task a CreateTaskResult (a task-augmented request's answer) names. */
+function createdTask(response: JsonRpcResponse): string | undefined {
+  const taskId = (response.result as { task?: { taskId?: unknown } } | undefined)?.task?.taskId;
+  return typeof taskId === 'string' ? taskId : undefined;
 }
 
 /**
@@ -327,6 +402,11 @@ export class GatedHost implements SessionHost {
   readonly #config: () => AccessConfig;
   readonly #naming: Naming;
   readonly #sessions = new Map<string, GatedSession>();
+  /**
+   * Who created each task, by its id. A Bridge holds one session with its server for every client, and a server keeps
+   * tasks per session: without this, any caller could list, read and cancel every other caller's tasks there.
+   */
+  readonly #tasks = new Map<string, string>();
   readonly watchLists?: (listener: (kind: ListKind) => void) => () => void;
 
   constructor(inner: SessionHost, config: () => AccessConfig, naming: Naming) {
@@ -347,7 +427,8 @@ export class GatedHost implements SessionHost {
     if (inert(config)) return [...uris];
     return uris.filter((uri) => {
       const routed = this.#naming.route('resource', uri);
-      return routed !== undefined && config.policies.decide(caller.subject, { server: routed.server, kind: 'resource', name: routed.name }).effect === 'Allow';
+      if (routed === undefined || (judged(config) && uriFlaw(routed.name) !== undefined)) return false;
+      return decide(config, caller.subject, 'resource', routed).effect === 'Allow';
     });
   }
 
@@ -359,6 +440,7 @@ export class GatedHost implements SessionHost {
       ...(requestId !== undefined ? { requestId } : {}),
       deliver,
       open: new Map(),
+      taskLists: new Set(),
       config: this.#config(),
     };
     const id = this.#inner.openSession((message, related) => this.#deliver(session, message, related), inner);
@@ -378,6 +460,16 @@ export class GatedHost implements SessionHost {
   ownedBy(id: string, caller: Caller): boolean {
     const session = this.#sessions.get(id);
     return session === undefined || session.requester.caller.key === caller.key;
+  }
+
+  /**
+   * A request of the session's owner authenticated anew (each HTTP request carries its token): what it may do is what
+   * this token says (a group the provider no longer lists, a scope), not what the one that opened the session said.
+   */
+  authenticated(id: string, caller: Caller): void {
+    const session = this.#sessions.get(id);
+    // A new requester, not the old one changed: calls in flight keep the caller they were decided for in their records.
+    if (session !== undefined && session.requester.caller.key === caller.key) session.requester = { ...session.requester, caller };
   }
 
   closeSession(id: string): void {
@@ -410,6 +502,17 @@ export class GatedHost implements SessionHost {
     if (request.method === 'initialize') this.#introduced(session, request.params);
     const config = this.#config();
     if (inert(config)) return this.#inner.fromClient(sessionId, request);
+    // Answers are matched to calls by id: a second request under an id in flight would take the first's record (and leave one unaudited).
+    if (session.open.has(request.id) || session.taskLists.has(request.id)) {
+      session.deliver(idInUse(request.id), request.id);
+      return Promise.resolve();
+    }
+    if (request.method === 'tasks/list') session.taskLists.add(request.id);
+    const taskId = TASK_METHODS.has(request.method) ? request.params?.['taskId'] : undefined;
+    if (TASK_METHODS.has(request.method) && (typeof taskId !== 'string' || this.#tasks.get(taskId) !== session.requester.caller.key)) {
+      session.deliver(notYourTask(request.id, request.method, taskId), request.id);
+      return Promise.resolve();
+    }
     const admitted = admit(config, session.requester, this.#naming, request, session.requestId ?? request.id);
     if ('pass' in admitted) return this.#inner.fromClient(sessionId, admitted.pass);
     if ('answer' in admitted) {
@@ -429,11 +532,34 @@ export class GatedHost implements SessionHost {
   }
 
   #deliver(session: GatedSession, message: JsonRpcMessage, related?: Id): void {
-    if (session.open.size === 0 || !isResponse(message) || message.id === null) return session.deliver(message, related);
+    if (this.#tasks.size > 0 && isNotification(message) && message.method === 'notifications/tasks/status' && !this.#mayHear(session, message.params?.['taskId'])) return;
+    if ((session.open.size === 0 && session.taskLists.size === 0) || !isResponse(message) || message.id === null) return session.deliver(message, related);
+    if (session.taskLists.delete(message.id)) return session.deliver(this.#ownTasks(session, message), related);
     const tracked = session.open.get(message.id);
     if (tracked === undefined) return session.deliver(message, related);
     session.open.delete(message.id);
+    const taskId = createdTask(message);
+    if (taskId !== undefined) this.#created(taskId, tracked.requester.caller.key);
     session.deliver(complete(tracked, message)!, related);
+  }
+
+  #created(taskId: string, owner: string): void {
+    if (this.#tasks.size >= MAX_TASKS) this.#tasks.delete(this.#tasks.keys().next().value!);
+    this.#tasks.set(taskId, owner);
+  }
+
+  /** A task's status goes to its creator's sessions only (one the gate does not know of: to whom the host sends it). */
+  #mayHear(session: GatedSession, taskId: unknown): boolean {
+    const owner = typeof taskId === 'string' ? this.#tasks.get(taskId) : undefined;
+    return owner === undefined || owner === session.requester.caller.key;
+  }
+
+  /** A tasks/list answer with the caller's own tasks only. */
+  #ownTasks(session: GatedSession, response: JsonRpcResponse): JsonRpcResponse {
+    const result = response.result as { tasks?: unknown } | undefined;
+    if (!Array.isArray(result?.tasks)) return response;
+    const mine = result.tasks.filter((t) => this.#tasks.get(String((t as { taskId?: unknown } | null)?.taskId)) === session.requester.caller.key);
+    return { ...response, result: { ...result, tasks: mine } } as JsonRpcResponse;
   }
 }
 
@@ -471,8 +597,14 @@ export class PassThroughGate {
     const messages = Array.isArray(value) ? (value as unknown[]) : [value];
     const tracked = new Map<Id, Tracked>();
     const refusals: (JsonRpcResponse | undefined)[] = [];
+    const inFlight = legacy === undefined ? undefined : this.#legacy.get(legacy);
     const out = messages.map((m, i) => {
       if (!isRequestLike(m)) return m;
+      // Answers are matched to calls by id: one id twice (in this batch, or still awaited on the legacy session) would lose a record.
+      if (tracked.has(m.id) || inFlight?.has(m.id) === true) {
+        refusals[i] = idInUse(m.id);
+        return m;
+      }
       if (m.method === 'initialize') this.#introduce(req, legacy, m.params);
       const admitted = admit(config, requester, this.#naming, m);
       if ('answer' in admitted) refusals[i] = admitted.answer;
@@ -489,11 +621,17 @@ export class PassThroughGate {
     const body = Array.isArray(value) ? out : out[0];
     if (tracked.size === 0) return { value: body, tracked: undefined };
     if (legacy === undefined) return { value: body, tracked };
-    // Answered on the session's event stream, not on this POST (202).
+    /*
+     * Answered on the session's event stream (the POST gets 202), as the URL says; or on the POST itself, where a
+     * Streamable HTTP server's router takes that URL for its endpoint (/mcp/?sessionId=1): judged wherever it comes.
+     */
     const open = this.#legacy.get(legacy) ?? new Map<Id, Tracked>();
-    for (const [id, t] of tracked) open.set(id, t);
+    for (const [id, t] of tracked) {
+      t.legacySession = legacy;
+      open.set(id, t);
+    }
     this.#legacy.set(legacy, open);
-    return { value: body, tracked: undefined };
+    return { value: body, tracked };
   }
 
   #introduce(req: IncomingMessage, legacy: string | undefined, params: Record<string, unknown> | undefined): void {
@@ -539,14 +677,23 @@ export class PassThroughGate {
       const t = tracked.get(m.id);
       if (t === undefined) return message;
       tracked.delete(m.id);
+      if (t.legacySession !== undefined) this.#legacy.get(t.legacySession)?.delete(m.id);
       return complete(t, message as JsonRpcResponse);
     };
   }
 
   /** What is still open there went unanswered: its client went away (or it was never sent). */
   gone(tracked: Map<Id, Tracked> | undefined, why?: string): void {
-    for (const t of tracked?.values() ?? []) complete(t, undefined, why);
+    for (const t of tracked?.values() ?? []) {
+      // A POST of the HTTP+SSE transport ends at once (202): its calls are still awaited on the session's stream.
+      if (tracked === this.#legacy.get(t.legacySession ?? '') || !this.#awaitedOnStream(t)) complete(t, undefined, why);
+    }
     tracked?.clear();
+  }
+
+  #awaitedOnStream(t: Tracked): boolean {
+    const id = t.audited.id;
+    return t.legacySession !== undefined && id !== undefined && id !== null && this.#legacy.get(t.legacySession)?.get(id) === t;
   }
 
   /** A legacy session's stream closed: its open calls end, and its introduction is forgotten. */
@@ -555,6 +702,11 @@ export class PassThroughGate {
     this.#legacy.delete(session);
     this.#introductions.delete(session);
   }
+}
+
+/** A request sent under the id of one still in flight (JSON-RPC ids are unique per session): refused, never sent. */
+function idInUse(id: Id): JsonRpcResponse {
+  return errorResponse(id, ErrorCodes.InvalidRequest, `request id ${JSON.stringify(id)} is in use by a request still in flight on this session; use a new id`);
 }
 
 function isRequestLike(m: unknown): m is JsonRpcRequest {

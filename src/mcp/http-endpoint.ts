@@ -38,7 +38,7 @@ import { loopbackRefusal } from '../util/loopback.js';
 import { BODY_TIMING, readBody, type BodyTiming } from '../util/read-body.js';
 import { AGGREGATE_NAMING, GatedHost, retryAfterHeader, serverNaming } from './call-gate.js';
 import { callerOf, defaultAccess, Gatekeeper } from './gatekeeper.js';
-import { checkClientMessages, ErrorCodes, errorResponse, isRequest, isResponse, type Id, type JsonRpcMessage } from './jsonrpc.js';
+import { checkClientMessages, ErrorCodes, errorResponse, isRequest, isResponse, type Id, type JsonRpcMessage, type JsonRpcResponse } from './jsonrpc.js';
 import type { HeldCallsOptions } from './held-calls.js';
 import { MODERN_VERSION, ModernFront, modernRoute, withSortedTools, type SessionHost } from './modern.js';
 
@@ -302,6 +302,7 @@ export class HttpEndpoint {
       return this.#fail(res, 404, null, ErrorCodes.InvalidRequest, 'unknown or expired session: initialize again');
     }
     this.#streams.get(sessionId)!.lastSeen = Date.now();
+    refuseIdsInFlight(this.#streams.get(sessionId)!, messages, rejected);
     const requests = messages.filter(isRequest);
     if (requests.length === 0 && rejected.length === 0) {
       res.writeHead(202).end();
@@ -328,7 +329,10 @@ export class HttpEndpoint {
 
   /** A session the host knows, opened by this request's caller: another caller's session id is as unknown to it as a made-up one (404). */
   #owns(req: IncomingMessage, sessionId: string): boolean {
-    return this.#gated.hasSession(sessionId) && this.#gated.ownedBy(sessionId, callerOf(req));
+    const caller = callerOf(req);
+    if (!this.#gated.hasSession(sessionId) || !this.#gated.ownedBy(sessionId, caller)) return false;
+    this.#gated.authenticated(sessionId, caller);
+    return true;
   }
 
   /**
@@ -559,6 +563,19 @@ function unsupportedVersion(version: string): string {
 function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * A request under an id the session still awaits an answer to (another POST's) is refused, never sent: answers are routed
+ * by id, so the two calls' answers would cross POSTs, and the call gate would lose one's audit record.
+ */
+function refuseIdsInFlight(streams: SessionStreams, messages: JsonRpcMessage[], rejected: JsonRpcResponse[]): void {
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const m = messages[i]!;
+    if (!isRequest(m) || ![...streams.posts].some((p) => p.waiting.has(m.id))) continue;
+    messages.splice(i, 1);
+    rejected.push(errorResponse(m.id, ErrorCodes.InvalidRequest, `request id ${JSON.stringify(m.id)} is in use by a request still in flight on this session; use a new id`));
+  }
 }
 
 function hasOpenPost(streams: SessionStreams): boolean {

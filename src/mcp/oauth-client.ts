@@ -39,6 +39,11 @@ export interface OAuthSettings {
   scopes?: readonly string[];
   clientId?: string;
   clientSecret?: SecretValue;
+  /**
+   * The hosted server's URL the tokens are sent to (spec.remote.url, resolved; the controller's): tokens asked for
+   * another resource are never sent there.
+   */
+  serverUrl?: string;
 }
 
 export interface Discovery {

@@ -7,7 +7,7 @@
  * with the server's reason; one that cannot reach it keeps the token while
  * it is valid, so calls in flight do not fail because of a refresh.
  */
-import { discoverAuthorizationServerMetadata, OAuthError, refreshAuthorization, type AuthorizationServerMetadata } from '@modelcontextprotocol/client';
+import { checkResourceAllowed, discoverAuthorizationServerMetadata, OAuthError, refreshAuthorization, type AuthorizationServerMetadata } from '@modelcontextprotocol/client';
 import type { SecretValue } from '../crypto/secret-value.js';
 import { ApiaryError, isApiaryError, messageOf } from '../errors.js';
 import type { OAuthGrant, OAuthTokenStore } from '../state/oauth-tokens.js';
@@ -76,6 +76,11 @@ export class OAuthSession {
   async #current(): Promise<OAuthGrant> {
     this.#grant ??= await this.#options.store.grant(this.#options.name);
     if (this.#grant === undefined) throw this.#required('it has no tokens yet');
+    // The tokens are kept by the server's name, the URL they go to is the manifest's now: an edited (or pulled) URL must not get them.
+    const url = this.#options.settings.serverUrl;
+    if (url !== undefined && !checkResourceAllowed({ requestedResource: url, configuredResource: this.#grant.resource })) {
+      throw this.#required('its tokens were asked for another URL than spec.remote.url names now, and are never sent to another server');
+    }
     return this.#grant;
   }
 

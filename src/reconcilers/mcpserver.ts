@@ -145,7 +145,7 @@ function remoteServer(ctx: ReconcileContext, remote: NonNullable<MCPServerSpec['
     headers,
     secrets,
     hash: shortHash(identity),
-    ...(oauth !== undefined ? { oauth: { settings: oauth, key: () => ctx.secrets.masterKey() } } : {}),
+    ...(oauth !== undefined ? { oauth: { settings: { ...oauth, serverUrl: expand(remote.url, false) }, key: () => ctx.secrets.masterKey() } } : {}),
   };
 }
 

@@ -27,6 +27,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join } from 'node:path';
 
 /** spec.sandbox, resolved: defaults filled in, `~` not yet expanded (the home is the launch's). */
@@ -147,9 +148,7 @@ function mountsOf(input: SandboxInput): Mount[] {
   const ro = (source: string): Mount => ({ op: '--ro-bind-try', source, dest: source });
   const rw = (source: string): Mount => ({ op: '--bind-try', source, dest: source });
   if (sandbox.profile === 'default') {
-    const prefix = dirname(dirname(realOrSelf(input.nodePath)));
-    if (!SYSTEM_DIRS.some((dir) => isWithin(prefix, dir))) mounts.push(ro(prefix));
-    mounts.push(ro(input.cwd), rw(join(home, '.npm')));
+    mounts.push(...nodeMounts(input.nodePath, [home, homedir()]), ro(input.cwd), rw(join(home, '.npm')));
   } else if (sandbox.network === 'allow') {
     mounts.push(ro(input.nodePath));
   }
@@ -159,6 +158,30 @@ function mountsOf(input: SandboxInput): Mount[] {
   if (granted.some((dest) => isWithin(input.stateDir, dest) && dest !== input.stateDir)) mounts.push({ op: '--tmpfs', dest: input.stateDir });
   for (const file of sandbox.hide ?? []) if (granted.some((dest) => isWithin(file, dest))) mounts.push({ op: '--ro-bind-try', source: '/dev/null', dest: file });
   if (input.egressSocket !== undefined) mounts.push({ op: '--bind-try', source: input.egressSocket, dest: EGRESS_SOCKET_INSIDE });
+  return mounts;
+}
+
+/**
+ * What the default profile grants of the node apiary runs on: its install prefix (node, npm, npx, global packages),
+ * nothing when the system dirs hold it. A prefix that holds a home (node installed right under it, as `n` with
+ * N_PREFIX=~ does: ~/bin/node) is never granted whole, which would show all of the home: only node, npm's and
+ * corepack's links in its bin and their packages.
+ */
+function nodeMounts(nodePath: string, homes: readonly string[]): Mount[] {
+  const node = realOrSelf(nodePath);
+  const prefix = dirname(dirname(node));
+  const ro = (source: string): Mount => ({ op: '--ro-bind-try', source, dest: source });
+  if (SYSTEM_DIRS.some((dir) => isWithin(prefix, dir))) return [];
+  if (!homes.some((home) => isWithin(home, prefix))) return [ro(prefix)];
+  const mounts: Mount[] = [ro(node)];
+  for (const tool of ['npm', 'npx', 'corepack']) {
+    const path = join(prefix, 'bin', tool);
+    const info = lstatOrUndefined(path);
+    // A link stays a link: npm's tools find their package relative to where the link points.
+    if (info?.isSymbolicLink() === true) mounts.push({ op: '--symlink', target: readlinkSync(path), dest: path });
+    else if (info !== undefined) mounts.push(ro(path));
+  }
+  for (const pkg of ['npm', 'corepack']) mounts.push(ro(join(prefix, 'lib', 'node_modules', pkg)));
   return mounts;
 }
 
