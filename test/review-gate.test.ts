@@ -297,4 +297,41 @@ describe('security review: the call gate at a real endpoint', () => {
     expect(audit.map((r) => [r.server, r.name, r.outcome])).toEqual([['web', 'echo', 'ok']]);
     await client.close();
   }, 30_000);
+
+  it("a 2025 session the server gave alice through its proxy is hers: bob's POST, GET and DELETE with her Mcp-Session-Id are 404 and her session lives on; the same for an HTTP+SSE session's messages", async () => {
+    const client = new Client({ name: 'review', version: '1.0' }, { versionNegotiation: { mode: 'legacy' } });
+    const transport = new StreamableHTTPClientTransport(new URL(webUrl), { requestInit: { headers: { Authorization: 'Bearer alice' } } });
+    await client.connect(transport);
+    const hers = { 'Mcp-Session-Id': transport.sessionId!, 'MCP-Protocol-Version': '2025-11-25' };
+    const asBob = { Authorization: 'Bearer bob', ...hers };
+    expect(await exchange(webUrl, { method: 'POST', headers: asBob, body: { jsonrpc: '2.0', id: 41, method: 'tools/list', params: {} } })).toBe(404);
+    expect(await exchange(webUrl, { method: 'GET', headers: asBob })).toBe(404);
+    const deleted = await new Promise<number>((resolve, reject) => {
+      const { hostname, port, pathname } = new URL(webUrl);
+      request({ host: hostname, port, path: pathname, method: 'DELETE', headers: asBob }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      })
+        .on('error', reject)
+        .end();
+    });
+    expect(deleted).toBe(404);
+    expect((await client.callTool({ name: 'echo', arguments: { message: 'still mine' } })).content).toEqual([{ type: 'text', text: 'Echo: still mine' }]);
+    await client.close();
+
+    // HTTP+SSE: alice's stream names her session; bob's POST to its messages URL is refused before the server sees it.
+    let endpoint!: (p: string) => void;
+    const named = new Promise<string>((resolve) => (endpoint = resolve));
+    let stop!: () => void;
+    const stopped = new Promise<void>((resolve) => (stop = resolve));
+    const stream = exchange(oldUrl, { method: 'GET', stop: stopped }, (m) => {
+      if ('event' in m) endpoint(m.data);
+    });
+    const messages = new URL(await named, oldUrl).href;
+    const initialize = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2024-11-05', capabilities: {}, clientInfo: { name: 'bob', version: '1' } } };
+    expect(await exchange(messages, { method: 'POST', headers: { Authorization: 'Bearer bob' }, body: initialize })).toBe(404);
+    expect(await exchange(messages, { method: 'POST', body: initialize })).toBe(202);
+    stop();
+    await stream;
+  }, 30_000);
 });

@@ -584,6 +584,11 @@ export class PassThroughGate {
   readonly #introducing = new WeakMap<IncomingMessage, Introduction>();
   /** The legacy transport's calls, answered on its GET stream: by its session. */
   readonly #legacy = new Map<string, Map<Id, Tracked>>();
+  /**
+   * Who opened each session the server gave out through this proxy (its caller's key), by the id the client sends: the
+   * server's sessions are not bound to apiary's callers, so another caller sending the id would use (or DELETE) it.
+   */
+  readonly #owners = new Map<string, string>();
 
   constructor(naming: Naming) {
     this.#naming = naming;
@@ -647,20 +652,51 @@ export class PassThroughGate {
     this.#introductions.set(session, introduction);
   }
 
-  /** The server's answer to an initialize names the session its client will send: the introduction is kept under it. */
+  /**
+   * The server's answer names the session its client will send: the session is the requester's (the first caller seen
+   * with it), and an initialize's introduction is kept under it.
+   */
   sessionFrom(req: IncomingMessage, upstream: ClientRequest): void {
     const introduction = this.#introducing.get(req);
-    if (introduction === undefined) return;
     upstream.once('response', (answer) => {
       const session = answer.headers['mcp-session-id'];
-      if (typeof session === 'string') this.#remember(session, introduction);
+      if (typeof session !== 'string') return;
+      this.#own(session, callerOf(req).key);
+      if (introduction !== undefined) this.#remember(session, introduction);
     });
+  }
+
+  /** A legacy (HTTP+SSE) session's stream, opened by this request, named its session: the session is the requester's. */
+  legacyOpened(req: IncomingMessage, session: string): void {
+    this.#own(session, callerOf(req).key);
+  }
+
+  #own(session: string, key: string): void {
+    if (this.#owners.has(session)) return;
+    if (this.#owners.size >= MAX_INTRODUCTIONS) this.#owners.delete(this.#owners.keys().next().value!);
+    this.#owners.set(session, key);
+  }
+
+  /**
+   * Whether the request may use the sessions it names (its Mcp-Session-Id, its legacy sessionId): each one another
+   * caller opened is as unknown to this one as a made-up id (404, as at apiary's own endpoints). An id apiary never saw
+   * given out (a session from before this controller) is the server's to judge.
+   */
+  mayUse(req: IncomingMessage): boolean {
+    const key = callerOf(req).key;
+    for (const session of [legacySessionOf(req), headerOf(req, 'mcp-session-id')]) {
+      const owner = session === undefined ? undefined : this.#owners.get(session);
+      if (owner !== undefined && owner !== key) return false;
+    }
+    return true;
   }
 
   /** A session deleted by its client. */
   forget(req: IncomingMessage): void {
     const session = headerOf(req, 'mcp-session-id');
-    if (session !== undefined) this.#introductions.delete(session);
+    if (session === undefined) return;
+    this.#introductions.delete(session);
+    this.#owners.delete(session);
   }
 
   /** The requests a legacy session's stream answers. */
@@ -701,6 +737,7 @@ export class PassThroughGate {
     this.gone(this.#legacy.get(session), 'the client closed its event stream before the answer');
     this.#legacy.delete(session);
     this.#introductions.delete(session);
+    this.#owners.delete(session);
   }
 }
 

@@ -214,6 +214,8 @@ export class HttpProxy {
     let tracked: Map<Id, Tracked> | undefined;
     const config = this.#gate.config;
     const legacyClient = this.#servesLegacyClient(req);
+    // A session the server gave another caller (a 2025 client's, passed through): unknown to this one, whatever it sends.
+    if (!legacyClient && !inert(config) && !this.#passThrough.mayUse(req)) return this.#fail(res, 404, 'unknown session');
     if (req.method === 'POST') {
       const read = await readBody(req, res, { limit: MAX_BODY, timing: this.#bodyTiming });
       // A client gone mid-body has nobody to answer; a body too large or too slow is answered (413, 408).
@@ -353,7 +355,7 @@ export class HttpProxy {
         (text) => res.write(text),
         (data) => (rewriting ? this.#filterJsonText(data, this.#passThrough.answered(tracked ?? this.#passThrough.legacy(legacySession)), listsTools === 'whole') : data),
         (event) => {
-          legacySession = this.#noteLegacyStream(event, res) ?? legacySession;
+          legacySession = this.#noteLegacyStream(req, event, res) ?? legacySession;
         },
       );
       answer.setEncoding('utf8');
@@ -374,10 +376,11 @@ export class HttpProxy {
   }
 
   /** A legacy stream's `endpoint` event names its session: a refused call on that session is answered on this stream. */
-  #noteLegacyStream(event: EventSourceMessage, res: ServerResponse): string | undefined {
+  #noteLegacyStream(req: IncomingMessage, event: EventSourceMessage, res: ServerResponse): string | undefined {
     if (event.event !== 'endpoint') return undefined;
     const session = /sessionId=([^&\s]+)/.exec(event.data)?.[1];
     if (session === undefined) return undefined;
+    this.#passThrough.legacyOpened(req, session);
     this.#legacyStreams.set(session, res);
     res.on('close', () => {
       this.#legacyStreams.delete(session);
