@@ -41,6 +41,8 @@ export interface Result {
   clientCpuMs: number;
   /** CPU the watched process and its children (a controller and the servers it runs) spent per call, when one was given. */
   serverCpuMs?: number;
+  /** calls/s in each round of inTurns, in order: two clients' rounds side by side compare turns minutes apart no more. */
+  roundRps?: number[];
 }
 
 /** What measure() needs of a client: the SDK's (v1 or v2), or the lean ones below. */
@@ -136,7 +138,7 @@ export async function inTurns(
 ): Promise<Result[]> {
   const clients = await Promise.all(makers.map((make) => make()));
   for (const c of clients) for (let i = 0; i < 100; i++) await call(c);
-  const taken = clients.map(() => ({ latencies: [] as number[], elapsed: 0, cpu: 0, serverCpu: 0 as number | undefined }));
+  const taken = clients.map(() => ({ latencies: [] as number[], elapsed: 0, cpu: 0, serverCpu: 0 as number | undefined, rounds: [] as number[] }));
   // Whole cycles: every client takes every place in a round equally often.
   const cycles = Math.ceil(rounds / clients.length) * clients.length;
   for (let round = 0; round < cycles; round++) {
@@ -149,12 +151,15 @@ export async function inTurns(
       const server0 = pid === undefined ? undefined : treeCpuMs(pid);
       const cpu0 = process.cpuUsage();
       const t0 = now();
+      let made = 0;
       for (let n = 0; n < calls / cycles; n++) {
         const t = now();
         await call(c);
         taken[i]!.latencies.push(now() - t);
+        made++;
       }
       taken[i]!.elapsed += now() - t0;
+      taken[i]!.rounds.push(made / ((now() - t0) / 1000));
       const cpu = process.cpuUsage(cpu0);
       taken[i]!.cpu += (cpu.user + cpu.system) / 1000;
       const server1 = pid === undefined ? undefined : treeCpuMs(pid);
@@ -163,7 +168,7 @@ export async function inTurns(
     }
   }
   await Promise.all(clients.map((c) => c.close()));
-  return taken.map((t, i) => summary(t.latencies, t.elapsed, t.cpu, watched[i] === undefined ? undefined : t.serverCpu));
+  return taken.map((t, i) => ({ ...summary(t.latencies, t.elapsed, t.cpu, watched[i] === undefined ? undefined : t.serverCpu), roundRps: t.rounds }));
 }
 
 /**
