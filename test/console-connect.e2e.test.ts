@@ -58,5 +58,15 @@ describe.skipIf(!chromium.available)('Connect in the console', () => {
     expect(await store.hasGrant('hosted')).toBe(false);
     await page.waitForFunction(() => document.querySelector('.page-head [data-testid=phase]')?.textContent === 'Stuck (AuthorizationRequired)', undefined, { timeout: 30_000, polling: 50 });
     expect(await page.locator('.page-head [data-testid=phase]').getAttribute('title')).toMatch(/needs a login: it (was disconnected|has no tokens yet)/);
+
+    // A login refused at the provider (its Cancel): the page says why instead of waiting on.
+    const [again] = await Promise.all([page.context().waitForEvent('page'), page.locator('.page-head').getByRole('button', { name: 'Connect hosted' }).click()]);
+    await page.locator('.page-head').getByTestId('login-waiting').waitFor();
+    await again.waitForURL((u) => u.href.startsWith(fixture.as().issuer));
+    await again.getByText('[ Cancel ]').click();
+    const alert = page.locator('.page-head [role=alert]');
+    await alert.waitFor({ timeout: 30_000 });
+    expect(await alert.textContent()).toBe('the login did not finish: the authorization server refused the login: access_denied (End-User aborted interaction)');
+    expect(await page.locator('.page-head').getByTestId('login-waiting').count()).toBe(0);
   }, 120_000);
 });

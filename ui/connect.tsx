@@ -4,7 +4,7 @@
  * console to start it, opens the authorization server's page in a new tab,
  * and the server turns Running on the event stream once the login is back.
  */
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { api } from './api';
 import { condition } from './components';
 import type { ApiObject, ServerSpec } from './types';
@@ -21,6 +21,23 @@ export function LoginActions({ server }: { server: ApiObject }) {
   const name = server.metadata.name;
   const [waiting, setWaiting] = useState<string>();
   const [error, setError] = useState<string>();
+  const stuck = needsLogin(server);
+  // While a login waits, the console is asked now and then whether it ended without coming back (refused at the
+  // provider, timed out): the row says why instead of waiting forever. A login that came back turns the row Running.
+  useEffect(() => {
+    if (waiting === undefined || !stuck) return undefined;
+    const timer = setInterval(() => {
+      api.get<{ waiting: boolean; failed?: string }>(`/api/v1/mcpservers/${name}/connect`).then(
+        (s) => {
+          if (s.waiting) return;
+          setWaiting(undefined);
+          if (s.failed !== undefined) setError(`the login did not finish: ${s.failed}`);
+        },
+        () => undefined,
+      );
+    }, 2000);
+    return () => clearInterval(timer);
+  }, [waiting, stuck, name]);
   if (!logsInWithOAuth(server)) return null;
   const connectNow = (): void => {
     setError(undefined);
@@ -47,7 +64,7 @@ export function LoginActions({ server }: { server: ApiObject }) {
   };
   return (
     <span class="login-actions">
-      {needsLogin(server) ? (
+      {stuck ? (
         <>
           <button type="button" class="small primary" aria-label={`Connect ${name}`} onClick={connectNow}>Connect</button>
           {waiting !== undefined && (

@@ -44,7 +44,7 @@ import { addClient, listClients, previewClient, removeClient } from './clients-a
 import type { LastKnownTools } from './last-tools.js';
 import { accessPolicies, effectiveAccess, gateway } from './access-api.js';
 import { auditFollow, auditPage, auditVerify, type AuditVerifier } from './audit-api.js';
-import { connectServer, disconnectServer, type PendingLogins } from './connect-api.js';
+import { connectServer, disconnectServer, loginStatus, type PendingLogins } from './connect-api.js';
 
 export interface ApiContext {
   dir: string;
@@ -93,6 +93,7 @@ const routes: Route[] = [
   { method: 'POST', pattern: new RegExp(`^/api/v1/mcpservers/${NAME}/(restart|suspend|resume)$`), handler: serverAction },
   { method: 'DELETE', pattern: new RegExp(`^/api/v1/mcpservers/${NAME}$`), handler: removeServer },
   { method: 'POST', pattern: new RegExp(`^/api/v1/mcpservers/${NAME}/connect$`), handler: connectServer },
+  { method: 'GET', pattern: new RegExp(`^/api/v1/mcpservers/${NAME}/connect$`), handler: loginStatus },
   { method: 'POST', pattern: new RegExp(`^/api/v1/mcpservers/${NAME}/disconnect$`), handler: disconnectServer },
   { method: 'POST', pattern: /^\/api\/v1\/install\/plan$/, handler: installPlan },
   { method: 'POST', pattern: /^\/api\/v1\/install$/, handler: install },

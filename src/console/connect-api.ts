@@ -18,6 +18,14 @@ import type { ApiContext } from './api.js';
 import { EmptyBody, readBodyAs } from './bodies.js';
 import { sendJson } from './http.js';
 
+/**
+ * A failure's words as the page may show them: every URL cut to its origin. A hosted server's URL may hold a secret
+ * (a `$(VAR)` in its path or query, credentials before its host), and the page is no place for it.
+ */
+function originsOnly(text: string): string {
+  return text.replace(/https?:\/\/[^\s"'<>)]+/gi, (url) => (URL.canParse(url) ? `${new URL(url).origin}/…` : '[a URL]'));
+}
+
 /** How long a login started from the page waits for the browser to come back (as `apiary connect`'s default). */
 export const CONSOLE_LOGIN_MS = 5 * 60_000;
 
@@ -25,6 +33,8 @@ export const CONSOLE_LOGIN_MS = 5 * 60_000;
 export class PendingLogins {
   readonly #logger: Logger;
   readonly #pending = new Map<string, { url: Promise<string>; abort: AbortController }>();
+  /** Why the server's last login from the page did not finish (refused, timed out), until another starts or it succeeds. */
+  readonly #failed = new Map<string, string>();
 
   constructor(logger: Logger) {
     this.#logger = logger;
@@ -44,13 +54,24 @@ export class PendingLogins {
     const done = login(opened, abort.signal);
     const entry = { url: Promise.race([url, done.then(() => Promise.reject(new Error('the login ended before it began')))]), abort };
     this.#pending.set(name, entry);
+    this.#failed.delete(name);
     done.then(
       () => this.#logger.info('connected a hosted server from the console', { server: name }),
-      (err: unknown) => this.#logger.warn('a login started from the console did not finish', { server: name, error: messageOf(err) }),
+      (err: unknown) => {
+        this.#logger.warn('a login started from the console did not finish', { server: name, error: messageOf(err) });
+        // A login a disconnect cancelled is no failure to show.
+        if (!abort.signal.aborted) this.#failed.set(name, originsOnly(messageOf(err)));
+      },
     ).finally(() => {
       if (this.#pending.get(name) === entry) this.#pending.delete(name);
     });
     return entry.url;
+  }
+
+  /** Where the server's login from the page stands: waiting for the browser, failed (why), or neither. */
+  status(name: string): { waiting: boolean; failed?: string } {
+    const failed = this.#failed.get(name);
+    return { waiting: this.#pending.has(name), ...(failed !== undefined ? { failed } : {}) };
   }
 
   /** Ends the server's waiting login, if any (a disconnect). */
@@ -75,6 +96,11 @@ export async function connectServer(ctx: ApiContext, req: IncomingMessage, res: 
     connect({ name: name!, serverUrl: login.url, settings: login.settings, store, open, signal, timeoutMs: CONSOLE_LOGIN_MS }),
   );
   sendJson(res, 200, { name, authorizationUrl, waitsSeconds: CONSOLE_LOGIN_MS / 1000 });
+}
+
+/** GET /api/v1/mcpservers/NAME/connect: whether the login the page started still waits, or why it did not finish. */
+export async function loginStatus(ctx: ApiContext, _req: IncomingMessage, res: ServerResponse, [name]: string[]): Promise<void> {
+  sendJson(res, 200, { name, ...ctx.logins.status(name!) });
 }
 
 /** POST /api/v1/mcpservers/NAME/disconnect: as `apiary disconnect`; a login still waiting is cancelled too. */
