@@ -17,12 +17,12 @@
  * turns (a lock beside it).
  */
 import { createHash } from 'node:crypto';
-import { chmod, readFile, realpath, rm, stat } from 'node:fs/promises';
+import { chmod, realpath, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { applyEdits, findNodeAtLocation, getNodePath, modify, parseTree, printParseErrorCode, type Node, type ParseError } from 'jsonc-parser';
-import { ApiaryError, messageOf } from '../errors.js';
+import { ApiaryError } from '../errors.js';
 import type { StateLayout } from '../state/layout.js';
-import { ensureDir, FILE_MODE, writeFileAtomic } from '../util/atomic.js';
+import { ensureDir, FILE_MODE, readTextIfPresent, writeFileAtomic } from '../util/atomic.js';
 import { withFileLock } from '../util/file-lock.js';
 import { clientInfo, knownClientPath, type KnownClient } from './known.js';
 import { blockFormat, cut, type BlockFormat } from './text-formats.js';
@@ -97,15 +97,9 @@ export interface ClientEdit {
 const sha = (text: string): string => createHash('sha256').update(text).digest('hex');
 const canonical = (value: unknown): string => JSON.stringify(value);
 
-async function readText(path: string): Promise<string | undefined> {
-  return readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return undefined;
-    throw new ApiaryError('Io', `cannot read ${path}: ${messageOf(err)}`);
-  });
-}
 
 async function readRecord(layout: StateLayout): Promise<Record_> {
-  const text = await readText(layout.clientsFile);
+  const text = await readTextIfPresent(layout.clientsFile);
   if (text === undefined) return {};
   try {
     return JSON.parse(text) as Record_;
@@ -195,7 +189,7 @@ export function freshClientText(kind: ClientFileKind, entries: Record<string, un
 
 /** Plans writing `entries` (name -> client entry) into the client's file (under `container`, the servers key by default). */
 export async function planClientWrite(kind: ClientFileKind, path: string, entries: Record<string, unknown>, layout: StateLayout, options: { force?: boolean; container?: readonly string[] } = {}): Promise<ClientEdit> {
-  const before = await readText(path);
+  const before = await readTextIfPresent(path);
   const written = (await readRecord(layout))[path];
   const at = options.container ?? clientInfo(kind).container;
   const key = at.join('.');
@@ -236,14 +230,14 @@ export async function planClientWrite(kind: ClientFileKind, path: string, entrie
 
 /** Plans taking out what apiary wrote into the file. */
 export async function planClientRemove(kind: ClientFileKind, path: string, layout: StateLayout, only?: readonly string[]): Promise<ClientEdit> {
-  const before = await readText(path);
+  const before = await readTextIfPresent(path);
   const record = (await readRecord(layout))[path];
   const edit: ClientEdit = { path, before, after: before, added: [], updated: [], removed: [], skipped: [] };
   if (record === undefined || before === undefined) return edit;
   // Some entries only (a server deleted): the rest stay apiary's.
   const written = only === undefined ? record : { ...record, entries: Object.fromEntries(Object.entries(record.entries).filter(([name]) => only.includes(name))) };
   const all = Object.keys(written.entries).length === Object.keys(record.entries).length;
-  const backup = await readText(backupPath(path));
+  const backup = await readTextIfPresent(backupPath(path));
   const format = textFormat(kind);
   // Untouched since apiary wrote it: the original comes back exactly (or goes, if apiary made the file).
   if (all && written.restorable && sha(before) === written.sha256 && (written.createdFile || backup !== undefined)) {
@@ -350,7 +344,7 @@ async function removeEntries(edit: ClientEdit, written: Written, ops: EntryOps):
       edit.removed.push(name);
       continue;
     }
-    const backup = await readText(held).catch(() => undefined);
+    const backup = await readTextIfPresent(held).catch(() => undefined);
     const earlier = backup !== undefined ? ops.inBackup(backup, name) : undefined;
     if (earlier === undefined) {
       edit.skipped.push({ name, why: `"${name}" replaced an entry apiary did not write, and ${held} no longer holds that entry; left as it is` });

@@ -27,7 +27,7 @@ import { clientConfig } from '../mcp/client-config.js';
 import { loadEndpointToken, readEndpointToken } from '../mcp/endpoint-token.js';
 import { freePort } from '../mcp/ports.js';
 import type { StateLayout } from '../state/layout.js';
-import { ensureDir, FILE_MODE, writeFileAtomic } from '../util/atomic.js';
+import { ensureDir, FILE_MODE, readTextIfPresent, writeFileAtomic } from '../util/atomic.js';
 import { withFileLock } from '../util/file-lock.js';
 import { canonicalEntry, CLIENT_FILE_KINDS, clientConfigPath, clientRecord, restoreClientRecord, serversKey, updateClientFile, writtenEntries, type ClientEdit, type ClientFileKind } from './config-file.js';
 import { planImport, type ClientEntry, type ImportOptions, type ServerImport } from './import-plan.js';
@@ -108,10 +108,7 @@ export async function importClient(ctx: ImportContext, client: ImportClient, tar
 
 async function importTarget(ctx: ImportContext, client: ImportClient, target: ImportTarget, options: ImportOptions & { dryRun?: boolean }): Promise<TargetResult> {
   const result: TargetResult = { target, plans: [], skipped: [], already: [], found: [], diffRedactions: [] };
-  const text = await readFile(target.file, 'utf8').catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return undefined;
-    throw new ApiaryError('Io', `cannot read ${target.file}: ${messageOf(err)}`);
-  });
+  const text = await readTextIfPresent(target.file);
   if (text === undefined) return { ...result, missing: true };
   const read = readClientEntries(text, target.file, target.container);
   result.found.push(...Object.keys(read.raw));

@@ -6,11 +6,10 @@
  * another state directory, keeps its own clients; the controller of this one
  * keeps these in sync.
  */
-import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ApiaryError, messageOf } from '../errors.js';
 import type { StateLayout } from '../state/layout.js';
-import { ensureDir, writeFileAtomic } from '../util/atomic.js';
+import { ensureDir, readTextIfPresent, writeFileAtomic } from '../util/atomic.js';
 import { withFileLock } from '../util/file-lock.js';
 import { isKnownClient, knownClientPath, type KnownClient } from './known.js';
 
@@ -30,10 +29,7 @@ export function registryFile(layout: StateLayout): string {
 /** The registered clients; an unreadable registry is an error that names the file (never taken as empty, which would stop every sync unseen). */
 export async function readRegistry(layout: StateLayout): Promise<RegisteredClient[]> {
   const file = registryFile(layout);
-  const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return undefined;
-    throw new ApiaryError('Io', `cannot read ${file}: ${messageOf(err)}`);
-  });
+  const text = await readTextIfPresent(file);
   if (text === undefined) return [];
   let parsed: unknown;
   try {

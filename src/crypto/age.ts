@@ -15,11 +15,11 @@
  * and opening checks them, so a value moved to another secret or key is
  * refused, as the associated data of `apiary:v1` values refuses it.
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ApiaryError, messageOf } from '../errors.js';
 import type * as AgeModule from 'age-encryption';
 import { SecretValue } from './secret-value.js';
+import { readTextIfPresent } from '../util/atomic.js';
 
 export const AGE_PREFIX = 'apiary:v2:';
 /** The file at the manifest directory's root that lists who may open the values. */
@@ -67,13 +67,8 @@ export interface Recipients {
  */
 export async function readRecipients(dir: string): Promise<Recipients | undefined> {
   const file = join(dir, RECIPIENTS_FILE);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new ApiaryError('Io', `cannot read ${file}: ${messageOf(err)}`);
-  }
+  const text = await readTextIfPresent(file);
+  if (text === undefined) return undefined;
   return { file, recipients: parseRecipients(text, file) };
 }
 

@@ -13,7 +13,7 @@ import * as z from 'zod';
 import { API_GROUP_VERSION } from '../api/names.js';
 import type { ToolsLock } from '../api/tool-lock.js';
 import { ApiaryError, messageOf } from '../errors.js';
-import { MANIFEST_WRITE, writeFileAtomic } from '../util/atomic.js';
+import { MANIFEST_WRITE, readTextIfPresent, writeFileAtomic } from '../util/atomic.js';
 import { formatPath, locate } from './locate.js';
 
 export const TOOLS_LOCK_FILE = 'tools.lock.yaml';
@@ -67,14 +67,8 @@ export function parseToolsLock(text: string, file: string): ToolsLock {
 /** The directory's lock, or undefined when it has none. */
 export async function readToolsLock(dir: string): Promise<ToolsLock | undefined> {
   const path = toolsLockPath(dir);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new ApiaryError('Io', `cannot read ${path}: ${messageOf(err)}`, { cause: err });
-  }
-  return parseToolsLock(text, path);
+  const text = await readTextIfPresent(path);
+  return text === undefined ? undefined : parseToolsLock(text, path);
 }
 
 /**

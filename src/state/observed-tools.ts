@@ -5,11 +5,10 @@
  * the endpoint cannot show what changed). `<state>/tools/<name>.json`,
  * owner-only, written atomically.
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ToolDefinition } from '../api/tool-lock.js';
 import { ApiaryError, messageOf } from '../errors.js';
-import { ensureDir, writeFileAtomic } from '../util/atomic.js';
+import { ensureDir, readTextIfPresent, writeFileAtomic } from '../util/atomic.js';
 import { fileSafeName, type StateLayout } from './layout.js';
 
 /**
@@ -32,13 +31,8 @@ export async function writeObservedTools(layout: StateLayout, name: string, tool
 /** The tools `name` listed last, or undefined when no process of it has listed any yet. */
 export async function readObservedTools(layout: StateLayout, name: string, record: ToolsRecord = 'listed'): Promise<ToolDefinition[] | undefined> {
   const file = observedToolsFile(layout, name, record);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new ApiaryError('Io', `cannot read ${file}: ${messageOf(err)}`, { cause: err });
-  }
+  const text = await readTextIfPresent(file);
+  if (text === undefined) return undefined;
   try {
     const parsed = JSON.parse(text) as { tools?: unknown };
     if (!Array.isArray(parsed.tools)) throw new Error('no tools array');

@@ -4,9 +4,9 @@
  * old file or the new one, never a mix.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { ApiaryError } from '../errors.js';
+import { ApiaryError, messageOf } from '../errors.js';
 import { isAlive } from './proc.js';
 
 export const FILE_MODE = 0o600;
@@ -99,4 +99,14 @@ export async function sweepTempFiles(folder: string): Promise<number> {
     removed++;
   }
   return removed;
+}
+
+/** A file's text, or undefined when there is no such file; any other failure is an Io error naming the file. */
+export async function readTextIfPresent(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new ApiaryError('Io', `cannot read ${path}: ${messageOf(err)}`, { cause: err });
+  }
 }

@@ -5,11 +5,11 @@
  * when it can be reached (else the commands to run are handed back).
  */
 import { execFile } from 'node:child_process';
-import { readdir, readFile, readlink, rm } from 'node:fs/promises';
+import { readdir, readlink, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { ApiaryError, messageOf } from '../../errors.js';
-import { ensureDir, writeFileAtomic } from '../../util/atomic.js';
+import { ApiaryError } from '../../errors.js';
+import { ensureDir, readTextIfPresent, writeFileAtomic } from '../../util/atomic.js';
 import { configHome } from '../../util/config-home.js';
 import { LAUNCHD_LABEL, LAUNCHD_MARKER, launchdPlist, SYSTEMD_MARKER, systemdUnit, type ServiceSpec } from './units.js';
 
@@ -95,7 +95,7 @@ export function renderService(host: ServiceHost, spec: ServiceSpec): string {
 export async function installService(host: ServiceHost, spec: ServiceSpec): Promise<InstallResult> {
   const file = serviceFile(host);
   const text = renderService(host, spec);
-  const before = await readText(file);
+  const before = await readTextIfPresent(file);
   if (before === text) return { file, action: 'unchanged', activation: await activate(host, file, 'unchanged') };
   await ensureDir(dirname(file));
   const backup = before === undefined ? undefined : await keepBackup(file, before);
@@ -109,7 +109,7 @@ export async function installService(host: ServiceHost, spec: ServiceSpec): Prom
 export async function uninstallService(host: ServiceHost): Promise<UninstallResult> {
   const file = serviceFile(host);
   const backups = await backupsOf(file);
-  const before = await readText(file);
+  const before = await readTextIfPresent(file);
   if (before === undefined) return { file, removed: false, backups };
   if (!isOurs(host, before)) {
     throw new ApiaryError('NotOurs', `${file} was not written by apiary service install; it is left as it is`, {
@@ -125,7 +125,7 @@ export async function uninstallService(host: ServiceHost): Promise<UninstallResu
 export async function serviceStatus(host: ServiceHost, spec: ServiceSpec | undefined): Promise<ServiceStatus> {
   const file = serviceFile(host);
   const manager = managerOf(host);
-  const text = await readText(file);
+  const text = await readTextIfPresent(file);
   const status: ServiceStatus = {
     file,
     manager,
@@ -158,19 +158,11 @@ function isOurs(host: ServiceHost, text: string): boolean {
   return managerOf(host) === 'systemd' ? text.startsWith(SYSTEMD_MARKER) : text.includes(LAUNCHD_MARKER);
 }
 
-async function readText(file: string): Promise<string | undefined> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new ApiaryError('Io', `cannot read ${file}: ${messageOf(err)}`, { cause: err });
-  }
-}
 
 /** `<file>.apiary-backup`, or a dated name beside it when that is taken: no earlier backup is ever replaced. */
 async function keepBackup(file: string, text: string): Promise<string> {
   let backup = `${file}.apiary-backup`;
-  if ((await readText(backup)) !== undefined) backup = `${file}.apiary-backup-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  if ((await readTextIfPresent(backup)) !== undefined) backup = `${file}.apiary-backup-${new Date().toISOString().replace(/[:.]/g, '-')}`;
   await writeFileAtomic(backup, text);
   return backup;
 }
