@@ -9,7 +9,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { request, type IncomingHttpHeaders } from 'node:http';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, ProtocolError, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
@@ -22,17 +21,16 @@ import type { AuditRecord } from '../src/api/audit.js';
 import { NO_TELEMETRY, type AccessConfig, type RateLimiter, type TokenVerifier } from '../src/api/gate.js';
 import { DEFAULT_HEALTH } from '../src/mcp/health.js';
 import { Gateway } from '../src/mcp/gateway.js';
-import type { ObservedProcess } from '../src/runtime/runtime.js';
 import { AuditLog } from '../src/state/audit-log.js';
 import { readAuditRecords, verifyAudit } from '../src/state/audit-read.js';
 import { StateLayout } from '../src/state/layout.js';
 import { systemClock } from '../src/util/clock.js';
 import { silentLogger } from '../src/util/logger.js';
+import { EVERYTHING, everythingBehindProxy, observedChild } from './helpers/gateway-servers.js';
 import { freePort } from './helpers/ports.js';
 import { tempDir } from './helpers/tmp.js';
 import { waitFor } from './helpers/wait.js';
 
-const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
 const MODERN_SERVER = fileURLToPath(new URL('./fixtures/servers/modern-server.mjs', import.meta.url));
 const TOKEN = 'local-endpoint-token';
 
@@ -69,9 +67,6 @@ function access(extra: Partial<AccessConfig> = {}): Omit<AccessConfig, 'token'> 
   return { mode: 'oidc', verifier, policies: compilePolicies(POLICIES, 'oidc'), audit: { append: (r) => audit.push(r) }, limiter, telemetry: NO_TELEMETRY, ...extra };
 }
 
-function observed(name: string, child: ChildProcess): ObservedProcess {
-  return { name, pid: child.pid!, slot: 'current', startedAt: new Date().toISOString(), configHash: name, generation: 1, stopping: false, adopted: false, ...(child.stdin && child.stdout ? { stdio: { stdin: child.stdin, stdout: child.stdout } } : {}) };
-}
 
 async function connect(url: string, token: string, version: '2025-11-25' | '2026-07-28', name = `${version}-client`): Promise<Client> {
   const client = new Client({ name, version: '7.0' }, { versionNegotiation: { mode: version === '2026-07-28' ? { pin: version } : 'legacy' } });
@@ -93,16 +88,6 @@ async function refusal(promise: Promise<unknown>): Promise<{ code: number; messa
   return { code, message, data };
 }
 
-/** server-everything over HTTP on a port of its own, behind the gateway's proxy; gives the proxy's port. */
-async function httpServer(name: string, transport: 'streamable-http' | 'sse'): Promise<number> {
-  const upstreamPort = await freePort();
-  const child = spawn(process.execPath, [EVERYTHING, transport === 'sse' ? 'sse' : 'streamableHttp'], { stdio: 'ignore', env: { ...process.env, PORT: String(upstreamPort) } });
-  children.push(child);
-  const proxyPort = await freePort();
-  await gateway.ensure(name, transport, proxyPort, DEFAULT_HEALTH, undefined, upstreamPort);
-  gateway.attach(name, observed(name, child));
-  return proxyPort;
-}
 
 /** The modern-only fixture server as a hosted server (apiary knows only its URL); gives the proxy's port. */
 async function hostedModern(name: string): Promise<number> {
@@ -120,9 +105,9 @@ beforeAll(async () => {
   const stdio = spawn(process.execPath, [EVERYTHING, 'stdio'], { stdio: ['pipe', 'pipe', 'ignore'] });
   children.push(stdio);
   await gateway.ensure('everything', 'stdio', 0, DEFAULT_HEALTH);
-  gateway.attach('everything', observed('everything', stdio));
-  webUrl = `http://127.0.0.1:${await httpServer('web', 'streamable-http')}/mcp`;
-  sseUrl = `http://127.0.0.1:${await httpServer('old', 'sse')}/sse`;
+  gateway.attach('everything', observedChild('everything', stdio));
+  webUrl = `http://127.0.0.1:${await everythingBehindProxy(gateway, children, 'web', 'streamable-http')}/mcp`;
+  sseUrl = `http://127.0.0.1:${await everythingBehindProxy(gateway, children, 'old', 'sse')}/sse`;
   hostedUrl = `http://127.0.0.1:${await hostedModern('hosted')}/mcp`;
   const names = ['everything', 'web', 'old', 'hosted'];
   await waitFor('the servers ready', () => names.every((n) => gateway.view(n)?.state === 'ready'), 30_000, { observe: () => names.map((n) => gateway.view(n)) });

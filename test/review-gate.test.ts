@@ -6,7 +6,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,16 +15,14 @@ import { NO_TELEMETRY, type AccessConfig, type TokenVerifier } from '../src/api/
 import { DEFAULT_HEALTH } from '../src/mcp/health.js';
 import { Gateway } from '../src/mcp/gateway.js';
 import type { JsonRpcMessage } from '../src/mcp/jsonrpc.js';
-import type { ObservedProcess } from '../src/runtime/runtime.js';
 import { StateLayout } from '../src/state/layout.js';
 import { systemClock } from '../src/util/clock.js';
 import { silentLogger } from '../src/util/logger.js';
-import { freePort } from './helpers/ports.js';
+import { EVERYTHING, everythingBehindProxy, observedChild } from './helpers/gateway-servers.js';
 import { sseParser } from './helpers/sse.js';
 import { tempDir } from './helpers/tmp.js';
 import { waitFor } from './helpers/wait.js';
 
-const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
 
 const verifier: TokenVerifier = {
   verify: async (token) => {
@@ -63,18 +60,10 @@ function access(): Omit<AccessConfig, 'token'> {
   return { mode: 'oidc', verifier, policies: compilePolicies(POLICIES, 'oidc'), audit: { append: (r) => audit.push(r) }, telemetry: NO_TELEMETRY };
 }
 
-function observed(name: string, child: ChildProcess): ObservedProcess {
-  return { name, pid: child.pid!, slot: 'current', startedAt: new Date().toISOString(), configHash: name, generation: 1, stopping: false, adopted: false, ...(child.stdin && child.stdout ? { stdio: { stdin: child.stdin, stdout: child.stdout } } : {}) };
-}
 
-/** server-everything over HTTP on a port of its own, behind the gateway's proxy; gives the proxy's port. */
+/** server-everything over HTTP behind the gateway's proxy, ready; gives the proxy's port. */
 async function behindProxy(name: string, transport: 'sse' | 'streamable-http'): Promise<number> {
-  const upstreamPort = await freePort();
-  const child = spawn(process.execPath, [EVERYTHING, transport === 'sse' ? 'sse' : 'streamableHttp'], { stdio: 'ignore', env: { ...process.env, PORT: String(upstreamPort) } });
-  children.push(child);
-  const proxyPort = await freePort();
-  await gateway.ensure(name, transport, proxyPort, DEFAULT_HEALTH, undefined, upstreamPort);
-  gateway.attach(name, observed(name, child));
+  const proxyPort = await everythingBehindProxy(gateway, children, name, transport);
   await waitFor(`${name} ready`, () => gateway.view(name)?.state === 'ready', 30_000);
   return proxyPort;
 }
@@ -86,7 +75,7 @@ beforeAll(async () => {
   const child = spawn(process.execPath, [EVERYTHING, 'stdio'], { stdio: ['pipe', 'pipe', 'ignore'] });
   children.push(child);
   await gateway.ensure('everything', 'stdio', 0, DEFAULT_HEALTH);
-  gateway.attach('everything', observed('everything', child));
+  gateway.attach('everything', observedChild('everything', child));
   await waitFor('the server ready', () => gateway.view('everything')?.state === 'ready', 30_000);
   url = gateway.view('everything')!.url!;
   // server-everything over HTTP on ports of its own, behind the gateway's proxies (a 2025 client's messages passed through).
