@@ -17,7 +17,7 @@ import { slowRateWarnings } from './rate-limits.js';
 import type { Resource, SourceRef } from './resource.js';
 
 /** An http(s) URL with a user (and maybe a password) before the host: what redactUrl shows as ***. */
-const CREDENTIALS_IN_URL = /^https?:\/\/[^/@]*@/i;
+const CREDENTIALS_IN_URL = /^https?:\/\/([^/@]*)@/i;
 
 export interface ParsedDocument {
   source: SourceRef;
@@ -118,7 +118,7 @@ function parseDocument(
     warnVariableReferences(parsed.data as MCPServerManifest, doc, lc, result);
     const url = (parsed.data as MCPServerManifest).spec.remote?.url;
     // https://$(USER):$(TOKEN)@host is the way to do it: names of variables bound to a Secret, no value in the file.
-    const userinfo = url === undefined ? undefined : /^https?:\/\/([^/@]*)@/i.exec(url)?.[1];
+    const userinfo = url === undefined ? undefined : CREDENTIALS_IN_URL.exec(url)?.[1];
     if (userinfo !== undefined && !/^(?:\$\([A-Za-z_][A-Za-z0-9_]*\)|:)*$/.test(userinfo)) {
       const pos = locate(doc, ['spec', 'remote', 'url'], lc);
       result.warnings.push({ file: where.file, line: pos.line, col: pos.col, field: 'spec.remote.url', message: 'spec.remote.url: credentials in the URL are readable by anyone who reads this file (get and describe show them as ***); put them in a Secret and write $(VAR) in their place, with VAR bound in spec.env' });

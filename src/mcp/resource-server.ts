@@ -67,11 +67,12 @@ function advertisedScopes(oidc: Oidc): string[] {
  */
 export function resourceMetadata(req: IncomingMessage, oidc: Oidc, server: string): Record<string, unknown> {
   const path = pathOf(req);
+  const scopes = advertisedScopes(oidc);
   return {
     resource: `${originOf(req)}${path === RESOURCE_METADATA_PATH ? '' : resourcePath(path)}`,
     authorization_servers: [oidc.issuer],
     bearer_methods_supported: ['header'],
-    ...(advertisedScopes(oidc).length > 0 ? { scopes_supported: advertisedScopes(oidc) } : {}),
+    ...(scopes.length > 0 ? { scopes_supported: scopes } : {}),
     resource_name: server === '*' ? 'apiary (every server)' : `apiary: ${server}`,
   };
 }

@@ -51,6 +51,8 @@ interface Pooled {
   route: { session: UpstreamSession | undefined };
   /** The introduction's answer, as the server gave it at connect. */
   introduction: Record<string, unknown>;
+  /** What the client introduced itself with: a session the server forgot is opened again with it. */
+  asked: { capabilities: Record<string, unknown>; clientInfo: { name: string; version: string } };
   /** Closes it when nobody took it in time. */
   expiry?: ReturnType<typeof setTimeout>;
 }
@@ -239,8 +241,7 @@ export class UpstreamSessions implements SessionHost {
     session.pooled = undefined;
     session.broken = false;
     session.reused = false;
-    const [, capabilities, clientInfo] = JSON.parse(old.key) as [string, Record<string, unknown>, { name: string; version: string }];
-    const answer = await this.#connect(session, { jsonrpc: '2.0', id: 0, method: 'initialize', params: { capabilities, clientInfo } }, true);
+    const answer = await this.#connect(session, { jsonrpc: '2.0', id: 0, method: 'initialize', params: old.asked }, true);
     return answer.error !== undefined ? answer : undefined;
   }
 
@@ -315,7 +316,7 @@ export class UpstreamSessions implements SessionHost {
     session.client = client;
     const instructions = client.getInstructions();
     const introduction = { protocolVersion: client.getNegotiatedProtocolVersion(), capabilities: client.getServerCapabilities() ?? {}, serverInfo: client.getServerVersion() ?? { name: target.label, version: '0' }, ...(instructions !== undefined ? { instructions } : {}) };
-    session.pooled = { key, client, route, introduction };
+    session.pooled = { key, client, route, introduction, asked: { capabilities, clientInfo } };
     return { jsonrpc: '2.0', id: request.id, result: introduction };
   }
 }
