@@ -239,15 +239,8 @@ export class Controller {
         layout,
         logger,
         restart: (name, requestedAt) => backend.requestRestart(name, requestedAt),
-        approved: (note) => {
-          // Recorded only while the Gateway keeps an audit log; a note left with the log off is dropped, as a call would be.
-          backend.gateway.gate.config.audit?.append(toolsApprovalRecord({ time: note.approvedAt, server: note.server, tools: note.tools, subject: note.subject }));
-          // The note says the lock was just written: read it now, whether or not the watcher's event for it comes (under
-          // load one was seen not to, leaving the server ToolsDrifted until the next resync, 30 s on).
-          void this.#desired.reloadToolsLock().then(({ affected }) => {
-            if (affected.size > 0) manager.enqueue([...affected]);
-          });
-        },
+        // Recorded only while the Gateway keeps an audit log; a note left with the log off is dropped, as a call would be.
+        approved: (note) => backend.gateway.gate.config.audit?.append(toolsApprovalRecord({ time: note.approvedAt, server: note.server, tools: note.tools, subject: note.subject })),
         ...(git !== undefined ? { sourceRequested: () => manager.enqueue(git.keys()) } : {}),
       }),
     );

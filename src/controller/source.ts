@@ -2,8 +2,9 @@
  * Watches the manifest directory with chokidar and turns file events into
  * affected resource keys. A read that looks torn (a half-written file) is
  * read again after a short pause before it counts, and every file that
- * changed is read once more a little later, so an edit whose last write
- * raced a read is never lost.
+ * changed (tools.lock.yaml too) is read once more a little later, so an edit
+ * whose last write raced a read, or whose event chokidar's throttle dropped,
+ * is never lost.
  */
 import { basename, relative, sep } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
@@ -102,8 +103,20 @@ export class ManifestSource {
       const { affected, error } = await desired.reloadToolsLock();
       if (error !== undefined) this.#opts.logger.warn('tools.lock.yaml cannot be read; the pins stay as they were', { error });
       if (affected.size > 0) this.#opts.onAffected(affected);
-      return;
+    } else {
+      await this.#readManifest(path);
     }
+    // Read once more shortly after: a write that landed during our read is caught here, and so is one whose event
+    // chokidar dropped (it passes one change per file per 50 ms and drops the rest, e.g. a second approval of the lock).
+    this.#opts.clock.setTimeout(() => {
+      void desired.isStale(path).then((stale) => {
+        if (stale) this.touch(path);
+      });
+    }, this.#verifyAfterMs);
+  }
+
+  async #readManifest(path: string): Promise<void> {
+    const { desired } = this.#opts;
     let read = await desired.read(path);
     for (const delay of this.#settle) {
       if (read.settled || this.#closed) break;
@@ -117,12 +130,6 @@ export class ManifestSource {
       // It was taken as it is (any errors it has logged as such); this says it was no write in progress.
       this.#opts.logger.warn('manifest file still looks half-written after retries; taken as it is', { file: path });
     }
-    // Read once more shortly after: a write that landed during our read is caught here.
-    this.#opts.clock.setTimeout(() => {
-      void desired.isStale(path).then((stale) => {
-        if (stale) this.touch(path);
-      });
-    }, this.#verifyAfterMs);
   }
 
   #sleep(ms: number): Promise<void> {

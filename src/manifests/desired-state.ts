@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { relative } from 'node:path';
 import { isDns1123Label, resourceKey, type ResourceKey } from '../api/names.js';
 import { messageOf } from '../errors.js';
@@ -29,12 +30,17 @@ export interface DesiredEntry {
   revision?: string;
 }
 
-interface FileEntry {
+/** What a cheap stat tells of a file: a save in place changes its size or mtime, an atomic one (rename over it) its inode. */
+interface FileIdentity {
+  mtimeMs: number;
+  size: number;
+  ino?: number;
+}
+
+interface FileEntry extends FileIdentity {
   fingerprint: string;
   /** Hash of the file's text: a re-read of the same text is not parsed again. */
   textHash?: string;
-  mtimeMs: number;
-  size: number;
   docs: ParsedDocument[];
 }
 
@@ -59,6 +65,8 @@ export class DesiredState {
   #users = new Map<string, string[]>();
   /** tools.lock.yaml as last read whole (a damaged one leaves the pins as they were). */
   #toolsLock: ToolsLock | undefined;
+  /** What tools.lock.yaml was (size, mtime, inode) when it was last read: `isStale` compares with it. */
+  #toolsLockSeen: FileIdentity | undefined;
   /** The revision the directory was last read whole from (following git), carried by every entry. */
   #revision: string | undefined;
 
@@ -116,6 +124,8 @@ export class DesiredState {
    */
   async reloadToolsLock(): Promise<{ affected: Set<ResourceKey>; error?: string }> {
     let lock: ToolsLock | undefined;
+    // Looked at before the read: a write landing after it shows as stale at the next look, never as read.
+    this.#toolsLockSeen = identityOf(await stat(toolsLockPath(this.dir)).catch(() => undefined));
     try {
       lock = await readToolsLock(this.dir);
     } catch (err) {
@@ -162,7 +172,7 @@ export class DesiredState {
     const previous = this.#files.get(path);
     if (previous !== undefined && textHash !== undefined && textHash === previous.textHash) {
       this.#unreadable.delete(path);
-      return { path, settled: true, entry: { ...previous, mtimeMs: info.mtimeMs, size: info.size } };
+      return { path, settled: true, entry: { ...previous, ...identityOf(info) } };
     }
     const docs = 'text' in read ? parseManifestText(read.text, path, file) : [unreadableFile(path, read.error)];
     const unreadable = docs.length === 1 ? docs[0]!.errors.find((e) => e.code === 'Unreadable') : undefined;
@@ -173,7 +183,7 @@ export class DesiredState {
     // A write in progress shows as a syntax error (or an emptied file); an alias bomb ("YAML error: Excessive
     // alias count") is decided by the whole text, so it is reported at once, not retried as half-written.
     const torn = docs.some((d) => d.errors.some((e) => e.message.startsWith('YAML syntax error'))) || (docs.length === 0 && (this.#files.get(path)?.docs.length ?? 0) > 0);
-    return { path, settled: !torn, entry: { fingerprint, ...(textHash !== undefined && !torn ? { textHash } : {}), mtimeMs: info.mtimeMs, size: info.size, docs } };
+    return { path, settled: !torn, entry: { fingerprint, ...(textHash !== undefined && !torn ? { textHash } : {}), ...identityOf(info), docs } };
   }
 
   /**
@@ -201,7 +211,12 @@ export class DesiredState {
     let changed = false;
     for (const read of reads) {
       const before = this.#files.get(read.path);
-      if (before?.fingerprint === read.entry?.fingerprint) continue;
+      if (before?.fingerprint === read.entry?.fingerprint) {
+        // The same declarations (a save that changed nothing, a touch): what the file is now is remembered, or
+        // isStale would call it changed at every look and the watcher would read it again every 150 ms.
+        if (before !== undefined && read.entry !== undefined) this.#files.set(read.path, { ...before, mtimeMs: read.entry.mtimeMs, size: read.entry.size, ...(read.entry.ino !== undefined ? { ino: read.entry.ino } : {}) });
+        continue;
+      }
       changed = true;
       for (const doc of [...(before?.docs ?? []), ...(read.entry?.docs ?? [])]) {
         const key = keyOf(doc);
@@ -228,10 +243,10 @@ export class DesiredState {
 
   /** Is the file on disk different from what was last committed (cheap stat check)? */
   async isStale(path: string): Promise<boolean> {
-    const known = this.#files.get(path);
-    const info = await stat(path).catch(() => undefined);
+    const info = identityOf(await stat(path).catch(() => undefined));
+    const known = this.isToolsLock(path) ? this.#toolsLockSeen : this.#files.get(path);
     if (known === undefined || info === undefined) return known !== undefined || info !== undefined;
-    return info.mtimeMs !== known.mtimeMs || info.size !== known.size;
+    return info.mtimeMs !== known.mtimeMs || info.size !== known.size || (known.ino !== undefined && info.ino !== known.ino);
   }
 
   /**
@@ -312,6 +327,12 @@ export class DesiredState {
  * name is not a DNS-1123 label is reported (its errors say where) but is no
  * resource: it gets no queue key, no status and no file of any kind.
  */
+function identityOf(info: Stats): FileIdentity;
+function identityOf(info: Stats | undefined): FileIdentity | undefined;
+function identityOf(info: Stats | undefined): FileIdentity | undefined {
+  return info === undefined ? undefined : { mtimeMs: info.mtimeMs, size: info.size, ino: info.ino };
+}
+
 function keyOf(doc: ParsedDocument): ResourceKey | undefined {
   if (doc.kind === undefined || doc.name === undefined || !isDns1123Label(doc.name)) return undefined;
   return resourceKey(doc.kind, doc.name);
