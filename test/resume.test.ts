@@ -9,6 +9,7 @@ import { request, type ClientRequest } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { findCondition } from '../src/api/status.js';
 import { readEndpointToken } from '../src/mcp/endpoint-token.js';
+import { readAuditRecords } from '../src/state/audit-read.js';
 import { StateLayout } from '../src/state/layout.js';
 import { harness, type Harness } from './helpers/controller.js';
 import { sseParser } from './helpers/sse.js';
@@ -109,6 +110,8 @@ describe('resumable streams (Last-Event-ID)', () => {
   it("a request's stream dropped mid-way: resuming it brings the rest of its progress and the answer", async () => {
     const h = await harness();
     await h.write('e.yaml', everything());
+    // A Gateway that keeps an audit log: the call's record says when its answer passed apiary, client or none.
+    await h.write('gw.yaml', 'apiVersion: apiary.dev/v1alpha1\nkind: Gateway\nmetadata:\n  name: default\nspec:\n  audit: {}\n');
     await h.start();
     const { url, base } = await session(h);
     const call = await open(
@@ -121,7 +124,10 @@ describe('resumable streams (Last-Event-ID)', () => {
     const last = call.stream.events.at(-1)!;
     expect(last.id).toMatch(/^p\d+\/\d+$/);
     call.stream.req.destroy();
-    await new Promise((r) => setTimeout(r, 700)); // more progress is sent while the client is away
+    // The rest of the progress and the answer are all sent while the client is away: the call's record is written
+    // when its answer passes apiary.
+    const layout = new StateLayout(h.stateDir);
+    await waitFor('the call answered while the client is away', async () => (await readAuditRecords(layout).catch(() => [])).some((r) => r.method === 'tools/call'), 10_000);
 
     const resumed = await open(url, { ...base, Accept: 'text/event-stream', 'Last-Event-ID': last.id! });
     await resumed.stream.waitFor('the answer', (e) => e.some((x) => x.data.id === 7));
