@@ -71,13 +71,14 @@ describe('ProcessRuntime', () => {
     expect(await readFile(layout.logFile('s'), 'utf8')).toContain('second');
     expect(await readFile(layout.previousLogFile('s'), 'utf8')).toContain('first');
     const records = async (): Promise<string[]> => Promise.all([readFile(layout.processRecord('s'), 'utf8').catch(() => ''), readFile(layout.processRecord('s', 'old'), 'utf8').catch(() => '')]);
-    await waitFor('the process records rewritten for the promotion', async () => {
+    // Rewritten in order (old, current), then next's removed: all three done, the last one too.
+    const nextGone = async (): Promise<boolean> => stat(layout.processRecord('s', 'next')).then(() => false, () => true);
+    await waitFor('the process records rewritten for the promotion and next.json removed', async () => {
       const [current, old] = await records();
-      return current!.includes(`"pid": ${second.pid}`) && old!.includes(`"pid": ${first.pid}`);
+      return current!.includes(`"pid": ${second.pid}`) && old!.includes(`"pid": ${first.pid}`) && (await nextGone());
     }, 10_000, { observe: records });
     expect(JSON.parse(await readFile(layout.processRecord('s'), 'utf8')).pid).toBe(second.pid);
     expect(JSON.parse(await readFile(layout.processRecord('s', 'old'), 'utf8')).pid).toBe(first.pid);
-    await expect(stat(layout.processRecord('s', 'next'))).rejects.toThrow();
 
     // The controller is lost here (its runtime forgotten, the processes left running): the next one
     // adopts the current process and ends the old one, so two copies never outlive a rollout.
