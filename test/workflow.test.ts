@@ -108,7 +108,8 @@ describe('edit and apply (built CLI against a running controller)', () => {
     const pid = await running(h, 'a');
     expect((await runCli(['restart', 'a'], { env: h.env })).stdout).toBe('mcpserver/a restart requested\n');
     const next = await running(h, 'a', pid);
-    expect(isAlive(pid)).toBe(false);
+    // The status names the new process as soon as it serves; the old one is stopped after (with its grace).
+    await h.waitFor(`the old process ${pid} gone`, async () => !isAlive(pid));
     expect((await h.status('a'))?.restartCount).toBe(0);
     expect((await h.server('a'))?.events.map((e) => e.reason)).toContain('RestartRequested');
     await h.waitFor('request cleared', async () => (await readdir(join(h.stateDir, 'requests'))).length === 0);
