@@ -8,7 +8,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { recordOf } from '../src/api/audit.js';
+import { auditTime, recordOf } from '../src/api/audit.js';
 import { AuditLog } from '../src/state/audit-log.js';
 import { StateLayout } from '../src/state/layout.js';
 import type { Row } from './stats.js';
@@ -70,7 +70,7 @@ export async function auditPathCpu(n: number): Promise<number> {
     const t0 = Date.now();
     for (let i = 0; i < n; i++) {
       const request = requests[i % 64]!;
-      log.append(recordOf(request, { time: new Date(t0 + (i >> 4)).toISOString(), subject, client: 'bench/1.0', server: 'hello', decision: 'allow', rule: 'me (policies.yaml:9)', durationMs: 0.1234 + i / n, outcome: 'ok', code: undefined }));
+      log.append(recordOf(request, { time: auditTime(t0 + (i >> 4)), subject, client: 'bench/1.0', server: 'hello', decision: 'allow', rule: 'me (policies.yaml:9)', durationMs: 0.1234 + i / n, outcome: 'ok', code: undefined }));
       if (i % 100 === 99) await new Promise((resolve) => setImmediate(resolve));
     }
     await log.close();
