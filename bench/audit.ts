@@ -45,7 +45,7 @@ async function loop(n: number, log: AuditLog | undefined, end?: () => Promise<vo
     const request = JSON.parse(text) as { id: number; method: string; params: unknown };
     const answer = JSON.stringify({ jsonrpc: '2.0', id: request.id, result: { content: [{ type: 'text', text: `hello world ${i}` }] } });
     log?.append(
-      recordOf(request, { time: new Date().toISOString(), subject: { kind: 'user', user: 'alice', groups: ['dev'] }, client: 'claude-code/2.1', server: 'mini', decision: 'allow', rule: 'devs (policies.yaml:9)', durationMs: answer.length / 1000, outcome: 'ok' }),
+      recordOf(request, { time: auditTime(Date.now()), subject: { kind: 'user', user: 'alice', groups: ['dev'] }, client: 'claude-code/2.1', server: 'mini', decision: 'allow', rule: 'devs (policies.yaml:9)', durationMs: answer.length / 1000, outcome: 'ok' }),
     );
     if (i % 100 === 99) await new Promise((resolve) => setImmediate(resolve));
   }
