@@ -6,7 +6,7 @@ import { cpus } from 'node:os';
 import { benchController, hundredServers } from './controller.js';
 import { benchCli } from './cli.js';
 import { benchConsole } from './console.js';
-import { benchAudit } from './audit.js';
+import { auditPathCpu, benchAudit } from './audit.js';
 import { benchAccess } from './access.js';
 import { benchTelemetry } from './telemetry.js';
 import { benchCrypto } from './crypto.js';
@@ -32,6 +32,8 @@ console.log(
 if (want('cli')) printTable('CLI start-up', await benchCli());
 if (want('crypto')) printTable('Secrets at rest', await benchCrypto());
 if (want('audit')) printTable('Audit log (CPU per call, process-wide)', await benchAudit());
+// Not in the default run (a row of 'audit'): the record path alone, e.g. `npm run bench -- audit-path`, for before/after.
+if (sections.has('audit-path')) printTable('Audit record path (CPU per record)', [{ measure: 'the record path alone', result: `${(await auditPathCpu(200_000)).toFixed(3)} µs CPU` }]);
 if (want('telemetry')) printTable('Telemetry (CPU per request, process-wide)', await benchTelemetry());
 if (want('recipients')) printTable('Values sealed for a team (age recipients)', await benchRecipients());
 if (want('controller')) printTable('Controller', await benchController());

@@ -133,10 +133,13 @@ function subjectOf(subject: AuditSubject): AuditSubject {
   const out: AuditSubject = { kind: subject.kind };
   if (typeof subject.user === 'string') out.user = cut(subject.user, AUDIT_LIMITS.nameChars);
   if (Array.isArray(subject.groups)) {
-    out.groups = subject.groups
-      .filter((g) => typeof g === 'string')
-      .slice(0, AUDIT_LIMITS.groups)
-      .map((g) => cut(g, AUDIT_LIMITS.nameChars));
+    // One pass, one array (this runs for every audited call).
+    const groups: string[] = [];
+    for (const g of subject.groups as unknown[]) {
+      if (groups.length === AUDIT_LIMITS.groups) break;
+      if (typeof g === 'string') groups.push(cut(g, AUDIT_LIMITS.nameChars));
+    }
+    out.groups = groups;
   }
   return out;
 }
@@ -152,7 +155,11 @@ function nameOf(method: string, params: Record<string, unknown>): string | undef
 function argumentsOf(args: unknown): { kept: AuditArgument[]; omitted: number } | undefined {
   if (!isObject(args)) return undefined;
   const names = Object.keys(args);
-  const kept = names.slice(0, AUDIT_LIMITS.args).map((name) => ({ name: cut(name, AUDIT_LIMITS.argNameChars), type: typeOf(args[name]), bytes: sizeOf(args[name]) }));
+  const kept: AuditArgument[] = [];
+  for (let i = 0; i < names.length && i < AUDIT_LIMITS.args; i++) {
+    const value = args[names[i]!];
+    kept.push({ name: cut(names[i]!, AUDIT_LIMITS.argNameChars), type: typeOf(value), bytes: sizeOf(value) });
+  }
   return { kept, omitted: names.length - kept.length };
 }
 
@@ -165,6 +172,9 @@ function typeOf(value: unknown): AuditArgument['type'] {
 
 /** The UTF-8 length of the value's JSON: what the caller sent, measured, never kept. */
 function sizeOf(value: unknown): number {
+  // The common arguments without writing their JSON: plain text is its length and two quotes, a number its digits.
+  if (typeof value === 'string' && PLAIN.test(value)) return value.length + 2;
+  if (typeof value === 'number' || typeof value === 'boolean') return num(value as number).length;
   const json = JSON.stringify(value) as string | undefined;
   return json === undefined ? 0 : Buffer.byteLength(json);
 }
@@ -224,4 +234,77 @@ export function toolsApprovalRecord(facts: { time: string; server: string; tools
     durationMs: 0,
     outcome: 'ok',
   };
+}
+
+let isoSecond = Number.NaN;
+let isoPrefix = '';
+
+/**
+ * `new Date(ms).toISOString()`, made once a second: an audited call needs its arrival's time, and the full conversion
+ * (0.35 µs) was a tenth of what a record cost. Only the milliseconds change within a second.
+ */
+export function auditTime(ms: number): string {
+  // Before 1970, past 9999 or not a number: the rare case, as Date writes it.
+  if (!(ms >= 0 && ms < 253402300800000)) return new Date(ms).toISOString();
+  const whole = Math.floor(ms);
+  const second = Math.floor(whole / 1000);
+  if (second !== isoSecond) {
+    isoPrefix = new Date(second * 1000).toISOString().slice(0, 20);
+    isoSecond = second;
+  }
+  const milli = whole - second * 1000;
+  return `${isoPrefix}${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`;
+}
+
+/**
+ * A record's JSON, written field by field in recordOf's order: what `JSON.stringify` gives for a record of recordOf, in
+ * less CPU (the string of every audited call). Only the fields of AuditRecord are written, so nothing put on a record
+ * besides them reaches the log; an optional field that is undefined is left out, as JSON.stringify leaves it out.
+ * `lead`: fields written before the record's (the chain's `"seq":12,`), so the JSON is not cut and joined again.
+ */
+export function auditRecordJson(r: AuditRecord, lead = ''): string {
+  let s = `{${lead}"time":${str(r.time)},"subject":${subjectJson(r.subject)},"server":${str(r.server)},"method":${str(r.method)},"decision":${str(r.decision)},"durationMs":${num(r.durationMs)},"outcome":${str(r.outcome)}`;
+  if (r.client !== undefined) s += `,"client":${str(r.client)}`;
+  if (r.name !== undefined) s += `,"name":${str(r.name)}`;
+  if (r.rule !== undefined) s += `,"rule":${str(r.rule)}`;
+  if (r.code !== undefined) s += `,"code":${num(r.code)}`;
+  if (r.requestId !== undefined) s += `,"requestId":${typeof r.requestId === 'string' ? str(r.requestId) : num(r.requestId)}`;
+  if (r.args !== undefined) s += `,"args":${argsJson(r.args)}`;
+  if (r.argsOmitted !== undefined) s += `,"argsOmitted":${num(r.argsOmitted)}`;
+  return `${s}}`;
+}
+
+function subjectJson(subject: AuditSubject): string {
+  let s = `{"kind":${str(subject.kind)}`;
+  if (subject.user !== undefined) s += `,"user":${str(subject.user)}`;
+  if (subject.groups !== undefined) {
+    s += ',"groups":[';
+    for (let i = 0; i < subject.groups.length; i++) s += i === 0 ? str(subject.groups[i]!) : `,${str(subject.groups[i]!)}`;
+    s += ']';
+  }
+  return `${s}}`;
+}
+
+function argsJson(args: readonly AuditArgument[]): string {
+  let s = '[';
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    s += `${i === 0 ? '' : ','}{"name":${str(a.name)},"type":${str(a.type)},"bytes":${num(a.bytes)}}`;
+  }
+  return `${s}]`;
+}
+
+/** Printable ASCII without `"` and `\`: the text is its own JSON between quotes (almost every name, rule and time). */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/** A string's JSON; `null` for what is not one at run time (JSON.stringify's text, or null, so the line stays JSON). */
+function str(text: string): string {
+  if (typeof text === 'string' && PLAIN.test(text)) return `"${text}"`;
+  return (JSON.stringify(text) as string | undefined) ?? 'null';
+}
+
+/** A number's JSON: its text, null for NaN and the infinities (as JSON.stringify writes them, which costs more). */
+function num(value: number): string {
+  if (typeof value === 'number') return Number.isFinite(value) ? `${value}` : 'null';
+  return (JSON.stringify(value) as string | undefined) ?? 'null';
 }

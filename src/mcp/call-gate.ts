@@ -21,7 +21,7 @@
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { AccessKind, Decision } from '../api/access.js';
-import { recordOf, type AuditedRequest, type AuditOutcome } from '../api/audit.js';
+import { auditTime, recordOf, type AuditedRequest, type AuditOutcome } from '../api/audit.js';
 import { NO_TELEMETRY, type AccessConfig, type Caller, type RequestSpan } from '../api/gate.js';
 import type { Deliver } from './bridge.js';
 import { ANONYMOUS_CALLER, callerOf } from './gatekeeper.js';
@@ -324,7 +324,7 @@ function finish<R extends JsonRpcResponse | undefined>(tracked: Tracked, answer:
     try {
       audit.append(
       recordOf(tracked.audited, {
-        time: new Date(tracked.time).toISOString(),
+        time: auditTime(tracked.time),
         subject: requester.caller.audit,
         client: requester.client,
         server: tracked.routed?.server ?? '*',

@@ -11,11 +11,102 @@
  * says where the chain ends, so records cut from the end are seen too, and
  * where it starts, once rotation has dropped the oldest file.
  */
-import { createHmac, type KeyObject } from 'node:crypto';
-import type { AuditRecord, StoredAuditRecord } from '../api/audit.js';
+import { hash, KeyObject } from 'node:crypto';
+import { auditRecordJson, type AuditRecord, type StoredAuditRecord } from '../api/audit.js';
 
-/** The chain's key: its bytes, or (the writer, once per record) a KeyObject made from them. */
-export type AuditKey = Uint8Array | KeyObject;
+/** Sealed lines, one after another as the file holds them, each line's end and mac: one write(2) for a batch. */
+export interface SealedBatch {
+  data: Buffer;
+  /** Where each line ends in `data` (after its newline). */
+  ends: number[];
+  macs: string[];
+}
+
+
+/**
+ * The chain's key made ready to seal many lines: HMAC-SHA256 (RFC 2104) written out as its two SHA-256 passes, each a
+ * one-shot `crypto.hash` over a buffer that already holds the padded key. The same macs as `createHmac('sha256', key)`
+ * (a test holds them equal), in less CPU: a Hmac object per line, its updates and its digest cost more than hashing
+ * the line (SHA-256 runs at ~0.5 ns a byte here). The record's text is encoded once, into that buffer, and its bytes
+ * copied from there into the batch's: no line string, no join, no second encoding. The writer makes one and keeps it.
+ */
+export class ChainKey {
+  /** The key XOR ipad, the previous mac, a newline, then the record's text (from `#body`). */
+  #inner: Buffer;
+  #body = 0;
+  /** The key XOR opad, then the inner digest. */
+  readonly #outer = Buffer.alloc(64 + 32);
+
+  constructor(key: Uint8Array | KeyObject) {
+    const raw = key instanceof KeyObject ? key.export() : key;
+    // A key longer than the block is its digest (RFC 2104); shorter, it is padded with zeros.
+    const block = Buffer.alloc(64);
+    block.set(raw.length > 64 ? hash('sha256', raw, 'buffer') : raw);
+    this.#inner = Buffer.alloc(4096);
+    for (let i = 0; i < 64; i++) {
+      this.#inner[i] = block[i]! ^ 0x36;
+      this.#outer[i] = block[i]! ^ 0x5c;
+    }
+  }
+
+  /** The hex HMAC of `prev`, a newline and `body`. */
+  mac(prev: string, body: string): string {
+    return this.#digest(this.#place(prev, body));
+  }
+
+  /** The lines of records at `first`, `first + 1`... chained after `prev`. */
+  sealBatch(prev: string, first: number, records: readonly AuditRecord[]): SealedBatch {
+    let data: Buffer = Buffer.allocUnsafe(records.length * 768);
+    let at = 0;
+    const ends: number[] = [];
+    const macs: string[] = [];
+    for (const record of records) {
+      // `seq` first, without copying the record into a new object.
+      const body = auditRecordJson(record, `"seq":${first + ends.length},`);
+      prev = this.#digest(this.#place(prev, body));
+      // The line: the text, its closing brace overwritten by `,"mac":"…"}` and the newline. Encoding the (now flat)
+      // text again costs less than Buffer#copy, which makes a view per call.
+      if (at + 3 * body.length + 75 > data.length) data = grown(data, at, at + 3 * body.length + 75);
+      at += data.write(body, at, 'utf8') - 1;
+      at += data.write(`,"mac":"${prev}"}\n`, at, 'latin1');
+      ends.push(at);
+      macs.push(prev);
+    }
+    // Every byte up to `at` was written: nothing of the unset allocation is handed on.
+    return { data: data.subarray(0, at), ends, macs };
+  }
+
+  /** Puts the previous mac, a newline and the text after the padded key (the text from `#body`); where they end. */
+  #place(prev: string, body: string): number {
+    // At most 3 UTF-8 bytes per UTF-16 unit: the buffer is grown before a write could be cut short.
+    const room = 64 + 3 * (prev.length + 1 + body.length);
+    if (room > this.#inner.length) this.#inner = grown(this.#inner, 64, room);
+    this.#body = 64 + this.#inner.write(prev, 64, 'utf8') + 1;
+    this.#inner[this.#body - 1] = 0x0a;
+    return this.#body + this.#inner.write(body, this.#body, 'utf8');
+  }
+
+  /** The hex mac of what `#place` put, up to `end`. */
+  #digest(end: number): string {
+    // Out as a latin1 string and back in: a one-shot digest as a Buffer costs twice as much (an allocation on the native side).
+    this.#outer.write(hash('sha256', this.#inner.subarray(0, end), 'binary'), 64, 'latin1');
+    return hash('sha256', this.#outer, 'hex');
+  }
+}
+
+/** A bigger buffer holding the first `keep` bytes of `buffer`. */
+function grown(buffer: Buffer, keep: number, bytes: number): Buffer {
+  const bigger = Buffer.allocUnsafe(Math.max(bytes, 2 * buffer.length));
+  buffer.copy(bigger, 0, 0, keep);
+  return bigger;
+}
+
+/** The chain's key: its bytes, a KeyObject made from them, or a ChainKey (the writer's and verify's, made once). */
+export type AuditKey = Uint8Array | KeyObject | ChainKey;
+
+function chainKey(key: AuditKey): ChainKey {
+  return key instanceof ChainKey ? key : new ChainKey(key);
+}
 
 /** The mac before the first record. */
 export const GENESIS = 'genesis';
@@ -30,15 +121,13 @@ export interface AuditHead {
 }
 
 export function macOf(key: AuditKey, prev: string, body: string): string {
-  return createHmac('sha256', key).update(prev).update('\n').update(body).digest('hex');
+  return chainKey(key).mac(prev, body);
 }
 
 /** The line for a record at `seq` after `prev` (with its newline), and its mac for the next. */
 export function sealLine(key: AuditKey, prev: string, seq: number, record: AuditRecord): { line: string; mac: string } {
-  // `seq` first, without copying the record into a new object (this runs once per audited call).
-  const body = `{"seq":${seq},${JSON.stringify(record).slice(1)}`;
-  const mac = macOf(key, prev, body);
-  return { line: `${body.slice(0, -1)},"mac":"${mac}"}\n`, mac };
+  const sealed = chainKey(key).sealBatch(prev, seq, [record]);
+  return { line: sealed.data.toString('utf8'), mac: sealed.macs[0]! };
 }
 
 const SEALED = /^(\{.*),"mac":"([0-9a-f]{64})"\}$/s;
@@ -99,11 +188,12 @@ interface Place {
  * Records after the head (written in the ≤1 s before the head caught up)
  * pass when their macs chain; they are counted as `unanchored`.
  */
-export function verifyChain(key: AuditKey, files: readonly AuditFileText[], head: AuditHead | undefined, headName = 'audit.head'): VerifyResult {
+export function verifyChain(anyKey: AuditKey, files: readonly AuditFileText[], head: AuditHead | undefined, headName = 'audit.head'): VerifyResult {
   const records = files.reduce((n, f) => n + (f.text === '' ? 0 : 1), 0);
   if (head === undefined) {
     return records === 0 ? { ok: true, records: 0, files: files.length, unanchored: 0 } : { ok: false, message: `${headName} is missing or damaged: where the log ends cannot be checked` };
   }
+  const key = chainKey(anyKey);
   if (headMacOf(key, head) !== head.headMac) return { ok: false, message: `${headName} was changed (its mac does not match; or the audit key is not the one that wrote it)` };
   let prev = head.firstPrev;
   let expected = head.first;
