@@ -6,12 +6,11 @@
  * listening after a stop, and a later controller that ends, never adopts, a
  * sandboxed server it finds running.
  */
-import { existsSync, readdirSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { describe, expect, it } from 'vitest';
 import { findCondition } from '../src/api/status.js';
 import { suggestedSandbox } from '../src/catalog/install-plan.js';
@@ -26,7 +25,7 @@ import { StateLayout } from '../src/state/layout.js';
 import { systemClock } from '../src/util/clock.js';
 import { harness, isAlive, nodeServer, type Harness } from './helpers/controller.js';
 import { endpointClient } from './helpers/endpoint-client.js';
-import { processesWith } from './helpers/procs.js';
+import { runCli, spawnUp } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
 import { requireTool } from './helpers/tools.js';
 import { waitFor } from './helpers/wait.js';
@@ -61,11 +60,36 @@ describe('a sandboxed HTTP server in manifests, the catalog and the command line
   });
 });
 
-/** Every process whose command line names server-everything (bwrap's, the forwarder's, the server's). */
-const everythingPids = (): number[] => processesWith((argv) => argv.includes(EVERYTHING));
+/**
+ * The processes of a sandbox, by its process group (bubblewrap leads it, and
+ * the forwarder and the server stay in it): other tests on this machine run
+ * server-everything too, so its command line alone would not say whose.
+ */
+function groupOf(leader: number): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        return fields[0] !== 'Z' && fields[2] === String(leader);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
 
-/** The pid of server-everything itself (node running its index.js), not bubblewrap's or the forwarder's. */
-const serverPid = (): number | undefined => processesWith((argv) => argv[1] === EVERYTHING)[0];
+/** server-everything itself in the sandbox bubblewrap `leader` leads (node running its index.js, not the forwarder). */
+const serverIn = (leader: number): number | undefined => groupOf(leader).find((pid) => argvOf(pid)[1] === EVERYTHING);
+
+function argvOf(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return [];
+  }
+}
 
 /** Whether something accepts a TCP connection on 127.0.0.1:port of the host. */
 function connects(port: number): Promise<boolean> {
@@ -82,7 +106,16 @@ async function upstreamPort(stateDir: string, name: string): Promise<number> {
   return (JSON.parse(await readFile(join(stateDir, 'ports.json'), 'utf8')) as Record<string, number>)[upstreamPortKey(name)]!;
 }
 
-const clientOf = (h: Harness, name: string): Promise<Client> => endpointClient(h, name, 'sandbox-http-test');
+/** server-everything's echo, called through apiary's endpoint for the server. */
+async function echo(h: Harness, name: string, message: string): Promise<string> {
+  const client = await endpointClient(h, name, 'sandbox-http-test');
+  try {
+    const result = await client.callTool({ name: 'echo', arguments: { message } });
+    return (result.content as { text: string }[])[0]!.text;
+  } finally {
+    await client.close();
+  }
+}
 
 describe.skipIf(!bwrap.available)('a sandboxed HTTP server (bubblewrap)', () => {
   it('server-everything over streamable HTTP under network none: Ready, a tool call through apiary works, the sandbox holds, and a stop leaves nothing listening', async () => {
@@ -92,15 +125,9 @@ describe.skipIf(!bwrap.available)('a sandboxed HTTP server (bubblewrap)', () => 
     await h.write('web.yaml', nodeServer('web', [EVERYTHING, 'streamableHttp'], `  transport: streamable-http\n  sandbox:\n    network: none\n    filesystem:\n      read: [${JSON.stringify(NODE_MODULES)}]\n`));
     await h.start({ HOME: home });
     await h.waitFor('web Ready', async () => findCondition((await h.status('web'))?.conditions, 'Ready')?.status === 'True', 60_000);
-    const client = await clientOf(h, 'web');
-    try {
-      const result = await client.callTool({ name: 'echo', arguments: { message: 'from the sandbox' } });
-      expect((result.content as { text: string }[])[0]!.text).toBe('Echo: from the sandbox');
-    } finally {
-      await client.close();
-    }
+    expect(await echo(h, 'web', 'from the sandbox')).toBe('Echo: from the sandbox');
     // The server itself runs in a network namespace of its own, and its root shows nothing of the home.
-    const pid = serverPid()!;
+    const pid = serverIn((await h.status('web'))!.pid!)!;
     expect(pid).toBeDefined();
     expect(readlinkSync(`/proc/${pid}/ns/net`)).not.toBe(readlinkSync('/proc/self/ns/net'));
     expect(existsSync(join(home, 'canary.txt'))).toBe(true);
@@ -111,13 +138,59 @@ describe.skipIf(!bwrap.available)('a sandboxed HTTP server (bubblewrap)', () => 
     const port = await upstreamPort(h.stateDir, 'web');
     expect(await connects(port)).toBe(true);
     const ingress = join(h.stateDir, 'ingress');
-    expect(readdirSync(ingress)).toEqual([expect.stringMatching(/^web\.[0-9a-f]{8}$/)]);
+    const firstFolder = readdirSync(ingress);
+    expect(firstFolder).toEqual([expect.stringMatching(/^web\.[0-9a-f]{8}$/)]);
+
+    // A change restarts it (Recreate): the old process's listener goes first, so the new one has the port, and it answers.
+    const firstPid = (await h.status('web'))!.pid!;
+    await h.write('web.yaml', nodeServer('web', [EVERYTHING, 'streamableHttp'], `  transport: streamable-http\n  env:\n    - name: ROUND\n      value: "2"\n  sandbox:\n    network: none\n    filesystem:\n      read: [${JSON.stringify(NODE_MODULES)}]\n`));
+    await h.waitFor('a new process Ready', async () => {
+      const status = await h.status('web');
+      return status?.pid !== undefined && status.pid !== firstPid && findCondition(status.conditions, 'Ready')?.status === 'True';
+    }, 60_000);
+    expect(await echo(h, 'web', 'round 2')).toBe('Echo: round 2');
+    const secondPid = (await h.status('web'))!.pid!;
+    expect(groupOf(firstPid)).toEqual([]);
+    // One folder, the new process's: the old one's went with it.
+    expect(readdirSync(ingress)).toHaveLength(1);
+    expect(readdirSync(ingress)).not.toContain(firstFolder[0]);
     await h.write('web.yaml', nodeServer('web', [EVERYTHING, 'streamableHttp'], '  transport: streamable-http\n  suspend: true\n'));
     await h.waitFor('Suspended', async () => (await h.status('web'))?.phase === 'Suspended');
-    await h.waitFor('every process of the sandbox gone', async () => everythingPids().length === 0);
+    await h.waitFor('every process of the sandbox gone', async () => groupOf(secondPid).length === 0);
     expect(await connects(port)).toBe(false);
     expect(readdirSync(ingress)).toEqual([]);
   }, 90_000);
+});
+
+describe.skipIf(!bwrap.available)('a sandboxed HTTP server and the controller that started it (the built CLI)', () => {
+  it('goes with a controller killed outright; the next one starts it again (never adopted): Ready, answering', async () => {
+    const h = await harness();
+    const env = { ...h.env, HOME: await tempDir('apiary-home-') };
+    await h.write('web.yaml', nodeServer('web', [EVERYTHING, 'streamableHttp'], `  transport: streamable-http\n  sandbox:\n    network: none\n    filesystem:\n      read: [${JSON.stringify(NODE_MODULES)}]\n`));
+    const first = spawnUp(['up'], env);
+    expect((await runCli(['wait', 'mcpserver/web', '--for=condition=Ready', '--timeout', '60s'], { env })).code, first.output()).toBe(0);
+    const recorded = (await h.status('web'))!.pid!;
+    expect(serverIn(recorded)).toBeDefined();
+    first.child.kill('SIGKILL');
+    await first.exited;
+    await h.waitFor('the sandbox gone with its controller', async () => groupOf(recorded).length === 0);
+    // Its record is left behind, naming a process that is gone.
+    expect(existsSync(new StateLayout(h.stateDir).processRecord('web'))).toBe(true);
+
+    const second = spawnUp(['up'], env);
+    // Ready as the second controller says (the first one's status says Ready too, of the process that went).
+    await h.waitFor('a new process Ready', async () => {
+      const status = await h.status('web');
+      return status?.pid !== undefined && status.pid !== recorded && findCondition(status.conditions, 'Ready')?.status === 'True';
+    }, 60_000);
+    const restarted = (await h.status('web'))!.pid!;
+    expect(serverIn(restarted)).toBeDefined();
+    expect(await echo(h, 'web', 'after a crash')).toBe('Echo: after a crash');
+    expect(second.output()).not.toContain('adopted running server');
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+    expect(groupOf(restarted)).toEqual([]);
+  }, 120_000);
 });
 
 describe.skipIf(!bwrap.available)('a later controller and a sandboxed HTTP server it finds running', () => {

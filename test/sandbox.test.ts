@@ -23,7 +23,7 @@ import { probeSandbox, sandboxArgs, type SandboxSpec } from '../src/runtime/sand
 import { StateLayout } from '../src/state/layout.js';
 import { runCli } from './helpers/cli.js';
 import { endpointClient } from './helpers/endpoint-client.js';
-import { processesWith } from './helpers/procs.js';
+import { processesNaming } from '../chaos/git-hang.js';
 import { harness, nodeServer, type Harness } from './helpers/controller.js';
 import { tempDir, workspace } from './helpers/tmp.js';
 import { requireTool } from './helpers/tools.js';
@@ -172,7 +172,7 @@ describe('the egress proxy', () => {
 });
 
 /** Every process whose command line names the probe server (bwrap's, the forwarder's, the server's). */
-const probeProcesses = (): number[] => processesWith((argv) => argv.includes(PROBE));
+const probeProcesses = (): number[] => processesNaming(PROBE);
 
 async function ready(h: Harness, name: string, timeoutMs = 30_000): Promise<void> {
   await h.waitFor(`${name} Ready`, async () => findCondition((await h.status(name))?.conditions, 'Ready')?.status === 'True', timeoutMs);

@@ -467,8 +467,8 @@ export class ProcessRuntime implements Runtime {
    */
   #adoptUnrecorded(report: AdoptionReport): void {
     const logDir = this.#layout.logDir;
-    // Killed just above (an old or next copy from its record) but not gone yet: still holding its log, already handled.
-    const killed = new Set(report.strays.filter((s) => s.action === 'killed').map((s) => s.pid));
+    // Killed just above (an old or next copy, or a sandboxed one, from its record) but not gone yet: still holding its log, already handled.
+    const killed = new Set([...report.strays.filter((s) => s.action === 'killed').map((s) => s.pid), ...(report.ended ?? []).map((e) => e.pid)]);
     for (const found of groupLeadersLoggingTo(logDir)) {
       if (killed.has(found.pid)) continue;
       const name = /^(.+?)(\.previous|\.next)?\.log$/.exec(basename(found.file))?.[1];
