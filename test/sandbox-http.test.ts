@@ -150,7 +150,7 @@ describe.skipIf(!bwrap.available)('a sandboxed HTTP server (bubblewrap)', () => 
     }, 60_000);
     expect(await echo(h, 'web', 'round 2')).toBe('Echo: round 2');
     const secondPid = (await h.status('web'))!.pid!;
-    expect(groupOf(firstPid)).toEqual([]);
+    await h.waitFor('the first sandbox gone', async () => groupOf(firstPid).length === 0);
     // One folder, the new process's: the old one's went with it.
     expect(readdirSync(ingress)).toHaveLength(1);
     expect(readdirSync(ingress)).not.toContain(firstFolder[0]);
@@ -160,6 +160,18 @@ describe.skipIf(!bwrap.available)('a sandboxed HTTP server (bubblewrap)', () => 
     expect(await connects(port)).toBe(false);
     expect(readdirSync(ingress)).toEqual([]);
   }, 90_000);
+});
+
+describe.skipIf(!bwrap.available)('a sandboxed HTTP server with network allow', () => {
+  it('is served both ways by one forwarder: the egress proxy on its loopback, its port through the ingress socket', async () => {
+    const h = await harness();
+    await h.write('web.yaml', nodeServer('web', [EVERYTHING, 'streamableHttp'], `  transport: streamable-http\n  sandbox:\n    network: allow\n    allow: ["registry.npmjs.org:443"]\n    filesystem:\n      read: [${JSON.stringify(NODE_MODULES)}]\n`));
+    await h.start({ HOME: await tempDir('apiary-home-') });
+    await h.waitFor('web Ready', async () => findCondition((await h.status('web'))?.conditions, 'Ready')?.status === 'True', 60_000);
+    expect(await echo(h, 'web', 'both ways')).toBe('Echo: both ways');
+    const forwarder = groupOf((await h.status('web'))!.pid!).find((pid) => argvOf(pid)[1] === '-e')!;
+    expect(JSON.parse(argvOf(forwarder)[3]!)).toEqual({ egress: { socket: '/run/apiary-egress.sock', port: 3128 }, ingress: { socket: '/run/apiary-ingress/http.sock', port: await upstreamPort(h.stateDir, 'web') } });
+  }, 60_000);
 });
 
 describe.skipIf(!bwrap.available)('a sandboxed HTTP server and the controller that started it (the built CLI)', () => {
@@ -189,7 +201,8 @@ describe.skipIf(!bwrap.available)('a sandboxed HTTP server and the controller th
     expect(second.output()).not.toContain('adopted running server');
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
-    expect(groupOf(restarted)).toEqual([]);
+    // What is left of the group was SIGKILLed as the leader went: gone as soon as it is scheduled.
+    await h.waitFor('the second sandbox gone', async () => groupOf(restarted).length === 0);
   }, 120_000);
 });
 
