@@ -271,7 +271,7 @@ export const MCPServerSpec = z.strictObject({
   remote: Remote.optional().describe('A hosted server apiary fronts at its own endpoint instead of running a command; spec.env holds the values its headers refer to'),
   image: z.string().regex(/^[a-z0-9]+([._/:@-][A-Za-z0-9_.-]+)*$/, { error: 'must be a container image reference, e.g. node:20-slim or ghcr.io/org/server:1.2' }).optional().describe('Container image the command runs in on Kubernetes (apiary up --runtime kubernetes, apiary render); unused by local processes'),
   rateLimits: ServerRateLimits.optional().describe("This server's token buckets, in place of the Gateway's perServer and perTool (no restart when this changes)"),
-  sandbox: Sandbox.optional().describe('Run the command under bubblewrap (Linux): its own user, mount, PID, IPC and network namespaces, only the paths granted; where bubblewrap cannot run, the server is Stuck (SandboxUnavailable), never run unsandboxed. On Kubernetes, network becomes a NetworkPolicy (host names are not enforced there: only the port)'),
+  sandbox: Sandbox.optional().describe('Run the command under bubblewrap (Linux): its own user, mount, PID, IPC and network namespaces, only the paths granted; where bubblewrap cannot run, the server is Stuck (SandboxUnavailable), never run unsandboxed. An HTTP server is reached on its $PORT through a forwarder apiary runs in the sandbox. A sandboxed server goes with the controller and is started again by the next (never adopted). On Kubernetes, network becomes a NetworkPolicy (host names are not enforced there: only the port)'),
   resources: ResourceRequirements.optional().describe("The container's CPU and memory requests and limits on Kubernetes (a Deployment's resources); unused by local processes"),
   podSecurity: z
     .enum(POD_SECURITY_LEVELS)
@@ -280,10 +280,6 @@ export const MCPServerSpec = z.strictObject({
 })
   .refine((spec) => spec.sandbox === undefined || spec.remote === undefined, {
     message: 'a hosted server (spec.remote) runs nothing locally to sandbox',
-    path: ['sandbox'],
-  })
-  .refine((spec) => spec.sandbox === undefined || (spec.transport ?? 'stdio') === 'stdio', {
-    message: "needs transport stdio: an HTTP server in the sandbox's network namespace could not be reached by apiary's endpoint",
     path: ['sandbox'],
   })
   .refine((spec) => !(spec.strategy?.type === 'RollingUpdate' && (spec.transport ?? 'stdio') !== 'stdio'), {

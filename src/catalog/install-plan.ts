@@ -261,7 +261,7 @@ export function installCommand(entry: CatalogEntry, name: string, values: Variab
 
 /** A spec.sandbox to start from, for `install --dry-run`: what the runner needs; the server's own folders and hosts are the user's to add. */
 export interface SandboxSuggestion {
-  /** Absent where bubblewrap cannot help (a hosted server, an HTTP server, a container). */
+  /** Absent where bubblewrap cannot help (a hosted server, a container). */
   sandbox?: Sandbox;
   note: string;
 }
@@ -271,7 +271,6 @@ const ADD_YOURS = "add the folders it works on (filesystem) and the hosts it tal
 /** By the runner the install writes: npx and uvx fetch their package on a first run, so their registry is allowed. */
 export function suggestedSandbox(request: InstallRequest): SandboxSuggestion {
   if (request.remote !== undefined) return { note: 'a hosted server runs nothing here to sandbox' };
-  if ((request.transport ?? 'stdio') !== 'stdio') return { note: "only stdio servers can be sandboxed: an HTTP server's port would be out of reach of apiary in the sandbox's network namespace" };
   switch (request.command) {
     case 'npx':
       return { sandbox: { network: 'allow', allow: ['registry.npmjs.org:443'] }, note: `npx fetches the package from registry.npmjs.org on a first run (the default profile grants the npm cache ~/.npm); ${ADD_YOURS}` };

@@ -203,9 +203,10 @@ const IPV4 = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d
  * no egress rule at all, not even DNS. `allow`: a literal address becomes an
  * ipBlock with its port; a host name cannot (NetworkPolicy matches
  * addresses, and a name's addresses change), so its port is opened to any
- * address, with DNS to resolve it, and the note says so. No ingress: a
- * sandboxed server speaks stdio (the schema says so), which apiary reaches
- * by attach through the API server and the kubelet, not the pod network.
+ * address, with DNS to resolve it, and the note says so. No ingress: apiary
+ * reaches a server by attach (stdio) or port-forward (HTTP) through the API
+ * server and the kubelet, not the pod network, so a sandboxed HTTP server's
+ * Service is closed to other pods.
  */
 function networkPolicy(name: string, sandbox: NonNullable<MCPServerSpec['sandbox']>, options: RenderOptions): { object: KubeObject; note?: string } {
   const egress: Record<string, unknown>[] = [];

@@ -97,6 +97,7 @@ export class LocalProcesses implements Backend {
     }
     for (const g of adoption.gone) logger.info('server from an earlier run is gone', { server: g.name, pid: g.pid });
     for (const u of adoption.unreadable) logger.warn('process record unreadable; its process is looked for by its log file', { file: u.file, error: u.error });
+    for (const e of adoption.ended ?? []) logger.info('a sandboxed server from an earlier run was still running; ended it (it is reached only through the controller that started it), it starts again', { server: e.name, pid: e.pid });
     for (const s of adoption.strays) logger.warn(s.action === 'adopted' ? 'found a server without its record; adopted it' : 'found a second copy of a server; killed it', { server: s.name, pid: s.pid });
   }
 

@@ -236,6 +236,7 @@ function launchSpec(ctx: ReconcileContext, resource: MCPServerResource, generati
     configParts: configParts(identity),
     generation,
     attachStdio: transport === 'stdio',
+    ...(transport !== 'stdio' && port !== undefined ? { listenPort: port } : {}),
     secrets: [...new Set(vars.flatMap(([, v]) => (typeof v === 'string' ? [] : [v.reveal()])))],
     // Secret manifests are hidden from it, and not part of the fingerprint (a new Secret file restarts nothing).
     ...(identity.sandbox !== undefined ? { sandbox: { ...identity.sandbox, hide: secretFiles(ctx) } } : {}),

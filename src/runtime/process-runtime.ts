@@ -5,7 +5,7 @@
  * process (pid + start time) so a restarted controller finds what it left.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, renameSync, statSync, type Stats } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, statSync, type Stats } from 'node:fs';
 import { appendFile, copyFile, readdir, readFile, rm, stat, truncate } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { isDns1123Label } from '../api/names.js';
@@ -17,7 +17,8 @@ import { groupLeadersLoggingTo, isSameProcess, procStartTime } from '../util/pro
 import { RunHistories, type RunHistory } from './history.js';
 import { lastOutputLine } from './last-output.js';
 import { EgressProxy, type EgressRefusal } from './egress-proxy.js';
-import { EGRESS_PORT, probeSandbox, sandboxArgs, type SandboxSupport } from './sandbox.js';
+import { Ingress, INGRESS_SOCKET_NAME } from './ingress.js';
+import { EGRESS_PORT, findBwrap, probeSandbox, sandboxArgs, type SandboxSupport } from './sandbox.js';
 import { pipeStderr } from './stderr-pipe.js';
 import { OncePerWindow } from '../util/once-per.js';
 import type { Slot } from '../api/slot.js';
@@ -46,6 +47,8 @@ interface ProcessRecord {
   configHash: string;
   generation: number;
   command: string;
+  /** Run under bubblewrap: reached through sockets its controller served, so never adopted by another. */
+  sandboxed?: boolean;
 }
 
 interface Tracked {
@@ -64,6 +67,8 @@ interface Tracked {
   secrets?: readonly string[];
   /** Its stderr copied through apiary to its log (a stdio server's): done once everything it wrote is in the file. */
   stderrDrained?: Promise<void>;
+  /** A sandboxed HTTP server's way in (its port on the host's loopback): closed when it ends. */
+  ingress?: Ingress;
 }
 
 /**
@@ -210,7 +215,16 @@ export class ProcessRuntime implements Runtime {
     // busy machine would otherwise queue behind each other in libuv's threadpool.
     this.#checkWorkingDir(spec);
     // A next process writes its own log until it takes over: the current one keeps writing NAME.log.
-    const run = spec.sandbox !== undefined ? await this.#sandboxed(spec) : { command: spec.command, args: spec.args, env: spec.env };
+    const run: { command: string; args: readonly string[]; env: Readonly<Record<string, string>>; ingress?: Ingress } = spec.sandbox !== undefined ? await this.#sandboxed(spec) : { command: spec.command, args: spec.args, env: spec.env };
+    try {
+      return await this.#spawnRun(spec, slot, run);
+    } catch (err) {
+      run.ingress?.close();
+      throw err;
+    }
+  }
+
+  async #spawnRun(spec: LaunchSpec, slot: 'current' | 'next', run: { command: string; args: readonly string[]; env: Readonly<Record<string, string>>; ingress?: Ingress }): Promise<ObservedProcess> {
     const logFd = slot === 'current' ? this.#openFreshLog(spec.name) : openSync(this.#layout.nextLogFile(spec.name), 'w', FILE_MODE);
     // A stdio server lives only as long as the controller's pipes to it: its stderr can pass through apiary too (redacted).
     // Any other server outlives the controller, so its stderr stays on the file (a pipe to a gone controller breaks).
@@ -257,6 +271,7 @@ export class ProcessRuntime implements Runtime {
     const tracked = this.#track(observed, startedAtMs, child);
     if (spec.secrets !== undefined) tracked.secrets = spec.secrets;
     if (stderrDrained !== undefined) tracked.stderrDrained = stderrDrained;
+    if (run.ingress !== undefined) tracked.ingress = run.ingress;
     if (this.#held !== undefined) {
       signalGroup(pid, 'SIGSTOP');
       this.#held.add(pid);
@@ -286,6 +301,7 @@ export class ProcessRuntime implements Runtime {
       configHash: spec.configHash,
       generation: spec.generation,
       command: basename(spec.command),
+      ...(spec.sandbox !== undefined ? { sandboxed: true } : {}),
       ...(procStartTime(pid) !== undefined ? { procStart: procStartTime(pid)! } : {}),
     };
     await this.#writeRecord(tracked.record, slot);
@@ -403,6 +419,11 @@ export class ProcessRuntime implements Runtime {
         await rm(path, { force: true });
         continue;
       }
+      if (record.sandboxed === true) {
+        this.#endSandboxed(report, record.name, record.pid);
+        await rm(path, { force: true });
+        continue;
+      }
       report.adopted.push(this.#adoptRecord(record));
     }
     for (const { path, record } of sidelined) {
@@ -446,14 +467,18 @@ export class ProcessRuntime implements Runtime {
    */
   #adoptUnrecorded(report: AdoptionReport): void {
     const logDir = this.#layout.logDir;
-    // Killed just above (an old or next copy from its record) but not gone yet: still holding its log, already handled.
-    const killed = new Set(report.strays.filter((s) => s.action === 'killed').map((s) => s.pid));
+    // Killed just above (an old or next copy, or a sandboxed one, from its record) but not gone yet: still holding its log, already handled.
+    const killed = new Set([...report.strays.filter((s) => s.action === 'killed').map((s) => s.pid), ...(report.ended ?? []).map((e) => e.pid)]);
     for (const found of groupLeadersLoggingTo(logDir)) {
       if (killed.has(found.pid)) continue;
       const name = /^(.+?)(\.previous|\.next)?\.log$/.exec(basename(found.file))?.[1];
       if (name === undefined || !isDns1123Label(name)) continue;
       const tracked = this.#tracked.get(slotKey(name, 'current'));
       if (tracked?.observed.pid === found.pid) continue;
+      if (this.#isSandboxLeader(found.pid)) {
+        this.#endSandboxed(report, name, found.pid);
+        continue;
+      }
       if (tracked !== undefined) {
         signalGroup(found.pid, 'SIGKILL');
         report.strays.push({ name, pid: found.pid, action: 'killed' });
@@ -465,6 +490,28 @@ export class ProcessRuntime implements Runtime {
       report.strays.push({ name, pid: found.pid, action: 'adopted' });
       void this.#writeRecord(record, 'current');
     }
+  }
+
+  /**
+   * A sandboxed server is reached only through what its controller served
+   * (the ingress listener, the egress socket), and was started to go with it
+   * (--die-with-parent): one still running when another controller starts
+   * is ended, and the next pass starts it again, reachable.
+   */
+  #endSandboxed(report: AdoptionReport, name: string, pid: number): void {
+    signalGroup(pid, 'SIGKILL');
+    (report.ended ??= []).push({ name, pid });
+  }
+
+  /** Whether a process group's leader is bubblewrap (a sandboxed server found without its record). */
+  #isSandboxLeader(pid: number): boolean {
+    let argv0: string;
+    try {
+      argv0 = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] ?? '';
+    } catch {
+      return false;
+    }
+    return argv0 === findBwrap(this.#env) || basename(argv0) === 'bwrap';
   }
 
   async maintain(): Promise<void> {
@@ -495,6 +542,7 @@ export class ProcessRuntime implements Runtime {
     this.#tracked.delete(slotKey(name, slot));
     // The leader is gone; whatever it left in its group goes too.
     signalGroup(tracked.observed.pid, 'SIGKILL');
+    tracked.ingress?.close();
     const now = this.#clock.now();
     const termination: Termination = {
       pid: tracked.observed.pid,
@@ -559,7 +607,7 @@ export class ProcessRuntime implements Runtime {
    * environment: a private home, and for network allow the egress proxy
    * (served first) as its HTTP(S)_PROXY; for none, no proxy settings at all.
    */
-  async #sandboxed(spec: LaunchSpec): Promise<{ command: string; args: readonly string[]; env: Record<string, string> }> {
+  async #sandboxed(spec: LaunchSpec): Promise<{ command: string; args: readonly string[]; env: Record<string, string>; ingress?: Ingress }> {
     const sandbox = spec.sandbox!;
     const support = this.sandboxSupport();
     // Never run bare what asked for a sandbox (the reconciler shows SandboxUnavailable before it gets here).
@@ -568,17 +616,36 @@ export class ProcessRuntime implements Runtime {
     for (const [key, value] of Object.entries(spec.env)) if (!/^(https?|all|no)_proxy$/i.test(key)) env[key] = value;
     const given = spec.env['HOME'];
     env['HOME'] = given !== undefined && given.startsWith('/') && given !== '/' ? given : '/home/sandbox';
+    const ingress = spec.listenPort !== undefined ? await this.#openIngress(spec.name, spec.listenPort) : undefined;
     let egressSocket: string | undefined;
     if (sandbox.network === 'allow') {
       egressSocket = await this.#serveEgress(spec.name, sandbox.allow).catch((err: unknown) => {
+        ingress?.close();
         throw new ApiaryError('StartFailed', `cannot start the egress proxy for the sandbox: ${messageOf(err)}`);
       });
       const proxy = `http://127.0.0.1:${EGRESS_PORT}`;
       // NODE_USE_ENV_PROXY: Node (22.21+, 24.5+) honours the variables only when asked to.
       Object.assign(env, { HTTPS_PROXY: proxy, HTTP_PROXY: proxy, https_proxy: proxy, http_proxy: proxy, NO_PROXY: '', no_proxy: '', NODE_USE_ENV_PROXY: '1' });
     }
-    const args = sandboxArgs({ sandbox, command: spec.command, args: spec.args, cwd: spec.cwd, home: env['HOME'], stateDir: this.#layout.root, nodePath: process.execPath, ...(egressSocket !== undefined ? { egressSocket } : {}) });
-    return { command: support.bwrap, args, env };
+    const args = sandboxArgs({
+      sandbox,
+      command: spec.command,
+      args: spec.args,
+      cwd: spec.cwd,
+      home: env['HOME'],
+      stateDir: this.#layout.root,
+      nodePath: process.execPath,
+      ...(egressSocket !== undefined ? { egressSocket } : {}),
+      ...(ingress !== undefined ? { ingress: { dir: ingress.dir, socketName: INGRESS_SOCKET_NAME, port: spec.listenPort! } } : {}),
+    });
+    return { command: support.bwrap, args, env, ...(ingress !== undefined ? { ingress } : {}) };
+  }
+
+  /** A sandboxed HTTP server's port on the host, served through its sandbox (one folder per process under the state directory's ingress/). */
+  async #openIngress(name: string, port: number): Promise<Ingress> {
+    return Ingress.open(join(this.#layout.root, 'ingress'), name, port).catch((err: unknown) => {
+      throw new ApiaryError('StartFailed', `cannot serve the sandboxed server's port: ${messageOf(err)}`);
+    });
   }
 
   /** Serves the server's egress (one socket per server, under the state directory); returns the socket's path. */

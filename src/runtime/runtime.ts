@@ -27,6 +27,8 @@ export interface LaunchSpec {
   secrets?: readonly string[];
   /** spec.sandbox, resolved: run the command under bubblewrap (a runtime that cannot refuses to start it, never runs it bare). */
   sandbox?: SandboxSpec;
+  /** An HTTP server's own port ($PORT), where apiary's proxy and probe reach it: a sandboxed one is served there through its sandbox's ingress forwarder. */
+  listenPort?: number;
 }
 
 export interface Termination {
@@ -70,6 +72,13 @@ export interface AdoptionReport {
   unreadable: { file: string; error: string }[];
   /** Server processes found without a record (by their log file): adopted, or killed as a second copy. */
   strays: { name: string; pid: number; action: 'adopted' | 'killed' }[];
+  /**
+   * Sandboxed servers an earlier controller left running (they go with it, so
+   * only one that had not gone yet): ended, never adopted, since the sockets
+   * its sandbox is reached through were the old controller's. Started again
+   * by the next pass.
+   */
+  ended?: { name: string; pid: number }[];
 }
 
 export interface StopOptions {

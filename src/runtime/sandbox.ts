@@ -8,14 +8,21 @@
  *   `allow` alike (a program that ignores HTTPS_PROXY reaches nothing):
  *   `allow` reaches apiary's egress proxy through its unix socket bound in,
  *   which a small forwarder inside serves as 127.0.0.1:EGRESS_PORT.
+ * - an HTTP server listens on its $PORT in that namespace, where apiary
+ *   cannot reach it: the same forwarder serves a unix socket in a folder of
+ *   the state directory bound in (INGRESS_DIR_INSIDE) by piping each
+ *   connection to 127.0.0.1:$PORT inside, and apiary listens on $PORT of the
+ *   host's loopback and pipes to that socket (src/runtime/ingress.ts).
  * - the root is an empty tmpfs: only what is bound in exists. Mounts are
  *   applied parents first, so a hidden folder (the home, the state
  *   directory) stays hidden under a granted parent, and a path declared
  *   inside a hidden one is visible again.
- * - --die-with-parent: a sandboxed server speaks stdio (the schema says so),
- *   and a stdio server cannot be adopted by the next controller anyway (its
- *   pipes went with the old one): it goes with the controller at once rather
- *   than run on unattended until the next one replaces it.
+ * - --die-with-parent: a stdio server cannot be adopted by the next
+ *   controller anyway (its pipes went with the old one), and an HTTP or
+ *   egress-using one is reached only through sockets the controller serves:
+ *   it goes with the controller at once rather than run on unattended, and
+ *   the next controller starts it again (one it finds alive all the same is
+ *   ended, never adopted: see ProcessRuntime.adopt).
  * - no --new-session, on purpose: the server must stay in the process group
  *   apiary signals, so a stop's SIGTERM reaches it and it can shut down
  *   cleanly. Measured with bwrap 0.8: with a new session the SIGTERM reaches
@@ -52,6 +59,8 @@ export type SandboxSupport = { available: true; bwrap: string } | { available: f
 /** Where the server's egress socket appears inside the sandbox, and the port the forwarder serves there. */
 export const EGRESS_SOCKET_INSIDE = '/run/apiary-egress.sock';
 export const EGRESS_PORT = 3128;
+/** Where the folder of an HTTP server's ingress socket (src/runtime/ingress.ts) appears inside the sandbox. */
+export const INGRESS_DIR_INSIDE = '/run/apiary-ingress';
 
 const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
 const SYSTEM_ETC = [
@@ -123,21 +132,29 @@ export interface SandboxInput {
   nodePath: string;
   /** This server's egress socket on the host (network allow). */
   egressSocket?: string;
+  /** An HTTP server: the host folder its ingress socket is made in (bound in writable), and the port it listens on inside. */
+  ingress?: { dir: string; socketName: string; port: number };
 }
 
-type Mount = { op: '--ro-bind-try' | '--bind-try'; source: string; dest: string } | { op: '--tmpfs'; dest: string } | { op: '--symlink'; target: string; dest: string };
+type Mount = { op: '--ro-bind-try' | '--bind-try' | '--bind'; source: string; dest: string } | { op: '--tmpfs'; dest: string } | { op: '--symlink'; target: string; dest: string };
 
 /** The bwrap arguments, then the command to run inside (argv[0] is bwrap's path, not included). */
 export function sandboxArgs(input: SandboxInput): string[] {
-  const { sandbox } = input;
   const args = ['--unshare-user', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try', '--unshare-net', '--die-with-parent', '--cap-drop', 'ALL'];
   for (const mount of orderedMounts(mountsOf(input))) args.push(...mountArgs(mount));
   args.push('--proc', '/proc', '--dev', '/dev', '--chdir', input.cwd);
-  if (sandbox.network === 'allow') {
-    // The forwarder runs first, then execs nothing: it spawns the command and follows its exit.
-    return [...args, '--', input.nodePath, '-e', FORWARDER, EGRESS_SOCKET_INSIDE, String(EGRESS_PORT), input.command, ...input.args];
-  }
+  const forward = forwarding(input);
+  // The forwarder runs first, then execs nothing: it spawns the command and follows its exit.
+  if (forward !== undefined) return [...args, '--', input.nodePath, '-e', FORWARDER, JSON.stringify(forward), input.command, ...input.args];
   return [...args, '--', input.command, ...input.args];
+}
+
+/** What the forwarder inside serves: the egress proxy on the namespace's loopback, an HTTP server's port on a unix socket; undefined when neither. */
+function forwarding(input: SandboxInput): { egress?: { socket: string; port: number }; ingress?: { socket: string; port: number } } | undefined {
+  const egress = input.sandbox.network === 'allow' ? { socket: EGRESS_SOCKET_INSIDE, port: EGRESS_PORT } : undefined;
+  const ingress = input.ingress !== undefined ? { socket: `${INGRESS_DIR_INSIDE}/${input.ingress.socketName}`, port: input.ingress.port } : undefined;
+  if (egress === undefined && ingress === undefined) return undefined;
+  return { ...(egress !== undefined ? { egress } : {}), ...(ingress !== undefined ? { ingress } : {}) };
 }
 
 function mountsOf(input: SandboxInput): Mount[] {
@@ -149,7 +166,7 @@ function mountsOf(input: SandboxInput): Mount[] {
   const rw = (source: string): Mount => ({ op: '--bind-try', source, dest: source });
   if (sandbox.profile === 'default') {
     mounts.push(...nodeMounts(input.nodePath, [home, homedir()]), ro(input.cwd), rw(join(home, '.npm')));
-  } else if (sandbox.network === 'allow') {
+  } else if (forwarding(input) !== undefined) {
     mounts.push(ro(input.nodePath));
   }
   mounts.push(...sandbox.read.map((p) => ro(expandHome(p, home))), ...sandbox.write.map((p) => rw(expandHome(p, home))));
@@ -158,6 +175,8 @@ function mountsOf(input: SandboxInput): Mount[] {
   if (granted.some((dest) => isWithin(input.stateDir, dest) && dest !== input.stateDir)) mounts.push({ op: '--tmpfs', dest: input.stateDir });
   for (const file of sandbox.hide ?? []) if (granted.some((dest) => isWithin(file, dest))) mounts.push({ op: '--ro-bind-try', source: '/dev/null', dest: file });
   if (input.egressSocket !== undefined) mounts.push({ op: '--bind-try', source: input.egressSocket, dest: EGRESS_SOCKET_INSIDE });
+  // Not -try: an HTTP server whose way in is missing must not start.
+  if (input.ingress !== undefined) mounts.push({ op: '--bind', source: input.ingress.dir, dest: INGRESS_DIR_INSIDE });
   return mounts;
 }
 
@@ -232,24 +251,39 @@ function lstatOrUndefined(path: string): ReturnType<typeof lstatSync> | undefine
 }
 
 /**
- * Runs inside the sandbox, before the server: serves 127.0.0.1:PORT (the
- * namespace's own loopback) by piping each connection to the egress socket,
- * then runs the server with the same stdio and leaves with its exit. It stays
- * in the server's process group, so apiary's signals reach both; it ignores
- * SIGTERM and SIGINT itself and leaves when the server does.
+ * Runs inside the sandbox, before the server. Given {egress?, ingress?}:
+ * egress serves 127.0.0.1:PORT (the namespace's own loopback) by piping each
+ * connection to apiary's egress socket; ingress serves a unix socket by
+ * piping each connection to 127.0.0.1:PORT, where the HTTP server listens.
+ * Once both listen, it runs the server with the same stdio and leaves with
+ * its exit. It stays in the server's process group, so apiary's signals
+ * reach both; it ignores SIGTERM and SIGINT itself and leaves when the
+ * server does.
  */
 const FORWARDER = `
-const net = require('node:net'), { spawn } = require('node:child_process');
-const [socket, port, command, ...args] = process.argv.slice(1);
+const net = require('node:net'), fs = require('node:fs'), { spawn } = require('node:child_process');
+const [config, command, ...args] = process.argv.slice(1);
+const { egress, ingress } = JSON.parse(config);
 for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(s, () => undefined);
-const server = net.createServer((c) => {
-  const u = net.connect(socket);
+const pipe = (c, u) => {
   c.pipe(u).pipe(c);
   c.on('error', () => u.destroy());
   u.on('error', () => c.destroy());
+  c.on('close', () => u.destroy());
+  u.on('close', () => c.destroy());
+};
+const listen = (what, at, onConnection) => new Promise((resolve) => {
+  const server = net.createServer(onConnection);
+  server.on('error', (e) => { process.stderr.write('apiary sandbox: the ' + what + ' forwarder cannot listen on ' + at.join(':') + ' (' + e.code + ')\\n'); process.exit(70); });
+  server.listen(...at, resolve);
 });
-server.on('error', (e) => { process.stderr.write('apiary sandbox: the egress forwarder cannot listen on 127.0.0.1:' + port + ' (' + e.code + ')\\n'); process.exit(70); });
-server.listen(Number(port), '127.0.0.1', () => {
+const listening = [];
+if (egress) listening.push(listen('egress', [egress.port, '127.0.0.1'], (c) => pipe(c, net.connect(egress.socket))));
+if (ingress) {
+  try { fs.unlinkSync(ingress.socket); } catch {}
+  listening.push(listen('ingress', [ingress.socket], (c) => pipe(c, net.connect(ingress.port, '127.0.0.1'))));
+}
+Promise.all(listening).then(() => {
   const child = spawn(command, args, { stdio: 'inherit' });
   child.on('error', (e) => { process.stderr.write('apiary sandbox: cannot start ' + command + ' (' + e.code + ')\\n'); process.exit(127); });
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + (require('node:os').constants.signals[signal] ?? 0) : 1)));
