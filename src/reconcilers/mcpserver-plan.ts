@@ -448,7 +448,7 @@ export function serverStatus(input: StatusInput): MCPServerStatus {
     status.pid = observed.pid;
     status.startedAt = observed.startedAt;
     // The sandbox in force is the running process's: the launch's only while it is the one running.
-    if (launch?.sandbox !== undefined && launch.configHash === observed.configHash) status.sandbox = sandboxSummary(launch.sandbox);
+    if (launch?.sandbox !== undefined && launch.configHash === observed.configHash) status.sandbox = sandboxSummary(launch.sandbox, launch.listenPort);
   }
   const mcp = input.mcp;
   if (mcp?.url !== undefined) status.url = mcp.url;
@@ -512,8 +512,13 @@ export function describeConfigChange(before: Readonly<Record<string, string>> | 
   return phrases.length > 0 ? phrases.join('; ') : 'the configuration changed';
 }
 
-/** The sandbox a process runs in, in one line: "bubblewrap, profile default, network allow (api.github.com:443), read 1, write 1". */
-export function sandboxSummary(sandbox: SandboxSpec): string {
+/**
+ * The sandbox a process runs in, in one line: "bubblewrap, profile default, network allow (api.github.com:443), read 1,
+ * write 1"; an HTTP server's adds how apiary reaches it and that, unlike an HTTP server outside a sandbox, it is not
+ * left running for the next controller to adopt.
+ */
+export function sandboxSummary(sandbox: SandboxSpec, listenPort?: number): string {
   const network = sandbox.network === 'allow' ? `network allow (${sandbox.allow.join(', ')})` : 'network none';
-  return `bubblewrap, profile ${sandbox.profile}, ${network}, read ${sandbox.read.length}, write ${sandbox.write.length}`;
+  const ingress = listenPort !== undefined ? `, port ${listenPort} forwarded in, stops with the controller` : '';
+  return `bubblewrap, profile ${sandbox.profile}, ${network}, read ${sandbox.read.length}, write ${sandbox.write.length}${ingress}`;
 }
