@@ -19,6 +19,7 @@ import { lastOutputLine } from './last-output.js';
 import { EgressProxy, type EgressRefusal } from './egress-proxy.js';
 import { EGRESS_PORT, probeSandbox, sandboxArgs, type SandboxSupport } from './sandbox.js';
 import { pipeStderr } from './stderr-pipe.js';
+import { throughShim } from './output-shim-path.js';
 import { OncePerWindow } from '../util/once-per.js';
 import type { Slot } from '../api/slot.js';
 import type { AdoptionReport, ExitListener, LaunchSpec, ObservedProcess, Runtime, StopOptions, Termination } from './runtime.js';
@@ -210,7 +211,10 @@ export class ProcessRuntime implements Runtime {
     // busy machine would otherwise queue behind each other in libuv's threadpool.
     this.#checkWorkingDir(spec);
     // A next process writes its own log until it takes over: the current one keeps writing NAME.log.
-    const run = spec.sandbox !== undefined ? await this.#sandboxed(spec) : { command: spec.command, args: spec.args, env: spec.env };
+    const sandboxed = spec.sandbox !== undefined ? await this.#sandboxed(spec) : { command: spec.command, args: spec.args, env: spec.env };
+    // A server whose output goes straight to its log (it outlives the controller) runs through the output shim, which
+    // redacts its secrets line by line on the way (a stdio server's stderr passes through apiary instead, below).
+    const run = !spec.attachStdio && spec.secretEnv !== undefined ? { ...sandboxed, ...throughShim(sandboxed, spec.secretEnv) } : sandboxed;
     const logFd = slot === 'current' ? this.#openFreshLog(spec.name) : openSync(this.#layout.nextLogFile(spec.name), 'w', FILE_MODE);
     // A stdio server lives only as long as the controller's pipes to it: its stderr can pass through apiary too (redacted).
     // Any other server outlives the controller, so its stderr stays on the file (a pipe to a gone controller breaks).
