@@ -22,9 +22,18 @@ import { versionedClient } from './helpers/leaks.js';
 const PAGING = fileURLToPath(new URL('./fixtures/servers/paging-server.mjs', import.meta.url));
 const WITHHELD = /tool "delta" is withheld: mcpserver\/pages's tools differ from tools\.lock\.yaml \(changed: delta\)/;
 
-function manifest(transport: 'stdio' | 'http', deltaFile: string): string {
+const TRANSPORTS = {
+  stdio: [],
+  // 2025 clients served by apiary's own sessions with the server; 2026-07-28 ones through its modern front.
+  http: ['--http'],
+  // A 2025 server: the proxy passes its clients' requests through and reads the answers as they pass.
+  'http (a 2025 server, passed through)': ['--http', '--legacy'],
+} as const;
+type Transport = keyof typeof TRANSPORTS;
+
+function manifest(transport: Transport, deltaFile: string): string {
   const env = `  env:\n    - name: DELTA_FILE\n      value: ${JSON.stringify(deltaFile)}\n`;
-  return transport === 'stdio' ? nodeServer('pages', [PAGING], env) : nodeServer('pages', [PAGING, '--http'], `  transport: streamable-http\n${env}`);
+  return nodeServer('pages', [PAGING, ...TRANSPORTS[transport]], `${transport === 'stdio' ? '' : '  transport: streamable-http\n'}${env}`);
 }
 
 async function ready(h: Harness): Promise<string> {
@@ -49,7 +58,7 @@ async function walkPages(url: string, token: string): Promise<{ pages: string[][
 }
 
 describe('pinned tools of a server that pages its tools/list', () => {
-  it.each(['stdio', 'http'] as const)('over %s: every page is pinned; a tool changed on page 2 is withheld from that page, a call to it refused, and ToolsDrifted names it', async (transport) => {
+  it.each(Object.keys(TRANSPORTS) as Transport[])('over %s: every page is pinned; a tool changed on page 2 is withheld from that page, a call to it refused, and ToolsDrifted names it', async (transport) => {
     const h = await harness();
     const deltaFile = join(h.reports, 'delta-description.txt');
     await h.write('pages.yaml', manifest(transport, deltaFile));
