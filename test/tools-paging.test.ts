@@ -62,7 +62,7 @@ describe('pinned tools of a server that pages its tools/list', () => {
     const h = await harness();
     const deltaFile = join(h.reports, 'delta-description.txt');
     await h.write('pages.yaml', manifest(transport, deltaFile));
-    await h.start();
+    const controller = await h.start();
     const url = await ready(h);
     await h.waitFor('the listed tools kept', () => readFile(join(h.stateDir, 'tools', 'pages.json'), 'utf8').catch(() => undefined));
     const locked = await cli(h, 'lock', 'pages');
@@ -86,6 +86,11 @@ describe('pinned tools of a server that pages its tools/list', () => {
     const refused = await modern.callTool({ name: 'delta', arguments: { text: 'hi' } }).then(JSON.stringify, (err: Error) => err.message);
     expect(refused).toMatch(WITHHELD);
     await modern.close();
+    // The aggregate walks every page of its members: page 2's tools are there, its changed one withheld.
+    const all = await versionedClient(controller.aggregateUrl!, token, '2025-11-25');
+    expect((await all.listTools()).tools.map((t) => t.name)).toEqual(['pages__alpha', 'pages__beta', 'pages__gamma']);
+    expect(await all.callTool({ name: 'pages__delta', arguments: { text: 'hi' } }).then(JSON.stringify, (err: Error) => err.message)).toMatch(/withheld/);
+    await all.close();
 
     const drifted = await h.waitFor('ToolsDrifted True', async () => {
       const c = findCondition((await h.status('pages'))?.conditions, 'ToolsDrifted');
