@@ -57,4 +57,14 @@ describe('the output shim', () => {
     expect({ code: handled.code, signal: handled.signal }).toEqual({ code: 3, signal: null });
     expect(handled.log).toBe('up\nbye\n');
   });
+
+  it('leaves with the server even when a process it left behind (in a session of its own) holds its output open', async () => {
+    const leave = "const g = require('node:child_process').spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { detached: true, stdio: ['ignore', 'inherit', 'inherit'] }); console.log('left ' + g.pid); process.exit(5)";
+    const started = Date.now();
+    const { code, log } = await runShimmed(leave);
+    const left = Number(/left (\d+)/.exec(log)?.[1]);
+    if (left > 0) process.kill(left, 'SIGKILL');
+    expect(code).toBe(5);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  }, 20_000);
 });

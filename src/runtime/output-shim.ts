@@ -35,6 +35,9 @@ function namedSecrets(secretEnv: SecretEnv, env: NodeJS.ProcessEnv): NamedSecret
 
 const GROUP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 
+/** How long after the server's exit its output may still come (as apiary waits for a stdio server's stderr). */
+const DRAIN_MS = 2_000;
+
 function run(argv: readonly string[]): void {
   const [secretEnvJson = '{}', command, ...args] = argv;
   if (command === undefined) {
@@ -52,7 +55,9 @@ function run(argv: readonly string[]): void {
   });
   const drained = Promise.all([pipeStderr(child.stdout, 1, () => filter), pipeStderr(child.stderr, 2, () => filter)]);
   child.on('exit', (code, signal) => {
-    void drained.then(() => leaveAs(code, signal));
+    // Its last lines first; but a process it left behind may hold the pipes open: the shim does not outlive the server for it.
+    const late = new Promise((resolve) => setTimeout(resolve, DRAIN_MS));
+    void Promise.race([drained, late]).then(() => leaveAs(code, signal));
   });
 }
 
