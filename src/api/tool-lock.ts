@@ -124,6 +124,19 @@ export function digests(tools: readonly ToolDefinition[]): { name: string; diges
   return tools.map((t) => ({ name: t.name, digest: toolDigest(t) }));
 }
 
+/**
+ * What a server lists, with one page of a paged tools/list answer taken in:
+ * its tools replace those of the same name and new ones are added. A page
+ * cannot tell of a tool removed (another page may hold it): removals are
+ * learnt from a whole listing only.
+ */
+export function withPage<T extends { name: string }>(known: readonly T[], page: readonly T[]): T[] {
+  const byNameOnPage = new Map(page.map((t) => [t.name, t]));
+  const kept = known.map((t) => byNameOnPage.get(t.name) ?? t);
+  const knownNames = new Set(known.map((t) => t.name));
+  return [...kept, ...page.filter((t) => !knownNames.has(t.name))];
+}
+
 export function hasDrift(drift: ToolDrift): boolean {
   return drift.changed.length + drift.added.length + drift.removed.length > 0;
 }

@@ -31,6 +31,7 @@ import {
   type JsonRpcRequest,
   type JsonRpcResponse,
 } from './jsonrpc.js';
+import { allPages } from './paged-list.js';
 
 /** Between a server's name and its tool's: a DNS-1123 name never holds two underscores, so the first pair splits them. */
 export const SEPARATOR = '__';
@@ -424,19 +425,37 @@ export class Aggregate {
     const missing: { server: string; reason: string }[] = [];
     const lists = await Promise.all(
       [...this.#source.readyMembers()].map(async ([server, member]) => {
-        const answer = await this.#ask(asker, server, member, method, {}, this.#listTimeoutMs);
-        if (answer.error !== undefined) {
+        const listed = await this.#listOf(asker, server, member, method, field);
+        if ('error' in listed) {
           // A server that does not offer this kind (no prompts) simply has none.
-          if (answer.error.code !== ErrorCodes.MethodNotFound) missing.push({ server, reason: answer.error.message });
+          if (listed.error.code !== ErrorCodes.MethodNotFound) missing.push({ server, reason: listed.error.message });
           return [];
         }
-        const items = (answer.result as Record<string, unknown> | undefined)?.[field];
-        return Array.isArray(items) ? items.map((item) => rename(server, item as Record<string, unknown>)) : [];
+        return listed.items.map((item) => rename(server, item as Record<string, unknown>));
       }),
     );
     missing.sort((a, b) => a.server.localeCompare(b.server));
     for (const { server, reason } of missing) this.#logger?.warn('aggregate listing left out a server', { server, method, reason });
     return { [field]: lists.flat(), ...(missing.length > 0 ? { _meta: { [MISSING_META_KEY]: missing } } : {}) };
+  }
+
+  /**
+   * A member's whole list, every page walked (each page within the listing timeout): a server that pages its tools has
+   * those of page 2 in the aggregate too, each page judged against the pins and filtered as it passes the member.
+   */
+  async #listOf(asker: Asker, server: string, member: AggregateMember, method: string, field: string): Promise<{ items: unknown[] } | { error: { code: number; message: string } }> {
+    let failed: { code: number; message: string } | undefined;
+    const items = await allPages(async (cursor) => {
+      const answer = await this.#ask(asker, server, member, method, cursor === undefined ? {} : { cursor }, this.#listTimeoutMs);
+      if (answer.error !== undefined) {
+        failed = answer.error;
+        return { items: [] };
+      }
+      const result = answer.result as Record<string, unknown> | undefined;
+      const page = result?.[field];
+      return { items: Array.isArray(page) ? (page as unknown[]) : [], ...(typeof result?.['nextCursor'] === 'string' ? { nextCursor: result['nextCursor'] } : {}) };
+    });
+    return failed !== undefined ? { error: failed } : { items };
   }
 
   /** One request of a client's at one member, stopped (and cancelled there) by the client's cancellation or the timeout. */

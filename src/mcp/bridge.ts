@@ -32,7 +32,8 @@ import {
 } from './jsonrpc.js';
 import { capabilityFor, inputRound, MAX_INPUT_ROUNDS, refusedAnswer, retryParams, tooManyRounds, type InputAsk } from './mrtr.js';
 import { EXPOSE_ALL, pinnedFilter, refuseFilteredCall, withExposedTools, type ToolFilter, type ToolPins } from './tool-filter.js';
-import { digests, pinnedFields, type ToolDefinition, type ToolDrift } from '../api/tool-lock.js';
+import { digests, pinnedFields, withPage, type ToolDefinition, type ToolDrift } from '../api/tool-lock.js';
+import { allPages } from './paged-list.js';
 import { StdioUpstream } from './upstream.js';
 import { APIARY_VERSION } from '../util/version.js';
 
@@ -470,9 +471,15 @@ export class Bridge {
 
   async #listTools(upstream: StdioUpstream, init: InitializeResult, slow: (message: string) => void): Promise<Handshake> {
     if (init.capabilities?.['tools'] === undefined) return { init, tools: [], definitions: [] };
-    const tools = await this.#handshakeStep(upstream, 'tools/list', this.#paramsFor(upstream, {}), slow);
-    if (tools.error) return { error: `tools/list failed: ${tools.error.message}` };
-    const listed = (tools.result as { tools?: unknown[] } | undefined)?.tools ?? [];
+    // Every page walked: the pins judge (and `apiary tools lock` pins) a tool on a later page as one on the first.
+    let failed: string | undefined;
+    const listed = await allPages(async (cursor) => {
+      const tools = await this.#handshakeStep(upstream, 'tools/list', this.#paramsFor(upstream, cursor === undefined ? {} : { cursor }), slow);
+      if (tools.error) failed = tools.error.message;
+      const result = tools.result as { tools?: unknown[]; nextCursor?: unknown } | undefined;
+      return { items: result?.tools ?? [], ...(tools.error === undefined && typeof result?.nextCursor === 'string' ? { nextCursor: result.nextCursor } : {}) };
+    });
+    if (failed !== undefined) return { error: `tools/list failed: ${failed}` };
     return { init, tools: summarizeTools(listed), definitions: toolDefinitions(listed) };
   }
 
@@ -1157,18 +1164,26 @@ export class Bridge {
   }
 
   /**
-   * A whole tools/list answer of the serving process (one page, no cursor):
-   * a server may change its tools without a restart (list_changed), so what
-   * it lists now is judged against the pins before the answer is filtered,
-   * and kept for `apiary tools lock|diff|approve`.
+   * A tools/list answer of the serving process: a server may change its
+   * tools without a restart (list_changed), so what it lists now is judged
+   * against the pins before the answer is filtered, and kept for `apiary
+   * tools lock|diff|approve`. A page of a paged answer (asked with a cursor,
+   * or with nextCursor) is taken into what was listed before (withPage): a
+   * tool changed on page 2 is withheld before that page passes. Removals are
+   * learnt from a whole listing (the handshake walks every page): gathering
+   * a client's walk would need each session's cursors, and a client may stop
+   * walking half-way.
    */
   #relisted(params: Record<string, unknown> | undefined, response: JsonRpcResponse): void {
     const result = response.result as { tools?: unknown; nextCursor?: unknown } | undefined;
-    if (params?.['cursor'] !== undefined || result?.nextCursor !== undefined || !Array.isArray(result?.tools)) return;
-    const definitions = toolDefinitions(result.tools as unknown[]);
+    if (!Array.isArray(result?.tools)) return;
+    const whole = params?.['cursor'] === undefined && result.nextCursor === undefined;
+    const page = toolDefinitions(result.tools as unknown[]);
+    const definitions = whole ? page : withPage(this.#definitions ?? [], page);
     if (JSON.stringify(definitions) === this.#listing) return;
     this.#setDefinitions(definitions);
-    this.#tools = summarizeTools(result.tools as unknown[]);
+    const summaries = summarizeTools(result.tools as unknown[]);
+    this.#tools = whole ? summaries : withPage(this.#tools ?? [], summaries);
     this.#opts.onToolDefinitions?.(definitions);
     this.#applyFilter();
   }

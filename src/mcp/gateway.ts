@@ -30,8 +30,8 @@ import type { AccessConfig } from '../api/gate.js';
 import type { NamedSecret } from '../api/secret-redactor.js';
 import { EgressRedaction, NO_REDACTION, type ServerRedaction } from './egress-redaction.js';
 import { PinnedTools } from './pinned-tools.js';
-import { toolsListed } from './upstream-sessions.js';
-import type { ToolDefinition } from '../api/tool-lock.js';
+import { toolsListed, type ToolsListed } from './upstream-sessions.js';
+import { withPage, type ToolDefinition } from '../api/tool-lock.js';
 
 /** How the log names the aggregate endpoint (audit records and resource metadata say `*`). */
 const AGGREGATE_LABEL = '(aggregate)';
@@ -60,6 +60,8 @@ interface Entry {
   pinned?: PinnedTools;
   /** The last listing judged, as JSON: the same one again (every client's tools/list) is neither written nor judged again. */
   listing?: string;
+  /** That listing: a page of a paged answer is taken into it (withPage). */
+  definitions?: ToolDefinition[];
   /** A hosted server (spec.remote): the fingerprint of its URL and headers, to notice a change. */
   remoteHash?: string;
   /** Being suspended or deleted: no longer one of the aggregate's members, while its process stops. */
@@ -277,7 +279,7 @@ export class Gateway {
         gate: this.gate,
         redaction: this.#redaction.forServer(name),
         // What a client's tools/list finds (a server may change its tools without a restart or list_changed) is judged too.
-        onToolsListed: (tools) => this.#probeListed(name, entry, toolDefinitions(tools)),
+        onToolsListed: (tools, whole) => this.#probeListed(name, entry, toolDefinitions(tools), whole),
       });
       try {
         await proxy.listen();
@@ -300,12 +302,19 @@ export class Gateway {
     if (changed) this.#changed(name);
   }
 
-  /** What an HTTP server listed (to its probe, or in a client's tools/list): kept when new, and judged against the pins. */
-  #probeListed(name: string, entry: Entry, listed: ToolDefinition[]): void {
-    const definitions = this.#redaction.message(name, listed);
+  /**
+   * What an HTTP server listed (to its probe, or in a client's tools/list): kept when new, and judged against the pins.
+   * `whole` false: one page of a paged answer, whose tools replace or join those listed before, so that a tool changed on a
+   * later page is withheld before the page passes. Removals are learnt only from a whole listing: the probe walks every
+   * page itself at the handshake and after list_changed, where gathering a client's walk would need each session's cursors.
+   */
+  #probeListed(name: string, entry: Entry, listed: ToolDefinition[], whole = true): void {
+    const redacted = this.#redaction.message(name, listed);
+    const definitions = whole ? redacted : withPage(entry.definitions ?? [], redacted);
     const listing = JSON.stringify(definitions);
     if (listing === entry.listing) return;
     entry.listing = listing;
+    entry.definitions = definitions;
     this.#keepListed(name, definitions);
     const changed = entry.pinned?.listed(definitions) ?? false;
     if (this.#entries.get(name) === entry) this.#toolsJudged(name, entry, changed);
@@ -405,7 +414,7 @@ export class Gateway {
       if (entry.bridge?.isReady()) ready.set(name, entry.bridge);
       else if (entry.probe?.status().state === 'ready') {
         const judged = entry;
-        ready.set(name, httpMember(entry.probe, () => judged.filter ?? EXPOSE_ALL, { redaction: this.#redaction.forServer(name), onToolsListed: (tools) => this.#probeListed(name, judged, toolDefinitions(tools)) }));
+        ready.set(name, httpMember(entry.probe, () => judged.filter ?? EXPOSE_ALL, { redaction: this.#redaction.forServer(name), onToolsListed: (tools, whole) => this.#probeListed(name, judged, toolDefinitions(tools), whole) }));
       }
     }
     return ready;
@@ -497,7 +506,7 @@ export class Gateway {
 /** What the gateway gives an HTTP member: the server's redaction, and who judges a whole tools/list result against the pins. */
 export interface MemberHooks {
   redaction?: ServerRedaction;
-  onToolsListed?: (tools: readonly unknown[]) => void;
+  onToolsListed?: ToolsListed;
 }
 
 /**

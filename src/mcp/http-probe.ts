@@ -148,7 +148,8 @@ export class HttpProbe {
       await client.connect(transport, { timeout: this.#opts.health.timeoutMs });
       const caps = client.getServerCapabilities();
       step = 'tools/list';
-      // Not from a cache (a modern list result carries ttlMs): the probe reports what the server says now.
+      // Not from a cache (a modern list result carries ttlMs): the probe reports what the server says now. Without a cursor
+      // the SDK walks every page (up to its listMaxPages): a tool on a later page is pinned and judged as one on the first.
       const listed = caps?.tools ? (await client.listTools(undefined, { timeout: this.#opts.health.timeoutMs, cacheMode: 'bypass' })).tools : [];
       this.#tools = summarizeTools(listed);
       client.setNotificationHandler('notifications/tools/list_changed', async () => {

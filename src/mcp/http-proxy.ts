@@ -31,7 +31,7 @@ import { ErrorCodes, errorResponse, type Id } from './jsonrpc.js';
 import { ModernFront, modernRoute, withSortedTools } from './modern.js';
 import { NO_REDACTION, type ServerRedaction } from './egress-redaction.js';
 import { EXPOSE_ALL, refuseFilteredCall, withExposedTools, type ToolFilter } from './tool-filter.js';
-import { UpstreamSessions, type UpstreamTarget } from './upstream-sessions.js';
+import { UpstreamSessions, type ToolsListed, type UpstreamTarget } from './upstream-sessions.js';
 
 const MAX_BODY = 4 * 1024 * 1024;
 
@@ -76,13 +76,13 @@ export class HttpProxy {
   /** The secret values resolved for the server, taken out of what it sends. */
   readonly #redaction: ServerRedaction;
   /** Told of each whole tools/list result (redacted) before it is filtered: the pins judge what the server lists now. */
-  readonly #onToolsListed: ((tools: readonly unknown[]) => void) | undefined;
+  readonly #onToolsListed: ToolsListed | undefined;
 
   /** `upstream`: the internal port of a server apiary runs, or a hosted server's URL and headers. `bodyTiming`: how long a request body may take (tests shorten it). */
   constructor(
     port: number,
     upstream: number | RemoteTarget,
-    options: { name?: string; token?: string; gate?: Gatekeeper; bodyTiming?: BodyTiming; speaksModern?: () => boolean; redaction?: ServerRedaction; onToolsListed?: (tools: readonly unknown[]) => void } = {},
+    options: { name?: string; token?: string; gate?: Gatekeeper; bodyTiming?: BodyTiming; speaksModern?: () => boolean; redaction?: ServerRedaction; onToolsListed?: ToolsListed } = {},
   ) {
     this.#port = port;
     this.#upstreamPort = typeof upstream === 'number' ? upstream : 0;
@@ -339,7 +339,7 @@ export class HttpProxy {
         const chunks: Buffer[] = [];
         answer.on('data', (d: Buffer) => chunks.push(d));
         answer.on('end', () => {
-          const text = Buffer.from(this.#filterJsonText(Buffer.concat(chunks).toString('utf8'), this.#passThrough.answered(tracked), listsTools === 'whole'), 'utf8');
+          const text = Buffer.from(this.#filterJsonText(Buffer.concat(chunks).toString('utf8'), this.#passThrough.answered(tracked), listsTools), 'utf8');
           res.writeHead(answer.statusCode ?? 502, { ...outHeaders, 'content-length': String(text.length) }).end(text);
         });
         return;
@@ -353,7 +353,7 @@ export class HttpProxy {
       let legacySession: string | undefined;
       const events = eventStreamRewriter(
         (text) => res.write(text),
-        (data) => (rewriting ? this.#filterJsonText(data, this.#passThrough.answered(tracked ?? this.#passThrough.legacy(legacySession)), listsTools === 'whole') : data),
+        (data) => (rewriting ? this.#filterJsonText(data, this.#passThrough.answered(tracked ?? this.#passThrough.legacy(legacySession)), listsTools) : data),
         (event) => {
           legacySession = this.#noteLegacyStream(req, event, res) ?? legacySession;
         },
@@ -391,10 +391,10 @@ export class HttpProxy {
 
   /**
    * The server's secret values taken out first; then a tools/list result (alone or in a batch) with the filtered tools
-   * taken out and the rest sorted by name (`whole`: a whole listing is judged against the pins before); an answer to a
-   * tracked request as the caller may see it (`complete`: its record and span done); anything else as it was.
+   * taken out and the rest sorted by name (`listsTools`: each listing, a page or whole, is judged against the pins before);
+   * an answer to a tracked request as the caller may see it (`complete`: its record and span done); anything else as it was.
    */
-  #filterJsonText(text: string, complete?: (m: unknown) => unknown, whole = false): string {
+  #filterJsonText(text: string, complete?: (m: unknown) => unknown, listsTools: boolean | 'whole' = false): string {
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
@@ -404,7 +404,7 @@ export class HttpProxy {
     const value = this.#redaction.message(parsed);
     let changed = value !== parsed;
     const filter = (m: unknown): unknown => {
-      if (whole) this.#learn(m);
+      if (listsTools !== false) this.#learn(m, listsTools === 'whole');
       const completed = complete?.(m) ?? m;
       if (completed !== m) changed = true;
       m = completed;
@@ -418,10 +418,13 @@ export class HttpProxy {
     return changed ? JSON.stringify(out) : text;
   }
 
-  /** A tools/list result that is the server's whole listing (no nextCursor): the pins judge it before it is filtered. */
-  #learn(message: unknown): void {
+  /**
+   * A tools/list result: the pins judge its tools before it is filtered, a page's as a whole listing's (a tool changed on
+   * page 2 is withheld as one on page 1). `askedWhole`: asked without a cursor, so without nextCursor it is all the server lists.
+   */
+  #learn(message: unknown, askedWhole: boolean): void {
     const result = (message as { result?: { tools?: unknown; nextCursor?: unknown } } | null)?.result;
-    if (Array.isArray(result?.tools) && result.nextCursor === undefined) this.#onToolsListed?.(result.tools as unknown[]);
+    if (Array.isArray(result?.tools)) this.#onToolsListed?.(result.tools as unknown[], askedWhole && result.nextCursor === undefined);
   }
 }
 

@@ -25,7 +25,7 @@ import type { ListKind } from './list-watch.js';
 import type { SessionHost } from './modern.js';
 import { withInputAnswered, type InputAsk } from './mrtr.js';
 import { refuseFilteredCall, withExposedTools, type ToolFilter } from './tool-filter.js';
-import { toolsListed, type SessionHooks, type UpstreamTarget } from './upstream-sessions.js';
+import { toolsListed, type SessionHooks, type ToolsListed, type UpstreamTarget } from './upstream-sessions.js';
 import { fetchWithOwnSignal } from './own-signal-fetch.js';
 
 interface LegacySession {
@@ -52,7 +52,7 @@ export class LegacySessions implements SessionHost {
   readonly #redact: (message: JsonRpcMessage) => JsonRpcMessage;
   #nextAsk = 1;
 
-  readonly #onToolsListed: ((tools: readonly unknown[]) => void) | undefined;
+  readonly #onToolsListed: ToolsListed | undefined;
 
   constructor(target: () => UpstreamTarget, filter: () => ToolFilter, name?: string, hooks: SessionHooks = {}) {
     this.#target = target;

@@ -69,13 +69,19 @@ const KEPT_MS = 30_000;
 /** What a session host of the proxy's is given by the gateway: the server's redaction, and who judges a whole tools/list result against the pins. */
 export interface SessionHooks {
   redact?: <M>(message: M) => M;
-  onToolsListed?: (tools: readonly unknown[]) => void;
+  onToolsListed?: ToolsListed;
 }
 
-/** A tools/list answer to a request without a cursor, not paged: the server's whole listing, told to `listed` (before any filter). */
-export function toolsListed(listed: ((tools: readonly unknown[]) => void) | undefined, params: Record<string, unknown>, answer: JsonRpcResponse): void {
+/**
+ * Who judges what a tools/list answer lists against the pins, before it is filtered: every answer, a page of a paged
+ * listing too (`whole`: asked without a cursor and not paged, so a tool it lacks is no longer listed).
+ */
+export type ToolsListed = (tools: readonly unknown[], whole: boolean) => void;
+
+/** A tools/list answer's tools, told to `listed` (before any filter), whole or a page. */
+export function toolsListed(listed: ToolsListed | undefined, params: Record<string, unknown>, answer: JsonRpcResponse): void {
   const result = answer.result as { tools?: unknown; nextCursor?: unknown } | undefined;
-  if (listed !== undefined && params['cursor'] === undefined && result?.nextCursor === undefined && Array.isArray(result?.tools)) listed(result.tools as unknown[]);
+  if (listed !== undefined && Array.isArray(result?.tools)) listed(result.tools as unknown[], params['cursor'] === undefined && result.nextCursor === undefined);
 }
 
 interface UpstreamSession {
@@ -111,7 +117,7 @@ export class UpstreamSessions implements SessionHost {
   readonly #redact: (message: JsonRpcMessage) => JsonRpcMessage;
   #nextAsk = 1;
 
-  readonly #onToolsListed: ((tools: readonly unknown[]) => void) | undefined;
+  readonly #onToolsListed: ToolsListed | undefined;
 
   constructor(target: () => UpstreamTarget, filter: () => ToolFilter, hooks: SessionHooks = {}) {
     this.#target = target;

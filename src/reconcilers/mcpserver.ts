@@ -8,6 +8,7 @@ import { dirname, resolve } from 'node:path';
 import { specHash } from '../api/generation.js';
 import { withRevision } from '../api/applied-revision.js';
 import { toolsDriftRecord } from '../api/audit.js';
+import type { NamedSecret } from '../api/secret-redactor.js';
 import type { ToolDrift } from '../api/tool-lock.js';
 import { resourceKey } from '../api/names.js';
 import { findCondition, setCondition, type MCPServerStatus } from '../api/status.js';
@@ -112,7 +113,7 @@ export async function desiredServer(ctx: ReconcileContext, name: string): Promis
   if (resolved.problems.length > 0) return withPort;
   const sandboxProblem = spec.sandbox !== undefined ? sandboxProblemOf(ctx) : undefined;
   if (sandboxProblem !== undefined) return { ...withPort, sandboxProblem };
-  return { ...withPort, launch: launchSpec(ctx, resource, generation, resolved.vars, upstreamPort) };
+  return { ...withPort, launch: launchSpec(ctx, resource, generation, resolved.vars, upstreamPort, resolved.secrets) };
 }
 
 /**
@@ -206,7 +207,18 @@ function configParts(identity: { env: (string | undefined)[][] } & Record<string
   return parts;
 }
 
-function launchSpec(ctx: ReconcileContext, resource: MCPServerResource, generation: number, vars: [string, string | { reveal(): string }][], port: number | undefined): LaunchSpec {
+/** Each variable given a secret value, by the secret and key it came from: what the output shim is told (never the values). */
+function secretEnvOf(vars: readonly [string, string | { reveal(): string }][], secrets: readonly NamedSecret[]): Pick<LaunchSpec, 'secretEnv'> {
+  const env: Record<string, { secret: string; key: string }> = {};
+  for (const [name, value] of vars) {
+    if (typeof value === 'string') continue;
+    const from = secrets.find((s) => s.value === value.reveal());
+    if (from !== undefined) env[name] = { secret: from.secret, key: from.key };
+  }
+  return Object.keys(env).length > 0 ? { secretEnv: env } : {};
+}
+
+function launchSpec(ctx: ReconcileContext, resource: MCPServerResource, generation: number, vars: [string, string | { reveal(): string }][], port: number | undefined, secrets: readonly NamedSecret[]): LaunchSpec {
   const spec = resource.manifest.spec;
   const transport = spec.transport ?? 'stdio';
   // HTTP servers listen themselves, on $PORT (the internal port behind apiary's proxy, unless the manifest sets PORT), set first as render sets it.
@@ -238,6 +250,7 @@ function launchSpec(ctx: ReconcileContext, resource: MCPServerResource, generati
     attachStdio: transport === 'stdio',
     ...(transport !== 'stdio' && port !== undefined ? { listenPort: port } : {}),
     secrets: [...new Set(vars.flatMap(([, v]) => (typeof v === 'string' ? [] : [v.reveal()])))],
+    ...secretEnvOf(vars, secrets),
     // Secret manifests are hidden from it, and not part of the fingerprint (a new Secret file restarts nothing).
     ...(identity.sandbox !== undefined ? { sandbox: { ...identity.sandbox, hide: secretFiles(ctx) } } : {}),
   };

@@ -19,7 +19,8 @@ import { lastOutputLine } from './last-output.js';
 import { EgressProxy, type EgressRefusal } from './egress-proxy.js';
 import { Ingress, INGRESS_SOCKET_NAME } from './ingress.js';
 import { EGRESS_PORT, findBwrap, probeSandbox, sandboxArgs, type SandboxSupport } from './sandbox.js';
-import { pipeStderr } from './stderr-pipe.js';
+import { mergeLines, pipeStderr } from './stderr-pipe.js';
+import { throughShim } from './output-shim-path.js';
 import { OncePerWindow } from '../util/once-per.js';
 import type { Slot } from '../api/slot.js';
 import type { AdoptionReport, ExitListener, LaunchSpec, ObservedProcess, Runtime, StopOptions, Termination } from './runtime.js';
@@ -37,6 +38,14 @@ export interface ProcessRuntimeOptions {
   logIndexEveryMs?: number;
   /** Where bubblewrap is looked up for sandboxed servers (APIARY_BWRAP, PATH); the controller's own by default. */
   env?: NodeJS.ProcessEnv;
+}
+
+/** What is spawned: the server's command, or bubblewrap's (with the sandbox's ingress), or the output shim's. */
+interface SpawnRun {
+  command: string;
+  args: readonly string[];
+  env: Readonly<Record<string, string>>;
+  ingress?: Ingress;
 }
 
 interface ProcessRecord {
@@ -215,20 +224,25 @@ export class ProcessRuntime implements Runtime {
     // busy machine would otherwise queue behind each other in libuv's threadpool.
     this.#checkWorkingDir(spec);
     // A next process writes its own log until it takes over: the current one keeps writing NAME.log.
-    const run: { command: string; args: readonly string[]; env: Readonly<Record<string, string>>; ingress?: Ingress } = spec.sandbox !== undefined ? await this.#sandboxed(spec) : { command: spec.command, args: spec.args, env: spec.env };
+    const sandboxed: SpawnRun = spec.sandbox !== undefined ? await this.#sandboxed(spec) : { command: spec.command, args: spec.args, env: spec.env };
+    // A server whose output goes straight to its log (it outlives the controller) runs through the output shim, which
+    // redacts its secrets line by line on the way. A stdio server's stderr, and a sandboxed server's output (it goes with
+    // the controller: --die-with-parent, which a shim between them would tie to the shim), pass through apiary instead.
+    const shimmed = !spec.attachStdio && spec.sandbox === undefined && spec.secretEnv !== undefined;
     try {
-      return await this.#spawnRun(spec, slot, run);
+      return await this.#spawnRun(spec, slot, shimmed ? { ...sandboxed, ...throughShim(sandboxed, spec.secretEnv!) } : sandboxed);
     } catch (err) {
-      run.ingress?.close();
+      sandboxed.ingress?.close();
       throw err;
     }
   }
 
-  async #spawnRun(spec: LaunchSpec, slot: 'current' | 'next', run: { command: string; args: readonly string[]; env: Readonly<Record<string, string>>; ingress?: Ingress }): Promise<ObservedProcess> {
+  async #spawnRun(spec: LaunchSpec, slot: 'current' | 'next', run: SpawnRun): Promise<ObservedProcess> {
     const logFd = slot === 'current' ? this.#openFreshLog(spec.name) : openSync(this.#layout.nextLogFile(spec.name), 'w', FILE_MODE);
-    // A stdio server lives only as long as the controller's pipes to it: its stderr can pass through apiary too (redacted).
-    // Any other server outlives the controller, so its stderr stays on the file (a pipe to a gone controller breaks).
-    const piped = spec.attachStdio;
+    // A stdio server lives only as long as the controller's pipes to it: its stderr can pass through apiary too (redacted);
+    // so can a sandboxed HTTP server's stdout and stderr, as it goes with the controller. Any other server outlives the
+    // controller, so its output stays on the file (a pipe to a gone controller breaks), through the shim when it has secrets.
+    const piped = spec.attachStdio || spec.sandbox !== undefined;
     let child: ChildProcess;
     try {
       child = spawn(run.command, [...run.args], {
@@ -246,7 +260,8 @@ export class ProcessRuntime implements Runtime {
       throw startError(spec, err as NodeJS.ErrnoException);
     }
     // The descriptor stays open only for the stderr copy, which closes it when the pipe ends.
-    const stderrDrained = piped && child.stderr ? pipeStderr(child.stderr, logFd, () => (line) => this.#stderrFilter(spec.name, line)) : undefined;
+    const output = !piped || child.stderr === null ? undefined : spec.attachStdio || child.stdout === null ? child.stderr : mergeLines(child.stdout, child.stderr);
+    const stderrDrained = output !== undefined ? pipeStderr(output, logFd, () => (line) => this.#stderrFilter(spec.name, line)) : undefined;
     if (stderrDrained === undefined) closeSync(logFd);
     if (child.pid === undefined) {
       const error = await new Promise<NodeJS.ErrnoException>((resolve) => child.once('error', resolve));

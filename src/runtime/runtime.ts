@@ -25,6 +25,13 @@ export interface LaunchSpec {
   attachStdio: boolean;
   /** The secret values in `env`: whatever of the server's output is reported (lastOutput) has them redacted. */
   secrets?: readonly string[];
+  /**
+   * The variables of `env` that carry a secret value, each with the secret and
+   * key it comes from (names only): a server whose output goes straight to its
+   * log has it redacted there by the output shim, which reads the values from
+   * its own environment.
+   */
+  secretEnv?: Readonly<Record<string, { secret: string; key: string }>>;
   /** spec.sandbox, resolved: run the command under bubblewrap (a runtime that cannot refuses to start it, never runs it bare). */
   sandbox?: SandboxSpec;
   /** An HTTP server's own port ($PORT), where apiary's proxy and probe reach it: a sandboxed one is served there through its sandbox's ingress forwarder. */

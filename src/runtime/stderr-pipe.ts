@@ -3,11 +3,12 @@
  * log file, so each line can be filtered (secret values redacted) as the
  * lines the gateway writes of its stdout are. Only for servers whose life is
  * bound to the controller's anyway (stdio servers: their stdin and stdout
- * are pipes to it); a server that outlives the controller keeps its stderr
- * on the file, since a pipe to a gone controller would break its writes.
+ * are pipes to it; sandboxed servers, which go with it, both their outputs);
+ * a server that outlives the controller keeps its output on the file, since
+ * a pipe to a gone controller would break its writes.
  */
 import { createWriteStream } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 
 /**
@@ -78,4 +79,45 @@ export function pipeStderr(stderr: Readable, fd: number, filter: () => LineFilte
     stderr.once('close', finish);
     out.on('error', () => resolve());
   });
+}
+
+/**
+ * Two outputs (a server's stdout and stderr) as one stream of whole lines, so
+ * a line of one is never cut by the other's; a last line without its newline
+ * gets one. Ends when both have ended; a full reader pauses both.
+ */
+export function mergeLines(first: Readable, second: Readable): Readable {
+  const merged = new PassThrough();
+  let open = 2;
+  for (const input of [first, second]) {
+    const decoder = new StringDecoder('utf8');
+    let partial = '';
+    let done = false;
+    const put = (text: string): void => {
+      if (!merged.write(text) && !done) {
+        input.pause();
+        merged.once('drain', () => input.resume());
+      }
+    };
+    input.on('data', (chunk: Buffer) => {
+      partial += decoder.write(chunk);
+      const cut = Math.max(partial.lastIndexOf('\n') + 1, partial.length > MAX_STDERR_LINE_CHARS ? partial.length : 0);
+      if (cut === 0) return;
+      const whole = partial.slice(0, cut);
+      partial = partial.slice(cut);
+      put(whole.endsWith('\n') ? whole : `${whole}\n`);
+    });
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      partial += decoder.end();
+      if (partial !== '') merged.write(`${partial}\n`);
+      partial = '';
+      if (--open === 0) merged.end();
+    };
+    input.once('end', finish);
+    input.once('error', finish);
+    input.once('close', finish);
+  }
+  return merged;
 }
