@@ -1,4 +1,4 @@
-import { chmod, cp, readFile, writeFile } from 'node:fs/promises';
+import { chmod, cp, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AuditLog } from '../src/state/audit-log.js';
@@ -15,8 +15,11 @@ import { filesUnder, tempDir } from './helpers/tmp.js';
 async function oldLog(): Promise<StateLayout> {
   const root = join(await tempDir(), 'state');
   await cp(join(import.meta.dirname, 'fixtures/audit-v1/state'), root, { recursive: true });
+  // As apiary leaves them (a checkout gives the fixture the umask's modes, which the writer rightly refuses).
   for (const path of await filesUnder(root)) await chmod(path, 0o600);
-  return new StateLayout(root);
+  const layout = new StateLayout(root);
+  for (const dir of [root, layout.auditDir]) await chmod(dir, 0o700);
+  return layout;
 }
 
 describe('a log written before', () => {
@@ -28,6 +31,8 @@ describe('a log written before', () => {
     for (let i = 27; i <= 30; i++) log.append(auditCall(i));
     await log.close();
     expect(await verifyAudit(layout)).toEqual({ ok: true, records: 30, files: 3, first: 1, last: 30, unanchored: 0 });
+    // The head of before (a line of its own length) was replaced by one of the fixed size written in place from then on.
+    expect((await stat(layout.auditHeadFile)).size).toBe(512);
   });
 
   it('still names an edited record in it', async () => {

@@ -112,6 +112,21 @@ describe('the audit log', () => {
     expect(await verifyAudit(layout)).toMatchObject({ ok: true, records: 5, unanchored: 0 });
     await log.close();
   });
+
+  it('anchors in a head of one fixed-size sector written over in place, so a sync changes no metadata', async () => {
+    const layout = new StateLayout(join(await tempDir(), 'state'));
+    const log = await AuditLog.open(layout, { flushMs: 60_000, syncMs: 60_000 });
+    const first = await stat(layout.auditHeadFile);
+    for (let round = 1; round <= 3; round++) {
+      log.append(call(round));
+      await log.flush();
+      const now = await stat(layout.auditHeadFile);
+      expect({ size: now.size, ino: now.ino }).toEqual({ size: 512, ino: first.ino });
+      expect(await verifyAudit(layout)).toMatchObject({ ok: true, records: round, unanchored: 0 });
+    }
+    await log.close();
+    expect((await readFile(layout.auditHeadFile, 'utf8')).trimEnd()).toMatch(/^\{"seq":3,.*\}$/);
+  });
 });
 
 describe('the audit log after a crash or a loss', () => {
