@@ -11,7 +11,7 @@
  * - the same with `audit.enabled: false`.
  */
 import { makeKey, startProvider } from '../test/helpers/oidc-provider.js';
-import { inTurns, leanModernClient, withApiary, type Result } from './mcp.js';
+import { inTurns, leanModernClient, roundShare, withApiary, type Result } from './mcp.js';
 import { fmtMs, type Row } from './stats.js';
 
 const CLIENT = { id: 'bench', secret: 'bench-secret-0123456789abcdef' };
@@ -56,20 +56,6 @@ spec:
 
 function gateway(spec: string): string {
   return `apiVersion: apiary.dev/v1alpha1\nkind: Gateway\nmetadata:\n  name: default\nspec:\n${spec}---\n`;
-}
-
-/**
- * The median over rounds of one controller's calls/s over another's in the same round (their turns seconds apart): what a
- * burst of other work costs one turn falls on one round's ratio only, where it moves the totals' ratio by its whole size.
- */
-function roundShare(on: Result, off: Result): string {
-  const a = on.roundRps ?? [];
-  const b = off.roundRps ?? [];
-  const ratios = a.map((x, i) => x / b[i]!).filter((r) => Number.isFinite(r)).sort((x, y) => x - y);
-  if (ratios.length === 0) return 'n/a';
-  const mid = ratios.length / 2;
-  const median = ratios.length % 2 === 1 ? ratios[Math.floor(mid)]! : (ratios[mid - 1]! + ratios[mid]!) / 2;
-  return `${(100 * (median - 1)).toFixed(1)}%`;
 }
 
 /** CPU per call: the controller with its server, and the client. */

@@ -390,3 +390,17 @@ export async function benchMcp(): Promise<Row[]> {
 function share(r: Result, base: Result): string {
   return `${Math.round((100 * r.rps) / base.rps)}%`;
 }
+
+/**
+ * The median over rounds of one controller's calls/s over another's in the same round (their turns seconds apart): what a
+ * burst of other work costs one turn falls on one round's ratio only, where it moves the totals' ratio by its whole size.
+ */
+export function roundShare(on: Result, off: Result): string {
+  const a = on.roundRps ?? [];
+  const b = off.roundRps ?? [];
+  const ratios = a.map((x, i) => x / b[i]!).filter((r) => Number.isFinite(r)).sort((x, y) => x - y);
+  if (ratios.length === 0) return 'n/a';
+  const mid = ratios.length / 2;
+  const median = ratios.length % 2 === 1 ? ratios[Math.floor(mid)]! : (ratios[mid - 1]! + ratios[mid]!) / 2;
+  return `${(100 * (median - 1)).toFixed(1)}%`;
+}
