@@ -28,12 +28,43 @@ function rank(match: RegExpExecArray): number {
 }
 
 export async function readAuditTexts(layout: StateLayout): Promise<AuditFileText[]> {
-  const texts: AuditFileText[] = [];
-  for (const name of await auditFileNames(layout)) {
-    const text = await readFile(join(layout.auditDir, name), 'utf8').catch(() => undefined);
-    if (text !== undefined) texts.push({ name, text });
+  return (await readSnapshot(layout, false)).texts;
+}
+
+/** Which file each name is (its inode), in order: a rotation renames files, so the same names may be other files. */
+async function fileIdentities(layout: StateLayout): Promise<string> {
+  const names = await auditFileNames(layout);
+  const inodes = await Promise.all(names.map(async (name) => (await stat(join(layout.auditDir, name)).catch(() => undefined))?.ino ?? 0));
+  return names.map((name, i) => `${name}:${inodes[i]}`).join(' ');
+}
+
+/** How many times a read that a rotation moved under is made again before it is taken as it is. */
+const SNAPSHOT_TRIES = 20;
+
+/**
+ * The files (and the head) as of one moment, though the controller may be
+ * writing and rotating: a rotation writes the head (its new start) first,
+ * then drops the oldest file and renames the rest, and a reader that read one
+ * file before a rename and the next after it would miss a file's records.
+ * Read until no file was renamed, and the head's start did not move, while
+ * the files were read (appends to the live file only add to what was read).
+ */
+async function readSnapshot(layout: StateLayout, withHead: boolean): Promise<{ head: AuditHead | undefined; texts: AuditFileText[] }> {
+  let snapshot: { head: AuditHead | undefined; texts: AuditFileText[] } = { head: undefined, texts: [] };
+  for (let attempt = 0; attempt < SNAPSHOT_TRIES; attempt++) {
+    const head = withHead ? await readAuditHead(layout) : undefined;
+    const before = await fileIdentities(layout);
+    const texts: AuditFileText[] = [];
+    for (const name of before === '' ? [] : before.split(' ').map((entry) => entry.slice(0, entry.lastIndexOf(':')))) {
+      const text = await readFile(join(layout.auditDir, name), 'utf8').catch(() => undefined);
+      if (text !== undefined) texts.push({ name, text });
+    }
+    snapshot = { head, texts };
+    if ((await fileIdentities(layout)) !== before) continue;
+    if (withHead && (await readAuditHead(layout))?.first !== head?.first) continue;
+    break;
   }
-  return texts;
+  return snapshot;
 }
 
 export async function readAuditHead(layout: StateLayout): Promise<AuditHead | undefined> {
@@ -69,8 +100,7 @@ export async function verifyAudit(layout: StateLayout): Promise<VerifyResult> {
 }
 
 async function verifyOnce(layout: StateLayout, key: Buffer | undefined): Promise<VerifyResult> {
-  const head = await readAuditHead(layout);
-  const texts = await readAuditTexts(layout);
+  const { head, texts } = await readSnapshot(layout, true);
   if (key === undefined) {
     if (texts.length === 0) return { ok: true, records: 0, files: 0, unanchored: 0 };
     throw new ApiaryError('KeyUnavailable', `the audit log in ${layout.auditDir} has no key beside it (${layout.auditKeyFile}): its macs cannot be checked`, {
