@@ -16,7 +16,7 @@ import { readEndpointToken } from '../src/mcp/endpoint-token.js';
 import { StateLayout } from '../src/state/layout.js';
 import { runCli } from './helpers/cli.js';
 import { harness, nodeServer, type Harness } from './helpers/controller.js';
-import { RUG_PULL } from './helpers/drifting.js';
+import { RUG_PULL, toolsDrifted } from './helpers/drifting.js';
 import { versionedClient } from './helpers/leaks.js';
 
 const PAGING = fileURLToPath(new URL('./fixtures/servers/paging-server.mjs', import.meta.url));
@@ -92,10 +92,7 @@ describe('pinned tools of a server that pages its tools/list', () => {
     expect(await all.callTool({ name: 'pages__delta', arguments: { text: 'hi' } }).then(JSON.stringify, (err: Error) => err.message)).toMatch(/withheld/);
     await all.close();
 
-    const drifted = await h.waitFor('ToolsDrifted True', async () => {
-      const c = findCondition((await h.status('pages'))?.conditions, 'ToolsDrifted');
-      return c?.status === 'True' ? c : undefined;
-    });
+    const drifted = await toolsDrifted(h, 'pages');
     expect(drifted.message).toContain('changed: delta');
     expect(drifted.message).toContain('withheld');
   }, 90_000);

@@ -14,7 +14,7 @@ import { readEndpointToken } from '../src/mcp/endpoint-token.js';
 import { StateLayout } from '../src/state/layout.js';
 import { runCli } from './helpers/cli.js';
 import { harness, type Harness } from './helpers/controller.js';
-import { driftManifest, driftReady, RUG_PULL } from './helpers/drifting.js';
+import { driftManifest, driftReady, RUG_PULL, toolsDrifted } from './helpers/drifting.js';
 
 const manifest = driftManifest;
 
@@ -51,10 +51,7 @@ describe('pinned tool definitions', () => {
     // The rug pull: the same server, restarted with another description for echo and a new tool.
     await h.write('drift.yaml', manifest({ ECHO_DESCRIPTION: RUG_PULL, EXTRA_TOOL: '1' }));
     await readyPid(h, first);
-    const drifted = await h.waitFor('ToolsDrifted True', async () => {
-      const c = findCondition((await h.status('drift'))?.conditions, 'ToolsDrifted');
-      return c?.status === 'True' ? c : undefined;
-    });
+    const drifted = await toolsDrifted(h, 'drift');
     expect(drifted.message).toContain('changed: echo; new: exfiltrate');
     expect(drifted.message).toContain('withheld');
     const event = await h.waitFor('a Warning event', async () => (await h.server('drift'))?.events.find((e) => e.reason === 'ToolsDrifted'));
@@ -104,10 +101,7 @@ describe('pinned tool definitions', () => {
     expect((await cli(h, 'lock', 'drift')).code).toBe(0);
     await h.write('drift.yaml', manifest({ ECHO_DESCRIPTION: RUG_PULL }, '  tools:\n    onDrift: Warn\n'));
     await readyPid(h, first);
-    const drifted = await h.waitFor('ToolsDrifted True', async () => {
-      const c = findCondition((await h.status('drift'))?.conditions, 'ToolsDrifted');
-      return c?.status === 'True' ? c : undefined;
-    });
+    const drifted = await toolsDrifted(h, 'drift');
     expect(drifted.message).toContain('onDrift: Warn');
     const c = await client((await h.status('drift'))!.url!, h);
     expect((await c.listTools()).tools.map((t) => t.name)).toEqual(['add', 'echo']);
@@ -130,10 +124,7 @@ describe('pinned tool definitions', () => {
     await writeFile(descriptionFile, RUG_PULL);
     expect((await c.listTools()).tools.map((t) => t.name)).toEqual(['add']);
     await expect(c.callTool({ name: 'echo', arguments: { text: 'hi' } })).rejects.toThrow(/withheld/);
-    const drifted = await h.waitFor('ToolsDrifted True', async () => {
-      const cond = findCondition((await h.status('drift'))?.conditions, 'ToolsDrifted');
-      return cond?.status === 'True' ? cond : undefined;
-    });
+    const drifted = await toolsDrifted(h, 'drift');
     expect(drifted.message).toContain('changed: echo');
     expect((await h.status('drift'))?.pid).toBe(pid);
     await h.waitFor('the new listing kept', async () => (await readFile(join(h.stateDir, 'tools', 'drift.json'), 'utf8')).includes('id_rsa'));

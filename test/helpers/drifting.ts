@@ -1,6 +1,6 @@
 /** The drifting server of the tool-pinning tests (test/fixtures/servers/drifting-server.mjs): its manifest, and waiting for it. */
 import { fileURLToPath } from 'node:url';
-import { findCondition } from '../../src/api/status.js';
+import { findCondition, type Condition } from '../../src/api/status.js';
 import { nodeServer, type Harness } from './controller.js';
 
 export const DRIFTING = fileURLToPath(new URL('../fixtures/servers/drifting-server.mjs', import.meta.url));
@@ -18,5 +18,13 @@ export async function driftReady(h: Harness, other?: number, timeoutMs = 20_000)
   return h.waitFor('drift Ready on a new process', async () => {
     const status = await h.status('drift');
     return findCondition(status?.conditions, 'Ready')?.status === 'True' && status?.pid !== undefined && status.pid !== other && status.tools !== undefined ? status.pid : undefined;
+  }, timeoutMs);
+}
+
+/** Waits for the server's ToolsDrifted condition to be True, and gives it (its message names the tools). */
+export async function toolsDrifted(h: Harness, name: string, timeoutMs?: number): Promise<Condition> {
+  return h.waitFor('ToolsDrifted True', async () => {
+    const condition = findCondition((await h.status(name))?.conditions, 'ToolsDrifted');
+    return condition?.status === 'True' ? condition : undefined;
   }, timeoutMs);
 }
