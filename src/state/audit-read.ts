@@ -32,10 +32,10 @@ export async function readAuditTexts(layout: StateLayout): Promise<AuditFileText
 }
 
 /** Which file each name is (its inode), in order: a rotation renames files, so the same names may be other files. */
-async function fileIdentities(layout: StateLayout): Promise<string> {
+async function fileIdentities(layout: StateLayout): Promise<{ names: string[]; key: string }> {
   const names = await auditFileNames(layout);
   const inodes = await Promise.all(names.map(async (name) => (await stat(join(layout.auditDir, name)).catch(() => undefined))?.ino ?? 0));
-  return names.map((name, i) => `${name}:${inodes[i]}`).join(' ');
+  return { names, key: names.map((name, i) => `${name}:${inodes[i]}`).join(' ') };
 }
 
 /** How many times a read that a rotation moved under is made again before it is taken as it is. */
@@ -55,12 +55,12 @@ async function readSnapshot(layout: StateLayout, withHead: boolean): Promise<{ h
     const head = withHead ? await readAuditHead(layout) : undefined;
     const before = await fileIdentities(layout);
     const texts: AuditFileText[] = [];
-    for (const name of before === '' ? [] : before.split(' ').map((entry) => entry.slice(0, entry.lastIndexOf(':')))) {
+    for (const name of before.names) {
       const text = await readFile(join(layout.auditDir, name), 'utf8').catch(() => undefined);
       if (text !== undefined) texts.push({ name, text });
     }
     snapshot = { head, texts };
-    if ((await fileIdentities(layout)) !== before) continue;
+    if ((await fileIdentities(layout)).key !== before.key) continue;
     if (withHead && (await readAuditHead(layout))?.first !== head?.first) continue;
     break;
   }
