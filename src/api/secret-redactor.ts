@@ -11,6 +11,7 @@
  * fraction of a call) but takes 40x longer to build, holding the event loop
  * at each secret change, and a 256 KiB table per server: bench/redact.ts.
  */
+import { FormMatcher } from './form-matcher.js';
 
 /** A resolved secret value and where it came from (the name and key are what a redaction shows). */
 export interface NamedSecret {
@@ -31,10 +32,6 @@ export interface SecretMatch {
   end: number;
   secret: string;
   key: string;
-}
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 export function redactionMarker(secret: string, key: string): string {
@@ -62,17 +59,51 @@ export interface Pattern {
   key: string;
 }
 
-/** Every form of every value in one RegExp, longest first (so the longest of forms starting at one place wins). */
+/** A string's characters as a JSON string literal writes them (JSON.stringify's escapes, without the quotes). */
+function jsonEscaped(text: string): string {
+  return JSON.stringify(text).slice(1, -1);
+}
+
+/** `"text"` as a JSON token: a text item (`{"type":"text","text":...}`) writes it twice. */
+const TEXT_TOKEN = '"text"';
+
+/** Every form of every value, looked for at once (the longest of the forms starting at one place wins). */
 export class SecretRedactor {
-  readonly #pattern: RegExp;
-  readonly #names = new Map<string, Pattern>();
+  readonly #matcher: FormMatcher | undefined;
+  /** Which secret and key each of the matcher's forms stands for. */
+  readonly #patterns: Pattern[] = [];
+  /** The forms and the same as a JSON text writes them inside its strings (the same matcher when no form has a character JSON escapes). */
+  readonly #written: FormMatcher | undefined;
 
   private constructor(secrets: readonly NamedSecret[]) {
+    const names = new Map<string, Pattern>();
     for (const { secret, key, value } of secrets) {
-      for (const form of secretForms(value)) if (!this.#names.has(form)) this.#names.set(form, { secret, key });
+      for (const form of secretForms(value)) if (!names.has(form)) names.set(form, { secret, key });
     }
-    const forms = [...this.#names.keys()].sort((a, b) => b.length - a.length);
-    this.#pattern = new RegExp(forms.map(escapeRegExp).join('|'), 'g');
+    if (names.size === 0) return;
+    this.#patterns = [...names.values()];
+    this.#matcher = new FormMatcher([...names.keys()]);
+    const written = [...names.keys()].map(jsonEscaped).filter((form) => !names.has(form));
+    this.#written = written.length === 0 ? this.#matcher : new FormMatcher([...names.keys(), ...new Set(written)]);
+  }
+
+  /**
+   * Whether `json`, a JSON text, may hold a value that `redactValue` would find once it is parsed: false only when it
+   * cannot, so an answer can be passed on as it came without being parsed and walked. Every string of such a text is
+   * written with JSON.stringify's escapes (no `\u` and no `\/` in it, else true), so a form inside a string is there as
+   * its escaped self; a value cut across two text items is looked for only when there are two (two `"text"` tokens each).
+   * Keys and numbers are looked in too: a find there is only a needless parse.
+   */
+  mayHoldJson(json: string): boolean {
+    if (this.#written === undefined) return false;
+    if (json.includes('\\u') || json.includes('\\/')) return true;
+    const first = json.indexOf(TEXT_TOKEN);
+    if (first !== -1) {
+      let count = 1;
+      for (let at = json.indexOf(TEXT_TOKEN, first + 1); at !== -1 && count < 4; at = json.indexOf(TEXT_TOKEN, at + 1)) count++;
+      if (count >= 4) return true;
+    }
+    return this.#written.test(json);
   }
 
   /** The redactor for these secrets, or undefined when none is long enough to look for. */
@@ -83,19 +114,16 @@ export class SecretRedactor {
 
   /** How many forms are looked for. */
   get size(): number {
-    return this.#names.size;
+    return this.#patterns.length;
   }
 
   /** The spans of `text` that hold a secret, in order, overlapping ones merged (named after the first). */
   find(text: string): SecretMatch[] {
     const matches: SecretMatch[] = [];
-    const pattern = this.#pattern;
-    pattern.lastIndex = 0;
-    for (let m = pattern.exec(text); m !== null; m = pattern.exec(text)) {
-      addMatch(matches, m.index, m.index + m[0].length, this.#names.get(m[0])!);
-      // A form of another value may start inside this one and end past it: looked for from the next character.
-      pattern.lastIndex = m.index + 1;
-    }
+    const matcher = this.#matcher;
+    if (matcher === undefined) return matches;
+    // Each place a form starts, with the longest starting there: a form of another value may start inside a find and end past it.
+    matcher.scan(text, (start, form) => addMatch(matches, start, start + matcher.forms[form]!.length, this.#patterns[form]!));
     return matches;
   }
 
