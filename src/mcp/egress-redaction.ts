@@ -24,12 +24,14 @@ export type RedactionReport = (server: string, secret: string, key: string) => v
 export interface ServerRedaction {
   /** Whether any value is looked for now: a path that passes bytes on as they come reads them only then. */
   active(): boolean;
+  /** Whether a JSON text the server sent may hold one of the values (false: it can go on as it came, unparsed). */
+  mayHold(json: string): boolean;
   message<T>(message: T): T;
   /** Text that is no JSON (an error page): the values replaced where they stand. */
   text(text: string): string;
 }
 
-export const NO_REDACTION: ServerRedaction = { active: () => false, message: (m) => m, text: (t) => t };
+export const NO_REDACTION: ServerRedaction = { active: () => false, mayHold: () => false, message: (m) => m, text: (t) => t };
 
 export class EgressRedaction {
   readonly #report: RedactionReport;
@@ -56,7 +58,12 @@ export class EgressRedaction {
 
   /** `server`'s redaction, following its secret set as it changes. */
   forServer(server: string): ServerRedaction {
-    return { active: () => this.#servers.get(server)?.redactor !== undefined, message: (m) => this.message(server, m), text: (t) => this.line(server, t) };
+    return {
+      active: () => this.#servers.get(server)?.redactor !== undefined,
+      mayHold: (json) => this.#servers.get(server)?.redactor?.mayHoldJson(json) ?? false,
+      message: (m) => this.message(server, m),
+      text: (t) => this.line(server, t),
+    };
   }
 
   forget(server: string): void {

@@ -337,11 +337,22 @@ export class HttpProxy {
       if (filtering && !stream) {
         // Read whole and rewritten: it goes on with its new length, as the server sent it with its own.
         const chunks: Buffer[] = [];
-        answer.on('data', (d: Buffer) => chunks.push(d));
-        answer.on('end', () => {
+        let received = 0;
+        let done = false;
+        const finish = (): void => {
+          if (done) return;
+          done = true;
           const text = Buffer.from(this.#filterJsonText(Buffer.concat(chunks).toString('utf8'), this.#passThrough.answered(tracked), listsTools), 'utf8');
           res.writeHead(answer.statusCode ?? 502, { ...outHeaders, 'content-length': String(text.length) }).end(text);
+        };
+        // With its length given, the body is whole at its last byte: answered then, not a turn of the loop later at 'end'.
+        const length = Number(answer.headers['content-length'] ?? NaN);
+        answer.on('data', (d: Buffer) => {
+          chunks.push(d);
+          received += d.length;
+          if (received === length) finish();
         });
+        answer.on('end', finish);
         return;
       }
       res.writeHead(answer.statusCode ?? 502, outHeaders);
@@ -395,13 +406,16 @@ export class HttpProxy {
    * an answer to a tracked request as the caller may see it (`complete`: its record and span done); anything else as it was.
    */
   #filterJsonText(text: string, complete?: (m: unknown) => unknown, listsTools: boolean | 'whole' = false): string {
+    const redacting = this.#redaction.mayHold(text);
+    // No value can be in it and nothing else is asked of it: it goes on as it came, unparsed.
+    if (!redacting && complete === undefined && listsTools === false && this.#filter === EXPOSE_ALL) return text;
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch {
       return this.#redaction.text(text);
     }
-    const value = this.#redaction.message(parsed);
+    const value = redacting ? this.#redaction.message(parsed) : parsed;
     let changed = value !== parsed;
     const filter = (m: unknown): unknown => {
       if (listsTools !== false) this.#learn(m, listsTools === 'whole');
