@@ -16,7 +16,7 @@ import { benchRollout } from './rollout.js';
 import { benchKubernetes } from './kubernetes.js';
 import { benchRecipients } from './recipients.js';
 import { benchGit } from './git.js';
-import { benchRedact } from './redact.js';
+import { benchRedact, benchRedactHttp, benchRedactStdio } from './redact.js';
 import { benchOAuth } from './oauth.js';
 import { printTable } from './stats.js';
 
@@ -48,5 +48,8 @@ if (sections.has('mcp-eras')) printTable('MCP revisions at one endpoint', await 
 if (want('access')) printTable('Who may call what (step 17: oidc, policies, audit) against token mode, in turns', await benchAccess());
 if (want('oauth')) printTable('A hosted server behind an OAuth login (step 18): through apiary against the SDK calling it directly', await benchOAuth());
 if (want('redact')) printTable('No secret in a response (100 secrets, 1 KiB answers)', await benchRedact());
+// Not in the default run (rows of 'redact'): a stdio server's or the HTTP proxy's rows alone, `npm run bench -- redact-stdio` or `redact-http`, for before/after.
+if (sections.has('redact-stdio')) printTable('No secret in a response: stdio server (100 secrets, 1 KiB answers)', await benchRedactStdio());
+if (sections.has('redact-http')) printTable('No secret in a response: HTTP proxy (100 secrets, 1 KiB answers)', await benchRedactHttp());
 if (want('fairness')) printTable('One client flooding a server', await benchFairness());
 if (want('console')) printTable('Web console (Chromium, 500 servers)', await benchConsole());
