@@ -40,23 +40,47 @@ export function redactionMarker(secret: string, key: string): string {
 
 /** The forms of one value that are looked for (all of at least MIN_REDACTED_LENGTH characters). */
 export function secretForms(value: string): string[] {
+  return valueForms(value).map((form) => form.text);
+}
+
+/** A form of a value, and for a base64 form the characters on each side that carry some of the value's bits too. */
+interface ValueForm {
+  text: string;
+  /** The base64 alphabet of a base64 form (standard or url-safe). */
+  alphabet?: RegExp;
+  /** Whether the character before (after) the form, when one of the alphabet, holds bits of the value as well as of its neighbour. */
+  before?: boolean;
+  after?: boolean;
+}
+
+const BASE64 = /[A-Za-z0-9+/]/;
+const BASE64_URL = /[A-Za-z0-9\-_]/;
+
+function valueForms(value: string): ValueForm[] {
   if (value.length < MIN_REDACTED_LENGTH) return [];
-  const forms = new Set<string>([value, JSON.stringify(value).slice(1, -1), encodeURIComponent(value), encodeURIComponent(value).replaceAll('%20', '+')]);
+  const forms = new Map<string, ValueForm>();
+  for (const text of [value, JSON.stringify(value).slice(1, -1), encodeURIComponent(value), encodeURIComponent(value).replaceAll('%20', '+')]) forms.set(text, { text });
   const bytes = Buffer.from(value, 'utf8');
   for (const offset of [0, 1, 2]) {
     const encoded = Buffer.concat([Buffer.alloc(offset), bytes]).toString('base64').replace(/=+$/, '');
     // Only the characters made of the value's bits alone: the same wherever the value sits in a longer blob.
     const stable = encoded.slice(Math.ceil((8 * offset) / 6), Math.floor((8 * (offset + bytes.length)) / 6));
-    forms.add(stable);
-    forms.add(stable.replaceAll('+', '-').replaceAll('/', '_'));
+    // The one each side that also holds some of the value's bits (and some of its neighbour's), unless the value's bits end on a character's edge.
+    const edges = { before: (8 * offset) % 6 !== 0, after: (8 * (offset + bytes.length)) % 6 !== 0 };
+    if (!forms.has(stable)) forms.set(stable, { text: stable, alphabet: BASE64, ...edges });
+    const urlSafe = stable.replaceAll('+', '-').replaceAll('/', '_');
+    if (!forms.has(urlSafe)) forms.set(urlSafe, { text: urlSafe, alphabet: BASE64_URL, ...edges });
   }
-  return [...forms].filter((form) => form.length >= MIN_REDACTED_LENGTH);
+  return [...forms.values()].filter((form) => form.text.length >= MIN_REDACTED_LENGTH);
 }
 
-/** Which secret and key a form found stands for. */
+/** Which secret and key a form found stands for, and for a base64 form the characters beside it that are the value's too. */
 export interface Pattern {
   secret: string;
   key: string;
+  alphabet?: RegExp;
+  before?: boolean;
+  after?: boolean;
 }
 
 /** A string's characters as a JSON string literal writes them (JSON.stringify's escapes, without the quotes). */
@@ -78,7 +102,7 @@ export class SecretRedactor {
   private constructor(secrets: readonly NamedSecret[]) {
     const names = new Map<string, Pattern>();
     for (const { secret, key, value } of secrets) {
-      for (const form of secretForms(value)) if (!names.has(form)) names.set(form, { secret, key });
+      for (const { text, ...edges } of valueForms(value)) if (!names.has(text)) names.set(text, { secret, key, ...edges });
     }
     if (names.size === 0) return;
     this.#patterns = [...names.values()];
@@ -123,7 +147,15 @@ export class SecretRedactor {
     const matcher = this.#matcher;
     if (matcher === undefined) return matches;
     // Each place a form starts, with the longest starting there: a form of another value may start inside a find and end past it.
-    matcher.scan(text, (start, form) => addMatch(matches, start, start + matcher.forms[form]!.length, this.#patterns[form]!));
+    matcher.scan(text, (start, form) => {
+      const pattern = this.#patterns[form]!;
+      let from = start;
+      let to = start + matcher.forms[form]!.length;
+      // A base64 form's neighbours that carry some of the value's bits go with it (its last bits are not left after the marker).
+      if (pattern.before === true && from > 0 && pattern.alphabet!.test(text[from - 1]!)) from--;
+      if (pattern.after === true && to < text.length && pattern.alphabet!.test(text[to]!)) to++;
+      addMatch(matches, from, to, pattern);
+    });
     return matches;
   }
 
@@ -138,8 +170,9 @@ export class SecretRedactor {
 export function addMatch(matches: SecretMatch[], start: number, end: number, pattern: Pattern): void {
   let last = matches.at(-1);
   while (last !== undefined && start < last.end) {
-    // The longest match ending here may start before earlier ones: it swallows them.
+    // A match that starts where the last one does (or before: a base64 form's edge) swallows it, and covers all it covered.
     if (start <= last.start) {
+      end = Math.max(end, last.end);
       matches.pop();
       last = matches.at(-1);
       continue;
