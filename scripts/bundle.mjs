@@ -175,6 +175,41 @@ const zodWithoutMetadataClones = [
   ),
 ];
 
+/**
+ * zod out of the start-up snapshot: its library and apiary's schemas were a
+ * third of the heap every get and validate deserialized at start (1.3 MB of
+ * 4 MB; a snapshot without them: get 1.87x -> 1.65x `node -e 0`). In the
+ * snapshot's bundle, src/api/manifests.ts builds its schemas with
+ * src/api/lite-schema.ts (the same calls, recorded as data), and parse.ts's
+ * checkManifest asks them first (src/manifests/check-manifest-lite.ts); a
+ * document they refuse, the first time, requires SNAPSHOT_ZOD, the zod path
+ * bundled apart (src/manifests/check-manifest.ts), so every message is the
+ * one zod's issues make. A manifests.ts that no longer imports zod so is
+ * bundled as it is, with a warning (and zod then stays in the snapshot).
+ */
+const SNAPSHOT_ZOD = 'apiary-snapshot-zod.cjs';
+const liteSchemas = [
+  editModule('lite-manifest-schemas', /[\\/]dist[\\/]src[\\/]api[\\/]manifests\.js$/, "import * as z from 'zod';", "import * as z from './lite-schema.js';", "manifests.ts: the import of zod to replace"),
+  {
+    name: 'lite-check-manifest',
+    setup(build) {
+      build.onResolve({ filter: /^\.\/check-manifest\.js$/ }, (args) =>
+        /[\\/]manifests[\\/]parse\.js$/.test(args.importer) ? { path: join(args.resolveDir, 'check-manifest.js'), namespace: 'lite-check' } : undefined,
+      );
+      build.onResolve({ filter: new RegExp(`^\\./${SNAPSHOT_ZOD.replace('.', '\\.')}$`) }, (args) => ({ path: args.path, external: true }));
+      build.onLoad({ filter: /.*/, namespace: 'lite-check' }, (args) => ({
+        contents: `import { conformManifest } from './check-manifest-lite.js';
+let zodCheck;
+export function checkManifest(apiVersion, kind, input) {
+  return conformManifest(apiVersion, kind, input) ?? (zodCheck ??= require('./${SNAPSHOT_ZOD}').checkManifest)(apiVersion, kind, input);
+}`,
+        resolveDir: join(args.path, '..'),
+        loader: 'js',
+      }));
+    },
+  },
+];
+
 const OPTIONS = {
   bundle: true,
   platform: 'node',
@@ -240,8 +275,11 @@ const MAIN_PLUGINS = [requireInsteadOfImport, requireVendor, lazyChildProcess, e
 await build({ ...OPTIONS, plugins: MAIN_PLUGINS, entryPoints: ['dist/src/cli/bin.js'], outfile: 'dist/apiary.cjs' });
 asciiOnly('dist/apiary.cjs');
 // What the start-up snapshot holds (below): the CLI with get and validate only, built the same way.
-await build({ ...OPTIONS, plugins: [onlySnapshotVerbs, ...zodWithoutMetadataClones, ...MAIN_PLUGINS], entryPoints: ['dist/src/cli/snapshot-main.js'], outfile: 'dist/apiary-snapshot.cjs' });
+await build({ ...OPTIONS, plugins: [onlySnapshotVerbs, ...liteSchemas, ...MAIN_PLUGINS], entryPoints: ['dist/src/cli/snapshot-main.js'], outfile: 'dist/apiary-snapshot.cjs' });
 asciiOnly('dist/apiary-snapshot.cjs');
+// The zod path the snapshot's get and validate load for a document the lite schemas refuse.
+await build({ ...OPTIONS, plugins: [...zodWithoutMetadataClones, englishOnlyZod], entryPoints: ['dist/src/manifests/check-manifest.js'], outfile: `dist/${SNAPSHOT_ZOD}` });
+asciiOnly(`dist/${SNAPSHOT_ZOD}`);
 for (const file of Object.keys(VENDOR)) {
   const pkgs = [...VENDORED].filter(([, v]) => v.file === file).map(([path]) => path);
   if (pkgs.length === 0) continue;
