@@ -124,6 +124,31 @@ describe('the built CLI loads what a verb needs', () => {
     expect(JSON.parse(listed.stdout).items.map((i: { metadata: { name: string } }) => i.metadata.name)).toContain('a');
   });
 
+  it('get and validate from the snapshot read a command line as commander does: their own parser the plain forms, commander the rest', { timeout: 120_000 }, async () => {
+    const dir = await tempDir();
+    const state = join(dir, 'state');
+    const manifests = join(ROOT, 'manifests');
+    const lines = [
+      ['get'], ['get', 'all'], ['get', 'mcpservers'], ['get', 'secrets', 'hello-credentials'], ['get', 'mcp', 'hello', '-o', 'json'], ['get', '-o', 'yaml', 'mcpservers'],
+      ['get', '--output=name'], ['get', '-o', 'wide', '-l', 'app=hello'], ['get', '--selector=app=hello', 'mcpservers'], ['get', '-l', 'app!=hello', '-o', 'name'], ['get', 'nope'], ['get', 'mcpservers', 'nope'],
+      ['get', 'hello', 'x'], ['get', ''], ['get', '-l', 'bad selector!'],
+      // commander's: help, bad choices, unknown, repeated or attached options, "--", one positional too many, a dash value, a missing value.
+      ['get', '--help'], ['get', '-h'], ['get', '-o', 'bogus'], ['get', '--output=bogus'], ['get', '--nope'], ['get', '-o', 'json', '-o', 'yaml'], ['get', '-ojson'], ['get', '--', 'mcpservers'],
+      ['get', 'a', 'b', 'c'], ['get', '-l', '-x'], ['get', '-o'], ['get', '--watch=yes'],
+      ['validate'], ['validate', manifests], ['validate', '-o', 'json', manifests], ['validate', manifests, '--output', 'json'], ['validate', '--output=text'], ['validate', join(dir, 'missing')],
+      ['validate', '--help'], ['validate', '-o', 'yaml'], ['validate', 'a', 'b'], ['validate', '-l', 'x'], ['validate', '--decrypt=1'],
+    ];
+    for (const line of lines) {
+      for (const args of [[...line, '--dir', manifests, '--state-dir', state], ['--dir', manifests, ...line, `--state-dir=${state}`]]) {
+        const trace = await tracer();
+        const snapshot = await runCli(args, { env: { ...WITH_BUILDER, ...trace.env } });
+        if (args[0] !== '--dir') expect((await trace.read())[0]?.[0], args.join(' ')).toBe('snapshot');
+        const bundle = spawnSync(BUILDER ?? process.execPath, [LAUNCHER, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, encoding: 'utf8' });
+        expect({ code: snapshot.code, stdout: snapshot.stdout, stderr: snapshot.stderr }, args.join(' ')).toEqual({ code: bundle.status, stdout: bundle.stdout, stderr: bundle.stderr });
+      }
+    }
+  });
+
   it('validate and get from the snapshot give the bundle\'s output and exit code for every invalid fixture, loading zod\'s path only then', { timeout: 180_000 }, async () => {
     const invalid = join(ROOT, 'test', 'fixtures', 'manifests', 'invalid');
     const files = (await readdir(invalid)).filter((f) => f.endsWith('.yaml')).sort();
