@@ -157,12 +157,13 @@ const onlySnapshotVerbs = {
  * to the schema it was made from (`.optional()`, `.min()`: `_zod.parent`),
  * only so a registry's metadata is inherited, and `.describe()` makes a clone
  * to register a description on. Parsing reads neither, and get and validate
- * never read a description (explain, which does, is not in the snapshot), yet
- * both kept schemas alive in the start-up snapshot's heap, which every get
- * and validate reads at start: 390 zod schemas where there were 625, 110 KB
- * less blob, about 6 million of 187 million instructions a get (cachegrind).
- * So the snapshot's bundle drops the link, and its describe gives the schema
- * itself; the main bundle keeps zod whole.
+ * never read a description (explain, which does, is not in the snapshot).
+ * Both kept schemas alive: 390 zod schemas where there were 625. The zod path
+ * the start-up snapshot loads for a document its lite schemas refuse
+ * (SNAPSHOT_ZOD, below) drops the link, and its describe gives the schema
+ * itself, so it loads less; the main bundle keeps zod whole. (When zod was in
+ * the snapshot's heap, this saved 110 KB of blob and about 6 million of 187
+ * million instructions a get, under cachegrind.)
  */
 const zodWithoutMetadataClones = [
   editModule('no-zod-clone-parents', /[\\/]zod[\\/]v4[\\/]core[\\/]util\.js$/, /if \(!def \|\| params\?\.parent\)\s*cl\._zod\.parent = inst;/, '', "zod: clone's parent link to drop"),
