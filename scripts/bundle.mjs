@@ -183,9 +183,10 @@ const zodWithoutMetadataClones = [
  * snapshot's bundle, src/api/manifests.ts builds its schemas with
  * src/api/lite-schema.ts (the same calls, recorded as data), and parse.ts's
  * checkManifest asks them first (src/manifests/check-manifest-lite.ts); a
- * document they refuse, the first time, requires SNAPSHOT_ZOD, the zod path
- * bundled apart (src/manifests/check-manifest.ts), so every message is the
- * one zod's issues make. A manifests.ts that no longer imports zod so is
+ * document they refuse, the first time, loads SNAPSHOT_ZOD, the zod path
+ * bundled apart (src/manifests/check-manifest.ts), through the launcher's
+ * code cache (src/cli/launch.cts, loadBeside), so every message is the one
+ * zod's issues make. A manifests.ts that no longer imports zod so is
  * bundled as it is, with a warning (and zod then stays in the snapshot).
  */
 const SNAPSHOT_ZOD = 'apiary-snapshot-zod.cjs';
@@ -197,12 +198,12 @@ const liteSchemas = [
       build.onResolve({ filter: /^\.\/check-manifest\.js$/ }, (args) =>
         /[\\/]manifests[\\/]parse\.js$/.test(args.importer) ? { path: join(args.resolveDir, 'check-manifest.js'), namespace: 'lite-check' } : undefined,
       );
-      build.onResolve({ filter: new RegExp(`^\\./${SNAPSHOT_ZOD.replace('.', '\\.')}$`) }, (args) => ({ path: args.path, external: true }));
+      build.onResolve({ filter: /^\.\/src\/cli\/launch\.cjs$/ }, (args) => ({ path: args.path, external: true }));
       build.onLoad({ filter: /.*/, namespace: 'lite-check' }, (args) => ({
         contents: `import { conformManifest } from './check-manifest-lite.js';
 let zodCheck;
 export function checkManifest(apiVersion, kind, input) {
-  return conformManifest(apiVersion, kind, input) ?? (zodCheck ??= require('./${SNAPSHOT_ZOD}').checkManifest)(apiVersion, kind, input);
+  return conformManifest(apiVersion, kind, input) ?? (zodCheck ??= require('./src/cli/launch.cjs').loadBeside('${SNAPSHOT_ZOD}').checkManifest)(apiVersion, kind, input);
 }`,
         resolveDir: join(args.path, '..'),
         loader: 'js',
