@@ -157,12 +157,13 @@ const onlySnapshotVerbs = {
  * to the schema it was made from (`.optional()`, `.min()`: `_zod.parent`),
  * only so a registry's metadata is inherited, and `.describe()` makes a clone
  * to register a description on. Parsing reads neither, and get and validate
- * never read a description (explain, which does, is not in the snapshot), yet
- * both kept schemas alive in the start-up snapshot's heap, which every get
- * and validate reads at start: 390 zod schemas where there were 625, 110 KB
- * less blob, about 6 million of 187 million instructions a get (cachegrind).
- * So the snapshot's bundle drops the link, and its describe gives the schema
- * itself; the main bundle keeps zod whole.
+ * never read a description (explain, which does, is not in the snapshot).
+ * Both kept schemas alive: 390 zod schemas where there were 625. The zod path
+ * the start-up snapshot loads for a document its lite schemas refuse
+ * (SNAPSHOT_ZOD, below) drops the link, and its describe gives the schema
+ * itself, so it loads less; the main bundle keeps zod whole. (When zod was in
+ * the snapshot's heap, this saved 110 KB of blob and about 6 million of 187
+ * million instructions a get, under cachegrind.)
  */
 const zodWithoutMetadataClones = [
   editModule('no-zod-clone-parents', /[\\/]zod[\\/]v4[\\/]core[\\/]util\.js$/, /if \(!def \|\| params\?\.parent\)\s*cl\._zod\.parent = inst;/, '', "zod: clone's parent link to drop"),
@@ -173,6 +174,42 @@ const zodWithoutMetadataClones = [
     'describe() { return this; }',
     "zod: describe's clone to drop",
   ),
+];
+
+/**
+ * zod out of the start-up snapshot: its library and apiary's schemas were a
+ * third of the heap every get and validate deserialized at start (1.3 MB of
+ * 4 MB; a snapshot without them: get 1.87x -> 1.65x `node -e 0`). In the
+ * snapshot's bundle, src/api/manifests.ts builds its schemas with
+ * src/api/lite-schema.ts (the same calls, recorded as data), and parse.ts's
+ * checkManifest asks them first (src/manifests/check-manifest-lite.ts); a
+ * document they refuse, the first time, loads SNAPSHOT_ZOD, the zod path
+ * bundled apart (src/manifests/check-manifest.ts), through the launcher's
+ * code cache (src/cli/launch.cts, loadBeside), so every message is the one
+ * zod's issues make. A manifests.ts that no longer imports zod so is
+ * bundled as it is, with a warning (and zod then stays in the snapshot).
+ */
+const SNAPSHOT_ZOD = 'apiary-snapshot-zod.cjs';
+const liteSchemas = [
+  editModule('lite-manifest-schemas', /[\\/]dist[\\/]src[\\/]api[\\/]manifests\.js$/, "import * as z from 'zod';", "import * as z from './lite-schema.js';", "manifests.ts: the import of zod to replace"),
+  {
+    name: 'lite-check-manifest',
+    setup(build) {
+      build.onResolve({ filter: /^\.\/check-manifest\.js$/ }, (args) =>
+        /[\\/]manifests[\\/]parse\.js$/.test(args.importer) ? { path: join(args.resolveDir, 'check-manifest.js'), namespace: 'lite-check' } : undefined,
+      );
+      build.onResolve({ filter: /^\.\/src\/cli\/launch\.cjs$/ }, (args) => ({ path: args.path, external: true }));
+      build.onLoad({ filter: /.*/, namespace: 'lite-check' }, (args) => ({
+        contents: `import { conformManifest } from './check-manifest-lite.js';
+let zodCheck;
+export function checkManifest(apiVersion, kind, input) {
+  return conformManifest(apiVersion, kind, input) ?? (zodCheck ??= require('./src/cli/launch.cjs').loadBeside('${SNAPSHOT_ZOD}').checkManifest)(apiVersion, kind, input);
+}`,
+        resolveDir: join(args.path, '..'),
+        loader: 'js',
+      }));
+    },
+  },
 ];
 
 const OPTIONS = {
@@ -240,8 +277,11 @@ const MAIN_PLUGINS = [requireInsteadOfImport, requireVendor, lazyChildProcess, e
 await build({ ...OPTIONS, plugins: MAIN_PLUGINS, entryPoints: ['dist/src/cli/bin.js'], outfile: 'dist/apiary.cjs' });
 asciiOnly('dist/apiary.cjs');
 // What the start-up snapshot holds (below): the CLI with get and validate only, built the same way.
-await build({ ...OPTIONS, plugins: [onlySnapshotVerbs, ...zodWithoutMetadataClones, ...MAIN_PLUGINS], entryPoints: ['dist/src/cli/snapshot-main.js'], outfile: 'dist/apiary-snapshot.cjs' });
+await build({ ...OPTIONS, plugins: [onlySnapshotVerbs, ...liteSchemas, ...MAIN_PLUGINS], entryPoints: ['dist/src/cli/snapshot-main.js'], outfile: 'dist/apiary-snapshot.cjs' });
 asciiOnly('dist/apiary-snapshot.cjs');
+// The zod path the snapshot's get and validate load for a document the lite schemas refuse.
+await build({ ...OPTIONS, plugins: [...zodWithoutMetadataClones, englishOnlyZod], entryPoints: ['dist/src/manifests/check-manifest.js'], outfile: `dist/${SNAPSHOT_ZOD}` });
+asciiOnly(`dist/${SNAPSHOT_ZOD}`);
 for (const file of Object.keys(VENDOR)) {
   const pkgs = [...VENDORED].filter(([, v]) => v.file === file).map(([path]) => path);
   if (pkgs.length === 0) continue;

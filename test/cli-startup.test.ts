@@ -80,10 +80,14 @@ describe('the built CLI loads what a verb needs', () => {
     expect(readFileSync(join(DIST, 'apiary.cjs'), 'latin1')).not.toContain('Eingabe');
     // Nor the parts of zod no module of apiary names (its compiler, for one): zod's namespace is imported as a namespace.
     for (const bundle of ['apiary.cjs', 'apiary-snapshot.cjs']) expect(readFileSync(join(DIST, bundle), 'latin1')).not.toContain('z.compile does not support');
-    // Nor, in the snapshot's heap, the zod schemas made for metadata only: the ones clones were made from (their parent
+    // Nor zod at all in the snapshot's heap: its get and validate check documents with the lite schemas
+    // (src/api/lite-schema.ts) and load zod's path, a file of its own, only for a document those refuse.
+    expect(readFileSync(join(DIST, 'apiary-snapshot.cjs'), 'latin1')).not.toContain('_zod');
+    expect(readFileSync(join(DIST, 'apiary-snapshot-zod.cjs'), 'latin1')).toContain('_zod');
+    // Nor, in that file, the zod schemas made for metadata only: the ones clones were made from (their parent
     // link) and describe's clones (with the description registered); the main bundle keeps both.
     for (const metadata of [/_zod\.parent\s*=\s*inst\b/, /globalRegistry\.add\(cl,\s*\{\s*description\s*\}\)/]) {
-      expect(readFileSync(join(DIST, 'apiary-snapshot.cjs'), 'latin1')).not.toMatch(metadata);
+      expect(readFileSync(join(DIST, 'apiary-snapshot-zod.cjs'), 'latin1')).not.toMatch(metadata);
       expect(readFileSync(join(DIST, 'apiary.cjs'), 'latin1')).toMatch(metadata);
     }
     const state = await tempDir();
@@ -118,6 +122,52 @@ describe('the built CLI loads what a verb needs', () => {
     }
     const listed = await runCli(['get', 'mcpservers', '-o', 'json'], { env });
     expect(JSON.parse(listed.stdout).items.map((i: { metadata: { name: string } }) => i.metadata.name)).toContain('a');
+  });
+
+  it('get and validate from the snapshot read a command line as commander does: their own parser the plain forms, commander the rest', { timeout: 120_000 }, async () => {
+    const dir = await tempDir();
+    const state = join(dir, 'state');
+    const manifests = join(ROOT, 'manifests');
+    const lines = [
+      ['get'], ['get', 'all'], ['get', 'mcpservers'], ['get', 'secrets', 'hello-credentials'], ['get', 'mcp', 'hello', '-o', 'json'], ['get', '-o', 'yaml', 'mcpservers'],
+      ['get', '--output=name'], ['get', '-o', 'wide', '-l', 'app=hello'], ['get', '--selector=app=hello', 'mcpservers'], ['get', '-l', 'app!=hello', '-o', 'name'], ['get', 'nope'], ['get', 'mcpservers', 'nope'],
+      ['get', 'hello', 'x'], ['get', ''], ['get', '-l', 'bad selector!'],
+      // commander's: help, bad choices, unknown, repeated or attached options, "--", one positional too many, a dash value, a missing value.
+      ['get', '--help'], ['get', '-h'], ['get', '-o', 'bogus'], ['get', '--output=bogus'], ['get', '--nope'], ['get', '-o', 'json', '-o', 'yaml'], ['get', '-ojson'], ['get', '--', 'mcpservers'],
+      ['get', 'a', 'b', 'c'], ['get', '-l', '-x'], ['get', '-o'], ['get', '--watch=yes'],
+      ['validate'], ['validate', manifests], ['validate', '-o', 'json', manifests], ['validate', manifests, '--output', 'json'], ['validate', '--output=text'], ['validate', join(dir, 'missing')],
+      ['validate', '--help'], ['validate', '-o', 'yaml'], ['validate', 'a', 'b'], ['validate', '-l', 'x'], ['validate', '--decrypt=1'],
+    ];
+    for (const line of lines) {
+      for (const args of [[...line, '--dir', manifests, '--state-dir', state], ['--dir', manifests, ...line, `--state-dir=${state}`]]) {
+        const trace = await tracer();
+        const snapshot = await runCli(args, { env: { ...WITH_BUILDER, ...trace.env } });
+        if (args[0] !== '--dir') expect((await trace.read())[0]?.[0], args.join(' ')).toBe('snapshot');
+        const bundle = spawnSync(BUILDER ?? process.execPath, [LAUNCHER, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, encoding: 'utf8' });
+        expect({ code: snapshot.code, stdout: snapshot.stdout, stderr: snapshot.stderr }, args.join(' ')).toEqual({ code: bundle.status, stdout: bundle.stdout, stderr: bundle.stderr });
+      }
+    }
+  });
+
+  it('validate and get from the snapshot give the bundle\'s output and exit code for every invalid fixture, loading zod\'s path only then', { timeout: 180_000 }, async () => {
+    const invalid = join(ROOT, 'test', 'fixtures', 'manifests', 'invalid');
+    const files = (await readdir(invalid)).filter((f) => f.endsWith('.yaml')).sort();
+    expect(files.length).toBeGreaterThan(25);
+    const state = await tempDir();
+    const cases = [...files.flatMap((f) => [['validate', join(invalid, f)], ['validate', '-o', 'json', join(invalid, f)]]), ['validate', invalid], ['get', '--dir', invalid, '--state-dir', state], ['get', 'mcpservers', '-o', 'yaml', '--dir', invalid, '--state-dir', state]];
+    let withZod = 0;
+    for (const args of cases) {
+      const trace = await tracer();
+      const snapshot = await runCli(args, { env: { ...WITH_BUILDER, ...trace.env } });
+      const read = (await trace.read())[0] ?? [];
+      expect(read[0], args.join(' ')).toBe('snapshot');
+      const bundle = spawnSync(BUILDER ?? process.execPath, [LAUNCHER, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, encoding: 'utf8' });
+      expect({ code: snapshot.code, stdout: snapshot.stdout, stderr: snapshot.stderr }, args.join(' ')).toEqual({ code: bundle.status, stdout: bundle.stdout, stderr: bundle.stderr });
+      if (read.includes('apiary-snapshot-zod.cjs')) withZod++;
+    }
+    // zod's path was read for the documents the lite schemas refused (a YAML syntax error, say, never reaches a
+    // schema); for valid ones it is not (the test above).
+    expect(withZod).toBeGreaterThan(40);
   });
 
   it('bin/apiary starts without the snapshot when the node on PATH is not the one that made it, or has changed since', async () => {

@@ -83,5 +83,18 @@ function requireFor(file: string): NodeJS.Require {
   return Object.assign(bundled, { resolve: plain.resolve, cache: plain.cache, main: plain.main, extensions: plain.extensions });
 }
 
-if (existsSync(bundle)) load(bundle);
-else void import(url.pathToFileURL(join(__dirname, 'bin.js')).href);
+/**
+ * A script bundled beside the main bundle, loaded as a vendor file is: the
+ * start-up snapshot's get and validate load zod's path
+ * (dist/apiary-snapshot-zod.cjs) so, for a document they refuse. They require
+ * this file for it, which then runs no CLI of its own.
+ */
+function loadBeside(name: string): unknown {
+  return load(join(dirname(bundle), name));
+}
+exports.loadBeside = loadBeside;
+
+if (require.main === module) {
+  if (existsSync(bundle)) load(bundle);
+  else void import(url.pathToFileURL(join(__dirname, 'bin.js')).href);
+}

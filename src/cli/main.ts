@@ -3,10 +3,9 @@
  * a message and an exit code (0 success, 1 failure, 2 usage) in one place.
  */
 import { Command, CommanderError } from 'commander';
-import { ApiaryError, isApiaryError } from '../errors.js';
 import { createContext, type CliContext } from './context.js';
-import { escapeTerminalLines } from './escape.js';
-import { paint, processIo, type Io } from './io.js';
+import { processIo, type Io } from './io.js';
+import { reportFailure } from './report-failure.js';
 import { APIARY_VERSION } from '../util/version.js';
 
 type Register = (program: Command, ctx: CliContext) => void;
@@ -106,18 +105,5 @@ function reportError(io: Io, err: unknown): number {
     if (err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
     return 2;
   }
-  // A message may quote what a server, a manifest or the command line said: escaped, as every human output.
-  if (isApiaryError(err)) {
-    io.err(`${paint(io, 'red', 'error:')} ${escapeTerminalLines(err.message)}`);
-    for (const hint of err.hints) io.err(`  ${escapeTerminalLines(hint)}`);
-    return err.exitCode ?? (err.code === 'Usage' || err.code === 'NameInvalid' ? 2 : 1);
-  }
-  const wrapped = new ApiaryError('Io', err instanceof Error ? err.message : String(err), { cause: err });
-  io.err(`${paint(io, 'red', 'error:')} ${escapeTerminalLines(wrapped.message)}`);
-  if (env('APIARY_DEBUG') && err instanceof Error && err.stack) io.err(err.stack);
-  return 1;
-}
-
-function env(name: string): boolean {
-  return process.env[name] !== undefined && process.env[name] !== '';
+  return reportFailure(io, err);
 }

@@ -2,10 +2,14 @@
  * The entry of apiary's V8 start-up snapshot (`node --build-snapshot`, run by
  * scripts/bundle.mjs). `get` and `validate` are where start-up shows: most of
  * their time went to what every run redid the same way (reading the bundle
- * and its code cache, running its top level, building the zod schemas,
+ * and its code cache, running its top level, building the schemas,
  * compiling the YAML parser and the validators). The build loads the bundle,
  * runs both verbs once on the bundled manifests so what they run is compiled,
- * and V8 saves that heap; ./bin/apiary starts those verbs from it. Nothing of
+ * and V8 saves that heap; ./bin/apiary starts those verbs from it. Every start
+ * deserializes that heap, so it holds only what those runs need: the schemas
+ * as src/api/lite-schema.ts records them (not zod, loaded only for a document
+ * they refuse), and get and validate without commander (src/cli/snapshot-main.ts,
+ * which imports it only for a command line its own parser leaves). Nothing of
  * the run's environment is kept: the verbs take it from their context (the
  * build runs them with an empty environment), and paths come from where the
  * snapshot is at run time.

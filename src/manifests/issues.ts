@@ -5,7 +5,7 @@
  */
 import type { z } from 'zod';
 import { closest } from '../util/suggest.js';
-import { formatPath } from './locate.js';
+import { formatPath } from './field-path.js';
 
 interface Def {
   type: string;

@@ -11,7 +11,7 @@ import { accessWarnings } from './access.js';
 import { rateLimitWarnings } from './rate-limits.js';
 import type { ManifestError } from './errors.js';
 import { parseManifestText, type ParsedDocument } from './parse.js';
-import { TOOLS_LOCK_FILE } from './tools-lock.js';
+import { TOOLS_LOCK_FILE } from './tools-lock-file.js';
 import type { Resource } from './resource.js';
 
 export const MAX_MANIFEST_BYTES = 1024 * 1024;

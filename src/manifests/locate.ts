@@ -3,6 +3,7 @@
  * source, so every error points at the place to edit.
  */
 import { isMap, isPair, isScalar, isSeq, type Document, type LineCounter, type Node } from 'yaml';
+import { formatPath } from './field-path.js';
 
 export interface Position {
   line: number;
@@ -58,11 +59,4 @@ export function locate(
   return positionOf(node as Node, lc) ?? parentKeyPos ?? fallback;
 }
 
-export function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const segment of path) {
-    if (typeof segment === 'number') out += `[${segment}]`;
-    else out += out === '' ? String(segment) : `.${String(segment)}`;
-  }
-  return out;
-}
+export { formatPath };

@@ -10,7 +10,7 @@ import { referencedNames } from '../api/remote.js';
 import { KINDS, type Kind } from '../api/names.js';
 import { closest } from '../util/suggest.js';
 import type { ManifestError } from './errors.js';
-import { describeIssues } from './issues.js';
+import { checkManifest } from './check-manifest.js';
 import { locate, type Position } from './locate.js';
 import { gatewayUrlFields } from './access.js';
 import { slowRateWarnings } from './rate-limits.js';
@@ -107,9 +107,9 @@ function parseDocument(
   }
   result.kind = schema.kind;
 
-  const parsed = schema.schema.safeParse(input);
+  const parsed = checkManifest(schema.apiVersion, schema.kind, input);
   if (!parsed.success) {
-    for (const p of describeIssues(schema.schema, parsed.error.issues, input)) {
+    for (const p of parsed.problems) {
       error(locate(doc, p.path, lc, { atKey: p.atKey }), p.message);
     }
   }

@@ -15,8 +15,9 @@ import type { ToolsLock } from '../api/tool-lock.js';
 import { ApiaryError, messageOf } from '../errors.js';
 import { MANIFEST_WRITE, readTextIfPresent, writeFileAtomic } from '../util/atomic.js';
 import { formatPath, locate } from './locate.js';
+import { TOOLS_LOCK_FILE } from './tools-lock-file.js';
 
-export const TOOLS_LOCK_FILE = 'tools.lock.yaml';
+export { TOOLS_LOCK_FILE };
 export const TOOLS_LOCK_KIND = 'ToolsLock';
 
 const HEADER = '# Pinned tool definitions, written by `apiary tools lock` and `apiary tools approve`.\n# Commit it: a server whose tools differ from it is ToolsDrifted. The digest decides; the description is for reading.\n';

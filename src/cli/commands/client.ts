@@ -132,7 +132,7 @@ function registerSyncVerbs(client: Command, ctx: CliContext): void {
     .command('list')
     .description('each known client on this machine: registered or not, connected / stale / not configured, and its file')
     .option('--all', 'also the clients not found on this machine')
-    .addOption(outputOption(['table', 'json'], 'table'))
+    .addOption(outputOption(client, ['table', 'json'], 'table'))
     .action(async (opts: { all?: boolean; output: 'table' | 'json' }, cmd: Command) => {
       const { dir, stateDir } = ctx.locations(cmd);
       const { wanted } = await wantedNow(dir, stateDir);

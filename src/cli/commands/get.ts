@@ -4,14 +4,20 @@ import { ApiaryError } from '../../errors.js';
 import { matchesSelector, parseSelector, type Selector } from '../../manifests/selector.js';
 import { asList, readStateView, type ObjectView, type StateView, type WantedSecret } from '../../state/view.js';
 import { closest } from '../../util/suggest.js';
-import type { CliContext } from '../context.js';
+import type { CliContext, GlobalOptionSource } from '../context.js';
 import { outputOption } from '../context.js';
 import { controllerNotice, kindLabel, missingSecretMessage, secretTable, serialize, serverTable, sourceTable } from '../format.js';
 import { gatewayTable, policyTable } from '../access-format.js';
 import { escapeTerminalLines } from '../escape.js';
 import { paint } from '../io.js';
 
-type Output = 'table' | 'wide' | 'json' | 'yaml' | 'name';
+export const GET_OUTPUTS = ['table', 'wide', 'json', 'yaml', 'name'] as const;
+type Output = (typeof GET_OUTPUTS)[number];
+export interface GetOptions {
+  output: Output;
+  watch?: boolean;
+  selector?: string;
+}
 
 export function parseKinds(type: string | undefined): Kind[] {
   if (type === undefined || type.toLowerCase() === 'all') return ['MCPServer', 'Secret', 'GitRepository', 'Gateway', 'AccessPolicy'];
@@ -37,7 +43,7 @@ export function select(view: StateView, kinds: readonly Kind[], name: string | u
 }
 
 /** What get and describe share: the kinds, name and selector asked for, and the objects they pick. */
-export async function query(ctx: CliContext, cmd: Command, type: string | undefined, name: string | undefined, selectorText: string | undefined) {
+export async function query(ctx: CliContext, cmd: GlobalOptionSource, type: string | undefined, name: string | undefined, selectorText: string | undefined) {
   const kinds = parseKinds(type);
   const selector = parseSelector(selectorText ?? '');
   if (name !== undefined && selector.length > 0) throw new ApiaryError('Usage', 'a NAME and --selector do not go together');
@@ -78,18 +84,21 @@ export function registerGet(program: Command, ctx: CliContext): void {
     .description('list servers and secrets with phase, ready, restarts, age and url (never secret values)')
     .argument('[TYPE]', 'mcpservers (mcp), secrets, sources, gateways (gw), accesspolicies (policies), or all', 'all')
     .argument('[NAME]', 'one resource')
-    .addOption(outputOption(['table', 'wide', 'json', 'yaml', 'name'], 'table'))
+    .addOption(outputOption(program, GET_OUTPUTS, 'table'))
     .option('-l, --selector <SELECTOR>', 'only resources whose labels match, e.g. team=tools,tier!=dev')
     .option('-w, --watch', 'after listing, print a line for every change')
-    .action(async (type: string, name: string | undefined, opts: { output: Output; watch?: boolean; selector?: string }, cmd: Command) => {
-      const { kinds, selector, dir, stateDir, view, objects, wanted } = await query(ctx, cmd, type, name, opts.selector);
-      if (view.manifestsError !== undefined) ctx.io.err(paint(ctx.io, 'yellow', `warning: ${escapeTerminalLines(view.manifestsError)}`));
-      for (const problem of view.stateProblems) ctx.io.err(paint(ctx.io, 'yellow', `warning: ${escapeTerminalLines(problem)}`));
-      const notice = controllerNotice(view, Date.now());
-      if (notice) ctx.io.err(paint(ctx.io, 'yellow', `warning: ${notice}`));
-      if (opts.output !== 'name' || objects.length > 0) ctx.io.out(render(objects, kinds, opts.output, Date.now(), name !== undefined && kinds.length === 1, wanted));
-      if (opts.watch) await watch(ctx, { dir, stateDir, kinds, name, selector, output: opts.output, shown: objects });
-    });
+    .action((type: string, name: string | undefined, opts: GetOptions, cmd: Command) => runGet(ctx, type, name, opts, cmd));
+}
+
+/** get, once its arguments are read (by commander, or by the start-up snapshot's parser: src/cli/snapshot-argv.ts). */
+export async function runGet(ctx: CliContext, type: string, name: string | undefined, opts: GetOptions, cmd: GlobalOptionSource): Promise<void> {
+  const { kinds, selector, dir, stateDir, view, objects, wanted } = await query(ctx, cmd, type, name, opts.selector);
+  if (view.manifestsError !== undefined) ctx.io.err(paint(ctx.io, 'yellow', `warning: ${escapeTerminalLines(view.manifestsError)}`));
+  for (const problem of view.stateProblems) ctx.io.err(paint(ctx.io, 'yellow', `warning: ${escapeTerminalLines(problem)}`));
+  const notice = controllerNotice(view, Date.now());
+  if (notice) ctx.io.err(paint(ctx.io, 'yellow', `warning: ${notice}`));
+  if (opts.output !== 'name' || objects.length > 0) ctx.io.out(render(objects, kinds, opts.output, Date.now(), name !== undefined && kinds.length === 1, wanted));
+  if (opts.watch) await watch(ctx, { dir, stateDir, kinds, name, selector, output: opts.output, shown: objects });
 }
 
 interface WatchOptions {

@@ -36,7 +36,7 @@ export function registerPolicy(program: Command, ctx: CliContext): void {
     .addOption(new Option('--group <GROUP>', "one of the caller's groups (repeat for more)").argParser((value: string, previous: string[]) => [...previous, value]).default([], 'none'))
     .option('--token <TOKEN>', 'the caller holds the local bearer token: --token local')
     .option('--kind <KIND>', 'tool, prompt or resource', 'tool')
-    .addOption(outputOption(['text', 'json'], 'text'))
+    .addOption(outputOption(policy, ['text', 'json'], 'text'))
     .action(async (server: string, name: string, opts: CheckOptions, cmd: Command) => {
       const subject = subjectOf(opts);
       const kind = kindOf(opts.kind);

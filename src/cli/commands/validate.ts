@@ -8,19 +8,28 @@ import { openSecret, type Openers } from '../../crypto/secret-data.js';
 import type { Resource } from '../../manifests/resource.js';
 import type { Io } from '../io.js';
 import { paint } from '../io.js';
-import { outputOption, type CliContext } from '../context.js';
+import { outputOption, type CliContext, type GlobalOptionSource } from '../context.js';
 
 export function registerValidate(program: Command, ctx: CliContext): void {
   program
     .command('validate')
     .description('check every manifest in a directory (or one file); errors as file:line:col: message')
     .argument('[PATH]', 'directory or file to check (default: --dir)')
-    .addOption(outputOption(['text', 'json'], 'text'))
+    .addOption(outputOption(program, VALIDATE_OUTPUTS, 'text'))
     .option('--decrypt', "also open every sealed value with this machine's key or age identity (APIARY_AGE_IDENTITY in a pipeline), naming each that does not open; no value is printed")
-    .action(async (path: string | undefined, opts: { output: 'text' | 'json'; decrypt?: boolean }, cmd: Command) => {
-      const target = path ?? ctx.locations(cmd).dirDisplay;
-      ctx.exitCode = await validate(ctx.io, target, opts.output, opts.decrypt === true ? ctx.keys : undefined);
-    });
+    .action((path: string | undefined, opts: ValidateOptions, cmd: Command) => runValidate(ctx, path, opts, cmd));
+}
+
+export const VALIDATE_OUTPUTS = ['text', 'json'] as const;
+export interface ValidateOptions {
+  output: (typeof VALIDATE_OUTPUTS)[number];
+  decrypt?: boolean;
+}
+
+/** validate, once its arguments are read (by commander, or by the start-up snapshot's parser: src/cli/snapshot-argv.ts). */
+export async function runValidate(ctx: CliContext, path: string | undefined, opts: ValidateOptions, cmd: GlobalOptionSource): Promise<void> {
+  const target = path ?? ctx.locations(cmd).dirDisplay;
+  ctx.exitCode = await validate(ctx.io, target, opts.output, opts.decrypt === true ? ctx.keys : undefined);
 }
 
 /** Every sealed value that does not open here, as file:line: message. */
