@@ -3,8 +3,8 @@
  * playwright-core (never a downloaded browser), with the flags that keep it
  * off the network on a closed machine.
  */
-import { existsSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
+import { onPath } from './tools.js';
 
 export const CHROMIUM = process.env['APIARY_CHROMIUM'] ?? '/usr/bin/chromium';
 
@@ -19,8 +19,9 @@ export const CHROMIUM_ARGS = [
   '--disable-sync',
 ];
 
+/** A Chromium that can be run (a file there that is not executable is none). */
 export function hasChromium(): boolean {
-  return existsSync(CHROMIUM);
+  return onPath(CHROMIUM);
 }
 
 export function launchChromium(): Promise<Browser> {
