@@ -13,6 +13,7 @@ import { hangingGitRemote } from './git-hang.js';
 import { hostedYaml, startHosted, type Hosted } from './hosted.js';
 import { dropUploads, pingEndpoint, stallUploads } from './ingress.js';
 import { controllerAlive, noCanary, oneProcessEach, stateFilesSound } from './invariants.js';
+import { seededRandom } from './seeded.js';
 import { killGroup, rssKb, sleep, World, type ServerDecl } from './world.js';
 
 export const FAULTS = [
@@ -57,23 +58,11 @@ export interface ChaosReport {
   soak: { edits: number; rssKb: { at: number; kb: number }[]; seconds: number };
 }
 
-/** A small seeded generator (mulberry32): the same seed replays the same faults. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const canary = (): string => `CANARY-${randomBytes(9).toString('hex')}`;
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31);
-  const random = rng(seed);
+  const random = seededRandom(seed);
   const log = options.log ?? (() => undefined);
   const convergeLimit = options.convergeMs ?? 2_000;
   const faults = options.faults ?? FAULTS;

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../chaos/seeded.js';
 import { FormMatcher } from '../src/api/form-matcher.js';
 import { redactValue, SecretRedactor, secretForms, type SecretMatch } from '../src/api/secret-redactor.js';
 
@@ -22,22 +23,10 @@ function byMatcher(forms: readonly string[], text: string): [number, string][] {
   return out;
 }
 
-/** A seeded generator, so a failure names the seed that shows it again. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('FormMatcher', () => {
   it('finds, at each place a form starts, the longest form that does, as a RegExp of them all does', () => {
     for (let seed = 1; seed <= 300; seed++) {
-      const random = rng(seed);
+      const random = seededRandom(seed);
       // A small alphabet makes forms overlap, nest and share blocks; lengths from 6 (two-character blocks) up.
       const alphabet = seed % 3 === 0 ? 'ab' : seed % 3 === 1 ? 'abcd€' : 'abcdefghijklmnopqrstuvwxyz0123456789';
       const word = (n: number): string => Array.from({ length: n }, () => alphabet[Math.floor(random() * alphabet.length)]).join('');
@@ -111,7 +100,7 @@ describe('SecretRedactor.mayHoldJson', () => {
   });
 
   it('agrees with the walk on random messages: never false where the walk finds a value', () => {
-    const random = rng(7);
+    const random = seededRandom(7);
     const pieces = [value, JSON.stringify(value).slice(1, -1), encodeURIComponent(value), 'abcdef0123456789', 'abcdef012345678', 'lorem ', '"', '\\', '/', 'é', '\n'];
     let positives = 0;
     for (let i = 0; i < 2000; i++) {
