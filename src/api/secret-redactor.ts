@@ -121,12 +121,9 @@ export class SecretRedactor {
   mayHoldJson(json: string): boolean {
     if (this.#written === undefined) return false;
     if (json.includes('\\u') || json.includes('\\/')) return true;
-    const first = json.indexOf(TEXT_TOKEN);
-    if (first !== -1) {
-      let count = 1;
-      for (let at = json.indexOf(TEXT_TOKEN, first + 1); at !== -1 && count < 4; at = json.indexOf(TEXT_TOKEN, at + 1)) count++;
-      if (count >= 4) return true;
-    }
+    let tokens = 0;
+    for (let at = json.indexOf(TEXT_TOKEN); at !== -1 && tokens < 4; at = json.indexOf(TEXT_TOKEN, at + 1)) tokens++;
+    if (tokens >= 4) return true;
     return this.#written.test(json);
   }
 
