@@ -3,7 +3,6 @@
  * source, so every error points at the place to edit.
  */
 import { isMap, isPair, isScalar, isSeq, type Document, type LineCounter, type Node } from 'yaml';
-import { formatPath } from './field-path.js';
 
 export interface Position {
   line: number;
@@ -59,4 +58,3 @@ export function locate(
   return positionOf(node as Node, lc) ?? parentKeyPos ?? fallback;
 }
 
-export { formatPath };

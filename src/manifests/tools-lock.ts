@@ -14,7 +14,8 @@ import { API_GROUP_VERSION } from '../api/names.js';
 import type { ToolsLock } from '../api/tool-lock.js';
 import { ApiaryError, messageOf } from '../errors.js';
 import { MANIFEST_WRITE, readTextIfPresent, writeFileAtomic } from '../util/atomic.js';
-import { formatPath, locate } from './locate.js';
+import { formatPath } from './field-path.js';
+import { locate } from './locate.js';
 import { TOOLS_LOCK_FILE } from './tools-lock-file.js';
 
 export { TOOLS_LOCK_FILE };
