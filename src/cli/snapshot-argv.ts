@@ -21,7 +21,7 @@ export type SnapshotCommand =
 interface OptionSpec {
   /** The key in commander's options object. */
   key: string;
-  /** A value it takes, and the ones allowed (undefined: any). */
+  /** The values it takes: those listed, or 'any'; undefined for a flag that takes none. */
   value?: readonly string[] | 'any';
 }
 
