@@ -212,6 +212,22 @@ export function checkManifest(apiVersion, kind, input) {
   },
 ];
 
+/**
+ * In the start-up snapshot's bundle, apiary's imports of node:fs/promises get
+ * src/cli/snapshot-fs.ts instead: the same functions, its reads blocking
+ * (get and validate read a dozen small files; as promises, each a trip to the
+ * thread pool, they cost ~3 ms of a start). Its own import of node:fs/promises
+ * is node's.
+ */
+const blockingReads = {
+  name: 'blocking-reads',
+  setup(build) {
+    build.onResolve({ filter: /^(node:)?fs\/promises$/ }, (args) =>
+      /[\\/]dist[\\/]src[\\/]/.test(args.importer) && !/[\\/]cli[\\/]snapshot-fs\.js$/.test(args.importer) ? { path: join(process.cwd(), 'dist', 'src', 'cli', 'snapshot-fs.js') } : undefined,
+    );
+  },
+};
+
 const OPTIONS = {
   bundle: true,
   platform: 'node',
@@ -277,7 +293,7 @@ const MAIN_PLUGINS = [requireInsteadOfImport, requireVendor, lazyChildProcess, e
 await build({ ...OPTIONS, plugins: MAIN_PLUGINS, entryPoints: ['dist/src/cli/bin.js'], outfile: 'dist/apiary.cjs' });
 asciiOnly('dist/apiary.cjs');
 // What the start-up snapshot holds (below): the CLI with get and validate only, built the same way.
-await build({ ...OPTIONS, plugins: [onlySnapshotVerbs, ...liteSchemas, ...MAIN_PLUGINS], entryPoints: ['dist/src/cli/snapshot-main.js'], outfile: 'dist/apiary-snapshot.cjs' });
+await build({ ...OPTIONS, plugins: [onlySnapshotVerbs, blockingReads, ...liteSchemas, ...MAIN_PLUGINS], entryPoints: ['dist/src/cli/snapshot-main.js'], outfile: 'dist/apiary-snapshot.cjs' });
 asciiOnly('dist/apiary-snapshot.cjs');
 // The zod path the snapshot's get and validate load for a document the lite schemas refuse.
 await build({ ...OPTIONS, plugins: [...zodWithoutMetadataClones, englishOnlyZod], entryPoints: ['dist/src/manifests/check-manifest.js'], outfile: `dist/${SNAPSHOT_ZOD}` });
