@@ -9,36 +9,21 @@
  * manifests from the snapshot is compared with the bundle's in
  * test/cli-startup.test.ts.
  */
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { describe, expect, it, vi } from 'vitest';
 import * as liteSchema from '../src/api/lite-schema.js';
 import { conform, REFUSED } from '../src/api/lite-schema.js';
 import { MANIFEST_SCHEMAS } from '../src/api/manifests.js';
-import { ROOT } from './helpers/cli.js';
+import { manifestTexts } from './helpers/manifest-texts.js';
 
 vi.resetModules();
 vi.doMock('zod', () => liteSchema);
 const LITE = (await import('../src/api/manifests.js')).MANIFEST_SCHEMAS;
 vi.doUnmock('zod');
 
-async function yamlFiles(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile() && /\.ya?ml$/.test(entry.name)) out.push(join(entry.parentPath, entry.name));
-  }
-  return out.sort();
-}
-
 /** Every document of the shipped and test manifests, and of the README's yaml blocks, as YAML makes it. */
 async function documents(): Promise<{ where: string; input: unknown }[]> {
-  const texts: { where: string; text: string }[] = [];
-  for (const dir of ['manifests', 'examples', 'catalog', 'test/fixtures']) {
-    for (const file of await yamlFiles(join(ROOT, dir))) texts.push({ where: file.slice(ROOT.length + 1), text: await readFile(file, 'utf8') });
-  }
-  const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
-  for (const [i, block] of [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].entries()) texts.push({ where: `README.md yaml block ${i + 1}`, text: block[1]! });
+  const texts = await manifestTexts();
   const out: { where: string; input: unknown }[] = [];
   for (const { where, text } of texts) {
     for (const [i, doc] of parseAllDocuments(text).entries()) {
