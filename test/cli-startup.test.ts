@@ -84,6 +84,9 @@ describe('the built CLI loads what a verb needs', () => {
     // (src/api/lite-schema.ts) and load zod's path, a file of its own, only for a document those refuse.
     expect(readFileSync(join(DIST, 'apiary-snapshot.cjs'), 'latin1')).not.toContain('_zod');
     expect(readFileSync(join(DIST, 'apiary-snapshot-zod.cjs'), 'latin1')).toContain('_zod');
+    // Nor the yaml package: manifests are read by src/manifests/yaml-lite.ts there; the package is a file of its own.
+    expect(readFileSync(join(DIST, 'apiary-snapshot.cjs'), 'latin1')).not.toContain('Implicit keys need to be on a single line');
+    expect(readFileSync(join(DIST, 'apiary-snapshot-yaml.cjs'), 'latin1')).toContain('Implicit keys need to be on a single line');
     // Nor, in that file, the zod schemas made for metadata only: the ones clones were made from (their parent
     // link) and describe's clones (with the description registered); the main bundle keeps both.
     for (const metadata of [/_zod\.parent\s*=\s*inst\b/, /globalRegistry\.add\(cl,\s*\{\s*description\s*\}\)/]) {
@@ -168,6 +171,29 @@ describe('the built CLI loads what a verb needs', () => {
     // zod's path was read for the documents the lite schemas refused (a YAML syntax error, say, never reaches a
     // schema); for valid ones it is not (the test above).
     expect(withZod).toBeGreaterThan(40);
+  });
+
+  it('reads the valid fixtures without the yaml package, as the bundle does, and loads it for a YAML error and for -o yaml', { timeout: 120_000 }, async () => {
+    const fixtures = join(ROOT, 'test', 'fixtures', 'manifests');
+    const state = await tempDir();
+    const cases: { args: string[]; yaml: boolean }[] = [
+      ...['valid', 'access', 'rate-limits'].flatMap((dir) => [
+        { args: ['validate', join(fixtures, dir)], yaml: false },
+        { args: ['validate', '-o', 'json', join(fixtures, dir)], yaml: false },
+        { args: ['get', '-o', 'json', '--dir', join(fixtures, dir), '--state-dir', state], yaml: false },
+      ]),
+      { args: ['validate', join(fixtures, 'invalid', '01-yaml-syntax.yaml')], yaml: true },
+      { args: ['get', 'mcpservers', '-o', 'yaml', '--dir', join(fixtures, 'valid'), '--state-dir', state], yaml: true },
+    ];
+    for (const { args, yaml } of cases) {
+      const trace = await tracer();
+      const snapshot = await runCli(args, { env: { ...WITH_BUILDER, ...trace.env } });
+      const read = (await trace.read())[0] ?? [];
+      expect(read[0], args.join(' ')).toBe('snapshot');
+      expect(read.includes('apiary-snapshot-yaml.cjs'), `${args.join(' ')}: the yaml package loaded`).toBe(yaml);
+      const bundle = spawnSync(BUILDER ?? process.execPath, [LAUNCHER, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, encoding: 'utf8' });
+      expect({ code: snapshot.code, stdout: snapshot.stdout, stderr: snapshot.stderr }, args.join(' ')).toEqual({ code: bundle.status, stdout: bundle.stdout, stderr: bundle.stderr });
+    }
   });
 
   it('bin/apiary starts without the snapshot when the node on PATH is not the one that made it, or has changed since', async () => {
