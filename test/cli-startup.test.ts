@@ -196,6 +196,27 @@ describe('the built CLI loads what a verb needs', () => {
     }
   });
 
+  it('writes a long answer whole through a pipe, and stops quietly when the reader goes (get | head -1)', { timeout: 60_000 }, async () => {
+    // More than a pipe holds (64 KiB): 1,500 servers, ~130 KB of table.
+    const dir = await tempDir();
+    const state = await tempDir();
+    const server = (i: number): string => `apiVersion: apiary.dev/v1alpha1\nkind: MCPServer\nmetadata:\n  name: server-${String(i).padStart(5, '0')}-with-a-longish-name\nspec:\n  command: node\n`;
+    await writeFile(join(dir, 'all.yaml'), Array.from({ length: 1500 }, (_, i) => server(i)).join('---\n'));
+    const args = ['get', 'mcpservers', '--dir', dir, '--state-dir', state];
+    const whole = await runCli(args, { env: WITH_BUILDER });
+    const bundle = spawnSync(BUILDER ?? process.execPath, [LAUNCHER, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, encoding: 'utf8' });
+    expect(whole.stdout.length).toBeGreaterThan(100_000);
+    expect({ code: whole.code, stdout: whole.stdout }).toEqual({ code: bundle.status, stdout: bundle.stdout });
+    // The reader is gone before the answer is written (as head's is once it has its line): it has nowhere to go.
+    const child = spawn(join(ROOT, 'bin', 'apiary'), args, { cwd: ROOT, env: { ...process.env, ...WITH_BUILDER }, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    expect(code).toBe(0);
+    expect(stderr).not.toMatch(/EPIPE|Error/);
+  });
+
   it('bin/apiary starts without the snapshot when the node on PATH is not the one that made it, or has changed since', async () => {
     // A copy of the built CLI with its snapshot, whose files the test may age.
     const copy = await tempDir();

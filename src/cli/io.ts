@@ -1,4 +1,6 @@
 /** Terminal output: the only place that knows about TTYs and colour. */
+import { fstatSync, statSync, writeSync } from 'node:fs';
+
 export interface Io {
   out(text: string): void;
   err(text: string): void;
@@ -8,17 +10,96 @@ export interface Io {
   status(text: string | undefined): void;
 }
 
+const line = (text: string): string => (text.endsWith('\n') ? text : `${text}\n`);
+
+/** A status line on stderr, when it is a terminal. */
+function terminalStatus(text: string | undefined): void {
+  if (process.stderr.isTTY !== true) return;
+  process.stderr.write(text === undefined ? '\r\u001b[2K' : `\r\u001b[2K${text}`);
+}
+
+const colorFor = (isTTY: boolean): boolean => isTTY && process.env['NO_COLOR'] === undefined && process.env['TERM'] !== 'dumb';
+
 export function processIo(): Io {
   const isTTY = process.stdout.isTTY === true;
   return {
-    out: (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
-    err: (text) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
-    color: isTTY && process.env['NO_COLOR'] === undefined && process.env['TERM'] !== 'dumb',
+    out: (text) => process.stdout.write(line(text)),
+    err: (text) => process.stderr.write(line(text)),
+    color: colorFor(isTTY),
     isTTY,
-    status: (text) => {
-      if (process.stderr.isTTY !== true) return;
-      process.stderr.write(text === undefined ? '\r\u001b[2K' : `\r\u001b[2K${text}`);
-    },
+    status: terminalStatus,
+  };
+}
+
+/**
+ * Whether `fd` could be a terminal: every terminal is a character device, and
+ * /dev/null, the one character device output is commonly sent to, is not.
+ */
+function mightBeTerminal(fd: number): boolean {
+  try {
+    const info = fstatSync(fd);
+    return info.isCharacterDevice() && info.rdev !== statSync('/dev/null').rdev;
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Writes to `fd` with write(2), whole, from the first call. A descriptor
+ * open without blocking that is full (EAGAIN) hands the rest, and all later
+ * text, to node's stream for it, which waits; a reader gone (EPIPE: `apiary
+ * get | head -1`) ends the output quietly, as the default SIGPIPE would.
+ */
+function descriptorWriter(fd: number, stream: () => NodeJS.WriteStream): (text: string) => void {
+  let fallback: NodeJS.WriteStream | undefined;
+  let closed = false;
+  return (text) => {
+    if (closed) return;
+    if (fallback !== undefined) {
+      fallback.write(text);
+      return;
+    }
+    const bytes = Buffer.from(text);
+    let done = 0;
+    while (done < bytes.length) {
+      try {
+        done += writeSync(fd, bytes, done);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EPIPE') {
+          closed = true;
+          return;
+        }
+        if (code !== 'EAGAIN') throw err;
+        fallback = stream();
+        fallback.write(bytes.subarray(done));
+        return;
+      }
+    }
+  };
+}
+
+/**
+ * processIo for a verb that runs once and exits (the start-up snapshot's get
+ * and validate): output that is certainly not a terminal (a file, a pipe,
+ * /dev/null) is written straight to its descriptor, without node's stream
+ * for it, whose making (a socket for a pipe, with the net module) costs a
+ * start 0.3-1 ms; a terminal, or what might be one, gets processIo's stream,
+ * which knows it for sure.
+ */
+export function descriptorIo(): Io {
+  const outTerminal = mightBeTerminal(1);
+  const errTerminal = mightBeTerminal(2);
+  if (outTerminal && errTerminal) return processIo();
+  const isTTY = outTerminal && process.stdout.isTTY === true;
+  const out = outTerminal ? (text: string): unknown => process.stdout.write(text) : descriptorWriter(1, () => process.stdout);
+  const err = errTerminal ? (text: string): unknown => process.stderr.write(text) : descriptorWriter(2, () => process.stderr);
+  return {
+    out: (text) => out(line(text)),
+    err: (text) => err(line(text)),
+    color: colorFor(isTTY),
+    isTTY,
+    status: errTerminal ? terminalStatus : () => undefined,
   };
 }
 

@@ -10,7 +10,7 @@
  * it never runs on its own.
  */
 import { createContext } from './context.js';
-import { processIo, type Io } from './io.js';
+import { descriptorIo, type Io } from './io.js';
 import type { Verbs } from './main.js';
 import { reportFailure } from './report-failure.js';
 import { readSnapshotArgv, type SnapshotCommand } from './snapshot-argv.js';
@@ -37,6 +37,6 @@ const handoff = (globalThis as Record<symbol, unknown>)[HANDOFF] as ((run: Main)
 if (handoff === undefined) throw new Error('snapshot-main is for the start-up snapshot\'s build only');
 handoff(async (argv, io, env) => {
   const command = readSnapshotArgv(argv);
-  if (command !== undefined) return run(command, io ?? processIo(), env);
+  if (command !== undefined) return run(command, io ?? descriptorIo(), env);
   return (await import('./main.js')).main(argv, io, env, SNAPSHOT_VERBS);
 });
