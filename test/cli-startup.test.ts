@@ -21,6 +21,7 @@ import { APIARY_VERSION } from '../src/util/version.js';
 import { ROOT, runCli, spawnUp } from './helpers/cli.js';
 import { harness } from './helpers/controller.js';
 import { tempDir } from './helpers/tmp.js';
+import { needsScript } from './helpers/tools.js';
 
 const EVERYTHING = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/dist/index.js');
 const DIST = join(ROOT, 'dist');
@@ -70,6 +71,8 @@ async function tracer(): Promise<{ env: NodeJS.ProcessEnv; read: () => Promise<s
 }
 
 const LAUNCHER = join(DIST, 'src', 'cli', 'launch.cjs');
+/** script(1), for a pseudo-terminal. */
+const terminal = needsScript();
 
 describe('the built CLI loads what a verb needs', () => {
   it('the Kubernetes client and the MCP SDKs are files of their own, which --version does not read; get and validate start from the snapshot and read no bundle file', async () => {
@@ -215,6 +218,22 @@ describe('the built CLI loads what a verb needs', () => {
     const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
     expect(code).toBe(0);
     expect(stderr).not.toMatch(/EPIPE|Error/);
+  });
+
+  it.skipIf(!terminal.available)('on a terminal, prints what the bundle prints, colours included', { timeout: 60_000 }, async () => {
+    const state = await tempDir();
+    const fixtures = join(ROOT, 'test', 'fixtures', 'manifests');
+    const onTerminal = (command: string): string => {
+      const run = spawnSync('script', ['-qfec', command, '/dev/null'], { cwd: ROOT, env: { ...process.env, ...WITH_BUILDER, NO_COLOR: undefined, TERM: 'xterm' }, encoding: 'utf8' });
+      return `${run.stdout}(exit ${run.status})`;
+    };
+    for (const args of [`get --dir manifests --state-dir ${state}`, `validate ${join(fixtures, 'valid')}`, `validate ${join(fixtures, 'invalid', '05-name-uppercase.yaml')}`]) {
+      const snapshot = onTerminal(`${join(ROOT, 'bin', 'apiary')} ${args}`);
+      expect(snapshot, args).toMatch(args.startsWith('get') ? /NAME/ : /valid|error/);
+      expect(snapshot, args).toBe(onTerminal(`${BUILDER ?? process.execPath} ${LAUNCHER} ${args}`));
+    }
+    // Colour, which only a terminal gets: the warning get gives for a state directory no controller has written.
+    expect(onTerminal(`${join(ROOT, 'bin', 'apiary')} get --dir manifests --state-dir ${state}`)).toContain('\u001b[33mwarning:');
   });
 
   it('bin/apiary starts without the snapshot when the node on PATH is not the one that made it, or has changed since', async () => {

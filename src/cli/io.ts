@@ -32,8 +32,27 @@ export function processIo(): Io {
 }
 
 /**
- * Whether `fd` could be a terminal: every terminal is a character device, and
- * /dev/null, the one character device output is commonly sent to, is not.
+ * Whether `fd` is a terminal, asked as node's own stdio streams ask (libuv's
+ * guess of the handle, through tty_wrap) without making one: true or false,
+ * or undefined when that binding is not there to ask. process.binding is
+ * kept by node for compatibility (DEP0111, documentation only); bin/apiary
+ * starts the snapshot only without NODE_OPTIONS that could turn such notices
+ * into warnings.
+ */
+function isTerminal(fd: number): boolean | undefined {
+  try {
+    const binding = (process as unknown as { binding(name: string): { isTTY?: (fd: number) => unknown } }).binding('tty_wrap');
+    const answer = binding.isTTY?.(fd);
+    return typeof answer === 'boolean' ? answer : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Without that answer, whether `fd` could be a terminal: every terminal is a
+ * character device, and /dev/null, the one character device output is
+ * commonly sent to, is not.
  */
 function mightBeTerminal(fd: number): boolean {
   try {
@@ -81,25 +100,27 @@ function descriptorWriter(fd: number, stream: () => NodeJS.WriteStream): (text: 
 
 /**
  * processIo for a verb that runs once and exits (the start-up snapshot's get
- * and validate): output that is certainly not a terminal (a file, a pipe,
- * /dev/null) is written straight to its descriptor, without node's stream
- * for it, whose making (a socket for a pipe, with the net module) costs a
- * start 0.3-1 ms; a terminal, or what might be one, gets processIo's stream,
- * which knows it for sure.
+ * and validate): output is written straight to its descriptor, a terminal's
+ * as a file's or a pipe's, without node's stream for it, whose making (a
+ * socket for a pipe, with the net module; a tty stream for a terminal) costs
+ * such a start 0.5-1 ms. Where it cannot be told whether a descriptor is a
+ * terminal and it may be one, that descriptor gets processIo's stream.
  */
 export function descriptorIo(): Io {
-  const outTerminal = mightBeTerminal(1);
-  const errTerminal = mightBeTerminal(2);
-  if (outTerminal && errTerminal) return processIo();
-  const isTTY = outTerminal && process.stdout.isTTY === true;
-  const out = outTerminal ? (text: string): unknown => process.stdout.write(text) : descriptorWriter(1, () => process.stdout);
-  const err = errTerminal ? (text: string): unknown => process.stderr.write(text) : descriptorWriter(2, () => process.stderr);
+  const outTerminal = isTerminal(1);
+  const errTerminal = isTerminal(2);
+  const outDirect = outTerminal !== undefined || !mightBeTerminal(1);
+  const errDirect = errTerminal !== undefined || !mightBeTerminal(2);
+  if (!outDirect && !errDirect) return processIo();
+  const isTTY = outTerminal ?? (!outDirect && process.stdout.isTTY === true);
+  const out = outDirect ? descriptorWriter(1, () => process.stdout) : (text: string): unknown => process.stdout.write(text);
+  const err = errDirect ? descriptorWriter(2, () => process.stderr) : (text: string): unknown => process.stderr.write(text);
   return {
     out: (text) => out(line(text)),
     err: (text) => err(line(text)),
     color: colorFor(isTTY),
     isTTY,
-    status: errTerminal ? terminalStatus : () => undefined,
+    status: errTerminal === false || (errTerminal === undefined && errDirect) ? () => undefined : terminalStatus,
   };
 }
 
