@@ -75,7 +75,7 @@ const LAUNCHER = join(DIST, 'src', 'cli', 'launch.cjs');
 const terminal = needsScript();
 
 describe('the built CLI loads what a verb needs', () => {
-  it('the Kubernetes client and the MCP SDKs are files of their own, which --version does not read; get and validate start from the snapshot and read no bundle file', async () => {
+  it('the Kubernetes client and the MCP SDKs are files of their own, which --version among options does not read; get, validate and --version start from the snapshot and read no bundle file', async () => {
     expect(existsSync(join(DIST, 'vendor', 'kubernetes.cjs'))).toBe(true);
     expect(existsSync(join(DIST, 'vendor', 'mcp.cjs'))).toBe(true);
     expect(existsSync(join(DIST, 'apiary.blob'))).toBe(true);
@@ -98,7 +98,8 @@ describe('the built CLI loads what a verb needs', () => {
     }
     const state = await tempDir();
     const cases: [string[], string[]][] = [
-      [['--version'], ['apiary.cjs']],
+      [['--dir', 'manifests', '--version'], ['apiary.cjs']],
+      [['--version'], ['snapshot', `argv1=${LAUNCHER}`]],
       [['get', '--dir', 'manifests', '--state-dir', state], ['snapshot', `argv1=${LAUNCHER}`]],
       [['validate', 'manifests'], ['snapshot', `argv1=${LAUNCHER}`]],
     ];
@@ -340,6 +341,9 @@ describe('the built CLI loads what a verb needs', () => {
       spawnSync(join(links, 'apiary'), ['--version'], { encoding: 'utf8' }),
       spawnSync('sh', ['bin/apiary', '--version'], { cwd: ROOT, encoding: 'utf8' }),
       spawnSync('sh', ['apiary', '--version'], { cwd: join(ROOT, 'bin'), encoding: 'utf8' }),
+      // -V, and --version among other options (commander's, not the snapshot's), print the same.
+      spawnSync('sh', ['bin/apiary', '-V'], { cwd: ROOT, encoding: 'utf8' }),
+      spawnSync('sh', ['bin/apiary', '--dir', 'manifests', '--version'], { cwd: ROOT, encoding: 'utf8' }),
     ];
     for (const run of runs) expect([run.status, run.stdout.trim(), run.stderr]).toEqual([0, APIARY_VERSION, '']);
   });

@@ -15,6 +15,7 @@ import { VALIDATE_OUTPUTS, type ValidateOptions } from './commands/validate.js';
 import type { GlobalOptionSource } from './context.js';
 
 export type SnapshotCommand =
+  | { verb: 'version' }
   | { verb: 'get'; type: string; name: string | undefined; opts: GetOptions; globals: GlobalOptionSource }
   | { verb: 'validate'; path: string | undefined; opts: ValidateOptions; globals: GlobalOptionSource };
 
@@ -62,6 +63,8 @@ function globalsOf(values: Record<string, unknown>): GlobalOptionSource {
 
 /** get or validate as commander would read `argv`, or undefined: a form left to commander. */
 export function readSnapshotArgv(argv: readonly string[]): SnapshotCommand | undefined {
+  // `apiary --version` alone (commander prints the version and a newline).
+  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) return { verb: 'version' };
   let verb: keyof typeof VERBS | undefined;
   const positionals: string[] = [];
   const values: Record<string, unknown> = {};

@@ -14,6 +14,7 @@ import { descriptorIo, type Io } from './io.js';
 import type { Verbs } from './main.js';
 import { reportFailure } from './report-failure.js';
 import { readSnapshotArgv, type SnapshotCommand } from './snapshot-argv.js';
+import { APIARY_VERSION } from '../util/version.js';
 
 const SNAPSHOT_VERBS: Verbs = {
   get: () => import('./commands/get.js').then((m) => m.registerGet),
@@ -21,6 +22,10 @@ const SNAPSHOT_VERBS: Verbs = {
 };
 
 async function run(command: SnapshotCommand, io: Io, env: NodeJS.ProcessEnv): Promise<number> {
+  if (command.verb === 'version') {
+    io.out(APIARY_VERSION);
+    return 0;
+  }
   const ctx = createContext(io, env);
   try {
     if (command.verb === 'get') await (await import('./commands/get.js')).runGet(ctx, command.type, command.name, command.opts, command.globals);
