@@ -189,6 +189,9 @@ describe('the snapshot\'s YAML reader', () => {
       'a: 1\nb:\n# c\n\n---\n',
       'a: [x: 1]\n',
       'a: {[x]: 1}\n',
+      // Deeper than the reader follows (a text made to exhaust its stack): the package's.
+      `a: ${'['.repeat(100_000)}${']'.repeat(100_000)}\n`,
+      Array.from({ length: 100 }, (_, i) => `${' '.repeat(i)}k${i}:\n`).join(''),
     ];
     for (const text of cases) {
       const lc = new LineCounter();

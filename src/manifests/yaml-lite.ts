@@ -119,6 +119,9 @@ function resolvePlain(text: string): LiteScalar['value'] {
   return text;
 }
 
+/** Nodes within nodes the reader follows; manifests need a handful. */
+const MAX_DEPTH = 64;
+
 /** Characters that cannot start a plain scalar (YAML 1.2, c-indicator); "-", "?" and ":" can, before a safe character. */
 const INDICATORS = new Set([...',[]{}#&*!|>\'"%@`']);
 /** Flow indicators: they end a plain scalar inside [ ] and { }. */
@@ -138,6 +141,8 @@ class Reader {
    * package leaves out of its document.
    */
   private lastEnd = 0;
+  /** How many nodes deep the reader is: past MAX_DEPTH (a text written to exhaust the stack), the package reads it. */
+  private depth = 0;
 
   constructor(private readonly text: string) {
     let start = 0;
@@ -229,9 +234,13 @@ class Reader {
   /** The node whose first line is the current one, at that line's indentation. */
   private block(indent: number): LiteNode {
     const line = this.lines[this.i]!;
-    if (this.isItem(line)) return this.sequence(indent);
-    if (this.keyEnd(line.start + line.indent, line.end) !== undefined) return this.mapping(indent);
-    return unsupported();
+    if (++this.depth > MAX_DEPTH) unsupported();
+    let node: LiteNode;
+    if (this.isItem(line)) node = this.sequence(indent);
+    else if (this.keyEnd(line.start + line.indent, line.end) !== undefined) node = this.mapping(indent);
+    else return unsupported();
+    this.depth--;
+    return node;
   }
 
   /** Whether the line's content is a sequence item: "-" then a space or the line's end. */
@@ -425,6 +434,7 @@ class Reader {
   /** A flow sequence or mapping (of scalars, or of flow sequences and mappings), closed on its line. */
   private flow(p: number, end: number): { node: LiteSeq | LiteMap; after: number } {
     const t = this.text;
+    if (++this.depth > MAX_DEPTH) unsupported();
     const isSeq = t[p] === '[';
     const close = isSeq ? ']' : '}';
     const seq: LiteSeq = { [NODE_TYPE]: SEQ, items: [], range: at(p) };
@@ -450,8 +460,12 @@ class Reader {
       if (raw === '') unsupported();
       return { node: scalar(resolvePlain(raw), q), after: r };
     };
+    const done = (): { node: LiteSeq | LiteMap; after: number } => {
+      this.depth--;
+      return { node: isSeq ? seq : map, after: q + 1 };
+    };
     skip();
-    if (t[q] === close) return { node: isSeq ? seq : map, after: q + 1 };
+    if (t[q] === close) return done();
     for (;;) {
       if (q >= end) unsupported();
       const first = item();
@@ -472,7 +486,7 @@ class Reader {
         skip();
         map.items.push({ [NODE_TYPE]: PAIR, key, value: value.node });
       }
-      if (t[q] === close) return { node: isSeq ? seq : map, after: q + 1 };
+      if (t[q] === close) return done();
       if (t[q] !== ',') unsupported();
       q++;
       skip();
