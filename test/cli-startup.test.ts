@@ -235,6 +235,10 @@ describe('the built CLI loads what a verb needs', () => {
     }
     // Colour, which only a terminal gets: the warning get gives for a state directory no controller has written.
     expect(onTerminal(`${join(ROOT, 'bin', 'apiary')} get --dir manifests --state-dir ${state}`)).toContain('\u001b[33mwarning:');
+    // With pending deprecations on, the terminal is not asked through process.binding (node would warn of it).
+    const pending = spawnSync(join(ROOT, 'bin', 'apiary'), ['get', '--dir', 'manifests', '--state-dir', state], { cwd: ROOT, env: { ...process.env, ...WITH_BUILDER, NODE_PENDING_DEPRECATION: '1' }, encoding: 'utf8' });
+    expect(pending.stderr).not.toContain('DeprecationWarning');
+    expect(pending.stdout).toContain('NAME');
   });
 
   it('bin/apiary starts without the snapshot when the node on PATH is not the one that made it, or has changed since', async () => {

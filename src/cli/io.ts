@@ -35,11 +35,12 @@ export function processIo(): Io {
  * Whether `fd` is a terminal, asked as node's own stdio streams ask (libuv's
  * guess of the handle, through tty_wrap) without making one: true or false,
  * or undefined when that binding is not there to ask. process.binding is
- * kept by node for compatibility (DEP0111, documentation only); bin/apiary
- * starts the snapshot only without NODE_OPTIONS that could turn such notices
- * into warnings.
+ * kept by node for compatibility (DEP0111, documentation only): it is not
+ * asked when pending deprecations are on (NODE_PENDING_DEPRECATION=1; bin/apiary
+ * starts the snapshot with no such option in NODE_OPTIONS), as node then warns.
  */
 function isTerminal(fd: number): boolean | undefined {
+  if (process.env['NODE_PENDING_DEPRECATION'] === '1' || process.execArgv.includes('--pending-deprecation')) return undefined;
   try {
     const binding = (process as unknown as { binding(name: string): { isTTY?: (fd: number) => unknown } }).binding('tty_wrap');
     const answer = binding.isTTY?.(fd);
