@@ -5,8 +5,8 @@
  * all alike). Target: within 1.5x of node's own start. Beside the wall time,
  * the CPU time the processes used (user + system, a mean: Linux counts it in
  * ticks of 10 ms), which other work on a loaded machine moves far less.
- * get and validate start from the build's V8 start-up snapshot (see
- * src/cli/snapshot.cts); a row beside them runs get from the bundle, as it
+ * get, validate and `--version` alone start from the build's V8 start-up
+ * snapshot (see src/cli/snapshot.cts); a row beside them runs get from the bundle, as it
  * starts without a snapshot (an npm install, another node), and one runs
  * validate on an invalid manifest, for which the snapshot loads zod.
  *
