@@ -245,8 +245,7 @@ class Reader {
 
   /** Whether the line's content is a sequence item: "-" then a space or the line's end. */
   private isItem(line: Line): boolean {
-    const p = line.start + line.indent;
-    return this.text[p] === '-' && (p + 1 === line.end || this.text[p + 1] === ' ');
+    return this.isItemAt(line.start + line.indent, line.end);
   }
 
   private sequence(indent: number): LiteSeq {
@@ -270,13 +269,19 @@ class Reader {
         continue;
       }
       node.items.push(this.inlineValue(p, line.end));
-      this.lastEnd = Math.min(line.end + 1, this.text.length);
+      this.endAfter(line);
       this.i++;
       if (this.next(indent + 1) !== undefined) unsupported();
     }
     return node;
   }
 
+  /** The text read so far ends past `line`, a value's line, and its newline. */
+  private endAfter(line: Line): void {
+    this.lastEnd = Math.min(line.end + 1, this.text.length);
+  }
+
+  /** Whether the text from `p` (on a line ending at `end`) starts a sequence item. */
   private isItemAt(p: number, end: number): boolean {
     return this.text[p] === '-' && (p + 1 === end || this.text[p + 1] === ' ');
   }
@@ -290,13 +295,12 @@ class Reader {
       const colon = this.keyEnd(keyStart, line.end);
       if (colon === undefined) unsupported();
       const key = this.keyScalar(keyStart, colon!);
-      if (typeof key.value !== 'string' || key.value === '__proto__' || key.value === '<<' || seen.has(key.value)) unsupported();
-      seen.add(key.value as string);
+      addKey(seen, key);
       let p = colon! + 1;
       while (p < line.end && this.text[p] === ' ') p++;
       if (p < line.end && this.text[p] !== '#') {
         node.items.push({ [NODE_TYPE]: PAIR, key, value: this.inlineValue(p, line.end) });
-        this.lastEnd = Math.min(line.end + 1, this.text.length);
+        this.endAfter(line);
         this.i++;
         if (this.next(indent + 1) !== undefined) unsupported();
         continue;
@@ -326,7 +330,7 @@ class Reader {
     if (c === '"' || c === "'") {
       q = this.quotedEnd(p, end);
     } else {
-      if (c === '-' && (p + 1 === end || t[p + 1] === ' ')) return undefined;
+      if (this.isItemAt(p, end)) return undefined;
       q = p;
       for (; q < end; q++) {
         const ch = t[q];
@@ -476,8 +480,7 @@ class Reader {
       } else {
         if (t[q] !== ':' || t[q + 1] !== ' ' || first.node[NODE_TYPE] !== SCALAR) unsupported();
         const key = first.node as LiteScalar;
-        if (typeof key.value !== 'string' || key.value === '__proto__' || key.value === '<<' || seen.has(key.value)) unsupported();
-        seen.add(key.value as string);
+        addKey(seen, key);
         q++;
         skip();
         if (t[q] === ',' || t[q] === close) unsupported();
@@ -493,6 +496,12 @@ class Reader {
       if (t[q] === close || t[q] === ',') unsupported();
     }
   }
+}
+
+/** A mapping's key, noted in `seen`: one that is not a string, is special to the package (`__proto__`, a merge key `<<`) or comes twice is the package's to read. */
+function addKey(seen: Set<string>, key: LiteScalar): void {
+  if (typeof key.value !== 'string' || key.value === '__proto__' || key.value === '<<' || seen.has(key.value)) unsupported();
+  seen.add(key.value as string);
 }
 
 function toJS(node: LiteNode | null): unknown {
