@@ -71,6 +71,17 @@ async function tracer(): Promise<{ env: NodeJS.ProcessEnv; read: () => Promise<s
 }
 
 const LAUNCHER = join(DIST, 'src', 'cli', 'launch.cjs');
+
+/** The same command line run from the bundle (as without a snapshot), with `env` beside the test's own. */
+function runBundle(args: readonly string[], env: NodeJS.ProcessEnv = {}) {
+  return spawnSync(BUILDER ?? process.execPath, [LAUNCHER, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1', ...env }, encoding: 'utf8' });
+}
+
+/** What a run from the snapshot answered is what the bundle answers: exit code, stdout and stderr. */
+function expectBundleAnswer(snapshot: { code: number | null; stdout: string; stderr: string }, args: readonly string[], env: NodeJS.ProcessEnv = {}): void {
+  const bundle = runBundle(args, env);
+  expect({ code: snapshot.code, stdout: snapshot.stdout, stderr: snapshot.stderr }, args.join(' ')).toEqual({ code: bundle.status, stdout: bundle.stdout, stderr: bundle.stderr });
+}
 /** script(1), for a pseudo-terminal. */
 const terminal = needsScript();
 
@@ -124,8 +135,7 @@ describe('the built CLI loads what a verb needs', () => {
       const trace = await tracer();
       const snapshot = await runCli(args, { env: { ...env, ...WITH_BUILDER, ...trace.env } });
       expect((await trace.read())[0]?.[0], args.join(' ')).toBe('snapshot');
-      const bundle = spawnSync(BUILDER ?? process.execPath, [LAUNCHER, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1', ...env }, encoding: 'utf8' });
-      expect({ code: snapshot.code, stdout: snapshot.stdout, stderr: snapshot.stderr }, args.join(' ')).toEqual({ code: bundle.status, stdout: bundle.stdout, stderr: bundle.stderr });
+      expectBundleAnswer(snapshot, args, env);
     }
     const listed = await runCli(['get', 'mcpservers', '-o', 'json'], { env });
     expect(JSON.parse(listed.stdout).items.map((i: { metadata: { name: string } }) => i.metadata.name)).toContain('a');
@@ -150,8 +160,7 @@ describe('the built CLI loads what a verb needs', () => {
         const trace = await tracer();
         const snapshot = await runCli(args, { env: { ...WITH_BUILDER, ...trace.env } });
         if (args[0] !== '--dir') expect((await trace.read())[0]?.[0], args.join(' ')).toBe('snapshot');
-        const bundle = spawnSync(BUILDER ?? process.execPath, [LAUNCHER, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, encoding: 'utf8' });
-        expect({ code: snapshot.code, stdout: snapshot.stdout, stderr: snapshot.stderr }, args.join(' ')).toEqual({ code: bundle.status, stdout: bundle.stdout, stderr: bundle.stderr });
+        expectBundleAnswer(snapshot, args);
       }
     }
   });
@@ -168,8 +177,7 @@ describe('the built CLI loads what a verb needs', () => {
       const snapshot = await runCli(args, { env: { ...WITH_BUILDER, ...trace.env } });
       const read = (await trace.read())[0] ?? [];
       expect(read[0], args.join(' ')).toBe('snapshot');
-      const bundle = spawnSync(BUILDER ?? process.execPath, [LAUNCHER, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, encoding: 'utf8' });
-      expect({ code: snapshot.code, stdout: snapshot.stdout, stderr: snapshot.stderr }, args.join(' ')).toEqual({ code: bundle.status, stdout: bundle.stdout, stderr: bundle.stderr });
+      expectBundleAnswer(snapshot, args);
       if (read.includes('apiary-snapshot-zod.cjs')) withZod++;
     }
     // zod's path was read for the documents the lite schemas refused (a YAML syntax error, say, never reaches a
@@ -195,8 +203,7 @@ describe('the built CLI loads what a verb needs', () => {
       const read = (await trace.read())[0] ?? [];
       expect(read[0], args.join(' ')).toBe('snapshot');
       expect(read.includes('apiary-snapshot-yaml.cjs'), `${args.join(' ')}: the yaml package loaded`).toBe(yaml);
-      const bundle = spawnSync(BUILDER ?? process.execPath, [LAUNCHER, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, encoding: 'utf8' });
-      expect({ code: snapshot.code, stdout: snapshot.stdout, stderr: snapshot.stderr }, args.join(' ')).toEqual({ code: bundle.status, stdout: bundle.stdout, stderr: bundle.stderr });
+      expectBundleAnswer(snapshot, args);
     }
   });
 
@@ -208,7 +215,7 @@ describe('the built CLI loads what a verb needs', () => {
     await writeFile(join(dir, 'all.yaml'), Array.from({ length: 1500 }, (_, i) => server(i)).join('---\n'));
     const args = ['get', 'mcpservers', '--dir', dir, '--state-dir', state];
     const whole = await runCli(args, { env: WITH_BUILDER });
-    const bundle = spawnSync(BUILDER ?? process.execPath, [LAUNCHER, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, encoding: 'utf8' });
+    const bundle = runBundle(args);
     expect(whole.stdout.length).toBeGreaterThan(100_000);
     expect({ code: whole.code, stdout: whole.stdout }).toEqual({ code: bundle.status, stdout: bundle.stdout });
     // The reader is gone before the answer is written (as head's is once it has its line): it has nowhere to go.
