@@ -86,8 +86,10 @@ function requireFor(file: string): NodeJS.Require {
 /**
  * A script bundled beside the main bundle, loaded as a vendor file is: the
  * start-up snapshot's get and validate load zod's path
- * (dist/apiary-snapshot-zod.cjs) so, for a document they refuse. They require
- * this file for it, which then runs no CLI of its own.
+ * (dist/apiary-snapshot-zod.cjs) so, for a document their schemas refuse,
+ * and the yaml package (dist/apiary-snapshot-yaml.cjs), for a text their
+ * reader leaves and for -o yaml. They require this file for it, which then
+ * runs no CLI of its own.
  */
 function loadBeside(name: string): unknown {
   return load(join(dirname(bundle), name));
